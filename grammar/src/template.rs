@@ -1,0 +1,174 @@
+use pest::Parser;
+
+use crate::parser::{KaiokenParser, Rule};
+use crate::{GrammarError, GrammarErrorKind, Span};
+
+/// A parsed `${…}` template: literal text and variable references, in order.
+///
+/// # Example
+///
+/// ```
+/// use kaioken_grammar::{parse_template, TemplatePart};
+///
+/// let t = parse_template("/items/${REQUEST_ID}?x=1")?;
+/// assert_eq!(t.parts.len(), 3);
+/// assert!(matches!(&t.parts[1], TemplatePart::Var { name, .. } if name == "REQUEST_ID"));
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template {
+    /// The parts in source order. Adjacent literals are merged.
+    pub parts: Vec<TemplatePart>,
+}
+
+/// One piece of a [`Template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    /// Text copied as is (with `$${` already turned into `${`).
+    Literal {
+        /// The text.
+        text: String,
+        /// Where it came from.
+        span: Span,
+    },
+    /// `${name}`.
+    Var {
+        /// The variable's name, without `${` and `}`.
+        name: String,
+        /// The span of the whole `${name}`.
+        span: Span,
+    },
+}
+
+impl Template {
+    /// Whether the template has no variables.
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, TemplatePart::Literal { .. }))
+    }
+}
+
+/// Parse a template string.
+///
+/// # Errors
+///
+/// An unterminated `${` or a variable name that is not an identifier.
+pub fn parse_template(input: &str) -> Result<Template, GrammarError> {
+    let pairs = KaiokenParser::parse(Rule::template, input).map_err(|_| locate_error(input))?;
+    let mut parts: Vec<TemplatePart> = Vec::new();
+    for pair in pairs.flatten() {
+        let span = Span::from(pair.as_span());
+        let (text, is_var) = match pair.as_rule() {
+            Rule::literal => (pair.as_str().to_owned(), false),
+            Rule::escape => ("${".to_owned(), false),
+            Rule::var => {
+                let name = pair.into_inner().next().map(|p| p.as_str()).unwrap_or_default();
+                (name.to_owned(), true)
+            }
+            _ => continue,
+        };
+        if is_var {
+            parts.push(TemplatePart::Var { name: text, span });
+        } else if let Some(TemplatePart::Literal { text: prev, span: prev_span }) = parts.last_mut() {
+            prev.push_str(&text);
+            prev_span.end = span.end;
+        } else {
+            parts.push(TemplatePart::Literal { text, span });
+        }
+    }
+    Ok(Template { parts })
+}
+
+/// pest reports a failure position; we turn it into the span of the offending `${…`.
+#[cold]
+fn locate_error(input: &str) -> GrammarError {
+    let mut search = 0;
+    while let Some(found) = input[search..].find("${") {
+        let start = search + found;
+        if start > 0 && input[..start].ends_with('$') && input[start - 1..].starts_with("$${") {
+            search = start + 2;
+            continue;
+        }
+        let rest = &input[start + 2..];
+        match rest.find('}') {
+            None => {
+                return GrammarError {
+                    span: Span::new(start, input.len()),
+                    kind: GrammarErrorKind::UnterminatedVariable,
+                };
+            }
+            Some(close) => {
+                let name = &rest[..close];
+                let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    return GrammarError {
+                        span: Span::new(start, start + 2 + close + 1),
+                        kind: GrammarErrorKind::BadVariableName,
+                    };
+                }
+                search = start + 2 + close + 1;
+            }
+        }
+    }
+    GrammarError { span: Span::new(0, input.len()), kind: GrammarErrorKind::BadVariableName }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(text: &str, start: usize, end: usize) -> TemplatePart {
+        TemplatePart::Literal { text: text.into(), span: Span::new(start, end) }
+    }
+
+    fn var(name: &str, start: usize, end: usize) -> TemplatePart {
+        TemplatePart::Var { name: name.into(), span: Span::new(start, end) }
+    }
+
+    #[test]
+    fn literal_only() {
+        let t = parse_template("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(t.parts, vec![lit("http://127.0.0.1:8080/", 0, 22)]);
+        assert!(t.is_literal());
+    }
+
+    #[test]
+    fn empty_is_no_parts() {
+        assert_eq!(parse_template("").unwrap().parts, vec![]);
+    }
+
+    #[test]
+    fn vars_and_spans() {
+        let t = parse_template("${BASE}/a/${REQUEST_ID}").unwrap();
+        assert_eq!(t.parts, vec![var("BASE", 0, 7), lit("/a/", 7, 10), var("REQUEST_ID", 10, 23)]);
+        assert!(!t.is_literal());
+    }
+
+    #[test]
+    fn escape_merges_into_literal() {
+        let t = parse_template("a$${b}c").unwrap();
+        assert_eq!(t.parts, vec![lit("a${b}c", 0, 7)]);
+    }
+
+    #[test]
+    fn lone_dollar_is_literal() {
+        let t = parse_template("cost: $5 {x}").unwrap();
+        assert_eq!(t.parts, vec![lit("cost: $5 {x}", 0, 12)]);
+    }
+
+    #[test]
+    fn unterminated() {
+        let e = parse_template("/a/${REQUEST_ID").unwrap_err();
+        assert_eq!(e.kind, GrammarErrorKind::UnterminatedVariable);
+        assert_eq!(e.span, Span::new(3, 15));
+    }
+
+    #[test]
+    fn bad_name() {
+        let e = parse_template("/a/${1x}/b").unwrap_err();
+        assert_eq!(e.kind, GrammarErrorKind::BadVariableName);
+        assert_eq!(e.span, Span::new(3, 8));
+        let e = parse_template("${}").unwrap_err();
+        assert_eq!(e.kind, GrammarErrorKind::BadVariableName);
+    }
+}

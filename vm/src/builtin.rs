@@ -1,0 +1,41 @@
+use std::fmt;
+
+/// A built-in variable, computed at run time by the VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u16)]
+pub enum Builtin {
+    /// `${REQUEST_ID}`: `<vu>-<n>`, unique within a run; the same within one request.
+    RequestId,
+    /// `${TIMESTAMP_MS}`: Unix time in milliseconds when the request was built.
+    TimestampMs,
+    /// `${VU}`: the VU's number, from 1.
+    Vu,
+    /// `${ITERATION}`: the VU's iteration number, from 0.
+    Iteration,
+}
+
+impl Builtin {
+    /// Every built-in, in a stable order.
+    pub const ALL: [Builtin; 4] = [Builtin::RequestId, Builtin::TimestampMs, Builtin::Vu, Builtin::Iteration];
+
+    /// The name used inside `${…}`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::RequestId => "REQUEST_ID",
+            Builtin::TimestampMs => "TIMESTAMP_MS",
+            Builtin::Vu => "VU",
+            Builtin::Iteration => "ITERATION",
+        }
+    }
+
+    /// The built-in called `name`, if any.
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Builtin::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+impl fmt::Display for Builtin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

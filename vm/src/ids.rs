@@ -1,0 +1,87 @@
+//! Typed indices. Code indexes slices with these and never writes `as usize`.
+
+use std::fmt;
+use std::ops::{Index, IndexMut};
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident($inner:ty), $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub $inner);
+
+        impl $name {
+            /// The index as a `usize`, for slices.
+            #[inline(always)]
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+
+            /// The id for slice index `i`.
+            ///
+            /// # Panics
+            ///
+            /// When `i` does not fit the id's width; the compiler checks table sizes
+            /// before it mints ids, so this is an internal error.
+            pub fn from_index(i: usize) -> $name {
+                $name(<$inner>::try_from(i).expect(concat!(stringify!($name), " overflow")))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{}"), self.0)
+            }
+        }
+
+        impl<T> Index<$name> for [T] {
+            type Output = T;
+            #[inline(always)]
+            fn index(&self, id: $name) -> &T {
+                &self[id.index()]
+            }
+        }
+
+        impl<T> IndexMut<$name> for [T] {
+            #[inline(always)]
+            fn index_mut(&mut self, id: $name) -> &mut T {
+                &mut self[id.index()]
+            }
+        }
+
+        impl<T> Index<$name> for Vec<T> {
+            type Output = T;
+            #[inline(always)]
+            fn index(&self, id: $name) -> &T {
+                &self[id.index()]
+            }
+        }
+
+        impl<T> IndexMut<$name> for Vec<T> {
+            #[inline(always)]
+            fn index_mut(&mut self, id: $name) -> &mut T {
+                &mut self[id.index()]
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A constant in the program's pool: literal bytes interned once.
+    ConstId(u32), "k"
+);
+typed_id!(
+    /// A per-VU byte buffer that a template is written into.
+    BufId(u16), "b"
+);
+typed_id!(
+    /// A request step: its method, origin, path, headers and body layout.
+    StepId(u32), "s"
+);
+typed_id!(
+    /// A target origin (scheme, host, port): connections are made per origin.
+    OriginId(u16), "o"
+);
+typed_id!(
+    /// A position in the instruction stream.
+    Pc(u32), "@"
+);

@@ -1,0 +1,35 @@
+//! kaioken's bytecode and the interpreter that runs it, one VU at a time.
+//!
+//! ```text
+//!  toml / har / flags ──► Ir ──► compile ──► Program ──┬─► VuState (one per VU)
+//!                                   (compiler crate)   │
+//!                                                      ▼
+//!            runtime:  loop { match vm.resume(&mut state, &mut host) {
+//!                           Yield::Send(step)    → driver sends step's bytes
+//!                           Yield::IterationDone → count, check stop conditions
+//!                       } }
+//! ```
+//!
+//! The VM knows nothing of sockets, clocks or tokio: it writes interpolated request parts
+//! into buffers the VU owns and yields. Everything immutable (constants, step layouts,
+//! origins) sits in the [`Program`], shared behind an `Arc` by every VU; everything
+//! mutable (buffers, counters, the program counter) sits in [`VuState`], which is reused
+//! across iterations so that the steady state allocates nothing.
+
+mod builtin;
+mod host;
+mod ids;
+mod op;
+mod program;
+mod step_desc;
+mod vm;
+mod vu_state;
+
+pub use builtin::Builtin;
+pub use host::{Host, SystemHost};
+pub use ids::{BufId, ConstId, OriginId, Pc, StepId};
+pub use op::Op;
+pub use program::{Program, SourceLoc};
+pub use step_desc::{HeaderDesc, Operand, Origin, Scheme, StepDesc};
+pub use vm::Yield;
+pub use vu_state::VuState;

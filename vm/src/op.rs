@@ -1,0 +1,105 @@
+//! The instruction set, listed once in [`for_each_op!`].
+
+use std::fmt;
+
+use crate::{Builtin, BufId, ConstId, StepId};
+
+/// Calls `$mac!` with every instruction: its doc, name, fields and mnemonic. The `Op`
+/// enum, the mnemonic table and the operand printer are all generated from this one
+/// list, so adding an instruction is one line here plus its arm in the interpreter.
+macro_rules! for_each_op {
+    ($mac:ident) => {
+        $mac! {
+            /// Empty buffer `buf`, keeping its capacity.
+            BufClear { buf: BufId } => "buf.clear";
+            /// Append constant `k` to buffer `buf`.
+            PushConst { buf: BufId, k: ConstId } => "buf.push";
+            /// Append the current value of a built-in to buffer `buf`.
+            PushBuiltin { buf: BufId, builtin: Builtin } => "buf.builtin";
+            /// Yield `Send(step)`: the step's buffers are ready.
+            Send { step: StepId } => "send";
+            /// Yield `IterationDone` and go back to the iteration's entry.
+            IterEnd {} => "iter.end";
+        }
+    };
+}
+
+macro_rules! define_ops {
+    ($( $(#[$doc:meta])* $name:ident { $($field:ident : $ty:ty),* } => $mnemonic:literal; )*) => {
+        /// One instruction.
+        ///
+        /// # Encoding
+        ///
+        /// `#[repr(u16)]`: a 2-byte tag, then the fields in declaration order. Every
+        /// variant fits in 8 bytes (a `u16` tag, a `u16` and a `u32` operand at most);
+        /// a compile-time assertion below keeps it so.
+        // Operand fields are named after their id types (`buf`, `k`, `step`); the
+        // variant's doc says what they mean.
+        #[allow(missing_docs)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u16)]
+        pub enum Op {
+            $( $(#[$doc])* $name { $($field: $ty),* }, )*
+        }
+
+        impl Op {
+            /// The instruction's mnemonic, as printed by `--dump bytecode`.
+            pub fn mnemonic(&self) -> &'static str {
+                match self { $( Op::$name { .. } => $mnemonic, )* }
+            }
+
+            /// Write the operands, space-separated, as `b0 k3`.
+            pub fn write_operands(&self, f: &mut dyn fmt::Write) -> fmt::Result {
+                match self {
+                    $( Op::$name { $($field),* } => {
+                        let mut _first = true;
+                        $(
+                            if !_first { f.write_char(' ')?; }
+                            write!(f, "{}", $field)?;
+                            _first = false;
+                        )*
+                        Ok(())
+                    } )*
+                }
+            }
+        }
+    };
+}
+
+for_each_op!(define_ops);
+
+// If this fails, an operand got wider than a u16 + u32 pair: move it into a side table
+// of the `Program` and refer to it by id, or reorder fields so the u16 comes first.
+const _: () = assert!(std::mem::size_of::<Op>() == 8);
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut operands = String::new();
+        self.write_operands(&mut operands)?;
+        if operands.is_empty() {
+            f.write_str(self.mnemonic())
+        } else {
+            write!(f, "{:<12}{}", self.mnemonic(), operands)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_is_eight_bytes() {
+        // See the assertion above for how to fix a failure.
+        assert_eq!(std::mem::size_of::<Op>(), 8);
+    }
+
+    #[test]
+    fn display() {
+        let op = Op::PushConst { buf: BufId(1), k: ConstId(7) };
+        assert_eq!(op.to_string(), "buf.push    b1 k7");
+        assert_eq!(Op::IterEnd {}.to_string(), "iter.end");
+        let op = Op::PushBuiltin { buf: BufId(0), builtin: Builtin::RequestId };
+        assert_eq!(op.to_string(), "buf.builtin b0 REQUEST_ID");
+    }
+}

@@ -1,0 +1,117 @@
+use std::fmt;
+
+use crate::{ConstId, Op, Operand, Origin, Pc, StepDesc, StepId, VuState};
+
+/// A line and column in the scenario's source, for dumps and run-time reports.
+///
+/// Instructions carry no spans; this side table maps a pc to where it came from and
+/// is read only when something is printed or fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLoc {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+/// A compiled scenario: instructions, constants and step layouts. Immutable and shared
+/// by every VU behind an `Arc`.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    /// The instruction stream. The iteration starts at [`Program::entry`].
+    pub code: Vec<Op>,
+    /// Interned literal bytes, indexed by [`ConstId`].
+    pub consts: Vec<Box<[u8]>>,
+    /// Request step layouts, indexed by [`StepId`].
+    pub steps: Vec<StepDesc>,
+    /// Target origins, indexed by [`crate::OriginId`].
+    pub origins: Vec<Origin>,
+    /// How many per-VU buffers the code uses.
+    pub buf_count: u16,
+    /// Where each iteration begins.
+    pub entry: Pc,
+    /// Side table: source location of instructions that have one, sorted by pc.
+    pub locs: Vec<(Pc, SourceLoc)>,
+}
+
+impl Program {
+    /// A fresh VU state for VU number `vu` (from 1), with one empty buffer per
+    /// buffer id the code uses.
+    pub fn create_vu_state(&self, vu: u32) -> VuState {
+        VuState::new(self, vu)
+    }
+
+    /// The bytes an operand refers to, in `state` for buffers.
+    #[inline(always)]
+    pub fn bytes<'a>(&'a self, state: &'a VuState, operand: Operand) -> &'a [u8] {
+        match operand {
+            Operand::Const(k) => &self.consts[k],
+            Operand::Buf(b) => state.buf(b),
+        }
+    }
+
+    /// The bytes of constant `k`.
+    #[inline(always)]
+    pub fn constant(&self, k: ConstId) -> &[u8] {
+        &self.consts[k]
+    }
+
+    /// The layout of step `id`.
+    #[inline(always)]
+    pub fn step(&self, id: StepId) -> &StepDesc {
+        &self.steps[id]
+    }
+
+    /// Where instruction `pc` came from, if recorded.
+    #[cold]
+    #[inline(never)]
+    pub fn loc_at(&self, pc: Pc) -> Option<SourceLoc> {
+        self.locs.binary_search_by_key(&pc, |(p, _)| *p).ok().map(|i| self.locs[i].1)
+    }
+}
+
+/// The multi-line bytecode listing used by `--dump bytecode`: the constant pool, the
+/// origins and steps, then the code with the pc on the left and the entry marked `>`.
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "program consts={} steps={} bufs={}", self.consts.len(), self.steps.len(), self.buf_count)?;
+        for (i, k) in self.consts.iter().enumerate() {
+            writeln!(f, "  {} = {:?}", ConstId::from_index(i), String::from_utf8_lossy(k))?;
+        }
+        for (i, o) in self.origins.iter().enumerate() {
+            let scheme = match o.scheme {
+                crate::Scheme::Http => "http",
+                crate::Scheme::Https => "https",
+            };
+            writeln!(f, "  {} = origin {scheme}://{} host={:?} port={}", crate::OriginId::from_index(i), o.authority, o.host, o.port)?;
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            write!(f, "  {} = step {:?} {} {} path={}", StepId::from_index(i), s.name, s.method, s.origin, operand(s.path))?;
+            for h in &s.headers {
+                write!(f, " header({}: {})", h.name, operand(h.value))?;
+            }
+            if let Some(body) = s.body {
+                write!(f, " body={}", operand(body))?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(f, "code:")?;
+        for (i, op) in self.code.iter().enumerate() {
+            let pc = Pc::from_index(i);
+            let mark = if pc == self.entry { '>' } else { ' ' };
+            let text = format!("{mark}{:>4}  {op}", pc.0);
+            match self.locs.binary_search_by_key(&pc, |(p, _)| *p) {
+                Ok(j) => writeln!(f, "{text:<40}; {}:{}", self.locs[j].1.line, self.locs[j].1.column)?,
+                Err(_) => writeln!(f, "{}", text.trim_end())?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn operand(o: Operand) -> String {
+    match o {
+        Operand::Const(k) => k.to_string(),
+        Operand::Buf(b) => b.to_string(),
+    }
+}

@@ -1,0 +1,59 @@
+use crate::{BufId, ConstId, OriginId};
+
+/// Where a request part's bytes are: a constant, or a buffer the VM just filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operand {
+    /// Bytes fixed at compile time.
+    Const(ConstId),
+    /// Bytes interpolated at run time into the VU's buffer.
+    Buf(BufId),
+}
+
+/// The layout of one request step. The VM fills the buffers the operands name, then
+/// yields `Send(step)`; the driver reads the parts through [`crate::Program::bytes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepDesc {
+    /// The step's name, for reports.
+    pub name: String,
+    /// The method, e.g. `GET`.
+    pub method: String,
+    /// The origin the request goes to; fixed per step so connections can be kept.
+    pub origin: OriginId,
+    /// Path and query, starting with `/`.
+    pub path: Operand,
+    /// Headers in order; names are constants, values may be interpolated.
+    pub headers: Vec<HeaderDesc>,
+    /// The body, if the step has one.
+    pub body: Option<Operand>,
+}
+
+/// One request header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderDesc {
+    /// The header name (lowercase).
+    pub name: ConstId,
+    /// The header value.
+    pub value: Operand,
+}
+
+/// The scheme of an origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scheme {
+    /// Plain TCP.
+    Http,
+    /// TLS.
+    Https,
+}
+
+/// A target origin. Every VU keeps its own connection to each origin it talks to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// Host name or IP literal, without brackets.
+    pub host: String,
+    /// Port, defaulted from the scheme.
+    pub port: u16,
+    /// The `Host` header value (`host[:port]`, port omitted when it is the default).
+    pub authority: String,
+}

@@ -1,0 +1,147 @@
+use crate::{Builtin, Host, Op, Pc, Program, StepId, VuState};
+
+/// What the VM hands back to the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Yield {
+    /// Send this step's request; its buffers are filled. Resume when it is done.
+    Send(StepId),
+    /// One iteration finished; the next `resume` starts the next one.
+    IterationDone,
+}
+
+impl Program {
+    /// Run VU `state` until it has an effect for the runtime to perform.
+    ///
+    /// This is the interpreter loop: one `match` per instruction, no `.await`, no
+    /// allocation once the VU's buffers have grown to their working size.
+    ///
+    /// # Example
+    ///
+    /// A hand-assembled program that sends step 0 with an interpolated path:
+    ///
+    /// ```
+    /// use kaioken_vm::*;
+    ///
+    /// let program = Program {
+    ///     code: vec![
+    ///         Op::BufClear { buf: BufId(0) },
+    ///         Op::PushConst { buf: BufId(0), k: ConstId(0) },
+    ///         Op::PushBuiltin { buf: BufId(0), builtin: Builtin::Vu },
+    ///         Op::Send { step: StepId(0) },
+    ///         Op::IterEnd {},
+    ///     ],
+    ///     consts: vec![b"/vu/".to_vec().into()],
+    ///     buf_count: 1,
+    ///     ..Program::default()
+    /// };
+    /// let mut vu = program.create_vu_state(7);
+    /// assert_eq!(program.resume(&mut vu, &mut SystemHost), Yield::Send(StepId(0)));
+    /// assert_eq!(vu.buf(BufId(0)), b"/vu/7");
+    /// assert_eq!(program.resume(&mut vu, &mut SystemHost), Yield::IterationDone);
+    /// Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resume(&self, state: &mut VuState, host: &mut impl Host) -> Yield {
+        loop {
+            let op = self.code[state.pc.index()];
+            state.pc.0 += 1;
+            match op {
+                Op::BufClear { buf } => state.bufs[buf].clear(),
+                Op::PushConst { buf, k } => state.bufs[buf].extend_from_slice(&self.consts[k]),
+                Op::PushBuiltin { buf, builtin } => push_builtin(state, buf, builtin, host),
+                Op::Send { step } => {
+                    state.requests += 1;
+                    return Yield::Send(step);
+                }
+                Op::IterEnd {} => {
+                    state.pc = self.entry;
+                    state.iteration += 1;
+                    return Yield::IterationDone;
+                }
+            }
+        }
+    }
+}
+
+#[inline]
+fn push_builtin(state: &mut VuState, buf: crate::BufId, builtin: Builtin, host: &mut impl Host) {
+    let mut int = itoa::Buffer::new();
+    let out = &mut state.bufs[buf];
+    match builtin {
+        Builtin::RequestId => {
+            out.extend_from_slice(int.format(state.vu).as_bytes());
+            out.push(b'-');
+            out.extend_from_slice(int.format(state.requests).as_bytes());
+        }
+        Builtin::TimestampMs => out.extend_from_slice(int.format(host.unix_ms()).as_bytes()),
+        Builtin::Vu => out.extend_from_slice(int.format(state.vu).as_bytes()),
+        Builtin::Iteration => out.extend_from_slice(int.format(state.iteration).as_bytes()),
+    }
+}
+
+impl Pc {
+    /// The pc after this one.
+    pub fn next(self) -> Pc {
+        Pc(self.0 + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BufId, ConstId};
+
+    struct FixedClock(u64);
+    impl Host for FixedClock {
+        fn unix_ms(&mut self) -> u64 {
+            self.0
+        }
+    }
+
+    fn program() -> Program {
+        Program {
+            code: vec![
+                Op::BufClear { buf: BufId(0) },
+                Op::PushConst { buf: BufId(0), k: ConstId(0) },
+                Op::PushBuiltin { buf: BufId(0), builtin: Builtin::RequestId },
+                Op::PushConst { buf: BufId(0), k: ConstId(1) },
+                Op::PushBuiltin { buf: BufId(0), builtin: Builtin::TimestampMs },
+                Op::Send { step: StepId(0) },
+                Op::BufClear { buf: BufId(0) },
+                Op::PushBuiltin { buf: BufId(0), builtin: Builtin::Iteration },
+                Op::Send { step: StepId(1) },
+                Op::IterEnd {},
+            ],
+            consts: vec![b"/r/".to_vec().into(), b"?t=".to_vec().into()],
+            buf_count: 1,
+            ..Program::default()
+        }
+    }
+
+    #[test]
+    fn interpolates_builtins_and_loops() {
+        let p = program();
+        let mut vu = p.create_vu_state(3);
+        let mut clock = FixedClock(1_700_000_000_123);
+        assert_eq!(p.resume(&mut vu, &mut clock), Yield::Send(StepId(0)));
+        assert_eq!(vu.buf(BufId(0)), b"/r/3-0?t=1700000000123");
+        assert_eq!(p.resume(&mut vu, &mut clock), Yield::Send(StepId(1)));
+        assert_eq!(vu.buf(BufId(0)), b"0");
+        assert_eq!(p.resume(&mut vu, &mut clock), Yield::IterationDone);
+        assert_eq!(vu.iteration(), 1);
+        // Second iteration: REQUEST_ID moved on by the two requests of the first.
+        assert_eq!(p.resume(&mut vu, &mut clock), Yield::Send(StepId(0)));
+        assert_eq!(vu.buf(BufId(0)), b"/r/3-2?t=1700000000123");
+        assert_eq!(p.resume(&mut vu, &mut clock), Yield::Send(StepId(1)));
+        assert_eq!(vu.buf(BufId(0)), b"1");
+    }
+
+    #[test]
+    fn restart_goes_back_to_entry() {
+        let p = program();
+        let mut vu = p.create_vu_state(1);
+        let mut clock = FixedClock(0);
+        assert_eq!(p.resume(&mut vu, &mut clock), Yield::Send(StepId(0)));
+        vu.restart_iteration(&p);
+        assert_eq!(p.resume(&mut vu, &mut clock), Yield::Send(StepId(0)));
+    }
+}

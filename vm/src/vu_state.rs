@@ -1,0 +1,54 @@
+use crate::{BufId, Pc, Program};
+
+/// One VU's mutable state: its buffers, counters and program counter.
+///
+/// Made once per VU by [`Program::create_vu_state`] and reused for the whole run:
+/// buffers are cleared, never dropped, so after the first iteration they have the
+/// capacity they need and interpolation allocates nothing.
+#[derive(Debug, Clone)]
+pub struct VuState {
+    pub(crate) pc: Pc,
+    pub(crate) bufs: Vec<Vec<u8>>,
+    pub(crate) vu: u32,
+    pub(crate) iteration: u64,
+    pub(crate) requests: u64,
+}
+
+impl VuState {
+    pub(crate) fn new(program: &Program, vu: u32) -> VuState {
+        VuState {
+            pc: program.entry,
+            bufs: vec![Vec::with_capacity(64); usize::from(program.buf_count)],
+            vu,
+            iteration: 0,
+            requests: 0,
+        }
+    }
+
+    /// The contents of buffer `b`.
+    #[inline(always)]
+    pub fn buf(&self, b: BufId) -> &[u8] {
+        &self.bufs[b]
+    }
+
+    /// The VU's number (from 1).
+    pub fn vu(&self) -> u32 {
+        self.vu
+    }
+
+    /// Iterations completed so far.
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    /// Requests yielded so far.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Start over at the iteration entry, for instance after the runtime abandoned an
+    /// iteration whose request failed. Buffers keep their capacity.
+    pub fn restart_iteration(&mut self, program: &Program) {
+        self.pc = program.entry;
+    }
+}
