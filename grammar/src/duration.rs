@@ -36,7 +36,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, GrammarError> {
     let mut total_nanos: u128 = 0;
     for term in pairs.flatten().filter(|p| p.as_rule() == Rule::term) {
         let mut inner = term.into_inner();
-        let (Some(number), Some(unit)) = (inner.next(), inner.next()) else { continue };
+        let (Some(number), Some(unit)) = (inner.next(), inner.next()) else {
+            continue;
+        };
         let nanos_per_unit: u128 = match unit.as_str() {
             "ns" => 1,
             "us" | "µs" => 1_000,
@@ -45,7 +47,10 @@ pub fn parse_duration(input: &str) -> Result<Duration, GrammarError> {
             "m" => 60_000_000_000,
             _ => 3_600_000_000_000,
         };
-        let overflow = || GrammarError { span: Span::from(number.as_span()), kind: GrammarErrorKind::DurationOverflow };
+        let overflow = || GrammarError {
+            span: Span::from(number.as_span()),
+            kind: GrammarErrorKind::DurationOverflow,
+        };
         let text = number.as_str();
         let (int, frac) = text.split_once('.').unwrap_or((text, ""));
         let int: u128 = int.parse().map_err(|_| overflow())?;
@@ -58,8 +63,10 @@ pub fn parse_duration(input: &str) -> Result<Duration, GrammarError> {
         }
         total_nanos = total_nanos.checked_add(nanos).ok_or_else(overflow)?;
     }
-    let secs = u64::try_from(total_nanos / 1_000_000_000)
-        .map_err(|_| GrammarError { span: whole, kind: GrammarErrorKind::DurationOverflow })?;
+    let secs = u64::try_from(total_nanos / 1_000_000_000).map_err(|_| GrammarError {
+        span: whole,
+        kind: GrammarErrorKind::DurationOverflow,
+    })?;
     Ok(Duration::new(secs, (total_nanos % 1_000_000_000) as u32))
 }
 
@@ -70,7 +77,14 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".to_owned();
     }
     let mut out = String::new();
-    for (unit, size) in [("h", 3_600_000_000_000u128), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000), ("ns", 1)] {
+    for (unit, size) in [
+        ("h", 3_600_000_000_000u128),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("us", 1_000),
+        ("ns", 1),
+    ] {
         if nanos >= size {
             out.push_str(&(nanos / size).to_string());
             out.push_str(unit);
@@ -97,10 +111,22 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(parse_duration("30").unwrap_err().kind, GrammarErrorKind::DurationWithoutUnit);
-        assert_eq!(parse_duration("thirty").unwrap_err().kind, GrammarErrorKind::BadDuration);
-        assert_eq!(parse_duration("").unwrap_err().kind, GrammarErrorKind::BadDuration);
-        assert_eq!(parse_duration("5 m").unwrap_err().kind, GrammarErrorKind::BadDuration);
+        assert_eq!(
+            parse_duration("30").unwrap_err().kind,
+            GrammarErrorKind::DurationWithoutUnit
+        );
+        assert_eq!(
+            parse_duration("thirty").unwrap_err().kind,
+            GrammarErrorKind::BadDuration
+        );
+        assert_eq!(
+            parse_duration("").unwrap_err().kind,
+            GrammarErrorKind::BadDuration
+        );
+        assert_eq!(
+            parse_duration("5 m").unwrap_err().kind,
+            GrammarErrorKind::BadDuration
+        );
         assert_eq!(
             parse_duration("99999999999999999999999h").unwrap_err().kind,
             GrammarErrorKind::DurationOverflow

@@ -36,7 +36,9 @@ impl GrammarError {
             GrammarErrorKind::BadVariableName => {
                 Some("variable names start with a letter or `_`, e.g. `${REQUEST_ID}`")
             }
-            GrammarErrorKind::BadDuration => Some("write a duration like `250ms`, `30s`, `5m` or `1h30m`"),
+            GrammarErrorKind::BadDuration => {
+                Some("write a duration like `250ms`, `30s`, `5m` or `1h30m`")
+            }
             GrammarErrorKind::DurationWithoutUnit => Some("add a unit, e.g. `30s` or `250ms`"),
             GrammarErrorKind::DurationOverflow => None,
         }
@@ -46,7 +48,9 @@ impl GrammarError {
 impl fmt::Display for GrammarError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            GrammarErrorKind::UnterminatedVariable => write!(f, "unterminated variable: `${{` has no closing `}}`"),
+            GrammarErrorKind::UnterminatedVariable => {
+                write!(f, "unterminated variable: `${{` has no closing `}}`")
+            }
             GrammarErrorKind::BadVariableName => write!(f, "invalid variable name"),
             GrammarErrorKind::BadDuration => write!(f, "invalid duration"),
             GrammarErrorKind::DurationWithoutUnit => write!(f, "duration has no unit"),

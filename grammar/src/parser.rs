@@ -16,10 +16,12 @@ mod tests {
             if line.starts_with("//") || line.starts_with("(*") {
                 continue;
             }
-            let Some((lhs, _)) = line.split_once('=') else { continue };
+            let Some((lhs, _)) = line.split_once('=') else {
+                continue;
+            };
             let lhs = lhs.trim();
-            let is_ident = !lhs.is_empty()
-                && lhs.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let is_ident =
+                !lhs.is_empty() && lhs.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if is_ident && (!ebnf || line.contains(';')) {
                 names.insert(lhs.to_owned());
             }

@@ -43,7 +43,9 @@ pub enum TemplatePart {
 impl Template {
     /// Whether the template has no variables.
     pub fn is_literal(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, TemplatePart::Literal { .. }))
+        self.parts
+            .iter()
+            .all(|p| matches!(p, TemplatePart::Literal { .. }))
     }
 }
 
@@ -61,14 +63,22 @@ pub fn parse_template(input: &str) -> Result<Template, GrammarError> {
             Rule::literal => (pair.as_str().to_owned(), false),
             Rule::escape => ("${".to_owned(), false),
             Rule::var => {
-                let name = pair.into_inner().next().map(|p| p.as_str()).unwrap_or_default();
+                let name = pair
+                    .into_inner()
+                    .next()
+                    .map(|p| p.as_str())
+                    .unwrap_or_default();
                 (name.to_owned(), true)
             }
             _ => continue,
         };
         if is_var {
             parts.push(TemplatePart::Var { name: text, span });
-        } else if let Some(TemplatePart::Literal { text: prev, span: prev_span }) = parts.last_mut() {
+        } else if let Some(TemplatePart::Literal {
+            text: prev,
+            span: prev_span,
+        }) = parts.last_mut()
+        {
             prev.push_str(&text);
             prev_span.end = span.end;
         } else {
@@ -98,7 +108,10 @@ fn locate_error(input: &str) -> GrammarError {
             }
             Some(close) => {
                 let name = &rest[..close];
-                let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                let valid = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
                     return GrammarError {
@@ -110,7 +123,10 @@ fn locate_error(input: &str) -> GrammarError {
             }
         }
     }
-    GrammarError { span: Span::new(0, input.len()), kind: GrammarErrorKind::BadVariableName }
+    GrammarError {
+        span: Span::new(0, input.len()),
+        kind: GrammarErrorKind::BadVariableName,
+    }
 }
 
 #[cfg(test)]
@@ -118,11 +134,17 @@ mod tests {
     use super::*;
 
     fn lit(text: &str, start: usize, end: usize) -> TemplatePart {
-        TemplatePart::Literal { text: text.into(), span: Span::new(start, end) }
+        TemplatePart::Literal {
+            text: text.into(),
+            span: Span::new(start, end),
+        }
     }
 
     fn var(name: &str, start: usize, end: usize) -> TemplatePart {
-        TemplatePart::Var { name: name.into(), span: Span::new(start, end) }
+        TemplatePart::Var {
+            name: name.into(),
+            span: Span::new(start, end),
+        }
     }
 
     #[test]
@@ -140,7 +162,14 @@ mod tests {
     #[test]
     fn vars_and_spans() {
         let t = parse_template("${BASE}/a/${REQUEST_ID}").unwrap();
-        assert_eq!(t.parts, vec![var("BASE", 0, 7), lit("/a/", 7, 10), var("REQUEST_ID", 10, 23)]);
+        assert_eq!(
+            t.parts,
+            vec![
+                var("BASE", 0, 7),
+                lit("/a/", 7, 10),
+                var("REQUEST_ID", 10, 23)
+            ]
+        );
         assert!(!t.is_literal());
     }
 

@@ -16,7 +16,12 @@ pub enum Builtin {
 
 impl Builtin {
     /// Every built-in, in a stable order.
-    pub const ALL: [Builtin; 4] = [Builtin::RequestId, Builtin::TimestampMs, Builtin::Vu, Builtin::Iteration];
+    pub const ALL: [Builtin; 4] = [
+        Builtin::RequestId,
+        Builtin::TimestampMs,
+        Builtin::Vu,
+        Builtin::Iteration,
+    ];
 
     /// The name used inside `${…}`.
     pub fn name(self) -> &'static str {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{Builtin, BufId, ConstId, StepId};
+use crate::{BufId, Builtin, ConstId, StepId};
 
 /// Calls `$mac!` with every instruction: its doc, name, fields and mnemonic. The `Op`
 /// enum, the mnemonic table and the operand printer are all generated from this one
@@ -96,10 +96,16 @@ mod tests {
 
     #[test]
     fn display() {
-        let op = Op::PushConst { buf: BufId(1), k: ConstId(7) };
+        let op = Op::PushConst {
+            buf: BufId(1),
+            k: ConstId(7),
+        };
         assert_eq!(op.to_string(), "buf.push    b1 k7");
         assert_eq!(Op::IterEnd {}.to_string(), "iter.end");
-        let op = Op::PushBuiltin { buf: BufId(0), builtin: Builtin::RequestId };
+        let op = Op::PushBuiltin {
+            buf: BufId(0),
+            builtin: Builtin::RequestId,
+        };
         assert_eq!(op.to_string(), "buf.builtin b0 REQUEST_ID");
     }
 }

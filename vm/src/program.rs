@@ -66,7 +66,10 @@ impl Program {
     #[cold]
     #[inline(never)]
     pub fn loc_at(&self, pc: Pc) -> Option<SourceLoc> {
-        self.locs.binary_search_by_key(&pc, |(p, _)| *p).ok().map(|i| self.locs[i].1)
+        self.locs
+            .binary_search_by_key(&pc, |(p, _)| *p)
+            .ok()
+            .map(|i| self.locs[i].1)
     }
 }
 
@@ -74,19 +77,45 @@ impl Program {
 /// origins and steps, then the code with the pc on the left and the entry marked `>`.
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "program consts={} steps={} bufs={}", self.consts.len(), self.steps.len(), self.buf_count)?;
+        writeln!(
+            f,
+            "program consts={} steps={} bufs={}",
+            self.consts.len(),
+            self.steps.len(),
+            self.buf_count
+        )?;
         for (i, k) in self.consts.iter().enumerate() {
-            writeln!(f, "  {} = {:?}", ConstId::from_index(i), String::from_utf8_lossy(k))?;
+            writeln!(
+                f,
+                "  {} = {:?}",
+                ConstId::from_index(i),
+                String::from_utf8_lossy(k)
+            )?;
         }
         for (i, o) in self.origins.iter().enumerate() {
             let scheme = match o.scheme {
                 crate::Scheme::Http => "http",
                 crate::Scheme::Https => "https",
             };
-            writeln!(f, "  {} = origin {scheme}://{} host={:?} port={}", crate::OriginId::from_index(i), o.authority, o.host, o.port)?;
+            writeln!(
+                f,
+                "  {} = origin {scheme}://{} host={:?} port={}",
+                crate::OriginId::from_index(i),
+                o.authority,
+                o.host,
+                o.port
+            )?;
         }
         for (i, s) in self.steps.iter().enumerate() {
-            write!(f, "  {} = step {:?} {} {} path={}", StepId::from_index(i), s.name, s.method, s.origin, operand(s.path))?;
+            write!(
+                f,
+                "  {} = step {:?} {} {} path={}",
+                StepId::from_index(i),
+                s.name,
+                s.method,
+                s.origin,
+                operand(s.path)
+            )?;
             for h in &s.headers {
                 write!(f, " header({}: {})", h.name, operand(h.value))?;
             }
@@ -101,7 +130,11 @@ impl fmt::Display for Program {
             let mark = if pc == self.entry { '>' } else { ' ' };
             let text = format!("{mark}{:>4}  {op}", pc.0);
             match self.locs.binary_search_by_key(&pc, |(p, _)| *p) {
-                Ok(j) => writeln!(f, "{text:<40}; {}:{}", self.locs[j].1.line, self.locs[j].1.column)?,
+                Ok(j) => writeln!(
+                    f,
+                    "{text:<40}; {}:{}",
+                    self.locs[j].1.line, self.locs[j].1.column
+                )?,
                 Err(_) => writeln!(f, "{}", text.trim_end())?,
             }
         }

@@ -101,13 +101,28 @@ mod tests {
         Program {
             code: vec![
                 Op::BufClear { buf: BufId(0) },
-                Op::PushConst { buf: BufId(0), k: ConstId(0) },
-                Op::PushBuiltin { buf: BufId(0), builtin: Builtin::RequestId },
-                Op::PushConst { buf: BufId(0), k: ConstId(1) },
-                Op::PushBuiltin { buf: BufId(0), builtin: Builtin::TimestampMs },
+                Op::PushConst {
+                    buf: BufId(0),
+                    k: ConstId(0),
+                },
+                Op::PushBuiltin {
+                    buf: BufId(0),
+                    builtin: Builtin::RequestId,
+                },
+                Op::PushConst {
+                    buf: BufId(0),
+                    k: ConstId(1),
+                },
+                Op::PushBuiltin {
+                    buf: BufId(0),
+                    builtin: Builtin::TimestampMs,
+                },
                 Op::Send { step: StepId(0) },
                 Op::BufClear { buf: BufId(0) },
-                Op::PushBuiltin { buf: BufId(0), builtin: Builtin::Iteration },
+                Op::PushBuiltin {
+                    buf: BufId(0),
+                    builtin: Builtin::Iteration,
+                },
                 Op::Send { step: StepId(1) },
                 Op::IterEnd {},
             ],

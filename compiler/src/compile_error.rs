@@ -1,0 +1,277 @@
+use std::fmt;
+use std::sync::Arc;
+
+use kaioken_grammar::Span;
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+
+use crate::located::Loc;
+
+/// One problem in the input, located in its source.
+#[derive(Debug, Clone)]
+pub struct CompileError {
+    /// What is wrong.
+    pub kind: CompileErrorKind,
+    src: Option<NamedSource<Arc<str>>>,
+    span: Option<SourceSpan>,
+}
+
+/// The kinds of [`CompileError`]. All wording is in the `Display` impl.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompileErrorKind {
+    /// The TOML is not well-formed.
+    TomlSyntax {
+        /// The parser's message.
+        message: String,
+    },
+    /// A key the schema does not have.
+    UnknownKey {
+        /// The key as written.
+        found: String,
+        /// The keys allowed there.
+        expected: Vec<String>,
+    },
+    /// A value of the wrong type or shape.
+    InvalidValue {
+        /// The deserializer's message.
+        message: String,
+    },
+    /// A `${…}` or duration that does not parse.
+    Grammar {
+        /// What the grammar said.
+        message: String,
+        /// Its suggestion.
+        help: Option<&'static str>,
+    },
+    /// `${name}` that is neither a built-in nor an environment variable.
+    UnknownVariable {
+        /// The name.
+        name: String,
+        /// The closest known name.
+        suggestion: Option<String>,
+    },
+    /// A built-in used where values are fixed before the run (e.g. a duration).
+    BuiltinNotAllowed {
+        /// The built-in's name.
+        name: String,
+    },
+    /// A URL that kaioken cannot send to.
+    BadUrl {
+        /// Why.
+        reason: String,
+    },
+    /// A header written without `name: value`, or with a bad name.
+    BadHeader {
+        /// Why.
+        reason: String,
+    },
+    /// A method that is not an HTTP token.
+    BadMethod,
+    /// No target URL was given.
+    MissingUrl,
+    /// A number out of range, e.g. zero VUs.
+    OutOfRange {
+        /// The setting.
+        what: &'static str,
+        /// What is allowed.
+        expected: &'static str,
+    },
+    /// Two settings that cannot go together.
+    Conflict {
+        /// Explanation.
+        message: String,
+    },
+    /// A file named in the input could not be read.
+    Io {
+        /// The path.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
+}
+
+impl CompileError {
+    pub(crate) fn at(kind: CompileErrorKind, loc: &Loc, inner: Option<Span>) -> CompileError {
+        CompileError {
+            kind,
+            src: Some(loc.src.named_source()),
+            span: Some(loc.source_span(inner)),
+        }
+    }
+
+    pub(crate) fn in_source(
+        kind: CompileErrorKind,
+        src: &crate::located::Src,
+        span: Option<std::ops::Range<usize>>,
+    ) -> CompileError {
+        let span = span.map(|r| SourceSpan::new(r.start.into(), r.len()));
+        CompileError {
+            kind,
+            src: Some(src.named_source()),
+            span,
+        }
+    }
+
+    pub(crate) fn unlocated(kind: CompileErrorKind) -> CompileError {
+        CompileError {
+            kind,
+            src: None,
+            span: None,
+        }
+    }
+
+    fn code_str(&self) -> &'static str {
+        match self.kind {
+            CompileErrorKind::TomlSyntax { .. } => "kaioken::toml::syntax",
+            CompileErrorKind::UnknownKey { .. } => "kaioken::toml::unknown_key",
+            CompileErrorKind::InvalidValue { .. } => "kaioken::toml::invalid_value",
+            CompileErrorKind::Grammar { .. } => "kaioken::compile::syntax",
+            CompileErrorKind::UnknownVariable { .. } => "kaioken::compile::unknown_variable",
+            CompileErrorKind::BuiltinNotAllowed { .. } => "kaioken::compile::builtin_not_allowed",
+            CompileErrorKind::BadUrl { .. } => "kaioken::compile::bad_url",
+            CompileErrorKind::BadHeader { .. } => "kaioken::compile::bad_header",
+            CompileErrorKind::BadMethod => "kaioken::compile::bad_method",
+            CompileErrorKind::MissingUrl => "kaioken::compile::missing_url",
+            CompileErrorKind::OutOfRange { .. } => "kaioken::compile::out_of_range",
+            CompileErrorKind::Conflict { .. } => "kaioken::compile::conflict",
+            CompileErrorKind::Io { .. } => "kaioken::io",
+        }
+    }
+
+    fn help_text(&self) -> Option<String> {
+        match &self.kind {
+            CompileErrorKind::UnknownKey { found, expected } => {
+                match crate::suggest::closest(found, expected.iter().map(String::as_str)) {
+                    Some(s) => Some(format!("did you mean `{s}`?")),
+                    None if expected.is_empty() => None,
+                    None => Some(format!(
+                        "expected one of {}",
+                        expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+                    )),
+                }
+            }
+            CompileErrorKind::Grammar { help, .. } => help.map(str::to_owned),
+            CompileErrorKind::UnknownVariable { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+            CompileErrorKind::UnknownVariable { suggestion: None, .. } => Some(
+                "built-ins are `REQUEST_ID`, `TIMESTAMP_MS`, `VU` and `ITERATION`; any other name must be an environment variable"
+                    .to_owned(),
+            ),
+            CompileErrorKind::BuiltinNotAllowed { .. } => {
+                Some("only environment variables can be used here; built-ins change per request".to_owned())
+            }
+            CompileErrorKind::BadUrl { .. } => Some("write a full URL, e.g. `http://127.0.0.1:8080/path`".to_owned()),
+            CompileErrorKind::BadHeader { .. } => Some("write headers as `Name: value`".to_owned()),
+            CompileErrorKind::BadMethod => Some("use a method such as `GET`, `POST`, `PUT` or `DELETE`".to_owned()),
+            CompileErrorKind::MissingUrl => {
+                Some("pass a URL, e.g. `kaioken http://127.0.0.1:8080/`, or set `url` in `[target]`".to_owned())
+            }
+            _ => None,
+        }
+    }
+
+    fn label_text(&self) -> &'static str {
+        match self.kind {
+            CompileErrorKind::UnknownKey { .. } => "unknown key",
+            CompileErrorKind::UnknownVariable { .. } => "not a built-in or environment variable",
+            CompileErrorKind::TomlSyntax { .. } => "here",
+            _ => "here",
+        }
+    }
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            CompileErrorKind::TomlSyntax { message } => write!(f, "invalid TOML: {message}"),
+            CompileErrorKind::UnknownKey { found, .. } => write!(f, "unknown key `{found}`"),
+            CompileErrorKind::InvalidValue { message } => write!(f, "invalid value: {message}"),
+            CompileErrorKind::Grammar { message, .. } => f.write_str(message),
+            CompileErrorKind::UnknownVariable { name, .. } => {
+                write!(f, "unknown variable `{name}`")
+            }
+            CompileErrorKind::BuiltinNotAllowed { name } => {
+                write!(f, "built-in `{name}` cannot be used here")
+            }
+            CompileErrorKind::BadUrl { reason } => write!(f, "invalid URL: {reason}"),
+            CompileErrorKind::BadHeader { reason } => write!(f, "invalid header: {reason}"),
+            CompileErrorKind::BadMethod => write!(f, "invalid HTTP method"),
+            CompileErrorKind::MissingUrl => write!(f, "no target URL"),
+            CompileErrorKind::OutOfRange { what, expected } => {
+                write!(f, "`{what}` is out of range; expected {expected}")
+            }
+            CompileErrorKind::Conflict { message } => f.write_str(message),
+            CompileErrorKind::Io { path, message } => write!(f, "cannot read `{path}`: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+impl Diagnostic for CompileError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code_str()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help_text()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.src.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.span?;
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            Some(self.label_text().to_owned()),
+            span,
+        ))))
+    }
+}
+
+/// Every problem found in one input: the first is the headline, the rest are related.
+#[derive(Debug, Clone)]
+pub struct CompileErrors {
+    /// The errors, in source order. Never empty.
+    pub errors: Vec<CompileError>,
+}
+
+impl fmt::Display for CompileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.errors.first() {
+            Some(first) => fmt::Display::fmt(first, f),
+            None => f.write_str("internal error, this may indicate a bug in kaioken: empty error list; please file an issue"),
+        }
+    }
+}
+
+impl std::error::Error for CompileErrors {}
+
+impl Diagnostic for CompileErrors {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.errors.first()?.code()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.errors.first()?.help()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.errors.first()?.source_code()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.errors.first()?.labels()
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        if self.errors.len() < 2 {
+            return None;
+        }
+        Some(Box::new(
+            self.errors[1..].iter().map(|e| e as &dyn Diagnostic),
+        ))
+    }
+}
+
+impl From<CompileError> for CompileErrors {
+    fn from(e: CompileError) -> CompileErrors {
+        CompileErrors { errors: vec![e] }
+    }
+}

@@ -1,0 +1,48 @@
+//! Values collected by the front ends, each with its location, before validation.
+
+use crate::located::Located;
+
+/// A request body as given: text (a template) or a file (raw bytes).
+#[derive(Debug, Clone)]
+pub(crate) enum BodySource {
+    Text(String),
+    File(String),
+}
+
+/// A header as given.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftHeader {
+    pub name: Located<String>,
+    pub value: Located<String>,
+}
+
+/// Everything the front ends collected. Later front ends overwrite earlier ones
+/// field by field: the TOML file first, then command-line flags.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Draft {
+    pub url: Option<Located<String>>,
+    pub method: Option<Located<String>>,
+    pub headers: Vec<DraftHeader>,
+    pub body: Option<Located<BodySource>>,
+    pub timeout: Option<Located<String>>,
+    pub http2: Option<bool>,
+    pub insecure: Option<bool>,
+    pub cacert: Option<Located<String>>,
+    pub max_error_rate: Option<Located<f64>>,
+    pub vus: Option<Located<i64>>,
+    pub duration: Option<Located<String>>,
+    pub max_requests: Option<Located<i64>>,
+    pub rate: Option<Located<f64>>,
+    pub ramp_up: Option<Located<String>>,
+    pub warmup: Option<Located<String>>,
+}
+
+impl Draft {
+    /// Add a header, replacing any earlier one of the same name (names are
+    /// case-insensitive), so a flag overrides the file.
+    pub fn set_header(&mut self, header: DraftHeader) {
+        self.headers
+            .retain(|h| !h.name.value.eq_ignore_ascii_case(&header.name.value));
+        self.headers.push(header);
+    }
+}

@@ -1,0 +1,127 @@
+//! `--dump ir`: the IR as stable, readable text.
+//!
+//! In cranelift's style: a header line per scenario, a preamble declaring entities
+//! (`o0` origins), then the body (`s0` steps). Source positions go in a trailing
+//! `;` comment and can be switched off, which the golden tests do not need but
+//! machine-independent comparisons (HAR → TOML → IR) do.
+
+use std::fmt::Write;
+
+use kaioken_grammar::format_duration;
+use kaioken_vm::Scheme;
+
+use crate::{Ir, IrLoc, Part, Template};
+
+/// Print `ir`. With `with_locs`, each line that came from the file ends with
+/// `; file:line:col`.
+pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
+    let mut out = String::new();
+    let mut line = |text: String, loc: Option<&IrLoc>| match loc.filter(|_| with_locs) {
+        Some(l) => {
+            let _ = writeln!(out, "{text:<48} ; {}:{}:{}", l.file, l.line, l.column);
+        }
+        None => {
+            let _ = writeln!(out, "{text}");
+        }
+    };
+    let mut origins = Vec::new();
+    for s in &ir.scenarios {
+        line(
+            format!("scenario {:?} weight={}", s.name, s.weight),
+            s.loc.as_ref(),
+        );
+        for step in &s.steps {
+            if !origins.contains(&step.origin) {
+                let o = &step.origin;
+                let scheme = if o.scheme == Scheme::Https {
+                    "https"
+                } else {
+                    "http"
+                };
+                line(
+                    format!("  o{} = origin {scheme}://{}", origins.len(), o.authority),
+                    None,
+                );
+                origins.push(o.clone());
+            }
+        }
+        for (i, step) in s.steps.iter().enumerate() {
+            let o = origins.iter().position(|o| *o == step.origin).unwrap_or(0);
+            line(
+                format!(
+                    "  step s{i} {:?} {} o{o} {}",
+                    step.name,
+                    step.method,
+                    template(&step.path)
+                ),
+                step.loc.as_ref(),
+            );
+            for (name, value) in &step.headers {
+                line(format!("    header {name:?} = {}", template(value)), None);
+            }
+            if let Some(body) = &step.body {
+                line(format!("    body {}", template(body)), None);
+            }
+        }
+    }
+    let l = &ir.load;
+    let opt = |d: Option<String>| d.unwrap_or_else(|| "none".into());
+    line(
+        format!(
+            "load closed vus={} duration={} max_requests={} rate={} ramp_up={} warmup={}",
+            l.vus,
+            opt(l.duration.map(format_duration)),
+            opt(l.max_requests.map(|m| m.to_string())),
+            opt(l.rate.map(|r| format!("{r}/s"))),
+            format_duration(l.ramp_up),
+            format_duration(l.warmup),
+        ),
+        None,
+    );
+    let s = &ir.settings;
+    line(
+        format!(
+            "settings timeout={} http={} insecure={} cacert={} max_error_rate={}",
+            format_duration(s.timeout),
+            if s.http2 { "2" } else { "1.1" },
+            s.insecure,
+            opt(s
+                .cacert
+                .as_ref()
+                .map(|c| format!("{:?}", c.display().to_string()))),
+            s.max_error_rate,
+        ),
+        None,
+    );
+    out
+}
+
+/// A template as a quoted string with `${BUILTIN}` for run-time parts. Long
+/// literals (bodies from files) are cut, with their length.
+fn template(t: &Template) -> String {
+    const MAX: usize = 120;
+    let mut text = String::new();
+    let mut total = 0;
+    for part in &t.parts {
+        match part {
+            Part::Lit(bytes) => {
+                total += bytes.len();
+                let lossy = String::from_utf8_lossy(bytes);
+                text.extend(
+                    lossy
+                        .chars()
+                        .flat_map(char::escape_debug)
+                        .take(MAX.saturating_sub(text.len())),
+                );
+            }
+            Part::Builtin(b) => {
+                let _ = write!(text, "${{{b}}}");
+            }
+        }
+    }
+    if total > MAX {
+        format!("\"{text}…\" ({total} bytes)")
+    } else {
+        format!("\"{text}\"")
+    }
+}

@@ -1,0 +1,155 @@
+//! The TOML front end: a scenario file into a located [`Draft`].
+//!
+//! The schema is documented key by key in `docs/scenario.md`. Unknown keys are errors
+//! (`deny_unknown_fields`), with a "did you mean" drawn from the keys allowed there.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::compile_error::{CompileError, CompileErrorKind};
+use crate::draft::{BodySource, Draft, DraftHeader};
+use crate::located::{Loc, Located, Src};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    target: Option<Target>,
+    request: Option<Request>,
+    load: Option<Load>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Target {
+    url: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    http2: Option<bool>,
+    insecure: Option<bool>,
+    cacert: Option<Spanned<String>>,
+    max_error_rate: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    method: Option<Spanned<String>>,
+    headers: Option<BTreeMap<String, Spanned<String>>>,
+    body: Option<Spanned<String>>,
+    body_file: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Load {
+    vus: Option<Spanned<i64>>,
+    duration: Option<Spanned<String>>,
+    max_requests: Option<Spanned<i64>>,
+    rate: Option<Spanned<f64>>,
+    ramp_up: Option<Spanned<String>>,
+    warmup: Option<Spanned<String>>,
+}
+
+/// Read `src` (a scenario file) into `draft`.
+pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
+    let file: File = toml::from_str(&src.text).map_err(|e| toml_error(src, &e))?;
+    let string = |s: Spanned<String>| {
+        let loc = Loc::toml(src, s.span(), Some(s.get_ref()));
+        Located {
+            value: s.into_inner(),
+            loc,
+        }
+    };
+    let number = |s: Spanned<f64>| Located {
+        loc: Loc::toml(src, s.span(), None),
+        value: s.into_inner(),
+    };
+    let int = |s: Spanned<i64>| Located {
+        loc: Loc::toml(src, s.span(), None),
+        value: s.into_inner(),
+    };
+
+    if let Some(t) = file.target {
+        draft.url = t.url.map(string);
+        draft.timeout = t.timeout.map(string);
+        draft.http2 = t.http2;
+        draft.insecure = t.insecure;
+        draft.cacert = t.cacert.map(string);
+        draft.max_error_rate = t.max_error_rate.map(number);
+    }
+    if let Some(r) = file.request {
+        draft.method = r.method.map(string);
+        for (name, value) in r.headers.unwrap_or_default() {
+            let value = string(value);
+            let name = Located {
+                value: name,
+                loc: value.loc.clone(),
+            };
+            draft.set_header(DraftHeader { name, value });
+        }
+        match (r.body, r.body_file) {
+            (Some(_), Some(file)) => {
+                return Err(CompileError::at(
+                    CompileErrorKind::Conflict {
+                        message: "`body` and `body_file` cannot both be set".into(),
+                    },
+                    &string(file).loc,
+                    None,
+                ));
+            }
+            (Some(body), None) => {
+                let body = string(body);
+                draft.body = Some(Located {
+                    value: BodySource::Text(body.value),
+                    loc: body.loc,
+                });
+            }
+            (None, Some(file)) => {
+                let file = string(file);
+                draft.body = Some(Located {
+                    value: BodySource::File(file.value),
+                    loc: file.loc,
+                });
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(l) = file.load {
+        draft.vus = l.vus.map(int);
+        draft.duration = l.duration.map(string);
+        draft.max_requests = l.max_requests.map(int);
+        draft.rate = l.rate.map(number);
+        draft.ramp_up = l.ramp_up.map(string);
+        draft.warmup = l.warmup.map(string);
+    }
+    Ok(())
+}
+
+/// Turn a toml/serde error into a located diagnostic, recognising serde's
+/// "unknown field" message so that we can suggest the intended key.
+fn toml_error(src: &Src, e: &toml::de::Error) -> CompileError {
+    let message = e.message().trim().to_owned();
+    let kind = if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (found, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected = tail
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        CompileErrorKind::UnknownKey {
+            found: found.to_owned(),
+            expected,
+        }
+    } else if message.starts_with("invalid type")
+        || message.starts_with("invalid value")
+        || message.starts_with("missing field")
+        || message.starts_with("duplicate")
+    {
+        CompileErrorKind::InvalidValue { message }
+    } else {
+        CompileErrorKind::TomlSyntax { message }
+    };
+    CompileError::in_source(kind, src, e.span())
+}

@@ -1,0 +1,149 @@
+//! The intermediate representation every front end lowers to.
+//!
+//! The IR is validated and fully resolved: environment variables are folded into
+//! literals, durations are `Duration`s, URLs are split into an origin (fixed, so a
+//! VU can keep its connection) and a path template. `compile` turns it into bytecode;
+//! `dump_ir` prints it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kaioken_vm::{Builtin, Origin};
+
+/// A whole run: what to send, how hard, and with which connection settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ir {
+    /// The scenarios; each iteration runs one. The foundation has exactly one.
+    pub scenarios: Vec<Scenario>,
+    /// The load model.
+    pub load: LoadPlan,
+    /// Connection and protocol settings.
+    pub settings: Settings,
+}
+
+/// A named, weighted sequence of request steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// The scenario's name.
+    pub name: String,
+    /// Relative weight when several scenarios share the load.
+    pub weight: u32,
+    /// Steps, run in order each iteration.
+    pub steps: Vec<Step>,
+    /// Where it was declared.
+    pub loc: Option<IrLoc>,
+}
+
+/// One request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The step's name, for reports.
+    pub name: String,
+    /// The HTTP method.
+    pub method: String,
+    /// Scheme, host and port.
+    pub origin: Origin,
+    /// Path and query, starting with `/`.
+    pub path: Template,
+    /// Headers in order, names lowercase.
+    pub headers: Vec<(String, Template)>,
+    /// The body, if any.
+    pub body: Option<Template>,
+    /// Where the step's URL was given.
+    pub loc: Option<IrLoc>,
+}
+
+/// Literal bytes and run-time built-ins, in order. Environment variables are gone:
+/// they were folded into literals.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template {
+    /// The parts; adjacent literals are merged.
+    pub parts: Vec<Part>,
+}
+
+/// One part of a [`Template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Fixed bytes.
+    Lit(Vec<u8>),
+    /// A value computed per request.
+    Builtin(Builtin),
+}
+
+impl Template {
+    /// A template of fixed bytes.
+    pub fn literal(bytes: impl Into<Vec<u8>>) -> Template {
+        let bytes = bytes.into();
+        Template {
+            parts: if bytes.is_empty() {
+                vec![]
+            } else {
+                vec![Part::Lit(bytes)]
+            },
+        }
+    }
+
+    /// Append fixed bytes, merging with a literal before them.
+    pub fn push_lit(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Some(Part::Lit(prev)) = self.parts.last_mut() {
+            prev.extend_from_slice(bytes);
+        } else {
+            self.parts.push(Part::Lit(bytes.to_vec()));
+        }
+    }
+
+    /// The bytes, if the template has no built-ins.
+    pub fn as_literal(&self) -> Option<&[u8]> {
+        match self.parts.as_slice() {
+            [] => Some(&[]),
+            [Part::Lit(bytes)] => Some(bytes),
+            _ => None,
+        }
+    }
+}
+
+/// The load model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadPlan {
+    /// Concurrent VUs (closed model): each loops as fast as the target answers.
+    pub vus: u32,
+    /// How long to measure, after the warm-up. `None` when only `max_requests` bounds it.
+    pub duration: Option<Duration>,
+    /// Stop after this many requests.
+    pub max_requests: Option<u64>,
+    /// Requests per second across all VUs (token bucket).
+    pub rate: Option<f64>,
+    /// VUs start evenly spread over this time.
+    pub ramp_up: Duration,
+    /// Time at the start whose results are discarded; connections stay open.
+    pub warmup: Duration,
+}
+
+/// Connection and protocol settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Per-request timeout (connect, send and the whole response).
+    pub timeout: Duration,
+    /// Speak HTTP/2 (prior knowledge on `http://`, ALPN `h2` on `https://`).
+    pub http2: bool,
+    /// Skip TLS certificate verification.
+    pub insecure: bool,
+    /// Extra PEM root certificates to trust.
+    pub cacert: Option<PathBuf>,
+    /// Stop with exit code 1 when the share of failed requests exceeds this.
+    pub max_error_rate: f64,
+}
+
+/// A source position, for dumps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrLoc {
+    /// The file's name as given.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}

@@ -1,0 +1,37 @@
+//! kaioken's scenario compiler: every input becomes one IR, and the IR becomes bytecode.
+//!
+//! ```text
+//!  scenario.toml ──► front::toml ──┐
+//!                                  ├─► Draft ──lower──► Ir ──compile──► vm::Program
+//!  CLI flags    ──► front::flags ──┘   (located   (validated,   │            │
+//!                                       values)    env folded)  │            └─ --dump bytecode
+//!                                                               └─ --dump ir
+//! ```
+//!
+//! Front ends only collect values and remember where each came from (a byte range in a
+//! file, or the flag that gave it). [`lower`] validates the merged values, parses the
+//! templates and durations with `kaioken-grammar`, folds `${ENV}` variables into
+//! constants and reports every problem as a [`CompileError`] pointing at the exact
+//! characters. [`compile`] then turns the [`Ir`] into a `Program`: constants interned
+//! once, interpolated parts lowered to buffer instructions, so the VU loop only copies
+//! bytes. Nothing here does I/O except reading a body file named in the input.
+
+mod compile;
+mod compile_error;
+mod draft;
+mod dump_ir;
+pub mod front;
+mod ir;
+mod located;
+mod lower;
+mod suggest;
+
+pub use compile::compile;
+pub use compile_error::{CompileError, CompileErrorKind, CompileErrors};
+pub use dump_ir::dump_ir;
+pub use front::flags::Flags;
+pub use ir::{Ir, IrLoc, LoadPlan, Part, Scenario, Settings, Step, Template};
+pub use lower::{ConfigFile, Input, lower};
+
+/// The `user-agent` sent when a request sets none.
+pub const USER_AGENT: &str = concat!("kaioken/", env!("CARGO_PKG_VERSION"));

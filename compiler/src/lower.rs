@@ -1,0 +1,489 @@
+//! `lower`: front ends → [`Draft`] → validated [`Ir`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kaioken_grammar::{TemplatePart, parse_duration, parse_template};
+use kaioken_vm::{Builtin, Origin, Scheme};
+
+use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
+use crate::draft::{BodySource, Draft};
+use crate::located::{Located, Src};
+use crate::{Flags, Ir, LoadPlan, Part, Scenario, Settings, Step, Template, front};
+
+/// A scenario file's name and contents.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    /// The path as the user wrote it; diagnostics show it.
+    pub name: String,
+    /// The file's text.
+    pub text: String,
+}
+
+/// Everything a run is built from.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// The scenario file, if any (`-f`).
+    pub config: Option<ConfigFile>,
+    /// Command-line values; they override the file's.
+    pub flags: Flags,
+    /// Environment variables for `${NAME}` folding. The CLI passes the process
+    /// environment; tests pass a fixed map so results do not depend on the machine.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Defaults, in one place (also documented in `docs/scenario.md`).
+const DEFAULT_VUS: i64 = 50;
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_ERROR_RATE: f64 = 0.1;
+const MAX_VUS: i64 = 1_000_000;
+
+/// Build the [`Ir`] from the input: read the file, apply flags, validate everything.
+///
+/// # Example
+///
+/// ```
+/// use kaioken_compiler::{lower, Flags, Input};
+///
+/// let input = Input {
+///     flags: Flags { url: Some("http://127.0.0.1:8080/a/${VU}".into()), vus: Some(4), ..Flags::default() },
+///     ..Input::default()
+/// };
+/// let ir = lower(&input)?;
+/// assert_eq!(ir.load.vus, 4);
+/// assert_eq!(ir.scenarios[0].steps[0].origin.port, 8080);
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// Every problem found, each located in the file or at the flag that caused it.
+pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
+    let mut draft = Draft::default();
+    let mut errors = Vec::new();
+    let mut file_src = None;
+    if let Some(config) = &input.config {
+        // Editors sometimes write a UTF-8 BOM; TOML has no place for it.
+        let text = config.text.strip_prefix('\u{feff}').unwrap_or(&config.text);
+        let src = Src::new(config.name.as_str(), text);
+        front::toml::read(&src, &mut draft).map_err(CompileErrors::from)?;
+        file_src = Some(src);
+    }
+    input.flags.apply(&mut draft, &mut errors);
+    let mut lowerer = Lowerer {
+        env: &input.env,
+        errors,
+    };
+    let ir = lowerer.lower(&draft, file_src.as_ref());
+    if lowerer.errors.is_empty() {
+        ir.ok_or_else(|| CompileErrors { errors: vec![] })
+    } else {
+        Err(CompileErrors {
+            errors: lowerer.errors,
+        })
+    }
+}
+
+struct Lowerer<'a> {
+    env: &'a BTreeMap<String, String>,
+    errors: Vec<CompileError>,
+}
+
+impl Lowerer<'_> {
+    fn lower(&mut self, d: &Draft, file: Option<&Src>) -> Option<Ir> {
+        let step = self.step(d, file);
+        let timeout = self.duration(&d.timeout, "timeout", DEFAULT_TIMEOUT, false);
+        let max_error_rate = match &d.max_error_rate {
+            Some(r) if !(0.0..=1.0).contains(&r.value) => {
+                self.out_of_range(r, "max_error_rate", "a fraction from 0 to 1");
+                DEFAULT_MAX_ERROR_RATE
+            }
+            Some(r) => r.value,
+            None => DEFAULT_MAX_ERROR_RATE,
+        };
+        let vus = match &d.vus {
+            Some(v) if !(1..=MAX_VUS).contains(&v.value) => {
+                self.out_of_range(v, "vus", "from 1 to 1000000");
+                1
+            }
+            Some(v) => v.value as u32,
+            None => DEFAULT_VUS as u32,
+        };
+        let max_requests = match &d.max_requests {
+            Some(m) if m.value < 1 => {
+                self.out_of_range(m, "max_requests", "at least 1");
+                None
+            }
+            m => m.as_ref().map(|m| m.value as u64),
+        };
+        let rate = match &d.rate {
+            Some(r) if !(r.value.is_finite() && r.value > 0.0) => {
+                self.out_of_range(r, "rate", "a positive number of requests per second");
+                None
+            }
+            r => r.as_ref().map(|r| r.value),
+        };
+        let duration = match (&d.duration, max_requests) {
+            (None, Some(_)) => None,
+            _ => Some(self.duration(&d.duration, "duration", DEFAULT_DURATION, true)),
+        };
+        let load = LoadPlan {
+            vus,
+            duration,
+            max_requests,
+            rate,
+            ramp_up: self.duration(&d.ramp_up, "ramp_up", Duration::ZERO, false),
+            warmup: self.duration(&d.warmup, "warmup", Duration::ZERO, false),
+        };
+        if let (Some(ramp), Some(total)) = (&d.ramp_up, load.duration) {
+            if load.ramp_up > total + load.warmup {
+                self.errors.push(CompileError::at(
+                    CompileErrorKind::Conflict {
+                        message: "`ramp_up` is longer than the whole run".into(),
+                    },
+                    &ramp.loc,
+                    None,
+                ));
+            }
+        }
+        let cacert = d.cacert.as_ref().map(|c| self.fold_env(c)).map(Into::into);
+        let settings = Settings {
+            timeout,
+            http2: d.http2.unwrap_or(false),
+            insecure: d.insecure.unwrap_or(false),
+            cacert,
+            max_error_rate,
+        };
+        let scenario = Scenario {
+            name: "default".into(),
+            weight: 1,
+            steps: vec![step?],
+            loc: file
+                .and_then(|_| d.url.as_ref())
+                .and_then(|u| u.loc.ir_loc()),
+        };
+        Some(Ir {
+            scenarios: vec![scenario],
+            load,
+            settings,
+        })
+    }
+
+    fn out_of_range<T>(&mut self, v: &Located<T>, what: &'static str, expected: &'static str) {
+        self.errors.push(CompileError::at(
+            CompileErrorKind::OutOfRange { what, expected },
+            &v.loc,
+            None,
+        ));
+    }
+
+    /// A duration setting: env-folded, parsed; must be non-zero when `positive`.
+    fn duration(
+        &mut self,
+        value: &Option<Located<String>>,
+        what: &'static str,
+        default: Duration,
+        positive: bool,
+    ) -> Duration {
+        let Some(value) = value else { return default };
+        let text = self.fold_env(value);
+        match parse_duration(&text) {
+            Ok(d) if positive && d.is_zero() => {
+                self.out_of_range(value, what, "a duration above zero");
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                let inner = (text == value.value).then_some(e.span);
+                let kind = CompileErrorKind::Grammar {
+                    message: format!("{e} `{text}` for `{what}`"),
+                    help: e.help(),
+                };
+                self.errors.push(CompileError::at(kind, &value.loc, inner));
+                default
+            }
+        }
+    }
+
+    /// A string where only environment variables may appear.
+    fn fold_env(&mut self, value: &Located<String>) -> String {
+        match self.template(value) {
+            Some(t) => {
+                let mut out = Vec::new();
+                for part in &t.parts {
+                    match part {
+                        Part::Lit(bytes) => out.extend_from_slice(bytes),
+                        Part::Builtin(b) => {
+                            let kind = CompileErrorKind::BuiltinNotAllowed {
+                                name: b.name().into(),
+                            };
+                            self.errors.push(CompileError::at(kind, &value.loc, None));
+                        }
+                    }
+                }
+                String::from_utf8_lossy(&out).into_owned()
+            }
+            None => value.value.clone(),
+        }
+    }
+
+    /// Parse a template, fold environment variables, keep built-ins.
+    fn template(&mut self, value: &Located<String>) -> Option<Template> {
+        let parsed = match parse_template(&value.value) {
+            Ok(t) => t,
+            Err(e) => {
+                let kind = CompileErrorKind::Grammar {
+                    message: e.to_string(),
+                    help: e.help(),
+                };
+                self.errors
+                    .push(CompileError::at(kind, &value.loc, Some(e.span)));
+                return None;
+            }
+        };
+        let mut out = Template::default();
+        let mut ok = true;
+        for part in parsed.parts {
+            match part {
+                TemplatePart::Literal { text, .. } => out.push_lit(text.as_bytes()),
+                TemplatePart::Var { name, span } => {
+                    if let Some(b) = Builtin::from_name(&name) {
+                        out.parts.push(Part::Builtin(b));
+                    } else if let Some(v) = self.env.get(&name) {
+                        out.push_lit(v.as_bytes());
+                    } else {
+                        let candidates = Builtin::ALL
+                            .iter()
+                            .map(|b| b.name())
+                            .chain(self.env.keys().map(String::as_str));
+                        let suggestion =
+                            crate::suggest::closest(&name, candidates).map(str::to_owned);
+                        let kind = CompileErrorKind::UnknownVariable { name, suggestion };
+                        self.errors
+                            .push(CompileError::at(kind, &value.loc, Some(span)));
+                        ok = false;
+                    }
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn step(&mut self, d: &Draft, file: Option<&Src>) -> Option<Step> {
+        let Some(url) = &d.url else {
+            let err = match file {
+                Some(src) => CompileError::in_source(CompileErrorKind::MissingUrl, src, None),
+                None => CompileError::unlocated(CompileErrorKind::MissingUrl),
+            };
+            self.errors.push(err);
+            return None;
+        };
+        let url_template = self.template(url);
+        let split = url_template.and_then(|t| self.split_origin(url, t));
+        let method = match &d.method {
+            Some(m) => {
+                let valid = !m.value.is_empty()
+                    && m.value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                if !valid {
+                    self.errors
+                        .push(CompileError::at(CompileErrorKind::BadMethod, &m.loc, None));
+                }
+                m.value.clone()
+            }
+            // As curl does: a body makes the default method POST.
+            None if d.body.is_some() => "POST".into(),
+            None => "GET".into(),
+        };
+        let mut headers = Vec::new();
+        let mut has_user_agent = false;
+        for h in &d.headers {
+            let name = h.name.value.to_ascii_lowercase();
+            let valid = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !valid {
+                let kind = CompileErrorKind::BadHeader {
+                    reason: format!("`{}` is not a valid header name", h.name.value),
+                };
+                self.errors.push(CompileError::at(kind, &h.name.loc, None));
+                continue;
+            }
+            if matches!(
+                name.as_str(),
+                "content-length" | "transfer-encoding" | "connection"
+            ) {
+                let kind = CompileErrorKind::BadHeader {
+                    reason: format!("`{name}` is set by kaioken from the body and connection"),
+                };
+                self.errors.push(CompileError::at(kind, &h.name.loc, None));
+                continue;
+            }
+            has_user_agent |= name == "user-agent";
+            if let Some(value) = self.template(&h.value) {
+                if value
+                    .parts
+                    .iter()
+                    .any(|p| matches!(p, Part::Lit(b) if b.contains(&b'\n') || b.contains(&b'\r')))
+                {
+                    let kind = CompileErrorKind::BadHeader {
+                        reason: "a header value cannot contain a line break".into(),
+                    };
+                    self.errors.push(CompileError::at(kind, &h.value.loc, None));
+                }
+                headers.push((name, value));
+            }
+        }
+        if !has_user_agent {
+            headers.push(("user-agent".into(), Template::literal(crate::USER_AGENT)));
+        }
+        let body = match &d.body {
+            None => None,
+            Some(Located {
+                value: BodySource::Text(text),
+                loc,
+            }) => self.template(&Located {
+                value: text.clone(),
+                loc: loc.clone(),
+            }),
+            Some(Located {
+                value: BodySource::File(path),
+                loc,
+            }) => {
+                let path = self.fold_env(&Located {
+                    value: path.clone(),
+                    loc: loc.clone(),
+                });
+                match std::fs::read(&path) {
+                    Ok(bytes) => Some(Template::literal(bytes)),
+                    Err(e) => {
+                        let kind = CompileErrorKind::Io {
+                            path,
+                            message: e.to_string(),
+                        };
+                        self.errors.push(CompileError::at(kind, loc, None));
+                        None
+                    }
+                }
+            }
+        };
+        let (origin, path) = split?;
+        Some(Step {
+            name: "request".into(),
+            method,
+            origin,
+            path,
+            headers,
+            body,
+            loc: url.loc.ir_loc(),
+        })
+    }
+
+    /// Split a URL template into its fixed origin and its path template.
+    fn split_origin(&mut self, url: &Located<String>, t: Template) -> Option<(Origin, Template)> {
+        let bad = |this: &mut Self, reason: String| {
+            this.errors.push(CompileError::at(
+                CompileErrorKind::BadUrl { reason },
+                &url.loc,
+                None,
+            ));
+            None
+        };
+        let Some(Part::Lit(first)) = t.parts.first() else {
+            return bad(
+                self,
+                "the scheme and host must be fixed, not a built-in".into(),
+            );
+        };
+        let first = String::from_utf8_lossy(first).into_owned();
+        let Some(scheme_end) = first.find("://") else {
+            return bad(
+                self,
+                format!("`{first}` has no scheme; expected `http://` or `https://`"),
+            );
+        };
+        let after = scheme_end + 3;
+        let authority_end = first[after..].find(['/', '?', '#']).map(|i| after + i);
+        if authority_end.is_none() && t.parts.len() > 1 {
+            return bad(
+                self,
+                "the scheme and host must be fixed; a built-in cannot be part of them".into(),
+            );
+        }
+        let authority_end = authority_end.unwrap_or(first.len());
+        let origin_text = &first[..authority_end];
+        let parsed = match url::Url::parse(origin_text) {
+            Ok(u) => u,
+            Err(e) => return bad(self, format!("`{origin_text}`: {e}")),
+        };
+        let scheme = match parsed.scheme() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            other => {
+                return bad(
+                    self,
+                    format!("scheme `{other}` is not supported; expected `http` or `https`"),
+                );
+            }
+        };
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return bad(
+                self,
+                "credentials in the URL are not supported; send an `Authorization` header".into(),
+            );
+        }
+        let host = match parsed.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) => h.to_string(),
+            None => return bad(self, "no host".into()),
+        };
+        let default_port = if scheme == Scheme::Https { 443 } else { 80 };
+        let port = parsed.port().unwrap_or(default_port);
+        let host_text = parsed.host_str().unwrap_or_default();
+        let authority = if port == default_port {
+            host_text.to_owned()
+        } else {
+            format!("{host_text}:{port}")
+        };
+        let mut path = Template::default();
+        let rest = &first[authority_end..];
+        if let Some(hash) = rest.find('#') {
+            return bad(
+                self,
+                format!(
+                    "fragment `{}` is never sent to a server; remove it",
+                    &rest[hash..]
+                ),
+            );
+        }
+        if !rest.starts_with('/') {
+            path.push_lit(b"/");
+        }
+        path.push_lit(rest.as_bytes());
+        for part in &t.parts[1..] {
+            match part {
+                Part::Lit(bytes) => path.push_lit(bytes),
+                Part::Builtin(_) => path.parts.push(part.clone()),
+            }
+        }
+        let has_space = path.parts.iter().any(|p| matches!(p, Part::Lit(b) if b.iter().any(|c| c.is_ascii_whitespace() || c.is_ascii_control())));
+        if has_space {
+            return bad(
+                self,
+                "the path contains a space or control character; percent-encode it (`%20`)".into(),
+            );
+        }
+        Some((
+            Origin {
+                scheme,
+                host,
+                port,
+                authority,
+            },
+            path,
+        ))
+    }
+}
