@@ -1,1 +1,323 @@
-fn main() {}
+//! The `kaioken` binary: parses the command line, drives the pipeline, prints.
+//!
+//! ```text
+//!  argv ─clap─► RunArgs ─► compiler::lower ─► Ir ─► compile ─► Program
+//!                                             │                    │
+//!                              --dump ir / --dry-run     runtime::run ─► RunStats
+//!                                                                          │
+//!                                         summary (stdout) · JSON report ◄─┘
+//! ```
+//!
+//! This is the only crate that prints or exits; exit codes are decided in
+//! [`error::exit_code`].
+
+mod args;
+mod demo;
+mod error;
+mod report;
+mod summary;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use kaioken_compiler::{ConfigFile, Flags, Input, Ir};
+use kaioken_runtime::{Control, HttpConfig, LoadConfig, Progress, RunConfig, StopReason};
+
+use crate::args::{Cli, Command, DemoArgs, Dump, RunArgs};
+use crate::error::{Error, Outcome, exit_code};
+use crate::report::{Report, RunEnd};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Run(args)) => run(&args),
+        Some(Command::Demo(args)) => demo(&args),
+        None => run(&cli.run),
+    };
+    if let Err(e) = &result {
+        print_error(e);
+    }
+    ExitCode::from(exit_code(&result))
+}
+
+fn print_error(e: &Error) {
+    let mut text = String::new();
+    let plain = std::env::var_os("NO_COLOR").is_some() || !std::io::stderr().is_terminal();
+    let theme = if plain {
+        miette::GraphicalTheme::unicode_nocolor()
+    } else {
+        miette::GraphicalTheme::default()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+    let rendered = match e {
+        Error::Compile(diag) => handler.render_report(&mut text, diag).is_ok(),
+        _ => false,
+    };
+    if !rendered {
+        text = format!("error: {e}\n");
+    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+fn flags_of(args: &RunArgs) -> Flags {
+    Flags {
+        url: args.url.clone(),
+        vus: args.vus,
+        duration: args.duration.clone(),
+        timeout: args.timeout.clone(),
+        method: args.method.clone(),
+        headers: args.headers.clone(),
+        body: args.body.clone(),
+        body_file: args.body_file.clone(),
+        max_requests: args.max_requests,
+        http2: args.http2,
+        rate: args.rate,
+        ramp_up: args.ramp_up.clone(),
+        warmup: args.warmup.clone(),
+        insecure: args.insecure,
+        cacert: args.cacert.clone(),
+        max_error_rate: args.max_error_rate,
+    }
+}
+
+fn run(args: &RunArgs) -> Result<Outcome, Error> {
+    let config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            Some(ConfigFile {
+                name: path.display().to_string(),
+                text,
+            })
+        }
+        None => None,
+    };
+    let input = Input {
+        config,
+        flags: flags_of(args),
+        env: std::env::vars().collect(),
+    };
+    let ir = kaioken_compiler::lower(&input).map_err(Error::Compile)?;
+    let program = kaioken_compiler::compile(&ir);
+    match args.dump {
+        Some(Dump::Ir) => return print_stdout(&kaioken_compiler::dump_ir(&ir, true)),
+        Some(Dump::Bytecode) => return print_stdout(&program.to_string()),
+        None => {}
+    }
+    if args.dry_run {
+        return print_stdout(&dry_run_text(&ir));
+    }
+    warn_if_not_loopback(&ir);
+    let cacert_pem = match &ir.settings.cacert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?),
+        None => None,
+    };
+    let config = RunConfig {
+        program: Arc::new(program),
+        load: LoadConfig {
+            vus: ir.load.vus,
+            duration: ir.load.duration,
+            max_requests: ir.load.max_requests,
+            rate: ir.load.rate,
+            ramp_up: ir.load.ramp_up,
+            warmup: ir.load.warmup,
+        },
+        http: HttpConfig {
+            timeout: ir.settings.timeout,
+            http2: ir.settings.http2,
+            insecure: ir.settings.insecure,
+            cacert_pem,
+        },
+        threads: args.threads.unwrap_or(0),
+    };
+    execute(
+        &ir,
+        &config,
+        &Output {
+            json: args.json,
+            output: args.output.clone(),
+            serious: args.serious,
+        },
+    )
+}
+
+struct Output {
+    json: bool,
+    output: Option<std::path::PathBuf>,
+    serious: bool,
+}
+
+fn execute(ir: &Ir, config: &RunConfig, out: &Output) -> Result<Outcome, Error> {
+    let control = Arc::new(Control::new());
+    watch_ctrl_c(control.clone());
+    let started_at_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let show_progress = std::io::stderr().is_terminal();
+    let mut on_tick = |p: &Progress| {
+        if show_progress {
+            let planned = p
+                .planned
+                .map_or(String::new(), |d| format!("/{}s", d.as_secs()));
+            let phase = if p.warming_up { " (warming up)" } else { "" };
+            eprint!(
+                "\r[{}s{planned}] {} requests, {} errors{phase}   ",
+                p.elapsed.as_secs(),
+                p.requests,
+                p.errors
+            );
+        }
+    };
+    let stats =
+        kaioken_runtime::run(config, control.clone(), &mut on_tick).map_err(Error::Setup)?;
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
+    let reason = control.reason().unwrap_or(StopReason::Completed);
+    let total = stats.total();
+    let error_rate = if total == 0 {
+        0.0
+    } else {
+        stats.error_count() as f64 / total as f64
+    };
+    let outcome = if reason == StopReason::Interrupted {
+        Outcome::Interrupted
+    } else if error_rate > ir.settings.max_error_rate || total == 0 {
+        Outcome::HighErrorRate
+    } else {
+        Outcome::Success
+    };
+    let end = RunEnd {
+        reason,
+        exit_code: exit_code(&Ok(outcome)),
+        started_at_unix_ms,
+    };
+    let report = Report::new(ir, &stats, &end);
+    let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Setup(e.to_string()))?;
+    if let Some(path) = &out.output {
+        std::fs::write(path, format!("{json}\n")).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    let text = if out.json {
+        format!("{json}\n")
+    } else {
+        summary::render(&report, out.serious)
+    };
+    print_stdout(&text)?;
+    Ok(outcome)
+}
+
+/// Print to stdout; a closed pipe (`kaioken … | head`) is not an error.
+fn print_stdout(text: &str) -> Result<Outcome, Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(Outcome::Success),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::Success),
+        Err(e) => Err(Error::Io {
+            path: "<stdout>".into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// First Ctrl-C: stop sending, let requests in flight finish, write the report.
+/// Second: abandon what is in flight.
+fn watch_ctrl_c(control: Arc<Control>) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("kaioken-signals".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let mut presses = 0;
+                while tokio::signal::ctrl_c().await.is_ok() {
+                    presses += 1;
+                    if presses == 1 {
+                        control.stop(StopReason::Interrupted);
+                    } else {
+                        control.hard_stop();
+                    }
+                }
+            });
+        });
+}
+
+fn warn_if_not_loopback(ir: &Ir) {
+    for step in ir.scenarios.iter().flat_map(|s| &s.steps) {
+        let host = &step.origin.host;
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            eprintln!(
+                "warning: `{host}` is not a loopback address; load-test only systems you own or are allowed to test"
+            );
+            return;
+        }
+    }
+}
+
+fn dry_run_text(ir: &Ir) -> String {
+    let l = &ir.load;
+    let mut text = String::from("dry run: valid scenario, nothing sent\n\n");
+    text.push_str(&kaioken_compiler::dump_ir(ir, false));
+    let length = match (l.duration, l.max_requests) {
+        (Some(d), Some(n)) => format!(
+            "for {} or {n} requests, whichever comes first",
+            kaioken_grammar::format_duration(d)
+        ),
+        (Some(d), None) => format!("for {}", kaioken_grammar::format_duration(d)),
+        (None, Some(n)) => format!("until {n} requests"),
+        (None, None) => String::new(),
+    };
+    text.push_str(&format!("\nwould run {} VUs {length}", l.vus));
+    if !l.warmup.is_zero() {
+        text.push_str(&format!(
+            " after a {} warm-up",
+            kaioken_grammar::format_duration(l.warmup)
+        ));
+    }
+    text.push('\n');
+    text
+}
+
+fn demo(args: &DemoArgs) -> Result<Outcome, Error> {
+    let addr =
+        demo::start().map_err(|e| Error::Setup(format!("cannot start the demo server: {e}")))?;
+    let run_args = RunArgs {
+        url: Some(format!("http://{addr}/api/items/${{REQUEST_ID}}")),
+        vus: Some(args.vus),
+        duration: Some(args.duration.clone()),
+        headers: vec!["accept: application/json".into()],
+        json: args.json,
+        output: args.output.clone(),
+        serious: args.serious,
+        no_tui: true,
+        ..RunArgs::default()
+    };
+    if !args.json {
+        println!(
+            "kaioken demo: load-testing a built-in server at http://{addr} for {}\n",
+            args.duration
+        );
+    }
+    run(&run_args)
+}

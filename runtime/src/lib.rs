@@ -1,1 +1,37 @@
-//! placeholder
+//! kaioken's runtime: executors, protocol drivers, timing and statistics.
+//!
+//! ```text
+//!            cli ──► RunConfig { Arc<Program>, load, http } ──► run()
+//!                                                               │
+//!   controller thread: deadline, Ctrl-C (Control), progress ticks│
+//!        ┌───────────────────────────────┬──────────────────────┘
+//!        ▼                               ▼
+//!   worker thread 0                 worker thread N-1      (one current-thread tokio
+//!    VU tasks: loop {                 …                     runtime each, no sharing)
+//!      program.resume() → Send(step)
+//!      driver (http1 | http2) writes the VU's buffers, reads the response in place
+//!      WorkerStats.record()  (HDR histogram, status, errors, timeline; per thread)
+//!    }
+//!        └──────────────► merged into RunStats when the run ends
+//! ```
+//!
+//! Every VU keeps its own connection. Nothing on the request path takes a lock or sends
+//! on a channel: statistics are per worker thread and merged once at the end, and the
+//! progress counters are single-writer atomics.
+
+mod conn;
+mod control;
+mod error_kind;
+mod executor;
+mod http1;
+mod http2;
+mod rate;
+mod run_config;
+mod stats;
+mod tls;
+
+pub use control::{Control, StopReason};
+pub use error_kind::ErrorKind;
+pub use executor::{Progress, run};
+pub use run_config::{HttpConfig, LoadConfig, RunConfig};
+pub use stats::{RunStats, Second};

@@ -1,0 +1,175 @@
+//! The command line, with clap's derive. `help` is one line; `long_help` (from the
+//! rest of each doc comment) is shown by `--help`, so `-h` stays short.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A load tester for HTTP/1.1 and HTTP/2 that tells the truth.
+///
+/// Run `kaioken URL` for a quick test, `kaioken -f scenario.toml` for a scenario, or
+/// `kaioken demo` to see it work against a built-in server.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kaioken",
+    version,
+    args_conflicts_with_subcommands = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a load test (the default command).
+    Run(RunArgs),
+    /// Load-test a built-in server on loopback for a few seconds.
+    ///
+    /// Starts a small HTTP server on 127.0.0.1 with an ephemeral port and runs an
+    /// interpolated request against it, so you can see kaioken work with one command.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dump {
+    /// The validated intermediate representation.
+    Ir,
+    /// The compiled bytecode program.
+    Bytecode,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Target URL, e.g. http://127.0.0.1:8080/.
+    ///
+    /// May contain `${REQUEST_ID}`, `${TIMESTAMP_MS}`, `${VU}`, `${ITERATION}` and
+    /// `${ENV_VAR}` in its path and query. Overrides `[target] url` of a scenario.
+    #[arg(help_heading = "Target")]
+    pub url: Option<String>,
+
+    /// HTTP method [default: GET, or POST with a body].
+    #[arg(short, long, help_heading = "Target")]
+    pub method: Option<String>,
+
+    /// Add a header, `Name: value` (repeatable).
+    ///
+    /// Example: -H 'Authorization: Bearer ${TOKEN}' -H 'Accept: application/json'.
+    #[arg(short = 'H', long = "header", help_heading = "Target")]
+    pub headers: Vec<String>,
+
+    /// Request body (a template).
+    #[arg(short, long, help_heading = "Target")]
+    pub body: Option<String>,
+
+    /// Request body from a file, sent as is.
+    #[arg(long, help_heading = "Target")]
+    pub body_file: Option<String>,
+
+    /// Per-request timeout, e.g. 5s [default: 30s].
+    #[arg(long, help_heading = "Target")]
+    pub timeout: Option<String>,
+
+    /// Speak HTTP/2 (prior knowledge on http://, ALPN h2 on https://).
+    #[arg(long, help_heading = "Target")]
+    pub http2: bool,
+
+    /// Do not verify TLS certificates.
+    #[arg(long, help_heading = "Target")]
+    pub insecure: bool,
+
+    /// Trust the PEM certificates in this file too.
+    #[arg(long, help_heading = "Target")]
+    pub cacert: Option<String>,
+
+    /// Concurrent virtual users (connections) [default: 50].
+    #[arg(short = 'c', long = "concurrency", help_heading = "Load")]
+    pub vus: Option<u64>,
+
+    /// How long to measure, e.g. 30s, 5m, 1h30m [default: 10s].
+    #[arg(short, long, help_heading = "Load")]
+    pub duration: Option<String>,
+
+    /// Stop after this many requests (warm-up included).
+    #[arg(short = 'n', long, help_heading = "Load")]
+    pub max_requests: Option<u64>,
+
+    /// Cap the rate at this many requests per second (all VUs together).
+    #[arg(short, long, help_heading = "Load")]
+    pub rate: Option<f64>,
+
+    /// Start VUs evenly over this time, e.g. 5s.
+    #[arg(long, help_heading = "Load")]
+    pub ramp_up: Option<String>,
+
+    /// Run this long first without recording, to open connections and warm caches.
+    #[arg(long, help_heading = "Load")]
+    pub warmup: Option<String>,
+
+    /// Worker threads [default: one per CPU, at most one per VU].
+    #[arg(long, help_heading = "Load")]
+    pub threads: Option<usize>,
+
+    /// Read the scenario from this TOML file; flags override it.
+    #[arg(short = 'f', long = "config", help_heading = "Scenario")]
+    pub config: Option<PathBuf>,
+
+    /// Validate and show what would run, without sending anything.
+    #[arg(long, help_heading = "Scenario")]
+    pub dry_run: bool,
+
+    /// Print a compiled form of the scenario and exit.
+    #[arg(long, value_enum, help_heading = "Scenario")]
+    pub dump: Option<Dump>,
+
+    /// Write the JSON report to this file.
+    #[arg(short, long, help_heading = "Output")]
+    pub output: Option<PathBuf>,
+
+    /// Print the JSON report on stdout instead of the summary.
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+
+    /// Exit with code 1 when more than this share of requests fail [default: 0.1].
+    #[arg(long, help_heading = "Output")]
+    pub max_error_rate: Option<f64>,
+
+    /// Plain wording, without the power levels.
+    #[arg(long, help_heading = "Output")]
+    pub serious: bool,
+
+    /// Print a plain progress line instead of the live view (the live view is not
+    /// built yet, so this is what kaioken does today).
+    #[arg(long, help_heading = "TUI")]
+    pub no_tui: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long to run [default: 5s].
+    #[arg(short, long, default_value = "5s")]
+    pub duration: String,
+
+    /// Concurrent virtual users.
+    #[arg(short = 'c', long = "concurrency", default_value_t = 16)]
+    pub vus: u64,
+
+    /// Plain wording, without the power levels.
+    #[arg(long)]
+    pub serious: bool,
+
+    /// Print the JSON report on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write the JSON report to this file.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+
+    /// Accepted for symmetry with `run`.
+    #[arg(long)]
+    pub no_tui: bool,
+}

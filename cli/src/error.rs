@@ -1,0 +1,49 @@
+//! The CLI's errors and the one place exit codes are decided.
+
+use std::fmt;
+
+use kaioken_compiler::CompileErrors;
+
+/// Everything that makes kaioken exit without a (complete) run.
+#[derive(Debug)]
+pub enum Error {
+    /// The scenario or flags are invalid.
+    Compile(CompileErrors),
+    /// A file could not be read or written.
+    Io { path: String, message: String },
+    /// The run could not start.
+    Setup(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Compile(e) => fmt::Display::fmt(e, f),
+            Error::Io { path, message } => write!(f, "cannot access `{path}`: {message}"),
+            Error::Setup(message) => f.write_str(message),
+        }
+    }
+}
+
+/// How a completed command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// All good.
+    Success,
+    /// The run finished but too many requests failed.
+    HighErrorRate,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+/// Exit codes, decided here and nowhere else (DESIGN.md): 0 ok, 1 error, 2 usage
+/// (clap's own), 130 interrupted. Regression (3), thresholds (4) and load-model
+/// mismatch (5) come with the features that produce them.
+pub fn exit_code(result: &Result<Outcome, Error>) -> u8 {
+    match result {
+        Ok(Outcome::Success) => 0,
+        Ok(Outcome::HighErrorRate) => 1,
+        Ok(Outcome::Interrupted) => 130,
+        Err(_) => 1,
+    }
+}

@@ -1,0 +1,270 @@
+//! The JSON report (schema `kaioken.run/v1`, documented in `docs/json.md`).
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use kaioken_compiler::Ir;
+use kaioken_runtime::{RunStats, StopReason};
+use serde::Serialize;
+
+/// The schema identifier; bumped on any change of meaning.
+pub const SCHEMA: &str = "kaioken.run/v1";
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub kaioken_version: &'static str,
+    pub started_at_unix_ms: u64,
+    pub target: Target,
+    pub load: Load,
+    pub settings: Settings,
+    pub outcome: OutcomeJson,
+    pub elapsed_s: f64,
+    pub requests: Requests,
+    pub latency_ms: Latency,
+    pub status_codes: BTreeMap<String, u64>,
+    pub errors: BTreeMap<&'static str, u64>,
+    pub timeline: Vec<Second>,
+    pub histogram: HistogramJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Target {
+    pub url: String,
+    pub method: String,
+    pub http_version: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Load {
+    pub model: &'static str,
+    pub vus: u32,
+    pub duration_s: Option<f64>,
+    pub max_requests: Option<u64>,
+    pub rate: Option<f64>,
+    pub ramp_up_s: f64,
+    pub warmup_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    pub timeout_s: f64,
+    pub http2: bool,
+    pub insecure: bool,
+    pub max_error_rate: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OutcomeJson {
+    pub stop_reason: &'static str,
+    pub interrupted: bool,
+    pub exit_code: u8,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Requests {
+    pub total: u64,
+    pub responses: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub rps: f64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub warmup_requests: u64,
+    pub unfinished: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub min: f64,
+    pub mean: f64,
+    pub stdev: f64,
+    pub p50: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Second {
+    pub second: usize,
+    pub requests: u64,
+    pub responses: u64,
+    pub errors: u64,
+    pub latency_mean_ms: f64,
+    pub latency_max_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistogramJson {
+    pub encoding: &'static str,
+    pub unit: &'static str,
+    pub data: String,
+}
+
+/// Whether the run was interrupted and how it stopped, decided by the caller.
+pub struct RunEnd {
+    pub reason: StopReason,
+    pub exit_code: u8,
+    pub started_at_unix_ms: u64,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+impl Report {
+    pub fn new(ir: &Ir, stats: &RunStats, end: &RunEnd) -> Report {
+        let step = &ir.scenarios[0].steps[0];
+        let scheme = if step.origin.scheme == kaioken_vm::Scheme::Https {
+            "https"
+        } else {
+            "http"
+        };
+        let path: String = step
+            .path
+            .parts
+            .iter()
+            .map(|p| match p {
+                kaioken_compiler::Part::Lit(b) => String::from_utf8_lossy(b).into_owned(),
+                kaioken_compiler::Part::Builtin(b) => format!("${{{b}}}"),
+            })
+            .collect();
+        let h = &stats.latency;
+        let total = stats.total();
+        let errors = stats.error_count();
+        let elapsed = stats.elapsed.as_secs_f64();
+        let q = |q: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                ms(h.value_at_quantile(q))
+            }
+        };
+        let mut data = Vec::new();
+        let encoded = match V2DeflateSerializer::new().serialize(h, &mut data) {
+            Ok(_) => base64::engine::general_purpose::STANDARD.encode(&data),
+            Err(_) => String::new(),
+        };
+        Report {
+            schema: SCHEMA,
+            kaioken_version: env!("CARGO_PKG_VERSION"),
+            started_at_unix_ms: end.started_at_unix_ms,
+            target: Target {
+                url: format!("{scheme}://{}{path}", step.origin.authority),
+                method: step.method.clone(),
+                http_version: if ir.settings.http2 { "2" } else { "1.1" },
+            },
+            load: Load {
+                model: "closed",
+                vus: ir.load.vus,
+                duration_s: ir.load.duration.map(|d| d.as_secs_f64()),
+                max_requests: ir.load.max_requests,
+                rate: ir.load.rate,
+                ramp_up_s: ir.load.ramp_up.as_secs_f64(),
+                warmup_s: ir.load.warmup.as_secs_f64(),
+            },
+            settings: Settings {
+                timeout_s: ir.settings.timeout.as_secs_f64(),
+                http2: ir.settings.http2,
+                insecure: ir.settings.insecure,
+                max_error_rate: ir.settings.max_error_rate,
+            },
+            outcome: OutcomeJson {
+                stop_reason: end.reason.name(),
+                interrupted: end.reason == StopReason::Interrupted,
+                exit_code: end.exit_code,
+            },
+            elapsed_s: elapsed,
+            requests: Requests {
+                total,
+                responses: stats.responses,
+                errors,
+                error_rate: if total == 0 {
+                    0.0
+                } else {
+                    errors as f64 / total as f64
+                },
+                rps: if elapsed > 0.0 {
+                    total as f64 / elapsed
+                } else {
+                    0.0
+                },
+                bytes_sent: stats.bytes_out,
+                bytes_received: stats.bytes_in,
+                warmup_requests: stats.warmup_requests,
+                unfinished: stats.unfinished,
+            },
+            latency_ms: Latency {
+                min: if h.is_empty() { 0.0 } else { ms(h.min()) },
+                mean: h.mean() / 1000.0,
+                stdev: h.stdev() / 1000.0,
+                p50: q(0.50),
+                p75: q(0.75),
+                p90: q(0.90),
+                p95: q(0.95),
+                p99: q(0.99),
+                p99_9: q(0.999),
+                max: ms(h.max()),
+            },
+            status_codes: stats
+                .status
+                .iter()
+                .map(|(code, n)| (code.to_string(), *n))
+                .collect(),
+            errors: stats.errors_by_kind().map(|(k, n)| (k.name(), n)).collect(),
+            timeline: stats
+                .timeline
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Second {
+                    second: i,
+                    requests: s.requests,
+                    responses: s.responses,
+                    errors: s.errors,
+                    latency_mean_ms: if s.requests == 0 {
+                        0.0
+                    } else {
+                        s.latency_sum_us as f64 / s.requests as f64 / 1000.0
+                    },
+                    latency_max_ms: ms(s.latency_max_us),
+                })
+                .collect(),
+            histogram: HistogramJson {
+                encoding: "hdr-v2-deflate+base64",
+                unit: "us",
+                data: encoded,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::Deserializer;
+
+    use super::*;
+
+    #[test]
+    fn histogram_round_trips_losslessly() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for v in [1, 50, 370, 371, 1_000, 250_000, 3_000_000] {
+            h.record(v).unwrap();
+        }
+        let mut data = Vec::new();
+        V2DeflateSerializer::new().serialize(&h, &mut data).unwrap();
+        let text = base64::engine::general_purpose::STANDARD.encode(&data);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap();
+        let back: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .unwrap();
+        assert_eq!(back, h);
+    }
+}

@@ -1,0 +1,159 @@
+//! The end-of-run summary on stdout.
+
+use std::fmt::Write;
+
+use crate::report::Report;
+
+/// Group digits: 1283110 → "1,283,110".
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn latency(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{ms:.2}ms")
+    }
+}
+
+/// A power-level line for the flavourful summary.
+fn power_line(rps: f64) -> String {
+    let level = thousands(rps.round() as u64);
+    let shout = match rps {
+        r if r > 100_000.0 => "  — this isn't even my final form!",
+        r if r > 9_000.0 => "  — IT'S OVER 9000!",
+        r if r > 1_000.0 => "  — kaioken x10!",
+        _ => "",
+    };
+    format!("⚡ Power level: {level} req/s{shout}")
+}
+
+/// Render the summary. `serious` drops the flavour.
+pub fn render(report: &Report, serious: bool) -> String {
+    let r = &report.requests;
+    let l = &report.latency_ms;
+    let mut out = String::new();
+    let _ = if serious {
+        writeln!(out, "kaioken results")
+    } else {
+        writeln!(out, "{}", power_line(r.rps))
+    };
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  Target      {} {}  (HTTP/{})",
+        report.target.method, report.target.url, report.target.http_version
+    );
+    let mut load = format!("{} VUs", report.load.vus);
+    if let Some(d) = report.load.duration_s {
+        let _ = write!(load, " for {d}s");
+    }
+    if let Some(n) = report.load.max_requests {
+        let _ = write!(load, ", at most {} requests", thousands(n));
+    }
+    if let Some(rate) = report.load.rate {
+        let _ = write!(load, ", rate cap {rate}/s");
+    }
+    let _ = writeln!(out, "  Load        {load}");
+    let _ = writeln!(
+        out,
+        "  Elapsed     {:.2}s  (stopped by {})",
+        report.elapsed_s, report.outcome.stop_reason
+    );
+    let _ = writeln!(
+        out,
+        "  Requests    {} total · {} responses · {} errors ({:.2}%)",
+        thousands(r.total),
+        thousands(r.responses),
+        thousands(r.errors),
+        r.error_rate * 100.0
+    );
+    let mib_in =
+        r.bytes_received as f64 / (1024.0 * 1024.0) / report.elapsed_s.max(f64::MIN_POSITIVE);
+    let _ = writeln!(
+        out,
+        "  Throughput  {:.1} req/s · {mib_in:.2} MiB/s received",
+        r.rps
+    );
+    if r.warmup_requests > 0 || r.unfinished > 0 {
+        let _ = writeln!(
+            out,
+            "  Not counted {} during warm-up · {} cut off at the end",
+            thousands(r.warmup_requests),
+            thousands(r.unfinished)
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  Latency     p50 {}  p90 {}  p99 {}  p99.9 {}",
+        latency(l.p50),
+        latency(l.p90),
+        latency(l.p99),
+        latency(l.p99_9)
+    );
+    let _ = writeln!(
+        out,
+        "              min {}  mean {}  max {}  (stdev {})",
+        latency(l.min),
+        latency(l.mean),
+        latency(l.max),
+        latency(l.stdev)
+    );
+    if !report.status_codes.is_empty() {
+        let codes: Vec<String> = report
+            .status_codes
+            .iter()
+            .map(|(c, n)| format!("{c} ×{}", thousands(*n)))
+            .collect();
+        let _ = writeln!(out, "  Status      {}", codes.join("  "));
+    }
+    let errors: Vec<String> = report
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} ×{}", thousands(*n)))
+        .collect();
+    if !errors.is_empty() {
+        let _ = writeln!(out, "  Errors      {}", errors.join("  "));
+    }
+    if report.outcome.exit_code == 1 {
+        let _ = writeln!(
+            out,
+            "\n  error rate {:.2}% is above the limit of {:.2}% (--max-error-rate): exit code 1",
+            r.error_rate * 100.0,
+            report.settings.max_error_rate * 100.0
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1283110), "1,283,110");
+    }
+
+    #[test]
+    fn power_levels() {
+        assert!(power_line(9001.0).contains("OVER 9000"));
+        assert!(!power_line(500.0).contains("OVER"));
+    }
+}

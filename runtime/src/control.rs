@@ -1,0 +1,111 @@
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use tokio::sync::watch;
+
+/// Why a run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StopReason {
+    /// The duration ran out.
+    Duration = 1,
+    /// `max_requests` were sent.
+    MaxRequests = 2,
+    /// Ctrl-C.
+    Interrupted = 3,
+    /// Every VU finished by itself (not reached in the closed model today).
+    Completed = 4,
+}
+
+impl StopReason {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Duration => "duration",
+            StopReason::MaxRequests => "max_requests",
+            StopReason::Interrupted => "interrupted",
+            StopReason::Completed => "completed",
+        }
+    }
+}
+
+/// Stopping a run from anywhere: the deadline, the request budget, or a signal.
+///
+/// Two stages: `stop` asks VUs to send nothing new and lets requests in flight finish
+/// (so counts match what the server saw); `hard_stop` abandons whatever is still in
+/// flight. VUs poll the atomic flag between requests, which costs one relaxed load;
+/// tasks that sleep (rate limit, ramp-up) wait on the watch channel instead.
+#[derive(Debug)]
+pub struct Control {
+    stopping: AtomicBool,
+    reason: AtomicU8,
+    state: watch::Sender<u8>,
+}
+
+impl Default for Control {
+    fn default() -> Control {
+        Control {
+            stopping: AtomicBool::new(false),
+            reason: AtomicU8::new(0),
+            state: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Control {
+    /// A run that is going.
+    pub fn new() -> Control {
+        Control::default()
+    }
+
+    /// Ask the run to stop; the first reason given wins.
+    pub fn stop(&self, reason: StopReason) {
+        let _ = self
+            .reason
+            .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
+        self.stopping.store(true, Ordering::Release);
+        self.state.send_if_modified(|s| {
+            let changed = *s < 1;
+            *s = (*s).max(1);
+            changed
+        });
+    }
+
+    /// Abandon requests in flight.
+    pub fn hard_stop(&self) {
+        self.stop(StopReason::Interrupted);
+        self.state.send_replace(2);
+    }
+
+    /// Whether a stop was asked for.
+    #[inline(always)]
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Whether a hard stop was asked for.
+    pub fn is_hard_stopped(&self) -> bool {
+        *self.state.borrow() >= 2
+    }
+
+    /// The reason given first, if any.
+    pub fn reason(&self) -> Option<StopReason> {
+        match self.reason.load(Ordering::Acquire) {
+            1 => Some(StopReason::Duration),
+            2 => Some(StopReason::MaxRequests),
+            3 => Some(StopReason::Interrupted),
+            4 => Some(StopReason::Completed),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u8> {
+        self.state.subscribe()
+    }
+}
+
+/// Wait until the state reaches `level` (1 = stopping, 2 = hard stop).
+pub(crate) async fn reached(rx: &mut watch::Receiver<u8>, level: u8) {
+    if rx.wait_for(|s| *s >= level).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,203 @@
+//! The HTTP/2 driver, on hyper's `client::conn::http2`: prior knowledge on `http://`,
+//! ALPN `h2` on `https://`. One connection per VU and origin, one stream at a time
+//! (the closed model's VU waits for its response).
+//!
+//! Unlike the HTTP/1.1 path this builds a hyper `Request` per request; HTTP/2's framing
+//! and HPACK are hyper's job, and the per-step parts that never change (method, header
+//! names, constant values) are converted once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use kaioken_vm::{Operand, OriginId, Program, Scheme, StepId, VuState};
+use rustls::ClientConfig;
+
+use crate::ErrorKind;
+use crate::conn::connect;
+use crate::stats::Outcome;
+
+struct H2Step {
+    method: Method,
+    /// `scheme://authority`, to which the path is appended.
+    prefix: String,
+    headers: Vec<(HeaderName, Option<HeaderValue>)>,
+}
+
+/// One VU's HTTP/2 connections (one per origin).
+pub(crate) struct Http2 {
+    conns: Vec<Option<SendRequest<Full<Bytes>>>>,
+    steps: Vec<Option<H2Step>>,
+    last_len: u64,
+}
+
+impl Http2 {
+    pub fn new(program: &Program) -> Http2 {
+        let steps = program
+            .steps
+            .iter()
+            .map(|s| {
+                let origin = &program.origins[s.origin];
+                let scheme = if origin.scheme == Scheme::Https {
+                    "https"
+                } else {
+                    "http"
+                };
+                let headers = s
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let name = HeaderName::from_bytes(program.constant(h.name)).ok()?;
+                        let value = match h.value {
+                            Operand::Const(k) => {
+                                Some(HeaderValue::from_bytes(program.constant(k)).ok()?)
+                            }
+                            Operand::Buf(_) => None,
+                        };
+                        Some((name, value))
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Some(H2Step {
+                    method: Method::from_bytes(s.method.as_bytes()).ok()?,
+                    prefix: format!("{scheme}://{}", origin.authority),
+                    headers,
+                })
+            })
+            .collect();
+        Http2 {
+            conns: (0..program.origins.len()).map(|_| None).collect(),
+            steps,
+            last_len: 0,
+        }
+    }
+
+    /// Approximate length of the request last sent (head as HTTP/1.1 would spell it,
+    /// plus body); HPACK makes the real wire size smaller.
+    pub fn request_len(&self) -> u64 {
+        self.last_len
+    }
+
+    pub async fn send(
+        &mut self,
+        program: &Program,
+        state: &VuState,
+        step: StepId,
+        tls: Option<&Arc<ClientConfig>>,
+        timeout: Duration,
+    ) -> Outcome {
+        let origin = program.step(step).origin;
+        match tokio::time::timeout(timeout, self.exchange(program, state, step, origin, tls)).await
+        {
+            Ok(Ok((status, bytes_in))) => Outcome::Response { status, bytes_in },
+            Ok(Err(kind)) => {
+                self.conns[origin] = None;
+                Outcome::Error(kind)
+            }
+            Err(_) => {
+                self.conns[origin] = None;
+                Outcome::Error(ErrorKind::Timeout)
+            }
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        program: &Program,
+        state: &VuState,
+        step: StepId,
+        origin: OriginId,
+        tls: Option<&Arc<ClientConfig>>,
+    ) -> Result<(u16, u64), ErrorKind> {
+        let desc = program.step(step);
+        let Some(prepared) = &self.steps[step] else {
+            return Err(ErrorKind::Other);
+        };
+        let mut uri = String::with_capacity(prepared.prefix.len() + 64);
+        uri.push_str(&prepared.prefix);
+        uri.push_str(
+            std::str::from_utf8(program.bytes(state, desc.path)).map_err(|_| ErrorKind::Other)?,
+        );
+        let mut req = Request::builder().method(prepared.method.clone()).uri(uri);
+        let mut head_len = 16 + desc.method.len();
+        for (h, (name, value)) in desc.headers.iter().zip(&prepared.headers) {
+            let value = match value {
+                Some(v) => v.clone(),
+                None => HeaderValue::from_bytes(program.bytes(state, h.value))
+                    .map_err(|_| ErrorKind::Other)?,
+            };
+            head_len += name.as_str().len() + value.len() + 4;
+            req = req.header(name, value);
+        }
+        let body = desc.body.map_or(Bytes::new(), |b| {
+            Bytes::copy_from_slice(program.bytes(state, b))
+        });
+        self.last_len = (head_len + body.len()) as u64;
+        let req = req.body(Full::new(body)).map_err(|_| ErrorKind::Other)?;
+
+        let closed = self.conns[origin].as_ref().is_none_or(|s| s.is_closed());
+        if closed {
+            let stream = connect(&program.origins[origin], tls).await?;
+            if program.origins[origin].scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
+                return Err(ErrorKind::Protocol);
+            }
+            let (sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .map_err(|e| classify(&e, false))?;
+            tokio::task::spawn(async move {
+                let _ = conn.await;
+            });
+            self.conns[origin] = Some(sender);
+        }
+        let Some(sender) = self.conns[origin].as_mut() else {
+            return Err(ErrorKind::Other);
+        };
+        sender.ready().await.map_err(|e| classify(&e, false))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| classify(&e, false))?;
+        let status = resp.status().as_u16();
+        let mut bytes_in = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64)
+            .sum::<u64>()
+            + 12;
+        let mut body = resp.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| classify(&e, true))?;
+            if let Some(data) = frame.data_ref() {
+                bytes_in += data.len() as u64;
+            }
+        }
+        Ok((status, bytes_in))
+    }
+}
+
+fn classify(e: &hyper::Error, in_body: bool) -> ErrorKind {
+    if in_body {
+        return ErrorKind::BodyRead;
+    }
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    if e.is_parse() || e.is_user() {
+        return ErrorKind::Protocol;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return ErrorKind::from_io(io, false);
+        }
+        source = s.source();
+    }
+    if e.is_closed() || e.is_canceled() || e.is_incomplete_message() {
+        return ErrorKind::Reset;
+    }
+    ErrorKind::Protocol
+}
