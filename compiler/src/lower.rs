@@ -71,9 +71,15 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         file_src = Some(src);
     }
     input.flags.apply(&mut draft, &mut errors);
+    let base_dir = input.config.as_ref().and_then(|c| {
+        std::path::Path::new(&c.name)
+            .parent()
+            .map(|p| p.to_path_buf())
+    });
     let mut lowerer = Lowerer {
         env: &input.env,
         errors,
+        base_dir,
     };
     let ir = lowerer.lower(&draft, file_src.as_ref());
     if lowerer.errors.is_empty() {
@@ -88,6 +94,8 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
 struct Lowerer<'a> {
     env: &'a BTreeMap<String, String>,
     errors: Vec<CompileError>,
+    /// The scenario file's folder: relative paths written in the file start there.
+    base_dir: Option<std::path::PathBuf>,
 }
 
 impl Lowerer<'_> {
@@ -147,7 +155,10 @@ impl Lowerer<'_> {
                 ));
             }
         }
-        let cacert = d.cacert.as_ref().map(|c| self.fold_env(c)).map(Into::into);
+        let cacert = d.cacert.as_ref().map(|c| {
+            let path = self.fold_env(c);
+            self.resolve_path(&path, &c.loc)
+        });
         let settings = Settings {
             timeout,
             http2: d.http2.unwrap_or(false),
@@ -168,6 +179,17 @@ impl Lowerer<'_> {
             load,
             settings,
         })
+    }
+
+    /// A path written in the scenario file is relative to the file; one given as a
+    /// flag is relative to the working directory.
+    fn resolve_path(&self, path: &str, loc: &crate::located::Loc) -> std::path::PathBuf {
+        match &self.base_dir {
+            Some(base) if loc.is_file && std::path::Path::new(path).is_relative() => {
+                base.join(path)
+            }
+            _ => path.into(),
+        }
     }
 
     fn out_of_range<T>(&mut self, v: &Located<T>, what: &'static str, expected: &'static str) {

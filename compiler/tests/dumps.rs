@@ -1,0 +1,42 @@
+//! Golden dumps of every example scenario: the IR and the bytecode.
+//!
+//! Regenerate after an intended change with `cargo insta review` (or
+//! `INSTA_UPDATE=always cargo test -p kaioken-compiler --test dumps`).
+
+use std::collections::BTreeMap;
+
+use kaioken_compiler::{ConfigFile, Input, compile, dump_ir, lower};
+
+fn input(path: &std::path::Path) -> Input {
+    let name = format!("examples/{}", path.file_name().unwrap().to_string_lossy());
+    Input {
+        config: Some(ConfigFile {
+            name,
+            text: std::fs::read_to_string(path).unwrap(),
+        }),
+        env: BTreeMap::new(),
+        ..Input::default()
+    }
+}
+
+#[test]
+fn ir() {
+    insta::glob!("../../examples", "*.toml", |path| {
+        let ir = lower(&input(path)).unwrap();
+        let text = dump_ir(&ir, true);
+        assert_eq!(
+            text,
+            dump_ir(&lower(&input(path)).unwrap(), true),
+            "dumping twice differs"
+        );
+        insta::assert_snapshot!(text);
+    });
+}
+
+#[test]
+fn bytecode() {
+    insta::glob!("../../examples", "*.toml", |path| {
+        let program = compile(&lower(&input(path)).unwrap());
+        insta::assert_snapshot!(program.to_string());
+    });
+}
