@@ -25,6 +25,7 @@ pub struct Report {
     pub latency_ms: Latency,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<&'static str, u64>,
+    pub error_details: BTreeMap<&'static str, String>,
     pub timeline: Vec<Second>,
     pub histogram: HistogramJson,
 }
@@ -217,6 +218,11 @@ impl Report {
                 .map(|(code, n)| (code.to_string(), *n))
                 .collect(),
             errors: stats.errors_by_kind().map(|(k, n)| (k.name(), n)).collect(),
+            error_details: kaioken_runtime::ErrorKind::ALL
+                .iter()
+                .zip(&stats.error_details)
+                .filter_map(|(k, d)| Some((k.name(), d.clone()?)))
+                .collect(),
             timeline: stats
                 .timeline
                 .iter()

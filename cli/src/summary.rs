@@ -119,14 +119,18 @@ pub fn render(report: &Report, serious: bool) -> String {
             .collect();
         let _ = writeln!(out, "  Status      {}", codes.join("  "));
     }
-    let errors: Vec<String> = report
-        .errors
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{k} ×{}", thousands(*n)))
-        .collect();
-    if !errors.is_empty() {
-        let _ = writeln!(out, "  Errors      {}", errors.join("  "));
+    let mut label = "Errors";
+    for (kind, n) in report.errors.iter().filter(|(_, n)| **n > 0) {
+        let _ = write!(out, "  {label:<12}{kind} ×{}", thousands(*n));
+        label = "";
+        match report.error_details.get(kind) {
+            Some(detail) => {
+                let _ = writeln!(out, "  (first: {detail})");
+            }
+            None => {
+                let _ = writeln!(out);
+            }
+        }
     }
     if report.outcome.exit_code == 1 {
         let _ = writeln!(

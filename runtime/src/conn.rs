@@ -32,19 +32,33 @@ impl Stream {
 }
 
 /// Connect to `origin`: resolve, connect (with `TCP_NODELAY`), and handshake TLS for
-/// `https`.
+/// `https`. On failure, `detail` gets the underlying message (for the report's first
+/// example of each error kind); that is the cold path, so it may allocate.
 pub(crate) async fn connect(
     origin: &Origin,
     tls: Option<&Arc<ClientConfig>>,
+    detail: &mut Option<String>,
 ) -> Result<Stream, ErrorKind> {
+    let mut fail = |kind: ErrorKind, message: String| {
+        *detail = Some(message);
+        kind
+    };
     let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
         Err(_) => match tokio::net::lookup_host((origin.host.as_str(), origin.port)).await {
             Ok(addrs) => addrs.collect(),
-            Err(_) => return Err(ErrorKind::Dns),
+            Err(e) => {
+                return Err(fail(
+                    ErrorKind::Dns,
+                    format!("cannot resolve `{}`: {e}", origin.host),
+                ));
+            }
         },
     };
-    let mut last = ErrorKind::Dns;
+    let mut last = (
+        ErrorKind::Dns,
+        format!("`{}` resolved to no address", origin.host),
+    );
     let mut tcp = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -52,28 +66,54 @@ pub(crate) async fn connect(
                 tcp = Some(s);
                 break;
             }
-            Err(e) => last = ErrorKind::from_connect(&e),
+            Err(e) => {
+                last = (
+                    ErrorKind::from_connect(&e),
+                    format!("connecting to {addr}: {e}"),
+                )
+            }
         }
     }
-    let tcp = tcp.ok_or(last)?;
+    let Some(tcp) = tcp else {
+        return Err(fail(last.0, last.1));
+    };
     let _ = tcp.set_nodelay(true);
     match origin.scheme {
         Scheme::Http => Ok(Stream::Plain(tcp)),
         Scheme::Https => {
-            let config = tls.ok_or(ErrorKind::Tls)?.clone();
+            let Some(config) = tls.cloned() else {
+                let internal = "internal error, this may indicate a bug in kaioken: no TLS configuration; please file an issue";
+                return Err(fail(ErrorKind::Other, internal.into()));
+            };
             let name = match origin.host.parse::<IpAddr>() {
                 Ok(ip) => ServerName::IpAddress(ip.into()),
-                Err(_) => ServerName::try_from(origin.host.clone()).map_err(|_| ErrorKind::Tls)?,
+                Err(_) => match ServerName::try_from(origin.host.clone()) {
+                    Ok(name) => name,
+                    Err(e) => {
+                        let message =
+                            format!("`{}` is not a valid TLS server name: {e}", origin.host);
+                        return Err(fail(ErrorKind::Tls, message));
+                    }
+                },
             };
-            let stream = tokio_rustls::TlsConnector::from(config)
+            let stream = match tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await
-                .map_err(|e| match e.kind() {
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof => {
-                        ErrorKind::Reset
-                    }
-                    _ => ErrorKind::Tls,
-                })?;
+            {
+                Ok(stream) => stream,
+                Err(e) => {
+                    let kind = match e.kind() {
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof => {
+                            ErrorKind::Reset
+                        }
+                        _ => ErrorKind::Tls,
+                    };
+                    return Err(fail(
+                        kind,
+                        format!("TLS handshake with {}: {e}", origin.authority),
+                    ));
+                }
+            };
             Ok(Stream::Tls(Box::new(stream)))
         }
     }

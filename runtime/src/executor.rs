@@ -300,11 +300,32 @@ async fn vu_loop(ctx: Rc<WorkerCtx>, vu: u32, delay: Duration) {
         ctx.stats.borrow_mut().record(start, end, sent, outcome);
         live.requests
             .store(live.requests.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        if let Outcome::Error(_) = outcome {
+        if let Outcome::Error(kind) = outcome {
+            let detail = match &mut driver {
+                Driver::H1(d) => d.detail.take(),
+                Driver::H2(d) => d.detail.take(),
+            };
+            let mut stats = ctx.stats.borrow_mut();
+            let slot = &mut stats.error_details[kind as usize];
+            if slot.is_none() {
+                *slot = Some(detail.unwrap_or_else(|| default_detail(kind, http.timeout)));
+            }
+            drop(stats);
             live.errors
                 .store(live.errors.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             // The rest of this iteration may depend on the failed response.
             state.restart_iteration(program);
         }
+    }
+}
+
+/// A message for errors whose driver left none.
+#[cold]
+fn default_detail(kind: crate::ErrorKind, timeout: Duration) -> String {
+    match kind {
+        crate::ErrorKind::Timeout => {
+            format!("no complete response within {}ms", timeout.as_millis())
+        }
+        other => other.describe().to_owned(),
     }
 }

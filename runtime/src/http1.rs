@@ -54,6 +54,8 @@ impl StepInfo {
 
 /// One VU's HTTP/1.1 connections (one per origin) and buffers.
 pub(crate) struct Http1 {
+    /// What went wrong with the last failed connect, for the report.
+    pub detail: Option<String>,
     conns: Vec<Option<Stream>>,
     wbuf: Vec<u8>,
     rbuf: Vec<u8>,
@@ -63,6 +65,7 @@ pub(crate) struct Http1 {
 impl Http1 {
     pub fn new(program: &Program) -> Http1 {
         Http1 {
+            detail: None,
             conns: (0..program.origins.len()).map(|_| None).collect(),
             wbuf: Vec::with_capacity(1024),
             rbuf: Vec::with_capacity(READ_CHUNK),
@@ -145,7 +148,7 @@ impl Http1 {
         tls: Option<&Arc<ClientConfig>>,
     ) -> Result<(u16, u64), ErrorKind> {
         if self.conns[origin].is_none() {
-            let stream = connect(&program.origins[origin], tls).await?;
+            let stream = connect(&program.origins[origin], tls, &mut self.detail).await?;
             self.conns[origin] = Some(stream);
             self.rbuf.clear();
             self.rpos = 0;

@@ -30,6 +30,8 @@ struct H2Step {
 
 /// One VU's HTTP/2 connections (one per origin).
 pub(crate) struct Http2 {
+    /// What went wrong with the last failed request, for the report.
+    pub detail: Option<String>,
     conns: Vec<Option<SendRequest<Full<Bytes>>>>,
     steps: Vec<Option<H2Step>>,
     last_len: u64,
@@ -69,6 +71,7 @@ impl Http2 {
             })
             .collect();
         Http2 {
+            detail: None,
             conns: (0..program.origins.len()).map(|_| None).collect(),
             steps,
             last_len: 0,
@@ -140,14 +143,18 @@ impl Http2 {
 
         let closed = self.conns[origin].as_ref().is_none_or(|s| s.is_closed());
         if closed {
-            let stream = connect(&program.origins[origin], tls).await?;
+            let stream = connect(&program.origins[origin], tls, &mut self.detail).await?;
             if program.origins[origin].scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
+                self.detail = Some(format!(
+                    "{} did not agree to HTTP/2 (ALPN h2)",
+                    program.origins[origin].authority
+                ));
                 return Err(ErrorKind::Protocol);
             }
             let (sender, conn) =
                 hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
                     .await
-                    .map_err(|e| classify(&e, false))?;
+                    .map_err(|e| self.fail(&e, false))?;
             tokio::task::spawn(async move {
                 let _ = conn.await;
             });
@@ -170,12 +177,21 @@ impl Http2 {
             + 12;
         let mut body = resp.into_body();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| classify(&e, true))?;
+            let frame = frame.map_err(|e| self.fail(&e, true))?;
             if let Some(data) = frame.data_ref() {
                 bytes_in += data.len() as u64;
             }
         }
         Ok((status, bytes_in))
+    }
+}
+
+impl Http2 {
+    /// Classify a hyper error and keep its message (the cold path).
+    #[cold]
+    fn fail(&mut self, e: &hyper::Error, in_body: bool) -> ErrorKind {
+        self.detail = Some(e.to_string());
+        classify(e, in_body)
     }
 }
 

@@ -69,6 +69,8 @@ pub(crate) struct WorkerStats {
     pub warmup_requests: u64,
     pub unfinished: u64,
     pub timeline: Vec<Second>,
+    /// The first message seen for each error kind.
+    pub error_details: [Option<String>; ErrorKind::COUNT],
 }
 
 impl WorkerStats {
@@ -84,6 +86,7 @@ impl WorkerStats {
             warmup_requests: 0,
             unfinished: 0,
             timeline: Vec::with_capacity(expected_seconds + 2),
+            error_details: Default::default(),
         }
     }
 
@@ -144,6 +147,8 @@ pub struct RunStats {
     pub unfinished: u64,
     /// Per-second aggregates of the measured window.
     pub timeline: Vec<Second>,
+    /// The first message seen for each error kind, where one was recorded.
+    pub error_details: [Option<String>; ErrorKind::COUNT],
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
@@ -161,6 +166,7 @@ impl RunStats {
             warmup_requests: 0,
             unfinished: 0,
             timeline: Vec::new(),
+            error_details: Default::default(),
             elapsed,
         };
         let mut status = [0u64; 1000];
@@ -173,6 +179,11 @@ impl RunStats {
             }
             for (i, n) in w.errors.iter().enumerate() {
                 out.errors[i] += n;
+            }
+            for (mine, theirs) in out.error_details.iter_mut().zip(w.error_details) {
+                if mine.is_none() {
+                    *mine = theirs;
+                }
             }
             out.responses += w.responses;
             out.bytes_in += w.bytes_in;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -29,20 +30,27 @@ pub(crate) fn client_config(http: &HttpConfig) -> Result<Arc<ClientConfig>, Stri
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        let mut pinned = Vec::new();
         if let Some(pem) = &http.cacert_pem {
-            let mut added = 0;
             for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| format!("cannot read certificate: {e}"))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("cannot use certificate: {e}"))?;
-                added += 1;
+                let cert =
+                    cert.map_err(|e| format!("cannot read certificate from --cacert: {e}"))?;
+                // A self-signed server certificate is often not a valid trust anchor;
+                // it is still trusted, as exactly that certificate (see RootsOrPinned).
+                let _ = roots.add(cert.clone());
+                pinned.push(cert);
             }
-            if added == 0 {
-                return Err("no PEM certificate found".into());
+            if pinned.is_empty() {
+                return Err("--cacert: no PEM certificate found".into());
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(RootsOrPinned { webpki, pinned }))
+            .with_no_client_auth()
     };
     config.alpn_protocols = if http.http2 {
         vec![b"h2".to_vec()]
@@ -50,6 +58,66 @@ pub(crate) fn client_config(http: &HttpConfig) -> Result<Arc<ClientConfig>, Stri
         vec![b"http/1.1".to_vec()]
     };
     Ok(Arc::new(config))
+}
+
+/// The normal verifier (web roots plus `--cacert` as trust anchors), and one more way
+/// to pass: the server's certificate is byte for byte one the user gave in `--cacert`.
+/// That is how curl treats a self-signed certificate passed as `--cacert`, which
+/// webpki alone rejects (a CA certificate used as an end entity), and it is no weaker:
+/// the user vouched for exactly that certificate.
+#[derive(Debug)]
+struct RootsOrPinned {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for RootsOrPinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Ok(verified) => Ok(verified),
+            Err(_)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|c| c.as_ref() == end_entity.as_ref()) =>
+            {
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// `--insecure`: accept any certificate, but still check handshake signatures so the
