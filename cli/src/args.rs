@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a load test (the default command).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Load-test a built-in server on loopback for a few seconds.
     ///
     /// Starts a small HTTP server on 127.0.0.1 with an ephemeral port and runs an

@@ -11,7 +11,9 @@ use crate::located::Loc;
 pub struct CompileError {
     /// What is wrong.
     pub kind: CompileErrorKind,
-    src: Option<NamedSource<Arc<str>>>,
+    // Boxed: the source is only read when the error is printed, and keeping it out of
+    // line keeps `Result<_, CompileError>` small on the happy path.
+    src: Option<Box<NamedSource<Arc<str>>>>,
     span: Option<SourceSpan>,
 }
 
@@ -93,7 +95,7 @@ impl CompileError {
     pub(crate) fn at(kind: CompileErrorKind, loc: &Loc, inner: Option<Span>) -> CompileError {
         CompileError {
             kind,
-            src: Some(loc.src.named_source()),
+            src: Some(Box::new(loc.src.named_source())),
             span: Some(loc.source_span(inner)),
         }
     }
@@ -106,7 +108,7 @@ impl CompileError {
         let span = span.map(|r| SourceSpan::new(r.start.into(), r.len()));
         CompileError {
             kind,
-            src: Some(src.named_source()),
+            src: Some(Box::new(src.named_source())),
             span,
         }
     }
@@ -217,7 +219,7 @@ impl Diagnostic for CompileError {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.src.as_ref().map(|s| s as &dyn miette::SourceCode)
+        self.src.as_deref().map(|s| s as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

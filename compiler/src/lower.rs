@@ -170,9 +170,7 @@ impl Lowerer<'_> {
             name: "default".into(),
             weight: 1,
             steps: vec![step?],
-            loc: file
-                .and_then(|_| d.url.as_ref())
-                .and_then(|u| u.loc.ir_loc()),
+            loc: file.and(d.url.as_ref()).and_then(|u| u.loc.ir_loc()),
         };
         Some(Ir {
             scenarios: vec![scenario],

@@ -76,11 +76,8 @@ fn interpolation_allocates_nothing_per_iteration() {
     let mut sends = 0u64;
     let mut run = |n: usize, sends: &mut u64| {
         for _ in 0..n {
-            loop {
-                match program.resume(&mut vu, &mut host) {
-                    Yield::Send(_) => *sends += 1,
-                    Yield::IterationDone => break,
-                }
+            while let Yield::Send(_) = program.resume(&mut vu, &mut host) {
+                *sends += 1;
             }
         }
     };
