@@ -1,1 +1,17 @@
+//! kaioken's integration tests: one binary, a module per area (STYLE.md §7).
+//!
+//! Every test runs the real `kaioken` binary through [`harness::Test`], with
+//! `--no-tui`, `NO_COLOR=1` and `RUST_BACKTRACE=0`. Traffic never leaves loopback:
+//! the targets are nginx ([`nginx::Nginx`]) for what a real server does, and small
+//! in-process servers ([`servers`]) for what a real server will not do on demand.
 
+mod harness;
+mod nginx;
+mod servers;
+
+mod cli;
+mod counts;
+mod diagnostics;
+mod examples;
+mod faults;
+mod signals;

@@ -1,0 +1,256 @@
+//! The command line itself: version, help, usage errors, dumps, the demo.
+
+use std::time::Duration;
+
+use crate::harness::Test;
+
+/// A target nothing listens on; these runs must not send anything.
+const NOWHERE: &str = "http://127.0.0.1:9/";
+
+#[test]
+fn version() {
+    Test::new()
+        .without_no_tui()
+        .arg("--version")
+        .stdout_contains(concat!("kaioken ", env!("CARGO_PKG_VERSION")))
+        .run();
+}
+
+#[test]
+fn short_and_long_help_differ() {
+    let short = Test::new().without_no_tui().arg("-h").run();
+    let long = Test::new().without_no_tui().arg("--help").run();
+    for flag in [
+        "--concurrency",
+        "--duration",
+        "--max-requests",
+        "--http2",
+        "--no-tui",
+    ] {
+        assert!(
+            short.stdout.contains(flag),
+            "-h lacks {flag}:\n{}",
+            short.stdout
+        );
+        assert!(
+            long.stdout.contains(flag),
+            "--help lacks {flag}:\n{}",
+            long.stdout
+        );
+    }
+    assert_ne!(
+        short.stdout, long.stdout,
+        "-h and --help print the same text"
+    );
+    assert!(
+        long.stdout.len() > short.stdout.len(),
+        "--help is not longer than -h:\n--- -h\n{}\n--- --help\n{}",
+        short.stdout,
+        long.stdout
+    );
+}
+
+#[test]
+fn no_arguments_prints_help() {
+    // `arg_required_else_help`: clap prints the help to stderr and exits 2.
+    let out = Test::new().without_no_tui().status(2).run();
+    assert!(
+        out.stderr.contains("--concurrency") || out.stdout.contains("--concurrency"),
+        "no help without arguments:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    Test::new()
+        .args([NOWHERE, "--no-such-flag"])
+        .status(2)
+        .stderr_contains("--no-such-flag")
+        .run();
+}
+
+#[test]
+fn non_numeric_concurrency_is_a_usage_error() {
+    Test::new()
+        .args([NOWHERE, "-c", "lots"])
+        .status(2)
+        .stderr_contains("lots")
+        .run();
+}
+
+#[test]
+fn run_subcommand_is_the_default_command() {
+    let a = Test::new().args([NOWHERE, "-c", "3", "--dump", "ir"]).run();
+    let b = Test::new()
+        .args(["run", NOWHERE, "-c", "3", "--dump", "ir"])
+        .run();
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn dump_ir_is_deterministic() {
+    let args = [
+        NOWHERE,
+        "-c",
+        "3",
+        "-d",
+        "5s",
+        "-m",
+        "POST",
+        "-H",
+        "X-A: ${VU}",
+        "-b",
+        "n=${ITERATION}",
+        "--dump",
+        "ir",
+    ];
+    let first = Test::new().args(args).run();
+    let second = Test::new().args(args).run();
+    assert!(!first.stdout.is_empty(), "--dump ir printed nothing");
+    assert_eq!(
+        first.stdout, second.stdout,
+        "--dump ir differs between runs"
+    );
+    for want in ["scenario", "POST", "127.0.0.1:9"] {
+        assert!(
+            first.stdout.contains(want),
+            "no {want:?} in:\n{}",
+            first.stdout
+        );
+    }
+}
+
+#[test]
+fn dump_bytecode_is_deterministic() {
+    let args = [
+        NOWHERE,
+        "-c",
+        "3",
+        "-H",
+        "X-A: ${VU}",
+        "-b",
+        "n=${ITERATION}",
+        "--dump",
+        "bytecode",
+    ];
+    let first = Test::new().args(args).run();
+    let second = Test::new().args(args).run();
+    assert!(!first.stdout.is_empty(), "--dump bytecode printed nothing");
+    assert_eq!(
+        first.stdout, second.stdout,
+        "--dump bytecode differs between runs"
+    );
+    let ir = Test::new()
+        .args([
+            NOWHERE,
+            "-c",
+            "3",
+            "-H",
+            "X-A: ${VU}",
+            "-b",
+            "n=${ITERATION}",
+            "--dump",
+            "ir",
+        ])
+        .run();
+    assert_ne!(first.stdout, ir.stdout, "--dump bytecode printed the IR");
+}
+
+#[test]
+fn dump_of_a_scenario_file_is_deterministic_and_located() {
+    let scenario = r#"
+        [target]
+        url = "http://127.0.0.1:9/items/${VU}"
+
+        [request]
+        method = "PUT"
+        headers = { X-Token = "${KAIOKEN_TEST_TOKEN}" }
+        body = "{}"
+
+        [load]
+        vus = 2
+        duration = "3s"
+    "#;
+    let first = Test::new()
+        .scenario(scenario)
+        .env("KAIOKEN_TEST_TOKEN", "s3cret-value")
+        .args(["--dump", "ir"])
+        .run();
+    // Same file name, same directory: byte-identical output.
+    let second = Test::in_dir(first.dir)
+        .scenario(scenario)
+        .env("KAIOKEN_TEST_TOKEN", "s3cret-value")
+        .args(["--dump", "ir"])
+        .run();
+    assert_eq!(
+        first.stdout, second.stdout,
+        "--dump ir differs between runs"
+    );
+    // Locations point into the file; environment variables are folded at compile time.
+    assert!(
+        second.stdout.contains("scenario.toml:2:"),
+        "{}",
+        second.stdout
+    );
+    assert!(second.stdout.contains("s3cret-value"), "{}", second.stdout);
+    assert!(
+        !second.stdout.contains("KAIOKEN_TEST_TOKEN"),
+        "{}",
+        second.stdout
+    );
+    assert!(second.stdout.contains("PUT"), "{}", second.stdout);
+}
+
+#[test]
+fn dry_run_sends_nothing() {
+    use crate::servers::{Behaviour, Server};
+    use std::sync::atomic::Ordering;
+    let server = Server::start(Behaviour::Ok);
+    Test::new()
+        .args([&server.url(), "-c", "4", "-d", "1s", "--dry-run"])
+        .run();
+    assert_eq!(server.counts().connections.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn demo_runs_and_prints_a_summary() {
+    let out = Test::new()
+        .args(["demo", "-d", "1s", "-c", "2"])
+        .report()
+        .stdout_contains("Requests")
+        .stdout_contains("Latency")
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert!(report.u64("requests.responses") > 0, "{report}");
+    assert_eq!(report.u64("requests.errors"), 0, "{report}");
+    assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
+    assert!(
+        out.elapsed < Duration::from_secs(30),
+        "a 1s demo took {:?}",
+        out.elapsed
+    );
+}
+
+#[test]
+fn serious_drops_the_flavour() {
+    let flavoured = Test::new().args(["demo", "-d", "1s", "-c", "1"]).run();
+    let serious = Test::new()
+        .args(["demo", "-d", "1s", "-c", "1", "--serious"])
+        .stdout_contains("Requests")
+        .run();
+    assert!(
+        flavoured.stdout.contains("Power level"),
+        "{}",
+        flavoured.stdout
+    );
+    for word in ["Power level", "9000", "⚡"] {
+        assert!(
+            !serious.stdout.contains(word),
+            "--serious printed {word:?}:\n{}",
+            serious.stdout
+        );
+    }
+}

@@ -1,0 +1,436 @@
+//! The core promise: what kaioken reports is what the server served. Each test
+//! runs against nginx and compares the report with nginx's access log.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::harness::{Output, Report, Test};
+use crate::nginx::{LogLine, Nginx, Variant};
+
+/// Status → count, from the access log.
+fn log_status_codes(lines: &[LogLine]) -> Vec<(u16, u64)> {
+    let mut m = BTreeMap::new();
+    for l in lines {
+        *m.entry(l.status).or_insert(0u64) += 1;
+    }
+    m.into_iter().collect()
+}
+
+/// The protocols nginx saw.
+fn log_protocols(lines: &[LogLine]) -> BTreeSet<String> {
+    lines.iter().map(|l| l.protocol.clone()).collect()
+}
+
+/// Compare a clean run's report with nginx's log: no errors, every response logged
+/// once, status codes equal, and every request over `protocol`.
+fn assert_matches_log(out: &Output, nginx: &Nginx, protocol: &str) -> (Report, Vec<LogLine>) {
+    let report = out.report();
+    report.check_invariants(0);
+    let lines = nginx.access_log_lines();
+    let context = format!("{report}\n{}\n--- stdout\n{}", nginx.logs(), out.stdout);
+    assert_eq!(
+        report.u64("requests.errors"),
+        0,
+        "errors against a healthy nginx: {:?}\n{context}",
+        report.error_classes()
+    );
+    assert!(
+        report.u64("requests.responses") > 0,
+        "no responses\n{context}"
+    );
+    assert_eq!(
+        report.u64("requests.responses"),
+        lines.len() as u64,
+        "kaioken's responses != nginx's access log lines\n{context}"
+    );
+    assert_eq!(
+        report.status_codes(),
+        log_status_codes(&lines),
+        "status codes differ\n{context}"
+    );
+    assert_eq!(
+        log_protocols(&lines),
+        BTreeSet::from([protocol.to_owned()]),
+        "nginx saw other protocols\n{context}"
+    );
+    assert_eq!(report.u64("requests.unfinished"), 0, "{context}");
+    (report, lines)
+}
+
+#[test]
+fn http1_duration_run_matches_access_log() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["-c", "8", "-d", "2s"])
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+    assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
+    assert!(!report.bool("outcome.interrupted"), "{report}");
+    assert_eq!(report.u64("load.vus"), 8, "{report}");
+    assert_eq!(report.str("target.http_version"), "1.1", "{report}");
+    assert!(!report.bool("settings.http2"), "{report}");
+    assert!(
+        lines.iter().all(|l| l.method == "GET" && l.uri == "/"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| l.user_agent.starts_with("kaioken/")),
+        "user agent: {:?}",
+        lines.first()
+    );
+    // A 2s run: the measured window is about 2s, and the timeline covers it.
+    let elapsed = report.f64("elapsed_s");
+    assert!(
+        (1.5..10.0).contains(&elapsed),
+        "elapsed_s {elapsed}\n{report}"
+    );
+    let timeline = report
+        .get("timeline")
+        .as_array()
+        .expect("timeline is an array");
+    assert!(!timeline.is_empty(), "empty timeline\n{report}");
+    let per_second: u64 = timeline
+        .iter()
+        .map(|s| s["responses"].as_u64().expect("timeline responses"))
+        .sum();
+    assert_eq!(
+        per_second,
+        report.u64("requests.responses"),
+        "the timeline does not add up to the responses\n{report}"
+    );
+    assert_eq!(
+        report.str("histogram.encoding"),
+        "hdr-v2-deflate+base64",
+        "{report}"
+    );
+    assert!(!report.str("histogram.data").is_empty(), "{report}");
+}
+
+#[test]
+fn http1_not_found_is_a_response_not_an_error() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/status/404"))
+        .args(["-c", "4", "--max-requests", "200", "-d", "60s"])
+        .report()
+        .run();
+    let (report, _) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+    assert_eq!(report.status_codes(), vec![(404, 200)], "{report}");
+}
+
+#[test]
+fn http1_max_requests_is_exact() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["-c", "8", "--max-requests", "1000", "-d", "120s"])
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+    assert_eq!(lines.len(), 1000, "{report}");
+    assert_eq!(report.u64("requests.total"), 1000, "{report}");
+    assert_eq!(
+        report.str("outcome.stop_reason"),
+        "max_requests",
+        "{report}"
+    );
+    assert_eq!(report.u64("load.max_requests"), 1000, "{report}");
+}
+
+#[test]
+fn h2c_duration_run_matches_access_log() {
+    let nginx = Nginx::start(Variant::H2c);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["--http2", "-c", "8", "-d", "2s"])
+        .report()
+        .run();
+    let (report, _) = assert_matches_log(&out, &nginx, "HTTP/2.0");
+    assert!(report.bool("settings.http2"), "{report}");
+    assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
+}
+
+#[test]
+fn h2c_max_requests_is_exact() {
+    let nginx = Nginx::start(Variant::H2c);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["--http2", "-c", "8", "--max-requests", "1000", "-d", "120s"])
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/2.0");
+    assert_eq!(lines.len(), 1000, "{report}");
+    assert_eq!(report.u64("requests.total"), 1000, "{report}");
+    assert_eq!(
+        report.str("outcome.stop_reason"),
+        "max_requests",
+        "{report}"
+    );
+}
+
+#[test]
+fn tls_http1_with_cacert_matches_access_log() {
+    let nginx = Nginx::start(Variant::Tls);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .arg("--cacert")
+        .arg(nginx.ca_path())
+        .args(["-c", "4", "-d", "2s"])
+        .report()
+        .run();
+    let (report, _) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+    assert_eq!(report.u64("errors.tls"), 0, "{report}");
+}
+
+#[test]
+fn tls_http2_with_cacert_negotiates_h2() {
+    let nginx = Nginx::start(Variant::Tls);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .arg("--cacert")
+        .arg(nginx.ca_path())
+        .args(["--http2", "-c", "4", "-d", "2s"])
+        .report()
+        .run();
+    assert_matches_log(&out, &nginx, "HTTP/2.0");
+}
+
+#[test]
+fn tls_max_requests_is_exact() {
+    let nginx = Nginx::start(Variant::Tls);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .arg("--cacert")
+        .arg(nginx.ca_path())
+        .args(["--http2", "-c", "8", "--max-requests", "1000", "-d", "120s"])
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/2.0");
+    assert_eq!(lines.len(), 1000, "{report}");
+    assert_eq!(report.u64("requests.total"), 1000, "{report}");
+}
+
+#[test]
+fn tls_self_signed_certificate_as_cacert() {
+    let nginx = Nginx::start(Variant::TlsSelfSigned);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .arg("--cacert")
+        .arg(nginx.ca_path())
+        .args(["--http2", "-c", "2", "--max-requests", "100", "-d", "60s"])
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/2.0");
+    assert_eq!(lines.len(), 100, "{report}");
+}
+
+#[test]
+fn tls_untrusted_certificate_fails_with_tls_errors() {
+    let nginx = Nginx::start(Variant::Tls);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "--max-requests", "20", "-d", "10s"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    assert!(report.u64("errors.tls") > 0, "{report}");
+    assert_eq!(
+        report.error_classes(),
+        vec![("tls".to_owned(), report.u64("requests.total"))],
+        "every request should fail the handshake\n{report}"
+    );
+    assert_eq!(report.u64("requests.responses"), 0, "{report}");
+    let why = report.str("error_details.tls");
+    assert!(
+        why.to_ascii_lowercase().contains("certificate"),
+        "error_details.tls does not say the certificate is the problem: {why}"
+    );
+    assert!(
+        nginx.access_log_lines().is_empty(),
+        "nginx served requests\n{}",
+        nginx.logs()
+    );
+}
+
+#[test]
+fn tls_insecure_skips_verification() {
+    let nginx = Nginx::start(Variant::Tls);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args([
+            "--insecure",
+            "-c",
+            "2",
+            "--max-requests",
+            "100",
+            "-d",
+            "60s",
+        ])
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+    assert_eq!(lines.len(), 100, "{report}");
+    assert!(report.bool("settings.insecure"), "{report}");
+}
+
+#[test]
+fn method_headers_and_body_reach_the_server() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/echo"))
+        .args([
+            "-m",
+            "POST",
+            "-H",
+            "X-Kaioken-Test: hello",
+            "-b",
+            "twelve bytes",
+        ])
+        .args(["-c", "2", "--max-requests", "50", "-d", "60s"])
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+    assert_eq!(lines.len(), 50, "{report}");
+    assert_eq!(report.str("target.method"), "POST", "{report}");
+    for l in &lines {
+        assert_eq!(
+            (
+                l.method.as_str(),
+                l.content_length.as_str(),
+                l.x_kaioken_test.as_str()
+            ),
+            ("POST", "12", "hello"),
+            "{l:?}"
+        );
+    }
+    assert!(report.u64("requests.bytes_sent") > 50 * 12, "{report}");
+}
+
+#[test]
+fn scenario_file_with_body_file_and_builtins() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .file("body.json", r#"{"hello": "world"}"#)
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [request]
+            method = "PUT"
+            body_file = "body.json"
+            headers = {{ X-Kaioken-Test = "r${{REQUEST_ID}}-vu${{VU}}" }}
+
+            [load]
+            vus = 3
+            max_requests = 60
+            duration = "60s"
+            "#,
+            nginx.url("/echo")
+        ))
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+    assert_eq!(lines.len(), 60, "{report}");
+    let ids: BTreeSet<&str> = lines.iter().map(|l| l.x_kaioken_test.as_str()).collect();
+    assert_eq!(
+        ids.len(),
+        60,
+        "REQUEST_ID is not unique per request: {ids:?}"
+    );
+    for l in &lines {
+        assert_eq!(l.method, "PUT", "{l:?}");
+        assert_eq!(l.content_length, "18", "the body file has 18 bytes: {l:?}");
+        assert!(
+            l.x_kaioken_test.starts_with('r') && !l.x_kaioken_test.contains('$'),
+            "not interpolated: {l:?}"
+        );
+    }
+}
+
+#[test]
+fn json_flag_prints_the_report_on_stdout() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["--json", "-c", "2", "--max-requests", "100", "-d", "60s"])
+        .run();
+    let report = out.stdout_report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("requests.responses"), 100, "{report}");
+    assert_eq!(nginx.access_log_lines().len(), 100, "{}", nginx.logs());
+}
+
+#[test]
+fn warmup_requests_are_counted_apart() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "--warmup", "1s", "-d", "1s"])
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    let warmup = report.u64("requests.warmup_requests");
+    let measured = report.u64("requests.responses");
+    assert!(warmup > 0, "no warm-up requests\n{report}");
+    assert!(measured > 0, "no measured requests\n{report}");
+    assert_eq!(report.u64("requests.errors"), 0, "{report}");
+    // nginx served both phases; kaioken reports them in separate counts.
+    assert_eq!(
+        warmup + measured,
+        nginx.access_log_lines().len() as u64,
+        "warm-up + measured != nginx's access log lines\n{report}\n{}",
+        nginx.logs()
+    );
+    // `elapsed_s` is the measured window only.
+    let elapsed = report.f64("elapsed_s");
+    assert!(
+        (0.8..1.9).contains(&elapsed),
+        "elapsed_s {elapsed}\n{report}"
+    );
+}
+
+#[test]
+fn rate_limits_throughput() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["-c", "4", "-r", "100", "-d", "2s"])
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+    // 100 req/s for 2s, with room for the bucket's first fill and a slow machine;
+    // unlimited, this loop does thousands per second.
+    assert!(
+        (140..=240).contains(&lines.len()),
+        "{} requests at -r 100 for 2s\n{report}",
+        lines.len()
+    );
+    assert!((report.f64("load.rate") - 100.0).abs() < 1e-9, "{report}");
+}
+
+#[test]
+fn one_worker_thread_still_counts_exactly() {
+    let nginx = Nginx::start(Variant::H2c);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args([
+            "--http2",
+            "--threads",
+            "1",
+            "-c",
+            "16",
+            "--max-requests",
+            "500",
+            "-d",
+            "60s",
+        ])
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/2.0");
+    assert_eq!(lines.len(), 500, "{report}");
+}

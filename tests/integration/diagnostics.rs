@@ -1,0 +1,301 @@
+//! Bad scenarios: exit code 1 and a located diagnostic (file:line:col, the offending
+//! text underlined, a help line), never a panic or a backtrace. The wording is the
+//! compiler's (`compiler/src/compile_error.rs`); these tests pin stable substrings.
+
+use crate::harness::{Output, SCENARIO, Test};
+
+/// A port nothing should be listening on; these runs must fail before connecting.
+const NOWHERE: &str = "http://127.0.0.1:9/";
+
+/// The checks every diagnostic must pass: the location `scenario.toml:LINE:COL`
+/// (`COL` of `None` accepts any column), the offending text, and an underline.
+fn assert_located(out: &Output, line: u32, col: Option<u32>, offending: &str) {
+    let stderr = &out.stderr;
+    let prefix = format!("{SCENARIO}:{line}:");
+    let found = stderr.match_indices(&prefix).any(|(i, _)| {
+        let rest = &stderr[i + prefix.len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        !digits.is_empty() && col.is_none_or(|c| digits == c.to_string())
+    });
+    let want = match col {
+        Some(c) => format!("{prefix}{c}"),
+        None => format!("{prefix}<col>"),
+    };
+    assert!(found, "stderr does not name {want}:\n{stderr}");
+    assert!(
+        stderr.contains(offending),
+        "stderr does not show the offending text {offending:?}:\n{stderr}"
+    );
+    assert!(
+        stderr.contains('┬') || stderr.contains('^'),
+        "stderr has no underline (`─┬─` or `^`):\n{stderr}"
+    );
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "a failed compile printed to stdout:\n{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn malformed_toml() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target
+            url = "http://127.0.0.1:9/"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("invalid TOML")
+        .run();
+    assert_located(&out, 1, None, "[target");
+}
+
+#[test]
+fn unknown_key_suggests_the_closest() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [load]
+            duraton = "2s"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("unknown key `duraton`")
+        .stderr_contains("did you mean `duration`?")
+        .run();
+    assert_located(&out, 5, Some(1), "duraton = \"2s\"");
+}
+
+#[test]
+fn unknown_key_full_diagnostic() {
+    // The whole rendering, underline included (STYLE.md §7: error-rendering tests
+    // compare full stderr).
+    Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [load]
+            duraton = "2s"
+            "#,
+        )
+        .status(1)
+        .stdout("")
+        .stderr(
+            "
+            kaioken::toml::unknown_key
+
+              × unknown key `duraton`
+               ╭─[scenario.toml:5:1]
+             4 │ [load]
+             5 │ duraton = \"2s\"
+               · ───┬───
+               ·    ╰── unknown key
+               ╰────
+              help: did you mean `duration`?
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn unknown_section() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [targets]
+            url = "http://127.0.0.1:9/"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("unknown key `targets`")
+        .stderr_contains("did you mean `target`?")
+        .run();
+    assert_located(&out, 1, None, "[targets]");
+}
+
+#[test]
+fn unparseable_duration() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [load]
+            duration = "10 parsecs"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("invalid duration")
+        .stderr_contains("`250ms`")
+        .run();
+    assert_located(&out, 5, Some(13), "duration = \"10 parsecs\"");
+}
+
+#[test]
+fn wrong_value_type() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [load]
+            vus = "many"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("invalid value")
+        .run();
+    assert_located(&out, 5, None, "vus = \"many\"");
+}
+
+#[test]
+fn url_without_scheme() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "127.0.0.1:8080/"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("invalid URL")
+        .stderr_contains("has no scheme")
+        .run();
+    assert_located(&out, 2, Some(7), "url = \"127.0.0.1:8080/\"");
+}
+
+#[test]
+fn url_with_unsupported_scheme() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "ftp://127.0.0.1/"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("invalid URL")
+        .stderr_contains("`ftp`")
+        .run();
+    assert_located(&out, 2, None, "ftp://127.0.0.1/");
+}
+
+#[test]
+fn unknown_variable() {
+    let out = Test::new()
+        .env_remove("NOPE")
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [request]
+            method = "POST"
+            body = "id=${NOPE}"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("unknown variable `NOPE`")
+        .stderr_contains("built-ins are `REQUEST_ID`")
+        .run();
+    assert_located(&out, 6, None, "body = \"id=${NOPE}\"");
+}
+
+#[test]
+fn misspelled_builtin_suggests_it() {
+    let out = Test::new()
+        .env_remove("REQUEST_IDD")
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/${REQUEST_IDD}"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("unknown variable `REQUEST_IDD`")
+        .stderr_contains("did you mean `REQUEST_ID`?")
+        .run();
+    assert_located(&out, 2, None, "REQUEST_IDD");
+}
+
+#[test]
+fn several_errors_are_all_reported() {
+    let out = Test::new()
+        .env_remove("NOPE")
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+            timeout = "soon"
+
+            [request]
+            body = "${NOPE}"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("invalid duration")
+        .stderr_contains("unknown variable `NOPE`")
+        .run();
+    assert_located(&out, 3, None, "timeout = \"soon\"");
+    assert_located(&out, 6, None, "body = \"${NOPE}\"");
+}
+
+#[test]
+fn missing_scenario_file() {
+    Test::new()
+        .args(["-f", "does-not-exist.toml"])
+        .status(1)
+        .stderr_contains("does-not-exist.toml")
+        .stderr_lacks("backtrace")
+        .run();
+}
+
+#[test]
+fn bad_duration_flag_names_the_flag() {
+    Test::new()
+        .args([NOWHERE, "-d", "10 parsecs"])
+        .status(1)
+        .stderr_contains("invalid duration")
+        .stderr_contains("10 parsecs")
+        .stderr_contains("--duration")
+        .run();
+}
+
+#[test]
+fn bad_url_argument() {
+    Test::new()
+        .arg("127.0.0.1:8080/")
+        .status(1)
+        .stderr_contains("invalid URL")
+        .stderr_contains("127.0.0.1:8080/")
+        .run();
+}
+
+#[test]
+fn bad_header_flag() {
+    Test::new()
+        .args([NOWHERE, "-H", "no colon here"])
+        .status(1)
+        .stderr_contains("invalid header")
+        .stderr_contains("`Name: value`")
+        .run();
+}
+
+#[test]
+fn zero_concurrency_is_out_of_range() {
+    Test::new()
+        .args([NOWHERE, "-c", "0"])
+        .status(1)
+        .stderr_contains("out of range")
+        .run();
+}

@@ -1,0 +1,217 @@
+//! Servers that fail on purpose: each failure must land in its own error class, the
+//! run must still end on time, and the report must still be written.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::harness::Test;
+use crate::nginx::free_port;
+use crate::servers::{Behaviour, Server};
+
+#[test]
+fn stalled_server_times_out() {
+    let server = Server::start(Behaviour::Stall);
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "2", "-d", "2s", "--timeout", "300ms"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    let total = report.u64("requests.total");
+    assert!(report.u64("errors.timeout") > 0, "{report}");
+    assert_eq!(
+        report.error_classes(),
+        vec![("timeout".to_owned(), total)],
+        "every request should time out\n{report}"
+    );
+    assert_eq!(report.u64("requests.responses"), 0, "{report}");
+    // 2 VUs, 2s, 300ms per attempt: a handful each, not one (the timeout works
+    // per request) and not unbounded.
+    assert!((4..=20).contains(&total), "total {total}\n{report}");
+    assert!(
+        out.elapsed < Duration::from_secs(20),
+        "stalled requests held the run for {:?}",
+        out.elapsed
+    );
+    assert!(server.counts().requests.load(Ordering::SeqCst) >= total);
+}
+
+#[test]
+fn reset_after_request_is_a_reset() {
+    let server = Server::start(Behaviour::ResetAfterRequest);
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "2", "--max-requests", "50", "-d", "30s"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    assert_eq!(report.u64("requests.total"), 50, "{report}");
+    assert_eq!(
+        report.error_classes(),
+        vec![("reset".to_owned(), 50)],
+        "a reset before any response is `reset`\n{report}"
+    );
+}
+
+#[test]
+fn close_on_accept_is_a_reset() {
+    let server = Server::start(Behaviour::CloseOnAccept);
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "2", "--max-requests", "50", "-d", "30s"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    assert_eq!(report.u64("requests.total"), 50, "{report}");
+    assert_eq!(
+        report.error_classes(),
+        vec![("reset".to_owned(), 50)],
+        "a close before any response is `reset`\n{report}"
+    );
+    assert!(server.counts().connections.load(Ordering::SeqCst) > 0);
+}
+
+#[test]
+fn server_closing_idle_connections_is_survived() {
+    // 50 responses per connection, then a plain close without `Connection: close`,
+    // as servers with a keep-alive limit do. At most the request racing each close
+    // can fail, and only as a reset.
+    let server = Server::start(Behaviour::CloseAfter(50));
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "4", "--max-requests", "1000", "-d", "60s"])
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    let counts = server.counts();
+    let served = counts.responses.load(Ordering::SeqCst);
+    let connections = counts.connections.load(Ordering::SeqCst);
+    assert_eq!(report.u64("requests.total"), 1000, "{report}");
+    assert_eq!(
+        report.u64("requests.responses"),
+        served,
+        "kaioken's responses != responses the server wrote\n{report}"
+    );
+    assert_eq!(report.status_codes(), vec![(200, served)], "{report}");
+    let errors = report.u64("requests.errors");
+    assert_eq!(report.u64("errors.reset"), errors, "{report}");
+    assert!(
+        errors <= connections,
+        "{errors} errors over {connections} connections: more than one per close\n{report}"
+    );
+    assert!(
+        connections >= 1000 / 50,
+        "{connections} connections for 1000 requests at 50 per connection"
+    );
+}
+
+#[test]
+fn connection_refused() {
+    let port = free_port();
+    let out = Test::new()
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .args(["-c", "2", "--max-requests", "20", "-d", "30s"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    let total = report.u64("requests.total");
+    assert_eq!(total, 20, "{report}");
+    assert_eq!(report.u64("errors.connect_refused"), total, "{report}");
+    assert_eq!(report.u64("requests.errors"), total, "{report}");
+    assert!(
+        (report.f64("requests.error_rate") - 1.0).abs() < 1e-9,
+        "{report}"
+    );
+}
+
+#[test]
+fn connection_refused_within_max_error_rate_exits_zero() {
+    let port = free_port();
+    let out = Test::new()
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .args([
+            "-c",
+            "1",
+            "--max-requests",
+            "5",
+            "-d",
+            "30s",
+            "--max-error-rate",
+            "1",
+        ])
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("errors.connect_refused"), 5, "{report}");
+    assert!(
+        (report.f64("settings.max_error_rate") - 1.0).abs() < 1e-9,
+        "{report}"
+    );
+}
+
+#[test]
+fn malformed_response_is_a_protocol_error() {
+    let server = Server::start(Behaviour::Malformed(b"SPDY/9 banana\r\n\r\n"));
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "2", "--max-requests", "20", "-d", "30s"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    assert_eq!(report.u64("requests.total"), 20, "{report}");
+    assert_eq!(
+        report.error_classes(),
+        vec![("protocol".to_owned(), 20)],
+        "{report}"
+    );
+}
+
+#[test]
+fn truncated_body_is_a_body_read_error() {
+    let server = Server::start(Behaviour::Malformed(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly a few bytes",
+    ));
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "2", "--max-requests", "20", "-d", "30s"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    assert_eq!(report.u64("requests.total"), 20, "{report}");
+    assert_eq!(
+        report.error_classes(),
+        vec![("body_read".to_owned(), 20)],
+        "{report}"
+    );
+}
+
+#[test]
+fn in_process_server_counts_match() {
+    // The same promise as against nginx, with a server that counts in memory.
+    let server = Server::start(Behaviour::Ok);
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "4", "-d", "1s"])
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    let served = server.counts().responses.load(Ordering::SeqCst);
+    assert!(served > 0, "{report}");
+    assert_eq!(report.u64("requests.responses"), served, "{report}");
+    assert_eq!(report.u64("requests.errors"), 0, "{report}");
+}

@@ -1,0 +1,544 @@
+//! A builder that runs the `kaioken` binary and checks what it did, in the style of
+//! just's `tests/test.rs`:
+//!
+//! ```ignore
+//! Test::new()
+//!     .scenario("
+//!         [load]
+//!         duraton = \"2s\"
+//!     ")
+//!     .status(1)
+//!     .stderr_contains("did you mean `duration`?")
+//!     .run();
+//! ```
+//!
+//! Expected text and scenarios are unindented, so they can be written inline. Every
+//! run gets `--no-tui`, `NO_COLOR=1` and `RUST_BACKTRACE=0`, a private temporary
+//! working directory and a time limit; every run also checks that kaioken did not
+//! panic. With [`Test::report`], the run writes `-o report.json` and [`Output::report`]
+//! holds it, parsed.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// How long any single run may take before the test fails. Runs in these tests last
+/// a few seconds; the limit is for a hung binary on a slow, shared machine.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The name a scenario given with [`Test::scenario`] is written under, relative to
+/// the working directory, as diagnostics show it.
+pub const SCENARIO: &str = "scenario.toml";
+
+/// The report file [`Test::report`] asks for, relative to the working directory.
+pub const REPORT: &str = "report.json";
+
+/// Strip the common leading indentation of all non-blank lines, and a first line
+/// that is empty (so text can start on the line after the opening quote).
+pub fn unindent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
+        .min()
+        .unwrap_or(0);
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if line.trim().is_empty() {
+            out.push_str(if line.ends_with('\n') { "\n" } else { "" });
+        } else {
+            out.push_str(&line[indent..]);
+        }
+    }
+    // A closing quote on its own indented line leaves trailing spaces; drop them.
+    let trimmed = out.trim_end_matches([' ', '\t']).len();
+    out.truncate(trimmed);
+    out
+}
+
+/// One run of the binary, and what it must do.
+#[must_use]
+pub struct Test {
+    dir: TempDir,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    env_remove: Vec<OsString>,
+    scenario: Option<String>,
+    no_tui: bool,
+    status: i32,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    stdout_contains: Vec<String>,
+    stderr_contains: Vec<String>,
+    stderr_lacks: Vec<String>,
+    report: bool,
+    timeout: Duration,
+}
+
+/// What a finished run produced.
+pub struct Output {
+    /// Its working directory (still on disk while this value lives).
+    pub dir: TempDir,
+    /// Standard output, as UTF-8 (lossy).
+    pub stdout: String,
+    /// Standard error, as UTF-8 (lossy).
+    pub stderr: String,
+    /// The parsed `-o report.json`, when [`Test::report`] asked for one.
+    pub report: Option<Value>,
+    /// How long the run took, wall clock.
+    pub elapsed: Duration,
+}
+
+impl Test {
+    /// A run in a fresh temporary directory, expected to exit 0.
+    pub fn new() -> Test {
+        Test::in_dir(tempfile::tempdir().expect("create a temporary directory"))
+    }
+
+    /// A run whose working directory is `dir` (e.g. to run twice in the same place).
+    pub fn in_dir(dir: TempDir) -> Test {
+        Test {
+            dir,
+            args: Vec::new(),
+            env: Vec::new(),
+            env_remove: Vec::new(),
+            scenario: None,
+            no_tui: true,
+            status: 0,
+            stdout: None,
+            stderr: None,
+            stdout_contains: Vec::new(),
+            stderr_contains: Vec::new(),
+            stderr_lacks: Vec::new(),
+            report: false,
+            timeout: RUN_TIMEOUT,
+        }
+    }
+
+    /// One argument.
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Test {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Several arguments.
+    pub fn args<I, S>(mut self, args: I) -> Test
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Set an environment variable for the run.
+    pub fn env(mut self, name: impl Into<OsString>, value: impl Into<OsString>) -> Test {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Make sure an environment variable is not set for the run.
+    pub fn env_remove(mut self, name: impl Into<OsString>) -> Test {
+        self.env_remove.push(name.into());
+        self
+    }
+
+    /// Write `text` (unindented) to `scenario.toml` and pass `-f scenario.toml`.
+    pub fn scenario(mut self, text: &str) -> Test {
+        self.scenario = Some(unindent(text));
+        self
+    }
+
+    /// Write a file (unindented) into the working directory, e.g. a body file.
+    pub fn file(self, name: &str, text: &str) -> Test {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, unindent(text))
+            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        self
+    }
+
+    /// Do not add `--no-tui` (for `--version`, `--help` and the like).
+    pub fn without_no_tui(mut self) -> Test {
+        self.no_tui = false;
+        self
+    }
+
+    /// The exit code the run must end with (default 0).
+    pub fn status(mut self, code: i32) -> Test {
+        self.status = code;
+        self
+    }
+
+    /// The exact standard output (unindented).
+    pub fn stdout(mut self, text: &str) -> Test {
+        self.stdout = Some(unindent(text));
+        self
+    }
+
+    /// The exact standard error (unindented).
+    pub fn stderr(mut self, text: &str) -> Test {
+        self.stderr = Some(unindent(text));
+        self
+    }
+
+    /// Standard output must contain `text`.
+    pub fn stdout_contains(mut self, text: impl Into<String>) -> Test {
+        self.stdout_contains.push(text.into());
+        self
+    }
+
+    /// Standard error must contain `text`.
+    pub fn stderr_contains(mut self, text: impl Into<String>) -> Test {
+        self.stderr_contains.push(text.into());
+        self
+    }
+
+    /// Standard error must not contain `text`.
+    pub fn stderr_lacks(mut self, text: impl Into<String>) -> Test {
+        self.stderr_lacks.push(text.into());
+        self
+    }
+
+    /// Pass `-o report.json`, and require the report to be written and parse.
+    pub fn report(mut self) -> Test {
+        self.report = true;
+        self
+    }
+
+    /// Run, check everything asked for, and return what the run produced.
+    pub fn run(self) -> Output {
+        let scenario_path = self.dir.path().join(SCENARIO);
+        let mut args: Vec<OsString> = Vec::new();
+        if let Some(text) = &self.scenario {
+            std::fs::write(&scenario_path, text).expect("write the scenario");
+            args.push("-f".into());
+            args.push(SCENARIO.into());
+        }
+        args.extend(self.args.iter().cloned());
+        if self.report {
+            args.push("-o".into());
+            args.push(REPORT.into());
+        }
+        if self.no_tui {
+            args.push("--no-tui".into());
+        }
+
+        let mut cmd = kaioken();
+        cmd.current_dir(self.dir.path())
+            .args(&args)
+            .timeout(self.timeout);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for k in &self.env_remove {
+            cmd.env_remove(k);
+        }
+        let started = Instant::now();
+        let out = cmd.output().expect("spawn kaioken");
+        let elapsed = started.elapsed();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+
+        let context = describe(
+            &args,
+            &out.status,
+            elapsed,
+            &stdout,
+            &stderr,
+            self.scenario.as_deref(),
+        );
+        let mut failures = Vec::new();
+        match out.status.code() {
+            Some(code) if code == self.status => {}
+            Some(code) => failures.push(format!("exit code {code}, expected {}", self.status)),
+            None if elapsed >= self.timeout => failures.push(format!(
+                "killed after the {}s time limit (expected exit code {})",
+                self.timeout.as_secs(),
+                self.status
+            )),
+            None => failures.push(format!("killed by a signal ({:?})", out.status)),
+        }
+        for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+            if stderr.contains(bad) || stdout.contains(bad) {
+                failures.push(format!("output contains {bad:?}"));
+            }
+        }
+        if let Some(want) = &self.stdout {
+            if *want != stdout {
+                failures.push(format!("stdout differs; expected:\n{want}"));
+            }
+        }
+        if let Some(want) = &self.stderr {
+            if *want != stderr {
+                failures.push(format!("stderr differs; expected:\n{want}"));
+            }
+        }
+        for want in &self.stdout_contains {
+            if !stdout.contains(want.as_str()) {
+                failures.push(format!("stdout lacks {want:?}"));
+            }
+        }
+        for want in &self.stderr_contains {
+            if !stderr.contains(want.as_str()) {
+                failures.push(format!("stderr lacks {want:?}"));
+            }
+        }
+        for bad in &self.stderr_lacks {
+            if stderr.contains(bad.as_str()) {
+                failures.push(format!("stderr contains {bad:?}"));
+            }
+        }
+        let mut report = None;
+        if self.report {
+            let path = self.dir.path().join(REPORT);
+            match std::fs::read_to_string(&path) {
+                Err(e) => failures.push(format!("no report at {}: {e}", path.display())),
+                Ok(text) => match serde_json::from_str::<Value>(&text) {
+                    Err(e) => failures.push(format!("the report is not JSON ({e}):\n{text}")),
+                    Ok(v) => report = Some(v),
+                },
+            }
+        }
+        assert!(failures.is_empty(), "{}\n{context}", failures.join("\n"));
+        Output {
+            dir: self.dir,
+            stdout,
+            stderr,
+            report,
+            elapsed,
+        }
+    }
+}
+
+impl Output {
+    /// The report; panics if the test did not ask for one.
+    pub fn report(&self) -> Report {
+        Report(
+            self.report
+                .clone()
+                .expect("this test did not ask for a report (Test::report)"),
+        )
+    }
+
+    /// Standard output parsed as a JSON report (`--json`).
+    pub fn stdout_report(&self) -> Report {
+        Report(
+            serde_json::from_str(&self.stdout)
+                .unwrap_or_else(|e| panic!("stdout is not a JSON report ({e}):\n{}", self.stdout)),
+        )
+    }
+}
+
+/// A parsed JSON report, with lookups that fail with the whole report in the message.
+#[derive(Clone)]
+pub struct Report(pub Value);
+
+impl Report {
+    /// The value at a dotted path such as `requests.total`.
+    pub fn get(&self, path: &str) -> &Value {
+        let mut v = &self.0;
+        for key in path.split('.') {
+            v = v
+                .get(key)
+                .unwrap_or_else(|| panic!("the report has no `{path}` (missing `{key}`):\n{self}"));
+        }
+        v
+    }
+
+    /// An unsigned integer at `path`.
+    pub fn u64(&self, path: &str) -> u64 {
+        self.get(path)
+            .as_u64()
+            .unwrap_or_else(|| panic!("`{path}` is not an unsigned integer:\n{self}"))
+    }
+
+    /// A number at `path`.
+    pub fn f64(&self, path: &str) -> f64 {
+        self.get(path)
+            .as_f64()
+            .unwrap_or_else(|| panic!("`{path}` is not a number:\n{self}"))
+    }
+
+    /// A string at `path`.
+    pub fn str(&self, path: &str) -> &str {
+        self.get(path)
+            .as_str()
+            .unwrap_or_else(|| panic!("`{path}` is not a string:\n{self}"))
+    }
+
+    /// A boolean at `path`.
+    pub fn bool(&self, path: &str) -> bool {
+        self.get(path)
+            .as_bool()
+            .unwrap_or_else(|| panic!("`{path}` is not a boolean:\n{self}"))
+    }
+
+    /// `status_codes` as (status, count) pairs, sorted.
+    pub fn status_codes(&self) -> Vec<(u16, u64)> {
+        let map = self
+            .get("status_codes")
+            .as_object()
+            .unwrap_or_else(|| panic!("`status_codes` is not an object:\n{self}"));
+        let mut codes: Vec<(u16, u64)> = map
+            .iter()
+            .map(|(k, v)| {
+                let code = k
+                    .parse()
+                    .unwrap_or_else(|_| panic!("status code {k:?} is not a number:\n{self}"));
+                let n = v
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("count for {k} is not an integer:\n{self}"));
+                (code, n)
+            })
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        codes.sort_unstable();
+        codes
+    }
+
+    /// The error classes with a non-zero count, sorted by name.
+    pub fn error_classes(&self) -> Vec<(String, u64)> {
+        let map = self
+            .get("errors")
+            .as_object()
+            .unwrap_or_else(|| panic!("`errors` is not an object:\n{self}"));
+        let mut classes: Vec<(String, u64)> = map
+            .iter()
+            .map(|(k, v)| {
+                let n = v
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("errors.{k} is not an integer:\n{self}"));
+                (k.clone(), n)
+            })
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        classes.sort();
+        classes
+    }
+
+    /// The invariants every report keeps, whatever the run: the schema id, `total =
+    /// responses + errors`, the status codes adding up to the responses, the error
+    /// classes adding up to the errors, and the exit code it records.
+    pub fn check_invariants(&self, exit_code: i32) {
+        assert_eq!(self.str("schema"), "kaioken.run/v1", "{self}");
+        let total = self.u64("requests.total");
+        let responses = self.u64("requests.responses");
+        let errors = self.u64("requests.errors");
+        assert_eq!(
+            total,
+            responses + errors,
+            "total != responses + errors:\n{self}"
+        );
+        let by_status: u64 = self.status_codes().iter().map(|&(_, n)| n).sum();
+        assert_eq!(
+            by_status, responses,
+            "status_codes do not add up to responses:\n{self}"
+        );
+        let by_class: u64 = self.error_classes().iter().map(|(_, n)| n).sum();
+        assert_eq!(
+            by_class, errors,
+            "error classes do not add up to errors:\n{self}"
+        );
+        assert_eq!(
+            self.u64("outcome.exit_code"),
+            u64::try_from(exit_code).expect("exit codes are positive"),
+            "outcome.exit_code:\n{self}"
+        );
+        // `error_details`: a first message for exactly the classes that occurred.
+        let details = self
+            .get("error_details")
+            .as_object()
+            .unwrap_or_else(|| panic!("`error_details` is not an object:\n{self}"));
+        let mut with_details: Vec<&str> = details.keys().map(String::as_str).collect();
+        with_details.sort_unstable();
+        let classes = self.error_classes();
+        let occurred: Vec<&str> = classes.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(with_details, occurred, "error_details vs errors:\n{self}");
+        for (k, v) in details {
+            assert!(
+                v.as_str().is_some_and(|m| !m.is_empty()),
+                "error_details.{k} is not a message:\n{self}"
+            );
+        }
+        let rate = self.f64("requests.error_rate");
+        if total > 0 {
+            let want = errors as f64 / total as f64;
+            assert!(
+                (rate - want).abs() < 1e-6,
+                "error_rate {rate}, expected {want}:\n{self}"
+            );
+        }
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string_pretty(&self.0).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+/// A `Command` for the binary, with the environment every test uses.
+pub fn kaioken() -> Command {
+    let mut cmd = Command::cargo_bin("kaioken").expect("the kaioken binary is built");
+    cmd.env("RUST_BACKTRACE", "0")
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("FORCE_COLOR");
+    cmd
+}
+
+/// The path of the binary, for tests that spawn it themselves.
+pub fn kaioken_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kaioken"))
+}
+
+/// Everything about a run, for assertion messages.
+pub fn describe(
+    args: &[OsString],
+    status: &std::process::ExitStatus,
+    elapsed: Duration,
+    stdout: &str,
+    stderr: &str,
+    scenario: Option<&str>,
+) -> String {
+    let mut s = String::new();
+    let args: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+    let _ = writeln!(s, "command: kaioken {}", args.join(" "));
+    let _ = writeln!(s, "status: {status} after {:.2}s", elapsed.as_secs_f64());
+    if let Some(text) = scenario {
+        let _ = writeln!(s, "--- {SCENARIO}\n{text}");
+    }
+    let _ = writeln!(s, "--- stdout\n{stdout}");
+    let _ = writeln!(s, "--- stderr\n{stderr}---");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unindent;
+
+    #[test]
+    fn unindent_strips_common_indentation() {
+        assert_eq!(
+            unindent(
+                "
+                [load]
+                  vus = 4
+
+                duration = \"2s\"
+                "
+            ),
+            "[load]\n  vus = 4\n\nduration = \"2s\"\n"
+        );
+        assert_eq!(unindent("no indent"), "no indent");
+        assert_eq!(unindent("  a\n    b"), "a\n  b");
+    }
+}

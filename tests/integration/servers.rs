@@ -1,0 +1,206 @@
+//! Small in-process HTTP/1.1 servers on `127.0.0.1:0` that misbehave on purpose:
+//! stall, reset, close early, answer garbage. A real server will not do these on
+//! demand (STYLE.md §7). Each runs on its own thread with a current-thread tokio
+//! runtime; dropping the [`Server`] stops it and closes every socket it holds.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+/// What the server does with each connection.
+#[derive(Debug, Clone, Copy)]
+pub enum Behaviour {
+    /// Answer every request with `200 ok`, keeping the connection open.
+    Ok,
+    /// Read the request and never answer; hold the connection open.
+    Stall,
+    /// Read the request, then reset the connection (`SO_LINGER` 0, close).
+    ResetAfterRequest,
+    /// Accept and close at once, reading nothing.
+    CloseOnAccept,
+    /// Answer this many requests on each connection with `200 ok`, then close the
+    /// connection without having said `Connection: close`.
+    CloseAfter(u64),
+    /// Read the request, answer with these bytes, then close.
+    Malformed(&'static [u8]),
+}
+
+/// Counts of what the server saw.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Connections accepted.
+    pub connections: AtomicU64,
+    /// Requests read completely.
+    pub requests: AtomicU64,
+    /// `200` responses written completely.
+    pub responses: AtomicU64,
+}
+
+/// A running server; stopped on drop.
+pub struct Server {
+    addr: SocketAddr,
+    counts: Arc<Counts>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
+
+impl Server {
+    /// Start a server with `behaviour` on a fresh loopback port.
+    pub fn start(behaviour: Behaviour) -> Server {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        std_listener
+            .set_nonblocking(true)
+            .expect("set the listener non-blocking");
+        let addr = std_listener.local_addr().expect("local address");
+        let counts = Arc::new(Counts::default());
+        let (shutdown, mut stopped) = oneshot::channel::<()>();
+        let thread_counts = counts.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("build a tokio runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(std_listener).expect("tokio listener");
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => break,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            thread_counts.connections.fetch_add(1, Ordering::SeqCst);
+                            let counts = thread_counts.clone();
+                            tokio::spawn(async move {
+                                let _ = serve(stream, behaviour, &counts).await;
+                            });
+                        }
+                    }
+                }
+            });
+            // Dropping the runtime drops every connection task and its socket.
+            drop(rt);
+        });
+        Server {
+            addr,
+            counts,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// What the server has seen so far.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    behaviour: Behaviour,
+    counts: &Counts,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    match behaviour {
+        Behaviour::CloseOnAccept => Ok(()),
+        Behaviour::Ok => loop {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            stream.write_all(OK).await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+        },
+        Behaviour::CloseAfter(n) => {
+            for _ in 0..n {
+                if !read_request(&mut stream, &mut buf, counts).await? {
+                    return Ok(());
+                }
+                stream.write_all(OK).await?;
+                stream.flush().await?;
+                counts.responses.fetch_add(1, Ordering::SeqCst);
+            }
+            // Close for writing, then drain what the client still sends, so that the
+            // close is a clean FIN rather than a reset caused by unread data.
+            stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok(())
+        }
+        Behaviour::Stall => {
+            read_request(&mut stream, &mut buf, counts).await?;
+            // Hold the connection until the server stops.
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+        Behaviour::ResetAfterRequest => {
+            read_request(&mut stream, &mut buf, counts).await?;
+            stream.set_zero_linger()?;
+            drop(stream);
+            Ok(())
+        }
+        Behaviour::Malformed(bytes) => {
+            if read_request(&mut stream, &mut buf, counts).await? {
+                stream.write_all(bytes).await?;
+                stream.shutdown().await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Read one HTTP/1.1 request (head, and a body by `content-length`) from `stream`,
+/// keeping any bytes after it in `buf`. `false` on a clean end of stream.
+async fn read_request(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    counts: &Counts,
+) -> std::io::Result<bool> {
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let body_len: usize = head
+                .lines()
+                .filter_map(|l| l.strip_prefix("content-length:"))
+                .find_map(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let total = end + 4 + body_len;
+            while buf.len() < total {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            buf.drain(..total);
+            counts.requests.fetch_add(1, Ordering::SeqCst);
+            return Ok(true);
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
