@@ -149,7 +149,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// How long to run [default: 5s].
+    /// How long to run.
     #[arg(short, long, default_value = "5s")]
     pub duration: String,
 

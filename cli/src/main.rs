@@ -176,6 +176,15 @@ fn execute(ir: &Ir, config: &RunConfig, out: &Output) -> Result<Outcome, Error> 
             );
         }
     };
+    // Open the report file first: a path that cannot be written should fail before
+    // the load is sent, not after the whole run.
+    let mut report_file = match &out.output {
+        Some(path) => Some(std::fs::File::create(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?),
+        None => None,
+    };
     let stats =
         kaioken_runtime::run(config, control.clone(), &mut on_tick).map_err(Error::Setup)?;
     if show_progress {
@@ -202,11 +211,19 @@ fn execute(ir: &Ir, config: &RunConfig, out: &Output) -> Result<Outcome, Error> 
     };
     let report = Report::new(ir, &stats, &end);
     let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Setup(e.to_string()))?;
-    if let Some(path) = &out.output {
-        std::fs::write(path, format!("{json}\n")).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+    if let (Some(file), Some(path)) = (&mut report_file, &out.output) {
+        file.write_all(format!("{json}\n").as_bytes())
+            .map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+    }
+    if out.json && outcome == Outcome::HighErrorRate {
+        eprintln!(
+            "error: error rate {:.2}% is above the limit of {:.2}% (--max-error-rate)",
+            error_rate * 100.0,
+            ir.settings.max_error_rate * 100.0
+        );
     }
     let text = if out.json {
         format!("{json}\n")

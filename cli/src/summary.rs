@@ -27,8 +27,12 @@ fn latency(ms: f64) -> String {
     }
 }
 
-/// A power-level line for the flavourful summary.
+/// A power-level line for the flavourful summary, from the rate of responses (failed
+/// requests are no power at all).
 fn power_line(rps: f64) -> String {
+    if rps == 0.0 {
+        return "⚡ Power level: 0 — the target did not answer".to_owned();
+    }
     let level = thousands(rps.round() as u64);
     let shout = match rps {
         r if r > 100_000.0 => "  — this isn't even my final form!",
@@ -47,7 +51,11 @@ pub fn render(report: &Report, serious: bool) -> String {
     let _ = if serious {
         writeln!(out, "kaioken results")
     } else {
-        writeln!(out, "{}", power_line(r.rps))
+        writeln!(
+            out,
+            "{}",
+            power_line(r.responses as f64 / report.elapsed_s.max(f64::MIN_POSITIVE))
+        )
     };
     let _ = writeln!(out);
     let _ = writeln!(
@@ -68,8 +76,14 @@ pub fn render(report: &Report, serious: bool) -> String {
     let _ = writeln!(out, "  Load        {load}");
     let _ = writeln!(
         out,
-        "  Elapsed     {:.2}s  (stopped by {})",
-        report.elapsed_s, report.outcome.stop_reason
+        "  Elapsed     {:.2}s  ({})",
+        report.elapsed_s,
+        match report.outcome.stop_reason {
+            "duration" => "duration reached",
+            "max_requests" => "request limit reached",
+            "interrupted" => "interrupted",
+            other => other,
+        }
     );
     let _ = writeln!(
         out,
@@ -159,5 +173,6 @@ mod tests {
     fn power_levels() {
         assert!(power_line(9001.0).contains("OVER 9000"));
         assert!(!power_line(500.0).contains("OVER"));
+        assert!(power_line(0.0).contains("did not answer"));
     }
 }

@@ -82,10 +82,15 @@ impl Loc {
         }
     }
 
-    /// The source span for the part `inner` of the value, or the whole value.
+    /// The source span for the part `inner` of the value, or the whole value (inside
+    /// its quotes, when they can be told apart).
     pub fn source_span(&self, inner: Option<Span>) -> SourceSpan {
         match (inner, self.contents_at) {
             (Some(inner), Some(at)) => SourceSpan::new((at + inner.start).into(), inner.len()),
+            (None, Some(at)) => {
+                let quote = at - self.span.start;
+                SourceSpan::new(at.into(), self.span.len().saturating_sub(2 * quote))
+            }
             _ => SourceSpan::new(self.span.start.into(), self.span.len()),
         }
     }

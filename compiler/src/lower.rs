@@ -157,7 +157,17 @@ impl Lowerer<'_> {
         }
         let cacert = d.cacert.as_ref().map(|c| {
             let path = self.fold_env(c);
-            self.resolve_path(&path, &c.loc)
+            let path = self.resolve_path(&path, &c.loc);
+            // Checked now so that a typo is a located error before any load is sent;
+            // the certificates themselves are parsed when the run starts.
+            if let Err(e) = std::fs::File::open(&path) {
+                let kind = CompileErrorKind::Io {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                };
+                self.errors.push(CompileError::at(kind, &c.loc, None));
+            }
+            path
         });
         let settings = Settings {
             timeout,

@@ -171,7 +171,7 @@ fn url_without_scheme() {
         .stderr_contains("invalid URL")
         .stderr_contains("has no scheme")
         .run();
-    assert_located(&out, 2, Some(7), "url = \"127.0.0.1:8080/\"");
+    assert_located(&out, 2, Some(8), "url = \"127.0.0.1:8080/\"");
 }
 
 #[test]
@@ -298,4 +298,21 @@ fn zero_concurrency_is_out_of_range() {
         .status(1)
         .stderr_contains("out of range")
         .run();
+}
+
+#[test]
+fn missing_cacert_is_located() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "https://127.0.0.1:8443/"
+            cacert = "no-such-ca.pem"
+            "#,
+        )
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("no-such-ca.pem")
+        .run();
+    assert_located(&out, 3, Some(11), "cacert = \"no-such-ca.pem\"");
 }

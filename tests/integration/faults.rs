@@ -215,3 +215,24 @@ fn in_process_server_counts_match() {
     assert_eq!(report.u64("requests.responses"), served, "{report}");
     assert_eq!(report.u64("requests.errors"), 0, "{report}");
 }
+
+#[test]
+fn unwritable_report_path_fails_before_any_load() {
+    let server = Server::start(Behaviour::Ok);
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "2", "-d", "5s", "-o", "/nonexistent-dir/run.json"])
+        .status(1)
+        .stderr_contains("/nonexistent-dir/run.json")
+        .run();
+    assert!(
+        out.elapsed < Duration::from_secs(4),
+        "the run went ahead: {:?}",
+        out.elapsed
+    );
+    assert_eq!(
+        server.counts().connections.load(Ordering::SeqCst),
+        0,
+        "load was sent"
+    );
+}

@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# Compare kaioken's client-side cost with wrk and oha against a local nginx.
+#
+# nginx runs with one worker pinned to CPU 1; each load generator runs alone,
+# pinned to CPU 0, under /usr/bin/time (user+sys CPU seconds, peak RSS). Tools
+# are interleaved round by round (kaioken, wrk, oha, kaioken, ...) so that
+# background noise on the machine hits all of them alike; the summary is medians
+# and kaioken's ratios to each peer. See bench/README.md.
+#
+# Env knobs: BENCH_DURATION (10s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
+# BENCH_TOOLS ("kaioken wrk oha"), BENCH_LONG (unset; e.g. 30s adds one kaioken
+# run of that length at the end, for the flat-memory check), BENCH_NO_BUILD=1
+# (use the existing target/release/kaioken), BENCH_GEN_CPU (0), BENCH_SERVER_CPU (1).
+set -euo pipefail
+
+DURATION=${BENCH_DURATION:-10s}
+ROUNDS=${BENCH_ROUNDS:-3}
+CONNS=${BENCH_CONNECTIONS:-50}
+TOOLS=${BENCH_TOOLS:-kaioken wrk oha}
+LONG=${BENCH_LONG:-}
+GEN_CPU=${BENCH_GEN_CPU:-0}
+SRV_CPU=${BENCH_SERVER_CPU:-$(($(nproc) >= 2 ? 1 : 0))}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KAIOKEN=$ROOT/target/release/kaioken
+RESULTS=$ROOT/bench/results
+NGINX=${NGINX:-/usr/sbin/nginx}
+TIME=/usr/bin/time
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+
+case $DURATION in *[0-9]s) ;; *) die "BENCH_DURATION must be whole seconds like 10s (got '$DURATION')" ;; esac
+case $ROUNDS in '' | *[!0-9]*) die "BENCH_ROUNDS must be a number (got '$ROUNDS')" ;; esac
+for t in $TOOLS; do
+    case $t in kaioken | wrk | oha) ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
+done
+wants() { [[ " $TOOLS " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- tools --
+
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null || die "need $* but apt-get is not available; install it by hand"
+    local sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    if [[ $APT_UPDATED -eq 0 ]]; then
+        log "apt-get update"
+        "${sudo[@]}" apt-get update -qq
+        APT_UPDATED=1
+    fi
+    log "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
+}
+
+need_cmds=(python3 taskset)
+for c in "${need_cmds[@]}"; do command -v "$c" >/dev/null || die "$c is required"; done
+[[ $(nproc) -ge 2 ]] || log "warning: fewer than 2 CPUs; generator and server will share a core"
+
+[[ -x $TIME ]] || apt_install time
+[[ -x $NGINX ]] || { apt_install nginx-light || apt_install nginx; }
+[[ -x $NGINX ]] || NGINX=$(command -v nginx) || die "nginx not found"
+if wants wrk && ! command -v wrk >/dev/null; then apt_install wrk; fi
+if wants oha && ! command -v oha >/dev/null; then
+    PATH=$HOME/.cargo/bin:$PATH
+    if ! command -v oha >/dev/null; then
+        log "installing oha with cargo (takes several minutes, cached afterwards)"
+        cargo install oha --locked
+    fi
+fi
+
+if wants kaioken || [[ -n $LONG ]]; then
+    if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
+        log "cargo build --release -p kaioken"
+        (cd "$ROOT" && cargo build --release -p kaioken)
+    fi
+    [[ -x $KAIOKEN ]] || die "$KAIOKEN is missing"
+fi
+
+# ---------------------------------------------------------------- nginx --
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kaioken-bench.XXXXXX")
+NGINX_PID=
+cleanup() {
+    if [[ -n $NGINX_PID ]] && kill -0 "$NGINX_PID" 2>/dev/null; then
+        kill -QUIT "$NGINX_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$NGINX_PID" 2>/dev/null || true
+        wait "$NGINX_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT/
+
+# worker_cpu_affinity takes a bit mask, highest CPU first: CPU 1 -> "10".
+AFFINITY=1
+for _ in $(seq "$SRV_CPU"); do AFFINITY=${AFFINITY}0; done
+user_line=
+[[ $(id -u) -eq 0 ]] && user_line='user root;'
+cat >"$WORK/nginx.conf" <<EOF
+$user_line
+daemon off;
+master_process on;
+worker_processes 1;
+worker_cpu_affinity $AFFINITY;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/client_body;
+    proxy_temp_path $WORK/proxy;
+    fastcgi_temp_path $WORK/fastcgi;
+    uwsgi_temp_path $WORK/uwsgi;
+    scgi_temp_path $WORK/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    server {
+        listen 127.0.0.1:$PORT;
+        location / { return 200 "ok"; }
+    }
+}
+EOF
+taskset -c "$SRV_CPU" "$NGINX" -p "$WORK" -e "$WORK/error.log" -c "$WORK/nginx.conf" &
+NGINX_PID=$!
+for _ in $(seq 100); do
+    if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.2).close()' "$PORT" 2>/dev/null; then
+        break
+    fi
+    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$WORK/error.log" >&2 || true; die "nginx exited"; }
+    sleep 0.1
+done
+python3 - "$PORT" <<'EOF' || die "nginx is not answering on port $PORT"
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
+c.request("GET", "/")
+r = c.getresponse()
+assert r.status == 200 and r.read() == b"ok"
+EOF
+log "nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') on $URL, worker on CPU $SRV_CPU; generators on CPU $GEN_CPU"
+
+# ------------------------------------------------------------------ run --
+
+mkdir -p "$RESULTS"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+CSV=$RESULTS/$STAMP.csv
+RAW=$RESULTS/$STAMP
+mkdir -p "$RAW"
+echo "round,tool,duration,connections,requests,errors,elapsed_s,rps,user_s,sys_s,cpu_us_per_req,max_rss_kib,exit_code" >"$CSV"
+
+# run_one ROUND TOOL DURATION: run one generator, append one CSV row.
+run_one() {
+    local round=$1 tool=$2 dur=$3
+    local out=$WORK/$tool.$round.out err=$WORK/$tool.$round.err tf=$WORK/$tool.$round.time
+    local cmd
+    case $tool in
+        kaioken) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
+        wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
+        # oha's tokio runtime defaults to one worker per core; one thread keeps it
+        # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.
+        oha) cmd=(oha -z "$dur" -c "$CONNS" --worker-threads 1 --no-tui --output-format json "$URL") ;;
+    esac
+    local rc=0
+    taskset -c "$GEN_CPU" "$TIME" -f '%U %S %M' -o "$tf" "${cmd[@]}" >"$out" 2>"$err" || rc=$?
+    # keep the raw output next to the CSV
+    cp "$out" "$RAW/$tool.$round.out"
+    cp "$tf" "$RAW/$tool.$round.time"
+    [[ -s $err ]] && cp "$err" "$RAW/$tool.$round.err"
+    python3 - "$tool" "$out" "$tf" "$round" "$dur" "$CONNS" "$rc" >>"$CSV" <<'EOF'
+import json, re, sys
+tool, out, tf, rnd, dur, conns, rc = sys.argv[1:]
+text = open(out).read()
+# /usr/bin/time writes "Command exited with non-zero status N" first on failure.
+user, sys_, rss = open(tf).read().split("\n")[-2].split()
+user, sys_, rss = float(user), float(sys_), int(rss)
+requests = errors = 0
+elapsed = rps = float("nan")
+try:
+    if tool == "kaioken":
+        d = json.loads(text)
+        requests = d["requests"]["total"]
+        errors = d["requests"]["errors"]
+        rps = d["requests"]["rps"]
+        elapsed = d["elapsed_s"]
+    elif tool == "wrk":
+        m = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", text)
+        requests = int(m.group(1))
+        elapsed = float(m.group(2)) * {"ms": 1e-3, "s": 1, "m": 60}[m.group(3)]
+        rps = float(re.search(r"Requests/sec:\s*([\d.]+)", text).group(1))
+        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+        if m:
+            errors += sum(int(x) for x in m.groups())
+        m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+        if m:
+            errors += int(m.group(1))
+    elif tool == "oha":
+        d = json.loads(text)
+        # Completed responses; requests cut off at the deadline ("aborted due to
+        # deadline", one per connection) are not counted, nor in req/s.
+        requests = sum(d["statusCodeDistribution"].values())
+        errors = sum(v for k, v in d["errorDistribution"].items() if "deadline" not in k)
+        errors += sum(v for k, v in d["statusCodeDistribution"].items() if not k.startswith("2"))
+        elapsed = d["summary"]["total"]
+        rps = requests / elapsed
+except Exception as e:  # keep the row, mark it unusable
+    print(f"[bench] could not parse {tool} output: {e!r}", file=sys.stderr)
+cpu_per_req = (user + sys_) * 1e6 / requests if requests else float("nan")
+print(f"{rnd},{tool},{dur},{conns},{requests},{errors},{elapsed:.3f},{rps:.1f},"
+      f"{user:.2f},{sys_:.2f},{cpu_per_req:.3f},{rss},{rc}")
+EOF
+    tail -n1 "$CSV" | awk -F, '{printf "[bench] round %-4s %-8s %9.0f req/s  %6.2f us CPU/req  %6.1f MiB  (%s requests, %s errors, exit %s)\n", $1, $2, $8, $11, $12/1024, $5, $6, $13}' >&2
+}
+
+log "$ROUNDS round(s) of: $TOOLS; $CONNS connections, $DURATION each, keep-alive"
+for round in $(seq "$ROUNDS"); do
+    for tool in $TOOLS; do
+        run_one "$round" "$tool" "$DURATION"
+    done
+done
+if [[ -n $LONG ]]; then
+    log "flat-memory check: one kaioken run of $LONG"
+    run_one long kaioken "$LONG"
+fi
+
+cp "$WORK/nginx.conf" "$WORK/error.log" "$RAW/" 2>/dev/null || true
+
+# -------------------------------------------------------------- summary --
+
+python3 - "$CSV" <<'EOF'
+import csv, math, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+by = {}
+for r in rows:
+    if r["round"] == "long":
+        continue
+    by.setdefault(r["tool"], []).append(r)
+def med(rs, k):
+    xs = [float(r[k]) for r in rs if not math.isnan(float(r[k]))]
+    return statistics.median(xs) if xs else float("nan")
+summary = {}
+print()
+print(f"{'tool':<8} {'runs':>4} {'median req/s':>13} {'median CPU us/req':>18} {'max RSS MiB':>12} {'errors':>7}")
+for tool, rs in by.items():
+    s = dict(rps=med(rs, "rps"), cpu=med(rs, "cpu_us_per_req"),
+             rss=max(int(r["max_rss_kib"]) for r in rs) / 1024,
+             errors=sum(int(r["errors"]) for r in rs))
+    summary[tool] = s
+    print(f"{tool:<8} {len(rs):>4} {s['rps']:>13.0f} {s['cpu']:>18.2f} {s['rss']:>12.1f} {s['errors']:>7}")
+if "kaioken" in summary:
+    k = summary["kaioken"]
+    peers = [t for t in summary if t != "kaioken"]
+    if peers:
+        print()
+        print("kaioken vs peer (medians; req/s > 1 is faster, CPU/req < 1 is cheaper)")
+        print(f"{'peer':<8} {'req/s ratio':>12} {'CPU/req ratio':>14} {'RSS ratio':>10}")
+        for p in peers:
+            s = summary[p]
+            print(f"{p:<8} {k['rps'] / s['rps']:>12.3f} {k['cpu'] / s['cpu']:>14.3f} {k['rss'] / s['rss']:>10.2f}")
+    # per-round ratios show how much the noise moves them
+    rounds = sorted({r["round"] for r in rows if r["round"] != "long"}, key=int)
+    if peers and len(rounds) > 1:
+        print()
+        print("per-round CPU/req ratio (kaioken / peer): " + "; ".join(
+            p + " " + " ".join(
+                f"{float(kr['cpu_us_per_req']) / float(pr['cpu_us_per_req']):.3f}"
+                for rd in rounds
+                for kr in [r for r in by['kaioken'] if r['round'] == rd]
+                for pr in [r for r in by[p] if r['round'] == rd])
+            for p in peers))
+longs = [r for r in rows if r["round"] == "long"]
+if longs:
+    l = longs[0]
+    print()
+    line = (f"kaioken peak RSS: {l['duration']} run {int(l['max_rss_kib']) / 1024:.1f} MiB "
+            f"({int(l['requests'])} requests, {l['rps']} req/s, {l['cpu_us_per_req']} us CPU/req)")
+    if "kaioken" in by:
+        short = [int(r["max_rss_kib"]) / 1024 for r in by["kaioken"]]
+        line += f" vs {by['kaioken'][0]['duration']} runs {min(short):.1f}-{max(short):.1f} MiB"
+    print(line)
+print()
+print(f"raw results: {sys.argv[1]} (tool outputs in {sys.argv[1][:-4]}/)")
+EOF
