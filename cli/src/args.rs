@@ -109,6 +109,23 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Load")]
     pub warmup: Option<String>,
 
+    /// Open model: start this many iterations per second, whatever the latency.
+    ///
+    /// VUs are started as needed, up to --max-vus. An iteration that finds no free
+    /// VU waits in a bounded queue, and past that bound is dropped and counted.
+    /// Latency is measured from each iteration's scheduled start (coordinated-omission
+    /// correction) unless --no-latency-correction is given.
+    #[arg(long, help_heading = "Load")]
+    pub arrival_rate: Option<f64>,
+
+    /// Open model: the most VUs that may run at once [default: 1000].
+    #[arg(long, help_heading = "Load")]
+    pub max_vus: Option<u64>,
+
+    /// Open model: time latency from the actual send, not the scheduled start.
+    #[arg(long, help_heading = "Load")]
+    pub no_latency_correction: bool,
+
     /// Worker threads [default: one per CPU, at most one per VU].
     #[arg(long, help_heading = "Load")]
     pub threads: Option<usize>,

@@ -24,7 +24,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use kaioken_compiler::{ConfigFile, Flags, Input, Ir};
-use kaioken_runtime::{Control, HttpConfig, LoadConfig, Progress, RunConfig, StopReason};
+use kaioken_runtime::{
+    ArrivalConfig, Control, HttpConfig, LoadConfig, Profile, Progress, RunConfig, StopReason,
+};
 
 use crate::args::{Cli, Command, DemoArgs, Dump, RunArgs};
 use crate::error::{Error, Outcome, exit_code};
@@ -80,6 +82,9 @@ fn flags_of(args: &RunArgs) -> Flags {
         insecure: args.insecure,
         cacert: args.cacert.clone(),
         max_error_rate: args.max_error_rate,
+        arrival_rate: args.arrival_rate,
+        max_vus: args.max_vus,
+        no_latency_correction: args.no_latency_correction,
     }
 }
 
@@ -122,14 +127,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
     };
     let config = RunConfig {
         program: Arc::new(program),
-        load: LoadConfig {
-            vus: ir.load.vus,
-            duration: ir.load.duration,
-            max_requests: ir.load.max_requests,
-            rate: ir.load.rate,
-            ramp_up: ir.load.ramp_up,
-            warmup: ir.load.warmup,
-        },
+        load: load_config(&ir.load),
         http: HttpConfig {
             timeout: ir.settings.timeout,
             http2: ir.settings.http2,
@@ -147,6 +145,33 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
             serious: args.serious,
         },
     )
+}
+
+/// The runtime's view of the IR's load plan.
+fn load_config(l: &kaioken_compiler::LoadPlan) -> LoadConfig {
+    let profile = if !l.stages.is_empty() {
+        Some(Profile {
+            start: l.start,
+            stages: l.stages.iter().map(|s| (s.duration, s.target)).collect(),
+        })
+    } else {
+        l.arrival.as_ref().map(|a| Profile::constant(a.rate))
+    };
+    LoadConfig {
+        vus: l.vus,
+        duration: l.duration,
+        max_requests: l.max_requests,
+        rate: l.rate,
+        ramp_up: l.ramp_up,
+        warmup: l.warmup,
+        profile,
+        arrival: l.arrival.as_ref().map(|a| ArrivalConfig {
+            pre_allocated_vus: a.pre_allocated_vus,
+            latency_correction: a.latency_correction,
+            queue_size: a.queue_size,
+            queue_timeout: a.queue_timeout,
+        }),
+    }
 }
 
 struct Output {
@@ -305,7 +330,17 @@ fn dry_run_text(ir: &Ir) -> String {
         (None, Some(n)) => format!("until {n} requests"),
         (None, None) => String::new(),
     };
-    text.push_str(&format!("\nwould run {} VUs {length}", l.vus));
+    let who = match &l.arrival {
+        None if l.stages.is_empty() => format!("{} VUs", l.vus),
+        None => format!("up to {} VUs in {} stages", l.vus, l.stages.len()),
+        Some(a) if l.stages.is_empty() => format!("{} iterations/s on up to {} VUs", a.rate, l.vus),
+        Some(_) => format!(
+            "{} stages of arrival rate on up to {} VUs",
+            l.stages.len(),
+            l.vus
+        ),
+    };
+    text.push_str(&format!("\nwould run {who} {length}"));
     if !l.warmup.is_zero() {
         text.push_str(&format!(
             " after a {} warm-up",

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
+use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use kaioken_compiler::Ir;
 use kaioken_runtime::{RunStats, StopReason};
@@ -23,6 +24,10 @@ pub struct Report {
     pub elapsed_s: f64,
     pub requests: Requests,
     pub latency_ms: Latency,
+    pub latency_uncorrected_ms: Latency,
+    pub schedule_lag_ms: Lag,
+    pub iterations: Iterations,
+    pub vus: Vus,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<&'static str, u64>,
     pub error_details: BTreeMap<&'static str, String>,
@@ -41,11 +46,48 @@ pub struct Target {
 pub struct Load {
     pub model: &'static str,
     pub vus: u32,
+    pub arrival_rate: Option<f64>,
+    pub max_vus: Option<u32>,
+    pub pre_allocated_vus: Option<u32>,
+    pub latency_correction: bool,
+    pub stages: Vec<StageJson>,
     pub duration_s: Option<f64>,
     pub max_requests: Option<u64>,
     pub rate: Option<f64>,
     pub ramp_up_s: f64,
     pub warmup_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageJson {
+    pub duration_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Iterations {
+    pub started: u64,
+    pub dropped: u64,
+    pub target_rate: Option<f64>,
+    pub achieved_rate: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Vus {
+    pub max_active: u64,
+    pub max_allowed: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Lag {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,6 +140,9 @@ pub struct Second {
     pub errors: u64,
     pub latency_mean_ms: f64,
     pub latency_max_ms: f64,
+    pub started: u64,
+    pub dropped: u64,
+    pub vus: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,6 +161,42 @@ pub struct RunEnd {
 
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
+}
+
+fn latency(h: &Histogram<u64>) -> Latency {
+    let q = |q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            ms(h.value_at_quantile(q))
+        }
+    };
+    Latency {
+        min: if h.is_empty() { 0.0 } else { ms(h.min()) },
+        mean: h.mean() / 1000.0,
+        stdev: h.stdev() / 1000.0,
+        p50: q(0.50),
+        p75: q(0.75),
+        p90: q(0.90),
+        p95: q(0.95),
+        p99: q(0.99),
+        p99_9: q(0.999),
+        max: ms(h.max()),
+    }
+}
+
+/// The planned average iterations per second over the measured window.
+fn target_rate(load: &kaioken_compiler::LoadPlan) -> Option<f64> {
+    let a = load.arrival.as_ref()?;
+    if load.stages.is_empty() {
+        return Some(a.rate);
+    }
+    let profile = kaioken_runtime::Profile {
+        start: load.start,
+        stages: load.stages.iter().map(|s| (s.duration, s.target)).collect(),
+    };
+    let total = load.duration?;
+    Some(profile.count_until(total) / total.as_secs_f64().max(f64::MIN_POSITIVE))
 }
 
 impl Report {
@@ -139,13 +220,6 @@ impl Report {
         let total = stats.total();
         let errors = stats.error_count();
         let elapsed = stats.elapsed.as_secs_f64();
-        let q = |q: f64| {
-            if h.is_empty() {
-                0.0
-            } else {
-                ms(h.value_at_quantile(q))
-            }
-        };
         let mut data = Vec::new();
         let encoded = match V2DeflateSerializer::new().serialize(h, &mut data) {
             Ok(_) => base64::engine::general_purpose::STANDARD.encode(&data),
@@ -161,8 +235,33 @@ impl Report {
                 http_version: if ir.settings.http2 { "2" } else { "1.1" },
             },
             load: Load {
-                model: "closed",
+                model: if ir.load.arrival.is_some() {
+                    "arrival_rate"
+                } else {
+                    "closed"
+                },
                 vus: ir.load.vus,
+                arrival_rate: ir.load.arrival.as_ref().map(|a| a.rate),
+                max_vus: ir.load.arrival.as_ref().map(|_| ir.load.vus),
+                pre_allocated_vus: ir.load.arrival.as_ref().map(|a| a.pre_allocated_vus),
+                latency_correction: ir
+                    .load
+                    .arrival
+                    .as_ref()
+                    .is_some_and(|a| a.latency_correction),
+                stages: ir
+                    .load
+                    .stages
+                    .iter()
+                    .map(|s| {
+                        let open = ir.load.arrival.is_some();
+                        StageJson {
+                            duration_s: s.duration.as_secs_f64(),
+                            target: (!open).then_some(s.target),
+                            target_rate: open.then_some(s.target),
+                        }
+                    })
+                    .collect(),
                 duration_s: ir.load.duration.map(|d| d.as_secs_f64()),
                 max_requests: ir.load.max_requests,
                 rate: ir.load.rate,
@@ -200,17 +299,31 @@ impl Report {
                 warmup_requests: stats.warmup_requests,
                 unfinished: stats.unfinished,
             },
-            latency_ms: Latency {
-                min: if h.is_empty() { 0.0 } else { ms(h.min()) },
-                mean: h.mean() / 1000.0,
-                stdev: h.stdev() / 1000.0,
-                p50: q(0.50),
-                p75: q(0.75),
-                p90: q(0.90),
-                p95: q(0.95),
-                p99: q(0.99),
-                p99_9: q(0.999),
-                max: ms(h.max()),
+            latency_ms: latency(h),
+            latency_uncorrected_ms: latency(&stats.latency_uncorrected),
+            schedule_lag_ms: {
+                let l = latency(&stats.schedule_lag);
+                Lag {
+                    mean: l.mean,
+                    p50: l.p50,
+                    p90: l.p90,
+                    p99: l.p99,
+                    max: l.max,
+                }
+            },
+            iterations: Iterations {
+                started: stats.started,
+                dropped: stats.dropped,
+                target_rate: target_rate(&ir.load),
+                achieved_rate: if elapsed > 0.0 {
+                    stats.started as f64 / elapsed
+                } else {
+                    0.0
+                },
+            },
+            vus: Vus {
+                max_active: stats.max_vus,
+                max_allowed: ir.load.vus,
             },
             status_codes: stats
                 .status
@@ -238,6 +351,9 @@ impl Report {
                         s.latency_sum_us as f64 / s.requests as f64 / 1000.0
                     },
                     latency_max_ms: ms(s.latency_max_us),
+                    started: s.started,
+                    dropped: s.dropped,
+                    vus: s.vus,
                 })
                 .collect(),
             histogram: HistogramJson {

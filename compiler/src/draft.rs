@@ -35,6 +35,25 @@ pub(crate) struct Draft {
     pub rate: Option<Located<f64>>,
     pub ramp_up: Option<Located<String>>,
     pub warmup: Option<Located<String>>,
+    pub arrival_rate: Option<Located<f64>>,
+    pub max_vus: Option<Located<i64>>,
+    pub pre_allocated_vus: Option<Located<i64>>,
+    pub latency_correction: Option<bool>,
+    pub queue_size: Option<Located<i64>>,
+    pub queue_timeout: Option<Located<String>>,
+    pub stages: Vec<DraftStage>,
+    /// Where `[[stages]]` begins, for errors about the list as a whole.
+    pub stages_loc: Option<crate::located::Loc>,
+}
+
+/// One `[[stages]]` entry as written.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftStage {
+    pub duration: Option<Located<String>>,
+    pub target: Option<Located<f64>>,
+    pub target_rate: Option<Located<f64>>,
+    /// The whole entry.
+    pub loc: crate::located::Loc,
 }
 
 impl Draft {

@@ -66,18 +66,54 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
     }
     let l = &ir.load;
     let opt = |d: Option<String>| d.unwrap_or_else(|| "none".into());
-    line(
-        format!(
-            "load closed vus={} duration={} max_requests={} rate={} ramp_up={} warmup={}",
-            l.vus,
-            opt(l.duration.map(format_duration)),
-            opt(l.max_requests.map(|m| m.to_string())),
-            opt(l.rate.map(|r| format!("{r}/s"))),
-            format_duration(l.ramp_up),
-            format_duration(l.warmup),
-        ),
-        None,
+    let common = format!(
+        "duration={} max_requests={} warmup={}",
+        opt(l.duration.map(format_duration)),
+        opt(l.max_requests.map(|m| m.to_string())),
+        format_duration(l.warmup),
     );
+    let unit = match &l.arrival {
+        None => {
+            line(
+                format!(
+                    "load closed vus={} {common} rate={} ramp_up={}",
+                    l.vus,
+                    opt(l.rate.map(|r| format!("{r}/s"))),
+                    format_duration(l.ramp_up),
+                ),
+                None,
+            );
+            " VUs"
+        }
+        Some(a) => {
+            line(
+                format!(
+                    "load arrival_rate rate={}/s max_vus={} pre_allocated_vus={} {common} latency_correction={} queue_size={} queue_timeout={}",
+                    a.rate,
+                    l.vus,
+                    a.pre_allocated_vus,
+                    a.latency_correction,
+                    a.queue_size,
+                    format_duration(a.queue_timeout),
+                ),
+                None,
+            );
+            "/s"
+        }
+    };
+    if !l.stages.is_empty() {
+        line(format!("  stages from {}{unit}", l.start), None);
+    }
+    for (i, stage) in l.stages.iter().enumerate() {
+        line(
+            format!(
+                "  stage {i} {} -> {}{unit}",
+                format_duration(stage.duration),
+                stage.target
+            ),
+            None,
+        );
+    }
     let s = &ir.settings;
     line(
         format!(

@@ -96,7 +96,7 @@ fn http1_request_path_allocates_nothing() {
             let outcome = driver
                 .send(&program, &vu, step, &infos[0], None, Duration::from_secs(5))
                 .await;
-            stats.record(start, Instant::now(), driver.request_len(), outcome);
+            stats.record(start, Instant::now(), None, driver.request_len(), outcome);
             match outcome {
                 Outcome::Response {
                     status: 200,

@@ -1,14 +1,28 @@
-//! The closed-model executor: worker threads, VU tasks, stopping and merging.
+//! The executors: worker threads, VU tasks, stopping and merging.
+//!
+//! Closed model: each VU loops as fast as the target answers. With stages, the
+//! controller publishes the number of VUs that should be active; VUs above it park
+//! between iterations until the level rises again.
+//!
+//! Open model: each worker runs a scheduler that walks its stripe of the global
+//! iteration schedule ([`Profile::time_of`]), releases every iteration whose time has
+//! come (in a batch, so millisecond timers do not cap the rate) into a bounded queue,
+//! and hands them to idle VUs, starting new VUs up to its share of `max_vus`. An
+//! iteration that finds the queue full, or waits longer than `queue_timeout`, is
+//! dropped and counted. With latency correction, a request's latency counts from its
+//! iteration's scheduled start, so time spent waiting for a VU is not hidden.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kaioken_vm::{Program, SystemHost, Yield};
+use kaioken_vm::{Program, StepId, SystemHost, VuState, Yield};
 use rustls::ClientConfig;
+use tokio::sync::{Notify, watch};
 use tokio::task::{JoinSet, LocalSet};
 
 use crate::control::reached;
@@ -16,7 +30,7 @@ use crate::http1::{Http1, StepInfo};
 use crate::http2::Http2;
 use crate::rate::Pacer;
 use crate::stats::{Outcome, RunStats, WorkerStats};
-use crate::{Control, RunConfig, StopReason};
+use crate::{Control, Profile, RunConfig, StopReason};
 
 /// A live view of a run, handed to the progress callback about once a second.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +54,14 @@ pub struct Progress {
 const GRACE: Duration = Duration::from_secs(5);
 const GRACE_INTERRUPTED: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(50);
+/// Open model: a VU idle this long retires (above the pre-allocated number).
+const RETIRE_AFTER: Duration = Duration::from_secs(1);
+/// Open model: the scheduler yields to its VUs after releasing this many iterations
+/// in one go, so a schedule that has fallen behind cannot starve them.
+const RELEASE_BATCH: u32 = 64;
+/// Open model: how long before an iteration is due the scheduler stops sleeping and
+/// starts yielding (one timer tick).
+const SPIN: Duration = Duration::from_millis(1);
 
 /// Per-worker counters the controller reads for progress. Written by one thread only,
 /// so a load and a store replace a locked add; padded so workers don't share a line.
@@ -60,6 +82,12 @@ struct Shared {
     measure_from: Instant,
     live: Vec<Live>,
     running: AtomicUsize,
+    /// Closed model: how many VUs should be active now (VU numbers 1..=target).
+    vu_target: AtomicU32,
+    vu_target_tx: watch::Sender<u32>,
+    /// The level over the whole run, warm-up included.
+    profile: Option<Profile>,
+    threads: usize,
 }
 
 /// Run the load described by `config` until its duration or request budget is
@@ -85,7 +113,8 @@ pub fn run(
     } else {
         None
     };
-    let vus = config.load.vus.max(1) as usize;
+    let load = &config.load;
+    let vus = load.vus.max(1) as usize;
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if config.threads == 0 {
         cpus
@@ -94,8 +123,13 @@ pub fn run(
     }
     .clamp(1, vus);
     let start = Instant::now();
-    let measure_from = start + config.load.warmup;
-    let deadline = config.load.duration.map(|d| measure_from + d);
+    let measure_from = start + load.warmup;
+    let deadline = load.duration.map(|d| measure_from + d);
+    let profile = load.profile.as_ref().map(|p| p.with_lead(load.warmup));
+    let initial_target = match (&profile, &load.arrival) {
+        (Some(p), None) => p.level_at(Duration::ZERO).round() as u32,
+        _ => load.vus,
+    };
     let shared = Arc::new(Shared {
         config: config.clone(),
         tls,
@@ -106,13 +140,17 @@ pub fn run(
         measure_from,
         live: (0..threads).map(|_| Live::default()).collect(),
         running: AtomicUsize::new(threads),
+        vu_target: AtomicU32::new(initial_target),
+        vu_target_tx: watch::Sender::new(initial_target),
+        profile,
+        threads,
     });
     let handles: Vec<_> = (0..threads)
         .map(|index| {
             let shared = shared.clone();
             thread::Builder::new()
                 .name(format!("kaioken-worker-{index}"))
-                .spawn(move || worker(&shared, index, threads))
+                .spawn(move || worker(&shared, index))
                 .map_err(|e| format!("cannot start a worker thread: {e}"))
         })
         .collect::<Result<_, _>>()?;
@@ -124,6 +162,13 @@ pub fn run(
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
             control.stop(StopReason::Duration);
+        }
+        if let (Some(p), None) = (&shared.profile, &load.arrival) {
+            let target = p.level_at(now - start).round() as u32;
+            shared.vu_target.store(target, Ordering::Release);
+            shared
+                .vu_target_tx
+                .send_if_modified(|t| std::mem::replace(t, target) != target);
         }
         if control.is_stopping() {
             let since = *stopping_since.get_or_insert(now);
@@ -149,7 +194,7 @@ pub fn run(
                 warming_up: now < measure_from,
                 requests,
                 errors,
-                planned: config.load.duration.map(|d| d + config.load.warmup),
+                planned: load.duration.map(|d| d + load.warmup),
             });
         }
     }
@@ -161,7 +206,9 @@ pub fn run(
                 finished = finished.max(done_at);
                 workers.push(stats);
             }
-            Err(_) => return Err("internal error, this may indicate a bug in kaioken: a worker thread panicked; please file an issue".into()),
+            Err(_) => {
+                return Err("internal error, this may indicate a bug in kaioken: a worker thread panicked; please file an issue".into());
+            }
         }
     }
     Ok(RunStats::merge(
@@ -170,19 +217,72 @@ pub fn run(
     ))
 }
 
-/// What a worker's VUs share: the worker's statistics and pacer. Single-threaded.
+/// What a worker's VUs share: the worker's statistics, pacer and (open model)
+/// iteration queue. Single-threaded.
 struct WorkerCtx {
     shared: Arc<Shared>,
     index: usize,
     stats: RefCell<WorkerStats>,
     in_flight: Cell<u64>,
     pacer: Option<Pacer>,
+    open: Option<OpenQueue>,
 }
 
-fn worker(shared: &Arc<Shared>, index: usize, threads: usize) -> (WorkerStats, Instant) {
+/// The open model's per-worker queue of iterations waiting for a VU.
+struct OpenQueue {
+    /// Scheduled start times of the iterations that are due.
+    due: RefCell<VecDeque<Instant>>,
+    capacity: usize,
+    /// Wakes an idle VU when an iteration is queued, or all when the schedule ends.
+    ready: Notify,
+    /// Wakes the worker when a VU retires.
+    retired: Notify,
+    alive: Cell<u32>,
+    idle: Cell<u32>,
+    max_vus: u32,
+    pre_allocated: u32,
+    next_vu: Cell<u32>,
+    schedule_done: Cell<bool>,
+}
+
+/// This worker's share of `total`, split as evenly as possible.
+fn share(total: u32, index: usize, threads: usize) -> u32 {
+    let (total, index, threads) = (total as usize, index, threads);
+    (total / threads + usize::from(index < total % threads)) as u32
+}
+
+/// Counts a worker out when it ends, however it ends: a worker that panicked must
+/// not leave the controller waiting for it forever.
+struct RunningGuard<'a>(&'a AtomicUsize);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
+    let running = RunningGuard(&shared.running);
     let load = &shared.config.load;
+    let threads = shared.threads;
     let expected_secs = load.duration.map_or(60, |d| d.as_secs() as usize);
-    let stats = WorkerStats::new(shared.measure_from, expected_secs);
+    let mut stats = WorkerStats::new(shared.measure_from, expected_secs);
+    let open = load.arrival.as_ref().map(|a| {
+        stats = WorkerStats::new(shared.measure_from, expected_secs).track_uncorrected();
+        let max_vus = share(load.vus, index, threads).max(1);
+        OpenQueue {
+            due: RefCell::new(VecDeque::with_capacity(1024)),
+            capacity: share(a.queue_size, index, threads).max(1) as usize,
+            ready: Notify::new(),
+            retired: Notify::new(),
+            alive: Cell::new(0),
+            idle: Cell::new(0),
+            max_vus,
+            pre_allocated: share(a.pre_allocated_vus, index, threads).clamp(1, max_vus),
+            next_vu: Cell::new(0),
+            schedule_done: Cell::new(false),
+        }
+    });
     let total = load.vus as usize;
     let mine: Vec<usize> = (0..total).filter(|i| i % threads == index).collect();
     let pacer = load
@@ -194,33 +294,50 @@ fn worker(shared: &Arc<Shared>, index: usize, threads: usize) -> (WorkerStats, I
         stats: RefCell::new(stats),
         in_flight: Cell::new(0),
         pacer,
+        open,
     });
-    let rt = tokio::runtime::Builder::new_current_thread()
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build();
-    if let Ok(rt) = rt {
+        .build()
+    {
         let local = LocalSet::new();
         local.block_on(&rt, async {
-            let mut set = JoinSet::new();
-            for i in mine {
-                let delay = load.ramp_up.mul_f64(i as f64 / total as f64);
-                set.spawn_local(vu_loop(ctx.clone(), i as u32 + 1, delay));
-            }
             let mut hard = shared.control.subscribe();
-            tokio::select! {
-                _ = async { while set.join_next().await.is_some() {} } => {}
-                _ = reached(&mut hard, 2) => {}
+            if ctx.open.is_some() {
+                tokio::select! {
+                    _ = open_worker(ctx.clone()) => {}
+                    _ = reached(&mut hard, 2) => {}
+                }
+            } else {
+                let mut set = JoinSet::new();
+                for i in mine {
+                    let delay = if load.profile.is_some() {
+                        Duration::ZERO
+                    } else {
+                        load.ramp_up.mul_f64(i as f64 / total as f64)
+                    };
+                    set.spawn_local(closed_vu(ctx.clone(), i as u32 + 1, delay));
+                }
+                tokio::select! {
+                    _ = async { while set.join_next().await.is_some() {} } => {}
+                    _ = reached(&mut hard, 2) => {}
+                }
             }
         });
     }
     let done_at = Instant::now();
-    shared.running.fetch_sub(1, Ordering::AcqRel);
+    drop(running);
     // VU tasks cut off by a hard stop never decremented their in-flight count.
     let unfinished = ctx.in_flight.get();
+    let dropped_at_end = ctx.open.as_ref().map_or(0, |q| q.due.borrow().len());
     let mut stats = match Rc::try_unwrap(ctx) {
         Ok(ctx) => ctx.stats.into_inner(),
         Err(ctx) => ctx.stats.replace(WorkerStats::new(shared.measure_from, 0)),
     };
+    // Iterations still queued when the run ended never ran: they were dropped.
+    for _ in 0..dropped_at_end {
+        stats.iteration_dropped(done_at.min(shared.measure_from.max(done_at)));
+    }
     stats.unfinished = unfinished;
     (stats, done_at)
 }
@@ -230,11 +347,94 @@ enum Driver {
     H2(Http2),
 }
 
-async fn vu_loop(ctx: Rc<WorkerCtx>, vu: u32, delay: Duration) {
+/// One VU's protocol state and interpreter state.
+struct Vu {
+    state: VuState,
+    driver: Driver,
+}
+
+impl Vu {
+    fn new(program: &Program, http2: bool, number: u32) -> Vu {
+        let driver = if http2 {
+            Driver::H2(Http2::new(program))
+        } else {
+            Driver::H1(Http1::new(program))
+        };
+        Vu {
+            state: program.create_vu_state(number),
+            driver,
+        }
+    }
+
+    /// Send `step` and record it. `intended` is the scheduled send time when latency
+    /// correction applies. Returns whether it got a response.
+    async fn send(&mut self, ctx: &WorkerCtx, step: StepId, intended: Option<Instant>) -> bool {
+        let shared = &*ctx.shared;
+        let program: &Program = &shared.config.program;
+        let http = &shared.config.http;
+        let tls = shared.tls.as_ref();
+        ctx.in_flight.set(ctx.in_flight.get() + 1);
+        let start = Instant::now();
+        let (outcome, sent) = match &mut self.driver {
+            Driver::H1(d) => {
+                let outcome = d
+                    .send(
+                        program,
+                        &self.state,
+                        step,
+                        &shared.infos[step.index()],
+                        tls,
+                        http.timeout,
+                    )
+                    .await;
+                (outcome, d.request_len())
+            }
+            Driver::H2(d) => {
+                let outcome = d.send(program, &self.state, step, tls, http.timeout).await;
+                (outcome, d.request_len())
+            }
+        };
+        let end = Instant::now();
+        ctx.in_flight.set(ctx.in_flight.get() - 1);
+        ctx.stats
+            .borrow_mut()
+            .record(start, end, intended, sent, outcome);
+        let live = &shared.live[ctx.index];
+        live.requests
+            .store(live.requests.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let Outcome::Error(kind) = outcome else {
+            return true;
+        };
+        live.errors
+            .store(live.errors.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let detail = match &mut self.driver {
+            Driver::H1(d) => d.detail.take(),
+            Driver::H2(d) => d.detail.take(),
+        };
+        let mut stats = ctx.stats.borrow_mut();
+        let slot = &mut stats.error_details[kind as usize];
+        if slot.is_none() {
+            *slot = Some(detail.unwrap_or_else(|| default_detail(kind, http.timeout)));
+        }
+        false
+    }
+
+    /// Claim one request from `max_requests`; `false` when the budget is spent.
+    fn claim(shared: &Shared) -> bool {
+        match shared.config.load.max_requests {
+            Some(max) if shared.issued.fetch_add(1, Ordering::Relaxed) >= max => {
+                shared.control.stop(StopReason::MaxRequests);
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
+async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
     let shared = &*ctx.shared;
     let control = &*shared.control;
     let program: &Program = &shared.config.program;
-    let http = &shared.config.http;
     let mut stop_rx = control.subscribe();
     if !delay.is_zero() {
         let at = tokio::time::Instant::from_std(shared.start + delay);
@@ -243,27 +443,47 @@ async fn vu_loop(ctx: Rc<WorkerCtx>, vu: u32, delay: Duration) {
             _ = reached(&mut stop_rx, 1) => return,
         }
     }
-    let mut state = program.create_vu_state(vu);
-    let mut driver = if http.http2 {
-        Driver::H2(Http2::new(program))
-    } else {
-        Driver::H1(Http1::new(program))
-    };
-    let live = &shared.live[ctx.index];
-    let tls = shared.tls.as_ref();
+    let mut vu = Vu::new(program, shared.config.http.http2, number);
+    let mut active = false;
+    let mut at_entry = true;
     loop {
         if control.is_stopping() {
             break;
         }
-        let step = match program.resume(&mut state, &mut SystemHost) {
-            Yield::IterationDone => continue,
+        if at_entry {
+            // Stages: park above the current level, between iterations only.
+            if shared.vu_target.load(Ordering::Acquire) < number {
+                if active {
+                    active = false;
+                    ctx.stats.borrow_mut().vus_changed(Instant::now(), -1);
+                }
+                let mut target = shared.vu_target_tx.subscribe();
+                tokio::select! {
+                    _ = target.wait_for(|t| *t >= number) => {}
+                    _ = reached(&mut stop_rx, 1) => break,
+                }
+                continue;
+            }
+            if !active {
+                active = true;
+                ctx.stats.borrow_mut().vus_changed(Instant::now(), 1);
+            }
+        }
+        let step = match program.resume(&mut vu.state, &mut SystemHost) {
+            Yield::IterationDone => {
+                at_entry = true;
+                continue;
+            }
             Yield::Send(step) => step,
         };
-        if let Some(max) = shared.config.load.max_requests {
-            if shared.issued.fetch_add(1, Ordering::Relaxed) >= max {
-                control.stop(StopReason::MaxRequests);
-                break;
-            }
+        if at_entry {
+            ctx.stats
+                .borrow_mut()
+                .iteration_started(Instant::now(), None);
+        }
+        at_entry = false;
+        if !Vu::claim(shared) {
+            break;
         }
         if let Some(pacer) = &ctx.pacer {
             let at = pacer.reserve(Instant::now());
@@ -274,49 +494,156 @@ async fn vu_loop(ctx: Rc<WorkerCtx>, vu: u32, delay: Duration) {
                 }
             }
         }
-        ctx.in_flight.set(ctx.in_flight.get() + 1);
-        let start = Instant::now();
-        let (outcome, sent) = match &mut driver {
-            Driver::H1(d) => {
-                let outcome = d
-                    .send(
-                        program,
-                        &state,
-                        step,
-                        &shared.infos[step.index()],
-                        tls,
-                        http.timeout,
-                    )
-                    .await;
-                (outcome, d.request_len())
-            }
-            Driver::H2(d) => {
-                let outcome = d.send(program, &state, step, tls, http.timeout).await;
-                (outcome, d.request_len())
-            }
-        };
-        let end = Instant::now();
-        ctx.in_flight.set(ctx.in_flight.get() - 1);
-        ctx.stats.borrow_mut().record(start, end, sent, outcome);
-        live.requests
-            .store(live.requests.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        if let Outcome::Error(kind) = outcome {
-            let detail = match &mut driver {
-                Driver::H1(d) => d.detail.take(),
-                Driver::H2(d) => d.detail.take(),
-            };
-            let mut stats = ctx.stats.borrow_mut();
-            let slot = &mut stats.error_details[kind as usize];
-            if slot.is_none() {
-                *slot = Some(detail.unwrap_or_else(|| default_detail(kind, http.timeout)));
-            }
-            drop(stats);
-            live.errors
-                .store(live.errors.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        if !vu.send(&ctx, step, None).await {
             // The rest of this iteration may depend on the failed response.
-            state.restart_iteration(program);
+            vu.state.restart_iteration(program);
+            at_entry = true;
         }
     }
+    if active {
+        ctx.stats.borrow_mut().vus_changed(Instant::now(), -1);
+    }
+}
+
+/// The open model on one worker: pre-allocate VUs, run the scheduler, then wait for
+/// the VUs to drain the queue and retire.
+async fn open_worker(ctx: Rc<WorkerCtx>) {
+    let Some(queue) = &ctx.open else { return };
+    for _ in 0..queue.pre_allocated {
+        spawn_open_vu(&ctx);
+    }
+    schedule(&ctx).await;
+    queue.schedule_done.set(true);
+    queue.ready.notify_waiters();
+    while queue.alive.get() > 0 {
+        queue.retired.notified().await;
+    }
+}
+
+fn spawn_open_vu(ctx: &Rc<WorkerCtx>) {
+    let Some(queue) = &ctx.open else { return };
+    let n = queue.next_vu.get();
+    queue.next_vu.set(n + 1);
+    queue.alive.set(queue.alive.get() + 1);
+    // Global VU numbers: this worker's n-th VU, striped like the schedule.
+    let number = (ctx.index + n as usize * ctx.shared.threads) as u32 + 1;
+    ctx.stats.borrow_mut().vus_changed(Instant::now(), 1);
+    tokio::task::spawn_local(open_vu(ctx.clone(), number));
+}
+
+/// Release this worker's stripe of the schedule: iteration `n` of the run is due at
+/// `profile.time_of(n)`, and this worker takes every `threads`-th one.
+async fn schedule(ctx: &Rc<WorkerCtx>) {
+    let shared = &*ctx.shared;
+    let Some(queue) = &ctx.open else { return };
+    let Some(profile) = &shared.profile else {
+        return;
+    };
+    let control = &*shared.control;
+    let mut stop_rx = control.subscribe();
+    let mut n = ctx.index as u64;
+    let mut released = 0u32;
+    let deadline = shared.config.load.duration.map(|d| shared.measure_from + d);
+    loop {
+        if control.is_stopping() {
+            return;
+        }
+        let Some(offset) = profile.time_of(n as f64) else {
+            return;
+        };
+        let due = shared.start + offset;
+        if deadline.is_some_and(|d| due >= d) {
+            return;
+        }
+        if due > Instant::now() {
+            released = 0;
+            // tokio's timers fire on millisecond ticks, late by up to a tick: sleep to
+            // just short of `due`, then yield until it, so iterations start on time
+            // rather than carrying up to a millisecond of scheduler lag.
+            let wake = due.checked_sub(SPIN).unwrap_or(due);
+            if wake > Instant::now() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
+                    _ = reached(&mut stop_rx, 1) => return,
+                }
+            }
+            while Instant::now() < due {
+                tokio::task::yield_now().await;
+            }
+        } else if released >= RELEASE_BATCH {
+            released = 0;
+            tokio::task::yield_now().await;
+        }
+        released += 1;
+        n += shared.threads as u64;
+        if queue.due.borrow().len() >= queue.capacity {
+            ctx.stats.borrow_mut().iteration_dropped(due);
+            continue;
+        }
+        queue.due.borrow_mut().push_back(due);
+        if queue.idle.get() == 0 && queue.alive.get() < queue.max_vus {
+            spawn_open_vu(ctx);
+        } else {
+            queue.ready.notify_one();
+        }
+    }
+}
+
+async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
+    let shared = &*ctx.shared;
+    let control = &*shared.control;
+    let program: &Program = &shared.config.program;
+    let Some(queue) = &ctx.open else { return };
+    let Some(arrival) = &shared.config.load.arrival else {
+        return;
+    };
+    let mut vu = Vu::new(program, shared.config.http.http2, number);
+    'iterations: loop {
+        if control.is_stopping() {
+            break;
+        }
+        let next = queue.due.borrow_mut().pop_front();
+        let Some(due) = next else {
+            if queue.schedule_done.get() {
+                break;
+            }
+            queue.idle.set(queue.idle.get() + 1);
+            let woken = tokio::time::timeout(RETIRE_AFTER, queue.ready.notified()).await;
+            queue.idle.set(queue.idle.get() - 1);
+            if woken.is_err() && queue.alive.get() > queue.pre_allocated {
+                break;
+            }
+            continue;
+        };
+        let now = Instant::now();
+        if now.saturating_duration_since(due) > arrival.queue_timeout {
+            ctx.stats.borrow_mut().iteration_dropped(due);
+            continue;
+        }
+        ctx.stats
+            .borrow_mut()
+            .iteration_started(due, Some(now.saturating_duration_since(due)));
+        // The first request carries the iteration's scheduled start; the ones after
+        // it were meant to follow the previous response, so they time themselves.
+        let mut intended = arrival.latency_correction.then_some(due);
+        loop {
+            match program.resume(&mut vu.state, &mut SystemHost) {
+                Yield::IterationDone => break,
+                Yield::Send(step) => {
+                    if !Vu::claim(shared) {
+                        break 'iterations;
+                    }
+                    if !vu.send(&ctx, step, intended.take()).await {
+                        vu.state.restart_iteration(program);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    queue.alive.set(queue.alive.get() - 1);
+    ctx.stats.borrow_mut().vus_changed(Instant::now(), -1);
+    queue.retired.notify_one();
 }
 
 /// A message for errors whose driver left none.

@@ -25,6 +25,7 @@ mod error_kind;
 mod executor;
 mod http1;
 mod http2;
+mod profile;
 mod rate;
 mod run_config;
 mod stats;
@@ -33,7 +34,8 @@ mod tls;
 pub use control::{Control, StopReason};
 pub use error_kind::ErrorKind;
 pub use executor::{Progress, run};
-pub use run_config::{HttpConfig, LoadConfig, RunConfig};
+pub use profile::Profile;
+pub use run_config::{ArrivalConfig, HttpConfig, LoadConfig, RunConfig};
 pub use stats::{RunStats, Second};
 
 #[cfg(test)]

@@ -35,10 +35,19 @@ pub struct Second {
     pub latency_sum_us: u64,
     /// The largest latency, µs.
     pub latency_max_us: u64,
+    /// Iterations started in this second (open model: the scheduled ones that ran).
+    pub started: u64,
+    /// Iterations dropped in this second (open model).
+    pub dropped: u64,
+    /// The most VUs active during this second.
+    pub vus: u64,
 }
 
 impl Second {
     fn add(&mut self, other: &Second) {
+        self.started += other.started;
+        self.dropped += other.dropped;
+        self.vus += other.vus;
         self.requests += other.requests;
         self.responses += other.responses;
         self.errors += other.errors;
@@ -71,6 +80,25 @@ pub(crate) struct WorkerStats {
     pub timeline: Vec<Second>,
     /// The first message seen for each error kind.
     pub error_details: [Option<String>; ErrorKind::COUNT],
+    /// Open model: latency from the actual send, whatever the correction.
+    pub latency_uncorrected: Histogram<u64>,
+    /// Open model: from an iteration's scheduled start to its first send (µs).
+    pub schedule_lag: Histogram<u64>,
+    /// Iterations started.
+    pub started: u64,
+    /// Iterations dropped (open model: no VU free in time, or the queue was full).
+    pub dropped: u64,
+    /// The most VUs active at once in this worker.
+    pub max_vus: u64,
+    /// VUs active now.
+    active_vus: u64,
+    /// Keep `latency_uncorrected` (the open model); otherwise it equals `latency`.
+    track_uncorrected: bool,
+}
+
+fn clamp_us(d: Duration) -> u64 {
+    d.as_micros()
+        .clamp(u128::from(LOWEST_US), u128::from(HIGHEST_US)) as u64
 }
 
 impl WorkerStats {
@@ -87,40 +115,105 @@ impl WorkerStats {
             unfinished: 0,
             timeline: Vec::with_capacity(expected_seconds + 2),
             error_details: Default::default(),
+            latency_uncorrected: new_histogram(),
+            schedule_lag: new_histogram(),
+            started: 0,
+            dropped: 0,
+            max_vus: 0,
+            active_vus: 0,
+            track_uncorrected: false,
         }
     }
 
-    /// Record a request that started at `start` and finished at `end`.
+    /// Keep the uncorrected latency histogram too (the open model).
+    pub fn track_uncorrected(mut self) -> WorkerStats {
+        self.track_uncorrected = true;
+        self
+    }
+
+    /// The timeline entry for instant `at`, or `None` during the warm-up.
     #[inline]
-    pub fn record(&mut self, start: Instant, end: Instant, bytes_out: u64, outcome: Outcome) {
-        let Some(since) = end.checked_duration_since(self.measure_from) else {
+    fn second(&mut self, at: Instant) -> Option<&mut Second> {
+        let second = at.checked_duration_since(self.measure_from)?.as_secs() as usize;
+        if second >= self.timeline.len() {
+            let vus = self.active_vus;
+            self.timeline.resize(
+                second + 1,
+                Second {
+                    vus,
+                    ..Second::default()
+                },
+            );
+        }
+        Some(&mut self.timeline[second])
+    }
+
+    /// An iteration started at `at`; `lag` is how late it was (open model).
+    pub fn iteration_started(&mut self, at: Instant, lag: Option<Duration>) {
+        if let Some(sec) = self.second(at) {
+            sec.started += 1;
+            self.started += 1;
+            if let Some(lag) = lag {
+                self.schedule_lag.saturating_record(clamp_us(lag));
+            }
+        }
+    }
+
+    /// An iteration due at `at` was dropped.
+    pub fn iteration_dropped(&mut self, at: Instant) {
+        if let Some(sec) = self.second(at) {
+            sec.dropped += 1;
+            self.dropped += 1;
+        }
+    }
+
+    /// The number of active VUs changed by `delta` at `at`.
+    pub fn vus_changed(&mut self, at: Instant, delta: i64) {
+        self.active_vus = self.active_vus.saturating_add_signed(delta);
+        let active = self.active_vus;
+        self.max_vus = self.max_vus.max(active);
+        if let Some(sec) = self.second(at) {
+            sec.vus = sec.vus.max(active);
+        }
+    }
+
+    /// Record a request that was sent at `start` and finished at `end`. With latency
+    /// correction, `intended` is when it should have been sent (its iteration's
+    /// scheduled start) and its latency counts from there.
+    #[inline]
+    pub fn record(
+        &mut self,
+        start: Instant,
+        end: Instant,
+        intended: Option<Instant>,
+        bytes_out: u64,
+        outcome: Outcome,
+    ) {
+        if end < self.measure_from {
             self.warmup_requests += 1;
             return;
-        };
-        let us = end
-            .saturating_duration_since(start)
-            .as_micros()
-            .clamp(u128::from(LOWEST_US), u128::from(HIGHEST_US)) as u64;
-        self.latency.saturating_record(us);
-        self.bytes_out += bytes_out;
-        let second = since.as_secs() as usize;
-        if second >= self.timeline.len() {
-            self.timeline.resize(second + 1, Second::default());
         }
-        let sec = &mut self.timeline[second];
+        let us = clamp_us(end.saturating_duration_since(intended.unwrap_or(start)));
+        self.latency.saturating_record(us);
+        if self.track_uncorrected {
+            self.latency_uncorrected
+                .saturating_record(clamp_us(end.saturating_duration_since(start)));
+        }
+        self.bytes_out += bytes_out;
+        let Some(sec) = self.second(end) else { return };
         sec.requests += 1;
         sec.latency_sum_us += us;
         sec.latency_max_us = sec.latency_max_us.max(us);
         match outcome {
             Outcome::Response { status, bytes_in } => {
+                sec.responses += 1;
                 self.responses += 1;
                 self.bytes_in += bytes_in;
                 self.status[usize::from(status.min(999))] += 1;
-                sec.responses += 1;
             }
             Outcome::Error(kind) => {
-                self.errors[kind as usize] += 1;
                 sec.errors += 1;
+                self.errors[kind as usize] += 1;
             }
         }
     }
@@ -149,6 +242,16 @@ pub struct RunStats {
     pub timeline: Vec<Second>,
     /// The first message seen for each error kind, where one was recorded.
     pub error_details: [Option<String>; ErrorKind::COUNT],
+    /// Latency from the actual send (µs). In the closed model, equal to `latency`.
+    pub latency_uncorrected: Histogram<u64>,
+    /// From each iteration's scheduled start to its first send (µs); open model.
+    pub schedule_lag: Histogram<u64>,
+    /// Iterations started in the measured window.
+    pub started: u64,
+    /// Iterations dropped in the measured window.
+    pub dropped: u64,
+    /// The most VUs active at once (summed over workers' peaks: an upper bound).
+    pub max_vus: u64,
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
@@ -167,13 +270,31 @@ impl RunStats {
             unfinished: 0,
             timeline: Vec::new(),
             error_details: Default::default(),
+            latency_uncorrected: new_histogram(),
+            schedule_lag: new_histogram(),
+            started: 0,
+            dropped: 0,
+            max_vus: 0,
             elapsed,
         };
+        let mut any_uncorrected = false;
         let mut status = [0u64; 1000];
         for w in workers {
             out.latency
                 .add(&w.latency)
                 .expect("histograms share bounds");
+            out.schedule_lag
+                .add(&w.schedule_lag)
+                .expect("histograms share bounds");
+            if w.track_uncorrected {
+                any_uncorrected = true;
+                out.latency_uncorrected
+                    .add(&w.latency_uncorrected)
+                    .expect("histograms share bounds");
+            }
+            out.started += w.started;
+            out.dropped += w.dropped;
+            out.max_vus += w.max_vus;
             for (i, n) in w.status.iter().enumerate() {
                 status[i] += n;
             }
@@ -196,6 +317,9 @@ impl RunStats {
             for (i, s) in w.timeline.iter().enumerate() {
                 out.timeline[i].add(s);
             }
+        }
+        if !any_uncorrected {
+            out.latency_uncorrected = out.latency.clone();
         }
         out.status = status
             .iter()
@@ -234,6 +358,7 @@ mod tests {
         a.record(
             t0,
             t0 + Duration::from_micros(500),
+            None,
             10,
             Outcome::Response {
                 status: 200,
@@ -243,12 +368,14 @@ mod tests {
         a.record(
             t0,
             t0 + Duration::from_millis(1500),
+            None,
             10,
             Outcome::Error(ErrorKind::Timeout),
         );
         b.record(
             t0,
             t0 + Duration::from_micros(700),
+            None,
             10,
             Outcome::Response {
                 status: 404,
@@ -258,6 +385,7 @@ mod tests {
         b.record(
             t0,
             t0 + Duration::from_micros(900),
+            None,
             10,
             Outcome::Response {
                 status: 200,
@@ -284,6 +412,7 @@ mod tests {
         w.record(
             t0,
             t0 + Duration::from_millis(10),
+            None,
             5,
             Outcome::Response {
                 status: 200,
@@ -293,6 +422,7 @@ mod tests {
         w.record(
             t0,
             t0 + Duration::from_millis(1010),
+            None,
             5,
             Outcome::Response {
                 status: 200,

@@ -42,6 +42,12 @@ pub struct Flags {
     pub cacert: Option<String>,
     /// `--max-error-rate`.
     pub max_error_rate: Option<f64>,
+    /// `--arrival-rate`: iterations per second (the open model).
+    pub arrival_rate: Option<f64>,
+    /// `--max-vus`.
+    pub max_vus: Option<u64>,
+    /// `--no-latency-correction`.
+    pub no_latency_correction: bool,
 }
 
 fn located<T>(flag: &str, text: &str, value: T) -> Located<T> {
@@ -89,6 +95,19 @@ impl Flags {
         }
         if let Some(v) = self.max_error_rate {
             draft.max_error_rate = Some(located("--max-error-rate", &v.to_string(), v));
+        }
+        if let Some(v) = self.arrival_rate {
+            draft.arrival_rate = Some(located("--arrival-rate", &v.to_string(), v));
+        }
+        if let Some(v) = self.max_vus {
+            draft.max_vus = Some(located(
+                "--max-vus",
+                &v.to_string(),
+                i64::try_from(v).unwrap_or(i64::MAX),
+            ));
+        }
+        if self.no_latency_correction {
+            draft.latency_correction = Some(false);
         }
         if self.http2 {
             draft.http2 = Some(true);

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::compile_error::{CompileError, CompileErrorKind};
-use crate::draft::{BodySource, Draft, DraftHeader};
+use crate::draft::{BodySource, Draft, DraftHeader, DraftStage};
 use crate::located::{Loc, Located, Src};
 
 #[derive(Deserialize)]
@@ -18,6 +18,15 @@ struct File {
     target: Option<Target>,
     request: Option<Request>,
     load: Option<Load>,
+    stages: Option<Vec<Spanned<StageTable>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageTable {
+    duration: Option<Spanned<String>>,
+    target: Option<Spanned<f64>>,
+    target_rate: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +58,12 @@ struct Load {
     rate: Option<Spanned<f64>>,
     ramp_up: Option<Spanned<String>>,
     warmup: Option<Spanned<String>>,
+    arrival_rate: Option<Spanned<f64>>,
+    max_vus: Option<Spanned<i64>>,
+    pre_allocated_vus: Option<Spanned<i64>>,
+    latency_correction: Option<bool>,
+    queue_size: Option<Spanned<i64>>,
+    queue_timeout: Option<Spanned<String>>,
 }
 
 /// Read `src` (a scenario file) into `draft`.
@@ -122,6 +137,27 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.rate = l.rate.map(number);
         draft.ramp_up = l.ramp_up.map(string);
         draft.warmup = l.warmup.map(string);
+        draft.arrival_rate = l.arrival_rate.map(number);
+        draft.max_vus = l.max_vus.map(int);
+        draft.pre_allocated_vus = l.pre_allocated_vus.map(int);
+        draft.latency_correction = l.latency_correction;
+        draft.queue_size = l.queue_size.map(int);
+        draft.queue_timeout = l.queue_timeout.map(string);
+    }
+    if let Some(stages) = file.stages {
+        if let Some(first) = stages.first() {
+            draft.stages_loc = Some(Loc::toml(src, first.span(), None));
+        }
+        for stage in stages {
+            let loc = Loc::toml(src, stage.span(), None);
+            let stage = stage.into_inner();
+            draft.stages.push(DraftStage {
+                duration: stage.duration.map(string),
+                target: stage.target.map(number),
+                target_rate: stage.target_rate.map(number),
+                loc,
+            });
+        }
     }
     Ok(())
 }
