@@ -63,7 +63,16 @@ pub fn render(report: &Report, serious: bool) -> String {
         "  Target      {} {}  (HTTP/{})",
         report.target.method, report.target.url, report.target.http_version
     );
-    let mut load = format!("{} VUs", report.load.vus);
+    let mut load = match report.load.arrival_rate {
+        Some(_) if !report.load.stages.is_empty() => {
+            format!("{} stages of arrival rate on up to {} VUs", report.load.stages.len(), report.load.vus)
+        }
+        Some(rate) => format!("{rate} iterations/s on up to {} VUs", report.load.vus),
+        None if !report.load.stages.is_empty() => {
+            format!("up to {} VUs in {} stages", report.load.vus, report.load.stages.len())
+        }
+        None => format!("{} VUs", report.load.vus),
+    };
     if let Some(d) = report.load.duration_s {
         let _ = write!(load, " for {d}s");
     }
@@ -100,6 +109,26 @@ pub fn render(report: &Report, serious: bool) -> String {
         "  Throughput  {:.1} req/s · {mib_in:.2} MiB/s received",
         r.rps
     );
+    if report.load.model == "arrival_rate" {
+        let it = &report.iterations;
+        let lag = &report.schedule_lag_ms;
+        let _ = writeln!(
+            out,
+            "  Iterations  {} started at {:.1}/s (target {:.1}/s) · {} dropped · {} VUs at most",
+            thousands(it.started),
+            it.achieved_rate,
+            it.target_rate.unwrap_or(0.0),
+            thousands(it.dropped),
+            report.vus.max_active
+        );
+        let _ = writeln!(
+            out,
+            "  Sched. lag  p50 {}  p99 {}  max {}",
+            latency(lag.p50),
+            latency(lag.p99),
+            latency(lag.max)
+        );
+    }
     if r.warmup_requests > 0 || r.unfinished > 0 {
         let _ = writeln!(
             out,
@@ -109,6 +138,25 @@ pub fn render(report: &Report, serious: bool) -> String {
         );
     }
     let _ = writeln!(out);
+    if report.load.model == "arrival_rate" {
+        let (shown, other) = if report.load.latency_correction {
+            ("corrected: from each iteration's scheduled start", "uncorrected")
+        } else {
+            ("uncorrected: from the actual send (--no-latency-correction)", "")
+        };
+        let _ = writeln!(out, "  Latency is {shown}");
+        if !other.is_empty() {
+            let u = &report.latency_uncorrected_ms;
+            let _ = writeln!(
+                out,
+                "  ({other}: p50 {}  p90 {}  p99 {}  p99.9 {})",
+                latency(u.p50),
+                latency(u.p90),
+                latency(u.p99),
+                latency(u.p99_9)
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "  Latency     p50 {}  p90 {}  p99 {}  p99.9 {}",
