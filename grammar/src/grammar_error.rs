@@ -24,12 +24,31 @@ pub enum GrammarErrorKind {
     DurationWithoutUnit,
     /// A duration too large to represent.
     DurationOverflow,
+    /// A check expression that does not parse.
+    BadCheck {
+        /// What could have come at the error's position.
+        expected: String,
+    },
+    /// A check subject that does not exist (`latency` instead of `duration`).
+    UnknownSubject {
+        /// The name as written.
+        found: String,
+    },
+    /// A predicate that does not fit its subject (`status contains "x"`).
+    CheckType {
+        /// What is wrong, with the fix.
+        problem: String,
+    },
+    /// An extractor spec that is not `json:`, `regex:`, `header:` or `body`.
+    BadExtractor,
+    /// A threshold that is not an operator and a number.
+    BadThreshold,
 }
 
 impl GrammarError {
     /// A short suggestion for fixing the error, where there is one.
     pub fn help(&self) -> Option<&'static str> {
-        match self.kind {
+        match &self.kind {
             GrammarErrorKind::UnterminatedVariable => {
                 Some("close the variable with `}`, or write `$${` for a literal `${`")
             }
@@ -41,13 +60,26 @@ impl GrammarError {
             }
             GrammarErrorKind::DurationWithoutUnit => Some("add a unit, e.g. `30s` or `250ms`"),
             GrammarErrorKind::DurationOverflow => None,
+            GrammarErrorKind::BadCheck { .. } => Some(
+                r#"write checks like `status == 200`, `status in [200, 201]` or `body contains "ok"`"#,
+            ),
+            GrammarErrorKind::UnknownSubject { .. } => {
+                Some(r#"checks read `status`, `body`, `duration` or `header("name")`"#)
+            }
+            GrammarErrorKind::CheckType { .. } => None,
+            GrammarErrorKind::BadExtractor => {
+                Some(r"write `json:$.path`, `regex:name=(\w+)`, `header:Name` or `body`")
+            }
+            GrammarErrorKind::BadThreshold => {
+                Some("write an operator and a number, e.g. `< 200ms`, `> 0.95` or `<= 1%`")
+            }
         }
     }
 }
 
 impl fmt::Display for GrammarError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
+        match &self.kind {
             GrammarErrorKind::UnterminatedVariable => {
                 write!(f, "unterminated variable: `${{` has no closing `}}`")
             }
@@ -55,6 +87,18 @@ impl fmt::Display for GrammarError {
             GrammarErrorKind::BadDuration => write!(f, "invalid duration"),
             GrammarErrorKind::DurationWithoutUnit => write!(f, "duration has no unit"),
             GrammarErrorKind::DurationOverflow => write!(f, "duration is too large"),
+            GrammarErrorKind::BadCheck { expected } => {
+                write!(f, "invalid check: expected {expected}")
+            }
+            GrammarErrorKind::UnknownSubject { found } => {
+                write!(
+                    f,
+                    "check `{found}` is not a response field; expected one of `status`, `body`, `header`, `duration`"
+                )
+            }
+            GrammarErrorKind::CheckType { problem } => write!(f, "invalid check: {problem}"),
+            GrammarErrorKind::BadExtractor => write!(f, "invalid extractor"),
+            GrammarErrorKind::BadThreshold => write!(f, "invalid threshold"),
         }
     }
 }

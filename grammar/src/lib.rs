@@ -6,6 +6,9 @@
 //!                                     └─ asks this crate to parse each string:
 //!                                        "${BASE}/items/${REQUEST_ID}" → Template
 //!                                        "1h30m"                       → Duration
+//!                                        "status in [200, 201]"        → Check
+//!                                        "json:$.items[0].id"          → Extractor
+//!                                        "< 200ms"                     → Threshold
 //! ```
 //!
 //! Everything here is pure: a string goes in, a typed AST with byte spans (relative to
@@ -14,13 +17,19 @@
 //! the exact characters inside a TOML string. The pest grammar is `src/kaioken.pest`;
 //! its EBNF twin is `GRAMMAR.md`.
 
+mod check;
 mod duration;
+mod extractor;
 mod grammar_error;
 mod parser;
 mod span;
 mod template;
+mod threshold;
 
+pub use check::{Check, CmpOp, Comparison, Predicate, SUBJECTS, Subject, Value, parse_check};
 pub use duration::{format_duration, parse_duration};
+pub use extractor::{Extractor, parse_extractor};
 pub use grammar_error::{GrammarError, GrammarErrorKind};
 pub use span::Span;
 pub use template::{Template, TemplatePart, parse_template};
+pub use threshold::{Threshold, parse_threshold};
