@@ -185,9 +185,13 @@ fn latency(h: &Histogram<u64>) -> Latency {
     }
 }
 
-/// The planned average iterations per second over the measured window.
+/// The planned average iterations per second over the measured window, if the load
+/// model plans one.
 fn target_rate(load: &kaioken_compiler::LoadPlan) -> Option<f64> {
-    let a = load.arrival.as_ref()?;
+    let Some(a) = load.arrival.as_ref() else {
+        // The closed model plans a rate only when one caps it.
+        return load.rate;
+    };
     if load.stages.is_empty() {
         return Some(a.rate);
     }

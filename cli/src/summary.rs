@@ -65,11 +65,19 @@ pub fn render(report: &Report, serious: bool) -> String {
     );
     let mut load = match report.load.arrival_rate {
         Some(_) if !report.load.stages.is_empty() => {
-            format!("{} stages of arrival rate on up to {} VUs", report.load.stages.len(), report.load.vus)
+            format!(
+                "{} stages of arrival rate on up to {} VUs",
+                report.load.stages.len(),
+                report.load.vus
+            )
         }
         Some(rate) => format!("{rate} iterations/s on up to {} VUs", report.load.vus),
         None if !report.load.stages.is_empty() => {
-            format!("up to {} VUs in {} stages", report.load.vus, report.load.stages.len())
+            format!(
+                "up to {} VUs in {} stages",
+                report.load.vus,
+                report.load.stages.len()
+            )
         }
         None => format!("{} VUs", report.load.vus),
     };
@@ -140,9 +148,15 @@ pub fn render(report: &Report, serious: bool) -> String {
     let _ = writeln!(out);
     if report.load.model == "arrival_rate" {
         let (shown, other) = if report.load.latency_correction {
-            ("corrected: from each iteration's scheduled start", "uncorrected")
+            (
+                "corrected: from each iteration's scheduled start",
+                "uncorrected",
+            )
         } else {
-            ("uncorrected: from the actual send (--no-latency-correction)", "")
+            (
+                "uncorrected: from the actual send (--no-latency-correction)",
+                "",
+            )
         };
         let _ = writeln!(out, "  Latency is {shown}");
         if !other.is_empty() {

@@ -476,15 +476,9 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
             }
             Yield::Send(step) => step,
         };
-        if at_entry {
-            ctx.stats
-                .borrow_mut()
-                .iteration_started(Instant::now(), None);
-        }
-        at_entry = false;
-        if !Vu::claim(shared) {
-            break;
-        }
+        // Wait for the rate limit first, then claim from the request budget, and only
+        // then count the iteration: a stop that cuts the wait short must not leave an
+        // iteration counted that never sent anything.
         if let Some(pacer) = &ctx.pacer {
             let at = pacer.reserve(Instant::now());
             if at > Instant::now() {
@@ -494,6 +488,15 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
                 }
             }
         }
+        if !Vu::claim(shared) {
+            break;
+        }
+        if at_entry {
+            ctx.stats
+                .borrow_mut()
+                .iteration_started(Instant::now(), None);
+        }
+        at_entry = false;
         if !vu.send(&ctx, step, None).await {
             // The rest of this iteration may depend on the failed response.
             vu.state.restart_iteration(program);
@@ -620,18 +623,20 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
             ctx.stats.borrow_mut().iteration_dropped(due);
             continue;
         }
-        ctx.stats
-            .borrow_mut()
-            .iteration_started(due, Some(now.saturating_duration_since(due)));
         // The first request carries the iteration's scheduled start; the ones after
         // it were meant to follow the previous response, so they time themselves.
         let mut intended = arrival.latency_correction.then_some(due);
+        let mut first = true;
         loop {
             match program.resume(&mut vu.state, &mut SystemHost) {
                 Yield::IterationDone => break,
                 Yield::Send(step) => {
                     if !Vu::claim(shared) {
                         break 'iterations;
+                    }
+                    if std::mem::take(&mut first) {
+                        let lag = Instant::now().saturating_duration_since(due);
+                        ctx.stats.borrow_mut().iteration_started(due, Some(lag));
                     }
                     if !vu.send(&ctx, step, intended.take()).await {
                         vu.state.restart_iteration(program);

@@ -14,4 +14,5 @@ mod counts;
 mod diagnostics;
 mod examples;
 mod faults;
+mod load_models;
 mod signals;

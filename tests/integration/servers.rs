@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +29,21 @@ pub enum Behaviour {
     CloseAfter(u64),
     /// Read the request, answer with these bytes, then close.
     Malformed(&'static [u8]),
+    /// Answer every request with `200 ok` after this delay, keeping the connection
+    /// open: a slow server, one request at a time per connection.
+    Delay(Duration),
+    /// Answer every request with `200 ok` at once, keeping the connection open,
+    /// except during a window that recurs every `every`, measured from the server's
+    /// start: a request read while `from <= (now - start) % every < to` is answered
+    /// when the window ends (a stop-the-world pause, as a GC or a failover makes).
+    StallWindows {
+        /// How often the window recurs.
+        every: Duration,
+        /// Where in each period the window opens.
+        from: Duration,
+        /// Where in each period it closes.
+        to: Duration,
+    },
 }
 
 /// Counts of what the server saw.
@@ -60,6 +76,7 @@ impl Server {
             .expect("set the listener non-blocking");
         let addr = std_listener.local_addr().expect("local address");
         let counts = Arc::new(Counts::default());
+        let epoch = Instant::now();
         let (shutdown, mut stopped) = oneshot::channel::<()>();
         let thread_counts = counts.clone();
         let thread = std::thread::spawn(move || {
@@ -77,7 +94,7 @@ impl Server {
                             thread_counts.connections.fetch_add(1, Ordering::SeqCst);
                             let counts = thread_counts.clone();
                             tokio::spawn(async move {
-                                let _ = serve(stream, behaviour, &counts).await;
+                                let _ = serve(stream, behaviour, epoch, &counts).await;
                             });
                         }
                     }
@@ -119,6 +136,7 @@ impl Drop for Server {
 async fn serve(
     mut stream: TcpStream,
     behaviour: Behaviour,
+    epoch: Instant,
     counts: &Counts,
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
@@ -166,6 +184,28 @@ async fn serve(
             }
             Ok(())
         }
+        Behaviour::Delay(delay) => loop {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            tokio::time::sleep(delay).await;
+            stream.write_all(OK).await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+        },
+        Behaviour::StallWindows { every, from, to } => loop {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            let phase = Duration::from_nanos(
+                u64::try_from(epoch.elapsed().as_nanos() % every.as_nanos())
+                    .expect("a phase within one period fits u64 nanoseconds"),
+            );
+            if (from..to).contains(&phase) {
+                tokio::time::sleep(to - phase).await;
+            }
+            stream.write_all(OK).await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+        },
     }
 }
 

@@ -1,0 +1,951 @@
+//! Load models and truthful measurement: the open model (`arrival_rate`) starts
+//! iterations on schedule whatever the server does, counts the ones it cannot start,
+//! and measures latency from when each iteration was due (coordinated omission);
+//! `[[stages]]` move VUs or the arrival rate linearly. Each iteration here is one
+//! request, so iteration counts can be compared with what the server served.
+//!
+//! The rates, lags and latencies asserted here are timing claims. Two such runs at
+//! once on a small machine would measure each other, so the runs that assert them
+//! take [`timing_lock`] first.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Output, Report, SCENARIO, Test, kaioken};
+use crate::nginx::{Nginx, Variant};
+use crate::servers::{Behaviour, Server};
+
+/// A port nothing should be listening on; these runs must fail before connecting.
+const NOWHERE: &str = "http://127.0.0.1:9/";
+
+/// Serialize the runs whose assertions depend on timing (see the module docs).
+fn timing_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    // A failed test poisons the lock; the next one may still run.
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The report's `timeline`.
+fn timeline(report: &Report) -> &Vec<Value> {
+    report
+        .get("timeline")
+        .as_array()
+        .unwrap_or_else(|| panic!("`timeline` is not an array:\n{report}"))
+}
+
+/// `key` of every timeline entry, in order.
+fn per_second(report: &Report, key: &str) -> Vec<u64> {
+    timeline(report)
+        .iter()
+        .map(|s| {
+            s[key]
+                .as_u64()
+                .unwrap_or_else(|| panic!("timeline[].{key} is not an integer: {s}\n{report}"))
+        })
+        .collect()
+}
+
+/// `key` of the timeline entry for `second`.
+fn at_second(report: &Report, second: u64, key: &str) -> u64 {
+    let entry = timeline(report)
+        .iter()
+        .find(|s| s["second"].as_u64() == Some(second))
+        .unwrap_or_else(|| panic!("the timeline has no second {second}:\n{report}"));
+    entry[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("timeline second {second}: `{key}` is not an integer\n{report}"))
+}
+
+/// `|actual - want| <= tolerance * want`.
+fn assert_within(what: &str, actual: f64, want: f64, tolerance: f64, report: &Report) {
+    assert!(
+        (actual - want).abs() <= tolerance * want,
+        "{what} = {actual}, expected {want} ± {:.1}%\n{report}",
+        tolerance * 100.0
+    );
+}
+
+/// `load.stages` as (duration_s, key, value) triples, numbers as f64 (a report may
+/// write `4` or `4.0`).
+fn stages(report: &Report) -> Vec<(f64, String, f64)> {
+    let stages = report
+        .get("load.stages")
+        .as_array()
+        .unwrap_or_else(|| panic!("`load.stages` is not an array:\n{report}"));
+    stages
+        .iter()
+        .map(|s| {
+            let obj = s
+                .as_object()
+                .unwrap_or_else(|| panic!("a stage is not an object: {s}\n{report}"));
+            let duration = obj
+                .get("duration_s")
+                .and_then(Value::as_f64)
+                .unwrap_or_else(|| panic!("a stage without a numeric duration_s: {s}\n{report}"));
+            let targets: Vec<(&String, &Value)> = obj
+                .iter()
+                .filter(|(k, _)| k.as_str() != "duration_s")
+                .collect();
+            assert_eq!(targets.len(), 1, "a stage with other keys: {s}\n{report}");
+            let (key, value) = targets[0];
+            let value = value
+                .as_f64()
+                .unwrap_or_else(|| panic!("stage {key} is not a number: {s}\n{report}"));
+            (duration, key.clone(), value)
+        })
+        .collect()
+}
+
+/// The fields every report has from this feature on, with the relations between
+/// them that hold in every run where each iteration is one request and nothing is
+/// cut off: the timeline adds up to the totals, every started iteration finished as
+/// a request, the achieved rate is started over elapsed, and no more VUs were
+/// active than allowed.
+fn check_iterations(report: &Report) {
+    let started = report.u64("iterations.started");
+    let dropped = report.u64("iterations.dropped");
+    let elapsed = report.f64("elapsed_s");
+    assert_within(
+        "iterations.achieved_rate",
+        report.f64("iterations.achieved_rate"),
+        started as f64 / elapsed,
+        0.001,
+        report,
+    );
+    assert_eq!(report.u64("requests.unfinished"), 0, "{report}");
+    assert_eq!(
+        started,
+        report.u64("requests.total"),
+        "every started iteration is one request, and each finished\n{report}"
+    );
+    assert_eq!(
+        per_second(report, "started").iter().sum::<u64>(),
+        started,
+        "timeline[].started does not add up to iterations.started\n{report}"
+    );
+    assert_eq!(
+        per_second(report, "dropped").iter().sum::<u64>(),
+        dropped,
+        "timeline[].dropped does not add up to iterations.dropped\n{report}"
+    );
+    let max_active = report.u64("vus.max_active");
+    let max_allowed = report.u64("vus.max_allowed");
+    assert!(
+        max_active <= max_allowed,
+        "vus.max_active {max_active} > vus.max_allowed {max_allowed}\n{report}"
+    );
+    let peak = per_second(report, "vus").into_iter().max().unwrap_or(0);
+    assert!(
+        peak <= max_active,
+        "the timeline has {peak} VUs in a second, vus.max_active is {max_active}\n{report}"
+    );
+}
+
+/// The access log has exactly the responses kaioken reports, and nothing failed.
+fn assert_served_by(report: &Report, nginx: &Nginx) {
+    assert_eq!(report.u64("requests.errors"), 0, "{report}");
+    assert_eq!(
+        report.u64("requests.responses"),
+        nginx.access_log_lines().len() as u64,
+        "kaioken's responses != nginx's access log lines\n{report}\n{}",
+        nginx.logs()
+    );
+}
+
+/// The open model against nginx at `rate` iterations/s for `seconds`: the achieved
+/// rate and the number started are within 1% of the plan, nothing is dropped, and
+/// nginx served every iteration.
+fn assert_rate_is_accurate(rate: u64, seconds: u64) {
+    let _timing = timing_lock();
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["--arrival-rate", &rate.to_string(), "--max-vus", "200"])
+        .args(["-d", &format!("{seconds}s")])
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    check_iterations(&report);
+    assert_served_by(&report, &nginx);
+
+    assert_eq!(report.str("load.model"), "arrival_rate", "{report}");
+    assert_within(
+        "load.arrival_rate",
+        report.f64("load.arrival_rate"),
+        rate as f64,
+        1e-9,
+        &report,
+    );
+    assert_eq!(report.u64("load.max_vus"), 200, "{report}");
+    assert!(
+        report.bool("load.latency_correction"),
+        "on by default in the open model\n{report}"
+    );
+    assert_within(
+        "load.duration_s",
+        report.f64("load.duration_s"),
+        seconds as f64,
+        1e-9,
+        &report,
+    );
+    assert_eq!(report.u64("vus.max_allowed"), 200, "{report}");
+    assert_eq!(report.u64("iterations.dropped"), 0, "{report}");
+
+    let target = rate as f64;
+    assert_within(
+        "iterations.target_rate",
+        report.f64("iterations.target_rate"),
+        target,
+        0.001,
+        &report,
+    );
+    assert_within(
+        "iterations.achieved_rate",
+        report.f64("iterations.achieved_rate"),
+        target,
+        0.01,
+        &report,
+    );
+    assert_within(
+        "iterations.started",
+        report.u64("iterations.started") as f64,
+        target * seconds as f64,
+        0.01,
+        &report,
+    );
+    // Paced, not bursty: every whole second inside the run started about `rate`.
+    let started = per_second(&report, "started");
+    for (second, &n) in started
+        .iter()
+        .enumerate()
+        .take(seconds as usize - 1)
+        .skip(1)
+    {
+        assert_within(
+            &format!("timeline second {second} started"),
+            n as f64,
+            target,
+            0.1,
+            &report,
+        );
+    }
+}
+
+#[test]
+fn arrival_rate_100_is_accurate() {
+    assert_rate_is_accurate(100, 10);
+}
+
+#[test]
+fn arrival_rate_1000_is_accurate() {
+    assert_rate_is_accurate(1000, 5);
+}
+
+#[test]
+fn arrival_rate_5000_is_accurate() {
+    assert_rate_is_accurate(5000, 4);
+}
+
+/// With a server that takes 100 ms and 2 VUs, at most ~20 iterations/s can run;
+/// the rest of the 200/s are dropped and counted, and no more than 2 VUs (and 2
+/// connections) are ever used. `[load]` is given as a scenario with `queue`, the
+/// limit on waiting iterations, so few are still waiting when the run ends.
+fn assert_drops_counted(queue: &str) {
+    let _timing = timing_lock();
+    let server = Server::start(Behaviour::Delay(Duration::from_millis(100)));
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [load]
+            arrival_rate = 200
+            max_vus = 2
+            duration = "3s"
+            {queue}
+            "#,
+            server.url()
+        ))
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    check_iterations(&report);
+    let started = report.u64("iterations.started");
+    let dropped = report.u64("iterations.dropped");
+    assert!(
+        dropped > 0,
+        "nothing dropped at 200/s with 2 VUs × 100 ms\n{report}"
+    );
+    assert_within(
+        "iterations.started + iterations.dropped",
+        (started + dropped) as f64,
+        600.0,
+        0.03,
+        &report,
+    );
+    // 2 VUs × 3 s / 100 ms = 60 at most, give or take one each at the edges.
+    assert!(
+        (30..=64).contains(&started),
+        "{started} iterations started with 2 VUs on a 100 ms server for 3s\n{report}"
+    );
+    assert!(report.u64("vus.max_active") <= 2, "{report}");
+    assert_eq!(report.u64("vus.max_allowed"), 2, "{report}");
+    assert_eq!(report.u64("load.max_vus"), 2, "{report}");
+    assert_eq!(report.u64("requests.errors"), 0, "{report}");
+    let counts = server.counts();
+    assert_eq!(
+        report.u64("requests.responses"),
+        counts.responses.load(Ordering::SeqCst),
+        "kaioken's responses != responses the server wrote\n{report}"
+    );
+    let connections = counts.connections.load(Ordering::SeqCst);
+    assert!(
+        connections <= 2,
+        "{connections} connections with max_vus = 2\n{report}"
+    );
+    // The drops happened throughout, not only at the end.
+    let dropped_per_second = per_second(&report, "dropped");
+    assert!(
+        dropped_per_second.iter().filter(|&&n| n > 0).count() >= 2,
+        "drops in fewer than two seconds: {dropped_per_second:?}\n{report}"
+    );
+}
+
+#[test]
+fn dropped_iterations_are_counted_when_the_queue_is_full() {
+    assert_drops_counted("queue_size = 5");
+}
+
+#[test]
+fn dropped_iterations_are_counted_when_they_wait_too_long() {
+    assert_drops_counted("queue_timeout = \"50ms\"");
+}
+
+#[test]
+fn dropped_iterations_are_counted_with_the_default_queue() {
+    // 10000 places, 2s: iterations still waiting when the run ends were never run
+    // either, and must be counted as dropped rather than lost.
+    assert_drops_counted("");
+}
+
+#[test]
+fn closed_stages_move_the_vus() {
+    let _timing = timing_lock();
+    let nginx = Nginx::start(Variant::Http1);
+    // 0 → 4 VUs over 2s, hold 1s, down to 1 over 1s, hold 1s.
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [[stages]]
+            duration = "2s"
+            target = 4
+
+            [[stages]]
+            duration = "1s"
+            target = 4
+
+            [[stages]]
+            duration = "1s"
+            target = 1
+
+            [[stages]]
+            duration = "1s"
+            target = 1
+            "#,
+            nginx.url("/")
+        ))
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    check_iterations(&report);
+    assert_served_by(&report, &nginx);
+    assert_eq!(report.str("load.model"), "closed", "{report}");
+    assert_within(
+        "load.duration_s",
+        report.f64("load.duration_s"),
+        5.0,
+        1e-9,
+        &report,
+    );
+    assert_eq!(
+        stages(&report),
+        vec![
+            (2.0, "target".to_owned(), 4.0),
+            (1.0, "target".to_owned(), 4.0),
+            (1.0, "target".to_owned(), 1.0),
+            (1.0, "target".to_owned(), 1.0),
+        ],
+        "{report}"
+    );
+    let elapsed = report.f64("elapsed_s");
+    assert!(
+        (4.8..6.5).contains(&elapsed),
+        "elapsed_s {elapsed}\n{report}"
+    );
+    assert_eq!(report.u64("vus.max_active"), 4, "{report}");
+    assert_eq!(report.u64("vus.max_allowed"), 4, "{report}");
+    // Ramping up from 0: about 2 VUs by the end of second 0, not 4 at once.
+    let first = at_second(&report, 0, "vus");
+    assert!(
+        (1..=3).contains(&first),
+        "second 0 had {first} VUs\n{report}"
+    );
+    assert_eq!(at_second(&report, 2, "vus"), 4, "the hold at 4\n{report}");
+    let last = at_second(&report, 4, "vus");
+    assert!(
+        (1..=2).contains(&last),
+        "second 4 (the hold at 1) had {last} VUs\n{report}"
+    );
+    // The closed model without `rate` has no schedule: no target rate, no lag, and
+    // nothing to correct.
+    assert!(report.get("iterations.target_rate").is_null(), "{report}");
+    assert_eq!(report.u64("iterations.dropped"), 0, "{report}");
+    for p in ["mean", "p50", "p90", "p99", "max"] {
+        let lag = report.f64(&format!("schedule_lag_ms.{p}"));
+        assert!(
+            lag.abs() < 1e-9,
+            "schedule_lag_ms.{p} = {lag} in the closed model\n{report}"
+        );
+    }
+    assert_eq!(
+        report.get("latency_uncorrected_ms"),
+        report.get("latency_ms"),
+        "the closed model's uncorrected latency is its latency\n{report}"
+    );
+}
+
+#[test]
+fn closed_model_with_rate_reports_its_target_rate() {
+    let _timing = timing_lock();
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["-c", "4", "-r", "200", "-d", "2s"])
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    check_iterations(&report);
+    assert_served_by(&report, &nginx);
+    assert_eq!(report.str("load.model"), "closed", "{report}");
+    assert_within(
+        "iterations.target_rate",
+        report.f64("iterations.target_rate"),
+        200.0,
+        0.001,
+        &report,
+    );
+    assert_eq!(report.u64("vus.max_allowed"), 4, "{report}");
+    assert!(report.u64("vus.max_active") <= 4, "{report}");
+    assert_eq!(report.u64("iterations.dropped"), 0, "{report}");
+}
+
+#[test]
+fn open_stages_ramp_the_rate() {
+    let _timing = timing_lock();
+    let nginx = Nginx::start(Variant::Http1);
+    // 0 → 100/s over 2s (100 iterations), then 100 → 300/s over 2s (400).
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [load]
+            max_vus = 50
+
+            [[stages]]
+            duration = "2s"
+            target_rate = 100
+
+            [[stages]]
+            duration = "2s"
+            target_rate = 300
+            "#,
+            nginx.url("/")
+        ))
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    check_iterations(&report);
+    assert_served_by(&report, &nginx);
+    assert_eq!(report.str("load.model"), "arrival_rate", "{report}");
+    assert_within(
+        "load.duration_s",
+        report.f64("load.duration_s"),
+        4.0,
+        1e-9,
+        &report,
+    );
+    assert_eq!(
+        stages(&report),
+        vec![
+            (2.0, "target_rate".to_owned(), 100.0),
+            (2.0, "target_rate".to_owned(), 300.0),
+        ],
+        "{report}"
+    );
+    assert_eq!(report.u64("iterations.dropped"), 0, "{report}");
+    assert_within(
+        "iterations.started",
+        report.u64("iterations.started") as f64,
+        500.0,
+        0.03,
+        &report,
+    );
+    // 500 planned over 4s.
+    assert_within(
+        "iterations.target_rate",
+        report.f64("iterations.target_rate"),
+        125.0,
+        0.01,
+        &report,
+    );
+    // Per second about 25, 75, 150, 250: each more than the one before.
+    let started: Vec<u64> = (0..4).map(|s| at_second(&report, s, "started")).collect();
+    assert!(
+        started.windows(2).all(|w| w[0] < w[1]),
+        "started per second does not rise: {started:?}\n{report}"
+    );
+    assert!(
+        started[3] > 3 * started[0],
+        "started per second: {started:?}\n{report}"
+    );
+}
+
+/// The server pauses for [2s, 3s) of every 4s. At 200 iterations/s with 10 VUs, the
+/// 10 VUs are stuck in the first 50 ms of each pause, and the ~190 iterations due in
+/// the rest of it wait for a VU (well within the 2s queue timeout).
+fn run_through_stalls(extra: &[&str]) -> Report {
+    let server = Server::start(Behaviour::StallWindows {
+        every: Duration::from_secs(4),
+        from: Duration::from_secs(2),
+        to: Duration::from_secs(3),
+    });
+    let out = Test::new()
+        .arg(server.url())
+        .args(["--arrival-rate", "200", "--max-vus", "10", "-d", "8s"])
+        .args(extra)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    check_iterations(&report);
+    assert_eq!(report.u64("iterations.dropped"), 0, "{report}");
+    assert!(report.u64("vus.max_active") <= 10, "{report}");
+    assert_eq!(
+        report.u64("requests.responses"),
+        server.counts().responses.load(Ordering::SeqCst),
+        "{report}"
+    );
+    // Both pauses fell inside the run: the requests in flight when each began
+    // waited most of a second, however latency is counted.
+    let max = report.f64("latency_uncorrected_ms.max");
+    assert!(
+        max >= 800.0,
+        "no request waited out a pause: max {max} ms\n{report}"
+    );
+    // The iterations due during a pause could not be sent until it ended, whether
+    // or not their latency is corrected for it: ~40% of them waited 0–1 s.
+    let lag = report.f64("schedule_lag_ms.p99");
+    assert!(
+        lag >= 300.0,
+        "schedule_lag_ms.p99 = {lag} ms through two 1 s pauses\n{report}"
+    );
+    report
+}
+
+#[test]
+fn coordinated_omission_is_corrected_by_default() {
+    let _timing = timing_lock();
+    let report = run_through_stalls(&[]);
+    assert!(report.bool("load.latency_correction"), "{report}");
+    // A quarter of the iterations fell due during a pause and carry its wait
+    // (0–1 s, ~750 ms at p95); uncorrected, only the 20 in flight would.
+    let p95 = report.f64("latency_ms.p95");
+    assert!(
+        p95 >= 300.0,
+        "corrected latency_ms.p95 = {p95} ms: the pauses were not counted\n{report}"
+    );
+    let raw = report.f64("latency_uncorrected_ms.p95");
+    assert!(
+        raw < 100.0,
+        "latency_uncorrected_ms.p95 = {raw} ms: the raw latencies are not raw\n{report}"
+    );
+}
+
+#[test]
+fn coordinated_omission_without_correction() {
+    let _timing = timing_lock();
+    let report = run_through_stalls(&["--no-latency-correction"]);
+    assert!(!report.bool("load.latency_correction"), "{report}");
+    let p95 = report.f64("latency_ms.p95");
+    assert!(
+        p95 < 100.0,
+        "uncorrected latency_ms.p95 = {p95} ms: only ~20 requests were slow\n{report}"
+    );
+    assert_eq!(
+        report.get("latency_uncorrected_ms"),
+        report.get("latency_ms"),
+        "without correction the two latencies are the same\n{report}"
+    );
+}
+
+#[test]
+fn latency_correction_can_be_turned_off_in_the_scenario() {
+    // Also: with one VU pre-allocated, VUs are added only on demand, and a fast
+    // server at 50/s needs one or two, not all 20.
+    let server = Server::start(Behaviour::Ok);
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [load]
+            arrival_rate = 50
+            max_vus = 20
+            pre_allocated_vus = 1
+            duration = "1s"
+            latency_correction = false
+            "#,
+            server.url()
+        ))
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    check_iterations(&report);
+    assert!(!report.bool("load.latency_correction"), "{report}");
+    assert_eq!(report.str("load.model"), "arrival_rate", "{report}");
+    assert_eq!(report.u64("load.pre_allocated_vus"), 1, "{report}");
+    assert_eq!(report.u64("load.max_vus"), 20, "{report}");
+    assert_eq!(report.u64("vus.max_allowed"), 20, "{report}");
+    let active = report.u64("vus.max_active");
+    assert!(
+        (1..=5).contains(&active),
+        "{active} VUs active for 50/s against an instant server\n{report}"
+    );
+}
+
+/// Like diagnostics.rs's check: `scenario.toml:LINE:COL` for one of `lines`, one of
+/// the `offending` texts, an underline, and nothing on stdout. A conflict may
+/// rightly point at either of the keys, hence the alternatives.
+fn assert_located(out: &Output, lines: &[u32], offending: &[&str]) {
+    let stderr = &out.stderr;
+    let found = lines.iter().any(|line| {
+        let prefix = format!("{SCENARIO}:{line}:");
+        stderr
+            .match_indices(&prefix)
+            .any(|(i, _)| stderr[i + prefix.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    });
+    assert!(
+        found,
+        "stderr does not name {SCENARIO}:<one of lines {lines:?}>:<col>:\n{stderr}"
+    );
+    assert!(
+        offending.iter().any(|o| stderr.contains(o)),
+        "stderr does not show the offending text (one of {offending:?}):\n{stderr}"
+    );
+    assert!(
+        stderr.contains('┬') || stderr.contains('^'),
+        "stderr has no underline (`─┬─` or `^`):\n{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "a failed compile printed to stdout:\n{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn arrival_rate_conflicts_with_vus() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [load]
+            vus = 10
+            arrival_rate = 100
+            max_vus = 20
+            duration = "1s"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("arrival_rate")
+        .stderr_contains("vus")
+        .run();
+    assert_located(&out, &[5, 6], &["arrival_rate = 100", "vus = 10"]);
+}
+
+#[test]
+fn arrival_rate_conflicts_with_rate() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [load]
+            arrival_rate = 100
+            rate = 50
+            max_vus = 20
+            duration = "1s"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("arrival_rate")
+        .stderr_contains("rate = 50")
+        .run();
+    assert_located(&out, &[5, 6], &["arrival_rate = 100", "rate = 50"]);
+}
+
+#[test]
+fn stage_with_zero_duration() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [[stages]]
+            duration = "1s"
+            target = 2
+
+            [[stages]]
+            duration = "0s"
+            target = 1
+            "#,
+        )
+        .status(1)
+        .stderr_contains("duration")
+        .run();
+    assert_located(&out, &[9], &["duration = \"0s\""]);
+}
+
+#[test]
+fn zero_max_vus() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [load]
+            arrival_rate = 100
+            max_vus = 0
+            duration = "1s"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("max_vus")
+        .run();
+    assert_located(&out, &[6], &["max_vus = 0"]);
+}
+
+#[test]
+fn negative_arrival_rate() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [load]
+            arrival_rate = -5
+            max_vus = 10
+            duration = "1s"
+            "#,
+        )
+        .status(1)
+        .stderr_contains("arrival_rate")
+        .run();
+    assert_located(&out, &[5], &["arrival_rate = -5"]);
+}
+
+#[test]
+fn stages_mixing_target_and_target_rate() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [load]
+            max_vus = 10
+
+            [[stages]]
+            duration = "1s"
+            target = 5
+
+            [[stages]]
+            duration = "1s"
+            target_rate = 100
+            "#,
+        )
+        .status(1)
+        .stderr_contains("target_rate")
+        .stderr_contains("target")
+        .run();
+    assert_located(
+        &out,
+        &[9, 11, 13],
+        &["target = 5", "target_rate = 100", "[[stages]]"],
+    );
+}
+
+#[test]
+fn duration_with_stages() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+
+            [load]
+            duration = "5s"
+
+            [[stages]]
+            duration = "1s"
+            target = 2
+            "#,
+        )
+        .status(1)
+        .stderr_contains("duration")
+        .stderr_contains("stages")
+        .run();
+    assert_located(&out, &[5, 7], &["duration = \"5s\"", "[[stages]]"]);
+}
+
+#[test]
+fn arrival_rate_flag_conflicts_with_concurrency() {
+    // The flags' version of `arrival_rate` with `vus`, refused before any load: as
+    // a usage error (2, clap's `conflicts_with`) or a compile error (1).
+    let out = kaioken()
+        .args([
+            NOWHERE,
+            "--arrival-rate",
+            "100",
+            "--max-vus",
+            "10",
+            "-c",
+            "5",
+        ])
+        .args(["-d", "1s", "--no-tui"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .expect("spawn kaioken");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(1 | 2)),
+        "exit {:?}, expected 1 or 2\n--- stderr\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("arrival-rate") || stderr.contains("arrival_rate"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The lines of a dry run's plan that describe stages.
+fn stage_lines(stdout: &str) -> String {
+    stdout
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().contains("stage"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn dry_run_shows_closed_stages_and_total_duration() {
+    let server = Server::start(Behaviour::Ok);
+    // Targets 9, 6, 8 appear nowhere else in the plan (durations are 1s and 2s).
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [[stages]]
+            duration = "2s"
+            target = 9
+
+            [[stages]]
+            duration = "2s"
+            target = 6
+
+            [[stages]]
+            duration = "1s"
+            target = 8
+            "#,
+            server.url()
+        ))
+        .arg("--dry-run")
+        .stdout_contains("5s")
+        .run();
+    let stages = stage_lines(&out.stdout);
+    for want in ["9", "6", "8", "2s", "1s"] {
+        assert!(
+            stages.contains(want),
+            "the plan's stage lines lack {want:?}:\n{stages}\n--- stdout\n{}",
+            out.stdout
+        );
+    }
+    assert_eq!(server.counts().connections.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn dry_run_shows_open_stages_and_total_duration() {
+    let server = Server::start(Behaviour::Ok);
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [load]
+            max_vus = 70
+
+            [[stages]]
+            duration = "3s"
+            target_rate = 150
+
+            [[stages]]
+            duration = "4s"
+            target_rate = 450
+            "#,
+            server.url()
+        ))
+        .arg("--dry-run")
+        .stdout_contains("7s")
+        .stdout_contains("70")
+        .run();
+    let stages = stage_lines(&out.stdout);
+    for want in ["150", "450", "3s", "4s"] {
+        assert!(
+            stages.contains(want),
+            "the plan's stage lines lack {want:?}:\n{stages}\n--- stdout\n{}",
+            out.stdout
+        );
+    }
+    assert_eq!(server.counts().connections.load(Ordering::SeqCst), 0);
+}
