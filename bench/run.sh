@@ -27,8 +27,9 @@ RESULTS=$ROOT/bench/results
 NGINX=${NGINX:-/usr/sbin/nginx}
 TIME=/usr/bin/time
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+BENCH_TAG=bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 case $DURATION in *[0-9]s) ;; *) die "BENCH_DURATION must be whole seconds like 10s (got '$DURATION')" ;; esac
 case $ROUNDS in '' | *[!0-9]*) die "BENCH_ROUNDS must be a number (got '$ROUNDS')" ;; esac
@@ -39,27 +40,12 @@ wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- tools --
 
-APT_UPDATED=0
-apt_install() {
-    command -v apt-get >/dev/null || die "need $* but apt-get is not available; install it by hand"
-    local sudo=()
-    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-    if [[ $APT_UPDATED -eq 0 ]]; then
-        log "apt-get update"
-        "${sudo[@]}" apt-get update -qq
-        APT_UPDATED=1
-    fi
-    log "apt-get install $*"
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
-}
-
 need_cmds=(python3 taskset)
 for c in "${need_cmds[@]}"; do command -v "$c" >/dev/null || die "$c is required"; done
 [[ $(nproc) -ge 2 ]] || log "warning: fewer than 2 CPUs; generator and server will share a core"
 
 [[ -x $TIME ]] || apt_install time
-[[ -x $NGINX ]] || { apt_install nginx-light || apt_install nginx; }
-[[ -x $NGINX ]] || NGINX=$(command -v nginx) || die "nginx not found"
+ensure_nginx
 if wants wrk && ! command -v wrk >/dev/null; then apt_install wrk; fi
 if wants oha && ! command -v oha >/dev/null; then
     PATH=$HOME/.cargo/bin:$PATH
@@ -80,68 +66,15 @@ fi
 # ---------------------------------------------------------------- nginx --
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kaioken-bench.XXXXXX")
-NGINX_PID=
 cleanup() {
-    if [[ -n $NGINX_PID ]] && kill -0 "$NGINX_PID" 2>/dev/null; then
-        kill -QUIT "$NGINX_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$NGINX_PID" 2>/dev/null || true
-        wait "$NGINX_PID" 2>/dev/null || true
-    fi
+    nginx_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT/
-
-# worker_cpu_affinity takes a bit mask, highest CPU first: CPU 1 -> "10".
-AFFINITY=1
-for _ in $(seq "$SRV_CPU"); do AFFINITY=${AFFINITY}0; done
-user_line=
-[[ $(id -u) -eq 0 ]] && user_line='user root;'
-cat >"$WORK/nginx.conf" <<EOF
-$user_line
-daemon off;
-master_process on;
-worker_processes 1;
-worker_cpu_affinity $AFFINITY;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/client_body;
-    proxy_temp_path $WORK/proxy;
-    fastcgi_temp_path $WORK/fastcgi;
-    uwsgi_temp_path $WORK/uwsgi;
-    scgi_temp_path $WORK/scgi;
-    keepalive_requests 1000000;
-    keepalive_timeout 300s;
-    server {
-        listen 127.0.0.1:$PORT;
-        location / { return 200 "ok"; }
-    }
-}
-EOF
-taskset -c "$SRV_CPU" "$NGINX" -p "$WORK" -e "$WORK/error.log" -c "$WORK/nginx.conf" &
-NGINX_PID=$!
-for _ in $(seq 100); do
-    if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.2).close()' "$PORT" 2>/dev/null; then
-        break
-    fi
-    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$WORK/error.log" >&2 || true; die "nginx exited"; }
-    sleep 0.1
-done
-python3 - "$PORT" <<'EOF' || die "nginx is not answering on port $PORT"
-import http.client, sys
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
-c.request("GET", "/")
-r = c.getresponse()
-assert r.status == 200 and r.read() == b"ok"
-EOF
-log "nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') on $URL, worker on CPU $SRV_CPU; generators on CPU $GEN_CPU"
+nginx_start
+log "generators on CPU $GEN_CPU"
 
 # ------------------------------------------------------------------ run --
 

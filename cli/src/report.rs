@@ -319,10 +319,18 @@ impl Report {
                 started: stats.started,
                 dropped: stats.dropped,
                 target_rate: target_rate(&ir.load),
-                achieved_rate: if elapsed > 0.0 {
-                    stats.started as f64 / elapsed
-                } else {
-                    0.0
+                achieved_rate: {
+                    // Over the planned window when the run lasted it: the last
+                    // requests' finishing times do not move the rate either way.
+                    let window = match ir.load.duration {
+                        Some(d) if end.reason == StopReason::Duration => d.as_secs_f64(),
+                        _ => elapsed,
+                    };
+                    if window > 0.0 {
+                        stats.started as f64 / window
+                    } else {
+                        0.0
+                    }
                 },
             },
             vus: Vus {

@@ -59,9 +59,9 @@ const RETIRE_AFTER: Duration = Duration::from_secs(1);
 /// Open model: the scheduler yields to its VUs after releasing this many iterations
 /// in one go, so a schedule that has fallen behind cannot starve them.
 const RELEASE_BATCH: u32 = 64;
-/// Open model: how long before an iteration is due the scheduler stops sleeping and
-/// starts yielding (one timer tick).
-const SPIN: Duration = Duration::from_millis(1);
+/// Open model: iterations due within this much of now are released together (one
+/// timer tick), so they start at most this early and typically on time.
+const TICK_AHEAD: Duration = Duration::from_millis(1);
 
 /// Per-worker counters the controller reads for progress. Written by one thread only,
 /// so a load and a store replace a locked add; padded so workers don't share a line.
@@ -80,6 +80,8 @@ struct Shared {
     issued: AtomicU64,
     start: Instant,
     measure_from: Instant,
+    /// When the measured window ends, if the run has a duration.
+    deadline: Option<Instant>,
     live: Vec<Live>,
     running: AtomicUsize,
     /// Closed model: how many VUs should be active now (VU numbers 1..=target).
@@ -138,6 +140,7 @@ pub fn run(
         issued: AtomicU64::new(0),
         start,
         measure_from,
+        deadline,
         live: (0..threads).map(|_| Live::default()).collect(),
         running: AtomicUsize::new(threads),
         vu_target: AtomicU32::new(initial_target),
@@ -488,6 +491,12 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
                 }
             }
         }
+        // The deadline, checked here and not only by the controller's tick, so that no
+        // request starts after it (a rate-capped run would overshoot by a tick).
+        if shared.deadline.is_some_and(|d| Instant::now() >= d) {
+            control.stop(StopReason::Duration);
+            break;
+        }
         if !Vu::claim(shared) {
             break;
         }
@@ -546,7 +555,7 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
     let mut stop_rx = control.subscribe();
     let mut n = ctx.index as u64;
     let mut released = 0u32;
-    let deadline = shared.config.load.duration.map(|d| shared.measure_from + d);
+    let deadline = shared.deadline;
     loop {
         if control.is_stopping() {
             return;
@@ -558,20 +567,15 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
         if deadline.is_some_and(|d| due >= d) {
             return;
         }
-        if due > Instant::now() {
+        // Timers fire on millisecond ticks: an iteration due within the next tick is
+        // released now rather than up to a tick late (and the scheduler never spins).
+        // Its latency then counts from its actual send, never from a later due time.
+        if due > Instant::now() + TICK_AHEAD {
             released = 0;
-            // tokio's timers fire on millisecond ticks, late by up to a tick: sleep to
-            // just short of `due`, then yield until it, so iterations start on time
-            // rather than carrying up to a millisecond of scheduler lag.
-            let wake = due.checked_sub(SPIN).unwrap_or(due);
-            if wake > Instant::now() {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
-                    _ = reached(&mut stop_rx, 1) => return,
-                }
-            }
-            while Instant::now() < due {
-                tokio::task::yield_now().await;
+            let wake = tokio::time::Instant::from_std(due - TICK_AHEAD);
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => {}
+                _ = reached(&mut stop_rx, 1) => return,
             }
         } else if released >= RELEASE_BATCH {
             released = 0;

@@ -10,18 +10,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use httparse::Status;
 use kaioken_vm::{Operand, Program, StepId, VuState};
 use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::ErrorKind;
 use crate::conn::{Stream, connect};
+use crate::response_parser::{Response, ResponseParser};
 use crate::stats::Outcome;
 
-/// Response heads larger than this are a protocol error, so a broken server cannot make
-/// a VU's buffer grow without bound.
-const MAX_HEAD: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Facts about a step that the driver needs per request, worked out once per run.
@@ -165,20 +162,12 @@ impl Http1 {
             buf: &mut self.rbuf,
             pos: &mut self.rpos,
         };
-        let (status, bytes_in, keep_alive) = reader.read_response(info.is_head).await?;
-        if !keep_alive {
+        let response = reader.read_response(info.is_head).await?;
+        if !response.keep_alive {
             self.drop_conn(origin);
         }
-        Ok((status, bytes_in))
+        Ok((response.status, response.bytes))
     }
-}
-
-/// How the body of a response is delimited.
-enum Framing {
-    None,
-    Length(u64),
-    Chunked,
-    UntilClose,
 }
 
 struct Reader<'a> {
@@ -188,14 +177,6 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn available(&self) -> &[u8] {
-        &self.buf[*self.pos..]
-    }
-
-    fn consume(&mut self, n: usize) {
-        *self.pos += n;
-    }
-
     /// Read more bytes. `Ok(0)` is end of stream.
     async fn fill(&mut self) -> std::io::Result<usize> {
         if *self.pos == self.buf.len() {
@@ -211,173 +192,21 @@ impl Reader<'_> {
         self.stream.read_buf(self.buf).await
     }
 
-    /// Read one response. Returns status, bytes read and whether the connection may
-    /// be reused.
-    async fn read_response(&mut self, is_head: bool) -> Result<(u16, u64, bool), ErrorKind> {
-        let mut bytes_in = 0u64;
-        let (status, framing, keep_alive) = loop {
-            let parsed = {
-                let mut headers = [httparse::EMPTY_HEADER; 64];
-                let mut resp = httparse::Response::new(&mut headers);
-                match resp.parse(self.available()) {
-                    Ok(Status::Complete(n)) => {
-                        let code = resp.code.unwrap_or(0);
-                        let mut length = None;
-                        let mut chunked = false;
-                        let mut close = resp.version == Some(0);
-                        for h in resp.headers.iter() {
-                            if h.name.eq_ignore_ascii_case("content-length") {
-                                let text = std::str::from_utf8(h.value)
-                                    .map_err(|_| ErrorKind::Protocol)?;
-                                length = Some(
-                                    text.trim()
-                                        .parse::<u64>()
-                                        .map_err(|_| ErrorKind::Protocol)?,
-                                );
-                            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                                // `chunked` must be the last coding (RFC 9112 6.1).
-                                let v = h.value.trim_ascii_end();
-                                chunked = v.len() >= 7
-                                    && v[v.len() - 7..].eq_ignore_ascii_case(b"chunked");
-                            } else if h.name.eq_ignore_ascii_case("connection") {
-                                let v = h.value;
-                                if v.eq_ignore_ascii_case(b"close") {
-                                    close = true;
-                                } else if v.eq_ignore_ascii_case(b"keep-alive") {
-                                    close = false;
-                                }
-                            }
-                        }
-                        Some((n, code, length, chunked, close))
-                    }
-                    Ok(Status::Partial) => None,
-                    Err(_) => return Err(ErrorKind::Protocol),
-                }
-            };
-            match parsed {
-                Some((n, code, length, chunked, close)) => {
-                    self.consume(n);
-                    bytes_in += n as u64;
-                    if (100..200).contains(&code) && code != 101 {
-                        continue; // an interim response; the real one follows
-                    }
-                    let framing =
-                        if is_head || code == 204 || code == 304 || (100..200).contains(&code) {
-                            Framing::None
-                        } else if chunked {
-                            Framing::Chunked
-                        } else if let Some(len) = length {
-                            Framing::Length(len)
-                        } else {
-                            Framing::UntilClose
-                        };
-                    let keep_alive = !close && !matches!(framing, Framing::UntilClose);
-                    break (code, framing, keep_alive);
-                }
-                None => {
-                    if self.available().len() > MAX_HEAD {
-                        return Err(ErrorKind::Protocol);
-                    }
-                    match self.fill().await {
-                        Ok(0) => return Err(ErrorKind::Reset),
-                        Ok(_) => {}
-                        Err(e) => return Err(ErrorKind::from_io(&e, false)),
-                    }
-                }
+    /// Read one response: feed the parser what is buffered, read more until it is
+    /// complete. Bytes after the response stay buffered.
+    async fn read_response(&mut self, is_head: bool) -> Result<Response, ErrorKind> {
+        let mut parser = ResponseParser::new(is_head);
+        loop {
+            let (used, done) = parser.advance(&self.buf[*self.pos..])?;
+            *self.pos += used;
+            if let Some(response) = done {
+                return Ok(response);
             }
-        };
-        bytes_in += self.read_body(framing).await?;
-        Ok((status, bytes_in, keep_alive))
-    }
-
-    async fn read_body(&mut self, framing: Framing) -> Result<u64, ErrorKind> {
-        let mut read = 0u64;
-        match framing {
-            Framing::None => {}
-            Framing::Length(mut remaining) => loop {
-                let take = (self.available().len() as u64).min(remaining);
-                self.consume(take as usize);
-                read += take;
-                remaining -= take;
-                if remaining == 0 {
-                    break;
-                }
-                self.more_body().await?;
-            },
-            Framing::UntilClose => loop {
-                let n = self.available().len();
-                self.consume(n);
-                read += n as u64;
-                match self.fill().await {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) => return Err(ErrorKind::from_io(&e, true)),
-                }
-            },
-            Framing::Chunked => {
-                let mut state = Chunk::Size;
-                loop {
-                    let avail = self.available();
-                    let (used, next) = match state {
-                        Chunk::Size => match httparse::parse_chunk_size(avail) {
-                            Ok(Status::Complete((n, 0))) => (n, Some(Chunk::Trailer)),
-                            Ok(Status::Complete((n, size))) => (n, Some(Chunk::Data(size))),
-                            Ok(Status::Partial) => (0, None),
-                            Err(_) => return Err(ErrorKind::Protocol),
-                        },
-                        Chunk::Data(rem) => {
-                            let take = (avail.len() as u64).min(rem);
-                            let next = if take == rem {
-                                Chunk::DataEnd
-                            } else {
-                                Chunk::Data(rem - take)
-                            };
-                            (take as usize, if take == 0 { None } else { Some(next) })
-                        }
-                        Chunk::DataEnd => match avail {
-                            [b'\r', b'\n', ..] => (2, Some(Chunk::Size)),
-                            [] | [b'\r'] => (0, None),
-                            _ => return Err(ErrorKind::Protocol),
-                        },
-                        Chunk::Trailer => {
-                            if avail.starts_with(b"\r\n") {
-                                self.consume(2);
-                                return Ok(read + 2);
-                            }
-                            match memchr::memmem::find(avail, b"\r\n") {
-                                Some(i) => (i + 2, Some(Chunk::Trailer)),
-                                None if avail.len() > MAX_HEAD => return Err(ErrorKind::Protocol),
-                                None => (0, None),
-                            }
-                        }
-                    };
-                    match next {
-                        Some(next) => {
-                            self.consume(used);
-                            read += used as u64;
-                            state = next;
-                        }
-                        None => self.more_body().await?,
-                    }
-                }
+            match self.fill().await {
+                Ok(0) => return parser.eof(),
+                Ok(_) => {}
+                Err(e) => return Err(ErrorKind::from_io(&e, parser.in_body())),
             }
         }
-        Ok(read)
     }
-
-    async fn more_body(&mut self) -> Result<(), ErrorKind> {
-        match self.fill().await {
-            Ok(0) => Err(ErrorKind::BodyRead),
-            Ok(_) => Ok(()),
-            Err(e) => Err(ErrorKind::from_io(&e, true)),
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Chunk {
-    Size,
-    Data(u64),
-    DataEnd,
-    Trailer,
 }

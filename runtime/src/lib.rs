@@ -27,6 +27,7 @@ mod http1;
 mod http2;
 mod profile;
 mod rate;
+mod response_parser;
 mod run_config;
 mod stats;
 mod tls;

@@ -193,7 +193,10 @@ impl WorkerStats {
             self.warmup_requests += 1;
             return;
         }
-        let us = clamp_us(end.saturating_duration_since(intended.unwrap_or(start)));
+        // Corrected latency counts from the scheduled start, or from the actual send
+        // if that came first (an iteration released up to a timer tick early).
+        let from = intended.map_or(start, |i| i.min(start));
+        let us = clamp_us(end.saturating_duration_since(from));
         self.latency.saturating_record(us);
         if self.track_uncorrected {
             self.latency_uncorrected
