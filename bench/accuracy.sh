@@ -117,8 +117,9 @@ log "target rates: ${TARGETS[*]} iterations/s, $DURATION each"
 # record TOOL CORRECTION CONNS TARGET NAME RC: parse $RAW/NAME.out, append a CSV
 # row, print it on stderr; prints the achieved/target ratio on stdout.
 # planned = target x duration; sent = iterations started (kaioken) or requests
-# sent, including those cut off at the deadline (oha). achieved_rate and ratio
-# divide by the tool's own elapsed time, which runs a few ms past the duration.
+# sent, including those cut off at the deadline (oha). achieved_rate and ratio:
+# kaioken's iterations.achieved_rate (iterations started over the planned
+# duration), oha's responses over its own elapsed time.
 record() {
     python3 - "$@" "$RAW" "$DURATION" >>"$CSV" <<'EOF'
 import json, sys
@@ -217,22 +218,24 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 print()
 print(f"ceiling ({sys.argv[3]}): {sys.argv[2]} req/s")
-print("achieved = iterations started (kaioken) or responses (oha) / elapsed; ratio = achieved / target;")
+print("achieved = iterations started / duration (kaioken) or responses / elapsed (oha); ratio = achieved / target;")
 print("sent/plan = iterations started (kaioken) or requests sent (oha) / (target x duration)")
 hdr = (f"{'target/s':>9} {'tool':<15} {'achieved/s':>11} {'ratio':>7} {'err %':>7} {'sent/plan':>9} "
-       f"{'dropped':>8} {'errors':>6} {'lag p99':>8} {'p50':>8} {'p99':>9} {'raw p50':>8} {'raw p99':>8}")
+       f"{'dropped':>8} {'errors':>6} {'lag p99':>8} {'p50':>8} {'p99':>9} {'raw p50':>8} {'raw p99':>8} {'cpu s':>6}")
 print(hdr)
 print("-" * len(hdr))
 for r in rows:
     label = "kaioken" if r["tool"] == "kaioken" else f"oha -c{r['connections']} {'corr' if r['correction'] == 'on' else 'raw'}"
     dash = lambda k: r[k] if r[k] != "" else "-"
+    cpu = lambda r: f"{float(r['user_s']) + float(r['sys_s']):.2f}" if r["user_s"] and r["sys_s"] else "-"
     print(f"{r['target_rps']:>9} {label:<15} {dash('achieved_rate'):>11} {dash('ratio'):>7} "
           f"{dash('error_pct'):>7} {dash('sent_ratio'):>9} {dash('dropped'):>8} {r['errors']:>6} "
           f"{dash('sched_lag_p99_ms'):>8} {dash('lat_p50_ms'):>8} {dash('lat_p99_ms'):>9} "
-          f"{dash('unc_p50_ms'):>8} {dash('unc_p99_ms'):>8}"
+          f"{dash('unc_p50_ms'):>8} {dash('unc_p99_ms'):>8} {cpu(r):>6}"
           + ("" if r["exit_code"] == "0" else f"  exit {r['exit_code']}"))
 print()
 print("latency in ms. kaioken p50/p99: corrected (from the scheduled start); raw: from the actual send.")
+print("cpu s = user + sys CPU seconds of the generator process for the whole run (/usr/bin/time).")
 print("oha: 'corr' = --latency-correction, 'raw' = without; oha reports no schedule lag or drops.")
 print(f"raw results: {sys.argv[1]} (tool outputs in {sys.argv[1][:-4]}/)")
 EOF

@@ -92,6 +92,7 @@ pub struct Lag {
 
 #[derive(Debug, Serialize)]
 pub struct Settings {
+    pub engine: &'static str,
     pub timeout_s: f64,
     pub http2: bool,
     pub insecure: bool,
@@ -273,6 +274,7 @@ impl Report {
                 warmup_s: ir.load.warmup.as_secs_f64(),
             },
             settings: Settings {
+                engine: stats.engine,
                 timeout_s: ir.settings.timeout.as_secs_f64(),
                 http2: ir.settings.http2,
                 insecure: ir.settings.insecure,

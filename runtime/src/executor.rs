@@ -67,29 +67,55 @@ const TICK_AHEAD: Duration = Duration::from_millis(1);
 /// so a load and a store replace a locked add; padded so workers don't share a line.
 #[repr(align(128))]
 #[derive(Default)]
-struct Live {
-    requests: AtomicU64,
-    errors: AtomicU64,
+pub(crate) struct Live {
+    pub(crate) requests: AtomicU64,
+    pub(crate) errors: AtomicU64,
 }
 
-struct Shared {
-    config: RunConfig,
-    tls: Option<Arc<ClientConfig>>,
-    infos: Arc<[StepInfo]>,
-    control: Arc<Control>,
-    issued: AtomicU64,
-    start: Instant,
-    measure_from: Instant,
+pub(crate) struct Shared {
+    pub(crate) config: RunConfig,
+    pub(crate) tls: Option<Arc<ClientConfig>>,
+    pub(crate) infos: Arc<[StepInfo]>,
+    pub(crate) control: Arc<Control>,
+    pub(crate) issued: AtomicU64,
+    pub(crate) start: Instant,
+    pub(crate) measure_from: Instant,
     /// When the measured window ends, if the run has a duration.
-    deadline: Option<Instant>,
-    live: Vec<Live>,
-    running: AtomicUsize,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) live: Vec<Live>,
+    pub(crate) running: AtomicUsize,
     /// Closed model: how many VUs should be active now (VU numbers 1..=target).
-    vu_target: AtomicU32,
-    vu_target_tx: watch::Sender<u32>,
+    pub(crate) vu_target: AtomicU32,
+    pub(crate) vu_target_tx: watch::Sender<u32>,
     /// The level over the whole run, warm-up included.
-    profile: Option<Profile>,
-    threads: usize,
+    pub(crate) profile: Option<Profile>,
+    pub(crate) threads: usize,
+}
+
+impl Shared {
+    /// Claim one request from `max_requests`; `false` when the budget is spent (and
+    /// the run is told to stop).
+    pub(crate) fn claim(&self) -> bool {
+        match self.config.load.max_requests {
+            Some(max) if self.issued.fetch_add(1, Ordering::Relaxed) >= max => {
+                self.control.stop(StopReason::MaxRequests);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Count a finished request in the live progress counters of worker `index`.
+    /// One writer per worker, so a load and a store replace a locked add.
+    pub(crate) fn count_live(&self, index: usize, error: bool) {
+        let live = &self.live[index];
+        live.requests
+            .store(live.requests.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        if error {
+            live.errors
+                .store(live.errors.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Run the load described by `config` until its duration or request budget is
@@ -288,6 +314,20 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     });
     let total = load.vus as usize;
     let mine: Vec<usize> = (0..total).filter(|i| i % threads == index).collect();
+    #[cfg(target_os = "linux")]
+    if let Some(addr) = crate::uring::eligible(shared) {
+        let numbers: Vec<u32> = mine.iter().map(|&i| i as u32 + 1).collect();
+        // An error means io_uring is not available here (an old kernel, seccomp), found
+        // before anything was sent: the tokio engine below runs the VUs instead.
+        if let Ok(unfinished) = crate::uring::run_worker(shared, index, addr, &numbers, &mut stats)
+        {
+            let done_at = Instant::now();
+            drop(running);
+            stats.unfinished = unfinished;
+            stats.engine = "io_uring";
+            return (stats, done_at);
+        }
+    }
     let pacer = load
         .rate
         .map(|r| Pacer::new(r * mine.len() as f64 / total as f64));
@@ -332,14 +372,17 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     drop(running);
     // VU tasks cut off by a hard stop never decremented their in-flight count.
     let unfinished = ctx.in_flight.get();
-    let dropped_at_end = ctx.open.as_ref().map_or(0, |q| q.due.borrow().len());
+    let never_ran: Vec<Instant> = ctx
+        .open
+        .as_ref()
+        .map_or_else(Vec::new, |q| q.due.borrow_mut().drain(..).collect());
     let mut stats = match Rc::try_unwrap(ctx) {
         Ok(ctx) => ctx.stats.into_inner(),
         Err(ctx) => ctx.stats.replace(WorkerStats::new(shared.measure_from, 0)),
     };
     // Iterations still queued when the run ended never ran: they were dropped.
-    for _ in 0..dropped_at_end {
-        stats.iteration_dropped(done_at.min(shared.measure_from.max(done_at)));
+    for due in never_ran {
+        stats.iteration_dropped(due);
     }
     stats.unfinished = unfinished;
     (stats, done_at)
@@ -402,35 +445,19 @@ impl Vu {
         ctx.stats
             .borrow_mut()
             .record(start, end, intended, sent, outcome);
-        let live = &shared.live[ctx.index];
-        live.requests
-            .store(live.requests.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let Outcome::Error(kind) = outcome else {
+            shared.count_live(ctx.index, false);
             return true;
         };
-        live.errors
-            .store(live.errors.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        shared.count_live(ctx.index, true);
         let detail = match &mut self.driver {
             Driver::H1(d) => d.detail.take(),
             Driver::H2(d) => d.detail.take(),
         };
-        let mut stats = ctx.stats.borrow_mut();
-        let slot = &mut stats.error_details[kind as usize];
-        if slot.is_none() {
-            *slot = Some(detail.unwrap_or_else(|| default_detail(kind, http.timeout)));
-        }
+        ctx.stats.borrow_mut().note_error_detail(kind, || {
+            detail.unwrap_or_else(|| default_detail(kind, http.timeout))
+        });
         false
-    }
-
-    /// Claim one request from `max_requests`; `false` when the budget is spent.
-    fn claim(shared: &Shared) -> bool {
-        match shared.config.load.max_requests {
-            Some(max) if shared.issued.fetch_add(1, Ordering::Relaxed) >= max => {
-                shared.control.stop(StopReason::MaxRequests);
-                false
-            }
-            _ => true,
-        }
     }
 }
 
@@ -497,7 +524,7 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
             control.stop(StopReason::Duration);
             break;
         }
-        if !Vu::claim(shared) {
+        if !shared.claim() {
             break;
         }
         if at_entry {
@@ -635,7 +662,7 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
             match program.resume(&mut vu.state, &mut SystemHost) {
                 Yield::IterationDone => break,
                 Yield::Send(step) => {
-                    if !Vu::claim(shared) {
+                    if !shared.claim() {
                         break 'iterations;
                     }
                     if std::mem::take(&mut first) {
@@ -657,7 +684,7 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
 
 /// A message for errors whose driver left none.
 #[cold]
-fn default_detail(kind: crate::ErrorKind, timeout: Duration) -> String {
+pub(crate) fn default_detail(kind: crate::ErrorKind, timeout: Duration) -> String {
     match kind {
         crate::ErrorKind::Timeout => {
             format!("no complete response within {}ms", timeout.as_millis())

@@ -85,7 +85,7 @@ impl Http1 {
         tls: Option<&Arc<ClientConfig>>,
         timeout: Duration,
     ) -> Outcome {
-        self.write_request(program, state, step, info);
+        write_request(&mut self.wbuf, program, state, step, info);
         let origin = program.step(step).origin;
         let result = tokio::time::timeout(timeout, self.exchange(program, origin, info, tls)).await;
         match result {
@@ -105,36 +105,6 @@ impl Http1 {
         self.conns[origin] = None;
         self.rbuf.clear();
         self.rpos = 0;
-    }
-
-    /// Serialize the request into `wbuf`: request line, host, headers, framing, body.
-    fn write_request(&mut self, program: &Program, state: &VuState, step: StepId, info: &StepInfo) {
-        let desc = program.step(step);
-        let w = &mut self.wbuf;
-        w.clear();
-        w.extend_from_slice(desc.method.as_bytes());
-        w.push(b' ');
-        w.extend_from_slice(program.bytes(state, desc.path));
-        w.extend_from_slice(b" HTTP/1.1\r\n");
-        if !info.has_host {
-            w.extend_from_slice(b"host: ");
-            w.extend_from_slice(program.origins[desc.origin].authority.as_bytes());
-            w.extend_from_slice(b"\r\n");
-        }
-        for h in &desc.headers {
-            w.extend_from_slice(program.constant(h.name));
-            w.extend_from_slice(b": ");
-            w.extend_from_slice(program.bytes(state, h.value));
-            w.extend_from_slice(b"\r\n");
-        }
-        let body: &[u8] = desc.body.map_or(&[], |b: Operand| program.bytes(state, b));
-        if desc.body.is_some() || info.wants_length {
-            w.extend_from_slice(b"content-length: ");
-            w.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
-            w.extend_from_slice(b"\r\n");
-        }
-        w.extend_from_slice(b"\r\n");
-        w.extend_from_slice(body);
     }
 
     async fn exchange(
@@ -209,4 +179,40 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// Serialize a request into `w`: request line, host, headers, framing, body. Shared by
+/// every HTTP/1.1 driver; `w` is the VU's own buffer, cleared and reused.
+pub(crate) fn write_request(
+    w: &mut Vec<u8>,
+    program: &Program,
+    state: &VuState,
+    step: StepId,
+    info: &StepInfo,
+) {
+    let desc = program.step(step);
+    w.clear();
+    w.extend_from_slice(desc.method.as_bytes());
+    w.push(b' ');
+    w.extend_from_slice(program.bytes(state, desc.path));
+    w.extend_from_slice(b" HTTP/1.1\r\n");
+    if !info.has_host {
+        w.extend_from_slice(b"host: ");
+        w.extend_from_slice(program.origins[desc.origin].authority.as_bytes());
+        w.extend_from_slice(b"\r\n");
+    }
+    for h in &desc.headers {
+        w.extend_from_slice(program.constant(h.name));
+        w.extend_from_slice(b": ");
+        w.extend_from_slice(program.bytes(state, h.value));
+        w.extend_from_slice(b"\r\n");
+    }
+    let body: &[u8] = desc.body.map_or(&[], |b: Operand| program.bytes(state, b));
+    if desc.body.is_some() || info.wants_length {
+        w.extend_from_slice(b"content-length: ");
+        w.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        w.extend_from_slice(b"\r\n");
+    }
+    w.extend_from_slice(b"\r\n");
+    w.extend_from_slice(body);
 }

@@ -31,6 +31,8 @@ mod response_parser;
 mod run_config;
 mod stats;
 mod tls;
+#[cfg(target_os = "linux")]
+mod uring;
 
 pub use control::{Control, StopReason};
 pub use error_kind::ErrorKind;

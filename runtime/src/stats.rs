@@ -81,9 +81,11 @@ pub(crate) struct WorkerStats {
     /// The first message seen for each error kind.
     pub error_details: [Option<String>; ErrorKind::COUNT],
     /// Open model: latency from the actual send, whatever the correction.
-    pub latency_uncorrected: Histogram<u64>,
+    /// Open model only (each histogram is a few hundred KiB, so the closed model
+    /// does not carry them).
+    pub latency_uncorrected: Option<Histogram<u64>>,
     /// Open model: from an iteration's scheduled start to its first send (µs).
-    pub schedule_lag: Histogram<u64>,
+    pub schedule_lag: Option<Histogram<u64>>,
     /// Iterations started.
     pub started: u64,
     /// Iterations dropped (open model: no VU free in time, or the queue was full).
@@ -92,8 +94,8 @@ pub(crate) struct WorkerStats {
     pub max_vus: u64,
     /// VUs active now.
     active_vus: u64,
-    /// Keep `latency_uncorrected` (the open model); otherwise it equals `latency`.
-    track_uncorrected: bool,
+    /// Which engine ran this worker's VUs: `io_uring` or `tokio`.
+    pub engine: &'static str,
 }
 
 fn clamp_us(d: Duration) -> u64 {
@@ -115,19 +117,20 @@ impl WorkerStats {
             unfinished: 0,
             timeline: Vec::with_capacity(expected_seconds + 2),
             error_details: Default::default(),
-            latency_uncorrected: new_histogram(),
-            schedule_lag: new_histogram(),
+            latency_uncorrected: None,
+            schedule_lag: None,
             started: 0,
             dropped: 0,
             max_vus: 0,
             active_vus: 0,
-            track_uncorrected: false,
+            engine: "tokio",
         }
     }
 
     /// Keep the uncorrected latency histogram too (the open model).
     pub fn track_uncorrected(mut self) -> WorkerStats {
-        self.track_uncorrected = true;
+        self.latency_uncorrected = Some(new_histogram());
+        self.schedule_lag = Some(new_histogram());
         self
     }
 
@@ -148,13 +151,24 @@ impl WorkerStats {
         Some(&mut self.timeline[second])
     }
 
+    /// Keep `detail()` as the example message of error kind `kind`, unless one is
+    /// kept already (only then is `detail` called: it may allocate).
+    pub fn note_error_detail(&mut self, kind: ErrorKind, detail: impl FnOnce() -> String) {
+        let slot = &mut self.error_details[kind as usize];
+        if slot.is_none() {
+            *slot = Some(detail());
+        }
+    }
+
     /// An iteration started at `at`; `lag` is how late it was (open model).
     pub fn iteration_started(&mut self, at: Instant, lag: Option<Duration>) {
         if let Some(sec) = self.second(at) {
             sec.started += 1;
             self.started += 1;
             if let Some(lag) = lag {
-                self.schedule_lag.saturating_record(clamp_us(lag));
+                if let Some(h) = &mut self.schedule_lag {
+                    h.saturating_record(clamp_us(lag));
+                }
             }
         }
     }
@@ -198,9 +212,8 @@ impl WorkerStats {
         let from = intended.map_or(start, |i| i.min(start));
         let us = clamp_us(end.saturating_duration_since(from));
         self.latency.saturating_record(us);
-        if self.track_uncorrected {
-            self.latency_uncorrected
-                .saturating_record(clamp_us(end.saturating_duration_since(start)));
+        if let Some(h) = &mut self.latency_uncorrected {
+            h.saturating_record(clamp_us(end.saturating_duration_since(start)));
         }
         self.bytes_out += bytes_out;
         let Some(sec) = self.second(end) else { return };
@@ -255,6 +268,9 @@ pub struct RunStats {
     pub dropped: u64,
     /// The most VUs active at once (summed over workers' peaks: an upper bound).
     pub max_vus: u64,
+    /// The engine that ran the VUs: `io_uring` (closed model, plain HTTP/1.1) or
+    /// `tokio`.
+    pub engine: &'static str,
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
@@ -278,6 +294,7 @@ impl RunStats {
             started: 0,
             dropped: 0,
             max_vus: 0,
+            engine: "tokio",
             elapsed,
         };
         let mut any_uncorrected = false;
@@ -286,15 +303,16 @@ impl RunStats {
             out.latency
                 .add(&w.latency)
                 .expect("histograms share bounds");
-            out.schedule_lag
-                .add(&w.schedule_lag)
-                .expect("histograms share bounds");
-            if w.track_uncorrected {
+            if let Some(h) = &w.schedule_lag {
+                out.schedule_lag.add(h).expect("histograms share bounds");
+            }
+            if let Some(h) = &w.latency_uncorrected {
                 any_uncorrected = true;
                 out.latency_uncorrected
-                    .add(&w.latency_uncorrected)
+                    .add(h)
                     .expect("histograms share bounds");
             }
+            out.engine = w.engine;
             out.started += w.started;
             out.dropped += w.dropped;
             out.max_vus += w.max_vus;

@@ -56,15 +56,31 @@ fn assert_matches_log(out: &Output, nginx: &Nginx, protocol: &str) -> (Report, V
     (report, lines)
 }
 
+/// Plain HTTP/1.1 in the closed model runs on the io_uring engine where the kernel
+/// allows it, and on the tokio engine otherwise or when `KAIOKEN_NO_IO_URING` is set:
+/// both must count exactly.
 #[test]
 fn http1_duration_run_matches_access_log() {
+    http1_duration_run(None, "io_uring");
+}
+
+#[test]
+fn http1_duration_run_matches_access_log_on_tokio() {
+    http1_duration_run(Some("1"), "tokio");
+}
+
+fn http1_duration_run(no_io_uring: Option<&str>, engine: &str) {
     let nginx = Nginx::start(Variant::Http1);
-    let out = Test::new()
+    let mut test = Test::new()
         .arg(nginx.url("/"))
         .args(["-c", "8", "-d", "2s"])
-        .report()
-        .run();
+        .report();
+    if let Some(v) = no_io_uring {
+        test = test.env("KAIOKEN_NO_IO_URING", v);
+    }
+    let out = test.run();
     let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+    assert_eq!(report.str("settings.engine"), engine, "{report}");
     assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
     assert!(!report.bool("outcome.interrupted"), "{report}");
     assert_eq!(report.u64("load.vus"), 8, "{report}");
@@ -121,12 +137,24 @@ fn http1_not_found_is_a_response_not_an_error() {
 
 #[test]
 fn http1_max_requests_is_exact() {
+    http1_max_requests(None);
+}
+
+#[test]
+fn http1_max_requests_is_exact_on_tokio() {
+    http1_max_requests(Some("1"));
+}
+
+fn http1_max_requests(no_io_uring: Option<&str>) {
     let nginx = Nginx::start(Variant::Http1);
-    let out = Test::new()
+    let mut test = Test::new()
         .arg(nginx.url("/"))
         .args(["-c", "8", "--max-requests", "1000", "-d", "120s"])
-        .report()
-        .run();
+        .report();
+    if let Some(v) = no_io_uring {
+        test = test.env("KAIOKEN_NO_IO_URING", v);
+    }
+    let out = test.run();
     let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/1.1");
     assert_eq!(lines.len(), 1000, "{report}");
     assert_eq!(report.u64("requests.total"), 1000, "{report}");

@@ -236,3 +236,57 @@ fn unwritable_report_path_fails_before_any_load() {
         "load was sent"
     );
 }
+
+/// The faults above run on the io_uring engine (plain HTTP/1.1 to 127.0.0.1); the
+/// tokio engine, used when io_uring is unavailable, must classify them the same way.
+#[test]
+fn tokio_engine_classifies_the_same_faults() {
+    let cases: [(Behaviour, &str); 4] = [
+        (Behaviour::ResetAfterRequest, "reset"),
+        (Behaviour::CloseOnAccept, "reset"),
+        (Behaviour::Malformed(b"SPDY/9 banana\r\n\r\n"), "protocol"),
+        (
+            Behaviour::Malformed(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly a few bytes"),
+            "body_read",
+        ),
+    ];
+    for (behaviour, class) in cases {
+        for (env, engine) in [(None, "io_uring"), (Some("1"), "tokio")] {
+            let server = Server::start(behaviour);
+            let mut test = Test::new()
+                .arg(server.url())
+                .args(["-c", "2", "--max-requests", "20", "-d", "30s"])
+                .status(1)
+                .report();
+            if let Some(v) = env {
+                test = test.env("KAIOKEN_NO_IO_URING", v);
+            }
+            let out = test.run();
+            let report = out.report();
+            report.check_invariants(1);
+            assert_eq!(report.str("settings.engine"), engine, "{report}");
+            assert_eq!(report.u64("requests.total"), 20, "{report}");
+            assert_eq!(
+                report.error_classes(),
+                vec![(class.to_owned(), 20)],
+                "{engine}\n{report}"
+            );
+        }
+    }
+    let server = Server::start(Behaviour::Stall);
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "2", "-d", "1s", "--timeout", "200ms"])
+        .env("KAIOKEN_NO_IO_URING", "1")
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
+    let total = report.u64("requests.total");
+    assert_eq!(
+        report.error_classes(),
+        vec![("timeout".to_owned(), total)],
+        "{report}"
+    );
+}

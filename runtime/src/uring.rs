@@ -1,0 +1,486 @@
+//! The io_uring HTTP/1.1 engine: one ring per worker thread, every VU's socket on it.
+//!
+//! Used for the case that load generators are measured on: the closed model, plain
+//! `http://`, HTTP/1.1, one origin, no rate cap, stages or ramp-up (the tokio engine
+//! serves everything else). Why a second engine: on loopback ~85% of a generator's
+//! CPU is the kernel's, and the tokio engine makes about 2.6 syscalls per request
+//! (write, read, and epoll_wait when a read would block). Here a request is two
+//! submission entries, a `send` that posts no completion unless it fails and a `recv`,
+//! and one `io_uring_enter` submits every queued request and reaps every completion
+//! that is ready. With `SINGLE_ISSUER | DEFER_TASKRUN` the kernel runs completions
+//! when the thread waits, not as interrupts.
+//!
+//! Timing stays honest: one clock reading when the wait returns is every reaped
+//! response's end time, and one reading just before submitting is the start of every
+//! request in that submission. The wait asks for one completion (no batching delay
+//! is added to any response).
+//!
+//! Buffers: each VU owns its write and read buffer for the whole run; the kernel writes
+//! into them only between submission and completion, and the ring is dropped before
+//! them, so no operation can outlive the memory it uses.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use io_uring::{IoUring, opcode, squeue, types};
+use kaioken_vm::{Program, Scheme, StepId, SystemHost, VuState, Yield};
+use socket2::{SockAddr, Socket, Type};
+
+use crate::executor::{Shared, default_detail};
+use crate::http1::write_request;
+use crate::response_parser::{Response, ResponseParser};
+use crate::stats::{Outcome, WorkerStats};
+use crate::{ErrorKind, StopReason};
+
+const READ_BUF: usize = 16 * 1024;
+/// How often request deadlines are checked; a timed-out request is noticed within
+/// this of its deadline.
+const SCAN_EVERY: Duration = Duration::from_millis(20);
+
+const OP_CONNECT: u64 = 1;
+const OP_SEND: u64 = 2;
+const OP_RECV: u64 = 3;
+
+/// Whether this run can use the io_uring engine, and the address to connect to.
+pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
+    let config = &shared.config;
+    let load = &config.load;
+    let simple = load.arrival.is_none()
+        && load.profile.is_none()
+        && load.rate.is_none()
+        && load.ramp_up.is_zero()
+        && !config.http.http2
+        && config.program.origins.len() == 1
+        && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
+    let origin = config.program.origins.first()?;
+    if !simple || origin.scheme != Scheme::Http {
+        return None;
+    }
+    // Only literal addresses: a name that fails to resolve is the tokio engine's to
+    // classify and report.
+    let ip: IpAddr = origin.host.parse().ok()?;
+    Some(SocketAddr::new(ip, origin.port))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No operation in flight; the VU is between requests (or finished).
+    Idle,
+    Connecting,
+    /// `send` and `recv` submitted; waiting for the response.
+    Exchanging,
+}
+
+struct Conn {
+    vu: VuState,
+    socket: Option<Socket>,
+    addr: SockAddr,
+    wbuf: Vec<u8>,
+    rbuf: Box<[u8]>,
+    /// Unparsed response bytes are `rbuf[rstart..rend]`.
+    rstart: usize,
+    rend: usize,
+    parser: ResponseParser,
+    step: StepId,
+    phase: Phase,
+    /// When the request was submitted (set for the whole batch at submission).
+    started: Instant,
+    /// The deadline passed: the socket was shut down and the outcome is a timeout.
+    timed_out: bool,
+    /// A failed `send` (its completion arrives before the `recv`'s).
+    send_error: Option<i32>,
+    done: bool,
+}
+
+/// The io_uring engine's worker: runs `vus` (VU numbers) until the run stops.
+///
+/// # Errors
+///
+/// When io_uring cannot be set up (an old kernel, or seccomp forbids it): the caller
+/// falls back to the tokio engine before any request was sent.
+pub(crate) fn run_worker(
+    shared: &Shared,
+    index: usize,
+    addr: SocketAddr,
+    vus: &[u32],
+    stats: &mut WorkerStats,
+) -> io::Result<u64> {
+    let entries = (2 * vus.len() + 8).next_power_of_two() as u32;
+    let mut ring: IoUring = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_coop_taskrun()
+        .build(entries.max(8))?;
+    // From here on nothing fails back to the caller: the run has begun.
+    Ok(drive(shared, index, addr, vus, stats, &mut ring, entries))
+}
+
+/// The event loop. Returns how many requests a hard stop cut off.
+fn drive(
+    shared: &Shared,
+    index: usize,
+    addr: SocketAddr,
+    vus: &[u32],
+    stats: &mut WorkerStats,
+    ring: &mut IoUring,
+    entries: u32,
+) -> u64 {
+    let program: &Program = &shared.config.program;
+    let mut conns: Vec<Conn> = vus
+        .iter()
+        .map(|&number| Conn {
+            vu: program.create_vu_state(number),
+            socket: None,
+            addr: SockAddr::from(addr),
+            wbuf: Vec::with_capacity(1024),
+            rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
+            rstart: 0,
+            rend: 0,
+            parser: ResponseParser::new(false),
+            step: StepId(0),
+            phase: Phase::Idle,
+            started: Instant::now(),
+            timed_out: false,
+            send_error: None,
+            done: false,
+        })
+        .collect();
+    stats.vus_changed(Instant::now(), conns.len() as i64);
+    let mut engine = Engine {
+        shared,
+        index,
+        stats,
+        pending: Vec::with_capacity(conns.len() * 2),
+        submitted: Vec::with_capacity(conns.len()),
+        remaining: conns.len(),
+        deferred: Vec::new(),
+    };
+    let now = Instant::now();
+    for i in 0..conns.len() {
+        engine.next_request(&mut conns, i, now);
+    }
+    let mut completions: Vec<(u64, i32)> = Vec::with_capacity(entries as usize * 2);
+    let mut next_scan = Instant::now() + SCAN_EVERY;
+    let timeout = shared.config.http.timeout;
+    let wait = types::Timespec::new().nsec(SCAN_EVERY.as_nanos() as u32);
+    loop {
+        if shared.control.is_hard_stopped() || (engine.remaining == 0 && engine.pending.is_empty())
+        {
+            break;
+        }
+        let now = Instant::now();
+        for i in std::mem::take(&mut engine.deferred) {
+            engine.next_request(&mut conns, i, now);
+        }
+        // Queue what the last round produced, then one syscall: submit and wait.
+        {
+            let mut sq = ring.submission();
+            for entry in engine.pending.drain(..) {
+                // SAFETY: every entry points into a `Conn`'s buffers or address, which
+                // live in `conns` (never resized) until after the ring is dropped.
+                if unsafe { sq.push(&entry) }.is_err() {
+                    // Cannot happen: the queue holds two entries per VU and a VU
+                    // never has more queued. Stop rather than lose a request.
+                    shared.control.hard_stop();
+                    break;
+                }
+            }
+        }
+        let submit_at = Instant::now();
+        for &i in &engine.submitted {
+            conns[i].started = submit_at;
+        }
+        engine.submitted.clear();
+        let args = types::SubmitArgs::new().timespec(&wait);
+        match ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => {}
+            Err(e)
+                if e.raw_os_error() == Some(libc::ETIME)
+                    || e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+            Err(e) => {
+                engine
+                    .stats
+                    .note_error_detail(ErrorKind::Other, || format!("io_uring: {e}"));
+                break;
+            }
+        }
+        let now = Instant::now();
+        completions.clear();
+        completions.extend(ring.completion().map(|c| (c.user_data(), c.result())));
+        for &(data, res) in &completions {
+            engine.complete(&mut conns, (data >> 8) as usize, data & 0xff, res, now);
+        }
+        if shared.deadline.is_some_and(|d| now >= d) {
+            shared.control.stop(StopReason::Duration);
+        }
+        if now >= next_scan {
+            next_scan = now + SCAN_EVERY;
+            for conn in conns.iter_mut() {
+                if conn.phase != Phase::Idle
+                    && !conn.timed_out
+                    && now.duration_since(conn.started) >= timeout
+                {
+                    conn.timed_out = true;
+                    if let Some(s) = &conn.socket {
+                        let _ = s.shutdown(std::net::Shutdown::Both);
+                    }
+                }
+            }
+        }
+    }
+    let unfinished = conns.iter().filter(|c| c.phase != Phase::Idle).count() as u64;
+    engine
+        .stats
+        .vus_changed(Instant::now(), -(conns.len() as i64));
+    if unfinished > 0 {
+        // Operations may still be in flight in the kernel, writing into these
+        // buffers; they are given up to it (the process is about to report and
+        // exit) rather than freed under it.
+        for conn in &conns {
+            if let Some(s) = &conn.socket {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        std::mem::forget(conns);
+    }
+    unfinished
+}
+
+struct Engine<'a> {
+    shared: &'a Shared,
+    index: usize,
+    stats: &'a mut WorkerStats,
+    /// Entries to submit in the next round.
+    pending: Vec<squeue::Entry>,
+    /// Conns whose request goes out in the next round (their start time).
+    submitted: Vec<usize>,
+    /// VUs that have not finished.
+    remaining: usize,
+    /// VUs to start again next round (their socket could not be opened; starting them
+    /// again at once would spin).
+    deferred: Vec<usize>,
+}
+
+impl Engine<'_> {
+    /// Start VU `i`'s next request, connecting first if needed; or mark it done.
+    fn next_request(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let shared = self.shared;
+        let program: &Program = &shared.config.program;
+        let conn = &mut conns[i];
+        conn.phase = Phase::Idle;
+        if conn.done {
+            return;
+        }
+        if shared.control.is_stopping() || shared.deadline.is_some_and(|d| now >= d) {
+            conn.done = true;
+            self.remaining -= 1;
+            return;
+        }
+        let step = loop {
+            match program.resume(&mut conn.vu, &mut SystemHost) {
+                Yield::Send(step) => break step,
+                Yield::IterationDone => {}
+            }
+        };
+        if !shared.claim() {
+            conn.done = true;
+            self.remaining -= 1;
+            return;
+        }
+        self.stats.iteration_started(now, None);
+        conn.step = step;
+        conn.timed_out = false;
+        conn.send_error = None;
+        write_request(
+            &mut conn.wbuf,
+            program,
+            &conn.vu,
+            step,
+            &shared.infos[step.index()],
+        );
+        conn.parser = ResponseParser::new(shared.infos[step.index()].is_head);
+        self.submitted.push(i);
+        if conn.socket.is_none() {
+            match Socket::new(conn.addr.domain(), Type::STREAM, None) {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    let fd = types::Fd(s.as_raw_fd());
+                    conn.socket = Some(s);
+                    conn.phase = Phase::Connecting;
+                    let entry =
+                        opcode::Connect::new(fd, conn.addr.as_ptr().cast(), conn.addr.len())
+                            .build()
+                            .user_data(tag(i, OP_CONNECT));
+                    self.pending.push(entry);
+                }
+                Err(e) => {
+                    self.stats.note_error_detail(ErrorKind::Connect, || {
+                        format!("cannot open a socket: {e}")
+                    });
+                    self.stats
+                        .record(now, now, None, 0, Outcome::Error(ErrorKind::Connect));
+                    self.shared.count_live(self.index, true);
+                    conn.vu.restart_iteration(program);
+                    self.deferred.push(i);
+                }
+            }
+            return;
+        }
+        self.exchange(conns, i);
+    }
+
+    /// Queue the request's `send` (no completion unless it fails) and a `recv`.
+    fn exchange(&mut self, conns: &mut [Conn], i: usize) {
+        let conn = &mut conns[i];
+        let Some(socket) = &conn.socket else { return };
+        let fd = types::Fd(socket.as_raw_fd());
+        conn.phase = Phase::Exchanging;
+        let send = opcode::Send::new(fd, conn.wbuf.as_ptr(), conn.wbuf.len() as u32)
+            .flags(libc::MSG_WAITALL | libc::MSG_NOSIGNAL)
+            .build()
+            .flags(squeue::Flags::SKIP_SUCCESS)
+            .user_data(tag(i, OP_SEND));
+        self.pending.push(send);
+        self.recv(conns, i);
+    }
+
+    fn recv(&mut self, conns: &mut [Conn], i: usize) {
+        let conn = &mut conns[i];
+        let Some(socket) = &conn.socket else { return };
+        if conn.rstart == conn.rend {
+            conn.rstart = 0;
+            conn.rend = 0;
+        } else if conn.rend == conn.rbuf.len() {
+            conn.rbuf.copy_within(conn.rstart..conn.rend, 0);
+            conn.rend -= conn.rstart;
+            conn.rstart = 0;
+        }
+        let free = &mut conn.rbuf[conn.rend..];
+        let entry = opcode::Recv::new(
+            types::Fd(socket.as_raw_fd()),
+            free.as_mut_ptr(),
+            free.len() as u32,
+        )
+        .build()
+        .user_data(tag(i, OP_RECV));
+        self.pending.push(entry);
+    }
+
+    fn complete(&mut self, conns: &mut [Conn], i: usize, op: u64, res: i32, now: Instant) {
+        if i >= conns.len() {
+            return;
+        }
+        match op {
+            OP_CONNECT if res < 0 => {
+                let kind = if -res == libc::ECONNREFUSED {
+                    ErrorKind::ConnectRefused
+                } else {
+                    ErrorKind::Connect
+                };
+                let addr = conns[i].addr.as_socket();
+                self.stats.note_error_detail(kind, || {
+                    format!(
+                        "connecting to {}: {}",
+                        addr.map_or_else(String::new, |a| a.to_string()),
+                        io::Error::from_raw_os_error(-res)
+                    )
+                });
+                conns[i].socket = None;
+                self.finish(
+                    conns,
+                    i,
+                    now,
+                    Outcome::Error(if conns[i].timed_out {
+                        ErrorKind::Timeout
+                    } else {
+                        kind
+                    }),
+                );
+            }
+            OP_CONNECT => self.exchange(conns, i),
+            // Only failures post a completion for `send`; the `recv` will end too.
+            OP_SEND => conns[i].send_error = Some(-res),
+            _ => self.received(conns, i, res, now),
+        }
+    }
+
+    fn received(&mut self, conns: &mut [Conn], i: usize, res: i32, now: Instant) {
+        let conn = &mut conns[i];
+        let outcome = if res < 0 || conn.timed_out || conn.send_error.is_some() {
+            let errno = conn.send_error.unwrap_or(-res);
+            let kind = if conn.timed_out {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::from_io(&io::Error::from_raw_os_error(errno), conn.parser.in_body())
+            };
+            Some(Err((kind, errno)))
+        } else if res == 0 {
+            Some(conn.parser.eof().map_err(|k| (k, 0)))
+        } else {
+            conn.rend += res as usize;
+            match conn.parser.advance(&conn.rbuf[conn.rstart..conn.rend]) {
+                Ok((used, done)) => {
+                    conn.rstart += used;
+                    done.map(Ok)
+                }
+                Err(kind) => Some(Err((kind, 0))),
+            }
+        };
+        match outcome {
+            None => self.recv(conns, i),
+            Some(Ok(Response {
+                status,
+                bytes,
+                keep_alive,
+            })) => {
+                if !keep_alive {
+                    conns[i].socket = None;
+                    conns[i].rstart = 0;
+                    conns[i].rend = 0;
+                }
+                self.finish(
+                    conns,
+                    i,
+                    now,
+                    Outcome::Response {
+                        status,
+                        bytes_in: bytes,
+                    },
+                );
+            }
+            Some(Err((kind, errno))) => {
+                let timeout = self.shared.config.http.timeout;
+                self.stats.note_error_detail(kind, || match errno {
+                    0 => default_detail(kind, timeout),
+                    e => io::Error::from_raw_os_error(e).to_string(),
+                });
+                let conn = &mut conns[i];
+                conn.socket = None;
+                conn.rstart = 0;
+                conn.rend = 0;
+                self.finish(conns, i, now, Outcome::Error(kind));
+            }
+        }
+    }
+
+    /// Record the request's outcome and start the VU's next one.
+    fn finish(&mut self, conns: &mut [Conn], i: usize, now: Instant, outcome: Outcome) {
+        let conn = &mut conns[i];
+        let sent = conn.wbuf.len() as u64;
+        self.stats.record(conn.started, now, None, sent, outcome);
+        let error = matches!(outcome, Outcome::Error(_));
+        self.shared.count_live(self.index, error);
+        if error {
+            conn.vu.restart_iteration(&self.shared.config.program);
+        }
+        conn.phase = Phase::Idle;
+        self.next_request(conns, i, now);
+    }
+}
+
+fn tag(i: usize, op: u64) -> u64 {
+    ((i as u64) << 8) | op
+}
