@@ -130,3 +130,76 @@ fn http1_request_path_allocates_nothing() {
     drop(probe);
     assert_eq!(counted_allocations(), 1);
 }
+
+/// The io_uring engine allocates nothing per request either. Its set-up allocates
+/// (the ring, the VUs' buffers), so the test is differential: a run of 2,000 requests
+/// must allocate exactly as much as a run of 500, counted over the whole run.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_request_path_allocates_nothing() {
+    use crate::executor::Shared;
+    use crate::{Control, HttpConfig, LoadConfig, RunConfig};
+
+    let mut counts = Vec::new();
+    for requests in [500usize, 2_000] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || serve(listener, requests));
+        let flags = Flags {
+            url: Some(format!("http://127.0.0.1:{port}/items/${{REQUEST_ID}}")),
+            headers: vec!["x-vu: ${VU}".into()],
+            ..Flags::default()
+        };
+        let program = Arc::new(compile(
+            &lower(&Input {
+                flags,
+                ..Input::default()
+            })
+            .unwrap(),
+        ));
+        let config = RunConfig {
+            program,
+            load: LoadConfig {
+                vus: 1,
+                duration: Some(Duration::from_secs(60)),
+                max_requests: Some(requests as u64),
+                rate: None,
+                ramp_up: Duration::ZERO,
+                warmup: Duration::ZERO,
+                profile: None,
+                arrival: None,
+            },
+            http: HttpConfig {
+                timeout: Duration::from_secs(5),
+                http2: false,
+                insecure: false,
+                cacert_pem: None,
+            },
+            threads: 1,
+        };
+        let shared = Shared::new(&config, Arc::new(Control::new())).unwrap();
+        let addr =
+            crate::uring::eligible(&shared).expect("a plain HTTP/1.1 closed run is eligible");
+        let mut stats = WorkerStats::new(shared.measure_from, 10);
+        let before = counted_allocations();
+        COUNTING.with(|c| c.set(true));
+        let unfinished = crate::uring::run_worker(&shared, 0, addr, &[1], &mut stats);
+        COUNTING.with(|c| c.set(false));
+        let allocations = counted_allocations() - before;
+        server.join().unwrap();
+        assert_eq!(unfinished.expect("io_uring is available on this kernel"), 0);
+        assert_eq!(
+            stats.responses, requests as u64,
+            "every request was answered"
+        );
+        counts.push(allocations);
+    }
+    assert!(
+        counts[0] > 0,
+        "the counter sees the set-up's allocations (so it is on)"
+    );
+    assert_eq!(
+        counts[0], counts[1],
+        "allocations grew with the number of requests: {counts:?}"
+    );
+}

@@ -93,6 +93,56 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Everything the workers share, with the run's clock starting now.
+    ///
+    /// # Errors
+    ///
+    /// An unusable TLS configuration (`--cacert`).
+    pub(crate) fn new(config: &RunConfig, control: Arc<Control>) -> Result<Shared, String> {
+        let needs_tls = config
+            .program
+            .origins
+            .iter()
+            .any(|o| o.scheme == kaioken_vm::Scheme::Https);
+        let tls = if needs_tls {
+            Some(crate::tls::client_config(&config.http)?)
+        } else {
+            None
+        };
+        let load = &config.load;
+        let vus = load.vus.max(1) as usize;
+        let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = if config.threads == 0 {
+            cpus
+        } else {
+            config.threads
+        }
+        .clamp(1, vus);
+        let start = Instant::now();
+        let measure_from = start + load.warmup;
+        let profile = load.profile.as_ref().map(|p| p.with_lead(load.warmup));
+        let initial_target = match (&profile, &load.arrival) {
+            (Some(p), None) => p.level_at(Duration::ZERO).round() as u32,
+            _ => load.vus,
+        };
+        Ok(Shared {
+            config: config.clone(),
+            tls,
+            infos: StepInfo::for_program(&config.program),
+            control,
+            issued: AtomicU64::new(0),
+            start,
+            measure_from,
+            deadline: load.duration.map(|d| measure_from + d),
+            live: (0..threads).map(|_| Live::default()).collect(),
+            running: AtomicUsize::new(threads),
+            vu_target: AtomicU32::new(initial_target),
+            vu_target_tx: watch::Sender::new(initial_target),
+            profile,
+            threads,
+        })
+    }
+
     /// Claim one request from `max_requests`; `false` when the budget is spent (and
     /// the run is told to stop).
     pub(crate) fn claim(&self) -> bool {
@@ -131,49 +181,14 @@ pub fn run(
     control: Arc<Control>,
     on_tick: &mut dyn FnMut(&Progress),
 ) -> Result<RunStats, String> {
-    let needs_tls = config
-        .program
-        .origins
-        .iter()
-        .any(|o| o.scheme == kaioken_vm::Scheme::Https);
-    let tls = if needs_tls {
-        Some(crate::tls::client_config(&config.http)?)
-    } else {
-        None
-    };
-    let load = &config.load;
-    let vus = load.vus.max(1) as usize;
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = if config.threads == 0 {
-        cpus
-    } else {
-        config.threads
-    }
-    .clamp(1, vus);
-    let start = Instant::now();
-    let measure_from = start + load.warmup;
-    let deadline = load.duration.map(|d| measure_from + d);
-    let profile = load.profile.as_ref().map(|p| p.with_lead(load.warmup));
-    let initial_target = match (&profile, &load.arrival) {
-        (Some(p), None) => p.level_at(Duration::ZERO).round() as u32,
-        _ => load.vus,
-    };
-    let shared = Arc::new(Shared {
-        config: config.clone(),
-        tls,
-        infos: StepInfo::for_program(&config.program),
-        control: control.clone(),
-        issued: AtomicU64::new(0),
-        start,
-        measure_from,
-        deadline,
-        live: (0..threads).map(|_| Live::default()).collect(),
-        running: AtomicUsize::new(threads),
-        vu_target: AtomicU32::new(initial_target),
-        vu_target_tx: watch::Sender::new(initial_target),
-        profile,
-        threads,
-    });
+    let shared = Arc::new(Shared::new(config, control.clone())?);
+    let (threads, start, measure_from, deadline, load) = (
+        shared.threads,
+        shared.start,
+        shared.measure_from,
+        shared.deadline,
+        &config.load,
+    );
     let handles: Vec<_> = (0..threads)
         .map(|index| {
             let shared = shared.clone();
