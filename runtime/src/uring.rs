@@ -357,6 +357,14 @@ impl Engine<'_> {
             conn.rbuf.copy_within(conn.rstart..conn.rend, 0);
             conn.rend -= conn.rstart;
             conn.rstart = 0;
+            if conn.rend == conn.rbuf.len() {
+                // A head (or chunk-size line) longer than the buffer: grow it, on this
+                // cold path only. No operation is using the buffer now (its recv has
+                // completed); the parser stops a head at MAX_HEAD.
+                let mut bigger = vec![0u8; conn.rbuf.len() * 2].into_boxed_slice();
+                bigger[..conn.rend].copy_from_slice(&conn.rbuf[..conn.rend]);
+                conn.rbuf = bigger;
+            }
         }
         let free = &mut conn.rbuf[conn.rend..];
         let entry = opcode::Recv::new(

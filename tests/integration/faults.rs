@@ -290,3 +290,31 @@ fn tokio_engine_classifies_the_same_faults() {
         "{report}"
     );
 }
+
+/// A response head larger than the engines' read buffers (16 KiB) is still read whole,
+/// on both engines.
+#[test]
+fn large_response_head_is_read_whole() {
+    let mut response = b"HTTP/1.1 200 OK\r\nx-big: ".to_vec();
+    response.extend(std::iter::repeat_n(b'a', 40_000));
+    response.extend_from_slice(b"\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok");
+    let response: &'static [u8] = Box::leak(response.into_boxed_slice());
+    for (env, engine) in [(None, "io_uring"), (Some("1"), "tokio")] {
+        let server = Server::start(Behaviour::Malformed(response));
+        let mut test = Test::new()
+            .arg(server.url())
+            .args(["-c", "2", "--max-requests", "20", "-d", "30s"])
+            .report();
+        if let Some(v) = env {
+            test = test.env("KAIOKEN_NO_IO_URING", v);
+        }
+        let report = test.run().report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.status_codes(), vec![(200, 20)], "{engine}\n{report}");
+        assert!(
+            report.u64("requests.bytes_received") > 20 * 40_000,
+            "{report}"
+        );
+    }
+}
