@@ -32,6 +32,33 @@ pub enum Command {
     /// Starts a small HTTP server on 127.0.0.1 with an ephemeral port and runs an
     /// interpolated request against it, so you can see kaioken work with one command.
     Demo(DemoArgs),
+    /// Write a starter scenario file.
+    ///
+    /// The file is commented key by key and valid as written: try it with
+    /// `kaioken -f kaioken.toml --dry-run`, then point `url` at your target.
+    Init(InitArgs),
+    /// Print a shell completion script.
+    ///
+    /// Example, for bash: `kaioken completions bash > ~/.local/share/bash-completion/completions/kaioken`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    ///
+    /// Example: `kaioken man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the scenario.
+    #[arg(default_value = "kaioken.toml")]
+    pub path: std::path::PathBuf,
+
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

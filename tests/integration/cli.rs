@@ -254,3 +254,80 @@ fn serious_drops_the_flavour() {
         );
     }
 }
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_kaioken()"),
+        ("zsh", "#compdef kaioken"),
+        ("fish", "complete -c kaioken"),
+        ("elvish", "edit:completion:arg-completer[kaioken]"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = Test::new()
+            .without_no_tui()
+            .args(["completions", shell])
+            .stdout_contains(marker)
+            .run();
+        // The flags are in there too, generated from the same definitions as --help.
+        assert!(
+            out.stdout.contains("arrival-rate"),
+            "{shell}: {}",
+            out.stdout
+        );
+    }
+    Test::new()
+        .without_no_tui()
+        .args(["completions", "tcsh"])
+        .status(2)
+        .run();
+}
+
+#[test]
+fn man_page() {
+    let out = Test::new()
+        .without_no_tui()
+        .arg("man")
+        .stdout_contains(".TH kaioken 1")
+        .run();
+    assert!(
+        out.stdout.contains("max\\-requests") || out.stdout.contains("max-requests"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn init_writes_a_valid_scenario_and_keeps_an_existing_one() {
+    let out = Test::new()
+        .without_no_tui()
+        .args(["init", "scenario.toml"])
+        .stderr_contains("wrote scenario.toml")
+        .run();
+    let path = out.dir.path().join("scenario.toml");
+    let written = std::fs::read_to_string(&path).expect("init wrote the file");
+    assert!(
+        written.contains("[target]") && written.contains("[load]"),
+        "{written}"
+    );
+    // Valid as written: it dry-runs.
+    let out = Test::in_dir(out.dir)
+        .args(["-f", "scenario.toml", "--dry-run"])
+        .stdout_contains("would run 10 VUs for 30s")
+        .run();
+    // A second init refuses to overwrite; --force does.
+    std::fs::write(&path, "# mine\n").unwrap();
+    let out = Test::in_dir(out.dir)
+        .without_no_tui()
+        .args(["init", "scenario.toml"])
+        .status(1)
+        .stderr_contains("pass --force")
+        .run();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+    // Keep the output: its directory lives as long as it does.
+    let _out = Test::in_dir(out.dir)
+        .without_no_tui()
+        .args(["init", "scenario.toml", "--force"])
+        .run();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+}
