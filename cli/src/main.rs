@@ -252,7 +252,7 @@ fn execute(ir: &Ir, config: &RunConfig, out: &Output) -> Result<Outcome, Error> 
         exit_code: exit_code(&Ok(outcome)),
         started_at_unix_ms,
     };
-    let report = Report::new(ir, &stats, &end);
+    let report = Report::new(ir, &config.program.checks, &stats, &end);
     let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Setup(e.to_string()))?;
     if let (Some(file), Some(path)) = (&mut report_file, &out.output) {
         file.write_all(format!("{json}\n").as_bytes())

@@ -28,6 +28,7 @@ pub struct Report {
     pub schedule_lag_ms: Lag,
     pub iterations: Iterations,
     pub vus: Vus,
+    pub checks: Vec<CheckJson>,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<&'static str, u64>,
     pub error_details: BTreeMap<&'static str, String>,
@@ -65,6 +66,15 @@ pub struct StageJson {
     pub target: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckJson {
+    pub name: String,
+    pub expr: String,
+    pub passes: u64,
+    pub fails: u64,
+    pub pass_rate: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +127,8 @@ pub struct Requests {
     pub bytes_received: u64,
     pub warmup_requests: u64,
     pub unfinished: u64,
+    /// Passed evaluations over all evaluations of every check; `null` without checks.
+    pub check_pass_rate: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -205,7 +217,12 @@ fn target_rate(load: &kaioken_compiler::LoadPlan) -> Option<f64> {
 }
 
 impl Report {
-    pub fn new(ir: &Ir, stats: &RunStats, end: &RunEnd) -> Report {
+    pub fn new(
+        ir: &Ir,
+        program_checks: &[kaioken_vm::CompiledCheck],
+        stats: &RunStats,
+        end: &RunEnd,
+    ) -> Report {
         let step = &ir.scenarios[0].steps[0];
         let scheme = if step.origin.scheme == kaioken_vm::Scheme::Https {
             "https"
@@ -304,6 +321,13 @@ impl Report {
                 bytes_received: stats.bytes_in,
                 warmup_requests: stats.warmup_requests,
                 unfinished: stats.unfinished,
+                check_pass_rate: {
+                    let (passes, all) = stats
+                        .checks
+                        .iter()
+                        .fold((0, 0), |(p, a), c| (p + c[0], a + c[0] + c[1]));
+                    (all > 0).then(|| passes as f64 / all as f64)
+                },
             },
             latency_ms: latency(h),
             latency_uncorrected_ms: latency(&stats.latency_uncorrected),
@@ -339,6 +363,21 @@ impl Report {
                 max_active: stats.max_vus,
                 max_allowed: ir.load.vus,
             },
+            checks: program_checks
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let [passes, fails] = stats.checks.get(i).copied().unwrap_or([0, 0]);
+                    CheckJson {
+                        name: c.name.clone(),
+                        expr: c.text.clone(),
+                        passes,
+                        fails,
+                        pass_rate: (passes + fails > 0)
+                            .then(|| passes as f64 / (passes + fails) as f64),
+                    }
+                })
+                .collect(),
             status_codes: stats
                 .status
                 .iter()

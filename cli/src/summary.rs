@@ -187,6 +187,19 @@ pub fn render(report: &Report, serious: bool) -> String {
         latency(l.max),
         latency(l.stdev)
     );
+    if let Some(rate) = r.check_pass_rate {
+        let _ = writeln!(out, "  Checks      {:.2}% passed", rate * 100.0);
+        for c in &report.checks {
+            let mark = if c.fails == 0 { "✓" } else { "✗" };
+            let _ = writeln!(
+                out,
+                "              {mark} {}  {} passed, {} failed",
+                c.name,
+                thousands(c.passes),
+                thousands(c.fails)
+            );
+        }
+    }
     if !report.status_codes.is_empty() {
         let codes: Vec<String> = report
             .status_codes

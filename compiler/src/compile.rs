@@ -7,11 +7,16 @@
 
 use std::collections::BTreeMap;
 
+use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
-    BufId, ConstId, HeaderDesc, Op, Operand, OriginId, Pc, Program, SourceLoc, StepDesc, StepId,
+    BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, ConstId, HeaderDesc, Op, Operand, OriginId,
+    Pc, Program, SourceLoc, StepDesc, StepId, TextTest,
 };
 
-use crate::{Ir, IrLoc, Part, Template};
+use memchr::memmem::Finder;
+use regex::bytes::Regex;
+
+use crate::{Ir, IrCheck, IrLoc, Part, Template};
 
 /// Compile validated IR to bytecode.
 ///
@@ -31,6 +36,7 @@ use crate::{Ir, IrLoc, Part, Template};
 /// ```
 pub fn compile(ir: &Ir) -> Program {
     let mut c = Compiler::default();
+    let global: Vec<CheckId> = ir.checks.iter().map(|check| c.check(check)).collect();
     // The foundation lowers exactly one scenario; several (weighted) scenarios add a
     // pick instruction at the entry.
     for scenario in &ir.scenarios {
@@ -54,6 +60,8 @@ pub fn compile(ir: &Ir) -> Program {
                     OriginId::from_index(c.origins.len() - 1)
                 }
             };
+            let mut checks = global.clone();
+            checks.extend(step.checks.iter().map(|check| c.check(check)));
             let id = StepId::from_index(c.steps.len());
             c.steps.push(StepDesc {
                 name: step.name.clone(),
@@ -62,12 +70,18 @@ pub fn compile(ir: &Ir) -> Program {
                 path,
                 headers,
                 body,
+                checks,
             });
             c.emit(Op::Send { step: id }, loc);
             c.buf_count = c.buf_count.max(bufs);
         }
     }
     c.emit(Op::IterEnd {}, None);
+    let (capture_body, capture_head) = c
+        .checks
+        .iter()
+        .map(|ch| ch.expr.needs())
+        .fold((false, false), |a, b| (a.0 | b.0, a.1 | b.1));
     Program {
         code: c.code,
         consts: c.consts,
@@ -76,6 +90,59 @@ pub fn compile(ir: &Ir) -> Program {
         buf_count: c.buf_count,
         entry: Pc(0),
         locs: c.locs,
+        checks: c.checks,
+        capture_body,
+        capture_head,
+        body_limit: ir.settings.body_limit,
+    }
+}
+
+/// A parsed check as an evaluable tree: literals as bytes, substring finders and
+/// regexes built once here.
+fn lower_check(check: &Check) -> CheckExpr {
+    match check {
+        Check::Or(items) => CheckExpr::Or(items.iter().map(lower_check).collect()),
+        Check::And(items) => CheckExpr::And(items.iter().map(lower_check).collect()),
+        Check::Not(inner) => CheckExpr::Not(Box::new(lower_check(inner))),
+        Check::Compare(cmp) => {
+            let status = |v: &Value| match v {
+                Value::Number(n) => n.clamp(0.0, f64::from(u16::MAX)) as u16,
+                _ => 0,
+            };
+            let text = || match &cmp.subject {
+                Subject::Header(name) => {
+                    Some(name.to_ascii_lowercase().into_bytes().into_boxed_slice())
+                }
+                _ => None,
+            };
+            match (&cmp.subject, &cmp.predicate) {
+                (Subject::Status, Predicate::Compare(op, v)) => CheckExpr::Status(*op, status(v)),
+                (Subject::Status, Predicate::In(values)) => {
+                    let mut set: Vec<u16> = values.iter().map(status).collect();
+                    set.sort_unstable();
+                    set.dedup();
+                    CheckExpr::StatusIn(set.into())
+                }
+                (Subject::Duration, Predicate::Compare(op, Value::Time(d))) => {
+                    CheckExpr::Duration(*op, *d)
+                }
+                (_, Predicate::Contains(needle)) => CheckExpr::Text(
+                    text(),
+                    TextTest::Contains(Box::new(Finder::new(needle.as_bytes()).into_owned())),
+                ),
+                // `lower` compiled every pattern already and reported the bad ones.
+                (_, Predicate::Matches(pattern)) => match Regex::new(pattern) {
+                    Ok(re) => CheckExpr::Text(text(), TextTest::Matches(re)),
+                    Err(_) => CheckExpr::Or(Vec::new()),
+                },
+                (_, Predicate::Compare(op, Value::Text(want))) => CheckExpr::Text(
+                    text(),
+                    TextTest::Equals(*op == CmpOp::Eq, want.as_bytes().into()),
+                ),
+                // The grammar rejects every other pairing; a check that cannot pass.
+                _ => CheckExpr::Or(Vec::new()),
+            }
+        }
     }
 }
 
@@ -88,9 +155,19 @@ struct Compiler {
     origins: Vec<kaioken_vm::Origin>,
     locs: Vec<(Pc, SourceLoc)>,
     buf_count: u16,
+    checks: Vec<CompiledCheck>,
 }
 
 impl Compiler {
+    fn check(&mut self, check: &IrCheck) -> CheckId {
+        self.checks.push(CompiledCheck {
+            name: check.name.clone(),
+            text: check.expr.to_string(),
+            expr: lower_check(&check.expr),
+        });
+        CheckId::from_index(self.checks.len() - 1)
+    }
+
     fn intern(&mut self, bytes: &[u8]) -> ConstId {
         if let Some(&id) = self.interned.get(bytes) {
             return id;

@@ -42,6 +42,11 @@ pub(crate) struct Draft {
     pub queue_size: Option<Located<i64>>,
     pub queue_timeout: Option<Located<String>>,
     pub stages: Vec<DraftStage>,
+    /// `[[checks]]`: run on every response.
+    pub checks: Vec<DraftCheck>,
+    /// `[request] checks`: run on this request's responses.
+    pub request_checks: Vec<Located<String>>,
+    pub body_limit: Option<Located<i64>>,
     /// Where `[[stages]]` begins, for errors about the list as a whole.
     pub stages_loc: Option<crate::located::Loc>,
 }
@@ -64,4 +69,13 @@ impl Draft {
             .retain(|h| !h.name.value.eq_ignore_ascii_case(&header.name.value));
         self.headers.push(header);
     }
+}
+
+/// One `[[checks]]` entry as written.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftCheck {
+    pub name: Option<Located<String>>,
+    pub expr: Option<Located<String>>,
+    /// The whole entry.
+    pub loc: crate::located::Loc,
 }

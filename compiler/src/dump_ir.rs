@@ -62,7 +62,19 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
             if let Some(body) = &step.body {
                 line(format!("    body {}", template(body)), None);
             }
+            for check in &step.checks {
+                line(
+                    format!("    check {:?} {}", check.name, check.expr),
+                    check.loc.as_ref(),
+                );
+            }
         }
+    }
+    for (i, check) in ir.checks.iter().enumerate() {
+        line(
+            format!("check c{i} {:?} {}", check.name, check.expr),
+            check.loc.as_ref(),
+        );
     }
     let l = &ir.load;
     let opt = |d: Option<String>| d.unwrap_or_else(|| "none".into());
@@ -117,7 +129,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
     let s = &ir.settings;
     line(
         format!(
-            "settings timeout={} http={} insecure={} cacert={} max_error_rate={}",
+            "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={}",
             format_duration(s.timeout),
             if s.http2 { "2" } else { "1.1" },
             s.insecure,
@@ -126,6 +138,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
                 .as_ref()
                 .map(|c| format!("{:?}", c.display().to_string()))),
             s.max_error_rate,
+            s.body_limit,
         ),
         None,
     );

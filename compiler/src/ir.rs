@@ -19,6 +19,19 @@ pub struct Ir {
     pub load: LoadPlan,
     /// Connection and protocol settings.
     pub settings: Settings,
+    /// Checks run on every response (`[[checks]]`).
+    pub checks: Vec<IrCheck>,
+}
+
+/// A check: a named boolean expression over a response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IrCheck {
+    /// Its name in reports.
+    pub name: String,
+    /// The parsed expression.
+    pub expr: kaioken_grammar::Check,
+    /// Where it was written.
+    pub loc: Option<IrLoc>,
 }
 
 /// A named, weighted sequence of request steps.
@@ -49,6 +62,8 @@ pub struct Step {
     pub headers: Vec<(String, Template)>,
     /// The body, if any.
     pub body: Option<Template>,
+    /// Checks run on this step's responses, besides the global ones.
+    pub checks: Vec<IrCheck>,
     /// Where the step's URL was given.
     pub loc: Option<IrLoc>,
 }
@@ -172,6 +187,8 @@ pub struct Settings {
     pub cacert: Option<PathBuf>,
     /// Stop with exit code 1 when the share of failed requests exceeds this.
     pub max_error_rate: f64,
+    /// Most body bytes kept per response for checks.
+    pub body_limit: usize,
 }
 
 /// A source position, for dumps.

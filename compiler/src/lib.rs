@@ -30,7 +30,9 @@ pub use compile::compile;
 pub use compile_error::{CompileError, CompileErrorKind, CompileErrors};
 pub use dump_ir::dump_ir;
 pub use front::flags::Flags;
-pub use ir::{Arrival, Ir, IrLoc, LoadPlan, Part, Scenario, Settings, Stage, Step, Template};
+pub use ir::{
+    Arrival, Ir, IrCheck, IrLoc, LoadPlan, Part, Scenario, Settings, Stage, Step, Template,
+};
 pub use lower::{ConfigFile, Input, lower};
 
 /// The `user-agent` sent when a request sets none.

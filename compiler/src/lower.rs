@@ -10,7 +10,9 @@ use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
 use crate::draft::{BodySource, Draft};
 use crate::located::Loc;
 use crate::located::{Located, Src};
-use crate::{Arrival, Flags, Ir, LoadPlan, Part, Scenario, Settings, Stage, Step, Template, front};
+use crate::{
+    Arrival, Flags, Ir, IrCheck, LoadPlan, Part, Scenario, Settings, Stage, Step, Template, front,
+};
 
 /// A scenario file's name and contents.
 #[derive(Debug, Clone)]
@@ -42,6 +44,9 @@ const MAX_VUS: i64 = 1_000_000;
 const DEFAULT_MAX_VUS: u32 = 1000;
 const DEFAULT_QUEUE_SIZE: u32 = 10_000;
 const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Body bytes kept per response for checks: enough for typical JSON answers, and a
+/// bounded 64 KiB per VU whatever the server sends.
+const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// Build the [`Ir`] from the input: read the file, apply flags, validate everything.
 ///
@@ -129,13 +134,35 @@ impl Lowerer<'_> {
             }
             path
         });
+        let body_limit = match &d.body_limit {
+            Some(b) if !(0..=1 << 30).contains(&b.value) => {
+                self.out_of_range(b, "body_limit", "from 0 to 1073741824 bytes");
+                DEFAULT_BODY_LIMIT
+            }
+            Some(b) => b.value as usize,
+            None => DEFAULT_BODY_LIMIT,
+        };
         let settings = Settings {
             timeout,
             http2: d.http2.unwrap_or(false),
             insecure: d.insecure.unwrap_or(false),
             cacert,
             max_error_rate,
+            body_limit,
         };
+        let mut checks = Vec::new();
+        for c in &d.checks {
+            let Some(expr) = &c.expr else {
+                self.conflict(
+                    &c.loc,
+                    "a check needs `expr`, e.g. `expr = \"status == 200\"`",
+                );
+                continue;
+            };
+            if let Some(check) = self.check(expr, c.name.as_ref().map(|n| n.value.clone())) {
+                checks.push(check);
+            }
+        }
         let scenario = Scenario {
             name: "default".into(),
             weight: 1,
@@ -146,6 +173,7 @@ impl Lowerer<'_> {
             scenarios: vec![scenario],
             load,
             settings,
+            checks,
         })
     }
 
@@ -372,6 +400,42 @@ impl Lowerer<'_> {
         }
     }
 
+    /// Parse a check (and compile its regexes, to report them here) into the IR.
+    fn check(&mut self, expr: &Located<String>, name: Option<String>) -> Option<IrCheck> {
+        let parsed = match kaioken_grammar::parse_check(&expr.value) {
+            Ok(c) => c,
+            Err(e) => {
+                let kind = CompileErrorKind::Grammar {
+                    message: e.to_string(),
+                    help: e.help(),
+                };
+                self.errors
+                    .push(CompileError::at(kind, &expr.loc, Some(e.span)));
+                return None;
+            }
+        };
+        let mut bad_regex = None;
+        visit_regexes(&parsed, &mut |pattern, span| {
+            if let Err(e) = regex::bytes::Regex::new(pattern) {
+                bad_regex.get_or_insert((span, e.to_string()));
+            }
+        });
+        if let Some((span, message)) = bad_regex {
+            let kind = CompileErrorKind::Grammar {
+                message: format!("invalid regular expression: {message}"),
+                help: None,
+            };
+            self.errors
+                .push(CompileError::at(kind, &expr.loc, Some(span)));
+            return None;
+        }
+        Some(IrCheck {
+            name: name.unwrap_or_else(|| parsed.to_string()),
+            expr: parsed,
+            loc: expr.loc.ir_loc(),
+        })
+    }
+
     /// A path written in the scenario file is relative to the file; one given as a
     /// flag is relative to the working directory.
     fn resolve_path(&self, path: &str, loc: &crate::located::Loc) -> std::path::PathBuf {
@@ -583,6 +647,11 @@ impl Lowerer<'_> {
                 }
             }
         };
+        let checks = d
+            .request_checks
+            .iter()
+            .filter_map(|c| self.check(c, None))
+            .collect();
         let (origin, path) = split?;
         Some(Step {
             name: "request".into(),
@@ -591,6 +660,7 @@ impl Lowerer<'_> {
             path,
             headers,
             body,
+            checks,
             loc: url.loc.ir_loc(),
         })
     }
@@ -698,5 +768,19 @@ impl Lowerer<'_> {
             },
             path,
         ))
+    }
+}
+
+/// Call `f` with each `matches` pattern in a check and the span of its comparison.
+fn visit_regexes(check: &kaioken_grammar::Check, f: &mut impl FnMut(&str, kaioken_grammar::Span)) {
+    use kaioken_grammar::{Check, Predicate};
+    match check {
+        Check::Or(items) | Check::And(items) => items.iter().for_each(|c| visit_regexes(c, f)),
+        Check::Not(inner) => visit_regexes(inner, f),
+        Check::Compare(cmp) => {
+            if let Predicate::Matches(pattern) = &cmp.predicate {
+                f(pattern, cmp.span);
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kaioken_compiler::{Flags, Input, compile, lower};
+use kaioken_compiler::{ConfigFile, Flags, Input, compile, lower};
 use kaioken_vm::{SystemHost, Yield};
 
 use crate::http1::{Http1, StepInfo};
@@ -64,19 +64,33 @@ fn http1_request_path_allocates_nothing() {
         body: Some("{\"iteration\": ${ITERATION}}".into()),
         ..Flags::default()
     };
+    // Checks of every kind, so their evaluation (finders, a regex, header lookups in
+    // the kept head) is measured too.
+    let config = ConfigFile {
+        name: "checks.toml".into(),
+        text: r#"
+            [request]
+            checks = ['status in [200, 201]', 'body contains "hello"', 'body matches "h.l+o"',
+                      'header("content-type") == "text/plain" || header("transfer-encoding") contains "chunked"',
+                      "duration < 5s"]
+        "#
+        .into(),
+    };
     let program = Arc::new(compile(
         &lower(&Input {
             flags,
+            config: Some(config),
             ..Input::default()
         })
         .unwrap(),
     ));
+    assert!(program.capture_body && program.capture_head);
     let infos = StepInfo::for_program(&program);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let mut stats = WorkerStats::new(Instant::now(), 10);
+    let mut stats = WorkerStats::new(Instant::now(), 10).with_checks(program.checks.len());
     let (allocations, statuses) = rt.block_on(async {
         let mut vu = program.create_vu_state(1);
         let mut driver = Http1::new(&program);
@@ -96,7 +110,16 @@ fn http1_request_path_allocates_nothing() {
             let outcome = driver
                 .send(&program, &vu, step, &infos[0], None, Duration::from_secs(5))
                 .await;
-            stats.record(start, Instant::now(), None, driver.request_len(), outcome);
+            let end = Instant::now();
+            stats.record(start, end, None, driver.request_len(), outcome);
+            crate::checks::run_checks(
+                &program,
+                step,
+                outcome,
+                end - start,
+                driver.capture.as_ref(),
+                &mut stats,
+            );
             match outcome {
                 Outcome::Response {
                     status: 200,
@@ -118,6 +141,12 @@ fn http1_request_path_allocates_nothing() {
     server.join().unwrap();
     assert_eq!(statuses, [1100, 1100]);
     assert_eq!(stats.responses, (WARM + MEASURED) as u64);
+    let every = (WARM + MEASURED) as u64;
+    assert_eq!(
+        stats.checks,
+        vec![[every, 0]; 5],
+        "every check passes on both framings"
+    );
     assert_eq!(
         allocations, 0,
         "heap allocations in {MEASURED} steady-state requests"

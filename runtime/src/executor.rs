@@ -310,9 +310,12 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     let load = &shared.config.load;
     let threads = shared.threads;
     let expected_secs = load.duration.map_or(60, |d| d.as_secs() as usize);
-    let mut stats = WorkerStats::new(shared.measure_from, expected_secs);
+    let checks = shared.config.program.checks.len();
+    let mut stats = WorkerStats::new(shared.measure_from, expected_secs).with_checks(checks);
     let open = load.arrival.as_ref().map(|a| {
-        stats = WorkerStats::new(shared.measure_from, expected_secs).track_uncorrected();
+        stats = WorkerStats::new(shared.measure_from, expected_secs)
+            .with_checks(checks)
+            .track_uncorrected();
         let max_vus = share(load.vus, index, threads).max(1);
         OpenQueue {
             due: RefCell::new(VecDeque::with_capacity(1024)),
@@ -457,9 +460,15 @@ impl Vu {
         };
         let end = Instant::now();
         ctx.in_flight.set(ctx.in_flight.get() - 1);
-        ctx.stats
-            .borrow_mut()
-            .record(start, end, intended, sent, outcome);
+        {
+            let mut stats = ctx.stats.borrow_mut();
+            stats.record(start, end, intended, sent, outcome);
+            let capture = match &self.driver {
+                Driver::H1(d) => d.capture.as_ref(),
+                Driver::H2(d) => d.capture.as_ref(),
+            };
+            crate::checks::run_checks(program, step, outcome, end - start, capture, &mut stats);
+        }
         let Outcome::Error(kind) = outcome else {
             shared.count_live(ctx.index, false);
             return true;

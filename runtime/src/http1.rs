@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::ErrorKind;
 use crate::conn::{Stream, connect};
-use crate::response_parser::{Response, ResponseParser};
+use crate::response_parser::{Capture, Response, ResponseParser};
 use crate::stats::Outcome;
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -53,6 +53,8 @@ impl StepInfo {
 pub(crate) struct Http1 {
     /// What went wrong with the last failed connect, for the report.
     pub detail: Option<String>,
+    /// The last response's head and body, when checks read them.
+    pub capture: Option<Capture>,
     conns: Vec<Option<Stream>>,
     wbuf: Vec<u8>,
     rbuf: Vec<u8>,
@@ -63,6 +65,7 @@ impl Http1 {
     pub fn new(program: &Program) -> Http1 {
         Http1 {
             detail: None,
+            capture: crate::checks::capture_for(program),
             conns: (0..program.origins.len()).map(|_| None).collect(),
             wbuf: Vec::with_capacity(1024),
             rbuf: Vec::with_capacity(READ_CHUNK),
@@ -127,10 +130,14 @@ impl Http1 {
             .write_all(&self.wbuf)
             .await
             .map_err(|e| ErrorKind::from_io(&e, false))?;
+        if let Some(c) = &mut self.capture {
+            c.clear();
+        }
         let mut reader = Reader {
             stream,
             buf: &mut self.rbuf,
             pos: &mut self.rpos,
+            capture: self.capture.as_mut(),
         };
         let response = reader.read_response(info.is_head).await?;
         if !response.keep_alive {
@@ -144,6 +151,7 @@ struct Reader<'a> {
     stream: &'a mut Stream,
     buf: &'a mut Vec<u8>,
     pos: &'a mut usize,
+    capture: Option<&'a mut Capture>,
 }
 
 impl Reader<'_> {
@@ -167,7 +175,8 @@ impl Reader<'_> {
     async fn read_response(&mut self, is_head: bool) -> Result<Response, ErrorKind> {
         let mut parser = ResponseParser::new(is_head);
         loop {
-            let (used, done) = parser.advance(&self.buf[*self.pos..])?;
+            let (used, done) =
+                parser.advance_into(&self.buf[*self.pos..], self.capture.as_deref_mut())?;
             *self.pos += used;
             if let Some(response) = done {
                 return Ok(response);

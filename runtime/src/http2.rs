@@ -19,6 +19,7 @@ use rustls::ClientConfig;
 
 use crate::ErrorKind;
 use crate::conn::connect;
+use crate::response_parser::Capture;
 use crate::stats::Outcome;
 
 struct H2Step {
@@ -32,6 +33,9 @@ struct H2Step {
 pub(crate) struct Http2 {
     /// What went wrong with the last failed request, for the report.
     pub detail: Option<String>,
+    /// The last response's head (as HTTP/1.1 would spell it) and body, when checks
+    /// read them.
+    pub capture: Option<Capture>,
     conns: Vec<Option<SendRequest<Full<Bytes>>>>,
     steps: Vec<Option<H2Step>>,
     last_len: u64,
@@ -72,6 +76,7 @@ impl Http2 {
             .collect();
         Http2 {
             detail: None,
+            capture: crate::checks::capture_for(program),
             conns: (0..program.origins.len()).map(|_| None).collect(),
             steps,
             last_len: 0,
@@ -169,6 +174,20 @@ impl Http2 {
             .await
             .map_err(|e| classify(&e, false))?;
         let status = resp.status().as_u16();
+        if let Some(c) = &mut self.capture {
+            c.clear();
+            c.head.extend_from_slice(b"HTTP/2 ");
+            c.head
+                .extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+            c.head.extend_from_slice(b"\r\n");
+            for (name, value) in resp.headers() {
+                c.head.extend_from_slice(name.as_str().as_bytes());
+                c.head.extend_from_slice(b": ");
+                c.head.extend_from_slice(value.as_bytes());
+                c.head.extend_from_slice(b"\r\n");
+            }
+            c.head.extend_from_slice(b"\r\n");
+        }
         let mut bytes_in = resp
             .headers()
             .iter()
@@ -180,6 +199,9 @@ impl Http2 {
             let frame = frame.map_err(|e| self.fail(&e, true))?;
             if let Some(data) = frame.data_ref() {
                 bytes_in += data.len() as u64;
+                if let Some(c) = &mut self.capture {
+                    c.push_body(data);
+                }
             }
         }
         Ok((status, bytes_in))

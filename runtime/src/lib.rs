@@ -19,6 +19,7 @@
 //! on a channel: statistics are per worker thread and merged once at the end, and the
 //! progress counters are single-writer atomics.
 
+mod checks;
 mod conn;
 mod control;
 mod error_kind;

@@ -13,6 +13,54 @@ use crate::ErrorKind;
 /// a VU's buffer grow without bound.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
+/// The parts of a response kept for checks and extractors: the head as received and
+/// the body up to a limit. One per VU, cleared (not freed) for each response.
+#[derive(Debug, Default)]
+pub(crate) struct Capture {
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+    /// Body bytes beyond this are counted but not kept, so memory stays bounded.
+    pub body_limit: usize,
+    /// Whether the body was longer than `body_limit`.
+    pub truncated: bool,
+}
+
+impl Capture {
+    pub fn new(body_limit: usize) -> Capture {
+        Capture {
+            head: Vec::with_capacity(512),
+            body: Vec::with_capacity(body_limit.min(16 * 1024)),
+            body_limit,
+            truncated: false,
+        }
+    }
+
+    /// Forget the last response, keeping the memory.
+    pub fn clear(&mut self) {
+        self.head.clear();
+        self.body.clear();
+        self.truncated = false;
+    }
+
+    pub fn push_body(&mut self, bytes: &[u8]) {
+        let room = self.body_limit.saturating_sub(self.body.len());
+        self.truncated |= bytes.len() > room;
+        self.body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// The value of header `name` (case-insensitive) in the captured head.
+    pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        let mut lines = self.head.split(|&b| b == b'\n').skip(1);
+        lines.find_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            line[..colon]
+                .eq_ignore_ascii_case(name)
+                .then(|| line[colon + 1..].trim_ascii())
+        })
+    }
+}
+
 /// A complete response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Response {
@@ -23,7 +71,7 @@ pub(crate) struct Response {
     pub keep_alive: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Head,
     Length(u64),
@@ -31,7 +79,7 @@ enum State {
     UntilClose,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     Size,
     Data(u64),
@@ -69,10 +117,22 @@ impl ResponseParser {
 
     /// Consume what it can of `buf`. Returns how many bytes it used and, once the
     /// response is complete, the response; bytes after it are left unused.
+    #[cfg(test)]
     pub fn advance(&mut self, buf: &[u8]) -> Result<(usize, Option<Response>), ErrorKind> {
+        self.advance_into(buf, None)
+    }
+
+    /// [`ResponseParser::advance`], also copying the head and (up to its limit) the
+    /// body into `capture` when checks need them. Without a capture it copies nothing.
+    pub fn advance_into(
+        &mut self,
+        buf: &[u8],
+        mut capture: Option<&mut Capture>,
+    ) -> Result<(usize, Option<Response>), ErrorKind> {
         let mut used = 0;
         loop {
             let rest = &buf[used..];
+            let before = self.state;
             let step = match self.state {
                 State::Head => self.head(rest)?,
                 State::Length(remaining) => {
@@ -88,6 +148,18 @@ impl ResponseParser {
                 State::Chunk(chunk) => self.chunk(chunk, rest)?,
             };
             let (n, finished) = step;
+            if let Some(c) = capture.as_deref_mut() {
+                match before {
+                    State::Head if finished.is_some() => {
+                        c.head.clear();
+                        c.head.extend_from_slice(&rest[..n]);
+                    }
+                    State::Length(_) | State::UntilClose | State::Chunk(Chunk::Data(_)) => {
+                        c.push_body(&rest[..n])
+                    }
+                    _ => {}
+                }
+            }
             used += n;
             self.bytes += n as u64;
             match finished {
@@ -276,6 +348,40 @@ mod tests {
             let (r, _) = feed(interim, size, false).unwrap();
             assert_eq!(r.status, 204);
         }
+    }
+
+    #[test]
+    fn capture_keeps_head_and_capped_body() {
+        for size in [1, 3, 64, 4096] {
+            for (input, body) in [
+                (CHUNKED, b"hello world".as_slice()),
+                (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 11\r\n\r\nhello world".as_slice(), b"hello world".as_slice()),
+            ] {
+                let mut p = ResponseParser::new(false);
+                let mut c = Capture::new(5);
+                let mut fed = 0;
+                let mut buf = Vec::new();
+                loop {
+                    let (used, done) = p.advance_into(&buf, Some(&mut c)).unwrap();
+                    buf.drain(..used);
+                    if done.is_some() {
+                        break;
+                    }
+                    let end = (fed + size).min(input.len());
+                    buf.extend_from_slice(&input[fed..end]);
+                    fed = end;
+                }
+                assert_eq!(c.body, &body[..5], "size {size}");
+                assert!(c.truncated);
+                assert!(c.head.starts_with(b"HTTP/1.1 200 OK\r\n") && c.head.ends_with(b"\r\n\r\n"));
+            }
+        }
+        let mut c = Capture::new(100);
+        c.head
+            .extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type:  text/plain \r\nX-A: 1\r\n\r\n");
+        assert_eq!(c.header(b"content-type"), Some(b"text/plain".as_slice()));
+        assert_eq!(c.header(b"x-a"), Some(b"1".as_slice()));
+        assert_eq!(c.header(b"x-b"), None);
     }
 
     #[test]

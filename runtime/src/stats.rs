@@ -96,6 +96,8 @@ pub(crate) struct WorkerStats {
     active_vus: u64,
     /// Which engine ran this worker's VUs: `io_uring` or `tokio`.
     pub engine: &'static str,
+    /// Per check (by [`kaioken_vm::CheckId`]): passes and failures.
+    pub checks: Vec<[u64; 2]>,
 }
 
 fn clamp_us(d: Duration) -> u64 {
@@ -124,6 +126,7 @@ impl WorkerStats {
             max_vus: 0,
             active_vus: 0,
             engine: "tokio",
+            checks: Vec::new(),
         }
     }
 
@@ -157,6 +160,20 @@ impl WorkerStats {
         let slot = &mut self.error_details[kind as usize];
         if slot.is_none() {
             *slot = Some(detail());
+        }
+    }
+
+    /// Make room for `n` checks' counts (once, before the run).
+    pub fn with_checks(mut self, n: usize) -> WorkerStats {
+        self.checks = vec![[0; 2]; n];
+        self
+    }
+
+    /// Count one evaluation of check `id`.
+    #[inline]
+    pub fn check(&mut self, id: kaioken_vm::CheckId, passed: bool) {
+        if let Some(counts) = self.checks.get_mut(id.index()) {
+            counts[usize::from(!passed)] += 1;
         }
     }
 
@@ -271,6 +288,8 @@ pub struct RunStats {
     /// The engine that ran the VUs: `io_uring` (closed model, plain HTTP/1.1) or
     /// `tokio`.
     pub engine: &'static str,
+    /// Per check (by id): passes and failures.
+    pub checks: Vec<[u64; 2]>,
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
@@ -295,6 +314,7 @@ impl RunStats {
             dropped: 0,
             max_vus: 0,
             engine: "tokio",
+            checks: Vec::new(),
             elapsed,
         };
         let mut any_uncorrected = false;
@@ -313,6 +333,13 @@ impl RunStats {
                     .expect("histograms share bounds");
             }
             out.engine = w.engine;
+            if out.checks.len() < w.checks.len() {
+                out.checks.resize(w.checks.len(), [0; 2]);
+            }
+            for (total, counts) in out.checks.iter_mut().zip(&w.checks) {
+                total[0] += counts[0];
+                total[1] += counts[1];
+            }
             out.started += w.started;
             out.dropped += w.dropped;
             out.max_vus += w.max_vus;

@@ -83,6 +83,8 @@ struct Conn {
     rstart: usize,
     rend: usize,
     parser: ResponseParser,
+    /// The response's head and body, when checks read them.
+    capture: Option<crate::response_parser::Capture>,
     step: StepId,
     phase: Phase,
     /// When the request was submitted (set for the whole batch at submission).
@@ -139,6 +141,7 @@ fn drive(
             rstart: 0,
             rend: 0,
             parser: ResponseParser::new(false),
+            capture: crate::checks::capture_for(program),
             step: StepId(0),
             phase: Phase::Idle,
             started: Instant::now(),
@@ -302,6 +305,9 @@ impl Engine<'_> {
             &shared.infos[step.index()],
         );
         conn.parser = ResponseParser::new(shared.infos[step.index()].is_head);
+        if let Some(c) = &mut conn.capture {
+            c.clear();
+        }
         self.submitted.push(i);
         if conn.socket.is_none() {
             match Socket::new(conn.addr.domain(), Type::STREAM, None) {
@@ -320,8 +326,16 @@ impl Engine<'_> {
                     self.stats.note_error_detail(ErrorKind::Connect, || {
                         format!("cannot open a socket: {e}")
                     });
-                    self.stats
-                        .record(now, now, None, 0, Outcome::Error(ErrorKind::Connect));
+                    let outcome = Outcome::Error(ErrorKind::Connect);
+                    self.stats.record(now, now, None, 0, outcome);
+                    crate::checks::run_checks(
+                        program,
+                        step,
+                        outcome,
+                        Duration::ZERO,
+                        None,
+                        self.stats,
+                    );
                     self.shared.count_live(self.index, true);
                     conn.vu.restart_iteration(program);
                     self.deferred.push(i);
@@ -429,7 +443,10 @@ impl Engine<'_> {
             Some(conn.parser.eof().map_err(|k| (k, 0)))
         } else {
             conn.rend += res as usize;
-            match conn.parser.advance(&conn.rbuf[conn.rstart..conn.rend]) {
+            match conn
+                .parser
+                .advance_into(&conn.rbuf[conn.rstart..conn.rend], conn.capture.as_mut())
+            {
                 Ok((used, done)) => {
                     conn.rstart += used;
                     done.map(Ok)
@@ -479,6 +496,15 @@ impl Engine<'_> {
         let conn = &mut conns[i];
         let sent = conn.wbuf.len() as u64;
         self.stats.record(conn.started, now, None, sent, outcome);
+        let program: &Program = &self.shared.config.program;
+        crate::checks::run_checks(
+            program,
+            conn.step,
+            outcome,
+            now - conn.started,
+            conn.capture.as_ref(),
+            self.stats,
+        );
         let error = matches!(outcome, Outcome::Error(_));
         self.shared.count_live(self.index, error);
         if error {

@@ -9,6 +9,7 @@ mod harness;
 mod nginx;
 mod servers;
 
+mod checks;
 mod cli;
 mod counts;
 mod diagnostics;

@@ -85,3 +85,7 @@ typed_id!(
     /// A position in the instruction stream.
     Pc(u32), "@"
 );
+typed_id!(
+    /// A compiled check in the program's check table.
+    CheckId(u32), "c"
+);

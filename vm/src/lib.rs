@@ -17,6 +17,7 @@
 //! across iterations so that the steady state allocates nothing.
 
 mod builtin;
+mod check;
 mod host;
 mod ids;
 mod op;
@@ -26,8 +27,10 @@ mod vm;
 mod vu_state;
 
 pub use builtin::Builtin;
+pub use check::{CheckExpr, CompiledCheck, ResponseView, TextTest};
 pub use host::{Host, SystemHost};
-pub use ids::{BufId, ConstId, OriginId, Pc, StepId};
+pub use ids::{BufId, CheckId, ConstId, OriginId, Pc, StepId};
+pub use kaioken_grammar::CmpOp;
 pub use op::Op;
 pub use program::{Program, SourceLoc};
 pub use step_desc::{HeaderDesc, Operand, Origin, Scheme, StepDesc};

@@ -32,6 +32,15 @@ pub struct Program {
     pub entry: Pc,
     /// Side table: source location of instructions that have one, sorted by pc.
     pub locs: Vec<(Pc, SourceLoc)>,
+    /// Checks, indexed by [`crate::CheckId`]; each step lists the ones it runs.
+    pub checks: Vec<crate::CompiledCheck>,
+    /// Whether some check reads the body (the engines then keep it, up to
+    /// `body_limit` bytes).
+    pub capture_body: bool,
+    /// Whether some check reads a header (the engines then keep the head).
+    pub capture_head: bool,
+    /// Most body bytes kept per response for checks.
+    pub body_limit: usize,
 }
 
 impl Program {
@@ -122,7 +131,19 @@ impl fmt::Display for Program {
             if let Some(body) = s.body {
                 write!(f, " body={}", operand(body))?;
             }
+            for c in &s.checks {
+                write!(f, " {c}")?;
+            }
             writeln!(f)?;
+        }
+        for (i, c) in self.checks.iter().enumerate() {
+            writeln!(
+                f,
+                "  {} = check {:?} {}",
+                crate::CheckId::from_index(i),
+                c.name,
+                c.text
+            )?;
         }
         writeln!(f, "code:")?;
         for (i, op) in self.code.iter().enumerate() {

@@ -25,6 +25,8 @@ pub struct StepDesc {
     pub headers: Vec<HeaderDesc>,
     /// The body, if the step has one.
     pub body: Option<Operand>,
+    /// Checks run on each of its responses (the scenario's own and the global ones).
+    pub checks: Vec<crate::CheckId>,
 }
 
 /// One request header.

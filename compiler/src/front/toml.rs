@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::compile_error::{CompileError, CompileErrorKind};
-use crate::draft::{BodySource, Draft, DraftHeader, DraftStage};
+use crate::draft::{BodySource, Draft, DraftCheck, DraftHeader, DraftStage};
 use crate::located::{Loc, Located, Src};
 
 #[derive(Deserialize)]
@@ -19,6 +19,14 @@ struct File {
     request: Option<Request>,
     load: Option<Load>,
     stages: Option<Vec<Spanned<StageTable>>>,
+    checks: Option<Vec<Spanned<CheckTable>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckTable {
+    name: Option<Spanned<String>>,
+    expr: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +46,7 @@ struct Target {
     insecure: Option<bool>,
     cacert: Option<Spanned<String>>,
     max_error_rate: Option<Spanned<f64>>,
+    body_limit: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +56,7 @@ struct Request {
     headers: Option<BTreeMap<String, Spanned<String>>>,
     body: Option<Spanned<String>>,
     body_file: Option<Spanned<String>>,
+    checks: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -92,9 +102,16 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.insecure = t.insecure;
         draft.cacert = t.cacert.map(string);
         draft.max_error_rate = t.max_error_rate.map(number);
+        draft.body_limit = t.body_limit.map(int);
     }
     if let Some(r) = file.request {
         draft.method = r.method.map(string);
+        draft.request_checks = r
+            .checks
+            .unwrap_or_default()
+            .into_iter()
+            .map(string)
+            .collect();
         for (name, value) in r.headers.unwrap_or_default() {
             let value = string(value);
             let name = Located {
@@ -143,6 +160,15 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.latency_correction = l.latency_correction;
         draft.queue_size = l.queue_size.map(int);
         draft.queue_timeout = l.queue_timeout.map(string);
+    }
+    for check in file.checks.unwrap_or_default() {
+        let loc = Loc::toml(src, check.span(), None);
+        let check = check.into_inner();
+        draft.checks.push(DraftCheck {
+            name: check.name.map(string),
+            expr: check.expr.map(string),
+            loc,
+        });
     }
     if let Some(stages) = file.stages {
         if let Some(first) = stages.first() {

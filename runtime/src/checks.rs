@@ -1,0 +1,79 @@
+//! Running a step's checks on each response, for every engine.
+
+use std::time::Duration;
+
+use kaioken_vm::{Program, ResponseView, StepId};
+
+use crate::response_parser::Capture;
+use crate::stats::{Outcome, WorkerStats};
+
+/// A response as checks see it: the status, the time it took, and what the engine
+/// kept of the head and body.
+struct View<'a> {
+    status: u16,
+    duration: Duration,
+    capture: Option<&'a Capture>,
+}
+
+impl ResponseView for View<'_> {
+    fn status(&self) -> u16 {
+        self.status
+    }
+
+    fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    fn body(&self) -> &[u8] {
+        self.capture.map_or(&[], |c| &c.body)
+    }
+
+    fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.capture?.header(name)
+    }
+}
+
+/// Evaluate `step`'s checks on a finished request and count each pass or failure. A
+/// request that got no response fails all of its checks: none of them held.
+#[inline]
+pub(crate) fn run_checks(
+    program: &Program,
+    step: StepId,
+    outcome: Outcome,
+    duration: Duration,
+    capture: Option<&Capture>,
+    stats: &mut WorkerStats,
+) {
+    let ids = &program.step(step).checks;
+    if ids.is_empty() {
+        return;
+    }
+    match outcome {
+        Outcome::Response { status, .. } => {
+            let view = View {
+                status,
+                duration,
+                capture,
+            };
+            for &id in ids {
+                stats.check(id, program.checks[id.index()].expr.eval(&view));
+            }
+        }
+        Outcome::Error(_) => {
+            for &id in ids {
+                stats.check(id, false);
+            }
+        }
+    }
+}
+
+/// A capture for a VU of `program`, if its checks read the head or body.
+pub(crate) fn capture_for(program: &Program) -> Option<Capture> {
+    (program.capture_body || program.capture_head).then(|| {
+        Capture::new(if program.capture_body {
+            program.body_limit
+        } else {
+            0
+        })
+    })
+}
