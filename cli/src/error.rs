@@ -32,17 +32,20 @@ pub enum Outcome {
     Success,
     /// The run finished but too many requests failed.
     HighErrorRate,
+    /// The run finished and at least one threshold failed.
+    ThresholdsFailed,
     /// Ctrl-C.
     Interrupted,
 }
 
 /// Exit codes, decided here and nowhere else (DESIGN.md): 0 ok, 1 error, 2 usage
-/// (clap's own), 130 interrupted. Regression (3), thresholds (4) and load-model
-/// mismatch (5) come with the features that produce them.
+/// (clap's own), 4 thresholds failed, 130 interrupted. Regression (3) and load-model
+/// mismatch (5) come with `compare`.
 pub fn exit_code(result: &Result<Outcome, Error>) -> u8 {
     match result {
         Ok(Outcome::Success) => 0,
         Ok(Outcome::HighErrorRate) => 1,
+        Ok(Outcome::ThresholdsFailed) => 4,
         Ok(Outcome::Interrupted) => 130,
         Err(_) => 1,
     }

@@ -252,7 +252,16 @@ fn execute(ir: &Ir, config: &RunConfig, out: &Output) -> Result<Outcome, Error> 
         exit_code: exit_code(&Ok(outcome)),
         started_at_unix_ms,
     };
-    let report = Report::new(ir, &config.program.checks, &stats, &end);
+    let mut report = Report::new(ir, &config.program.checks, &stats, &end);
+    report.evaluate_thresholds(ir);
+    // Interrupted runs keep 130; a failed threshold outranks a high error rate, since
+    // it is the gate the user asked for.
+    let outcome = if outcome != Outcome::Interrupted && !report.thresholds_passed() {
+        Outcome::ThresholdsFailed
+    } else {
+        outcome
+    };
+    report.outcome.exit_code = exit_code(&Ok(outcome));
     let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Setup(e.to_string()))?;
     if let (Some(file), Some(path)) = (&mut report_file, &out.output) {
         file.write_all(format!("{json}\n").as_bytes())

@@ -29,6 +29,7 @@ pub struct Report {
     pub iterations: Iterations,
     pub vus: Vus,
     pub checks: Vec<CheckJson>,
+    pub thresholds: Vec<ThresholdJson>,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<&'static str, u64>,
     pub error_details: BTreeMap<&'static str, String>,
@@ -75,6 +76,16 @@ pub struct CheckJson {
     pub passes: u64,
     pub fails: u64,
     pub pass_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ThresholdJson {
+    pub metric: &'static str,
+    pub threshold: String,
+    /// The observed value in `unit`; `null` when there was nothing to measure.
+    pub observed: Option<f64>,
+    pub unit: &'static str,
+    pub passed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -378,6 +389,7 @@ impl Report {
                     }
                 })
                 .collect(),
+            thresholds: Vec::new(),
             status_codes: stats
                 .status
                 .iter()
@@ -415,6 +427,55 @@ impl Report {
                 data: encoded,
             },
         }
+    }
+}
+
+impl Report {
+    /// Evaluate the run's thresholds against this report and record them. A threshold
+    /// with nothing to measure (no requests; no check evaluated) fails: a gate that
+    /// passes on no data would let a broken run through CI.
+    pub fn evaluate_thresholds(&mut self, ir: &Ir) {
+        use kaioken_compiler::Metric;
+        let measured = self.requests.total > 0;
+        let l = &self.latency_ms;
+        self.thresholds = ir
+            .thresholds
+            .iter()
+            .map(|t| {
+                let (observed, unit) = match t.metric {
+                    Metric::LatencyPercentile(p) => {
+                        let ms = match p {
+                            500 => l.p50,
+                            750 => l.p75,
+                            900 => l.p90,
+                            950 => l.p95,
+                            990 => l.p99,
+                            _ => l.p99_9,
+                        };
+                        (measured.then_some(ms), "ms")
+                    }
+                    Metric::LatencyMean => (measured.then_some(l.mean), "ms"),
+                    Metric::LatencyMax => (measured.then_some(l.max), "ms"),
+                    Metric::ErrorRate => (measured.then_some(self.requests.error_rate), "ratio"),
+                    Metric::Rps => (measured.then_some(self.requests.rps), "req/s"),
+                    Metric::CheckPassRate => (self.requests.check_pass_rate, "ratio"),
+                };
+                // Times compare in seconds, like the parsed bound.
+                let comparable = observed.map(|v| if unit == "ms" { v / 1000.0 } else { v });
+                ThresholdJson {
+                    metric: t.metric.key(),
+                    threshold: t.threshold.to_string(),
+                    observed,
+                    unit,
+                    passed: comparable.is_some_and(|v| t.threshold.passes(v)),
+                }
+            })
+            .collect();
+    }
+
+    /// Whether every threshold passed (true without thresholds).
+    pub fn thresholds_passed(&self) -> bool {
+        self.thresholds.iter().all(|t| t.passed)
     }
 }
 

@@ -200,6 +200,29 @@ pub fn render(report: &Report, serious: bool) -> String {
             );
         }
     }
+    if !report.thresholds.is_empty() {
+        let failed = report.thresholds.iter().filter(|t| !t.passed).count();
+        let verdict = if failed == 0 {
+            "all passed".to_owned()
+        } else {
+            format!("{failed} failed")
+        };
+        let _ = writeln!(out, "  Thresholds  {verdict}");
+        for t in &report.thresholds {
+            let mark = if t.passed { "✓" } else { "✗" };
+            let observed = match (t.observed, t.unit) {
+                (None, _) => "no data".to_owned(),
+                (Some(v), "ms") => latency(v),
+                (Some(v), "ratio") => format!("{:.2}%", v * 100.0),
+                (Some(v), _) => format!("{v:.1}/s"),
+            };
+            let _ = writeln!(
+                out,
+                "              {mark} {} {}  (observed {observed})",
+                t.metric, t.threshold
+            );
+        }
+    }
     if !report.status_codes.is_empty() {
         let codes: Vec<String> = report
             .status_codes
@@ -220,6 +243,9 @@ pub fn render(report: &Report, serious: bool) -> String {
                 let _ = writeln!(out);
             }
         }
+    }
+    if report.outcome.exit_code == 4 {
+        let _ = writeln!(out, "\n  thresholds failed: exit code 4");
     }
     if report.outcome.exit_code == 1 {
         let _ = writeln!(

@@ -47,6 +47,8 @@ pub(crate) struct Draft {
     /// `[request] checks`: run on this request's responses.
     pub request_checks: Vec<Located<String>>,
     pub body_limit: Option<Located<i64>>,
+    /// `[thresholds]`: metric name and expression, in report order.
+    pub thresholds: Vec<(&'static str, Located<String>)>,
     /// Where `[[stages]]` begins, for errors about the list as a whole.
     pub stages_loc: Option<crate::located::Loc>,
 }

@@ -76,6 +76,12 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
             check.loc.as_ref(),
         );
     }
+    for (i, t) in ir.thresholds.iter().enumerate() {
+        line(
+            format!("threshold t{i} {} {}", t.metric.key(), t.threshold),
+            t.loc.as_ref(),
+        );
+    }
     let l = &ir.load;
     let opt = |d: Option<String>| d.unwrap_or_else(|| "none".into());
     let common = format!(

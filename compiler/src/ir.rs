@@ -21,6 +21,81 @@ pub struct Ir {
     pub settings: Settings,
     /// Checks run on every response (`[[checks]]`).
     pub checks: Vec<IrCheck>,
+    /// Pass/fail criteria evaluated when the run ends (`[thresholds]`).
+    pub thresholds: Vec<IrThreshold>,
+}
+
+/// A threshold: a metric of the whole run and the bound it must meet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IrThreshold {
+    /// The metric.
+    pub metric: Metric,
+    /// The comparison and bound, in the metric's unit.
+    pub threshold: kaioken_grammar::Threshold,
+    /// Where it was written.
+    pub loc: Option<IrLoc>,
+}
+
+/// A run metric a threshold can bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// A latency percentile (per mille: 500 is p50, 999 is p99.9).
+    LatencyPercentile(u16),
+    /// Mean latency.
+    LatencyMean,
+    /// Largest latency.
+    LatencyMax,
+    /// Failed requests over all requests.
+    ErrorRate,
+    /// Requests per second.
+    Rps,
+    /// Passed check evaluations over all.
+    CheckPassRate,
+}
+
+impl Metric {
+    /// The metric for a `[thresholds]` key.
+    pub fn from_key(key: &str) -> Option<Metric> {
+        Some(match key {
+            "p50" => Metric::LatencyPercentile(500),
+            "p75" => Metric::LatencyPercentile(750),
+            "p90" => Metric::LatencyPercentile(900),
+            "p95" => Metric::LatencyPercentile(950),
+            "p99" => Metric::LatencyPercentile(990),
+            "p99_9" => Metric::LatencyPercentile(999),
+            "mean" => Metric::LatencyMean,
+            "max" => Metric::LatencyMax,
+            "error_rate" => Metric::ErrorRate,
+            "rps" => Metric::Rps,
+            "check_pass_rate" => Metric::CheckPassRate,
+            _ => return None,
+        })
+    }
+
+    /// The key, as written in `[thresholds]` and shown in reports.
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::LatencyPercentile(500) => "p50",
+            Metric::LatencyPercentile(750) => "p75",
+            Metric::LatencyPercentile(900) => "p90",
+            Metric::LatencyPercentile(950) => "p95",
+            Metric::LatencyPercentile(990) => "p99",
+            Metric::LatencyPercentile(_) => "p99_9",
+            Metric::LatencyMean => "mean",
+            Metric::LatencyMax => "max",
+            Metric::ErrorRate => "error_rate",
+            Metric::Rps => "rps",
+            Metric::CheckPassRate => "check_pass_rate",
+        }
+    }
+
+    /// Whether the metric is a time (its bound needs a time unit).
+    pub fn is_time(self) -> bool {
+        matches!(
+            self,
+            Metric::LatencyPercentile(_) | Metric::LatencyMean | Metric::LatencyMax
+        )
+    }
 }
 
 /// A check: a named boolean expression over a response.

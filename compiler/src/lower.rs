@@ -11,7 +11,8 @@ use crate::draft::{BodySource, Draft};
 use crate::located::Loc;
 use crate::located::{Located, Src};
 use crate::{
-    Arrival, Flags, Ir, IrCheck, LoadPlan, Part, Scenario, Settings, Stage, Step, Template, front,
+    Arrival, Flags, Ir, IrCheck, IrThreshold, LoadPlan, Metric, Part, Scenario, Settings, Stage,
+    Step, Template, front,
 };
 
 /// A scenario file's name and contents.
@@ -169,11 +170,17 @@ impl Lowerer<'_> {
             steps: vec![step?],
             loc: file.and(d.url.as_ref()).and_then(|u| u.loc.ir_loc()),
         };
+        let thresholds = d
+            .thresholds
+            .iter()
+            .filter_map(|(key, value)| self.threshold(key, value))
+            .collect();
         Some(Ir {
             scenarios: vec![scenario],
             load,
             settings,
             checks,
+            thresholds,
         })
     }
 
@@ -398,6 +405,57 @@ impl Lowerer<'_> {
             stages,
             arrival: Some(arrival),
         }
+    }
+
+    /// Parse a threshold and check that its bound fits the metric.
+    fn threshold(&mut self, key: &str, value: &Located<String>) -> Option<IrThreshold> {
+        let metric = Metric::from_key(key)?;
+        let threshold = match kaioken_grammar::parse_threshold(&value.value) {
+            Ok(t) => t,
+            Err(e) => {
+                let kind = CompileErrorKind::Grammar {
+                    message: e.to_string(),
+                    help: e.help(),
+                };
+                self.errors
+                    .push(CompileError::at(kind, &value.loc, Some(e.span)));
+                return None;
+            }
+        };
+        let is_time = matches!(threshold.bound, kaioken_grammar::Value::Time(_));
+        let problem = if metric.is_time() && !is_time {
+            Some(format!(
+                "`{key}` is a latency: give the bound a unit, e.g. `< 200ms`"
+            ))
+        } else if !metric.is_time() && is_time {
+            Some(format!(
+                "`{key}` is not a time: write a number{}",
+                if metric == Metric::Rps {
+                    ""
+                } else {
+                    " (0.95) or a percentage (95%)"
+                }
+            ))
+        } else if metric == Metric::Rps
+            && matches!(threshold.bound, kaioken_grammar::Value::Percent(_))
+        {
+            Some("`rps` is requests per second: write a number, e.g. `> 1000`".to_owned())
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            let kind = CompileErrorKind::Grammar {
+                message: format!("invalid threshold: {message}"),
+                help: None,
+            };
+            self.errors.push(CompileError::at(kind, &value.loc, None));
+            return None;
+        }
+        Some(IrThreshold {
+            metric,
+            threshold,
+            loc: value.loc.ir_loc(),
+        })
     }
 
     /// Parse a check (and compile its regexes, to report them here) into the IR.

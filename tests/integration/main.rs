@@ -17,3 +17,4 @@ mod examples;
 mod faults;
 mod load_models;
 mod signals;
+mod thresholds;

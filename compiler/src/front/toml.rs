@@ -20,6 +20,24 @@ struct File {
     load: Option<Load>,
     stages: Option<Vec<Spanned<StageTable>>>,
     checks: Option<Vec<Spanned<CheckTable>>>,
+    thresholds: Option<Thresholds>,
+}
+
+/// `[thresholds]`: one optional key per metric, in report order.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Thresholds {
+    p50: Option<Spanned<String>>,
+    p75: Option<Spanned<String>>,
+    p90: Option<Spanned<String>>,
+    p95: Option<Spanned<String>>,
+    p99: Option<Spanned<String>>,
+    p99_9: Option<Spanned<String>>,
+    mean: Option<Spanned<String>>,
+    max: Option<Spanned<String>>,
+    error_rate: Option<Spanned<String>>,
+    rps: Option<Spanned<String>>,
+    check_pass_rate: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +178,26 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.latency_correction = l.latency_correction;
         draft.queue_size = l.queue_size.map(int);
         draft.queue_timeout = l.queue_timeout.map(string);
+    }
+    if let Some(t) = file.thresholds {
+        let all = [
+            ("p50", t.p50),
+            ("p75", t.p75),
+            ("p90", t.p90),
+            ("p95", t.p95),
+            ("p99", t.p99),
+            ("p99_9", t.p99_9),
+            ("mean", t.mean),
+            ("max", t.max),
+            ("error_rate", t.error_rate),
+            ("rps", t.rps),
+            ("check_pass_rate", t.check_pass_rate),
+        ];
+        for (metric, value) in all {
+            if let Some(value) = value {
+                draft.thresholds.push((metric, string(value)));
+            }
+        }
     }
     for check in file.checks.unwrap_or_default() {
         let loc = Loc::toml(src, check.span(), None);

@@ -1,0 +1,142 @@
+//! Thresholds: evaluated at the end, reported with what was observed, exit code 4
+//! when one fails, and never passed on no data.
+
+use crate::harness::Test;
+use crate::nginx::{Nginx, Variant};
+use crate::servers::{Behaviour, Server};
+
+#[test]
+fn passing_thresholds_exit_zero_and_failing_ones_exit_four() {
+    let nginx = Nginx::start(Variant::Http1);
+    let scenario = |max: &str| {
+        format!(
+            r#"
+            [[checks]]
+            expr = "status == 200"
+            [thresholds]
+            p95 = "< 5s"
+            mean = "< 5s"
+            max = "{max}"
+            error_rate = "<= 1%"
+            rps = "> 1"
+            check_pass_rate = "> 0.99"
+            "#
+        )
+    };
+    let out = Test::new()
+        .scenario(&scenario("< 10s"))
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "--max-requests", "200", "-d", "60s"])
+        .stdout_contains("Thresholds  all passed")
+        .report()
+        .run();
+    let report = out.report();
+    let thresholds = report
+        .get("thresholds")
+        .as_array()
+        .expect("thresholds")
+        .clone();
+    assert_eq!(thresholds.len(), 6, "{report}");
+    assert!(thresholds.iter().all(|t| t["passed"] == true), "{report}");
+    assert_eq!(report.u64("outcome.exit_code"), 0, "{report}");
+
+    // max < 1us cannot hold on any real network: exit 4, and the report says which.
+    let out = Test::new()
+        .scenario(&scenario("< 1us"))
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "--max-requests", "200", "-d", "60s"])
+        .status(4)
+        .stdout_contains("✗ max < 1us")
+        .stdout_contains("exit code 4")
+        .report()
+        .run();
+    let report = out.report();
+    assert_eq!(report.u64("outcome.exit_code"), 4, "{report}");
+    let failed: Vec<_> = report
+        .get("thresholds")
+        .as_array()
+        .expect("thresholds")
+        .iter()
+        .filter(|t| t["passed"] == false)
+        .map(|t| t["metric"].as_str().expect("metric").to_owned())
+        .collect();
+    assert_eq!(failed, vec!["max".to_owned()], "{report}");
+    let max = report
+        .get("thresholds")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["metric"] == "max")
+        .unwrap()
+        .clone();
+    assert_eq!(max["unit"], "ms", "{report}");
+    assert!(
+        max["observed"].as_f64().expect("observed") > 0.001,
+        "{report}"
+    );
+}
+
+#[test]
+fn a_threshold_over_no_data_fails() {
+    let nginx = Nginx::start(Variant::Http1);
+    // No checks: check_pass_rate has nothing to measure, so it must not pass.
+    let out = Test::new()
+        .scenario("[thresholds]\ncheck_pass_rate = \"> 0.5\"\n")
+        .arg(nginx.url("/"))
+        .args(["-c", "1", "--max-requests", "10", "-d", "60s"])
+        .status(4)
+        .stdout_contains("no data")
+        .report()
+        .run();
+    let report = out.report();
+    let t = &report.get("thresholds").as_array().expect("thresholds")[0];
+    assert_eq!(t["observed"], serde_json::Value::Null, "{report}");
+    assert_eq!(t["passed"], false, "{report}");
+}
+
+#[test]
+fn failing_thresholds_outrank_a_high_error_rate() {
+    let server = Server::start(Behaviour::CloseOnAccept);
+    let out = Test::new()
+        .scenario("[thresholds]\nerror_rate = \"< 1%\"\n")
+        .arg(server.url())
+        .args(["-c", "1", "--max-requests", "10", "-d", "30s"])
+        .status(4)
+        .report()
+        .run();
+    let report = out.report();
+    assert_eq!(report.u64("outcome.exit_code"), 4, "{report}");
+    assert_eq!(report.f64("requests.error_rate"), 1.0, "{report}");
+}
+
+#[test]
+fn bad_thresholds_are_located() {
+    let base = "[target]\nurl = \"http://127.0.0.1:9/\"\n[thresholds]\n";
+    Test::new()
+        .scenario(&format!("{base}pp95 = \"< 200ms\"\n"))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("unknown key `pp95`")
+        .stderr_contains("did you mean `p95`?")
+        .stderr_contains("scenario.toml:4:1")
+        .run();
+    Test::new()
+        .scenario(&format!("{base}p95 = \"200ms\"\n"))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("invalid threshold")
+        .stderr_contains("scenario.toml:4:")
+        .run();
+    Test::new()
+        .scenario(&format!("{base}p95 = \"< 200\"\n"))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("give the bound a unit")
+        .run();
+    Test::new()
+        .scenario(&format!("{base}error_rate = \"< 2s\"\n"))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("`error_rate` is not a time")
+        .run();
+}
