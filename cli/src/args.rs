@@ -44,10 +44,45 @@ pub enum Command {
         /// The shell to complete in.
         shell: clap_complete::Shell,
     },
+    /// Compare two JSON reports and flag regressions (exit code 3).
+    ///
+    /// Throughput, latency percentiles (exact, from the reports' histograms) and the
+    /// error rate, side by side. Runs made with different load models are not compared
+    /// (exit code 5) unless --force.
+    Compare(CompareArgs),
     /// Print the man page (roff) on stdout.
     ///
     /// Example: `kaioken man | man -l -`.
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline report (`-o` of an earlier run).
+    pub baseline: std::path::PathBuf,
+
+    /// The report to judge.
+    pub current: std::path::PathBuf,
+
+    /// A drop in requests/s larger than this fraction is a regression.
+    #[arg(long, default_value_t = 0.10)]
+    pub max_rps_drop: f64,
+
+    /// A rise in a latency percentile larger than this fraction is a regression...
+    #[arg(long, default_value_t = 0.10)]
+    pub max_latency_increase: f64,
+
+    /// ...if it is also larger than this many milliseconds.
+    #[arg(long, default_value_t = 0.1)]
+    pub latency_floor_ms: f64,
+
+    /// A rise in the error rate larger than this (absolute, 0.01 = one point).
+    #[arg(long, default_value_t = 0.01)]
+    pub max_error_rate_increase: f64,
+
+    /// Compare even when the load models differ.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

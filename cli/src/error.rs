@@ -34,18 +34,24 @@ pub enum Outcome {
     HighErrorRate,
     /// The run finished and at least one threshold failed.
     ThresholdsFailed,
+    /// `compare` found a regression.
+    Regression,
+    /// `compare` was given runs of different load models.
+    LoadModelMismatch,
     /// Ctrl-C.
     Interrupted,
 }
 
 /// Exit codes, decided here and nowhere else (DESIGN.md): 0 ok, 1 error, 2 usage
-/// (clap's own), 4 thresholds failed, 130 interrupted. Regression (3) and load-model
-/// mismatch (5) come with `compare`.
+/// (clap's own), 3 regression (`compare`), 4 thresholds failed, 5 load-model mismatch
+/// (`compare` without `--force`), 130 interrupted.
 pub fn exit_code(result: &Result<Outcome, Error>) -> u8 {
     match result {
         Ok(Outcome::Success) => 0,
         Ok(Outcome::HighErrorRate) => 1,
+        Ok(Outcome::Regression) => 3,
         Ok(Outcome::ThresholdsFailed) => 4,
+        Ok(Outcome::LoadModelMismatch) => 5,
         Ok(Outcome::Interrupted) => 130,
         Err(_) => 1,
     }

@@ -12,6 +12,7 @@
 //! [`error::exit_code`].
 
 mod args;
+mod compare;
 mod demo;
 mod error;
 mod report;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run(&args),
         Some(Command::Demo(args)) => demo(&args),
         Some(Command::Init(args)) => init(&args),
+        Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(

@@ -11,6 +11,7 @@ mod servers;
 
 mod checks;
 mod cli;
+mod compare;
 mod counts;
 mod diagnostics;
 mod examples;

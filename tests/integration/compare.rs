@@ -1,0 +1,90 @@
+//! `kaioken compare`: verdicts on reports derived from one real run, so the test does
+//! not depend on how noisy the machine is.
+
+use serde_json::Value;
+
+use crate::harness::Test;
+use crate::nginx::{Nginx, Variant};
+
+/// A real report, from a short run against nginx.
+fn real_report() -> Value {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "--max-requests", "500", "-d", "60s"])
+        .report()
+        .run();
+    out.report().0
+}
+
+/// Run `kaioken compare` on two reports written into a fresh directory.
+fn compare(base: &Value, current: &Value, extra: &[&str], status: i32) -> crate::harness::Output {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(dir.path().join("base.json"), base.to_string()).unwrap();
+    std::fs::write(dir.path().join("current.json"), current.to_string()).unwrap();
+    Test::in_dir(dir)
+        .without_no_tui()
+        .args(["compare", "base.json", "current.json"])
+        .args(extra.iter().copied())
+        .status(status)
+        .run()
+}
+
+fn set(report: &Value, pointer: &str, value: Value) -> Value {
+    let mut copy = report.clone();
+    *copy
+        .pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("no {pointer}")) = value;
+    copy
+}
+
+#[test]
+fn verdicts() {
+    let base = real_report();
+
+    // The same run: nothing changed.
+    let out = compare(&base, &base, &[], 0);
+    assert!(out.stdout.contains("no regression"), "{}", out.stdout);
+
+    // Half the throughput: a regression, exit 3.
+    let rps = base
+        .pointer("/requests/rps")
+        .and_then(Value::as_f64)
+        .unwrap();
+    let slower = set(&base, "/requests/rps", Value::from(rps / 2.0));
+    let out = compare(&base, &slower, &[], 3);
+    assert!(out.stdout.contains("regression in rps"), "{}", out.stdout);
+
+    // Percentiles come from the histogram, not the rounded summary fields: changing
+    // only the field changes nothing...
+    let p99_field = set(&base, "/latency_ms/p99", Value::from(1000.0));
+    compare(&base, &p99_field, &[], 0);
+    // ...but without histograms the fields are what there is.
+    let no_histogram = set(&base, "/histogram/data", Value::from(""));
+    let worse = set(&no_histogram, "/latency_ms/p99", Value::from(1000.0));
+    let out = compare(&no_histogram, &worse, &[], 3);
+    assert!(out.stdout.contains("latency p99"), "{}", out.stdout);
+
+    // More errors.
+    let errors = set(&base, "/requests/error_rate", Value::from(0.2));
+    let out = compare(&base, &errors, &[], 3);
+    assert!(
+        out.stdout.contains("regression in error rate"),
+        "{}",
+        out.stdout
+    );
+
+    // Different load models are not compared unless forced.
+    let other_model = set(&base, "/load/vus", Value::from(100));
+    let out = compare(&base, &other_model, &[], 5);
+    assert!(out.stderr.contains("load/vus differs"), "{}", out.stderr);
+    compare(&base, &other_model, &["--force"], 0);
+
+    // Not a report at all.
+    let out = compare(&base, &Value::from("hello"), &[], 1);
+    assert!(
+        out.stderr.contains("not a kaioken report"),
+        "{}",
+        out.stderr
+    );
+}
