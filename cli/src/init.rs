@@ -1,0 +1,74 @@
+//! `kaioken init`: a commented starter scenario, valid as written.
+
+use std::io::Write;
+
+use crate::args::InitArgs;
+use crate::error::{Error, Outcome};
+
+/// The scenario `kaioken init` writes: every top-level table, commented, valid as is.
+const STARTER: &str = r#"# A kaioken scenario. Run it with: kaioken -f kaioken.toml
+# Every key is documented in docs/scenario.md; `--dry-run` checks the file and shows
+# the plan without sending anything.
+
+[target]
+url = "http://127.0.0.1:8080/"   # where requests go; ${ENV_VAR}s are folded in
+timeout = "10s"                   # per request: connect, send, whole response
+# http2 = true                    # prior knowledge on http://, ALPN h2 on https://
+# cacert = "ca.pem"               # extra trusted root(s), relative to this file
+# max_error_rate = 0.1            # exit 1 when more than 10% of requests fail
+
+[request]
+method = "GET"
+headers = { "accept" = "application/json", "x-request-id" = "${REQUEST_ID}" }
+# body = '{"vu": ${VU}, "iteration": ${ITERATION}}'
+
+[load]
+vus = 10                          # closed model: 10 VUs, each loops as fast as answered
+duration = "30s"
+# rate = 500                      # cap at 500 requests/s across all VUs
+# warmup = "5s"                   # not recorded: connections open, caches warm
+
+# The open model instead: start iterations on a schedule, whatever the latency.
+# [load]
+# arrival_rate = 200
+# max_vus = 100
+# duration = "1m"
+
+# Or ramp in stages (targets are VUs; use target_rate with arrival_rate).
+# [[stages]]
+# duration = "30s"
+# target = 50
+"#;
+
+pub fn init(args: &InitArgs) -> Result<Outcome, Error> {
+    let path = &args.path;
+    let io = |e: std::io::Error| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if args.force {
+        options.create(true).truncate(true);
+    } else {
+        // Never overwrite a scenario someone wrote.
+        options.create_new(true);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::Setup(format!(
+                "`{}` exists; pass --force to replace it",
+                path.display()
+            ))
+        } else {
+            io(e)
+        }
+    })?;
+    file.write_all(STARTER.as_bytes()).map_err(io)?;
+    eprintln!(
+        "wrote {}; check it with: kaioken -f {} --dry-run",
+        path.display(),
+        path.display()
+    );
+    Ok(Outcome::Success)
+}
