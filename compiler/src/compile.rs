@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
     BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, ConstId, HeaderDesc, Op, Operand, OriginId,
-    Pc, Program, SourceLoc, StepDesc, StepId, TextTest,
+    Pc, PickId, PickTable, Program, SourceLoc, StepDesc, StepId, TextTest,
 };
 
 use memchr::memmem::Finder;
@@ -37,9 +37,19 @@ use crate::{Ir, IrCheck, IrLoc, Part, Template};
 pub fn compile(ir: &Ir) -> Program {
     let mut c = Compiler::default();
     let global: Vec<CheckId> = ir.checks.iter().map(|check| c.check(check)).collect();
-    // The foundation lowers exactly one scenario; several (weighted) scenarios add a
-    // pick instruction at the entry.
+    // Several scenarios: the entry is a `pick` that jumps to one, drawn by weight;
+    // each scenario's steps end with `iter.end`, back to the entry.
+    let mut picks = Vec::new();
+    if ir.scenarios.len() > 1 {
+        c.emit(Op::Pick { table: PickId(0) }, None);
+        picks.push(PickTable::default());
+    }
+    let mut total = 0u64;
     for scenario in &ir.scenarios {
+        total += u64::from(scenario.weight);
+        if let Some(table) = picks.first_mut() {
+            table.entries.push((total, Pc::from_index(c.code.len())));
+        }
         for step in &scenario.steps {
             let loc = step.loc.as_ref();
             let mut bufs = 0u16;
@@ -75,8 +85,8 @@ pub fn compile(ir: &Ir) -> Program {
             c.emit(Op::Send { step: id }, loc);
             c.buf_count = c.buf_count.max(bufs);
         }
+        c.emit(Op::IterEnd {}, None);
     }
-    c.emit(Op::IterEnd {}, None);
     let (capture_body, capture_head) = c
         .checks
         .iter()
@@ -94,6 +104,7 @@ pub fn compile(ir: &Ir) -> Program {
         capture_body,
         capture_head,
         body_limit: ir.settings.body_limit,
+        picks,
     }
 }
 

@@ -47,6 +47,8 @@ pub(crate) struct Draft {
     /// `[request] checks`: run on this request's responses.
     pub request_checks: Vec<Located<String>>,
     pub body_limit: Option<Located<i64>>,
+    /// `[[scenarios]]`, in order.
+    pub scenarios: Vec<DraftScenario>,
     /// `[thresholds]`: metric name and expression, in report order.
     pub thresholds: Vec<(&'static str, Located<String>)>,
     /// Where `[[stages]]` begins, for errors about the list as a whole.
@@ -78,6 +80,30 @@ impl Draft {
 pub(crate) struct DraftCheck {
     pub name: Option<Located<String>>,
     pub expr: Option<Located<String>>,
+    /// The whole entry.
+    pub loc: crate::located::Loc,
+}
+
+/// One `[[scenarios]]` entry as written.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftScenario {
+    pub name: Option<Located<String>>,
+    pub weight: Option<Located<i64>>,
+    pub tags: Vec<String>,
+    pub steps: Vec<DraftStep>,
+    /// The whole entry.
+    pub loc: crate::located::Loc,
+}
+
+/// One `[[scenarios.steps]]` entry as written.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftStep {
+    pub name: Option<String>,
+    pub url: Option<Located<String>>,
+    pub method: Option<Located<String>>,
+    pub headers: Vec<DraftHeader>,
+    pub body: Option<Located<BodySource>>,
+    pub checks: Vec<Located<String>>,
     /// The whole entry.
     pub loc: crate::located::Loc,
 }

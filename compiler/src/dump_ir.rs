@@ -25,9 +25,15 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
         }
     };
     let mut origins = Vec::new();
+    let mut step_number = 0;
     for s in &ir.scenarios {
+        let tags = if s.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" tags=[{}]", s.tags.join(", "))
+        };
         line(
-            format!("scenario {:?} weight={}", s.name, s.weight),
+            format!("scenario {:?} weight={}{tags}", s.name, s.weight),
             s.loc.as_ref(),
         );
         for step in &s.steps {
@@ -45,7 +51,10 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
                 origins.push(o.clone());
             }
         }
-        for (i, step) in s.steps.iter().enumerate() {
+        for step in &s.steps {
+            // Steps are numbered across scenarios, as the bytecode numbers them.
+            let i = step_number;
+            step_number += 1;
             let o = origins.iter().position(|o| *o == step.origin).unwrap_or(0);
             line(
                 format!(

@@ -116,6 +116,8 @@ pub struct Scenario {
     pub name: String,
     /// Relative weight when several scenarios share the load.
     pub weight: u32,
+    /// Labels for filtering reports.
+    pub tags: Vec<String>,
     /// Steps, run in order each iteration.
     pub steps: Vec<Step>,
     /// Where it was declared.

@@ -7,7 +7,7 @@ use kaioken_grammar::{TemplatePart, parse_duration, parse_template};
 use kaioken_vm::{Builtin, Origin, Scheme};
 
 use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
-use crate::draft::{BodySource, Draft};
+use crate::draft::{BodySource, Draft, DraftHeader};
 use crate::located::Loc;
 use crate::located::{Located, Src};
 use crate::{
@@ -101,6 +101,15 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
     }
 }
 
+/// What a request is made of, wherever it was written.
+struct RequestSpec<'d> {
+    name: String,
+    method: Option<&'d Located<String>>,
+    headers: Vec<&'d DraftHeader>,
+    body: Option<&'d Located<BodySource>>,
+    checks: &'d [Located<String>],
+}
+
 struct Lowerer<'a> {
     env: &'a BTreeMap<String, String>,
     errors: Vec<CompileError>,
@@ -110,7 +119,19 @@ struct Lowerer<'a> {
 
 impl Lowerer<'_> {
     fn lower(&mut self, d: &Draft, file: Option<&Src>) -> Option<Ir> {
-        let step = self.step(d, file);
+        let scenarios = if d.scenarios.is_empty() {
+            self.step(d, file).map(|step| {
+                vec![Scenario {
+                    name: "default".into(),
+                    weight: 1,
+                    tags: Vec::new(),
+                    steps: vec![step],
+                    loc: file.and(d.url.as_ref()).and_then(|u| u.loc.ir_loc()),
+                }]
+            })
+        } else {
+            self.scenarios(d)
+        };
         let timeout = self.duration(&d.timeout, "timeout", DEFAULT_TIMEOUT, false);
         let max_error_rate = match &d.max_error_rate {
             Some(r) if !(0.0..=1.0).contains(&r.value) => {
@@ -164,24 +185,128 @@ impl Lowerer<'_> {
                 checks.push(check);
             }
         }
-        let scenario = Scenario {
-            name: "default".into(),
-            weight: 1,
-            steps: vec![step?],
-            loc: file.and(d.url.as_ref()).and_then(|u| u.loc.ir_loc()),
-        };
         let thresholds = d
             .thresholds
             .iter()
             .filter_map(|(key, value)| self.threshold(key, value))
             .collect();
         Some(Ir {
-            scenarios: vec![scenario],
+            scenarios: scenarios?,
             load,
             settings,
             checks,
             thresholds,
         })
+    }
+
+    /// `[[scenarios]]`: each a weighted, tagged list of steps. Step URLs starting with
+    /// `/` are relative to `[target] url`; headers from `[request]` and `-H` apply to
+    /// every step unless the step sets the same header.
+    fn scenarios(&mut self, d: &Draft) -> Option<Vec<Scenario>> {
+        if let Some(m) = &d.method {
+            self.conflict(
+                &m.loc,
+                "with `[[scenarios]]`, each step sets its own `method`",
+            );
+        }
+        if let Some(b) = &d.body {
+            self.conflict(
+                &b.loc,
+                "with `[[scenarios]]`, each step sets its own `body`",
+            );
+        }
+        if let Some(c) = d.request_checks.first() {
+            self.conflict(
+                &c.loc,
+                "with `[[scenarios]]`, put checks in the steps or in `[[checks]]`",
+            );
+        }
+        let base = d.url.as_ref().and_then(|url| {
+            let t = self.template(url)?;
+            self.split_origin(url, t).map(|(origin, _)| origin)
+        });
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, sc) in d.scenarios.iter().enumerate() {
+            let weight = match &sc.weight {
+                Some(w) if !(1..=1_000_000).contains(&w.value) => {
+                    self.out_of_range(
+                        w,
+                        "weight",
+                        "from 1 to 1000000 (a scenario of weight 0 would never run)",
+                    );
+                    1
+                }
+                Some(w) => w.value as u32,
+                None => 1,
+            };
+            if sc.steps.is_empty() {
+                self.conflict(
+                    &sc.loc,
+                    "a scenario needs at least one `[[scenarios.steps]]`",
+                );
+                ok = false;
+            }
+            let mut steps = Vec::new();
+            for (j, st) in sc.steps.iter().enumerate() {
+                let Some(url) = &st.url else {
+                    self.conflict(&st.loc, "a step needs a `url`");
+                    ok = false;
+                    continue;
+                };
+                let split = self.template(url).and_then(|t| {
+                    let relative =
+                        matches!(t.parts.first(), Some(Part::Lit(b)) if b.starts_with(b"/"));
+                    if !relative {
+                        return self.split_origin(url, t);
+                    }
+                    match &base {
+                        Some(origin) => Some((origin.clone(), t)),
+                        None => {
+                            let kind = CompileErrorKind::BadUrl {
+                                reason:
+                                    "a relative URL needs `url` in `[target]` to be relative to"
+                                        .into(),
+                            };
+                            self.errors.push(CompileError::at(kind, &url.loc, None));
+                            None
+                        }
+                    }
+                });
+                let mut headers: Vec<&DraftHeader> = d
+                    .headers
+                    .iter()
+                    .filter(|h| {
+                        !st.headers
+                            .iter()
+                            .any(|o| o.name.value.eq_ignore_ascii_case(&h.name.value))
+                    })
+                    .collect();
+                headers.extend(st.headers.iter());
+                let spec = RequestSpec {
+                    name: st.name.clone().unwrap_or_else(|| format!("step{j}")),
+                    method: st.method.as_ref(),
+                    headers,
+                    body: st.body.as_ref(),
+                    checks: &st.checks,
+                };
+                match self.request(spec, split, url) {
+                    Some(step) => steps.push(step),
+                    None => ok = false,
+                }
+            }
+            out.push(Scenario {
+                name: sc
+                    .name
+                    .as_ref()
+                    .map_or_else(|| format!("scenario{i}"), |n| n.value.clone()),
+                weight,
+                tags: sc.tags.clone(),
+                steps,
+                loc: sc.loc.ir_loc(),
+            });
+        }
+        ok.then_some(out)
     }
 
     fn conflict(&mut self, loc: &Loc, message: &str) {
@@ -616,7 +741,25 @@ impl Lowerer<'_> {
         };
         let url_template = self.template(url);
         let split = url_template.and_then(|t| self.split_origin(url, t));
-        let method = match &d.method {
+        let spec = RequestSpec {
+            name: "request".into(),
+            method: d.method.as_ref(),
+            headers: d.headers.iter().collect(),
+            body: d.body.as_ref(),
+            checks: &d.request_checks,
+        };
+        self.request(spec, split, url)
+    }
+
+    /// The parts of a request common to `[request]` and scenario steps: method,
+    /// headers, body, checks, once the URL is split.
+    fn request(
+        &mut self,
+        spec: RequestSpec<'_>,
+        split: Option<(Origin, Template)>,
+        url: &Located<String>,
+    ) -> Option<Step> {
+        let method = match spec.method {
             Some(m) => {
                 let valid = !m.value.is_empty()
                     && m.value
@@ -629,12 +772,12 @@ impl Lowerer<'_> {
                 m.value.clone()
             }
             // As curl does: a body makes the default method POST.
-            None if d.body.is_some() => "POST".into(),
+            None if spec.body.is_some() => "POST".into(),
             None => "GET".into(),
         };
         let mut headers = Vec::new();
         let mut has_user_agent = false;
-        for h in &d.headers {
+        for h in spec.headers {
             let name = h.name.value.to_ascii_lowercase();
             let valid = !name.is_empty()
                 && name
@@ -675,7 +818,7 @@ impl Lowerer<'_> {
         if !has_user_agent {
             headers.push(("user-agent".into(), Template::literal(crate::USER_AGENT)));
         }
-        let body = match &d.body {
+        let body = match spec.body {
             None => None,
             Some(Located {
                 value: BodySource::Text(text),
@@ -692,11 +835,12 @@ impl Lowerer<'_> {
                     value: path.clone(),
                     loc: loc.clone(),
                 });
+                let path = self.resolve_path(&path, loc);
                 match std::fs::read(&path) {
                     Ok(bytes) => Some(Template::literal(bytes)),
                     Err(e) => {
                         let kind = CompileErrorKind::Io {
-                            path,
+                            path: path.display().to_string(),
                             message: e.to_string(),
                         };
                         self.errors.push(CompileError::at(kind, loc, None));
@@ -705,14 +849,14 @@ impl Lowerer<'_> {
                 }
             }
         };
-        let checks = d
-            .request_checks
+        let checks = spec
+            .checks
             .iter()
             .filter_map(|c| self.check(c, None))
             .collect();
         let (origin, path) = split?;
         Some(Step {
-            name: "request".into(),
+            name: spec.name,
             method,
             origin,
             path,

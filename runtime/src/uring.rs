@@ -282,10 +282,13 @@ impl Engine<'_> {
             self.remaining -= 1;
             return;
         }
+        // A request starts an iteration when the VU was at its entry, or passed the
+        // end of the last iteration on the way to this request.
+        let mut new_iteration = conn.vu.is_at_entry(program);
         let step = loop {
             match program.resume(&mut conn.vu, &mut SystemHost) {
                 Yield::Send(step) => break step,
-                Yield::IterationDone => {}
+                Yield::IterationDone => new_iteration = true,
             }
         };
         if !shared.claim() {
@@ -293,7 +296,9 @@ impl Engine<'_> {
             self.remaining -= 1;
             return;
         }
-        self.stats.iteration_started(now, None);
+        if new_iteration {
+            self.stats.iteration_started(now, None);
+        }
         conn.step = step;
         conn.timed_out = false;
         conn.send_error = None;

@@ -17,5 +17,6 @@ mod diagnostics;
 mod examples;
 mod faults;
 mod load_models;
+mod scenarios;
 mod signals;
 mod thresholds;

@@ -89,3 +89,7 @@ typed_id!(
     /// A compiled check in the program's check table.
     CheckId(u32), "c"
 );
+typed_id!(
+    /// A weighted choice of scenarios, in the program's pick tables.
+    PickId(u32), "p"
+);

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{BufId, Builtin, ConstId, StepId};
+use crate::{BufId, Builtin, ConstId, PickId, StepId};
 
 /// Calls `$mac!` with every instruction: its doc, name, fields and mnemonic. The `Op`
 /// enum, the mnemonic table and the operand printer are all generated from this one
@@ -18,6 +18,8 @@ macro_rules! for_each_op {
             PushBuiltin { buf: BufId, builtin: Builtin } => "buf.builtin";
             /// Yield `Send(step)`: the step's buffers are ready.
             Send { step: StepId } => "send";
+            /// Jump to a scenario drawn by weight from pick table `table`.
+            Pick { table: PickId } => "pick";
             /// Yield `IterationDone` and go back to the iteration's entry.
             IterEnd {} => "iter.end";
         }

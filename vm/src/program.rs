@@ -41,6 +41,32 @@ pub struct Program {
     pub capture_head: bool,
     /// Most body bytes kept per response for checks.
     pub body_limit: usize,
+    /// Weighted scenario choices, indexed by [`crate::PickId`].
+    pub picks: Vec<PickTable>,
+}
+
+/// A weighted choice: each entry is a running total of weights and where that
+/// scenario's code starts. A draw below `total` finds its entry by binary search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PickTable {
+    /// `(cumulative weight, start)`, in scenario order.
+    pub entries: Vec<(u64, Pc)>,
+}
+
+impl PickTable {
+    /// The sum of the weights.
+    pub fn total(&self) -> u64 {
+        self.entries.last().map_or(0, |e| e.0)
+    }
+
+    /// The start for a draw in `0..total()`.
+    pub fn target(&self, draw: u64) -> Pc {
+        let i = self.entries.partition_point(|&(upto, _)| upto <= draw);
+        self.entries
+            .get(i)
+            .or(self.entries.last())
+            .map_or(Pc(0), |e| e.1)
+    }
 }
 
 impl Program {
@@ -135,6 +161,24 @@ impl fmt::Display for Program {
                 write!(f, " {c}")?;
             }
             writeln!(f)?;
+        }
+        for (i, t) in self.picks.iter().enumerate() {
+            let mut previous = 0;
+            let choices: Vec<String> = t
+                .entries
+                .iter()
+                .map(|&(upto, pc)| {
+                    let weight = upto - previous;
+                    previous = upto;
+                    format!("{weight}->{}", pc.0)
+                })
+                .collect();
+            writeln!(
+                f,
+                "  {} = pick {}",
+                crate::PickId::from_index(i),
+                choices.join(" ")
+            )?;
         }
         for (i, c) in self.checks.iter().enumerate() {
             writeln!(

@@ -52,6 +52,17 @@ impl Program {
                     state.requests += 1;
                     return Yield::Send(step);
                 }
+                Op::Pick { table } => {
+                    let table = &self.picks[table];
+                    // xorshift64: a few cycles, no allocation, good enough to spread
+                    // iterations by weight.
+                    let mut x = state.rng;
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    state.rng = x;
+                    state.pc = table.target(x % table.total().max(1));
+                }
                 Op::IterEnd {} => {
                     state.pc = self.entry;
                     state.iteration += 1;
@@ -148,6 +159,54 @@ mod tests {
         assert_eq!(vu.buf(BufId(0)), b"/r/3-2?t=1700000000123");
         assert_eq!(p.resume(&mut vu, &mut clock), Yield::Send(StepId(1)));
         assert_eq!(vu.buf(BufId(0)), b"1");
+    }
+
+    #[test]
+    fn pick_follows_the_weights() {
+        // Scenario A (weight 3) sends s0, scenario B (weight 1) sends s1.
+        let p = Program {
+            code: vec![
+                Op::Pick {
+                    table: crate::PickId(0),
+                },
+                Op::Send { step: StepId(0) },
+                Op::IterEnd {},
+                Op::Send { step: StepId(1) },
+                Op::IterEnd {},
+            ],
+            picks: vec![crate::PickTable {
+                entries: vec![(3, Pc(1)), (4, Pc(3))],
+            }],
+            ..Program::default()
+        };
+        let mut counts = [0u32; 2];
+        for vu in 1..=4 {
+            let mut state = p.create_vu_state(vu);
+            for _ in 0..10_000 {
+                let Yield::Send(step) = p.resume(&mut state, &mut FixedClock(0)) else {
+                    panic!("expected a send")
+                };
+                counts[step.index()] += 1;
+                assert_eq!(
+                    p.resume(&mut state, &mut FixedClock(0)),
+                    Yield::IterationDone
+                );
+            }
+        }
+        let share = f64::from(counts[0]) / 40_000.0;
+        assert!(
+            (share - 0.75).abs() < 0.01,
+            "scenario A got {share} of the iterations"
+        );
+        // Reproducible: the same VU number draws the same sequence.
+        let draw = |vu| {
+            let mut state = p.create_vu_state(vu);
+            (0..20)
+                .map(|_| p.resume(&mut state, &mut FixedClock(0)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub struct VuState {
     pub(crate) vu: u32,
     pub(crate) iteration: u64,
     pub(crate) requests: u64,
+    /// xorshift64 state for scenario picks: seeded from the VU number, so a run is
+    /// reproducible VU by VU.
+    pub(crate) rng: u64,
 }
 
 impl VuState {
@@ -22,6 +25,13 @@ impl VuState {
             vu,
             iteration: 0,
             requests: 0,
+            // splitmix64 of the VU number: distinct, never zero.
+            rng: {
+                let mut z = u64::from(vu).wrapping_add(0x9E37_79B9_7F4A_7C15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                (z ^ (z >> 31)) | 1
+            },
         }
     }
 
@@ -44,6 +54,11 @@ impl VuState {
     /// Requests yielded so far.
     pub fn requests(&self) -> u64 {
         self.requests
+    }
+
+    /// Whether the next `resume` begins a new iteration.
+    pub fn is_at_entry(&self, program: &Program) -> bool {
+        self.pc == program.entry
     }
 
     /// Start over at the iteration entry, for instance after the runtime abandoned an

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::compile_error::{CompileError, CompileErrorKind};
-use crate::draft::{BodySource, Draft, DraftCheck, DraftHeader, DraftStage};
+use crate::draft::{
+    BodySource, Draft, DraftCheck, DraftHeader, DraftScenario, DraftStage, DraftStep,
+};
 use crate::located::{Loc, Located, Src};
 
 #[derive(Deserialize)]
@@ -21,6 +23,28 @@ struct File {
     stages: Option<Vec<Spanned<StageTable>>>,
     checks: Option<Vec<Spanned<CheckTable>>>,
     thresholds: Option<Thresholds>,
+    scenarios: Option<Vec<Spanned<ScenarioTable>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioTable {
+    name: Option<Spanned<String>>,
+    weight: Option<Spanned<i64>>,
+    tags: Option<Vec<String>>,
+    steps: Option<Vec<Spanned<StepTable>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepTable {
+    name: Option<String>,
+    url: Option<Spanned<String>>,
+    method: Option<Spanned<String>>,
+    headers: Option<BTreeMap<String, Spanned<String>>>,
+    body: Option<Spanned<String>>,
+    body_file: Option<Spanned<String>>,
+    checks: Option<Vec<Spanned<String>>>,
 }
 
 /// `[thresholds]`: one optional key per metric, in report order.
@@ -198,6 +222,77 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                 draft.thresholds.push((metric, string(value)));
             }
         }
+    }
+    for scenario in file.scenarios.unwrap_or_default() {
+        let loc = Loc::toml(src, scenario.span(), None);
+        let scenario = scenario.into_inner();
+        let mut steps = Vec::new();
+        for step in scenario.steps.unwrap_or_default() {
+            let loc = Loc::toml(src, step.span(), None);
+            let step = step.into_inner();
+            let headers = step
+                .headers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| {
+                    let value = string(value);
+                    DraftHeader {
+                        name: Located {
+                            value: name,
+                            loc: value.loc.clone(),
+                        },
+                        value,
+                    }
+                })
+                .collect();
+            let body = match (step.body, step.body_file) {
+                (Some(_), Some(file)) => {
+                    return Err(CompileError::at(
+                        CompileErrorKind::Conflict {
+                            message: "`body` and `body_file` cannot both be set".into(),
+                        },
+                        &string(file).loc,
+                        None,
+                    ));
+                }
+                (Some(body), None) => {
+                    let body = string(body);
+                    Some(Located {
+                        value: BodySource::Text(body.value),
+                        loc: body.loc,
+                    })
+                }
+                (None, Some(file)) => {
+                    let file = string(file);
+                    Some(Located {
+                        value: BodySource::File(file.value),
+                        loc: file.loc,
+                    })
+                }
+                (None, None) => None,
+            };
+            steps.push(DraftStep {
+                name: step.name,
+                url: step.url.map(string),
+                method: step.method.map(string),
+                headers,
+                body,
+                checks: step
+                    .checks
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(string)
+                    .collect(),
+                loc,
+            });
+        }
+        draft.scenarios.push(DraftScenario {
+            name: scenario.name.map(string),
+            weight: scenario.weight.map(int),
+            tags: scenario.tags.unwrap_or_default(),
+            steps,
+            loc,
+        });
     }
     for check in file.checks.unwrap_or_default() {
         let loc = Loc::toml(src, check.span(), None);

@@ -1,0 +1,159 @@
+//! Weighted scenarios of ordered steps: every step reaches the server in order, the
+//! weights share the iterations, step checks apply to their step only.
+
+use crate::harness::Test;
+use crate::nginx::{Nginx, Variant};
+
+const SCENARIOS: &str = r#"
+    [request]
+    headers = { "x-kaioken-test" = "common" }
+
+    [[scenarios]]
+    name = "browse"
+    weight = 3
+    tags = ["web"]
+
+    [[scenarios.steps]]
+    name = "home"
+    url = "/"
+    checks = ["status == 200"]
+
+    [[scenarios.steps]]
+    name = "missing"
+    url = "/status/404"
+    checks = ["status == 404"]
+
+    [[scenarios]]
+    name = "echo"
+    weight = 1
+
+    [[scenarios.steps]]
+    url = "/echo"
+    method = "POST"
+    body = "hi"
+"#;
+
+#[test]
+fn weighted_scenarios_run_their_steps_in_order() {
+    for env in [None, Some("1")] {
+        let nginx = Nginx::start(Variant::Http1);
+        let mut test = Test::new()
+            .scenario(SCENARIOS)
+            .arg(nginx.url("/"))
+            .args(["-c", "4", "--max-requests", "4000", "-d", "60s"])
+            .report();
+        if let Some(v) = env {
+            test = test.env("KAIOKEN_NO_IO_URING", v);
+        }
+        let out = test.run();
+        let report = out.report();
+        let lines = nginx.access_log_lines();
+        assert_eq!(
+            lines.len() as u64,
+            report.u64("requests.responses"),
+            "{report}"
+        );
+        let count = |method: &str, uri: &str| {
+            lines
+                .iter()
+                .filter(|l| l.method == method && l.uri == uri)
+                .count() as f64
+        };
+        let (home, missing, echo) = (
+            count("GET", "/"),
+            count("GET", "/status/404"),
+            count("POST", "/echo"),
+        );
+        assert_eq!(
+            home + missing + echo,
+            4000.0,
+            "every request is one of the three steps"
+        );
+        // Steps run in order: each browse iteration sends both of its steps (the last
+        // iteration of a VU may stop between them at the request budget).
+        assert!(
+            (home - missing).abs() <= 4.0,
+            "home {home}, missing {missing}"
+        );
+        // 3:1 by weight, in iterations: browse/echo ≈ 3 (a loose bound; draws are random).
+        let ratio = home / echo;
+        assert!(
+            (2.6..3.4).contains(&ratio),
+            "browse/echo iterations {ratio} (home {home}, echo {echo})"
+        );
+        assert!(
+            lines.iter().all(|l| l.x_kaioken_test == "common"),
+            "[request] headers reach every step"
+        );
+        let checks = report.get("checks").as_array().expect("checks").clone();
+        let by_name = |n: &str| {
+            checks
+                .iter()
+                .find(|c| c["name"] == n)
+                .unwrap_or_else(|| panic!("no check {n}\n{report}"))
+                .clone()
+        };
+        assert_eq!(by_name("status == 200")["fails"], 0, "{report}");
+        assert_eq!(by_name("status == 404")["fails"], 0, "{report}");
+        assert_eq!(
+            by_name("status == 200")["passes"].as_f64().unwrap(),
+            home,
+            "{report}"
+        );
+        assert_eq!(
+            report.u64("iterations.started") as f64,
+            home + echo,
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn scenario_errors_are_located() {
+    let base = "[target]\nurl = \"http://127.0.0.1:9/\"\n";
+    Test::new()
+        .scenario(&format!(
+            "{base}[[scenarios]]\nweight = 0\n[[scenarios.steps]]\nurl = \"/\"\n"
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("`weight` is out of range")
+        .stderr_contains("scenario.toml:4:10")
+        .run();
+    Test::new()
+        .scenario(&format!("{base}[[scenarios]]\nname = \"empty\"\n"))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("a scenario needs at least one")
+        .run();
+    Test::new()
+        .scenario(&format!(
+            "{base}[[scenarios]]\n[[scenarios.steps]]\nmethod = \"GET\"\n"
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("a step needs a `url`")
+        .run();
+    Test::new()
+        .scenario("[[scenarios]]\n[[scenarios.steps]]\nurl = \"/relative\"\n")
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("a relative URL needs `url` in `[target]`")
+        .run();
+    Test::new()
+        .scenario(&format!(
+            "{base}[request]\nmethod = \"POST\"\n[[scenarios]]\n[[scenarios.steps]]\nurl = \"/\"\n"
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("each step sets its own `method`")
+        .run();
+    Test::new()
+        .scenario(&format!(
+            "{base}[[scenarios]]\n[[scenarios.steps]]\nurl = \"/\"\nmethd = \"GET\"\n"
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("did you mean `method`?")
+        .run();
+}
