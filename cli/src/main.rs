@@ -255,7 +255,7 @@ fn execute(ir: &Ir, config: &RunConfig, out: &Output) -> Result<Outcome, Error> 
         exit_code: exit_code(&Ok(outcome)),
         started_at_unix_ms,
     };
-    let mut report = Report::new(ir, &config.program.checks, &stats, &end);
+    let mut report = Report::new(ir, &config.program, &stats, &end);
     report.evaluate_thresholds(ir);
     // Interrupted runs keep 130; a failed threshold outranks a high error rate, since
     // it is the gate the user asked for.

@@ -29,6 +29,7 @@ pub struct Report {
     pub iterations: Iterations,
     pub vus: Vus,
     pub checks: Vec<CheckJson>,
+    pub extractions: Vec<ExtractionJson>,
     pub thresholds: Vec<ThresholdJson>,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<&'static str, u64>,
@@ -76,6 +77,14 @@ pub struct CheckJson {
     pub passes: u64,
     pub fails: u64,
     pub pass_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExtractionJson {
+    pub var: String,
+    pub spec: String,
+    pub ok: u64,
+    pub failed: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -228,12 +237,8 @@ fn target_rate(load: &kaioken_compiler::LoadPlan) -> Option<f64> {
 }
 
 impl Report {
-    pub fn new(
-        ir: &Ir,
-        program_checks: &[kaioken_vm::CompiledCheck],
-        stats: &RunStats,
-        end: &RunEnd,
-    ) -> Report {
+    pub fn new(ir: &Ir, program: &kaioken_vm::Program, stats: &RunStats, end: &RunEnd) -> Report {
+        let program_checks = &program.checks;
         let step = &ir.scenarios[0].steps[0];
         let scheme = if step.origin.scheme == kaioken_vm::Scheme::Https {
             "https"
@@ -247,6 +252,7 @@ impl Report {
             .map(|p| match p {
                 kaioken_compiler::Part::Lit(b) => String::from_utf8_lossy(b).into_owned(),
                 kaioken_compiler::Part::Builtin(b) => format!("${{{b}}}"),
+                kaioken_compiler::Part::Extracted(var) => format!("${{{var}}}"),
             })
             .collect();
         let h = &stats.latency;
@@ -386,6 +392,20 @@ impl Report {
                         fails,
                         pass_rate: (passes + fails > 0)
                             .then(|| passes as f64 / (passes + fails) as f64),
+                    }
+                })
+                .collect(),
+            extractions: program
+                .extractors
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let [ok, failed] = stats.extractions.get(i).copied().unwrap_or([0, 0]);
+                    ExtractionJson {
+                        var: x.var.clone(),
+                        spec: x.spec.clone(),
+                        ok,
+                        failed,
                     }
                 })
                 .collect(),

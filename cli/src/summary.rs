@@ -200,6 +200,20 @@ pub fn render(report: &Report, serious: bool) -> String {
             );
         }
     }
+    if !report.extractions.is_empty() {
+        let _ = writeln!(out, "  Extracted");
+        for x in &report.extractions {
+            let mark = if x.failed == 0 { "✓" } else { "✗" };
+            let _ = writeln!(
+                out,
+                "              {mark} {} <- {}  {} ok, {} failed",
+                x.var,
+                x.spec,
+                thousands(x.ok),
+                thousands(x.failed)
+            );
+        }
+    }
     if !report.thresholds.is_empty() {
         let failed = report.thresholds.iter().filter(|t| !t.passed).count();
         let verdict = if failed == 0 {

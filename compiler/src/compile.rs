@@ -9,14 +9,15 @@ use std::collections::BTreeMap;
 
 use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
-    BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, ConstId, HeaderDesc, Op, Operand, OriginId,
-    Pc, PickId, PickTable, Program, SourceLoc, StepDesc, StepId, TextTest,
+    BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, CompiledExtractor, ConstId, ExtractKind,
+    ExtractorId, HeaderDesc, Op, Operand, OriginId, Pc, PickId, PickTable, Program, SlotId,
+    SourceLoc, StepDesc, StepId, TextTest,
 };
 
 use memchr::memmem::Finder;
 use regex::bytes::Regex;
 
-use crate::{Ir, IrCheck, IrLoc, Part, Template};
+use crate::{Ir, IrCheck, IrExtract, IrLoc, Part, Template};
 
 /// Compile validated IR to bytecode.
 ///
@@ -70,6 +71,7 @@ pub fn compile(ir: &Ir) -> Program {
                     OriginId::from_index(c.origins.len() - 1)
                 }
             };
+            let extracts = step.extracts.iter().map(|x| c.extractor(x)).collect();
             let mut checks = global.clone();
             checks.extend(step.checks.iter().map(|check| c.check(check)));
             let id = StepId::from_index(c.steps.len());
@@ -81,16 +83,22 @@ pub fn compile(ir: &Ir) -> Program {
                 headers,
                 body,
                 checks,
+                extracts,
             });
             c.emit(Op::Send { step: id }, loc);
             c.buf_count = c.buf_count.max(bufs);
         }
         c.emit(Op::IterEnd {}, None);
     }
+    // Extractors read the body (JSON, regex, whole body) or the head (headers) too.
     let (capture_body, capture_head) = c
         .checks
         .iter()
         .map(|ch| ch.expr.needs())
+        .chain(c.extractors.iter().map(|x| match x.kind {
+            ExtractKind::Header(_) => (false, true),
+            _ => (true, false),
+        }))
         .fold((false, false), |a, b| (a.0 | b.0, a.1 | b.1));
     Program {
         code: c.code,
@@ -105,6 +113,8 @@ pub fn compile(ir: &Ir) -> Program {
         capture_head,
         body_limit: ir.settings.body_limit,
         picks,
+        extractors: c.extractors,
+        slot_count: c.slots.len() as u16,
     }
 }
 
@@ -167,9 +177,46 @@ struct Compiler {
     locs: Vec<(Pc, SourceLoc)>,
     buf_count: u16,
     checks: Vec<CompiledCheck>,
+    extractors: Vec<CompiledExtractor>,
+    /// Slot of each extracted variable, by name: steps that extract the same name
+    /// share its slot.
+    slots: BTreeMap<String, SlotId>,
 }
 
 impl Compiler {
+    fn slot(&mut self, var: &str) -> SlotId {
+        let next = SlotId::from_index(self.slots.len());
+        *self.slots.entry(var.to_owned()).or_insert(next)
+    }
+
+    fn extractor(&mut self, x: &IrExtract) -> ExtractorId {
+        use kaioken_grammar::Extractor;
+        let kind = match &x.extractor {
+            // `lower` parsed the path and compiled the regex already and reported
+            // the bad ones; a failure here cannot happen, and would extract nothing.
+            Extractor::Json(path) => match jsonpath_rust::parser::parse_json_path(path) {
+                Ok(q) => ExtractKind::Json(Box::new(q)),
+                Err(_) => ExtractKind::Header(Box::default()),
+            },
+            Extractor::Regex(re) => match Regex::new(re) {
+                Ok(re) => ExtractKind::Regex(re),
+                Err(_) => ExtractKind::Header(Box::default()),
+            },
+            Extractor::Header(name) => {
+                ExtractKind::Header(name.to_ascii_lowercase().into_bytes().into())
+            }
+            Extractor::Body => ExtractKind::Body,
+        };
+        let slot = self.slot(&x.var);
+        self.extractors.push(CompiledExtractor {
+            var: x.var.clone(),
+            slot,
+            spec: x.extractor.to_string(),
+            kind,
+        });
+        ExtractorId::from_index(self.extractors.len() - 1)
+    }
+
     fn check(&mut self, check: &IrCheck) -> CheckId {
         self.checks.push(CompiledCheck {
             name: check.name.clone(),
@@ -219,6 +266,10 @@ impl Compiler {
                 Part::Builtin(builtin) => Op::PushBuiltin {
                     buf,
                     builtin: *builtin,
+                },
+                Part::Extracted(var) => Op::PushSlot {
+                    buf,
+                    slot: self.slot(var),
                 },
             };
             self.emit(op, None);

@@ -51,6 +51,11 @@ pub enum CompileErrorKind {
         /// The closest known name.
         suggestion: Option<String>,
     },
+    /// `${name}` used by a step before the step that extracts it.
+    UseBeforeExtract {
+        /// The variable.
+        name: String,
+    },
     /// A built-in used where values are fixed before the run (e.g. a duration).
     BuiltinNotAllowed {
         /// The built-in's name.
@@ -129,6 +134,7 @@ impl CompileError {
             CompileErrorKind::Grammar { .. } => "kaioken::compile::syntax",
             CompileErrorKind::UnknownVariable { .. } => "kaioken::compile::unknown_variable",
             CompileErrorKind::BuiltinNotAllowed { .. } => "kaioken::compile::builtin_not_allowed",
+            CompileErrorKind::UseBeforeExtract { .. } => "kaioken::compile::use_before_extract",
             CompileErrorKind::BadUrl { .. } => "kaioken::compile::bad_url",
             CompileErrorKind::BadHeader { .. } => "kaioken::compile::bad_header",
             CompileErrorKind::BadMethod => "kaioken::compile::bad_method",
@@ -156,6 +162,9 @@ impl CompileError {
             CompileErrorKind::UnknownVariable { suggestion: None, .. } => Some(
                 "built-ins are `REQUEST_ID`, `TIMESTAMP_MS`, `VU` and `ITERATION`; any other name must be an environment variable"
                     .to_owned(),
+            ),
+            CompileErrorKind::UseBeforeExtract { .. } => Some(
+                "a step can use what the steps before it in the same scenario extract".to_owned(),
             ),
             CompileErrorKind::BuiltinNotAllowed { .. } => {
                 Some("only environment variables can be used here; built-ins change per request".to_owned())
@@ -192,6 +201,12 @@ impl fmt::Display for CompileError {
             }
             CompileErrorKind::BuiltinNotAllowed { name } => {
                 write!(f, "built-in `{name}` cannot be used here")
+            }
+            CompileErrorKind::UseBeforeExtract { name } => {
+                write!(
+                    f,
+                    "`${{{name}}}` is used before any step can have extracted it"
+                )
             }
             CompileErrorKind::BadUrl { reason } => write!(f, "invalid URL: {reason}"),
             CompileErrorKind::BadHeader { reason } => write!(f, "invalid header: {reason}"),

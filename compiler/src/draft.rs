@@ -104,6 +104,8 @@ pub(crate) struct DraftStep {
     pub headers: Vec<DraftHeader>,
     pub body: Option<Located<BodySource>>,
     pub checks: Vec<Located<String>>,
+    /// `extract = { var = "spec" }`, in name order.
+    pub extracts: Vec<(String, Located<String>)>,
     /// The whole entry.
     pub loc: crate::located::Loc,
 }

@@ -181,6 +181,9 @@ fn template(t: &Template) -> String {
             Part::Builtin(b) => {
                 let _ = write!(text, "${{{b}}}");
             }
+            Part::Extracted(var) => {
+                let _ = write!(text, "${{{var}}}");
+            }
         }
     }
     if total > MAX {

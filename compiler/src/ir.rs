@@ -98,6 +98,17 @@ impl Metric {
     }
 }
 
+/// An extractor: a variable and where in the response its value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrExtract {
+    /// The variable later steps use as `${var}`.
+    pub var: String,
+    /// Where the value comes from.
+    pub extractor: kaioken_grammar::Extractor,
+    /// Where it was written.
+    pub loc: Option<IrLoc>,
+}
+
 /// A check: a named boolean expression over a response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IrCheck {
@@ -141,6 +152,8 @@ pub struct Step {
     pub body: Option<Template>,
     /// Checks run on this step's responses, besides the global ones.
     pub checks: Vec<IrCheck>,
+    /// Values taken from this step's responses for later steps.
+    pub extracts: Vec<IrExtract>,
     /// Where the step's URL was given.
     pub loc: Option<IrLoc>,
 }
@@ -160,6 +173,8 @@ pub enum Part {
     Lit(Vec<u8>),
     /// A value computed per request.
     Builtin(Builtin),
+    /// A value an earlier step of the iteration extracted, by variable name.
+    Extracted(String),
 }
 
 impl Template {

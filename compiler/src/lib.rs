@@ -31,8 +31,8 @@ pub use compile_error::{CompileError, CompileErrorKind, CompileErrors};
 pub use dump_ir::dump_ir;
 pub use front::flags::Flags;
 pub use ir::{
-    Arrival, Ir, IrCheck, IrLoc, IrThreshold, LoadPlan, Metric, Part, Scenario, Settings, Stage,
-    Step, Template,
+    Arrival, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric, Part, Scenario,
+    Settings, Stage, Step, Template,
 };
 pub use lower::{ConfigFile, Input, lower};
 

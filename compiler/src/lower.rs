@@ -11,8 +11,8 @@ use crate::draft::{BodySource, Draft, DraftHeader};
 use crate::located::Loc;
 use crate::located::{Located, Src};
 use crate::{
-    Arrival, Flags, Ir, IrCheck, IrThreshold, LoadPlan, Metric, Part, Scenario, Settings, Stage,
-    Step, Template, front,
+    Arrival, Flags, Ir, IrCheck, IrExtract, IrThreshold, LoadPlan, Metric, Part, Scenario,
+    Settings, Stage, Step, Template, front,
 };
 
 /// A scenario file's name and contents.
@@ -90,6 +90,8 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         env: &input.env,
         errors,
         base_dir,
+        extracted: Default::default(),
+        extracted_later: Default::default(),
     };
     let ir = lowerer.lower(&draft, file_src.as_ref());
     if lowerer.errors.is_empty() {
@@ -115,6 +117,11 @@ struct Lowerer<'a> {
     errors: Vec<CompileError>,
     /// The scenario file's folder: relative paths written in the file start there.
     base_dir: Option<std::path::PathBuf>,
+    /// Variables extracted by the steps before the one being lowered (same scenario).
+    extracted: std::collections::BTreeSet<String>,
+    /// Variables extracted only by later steps: using one is an error, not an
+    /// environment lookup.
+    extracted_later: std::collections::BTreeSet<String>,
 }
 
 impl Lowerer<'_> {
@@ -248,6 +255,12 @@ impl Lowerer<'_> {
                 ok = false;
             }
             let mut steps = Vec::new();
+            self.extracted.clear();
+            self.extracted_later = sc
+                .steps
+                .iter()
+                .flat_map(|st| st.extracts.iter().map(|(var, _)| var.clone()))
+                .collect();
             for (j, st) in sc.steps.iter().enumerate() {
                 let Some(url) = &st.url else {
                     self.conflict(&st.loc, "a step needs a `url`");
@@ -290,10 +303,17 @@ impl Lowerer<'_> {
                     body: st.body.as_ref(),
                     checks: &st.checks,
                 };
+                let extracts = self.extracts(&st.extracts);
                 match self.request(spec, split, url) {
-                    Some(step) => steps.push(step),
+                    Some(mut step) => {
+                        step.extracts = extracts;
+                        steps.push(step);
+                    }
                     None => ok = false,
                 }
+                // Later steps see what this one extracts.
+                self.extracted
+                    .extend(st.extracts.iter().map(|(var, _)| var.clone()));
             }
             out.push(Scenario {
                 name: sc
@@ -307,6 +327,69 @@ impl Lowerer<'_> {
             });
         }
         ok.then_some(out)
+    }
+
+    /// Validate a step's extractors: the variable name, the spec, its JSONPath or regex.
+    fn extracts(&mut self, specs: &[(String, Located<String>)]) -> Vec<IrExtract> {
+        let mut out = Vec::new();
+        for (var, spec) in specs {
+            let valid_name = var
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name || Builtin::from_name(var).is_some() {
+                let message = if valid_name {
+                    format!("`{var}` is a built-in; extract into another name")
+                } else {
+                    format!(
+                        "`{var}` is not a variable name (letters, digits and `_`, not starting with a digit)"
+                    )
+                };
+                self.conflict(&spec.loc, &message);
+                continue;
+            }
+            let extractor = match kaioken_grammar::parse_extractor(&spec.value) {
+                Ok(e) => e,
+                Err(e) => {
+                    let kind = CompileErrorKind::Grammar {
+                        message: e.to_string(),
+                        help: e.help(),
+                    };
+                    self.errors
+                        .push(CompileError::at(kind, &spec.loc, Some(e.span)));
+                    continue;
+                }
+            };
+            let problem = match &extractor {
+                kaioken_grammar::Extractor::Json(path) => {
+                    jsonpath_rust::parser::parse_json_path(path)
+                        .err()
+                        .map(|e| format!("invalid JSONPath `{path}`: {e}"))
+                }
+                kaioken_grammar::Extractor::Regex(re) => regex::bytes::Regex::new(re)
+                    .err()
+                    .map(|e| format!("invalid regular expression: {e}")),
+                _ => None,
+            };
+            if let Some(message) = problem {
+                self.errors.push(CompileError::at(
+                    CompileErrorKind::Grammar {
+                        message,
+                        help: None,
+                    },
+                    &spec.loc,
+                    None,
+                ));
+                continue;
+            }
+            out.push(IrExtract {
+                var: var.clone(),
+                extractor,
+                loc: spec.loc.ir_loc(),
+            });
+        }
+        out
     }
 
     fn conflict(&mut self, loc: &Loc, message: &str) {
@@ -680,6 +763,10 @@ impl Lowerer<'_> {
                             };
                             self.errors.push(CompileError::at(kind, &value.loc, None));
                         }
+                        Part::Extracted(var) => {
+                            let kind = CompileErrorKind::BuiltinNotAllowed { name: var.clone() };
+                            self.errors.push(CompileError::at(kind, &value.loc, None));
+                        }
                     }
                 }
                 String::from_utf8_lossy(&out).into_owned()
@@ -708,14 +795,22 @@ impl Lowerer<'_> {
             match part {
                 TemplatePart::Literal { text, .. } => out.push_lit(text.as_bytes()),
                 TemplatePart::Var { name, span } => {
-                    if let Some(b) = Builtin::from_name(&name) {
+                    if self.extracted.contains(&name) {
+                        out.parts.push(Part::Extracted(name));
+                    } else if let Some(b) = Builtin::from_name(&name) {
                         out.parts.push(Part::Builtin(b));
+                    } else if self.extracted_later.contains(&name) {
+                        let kind = CompileErrorKind::UseBeforeExtract { name };
+                        self.errors
+                            .push(CompileError::at(kind, &value.loc, Some(span)));
+                        ok = false;
                     } else if let Some(v) = self.env.get(&name) {
                         out.push_lit(v.as_bytes());
                     } else {
                         let candidates = Builtin::ALL
                             .iter()
                             .map(|b| b.name())
+                            .chain(self.extracted.iter().map(String::as_str))
                             .chain(self.env.keys().map(String::as_str));
                         let suggestion =
                             crate::suggest::closest(&name, candidates).map(str::to_owned);
@@ -863,6 +958,7 @@ impl Lowerer<'_> {
             headers,
             body,
             checks,
+            extracts: Vec::new(),
             loc: url.loc.ir_loc(),
         })
     }
@@ -951,7 +1047,7 @@ impl Lowerer<'_> {
         for part in &t.parts[1..] {
             match part {
                 Part::Lit(bytes) => path.push_lit(bytes),
-                Part::Builtin(_) => path.parts.push(part.clone()),
+                Part::Builtin(_) | Part::Extracted(_) => path.parts.push(part.clone()),
             }
         }
         let has_space = path.parts.iter().any(|p| matches!(p, Part::Lit(b) if b.iter().any(|c| c.is_ascii_whitespace() || c.is_ascii_control())));

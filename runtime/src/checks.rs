@@ -1,8 +1,8 @@
-//! Running a step's checks on each response, for every engine.
+//! Running a step's checks and extractors on each response, for every engine.
 
 use std::time::Duration;
 
-use kaioken_vm::{Program, ResponseView, StepId};
+use kaioken_vm::{Program, ResponseView, StepId, VuState};
 
 use crate::response_parser::Capture;
 use crate::stats::{Outcome, WorkerStats};
@@ -64,6 +64,43 @@ pub(crate) fn run_checks(
                 stats.check(id, false);
             }
         }
+    }
+}
+
+/// Run `step`'s extractors on a finished request: each writes its variable's slot
+/// (emptied when nothing matched, or when the request got no response) and is counted
+/// as a success or a failure. Runs after the checks.
+#[inline]
+pub(crate) fn run_extracts(
+    program: &Program,
+    step: StepId,
+    outcome: Outcome,
+    duration: Duration,
+    capture: Option<&Capture>,
+    state: &mut VuState,
+    stats: &mut WorkerStats,
+) {
+    let ids = &program.step(step).extracts;
+    if ids.is_empty() {
+        return;
+    }
+    for &id in ids {
+        let x = &program.extractors[id.index()];
+        let ok = match outcome {
+            Outcome::Response { status, .. } => x.extract(
+                &View {
+                    status,
+                    duration,
+                    capture,
+                },
+                state.slot_mut(x.slot),
+            ),
+            Outcome::Error(_) => {
+                state.slot_mut(x.slot).clear();
+                false
+            }
+        };
+        stats.extraction(id, ok);
     }
 }
 

@@ -311,10 +311,14 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     let threads = shared.threads;
     let expected_secs = load.duration.map_or(60, |d| d.as_secs() as usize);
     let checks = shared.config.program.checks.len();
-    let mut stats = WorkerStats::new(shared.measure_from, expected_secs).with_checks(checks);
+    let extractors = shared.config.program.extractors.len();
+    let mut stats = WorkerStats::new(shared.measure_from, expected_secs)
+        .with_checks(checks)
+        .with_extractors(extractors);
     let open = load.arrival.as_ref().map(|a| {
         stats = WorkerStats::new(shared.measure_from, expected_secs)
             .with_checks(checks)
+            .with_extractors(extractors)
             .track_uncorrected();
         let max_vus = share(load.vus, index, threads).max(1);
         OpenQueue {
@@ -468,6 +472,15 @@ impl Vu {
                 Driver::H2(d) => d.capture.as_ref(),
             };
             crate::checks::run_checks(program, step, outcome, end - start, capture, &mut stats);
+            crate::checks::run_extracts(
+                program,
+                step,
+                outcome,
+                end - start,
+                capture,
+                &mut self.state,
+                &mut stats,
+            );
         }
         let Outcome::Error(kind) = outcome else {
             shared.count_live(ctx.index, false);

@@ -98,6 +98,8 @@ pub(crate) struct WorkerStats {
     pub engine: &'static str,
     /// Per check (by [`kaioken_vm::CheckId`]): passes and failures.
     pub checks: Vec<[u64; 2]>,
+    /// Per extractor (by [`kaioken_vm::ExtractorId`]): successes and failures.
+    pub extractions: Vec<[u64; 2]>,
 }
 
 fn clamp_us(d: Duration) -> u64 {
@@ -127,6 +129,7 @@ impl WorkerStats {
             active_vus: 0,
             engine: "tokio",
             checks: Vec::new(),
+            extractions: Vec::new(),
         }
     }
 
@@ -167,6 +170,20 @@ impl WorkerStats {
     pub fn with_checks(mut self, n: usize) -> WorkerStats {
         self.checks = vec![[0; 2]; n];
         self
+    }
+
+    /// Make room for `n` extractors' counts (once, before the run).
+    pub fn with_extractors(mut self, n: usize) -> WorkerStats {
+        self.extractions = vec![[0; 2]; n];
+        self
+    }
+
+    /// Count one run of extractor `id`.
+    #[inline]
+    pub fn extraction(&mut self, id: kaioken_vm::ExtractorId, ok: bool) {
+        if let Some(counts) = self.extractions.get_mut(id.index()) {
+            counts[usize::from(!ok)] += 1;
+        }
     }
 
     /// Count one evaluation of check `id`.
@@ -290,6 +307,8 @@ pub struct RunStats {
     pub engine: &'static str,
     /// Per check (by id): passes and failures.
     pub checks: Vec<[u64; 2]>,
+    /// Per extractor (by id): successes and failures.
+    pub extractions: Vec<[u64; 2]>,
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
@@ -315,6 +334,7 @@ impl RunStats {
             max_vus: 0,
             engine: "tokio",
             checks: Vec::new(),
+            extractions: Vec::new(),
             elapsed,
         };
         let mut any_uncorrected = false;
@@ -337,6 +357,13 @@ impl RunStats {
                 out.checks.resize(w.checks.len(), [0; 2]);
             }
             for (total, counts) in out.checks.iter_mut().zip(&w.checks) {
+                total[0] += counts[0];
+                total[1] += counts[1];
+            }
+            if out.extractions.len() < w.extractions.len() {
+                out.extractions.resize(w.extractions.len(), [0; 2]);
+            }
+            for (total, counts) in out.extractions.iter_mut().zip(&w.extractions) {
                 total[0] += counts[0];
                 total[1] += counts[1];
             }

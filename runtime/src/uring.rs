@@ -510,6 +510,15 @@ impl Engine<'_> {
             conn.capture.as_ref(),
             self.stats,
         );
+        crate::checks::run_extracts(
+            program,
+            conn.step,
+            outcome,
+            now - conn.started,
+            conn.capture.as_ref(),
+            &mut conn.vu,
+            self.stats,
+        );
         let error = matches!(outcome, Outcome::Error(_));
         self.shared.count_live(self.index, error);
         if error {

@@ -9,6 +9,7 @@ mod harness;
 mod nginx;
 mod servers;
 
+mod chaining;
 mod checks;
 mod cli;
 mod compare;

@@ -93,3 +93,11 @@ typed_id!(
     /// A weighted choice of scenarios, in the program's pick tables.
     PickId(u32), "p"
 );
+typed_id!(
+    /// A per-VU slot holding an extracted value.
+    SlotId(u16), "v"
+);
+typed_id!(
+    /// An extractor in the program's extractor table.
+    ExtractorId(u32), "x"
+);

@@ -18,6 +18,7 @@
 
 mod builtin;
 mod check;
+mod extract;
 mod host;
 mod ids;
 mod op;
@@ -28,8 +29,9 @@ mod vu_state;
 
 pub use builtin::Builtin;
 pub use check::{CheckExpr, CompiledCheck, ResponseView, TextTest};
+pub use extract::{CompiledExtractor, ExtractKind};
 pub use host::{Host, SystemHost};
-pub use ids::{BufId, CheckId, ConstId, OriginId, Pc, PickId, StepId};
+pub use ids::{BufId, CheckId, ConstId, ExtractorId, OriginId, Pc, PickId, SlotId, StepId};
 pub use kaioken_grammar::CmpOp;
 pub use op::Op;
 pub use program::{PickTable, Program, SourceLoc};

@@ -43,6 +43,10 @@ pub struct Program {
     pub body_limit: usize,
     /// Weighted scenario choices, indexed by [`crate::PickId`].
     pub picks: Vec<PickTable>,
+    /// Extractors, indexed by [`crate::ExtractorId`]; each step lists the ones it runs.
+    pub extractors: Vec<crate::CompiledExtractor>,
+    /// How many per-VU slots the extractors fill.
+    pub slot_count: u16,
 }
 
 /// A weighted choice: each entry is a running total of weights and where that
@@ -160,6 +164,9 @@ impl fmt::Display for Program {
             for c in &s.checks {
                 write!(f, " {c}")?;
             }
+            for x in &s.extracts {
+                write!(f, " {x}")?;
+            }
             writeln!(f)?;
         }
         for (i, t) in self.picks.iter().enumerate() {
@@ -178,6 +185,15 @@ impl fmt::Display for Program {
                 "  {} = pick {}",
                 crate::PickId::from_index(i),
                 choices.join(" ")
+            )?;
+        }
+        for (i, x) in self.extractors.iter().enumerate() {
+            writeln!(
+                f,
+                "  {} = extract {} <- {}",
+                crate::ExtractorId::from_index(i),
+                x.slot,
+                x.spec
             )?;
         }
         for (i, c) in self.checks.iter().enumerate() {

@@ -27,6 +27,8 @@ pub struct StepDesc {
     pub body: Option<Operand>,
     /// Checks run on each of its responses (the scenario's own and the global ones).
     pub checks: Vec<crate::CheckId>,
+    /// Extractors run on each of its responses, after the checks.
+    pub extracts: Vec<crate::ExtractorId>,
 }
 
 /// One request header.

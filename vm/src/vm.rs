@@ -48,6 +48,10 @@ impl Program {
                 Op::BufClear { buf } => state.bufs[buf].clear(),
                 Op::PushConst { buf, k } => state.bufs[buf].extend_from_slice(&self.consts[k]),
                 Op::PushBuiltin { buf, builtin } => push_builtin(state, buf, builtin, host),
+                Op::PushSlot { buf, slot } => {
+                    let (bufs, slots) = (&mut state.bufs, &state.slots);
+                    bufs[buf].extend_from_slice(&slots[slot]);
+                }
                 Op::Send { step } => {
                     state.requests += 1;
                     return Yield::Send(step);

@@ -9,6 +9,8 @@ use crate::{BufId, Pc, Program};
 pub struct VuState {
     pub(crate) pc: Pc,
     pub(crate) bufs: Vec<Vec<u8>>,
+    /// Extracted values, by [`SlotId`]; reused like the buffers.
+    pub(crate) slots: Vec<Vec<u8>>,
     pub(crate) vu: u32,
     pub(crate) iteration: u64,
     pub(crate) requests: u64,
@@ -22,6 +24,7 @@ impl VuState {
         VuState {
             pc: program.entry,
             bufs: vec![Vec::with_capacity(64); usize::from(program.buf_count)],
+            slots: vec![Vec::with_capacity(64); usize::from(program.slot_count)],
             vu,
             iteration: 0,
             requests: 0,
@@ -54,6 +57,16 @@ impl VuState {
     /// Requests yielded so far.
     pub fn requests(&self) -> u64 {
         self.requests
+    }
+
+    /// The value in slot `slot`.
+    pub fn slot(&self, slot: crate::SlotId) -> &[u8] {
+        &self.slots[slot]
+    }
+
+    /// The slot to write an extracted value into.
+    pub fn slot_mut(&mut self, slot: crate::SlotId) -> &mut Vec<u8> {
+        &mut self.slots[slot]
     }
 
     /// Whether the next `resume` begins a new iteration.

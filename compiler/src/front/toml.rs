@@ -45,6 +45,7 @@ struct StepTable {
     body: Option<Spanned<String>>,
     body_file: Option<Spanned<String>>,
     checks: Option<Vec<Spanned<String>>>,
+    extract: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 /// `[thresholds]`: one optional key per metric, in report order.
@@ -282,6 +283,12 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                     .unwrap_or_default()
                     .into_iter()
                     .map(string)
+                    .collect(),
+                extracts: step
+                    .extract
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(var, spec)| (var, string(spec)))
                     .collect(),
                 loc,
             });

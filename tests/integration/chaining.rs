@@ -1,0 +1,154 @@
+//! Request chaining: a value extracted from one response is sent by a later step.
+
+use crate::harness::Test;
+use crate::nginx::{Nginx, Variant};
+use crate::servers::{Behaviour, Server};
+
+#[test]
+fn an_extracted_value_reaches_the_next_request() {
+    for env in [None, Some("1")] {
+        let nginx = Nginx::start(Variant::Http1);
+        // nginx's /echo answers with the request line, so the first step's URL comes
+        // back in its body; the second step sends what the regex took from it.
+        let mut test = Test::new()
+            .scenario(
+                r#"
+                [[scenarios]]
+                [[scenarios.steps]]
+                url = "/echo?token=t${REQUEST_ID}"
+                extract = { token = 'regex:token=(t[\d-]+)', whole = "body" }
+
+                [[scenarios.steps]]
+                url = "/echo?got=${token}"
+                checks = ['body contains "got=t"']
+                "#,
+            )
+            .arg(nginx.url("/"))
+            .args(["-c", "3", "--max-requests", "600", "-d", "60s"])
+            .report();
+        if let Some(v) = env {
+            test = test.env("KAIOKEN_NO_IO_URING", v);
+        }
+        let report = test.run().report();
+        let lines = nginx.access_log_lines();
+        let sent: std::collections::BTreeSet<&str> = lines
+            .iter()
+            .filter_map(|l| l.uri.strip_prefix("/echo?token="))
+            .collect();
+        let got: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.uri.strip_prefix("/echo?got="))
+            .collect();
+        assert_eq!(sent.len() + got.len(), 600, "{report}");
+        assert!(got.len() >= 297, "the second step ran: {}", got.len());
+        // Every value sent back is one the server gave out, and none is empty.
+        assert!(got.iter().all(|g| sent.contains(g)), "{got:?}");
+        let extractions = report
+            .get("extractions")
+            .as_array()
+            .expect("extractions")
+            .clone();
+        assert_eq!(extractions.len(), 2, "{report}");
+        for x in &extractions {
+            assert_eq!(x["failed"], 0, "{report}");
+            assert_eq!(x["ok"].as_u64().unwrap(), sent.len() as u64, "{report}");
+        }
+        assert_eq!(report.get("checks")[0]["fails"], 0, "{report}");
+    }
+}
+
+#[test]
+fn json_extraction_across_origins_and_failures_are_counted() {
+    let body = r#"{"session": {"id": "s-42"}, "n": [7]}"#;
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let api = Server::start(Behaviour::Malformed(Box::leak(
+        response.into_bytes().into_boxed_slice(),
+    )));
+    let nginx = Nginx::start(Variant::Http1);
+    let scenario = format!(
+        r#"
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "{api}"
+        extract = {{ sid = "json:$.session.id", n = "json:$.n[0]", missing = "json:$.nope", ct = "header:Content-Type" }}
+
+        [[scenarios.steps]]
+        url = "{echo}?sid=${{sid}}&n=${{n}}&ct=${{ct}}&missing=${{missing}}"
+        "#,
+        api = api.url(),
+        echo = nginx.url("/echo"),
+    );
+    let report = Test::new()
+        .scenario(&scenario)
+        .args(["-c", "1", "--max-requests", "20", "-d", "60s"])
+        .report()
+        .run()
+        .report();
+    let lines = nginx.access_log_lines();
+    assert_eq!(lines.len(), 10, "{report}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.uri == "/echo?sid=s-42&n=7&ct=application/json&missing="),
+        "{:?}",
+        lines.first()
+    );
+    let failed = |var: &str| {
+        report
+            .get("extractions")
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["var"] == var)
+            .unwrap()["failed"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        (failed("sid"), failed("n"), failed("ct")),
+        (0, 0, 0),
+        "{report}"
+    );
+    assert_eq!(
+        failed("missing"),
+        10,
+        "a path that matches nothing is counted, the run goes on\n{report}"
+    );
+}
+
+#[test]
+fn chaining_errors_are_located() {
+    let base = "[target]\nurl = \"http://127.0.0.1:9/\"\n";
+    Test::new()
+        .scenario(&format!(
+            "{base}[[scenarios]]\n[[scenarios.steps]]\nurl = \"/a?t=${{token}}\"\n[[scenarios.steps]]\nurl = \"/b\"\nextract = {{ token = \"body\" }}\n"
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("`${token}` is used before any step can have extracted it")
+        .stderr_contains("scenario.toml:5:")
+        .run();
+    Test::new()
+        .scenario(&format!("{base}[[scenarios]]\n[[scenarios.steps]]\nurl = \"/\"\nextract = {{ t = \"json:$[\" }}\n"))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("invalid JSONPath")
+        .run();
+    Test::new()
+        .scenario(&format!("{base}[[scenarios]]\n[[scenarios.steps]]\nurl = \"/\"\nextract = {{ t = \"xml:/a\" }}\n"))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("invalid extractor")
+        .run();
+    Test::new()
+        .scenario(&format!(
+            "{base}[[scenarios]]\n[[scenarios.steps]]\nurl = \"/\"\nextract = {{ VU = \"body\" }}\n"
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("`VU` is a built-in")
+        .run();
+}
