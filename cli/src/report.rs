@@ -253,6 +253,7 @@ impl Report {
                 kaioken_compiler::Part::Lit(b) => String::from_utf8_lossy(b).into_owned(),
                 kaioken_compiler::Part::Builtin(b) => format!("${{{b}}}"),
                 kaioken_compiler::Part::Extracted(var) => format!("${{{var}}}"),
+                kaioken_compiler::Part::Random(lo, hi) => format!("${{RANDOM({lo},{hi})}}"),
             })
             .collect();
         let h = &stats.latency;

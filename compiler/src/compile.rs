@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
     BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, CompiledExtractor, ConstId, ExtractKind,
-    ExtractorId, HeaderDesc, Op, Operand, OriginId, Pc, PickId, PickTable, Program, SlotId,
-    SourceLoc, StepDesc, StepId, TextTest,
+    ExtractorId, HeaderDesc, Op, Operand, OriginId, Pc, PickId, PickTable, Program, RangeId,
+    SlotId, SourceLoc, StepDesc, StepId, TextTest,
 };
 
 use memchr::memmem::Finder;
@@ -115,6 +115,7 @@ pub fn compile(ir: &Ir) -> Program {
         picks,
         extractors: c.extractors,
         slot_count: c.slots.len() as u16,
+        ranges: c.ranges,
     }
 }
 
@@ -181,6 +182,7 @@ struct Compiler {
     /// Slot of each extracted variable, by name: steps that extract the same name
     /// share its slot.
     slots: BTreeMap<String, SlotId>,
+    ranges: Vec<(i64, i64)>,
 }
 
 impl Compiler {
@@ -271,6 +273,13 @@ impl Compiler {
                     buf,
                     slot: self.slot(var),
                 },
+                Part::Random(lo, hi) => {
+                    self.ranges.push((*lo, *hi));
+                    Op::PushRandom {
+                        buf,
+                        range: RangeId::from_index(self.ranges.len() - 1),
+                    }
+                }
             };
             self.emit(op, None);
         }

@@ -51,6 +51,13 @@ pub enum CompileErrorKind {
         /// The closest known name.
         suggestion: Option<String>,
     },
+    /// A built-in with the wrong arguments.
+    BadBuiltinArgs {
+        /// The built-in.
+        name: String,
+        /// What it takes.
+        expected: &'static str,
+    },
     /// `${name}` used by a step before the step that extracts it.
     UseBeforeExtract {
         /// The variable.
@@ -135,6 +142,7 @@ impl CompileError {
             CompileErrorKind::UnknownVariable { .. } => "kaioken::compile::unknown_variable",
             CompileErrorKind::BuiltinNotAllowed { .. } => "kaioken::compile::builtin_not_allowed",
             CompileErrorKind::UseBeforeExtract { .. } => "kaioken::compile::use_before_extract",
+            CompileErrorKind::BadBuiltinArgs { .. } => "kaioken::compile::builtin_arguments",
             CompileErrorKind::BadUrl { .. } => "kaioken::compile::bad_url",
             CompileErrorKind::BadHeader { .. } => "kaioken::compile::bad_header",
             CompileErrorKind::BadMethod => "kaioken::compile::bad_method",
@@ -160,7 +168,7 @@ impl CompileError {
             CompileErrorKind::Grammar { help, .. } => help.map(str::to_owned),
             CompileErrorKind::UnknownVariable { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
             CompileErrorKind::UnknownVariable { suggestion: None, .. } => Some(
-                "built-ins are `REQUEST_ID`, `TIMESTAMP_MS`, `VU` and `ITERATION`; any other name must be an environment variable"
+                "built-ins are `REQUEST_ID`, `TIMESTAMP_MS`, `VU`, `ITERATION`, `UUID` and `RANDOM(min,max)`; any other name must be extracted by an earlier step or be an environment variable"
                     .to_owned(),
             ),
             CompileErrorKind::UseBeforeExtract { .. } => Some(
@@ -201,6 +209,9 @@ impl fmt::Display for CompileError {
             }
             CompileErrorKind::BuiltinNotAllowed { name } => {
                 write!(f, "built-in `{name}` cannot be used here")
+            }
+            CompileErrorKind::BadBuiltinArgs { name, expected } => {
+                write!(f, "`{name}` takes {expected}")
             }
             CompileErrorKind::UseBeforeExtract { name } => {
                 write!(

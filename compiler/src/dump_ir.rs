@@ -184,6 +184,9 @@ fn template(t: &Template) -> String {
             Part::Extracted(var) => {
                 let _ = write!(text, "${{{var}}}");
             }
+            Part::Random(lo, hi) => {
+                let _ = write!(text, "${{RANDOM({lo},{hi})}}");
+            }
         }
     }
     if total > MAX {

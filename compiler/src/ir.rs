@@ -175,6 +175,8 @@ pub enum Part {
     Builtin(Builtin),
     /// A value an earlier step of the iteration extracted, by variable name.
     Extracted(String),
+    /// `${RANDOM(min,max)}`: a random integer in the inclusive range.
+    Random(i64, i64),
 }
 
 impl Template {

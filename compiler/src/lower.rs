@@ -767,6 +767,12 @@ impl Lowerer<'_> {
                             let kind = CompileErrorKind::BuiltinNotAllowed { name: var.clone() };
                             self.errors.push(CompileError::at(kind, &value.loc, None));
                         }
+                        Part::Random(..) => {
+                            let kind = CompileErrorKind::BuiltinNotAllowed {
+                                name: "RANDOM".into(),
+                            };
+                            self.errors.push(CompileError::at(kind, &value.loc, None));
+                        }
                     }
                 }
                 String::from_utf8_lossy(&out).into_owned()
@@ -794,7 +800,32 @@ impl Lowerer<'_> {
         for part in parsed.parts {
             match part {
                 TemplatePart::Literal { text, .. } => out.push_lit(text.as_bytes()),
-                TemplatePart::Var { name, span } => {
+                TemplatePart::Var { name, args, span } => {
+                    if name == "RANDOM" {
+                        match args.as_slice() {
+                            &[lo, hi] if lo <= hi => out.parts.push(Part::Random(lo, hi)),
+                            _ => {
+                                let kind = CompileErrorKind::BadBuiltinArgs {
+                                    name,
+                                    expected: "two integers, the smallest first: `${RANDOM(1,100)}`",
+                                };
+                                self.errors
+                                    .push(CompileError::at(kind, &value.loc, Some(span)));
+                                ok = false;
+                            }
+                        }
+                        continue;
+                    }
+                    if !args.is_empty() {
+                        let kind = CompileErrorKind::BadBuiltinArgs {
+                            name,
+                            expected: "no arguments",
+                        };
+                        self.errors
+                            .push(CompileError::at(kind, &value.loc, Some(span)));
+                        ok = false;
+                        continue;
+                    }
                     if self.extracted.contains(&name) {
                         out.parts.push(Part::Extracted(name));
                     } else if let Some(b) = Builtin::from_name(&name) {
@@ -810,6 +841,7 @@ impl Lowerer<'_> {
                         let candidates = Builtin::ALL
                             .iter()
                             .map(|b| b.name())
+                            .chain(["RANDOM"])
                             .chain(self.extracted.iter().map(String::as_str))
                             .chain(self.env.keys().map(String::as_str));
                         let suggestion =
@@ -1047,7 +1079,9 @@ impl Lowerer<'_> {
         for part in &t.parts[1..] {
             match part {
                 Part::Lit(bytes) => path.push_lit(bytes),
-                Part::Builtin(_) | Part::Extracted(_) => path.parts.push(part.clone()),
+                Part::Builtin(_) | Part::Extracted(_) | Part::Random(..) => {
+                    path.parts.push(part.clone())
+                }
             }
         }
         let has_space = path.parts.iter().any(|p| matches!(p, Part::Lit(b) if b.iter().any(|c| c.is_ascii_whitespace() || c.is_ascii_control())));

@@ -31,10 +31,12 @@ pub enum TemplatePart {
         /// Where it came from.
         span: Span,
     },
-    /// `${name}`.
+    /// `${name}` or `${name(args)}`.
     Var {
         /// The variable's name, without `${` and `}`.
         name: String,
+        /// Arguments, for built-ins that take them (`${RANDOM(1,100)}`).
+        args: Vec<i64>,
         /// The span of the whole `${name}`.
         span: Span,
     },
@@ -59,22 +61,38 @@ pub fn parse_template(input: &str) -> Result<Template, GrammarError> {
     let mut parts: Vec<TemplatePart> = Vec::new();
     for pair in pairs.flatten() {
         let span = Span::from(pair.as_span());
-        let (text, is_var) = match pair.as_rule() {
-            Rule::literal => (pair.as_str().to_owned(), false),
-            Rule::escape => ("${".to_owned(), false),
+        let text = match pair.as_rule() {
+            Rule::literal => pair.as_str().to_owned(),
+            Rule::escape => "${".to_owned(),
             Rule::var => {
-                let name = pair
-                    .into_inner()
+                let mut inner = pair.into_inner();
+                let name = inner
                     .next()
                     .map(|p| p.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                let args = inner
+                    .next()
+                    .map(|a| {
+                        // Out-of-range integers saturate; the compiler checks ranges.
+                        a.into_inner()
+                            .map(|i| {
+                                let t = i.as_str();
+                                t.parse::<i64>().unwrap_or(if t.starts_with('-') {
+                                    i64::MIN
+                                } else {
+                                    i64::MAX
+                                })
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
-                (name.to_owned(), true)
+                parts.push(TemplatePart::Var { name, args, span });
+                continue;
             }
             _ => continue,
         };
-        if is_var {
-            parts.push(TemplatePart::Var { name: text, span });
-        } else if let Some(TemplatePart::Literal {
+        if let Some(TemplatePart::Literal {
             text: prev,
             span: prev_span,
         }) = parts.last_mut()
@@ -143,6 +161,7 @@ mod tests {
     fn var(name: &str, start: usize, end: usize) -> TemplatePart {
         TemplatePart::Var {
             name: name.into(),
+            args: vec![],
             span: Span::new(start, end),
         }
     }
@@ -171,6 +190,21 @@ mod tests {
             ]
         );
         assert!(!t.is_literal());
+    }
+
+    #[test]
+    fn builtin_arguments() {
+        let t = parse_template("/n/${RANDOM(1, -100)}").unwrap();
+        assert_eq!(
+            t.parts[1],
+            TemplatePart::Var {
+                name: "RANDOM".into(),
+                args: vec![1, -100],
+                span: Span::new(3, 21)
+            }
+        );
+        assert!(parse_template("${RANDOM(1,)}").is_err());
+        assert!(parse_template("${RANDOM(a)}").is_err());
     }
 
     #[test]

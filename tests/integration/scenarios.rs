@@ -157,3 +157,65 @@ fn scenario_errors_are_located() {
         .stderr_contains("did you mean `method`?")
         .run();
 }
+
+#[test]
+fn uuid_and_random_builtins() {
+    let nginx = Nginx::start(Variant::Http1);
+    Test::new()
+        .arg(nginx.url("/echo?id=${UUID}&n=${RANDOM(-2,3)}"))
+        .args(["-c", "2", "--max-requests", "600", "-d", "60s"])
+        .run();
+    let lines = nginx.access_log_lines();
+    assert_eq!(lines.len(), 600);
+    let mut ids = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for l in &lines {
+        let query = l.uri.strip_prefix("/echo?id=").expect("the URL");
+        let (id, n) = query.split_once("&n=").expect("both built-ins");
+        // 8-4-4-4-12 lowercase hex, version 4, RFC 4122 variant.
+        let groups: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12],
+            "{id}"
+        );
+        assert!(
+            id.bytes()
+                .all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "{id}"
+        );
+        assert!(
+            groups[2].starts_with('4') && "89ab".contains(&groups[3][..1]),
+            "{id}"
+        );
+        ids.insert(id.to_owned());
+        let n: i64 = n.parse().expect("an integer");
+        assert!((-2..=3).contains(&n), "{n}");
+        seen.insert(n);
+    }
+    assert_eq!(ids.len(), 600, "every UUID is new");
+    assert_eq!(
+        seen.len(),
+        6,
+        "600 draws hit every value of -2..=3: {seen:?}"
+    );
+
+    for (url, message) in [
+        (
+            "http://127.0.0.1:9/${RANDOM(5,1)}",
+            "`RANDOM` takes two integers, the smallest first",
+        ),
+        (
+            "http://127.0.0.1:9/${RANDOM}",
+            "`RANDOM` takes two integers",
+        ),
+        ("http://127.0.0.1:9/${UUID(1)}", "`UUID` takes no arguments"),
+    ] {
+        Test::new()
+            .arg(url)
+            .arg("--dry-run")
+            .status(1)
+            .stderr_contains(message)
+            .run();
+    }
+}

@@ -12,15 +12,18 @@ pub enum Builtin {
     Vu,
     /// `${ITERATION}`: the VU's iteration number, from 0.
     Iteration,
+    /// `${UUID}`: a random version-4 UUID, new each time it is used.
+    Uuid,
 }
 
 impl Builtin {
     /// Every built-in, in a stable order.
-    pub const ALL: [Builtin; 4] = [
+    pub const ALL: [Builtin; 5] = [
         Builtin::RequestId,
         Builtin::TimestampMs,
         Builtin::Vu,
         Builtin::Iteration,
+        Builtin::Uuid,
     ];
 
     /// The name used inside `${…}`.
@@ -30,6 +33,7 @@ impl Builtin {
             Builtin::TimestampMs => "TIMESTAMP_MS",
             Builtin::Vu => "VU",
             Builtin::Iteration => "ITERATION",
+            Builtin::Uuid => "UUID",
         }
     }
 

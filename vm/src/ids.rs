@@ -101,3 +101,7 @@ typed_id!(
     /// An extractor in the program's extractor table.
     ExtractorId(u32), "x"
 );
+typed_id!(
+    /// An inclusive integer range for `${RANDOM(min,max)}`, in the program's table.
+    RangeId(u32), "r"
+);

@@ -31,7 +31,9 @@ pub use builtin::Builtin;
 pub use check::{CheckExpr, CompiledCheck, ResponseView, TextTest};
 pub use extract::{CompiledExtractor, ExtractKind};
 pub use host::{Host, SystemHost};
-pub use ids::{BufId, CheckId, ConstId, ExtractorId, OriginId, Pc, PickId, SlotId, StepId};
+pub use ids::{
+    BufId, CheckId, ConstId, ExtractorId, OriginId, Pc, PickId, RangeId, SlotId, StepId,
+};
 pub use kaioken_grammar::CmpOp;
 pub use op::Op;
 pub use program::{PickTable, Program, SourceLoc};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{BufId, Builtin, ConstId, PickId, SlotId, StepId};
+use crate::{BufId, Builtin, ConstId, PickId, RangeId, SlotId, StepId};
 
 /// Calls `$mac!` with every instruction: its doc, name, fields and mnemonic. The `Op`
 /// enum, the mnemonic table and the operand printer are all generated from this one
@@ -18,6 +18,8 @@ macro_rules! for_each_op {
             PushBuiltin { buf: BufId, builtin: Builtin } => "buf.builtin";
             /// Append the value extracted into `slot` to buffer `buf`.
             PushSlot { buf: BufId, slot: SlotId } => "buf.slot";
+            /// Append a random integer from the program's range `range` to `buf`.
+            PushRandom { buf: BufId, range: RangeId } => "buf.random";
             /// Yield `Send(step)`: the step's buffers are ready.
             Send { step: StepId } => "send";
             /// Jump to a scenario drawn by weight from pick table `table`.

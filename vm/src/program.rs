@@ -47,6 +47,8 @@ pub struct Program {
     pub extractors: Vec<crate::CompiledExtractor>,
     /// How many per-VU slots the extractors fill.
     pub slot_count: u16,
+    /// Inclusive ranges of `${RANDOM(min,max)}`, indexed by [`crate::RangeId`].
+    pub ranges: Vec<(i64, i64)>,
 }
 
 /// A weighted choice: each entry is a running total of weights and where that
@@ -186,6 +188,9 @@ impl fmt::Display for Program {
                 crate::PickId::from_index(i),
                 choices.join(" ")
             )?;
+        }
+        for (i, (lo, hi)) in self.ranges.iter().enumerate() {
+            writeln!(f, "  {} = range {lo}..={hi}", crate::RangeId::from_index(i))?;
         }
         for (i, x) in self.extractors.iter().enumerate() {
             writeln!(

@@ -56,16 +56,18 @@ impl Program {
                     state.requests += 1;
                     return Yield::Send(step);
                 }
+                Op::PushRandom { buf, range } => {
+                    let (lo, hi) = self.ranges[range];
+                    // The span as u128 so `i64::MIN..=i64::MAX` does not overflow.
+                    let span = (i128::from(hi) - i128::from(lo) + 1) as u128;
+                    let draw = (u128::from(state.next_random()) % span) as i128 + i128::from(lo);
+                    let mut int = itoa::Buffer::new();
+                    state.bufs[buf].extend_from_slice(int.format(draw as i64).as_bytes());
+                }
                 Op::Pick { table } => {
                     let table = &self.picks[table];
-                    // xorshift64: a few cycles, no allocation, good enough to spread
-                    // iterations by weight.
-                    let mut x = state.rng;
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    state.rng = x;
-                    state.pc = table.target(x % table.total().max(1));
+                    let draw = state.next_random();
+                    state.pc = table.target(draw % table.total().max(1));
                 }
                 Op::IterEnd {} => {
                     state.pc = self.entry;
@@ -90,6 +92,10 @@ fn push_builtin(state: &mut VuState, buf: crate::BufId, builtin: Builtin, host: 
         Builtin::TimestampMs => out.extend_from_slice(int.format(host.unix_ms()).as_bytes()),
         Builtin::Vu => out.extend_from_slice(int.format(state.vu).as_bytes()),
         Builtin::Iteration => out.extend_from_slice(int.format(state.iteration).as_bytes()),
+        Builtin::Uuid => {
+            let (a, b) = (state.next_random(), state.next_random());
+            write_uuid(&mut state.bufs[buf], a, b);
+        }
     }
 }
 
@@ -97,6 +103,21 @@ impl Pc {
     /// The pc after this one.
     pub fn next(self) -> Pc {
         Pc(self.0 + 1)
+    }
+}
+
+/// Write a version-4 UUID made of `hi` and `lo`: 8-4-4-4-12 lowercase hex digits, with
+/// the version and variant bits set.
+fn write_uuid(out: &mut Vec<u8>, hi: u64, lo: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hi = (hi & !0xF000) | 0x4000;
+    let lo = (lo & !(0b11 << 62)) | (0b10 << 62);
+    let bytes = (u128::from(hi) << 64) | u128::from(lo);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            out.push(b'-');
+        }
+        out.push(HEX[((bytes >> (124 - 4 * i)) & 0xF) as usize]);
     }
 }
 

@@ -59,6 +59,17 @@ impl VuState {
         self.requests
     }
 
+    /// The next number of the VU's random sequence (xorshift64: a few cycles, no
+    /// allocation; scenario picks, `${RANDOM}` and `${UUID}` draw from it).
+    pub(crate) fn next_random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
     /// The value in slot `slot`.
     pub fn slot(&self, slot: crate::SlotId) -> &[u8] {
         &self.slots[slot]
