@@ -30,6 +30,10 @@ pub struct Report {
     pub vus: Vus,
     pub checks: Vec<CheckJson>,
     pub extractions: Vec<ExtractionJson>,
+    /// Per scenario, when the run has several; empty otherwise.
+    pub scenarios: Vec<GroupJson>,
+    /// Per tag (the union of the scenarios that carry it).
+    pub tags: Vec<GroupJson>,
     pub thresholds: Vec<ThresholdJson>,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<&'static str, u64>,
@@ -77,6 +81,18 @@ pub struct CheckJson {
     pub passes: u64,
     pub fails: u64,
     pub pass_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GroupJson {
+    pub name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    pub requests: u64,
+    pub errors: u64,
+    pub latency_ms: Latency,
 }
 
 #[derive(Debug, Serialize)]
@@ -216,6 +232,35 @@ fn latency(h: &Histogram<u64>) -> Latency {
         p99_9: q(0.999),
         max: ms(h.max()),
     }
+}
+
+/// Per-tag results: each tag's scenarios merged (histograms add exactly).
+fn tag_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<GroupJson> {
+    let mut tags: BTreeMap<&str, kaioken_runtime::ScenarioStats> = BTreeMap::new();
+    for (info, s) in program.scenarios.iter().zip(&stats.scenarios) {
+        for tag in &info.tags {
+            match tags.get_mut(tag.as_str()) {
+                Some(t) => {
+                    let _ = t.latency.add(&s.latency);
+                    t.requests += s.requests;
+                    t.errors += s.errors;
+                }
+                None => {
+                    tags.insert(tag, s.clone());
+                }
+            }
+        }
+    }
+    tags.into_iter()
+        .map(|(tag, s)| GroupJson {
+            name: tag.to_owned(),
+            tags: Vec::new(),
+            weight: None,
+            requests: s.requests,
+            errors: s.errors,
+            latency_ms: latency(&s.latency),
+        })
+        .collect()
 }
 
 /// The planned average iterations per second over the measured window, if the load
@@ -410,6 +455,20 @@ impl Report {
                     }
                 })
                 .collect(),
+            scenarios: program
+                .scenarios
+                .iter()
+                .zip(&stats.scenarios)
+                .map(|(info, s)| GroupJson {
+                    name: info.name.clone(),
+                    tags: info.tags.clone(),
+                    weight: Some(info.weight),
+                    requests: s.requests,
+                    errors: s.errors,
+                    latency_ms: latency(&s.latency),
+                })
+                .collect(),
+            tags: tag_groups(program, stats),
             thresholds: Vec::new(),
             status_codes: stats
                 .status

@@ -200,6 +200,21 @@ pub fn render(report: &Report, serious: bool) -> String {
             );
         }
     }
+    for (title, groups) in [("Scenarios", &report.scenarios), ("Tags", &report.tags)] {
+        let mut label = title;
+        for g in groups.iter() {
+            let _ = writeln!(
+                out,
+                "  {label:<12}{}  {} requests, {} errors  p50 {}  p99 {}",
+                g.name,
+                thousands(g.requests),
+                thousands(g.errors),
+                latency(g.latency_ms.p50),
+                latency(g.latency_ms.p99)
+            );
+            label = "";
+        }
+    }
     if !report.extractions.is_empty() {
         let _ = writeln!(out, "  Extracted");
         for x in &report.extractions {

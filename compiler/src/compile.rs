@@ -11,7 +11,7 @@ use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
     BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, CompiledExtractor, ConstId, ExtractKind,
     ExtractorId, HeaderDesc, Op, Operand, OriginId, Pc, PickId, PickTable, Program, RangeId,
-    SlotId, SourceLoc, StepDesc, StepId, TextTest,
+    ScenarioInfo, SlotId, SourceLoc, StepDesc, StepId, TextTest,
 };
 
 use memchr::memmem::Finder;
@@ -46,7 +46,7 @@ pub fn compile(ir: &Ir) -> Program {
         picks.push(PickTable::default());
     }
     let mut total = 0u64;
-    for scenario in &ir.scenarios {
+    for (scenario_index, scenario) in ir.scenarios.iter().enumerate() {
         total += u64::from(scenario.weight);
         if let Some(table) = picks.first_mut() {
             table.entries.push((total, Pc::from_index(c.code.len())));
@@ -84,6 +84,7 @@ pub fn compile(ir: &Ir) -> Program {
                 body,
                 checks,
                 extracts,
+                scenario: scenario_index as u16,
             });
             c.emit(Op::Send { step: id }, loc);
             c.buf_count = c.buf_count.max(bufs);
@@ -116,6 +117,15 @@ pub fn compile(ir: &Ir) -> Program {
         extractors: c.extractors,
         slot_count: c.slots.len() as u16,
         ranges: c.ranges,
+        scenarios: ir
+            .scenarios
+            .iter()
+            .map(|s| ScenarioInfo {
+                name: s.name.clone(),
+                tags: s.tags.clone(),
+                weight: s.weight,
+            })
+            .collect(),
     }
 }
 

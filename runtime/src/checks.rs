@@ -104,6 +104,26 @@ pub(crate) fn run_extracts(
     }
 }
 
+/// Everything that happens after a request finishes besides the latency record: the
+/// per-scenario count, the step's checks, then its extractors. Every engine calls this.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn per_response(
+    program: &Program,
+    step: StepId,
+    outcome: Outcome,
+    end: std::time::Instant,
+    took: Duration,
+    capture: Option<&Capture>,
+    state: &mut VuState,
+    stats: &mut WorkerStats,
+) {
+    let scenario = usize::from(program.step(step).scenario);
+    stats.scenario(scenario, end, took, matches!(outcome, Outcome::Error(_)));
+    run_checks(program, step, outcome, took, capture, stats);
+    run_extracts(program, step, outcome, took, capture, state, stats);
+}
+
 /// A capture for a VU of `program`, if its checks read the head or body.
 pub(crate) fn capture_for(program: &Program) -> Option<Capture> {
     (program.capture_body || program.capture_head).then(|| {

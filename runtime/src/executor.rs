@@ -312,13 +312,16 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     let expected_secs = load.duration.map_or(60, |d| d.as_secs() as usize);
     let checks = shared.config.program.checks.len();
     let extractors = shared.config.program.extractors.len();
+    let scenarios = shared.config.program.scenarios.len();
     let mut stats = WorkerStats::new(shared.measure_from, expected_secs)
         .with_checks(checks)
-        .with_extractors(extractors);
+        .with_extractors(extractors)
+        .with_scenarios(scenarios);
     let open = load.arrival.as_ref().map(|a| {
         stats = WorkerStats::new(shared.measure_from, expected_secs)
             .with_checks(checks)
             .with_extractors(extractors)
+            .with_scenarios(scenarios)
             .track_uncorrected();
         let max_vus = share(load.vus, index, threads).max(1);
         OpenQueue {
@@ -471,11 +474,11 @@ impl Vu {
                 Driver::H1(d) => d.capture.as_ref(),
                 Driver::H2(d) => d.capture.as_ref(),
             };
-            crate::checks::run_checks(program, step, outcome, end - start, capture, &mut stats);
-            crate::checks::run_extracts(
+            crate::checks::per_response(
                 program,
                 step,
                 outcome,
+                end,
                 end - start,
                 capture,
                 &mut self.state,

@@ -40,7 +40,7 @@ pub use error_kind::ErrorKind;
 pub use executor::{Progress, run};
 pub use profile::Profile;
 pub use run_config::{ArrivalConfig, HttpConfig, LoadConfig, RunConfig};
-pub use stats::{RunStats, Second};
+pub use stats::{RunStats, ScenarioStats, Second};
 
 #[cfg(test)]
 mod counting;

@@ -56,6 +56,35 @@ impl Second {
     }
 }
 
+/// One scenario's share of a worker's requests (kept only with several scenarios).
+#[derive(Debug, Clone)]
+pub struct ScenarioStats {
+    /// Latency from the actual send (µs).
+    pub latency: Histogram<u64>,
+    /// Finished requests.
+    pub requests: u64,
+    /// Of those, the ones without a response.
+    pub errors: u64,
+}
+
+impl ScenarioStats {
+    fn new() -> ScenarioStats {
+        ScenarioStats {
+            latency: new_histogram(),
+            requests: 0,
+            errors: 0,
+        }
+    }
+
+    fn add(&mut self, other: &ScenarioStats) {
+        self.latency
+            .add(&other.latency)
+            .expect("histograms share bounds");
+        self.requests += other.requests;
+        self.errors += other.errors;
+    }
+}
+
 /// What one request came to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Outcome {
@@ -100,6 +129,8 @@ pub(crate) struct WorkerStats {
     pub checks: Vec<[u64; 2]>,
     /// Per extractor (by [`kaioken_vm::ExtractorId`]): successes and failures.
     pub extractions: Vec<[u64; 2]>,
+    /// Per scenario, when there are several.
+    pub scenarios: Vec<ScenarioStats>,
 }
 
 fn clamp_us(d: Duration) -> u64 {
@@ -130,6 +161,7 @@ impl WorkerStats {
             engine: "tokio",
             checks: Vec::new(),
             extractions: Vec::new(),
+            scenarios: Vec::new(),
         }
     }
 
@@ -176,6 +208,27 @@ impl WorkerStats {
     pub fn with_extractors(mut self, n: usize) -> WorkerStats {
         self.extractions = vec![[0; 2]; n];
         self
+    }
+
+    /// Keep per-scenario results for `n` scenarios (only worth it for two or more).
+    pub fn with_scenarios(mut self, n: usize) -> WorkerStats {
+        if n > 1 {
+            self.scenarios = (0..n).map(|_| ScenarioStats::new()).collect();
+        }
+        self
+    }
+
+    /// Count a request that finished at `end` after `took` in scenario `index`.
+    #[inline]
+    pub fn scenario(&mut self, index: usize, end: Instant, took: Duration, error: bool) {
+        if end < self.measure_from {
+            return;
+        }
+        if let Some(s) = self.scenarios.get_mut(index) {
+            s.latency.saturating_record(clamp_us(took));
+            s.requests += 1;
+            s.errors += u64::from(error);
+        }
     }
 
     /// Count one run of extractor `id`.
@@ -309,6 +362,8 @@ pub struct RunStats {
     pub checks: Vec<[u64; 2]>,
     /// Per extractor (by id): successes and failures.
     pub extractions: Vec<[u64; 2]>,
+    /// Per scenario (when there are several): latency and counts.
+    pub scenarios: Vec<ScenarioStats>,
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
@@ -335,6 +390,7 @@ impl RunStats {
             engine: "tokio",
             checks: Vec::new(),
             extractions: Vec::new(),
+            scenarios: Vec::new(),
             elapsed,
         };
         let mut any_uncorrected = false;
@@ -359,6 +415,12 @@ impl RunStats {
             for (total, counts) in out.checks.iter_mut().zip(&w.checks) {
                 total[0] += counts[0];
                 total[1] += counts[1];
+            }
+            if out.scenarios.is_empty() {
+                out.scenarios = w.scenarios.iter().map(|_| ScenarioStats::new()).collect();
+            }
+            for (total, s) in out.scenarios.iter_mut().zip(&w.scenarios) {
+                total.add(s);
             }
             if out.extractions.len() < w.extractions.len() {
                 out.extractions.resize(w.extractions.len(), [0; 2]);

@@ -333,12 +333,14 @@ impl Engine<'_> {
                     });
                     let outcome = Outcome::Error(ErrorKind::Connect);
                     self.stats.record(now, now, None, 0, outcome);
-                    crate::checks::run_checks(
+                    crate::checks::per_response(
                         program,
                         step,
                         outcome,
+                        now,
                         Duration::ZERO,
                         None,
+                        &mut conn.vu,
                         self.stats,
                     );
                     self.shared.count_live(self.index, true);
@@ -502,18 +504,11 @@ impl Engine<'_> {
         let sent = conn.wbuf.len() as u64;
         self.stats.record(conn.started, now, None, sent, outcome);
         let program: &Program = &self.shared.config.program;
-        crate::checks::run_checks(
+        crate::checks::per_response(
             program,
             conn.step,
             outcome,
-            now - conn.started,
-            conn.capture.as_ref(),
-            self.stats,
-        );
-        crate::checks::run_extracts(
-            program,
-            conn.step,
-            outcome,
+            now,
             now - conn.started,
             conn.capture.as_ref(),
             &mut conn.vu,

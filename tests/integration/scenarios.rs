@@ -105,6 +105,41 @@ fn weighted_scenarios_run_their_steps_in_order() {
             home + echo,
             "{report}"
         );
+        // Per-scenario and per-tag results add up to what the server saw.
+        let groups = |key: &str| -> Vec<(String, u64)> {
+            report
+                .get(key)
+                .as_array()
+                .expect("an array")
+                .iter()
+                .map(|g| {
+                    (
+                        g["name"].as_str().unwrap().to_owned(),
+                        g["requests"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            groups("scenarios"),
+            vec![
+                ("browse".to_owned(), (home + missing) as u64),
+                ("echo".to_owned(), echo as u64)
+            ],
+            "{report}"
+        );
+        assert_eq!(
+            groups("tags"),
+            vec![("web".to_owned(), (home + missing) as u64)],
+            "{report}"
+        );
+        assert!(
+            report.get("scenarios")[0]["latency_ms"]["p99"]
+                .as_f64()
+                .unwrap()
+                > 0.0,
+            "{report}"
+        );
     }
 }
 

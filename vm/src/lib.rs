@@ -36,7 +36,7 @@ pub use ids::{
 };
 pub use kaioken_grammar::CmpOp;
 pub use op::Op;
-pub use program::{PickTable, Program, SourceLoc};
+pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
 pub use step_desc::{HeaderDesc, Operand, Origin, Scheme, StepDesc};
 pub use vm::Yield;
 pub use vu_state::VuState;

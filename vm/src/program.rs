@@ -49,6 +49,19 @@ pub struct Program {
     pub slot_count: u16,
     /// Inclusive ranges of `${RANDOM(min,max)}`, indexed by [`crate::RangeId`].
     pub ranges: Vec<(i64, i64)>,
+    /// The scenarios' names and tags, for per-scenario results.
+    pub scenarios: Vec<ScenarioInfo>,
+}
+
+/// A scenario's name and tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioInfo {
+    /// Its name.
+    pub name: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its weight.
+    pub weight: u32,
 }
 
 /// A weighted choice: each entry is a running total of weights and where that

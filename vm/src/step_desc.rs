@@ -29,6 +29,8 @@ pub struct StepDesc {
     pub checks: Vec<crate::CheckId>,
     /// Extractors run on each of its responses, after the checks.
     pub extracts: Vec<crate::ExtractorId>,
+    /// The scenario it belongs to (an index into `Program::scenarios`).
+    pub scenario: u16,
 }
 
 /// One request header.
