@@ -101,3 +101,64 @@ fn interpolation_allocates_nothing_per_iteration() {
     drop(probe);
     assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 1);
 }
+
+/// The same for a chained scenario: weighted picks, extracted values, `${UUID}` and
+/// `${RANDOM}` all interpolate without allocating once the VU's buffers and slots
+/// have grown.
+#[test]
+fn chaining_and_random_builtins_allocate_nothing_per_iteration() {
+    let text = r#"
+        [target]
+        url = "http://127.0.0.1:8080"
+
+        [[scenarios]]
+        weight = 2
+        [[scenarios.steps]]
+        url = "/login?n=${RANDOM(1,1000000)}"
+        extract = { token = "json:$.token" }
+        [[scenarios.steps]]
+        url = "/items/${UUID}"
+        headers = { "authorization" = "Bearer ${token}" }
+        body = '{"token": "${token}", "vu": ${VU}}'
+
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "/health?i=${ITERATION}"
+    "#;
+    let input = Input {
+        config: Some(ConfigFile {
+            name: "chain.toml".into(),
+            text: text.into(),
+        }),
+        ..Input::default()
+    };
+    let program = compile(&lower(&input).unwrap());
+    assert_eq!(program.picks.len(), 1);
+    assert_eq!(program.slot_count, 1);
+    let slot = program.extractors[0].slot;
+    let mut vu = program.create_vu_state(3);
+    let mut host = Ticking(0);
+    // What an extractor would have written after the login response.
+    vu.slot_mut(slot)
+        .extend_from_slice(b"eyJhbGciOiJIUzI1NiJ9.payload.signature");
+    let mut sends = 0u64;
+    let mut run = |n: usize, sends: &mut u64| {
+        for _ in 0..n {
+            while let Yield::Send(_) = program.resume(&mut vu, &mut host) {
+                *sends += 1;
+            }
+        }
+    };
+    run(100_000, &mut sends);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    run(10_000, &mut sends);
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::Relaxed) - before,
+        0,
+        "heap allocations in 10,000 steady-state iterations"
+    );
+    // Both scenarios ran: two-step iterations and one-step ones.
+    assert!(sends > 110_000 && sends < 220_000, "{sends}");
+}
