@@ -143,6 +143,10 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Target")]
     pub insecure: bool,
 
+    /// Keep cookies per VU and send them back, like a browser session.
+    #[arg(long, help_heading = "Target")]
+    pub cookie_jar: bool,
+
     /// Trust the PEM certificates in this file too.
     #[arg(long, help_heading = "Target")]
     pub cacert: Option<String>,

@@ -106,6 +106,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         arrival_rate: args.arrival_rate,
         max_vus: args.max_vus,
         no_latency_correction: args.no_latency_correction,
+        cookie_jar: args.cookie_jar,
     }
 }
 
@@ -154,6 +155,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
             http2: ir.settings.http2,
             insecure: ir.settings.insecure,
             cacert_pem,
+            cookie_jar: ir.settings.cookie_jar,
         },
         threads: args.threads.unwrap_or(0),
     };

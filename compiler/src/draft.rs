@@ -27,6 +27,7 @@ pub(crate) struct Draft {
     pub timeout: Option<Located<String>>,
     pub http2: Option<bool>,
     pub insecure: Option<bool>,
+    pub cookie_jar: Option<bool>,
     pub cacert: Option<Located<String>>,
     pub max_error_rate: Option<Located<f64>>,
     pub vus: Option<Located<i64>>,

@@ -144,7 +144,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
     let s = &ir.settings;
     line(
         format!(
-            "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={}",
+            "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={} cookie_jar={}",
             format_duration(s.timeout),
             if s.http2 { "2" } else { "1.1" },
             s.insecure,
@@ -154,6 +154,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
                 .map(|c| format!("{:?}", c.display().to_string()))),
             s.max_error_rate,
             s.body_limit,
+            s.cookie_jar,
         ),
         None,
     );

@@ -283,6 +283,8 @@ pub struct Settings {
     pub max_error_rate: f64,
     /// Most body bytes kept per response for checks.
     pub body_limit: usize,
+    /// Keep cookies per VU and send them back (`--cookie-jar`).
+    pub cookie_jar: bool,
 }
 
 /// A source position, for dumps.

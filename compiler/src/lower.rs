@@ -178,6 +178,7 @@ impl Lowerer<'_> {
             cacert,
             max_error_rate,
             body_limit,
+            cookie_jar: d.cookie_jar.unwrap_or(false),
         };
         let mut checks = Vec::new();
         for c in &d.checks {

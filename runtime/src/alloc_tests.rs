@@ -93,7 +93,7 @@ fn http1_request_path_allocates_nothing() {
     let mut stats = WorkerStats::new(Instant::now(), 10).with_checks(program.checks.len());
     let (allocations, statuses) = rt.block_on(async {
         let mut vu = program.create_vu_state(1);
-        let mut driver = Http1::new(&program);
+        let mut driver = Http1::new(&program, false);
         let mut statuses = [0u64; 2];
         let mut allocations = 0;
         for i in 0..WARM + MEASURED {
@@ -108,7 +108,15 @@ fn http1_request_path_allocates_nothing() {
             };
             let start = Instant::now();
             let outcome = driver
-                .send(&program, &vu, step, &infos[0], None, Duration::from_secs(5))
+                .send(
+                    &program,
+                    &vu,
+                    step,
+                    &infos[0],
+                    None,
+                    Duration::from_secs(5),
+                    None,
+                )
                 .await;
             let end = Instant::now();
             stats.record(start, end, None, driver.request_len(), outcome);
@@ -203,6 +211,7 @@ fn uring_request_path_allocates_nothing() {
                 http2: false,
                 insecure: false,
                 cacert_pem: None,
+                cookie_jar: false,
             },
             threads: 1,
         };

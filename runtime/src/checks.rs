@@ -124,9 +124,10 @@ pub(crate) fn per_response(
     run_extracts(program, step, outcome, took, capture, state, stats);
 }
 
-/// A capture for a VU of `program`, if its checks read the head or body.
-pub(crate) fn capture_for(program: &Program) -> Option<Capture> {
-    (program.capture_body || program.capture_head).then(|| {
+/// A capture for a VU of `program`, if its checks or extractors read the head or body,
+/// or a cookie jar reads `Set-Cookie`.
+pub(crate) fn capture_for(program: &Program, cookie_jar: bool) -> Option<Capture> {
+    (program.capture_body || program.capture_head || cookie_jar).then(|| {
         Capture::new(if program.capture_body {
             program.body_limit
         } else {

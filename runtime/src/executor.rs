@@ -422,18 +422,21 @@ enum Driver {
 struct Vu {
     state: VuState,
     driver: Driver,
+    /// With `--cookie-jar`.
+    jar: Option<crate::cookies::Jar>,
 }
 
 impl Vu {
-    fn new(program: &Program, http2: bool, number: u32) -> Vu {
-        let driver = if http2 {
-            Driver::H2(Http2::new(program))
+    fn new(program: &Program, http: &crate::HttpConfig, number: u32) -> Vu {
+        let driver = if http.http2 {
+            Driver::H2(Http2::new(program, http.cookie_jar))
         } else {
-            Driver::H1(Http1::new(program))
+            Driver::H1(Http1::new(program, http.cookie_jar))
         };
         Vu {
             state: program.create_vu_state(number),
             driver,
+            jar: http.cookie_jar.then(crate::cookies::Jar::default),
         }
     }
 
@@ -445,6 +448,13 @@ impl Vu {
         let http = &shared.config.http;
         let tls = shared.tls.as_ref();
         ctx.in_flight.set(ctx.in_flight.get() + 1);
+        let desc = program.step(step);
+        let origin = &program.origins[desc.origin];
+        let path = program.bytes(&self.state, desc.path);
+        let cookie = self
+            .jar
+            .as_mut()
+            .and_then(|jar| jar.header_for(origin, path));
         let start = Instant::now();
         let (outcome, sent) = match &mut self.driver {
             Driver::H1(d) => {
@@ -456,12 +466,15 @@ impl Vu {
                         &shared.infos[step.index()],
                         tls,
                         http.timeout,
+                        cookie,
                     )
                     .await;
                 (outcome, d.request_len())
             }
             Driver::H2(d) => {
-                let outcome = d.send(program, &self.state, step, tls, http.timeout).await;
+                let outcome = d
+                    .send(program, &self.state, step, tls, http.timeout, cookie)
+                    .await;
                 (outcome, d.request_len())
             }
         };
@@ -474,6 +487,11 @@ impl Vu {
                 Driver::H1(d) => d.capture.as_ref(),
                 Driver::H2(d) => d.capture.as_ref(),
             };
+            if let (Some(jar), Some(c), Outcome::Response { .. }) =
+                (&mut self.jar, capture, outcome)
+            {
+                jar.absorb(origin, program.bytes(&self.state, desc.path), &c.head);
+            }
             crate::checks::per_response(
                 program,
                 step,
@@ -513,7 +531,7 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
             _ = reached(&mut stop_rx, 1) => return,
         }
     }
-    let mut vu = Vu::new(program, shared.config.http.http2, number);
+    let mut vu = Vu::new(program, &shared.config.http, number);
     let mut active = false;
     let mut at_entry = true;
     loop {
@@ -671,7 +689,7 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     let Some(arrival) = &shared.config.load.arrival else {
         return;
     };
-    let mut vu = Vu::new(program, shared.config.http.http2, number);
+    let mut vu = Vu::new(program, &shared.config.http, number);
     'iterations: loop {
         if control.is_stopping() {
             break;

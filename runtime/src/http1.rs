@@ -62,10 +62,10 @@ pub(crate) struct Http1 {
 }
 
 impl Http1 {
-    pub fn new(program: &Program) -> Http1 {
+    pub fn new(program: &Program, cookie_jar: bool) -> Http1 {
         Http1 {
             detail: None,
-            capture: crate::checks::capture_for(program),
+            capture: crate::checks::capture_for(program, cookie_jar),
             conns: (0..program.origins.len()).map(|_| None).collect(),
             wbuf: Vec::with_capacity(1024),
             rbuf: Vec::with_capacity(READ_CHUNK),
@@ -79,6 +79,8 @@ impl Http1 {
     }
 
     /// Send `step` and read its whole response, within `timeout`.
+    // Each argument is one borrowed part of the request; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &mut self,
         program: &Program,
@@ -87,8 +89,9 @@ impl Http1 {
         info: &StepInfo,
         tls: Option<&Arc<ClientConfig>>,
         timeout: Duration,
+        cookie: Option<&[u8]>,
     ) -> Outcome {
-        write_request(&mut self.wbuf, program, state, step, info);
+        write_request(&mut self.wbuf, program, state, step, info, cookie);
         let origin = program.step(step).origin;
         let result = tokio::time::timeout(timeout, self.exchange(program, origin, info, tls)).await;
         match result {
@@ -198,6 +201,7 @@ pub(crate) fn write_request(
     state: &VuState,
     step: StepId,
     info: &StepInfo,
+    cookie: Option<&[u8]>,
 ) {
     let desc = program.step(step);
     w.clear();
@@ -214,6 +218,11 @@ pub(crate) fn write_request(
         w.extend_from_slice(program.constant(h.name));
         w.extend_from_slice(b": ");
         w.extend_from_slice(program.bytes(state, h.value));
+        w.extend_from_slice(b"\r\n");
+    }
+    if let Some(cookie) = cookie {
+        w.extend_from_slice(b"cookie: ");
+        w.extend_from_slice(cookie);
         w.extend_from_slice(b"\r\n");
     }
     let body: &[u8] = desc.body.map_or(&[], |b: Operand| program.bytes(state, b));

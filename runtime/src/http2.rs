@@ -42,7 +42,7 @@ pub(crate) struct Http2 {
 }
 
 impl Http2 {
-    pub fn new(program: &Program) -> Http2 {
+    pub fn new(program: &Program, cookie_jar: bool) -> Http2 {
         let steps = program
             .steps
             .iter()
@@ -76,7 +76,7 @@ impl Http2 {
             .collect();
         Http2 {
             detail: None,
-            capture: crate::checks::capture_for(program),
+            capture: crate::checks::capture_for(program, cookie_jar),
             conns: (0..program.origins.len()).map(|_| None).collect(),
             steps,
             last_len: 0,
@@ -96,9 +96,14 @@ impl Http2 {
         step: StepId,
         tls: Option<&Arc<ClientConfig>>,
         timeout: Duration,
+        cookie: Option<&[u8]>,
     ) -> Outcome {
         let origin = program.step(step).origin;
-        match tokio::time::timeout(timeout, self.exchange(program, state, step, origin, tls)).await
+        match tokio::time::timeout(
+            timeout,
+            self.exchange(program, state, step, origin, tls, cookie),
+        )
+        .await
         {
             Ok(Ok((status, bytes_in))) => Outcome::Response { status, bytes_in },
             Ok(Err(kind)) => {
@@ -119,6 +124,7 @@ impl Http2 {
         step: StepId,
         origin: OriginId,
         tls: Option<&Arc<ClientConfig>>,
+        cookie: Option<&[u8]>,
     ) -> Result<(u16, u64), ErrorKind> {
         let desc = program.step(step);
         let Some(prepared) = &self.steps[step] else {
@@ -139,6 +145,11 @@ impl Http2 {
             };
             head_len += name.as_str().len() + value.len() + 4;
             req = req.header(name, value);
+        }
+        if let Some(cookie) = cookie {
+            let value = HeaderValue::from_bytes(cookie).map_err(|_| ErrorKind::Other)?;
+            head_len += 8 + value.len();
+            req = req.header(http::header::COOKIE, value);
         }
         let body = desc.body.map_or(Bytes::new(), |b| {
             Bytes::copy_from_slice(program.bytes(state, b))

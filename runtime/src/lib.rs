@@ -22,6 +22,7 @@
 mod checks;
 mod conn;
 mod control;
+mod cookies;
 mod error_kind;
 mod executor;
 mod http1;

@@ -65,4 +65,6 @@ pub struct HttpConfig {
     pub insecure: bool,
     /// Extra trusted roots, PEM.
     pub cacert_pem: Option<Vec<u8>>,
+    /// Keep cookies per VU and send them back.
+    pub cookie_jar: bool,
 }

@@ -85,6 +85,8 @@ struct Conn {
     parser: ResponseParser,
     /// The response's head and body, when checks read them.
     capture: Option<crate::response_parser::Capture>,
+    /// With `--cookie-jar`.
+    jar: Option<crate::cookies::Jar>,
     step: StepId,
     phase: Phase,
     /// When the request was submitted (set for the whole batch at submission).
@@ -141,7 +143,12 @@ fn drive(
             rstart: 0,
             rend: 0,
             parser: ResponseParser::new(false),
-            capture: crate::checks::capture_for(program),
+            capture: crate::checks::capture_for(program, shared.config.http.cookie_jar),
+            jar: shared
+                .config
+                .http
+                .cookie_jar
+                .then(crate::cookies::Jar::default),
             step: StepId(0),
             phase: Phase::Idle,
             started: Instant::now(),
@@ -302,12 +309,21 @@ impl Engine<'_> {
         conn.step = step;
         conn.timed_out = false;
         conn.send_error = None;
+        let desc = program.step(step);
+        let cookie = match &mut conn.jar {
+            Some(jar) => jar.header_for(
+                &program.origins[desc.origin],
+                program.bytes(&conn.vu, desc.path),
+            ),
+            None => None,
+        };
         write_request(
             &mut conn.wbuf,
             program,
             &conn.vu,
             step,
             &shared.infos[step.index()],
+            cookie,
         );
         conn.parser = ResponseParser::new(shared.infos[step.index()].is_head);
         if let Some(c) = &mut conn.capture {
@@ -468,6 +484,16 @@ impl Engine<'_> {
                 bytes,
                 keep_alive,
             })) => {
+                let conn = &mut conns[i];
+                if let (Some(jar), Some(c)) = (&mut conn.jar, &conn.capture) {
+                    let program: &Program = &self.shared.config.program;
+                    let desc = program.step(conn.step);
+                    jar.absorb(
+                        &program.origins[desc.origin],
+                        program.bytes(&conn.vu, desc.path),
+                        &c.head,
+                    );
+                }
                 if !keep_alive {
                     conns[i].socket = None;
                     conns[i].rstart = 0;

@@ -152,3 +152,71 @@ fn chaining_errors_are_located() {
         .stderr_contains("`VU` is a built-in")
         .run();
 }
+
+#[test]
+fn the_cookie_jar_carries_a_session() {
+    const SCENARIO: &str = r#"
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "/cookies/set"
+        [[scenarios.steps]]
+        url = "/cookies"
+        checks = ['body contains "sid=abc123"']
+    "#;
+    for (jar, env, passes) in [
+        (true, None, true),
+        (true, Some("1"), true),
+        (false, None, false),
+    ] {
+        let nginx = Nginx::start(Variant::Http1);
+        let mut test = Test::new()
+            .scenario(SCENARIO)
+            .arg(nginx.url("/"))
+            .args(["-c", "2", "--max-requests", "200", "-d", "60s"])
+            .report();
+        if jar {
+            test = test.arg("--cookie-jar");
+        }
+        if let Some(v) = env {
+            test = test.env("KAIOKEN_NO_IO_URING", v);
+        }
+        let report = test.run().report();
+        let check = &report.get("checks")[0];
+        let (ok, failed) = (
+            check["passes"].as_u64().unwrap(),
+            check["fails"].as_u64().unwrap(),
+        );
+        if passes {
+            assert_eq!(
+                (ok, failed),
+                (100, 0),
+                "jar on: every second step sends the cookie\n{report}"
+            );
+        } else {
+            assert_eq!(
+                (ok, failed),
+                (0, 100),
+                "jar off: no cookie is sent\n{report}"
+            );
+        }
+    }
+    // Over HTTP/2 too.
+    let nginx = Nginx::start(Variant::H2c);
+    let report = Test::new()
+        .scenario(SCENARIO)
+        .arg(nginx.url("/"))
+        .args([
+            "--http2",
+            "--cookie-jar",
+            "-c",
+            "2",
+            "--max-requests",
+            "100",
+            "-d",
+            "60s",
+        ])
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.get("checks")[0]["fails"], 0, "{report}");
+}

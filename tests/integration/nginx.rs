@@ -315,6 +315,13 @@ http {{
         location = /echo {{
             return 200 "$request_method $request_uri";
         }}
+        location = /cookies/set {{
+            add_header Set-Cookie "sid=abc123; Path=/";
+            return 200 "set";
+        }}
+        location = /cookies {{
+            return 200 "cookies: $http_cookie";
+        }}
     }}
 }}
 "#

@@ -48,6 +48,8 @@ pub struct Flags {
     pub max_vus: Option<u64>,
     /// `--no-latency-correction`.
     pub no_latency_correction: bool,
+    /// `--cookie-jar`.
+    pub cookie_jar: bool,
 }
 
 fn located<T>(flag: &str, text: &str, value: T) -> Located<T> {
@@ -111,6 +113,9 @@ impl Flags {
         }
         if self.http2 {
             draft.http2 = Some(true);
+        }
+        if self.cookie_jar {
+            draft.cookie_jar = Some(true);
         }
         if self.insecure {
             draft.insecure = Some(true);

@@ -90,6 +90,7 @@ struct Target {
     cacert: Option<Spanned<String>>,
     max_error_rate: Option<Spanned<f64>>,
     body_limit: Option<Spanned<i64>>,
+    cookie_jar: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +147,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.cacert = t.cacert.map(string);
         draft.max_error_rate = t.max_error_rate.map(number);
         draft.body_limit = t.body_limit.map(int);
+        draft.cookie_jar = t.cookie_jar;
     }
     if let Some(r) = file.request {
         draft.method = r.method.map(string);
