@@ -186,18 +186,16 @@ fn the_cookie_jar_carries_a_session() {
             check["passes"].as_u64().unwrap(),
             check["fails"].as_u64().unwrap(),
         );
+        // 200 requests over two VUs: about 100 of them are the second step (a VU may
+        // stop between its steps when the budget runs out).
+        assert!((98..=100).contains(&(ok + failed)), "{report}");
         if passes {
             assert_eq!(
-                (ok, failed),
-                (100, 0),
+                failed, 0,
                 "jar on: every second step sends the cookie\n{report}"
             );
         } else {
-            assert_eq!(
-                (ok, failed),
-                (0, 100),
-                "jar off: no cookie is sent\n{report}"
-            );
+            assert_eq!(ok, 0, "jar off: no cookie is sent\n{report}");
         }
     }
     // Over HTTP/2 too.
