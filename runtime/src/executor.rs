@@ -317,12 +317,10 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
         .with_checks(checks)
         .with_extractors(extractors)
         .with_scenarios(scenarios);
+    if load.arrival.is_some() {
+        stats = stats.track_uncorrected();
+    }
     let open = load.arrival.as_ref().map(|a| {
-        stats = WorkerStats::new(shared.measure_from, expected_secs)
-            .with_checks(checks)
-            .with_extractors(extractors)
-            .with_scenarios(scenarios)
-            .track_uncorrected();
         let max_vus = share(load.vus, index, threads).max(1);
         OpenQueue {
             due: RefCell::new(VecDeque::with_capacity(1024)),
