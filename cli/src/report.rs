@@ -105,6 +105,8 @@ pub struct ExtractionJson {
 
 #[derive(Debug, Serialize)]
 pub struct ThresholdJson {
+    /// `all`, `scenario:NAME` or `tag:NAME`.
+    pub scope: String,
     pub metric: &'static str,
     pub threshold: String,
     /// The observed value in `unit`; `null` when there was nothing to measure.
@@ -515,13 +517,26 @@ impl Report {
     /// with nothing to measure (no requests; no check evaluated) fails: a gate that
     /// passes on no data would let a broken run through CI.
     pub fn evaluate_thresholds(&mut self, ir: &Ir) {
-        use kaioken_compiler::Metric;
-        let measured = self.requests.total > 0;
-        let l = &self.latency_ms;
-        self.thresholds = ir
+        use kaioken_compiler::{Metric, ThresholdScope};
+        let thresholds = ir
             .thresholds
             .iter()
             .map(|t| {
+                // What the scope measured: the whole run, or one scenario's or tag's
+                // requests (a run of one scenario has no per-scenario results: its
+                // totals are the scenario's).
+                let group = match &t.scope {
+                    ThresholdScope::All => None,
+                    ThresholdScope::Scenario(name) => {
+                        self.scenarios.iter().find(|g| &g.name == name)
+                    }
+                    ThresholdScope::Tag(name) => self.tags.iter().find(|g| &g.name == name),
+                };
+                let (l, requests, errors) = match group {
+                    Some(g) => (&g.latency_ms, g.requests, g.errors),
+                    None => (&self.latency_ms, self.requests.total, self.requests.errors),
+                };
+                let measured = requests > 0;
                 let (observed, unit) = match t.metric {
                     Metric::LatencyPercentile(p) => {
                         let ms = match p {
@@ -536,13 +551,19 @@ impl Report {
                     }
                     Metric::LatencyMean => (measured.then_some(l.mean), "ms"),
                     Metric::LatencyMax => (measured.then_some(l.max), "ms"),
-                    Metric::ErrorRate => (measured.then_some(self.requests.error_rate), "ratio"),
-                    Metric::Rps => (measured.then_some(self.requests.rps), "req/s"),
+                    Metric::ErrorRate => {
+                        (measured.then(|| errors as f64 / requests as f64), "ratio")
+                    }
+                    Metric::Rps => (
+                        measured.then(|| requests as f64 / self.elapsed_s.max(f64::MIN_POSITIVE)),
+                        "req/s",
+                    ),
                     Metric::CheckPassRate => (self.requests.check_pass_rate, "ratio"),
                 };
                 // Times compare in seconds, like the parsed bound.
                 let comparable = observed.map(|v| if unit == "ms" { v / 1000.0 } else { v });
                 ThresholdJson {
+                    scope: t.scope.to_string(),
                     metric: t.metric.key(),
                     threshold: t.threshold.to_string(),
                     observed,
@@ -551,6 +572,7 @@ impl Report {
                 }
             })
             .collect();
+        self.thresholds = thresholds;
     }
 
     /// Whether every threshold passed (true without thresholds).

@@ -245,9 +245,14 @@ pub fn render(report: &Report, serious: bool) -> String {
                 (Some(v), "ratio") => format!("{:.2}%", v * 100.0),
                 (Some(v), _) => format!("{v:.1}/s"),
             };
+            let scope = if t.scope == "all" {
+                String::new()
+            } else {
+                format!("[{}] ", t.scope)
+            };
             let _ = writeln!(
                 out,
-                "              {mark} {} {}  (observed {observed})",
+                "              {mark} {scope}{} {}  (observed {observed})",
                 t.metric, t.threshold
             );
         }

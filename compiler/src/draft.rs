@@ -50,8 +50,8 @@ pub(crate) struct Draft {
     pub body_limit: Option<Located<i64>>,
     /// `[[scenarios]]`, in order.
     pub scenarios: Vec<DraftScenario>,
-    /// `[thresholds]`: metric name and expression, in report order.
-    pub thresholds: Vec<(&'static str, Located<String>)>,
+    /// `[thresholds]`: scope, metric name and expression, in report order.
+    pub thresholds: Vec<(crate::ThresholdScope, &'static str, Located<String>)>,
     /// Where `[[stages]]` begins, for errors about the list as a whole.
     pub stages_loc: Option<crate::located::Loc>,
 }

@@ -86,8 +86,13 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
         );
     }
     for (i, t) in ir.thresholds.iter().enumerate() {
+        let scope = if t.scope == crate::ThresholdScope::All {
+            String::new()
+        } else {
+            format!("[{}] ", t.scope)
+        };
         line(
-            format!("threshold t{i} {} {}", t.metric.key(), t.threshold),
+            format!("threshold t{i} {scope}{} {}", t.metric.key(), t.threshold),
             t.loc.as_ref(),
         );
     }

@@ -25,15 +25,39 @@ pub struct Ir {
     pub thresholds: Vec<IrThreshold>,
 }
 
-/// A threshold: a metric of the whole run and the bound it must meet.
+/// A threshold: a metric of the run (or of a scenario or tag) and the bound it must
+/// meet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IrThreshold {
+    /// Which requests it measures.
+    pub scope: ThresholdScope,
     /// The metric.
     pub metric: Metric,
     /// The comparison and bound, in the metric's unit.
     pub threshold: kaioken_grammar::Threshold,
     /// Where it was written.
     pub loc: Option<IrLoc>,
+}
+
+/// The requests a threshold measures.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ThresholdScope {
+    /// Every request.
+    All,
+    /// The requests of one scenario.
+    Scenario(String),
+    /// The requests of every scenario with a tag.
+    Tag(String),
+}
+
+impl std::fmt::Display for ThresholdScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ThresholdScope::All => f.write_str("all"),
+            ThresholdScope::Scenario(name) => write!(f, "scenario:{name}"),
+            ThresholdScope::Tag(name) => write!(f, "tag:{name}"),
+        }
+    }
 }
 
 /// A run metric a threshold can bound.

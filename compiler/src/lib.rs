@@ -32,7 +32,7 @@ pub use dump_ir::dump_ir;
 pub use front::flags::Flags;
 pub use ir::{
     Arrival, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric, Part, Scenario,
-    Settings, Stage, Step, Template,
+    Settings, Stage, Step, Template, ThresholdScope,
 };
 pub use lower::{ConfigFile, Input, lower};
 

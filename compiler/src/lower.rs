@@ -12,7 +12,7 @@ use crate::located::Loc;
 use crate::located::{Located, Src};
 use crate::{
     Arrival, Flags, Ir, IrCheck, IrExtract, IrThreshold, LoadPlan, Metric, Part, Scenario,
-    Settings, Stage, Step, Template, front,
+    Settings, Stage, Step, Template, ThresholdScope, front,
 };
 
 /// A scenario file's name and contents.
@@ -196,7 +196,7 @@ impl Lowerer<'_> {
         let thresholds = d
             .thresholds
             .iter()
-            .filter_map(|(key, value)| self.threshold(key, value))
+            .filter_map(|(scope, key, value)| self.threshold(scope, key, value, d))
             .collect();
         Some(Ir {
             scenarios: scenarios?,
@@ -617,8 +617,52 @@ impl Lowerer<'_> {
     }
 
     /// Parse a threshold and check that its bound fits the metric.
-    fn threshold(&mut self, key: &str, value: &Located<String>) -> Option<IrThreshold> {
+    fn threshold(
+        &mut self,
+        scope: &ThresholdScope,
+        key: &str,
+        value: &Located<String>,
+        d: &Draft,
+    ) -> Option<IrThreshold> {
         let metric = Metric::from_key(key)?;
+        // A scope must name a scenario or tag the run has.
+        let names: Vec<String> = match scope {
+            ThresholdScope::All => Vec::new(),
+            ThresholdScope::Scenario(_) => d
+                .scenarios
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    s.name
+                        .as_ref()
+                        .map_or(format!("scenario{i}"), |n| n.value.clone())
+                })
+                .collect(),
+            ThresholdScope::Tag(_) => d
+                .scenarios
+                .iter()
+                .flat_map(|s| s.tags.iter().cloned())
+                .collect(),
+        };
+        if let ThresholdScope::Scenario(name) | ThresholdScope::Tag(name) = scope {
+            if !names.iter().any(|n| n == name) {
+                let what = if matches!(scope, ThresholdScope::Scenario(_)) {
+                    "scenario"
+                } else {
+                    "tag"
+                };
+                let mut message = format!("thresholds for {what} `{name}`, which no scenario has");
+                if let Some(s) = crate::suggest::closest(name, names.iter().map(String::as_str)) {
+                    message.push_str(&format!("; did you mean `{s}`?"));
+                }
+                self.conflict(&value.loc, &message);
+                return None;
+            }
+            if metric == Metric::CheckPassRate {
+                self.conflict(&value.loc, "`check_pass_rate` is measured for the whole run only; put it in `[thresholds]`");
+                return None;
+            }
+        }
         let threshold = match kaioken_grammar::parse_threshold(&value.value) {
             Ok(t) => t,
             Err(e) => {
@@ -661,6 +705,7 @@ impl Lowerer<'_> {
             return None;
         }
         Some(IrThreshold {
+            scope: scope.clone(),
             metric,
             threshold,
             loc: value.loc.ir_loc(),

@@ -140,3 +140,123 @@ fn bad_thresholds_are_located() {
         .stderr_contains("`error_rate` is not a time")
         .run();
 }
+
+#[test]
+fn thresholds_per_scenario_and_tag() {
+    let nginx = Nginx::start(Variant::Http1);
+    let scenario = |bound: &str| {
+        format!(
+            r#"
+            [[scenarios]]
+            name = "fine"
+            tags = ["web"]
+            [[scenarios.steps]]
+            url = "/"
+
+            [[scenarios]]
+            name = "broken"
+            [[scenarios.steps]]
+            url = "http://127.0.0.1:1/"
+
+            [thresholds.scenarios.fine]
+            error_rate = "== 0%"
+            p95 = "< 5s"
+
+            [thresholds.tags.web]
+            rps = "> 0"
+
+            [thresholds.scenarios.broken]
+            error_rate = "{bound}"
+            "#
+        )
+    };
+    // The broken scenario fails every request, the fine one none: each scoped
+    // threshold sees only its own requests.
+    let out = Test::new()
+        .scenario(&scenario("== 100%"))
+        .arg(nginx.url("/"))
+        .args([
+            "-c",
+            "2",
+            "--max-requests",
+            "100",
+            "-d",
+            "60s",
+            "--max-error-rate",
+            "1",
+        ])
+        .report()
+        .run();
+    let report = out.report();
+    let thresholds = report
+        .get("thresholds")
+        .as_array()
+        .expect("thresholds")
+        .clone();
+    let scopes: Vec<&str> = thresholds
+        .iter()
+        .map(|t| t["scope"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            "scenario:broken",
+            "scenario:fine",
+            "scenario:fine",
+            "tag:web"
+        ],
+        "{report}"
+    );
+    assert!(thresholds.iter().all(|t| t["passed"] == true), "{report}");
+    assert!(
+        out.stdout.contains("[scenario:broken] error_rate"),
+        "{}",
+        out.stdout
+    );
+
+    Test::new()
+        .scenario(&scenario("< 50%"))
+        .arg(nginx.url("/"))
+        .args([
+            "-c",
+            "2",
+            "--max-requests",
+            "100",
+            "-d",
+            "60s",
+            "--max-error-rate",
+            "1",
+        ])
+        .status(4)
+        .stdout_contains("✗ [scenario:broken] error_rate < 50%")
+        .run();
+}
+
+#[test]
+fn scoped_thresholds_name_real_scenarios_and_tags() {
+    let base = "[target]\nurl = \"http://127.0.0.1:9/\"\n[[scenarios]]\nname = \"browse\"\ntags = [\"web\"]\n[[scenarios.steps]]\nurl = \"/\"\n";
+    Test::new()
+        .scenario(&format!(
+            "{base}[thresholds.scenarios.brwose]\np95 = \"< 1s\"\n"
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains(
+            "thresholds for scenario `brwose`, which no scenario has; did you mean `browse`?",
+        )
+        .run();
+    Test::new()
+        .scenario(&format!("{base}[thresholds.tags.api]\np95 = \"< 1s\"\n"))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("thresholds for tag `api`")
+        .run();
+    Test::new()
+        .scenario(&format!(
+            "{base}[thresholds.tags.web]\ncheck_pass_rate = \"> 0.9\"\n"
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("measured for the whole run only")
+        .run();
+}

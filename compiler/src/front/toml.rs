@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::ThresholdScope;
 use crate::compile_error::{CompileError, CompileErrorKind};
 use crate::draft::{
     BodySource, Draft, DraftCheck, DraftHeader, DraftScenario, DraftStage, DraftStep,
@@ -63,6 +64,10 @@ struct Thresholds {
     error_rate: Option<Spanned<String>>,
     rps: Option<Spanned<String>>,
     check_pass_rate: Option<Spanned<String>>,
+    /// `[thresholds.scenarios.NAME]`: the same keys for one scenario.
+    scenarios: Option<BTreeMap<String, Thresholds>>,
+    /// `[thresholds.tags.NAME]`: the same keys for the scenarios with a tag.
+    tags: Option<BTreeMap<String, Thresholds>>,
 }
 
 #[derive(Deserialize)]
@@ -207,24 +212,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.queue_timeout = l.queue_timeout.map(string);
     }
     if let Some(t) = file.thresholds {
-        let all = [
-            ("p50", t.p50),
-            ("p75", t.p75),
-            ("p90", t.p90),
-            ("p95", t.p95),
-            ("p99", t.p99),
-            ("p99_9", t.p99_9),
-            ("mean", t.mean),
-            ("max", t.max),
-            ("error_rate", t.error_rate),
-            ("rps", t.rps),
-            ("check_pass_rate", t.check_pass_rate),
-        ];
-        for (metric, value) in all {
-            if let Some(value) = value {
-                draft.thresholds.push((metric, string(value)));
-            }
-        }
+        thresholds(t, ThresholdScope::All, &mut draft.thresholds, &string);
     }
     for scenario in file.scenarios.unwrap_or_default() {
         let loc = Loc::toml(src, scenario.span(), None);
@@ -356,4 +344,40 @@ fn toml_error(src: &Src, e: &toml::de::Error) -> CompileError {
         CompileErrorKind::TomlSyntax { message }
     };
     CompileError::in_source(kind, src, e.span())
+}
+
+/// Collect a `[thresholds]` table (and its scoped sub-tables) in report order.
+fn thresholds(
+    t: Thresholds,
+    scope: ThresholdScope,
+    out: &mut Vec<(ThresholdScope, &'static str, Located<String>)>,
+    string: &dyn Fn(Spanned<String>) -> Located<String>,
+) {
+    let all = [
+        ("p50", t.p50),
+        ("p75", t.p75),
+        ("p90", t.p90),
+        ("p95", t.p95),
+        ("p99", t.p99),
+        ("p99_9", t.p99_9),
+        ("mean", t.mean),
+        ("max", t.max),
+        ("error_rate", t.error_rate),
+        ("rps", t.rps),
+        ("check_pass_rate", t.check_pass_rate),
+    ];
+    for (metric, value) in all {
+        if let Some(value) = value {
+            out.push((scope.clone(), metric, string(value)));
+        }
+    }
+    // Scopes nest one level: `[thresholds.scenarios.x.tags.y]` means nothing.
+    if scope == ThresholdScope::All {
+        for (name, set) in t.scenarios.unwrap_or_default() {
+            thresholds(set, ThresholdScope::Scenario(name), out, string);
+        }
+        for (name, set) in t.tags.unwrap_or_default() {
+            thresholds(set, ThresholdScope::Tag(name), out, string);
+        }
+    }
 }
