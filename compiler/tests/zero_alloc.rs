@@ -1,28 +1,29 @@
 //! Steady state allocates nothing: interpolating a URL, headers and a body for 10,000
 //! iterations of a compiled scenario makes zero heap allocations.
 //!
-//! The counting allocator counts only on the thread that switched counting on, so
-//! the test harness's own threads cannot disturb the count.
+//! The counting allocator counts only on the thread that switched counting on, and
+//! per thread, so neither the harness's threads nor the other test disturb a count.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use kaioken_compiler::{ConfigFile, Input, compile, lower};
 use kaioken_vm::{Host, Yield};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// Per thread, so the two tests, run in parallel, never see each other's counts.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 // SAFETY: forwards to the system allocator; only adds a counter.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // `try_with`: the thread-locals may be gone while a thread exits.
+        if COUNTING.try_with(Cell::get).unwrap_or(false) {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
         }
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
@@ -32,8 +33,9 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // `try_with`: the thread-locals may be gone while a thread exits.
+        if COUNTING.try_with(Cell::get).unwrap_or(false) {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
         }
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -88,7 +90,7 @@ fn interpolation_allocates_nothing_per_iteration() {
     run(10_000, &mut sends);
     COUNTING.with(|c| c.set(false));
     assert_eq!(
-        ALLOCATIONS.load(Ordering::Relaxed),
+        ALLOCATIONS.with(Cell::get),
         0,
         "heap allocations in 10,000 steady-state iterations"
     );
@@ -99,7 +101,7 @@ fn interpolation_allocates_nothing_per_iteration() {
     let probe = std::hint::black_box(Vec::<u8>::with_capacity(16));
     COUNTING.with(|c| c.set(false));
     drop(probe);
-    assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 1);
+    assert_eq!(ALLOCATIONS.with(Cell::get), 1);
 }
 
 /// The same for a chained scenario: weighted picks, extracted values, `${UUID}` and
@@ -150,12 +152,12 @@ fn chaining_and_random_builtins_allocate_nothing_per_iteration() {
         }
     };
     run(100_000, &mut sends);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = ALLOCATIONS.with(Cell::get);
     COUNTING.with(|c| c.set(true));
     run(10_000, &mut sends);
     COUNTING.with(|c| c.set(false));
     assert_eq!(
-        ALLOCATIONS.load(Ordering::Relaxed) - before,
+        ALLOCATIONS.with(Cell::get) - before,
         0,
         "heap allocations in 10,000 steady-state iterations"
     );

@@ -170,31 +170,8 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
             };
             draft.set_header(DraftHeader { name, value });
         }
-        match (r.body, r.body_file) {
-            (Some(_), Some(file)) => {
-                return Err(CompileError::at(
-                    CompileErrorKind::Conflict {
-                        message: "`body` and `body_file` cannot both be set".into(),
-                    },
-                    &string(file).loc,
-                    None,
-                ));
-            }
-            (Some(body), None) => {
-                let body = string(body);
-                draft.body = Some(Located {
-                    value: BodySource::Text(body.value),
-                    loc: body.loc,
-                });
-            }
-            (None, Some(file)) => {
-                let file = string(file);
-                draft.body = Some(Located {
-                    value: BodySource::File(file.value),
-                    loc: file.loc,
-                });
-            }
-            (None, None) => {}
+        if let Some(body) = body(r.body, r.body_file, &string)? {
+            draft.body = Some(body);
         }
     }
     if let Some(l) = file.load {
@@ -236,32 +213,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                     }
                 })
                 .collect();
-            let body = match (step.body, step.body_file) {
-                (Some(_), Some(file)) => {
-                    return Err(CompileError::at(
-                        CompileErrorKind::Conflict {
-                            message: "`body` and `body_file` cannot both be set".into(),
-                        },
-                        &string(file).loc,
-                        None,
-                    ));
-                }
-                (Some(body), None) => {
-                    let body = string(body);
-                    Some(Located {
-                        value: BodySource::Text(body.value),
-                        loc: body.loc,
-                    })
-                }
-                (None, Some(file)) => {
-                    let file = string(file);
-                    Some(Located {
-                        value: BodySource::File(file.value),
-                        loc: file.loc,
-                    })
-                }
-                (None, None) => None,
-            };
+            let body = body(step.body, step.body_file, &string)?;
             steps.push(DraftStep {
                 name: step.name,
                 url: step.url.map(string),
@@ -380,4 +332,37 @@ fn thresholds(
             thresholds(set, ThresholdScope::Tag(name), out, string);
         }
     }
+}
+
+/// A request's body from `body` (text, a template) or `body_file`; both is an error.
+fn body(
+    text: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
+    string: &dyn Fn(Spanned<String>) -> Located<String>,
+) -> Result<Option<Located<BodySource>>, CompileError> {
+    Ok(match (text, file) {
+        (Some(_), Some(file)) => {
+            let message = "`body` and `body_file` cannot both be set".into();
+            return Err(CompileError::at(
+                CompileErrorKind::Conflict { message },
+                &string(file).loc,
+                None,
+            ));
+        }
+        (Some(text), None) => {
+            let text = string(text);
+            Some(Located {
+                value: BodySource::Text(text.value),
+                loc: text.loc,
+            })
+        }
+        (None, Some(file)) => {
+            let file = string(file);
+            Some(Located {
+                value: BodySource::File(file.value),
+                loc: file.loc,
+            })
+        }
+        (None, None) => None,
+    })
 }
