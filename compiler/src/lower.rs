@@ -330,6 +330,27 @@ impl Lowerer<'_> {
         ok.then_some(out)
     }
 
+    /// Report text that does not parse, underlining `span` inside the value when the
+    /// value maps onto the source byte for byte.
+    fn grammar_error(
+        &mut self,
+        message: String,
+        help: Option<&'static str>,
+        loc: &Loc,
+        span: Option<kaioken_grammar::Span>,
+    ) {
+        self.errors.push(CompileError::at(
+            CompileErrorKind::Grammar { message, help },
+            loc,
+            span,
+        ));
+    }
+
+    /// Report a grammar error at its own span.
+    fn parse_error(&mut self, e: &kaioken_grammar::GrammarError, loc: &Loc) {
+        self.grammar_error(e.to_string(), e.help(), loc, Some(e.span));
+    }
+
     /// Validate a step's extractors: the variable name, the spec, its JSONPath or regex.
     fn extracts(&mut self, specs: &[(String, Located<String>)]) -> Vec<IrExtract> {
         let mut out = Vec::new();
@@ -353,12 +374,7 @@ impl Lowerer<'_> {
             let extractor = match kaioken_grammar::parse_extractor(&spec.value) {
                 Ok(e) => e,
                 Err(e) => {
-                    let kind = CompileErrorKind::Grammar {
-                        message: e.to_string(),
-                        help: e.help(),
-                    };
-                    self.errors
-                        .push(CompileError::at(kind, &spec.loc, Some(e.span)));
+                    self.parse_error(&e, &spec.loc);
                     continue;
                 }
             };
@@ -374,14 +390,7 @@ impl Lowerer<'_> {
                 _ => None,
             };
             if let Some(message) = problem {
-                self.errors.push(CompileError::at(
-                    CompileErrorKind::Grammar {
-                        message,
-                        help: None,
-                    },
-                    &spec.loc,
-                    None,
-                ));
+                self.grammar_error(message, None, &spec.loc, None);
                 continue;
             }
             out.push(IrExtract {
@@ -666,12 +675,7 @@ impl Lowerer<'_> {
         let threshold = match kaioken_grammar::parse_threshold(&value.value) {
             Ok(t) => t,
             Err(e) => {
-                let kind = CompileErrorKind::Grammar {
-                    message: e.to_string(),
-                    help: e.help(),
-                };
-                self.errors
-                    .push(CompileError::at(kind, &value.loc, Some(e.span)));
+                self.parse_error(&e, &value.loc);
                 return None;
             }
         };
@@ -697,11 +701,12 @@ impl Lowerer<'_> {
             None
         };
         if let Some(message) = problem {
-            let kind = CompileErrorKind::Grammar {
-                message: format!("invalid threshold: {message}"),
-                help: None,
-            };
-            self.errors.push(CompileError::at(kind, &value.loc, None));
+            self.grammar_error(
+                format!("invalid threshold: {message}"),
+                None,
+                &value.loc,
+                None,
+            );
             return None;
         }
         Some(IrThreshold {
@@ -717,12 +722,7 @@ impl Lowerer<'_> {
         let parsed = match kaioken_grammar::parse_check(&expr.value) {
             Ok(c) => c,
             Err(e) => {
-                let kind = CompileErrorKind::Grammar {
-                    message: e.to_string(),
-                    help: e.help(),
-                };
-                self.errors
-                    .push(CompileError::at(kind, &expr.loc, Some(e.span)));
+                self.parse_error(&e, &expr.loc);
                 return None;
             }
         };
@@ -733,12 +733,12 @@ impl Lowerer<'_> {
             }
         });
         if let Some((span, message)) = bad_regex {
-            let kind = CompileErrorKind::Grammar {
-                message: format!("invalid regular expression: {message}"),
-                help: None,
-            };
-            self.errors
-                .push(CompileError::at(kind, &expr.loc, Some(span)));
+            self.grammar_error(
+                format!("invalid regular expression: {message}"),
+                None,
+                &expr.loc,
+                Some(span),
+            );
             return None;
         }
         Some(IrCheck {
@@ -785,11 +785,12 @@ impl Lowerer<'_> {
             Ok(d) => d,
             Err(e) => {
                 let inner = (text == value.value).then_some(e.span);
-                let kind = CompileErrorKind::Grammar {
-                    message: format!("{e} `{text}` for `{what}`"),
-                    help: e.help(),
-                };
-                self.errors.push(CompileError::at(kind, &value.loc, inner));
+                self.grammar_error(
+                    format!("invalid duration `{text}` for `{what}`"),
+                    e.help(),
+                    &value.loc,
+                    inner,
+                );
                 default
             }
         }
@@ -832,12 +833,7 @@ impl Lowerer<'_> {
         let parsed = match parse_template(&value.value) {
             Ok(t) => t,
             Err(e) => {
-                let kind = CompileErrorKind::Grammar {
-                    message: e.to_string(),
-                    help: e.help(),
-                };
-                self.errors
-                    .push(CompileError::at(kind, &value.loc, Some(e.span)));
+                self.parse_error(&e, &value.loc);
                 return None;
             }
         };

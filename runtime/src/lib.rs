@@ -6,11 +6,12 @@
 //!   controller thread: deadline, Ctrl-C (Control), progress ticks│
 //!        ┌───────────────────────────────┬──────────────────────┘
 //!        ▼                               ▼
-//!   worker thread 0                 worker thread N-1      (one current-thread tokio
-//!    VU tasks: loop {                 …                     runtime each, no sharing)
-//!      program.resume() → Send(step)
-//!      driver (http1 | http2) writes the VU's buffers, reads the response in place
-//!      WorkerStats.record()  (HDR histogram, status, errors, timeline; per thread)
+//!   worker thread 0                 worker thread N-1      (one engine each, no sharing:
+//!    VUs: loop {                      …                     a current-thread tokio runtime,
+//!      program.resume() → Send(step)                          or an io_uring ring for plain
+//!      engine writes the VU's buffers, reads the response     HTTP/1.1 in the closed model)
+//!        in place (http1 | http2 drivers, or uring.rs)
+//!      WorkerStats.record(); per_response(): checks, extractors, per-scenario counts
 //!    }
 //!        └──────────────► merged into RunStats when the run ends
 //! ```

@@ -1,4 +1,4 @@
-use crate::{Builtin, Host, Op, Pc, Program, StepId, VuState};
+use crate::{Builtin, Host, Op, Program, StepId, VuState};
 
 /// What the VM hands back to the runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,13 +99,6 @@ fn push_builtin(state: &mut VuState, buf: crate::BufId, builtin: Builtin, host: 
     }
 }
 
-impl Pc {
-    /// The pc after this one.
-    pub fn next(self) -> Pc {
-        Pc(self.0 + 1)
-    }
-}
-
 /// Write a version-4 UUID made of `hi` and `lo`: 8-4-4-4-12 lowercase hex digits, with
 /// the version and variant bits set.
 fn write_uuid(out: &mut Vec<u8>, hi: u64, lo: u64) {
@@ -200,7 +193,7 @@ mod tests {
                 Op::IterEnd {},
             ],
             picks: vec![crate::PickTable {
-                entries: vec![(3, Pc(1)), (4, Pc(3))],
+                entries: vec![(3, crate::Pc(1)), (4, crate::Pc(3))],
             }],
             ..Program::default()
         };
