@@ -147,6 +147,14 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Target")]
     pub cookie_jar: bool,
 
+    /// Do not follow redirects: a 3xx is the response.
+    #[arg(long, help_heading = "Target")]
+    pub no_follow_redirects: bool,
+
+    /// Follow at most this many redirects per request [default: 10].
+    #[arg(long, value_name = "N", help_heading = "Target")]
+    pub max_redirects: Option<u64>,
+
     /// Trust the PEM certificates in this file too.
     #[arg(long, help_heading = "Target")]
     pub cacert: Option<String>,

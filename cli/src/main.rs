@@ -107,6 +107,8 @@ fn flags_of(args: &RunArgs) -> Flags {
         max_vus: args.max_vus,
         no_latency_correction: args.no_latency_correction,
         cookie_jar: args.cookie_jar,
+        no_follow_redirects: args.no_follow_redirects,
+        max_redirects: args.max_redirects,
     }
 }
 
@@ -156,6 +158,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
             insecure: ir.settings.insecure,
             cacert_pem,
             cookie_jar: ir.settings.cookie_jar,
+            max_redirects: ir.settings.max_redirects,
         },
         threads: args.threads.unwrap_or(0),
     };

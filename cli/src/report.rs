@@ -145,6 +145,8 @@ pub struct Settings {
     pub http2: bool,
     pub insecure: bool,
     pub max_error_rate: f64,
+    pub cookie_jar: bool,
+    pub max_redirects: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -361,6 +363,8 @@ impl Report {
                 http2: ir.settings.http2,
                 insecure: ir.settings.insecure,
                 max_error_rate: ir.settings.max_error_rate,
+                cookie_jar: ir.settings.cookie_jar,
+                max_redirects: ir.settings.max_redirects,
             },
             outcome: OutcomeJson {
                 stop_reason: end.reason.name(),

@@ -87,6 +87,11 @@ pub fn compile(ir: &Ir) -> Program {
                 scenario: scenario_index as u16,
             });
             c.emit(Op::Send { step: id }, loc);
+            if !step.think_time.is_zero() {
+                // Microseconds in a u32: up to 71 minutes, far past any think time.
+                let micros = u32::try_from(step.think_time.as_micros()).unwrap_or(u32::MAX);
+                c.emit(Op::Sleep { micros }, None);
+            }
             c.buf_count = c.buf_count.max(bufs);
         }
         c.emit(Op::IterEnd {}, None);

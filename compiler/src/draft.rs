@@ -24,10 +24,14 @@ pub(crate) struct Draft {
     pub method: Option<Located<String>>,
     pub headers: Vec<DraftHeader>,
     pub body: Option<Located<BodySource>>,
+    /// `[request] think_time`: the pause after each request, inherited by steps.
+    pub think_time: Option<Located<String>>,
     pub timeout: Option<Located<String>>,
     pub http2: Option<bool>,
     pub insecure: Option<bool>,
     pub cookie_jar: Option<bool>,
+    pub follow_redirects: Option<bool>,
+    pub max_redirects: Option<Located<i64>>,
     pub cacert: Option<Located<String>>,
     pub max_error_rate: Option<Located<f64>>,
     pub vus: Option<Located<i64>>,
@@ -107,6 +111,8 @@ pub(crate) struct DraftStep {
     pub checks: Vec<Located<String>>,
     /// `extract = { var = "spec" }`, in name order.
     pub extracts: Vec<(String, Located<String>)>,
+    /// The pause after this step's response, before the VU goes on.
+    pub think_time: Option<Located<String>>,
     /// The whole entry.
     pub loc: crate::located::Loc,
 }

@@ -71,6 +71,9 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
             if let Some(body) = &step.body {
                 line(format!("    body {}", template(body)), None);
             }
+            if !step.think_time.is_zero() {
+                line(format!("    think {:?}", step.think_time), None);
+            }
             for check in &step.checks {
                 line(
                     format!("    check {:?} {}", check.name, check.expr),
@@ -149,7 +152,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
     let s = &ir.settings;
     line(
         format!(
-            "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={} cookie_jar={}",
+            "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={} cookie_jar={} max_redirects={}",
             format_duration(s.timeout),
             if s.http2 { "2" } else { "1.1" },
             s.insecure,
@@ -160,6 +163,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
             s.max_error_rate,
             s.body_limit,
             s.cookie_jar,
+            s.max_redirects,
         ),
         None,
     );

@@ -178,6 +178,8 @@ pub struct Step {
     pub checks: Vec<IrCheck>,
     /// Values taken from this step's responses for later steps.
     pub extracts: Vec<IrExtract>,
+    /// How long the VU pauses after the response before going on (zero: no pause).
+    pub think_time: Duration,
     /// Where the step's URL was given.
     pub loc: Option<IrLoc>,
 }
@@ -309,6 +311,8 @@ pub struct Settings {
     pub body_limit: usize,
     /// Keep cookies per VU and send them back (`--cookie-jar`).
     pub cookie_jar: bool,
+    /// Most redirects followed per request; 0 when redirects are not followed.
+    pub max_redirects: u32,
 }
 
 /// A source position, for dumps.

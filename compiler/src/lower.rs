@@ -27,8 +27,11 @@ pub struct ConfigFile {
 /// Everything a run is built from.
 #[derive(Debug, Clone, Default)]
 pub struct Input {
-    /// The scenario file, if any (`-f`).
+    /// The scenario file, if any (`-f`): TOML, or a HAR recording when its name
+    /// ends in `.har`.
     pub config: Option<ConfigFile>,
+    /// How a HAR recording becomes a scenario (ignored for TOML).
+    pub har: crate::HarOptions,
     /// Command-line values; they override the file's.
     pub flags: Flags,
     /// Environment variables for `${NAME}` folding. The CLI passes the process
@@ -48,6 +51,9 @@ const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Body bytes kept per response for checks: enough for typical JSON answers, and a
 /// bounded 64 KiB per VU whatever the server sends.
 const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+/// Redirects followed per request unless `max_redirects` says otherwise (as curl -L and
+/// browsers: enough for any sane chain, few enough to stop a loop).
+const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
 /// Build the [`Ir`] from the input: read the file, apply flags, validate everything.
 ///
@@ -77,7 +83,12 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         // Editors sometimes write a UTF-8 BOM; TOML has no place for it.
         let text = config.text.strip_prefix('\u{feff}').unwrap_or(&config.text);
         let src = Src::new(config.name.as_str(), text);
-        front::toml::read(&src, &mut draft).map_err(CompileErrors::from)?;
+        if front::har::is_har(&config.name) {
+            front::har::read(&src, &input.har, &mut draft)
+        } else {
+            front::toml::read(&src, &mut draft)
+        }
+        .map_err(CompileErrors::from)?;
         file_src = Some(src);
     }
     input.flags.apply(&mut draft, &mut errors);
@@ -110,6 +121,7 @@ struct RequestSpec<'d> {
     headers: Vec<&'d DraftHeader>,
     body: Option<&'d Located<BodySource>>,
     checks: &'d [Located<String>],
+    think_time: Option<&'d Located<String>>,
 }
 
 struct Lowerer<'a> {
@@ -171,6 +183,19 @@ impl Lowerer<'_> {
             Some(b) => b.value as usize,
             None => DEFAULT_BODY_LIMIT,
         };
+        let max_redirects = match &d.max_redirects {
+            Some(m) if !(0..=100).contains(&m.value) => {
+                self.out_of_range(m, "max_redirects", "from 0 to 100");
+                DEFAULT_MAX_REDIRECTS
+            }
+            Some(m) => m.value as u32,
+            None => DEFAULT_MAX_REDIRECTS,
+        };
+        let max_redirects = if d.follow_redirects == Some(false) {
+            0
+        } else {
+            max_redirects
+        };
         let settings = Settings {
             timeout,
             http2: d.http2.unwrap_or(false),
@@ -179,6 +204,7 @@ impl Lowerer<'_> {
             max_error_rate,
             body_limit,
             cookie_jar: d.cookie_jar.unwrap_or(false),
+            max_redirects,
         };
         let mut checks = Vec::new();
         for c in &d.checks {
@@ -303,6 +329,7 @@ impl Lowerer<'_> {
                     headers,
                     body: st.body.as_ref(),
                     checks: &st.checks,
+                    think_time: st.think_time.as_ref().or(d.think_time.as_ref()),
                 };
                 let extracts = self.extracts(&st.extracts);
                 match self.request(spec, split, url) {
@@ -916,6 +943,7 @@ impl Lowerer<'_> {
             headers: d.headers.iter().collect(),
             body: d.body.as_ref(),
             checks: &d.request_checks,
+            think_time: d.think_time.as_ref(),
         };
         self.request(spec, split, url)
     }
@@ -1023,6 +1051,12 @@ impl Lowerer<'_> {
             .iter()
             .filter_map(|c| self.check(c, None))
             .collect();
+        let think_time = self.duration(
+            &spec.think_time.cloned(),
+            "think_time",
+            Duration::ZERO,
+            false,
+        );
         let (origin, path) = split?;
         Some(Step {
             name: spec.name,
@@ -1033,6 +1067,7 @@ impl Lowerer<'_> {
             body,
             checks,
             extracts: Vec::new(),
+            think_time,
             loc: url.loc.ir_loc(),
         })
     }

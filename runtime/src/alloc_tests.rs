@@ -93,7 +93,7 @@ fn http1_request_path_allocates_nothing() {
     let mut stats = WorkerStats::new(Instant::now(), 10).with_checks(program.checks.len());
     let (allocations, statuses) = rt.block_on(async {
         let mut vu = program.create_vu_state(1);
-        let mut driver = Http1::new(&program, false);
+        let mut driver = Http1::new(&program, &http_config());
         let mut statuses = [0u64; 2];
         let mut allocations = 0;
         for i in 0..WARM + MEASURED {
@@ -103,7 +103,7 @@ fn http1_request_path_allocates_nothing() {
             let step = loop {
                 match program.resume(&mut vu, &mut SystemHost) {
                     Yield::Send(step) => break step,
-                    Yield::IterationDone => {}
+                    Yield::IterationDone | Yield::Sleep(_) => {}
                 }
             };
             let start = Instant::now();
@@ -115,6 +115,7 @@ fn http1_request_path_allocates_nothing() {
                     &infos[0],
                     None,
                     Duration::from_secs(5),
+                    None,
                     None,
                 )
                 .await;
@@ -175,7 +176,7 @@ fn http1_request_path_allocates_nothing() {
 #[test]
 fn uring_request_path_allocates_nothing() {
     use crate::executor::Shared;
-    use crate::{Control, HttpConfig, LoadConfig, RunConfig};
+    use crate::{Control, LoadConfig, RunConfig};
 
     let mut counts = Vec::new();
     for requests in [500usize, 2_000] {
@@ -206,13 +207,7 @@ fn uring_request_path_allocates_nothing() {
                 profile: None,
                 arrival: None,
             },
-            http: HttpConfig {
-                timeout: Duration::from_secs(5),
-                http2: false,
-                insecure: false,
-                cacert_pem: None,
-                cookie_jar: false,
-            },
+            http: http_config(),
             threads: 1,
         };
         let shared = Shared::new(&config, Arc::new(Control::new())).unwrap();
@@ -225,7 +220,8 @@ fn uring_request_path_allocates_nothing() {
         COUNTING.with(|c| c.set(false));
         let allocations = counted_allocations() - before;
         server.join().unwrap();
-        assert_eq!(unfinished.expect("io_uring is available on this kernel"), 0);
+        let finished = unfinished.expect("io_uring is available on this kernel");
+        assert_eq!((finished.unfinished, finished.handoff), (0, false));
         assert_eq!(
             stats.responses, requests as u64,
             "every request was answered"
@@ -240,4 +236,17 @@ fn uring_request_path_allocates_nothing() {
         counts[0], counts[1],
         "allocations grew with the number of requests: {counts:?}"
     );
+}
+
+/// The run's settings these tests use: the defaults, redirects followed as they are
+/// by default (the path must allocate nothing when a response is not a redirect).
+fn http_config() -> crate::HttpConfig {
+    crate::HttpConfig {
+        timeout: Duration::from_secs(5),
+        http2: false,
+        insecure: false,
+        cacert_pem: None,
+        cookie_jar: false,
+        max_redirects: 10,
+    }
 }

@@ -29,6 +29,7 @@ use crate::control::reached;
 use crate::http1::{Http1, StepInfo};
 use crate::http2::Http2;
 use crate::rate::Pacer;
+use crate::redirect::{Hop, Origins, Sent, is_redirect, next_hop};
 use crate::stats::{Outcome, RunStats, WorkerStats};
 use crate::{Control, Profile, RunConfig, StopReason};
 
@@ -153,6 +154,19 @@ impl Shared {
             }
             _ => true,
         }
+    }
+
+    /// Whether a follow-up request (a redirect's next hop) may start: the run is not
+    /// stopping, its deadline has not passed, and the budget has room (claimed).
+    pub(crate) fn may_continue(&self) -> bool {
+        if self.control.is_stopping() {
+            return false;
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.control.stop(StopReason::Duration);
+            return false;
+        }
+        self.claim()
     }
 
     /// Count a finished request in the live progress counters of worker `index`.
@@ -342,13 +356,18 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
         let numbers: Vec<u32> = mine.iter().map(|&i| i as u32 + 1).collect();
         // An error means io_uring is not available here (an old kernel, seccomp), found
         // before anything was sent: the tokio engine below runs the VUs instead.
-        if let Ok(unfinished) = crate::uring::run_worker(shared, index, addr, &numbers, &mut stats)
-        {
-            let done_at = Instant::now();
-            drop(running);
-            stats.unfinished = unfinished;
-            stats.engine = "io_uring";
-            return (stats, done_at);
+        match crate::uring::run_worker(shared, index, addr, &numbers, &mut stats) {
+            Ok(finished) if !finished.handoff => {
+                let done_at = Instant::now();
+                drop(running);
+                stats.unfinished = finished.unfinished;
+                stats.engine = "io_uring";
+                return (stats, done_at);
+            }
+            // A redirect to another origin: the tokio engine below goes on with the
+            // same VUs and statistics.
+            Ok(_) => stats.engine = "io_uring+tokio",
+            Err(_) => {}
         }
     }
     let pacer = load
@@ -422,80 +441,149 @@ struct Vu {
     driver: Driver,
     /// With `--cookie-jar`.
     jar: Option<crate::cookies::Jar>,
+    /// Connection slots, including origins redirects led to.
+    origins: Origins,
 }
 
 impl Vu {
     fn new(program: &Program, http: &crate::HttpConfig, number: u32) -> Vu {
         let driver = if http.http2 {
-            Driver::H2(Http2::new(program, http.cookie_jar))
+            Driver::H2(Http2::new(program, http))
         } else {
-            Driver::H1(Http1::new(program, http.cookie_jar))
+            Driver::H1(Http1::new(program, http))
         };
         Vu {
             state: program.create_vu_state(number),
             driver,
             jar: http.cookie_jar.then(crate::cookies::Jar::default),
+            origins: Origins::new(&program.origins),
         }
     }
 
-    /// Send `step` and record it. `intended` is the scheduled send time when latency
-    /// correction applies. Returns whether it got a response.
+    /// Send `step`, following its redirects, and record every request. `intended` is
+    /// the scheduled send time when latency correction applies. Returns whether it
+    /// got a response.
     async fn send(&mut self, ctx: &WorkerCtx, step: StepId, intended: Option<Instant>) -> bool {
         let shared = &*ctx.shared;
         let program: &Program = &shared.config.program;
         let http = &shared.config.http;
         let tls = shared.tls.as_ref();
-        ctx.in_flight.set(ctx.in_flight.get() + 1);
         let desc = program.step(step);
-        let origin = &program.origins[desc.origin];
-        let path = program.bytes(&self.state, desc.path);
-        let cookie = self
-            .jar
-            .as_mut()
-            .and_then(|jar| jar.header_for(origin, path));
-        let start = Instant::now();
-        let (outcome, sent) = match &mut self.driver {
-            Driver::H1(d) => {
-                let outcome = d
-                    .send(
-                        program,
-                        &self.state,
-                        step,
-                        &shared.infos[step.index()],
-                        tls,
-                        http.timeout,
-                        cookie,
-                    )
-                    .await;
-                (outcome, d.request_len())
-            }
-            Driver::H2(d) => {
-                let outcome = d
-                    .send(program, &self.state, step, tls, http.timeout, cookie)
-                    .await;
-                (outcome, d.request_len())
-            }
-        };
-        let end = Instant::now();
-        ctx.in_flight.set(ctx.in_flight.get() - 1);
-        {
-            let mut stats = ctx.stats.borrow_mut();
-            stats.record(start, end, intended, sent, outcome);
-            let capture = match &self.driver {
-                Driver::H1(d) => d.capture.as_ref(),
-                Driver::H2(d) => d.capture.as_ref(),
+        let step_origin = &program.origins[desc.origin];
+        let mut intended = intended;
+        let mut hop: Option<Hop> = None;
+        let mut hops = 0;
+        ctx.in_flight.set(ctx.in_flight.get() + 1);
+        let (outcome, end, took) = loop {
+            let (origin, path) = match &hop {
+                Some(h) => (&h.origin, h.path.as_slice()),
+                None => (step_origin, program.bytes(&self.state, desc.path)),
+            };
+            let cookie = self
+                .jar
+                .as_mut()
+                .and_then(|jar| jar.header_for(origin, path));
+            let start = Instant::now();
+            let (outcome, sent) = match &mut self.driver {
+                Driver::H1(d) => {
+                    let info = &shared.infos[step.index()];
+                    let outcome = d
+                        .send(
+                            program,
+                            &self.state,
+                            step,
+                            info,
+                            tls,
+                            http.timeout,
+                            cookie,
+                            hop.as_ref(),
+                        )
+                        .await;
+                    (outcome, d.request_len())
+                }
+                Driver::H2(d) => {
+                    let outcome = d
+                        .send(
+                            program,
+                            &self.state,
+                            step,
+                            tls,
+                            http.timeout,
+                            cookie,
+                            hop.as_ref(),
+                        )
+                        .await;
+                    (outcome, d.request_len())
+                }
+            };
+            let end = Instant::now();
+            ctx.stats
+                .borrow_mut()
+                .record(start, end, intended.take(), sent, outcome);
+            let (capture, location) = match &self.driver {
+                Driver::H1(d) => (d.capture.as_ref(), d.location.as_slice()),
+                Driver::H2(d) => (d.capture.as_ref(), d.location.as_slice()),
             };
             if let (Some(jar), Some(c), Outcome::Response { .. }) =
                 (&mut self.jar, capture, outcome)
             {
-                jar.absorb(origin, program.bytes(&self.state, desc.path), &c.head);
+                jar.absorb(origin, path, &c.head);
             }
+            let status = match outcome {
+                Outcome::Response { status, .. } => status,
+                Outcome::Error(_) => break (outcome, end, end - start),
+            };
+            if hops >= http.max_redirects || !is_redirect(status) || location.is_empty() {
+                break (outcome, end, end - start);
+            }
+            let sent = Sent {
+                origin,
+                path,
+                method: hop.as_ref().map_or(&desc.method, |h| &h.method),
+                with_body: desc.body.is_some() && hop.as_ref().is_none_or(|h| h.keep_body),
+            };
+            let Some(next) = next_hop(status, location, &sent, step_origin, &mut self.origins)
+            else {
+                break (outcome, end, end - start);
+            };
+            // The redirect was one of the scenario's requests; the step goes on.
+            ctx.stats
+                .borrow_mut()
+                .scenario(usize::from(desc.scenario), end, end - start, false);
+            shared.count_live(ctx.index, false);
+            if let Some(slot) = self.origins.evicted.take() {
+                match &mut self.driver {
+                    Driver::H1(d) => d.drop_conn(slot),
+                    Driver::H2(d) => d.drop_conn(slot),
+                }
+            }
+            if !shared.may_continue() {
+                // The run is ending: the step is cut short after a counted hop, and
+                // its checks do not judge a response it never finished.
+                ctx.in_flight.set(ctx.in_flight.get() - 1);
+                return true;
+            }
+            if let Some(pacer) = &ctx.pacer {
+                // A hop is a request: it keeps to the rate cap too.
+                let at = pacer.reserve(Instant::now());
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            }
+            hops += 1;
+            hop = Some(next);
+        };
+        ctx.in_flight.set(ctx.in_flight.get() - 1);
+        {
+            let mut stats = ctx.stats.borrow_mut();
+            let capture = match &self.driver {
+                Driver::H1(d) => d.capture.as_ref(),
+                Driver::H2(d) => d.capture.as_ref(),
+            };
             crate::checks::per_response(
                 program,
                 step,
                 outcome,
                 end,
-                end - start,
+                took,
                 capture,
                 &mut self.state,
                 &mut stats,
@@ -558,6 +646,12 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
         let step = match program.resume(&mut vu.state, &mut SystemHost) {
             Yield::IterationDone => {
                 at_entry = true;
+                continue;
+            }
+            Yield::Sleep(pause) => {
+                if !think(pause, &mut stop_rx).await {
+                    break;
+                }
                 continue;
             }
             Yield::Send(step) => step,
@@ -717,6 +811,12 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
         loop {
             match program.resume(&mut vu.state, &mut SystemHost) {
                 Yield::IterationDone => break,
+                Yield::Sleep(pause) => {
+                    let mut stop_rx = control.subscribe();
+                    if !think(pause, &mut stop_rx).await {
+                        break 'iterations;
+                    }
+                }
                 Yield::Send(step) => {
                     if !shared.claim() {
                         break 'iterations;
@@ -736,6 +836,14 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     queue.alive.set(queue.alive.get() - 1);
     ctx.stats.borrow_mut().vus_changed(Instant::now(), -1);
     queue.retired.notify_one();
+}
+
+/// Think time: pause, unless the run stops first. Returns whether the VU goes on.
+async fn think(pause: Duration, stop_rx: &mut watch::Receiver<u8>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => true,
+        _ = reached(stop_rx, 1) => false,
+    }
 }
 
 /// A message for errors whose driver left none.

@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::ErrorKind;
 use crate::conn::{Stream, connect};
+use crate::redirect::Hop;
 use crate::response_parser::{Capture, Response, ResponseParser};
 use crate::stats::Outcome;
 
@@ -55,6 +56,11 @@ pub(crate) struct Http1 {
     pub detail: Option<String>,
     /// The last response's head and body, when checks read them.
     pub capture: Option<Capture>,
+    /// The last response's `Location`, when it was a redirect to follow.
+    pub location: Vec<u8>,
+    /// Keep redirects' `Location`s.
+    follow: bool,
+    /// By connection slot: the program's origins, then those redirects led to.
     conns: Vec<Option<Stream>>,
     wbuf: Vec<u8>,
     rbuf: Vec<u8>,
@@ -62,10 +68,12 @@ pub(crate) struct Http1 {
 }
 
 impl Http1 {
-    pub fn new(program: &Program, cookie_jar: bool) -> Http1 {
+    pub fn new(program: &Program, http: &crate::HttpConfig) -> Http1 {
         Http1 {
             detail: None,
-            capture: crate::checks::capture_for(program, cookie_jar),
+            capture: crate::checks::capture_for(program, http.cookie_jar),
+            location: Vec::new(),
+            follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
             wbuf: Vec::with_capacity(1024),
             rbuf: Vec::with_capacity(READ_CHUNK),
@@ -78,7 +86,8 @@ impl Http1 {
         self.wbuf.len() as u64
     }
 
-    /// Send `step` and read its whole response, within `timeout`.
+    /// Send `step` (or, with `hop`, the redirect it led to) and read its whole
+    /// response, within `timeout`.
     // Each argument is one borrowed part of the request; a struct would only rename them.
     #[allow(clippy::too_many_arguments)]
     pub async fn send(
@@ -90,43 +99,58 @@ impl Http1 {
         tls: Option<&Arc<ClientConfig>>,
         timeout: Duration,
         cookie: Option<&[u8]>,
+        hop: Option<&Hop>,
     ) -> Outcome {
-        write_request(&mut self.wbuf, program, state, step, info, cookie);
-        let origin = program.step(step).origin;
-        let result = tokio::time::timeout(timeout, self.exchange(program, origin, info, tls)).await;
+        write_request(&mut self.wbuf, program, state, step, info, cookie, hop);
+        let desc = program.step(step);
+        let (slot, origin, is_head) = match hop {
+            Some(h) => (h.slot, &h.origin, h.method == "HEAD"),
+            None => (
+                desc.origin.index(),
+                &program.origins[desc.origin],
+                info.is_head,
+            ),
+        };
+        let result = tokio::time::timeout(timeout, self.exchange(slot, origin, is_head, tls)).await;
         match result {
             Ok(Ok((status, bytes_in))) => Outcome::Response { status, bytes_in },
             Ok(Err(kind)) => {
-                self.drop_conn(origin);
+                self.drop_conn(slot);
                 Outcome::Error(kind)
             }
             Err(_) => {
-                self.drop_conn(origin);
+                self.drop_conn(slot);
                 Outcome::Error(ErrorKind::Timeout)
             }
         }
     }
 
-    fn drop_conn(&mut self, origin: kaioken_vm::OriginId) {
-        self.conns[origin] = None;
+    /// Close the connection in `slot` (its origin failed, or was replaced).
+    pub fn drop_conn(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot) {
+            *conn = None;
+        }
         self.rbuf.clear();
         self.rpos = 0;
     }
 
     async fn exchange(
         &mut self,
-        program: &Program,
-        origin: kaioken_vm::OriginId,
-        info: &StepInfo,
+        slot: usize,
+        origin: &kaioken_vm::Origin,
+        is_head: bool,
         tls: Option<&Arc<ClientConfig>>,
     ) -> Result<(u16, u64), ErrorKind> {
-        if self.conns[origin].is_none() {
-            let stream = connect(&program.origins[origin], tls, &mut self.detail).await?;
-            self.conns[origin] = Some(stream);
+        if slot >= self.conns.len() {
+            self.conns.resize_with(slot + 1, || None);
+        }
+        if self.conns[slot].is_none() {
+            let stream = connect(origin, tls, &mut self.detail).await?;
+            self.conns[slot] = Some(stream);
             self.rbuf.clear();
             self.rpos = 0;
         }
-        let Some(stream) = self.conns[origin].as_mut() else {
+        let Some(stream) = self.conns[slot].as_mut() else {
             return Err(ErrorKind::Other);
         };
         stream
@@ -142,9 +166,11 @@ impl Http1 {
             pos: &mut self.rpos,
             capture: self.capture.as_mut(),
         };
-        let response = reader.read_response(info.is_head).await?;
+        let mut parser = ResponseParser::new(is_head).following_redirects(self.follow);
+        let response = reader.read_response(&mut parser).await?;
+        self.location = parser.location;
         if !response.keep_alive {
-            self.drop_conn(origin);
+            self.drop_conn(slot);
         }
         Ok((response.status, response.bytes))
     }
@@ -175,8 +201,7 @@ impl Reader<'_> {
 
     /// Read one response: feed the parser what is buffered, read more until it is
     /// complete. Bytes after the response stay buffered.
-    async fn read_response(&mut self, is_head: bool) -> Result<Response, ErrorKind> {
-        let mut parser = ResponseParser::new(is_head);
+    async fn read_response(&mut self, parser: &mut ResponseParser) -> Result<Response, ErrorKind> {
         loop {
             let (used, done) =
                 parser.advance_into(&self.buf[*self.pos..], self.capture.as_deref_mut())?;
@@ -194,7 +219,10 @@ impl Reader<'_> {
 }
 
 /// Serialize a request into `w`: request line, host, headers, framing, body. Shared by
-/// every HTTP/1.1 driver; `w` is the VU's own buffer, cleared and reused.
+/// every HTTP/1.1 driver; `w` is the VU's own buffer, cleared and reused. With `hop`,
+/// the request a redirect asked for: its method, origin and path, the step's headers
+/// (but `host` and `authorization` only on its own origin, `content-type` only with
+/// the body).
 pub(crate) fn write_request(
     w: &mut Vec<u8>,
     program: &Program,
@@ -202,19 +230,37 @@ pub(crate) fn write_request(
     step: StepId,
     info: &StepInfo,
     cookie: Option<&[u8]>,
+    hop: Option<&Hop>,
 ) {
     let desc = program.step(step);
+    let (method, path, authority) = match hop {
+        Some(h) => (
+            h.method.as_str(),
+            h.path.as_slice(),
+            h.origin.authority.as_str(),
+        ),
+        None => (
+            desc.method.as_str(),
+            program.bytes(state, desc.path),
+            program.origins[desc.origin].authority.as_str(),
+        ),
+    };
+    let cross_origin = hop.is_some_and(|h| h.cross_origin);
+    let with_body = hop.is_none_or(|h| h.keep_body);
     w.clear();
-    w.extend_from_slice(desc.method.as_bytes());
+    w.extend_from_slice(method.as_bytes());
     w.push(b' ');
-    w.extend_from_slice(program.bytes(state, desc.path));
+    w.extend_from_slice(path);
     w.extend_from_slice(b" HTTP/1.1\r\n");
-    if !info.has_host {
+    if !info.has_host || cross_origin {
         w.extend_from_slice(b"host: ");
-        w.extend_from_slice(program.origins[desc.origin].authority.as_bytes());
+        w.extend_from_slice(authority.as_bytes());
         w.extend_from_slice(b"\r\n");
     }
     for h in &desc.headers {
+        if hop.is_some() && !crate::redirect::keeps_header(program.constant(h.name), hop) {
+            continue;
+        }
         w.extend_from_slice(program.constant(h.name));
         w.extend_from_slice(b": ");
         w.extend_from_slice(program.bytes(state, h.value));
@@ -225,12 +271,17 @@ pub(crate) fn write_request(
         w.extend_from_slice(cookie);
         w.extend_from_slice(b"\r\n");
     }
-    let body: &[u8] = desc.body.map_or(&[], |b: Operand| program.bytes(state, b));
-    if desc.body.is_some() || info.wants_length {
+    let body = if with_body { desc.body } else { None };
+    let wants_length = match hop {
+        Some(h) => matches!(h.method.as_str(), "POST" | "PUT" | "PATCH"),
+        None => info.wants_length,
+    };
+    let bytes: &[u8] = body.map_or(&[], |b: Operand| program.bytes(state, b));
+    if body.is_some() || wants_length {
         w.extend_from_slice(b"content-length: ");
-        w.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        w.extend_from_slice(itoa::Buffer::new().format(bytes.len()).as_bytes());
         w.extend_from_slice(b"\r\n");
     }
     w.extend_from_slice(b"\r\n");
-    w.extend_from_slice(body);
+    w.extend_from_slice(bytes);
 }

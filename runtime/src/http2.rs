@@ -14,11 +14,12 @@ use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use kaioken_vm::{Operand, OriginId, Program, Scheme, StepId, VuState};
+use kaioken_vm::{Operand, Program, Scheme, StepId, VuState};
 use rustls::ClientConfig;
 
 use crate::ErrorKind;
 use crate::conn::connect;
+use crate::redirect::Hop;
 use crate::response_parser::Capture;
 use crate::stats::Outcome;
 
@@ -36,13 +37,18 @@ pub(crate) struct Http2 {
     /// The last response's head (as HTTP/1.1 would spell it) and body, when checks
     /// read them.
     pub capture: Option<Capture>,
+    /// The last response's `Location`, when it was a redirect to follow.
+    pub location: Vec<u8>,
+    /// Keep redirects' `Location`s.
+    follow: bool,
+    /// By connection slot: the program's origins, then those redirects led to.
     conns: Vec<Option<SendRequest<Full<Bytes>>>>,
     steps: Vec<Option<H2Step>>,
     last_len: u64,
 }
 
 impl Http2 {
-    pub fn new(program: &Program, cookie_jar: bool) -> Http2 {
+    pub fn new(program: &Program, http: &crate::HttpConfig) -> Http2 {
         let steps = program
             .steps
             .iter()
@@ -76,7 +82,9 @@ impl Http2 {
             .collect();
         Http2 {
             detail: None,
-            capture: crate::checks::capture_for(program, cookie_jar),
+            capture: crate::checks::capture_for(program, http.cookie_jar),
+            location: Vec::new(),
+            follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
             steps,
             last_len: 0,
@@ -89,6 +97,10 @@ impl Http2 {
         self.last_len
     }
 
+    /// Send `step` (or, with `hop`, the redirect it led to) and read its whole
+    /// response, within `timeout`.
+    // Each argument is one borrowed part of the request; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &mut self,
         program: &Program,
@@ -97,23 +109,31 @@ impl Http2 {
         tls: Option<&Arc<ClientConfig>>,
         timeout: Duration,
         cookie: Option<&[u8]>,
+        hop: Option<&Hop>,
     ) -> Outcome {
-        let origin = program.step(step).origin;
+        let slot = hop.map_or(program.step(step).origin.index(), |h| h.slot);
         match tokio::time::timeout(
             timeout,
-            self.exchange(program, state, step, origin, tls, cookie),
+            self.exchange(program, state, step, tls, cookie, hop),
         )
         .await
         {
             Ok(Ok((status, bytes_in))) => Outcome::Response { status, bytes_in },
             Ok(Err(kind)) => {
-                self.conns[origin] = None;
+                self.drop_conn(slot);
                 Outcome::Error(kind)
             }
             Err(_) => {
-                self.conns[origin] = None;
+                self.drop_conn(slot);
                 Outcome::Error(ErrorKind::Timeout)
             }
+        }
+    }
+
+    /// Close the connection in `slot` (its origin failed, or was replaced).
+    pub fn drop_conn(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot) {
+            *conn = None;
         }
     }
 
@@ -122,22 +142,43 @@ impl Http2 {
         program: &Program,
         state: &VuState,
         step: StepId,
-        origin: OriginId,
         tls: Option<&Arc<ClientConfig>>,
         cookie: Option<&[u8]>,
+        hop: Option<&Hop>,
     ) -> Result<(u16, u64), ErrorKind> {
         let desc = program.step(step);
         let Some(prepared) = &self.steps[step] else {
             return Err(ErrorKind::Other);
         };
+        let (slot, origin) = match hop {
+            Some(h) => (h.slot, &h.origin),
+            None => (desc.origin.index(), &program.origins[desc.origin]),
+        };
         let mut uri = String::with_capacity(prepared.prefix.len() + 64);
-        uri.push_str(&prepared.prefix);
-        uri.push_str(
-            std::str::from_utf8(program.bytes(state, desc.path)).map_err(|_| ErrorKind::Other)?,
-        );
-        let mut req = Request::builder().method(prepared.method.clone()).uri(uri);
-        let mut head_len = 16 + desc.method.len();
+        let (method, path) = match hop {
+            Some(h) => {
+                uri.push_str(if origin.scheme == Scheme::Https {
+                    "https://"
+                } else {
+                    "http://"
+                });
+                uri.push_str(&origin.authority);
+                let method =
+                    Method::from_bytes(h.method.as_bytes()).map_err(|_| ErrorKind::Other)?;
+                (method, h.path.as_slice())
+            }
+            None => {
+                uri.push_str(&prepared.prefix);
+                (prepared.method.clone(), program.bytes(state, desc.path))
+            }
+        };
+        uri.push_str(std::str::from_utf8(path).map_err(|_| ErrorKind::Other)?);
+        let mut head_len = 16 + method.as_str().len();
+        let mut req = Request::builder().method(method).uri(uri);
         for (h, (name, value)) in desc.headers.iter().zip(&prepared.headers) {
+            if !crate::redirect::keeps_header(name.as_str().as_bytes(), hop) {
+                continue;
+            }
             let value = match value {
                 Some(v) => v.clone(),
                 None => HeaderValue::from_bytes(program.bytes(state, h.value))
@@ -151,19 +192,25 @@ impl Http2 {
             head_len += 8 + value.len();
             req = req.header(http::header::COOKIE, value);
         }
-        let body = desc.body.map_or(Bytes::new(), |b| {
-            Bytes::copy_from_slice(program.bytes(state, b))
-        });
+        let body = match desc.body {
+            Some(b) if hop.is_none_or(|h| h.keep_body) => {
+                Bytes::copy_from_slice(program.bytes(state, b))
+            }
+            _ => Bytes::new(),
+        };
         self.last_len = (head_len + body.len()) as u64;
         let req = req.body(Full::new(body)).map_err(|_| ErrorKind::Other)?;
 
-        let closed = self.conns[origin].as_ref().is_none_or(|s| s.is_closed());
+        if slot >= self.conns.len() {
+            self.conns.resize_with(slot + 1, || None);
+        }
+        let closed = self.conns[slot].as_ref().is_none_or(|s| s.is_closed());
         if closed {
-            let stream = connect(&program.origins[origin], tls, &mut self.detail).await?;
-            if program.origins[origin].scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
+            let stream = connect(origin, tls, &mut self.detail).await?;
+            if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
                 self.detail = Some(format!(
                     "{} did not agree to HTTP/2 (ALPN h2)",
-                    program.origins[origin].authority
+                    origin.authority
                 ));
                 return Err(ErrorKind::Protocol);
             }
@@ -174,9 +221,9 @@ impl Http2 {
             tokio::task::spawn(async move {
                 let _ = conn.await;
             });
-            self.conns[origin] = Some(sender);
+            self.conns[slot] = Some(sender);
         }
-        let Some(sender) = self.conns[origin].as_mut() else {
+        let Some(sender) = self.conns[slot].as_mut() else {
             return Err(ErrorKind::Other);
         };
         sender.ready().await.map_err(|e| classify(&e, false))?;
@@ -185,6 +232,12 @@ impl Http2 {
             .await
             .map_err(|e| classify(&e, false))?;
         let status = resp.status().as_u16();
+        self.location.clear();
+        if self.follow && crate::redirect::is_redirect(status) {
+            if let Some(location) = resp.headers().get(http::header::LOCATION) {
+                self.location.extend_from_slice(location.as_bytes());
+            }
+        }
         if let Some(c) = &mut self.capture {
             c.clear();
             c.head.extend_from_slice(b"HTTP/2 ");

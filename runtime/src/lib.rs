@@ -30,6 +30,7 @@ mod http1;
 mod http2;
 mod profile;
 mod rate;
+mod redirect;
 mod response_parser;
 mod run_config;
 mod stats;

@@ -87,14 +87,18 @@ enum Chunk {
     Trailer,
 }
 
-/// Parses one response; make a new one (it is two words) for the next.
+/// Parses one response; make a new one (a few words, no allocation) for the next.
 #[derive(Debug)]
 pub(crate) struct ResponseParser {
     state: State,
     is_head: bool,
+    /// Keep the `Location` of a redirect.
+    follow: bool,
     status: u16,
     keep_alive: bool,
     bytes: u64,
+    /// A redirect's `Location`, when following redirects (empty otherwise).
+    pub location: Vec<u8>,
 }
 
 impl ResponseParser {
@@ -104,10 +108,18 @@ impl ResponseParser {
         ResponseParser {
             state: State::Head,
             is_head,
+            follow: false,
             status: 0,
             keep_alive: true,
             bytes: 0,
+            location: Vec::new(),
         }
+    }
+
+    /// Also keep a redirect's `Location` (in [`ResponseParser::location`]).
+    pub fn following_redirects(mut self, follow: bool) -> ResponseParser {
+        self.follow = follow;
+        self
     }
 
     /// Whether the head has been read (errors after it are body errors).
@@ -233,6 +245,16 @@ impl ResponseParser {
         }
         self.status = code;
         self.keep_alive = !close;
+        if self.follow && crate::redirect::is_redirect(code) {
+            if let Some(h) = resp
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("location"))
+            {
+                self.location.clear();
+                self.location.extend_from_slice(h.value);
+            }
+        }
         if self.is_head || code == 204 || code == 304 || (100..200).contains(&code) {
             return Ok((n, Some(None)));
         }

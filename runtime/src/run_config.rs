@@ -67,4 +67,7 @@ pub struct HttpConfig {
     pub cacert_pem: Option<Vec<u8>>,
     /// Keep cookies per VU and send them back.
     pub cookie_jar: bool,
+    /// Most redirects followed per request (every hop is a counted request); 0 does
+    /// not follow them.
+    pub max_redirects: u32,
 }

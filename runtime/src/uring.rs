@@ -30,6 +30,7 @@ use socket2::{SockAddr, Socket, Type};
 
 use crate::executor::{Shared, default_detail};
 use crate::http1::write_request;
+use crate::redirect::{Hop, Origins, Sent, is_redirect, next_hop};
 use crate::response_parser::{Response, ResponseParser};
 use crate::stats::{Outcome, WorkerStats};
 use crate::{ErrorKind, StopReason};
@@ -53,6 +54,7 @@ pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
         && load.ramp_up.is_zero()
         && !config.http.http2
         && config.program.origins.len() == 1
+        && !config.program.has_think_time()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
     let origin = config.program.origins.first()?;
     if !simple || origin.scheme != Scheme::Http {
@@ -88,6 +90,11 @@ struct Conn {
     /// With `--cookie-jar`.
     jar: Option<crate::cookies::Jar>,
     step: StepId,
+    /// The redirect being followed, if the request in flight is one.
+    hop: Option<Hop>,
+    /// Redirects followed for the current step.
+    hops: u32,
+    origins: Origins,
     phase: Phase,
     /// When the request was submitted (set for the whole batch at submission).
     started: Instant,
@@ -98,7 +105,16 @@ struct Conn {
     done: bool,
 }
 
-/// The io_uring engine's worker: runs `vus` (VU numbers) until the run stops.
+/// How the io_uring engine's part of a run ended.
+pub(crate) struct Finished {
+    /// Requests a hard stop cut off.
+    pub unfinished: u64,
+    /// A redirect led to another origin: the tokio engine runs the VUs from here.
+    pub handoff: bool,
+}
+
+/// The io_uring engine's worker: runs `vus` (VU numbers) until the run stops, or
+/// until a redirect leads elsewhere than the one origin it connects to.
 ///
 /// # Errors
 ///
@@ -110,7 +126,7 @@ pub(crate) fn run_worker(
     addr: SocketAddr,
     vus: &[u32],
     stats: &mut WorkerStats,
-) -> io::Result<u64> {
+) -> io::Result<Finished> {
     let entries = (2 * vus.len() + 8).next_power_of_two() as u32;
     let mut ring: IoUring = IoUring::builder()
         .setup_single_issuer()
@@ -121,7 +137,7 @@ pub(crate) fn run_worker(
     Ok(drive(shared, index, addr, vus, stats, &mut ring, entries))
 }
 
-/// The event loop. Returns how many requests a hard stop cut off.
+/// The event loop.
 fn drive(
     shared: &Shared,
     index: usize,
@@ -130,7 +146,7 @@ fn drive(
     stats: &mut WorkerStats,
     ring: &mut IoUring,
     entries: u32,
-) -> u64 {
+) -> Finished {
     let program: &Program = &shared.config.program;
     let mut conns: Vec<Conn> = vus
         .iter()
@@ -150,6 +166,9 @@ fn drive(
                 .cookie_jar
                 .then(crate::cookies::Jar::default),
             step: StepId(0),
+            hop: None,
+            hops: 0,
+            origins: Origins::new(&program.origins),
             phase: Phase::Idle,
             started: Instant::now(),
             timed_out: false,
@@ -166,6 +185,7 @@ fn drive(
         submitted: Vec::with_capacity(conns.len()),
         remaining: conns.len(),
         deferred: Vec::new(),
+        handoff: false,
     };
     let now = Instant::now();
     for i in 0..conns.len() {
@@ -256,7 +276,10 @@ fn drive(
         }
         std::mem::forget(conns);
     }
-    unfinished
+    Finished {
+        unfinished,
+        handoff: engine.handoff,
+    }
 }
 
 struct Engine<'a> {
@@ -272,6 +295,9 @@ struct Engine<'a> {
     /// VUs to start again next round (their socket could not be opened; starting them
     /// again at once would spin).
     deferred: Vec<usize>,
+    /// A redirect led to another origin: finish what is in flight, then hand the VUs
+    /// to the tokio engine.
+    handoff: bool,
 }
 
 impl Engine<'_> {
@@ -284,7 +310,10 @@ impl Engine<'_> {
         if conn.done {
             return;
         }
-        if shared.control.is_stopping() || shared.deadline.is_some_and(|d| now >= d) {
+        conn.hop = None;
+        conn.hops = 0;
+        if shared.control.is_stopping() || shared.deadline.is_some_and(|d| now >= d) || self.handoff
+        {
             conn.done = true;
             self.remaining -= 1;
             return;
@@ -296,6 +325,8 @@ impl Engine<'_> {
             match program.resume(&mut conn.vu, &mut SystemHost) {
                 Yield::Send(step) => break step,
                 Yield::IterationDone => new_iteration = true,
+                // Programs with think time run on the tokio engine (see `eligible`).
+                Yield::Sleep(_) => {}
             }
         };
         if !shared.claim() {
@@ -307,8 +338,6 @@ impl Engine<'_> {
             self.stats.iteration_started(now, None);
         }
         conn.step = step;
-        conn.timed_out = false;
-        conn.send_error = None;
         let desc = program.step(step);
         let cookie = match &mut conn.jar {
             Some(jar) => jar.header_for(
@@ -324,8 +353,25 @@ impl Engine<'_> {
             step,
             &shared.infos[step.index()],
             cookie,
+            None,
         );
-        conn.parser = ResponseParser::new(shared.infos[step.index()].is_head);
+        self.issue(conns, i, now);
+    }
+
+    /// Send the request written in VU `i`'s buffer, connecting first if needed.
+    fn issue(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let shared = self.shared;
+        let program: &Program = &shared.config.program;
+        let conn = &mut conns[i];
+        let step = conn.step;
+        let is_head = match &conn.hop {
+            Some(h) => h.method == "HEAD",
+            None => shared.infos[step.index()].is_head,
+        };
+        conn.timed_out = false;
+        conn.send_error = None;
+        conn.parser =
+            ResponseParser::new(is_head).following_redirects(shared.config.http.max_redirects > 0);
         if let Some(c) = &mut conn.capture {
             c.clear();
         }
@@ -484,30 +530,51 @@ impl Engine<'_> {
                 bytes,
                 keep_alive,
             })) => {
+                let program: &Program = &self.shared.config.program;
                 let conn = &mut conns[i];
+                let desc = program.step(conn.step);
+                let origin = &program.origins[desc.origin];
+                let path = match &conn.hop {
+                    Some(h) => h.path.as_slice(),
+                    None => program.bytes(&conn.vu, desc.path),
+                };
                 if let (Some(jar), Some(c)) = (&mut conn.jar, &conn.capture) {
-                    let program: &Program = &self.shared.config.program;
-                    let desc = program.step(conn.step);
-                    jar.absorb(
-                        &program.origins[desc.origin],
-                        program.bytes(&conn.vu, desc.path),
-                        &c.head,
-                    );
+                    jar.absorb(origin, path, &c.head);
                 }
                 if !keep_alive {
-                    conns[i].socket = None;
-                    conns[i].rstart = 0;
-                    conns[i].rend = 0;
+                    conn.socket = None;
+                    conn.rstart = 0;
+                    conn.rend = 0;
                 }
-                self.finish(
-                    conns,
-                    i,
-                    now,
-                    Outcome::Response {
+                let outcome = Outcome::Response {
+                    status,
+                    bytes_in: bytes,
+                };
+                let follow = conn.hops < self.shared.config.http.max_redirects
+                    && is_redirect(status)
+                    && !conn.parser.location.is_empty();
+                let next = if follow {
+                    let sent = Sent {
+                        origin,
+                        path,
+                        method: conn.hop.as_ref().map_or(&desc.method, |h| &h.method),
+                        with_body: desc.body.is_some()
+                            && conn.hop.as_ref().is_none_or(|h| h.keep_body),
+                    };
+                    next_hop(
                         status,
-                        bytes_in: bytes,
-                    },
-                );
+                        &conn.parser.location,
+                        &sent,
+                        origin,
+                        &mut conn.origins,
+                    )
+                } else {
+                    None
+                };
+                match next {
+                    Some(next) => self.follow(conns, i, now, outcome, next),
+                    None => self.finish(conns, i, now, outcome),
+                }
             }
             Some(Err((kind, errno))) => {
                 let timeout = self.shared.config.http.timeout;
@@ -522,6 +589,47 @@ impl Engine<'_> {
                 self.finish(conns, i, now, Outcome::Error(kind));
             }
         }
+    }
+
+    /// Record a redirect response of VU `i` and send the request it leads to. This
+    /// engine has one connection per VU, to the program's one origin: a redirect to
+    /// another origin ends the engine's part of the run, and the tokio engine, which
+    /// can follow it, runs the VUs from then on.
+    fn follow(&mut self, conns: &mut [Conn], i: usize, now: Instant, outcome: Outcome, next: Hop) {
+        let shared = self.shared;
+        let program: &Program = &shared.config.program;
+        let conn = &mut conns[i];
+        let sent = conn.wbuf.len() as u64;
+        self.stats.record(conn.started, now, None, sent, outcome);
+        let scenario = usize::from(program.step(conn.step).scenario);
+        self.stats
+            .scenario(scenario, now, now - conn.started, false);
+        shared.count_live(self.index, false);
+        if next.cross_origin {
+            self.handoff = true;
+        }
+        if next.cross_origin || !shared.may_continue() {
+            // The step is cut short after a counted hop; its checks do not judge a
+            // response it never finished.
+            self.next_request(conns, i, now);
+            return;
+        }
+        conn.hops += 1;
+        let cookie = match &mut conn.jar {
+            Some(jar) => jar.header_for(&next.origin, &next.path),
+            None => None,
+        };
+        write_request(
+            &mut conn.wbuf,
+            program,
+            &conn.vu,
+            conn.step,
+            &shared.infos[conn.step.index()],
+            cookie,
+            Some(&next),
+        );
+        conn.hop = Some(next);
+        self.issue(conns, i, now);
     }
 
     /// Record the request's outcome and start the VU's next one.

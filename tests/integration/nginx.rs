@@ -35,7 +35,7 @@ pub enum Variant {
 }
 
 impl Variant {
-    fn is_tls(self) -> bool {
+    pub fn is_tls(self) -> bool {
         matches!(self, Variant::Tls | Variant::TlsSelfSigned)
     }
 }
@@ -305,6 +305,8 @@ http {{
     server {{
         {listen}
         server_name localhost;
+        # Redirects keep their relative `Location` (`/hop/2` and friends).
+        absolute_redirect off;
 
         location = / {{
             return 200 "ok";
@@ -321,6 +323,18 @@ http {{
         }}
         location = /cookies {{
             return 200 "cookies: $http_cookie";
+        }}
+        location = /hop/2 {{
+            return 302 /hop/1;
+        }}
+        location = /hop/1 {{
+            return 307 /echo;
+        }}
+        location = /see-other {{
+            return 303 /echo;
+        }}
+        location = /elsewhere {{
+            return 302 $scheme://localhost:$server_port/echo;
         }}
     }}
 }}

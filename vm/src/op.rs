@@ -22,6 +22,8 @@ macro_rules! for_each_op {
             PushRandom { buf: BufId, range: RangeId } => "buf.random";
             /// Yield `Send(step)`: the step's buffers are ready.
             Send { step: StepId } => "send";
+            /// Yield `Sleep`: the VU pauses `micros` microseconds (think time).
+            Sleep { micros: u32 } => "sleep";
             /// Jump to a scenario drawn by weight from pick table `table`.
             Pick { table: PickId } => "pick";
             /// Yield `IterationDone` and go back to the iteration's entry.

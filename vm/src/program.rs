@@ -110,6 +110,11 @@ impl Program {
         &self.consts[k]
     }
 
+    /// Whether any step pauses after its response (a `sleep` instruction).
+    pub fn has_think_time(&self) -> bool {
+        self.code.iter().any(|op| matches!(op, Op::Sleep { .. }))
+    }
+
     /// The layout of step `id`.
     #[inline(always)]
     pub fn step(&self, id: StepId) -> &StepDesc {

@@ -5,6 +5,8 @@ use crate::{Builtin, Host, Op, Program, StepId, VuState};
 pub enum Yield {
     /// Send this step's request; its buffers are filled. Resume when it is done.
     Send(StepId),
+    /// Pause this long before resuming (think time). No request is in flight.
+    Sleep(std::time::Duration),
     /// One iteration finished; the next `resume` starts the next one.
     IterationDone,
 }
@@ -63,6 +65,9 @@ impl Program {
                     let draw = (u128::from(state.next_random()) % span) as i128 + i128::from(lo);
                     let mut int = itoa::Buffer::new();
                     state.bufs[buf].extend_from_slice(int.format(draw as i64).as_bytes());
+                }
+                Op::Sleep { micros } => {
+                    return Yield::Sleep(std::time::Duration::from_micros(u64::from(micros)));
                 }
                 Op::Pick { table } => {
                     let table = &self.picks[table];

@@ -50,6 +50,10 @@ pub struct Flags {
     pub no_latency_correction: bool,
     /// `--cookie-jar`.
     pub cookie_jar: bool,
+    /// `--no-follow-redirects`.
+    pub no_follow_redirects: bool,
+    /// `--max-redirects`.
+    pub max_redirects: Option<u64>,
 }
 
 fn located<T>(flag: &str, text: &str, value: T) -> Located<T> {
@@ -116,6 +120,17 @@ impl Flags {
         }
         if self.cookie_jar {
             draft.cookie_jar = Some(true);
+        }
+        if self.no_follow_redirects {
+            draft.follow_redirects = Some(false);
+        }
+        if let Some(n) = self.max_redirects {
+            let text = n.to_string();
+            draft.max_redirects = Some(located(
+                "--max-redirects",
+                &text,
+                i64::try_from(n).unwrap_or(i64::MAX),
+            ));
         }
         if self.insecure {
             draft.insecure = Some(true);

@@ -47,6 +47,7 @@ struct StepTable {
     body_file: Option<Spanned<String>>,
     checks: Option<Vec<Spanned<String>>>,
     extract: Option<BTreeMap<String, Spanned<String>>>,
+    think_time: Option<Spanned<String>>,
 }
 
 /// `[thresholds]`: one optional key per metric, in report order.
@@ -96,6 +97,8 @@ struct Target {
     max_error_rate: Option<Spanned<f64>>,
     body_limit: Option<Spanned<i64>>,
     cookie_jar: Option<bool>,
+    follow_redirects: Option<bool>,
+    max_redirects: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +109,7 @@ struct Request {
     body: Option<Spanned<String>>,
     body_file: Option<Spanned<String>>,
     checks: Option<Vec<Spanned<String>>>,
+    think_time: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -153,9 +157,12 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.max_error_rate = t.max_error_rate.map(number);
         draft.body_limit = t.body_limit.map(int);
         draft.cookie_jar = t.cookie_jar;
+        draft.follow_redirects = t.follow_redirects;
+        draft.max_redirects = t.max_redirects.map(int);
     }
     if let Some(r) = file.request {
         draft.method = r.method.map(string);
+        draft.think_time = r.think_time.map(string);
         draft.request_checks = r
             .checks
             .unwrap_or_default()
@@ -232,6 +239,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                     .into_iter()
                     .map(|(var, spec)| (var, string(spec)))
                     .collect(),
+                think_time: step.think_time.map(string),
                 loc,
             });
         }

@@ -1,0 +1,273 @@
+//! Redirects and think time: every hop of a redirect chain is a request nginx logged
+//! and kaioken counted, on every engine and protocol; checks see the last response.
+//!
+//! nginx's `/hop/2` answers 302 to `/hop/1`, which answers 307 to `/echo`;
+//! `/see-other` answers 303 to `/echo`; `/elsewhere` redirects to the same server
+//! under another origin (`localhost` instead of `127.0.0.1`).
+
+use std::collections::BTreeMap;
+
+use crate::harness::{Report, Test};
+use crate::nginx::{LogLine, Nginx, Variant};
+
+/// Status → count, from the access log.
+fn log_statuses(lines: &[LogLine]) -> Vec<(u16, u64)> {
+    let mut m = BTreeMap::new();
+    for l in lines {
+        *m.entry(l.status).or_insert(0u64) += 1;
+    }
+    m.into_iter().collect()
+}
+
+fn check(report: &Report, name: &str) -> (u64, u64) {
+    let checks = report.get("checks").as_array().expect("checks is an array");
+    let c = checks
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name:?}\n{report}"));
+    (
+        c["passes"].as_u64().expect("passes"),
+        c["fails"].as_u64().expect("fails"),
+    )
+}
+
+/// Run `/hop/2` and compare with the log: each hop counted once, and the check on
+/// the final response passed once per completed chain (a chain the request budget
+/// cut short after a hop has no final response to check).
+fn chain(variant: Variant, extra: &[&str], env: Option<(&str, &str)>, engine: &str) {
+    let nginx = Nginx::start(variant);
+    let mut test = Test::new()
+        .arg(nginx.url("/hop/2"))
+        .args(["-n", "60", "-c", "2"])
+        .args(extra.iter().copied())
+        .scenario(
+            r#"
+            [[checks]]
+            name = "landed"
+            expr = 'status == 200 && body == "GET /echo"'
+            "#,
+        )
+        .report();
+    if let Some((k, v)) = env {
+        test = test.env(k, v);
+    }
+    if variant.is_tls() {
+        test = test.arg("--cacert").arg(nginx.ca_path());
+    }
+    let out = test.run();
+    let report = out.report();
+    report.check_invariants(0);
+    let lines = nginx.access_log_lines();
+    let context = format!("{report}\n{}", nginx.logs());
+    assert_eq!(report.str("settings.engine"), engine, "{context}");
+    assert_eq!(report.u64("requests.total"), 60, "{context}");
+    assert_eq!(lines.len(), 60, "nginx saw every hop\n{context}");
+    assert_eq!(report.status_codes(), log_statuses(&lines), "{context}");
+    let by_uri = |uri: &str| lines.iter().filter(|l| l.uri == uri).count() as u64;
+    let (starts, middles, ends) = (by_uri("/hop/2"), by_uri("/hop/1"), by_uri("/echo"));
+    assert_eq!(starts + middles + ends, 60, "{lines:?}");
+    // Hops happen in order: every /echo came from a /hop/1, every /hop/1 from a
+    // /hop/2; at most one chain per VU was cut when the budget ran out.
+    assert!(starts >= middles && middles >= ends, "{lines:?}");
+    assert!(starts - ends <= 2 * 2, "{lines:?}");
+    let (passes, fails) = check(&report, "landed");
+    assert_eq!((passes, fails), (ends, 0), "{context}");
+}
+
+#[test]
+fn redirect_chain_http1_io_uring() {
+    chain(Variant::Http1, &[], None, "io_uring");
+}
+
+#[test]
+fn redirect_chain_http1_tokio() {
+    chain(
+        Variant::Http1,
+        &[],
+        Some(("KAIOKEN_NO_IO_URING", "1")),
+        "tokio",
+    );
+}
+
+#[test]
+fn redirect_chain_h2c() {
+    chain(Variant::H2c, &["--http2"], None, "tokio");
+}
+
+#[test]
+fn redirect_chain_tls() {
+    chain(Variant::Tls, &[], None, "tokio");
+}
+
+#[test]
+fn not_following_makes_the_redirect_the_response() {
+    for args in [&["--no-follow-redirects"][..], &["--max-redirects", "0"]] {
+        let nginx = Nginx::start(Variant::Http1);
+        let out = Test::new()
+            .arg(nginx.url("/hop/2"))
+            .args(["-n", "20", "-c", "2"])
+            .args(args.iter().copied())
+            .scenario(
+                r#"
+                [[checks]]
+                name = "moved"
+                expr = 'status == 302 && header("location") == "/hop/1"'
+                "#,
+            )
+            .report()
+            .run();
+        let report = out.report();
+        report.check_invariants(0);
+        assert_eq!(report.status_codes(), vec![(302, 20)], "{report}");
+        assert_eq!(check(&report, "moved"), (20, 0), "{report}");
+        assert_eq!(report.u64("settings.max_redirects"), 0, "{report}");
+        assert_eq!(nginx.access_log_lines().len(), 20);
+    }
+}
+
+#[test]
+fn the_redirect_limit_stops_the_chain() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/hop/2"))
+        .args(["-n", "20", "-c", "1"])
+        .scenario(
+            r#"
+            [target]
+            max_redirects = 1
+
+            [[checks]]
+            name = "stopped at the second hop"
+            expr = "status == 307"
+            "#,
+        )
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert_eq!(
+        report.status_codes(),
+        vec![(302, 10), (307, 10)],
+        "{report}"
+    );
+    assert_eq!(check(&report, "stopped at the second hop"), (10, 0));
+    let lines = nginx.access_log_lines();
+    assert!(lines.iter().all(|l| l.uri != "/echo"), "{lines:?}");
+}
+
+/// RFC 9110: 307 repeats the method and body, 303 turns the request into a GET
+/// without a body.
+#[test]
+fn methods_and_bodies_across_redirects() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [[scenarios]]
+            name = "forms"
+
+            [[scenarios.steps]]
+            name = "temporary"
+            url = "/hop/1"
+            method = "POST"
+            body = "hello"
+            checks = ['body == "POST /echo"']
+
+            [[scenarios.steps]]
+            name = "see other"
+            url = "/see-other"
+            method = "POST"
+            body = "hello"
+            checks = ['body == "GET /echo"']
+            "#,
+            nginx.url("/")
+        ))
+        .args(["-n", "8", "-c", "1"])
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    let checks = report.get("checks").as_array().expect("checks").clone();
+    for c in &checks {
+        assert_eq!(
+            (c["passes"].as_u64(), c["fails"].as_u64()),
+            (Some(2), Some(0)),
+            "{report}"
+        );
+    }
+    let lines = nginx.access_log_lines();
+    let echoes: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|l| l.uri == "/echo")
+        .map(|l| (l.method.as_str(), l.content_length.as_str()))
+        .collect();
+    assert_eq!(
+        echoes,
+        [("POST", "5"), ("GET", "-"), ("POST", "5"), ("GET", "-")],
+        "{lines:?}"
+    );
+}
+
+/// A redirect to another origin: the io_uring engine (one connection, one origin)
+/// hands the VUs to the tokio engine, which follows it; nothing is lost on the way.
+#[test]
+fn a_redirect_to_another_origin_is_followed_on_every_engine() {
+    for (env, engine) in [(None, "io_uring+tokio"), (Some("1"), "tokio")] {
+        let nginx = Nginx::start(Variant::Http1);
+        let mut test = Test::new()
+            .arg(nginx.url("/elsewhere"))
+            .args(["-n", "40", "-c", "2"])
+            .report();
+        if let Some(v) = env {
+            test = test.env("KAIOKEN_NO_IO_URING", v);
+        }
+        let out = test.run();
+        let report = out.report();
+        report.check_invariants(0);
+        let lines = nginx.access_log_lines();
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(lines.len(), 40, "{report}\n{}", nginx.logs());
+        assert_eq!(report.status_codes(), log_statuses(&lines), "{report}");
+        let echoes = lines.iter().filter(|l| l.uri == "/echo").count();
+        assert!(echoes >= 16, "few redirects followed: {lines:?}");
+    }
+}
+
+/// `think_time` spaces a VU's requests out and is not latency.
+#[test]
+fn think_time_paces_requests() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [request]
+            think_time = "150ms"
+
+            [load]
+            vus = 1
+            max_requests = 5
+            "#,
+            nginx.url("/")
+        ))
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("requests.total"), 5, "{report}");
+    assert_eq!(nginx.access_log_lines().len(), 5);
+    // Four pauses between five requests.
+    let elapsed = report.f64("elapsed_s");
+    assert!(elapsed >= 0.6, "elapsed {elapsed}\n{report}");
+    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
+    let max_ms = report.f64("latency_ms.max");
+    assert!(
+        max_ms < 150.0,
+        "think time counted as latency: {max_ms}\n{report}"
+    );
+}
