@@ -389,7 +389,13 @@ fn string(pair: Pair<'_, Rule>) -> String {
             match chars.next() {
                 Some('n') => out.push('\n'),
                 Some('t') => out.push('\t'),
-                Some(other) => out.push(other),
+                Some(c @ ('"' | '\\')) => out.push(c),
+                // Any other escape is kept as written, so a regex's `\d` or `\s`
+                // reaches the regex engine intact.
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
                 None => {}
             }
         } else {
@@ -665,6 +671,25 @@ mod tests {
         round_trip(r#"body matches "^\\{.*\\}$""#);
         round_trip("duration < 200ms");
         round_trip(r#"(status == 200 || status == 201) && body != "" "#.trim_end());
+    }
+
+    #[test]
+    fn regex_escapes_reach_the_regex() {
+        let c = parse_check(r#"body matches "\"id\":\s*\d+" && body == "a\\b\n""#).unwrap();
+        let Check::And(items) = c else {
+            panic!("{c:?}")
+        };
+        let Check::Compare(m) = &items[0] else {
+            panic!()
+        };
+        assert_eq!(m.predicate, Predicate::Matches(r#""id":\s*\d+"#.into()));
+        let Check::Compare(eq) = &items[1] else {
+            panic!()
+        };
+        assert_eq!(
+            eq.predicate,
+            Predicate::Compare(CmpOp::Eq, Value::Text("a\\b\n".into()))
+        );
     }
 
     #[test]
