@@ -1,27 +1,40 @@
 #!/usr/bin/env bash
 # Run every test: unit, doc and integration.
 #
-# The integration tests start nginx on loopback (HTTP/1.1, h2c and TLS); on a
-# fresh Debian or Ubuntu machine this installs it first. Set NGINX to use an
-# nginx binary elsewhere than /usr/sbin/nginx.
+# The integration tests start nginx on loopback (HTTP/1.1, h2c and TLS) and
+# httpbin under gunicorn (a real application: echoes, cookies, redirects); on a
+# fresh Debian or Ubuntu machine this installs them first: nginx with apt-get,
+# httpbin and gunicorn with pip. Set NGINX to use an nginx binary elsewhere than
+# /usr/sbin/nginx, and PYTHON to use another Python 3 than python3.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 nginx_bin="${NGINX:-/usr/sbin/nginx}"
+python="${PYTHON:-python3}"
+
+sudo=()
+if [[ "$(id -u)" != 0 ]]; then
+  sudo=(sudo)
+fi
+
+# Install Debian packages; the package lists are fetched once, before the first.
+apt_updated=
+apt_install() {
+  if [[ -z "$apt_updated" ]]; then
+    "${sudo[@]}" apt-get update
+    apt_updated=1
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
 
 if [[ ! -x "$nginx_bin" ]]; then
   if ! command -v apt-get >/dev/null; then
     echo "error: nginx is not installed at $nginx_bin and apt-get is unavailable" >&2
     exit 1
   fi
-  sudo=()
-  if [[ "$(id -u)" != 0 ]]; then
-    sudo=(sudo)
-  fi
   echo "installing nginx" >&2
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx
+  apt_install nginx
   # The package starts a system nginx on port 80; the tests start their own.
   if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
     "${sudo[@]}" systemctl stop nginx || true
@@ -35,5 +48,34 @@ if [[ ! -x "$nginx_bin" ]]; then
   exit 1
 fi
 "$nginx_bin" -v
+
+if ! "$python" -c 'import httpbin, gunicorn' 2>/dev/null; then
+  if ! "$python" -m pip --version >/dev/null 2>&1; then
+    if ! command -v apt-get >/dev/null; then
+      echo "error: $python has no pip (to install httpbin and gunicorn) and apt-get is unavailable" >&2
+      exit 1
+    fi
+    echo "installing python3-pip" >&2
+    apt_install python3-pip
+  fi
+  echo "installing httpbin and gunicorn" >&2
+  pip_install=("$python" -m pip install httpbin gunicorn)
+  pip_log="$(mktemp)"
+  trap 'rm -f "$pip_log"' EXIT
+  if ! "${pip_install[@]}" 2>&1 | tee "$pip_log"; then
+    # Debian's own Python is "externally managed" (PEP 668): pip refuses to install
+    # beside apt's packages unless told to. Only then, tell it.
+    if grep -q externally-managed-environment "$pip_log"; then
+      "${pip_install[@]}" --break-system-packages
+    else
+      exit 1
+    fi
+  fi
+fi
+if ! "$python" -c 'import httpbin, gunicorn' 2>/dev/null; then
+  echo "error: $python cannot import httpbin and gunicorn (set PYTHON to one that can)" >&2
+  exit 1
+fi
+"$python" -m gunicorn --version
 
 cargo test --workspace "$@"
