@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A load tester for HTTP/1.1 and HTTP/2 that tells the truth.
 ///
-/// Run `kaioken URL` for a quick test, `kaioken -f scenario.toml` for a scenario, or
-/// `kaioken demo` to see it work against a built-in server.
+/// Run `kaioken URL` for a quick test, `kaioken -f scenario.toml` for a scenario,
+/// `kaioken recording.har` to replay a browser recording, or `kaioken demo` to see it
+/// work against a built-in server.
 #[derive(Debug, Parser)]
 #[command(
     name = "kaioken",
@@ -50,6 +51,11 @@ pub enum Command {
     /// error rate, side by side. Runs made with different load models are not compared
     /// (exit code 5) unless --force.
     Compare(CompareArgs),
+    /// Turn a recording into a scenario file.
+    ///
+    /// Example: `kaioken import har recording.har -o scenario.toml`, then
+    /// `kaioken -f scenario.toml --dry-run`.
+    Import(ImportArgs),
     /// Print the man page (roff) on stdout.
     ///
     /// Example: `kaioken man | man -l -`.
@@ -86,6 +92,68 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub format: ImportFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportFormat {
+    /// A HAR recording, from a browser's developer tools or a proxy.
+    ///
+    /// Chrome, Firefox, Charles, Insomnia and mitmproxy all save HAR files. Each
+    /// request becomes a step, in the order they started; static assets, other hosts
+    /// (with --include-host) and WebSocket upgrades are left out; session tokens,
+    /// CSRF tokens and ids that a response produced and a later request sends back
+    /// become extractors and `${var}`s. The scenario goes to stdout unless -o.
+    ///
+    /// Example: `kaioken import har checkout.har --include-host shop.example -o checkout.toml`.
+    Har(HarImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HarImportArgs {
+    /// The recording (a .har file).
+    pub recording: PathBuf,
+
+    /// Write the scenario to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub har: HarFlags,
+}
+
+/// How a HAR recording becomes a scenario, for `import har` and for running a .har.
+#[derive(Debug, Args, Default, Clone)]
+pub struct HarFlags {
+    /// Keep images, fonts, style sheets, scripts and media from a recording.
+    ///
+    /// They are left out by default: a CDN or a browser cache serves them, and
+    /// they would drown the requests that load-test the application.
+    #[arg(long, help_heading = "Recording (.har)")]
+    pub include_assets: bool,
+
+    /// Keep only a recording's requests to this host (repeatable).
+    ///
+    /// `example.com` also keeps `api.example.com`; `127.0.0.1:8080` keeps that port
+    /// only.
+    #[arg(
+        long = "include-host",
+        value_name = "HOST",
+        help_heading = "Recording (.har)"
+    )]
+    pub include_hosts: Vec<String>,
+
+    /// Replay the pauses between a recording's requests as `think_time`.
+    ///
+    /// The pause is the time from one response's end to the next request's start,
+    /// as recorded.
+    #[arg(long, help_heading = "Recording (.har)")]
+    pub think_time: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to write the scenario.
     #[arg(default_value = "kaioken.toml")]
@@ -106,10 +174,12 @@ pub enum Dump {
 
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
-    /// Target URL, e.g. http://127.0.0.1:8080/.
+    /// Target URL, e.g. http://127.0.0.1:8080/, or a recording.har to replay.
     ///
-    /// May contain `${REQUEST_ID}`, `${TIMESTAMP_MS}`, `${VU}`, `${ITERATION}` and
-    /// `${ENV_VAR}` in its path and query. Overrides `[target] url` of a scenario.
+    /// A path ending in `.har` is read as a recording, as with -f. A URL may contain
+    /// `${REQUEST_ID}`, `${TIMESTAMP_MS}`, `${VU}`, `${ITERATION}` and `${ENV_VAR}` in
+    /// its path and query. Overrides `[target] url` of a scenario (and the base of
+    /// its relative step URLs).
     #[arg(help_heading = "Target")]
     pub url: Option<String>,
 
@@ -204,9 +274,12 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Load")]
     pub threads: Option<usize>,
 
-    /// Read the scenario from this TOML file; flags override it.
+    /// Read the scenario from this TOML file (or .har recording); flags override it.
     #[arg(short = 'f', long = "config", help_heading = "Scenario")]
     pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub har: HarFlags,
 
     /// Validate and show what would run, without sending anything.
     #[arg(long, help_heading = "Scenario")]

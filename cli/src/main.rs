@@ -30,7 +30,7 @@ use kaioken_runtime::{
     ArrivalConfig, Control, HttpConfig, LoadConfig, Profile, Progress, RunConfig, StopReason,
 };
 
-use crate::args::{Cli, Command, DemoArgs, Dump, RunArgs};
+use crate::args::{Cli, Command, DemoArgs, Dump, HarFlags, ImportArgs, ImportFormat, RunArgs};
 use crate::error::{Error, Outcome, exit_code};
 use crate::report::{Report, RunEnd};
 
@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => demo(&args),
         Some(Command::Init(args)) => init::init(&args),
         Some(Command::Compare(args)) => compare::compare(&args),
+        Some(Command::Import(args)) => import(&args),
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();
             clap_complete::generate(
@@ -112,8 +113,66 @@ fn flags_of(args: &RunArgs) -> Flags {
     }
 }
 
+/// The HAR options of the command line, for the compiler.
+fn har_options(flags: &HarFlags) -> kaioken_compiler::HarOptions {
+    kaioken_compiler::HarOptions {
+        include_assets: flags.include_assets,
+        include_hosts: flags.include_hosts.clone(),
+        think_time: flags.think_time,
+    }
+}
+
+/// `kaioken import har`: a recording into a scenario file (or stdout).
+fn import(args: &ImportArgs) -> Result<Outcome, Error> {
+    let ImportFormat::Har(har) = &args.format;
+    let path = &har.recording;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let imported =
+        kaioken_compiler::import_har(&path.display().to_string(), &text, &har_options(&har.har))
+            .map_err(Error::Compile)?;
+    let Some(output) = &har.output else {
+        return print_stdout(&imported.toml);
+    };
+    std::fs::write(output, &imported.toml).map_err(|e| Error::Io {
+        path: output.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let vars = &imported.variables;
+    let correlated = match vars.len() {
+        0 => String::new(),
+        1..=8 => format!("; correlated: {}", vars.join(", ")),
+        n => format!("; correlated: {}, … ({n} in all)", vars[..8].join(", ")),
+    };
+    eprintln!(
+        "wrote {} ({} of {} entries as steps{correlated})\ncheck it with: kaioken -f {} --dry-run",
+        output.display(),
+        imported.steps,
+        imported.entries,
+        output.display()
+    );
+    Ok(Outcome::Success)
+}
+
 fn run(args: &RunArgs) -> Result<Outcome, Error> {
-    let config = match &args.config {
+    // `kaioken recording.har`: the positional argument is a recording, not a URL.
+    let positional_har = args
+        .url
+        .as_deref()
+        .filter(|u| !u.contains("://") && kaioken_compiler::front::har::is_har(u));
+    if let (Some(har), Some(config)) = (positional_har, &args.config) {
+        return Err(Error::Setup(format!(
+            "both `{har}` and `-f {}` name a scenario; give one",
+            config.display()
+        )));
+    }
+    let config_path = args
+        .config
+        .clone()
+        .or_else(|| positional_har.map(std::path::PathBuf::from));
+    let config = match &config_path {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
                 path: path.display().to_string(),
@@ -126,10 +185,15 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         }
         None => None,
     };
+    let mut flags = flags_of(args);
+    if positional_har.is_some() {
+        flags.url = None;
+    }
     let input = Input {
         config,
-        flags: flags_of(args),
+        flags,
         env: std::env::vars().collect(),
+        har: har_options(&args.har),
     };
     let ir = kaioken_compiler::lower(&input).map_err(Error::Compile)?;
     let program = kaioken_compiler::compile(&ir);

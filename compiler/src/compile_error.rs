@@ -94,6 +94,23 @@ pub enum CompileErrorKind {
         /// Explanation.
         message: String,
     },
+    /// A HAR recording that is not well-formed JSON.
+    JsonSyntax {
+        /// The parser's message.
+        message: String,
+    },
+    /// JSON that is not a HAR recording (no `log.entries`, or a value of the wrong type).
+    NotHar {
+        /// What is missing or wrong.
+        message: String,
+    },
+    /// A HAR recording with no request left to replay once filtered.
+    NoRequests {
+        /// What the entries were and why each kind was left out.
+        message: String,
+        /// Which options would keep more.
+        help: String,
+    },
     /// A file named in the input could not be read.
     Io {
         /// The path.
@@ -149,6 +166,9 @@ impl CompileError {
             CompileErrorKind::MissingUrl => "kaioken::compile::missing_url",
             CompileErrorKind::OutOfRange { .. } => "kaioken::compile::out_of_range",
             CompileErrorKind::Conflict { .. } => "kaioken::compile::conflict",
+            CompileErrorKind::JsonSyntax { .. } => "kaioken::har::syntax",
+            CompileErrorKind::NotHar { .. } => "kaioken::har::not_har",
+            CompileErrorKind::NoRequests { .. } => "kaioken::har::no_requests",
             CompileErrorKind::Io { .. } => "kaioken::io",
         }
     }
@@ -180,6 +200,11 @@ impl CompileError {
             CompileErrorKind::BadUrl { .. } => Some("write a full URL, e.g. `http://127.0.0.1:8080/path`".to_owned()),
             CompileErrorKind::BadHeader { .. } => Some("write headers as `Name: value`".to_owned()),
             CompileErrorKind::BadMethod => Some("use a method such as `GET`, `POST`, `PUT` or `DELETE`".to_owned()),
+            CompileErrorKind::NotHar { .. } => Some(
+                "a HAR recording is a JSON object `{\"log\": {\"entries\": [...]}}`, as browsers' developer tools and proxies save it"
+                    .to_owned(),
+            ),
+            CompileErrorKind::NoRequests { help, .. } => Some(help.clone()),
             CompileErrorKind::MissingUrl => {
                 Some("pass a URL, e.g. `kaioken http://127.0.0.1:8080/`, or set `url` in `[target]`".to_owned())
             }
@@ -227,6 +252,11 @@ impl fmt::Display for CompileError {
                 write!(f, "`{what}` is out of range; expected {expected}")
             }
             CompileErrorKind::Conflict { message } => f.write_str(message),
+            CompileErrorKind::JsonSyntax { message } => write!(f, "invalid JSON: {message}"),
+            CompileErrorKind::NotHar { message } => write!(f, "not a HAR recording: {message}"),
+            CompileErrorKind::NoRequests { message, .. } => {
+                write!(f, "no requests to replay in the recording: {message}")
+            }
             CompileErrorKind::Io { path, message } => write!(f, "cannot read `{path}`: {message}"),
         }
     }

@@ -2,10 +2,12 @@
 //!
 //! ```text
 //!  scenario.toml ──► front::toml ──┐
-//!                                  ├─► Draft ──lower──► Ir ──compile──► vm::Program
+//!  recording.har ──► front::har  ──┼─► Draft ──lower──► Ir ──compile──► vm::Program
 //!  CLI flags    ──► front::flags ──┘   (located   (validated,   │            │
 //!                                       values)    env folded)  │            └─ --dump bytecode
 //!                                                               └─ --dump ir
+//!  recording.har ──► front::har ──► scenario.toml   (`kaioken import har`: the same
+//!                                                    steps, as a file to edit)
 //! ```
 //!
 //! Front ends only collect values and remember where each came from (a byte range in a
@@ -30,6 +32,7 @@ pub use compile::compile;
 pub use compile_error::{CompileError, CompileErrorKind, CompileErrors};
 pub use dump_ir::dump_ir;
 pub use front::flags::Flags;
+pub use front::har::{HarImport, HarOptions, import as import_har};
 pub use ir::{
     Arrival, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric, Part, Scenario,
     Settings, Stage, Step, Template, ThresholdScope,

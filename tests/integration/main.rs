@@ -2,10 +2,13 @@
 //!
 //! Every test runs the real `kaioken` binary through [`harness::Test`], with
 //! `--no-tui`, `NO_COLOR=1` and `RUST_BACKTRACE=0`. Traffic never leaves loopback:
-//! the targets are nginx ([`nginx::Nginx`]) for what a real server does, and small
-//! in-process servers ([`servers`]) for what a real server will not do on demand.
+//! the targets are nginx ([`nginx::Nginx`]) for what a real server does, httpbin
+//! ([`httpbin::Httpbin`]) for what a real application does (echoes, cookies,
+//! redirects), and small in-process servers ([`servers`]) for what a real server will
+//! not do on demand.
 
 mod harness;
+mod httpbin;
 mod nginx;
 mod servers;
 
@@ -17,7 +20,10 @@ mod counts;
 mod diagnostics;
 mod examples;
 mod faults;
+mod har;
+mod httpbin_scenarios;
 mod load_models;
+mod redirects;
 mod scenarios;
 mod signals;
 mod thresholds;

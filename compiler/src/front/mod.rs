@@ -1,4 +1,6 @@
-//! Front ends: each reads one kind of input into a located [`crate::draft::Draft`].
+//! Front ends: each reads one kind of input (a TOML scenario, a HAR recording, the
+//! command line) into a located [`crate::draft::Draft`].
 
 pub mod flags;
+pub mod har;
 pub(crate) mod toml;

@@ -1,0 +1,1005 @@
+//! The HAR front end: a recording made by a browser's developer tools or a proxy
+//! (Chrome, Firefox, Charles, Insomnia, mitmproxy) into a located [`Draft`], or into
+//! scenario TOML for `kaioken import har`.
+//!
+//! ```text
+//!  recording.har ─parse─► entries ─sort by start, filter─► Recording ─correlate─► Recording
+//!   (JSON; each value's       (assets, other hosts,        (steps: method,      (extractors,
+//!    byte range kept)          WebSockets left out)         URL, headers, body)   `${var}`s)
+//!                                                                     │
+//!                                  ┌──────────────────────────────────┴───────┐
+//!                         to_draft ▼ (`kaioken run x.har`)         to_toml ▼ (`kaioken import har`)
+//!                 Draft ─► lower ─► Ir                          scenario.toml ─► front::toml ─► Draft
+//! ```
+//!
+//! Both outputs come from the same [`Recording`], so a recording run directly and
+//! the scenario imported from it lower to the same IR (a test checks this for every
+//! fixture). What a recording holds that must not be replayed as is, is dropped here:
+//! HTTP/2 and HTTP/3 pseudo-headers, hop-by-hop headers, `host` (from the URL),
+//! `content-length` (computed from the body) and recorded cookies (a per-VU cookie
+//! jar replaces them). Values that a response produced and a later request sends
+//! back become extractors and `${var}`s ([`correlate`]).
+//!
+//! Byte ranges come from `serde_json`'s `RawValue`: each borrowed raw value is a slice
+//! of the file, so its offset is where it sits. A hand-written JSON parser with spans
+//! would do the same with more code to keep right.
+
+mod correlate;
+mod recording;
+mod timestamp;
+mod to_toml;
+
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, Error as _, IgnoredAny};
+use serde_json::value::RawValue;
+
+use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
+use crate::draft::{BodySource, Draft, DraftHeader, DraftScenario, DraftStep};
+use crate::located::{Loc, Located, Src};
+use recording::{RecordedResponse, RecordedStep, Recording, StepSpans, Text};
+
+/// How a recording becomes a scenario: which entries are kept, and whether pauses
+/// are replayed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HarOptions {
+    /// Keep images, fonts, style sheets, scripts and media (left out by default:
+    /// a CDN serves them, and a browser caches them).
+    pub include_assets: bool,
+    /// Keep only the entries for these hosts (`example.com` also keeps
+    /// `api.example.com`; `host:port` matches that port only). Empty keeps all.
+    pub include_hosts: Vec<String>,
+    /// Replay the pause between one response and the next request as `think_time`.
+    pub think_time: bool,
+}
+
+/// A scenario imported from a recording.
+#[derive(Debug, Clone)]
+pub struct HarImport {
+    /// The scenario as TOML, with a comment header saying where it came from.
+    pub toml: String,
+    /// How many steps it has.
+    pub steps: usize,
+    /// How many entries the recording had.
+    pub entries: usize,
+    /// The variables that correlation extracts.
+    pub variables: Vec<String>,
+}
+
+/// Whether a scenario file is a HAR recording, by its extension.
+pub fn is_har(path: &str) -> bool {
+    std::path::Path::new(path)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("har"))
+}
+
+/// Import a recording as scenario TOML (`kaioken import har`).
+///
+/// # Example
+///
+/// ```
+/// use kaioken_compiler::{HarOptions, import_har};
+///
+/// let har = r#"{"log": {"entries": [{
+///     "startedDateTime": "2024-01-01T00:00:00Z", "time": 12,
+///     "request": {"method": "GET", "url": "http://127.0.0.1:8080/a?b=1",
+///                 "headers": [{"name": "Accept", "value": "text/html"}]},
+///     "response": {"status": 200, "headers": [], "content": {"mimeType": "text/html"}}
+/// }]}}"#;
+/// let imported = import_har("rec.har", har, &HarOptions::default())?;
+/// assert!(imported.toml.contains(r#"url = "/a?b=1""#));
+/// assert_eq!(imported.steps, 1);
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// The file is not JSON (located at the line and column), not a HAR recording, or
+/// has no request left to replay once filtered.
+pub fn import(name: &str, text: &str, options: &HarOptions) -> Result<HarImport, CompileErrors> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let src = Src::new(name, text);
+    let rec = record(&src, options)?;
+    Ok(HarImport {
+        toml: to_toml::write(&rec),
+        steps: rec.steps.len(),
+        entries: rec.entries,
+        variables: rec.correlations.iter().map(|c| c.var.clone()).collect(),
+    })
+}
+
+/// Read a recording into `draft`, as one `[[scenarios]]` entry.
+pub(crate) fn read(src: &Src, options: &HarOptions, draft: &mut Draft) -> Result<(), CompileError> {
+    let rec = record(src, options)?;
+    to_draft(&rec, src, draft);
+    Ok(())
+}
+
+/// A JSON value and the bytes of the file it was read from.
+struct At<'a, T> {
+    value: T,
+    raw: &'a str,
+}
+
+impl<'de: 'a, 'a, T: Deserialize<'a>> Deserialize<'de> for At<'a, T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: &'a RawValue = Deserialize::deserialize(d)?;
+        let raw = raw.get();
+        // The inner error's position is relative to `raw`; the outer parser puts its
+        // own (the end of this value) on the message instead.
+        let value = serde_json::from_str(raw).map_err(|e| {
+            let message = e.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m);
+            D::Error::custom(message)
+        })?;
+        Ok(At { value, raw })
+    }
+}
+
+impl<T> At<'_, T> {
+    /// Where this value is in `src` (which `raw` is a slice of).
+    fn span(&self, src: &Src) -> Range<usize> {
+        let start = (self.raw.as_ptr() as usize).saturating_sub(src.text.as_ptr() as usize);
+        start..start + self.raw.len()
+    }
+}
+
+#[derive(Deserialize)]
+struct HarFile<'a> {
+    #[serde(borrow)]
+    log: Option<At<'a, Log<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Log<'a> {
+    #[serde(borrow)]
+    entries: Option<At<'a, Vec<At<'a, Entry<'a>>>>>,
+}
+
+#[derive(Deserialize)]
+struct Entry<'a> {
+    #[serde(rename = "startedDateTime")]
+    started: Option<String>,
+    time: Option<f64>,
+    #[serde(borrow)]
+    request: Option<Request<'a>>,
+    response: Option<Response>,
+    #[serde(rename = "_resourceType")]
+    resource_type: Option<String>,
+    #[serde(rename = "_webSocketMessages")]
+    websocket_messages: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct Request<'a> {
+    #[serde(borrow)]
+    method: Option<At<'a, String>>,
+    #[serde(borrow)]
+    url: Option<At<'a, String>>,
+    #[serde(borrow)]
+    headers: Option<Vec<At<'a, NameValue>>>,
+    cookies: Option<Vec<IgnoredAny>>,
+    #[serde(rename = "postData", borrow)]
+    post_data: Option<At<'a, PostData>>,
+}
+
+#[derive(Deserialize)]
+struct NameValue {
+    name: String,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PostData {
+    #[serde(rename = "mimeType")]
+    mime_type: Option<String>,
+    text: Option<String>,
+    params: Option<Vec<Param>>,
+}
+
+#[derive(Deserialize)]
+struct Param {
+    name: String,
+    value: Option<String>,
+    #[serde(rename = "fileName")]
+    file_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    status: Option<f64>,
+    headers: Option<Vec<NameValue>>,
+    cookies: Option<Vec<IgnoredAny>>,
+    content: Option<Content>,
+}
+
+#[derive(Deserialize)]
+struct Content {
+    #[serde(rename = "mimeType")]
+    mime_type: Option<String>,
+    text: Option<String>,
+    encoding: Option<String>,
+}
+
+/// Parse the file and make it plain: sorted, filtered, correlated.
+fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
+    // Syntax first, over the whole file: a missing comma near the end must be reported
+    // as such, not as whatever type mismatch the typed reading trips on before it.
+    serde_json::from_str::<IgnoredAny>(&src.text).map_err(|e| json_error(src, &e))?;
+    let file: HarFile<'_> = serde_json::from_str(&src.text).map_err(|e| json_error(src, &e))?;
+    let not_har = |message: &str, span: Option<Range<usize>>| {
+        let kind = CompileErrorKind::NotHar {
+            message: message.to_owned(),
+        };
+        CompileError::in_source(kind, src, span.or(Some(0..src.text.len().min(1))))
+    };
+    let Some(log) = file.log else {
+        return Err(not_har("no `log` object at the top level", None));
+    };
+    let Some(entries) = log.value.entries else {
+        let span = log.span(src);
+        return Err(not_har(
+            "`log` has no `entries` array",
+            Some(span.start..span.start + 1),
+        ));
+    };
+    let entries_span = entries.span(src);
+    let mut all: Vec<(Option<i64>, At<'_, Entry<'_>>)> = entries
+        .value
+        .into_iter()
+        .map(|e| {
+            (
+                e.value.started.as_deref().and_then(timestamp::parse_micros),
+                e,
+            )
+        })
+        .collect();
+    let total = all.len();
+    let mut notes = Notes::default();
+    // Recorders write entries as requests finish, or grouped by page; replay them in
+    // the order they started. Without a readable start for each, keep the file's.
+    if all.iter().all(|(t, _)| t.is_some()) {
+        all.sort_by_key(|(t, _)| *t);
+    } else if !all.is_empty() {
+        notes.order = true;
+    }
+
+    let mut steps = Vec::new();
+    let mut sent = Vec::new();
+    let mut timing = Vec::new();
+    let mut cookie_jar = false;
+    for (started, entry) in &all {
+        let entry_span = entry.span(src);
+        let e = &entry.value;
+        let Some(request) = &e.request else {
+            return Err(not_har(
+                "an entry has no `request`",
+                Some(entry_span.start..entry_span.start + 1),
+            ));
+        };
+        let (Some(method), Some(url)) = (&request.method, &request.url) else {
+            return Err(not_har(
+                "a request needs `method` and `url`",
+                Some(entry_span.start..entry_span.start + 1),
+            ));
+        };
+        let response = e.response.as_ref();
+        let headers = request.headers.as_deref().unwrap_or_default();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.value.name.eq_ignore_ascii_case(name))
+                .and_then(|h| h.value.value.as_deref())
+        };
+        let Ok(parsed) = url::Url::parse(url.value.trim()) else {
+            notes.unparsable.push(url.value.clone());
+            continue;
+        };
+        let status = response.and_then(|r| r.status).unwrap_or(0.0);
+        let websocket = matches!(parsed.scheme(), "ws" | "wss")
+            || header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+            || status == 101.0
+            || e.resource_type.as_deref() == Some("websocket")
+            || e.websocket_messages.is_some();
+        if websocket {
+            notes.websockets.push(url.value.clone());
+            continue;
+        }
+        if !matches!(parsed.scheme(), "http" | "https") {
+            notes.other_schemes.push(parsed.scheme().to_owned());
+            continue;
+        }
+        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+        let port = parsed.port_or_known_default().unwrap_or(0);
+        if !options.include_hosts.is_empty()
+            && !options
+                .include_hosts
+                .iter()
+                .any(|h| host_matches(h, &host, port))
+        {
+            notes.other_hosts.insert(host);
+            continue;
+        }
+        let response_mime = response
+            .and_then(|r| r.content.as_ref())
+            .and_then(|c| c.mime_type.as_deref())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !options.include_assets
+            && is_asset(parsed.path(), &response_mime, e.resource_type.as_deref())
+        {
+            notes.assets += 1;
+            continue;
+        }
+        let method_value = method.value.trim();
+        if method_value.is_empty() || !method_value.bytes().all(is_token_byte) {
+            notes.bad_methods.push(method.value.clone());
+            continue;
+        }
+
+        // A session the replay must keep per VU, if a kept request had one.
+        cookie_jar |= request.cookies.as_ref().is_some_and(|c| !c.is_empty())
+            || header("cookie").is_some()
+            || response.is_some_and(|r| {
+                r.cookies.as_ref().is_some_and(|c| !c.is_empty())
+                    || r.headers
+                        .iter()
+                        .flatten()
+                        .any(|h| h.name.eq_ignore_ascii_case("set-cookie"))
+            });
+
+        // The request as the recording sent it: what correlation must not mistake
+        // for a value the server produced.
+        let mut sent_raw = vec![url.value.clone()];
+        sent_raw.extend(headers.iter().filter_map(|h| h.value.value.clone()));
+
+        let mut clean = parsed.clone();
+        clean.set_fragment(None);
+        if !clean.username().is_empty() || clean.password().is_some() {
+            let _ = clean.set_username("");
+            let _ = clean.set_password(None);
+            notes.credentials = true;
+        }
+        let origin = clean.origin().ascii_serialization();
+        let path = clean[url::Position::BeforePath..url::Position::AfterQuery].to_owned();
+        let path = if path.starts_with('/') {
+            path
+        } else {
+            format!("/{path}")
+        };
+
+        // Headers, merged by lowercase name and sorted, as a TOML table would have them.
+        let mut kept: Vec<(String, String, Range<usize>)> = Vec::new();
+        for h in headers {
+            let name = h.value.name.trim().to_ascii_lowercase();
+            let value = h.value.value.clone().unwrap_or_default();
+            if name.starts_with(':') {
+                continue;
+            }
+            if matches!(
+                name.as_str(),
+                "connection"
+                    | "keep-alive"
+                    | "proxy-connection"
+                    | "transfer-encoding"
+                    | "te"
+                    | "trailer"
+                    | "upgrade"
+                    | "host"
+                    | "content-length"
+            ) {
+                continue;
+            }
+            if name == "cookie" {
+                continue;
+            }
+            if name.is_empty() || !name.bytes().all(is_token_byte) || !is_header_value(&value) {
+                notes.bad_headers.push(h.value.name.clone());
+                continue;
+            }
+            match kept.iter_mut().find(|k| k.0 == name) {
+                Some(k) => {
+                    k.1.push_str(", ");
+                    k.1.push_str(&value);
+                }
+                None => kept.push((name, value, h.span(src))),
+            }
+        }
+
+        let mut body = None;
+        let mut body_span = None;
+        if let Some(post) = &request.post_data {
+            body_span = Some(post.span(src));
+            let p = &post.value;
+            let mime = p.mime_type.clone().unwrap_or_default();
+            let params = p.params.as_deref().unwrap_or_default();
+            let text = match p.text.as_deref() {
+                Some(t) if !t.is_empty() => Some(t.to_owned()),
+                _ if params.is_empty() => None,
+                _ if params.iter().any(|p| p.file_name.is_some())
+                    || mime.starts_with("multipart/") =>
+                {
+                    notes.multipart += 1;
+                    None
+                }
+                _ => {
+                    let mut form = url::form_urlencoded::Serializer::new(String::new());
+                    for p in params {
+                        form.append_pair(&p.name, p.value.as_deref().unwrap_or_default());
+                    }
+                    Some(form.finish())
+                }
+            };
+            if let Some(text) = text {
+                sent_raw.push(text.clone());
+                sent_raw.extend(params.iter().filter_map(|p| p.value.clone()));
+                let content_type = if mime.is_empty() && p.text.as_deref().is_none_or(str::is_empty)
+                {
+                    "application/x-www-form-urlencoded".to_owned()
+                } else {
+                    mime
+                };
+                if !content_type.is_empty()
+                    && !kept.iter().any(|k| k.0 == "content-type")
+                    && is_header_value(&content_type)
+                {
+                    kept.push(("content-type".into(), content_type, post.span(src)));
+                }
+                body = Some(Text::literal(text));
+            }
+        }
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+
+        let status = if (0.0..=999.0).contains(&status) {
+            status as u16
+        } else {
+            0
+        };
+        let checks = if (100..600).contains(&status) {
+            vec![format!("status == {status}")]
+        } else {
+            Vec::new()
+        };
+        steps.push(RecordedStep {
+            // Named once the base origin is known.
+            name: String::new(),
+            method: method_value.to_owned(),
+            origin,
+            path: Text::literal(path),
+            headers: kept
+                .iter()
+                .map(|(n, v, _)| (n.clone(), Text::literal(v.clone())))
+                .collect(),
+            body,
+            extracts: Vec::new(),
+            checks,
+            think_time: None,
+            response: recorded_response(response, status),
+            spans: StepSpans {
+                entry: entry_span,
+                url: Some(url.span(src)),
+                method: Some(method.span(src)),
+                body: body_span,
+                headers: kept.into_iter().map(|(n, _, s)| (n, s)).collect(),
+            },
+        });
+        sent.push(sent_raw);
+        timing.push((
+            *started,
+            e.time.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(0.0),
+        ));
+    }
+
+    if steps.is_empty() {
+        let mut help = String::new();
+        if !notes.websockets.is_empty() {
+            help.push_str("WebSocket upgrades are not replayed yet; ");
+        }
+        help.push_str(
+            "`--include-assets` keeps images, fonts, scripts and style sheets; `--include-host` chooses which hosts to keep",
+        );
+        let kind = CompileErrorKind::NoRequests {
+            message: format!(
+                "{}, {}",
+                plural(total, "entry", "entries"),
+                notes.left_out().unwrap_or("none of them a request".into())
+            ),
+            help,
+        };
+        return Err(CompileError::in_source(
+            kind,
+            src,
+            Some(entries_span.start..entries_span.start + 1),
+        ));
+    }
+
+    if options.think_time {
+        for i in 0..steps.len() - 1 {
+            if let ((Some(start), time), (Some(next), _)) = (timing[i], timing[i + 1]) {
+                let gap_us = next - start - (time * 1000.0).round() as i64;
+                let ms = (gap_us + 500) / 1000;
+                if ms >= 1 {
+                    steps[i].think_time = Some(Duration::from_millis(ms as u64));
+                }
+            }
+        }
+    }
+
+    // The origin most steps use is the base; ties go to the first.
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for s in &steps {
+        match counts.iter_mut().find(|c| c.0 == s.origin) {
+            Some(c) => c.1 += 1,
+            None => counts.push((&s.origin, 1)),
+        }
+    }
+    let base = counts
+        .iter()
+        .fold(None::<(&str, usize)>, |best, &c| match best {
+            Some(b) if b.1 >= c.1 => Some(b),
+            _ => Some(c),
+        })
+        .map(|(o, _)| o.to_owned());
+
+    // `GET /path`, or `GET host/path` off the base origin.
+    for s in &mut steps {
+        let path = s.path.render();
+        let path = path.split('?').next().unwrap_or("/");
+        let host = match base.as_deref() {
+            Some(b) if b == s.origin => "",
+            _ => s.origin.split_once("://").map_or("", |(_, h)| h),
+        };
+        s.name = shorten(&format!("{} {host}{path}", s.method), 60);
+    }
+
+    let correlations = correlate::correlate(&mut steps, &sent);
+    let name = std::path::Path::new(&*src.name).file_stem().map_or_else(
+        || "recording".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    Ok(Recording {
+        file: src.name.to_string(),
+        name,
+        base,
+        cookie_jar,
+        steps,
+        entries: total,
+        notes: notes.sentences(options),
+        correlations,
+    })
+}
+
+/// The recorded response, with a text body when there is one.
+fn recorded_response(response: Option<&Response>, status: u16) -> RecordedResponse {
+    let Some(r) = response else {
+        return RecordedResponse::default();
+    };
+    let content = r.content.as_ref();
+    let body = content.and_then(|c| {
+        let text = c.text.as_deref()?;
+        if c.encoding
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case("base64"))
+        {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .ok()?;
+            String::from_utf8(bytes).ok()
+        } else {
+            Some(text.to_owned())
+        }
+    });
+    RecordedResponse {
+        status,
+        headers: r
+            .headers
+            .iter()
+            .flatten()
+            .map(|h| (h.name.clone(), h.value.clone().unwrap_or_default()))
+            .collect(),
+        body,
+        mime_type: content
+            .and_then(|c| c.mime_type.as_deref())
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+    }
+}
+
+/// What was left out, counted for the comment header and the "nothing left" error.
+#[derive(Default)]
+struct Notes {
+    assets: usize,
+    websockets: Vec<String>,
+    other_schemes: Vec<String>,
+    other_hosts: std::collections::BTreeSet<String>,
+    unparsable: Vec<String>,
+    bad_methods: Vec<String>,
+    bad_headers: Vec<String>,
+    multipart: usize,
+    credentials: bool,
+    order: bool,
+}
+
+impl Notes {
+    /// The entries left out, as one phrase: `left out: 9 static assets, …`.
+    fn left_out(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.assets > 0 {
+            parts.push(format!(
+                "{} (`--include-assets` keeps them)",
+                plural(self.assets, "static asset", "static assets")
+            ));
+        }
+        if !self.websockets.is_empty() {
+            let mut urls = self.websockets.clone();
+            urls.dedup();
+            let more = if urls.len() > 2 { ", …" } else { "" };
+            urls.truncate(2);
+            parts.push(format!(
+                "{} (not replayed yet: `{}`{more})",
+                plural(
+                    self.websockets.len(),
+                    "WebSocket upgrade",
+                    "WebSocket upgrades"
+                ),
+                urls.join("`, `")
+            ));
+        }
+        if !self.other_hosts.is_empty() {
+            let hosts: Vec<_> = self
+                .other_hosts
+                .iter()
+                .take(3)
+                .map(|h| format!("`{h}`"))
+                .collect();
+            let more = if self.other_hosts.len() > 3 {
+                ", …"
+            } else {
+                ""
+            };
+            parts.push(format!(
+                "requests to other hosts ({}{more})",
+                hosts.join(", ")
+            ));
+        }
+        if !self.other_schemes.is_empty() {
+            let mut schemes = self.other_schemes.clone();
+            schemes.sort();
+            schemes.dedup();
+            parts.push(format!(
+                "{} (`{}:`)",
+                plural(self.other_schemes.len(), "non-HTTP URL", "non-HTTP URLs"),
+                schemes.join(":`, `")
+            ));
+        }
+        if !self.unparsable.is_empty() {
+            parts.push(plural(
+                self.unparsable.len(),
+                "unreadable URL",
+                "unreadable URLs",
+            ));
+        }
+        if !self.bad_methods.is_empty() {
+            parts.push(plural(
+                self.bad_methods.len(),
+                "invalid method",
+                "invalid methods",
+            ));
+        }
+        (!parts.is_empty()).then(|| format!("left out: {}", parts.join(", ")))
+    }
+
+    /// Sentences for the comment header.
+    fn sentences(&self, options: &HarOptions) -> Vec<String> {
+        let mut out = Vec::new();
+        out.extend(self.left_out());
+        if !options.include_hosts.is_empty() {
+            out.push(format!(
+                "Only hosts {} (`--include-host`).",
+                options.include_hosts.join(", ")
+            ));
+        }
+        if self.multipart > 0 {
+            out.push(if self.multipart == 1 {
+                "1 multipart body recorded without its text was left out; add it with `body_file`."
+                    .to_owned()
+            } else {
+                format!(
+                    "{} multipart bodies recorded without their text were left out; add them with `body_file`.",
+                    self.multipart
+                )
+            });
+        }
+        if !self.bad_headers.is_empty() {
+            let mut names = self.bad_headers.clone();
+            names.sort();
+            names.dedup();
+            out.push(format!(
+                "Headers with invalid names or control characters were dropped: {}.",
+                names.join(", ")
+            ));
+        }
+        if self.credentials {
+            out.push(
+                "Credentials in URLs were removed; send an `authorization` header instead.".into(),
+            );
+        }
+        if self.order {
+            out.push(
+                "Some entries have no readable `startedDateTime`: steps keep the file's order."
+                    .into(),
+            );
+        }
+        out
+    }
+}
+
+/// `1 entry`, `3 entries`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Whether `host` (and `port`) matches an `--include-host` pattern.
+fn host_matches(pattern: &str, host: &str, port: u16) -> bool {
+    let pattern = pattern.trim().trim_end_matches('.').to_ascii_lowercase();
+    let (pattern_host, pattern_port) = match pattern.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => {
+            (h.to_owned(), p.parse::<u16>().ok())
+        }
+        _ => (pattern.clone(), None),
+    };
+    let pattern_host = pattern_host.trim_start_matches('[').trim_end_matches(']');
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host_ok = host == pattern_host || host.ends_with(&format!(".{pattern_host}"));
+    host_ok && pattern_port.is_none_or(|p| p == port)
+}
+
+/// Static assets: by the response's type, by Chrome's resource type, or by the
+/// URL's extension (for requests that got no response).
+fn is_asset(path: &str, mime: &str, resource_type: Option<&str>) -> bool {
+    let mime = mime.split(';').next().unwrap_or_default().trim();
+    let by_mime = ["image/", "font/", "audio/", "video/"]
+        .iter()
+        .any(|p| mime.starts_with(p))
+        || mime.contains("javascript")
+        || mime.contains("ecmascript")
+        || mime.contains("font")
+        || matches!(
+            mime,
+            "text/css" | "application/vnd.ms-fontobject" | "application/wasm"
+        );
+    let by_type = matches!(
+        resource_type,
+        Some("image" | "stylesheet" | "script" | "font" | "media")
+    );
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let ext = last
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let by_ext = matches!(
+        ext.as_str(),
+        "png"
+            | "jpg"
+            | "jpeg"
+            | "gif"
+            | "svg"
+            | "ico"
+            | "webp"
+            | "avif"
+            | "bmp"
+            | "tif"
+            | "tiff"
+            | "css"
+            | "js"
+            | "mjs"
+            | "map"
+            | "woff"
+            | "woff2"
+            | "ttf"
+            | "otf"
+            | "eot"
+            | "mp4"
+            | "webm"
+            | "mp3"
+            | "ogg"
+            | "oga"
+            | "wav"
+            | "m4a"
+            | "m4v"
+            | "mov"
+            | "flac"
+            | "aac"
+    );
+    by_mime || by_type || by_ext
+}
+
+/// Whether a header value can be sent: no control characters but tab (RFC 9110).
+fn is_header_value(value: &str) -> bool {
+    !value.chars().any(|c| c.is_control() && c != '\t')
+}
+
+/// An HTTP token character (RFC 9110 `tchar`), for methods and header names.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// At most `max` characters, with `…` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut s: String = text.chars().take(max - 1).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// `1.2s`, `250ms`: as a person would write a pause.
+fn format_pause(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        let text = format!("{}.{:03}", ms / 1000, ms % 1000);
+        format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+/// A JSON syntax error, located where the parser stopped.
+fn json_error(src: &Src, e: &serde_json::Error) -> CompileError {
+    let message = e.to_string();
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(m, _)| m)
+        .to_owned();
+    // serde_json counts lines from 1 and columns in bytes from 1 (0 at a line's end).
+    let line_start: usize = src
+        .text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let offset = (line_start + e.column().saturating_sub(1)).min(src.text.len());
+    let end = src.text[offset..]
+        .chars()
+        .next()
+        .map_or(offset, |c| offset + c.len_utf8());
+    let kind = match e.classify() {
+        serde_json::error::Category::Data => CompileErrorKind::NotHar { message },
+        _ => CompileErrorKind::JsonSyntax { message },
+    };
+    CompileError::in_source(kind, src, Some(offset..end))
+}
+
+/// The recording as draft values, located in the HAR file.
+fn to_draft(rec: &Recording, src: &Src, draft: &mut Draft) {
+    let at = |span: &Range<usize>| Loc {
+        src: src.clone(),
+        span: span.clone(),
+        contents_at: None,
+        is_file: true,
+    };
+    let located = |value: String, span: &Range<usize>| Located {
+        value,
+        loc: at(span),
+    };
+    let base = rec.base.as_deref();
+    if let Some(base) = base {
+        let first = rec.steps.iter().find(|s| s.origin == base);
+        let span = first.and_then(|s| s.spans.url.clone()).unwrap_or(0..0);
+        draft.url = Some(located(base.to_owned(), &span));
+    }
+    if rec.cookie_jar {
+        draft.cookie_jar = Some(true);
+    }
+    if rec.has_redirects() {
+        draft.follow_redirects = Some(false);
+    }
+    let mut steps = Vec::new();
+    for s in &rec.steps {
+        let entry = &s.spans.entry;
+        let url = s.url(base);
+        let url_loc = match &s.spans.url {
+            Some(span) => Loc::toml(src, span.clone(), Some(&url)),
+            None => at(entry),
+        };
+        let header_span = |name: &str| {
+            s.spans
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(entry, |(_, span)| span)
+        };
+        steps.push(DraftStep {
+            name: Some(s.name.clone()),
+            url: Some(Located {
+                value: url,
+                loc: url_loc,
+            }),
+            method: Some(located(
+                s.method.clone(),
+                s.spans.method.as_ref().unwrap_or(entry),
+            )),
+            headers: s
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    let span = header_span(name);
+                    DraftHeader {
+                        name: located(name.clone(), span),
+                        value: located(value.render(), span),
+                    }
+                })
+                .collect(),
+            body: s.body.as_ref().map(|b| Located {
+                value: BodySource::Text(b.render()),
+                loc: at(s.spans.body.as_ref().unwrap_or(entry)),
+            }),
+            checks: s.checks.iter().map(|c| located(c.clone(), entry)).collect(),
+            extracts: s
+                .extracts
+                .iter()
+                .map(|(var, spec)| (var.clone(), located(spec.clone(), entry)))
+                .collect(),
+            think_time: s.think_time.map(|d| located(format_pause(d), entry)),
+            loc: at(entry),
+        });
+    }
+    let whole = 0..src.text.len().min(1);
+    draft.scenarios.push(DraftScenario {
+        name: Some(located(rec.name.clone(), &whole)),
+        weight: None,
+        tags: Vec::new(),
+        steps,
+        loc: at(&rec
+            .steps
+            .first()
+            .map_or(whole.clone(), |s| s.spans.entry.clone())),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assets() {
+        assert!(is_asset("/a/logo.PNG", "", None));
+        assert!(is_asset(
+            "/app",
+            "application/javascript; charset=utf-8",
+            None
+        ));
+        assert!(is_asset("/x", "", Some("font")));
+        assert!(!is_asset("/api/items", "application/json", Some("xhr")));
+        assert!(!is_asset("/index.html", "text/html", Some("document")));
+    }
+
+    #[test]
+    fn hosts() {
+        assert!(host_matches("example.com", "api.example.com", 443));
+        assert!(host_matches("Example.com", "example.com", 443));
+        assert!(!host_matches("example.com", "notexample.com", 443));
+        assert!(host_matches("127.0.0.1:8080", "127.0.0.1", 8080));
+        assert!(!host_matches("127.0.0.1:8080", "127.0.0.1", 8081));
+        assert!(host_matches("[::1]:80", "[::1]", 80));
+    }
+
+    #[test]
+    fn pauses() {
+        assert_eq!(format_pause(Duration::from_millis(1200)), "1.2s");
+        assert_eq!(format_pause(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_pause(Duration::from_millis(61_000)), "61s");
+        assert_eq!(format_pause(Duration::from_millis(1005)), "1.005s");
+    }
+}
