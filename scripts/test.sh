@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Run every test: unit, doc and integration.
 #
-# The integration tests start nginx on loopback (HTTP/1.1, h2c and TLS) and
-# httpbin under gunicorn (a real application: echoes, cookies, redirects); on a
-# fresh Debian or Ubuntu machine this installs them first: nginx with apt-get,
-# httpbin and gunicorn with pip. Set NGINX to use an nginx binary elsewhere than
-# /usr/sbin/nginx, and PYTHON to use another Python 3 than python3.
+# The integration tests start nginx on loopback (HTTP/1.1, h2c and TLS), httpbin
+# under gunicorn (a real application: echoes, cookies, redirects) and a WebSocket
+# echo server (Python's `websockets`); on a fresh Debian or Ubuntu machine this
+# installs them first: nginx with apt-get; httpbin, gunicorn and websockets with pip.
+# Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, and PYTHON to use
+# another Python 3 than python3.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -49,17 +50,18 @@ if [[ ! -x "$nginx_bin" ]]; then
 fi
 "$nginx_bin" -v
 
-if ! "$python" -c 'import httpbin, gunicorn' 2>/dev/null; then
+python_check='import httpbin, gunicorn, websockets.asyncio.server'
+if ! "$python" -c "$python_check" 2>/dev/null; then
   if ! "$python" -m pip --version >/dev/null 2>&1; then
     if ! command -v apt-get >/dev/null; then
-      echo "error: $python has no pip (to install httpbin and gunicorn) and apt-get is unavailable" >&2
+      echo "error: $python has no pip (to install httpbin, gunicorn and websockets) and apt-get is unavailable" >&2
       exit 1
     fi
     echo "installing python3-pip" >&2
     apt_install python3-pip
   fi
-  echo "installing httpbin and gunicorn" >&2
-  pip_install=("$python" -m pip install httpbin gunicorn)
+  echo "installing httpbin, gunicorn and websockets" >&2
+  pip_install=("$python" -m pip install httpbin gunicorn 'websockets>=13')
   pip_log="$(mktemp)"
   trap 'rm -f "$pip_log"' EXIT
   if ! "${pip_install[@]}" 2>&1 | tee "$pip_log"; then
@@ -72,8 +74,8 @@ if ! "$python" -c 'import httpbin, gunicorn' 2>/dev/null; then
     fi
   fi
 fi
-if ! "$python" -c 'import httpbin, gunicorn' 2>/dev/null; then
-  echo "error: $python cannot import httpbin and gunicorn (set PYTHON to one that can)" >&2
+if ! "$python" -c "$python_check" 2>/dev/null; then
+  echo "error: $python cannot import httpbin, gunicorn and websockets (set PYTHON to one that can)" >&2
   exit 1
 fi
 "$python" -m gunicorn --version

@@ -987,10 +987,15 @@ impl Lowerer<'_> {
                 self.errors.push(CompileError::at(kind, &h.name.loc, None));
                 continue;
             }
-            if matches!(
-                name.as_str(),
-                "content-length" | "transfer-encoding" | "connection"
-            ) {
+            // `connection: upgrade` asks for a protocol switch (a WebSocket handshake);
+            // any other `connection` is kaioken's to manage.
+            let upgrade = name == "connection" && h.value.value.eq_ignore_ascii_case("upgrade");
+            if !upgrade
+                && matches!(
+                    name.as_str(),
+                    "content-length" | "transfer-encoding" | "connection"
+                )
+            {
                 let kind = CompileErrorKind::BadHeader {
                     reason: format!("`{name}` is set by kaioken from the body and connection"),
                 };

@@ -29,14 +29,14 @@ fn fixtures() -> Vec<PathBuf> {
     files
 }
 
-/// The fixtures that hold requests to replay (not `brokenfile.har`, which is not JSON,
-/// nor `websocket.har`, whose every entry is a WebSocket upgrade).
+/// The fixtures that hold requests to replay: all but `brokenfile.har`, which is not
+/// JSON.
 fn replayable() -> Vec<PathBuf> {
     fixtures()
         .into_iter()
         .filter(|p| {
             let name = p.file_name().unwrap().to_string_lossy();
-            name != "brokenfile.har" && name != "websocket.har"
+            name != "brokenfile.har"
         })
         .collect()
 }
@@ -232,6 +232,8 @@ fn login_flow_correlation() {
                 "/api/orders/${order_id}/notes".into(),
                 vec![]
             ),
+            // The WebSocket connection, replayed as its opening handshake.
+            ("GET".into(), "/live".into(), vec![]),
         ]
     );
     let header = |step: usize, name: &str| {
@@ -275,8 +277,9 @@ fn login_flow_correlation() {
         let has = s.headers.iter().any(|(n, _)| n == "accept-encoding");
         assert_eq!(has, s.extracts.is_empty(), "step {i}: {:?}", s.headers);
     }
-    // Never replayed: cookies, hop-by-hop headers, host, content-length, pseudo-headers.
-    for s in steps {
+    // Never replayed: cookies, hop-by-hop headers (but a handshake's `connection:
+    // upgrade`), host, content-length, pseudo-headers.
+    for s in &steps[..6] {
         for (name, _) in &s.headers {
             assert!(
                 !matches!(
@@ -288,8 +291,9 @@ fn login_flow_correlation() {
             );
         }
     }
-    // The fragment of `/login#top` is gone, the asset and the WebSocket are left out.
-    assert_eq!(steps.len(), 6);
+    // The fragment of `/login#top` is gone, the asset is left out, the WebSocket is
+    // its handshake.
+    assert_eq!(steps.len(), 7);
     assert!(
         imported.toml.contains("1 static asset"),
         "{}",
@@ -298,7 +302,7 @@ fn login_flow_correlation() {
     assert!(
         imported
             .toml
-            .contains("1 WebSocket upgrade (not\n# replayed yet: `https://shop.example/live`)"),
+            .contains("1 WebSocket connection is replayed as its opening handshake"),
         "{}",
         imported.toml
     );
@@ -318,7 +322,15 @@ fn think_time_is_the_gap_between_one_response_and_the_next_request() {
     let ms = Duration::from_millis;
     assert_eq!(
         pauses,
-        [ms(1880), ms(1200), ms(420), ms(450), ms(460), ms(0)]
+        [
+            ms(1880),
+            ms(1200),
+            ms(420),
+            ms(450),
+            ms(460),
+            ms(440),
+            ms(0)
+        ]
     );
     let without = lower_file("login-flow.har", &text, &HarOptions::default()).unwrap();
     assert!(
@@ -451,24 +463,47 @@ fn include_host_keeps_only_those_hosts() {
 }
 
 #[test]
-fn websocket_upgrades_are_not_replayed() {
-    let err = import_har(
+fn websocket_upgrades_are_replayed_as_handshakes() {
+    let imported = import_har(
         "websocket.har",
         &read("websocket.har"),
         &HarOptions::default(),
     )
-    .unwrap_err();
-    let CompileErrorKind::NoRequests { message, help } = &err.errors[0].kind else {
-        panic!("{err:?}");
-    };
+    .unwrap();
+    assert_eq!(imported.steps, 3);
     assert!(
-        message.starts_with("3 entries, left out: 3 WebSocket upgrades"),
-        "{message}"
+        imported
+            .toml
+            .contains("3 WebSocket connections are replayed as their opening handshake"),
+        "{}",
+        imported.toml
     );
-    assert!(
-        help.starts_with("WebSocket upgrades are not replayed yet"),
-        "{help}"
-    );
+    let ir = lower_file(
+        "websocket.har",
+        &read("websocket.har"),
+        &HarOptions::default(),
+    )
+    .unwrap();
+    let steps = &ir.scenarios[0].steps;
+    assert_eq!(steps.len(), 3);
+    for s in steps {
+        assert_eq!(s.method, "GET");
+        assert_eq!(s.origin.authority, "demo.piesocket.com");
+        let header = |name: &str| {
+            s.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| lit(v))
+        };
+        assert_eq!(header("upgrade").as_deref(), Some("websocket"));
+        assert_eq!(header("connection").as_deref(), Some("Upgrade"));
+        assert_eq!(header("sec-websocket-version").as_deref(), Some("13"));
+        assert!(header("sec-websocket-key").is_some());
+        // No extension is spoken after the handshake.
+        assert_eq!(header("sec-websocket-extensions"), None);
+        assert_eq!(s.checks.len(), 1);
+        assert_eq!(s.checks[0].name, "status == 101");
+    }
 }
 
 #[test]
@@ -547,9 +582,12 @@ fn odd_entries() {
     let imported = import_har("odd.har", har, &HarOptions::default()).unwrap();
     let toml = &imported.toml;
     for want in [
-        // Two entries left out, and why.
-        "1 WebSocket upgrade (not replayed yet: `wss://api.example/socket`)",
-        "non-HTTP URL (`data:`)",
+        // One entry left out, and why; the WebSocket's handshake is a step, with the
+        // handshake's own headers added where the recorder left them out.
+        "Left out: 1 non-HTTP URL (`data:`).",
+        "1 WebSocket connection is replayed as its opening handshake",
+        r#"url = "/socket""#,
+        r#"sec-websocket-version = "13""#,
         // No readable start for some entries: the file's order is kept.
         "steps keep the file's order",
         "1 multipart body recorded without its text was left out",

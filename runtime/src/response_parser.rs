@@ -244,7 +244,9 @@ impl ResponseParser {
             return Ok((n, Some(Some(()))));
         }
         self.status = code;
-        self.keep_alive = !close;
+        // After 101 the connection speaks another protocol (a WebSocket handshake
+        // succeeded): it cannot carry the next request.
+        self.keep_alive = !close && code != 101;
         if self.follow && crate::redirect::is_redirect(code) {
             if let Some(h) = resp
                 .headers
@@ -369,6 +371,15 @@ mod tests {
             );
             let (r, _) = feed(interim, size, false).unwrap();
             assert_eq!(r.status, 204);
+            // A switch of protocols ends the response and the connection's HTTP.
+            let switch = b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n\x81\x05hello";
+            let (r, used) = feed(switch, size, false).unwrap();
+            assert_eq!((r.status, r.keep_alive), (101, false));
+            assert_eq!(
+                used,
+                switch.len() - 7,
+                "the frame is not part of the response"
+            );
         }
     }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::harness::Test;
 use crate::httpbin::Httpbin;
 use crate::nginx::{Nginx, Variant};
+use crate::websocket::WsEcho;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -20,14 +21,13 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The recordings with requests to replay: all but `brokenfile.har` (not JSON) and
-/// `websocket.har` (WebSocket upgrades only).
+/// The recordings with requests to replay: all but `brokenfile.har` (not JSON).
 fn replayable() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(fixture(""))
         .expect("tests/fixtures/har exists")
         .map(|e| e.expect("directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "har"))
-        .filter(|p| !p.ends_with("brokenfile.har") && !p.ends_with("websocket.har"))
+        .filter(|p| !p.ends_with("brokenfile.har"))
         .collect();
     files.sort();
     assert!(files.len() >= 9, "fixtures missing: {files:?}");
@@ -114,14 +114,6 @@ fn recordings_that_are_not_har_or_have_nothing_to_replay() {
         .status(1)
         .stderr_contains("not a HAR recording: `log` has no `entries` array")
         .stderr_contains("empty.har:1:")
-        .run();
-    Test::new()
-        .arg(fixture("websocket.har"))
-        .status(1)
-        .stderr_contains(
-            "no requests to replay in the recording: 3 entries, left out: 3 WebSocket upgrades",
-        )
-        .stderr_contains("--include-assets")
         .run();
     Test::new()
         .without_no_tui()
@@ -368,6 +360,56 @@ fn recorded_redirects_are_replayed_hop_by_hop() {
         "{}",
         imported.stdout
     );
+}
+
+/// A recorded WebSocket connection is replayed as its opening handshake over HTTP/1.1:
+/// a real WebSocket server (Python's `websockets`) accepts every one, on both engines.
+#[test]
+fn websocket_handshakes_are_accepted_by_a_websocket_server() {
+    for (env, engine) in [(None, "io_uring"), (Some("1"), "tokio")] {
+        let server = WsEcho::start();
+        let recording = har(vec![entry(
+            0,
+            "GET",
+            &format!("ws://127.0.0.1:{}/chat?room=7", server.port),
+            &[
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Key", "x3JJHMbDL1EzLkh9GBhXDw=="),
+                ("Sec-WebSocket-Version", "13"),
+                (
+                    "Sec-WebSocket-Extensions",
+                    "permessage-deflate; client_max_window_bits",
+                ),
+            ],
+            101,
+            "",
+            None,
+        )]);
+        let mut test = Test::new()
+            .file("recording.har", &recording)
+            .args(["run", "recording.har", "-c", "2", "-n", "12"])
+            .report();
+        if let Some(v) = env {
+            test = test.env("KAIOKEN_NO_IO_URING", v);
+        }
+        let report = test.run().report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.status_codes(), [(101, 12)], "{report}");
+        let checks = report.get("checks").as_array().expect("checks").clone();
+        assert_eq!(checks.len(), 1, "{report}");
+        assert_eq!(
+            (checks[0]["passes"].as_u64(), checks[0]["fails"].as_u64()),
+            (Some(12), Some(0))
+        );
+        let handshakes = server.handshakes();
+        assert_eq!(handshakes.len(), 12, "{handshakes:?}");
+        assert!(
+            handshakes.iter().all(|p| p == "/chat?room=7"),
+            "{handshakes:?}"
+        );
+    }
 }
 
 /// Correlation against a real application: httpbin's `/uuid` gives a fresh value each

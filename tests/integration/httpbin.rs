@@ -44,7 +44,7 @@ fn python() -> PathBuf {
 /// The interpreter itself (`sys.executable`), found once per test process: `python3`
 /// may be a wrapper (pyenv's shim) that does not always exec, and the signal that
 /// stops gunicorn must reach gunicorn.
-fn interpreter() -> &'static Path {
+pub fn interpreter() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
         let out = Command::new(python())
@@ -282,7 +282,7 @@ fn probe(addr: SocketAddr) -> Option<String> {
 
 /// Stop gunicorn: SIGINT (quick shutdown of the arbiter and its worker), then
 /// SIGKILL (the worker notices its arbiter is gone and exits).
-fn stop(child: &mut Child) {
+pub fn stop(child: &mut Child) {
     if let Ok(None) = child.try_wait() {
         let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
         // SAFETY: signalling our own child, which has not been reaped yet.

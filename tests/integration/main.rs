@@ -11,6 +11,7 @@ mod harness;
 mod httpbin;
 mod nginx;
 mod servers;
+mod websocket;
 
 mod chaining;
 mod checks;

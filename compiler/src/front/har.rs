@@ -305,9 +305,18 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
             || status == 101.0
             || e.resource_type.as_deref() == Some("websocket")
             || e.websocket_messages.is_some();
+        let mut parsed = parsed;
         if websocket {
-            notes.websockets.push(url.value.clone());
-            continue;
+            // Replayed as its opening handshake: the same GET over HTTP/1.1, which a
+            // WebSocket server answers with 101. The messages are not sent.
+            let scheme = match parsed.scheme() {
+                "ws" => Some("http"),
+                "wss" => Some("https"),
+                _ => None,
+            };
+            if let Some(scheme) = scheme {
+                let _ = parsed.set_scheme(scheme);
+            }
         }
         if !matches!(parsed.scheme(), "http" | "https") {
             notes.other_schemes.push(parsed.scheme().to_owned());
@@ -380,18 +389,26 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
             if name.starts_with(':') {
                 continue;
             }
-            if matches!(
-                name.as_str(),
-                "connection"
-                    | "keep-alive"
-                    | "proxy-connection"
-                    | "transfer-encoding"
-                    | "te"
-                    | "trailer"
-                    | "upgrade"
-                    | "host"
-                    | "content-length"
-            ) {
+            // A handshake keeps what asks for the switch, but not the extensions
+            // (compression), since no message is exchanged afterwards.
+            let handshake = websocket && matches!(name.as_str(), "connection" | "upgrade");
+            if websocket && name == "sec-websocket-extensions" {
+                continue;
+            }
+            if !handshake
+                && matches!(
+                    name.as_str(),
+                    "connection"
+                        | "keep-alive"
+                        | "proxy-connection"
+                        | "transfer-encoding"
+                        | "te"
+                        | "trailer"
+                        | "upgrade"
+                        | "host"
+                        | "content-length"
+                )
+            {
                 continue;
             }
             if name == "cookie" {
@@ -407,6 +424,20 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
                     k.1.push_str(&value);
                 }
                 None => kept.push((name, value, h.span(src))),
+            }
+        }
+        if websocket {
+            // Some recorders leave the handshake's own headers out; without them the
+            // server would answer an ordinary GET.
+            for (name, value) in [
+                ("connection", "Upgrade"),
+                ("upgrade", "websocket"),
+                ("sec-websocket-version", "13"),
+                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ] {
+                if !kept.iter().any(|k| k.0 == name) {
+                    kept.push((name.to_owned(), value.to_owned(), entry_span.clone()));
+                }
             }
         }
 
@@ -464,6 +495,9 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
         } else {
             Vec::new()
         };
+        if websocket {
+            notes.websockets.push(url.value.clone());
+        }
         steps.push(RecordedStep {
             // Named once the base origin is known.
             name: String::new(),
@@ -496,9 +530,6 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
 
     if steps.is_empty() {
         let mut help = String::new();
-        if !notes.websockets.is_empty() {
-            help.push_str("WebSocket upgrades are not replayed yet; ");
-        }
         help.push_str(
             "`--include-assets` keeps images, fonts, scripts and style sheets; `--include-host` chooses which hosts to keep",
         );
@@ -635,21 +666,6 @@ impl Notes {
                 plural(self.assets, "static asset", "static assets")
             ));
         }
-        if !self.websockets.is_empty() {
-            let mut urls = self.websockets.clone();
-            urls.dedup();
-            let more = if urls.len() > 2 { ", …" } else { "" };
-            urls.truncate(2);
-            parts.push(format!(
-                "{} (not replayed yet: `{}`{more})",
-                plural(
-                    self.websockets.len(),
-                    "WebSocket upgrade",
-                    "WebSocket upgrades"
-                ),
-                urls.join("`, `")
-            ));
-        }
         if !self.other_hosts.is_empty() {
             let hosts: Vec<_> = self
                 .other_hosts
@@ -722,6 +738,15 @@ impl Notes {
             out.push(format!(
                 "Headers with invalid names or control characters were dropped: {}.",
                 names.join(", ")
+            ));
+        }
+        if !self.websockets.is_empty() {
+            let n = self.websockets.len();
+            out.push(format!(
+                "{} replayed as {} opening handshake (`ws:` as `http:`, `wss:` as `https:`, HTTP/1.1 only, checked for a 101); {} messages are not sent.",
+                plural(n, "WebSocket connection is", "WebSocket connections are"),
+                if n == 1 { "its" } else { "their" },
+                if n == 1 { "its" } else { "their" },
             ));
         }
         if self.credentials {
