@@ -435,6 +435,67 @@ enum Driver {
     H2(Http2),
 }
 
+/// What a request needs besides its step: the run's TLS settings, the VU's cookie
+/// header for it, and the redirect it follows, if any.
+struct Sending<'a> {
+    tls: Option<&'a Arc<ClientConfig>>,
+    timeout: Duration,
+    cookie: Option<&'a [u8]>,
+    hop: Option<&'a Hop>,
+}
+
+impl Driver {
+    /// Send `step` and read its response; returns the outcome and the bytes sent.
+    async fn send(
+        &mut self,
+        program: &Program,
+        state: &VuState,
+        step: StepId,
+        info: &StepInfo,
+        s: Sending<'_>,
+    ) -> (Outcome, u64) {
+        match self {
+            Driver::H1(d) => {
+                let outcome = d
+                    .send(
+                        program, state, step, info, s.tls, s.timeout, s.cookie, s.hop,
+                    )
+                    .await;
+                (outcome, d.request_len())
+            }
+            Driver::H2(d) => {
+                let outcome = d
+                    .send(program, state, step, s.tls, s.timeout, s.cookie, s.hop)
+                    .await;
+                (outcome, d.request_len())
+            }
+        }
+    }
+
+    /// The last response's kept head and body, and its `Location` when it was a
+    /// redirect to follow.
+    fn response(&self) -> (Option<&crate::response_parser::Capture>, &[u8]) {
+        match self {
+            Driver::H1(d) => (d.capture.as_ref(), &d.location),
+            Driver::H2(d) => (d.capture.as_ref(), &d.location),
+        }
+    }
+
+    fn drop_conn(&mut self, slot: usize) {
+        match self {
+            Driver::H1(d) => d.drop_conn(slot),
+            Driver::H2(d) => d.drop_conn(slot),
+        }
+    }
+
+    fn take_detail(&mut self) -> Option<String> {
+        match self {
+            Driver::H1(d) => d.detail.take(),
+            Driver::H2(d) => d.detail.take(),
+        }
+    }
+}
+
 /// One VU's protocol state and interpreter state.
 struct Vu {
     state: VuState,
@@ -484,46 +545,22 @@ impl Vu {
                 .as_mut()
                 .and_then(|jar| jar.header_for(origin, path));
             let start = Instant::now();
-            let (outcome, sent) = match &mut self.driver {
-                Driver::H1(d) => {
-                    let info = &shared.infos[step.index()];
-                    let outcome = d
-                        .send(
-                            program,
-                            &self.state,
-                            step,
-                            info,
-                            tls,
-                            http.timeout,
-                            cookie,
-                            hop.as_ref(),
-                        )
-                        .await;
-                    (outcome, d.request_len())
-                }
-                Driver::H2(d) => {
-                    let outcome = d
-                        .send(
-                            program,
-                            &self.state,
-                            step,
-                            tls,
-                            http.timeout,
-                            cookie,
-                            hop.as_ref(),
-                        )
-                        .await;
-                    (outcome, d.request_len())
-                }
+            let send = Sending {
+                tls,
+                timeout: http.timeout,
+                cookie,
+                hop: hop.as_ref(),
             };
+            let info = &shared.infos[step.index()];
+            let (outcome, sent) = self
+                .driver
+                .send(program, &self.state, step, info, send)
+                .await;
             let end = Instant::now();
             ctx.stats
                 .borrow_mut()
                 .record(start, end, intended.take(), sent, outcome);
-            let (capture, location) = match &self.driver {
-                Driver::H1(d) => (d.capture.as_ref(), d.location.as_slice()),
-                Driver::H2(d) => (d.capture.as_ref(), d.location.as_slice()),
-            };
+            let (capture, location) = self.driver.response();
             if let (Some(jar), Some(c), Outcome::Response { .. }) =
                 (&mut self.jar, capture, outcome)
             {
@@ -552,10 +589,7 @@ impl Vu {
                 .scenario(usize::from(desc.scenario), end, end - start, false);
             shared.count_live(ctx.index, false);
             if let Some(slot) = self.origins.evicted.take() {
-                match &mut self.driver {
-                    Driver::H1(d) => d.drop_conn(slot),
-                    Driver::H2(d) => d.drop_conn(slot),
-                }
+                self.driver.drop_conn(slot);
             }
             if !shared.may_continue() {
                 // The run is ending: the step is cut short after a counted hop, and
@@ -574,10 +608,7 @@ impl Vu {
         ctx.in_flight.set(ctx.in_flight.get() - 1);
         {
             let mut stats = ctx.stats.borrow_mut();
-            let capture = match &self.driver {
-                Driver::H1(d) => d.capture.as_ref(),
-                Driver::H2(d) => d.capture.as_ref(),
-            };
+            let (capture, _) = self.driver.response();
             crate::checks::per_response(
                 program,
                 step,
@@ -594,10 +625,7 @@ impl Vu {
             return true;
         };
         shared.count_live(ctx.index, true);
-        let detail = match &mut self.driver {
-            Driver::H1(d) => d.detail.take(),
-            Driver::H2(d) => d.detail.take(),
-        };
+        let detail = self.driver.take_detail();
         ctx.stats.borrow_mut().note_error_detail(kind, || {
             detail.unwrap_or_else(|| default_detail(kind, http.timeout))
         });

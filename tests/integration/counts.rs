@@ -1,19 +1,10 @@
 //! The core promise: what kaioken reports is what the server served. Each test
 //! runs against nginx and compares the report with nginx's access log.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::harness::{Output, Report, Test};
-use crate::nginx::{LogLine, Nginx, Variant};
-
-/// Status → count, from the access log.
-fn log_status_codes(lines: &[LogLine]) -> Vec<(u16, u64)> {
-    let mut m = BTreeMap::new();
-    for l in lines {
-        *m.entry(l.status).or_insert(0u64) += 1;
-    }
-    m.into_iter().collect()
-}
+use crate::nginx::{LogLine, Nginx, Variant, log_status_codes};
 
 /// The protocols nginx saw.
 fn log_protocols(lines: &[LogLine]) -> BTreeSet<String> {

@@ -402,6 +402,19 @@ impl Report {
         codes
     }
 
+    /// `(passes, fails)` of the check named `name`.
+    pub fn check(&self, name: &str) -> (u64, u64) {
+        let checks = self.get("checks").as_array().expect("checks is an array");
+        let c = checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no check named {name:?}:\n{self}"));
+        (
+            c["passes"].as_u64().expect("passes"),
+            c["fails"].as_u64().expect("fails"),
+        )
+    }
+
     /// The error classes with a non-zero count, sorted by name.
     pub fn error_classes(&self) -> Vec<(String, u64)> {
         let map = self
@@ -519,6 +532,27 @@ pub fn describe(
     let _ = writeln!(s, "--- stdout\n{stdout}");
     let _ = writeln!(s, "--- stderr\n{stderr}---");
     s
+}
+
+/// Stop a server the tests started: `signal` (its graceful shutdown), then SIGKILL if
+/// it is still running after 10 s.
+pub fn stop_child(child: &mut std::process::Child, signal: libc::c_int) {
+    if let Ok(None) = child.try_wait() {
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: signalling our own child, which has not been reaped yet.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 #[cfg(test)]

@@ -283,22 +283,7 @@ fn probe(addr: SocketAddr) -> Option<String> {
 /// Stop gunicorn: SIGINT (quick shutdown of the arbiter and its worker), then
 /// SIGKILL (the worker notices its arbiter is gone and exits).
 pub fn stop(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
-        // SAFETY: signalling our own child, which has not been reaped yet.
-        unsafe {
-            libc::kill(pid, libc::SIGINT);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    crate::harness::stop_child(child, libc::SIGINT);
 }
 
 fn logs(dir: &Path) -> String {

@@ -12,19 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::harness::{Report, Test};
 use crate::httpbin::{Httpbin, LogLine};
 
-/// `(passes, fails)` of the check named `name`.
-fn check(report: &Report, name: &str) -> (u64, u64) {
-    let checks = report.get("checks").as_array().expect("checks is an array");
-    let c = checks
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check named {name:?}:\n{report}"));
-    (
-        c["passes"].as_u64().expect("passes"),
-        c["fails"].as_u64().expect("fails"),
-    )
-}
-
 /// `(ok, failed)` of the extractor into `var`.
 fn extraction(report: &Report, var: &str) -> (u64, u64) {
     let all = report
@@ -76,8 +63,8 @@ fn httpbin_status_checks_count_passes_and_failures() {
         .run()
         .report();
     report.check_invariants(0);
-    assert_eq!(check(&report, "status == 418"), (40, 0), "{report}");
-    assert_eq!(check(&report, "status == 200"), (0, 40), "{report}");
+    assert_eq!(report.check("status == 418"), (40, 0), "{report}");
+    assert_eq!(report.check("status == 200"), (0, 40), "{report}");
     assert!(
         (report.f64("requests.check_pass_rate") - 0.5).abs() < 1e-9,
         "{report}"
@@ -125,16 +112,13 @@ fn httpbin_json_body_checks_and_extraction() {
     assert_eq!(json + headers, 40, "{by_path:?}\n{report}");
     // A VU may stop between its steps when the request budget runs out.
     assert!(headers >= 19, "{by_path:?}");
-    assert_eq!(check(&report, "body contains \"slideshow\""), (json, 0));
+    assert_eq!(report.check("body contains \"slideshow\""), (json, 0));
     assert_eq!(
-        check(&report, "header(\"content-type\") == \"application/json\""),
+        report.check("header(\"content-type\") == \"application/json\""),
         (json, 0)
     );
     assert_eq!(
-        check(
-            &report,
-            r#"body contains "\"X-Kaioken-Test\": \"Yours Truly|Overview\"""#
-        ),
+        report.check(r#"body contains "\"X-Kaioken-Test\": \"Yours Truly|Overview\"""#),
         (headers, 0),
         "{report}"
     );
@@ -294,7 +278,7 @@ fn httpbin_chained_values_are_echoed_back() {
         "{report}"
     );
     assert_eq!(
-        check(&report, r#"body matches "\"tok\": \"t-[0-9]+-[0-9]+\"""#),
+        report.check(r#"body matches "\"tok\": \"t-[0-9]+-[0-9]+\"""#),
         (last.len() as u64, 0),
         "{report}"
     );
@@ -341,7 +325,7 @@ fn httpbin_cookie_jar_keeps_each_vus_session() {
             .filter(|l| l.path == "/cookies" && l.x_kaioken_test != "-")
             .collect();
         assert!(step2.len() >= 9, "{how}: {lines:?}");
-        let (passes, fails) = check(&report, r#"body matches "\"k\": \"v[0-9]+\"""#);
+        let (passes, fails) = report.check(r#"body matches "\"k\": \"v[0-9]+\"""#);
         assert_eq!(passes + fails, step2.len() as u64, "{how}\n{report}");
         if jar {
             assert_eq!(fails, 0, "{how}: every /cookies has the cookie\n{report}");
@@ -604,7 +588,7 @@ fn httpbin_redirects_are_followed_by_default() {
     );
     assert_eq!(log_status_codes(&lines), vec![(200, 2), (302, 6)]);
     // The check sees the final response of each chain, once.
-    assert_eq!(check(&report, "status == 200"), (2, 0), "{report}");
+    assert_eq!(report.check("status == 200"), (2, 0), "{report}");
 }
 
 #[test]
@@ -628,9 +612,9 @@ fn httpbin_redirects_are_not_followed_when_turned_off() {
         }
         let report = test.run().report();
         report.check_invariants(0);
-        assert_eq!(check(&report, "status == 302"), (20, 0), "{how}\n{report}");
+        assert_eq!(report.check("status == 302"), (20, 0), "{how}\n{report}");
         assert_eq!(
-            check(&report, "header(\"location\") == \"/relative-redirect/2\""),
+            report.check("header(\"location\") == \"/relative-redirect/2\""),
             (20, 0),
             "{how}\n{report}"
         );
@@ -678,7 +662,7 @@ fn httpbin_max_redirects_bounds_the_hops() {
             lines.len() as u64,
             "{how}: every hop counts, none invented\n{report}"
         );
-        let (passes, _) = check(&report, "status == 200");
+        let (passes, _) = report.check("status == 200");
         assert_eq!(passes, 0, "{how}: the chain never reached 200\n{report}");
     }
 }
@@ -706,7 +690,7 @@ fn httpbin_ten_redirects_are_within_the_limit() {
     let by_path = httpbin.requests_by_path();
     assert_eq!(by_path.values().sum::<u64>(), 22, "{by_path:?}");
     assert_eq!(by_path["/get"], 2, "{by_path:?}");
-    assert_eq!(check(&report, "status == 200"), (2, 0), "{report}");
+    assert_eq!(report.check("status == 200"), (2, 0), "{report}");
     // One more hop than the default limit allows never reaches /get.
     let httpbin = Httpbin::start();
     let report = Test::new()
@@ -721,7 +705,7 @@ fn httpbin_ten_redirects_are_within_the_limit() {
         !httpbin.requests_by_path().contains_key("/get"),
         "followed more than 10 redirects\n{report}"
     );
-    assert_eq!(check(&report, "status == 200").0, 0, "{report}");
+    assert_eq!(report.check("status == 200").0, 0, "{report}");
 }
 
 #[test]
@@ -743,7 +727,7 @@ fn httpbin_absolute_redirects_are_followed() {
         .collect();
     let chain = ["/absolute-redirect/2", "/absolute-redirect/1", "/get"];
     assert_eq!(paths, [chain, chain].concat(), "{report}");
-    assert_eq!(check(&report, "status == 200"), (2, 0), "{report}");
+    assert_eq!(report.check("status == 200"), (2, 0), "{report}");
 }
 
 #[test]
@@ -774,7 +758,7 @@ fn httpbin_extractors_see_the_final_response_of_a_redirected_step() {
     let paths: Vec<&str> = lines.iter().map(|l| l.path.as_str()).collect();
     let iteration = ["/redirect-to", "/anything", "/anything/next"];
     assert_eq!(paths, [iteration; 3].concat(), "{report}");
-    assert_eq!(check(&report, "status == 200"), (3, 0), "{report}");
+    assert_eq!(report.check("status == 200"), (3, 0), "{report}");
     assert_eq!(extraction(&report, "x"), (3, 0), "{report}");
     for pair in lines.chunks(3) {
         let sent = pair[1].query_param("x").expect("x");
@@ -807,9 +791,9 @@ fn httpbin_the_cookie_jar_applies_on_every_hop() {
         .run()
         .report();
     report.check_invariants(0);
-    assert_eq!(check(&report, "status == 200"), (5, 0), "{report}");
+    assert_eq!(report.check("status == 200"), (5, 0), "{report}");
     assert_eq!(
-        check(&report, r#"body matches "\"k\": \"v[0-9]+\"""#),
+        report.check(r#"body matches "\"k\": \"v[0-9]+\"""#),
         (5, 0),
         "{report}"
     );

@@ -207,24 +207,18 @@ fn wait_ready(child: &mut Child, dir: &Path, port: u16) -> Result<(), String> {
     }
 }
 
+/// Status → count, from access log lines.
+pub fn log_status_codes(lines: &[LogLine]) -> Vec<(u16, u64)> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in lines {
+        *m.entry(l.status).or_insert(0u64) += 1;
+    }
+    m.into_iter().collect()
+}
+
 /// Stop nginx: SIGTERM (fast shutdown of the master and its worker), then SIGKILL.
 fn stop(child: &mut Child) {
-    if let Ok(None) = child.try_wait() {
-        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
-        // SAFETY: signalling our own child, which has not been reaped yet.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    crate::harness::stop_child(child, libc::SIGTERM);
 }
 
 fn logs(dir: &Path) -> String {

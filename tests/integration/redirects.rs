@@ -5,31 +5,8 @@
 //! `/see-other` answers 303 to `/echo`; `/elsewhere` redirects to the same server
 //! under another origin (`localhost` instead of `127.0.0.1`).
 
-use std::collections::BTreeMap;
-
-use crate::harness::{Report, Test};
-use crate::nginx::{LogLine, Nginx, Variant};
-
-/// Status → count, from the access log.
-fn log_statuses(lines: &[LogLine]) -> Vec<(u16, u64)> {
-    let mut m = BTreeMap::new();
-    for l in lines {
-        *m.entry(l.status).or_insert(0u64) += 1;
-    }
-    m.into_iter().collect()
-}
-
-fn check(report: &Report, name: &str) -> (u64, u64) {
-    let checks = report.get("checks").as_array().expect("checks is an array");
-    let c = checks
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name:?}\n{report}"));
-    (
-        c["passes"].as_u64().expect("passes"),
-        c["fails"].as_u64().expect("fails"),
-    )
-}
+use crate::harness::Test;
+use crate::nginx::{Nginx, Variant, log_status_codes};
 
 /// Run `/hop/2` and compare with the log: each hop counted once, and the check on
 /// the final response passed once per completed chain (a chain the request budget
@@ -62,7 +39,7 @@ fn chain(variant: Variant, extra: &[&str], env: Option<(&str, &str)>, engine: &s
     assert_eq!(report.str("settings.engine"), engine, "{context}");
     assert_eq!(report.u64("requests.total"), 60, "{context}");
     assert_eq!(lines.len(), 60, "nginx saw every hop\n{context}");
-    assert_eq!(report.status_codes(), log_statuses(&lines), "{context}");
+    assert_eq!(report.status_codes(), log_status_codes(&lines), "{context}");
     let by_uri = |uri: &str| lines.iter().filter(|l| l.uri == uri).count() as u64;
     let (starts, middles, ends) = (by_uri("/hop/2"), by_uri("/hop/1"), by_uri("/echo"));
     assert_eq!(starts + middles + ends, 60, "{lines:?}");
@@ -70,7 +47,7 @@ fn chain(variant: Variant, extra: &[&str], env: Option<(&str, &str)>, engine: &s
     // /hop/2; at most one chain per VU was cut when the budget ran out.
     assert!(starts >= middles && middles >= ends, "{lines:?}");
     assert!(starts - ends <= 2 * 2, "{lines:?}");
-    let (passes, fails) = check(&report, "landed");
+    let (passes, fails) = report.check("landed");
     assert_eq!((passes, fails), (ends, 0), "{context}");
 }
 
@@ -119,7 +96,7 @@ fn not_following_makes_the_redirect_the_response() {
         let report = out.report();
         report.check_invariants(0);
         assert_eq!(report.status_codes(), vec![(302, 20)], "{report}");
-        assert_eq!(check(&report, "moved"), (20, 0), "{report}");
+        assert_eq!(report.check("moved"), (20, 0), "{report}");
         assert_eq!(report.u64("settings.max_redirects"), 0, "{report}");
         assert_eq!(nginx.access_log_lines().len(), 20);
     }
@@ -150,7 +127,7 @@ fn the_redirect_limit_stops_the_chain() {
         vec![(302, 10), (307, 10)],
         "{report}"
     );
-    assert_eq!(check(&report, "stopped at the second hop"), (10, 0));
+    assert_eq!(report.check("stopped at the second hop"), (10, 0));
     let lines = nginx.access_log_lines();
     assert!(lines.iter().all(|l| l.uri != "/echo"), "{lines:?}");
 }
@@ -230,7 +207,7 @@ fn a_redirect_to_another_origin_is_followed_on_every_engine() {
         let lines = nginx.access_log_lines();
         assert_eq!(report.str("settings.engine"), engine, "{report}");
         assert_eq!(lines.len(), 40, "{report}\n{}", nginx.logs());
-        assert_eq!(report.status_codes(), log_statuses(&lines), "{report}");
+        assert_eq!(report.status_codes(), log_status_codes(&lines), "{report}");
         let echoes = lines.iter().filter(|l| l.uri == "/echo").count();
         assert!(echoes >= 16, "few redirects followed: {lines:?}");
     }
