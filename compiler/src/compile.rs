@@ -212,7 +212,7 @@ impl Compiler {
             // `lower` parsed the path and compiled the regex already and reported
             // the bad ones; a failure here cannot happen, and would extract nothing.
             Extractor::Json(path) => match jsonpath_rust::parser::parse_json_path(path) {
-                Ok(q) => ExtractKind::Json(Box::new(q)),
+                Ok(q) => ExtractKind::json(q),
                 Err(_) => ExtractKind::Header(Box::default()),
             },
             Extractor::Regex(re) => match Regex::new(re) {

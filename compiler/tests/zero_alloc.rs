@@ -164,3 +164,77 @@ fn chaining_and_random_builtins_allocate_nothing_per_iteration() {
     // Both scenarios ran: two-step iterations and one-step ones.
     assert!(sends > 110_000 && sends < 220_000, "{sends}");
 }
+
+/// A response of fixed bytes, as extractors see one.
+struct Fixed(&'static [u8]);
+impl kaioken_vm::ResponseView for Fixed {
+    fn status(&self) -> u16 {
+        200
+    }
+    fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(1)
+    }
+    fn body(&self) -> &[u8] {
+        self.0
+    }
+    fn header(&self, _: &[u8]) -> Option<&[u8]> {
+        None
+    }
+}
+
+/// JSONPaths of names and indexes take the direct route, which never builds a tree:
+/// at most serde_json's one small scratch buffer (for skipping nested containers and
+/// unescaping strings) per walk, where a parsed tree costs an allocation per string,
+/// array and object in the body.
+#[test]
+fn direct_json_extraction_allocates_no_tree() {
+    let text = r#"
+        [target]
+        url = "http://127.0.0.1:8080"
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "/login"
+        extract = { token = "json:$.data.token", id = "json:$.items[1].id", note = "json:$.items[1].note", any = "json:$..note" }
+    "#;
+    let input = Input {
+        config: Some(ConfigFile {
+            name: "extract.toml".into(),
+            text: text.into(),
+        }),
+        ..Input::default()
+    };
+    let program = compile(&lower(&input).unwrap());
+    let body = Fixed(
+        br#"{"meta": {"page": 1, "tags": ["a", "b"]}, "data": {"user": {"id": 48213},
+            "token": "eyJhbGciOiJIUzI1NiJ9.payload.signature"},
+            "items": [{"id": 7, "note": "x"}, {"id": 123456789, "note": "caf\u00e9 \"quoted\""}]}"#,
+    );
+    let mut vu = program.create_vu_state(1);
+    let mut per_extraction = std::collections::BTreeMap::new();
+    for x in &program.extractors {
+        for _ in 0..100 {
+            assert!(x.extract(&body, vu.slot_mut(x.slot)));
+        }
+        let before = ALLOCATIONS.with(Cell::get);
+        COUNTING.with(|c| c.set(true));
+        for _ in 0..1_000 {
+            x.extract(&body, vu.slot_mut(x.slot));
+        }
+        COUNTING.with(|c| c.set(false));
+        let n = (ALLOCATIONS.with(Cell::get) - before) as f64 / 1_000.0;
+        per_extraction.insert(x.var.as_str(), n);
+    }
+    // One scratch buffer per deserializer: one walk, and one more to unescape.
+    assert!(per_extraction["token"] <= 1.0, "{per_extraction:?}");
+    assert!(per_extraction["id"] <= 1.0, "{per_extraction:?}");
+    assert!(per_extraction["note"] <= 3.0, "{per_extraction:?}");
+    // `$..note` is jsonpath-rust's, over a parsed tree.
+    assert!(per_extraction["any"] >= 10.0, "{per_extraction:?}");
+    let slot = |var: &str| {
+        let x = program.extractors.iter().find(|x| x.var == var).unwrap();
+        String::from_utf8(vu.slot(x.slot).to_vec()).unwrap()
+    };
+    assert_eq!(slot("token"), "eyJhbGciOiJIUzI1NiJ9.payload.signature");
+    assert_eq!(slot("id"), "123456789");
+    assert_eq!(slot("note"), "café \"quoted\"");
+}

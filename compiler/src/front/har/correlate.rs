@@ -267,7 +267,7 @@ fn extracts_to(spec: &str, response: &RecordedResponse, value: &str) -> bool {
     let kind = match extractor {
         kaioken_grammar::Extractor::Json(path) => {
             match jsonpath_rust::parser::parse_json_path(&path) {
-                Ok(q) => ExtractKind::Json(Box::new(q)),
+                Ok(q) => ExtractKind::json(q),
                 Err(_) => return false,
             }
         }
