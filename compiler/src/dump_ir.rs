@@ -66,7 +66,12 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
                 step.loc.as_ref(),
             );
             for (name, value) in &step.headers {
-                line(format!("    header {name:?} = {}", template(value)), None);
+                let value = if kaioken_vm::is_secret_header(name.as_bytes()) {
+                    redacted(value)
+                } else {
+                    template(value)
+                };
+                line(format!("    header {name:?} = {value}"), None);
             }
             if let Some(body) = &step.body {
                 line(format!("    body {}", template(body)), None);
@@ -172,6 +177,20 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
 
 /// A template as a quoted string with `${BUILTIN}` for run-time parts. Long
 /// literals (bodies from files) are cut, with their length.
+/// A credential's template with its fixed text hidden; the variables that fill it
+/// in at run time stay visible.
+fn redacted(t: &Template) -> String {
+    let parts = t
+        .parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(_) => Part::Lit(b"<redacted>".to_vec()),
+            other => other.clone(),
+        })
+        .collect();
+    template(&Template { parts })
+}
+
 fn template(t: &Template) -> String {
     const MAX: usize = 120;
     let mut text = String::new();

@@ -331,3 +331,42 @@ fn init_writes_a_valid_scenario_and_keeps_an_existing_one() {
         .run();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
 }
+
+/// Credentials never reach a dump: `authorization`, `proxy-authorization` and
+/// `cookie` values are redacted by `--dry-run`, `--dump ir` and `--dump bytecode`,
+/// whether fixed or interpolated; other headers are shown as they are.
+#[test]
+fn secrets_are_redacted_in_dumps() {
+    for args in [
+        &["--dry-run"][..],
+        &["--dump", "ir"],
+        &["--dump", "bytecode"],
+    ] {
+        let out = Test::new()
+            .scenario(
+                r#"
+                [target]
+                url = "http://127.0.0.1:9/"
+
+                [request]
+                headers = { authorization = "Bearer s3cr3t-${VU}", proxy-authorization = "Basic cHJveHk6cHc=", x-visible = "shown-value" }
+                "#,
+            )
+            .args(["-H", "Cookie: session=hunter2"])
+            .args(args.iter().copied())
+            .run();
+        for secret in ["s3cr3t", "cHJveHk6cHc", "hunter2"] {
+            assert!(
+                !out.stdout.contains(secret),
+                "{args:?} shows {secret}:\n{}",
+                out.stdout
+            );
+        }
+        assert!(out.stdout.contains("redacted"), "{args:?}:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains("shown-value"),
+            "{args:?}:\n{}",
+            out.stdout
+        );
+    }
+}

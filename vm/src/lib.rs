@@ -37,6 +37,6 @@ pub use ids::{
 pub use kaioken_grammar::CmpOp;
 pub use op::Op;
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
-pub use step_desc::{HeaderDesc, Operand, Origin, Scheme, StepDesc};
+pub use step_desc::{HeaderDesc, Operand, Origin, Scheme, StepDesc, is_secret_header};
 pub use vm::Yield;
 pub use vu_state::VuState;

@@ -132,6 +132,37 @@ impl Program {
     }
 }
 
+impl Program {
+    /// The constants that make up a secret header's value (see
+    /// [`crate::is_secret_header`]): its constant, or those pushed into its buffer
+    /// since the buffer was last cleared before the step's `send`.
+    fn secret_consts(&self) -> std::collections::BTreeSet<usize> {
+        let mut secret = std::collections::BTreeSet::new();
+        let mut pushed: Vec<Vec<usize>> = vec![Vec::new(); usize::from(self.buf_count)];
+        for op in &self.code {
+            match *op {
+                Op::BufClear { buf } => pushed[buf.index()].clear(),
+                Op::PushConst { buf, k } => pushed[buf.index()].push(k.index()),
+                Op::Send { step } => {
+                    for h in &self.steps[step].headers {
+                        if !crate::is_secret_header(self.constant(h.name)) {
+                            continue;
+                        }
+                        match h.value {
+                            Operand::Const(k) => {
+                                secret.insert(k.index());
+                            }
+                            Operand::Buf(b) => secret.extend(&pushed[b.index()]),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        secret
+    }
+}
+
 /// The multi-line bytecode listing used by `--dump bytecode`: the constant pool, the
 /// origins and steps, then the code with the pc on the left and the entry marked `>`.
 impl fmt::Display for Program {
@@ -143,13 +174,23 @@ impl fmt::Display for Program {
             self.steps.len(),
             self.buf_count
         )?;
+        let secret = self.secret_consts();
         for (i, k) in self.consts.iter().enumerate() {
-            writeln!(
-                f,
-                "  {} = {:?}",
-                ConstId::from_index(i),
-                String::from_utf8_lossy(k)
-            )?;
+            if secret.contains(&i) {
+                writeln!(
+                    f,
+                    "  {} = <redacted: {} bytes>",
+                    ConstId::from_index(i),
+                    k.len()
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "  {} = {:?}",
+                    ConstId::from_index(i),
+                    String::from_utf8_lossy(k)
+                )?;
+            }
         }
         for (i, o) in self.origins.iter().enumerate() {
             let scheme = match o.scheme {
