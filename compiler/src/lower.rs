@@ -51,6 +51,9 @@ const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Body bytes kept per response for checks: enough for typical JSON answers, and a
 /// bounded 64 KiB per VU whatever the server sends.
 const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+/// The longest `think_time`: a pause is an instruction operand in microseconds (a
+/// `u32`, about 71 minutes), and an hour is more than any user thinks.
+pub(crate) const MAX_THINK_TIME: Duration = Duration::from_secs(3600);
 /// Redirects followed per request unless `max_redirects` says otherwise (as curl -L and
 /// browsers: enough for any sane chain, few enough to stop a loop).
 const DEFAULT_MAX_REDIRECTS: u32 = 10;
@@ -103,6 +106,7 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         base_dir,
         extracted: Default::default(),
         extracted_later: Default::default(),
+        http2: draft.http2.unwrap_or(false),
     };
     let ir = lowerer.lower(&draft, file_src.as_ref());
     if lowerer.errors.is_empty() {
@@ -134,6 +138,8 @@ struct Lowerer<'a> {
     /// Variables extracted only by later steps: using one is an error, not an
     /// environment lookup.
     extracted_later: std::collections::BTreeSet<String>,
+    /// The run speaks HTTP/2, which has no protocol switch.
+    http2: bool,
 }
 
 impl Lowerer<'_> {
@@ -990,6 +996,15 @@ impl Lowerer<'_> {
             // `connection: upgrade` asks for a protocol switch (a WebSocket handshake);
             // any other `connection` is kaioken's to manage.
             let upgrade = name == "connection" && h.value.value.eq_ignore_ascii_case("upgrade");
+            if self.http2 && (upgrade || name == "upgrade") {
+                let kind = CompileErrorKind::BadHeader {
+                    reason: format!(
+                        "`{name}` asks for a protocol switch, which HTTP/2 does not have (drop `http2` or `--http2` to send this handshake over HTTP/1.1)"
+                    ),
+                };
+                self.errors.push(CompileError::at(kind, &h.name.loc, None));
+                continue;
+            }
             if !upgrade
                 && matches!(
                     name.as_str(),
@@ -1056,12 +1071,16 @@ impl Lowerer<'_> {
             .iter()
             .filter_map(|c| self.check(c, None))
             .collect();
-        let think_time = self.duration(
-            &spec.think_time.cloned(),
-            "think_time",
-            Duration::ZERO,
-            false,
-        );
+        let think_time = match spec.think_time {
+            Some(t) => {
+                let d = self.duration(&Some(t.clone()), "think_time", Duration::ZERO, false);
+                if d > MAX_THINK_TIME {
+                    self.out_of_range(t, "think_time", "at most 1h");
+                }
+                d.min(MAX_THINK_TIME)
+            }
+            None => Duration::ZERO,
+        };
         let (origin, path) = split?;
         Some(Step {
             name: spec.name,

@@ -610,3 +610,46 @@ fn odd_entries() {
     let via = lower_file("odd.toml", toml, &HarOptions::default()).unwrap();
     assert_eq!(without_locs(direct), without_locs(via));
 }
+
+/// Recorded times can be anything: out of order, absurdly long, missing. Think time
+/// never panics, never goes negative, and never passes the longest allowed pause.
+#[test]
+fn think_time_survives_odd_timings() {
+    let har = r#"{"log": {"entries": [
+      {"startedDateTime": "2024-01-01T00:00:10Z", "time": 1e300,
+       "request": {"method": "GET", "url": "https://a.example/1", "headers": []},
+       "response": {"status": 200, "headers": [], "content": {}}},
+      {"startedDateTime": "2024-01-01T00:00:00Z", "time": 5,
+       "request": {"method": "GET", "url": "https://a.example/2", "headers": []},
+       "response": {"status": 200, "headers": [], "content": {}}},
+      {"startedDateTime": "2024-01-01T09:00:00Z", "time": -7,
+       "request": {"method": "GET", "url": "https://a.example/3", "headers": []},
+       "response": {"status": 200, "headers": [], "content": {}}},
+      {"startedDateTime": "not a time", "time": 5,
+       "request": {"method": "GET", "url": "https://a.example/4", "headers": []},
+       "response": {"status": 200, "headers": [], "content": {}}}
+    ]}}"#;
+    let options = HarOptions {
+        think_time: true,
+        ..HarOptions::default()
+    };
+    let ir = lower_file("odd-times.har", har, &options).unwrap();
+    let pauses: Vec<Duration> = ir.scenarios[0].steps.iter().map(|s| s.think_time).collect();
+    // File order (one start is unreadable): 1 → 2 goes back in time, 2 → 3 is nine
+    // hours (capped at one), 3 → 4 has no readable start.
+    assert_eq!(
+        pauses,
+        [
+            Duration::ZERO,
+            Duration::from_secs(3600),
+            Duration::ZERO,
+            Duration::ZERO
+        ]
+    );
+    let imported = import_har("odd-times.har", har, &options).unwrap();
+    assert!(
+        imported.toml.contains(r#"think_time = "3600s""#),
+        "{}",
+        imported.toml
+    );
+}

@@ -315,9 +315,12 @@ impl Source {
     fn extract(&self, r: &Response) -> String {
         match self {
             Source::Body => r.body.clone(),
-            Source::Header => r.header(b"x-a").map_or_else(String::new, |v| {
-                String::from_utf8(v.to_vec()).expect("generated headers are text")
-            }),
+            Source::Header => r
+                .headers
+                .iter()
+                .find(|(k, _)| k.to_lowercase() == "x-a")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
             Source::Regex(re) => regex::Regex::new(re)
                 .expect("generated regexes are valid")
                 .captures(&r.body)
@@ -368,8 +371,11 @@ fn source() -> impl Strategy<Value = Source> {
 /// Small JSON documents over the keys the paths use, or text that is not JSON.
 fn json_body() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
-        "[xyb]{0,3}".prop_map(serde_json::Value::from),
+        // Quotes, backslashes and non-ASCII, which JSON escapes.
+        "[xyb\"\\\\é\n]{0,3}".prop_map(serde_json::Value::from),
         (0i64..1000).prop_map(serde_json::Value::from),
+        prop_oneof![Just(1.5e300), Just(-0.0), Just(0.1), Just(-2.5e-7)]
+            .prop_map(serde_json::Value::from),
         any::<bool>().prop_map(serde_json::Value::from),
         Just(serde_json::Value::Null),
     ];
@@ -385,7 +391,9 @@ fn json_body() -> impl Strategy<Value = String> {
         ]
     });
     prop_oneof![
-        3 => value.prop_map(|v| v.to_string()),
+        2 => value.clone().prop_map(|v| v.to_string()),
+        // Whitespace between the tokens, as many servers write it.
+        1 => value.prop_map(|v| serde_json::to_string_pretty(&v).unwrap()),
         1 => "[ab0-9]{0,4}",
     ]
 }
@@ -425,7 +433,7 @@ fn plant(
 /// value at that path, so extraction succeeds as often as it fails.
 fn extraction_response(from: Source) -> impl Strategy<Value = Response> {
     let planted =
-        (json_body(), "[xyb]{0,3}", any::<bool>()).prop_map(move |(body, text, string)| {
+        (json_body(), "[xyb\"\\\\é]{0,3}", any::<bool>()).prop_map(move |(body, text, string)| {
             let Source::Json(path) = &from else {
                 return body;
             };

@@ -29,7 +29,7 @@ use crate::control::reached;
 use crate::http1::{Http1, StepInfo};
 use crate::http2::Http2;
 use crate::rate::Pacer;
-use crate::redirect::{Hop, Origins, Sent, is_redirect, next_hop};
+use crate::redirect::{Hop, Origins, Sent, follow};
 use crate::stats::{Outcome, RunStats, WorkerStats};
 use crate::{Control, Profile, RunConfig, StopReason};
 
@@ -63,6 +63,15 @@ const RELEASE_BATCH: u32 = 64;
 /// Open model: iterations due within this much of now are released together (one
 /// timer tick), so they start at most this early and typically on time.
 const TICK_AHEAD: Duration = Duration::from_millis(1);
+
+/// A VU the io_uring engine hands to the tokio engine: its interpreter state (counters,
+/// extracted values, where it is in its iteration), its cookies, and the redirect it
+/// could not follow, with the step it belongs to.
+pub(crate) struct HandedOff {
+    pub state: VuState,
+    pub jar: Option<crate::cookies::Jar>,
+    pub pending: Option<(StepId, Hop)>,
+}
 
 /// Per-worker counters the controller reads for progress. Written by one thread only,
 /// so a load and a store replace a locked add; padded so workers don't share a line.
@@ -100,11 +109,13 @@ impl Shared {
     ///
     /// An unusable TLS configuration (`--cacert`).
     pub(crate) fn new(config: &RunConfig, control: Arc<Control>) -> Result<Shared, String> {
-        let needs_tls = config
-            .program
-            .origins
-            .iter()
-            .any(|o| o.scheme == kaioken_vm::Scheme::Https);
+        // A redirect may lead from `http` to `https` (the most common one does).
+        let needs_tls = config.http.max_redirects > 0
+            || config
+                .program
+                .origins
+                .iter()
+                .any(|o| o.scheme == kaioken_vm::Scheme::Https);
         let tls = if needs_tls {
             Some(crate::tls::client_config(&config.http)?)
         } else {
@@ -156,8 +167,9 @@ impl Shared {
         }
     }
 
-    /// Whether a follow-up request (a redirect's next hop) may start: the run is not
-    /// stopping, its deadline has not passed, and the budget has room (claimed).
+    /// Whether another request may start: the run is not stopping, its deadline has not
+    /// passed (checked here, not only by the controller's tick, so that no request
+    /// starts after it), and the budget has room (claimed).
     pub(crate) fn may_continue(&self) -> bool {
         if self.control.is_stopping() {
             return false;
@@ -286,6 +298,25 @@ struct WorkerCtx {
     open: Option<OpenQueue>,
 }
 
+impl WorkerCtx {
+    /// Whether one more request may start: first wait for the rate limit (closed
+    /// model; a stop cuts the wait short), then [`Shared::may_continue`]. Every request
+    /// of the tokio engine, redirect hops included, passes here, in this order, so none
+    /// starts after a stop or the deadline and none goes past the budget.
+    async fn may_send(&self, stop_rx: &mut watch::Receiver<u8>) -> bool {
+        if let Some(pacer) = &self.pacer {
+            let at = pacer.reserve(Instant::now());
+            if at > Instant::now() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+                    _ = reached(stop_rx, 1) => return false,
+                }
+            }
+        }
+        self.shared.may_continue()
+    }
+}
+
 /// The open model's per-worker queue of iterations waiting for a VU.
 struct OpenQueue {
     /// Scheduled start times of the iterations that are due.
@@ -351,13 +382,15 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     });
     let total = load.vus as usize;
     let mine: Vec<usize> = (0..total).filter(|i| i % threads == index).collect();
+    // The VUs the io_uring engine hands over, in `mine`'s order.
+    let mut handed: Vec<Option<HandedOff>> = Vec::new();
     #[cfg(target_os = "linux")]
     if let Some(addr) = crate::uring::eligible(shared) {
         let numbers: Vec<u32> = mine.iter().map(|&i| i as u32 + 1).collect();
         // An error means io_uring is not available here (an old kernel, seccomp), found
         // before anything was sent: the tokio engine below runs the VUs instead.
         match crate::uring::run_worker(shared, index, addr, &numbers, &mut stats) {
-            Ok(finished) if !finished.handoff => {
+            Ok(finished) if finished.handoff.is_empty() => {
                 let done_at = Instant::now();
                 drop(running);
                 stats.unfinished = finished.unfinished;
@@ -365,8 +398,12 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
                 return (stats, done_at);
             }
             // A redirect to another origin: the tokio engine below goes on with the
-            // same VUs and statistics.
-            Ok(_) => stats.engine = "io_uring+tokio",
+            // same VUs, as they were, and the same statistics.
+            Ok(finished) => {
+                stats.engine = "io_uring+tokio";
+                stats.unfinished = finished.unfinished;
+                handed = finished.handoff.into_iter().map(Some).collect();
+            }
             Err(_) => {}
         }
     }
@@ -395,13 +432,14 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
                 }
             } else {
                 let mut set = JoinSet::new();
-                for i in mine {
+                for (k, i) in mine.into_iter().enumerate() {
                     let delay = if load.profile.is_some() {
                         Duration::ZERO
                     } else {
                         load.ramp_up.mul_f64(i as f64 / total as f64)
                     };
-                    set.spawn_local(closed_vu(ctx.clone(), i as u32 + 1, delay));
+                    let from = handed.get_mut(k).and_then(Option::take);
+                    set.spawn_local(closed_vu(ctx.clone(), i as u32 + 1, delay, from));
                 }
                 tokio::select! {
                     _ = async { while set.join_next().await.is_some() {} } => {}
@@ -426,7 +464,7 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     for due in never_ran {
         stats.iteration_dropped(due);
     }
-    stats.unfinished = unfinished;
+    stats.unfinished += unfinished;
     (stats, done_at)
 }
 
@@ -508,23 +546,41 @@ struct Vu {
 
 impl Vu {
     fn new(program: &Program, http: &crate::HttpConfig, number: u32) -> Vu {
+        let jar = http.cookie_jar.then(crate::cookies::Jar::default);
+        Vu::with_state(program, http, program.create_vu_state(number), jar)
+    }
+
+    /// A VU that goes on from `state` and `jar` (handed over by another engine).
+    fn with_state(
+        program: &Program,
+        http: &crate::HttpConfig,
+        state: VuState,
+        jar: Option<crate::cookies::Jar>,
+    ) -> Vu {
         let driver = if http.http2 {
             Driver::H2(Http2::new(program, http))
         } else {
             Driver::H1(Http1::new(program, http))
         };
         Vu {
-            state: program.create_vu_state(number),
+            state,
             driver,
-            jar: http.cookie_jar.then(crate::cookies::Jar::default),
+            jar,
             origins: Origins::new(&program.origins),
         }
     }
 
     /// Send `step`, following its redirects, and record every request. `intended` is
-    /// the scheduled send time when latency correction applies. Returns whether it
-    /// got a response.
-    async fn send(&mut self, ctx: &WorkerCtx, step: StepId, intended: Option<Instant>) -> bool {
+    /// the scheduled send time when latency correction applies; `resume` is a redirect
+    /// the io_uring engine received but left to this engine (another origin). Returns
+    /// whether it got a response.
+    async fn send(
+        &mut self,
+        ctx: &WorkerCtx,
+        step: StepId,
+        intended: Option<Instant>,
+        resume: Option<Hop>,
+    ) -> bool {
         let shared = &*ctx.shared;
         let program: &Program = &shared.config.program;
         let http = &shared.config.http;
@@ -532,8 +588,10 @@ impl Vu {
         let desc = program.step(step);
         let step_origin = &program.origins[desc.origin];
         let mut intended = intended;
-        let mut hop: Option<Hop> = None;
-        let mut hops = 0;
+        let mut hop = resume;
+        if hop.is_some() && !ctx.may_send(&mut shared.control.subscribe()).await {
+            return true;
+        }
         ctx.in_flight.set(ctx.in_flight.get() + 1);
         let (outcome, end, took) = loop {
             let (origin, path) = match &hop {
@@ -566,21 +624,17 @@ impl Vu {
             {
                 jar.absorb(origin, path, &c.head);
             }
-            let status = match outcome {
-                Outcome::Response { status, .. } => status,
-                Outcome::Error(_) => break (outcome, end, end - start),
-            };
-            if hops >= http.max_redirects || !is_redirect(status) || location.is_empty() {
+            let Outcome::Response { status, .. } = outcome else {
                 break (outcome, end, end - start);
-            }
-            let sent = Sent {
-                origin,
-                path,
-                method: hop.as_ref().map_or(&desc.method, |h| &h.method),
-                with_body: desc.body.is_some() && hop.as_ref().is_none_or(|h| h.keep_body),
             };
-            let Some(next) = next_hop(status, location, &sent, step_origin, &mut self.origins)
-            else {
+            let sent = Sent::new(desc, step_origin, hop.as_ref(), path);
+            let Some(next) = follow(
+                status,
+                location,
+                &sent,
+                http.max_redirects,
+                &mut self.origins,
+            ) else {
                 break (outcome, end, end - start);
             };
             // The redirect was one of the scenario's requests; the step goes on.
@@ -591,18 +645,13 @@ impl Vu {
             if let Some(slot) = self.origins.evicted.take() {
                 self.driver.drop_conn(slot);
             }
-            if !shared.may_continue() {
+            ctx.in_flight.set(ctx.in_flight.get() - 1);
+            if !ctx.may_send(&mut shared.control.subscribe()).await {
                 // The run is ending: the step is cut short after a counted hop, and
                 // its checks do not judge a response it never finished.
-                ctx.in_flight.set(ctx.in_flight.get() - 1);
                 return true;
             }
-            if let Some(pacer) = &ctx.pacer {
-                // A hop is a request: it keeps to the rate cap too.
-                let at = pacer.reserve(Instant::now());
-                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-            }
-            hops += 1;
+            ctx.in_flight.set(ctx.in_flight.get() + 1);
             hop = Some(next);
         };
         ctx.in_flight.set(ctx.in_flight.get() - 1);
@@ -633,7 +682,7 @@ impl Vu {
     }
 }
 
-async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
+async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Option<HandedOff>) {
     let shared = &*ctx.shared;
     let control = &*shared.control;
     let program: &Program = &shared.config.program;
@@ -645,9 +694,24 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
             _ = reached(&mut stop_rx, 1) => return,
         }
     }
-    let mut vu = Vu::new(program, &shared.config.http, number);
+    let http = &shared.config.http;
+    let (mut vu, pending) = match from {
+        Some(h) => (Vu::with_state(program, http, h.state, h.jar), h.pending),
+        None => (Vu::new(program, http, number), None),
+    };
     let mut active = false;
-    let mut at_entry = true;
+    let mut at_entry = vu.state.is_at_entry(program);
+    if !at_entry || pending.is_some() {
+        // Handed over in the middle of an iteration: it is active already.
+        active = true;
+        ctx.stats.borrow_mut().vus_changed(Instant::now(), 1);
+    }
+    if let Some((step, hop)) = pending {
+        if !vu.send(&ctx, step, None, Some(hop)).await {
+            vu.state.restart_iteration(program);
+            at_entry = true;
+        }
+    }
     loop {
         if control.is_stopping() {
             break;
@@ -684,25 +748,10 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
             }
             Yield::Send(step) => step,
         };
-        // Wait for the rate limit first, then claim from the request budget, and only
-        // then count the iteration: a stop that cuts the wait short must not leave an
-        // iteration counted that never sent anything.
-        if let Some(pacer) = &ctx.pacer {
-            let at = pacer.reserve(Instant::now());
-            if at > Instant::now() {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
-                    _ = reached(&mut stop_rx, 1) => break,
-                }
-            }
-        }
-        // The deadline, checked here and not only by the controller's tick, so that no
-        // request starts after it (a rate-capped run would overshoot by a tick).
-        if shared.deadline.is_some_and(|d| Instant::now() >= d) {
-            control.stop(StopReason::Duration);
-            break;
-        }
-        if !shared.claim() {
+        // Wait for the rate limit and claim from the budget first, and only then count
+        // the iteration: a stop that cuts the wait short must not leave an iteration
+        // counted that never sent anything.
+        if !ctx.may_send(&mut stop_rx).await {
             break;
         }
         if at_entry {
@@ -711,7 +760,7 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration) {
                 .iteration_started(Instant::now(), None);
         }
         at_entry = false;
-        if !vu.send(&ctx, step, None).await {
+        if !vu.send(&ctx, step, None, None).await {
             // The rest of this iteration may depend on the failed response.
             vu.state.restart_iteration(program);
             at_entry = true;
@@ -810,6 +859,7 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
         return;
     };
     let mut vu = Vu::new(program, &shared.config.http, number);
+    let mut stop_rx = control.subscribe();
     'iterations: loop {
         if control.is_stopping() {
             break;
@@ -840,20 +890,28 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
             match program.resume(&mut vu.state, &mut SystemHost) {
                 Yield::IterationDone => break,
                 Yield::Sleep(pause) => {
-                    let mut stop_rx = control.subscribe();
                     if !think(pause, &mut stop_rx).await {
                         break 'iterations;
                     }
                 }
                 Yield::Send(step) => {
-                    if !shared.claim() {
+                    // An iteration due within the run starts even if its VU got to it
+                    // just after the deadline (the schedule ends there, the queue
+                    // drains); its later steps, like every request, do not start
+                    // after the deadline.
+                    let allowed = if first {
+                        shared.claim()
+                    } else {
+                        ctx.may_send(&mut stop_rx).await
+                    };
+                    if !allowed {
                         break 'iterations;
                     }
                     if std::mem::take(&mut first) {
                         let lag = Instant::now().saturating_duration_since(due);
                         ctx.stats.borrow_mut().iteration_started(due, Some(lag));
                     }
-                    if !vu.send(&ctx, step, intended.take()).await {
+                    if !vu.send(&ctx, step, intended.take(), None).await {
                         vu.state.restart_iteration(program);
                         break;
                     }

@@ -1,7 +1,7 @@
 //! Following redirects: where a 3xx response sends a step's request next.
 //!
 //! Sits beside the drivers. A driver's parser keeps the `Location` of a redirect
-//! response; [`next_hop`] resolves it against the URL just requested and decides the
+//! response; [`follow`] resolves it against the URL just requested and decides the
 //! method (RFC 9110 15.4: 303 becomes `GET`, and so does a `POST` answered by 301 or
 //! 302, as browsers do; 307 and 308 keep the method and body). Each VU keeps a small
 //! table of the origins its redirects led to ([`Origins`]), so a hop to another host
@@ -11,7 +11,7 @@
 //! step's checks and extractors see only the last response. This path builds a URL
 //! per hop (allocates); runs that meet no redirect never enter it.
 
-use kaioken_vm::{Origin, Scheme};
+use kaioken_vm::{Origin, Scheme, StepDesc};
 use url::{Host, Url};
 
 /// Whether `status` is a redirect kaioken follows (it needs a `Location`).
@@ -32,30 +32,60 @@ pub(crate) struct Hop {
     pub method: String,
     /// Whether the step's body (and its `content-type`) is sent again.
     pub keep_body: bool,
-    /// Whether `origin` differs from the step's own: the step's `host` and
-    /// `authorization` headers are then not sent (as browsers and curl do).
+    /// Whether `origin` differs from the step's own: the step's `host` and credential
+    /// headers are then not sent (as browsers and curl do).
     pub cross_origin: bool,
+    /// Which redirect of the step this is: 1 for the first.
+    pub number: u32,
 }
 
-/// The request a redirect answered, as [`next_hop`] needs it.
+/// The request a redirect answered, as [`follow`] needs it.
 pub(crate) struct Sent<'a> {
+    /// The step's own origin.
+    pub step_origin: &'a Origin,
     pub origin: &'a Origin,
     pub path: &'a [u8],
     pub method: &'a str,
     /// Whether it carried the step's body.
     pub with_body: bool,
+    /// Redirects already followed for the step.
+    pub hops: u32,
 }
 
-/// The hop after a `status` response with `location` to request `sent` of a step
-/// whose own origin is `step_origin`. `None` when the location is not an `http(s)`
-/// URL.
-pub(crate) fn next_hop(
+impl<'a> Sent<'a> {
+    /// The request just sent for `step`: the step's own (`hop` is `None`), or the
+    /// redirect `hop` it led to, at `origin` and `path`.
+    pub fn new(
+        step: &'a StepDesc,
+        step_origin: &'a Origin,
+        hop: Option<&'a Hop>,
+        path: &'a [u8],
+    ) -> Sent<'a> {
+        Sent {
+            step_origin,
+            origin: hop.map_or(step_origin, |h| &h.origin),
+            path,
+            method: hop.map_or(&step.method, |h| &h.method),
+            with_body: step.body.is_some() && hop.is_none_or(|h| h.keep_body),
+            hops: hop.map_or(0, |h| h.number),
+        }
+    }
+}
+
+/// The request to send next when the response to `sent` was `status` with
+/// `location`: `None` when it is not a redirect to follow (not a redirect, no
+/// `Location`, `max_redirects` reached, or not an `http(s)` URL). Both engines decide
+/// here.
+pub(crate) fn follow(
     status: u16,
     location: &[u8],
     sent: &Sent<'_>,
-    step_origin: &Origin,
+    max_redirects: u32,
     origins: &mut Origins,
 ) -> Option<Hop> {
+    if sent.hops >= max_redirects || !is_redirect(status) || location.is_empty() {
+        return None;
+    }
     let location = std::str::from_utf8(location).ok()?.trim();
     let base = Url::parse(&format!(
         "{}://{}{}",
@@ -80,21 +110,23 @@ pub(crate) fn next_hop(
     };
     Some(Hop {
         slot: origins.slot(&origin),
-        cross_origin: origin != *step_origin,
+        cross_origin: origin != *sent.step_origin,
         origin,
         path,
         method,
         keep_body,
+        number: sent.hops + 1,
     })
 }
 
-/// Whether a redirect's request sends the step's header `name` (lowercase): `host`
-/// and `authorization` only on the step's own origin, `content-type` only with the
-/// body.
+/// Whether a redirect's request sends the step's header `name` (lowercase): `host` and
+/// credentials (`authorization`, `proxy-authorization`, `cookie`) only on the step's
+/// own origin, as curl does (the cookie jar, if any, still sends the new origin's own
+/// cookies); `content-type` only with the body.
 pub(crate) fn keeps_header(name: &[u8], hop: Option<&Hop>) -> bool {
     let Some(hop) = hop else { return true };
     match name {
-        b"host" | b"authorization" => !hop.cross_origin,
+        b"host" | b"authorization" | b"proxy-authorization" | b"cookie" => !hop.cross_origin,
         b"content-type" => hop.keep_body,
         _ => true,
     }
@@ -195,12 +227,14 @@ mod tests {
         let from = origin(Scheme::Http, "127.0.0.1", 8080, "127.0.0.1:8080");
         let mut origins = Origins::new(std::slice::from_ref(&from));
         let sent = Sent {
+            step_origin: &from,
             origin: &from,
             path: b"/a/b?x=1",
             method,
             with_body: true,
+            hops: 0,
         };
-        next_hop(status, location.as_bytes(), &sent, &from, &mut origins)
+        follow(status, location.as_bytes(), &sent, 10, &mut origins)
     }
 
     #[test]
@@ -241,6 +275,26 @@ mod tests {
         assert_eq!(h.method, "HEAD");
         let h = hop(302, "/z", "DELETE").unwrap();
         assert_eq!(h.method, "DELETE");
+    }
+
+    #[test]
+    fn the_limit_stops_following() {
+        let from = origin(Scheme::Http, "127.0.0.1", 8080, "127.0.0.1:8080");
+        let mut origins = Origins::new(std::slice::from_ref(&from));
+        let sent = |hops| Sent {
+            step_origin: &from,
+            origin: &from,
+            path: b"/",
+            method: "GET",
+            with_body: false,
+            hops,
+        };
+        let next = follow(302, b"/x", &sent(2), 3, &mut origins).unwrap();
+        assert_eq!(next.number, 3);
+        assert_eq!(follow(302, b"/x", &sent(3), 3, &mut origins), None);
+        assert_eq!(follow(200, b"/x", &sent(0), 3, &mut origins), None);
+        assert_eq!(follow(302, b"", &sent(0), 3, &mut origins), None);
+        assert_eq!(follow(302, b"\xff/x", &sent(0), 3, &mut origins), None);
     }
 
     #[test]

@@ -28,9 +28,9 @@ use io_uring::{IoUring, opcode, squeue, types};
 use kaioken_vm::{Program, Scheme, StepId, SystemHost, VuState, Yield};
 use socket2::{SockAddr, Socket, Type};
 
-use crate::executor::{Shared, default_detail};
+use crate::executor::{HandedOff, Shared, default_detail};
 use crate::http1::write_request;
-use crate::redirect::{Hop, Origins, Sent, is_redirect, next_hop};
+use crate::redirect::{Hop, Origins, Sent, follow};
 use crate::response_parser::{Response, ResponseParser};
 use crate::stats::{Outcome, WorkerStats};
 use crate::{ErrorKind, StopReason};
@@ -92,8 +92,8 @@ struct Conn {
     step: StepId,
     /// The redirect being followed, if the request in flight is one.
     hop: Option<Hop>,
-    /// Redirects followed for the current step.
-    hops: u32,
+    /// A redirect to another origin, left to the tokio engine.
+    pending: Option<Hop>,
     origins: Origins,
     phase: Phase,
     /// When the request was submitted (set for the whole batch at submission).
@@ -109,8 +109,9 @@ struct Conn {
 pub(crate) struct Finished {
     /// Requests a hard stop cut off.
     pub unfinished: u64,
-    /// A redirect led to another origin: the tokio engine runs the VUs from here.
-    pub handoff: bool,
+    /// A redirect led to another origin: the tokio engine runs these VUs from here,
+    /// as they are (empty when the run simply ended).
+    pub handoff: Vec<HandedOff>,
 }
 
 /// The io_uring engine's worker: runs `vus` (VU numbers) until the run stops, or
@@ -167,7 +168,7 @@ fn drive(
                 .then(crate::cookies::Jar::default),
             step: StepId(0),
             hop: None,
-            hops: 0,
+            pending: None,
             origins: Origins::new(&program.origins),
             phase: Phase::Idle,
             started: Instant::now(),
@@ -275,10 +276,26 @@ fn drive(
             }
         }
         std::mem::forget(conns);
+        return Finished {
+            unfinished,
+            handoff: Vec::new(),
+        };
     }
+    let handoff = if engine.handoff {
+        conns
+            .into_iter()
+            .map(|c| HandedOff {
+                state: c.vu,
+                jar: c.jar,
+                pending: c.pending.map(|hop| (c.step, hop)),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Finished {
         unfinished,
-        handoff: engine.handoff,
+        handoff,
     }
 }
 
@@ -311,7 +328,6 @@ impl Engine<'_> {
             return;
         }
         conn.hop = None;
-        conn.hops = 0;
         if shared.control.is_stopping() || shared.deadline.is_some_and(|d| now >= d) || self.handoff
         {
             conn.done = true;
@@ -550,29 +566,16 @@ impl Engine<'_> {
                     status,
                     bytes_in: bytes,
                 };
-                let follow = conn.hops < self.shared.config.http.max_redirects
-                    && is_redirect(status)
-                    && !conn.parser.location.is_empty();
-                let next = if follow {
-                    let sent = Sent {
-                        origin,
-                        path,
-                        method: conn.hop.as_ref().map_or(&desc.method, |h| &h.method),
-                        with_body: desc.body.is_some()
-                            && conn.hop.as_ref().is_none_or(|h| h.keep_body),
-                    };
-                    next_hop(
-                        status,
-                        &conn.parser.location,
-                        &sent,
-                        origin,
-                        &mut conn.origins,
-                    )
-                } else {
-                    None
-                };
+                let sent = Sent::new(desc, origin, conn.hop.as_ref(), path);
+                let next = follow(
+                    status,
+                    &conn.parser.location,
+                    &sent,
+                    self.shared.config.http.max_redirects,
+                    &mut conn.origins,
+                );
                 match next {
-                    Some(next) => self.follow(conns, i, now, outcome, next),
+                    Some(next) => self.follow_hop(conns, i, now, outcome, next),
                     None => self.finish(conns, i, now, outcome),
                 }
             }
@@ -595,7 +598,14 @@ impl Engine<'_> {
     /// engine has one connection per VU, to the program's one origin: a redirect to
     /// another origin ends the engine's part of the run, and the tokio engine, which
     /// can follow it, runs the VUs from then on.
-    fn follow(&mut self, conns: &mut [Conn], i: usize, now: Instant, outcome: Outcome, next: Hop) {
+    fn follow_hop(
+        &mut self,
+        conns: &mut [Conn],
+        i: usize,
+        now: Instant,
+        outcome: Outcome,
+        next: Hop,
+    ) {
         let shared = self.shared;
         let program: &Program = &shared.config.program;
         let conn = &mut conns[i];
@@ -606,15 +616,18 @@ impl Engine<'_> {
             .scenario(scenario, now, now - conn.started, false);
         shared.count_live(self.index, false);
         if next.cross_origin {
+            // The tokio engine sends it, and goes on with the step from there.
             self.handoff = true;
-        }
-        if next.cross_origin || !shared.may_continue() {
-            // The step is cut short after a counted hop; its checks do not judge a
-            // response it never finished.
+            conn.pending = Some(next);
             self.next_request(conns, i, now);
             return;
         }
-        conn.hops += 1;
+        if !shared.may_continue() {
+            // The run is ending: the step is cut short after a counted hop; its checks
+            // do not judge a response it never finished.
+            self.next_request(conns, i, now);
+            return;
+        }
         let cookie = match &mut conn.jar {
             Some(jar) => jar.header_for(&next.origin, &next.path),
             None => None,

@@ -6,6 +6,7 @@
 //! under another origin (`localhost` instead of `127.0.0.1`).
 
 use crate::harness::Test;
+use crate::httpbin::Httpbin;
 use crate::nginx::{Nginx, Variant, log_status_codes};
 
 /// Run `/hop/2` and compare with the log: each hop counted once, and the check on
@@ -189,14 +190,23 @@ fn methods_and_bodies_across_redirects() {
 }
 
 /// A redirect to another origin: the io_uring engine (one connection, one origin)
-/// hands the VUs to the tokio engine, which follows it; nothing is lost on the way.
+/// hands the VUs to the tokio engine, which follows it. The VUs go on as they were:
+/// `${REQUEST_ID}` never repeats, and the step the handover interrupted finishes
+/// there (its check judges the final response).
 #[test]
 fn a_redirect_to_another_origin_is_followed_on_every_engine() {
     for (env, engine) in [(None, "io_uring+tokio"), (Some("1"), "tokio")] {
         let nginx = Nginx::start(Variant::Http1);
         let mut test = Test::new()
-            .arg(nginx.url("/elsewhere"))
+            .arg(nginx.url("/elsewhere?id=${REQUEST_ID}"))
             .args(["-n", "40", "-c", "2"])
+            .scenario(
+                r#"
+                [[checks]]
+                name = "landed"
+                expr = 'body == "GET /echo"'
+                "#,
+            )
             .report();
         if let Some(v) = env {
             test = test.env("KAIOKEN_NO_IO_URING", v);
@@ -208,9 +218,81 @@ fn a_redirect_to_another_origin_is_followed_on_every_engine() {
         assert_eq!(report.str("settings.engine"), engine, "{report}");
         assert_eq!(lines.len(), 40, "{report}\n{}", nginx.logs());
         assert_eq!(report.status_codes(), log_status_codes(&lines), "{report}");
-        let echoes = lines.iter().filter(|l| l.uri == "/echo").count();
-        assert!(echoes >= 16, "few redirects followed: {lines:?}");
+        let starts: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.uri.starts_with("/elsewhere"))
+            .map(|l| l.uri.as_str())
+            .collect();
+        let distinct: std::collections::BTreeSet<&&str> = starts.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            starts.len(),
+            "a request id repeated: {starts:?}"
+        );
+        let echoes = lines.iter().filter(|l| l.uri == "/echo").count() as u64;
+        assert!(echoes >= 18, "few redirects followed: {lines:?}");
+        // Every finished chain was checked once, the interrupted one included; only a
+        // chain the budget cut at the very end goes unchecked.
+        assert_eq!(report.check("landed"), (echoes, 0), "{report}");
     }
+}
+
+/// Credentials stay with the origin they were given for: on a redirect to another
+/// origin, `authorization`, `proxy-authorization` and `cookie` are not sent, other
+/// headers are. The redirect is httpbin's, to `localhost` instead of `127.0.0.1`.
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let httpbin = Httpbin::start();
+    let elsewhere = httpbin.url("/headers").replace("127.0.0.1", "localhost");
+    let out = Test::new()
+        .arg(httpbin.url(&format!("/redirect-to?url={elsewhere}")))
+        .args(["-n", "10", "-c", "1"])
+        .args(["-H", "Authorization: Bearer s3cr3t", "-H", "Cookie: session=hunter2"])
+        .args(["-H", "Proxy-Authorization: Basic cHJveHk=", "-H", "X-Kaioken-Test: kept"])
+        .scenario(
+            r#"
+            [[checks]]
+            name = "no credentials"
+            expr = '!(body contains "s3cr3t") && !(body contains "hunter2") && !(body contains "cHJveHk")'
+
+            [[checks]]
+            name = "other headers"
+            expr = 'body contains "kept"'
+            "#,
+        )
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert_eq!(report.status_codes(), [(200, 5), (302, 5)], "{report}");
+    assert_eq!(report.check("no credentials"), (5, 0), "{report}");
+    assert_eq!(report.check("other headers"), (5, 0), "{report}");
+    let lines = httpbin.access_log_lines();
+    assert_eq!(lines.len(), 10, "{lines:?}");
+    for l in &lines {
+        let own_origin = l.path == "/redirect-to";
+        assert_eq!(l.cookie == "session=hunter2", own_origin, "{l:?}");
+    }
+}
+
+/// The most common redirect, from `http` to `https`: the run has TLS ready for it
+/// although the scenario names no `https` origin.
+#[test]
+fn a_redirect_from_http_to_https_is_followed() {
+    let nginx = Nginx::start(Variant::Tls);
+    let httpbin = Httpbin::start();
+    let target = nginx.url("/echo");
+    assert!(target.starts_with("https://"), "{target}");
+    let out = Test::new()
+        .arg(httpbin.url(&format!("/redirect-to?url={target}")))
+        .args(["-n", "10", "-c", "1", "--cacert"])
+        .arg(nginx.ca_path())
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert_eq!(report.status_codes(), [(200, 5), (302, 5)], "{report}");
+    assert_eq!(nginx.access_log_lines().len(), 5, "{}", nginx.logs());
 }
 
 /// `think_time` spaces a VU's requests out and is not latency.

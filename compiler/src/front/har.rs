@@ -551,10 +551,16 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     if options.think_time {
         for i in 0..steps.len() - 1 {
             if let ((Some(start), time), (Some(next), _)) = (timing[i], timing[i + 1]) {
-                let gap_us = next - start - (time * 1000.0).round() as i64;
-                let ms = (gap_us + 500) / 1000;
+                // Saturating: recorded times can be anything, and entries without a
+                // readable start leave the rest unsorted.
+                let took_us = (time * 1000.0).round().clamp(0.0, i64::MAX as f64) as i64;
+                let gap_us = next.saturating_sub(start).saturating_sub(took_us);
+                let ms = gap_us.saturating_add(500) / 1000;
                 if ms >= 1 {
-                    steps[i].think_time = Some(Duration::from_millis(ms as u64));
+                    // A user away for longer than the longest think time gets the
+                    // longest one.
+                    let pause = Duration::from_millis(ms as u64).min(crate::lower::MAX_THINK_TIME);
+                    steps[i].think_time = Some(pause);
                 }
             }
         }
