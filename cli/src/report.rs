@@ -294,17 +294,7 @@ impl Report {
         } else {
             "http"
         };
-        let path: String = step
-            .path
-            .parts
-            .iter()
-            .map(|p| match p {
-                kaioken_compiler::Part::Lit(b) => String::from_utf8_lossy(b).into_owned(),
-                kaioken_compiler::Part::Builtin(b) => format!("${{{b}}}"),
-                kaioken_compiler::Part::Extracted(var) => format!("${{{var}}}"),
-                kaioken_compiler::Part::Random(lo, hi) => format!("${{RANDOM({lo},{hi})}}"),
-            })
-            .collect();
+        let path: String = step.path.parts.iter().map(ToString::to_string).collect();
         let h = &stats.latency;
         let total = stats.total();
         let errors = stats.error_count();

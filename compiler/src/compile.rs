@@ -288,6 +288,10 @@ impl Compiler {
                     buf,
                     slot: self.slot(var),
                 },
+                Part::UrlEncoded(var) => Op::PushSlotEncoded {
+                    buf,
+                    slot: self.slot(var),
+                },
                 Part::Random(lo, hi) => {
                     self.ranges.push((*lo, *hi));
                     Op::PushRandom {

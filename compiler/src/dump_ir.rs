@@ -207,14 +207,8 @@ fn template(t: &Template) -> String {
                         .take(MAX.saturating_sub(text.len())),
                 );
             }
-            Part::Builtin(b) => {
-                let _ = write!(text, "${{{b}}}");
-            }
-            Part::Extracted(var) => {
-                let _ = write!(text, "${{{var}}}");
-            }
-            Part::Random(lo, hi) => {
-                let _ = write!(text, "${{RANDOM({lo},{hi})}}");
+            other => {
+                let _ = write!(text, "{other}");
             }
         }
     }

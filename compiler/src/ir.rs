@@ -201,8 +201,24 @@ pub enum Part {
     Builtin(Builtin),
     /// A value an earlier step of the iteration extracted, by variable name.
     Extracted(String),
+    /// `${URLENCODE(name)}`: an extracted value, percent-encoded.
+    UrlEncoded(String),
     /// `${RANDOM(min,max)}`: a random integer in the inclusive range.
     Random(i64, i64),
+}
+
+/// A part as a scenario writes it: literal text as is (lossy UTF-8), the others as
+/// `${…}`.
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Lit(bytes) => f.write_str(&String::from_utf8_lossy(bytes)),
+            Part::Builtin(b) => write!(f, "${{{b}}}"),
+            Part::Extracted(var) => write!(f, "${{{var}}}"),
+            Part::UrlEncoded(var) => write!(f, "${{URLENCODE({var})}}"),
+            Part::Random(lo, hi) => write!(f, "${{RANDOM({lo},{hi})}}"),
+        }
+    }
 }
 
 impl Template {

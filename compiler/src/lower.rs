@@ -128,6 +128,13 @@ struct RequestSpec<'d> {
     think_time: Option<&'d Located<String>>,
 }
 
+/// What a `${name}` resolves to.
+enum Resolved {
+    Extracted(String),
+    Builtin(Builtin),
+    Env(String),
+}
+
 struct Lowerer<'a> {
     env: &'a BTreeMap<String, String>,
     errors: Vec<CompileError>,
@@ -843,7 +850,7 @@ impl Lowerer<'_> {
                             };
                             self.errors.push(CompileError::at(kind, &value.loc, None));
                         }
-                        Part::Extracted(var) => {
+                        Part::Extracted(var) | Part::UrlEncoded(var) => {
                             let kind = CompileErrorKind::BuiltinNotAllowed { name: var.clone() };
                             self.errors.push(CompileError::at(kind, &value.loc, None));
                         }
@@ -875,8 +882,13 @@ impl Lowerer<'_> {
         for part in parsed.parts {
             match part {
                 TemplatePart::Literal { text, .. } => out.push_lit(text.as_bytes()),
-                TemplatePart::Var { name, args, span } => {
-                    if name == "RANDOM" {
+                TemplatePart::Var {
+                    name,
+                    args,
+                    of,
+                    span,
+                } => {
+                    if name == "RANDOM" && of.is_none() {
                         match args.as_slice() {
                             &[lo, hi] if lo <= hi => out.parts.push(Part::Random(lo, hi)),
                             _ => {
@@ -891,45 +903,76 @@ impl Lowerer<'_> {
                         }
                         continue;
                     }
-                    if !args.is_empty() {
-                        let kind = CompileErrorKind::BadBuiltinArgs {
-                            name,
-                            expected: "no arguments",
-                        };
-                        self.errors
-                            .push(CompileError::at(kind, &value.loc, Some(span)));
-                        ok = false;
-                        continue;
-                    }
-                    if self.extracted.contains(&name) {
-                        out.parts.push(Part::Extracted(name));
-                    } else if let Some(b) = Builtin::from_name(&name) {
-                        out.parts.push(Part::Builtin(b));
-                    } else if self.extracted_later.contains(&name) {
-                        let kind = CompileErrorKind::UseBeforeExtract { name };
-                        self.errors
-                            .push(CompileError::at(kind, &value.loc, Some(span)));
-                        ok = false;
-                    } else if let Some(v) = self.env.get(&name) {
-                        out.push_lit(v.as_bytes());
-                    } else {
-                        let candidates = Builtin::ALL
-                            .iter()
-                            .map(|b| b.name())
-                            .chain(["RANDOM"])
-                            .chain(self.extracted.iter().map(String::as_str))
-                            .chain(self.env.keys().map(String::as_str));
-                        let suggestion =
-                            crate::suggest::closest(&name, candidates).map(str::to_owned);
-                        let kind = CompileErrorKind::UnknownVariable { name, suggestion };
-                        self.errors
-                            .push(CompileError::at(kind, &value.loc, Some(span)));
-                        ok = false;
+                    let (name, encode) = match (name.as_str(), of) {
+                        ("URLENCODE", Some(of)) if args.is_empty() => (of, true),
+                        (_, None) if args.is_empty() && name != "URLENCODE" => (name, false),
+                        _ => {
+                            let expected = match name.as_str() {
+                                "URLENCODE" => "the name of a value: `${URLENCODE(token)}`",
+                                "RANDOM" => "two integers, the smallest first: `${RANDOM(1,100)}`",
+                                _ => "no arguments",
+                            };
+                            let kind = CompileErrorKind::BadBuiltinArgs { name, expected };
+                            self.errors
+                                .push(CompileError::at(kind, &value.loc, Some(span)));
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    match self.resolve(name, &value.loc, span) {
+                        Some(Resolved::Extracted(var)) if encode => {
+                            out.parts.push(Part::UrlEncoded(var));
+                        }
+                        Some(Resolved::Extracted(var)) => out.parts.push(Part::Extracted(var)),
+                        // Built-ins write only letters, digits and `-`: nothing to encode.
+                        Some(Resolved::Builtin(b)) => out.parts.push(Part::Builtin(b)),
+                        Some(Resolved::Env(v)) if encode => {
+                            let mut encoded = Vec::new();
+                            kaioken_vm::push_url_encoded(&mut encoded, v.as_bytes());
+                            out.push_lit(&encoded);
+                        }
+                        Some(Resolved::Env(v)) => out.push_lit(v.as_bytes()),
+                        None => ok = false,
                     }
                 }
             }
         }
         ok.then_some(out)
+    }
+
+    /// What the name in a `${name}` stands for, in order: a value an earlier step
+    /// extracted, a built-in, an environment variable. A name only later steps
+    /// extract, or no name at all, is an error (with the closest known name).
+    fn resolve(
+        &mut self,
+        name: String,
+        loc: &Loc,
+        span: kaioken_grammar::Span,
+    ) -> Option<Resolved> {
+        if self.extracted.contains(&name) {
+            return Some(Resolved::Extracted(name));
+        }
+        if let Some(b) = Builtin::from_name(&name) {
+            return Some(Resolved::Builtin(b));
+        }
+        if self.extracted_later.contains(&name) {
+            let kind = CompileErrorKind::UseBeforeExtract { name };
+            self.errors.push(CompileError::at(kind, loc, Some(span)));
+            return None;
+        }
+        if let Some(v) = self.env.get(&name) {
+            return Some(Resolved::Env(v.clone()));
+        }
+        let candidates = Builtin::ALL
+            .iter()
+            .map(|b| b.name())
+            .chain(["RANDOM", "URLENCODE"])
+            .chain(self.extracted.iter().map(String::as_str))
+            .chain(self.env.keys().map(String::as_str));
+        let suggestion = crate::suggest::closest(&name, candidates).map(str::to_owned);
+        let kind = CompileErrorKind::UnknownVariable { name, suggestion };
+        self.errors.push(CompileError::at(kind, loc, Some(span)));
+        None
     }
 
     fn step(&mut self, d: &Draft, file: Option<&Src>) -> Option<Step> {
@@ -1180,7 +1223,7 @@ impl Lowerer<'_> {
         for part in &t.parts[1..] {
             match part {
                 Part::Lit(bytes) => path.push_lit(bytes),
-                Part::Builtin(_) | Part::Extracted(_) | Part::Random(..) => {
+                Part::Builtin(_) | Part::Extracted(_) | Part::UrlEncoded(_) | Part::Random(..) => {
                     path.parts.push(part.clone())
                 }
             }

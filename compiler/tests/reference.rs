@@ -240,6 +240,8 @@ enum Piece {
     Timestamp,
     /// `${v}`: the value step 1 extracted.
     Var,
+    /// `${URLENCODE(v)}`: the same, percent-encoded.
+    EncodedVar,
     Random(i64, i64),
     Uuid,
     /// `$${x}`: the escape for a literal `${x}`.
@@ -255,6 +257,7 @@ impl Piece {
             Piece::RequestId => "${REQUEST_ID}".into(),
             Piece::Timestamp => "${TIMESTAMP_MS}".into(),
             Piece::Var => "${v}".into(),
+            Piece::EncodedVar => "${URLENCODE(v)}".into(),
             // The `~` keeps two numbers apart, so the matcher can split them.
             Piece::Random(lo, hi) => format!("${{RANDOM({lo},{hi})}}~"),
             Piece::Uuid => "${UUID}".into(),
@@ -272,6 +275,7 @@ fn piece(escapes: bool) -> impl Strategy<Value = Piece> {
         Just(Piece::RequestId),
         Just(Piece::Timestamp),
         Just(Piece::Var),
+        Just(Piece::EncodedVar),
         random,
         Just(Piece::Uuid),
         Just(if escapes { Piece::Escaped } else { Piece::Vu }),
@@ -494,6 +498,7 @@ fn expected(
             Piece::RequestId => re += &format!("{vu}-{request}"),
             Piece::Timestamp => re += &now.to_string(),
             Piece::Var => re += &regex::escape(v),
+            Piece::EncodedVar => re += &regex::escape(&url_encoded(v)),
             Piece::Random(lo, hi) => {
                 re += "(-?[0-9]+)~";
                 ranges.push((*lo, *hi));
@@ -509,6 +514,19 @@ fn expected(
         regex::Regex::new(&re).expect("the reference builds valid regexes"),
         ranges,
     )
+}
+
+/// RFC 3986 percent-encoding, byte by byte: unreserved characters stay.
+fn url_encoded(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn agrees(

@@ -119,7 +119,7 @@ fn chaining_and_random_builtins_allocate_nothing_per_iteration() {
         url = "/login?n=${RANDOM(1,1000000)}"
         extract = { token = "json:$.token" }
         [[scenarios.steps]]
-        url = "/items/${UUID}"
+        url = "/items/${UUID}?t=${URLENCODE(token)}"
         headers = { "authorization" = "Bearer ${token}" }
         body = '{"token": "${token}", "vu": ${VU}}'
 
@@ -142,7 +142,7 @@ fn chaining_and_random_builtins_allocate_nothing_per_iteration() {
     let mut host = Ticking(0);
     // What an extractor would have written after the login response.
     vu.slot_mut(slot)
-        .extend_from_slice(b"eyJhbGciOiJIUzI1NiJ9.payload.signature");
+        .extend_from_slice(b"eyJhbGciOiJIUzI1NiJ9.pay+load/signature==");
     let mut sends = 0u64;
     let mut run = |n: usize, sends: &mut u64| {
         for _ in 0..n {

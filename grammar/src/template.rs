@@ -31,12 +31,14 @@ pub enum TemplatePart {
         /// Where it came from.
         span: Span,
     },
-    /// `${name}` or `${name(args)}`.
+    /// `${name}`, `${name(args)}` or `${name(of)}`.
     Var {
         /// The variable's name, without `${` and `}`.
         name: String,
         /// Arguments, for built-ins that take them (`${RANDOM(1,100)}`).
         args: Vec<i64>,
+        /// The value a built-in applies to (`${URLENCODE(token)}`).
+        of: Option<String>,
         /// The span of the whole `${name}`.
         span: Span,
     },
@@ -71,8 +73,14 @@ pub fn parse_template(input: &str) -> Result<Template, GrammarError> {
                     .map(|p| p.as_str())
                     .unwrap_or_default()
                     .to_owned();
-                let args = inner
-                    .next()
+                let arg = inner.next();
+                let of = arg
+                    .as_ref()
+                    .filter(|a| a.as_rule() == Rule::name_arg)
+                    .and_then(|a| a.clone().into_inner().next())
+                    .map(|i| i.as_str().to_owned());
+                let args = arg
+                    .filter(|a| a.as_rule() == Rule::args)
                     .map(|a| {
                         // Out-of-range integers saturate; the compiler checks ranges.
                         a.into_inner()
@@ -87,7 +95,12 @@ pub fn parse_template(input: &str) -> Result<Template, GrammarError> {
                             .collect()
                     })
                     .unwrap_or_default();
-                parts.push(TemplatePart::Var { name, args, span });
+                parts.push(TemplatePart::Var {
+                    name,
+                    args,
+                    of,
+                    span,
+                });
                 continue;
             }
             _ => continue,
@@ -162,6 +175,7 @@ mod tests {
         TemplatePart::Var {
             name: name.into(),
             args: vec![],
+            of: None,
             span: Span::new(start, end),
         }
     }
@@ -200,11 +214,23 @@ mod tests {
             TemplatePart::Var {
                 name: "RANDOM".into(),
                 args: vec![1, -100],
+                of: None,
                 span: Span::new(3, 21)
             }
         );
         assert!(parse_template("${RANDOM(1,)}").is_err());
-        assert!(parse_template("${RANDOM(a)}").is_err());
+        assert!(parse_template("${RANDOM(a b)}").is_err());
+        let t = parse_template("?t=${URLENCODE( token )}").unwrap();
+        assert_eq!(
+            t.parts[1],
+            TemplatePart::Var {
+                name: "URLENCODE".into(),
+                args: vec![],
+                of: Some("token".into()),
+                span: Span::new(3, 24)
+            }
+        );
+        assert!(parse_template("${URLENCODE(1x)}").is_err());
     }
 
     #[test]

@@ -806,3 +806,55 @@ fn httpbin_the_cookie_jar_applies_on_every_hop() {
         assert_eq!(pair[1].cookie, format!("k=v{i}"), "{lines:?}");
     }
 }
+
+/// `${URLENCODE(v)}` sends a value with `+`, `/` and `=` through a query string
+/// intact; sent raw, the `+` arrives as a space. httpbin's `/base64/…` answers with
+/// the decoded text, and `/anything` echoes the query it understood.
+#[test]
+fn httpbin_url_encoded_values_arrive_intact() {
+    let httpbin = Httpbin::start();
+    let report = Test::new()
+        .scenario(
+            r#"
+            [[scenarios]]
+            [[scenarios.steps]]
+            url = "/base64/YSsvPWI="
+            extract = { v = "body" }
+
+            [[scenarios.steps]]
+            url = "/anything?t=${URLENCODE(v)}"
+            checks = ['body contains "\"t\": \"a+/=b\""']
+
+            [[scenarios.steps]]
+            url = "/anything?t=${v}"
+            checks = ['body contains "\"t\": \"a /=b\""']
+            "#,
+        )
+        .arg(httpbin.url("/"))
+        .args(["-n", "9", "-c", "1"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(
+        report.check(r#"body contains "\"t\": \"a+/=b\"""#),
+        (3, 0),
+        "{report}"
+    );
+    assert_eq!(
+        report.check(r#"body contains "\"t\": \"a /=b\"""#),
+        (3, 0),
+        "{report}"
+    );
+    let queries: Vec<String> = httpbin
+        .access_log_lines()
+        .iter()
+        .filter(|l| l.path == "/anything")
+        .map(|l| l.query.clone())
+        .collect();
+    assert_eq!(queries.len(), 6, "{queries:?}");
+    assert!(
+        queries.iter().filter(|q| *q == "t=a%2B%2F%3Db").count() == 3,
+        "{queries:?}"
+    );
+}

@@ -48,3 +48,19 @@ impl fmt::Display for Builtin {
         f.write_str(self.name())
     }
 }
+
+/// What `${URLENCODE(name)}` leaves as it is: RFC 3986's unreserved characters
+/// (ASCII letters, digits, `-`, `.`, `_`, `~`); every other byte becomes `%XX`.
+const URL_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Append `bytes` percent-encoded for a URL component or a form field, as
+/// `${URLENCODE(name)}` sends them. Allocates nothing beyond `out`'s growth.
+pub fn push_url_encoded(out: &mut Vec<u8>, bytes: &[u8]) {
+    for chunk in percent_encoding::percent_encode(bytes, URL_COMPONENT) {
+        out.extend_from_slice(chunk.as_bytes());
+    }
+}

@@ -27,7 +27,7 @@ mod step_desc;
 mod vm;
 mod vu_state;
 
-pub use builtin::Builtin;
+pub use builtin::{Builtin, push_url_encoded};
 pub use check::{CheckExpr, CompiledCheck, ResponseView, TextTest};
 pub use extract::{CompiledExtractor, ExtractKind};
 pub use host::{Host, SystemHost};

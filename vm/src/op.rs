@@ -18,6 +18,8 @@ macro_rules! for_each_op {
             PushBuiltin { buf: BufId, builtin: Builtin } => "buf.builtin";
             /// Append the value extracted into `slot` to buffer `buf`.
             PushSlot { buf: BufId, slot: SlotId } => "buf.slot";
+            /// Append the value extracted into `slot`, percent-encoded, to `buf`.
+            PushSlotEncoded { buf: BufId, slot: SlotId } => "buf.slotenc";
             /// Append a random integer from the program's range `range` to `buf`.
             PushRandom { buf: BufId, range: RangeId } => "buf.random";
             /// Yield `Send(step)`: the step's buffers are ready.

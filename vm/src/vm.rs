@@ -54,6 +54,10 @@ impl Program {
                     let (bufs, slots) = (&mut state.bufs, &state.slots);
                     bufs[buf].extend_from_slice(&slots[slot]);
                 }
+                Op::PushSlotEncoded { buf, slot } => {
+                    let (bufs, slots) = (&mut state.bufs, &state.slots);
+                    crate::push_url_encoded(&mut bufs[buf], &slots[slot]);
+                }
                 Op::Send { step } => {
                     state.requests += 1;
                     return Yield::Send(step);
