@@ -112,17 +112,11 @@ impl Http1 {
             ),
         };
         let result = tokio::time::timeout(timeout, self.exchange(slot, origin, is_head, tls)).await;
-        match result {
-            Ok(Ok((status, bytes_in))) => Outcome::Response { status, bytes_in },
-            Ok(Err(kind)) => {
-                self.drop_conn(slot);
-                Outcome::Error(kind)
-            }
-            Err(_) => {
-                self.drop_conn(slot);
-                Outcome::Error(ErrorKind::Timeout)
-            }
+        let outcome = Outcome::of_exchange(result);
+        if matches!(outcome, Outcome::Error(_)) {
+            self.drop_conn(slot);
         }
+        outcome
     }
 
     /// Close the connection in `slot` (its origin failed, or was replaced).

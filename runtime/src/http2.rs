@@ -112,22 +112,12 @@ impl Http2 {
         hop: Option<&Hop>,
     ) -> Outcome {
         let slot = hop.map_or(program.step(step).origin.index(), |h| h.slot);
-        match tokio::time::timeout(
-            timeout,
-            self.exchange(program, state, step, tls, cookie, hop),
-        )
-        .await
-        {
-            Ok(Ok((status, bytes_in))) => Outcome::Response { status, bytes_in },
-            Ok(Err(kind)) => {
-                self.drop_conn(slot);
-                Outcome::Error(kind)
-            }
-            Err(_) => {
-                self.drop_conn(slot);
-                Outcome::Error(ErrorKind::Timeout)
-            }
+        let exchange = self.exchange(program, state, step, tls, cookie, hop);
+        let outcome = Outcome::of_exchange(tokio::time::timeout(timeout, exchange).await);
+        if matches!(outcome, Outcome::Error(_)) {
+            self.drop_conn(slot);
         }
+        outcome
     }
 
     /// Close the connection in `slot` (its origin failed, or was replaced).

@@ -94,6 +94,20 @@ pub(crate) enum Outcome {
     Error(ErrorKind),
 }
 
+impl Outcome {
+    /// The outcome of a driver's exchange (status and bytes read, or why there is no
+    /// response) run under the request's timeout.
+    pub(crate) fn of_exchange(
+        result: Result<Result<(u16, u64), ErrorKind>, tokio::time::error::Elapsed>,
+    ) -> Outcome {
+        match result {
+            Ok(Ok((status, bytes_in))) => Outcome::Response { status, bytes_in },
+            Ok(Err(kind)) => Outcome::Error(kind),
+            Err(_) => Outcome::Error(ErrorKind::Timeout),
+        }
+    }
+}
+
 /// Statistics of one worker thread; recorded into by its VUs, merged at the end.
 #[derive(Debug)]
 pub(crate) struct WorkerStats {
