@@ -140,6 +140,7 @@ fn imported_toml_snapshots() {
         ("postdata.har", HarOptions::default()),
         ("head-content-length.har", HarOptions::default()),
         ("error_log.har", HarOptions::default()),
+        ("rails-login.har", HarOptions::default()),
     ] {
         let imported = import_har(file, &read(file), &options).unwrap();
         insta::assert_snapshot!(file.replace(['.', '-'], "_"), imported.toml);
@@ -152,6 +153,7 @@ fn lit(t: &Template) -> String {
         .map(|p| match p {
             Part::Lit(b) => String::from_utf8_lossy(b).into_owned(),
             Part::Extracted(v) => format!("${{{v}}}"),
+            Part::UrlEncoded(v) => format!("${{URLENCODE({v})}}"),
             other => format!("{other:?}"),
         })
         .collect()
@@ -306,6 +308,83 @@ fn login_flow_correlation() {
         "{}",
         imported.toml
     );
+}
+
+/// A Rails login: the form's hidden `authenticity_token` is base64 (`+`, `/`, `=`), so
+/// the form POST and a query string send it percent-encoded, as `%2B`, `%2F`, `%3D`
+/// (the query with lowercase hex), while a header sends it as is.
+#[test]
+fn rails_login_sends_the_token_back_percent_encoded() {
+    const TOKEN: &str = "VANSpO/+l+6/2tYmXLgOChepMPf4SRFt1ECtMLuu8ms=";
+    let text = read("rails-login.har");
+    assert!(text.contains("VANSpO%2F%2Bl%2B6%2F2tYmXLgOChepMPf4SRFt1ECtMLuu8ms%3D"));
+    assert!(text.contains("VANSpO%2f%2bl%2b6%2f2tYmXLgOChepMPf4SRFt1ECtMLuu8ms%3d"));
+    let imported = import_har("rails-login.har", &text, &HarOptions::default()).unwrap();
+    assert_eq!(imported.variables, ["authenticity_token"]);
+    let toml = &imported.toml;
+    let comment: String = toml
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#'))
+        .collect();
+    assert!(
+        comment.contains("and sent by steps 2, 4, 5 (percent-encoded by 2, 4)."),
+        "{toml}"
+    );
+    for want in [
+        r#"extract = { authenticity_token = 'regex:name="authenticity_token"[^>]*?value="([^"]*)"' }"#,
+        r#"body = "authenticity_token=${URLENCODE(authenticity_token)}&user%5Bemail%5D=alice%40example.com&user%5Bpassword%5D=s3cret-Pa55&commit=Log+in""#,
+        r#"url = "/orders/export?authenticity_token=${URLENCODE(authenticity_token)}&format=csv""#,
+        r#"x-csrf-token = "${authenticity_token}""#,
+    ] {
+        assert!(toml.contains(want), "lacks {want:?}:\n{toml}");
+    }
+
+    let ir = lower_file("rails-login.har", &text, &HarOptions::default()).unwrap();
+    let steps = &ir.scenarios[0].steps;
+    assert_eq!(steps.len(), 5);
+    let extracts: Vec<(String, String)> = steps[0]
+        .extracts
+        .iter()
+        .map(|x| (x.var.clone(), x.extractor.to_string()))
+        .collect();
+    assert_eq!(
+        extracts,
+        [(
+            "authenticity_token".to_owned(),
+            r#"regex:name="authenticity_token"[^>]*?value="([^"]*)""#.to_owned()
+        )]
+    );
+    assert!(steps[1..].iter().all(|s| s.extracts.is_empty()));
+    assert_eq!(
+        steps[1].body.as_ref().map(lit).as_deref(),
+        Some(
+            "authenticity_token=${URLENCODE(authenticity_token)}&user%5Bemail%5D=alice%40example.com&user%5Bpassword%5D=s3cret-Pa55&commit=Log+in"
+        )
+    );
+    assert!(
+        steps[1]
+            .body
+            .as_ref()
+            .unwrap()
+            .parts
+            .iter()
+            .any(|p| matches!(p, Part::UrlEncoded(v) if v == "authenticity_token"))
+    );
+    assert_eq!(
+        lit(&steps[3].path),
+        "/orders/export?authenticity_token=${URLENCODE(authenticity_token)}&format=csv"
+    );
+    let csrf = steps[4].headers.iter().find(|(n, _)| n == "x-csrf-token");
+    assert_eq!(
+        csrf.map(|(_, v)| lit(v)).as_deref(),
+        Some("${authenticity_token}")
+    );
+    // The recorded token is sent nowhere, in no encoding.
+    let dump = kaioken_compiler::dump_ir(&ir, false);
+    for recorded in ["VANSpO", TOKEN] {
+        assert!(!dump.contains(recorded), "{recorded} in\n{dump}");
+    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use crate::harness::Test;
-use crate::httpbin::Httpbin;
+use crate::httpbin::{Httpbin, LogLine};
 use crate::nginx::{Nginx, Variant};
 use crate::websocket::WsEcho;
 
@@ -508,4 +508,141 @@ fn correlated_recording_sends_back_fresh_values_to_httpbin() {
         .map(|l| l.cookie.as_str())
         .collect();
     assert_eq!(cookies, ["session=abc12345"; 5], "{context}");
+}
+
+/// A value sent back percent-encoded: httpbin's `/base64/…` serves a form whose hidden
+/// `authenticity_token` has `+`, `/` and `=`, and the imported scenario sends the token
+/// it was given, not the recorded one, as `${URLENCODE(authenticity_token)}` in a query
+/// string (recorded with lowercase hex) and in a form body. httpbin decodes both back
+/// to the token, as `/anything` echoes.
+#[test]
+fn percent_encoded_token_is_sent_back_fresh_to_httpbin() {
+    let httpbin = Httpbin::start();
+    const RECORDED: &str = "Rec0rded+t0ken/value==";
+    const LIVE: &str = "L1ve+t0ken/from/httpbin==";
+    let page = |token: &str| {
+        format!(
+            r#"<form method="post" action="/anything"><input type="hidden" name="authenticity_token" value="{token}"></form>"#
+        )
+    };
+    // `page(LIVE)` in URL-safe base64, which `/base64/` decodes and serves.
+    const LIVE_PAGE: &str = "PGZvcm0gbWV0aG9kPSJwb3N0IiBhY3Rpb249Ii9hbnl0aGluZyI-PGlucHV0IHR5cGU9ImhpZGRlbiIgbmFtZT0iYXV0aGVudGljaXR5X3Rva2VuIiB2YWx1ZT0iTDF2ZSt0MGtlbi9mcm9tL2h0dHBiaW49PSI-PC9mb3JtPg==";
+    let mut post = entry(
+        200,
+        "POST",
+        &httpbin.url("/anything"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        200,
+        "application/json",
+        None,
+    );
+    post["request"]["postData"] = json!({
+        "mimeType": "application/x-www-form-urlencoded",
+        "text": "authenticity_token=Rec0rded%2Bt0ken%2Fvalue%3D%3D&commit=Log+in",
+    });
+    let recording = har(vec![
+        entry(
+            0,
+            "GET",
+            &httpbin.url(&format!("/base64/{LIVE_PAGE}")),
+            &[],
+            200,
+            "text/html",
+            Some(&page(RECORDED)),
+        ),
+        entry(
+            100,
+            "GET",
+            &httpbin.url("/anything?t=Rec0rded%2bt0ken%2fvalue%3d%3d&n=1"),
+            &[],
+            200,
+            "application/json",
+            None,
+        ),
+        post,
+    ]);
+    let out = Test::new()
+        .file("recording.har", &recording)
+        .args(["import", "har", "recording.har", "-o", "replay.toml"])
+        .without_no_tui()
+        .stderr_contains("correlated: authenticity_token")
+        .run();
+    let toml = std::fs::read_to_string(out.dir.path().join("replay.toml")).unwrap();
+    for want in [
+        r#"url = "/anything?t=${URLENCODE(authenticity_token)}&n=1""#,
+        r#"body = "authenticity_token=${URLENCODE(authenticity_token)}&commit=Log+in""#,
+    ] {
+        assert!(toml.contains(want), "lacks {want:?}:\n{toml}");
+    }
+    let comment: Vec<&str> = toml.lines().map_while(|l| l.strip_prefix("# ")).collect();
+    assert!(
+        comment
+            .join(" ")
+            .contains("sent percent-encoded by steps 2, 3."),
+        "{toml}"
+    );
+    // Each `/anything` step checks that httpbin decoded the live token, and that the
+    // recorded one was not sent.
+    let checked = format!(
+        r#"checks = ["status == 200", 'body contains "{LIVE}"', '!(body contains "Rec0rded")']"#
+    );
+    let toml: String = toml
+        .split_inclusive("[[scenarios.steps]]")
+        .map(|step| {
+            if step.contains(r#"url = "/anything"#) {
+                step.replace(r#"checks = ["status == 200"]"#, &checked)
+            } else {
+                step.to_owned()
+            }
+        })
+        .collect();
+    assert_eq!(toml.matches(&checked).count(), 2, "{toml}");
+    std::fs::write(out.dir.path().join("replay.toml"), &toml).unwrap();
+
+    let out = Test::in_dir(out.dir)
+        .args(["-f", "replay.toml", "-c", "1", "-n", "30"])
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("requests.total"), 30, "{report}");
+    let checks = report.get("checks").as_array().expect("checks").clone();
+    assert!(
+        checks.iter().all(|c| c["fails"] == 0),
+        "every check passes: {report}"
+    );
+    let live_passes: u64 = checks
+        .iter()
+        .filter(|c| {
+            [&c["name"], &c["expr"]]
+                .iter()
+                .any(|v| v.as_str().is_some_and(|e| e.contains(LIVE)))
+        })
+        .map(|c| c["passes"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(live_passes, 20, "{report}");
+    let lines = httpbin.access_log_lines();
+    let context = format!("{report}\n{}", httpbin.logs());
+    assert_eq!(lines.len(), 30, "{lines:#?}\n{context}");
+    let queries: Vec<&LogLine> = lines
+        .iter()
+        .filter(|l| l.method == "GET" && l.path == "/anything")
+        .collect();
+    assert_eq!(queries.len(), 10, "{context}");
+    for l in queries {
+        // Sent as `${URLENCODE}` writes it: uppercase hex, whatever the recording had.
+        assert_eq!(
+            l.query_param("t"),
+            Some("L1ve%2Bt0ken%2Ffrom%2Fhttpbin%3D%3D"),
+            "{l:?}"
+        );
+    }
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.method == "POST" && l.path == "/anything")
+            .count(),
+        10,
+        "{context}"
+    );
 }

@@ -18,7 +18,8 @@
 //! HTTP/2 and HTTP/3 pseudo-headers, hop-by-hop headers, `host` (from the URL),
 //! `content-length` (computed from the body) and recorded cookies (a per-VU cookie
 //! jar replaces them). Values that a response produced and a later request sends
-//! back become extractors and `${var}`s ([`correlate`]).
+//! back become extractors and `${var}`s, or `${URLENCODE(var)}`s where the request
+//! sent them percent-encoded ([`correlate`]).
 //!
 //! Byte ranges come from `serde_json`'s `RawValue`: each borrowed raw value is a slice
 //! of the file, so its offset is where it sits. A hand-written JSON parser with spans

@@ -16,6 +16,19 @@ pub(crate) enum Seg {
     Lit(String),
     /// A variable an earlier step extracts.
     Var(String),
+    /// The same, percent-encoded: `${URLENCODE(var)}`, where the recording sent the
+    /// value encoded (a form body, a query string).
+    Encoded(String),
+}
+
+impl Seg {
+    /// The variable a `${…}` uses, if this is one.
+    pub fn var_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Seg::Lit(_) => None,
+            Seg::Var(name) | Seg::Encoded(name) => Some(name),
+        }
+    }
 }
 
 /// Request text: recorded literals and extracted variables.
@@ -37,7 +50,8 @@ impl Text {
         }
     }
 
-    /// As a template: literals with every `${` escaped as `$${`, variables as `${name}`.
+    /// As a template: literals with every `${` escaped as `$${`, variables as `${name}`
+    /// or `${URLENCODE(name)}`.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for seg in &self.segs {
@@ -47,6 +61,11 @@ impl Text {
                     out.push_str("${");
                     out.push_str(name);
                     out.push('}');
+                }
+                Seg::Encoded(name) => {
+                    out.push_str("${URLENCODE(");
+                    out.push_str(name);
+                    out.push_str(")}");
                 }
             }
         }
@@ -60,7 +79,7 @@ impl Text {
         for seg in &self.segs {
             if let Seg::Lit(text) = seg {
                 let skip = min_start.saturating_sub(at);
-                if occurrences(text, value).any(|r| r.start >= skip) {
+                if occurrences(text, value).any(|r| r.start >= skip && !in_escape(text, r.start)) {
                     return true;
                 }
                 at += text.len();
@@ -70,11 +89,12 @@ impl Text {
     }
 
     /// Replace each whole-token occurrence of `value` at byte `min_start` or later
-    /// with `${var}`; returns how many were replaced.
+    /// with `with` (a `${var}` or `${URLENCODE(var)}`); returns how many were replaced.
     ///
     /// An occurrence right after a literal `$` is left alone: `$${` is the grammar's
     /// escape for a literal `${`, so `$` followed by a variable cannot be written.
-    pub fn replace(&mut self, value: &str, var: &str, min_start: usize) -> usize {
+    /// Nor is one that starts inside a percent escape (`2Bx…` in `%2Bx…`).
+    pub fn replace(&mut self, value: &str, with: &Seg, min_start: usize) -> usize {
         let mut out = Vec::with_capacity(self.segs.len());
         let mut count = 0;
         let mut at = 0;
@@ -87,13 +107,17 @@ impl Text {
             at += text.len();
             let mut last = 0;
             for r in occurrences(&text, value) {
-                if r.start < skip || r.start < last || text[..r.start].ends_with('$') {
+                if r.start < skip
+                    || r.start < last
+                    || text[..r.start].ends_with('$')
+                    || in_escape(&text, r.start)
+                {
                     continue;
                 }
                 if r.start > last {
                     out.push(Seg::Lit(text[last..r.start].to_owned()));
                 }
-                out.push(Seg::Var(var.to_owned()));
+                out.push(with.clone());
                 last = r.end;
                 count += 1;
             }
@@ -125,6 +149,17 @@ pub(crate) fn occurrences<'t>(
             let glued_after = last_alnum && after.is_some_and(char::is_alphanumeric);
             !glued_before && !glued_after
         })
+}
+
+/// Whether byte `at` of `text` is inside a percent escape: right after its `%`, or
+/// after its first hex digit. A value found there is not what the server decodes.
+fn in_escape(text: &str, at: usize) -> bool {
+    let before = &text.as_bytes()[..at];
+    match before {
+        [.., b'%'] => true,
+        [.., b'%', h] => h.is_ascii_hexdigit(),
+        _ => false,
+    }
 }
 
 /// A recording made plain: what `kaioken import har` writes and `kaioken run x.har`
@@ -168,6 +203,8 @@ pub(crate) struct Correlation {
     pub spec: String,
     pub from: usize,
     pub used_by: Vec<usize>,
+    /// The steps of `used_by` that send it percent-encoded, `${URLENCODE(var)}`.
+    pub encoded_by: Vec<usize>,
 }
 
 /// One request of the recording.
@@ -250,17 +287,51 @@ mod tests {
     #[test]
     fn replace_whole_tokens_only() {
         let mut t = Text::literal("/orders/12345?x=9123456&id=12345");
-        assert_eq!(t.replace("12345", "id", 0), 2);
+        assert_eq!(t.replace("12345", &Seg::Var("id".into()), 0), 2);
         assert_eq!(t.render(), "/orders/${id}?x=9123456&id=${id}");
     }
 
     #[test]
     fn replace_skips_after_dollar_and_before_min_start() {
         let mut t = Text::literal("$abcdefgh abcdefgh");
-        assert_eq!(t.replace("abcdefgh", "v", 0), 1);
+        assert_eq!(t.replace("abcdefgh", &Seg::Var("v".into()), 0), 1);
         assert_eq!(t.render(), "$abcdefgh ${v}");
         let mut t = Text::literal("/abc/abc");
-        assert_eq!(t.replace("/abc", "v", 1), 1);
+        assert_eq!(t.replace("/abc", &Seg::Var("v".into()), 1), 1);
         assert_eq!(t.render(), "/abc${v}");
+    }
+
+    #[test]
+    fn encoded_uses_render_as_urlencode() {
+        let mut t = Text::literal("token=ab%2Bc%2Fd%3D%3D&raw=ab+c/d==");
+        let encoded = Seg::Encoded("token".into());
+        assert_eq!(t.replace("ab%2Bc%2Fd%3D%3D", &encoded, 0), 1);
+        assert_eq!(t.replace("ab+c/d==", &Seg::Var("token".into()), 0), 1);
+        assert_eq!(t.render(), "token=${URLENCODE(token)}&raw=${token}");
+        let parsed = kaioken_grammar::parse_template(&t.render()).unwrap();
+        assert!(
+            parsed.parts.iter().any(|p| matches!(
+                p,
+                kaioken_grammar::TemplatePart::Var { name, of: Some(of), .. }
+                    if name == "URLENCODE" && of == "token"
+            )),
+            "{parsed:?}"
+        );
+        // A value is not found where it starts inside a percent escape: `%2B1234abcd`
+        // is `+1234abcd` to the server.
+        let mut t = Text::literal("a=%2B1234abcd&b=2B1234abcd");
+        assert!(t.has_token("2B1234abcd", 0));
+        assert_eq!(t.replace("2B1234abcd", &Seg::Var("v".into()), 0), 1);
+        assert_eq!(t.render(), "a=%2B1234abcd&b=${v}");
+        assert!(!Text::literal("a=%2B1234abcd").has_token("2B1234abcd", 0));
+    }
+
+    #[test]
+    fn percent_escapes() {
+        assert!(in_escape("%2B", 1));
+        assert!(in_escape("%2B", 2));
+        assert!(!in_escape("%2B", 3));
+        assert!(!in_escape("%zz", 2));
+        assert!(!in_escape("a", 0));
     }
 }

@@ -43,14 +43,27 @@ pub(crate) fn write(rec: &Recording) -> String {
         );
     }
     for c in &rec.correlations {
-        let users: Vec<String> = c.used_by.iter().map(|s| (s + 1).to_string()).collect();
+        let numbers = |steps: &[usize]| {
+            let n: Vec<String> = steps.iter().map(|s| (s + 1).to_string()).collect();
+            n.join(", ")
+        };
+        let s = if c.used_by.len() == 1 { "" } else { "s" };
+        let sent = if c.encoded_by.is_empty() {
+            format!("sent by step{s} {}", numbers(&c.used_by))
+        } else if c.encoded_by == c.used_by {
+            format!("sent percent-encoded by step{s} {}", numbers(&c.used_by))
+        } else {
+            format!(
+                "sent by step{s} {} (percent-encoded by {})",
+                numbers(&c.used_by),
+                numbers(&c.encoded_by)
+            )
+        };
         comment.push(format!(
-            "`{}` is taken from step {}'s response (`{}`) and sent by step{} {}.",
+            "`{}` is taken from step {}'s response (`{}`) and {sent}.",
             c.var,
             c.from + 1,
             c.spec,
-            if users.len() == 1 { "" } else { "s" },
-            users.join(", ")
         ));
     }
     comment.push(
