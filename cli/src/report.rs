@@ -364,7 +364,7 @@ impl Report {
             elapsed_s: elapsed,
             requests: Requests {
                 total,
-                responses: stats.responses,
+                responses: stats.counts.responses,
                 errors,
                 error_rate: if total == 0 {
                     0.0
@@ -376,10 +376,10 @@ impl Report {
                 } else {
                     0.0
                 },
-                bytes_sent: stats.bytes_out,
-                bytes_received: stats.bytes_in,
-                warmup_requests: stats.warmup_requests,
-                unfinished: stats.unfinished,
+                bytes_sent: stats.counts.bytes_out,
+                bytes_received: stats.counts.bytes_in,
+                warmup_requests: stats.counts.warmup_requests,
+                unfinished: stats.counts.unfinished,
                 check_pass_rate: {
                     let (passes, all) = stats
                         .checks
@@ -401,8 +401,8 @@ impl Report {
                 }
             },
             iterations: Iterations {
-                started: stats.started,
-                dropped: stats.dropped,
+                started: stats.counts.started,
+                dropped: stats.counts.dropped,
                 target_rate: target_rate(&ir.load),
                 achieved_rate: {
                     // Over the planned window when the run lasted it: the last
@@ -412,7 +412,7 @@ impl Report {
                         _ => elapsed,
                     };
                     if window > 0.0 {
-                        stats.started as f64 / window
+                        stats.counts.started as f64 / window
                     } else {
                         0.0
                     }

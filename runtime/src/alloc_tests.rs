@@ -149,7 +149,7 @@ fn http1_request_path_allocates_nothing() {
     });
     server.join().unwrap();
     assert_eq!(statuses, [1100, 1100]);
-    assert_eq!(stats.responses, (WARM + MEASURED) as u64);
+    assert_eq!(stats.counts.responses, (WARM + MEASURED) as u64);
     let every = (WARM + MEASURED) as u64;
     assert_eq!(
         stats.checks,
@@ -223,7 +223,7 @@ fn uring_request_path_allocates_nothing() {
         let finished = unfinished.expect("io_uring is available on this kernel");
         assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
         assert_eq!(
-            stats.responses, requests as u64,
+            stats.counts.responses, requests as u64,
             "every request was answered"
         );
         counts.push(allocations);

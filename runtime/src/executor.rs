@@ -393,7 +393,7 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
             Ok(finished) if finished.handoff.is_empty() => {
                 let done_at = Instant::now();
                 drop(running);
-                stats.unfinished = finished.unfinished;
+                stats.counts.unfinished = finished.unfinished;
                 stats.engine = "io_uring";
                 return (stats, done_at);
             }
@@ -401,7 +401,7 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
             // same VUs, as they were, and the same statistics.
             Ok(finished) => {
                 stats.engine = "io_uring+tokio";
-                stats.unfinished = finished.unfinished;
+                stats.counts.unfinished = finished.unfinished;
                 handed = finished.handoff.into_iter().map(Some).collect();
             }
             Err(_) => {}
@@ -464,7 +464,7 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     for due in never_ran {
         stats.iteration_dropped(due);
     }
-    stats.unfinished += unfinished;
+    stats.counts.unfinished += unfinished;
     (stats, done_at)
 }
 

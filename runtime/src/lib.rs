@@ -43,7 +43,7 @@ pub use error_kind::ErrorKind;
 pub use executor::{Progress, run};
 pub use profile::Profile;
 pub use run_config::{ArrivalConfig, HttpConfig, LoadConfig, RunConfig};
-pub use stats::{RunStats, ScenarioStats, Second};
+pub use stats::{Counts, RunStats, ScenarioStats, Second};
 
 #[cfg(test)]
 mod counting;

@@ -108,18 +108,51 @@ impl Outcome {
     }
 }
 
+/// What a run counts: requests by outcome, bytes, iterations. Each worker keeps its
+/// own, and [`RunStats`] adds them up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests with a complete response.
+    pub responses: u64,
+    /// Failed requests by kind, in [`ErrorKind::ALL`] order.
+    pub errors: [u64; ErrorKind::COUNT],
+    /// Response bytes read (head and body).
+    pub bytes_in: u64,
+    /// Request bytes written.
+    pub bytes_out: u64,
+    /// Requests that finished during the warm-up (in no other count).
+    pub warmup_requests: u64,
+    /// Requests cut off by a hard stop (in no other count).
+    pub unfinished: u64,
+    /// Iterations started in the measured window.
+    pub started: u64,
+    /// Iterations dropped in the measured window (open model: no VU free in time,
+    /// or the queue was full).
+    pub dropped: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.responses += other.responses;
+        for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
+            *mine += theirs;
+        }
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.warmup_requests += other.warmup_requests;
+        self.unfinished += other.unfinished;
+        self.started += other.started;
+        self.dropped += other.dropped;
+    }
+}
+
 /// Statistics of one worker thread; recorded into by its VUs, merged at the end.
 #[derive(Debug)]
 pub(crate) struct WorkerStats {
     measure_from: Instant,
     pub latency: Histogram<u64>,
     pub status: Box<[u64; 1000]>,
-    pub errors: [u64; ErrorKind::COUNT],
-    pub responses: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub warmup_requests: u64,
-    pub unfinished: u64,
+    pub counts: Counts,
     pub timeline: Vec<Second>,
     /// The first message seen for each error kind.
     pub error_details: [Option<String>; ErrorKind::COUNT],
@@ -129,10 +162,6 @@ pub(crate) struct WorkerStats {
     pub latency_uncorrected: Option<Histogram<u64>>,
     /// Open model: from an iteration's scheduled start to its first send (µs).
     pub schedule_lag: Option<Histogram<u64>>,
-    /// Iterations started.
-    pub started: u64,
-    /// Iterations dropped (open model: no VU free in time, or the queue was full).
-    pub dropped: u64,
     /// The most VUs active at once in this worker.
     pub max_vus: u64,
     /// VUs active now.
@@ -158,18 +187,11 @@ impl WorkerStats {
             measure_from,
             latency: new_histogram(),
             status: Box::new([0; 1000]),
-            errors: [0; ErrorKind::COUNT],
-            responses: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            warmup_requests: 0,
-            unfinished: 0,
+            counts: Counts::default(),
             timeline: Vec::with_capacity(expected_seconds + 2),
             error_details: Default::default(),
             latency_uncorrected: None,
             schedule_lag: None,
-            started: 0,
-            dropped: 0,
             max_vus: 0,
             active_vus: 0,
             engine: "tokio",
@@ -265,7 +287,7 @@ impl WorkerStats {
     pub fn iteration_started(&mut self, at: Instant, lag: Option<Duration>) {
         if let Some(sec) = self.second(at) {
             sec.started += 1;
-            self.started += 1;
+            self.counts.started += 1;
             if let Some(lag) = lag {
                 if let Some(h) = &mut self.schedule_lag {
                     h.saturating_record(clamp_us(lag));
@@ -278,7 +300,7 @@ impl WorkerStats {
     pub fn iteration_dropped(&mut self, at: Instant) {
         if let Some(sec) = self.second(at) {
             sec.dropped += 1;
-            self.dropped += 1;
+            self.counts.dropped += 1;
         }
     }
 
@@ -305,7 +327,7 @@ impl WorkerStats {
         outcome: Outcome,
     ) {
         if end < self.measure_from {
-            self.warmup_requests += 1;
+            self.counts.warmup_requests += 1;
             return;
         }
         // Corrected latency counts from the scheduled start, or from the actual send
@@ -316,7 +338,7 @@ impl WorkerStats {
         if let Some(h) = &mut self.latency_uncorrected {
             h.saturating_record(clamp_us(end.saturating_duration_since(start)));
         }
-        self.bytes_out += bytes_out;
+        self.counts.bytes_out += bytes_out;
         let Some(sec) = self.second(end) else { return };
         sec.requests += 1;
         sec.latency_sum_us += us;
@@ -324,13 +346,13 @@ impl WorkerStats {
         match outcome {
             Outcome::Response { status, bytes_in } => {
                 sec.responses += 1;
-                self.responses += 1;
-                self.bytes_in += bytes_in;
+                self.counts.responses += 1;
+                self.counts.bytes_in += bytes_in;
                 self.status[usize::from(status.min(999))] += 1;
             }
             Outcome::Error(kind) => {
                 sec.errors += 1;
-                self.errors[kind as usize] += 1;
+                self.counts.errors[kind as usize] += 1;
             }
         }
     }
@@ -343,18 +365,8 @@ pub struct RunStats {
     pub latency: Histogram<u64>,
     /// Responses by status code, ascending.
     pub status: Vec<(u16, u64)>,
-    /// Failed requests by kind, in [`ErrorKind::ALL`] order.
-    pub errors: [u64; ErrorKind::COUNT],
-    /// Requests with a complete response.
-    pub responses: u64,
-    /// Response bytes read (head and body).
-    pub bytes_in: u64,
-    /// Request bytes written.
-    pub bytes_out: u64,
-    /// Requests that finished during the warm-up (in no other count).
-    pub warmup_requests: u64,
-    /// Requests cut off by a hard stop (in no other count).
-    pub unfinished: u64,
+    /// Requests, bytes and iterations, added up over the workers.
+    pub counts: Counts,
     /// Per-second aggregates of the measured window.
     pub timeline: Vec<Second>,
     /// The first message seen for each error kind, where one was recorded.
@@ -363,10 +375,6 @@ pub struct RunStats {
     pub latency_uncorrected: Histogram<u64>,
     /// From each iteration's scheduled start to its first send (µs); open model.
     pub schedule_lag: Histogram<u64>,
-    /// Iterations started in the measured window.
-    pub started: u64,
-    /// Iterations dropped in the measured window.
-    pub dropped: u64,
     /// The most VUs active at once (summed over workers' peaks: an upper bound).
     pub max_vus: u64,
     /// The engine that ran the VUs: `io_uring` (closed model, plain HTTP/1.1) or
@@ -383,23 +391,27 @@ pub struct RunStats {
     pub elapsed: Duration,
 }
 
+/// Add per-check (or per-extractor) pass/fail pairs into `totals`.
+fn add_pairs(totals: &mut Vec<[u64; 2]>, pairs: &[[u64; 2]]) {
+    if totals.len() < pairs.len() {
+        totals.resize(pairs.len(), [0; 2]);
+    }
+    for (total, pair) in totals.iter_mut().zip(pairs) {
+        total[0] += pair[0];
+        total[1] += pair[1];
+    }
+}
+
 impl RunStats {
     pub(crate) fn merge(workers: Vec<WorkerStats>, elapsed: Duration) -> RunStats {
         let mut out = RunStats {
             latency: new_histogram(),
             status: Vec::new(),
-            errors: [0; ErrorKind::COUNT],
-            responses: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            warmup_requests: 0,
-            unfinished: 0,
+            counts: Counts::default(),
             timeline: Vec::new(),
             error_details: Default::default(),
             latency_uncorrected: new_histogram(),
             schedule_lag: new_histogram(),
-            started: 0,
-            dropped: 0,
             max_vus: 0,
             engine: "tokio",
             checks: Vec::new(),
@@ -423,45 +435,24 @@ impl RunStats {
                     .expect("histograms share bounds");
             }
             out.engine = w.engine;
-            if out.checks.len() < w.checks.len() {
-                out.checks.resize(w.checks.len(), [0; 2]);
-            }
-            for (total, counts) in out.checks.iter_mut().zip(&w.checks) {
-                total[0] += counts[0];
-                total[1] += counts[1];
-            }
+            add_pairs(&mut out.checks, &w.checks);
             if out.scenarios.is_empty() {
                 out.scenarios = w.scenarios.iter().map(|_| ScenarioStats::new()).collect();
             }
             for (total, s) in out.scenarios.iter_mut().zip(&w.scenarios) {
                 total.add(s);
             }
-            if out.extractions.len() < w.extractions.len() {
-                out.extractions.resize(w.extractions.len(), [0; 2]);
-            }
-            for (total, counts) in out.extractions.iter_mut().zip(&w.extractions) {
-                total[0] += counts[0];
-                total[1] += counts[1];
-            }
-            out.started += w.started;
-            out.dropped += w.dropped;
+            add_pairs(&mut out.extractions, &w.extractions);
+            out.counts.add(&w.counts);
             out.max_vus += w.max_vus;
             for (i, n) in w.status.iter().enumerate() {
                 status[i] += n;
-            }
-            for (i, n) in w.errors.iter().enumerate() {
-                out.errors[i] += n;
             }
             for (mine, theirs) in out.error_details.iter_mut().zip(w.error_details) {
                 if mine.is_none() {
                     *mine = theirs;
                 }
             }
-            out.responses += w.responses;
-            out.bytes_in += w.bytes_in;
-            out.bytes_out += w.bytes_out;
-            out.warmup_requests += w.warmup_requests;
-            out.unfinished += w.unfinished;
             if w.timeline.len() > out.timeline.len() {
                 out.timeline.resize(w.timeline.len(), Second::default());
             }
@@ -483,17 +474,19 @@ impl RunStats {
 
     /// Failed requests.
     pub fn error_count(&self) -> u64 {
-        self.errors.iter().sum()
+        self.counts.errors.iter().sum()
     }
 
     /// Finished requests: responses plus errors.
     pub fn total(&self) -> u64 {
-        self.responses + self.error_count()
+        self.counts.responses + self.error_count()
     }
 
     /// Failed requests by kind, with names.
     pub fn errors_by_kind(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
-        ErrorKind::ALL.into_iter().zip(self.errors.iter().copied())
+        ErrorKind::ALL
+            .into_iter()
+            .zip(self.counts.errors.iter().copied())
     }
 }
 
@@ -545,15 +538,15 @@ mod tests {
         );
         let run = RunStats::merge(vec![a, b], Duration::from_secs(2));
         assert_eq!(run.total(), 4);
-        assert_eq!(run.responses, 3);
+        assert_eq!(run.counts.responses, 3);
         assert_eq!(run.status, vec![(200, 2), (404, 1)]);
-        assert_eq!(run.errors[ErrorKind::Timeout as usize], 1);
+        assert_eq!(run.counts.errors[ErrorKind::Timeout as usize], 1);
         assert_eq!(run.latency.len(), 4);
         assert_eq!(run.timeline.len(), 2);
         assert_eq!(run.timeline[0].requests, 3);
         assert_eq!(run.timeline[1].errors, 1);
-        assert_eq!(run.bytes_in, 200);
-        assert_eq!(run.bytes_out, 40);
+        assert_eq!(run.counts.bytes_in, 200);
+        assert_eq!(run.counts.bytes_out, 40);
     }
 
     #[test]
@@ -580,8 +573,8 @@ mod tests {
                 bytes_in: 1,
             },
         );
-        assert_eq!(w.warmup_requests, 1);
-        assert_eq!(w.responses, 1);
+        assert_eq!(w.counts.warmup_requests, 1);
+        assert_eq!(w.counts.responses, 1);
         assert_eq!(w.latency.len(), 1);
     }
 }
