@@ -16,11 +16,39 @@ timeout = "10s"                   # per request: connect, send, whole response
 # http2 = true                    # prior knowledge on http://, ALPN h2 on https://
 # cacert = "ca.pem"               # extra trusted root(s), relative to this file
 # max_error_rate = 0.1            # exit 1 when more than 10% of requests fail
+# cookie_jar = true               # a cookie session per VU
+# follow_redirects = false        # redirects are followed (up to 10) unless this says no
 
 [request]
-method = "GET"
+# method = "POST"                 # GET, or POST with a body (not with [[scenarios]]: steps set it)
 headers = { "accept" = "application/json", "x-request-id" = "${REQUEST_ID}" }
-# body = '{"vu": ${VU}, "iteration": ${ITERATION}}'
+# body = '{"vu": ${VU}, "iteration": ${ITERATION}}'   # (not with [[scenarios]])
+# think_time = "1s"               # pause after each response, as a user would
+
+# Checks run on every response; their pass rate is in the summary and the JSON.
+[[checks]]
+name = "ok"
+expr = "status == 200"
+
+# Thresholds gate CI: any that fails makes the exit code 4.
+# [thresholds]
+# p95 = "< 300ms"
+# error_rate = "< 1%"
+# check_pass_rate = "> 0.99"
+
+# Several flows instead of one request: weighted scenarios of steps, each step able to
+# take a value from its response for the next ones.
+# [[scenarios]]
+# name = "login then browse"
+# weight = 1
+# [[scenarios.steps]]
+# url = "/login"
+# method = "POST"
+# body = '{"user": "vu${VU}"}'
+# extract = { token = "json:$.token" }
+# [[scenarios.steps]]
+# url = "/items"
+# headers = { "authorization" = "Bearer ${token}" }
 
 [load]
 vus = 10                          # closed model: 10 VUs, each loops as fast as answered

@@ -315,6 +315,34 @@ fn init_writes_a_valid_scenario_and_keeps_an_existing_one() {
         .args(["-f", "scenario.toml", "--dry-run"])
         .stdout_contains("would run 10 VUs for 30s")
         .run();
+    // And its commented examples are valid too: with the thresholds, the scenarios and
+    // the optional keys before the open-model alternative switched on, it still compiles
+    // (all but `[request] method` and `body`, which steps replace).
+    let mut switched_on = String::new();
+    let mut examples = false;
+    for line in written.lines() {
+        examples |= line.starts_with("# cookie_jar");
+        if line.starts_with("# The open model") {
+            examples = false;
+        }
+        let code = line
+            .strip_prefix("# ")
+            .filter(|c| c.starts_with('[') || c.contains(" = "))
+            .filter(|c| !c.starts_with("method") && !c.starts_with("body"));
+        match code {
+            Some(code) if examples => switched_on.push_str(code.split("   #").next().unwrap()),
+            _ => switched_on.push_str(line),
+        }
+        switched_on.push('\n');
+    }
+    assert!(switched_on.contains("\n[thresholds]\n"), "{switched_on}");
+    assert!(switched_on.contains("\nthink_time = "), "{switched_on}");
+    std::fs::write(out.dir.path().join("all.toml"), &switched_on).unwrap();
+    let out = Test::in_dir(out.dir)
+        .args(["-f", "all.toml", "--dry-run"])
+        .stdout_contains("scenario \"login then browse\"")
+        .stdout_contains("threshold")
+        .run();
     // A second init refuses to overwrite; --force does.
     std::fs::write(&path, "# mine\n").unwrap();
     let out = Test::in_dir(out.dir)
