@@ -37,6 +37,8 @@ impl StopReason {
 #[derive(Debug)]
 pub struct Control {
     stopping: AtomicBool,
+    /// Set with the watch's level 2, so engines polling it take no lock.
+    hard: AtomicBool,
     reason: AtomicU8,
     state: watch::Sender<u8>,
 }
@@ -45,6 +47,7 @@ impl Default for Control {
     fn default() -> Control {
         Control {
             stopping: AtomicBool::new(false),
+            hard: AtomicBool::new(false),
             reason: AtomicU8::new(0),
             state: watch::Sender::new(0),
         }
@@ -62,7 +65,10 @@ impl Control {
         let _ = self
             .reason
             .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
-        self.stopping.store(true, Ordering::Release);
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            // Asked already (the deadline is seen by every VU): the watch has it.
+            return;
+        }
         self.state.send_if_modified(|s| {
             let changed = *s < 1;
             *s = (*s).max(1);
@@ -73,6 +79,7 @@ impl Control {
     /// Abandon requests in flight.
     pub fn hard_stop(&self) {
         self.stop(StopReason::Interrupted);
+        self.hard.store(true, Ordering::Release);
         self.state.send_replace(2);
     }
 
@@ -83,8 +90,9 @@ impl Control {
     }
 
     /// Whether a hard stop was asked for.
+    #[inline(always)]
     pub fn is_hard_stopped(&self) -> bool {
-        *self.state.borrow() >= 2
+        self.hard.load(Ordering::Relaxed)
     }
 
     /// The reason given first, if any.

@@ -362,8 +362,8 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
         .with_checks(checks)
         .with_extractors(extractors)
         .with_scenarios(scenarios);
-    if load.arrival.is_some() {
-        stats = stats.track_uncorrected();
+    if let Some(arrival) = &load.arrival {
+        stats = stats.open_model(arrival.latency_correction);
     }
     let open = load.arrival.as_ref().map(|a| {
         let max_vus = share(load.vus, index, threads).max(1);
@@ -572,14 +572,15 @@ impl Vu {
 
     /// Send `step`, following its redirects, and record every request. `intended` is
     /// the scheduled send time when latency correction applies; `resume` is a redirect
-    /// the io_uring engine received but left to this engine (another origin). Returns
-    /// whether it got a response.
+    /// the io_uring engine received but left to this engine (another origin); `stop_rx`
+    /// is the VU's view of the run's stop. Returns whether it got a response.
     async fn send(
         &mut self,
         ctx: &WorkerCtx,
         step: StepId,
         intended: Option<Instant>,
         resume: Option<Hop>,
+        stop_rx: &mut watch::Receiver<u8>,
     ) -> bool {
         let shared = &*ctx.shared;
         let program: &Program = &shared.config.program;
@@ -589,7 +590,7 @@ impl Vu {
         let step_origin = &program.origins[desc.origin];
         let mut intended = intended;
         let mut hop = resume;
-        if hop.is_some() && !ctx.may_send(&mut shared.control.subscribe()).await {
+        if hop.is_some() && !ctx.may_send(stop_rx).await {
             return true;
         }
         ctx.in_flight.set(ctx.in_flight.get() + 1);
@@ -646,7 +647,7 @@ impl Vu {
                 self.driver.drop_conn(slot);
             }
             ctx.in_flight.set(ctx.in_flight.get() - 1);
-            if !ctx.may_send(&mut shared.control.subscribe()).await {
+            if !ctx.may_send(stop_rx).await {
                 // The run is ending: the step is cut short after a counted hop, and
                 // its checks do not judge a response it never finished.
                 return true;
@@ -707,7 +708,7 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Optio
         ctx.stats.borrow_mut().vus_changed(Instant::now(), 1);
     }
     if let Some((step, hop)) = pending {
-        if !vu.send(&ctx, step, None, Some(hop)).await {
+        if !vu.send(&ctx, step, None, Some(hop), &mut stop_rx).await {
             vu.state.restart_iteration(program);
             at_entry = true;
         }
@@ -760,7 +761,7 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Optio
                 .iteration_started(Instant::now(), None);
         }
         at_entry = false;
-        if !vu.send(&ctx, step, None, None).await {
+        if !vu.send(&ctx, step, None, None, &mut stop_rx).await {
             // The rest of this iteration may depend on the failed response.
             vu.state.restart_iteration(program);
             at_entry = true;
@@ -911,7 +912,10 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
                         let lag = Instant::now().saturating_duration_since(due);
                         ctx.stats.borrow_mut().iteration_started(due, Some(lag));
                     }
-                    if !vu.send(&ctx, step, intended.take(), None).await {
+                    if !vu
+                        .send(&ctx, step, intended.take(), None, &mut stop_rx)
+                        .await
+                    {
                         vu.state.restart_iteration(program);
                         break;
                     }

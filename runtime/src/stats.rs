@@ -201,9 +201,13 @@ impl WorkerStats {
         }
     }
 
-    /// Keep the uncorrected latency histogram too (the open model).
-    pub fn track_uncorrected(mut self) -> WorkerStats {
-        self.latency_uncorrected = Some(new_histogram());
+    /// The open model's histograms: the schedule lag, and the uncorrected latency
+    /// when `latency_correction` makes it differ from the recorded one (without
+    /// correction they are the same, and the merge copies it).
+    pub fn open_model(mut self, latency_correction: bool) -> WorkerStats {
+        if latency_correction {
+            self.latency_uncorrected = Some(new_histogram());
+        }
         self.schedule_lag = Some(new_histogram());
         self
     }

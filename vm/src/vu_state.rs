@@ -44,19 +44,9 @@ impl VuState {
         &self.bufs[b]
     }
 
-    /// The VU's number (from 1).
-    pub fn vu(&self) -> u32 {
-        self.vu
-    }
-
     /// Iterations completed so far.
     pub fn iteration(&self) -> u64 {
         self.iteration
-    }
-
-    /// Requests yielded so far.
-    pub fn requests(&self) -> u64 {
-        self.requests
     }
 
     /// The next number of the VU's random sequence (xorshift64: a few cycles, no
