@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use kaioken_compiler::{ConfigFile, Flags, Input, compile, lower};
 use kaioken_vm::{SystemHost, Yield};
 
-use crate::http1::{Http1, StepInfo};
+use crate::http1::{Http1, Sending, StepInfo};
 use crate::stats::{Outcome, WorkerStats};
 use crate::{COUNTING, counted_allocations};
 
@@ -85,7 +85,7 @@ fn http1_request_path_allocates_nothing() {
         .unwrap(),
     ));
     assert!(program.capture_body && program.capture_head);
-    let infos = StepInfo::for_program(&program);
+    let infos = StepInfo::for_program(&program, false);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -113,10 +113,12 @@ fn http1_request_path_allocates_nothing() {
                     &vu,
                     step,
                     &infos[0],
-                    None,
-                    Duration::from_secs(5),
-                    None,
-                    None,
+                    Sending {
+                        tls: None,
+                        timeout: Duration::from_secs(5),
+                        cookie: None,
+                        hop: None,
+                    },
                 )
                 .await;
             let end = Instant::now();

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use kaioken_vm::{Program, ResponseView, StepId, VuState};
+use kaioken_vm::{ExtractKind, Program, ResponseView, StepDesc, StepId, VuState};
+
+use crate::http1::Keep;
 
 use crate::response_parser::Capture;
 use crate::stats::{Outcome, WorkerStats};
@@ -124,6 +126,26 @@ pub(crate) fn per_response(
     run_extracts(program, step, outcome, took, capture, state, stats);
 }
 
+/// What `step`'s checks and extractors (and a cookie jar) read of its responses.
+pub(crate) fn keep_for(program: &Program, step: &StepDesc, cookie_jar: bool) -> Keep {
+    let mut keep = Keep {
+        head: cookie_jar,
+        body: false,
+    };
+    for id in &step.checks {
+        let (body, head) = program.checks[id.index()].expr.needs();
+        keep.body |= body;
+        keep.head |= head;
+    }
+    for id in &step.extracts {
+        match program.extractors[id.index()].kind {
+            ExtractKind::Header(_) => keep.head = true,
+            _ => keep.body = true,
+        }
+    }
+    keep
+}
+
 /// A capture for a VU of `program`, if its checks or extractors read the head or body,
 /// or a cookie jar reads `Set-Cookie`.
 pub(crate) fn capture_for(program: &Program, cookie_jar: bool) -> Option<Capture> {
@@ -134,4 +156,51 @@ pub(crate) fn capture_for(program: &Program, cookie_jar: bool) -> Option<Capture
             0
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use kaioken_compiler::{ConfigFile, Input, compile, lower};
+
+    use super::*;
+
+    /// Each step keeps only what its own checks, extractors and the cookie jar read:
+    /// a body check on one step does not make every step's body be copied.
+    #[test]
+    fn keep_is_per_step() {
+        let text = r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+            [[scenarios]]
+            [[scenarios.steps]]
+            url = "/a"
+            checks = ['body contains "x"']
+            [[scenarios.steps]]
+            url = "/b"
+            extract = { etag = "header:etag" }
+            [[scenarios.steps]]
+            url = "/c"
+            checks = ["status == 200"]
+        "#;
+        let input = Input {
+            config: Some(ConfigFile {
+                name: "keep.toml".into(),
+                text: text.into(),
+            }),
+            ..Input::default()
+        };
+        let program = compile(&lower(&input).unwrap());
+        let keep = |jar| {
+            program
+                .steps
+                .iter()
+                .map(|s| {
+                    let k = keep_for(&program, s, jar);
+                    (k.head, k.body)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keep(false), [(false, true), (true, false), (false, false)]);
+        assert_eq!(keep(true), [(true, true), (true, false), (true, false)]);
+    }
 }

@@ -26,7 +26,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::{JoinSet, LocalSet};
 
 use crate::control::reached;
-use crate::http1::{Http1, StepInfo};
+use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
 use crate::rate::Pacer;
 use crate::redirect::{Hop, Origins, Sent, follow};
@@ -140,7 +140,7 @@ impl Shared {
         Ok(Shared {
             config: config.clone(),
             tls,
-            infos: StepInfo::for_program(&config.program),
+            infos: StepInfo::for_program(&config.program, config.http.cookie_jar),
             control,
             issued: AtomicU64::new(0),
             start,
@@ -473,15 +473,6 @@ enum Driver {
     H2(Http2),
 }
 
-/// What a request needs besides its step: the run's TLS settings, the VU's cookie
-/// header for it, and the redirect it follows, if any.
-struct Sending<'a> {
-    tls: Option<&'a Arc<ClientConfig>>,
-    timeout: Duration,
-    cookie: Option<&'a [u8]>,
-    hop: Option<&'a Hop>,
-}
-
 impl Driver {
     /// Send `step` and read its response; returns the outcome and the bytes sent.
     async fn send(
@@ -494,17 +485,11 @@ impl Driver {
     ) -> (Outcome, u64) {
         match self {
             Driver::H1(d) => {
-                let outcome = d
-                    .send(
-                        program, state, step, info, s.tls, s.timeout, s.cookie, s.hop,
-                    )
-                    .await;
+                let outcome = d.send(program, state, step, info, s).await;
                 (outcome, d.request_len())
             }
             Driver::H2(d) => {
-                let outcome = d
-                    .send(program, state, step, s.tls, s.timeout, s.cookie, s.hop)
-                    .await;
+                let outcome = d.send(program, state, step, info, s).await;
                 (outcome, d.request_len())
             }
         }

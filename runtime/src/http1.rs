@@ -31,14 +31,42 @@ pub(crate) struct StepInfo {
     pub is_head: bool,
     /// The method conventionally has a body, so send `content-length: 0` without one.
     pub wants_length: bool,
+    /// What of the response to keep: the head for header checks, extractors and the
+    /// cookie jar, the body for body checks and extractors. Other steps' responses
+    /// are only counted, whatever another step needs.
+    pub keep: Keep,
+}
+
+/// What a request needs besides its step: the run's TLS settings and timeout, the
+/// VU's cookie header for it, and the redirect it follows, if any.
+pub(crate) struct Sending<'a> {
+    pub tls: Option<&'a Arc<ClientConfig>>,
+    pub timeout: Duration,
+    pub cookie: Option<&'a [u8]>,
+    pub hop: Option<&'a Hop>,
+}
+
+/// What of a response a step's checks, extractors and cookie jar read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Keep {
+    pub head: bool,
+    pub body: bool,
+}
+
+impl Keep {
+    /// Whether anything is kept (the capture is filled at all).
+    pub fn any(self) -> bool {
+        self.head || self.body
+    }
 }
 
 impl StepInfo {
-    pub fn for_program(program: &Program) -> Arc<[StepInfo]> {
+    pub fn for_program(program: &Program, cookie_jar: bool) -> Arc<[StepInfo]> {
         program
             .steps
             .iter()
             .map(|s| StepInfo {
+                keep: crate::checks::keep_for(program, s, cookie_jar),
                 has_host: s
                     .headers
                     .iter()
@@ -86,21 +114,22 @@ impl Http1 {
         self.wbuf.len() as u64
     }
 
-    /// Send `step` (or, with `hop`, the redirect it led to) and read its whole
-    /// response, within `timeout`.
-    // Each argument is one borrowed part of the request; a struct would only rename them.
-    #[allow(clippy::too_many_arguments)]
+    /// Send `step` (or, with `s.hop`, the redirect it led to) and read its whole
+    /// response, within `s.timeout`.
     pub async fn send(
         &mut self,
         program: &Program,
         state: &VuState,
         step: StepId,
         info: &StepInfo,
-        tls: Option<&Arc<ClientConfig>>,
-        timeout: Duration,
-        cookie: Option<&[u8]>,
-        hop: Option<&Hop>,
+        s: Sending<'_>,
     ) -> Outcome {
+        let Sending {
+            tls,
+            timeout,
+            cookie,
+            hop,
+        } = s;
         write_request(&mut self.wbuf, program, state, step, info, cookie, hop);
         let desc = program.step(step);
         let (slot, origin, is_head) = match hop {
@@ -111,7 +140,8 @@ impl Http1 {
                 info.is_head,
             ),
         };
-        let result = tokio::time::timeout(timeout, self.exchange(slot, origin, is_head, tls)).await;
+        let exchange = self.exchange(slot, origin, is_head, info.keep, tls);
+        let result = tokio::time::timeout(timeout, exchange).await;
         let outcome = Outcome::of_exchange(result);
         if matches!(outcome, Outcome::Error(_)) {
             self.drop_conn(slot);
@@ -133,6 +163,7 @@ impl Http1 {
         slot: usize,
         origin: &kaioken_vm::Origin,
         is_head: bool,
+        keep: Keep,
         tls: Option<&Arc<ClientConfig>>,
     ) -> Result<(u16, u64), ErrorKind> {
         if slot >= self.conns.len() {
@@ -151,14 +182,12 @@ impl Http1 {
             .write_all(&self.wbuf)
             .await
             .map_err(|e| ErrorKind::from_io(&e, false))?;
-        if let Some(c) = &mut self.capture {
-            c.clear();
-        }
+        let capture = self.capture.as_mut().filter(|_| keep.any());
         let mut reader = Reader {
             stream,
             buf: &mut self.rbuf,
             pos: &mut self.rpos,
-            capture: self.capture.as_mut(),
+            capture: capture.map(|c| c.start(keep.body)),
         };
         let mut parser = ResponseParser::new(is_head).following_redirects(self.follow);
         let response = reader.read_response(&mut parser).await?;

@@ -6,20 +6,16 @@
 //! and HPACK are hyper's job, and the per-step parts that never change (method, header
 //! names, constant values) are converted once.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kaioken_vm::{Operand, Program, Scheme, StepId, VuState};
-use rustls::ClientConfig;
 
 use crate::ErrorKind;
 use crate::conn::connect;
-use crate::redirect::Hop;
+use crate::http1::{Sending, StepInfo};
 use crate::response_parser::Capture;
 use crate::stats::Outcome;
 
@@ -97,22 +93,19 @@ impl Http2 {
         self.last_len
     }
 
-    /// Send `step` (or, with `hop`, the redirect it led to) and read its whole
-    /// response, within `timeout`.
-    // Each argument is one borrowed part of the request; a struct would only rename them.
-    #[allow(clippy::too_many_arguments)]
+    /// Send `step` (or, with `s.hop`, the redirect it led to) and read its whole
+    /// response, within `s.timeout`.
     pub async fn send(
         &mut self,
         program: &Program,
         state: &VuState,
         step: StepId,
-        tls: Option<&Arc<ClientConfig>>,
-        timeout: Duration,
-        cookie: Option<&[u8]>,
-        hop: Option<&Hop>,
+        info: &StepInfo,
+        s: Sending<'_>,
     ) -> Outcome {
-        let slot = hop.map_or(program.step(step).origin.index(), |h| h.slot);
-        let exchange = self.exchange(program, state, step, tls, cookie, hop);
+        let slot = s.hop.map_or(program.step(step).origin.index(), |h| h.slot);
+        let timeout = s.timeout;
+        let exchange = self.exchange(program, state, step, info, s);
         let outcome = Outcome::of_exchange(tokio::time::timeout(timeout, exchange).await);
         if matches!(outcome, Outcome::Error(_)) {
             self.drop_conn(slot);
@@ -132,10 +125,12 @@ impl Http2 {
         program: &Program,
         state: &VuState,
         step: StepId,
-        tls: Option<&Arc<ClientConfig>>,
-        cookie: Option<&[u8]>,
-        hop: Option<&Hop>,
+        info: &StepInfo,
+        s: Sending<'_>,
     ) -> Result<(u16, u64), ErrorKind> {
+        let Sending {
+            tls, cookie, hop, ..
+        } = s;
         let desc = program.step(step);
         let Some(prepared) = &self.steps[step] else {
             return Err(ErrorKind::Other);
@@ -228,8 +223,9 @@ impl Http2 {
                 self.location.extend_from_slice(location.as_bytes());
             }
         }
-        if let Some(c) = &mut self.capture {
-            c.clear();
+        let keep = info.keep;
+        if let Some(c) = self.capture.as_mut().filter(|_| keep.any()) {
+            c.start(keep.body);
             c.head.extend_from_slice(b"HTTP/2 ");
             c.head
                 .extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
@@ -253,7 +249,7 @@ impl Http2 {
             let frame = frame.map_err(|e| self.fail(&e, true))?;
             if let Some(data) = frame.data_ref() {
                 bytes_in += data.len() as u64;
-                if let Some(c) = &mut self.capture {
+                if let Some(c) = self.capture.as_mut().filter(|_| keep.body) {
                     c.push_body(data);
                 }
             }

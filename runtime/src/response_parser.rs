@@ -21,6 +21,8 @@ pub(crate) struct Capture {
     pub body: Vec<u8>,
     /// Body bytes beyond this are counted but not kept, so memory stays bounded.
     pub body_limit: usize,
+    /// This response's limit: `body_limit`, or 0 when its step reads no body.
+    limit: usize,
     /// Whether the body was longer than `body_limit`.
     pub truncated: bool,
 }
@@ -31,8 +33,16 @@ impl Capture {
             head: Vec::with_capacity(512),
             body: Vec::with_capacity(body_limit.min(16 * 1024)),
             body_limit,
+            limit: body_limit,
             truncated: false,
         }
+    }
+
+    /// Make ready for a response, keeping its body only if `body`.
+    pub fn start(&mut self, body: bool) -> &mut Capture {
+        self.clear();
+        self.limit = if body { self.body_limit } else { 0 };
+        self
     }
 
     /// Forget the last response, keeping the memory.
@@ -43,7 +53,7 @@ impl Capture {
     }
 
     pub fn push_body(&mut self, bytes: &[u8]) {
-        let room = self.body_limit.saturating_sub(self.body.len());
+        let room = self.limit.saturating_sub(self.body.len());
         self.truncated |= bytes.len() > room;
         self.body.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }

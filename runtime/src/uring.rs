@@ -87,6 +87,8 @@ struct Conn {
     parser: ResponseParser,
     /// The response's head and body, when checks read them.
     capture: Option<crate::response_parser::Capture>,
+    /// Whether this step's response is kept in `capture` (see `StepInfo::keep`).
+    keep: bool,
     /// With `--cookie-jar`.
     jar: Option<crate::cookies::Jar>,
     step: StepId,
@@ -161,6 +163,7 @@ fn drive(
             rend: 0,
             parser: ResponseParser::new(false),
             capture: crate::checks::capture_for(program, shared.config.http.cookie_jar),
+            keep: false,
             jar: shared
                 .config
                 .http
@@ -388,8 +391,10 @@ impl Engine<'_> {
         conn.send_error = None;
         conn.parser =
             ResponseParser::new(is_head).following_redirects(shared.config.http.max_redirects > 0);
-        if let Some(c) = &mut conn.capture {
-            c.clear();
+        let keep = shared.infos[step.index()].keep;
+        conn.keep = keep.any();
+        if let Some(c) = conn.capture.as_mut().filter(|_| conn.keep) {
+            c.start(keep.body);
         }
         self.submitted.push(i);
         if conn.socket.is_none() {
@@ -528,9 +533,10 @@ impl Engine<'_> {
             Some(conn.parser.eof().map_err(|k| (k, 0)))
         } else {
             conn.rend += res as usize;
+            let capture = conn.capture.as_mut().filter(|_| conn.keep);
             match conn
                 .parser
-                .advance_into(&conn.rbuf[conn.rstart..conn.rend], conn.capture.as_mut())
+                .advance_into(&conn.rbuf[conn.rstart..conn.rend], capture)
             {
                 Ok((used, done)) => {
                     conn.rstart += used;
