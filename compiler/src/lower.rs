@@ -1207,15 +1207,6 @@ impl Lowerer<'_> {
         };
         let mut path = Template::default();
         let rest = &first[authority_end..];
-        if let Some(hash) = rest.find('#') {
-            return bad(
-                self,
-                format!(
-                    "fragment `{}` is never sent to a server; remove it",
-                    &rest[hash..]
-                ),
-            );
-        }
         if !rest.starts_with('/') {
             path.push_lit(b"/");
         }
@@ -1227,6 +1218,20 @@ impl Lowerer<'_> {
                     path.parts.push(part.clone())
                 }
             }
+        }
+        // Anywhere in the path, after a `${…}` too.
+        let fragment = path.parts.iter().find_map(|p| match p {
+            Part::Lit(b) => b
+                .iter()
+                .position(|&c| c == b'#')
+                .map(|i| String::from_utf8_lossy(&b[i..]).into_owned()),
+            _ => None,
+        });
+        if let Some(fragment) = fragment {
+            return bad(
+                self,
+                format!("fragment `{fragment}` is never sent to a server; remove it"),
+            );
         }
         let has_space = path.parts.iter().any(|p| matches!(p, Part::Lit(b) if b.iter().any(|c| c.is_ascii_whitespace() || c.is_ascii_control())));
         if has_space {

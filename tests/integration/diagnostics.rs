@@ -316,3 +316,21 @@ fn missing_cacert_is_located() {
         .run();
     assert_located(&out, 3, Some(11), "cacert = \"no-such-ca.pem\"");
 }
+
+/// A fragment is never sent to a server: it is an error wherever it stands in the URL,
+/// after a `${…}` too.
+#[test]
+fn url_fragments_are_rejected() {
+    for url in [
+        "http://127.0.0.1:9/a#top",
+        "http://127.0.0.1:9/a/${VU}?b=1#top",
+    ] {
+        let out = Test::new()
+            .scenario(&format!("[target]\nurl = \"{url}\"\n"))
+            .arg("--dry-run")
+            .status(1)
+            .stderr_contains("fragment `#top` is never sent to a server")
+            .run();
+        assert_located(&out, 2, None, url);
+    }
+}
