@@ -54,10 +54,12 @@ if ! command -v oha >/dev/null; then
     log "installing oha with cargo (takes several minutes, cached afterwards)"
     cargo install oha --locked
 fi
-if [[ ! -x $KAIOKEN ]]; then
+# As run.sh: measure the checked-out code, not a release binary left from before.
+if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
     log "cargo build --release -p kaioken"
     (cd "$ROOT" && cargo build --release -p kaioken)
 fi
+[[ -x $KAIOKEN ]] || die "$KAIOKEN is missing"
 [[ -x $KAIOKEN ]] || die "$KAIOKEN is missing"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kaioken-accuracy.XXXXXX")

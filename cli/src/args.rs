@@ -103,7 +103,8 @@ pub enum ImportFormat {
     ///
     /// Chrome, Firefox, Charles, Insomnia and mitmproxy all save HAR files. Each
     /// request becomes a step, in the order they started; static assets, other hosts
-    /// (with --include-host) and WebSocket upgrades are left out; session tokens,
+    /// (with --include-host) are left out, WebSocket connections become their
+    /// opening handshakes; session tokens,
     /// CSRF tokens and ids that a response produced and a later request sends back
     /// become extractors and `${var}`s. The scenario goes to stdout unless -o.
     ///

@@ -16,7 +16,8 @@
 //! constants and reports every problem as a [`CompileError`] pointing at the exact
 //! characters. [`compile`] then turns the [`Ir`] into a `Program`: constants interned
 //! once, interpolated parts lowered to buffer instructions, so the VU loop only copies
-//! bytes. Nothing here does I/O except reading a body file named in the input.
+//! bytes. Nothing here does I/O except reading a body file named in the input and the
+//! `cacert` file (to check that it opens).
 
 mod compile;
 mod compile_error;

@@ -9,7 +9,8 @@
 //!   worker thread 0                 worker thread N-1      (one engine each, no sharing:
 //!    VUs: loop {                      …                     a current-thread tokio runtime,
 //!      program.resume() → Send(step)                          or an io_uring ring for plain
-//!      engine writes the VU's buffers, reads the response     HTTP/1.1 in the closed model)
+//!      engine writes the VU's buffers, reads the response     HTTP/1.1 in the simple closed
+//!                                                             model: see uring::eligible)
 //!        in place (http1 | http2 drivers, or uring.rs)
 //!      WorkerStats.record(); per_response(): checks, extractors, per-scenario counts
 //!    }

@@ -2,7 +2,7 @@
 //!
 //! Sits beside the drivers. A driver's parser keeps the `Location` of a redirect
 //! response; [`follow`] resolves it against the URL just requested and decides the
-//! method (RFC 9110 15.4: 303 becomes `GET`, and so does a `POST` answered by 301 or
+//! method (RFC 9110 15.4: 303 becomes `GET`, except to a `HEAD`, and so does a `POST` answered by 301 or
 //! 302, as browsers do; 307 and 308 keep the method and body). Each VU keeps a small
 //! table of the origins its redirects led to ([`Origins`]), so a hop to another host
 //! gets its own kept-alive connection without the program knowing that host.

@@ -4,8 +4,9 @@
 //!  toml / har / flags ──► Ir ──► compile ──► Program ──┬─► VuState (one per VU)
 //!                                   (compiler crate)   │
 //!                                                      ▼
-//!            runtime:  loop { match vm.resume(&mut state, &mut host) {
+//!            runtime:  loop { match program.resume(&mut state, &mut host) {
 //!                           Yield::Send(step)    → driver sends step's bytes
+//!                           Yield::Sleep(d)      → the VU pauses (think time)
 //!                           Yield::IterationDone → count, check stop conditions
 //!                       } }
 //! ```

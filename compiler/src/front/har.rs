@@ -5,7 +5,8 @@
 //! ```text
 //!  recording.har ─parse─► entries ─sort by start, filter─► Recording ─correlate─► Recording
 //!   (JSON; each value's       (assets, other hosts,        (steps: method,      (extractors,
-//!    byte range kept)          WebSockets left out)         URL, headers, body)   `${var}`s)
+//!    byte range kept)          left out; WebSockets         URL, headers, body)   `${var}`s)
+//!                              → their handshakes)
 //!                                                                     │
 //!                                  ┌──────────────────────────────────┴───────┐
 //!                         to_draft ▼ (`kaioken run x.har`)         to_toml ▼ (`kaioken import har`)
