@@ -218,7 +218,8 @@ fn uring_request_path_allocates_nothing() {
         let mut stats = WorkerStats::new(shared.measure_from, 10);
         let before = counted_allocations();
         COUNTING.with(|c| c.set(true));
-        let unfinished = crate::uring::run_worker(&shared, 0, addr, &[1], &mut stats);
+        let unfinished =
+            crate::uring::run_worker(&shared, &shared.config.program, 0, addr, &[1], &mut stats);
         COUNTING.with(|c| c.set(false));
         let allocations = counted_allocations() - before;
         server.join().unwrap();

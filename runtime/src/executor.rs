@@ -291,6 +291,11 @@ pub fn run(
 /// iteration queue. Single-threaded.
 struct WorkerCtx {
     shared: Arc<Shared>,
+    /// This worker's own copy of the program. A compiled regex's cache pool is
+    /// lock-free only for the thread that used it first; every other thread takes
+    /// a mutex per search. One copy per worker keeps every check and extractor on
+    /// the lock-free path.
+    program: Program,
     index: usize,
     stats: RefCell<WorkerStats>,
     in_flight: Cell<u64>,
@@ -380,6 +385,7 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
             schedule_done: Cell::new(false),
         }
     });
+    let program = Program::clone(&shared.config.program);
     let total = load.vus as usize;
     let mine: Vec<usize> = (0..total).filter(|i| i % threads == index).collect();
     // The VUs the io_uring engine hands over, in `mine`'s order.
@@ -389,7 +395,7 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
         let numbers: Vec<u32> = mine.iter().map(|&i| i as u32 + 1).collect();
         // An error means io_uring is not available here (an old kernel, seccomp), found
         // before anything was sent: the tokio engine below runs the VUs instead.
-        match crate::uring::run_worker(shared, index, addr, &numbers, &mut stats) {
+        match crate::uring::run_worker(shared, &program, index, addr, &numbers, &mut stats) {
             Ok(finished) if finished.handoff.is_empty() => {
                 let done_at = Instant::now();
                 drop(running);
@@ -412,6 +418,7 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
         .map(|r| Pacer::new(r * mine.len() as f64 / total as f64));
     let ctx = Rc::new(WorkerCtx {
         shared: shared.clone(),
+        program,
         index,
         stats: RefCell::new(stats),
         in_flight: Cell::new(0),
@@ -568,7 +575,7 @@ impl Vu {
         stop_rx: &mut watch::Receiver<u8>,
     ) -> bool {
         let shared = &*ctx.shared;
-        let program: &Program = &shared.config.program;
+        let program: &Program = &ctx.program;
         let http = &shared.config.http;
         let tls = shared.tls.as_ref();
         let desc = program.step(step);
@@ -671,7 +678,7 @@ impl Vu {
 async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Option<HandedOff>) {
     let shared = &*ctx.shared;
     let control = &*shared.control;
-    let program: &Program = &shared.config.program;
+    let program: &Program = &ctx.program;
     let mut stop_rx = control.subscribe();
     if !delay.is_zero() {
         let at = tokio::time::Instant::from_std(shared.start + delay);
@@ -839,7 +846,7 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
 async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     let shared = &*ctx.shared;
     let control = &*shared.control;
-    let program: &Program = &shared.config.program;
+    let program: &Program = &ctx.program;
     let Some(queue) = &ctx.open else { return };
     let Some(arrival) = &shared.config.load.arrival else {
         return;

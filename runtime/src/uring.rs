@@ -125,6 +125,7 @@ pub(crate) struct Finished {
 /// falls back to the tokio engine before any request was sent.
 pub(crate) fn run_worker(
     shared: &Shared,
+    program: &Program,
     index: usize,
     addr: SocketAddr,
     vus: &[u32],
@@ -137,12 +138,17 @@ pub(crate) fn run_worker(
         .setup_coop_taskrun()
         .build(entries.max(8))?;
     // From here on nothing fails back to the caller: the run has begun.
-    Ok(drive(shared, index, addr, vus, stats, &mut ring, entries))
+    Ok(drive(
+        shared, program, index, addr, vus, stats, &mut ring, entries,
+    ))
 }
 
 /// The event loop.
+// Each argument is a part of the worker this loop runs; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn drive(
     shared: &Shared,
+    program: &Program,
     index: usize,
     addr: SocketAddr,
     vus: &[u32],
@@ -150,7 +156,6 @@ fn drive(
     ring: &mut IoUring,
     entries: u32,
 ) -> Finished {
-    let program: &Program = &shared.config.program;
     let mut conns: Vec<Conn> = vus
         .iter()
         .map(|&number| Conn {
@@ -183,6 +188,7 @@ fn drive(
     stats.vus_changed(Instant::now(), conns.len() as i64);
     let mut engine = Engine {
         shared,
+        program,
         index,
         stats,
         pending: Vec::with_capacity(conns.len() * 2),
@@ -304,6 +310,8 @@ fn drive(
 
 struct Engine<'a> {
     shared: &'a Shared,
+    /// The worker's own copy of the program (see `executor::worker`).
+    program: &'a Program,
     index: usize,
     stats: &'a mut WorkerStats,
     /// Entries to submit in the next round.
@@ -324,7 +332,7 @@ impl Engine<'_> {
     /// Start VU `i`'s next request, connecting first if needed; or mark it done.
     fn next_request(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
         let shared = self.shared;
-        let program: &Program = &shared.config.program;
+        let program: &Program = self.program;
         let conn = &mut conns[i];
         conn.phase = Phase::Idle;
         if conn.done {
@@ -380,7 +388,7 @@ impl Engine<'_> {
     /// Send the request written in VU `i`'s buffer, connecting first if needed.
     fn issue(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
         let shared = self.shared;
-        let program: &Program = &shared.config.program;
+        let program: &Program = self.program;
         let conn = &mut conns[i];
         let step = conn.step;
         let is_head = match &conn.hop {
@@ -552,7 +560,7 @@ impl Engine<'_> {
                 bytes,
                 keep_alive,
             })) => {
-                let program: &Program = &self.shared.config.program;
+                let program: &Program = self.program;
                 let conn = &mut conns[i];
                 let desc = program.step(conn.step);
                 let origin = &program.origins[desc.origin];
@@ -613,7 +621,7 @@ impl Engine<'_> {
         next: Hop,
     ) {
         let shared = self.shared;
-        let program: &Program = &shared.config.program;
+        let program: &Program = self.program;
         let conn = &mut conns[i];
         let sent = conn.wbuf.len() as u64;
         self.stats.record(conn.started, now, None, sent, outcome);
@@ -656,7 +664,7 @@ impl Engine<'_> {
         let conn = &mut conns[i];
         let sent = conn.wbuf.len() as u64;
         self.stats.record(conn.started, now, None, sent, outcome);
-        let program: &Program = &self.shared.config.program;
+        let program: &Program = self.program;
         crate::checks::per_response(
             program,
             conn.step,
@@ -670,7 +678,7 @@ impl Engine<'_> {
         let error = matches!(outcome, Outcome::Error(_));
         self.shared.count_live(self.index, error);
         if error {
-            conn.vu.restart_iteration(&self.shared.config.program);
+            conn.vu.restart_iteration(self.program);
         }
         conn.phase = Phase::Idle;
         self.next_request(conns, i, now);
