@@ -34,6 +34,8 @@ impl Jar {
     /// The `Cookie` header value for a request to `origin` and `path`, if any cookie
     /// applies.
     pub fn header_for(&mut self, origin: &Origin, path: &[u8]) -> Option<&[u8]> {
+        // An empty jar (most runs' first requests) needs no URL.
+        self.store.iter_any().next()?;
         let url = url_of(origin, path)?;
         self.header.clear();
         for (name, value) in self.store.get_request_values(&url) {
@@ -49,19 +51,25 @@ impl Jar {
 
     /// Keep the cookies a response head sets (its `Set-Cookie` lines).
     pub fn absorb(&mut self, origin: &Origin, path: &[u8], head: &[u8]) {
-        let Some(url) = url_of(origin, path) else {
-            return;
-        };
+        let mut url = None;
         for line in head.split(|&b| b == b'\n').skip(1) {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let Some(colon) = line.iter().position(|&b| b == b':') else {
                 continue;
             };
-            if line[..colon].eq_ignore_ascii_case(b"set-cookie") {
-                if let Ok(value) = std::str::from_utf8(line[colon + 1..].trim_ascii()) {
-                    let _ = self.store.parse(value, &url);
-                }
+            if !line[..colon].eq_ignore_ascii_case(b"set-cookie") {
+                continue;
             }
+            // Most responses set no cookie: the URL is built at the first that does.
+            if url.is_none() {
+                url = url_of(origin, path);
+            }
+            let (Some(url), Ok(value)) =
+                (&url, std::str::from_utf8(line[colon + 1..].trim_ascii()))
+            else {
+                continue;
+            };
+            let _ = self.store.parse(value, url);
         }
     }
 }
