@@ -27,7 +27,8 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) struct StepInfo {
     /// The step sets its own `host` header.
     pub has_host: bool,
-    /// `HEAD`: the response has no body whatever its headers say.
+    /// `HEAD` (methods are case-sensitive, as in `wants_length` and redirects): the
+    /// response has no body whatever its headers say.
     pub is_head: bool,
     /// The method conventionally has a body, so send `content-length: 0` without one.
     pub wants_length: bool,
@@ -71,7 +72,7 @@ impl StepInfo {
                     .headers
                     .iter()
                     .any(|h| program.constant(h.name).eq_ignore_ascii_case(b"host")),
-                is_head: s.method.eq_ignore_ascii_case("HEAD"),
+                is_head: s.method == "HEAD",
                 wants_length: matches!(s.method.as_str(), "POST" | "PUT" | "PATCH"),
             })
             .collect()
