@@ -13,6 +13,8 @@ pub enum Error {
     Io { path: String, message: String },
     /// The run could not start.
     Setup(String),
+    /// kaioken broke one of its own rules (a compiler bug): said plainly, exit 1.
+    Internal(String),
 }
 
 impl fmt::Display for Error {
@@ -21,6 +23,10 @@ impl fmt::Display for Error {
             Error::Compile(e) => fmt::Display::fmt(e, f),
             Error::Io { path, message } => write!(f, "cannot access `{path}`: {message}"),
             Error::Setup(message) => f.write_str(message),
+            Error::Internal(message) => write!(
+                f,
+                "internal error, this may indicate a bug in kaioken: {message}; please file an issue"
+            ),
         }
     }
 }

@@ -196,7 +196,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         har: har_options(&args.har),
     };
     let ir = kaioken_compiler::lower(&input).map_err(Error::Compile)?;
-    let program = kaioken_compiler::compile(&ir);
+    let program = kaioken_compiler::compile(&ir).map_err(|e| Error::Internal(e.to_string()))?;
     match args.dump {
         Some(Dump::Ir) => return print_stdout(&kaioken_compiler::dump_ir(&ir, true)),
         Some(Dump::Bytecode) => return print_stdout(&program.to_string()),

@@ -4,14 +4,19 @@
 //! literal becomes an `Operand::Const` and costs nothing per request; one with
 //! built-ins gets a buffer and a short run of `buf.*` instructions. Buffers are numbered
 //! per step and reused by the next step, so `buf_count` is the widest step's need.
+//!
+//! Judging is code too: after each `send` come the step's `check`s (the global ones,
+//! then its own), its `extract`s, and a `jump.failed` to the program's one
+//! `iter.abort`, which abandons the iteration when the exchange got no response. Each
+//! `check` carries its check's source location, so a failing check names its line.
 
 use std::collections::BTreeMap;
 
 use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
     BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, CompiledExtractor, ConstId, ExtractKind,
-    ExtractorId, HeaderDesc, Op, Operand, OriginId, Pc, PickId, PickTable, Program, RangeId,
-    ScenarioInfo, SlotId, SourceLoc, StepDesc, StepId, TextTest,
+    ExtractorId, HeaderDesc, InvalidProgram, Method, Op, Operand, OriginId, Pc, PickId, PickTable,
+    Program, RangeId, Reads, ScenarioInfo, SlotId, SourceLoc, StepDesc, StepId, TextTest,
 };
 
 use memchr::memmem::Finder;
@@ -30,14 +35,25 @@ use crate::{Ir, IrCheck, IrExtract, IrLoc, Part, Template};
 ///     flags: Flags { url: Some("http://127.0.0.1:8080/r/${REQUEST_ID}".into()), ..Flags::default() },
 ///     ..Input::default()
 /// };
-/// let program = compile(&lower(&input)?);
+/// let program = compile(&lower(&input)?)?;
 /// assert_eq!(program.steps.len(), 1);
 /// assert_eq!(program.buf_count, 1);
 /// Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn compile(ir: &Ir) -> Program {
+///
+/// # Errors
+///
+/// Only a compiler bug: IR that `lower` should have rejected (a pattern that does not
+/// compile), or a program that fails [`Program::validate`].
+pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
     let mut c = Compiler::default();
-    let global: Vec<CheckId> = ir.checks.iter().map(|check| c.check(check)).collect();
+    let global: Vec<(CheckId, Option<&IrLoc>)> = ir
+        .checks
+        .iter()
+        .map(|check| Ok((c.check(check)?, check.loc.as_ref())))
+        .collect::<Result<_, InvalidProgram>>()?;
+    // `jump.failed` instructions, patched to the `iter.abort` at the end.
+    let mut to_abort = Vec::new();
     // Several scenarios: the entry is a `pick` that jumps to one, drawn by weight;
     // each scenario's steps end with `iter.end`, back to the entry.
     let mut picks = Vec::new();
@@ -71,22 +87,46 @@ pub fn compile(ir: &Ir) -> Program {
                     OriginId::from_index(c.origins.len() - 1)
                 }
             };
-            let extracts = step.extracts.iter().map(|x| c.extractor(x)).collect();
             let mut checks = global.clone();
-            checks.extend(step.checks.iter().map(|check| c.check(check)));
+            for check in &step.checks {
+                checks.push((c.check(check)?, check.loc.as_ref()));
+            }
+            let extracts = step
+                .extracts
+                .iter()
+                .map(|x| Ok((c.extractor(x)?, x.loc.as_ref())))
+                .collect::<Result<Vec<_>, InvalidProgram>>()?;
+            let mut reads = Reads::default();
+            for &(id, _) in &checks {
+                let r = c.checks[id.index()].expr.reads();
+                reads.head |= r.head;
+                reads.body |= r.body;
+            }
+            for &(id, _) in &extracts {
+                let r = c.extractors[id.index()].reads();
+                reads.head |= r.head;
+                reads.body |= r.body;
+            }
             let id = StepId::from_index(c.steps.len());
             c.steps.push(StepDesc {
                 name: step.name.clone(),
-                method: step.method.clone(),
+                method: Method::new(&step.method),
                 origin,
                 path,
                 headers,
                 body,
-                checks,
-                extracts,
+                reads,
                 scenario: scenario_index as u16,
             });
             c.emit(Op::Send { step: id }, loc);
+            for (check, loc) in checks {
+                c.emit(Op::Check { check }, loc);
+            }
+            for (x, loc) in extracts {
+                c.emit(Op::Extract { x }, loc);
+            }
+            to_abort.push(c.code.len());
+            c.emit(Op::JumpIfFailed { to: Pc(0) }, None);
             if !step.think_time.is_zero() {
                 // Microseconds in a u32: up to 71 minutes, far past any think time.
                 let micros = u32::try_from(step.think_time.as_micros()).unwrap_or(u32::MAX);
@@ -96,17 +136,14 @@ pub fn compile(ir: &Ir) -> Program {
         }
         c.emit(Op::IterEnd {}, None);
     }
-    // Extractors read the body (JSON, regex, whole body) or the head (headers) too.
-    let (capture_body, capture_head) = c
-        .checks
-        .iter()
-        .map(|ch| ch.expr.needs())
-        .chain(c.extractors.iter().map(|x| match x.kind {
-            ExtractKind::Header(_) => (false, true),
-            _ => (true, false),
-        }))
-        .fold((false, false), |a, b| (a.0 | b.0, a.1 | b.1));
-    Program {
+    let abort = Pc::from_index(c.code.len());
+    c.emit(Op::IterAbort {}, None);
+    for pc in to_abort {
+        c.code[pc] = Op::JumpIfFailed { to: abort };
+    }
+    let capture_head = c.steps.iter().any(|s| s.reads.head);
+    let capture_body = c.steps.iter().any(|s| s.reads.body);
+    let program = Program {
         code: c.code,
         consts: c.consts,
         steps: c.steps,
@@ -131,16 +168,28 @@ pub fn compile(ir: &Ir) -> Program {
                 weight: s.weight,
             })
             .collect(),
+    };
+    program.validate()?;
+    Ok(program)
+}
+
+/// The error for IR that `lower` should have rejected.
+fn unlowered(what: &str, text: &str, error: impl std::fmt::Display) -> InvalidProgram {
+    InvalidProgram {
+        pc: None,
+        message: format!("{what} `{text}` reached the compiler unchecked: {error}"),
     }
 }
 
 /// A parsed check as an evaluable tree: literals as bytes, substring finders and
 /// regexes built once here.
-fn lower_check(check: &Check) -> CheckExpr {
-    match check {
-        Check::Or(items) => CheckExpr::Or(items.iter().map(lower_check).collect()),
-        Check::And(items) => CheckExpr::And(items.iter().map(lower_check).collect()),
-        Check::Not(inner) => CheckExpr::Not(Box::new(lower_check(inner))),
+fn lower_check(check: &Check) -> Result<CheckExpr, InvalidProgram> {
+    Ok(match check {
+        Check::Or(items) => CheckExpr::Or(items.iter().map(lower_check).collect::<Result<_, _>>()?),
+        Check::And(items) => {
+            CheckExpr::And(items.iter().map(lower_check).collect::<Result<_, _>>()?)
+        }
+        Check::Not(inner) => CheckExpr::Not(Box::new(lower_check(inner)?)),
         Check::Compare(cmp) => {
             let status = |v: &Value| match v {
                 Value::Number(n) => n.clamp(0.0, f64::from(u16::MAX)) as u16,
@@ -170,17 +219,17 @@ fn lower_check(check: &Check) -> CheckExpr {
                 // `lower` compiled every pattern already and reported the bad ones.
                 (_, Predicate::Matches(pattern)) => match Regex::new(pattern) {
                     Ok(re) => CheckExpr::Text(text(), TextTest::Matches(re)),
-                    Err(_) => CheckExpr::Or(Vec::new()),
+                    Err(e) => return Err(unlowered("the check pattern", pattern, e)),
                 },
                 (_, Predicate::Compare(op, Value::Text(want))) => CheckExpr::Text(
                     text(),
                     TextTest::Equals(*op == CmpOp::Eq, want.as_bytes().into()),
                 ),
-                // The grammar rejects every other pairing; a check that cannot pass.
-                _ => CheckExpr::Or(Vec::new()),
+                // The grammar rejects every other pairing.
+                _ => return Err(unlowered("the check", &check.to_string(), "no such test")),
             }
         }
-    }
+    })
 }
 
 #[derive(Default)]
@@ -206,18 +255,18 @@ impl Compiler {
         *self.slots.entry(var.to_owned()).or_insert(next)
     }
 
-    fn extractor(&mut self, x: &IrExtract) -> ExtractorId {
+    fn extractor(&mut self, x: &IrExtract) -> Result<ExtractorId, InvalidProgram> {
         use kaioken_grammar::Extractor;
         let kind = match &x.extractor {
             // `lower` parsed the path and compiled the regex already and reported
-            // the bad ones; a failure here cannot happen, and would extract nothing.
+            // the bad ones.
             Extractor::Json(path) => match jsonpath_rust::parser::parse_json_path(path) {
                 Ok(q) => ExtractKind::json(q),
-                Err(_) => ExtractKind::Header(Box::default()),
+                Err(e) => return Err(unlowered("the JSONPath", path, e)),
             },
             Extractor::Regex(re) => match Regex::new(re) {
-                Ok(re) => ExtractKind::Regex(re),
-                Err(_) => ExtractKind::Header(Box::default()),
+                Ok(compiled) => ExtractKind::Regex(compiled),
+                Err(e) => return Err(unlowered("the regex", re, e)),
             },
             Extractor::Header(name) => {
                 ExtractKind::Header(name.to_ascii_lowercase().into_bytes().into())
@@ -231,16 +280,16 @@ impl Compiler {
             spec: x.extractor.to_string(),
             kind,
         });
-        ExtractorId::from_index(self.extractors.len() - 1)
+        Ok(ExtractorId::from_index(self.extractors.len() - 1))
     }
 
-    fn check(&mut self, check: &IrCheck) -> CheckId {
+    fn check(&mut self, check: &IrCheck) -> Result<CheckId, InvalidProgram> {
         self.checks.push(CompiledCheck {
             name: check.name.clone(),
             text: check.expr.to_string(),
-            expr: lower_check(&check.expr),
+            expr: lower_check(&check.expr)?,
         });
-        CheckId::from_index(self.checks.len() - 1)
+        Ok(CheckId::from_index(self.checks.len() - 1))
     }
 
     fn intern(&mut self, bytes: &[u8]) -> ConstId {
@@ -321,6 +370,7 @@ mod tests {
             })
             .unwrap(),
         )
+        .unwrap()
     }
 
     #[test]
@@ -329,7 +379,15 @@ mod tests {
             url: Some("http://127.0.0.1:8080/".into()),
             ..Flags::default()
         });
-        assert_eq!(p.code, [Op::Send { step: StepId(0) }, Op::IterEnd {}]);
+        assert_eq!(
+            p.code,
+            [
+                Op::Send { step: StepId(0) },
+                Op::JumpIfFailed { to: Pc(3) },
+                Op::IterEnd {},
+                Op::IterAbort {},
+            ]
+        );
         assert_eq!(p.buf_count, 0);
     }
 
@@ -370,11 +428,13 @@ mod tests {
                     builtin: Builtin::Vu
                 },
                 Op::Send { step: StepId(0) },
+                Op::JumpIfFailed { to: Pc(11) },
                 Op::IterEnd {},
+                Op::IterAbort {},
             ]
         );
         assert_eq!(p.buf_count, 3);
-        assert_eq!(p.steps[0].method, "POST");
+        assert_eq!(p.steps[0].method, Method::Post);
     }
 
     #[test]

@@ -36,7 +36,7 @@ fn ir() {
 #[test]
 fn bytecode() {
     insta::glob!("../../examples", "*.toml", |path| {
-        let program = compile(&lower(&input(path)).unwrap());
+        let program = compile(&lower(&input(path)).unwrap()).unwrap();
         insta::assert_snapshot!(program.to_string());
     });
 }

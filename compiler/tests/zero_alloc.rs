@@ -52,6 +52,8 @@ impl Host for Ticking {
         self.0 += 1;
         self.0
     }
+    fn checked(&mut self, _: kaioken_vm::CheckId, _: bool) {}
+    fn extracted(&mut self, _: kaioken_vm::ExtractorId, _: bool) {}
 }
 
 #[test]
@@ -68,7 +70,7 @@ fn interpolation_allocates_nothing_per_iteration() {
         }),
         ..Input::default()
     };
-    let program = compile(&lower(&input).unwrap());
+    let program = compile(&lower(&input).unwrap()).unwrap();
     assert!(
         program.buf_count >= 3,
         "the scenario interpolates URL, header and body"
@@ -76,10 +78,13 @@ fn interpolation_allocates_nothing_per_iteration() {
     let mut vu = program.create_vu_state(1);
     let mut host = Ticking(1_700_000_000_000);
     let mut sends = 0u64;
+    let response = Fixed(br#"{"id": 1}"#);
     let mut run = |n: usize, sends: &mut u64| {
         for _ in 0..n {
-            while let Yield::Send(_) = program.resume(&mut vu, &mut host) {
+            let mut next = program.resume(&mut vu, &mut host);
+            while let Yield::Send(_) = next {
                 *sends += 1;
+                next = program.resume_with(&mut vu, &mut host, &response);
             }
         }
     };
@@ -134,7 +139,7 @@ fn chaining_and_random_builtins_allocate_nothing_per_iteration() {
         }),
         ..Input::default()
     };
-    let program = compile(&lower(&input).unwrap());
+    let program = compile(&lower(&input).unwrap()).unwrap();
     assert_eq!(program.picks.len(), 1);
     assert_eq!(program.slot_count, 1);
     let slot = program.extractors[0].slot;
@@ -144,10 +149,14 @@ fn chaining_and_random_builtins_allocate_nothing_per_iteration() {
     vu.slot_mut(slot)
         .extend_from_slice(b"eyJhbGciOiJIUzI1NiJ9.pay+load/signature==");
     let mut sends = 0u64;
+    // The login's response: the VM's extractor writes the token into its slot.
+    let response = Fixed(br#"{"token": "eyJhbGciOiJIUzI1NiJ9.pay+load/signature=="}"#);
     let mut run = |n: usize, sends: &mut u64| {
         for _ in 0..n {
-            while let Yield::Send(_) = program.resume(&mut vu, &mut host) {
+            let mut next = program.resume(&mut vu, &mut host);
+            while let Yield::Send(_) = next {
                 *sends += 1;
+                next = program.resume_with(&mut vu, &mut host, &response);
             }
         }
     };
@@ -168,6 +177,9 @@ fn chaining_and_random_builtins_allocate_nothing_per_iteration() {
 /// A response of fixed bytes, as extractors see one.
 struct Fixed(&'static [u8]);
 impl kaioken_vm::ResponseView for Fixed {
+    fn completed(&self) -> bool {
+        true
+    }
     fn status(&self) -> u16 {
         200
     }
@@ -203,7 +215,7 @@ fn direct_json_extraction_allocates_no_tree() {
         }),
         ..Input::default()
     };
-    let program = compile(&lower(&input).unwrap());
+    let program = compile(&lower(&input).unwrap()).unwrap();
     let body = Fixed(
         br#"{"meta": {"page": 1, "tags": ["a", "b"]}, "data": {"user": {"id": 48213},
             "token": "eyJhbGciOiJIUzI1NiJ9.payload.signature"},

@@ -76,14 +76,17 @@ fn http1_request_path_allocates_nothing() {
         "#
         .into(),
     };
-    let program = Arc::new(compile(
-        &lower(&Input {
-            flags,
-            config: Some(config),
-            ..Input::default()
-        })
+    let program = Arc::new(
+        compile(
+            &lower(&Input {
+                flags,
+                config: Some(config),
+                ..Input::default()
+            })
+            .unwrap(),
+        )
         .unwrap(),
-    ));
+    );
     assert!(program.capture_body && program.capture_head);
     let infos = StepInfo::for_program(&program, false);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -96,14 +99,18 @@ fn http1_request_path_allocates_nothing() {
         let mut driver = Http1::new(&program, &http_config());
         let mut statuses = [0u64; 2];
         let mut allocations = 0;
+        let mut next = None;
         for i in 0..WARM + MEASURED {
             if i == WARM {
                 COUNTING.with(|c| c.set(true));
             }
             let step = loop {
-                match program.resume(&mut vu, &mut SystemHost) {
-                    Yield::Send(step) => break step,
-                    Yield::IterationDone | Yield::Sleep(_) => {}
+                let y = match next.take() {
+                    Some(y) => y,
+                    None => program.resume(&mut vu, &mut SystemHost),
+                };
+                if let Yield::Send(step) = y {
+                    break step;
                 }
             };
             let start = Instant::now();
@@ -123,14 +130,14 @@ fn http1_request_path_allocates_nothing() {
                 .await;
             let end = Instant::now();
             stats.record(start, end, None, driver.request_len(), outcome);
-            crate::checks::run_checks(
-                &program,
-                step,
+            let view = crate::judge::View {
                 outcome,
-                end - start,
-                driver.capture.as_ref(),
-                &mut stats,
-            );
+                duration: end - start,
+                capture: driver.capture.as_ref(),
+            };
+            next = Some(crate::judge::after_exchange(
+                &program, step, &view, end, &mut vu, &mut stats,
+            ));
             match outcome {
                 Outcome::Response {
                     status: 200,
@@ -190,13 +197,16 @@ fn uring_request_path_allocates_nothing() {
             headers: vec!["x-vu: ${VU}".into()],
             ..Flags::default()
         };
-        let program = Arc::new(compile(
-            &lower(&Input {
-                flags,
-                ..Input::default()
-            })
+        let program = Arc::new(
+            compile(
+                &lower(&Input {
+                    flags,
+                    ..Input::default()
+                })
+                .unwrap(),
+            )
             .unwrap(),
-        ));
+        );
         let config = RunConfig {
             program,
             load: LoadConfig {

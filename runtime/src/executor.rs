@@ -28,6 +28,7 @@ use tokio::task::{JoinSet, LocalSet};
 use crate::control::reached;
 use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
+use crate::judge::{View, after_exchange};
 use crate::rate::Pacer;
 use crate::redirect::{Hop, Origins, Sent, follow};
 use crate::stats::{Outcome, RunStats, WorkerStats};
@@ -65,10 +66,12 @@ const RELEASE_BATCH: u32 = 64;
 const TICK_AHEAD: Duration = Duration::from_millis(1);
 
 /// A VU the io_uring engine hands to the tokio engine: its interpreter state (counters,
-/// extracted values, where it is in its iteration), its cookies, and the redirect it
-/// could not follow, with the step it belongs to.
+/// extracted values, where it is in its iteration) and what it yielded last, its
+/// cookies, and the redirect it could not follow, with the step it belongs to.
 pub(crate) struct HandedOff {
     pub state: VuState,
+    /// What the VM yielded after judging the VU's last exchange, not yet acted on.
+    pub next: Option<Yield>,
     pub jar: Option<crate::cookies::Jar>,
     pub pending: Option<(StepId, Hop)>,
 }
@@ -109,6 +112,10 @@ impl Shared {
     ///
     /// An unusable TLS configuration (`--cacert`).
     pub(crate) fn new(config: &RunConfig, control: Arc<Control>) -> Result<Shared, String> {
+        // The engines index tables by the program's ids and trust its control flow.
+        config.program.validate().map_err(|e| {
+            format!("internal error, this may indicate a bug in kaioken: {e}; please file an issue")
+        })?;
         // A redirect may lead from `http` to `https` (the most common one does).
         let needs_tls = config.http.max_redirects > 0
             || config
@@ -562,10 +569,11 @@ impl Vu {
         }
     }
 
-    /// Send `step`, following its redirects, and record every request. `intended` is
-    /// the scheduled send time when latency correction applies; `resume` is a redirect
-    /// the io_uring engine received but left to this engine (another origin); `stop_rx`
-    /// is the VU's view of the run's stop. Returns whether it got a response.
+    /// Send `step`, following its redirects, record every request, and resume the VM
+    /// with the outcome. `intended` is the scheduled send time when latency correction
+    /// applies; `resume` is a redirect the io_uring engine received but left to this
+    /// engine (another origin); `stop_rx` is the VU's view of the run's stop. Returns
+    /// what the VM does next, or `None` when the run stopped the step short.
     async fn send(
         &mut self,
         ctx: &WorkerCtx,
@@ -573,7 +581,7 @@ impl Vu {
         intended: Option<Instant>,
         resume: Option<Hop>,
         stop_rx: &mut watch::Receiver<u8>,
-    ) -> bool {
+    ) -> Option<Yield> {
         let shared = &*ctx.shared;
         let program: &Program = &ctx.program;
         let http = &shared.config.http;
@@ -583,7 +591,7 @@ impl Vu {
         let mut intended = intended;
         let mut hop = resume;
         if hop.is_some() && !ctx.may_send(stop_rx).await {
-            return true;
+            return None;
         }
         ctx.in_flight.set(ctx.in_flight.get() + 1);
         let (outcome, end, took) = loop {
@@ -642,36 +650,34 @@ impl Vu {
             if !ctx.may_send(stop_rx).await {
                 // The run is ending: the step is cut short after a counted hop, and
                 // its checks do not judge a response it never finished.
-                return true;
+                return None;
             }
             ctx.in_flight.set(ctx.in_flight.get() + 1);
             hop = Some(next);
         };
         ctx.in_flight.set(ctx.in_flight.get() - 1);
-        {
-            let mut stats = ctx.stats.borrow_mut();
-            let (capture, _) = self.driver.response();
-            crate::checks::per_response(
-                program,
-                step,
-                outcome,
-                end,
-                took,
-                capture,
-                &mut self.state,
-                &mut stats,
-            );
+        if let Outcome::Error(kind) = outcome {
+            let detail = self.driver.take_detail();
+            ctx.stats.borrow_mut().note_error_detail(kind, || {
+                detail.unwrap_or_else(|| default_detail(kind, http.timeout))
+            });
         }
-        let Outcome::Error(kind) = outcome else {
-            shared.count_live(ctx.index, false);
-            return true;
+        shared.count_live(ctx.index, matches!(outcome, Outcome::Error(_)));
+        let mut stats = ctx.stats.borrow_mut();
+        let (capture, _) = self.driver.response();
+        let view = View {
+            outcome,
+            duration: took,
+            capture,
         };
-        shared.count_live(ctx.index, true);
-        let detail = self.driver.take_detail();
-        ctx.stats.borrow_mut().note_error_detail(kind, || {
-            detail.unwrap_or_else(|| default_detail(kind, http.timeout))
-        });
-        false
+        Some(after_exchange(
+            program,
+            step,
+            &view,
+            end,
+            &mut self.state,
+            &mut stats,
+        ))
     }
 }
 
@@ -688,9 +694,13 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Optio
         }
     }
     let http = &shared.config.http;
-    let (mut vu, pending) = match from {
-        Some(h) => (Vu::with_state(program, http, h.state, h.jar), h.pending),
-        None => (Vu::new(program, http, number), None),
+    let (mut vu, pending, mut next) = match from {
+        Some(h) => (
+            Vu::with_state(program, http, h.state, h.jar),
+            h.pending,
+            h.next,
+        ),
+        None => (Vu::new(program, http, number), None, None),
     };
     let mut active = false;
     let mut at_entry = vu.state.is_at_entry(program);
@@ -700,16 +710,14 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Optio
         ctx.stats.borrow_mut().vus_changed(Instant::now(), 1);
     }
     if let Some((step, hop)) = pending {
-        if !vu.send(&ctx, step, None, Some(hop), &mut stop_rx).await {
-            vu.state.restart_iteration(program);
-            at_entry = true;
-        }
+        next = vu.send(&ctx, step, None, Some(hop), &mut stop_rx).await;
     }
+    // `next`: what the VM yielded after judging the last exchange, not yet acted on.
     loop {
         if control.is_stopping() {
             break;
         }
-        if at_entry {
+        if at_entry && next.is_none() {
             // Stages: park above the current level, between iterations only.
             if shared.vu_target.load(Ordering::Acquire) < number {
                 if active {
@@ -728,8 +736,12 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Optio
                 ctx.stats.borrow_mut().vus_changed(Instant::now(), 1);
             }
         }
-        let step = match program.resume(&mut vu.state, &mut SystemHost) {
-            Yield::IterationDone => {
+        let effect = match next.take() {
+            Some(effect) => effect,
+            None => program.resume(&mut vu.state, &mut SystemHost),
+        };
+        let step = match effect {
+            Yield::IterationDone | Yield::IterationAborted => {
                 at_entry = true;
                 continue;
             }
@@ -753,10 +765,9 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Optio
                 .iteration_started(Instant::now(), None);
         }
         at_entry = false;
-        if !vu.send(&ctx, step, None, None, &mut stop_rx).await {
-            // The rest of this iteration may depend on the failed response.
-            vu.state.restart_iteration(program);
-            at_entry = true;
+        match vu.send(&ctx, step, None, None, &mut stop_rx).await {
+            Some(effect) => next = Some(effect),
+            None => break,
         }
     }
     if active {
@@ -879,9 +890,14 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
         // it were meant to follow the previous response, so they time themselves.
         let mut intended = arrival.latency_correction.then_some(due);
         let mut first = true;
+        let mut next = None;
         loop {
-            match program.resume(&mut vu.state, &mut SystemHost) {
-                Yield::IterationDone => break,
+            let effect = match next.take() {
+                Some(effect) => effect,
+                None => program.resume(&mut vu.state, &mut SystemHost),
+            };
+            match effect {
+                Yield::IterationDone | Yield::IterationAborted => break,
                 Yield::Sleep(pause) => {
                     if !think(pause, &mut stop_rx).await {
                         break 'iterations;
@@ -904,12 +920,12 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
                         let lag = Instant::now().saturating_duration_since(due);
                         ctx.stats.borrow_mut().iteration_started(due, Some(lag));
                     }
-                    if !vu
+                    match vu
                         .send(&ctx, step, intended.take(), None, &mut stop_rx)
                         .await
                     {
-                        vu.state.restart_iteration(program);
-                        break;
+                        Some(effect) => next = Some(effect),
+                        None => break 'iterations,
                     }
                 }
             }

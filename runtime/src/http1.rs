@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kaioken_vm::{Operand, Program, StepId, VuState};
+use kaioken_vm::{Method, Operand, Program, Reads, StepId, VuState};
 use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -27,15 +27,10 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) struct StepInfo {
     /// The step sets its own `host` header.
     pub has_host: bool,
-    /// `HEAD` (methods are case-sensitive, as in `wants_length` and redirects): the
-    /// response has no body whatever its headers say.
-    pub is_head: bool,
-    /// The method conventionally has a body, so send `content-length: 0` without one.
-    pub wants_length: bool,
     /// What of the response to keep: the head for header checks, extractors and the
     /// cookie jar, the body for body checks and extractors. Other steps' responses
     /// are only counted, whatever another step needs.
-    pub keep: Keep,
+    pub keep: Reads,
 }
 
 /// What a request needs besides its step: the run's TLS settings and timeout, the
@@ -47,33 +42,17 @@ pub(crate) struct Sending<'a> {
     pub hop: Option<&'a Hop>,
 }
 
-/// What of a response a step's checks, extractors and cookie jar read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Keep {
-    pub head: bool,
-    pub body: bool,
-}
-
-impl Keep {
-    /// Whether anything is kept (the capture is filled at all).
-    pub fn any(self) -> bool {
-        self.head || self.body
-    }
-}
-
 impl StepInfo {
     pub fn for_program(program: &Program, cookie_jar: bool) -> Arc<[StepInfo]> {
         program
             .steps
             .iter()
             .map(|s| StepInfo {
-                keep: crate::checks::keep_for(program, s, cookie_jar),
+                keep: crate::judge::keep_for(s, cookie_jar),
                 has_host: s
                     .headers
                     .iter()
                     .any(|h| program.constant(h.name).eq_ignore_ascii_case(b"host")),
-                is_head: s.method == "HEAD",
-                wants_length: matches!(s.method.as_str(), "POST" | "PUT" | "PATCH"),
             })
             .collect()
     }
@@ -100,7 +79,7 @@ impl Http1 {
     pub fn new(program: &Program, http: &crate::HttpConfig) -> Http1 {
         Http1 {
             detail: None,
-            capture: crate::checks::capture_for(program, http.cookie_jar),
+            capture: crate::judge::capture_for(program, http.cookie_jar),
             location: Vec::new(),
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
@@ -133,14 +112,15 @@ impl Http1 {
         } = s;
         write_request(&mut self.wbuf, program, state, step, info, cookie, hop);
         let desc = program.step(step);
-        let (slot, origin, is_head) = match hop {
-            Some(h) => (h.slot, &h.origin, h.method == "HEAD"),
+        let (slot, origin, method) = match hop {
+            Some(h) => (h.slot, &h.origin, &h.method),
             None => (
                 desc.origin.index(),
                 &program.origins[desc.origin],
-                info.is_head,
+                &desc.method,
             ),
         };
+        let is_head = *method == Method::Head;
         let exchange = self.exchange(slot, origin, is_head, info.keep, tls);
         let result = tokio::time::timeout(timeout, exchange).await;
         let outcome = Outcome::of_exchange(result);
@@ -164,7 +144,7 @@ impl Http1 {
         slot: usize,
         origin: &kaioken_vm::Origin,
         is_head: bool,
-        keep: Keep,
+        keep: Reads,
         tls: Option<&Arc<ClientConfig>>,
     ) -> Result<(u16, u64), ErrorKind> {
         if slot >= self.conns.len() {
@@ -258,13 +238,9 @@ pub(crate) fn write_request(
 ) {
     let desc = program.step(step);
     let (method, path, authority) = match hop {
-        Some(h) => (
-            h.method.as_str(),
-            h.path.as_slice(),
-            h.origin.authority.as_str(),
-        ),
+        Some(h) => (&h.method, h.path.as_slice(), h.origin.authority.as_str()),
         None => (
-            desc.method.as_str(),
+            &desc.method,
             program.bytes(state, desc.path),
             program.origins[desc.origin].authority.as_str(),
         ),
@@ -272,7 +248,7 @@ pub(crate) fn write_request(
     let cross_origin = hop.is_some_and(|h| h.cross_origin);
     let with_body = hop.is_none_or(|h| h.keep_body);
     w.clear();
-    w.extend_from_slice(method.as_bytes());
+    w.extend_from_slice(method.as_str().as_bytes());
     w.push(b' ');
     w.extend_from_slice(path);
     w.extend_from_slice(b" HTTP/1.1\r\n");
@@ -296,12 +272,8 @@ pub(crate) fn write_request(
         w.extend_from_slice(b"\r\n");
     }
     let body = if with_body { desc.body } else { None };
-    let wants_length = match hop {
-        Some(h) => matches!(h.method.as_str(), "POST" | "PUT" | "PATCH"),
-        None => info.wants_length,
-    };
     let bytes: &[u8] = body.map_or(&[], |b: Operand| program.bytes(state, b));
-    if body.is_some() || wants_length {
+    if body.is_some() || method.expects_body() {
         w.extend_from_slice(b"content-length: ");
         w.extend_from_slice(itoa::Buffer::new().format(bytes.len()).as_bytes());
         w.extend_from_slice(b"\r\n");

@@ -70,7 +70,7 @@ impl Http2 {
                     })
                     .collect::<Option<Vec<_>>>()?;
                 Some(H2Step {
-                    method: Method::from_bytes(s.method.as_bytes()).ok()?,
+                    method: Method::from_bytes(s.method.as_str().as_bytes()).ok()?,
                     prefix: format!("{scheme}://{}", origin.authority),
                     headers,
                 })
@@ -78,7 +78,7 @@ impl Http2 {
             .collect();
         Http2 {
             detail: None,
-            capture: crate::checks::capture_for(program, http.cookie_jar),
+            capture: crate::judge::capture_for(program, http.cookie_jar),
             location: Vec::new(),
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
@@ -148,8 +148,8 @@ impl Http2 {
                     "http://"
                 });
                 uri.push_str(&origin.authority);
-                let method =
-                    Method::from_bytes(h.method.as_bytes()).map_err(|_| ErrorKind::Other)?;
+                let method = Method::from_bytes(h.method.as_str().as_bytes())
+                    .map_err(|_| ErrorKind::Other)?;
                 (method, h.path.as_slice())
             }
             None => {

@@ -12,7 +12,8 @@
 //!      engine writes the VU's buffers, reads the response     HTTP/1.1 in the simple closed
 //!                                                             model: see uring::eligible)
 //!        in place (http1 | http2 drivers, or uring.rs)
-//!      WorkerStats.record(); per_response(): checks, extractors, per-scenario counts
+//!      WorkerStats.record(); program.resume_with(outcome): the VM's checks,
+//!      extractors and failure policy judge it (judge.rs)
 //!    }
 //!        └──────────────► merged into RunStats when the run ends
 //! ```
@@ -21,7 +22,6 @@
 //! on a channel: statistics are per worker thread and merged once at the end, and the
 //! progress counters are single-writer atomics.
 
-mod checks;
 mod conn;
 mod control;
 mod cookies;
@@ -29,6 +29,7 @@ mod error_kind;
 mod executor;
 mod http1;
 mod http2;
+mod judge;
 mod profile;
 mod rate;
 mod redirect;

@@ -11,7 +11,7 @@
 //! step's checks and extractors see only the last response. This path builds a URL
 //! per hop (allocates); runs that meet no redirect never enter it.
 
-use kaioken_vm::{Origin, Scheme, StepDesc};
+use kaioken_vm::{Method, Origin, Scheme, StepDesc};
 use url::{Host, Url};
 
 /// Whether `status` is a redirect kaioken follows (it needs a `Location`).
@@ -29,7 +29,7 @@ pub(crate) struct Hop {
     /// Path and query, from `/`.
     pub path: Vec<u8>,
     /// The method: the step's, or `GET` after a 303 (or a 301/302 to a `POST`).
-    pub method: String,
+    pub method: Method,
     /// Whether the step's body (and its `content-type`) is sent again.
     pub keep_body: bool,
     /// Whether `origin` differs from the step's own: the step's `host` and credential
@@ -45,7 +45,7 @@ pub(crate) struct Sent<'a> {
     pub step_origin: &'a Origin,
     pub origin: &'a Origin,
     pub path: &'a [u8],
-    pub method: &'a str,
+    pub method: &'a Method,
     /// Whether it carried the step's body.
     pub with_body: bool,
     /// Redirects already followed for the step.
@@ -101,12 +101,12 @@ pub(crate) fn follow(
         path.push(b'?');
         path.extend_from_slice(query.as_bytes());
     }
-    let becomes_get = status == 303 && sent.method != "HEAD"
-        || matches!(status, 301 | 302) && sent.method == "POST";
+    let becomes_get = status == 303 && *sent.method != Method::Head
+        || matches!(status, 301 | 302) && *sent.method == Method::Post;
     let (method, keep_body) = if becomes_get {
-        ("GET".to_owned(), false)
+        (Method::Get, false)
     } else {
-        (sent.method.to_owned(), sent.with_body)
+        (sent.method.clone(), sent.with_body)
     };
     Some(Hop {
         slot: origins.slot(&origin),
@@ -226,11 +226,12 @@ mod tests {
     fn hop(status: u16, location: &str, method: &str) -> Option<Hop> {
         let from = origin(Scheme::Http, "127.0.0.1", 8080, "127.0.0.1:8080");
         let mut origins = Origins::new(std::slice::from_ref(&from));
+        let method = Method::new(method);
         let sent = Sent {
             step_origin: &from,
             origin: &from,
             path: b"/a/b?x=1",
-            method,
+            method: &method,
             with_body: true,
             hops: 0,
         };
@@ -285,7 +286,7 @@ mod tests {
             step_origin: &from,
             origin: &from,
             path: b"/",
-            method: "GET",
+            method: &Method::Get,
             with_body: false,
             hops,
         };

@@ -30,6 +30,7 @@ use socket2::{SockAddr, Socket, Type};
 
 use crate::executor::{HandedOff, Shared, default_detail};
 use crate::http1::write_request;
+use crate::judge::{View, after_exchange};
 use crate::redirect::{Hop, Origins, Sent, follow};
 use crate::response_parser::{Response, ResponseParser};
 use crate::stats::{Outcome, WorkerStats};
@@ -92,6 +93,8 @@ struct Conn {
     /// With `--cookie-jar`.
     jar: Option<crate::cookies::Jar>,
     step: StepId,
+    /// What the VM yielded after judging the last exchange, not yet acted on.
+    next: Option<Yield>,
     /// The redirect being followed, if the request in flight is one.
     hop: Option<Hop>,
     /// A redirect to another origin, left to the tokio engine.
@@ -167,7 +170,7 @@ fn drive(
             rstart: 0,
             rend: 0,
             parser: ResponseParser::new(false),
-            capture: crate::checks::capture_for(program, shared.config.http.cookie_jar),
+            capture: crate::judge::capture_for(program, shared.config.http.cookie_jar),
             keep: false,
             jar: shared
                 .config
@@ -175,6 +178,7 @@ fn drive(
                 .cookie_jar
                 .then(crate::cookies::Jar::default),
             step: StepId(0),
+            next: None,
             hop: None,
             pending: None,
             origins: Origins::new(&program.origins),
@@ -295,6 +299,7 @@ fn drive(
             .into_iter()
             .map(|c| HandedOff {
                 state: c.vu,
+                next: c.next,
                 jar: c.jar,
                 pending: c.pending.map(|hop| (c.step, hop)),
             })
@@ -347,13 +352,17 @@ impl Engine<'_> {
         }
         // A request starts an iteration when the VU was at its entry, or passed the
         // end of the last iteration on the way to this request.
-        let mut new_iteration = conn.vu.is_at_entry(program);
+        let mut new_iteration = conn.next.is_none() && conn.vu.is_at_entry(program);
         let step = loop {
-            match program.resume(&mut conn.vu, &mut SystemHost) {
+            let effect = match conn.next.take() {
+                Some(effect) => effect,
+                None => program.resume(&mut conn.vu, &mut SystemHost),
+            };
+            match effect {
                 Yield::Send(step) => break step,
-                Yield::IterationDone => new_iteration = true,
+                Yield::IterationDone | Yield::IterationAborted => new_iteration = true,
                 // Programs with think time run on the tokio engine (see `eligible`).
-                Yield::Sleep(_) => {}
+                Yield::Sleep(_) => debug_assert!(false, "think time on the io_uring engine"),
             }
         };
         if !shared.claim() {
@@ -391,10 +400,11 @@ impl Engine<'_> {
         let program: &Program = self.program;
         let conn = &mut conns[i];
         let step = conn.step;
-        let is_head = match &conn.hop {
-            Some(h) => h.method == "HEAD",
-            None => shared.infos[step.index()].is_head,
+        let method = match &conn.hop {
+            Some(h) => &h.method,
+            None => &program.step(step).method,
         };
+        let is_head = *method == kaioken_vm::Method::Head;
         conn.timed_out = false;
         conn.send_error = None;
         conn.parser =
@@ -424,18 +434,20 @@ impl Engine<'_> {
                     });
                     let outcome = Outcome::Error(ErrorKind::Connect);
                     self.stats.record(now, now, None, 0, outcome);
-                    crate::checks::per_response(
+                    self.shared.count_live(self.index, true);
+                    let view = View {
+                        outcome,
+                        duration: Duration::ZERO,
+                        capture: None,
+                    };
+                    conn.next = Some(after_exchange(
                         program,
                         step,
-                        outcome,
+                        &view,
                         now,
-                        Duration::ZERO,
-                        None,
                         &mut conn.vu,
                         self.stats,
-                    );
-                    self.shared.count_live(self.index, true);
-                    conn.vu.restart_iteration(program);
+                    ));
                     self.deferred.push(i);
                 }
             }
@@ -664,22 +676,21 @@ impl Engine<'_> {
         let conn = &mut conns[i];
         let sent = conn.wbuf.len() as u64;
         self.stats.record(conn.started, now, None, sent, outcome);
-        let program: &Program = self.program;
-        crate::checks::per_response(
-            program,
-            conn.step,
+        self.shared
+            .count_live(self.index, matches!(outcome, Outcome::Error(_)));
+        let view = View {
             outcome,
+            duration: now - conn.started,
+            capture: conn.capture.as_ref(),
+        };
+        conn.next = Some(after_exchange(
+            self.program,
+            conn.step,
+            &view,
             now,
-            now - conn.started,
-            conn.capture.as_ref(),
             &mut conn.vu,
             self.stats,
-        );
-        let error = matches!(outcome, Outcome::Error(_));
-        self.shared.count_live(self.index, error);
-        if error {
-            conn.vu.restart_iteration(self.program);
-        }
+        ));
         conn.phase = Phase::Idle;
         self.next_request(conns, i, now);
     }

@@ -8,10 +8,14 @@ use kaioken_grammar::CmpOp;
 use memchr::memmem::Finder;
 use regex::bytes::Regex;
 
-/// What a check can read of a response. The runtime implements it over the response
-/// head and (capped) body it kept; tests implement it over plain values.
+/// What checks and extractors can read of an exchange's outcome, whatever the
+/// protocol. The runtime implements it over the response head and (capped) body it
+/// kept; tests implement it over plain values.
 pub trait ResponseView {
-    /// The status code.
+    /// Whether a complete response arrived. When it did not (a refused connection, a
+    /// timeout, a reset), every check fails and every extractor finds nothing.
+    fn completed(&self) -> bool;
+    /// The protocol's status: an HTTP status code (0 without a response).
     fn status(&self) -> u16;
     /// From the first byte sent to the last byte received.
     fn duration(&self) -> Duration;
@@ -88,17 +92,28 @@ impl CheckExpr {
         }
     }
 
-    /// Whether evaluating needs the body, and whether it needs the head.
-    pub fn needs(&self) -> (bool, bool) {
+    /// What of the response evaluating reads.
+    pub fn reads(&self) -> crate::Reads {
         match self {
-            CheckExpr::Or(items) | CheckExpr::And(items) => items
-                .iter()
-                .map(CheckExpr::needs)
-                .fold((false, false), |a, b| (a.0 | b.0, a.1 | b.1)),
-            CheckExpr::Not(inner) => inner.needs(),
-            CheckExpr::Text(None, _) => (true, false),
-            CheckExpr::Text(Some(_), _) => (false, true),
-            _ => (false, false),
+            CheckExpr::Or(items) | CheckExpr::And(items) => {
+                items.iter().fold(crate::Reads::default(), |a, c| {
+                    let b = c.reads();
+                    crate::Reads {
+                        head: a.head | b.head,
+                        body: a.body | b.body,
+                    }
+                })
+            }
+            CheckExpr::Not(inner) => inner.reads(),
+            CheckExpr::Text(None, _) => crate::Reads {
+                head: false,
+                body: true,
+            },
+            CheckExpr::Text(Some(_), _) => crate::Reads {
+                head: true,
+                body: false,
+            },
+            _ => crate::Reads::default(),
         }
     }
 }
@@ -115,6 +130,9 @@ mod tests {
     }
 
     impl ResponseView for Resp {
+        fn completed(&self) -> bool {
+            true
+        }
         fn status(&self) -> u16 {
             self.status
         }

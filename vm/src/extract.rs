@@ -86,6 +86,12 @@ impl ExtractKind {
 }
 
 impl CompiledExtractor {
+    /// What of the response it reads: the head for a header, the body otherwise.
+    pub fn reads(&self) -> crate::Reads {
+        let head = matches!(self.kind, ExtractKind::Header(_));
+        crate::Reads { head, body: !head }
+    }
+
     /// Write the value into `out` (cleared first). `false` when nothing matched (the
     /// body is not JSON, the path or regex found nothing, the header is absent); `out`
     /// is then empty.
@@ -268,6 +274,9 @@ mod tests {
 
     struct Body(&'static [u8]);
     impl ResponseView for Body {
+        fn completed(&self) -> bool {
+            true
+        }
         fn status(&self) -> u16 {
             200
         }

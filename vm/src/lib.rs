@@ -22,22 +22,26 @@ mod check;
 mod extract;
 mod host;
 mod ids;
+mod method;
 mod op;
 mod program;
 mod step_desc;
+mod validate;
 mod vm;
 mod vu_state;
 
 pub use builtin::{Builtin, push_url_encoded};
 pub use check::{CheckExpr, CompiledCheck, ResponseView, TextTest};
 pub use extract::{CompiledExtractor, ExtractKind};
-pub use host::{Host, SystemHost};
+pub use host::{Host, SystemHost, system_unix_ms};
 pub use ids::{
     BufId, CheckId, ConstId, ExtractorId, OriginId, Pc, PickId, RangeId, SlotId, StepId,
 };
 pub use kaioken_grammar::CmpOp;
+pub use method::Method;
 pub use op::Op;
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
-pub use step_desc::{HeaderDesc, Operand, Origin, Scheme, StepDesc, is_secret_header};
+pub use step_desc::{HeaderDesc, Operand, Origin, Reads, Scheme, StepDesc, is_secret_header};
+pub use validate::InvalidProgram;
 pub use vm::Yield;
 pub use vu_state::VuState;

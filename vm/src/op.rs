@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{BufId, Builtin, ConstId, PickId, RangeId, SlotId, StepId};
+use crate::{BufId, Builtin, CheckId, ConstId, ExtractorId, Pc, PickId, RangeId, SlotId, StepId};
 
 /// Calls `$mac!` with every instruction: its doc, name, fields and mnemonic. The `Op`
 /// enum, the mnemonic table and the operand printer are all generated from this one
@@ -22,14 +22,28 @@ macro_rules! for_each_op {
             PushSlotEncoded { buf: BufId, slot: SlotId } => "buf.slotenc";
             /// Append a random integer from the program's range `range` to `buf`.
             PushRandom { buf: BufId, range: RangeId } => "buf.random";
-            /// Yield `Send(step)`: the step's buffers are ready.
+            /// Yield `Send(step)`: the step's buffers are ready. The runtime performs the
+            /// exchange and resumes with its outcome, which the judging instructions
+            /// after it (`check`, `extract`, `jump.failed`) read.
             Send { step: StepId } => "send";
+            /// Judge the last outcome by check `check` and report pass or fail to the
+            /// host. An exchange without a complete response fails every check.
+            Check { check: CheckId } => "check";
+            /// Run extractor `x` on the last outcome into its slot and report whether it
+            /// found a value (the slot is emptied when it did not).
+            Extract { x: ExtractorId } => "extract";
+            /// Jump to `to` when the last exchange got no complete response: the rest of
+            /// the iteration may depend on it (the failure policy, compiled).
+            JumpIfFailed { to: Pc } => "jump.failed";
             /// Yield `Sleep`: the VU pauses `micros` microseconds (think time).
             Sleep { micros: u32 } => "sleep";
             /// Jump to a scenario drawn by weight from pick table `table`.
             Pick { table: PickId } => "pick";
             /// Yield `IterationDone` and go back to the iteration's entry.
             IterEnd {} => "iter.end";
+            /// Yield `IterationAborted` and go back to the iteration's entry without
+            /// counting the iteration as completed.
+            IterAbort {} => "iter.abort";
         }
     };
 }
@@ -42,7 +56,11 @@ macro_rules! define_ops {
         ///
         /// `#[repr(u16)]`: a 2-byte tag, then the fields in declaration order. Every
         /// variant fits in 8 bytes (a `u16` tag, a `u16` and a `u32` operand at most);
-        /// a compile-time assertion below keeps it so.
+        /// a compile-time assertion below keeps it so. Hence the widths: ids of
+        /// per-VU things (buffers, slots) are `u16`, ids of program tables (constants,
+        /// steps, checks, extractors, picks, ranges) are `u32`, and jump targets are
+        /// absolute [`Pc`]s (`u32`). An instruction that needs a table id *and* a jump
+        /// target keeps the pair in a side table of the `Program` and names its index.
         // Operand fields are named after their id types (`buf`, `k`, `step`); the
         // variant's doc says what they mean.
         #[allow(missing_docs)]

@@ -32,7 +32,7 @@ pub struct Program {
     pub entry: Pc,
     /// Side table: source location of instructions that have one, sorted by pc.
     pub locs: Vec<(Pc, SourceLoc)>,
-    /// Checks, indexed by [`crate::CheckId`]; each step lists the ones it runs.
+    /// Checks, indexed by [`crate::CheckId`]; `check` instructions name them.
     pub checks: Vec<crate::CompiledCheck>,
     /// Whether some check reads the body (the engines then keep it, up to
     /// `body_limit` bytes).
@@ -43,7 +43,7 @@ pub struct Program {
     pub body_limit: usize,
     /// Weighted scenario choices, indexed by [`crate::PickId`].
     pub picks: Vec<PickTable>,
-    /// Extractors, indexed by [`crate::ExtractorId`]; each step lists the ones it runs.
+    /// Extractors, indexed by [`crate::ExtractorId`]; `extract` instructions name them.
     pub extractors: Vec<crate::CompiledExtractor>,
     /// How many per-VU slots the extractors fill.
     pub slot_count: u16,
@@ -119,6 +119,17 @@ impl Program {
     #[inline(always)]
     pub fn step(&self, id: StepId) -> &StepDesc {
         &self.steps[id]
+    }
+
+    /// Where check `id` was written: the location of its first `check` instruction
+    /// (every instruction of one check carries the check's own location).
+    #[cold]
+    pub fn check_loc(&self, id: crate::CheckId) -> Option<SourceLoc> {
+        let pc = self
+            .code
+            .iter()
+            .position(|op| *op == Op::Check { check: id })?;
+        self.loc_at(Pc::from_index(pc))
     }
 
     /// Where instruction `pc` came from, if recorded.
@@ -222,11 +233,11 @@ impl fmt::Display for Program {
             if let Some(body) = s.body {
                 write!(f, " body={}", operand(body))?;
             }
-            for c in &s.checks {
-                write!(f, " {c}")?;
-            }
-            for x in &s.extracts {
-                write!(f, " {x}")?;
+            match (s.reads.head, s.reads.body) {
+                (true, true) => write!(f, " reads=head+body")?,
+                (true, false) => write!(f, " reads=head")?,
+                (false, true) => write!(f, " reads=body")?,
+                (false, false) => {}
             }
             writeln!(f)?;
         }

@@ -1,4 +1,4 @@
-use crate::{BufId, ConstId, OriginId};
+use crate::{BufId, ConstId, Method, OriginId};
 
 /// Where a request part's bytes are: a constant, or a buffer the VM just filled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,8 +15,8 @@ pub enum Operand {
 pub struct StepDesc {
     /// The step's name, for reports.
     pub name: String,
-    /// The method, e.g. `GET`.
-    pub method: String,
+    /// The method.
+    pub method: Method,
     /// The origin the request goes to; fixed per step so connections can be kept.
     pub origin: OriginId,
     /// Path and query, starting with `/`.
@@ -25,12 +25,28 @@ pub struct StepDesc {
     pub headers: Vec<HeaderDesc>,
     /// The body, if the step has one.
     pub body: Option<Operand>,
-    /// Checks run on each of its responses (the scenario's own and the global ones).
-    pub checks: Vec<crate::CheckId>,
-    /// Extractors run on each of its responses, after the checks.
-    pub extracts: Vec<crate::ExtractorId>,
+    /// What of its response the judging instructions after its `send` read: the
+    /// engines keep only that (a cookie jar adds the head).
+    pub reads: Reads,
     /// The scenario it belongs to (an index into `Program::scenarios`).
     pub scenario: u16,
+}
+
+/// What of a response a step's checks and extractors read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// The head: a header check or extractor.
+    pub head: bool,
+    /// The body (up to `Program::body_limit`): a body check, a JSON, regex or body
+    /// extractor.
+    pub body: bool,
+}
+
+impl Reads {
+    /// Whether anything is read at all.
+    pub fn any(self) -> bool {
+        self.head || self.body
+    }
 }
 
 /// One request header.

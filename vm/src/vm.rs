@@ -1,21 +1,45 @@
-use crate::{Builtin, Host, Op, Program, StepId, VuState};
+use crate::{Builtin, Host, Op, Program, ResponseView, StepId, VuState};
 
-/// What the VM hands back to the runtime.
+/// What the VM hands back to the runtime: an effect to perform, or the end of an
+/// iteration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Yield {
-    /// Send this step's request; its buffers are filled. Resume when it is done.
+    /// Perform this step's exchange; its buffers are filled. Resume with its outcome
+    /// ([`Program::resume_with`]) when it is done.
     Send(StepId),
     /// Pause this long before resuming (think time). No request is in flight.
     Sleep(std::time::Duration),
     /// One iteration finished; the next `resume` starts the next one.
     IterationDone,
+    /// The iteration was abandoned (an exchange it depended on failed); the next
+    /// `resume` starts the next one.
+    IterationAborted,
+}
+
+/// The outcome of no exchange, for resumes that carry none.
+struct NoExchange;
+
+impl ResponseView for NoExchange {
+    fn completed(&self) -> bool {
+        false
+    }
+    fn status(&self) -> u16 {
+        0
+    }
+    fn duration(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+    fn body(&self) -> &[u8] {
+        &[]
+    }
+    fn header(&self, _: &[u8]) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl Program {
-    /// Run VU `state` until it has an effect for the runtime to perform.
-    ///
-    /// This is the interpreter loop: one `match` per instruction, no `.await`, no
-    /// allocation once the VU's buffers have grown to their working size.
+    /// Run VU `state` until it has an effect for the runtime to perform: at the start
+    /// of an iteration, or after a `Sleep`.
     ///
     /// # Example
     ///
@@ -42,7 +66,28 @@ impl Program {
     /// assert_eq!(program.resume(&mut vu, &mut SystemHost), Yield::IterationDone);
     /// Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn resume(&self, state: &mut VuState, host: &mut impl Host) -> Yield {
+        self.run(state, host, &NoExchange)
+    }
+
+    /// Resume VU `state` after the exchange it yielded with `Send`, with `last`, its
+    /// outcome: the step's checks and extractors judge it, and the compiled failure
+    /// policy decides whether the iteration goes on.
+    #[inline]
+    pub fn resume_with(
+        &self,
+        state: &mut VuState,
+        host: &mut impl Host,
+        last: &impl ResponseView,
+    ) -> Yield {
+        self.run(state, host, last)
+    }
+
+    /// The interpreter loop: one `match` per instruction, no `.await`, no allocation
+    /// once the VU's buffers have grown to their working size. Judging instructions
+    /// read `last`.
+    fn run(&self, state: &mut VuState, host: &mut impl Host, last: &impl ResponseView) -> Yield {
         loop {
             let op = self.code[state.pc.index()];
             state.pc.0 += 1;
@@ -78,10 +123,34 @@ impl Program {
                     let draw = state.next_random();
                     state.pc = table.target(draw % table.total().max(1));
                 }
+                Op::Check { check } => {
+                    let passed = last.completed() && self.checks[check].expr.eval(last);
+                    host.checked(check, passed);
+                }
+                Op::Extract { x } => {
+                    let extractor = &self.extractors[x];
+                    let slot = state.slot_mut(extractor.slot);
+                    let found = if last.completed() {
+                        extractor.extract(last, slot)
+                    } else {
+                        slot.clear();
+                        false
+                    };
+                    host.extracted(x, found);
+                }
+                Op::JumpIfFailed { to } => {
+                    if !last.completed() {
+                        state.pc = to;
+                    }
+                }
                 Op::IterEnd {} => {
                     state.pc = self.entry;
                     state.iteration += 1;
                     return Yield::IterationDone;
+                }
+                Op::IterAbort {} => {
+                    state.pc = self.entry;
+                    return Yield::IterationAborted;
                 }
             }
         }
@@ -133,6 +202,8 @@ mod tests {
         fn unix_ms(&mut self) -> u64 {
             self.0
         }
+        fn checked(&mut self, _: crate::CheckId, _: bool) {}
+        fn extracted(&mut self, _: crate::ExtractorId, _: bool) {}
     }
 
     fn program() -> Program {
@@ -244,5 +315,112 @@ mod tests {
         assert_eq!(p.resume(&mut vu, &mut clock), Yield::Send(StepId(0)));
         vu.restart_iteration(&p);
         assert_eq!(p.resume(&mut vu, &mut clock), Yield::Send(StepId(0)));
+    }
+
+    /// Judges what it is given: a status and a body, or no response at all.
+    struct Given(Option<(u16, &'static [u8])>);
+
+    impl ResponseView for Given {
+        fn completed(&self) -> bool {
+            self.0.is_some()
+        }
+        fn status(&self) -> u16 {
+            self.0.map_or(0, |r| r.0)
+        }
+        fn duration(&self) -> std::time::Duration {
+            std::time::Duration::from_millis(1)
+        }
+        fn body(&self) -> &[u8] {
+            self.0.map_or(&[], |r| r.1)
+        }
+        fn header(&self, _: &[u8]) -> Option<&[u8]> {
+            None
+        }
+    }
+
+    /// Records every judgement.
+    #[derive(Default)]
+    struct Recorder {
+        checks: Vec<(crate::CheckId, bool)>,
+        extractions: Vec<(crate::ExtractorId, bool)>,
+    }
+
+    impl Host for Recorder {
+        fn unix_ms(&mut self) -> u64 {
+            0
+        }
+        fn checked(&mut self, check: crate::CheckId, passed: bool) {
+            self.checks.push((check, passed));
+        }
+        fn extracted(&mut self, x: crate::ExtractorId, found: bool) {
+            self.extractions.push((x, found));
+        }
+    }
+
+    /// `send s0; check c0; extract x0; jump.failed @6; send s1; ...`: the judging
+    /// instructions read the outcome `resume_with` carries, and the failure policy
+    /// abandons the iteration without counting it.
+    #[test]
+    fn judges_the_outcome_it_resumes_with() {
+        use crate::{CheckExpr, CheckId, CompiledCheck, CompiledExtractor, ExtractKind};
+        use crate::{ExtractorId, Pc, SlotId};
+        let p = Program {
+            code: vec![
+                Op::Send { step: StepId(0) },
+                Op::Check { check: CheckId(0) },
+                Op::Extract { x: ExtractorId(0) },
+                Op::JumpIfFailed { to: Pc(6) },
+                Op::Send { step: StepId(1) },
+                Op::IterEnd {},
+                Op::IterAbort {},
+            ],
+            checks: vec![CompiledCheck {
+                name: "ok".into(),
+                text: "status == 200".into(),
+                expr: CheckExpr::Status(crate::CmpOp::Eq, 200),
+            }],
+            extractors: vec![CompiledExtractor {
+                var: "all".into(),
+                slot: SlotId(0),
+                spec: "body".into(),
+                kind: ExtractKind::Body,
+            }],
+            slot_count: 1,
+            ..Program::default()
+        };
+        let mut vu = p.create_vu_state(1);
+        let mut host = Recorder::default();
+        assert_eq!(p.resume(&mut vu, &mut host), Yield::Send(StepId(0)));
+        let ok = Given(Some((200, b"token")));
+        assert_eq!(
+            p.resume_with(&mut vu, &mut host, &ok),
+            Yield::Send(StepId(1))
+        );
+        assert_eq!(vu.slot(SlotId(0)), b"token");
+        assert_eq!(p.resume_with(&mut vu, &mut host, &ok), Yield::IterationDone);
+        assert_eq!(vu.iteration(), 1);
+        // A 500 fails the check but is a response: the iteration goes on.
+        assert_eq!(p.resume(&mut vu, &mut host), Yield::Send(StepId(0)));
+        let bad = Given(Some((500, b"")));
+        assert_eq!(
+            p.resume_with(&mut vu, &mut host, &bad),
+            Yield::Send(StepId(1))
+        );
+        assert_eq!(
+            p.resume_with(&mut vu, &mut host, &bad),
+            Yield::IterationDone
+        );
+        // No response: the check fails, the slot empties, the iteration is abandoned.
+        assert_eq!(p.resume(&mut vu, &mut host), Yield::Send(StepId(0)));
+        assert_eq!(
+            p.resume_with(&mut vu, &mut host, &Given(None)),
+            Yield::IterationAborted
+        );
+        assert_eq!(vu.slot(SlotId(0)), b"");
+        assert_eq!(vu.iteration(), 2, "an abandoned iteration is not counted");
+        assert!(vu.is_at_entry(&p));
+        let (c, x) = (CheckId(0), ExtractorId(0));
+        assert_eq!(host.checks, [(c, true), (c, false), (c, false)]);
+        assert_eq!(host.extractions, [(x, true), (x, true), (x, false)]);
     }
 }

@@ -1,0 +1,245 @@
+//! The `Program` validator: the invariants the interpreter and the engines rely on,
+//! checked once after compiling (and by the runtime before a run), so that a compiler
+//! bug is an internal error with a message, never an index out of bounds or a VU that
+//! spins without yielding.
+
+use std::fmt;
+
+use crate::{Op, Operand, Pc, Program};
+
+/// A broken invariant of a [`Program`]: a compiler bug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidProgram {
+    /// The instruction at fault, if one is.
+    pub pc: Option<Pc>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for InvalidProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pc {
+            Some(pc) => write!(f, "invalid program at {pc}: {}", self.message),
+            None => write!(f, "invalid program: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for InvalidProgram {}
+
+impl Program {
+    /// Check the program's invariants:
+    ///
+    /// - every id an instruction or step names is in its table's range;
+    /// - control only moves forward within an iteration (jumps and pick targets point
+    ///   past the instruction), and the code ends with `iter.end` or `iter.abort`, so
+    ///   every `resume` reaches a yield and every path reaches the end of the
+    ///   iteration;
+    /// - judging instructions (`check`, `extract`, `jump.failed`) follow a `send` with
+    ///   no yield between, so they always read that send's outcome.
+    ///
+    /// # Errors
+    ///
+    /// The first broken invariant.
+    pub fn validate(&self) -> Result<(), InvalidProgram> {
+        let fail = |pc: Option<usize>, message: String| InvalidProgram {
+            pc: pc.map(Pc::from_index),
+            message,
+        };
+        let len = self.code.len();
+        match self.code.last() {
+            Some(Op::IterEnd {} | Op::IterAbort {}) => {}
+            _ => {
+                return Err(fail(
+                    len.checked_sub(1),
+                    "the code does not end the iteration".into(),
+                ));
+            }
+        }
+        if self.entry.index() >= len {
+            return Err(fail(None, format!("entry {} is past the code", self.entry)));
+        }
+        let in_range = |what: &str, id: usize, table: usize, pc: usize| {
+            if id < table {
+                Ok(())
+            } else {
+                Err(fail(
+                    Some(pc),
+                    format!("{what} {id} is out of range (the table has {table})"),
+                ))
+            }
+        };
+        let forward = |to: Pc, pc: usize| {
+            if to.index() > pc && to.index() < len {
+                Ok(())
+            } else {
+                Err(fail(
+                    Some(pc),
+                    format!("target {to} is not a later instruction"),
+                ))
+            }
+        };
+        let bufs = usize::from(self.buf_count);
+        let slots = usize::from(self.slot_count);
+        let mut judging = false;
+        for (pc, op) in self.code.iter().enumerate() {
+            match *op {
+                Op::BufClear { buf } => in_range("buffer", buf.index(), bufs, pc)?,
+                Op::PushConst { buf, k } => {
+                    in_range("buffer", buf.index(), bufs, pc)?;
+                    in_range("constant", k.index(), self.consts.len(), pc)?;
+                }
+                Op::PushBuiltin { buf, .. } => in_range("buffer", buf.index(), bufs, pc)?,
+                Op::PushSlot { buf, slot } | Op::PushSlotEncoded { buf, slot } => {
+                    in_range("buffer", buf.index(), bufs, pc)?;
+                    in_range("slot", slot.index(), slots, pc)?;
+                }
+                Op::PushRandom { buf, range } => {
+                    in_range("buffer", buf.index(), bufs, pc)?;
+                    in_range("range", range.index(), self.ranges.len(), pc)?;
+                }
+                Op::Send { step } => {
+                    in_range("step", step.index(), self.steps.len(), pc)?;
+                    judging = true;
+                    continue;
+                }
+                Op::Check { check } => {
+                    in_range("check", check.index(), self.checks.len(), pc)?;
+                }
+                Op::Extract { x } => {
+                    in_range("extractor", x.index(), self.extractors.len(), pc)?;
+                    let slot = self.extractors[x].slot;
+                    in_range("slot", slot.index(), slots, pc)?;
+                }
+                Op::JumpIfFailed { to } => forward(to, pc)?,
+                Op::Pick { table } => {
+                    in_range("pick table", table.index(), self.picks.len(), pc)?;
+                    for &(_, to) in &self.picks[table].entries {
+                        forward(to, pc)?;
+                    }
+                }
+                Op::Sleep { .. } | Op::IterEnd {} | Op::IterAbort {} => {}
+            }
+            let judges = matches!(
+                op,
+                Op::Check { .. } | Op::Extract { .. } | Op::JumpIfFailed { .. }
+            );
+            if judges && !judging {
+                return Err(fail(
+                    Some(pc),
+                    format!("`{}` does not follow a send", op.mnemonic()),
+                ));
+            }
+            judging &= judges;
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            let step_fail = |message: String| fail(None, format!("step s{i}: {message}"));
+            if step.origin.index() >= self.origins.len() {
+                return Err(step_fail(format!("origin {} is out of range", step.origin)));
+            }
+            let operands = std::iter::once(step.path)
+                .chain(
+                    step.headers
+                        .iter()
+                        .flat_map(|h| [Operand::Const(h.name), h.value]),
+                )
+                .chain(step.body);
+            for operand in operands {
+                let ok = match operand {
+                    Operand::Const(k) => k.index() < self.consts.len(),
+                    Operand::Buf(b) => b.index() < bufs,
+                };
+                if !ok {
+                    return Err(step_fail(format!("operand {operand:?} is out of range")));
+                }
+            }
+            if usize::from(step.scenario) >= self.scenarios.len().max(1) {
+                return Err(step_fail(format!(
+                    "scenario {} is out of range",
+                    step.scenario
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CheckId, ConstId, Origin, Reads, Scheme, StepDesc, StepId};
+
+    fn program(code: Vec<Op>) -> Program {
+        Program {
+            code,
+            steps: vec![StepDesc {
+                name: "s".into(),
+                method: crate::Method::Get,
+                origin: crate::OriginId(0),
+                path: Operand::Const(ConstId(0)),
+                headers: Vec::new(),
+                body: None,
+                reads: Reads::default(),
+                scenario: 0,
+            }],
+            consts: vec![b"/".to_vec().into()],
+            origins: vec![Origin {
+                scheme: Scheme::Http,
+                host: "127.0.0.1".into(),
+                port: 80,
+                authority: "127.0.0.1".into(),
+            }],
+            ..Program::default()
+        }
+    }
+
+    #[test]
+    fn accepts_a_judged_send() {
+        let p = program(vec![
+            Op::Send { step: StepId(0) },
+            Op::JumpIfFailed { to: Pc(3) },
+            Op::IterEnd {},
+            Op::IterAbort {},
+        ]);
+        assert_eq!(p.validate(), Ok(()));
+    }
+
+    #[test]
+    fn rejects_what_would_break_the_interpreter() {
+        let cases: Vec<(Vec<Op>, &str)> = vec![
+            (
+                vec![Op::Send { step: StepId(0) }],
+                "does not end the iteration",
+            ),
+            (
+                vec![Op::Send { step: StepId(1) }, Op::IterEnd {}],
+                "step 1 is out of range",
+            ),
+            (
+                vec![
+                    Op::Send { step: StepId(0) },
+                    Op::JumpIfFailed { to: Pc(0) },
+                    Op::IterEnd {},
+                ],
+                "not a later instruction",
+            ),
+            (
+                vec![Op::Check { check: CheckId(0) }, Op::IterEnd {}],
+                "check 0 is out of range",
+            ),
+            (
+                vec![
+                    Op::Send { step: StepId(0) },
+                    Op::Sleep { micros: 1 },
+                    Op::JumpIfFailed { to: Pc(3) },
+                    Op::IterEnd {},
+                ],
+                "does not follow a send",
+            ),
+        ];
+        for (code, want) in cases {
+            let err = program(code.clone()).validate().unwrap_err();
+            assert!(err.to_string().contains(want), "{code:?}: {err}");
+        }
+    }
+}
