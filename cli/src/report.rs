@@ -78,6 +78,9 @@ pub struct StageJson {
 pub struct CheckJson {
     pub name: String,
     pub expr: String,
+    /// Where it was written (`file:line:column`), when it was written in a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     pub passes: u64,
     pub fails: u64,
     pub pass_rate: Option<f64>,
@@ -430,6 +433,7 @@ impl Report {
                     CheckJson {
                         name: c.name.clone(),
                         expr: c.text.clone(),
+                        location: program.check_location(kaioken_vm::CheckId::from_index(i)),
                         passes,
                         fails,
                         pass_rate: (passes + fails > 0)

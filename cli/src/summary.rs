@@ -191,13 +191,22 @@ pub fn render(report: &Report, serious: bool) -> String {
         let _ = writeln!(out, "  Checks      {:.2}% passed", rate * 100.0);
         for c in &report.checks {
             let mark = if c.fails == 0 { "✓" } else { "✗" };
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "              {mark} {}  {} passed, {} failed",
                 c.name,
                 thousands(c.passes),
                 thousands(c.fails)
             );
+            // A failing check says where it was written.
+            match &c.location {
+                Some(at) if c.fails > 0 => {
+                    let _ = writeln!(out, "  ({at})");
+                }
+                _ => {
+                    let _ = writeln!(out);
+                }
+            }
         }
     }
     for (title, groups) in [("Scenarios", &report.scenarios), ("Tags", &report.tags)] {

@@ -151,6 +151,7 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
         buf_count: c.buf_count,
         entry: Pc(0),
         locs: c.locs,
+        source: c.source,
         checks: c.checks,
         capture_body,
         capture_head,
@@ -240,6 +241,8 @@ struct Compiler {
     steps: Vec<StepDesc>,
     origins: Vec<kaioken_vm::Origin>,
     locs: Vec<(Pc, SourceLoc)>,
+    /// The file the locations are in.
+    source: String,
     buf_count: u16,
     checks: Vec<CompiledCheck>,
     extractors: Vec<CompiledExtractor>,
@@ -305,6 +308,9 @@ impl Compiler {
     fn emit(&mut self, op: Op, loc: Option<&IrLoc>) {
         let pc = Pc::from_index(self.code.len());
         if let Some(loc) = loc {
+            if self.source.is_empty() {
+                self.source.clone_from(&loc.file);
+            }
             self.locs.push((
                 pc,
                 SourceLoc {

@@ -85,6 +85,12 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
                     check.loc.as_ref(),
                 );
             }
+            for x in &step.extracts {
+                line(
+                    format!("    extract {} <- {}", x.var, x.extractor),
+                    x.loc.as_ref(),
+                );
+            }
         }
     }
     for (i, check) in ir.checks.iter().enumerate() {

@@ -68,7 +68,22 @@ fn run_against(nginx: &Nginx, extra: &[&str], env: Option<(&str, &str)>, engine:
         (rate - 0.8).abs() < 1e-9,
         "4 of 5 checks pass every time: {rate}\n{report}"
     );
-    assert!(out.stdout.is_empty() || !out.stdout.contains("panicked"));
+    // The failing check says where it was written (`[request] checks`, line 2 of the file written), in
+    // the report and the summary; passing ones need no location in the summary.
+    let absent = report
+        .get("checks")
+        .as_array()
+        .expect("checks is an array")
+        .iter()
+        .find(|c| c["name"] == "body contains \"absent\"")
+        .expect("the failing check");
+    assert_eq!(absent["location"], "scenario.toml:2:50", "{report}");
+    assert!(
+        out.stderr.contains("(scenario.toml:2:50)") || out.stdout.contains("(scenario.toml:2:50)"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
 }
 
 #[test]

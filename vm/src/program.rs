@@ -32,6 +32,9 @@ pub struct Program {
     pub entry: Pc,
     /// Side table: source location of instructions that have one, sorted by pc.
     pub locs: Vec<(Pc, SourceLoc)>,
+    /// The name of the file those locations are in (empty when no instruction has
+    /// one, as for a run from flags alone).
+    pub source: String,
     /// Checks, indexed by [`crate::CheckId`]; `check` instructions name them.
     pub checks: Vec<crate::CompiledCheck>,
     /// Whether some check reads the body (the engines then keep it, up to
@@ -121,15 +124,17 @@ impl Program {
         &self.steps[id]
     }
 
-    /// Where check `id` was written: the location of its first `check` instruction
-    /// (every instruction of one check carries the check's own location).
+    /// Where check `id` was written, as `file:line:column`: the location of its first
+    /// `check` instruction (every instruction of one check carries the check's own
+    /// location). `None` for checks from flags.
     #[cold]
-    pub fn check_loc(&self, id: crate::CheckId) -> Option<SourceLoc> {
+    pub fn check_location(&self, id: crate::CheckId) -> Option<String> {
         let pc = self
             .code
             .iter()
             .position(|op| *op == Op::Check { check: id })?;
-        self.loc_at(Pc::from_index(pc))
+        let loc = self.loc_at(Pc::from_index(pc))?;
+        Some(format!("{}:{}:{}", self.source, loc.line, loc.column))
     }
 
     /// Where instruction `pc` came from, if recorded.
