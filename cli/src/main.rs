@@ -218,7 +218,6 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         load: load_config(&ir.load),
         http: HttpConfig {
             timeout: ir.settings.timeout,
-            http2: ir.settings.http2,
             insecure: ir.settings.insecure,
             cacert_pem,
             cookie_jar: ir.settings.cookie_jar,

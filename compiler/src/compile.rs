@@ -16,7 +16,7 @@ use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
     BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, CompiledExtractor, ConstId, ExtractKind,
     ExtractorId, HeaderDesc, InvalidProgram, Method, Op, Operand, OriginId, Pc, PickId, PickTable,
-    Program, RangeId, Reads, ScenarioInfo, SlotId, SourceLoc, StepDesc, StepId, TextTest,
+    Program, Protocol, RangeId, Reads, ScenarioInfo, SlotId, SourceLoc, StepDesc, StepId, TextTest,
 };
 
 use memchr::memmem::Finder;
@@ -112,6 +112,11 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                 name: step.name.clone(),
                 method: Method::new(&step.method),
                 origin,
+                protocol: if ir.settings.http2 {
+                    Protocol::Http2
+                } else {
+                    Protocol::Http1
+                },
                 path,
                 headers,
                 body,

@@ -256,7 +256,6 @@ fn uring_request_path_allocates_nothing() {
 fn http_config() -> crate::HttpConfig {
     crate::HttpConfig {
         timeout: Duration::from_secs(5),
-        http2: false,
         insecure: false,
         cacert_pem: None,
         cookie_jar: false,

@@ -20,18 +20,17 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kaioken_vm::{Program, StepId, SystemHost, VuState, Yield};
+use kaioken_vm::{Program, Protocol, Yield};
 use rustls::ClientConfig;
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinSet, LocalSet};
 
 use crate::control::reached;
-use crate::http1::{Http1, Sending, StepInfo};
-use crate::http2::Http2;
-use crate::judge::{View, after_exchange};
+use crate::driver::{Drivers, Transport};
+use crate::http1::StepInfo;
 use crate::rate::Pacer;
-use crate::redirect::{Hop, Origins, Sent, follow};
 use crate::stats::{Outcome, RunStats, WorkerStats};
+use crate::vu::{After, Exchange, Vu, Worker as VuWorker};
 use crate::{Control, Profile, RunConfig, StopReason};
 
 /// A live view of a run, handed to the progress callback about once a second.
@@ -65,17 +64,6 @@ const RELEASE_BATCH: u32 = 64;
 /// timer tick), so they start at most this early and typically on time.
 const TICK_AHEAD: Duration = Duration::from_millis(1);
 
-/// A VU the io_uring engine hands to the tokio engine: its interpreter state (counters,
-/// extracted values, where it is in its iteration) and what it yielded last, its
-/// cookies, and the redirect it could not follow, with the step it belongs to.
-pub(crate) struct HandedOff {
-    pub state: VuState,
-    /// What the VM yielded after judging the VU's last exchange, not yet acted on.
-    pub next: Option<Yield>,
-    pub jar: Option<crate::cookies::Jar>,
-    pub pending: Option<(StepId, Hop)>,
-}
-
 /// Per-worker counters the controller reads for progress. Written by one thread only,
 /// so a load and a store replace a locked add; padded so workers don't share a line.
 #[repr(align(128))]
@@ -85,10 +73,24 @@ pub(crate) struct Live {
     pub(crate) errors: AtomicU64,
 }
 
+impl Live {
+    /// Count a finished request. One writer per worker, so a load and a store
+    /// replace a locked add.
+    #[inline]
+    pub(crate) fn count(&self, error: bool) {
+        self.requests
+            .store(self.requests.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        if error {
+            self.errors
+                .store(self.errors.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+    }
+}
+
 pub(crate) struct Shared {
     pub(crate) config: RunConfig,
-    pub(crate) tls: Option<Arc<ClientConfig>>,
-    pub(crate) infos: Arc<[StepInfo]>,
+    /// What every exchange shares: settings, TLS per protocol, per-step facts.
+    pub(crate) transport: Transport,
     pub(crate) control: Arc<Control>,
     pub(crate) issued: AtomicU64,
     pub(crate) start: Instant,
@@ -116,18 +118,17 @@ impl Shared {
         config.program.validate().map_err(|e| {
             format!("internal error, this may indicate a bug in kaioken: {e}; please file an issue")
         })?;
-        // A redirect may lead from `http` to `https` (the most common one does).
-        let needs_tls = config.http.max_redirects > 0
-            || config
-                .program
-                .origins
-                .iter()
-                .any(|o| o.scheme == kaioken_vm::Scheme::Https);
-        let tls = if needs_tls {
-            Some(crate::tls::client_config(&config.http)?)
-        } else {
-            None
-        };
+        // A TLS configuration for each protocol a step speaks to an `https` origin, or
+        // may after a redirect (from `http` to `https` is the most common one).
+        let program = &config.program;
+        let mut tls: [Option<Arc<ClientConfig>>; Protocol::ALL.len()] = Default::default();
+        for step in &program.steps {
+            let https = program.origins[step.origin].scheme == kaioken_vm::Scheme::Https;
+            let slot = &mut tls[step.protocol.index()];
+            if slot.is_none() && (https || config.http.max_redirects > 0) {
+                *slot = Some(crate::tls::client_config(&config.http, step.protocol)?);
+            }
+        }
         let load = &config.load;
         let vus = load.vus.max(1) as usize;
         let cpus = thread::available_parallelism().map_or(1, |n| n.get());
@@ -146,8 +147,11 @@ impl Shared {
         };
         Ok(Shared {
             config: config.clone(),
-            tls,
-            infos: StepInfo::for_program(&config.program, config.http.cookie_jar),
+            transport: Transport {
+                http: config.http.clone(),
+                tls,
+                infos: StepInfo::for_program(&config.program, config.http.cookie_jar),
+            },
             control,
             issued: AtomicU64::new(0),
             start,
@@ -186,18 +190,6 @@ impl Shared {
             return false;
         }
         self.claim()
-    }
-
-    /// Count a finished request in the live progress counters of worker `index`.
-    /// One writer per worker, so a load and a store replace a locked add.
-    pub(crate) fn count_live(&self, index: usize, error: bool) {
-        let live = &self.live[index];
-        live.requests
-            .store(live.requests.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        if error {
-            live.errors
-                .store(live.errors.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        }
     }
 }
 
@@ -396,7 +388,7 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     let total = load.vus as usize;
     let mine: Vec<usize> = (0..total).filter(|i| i % threads == index).collect();
     // The VUs the io_uring engine hands over, in `mine`'s order.
-    let mut handed: Vec<Option<HandedOff>> = Vec::new();
+    let mut handed: Vec<Option<Vu>> = Vec::new();
     #[cfg(target_os = "linux")]
     if let Some(addr) = crate::uring::eligible(shared) {
         let numbers: Vec<u32> = mine.iter().map(|&i| i as u32 + 1).collect();
@@ -482,206 +474,81 @@ fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     (stats, done_at)
 }
 
-enum Driver {
-    H1(Http1),
-    H2(Http2),
+/// A VU of the tokio engine: the VU machine and its drivers.
+struct TokioVu {
+    vu: Vu,
+    drivers: Drivers,
 }
 
-impl Driver {
-    /// Send `step` and read its response; returns the outcome and the bytes sent.
-    async fn send(
-        &mut self,
-        program: &Program,
-        state: &VuState,
-        step: StepId,
-        info: &StepInfo,
-        s: Sending<'_>,
-    ) -> (Outcome, u64) {
-        match self {
-            Driver::H1(d) => {
-                let outcome = d.send(program, state, step, info, s).await;
-                (outcome, d.request_len())
-            }
-            Driver::H2(d) => {
-                let outcome = d.send(program, state, step, info, s).await;
-                (outcome, d.request_len())
-            }
-        }
-    }
-
-    /// The last response's kept head and body, and its `Location` when it was a
-    /// redirect to follow.
-    fn response(&self) -> (Option<&crate::response_parser::Capture>, &[u8]) {
-        match self {
-            Driver::H1(d) => (d.capture.as_ref(), &d.location),
-            Driver::H2(d) => (d.capture.as_ref(), &d.location),
-        }
-    }
-
-    fn drop_conn(&mut self, slot: usize) {
-        match self {
-            Driver::H1(d) => d.drop_conn(slot),
-            Driver::H2(d) => d.drop_conn(slot),
-        }
-    }
-
-    fn take_detail(&mut self) -> Option<String> {
-        match self {
-            Driver::H1(d) => d.detail.take(),
-            Driver::H2(d) => d.detail.take(),
-        }
-    }
-}
-
-/// One VU's protocol state and interpreter state.
-struct Vu {
-    state: VuState,
-    driver: Driver,
-    /// With `--cookie-jar`.
-    jar: Option<crate::cookies::Jar>,
-    /// Connection slots, including origins redirects led to.
-    origins: Origins,
-}
-
-impl Vu {
-    fn new(program: &Program, http: &crate::HttpConfig, number: u32) -> Vu {
-        let jar = http.cookie_jar.then(crate::cookies::Jar::default);
-        Vu::with_state(program, http, program.create_vu_state(number), jar)
-    }
-
-    /// A VU that goes on from `state` and `jar` (handed over by another engine).
-    fn with_state(
-        program: &Program,
-        http: &crate::HttpConfig,
-        state: VuState,
-        jar: Option<crate::cookies::Jar>,
-    ) -> Vu {
-        let driver = if http.http2 {
-            Driver::H2(Http2::new(program, http))
-        } else {
-            Driver::H1(Http1::new(program, http))
-        };
-        Vu {
-            state,
-            driver,
-            jar,
-            origins: Origins::new(&program.origins),
-        }
-    }
-
-    /// Send `step`, following its redirects, record every request, and resume the VM
-    /// with the outcome. `intended` is the scheduled send time when latency correction
-    /// applies; `resume` is a redirect the io_uring engine received but left to this
-    /// engine (another origin); `stop_rx` is the VU's view of the run's stop. Returns
-    /// what the VM does next, or `None` when the run stopped the step short.
+impl TokioVu {
+    /// Send the VU's request — its step's, or the redirect it is following — and
+    /// every redirect after it, recording each; the VM then judges the last response.
+    /// `intended` is the scheduled send time when latency correction applies;
+    /// `stop_rx` is the VU's view of the run's stop. Returns `false` when the run
+    /// stopped the step short (after a counted redirect).
     async fn send(
         &mut self,
         ctx: &WorkerCtx,
-        step: StepId,
-        intended: Option<Instant>,
-        resume: Option<Hop>,
+        mut intended: Option<Instant>,
         stop_rx: &mut watch::Receiver<u8>,
-    ) -> Option<Yield> {
+    ) -> bool {
         let shared = &*ctx.shared;
         let program: &Program = &ctx.program;
-        let http = &shared.config.http;
-        let tls = shared.tls.as_ref();
-        let desc = program.step(step);
-        let step_origin = &program.origins[desc.origin];
-        let mut intended = intended;
-        let mut hop = resume;
-        if hop.is_some() && !ctx.may_send(stop_rx).await {
-            return None;
-        }
-        ctx.in_flight.set(ctx.in_flight.get() + 1);
-        let (outcome, end, took) = loop {
-            let (origin, path) = match &hop {
-                Some(h) => (&h.origin, h.path.as_slice()),
-                None => (step_origin, program.bytes(&self.state, desc.path)),
-            };
-            let cookie = self
-                .jar
-                .as_mut()
-                .and_then(|jar| jar.header_for(origin, path));
+        loop {
+            ctx.in_flight.set(ctx.in_flight.get() + 1);
+            let request = self.vu.request(program);
+            let protocol = request.protocol;
             let start = Instant::now();
-            let send = Sending {
-                tls,
-                timeout: http.timeout,
-                cookie,
-                hop: hop.as_ref(),
-            };
-            let info = &shared.infos[step.index()];
-            let (outcome, sent) = self
-                .driver
-                .send(program, &self.state, step, info, send)
+            let outcome = self
+                .drivers
+                .perform(program, &shared.transport, &request)
                 .await;
             let end = Instant::now();
-            ctx.stats
-                .borrow_mut()
-                .record(start, end, intended.take(), sent, outcome);
-            let (capture, location) = self.driver.response();
-            if let (Some(jar), Some(c), Outcome::Response { .. }) =
-                (&mut self.jar, capture, outcome)
-            {
-                jar.absorb(origin, path, &c.head);
-            }
-            let Outcome::Response { status, .. } = outcome else {
-                break (outcome, end, end - start);
-            };
-            let sent = Sent::new(desc, step_origin, hop.as_ref(), path);
-            let Some(next) = follow(
-                status,
-                location,
-                &sent,
-                http.max_redirects,
-                &mut self.origins,
-            ) else {
-                break (outcome, end, end - start);
-            };
-            // The redirect was one of the scenario's requests; the step goes on.
-            ctx.stats
-                .borrow_mut()
-                .scenario(usize::from(desc.scenario), end, end - start, false);
-            shared.count_live(ctx.index, false);
-            if let Some(slot) = self.origins.evicted.take() {
-                self.driver.drop_conn(slot);
-            }
             ctx.in_flight.set(ctx.in_flight.get() - 1);
-            if !ctx.may_send(stop_rx).await {
-                // The run is ending: the step is cut short after a counted hop, and
-                // its checks do not judge a response it never finished.
-                return None;
+            let Some(driver) = self.drivers.get(protocol) else {
+                return false;
+            };
+            if let Outcome::Error(kind) = outcome {
+                let detail = driver.take_detail();
+                ctx.stats.borrow_mut().note_error_detail(kind, || {
+                    detail.unwrap_or_else(|| default_detail(kind, shared.config.http.timeout))
+                });
             }
-            ctx.in_flight.set(ctx.in_flight.get() + 1);
-            hop = Some(next);
-        };
-        ctx.in_flight.set(ctx.in_flight.get() - 1);
-        if let Outcome::Error(kind) = outcome {
-            let detail = self.driver.take_detail();
-            ctx.stats.borrow_mut().note_error_detail(kind, || {
-                detail.unwrap_or_else(|| default_detail(kind, http.timeout))
-            });
+            let exchange = Exchange {
+                outcome,
+                start,
+                end,
+                intended: intended.take(),
+                bytes_sent: driver.bytes_sent(),
+                capture: driver.capture(),
+                location: driver.location(),
+            };
+            let after = self.vu.complete(
+                &mut VuWorker {
+                    program,
+                    stats: &mut ctx.stats.borrow_mut(),
+                    live: &shared.live[ctx.index],
+                    max_redirects: shared.config.http.max_redirects,
+                },
+                &exchange,
+            );
+            match after {
+                After::Done => return true,
+                After::Redirect { evicted } => {
+                    if let Some(slot) = evicted {
+                        self.drivers.close(slot);
+                    }
+                    if !ctx.may_send(stop_rx).await {
+                        self.vu.abandon_redirect(program);
+                        return false;
+                    }
+                }
+            }
         }
-        shared.count_live(ctx.index, matches!(outcome, Outcome::Error(_)));
-        let mut stats = ctx.stats.borrow_mut();
-        let (capture, _) = self.driver.response();
-        let view = View {
-            outcome,
-            duration: took,
-            capture,
-        };
-        Some(after_exchange(
-            program,
-            step,
-            &view,
-            end,
-            &mut self.state,
-            &mut stats,
-        ))
     }
 }
 
-async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Option<HandedOff>) {
+async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Option<Vu>) {
     let shared = &*ctx.shared;
     let control = &*shared.control;
     let program: &Program = &ctx.program;
@@ -693,31 +560,28 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Optio
             _ = reached(&mut stop_rx, 1) => return,
         }
     }
-    let http = &shared.config.http;
-    let (mut vu, pending, mut next) = match from {
-        Some(h) => (
-            Vu::with_state(program, http, h.state, h.jar),
-            h.pending,
-            h.next,
-        ),
-        None => (Vu::new(program, http, number), None, None),
+    let mut vu = TokioVu {
+        vu: from.unwrap_or_else(|| Vu::new(program, number, shared.config.http.cookie_jar)),
+        drivers: Drivers::default(),
     };
     let mut active = false;
-    let mut at_entry = vu.state.is_at_entry(program);
-    if !at_entry || pending.is_some() {
+    let mut at_entry = vu.vu.between_iterations(program);
+    if !at_entry {
         // Handed over in the middle of an iteration: it is active already.
         active = true;
         ctx.stats.borrow_mut().vus_changed(Instant::now(), 1);
     }
-    if let Some((step, hop)) = pending {
-        next = vu.send(&ctx, step, None, Some(hop), &mut stop_rx).await;
+    if vu.vu.following() {
+        // Handed over with a redirect to another origin still to send.
+        if !ctx.may_send(&mut stop_rx).await || !vu.send(&ctx, None, &mut stop_rx).await {
+            vu.vu.abandon_redirect(program);
+        }
     }
-    // `next`: what the VM yielded after judging the last exchange, not yet acted on.
     loop {
         if control.is_stopping() {
             break;
         }
-        if at_entry && next.is_none() {
+        if at_entry {
             // Stages: park above the current level, between iterations only.
             if shared.vu_target.load(Ordering::Acquire) < number {
                 if active {
@@ -736,11 +600,7 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Optio
                 ctx.stats.borrow_mut().vus_changed(Instant::now(), 1);
             }
         }
-        let effect = match next.take() {
-            Some(effect) => effect,
-            None => program.resume(&mut vu.state, &mut SystemHost),
-        };
-        let step = match effect {
+        match vu.vu.next(program) {
             Yield::IterationDone | Yield::IterationAborted => {
                 at_entry = true;
                 continue;
@@ -751,8 +611,8 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Optio
                 }
                 continue;
             }
-            Yield::Send(step) => step,
-        };
+            Yield::Send(_) => {}
+        }
         // Wait for the rate limit and claim from the budget first, and only then count
         // the iteration: a stop that cuts the wait short must not leave an iteration
         // counted that never sent anything.
@@ -765,9 +625,8 @@ async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, from: Optio
                 .iteration_started(Instant::now(), None);
         }
         at_entry = false;
-        match vu.send(&ctx, step, None, None, &mut stop_rx).await {
-            Some(effect) => next = Some(effect),
-            None => break,
+        if !vu.send(&ctx, None, &mut stop_rx).await {
+            break;
         }
     }
     if active {
@@ -862,7 +721,10 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     let Some(arrival) = &shared.config.load.arrival else {
         return;
     };
-    let mut vu = Vu::new(program, &shared.config.http, number);
+    let mut vu = TokioVu {
+        vu: Vu::new(program, number, shared.config.http.cookie_jar),
+        drivers: Drivers::default(),
+    };
     let mut stop_rx = control.subscribe();
     'iterations: loop {
         if control.is_stopping() {
@@ -890,20 +752,15 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
         // it were meant to follow the previous response, so they time themselves.
         let mut intended = arrival.latency_correction.then_some(due);
         let mut first = true;
-        let mut next = None;
         loop {
-            let effect = match next.take() {
-                Some(effect) => effect,
-                None => program.resume(&mut vu.state, &mut SystemHost),
-            };
-            match effect {
+            match vu.vu.next(program) {
                 Yield::IterationDone | Yield::IterationAborted => break,
                 Yield::Sleep(pause) => {
                     if !think(pause, &mut stop_rx).await {
                         break 'iterations;
                     }
                 }
-                Yield::Send(step) => {
+                Yield::Send(_) => {
                     // An iteration due within the run starts even if its VU got to it
                     // just after the deadline (the schedule ends there, the queue
                     // drains); its later steps, like every request, do not start
@@ -920,12 +777,8 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
                         let lag = Instant::now().saturating_duration_since(due);
                         ctx.stats.borrow_mut().iteration_started(due, Some(lag));
                     }
-                    match vu
-                        .send(&ctx, step, intended.take(), None, &mut stop_rx)
-                        .await
-                    {
-                        Some(effect) => next = Some(effect),
-                        None => break 'iterations,
+                    if !vu.send(&ctx, intended.take(), &mut stop_rx).await {
+                        break 'iterations;
                     }
                 }
             }

@@ -281,3 +281,38 @@ pub(crate) fn write_request(
     w.extend_from_slice(b"\r\n");
     w.extend_from_slice(bytes);
 }
+
+impl crate::driver::Driver for Http1 {
+    fn bytes_sent(&self) -> u64 {
+        self.request_len()
+    }
+
+    fn capture(&self) -> Option<&Capture> {
+        self.capture.as_ref()
+    }
+
+    fn location(&self) -> &[u8] {
+        &self.location
+    }
+
+    fn close(&mut self, slot: usize) {
+        self.drop_conn(slot);
+    }
+
+    fn take_detail(&mut self) -> Option<String> {
+        self.detail.take()
+    }
+}
+
+impl crate::driver::Perform for Http1 {
+    async fn perform(
+        &mut self,
+        program: &Program,
+        state: &VuState,
+        step: StepId,
+        info: &StepInfo,
+        s: Sending<'_>,
+    ) -> Outcome {
+        self.send(program, state, step, info, s).await
+    }
+}

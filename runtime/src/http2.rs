@@ -289,3 +289,38 @@ fn classify(e: &hyper::Error, in_body: bool) -> ErrorKind {
     }
     ErrorKind::Protocol
 }
+
+impl crate::driver::Driver for Http2 {
+    fn bytes_sent(&self) -> u64 {
+        self.request_len()
+    }
+
+    fn capture(&self) -> Option<&Capture> {
+        self.capture.as_ref()
+    }
+
+    fn location(&self) -> &[u8] {
+        &self.location
+    }
+
+    fn close(&mut self, slot: usize) {
+        self.drop_conn(slot);
+    }
+
+    fn take_detail(&mut self) -> Option<String> {
+        self.detail.take()
+    }
+}
+
+impl crate::driver::Perform for Http2 {
+    async fn perform(
+        &mut self,
+        program: &Program,
+        state: &VuState,
+        step: StepId,
+        info: &StepInfo,
+        s: Sending<'_>,
+    ) -> Outcome {
+        self.send(program, state, step, info, s).await
+    }
+}

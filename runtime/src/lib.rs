@@ -1,4 +1,5 @@
-//! kaioken's runtime: executors, protocol drivers, timing and statistics.
+//! kaioken's runtime: executors, the VU machine, protocol drivers, timing and
+//! statistics.
 //!
 //! ```text
 //!            cli ──► RunConfig { Arc<Program>, load, http } ──► run()
@@ -6,25 +7,29 @@
 //!   controller thread: deadline, Ctrl-C (Control), progress ticks│
 //!        ┌───────────────────────────────┬──────────────────────┘
 //!        ▼                               ▼
-//!   worker thread 0                 worker thread N-1      (one engine each, no sharing:
-//!    VUs: loop {                      …                     a current-thread tokio runtime,
-//!      program.resume() → Send(step)                          or an io_uring ring for plain
-//!      engine writes the VU's buffers, reads the response     HTTP/1.1 in the simple closed
-//!                                                             model: see uring::eligible)
-//!        in place (http1 | http2 drivers, or uring.rs)
-//!      WorkerStats.record(); program.resume_with(outcome): the VM's checks,
-//!      extractors and failure policy judge it (judge.rs)
-//!    }
+//!   worker thread 0                 worker thread N-1      (one engine each, no sharing)
+//!    VUs, each a sans-IO machine (vu.rs):
+//!      vu.next()     → the VM's next effect: Send(step) | Sleep | iteration end
+//!      vu.request()  → the request to send (the step's, or the redirect it follows)
+//!      the engine performs it:
+//!        tokio engine: a task per VU, drivers behind one seam (driver.rs):
+//!                      http1.rs (raw bytes + httparse), http2.rs (hyper)
+//!        io_uring engine: one ring, every VU's socket (uring.rs; plain HTTP/1.1 in
+//!                      the simple closed model, see uring::eligible)
+//!      vu.complete() → WorkerStats.record(), cookies, redirects, then the VM resumed
+//!                      with the outcome: its checks, extractors and failure policy
+//!                      judge it (judge.rs)
 //!        └──────────────► merged into RunStats when the run ends
 //! ```
 //!
-//! Every VU keeps its own connection. Nothing on the request path takes a lock or sends
-//! on a channel: statistics are per worker thread and merged once at the end, and the
-//! progress counters are single-writer atomics.
+//! Every VU keeps its own connections (one per origin and protocol). Nothing on the
+//! request path takes a lock or sends on a channel: statistics are per worker thread
+//! and merged once at the end, and the progress counters are single-writer atomics.
 
 mod conn;
 mod control;
 mod cookies;
+mod driver;
 mod error_kind;
 mod executor;
 mod http1;
@@ -39,6 +44,7 @@ mod stats;
 mod tls;
 #[cfg(target_os = "linux")]
 mod uring;
+mod vu;
 
 pub use control::{Control, StopReason};
 pub use error_kind::ErrorKind;

@@ -59,8 +59,6 @@ pub struct ArrivalConfig {
 pub struct HttpConfig {
     /// Per-request timeout, connect included.
     pub timeout: Duration,
-    /// HTTP/2 instead of HTTP/1.1.
-    pub http2: bool,
     /// Skip certificate verification.
     pub insecure: bool,
     /// Extra trusted roots, PEM.

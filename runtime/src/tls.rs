@@ -8,15 +8,20 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 
+use kaioken_vm::Protocol;
+
 use crate::HttpConfig;
 
 /// Build the TLS configuration: webpki roots plus any `--cacert`, or no verification
-/// at all with `--insecure`. ALPN offers `h2` or `http/1.1` to match the protocol.
+/// at all with `--insecure`. ALPN offers `h2` or `http/1.1` to match `protocol`.
 ///
 /// # Errors
 ///
 /// A `--cacert` file with no usable certificate.
-pub(crate) fn client_config(http: &HttpConfig) -> Result<Arc<ClientConfig>, String> {
+pub(crate) fn client_config(
+    http: &HttpConfig,
+    protocol: Protocol,
+) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -52,10 +57,9 @@ pub(crate) fn client_config(http: &HttpConfig) -> Result<Arc<ClientConfig>, Stri
             .with_custom_certificate_verifier(Arc::new(RootsOrPinned { webpki, pinned }))
             .with_no_client_auth()
     };
-    config.alpn_protocols = if http.http2 {
-        vec![b"h2".to_vec()]
-    } else {
-        vec![b"http/1.1".to_vec()]
+    config.alpn_protocols = match protocol {
+        Protocol::Http2 => vec![b"h2".to_vec()],
+        Protocol::Http1 => vec![b"http/1.1".to_vec()],
     };
     Ok(Arc::new(config))
 }

@@ -25,15 +25,14 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, squeue, types};
-use kaioken_vm::{Program, Scheme, StepId, SystemHost, VuState, Yield};
+use kaioken_vm::{Method, Program, Protocol, Scheme, Yield};
 use socket2::{SockAddr, Socket, Type};
 
-use crate::executor::{HandedOff, Shared, default_detail};
+use crate::executor::{Shared, default_detail};
 use crate::http1::write_request;
-use crate::judge::{View, after_exchange};
-use crate::redirect::{Hop, Origins, Sent, follow};
 use crate::response_parser::{Response, ResponseParser};
 use crate::stats::{Outcome, WorkerStats};
+use crate::vu::{After, Exchange, Vu, Worker};
 use crate::{ErrorKind, StopReason};
 
 const READ_BUF: usize = 16 * 1024;
@@ -53,8 +52,12 @@ pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
         && load.profile.is_none()
         && load.rate.is_none()
         && load.ramp_up.is_zero()
-        && !config.http.http2
         && config.program.origins.len() == 1
+        && config
+            .program
+            .steps
+            .iter()
+            .all(|s| s.protocol == Protocol::Http1)
         && !config.program.has_think_time()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
     let origin = config.program.origins.first()?;
@@ -77,7 +80,8 @@ enum Phase {
 }
 
 struct Conn {
-    vu: VuState,
+    /// The VU machine: VM state, cookies, step and redirect in progress.
+    vu: Vu,
     socket: Option<Socket>,
     addr: SockAddr,
     wbuf: Vec<u8>,
@@ -90,16 +94,6 @@ struct Conn {
     capture: Option<crate::response_parser::Capture>,
     /// Whether this step's response is kept in `capture` (see `StepInfo::keep`).
     keep: bool,
-    /// With `--cookie-jar`.
-    jar: Option<crate::cookies::Jar>,
-    step: StepId,
-    /// What the VM yielded after judging the last exchange, not yet acted on.
-    next: Option<Yield>,
-    /// The redirect being followed, if the request in flight is one.
-    hop: Option<Hop>,
-    /// A redirect to another origin, left to the tokio engine.
-    pending: Option<Hop>,
-    origins: Origins,
     phase: Phase,
     /// When the request was submitted (set for the whole batch at submission).
     started: Instant,
@@ -116,7 +110,7 @@ pub(crate) struct Finished {
     pub unfinished: u64,
     /// A redirect led to another origin: the tokio engine runs these VUs from here,
     /// as they are (empty when the run simply ended).
-    pub handoff: Vec<HandedOff>,
+    pub handoff: Vec<Vu>,
 }
 
 /// The io_uring engine's worker: runs `vus` (VU numbers) until the run stops, or
@@ -162,7 +156,7 @@ fn drive(
     let mut conns: Vec<Conn> = vus
         .iter()
         .map(|&number| Conn {
-            vu: program.create_vu_state(number),
+            vu: Vu::new(program, number, shared.config.http.cookie_jar),
             socket: None,
             addr: SockAddr::from(addr),
             wbuf: Vec::with_capacity(1024),
@@ -172,16 +166,6 @@ fn drive(
             parser: ResponseParser::new(false),
             capture: crate::judge::capture_for(program, shared.config.http.cookie_jar),
             keep: false,
-            jar: shared
-                .config
-                .http
-                .cookie_jar
-                .then(crate::cookies::Jar::default),
-            step: StepId(0),
-            next: None,
-            hop: None,
-            pending: None,
-            origins: Origins::new(&program.origins),
             phase: Phase::Idle,
             started: Instant::now(),
             timed_out: false,
@@ -295,15 +279,7 @@ fn drive(
         };
     }
     let handoff = if engine.handoff {
-        conns
-            .into_iter()
-            .map(|c| HandedOff {
-                state: c.vu,
-                next: c.next,
-                jar: c.jar,
-                pending: c.pending.map(|hop| (c.step, hop)),
-            })
-            .collect()
+        conns.into_iter().map(|c| c.vu).collect()
     } else {
         Vec::new()
     };
@@ -343,28 +319,23 @@ impl Engine<'_> {
         if conn.done {
             return;
         }
-        conn.hop = None;
         if shared.control.is_stopping() || shared.deadline.is_some_and(|d| now >= d) || self.handoff
         {
             conn.done = true;
             self.remaining -= 1;
             return;
         }
-        // A request starts an iteration when the VU was at its entry, or passed the
-        // end of the last iteration on the way to this request.
-        let mut new_iteration = conn.next.is_none() && conn.vu.is_at_entry(program);
-        let step = loop {
-            let effect = match conn.next.take() {
-                Some(effect) => effect,
-                None => program.resume(&mut conn.vu, &mut SystemHost),
-            };
-            match effect {
-                Yield::Send(step) => break step,
+        // A request starts an iteration when the VU was between iterations, or passed
+        // the end of one on the way to this request.
+        let mut new_iteration = conn.vu.between_iterations(program);
+        loop {
+            match conn.vu.next(program) {
+                Yield::Send(_) => break,
                 Yield::IterationDone | Yield::IterationAborted => new_iteration = true,
                 // Programs with think time run on the tokio engine (see `eligible`).
                 Yield::Sleep(_) => debug_assert!(false, "think time on the io_uring engine"),
             }
-        };
+        }
         if !shared.claim() {
             conn.done = true;
             self.remaining -= 1;
@@ -373,25 +344,24 @@ impl Engine<'_> {
         if new_iteration {
             self.stats.iteration_started(now, None);
         }
-        conn.step = step;
-        let desc = program.step(step);
-        let cookie = match &mut conn.jar {
-            Some(jar) => jar.header_for(
-                &program.origins[desc.origin],
-                program.bytes(&conn.vu, desc.path),
-            ),
-            None => None,
-        };
+        self.write(conns, i);
+        self.issue(conns, i, now);
+    }
+
+    /// Write VU `i`'s request (its step's, or the redirect it follows) into its buffer.
+    fn write(&mut self, conns: &mut [Conn], i: usize) {
+        let program: &Program = self.program;
+        let conn = &mut conns[i];
+        let request = conn.vu.request(program);
         write_request(
             &mut conn.wbuf,
             program,
-            &conn.vu,
-            step,
-            &shared.infos[step.index()],
-            cookie,
-            None,
+            request.state,
+            request.step,
+            &self.shared.transport.infos[request.step.index()],
+            request.cookie,
+            request.hop,
         );
-        self.issue(conns, i, now);
     }
 
     /// Send the request written in VU `i`'s buffer, connecting first if needed.
@@ -399,17 +369,13 @@ impl Engine<'_> {
         let shared = self.shared;
         let program: &Program = self.program;
         let conn = &mut conns[i];
-        let step = conn.step;
-        let method = match &conn.hop {
-            Some(h) => &h.method,
-            None => &program.step(step).method,
-        };
-        let is_head = *method == kaioken_vm::Method::Head;
+        let step = conn.vu.step();
+        let is_head = *conn.vu.method(program) == Method::Head;
         conn.timed_out = false;
         conn.send_error = None;
         conn.parser =
             ResponseParser::new(is_head).following_redirects(shared.config.http.max_redirects > 0);
-        let keep = shared.infos[step.index()].keep;
+        let keep = shared.transport.infos[step.index()].keep;
         conn.keep = keep.any();
         if let Some(c) = conn.capture.as_mut().filter(|_| conn.keep) {
             c.start(keep.body);
@@ -432,22 +398,23 @@ impl Engine<'_> {
                     self.stats.note_error_detail(ErrorKind::Connect, || {
                         format!("cannot open a socket: {e}")
                     });
-                    let outcome = Outcome::Error(ErrorKind::Connect);
-                    self.stats.record(now, now, None, 0, outcome);
-                    self.shared.count_live(self.index, true);
-                    let view = View {
-                        outcome,
-                        duration: Duration::ZERO,
+                    let exchange = Exchange {
+                        outcome: Outcome::Error(ErrorKind::Connect),
+                        start: now,
+                        end: now,
+                        intended: None,
+                        bytes_sent: 0,
                         capture: None,
+                        location: &[],
                     };
-                    conn.next = Some(after_exchange(
+                    let mut worker = Worker {
                         program,
-                        step,
-                        &view,
-                        now,
-                        &mut conn.vu,
-                        self.stats,
-                    ));
+                        stats: self.stats,
+                        live: &self.shared.live[self.index],
+                        max_redirects: shared.config.http.max_redirects,
+                    };
+                    // A failure is never a redirect: the step is over.
+                    conn.vu.complete(&mut worker, &exchange);
                     self.deferred.push(i);
                 }
             }
@@ -572,17 +539,7 @@ impl Engine<'_> {
                 bytes,
                 keep_alive,
             })) => {
-                let program: &Program = self.program;
                 let conn = &mut conns[i];
-                let desc = program.step(conn.step);
-                let origin = &program.origins[desc.origin];
-                let path = match &conn.hop {
-                    Some(h) => h.path.as_slice(),
-                    None => program.bytes(&conn.vu, desc.path),
-                };
-                if let (Some(jar), Some(c)) = (&mut conn.jar, &conn.capture) {
-                    jar.absorb(origin, path, &c.head);
-                }
                 if !keep_alive {
                     conn.socket = None;
                     conn.rstart = 0;
@@ -592,18 +549,7 @@ impl Engine<'_> {
                     status,
                     bytes_in: bytes,
                 };
-                let sent = Sent::new(desc, origin, conn.hop.as_ref(), path);
-                let next = follow(
-                    status,
-                    &conn.parser.location,
-                    &sent,
-                    self.shared.config.http.max_redirects,
-                    &mut conn.origins,
-                );
-                match next {
-                    Some(next) => self.follow_hop(conns, i, now, outcome, next),
-                    None => self.finish(conns, i, now, outcome),
-                }
+                self.finish(conns, i, now, outcome);
             }
             Some(Err((kind, errno))) => {
                 let timeout = self.shared.config.http.timeout;
@@ -620,79 +566,49 @@ impl Engine<'_> {
         }
     }
 
-    /// Record a redirect response of VU `i` and send the request it leads to. This
-    /// engine has one connection per VU, to the program's one origin: a redirect to
-    /// another origin ends the engine's part of the run, and the tokio engine, which
-    /// can follow it, runs the VUs from then on.
-    fn follow_hop(
-        &mut self,
-        conns: &mut [Conn],
-        i: usize,
-        now: Instant,
-        outcome: Outcome,
-        next: Hop,
-    ) {
-        let shared = self.shared;
-        let program: &Program = self.program;
-        let conn = &mut conns[i];
-        let sent = conn.wbuf.len() as u64;
-        self.stats.record(conn.started, now, None, sent, outcome);
-        let scenario = usize::from(program.step(conn.step).scenario);
-        self.stats
-            .scenario(scenario, now, now - conn.started, false);
-        shared.count_live(self.index, false);
-        if next.cross_origin {
-            // The tokio engine sends it, and goes on with the step from there.
-            self.handoff = true;
-            conn.pending = Some(next);
-            self.next_request(conns, i, now);
-            return;
-        }
-        if !shared.may_continue() {
-            // The run is ending: the step is cut short after a counted hop; its checks
-            // do not judge a response it never finished.
-            self.next_request(conns, i, now);
-            return;
-        }
-        let cookie = match &mut conn.jar {
-            Some(jar) => jar.header_for(&next.origin, &next.path),
-            None => None,
-        };
-        write_request(
-            &mut conn.wbuf,
-            program,
-            &conn.vu,
-            conn.step,
-            &shared.infos[conn.step.index()],
-            cookie,
-            Some(&next),
-        );
-        conn.hop = Some(next);
-        self.issue(conns, i, now);
-    }
-
-    /// Record the request's outcome and start the VU's next one.
+    /// Hand VU `i`'s finished exchange to its machine, then send what comes next: the
+    /// redirect it leads to, or the VU's next request.
     fn finish(&mut self, conns: &mut [Conn], i: usize, now: Instant, outcome: Outcome) {
         let conn = &mut conns[i];
-        let sent = conn.wbuf.len() as u64;
-        self.stats.record(conn.started, now, None, sent, outcome);
-        self.shared
-            .count_live(self.index, matches!(outcome, Outcome::Error(_)));
-        let view = View {
+        let exchange = Exchange {
             outcome,
-            duration: now - conn.started,
+            start: conn.started,
+            end: now,
+            intended: None,
+            bytes_sent: conn.wbuf.len() as u64,
             capture: conn.capture.as_ref(),
+            location: &conn.parser.location,
         };
-        conn.next = Some(after_exchange(
-            self.program,
-            conn.step,
-            &view,
-            now,
-            &mut conn.vu,
-            self.stats,
-        ));
-        conn.phase = Phase::Idle;
-        self.next_request(conns, i, now);
+        let mut worker = Worker {
+            program: self.program,
+            stats: self.stats,
+            live: &self.shared.live[self.index],
+            max_redirects: self.shared.config.http.max_redirects,
+        };
+        match conn.vu.complete(&mut worker, &exchange) {
+            After::Done => self.next_request(conns, i, now),
+            After::Redirect { .. } => self.follow_redirect(conns, i, now),
+        }
+    }
+
+    /// Send the redirect VU `i` follows. This engine has one connection per VU, to
+    /// the program's one origin: a redirect to another origin ends the engine's part
+    /// of the run, and the tokio engine, which can follow it, runs the VUs from then
+    /// on (each VU machine moves over as it is, the redirect still to send).
+    fn follow_redirect(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let conn = &mut conns[i];
+        if conn.vu.redirect().is_some_and(|h| h.cross_origin) {
+            self.handoff = true;
+            self.next_request(conns, i, now);
+            return;
+        }
+        if !self.shared.may_continue() {
+            conn.vu.abandon_redirect(self.program);
+            self.next_request(conns, i, now);
+            return;
+        }
+        self.write(conns, i);
+        self.issue(conns, i, now);
     }
 }
 

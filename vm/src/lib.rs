@@ -41,7 +41,9 @@ pub use kaioken_grammar::CmpOp;
 pub use method::Method;
 pub use op::Op;
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
-pub use step_desc::{HeaderDesc, Operand, Origin, Reads, Scheme, StepDesc, is_secret_header};
+pub use step_desc::{
+    HeaderDesc, Operand, Origin, Protocol, Reads, Scheme, StepDesc, is_secret_header,
+};
 pub use validate::InvalidProgram;
 pub use vm::Yield;
 pub use vu_state::VuState;

@@ -225,11 +225,12 @@ impl fmt::Display for Program {
         for (i, s) in self.steps.iter().enumerate() {
             write!(
                 f,
-                "  {} = step {:?} {} {} path={}",
+                "  {} = step {:?} {} {} {} path={}",
                 StepId::from_index(i),
                 s.name,
                 s.method,
                 s.origin,
+                s.protocol.name(),
                 operand(s.path)
             )?;
             for h in &s.headers {

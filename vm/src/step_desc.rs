@@ -19,6 +19,8 @@ pub struct StepDesc {
     pub method: Method,
     /// The origin the request goes to; fixed per step so connections can be kept.
     pub origin: OriginId,
+    /// The protocol it is sent with (redirects it leads to keep it).
+    pub protocol: Protocol,
     /// Path and query, starting with `/`.
     pub path: Operand,
     /// Headers in order; names are constants, values may be interpolated.
@@ -30,6 +32,34 @@ pub struct StepDesc {
     pub reads: Reads,
     /// The scenario it belongs to (an index into `Program::scenarios`).
     pub scenario: u16,
+}
+
+/// The protocol of an exchange: which driver performs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// HTTP/1.1: on TCP, or TLS with ALPN `http/1.1`.
+    #[default]
+    Http1,
+    /// HTTP/2: prior knowledge on TCP, ALPN `h2` on TLS.
+    Http2,
+}
+
+impl Protocol {
+    /// Every protocol, in declaration order (tables indexed by protocol follow it).
+    pub const ALL: [Protocol; 2] = [Protocol::Http1, Protocol::Http2];
+
+    /// Its index in [`Protocol::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The name `--dump bytecode` and reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "h1",
+            Protocol::Http2 => "h2",
+        }
+    }
 }
 
 /// What of a response a step's checks and extractors read.

@@ -176,6 +176,7 @@ mod tests {
                 name: "s".into(),
                 method: crate::Method::Get,
                 origin: crate::OriginId(0),
+                protocol: crate::Protocol::Http1,
                 path: Operand::Const(ConstId(0)),
                 headers: Vec::new(),
                 body: None,

@@ -1,0 +1,125 @@
+//! The driver seam: what the tokio engine asks of a protocol driver, and the one
+//! place where a VU's request meets the driver of its step's protocol.
+//!
+//! A driver performs one exchange at a time for one VU, keeping a connection per
+//! origin slot, and reports what it kept of the response. [`Driver`] is the part any
+//! code may hold as `dyn Driver`; [`Perform`] adds the exchange itself (an `async`
+//! method, so it is dispatched statically, without a boxed future per request).
+//! [`Drivers`] holds a VU's drivers, made on first use, one per protocol its steps
+//! speak. A new protocol is a driver file implementing both traits, and one arm in
+//! each `match` below.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kaioken_vm::{Program, Protocol};
+use rustls::ClientConfig;
+
+use crate::HttpConfig;
+use crate::http1::{Http1, Sending, StepInfo};
+use crate::http2::Http2;
+use crate::response_parser::Capture;
+use crate::stats::Outcome;
+use crate::vu::Request;
+
+/// What a driver tells of its last exchange, and its connections.
+pub(crate) trait Driver {
+    /// Request bytes of the last exchange that reached the socket (HTTP/2: as
+    /// HTTP/1.1 would spell the head; HPACK makes the wire smaller).
+    fn bytes_sent(&self) -> u64;
+    /// The last response's kept head and body, when the step reads them.
+    fn capture(&self) -> Option<&Capture>;
+    /// The last response's `Location`, when it was a redirect to follow.
+    fn location(&self) -> &[u8];
+    /// Close the connection in `slot` (its origin was replaced).
+    fn close(&mut self, slot: usize);
+    /// What went wrong with the last failed exchange, if the driver knows more than
+    /// the error's class.
+    fn take_detail(&mut self) -> Option<String>;
+}
+
+/// A driver's exchange.
+pub(crate) trait Perform: Driver {
+    /// Send `step`'s request (or, with `s.hop`, the redirect it led to) and read the
+    /// whole response within `s.timeout`.
+    async fn perform(
+        &mut self,
+        program: &Program,
+        state: &kaioken_vm::VuState,
+        step: kaioken_vm::StepId,
+        info: &StepInfo,
+        s: Sending<'_>,
+    ) -> Outcome;
+}
+
+/// What every exchange of a run shares: settings and the TLS configuration of each
+/// protocol (ALPN differs).
+pub(crate) struct Transport {
+    pub http: HttpConfig,
+    /// By [`Protocol::index`]; `None` when no origin of that protocol may be `https`.
+    pub tls: [Option<Arc<ClientConfig>>; Protocol::ALL.len()],
+    pub infos: Arc<[StepInfo]>,
+}
+
+impl Transport {
+    fn timeout(&self) -> Duration {
+        self.http.timeout
+    }
+}
+
+/// One VU's drivers, one per protocol, each made when a step first needs it.
+#[derive(Default)]
+pub(crate) struct Drivers {
+    http1: Option<Http1>,
+    http2: Option<Http2>,
+}
+
+impl Drivers {
+    /// Perform `request` with the driver of its protocol.
+    pub async fn perform(
+        &mut self,
+        program: &Program,
+        transport: &Transport,
+        request: &Request<'_>,
+    ) -> Outcome {
+        let info = &transport.infos[request.step.index()];
+        let s = Sending {
+            tls: transport.tls[request.protocol.index()].as_ref(),
+            timeout: transport.timeout(),
+            cookie: request.cookie,
+            hop: request.hop,
+        };
+        let (state, step) = (request.state, request.step);
+        match request.protocol {
+            Protocol::Http1 => {
+                let d = self
+                    .http1
+                    .get_or_insert_with(|| Http1::new(program, &transport.http));
+                d.perform(program, state, step, info, s).await
+            }
+            Protocol::Http2 => {
+                let d = self
+                    .http2
+                    .get_or_insert_with(|| Http2::new(program, &transport.http));
+                d.perform(program, state, step, info, s).await
+            }
+        }
+    }
+
+    /// The driver of `protocol`, if a step has used it.
+    pub fn get(&mut self, protocol: Protocol) -> Option<&mut dyn Driver> {
+        match protocol {
+            Protocol::Http1 => self.http1.as_mut().map(|d| d as &mut dyn Driver),
+            Protocol::Http2 => self.http2.as_mut().map(|d| d as &mut dyn Driver),
+        }
+    }
+
+    /// Close connection slot `slot` in every driver (an origin replaced it).
+    pub fn close(&mut self, slot: usize) {
+        for protocol in Protocol::ALL {
+            if let Some(d) = self.get(protocol) {
+                d.close(slot);
+            }
+        }
+    }
+}

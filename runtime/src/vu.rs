@@ -1,0 +1,407 @@
+//! One virtual user as a sans-IO state machine: the per-request flow every engine
+//! shares.
+//!
+//! ```text
+//!   next() ──► Yield::Send(step) ──► request() ──► engine performs it (tokio task
+//!     ▲                                             with a driver, or io_uring)
+//!     │                                                      │
+//!     │          After::Redirect ◄── complete(exchange) ◄────┘
+//!     │            (engine gates, then request() again: the hop)
+//!     └─────────── After::Done: the VM was resumed with the outcome and judged it
+//! ```
+//!
+//! The machine owns what lives across a VU's requests: the VM state, the cookie jar,
+//! the connection slots of origins redirects led to, the step in progress and the
+//! redirect being followed, and what the VM yielded after judging the last exchange.
+//! It records every exchange, absorbs cookies, decides redirects and resumes the VM;
+//! it never touches a socket, a clock or a timer. The engines own the I/O, the gates
+//! (rate limit, stop, deadline, budget), and when an iteration may start; a VU can
+//! move from one engine to another between two of its requests.
+
+use std::time::Instant;
+
+use kaioken_vm::{Method, Program, Protocol, StepId, SystemHost, VuState, Yield};
+
+use crate::cookies::Jar;
+use crate::executor::Live;
+use crate::judge::{View, after_exchange};
+use crate::redirect::{Hop, Origins, Sent, follow};
+use crate::response_parser::Capture;
+use crate::stats::{Outcome, WorkerStats};
+
+/// A virtual user.
+pub(crate) struct Vu {
+    /// The VM state: buffers, extracted values, counters, where it is.
+    pub state: VuState,
+    /// With `--cookie-jar`.
+    jar: Option<Jar>,
+    /// Connection slots, including origins redirects led to.
+    origins: Origins,
+    /// The step in progress (the last one the VM yielded).
+    step: StepId,
+    /// The redirect of `step` to send next, if the last response was one.
+    hop: Option<Hop>,
+    /// What the VM yielded after judging the last exchange, not yet acted on.
+    next: Option<Yield>,
+}
+
+/// The request a VU sends now: its step's own, or the redirect it led to.
+pub(crate) struct Request<'a> {
+    pub step: StepId,
+    pub protocol: Protocol,
+    /// The redirect, when this request is one.
+    pub hop: Option<&'a Hop>,
+    /// The `Cookie` header from the jar, if any cookie applies.
+    pub cookie: Option<&'a [u8]>,
+    /// The VM state whose buffers hold the request's parts.
+    pub state: &'a VuState,
+}
+
+/// What an engine measured of one exchange.
+pub(crate) struct Exchange<'a> {
+    pub outcome: Outcome,
+    pub start: Instant,
+    pub end: Instant,
+    /// With latency correction: when the request should have been sent.
+    pub intended: Option<Instant>,
+    /// Request bytes that reached the socket.
+    pub bytes_sent: u64,
+    /// What the driver kept of the response for checks, extractors and the jar.
+    pub capture: Option<&'a Capture>,
+    /// The response's `Location`, when it was a redirect to follow.
+    pub location: &'a [u8],
+}
+
+/// What the worker lends a VU to complete an exchange.
+pub(crate) struct Worker<'a> {
+    pub program: &'a Program,
+    pub stats: &'a mut WorkerStats,
+    /// The worker's live progress counters.
+    pub live: &'a Live,
+    pub max_redirects: u32,
+}
+
+/// What comes after an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    /// The response was a redirect to follow: once the engine's gate lets it, send
+    /// [`Vu::request`] again. `evicted` is a connection slot the new origin took over
+    /// (its old connection must be closed).
+    Redirect { evicted: Option<usize> },
+    /// The step is over: the VM judged the outcome, and [`Vu::next`] says what the
+    /// VU does now.
+    Done,
+}
+
+impl Vu {
+    /// VU number `number` (from 1) of `program`, at the start of its first iteration.
+    pub fn new(program: &Program, number: u32, cookie_jar: bool) -> Vu {
+        Vu {
+            state: program.create_vu_state(number),
+            jar: cookie_jar.then(Jar::default),
+            origins: Origins::new(&program.origins),
+            step: StepId(0),
+            hop: None,
+            next: None,
+        }
+    }
+
+    /// Whether the VU stands between two iterations (nothing of one is pending).
+    pub fn between_iterations(&self, program: &Program) -> bool {
+        self.hop.is_none()
+            && match self.next {
+                None => self.state.is_at_entry(program),
+                Some(y) => matches!(y, Yield::IterationDone | Yield::IterationAborted),
+            }
+    }
+
+    /// Whether a redirect is waiting to be sent: the step is not over.
+    pub fn following(&self) -> bool {
+        self.hop.is_some()
+    }
+
+    /// The step in progress.
+    pub fn step(&self) -> StepId {
+        self.step
+    }
+
+    /// The redirect waiting to be sent, if any.
+    pub fn redirect(&self) -> Option<&Hop> {
+        self.hop.as_ref()
+    }
+
+    /// The method of the request to send now.
+    pub fn method<'a>(&'a self, program: &'a Program) -> &'a Method {
+        match &self.hop {
+            Some(h) => &h.method,
+            None => &program.step(self.step).method,
+        }
+    }
+
+    /// The VU's next effect: what the VM yielded after judging the last exchange, or
+    /// else the VM resumed (at the start of an iteration, or after a sleep).
+    pub fn next(&mut self, program: &Program) -> Yield {
+        let effect = match self.next.take() {
+            Some(effect) => effect,
+            None => program.resume(&mut self.state, &mut SystemHost),
+        };
+        if let Yield::Send(step) = effect {
+            self.step = step;
+            self.hop = None;
+        }
+        effect
+    }
+
+    /// The request to send now.
+    pub fn request<'a>(&'a mut self, program: &'a Program) -> Request<'a> {
+        let desc = program.step(self.step);
+        let (origin, path) = match &self.hop {
+            Some(h) => (&h.origin, h.path.as_slice()),
+            None => (
+                &program.origins[desc.origin],
+                program.bytes(&self.state, desc.path),
+            ),
+        };
+        let cookie = match &mut self.jar {
+            Some(jar) => jar.header_for(origin, path),
+            None => None,
+        };
+        Request {
+            step: self.step,
+            protocol: desc.protocol,
+            hop: self.hop.as_ref(),
+            cookie,
+            state: &self.state,
+        }
+    }
+
+    /// The exchange of [`Vu::request`] ended: count it, keep its cookies, follow a
+    /// redirect, or resume the VM with the outcome so the step's checks, extractors
+    /// and failure policy judge it.
+    pub fn complete(&mut self, w: &mut Worker<'_>, ex: &Exchange<'_>) -> After {
+        let program = w.program;
+        w.stats
+            .record(ex.start, ex.end, ex.intended, ex.bytes_sent, ex.outcome);
+        let desc = program.step(self.step);
+        let step_origin = &program.origins[desc.origin];
+        let (origin, path) = match &self.hop {
+            Some(h) => (&h.origin, h.path.as_slice()),
+            None => (step_origin, program.bytes(&self.state, desc.path)),
+        };
+        if let Outcome::Response { status, .. } = ex.outcome {
+            if let (Some(jar), Some(c)) = (&mut self.jar, ex.capture) {
+                jar.absorb(origin, path, &c.head);
+            }
+            let sent = Sent::new(desc, step_origin, self.hop.as_ref(), path);
+            if let Some(next) = follow(
+                status,
+                ex.location,
+                &sent,
+                w.max_redirects,
+                &mut self.origins,
+            ) {
+                // The redirect was one of the scenario's requests; the step goes on.
+                w.stats
+                    .scenario(usize::from(desc.scenario), ex.end, ex.end - ex.start, false);
+                w.live.count(false);
+                self.hop = Some(next);
+                return After::Redirect {
+                    evicted: self.origins.evicted.take(),
+                };
+            }
+        }
+        self.hop = None;
+        w.live.count(matches!(ex.outcome, Outcome::Error(_)));
+        let view = View {
+            outcome: ex.outcome,
+            duration: ex.end - ex.start,
+            capture: ex.capture,
+        };
+        self.next = Some(after_exchange(
+            program,
+            self.step,
+            &view,
+            ex.end,
+            &mut self.state,
+            w.stats,
+        ));
+        After::Done
+    }
+
+    /// Give up the redirect waiting to be sent (the run is ending): the step is cut
+    /// short after a counted hop, and no check judges a response it never finished.
+    pub fn abandon_redirect(&mut self, program: &Program) {
+        if self.hop.take().is_some() {
+            self.state.restart_iteration(program);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use kaioken_compiler::{ConfigFile, Input, compile, lower};
+
+    use super::*;
+
+    fn program(text: &str) -> Program {
+        let input = Input {
+            config: Some(ConfigFile {
+                name: "vu.toml".into(),
+                text: text.into(),
+            }),
+            ..Input::default()
+        };
+        compile(&lower(&input).unwrap()).unwrap()
+    }
+
+    /// Drives a VU machine by hand, as an engine would, with made-up responses.
+    struct Bench {
+        program: Program,
+        stats: WorkerStats,
+        live: Live,
+        t0: Instant,
+    }
+
+    impl Bench {
+        fn new(text: &str) -> Bench {
+            let program = program(text);
+            let t0 = Instant::now();
+            let stats = WorkerStats::new(t0, 1)
+                .with_checks(program.checks.len())
+                .with_extractors(program.extractors.len());
+            Bench {
+                program,
+                stats,
+                live: Live::default(),
+                t0,
+            }
+        }
+
+        /// Complete `vu`'s exchange with `outcome`, a captured head and body.
+        fn complete(&mut self, vu: &mut Vu, outcome: Outcome, head: &str, body: &str) -> After {
+            let mut capture = Capture::new(1024);
+            capture.start(true);
+            capture.head.extend_from_slice(head.as_bytes());
+            capture.push_body(body.as_bytes());
+            let location = head
+                .lines()
+                .find_map(|l| l.strip_prefix("location: "))
+                .unwrap_or("");
+            let exchange = Exchange {
+                outcome,
+                start: self.t0,
+                end: self.t0 + Duration::from_millis(3),
+                intended: None,
+                bytes_sent: 10,
+                capture: Some(&capture),
+                location: location.as_bytes(),
+            };
+            let mut worker = Worker {
+                program: &self.program,
+                stats: &mut self.stats,
+                live: &self.live,
+                max_redirects: 5,
+            };
+            vu.complete(&mut worker, &exchange)
+        }
+    }
+
+    fn ok(status: u16) -> Outcome {
+        Outcome::Response {
+            status,
+            bytes_in: 10,
+        }
+    }
+
+    const LOGIN: &str = r#"
+        [target]
+        url = "http://127.0.0.1:9/"
+        cookie_jar = true
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "/login"
+        extract = { token = "json:$.token" }
+        checks = ["status == 200"]
+        [[scenarios.steps]]
+        url = "/items?t=${token}"
+    "#;
+
+    /// A redirect keeps the step going: the hop is the next request, the cookies it
+    /// set go with it, and only the last response is judged.
+    #[test]
+    fn follows_a_redirect_then_judges_the_last_response() {
+        let mut b = Bench::new(LOGIN);
+        let mut vu = Vu::new(&b.program, 1, true);
+        assert!(vu.between_iterations(&b.program));
+        assert_eq!(vu.next(&b.program), Yield::Send(StepId(0)));
+        assert!(!vu.between_iterations(&b.program));
+        let head = "HTTP/1.1 302 Found\r\nlocation: /welcome\r\nset-cookie: sid=abc\r\n\r\n";
+        assert_eq!(
+            b.complete(&mut vu, ok(302), head, ""),
+            After::Redirect { evicted: None }
+        );
+        let request = vu.request(&b.program);
+        assert_eq!(
+            request.hop.map(|h| h.path.as_slice()),
+            Some(&b"/welcome"[..])
+        );
+        assert_eq!(request.cookie, Some(&b"sid=abc"[..]));
+        assert_eq!(b.stats.checks, [[0, 0]], "a redirect is not judged");
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n";
+        assert_eq!(
+            b.complete(&mut vu, ok(200), head, r#"{"token": "t1"}"#),
+            After::Done
+        );
+        assert_eq!(b.stats.checks, [[1, 0]]);
+        assert_eq!(b.stats.extractions, [[1, 0]]);
+        assert_eq!(vu.next(&b.program), Yield::Send(StepId(1)));
+        let request = vu.request(&b.program);
+        assert!(request.hop.is_none());
+        assert_eq!(request.cookie, Some(&b"sid=abc"[..]));
+        let path = b.program.step(StepId(1)).path;
+        assert_eq!(b.program.bytes(&vu.state, path), b"/items?t=t1");
+        assert_eq!(b.stats.counts.responses, 2);
+        assert_eq!(
+            b.live.requests.load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+    }
+
+    /// A failed exchange fails the step's checks, empties its variables and abandons
+    /// the iteration: the next request starts the next one.
+    #[test]
+    fn a_failure_abandons_the_iteration() {
+        let mut b = Bench::new(LOGIN);
+        let mut vu = Vu::new(&b.program, 1, false);
+        assert_eq!(vu.next(&b.program), Yield::Send(StepId(0)));
+        let failed = Outcome::Error(crate::ErrorKind::ConnectRefused);
+        assert_eq!(b.complete(&mut vu, failed, "", ""), After::Done);
+        assert!(vu.between_iterations(&b.program));
+        assert_eq!(vu.next(&b.program), Yield::IterationAborted);
+        assert_eq!(vu.next(&b.program), Yield::Send(StepId(0)));
+        assert_eq!(b.stats.checks, [[0, 1]]);
+        assert_eq!(b.stats.extractions, [[0, 1]]);
+        assert_eq!(b.live.errors.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    /// A redirect given up because the run ends leaves the VU at its entry, with no
+    /// judgement of a response it never finished.
+    #[test]
+    fn an_abandoned_redirect_is_not_judged() {
+        let mut b = Bench::new(LOGIN);
+        let mut vu = Vu::new(&b.program, 1, false);
+        vu.next(&b.program);
+        let head = "HTTP/1.1 307 Temporary Redirect\r\nlocation: /again\r\n\r\n";
+        assert!(matches!(
+            b.complete(&mut vu, ok(307), head, ""),
+            After::Redirect { .. }
+        ));
+        assert!(vu.following());
+        vu.abandon_redirect(&b.program);
+        assert!(!vu.following());
+        assert!(vu.between_iterations(&b.program));
+        assert_eq!(b.stats.checks, [[0, 0]]);
+    }
+}
