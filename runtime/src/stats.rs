@@ -408,6 +408,7 @@ fn add_pairs(totals: &mut Vec<[u64; 2]>, pairs: &[[u64; 2]]) {
 
 impl RunStats {
     pub(crate) fn merge(workers: Vec<WorkerStats>, elapsed: Duration) -> RunStats {
+        let engine = merge_engines(workers.iter().map(|w| w.engine));
         let mut out = RunStats {
             latency: new_histogram(),
             status: Vec::new(),
@@ -417,7 +418,7 @@ impl RunStats {
             latency_uncorrected: new_histogram(),
             schedule_lag: new_histogram(),
             max_vus: 0,
-            engine: "tokio",
+            engine,
             checks: Vec::new(),
             extractions: Vec::new(),
             scenarios: Vec::new(),
@@ -438,7 +439,6 @@ impl RunStats {
                     .add(h)
                     .expect("histograms share bounds");
             }
-            out.engine = w.engine;
             add_pairs(&mut out.checks, &w.checks);
             if out.scenarios.is_empty() {
                 out.scenarios = w.scenarios.iter().map(|_| ScenarioStats::new()).collect();
@@ -494,8 +494,48 @@ impl RunStats {
     }
 }
 
+/// The engine of a run: each worker's, or the engines they used together when they
+/// differ (one worker on io_uring while another fell back to tokio, or handed its
+/// VUs over) — not whichever worker finished last.
+fn merge_engines<'a>(engines: impl Iterator<Item = &'a str>) -> &'static str {
+    let (mut uring, mut tokio) = (false, false);
+    for engine in engines {
+        for part in engine.split('+') {
+            uring |= part == "io_uring";
+            tokio |= part == "tokio";
+        }
+    }
+    match (uring, tokio) {
+        (true, true) => "io_uring+tokio",
+        (true, false) => "io_uring",
+        _ => "tokio",
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_run_names_every_engine_its_workers_used() {
+        assert_eq!(
+            merge_engines(["io_uring", "io_uring"].into_iter()),
+            "io_uring"
+        );
+        assert_eq!(merge_engines(["tokio"].into_iter()), "tokio");
+        assert_eq!(
+            merge_engines(["io_uring", "tokio"].into_iter()),
+            "io_uring+tokio"
+        );
+        assert_eq!(
+            merge_engines(["io_uring+tokio", "io_uring"].into_iter()),
+            "io_uring+tokio"
+        );
+        assert_eq!(
+            merge_engines(["tokio", "io_uring"].into_iter()),
+            "io_uring+tokio",
+            "not whichever finished last"
+        );
+    }
     use super::*;
 
     #[test]
