@@ -299,8 +299,13 @@ fn execute(ir: &Ir, config: &RunConfig, out: &Output) -> Result<Outcome, Error> 
         })?),
         None => None,
     };
-    let stats =
-        kaioken_runtime::run(config, control.clone(), &mut on_tick).map_err(Error::Setup)?;
+    let stats = kaioken_runtime::run(config, control.clone(), &mut on_tick).map_err(|e| {
+        if e.is_internal() {
+            Error::Internal(e.to_string())
+        } else {
+            Error::Setup(e.to_string())
+        }
+    })?;
     if show_progress {
         eprint!("\r\x1b[2K");
     }

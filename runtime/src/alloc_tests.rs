@@ -184,7 +184,7 @@ fn http1_request_path_allocates_nothing() {
 #[cfg(target_os = "linux")]
 #[test]
 fn uring_request_path_allocates_nothing() {
-    use crate::executor::Shared;
+    use crate::shared::Shared;
     use crate::{Control, LoadConfig, RunConfig};
 
     let mut counts = Vec::new();

@@ -22,35 +22,47 @@
 //!        └──────────────► merged into RunStats when the run ends
 //! ```
 //!
+//! Files by job: `controller` (the run's thread: clock, stop, stages, progress),
+//! `shared` (what workers share), `worker` (a worker thread and its engine), `closed`
+//! and `open` (the load models' VU tasks on tokio), `uring` (the io_uring engine),
+//! `vu` (the VU machine), `judge` (where outcomes meet the VM), `driver`, `http1`,
+//! `http2`, `conn`, `tls` (the transport), `redirect`, `cookies`, `stats`.
+//!
 //! Every VU keeps its own connections (one per origin and protocol). Nothing on the
 //! request path takes a lock or sends on a channel: statistics are per worker thread
 //! and merged once at the end, and the progress counters are single-writer atomics.
 
+mod closed;
 mod conn;
 mod control;
+mod controller;
 mod cookies;
 mod driver;
 mod error_kind;
-mod executor;
 mod http1;
 mod http2;
 mod judge;
+mod open;
 mod profile;
 mod rate;
 mod redirect;
 mod response_parser;
 mod run_config;
+mod run_error;
+mod shared;
 mod stats;
 mod tls;
 #[cfg(target_os = "linux")]
 mod uring;
 mod vu;
+mod worker;
 
 pub use control::{Control, StopReason};
+pub use controller::{Progress, run};
 pub use error_kind::ErrorKind;
-pub use executor::{Progress, run};
 pub use profile::Profile;
 pub use run_config::{ArrivalConfig, HttpConfig, LoadConfig, RunConfig};
+pub use run_error::RunError;
 pub use stats::{Counts, RunStats, ScenarioStats, Second};
 
 #[cfg(test)]

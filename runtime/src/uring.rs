@@ -28,11 +28,12 @@ use io_uring::{IoUring, opcode, squeue, types};
 use kaioken_vm::{Method, Program, Protocol, Scheme, Yield};
 use socket2::{SockAddr, Socket, Type};
 
-use crate::executor::{Shared, default_detail};
 use crate::http1::write_request;
 use crate::response_parser::{Response, ResponseParser};
+use crate::shared::Shared;
 use crate::stats::{Outcome, WorkerStats};
 use crate::vu::{After, Exchange, Vu, Worker};
+use crate::worker::default_detail;
 use crate::{ErrorKind, StopReason};
 
 const READ_BUF: usize = 16 * 1024;
@@ -291,7 +292,7 @@ fn drive(
 
 struct Engine<'a> {
     shared: &'a Shared,
-    /// The worker's own copy of the program (see `executor::worker`).
+    /// The worker's own copy of the program (see `worker::worker`).
     program: &'a Program,
     index: usize,
     stats: &'a mut WorkerStats,

@@ -23,10 +23,10 @@ use std::time::Instant;
 use kaioken_vm::{Method, Program, Protocol, StepId, SystemHost, VuState, Yield};
 
 use crate::cookies::Jar;
-use crate::executor::Live;
 use crate::judge::{View, after_exchange};
 use crate::redirect::{Hop, Origins, Sent, follow};
 use crate::response_parser::Capture;
+use crate::shared::Live;
 use crate::stats::{Outcome, WorkerStats};
 
 /// A virtual user.

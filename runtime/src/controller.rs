@@ -1,0 +1,136 @@
+//! The controller: starts the worker threads, watches the clock and the stop, moves
+//! the closed model's stage level, reports progress about once a second, and merges
+//! the workers' statistics when they are done.
+//!
+//! ```text
+//!   run() ──► Shared ──► worker threads (worker.rs), each one engine:
+//!   │                      io_uring (uring.rs) or tokio: closed.rs | open.rs VU tasks
+//!   └─ every TICK: deadline → stop; stages → vu_target; a stop's grace → hard stop;
+//!      each second: on_tick(Progress)
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::shared::Shared;
+use crate::stats::RunStats;
+use crate::worker::worker;
+use crate::{Control, RunConfig, RunError, StopReason};
+
+/// A live view of a run, handed to the progress callback about once a second.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Time since the run started (warm-up included).
+    pub elapsed: Duration,
+    /// Whether the warm-up is still going.
+    pub warming_up: bool,
+    /// Requests finished so far (warm-up included).
+    pub requests: u64,
+    /// Of those, the failed ones.
+    pub errors: u64,
+    /// The run's planned length, if it has one.
+    pub planned: Option<Duration>,
+}
+
+/// How long requests in flight may take to finish after the run is told to stop,
+/// before they are abandoned (capped by the request timeout). Letting them finish
+/// keeps our counts equal to what the server saw; after Ctrl-C the user wants the
+/// report soon, so the wait is shorter.
+const GRACE: Duration = Duration::from_secs(5);
+const GRACE_INTERRUPTED: Duration = Duration::from_secs(1);
+const TICK: Duration = Duration::from_millis(50);
+
+/// Run the load described by `config` until its duration or request budget is
+/// spent, or `control` is told to stop. Blocks the calling thread, which acts as the
+/// controller and calls `on_tick` about once a second.
+///
+/// # Errors
+///
+/// Only a run that cannot start (an unusable `--cacert`, no thread) or a bug; failures
+/// of requests are counted in the returned statistics, never returned as errors.
+pub fn run(
+    config: &RunConfig,
+    control: Arc<Control>,
+    on_tick: &mut dyn FnMut(&Progress),
+) -> Result<RunStats, RunError> {
+    let shared = Arc::new(Shared::new(config, control.clone())?);
+    let (threads, start, measure_from, deadline, load) = (
+        shared.threads,
+        shared.start,
+        shared.measure_from,
+        shared.deadline,
+        &config.load,
+    );
+    let handles: Vec<_> = (0..threads)
+        .map(|index| {
+            let shared = shared.clone();
+            thread::Builder::new()
+                .name(format!("kaioken-worker-{index}"))
+                .spawn(move || worker(&shared, index))
+                .map_err(RunError::Thread)
+        })
+        .collect::<Result<_, _>>()?;
+
+    let mut stopping_since: Option<Instant> = None;
+    let mut next_tick = start + Duration::from_secs(1);
+    while shared.running.load(Ordering::Acquire) > 0 {
+        thread::sleep(TICK);
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            control.stop(StopReason::Duration);
+        }
+        if let (Some(p), None) = (&shared.profile, &load.arrival) {
+            let target = p.level_at(now - start).round() as u32;
+            shared.vu_target.store(target, Ordering::Release);
+            shared
+                .vu_target_tx
+                .send_if_modified(|t| std::mem::replace(t, target) != target);
+        }
+        if control.is_stopping() {
+            let since = *stopping_since.get_or_insert(now);
+            let grace = if control.reason() == Some(StopReason::Interrupted) {
+                GRACE_INTERRUPTED
+            } else {
+                GRACE
+            };
+            if now.duration_since(since) >= grace.min(config.http.timeout) {
+                control.hard_stop();
+            }
+        }
+        if now >= next_tick {
+            next_tick += Duration::from_secs(1);
+            let (requests, errors) = shared.live.iter().fold((0, 0), |(r, e), l| {
+                (
+                    r + l.requests.load(Ordering::Relaxed),
+                    e + l.errors.load(Ordering::Relaxed),
+                )
+            });
+            on_tick(&Progress {
+                elapsed: now - start,
+                warming_up: now < measure_from,
+                requests,
+                errors,
+                planned: load.duration.map(|d| d + load.warmup),
+            });
+        }
+    }
+    let mut workers = Vec::with_capacity(threads);
+    let mut finished = measure_from;
+    for h in handles {
+        match h.join() {
+            Ok((stats, done_at)) => {
+                finished = finished.max(done_at);
+                workers.push(stats);
+            }
+            Err(_) => {
+                return Err(RunError::WorkerPanicked);
+            }
+        }
+    }
+    Ok(RunStats::merge(
+        workers,
+        finished.saturating_duration_since(measure_from),
+    ))
+}

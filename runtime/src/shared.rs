@@ -1,0 +1,150 @@
+//! What every worker of a run shares: the configuration and transport, the run's
+//! clock, its stop, the request budget, the closed model's stage level, and each
+//! worker's live progress counters. Read on the request path, so it holds atomics,
+//! never a lock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kaioken_vm::Protocol;
+use rustls::ClientConfig;
+use tokio::sync::watch;
+
+use crate::driver::Transport;
+use crate::http1::StepInfo;
+use crate::{Control, Profile, RunConfig, RunError, StopReason};
+
+/// Per-worker counters the controller reads for progress. Written by one thread only,
+/// so a load and a store replace a locked add; padded so workers don't share a line.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct Live {
+    pub(crate) requests: AtomicU64,
+    pub(crate) errors: AtomicU64,
+}
+
+impl Live {
+    /// Count a finished request. One writer per worker, so a load and a store
+    /// replace a locked add.
+    #[inline]
+    pub(crate) fn count(&self, error: bool) {
+        self.requests
+            .store(self.requests.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        if error {
+            self.errors
+                .store(self.errors.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: RunConfig,
+    /// What every exchange shares: settings, TLS per protocol, per-step facts.
+    pub(crate) transport: Transport,
+    pub(crate) control: Arc<Control>,
+    pub(crate) issued: AtomicU64,
+    pub(crate) start: Instant,
+    pub(crate) measure_from: Instant,
+    /// When the measured window ends, if the run has a duration.
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) live: Vec<Live>,
+    pub(crate) running: AtomicUsize,
+    /// Closed model: how many VUs should be active now (VU numbers 1..=target).
+    pub(crate) vu_target: AtomicU32,
+    pub(crate) vu_target_tx: watch::Sender<u32>,
+    /// The level over the whole run, warm-up included.
+    pub(crate) profile: Option<Profile>,
+    pub(crate) threads: usize,
+}
+
+impl Shared {
+    /// Everything the workers share, with the run's clock starting now.
+    ///
+    /// # Errors
+    ///
+    /// An unusable TLS configuration (`--cacert`).
+    pub(crate) fn new(config: &RunConfig, control: Arc<Control>) -> Result<Shared, RunError> {
+        // The engines index tables by the program's ids and trust its control flow.
+        config
+            .program
+            .validate()
+            .map_err(RunError::InvalidProgram)?;
+        // A TLS configuration for each protocol a step speaks to an `https` origin, or
+        // may after a redirect (from `http` to `https` is the most common one).
+        let program = &config.program;
+        let mut tls: [Option<Arc<ClientConfig>>; Protocol::ALL.len()] = Default::default();
+        for step in &program.steps {
+            let https = program.origins[step.origin].scheme == kaioken_vm::Scheme::Https;
+            let slot = &mut tls[step.protocol.index()];
+            if slot.is_none() && (https || config.http.max_redirects > 0) {
+                *slot = Some(
+                    crate::tls::client_config(&config.http, step.protocol)
+                        .map_err(RunError::Tls)?,
+                );
+            }
+        }
+        let load = &config.load;
+        let vus = load.vus.max(1) as usize;
+        let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = if config.threads == 0 {
+            cpus
+        } else {
+            config.threads
+        }
+        .clamp(1, vus);
+        let start = Instant::now();
+        let measure_from = start + load.warmup;
+        let profile = load.profile.as_ref().map(|p| p.with_lead(load.warmup));
+        let initial_target = match (&profile, &load.arrival) {
+            (Some(p), None) => p.level_at(Duration::ZERO).round() as u32,
+            _ => load.vus,
+        };
+        Ok(Shared {
+            config: config.clone(),
+            transport: Transport {
+                http: config.http.clone(),
+                tls,
+                infos: StepInfo::for_program(&config.program, config.http.cookie_jar),
+            },
+            control,
+            issued: AtomicU64::new(0),
+            start,
+            measure_from,
+            deadline: load.duration.map(|d| measure_from + d),
+            live: (0..threads).map(|_| Live::default()).collect(),
+            running: AtomicUsize::new(threads),
+            vu_target: AtomicU32::new(initial_target),
+            vu_target_tx: watch::Sender::new(initial_target),
+            profile,
+            threads,
+        })
+    }
+
+    /// Claim one request from `max_requests`; `false` when the budget is spent (and
+    /// the run is told to stop).
+    pub(crate) fn claim(&self) -> bool {
+        match self.config.load.max_requests {
+            Some(max) if self.issued.fetch_add(1, Ordering::Relaxed) >= max => {
+                self.control.stop(StopReason::MaxRequests);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether another request may start: the run is not stopping, its deadline has not
+    /// passed (checked here, not only by the controller's tick, so that no request
+    /// starts after it), and the budget has room (claimed).
+    pub(crate) fn may_continue(&self) -> bool {
+        if self.control.is_stopping() {
+            return false;
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.control.stop(StopReason::Duration);
+            return false;
+        }
+        self.claim()
+    }
+}

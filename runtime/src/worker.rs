@@ -1,0 +1,269 @@
+//! A worker thread: its statistics, and the engine that runs its VUs — the io_uring
+//! engine when the run allows it (uring.rs), else a current-thread tokio runtime with
+//! a task per VU (closed.rs, open.rs) whose requests go through [`TokioVu::send`].
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use kaioken_vm::Program;
+use tokio::sync::watch;
+use tokio::task::{JoinSet, LocalSet};
+
+use crate::closed::closed_vu;
+use crate::control::reached;
+use crate::driver::Drivers;
+use crate::open::{OpenQueue, open_worker};
+use crate::rate::Pacer;
+use crate::shared::Shared;
+use crate::stats::{Outcome, WorkerStats};
+use crate::vu::{After, Exchange, Vu, Worker as VuWorker};
+
+/// What a worker's VUs share: the worker's statistics, pacer and (open model)
+/// iteration queue. Single-threaded.
+pub(crate) struct WorkerCtx {
+    pub(crate) shared: Arc<Shared>,
+    /// This worker's own copy of the program. A compiled regex's cache pool is
+    /// lock-free only for the thread that used it first; every other thread takes
+    /// a mutex per search. One copy per worker keeps every check and extractor on
+    /// the lock-free path.
+    pub(crate) program: Program,
+    pub(crate) index: usize,
+    pub(crate) stats: RefCell<WorkerStats>,
+    pub(crate) in_flight: Cell<u64>,
+    pub(crate) pacer: Option<Pacer>,
+    pub(crate) open: Option<OpenQueue>,
+}
+
+impl WorkerCtx {
+    /// Whether one more request may start: first wait for the rate limit (closed
+    /// model; a stop cuts the wait short), then [`Shared::may_continue`]. Every request
+    /// of the tokio engine, redirect hops included, passes here, in this order, so none
+    /// starts after a stop or the deadline and none goes past the budget.
+    pub(crate) async fn may_send(&self, stop_rx: &mut watch::Receiver<u8>) -> bool {
+        if let Some(pacer) = &self.pacer {
+            let at = pacer.reserve(Instant::now());
+            if at > Instant::now() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+                    _ = reached(stop_rx, 1) => return false,
+                }
+            }
+        }
+        self.shared.may_continue()
+    }
+}
+
+/// Counts a worker out when it ends, however it ends: a worker that panicked must
+/// not leave the controller waiting for it forever.
+struct RunningGuard<'a>(&'a AtomicUsize);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
+    let running = RunningGuard(&shared.running);
+    let load = &shared.config.load;
+    let threads = shared.threads;
+    let expected_secs = load.duration.map_or(60, |d| d.as_secs() as usize);
+    let checks = shared.config.program.checks.len();
+    let extractors = shared.config.program.extractors.len();
+    let scenarios = shared.config.program.scenarios.len();
+    let mut stats = WorkerStats::new(shared.measure_from, expected_secs)
+        .with_checks(checks)
+        .with_extractors(extractors)
+        .with_scenarios(scenarios);
+    if let Some(arrival) = &load.arrival {
+        stats = stats.open_model(arrival.latency_correction);
+    }
+    let open = load
+        .arrival
+        .as_ref()
+        .map(|a| OpenQueue::for_worker(load.vus, a, index, threads));
+    let program = Program::clone(&shared.config.program);
+    let total = load.vus as usize;
+    let mine: Vec<usize> = (0..total).filter(|i| i % threads == index).collect();
+    // The VUs the io_uring engine hands over, in `mine`'s order.
+    let mut handed: Vec<Option<Vu>> = Vec::new();
+    #[cfg(target_os = "linux")]
+    if let Some(addr) = crate::uring::eligible(shared) {
+        let numbers: Vec<u32> = mine.iter().map(|&i| i as u32 + 1).collect();
+        // An error means io_uring is not available here (an old kernel, seccomp), found
+        // before anything was sent: the tokio engine below runs the VUs instead.
+        match crate::uring::run_worker(shared, &program, index, addr, &numbers, &mut stats) {
+            Ok(finished) if finished.handoff.is_empty() => {
+                let done_at = Instant::now();
+                drop(running);
+                stats.counts.unfinished = finished.unfinished;
+                stats.engine = "io_uring";
+                return (stats, done_at);
+            }
+            // A redirect to another origin: the tokio engine below goes on with the
+            // same VUs, as they were, and the same statistics.
+            Ok(finished) => {
+                stats.engine = "io_uring+tokio";
+                stats.counts.unfinished = finished.unfinished;
+                handed = finished.handoff.into_iter().map(Some).collect();
+            }
+            Err(_) => {}
+        }
+    }
+    let pacer = load
+        .rate
+        .map(|r| Pacer::new(r * mine.len() as f64 / total as f64));
+    let ctx = Rc::new(WorkerCtx {
+        shared: shared.clone(),
+        program,
+        index,
+        stats: RefCell::new(stats),
+        in_flight: Cell::new(0),
+        pacer,
+        open,
+    });
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        let local = LocalSet::new();
+        local.block_on(&rt, async {
+            let mut hard = shared.control.subscribe();
+            if ctx.open.is_some() {
+                tokio::select! {
+                    _ = open_worker(ctx.clone()) => {}
+                    _ = reached(&mut hard, 2) => {}
+                }
+            } else {
+                let mut set = JoinSet::new();
+                for (k, i) in mine.into_iter().enumerate() {
+                    let delay = if load.profile.is_some() {
+                        Duration::ZERO
+                    } else {
+                        load.ramp_up.mul_f64(i as f64 / total as f64)
+                    };
+                    let from = handed.get_mut(k).and_then(Option::take);
+                    set.spawn_local(closed_vu(ctx.clone(), i as u32 + 1, delay, from));
+                }
+                tokio::select! {
+                    _ = async { while set.join_next().await.is_some() {} } => {}
+                    _ = reached(&mut hard, 2) => {}
+                }
+            }
+        });
+    }
+    let done_at = Instant::now();
+    drop(running);
+    // VU tasks cut off by a hard stop never decremented their in-flight count.
+    let unfinished = ctx.in_flight.get();
+    let never_ran: Vec<Instant> = ctx
+        .open
+        .as_ref()
+        .map_or_else(Vec::new, |q| q.due.borrow_mut().drain(..).collect());
+    let mut stats = match Rc::try_unwrap(ctx) {
+        Ok(ctx) => ctx.stats.into_inner(),
+        Err(ctx) => ctx.stats.replace(WorkerStats::new(shared.measure_from, 0)),
+    };
+    // Iterations still queued when the run ended never ran: they were dropped.
+    for due in never_ran {
+        stats.iteration_dropped(due);
+    }
+    stats.counts.unfinished += unfinished;
+    (stats, done_at)
+}
+
+/// A VU of the tokio engine: the VU machine and its drivers.
+pub(crate) struct TokioVu {
+    pub(crate) vu: Vu,
+    pub(crate) drivers: Drivers,
+}
+
+impl TokioVu {
+    /// Send the VU's request — its step's, or the redirect it is following — and
+    /// every redirect after it, recording each; the VM then judges the last response.
+    /// `intended` is the scheduled send time when latency correction applies;
+    /// `stop_rx` is the VU's view of the run's stop. Returns `false` when the run
+    /// stopped the step short (after a counted redirect).
+    pub(crate) async fn send(
+        &mut self,
+        ctx: &WorkerCtx,
+        mut intended: Option<Instant>,
+        stop_rx: &mut watch::Receiver<u8>,
+    ) -> bool {
+        let shared = &*ctx.shared;
+        let program: &Program = &ctx.program;
+        loop {
+            ctx.in_flight.set(ctx.in_flight.get() + 1);
+            let request = self.vu.request(program);
+            let protocol = request.protocol;
+            let start = Instant::now();
+            let outcome = self
+                .drivers
+                .perform(program, &shared.transport, &request)
+                .await;
+            let end = Instant::now();
+            ctx.in_flight.set(ctx.in_flight.get() - 1);
+            let Some(driver) = self.drivers.get(protocol) else {
+                return false;
+            };
+            if let Outcome::Error(kind) = outcome {
+                let detail = driver.take_detail();
+                ctx.stats.borrow_mut().note_error_detail(kind, || {
+                    detail.unwrap_or_else(|| default_detail(kind, shared.config.http.timeout))
+                });
+            }
+            let exchange = Exchange {
+                outcome,
+                start,
+                end,
+                intended: intended.take(),
+                bytes_sent: driver.bytes_sent(),
+                capture: driver.capture(),
+                location: driver.location(),
+            };
+            let after = self.vu.complete(
+                &mut VuWorker {
+                    program,
+                    stats: &mut ctx.stats.borrow_mut(),
+                    live: &shared.live[ctx.index],
+                    max_redirects: shared.config.http.max_redirects,
+                },
+                &exchange,
+            );
+            match after {
+                After::Done => return true,
+                After::Redirect { evicted } => {
+                    if let Some(slot) = evicted {
+                        self.drivers.close(slot);
+                    }
+                    if !ctx.may_send(stop_rx).await {
+                        self.vu.abandon_redirect(program);
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Think time: pause, unless the run stops first. Returns whether the VU goes on.
+pub(crate) async fn think(pause: Duration, stop_rx: &mut watch::Receiver<u8>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => true,
+        _ = reached(stop_rx, 1) => false,
+    }
+}
+
+/// A message for errors whose driver left none.
+#[cold]
+pub(crate) fn default_detail(kind: crate::ErrorKind, timeout: Duration) -> String {
+    match kind {
+        crate::ErrorKind::Timeout => {
+            format!("no complete response within {}ms", timeout.as_millis())
+        }
+        other => other.describe().to_owned(),
+    }
+}
