@@ -131,3 +131,106 @@ fn visit_regexes(check: &kaioken_grammar::Check, f: &mut impl FnMut(&str, kaioke
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kaioken_grammar::Extractor;
+
+    use crate::lower::tests::{errors, ok};
+
+    fn step(step: &str) -> String {
+        format!(
+            "[target]\nurl = \"http://h\"\n[[scenarios]]\n[[scenarios.steps]]\nurl = \"/\"\n{step}"
+        )
+    }
+
+    #[test]
+    fn checks_are_named_by_their_expression_unless_named() {
+        let ir = ok(r#"[target]
+url = "http://h/"
+
+[request]
+checks = ["status  ==  200"]
+
+[[checks]]
+name = "fast"
+expr = "duration < 200ms"
+"#);
+        assert_eq!(ir.checks.len(), 1);
+        assert_eq!(ir.checks[0].name, "fast");
+        let loc = ir.checks[0].loc.as_ref().unwrap();
+        assert_eq!((loc.line, loc.column), (9, 8));
+        assert_eq!(ir.scenarios[0].steps[0].checks[0].name, "status == 200");
+    }
+
+    #[test]
+    fn a_bad_regex_is_located_at_its_comparison() {
+        assert_eq!(
+            errors(&step(r#"checks = ['status == 200 && body matches "a(b"']"#)),
+            [
+                "6:29 [body matches \"a(b\"] invalid regular expression: regex parse error:\n    a(b\n     ^\nerror: unclosed group"
+            ]
+        );
+    }
+
+    #[test]
+    fn checks_that_do_not_parse() {
+        let e = errors(&step(r#"checks = ["latency < 2"]"#));
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("6:12 ["), "{e:?}");
+        assert_eq!(
+            errors("[target]\nurl = \"http://h/\"\n[[checks]]\nname = \"x\"\n"),
+            [
+                "3:1 [[[checks]]\nname = \"x\"] a check needs `expr`, e.g. `expr = \"status == 200\"`"
+            ]
+        );
+    }
+
+    #[test]
+    fn extractors() {
+        let ir = ok(&step(
+            r#"extract = { id = "json:$.items[0].id", csrf = 'regex:name="csrf" value="([^"]+)"', loc = "header:location" }"#,
+        ));
+        let got: Vec<_> = ir.scenarios[0].steps[0]
+            .extracts
+            .iter()
+            .map(|x| (x.var.as_str(), x.extractor.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "csrf",
+                    Extractor::Regex(r#"name="csrf" value="([^"]+)""#.into())
+                ),
+                ("id", Extractor::Json("$.items[0].id".into())),
+                ("loc", Extractor::Header("location".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_extractors() {
+        let e = errors(&step(
+            r#"extract = { 1st = "body", VU = "body", a = "regex:(", b = "json:$[", c = "xml:/a" }"#,
+        ));
+        assert_eq!(e.len(), 5, "{e:#?}");
+        assert_eq!(
+            e[0],
+            "6:20 [body] `1st` is not a variable name (letters, digits and `_`, not starting with a digit)"
+        );
+        assert_eq!(
+            e[1],
+            "6:33 [body] `VU` is a built-in; extract into another name"
+        );
+        assert!(
+            e[2].starts_with("6:45 [regex:(] invalid regular expression: regex parse error:"),
+            "{e:?}"
+        );
+        assert!(
+            e[3].starts_with("6:60 [json:$[] invalid JSONPath `$[`: "),
+            "{e:?}"
+        );
+        assert!(e[4].starts_with("6:75 [xml:/a] "), "{e:?}");
+    }
+}

@@ -264,3 +264,248 @@ impl Lowerer<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::lower::tests::{errors, ok};
+    use crate::{Flags, Input, Stage, lower};
+
+    const TARGET: &str = "[target]\nurl = \"http://h/\"\n";
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn closed_defaults() {
+        let load = ok(TARGET).load;
+        assert_eq!(load.vus, 50);
+        assert_eq!(load.start, 50.0);
+        assert_eq!(load.duration, Some(secs(10)));
+        assert_eq!(
+            (load.ramp_up, load.warmup),
+            (Duration::ZERO, Duration::ZERO)
+        );
+        assert_eq!((load.max_requests, load.rate), (None, None));
+        assert!(load.stages.is_empty());
+        assert_eq!(load.arrival, None);
+    }
+
+    #[test]
+    fn max_requests_alone_has_no_time_limit() {
+        let load = ok(&format!(
+            "{TARGET}[load]\nmax_requests = 100\nrate = 20.5\n"
+        ))
+        .load;
+        assert_eq!(load.duration, None);
+        assert_eq!(load.max_requests, Some(100));
+        assert_eq!(load.rate, Some(20.5));
+    }
+
+    #[test]
+    fn closed_stages_size_the_run_by_their_peak() {
+        let load = ok(&format!(
+            r#"{TARGET}
+[[stages]]
+duration = "10s"
+target = 4.5
+
+[[stages]]
+duration = "1m"
+target = 2
+"#
+        ))
+        .load;
+        // No `vus`: the run starts from none and needs as many as the highest target.
+        assert_eq!(load.start, 0.0);
+        assert_eq!(load.vus, 5);
+        assert_eq!(load.duration, Some(secs(70)));
+        assert_eq!(
+            load.stages,
+            [
+                Stage {
+                    duration: secs(10),
+                    target: 4.5
+                },
+                Stage {
+                    duration: secs(60),
+                    target: 2.0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn ramp_up_and_warmup() {
+        let load = ok(&format!(
+            "{TARGET}[load]\nvus = 8\nduration = \"20s\"\nramp_up = \"5s\"\nwarmup = \"2s\"\n"
+        ))
+        .load;
+        assert_eq!((load.vus, load.ramp_up, load.warmup), (8, secs(5), secs(2)));
+        // Warm-up counts: the ramp may last into it.
+        ok(&format!(
+            "{TARGET}[load]\nduration = \"10s\"\nramp_up = \"12s\"\nwarmup = \"2s\"\n"
+        ));
+        assert_eq!(
+            errors(&format!(
+                "{TARGET}[load]\nduration = \"10s\"\nramp_up = \"12s\"\n"
+            )),
+            ["5:12 [12s] `ramp_up` is longer than the whole run"]
+        );
+    }
+
+    #[test]
+    fn arrival_rate_defaults() {
+        let load = ok(&format!("{TARGET}[load]\narrival_rate = 50\n")).load;
+        let arrival = load.arrival.unwrap();
+        assert_eq!(arrival.rate, 50.0);
+        // Enough VUs for 50 ms responses at 50/s.
+        assert_eq!(arrival.pre_allocated_vus, 3);
+        assert!(arrival.latency_correction);
+        assert_eq!(arrival.queue_size, 10_000);
+        assert_eq!(arrival.queue_timeout, secs(2));
+        assert_eq!(load.vus, 1000, "up to `max_vus`");
+        assert_eq!(load.start, 50.0);
+        assert_eq!(load.rate, None);
+    }
+
+    #[test]
+    fn ramping_arrival_rate() {
+        let load = ok(&format!(
+            r#"{TARGET}[load]
+max_vus = 10
+latency_correction = false
+
+[[stages]]
+duration = "30s"
+target_rate = 400
+"#
+        ))
+        .load;
+        let arrival = load.arrival.unwrap();
+        assert_eq!(arrival.rate, 0.0);
+        // 400/s wants 20 VUs up front, but no more than `max_vus`.
+        assert_eq!(arrival.pre_allocated_vus, 10);
+        assert!(!arrival.latency_correction);
+        assert_eq!(load.vus, 10);
+        assert_eq!(load.duration, Some(secs(30)));
+    }
+
+    #[test]
+    fn settings_of_the_other_model() {
+        assert_eq!(
+            errors(&format!(
+                "{TARGET}[load]\narrival_rate = 5\nvus = 3\nrate = 2.0\nramp_up = \"1s\"\n"
+            )),
+            [
+                "5:7 [3] `vus` is for the closed model; with `arrival_rate`, VUs are started as needed up to `max_vus`",
+                "6:8 [2.0] `rate` caps the closed model; with `arrival_rate` the schedule sets the rate",
+                "7:12 [1s] `ramp_up` is for the closed model; ramp an arrival rate with `[[stages]]` and `target_rate`",
+            ]
+        );
+        assert_eq!(
+            errors(&format!(
+                "{TARGET}[load]\nmax_vus = 3\nqueue_timeout = \"1s\"\n"
+            )),
+            [
+                "4:11 [3] `max_vus` applies to the arrival-rate model; set `arrival_rate` too, or use `vus` for the closed model",
+                "5:18 [1s] `queue_timeout` applies to the arrival-rate model; set `arrival_rate` too, or use `vus` for the closed model",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_stages() {
+        assert_eq!(
+            errors(&format!(
+                r#"{TARGET}[load]
+duration = "1m"
+
+[[stages]]
+target = 1
+
+[[stages]]
+duration = "1s"
+target = 1
+target_rate = 2
+
+[[stages]]
+duration = "1s"
+"#
+            )),
+            [
+                "6:1 [[[stages]]\ntarget = 1] a stage needs a `duration`",
+                "7:10 [1] stages mix `target` (VUs) with `target_rate` (iterations per second); use one kind",
+                "11:10 [1] a stage has either `target` (VUs) or `target_rate` (iterations per second), not both",
+                "14:1 [[[stages]]\nduration = \"1s\"] a stage needs `target` (VUs) or `target_rate` (iterations per second)",
+                "4:13 [1m] `duration` cannot be set with `[[stages]]`: the run lasts as long as its stages",
+            ]
+        );
+        assert_eq!(
+            errors(&format!(
+                "{TARGET}[[stages]]\nduration = \"1s\"\ntarget = 0\n"
+            )),
+            [
+                "3:1 [[[stages]]\nduration = \"1s\"\ntarget = 0] these stages never start a VU; give a stage a `target` above 0"
+            ]
+        );
+    }
+
+    #[test]
+    fn out_of_range() {
+        assert_eq!(
+            errors(&format!(
+                "{TARGET}[load]\nvus = 0\nmax_requests = 0\nduration = \"0s\"\n"
+            )),
+            [
+                "5:16 [0] `max_requests` is out of range; expected at least 1",
+                "6:13 [0s] `duration` is out of range; expected a duration above zero",
+                "4:7 [0] `vus` is out of range; expected from 1 to 1000000",
+            ]
+        );
+        assert_eq!(
+            errors(&format!(
+                "{TARGET}[load]\narrival_rate = -1.0\nmax_vus = 4\npre_allocated_vus = 5\nqueue_size = 0\n"
+            )),
+            [
+                "4:16 [-1.0] `arrival_rate` is out of range; expected a positive number of iterations per second",
+                "6:21 [5] `pre_allocated_vus` is out of range; expected from 1 to `max_vus`",
+                "7:14 [0] `queue_size` is out of range; expected from 1 to 10000000",
+            ]
+        );
+    }
+
+    #[test]
+    fn durations_are_parsed_and_env_folded() {
+        let ir = crate::lower::tests::lower_env(
+            &format!("{TARGET}[load]\nduration = \"${{RUN_FOR}}\"\n"),
+            &[("RUN_FOR", "1m30s")],
+        )
+        .unwrap();
+        assert_eq!(ir.load.duration, Some(secs(90)));
+        assert_eq!(
+            errors(&format!("{TARGET}[load]\nduration = \"10 parsecs\"\n")),
+            ["4:13 [10 parsecs] invalid duration `10 parsecs` for `duration`"]
+        );
+    }
+
+    #[test]
+    fn a_bad_duration_flag_points_at_the_flag() {
+        let e = lower(&Input {
+            flags: Flags {
+                url: Some("http://h/".into()),
+                duration: Some("5 minutes".into()),
+                ..Flags::default()
+            },
+            ..Input::default()
+        })
+        .unwrap_err();
+        let located: Vec<_> = e.errors.iter().map(crate::lower::tests::located).collect();
+        assert_eq!(
+            located,
+            ["1:1 [5 minutes] invalid duration `5 minutes` for `duration`"]
+        );
+    }
+}

@@ -415,3 +415,283 @@ impl Lowerer<'_> {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The walk over scenarios and steps and the run-wide settings, plus the helpers
+    //! the other files' tests lower their inputs with.
+
+    use std::time::Duration;
+
+    use miette::Diagnostic;
+
+    use super::*;
+    use crate::{CompileErrorKind, Part, Template};
+
+    /// The file name every test scenario is lowered under.
+    pub(super) const FILE: &str = "test.toml";
+
+    /// Lower `text` as the scenario file [`FILE`], with `env` as the environment. A
+    /// leading newline is dropped, so that line 1 is the raw string's first line.
+    pub(super) fn lower_env(text: &str, env: &[(&str, &str)]) -> Result<Ir, CompileErrors> {
+        lower(&Input {
+            config: Some(ConfigFile {
+                name: FILE.into(),
+                text: text.strip_prefix('\n').unwrap_or(text).into(),
+            }),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Input::default()
+        })
+    }
+
+    /// Lower `text` (see [`lower_env`]), which must have no errors.
+    pub(super) fn ok(text: &str) -> Ir {
+        lower_env(text, &[]).unwrap_or_else(|e| panic!("{:?}", located_all(&e)))
+    }
+
+    /// Lower `text` (see [`lower_env`]), which must fail: its errors, located.
+    pub(super) fn errors(text: &str) -> Vec<String> {
+        errors_env(text, &[])
+    }
+
+    /// The errors of `text` lowered with `env`, located (see [`located`]).
+    pub(super) fn errors_env(text: &str, env: &[(&str, &str)]) -> Vec<String> {
+        match lower_env(text, env) {
+            Ok(ir) => panic!("expected errors, lowered to {ir:#?}"),
+            Err(e) => located_all(&e),
+        }
+    }
+
+    fn located_all(e: &CompileErrors) -> Vec<String> {
+        e.errors.iter().map(located).collect()
+    }
+
+    /// An error as `line:column [underlined text] message`, as the diagnostic would
+    /// show it (1-based; the column counts bytes, which is characters in these ASCII
+    /// tests). An error without a label is its message alone.
+    pub(super) fn located(e: &CompileError) -> String {
+        let (Some(src), Some(label)) = (e.source_code(), e.labels().and_then(|mut l| l.next()))
+        else {
+            return e.to_string();
+        };
+        let at = src.read_span(label.inner(), 0, 0).unwrap();
+        format!(
+            "{}:{} [{}] {e}",
+            at.line() + 1,
+            at.column() + 1,
+            String::from_utf8_lossy(at.data())
+        )
+    }
+
+    /// A template as a scenario would write it.
+    pub(super) fn text(t: &Template) -> String {
+        t.parts.iter().map(Part::to_string).collect()
+    }
+
+    #[test]
+    fn a_file_without_scenarios_is_one_request() {
+        let ir = ok(r#"
+[target]
+url = "http://127.0.0.1:8080/health"
+"#);
+        assert_eq!(ir.scenarios.len(), 1);
+        let sc = &ir.scenarios[0];
+        assert_eq!((sc.name.as_str(), sc.weight), ("default", 1));
+        let loc = sc.loc.as_ref().unwrap();
+        assert_eq!((loc.file.as_str(), loc.line, loc.column), (FILE, 2, 7));
+        assert_eq!(sc.steps.len(), 1);
+        assert_eq!(sc.steps[0].name, "request");
+        assert_eq!(text(&sc.steps[0].path), "/health");
+    }
+
+    #[test]
+    fn flags_alone_make_a_request_with_no_file_location() {
+        let ir = lower(&Input {
+            flags: Flags {
+                url: Some("http://127.0.0.1:8080/".into()),
+                ..Flags::default()
+            },
+            ..Input::default()
+        })
+        .unwrap();
+        assert_eq!(ir.scenarios[0].loc, None);
+        assert_eq!(ir.scenarios[0].steps[0].loc, None);
+    }
+
+    #[test]
+    fn no_url_anywhere() {
+        let e = lower(&Input::default()).unwrap_err();
+        assert_eq!(located_all(&e), ["no target URL"]);
+        assert_eq!(e.errors[0].kind, CompileErrorKind::MissingUrl);
+        assert_eq!(errors("[load]\nvus = 2\n"), ["no target URL"]);
+    }
+
+    #[test]
+    fn scenarios_name_steps_and_share_the_target_origin() {
+        let ir = ok(r#"
+[target]
+url = "http://api.test:8080"
+
+[request]
+headers = { "Accept" = "text/html", "x-common" = "1" }
+
+[[scenarios]]
+weight = 3
+tags = ["web"]
+
+[[scenarios.steps]]
+url = "/a"
+headers = { "accept" = "application/json" }
+
+[[scenarios.steps]]
+name = "other"
+url = "https://elsewhere.test/b"
+
+[[scenarios]]
+name = "second"
+
+[[scenarios.steps]]
+url = "/c"
+"#);
+        let names: Vec<_> = ir.scenarios.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["scenario0", "second"]);
+        assert_eq!(ir.scenarios[0].weight, 3);
+        assert_eq!(ir.scenarios[0].tags, ["web"]);
+        let steps = &ir.scenarios[0].steps;
+        assert_eq!(steps[0].name, "step0");
+        assert_eq!(steps[1].name, "other");
+        assert_eq!(steps[0].origin.authority, "api.test:8080");
+        assert_eq!(steps[1].origin.authority, "elsewhere.test");
+        // The step's own `accept` replaces the common one; `x-common` stays.
+        let headers: Vec<_> = steps[0]
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", text(v)))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                "x-common: 1",
+                "accept: application/json",
+                &format!("user-agent: {}", crate::USER_AGENT),
+            ]
+        );
+        let loc = ir.scenarios[1].steps[0].loc.as_ref().unwrap();
+        assert_eq!((loc.line, loc.column), (23, 7));
+    }
+
+    #[test]
+    fn scenarios_refuse_request_wide_method_body_and_checks() {
+        let errors = errors(
+            r#"
+[target]
+url = "http://h/"
+
+[request]
+method = "POST"
+body = "x"
+checks = ["status == 200"]
+
+[[scenarios]]
+weight = 0
+
+[[scenarios.steps]]
+method = "GET"
+
+[[scenarios]]
+"#,
+        );
+        assert_eq!(
+            errors,
+            [
+                "5:11 [POST] with `[[scenarios]]`, each step sets its own `method`",
+                "6:9 [x] with `[[scenarios]]`, each step sets its own `body`",
+                "7:12 [status == 200] with `[[scenarios]]`, put checks in the steps or in `[[checks]]`",
+                "10:10 [0] `weight` is out of range; expected from 1 to 1000000 (a scenario of weight 0 would never run)",
+                "12:1 [[[scenarios.steps]]\nmethod = \"GET\"] a step needs a `url`",
+                "15:1 [[[scenarios]]] a scenario needs at least one `[[scenarios.steps]]`",
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_defaults() {
+        let ir = ok("[target]\nurl = \"http://h/\"\n");
+        let s = &ir.settings;
+        assert_eq!(s.timeout, Duration::from_secs(30));
+        assert_eq!(s.max_error_rate, 0.1);
+        assert_eq!(s.body_limit, 64 * 1024);
+        assert_eq!(s.max_redirects, 10);
+        assert!(!s.http2 && !s.insecure && !s.cookie_jar);
+        assert_eq!(s.cacert, None);
+    }
+
+    #[test]
+    fn settings_values_and_limits() {
+        let ir = ok(r#"
+[target]
+url = "http://h/"
+timeout = "2s"
+max_redirects = 3
+follow_redirects = false
+body_limit = 0
+cookie_jar = true
+"#);
+        assert_eq!(ir.settings.timeout, Duration::from_secs(2));
+        // Not following redirects wins over a count.
+        assert_eq!(ir.settings.max_redirects, 0);
+        assert_eq!(ir.settings.body_limit, 0);
+        assert!(ir.settings.cookie_jar);
+
+        let errors = errors(
+            r#"
+[target]
+url = "http://h/"
+max_error_rate = 1.5
+body_limit = -1
+max_redirects = 101
+cacert = "no-such-ca.pem"
+"#,
+        );
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert_eq!(
+            errors[..3],
+            [
+                "3:18 [1.5] `max_error_rate` is out of range; expected a fraction from 0 to 1",
+                // The cacert error comes with the load plan's, before these two.
+                "6:11 [no-such-ca.pem] cannot read `no-such-ca.pem`: No such file or directory (os error 2)",
+                "4:14 [-1] `body_limit` is out of range; expected from 0 to 1073741824 bytes",
+            ]
+        );
+        assert_eq!(
+            errors[3],
+            "5:17 [101] `max_redirects` is out of range; expected from 0 to 100"
+        );
+    }
+
+    #[test]
+    fn errors_come_in_the_order_of_the_jobs() {
+        // Scenarios, timeout, load, checks, thresholds: the first one is the headline.
+        let errors = errors(
+            r#"
+[target]
+url = "http://h/${NOPE}"
+timeout = "soon"
+
+[load]
+vus = 0
+
+[[checks]]
+name = "no expr"
+
+[thresholds]
+p95 = "< 200"
+"#,
+        );
+        let kinds: Vec<_> = errors.iter().map(|e| &e[..e.find(' ').unwrap()]).collect();
+        assert_eq!(kinds, ["2:17", "3:12", "6:7", "8:1", "12:8"], "{errors:#?}");
+    }
+}

@@ -185,3 +185,195 @@ impl Lowerer<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::step_headers;
+    use crate::draft::DraftHeader;
+    use crate::located::{Loc, Located};
+    use crate::lower::tests::{errors, ok, text};
+    use crate::{ConfigFile, Flags, Input, Step, lower};
+
+    /// The one request of a file with `[target] url = "http://h/"` and `request` as
+    /// the `[request]` table's body.
+    fn request(request: &str) -> Step {
+        let ir = ok(&format!(
+            "[target]\nurl = \"http://h/\"\n[request]\n{request}"
+        ));
+        ir.scenarios[0].steps[0].clone()
+    }
+
+    fn request_errors(request: &str) -> Vec<String> {
+        errors(&format!(
+            "[target]\nurl = \"http://h/\"\n[request]\n{request}"
+        ))
+    }
+
+    fn headers(step: &Step) -> Vec<String> {
+        step.headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", text(v)))
+            .collect()
+    }
+
+    #[test]
+    fn method_defaults_like_curl() {
+        assert_eq!(request("").method, "GET");
+        assert_eq!(request("body = \"x\"").method, "POST");
+        assert_eq!(request("body = \"x\"\nmethod = \"PUT\"").method, "PUT");
+        // Any token is a method; kaioken does not keep a list.
+        assert_eq!(request("method = \"PURGE\"").method, "PURGE");
+        assert_eq!(
+            request_errors("method = \"GE T\""),
+            ["4:11 [GE T] invalid HTTP method"]
+        );
+    }
+
+    #[test]
+    fn headers_are_lowercased_and_get_a_user_agent() {
+        let step = request("headers = { \"X-Trace\" = \"${VU}\", \"Accept\" = \"*/*\" }");
+        assert_eq!(
+            headers(&step),
+            [
+                "accept: */*",
+                "x-trace: ${VU}",
+                &format!("user-agent: {}", crate::USER_AGENT),
+            ]
+        );
+        let step = request("headers = { \"User-Agent\" = \"probe/1\" }");
+        assert_eq!(headers(&step), ["user-agent: probe/1"]);
+    }
+
+    #[test]
+    fn headers_kaioken_sets_itself_are_refused() {
+        assert_eq!(
+            request_errors(
+                "headers = { \"Content-Length\" = \"3\", \"Connection\" = \"close\", \"a b\" = \"1\", \"x\" = \"1\\n2\" }"
+            ),
+            [
+                // In name order (a TOML table). A key has no span of its own: the value
+                // is underlined.
+                "4:53 [close] invalid header: `connection` is set by kaioken from the body and connection",
+                "4:33 [3] invalid header: `content-length` is set by kaioken from the body and connection",
+                "4:70 [1] invalid header: `a b` is not a valid header name",
+                // An escape: the value no longer maps onto the file, so all of it is.
+                "4:80 [\"1\\n2\"] invalid header: a header value cannot contain a line break",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_protocol_switch_is_for_http1_only() {
+        let step =
+            request("headers = { \"Connection\" = \"Upgrade\", \"Upgrade\" = \"websocket\" }");
+        assert_eq!(
+            headers(&step)[..2],
+            ["connection: Upgrade", "upgrade: websocket"]
+        );
+        assert_eq!(
+            errors(
+                "[target]\nurl = \"http://h/\"\nhttp2 = true\n[request]\nheaders = { \"Upgrade\" = \"websocket\" }"
+            ),
+            [
+                "5:26 [websocket] invalid header: `upgrade` asks for a protocol switch, which HTTP/2 does not have (drop `http2` or `--http2` to send this handshake over HTTP/1.1)"
+            ]
+        );
+    }
+
+    #[test]
+    fn bodies_are_templates_and_add_no_content_type() {
+        let step = request("body = '{\"vu\": ${VU}}'");
+        assert_eq!(text(step.body.as_ref().unwrap()), "{\"vu\": ${VU}}");
+        // The server is told the type only if the scenario says so.
+        assert!(!headers(&step).iter().any(|h| h.starts_with("content-type")));
+        let step = request("body = \"{}\"\nheaders = { \"Content-Type\" = \"application/json\" }");
+        assert_eq!(headers(&step)[0], "content-type: application/json");
+        assert_eq!(request("").body, None);
+    }
+
+    #[test]
+    fn a_body_file_is_read_relative_to_the_scenario() {
+        let dir = std::env::temp_dir().join(format!("kaioken-body-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("body.json"), b"{\"raw\": \"${not a template}\"}").unwrap();
+        let input = |text: &str| Input {
+            config: Some(ConfigFile {
+                name: dir.join("s.toml").display().to_string(),
+                text: format!("[target]\nurl = \"http://h/\"\n[request]\n{text}"),
+            }),
+            ..Input::default()
+        };
+        let ir = lower(&input("body_file = \"body.json\"")).unwrap();
+        let step = &ir.scenarios[0].steps[0];
+        // Raw bytes: a file is not a template.
+        assert_eq!(
+            step.body.as_ref().unwrap().as_literal().unwrap(),
+            b"{\"raw\": \"${not a template}\"}"
+        );
+        assert_eq!(step.method, "POST");
+
+        let e = lower(&input("body_file = \"missing.json\"")).unwrap_err();
+        let missing = dir.join("missing.json").display().to_string();
+        assert_eq!(
+            crate::lower::tests::located(&e.errors[0]),
+            format!(
+                "4:14 [missing.json] cannot read `{missing}`: No such file or directory (os error 2)"
+            )
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn think_time_is_capped_at_an_hour() {
+        assert_eq!(
+            request("think_time = \"250ms\"").think_time,
+            Duration::from_millis(250)
+        );
+        assert_eq!(request("").think_time, Duration::ZERO);
+        assert_eq!(
+            request_errors("think_time = \"2h\""),
+            ["4:15 [2h] `think_time` is out of range; expected at most 1h"]
+        );
+    }
+
+    #[test]
+    fn flags_make_a_request_too() {
+        let ir = lower(&Input {
+            flags: Flags {
+                url: Some("http://h/".into()),
+                method: Some("DELETE".into()),
+                headers: vec!["X-Id: ${REQUEST_ID}".into()],
+                ..Flags::default()
+            },
+            ..Input::default()
+        })
+        .unwrap();
+        let step = &ir.scenarios[0].steps[0];
+        assert_eq!(step.method, "DELETE");
+        assert_eq!(headers(step)[0], "x-id: ${REQUEST_ID}");
+    }
+
+    #[test]
+    fn step_headers_replace_common_ones_by_name() {
+        let header = |name: &str, value: &str| DraftHeader {
+            name: Located {
+                value: name.into(),
+                loc: Loc::flag("-H", name),
+            },
+            value: Located {
+                value: value.into(),
+                loc: Loc::flag("-H", value),
+            },
+        };
+        let common = [header("Accept", "*/*"), header("x-a", "1")];
+        let own = [header("accept", "text/html"), header("x-b", "2")];
+        let merged: Vec<_> = step_headers(&common, &own)
+            .iter()
+            .map(|h| format!("{}: {}", h.name.value, h.value.value))
+            .collect();
+        assert_eq!(merged, ["x-a: 1", "accept: text/html", "x-b: 2"]);
+        assert_eq!(step_headers(&common, &[]).len(), 2);
+    }
+}

@@ -161,3 +161,152 @@ impl Lowerer<'_> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kaioken_vm::Builtin;
+
+    use crate::lower::tests::{errors, errors_env, lower_env, ok, text};
+    use crate::{CompileErrorKind, Part, Step};
+
+    /// The one request of a file whose `[target] url` is `url`, with `env`.
+    fn step(url: &str, env: &[(&str, &str)]) -> Step {
+        let ir = lower_env(&format!("[target]\nurl = \"{url}\"\n"), env).unwrap();
+        ir.scenarios[0].steps[0].clone()
+    }
+
+    #[test]
+    fn built_ins_stay_per_request() {
+        let s = step(
+            "http://h/${VU}/${ITERATION}?r=${RANDOM(1,100)}&id=${UUID}",
+            &[],
+        );
+        assert_eq!(
+            s.path.parts,
+            [
+                Part::Lit(b"/".to_vec()),
+                Part::Builtin(Builtin::Vu),
+                Part::Lit(b"/".to_vec()),
+                Part::Builtin(Builtin::Iteration),
+                Part::Lit(b"?r=".to_vec()),
+                Part::Random(1, 100),
+                Part::Lit(b"&id=".to_vec()),
+                Part::Builtin(Builtin::Uuid),
+            ]
+        );
+        // `$${` is a literal `${`.
+        assert_eq!(text(&step("http://h/$${VU}", &[]).path), "/${VU}");
+    }
+
+    #[test]
+    fn environment_variables_become_literals() {
+        let env = [("TOKEN", "a+b/c"), ("HOST", "api.test")];
+        let s = step("http://${HOST}/t/${TOKEN}?q=${URLENCODE(TOKEN)}", &env);
+        assert_eq!(s.origin.host, "api.test");
+        assert_eq!(s.path.parts, [Part::Lit(b"/t/a+b/c?q=a%2Bb%2Fc".to_vec())]);
+        // Folded before the URL rules apply: a space from the environment is refused.
+        assert_eq!(
+            errors_env("[target]\nurl = \"http://h/${T}\"\n", &[("T", "a b")]),
+            [
+                "2:8 [http://h/${T}] invalid URL: the path contains a space or control character; percent-encode it (`%20`)"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_built_in_arguments() {
+        assert_eq!(
+            errors("[target]\nurl = \"http://h/${RANDOM(9,1)}/${VU(2)}/${URLENCODE}\"\n"),
+            [
+                "2:17 [${RANDOM(9,1)}] `RANDOM` takes two integers, the smallest first: `${RANDOM(1,100)}`",
+                "2:32 [${VU(2)}] `VU` takes no arguments",
+                "2:41 [${URLENCODE}] `URLENCODE` takes the name of a value: `${URLENCODE(token)}`",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_variable_suggests_the_closest_name() {
+        let e = lower_env(
+            "[target]\nurl = \"http://h/${API_TOKN}\"\n",
+            &[("API_TOKEN", "t")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.errors[0].kind,
+            CompileErrorKind::UnknownVariable {
+                name: "API_TOKN".into(),
+                suggestion: Some("API_TOKEN".into()),
+            }
+        );
+        assert_eq!(
+            errors_env("[target]\nurl = \"http://h/${ITERATON}\"\n", &[]),
+            ["2:17 [${ITERATON}] unknown variable `ITERATON`"]
+        );
+        let e = lower_env("[target]\nurl = \"http://h/${ITERATON}\"\n", &[]).unwrap_err();
+        assert!(matches!(
+            &e.errors[0].kind,
+            CompileErrorKind::UnknownVariable { suggestion: Some(s), .. } if s == "ITERATION"
+        ));
+    }
+
+    #[test]
+    fn extracted_values_are_seen_by_later_steps_only() {
+        let scenario = |first: &str, second: &str| {
+            format!(
+                r#"[target]
+url = "http://h"
+
+[[scenarios]]
+
+[[scenarios.steps]]
+url = "{first}"
+extract = {{ cart_id = "json:$.id" }}
+
+[[scenarios.steps]]
+url = "{second}"
+"#
+            )
+        };
+        let ir = ok(&scenario(
+            "/cart",
+            "/cart/${cart_id}?t=${URLENCODE(cart_id)}",
+        ));
+        assert_eq!(
+            ir.scenarios[0].steps[1].path.parts,
+            [
+                Part::Lit(b"/cart/".to_vec()),
+                Part::Extracted("cart_id".into()),
+                Part::Lit(b"?t=".to_vec()),
+                Part::UrlEncoded("cart_id".into()),
+            ]
+        );
+        assert_eq!(
+            errors(&scenario("/cart/${cart_id}", "/")),
+            ["7:14 [${cart_id}] `${cart_id}` is used before any step can have extracted it"]
+        );
+        // An environment variable of the same name does not stand in for it.
+        assert_eq!(
+            errors_env(&scenario("/cart/${cart_id}", "/"), &[("cart_id", "7")]).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn fixed_values_take_environment_variables_only() {
+        let ir = lower_env(
+            "[target]\nurl = \"http://h/\"\ntimeout = \"${T}\"\n",
+            &[("T", "3s")],
+        )
+        .unwrap();
+        assert_eq!(ir.settings.timeout, std::time::Duration::from_secs(3));
+        assert_eq!(
+            errors("[target]\nurl = \"http://h/\"\ntimeout = \"${VU}s\"\n"),
+            [
+                "3:12 [${VU}s] built-in `VU` cannot be used here",
+                // Folding left `s`, which is no duration either.
+                "3:12 [${VU}s] invalid duration `s` for `timeout`",
+            ]
+        );
+    }
+}

@@ -102,3 +102,100 @@ impl Lowerer<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::lower::tests::{errors, ok};
+    use crate::{Metric, ThresholdScope};
+
+    const SCENARIOS: &str = r#"[target]
+url = "http://h"
+
+[[scenarios]]
+name = "checkout"
+tags = ["api"]
+
+[[scenarios.steps]]
+url = "/"
+"#;
+
+    #[test]
+    fn metrics_and_scopes() {
+        let ir = ok(&format!(
+            r#"{SCENARIOS}
+[thresholds]
+p99_9 = "< 1s"
+error_rate = "< 1%"
+rps = ">= 100"
+check_pass_rate = "> 0.99"
+
+[thresholds.scenarios.checkout]
+mean = "< 150ms"
+
+[thresholds.tags.api]
+max = "<= 2s"
+"#
+        ));
+        let got: Vec<_> = ir
+            .thresholds
+            .iter()
+            .map(|t| (t.scope.clone(), t.metric, t.threshold.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    ThresholdScope::All,
+                    Metric::LatencyPercentile(999),
+                    "< 1000ms".into()
+                ),
+                (ThresholdScope::All, Metric::ErrorRate, "< 1%".into()),
+                (ThresholdScope::All, Metric::Rps, ">= 100".into()),
+                (ThresholdScope::All, Metric::CheckPassRate, "> 0.99".into()),
+                (
+                    ThresholdScope::Scenario("checkout".into()),
+                    Metric::LatencyMean,
+                    "< 150ms".into()
+                ),
+                (
+                    ThresholdScope::Tag("api".into()),
+                    Metric::LatencyMax,
+                    "<= 2000ms".into()
+                ),
+            ]
+        );
+        let loc = ir.thresholds[0].loc.as_ref().unwrap();
+        assert_eq!((loc.line, loc.column), (12, 9));
+    }
+
+    #[test]
+    fn bounds_must_fit_the_metric() {
+        assert_eq!(
+            errors(&format!(
+                "{SCENARIOS}[thresholds]\np95 = \"< 200\"\nerror_rate = \"< 5ms\"\nrps = \"> 50%\"\nmean = \"<< 1s\"\n"
+            )),
+            [
+                "11:8 [< 200] invalid threshold: `p95` is a latency: give the bound a unit, e.g. `< 200ms`",
+                // In report order: latencies first.
+                "14:10 [<] invalid threshold",
+                "12:15 [< 5ms] invalid threshold: `error_rate` is not a time: write a number (0.95) or a percentage (95%)",
+                "13:8 [> 50%] invalid threshold: `rps` is requests per second: write a number, e.g. `> 1000`",
+            ]
+        );
+    }
+
+    #[test]
+    fn scopes_must_exist() {
+        assert_eq!(
+            errors(&format!(
+                "{SCENARIOS}[thresholds.scenarios.chekout]\np95 = \"< 1s\"\n[thresholds.tags.web]\np95 = \"< 1s\"\n[thresholds.tags.api]\ncheck_pass_rate = \"> 0.9\"\n"
+            )),
+            [
+                "11:8 [< 1s] thresholds for scenario `chekout`, which no scenario has; did you mean `checkout`?",
+                // Tags in name order.
+                "15:20 [> 0.9] `check_pass_rate` is measured for the whole run only; put it in `[thresholds]`",
+                "13:8 [< 1s] thresholds for tag `web`, which no scenario has",
+            ]
+        );
+    }
+}

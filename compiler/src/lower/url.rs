@@ -154,3 +154,119 @@ impl Lowerer<'_> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kaioken_vm::{Origin, Scheme};
+
+    use crate::lower::tests::{errors, lower_env, text};
+
+    /// The origin and path of `[target] url = "{url}"`.
+    fn split(url: &str) -> (Origin, String) {
+        let ir = lower_env(&format!("[target]\nurl = \"{url}\"\n"), &[]).unwrap();
+        let step = &ir.scenarios[0].steps[0];
+        (step.origin.clone(), text(&step.path))
+    }
+
+    fn url_errors(url: &str) -> Vec<String> {
+        errors(&format!("[target]\nurl = \"{url}\"\n"))
+    }
+
+    #[test]
+    fn default_ports_are_left_out_of_the_authority() {
+        let (o, path) = split("http://Example.test");
+        assert_eq!(
+            (o.scheme, o.host.as_str(), o.port, o.authority.as_str()),
+            (Scheme::Http, "example.test", 80, "example.test")
+        );
+        assert_eq!(path, "/");
+        let (o, _) = split("https://example.test:443/");
+        assert_eq!((o.port, o.authority.as_str()), (443, "example.test"));
+        let (o, _) = split("https://example.test:8443/");
+        assert_eq!((o.port, o.authority.as_str()), (8443, "example.test:8443"));
+        let (o, _) = split("http://127.0.0.1:80/");
+        assert_eq!((o.port, o.authority.as_str()), (80, "127.0.0.1"));
+    }
+
+    #[test]
+    fn paths_and_queries() {
+        assert_eq!(split("http://h?q=1").1, "/?q=1");
+        assert_eq!(
+            split("http://h/a/${VU}/b?x=${ITERATION}").1,
+            "/a/${VU}/b?x=${ITERATION}"
+        );
+    }
+
+    #[test]
+    fn ipv6_hosts_are_kept_without_brackets() {
+        let (o, path) = split("http://[::1]:8080/x");
+        assert_eq!(o.host, "::1");
+        assert_eq!(o.authority, "[::1]:8080");
+        assert_eq!(path, "/x");
+        assert_eq!(split("http://[::1]/").0.authority, "[::1]");
+    }
+
+    #[test]
+    fn fragments_are_refused_anywhere() {
+        assert_eq!(
+            url_errors("http://h/a#top"),
+            [
+                "2:8 [http://h/a#top] invalid URL: fragment `#top` is never sent to a server; remove it"
+            ]
+        );
+        assert_eq!(
+            url_errors("http://h/${VU}#x"),
+            [
+                "2:8 [http://h/${VU}#x] invalid URL: fragment `#x` is never sent to a server; remove it"
+            ]
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_sent() {
+        let reason = |url: &str| {
+            let e = url_errors(url);
+            assert_eq!(e.len(), 1, "{e:?}");
+            let at = format!("2:8 [{url}] invalid URL: ");
+            e[0].strip_prefix(&at)
+                .unwrap_or_else(|| panic!("{e:?}"))
+                .to_owned()
+        };
+        assert_eq!(
+            reason("example.test/a"),
+            "`example.test/a` has no scheme; expected `http://` or `https://`"
+        );
+        assert_eq!(
+            reason("ftp://h/"),
+            "scheme `ftp` is not supported; expected `http` or `https`"
+        );
+        assert_eq!(
+            reason("http://u:p@h/"),
+            "credentials in the URL are not supported; send an `Authorization` header"
+        );
+        assert_eq!(
+            reason("${VU}://h/"),
+            "the scheme and host must be fixed, not a built-in"
+        );
+        assert_eq!(
+            reason("http://h${VU}/"),
+            "the scheme and host must be fixed; a built-in cannot be part of them"
+        );
+        assert_eq!(
+            reason("http://h/a b"),
+            "the path contains a space or control character; percent-encode it (`%20`)"
+        );
+        assert_eq!(
+            reason("http://h:99999/"),
+            "`http://h:99999`: invalid port number"
+        );
+    }
+
+    #[test]
+    fn a_relative_step_needs_a_target() {
+        assert_eq!(
+            errors("[[scenarios]]\n[[scenarios.steps]]\nurl = \"/a\"\n"),
+            ["3:8 [/a] invalid URL: a relative URL needs `url` in `[target]` to be relative to"]
+        );
+    }
+}
