@@ -25,8 +25,16 @@
 //! Byte ranges come from `serde_json`'s `RawValue`: each borrowed raw value is a slice
 //! of the file, so its offset is where it sits. A hand-written JSON parser with spans
 //! would do the same with more code to keep right.
+//!
+//! One job per file: this one parses the file, orders the entries and works on the
+//! steps as a whole; `entry.rs` keeps or leaves out one entry, with `headers.rs` and
+//! `body.rs` for what its request sends; `correlate.rs` finds the values to extract;
+//! `to_toml.rs` writes the scenario; `recording.rs` is the model between them.
 
+mod body;
 mod correlate;
+mod entry;
+mod headers;
 mod recording;
 mod timestamp;
 mod to_toml;
@@ -41,7 +49,7 @@ use serde_json::value::RawValue;
 use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
 use crate::draft::{BodySource, Draft, DraftHeader, DraftScenario, DraftStep};
 use crate::located::{Loc, Located, Src};
-use recording::{RecordedResponse, RecordedStep, Recording, StepSpans, Text};
+use recording::{RecordedResponse, Recording};
 
 /// How a recording becomes a scenario: which entries are kept, and whether pauses
 /// are replayed.
@@ -227,24 +235,21 @@ struct Content {
     encoding: Option<String>,
 }
 
-/// Parse the file and make it plain: sorted, filtered, correlated.
+/// Parse the file and make it plain: sorted, filtered, correlated. Each entry is
+/// read by [`entry::read`] (with [`headers`] and [`body`]); what follows works on
+/// the steps as a whole: pauses, the base origin, names, correlation.
 fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     // Syntax first, over the whole file: a missing comma near the end must be reported
     // as such, not as whatever type mismatch the typed reading trips on before it.
     serde_json::from_str::<IgnoredAny>(&src.text).map_err(|e| json_error(src, &e))?;
     let file: HarFile<'_> = serde_json::from_str(&src.text).map_err(|e| json_error(src, &e))?;
-    let not_har = |message: &str, span: Option<Range<usize>>| {
-        let kind = CompileErrorKind::NotHar {
-            message: message.to_owned(),
-        };
-        CompileError::in_source(kind, src, span.or(Some(0..src.text.len().min(1))))
-    };
     let Some(log) = file.log else {
-        return Err(not_har("no `log` object at the top level", None));
+        return Err(not_har(src, "no `log` object at the top level", None));
     };
     let Some(entries) = log.value.entries else {
         let span = log.span(src);
         return Err(not_har(
+            src,
             "`log` has no `entries` array",
             Some(span.start..span.start + 1),
         ));
@@ -275,259 +280,14 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     let mut timing = Vec::new();
     let mut cookie_jar = false;
     for (started, entry) in &all {
-        let entry_span = entry.span(src);
-        let e = &entry.value;
-        let Some(request) = &e.request else {
-            return Err(not_har(
-                "an entry has no `request`",
-                Some(entry_span.start..entry_span.start + 1),
-            ));
-        };
-        let (Some(method), Some(url)) = (&request.method, &request.url) else {
-            return Err(not_har(
-                "a request needs `method` and `url`",
-                Some(entry_span.start..entry_span.start + 1),
-            ));
-        };
-        let response = e.response.as_ref();
-        let headers = request.headers.as_deref().unwrap_or_default();
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|h| h.value.name.eq_ignore_ascii_case(name))
-                .and_then(|h| h.value.value.as_deref())
-        };
-        let Ok(parsed) = url::Url::parse(url.value.trim()) else {
-            notes.unparsable.push(url.value.clone());
+        let Some(kept) = entry::read(entry, src, options, &mut notes)? else {
             continue;
         };
-        let status = response.and_then(|r| r.status).unwrap_or(0.0);
-        let websocket = matches!(parsed.scheme(), "ws" | "wss")
-            || header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
-            || status == 101.0
-            || e.resource_type.as_deref() == Some("websocket")
-            || e.websocket_messages.is_some();
-        let mut parsed = parsed;
-        if websocket {
-            // Replayed as its opening handshake: the same GET over HTTP/1.1, which a
-            // WebSocket server answers with 101. The messages are not sent.
-            let scheme = match parsed.scheme() {
-                "ws" => Some("http"),
-                "wss" => Some("https"),
-                _ => None,
-            };
-            if let Some(scheme) = scheme {
-                let _ = parsed.set_scheme(scheme);
-            }
-        }
-        if !matches!(parsed.scheme(), "http" | "https") {
-            notes.other_schemes.push(parsed.scheme().to_owned());
-            continue;
-        }
-        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-        let port = parsed.port_or_known_default().unwrap_or(0);
-        if !options.include_hosts.is_empty()
-            && !options
-                .include_hosts
-                .iter()
-                .any(|h| host_matches(h, &host, port))
-        {
-            notes.other_hosts.insert(host);
-            continue;
-        }
-        let response_mime = response
-            .and_then(|r| r.content.as_ref())
-            .and_then(|c| c.mime_type.as_deref())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        if !options.include_assets
-            && is_asset(parsed.path(), &response_mime, e.resource_type.as_deref())
-        {
-            notes.assets += 1;
-            continue;
-        }
-        let method_value = method.value.trim();
-        if method_value.is_empty() || !method_value.bytes().all(is_token_byte) {
-            notes.bad_methods.push(method.value.clone());
-            continue;
-        }
-
-        // A session the replay must keep per VU, if a kept request had one.
-        cookie_jar |= request.cookies.as_ref().is_some_and(|c| !c.is_empty())
-            || header("cookie").is_some()
-            || response.is_some_and(|r| {
-                r.cookies.as_ref().is_some_and(|c| !c.is_empty())
-                    || r.headers
-                        .iter()
-                        .flatten()
-                        .any(|h| h.name.eq_ignore_ascii_case("set-cookie"))
-            });
-
-        // The request as the recording sent it: what correlation must not mistake
-        // for a value the server produced.
-        let mut sent_raw = vec![url.value.clone()];
-        sent_raw.extend(headers.iter().filter_map(|h| h.value.value.clone()));
-
-        let mut clean = parsed.clone();
-        clean.set_fragment(None);
-        if !clean.username().is_empty() || clean.password().is_some() {
-            let _ = clean.set_username("");
-            let _ = clean.set_password(None);
-            notes.credentials = true;
-        }
-        let origin = clean.origin().ascii_serialization();
-        let path = clean[url::Position::BeforePath..url::Position::AfterQuery].to_owned();
-        let path = if path.starts_with('/') {
-            path
-        } else {
-            format!("/{path}")
-        };
-
-        // Headers, merged by lowercase name and sorted, as a TOML table would have them.
-        let mut kept: Vec<(String, String, Range<usize>)> = Vec::new();
-        for h in headers {
-            let name = h.value.name.trim().to_ascii_lowercase();
-            let value = h.value.value.clone().unwrap_or_default();
-            if name.starts_with(':') {
-                continue;
-            }
-            // A handshake keeps what asks for the switch, but not the extensions
-            // (compression), since no message is exchanged afterwards.
-            let handshake = websocket && matches!(name.as_str(), "connection" | "upgrade");
-            if websocket && name == "sec-websocket-extensions" {
-                continue;
-            }
-            if !handshake
-                && matches!(
-                    name.as_str(),
-                    "connection"
-                        | "keep-alive"
-                        | "proxy-connection"
-                        | "transfer-encoding"
-                        | "te"
-                        | "trailer"
-                        | "upgrade"
-                        | "host"
-                        | "content-length"
-                )
-            {
-                continue;
-            }
-            if name == "cookie" {
-                continue;
-            }
-            if name.is_empty() || !name.bytes().all(is_token_byte) || !is_header_value(&value) {
-                notes.bad_headers.push(h.value.name.clone());
-                continue;
-            }
-            match kept.iter_mut().find(|k| k.0 == name) {
-                Some(k) => {
-                    k.1.push_str(", ");
-                    k.1.push_str(&value);
-                }
-                None => kept.push((name, value, h.span(src))),
-            }
-        }
-        if websocket {
-            // Some recorders leave the handshake's own headers out; without them the
-            // server would answer an ordinary GET.
-            for (name, value) in [
-                ("connection", "Upgrade"),
-                ("upgrade", "websocket"),
-                ("sec-websocket-version", "13"),
-                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
-            ] {
-                if !kept.iter().any(|k| k.0 == name) {
-                    kept.push((name.to_owned(), value.to_owned(), entry_span.clone()));
-                }
-            }
-        }
-
-        let mut body = None;
-        let mut body_span = None;
-        if let Some(post) = &request.post_data {
-            body_span = Some(post.span(src));
-            let p = &post.value;
-            let mime = p.mime_type.clone().unwrap_or_default();
-            let params = p.params.as_deref().unwrap_or_default();
-            let text = match p.text.as_deref() {
-                Some(t) if !t.is_empty() => Some(t.to_owned()),
-                _ if params.is_empty() => None,
-                _ if params.iter().any(|p| p.file_name.is_some())
-                    || mime.starts_with("multipart/") =>
-                {
-                    notes.multipart += 1;
-                    None
-                }
-                _ => {
-                    let mut form = url::form_urlencoded::Serializer::new(String::new());
-                    for p in params {
-                        form.append_pair(&p.name, p.value.as_deref().unwrap_or_default());
-                    }
-                    Some(form.finish())
-                }
-            };
-            if let Some(text) = text {
-                sent_raw.push(text.clone());
-                sent_raw.extend(params.iter().filter_map(|p| p.value.clone()));
-                let content_type = if mime.is_empty() && p.text.as_deref().is_none_or(str::is_empty)
-                {
-                    "application/x-www-form-urlencoded".to_owned()
-                } else {
-                    mime
-                };
-                if !content_type.is_empty()
-                    && !kept.iter().any(|k| k.0 == "content-type")
-                    && is_header_value(&content_type)
-                {
-                    kept.push(("content-type".into(), content_type, post.span(src)));
-                }
-                body = Some(Text::literal(text));
-            }
-        }
-        kept.sort_by(|a, b| a.0.cmp(&b.0));
-
-        let status = if (0.0..=999.0).contains(&status) {
-            status as u16
-        } else {
-            0
-        };
-        let checks = if (100..600).contains(&status) {
-            vec![format!("status == {status}")]
-        } else {
-            Vec::new()
-        };
-        if websocket {
-            notes.websockets.push(url.value.clone());
-        }
-        steps.push(RecordedStep {
-            // Named once the base origin is known.
-            name: String::new(),
-            method: method_value.to_owned(),
-            origin,
-            path: Text::literal(path),
-            headers: kept
-                .iter()
-                .map(|(n, v, _)| (n.clone(), Text::literal(v.clone())))
-                .collect(),
-            body,
-            extracts: Vec::new(),
-            checks,
-            think_time: None,
-            response: recorded_response(response, status),
-            spans: StepSpans {
-                entry: entry_span,
-                url: Some(url.span(src)),
-                method: Some(method.span(src)),
-                body: body_span,
-                headers: kept.into_iter().map(|(n, _, s)| (n, s)).collect(),
-            },
-        });
-        sent.push(sent_raw);
-        timing.push((
-            *started,
-            e.time.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(0.0),
-        ));
+        // One kept request with a session turns the per-VU cookie jar on.
+        cookie_jar |= kept.cookies;
+        steps.push(kept.step);
+        sent.push(kept.sent);
+        timing.push((*started, kept.time));
     }
 
     if steps.is_empty() {
@@ -610,6 +370,15 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
         notes: notes.sentences(options),
         correlations,
     })
+}
+
+/// Not a HAR recording: `message` says what is missing, at `span` (or the file's
+/// first character).
+fn not_har(src: &Src, message: &str, span: Option<Range<usize>>) -> CompileError {
+    let kind = CompileErrorKind::NotHar {
+        message: message.to_owned(),
+    };
+    CompileError::in_source(kind, src, span.or(Some(0..src.text.len().min(1))))
 }
 
 /// The recorded response, with a text body when there is one.

@@ -1,0 +1,236 @@
+//! Checks and extractors: what is judged in a response, and what is taken from it.
+//!
+//! Part of `lower` (front ends → Draft → **lower** → Ir → compile → Program): check
+//! expressions and extractor specs are parsed, and their regexes and JSONPaths are
+//! compiled once here so that a bad pattern is an error located in the file before
+//! any load is sent (the VM compiles them again into the `Program`).
+
+use kaioken_vm::Builtin;
+
+use super::Lowerer;
+use crate::draft::DraftCheck;
+use crate::located::Located;
+use crate::{IrCheck, IrExtract};
+
+impl Lowerer<'_> {
+    /// `[[checks]]`: the checks run on every response of the run.
+    pub(super) fn run_checks(&mut self, checks: &[DraftCheck]) -> Vec<IrCheck> {
+        let mut out = Vec::new();
+        for c in checks {
+            let Some(expr) = &c.expr else {
+                self.conflict(
+                    &c.loc,
+                    "a check needs `expr`, e.g. `expr = \"status == 200\"`",
+                );
+                continue;
+            };
+            if let Some(check) = self.check(expr, c.name.as_ref().map(|n| n.value.clone())) {
+                out.push(check);
+            }
+        }
+        out
+    }
+
+    /// Validate a step's extractors: the variable name, the spec, its JSONPath or regex.
+    pub(super) fn extracts(&mut self, specs: &[(String, Located<String>)]) -> Vec<IrExtract> {
+        let mut out = Vec::new();
+        for (var, spec) in specs {
+            let valid_name = var
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name || Builtin::from_name(var).is_some() {
+                let message = if valid_name {
+                    format!("`{var}` is a built-in; extract into another name")
+                } else {
+                    format!(
+                        "`{var}` is not a variable name (letters, digits and `_`, not starting with a digit)"
+                    )
+                };
+                self.conflict(&spec.loc, &message);
+                continue;
+            }
+            let extractor = match kaioken_grammar::parse_extractor(&spec.value) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.parse_error(&e, &spec.loc);
+                    continue;
+                }
+            };
+            let problem = match &extractor {
+                kaioken_grammar::Extractor::Json(path) => {
+                    jsonpath_rust::parser::parse_json_path(path)
+                        .err()
+                        .map(|e| format!("invalid JSONPath `{path}`: {e}"))
+                }
+                kaioken_grammar::Extractor::Regex(re) => regex::bytes::Regex::new(re)
+                    .err()
+                    .map(|e| format!("invalid regular expression: {e}")),
+                _ => None,
+            };
+            if let Some(message) = problem {
+                self.grammar_error(message, None, &spec.loc, None);
+                continue;
+            }
+            out.push(IrExtract {
+                var: var.clone(),
+                extractor,
+                loc: spec.loc.ir_loc(),
+            });
+        }
+        out
+    }
+
+    /// Parse a check (and compile its regexes, to report them here) into the IR.
+    pub(super) fn check(
+        &mut self,
+        expr: &Located<String>,
+        name: Option<String>,
+    ) -> Option<IrCheck> {
+        let parsed = match kaioken_grammar::parse_check(&expr.value) {
+            Ok(c) => c,
+            Err(e) => {
+                self.parse_error(&e, &expr.loc);
+                return None;
+            }
+        };
+        let mut bad_regex = None;
+        visit_regexes(&parsed, &mut |pattern, span| {
+            if let Err(e) = regex::bytes::Regex::new(pattern) {
+                bad_regex.get_or_insert((span, e.to_string()));
+            }
+        });
+        if let Some((span, message)) = bad_regex {
+            self.grammar_error(
+                format!("invalid regular expression: {message}"),
+                None,
+                &expr.loc,
+                Some(span),
+            );
+            return None;
+        }
+        Some(IrCheck {
+            name: name.unwrap_or_else(|| parsed.to_string()),
+            expr: parsed,
+            loc: expr.loc.ir_loc(),
+        })
+    }
+}
+
+/// Call `f` with each `matches` pattern in a check and the span of its comparison.
+fn visit_regexes(check: &kaioken_grammar::Check, f: &mut impl FnMut(&str, kaioken_grammar::Span)) {
+    use kaioken_grammar::{Check, Predicate};
+    match check {
+        Check::Or(items) | Check::And(items) => items.iter().for_each(|c| visit_regexes(c, f)),
+        Check::Not(inner) => visit_regexes(inner, f),
+        Check::Compare(cmp) => {
+            if let Predicate::Matches(pattern) = &cmp.predicate {
+                f(pattern, cmp.span);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kaioken_grammar::Extractor;
+
+    use crate::lower::tests::{errors, ok};
+
+    fn step(step: &str) -> String {
+        format!(
+            "[target]\nurl = \"http://h\"\n[[scenarios]]\n[[scenarios.steps]]\nurl = \"/\"\n{step}"
+        )
+    }
+
+    #[test]
+    fn checks_are_named_by_their_expression_unless_named() {
+        let ir = ok(r#"[target]
+url = "http://h/"
+
+[request]
+checks = ["status  ==  200"]
+
+[[checks]]
+name = "fast"
+expr = "duration < 200ms"
+"#);
+        assert_eq!(ir.checks.len(), 1);
+        assert_eq!(ir.checks[0].name, "fast");
+        let loc = ir.checks[0].loc.as_ref().unwrap();
+        assert_eq!((loc.line, loc.column), (9, 8));
+        assert_eq!(ir.scenarios[0].steps[0].checks[0].name, "status == 200");
+    }
+
+    #[test]
+    fn a_bad_regex_is_located_at_its_comparison() {
+        assert_eq!(
+            errors(&step(r#"checks = ['status == 200 && body matches "a(b"']"#)),
+            [
+                "6:29 [body matches \"a(b\"] invalid regular expression: regex parse error:\n    a(b\n     ^\nerror: unclosed group"
+            ]
+        );
+    }
+
+    #[test]
+    fn checks_that_do_not_parse() {
+        let e = errors(&step(r#"checks = ["latency < 2"]"#));
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("6:12 ["), "{e:?}");
+        assert_eq!(
+            errors("[target]\nurl = \"http://h/\"\n[[checks]]\nname = \"x\"\n"),
+            [
+                "3:1 [[[checks]]\nname = \"x\"] a check needs `expr`, e.g. `expr = \"status == 200\"`"
+            ]
+        );
+    }
+
+    #[test]
+    fn extractors() {
+        let ir = ok(&step(
+            r#"extract = { id = "json:$.items[0].id", csrf = 'regex:name="csrf" value="([^"]+)"', loc = "header:location" }"#,
+        ));
+        let got: Vec<_> = ir.scenarios[0].steps[0]
+            .extracts
+            .iter()
+            .map(|x| (x.var.as_str(), x.extractor.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "csrf",
+                    Extractor::Regex(r#"name="csrf" value="([^"]+)""#.into())
+                ),
+                ("id", Extractor::Json("$.items[0].id".into())),
+                ("loc", Extractor::Header("location".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_extractors() {
+        let e = errors(&step(
+            r#"extract = { 1st = "body", VU = "body", a = "regex:(", b = "json:$[", c = "xml:/a" }"#,
+        ));
+        assert_eq!(e.len(), 5, "{e:#?}");
+        assert_eq!(
+            e[0],
+            "6:20 [body] `1st` is not a variable name (letters, digits and `_`, not starting with a digit)"
+        );
+        assert_eq!(
+            e[1],
+            "6:33 [body] `VU` is a built-in; extract into another name"
+        );
+        assert!(
+            e[2].starts_with("6:45 [regex:(] invalid regular expression: regex parse error:"),
+            "{e:?}"
+        );
+        assert!(
+            e[3].starts_with("6:60 [json:$[] invalid JSONPath `$[`: "),
+            "{e:?}"
+        );
+        assert!(e[4].starts_with("6:75 [xml:/a] "), "{e:?}");
+    }
+}

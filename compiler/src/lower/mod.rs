@@ -1,0 +1,697 @@
+//! `lower`: front ends → [`Draft`] → validated [`Ir`].
+//!
+//! ```text
+//!  front::toml  ─┐
+//!  front::har   ─┼─► Draft ──lower──► Ir ──compile──► vm::Program
+//!  front::flags ─┘   (located          (validated,
+//!                     values)           env folded)
+//! ```
+//!
+//! One [`Lowerer`] walks the merged draft and collects every problem it finds, so a
+//! file with three mistakes reports three errors. Its methods are spread over one
+//! file per job:
+//!
+//! - this file: the entry point, the run-wide settings and the walk over scenarios
+//!   and steps, plus the helpers every job reports errors through;
+//! - `load.rs`: the load plan (closed or open model, stages, limits) and durations;
+//! - `request.rs`: one request: method, headers, body, think time;
+//! - `url.rs`: a URL template into its fixed origin and its path;
+//! - `template.rs`: `${…}` templates, what a name resolves to, environment folding;
+//! - `check.rs`: checks and extractors, with their regexes and JSONPaths compiled once
+//!   to report them here;
+//! - `threshold.rs`: pass/fail bounds on the run's metrics.
+
+mod check;
+mod load;
+mod request;
+mod template;
+mod threshold;
+mod url;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
+use crate::draft::Draft;
+use crate::located::{Loc, Located, Src};
+use crate::{Flags, Ir, Scenario, Settings, Step, front};
+use request::RequestSpec;
+
+/// A scenario file's name and contents.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    /// The path as the user wrote it; diagnostics show it.
+    pub name: String,
+    /// The file's text.
+    pub text: String,
+}
+
+/// Everything a run is built from.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// The scenario file, if any (`-f`): TOML, or a HAR recording when its name
+    /// ends in `.har`.
+    pub config: Option<ConfigFile>,
+    /// How a HAR recording becomes a scenario (ignored for TOML).
+    pub har: crate::HarOptions,
+    /// Command-line values; they override the file's.
+    pub flags: Flags,
+    /// Environment variables for `${NAME}` folding. The CLI passes the process
+    /// environment; tests pass a fixed map so results do not depend on the machine.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Defaults, in one place (also documented in `docs/scenario.md`).
+const DEFAULT_VUS: i64 = 50;
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_ERROR_RATE: f64 = 0.1;
+const MAX_VUS: i64 = 1_000_000;
+const DEFAULT_MAX_VUS: u32 = 1000;
+const DEFAULT_QUEUE_SIZE: u32 = 10_000;
+const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Body bytes kept per response for checks: enough for typical JSON answers, and a
+/// bounded 64 KiB per VU whatever the server sends.
+const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+/// The longest `think_time`: a pause is an instruction operand in microseconds (a
+/// `u32`, about 71 minutes), and an hour is more than any user thinks.
+pub(crate) const MAX_THINK_TIME: Duration = Duration::from_secs(3600);
+/// Redirects followed per request unless `max_redirects` says otherwise (as curl -L and
+/// browsers: enough for any sane chain, few enough to stop a loop).
+const DEFAULT_MAX_REDIRECTS: u32 = 10;
+
+/// Build the [`Ir`] from the input: read the file, apply flags, validate everything.
+///
+/// # Example
+///
+/// ```
+/// use kaioken_compiler::{lower, Flags, Input};
+///
+/// let input = Input {
+///     flags: Flags { url: Some("http://127.0.0.1:8080/a/${VU}".into()), vus: Some(4), ..Flags::default() },
+///     ..Input::default()
+/// };
+/// let ir = lower(&input)?;
+/// assert_eq!(ir.load.vus, 4);
+/// assert_eq!(ir.scenarios[0].steps[0].origin.port, 8080);
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// Every problem found, each located in the file or at the flag that caused it.
+pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
+    let mut draft = Draft::default();
+    let mut errors = Vec::new();
+    let mut file_src = None;
+    if let Some(config) = &input.config {
+        // Editors sometimes write a UTF-8 BOM; TOML has no place for it.
+        let text = config.text.strip_prefix('\u{feff}').unwrap_or(&config.text);
+        let src = Src::new(config.name.as_str(), text);
+        if front::har::is_har(&config.name) {
+            front::har::read(&src, &input.har, &mut draft)
+        } else {
+            front::toml::read(&src, &mut draft)
+        }
+        .map_err(CompileErrors::from)?;
+        file_src = Some(src);
+    }
+    input.flags.apply(&mut draft, &mut errors);
+    let base_dir = input.config.as_ref().and_then(|c| {
+        std::path::Path::new(&c.name)
+            .parent()
+            .map(|p| p.to_path_buf())
+    });
+    let mut lowerer = Lowerer {
+        env: &input.env,
+        errors,
+        base_dir,
+        extracted: Default::default(),
+        extracted_later: Default::default(),
+        http2: draft.http2.unwrap_or(false),
+    };
+    let ir = lowerer.lower(&draft, file_src.as_ref());
+    if lowerer.errors.is_empty() {
+        ir.ok_or_else(|| CompileErrors { errors: vec![] })
+    } else {
+        Err(CompileErrors {
+            errors: lowerer.errors,
+        })
+    }
+}
+
+/// The state of one lowering: the environment, the errors found so far, and what the
+/// scenario being lowered has extracted. Each `*.rs` file of this module adds the
+/// methods for its job.
+struct Lowerer<'a> {
+    env: &'a BTreeMap<String, String>,
+    errors: Vec<CompileError>,
+    /// The scenario file's folder: relative paths written in the file start there.
+    base_dir: Option<std::path::PathBuf>,
+    /// Variables extracted by the steps before the one being lowered (same scenario).
+    extracted: std::collections::BTreeSet<String>,
+    /// Variables extracted only by later steps: using one is an error, not an
+    /// environment lookup.
+    extracted_later: std::collections::BTreeSet<String>,
+    /// The run speaks HTTP/2, which has no protocol switch.
+    http2: bool,
+}
+
+impl Lowerer<'_> {
+    /// The whole draft: the scenarios (or the one request of a run without
+    /// `[[scenarios]]`), the run-wide settings, the load plan, `[[checks]]` and the
+    /// thresholds. Errors are reported in the order of these calls, and the first is
+    /// the headline, so the order is kept as it is.
+    fn lower(&mut self, d: &Draft, file: Option<&Src>) -> Option<Ir> {
+        let scenarios = if d.scenarios.is_empty() {
+            self.step(d, file).map(|step| {
+                vec![Scenario {
+                    name: "default".into(),
+                    weight: 1,
+                    tags: Vec::new(),
+                    steps: vec![step],
+                    loc: file.and(d.url.as_ref()).and_then(|u| u.loc.ir_loc()),
+                }]
+            })
+        } else {
+            self.scenarios(d)
+        };
+        let timeout = self.duration(&d.timeout, "timeout", DEFAULT_TIMEOUT, false);
+        let max_error_rate = match &d.max_error_rate {
+            Some(r) if !(0.0..=1.0).contains(&r.value) => {
+                self.out_of_range(r, "max_error_rate", "a fraction from 0 to 1");
+                DEFAULT_MAX_ERROR_RATE
+            }
+            Some(r) => r.value,
+            None => DEFAULT_MAX_ERROR_RATE,
+        };
+        let load = self.load(d);
+        let cacert = d.cacert.as_ref().map(|c| {
+            let path = self.fold_env(c);
+            let path = self.resolve_path(&path, &c.loc);
+            // Checked now so that a typo is a located error before any load is sent;
+            // the certificates themselves are parsed when the run starts.
+            if let Err(e) = std::fs::File::open(&path) {
+                let kind = CompileErrorKind::Io {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                };
+                self.errors.push(CompileError::at(kind, &c.loc, None));
+            }
+            path
+        });
+        let body_limit = match &d.body_limit {
+            Some(b) if !(0..=1 << 30).contains(&b.value) => {
+                self.out_of_range(b, "body_limit", "from 0 to 1073741824 bytes");
+                DEFAULT_BODY_LIMIT
+            }
+            Some(b) => b.value as usize,
+            None => DEFAULT_BODY_LIMIT,
+        };
+        let max_redirects = match &d.max_redirects {
+            Some(m) if !(0..=100).contains(&m.value) => {
+                self.out_of_range(m, "max_redirects", "from 0 to 100");
+                DEFAULT_MAX_REDIRECTS
+            }
+            Some(m) => m.value as u32,
+            None => DEFAULT_MAX_REDIRECTS,
+        };
+        let max_redirects = if d.follow_redirects == Some(false) {
+            0
+        } else {
+            max_redirects
+        };
+        let settings = Settings {
+            timeout,
+            http2: d.http2.unwrap_or(false),
+            insecure: d.insecure.unwrap_or(false),
+            cacert,
+            max_error_rate,
+            body_limit,
+            cookie_jar: d.cookie_jar.unwrap_or(false),
+            max_redirects,
+        };
+        let checks = self.run_checks(&d.checks);
+        let thresholds = d
+            .thresholds
+            .iter()
+            .filter_map(|(scope, key, value)| self.threshold(scope, key, value, d))
+            .collect();
+        Some(Ir {
+            scenarios: scenarios?,
+            load,
+            settings,
+            checks,
+            thresholds,
+        })
+    }
+
+    /// `[[scenarios]]`: each a weighted, tagged list of steps. Step URLs starting with
+    /// `/` are relative to `[target] url`; headers from `[request]` and `-H` apply to
+    /// every step unless the step sets the same header.
+    fn scenarios(&mut self, d: &Draft) -> Option<Vec<Scenario>> {
+        if let Some(m) = &d.method {
+            self.conflict(
+                &m.loc,
+                "with `[[scenarios]]`, each step sets its own `method`",
+            );
+        }
+        if let Some(b) = &d.body {
+            self.conflict(
+                &b.loc,
+                "with `[[scenarios]]`, each step sets its own `body`",
+            );
+        }
+        if let Some(c) = d.request_checks.first() {
+            self.conflict(
+                &c.loc,
+                "with `[[scenarios]]`, put checks in the steps or in `[[checks]]`",
+            );
+        }
+        let base = d.url.as_ref().and_then(|url| {
+            let t = self.template(url)?;
+            self.split_origin(url, t).map(|(origin, _)| origin)
+        });
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, sc) in d.scenarios.iter().enumerate() {
+            let weight = match &sc.weight {
+                Some(w) if !(1..=1_000_000).contains(&w.value) => {
+                    self.out_of_range(
+                        w,
+                        "weight",
+                        "from 1 to 1000000 (a scenario of weight 0 would never run)",
+                    );
+                    1
+                }
+                Some(w) => w.value as u32,
+                None => 1,
+            };
+            if sc.steps.is_empty() {
+                self.conflict(
+                    &sc.loc,
+                    "a scenario needs at least one `[[scenarios.steps]]`",
+                );
+                ok = false;
+            }
+            let mut steps = Vec::new();
+            self.extracted.clear();
+            self.extracted_later = sc
+                .steps
+                .iter()
+                .flat_map(|st| st.extracts.iter().map(|(var, _)| var.clone()))
+                .collect();
+            for (j, st) in sc.steps.iter().enumerate() {
+                let Some(url) = &st.url else {
+                    self.conflict(&st.loc, "a step needs a `url`");
+                    ok = false;
+                    continue;
+                };
+                let split = self.step_url(url, base.as_ref());
+                let spec = RequestSpec {
+                    name: st.name.clone().unwrap_or_else(|| format!("step{j}")),
+                    method: st.method.as_ref(),
+                    headers: request::step_headers(&d.headers, &st.headers),
+                    body: st.body.as_ref(),
+                    checks: &st.checks,
+                    think_time: st.think_time.as_ref().or(d.think_time.as_ref()),
+                };
+                let extracts = self.extracts(&st.extracts);
+                match self.request(spec, split, url) {
+                    Some(mut step) => {
+                        step.extracts = extracts;
+                        steps.push(step);
+                    }
+                    None => ok = false,
+                }
+                // Later steps see what this one extracts.
+                self.extracted
+                    .extend(st.extracts.iter().map(|(var, _)| var.clone()));
+            }
+            out.push(Scenario {
+                name: sc
+                    .name
+                    .as_ref()
+                    .map_or_else(|| format!("scenario{i}"), |n| n.value.clone()),
+                weight,
+                tags: sc.tags.clone(),
+                steps,
+                loc: sc.loc.ir_loc(),
+            });
+        }
+        ok.then_some(out)
+    }
+
+    /// The one request of a run without `[[scenarios]]`: the URL from `[target]` or
+    /// the command line, with `[request]` and the flags.
+    fn step(&mut self, d: &Draft, file: Option<&Src>) -> Option<Step> {
+        let Some(url) = &d.url else {
+            let err = match file {
+                Some(src) => CompileError::in_source(CompileErrorKind::MissingUrl, src, None),
+                None => CompileError::unlocated(CompileErrorKind::MissingUrl),
+            };
+            self.errors.push(err);
+            return None;
+        };
+        let url_template = self.template(url);
+        let split = url_template.and_then(|t| self.split_origin(url, t));
+        let spec = RequestSpec {
+            name: "request".into(),
+            method: d.method.as_ref(),
+            headers: d.headers.iter().collect(),
+            body: d.body.as_ref(),
+            checks: &d.request_checks,
+            think_time: d.think_time.as_ref(),
+        };
+        self.request(spec, split, url)
+    }
+
+    /// Report text that does not parse, underlining `span` inside the value when the
+    /// value maps onto the source byte for byte.
+    fn grammar_error(
+        &mut self,
+        message: String,
+        help: Option<&'static str>,
+        loc: &Loc,
+        span: Option<kaioken_grammar::Span>,
+    ) {
+        self.errors.push(CompileError::at(
+            CompileErrorKind::Grammar { message, help },
+            loc,
+            span,
+        ));
+    }
+
+    /// Report a grammar error at its own span.
+    fn parse_error(&mut self, e: &kaioken_grammar::GrammarError, loc: &Loc) {
+        self.grammar_error(e.to_string(), e.help(), loc, Some(e.span));
+    }
+
+    /// Report settings that cannot go together, or a required one that is missing.
+    fn conflict(&mut self, loc: &Loc, message: &str) {
+        let kind = CompileErrorKind::Conflict {
+            message: message.to_owned(),
+        };
+        self.errors.push(CompileError::at(kind, loc, None));
+    }
+
+    /// A path written in the scenario file is relative to the file; one given as a
+    /// flag is relative to the working directory.
+    fn resolve_path(&self, path: &str, loc: &crate::located::Loc) -> std::path::PathBuf {
+        match &self.base_dir {
+            Some(base) if loc.is_file && std::path::Path::new(path).is_relative() => {
+                base.join(path)
+            }
+            _ => path.into(),
+        }
+    }
+
+    /// Report a number outside the range `expected` describes.
+    fn out_of_range<T>(&mut self, v: &Located<T>, what: &'static str, expected: &'static str) {
+        self.errors.push(CompileError::at(
+            CompileErrorKind::OutOfRange { what, expected },
+            &v.loc,
+            None,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The walk over scenarios and steps and the run-wide settings, plus the helpers
+    //! the other files' tests lower their inputs with.
+
+    use std::time::Duration;
+
+    use miette::Diagnostic;
+
+    use super::*;
+    use crate::{CompileErrorKind, Part, Template};
+
+    /// The file name every test scenario is lowered under.
+    pub(super) const FILE: &str = "test.toml";
+
+    /// Lower `text` as the scenario file [`FILE`], with `env` as the environment. A
+    /// leading newline is dropped, so that line 1 is the raw string's first line.
+    pub(super) fn lower_env(text: &str, env: &[(&str, &str)]) -> Result<Ir, CompileErrors> {
+        lower(&Input {
+            config: Some(ConfigFile {
+                name: FILE.into(),
+                text: text.strip_prefix('\n').unwrap_or(text).into(),
+            }),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Input::default()
+        })
+    }
+
+    /// Lower `text` (see [`lower_env`]), which must have no errors.
+    pub(super) fn ok(text: &str) -> Ir {
+        lower_env(text, &[]).unwrap_or_else(|e| panic!("{:?}", located_all(&e)))
+    }
+
+    /// Lower `text` (see [`lower_env`]), which must fail: its errors, located.
+    pub(super) fn errors(text: &str) -> Vec<String> {
+        errors_env(text, &[])
+    }
+
+    /// The errors of `text` lowered with `env`, located (see [`located`]).
+    pub(super) fn errors_env(text: &str, env: &[(&str, &str)]) -> Vec<String> {
+        match lower_env(text, env) {
+            Ok(ir) => panic!("expected errors, lowered to {ir:#?}"),
+            Err(e) => located_all(&e),
+        }
+    }
+
+    fn located_all(e: &CompileErrors) -> Vec<String> {
+        e.errors.iter().map(located).collect()
+    }
+
+    /// An error as `line:column [underlined text] message`, as the diagnostic would
+    /// show it (1-based; the column counts bytes, which is characters in these ASCII
+    /// tests). An error without a label is its message alone.
+    pub(super) fn located(e: &CompileError) -> String {
+        let (Some(src), Some(label)) = (e.source_code(), e.labels().and_then(|mut l| l.next()))
+        else {
+            return e.to_string();
+        };
+        let at = src.read_span(label.inner(), 0, 0).unwrap();
+        format!(
+            "{}:{} [{}] {e}",
+            at.line() + 1,
+            at.column() + 1,
+            String::from_utf8_lossy(at.data())
+        )
+    }
+
+    /// A template as a scenario would write it.
+    pub(super) fn text(t: &Template) -> String {
+        t.parts.iter().map(Part::to_string).collect()
+    }
+
+    #[test]
+    fn a_file_without_scenarios_is_one_request() {
+        let ir = ok(r#"
+[target]
+url = "http://127.0.0.1:8080/health"
+"#);
+        assert_eq!(ir.scenarios.len(), 1);
+        let sc = &ir.scenarios[0];
+        assert_eq!((sc.name.as_str(), sc.weight), ("default", 1));
+        let loc = sc.loc.as_ref().unwrap();
+        assert_eq!((loc.file.as_str(), loc.line, loc.column), (FILE, 2, 7));
+        assert_eq!(sc.steps.len(), 1);
+        assert_eq!(sc.steps[0].name, "request");
+        assert_eq!(text(&sc.steps[0].path), "/health");
+    }
+
+    #[test]
+    fn flags_alone_make_a_request_with_no_file_location() {
+        let ir = lower(&Input {
+            flags: Flags {
+                url: Some("http://127.0.0.1:8080/".into()),
+                ..Flags::default()
+            },
+            ..Input::default()
+        })
+        .unwrap();
+        assert_eq!(ir.scenarios[0].loc, None);
+        assert_eq!(ir.scenarios[0].steps[0].loc, None);
+    }
+
+    #[test]
+    fn no_url_anywhere() {
+        let e = lower(&Input::default()).unwrap_err();
+        assert_eq!(located_all(&e), ["no target URL"]);
+        assert_eq!(e.errors[0].kind, CompileErrorKind::MissingUrl);
+        assert_eq!(errors("[load]\nvus = 2\n"), ["no target URL"]);
+    }
+
+    #[test]
+    fn scenarios_name_steps_and_share_the_target_origin() {
+        let ir = ok(r#"
+[target]
+url = "http://api.test:8080"
+
+[request]
+headers = { "Accept" = "text/html", "x-common" = "1" }
+
+[[scenarios]]
+weight = 3
+tags = ["web"]
+
+[[scenarios.steps]]
+url = "/a"
+headers = { "accept" = "application/json" }
+
+[[scenarios.steps]]
+name = "other"
+url = "https://elsewhere.test/b"
+
+[[scenarios]]
+name = "second"
+
+[[scenarios.steps]]
+url = "/c"
+"#);
+        let names: Vec<_> = ir.scenarios.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["scenario0", "second"]);
+        assert_eq!(ir.scenarios[0].weight, 3);
+        assert_eq!(ir.scenarios[0].tags, ["web"]);
+        let steps = &ir.scenarios[0].steps;
+        assert_eq!(steps[0].name, "step0");
+        assert_eq!(steps[1].name, "other");
+        assert_eq!(steps[0].origin.authority, "api.test:8080");
+        assert_eq!(steps[1].origin.authority, "elsewhere.test");
+        // The step's own `accept` replaces the common one; `x-common` stays.
+        let headers: Vec<_> = steps[0]
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", text(v)))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                "x-common: 1",
+                "accept: application/json",
+                &format!("user-agent: {}", crate::USER_AGENT),
+            ]
+        );
+        let loc = ir.scenarios[1].steps[0].loc.as_ref().unwrap();
+        assert_eq!((loc.line, loc.column), (23, 7));
+    }
+
+    #[test]
+    fn scenarios_refuse_request_wide_method_body_and_checks() {
+        let errors = errors(
+            r#"
+[target]
+url = "http://h/"
+
+[request]
+method = "POST"
+body = "x"
+checks = ["status == 200"]
+
+[[scenarios]]
+weight = 0
+
+[[scenarios.steps]]
+method = "GET"
+
+[[scenarios]]
+"#,
+        );
+        assert_eq!(
+            errors,
+            [
+                "5:11 [POST] with `[[scenarios]]`, each step sets its own `method`",
+                "6:9 [x] with `[[scenarios]]`, each step sets its own `body`",
+                "7:12 [status == 200] with `[[scenarios]]`, put checks in the steps or in `[[checks]]`",
+                "10:10 [0] `weight` is out of range; expected from 1 to 1000000 (a scenario of weight 0 would never run)",
+                "12:1 [[[scenarios.steps]]\nmethod = \"GET\"] a step needs a `url`",
+                "15:1 [[[scenarios]]] a scenario needs at least one `[[scenarios.steps]]`",
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_defaults() {
+        let ir = ok("[target]\nurl = \"http://h/\"\n");
+        let s = &ir.settings;
+        assert_eq!(s.timeout, Duration::from_secs(30));
+        assert_eq!(s.max_error_rate, 0.1);
+        assert_eq!(s.body_limit, 64 * 1024);
+        assert_eq!(s.max_redirects, 10);
+        assert!(!s.http2 && !s.insecure && !s.cookie_jar);
+        assert_eq!(s.cacert, None);
+    }
+
+    #[test]
+    fn settings_values_and_limits() {
+        let ir = ok(r#"
+[target]
+url = "http://h/"
+timeout = "2s"
+max_redirects = 3
+follow_redirects = false
+body_limit = 0
+cookie_jar = true
+"#);
+        assert_eq!(ir.settings.timeout, Duration::from_secs(2));
+        // Not following redirects wins over a count.
+        assert_eq!(ir.settings.max_redirects, 0);
+        assert_eq!(ir.settings.body_limit, 0);
+        assert!(ir.settings.cookie_jar);
+
+        let errors = errors(
+            r#"
+[target]
+url = "http://h/"
+max_error_rate = 1.5
+body_limit = -1
+max_redirects = 101
+cacert = "no-such-ca.pem"
+"#,
+        );
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert_eq!(
+            errors[..3],
+            [
+                "3:18 [1.5] `max_error_rate` is out of range; expected a fraction from 0 to 1",
+                // The cacert error comes with the load plan's, before these two.
+                "6:11 [no-such-ca.pem] cannot read `no-such-ca.pem`: No such file or directory (os error 2)",
+                "4:14 [-1] `body_limit` is out of range; expected from 0 to 1073741824 bytes",
+            ]
+        );
+        assert_eq!(
+            errors[3],
+            "5:17 [101] `max_redirects` is out of range; expected from 0 to 100"
+        );
+    }
+
+    #[test]
+    fn errors_come_in_the_order_of_the_jobs() {
+        // Scenarios, timeout, load, checks, thresholds: the first one is the headline.
+        let errors = errors(
+            r#"
+[target]
+url = "http://h/${NOPE}"
+timeout = "soon"
+
+[load]
+vus = 0
+
+[[checks]]
+name = "no expr"
+
+[thresholds]
+p95 = "< 200"
+"#,
+        );
+        let kinds: Vec<_> = errors.iter().map(|e| &e[..e.find(' ').unwrap()]).collect();
+        assert_eq!(kinds, ["2:17", "3:12", "6:7", "8:1", "12:8"], "{errors:#?}");
+    }
+}

@@ -1,0 +1,312 @@
+//! `${…}` templates: parsed, each name resolved, environment variables folded.
+//!
+//! Part of `lower` (front ends → Draft → **lower** → Ir → compile → Program): a
+//! template becomes an IR [`Template`] of literal bytes and the parts that change per
+//! request (built-ins, extracted values). Environment variables are read once, here,
+//! and become literals, so the VM never looks one up. Where only fixed text may
+//! appear (a duration, a file path), [`Lowerer::fold_env`] refuses anything else.
+
+use kaioken_grammar::{TemplatePart, parse_template};
+use kaioken_vm::Builtin;
+
+use super::Lowerer;
+use crate::compile_error::{CompileError, CompileErrorKind};
+use crate::located::{Loc, Located};
+use crate::{Part, Template};
+
+/// What a `${name}` resolves to.
+enum Resolved {
+    Extracted(String),
+    Builtin(Builtin),
+    Env(String),
+}
+
+impl Lowerer<'_> {
+    /// A string where only environment variables may appear.
+    pub(super) fn fold_env(&mut self, value: &Located<String>) -> String {
+        match self.template(value) {
+            Some(t) => {
+                let mut out = Vec::new();
+                for part in &t.parts {
+                    match part {
+                        Part::Lit(bytes) => out.extend_from_slice(bytes),
+                        Part::Builtin(b) => {
+                            let kind = CompileErrorKind::BuiltinNotAllowed {
+                                name: b.name().into(),
+                            };
+                            self.errors.push(CompileError::at(kind, &value.loc, None));
+                        }
+                        Part::Extracted(var) | Part::UrlEncoded(var) => {
+                            let kind = CompileErrorKind::BuiltinNotAllowed { name: var.clone() };
+                            self.errors.push(CompileError::at(kind, &value.loc, None));
+                        }
+                        Part::Random(..) => {
+                            let kind = CompileErrorKind::BuiltinNotAllowed {
+                                name: "RANDOM".into(),
+                            };
+                            self.errors.push(CompileError::at(kind, &value.loc, None));
+                        }
+                    }
+                }
+                String::from_utf8_lossy(&out).into_owned()
+            }
+            None => value.value.clone(),
+        }
+    }
+
+    /// Parse a template, fold environment variables, keep built-ins.
+    pub(super) fn template(&mut self, value: &Located<String>) -> Option<Template> {
+        let parsed = match parse_template(&value.value) {
+            Ok(t) => t,
+            Err(e) => {
+                self.parse_error(&e, &value.loc);
+                return None;
+            }
+        };
+        let mut out = Template::default();
+        let mut ok = true;
+        for part in parsed.parts {
+            match part {
+                TemplatePart::Literal { text, .. } => out.push_lit(text.as_bytes()),
+                TemplatePart::Var {
+                    name,
+                    args,
+                    of,
+                    span,
+                } => {
+                    if name == "RANDOM" && of.is_none() {
+                        match args.as_slice() {
+                            &[lo, hi] if lo <= hi => out.parts.push(Part::Random(lo, hi)),
+                            _ => {
+                                let kind = CompileErrorKind::BadBuiltinArgs {
+                                    name,
+                                    expected: "two integers, the smallest first: `${RANDOM(1,100)}`",
+                                };
+                                self.errors
+                                    .push(CompileError::at(kind, &value.loc, Some(span)));
+                                ok = false;
+                            }
+                        }
+                        continue;
+                    }
+                    let (name, encode) = match (name.as_str(), of) {
+                        ("URLENCODE", Some(of)) if args.is_empty() => (of, true),
+                        (_, None) if args.is_empty() && name != "URLENCODE" => (name, false),
+                        _ => {
+                            let expected = match name.as_str() {
+                                "URLENCODE" => "the name of a value: `${URLENCODE(token)}`",
+                                "RANDOM" => "two integers, the smallest first: `${RANDOM(1,100)}`",
+                                _ => "no arguments",
+                            };
+                            let kind = CompileErrorKind::BadBuiltinArgs { name, expected };
+                            self.errors
+                                .push(CompileError::at(kind, &value.loc, Some(span)));
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    match self.resolve(name, &value.loc, span) {
+                        Some(Resolved::Extracted(var)) if encode => {
+                            out.parts.push(Part::UrlEncoded(var));
+                        }
+                        Some(Resolved::Extracted(var)) => out.parts.push(Part::Extracted(var)),
+                        // Built-ins write only letters, digits and `-`: nothing to encode.
+                        Some(Resolved::Builtin(b)) => out.parts.push(Part::Builtin(b)),
+                        Some(Resolved::Env(v)) if encode => {
+                            let mut encoded = Vec::new();
+                            kaioken_vm::push_url_encoded(&mut encoded, v.as_bytes());
+                            out.push_lit(&encoded);
+                        }
+                        Some(Resolved::Env(v)) => out.push_lit(v.as_bytes()),
+                        None => ok = false,
+                    }
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// What the name in a `${name}` stands for, in order: a value an earlier step
+    /// extracted, a built-in, an environment variable. A name only later steps
+    /// extract, or no name at all, is an error (with the closest known name).
+    fn resolve(
+        &mut self,
+        name: String,
+        loc: &Loc,
+        span: kaioken_grammar::Span,
+    ) -> Option<Resolved> {
+        if self.extracted.contains(&name) {
+            return Some(Resolved::Extracted(name));
+        }
+        if let Some(b) = Builtin::from_name(&name) {
+            return Some(Resolved::Builtin(b));
+        }
+        if self.extracted_later.contains(&name) {
+            let kind = CompileErrorKind::UseBeforeExtract { name };
+            self.errors.push(CompileError::at(kind, loc, Some(span)));
+            return None;
+        }
+        if let Some(v) = self.env.get(&name) {
+            return Some(Resolved::Env(v.clone()));
+        }
+        let candidates = Builtin::ALL
+            .iter()
+            .map(|b| b.name())
+            .chain(["RANDOM", "URLENCODE"])
+            .chain(self.extracted.iter().map(String::as_str))
+            .chain(self.env.keys().map(String::as_str));
+        let suggestion = crate::suggest::closest(&name, candidates).map(str::to_owned);
+        let kind = CompileErrorKind::UnknownVariable { name, suggestion };
+        self.errors.push(CompileError::at(kind, loc, Some(span)));
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kaioken_vm::Builtin;
+
+    use crate::lower::tests::{errors, errors_env, lower_env, ok, text};
+    use crate::{CompileErrorKind, Part, Step};
+
+    /// The one request of a file whose `[target] url` is `url`, with `env`.
+    fn step(url: &str, env: &[(&str, &str)]) -> Step {
+        let ir = lower_env(&format!("[target]\nurl = \"{url}\"\n"), env).unwrap();
+        ir.scenarios[0].steps[0].clone()
+    }
+
+    #[test]
+    fn built_ins_stay_per_request() {
+        let s = step(
+            "http://h/${VU}/${ITERATION}?r=${RANDOM(1,100)}&id=${UUID}",
+            &[],
+        );
+        assert_eq!(
+            s.path.parts,
+            [
+                Part::Lit(b"/".to_vec()),
+                Part::Builtin(Builtin::Vu),
+                Part::Lit(b"/".to_vec()),
+                Part::Builtin(Builtin::Iteration),
+                Part::Lit(b"?r=".to_vec()),
+                Part::Random(1, 100),
+                Part::Lit(b"&id=".to_vec()),
+                Part::Builtin(Builtin::Uuid),
+            ]
+        );
+        // `$${` is a literal `${`.
+        assert_eq!(text(&step("http://h/$${VU}", &[]).path), "/${VU}");
+    }
+
+    #[test]
+    fn environment_variables_become_literals() {
+        let env = [("TOKEN", "a+b/c"), ("HOST", "api.test")];
+        let s = step("http://${HOST}/t/${TOKEN}?q=${URLENCODE(TOKEN)}", &env);
+        assert_eq!(s.origin.host, "api.test");
+        assert_eq!(s.path.parts, [Part::Lit(b"/t/a+b/c?q=a%2Bb%2Fc".to_vec())]);
+        // Folded before the URL rules apply: a space from the environment is refused.
+        assert_eq!(
+            errors_env("[target]\nurl = \"http://h/${T}\"\n", &[("T", "a b")]),
+            [
+                "2:8 [http://h/${T}] invalid URL: the path contains a space or control character; percent-encode it (`%20`)"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_built_in_arguments() {
+        assert_eq!(
+            errors("[target]\nurl = \"http://h/${RANDOM(9,1)}/${VU(2)}/${URLENCODE}\"\n"),
+            [
+                "2:17 [${RANDOM(9,1)}] `RANDOM` takes two integers, the smallest first: `${RANDOM(1,100)}`",
+                "2:32 [${VU(2)}] `VU` takes no arguments",
+                "2:41 [${URLENCODE}] `URLENCODE` takes the name of a value: `${URLENCODE(token)}`",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_variable_suggests_the_closest_name() {
+        let e = lower_env(
+            "[target]\nurl = \"http://h/${API_TOKN}\"\n",
+            &[("API_TOKEN", "t")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.errors[0].kind,
+            CompileErrorKind::UnknownVariable {
+                name: "API_TOKN".into(),
+                suggestion: Some("API_TOKEN".into()),
+            }
+        );
+        assert_eq!(
+            errors_env("[target]\nurl = \"http://h/${ITERATON}\"\n", &[]),
+            ["2:17 [${ITERATON}] unknown variable `ITERATON`"]
+        );
+        let e = lower_env("[target]\nurl = \"http://h/${ITERATON}\"\n", &[]).unwrap_err();
+        assert!(matches!(
+            &e.errors[0].kind,
+            CompileErrorKind::UnknownVariable { suggestion: Some(s), .. } if s == "ITERATION"
+        ));
+    }
+
+    #[test]
+    fn extracted_values_are_seen_by_later_steps_only() {
+        let scenario = |first: &str, second: &str| {
+            format!(
+                r#"[target]
+url = "http://h"
+
+[[scenarios]]
+
+[[scenarios.steps]]
+url = "{first}"
+extract = {{ cart_id = "json:$.id" }}
+
+[[scenarios.steps]]
+url = "{second}"
+"#
+            )
+        };
+        let ir = ok(&scenario(
+            "/cart",
+            "/cart/${cart_id}?t=${URLENCODE(cart_id)}",
+        ));
+        assert_eq!(
+            ir.scenarios[0].steps[1].path.parts,
+            [
+                Part::Lit(b"/cart/".to_vec()),
+                Part::Extracted("cart_id".into()),
+                Part::Lit(b"?t=".to_vec()),
+                Part::UrlEncoded("cart_id".into()),
+            ]
+        );
+        assert_eq!(
+            errors(&scenario("/cart/${cart_id}", "/")),
+            ["7:14 [${cart_id}] `${cart_id}` is used before any step can have extracted it"]
+        );
+        // An environment variable of the same name does not stand in for it.
+        assert_eq!(
+            errors_env(&scenario("/cart/${cart_id}", "/"), &[("cart_id", "7")]).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn fixed_values_take_environment_variables_only() {
+        let ir = lower_env(
+            "[target]\nurl = \"http://h/\"\ntimeout = \"${T}\"\n",
+            &[("T", "3s")],
+        )
+        .unwrap();
+        assert_eq!(ir.settings.timeout, std::time::Duration::from_secs(3));
+        assert_eq!(
+            errors("[target]\nurl = \"http://h/\"\ntimeout = \"${VU}s\"\n"),
+            [
+                "3:12 [${VU}s] built-in `VU` cannot be used here",
+                // Folding left `s`, which is no duration either.
+                "3:12 [${VU}s] invalid duration `s` for `timeout`",
+            ]
+        );
+    }
+}

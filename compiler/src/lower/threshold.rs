@@ -1,0 +1,201 @@
+//! Thresholds: pass/fail bounds on the run's metrics, for the run, a scenario or a tag.
+//!
+//! Part of `lower` (front ends → Draft → **lower** → Ir → compile → Program): each
+//! `[thresholds]` value is parsed and checked against its metric (a latency needs a
+//! time unit, a rate does not), and a scope must name a scenario or tag the run has.
+
+use super::Lowerer;
+use crate::draft::Draft;
+use crate::located::Located;
+use crate::{IrThreshold, Metric, ThresholdScope};
+
+impl Lowerer<'_> {
+    /// Parse a threshold and check that its bound fits the metric.
+    pub(super) fn threshold(
+        &mut self,
+        scope: &ThresholdScope,
+        key: &str,
+        value: &Located<String>,
+        d: &Draft,
+    ) -> Option<IrThreshold> {
+        let metric = Metric::from_key(key)?;
+        // A scope must name a scenario or tag the run has.
+        let names: Vec<String> = match scope {
+            ThresholdScope::All => Vec::new(),
+            ThresholdScope::Scenario(_) => d
+                .scenarios
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    s.name
+                        .as_ref()
+                        .map_or(format!("scenario{i}"), |n| n.value.clone())
+                })
+                .collect(),
+            ThresholdScope::Tag(_) => d
+                .scenarios
+                .iter()
+                .flat_map(|s| s.tags.iter().cloned())
+                .collect(),
+        };
+        if let ThresholdScope::Scenario(name) | ThresholdScope::Tag(name) = scope {
+            if !names.iter().any(|n| n == name) {
+                let what = if matches!(scope, ThresholdScope::Scenario(_)) {
+                    "scenario"
+                } else {
+                    "tag"
+                };
+                let mut message = format!("thresholds for {what} `{name}`, which no scenario has");
+                if let Some(s) = crate::suggest::closest(name, names.iter().map(String::as_str)) {
+                    message.push_str(&format!("; did you mean `{s}`?"));
+                }
+                self.conflict(&value.loc, &message);
+                return None;
+            }
+            if metric == Metric::CheckPassRate {
+                self.conflict(&value.loc, "`check_pass_rate` is measured for the whole run only; put it in `[thresholds]`");
+                return None;
+            }
+        }
+        let threshold = match kaioken_grammar::parse_threshold(&value.value) {
+            Ok(t) => t,
+            Err(e) => {
+                self.parse_error(&e, &value.loc);
+                return None;
+            }
+        };
+        let is_time = matches!(threshold.bound, kaioken_grammar::Value::Time(_));
+        let problem = if metric.is_time() && !is_time {
+            Some(format!(
+                "`{key}` is a latency: give the bound a unit, e.g. `< 200ms`"
+            ))
+        } else if !metric.is_time() && is_time {
+            Some(format!(
+                "`{key}` is not a time: write a number{}",
+                if metric == Metric::Rps {
+                    ""
+                } else {
+                    " (0.95) or a percentage (95%)"
+                }
+            ))
+        } else if metric == Metric::Rps
+            && matches!(threshold.bound, kaioken_grammar::Value::Percent(_))
+        {
+            Some("`rps` is requests per second: write a number, e.g. `> 1000`".to_owned())
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            self.grammar_error(
+                format!("invalid threshold: {message}"),
+                None,
+                &value.loc,
+                None,
+            );
+            return None;
+        }
+        Some(IrThreshold {
+            scope: scope.clone(),
+            metric,
+            threshold,
+            loc: value.loc.ir_loc(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lower::tests::{errors, ok};
+    use crate::{Metric, ThresholdScope};
+
+    const SCENARIOS: &str = r#"[target]
+url = "http://h"
+
+[[scenarios]]
+name = "checkout"
+tags = ["api"]
+
+[[scenarios.steps]]
+url = "/"
+"#;
+
+    #[test]
+    fn metrics_and_scopes() {
+        let ir = ok(&format!(
+            r#"{SCENARIOS}
+[thresholds]
+p99_9 = "< 1s"
+error_rate = "< 1%"
+rps = ">= 100"
+check_pass_rate = "> 0.99"
+
+[thresholds.scenarios.checkout]
+mean = "< 150ms"
+
+[thresholds.tags.api]
+max = "<= 2s"
+"#
+        ));
+        let got: Vec<_> = ir
+            .thresholds
+            .iter()
+            .map(|t| (t.scope.clone(), t.metric, t.threshold.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    ThresholdScope::All,
+                    Metric::LatencyPercentile(999),
+                    "< 1000ms".into()
+                ),
+                (ThresholdScope::All, Metric::ErrorRate, "< 1%".into()),
+                (ThresholdScope::All, Metric::Rps, ">= 100".into()),
+                (ThresholdScope::All, Metric::CheckPassRate, "> 0.99".into()),
+                (
+                    ThresholdScope::Scenario("checkout".into()),
+                    Metric::LatencyMean,
+                    "< 150ms".into()
+                ),
+                (
+                    ThresholdScope::Tag("api".into()),
+                    Metric::LatencyMax,
+                    "<= 2000ms".into()
+                ),
+            ]
+        );
+        let loc = ir.thresholds[0].loc.as_ref().unwrap();
+        assert_eq!((loc.line, loc.column), (12, 9));
+    }
+
+    #[test]
+    fn bounds_must_fit_the_metric() {
+        assert_eq!(
+            errors(&format!(
+                "{SCENARIOS}[thresholds]\np95 = \"< 200\"\nerror_rate = \"< 5ms\"\nrps = \"> 50%\"\nmean = \"<< 1s\"\n"
+            )),
+            [
+                "11:8 [< 200] invalid threshold: `p95` is a latency: give the bound a unit, e.g. `< 200ms`",
+                // In report order: latencies first.
+                "14:10 [<] invalid threshold",
+                "12:15 [< 5ms] invalid threshold: `error_rate` is not a time: write a number (0.95) or a percentage (95%)",
+                "13:8 [> 50%] invalid threshold: `rps` is requests per second: write a number, e.g. `> 1000`",
+            ]
+        );
+    }
+
+    #[test]
+    fn scopes_must_exist() {
+        assert_eq!(
+            errors(&format!(
+                "{SCENARIOS}[thresholds.scenarios.chekout]\np95 = \"< 1s\"\n[thresholds.tags.web]\np95 = \"< 1s\"\n[thresholds.tags.api]\ncheck_pass_rate = \"> 0.9\"\n"
+            )),
+            [
+                "11:8 [< 1s] thresholds for scenario `chekout`, which no scenario has; did you mean `checkout`?",
+                // Tags in name order.
+                "15:20 [> 0.9] `check_pass_rate` is measured for the whole run only; put it in `[thresholds]`",
+                "13:8 [< 1s] thresholds for tag `web`, which no scenario has",
+            ]
+        );
+    }
+}
