@@ -25,10 +25,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use kaioken_compiler::{ConfigFile, Flags, Input, Ir};
-use kaioken_runtime::{
-    ArrivalConfig, Control, HttpConfig, LoadConfig, Profile, Progress, RunConfig, StopReason,
-};
+use kaioken_compiler::{ConfigFile, Flags, Input, Ir, PlanError};
+use kaioken_runtime::{Control, Progress, StopReason};
+use kaioken_vm::RunPlan;
 
 use crate::args::{Cli, Command, DemoArgs, Dump, HarFlags, ImportArgs, ImportFormat, RunArgs};
 use crate::error::{Error, Outcome, exit_code};
@@ -196,38 +195,26 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         har: har_options(&args.har),
     };
     let ir = kaioken_compiler::lower(&input).map_err(Error::Compile)?;
-    let program = kaioken_compiler::compile(&ir).map_err(|e| Error::Internal(e.to_string()))?;
+    let plan = kaioken_compiler::plan(&ir).map_err(|e| match e {
+        PlanError::Invalid(e) => Error::Internal(e.to_string()),
+        PlanError::Cacert { path, message } => Error::Io {
+            path: path.display().to_string(),
+            message,
+        },
+    })?;
     match args.dump {
         Some(Dump::Ir) => return print_stdout(&kaioken_compiler::dump_ir(&ir, true)),
-        Some(Dump::Bytecode) => return print_stdout(&program.to_string()),
+        Some(Dump::Bytecode) => return print_stdout(&plan.program.to_string()),
         None => {}
     }
     if args.dry_run {
         return print_stdout(&dry_run_text(&ir));
     }
     warn_if_not_loopback(&ir);
-    let cacert_pem = match &ir.settings.cacert {
-        Some(path) => Some(std::fs::read(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?),
-        None => None,
-    };
-    let config = RunConfig {
-        program: Arc::new(program),
-        load: load_config(&ir.load),
-        http: HttpConfig {
-            timeout: ir.settings.timeout,
-            insecure: ir.settings.insecure,
-            cacert_pem,
-            cookie_jar: ir.settings.cookie_jar,
-            max_redirects: ir.settings.max_redirects,
-        },
-        threads: args.threads.unwrap_or(0),
-    };
     execute(
         &ir,
-        &config,
+        &Arc::new(plan),
+        args.threads.unwrap_or(0),
         &Output {
             json: args.json,
             output: args.output.clone(),
@@ -236,40 +223,13 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
     )
 }
 
-/// The runtime's view of the IR's load plan.
-fn load_config(l: &kaioken_compiler::LoadPlan) -> LoadConfig {
-    let profile = if !l.stages.is_empty() {
-        Some(Profile {
-            start: l.start,
-            stages: l.stages.iter().map(|s| (s.duration, s.target)).collect(),
-        })
-    } else {
-        l.arrival.as_ref().map(|a| Profile::constant(a.rate))
-    };
-    LoadConfig {
-        vus: l.vus,
-        duration: l.duration,
-        max_requests: l.max_requests,
-        rate: l.rate,
-        ramp_up: l.ramp_up,
-        warmup: l.warmup,
-        profile,
-        arrival: l.arrival.as_ref().map(|a| ArrivalConfig {
-            pre_allocated_vus: a.pre_allocated_vus,
-            latency_correction: a.latency_correction,
-            queue_size: a.queue_size,
-            queue_timeout: a.queue_timeout,
-        }),
-    }
-}
-
 struct Output {
     json: bool,
     output: Option<std::path::PathBuf>,
     serious: bool,
 }
 
-fn execute(ir: &Ir, config: &RunConfig, out: &Output) -> Result<Outcome, Error> {
+fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result<Outcome, Error> {
     let control = Arc::new(Control::new());
     watch_ctrl_c(control.clone());
     let started_at_unix_ms = SystemTime::now()
@@ -299,13 +259,14 @@ fn execute(ir: &Ir, config: &RunConfig, out: &Output) -> Result<Outcome, Error> 
         })?),
         None => None,
     };
-    let stats = kaioken_runtime::run(config, control.clone(), &mut on_tick).map_err(|e| {
-        if e.is_internal() {
-            Error::Internal(e.to_string())
-        } else {
-            Error::Setup(e.to_string())
-        }
-    })?;
+    let stats =
+        kaioken_runtime::run(plan, threads, control.clone(), &mut on_tick).map_err(|e| {
+            if e.is_internal() {
+                Error::Internal(e.to_string())
+            } else {
+                Error::Setup(e.to_string())
+            }
+        })?;
     if show_progress {
         eprint!("\r\x1b[2K");
     }
@@ -328,7 +289,7 @@ fn execute(ir: &Ir, config: &RunConfig, out: &Output) -> Result<Outcome, Error> 
         exit_code: exit_code(&Ok(outcome)),
         started_at_unix_ms,
     };
-    let mut report = Report::new(ir, &config.program, &stats, &end);
+    let mut report = Report::new(ir, &plan.program, &stats, &end);
     report.evaluate_thresholds(ir);
     // Interrupted runs keep 130; a failed threshold outranks a high error rate, since
     // it is the gate the user asked for.

@@ -280,10 +280,7 @@ fn target_rate(load: &kaioken_compiler::LoadPlan) -> Option<f64> {
     if load.stages.is_empty() {
         return Some(a.rate);
     }
-    let profile = kaioken_runtime::Profile {
-        start: load.start,
-        stages: load.stages.iter().map(|s| (s.duration, s.target)).collect(),
-    };
+    let profile = kaioken_runtime::Profile::of(load)?;
     let total = load.duration?;
     Some(profile.count_until(total) / total.as_secs_f64().max(f64::MIN_POSITIVE))
 }

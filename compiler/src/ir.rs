@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use kaioken_vm::{Arrival, LoadPlan, Stage};
 use kaioken_vm::{Builtin, Origin};
 
 /// A whole run: what to send, how hard, and with which connection settings.
@@ -254,60 +255,6 @@ impl Template {
             _ => None,
         }
     }
-}
-
-/// The load model.
-///
-/// Closed (the default): `vus` VUs each loop as fast as the target answers, optionally
-/// capped by `rate` and shaped by `stages` (targets in VUs). Open (`arrival` is set):
-/// iterations start on a schedule (`arrival.rate`, or `stages` with targets in
-/// iterations per second) whatever the response times, on up to `vus` VUs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadPlan {
-    /// Closed: concurrent VUs (with stages, the most any stage asks for). Open: the
-    /// most VUs that may be started (`max_vus`).
-    pub vus: u32,
-    /// How long to measure, after the warm-up; with stages, their total. `None` when
-    /// only `max_requests` bounds the run.
-    pub duration: Option<Duration>,
-    /// Stop after this many requests.
-    pub max_requests: Option<u64>,
-    /// Closed model: requests per second across all VUs (token bucket).
-    pub rate: Option<f64>,
-    /// VUs start evenly spread over this time (closed model without stages).
-    pub ramp_up: Duration,
-    /// Time at the start whose results are discarded; connections stay open.
-    pub warmup: Duration,
-    /// The level the first stage starts from (VUs, or iterations per second).
-    pub start: f64,
-    /// Linear ramps, in order. Empty: a constant level.
-    pub stages: Vec<Stage>,
-    /// The open model's settings; `None` for the closed model.
-    pub arrival: Option<Arrival>,
-}
-
-/// One stage: over `duration`, move linearly to `target`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stage {
-    /// How long the stage lasts.
-    pub duration: Duration,
-    /// VUs (closed model) or iterations per second (open model) at its end.
-    pub target: f64,
-}
-
-/// The open (arrival-rate) model.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Arrival {
-    /// Iterations per second without stages (with stages, see `LoadPlan::start`).
-    pub rate: f64,
-    /// VUs started before the first iteration; more are added on demand.
-    pub pre_allocated_vus: u32,
-    /// Measure latency from each iteration's scheduled start.
-    pub latency_correction: bool,
-    /// Most iterations that may wait for a free VU.
-    pub queue_size: u32,
-    /// Longest an iteration may wait for a free VU before it is dropped.
-    pub queue_timeout: Duration,
 }
 
 /// Connection and protocol settings.

@@ -27,6 +27,7 @@ pub mod front;
 mod ir;
 mod located;
 mod lower;
+mod plan;
 mod suggest;
 
 pub use compile::compile;
@@ -39,6 +40,7 @@ pub use ir::{
     Settings, Stage, Step, Template, ThresholdScope,
 };
 pub use lower::{ConfigFile, Input, lower};
+pub use plan::{PlanError, plan};
 
 /// The `user-agent` sent when a request sets none.
 pub const USER_AGENT: &str = concat!("kaioken/", env!("CARGO_PKG_VERSION"));

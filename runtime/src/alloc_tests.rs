@@ -184,8 +184,9 @@ fn http1_request_path_allocates_nothing() {
 #[cfg(target_os = "linux")]
 #[test]
 fn uring_request_path_allocates_nothing() {
+    use crate::Control;
     use crate::shared::Shared;
-    use crate::{Control, LoadConfig, RunConfig};
+    use kaioken_vm::{LoadPlan, RunPlan};
 
     let mut counts = Vec::new();
     for requests in [500usize, 2_000] {
@@ -197,39 +198,37 @@ fn uring_request_path_allocates_nothing() {
             headers: vec!["x-vu: ${VU}".into()],
             ..Flags::default()
         };
-        let program = Arc::new(
-            compile(
-                &lower(&Input {
-                    flags,
-                    ..Input::default()
-                })
-                .unwrap(),
-            )
+        let program = compile(
+            &lower(&Input {
+                flags,
+                ..Input::default()
+            })
             .unwrap(),
-        );
-        let config = RunConfig {
+        )
+        .unwrap();
+        let plan = Arc::new(RunPlan {
             program,
-            load: LoadConfig {
+            load: LoadPlan {
                 vus: 1,
                 duration: Some(Duration::from_secs(60)),
                 max_requests: Some(requests as u64),
                 rate: None,
                 ramp_up: Duration::ZERO,
                 warmup: Duration::ZERO,
-                profile: None,
+                start: 1.0,
+                stages: Vec::new(),
                 arrival: None,
             },
-            http: http_config(),
-            threads: 1,
-        };
-        let shared = Shared::new(&config, Arc::new(Control::new())).unwrap();
+            transport: http_config(),
+        });
+        let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
         let addr =
             crate::uring::eligible(&shared).expect("a plain HTTP/1.1 closed run is eligible");
         let mut stats = WorkerStats::new(shared.measure_from, 10);
         let before = counted_allocations();
         COUNTING.with(|c| c.set(true));
         let unfinished =
-            crate::uring::run_worker(&shared, &shared.config.program, 0, addr, &[1], &mut stats);
+            crate::uring::run_worker(&shared, &shared.plan.program, 0, addr, &[1], &mut stats);
         COUNTING.with(|c| c.set(false));
         let allocations = counted_allocations() - before;
         server.join().unwrap();
@@ -253,8 +252,8 @@ fn uring_request_path_allocates_nothing() {
 
 /// The run's settings these tests use: the defaults, redirects followed as they are
 /// by default (the path must allocate nothing when a response is not a redirect).
-fn http_config() -> crate::HttpConfig {
-    crate::HttpConfig {
+fn http_config() -> kaioken_vm::TransportPlan {
+    kaioken_vm::TransportPlan {
         timeout: Duration::from_secs(5),
         insecure: false,
         cacert_pem: None,

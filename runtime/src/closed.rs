@@ -27,7 +27,7 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
         }
     }
     let mut vu = TokioVu {
-        vu: from.unwrap_or_else(|| Vu::new(program, number, shared.config.http.cookie_jar)),
+        vu: from.unwrap_or_else(|| Vu::new(program, number, shared.plan.transport.cookie_jar)),
         drivers: Drivers::default(),
     };
     let mut active = false;

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use crate::shared::Shared;
 use crate::stats::RunStats;
 use crate::worker::worker;
-use crate::{Control, RunConfig, RunError, StopReason};
+use kaioken_vm::RunPlan;
+
+use crate::{Control, RunError, StopReason};
 
 /// A live view of a run, handed to the progress callback about once a second.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +44,7 @@ const GRACE: Duration = Duration::from_secs(5);
 const GRACE_INTERRUPTED: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(50);
 
-/// Run the load described by `config` until its duration or request budget is
+/// Run `plan` on `threads` worker threads (0: one per CPU, at most one per VU) until its duration or request budget is
 /// spent, or `control` is told to stop. Blocks the calling thread, which acts as the
 /// controller and calls `on_tick` about once a second.
 ///
@@ -51,17 +53,18 @@ const TICK: Duration = Duration::from_millis(50);
 /// Only a run that cannot start (an unusable `--cacert`, no thread) or a bug; failures
 /// of requests are counted in the returned statistics, never returned as errors.
 pub fn run(
-    config: &RunConfig,
+    plan: &Arc<RunPlan>,
+    threads: usize,
     control: Arc<Control>,
     on_tick: &mut dyn FnMut(&Progress),
 ) -> Result<RunStats, RunError> {
-    let shared = Arc::new(Shared::new(config, control.clone())?);
+    let shared = Arc::new(Shared::new(plan, threads, control.clone())?);
     let (threads, start, measure_from, deadline, load) = (
         shared.threads,
         shared.start,
         shared.measure_from,
         shared.deadline,
-        &config.load,
+        &plan.load,
     );
     let handles: Vec<_> = (0..threads)
         .map(|index| {
@@ -95,7 +98,7 @@ pub fn run(
             } else {
                 GRACE
             };
-            if now.duration_since(since) >= grace.min(config.http.timeout) {
+            if now.duration_since(since) >= grace.min(plan.transport.timeout) {
                 control.hard_stop();
             }
         }

@@ -12,10 +12,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kaioken_vm::{Program, Protocol};
+use kaioken_vm::{Program, Protocol, TransportPlan};
 use rustls::ClientConfig;
 
-use crate::HttpConfig;
 use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
 use crate::response_parser::Capture;
@@ -55,7 +54,7 @@ pub(crate) trait Perform: Driver {
 /// What every exchange of a run shares: settings and the TLS configuration of each
 /// protocol (ALPN differs).
 pub(crate) struct Transport {
-    pub http: HttpConfig,
+    pub http: TransportPlan,
     /// By [`Protocol::index`]; `None` when no origin of that protocol may be `https`.
     pub tls: [Option<Arc<ClientConfig>>; Protocol::ALL.len()],
     pub infos: Arc<[StepInfo]>,

@@ -76,7 +76,7 @@ pub(crate) struct Http1 {
 }
 
 impl Http1 {
-    pub fn new(program: &Program, http: &crate::HttpConfig) -> Http1 {
+    pub fn new(program: &Program, http: &kaioken_vm::TransportPlan) -> Http1 {
         Http1 {
             detail: None,
             capture: crate::judge::capture_for(program, http.cookie_jar),

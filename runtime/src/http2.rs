@@ -44,7 +44,7 @@ pub(crate) struct Http2 {
 }
 
 impl Http2 {
-    pub fn new(program: &Program, http: &crate::HttpConfig) -> Http2 {
+    pub fn new(program: &Program, http: &kaioken_vm::TransportPlan) -> Http2 {
         let steps = program
             .steps
             .iter()

@@ -2,7 +2,7 @@
 //! statistics.
 //!
 //! ```text
-//!            cli ──► RunConfig { Arc<Program>, load, http } ──► run()
+//!   compiler ──► RunPlan { program, load, transport } ──► run(plan, threads)
 //!                                                               │
 //!   controller thread: deadline, Ctrl-C (Control), progress ticks│
 //!        ┌───────────────────────────────┬──────────────────────┘
@@ -47,7 +47,6 @@ mod profile;
 mod rate;
 mod redirect;
 mod response_parser;
-mod run_config;
 mod run_error;
 mod shared;
 mod stats;
@@ -61,7 +60,6 @@ pub use control::{Control, StopReason};
 pub use controller::{Progress, run};
 pub use error_kind::ErrorKind;
 pub use profile::Profile;
-pub use run_config::{ArrivalConfig, HttpConfig, LoadConfig, RunConfig};
 pub use run_error::RunError;
 pub use stats::{Counts, RunStats, ScenarioStats, Second};
 

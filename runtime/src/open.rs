@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use kaioken_vm::{Program, Yield};
 use tokio::sync::Notify;
 
-use crate::ArrivalConfig;
 use crate::control::reached;
 use crate::driver::Drivers;
 use crate::vu::Vu;
 use crate::worker::{TokioVu, WorkerCtx, think};
+use kaioken_vm::Arrival;
 
 /// Open model: a VU idle this long retires (above the pre-allocated number).
 const RETIRE_AFTER: Duration = Duration::from_secs(1);
@@ -52,7 +52,7 @@ impl OpenQueue {
     /// the pre-allocated VUs.
     pub(crate) fn for_worker(
         max_vus: u32,
-        arrival: &ArrivalConfig,
+        arrival: &Arrival,
         index: usize,
         threads: usize,
     ) -> OpenQueue {
@@ -162,11 +162,11 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     let control = &*shared.control;
     let program: &Program = &ctx.program;
     let Some(queue) = &ctx.open else { return };
-    let Some(arrival) = &shared.config.load.arrival else {
+    let Some(arrival) = &shared.plan.load.arrival else {
         return;
     };
     let mut vu = TokioVu {
-        vu: Vu::new(program, number, shared.config.http.cookie_jar),
+        vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
         drivers: Drivers::default(),
     };
     let mut stop_rx = control.subscribe();

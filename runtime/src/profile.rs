@@ -20,6 +20,19 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// The level `load` follows over its measured time: VUs along its stages (closed
+    /// model), or iterations per second (open model, with or without stages). `None`
+    /// for the closed model without stages: all VUs, always.
+    pub fn of(load: &kaioken_vm::LoadPlan) -> Option<Profile> {
+        if !load.stages.is_empty() {
+            return Some(Profile {
+                start: load.start,
+                stages: load.stages.iter().map(|s| (s.duration, s.target)).collect(),
+            });
+        }
+        load.arrival.as_ref().map(|a| Profile::constant(a.rate))
+    }
+
     /// A level that never changes.
     pub fn constant(level: f64) -> Profile {
         Profile {

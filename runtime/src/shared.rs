@@ -14,7 +14,9 @@ use tokio::sync::watch;
 
 use crate::driver::Transport;
 use crate::http1::StepInfo;
-use crate::{Control, Profile, RunConfig, RunError, StopReason};
+use kaioken_vm::RunPlan;
+
+use crate::{Control, Profile, RunError, StopReason};
 
 /// Per-worker counters the controller reads for progress. Written by one thread only,
 /// so a load and a store replace a locked add; padded so workers don't share a line.
@@ -40,7 +42,7 @@ impl Live {
 }
 
 pub(crate) struct Shared {
-    pub(crate) config: RunConfig,
+    pub(crate) plan: Arc<RunPlan>,
     /// What every exchange shares: settings, TLS per protocol, per-step facts.
     pub(crate) transport: Transport,
     pub(crate) control: Arc<Control>,
@@ -65,48 +67,44 @@ impl Shared {
     /// # Errors
     ///
     /// An unusable TLS configuration (`--cacert`).
-    pub(crate) fn new(config: &RunConfig, control: Arc<Control>) -> Result<Shared, RunError> {
+    pub(crate) fn new(
+        plan: &Arc<RunPlan>,
+        threads: usize,
+        control: Arc<Control>,
+    ) -> Result<Shared, RunError> {
         // The engines index tables by the program's ids and trust its control flow.
-        config
-            .program
-            .validate()
-            .map_err(RunError::InvalidProgram)?;
+        plan.program.validate().map_err(RunError::InvalidProgram)?;
         // A TLS configuration for each protocol a step speaks to an `https` origin, or
         // may after a redirect (from `http` to `https` is the most common one).
-        let program = &config.program;
+        let program = &plan.program;
         let mut tls: [Option<Arc<ClientConfig>>; Protocol::ALL.len()] = Default::default();
         for step in &program.steps {
             let https = program.origins[step.origin].scheme == kaioken_vm::Scheme::Https;
             let slot = &mut tls[step.protocol.index()];
-            if slot.is_none() && (https || config.http.max_redirects > 0) {
+            if slot.is_none() && (https || plan.transport.max_redirects > 0) {
                 *slot = Some(
-                    crate::tls::client_config(&config.http, step.protocol)
+                    crate::tls::client_config(&plan.transport, step.protocol)
                         .map_err(RunError::Tls)?,
                 );
             }
         }
-        let load = &config.load;
+        let load = &plan.load;
         let vus = load.vus.max(1) as usize;
         let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = if config.threads == 0 {
-            cpus
-        } else {
-            config.threads
-        }
-        .clamp(1, vus);
+        let threads = if threads == 0 { cpus } else { threads }.clamp(1, vus);
         let start = Instant::now();
         let measure_from = start + load.warmup;
-        let profile = load.profile.as_ref().map(|p| p.with_lead(load.warmup));
+        let profile = Profile::of(load).map(|p| p.with_lead(load.warmup));
         let initial_target = match (&profile, &load.arrival) {
             (Some(p), None) => p.level_at(Duration::ZERO).round() as u32,
             _ => load.vus,
         };
         Ok(Shared {
-            config: config.clone(),
+            plan: plan.clone(),
             transport: Transport {
-                http: config.http.clone(),
+                http: plan.transport.clone(),
                 tls,
-                infos: StepInfo::for_program(&config.program, config.http.cookie_jar),
+                infos: StepInfo::for_program(&plan.program, plan.transport.cookie_jar),
             },
             control,
             issued: AtomicU64::new(0),
@@ -125,7 +123,7 @@ impl Shared {
     /// Claim one request from `max_requests`; `false` when the budget is spent (and
     /// the run is told to stop).
     pub(crate) fn claim(&self) -> bool {
-        match self.config.load.max_requests {
+        match self.plan.load.max_requests {
             Some(max) if self.issued.fetch_add(1, Ordering::Relaxed) >= max => {
                 self.control.stop(StopReason::MaxRequests);
                 false

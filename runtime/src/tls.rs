@@ -8,9 +8,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 
-use kaioken_vm::Protocol;
-
-use crate::HttpConfig;
+use kaioken_vm::{Protocol, TransportPlan};
 
 /// Build the TLS configuration: webpki roots plus any `--cacert`, or no verification
 /// at all with `--insecure`. ALPN offers `h2` or `http/1.1` to match `protocol`.
@@ -19,7 +17,7 @@ use crate::HttpConfig;
 ///
 /// A `--cacert` file with no usable certificate.
 pub(crate) fn client_config(
-    http: &HttpConfig,
+    http: &TransportPlan,
     protocol: Protocol,
 ) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -47,21 +47,21 @@ const OP_RECV: u64 = 3;
 
 /// Whether this run can use the io_uring engine, and the address to connect to.
 pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
-    let config = &shared.config;
-    let load = &config.load;
+    let plan = &shared.plan;
+    let load = &plan.load;
     let simple = load.arrival.is_none()
-        && load.profile.is_none()
+        && shared.profile.is_none()
         && load.rate.is_none()
         && load.ramp_up.is_zero()
-        && config.program.origins.len() == 1
-        && config
+        && plan.program.origins.len() == 1
+        && plan
             .program
             .steps
             .iter()
             .all(|s| s.protocol == Protocol::Http1)
-        && !config.program.has_think_time()
+        && !plan.program.has_think_time()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
-    let origin = config.program.origins.first()?;
+    let origin = plan.program.origins.first()?;
     if !simple || origin.scheme != Scheme::Http {
         return None;
     }
@@ -157,7 +157,7 @@ fn drive(
     let mut conns: Vec<Conn> = vus
         .iter()
         .map(|&number| Conn {
-            vu: Vu::new(program, number, shared.config.http.cookie_jar),
+            vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
             socket: None,
             addr: SockAddr::from(addr),
             wbuf: Vec::with_capacity(1024),
@@ -165,7 +165,7 @@ fn drive(
             rstart: 0,
             rend: 0,
             parser: ResponseParser::new(false),
-            capture: crate::judge::capture_for(program, shared.config.http.cookie_jar),
+            capture: crate::judge::capture_for(program, shared.plan.transport.cookie_jar),
             keep: false,
             phase: Phase::Idle,
             started: Instant::now(),
@@ -192,7 +192,7 @@ fn drive(
     }
     let mut completions: Vec<(u64, i32)> = Vec::with_capacity(entries as usize * 2);
     let mut next_scan = Instant::now() + SCAN_EVERY;
-    let timeout = shared.config.http.timeout;
+    let timeout = shared.plan.transport.timeout;
     let wait = types::Timespec::new().nsec(SCAN_EVERY.as_nanos() as u32);
     loop {
         if shared.control.is_hard_stopped() || (engine.remaining == 0 && engine.pending.is_empty())
@@ -374,8 +374,8 @@ impl Engine<'_> {
         let is_head = *conn.vu.method(program) == Method::Head;
         conn.timed_out = false;
         conn.send_error = None;
-        conn.parser =
-            ResponseParser::new(is_head).following_redirects(shared.config.http.max_redirects > 0);
+        conn.parser = ResponseParser::new(is_head)
+            .following_redirects(shared.plan.transport.max_redirects > 0);
         let keep = shared.transport.infos[step.index()].keep;
         conn.keep = keep.any();
         if let Some(c) = conn.capture.as_mut().filter(|_| conn.keep) {
@@ -412,7 +412,7 @@ impl Engine<'_> {
                         program,
                         stats: self.stats,
                         live: &self.shared.live[self.index],
-                        max_redirects: shared.config.http.max_redirects,
+                        max_redirects: shared.plan.transport.max_redirects,
                     };
                     // A failure is never a redirect: the step is over.
                     conn.vu.complete(&mut worker, &exchange);
@@ -553,7 +553,7 @@ impl Engine<'_> {
                 self.finish(conns, i, now, outcome);
             }
             Some(Err((kind, errno))) => {
-                let timeout = self.shared.config.http.timeout;
+                let timeout = self.shared.plan.transport.timeout;
                 self.stats.note_error_detail(kind, || match errno {
                     0 => default_detail(kind, timeout),
                     e => io::Error::from_raw_os_error(e).to_string(),
@@ -584,7 +584,7 @@ impl Engine<'_> {
             program: self.program,
             stats: self.stats,
             live: &self.shared.live[self.index],
-            max_redirects: self.shared.config.http.max_redirects,
+            max_redirects: self.shared.plan.transport.max_redirects,
         };
         match conn.vu.complete(&mut worker, &exchange) {
             After::Done => self.next_request(conns, i, now),

@@ -68,12 +68,12 @@ impl Drop for RunningGuard<'_> {
 
 pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instant) {
     let running = RunningGuard(&shared.running);
-    let load = &shared.config.load;
+    let load = &shared.plan.load;
     let threads = shared.threads;
     let expected_secs = load.duration.map_or(60, |d| d.as_secs() as usize);
-    let checks = shared.config.program.checks.len();
-    let extractors = shared.config.program.extractors.len();
-    let scenarios = shared.config.program.scenarios.len();
+    let checks = shared.plan.program.checks.len();
+    let extractors = shared.plan.program.extractors.len();
+    let scenarios = shared.plan.program.scenarios.len();
     let mut stats = WorkerStats::new(shared.measure_from, expected_secs)
         .with_checks(checks)
         .with_extractors(extractors)
@@ -85,7 +85,7 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
         .arrival
         .as_ref()
         .map(|a| OpenQueue::for_worker(load.vus, a, index, threads));
-    let program = Program::clone(&shared.config.program);
+    let program = Program::clone(&shared.plan.program);
     let total = load.vus as usize;
     let mine: Vec<usize> = (0..total).filter(|i| i % threads == index).collect();
     // The VUs the io_uring engine hands over, in `mine`'s order.
@@ -140,7 +140,7 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
             } else {
                 let mut set = JoinSet::new();
                 for (k, i) in mine.into_iter().enumerate() {
-                    let delay = if load.profile.is_some() {
+                    let delay = if shared.profile.is_some() {
                         Duration::ZERO
                     } else {
                         load.ramp_up.mul_f64(i as f64 / total as f64)
@@ -212,7 +212,7 @@ impl TokioVu {
             if let Outcome::Error(kind) = outcome {
                 let detail = driver.take_detail();
                 ctx.stats.borrow_mut().note_error_detail(kind, || {
-                    detail.unwrap_or_else(|| default_detail(kind, shared.config.http.timeout))
+                    detail.unwrap_or_else(|| default_detail(kind, shared.plan.transport.timeout))
                 });
             }
             let exchange = Exchange {
@@ -229,7 +229,7 @@ impl TokioVu {
                     program,
                     stats: &mut ctx.stats.borrow_mut(),
                     live: &shared.live[ctx.index],
-                    max_redirects: shared.config.http.max_redirects,
+                    max_redirects: shared.plan.transport.max_redirects,
                 },
                 &exchange,
             );

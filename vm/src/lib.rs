@@ -24,6 +24,7 @@ mod host;
 mod ids;
 mod method;
 mod op;
+mod plan;
 mod program;
 mod step_desc;
 mod validate;
@@ -40,6 +41,7 @@ pub use ids::{
 pub use kaioken_grammar::CmpOp;
 pub use method::Method;
 pub use op::Op;
+pub use plan::{Arrival, LoadPlan, RunPlan, Stage, TransportPlan};
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
 pub use step_desc::{
     HeaderDesc, Operand, Origin, Protocol, Reads, Scheme, StepDesc, is_secret_header,

@@ -1,0 +1,65 @@
+//! `plan`: IR → the [`RunPlan`] the runtime carries out: the compiled program, the
+//! load plan, and the transport settings with the files they name read in. The cli
+//! hands it to the runtime as it is.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use kaioken_vm::{InvalidProgram, RunPlan, TransportPlan};
+
+use crate::{Ir, compile};
+
+/// Why a run plan could not be made.
+#[derive(Debug)]
+pub enum PlanError {
+    /// The compiler broke one of its own rules (a bug).
+    Invalid(InvalidProgram),
+    /// The `cacert` file could not be read.
+    Cacert {
+        /// The file, as given.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Invalid(e) => write!(f, "{e}"),
+            PlanError::Cacert { path, message } => {
+                write!(f, "cannot read `{}`: {message}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// Compile `ir` and gather everything its run needs.
+///
+/// # Errors
+///
+/// An unreadable `cacert` file, or a compiler bug ([`compile`]'s error).
+pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
+    let program = compile(ir).map_err(PlanError::Invalid)?;
+    let s = &ir.settings;
+    let cacert_pem = match &s.cacert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| PlanError::Cacert {
+            path: path.clone(),
+            message: e.to_string(),
+        })?),
+        None => None,
+    };
+    Ok(RunPlan {
+        program,
+        load: ir.load.clone(),
+        transport: TransportPlan {
+            timeout: s.timeout,
+            insecure: s.insecure,
+            cacert_pem,
+            cookie_jar: s.cookie_jar,
+            max_redirects: s.max_redirects,
+        },
+    })
+}

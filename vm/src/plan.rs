@@ -1,0 +1,88 @@
+//! The run plan: everything a run needs, decided before it starts. The compiler makes
+//! it (`kaioken_compiler::plan`) from the IR; the runtime carries it out. It lives
+//! here, in the crate both depend on, so neither translates the other's types.
+
+use std::time::Duration;
+
+use crate::Program;
+
+/// A run, ready to go: the program every VU runs, the load, and the transport.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// The compiled scenario.
+    pub program: Program,
+    /// How hard, and for how long.
+    pub load: LoadPlan,
+    /// Connection settings.
+    pub transport: TransportPlan,
+}
+
+/// Connection settings of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransportPlan {
+    /// Per-request timeout (connect, send and the whole response).
+    pub timeout: Duration,
+    /// Skip TLS certificate verification.
+    pub insecure: bool,
+    /// Extra trusted roots, PEM (the contents of `--cacert`).
+    pub cacert_pem: Option<Vec<u8>>,
+    /// Keep cookies per VU and send them back.
+    pub cookie_jar: bool,
+    /// Most redirects followed per request (every hop is a counted request); 0 does
+    /// not follow them.
+    pub max_redirects: u32,
+}
+
+/// The load model.
+///
+/// Closed (the default): `vus` VUs each loop as fast as the target answers, optionally
+/// capped by `rate` and shaped by `stages` (targets in VUs). Open (`arrival` is set):
+/// iterations start on a schedule (`arrival.rate`, or `stages` with targets in
+/// iterations per second) whatever the response times, on up to `vus` VUs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadPlan {
+    /// Closed: concurrent VUs (with stages, the most any stage asks for). Open: the
+    /// most VUs that may be started (`max_vus`).
+    pub vus: u32,
+    /// How long to measure, after the warm-up; with stages, their total. `None` when
+    /// only `max_requests` bounds the run.
+    pub duration: Option<Duration>,
+    /// Stop after this many requests.
+    pub max_requests: Option<u64>,
+    /// Closed model: requests per second across all VUs (token bucket).
+    pub rate: Option<f64>,
+    /// VUs start evenly spread over this time (closed model without stages).
+    pub ramp_up: Duration,
+    /// Time at the start whose results are discarded; connections stay open.
+    pub warmup: Duration,
+    /// The level the first stage starts from (VUs, or iterations per second).
+    pub start: f64,
+    /// Linear ramps, in order. Empty: a constant level.
+    pub stages: Vec<Stage>,
+    /// The open model's settings; `None` for the closed model.
+    pub arrival: Option<Arrival>,
+}
+
+/// One stage: over `duration`, move linearly to `target`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    /// How long the stage lasts.
+    pub duration: Duration,
+    /// VUs (closed model) or iterations per second (open model) at its end.
+    pub target: f64,
+}
+
+/// The open (arrival-rate) model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arrival {
+    /// Iterations per second without stages (with stages, see `LoadPlan::start`).
+    pub rate: f64,
+    /// VUs started before the first iteration; more are added on demand.
+    pub pre_allocated_vus: u32,
+    /// Measure latency from each iteration's scheduled start.
+    pub latency_correction: bool,
+    /// Most iterations that may wait for a free VU.
+    pub queue_size: u32,
+    /// Longest an iteration may wait for a free VU before it is dropped.
+    pub queue_timeout: Duration,
+}
