@@ -7,8 +7,9 @@
 //! (write, read, and epoll_wait when a read would block). Here a request is two
 //! submission entries, a `send` and a `recv` side by side (so an answer that comes
 //! before the whole request went out is read), and one `io_uring_enter` submits every
-//! queued request and reaps every completion that is ready. With `SINGLE_ISSUER | DEFER_TASKRUN` the kernel runs completions
-//! when the thread waits, not as interrupts.
+//! queued request and reaps every completion that is ready. With `SINGLE_ISSUER |
+//! DEFER_TASKRUN` the kernel runs completions when the thread waits, not as
+//! interrupts.
 //!
 //! Timing stays honest: one clock reading when the wait returns is every reaped
 //! response's end time, and one reading just before submitting is the start of every
@@ -498,16 +499,19 @@ impl Engine<'_> {
     ///
     /// Every send posts its completion: it is the only word that the kernel is done
     /// reading `wbuf`, which the next request rewrites (see the safety rules at
-    /// `Conn`'s buffers in `drive`). `SKIP_SUCCESS` would save one completion per
-    /// request, but a skipped success says nothing, and the response can complete
-    /// before the send does (an early answer to a large body). Keeping it for requests
-    /// that "fit in the socket buffer" was rejected: whether they fit depends on what
-    /// is still unacknowledged from earlier requests, so it is not a rule that keeps
-    /// the buffer safe. Measured (release, 2 cores: nginx pinned to one, kaioken
-    /// `--threads 1 -c 50` to the other, `GET /` → `200 ok`, 8 runs of 300k-600k
-    /// requests each): median CPU per request 6.60 µs with `SKIP_SUCCESS` and 6.60 µs
-    /// without; user time 0.46 → 0.56 µs (reaping the extra completion), system time
-    /// 6.17 → 6.02 µs, both within the runs' spread (6.28-7.53 µs in total).
+    /// `Conn`). `SKIP_SUCCESS` would save one completion per request, but a skipped
+    /// success says nothing, and the response can complete before the send does (an
+    /// early answer to a large body). Rejected alternatives: keeping `SKIP_SUCCESS`
+    /// for requests that fit in the socket buffer (whether they fit depends on what is
+    /// still unacknowledged from earlier requests, so it is a guess, not a rule that
+    /// keeps the buffer safe), and linking the `recv` after the `send` (the response
+    /// to a large body could then not be read until the body was all sent).
+    ///
+    /// Measured (release, 2 cores: nginx pinned to one, kaioken `--threads 1 -c 50`
+    /// to the other, `GET /` → `200 ok`, 8 runs of 300k-600k requests each): median
+    /// CPU per request 6.60 µs with `SKIP_SUCCESS` and 6.60 µs without; user time
+    /// 0.46 → 0.56 µs (reaping the extra completion), system time 6.17 → 6.02 µs, all
+    /// within the runs' spread (6.28-7.53 µs in total).
     fn send(&mut self, conns: &mut [Conn], i: usize) {
         let conn = &mut conns[i];
         let Some(socket) = &conn.socket else { return };
