@@ -7,12 +7,15 @@
 //! write + read + httparse loop at 0.92x). The driver owns two buffers per VU, reused
 //! for the whole run; after the first few requests it allocates nothing.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use kaioken_vm::{Method, Operand, Program, Reads, StepId, VuState};
 use rustls::ClientConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use crate::ErrorKind;
 use crate::conn::{Stream, connect};
@@ -71,6 +74,9 @@ pub(crate) struct Http1 {
     /// By connection slot: the program's origins, then those redirects led to.
     conns: Vec<Option<Stream>>,
     wbuf: Vec<u8>,
+    /// How much of `wbuf` the last exchange wrote, counted as it goes (a timeout
+    /// drops the exchange midway).
+    sent: u64,
     rbuf: Vec<u8>,
     rpos: usize,
 }
@@ -84,14 +90,17 @@ impl Http1 {
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
             wbuf: Vec::with_capacity(1024),
+            sent: 0,
             rbuf: Vec::with_capacity(READ_CHUNK),
             rpos: 0,
         }
     }
 
-    /// Length of the request last written, for the bytes-sent count.
+    /// Bytes of the last request that were written, for the bytes-sent count: less
+    /// than its length when the server answered (or failed) before taking it all,
+    /// none when the connection could not be made.
     pub fn request_len(&self) -> u64 {
-        self.wbuf.len() as u64
+        self.sent
     }
 
     /// Send `step` (or, with `s.hop`, the redirect it led to) and read its whole
@@ -111,6 +120,7 @@ impl Http1 {
             hop,
         } = s;
         write_request(&mut self.wbuf, program, state, step, info, cookie, hop);
+        self.sent = 0;
         let desc = program.step(step);
         let (slot, origin, method) = match hop {
             Some(h) => (h.slot, &h.origin, &h.method),
@@ -159,37 +169,127 @@ impl Http1 {
         let Some(stream) = self.conns[slot].as_mut() else {
             return Err(ErrorKind::Other);
         };
-        stream
-            .write_all(&self.wbuf)
-            .await
-            .map_err(|e| ErrorKind::from_io(&e, false))?;
         let capture = self.capture.as_mut().filter(|_| keep.any());
-        let mut reader = Reader {
+        let mut exchange = Exchange {
             stream,
+            request: &self.wbuf,
+            sent: &mut self.sent,
+            writing: Writing::Bytes,
             buf: &mut self.rbuf,
             pos: &mut self.rpos,
             capture: capture.map(|c| c.start(keep.body)),
         };
         let mut parser = ResponseParser::new(is_head).following_redirects(self.follow);
-        let response = reader.read_response(&mut parser).await?;
+        let response = std::future::poll_fn(|cx| exchange.poll(cx, &mut parser)).await?;
+        // A response that came before the whole request went out leaves the server
+        // expecting the rest: the connection cannot carry another request.
+        let whole = matches!(exchange.writing, Writing::Done);
         self.location = parser.location;
-        if !response.keep_alive {
+        if !response.keep_alive || !whole {
             self.drop_conn(slot);
         }
         Ok((response.status, response.bytes))
     }
 }
 
-struct Reader<'a> {
+/// How far the request has got onto the connection.
+enum Writing {
+    /// Bytes of the request are left to write.
+    Bytes,
+    /// All written; TLS may still hold some in its buffer.
+    Flush,
+    Done,
+    /// Writing failed; the response may still have arrived (or be on its way) and is
+    /// read all the same.
+    Failed(ErrorKind),
+}
+
+/// One request and its response on one connection. Writing and reading go on together:
+/// a server may answer before it has read the whole request (a `413` to a large body,
+/// an error while the body is still coming) and then close, and that answer is the
+/// request's outcome, not the failed write that follows it.
+struct Exchange<'a> {
     stream: &'a mut Stream,
+    request: &'a [u8],
+    sent: &'a mut u64,
+    writing: Writing,
     buf: &'a mut Vec<u8>,
     pos: &'a mut usize,
     capture: Option<&'a mut Capture>,
 }
 
-impl Reader<'_> {
-    /// Read more bytes. `Ok(0)` is end of stream.
-    async fn fill(&mut self) -> std::io::Result<usize> {
+impl Exchange<'_> {
+    /// Write what the connection takes, then parse what is buffered and read more,
+    /// until the response is complete. Bytes after the response stay buffered.
+    ///
+    /// Both directions are polled on every wake-up; a direction that is waiting
+    /// returns `Pending` from tokio's readiness state without a syscall, so a small
+    /// request costs what `write_all` then `read` did.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        parser: &mut ResponseParser,
+    ) -> Poll<Result<Response, ErrorKind>> {
+        loop {
+            self.poll_write(cx);
+            let (used, done) =
+                parser.advance_into(&self.buf[*self.pos..], self.capture.as_deref_mut())?;
+            *self.pos += used;
+            if let Some(response) = done {
+                return Poll::Ready(Ok(response));
+            }
+            match ready!(self.poll_fill(cx)) {
+                Ok(0) => {
+                    // The server closed without a (complete) response. If writing
+                    // had failed and nothing of a response came, that failure is
+                    // the clearer reason.
+                    let written = match self.writing {
+                        Writing::Failed(kind) if !parser.in_body() => Some(kind),
+                        _ => None,
+                    };
+                    return Poll::Ready(parser.eof().map_err(|k| written.unwrap_or(k)));
+                }
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Err(ErrorKind::from_io(&e, parser.in_body()))),
+            }
+        }
+    }
+
+    /// Move the request along as far as the connection takes it now.
+    fn poll_write(&mut self, cx: &mut Context<'_>) {
+        loop {
+            match self.writing {
+                Writing::Bytes => {
+                    let rest = &self.request[*self.sent as usize..];
+                    match Pin::new(&mut *self.stream).poll_write(cx, rest) {
+                        Poll::Pending => return,
+                        // `write_all`'s `WriteZero`.
+                        Poll::Ready(Ok(0)) => self.writing = Writing::Failed(ErrorKind::Other),
+                        Poll::Ready(Ok(n)) => {
+                            *self.sent += n as u64;
+                            if *self.sent as usize == self.request.len() {
+                                self.writing = Writing::Flush;
+                            }
+                        }
+                        Poll::Ready(Err(e)) => {
+                            self.writing = Writing::Failed(ErrorKind::from_io(&e, false));
+                        }
+                    }
+                }
+                Writing::Flush => match Pin::new(&mut *self.stream).poll_flush(cx) {
+                    Poll::Pending => return,
+                    Poll::Ready(Ok(())) => self.writing = Writing::Done,
+                    Poll::Ready(Err(e)) => {
+                        self.writing = Writing::Failed(ErrorKind::from_io(&e, false));
+                    }
+                },
+                Writing::Done | Writing::Failed(_) => return,
+            }
+        }
+    }
+
+    /// Read more bytes into the buffer. `Ok(0)` is end of stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
         if *self.pos == self.buf.len() {
             self.buf.clear();
             *self.pos = 0;
@@ -200,25 +300,10 @@ impl Reader<'_> {
         if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
             self.buf.reserve(READ_CHUNK);
         }
-        self.stream.read_buf(self.buf).await
-    }
-
-    /// Read one response: feed the parser what is buffered, read more until it is
-    /// complete. Bytes after the response stay buffered.
-    async fn read_response(&mut self, parser: &mut ResponseParser) -> Result<Response, ErrorKind> {
-        loop {
-            let (used, done) =
-                parser.advance_into(&self.buf[*self.pos..], self.capture.as_deref_mut())?;
-            *self.pos += used;
-            if let Some(response) = done {
-                return Ok(response);
-            }
-            match self.fill().await {
-                Ok(0) => return parser.eof(),
-                Ok(_) => {}
-                Err(e) => return Err(ErrorKind::from_io(&e, parser.in_body())),
-            }
-        }
+        // `read_buf`'s future holds nothing across polls: making one per poll, on the
+        // stack, loses no bytes.
+        let read = self.stream.read_buf(self.buf);
+        std::pin::pin!(read).poll(cx)
     }
 }
 

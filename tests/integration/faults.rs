@@ -318,3 +318,123 @@ fn large_response_head_is_read_whole() {
         );
     }
 }
+
+/// What [`Behaviour::EarlyResponse`] answers a body over its limit with.
+const TOO_LARGE: &[u8] =
+    b"HTTP/1.1 413 Payload Too Large\r\nconnection: close\r\ncontent-length: 9\r\n\r\ntoo large";
+
+/// A body well over what the socket buffers take (the client's send buffer grows to
+/// `tcp_wmem`'s maximum, 4 MiB by default; the server's receive buffer stays small when
+/// it reads 1 KiB), so a server that stops reading early leaves most of it unsent.
+const LARGE_BODY: usize = 16 << 20;
+
+/// A temporary directory holding `body.bin`, `LARGE_BODY` bytes.
+fn large_body_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let body: Vec<u8> = (0..LARGE_BODY).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("body.bin"), body).expect("write body.bin");
+    dir
+}
+
+/// A server that answers `413` after reading 1 KiB of a large body and closes (which
+/// resets the connection, the rest being unread): the response is the outcome, on
+/// both engines, and the bytes sent are what went out, not the body's length.
+#[test]
+fn early_response_to_a_large_body_is_the_response() {
+    const N: u64 = 100;
+    for (env, engine) in [(None, "io_uring"), (Some("1"), "tokio")] {
+        let server = Server::start(Behaviour::EarlyResponse {
+            read: 1024,
+            response: TOO_LARGE,
+        });
+        let mut test = Test::in_dir(large_body_dir())
+            .arg(server.url())
+            .args([
+                "-m",
+                "POST",
+                "--body-file",
+                "body.bin",
+                "-c",
+                "4",
+                "-d",
+                "30s",
+            ])
+            .args(["--max-requests", &N.to_string()])
+            .args(["--max-error-rate", "1"])
+            .report();
+        if let Some(v) = env {
+            test = test.env("KAIOKEN_NO_IO_URING", v);
+        }
+        let report = test.run().report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.status_codes(), vec![(413, N)], "{engine}\n{report}");
+        assert_eq!(report.u64("requests.errors"), 0, "{engine}\n{report}");
+        let counts = server.counts();
+        assert_eq!(counts.early.load(Ordering::SeqCst), N, "{engine}");
+        assert_eq!(counts.malformed.load(Ordering::SeqCst), 0, "{engine}");
+        let sent = report.u64("requests.bytes_sent");
+        let read = counts.bytes_read.load(Ordering::SeqCst);
+        assert!(
+            sent >= read,
+            "{engine}: {sent} bytes sent, but the server read {read}\n{report}"
+        );
+        assert!(
+            sent < N * LARGE_BODY as u64 / 2,
+            "{engine}: {sent} bytes sent, most of {N} bodies that were refused\n{report}"
+        );
+    }
+}
+
+/// Each iteration sends a large body that the server refuses early and closes on,
+/// then a small request on a fresh connection. Nothing of the refused request may
+/// leak into the next one: no error lands on it (as a late failure of the refused
+/// send did on the io_uring engine), and every request head the server reads parses
+/// strictly (none written over while a send was still reading it).
+#[test]
+fn early_response_leaves_the_next_request_intact() {
+    const ITERATIONS: u64 = 50;
+    let scenario = r#"
+        [[scenarios]]
+        name = "upload then look"
+
+        [[scenarios.steps]]
+        url = "/upload"
+        method = "POST"
+        body_file = "body.bin"
+
+        [[scenarios.steps]]
+        url = "/after?vu=${VU}&i=${ITERATION}"
+    "#;
+    for (env, engine) in [(None, "io_uring"), (Some("1"), "tokio")] {
+        let server = Server::start(Behaviour::EarlyResponse {
+            read: 1024,
+            response: TOO_LARGE,
+        });
+        let mut test = Test::in_dir(large_body_dir())
+            .scenario(scenario)
+            .arg(server.url())
+            .args(["-c", "4", "-d", "30s", "--max-error-rate", "1"])
+            .args(["--max-requests", &(2 * ITERATIONS).to_string()])
+            .report();
+        if let Some(v) = env {
+            test = test.env("KAIOKEN_NO_IO_URING", v);
+        }
+        let report = test.run().report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("requests.errors"), 0, "{engine}\n{report}");
+        let counts = server.counts();
+        assert_eq!(counts.malformed.load(Ordering::SeqCst), 0, "{engine}");
+        // The request limit falls mid-iteration for some of the 4 VUs.
+        let early = counts.early.load(Ordering::SeqCst);
+        let ok = counts.responses.load(Ordering::SeqCst);
+        assert_eq!(
+            report.status_codes(),
+            vec![(200, ok), (413, early)],
+            "{engine}\n{report}"
+        );
+        assert_eq!(ok + early, 2 * ITERATIONS, "{engine}\n{report}");
+        assert!(early.abs_diff(ok) <= 4, "{engine}\n{report}");
+    }
+}

@@ -44,6 +44,18 @@ pub enum Behaviour {
         /// Where in each period it closes.
         to: Duration,
     },
+    /// Read at most `read` bytes of each request. A request that ends within them is
+    /// answered `200 ok`, keeping the connection open; one that does not (a large
+    /// body) is answered with `response` at once, and the connection closed with the
+    /// rest unread, as a server refusing a body over its limit does (the close with
+    /// unread data resets the connection). Every request head is parsed strictly; one
+    /// that is not well formed counts in [`Counts::malformed`] and ends the connection.
+    EarlyResponse {
+        /// How much of a request the server reads before it answers.
+        read: usize,
+        /// The early answer, e.g. a `413` with `connection: close`.
+        response: &'static [u8],
+    },
 }
 
 /// Counts of what the server saw.
@@ -55,6 +67,12 @@ pub struct Counts {
     pub requests: AtomicU64,
     /// `200` responses written completely.
     pub responses: AtomicU64,
+    /// Early answers written ([`Behaviour::EarlyResponse`]).
+    pub early: AtomicU64,
+    /// Request heads that were not well formed ([`Behaviour::EarlyResponse`]).
+    pub malformed: AtomicU64,
+    /// Request bytes read ([`Behaviour::EarlyResponse`]).
+    pub bytes_read: AtomicU64,
 }
 
 /// A running server; stopped on drop.
@@ -206,7 +224,85 @@ async fn serve(
             stream.write_all(OK).await?;
             counts.responses.fetch_add(1, Ordering::SeqCst);
         },
+        Behaviour::EarlyResponse { read, response } => loop {
+            let mut chunk = [0u8; 8192];
+            // The head, within `read` bytes.
+            let head_end = loop {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break end + 4;
+                }
+                if buf.len() >= read {
+                    counts.malformed.fetch_add(1, Ordering::SeqCst);
+                    return Ok(());
+                }
+                let want = (read - buf.len()).min(chunk.len());
+                let n = stream.read(&mut chunk[..want]).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                counts.bytes_read.fetch_add(n as u64, Ordering::SeqCst);
+                buf.extend_from_slice(&chunk[..n]);
+            };
+            let Some(body_len) = strict_head(&buf[..head_end]) else {
+                counts.malformed.fetch_add(1, Ordering::SeqCst);
+                return Ok(());
+            };
+            let total = head_end + body_len;
+            let end = total.min(read);
+            while buf.len() < end {
+                let want = (end - buf.len()).min(chunk.len());
+                let n = stream.read(&mut chunk[..want]).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                counts.bytes_read.fetch_add(n as u64, Ordering::SeqCst);
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            if total > read {
+                stream.write_all(response).await?;
+                counts.early.fetch_add(1, Ordering::SeqCst);
+                // Dropping the stream closes it with the rest of the body unread.
+                return Ok(());
+            }
+            buf.drain(..total);
+            counts.requests.fetch_add(1, Ordering::SeqCst);
+            stream.write_all(OK).await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+        },
     }
+}
+
+/// The body length of a request head (through its blank line) that is well formed:
+/// `METHOD /target HTTP/1.1`, then `name: value` lines with token names and no
+/// control bytes, at most one `content-length`, all ending in CRLF. `None` if it is
+/// not; a request written over, cut short or sent on the wrong connection fails this.
+fn strict_head(head: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(head.strip_suffix(b"\r\n\r\n")?).ok()?;
+    let mut lines = text.split("\r\n");
+    let mut parts = lines.next()?.split(' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    let method_ok = !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase());
+    if !method_ok || !target.starts_with('/') || version != "HTTP/1.1" || parts.next().is_some() {
+        return None;
+    }
+    let mut length = None;
+    for line in lines {
+        let (name, value) = line.split_once(": ")?;
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty()
+            || !name.bytes().all(token)
+            || value.bytes().any(|b| b.is_ascii_control())
+        {
+            return None;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            if length.is_some() {
+                return None;
+            }
+            length = Some(value.parse::<usize>().ok()?);
+        }
+    }
+    Some(length.unwrap_or(0))
 }
 
 /// Read one HTTP/1.1 request (head, and a body by `content-length`) from `stream`,
