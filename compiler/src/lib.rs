@@ -4,8 +4,9 @@
 //!  scenario.toml ──► front::toml ──┐
 //!  recording.har ──► front::har  ──┼─► Draft ──lower──► Ir ──compile──► vm::Program
 //!  CLI flags    ──► front::flags ──┘   (located   (validated,   │            │
-//!                                       values)    env folded)  │            └─ --dump bytecode
-//!                                                               └─ --dump ir
+//!                                       values)    env folded)  │            ├─ --dump bytecode
+//!                                                               └─ --dump ir │
+//!                                   plan(): Program + load + transport ──► vm::RunPlan
 //!  recording.har ──► front::har ──► scenario.toml   (`kaioken import har`: the same
 //!                                                    steps, as a file to edit)
 //! ```
@@ -16,8 +17,11 @@
 //! constants and reports every problem as a [`CompileError`] pointing at the exact
 //! characters. [`compile`] then turns the [`Ir`] into a `Program`: constants interned
 //! once, interpolated parts lowered to buffer instructions, so the VU loop only copies
-//! bytes. Nothing here does I/O except reading a body file named in the input and the
-//! `cacert` file (to check that it opens).
+//! bytes; each step's checks, extractors and failure policy lowered to the judging
+//! instructions after its `send`; the result checked by `Program::validate`. [`plan`]
+//! adds the load and transport settings: the runtime gets the whole run from here.
+//! Nothing here does I/O except reading a body file named in the input and the
+//! `cacert` file.
 
 mod compile;
 mod compile_error;

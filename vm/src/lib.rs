@@ -1,21 +1,29 @@
-//! kaioken's bytecode and the interpreter that runs it, one VU at a time.
+//! kaioken's bytecode, the interpreter that runs it one VU at a time, and the run plan
+//! the compiler hands the runtime.
 //!
 //! ```text
 //!  toml / har / flags ──► Ir ──► compile ──► Program ──┬─► VuState (one per VU)
-//!                                   (compiler crate)   │
-//!                                                      ▼
-//!            runtime:  loop { match program.resume(&mut state, &mut host) {
-//!                           Yield::Send(step)    → driver sends step's bytes
-//!                           Yield::Sleep(d)      → the VU pauses (think time)
-//!                           Yield::IterationDone → count, check stop conditions
-//!                       } }
+//!                         (compiler crate: plan() adds │   LoadPlan, TransportPlan
+//!                          them into a RunPlan)        ▼
+//!   runtime (the VU machine):
+//!     program.resume(&mut state, &mut host)          at an iteration's start
+//!     program.resume_with(&mut state, &mut host, &outcome)   after an exchange
+//!       ─► Yield::Send(step)          perform the step's exchange (its protocol's driver)
+//!        | Yield::Sleep(d)            pause (think time)
+//!        | Yield::IterationDone       the iteration is complete
+//!        | Yield::IterationAborted    an exchange it needed failed (jump.failed)
 //! ```
 //!
 //! The VM knows nothing of sockets, clocks or tokio: it writes interpolated request parts
-//! into buffers the VU owns and yields. Everything immutable (constants, step layouts,
-//! origins) sits in the [`Program`], shared behind an `Arc` by every VU; everything
-//! mutable (buffers, counters, the program counter) sits in [`VuState`], which is reused
-//! across iterations so that the steady state allocates nothing.
+//! into buffers the VU owns and yields effects whose descriptors live in side tables of
+//! the [`Program`] (steps: method, origin, protocol, parts). It also judges: after each
+//! `send`, `check`, `extract` and `jump.failed` instructions read the outcome the runtime
+//! resumes it with (a [`ResponseView`]) and report to the [`Host`], so a new check or
+//! extractor kind needs no runtime change, and the failure policy is compiled code.
+//! Everything immutable (constants, steps, origins, checks, extractors) sits in the
+//! [`Program`], checked by [`Program::validate`] and shared by every VU; everything
+//! mutable (buffers, extracted values, counters, the program counter) sits in
+//! [`VuState`], reused across iterations so that the steady state allocates nothing.
 
 mod builtin;
 mod check;
