@@ -49,7 +49,8 @@ pub enum Command {
     ///
     /// Throughput, latency percentiles (exact, from the reports' histograms) and the
     /// error rate, side by side. Runs made with different load models are not compared
-    /// (exit code 5) unless --force.
+    /// (exit code 5) unless --force. The current report's thresholds are judged again
+    /// from its data (exit code 4 when one fails and nothing regressed).
     Compare(CompareArgs),
     /// Turn a recording into a scenario file.
     ///

@@ -5,6 +5,11 @@
 //! beyond a relative tolerance and, for latency, beyond an absolute floor too, so that
 //! a 3 µs wobble on a 30 µs p50 is not a regression. Runs with different load models
 //! are not comparable: that is exit code 5 unless `--force`.
+//!
+//! The current report's `[thresholds]` are judged again from its data, by the same
+//! function `run` uses, with the whole run's percentiles exact from its histogram: a
+//! run that failed its thresholds does not pass `compare` (exit code 4, unless there
+//! is a regression, which is exit code 3).
 
 use std::fmt::Write;
 use std::path::Path;
@@ -17,6 +22,7 @@ use serde_json::Value;
 use crate::args::CompareArgs;
 use crate::error::{Error, Outcome};
 use crate::report::SCHEMA;
+use kaioken_compiler::{Measured, PERCENTILES, ThresholdScope, Verdict};
 
 /// One loaded report.
 struct Run {
@@ -68,6 +74,68 @@ impl Run {
             Some(h) if !h.is_empty() => Some(h.value_at_quantile(quantile) as f64 / 1000.0),
             _ => self.f64(&format!("/latency_ms/{field}")),
         }
+    }
+}
+
+impl Run {
+    /// What `scope` of this run measured, from the report: the whole run with exact
+    /// percentiles, a scenario or tag from its group's summary. `None` for a scope
+    /// the report has no group for.
+    fn measured(&self, scope: &ThresholdScope) -> Option<Measured> {
+        let (group, latency) = match scope {
+            ThresholdScope::All => (&self.json["requests"], &self.json["latency_ms"]),
+            ThresholdScope::Scenario(name) | ThresholdScope::Tag(name) => {
+                let list = match scope {
+                    ThresholdScope::Scenario(_) => "scenarios",
+                    _ => "tags",
+                };
+                let g = self.json[list]
+                    .as_array()?
+                    .iter()
+                    .find(|g| g["name"].as_str() == Some(name))?;
+                (g, &g["latency_ms"])
+            }
+        };
+        let requests = match scope {
+            ThresholdScope::All => group["total"].as_u64(),
+            _ => group["requests"].as_u64(),
+        }?;
+        let field = |f: &str| latency[f].as_f64().unwrap_or(0.0);
+        let mut percentiles_ms = ["p50", "p75", "p90", "p95", "p99", "p99_9"].map(field);
+        if let (ThresholdScope::All, Some(h)) = (scope, &self.histogram) {
+            if !h.is_empty() {
+                for (ms, p) in percentiles_ms.iter_mut().zip(PERCENTILES) {
+                    *ms = h.value_at_quantile(f64::from(p) / 1000.0) as f64 / 1000.0;
+                }
+            }
+        }
+        Some(Measured {
+            requests,
+            errors: group["errors"].as_u64().unwrap_or(0),
+            elapsed_s: self.f64("/elapsed_s").unwrap_or(0.0),
+            percentiles_ms,
+            mean_ms: field("mean"),
+            max_ms: field("max"),
+            check_pass_rate: self.f64("/requests/check_pass_rate"),
+        })
+    }
+
+    /// The report's thresholds, judged again from its data.
+    fn thresholds(&self) -> Vec<Verdict> {
+        let thresholds: Vec<_> = self.json["thresholds"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| {
+                kaioken_compiler::threshold_from_report(
+                    t["scope"].as_str()?,
+                    t["metric"].as_str()?,
+                    t["threshold"].as_str()?,
+                )
+            })
+            .collect();
+        kaioken_compiler::judge_thresholds(&thresholds, |scope| self.measured(scope))
     }
 }
 
@@ -230,11 +298,34 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
             regressions.join(", ")
         );
     }
+    let verdicts = cur.thresholds();
+    if !verdicts.is_empty() {
+        let _ = writeln!(out, "\nthresholds of {}:", args.current.display());
+        for v in &verdicts {
+            let observed = v
+                .observed
+                .map_or_else(|| "no data".to_owned(), |o| fmt(Some(o), v.unit));
+            let scope = if v.scope == "all" {
+                String::new()
+            } else {
+                format!("[{}] ", v.scope)
+            };
+            let _ = writeln!(
+                out,
+                "  {} {scope}{} {}  (observed {observed})",
+                if v.passed { "✓" } else { "✗" },
+                v.metric,
+                v.threshold
+            );
+        }
+    }
     crate::print_stdout(&out)?;
-    Ok(if regressions.is_empty() {
-        Outcome::Success
-    } else {
+    Ok(if !regressions.is_empty() {
         Outcome::Regression
+    } else if verdicts.iter().any(|v| !v.passed) {
+        Outcome::ThresholdsFailed
+    } else {
+        Outcome::Success
     })
 }
 

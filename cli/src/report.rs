@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-use kaioken_compiler::Ir;
+use kaioken_compiler::{Ir, Measured, Verdict, judge_thresholds};
 use kaioken_runtime::{RunStats, StopReason};
 use serde::Serialize;
 
@@ -116,6 +116,19 @@ pub struct ThresholdJson {
     pub observed: Option<f64>,
     pub unit: &'static str,
     pub passed: bool,
+}
+
+impl From<Verdict> for ThresholdJson {
+    fn from(v: Verdict) -> ThresholdJson {
+        ThresholdJson {
+            scope: v.scope,
+            metric: v.metric,
+            threshold: v.threshold,
+            observed: v.observed,
+            unit: v.unit,
+            passed: v.passed,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -512,62 +525,33 @@ impl Report {
     /// with nothing to measure (no requests; no check evaluated) fails: a gate that
     /// passes on no data would let a broken run through CI.
     pub fn evaluate_thresholds(&mut self, ir: &Ir) {
-        use kaioken_compiler::{Metric, ThresholdScope};
-        let thresholds = ir
-            .thresholds
-            .iter()
-            .map(|t| {
-                // What the scope measured: the whole run, or one scenario's or tag's
-                // requests (a run of one scenario has no per-scenario results: its
-                // totals are the scenario's).
-                let group = match &t.scope {
-                    ThresholdScope::All => None,
-                    ThresholdScope::Scenario(name) => {
-                        self.scenarios.iter().find(|g| &g.name == name)
-                    }
-                    ThresholdScope::Tag(name) => self.tags.iter().find(|g| &g.name == name),
-                };
-                let (l, requests, errors) = match group {
-                    Some(g) => (&g.latency_ms, g.requests, g.errors),
-                    None => (&self.latency_ms, self.requests.total, self.requests.errors),
-                };
-                let measured = requests > 0;
-                let (observed, unit) = match t.metric {
-                    Metric::LatencyPercentile(p) => {
-                        let ms = match p {
-                            500 => l.p50,
-                            750 => l.p75,
-                            900 => l.p90,
-                            950 => l.p95,
-                            990 => l.p99,
-                            _ => l.p99_9,
-                        };
-                        (measured.then_some(ms), "ms")
-                    }
-                    Metric::LatencyMean => (measured.then_some(l.mean), "ms"),
-                    Metric::LatencyMax => (measured.then_some(l.max), "ms"),
-                    Metric::ErrorRate => {
-                        (measured.then(|| errors as f64 / requests as f64), "ratio")
-                    }
-                    Metric::Rps => (
-                        measured.then(|| requests as f64 / self.elapsed_s.max(f64::MIN_POSITIVE)),
-                        "req/s",
-                    ),
-                    Metric::CheckPassRate => (self.requests.check_pass_rate, "ratio"),
-                };
-                // Times compare in seconds, like the parsed bound.
-                let comparable = observed.map(|v| if unit == "ms" { v / 1000.0 } else { v });
-                ThresholdJson {
-                    scope: t.scope.to_string(),
-                    metric: t.metric.key(),
-                    threshold: t.threshold.to_string(),
-                    observed,
-                    unit,
-                    passed: comparable.is_some_and(|v| t.threshold.passes(v)),
+        use kaioken_compiler::ThresholdScope;
+        let measured = |scope: &ThresholdScope| {
+            let group = match scope {
+                ThresholdScope::All => None,
+                ThresholdScope::Scenario(name) => {
+                    Some(self.scenarios.iter().find(|g| &g.name == name)?)
                 }
+                ThresholdScope::Tag(name) => Some(self.tags.iter().find(|g| &g.name == name)?),
+            };
+            let (l, requests, errors) = match group {
+                Some(g) => (&g.latency_ms, g.requests, g.errors),
+                None => (&self.latency_ms, self.requests.total, self.requests.errors),
+            };
+            Some(Measured {
+                requests,
+                errors,
+                elapsed_s: self.elapsed_s,
+                percentiles_ms: [l.p50, l.p75, l.p90, l.p95, l.p99, l.p99_9],
+                mean_ms: l.mean,
+                max_ms: l.max,
+                check_pass_rate: self.requests.check_pass_rate,
             })
+        };
+        self.thresholds = judge_thresholds(&ir.thresholds, measured)
+            .into_iter()
+            .map(ThresholdJson::from)
             .collect();
-        self.thresholds = thresholds;
     }
 
     /// Whether every threshold passed (true without thresholds).

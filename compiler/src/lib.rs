@@ -29,6 +29,7 @@ mod draft;
 mod dump_ir;
 pub mod front;
 mod ir;
+mod judge;
 mod located;
 mod lower;
 mod plan;
@@ -43,6 +44,7 @@ pub use ir::{
     Arrival, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric, Part, Scenario,
     Settings, Stage, Step, Template, ThresholdScope,
 };
+pub use judge::{Measured, PERCENTILES, Verdict, judge_thresholds, threshold_from_report};
 pub use lower::{ConfigFile, Input, lower};
 pub use plan::{PlanError, plan};
 

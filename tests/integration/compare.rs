@@ -88,3 +88,47 @@ fn verdicts() {
         out.stderr
     );
 }
+
+/// `compare` judges the current report's thresholds again, from its data and with the
+/// function `run` uses: a run whose thresholds fail does not pass (exit 4), and the
+/// verdict comes from the measurements, not from the `passed` the report stored.
+#[test]
+fn thresholds_of_the_current_run_are_judged_again() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .scenario(
+            r#"
+            [thresholds]
+            p99 = "< 10s"
+            error_rate = "< 0.5"
+            "#,
+        )
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "--max-requests", "300", "-d", "60s"])
+        .report()
+        .run();
+    let base = out.report().0;
+    let out = compare(&base, &base, &[], 0);
+    assert!(
+        out.stdout.contains("✓ p99 < 10000ms") && out.stdout.contains("✓ error_rate < 0.5"),
+        "{}",
+        out.stdout
+    );
+    // A bound no loopback run can meet, with the stored verdict left at `passed`.
+    let thresholds = base.pointer("/thresholds/0").unwrap().clone();
+    assert_eq!(thresholds["metric"], "p99");
+    let strict = set(&base, "/thresholds/0/threshold", Value::from("< 1us"));
+    assert_eq!(
+        strict.pointer("/thresholds/0/passed"),
+        Some(&Value::Bool(true))
+    );
+    let out = compare(&base, &strict, &[], 4);
+    assert!(out.stdout.contains("✗ p99 <"), "{}", out.stdout);
+    // A regression outranks a failed threshold.
+    let rps = base
+        .pointer("/requests/rps")
+        .and_then(Value::as_f64)
+        .unwrap();
+    let slower = set(&strict, "/requests/rps", Value::from(rps / 2.0));
+    compare(&base, &slower, &[], 3);
+}
