@@ -140,13 +140,16 @@ fn http1_request_path_allocates_nothing() {
             ));
             match outcome {
                 Outcome::Response {
-                    status: 200,
+                    status: kaioken_vm::Status::Http(200),
                     bytes_in,
                 } => {
                     assert!(bytes_in > 11);
                     statuses[0] += 1;
                 }
-                Outcome::Response { status: 201, .. } => statuses[1] += 1,
+                Outcome::Response {
+                    status: kaioken_vm::Status::Http(201),
+                    ..
+                } => statuses[1] += 1,
                 other => panic!("request {i}: {other:?}"),
             }
             if i + 1 == WARM + MEASURED {

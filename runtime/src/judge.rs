@@ -28,7 +28,7 @@ impl ResponseView for View<'_> {
 
     fn status(&self) -> u16 {
         match self.outcome {
-            Outcome::Response { status, .. } => status,
+            Outcome::Response { status, .. } => status.code(),
             Outcome::Error(_) => 0,
         }
     }

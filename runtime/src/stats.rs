@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use kaioken_vm::Status;
+
 use crate::ErrorKind;
 
 /// Lowest and highest latency recorded, in microseconds (values are clamped).
@@ -89,7 +91,7 @@ impl ScenarioStats {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Outcome {
     /// A complete response.
-    Response { status: u16, bytes_in: u64 },
+    Response { status: Status, bytes_in: u64 },
     /// No complete response.
     Error(ErrorKind),
 }
@@ -101,7 +103,10 @@ impl Outcome {
         result: Result<Result<(u16, u64), ErrorKind>, tokio::time::error::Elapsed>,
     ) -> Outcome {
         match result {
-            Ok(Ok((status, bytes_in))) => Outcome::Response { status, bytes_in },
+            Ok(Ok((status, bytes_in))) => Outcome::Response {
+                status: Status::Http(status),
+                bytes_in,
+            },
             Ok(Err(kind)) => Outcome::Error(kind),
             Err(_) => Outcome::Error(ErrorKind::Timeout),
         }
@@ -151,7 +156,10 @@ impl Counts {
 pub(crate) struct WorkerStats {
     measure_from: Instant,
     pub latency: Histogram<u64>,
+    /// HTTP responses by status code (a flat table: the hot path).
     pub status: Box<[u64; 1000]>,
+    /// Responses of other protocols by status (gRPC codes, WebSocket close codes).
+    pub other_status: Vec<(Status, u64)>,
     pub counts: Counts,
     pub timeline: Vec<Second>,
     /// The first message seen for each error kind.
@@ -187,6 +195,7 @@ impl WorkerStats {
             measure_from,
             latency: new_histogram(),
             status: Box::new([0; 1000]),
+            other_status: Vec::new(),
             counts: Counts::default(),
             timeline: Vec::with_capacity(expected_seconds + 2),
             error_details: Default::default(),
@@ -352,7 +361,13 @@ impl WorkerStats {
                 sec.responses += 1;
                 self.counts.responses += 1;
                 self.counts.bytes_in += bytes_in;
-                self.status[usize::from(status.min(999))] += 1;
+                match status {
+                    Status::Http(code) => self.status[usize::from(code.min(999))] += 1,
+                    other => match self.other_status.iter_mut().find(|(s, _)| *s == other) {
+                        Some((_, n)) => *n += 1,
+                        None => self.other_status.push((other, 1)),
+                    },
+                }
             }
             Outcome::Error(kind) => {
                 sec.errors += 1;
@@ -367,8 +382,8 @@ impl WorkerStats {
 pub struct RunStats {
     /// Latency of every finished request (µs).
     pub latency: Histogram<u64>,
-    /// Responses by status code, ascending.
-    pub status: Vec<(u16, u64)>,
+    /// Responses by status, ascending: HTTP codes, then other protocols'.
+    pub status: Vec<(Status, u64)>,
     /// Requests, bytes and iterations, added up over the workers.
     pub counts: Counts,
     /// Per-second aggregates of the measured window.
@@ -426,6 +441,7 @@ impl RunStats {
         };
         let mut any_uncorrected = false;
         let mut status = [0u64; 1000];
+        let mut other_status: Vec<(Status, u64)> = Vec::new();
         for w in workers {
             out.latency
                 .add(&w.latency)
@@ -452,6 +468,12 @@ impl RunStats {
             for (i, n) in w.status.iter().enumerate() {
                 status[i] += n;
             }
+            for &(st, n) in &w.other_status {
+                match other_status.iter_mut().find(|(s, _)| *s == st) {
+                    Some((_, total)) => *total += n,
+                    None => other_status.push((st, n)),
+                }
+            }
             for (mine, theirs) in out.error_details.iter_mut().zip(w.error_details) {
                 if mine.is_none() {
                     *mine = theirs;
@@ -467,11 +489,13 @@ impl RunStats {
         if !any_uncorrected {
             out.latency_uncorrected = out.latency.clone();
         }
+        other_status.sort_unstable();
         out.status = status
             .iter()
             .enumerate()
             .filter(|(_, n)| **n > 0)
-            .map(|(code, n)| (code as u16, *n))
+            .map(|(code, n)| (Status::Http(code as u16), *n))
+            .chain(other_status)
             .collect();
         out
     }
@@ -538,6 +562,35 @@ mod tests {
     }
     use super::*;
 
+    /// Statuses of every protocol are counted and merged: HTTP codes in the flat
+    /// table, the others beside them, all in one sorted list.
+    #[test]
+    fn statuses_of_other_protocols_are_counted_beside_http() {
+        let t0 = Instant::now();
+        let response = |status| Outcome::Response {
+            status,
+            bytes_in: 1,
+        };
+        let (mut a, mut b) = (WorkerStats::new(t0, 1), WorkerStats::new(t0, 1));
+        let end = t0 + Duration::from_millis(1);
+        a.record(t0, end, None, 1, response(Status::Grpc(14)));
+        a.record(t0, end, None, 1, response(Status::Http(200)));
+        b.record(t0, end, None, 1, response(Status::Grpc(14)));
+        b.record(t0, end, None, 1, response(Status::WsClose(1000)));
+        b.record(t0, end, None, 1, response(Status::Grpc(0)));
+        let run = RunStats::merge(vec![a, b], Duration::from_secs(1));
+        assert_eq!(
+            run.status,
+            [
+                (Status::Http(200), 1),
+                (Status::Grpc(0), 1),
+                (Status::Grpc(14), 2),
+                (Status::WsClose(1000), 1)
+            ]
+        );
+        assert_eq!(run.counts.responses, 5);
+    }
+
     #[test]
     fn records_and_merges() {
         let t0 = Instant::now();
@@ -549,7 +602,7 @@ mod tests {
             None,
             10,
             Outcome::Response {
-                status: 200,
+                status: Status::Http(200),
                 bytes_in: 100,
             },
         );
@@ -566,7 +619,7 @@ mod tests {
             None,
             10,
             Outcome::Response {
-                status: 404,
+                status: Status::Http(404),
                 bytes_in: 50,
             },
         );
@@ -576,14 +629,17 @@ mod tests {
             None,
             10,
             Outcome::Response {
-                status: 200,
+                status: Status::Http(200),
                 bytes_in: 50,
             },
         );
         let run = RunStats::merge(vec![a, b], Duration::from_secs(2));
         assert_eq!(run.total(), 4);
         assert_eq!(run.counts.responses, 3);
-        assert_eq!(run.status, vec![(200, 2), (404, 1)]);
+        assert_eq!(
+            run.status,
+            vec![(Status::Http(200), 2), (Status::Http(404), 1)]
+        );
         assert_eq!(run.counts.errors[ErrorKind::Timeout as usize], 1);
         assert_eq!(run.latency.len(), 4);
         assert_eq!(run.timeline.len(), 2);
@@ -603,7 +659,7 @@ mod tests {
             None,
             5,
             Outcome::Response {
-                status: 200,
+                status: Status::Http(200),
                 bytes_in: 1,
             },
         );
@@ -613,7 +669,7 @@ mod tests {
             None,
             5,
             Outcome::Response {
-                status: 200,
+                status: Status::Http(200),
                 bytes_in: 1,
             },
         );

@@ -26,7 +26,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, squeue, types};
-use kaioken_vm::{Method, Program, Protocol, Scheme, Yield};
+use kaioken_vm::{Method, Program, Protocol, Scheme, Status, Yield};
 use socket2::{SockAddr, Socket, Type};
 
 use crate::http1::write_request;
@@ -669,7 +669,7 @@ impl Engine<'_> {
                     conn.rend = 0;
                 }
                 let outcome = Outcome::Response {
-                    status,
+                    status: Status::Http(status),
                     bytes_in: bytes,
                 };
                 self.finish(conns, i, now, outcome);

@@ -20,7 +20,7 @@
 
 use std::time::Instant;
 
-use kaioken_vm::{Method, Program, Protocol, StepId, SystemHost, VuState, Yield};
+use kaioken_vm::{Method, Program, Protocol, Status, StepId, SystemHost, VuState, Yield};
 
 use crate::cookies::Jar;
 use crate::judge::{View, after_exchange};
@@ -188,7 +188,11 @@ impl Vu {
             Some(h) => (&h.origin, h.path.as_slice()),
             None => (step_origin, program.bytes(&self.state, desc.path)),
         };
-        if let Outcome::Response { status, .. } = ex.outcome {
+        if let Outcome::Response {
+            status: Status::Http(status),
+            ..
+        } = ex.outcome
+        {
             if let (Some(jar), Some(c)) = (&mut self.jar, ex.capture) {
                 jar.absorb(origin, path, &c.head);
             }
@@ -310,7 +314,7 @@ mod tests {
 
     fn ok(status: u16) -> Outcome {
         Outcome::Response {
-            status,
+            status: Status::Http(status),
             bytes_in: 10,
         }
     }

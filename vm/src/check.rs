@@ -15,7 +15,8 @@ pub trait ResponseView {
     /// Whether a complete response arrived. When it did not (a refused connection, a
     /// timeout, a reset), every check fails and every extractor finds nothing.
     fn completed(&self) -> bool;
-    /// The protocol's status: an HTTP status code (0 without a response).
+    /// The status's code, whatever the protocol (an HTTP status, a gRPC code, a
+    /// WebSocket close code; see [`crate::Status`]); 0 without a response.
     fn status(&self) -> u16;
     /// From the first byte sent to the last byte received.
     fn duration(&self) -> Duration;

@@ -34,6 +34,7 @@ mod method;
 mod op;
 mod plan;
 mod program;
+mod status;
 mod step_desc;
 mod validate;
 mod vm;
@@ -51,6 +52,7 @@ pub use method::Method;
 pub use op::Op;
 pub use plan::{Arrival, LoadPlan, RunPlan, Stage, TransportPlan};
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
+pub use status::Status;
 pub use step_desc::{
     HeaderDesc, Operand, Origin, Protocol, Reads, Scheme, StepDesc, is_secret_header,
 };

@@ -1,0 +1,56 @@
+//! What an exchange's answer says, whatever the protocol: the status the engines
+//! count, and checks (`status == 200`) compare by its code.
+
+use std::fmt;
+
+/// An exchange's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    /// An HTTP status code (the response's, 100–999).
+    Http(u16),
+    /// A gRPC status code (0 `OK` to 16 `UNAUTHENTICATED`).
+    Grpc(u8),
+    /// The code a WebSocket peer closed with (1000 normal closure, …).
+    WsClose(u16),
+}
+
+impl Status {
+    /// The number, as checks compare it.
+    pub fn code(self) -> u16 {
+        match self {
+            Status::Http(code) | Status::WsClose(code) => code,
+            Status::Grpc(code) => u16::from(code),
+        }
+    }
+
+    /// The family's name in reports: `http`, `grpc` or `ws_close`.
+    pub fn family(self) -> &'static str {
+        match self {
+            Status::Http(_) => "http",
+            Status::Grpc(_) => "grpc",
+            Status::WsClose(_) => "ws_close",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Http(code) => write!(f, "{code}"),
+            other => write!(f, "{}:{}", other.family(), other.code()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_names() {
+        assert_eq!(Status::Http(404).code(), 404);
+        assert_eq!(Status::Grpc(14).code(), 14);
+        assert_eq!(Status::WsClose(1001).to_string(), "ws_close:1001");
+        assert_eq!(Status::Http(200).to_string(), "200");
+    }
+}
