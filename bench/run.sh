@@ -10,13 +10,17 @@
 # Env knobs: BENCH_DURATION (10s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
 # BENCH_TOOLS ("kaioken wrk oha"), BENCH_LONG (unset; e.g. 30s adds one kaioken
 # run of that length at the end, for the flat-memory check), BENCH_NO_BUILD=1
-# (use the existing target/release/kaioken), BENCH_GEN_CPU (0), BENCH_SERVER_CPU (1).
+# (use the existing target/release/kaioken), BENCH_GEN_CPU (0), BENCH_SERVER_CPU (1),
+# BENCH_BASELINE (unset; the path of another kaioken binary, e.g. one built at an
+# earlier commit: it runs as the tool `baseline`, interleaved with the others, so a
+# change's before and after are measured in the same rounds).
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-50}
-TOOLS=${BENCH_TOOLS:-kaioken wrk oha}
+BASELINE=${BENCH_BASELINE:-}
+TOOLS=${BENCH_TOOLS:-kaioken ${BASELINE:+baseline }wrk oha}
 LONG=${BENCH_LONG:-}
 GEN_CPU=${BENCH_GEN_CPU:-0}
 SRV_CPU=${BENCH_SERVER_CPU:-$(($(nproc) >= 2 ? 1 : 0))}
@@ -34,7 +38,7 @@ source "$ROOT/bench/lib.sh"
 case $DURATION in *[0-9]s) ;; *) die "BENCH_DURATION must be whole seconds like 10s (got '$DURATION')" ;; esac
 case $ROUNDS in '' | *[!0-9]*) die "BENCH_ROUNDS must be a number (got '$ROUNDS')" ;; esac
 for t in $TOOLS; do
-    case $t in kaioken | wrk | oha) ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
+    case $t in kaioken | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
 done
 wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 
@@ -92,6 +96,7 @@ run_one() {
     local cmd
     case $tool in
         kaioken) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
+        baseline) cmd=("$BASELINE" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
         wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
         # oha's tokio runtime defaults to one worker per core; one thread keeps it
         # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.
@@ -113,7 +118,7 @@ user, sys_, rss = float(user), float(sys_), int(rss)
 requests = errors = 0
 elapsed = rps = float("nan")
 try:
-    if tool == "kaioken":
+    if tool in ("kaioken", "baseline"):
         d = json.loads(text)
         requests = d["requests"]["total"]
         errors = d["requests"]["errors"]
@@ -183,25 +188,29 @@ for tool, rs in by.items():
              errors=sum(int(r["errors"]) for r in rs))
     summary[tool] = s
     print(f"{tool:<8} {len(rs):>4} {s['rps']:>13.0f} {s['cpu']:>18.2f} {s['rss']:>12.1f} {s['errors']:>7}")
-if "kaioken" in summary:
-    k = summary["kaioken"]
-    peers = [t for t in summary if t != "kaioken"]
-    if peers:
-        print()
-        print("kaioken vs peer (medians; req/s > 1 is faster, CPU/req < 1 is cheaper)")
-        print(f"{'peer':<8} {'req/s ratio':>12} {'CPU/req ratio':>14} {'RSS ratio':>10}")
-        for p in peers:
-            s = summary[p]
-            print(f"{p:<8} {k['rps'] / s['rps']:>12.3f} {k['cpu'] / s['cpu']:>14.3f} {k['rss'] / s['rss']:>10.2f}")
+rounds = sorted({r["round"] for r in rows if r["round"] != "long"}, key=int)
+for subject in ("kaioken", "baseline"):
+    if subject not in summary:
+        continue
+    k = summary[subject]
+    # kaioken is set against every other tool (the baseline included); the baseline
+    # against the peers, for its own ratios.
+    peers = [t for t in summary if t != subject and not (subject == "baseline" and t == "kaioken")]
+    if not peers:
+        continue
+    print()
+    print(f"{subject} vs peer (medians; req/s > 1 is faster, CPU/req < 1 is cheaper)")
+    print(f"{'peer':<8} {'req/s ratio':>12} {'CPU/req ratio':>14} {'RSS ratio':>10}")
+    for p in peers:
+        s = summary[p]
+        print(f"{p:<8} {k['rps'] / s['rps']:>12.3f} {k['cpu'] / s['cpu']:>14.3f} {k['rss'] / s['rss']:>10.2f}")
     # per-round ratios show how much the noise moves them
-    rounds = sorted({r["round"] for r in rows if r["round"] != "long"}, key=int)
-    if peers and len(rounds) > 1:
-        print()
-        print("per-round CPU/req ratio (kaioken / peer): " + "; ".join(
+    if len(rounds) > 1:
+        print(f"per-round CPU/req ratio ({subject} / peer): " + "; ".join(
             p + " " + " ".join(
                 f"{float(kr['cpu_us_per_req']) / float(pr['cpu_us_per_req']):.3f}"
                 for rd in rounds
-                for kr in [r for r in by['kaioken'] if r['round'] == rd]
+                for kr in [r for r in by[subject] if r['round'] == rd]
                 for pr in [r for r in by[p] if r['round'] == rd])
             for p in peers))
 longs = [r for r in rows if r["round"] == "long"]
