@@ -34,7 +34,7 @@ pub struct Report {
     pub scenarios: Vec<GroupJson>,
     /// Per tag (the union of the scenarios that carry it).
     pub tags: Vec<GroupJson>,
-    pub thresholds: Vec<ThresholdJson>,
+    pub thresholds: Vec<Verdict>,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<&'static str, u64>,
     pub error_details: BTreeMap<&'static str, String>,
@@ -104,31 +104,6 @@ pub struct ExtractionJson {
     pub spec: String,
     pub ok: u64,
     pub failed: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ThresholdJson {
-    /// `all`, `scenario:NAME` or `tag:NAME`.
-    pub scope: String,
-    pub metric: &'static str,
-    pub threshold: String,
-    /// The observed value in `unit`; `null` when there was nothing to measure.
-    pub observed: Option<f64>,
-    pub unit: &'static str,
-    pub passed: bool,
-}
-
-impl From<Verdict> for ThresholdJson {
-    fn from(v: Verdict) -> ThresholdJson {
-        ThresholdJson {
-            scope: v.scope,
-            metric: v.metric,
-            threshold: v.threshold,
-            observed: v.observed,
-            unit: v.unit,
-            passed: v.passed,
-        }
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -548,10 +523,7 @@ impl Report {
                 check_pass_rate: self.requests.check_pass_rate,
             })
         };
-        self.thresholds = judge_thresholds(&ir.thresholds, measured)
-            .into_iter()
-            .map(ThresholdJson::from)
-            .collect();
+        self.thresholds = judge_thresholds(&ir.thresholds, measured);
     }
 
     /// Whether every threshold passed (true without thresholds).

@@ -28,8 +28,8 @@ pub struct Measured {
 /// The per-mille percentiles of [`Measured::percentiles_ms`], in order.
 pub const PERCENTILES: [u16; 6] = [500, 750, 900, 950, 990, 999];
 
-/// A threshold's outcome.
-#[derive(Debug, Clone, PartialEq)]
+/// A threshold's outcome, as the JSON report writes it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Verdict {
     /// `all`, `scenario:NAME` or `tag:NAME`.
     pub scope: String,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use kaioken_compiler::{ConfigFile, Flags, Input, compile, lower};
 use kaioken_vm::{SystemHost, Yield};
 
+use crate::driver::{Driver, Perform};
 use crate::http1::{Http1, Sending, StepInfo};
 use crate::stats::{Outcome, WorkerStats};
 use crate::{COUNTING, counted_allocations};
@@ -115,7 +116,7 @@ fn http1_request_path_allocates_nothing() {
             };
             let start = Instant::now();
             let outcome = driver
-                .send(
+                .perform(
                     &program,
                     &vu,
                     step,
@@ -129,11 +130,11 @@ fn http1_request_path_allocates_nothing() {
                 )
                 .await;
             let end = Instant::now();
-            stats.record(start, end, None, driver.request_len(), outcome);
+            stats.record(start, end, None, driver.bytes_sent(), outcome);
             let view = crate::judge::View {
                 outcome,
                 duration: end - start,
-                capture: driver.capture.as_ref(),
+                capture: driver.capture(),
             };
             next = Some(crate::judge::after_exchange(
                 &program, step, &view, end, &mut vu, &mut stats,

@@ -21,20 +21,43 @@ use crate::response_parser::Capture;
 use crate::stats::Outcome;
 use crate::vu::Request;
 
+/// What every driver keeps of its last exchange.
+#[derive(Debug, Default)]
+pub(crate) struct Last {
+    /// What went wrong with the last failed exchange, if the driver knows more than
+    /// the error's class (for the report's first example of each kind).
+    pub detail: Option<String>,
+    /// The last response's head (as HTTP/1.1 spells it) and body, kept when the step
+    /// reads them.
+    pub capture: Option<Capture>,
+    /// The last response's `Location`, when it was a redirect to follow.
+    pub location: Vec<u8>,
+}
+
 /// What a driver tells of its last exchange, and its connections.
 pub(crate) trait Driver {
+    /// What it kept of its last exchange.
+    fn last(&self) -> &Last;
+    /// The same, to take from.
+    fn last_mut(&mut self) -> &mut Last;
     /// Request bytes of the last exchange that reached the socket (HTTP/2: as
     /// HTTP/1.1 would spell the head; HPACK makes the wire smaller).
     fn bytes_sent(&self) -> u64;
-    /// The last response's kept head and body, when the step reads them.
-    fn capture(&self) -> Option<&Capture>;
-    /// The last response's `Location`, when it was a redirect to follow.
-    fn location(&self) -> &[u8];
     /// Close the connection in `slot` (its origin was replaced).
     fn close(&mut self, slot: usize);
-    /// What went wrong with the last failed exchange, if the driver knows more than
-    /// the error's class.
-    fn take_detail(&mut self) -> Option<String>;
+
+    /// The last response's kept head and body, when the step reads them.
+    fn capture(&self) -> Option<&Capture> {
+        self.last().capture.as_ref()
+    }
+    /// The last response's `Location`, when it was a redirect to follow.
+    fn location(&self) -> &[u8] {
+        &self.last().location
+    }
+    /// The last failure's detail, taken.
+    fn take_detail(&mut self) -> Option<String> {
+        self.last_mut().detail.take()
+    }
 }
 
 /// A driver's exchange.

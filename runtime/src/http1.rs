@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use crate::ErrorKind;
 use crate::conn::{Stream, connect};
+use crate::driver::{Driver, Last, Perform};
 use crate::redirect::Hop;
 use crate::response_parser::{Capture, Response, ResponseParser};
 use crate::stats::Outcome;
@@ -63,12 +64,8 @@ impl StepInfo {
 
 /// One VU's HTTP/1.1 connections (one per origin) and buffers.
 pub(crate) struct Http1 {
-    /// What went wrong with the last failed connect, for the report.
-    pub detail: Option<String>,
-    /// The last response's head and body, when checks read them.
-    pub capture: Option<Capture>,
-    /// The last response's `Location`, when it was a redirect to follow.
-    pub location: Vec<u8>,
+    /// What it kept of the last exchange.
+    last: Last,
     /// Keep redirects' `Location`s.
     follow: bool,
     /// By connection slot: the program's origins, then those redirects led to.
@@ -84,9 +81,11 @@ pub(crate) struct Http1 {
 impl Http1 {
     pub fn new(program: &Program, http: &kaioken_vm::TransportPlan) -> Http1 {
         Http1 {
-            detail: None,
-            capture: crate::judge::capture_for(program, http.cookie_jar),
-            location: Vec::new(),
+            last: Last {
+                detail: None,
+                capture: crate::judge::capture_for(program, http.cookie_jar),
+                location: Vec::new(),
+            },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
             wbuf: Vec::with_capacity(1024),
@@ -94,50 +93,6 @@ impl Http1 {
             rbuf: Vec::with_capacity(READ_CHUNK),
             rpos: 0,
         }
-    }
-
-    /// Bytes of the last request that were written, for the bytes-sent count: less
-    /// than its length when the server answered (or failed) before taking it all,
-    /// none when the connection could not be made.
-    pub fn request_len(&self) -> u64 {
-        self.sent
-    }
-
-    /// Send `step` (or, with `s.hop`, the redirect it led to) and read its whole
-    /// response, within `s.timeout`.
-    pub async fn send(
-        &mut self,
-        program: &Program,
-        state: &VuState,
-        step: StepId,
-        info: &StepInfo,
-        s: Sending<'_>,
-    ) -> Outcome {
-        let Sending {
-            tls,
-            timeout,
-            cookie,
-            hop,
-        } = s;
-        write_request(&mut self.wbuf, program, state, step, info, cookie, hop);
-        self.sent = 0;
-        let desc = program.step(step);
-        let (slot, origin, method) = match hop {
-            Some(h) => (h.slot, &h.origin, &h.method),
-            None => (
-                desc.origin.index(),
-                &program.origins[desc.origin],
-                &desc.method,
-            ),
-        };
-        let is_head = *method == Method::Head;
-        let exchange = self.exchange(slot, origin, is_head, info.keep, tls);
-        let result = tokio::time::timeout(timeout, exchange).await;
-        let outcome = Outcome::of_exchange(result);
-        if matches!(outcome, Outcome::Error(_)) {
-            self.drop_conn(slot);
-        }
-        outcome
     }
 
     /// Close the connection in `slot` (its origin failed, or was replaced).
@@ -161,7 +116,7 @@ impl Http1 {
             self.conns.resize_with(slot + 1, || None);
         }
         if self.conns[slot].is_none() {
-            let stream = connect(origin, tls, &mut self.detail).await?;
+            let stream = connect(origin, tls, &mut self.last.detail).await?;
             self.conns[slot] = Some(stream);
             self.rbuf.clear();
             self.rpos = 0;
@@ -169,7 +124,7 @@ impl Http1 {
         let Some(stream) = self.conns[slot].as_mut() else {
             return Err(ErrorKind::Other);
         };
-        let capture = self.capture.as_mut().filter(|_| keep.any());
+        let capture = self.last.capture.as_mut().filter(|_| keep.any());
         let mut exchange = Exchange {
             stream,
             request: &self.wbuf,
@@ -184,7 +139,7 @@ impl Http1 {
         // A response that came before the whole request went out leaves the server
         // expecting the rest: the connection cannot carry another request.
         let whole = matches!(exchange.writing, Writing::Done);
-        self.location = parser.location;
+        self.last.location = parser.location;
         if !response.keep_alive || !whole {
             self.drop_conn(slot);
         }
@@ -367,29 +322,28 @@ pub(crate) fn write_request(
     w.extend_from_slice(bytes);
 }
 
-impl crate::driver::Driver for Http1 {
+impl Driver for Http1 {
+    fn last(&self) -> &Last {
+        &self.last
+    }
+
+    fn last_mut(&mut self) -> &mut Last {
+        &mut self.last
+    }
+
+    /// The bytes of the last request that were written: less than its length when
+    /// the server answered (or failed) before taking it all, none when the
+    /// connection could not be made.
     fn bytes_sent(&self) -> u64 {
-        self.request_len()
-    }
-
-    fn capture(&self) -> Option<&Capture> {
-        self.capture.as_ref()
-    }
-
-    fn location(&self) -> &[u8] {
-        &self.location
+        self.sent
     }
 
     fn close(&mut self, slot: usize) {
         self.drop_conn(slot);
     }
-
-    fn take_detail(&mut self) -> Option<String> {
-        self.detail.take()
-    }
 }
 
-impl crate::driver::Perform for Http1 {
+impl Perform for Http1 {
     async fn perform(
         &mut self,
         program: &Program,
@@ -398,6 +352,30 @@ impl crate::driver::Perform for Http1 {
         info: &StepInfo,
         s: Sending<'_>,
     ) -> Outcome {
-        self.send(program, state, step, info, s).await
+        let Sending {
+            tls,
+            timeout,
+            cookie,
+            hop,
+        } = s;
+        write_request(&mut self.wbuf, program, state, step, info, cookie, hop);
+        self.sent = 0;
+        let desc = program.step(step);
+        let (slot, origin, method) = match hop {
+            Some(h) => (h.slot, &h.origin, &h.method),
+            None => (
+                desc.origin.index(),
+                &program.origins[desc.origin],
+                &desc.method,
+            ),
+        };
+        let is_head = *method == Method::Head;
+        let exchange = self.exchange(slot, origin, is_head, info.keep, tls);
+        let result = tokio::time::timeout(timeout, exchange).await;
+        let outcome = Outcome::of_exchange(result);
+        if matches!(outcome, Outcome::Error(_)) {
+            self.drop_conn(slot);
+        }
+        outcome
     }
 }

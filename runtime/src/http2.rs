@@ -15,8 +15,8 @@ use kaioken_vm::{Operand, Program, Scheme, StepId, VuState};
 
 use crate::ErrorKind;
 use crate::conn::connect;
+use crate::driver::{Driver, Last, Perform};
 use crate::http1::{Sending, StepInfo};
-use crate::response_parser::Capture;
 use crate::stats::Outcome;
 
 struct H2Step {
@@ -28,13 +28,8 @@ struct H2Step {
 
 /// One VU's HTTP/2 connections (one per origin).
 pub(crate) struct Http2 {
-    /// What went wrong with the last failed request, for the report.
-    pub detail: Option<String>,
-    /// The last response's head (as HTTP/1.1 would spell it) and body, when checks
-    /// read them.
-    pub capture: Option<Capture>,
-    /// The last response's `Location`, when it was a redirect to follow.
-    pub location: Vec<u8>,
+    /// What it kept of the last exchange.
+    last: Last,
     /// Keep redirects' `Location`s.
     follow: bool,
     /// By connection slot: the program's origins, then those redirects led to.
@@ -77,40 +72,16 @@ impl Http2 {
             })
             .collect();
         Http2 {
-            detail: None,
-            capture: crate::judge::capture_for(program, http.cookie_jar),
-            location: Vec::new(),
+            last: Last {
+                detail: None,
+                capture: crate::judge::capture_for(program, http.cookie_jar),
+                location: Vec::new(),
+            },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
             steps,
             last_len: 0,
         }
-    }
-
-    /// Approximate length of the request last sent (head as HTTP/1.1 would spell it,
-    /// plus body); HPACK makes the real wire size smaller.
-    pub fn request_len(&self) -> u64 {
-        self.last_len
-    }
-
-    /// Send `step` (or, with `s.hop`, the redirect it led to) and read its whole
-    /// response, within `s.timeout`.
-    pub async fn send(
-        &mut self,
-        program: &Program,
-        state: &VuState,
-        step: StepId,
-        info: &StepInfo,
-        s: Sending<'_>,
-    ) -> Outcome {
-        let slot = s.hop.map_or(program.step(step).origin.index(), |h| h.slot);
-        let timeout = s.timeout;
-        let exchange = self.exchange(program, state, step, info, s);
-        let outcome = Outcome::of_exchange(tokio::time::timeout(timeout, exchange).await);
-        if matches!(outcome, Outcome::Error(_)) {
-            self.drop_conn(slot);
-        }
-        outcome
     }
 
     /// Close the connection in `slot` (its origin failed, or was replaced).
@@ -191,9 +162,9 @@ impl Http2 {
         }
         let closed = self.conns[slot].as_ref().is_none_or(|s| s.is_closed());
         if closed {
-            let stream = connect(origin, tls, &mut self.detail).await?;
+            let stream = connect(origin, tls, &mut self.last.detail).await?;
             if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
-                self.detail = Some(format!(
+                self.last.detail = Some(format!(
                     "{} did not agree to HTTP/2 (ALPN h2)",
                     origin.authority
                 ));
@@ -217,14 +188,14 @@ impl Http2 {
             .await
             .map_err(|e| classify(&e, false))?;
         let status = resp.status().as_u16();
-        self.location.clear();
+        self.last.location.clear();
         if self.follow && crate::redirect::is_redirect(status) {
             if let Some(location) = resp.headers().get(http::header::LOCATION) {
-                self.location.extend_from_slice(location.as_bytes());
+                self.last.location.extend_from_slice(location.as_bytes());
             }
         }
         let keep = info.keep;
-        if let Some(c) = self.capture.as_mut().filter(|_| keep.any()) {
+        if let Some(c) = self.last.capture.as_mut().filter(|_| keep.any()) {
             c.start(keep.body);
             c.head.extend_from_slice(b"HTTP/2 ");
             c.head
@@ -249,7 +220,7 @@ impl Http2 {
             let frame = frame.map_err(|e| self.fail(&e, true))?;
             if let Some(data) = frame.data_ref() {
                 bytes_in += data.len() as u64;
-                if let Some(c) = self.capture.as_mut().filter(|_| keep.body) {
+                if let Some(c) = self.last.capture.as_mut().filter(|_| keep.body) {
                     c.push_body(data);
                 }
             }
@@ -262,7 +233,7 @@ impl Http2 {
     /// Classify a hyper error and keep its message (the cold path).
     #[cold]
     fn fail(&mut self, e: &hyper::Error, in_body: bool) -> ErrorKind {
-        self.detail = Some(e.to_string());
+        self.last.detail = Some(e.to_string());
         classify(e, in_body)
     }
 }
@@ -290,29 +261,27 @@ fn classify(e: &hyper::Error, in_body: bool) -> ErrorKind {
     ErrorKind::Protocol
 }
 
-impl crate::driver::Driver for Http2 {
+impl Driver for Http2 {
+    fn last(&self) -> &Last {
+        &self.last
+    }
+
+    fn last_mut(&mut self) -> &mut Last {
+        &mut self.last
+    }
+
+    /// The length of the request last sent, its head as HTTP/1.1 would spell it
+    /// plus its body: HPACK makes the real wire size smaller.
     fn bytes_sent(&self) -> u64 {
-        self.request_len()
-    }
-
-    fn capture(&self) -> Option<&Capture> {
-        self.capture.as_ref()
-    }
-
-    fn location(&self) -> &[u8] {
-        &self.location
+        self.last_len
     }
 
     fn close(&mut self, slot: usize) {
         self.drop_conn(slot);
     }
-
-    fn take_detail(&mut self) -> Option<String> {
-        self.detail.take()
-    }
 }
 
-impl crate::driver::Perform for Http2 {
+impl Perform for Http2 {
     async fn perform(
         &mut self,
         program: &Program,
@@ -321,6 +290,13 @@ impl crate::driver::Perform for Http2 {
         info: &StepInfo,
         s: Sending<'_>,
     ) -> Outcome {
-        self.send(program, state, step, info, s).await
+        let slot = s.hop.map_or(program.step(step).origin.index(), |h| h.slot);
+        let timeout = s.timeout;
+        let exchange = self.exchange(program, state, step, info, s);
+        let outcome = Outcome::of_exchange(tokio::time::timeout(timeout, exchange).await);
+        if matches!(outcome, Outcome::Error(_)) {
+            self.drop_conn(slot);
+        }
+        outcome
     }
 }
