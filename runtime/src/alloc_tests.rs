@@ -1,19 +1,25 @@
-//! The HTTP/1.1 hot path allocates nothing per request once warm: request
-//! serialization, the socket write, response parsing (content-length and chunked
-//! bodies), timeouts and statistics recording, measured on the VU's thread with a
-//! counting allocator (see `CountingAlloc` in lib.rs).
+//! The HTTP/1.1 hot path allocates nothing per request once warm, on both engines:
+//! the VM, the VU machine, request serialization, the socket write, response parsing
+//! (content-length and chunked bodies), checks, timeouts and statistics recording,
+//! measured on the VU's thread with a counting allocator (see `CountingAlloc` in
+//! lib.rs).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use std::cell::{Cell, RefCell};
 
 use kaioken_compiler::{ConfigFile, Flags, Input, compile, lower};
-use kaioken_vm::{SystemHost, Yield};
+use kaioken_vm::{LoadPlan, RunPlan, Yield};
 
-use crate::driver::{Driver, Perform};
-use crate::http1::{Http1, Sending, StepInfo};
-use crate::stats::{Outcome, WorkerStats};
+use crate::Control;
+use crate::driver::Drivers;
+use crate::shared::Shared;
+use crate::stats::WorkerStats;
+use crate::vu::Vu;
+use crate::worker::{TokioVu, WorkerCtx};
 use crate::{COUNTING, counted_allocations};
 
 /// A server that answers every request on one connection, alternating a
@@ -77,89 +83,73 @@ fn http1_request_path_allocates_nothing() {
         "#
         .into(),
     };
-    let program = Arc::new(
-        compile(
-            &lower(&Input {
-                flags,
-                config: Some(config),
-                ..Input::default()
-            })
-            .unwrap(),
-        )
+    let program = compile(
+        &lower(&Input {
+            flags,
+            config: Some(config),
+            ..Input::default()
+        })
         .unwrap(),
-    );
+    )
+    .unwrap();
     assert!(program.capture_body && program.capture_head);
-    let infos = StepInfo::for_program(&program, false);
+    // The tokio engine's own request path: a worker's context, a VU machine with its
+    // drivers, and `TokioVu::send` (gate, driver, record, judge), as `closed_vu` runs
+    // it, minus the task.
+    let plan = Arc::new(RunPlan {
+        program: program.clone(),
+        load: LoadPlan {
+            vus: 1,
+            duration: Some(Duration::from_secs(60)),
+            max_requests: None,
+            rate: None,
+            ramp_up: Duration::ZERO,
+            warmup: Duration::ZERO,
+            start: 1.0,
+            stages: Vec::new(),
+            arrival: None,
+        },
+        transport: http_config(),
+    });
+    let shared = Arc::new(Shared::new(&plan, 1, Arc::new(Control::new())).unwrap());
+    let ctx = WorkerCtx {
+        stats: RefCell::new(
+            WorkerStats::new(shared.measure_from, 10).with_checks(program.checks.len()),
+        ),
+        shared: shared.clone(),
+        program,
+        index: 0,
+        in_flight: Cell::new(0),
+        pacer: None,
+        open: None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let mut stats = WorkerStats::new(Instant::now(), 10).with_checks(program.checks.len());
-    let (allocations, statuses) = rt.block_on(async {
-        let mut vu = program.create_vu_state(1);
-        let mut driver = Http1::new(&program, &http_config());
-        let mut statuses = [0u64; 2];
+    let allocations = rt.block_on(async {
+        let mut vu = TokioVu {
+            vu: Vu::new(&ctx.program, 1, false),
+            drivers: Drivers::default(),
+        };
+        let mut stop_rx = shared.control.subscribe();
         let mut allocations = 0;
-        let mut next = None;
         for i in 0..WARM + MEASURED {
             if i == WARM {
                 COUNTING.with(|c| c.set(true));
             }
-            let step = loop {
-                let y = match next.take() {
-                    Some(y) => y,
-                    None => program.resume(&mut vu, &mut SystemHost),
-                };
-                if let Yield::Send(step) = y {
-                    break step;
-                }
-            };
-            let start = Instant::now();
-            let outcome = driver
-                .perform(
-                    &program,
-                    &vu,
-                    step,
-                    &infos[0],
-                    Sending {
-                        tls: None,
-                        timeout: Duration::from_secs(5),
-                        cookie: None,
-                        hop: None,
-                    },
-                )
-                .await;
-            let end = Instant::now();
-            stats.record(start, end, None, driver.bytes_sent(), outcome);
-            let view = crate::judge::View {
-                outcome,
-                duration: end - start,
-                capture: driver.capture(),
-            };
-            next = Some(crate::judge::after_exchange(
-                &program, step, &view, end, &mut vu, &mut stats,
-            ));
-            match outcome {
-                Outcome::Response {
-                    status: kaioken_vm::Status::Http(200),
-                    bytes_in,
-                } => {
-                    assert!(bytes_in > 11);
-                    statuses[0] += 1;
-                }
-                Outcome::Response {
-                    status: kaioken_vm::Status::Http(201),
-                    ..
-                } => statuses[1] += 1,
-                other => panic!("request {i}: {other:?}"),
-            }
+            while !matches!(vu.vu.next(&ctx.program), Yield::Send(_)) {}
+            assert!(ctx.may_send(&mut stop_rx).await);
+            assert!(vu.send(&ctx, None, &mut stop_rx).await, "request {i}");
             if i + 1 == WARM + MEASURED {
                 COUNTING.with(|c| c.set(false));
                 allocations = counted_allocations();
             }
         }
-        (allocations, statuses)
+        allocations
     });
+    let stats = ctx.stats.into_inner();
+    let statuses = [stats.status[200], stats.status[201]];
     server.join().unwrap();
     assert_eq!(statuses, [1100, 1100]);
     assert_eq!(stats.counts.responses, (WARM + MEASURED) as u64);
