@@ -47,6 +47,13 @@ const OP_SEND: u64 = 2;
 const OP_RECV: u64 = 3;
 
 /// Whether this run can use the io_uring engine, and the address to connect to.
+///
+/// What the engine relies on, decided here and nowhere else: the closed model without
+/// a rate cap, stages or ramp-up (no timers but the request deadline); one `http://`
+/// origin given as an IP address and only HTTP/1.1 steps (one socket per VU, no
+/// resolver, no TLS); no think time (the VM never yields `Sleep` here, asserted in
+/// debug builds). A redirect to another origin is the one thing it cannot know in
+/// advance: it hands its VUs to the tokio engine then.
 pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
     let plan = &shared.plan;
     let load = &plan.load;
