@@ -1,0 +1,77 @@
+//! The plain sums a worker keeps: [`Counts`] for the whole measured window and
+//! [`Second`] for each second of its timeline. Both add up field by field when
+//! workers merge.
+
+use crate::ErrorKind;
+
+/// One second of the measured window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Second {
+    /// Requests that finished in this second.
+    pub requests: u64,
+    /// Of those, the ones with a complete response.
+    pub responses: u64,
+    /// Of those, the ones that failed.
+    pub errors: u64,
+    /// Sum of their latencies, µs.
+    pub latency_sum_us: u64,
+    /// The largest latency, µs.
+    pub latency_max_us: u64,
+    /// Iterations started in this second (open model: the scheduled ones that ran).
+    pub started: u64,
+    /// Iterations dropped in this second (open model).
+    pub dropped: u64,
+    /// The most VUs active during this second.
+    pub vus: u64,
+}
+
+impl Second {
+    pub(super) fn add(&mut self, other: &Second) {
+        self.started += other.started;
+        self.dropped += other.dropped;
+        self.vus += other.vus;
+        self.requests += other.requests;
+        self.responses += other.responses;
+        self.errors += other.errors;
+        self.latency_sum_us += other.latency_sum_us;
+        self.latency_max_us = self.latency_max_us.max(other.latency_max_us);
+    }
+}
+
+/// What a run counts: requests by outcome, bytes, iterations. Each worker keeps its
+/// own, and [`RunStats`](super::RunStats) adds them up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests with a complete response.
+    pub responses: u64,
+    /// Failed requests by kind, in [`ErrorKind::ALL`] order.
+    pub errors: [u64; ErrorKind::COUNT],
+    /// Response bytes read (head and body).
+    pub bytes_in: u64,
+    /// Request bytes written.
+    pub bytes_out: u64,
+    /// Requests that finished during the warm-up (in no other count).
+    pub warmup_requests: u64,
+    /// Requests cut off by a hard stop (in no other count).
+    pub unfinished: u64,
+    /// Iterations started in the measured window.
+    pub started: u64,
+    /// Iterations dropped in the measured window (open model: no VU free in time,
+    /// or the queue was full).
+    pub dropped: u64,
+}
+
+impl Counts {
+    pub(super) fn add(&mut self, other: &Counts) {
+        self.responses += other.responses;
+        for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
+            *mine += theirs;
+        }
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.warmup_requests += other.warmup_requests;
+        self.unfinished += other.unfinished;
+        self.started += other.started;
+        self.dropped += other.dropped;
+    }
+}

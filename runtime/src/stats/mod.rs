@@ -1,0 +1,52 @@
+//! `stats`: what a run measured, recorded per worker and merged once at the end.
+//!
+//! ```text
+//!   worker thread 0                      worker thread N-1
+//!    VUs ──record()──► WorkerStats   …    VUs ──record()──► WorkerStats
+//!                      (only this thread writes it: no lock, no channel)
+//!                          └──────────────┬──────────────┘
+//!                                         ▼  once, when the run ends
+//!                      controller: RunStats::merge(workers, elapsed)
+//!                                         ▼
+//!                      run() returns it; the cli builds its report from it
+//! ```
+//!
+//! Each worker thread owns one [`WorkerStats`]; its VUs record into it without locks.
+//! Nothing keeps a list of samples: latencies go into an HDR histogram (1 µs to 1 h, 3
+//! significant digits, about 200 KiB) and per-second aggregates, so memory is flat
+//! whatever the run's length. [`RunStats::merge`] adds histograms exactly.
+//!
+//! Files by job:
+//!
+//! - this file: the histogram bounds and [`new_histogram`], shared by every file;
+//! - `outcome.rs`: [`Outcome`], what one request came to, as the drivers report it;
+//! - `counts.rs`: [`Counts`] (requests, bytes, iterations) and [`Second`] (one
+//!   second of the timeline), the plain sums a worker keeps;
+//! - `scenario.rs`: [`ScenarioStats`], one scenario's share when there are several;
+//! - `worker.rs`: [`WorkerStats`] and the methods VUs record through;
+//! - `run.rs`: [`RunStats`], the merge of every worker, and the run's engine name.
+
+mod counts;
+mod outcome;
+mod run;
+mod scenario;
+mod worker;
+
+use hdrhistogram::Histogram;
+
+pub use counts::{Counts, Second};
+pub(crate) use outcome::Outcome;
+pub use run::RunStats;
+pub use scenario::ScenarioStats;
+pub(crate) use worker::WorkerStats;
+
+/// Lowest and highest latency recorded, in microseconds (values are clamped).
+const LOWEST_US: u64 = 1;
+const HIGHEST_US: u64 = 3_600_000_000;
+const SIGFIG: u8 = 3;
+
+/// A new latency histogram with kaioken's bounds.
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG)
+        .expect("static histogram bounds are valid")
+}

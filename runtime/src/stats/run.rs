@@ -1,0 +1,288 @@
+//! The statistics of a whole run: [`RunStats`], built once when the run ends by
+//! adding every worker's [`WorkerStats`] together. Histograms add exactly, so the
+//! merged percentiles are those of every request, not an average of workers'.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use kaioken_vm::Status;
+
+use super::{Counts, ScenarioStats, Second, WorkerStats, new_histogram};
+use crate::ErrorKind;
+
+/// The merged statistics of a whole run.
+#[derive(Debug, Clone)]
+pub struct RunStats {
+    /// Latency of every finished request (µs).
+    pub latency: Histogram<u64>,
+    /// Responses by status, ascending: HTTP codes, then other protocols'.
+    pub status: Vec<(Status, u64)>,
+    /// Requests, bytes and iterations, added up over the workers.
+    pub counts: Counts,
+    /// Per-second aggregates of the measured window.
+    pub timeline: Vec<Second>,
+    /// The first message seen for each error kind, where one was recorded.
+    pub error_details: [Option<String>; ErrorKind::COUNT],
+    /// Latency from the actual send (µs). In the closed model, equal to `latency`.
+    pub latency_uncorrected: Histogram<u64>,
+    /// From each iteration's scheduled start to its first send (µs); open model.
+    pub schedule_lag: Histogram<u64>,
+    /// The most VUs active at once (summed over workers' peaks: an upper bound).
+    pub max_vus: u64,
+    /// The engine that ran the VUs: `io_uring` (closed model, plain HTTP/1.1) or
+    /// `tokio`.
+    pub engine: &'static str,
+    /// Per check (by id): passes and failures.
+    pub checks: Vec<[u64; 2]>,
+    /// Per extractor (by id): successes and failures.
+    pub extractions: Vec<[u64; 2]>,
+    /// Per scenario (when there are several): latency and counts.
+    pub scenarios: Vec<ScenarioStats>,
+    /// Length of the measured window: from the end of the warm-up to the last
+    /// request's end.
+    pub elapsed: Duration,
+}
+
+/// Add per-check (or per-extractor) pass/fail pairs into `totals`.
+fn add_pairs(totals: &mut Vec<[u64; 2]>, pairs: &[[u64; 2]]) {
+    if totals.len() < pairs.len() {
+        totals.resize(pairs.len(), [0; 2]);
+    }
+    for (total, pair) in totals.iter_mut().zip(pairs) {
+        total[0] += pair[0];
+        total[1] += pair[1];
+    }
+}
+
+impl RunStats {
+    pub(crate) fn merge(workers: Vec<WorkerStats>, elapsed: Duration) -> RunStats {
+        let engine = merge_engines(workers.iter().map(|w| w.engine));
+        let mut out = RunStats {
+            latency: new_histogram(),
+            status: Vec::new(),
+            counts: Counts::default(),
+            timeline: Vec::new(),
+            error_details: Default::default(),
+            latency_uncorrected: new_histogram(),
+            schedule_lag: new_histogram(),
+            max_vus: 0,
+            engine,
+            checks: Vec::new(),
+            extractions: Vec::new(),
+            scenarios: Vec::new(),
+            elapsed,
+        };
+        let mut any_uncorrected = false;
+        let mut status = [0u64; 1000];
+        let mut other_status: Vec<(Status, u64)> = Vec::new();
+        for w in workers {
+            out.latency
+                .add(&w.latency)
+                .expect("histograms share bounds");
+            if let Some(h) = &w.schedule_lag {
+                out.schedule_lag.add(h).expect("histograms share bounds");
+            }
+            if let Some(h) = &w.latency_uncorrected {
+                any_uncorrected = true;
+                out.latency_uncorrected
+                    .add(h)
+                    .expect("histograms share bounds");
+            }
+            add_pairs(&mut out.checks, &w.checks);
+            if out.scenarios.is_empty() {
+                out.scenarios = w.scenarios.iter().map(|_| ScenarioStats::new()).collect();
+            }
+            for (total, s) in out.scenarios.iter_mut().zip(&w.scenarios) {
+                total.add(s);
+            }
+            add_pairs(&mut out.extractions, &w.extractions);
+            out.counts.add(&w.counts);
+            out.max_vus += w.max_vus;
+            for (i, n) in w.status.iter().enumerate() {
+                status[i] += n;
+            }
+            for &(st, n) in &w.other_status {
+                match other_status.iter_mut().find(|(s, _)| *s == st) {
+                    Some((_, total)) => *total += n,
+                    None => other_status.push((st, n)),
+                }
+            }
+            for (mine, theirs) in out.error_details.iter_mut().zip(w.error_details) {
+                if mine.is_none() {
+                    *mine = theirs;
+                }
+            }
+            if w.timeline.len() > out.timeline.len() {
+                out.timeline.resize(w.timeline.len(), Second::default());
+            }
+            for (i, s) in w.timeline.iter().enumerate() {
+                out.timeline[i].add(s);
+            }
+        }
+        if !any_uncorrected {
+            out.latency_uncorrected = out.latency.clone();
+        }
+        other_status.sort_unstable();
+        out.status = status
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(code, n)| (Status::Http(code as u16), *n))
+            .chain(other_status)
+            .collect();
+        out
+    }
+
+    /// Failed requests.
+    pub fn error_count(&self) -> u64 {
+        self.counts.errors.iter().sum()
+    }
+
+    /// Finished requests: responses plus errors.
+    pub fn total(&self) -> u64 {
+        self.counts.responses + self.error_count()
+    }
+
+    /// Failed requests by kind, with names.
+    pub fn errors_by_kind(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
+        ErrorKind::ALL
+            .into_iter()
+            .zip(self.counts.errors.iter().copied())
+    }
+}
+
+/// The engine of a run: each worker's, or the engines they used together when they
+/// differ (one worker on io_uring while another fell back to tokio, or handed its
+/// VUs over) — not whichever worker finished last.
+fn merge_engines<'a>(engines: impl Iterator<Item = &'a str>) -> &'static str {
+    let (mut uring, mut tokio) = (false, false);
+    for engine in engines {
+        for part in engine.split('+') {
+            uring |= part == "io_uring";
+            tokio |= part == "tokio";
+        }
+    }
+    match (uring, tokio) {
+        (true, true) => "io_uring+tokio",
+        (true, false) => "io_uring",
+        _ => "tokio",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::stats::Outcome;
+
+    #[test]
+    fn the_run_names_every_engine_its_workers_used() {
+        assert_eq!(
+            merge_engines(["io_uring", "io_uring"].into_iter()),
+            "io_uring"
+        );
+        assert_eq!(merge_engines(["tokio"].into_iter()), "tokio");
+        assert_eq!(
+            merge_engines(["io_uring", "tokio"].into_iter()),
+            "io_uring+tokio"
+        );
+        assert_eq!(
+            merge_engines(["io_uring+tokio", "io_uring"].into_iter()),
+            "io_uring+tokio"
+        );
+        assert_eq!(
+            merge_engines(["tokio", "io_uring"].into_iter()),
+            "io_uring+tokio",
+            "not whichever finished last"
+        );
+    }
+
+    /// Statuses of every protocol are counted and merged: HTTP codes in the flat
+    /// table, the others beside them, all in one sorted list.
+    #[test]
+    fn statuses_of_other_protocols_are_counted_beside_http() {
+        let t0 = Instant::now();
+        let response = |status| Outcome::Response {
+            status,
+            bytes_in: 1,
+        };
+        let (mut a, mut b) = (WorkerStats::new(t0, 1), WorkerStats::new(t0, 1));
+        let end = t0 + Duration::from_millis(1);
+        a.record(t0, end, None, 1, response(Status::Grpc(14)));
+        a.record(t0, end, None, 1, response(Status::Http(200)));
+        b.record(t0, end, None, 1, response(Status::Grpc(14)));
+        b.record(t0, end, None, 1, response(Status::WsClose(1000)));
+        b.record(t0, end, None, 1, response(Status::Grpc(0)));
+        let run = RunStats::merge(vec![a, b], Duration::from_secs(1));
+        assert_eq!(
+            run.status,
+            [
+                (Status::Http(200), 1),
+                (Status::Grpc(0), 1),
+                (Status::Grpc(14), 2),
+                (Status::WsClose(1000), 1)
+            ]
+        );
+        assert_eq!(run.counts.responses, 5);
+    }
+
+    #[test]
+    fn records_and_merges() {
+        let t0 = Instant::now();
+        let mut a = WorkerStats::new(t0, 2);
+        let mut b = WorkerStats::new(t0, 2);
+        a.record(
+            t0,
+            t0 + Duration::from_micros(500),
+            None,
+            10,
+            Outcome::Response {
+                status: Status::Http(200),
+                bytes_in: 100,
+            },
+        );
+        a.record(
+            t0,
+            t0 + Duration::from_millis(1500),
+            None,
+            10,
+            Outcome::Error(ErrorKind::Timeout),
+        );
+        b.record(
+            t0,
+            t0 + Duration::from_micros(700),
+            None,
+            10,
+            Outcome::Response {
+                status: Status::Http(404),
+                bytes_in: 50,
+            },
+        );
+        b.record(
+            t0,
+            t0 + Duration::from_micros(900),
+            None,
+            10,
+            Outcome::Response {
+                status: Status::Http(200),
+                bytes_in: 50,
+            },
+        );
+        let run = RunStats::merge(vec![a, b], Duration::from_secs(2));
+        assert_eq!(run.total(), 4);
+        assert_eq!(run.counts.responses, 3);
+        assert_eq!(
+            run.status,
+            vec![(Status::Http(200), 2), (Status::Http(404), 1)]
+        );
+        assert_eq!(run.counts.errors[ErrorKind::Timeout as usize], 1);
+        assert_eq!(run.latency.len(), 4);
+        assert_eq!(run.timeline.len(), 2);
+        assert_eq!(run.timeline[0].requests, 3);
+        assert_eq!(run.timeline[1].errors, 1);
+        assert_eq!(run.counts.bytes_in, 200);
+        assert_eq!(run.counts.bytes_out, 40);
+    }
+}

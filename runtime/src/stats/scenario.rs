@@ -1,0 +1,35 @@
+//! One scenario's share of the requests: its own latency histogram and counts, kept
+//! only when a run has several scenarios (each histogram is about 200 KiB).
+
+use hdrhistogram::Histogram;
+
+use super::new_histogram;
+
+/// One scenario's share of a worker's requests (kept only with several scenarios).
+#[derive(Debug, Clone)]
+pub struct ScenarioStats {
+    /// Latency from the actual send (µs).
+    pub latency: Histogram<u64>,
+    /// Finished requests.
+    pub requests: u64,
+    /// Of those, the ones without a response.
+    pub errors: u64,
+}
+
+impl ScenarioStats {
+    pub(super) fn new() -> ScenarioStats {
+        ScenarioStats {
+            latency: new_histogram(),
+            requests: 0,
+            errors: 0,
+        }
+    }
+
+    pub(super) fn add(&mut self, other: &ScenarioStats) {
+        self.latency
+            .add(&other.latency)
+            .expect("histograms share bounds");
+        self.requests += other.requests;
+        self.errors += other.errors;
+    }
+}

@@ -1,0 +1,277 @@
+//! One worker thread's statistics and the methods its VUs record through.
+//!
+//! Only the worker's own thread touches its `WorkerStats`, so recording takes no
+//! lock and sends nothing: it is a few additions on the request path. The tables are
+//! sized before the run (the timeline for its expected length, checks, extractors,
+//! scenarios); what may still allocate is a first occurrence (an error kind's example
+//! message, a status of another protocol) or a timeline that outgrows its estimate.
+//! [`RunStats::merge`](super::RunStats::merge) adds the workers up when the run ends.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use kaioken_vm::Status;
+
+use super::{Counts, HIGHEST_US, LOWEST_US, Outcome, ScenarioStats, Second, new_histogram};
+use crate::ErrorKind;
+
+/// Statistics of one worker thread; recorded into by its VUs, merged at the end.
+#[derive(Debug)]
+pub(crate) struct WorkerStats {
+    measure_from: Instant,
+    pub latency: Histogram<u64>,
+    /// HTTP responses by status code (a flat table: the hot path).
+    pub status: Box<[u64; 1000]>,
+    /// Responses of other protocols by status (gRPC codes, WebSocket close codes).
+    pub other_status: Vec<(Status, u64)>,
+    pub counts: Counts,
+    pub timeline: Vec<Second>,
+    /// The first message seen for each error kind.
+    pub error_details: [Option<String>; ErrorKind::COUNT],
+    /// Open model: latency from the actual send, whatever the correction.
+    /// Open model only (each histogram is a few hundred KiB, so the closed model
+    /// does not carry them).
+    pub latency_uncorrected: Option<Histogram<u64>>,
+    /// Open model: from an iteration's scheduled start to its first send (µs).
+    pub schedule_lag: Option<Histogram<u64>>,
+    /// The most VUs active at once in this worker.
+    pub max_vus: u64,
+    /// VUs active now.
+    active_vus: u64,
+    /// Which engine ran this worker's VUs: `io_uring` or `tokio`.
+    pub engine: &'static str,
+    /// Per check (by [`kaioken_vm::CheckId`]): passes and failures.
+    pub checks: Vec<[u64; 2]>,
+    /// Per extractor (by [`kaioken_vm::ExtractorId`]): successes and failures.
+    pub extractions: Vec<[u64; 2]>,
+    /// Per scenario, when there are several.
+    pub scenarios: Vec<ScenarioStats>,
+}
+
+fn clamp_us(d: Duration) -> u64 {
+    d.as_micros()
+        .clamp(u128::from(LOWEST_US), u128::from(HIGHEST_US)) as u64
+}
+
+impl WorkerStats {
+    pub fn new(measure_from: Instant, expected_seconds: usize) -> WorkerStats {
+        WorkerStats {
+            measure_from,
+            latency: new_histogram(),
+            status: Box::new([0; 1000]),
+            other_status: Vec::new(),
+            counts: Counts::default(),
+            timeline: Vec::with_capacity(expected_seconds + 2),
+            error_details: Default::default(),
+            latency_uncorrected: None,
+            schedule_lag: None,
+            max_vus: 0,
+            active_vus: 0,
+            engine: "tokio",
+            checks: Vec::new(),
+            extractions: Vec::new(),
+            scenarios: Vec::new(),
+        }
+    }
+
+    /// The open model's histograms: the schedule lag, and the uncorrected latency
+    /// when `latency_correction` makes it differ from the recorded one (without
+    /// correction they are the same, and the merge copies it).
+    pub fn open_model(mut self, latency_correction: bool) -> WorkerStats {
+        if latency_correction {
+            self.latency_uncorrected = Some(new_histogram());
+        }
+        self.schedule_lag = Some(new_histogram());
+        self
+    }
+
+    /// The timeline entry for instant `at`, or `None` during the warm-up.
+    #[inline]
+    fn second(&mut self, at: Instant) -> Option<&mut Second> {
+        let second = at.checked_duration_since(self.measure_from)?.as_secs() as usize;
+        if second >= self.timeline.len() {
+            let vus = self.active_vus;
+            self.timeline.resize(
+                second + 1,
+                Second {
+                    vus,
+                    ..Second::default()
+                },
+            );
+        }
+        Some(&mut self.timeline[second])
+    }
+
+    /// Keep `detail()` as the example message of error kind `kind`, unless one is
+    /// kept already (only then is `detail` called: it may allocate).
+    pub fn note_error_detail(&mut self, kind: ErrorKind, detail: impl FnOnce() -> String) {
+        let slot = &mut self.error_details[kind as usize];
+        if slot.is_none() {
+            *slot = Some(detail());
+        }
+    }
+
+    /// Make room for `n` checks' counts (once, before the run).
+    pub fn with_checks(mut self, n: usize) -> WorkerStats {
+        self.checks = vec![[0; 2]; n];
+        self
+    }
+
+    /// Make room for `n` extractors' counts (once, before the run).
+    pub fn with_extractors(mut self, n: usize) -> WorkerStats {
+        self.extractions = vec![[0; 2]; n];
+        self
+    }
+
+    /// Keep per-scenario results for `n` scenarios (only worth it for two or more).
+    pub fn with_scenarios(mut self, n: usize) -> WorkerStats {
+        if n > 1 {
+            self.scenarios = (0..n).map(|_| ScenarioStats::new()).collect();
+        }
+        self
+    }
+
+    /// Count a request that finished at `end` after `took` in scenario `index`.
+    #[inline]
+    pub fn scenario(&mut self, index: usize, end: Instant, took: Duration, error: bool) {
+        if end < self.measure_from {
+            return;
+        }
+        if let Some(s) = self.scenarios.get_mut(index) {
+            s.latency.saturating_record(clamp_us(took));
+            s.requests += 1;
+            s.errors += u64::from(error);
+        }
+    }
+
+    /// Count one run of extractor `id`.
+    #[inline]
+    pub fn extraction(&mut self, id: kaioken_vm::ExtractorId, ok: bool) {
+        if let Some(counts) = self.extractions.get_mut(id.index()) {
+            counts[usize::from(!ok)] += 1;
+        }
+    }
+
+    /// Count one evaluation of check `id`.
+    #[inline]
+    pub fn check(&mut self, id: kaioken_vm::CheckId, passed: bool) {
+        if let Some(counts) = self.checks.get_mut(id.index()) {
+            counts[usize::from(!passed)] += 1;
+        }
+    }
+
+    /// An iteration started at `at`; `lag` is how late it was (open model).
+    pub fn iteration_started(&mut self, at: Instant, lag: Option<Duration>) {
+        if let Some(sec) = self.second(at) {
+            sec.started += 1;
+            self.counts.started += 1;
+            if let Some(lag) = lag {
+                if let Some(h) = &mut self.schedule_lag {
+                    h.saturating_record(clamp_us(lag));
+                }
+            }
+        }
+    }
+
+    /// An iteration due at `at` was dropped.
+    pub fn iteration_dropped(&mut self, at: Instant) {
+        if let Some(sec) = self.second(at) {
+            sec.dropped += 1;
+            self.counts.dropped += 1;
+        }
+    }
+
+    /// The number of active VUs changed by `delta` at `at`.
+    pub fn vus_changed(&mut self, at: Instant, delta: i64) {
+        self.active_vus = self.active_vus.saturating_add_signed(delta);
+        let active = self.active_vus;
+        self.max_vus = self.max_vus.max(active);
+        if let Some(sec) = self.second(at) {
+            sec.vus = sec.vus.max(active);
+        }
+    }
+
+    /// Record a request that was sent at `start` and finished at `end`. With latency
+    /// correction, `intended` is when it should have been sent (its iteration's
+    /// scheduled start) and its latency counts from there.
+    #[inline]
+    pub fn record(
+        &mut self,
+        start: Instant,
+        end: Instant,
+        intended: Option<Instant>,
+        bytes_out: u64,
+        outcome: Outcome,
+    ) {
+        if end < self.measure_from {
+            self.counts.warmup_requests += 1;
+            return;
+        }
+        // Corrected latency counts from the scheduled start, or from the actual send
+        // if that came first (an iteration released up to a timer tick early).
+        let from = intended.map_or(start, |i| i.min(start));
+        let us = clamp_us(end.saturating_duration_since(from));
+        self.latency.saturating_record(us);
+        if let Some(h) = &mut self.latency_uncorrected {
+            h.saturating_record(clamp_us(end.saturating_duration_since(start)));
+        }
+        self.counts.bytes_out += bytes_out;
+        let Some(sec) = self.second(end) else { return };
+        sec.requests += 1;
+        sec.latency_sum_us += us;
+        sec.latency_max_us = sec.latency_max_us.max(us);
+        match outcome {
+            Outcome::Response { status, bytes_in } => {
+                sec.responses += 1;
+                self.counts.responses += 1;
+                self.counts.bytes_in += bytes_in;
+                match status {
+                    Status::Http(code) => self.status[usize::from(code.min(999))] += 1,
+                    other => match self.other_status.iter_mut().find(|(s, _)| *s == other) {
+                        Some((_, n)) => *n += 1,
+                        None => self.other_status.push((other, 1)),
+                    },
+                }
+            }
+            Outcome::Error(kind) => {
+                sec.errors += 1;
+                self.counts.errors[kind as usize] += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_is_not_measured() {
+        let t0 = Instant::now();
+        let mut w = WorkerStats::new(t0 + Duration::from_secs(1), 1);
+        w.record(
+            t0,
+            t0 + Duration::from_millis(10),
+            None,
+            5,
+            Outcome::Response {
+                status: Status::Http(200),
+                bytes_in: 1,
+            },
+        );
+        w.record(
+            t0,
+            t0 + Duration::from_millis(1010),
+            None,
+            5,
+            Outcome::Response {
+                status: Status::Http(200),
+                bytes_in: 1,
+            },
+        );
+        assert_eq!(w.counts.warmup_requests, 1);
+        assert_eq!(w.counts.responses, 1);
+        assert_eq!(w.latency.len(), 1);
+    }
+}
