@@ -336,7 +336,7 @@ impl Report {
                 warmup_s: ir.load.warmup.as_secs_f64(),
             },
             settings: Settings {
-                engine: stats.engine,
+                engine: stats.engine.name(),
                 timeout_s: ir.settings.timeout.as_secs_f64(),
                 http2: ir.settings.http2,
                 insecure: ir.settings.insecure,

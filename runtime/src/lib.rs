@@ -61,7 +61,7 @@ pub use controller::{Progress, run};
 pub use error_kind::ErrorKind;
 pub use profile::Profile;
 pub use run_error::RunError;
-pub use stats::{Counts, RunStats, ScenarioStats, Second};
+pub use stats::{Counts, Engine, RunStats, ScenarioStats, Second};
 
 #[cfg(test)]
 mod counting;

@@ -18,7 +18,7 @@ use crate::driver::Drivers;
 use crate::open::{OpenQueue, open_worker};
 use crate::rate::Pacer;
 use crate::shared::Shared;
-use crate::stats::{Outcome, WorkerStats};
+use crate::stats::{Engine, Outcome, WorkerStats};
 use crate::vu::{After, Exchange, Vu, Worker as VuWorker};
 
 /// What a worker's VUs share: the worker's statistics, pacer and (open model)
@@ -100,13 +100,13 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
                 let done_at = Instant::now();
                 drop(running);
                 stats.counts.unfinished = finished.unfinished;
-                stats.engine = "io_uring";
+                stats.engine = Engine::IoUring;
                 return (stats, done_at);
             }
             // A redirect to another origin: the tokio engine below goes on with the
             // same VUs, as they were, and the same statistics.
             Ok(finished) => {
-                stats.engine = "io_uring+tokio";
+                stats.engine = Engine::IoUringAndTokio;
                 stats.counts.unfinished = finished.unfinished;
                 handed = finished.handoff.into_iter().map(Some).collect();
             }

@@ -37,6 +37,7 @@ use hdrhistogram::Histogram;
 pub use counts::{Counts, Second};
 pub(crate) use outcome::Outcome;
 pub use run::RunStats;
+
 pub use scenario::ScenarioStats;
 pub(crate) use worker::WorkerStats;
 
@@ -49,4 +50,41 @@ const SIGFIG: u8 = 3;
 pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG)
         .expect("static histogram bounds are valid")
+}
+
+/// HTTP statuses are counted in a flat table of this many entries (codes above it
+/// count as its last).
+pub(crate) const HTTP_STATUSES: usize = 1000;
+
+/// What ran a worker's VUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// The tokio engine: a task per VU.
+    #[default]
+    Tokio,
+    /// The io_uring engine: one ring per worker.
+    IoUring,
+    /// Both: the io_uring engine handed its VUs to tokio (a redirect to another
+    /// origin), or the run's workers used different engines.
+    IoUringAndTokio,
+}
+
+impl Engine {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Tokio => "tokio",
+            Engine::IoUring => "io_uring",
+            Engine::IoUringAndTokio => "io_uring+tokio",
+        }
+    }
+
+    /// The engine of a run whose workers used `self` and `other`.
+    pub(crate) fn and(self, other: Engine) -> Engine {
+        if self == other {
+            self
+        } else {
+            Engine::IoUringAndTokio
+        }
+    }
 }

@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 
 use kaioken_vm::Status;
 
-use super::{Counts, ScenarioStats, Second, WorkerStats, new_histogram};
+use super::{Counts, Engine, HTTP_STATUSES, ScenarioStats, Second, WorkerStats, new_histogram};
 use crate::ErrorKind;
 
 /// The merged statistics of a whole run.
@@ -32,7 +32,7 @@ pub struct RunStats {
     pub max_vus: u64,
     /// The engine that ran the VUs: `io_uring` (closed model, plain HTTP/1.1) or
     /// `tokio`.
-    pub engine: &'static str,
+    pub engine: Engine,
     /// Per check (by id): passes and failures.
     pub checks: Vec<[u64; 2]>,
     /// Per extractor (by id): successes and failures.
@@ -57,7 +57,11 @@ fn add_pairs(totals: &mut Vec<[u64; 2]>, pairs: &[[u64; 2]]) {
 
 impl RunStats {
     pub(crate) fn merge(workers: Vec<WorkerStats>, elapsed: Duration) -> RunStats {
-        let engine = merge_engines(workers.iter().map(|w| w.engine));
+        let engine = workers
+            .iter()
+            .map(|w| w.engine)
+            .reduce(Engine::and)
+            .unwrap_or_default();
         let mut out = RunStats {
             latency: new_histogram(),
             status: Vec::new(),
@@ -74,7 +78,7 @@ impl RunStats {
             elapsed,
         };
         let mut any_uncorrected = false;
-        let mut status = [0u64; 1000];
+        let mut status = [0u64; HTTP_STATUSES];
         let mut other_status: Vec<(Status, u64)> = Vec::new();
         for w in workers {
             out.latency
@@ -152,24 +156,6 @@ impl RunStats {
     }
 }
 
-/// The engine of a run: each worker's, or the engines they used together when they
-/// differ (one worker on io_uring while another fell back to tokio, or handed its
-/// VUs over) — not whichever worker finished last.
-fn merge_engines<'a>(engines: impl Iterator<Item = &'a str>) -> &'static str {
-    let (mut uring, mut tokio) = (false, false);
-    for engine in engines {
-        for part in engine.split('+') {
-            uring |= part == "io_uring";
-            tokio |= part == "tokio";
-        }
-    }
-    match (uring, tokio) {
-        (true, true) => "io_uring+tokio",
-        (true, false) => "io_uring",
-        _ => "tokio",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
@@ -179,24 +165,14 @@ mod tests {
 
     #[test]
     fn the_run_names_every_engine_its_workers_used() {
-        assert_eq!(
-            merge_engines(["io_uring", "io_uring"].into_iter()),
-            "io_uring"
-        );
-        assert_eq!(merge_engines(["tokio"].into_iter()), "tokio");
-        assert_eq!(
-            merge_engines(["io_uring", "tokio"].into_iter()),
-            "io_uring+tokio"
-        );
-        assert_eq!(
-            merge_engines(["io_uring+tokio", "io_uring"].into_iter()),
-            "io_uring+tokio"
-        );
-        assert_eq!(
-            merge_engines(["tokio", "io_uring"].into_iter()),
-            "io_uring+tokio",
-            "not whichever finished last"
-        );
+        use Engine::*;
+        let run = |engines: &[Engine]| engines.iter().copied().reduce(Engine::and);
+        assert_eq!(run(&[IoUring, IoUring]), Some(IoUring));
+        assert_eq!(run(&[Tokio]), Some(Tokio));
+        assert_eq!(run(&[IoUring, Tokio]), Some(IoUringAndTokio));
+        assert_eq!(run(&[IoUringAndTokio, IoUring]), Some(IoUringAndTokio));
+        // Not whichever finished last.
+        assert_eq!(run(&[Tokio, IoUring]), Some(IoUringAndTokio));
     }
 
     /// Statuses of every protocol are counted and merged: HTTP codes in the flat

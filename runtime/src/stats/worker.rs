@@ -13,7 +13,10 @@ use hdrhistogram::Histogram;
 
 use kaioken_vm::Status;
 
-use super::{Counts, HIGHEST_US, LOWEST_US, Outcome, ScenarioStats, Second, new_histogram};
+use super::{
+    Counts, Engine, HIGHEST_US, HTTP_STATUSES, LOWEST_US, Outcome, ScenarioStats, Second,
+    new_histogram,
+};
 use crate::ErrorKind;
 
 /// Statistics of one worker thread; recorded into by its VUs, merged at the end.
@@ -22,7 +25,7 @@ pub(crate) struct WorkerStats {
     measure_from: Instant,
     pub latency: Histogram<u64>,
     /// HTTP responses by status code (a flat table: the hot path).
-    pub status: Box<[u64; 1000]>,
+    pub status: Box<[u64; HTTP_STATUSES]>,
     /// Responses of other protocols by status (gRPC codes, WebSocket close codes).
     pub other_status: Vec<(Status, u64)>,
     pub counts: Counts,
@@ -40,7 +43,7 @@ pub(crate) struct WorkerStats {
     /// VUs active now.
     active_vus: u64,
     /// Which engine ran this worker's VUs: `io_uring` or `tokio`.
-    pub engine: &'static str,
+    pub engine: Engine,
     /// Per check (by [`kaioken_vm::CheckId`]): passes and failures.
     pub checks: Vec<[u64; 2]>,
     /// Per extractor (by [`kaioken_vm::ExtractorId`]): successes and failures.
@@ -59,7 +62,7 @@ impl WorkerStats {
         WorkerStats {
             measure_from,
             latency: new_histogram(),
-            status: Box::new([0; 1000]),
+            status: Box::new([0; HTTP_STATUSES]),
             other_status: Vec::new(),
             counts: Counts::default(),
             timeline: Vec::with_capacity(expected_seconds + 2),
@@ -68,7 +71,7 @@ impl WorkerStats {
             schedule_lag: None,
             max_vus: 0,
             active_vus: 0,
-            engine: "tokio",
+            engine: Engine::Tokio,
             checks: Vec::new(),
             extractions: Vec::new(),
             scenarios: Vec::new(),
@@ -227,7 +230,9 @@ impl WorkerStats {
                 self.counts.responses += 1;
                 self.counts.bytes_in += bytes_in;
                 match status {
-                    Status::Http(code) => self.status[usize::from(code.min(999))] += 1,
+                    Status::Http(code) => {
+                        self.status[usize::from(code).min(HTTP_STATUSES - 1)] += 1;
+                    }
                     other => match self.other_status.iter_mut().find(|(s, _)| *s == other) {
                         Some((_, n)) => *n += 1,
                         None => self.other_status.push((other, 1)),
