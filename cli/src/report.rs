@@ -561,11 +561,266 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    //! Reports built from fixed statistics, compared with golden JSON.
+    //!
+    //! Regenerate after an intended change with `cargo insta review` (or
+    //! `INSTA_UPDATE=always cargo test -p kaioken --bins`).
+
+    use std::time::Duration;
+
     use hdrhistogram::Histogram;
     use hdrhistogram::serialization::Deserializer;
+    use kaioken_compiler::{ConfigFile, Input};
+    use kaioken_runtime::{Counts, ErrorKind, ScenarioStats};
+    use kaioken_vm::Status;
 
     use super::*;
+
+    /// Two weighted scenarios sharing a tag, global and per-step checks, an
+    /// extractor and thresholds of every scope, in the closed model.
+    const CLOSED: &str = r#"
+[target]
+url = "https://127.0.0.1:8443"
+timeout = "5s"
+http2 = true
+insecure = true
+cookie_jar = true
+max_error_rate = 0.5
+max_redirects = 3
+
+[[checks]]
+name = "ok"
+expr = "status in [200, 201]"
+
+[[scenarios]]
+name = "browse"
+weight = 3
+tags = ["web", "read"]
+
+[[scenarios.steps]]
+url = "/items/${ITERATION}?q=1"
+checks = ["status == 200"]
+extract = { item_id = "json:$.id" }
+
+[[scenarios]]
+name = "order"
+weight = 1
+tags = ["web"]
+
+[[scenarios.steps]]
+url = "/orders"
+method = "POST"
+body = "{}"
+extract = { order = 'regex:id=(\d+)' }
+
+[load]
+vus = 20
+duration = "10s"
+rate = 500
+ramp_up = "2s"
+warmup = "1s"
+
+[thresholds]
+p95 = "< 2ms"
+error_rate = "< 1%"
+rps = "> 1000"
+check_pass_rate = "> 0.95"
+
+[thresholds.scenarios.order]
+p99 = "< 500ms"
+
+[thresholds.tags.read]
+max = "< 1s"
+"#;
+
+    /// Ramping arrival rate with latency correction, no checks, and failures.
+    const OPEN: &str = r#"
+[target]
+url = "http://127.0.0.1:8080/health"
+
+[load]
+arrival_rate = 50
+max_vus = 200
+pre_allocated_vus = 10
+
+[[stages]]
+duration = "2s"
+target_rate = 100
+
+[[stages]]
+duration = "1s"
+target_rate = 0
+"#;
+
+    fn lower(name: &str, text: &str) -> (Ir, kaioken_vm::Program) {
+        let ir = kaioken_compiler::lower(&Input {
+            config: Some(ConfigFile {
+                name: name.to_owned(),
+                text: text.to_owned(),
+            }),
+            env: BTreeMap::new(),
+            ..Input::default()
+        })
+        .unwrap();
+        let program = kaioken_compiler::compile(&ir).unwrap();
+        (ir, program)
+    }
+
+    fn histogram(values_us: &[u64]) -> Histogram<u64> {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for &v in values_us {
+            h.record(v).unwrap();
+        }
+        h
+    }
+
+    fn second(requests: u64, errors: u64, latency_sum_us: u64) -> kaioken_runtime::Second {
+        kaioken_runtime::Second {
+            requests,
+            responses: requests - errors,
+            errors,
+            latency_sum_us,
+            latency_max_us: latency_sum_us / requests.max(1) * 3,
+            started: requests,
+            dropped: errors / 2,
+            vus: 7,
+        }
+    }
+
+    fn stats(latency: Histogram<u64>) -> RunStats {
+        RunStats {
+            latency_uncorrected: latency.clone(),
+            schedule_lag: histogram(&[]),
+            latency,
+            status: Vec::new(),
+            counts: Counts::default(),
+            timeline: Vec::new(),
+            error_details: Default::default(),
+            max_vus: 0,
+            engine: "io_uring",
+            checks: Vec::new(),
+            extractions: Vec::new(),
+            scenarios: Vec::new(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// The closed-model fixture, thresholds evaluated.
+    pub(crate) fn closed_report() -> Report {
+        let (ir, program) = lower("fixture.toml", CLOSED);
+        let browse = histogram(&[120, 340, 341, 900, 1_500, 2_700]);
+        let order = histogram(&[800, 1_200, 45_000]);
+        let mut all = browse.clone();
+        all.add(&order).unwrap();
+        let mut stats = stats(all);
+        stats.status = vec![
+            (Status::Http(200), 5),
+            (Status::Http(201), 2),
+            (Status::Grpc(14), 1),
+        ];
+        stats.counts = Counts {
+            responses: 8,
+            bytes_in: 12_345,
+            bytes_out: 2_048,
+            warmup_requests: 3,
+            unfinished: 1,
+            started: 7,
+            ..Counts::default()
+        };
+        stats.counts.errors[ErrorKind::Timeout as usize] = 1;
+        stats.error_details[ErrorKind::Timeout as usize] = Some("no response within 5s".into());
+        stats.timeline = vec![second(4, 0, 2_000), second(5, 1, 49_000)];
+        stats.max_vus = 20;
+        stats.checks = vec![[7, 1], [5, 0]];
+        stats.extractions = vec![[5, 1]];
+        stats.scenarios = vec![
+            ScenarioStats {
+                latency: browse,
+                requests: 6,
+                errors: 0,
+            },
+            ScenarioStats {
+                latency: order,
+                requests: 3,
+                errors: 1,
+            },
+        ];
+        stats.elapsed = Duration::from_millis(9_870);
+        let end = RunEnd {
+            reason: StopReason::Duration,
+            exit_code: 0,
+            started_at_unix_ms: 1_764_262_800_000,
+        };
+        let mut report = Report::new(&ir, &program, &stats, &end);
+        report.evaluate_thresholds(&ir);
+        report
+    }
+
+    /// The open-model fixture: interrupted, mostly failed.
+    pub(crate) fn open_report() -> Report {
+        let (ir, program) = lower("open.toml", OPEN);
+        let mut stats = stats(histogram(&[2_000, 3_000, 250_000, 1_200_000]));
+        stats.latency_uncorrected = histogram(&[1_000, 1_500, 40_000, 900_000]);
+        stats.schedule_lag = histogram(&[10, 25, 800, 200_000]);
+        stats.engine = "tokio";
+        stats.status = vec![(Status::Http(503), 1), (Status::WsClose(1000), 1)];
+        stats.counts = Counts {
+            responses: 2,
+            bytes_in: 300,
+            bytes_out: 400,
+            started: 5,
+            dropped: 2,
+            ..Counts::default()
+        };
+        stats.counts.errors[ErrorKind::ConnectRefused as usize] = 2;
+        stats.counts.errors[ErrorKind::Reset as usize] = 1;
+        stats.error_details[ErrorKind::ConnectRefused as usize] =
+            Some("connecting to 127.0.0.1:8080: Connection refused (os error 111)".into());
+        stats.timeline = vec![
+            second(3, 2, 1_205_000),
+            second(0, 0, 0),
+            second(2, 1, 250_000),
+        ];
+        stats.max_vus = 4;
+        stats.elapsed = Duration::from_millis(1_500);
+        let end = RunEnd {
+            reason: StopReason::Interrupted,
+            exit_code: 130,
+            started_at_unix_ms: 1_764_262_900_000,
+        };
+        Report::new(&ir, &program, &stats, &end)
+    }
+
+    /// The report as JSON, with the histogram checked against `latency` and its bytes
+    /// left out (they depend on the deflate implementation, not on this file).
+    fn json(report: &Report, latency: &Histogram<u64>) -> String {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&report.histogram.data)
+            .unwrap();
+        let back: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .unwrap();
+        assert_eq!(&back, latency);
+        serde_json::to_string_pretty(report)
+            .unwrap()
+            .replace(&report.histogram.data, "<checked above>")
+    }
+
+    #[test]
+    fn closed_model_report() {
+        let report = closed_report();
+        let mut latency = histogram(&[120, 340, 341, 900, 1_500, 2_700]);
+        latency.add(histogram(&[800, 1_200, 45_000])).unwrap();
+        insta::assert_snapshot!(json(&report, &latency));
+    }
+
+    #[test]
+    fn open_model_report() {
+        let report = open_report();
+        let latency = histogram(&[2_000, 3_000, 250_000, 1_200_000]);
+        insta::assert_snapshot!(json(&report, &latency));
+    }
 
     #[test]
     fn histogram_round_trips_losslessly() {

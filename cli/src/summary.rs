@@ -303,7 +303,32 @@ pub fn render(report: &Report, serious: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    //! Regenerate the golden summaries after an intended change with `cargo insta
+    //! review` (or `INSTA_UPDATE=always cargo test -p kaioken --bins`).
+
     use super::*;
+    use crate::report::tests::{closed_report, open_report};
+
+    #[test]
+    fn closed_model_summary() {
+        let mut report = closed_report();
+        report.outcome.exit_code = 4;
+        insta::assert_snapshot!(render(&report, false));
+    }
+
+    #[test]
+    fn open_model_summary() {
+        insta::assert_snapshot!(render(&open_report(), true));
+    }
+
+    #[test]
+    fn open_model_summary_above_error_rate() {
+        let mut report = open_report();
+        report.outcome.stop_reason = "duration";
+        report.outcome.exit_code = 1;
+        report.load.latency_correction = false;
+        insta::assert_snapshot!(render(&report, false));
+    }
 
     #[test]
     fn groups_digits() {
