@@ -43,6 +43,26 @@ fn power_line(rps: f64) -> String {
     format!("⚡ Power level: {level} req/s{shout}")
 }
 
+/// Write `rows` one a line in the summary's two columns: `label` in the 12-wide
+/// left column of the first line, blank on the others.
+///
+/// ```text
+///   Scenarios   browse  6 requests, 0 errors  p50 0.34ms  p99 2.70ms
+///               order  3 requests, 1 errors  p50 1.20ms  p99 45.0ms
+/// ```
+fn rows(out: &mut String, label: &str, rows: impl IntoIterator<Item = String>) {
+    let mut label = label;
+    for row in rows {
+        let _ = writeln!(out, "  {label:<12}{row}");
+        label = "";
+    }
+}
+
+/// `✓` for a check, extractor or threshold that never failed, `✗` otherwise.
+fn mark(ok: bool) -> &'static str {
+    if ok { "✓" } else { "✗" }
+}
+
 /// Render the summary. `serious` drops the flavour.
 pub fn render(report: &Report, serious: bool) -> String {
     let r = &report.requests;
@@ -188,55 +208,50 @@ pub fn render(report: &Report, serious: bool) -> String {
         latency(l.stdev)
     );
     if let Some(rate) = r.check_pass_rate {
-        let _ = writeln!(out, "  Checks      {:.2}% passed", rate * 100.0);
-        for c in &report.checks {
-            let mark = if c.fails == 0 { "✓" } else { "✗" };
-            let _ = write!(
-                out,
-                "              {mark} {}  {} passed, {} failed",
+        let checks = report.checks.iter().map(|c| {
+            // A failing check says where it was written.
+            let at = match &c.location {
+                Some(at) if c.fails > 0 => format!("  ({at})"),
+                _ => String::new(),
+            };
+            format!(
+                "{} {}  {} passed, {} failed{at}",
+                mark(c.fails == 0),
                 c.name,
                 thousands(c.passes),
                 thousands(c.fails)
-            );
-            // A failing check says where it was written.
-            match &c.location {
-                Some(at) if c.fails > 0 => {
-                    let _ = writeln!(out, "  ({at})");
-                }
-                _ => {
-                    let _ = writeln!(out);
-                }
-            }
-        }
+            )
+        });
+        let total = format!("{:.2}% passed", rate * 100.0);
+        rows(&mut out, "Checks", std::iter::once(total).chain(checks));
     }
     for (title, groups) in [("Scenarios", &report.scenarios), ("Tags", &report.tags)] {
-        let mut label = title;
-        for g in groups.iter() {
-            let _ = writeln!(
-                out,
-                "  {label:<12}{}  {} requests, {} errors  p50 {}  p99 {}",
+        let groups = groups.iter().map(|g| {
+            format!(
+                "{}  {} requests, {} errors  p50 {}  p99 {}",
                 g.name,
                 thousands(g.requests),
                 thousands(g.errors),
                 latency(g.latency_ms.p50),
                 latency(g.latency_ms.p99)
-            );
-            label = "";
-        }
+            )
+        });
+        rows(&mut out, title, groups);
     }
     if !report.extractions.is_empty() {
+        // The heading has a line to itself: there is no total to put after it.
         let _ = writeln!(out, "  Extracted");
-        for x in &report.extractions {
-            let mark = if x.failed == 0 { "✓" } else { "✗" };
-            let _ = writeln!(
-                out,
-                "              {mark} {} <- {}  {} ok, {} failed",
+        let extractions = report.extractions.iter().map(|x| {
+            format!(
+                "{} {} <- {}  {} ok, {} failed",
+                mark(x.failed == 0),
                 x.var,
                 x.spec,
                 thousands(x.ok),
                 thousands(x.failed)
-            );
-        }
+            )
+        });
+        rows(&mut out, "", extractions);
     }
     if !report.thresholds.is_empty() {
         let failed = report.thresholds.iter().filter(|t| !t.passed).count();
