@@ -1,6 +1,7 @@
 //! The end-of-run summary on stdout.
 
 use std::fmt::Write;
+use std::iter::once;
 
 use crate::report::Report;
 
@@ -223,7 +224,7 @@ pub fn render(report: &Report, serious: bool) -> String {
             )
         });
         let total = format!("{:.2}% passed", rate * 100.0);
-        rows(&mut out, "Checks", std::iter::once(total).chain(checks));
+        rows(&mut out, "Checks", once(total).chain(checks));
     }
     for (title, groups) in [("Scenarios", &report.scenarios), ("Tags", &report.tags)] {
         let groups = groups.iter().map(|g| {
@@ -260,9 +261,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         } else {
             format!("{failed} failed")
         };
-        let _ = writeln!(out, "  Thresholds  {verdict}");
-        for t in &report.thresholds {
-            let mark = if t.passed { "✓" } else { "✗" };
+        let thresholds = report.thresholds.iter().map(|t| {
             let observed = match (t.observed, t.unit) {
                 (None, _) => "no data".to_owned(),
                 (Some(v), "ms") => latency(v),
@@ -274,12 +273,14 @@ pub fn render(report: &Report, serious: bool) -> String {
             } else {
                 format!("[{}] ", t.scope)
             };
-            let _ = writeln!(
-                out,
-                "              {mark} {scope}{} {}  (observed {observed})",
-                t.metric, t.threshold
-            );
-        }
+            format!(
+                "{} {scope}{} {}  (observed {observed})",
+                mark(t.passed),
+                t.metric,
+                t.threshold
+            )
+        });
+        rows(&mut out, "Thresholds", once(verdict).chain(thresholds));
     }
     if !report.status_codes.is_empty() {
         let codes: Vec<String> = report
@@ -289,19 +290,18 @@ pub fn render(report: &Report, serious: bool) -> String {
             .collect();
         let _ = writeln!(out, "  Status      {}", codes.join("  "));
     }
-    let mut label = "Errors";
-    for (kind, n) in report.errors.iter().filter(|(_, n)| **n > 0) {
-        let _ = write!(out, "  {label:<12}{kind} ×{}", thousands(*n));
-        label = "";
-        match report.error_details.get(kind) {
-            Some(detail) => {
-                let _ = writeln!(out, "  (first: {detail})");
-            }
-            None => {
-                let _ = writeln!(out);
-            }
-        }
-    }
+    let errors = report
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(kind, n)| {
+            let first = match report.error_details.get(kind) {
+                Some(detail) => format!("  (first: {detail})"),
+                None => String::new(),
+            };
+            format!("{kind} ×{}{first}", thousands(*n))
+        });
+    rows(&mut out, "Errors", errors);
     if report.outcome.exit_code == 4 {
         let _ = writeln!(out, "\n  thresholds failed: exit code 4");
     }
