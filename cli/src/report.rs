@@ -203,8 +203,140 @@ pub struct RunEnd {
     pub started_at_unix_ms: u64,
 }
 
+impl Report {
+    /// The report of a finished run, section by section. `thresholds` stays empty
+    /// until [`Report::evaluate_thresholds`].
+    pub fn new(ir: &Ir, program: &kaioken_vm::Program, stats: &RunStats, end: &RunEnd) -> Report {
+        Report {
+            schema: SCHEMA,
+            kaioken_version: env!("CARGO_PKG_VERSION"),
+            started_at_unix_ms: end.started_at_unix_ms,
+            target: target(ir),
+            load: load(&ir.load),
+            settings: settings(&ir.settings, stats.engine.name()),
+            outcome: outcome(end),
+            elapsed_s: stats.elapsed.as_secs_f64(),
+            requests: requests(stats),
+            latency_ms: latency(&stats.latency),
+            latency_uncorrected_ms: latency(&stats.latency_uncorrected),
+            schedule_lag_ms: lag(&stats.schedule_lag),
+            iterations: iterations(&ir.load, stats, end),
+            vus: Vus {
+                max_active: stats.max_vus,
+                max_allowed: ir.load.vus,
+            },
+            checks: checks(program, stats),
+            extractions: extractions(program, stats),
+            scenarios: scenario_groups(program, stats),
+            tags: tag_groups(program, stats),
+            // Filled in by `evaluate_thresholds`, which reads the sections above.
+            thresholds: Vec::new(),
+            status_codes: status_codes(stats),
+            errors: stats.errors_by_kind().map(|(k, n)| (k.name(), n)).collect(),
+            error_details: error_details(stats),
+            timeline: timeline(stats),
+            histogram: histogram(&stats.latency),
+        }
+    }
+}
+
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
+}
+
+/// The run's target as the report names it: the first step of the first scenario.
+fn target(ir: &Ir) -> Target {
+    let step = &ir.scenarios[0].steps[0];
+    let scheme = if step.origin.scheme == kaioken_vm::Scheme::Https {
+        "https"
+    } else {
+        "http"
+    };
+    let path: String = step.path.parts.iter().map(ToString::to_string).collect();
+    Target {
+        url: format!("{scheme}://{}{path}", step.origin.authority),
+        method: step.method.clone(),
+        http_version: if ir.settings.http2 { "2" } else { "1.1" },
+    }
+}
+
+fn load(load: &kaioken_compiler::LoadPlan) -> Load {
+    let arrival = load.arrival.as_ref();
+    let open = arrival.is_some();
+    Load {
+        model: if open { "arrival_rate" } else { "closed" },
+        vus: load.vus,
+        arrival_rate: arrival.map(|a| a.rate),
+        max_vus: arrival.map(|_| load.vus),
+        pre_allocated_vus: arrival.map(|a| a.pre_allocated_vus),
+        latency_correction: arrival.is_some_and(|a| a.latency_correction),
+        // A stage's target is VUs in the closed model, iterations/s in the open one.
+        stages: load
+            .stages
+            .iter()
+            .map(|s| StageJson {
+                duration_s: s.duration.as_secs_f64(),
+                target: (!open).then_some(s.target),
+                target_rate: open.then_some(s.target),
+            })
+            .collect(),
+        duration_s: load.duration.map(|d| d.as_secs_f64()),
+        max_requests: load.max_requests,
+        rate: load.rate,
+        ramp_up_s: load.ramp_up.as_secs_f64(),
+        warmup_s: load.warmup.as_secs_f64(),
+    }
+}
+
+/// The settings the run was planned with, and the engine that ran it.
+fn settings(s: &kaioken_compiler::Settings, engine: &'static str) -> Settings {
+    Settings {
+        engine,
+        timeout_s: s.timeout.as_secs_f64(),
+        http2: s.http2,
+        insecure: s.insecure,
+        max_error_rate: s.max_error_rate,
+        cookie_jar: s.cookie_jar,
+        max_redirects: s.max_redirects,
+    }
+}
+
+fn outcome(end: &RunEnd) -> OutcomeJson {
+    OutcomeJson {
+        stop_reason: end.reason.name(),
+        interrupted: end.reason == StopReason::Interrupted,
+        exit_code: end.exit_code,
+    }
+}
+
+fn requests(stats: &RunStats) -> Requests {
+    let total = stats.total();
+    let errors = stats.error_count();
+    let elapsed = stats.elapsed.as_secs_f64();
+    let (passes, evaluations) = stats
+        .checks
+        .iter()
+        .fold((0, 0), |(p, a), c| (p + c[0], a + c[0] + c[1]));
+    Requests {
+        total,
+        responses: stats.counts.responses,
+        errors,
+        error_rate: if total == 0 {
+            0.0
+        } else {
+            errors as f64 / total as f64
+        },
+        rps: if elapsed > 0.0 {
+            total as f64 / elapsed
+        } else {
+            0.0
+        },
+        bytes_sent: stats.counts.bytes_out,
+        bytes_received: stats.counts.bytes_in,
+        warmup_requests: stats.counts.warmup_requests,
+        unfinished: stats.counts.unfinished,
+        check_pass_rate: (evaluations > 0).then(|| passes as f64 / evaluations as f64),
+    }
 }
 
 fn latency(h: &Histogram<u64>) -> Latency {
@@ -227,6 +359,108 @@ fn latency(h: &Histogram<u64>) -> Latency {
         p99_9: q(0.999),
         max: ms(h.max()),
     }
+}
+
+/// The schedule lag: fewer quantiles than a latency, and no minimum.
+fn lag(h: &Histogram<u64>) -> Lag {
+    let l = latency(h);
+    Lag {
+        mean: l.mean,
+        p50: l.p50,
+        p90: l.p90,
+        p99: l.p99,
+        max: l.max,
+    }
+}
+
+fn iterations(load: &kaioken_compiler::LoadPlan, stats: &RunStats, end: &RunEnd) -> Iterations {
+    // Over the planned window when the run lasted it: the last requests' finishing
+    // times do not move the rate either way.
+    let window = match load.duration {
+        Some(d) if end.reason == StopReason::Duration => d.as_secs_f64(),
+        _ => stats.elapsed.as_secs_f64(),
+    };
+    Iterations {
+        started: stats.counts.started,
+        dropped: stats.counts.dropped,
+        target_rate: target_rate(load),
+        achieved_rate: if window > 0.0 {
+            stats.counts.started as f64 / window
+        } else {
+            0.0
+        },
+    }
+}
+
+/// The planned average iterations per second over the measured window, if the load
+/// model plans one.
+fn target_rate(load: &kaioken_compiler::LoadPlan) -> Option<f64> {
+    let Some(a) = load.arrival.as_ref() else {
+        // The closed model plans a rate only when one caps it.
+        return load.rate;
+    };
+    if load.stages.is_empty() {
+        return Some(a.rate);
+    }
+    let profile = kaioken_runtime::Profile::of(load)?;
+    let total = load.duration?;
+    Some(profile.count_until(total) / total.as_secs_f64().max(f64::MIN_POSITIVE))
+}
+
+/// Per check, in id order (`[[checks]]` first, then each request's own).
+fn checks(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<CheckJson> {
+    program
+        .checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let [passes, fails] = stats.checks.get(i).copied().unwrap_or([0, 0]);
+            CheckJson {
+                name: c.name.clone(),
+                expr: c.text.clone(),
+                location: program.check_location(kaioken_vm::CheckId::from_index(i)),
+                passes,
+                fails,
+                pass_rate: (passes + fails > 0).then(|| passes as f64 / (passes + fails) as f64),
+            }
+        })
+        .collect()
+}
+
+/// Per extractor, in id order.
+fn extractions(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<ExtractionJson> {
+    program
+        .extractors
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let [ok, failed] = stats.extractions.get(i).copied().unwrap_or([0, 0]);
+            ExtractionJson {
+                var: x.var.clone(),
+                spec: x.spec.clone(),
+                ok,
+                failed,
+            }
+        })
+        .collect()
+}
+
+/// Per-scenario results (none with a single scenario: the runtime keeps no
+/// per-scenario stats then).
+fn scenario_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<GroupJson> {
+    program
+        .scenarios
+        .iter()
+        .zip(&stats.scenarios)
+        .map(|(info, s)| GroupJson {
+            name: info.name.clone(),
+            tags: info.tags.clone(),
+            weight: Some(info.weight),
+            requests: s.requests,
+            errors: s.errors,
+            latency_ms: latency(&s.latency),
+        })
+        .collect()
 }
 
 /// Per-tag results: each tag's scenarios merged (histograms add exactly).
@@ -258,240 +492,59 @@ fn tag_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<GroupJson>
         .collect()
 }
 
-/// The planned average iterations per second over the measured window, if the load
-/// model plans one.
-fn target_rate(load: &kaioken_compiler::LoadPlan) -> Option<f64> {
-    let Some(a) = load.arrival.as_ref() else {
-        // The closed model plans a rate only when one caps it.
-        return load.rate;
-    };
-    if load.stages.is_empty() {
-        return Some(a.rate);
-    }
-    let profile = kaioken_runtime::Profile::of(load)?;
-    let total = load.duration?;
-    Some(profile.count_until(total) / total.as_secs_f64().max(f64::MIN_POSITIVE))
+/// Responses by status, keyed by its report spelling (`200`, `grpc:14`, …).
+fn status_codes(stats: &RunStats) -> BTreeMap<String, u64> {
+    stats
+        .status
+        .iter()
+        .map(|(code, n)| (code.to_string(), *n))
+        .collect()
 }
 
-impl Report {
-    pub fn new(ir: &Ir, program: &kaioken_vm::Program, stats: &RunStats, end: &RunEnd) -> Report {
-        let program_checks = &program.checks;
-        let step = &ir.scenarios[0].steps[0];
-        let scheme = if step.origin.scheme == kaioken_vm::Scheme::Https {
-            "https"
-        } else {
-            "http"
-        };
-        let path: String = step.path.parts.iter().map(ToString::to_string).collect();
-        let h = &stats.latency;
-        let total = stats.total();
-        let errors = stats.error_count();
-        let elapsed = stats.elapsed.as_secs_f64();
-        let mut data = Vec::new();
-        let encoded = match V2DeflateSerializer::new().serialize(h, &mut data) {
-            Ok(_) => base64::engine::general_purpose::STANDARD.encode(&data),
-            Err(_) => String::new(),
-        };
-        Report {
-            schema: SCHEMA,
-            kaioken_version: env!("CARGO_PKG_VERSION"),
-            started_at_unix_ms: end.started_at_unix_ms,
-            target: Target {
-                url: format!("{scheme}://{}{path}", step.origin.authority),
-                method: step.method.clone(),
-                http_version: if ir.settings.http2 { "2" } else { "1.1" },
+/// The first message recorded for each error kind that has one.
+fn error_details(stats: &RunStats) -> BTreeMap<&'static str, String> {
+    kaioken_runtime::ErrorKind::ALL
+        .iter()
+        .zip(&stats.error_details)
+        .filter_map(|(k, d)| Some((k.name(), d.clone()?)))
+        .collect()
+}
+
+fn timeline(stats: &RunStats) -> Vec<Second> {
+    stats
+        .timeline
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Second {
+            second: i,
+            requests: s.requests,
+            responses: s.responses,
+            errors: s.errors,
+            latency_mean_ms: if s.requests == 0 {
+                0.0
+            } else {
+                s.latency_sum_us as f64 / s.requests as f64 / 1000.0
             },
-            load: Load {
-                model: if ir.load.arrival.is_some() {
-                    "arrival_rate"
-                } else {
-                    "closed"
-                },
-                vus: ir.load.vus,
-                arrival_rate: ir.load.arrival.as_ref().map(|a| a.rate),
-                max_vus: ir.load.arrival.as_ref().map(|_| ir.load.vus),
-                pre_allocated_vus: ir.load.arrival.as_ref().map(|a| a.pre_allocated_vus),
-                latency_correction: ir
-                    .load
-                    .arrival
-                    .as_ref()
-                    .is_some_and(|a| a.latency_correction),
-                stages: ir
-                    .load
-                    .stages
-                    .iter()
-                    .map(|s| {
-                        let open = ir.load.arrival.is_some();
-                        StageJson {
-                            duration_s: s.duration.as_secs_f64(),
-                            target: (!open).then_some(s.target),
-                            target_rate: open.then_some(s.target),
-                        }
-                    })
-                    .collect(),
-                duration_s: ir.load.duration.map(|d| d.as_secs_f64()),
-                max_requests: ir.load.max_requests,
-                rate: ir.load.rate,
-                ramp_up_s: ir.load.ramp_up.as_secs_f64(),
-                warmup_s: ir.load.warmup.as_secs_f64(),
-            },
-            settings: Settings {
-                engine: stats.engine.name(),
-                timeout_s: ir.settings.timeout.as_secs_f64(),
-                http2: ir.settings.http2,
-                insecure: ir.settings.insecure,
-                max_error_rate: ir.settings.max_error_rate,
-                cookie_jar: ir.settings.cookie_jar,
-                max_redirects: ir.settings.max_redirects,
-            },
-            outcome: OutcomeJson {
-                stop_reason: end.reason.name(),
-                interrupted: end.reason == StopReason::Interrupted,
-                exit_code: end.exit_code,
-            },
-            elapsed_s: elapsed,
-            requests: Requests {
-                total,
-                responses: stats.counts.responses,
-                errors,
-                error_rate: if total == 0 {
-                    0.0
-                } else {
-                    errors as f64 / total as f64
-                },
-                rps: if elapsed > 0.0 {
-                    total as f64 / elapsed
-                } else {
-                    0.0
-                },
-                bytes_sent: stats.counts.bytes_out,
-                bytes_received: stats.counts.bytes_in,
-                warmup_requests: stats.counts.warmup_requests,
-                unfinished: stats.counts.unfinished,
-                check_pass_rate: {
-                    let (passes, all) = stats
-                        .checks
-                        .iter()
-                        .fold((0, 0), |(p, a), c| (p + c[0], a + c[0] + c[1]));
-                    (all > 0).then(|| passes as f64 / all as f64)
-                },
-            },
-            latency_ms: latency(h),
-            latency_uncorrected_ms: latency(&stats.latency_uncorrected),
-            schedule_lag_ms: {
-                let l = latency(&stats.schedule_lag);
-                Lag {
-                    mean: l.mean,
-                    p50: l.p50,
-                    p90: l.p90,
-                    p99: l.p99,
-                    max: l.max,
-                }
-            },
-            iterations: Iterations {
-                started: stats.counts.started,
-                dropped: stats.counts.dropped,
-                target_rate: target_rate(&ir.load),
-                achieved_rate: {
-                    // Over the planned window when the run lasted it: the last
-                    // requests' finishing times do not move the rate either way.
-                    let window = match ir.load.duration {
-                        Some(d) if end.reason == StopReason::Duration => d.as_secs_f64(),
-                        _ => elapsed,
-                    };
-                    if window > 0.0 {
-                        stats.counts.started as f64 / window
-                    } else {
-                        0.0
-                    }
-                },
-            },
-            vus: Vus {
-                max_active: stats.max_vus,
-                max_allowed: ir.load.vus,
-            },
-            checks: program_checks
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let [passes, fails] = stats.checks.get(i).copied().unwrap_or([0, 0]);
-                    CheckJson {
-                        name: c.name.clone(),
-                        expr: c.text.clone(),
-                        location: program.check_location(kaioken_vm::CheckId::from_index(i)),
-                        passes,
-                        fails,
-                        pass_rate: (passes + fails > 0)
-                            .then(|| passes as f64 / (passes + fails) as f64),
-                    }
-                })
-                .collect(),
-            extractions: program
-                .extractors
-                .iter()
-                .enumerate()
-                .map(|(i, x)| {
-                    let [ok, failed] = stats.extractions.get(i).copied().unwrap_or([0, 0]);
-                    ExtractionJson {
-                        var: x.var.clone(),
-                        spec: x.spec.clone(),
-                        ok,
-                        failed,
-                    }
-                })
-                .collect(),
-            scenarios: program
-                .scenarios
-                .iter()
-                .zip(&stats.scenarios)
-                .map(|(info, s)| GroupJson {
-                    name: info.name.clone(),
-                    tags: info.tags.clone(),
-                    weight: Some(info.weight),
-                    requests: s.requests,
-                    errors: s.errors,
-                    latency_ms: latency(&s.latency),
-                })
-                .collect(),
-            tags: tag_groups(program, stats),
-            thresholds: Vec::new(),
-            status_codes: stats
-                .status
-                .iter()
-                .map(|(code, n)| (code.to_string(), *n))
-                .collect(),
-            errors: stats.errors_by_kind().map(|(k, n)| (k.name(), n)).collect(),
-            error_details: kaioken_runtime::ErrorKind::ALL
-                .iter()
-                .zip(&stats.error_details)
-                .filter_map(|(k, d)| Some((k.name(), d.clone()?)))
-                .collect(),
-            timeline: stats
-                .timeline
-                .iter()
-                .enumerate()
-                .map(|(i, s)| Second {
-                    second: i,
-                    requests: s.requests,
-                    responses: s.responses,
-                    errors: s.errors,
-                    latency_mean_ms: if s.requests == 0 {
-                        0.0
-                    } else {
-                        s.latency_sum_us as f64 / s.requests as f64 / 1000.0
-                    },
-                    latency_max_ms: ms(s.latency_max_us),
-                    started: s.started,
-                    dropped: s.dropped,
-                    vus: s.vus,
-                })
-                .collect(),
-            histogram: HistogramJson {
-                encoding: "hdr-v2-deflate+base64",
-                unit: "us",
-                data: encoded,
-            },
-        }
+            latency_max_ms: ms(s.latency_max_us),
+            started: s.started,
+            dropped: s.dropped,
+            vus: s.vus,
+        })
+        .collect()
+}
+
+/// The whole latency histogram, losslessly: HDR V2, deflated, in base64. Empty if it
+/// cannot be serialized.
+fn histogram(h: &Histogram<u64>) -> HistogramJson {
+    let mut data = Vec::new();
+    let encoded = match V2DeflateSerializer::new().serialize(h, &mut data) {
+        Ok(_) => base64::engine::general_purpose::STANDARD.encode(&data),
+        Err(_) => String::new(),
+    };
+    HistogramJson {
+        encoding: "hdr-v2-deflate+base64",
+        unit: "us",
+        data: encoded,
     }
 }
 
@@ -533,11 +586,266 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    //! Reports built from fixed statistics, compared with golden JSON.
+    //!
+    //! Regenerate after an intended change with `cargo insta review` (or
+    //! `INSTA_UPDATE=always cargo test -p kaioken --bins`).
+
+    use std::time::Duration;
+
     use hdrhistogram::Histogram;
     use hdrhistogram::serialization::Deserializer;
+    use kaioken_compiler::{ConfigFile, Input};
+    use kaioken_runtime::{Counts, ErrorKind, ScenarioStats};
+    use kaioken_vm::Status;
 
     use super::*;
+
+    /// Two weighted scenarios sharing a tag, global and per-step checks, an
+    /// extractor and thresholds of every scope, in the closed model.
+    const CLOSED: &str = r#"
+[target]
+url = "https://127.0.0.1:8443"
+timeout = "5s"
+http2 = true
+insecure = true
+cookie_jar = true
+max_error_rate = 0.5
+max_redirects = 3
+
+[[checks]]
+name = "ok"
+expr = "status in [200, 201]"
+
+[[scenarios]]
+name = "browse"
+weight = 3
+tags = ["web", "read"]
+
+[[scenarios.steps]]
+url = "/items/${ITERATION}?q=1"
+checks = ["status == 200"]
+extract = { item_id = "json:$.id" }
+
+[[scenarios]]
+name = "order"
+weight = 1
+tags = ["web"]
+
+[[scenarios.steps]]
+url = "/orders"
+method = "POST"
+body = "{}"
+extract = { order = 'regex:id=(\d+)' }
+
+[load]
+vus = 20
+duration = "10s"
+rate = 500
+ramp_up = "2s"
+warmup = "1s"
+
+[thresholds]
+p95 = "< 2ms"
+error_rate = "< 1%"
+rps = "> 1000"
+check_pass_rate = "> 0.95"
+
+[thresholds.scenarios.order]
+p99 = "< 500ms"
+
+[thresholds.tags.read]
+max = "< 1s"
+"#;
+
+    /// Ramping arrival rate with latency correction, no checks, and failures.
+    const OPEN: &str = r#"
+[target]
+url = "http://127.0.0.1:8080/health"
+
+[load]
+arrival_rate = 50
+max_vus = 200
+pre_allocated_vus = 10
+
+[[stages]]
+duration = "2s"
+target_rate = 100
+
+[[stages]]
+duration = "1s"
+target_rate = 0
+"#;
+
+    fn lower(name: &str, text: &str) -> (Ir, kaioken_vm::Program) {
+        let ir = kaioken_compiler::lower(&Input {
+            config: Some(ConfigFile {
+                name: name.to_owned(),
+                text: text.to_owned(),
+            }),
+            env: BTreeMap::new(),
+            ..Input::default()
+        })
+        .unwrap();
+        let program = kaioken_compiler::compile(&ir).unwrap();
+        (ir, program)
+    }
+
+    fn histogram(values_us: &[u64]) -> Histogram<u64> {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for &v in values_us {
+            h.record(v).unwrap();
+        }
+        h
+    }
+
+    fn second(requests: u64, errors: u64, latency_sum_us: u64) -> kaioken_runtime::Second {
+        kaioken_runtime::Second {
+            requests,
+            responses: requests - errors,
+            errors,
+            latency_sum_us,
+            latency_max_us: latency_sum_us / requests.max(1) * 3,
+            started: requests,
+            dropped: errors / 2,
+            vus: 7,
+        }
+    }
+
+    fn stats(latency: Histogram<u64>) -> RunStats {
+        RunStats {
+            latency_uncorrected: latency.clone(),
+            schedule_lag: histogram(&[]),
+            latency,
+            status: Vec::new(),
+            counts: Counts::default(),
+            timeline: Vec::new(),
+            error_details: Default::default(),
+            max_vus: 0,
+            engine: kaioken_runtime::Engine::IoUring,
+            checks: Vec::new(),
+            extractions: Vec::new(),
+            scenarios: Vec::new(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// The closed-model fixture, thresholds evaluated.
+    pub(crate) fn closed_report() -> Report {
+        let (ir, program) = lower("fixture.toml", CLOSED);
+        let browse = histogram(&[120, 340, 341, 900, 1_500, 2_700]);
+        let order = histogram(&[800, 1_200, 45_000]);
+        let mut all = browse.clone();
+        all.add(&order).unwrap();
+        let mut stats = stats(all);
+        stats.status = vec![
+            (Status::Http(200), 5),
+            (Status::Http(201), 2),
+            (Status::Grpc(14), 1),
+        ];
+        stats.counts = Counts {
+            responses: 8,
+            bytes_in: 12_345,
+            bytes_out: 2_048,
+            warmup_requests: 3,
+            unfinished: 1,
+            started: 7,
+            ..Counts::default()
+        };
+        stats.counts.errors[ErrorKind::Timeout as usize] = 1;
+        stats.error_details[ErrorKind::Timeout as usize] = Some("no response within 5s".into());
+        stats.timeline = vec![second(4, 0, 2_000), second(5, 1, 49_000)];
+        stats.max_vus = 20;
+        stats.checks = vec![[7, 1], [5, 0]];
+        stats.extractions = vec![[5, 1]];
+        stats.scenarios = vec![
+            ScenarioStats {
+                latency: browse,
+                requests: 6,
+                errors: 0,
+            },
+            ScenarioStats {
+                latency: order,
+                requests: 3,
+                errors: 1,
+            },
+        ];
+        stats.elapsed = Duration::from_millis(9_870);
+        let end = RunEnd {
+            reason: StopReason::Duration,
+            exit_code: 0,
+            started_at_unix_ms: 1_764_262_800_000,
+        };
+        let mut report = Report::new(&ir, &program, &stats, &end);
+        report.evaluate_thresholds(&ir);
+        report
+    }
+
+    /// The open-model fixture: interrupted, mostly failed.
+    pub(crate) fn open_report() -> Report {
+        let (ir, program) = lower("open.toml", OPEN);
+        let mut stats = stats(histogram(&[2_000, 3_000, 250_000, 1_200_000]));
+        stats.latency_uncorrected = histogram(&[1_000, 1_500, 40_000, 900_000]);
+        stats.schedule_lag = histogram(&[10, 25, 800, 200_000]);
+        stats.engine = kaioken_runtime::Engine::Tokio;
+        stats.status = vec![(Status::Http(503), 1), (Status::WsClose(1000), 1)];
+        stats.counts = Counts {
+            responses: 2,
+            bytes_in: 300,
+            bytes_out: 400,
+            started: 5,
+            dropped: 2,
+            ..Counts::default()
+        };
+        stats.counts.errors[ErrorKind::ConnectRefused as usize] = 2;
+        stats.counts.errors[ErrorKind::Reset as usize] = 1;
+        stats.error_details[ErrorKind::ConnectRefused as usize] =
+            Some("connecting to 127.0.0.1:8080: Connection refused (os error 111)".into());
+        stats.timeline = vec![
+            second(3, 2, 1_205_000),
+            second(0, 0, 0),
+            second(2, 1, 250_000),
+        ];
+        stats.max_vus = 4;
+        stats.elapsed = Duration::from_millis(1_500);
+        let end = RunEnd {
+            reason: StopReason::Interrupted,
+            exit_code: 130,
+            started_at_unix_ms: 1_764_262_900_000,
+        };
+        Report::new(&ir, &program, &stats, &end)
+    }
+
+    /// The report as JSON, with the histogram checked against `latency` and its bytes
+    /// left out (they depend on the deflate implementation, not on this file).
+    fn json(report: &Report, latency: &Histogram<u64>) -> String {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&report.histogram.data)
+            .unwrap();
+        let back: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .unwrap();
+        assert_eq!(&back, latency);
+        serde_json::to_string_pretty(report)
+            .unwrap()
+            .replace(&report.histogram.data, "<checked above>")
+    }
+
+    #[test]
+    fn closed_model_report() {
+        let report = closed_report();
+        let mut latency = histogram(&[120, 340, 341, 900, 1_500, 2_700]);
+        latency.add(histogram(&[800, 1_200, 45_000])).unwrap();
+        insta::assert_snapshot!(json(&report, &latency));
+    }
+
+    #[test]
+    fn open_model_report() {
+        let report = open_report();
+        let latency = histogram(&[2_000, 3_000, 250_000, 1_200_000]);
+        insta::assert_snapshot!(json(&report, &latency));
+    }
 
     #[test]
     fn histogram_round_trips_losslessly() {

@@ -1,6 +1,7 @@
 //! The end-of-run summary on stdout.
 
 use std::fmt::Write;
+use std::iter::once;
 
 use crate::report::Report;
 
@@ -41,6 +42,26 @@ fn power_line(rps: f64) -> String {
         _ => "",
     };
     format!("⚡ Power level: {level} req/s{shout}")
+}
+
+/// Write `rows` one a line in the summary's two columns: `label` in the 12-wide
+/// left column of the first line, blank on the others.
+///
+/// ```text
+///   Scenarios   browse  6 requests, 0 errors  p50 0.34ms  p99 2.70ms
+///               order  3 requests, 1 errors  p50 1.20ms  p99 45.0ms
+/// ```
+fn rows(out: &mut String, label: &str, rows: impl IntoIterator<Item = String>) {
+    let mut label = label;
+    for row in rows {
+        let _ = writeln!(out, "  {label:<12}{row}");
+        label = "";
+    }
+}
+
+/// `✓` for a check, extractor or threshold that never failed, `✗` otherwise.
+fn mark(ok: bool) -> &'static str {
+    if ok { "✓" } else { "✗" }
 }
 
 /// Render the summary. `serious` drops the flavour.
@@ -188,55 +209,50 @@ pub fn render(report: &Report, serious: bool) -> String {
         latency(l.stdev)
     );
     if let Some(rate) = r.check_pass_rate {
-        let _ = writeln!(out, "  Checks      {:.2}% passed", rate * 100.0);
-        for c in &report.checks {
-            let mark = if c.fails == 0 { "✓" } else { "✗" };
-            let _ = write!(
-                out,
-                "              {mark} {}  {} passed, {} failed",
+        let checks = report.checks.iter().map(|c| {
+            // A failing check says where it was written.
+            let at = match &c.location {
+                Some(at) if c.fails > 0 => format!("  ({at})"),
+                _ => String::new(),
+            };
+            format!(
+                "{} {}  {} passed, {} failed{at}",
+                mark(c.fails == 0),
                 c.name,
                 thousands(c.passes),
                 thousands(c.fails)
-            );
-            // A failing check says where it was written.
-            match &c.location {
-                Some(at) if c.fails > 0 => {
-                    let _ = writeln!(out, "  ({at})");
-                }
-                _ => {
-                    let _ = writeln!(out);
-                }
-            }
-        }
+            )
+        });
+        let total = format!("{:.2}% passed", rate * 100.0);
+        rows(&mut out, "Checks", once(total).chain(checks));
     }
     for (title, groups) in [("Scenarios", &report.scenarios), ("Tags", &report.tags)] {
-        let mut label = title;
-        for g in groups.iter() {
-            let _ = writeln!(
-                out,
-                "  {label:<12}{}  {} requests, {} errors  p50 {}  p99 {}",
+        let groups = groups.iter().map(|g| {
+            format!(
+                "{}  {} requests, {} errors  p50 {}  p99 {}",
                 g.name,
                 thousands(g.requests),
                 thousands(g.errors),
                 latency(g.latency_ms.p50),
                 latency(g.latency_ms.p99)
-            );
-            label = "";
-        }
+            )
+        });
+        rows(&mut out, title, groups);
     }
     if !report.extractions.is_empty() {
+        // The heading has a line to itself: there is no total to put after it.
         let _ = writeln!(out, "  Extracted");
-        for x in &report.extractions {
-            let mark = if x.failed == 0 { "✓" } else { "✗" };
-            let _ = writeln!(
-                out,
-                "              {mark} {} <- {}  {} ok, {} failed",
+        let extractions = report.extractions.iter().map(|x| {
+            format!(
+                "{} {} <- {}  {} ok, {} failed",
+                mark(x.failed == 0),
                 x.var,
                 x.spec,
                 thousands(x.ok),
                 thousands(x.failed)
-            );
-        }
+            )
+        });
+        rows(&mut out, "", extractions);
     }
     if !report.thresholds.is_empty() {
         let failed = report.thresholds.iter().filter(|t| !t.passed).count();
@@ -245,9 +261,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         } else {
             format!("{failed} failed")
         };
-        let _ = writeln!(out, "  Thresholds  {verdict}");
-        for t in &report.thresholds {
-            let mark = if t.passed { "✓" } else { "✗" };
+        let thresholds = report.thresholds.iter().map(|t| {
             let observed = match (t.observed, t.unit) {
                 (None, _) => "no data".to_owned(),
                 (Some(v), "ms") => latency(v),
@@ -259,12 +273,14 @@ pub fn render(report: &Report, serious: bool) -> String {
             } else {
                 format!("[{}] ", t.scope)
             };
-            let _ = writeln!(
-                out,
-                "              {mark} {scope}{} {}  (observed {observed})",
-                t.metric, t.threshold
-            );
-        }
+            format!(
+                "{} {scope}{} {}  (observed {observed})",
+                mark(t.passed),
+                t.metric,
+                t.threshold
+            )
+        });
+        rows(&mut out, "Thresholds", once(verdict).chain(thresholds));
     }
     if !report.status_codes.is_empty() {
         let codes: Vec<String> = report
@@ -274,19 +290,18 @@ pub fn render(report: &Report, serious: bool) -> String {
             .collect();
         let _ = writeln!(out, "  Status      {}", codes.join("  "));
     }
-    let mut label = "Errors";
-    for (kind, n) in report.errors.iter().filter(|(_, n)| **n > 0) {
-        let _ = write!(out, "  {label:<12}{kind} ×{}", thousands(*n));
-        label = "";
-        match report.error_details.get(kind) {
-            Some(detail) => {
-                let _ = writeln!(out, "  (first: {detail})");
-            }
-            None => {
-                let _ = writeln!(out);
-            }
-        }
-    }
+    let errors = report
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(kind, n)| {
+            let first = match report.error_details.get(kind) {
+                Some(detail) => format!("  (first: {detail})"),
+                None => String::new(),
+            };
+            format!("{kind} ×{}{first}", thousands(*n))
+        });
+    rows(&mut out, "Errors", errors);
     if report.outcome.exit_code == 4 {
         let _ = writeln!(out, "\n  thresholds failed: exit code 4");
     }
@@ -303,7 +318,32 @@ pub fn render(report: &Report, serious: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    //! Regenerate the golden summaries after an intended change with `cargo insta
+    //! review` (or `INSTA_UPDATE=always cargo test -p kaioken --bins`).
+
     use super::*;
+    use crate::report::tests::{closed_report, open_report};
+
+    #[test]
+    fn closed_model_summary() {
+        let mut report = closed_report();
+        report.outcome.exit_code = 4;
+        insta::assert_snapshot!(render(&report, false));
+    }
+
+    #[test]
+    fn open_model_summary() {
+        insta::assert_snapshot!(render(&open_report(), true));
+    }
+
+    #[test]
+    fn open_model_summary_above_error_rate() {
+        let mut report = open_report();
+        report.outcome.stop_reason = "duration";
+        report.outcome.exit_code = 1;
+        report.load.latency_correction = false;
+        insta::assert_snapshot!(render(&report, false));
+    }
 
     #[test]
     fn groups_digits() {
