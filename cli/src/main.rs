@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use kaioken_compiler::{ConfigFile, Flags, Input, Ir, PlanError};
-use kaioken_runtime::{Control, Progress, StopReason};
+use kaioken_runtime::{Control, Snapshot, StopReason};
 use kaioken_vm::RunPlan;
 
 use crate::args::{Cli, Command, DemoArgs, Dump, HarFlags, ImportArgs, ImportFormat, RunArgs};
@@ -236,17 +236,20 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let show_progress = std::io::stderr().is_terminal();
-    let mut on_tick = |p: &Progress| {
-        if show_progress {
+    // One progress line a second, from the live snapshots (four a second).
+    let mut shown_second = 0;
+    let mut on_tick = |p: &Snapshot| {
+        let second = p.elapsed.as_secs();
+        if show_progress && !p.last && second > shown_second {
+            shown_second = second;
             let planned = p
                 .planned
                 .map_or(String::new(), |d| format!("/{}s", d.as_secs()));
             let phase = if p.warming_up { " (warming up)" } else { "" };
+            let requests = p.total.total() + p.total.counts.warmup_requests;
             eprint!(
-                "\r[{}s{planned}] {} requests, {} errors{phase}   ",
-                p.elapsed.as_secs(),
-                p.requests,
-                p.errors
+                "\r[{second}s{planned}] {requests} requests, {} errors{phase}   ",
+                p.total.error_count()
             );
         }
     };

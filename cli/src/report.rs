@@ -723,6 +723,7 @@ target_rate = 0
             timeline: Vec::new(),
             error_details: Default::default(),
             max_vus: 0,
+            active_vus: 0,
             engine: kaioken_runtime::Engine::IoUring,
             checks: Vec::new(),
             extractions: Vec::new(),

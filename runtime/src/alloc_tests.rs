@@ -219,6 +219,10 @@ fn uring_request_path_allocates_nothing() {
         let addr =
             crate::uring::eligible(&shared).expect("a plain HTTP/1.1 closed run is eligible");
         let mut stats = WorkerStats::new(shared.measure_from, 10);
+        // The engine publishes its statistics every tick; the first copy makes the
+        // slot's buffers, later ones reuse them. Make it now, so that a run long
+        // enough to publish counts no more than a short one.
+        shared.publish(0, &stats);
         let before = counted_allocations();
         COUNTING.with(|c| c.set(true));
         let unfinished =
@@ -254,4 +258,47 @@ fn http_config() -> kaioken_vm::TransportPlan {
         cookie_jar: false,
         max_redirects: 10,
     }
+}
+
+/// Publishing a worker's statistics for the live snapshots (every tick) copies them
+/// into the slot's buffers without allocating once the slot exists, whatever was
+/// recorded since.
+#[test]
+fn publishing_statistics_allocates_nothing_once_warm() {
+    use crate::stats::Outcome;
+    use kaioken_vm::{CheckId, Status};
+
+    let t0 = std::time::Instant::now();
+    let mut stats = WorkerStats::new(t0, 10)
+        .with_checks(2)
+        .with_extractors(1)
+        .with_scenarios(2)
+        .open_model(true);
+    let record = |stats: &mut WorkerStats, n: u64| {
+        for i in 0..n {
+            let end = t0 + Duration::from_micros(100 + i);
+            let outcome = Outcome::Response {
+                status: Status::Http(200 + (i % 3) as u16),
+                bytes_in: 10,
+            };
+            stats.record(t0, end, Some(t0), 10, outcome);
+            stats.check(CheckId((i % 2) as u32), i % 5 != 0);
+            stats.scenario((i % 2) as usize, end, Duration::from_micros(100), false);
+        }
+    };
+    record(&mut stats, 100);
+    // The slot as `Shared::publish` makes it on the first tick.
+    let mut slot = stats.clone();
+    slot.copy_from(&stats);
+    record(&mut stats, 1_000);
+    COUNTING.with(|c| c.set(true));
+    let before = counted_allocations();
+    slot.copy_from(&stats);
+    let allocations = counted_allocations() - before;
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(allocations, 0);
+    assert_eq!(slot.latency, stats.latency);
+    assert_eq!(slot.counts, stats.counts);
+    assert_eq!(slot.checks, stats.checks);
+    assert_eq!(slot.scenarios[1].latency, stats.scenarios[1].latency);
 }

@@ -14,27 +14,13 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::live::{Interval, PUBLISH_EVERY, Snapshot};
 use crate::shared::Shared;
-use crate::stats::RunStats;
+use crate::stats::{RunStats, WorkerStats};
 use crate::worker::worker;
 use kaioken_vm::RunPlan;
 
 use crate::{Control, RunError, StopReason};
-
-/// A live view of a run, handed to the progress callback about once a second.
-#[derive(Debug, Clone, Copy)]
-pub struct Progress {
-    /// Time since the run started (warm-up included).
-    pub elapsed: Duration,
-    /// Whether the warm-up is still going.
-    pub warming_up: bool,
-    /// Requests finished so far (warm-up included).
-    pub requests: u64,
-    /// Of those, the failed ones.
-    pub errors: u64,
-    /// The run's planned length, if it has one.
-    pub planned: Option<Duration>,
-}
 
 /// How long requests in flight may take to finish after the run is told to stop,
 /// before they are abandoned (capped by the request timeout). Letting them finish
@@ -44,9 +30,11 @@ const GRACE: Duration = Duration::from_secs(5);
 const GRACE_INTERRUPTED: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(50);
 
-/// Run `plan` on `threads` worker threads (0: one per CPU, at most one per VU) until its duration or request budget is
-/// spent, or `control` is told to stop. Blocks the calling thread, which acts as the
-/// controller and calls `on_tick` about once a second.
+/// Run `plan` on `threads` worker threads (0: one per CPU, at most one per VU) until
+/// its duration or request budget is spent, or `control` is told to stop. Blocks the
+/// calling thread, which acts as the controller and hands `on_tick` a [`Snapshot`]
+/// every [`PUBLISH_EVERY`], and a last one, made from the statistics it returns, when
+/// the run is over.
 ///
 /// # Errors
 ///
@@ -56,7 +44,7 @@ pub fn run(
     plan: &Arc<RunPlan>,
     threads: usize,
     control: Arc<Control>,
-    on_tick: &mut dyn FnMut(&Progress),
+    on_tick: &mut dyn FnMut(&Snapshot),
 ) -> Result<RunStats, RunError> {
     let shared = Arc::new(Shared::new(plan, threads, control.clone())?);
     let (threads, start, measure_from, deadline, load) = (
@@ -77,7 +65,8 @@ pub fn run(
         .collect::<Result<_, _>>()?;
 
     let mut stopping_since: Option<Instant> = None;
-    let mut next_tick = start + Duration::from_secs(1);
+    let mut next_tick = start + PUBLISH_EVERY;
+    let mut snapshots = Snapshots::new(&shared, threads);
     while shared.running.load(Ordering::Acquire) > 0 {
         thread::sleep(TICK);
         let now = Instant::now();
@@ -103,20 +92,8 @@ pub fn run(
             }
         }
         if now >= next_tick {
-            next_tick += Duration::from_secs(1);
-            let (requests, errors) = shared.live.iter().fold((0, 0), |(r, e), l| {
-                (
-                    r + l.requests.load(Ordering::Relaxed),
-                    e + l.errors.load(Ordering::Relaxed),
-                )
-            });
-            on_tick(&Progress {
-                elapsed: now - start,
-                warming_up: now < measure_from,
-                requests,
-                errors,
-                planned: load.duration.map(|d| d + load.warmup),
-            });
+            next_tick += PUBLISH_EVERY;
+            on_tick(&snapshots.take(&shared, now, None));
         }
     }
     let mut workers = Vec::with_capacity(threads);
@@ -132,8 +109,61 @@ pub fn run(
             }
         }
     }
-    Ok(RunStats::merge(
-        workers,
-        finished.saturating_duration_since(measure_from),
-    ))
+    let stats = RunStats::merge(&workers, finished.saturating_duration_since(measure_from));
+    on_tick(&snapshots.take(&shared, Instant::now(), Some(&stats)));
+    Ok(stats)
+}
+
+/// The controller's side of the live snapshots: each worker's latest published
+/// statistics, and the previous snapshot's totals to tell what changed.
+struct Snapshots {
+    latest: Vec<WorkerStats>,
+    previous: RunStats,
+    at: Instant,
+}
+
+impl Snapshots {
+    fn new(shared: &Shared, threads: usize) -> Snapshots {
+        let empty = WorkerStats::new(shared.measure_from, 0);
+        Snapshots {
+            latest: vec![empty; threads],
+            previous: RunStats::merge(&[], Duration::ZERO),
+            at: shared.start,
+        }
+    }
+
+    /// The run as it stands at `now`: the workers' latest statistics merged, or
+    /// `last`, the final statistics, when the run is over.
+    fn take(&mut self, shared: &Shared, now: Instant, last: Option<&RunStats>) -> Snapshot {
+        let total = match last {
+            Some(stats) => stats.clone(),
+            None => {
+                for (index, latest) in self.latest.iter_mut().enumerate() {
+                    shared.read_published(index, latest);
+                }
+                RunStats::merge(
+                    &self.latest,
+                    now.saturating_duration_since(shared.measure_from),
+                )
+            }
+        };
+        let interval = Interval::between(&self.previous, &total, now - self.at);
+        let load = &shared.plan.load;
+        let snapshot = Snapshot {
+            elapsed: now - shared.start,
+            warming_up: now < shared.measure_from,
+            planned: load.duration.map(|d| d + load.warmup),
+            max_requests: load.max_requests,
+            level: shared
+                .profile
+                .as_ref()
+                .map(|p| p.level_at(now - shared.start)),
+            total,
+            interval,
+            last: last.is_some(),
+        };
+        self.previous = snapshot.total.clone();
+        self.at = now;
+        snapshot
+    }
 }

@@ -42,6 +42,7 @@ mod error_kind;
 mod http1;
 mod http2;
 mod judge;
+mod live;
 mod open;
 mod profile;
 mod rate;
@@ -57,8 +58,9 @@ mod vu;
 mod worker;
 
 pub use control::{Control, StopReason};
-pub use controller::{Progress, run};
+pub use controller::run;
 pub use error_kind::ErrorKind;
+pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;
 pub use run_error::RunError;
 pub use stats::{Counts, Engine, RunStats, ScenarioStats, Second};

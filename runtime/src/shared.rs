@@ -3,8 +3,8 @@
 //! worker's live progress counters. Read on the request path, so it holds atomics,
 //! never a lock.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::driver::Transport;
 use crate::http1::StepInfo;
+use crate::stats::WorkerStats;
 use kaioken_vm::RunPlan;
 
 use crate::{Control, Profile, RunError, StopReason};
@@ -52,6 +53,9 @@ pub(crate) struct Shared {
     /// When the measured window ends, if the run has a duration.
     pub(crate) deadline: Option<Instant>,
     pub(crate) live: Vec<Live>,
+    /// Each worker's latest copy of its statistics, for the live snapshots (see
+    /// live.rs): written once per tick by the worker, read by the controller.
+    pub(crate) published: Vec<Mutex<Option<WorkerStats>>>,
     pub(crate) running: AtomicUsize,
     /// Closed model: how many VUs should be active now (VU numbers 1..=target).
     pub(crate) vu_target: AtomicU32,
@@ -112,6 +116,7 @@ impl Shared {
             measure_from,
             deadline: load.duration.map(|d| measure_from + d),
             live: (0..threads).map(|_| Live::default()).collect(),
+            published: (0..threads).map(|_| Mutex::new(None)).collect(),
             running: AtomicUsize::new(threads),
             vu_target: AtomicU32::new(initial_target),
             vu_target_tx: watch::Sender::new(initial_target),
@@ -144,5 +149,33 @@ impl Shared {
             return false;
         }
         self.claim()
+    }
+
+    /// Publish a copy of worker `index`'s statistics for the next snapshot. Called by
+    /// the worker once per tick (never per request); the copy reuses the slot's
+    /// buffers, so once warm it allocates nothing on the worker's thread.
+    pub(crate) fn publish(&self, index: usize, stats: &WorkerStats) {
+        if let Ok(mut slot) = self.published[index].lock() {
+            match slot.as_mut() {
+                Some(copy) => copy.copy_from(stats),
+                None => {
+                    // The first copy makes the buffers (with the original's room, see
+                    // `copy_from`); later ones reuse them.
+                    let mut copy = stats.clone();
+                    copy.copy_from(stats);
+                    *slot = Some(copy);
+                }
+            }
+        }
+    }
+
+    /// Copy worker `index`'s latest published statistics into `into`, if it has
+    /// published since the run began.
+    pub(crate) fn read_published(&self, index: usize, into: &mut WorkerStats) {
+        if let Ok(slot) = self.published[index].lock() {
+            if let Some(published) = slot.as_ref() {
+                into.copy_from(published);
+            }
+        }
     }
 }

@@ -30,6 +30,7 @@ use kaioken_vm::{Method, Program, Protocol, Scheme, Status, Yield};
 use socket2::{SockAddr, Socket, Type};
 
 use crate::http1::write_request;
+use crate::live::PUBLISH_EVERY;
 use crate::response_parser::{Response, ResponseParser};
 use crate::shared::Shared;
 use crate::stats::{Outcome, WorkerStats};
@@ -239,6 +240,7 @@ fn drive(
     }
     let mut completions: Vec<(u64, i32)> = Vec::with_capacity(entries as usize * 2);
     let mut next_scan = Instant::now() + SCAN_EVERY;
+    let mut next_publish = Instant::now() + PUBLISH_EVERY;
     let timeout = shared.plan.transport.timeout;
     let wait = types::Timespec::new().nsec(SCAN_EVERY.as_nanos() as u32);
     loop {
@@ -292,6 +294,10 @@ fn drive(
         }
         if shared.deadline.is_some_and(|d| now >= d) {
             shared.control.stop(StopReason::Duration);
+        }
+        if now >= next_publish {
+            next_publish = now + PUBLISH_EVERY;
+            shared.publish(index, engine.stats);
         }
         if now >= next_scan {
             next_scan = now + SCAN_EVERY;

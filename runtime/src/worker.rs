@@ -15,6 +15,7 @@ use tokio::task::{JoinSet, LocalSet};
 use crate::closed::closed_vu;
 use crate::control::reached;
 use crate::driver::Drivers;
+use crate::live::PUBLISH_EVERY;
 use crate::open::{OpenQueue, open_worker};
 use crate::rate::Pacer;
 use crate::shared::Shared;
@@ -132,6 +133,18 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
         let local = LocalSet::new();
         local.block_on(&rt, async {
             let mut hard = shared.control.subscribe();
+            // Publish this worker's statistics for the live snapshots, every tick, from
+            // its own thread; the task ends with the worker's VUs.
+            let publisher = ctx.clone();
+            tokio::task::spawn_local(async move {
+                let mut tick = tokio::time::interval(PUBLISH_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let stats = publisher.stats.borrow();
+                    publisher.shared.publish(publisher.index, &stats);
+                }
+            });
             if ctx.open.is_some() {
                 tokio::select! {
                     _ = open_worker(ctx.clone()) => {}

@@ -52,6 +52,13 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
         .expect("static histogram bounds are valid")
 }
 
+/// Make `dst` a copy of `src` without allocating when `dst` already has the room:
+/// histograms of kaioken's bounds all have the same size.
+pub(crate) fn copy_histogram(dst: &mut Histogram<u64>, src: &Histogram<u64>) {
+    dst.reset();
+    dst.add(src).expect("histograms share bounds");
+}
+
 /// HTTP statuses are counted in a flat table of this many entries (codes above it
 /// count as its last).
 pub(crate) const HTTP_STATUSES: usize = 1000;

@@ -30,6 +30,8 @@ pub struct RunStats {
     pub schedule_lag: Histogram<u64>,
     /// The most VUs active at once (summed over workers' peaks: an upper bound).
     pub max_vus: u64,
+    /// VUs active when the statistics were taken (0 once the run is over).
+    pub active_vus: u64,
     /// The engine that ran the VUs: `io_uring` (closed model, plain HTTP/1.1) or
     /// `tokio`.
     pub engine: Engine,
@@ -56,7 +58,7 @@ fn add_pairs(totals: &mut Vec<[u64; 2]>, pairs: &[[u64; 2]]) {
 }
 
 impl RunStats {
-    pub(crate) fn merge(workers: Vec<WorkerStats>, elapsed: Duration) -> RunStats {
+    pub(crate) fn merge(workers: &[WorkerStats], elapsed: Duration) -> RunStats {
         let engine = workers
             .iter()
             .map(|w| w.engine)
@@ -71,6 +73,7 @@ impl RunStats {
             latency_uncorrected: new_histogram(),
             schedule_lag: new_histogram(),
             max_vus: 0,
+            active_vus: 0,
             engine,
             checks: Vec::new(),
             extractions: Vec::new(),
@@ -103,6 +106,7 @@ impl RunStats {
             add_pairs(&mut out.extractions, &w.extractions);
             out.counts.add(&w.counts);
             out.max_vus += w.max_vus;
+            out.active_vus += w.active_vus();
             for (i, n) in w.status.iter().enumerate() {
                 status[i] += n;
             }
@@ -112,9 +116,9 @@ impl RunStats {
                     None => other_status.push((st, n)),
                 }
             }
-            for (mine, theirs) in out.error_details.iter_mut().zip(w.error_details) {
+            for (mine, theirs) in out.error_details.iter_mut().zip(&w.error_details) {
                 if mine.is_none() {
-                    *mine = theirs;
+                    mine.clone_from(theirs);
                 }
             }
             if w.timeline.len() > out.timeline.len() {
@@ -191,7 +195,7 @@ mod tests {
         b.record(t0, end, None, 1, response(Status::Grpc(14)));
         b.record(t0, end, None, 1, response(Status::WsClose(1000)));
         b.record(t0, end, None, 1, response(Status::Grpc(0)));
-        let run = RunStats::merge(vec![a, b], Duration::from_secs(1));
+        let run = RunStats::merge(&[a, b], Duration::from_secs(1));
         assert_eq!(
             run.status,
             [
@@ -246,7 +250,7 @@ mod tests {
                 bytes_in: 50,
             },
         );
-        let run = RunStats::merge(vec![a, b], Duration::from_secs(2));
+        let run = RunStats::merge(&[a, b], Duration::from_secs(2));
         assert_eq!(run.total(), 4);
         assert_eq!(run.counts.responses, 3);
         assert_eq!(

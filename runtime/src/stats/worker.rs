@@ -15,12 +15,13 @@ use kaioken_vm::Status;
 
 use super::{
     Counts, Engine, HIGHEST_US, HTTP_STATUSES, LOWEST_US, Outcome, ScenarioStats, Second,
-    new_histogram,
+    copy_histogram, new_histogram,
 };
 use crate::ErrorKind;
 
-/// Statistics of one worker thread; recorded into by its VUs, merged at the end.
-#[derive(Debug)]
+/// Statistics of one worker thread; recorded into by its VUs, copied out for the live
+/// snapshots every tick, merged at the end.
+#[derive(Debug, Clone)]
 pub(crate) struct WorkerStats {
     measure_from: Instant,
     pub latency: Histogram<u64>,
@@ -186,6 +187,60 @@ impl WorkerStats {
     }
 
     /// The number of active VUs changed by `delta` at `at`.
+    /// Become a copy of `other`, reusing this one's buffers: after the first copy it
+    /// allocates nothing unless `other` grew (a new second in its timeline, a new
+    /// status, an error's first message). How a worker publishes its statistics every
+    /// tick without allocating on its thread.
+    pub fn copy_from(&mut self, other: &WorkerStats) {
+        self.measure_from = other.measure_from;
+        copy_histogram(&mut self.latency, &other.latency);
+        *self.status = *other.status;
+        self.other_status.clone_from(&other.other_status);
+        self.counts.clone_from(&other.counts);
+        // As much room as the original's (sized for the run's expected length), so the
+        // copy does not grow second by second.
+        self.timeline.reserve(
+            other
+                .timeline
+                .capacity()
+                .saturating_sub(self.timeline.len()),
+        );
+        self.timeline.clone_from(&other.timeline);
+        for (mine, theirs) in self.error_details.iter_mut().zip(&other.error_details) {
+            mine.clone_from(theirs);
+        }
+        for (mine, theirs) in [
+            (&mut self.latency_uncorrected, &other.latency_uncorrected),
+            (&mut self.schedule_lag, &other.schedule_lag),
+        ] {
+            match (mine.as_mut(), theirs) {
+                (Some(m), Some(t)) => copy_histogram(m, t),
+                _ => mine.clone_from(theirs),
+            }
+        }
+        self.max_vus = other.max_vus;
+        self.active_vus = other.active_vus;
+        self.engine = other.engine;
+        self.checks.clone_from(&other.checks);
+        self.extractions.clone_from(&other.extractions);
+        self.scenarios.truncate(other.scenarios.len());
+        for (i, theirs) in other.scenarios.iter().enumerate() {
+            match self.scenarios.get_mut(i) {
+                Some(mine) => {
+                    copy_histogram(&mut mine.latency, &theirs.latency);
+                    mine.requests = theirs.requests;
+                    mine.errors = theirs.errors;
+                }
+                None => self.scenarios.push(theirs.clone()),
+            }
+        }
+    }
+
+    /// VUs active now.
+    pub fn active_vus(&self) -> u64 {
+        self.active_vus
+    }
+
     pub fn vus_changed(&mut self, at: Instant, delta: i64) {
         self.active_vus = self.active_vus.saturating_add_signed(delta);
         let active = self.active_vus;

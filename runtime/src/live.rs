@@ -1,0 +1,177 @@
+//! Live snapshots of a run: what the controller gathers from every worker each tick,
+//! for the live view and the progress line (and the streaming outputs to come).
+//!
+//! ```text
+//!   worker thread:  VUs record into its WorkerStats (no lock, no channel)
+//!                   every PUBLISH_EVERY: a copy into its slot in Shared (one short
+//!                   lock per tick, never per request)
+//!   controller:     every PUBLISH_EVERY: the latest copy of each worker, merged
+//!                   (RunStats::merge, the same as at the end) ─► Snapshot ─► on_tick
+//!                   when the run is over: the final statistics ─► the last Snapshot
+//! ```
+//!
+//! A snapshot's totals are counted exactly as the final report counts them, by the
+//! same merge; the last snapshot is made from the very statistics `run` returns, so
+//! the last frame of a live view and the final summary agree.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::stats::RunStats;
+
+/// How often workers publish their statistics and the controller takes a snapshot.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+
+/// A run as it stands at one tick.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Time since the run started, warm-up included.
+    pub elapsed: Duration,
+    /// Whether the warm-up is still going (nothing is measured yet).
+    pub warming_up: bool,
+    /// The run's planned length, warm-up included, if it has one.
+    pub planned: Option<Duration>,
+    /// The request budget (`--max-requests`), if any.
+    pub max_requests: Option<u64>,
+    /// The level the load plan asks for now: VUs (closed model with stages) or
+    /// iterations per second (open model). `None` for a fixed number of VUs.
+    pub level: Option<f64>,
+    /// The measured window so far, merged over the workers as the final report is.
+    pub total: RunStats,
+    /// What changed since the previous snapshot.
+    pub interval: Interval,
+    /// Whether this is the last snapshot: the run is over and `total` is what `run`
+    /// returns.
+    pub last: bool,
+}
+
+/// What a run measured between two snapshots.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    /// How long it lasted.
+    pub length: Duration,
+    /// Requests finished in it, warm-up included.
+    pub requests: u64,
+    /// Of those, the ones with a complete response.
+    pub responses: u64,
+    /// Of those, the failed ones.
+    pub errors: u64,
+    /// Latency of the measured requests that finished in it (µs).
+    pub latency: Histogram<u64>,
+}
+
+impl Interval {
+    /// What changed from `before` to `now`, `length` apart.
+    pub(crate) fn between(before: &RunStats, now: &RunStats, length: Duration) -> Interval {
+        let done = |s: &RunStats| s.total() + s.counts.warmup_requests;
+        let mut latency = now.latency.clone();
+        // Both are cumulative counts of the same run: `before` is contained in `now`.
+        let _ = latency.subtract(&before.latency);
+        Interval {
+            length,
+            requests: done(now).saturating_sub(done(before)),
+            responses: now.counts.responses.saturating_sub(before.counts.responses),
+            errors: now.error_count().saturating_sub(before.error_count()),
+            latency,
+        }
+    }
+
+    /// Requests per second over the interval.
+    pub fn rps(&self) -> f64 {
+        self.requests as f64 / self.length.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+
+    use kaioken_compiler::{Flags, Input, lower, plan};
+
+    use super::*;
+    use crate::Control;
+
+    /// A server answering every request of every connection with `200 ok`.
+    fn serve_forever(listener: TcpListener) {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut have = Vec::new();
+                loop {
+                    match sock.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => have.extend_from_slice(&buf[..n]),
+                    }
+                    while let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                        have.drain(..end + 4);
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if sock.write_all(ok).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// Snapshots count exactly as the final statistics do: their intervals add up to
+    /// the run (requests and latency histogram alike), totals never go back, and the
+    /// last snapshot is the returned statistics themselves. On the io_uring engine.
+    #[test]
+    fn snapshots_add_up_to_the_run() {
+        snapshots_add_up(None);
+    }
+
+    /// The same on the tokio engine (a rate cap is the tokio engine's).
+    #[test]
+    fn snapshots_add_up_to_the_run_on_tokio() {
+        snapshots_add_up(Some(1e6));
+    }
+
+    fn snapshots_add_up(rate: Option<f64>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || serve_forever(listener));
+        let input = Input {
+            flags: Flags {
+                url: Some(format!("http://127.0.0.1:{port}/")),
+                vus: Some(2),
+                duration: Some("1s".into()),
+                warmup: Some("400ms".into()),
+                rate,
+                ..Flags::default()
+            },
+            ..Input::default()
+        };
+        let plan = Arc::new(plan(&lower(&input).unwrap()).unwrap());
+        let mut snapshots: Vec<Snapshot> = Vec::new();
+        let stats = crate::run(&plan, 2, Arc::new(Control::new()), &mut |s| {
+            snapshots.push(s.clone())
+        })
+        .unwrap();
+        assert!(snapshots.len() >= 4, "{} snapshots", snapshots.len());
+        let last = snapshots.last().unwrap();
+        assert!(last.last && snapshots.iter().filter(|s| s.last).count() == 1);
+        assert_eq!(last.total.counts, stats.counts);
+        assert_eq!(last.total.latency, stats.latency);
+        assert!(snapshots[0].warming_up && !last.warming_up);
+        let mut requests = 0;
+        let mut latency = crate::stats::new_histogram();
+        for pair in snapshots.windows(2) {
+            assert!(pair[1].total.total() >= pair[0].total.total());
+        }
+        for s in &snapshots {
+            requests += s.interval.requests;
+            latency.add(&s.interval.latency).unwrap();
+        }
+        assert_eq!(requests, stats.total() + stats.counts.warmup_requests);
+        assert_eq!(latency, stats.latency);
+        assert!(stats.total() > 100, "{} requests", stats.total());
+        let engine = if rate.is_some() { "tokio" } else { "io_uring" };
+        assert_eq!(stats.engine.name(), engine);
+    }
+}
