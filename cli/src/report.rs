@@ -183,10 +183,15 @@ pub struct Second {
     pub responses: u64,
     pub errors: u64,
     pub latency_mean_ms: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p90_ms: f64,
+    pub latency_p99_ms: f64,
     pub latency_max_ms: f64,
     pub started: u64,
     pub dropped: u64,
     pub vus: u64,
+    /// Responses by status in this second.
+    pub status: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -525,10 +530,20 @@ fn timeline(stats: &RunStats) -> Vec<Second> {
             } else {
                 s.latency_sum_us as f64 / s.requests as f64 / 1000.0
             },
+            latency_p50_ms: ms(s.latency_p50_us),
+            latency_p90_ms: ms(s.latency_p90_us),
+            latency_p99_ms: ms(s.latency_p99_us),
             latency_max_ms: ms(s.latency_max_us),
             started: s.started,
             dropped: s.dropped,
             vus: s.vus,
+            status: stats
+                .timeline_status
+                .get(i)
+                .into_iter()
+                .flatten()
+                .map(|(code, n)| (code.to_string(), *n))
+                .collect(),
         })
         .collect()
 }
@@ -710,6 +725,9 @@ target_rate = 0
             started: requests,
             dropped: errors / 2,
             vus: 7,
+            latency_p50_us: latency_sum_us / requests.max(1),
+            latency_p90_us: latency_sum_us / requests.max(1) * 2,
+            latency_p99_us: latency_sum_us / requests.max(1) * 3,
         }
     }
 
@@ -721,6 +739,7 @@ target_rate = 0
             status: Vec::new(),
             counts: Counts::default(),
             timeline: Vec::new(),
+            timeline_status: Vec::new(),
             error_details: Default::default(),
             max_vus: 0,
             active_vus: 0,
@@ -757,6 +776,10 @@ target_rate = 0
         stats.counts.errors[ErrorKind::Timeout as usize] = 1;
         stats.error_details[ErrorKind::Timeout as usize] = Some("no response within 5s".into());
         stats.timeline = vec![second(4, 0, 2_000), second(5, 1, 49_000)];
+        stats.timeline_status = vec![
+            vec![(Status::Http(200), 4)],
+            vec![(Status::Http(200), 3), (Status::Grpc(14), 1)],
+        ];
         stats.max_vus = 20;
         stats.checks = vec![[7, 1], [5, 0]];
         stats.extractions = vec![[5, 1]];

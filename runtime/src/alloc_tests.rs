@@ -222,7 +222,7 @@ fn uring_request_path_allocates_nothing() {
         // The engine publishes its statistics every tick; the first copy makes the
         // slot's buffers, later ones reuse them. Make it now, so that a run long
         // enough to publish counts no more than a short one.
-        shared.publish(0, &stats);
+        shared.publish(0, &mut stats, std::time::Instant::now());
         let before = counted_allocations();
         COUNTING.with(|c| c.set(true));
         let unfinished =

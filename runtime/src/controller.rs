@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::live::{Interval, PUBLISH_EVERY, Snapshot};
 use crate::shared::Shared;
-use crate::stats::{RunStats, WorkerStats};
+use crate::stats::{RunStats, Seconds, WorkerStats};
 use crate::worker::worker;
 use kaioken_vm::RunPlan;
 
@@ -109,7 +109,12 @@ pub fn run(
             }
         }
     }
-    let stats = RunStats::merge(&workers, finished.saturating_duration_since(measure_from));
+    let mut stats = RunStats::merge(&workers, finished.saturating_duration_since(measure_from));
+    for (w, final_stats) in workers.iter().enumerate() {
+        snapshots.seconds.finish(w, final_stats);
+    }
+    snapshots.seconds.settle();
+    stats.apply_seconds(&snapshots.seconds.done);
     on_tick(&snapshots.take(&shared, Instant::now(), Some(&stats)));
     Ok(stats)
 }
@@ -118,6 +123,8 @@ pub fn run(
 /// statistics, and the previous snapshot's totals to tell what changed.
 struct Snapshots {
     latest: Vec<WorkerStats>,
+    /// Each second's own percentiles and statuses, as workers finish them.
+    seconds: Seconds,
     previous: RunStats,
     at: Instant,
 }
@@ -127,6 +134,7 @@ impl Snapshots {
         let empty = WorkerStats::new(shared.measure_from, 0);
         Snapshots {
             latest: vec![empty; threads],
+            seconds: Seconds::new(threads),
             previous: RunStats::merge(&[], Duration::ZERO),
             at: shared.start,
         }
@@ -140,11 +148,15 @@ impl Snapshots {
             None => {
                 for (index, latest) in self.latest.iter_mut().enumerate() {
                     shared.read_published(index, latest);
+                    self.seconds.observe(index, latest);
                 }
-                RunStats::merge(
+                self.seconds.settle();
+                let mut total = RunStats::merge(
                     &self.latest,
                     now.saturating_duration_since(shared.measure_from),
-                )
+                );
+                total.apply_seconds(&self.seconds.done);
+                total
             }
         };
         let interval = Interval::between(&self.previous, &total, now - self.at);

@@ -171,6 +171,19 @@ mod tests {
         assert_eq!(requests, stats.total() + stats.counts.warmup_requests);
         assert_eq!(latency, stats.latency);
         assert!(stats.total() > 100, "{} requests", stats.total());
+        // Each second's own statuses and percentiles, by the time the requests ended.
+        assert!(!stats.timeline.is_empty());
+        for (i, second) in stats.timeline.iter().enumerate() {
+            let by_status: u64 = stats.timeline_status[i].iter().map(|&(_, n)| n).sum();
+            assert_eq!(by_status, second.responses, "second {i}");
+            if second.requests > 0 {
+                assert!(second.latency_p50_us > 0, "second {i}: {second:?}");
+                assert!(second.latency_p50_us <= second.latency_p99_us);
+                assert!(
+                    second.latency_p99_us <= second.latency_max_us + second.latency_max_us / 100
+                );
+            }
+        }
         let engine = if rate.is_some() { "tokio" } else { "io_uring" };
         assert_eq!(stats.engine.name(), engine);
     }

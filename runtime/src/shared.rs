@@ -151,10 +151,12 @@ impl Shared {
         self.claim()
     }
 
-    /// Publish a copy of worker `index`'s statistics for the next snapshot. Called by
-    /// the worker once per tick (never per request); the copy reuses the slot's
+    /// Publish a copy of worker `index`'s statistics for the next snapshot, as they
+    /// stand at `now` (a second that began since the last record begins now). Called
+    /// by the worker once per tick (never per request); the copy reuses the slot's
     /// buffers, so once warm it allocates nothing on the worker's thread.
-    pub(crate) fn publish(&self, index: usize, stats: &WorkerStats) {
+    pub(crate) fn publish(&self, index: usize, stats: &mut WorkerStats, now: Instant) {
+        stats.roll_second(now);
         if let Ok(mut slot) = self.published[index].lock() {
             match slot.as_mut() {
                 Some(copy) => copy.copy_from(stats),

@@ -297,7 +297,7 @@ fn drive(
         }
         if now >= next_publish {
             next_publish = now + PUBLISH_EVERY;
-            shared.publish(index, engine.stats);
+            shared.publish(index, engine.stats, now);
         }
         if now >= next_scan {
             next_scan = now + SCAN_EVERY;

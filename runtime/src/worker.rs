@@ -141,8 +141,9 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    let stats = publisher.stats.borrow();
-                    publisher.shared.publish(publisher.index, &stats);
+                    let mut stats = publisher.stats.borrow_mut();
+                    let now = Instant::now();
+                    publisher.shared.publish(publisher.index, &mut stats, now);
                 }
             });
             if ctx.open.is_some() {

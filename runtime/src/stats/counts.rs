@@ -23,6 +23,13 @@ pub struct Second {
     pub dropped: u64,
     /// The most VUs active during this second.
     pub vus: u64,
+    /// Latency percentiles of the requests that ended in this second (µs; 0 without
+    /// requests), from the second's own histogram merged over the workers: p50.
+    pub latency_p50_us: u64,
+    /// See `latency_p50_us`: p90.
+    pub latency_p90_us: u64,
+    /// See `latency_p50_us`: p99.
+    pub latency_p99_us: u64,
 }
 
 impl Second {

@@ -30,6 +30,7 @@ mod counts;
 mod outcome;
 mod run;
 mod scenario;
+mod seconds;
 mod worker;
 
 use hdrhistogram::Histogram;
@@ -39,6 +40,8 @@ pub(crate) use outcome::Outcome;
 pub use run::RunStats;
 
 pub use scenario::ScenarioStats;
+pub use seconds::SecondDetail;
+pub(crate) use seconds::{SecondStart, Seconds};
 pub(crate) use worker::WorkerStats;
 
 /// Lowest and highest latency recorded, in microseconds (values are clamped).

@@ -22,6 +22,9 @@ pub struct RunStats {
     pub counts: Counts,
     /// Per-second aggregates of the measured window.
     pub timeline: Vec<Second>,
+    /// Per second of `timeline`: responses by status (filled, with the seconds'
+    /// percentiles, by the controller from each second's own counts).
+    pub timeline_status: Vec<Vec<(Status, u64)>>,
     /// The first message seen for each error kind, where one was recorded.
     pub error_details: [Option<String>; ErrorKind::COUNT],
     /// Latency from the actual send (µs). In the closed model, equal to `latency`.
@@ -69,6 +72,7 @@ impl RunStats {
             status: Vec::new(),
             counts: Counts::default(),
             timeline: Vec::new(),
+            timeline_status: Vec::new(),
             error_details: Default::default(),
             latency_uncorrected: new_histogram(),
             schedule_lag: new_histogram(),
@@ -140,6 +144,18 @@ impl RunStats {
             .chain(other_status)
             .collect();
         out
+    }
+
+    /// Put each finished second's own percentiles and statuses into the timeline.
+    pub(crate) fn apply_seconds(&mut self, seconds: &[super::SecondDetail]) {
+        for (second, detail) in self.timeline.iter_mut().zip(seconds) {
+            second.latency_p50_us = detail.p50_us;
+            second.latency_p90_us = detail.p90_us;
+            second.latency_p99_us = detail.p99_us;
+        }
+        self.timeline_status = seconds.iter().map(|d| d.status.clone()).collect();
+        self.timeline_status
+            .resize(self.timeline.len().max(seconds.len()), Vec::new());
     }
 
     /// Failed requests.

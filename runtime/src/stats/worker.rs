@@ -15,7 +15,7 @@ use kaioken_vm::Status;
 
 use super::{
     Counts, Engine, HIGHEST_US, HTTP_STATUSES, LOWEST_US, Outcome, ScenarioStats, Second,
-    copy_histogram, new_histogram,
+    SecondStart, copy_histogram, new_histogram,
 };
 use crate::ErrorKind;
 
@@ -51,6 +51,9 @@ pub(crate) struct WorkerStats {
     pub extractions: Vec<[u64; 2]>,
     /// Per scenario, when there are several.
     pub scenarios: Vec<ScenarioStats>,
+    /// Where the current second began, for the timeline's per-second percentiles
+    /// (see seconds.rs).
+    pub second_start: SecondStart,
 }
 
 fn clamp_us(d: Duration) -> u64 {
@@ -76,6 +79,7 @@ impl WorkerStats {
             checks: Vec::new(),
             extractions: Vec::new(),
             scenarios: Vec::new(),
+            second_start: SecondStart::new(),
         }
     }
 
@@ -223,6 +227,7 @@ impl WorkerStats {
         self.engine = other.engine;
         self.checks.clone_from(&other.checks);
         self.extractions.clone_from(&other.extractions);
+        self.second_start.copy_from(&other.second_start);
         self.scenarios.truncate(other.scenarios.len());
         for (i, theirs) in other.scenarios.iter().enumerate() {
             match self.scenarios.get_mut(i) {
@@ -233,6 +238,20 @@ impl WorkerStats {
                 }
                 None => self.scenarios.push(theirs.clone()),
             }
+        }
+    }
+
+    /// If `now` is in a later second than the current one, that second begins: what
+    /// was recorded so far belongs to the seconds before. Requests are recorded in the
+    /// order they end, so nothing recorded later can belong to an earlier second.
+    pub fn roll_second(&mut self, now: Instant) {
+        let Some(since) = now.checked_duration_since(self.measure_from) else {
+            return;
+        };
+        let index = u32::try_from(since.as_secs()).unwrap_or(u32::MAX);
+        if index > self.second_start.index {
+            self.second_start
+                .begin(index, &self.latency, &self.status, &self.other_status);
         }
     }
 
@@ -266,6 +285,7 @@ impl WorkerStats {
             self.counts.warmup_requests += 1;
             return;
         }
+        self.roll_second(end);
         // Corrected latency counts from the scheduled start, or from the actual send
         // if that came first (an iteration released up to a timer tick early).
         let from = intended.map_or(start, |i| i.min(start));
