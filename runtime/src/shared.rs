@@ -19,29 +19,6 @@ use kaioken_vm::RunPlan;
 
 use crate::{Control, Profile, RunError, StopReason};
 
-/// Per-worker counters the controller reads for progress. Written by one thread only,
-/// so a load and a store replace a locked add; padded so workers don't share a line.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Live {
-    pub(crate) requests: AtomicU64,
-    pub(crate) errors: AtomicU64,
-}
-
-impl Live {
-    /// Count a finished request. One writer per worker, so a load and a store
-    /// replace a locked add.
-    #[inline]
-    pub(crate) fn count(&self, error: bool) {
-        self.requests
-            .store(self.requests.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        if error {
-            self.errors
-                .store(self.errors.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        }
-    }
-}
-
 pub(crate) struct Shared {
     pub(crate) plan: Arc<RunPlan>,
     /// What every exchange shares: settings, TLS per protocol, per-step facts.
@@ -52,7 +29,6 @@ pub(crate) struct Shared {
     pub(crate) measure_from: Instant,
     /// When the measured window ends, if the run has a duration.
     pub(crate) deadline: Option<Instant>,
-    pub(crate) live: Vec<Live>,
     /// Each worker's latest copy of its statistics, for the live snapshots (see
     /// live.rs): written once per tick by the worker, read by the controller.
     pub(crate) published: Vec<Mutex<Option<WorkerStats>>>,
@@ -115,7 +91,6 @@ impl Shared {
             start,
             measure_from,
             deadline: load.duration.map(|d| measure_from + d),
-            live: (0..threads).map(|_| Live::default()).collect(),
             published: (0..threads).map(|_| Mutex::new(None)).collect(),
             running: AtomicUsize::new(threads),
             vu_target: AtomicU32::new(initial_target),

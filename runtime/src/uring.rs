@@ -226,7 +226,6 @@ fn drive(
     let mut engine = Engine {
         shared,
         program,
-        index,
         stats,
         pending: Vec::with_capacity(conns.len() * 2),
         submitted: Vec::with_capacity(conns.len()),
@@ -348,7 +347,6 @@ struct Engine<'a> {
     shared: &'a Shared,
     /// The worker's own copy of the program (see `worker::worker`).
     program: &'a Program,
-    index: usize,
     stats: &'a mut WorkerStats,
     /// Entries to submit in the next round.
     pending: Vec<squeue::Entry>,
@@ -466,7 +464,6 @@ impl Engine<'_> {
                     let mut worker = Worker {
                         program,
                         stats: self.stats,
-                        live: &self.shared.live[self.index],
                         max_redirects: shared.plan.transport.max_redirects,
                     };
                     // A failure is never a redirect: the step is over.
@@ -718,7 +715,6 @@ impl Engine<'_> {
         let mut worker = Worker {
             program: self.program,
             stats: self.stats,
-            live: &self.shared.live[self.index],
             max_redirects: self.shared.plan.transport.max_redirects,
         };
         match conn.vu.complete(&mut worker, &exchange) {

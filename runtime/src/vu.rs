@@ -26,7 +26,6 @@ use crate::cookies::Jar;
 use crate::judge::{View, after_exchange};
 use crate::redirect::{Hop, Origins, Sent, follow};
 use crate::response_parser::Capture;
-use crate::shared::Live;
 use crate::stats::{Outcome, WorkerStats};
 
 /// A virtual user.
@@ -76,8 +75,6 @@ pub(crate) struct Exchange<'a> {
 pub(crate) struct Worker<'a> {
     pub program: &'a Program,
     pub stats: &'a mut WorkerStats,
-    /// The worker's live progress counters.
-    pub live: &'a Live,
     pub max_redirects: u32,
 }
 
@@ -207,7 +204,6 @@ impl Vu {
                 // The redirect was one of the scenario's requests; the step goes on.
                 w.stats
                     .scenario(usize::from(desc.scenario), ex.end, ex.end - ex.start, false);
-                w.live.count(false);
                 self.hop = Some(next);
                 return After::Redirect {
                     evicted: self.origins.evicted.take(),
@@ -215,7 +211,6 @@ impl Vu {
             }
         }
         self.hop = None;
-        w.live.count(matches!(ex.outcome, Outcome::Error(_)));
         let view = View {
             outcome: ex.outcome,
             duration: ex.end - ex.start,
@@ -264,7 +259,6 @@ mod tests {
     struct Bench {
         program: Program,
         stats: WorkerStats,
-        live: Live,
         t0: Instant,
     }
 
@@ -275,12 +269,7 @@ mod tests {
             let stats = WorkerStats::new(t0, 1)
                 .with_checks(program.checks.len())
                 .with_extractors(program.extractors.len());
-            Bench {
-                program,
-                stats,
-                live: Live::default(),
-                t0,
-            }
+            Bench { program, stats, t0 }
         }
 
         /// Complete `vu`'s exchange with `outcome`, a captured head and body.
@@ -305,7 +294,6 @@ mod tests {
             let mut worker = Worker {
                 program: &self.program,
                 stats: &mut self.stats,
-                live: &self.live,
                 max_redirects: 5,
             };
             vu.complete(&mut worker, &exchange)
@@ -367,10 +355,6 @@ mod tests {
         let path = b.program.step(StepId(1)).path;
         assert_eq!(b.program.bytes(&vu.state, path), b"/items?t=t1");
         assert_eq!(b.stats.counts.responses, 2);
-        assert_eq!(
-            b.live.requests.load(std::sync::atomic::Ordering::Relaxed),
-            2
-        );
     }
 
     /// A failed exchange fails the step's checks, empties its variables and abandons
@@ -387,7 +371,7 @@ mod tests {
         assert_eq!(vu.next(&b.program), Yield::Send(StepId(0)));
         assert_eq!(b.stats.checks, [[0, 1]]);
         assert_eq!(b.stats.extractions, [[0, 1]]);
-        assert_eq!(b.live.errors.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(b.stats.counts.errors.iter().sum::<u64>(), 1);
     }
 
     /// A redirect given up because the run ends leaves the VU at its entry, with no

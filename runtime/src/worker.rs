@@ -242,7 +242,6 @@ impl TokioVu {
                 &mut VuWorker {
                     program,
                     stats: &mut ctx.stats.borrow_mut(),
-                    live: &shared.live[ctx.index],
                     max_redirects: shared.plan.transport.max_redirects,
                 },
                 &exchange,
