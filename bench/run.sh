@@ -13,7 +13,9 @@
 # (use the existing target/release/kaioken), BENCH_GEN_CPU (0), BENCH_SERVER_CPU (1),
 # BENCH_BASELINE (unset; the path of another kaioken binary, e.g. one built at an
 # earlier commit: it runs as the tool `baseline`, interleaved with the others, so a
-# change's before and after are measured in the same rounds).
+# change's before and after are measured in the same rounds). The tool `kaioken-tui`
+# (add it to BENCH_TOOLS) runs kaioken with its live view drawing into a 160x48
+# pseudo-terminal (`script`), to measure what the view costs against `kaioken`.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -38,7 +40,7 @@ source "$ROOT/bench/lib.sh"
 case $DURATION in *[0-9]s) ;; *) die "BENCH_DURATION must be whole seconds like 10s (got '$DURATION')" ;; esac
 case $ROUNDS in '' | *[!0-9]*) die "BENCH_ROUNDS must be a number (got '$ROUNDS')" ;; esac
 for t in $TOOLS; do
-    case $t in kaioken | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
+    case $t in kaioken | kaioken-tui | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
 done
 wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 
@@ -97,13 +99,17 @@ run_one() {
     case $tool in
         kaioken) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
         baseline) cmd=("$BASELINE" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
+        # The live view draws only on a terminal, and not with --json: the report goes
+        # to a file, copied to the tool's output afterwards.
+        kaioken-tui) cmd=(script -qfec "stty cols 160 rows 48; exec '$KAIOKEN' '$URL' -c $CONNS -d $dur --threads 1 -o '$WORK/tui.json'" /dev/null) ;;
         wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
         # oha's tokio runtime defaults to one worker per core; one thread keeps it
         # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.
         oha) cmd=(oha -z "$dur" -c "$CONNS" --worker-threads 1 --no-tui --output-format json "$URL") ;;
     esac
     local rc=0
-    taskset -c "$GEN_CPU" "$TIME" -f '%U %S %M' -o "$tf" "${cmd[@]}" >"$out" 2>"$err" || rc=$?
+    taskset -c "$GEN_CPU" "$TIME" -f '%U %S %M' -o "$tf" "${cmd[@]}" >"$out" 2>"$err" </dev/null || rc=$?
+    if [[ $tool == kaioken-tui ]]; then mv "$WORK/tui.json" "$out" 2>/dev/null || true; fi
     # keep the raw output next to the CSV
     cp "$out" "$RAW/$tool.$round.out"
     cp "$tf" "$RAW/$tool.$round.time"
@@ -118,7 +124,7 @@ user, sys_, rss = float(user), float(sys_), int(rss)
 requests = errors = 0
 elapsed = rps = float("nan")
 try:
-    if tool in ("kaioken", "baseline"):
+    if tool in ("kaioken", "kaioken-tui", "baseline"):
         d = json.loads(text)
         requests = d["requests"]["total"]
         errors = d["requests"]["errors"]
