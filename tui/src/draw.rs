@@ -16,7 +16,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Sparkline};
+use ratatui::widgets::{Block, Clear, Paragraph, Sparkline, Wrap};
 
 use crate::format::{bar, bytes_per_s, latency_us, rate, seconds, share, thousands};
 use crate::theme::Palette;
@@ -46,7 +46,8 @@ pub fn draw(frame: &mut Frame, view: &View) {
             "terminal too small ({}x{}, needs {}x{}) · q stops",
             area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
         );
-        frame.render_widget(Paragraph::new(Line::styled(text, p.bad)), area);
+        let line = Line::styled(text, p.bad);
+        frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), area);
         return;
     }
     let wide = area.width >= WIDE;
@@ -384,14 +385,25 @@ fn latency<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
     let s = view.snapshot;
     let last = &s.interval.latency;
     let run = &s.total.latency;
+    // On a log scale: the tail is often a hundred times the median, and a linear
+    // bar would leave the median as nothing at all. The scale starts at half the
+    // fastest request, so the fastest gets a sliver.
+    let fastest = [last, run]
+        .iter()
+        .filter(|h| !h.is_empty())
+        .map(|h| h.min())
+        .min()
+        .unwrap_or(1);
+    let floor = (fastest as f64 / 2.0).max(1.0);
     let top = quantile(run, None).max(quantile(last, None)) as f64;
+    let log = |v: u64| (v as f64 / floor).max(1.0).ln();
     PERCENTILES
         .iter()
         .map(|&(label, q)| {
             let (l, r) = (quantile(last, q), quantile(run, q));
             Line::from(vec![
                 Span::styled(format!("{label:<6}"), p.dim),
-                Span::styled(bar(l as f64, top, 12), p.accent),
+                Span::styled(bar(log(l), (top / floor).max(1.0).ln(), 12), p.accent),
                 Span::raw(format!(" {:>8} │ {:>8}", latency_us(l), latency_us(r))),
             ])
         })
@@ -612,6 +624,7 @@ fn help(frame: &mut Frame, area: Rect, p: &Palette) {
         Line::raw("?      show / hide these keys"),
         Line::raw("q Esc  stop the run (like Ctrl-C)"),
         Line::raw("Ctrl-C stop; twice: abandon requests"),
+        Line::raw("latency bars are on a log scale"),
     ];
     let width = 42.min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);
