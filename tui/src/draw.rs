@@ -89,13 +89,14 @@ pub fn draw(frame: &mut Frame, view: &View) {
             load_model(view, &p),
         );
         let [a, b, c] = thirds(bottom);
-        panel(frame, a, &p, " Checks · extractions ", {
-            let mut lines = checks(view, &p);
-            lines.extend(extractions(view, &p));
-            lines
-        });
-        panel(frame, b, &p, " Thresholds (now) ", thresholds(view, &p));
-        panel(frame, c, &p, " Scenarios · tags ", groups(view, &p));
+        let mut lines = checks(view, &p);
+        lines.extend(extractions(view, &p));
+        let lines = or_else(lines, "no checks or extractors", &p);
+        panel(frame, a, &p, " Checks · extractions ", lines);
+        let lines = or_else(thresholds(view, &p), "no thresholds", &p);
+        panel(frame, b, &p, " Thresholds (now) ", lines);
+        let lines = or_else(groups(view, &p), "one scenario", &p);
+        panel(frame, c, &p, " Scenarios · tags ", lines);
     } else {
         let [a, b] = halves(middle);
         noted_panel(
@@ -120,10 +121,20 @@ pub fn draw(frame: &mut Frame, view: &View) {
         lines.extend(checks(view, &p));
         lines.extend(groups(view, &p));
         lines.extend(extractions(view, &p));
+        let lines = or_else(lines, "no thresholds, checks or scenarios", &p);
         panel(frame, b, &p, " Thresholds · checks · scenarios ", lines);
     }
     if view.controls.help {
         help(frame, area, &p);
+    }
+}
+
+/// `lines`, or a dim line saying why there are none.
+fn or_else<'a>(lines: Vec<Line<'a>>, none: &'a str, p: &Palette) -> Vec<Line<'a>> {
+    if lines.is_empty() {
+        vec![Line::styled(none, p.dim)]
+    } else {
+        lines
     }
 }
 
