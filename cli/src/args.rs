@@ -316,6 +316,8 @@ pub struct RunArgs {
     pub no_tui: bool,
 
     /// Redraw the live view this many times a second [default: 10].
+    ///
+    /// At least 1; values above 60 draw 60 frames a second.
     #[arg(
         long,
         value_name = "N",
@@ -355,7 +357,7 @@ pub struct DemoArgs {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 
-    /// Accepted for symmetry with `run`.
+    /// Print a plain progress line instead of the live view.
     #[arg(long)]
     pub no_tui: bool,
 }

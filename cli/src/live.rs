@@ -42,7 +42,7 @@ use crate::error::Error;
 pub struct Options {
     /// The theme it opens with.
     pub theme: Theme,
-    /// Frames per second, at least 1.
+    /// Frames per second, 1 to [`MAX_FPS`].
     pub fps: u32,
     /// `--serious`.
     pub serious: bool,
@@ -50,6 +50,10 @@ pub struct Options {
 
 /// The frame rate without `--fps`.
 const DEFAULT_FPS: u32 = 10;
+
+/// The highest frame rate: a terminal shows no more, and a frame that is due every
+/// few nanoseconds would make the render thread spin.
+const MAX_FPS: u32 = 60;
 
 /// The live view's options when it is to be shown, `None` when it is not. `--fps`
 /// and `--theme` are checked either way: a bad value is an error even where the view
@@ -60,7 +64,7 @@ const DEFAULT_FPS: u32 = 10;
 pub fn options(args: &RunArgs) -> Result<Option<Options>, Error> {
     let fps = match args.fps {
         None => DEFAULT_FPS,
-        Some(n) if n >= 1 => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(n) if n >= 1 => u32::try_from(n).unwrap_or(MAX_FPS).min(MAX_FPS),
         Some(n) => {
             return Err(Error::Setup(format!(
                 "`--fps {n}` is not a frame rate; expected a whole number of frames per second, at least 1"

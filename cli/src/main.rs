@@ -451,7 +451,7 @@ fn demo(args: &DemoArgs) -> Result<Outcome, Error> {
         json: args.json,
         output: args.output.clone(),
         serious: args.serious,
-        no_tui: true,
+        no_tui: args.no_tui,
         ..RunArgs::default()
     };
     if !args.json {
