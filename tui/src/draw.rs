@@ -67,8 +67,14 @@ pub fn draw(frame: &mut Frame, view: &View) {
     let [power_area, progress_area] = halves(top);
     panel(frame, power_area, &p, power_title(view), power(view, &p));
     panel(frame, progress_area, &p, " Progress ", progress(view, &p));
-    let [rps_area, latency_chart_area] = halves(chart_row);
-    charts_row(frame, view, &p, rps_area, latency_chart_area);
+    if wide {
+        let [rps_area, latency_chart_area, histogram_area] = thirds(chart_row);
+        charts_row(frame, view, &p, rps_area, latency_chart_area);
+        histogram(frame, view, &p, histogram_area);
+    } else {
+        let [rps_area, latency_chart_area] = halves(chart_row);
+        charts_row(frame, view, &p, rps_area, latency_chart_area);
+    }
     if wide {
         let [a, b, c] = thirds(middle);
         noted_panel(
@@ -361,6 +367,48 @@ fn charts_row(frame: &mut Frame, view: &View, p: &Palette, left: Rect, right: Re
             .data(&latency)
             .style(p.warn),
         right,
+    );
+}
+
+/// How many of the run's requests fall in each of `columns` latency ranges, the
+/// ranges log-spaced from the fastest to the slowest request; and those two.
+pub(crate) fn histogram_columns(h: &Histogram<u64>, columns: usize) -> (Vec<u64>, u64, u64) {
+    let mut out = vec![0; columns];
+    if h.is_empty() || columns == 0 {
+        return (out, 0, 0);
+    }
+    let (low, high) = (h.min().max(1), h.max().max(1));
+    let span = (high as f64 / low as f64).ln();
+    for v in h.iter_recorded() {
+        let at = (v.value_iterated_to().max(1) as f64 / low as f64).ln();
+        let i = if span > 0.0 {
+            (at / span * (columns - 1) as f64).round() as usize
+        } else {
+            0
+        };
+        out[i.min(columns - 1)] += v.count_at_value();
+    }
+    (out, low, high)
+}
+
+/// The run's latency histogram, on a log scale of latency (wide layout).
+fn histogram(frame: &mut Frame, view: &View, p: &Palette, area: Rect) {
+    let columns = usize::from(area.width.saturating_sub(2));
+    let (counts, low, high) = histogram_columns(&view.snapshot.total.latency, columns);
+    let block = Block::bordered()
+        .title(format!(
+            " latency histogram · {} … {} (log) ",
+            latency_us(low),
+            latency_us(high)
+        ))
+        .border_style(p.border)
+        .title_style(p.border);
+    frame.render_widget(
+        Sparkline::default()
+            .block(block)
+            .data(&counts)
+            .style(p.accent),
+        area,
     );
 }
 

@@ -430,3 +430,16 @@ fn first_tick() {
     );
     assert!(text(&b).contains("no responses yet"), "{}", text(&b));
 }
+
+/// The histogram's columns hold every request, the fastest in the first and the
+/// slowest in the last.
+#[test]
+fn histogram_columns_hold_every_request() {
+    let h = spread(1000, 300, 48_000);
+    let (columns, low, high) = crate::draw::histogram_columns(&h, 50);
+    assert_eq!(columns.iter().sum::<u64>(), 1000);
+    assert!(columns[0] > 0 && columns[49] > 0, "{columns:?}");
+    assert_eq!((low, high), (h.min(), h.max()));
+    let (columns, ..) = crate::draw::histogram_columns(&histogram(&[7, 7]), 3);
+    assert_eq!(columns, [2, 0, 0]);
+}
