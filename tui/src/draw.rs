@@ -18,7 +18,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Sparkline, Wrap};
 
-use crate::format::{bar, bytes_per_s, latency_us, rate, seconds, share, thousands};
+use crate::format::{self, bar, bytes_per_s, latency_us, rate, seconds, share, thousands};
 use crate::theme::Palette;
 use crate::{SCALES, View};
 
@@ -296,7 +296,7 @@ fn progress<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
     let unit = if info.open_model { "/s" } else { " VUs" };
     let stage = if info.stages.is_empty() {
         match s.level {
-            Some(level) => format!("level now {level:.0}{unit}"),
+            Some(level) => format!("level now {}{unit}", format::level(level)),
             None => format!("{} VUs active", s.total.active_vus),
         }
     } else {
@@ -311,10 +311,13 @@ fn progress<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
             }
         }
         let target = info.stages[current.min(info.stages.len()) - 1].target;
-        let now = s.level.map_or(String::new(), |l| format!(", now {l:.0}"));
+        let now = s
+            .level
+            .map_or(String::new(), |l| format!(", now {}", format::level(l)));
         format!(
-            "stage {current} of {} → {target:.0}{unit}{now}",
-            info.stages.len()
+            "stage {current} of {} → {}{unit}{now}",
+            info.stages.len(),
+            format::level(target)
         )
     };
     vec![

@@ -38,6 +38,16 @@ pub(crate) fn rate(r: f64) -> String {
     }
 }
 
+/// A load level (VUs or iterations/s): whole numbers as such (`0`, `3,000`), others
+/// as a [`rate`].
+pub(crate) fn level(x: f64) -> String {
+    if x >= 0.0 && x.fract() == 0.0 {
+        thousands(x as u64)
+    } else {
+        rate(x)
+    }
+}
+
 /// Bytes per second: `512 B/s`, `1.2 KiB/s`, `3.40 MiB/s`, `1.10 GiB/s`.
 pub(crate) fn bytes_per_s(b: f64) -> String {
     const K: f64 = 1024.0;
@@ -105,6 +115,9 @@ mod tests {
         assert_eq!(share(1, 0), "-");
         assert_eq!(rate(12_164.04), "12,164");
         assert_eq!(rate(42.54), "42.5");
+        assert_eq!(level(0.0), "0");
+        assert_eq!(level(3000.0), "3,000");
+        assert_eq!(level(2.5), "2.5");
     }
 
     #[test]
