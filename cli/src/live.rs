@@ -5,7 +5,8 @@
 //!   controller thread (runtime::run) ── on_tick: Snapshot, every 250 ms ──┐ mpsc
 //!                                                                         ▼
 //!   render thread "kaioken-view": drain the channel (try_recv, keep the latest),
-//!        judge the thresholds on it, draw at --fps, read keys between frames
+//!        judge the thresholds on it, draw when something changed (a snapshot, a
+//!        key, a resize) but at most --fps times a second, read keys between frames
 //!        q / Esc / Ctrl-C ─► Control::stop(Interrupted), as SIGINT does
 //!   main thread: when run returns, drop the sender ─► the render thread ends,
 //!        the Screen is dropped (terminal restored) ─► the summary, on the main screen
