@@ -3,8 +3,9 @@
 #
 # The integration tests start nginx on loopback (HTTP/1.1, h2c and TLS), httpbin
 # under gunicorn (a real application: echoes, cookies, redirects) and a WebSocket
-# echo server (Python's `websockets`); on a fresh Debian or Ubuntu machine this
-# installs them first: nginx with apt-get; httpbin, gunicorn and websockets with pip.
+# echo server (Python's `websockets`), and run the live view in tmux; on a fresh
+# Debian or Ubuntu machine this installs them first: nginx and tmux with apt-get;
+# httpbin, gunicorn and websockets with pip.
 # Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, and PYTHON to use
 # another Python 3 than python3.
 set -euo pipefail
@@ -49,6 +50,17 @@ if [[ ! -x "$nginx_bin" ]]; then
   exit 1
 fi
 "$nginx_bin" -v
+
+# The live view is tested in a real terminal: kaioken runs in a tmux pane.
+if ! command -v tmux >/dev/null; then
+  if ! command -v apt-get >/dev/null; then
+    echo "error: tmux is not installed and apt-get is unavailable" >&2
+    exit 1
+  fi
+  echo "installing tmux" >&2
+  apt_install tmux
+fi
+tmux -V
 
 python_check='import httpbin, gunicorn, websockets.asyncio.server'
 if ! "$python" -c "$python_check" 2>/dev/null; then

@@ -307,10 +307,32 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Output")]
     pub serious: bool,
 
-    /// Print a plain progress line instead of the live view (the live view is not
-    /// built yet, so this is what kaioken does today).
+    /// Print a plain progress line instead of the live view.
+    ///
+    /// The live view is shown when stdout is a terminal, unless --no-tui, --json or
+    /// the environment variable CI=true says otherwise; without it, a progress line
+    /// goes to stderr once a second when stderr is a terminal.
     #[arg(long, help_heading = "TUI")]
     pub no_tui: bool,
+
+    /// Redraw the live view this many times a second [default: 10].
+    ///
+    /// At least 1; values above 60 draw 60 frames a second.
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "TUI"
+    )]
+    pub fps: Option<i64>,
+
+    /// The live view's colours: kaioken, super-saiyan, super-saiyan-blue, …
+    ///
+    /// One of kaioken (red, the default), super-saiyan (gold), super-saiyan-blue,
+    /// ultra-instinct (silver), namek (green), frieza (purple) or plain. `t` cycles
+    /// through them while the view is shown. NO_COLOR and --serious give plain.
+    #[arg(long, value_name = "NAME", help_heading = "TUI")]
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -335,7 +357,7 @@ pub struct DemoArgs {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 
-    /// Accepted for symmetry with `run`.
+    /// Print a plain progress line instead of the live view.
     #[arg(long)]
     pub no_tui: bool,
 }

@@ -16,6 +16,7 @@ mod compare;
 mod demo;
 mod error;
 mod init;
+mod live;
 mod report;
 mod summary;
 
@@ -210,6 +211,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
     if args.dry_run {
         return print_stdout(&dry_run_text(&ir));
     }
+    let live = live::options(args)?;
     warn_if_not_loopback(&ir);
     execute(
         &ir,
@@ -219,6 +221,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
             json: args.json,
             output: args.output.clone(),
             serious: args.serious,
+            live,
         },
     )
 }
@@ -227,6 +230,8 @@ struct Output {
     json: bool,
     output: Option<std::path::PathBuf>,
     serious: bool,
+    /// The live view, when it is to be shown.
+    live: Option<live::Options>,
 }
 
 fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result<Outcome, Error> {
@@ -235,7 +240,23 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
     let started_at_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let show_progress = std::io::stderr().is_terminal();
+    // Open the report file first: a path that cannot be written should fail before
+    // the load is sent, not after the whole run.
+    let mut report_file = match &out.output {
+        Some(path) => Some(std::fs::File::create(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?),
+        None => None,
+    };
+    let screen = out.live.and_then(|options| match live::Screen::open() {
+        Ok(screen) => Some((screen, options)),
+        Err(e) => {
+            eprintln!("warning: cannot start the live view ({e}); showing a progress line");
+            None
+        }
+    });
+    let show_progress = screen.is_none() && std::io::stderr().is_terminal();
     // One progress line a second, from the live snapshots (four a second).
     let mut shown_second = 0;
     let mut on_tick = |p: &Snapshot| {
@@ -253,23 +274,20 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
             );
         }
     };
-    // Open the report file first: a path that cannot be written should fail before
-    // the load is sent, not after the whole run.
-    let mut report_file = match &out.output {
-        Some(path) => Some(std::fs::File::create(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?),
-        None => None,
+    let run = |on_tick: &mut dyn FnMut(&Snapshot)| {
+        kaioken_runtime::run(plan, threads, control.clone(), on_tick)
     };
-    let stats =
-        kaioken_runtime::run(plan, threads, control.clone(), &mut on_tick).map_err(|e| {
-            if e.is_internal() {
-                Error::Internal(e.to_string())
-            } else {
-                Error::Setup(e.to_string())
-            }
-        })?;
+    let stats = match screen {
+        Some((screen, options)) => live::run(screen, options, ir, &plan.program, &control, run),
+        None => run(&mut on_tick),
+    }
+    .map_err(|e| {
+        if e.is_internal() {
+            Error::Internal(e.to_string())
+        } else {
+            Error::Setup(e.to_string())
+        }
+    })?;
     if show_progress {
         eprint!("\r\x1b[2K");
     }
@@ -385,9 +403,14 @@ fn warn_if_not_loopback(ir: &Ir) {
 }
 
 fn dry_run_text(ir: &Ir) -> String {
-    let l = &ir.load;
     let mut text = String::from("dry run: valid scenario, nothing sent\n\n");
     text.push_str(&kaioken_compiler::dump_ir(ir, false));
+    text.push_str(&format!("\nwould run {}\n", plan_words(&ir.load)));
+    text
+}
+
+/// The load plan in words: `50 VUs for 10s after a 2s warm-up`.
+fn plan_words(l: &kaioken_compiler::LoadPlan) -> String {
     let length = match (l.duration, l.max_requests) {
         (Some(d), Some(n)) => format!(
             "for {} or {n} requests, whichever comes first",
@@ -407,14 +430,13 @@ fn dry_run_text(ir: &Ir) -> String {
             l.vus
         ),
     };
-    text.push_str(&format!("\nwould run {who} {length}"));
+    let mut text = format!("{who} {length}");
     if !l.warmup.is_zero() {
         text.push_str(&format!(
             " after a {} warm-up",
             kaioken_grammar::format_duration(l.warmup)
         ));
     }
-    text.push('\n');
     text
 }
 
@@ -429,7 +451,7 @@ fn demo(args: &DemoArgs) -> Result<Outcome, Error> {
         json: args.json,
         output: args.output.clone(),
         serious: args.serious,
-        no_tui: true,
+        no_tui: args.no_tui,
         ..RunArgs::default()
     };
     if !args.json {

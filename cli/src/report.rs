@@ -250,7 +250,7 @@ fn ms(us: u64) -> f64 {
 }
 
 /// The run's target as the report names it: the first step of the first scenario.
-fn target(ir: &Ir) -> Target {
+pub(crate) fn target(ir: &Ir) -> Target {
     let step = &ir.scenarios[0].steps[0];
     let scheme = if step.origin.scheme == kaioken_vm::Scheme::Https {
         "https"
@@ -399,7 +399,7 @@ fn iterations(load: &kaioken_compiler::LoadPlan, stats: &RunStats, end: &RunEnd)
 
 /// The planned average iterations per second over the measured window, if the load
 /// model plans one.
-fn target_rate(load: &kaioken_compiler::LoadPlan) -> Option<f64> {
+pub(crate) fn target_rate(load: &kaioken_compiler::LoadPlan) -> Option<f64> {
     let Some(a) = load.arrival.as_ref() else {
         // The closed model plans a rate only when one caps it.
         return load.rate;
@@ -563,35 +563,67 @@ fn histogram(h: &Histogram<u64>) -> HistogramJson {
     }
 }
 
+/// The thresholds judged on the statistics of a run still going, for the live view:
+/// the same sections and the same judging as [`Report::evaluate_thresholds`], built
+/// from the snapshot's statistics.
+pub fn judge_live(ir: &Ir, program: &kaioken_vm::Program, stats: &RunStats) -> Vec<Verdict> {
+    judge(
+        ir,
+        &latency(&stats.latency),
+        &requests(stats),
+        stats.elapsed.as_secs_f64(),
+        &scenario_groups(program, stats),
+        &tag_groups(program, stats),
+    )
+}
+
+/// Judge `ir`'s thresholds on a run's sections: every request's latency and counts,
+/// and each scenario's and tag's.
+fn judge(
+    ir: &Ir,
+    all: &Latency,
+    counts: &Requests,
+    elapsed_s: f64,
+    scenarios: &[GroupJson],
+    tags: &[GroupJson],
+) -> Vec<Verdict> {
+    use kaioken_compiler::ThresholdScope;
+    let measured = |scope: &ThresholdScope| {
+        let group = match scope {
+            ThresholdScope::All => None,
+            ThresholdScope::Scenario(name) => Some(scenarios.iter().find(|g| &g.name == name)?),
+            ThresholdScope::Tag(name) => Some(tags.iter().find(|g| &g.name == name)?),
+        };
+        let (l, requests, errors) = match group {
+            Some(g) => (&g.latency_ms, g.requests, g.errors),
+            None => (all, counts.total, counts.errors),
+        };
+        Some(Measured {
+            requests,
+            errors,
+            elapsed_s,
+            percentiles_ms: [l.p50, l.p75, l.p90, l.p95, l.p99, l.p99_9],
+            mean_ms: l.mean,
+            max_ms: l.max,
+            check_pass_rate: counts.check_pass_rate,
+        })
+    };
+    judge_thresholds(&ir.thresholds, measured)
+}
+
 impl Report {
     /// Evaluate the run's thresholds against this report and record them. A threshold
     /// with nothing to measure (no requests; no check evaluated) fails: a gate that
     /// passes on no data would let a broken run through CI.
     pub fn evaluate_thresholds(&mut self, ir: &Ir) {
-        use kaioken_compiler::ThresholdScope;
-        let measured = |scope: &ThresholdScope| {
-            let group = match scope {
-                ThresholdScope::All => None,
-                ThresholdScope::Scenario(name) => {
-                    Some(self.scenarios.iter().find(|g| &g.name == name)?)
-                }
-                ThresholdScope::Tag(name) => Some(self.tags.iter().find(|g| &g.name == name)?),
-            };
-            let (l, requests, errors) = match group {
-                Some(g) => (&g.latency_ms, g.requests, g.errors),
-                None => (&self.latency_ms, self.requests.total, self.requests.errors),
-            };
-            Some(Measured {
-                requests,
-                errors,
-                elapsed_s: self.elapsed_s,
-                percentiles_ms: [l.p50, l.p75, l.p90, l.p95, l.p99, l.p99_9],
-                mean_ms: l.mean,
-                max_ms: l.max,
-                check_pass_rate: self.requests.check_pass_rate,
-            })
-        };
-        self.thresholds = judge_thresholds(&ir.thresholds, measured);
+        self.thresholds = judge(
+            ir,
+            &self.latency_ms,
+            &self.requests,
+            self.elapsed_s,
+            &self.scenarios,
+            &self.tags,
+        );
     }
 
     /// Whether every threshold passed (true without thresholds).

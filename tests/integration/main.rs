@@ -1,7 +1,8 @@
 //! kaioken's integration tests: one binary, a module per area (STYLE.md §7).
 //!
 //! Every test runs the real `kaioken` binary through [`harness::Test`], with
-//! `--no-tui`, `NO_COLOR=1` and `RUST_BACKTRACE=0`. Traffic never leaves loopback:
+//! `--no-tui`, `NO_COLOR=1` and `RUST_BACKTRACE=0`, except the live view's, which run
+//! it in a tmux pane ([`live`]). Traffic never leaves loopback:
 //! the targets are nginx ([`nginx::Nginx`]) for what a real server does, httpbin
 //! ([`httpbin::Httpbin`]) for what a real application does (echoes, cookies,
 //! redirects), and small in-process servers ([`servers`]) for what a real server will
@@ -23,6 +24,7 @@ mod examples;
 mod faults;
 mod har;
 mod httpbin_scenarios;
+mod live;
 mod load_models;
 mod redirects;
 mod scenarios;

@@ -1,0 +1,415 @@
+//! The live view's terminal side: when it is shown, the screen it owns, and the
+//! render thread that draws kaioken-tui's dashboard from the run's snapshots.
+//!
+//! ```text
+//!   controller thread (runtime::run) ── on_tick: Snapshot, every 250 ms ──┐ mpsc
+//!                                                                         ▼
+//!   render thread "kaioken-view": drain the channel (try_recv, keep the latest),
+//!        judge the thresholds on it, draw when something changed (a snapshot, a
+//!        key, a resize) but at most --fps times a second, read keys between frames
+//!        q / Esc / Ctrl-C ─► Control::stop(Interrupted), as SIGINT does
+//!   main thread: when run returns, drop the sender ─► the render thread ends,
+//!        the Screen is dropped (terminal restored) ─► the summary, on the main screen
+//! ```
+//!
+//! Nothing here runs on a worker thread, and the only cost to the run is one
+//! snapshot clone and channel send per tick on the controller thread.
+//!
+//! The terminal is restored on every path: `Screen`'s `Drop` (normal end, `q`,
+//! Ctrl-C, an error returned by the run, a panic unwinding through the scope), and a
+//! panic hook that restores it before the panic message is printed.
+
+use std::io::{IsTerminal, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Once, mpsc};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
+use kaioken_compiler::{Ir, Verdict};
+use kaioken_runtime::{Control, Snapshot, StopReason};
+use kaioken_tui::{
+    Action, Controls, Key, RunInfo, ScenarioInfo, Stage, Theme, ThresholdLine, View,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use crate::args::RunArgs;
+use crate::error::Error;
+
+/// How the live view looks, from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// The theme it opens with.
+    pub theme: Theme,
+    /// Frames per second, 1 to [`MAX_FPS`].
+    pub fps: u32,
+    /// `--serious`.
+    pub serious: bool,
+}
+
+/// The frame rate without `--fps`.
+const DEFAULT_FPS: u32 = 10;
+
+/// The highest frame rate: a terminal shows no more, and a frame that is due every
+/// few nanoseconds would make the render thread spin.
+const MAX_FPS: u32 = 60;
+
+/// The live view's options when it is to be shown, `None` when it is not. `--fps`
+/// and `--theme` are checked either way: a bad value is an error even where the view
+/// would not be shown, so a script finds out before it runs in a terminal.
+///
+/// # Errors
+/// A frame rate below 1, or a theme name that is not one of [`Theme`]'s keys.
+pub fn options(args: &RunArgs) -> Result<Option<Options>, Error> {
+    let fps = match args.fps {
+        None => DEFAULT_FPS,
+        Some(n) if n >= 1 => u32::try_from(n).unwrap_or(MAX_FPS).min(MAX_FPS),
+        Some(n) => {
+            return Err(Error::Setup(format!(
+                "`--fps {n}` is not a frame rate; expected a whole number of frames per second, at least 1"
+            )));
+        }
+    };
+    let chosen = match &args.theme {
+        None => Theme::Kaioken,
+        Some(name) => Theme::from_key(name).ok_or_else(|| {
+            let names: Vec<String> = Theme::CYCLE
+                .iter()
+                .chain([&Theme::Plain])
+                .map(|t| format!("`{}`", t.key()))
+                .collect();
+            Error::Setup(format!(
+                "unknown theme `{name}`; expected one of {}",
+                names.join(", ")
+            ))
+        })?,
+    };
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = if args.serious || no_color {
+        Theme::Plain
+    } else {
+        chosen
+    };
+    let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    let shown = std::io::stdout().is_terminal() && !args.no_tui && !args.json && !ci;
+    Ok(shown.then_some(Options {
+        theme,
+        fps,
+        serious: args.serious,
+    }))
+}
+
+/// Whether a [`Screen`] has the terminal now (read by the panic hook).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Leave the alternate screen and raw mode, once, if a [`Screen`] took them.
+fn restore() {
+    if ACTIVE.swap(false, Ordering::AcqRel) {
+        let _ = crossterm::execute!(
+            std::io::stdout(),
+            LeaveAlternateScreen,
+            crossterm::cursor::Show
+        );
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// The terminal, in raw mode on the alternate screen while this lives.
+pub struct Screen {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl Screen {
+    /// Take the terminal: raw mode, the alternate screen, no cursor.
+    ///
+    /// # Errors
+    /// The terminal cannot do it (a dumb terminal, raw mode refused); the terminal
+    /// is left as it was.
+    pub fn open() -> std::io::Result<Screen> {
+        if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
+            return Err(std::io::Error::other("TERM is `dumb`"));
+        }
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                restore();
+                previous(info);
+            }));
+        });
+        crossterm::terminal::enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::Release);
+        let opened = crossterm::execute!(
+            std::io::stdout(),
+            EnterAlternateScreen,
+            crossterm::cursor::Hide
+        )
+        .and_then(|()| Terminal::new(CrosstermBackend::new(std::io::stdout())));
+        match opened {
+            Ok(mut terminal) => {
+                let _ = terminal.clear();
+                Ok(Screen { terminal })
+            }
+            Err(e) => {
+                restore();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// What the view knows before the run: names from the program, words for the plan.
+pub fn run_info(ir: &Ir, program: &kaioken_vm::Program) -> RunInfo {
+    let target = crate::report::target(ir);
+    let load = &ir.load;
+    RunInfo {
+        target: format!("{} {}", target.method, target.url),
+        load: crate::plan_words(load).trim_end().to_owned(),
+        open_model: load.arrival.is_some(),
+        latency_correction: load.arrival.as_ref().is_some_and(|a| a.latency_correction),
+        max_vus: u64::from(load.vus),
+        target_rate: crate::report::target_rate(load),
+        warmup: load.warmup,
+        stages: load
+            .stages
+            .iter()
+            .map(|s| Stage {
+                duration: s.duration,
+                target: s.target,
+            })
+            .collect(),
+        checks: program.checks.iter().map(|c| c.name.clone()).collect(),
+        scenarios: program
+            .scenarios
+            .iter()
+            .map(|s| ScenarioInfo {
+                name: s.name.clone(),
+                tags: s.tags.clone(),
+            })
+            .collect(),
+        extractors: program.extractors.iter().map(|x| x.var.clone()).collect(),
+    }
+}
+
+/// A verdict in the view's words: `scenario:order p99 < 500ms`, observed `47.2ms`.
+fn threshold_line(v: &Verdict) -> ThresholdLine {
+    let scope = if v.scope == "all" {
+        String::new()
+    } else {
+        format!("{} ", v.scope)
+    };
+    let observed = match (v.observed, v.unit) {
+        (None, _) => "no data yet".to_owned(),
+        (Some(ms), "ms") => format!("{ms:.2}ms"),
+        (Some(r), "ratio") => format!("{:.2}%", r * 100.0),
+        (Some(x), unit) => format!("{x:.1} {unit}"),
+    };
+    ThresholdLine {
+        label: format!("{scope}{} {}", v.metric, v.threshold),
+        observed,
+        passed: v.passed,
+    }
+}
+
+/// Run `run` with the live view on `screen`: `run` is handed the `on_tick` that
+/// feeds the render thread, and its result is returned once the terminal is
+/// restored.
+pub fn run<T>(
+    screen: Screen,
+    options: Options,
+    ir: &Ir,
+    program: &kaioken_vm::Program,
+    control: &Arc<Control>,
+    run: impl FnOnce(&mut dyn FnMut(&Snapshot)) -> T,
+) -> T {
+    let info = &run_info(ir, program);
+    let (tx, rx) = mpsc::channel::<Snapshot>();
+    std::thread::scope(|scope| {
+        let render = std::thread::Builder::new()
+            .name("kaioken-view".into())
+            .spawn_scoped(scope, move || {
+                render_loop(screen, &rx, options, info, control, |stats| {
+                    crate::report::judge_live(ir, program, stats)
+                        .iter()
+                        .map(threshold_line)
+                        .collect()
+                });
+            });
+        // If the thread could not start, its closure (and the Screen) is dropped and
+        // the terminal restored: the run goes on without a view.
+        let mut on_tick = move |s: &Snapshot| {
+            let _ = tx.send(s.clone());
+        };
+        let result = run(&mut on_tick);
+        drop(on_tick);
+        if let Ok(render) = render {
+            let _ = render.join();
+        }
+        result
+    })
+}
+
+/// A key event as the view's controls know it.
+fn key_of(k: KeyEvent) -> Option<Key> {
+    if k.kind != KeyEventKind::Press {
+        return None;
+    }
+    match k.code {
+        KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => Some(Key::CtrlC),
+        KeyCode::Char(c) => Some(Key::Char(c)),
+        KeyCode::Esc => Some(Key::Esc),
+        _ => None,
+    }
+}
+
+/// The render thread: until the sender is dropped, keep the latest snapshot, draw
+/// it at `options.fps`, and react to keys and resizes.
+fn render_loop(
+    mut screen: Screen,
+    rx: &Receiver<Snapshot>,
+    options: Options,
+    info: &RunInfo,
+    control: &Control,
+    judge: impl Fn(&kaioken_runtime::RunStats) -> Vec<ThresholdLine>,
+) {
+    let frame = Duration::from_secs(1) / options.fps;
+    let mut controls = Controls::new(options.theme);
+    let mut latest: Option<Snapshot> = None;
+    let mut thresholds = Vec::new();
+    let mut stops = 0;
+    let mut due = Instant::now();
+    let mut dirty = true;
+    loop {
+        let mut fresh = false;
+        loop {
+            match rx.try_recv() {
+                Ok(s) => {
+                    latest = Some(s);
+                    fresh = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                // The run is over: the caller restores the terminal and prints the
+                // summary, which has the same numbers as the last snapshot.
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        if let Some(s) = &latest {
+            if fresh {
+                thresholds = judge(&s.total);
+                dirty = true;
+            }
+            let now = Instant::now();
+            if dirty && now >= due {
+                let view = View {
+                    info,
+                    snapshot: s,
+                    thresholds: &thresholds,
+                    controls: &controls,
+                    serious: options.serious,
+                };
+                if screen
+                    .terminal
+                    .draw(|f| kaioken_tui::draw(f, &view))
+                    .is_err()
+                {
+                    // The terminal went away; the run is not the view's to end.
+                    return;
+                }
+                dirty = false;
+                due = now + frame;
+            }
+        }
+        // Until the frame is due when there is something to draw; otherwise a
+        // frame's length, so a snapshot is picked up at most one frame late.
+        let wait = if dirty {
+            due.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        } else {
+            frame
+        };
+        match event::poll(wait) {
+            Ok(true) => match event::read() {
+                Ok(Event::Key(k)) => match key_of(k).map(|k| controls.press(k)) {
+                    Some(Action::Stop) => {
+                        // As watch_ctrl_c: the first stops sending and lets requests in
+                        // flight finish; the second abandons them.
+                        stops += 1;
+                        if stops == 1 {
+                            control.stop(StopReason::Interrupted);
+                        } else {
+                            control.hard_stop();
+                        }
+                    }
+                    Some(Action::Redraw) => {
+                        dirty = true;
+                        due = Instant::now();
+                    }
+                    Some(Action::None) | None => {}
+                },
+                Ok(Event::Resize(..)) => {
+                    let _ = screen.terminal.autoresize();
+                    dirty = true;
+                    due = Instant::now();
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            },
+            Ok(false) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_c_esc_and_letters() {
+        let press = |code, modifiers| key_of(KeyEvent::new(code, modifiers));
+        assert_eq!(
+            press(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Some(Key::CtrlC)
+        );
+        assert_eq!(
+            press(KeyCode::Char('c'), KeyModifiers::NONE),
+            Some(Key::Char('c'))
+        );
+        assert_eq!(press(KeyCode::Esc, KeyModifiers::NONE), Some(Key::Esc));
+        assert_eq!(press(KeyCode::Up, KeyModifiers::NONE), None);
+    }
+
+    #[test]
+    fn verdicts_in_the_views_words() {
+        let v = Verdict {
+            scope: "scenario:order".into(),
+            metric: "p99",
+            threshold: "< 500ms".into(),
+            observed: Some(47.25),
+            unit: "ms",
+            passed: true,
+        };
+        let line = threshold_line(&v);
+        assert_eq!(line.label, "scenario:order p99 < 500ms");
+        assert_eq!(line.observed, "47.25ms");
+        let v = Verdict {
+            scope: "all".into(),
+            metric: "error_rate",
+            threshold: "< 1%".into(),
+            observed: None,
+            unit: "ratio",
+            passed: false,
+        };
+        let line = threshold_line(&v);
+        assert_eq!(line.label, "error_rate < 1%");
+        assert_eq!(line.observed, "no data yet");
+    }
+}

@@ -1,0 +1,258 @@
+//! The live view in a real terminal: kaioken runs in a tmux pane against nginx, and
+//! the test reads the screen with `capture-pane`, types keys with `send-keys` and
+//! resizes the window. Plus the view's flags and when the view is not shown.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Report, Test, kaioken_path};
+use crate::nginx::{Nginx, Variant};
+
+/// A target nothing listens on; these runs must not send anything.
+const NOWHERE: &str = "http://127.0.0.1:9/";
+
+#[test]
+fn zero_or_negative_frame_rates_are_errors() {
+    for fps in ["0", "-1"] {
+        Test::new()
+            .args([NOWHERE, "-d", "1s", "--fps", fps])
+            .status(1)
+            .stdout("")
+            .stderr(&format!(
+                "error: `--fps {fps}` is not a frame rate; expected a whole number of frames per second, at least 1\n"
+            ))
+            .run();
+    }
+}
+
+#[test]
+fn unknown_theme_is_an_error() {
+    Test::new()
+        .args([NOWHERE, "-d", "1s", "--theme", "vegeta"])
+        .status(1)
+        .stdout("")
+        .stderr(
+            "error: unknown theme `vegeta`; expected one of `kaioken`, `super-saiyan`, \
+             `super-saiyan-blue`, `ultra-instinct`, `namek`, `frieza`, `plain`\n",
+        )
+        .run();
+}
+
+/// Without a terminal on stdout there is no live view, even without `--no-tui`:
+/// the summary as always, and not one escape sequence.
+#[test]
+fn no_live_view_without_a_terminal() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .without_no_tui()
+        .args([&nginx.url("/"), "-c", "2", "-n", "40", "--theme", "namek"])
+        .stdout_contains("40 total")
+        .run();
+    assert!(!out.stdout.contains('\x1b'), "{}", out.stdout);
+    assert!(!out.stderr.contains('\x1b'), "{}", out.stderr);
+}
+
+/// A tmux server of its own (`-L`), killed on drop, with one window of one pane.
+struct Tmux {
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// A server not started yet, and a directory for the run's files.
+    fn new() -> Tmux {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let socket = format!(
+            "kaioken-test-{}-{}",
+            std::process::id(),
+            dir.path().file_name().unwrap().to_string_lossy()
+        );
+        Tmux { socket, dir }
+    }
+
+    /// Run `command` (a shell command line) in a new `width`x`height` window.
+    fn start(&self, command: &str, width: u16, height: u16) {
+        let status = self
+            .command()
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", "k"])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .arg(command)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run tmux ({e}); install it (scripts/test.sh does)"));
+        assert!(status.success(), "tmux new-session failed: {status}");
+        // Keep the pane once the command exits, to read what it left on the screen.
+        self.run(&["set-option", "-t", "k", "remain-on-exit", "on"]);
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &self.socket]);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pane's screen, as text.
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "k"])
+    }
+
+    /// Wait until the screen satisfies `ok`; panic with it after `limit`.
+    fn wait_for(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no {what} on the screen within {limit:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &str) {
+        self.run(&["send-keys", "-t", "k", keys]);
+    }
+
+    fn resize(&self, width: u16, height: u16) {
+        self.run(&[
+            "resize-window",
+            "-t",
+            "k",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+        ]);
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+/// Quote for `sh`.
+fn quoted(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+/// The whole live view in a terminal: panels with live numbers, `t` changes the
+/// theme, a tiny window shows a line instead of crashing, and `q` stops the run as
+/// Ctrl-C does: promptly, exit code 130, the summary on the main screen, the report
+/// written with the count nginx logged.
+#[test]
+fn live_view_in_tmux() {
+    let nginx = Nginx::start(Variant::Http1);
+    let tmux = Tmux::new();
+    let report_path = tmux.path("report.json");
+    let exit_path = tmux.path("exit");
+    let stderr_path = tmux.path("stderr");
+    // CI sets CI=true and the harness NO_COLOR: neither may reach this run.
+    let command = format!(
+        "env -u CI -u NO_COLOR RUST_BACKTRACE=0 TERM=xterm-256color {} {} -c 4 -d 60s -o {} 2>{}; echo $? > {}",
+        quoted(&kaioken_path()),
+        nginx.url("/"),
+        quoted(&report_path),
+        quoted(&stderr_path),
+        quoted(&exit_path),
+    );
+    tmux.start(&command, 100, 30);
+    let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+
+    let screen = tmux.wait_for("status 200", Duration::from_secs(20), |s| {
+        s.contains("│200 ")
+    });
+    for panel in [
+        "Power level",
+        "Progress",
+        "req/s",
+        "Latency",
+        "Status codes",
+        "Load model",
+        "Kaioken red",
+    ] {
+        assert!(
+            screen.contains(panel),
+            "no {panel:?} on the screen:\n{screen}"
+        );
+    }
+    let power = screen
+        .lines()
+        .find_map(|l| {
+            l.split_once("⚡")?
+                .1
+                .split(" req/s")
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let power: u64 = power.trim().replace(',', "").parse().unwrap_or(0);
+    assert!(power > 0, "no power level:\n{screen}");
+
+    tmux.keys("t");
+    tmux.wait_for("new theme", Duration::from_secs(5), |s| {
+        s.contains("Super Saiyan gold")
+    });
+
+    tmux.resize(20, 5);
+    tmux.wait_for("size warning", Duration::from_secs(5), |s| {
+        s.contains("terminal too")
+    });
+    tmux.resize(100, 30);
+    tmux.wait_for("view again", Duration::from_secs(5), |s| {
+        s.contains("Power level")
+    });
+
+    let pressed = Instant::now();
+    tmux.keys("q");
+    while !exit_path.exists()
+        || std::fs::read_to_string(&exit_path)
+            .unwrap_or_default()
+            .is_empty()
+    {
+        assert!(
+            pressed.elapsed() < Duration::from_secs(10),
+            "kaioken still running 10s after q:\n{}\n{}",
+            tmux.screen(),
+            stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let code = std::fs::read_to_string(&exit_path).unwrap();
+    let screen = tmux.screen();
+    let context = format!("{screen}\n--- stderr\n{}", stderr());
+    assert_eq!(code.trim(), "130", "{context}");
+    assert!(!context.contains("panicked"), "{context}");
+    // The main screen again, with the summary in its scroll-back.
+    assert!(!screen.contains("Power level ─"), "{context}");
+    assert!(screen.contains("(interrupted)"), "{context}");
+    let text = std::fs::read_to_string(&report_path)
+        .unwrap_or_else(|e| panic!("no report after q ({e})\n{context}"));
+    let report = Report(serde_json::from_str(&text).expect("the report is JSON"));
+    report.check_invariants(130);
+    assert!(report.bool("outcome.interrupted"), "{report}");
+    assert_eq!(report.u64("requests.unfinished"), 0, "{report}");
+    assert_eq!(
+        report.u64("requests.responses"),
+        nginx.access_log_lines().len() as u64,
+        "kaioken's responses != nginx's access log lines\n{report}"
+    );
+}
