@@ -28,13 +28,16 @@ pub const MIN_SIZE: (u16, u16) = (60, 22);
 /// From this width on, the lower rows have three columns.
 const WIDE: u16 = 120;
 
-/// The latency of one second of the timeline for the latency chart.
-///
-/// [`Second`] keeps no per-second histogram yet, so this is the second's largest
-/// latency, an upper bound of its p99. It is the one place that reads a second's
-/// latency for the chart: when seconds carry their percentiles, it returns the p99.
+/// The latency of one second of the timeline for the latency chart: its p99, from
+/// the second's own histogram. A second still in progress has no percentiles yet
+/// (they are worked out once every worker is past it): it shows its largest latency
+/// so far, an upper bound of its p99.
 pub fn second_p99_us(s: &Second) -> u64 {
-    s.latency_max_us
+    if s.latency_p99_us == 0 && s.requests > 0 {
+        s.latency_max_us
+    } else {
+        s.latency_p99_us
+    }
 }
 
 /// Draw one frame of `view` over the whole of `frame`.
@@ -361,7 +364,7 @@ fn charts_row(frame: &mut Frame, view: &View, p: &Palette, left: Rect, right: Re
     });
     let peak = latency.iter().copied().max().unwrap_or(0);
     let block = Block::bordered()
-        .title(format!(" latency/s · peak {}{scale} ", latency_us(peak)))
+        .title(format!(" p99/s · peak {}{scale} ", latency_us(peak)))
         .border_style(p.border)
         .title_style(p.border);
     frame.render_widget(

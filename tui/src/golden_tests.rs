@@ -45,6 +45,9 @@ fn second(requests: u64, max_us: u64) -> Second {
         started: requests,
         dropped: 0,
         vus: 50,
+        latency_p50_us: max_us / 4,
+        latency_p90_us: max_us / 2,
+        latency_p99_us: max_us * 9 / 10,
     }
 }
 
@@ -56,6 +59,7 @@ fn stats(latency: Histogram<u64>) -> RunStats {
         status: Vec::new(),
         counts: Counts::default(),
         timeline: Vec::new(),
+        timeline_status: Vec::new(),
         error_details: Default::default(),
         max_vus: 0,
         active_vus: 0,
@@ -442,4 +446,20 @@ fn histogram_columns_hold_every_request() {
     assert_eq!((low, high), (h.min(), h.max()));
     let (columns, ..) = crate::draw::histogram_columns(&histogram(&[7, 7]), 3);
     assert_eq!(columns, [2, 0, 0]);
+}
+
+/// The latency chart shows each finished second's own p99, and a second still in
+/// progress (no percentiles yet) its largest latency so far.
+#[test]
+fn latency_chart_reads_each_second_s_p99() {
+    let finished = second(100, 10_000);
+    assert_eq!(crate::second_p99_us(&finished), 9_000);
+    let in_progress = Second {
+        latency_p50_us: 0,
+        latency_p90_us: 0,
+        latency_p99_us: 0,
+        ..finished
+    };
+    assert_eq!(crate::second_p99_us(&in_progress), 10_000);
+    assert_eq!(crate::second_p99_us(&Second::default()), 0);
 }
