@@ -311,7 +311,8 @@ pub struct RunArgs {
     ///
     /// The live view is shown when stdout is a terminal, unless --no-tui, --json or
     /// the environment variable CI=true says otherwise; without it, a progress line
-    /// goes to stderr once a second when stderr is a terminal.
+    /// goes to stderr once a second: redrawn in place on a terminal, a plain line
+    /// each second otherwise.
     #[arg(long, help_heading = "TUI")]
     pub no_tui: bool,
 

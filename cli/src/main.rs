@@ -256,8 +256,11 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
             None
         }
     });
-    let show_progress = screen.is_none() && std::io::stderr().is_terminal();
-    // One progress line a second, from the live snapshots (four a second).
+    // Without the live view, one progress line a second on stderr, from the live
+    // snapshots (four a second): redrawn in place on a terminal, a plain line each
+    // (no escape codes) otherwise, as a CI log wants it.
+    let stderr_terminal = std::io::stderr().is_terminal();
+    let show_progress = screen.is_none();
     let mut shown_second = 0;
     let mut on_tick = |p: &Snapshot| {
         let second = p.elapsed.as_secs();
@@ -268,10 +271,15 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
                 .map_or(String::new(), |d| format!("/{}s", d.as_secs()));
             let phase = if p.warming_up { " (warming up)" } else { "" };
             let requests = p.total.total() + p.total.counts.warmup_requests;
-            eprint!(
-                "\r[{second}s{planned}] {requests} requests, {} errors{phase}   ",
+            let line = format!(
+                "[{second}s{planned}] {requests} requests, {} errors{phase}",
                 p.total.error_count()
             );
+            if stderr_terminal {
+                eprint!("\r{line}   ");
+            } else {
+                eprintln!("{line}");
+            }
         }
     };
     let run = |on_tick: &mut dyn FnMut(&Snapshot)| {
@@ -288,7 +296,7 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
             Error::Setup(e.to_string())
         }
     })?;
-    if show_progress {
+    if show_progress && stderr_terminal {
         eprint!("\r\x1b[2K");
     }
     let reason = control.reason().unwrap_or(StopReason::Completed);

@@ -53,6 +53,30 @@ fn no_live_view_without_a_terminal() {
     assert!(!out.stderr.contains('\x1b'), "{}", out.stderr);
 }
 
+/// Without a terminal, the progress is a plain line a second on stderr: no carriage
+/// returns, no escape codes, a CI log can read it.
+#[test]
+fn progress_without_a_terminal_is_a_line_a_second() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .args([&nginx.url("/"), "-c", "2", "-d", "2s", "--rate", "200"])
+        .run();
+    assert!(
+        !out.stderr.contains('\r') && !out.stderr.contains('\x1b'),
+        "{:?}",
+        out.stderr
+    );
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert!(!lines.is_empty(), "no progress line: {:?}", out.stderr);
+    for line in &lines {
+        let (time, rest) = line.split_once("] ").expect("[time] counts");
+        assert!(time.ends_with("s/2s"), "{line}");
+        let (requests, errors) = rest.split_once(" requests, ").expect("requests, errors");
+        assert!(requests.parse::<u64>().is_ok_and(|n| n > 0), "{line}");
+        assert_eq!(errors, "0 errors", "{line}");
+    }
+}
+
 /// A tmux server of its own (`-L`), killed on drop, with one window of one pane.
 struct Tmux {
     socket: String,
