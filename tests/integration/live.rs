@@ -280,3 +280,36 @@ fn live_view_in_tmux() {
         "kaioken's responses != nginx's access log lines\n{report}"
     );
 }
+
+/// A terminal that cannot host the view (`TERM=dumb`) gets a warning and the progress
+/// line instead, and the run completes with its summary: never a crash.
+#[test]
+fn a_dumb_terminal_falls_back_to_the_progress_line() {
+    let nginx = Nginx::start(Variant::Http1);
+    let tmux = Tmux::new();
+    let exit_path = tmux.path("exit");
+    let stderr_path = tmux.path("stderr");
+    let command = format!(
+        "env -u CI -u NO_COLOR RUST_BACKTRACE=0 TERM=dumb {} {} -c 2 -n 200 2>{}; echo $? > {}",
+        quoted(&kaioken_path()),
+        nginx.url("/"),
+        quoted(&stderr_path),
+        quoted(&exit_path),
+    );
+    tmux.start(&command, 100, 30);
+    let screen = tmux.wait_for("the summary", Duration::from_secs(20), |s| {
+        s.contains("200 total")
+    });
+    assert!(!screen.contains("Power level ─"), "{screen}");
+    let started = Instant::now();
+    while !exit_path.exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exit = std::fs::read_to_string(&exit_path).expect("the exit code");
+    assert_eq!(exit.trim(), "0");
+    let stderr = std::fs::read_to_string(&stderr_path).expect("stderr");
+    assert!(
+        stderr.contains("cannot start the live view") && stderr.contains("dumb"),
+        "{stderr}"
+    );
+}
