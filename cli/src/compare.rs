@@ -109,9 +109,11 @@ impl Run {
                 }
             }
         }
+        let errors = group["errors"].as_u64().unwrap_or(0);
         Some(Measured {
             requests,
-            errors: group["errors"].as_u64().unwrap_or(0),
+            responses: requests.saturating_sub(errors),
+            errors,
             elapsed_s: self.f64("/elapsed_s").unwrap_or(0.0),
             percentiles_ms,
             mean_ms: field("mean"),

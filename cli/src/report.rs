@@ -331,8 +331,9 @@ fn requests(stats: &RunStats) -> Requests {
         } else {
             errors as f64 / total as f64
         },
+        // Throughput is responses: a refused connection is no throughput.
         rps: if elapsed > 0.0 {
-            total as f64 / elapsed
+            stats.counts.responses as f64 / elapsed
         } else {
             0.0
         },
@@ -525,10 +526,10 @@ fn timeline(stats: &RunStats) -> Vec<Second> {
             requests: s.requests,
             responses: s.responses,
             errors: s.errors,
-            latency_mean_ms: if s.requests == 0 {
+            latency_mean_ms: if s.responses == 0 {
                 0.0
             } else {
-                s.latency_sum_us as f64 / s.requests as f64 / 1000.0
+                s.latency_sum_us as f64 / s.responses as f64 / 1000.0
             },
             latency_p50_ms: ms(s.latency_p50_us),
             latency_p90_ms: ms(s.latency_p90_us),
@@ -600,6 +601,7 @@ fn judge(
         };
         Some(Measured {
             requests,
+            responses: requests.saturating_sub(errors),
             errors,
             elapsed_s,
             percentiles_ms: [l.p50, l.p75, l.p90, l.p95, l.p99, l.p99_9],

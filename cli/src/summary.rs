@@ -72,11 +72,8 @@ pub fn render(report: &Report, serious: bool) -> String {
     let _ = if serious {
         writeln!(out, "kaioken results")
     } else {
-        writeln!(
-            out,
-            "{}",
-            power_line(r.responses as f64 / report.elapsed_s.max(f64::MIN_POSITIVE))
-        )
+        // The same throughput as everywhere: `requests.rps`, responses per second.
+        writeln!(out, "{}", power_line(r.rps))
     };
     let _ = writeln!(out);
     let _ = writeln!(

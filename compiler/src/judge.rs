@@ -11,11 +11,14 @@ use crate::{IrThreshold, Metric, ThresholdScope};
 pub struct Measured {
     /// Requests finished in the measured window.
     pub requests: u64,
+    /// Of those, the ones with a complete response.
+    pub responses: u64,
     /// Of those, the failed ones.
     pub errors: u64,
     /// The measured window's length, in seconds.
     pub elapsed_s: f64,
-    /// Latency percentiles in ms: p50, p75, p90, p95, p99, p99.9.
+    /// Latency percentiles of the responses in ms (failed requests have no latency):
+    /// p50, p75, p90, p95, p99, p99.9.
     pub percentiles_ms: [f64; 6],
     /// Mean latency, ms.
     pub mean_ms: f64,
@@ -58,7 +61,8 @@ pub fn judge_thresholds(
         .iter()
         .map(|t| {
             let m = measured(&t.scope).unwrap_or(all);
-            let any = m.requests > 0;
+            // Latency is the responses': without one, there is nothing to bound.
+            let any = m.responses > 0;
             let (observed, unit) = match t.metric {
                 Metric::LatencyPercentile(p) => {
                     let i = PERCENTILES.iter().position(|&q| q == p).unwrap_or(5);
@@ -66,9 +70,14 @@ pub fn judge_thresholds(
                 }
                 Metric::LatencyMean => (any.then_some(m.mean_ms), "ms"),
                 Metric::LatencyMax => (any.then_some(m.max_ms), "ms"),
-                Metric::ErrorRate => (any.then(|| m.errors as f64 / m.requests as f64), "ratio"),
+                Metric::ErrorRate => (
+                    (m.requests > 0).then(|| m.errors as f64 / m.requests as f64),
+                    "ratio",
+                ),
+                // Throughput is responses: refused connections are no throughput.
                 Metric::Rps => (
-                    any.then(|| m.requests as f64 / m.elapsed_s.max(f64::MIN_POSITIVE)),
+                    (m.requests > 0)
+                        .then(|| m.responses as f64 / m.elapsed_s.max(f64::MIN_POSITIVE)),
                     "req/s",
                 ),
                 Metric::CheckPassRate => (m.check_pass_rate, "ratio"),
@@ -115,6 +124,7 @@ mod tests {
     fn measured(requests: u64, errors: u64, p95_ms: f64) -> Measured {
         Measured {
             requests,
+            responses: requests - errors,
             errors,
             elapsed_s: 10.0,
             percentiles_ms: [1.0, 2.0, 3.0, p95_ms, 5.0, 6.0],
@@ -146,7 +156,7 @@ mod tests {
             got,
             [
                 ("all", "p95", Some(150.0), "ms", true),
-                ("all", "rps", Some(100.0), "req/s", true),
+                ("all", "rps", Some(99.5), "req/s", true),
                 ("all", "error_rate", Some(0.005), "ratio", true),
                 ("all", "check_pass_rate", Some(0.99), "ratio", false),
                 ("scenario:login", "p95", Some(250.0), "ms", false),

@@ -57,7 +57,7 @@ pub struct Interval {
     pub responses: u64,
     /// Of those, the failed ones.
     pub errors: u64,
-    /// Latency of the measured requests that finished in it (µs).
+    /// Latency of the measured responses that arrived in it (µs).
     pub latency: Histogram<u64>,
 }
 
@@ -77,9 +77,10 @@ impl Interval {
         }
     }
 
-    /// Requests per second over the interval.
+    /// Responses per second over the interval: what a run's throughput means
+    /// everywhere (failed requests are no throughput).
     pub fn rps(&self) -> f64 {
-        self.requests as f64 / self.length.as_secs_f64().max(f64::MIN_POSITIVE)
+        self.responses as f64 / self.length.as_secs_f64().max(f64::MIN_POSITIVE)
     }
 }
 

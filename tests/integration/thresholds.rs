@@ -2,7 +2,7 @@
 //! when one fails, and never passed on no data.
 
 use crate::harness::Test;
-use crate::nginx::{Nginx, Variant};
+use crate::nginx::{Nginx, Variant, free_port};
 use crate::servers::{Behaviour, Server};
 
 #[test]
@@ -259,4 +259,51 @@ fn scoped_thresholds_name_real_scenarios_and_tags() {
         .status(1)
         .stderr_contains("measured for the whole run only")
         .run();
+}
+
+/// A dead target is not a fast one: refused connections have no latency and are no
+/// throughput, so latency and rps thresholds fail (nothing measured, 0 req/s) even
+/// when `--max-error-rate 1` lets the errors through; the report says so.
+#[test]
+fn a_dead_target_fails_latency_and_throughput_thresholds() {
+    let port = free_port();
+    let out = Test::new()
+        .scenario(
+            r#"
+            [thresholds]
+            p95 = "< 200ms"
+            rps = "> 10"
+            "#,
+        )
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .args(["-c", "2", "--max-requests", "200", "-d", "30s"])
+        .args(["--max-error-rate", "1"])
+        .status(4)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(4);
+    assert_eq!(report.u64("errors.connect_refused"), 200, "{report}");
+    assert_eq!(report.f64("requests.rps"), 0.0, "{report}");
+    assert_eq!(
+        report.f64("latency_ms.p50"),
+        0.0,
+        "no response, no latency: {report}"
+    );
+    let verdict = |metric: &str| {
+        report
+            .get("thresholds")
+            .as_array()
+            .expect("thresholds")
+            .iter()
+            .find(|t| t["metric"] == metric)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {metric} threshold: {report}"))
+    };
+    let p95 = verdict("p95");
+    assert_eq!(p95["observed"], serde_json::Value::Null, "{report}");
+    assert_eq!(p95["passed"], false, "{report}");
+    let rps = verdict("rps");
+    assert_eq!(rps["observed"], 0.0, "{report}");
+    assert_eq!(rps["passed"], false, "{report}");
 }

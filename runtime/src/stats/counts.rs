@@ -13,9 +13,9 @@ pub struct Second {
     pub responses: u64,
     /// Of those, the ones that failed.
     pub errors: u64,
-    /// Sum of their latencies, µs.
+    /// Sum of the responses' latencies, µs (failed requests have none).
     pub latency_sum_us: u64,
-    /// The largest latency, µs.
+    /// The largest latency of a response, µs.
     pub latency_max_us: u64,
     /// Iterations started in this second (open model: the scheduled ones that ran).
     pub started: u64,

@@ -14,7 +14,7 @@ use crate::ErrorKind;
 /// The merged statistics of a whole run.
 #[derive(Debug, Clone)]
 pub struct RunStats {
-    /// Latency of every finished request (µs).
+    /// Latency of every response (µs); failed requests have none.
     pub latency: Histogram<u64>,
     /// Responses by status, ascending: HTTP codes, then other protocols'.
     pub status: Vec<(Status, u64)>,
@@ -274,7 +274,7 @@ mod tests {
             vec![(Status::Http(200), 2), (Status::Http(404), 1)]
         );
         assert_eq!(run.counts.errors[ErrorKind::Timeout as usize], 1);
-        assert_eq!(run.latency.len(), 4);
+        assert_eq!(run.latency.len(), 3, "the timeout has no latency");
         assert_eq!(run.timeline.len(), 2);
         assert_eq!(run.timeline[0].requests, 3);
         assert_eq!(run.timeline[1].errors, 1);

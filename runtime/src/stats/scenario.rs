@@ -8,7 +8,7 @@ use super::new_histogram;
 /// One scenario's share of a worker's requests (kept only with several scenarios).
 #[derive(Debug, Clone)]
 pub struct ScenarioStats {
-    /// Latency from the actual send (µs).
+    /// Latency of its responses, from the actual send (µs).
     pub latency: Histogram<u64>,
     /// Finished requests.
     pub requests: u64,

@@ -147,7 +147,10 @@ impl WorkerStats {
             return;
         }
         if let Some(s) = self.scenarios.get_mut(index) {
-            s.latency.saturating_record(clamp_us(took));
+            // Like the run's, a scenario's latency is its responses'.
+            if !error {
+                s.latency.saturating_record(clamp_us(took));
+            }
             s.requests += 1;
             s.errors += u64::from(error);
         }
@@ -286,6 +289,20 @@ impl WorkerStats {
             return;
         }
         self.roll_second(end);
+        self.counts.bytes_out += bytes_out;
+        let Outcome::Response { status, bytes_in } = outcome else {
+            // A request that got no answer has no response latency: a refused
+            // connection in microseconds must not make the target look fast.
+            let Outcome::Error(kind) = outcome else {
+                return;
+            };
+            self.counts.errors[kind as usize] += 1;
+            if let Some(sec) = self.second(end) {
+                sec.requests += 1;
+                sec.errors += 1;
+            }
+            return;
+        };
         // Corrected latency counts from the scheduled start, or from the actual send
         // if that came first (an iteration released up to a timer tick early).
         let from = intended.map_or(start, |i| i.min(start));
@@ -294,30 +311,22 @@ impl WorkerStats {
         if let Some(h) = &mut self.latency_uncorrected {
             h.saturating_record(clamp_us(end.saturating_duration_since(start)));
         }
-        self.counts.bytes_out += bytes_out;
-        let Some(sec) = self.second(end) else { return };
-        sec.requests += 1;
-        sec.latency_sum_us += us;
-        sec.latency_max_us = sec.latency_max_us.max(us);
-        match outcome {
-            Outcome::Response { status, bytes_in } => {
-                sec.responses += 1;
-                self.counts.responses += 1;
-                self.counts.bytes_in += bytes_in;
-                match status {
-                    Status::Http(code) => {
-                        self.status[usize::from(code).min(HTTP_STATUSES - 1)] += 1;
-                    }
-                    other => match self.other_status.iter_mut().find(|(s, _)| *s == other) {
-                        Some((_, n)) => *n += 1,
-                        None => self.other_status.push((other, 1)),
-                    },
-                }
+        self.counts.responses += 1;
+        self.counts.bytes_in += bytes_in;
+        match status {
+            Status::Http(code) => {
+                self.status[usize::from(code).min(HTTP_STATUSES - 1)] += 1;
             }
-            Outcome::Error(kind) => {
-                sec.errors += 1;
-                self.counts.errors[kind as usize] += 1;
-            }
+            other => match self.other_status.iter_mut().find(|(s, _)| *s == other) {
+                Some((_, n)) => *n += 1,
+                None => self.other_status.push((other, 1)),
+            },
+        }
+        if let Some(sec) = self.second(end) {
+            sec.requests += 1;
+            sec.responses += 1;
+            sec.latency_sum_us += us;
+            sec.latency_max_us = sec.latency_max_us.max(us);
         }
     }
 }
