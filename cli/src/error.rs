@@ -44,7 +44,7 @@ pub enum Outcome {
     Regression,
     /// `compare` was given runs of different load models.
     LoadModelMismatch,
-    /// Ctrl-C.
+    /// Ctrl-C, SIGTERM or SIGHUP.
     Interrupted,
 }
 

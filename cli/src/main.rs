@@ -240,13 +240,12 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
     let started_at_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    // Open the report file first: a path that cannot be written should fail before
-    // the load is sent, not after the whole run.
+    // Make the report's temporary file first: a path that cannot be written should
+    // fail before the load is sent, not after the whole run. The report goes there
+    // and is renamed over the path only when whole, so a killed run never leaves a
+    // truncated report, nor wipes out a good one from an earlier run.
     let mut report_file = match &out.output {
-        Some(path) => Some(std::fs::File::create(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?),
+        Some(path) => Some(ReportFile::create(path)?),
         None => None,
     };
     let screen = out.live.and_then(|options| match live::Screen::open() {
@@ -329,12 +328,8 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
     };
     report.outcome.exit_code = exit_code(&Ok(outcome));
     let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Setup(e.to_string()))?;
-    if let (Some(file), Some(path)) = (&mut report_file, &out.output) {
-        file.write_all(format!("{json}\n").as_bytes())
-            .map_err(|e| Error::Io {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+    if let Some(file) = report_file.take() {
+        file.commit(&format!("{json}\n"))?;
     }
     if out.json && outcome == Outcome::HighErrorRate {
         eprintln!(
@@ -370,7 +365,11 @@ fn print_stdout(text: &str) -> Result<Outcome, Error> {
 
 /// First Ctrl-C: stop sending, let requests in flight finish, write the report.
 /// Second: abandon what is in flight.
+/// Stop the run on SIGINT (Ctrl-C), SIGTERM and SIGHUP — what `timeout`, Kubernetes
+/// and CI runners send — alike: the first lets requests in flight finish and the
+/// report is written; a second cuts them off.
 fn watch_ctrl_c(control: Arc<Control>) {
+    use tokio::signal::unix::{SignalKind, signal};
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -381,10 +380,22 @@ fn watch_ctrl_c(control: Arc<Control>) {
         .name("kaioken-signals".into())
         .spawn(move || {
             rt.block_on(async move {
-                let mut presses = 0;
-                while tokio::signal::ctrl_c().await.is_ok() {
-                    presses += 1;
-                    if presses == 1 {
+                let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                ) else {
+                    return;
+                };
+                let mut signals = 0;
+                loop {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                        _ = hup.recv() => {}
+                    }
+                    signals += 1;
+                    if signals == 1 {
                         control.stop(StopReason::Interrupted);
                     } else {
                         control.hard_stop();
@@ -469,4 +480,56 @@ fn demo(args: &DemoArgs) -> Result<Outcome, Error> {
         );
     }
     run(&run_args)
+}
+
+/// A report being written: a temporary file beside its path, renamed over the path
+/// once the whole report is in it (a rename within a directory is atomic). Removed
+/// if the run ends without a report (an error).
+struct ReportFile {
+    path: std::path::PathBuf,
+    temporary: std::path::PathBuf,
+    file: std::fs::File,
+}
+
+impl ReportFile {
+    fn create(path: &std::path::Path) -> Result<ReportFile, Error> {
+        let io = |e: std::io::Error| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let name = path.file_name().ok_or_else(|| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a file name",
+            ))
+        })?;
+        let mut hidden = std::ffi::OsString::from(".");
+        hidden.push(name);
+        hidden.push(format!(".{}.partial", std::process::id()));
+        let temporary = path.with_file_name(hidden);
+        let file = std::fs::File::create(&temporary).map_err(io)?;
+        Ok(ReportFile {
+            path: path.to_owned(),
+            temporary,
+            file,
+        })
+    }
+
+    /// Write `text` and put it in place.
+    fn commit(mut self, text: &str) -> Result<(), Error> {
+        let io = |e: std::io::Error| Error::Io {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        };
+        self.file.write_all(text.as_bytes()).map_err(io)?;
+        self.file.sync_all().map_err(io)?;
+        std::fs::rename(&self.temporary, &self.path).map_err(io)
+    }
+}
+
+impl Drop for ReportFile {
+    fn drop(&mut self) {
+        // After a commit the temporary is gone and this does nothing.
+        let _ = std::fs::remove_file(&self.temporary);
+    }
 }

@@ -20,7 +20,11 @@ struct Run {
 
 impl Run {
     fn start(args: &[&str]) -> Run {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        Run::start_in(tempfile::tempdir().expect("temporary directory"), args)
+    }
+
+    /// Start in `dir`, which may hold files already (an earlier report).
+    fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Run {
         let child = Command::new(kaioken_path())
             .current_dir(dir.path())
             .args(args)
@@ -60,10 +64,14 @@ impl Run {
     }
 
     fn sigint(&self) {
+        self.signal(libc::SIGINT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
         // SAFETY: signalling our own child, which has not been reaped yet.
         unsafe {
-            libc::kill(pid, libc::SIGINT);
+            libc::kill(pid, signal);
         }
     }
 
@@ -182,6 +190,49 @@ fn second_sigint_cuts_off_requests_in_flight() {
         3,
         "the three stalled requests are cut off, in no other count\n{report}"
     );
+}
+
+/// SIGTERM and SIGHUP (what `timeout`, Kubernetes and CI runners send) stop a run as
+/// SIGINT does: requests in flight finish, the full report is written, exit 130. Until
+/// then the report of an earlier run at the same path is left whole: the new one
+/// replaces it in one step, never truncated first.
+#[test]
+fn sigterm_and_sighup_stop_like_sigint_and_keep_the_earlier_report_until_then() {
+    let nginx = Nginx::start(Variant::Http1);
+    let url = nginx.url("/");
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let earlier = "{\"an earlier\": \"report\"}\n";
+        std::fs::write(dir.path().join("report.json"), earlier).unwrap();
+        let mut run = Run::start_in(dir, &[&url, "-c", "2", "-d", "30s"]);
+        let started = Instant::now();
+        while nginx.access_log_len_now() == 0 || started.elapsed() < Duration::from_millis(1000) {
+            run.assert_running();
+            assert!(started.elapsed() < Duration::from_secs(20), "no traffic");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let during = std::fs::read_to_string(run.path("report.json")).unwrap();
+        assert_eq!(
+            during, earlier,
+            "the earlier report was touched during the run"
+        );
+        run.signal(signal);
+        let status = run.wait(Duration::from_secs(15));
+        let context = format!("signal {signal}: status {status}\n{}", run.output());
+        assert_eq!(status.code(), Some(130), "{context}");
+        let report = run.report();
+        report.check_invariants(130);
+        assert_eq!(report.str("outcome.stop_reason"), "interrupted", "{report}");
+        assert!(report.u64("requests.total") > 0, "{report}");
+        assert_eq!(report.u64("requests.unfinished"), 0, "{report}");
+        // No temporary file is left beside the report.
+        let names: Vec<String> = std::fs::read_dir(run.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("report"))
+            .collect();
+        assert_eq!(names, ["report.json"], "{context}");
+    }
 }
 
 /// `25586` → `25,586`, as the summary prints counts.
