@@ -273,8 +273,8 @@ pub struct RunArgs {
     pub no_latency_correction: bool,
 
     /// Worker threads [default: one per CPU, at most one per VU].
-    #[arg(long, help_heading = "Load")]
-    pub threads: Option<usize>,
+    #[arg(long, help_heading = "Load", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 
     /// Read the scenario from this TOML file (or .har recording); flags override it.
     #[arg(short = 'f', long = "config", help_heading = "Scenario")]

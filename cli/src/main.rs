@@ -216,7 +216,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
     execute(
         &ir,
         &Arc::new(plan),
-        args.threads.unwrap_or(0),
+        args.threads.map_or(0, usize::from),
         &Output {
             json: args.json,
             output: args.output.clone(),
@@ -332,11 +332,7 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
         file.commit(&format!("{json}\n"))?;
     }
     if out.json && outcome == Outcome::HighErrorRate {
-        eprintln!(
-            "error: error rate {:.2}% is above the limit of {:.2}% (--max-error-rate)",
-            error_rate * 100.0,
-            ir.settings.max_error_rate * 100.0
-        );
+        eprintln!("error: {}", summary::failure_reason(&report));
     }
     let text = if out.json {
         format!("{json}\n")

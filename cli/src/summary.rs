@@ -303,14 +303,24 @@ pub fn render(report: &Report, serious: bool) -> String {
         let _ = writeln!(out, "\n  thresholds failed: exit code 4");
     }
     if report.outcome.exit_code == 1 {
-        let _ = writeln!(
-            out,
-            "\n  error rate {:.2}% is above the limit of {:.2}% (--max-error-rate): exit code 1",
-            r.error_rate * 100.0,
-            report.settings.max_error_rate * 100.0
-        );
+        let _ = writeln!(out, "\n  {}: exit code 1", failure_reason(report));
     }
     out
+}
+
+/// Why a finished run exits 1: too many failed requests, or none finished at all
+/// (an error rate of 0% "above the limit" would say nothing true).
+pub fn failure_reason(report: &Report) -> String {
+    let r = &report.requests;
+    if r.total == 0 {
+        "no request finished in the measured window".to_owned()
+    } else {
+        format!(
+            "error rate {:.2}% is above the limit of {:.2}% (--max-error-rate)",
+            r.error_rate * 100.0,
+            report.settings.max_error_rate * 100.0
+        )
+    }
 }
 
 #[cfg(test)]

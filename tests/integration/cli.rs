@@ -398,3 +398,20 @@ fn secrets_are_redacted_in_dumps() {
         );
     }
 }
+
+/// A zero timeout would fail every request at once, and zero worker threads run
+/// nothing: both are refused before any load, like `-d 0s`.
+#[test]
+fn zero_timeout_and_zero_threads_are_refused() {
+    Test::new()
+        .args(["http://127.0.0.1:9/", "-n", "1", "--timeout", "0s"])
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("`timeout` is out of range; expected a duration above zero")
+        .run();
+    Test::new()
+        .args(["http://127.0.0.1:9/", "-n", "1", "--threads", "0"])
+        .status(2)
+        .stderr_contains("0 is not in 1..")
+        .run();
+}

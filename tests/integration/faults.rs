@@ -438,3 +438,27 @@ fn early_response_leaves_the_next_request_intact() {
         assert!(early.abs_diff(ok) <= 4, "{engine}\n{report}");
     }
 }
+
+/// A run in which no request finished says so, rather than that an error rate of 0%
+/// is above the limit; the cut-off requests are counted as unfinished, exit 1.
+#[test]
+fn no_request_finished_says_so() {
+    let server = Server::start(Behaviour::Stall);
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "2", "-d", "1s", "--timeout", "30s"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    assert_eq!(report.u64("requests.total"), 0, "{report}");
+    assert_eq!(report.u64("requests.unfinished"), 2, "{report}");
+    assert!(
+        out.stdout
+            .contains("no request finished in the measured window: exit code 1"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("above the limit"), "{}", out.stdout);
+}

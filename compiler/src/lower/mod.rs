@@ -176,7 +176,7 @@ impl Lowerer<'_> {
         } else {
             self.scenarios(d)
         };
-        let timeout = self.duration(&d.timeout, "timeout", DEFAULT_TIMEOUT, false);
+        let timeout = self.duration(&d.timeout, "timeout", DEFAULT_TIMEOUT, true);
         let max_error_rate = match &d.max_error_rate {
             Some(r) if !(0.0..=1.0).contains(&r.value) => {
                 self.out_of_range(r, "max_error_rate", "a fraction from 0 to 1");
