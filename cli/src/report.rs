@@ -508,10 +508,13 @@ fn status_codes(stats: &RunStats) -> BTreeMap<String, u64> {
 }
 
 /// The first message recorded for each error kind that has one.
+/// The first message of each error class the measured window counted. A failure
+/// in the warm-up leaves a message but no count: its class is not listed.
 fn error_details(stats: &RunStats) -> BTreeMap<&'static str, String> {
     kaioken_runtime::ErrorKind::ALL
         .iter()
         .zip(&stats.error_details)
+        .filter(|(k, _)| stats.counts.errors[**k as usize] > 0)
         .filter_map(|(k, d)| Some((k.name(), d.clone()?)))
         .collect()
 }
@@ -888,6 +891,18 @@ target_rate = 0
         serde_json::to_string_pretty(report)
             .unwrap()
             .replace(&report.histogram.data, "<checked above>")
+    }
+
+    /// A failure in the warm-up leaves a first message but no count: the report does
+    /// not list a class that did not occur in the measured window.
+    #[test]
+    fn error_details_only_for_counted_classes() {
+        let mut stats = stats(histogram(&[1_000]));
+        stats.error_details[ErrorKind::Reset as usize] = Some("reset in the warm-up".into());
+        stats.error_details[ErrorKind::Timeout as usize] = Some("no response".into());
+        stats.counts.errors[ErrorKind::Timeout as usize] = 2;
+        let details = error_details(&stats);
+        assert_eq!(details.keys().copied().collect::<Vec<_>>(), ["timeout"]);
     }
 
     #[test]
