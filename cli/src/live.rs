@@ -7,7 +7,7 @@
 //!   render thread "kaioken-view": drain the channel (try_recv, keep the latest),
 //!        judge the thresholds on it, draw when something changed (a snapshot, a
 //!        key, a resize) but at most --fps times a second, read keys between frames
-//!        q / Esc / Ctrl-C ─► Control::stop(Interrupted), as SIGINT does
+//!        q / Esc / Ctrl-C ─► Control::interrupt(), as SIGINT does
 //!   main thread: when run returns, drop the sender ─► the render thread ends,
 //!        the Screen is dropped (terminal restored) ─► the summary, on the main screen
 //! ```
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use kaioken_compiler::{Ir, Verdict};
-use kaioken_runtime::{Control, Snapshot, StopReason};
+use kaioken_runtime::{Control, Snapshot};
 use kaioken_tui::{
     Action, Controls, Key, RunInfo, ScenarioInfo, Stage, Theme, ThresholdLine, View,
 };
@@ -284,7 +284,6 @@ fn render_loop(
     let mut controls = Controls::new(options.theme);
     let mut latest: Option<Snapshot> = None;
     let mut thresholds = Vec::new();
-    let mut stops = 0;
     let mut due = Instant::now();
     let mut dirty = true;
     loop {
@@ -338,16 +337,9 @@ fn render_loop(
         match event::poll(wait) {
             Ok(true) => match event::read() {
                 Ok(Event::Key(k)) => match key_of(k).map(|k| controls.press(k)) {
-                    Some(Action::Stop) => {
-                        // As watch_ctrl_c: the first stops sending and lets requests in
-                        // flight finish; the second abandons them.
-                        stops += 1;
-                        if stops == 1 {
-                            control.stop(StopReason::Interrupted);
-                        } else {
-                            control.hard_stop();
-                        }
-                    }
+                    // As a signal does: the first stops sending and lets requests in
+                    // flight finish; a second (key or signal) abandons them.
+                    Some(Action::Stop) => control.interrupt(),
                     Some(Action::Redraw) => {
                         dirty = true;
                         due = Instant::now();

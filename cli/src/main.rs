@@ -383,19 +383,13 @@ fn watch_ctrl_c(control: Arc<Control>) {
                 ) else {
                     return;
                 };
-                let mut signals = 0;
                 loop {
                     tokio::select! {
                         _ = int.recv() => {}
                         _ = term.recv() => {}
                         _ = hup.recv() => {}
                     }
-                    signals += 1;
-                    if signals == 1 {
-                        control.stop(StopReason::Interrupted);
-                    } else {
-                        control.hard_stop();
-                    }
+                    control.interrupt();
                 }
             });
         });

@@ -771,20 +771,9 @@ target_rate = 0
     fn stats(latency: Histogram<u64>) -> RunStats {
         RunStats {
             latency_uncorrected: latency.clone(),
-            schedule_lag: histogram(&[]),
             latency,
-            status: Vec::new(),
-            counts: Counts::default(),
-            timeline: Vec::new(),
-            timeline_status: Vec::new(),
-            error_details: Default::default(),
-            max_vus: 0,
-            active_vus: 0,
             engine: kaioken_runtime::Engine::IoUring,
-            checks: Vec::new(),
-            extractions: Vec::new(),
-            scenarios: Vec::new(),
-            elapsed: Duration::ZERO,
+            ..RunStats::default()
         }
     }
 

@@ -3,20 +3,9 @@
 use std::fmt::Write;
 use std::iter::once;
 
-use crate::report::Report;
+use kaioken_tui::thousands;
 
-/// Group digits: 1283110 → "1,283,110".
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+use crate::report::Report;
 
 fn latency(ms: f64) -> String {
     if ms >= 1000.0 {

@@ -96,17 +96,15 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                 .iter()
                 .map(|x| Ok((c.extractor(x)?, x.loc.as_ref())))
                 .collect::<Result<Vec<_>, InvalidProgram>>()?;
-            let mut reads = Reads::default();
-            for &(id, _) in &checks {
-                let r = c.checks[id.index()].expr.reads();
-                reads.head |= r.head;
-                reads.body |= r.body;
-            }
-            for &(id, _) in &extracts {
-                let r = c.extractors[id.index()].reads();
-                reads.head |= r.head;
-                reads.body |= r.body;
-            }
+            let reads = checks
+                .iter()
+                .map(|&(id, _)| c.checks[id.index()].expr.reads())
+                .chain(
+                    extracts
+                        .iter()
+                        .map(|&(id, _)| c.extractors[id.index()].reads()),
+                )
+                .fold(Reads::default(), Reads::union);
             let id = StepId::from_index(c.steps.len());
             c.steps.push(StepDesc {
                 name: step.name.clone(),

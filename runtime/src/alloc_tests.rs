@@ -96,21 +96,7 @@ fn http1_request_path_allocates_nothing() {
     // The tokio engine's own request path: a worker's context, a VU machine with its
     // drivers, and `TokioVu::send` (gate, driver, record, judge), as `closed_vu` runs
     // it, minus the task.
-    let plan = Arc::new(RunPlan {
-        program: program.clone(),
-        load: LoadPlan {
-            vus: 1,
-            duration: Some(Duration::from_secs(60)),
-            max_requests: None,
-            rate: None,
-            ramp_up: Duration::ZERO,
-            warmup: Duration::ZERO,
-            start: 1.0,
-            stages: Vec::new(),
-            arrival: None,
-        },
-        transport: http_config(),
-    });
+    let plan = one_vu_plan(program.clone(), None);
     let shared = Arc::new(Shared::new(&plan, 1, Arc::new(Control::new())).unwrap());
     let ctx = WorkerCtx {
         stats: RefCell::new(
@@ -178,10 +164,6 @@ fn http1_request_path_allocates_nothing() {
 #[cfg(target_os = "linux")]
 #[test]
 fn uring_request_path_allocates_nothing() {
-    use crate::Control;
-    use crate::shared::Shared;
-    use kaioken_vm::{LoadPlan, RunPlan};
-
     let mut counts = Vec::new();
     for requests in [500usize, 2_000] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -200,21 +182,7 @@ fn uring_request_path_allocates_nothing() {
             .unwrap(),
         )
         .unwrap();
-        let plan = Arc::new(RunPlan {
-            program,
-            load: LoadPlan {
-                vus: 1,
-                duration: Some(Duration::from_secs(60)),
-                max_requests: Some(requests as u64),
-                rate: None,
-                ramp_up: Duration::ZERO,
-                warmup: Duration::ZERO,
-                start: 1.0,
-                stages: Vec::new(),
-                arrival: None,
-            },
-            transport: http_config(),
-        });
+        let plan = one_vu_plan(program, Some(requests as u64));
         let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
         let addr =
             crate::uring::eligible(&shared).expect("a plain HTTP/1.1 closed run is eligible");
@@ -246,6 +214,25 @@ fn uring_request_path_allocates_nothing() {
         counts[0], counts[1],
         "allocations grew with the number of requests: {counts:?}"
     );
+}
+
+/// One VU for up to a minute (or `max_requests`), with [`http_config`].
+fn one_vu_plan(program: kaioken_vm::Program, max_requests: Option<u64>) -> Arc<RunPlan> {
+    Arc::new(RunPlan {
+        program,
+        load: LoadPlan {
+            vus: 1,
+            duration: Some(Duration::from_secs(60)),
+            max_requests,
+            rate: None,
+            ramp_up: Duration::ZERO,
+            warmup: Duration::ZERO,
+            start: 1.0,
+            stages: Vec::new(),
+            arrival: None,
+        },
+        transport: http_config(),
+    })
 }
 
 /// The run's settings these tests use: the defaults, redirects followed as they are

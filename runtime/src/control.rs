@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 
 use tokio::sync::watch;
 
@@ -10,7 +10,7 @@ pub enum StopReason {
     Duration = 1,
     /// `max_requests` were sent.
     MaxRequests = 2,
-    /// Ctrl-C.
+    /// Ctrl-C, SIGTERM, SIGHUP, or `q` in the live view.
     Interrupted = 3,
     /// Every VU finished by itself (not reached in the closed model today).
     Completed = 4,
@@ -40,6 +40,8 @@ pub struct Control {
     /// Set with the watch's level 2, so engines polling it take no lock.
     hard: AtomicBool,
     reason: AtomicU8,
+    /// Interruptions so far (see [`Control::interrupt`]).
+    interrupts: AtomicU32,
     state: watch::Sender<u8>,
 }
 
@@ -49,6 +51,7 @@ impl Default for Control {
             stopping: AtomicBool::new(false),
             hard: AtomicBool::new(false),
             reason: AtomicU8::new(0),
+            interrupts: AtomicU32::new(0),
             state: watch::Sender::new(0),
         }
     }
@@ -74,6 +77,17 @@ impl Control {
             *s = (*s).max(1);
             changed
         });
+    }
+
+    /// The user interrupts the run (a signal, or `q` in the live view), from wherever:
+    /// the first interruption stops it and lets requests in flight finish, any
+    /// further one abandons them.
+    pub fn interrupt(&self) {
+        if self.interrupts.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.stop(StopReason::Interrupted);
+        } else {
+            self.hard_stop();
+        }
     }
 
     /// Abandon requests in flight.
@@ -115,5 +129,31 @@ impl Control {
 pub(crate) async fn reached(rx: &mut watch::Receiver<u8>, level: u8) {
     if rx.wait_for(|s| *s >= level).await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Interruptions escalate wherever they come from (a signal, then `q`): the first
+    /// stops the run gently, the next abandons what is in flight. One that comes after
+    /// the run was stopping for another reason still lets requests finish first.
+    #[test]
+    fn interruptions_escalate() {
+        let c = Control::new();
+        c.interrupt();
+        assert!(c.is_stopping() && !c.is_hard_stopped());
+        assert_eq!(c.reason(), Some(StopReason::Interrupted));
+        c.interrupt();
+        assert!(c.is_hard_stopped());
+
+        let c = Control::new();
+        c.stop(StopReason::Duration);
+        c.interrupt();
+        assert!(!c.is_hard_stopped());
+        assert_eq!(c.reason(), Some(StopReason::Duration));
+        c.interrupt();
+        assert!(c.is_hard_stopped());
     }
 }

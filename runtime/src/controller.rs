@@ -1,12 +1,12 @@
 //! The controller: starts the worker threads, watches the clock and the stop, moves
-//! the closed model's stage level, reports progress about once a second, and merges
-//! the workers' statistics when they are done.
+//! the closed model's stage level, takes a live snapshot of the workers' statistics
+//! every [`PUBLISH_EVERY`] (live.rs), and merges them when they are done.
 //!
 //! ```text
 //!   run() ──► Shared ──► worker threads (worker.rs), each one engine:
 //!   │                      io_uring (uring.rs) or tokio: closed.rs | open.rs VU tasks
 //!   └─ every TICK: deadline → stop; stages → vu_target; a stop's grace → hard stop;
-//!      each second: on_tick(Progress)
+//!      every PUBLISH_EVERY: on_tick(Snapshot); at the end, the last one
 //! ```
 
 use std::sync::Arc;
@@ -135,7 +135,7 @@ impl Snapshots {
         Snapshots {
             latest: vec![empty; threads],
             seconds: Seconds::new(threads),
-            previous: RunStats::merge(&[], Duration::ZERO),
+            previous: RunStats::default(),
             at: shared.start,
         }
     }

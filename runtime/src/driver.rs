@@ -97,13 +97,14 @@ pub(crate) struct Drivers {
 }
 
 impl Drivers {
-    /// Perform `request` with the driver of its protocol.
+    /// Perform `request` with the driver of its protocol; the outcome, and the driver
+    /// for what it kept of the exchange.
     pub async fn perform(
         &mut self,
         program: &Program,
         transport: &Transport,
         request: &Request<'_>,
-    ) -> Outcome {
+    ) -> (Outcome, &mut dyn Driver) {
         let info = &transport.infos[request.step.index()];
         let s = Sending {
             tls: transport.tls[request.protocol.index()].as_ref(),
@@ -117,13 +118,13 @@ impl Drivers {
                 let d = self
                     .http1
                     .get_or_insert_with(|| Http1::new(program, &transport.http));
-                d.perform(program, state, step, info, s).await
+                (d.perform(program, state, step, info, s).await, d)
             }
             Protocol::Http2 => {
                 let d = self
                     .http2
                     .get_or_insert_with(|| Http2::new(program, &transport.http));
-                d.perform(program, state, step, info, s).await
+                (d.perform(program, state, step, info, s).await, d)
             }
         }
     }

@@ -88,9 +88,11 @@ pub(crate) fn after_exchange(
 /// What of `step`'s responses to keep: what its checks and extractors read, and the
 /// head for a cookie jar.
 pub(crate) fn keep_for(step: &kaioken_vm::StepDesc, cookie_jar: bool) -> kaioken_vm::Reads {
-    let mut keep = step.reads;
-    keep.head |= cookie_jar;
-    keep
+    if cookie_jar {
+        step.reads.union(kaioken_vm::Reads::HEAD)
+    } else {
+        step.reads
+    }
 }
 
 /// A capture for a VU of `program`, if its checks or extractors read the head or body,

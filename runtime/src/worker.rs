@@ -212,17 +212,13 @@ impl TokioVu {
         loop {
             ctx.in_flight.set(ctx.in_flight.get() + 1);
             let request = self.vu.request(program);
-            let protocol = request.protocol;
             let start = Instant::now();
-            let outcome = self
+            let (outcome, driver) = self
                 .drivers
                 .perform(program, &shared.transport, &request)
                 .await;
             let end = Instant::now();
             ctx.in_flight.set(ctx.in_flight.get() - 1);
-            let Some(driver) = self.drivers.get(protocol) else {
-                return false;
-            };
             if let Outcome::Error(kind) = outcome {
                 let detail = driver.take_detail();
                 ctx.stats.borrow_mut().note_error_detail(kind, || {

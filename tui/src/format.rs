@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-/// Group digits: 1283110 → "1,283,110".
-pub(crate) fn thousands(n: u64) -> String {
+/// Group digits: 1283110 → "1,283,110" (the view and the end-of-run summary alike).
+pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

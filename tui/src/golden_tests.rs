@@ -54,20 +54,9 @@ fn second(requests: u64, max_us: u64) -> Second {
 fn stats(latency: Histogram<u64>) -> RunStats {
     RunStats {
         latency_uncorrected: latency.clone(),
-        schedule_lag: histogram(&[]),
         latency,
-        status: Vec::new(),
-        counts: Counts::default(),
-        timeline: Vec::new(),
-        timeline_status: Vec::new(),
-        error_details: Default::default(),
-        max_vus: 0,
-        active_vus: 0,
         engine: Engine::IoUring,
-        checks: Vec::new(),
-        extractions: Vec::new(),
-        scenarios: Vec::new(),
-        elapsed: Duration::ZERO,
+        ..RunStats::default()
     }
 }
 

@@ -27,6 +27,7 @@ mod view;
 
 pub use controls::{Action, Controls, Key, SCALES};
 pub use draw::{MIN_SIZE, draw, second_p99_us};
+pub use format::thousands;
 pub use theme::{Palette, Theme};
 pub use view::{RunInfo, ScenarioInfo, Stage, ThresholdLine, View};
 

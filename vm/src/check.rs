@@ -96,24 +96,12 @@ impl CheckExpr {
     /// What of the response evaluating reads.
     pub fn reads(&self) -> crate::Reads {
         match self {
-            CheckExpr::Or(items) | CheckExpr::And(items) => {
-                items.iter().fold(crate::Reads::default(), |a, c| {
-                    let b = c.reads();
-                    crate::Reads {
-                        head: a.head | b.head,
-                        body: a.body | b.body,
-                    }
-                })
-            }
+            CheckExpr::Or(items) | CheckExpr::And(items) => items
+                .iter()
+                .fold(crate::Reads::default(), |all, c| all.union(c.reads())),
             CheckExpr::Not(inner) => inner.reads(),
-            CheckExpr::Text(None, _) => crate::Reads {
-                head: false,
-                body: true,
-            },
-            CheckExpr::Text(Some(_), _) => crate::Reads {
-                head: true,
-                body: false,
-            },
+            CheckExpr::Text(None, _) => crate::Reads::BODY,
+            CheckExpr::Text(Some(_), _) => crate::Reads::HEAD,
             _ => crate::Reads::default(),
         }
     }

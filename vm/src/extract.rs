@@ -88,8 +88,10 @@ impl ExtractKind {
 impl CompiledExtractor {
     /// What of the response it reads: the head for a header, the body otherwise.
     pub fn reads(&self) -> crate::Reads {
-        let head = matches!(self.kind, ExtractKind::Header(_));
-        crate::Reads { head, body: !head }
+        match self.kind {
+            ExtractKind::Header(_) => crate::Reads::HEAD,
+            _ => crate::Reads::BODY,
+        }
     }
 
     /// Write the value into `out` (cleared first). `false` when nothing matched (the

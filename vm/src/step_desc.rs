@@ -73,9 +73,28 @@ pub struct Reads {
 }
 
 impl Reads {
+    /// The head only.
+    pub const HEAD: Reads = Reads {
+        head: true,
+        body: false,
+    };
+    /// The body only.
+    pub const BODY: Reads = Reads {
+        head: false,
+        body: true,
+    };
+
     /// Whether anything is read at all.
     pub fn any(self) -> bool {
         self.head || self.body
+    }
+
+    /// What `self` and `other` read together.
+    pub fn union(self, other: Reads) -> Reads {
+        Reads {
+            head: self.head | other.head,
+            body: self.body | other.body,
+        }
     }
 }
 

@@ -60,14 +60,10 @@ fn add_pairs(totals: &mut Vec<[u64; 2]>, pairs: &[[u64; 2]]) {
     }
 }
 
-impl RunStats {
-    pub(crate) fn merge(workers: &[WorkerStats], elapsed: Duration) -> RunStats {
-        let engine = workers
-            .iter()
-            .map(|w| w.engine)
-            .reduce(Engine::and)
-            .unwrap_or_default();
-        let mut out = RunStats {
+/// A run that measured nothing: empty histograms of kaioken's bounds, no counts.
+impl Default for RunStats {
+    fn default() -> RunStats {
+        RunStats {
             latency: new_histogram(),
             status: Vec::new(),
             counts: Counts::default(),
@@ -78,11 +74,26 @@ impl RunStats {
             schedule_lag: new_histogram(),
             max_vus: 0,
             active_vus: 0,
-            engine,
+            engine: Engine::default(),
             checks: Vec::new(),
             extractions: Vec::new(),
             scenarios: Vec::new(),
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+impl RunStats {
+    pub(crate) fn merge(workers: &[WorkerStats], elapsed: Duration) -> RunStats {
+        let engine = workers
+            .iter()
+            .map(|w| w.engine)
+            .reduce(Engine::and)
+            .unwrap_or_default();
+        let mut out = RunStats {
+            engine,
             elapsed,
+            ..RunStats::default()
         };
         let mut any_uncorrected = false;
         let mut status = [0u64; HTTP_STATUSES];

@@ -94,10 +94,22 @@ impl WorkerStats {
         self
     }
 
+    /// The second of the measured window `at` falls in, or `None` during the warm-up.
+    #[inline]
+    fn second_of(&self, at: Instant) -> Option<usize> {
+        Some(at.checked_duration_since(self.measure_from)?.as_secs() as usize)
+    }
+
     /// The timeline entry for instant `at`, or `None` during the warm-up.
     #[inline]
     fn second(&mut self, at: Instant) -> Option<&mut Second> {
-        let second = at.checked_duration_since(self.measure_from)?.as_secs() as usize;
+        let second = self.second_of(at)?;
+        Some(self.second_at(second))
+    }
+
+    /// The timeline entry for second `second`, made if the timeline is shorter.
+    #[inline]
+    fn second_at(&mut self, second: usize) -> &mut Second {
         if second >= self.timeline.len() {
             let vus = self.active_vus;
             self.timeline.resize(
@@ -108,7 +120,7 @@ impl WorkerStats {
                 },
             );
         }
-        Some(&mut self.timeline[second])
+        &mut self.timeline[second]
     }
 
     /// Keep `detail()` as the example message of error kind `kind`, unless one is
@@ -248,10 +260,15 @@ impl WorkerStats {
     /// was recorded so far belongs to the seconds before. Requests are recorded in the
     /// order they end, so nothing recorded later can belong to an earlier second.
     pub fn roll_second(&mut self, now: Instant) {
-        let Some(since) = now.checked_duration_since(self.measure_from) else {
-            return;
-        };
-        let index = u32::try_from(since.as_secs()).unwrap_or(u32::MAX);
+        if let Some(second) = self.second_of(now) {
+            self.roll_to(second);
+        }
+    }
+
+    /// Second `second` has begun (see [`WorkerStats::roll_second`]).
+    #[inline]
+    fn roll_to(&mut self, second: usize) {
+        let index = u32::try_from(second).unwrap_or(u32::MAX);
         if index > self.second_start.index {
             self.second_start
                 .begin(index, &self.latency, &self.status, &self.other_status);
@@ -284,24 +301,23 @@ impl WorkerStats {
         bytes_out: u64,
         outcome: Outcome,
     ) {
-        if end < self.measure_from {
+        let Some(second) = self.second_of(end) else {
             self.counts.warmup_requests += 1;
             return;
-        }
-        self.roll_second(end);
+        };
+        self.roll_to(second);
         self.counts.bytes_out += bytes_out;
-        let Outcome::Response { status, bytes_in } = outcome else {
-            // A request that got no answer has no response latency: a refused
-            // connection in microseconds must not make the target look fast.
-            let Outcome::Error(kind) = outcome else {
-                return;
-            };
-            self.counts.errors[kind as usize] += 1;
-            if let Some(sec) = self.second(end) {
+        let (status, bytes_in) = match outcome {
+            Outcome::Response { status, bytes_in } => (status, bytes_in),
+            Outcome::Error(kind) => {
+                // A request that got no answer has no response latency: a refused
+                // connection in microseconds must not make the target look fast.
+                self.counts.errors[kind as usize] += 1;
+                let sec = self.second_at(second);
                 sec.requests += 1;
                 sec.errors += 1;
+                return;
             }
-            return;
         };
         // Corrected latency counts from the scheduled start, or from the actual send
         // if that came first (an iteration released up to a timer tick early).
@@ -322,12 +338,11 @@ impl WorkerStats {
                 None => self.other_status.push((other, 1)),
             },
         }
-        if let Some(sec) = self.second(end) {
-            sec.requests += 1;
-            sec.responses += 1;
-            sec.latency_sum_us += us;
-            sec.latency_max_us = sec.latency_max_us.max(us);
-        }
+        let sec = self.second_at(second);
+        sec.requests += 1;
+        sec.responses += 1;
+        sec.latency_sum_us += us;
+        sec.latency_max_us = sec.latency_max_us.max(us);
     }
 }
 
