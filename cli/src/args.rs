@@ -83,7 +83,8 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 0.1)]
     pub latency_floor_ms: f64,
 
-    /// A rise in the error rate larger than this (absolute, 0.01 = one point).
+    /// A rise in the failure rate (errors and unexpected statuses) larger than this
+    /// (absolute, 0.01 = one point).
     #[arg(long, default_value_t = 0.01)]
     pub max_error_rate_increase: f64,
 
@@ -300,8 +301,21 @@ pub struct RunArgs {
     pub json: bool,
 
     /// Exit with code 1 when more than this share of requests fail [default: 0.1].
+    ///
+    /// A request fails when it gets no response (a transport error) or a response
+    /// whose status is not expected (see --expect-status).
     #[arg(long, help_heading = "Output")]
     pub max_error_rate: Option<f64>,
+
+    /// The response statuses that are not failures [default: 200-399].
+    ///
+    /// Codes, ranges and classes separated by commas: `200-299,404`, `2xx,3xx`.
+    /// Any other status counts as a failed request (`failed`, `failure_rate` in the
+    /// report), in --max-error-rate and in the `failure_rate` threshold; redirects
+    /// that are followed are not judged. `100-599` counts every response as a
+    /// success.
+    #[arg(long, value_name = "LIST", help_heading = "Output")]
+    pub expect_status: Option<String>,
 
     /// Plain wording, without the power levels.
     #[arg(long, help_heading = "Output")]

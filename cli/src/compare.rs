@@ -110,15 +110,24 @@ impl Run {
             }
         }
         let errors = group["errors"].as_u64().unwrap_or(0);
+        let count = |pointer: &str| self.json.pointer(pointer).and_then(Value::as_u64);
         Some(Measured {
             requests,
             responses: requests.saturating_sub(errors),
             errors,
+            // Reports from before expected statuses counted errors alone.
+            failed: group["failed"].as_u64().unwrap_or(errors),
             elapsed_s: self.f64("/elapsed_s").unwrap_or(0.0),
             percentiles_ms,
             mean_ms: field("mean"),
             max_ms: field("max"),
             check_pass_rate: self.f64("/requests/check_pass_rate"),
+            iterations: kaioken_compiler::Iterations {
+                started: count("/iterations/started").unwrap_or(0),
+                dropped: count("/iterations/dropped").unwrap_or(0),
+                achieved_rate: self.f64("/iterations/achieved_rate").unwrap_or(0.0),
+                target_rate: self.f64("/iterations/target_rate"),
+            },
         })
     }
 
@@ -277,10 +286,16 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
         Worse::Higher { floor },
         lat,
     );
+    // Failed requests: errors and unexpected statuses (a report from before
+    // expected statuses has only its error rate).
+    let failure_rate = |run: &Run| {
+        run.f64("/requests/failure_rate")
+            .or_else(|| run.f64("/requests/error_rate"))
+    };
     row(
-        "error rate",
-        base.f64("/requests/error_rate"),
-        cur.f64("/requests/error_rate"),
+        "failure rate",
+        failure_rate(&base),
+        failure_rate(&cur),
         "ratio",
         Worse::HigherAbsolute,
         args.max_error_rate_increase,
@@ -288,7 +303,7 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
     if regressions.is_empty() {
         let _ = writeln!(
             out,
-            "\nno regression (tolerances: rps -{:.0}%, latency +{:.0}% and +{floor}ms, error rate +{})",
+            "\nno regression (tolerances: rps -{:.0}%, latency +{:.0}% and +{floor}ms, failure rate +{})",
             rps * 100.0,
             lat * 100.0,
             args.max_error_rate_increase

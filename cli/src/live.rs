@@ -186,7 +186,19 @@ pub fn run_info(ir: &Ir, program: &kaioken_vm::Program) -> RunInfo {
                 target: s.target,
             })
             .collect(),
-        checks: program.checks.iter().map(|c| c.name.clone()).collect(),
+        // Checks of different steps may read alike: the step tells them apart.
+        checks: (0..program.checks.len())
+            .map(|i| {
+                let id = kaioken_vm::CheckId::from_index(i);
+                let name = &program.checks[i].name;
+                match program.check_step(id) {
+                    Some(step) if program.steps.len() > 1 => {
+                        format!("[{}] {name}", program.step(step).name)
+                    }
+                    _ => name.clone(),
+                }
+            })
+            .collect(),
         scenarios: program
             .scenarios
             .iter()

@@ -104,6 +104,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         insecure: args.insecure,
         cacert: args.cacert.clone(),
         max_error_rate: args.max_error_rate,
+        expect_status: args.expect_status.clone(),
         arrival_rate: args.arrival_rate,
         max_vus: args.max_vus,
         no_latency_correction: args.no_latency_correction,
@@ -270,9 +271,13 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
                 .map_or(String::new(), |d| format!("/{}s", d.as_secs()));
             let phase = if p.warming_up { " (warming up)" } else { "" };
             let requests = p.total.total() + p.total.counts.warmup_requests;
+            let dropped = match p.total.counts.dropped {
+                0 => String::new(),
+                n => format!(", {n} iterations dropped"),
+            };
             let line = format!(
-                "[{second}s{planned}] {requests} requests, {} errors{phase}",
-                p.total.error_count()
+                "[{second}s{planned}] {requests} requests, {} failed{dropped}{phase}",
+                p.total.failed()
             );
             if stderr_terminal {
                 eprint!("\r{line}   ");
@@ -300,14 +305,15 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
     }
     let reason = control.reason().unwrap_or(StopReason::Completed);
     let total = stats.total();
-    let error_rate = if total == 0 {
+    // Failed requests: transport errors and responses with an unexpected status.
+    let failure_rate = if total == 0 {
         0.0
     } else {
-        stats.error_count() as f64 / total as f64
+        stats.failed() as f64 / total as f64
     };
     let outcome = if reason == StopReason::Interrupted {
         Outcome::Interrupted
-    } else if error_rate > ir.settings.max_error_rate || total == 0 {
+    } else if failure_rate > ir.settings.max_error_rate || total == 0 {
         Outcome::HighErrorRate
     } else {
         Outcome::Success

@@ -27,6 +27,9 @@ pub struct Report {
     pub latency_uncorrected_ms: Latency,
     pub schedule_lag_ms: Lag,
     pub iterations: Iterations,
+    /// What the run did not deliver of its plan, in words: dropped iterations, a
+    /// rate short of the target.
+    pub warnings: Vec<String>,
     pub vus: Vus,
     pub checks: Vec<CheckJson>,
     pub extractions: Vec<ExtractionJson>,
@@ -77,6 +80,8 @@ pub struct StageJson {
 #[derive(Debug, Serialize)]
 pub struct CheckJson {
     pub name: String,
+    /// The step whose responses it judges; `null` for a check of every step.
+    pub step: Option<String>,
     pub expr: String,
     /// Where it was written (`file:line:column`), when it was written in a file.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,6 +100,8 @@ pub struct GroupJson {
     pub weight: Option<u32>,
     pub requests: u64,
     pub errors: u64,
+    /// Errors and responses with an unexpected status.
+    pub failed: u64,
     pub latency_ms: Latency,
 }
 
@@ -112,6 +119,9 @@ pub struct Iterations {
     pub dropped: u64,
     pub target_rate: Option<f64>,
     pub achieved_rate: f64,
+    /// The window the rate is over, in seconds.
+    #[serde(skip)]
+    pub window_s: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -120,13 +130,14 @@ pub struct Vus {
     pub max_allowed: u32,
 }
 
+/// The schedule lag in ms; `null` fields when no iteration was scheduled.
 #[derive(Debug, Serialize)]
 pub struct Lag {
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub max: f64,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -138,6 +149,9 @@ pub struct Settings {
     pub max_error_rate: f64,
     pub cookie_jar: bool,
     pub max_redirects: u32,
+    /// The statuses that are not failures (`200-399`), or, when steps differ, each
+    /// step's as `name=list`.
+    pub expected_status: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -151,8 +165,14 @@ pub struct OutcomeJson {
 pub struct Requests {
     pub total: u64,
     pub responses: u64,
+    /// Requests without a response (transport errors, by kind in `errors`).
     pub errors: u64,
     pub error_rate: f64,
+    /// Responses whose status their step did not expect.
+    pub unexpected_status: u64,
+    /// Failed requests: `errors` plus `unexpected_status`.
+    pub failed: u64,
+    pub failure_rate: f64,
     pub rps: f64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
@@ -162,18 +182,19 @@ pub struct Requests {
     pub check_pass_rate: Option<f64>,
 }
 
+/// Latency statistics in ms; every field is `null` when nothing was measured.
 #[derive(Debug, Serialize)]
 pub struct Latency {
-    pub min: f64,
-    pub mean: f64,
-    pub stdev: f64,
-    pub p50: f64,
-    pub p75: f64,
-    pub p90: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub p99_9: f64,
-    pub max: f64,
+    pub min: Option<f64>,
+    pub mean: Option<f64>,
+    pub stdev: Option<f64>,
+    pub p50: Option<f64>,
+    pub p75: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub p99_9: Option<f64>,
+    pub max: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -182,11 +203,14 @@ pub struct Second {
     pub requests: u64,
     pub responses: u64,
     pub errors: u64,
-    pub latency_mean_ms: f64,
-    pub latency_p50_ms: f64,
-    pub latency_p90_ms: f64,
-    pub latency_p99_ms: f64,
-    pub latency_max_ms: f64,
+    /// Responses in this second with a status their step did not expect.
+    pub unexpected_status: u64,
+    /// `null` in a second without responses, like the other latencies.
+    pub latency_mean_ms: Option<f64>,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p90_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_max_ms: Option<f64>,
     pub started: u64,
     pub dropped: u64,
     pub vus: u64,
@@ -218,14 +242,15 @@ impl Report {
             started_at_unix_ms: end.started_at_unix_ms,
             target: target(ir),
             load: load(&ir.load),
-            settings: settings(&ir.settings, stats.engine.name()),
+            settings: settings(ir, stats.engine.name()),
             outcome: outcome(end),
             elapsed_s: stats.elapsed.as_secs_f64(),
             requests: requests(stats),
             latency_ms: latency(&stats.latency),
             latency_uncorrected_ms: latency(&stats.latency_uncorrected),
             schedule_lag_ms: lag(&stats.schedule_lag),
-            iterations: iterations(&ir.load, stats, end),
+            iterations: iterations(&ir.load, stats, Some(end.reason)),
+            warnings: Vec::new(),
             vus: Vus {
                 max_active: stats.max_vus,
                 max_allowed: ir.load.vus,
@@ -242,7 +267,47 @@ impl Report {
             timeline: timeline(stats),
             histogram: histogram(&stats.latency),
         }
+        .with_warnings(end.reason)
     }
+
+    /// Add the warnings about what the run fell short of.
+    fn with_warnings(mut self, reason: StopReason) -> Report {
+        self.warnings = load_warnings(&self.iterations, reason);
+        self
+    }
+}
+
+/// How far below its planned rate a run may fall before it is told: 5%.
+pub const RATE_MARGIN: f64 = 0.05;
+
+/// What a run fell short of: dropped iterations, and an achieved rate more than
+/// [`RATE_MARGIN`] below the plan and at least two iterations short of it (judged
+/// only on runs that lasted their planned duration: a stopped run's plan was cut
+/// short; and a plan of 0.4 iterations is not missed by starting none).
+pub(crate) fn load_warnings(it: &Iterations, reason: StopReason) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if it.dropped > 0 {
+        let due = it.started + it.dropped;
+        warnings.push(format!(
+            "{} iterations dropped ({:.1}% of {} due): no VU was free in time; raise --max-vus or make the target faster",
+            kaioken_tui::thousands(it.dropped),
+            it.dropped as f64 * 100.0 / due as f64,
+            kaioken_tui::thousands(due)
+        ));
+    }
+    if let Some(target) = it.target_rate {
+        let short = 1.0 - it.achieved_rate / target;
+        let missing = (target - it.achieved_rate) * it.window_s;
+        if reason == StopReason::Duration && target > 0.0 && short > RATE_MARGIN && missing >= 2.0 {
+            warnings.push(format!(
+                "achieved {:.1} iterations/s, {:.1}% below the planned {:.1}/s: the VUs could not keep up; raise -c or --max-vus",
+                it.achieved_rate,
+                short * 100.0,
+                target
+            ));
+        }
+    }
+    warnings
 }
 
 fn ms(us: u64) -> f64 {
@@ -294,7 +359,8 @@ fn load(load: &kaioken_compiler::LoadPlan) -> Load {
 }
 
 /// The settings the run was planned with, and the engine that ran it.
-fn settings(s: &kaioken_compiler::Settings, engine: &'static str) -> Settings {
+fn settings(ir: &Ir, engine: &'static str) -> Settings {
+    let s = &ir.settings;
     Settings {
         engine,
         timeout_s: s.timeout.as_secs_f64(),
@@ -303,7 +369,22 @@ fn settings(s: &kaioken_compiler::Settings, engine: &'static str) -> Settings {
         max_error_rate: s.max_error_rate,
         cookie_jar: s.cookie_jar,
         max_redirects: s.max_redirects,
+        expected_status: expected_status(ir),
     }
+}
+
+/// The statuses the run's steps expect: one list when they agree, else each step's.
+pub(crate) fn expected_status(ir: &Ir) -> String {
+    let steps: Vec<_> = ir.scenarios.iter().flat_map(|s| &s.steps).collect();
+    let first = &steps[0].expected_status;
+    if steps.iter().all(|s| s.expected_status == *first) {
+        return first.to_string();
+    }
+    steps
+        .iter()
+        .map(|s| format!("{}={}", s.name, s.expected_status))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn outcome(end: &RunEnd) -> OutcomeJson {
@@ -317,7 +398,15 @@ fn outcome(end: &RunEnd) -> OutcomeJson {
 fn requests(stats: &RunStats) -> Requests {
     let total = stats.total();
     let errors = stats.error_count();
+    let failed = stats.failed();
     let elapsed = stats.elapsed.as_secs_f64();
+    let share = |n: u64| {
+        if total == 0 {
+            0.0
+        } else {
+            n as f64 / total as f64
+        }
+    };
     let (passes, evaluations) = stats
         .checks
         .iter()
@@ -326,11 +415,10 @@ fn requests(stats: &RunStats) -> Requests {
         total,
         responses: stats.counts.responses,
         errors,
-        error_rate: if total == 0 {
-            0.0
-        } else {
-            errors as f64 / total as f64
-        },
+        error_rate: share(errors),
+        unexpected_status: stats.counts.unexpected,
+        failed,
+        failure_rate: share(failed),
         // Throughput is responses: a refused connection is no throughput.
         rps: if elapsed > 0.0 {
             stats.counts.responses as f64 / elapsed
@@ -345,25 +433,22 @@ fn requests(stats: &RunStats) -> Requests {
     }
 }
 
+/// A histogram's statistics; all `None` when it is empty (no response: no latency,
+/// rather than a latency of 0).
 fn latency(h: &Histogram<u64>) -> Latency {
-    let q = |q: f64| {
-        if h.is_empty() {
-            0.0
-        } else {
-            ms(h.value_at_quantile(q))
-        }
-    };
+    let any = !h.is_empty();
+    let q = |q: f64| any.then(|| ms(h.value_at_quantile(q)));
     Latency {
-        min: if h.is_empty() { 0.0 } else { ms(h.min()) },
-        mean: h.mean() / 1000.0,
-        stdev: h.stdev() / 1000.0,
+        min: any.then(|| ms(h.min())),
+        mean: any.then(|| h.mean() / 1000.0),
+        stdev: any.then(|| h.stdev() / 1000.0),
         p50: q(0.50),
         p75: q(0.75),
         p90: q(0.90),
         p95: q(0.95),
         p99: q(0.99),
         p99_9: q(0.999),
-        max: ms(h.max()),
+        max: any.then(|| ms(h.max())),
     }
 }
 
@@ -379,11 +464,17 @@ fn lag(h: &Histogram<u64>) -> Lag {
     }
 }
 
-fn iterations(load: &kaioken_compiler::LoadPlan, stats: &RunStats, end: &RunEnd) -> Iterations {
+/// What the load model achieved; `reason` is how the run stopped (`None` while it
+/// goes on).
+fn iterations(
+    load: &kaioken_compiler::LoadPlan,
+    stats: &RunStats,
+    reason: Option<StopReason>,
+) -> Iterations {
     // Over the planned window when the run lasted it: the last requests' finishing
     // times do not move the rate either way.
     let window = match load.duration {
-        Some(d) if end.reason == StopReason::Duration => d.as_secs_f64(),
+        Some(d) if reason == Some(StopReason::Duration) => d.as_secs_f64(),
         _ => stats.elapsed.as_secs_f64(),
     };
     Iterations {
@@ -395,6 +486,7 @@ fn iterations(load: &kaioken_compiler::LoadPlan, stats: &RunStats, end: &RunEnd)
         } else {
             0.0
         },
+        window_s: window,
     }
 }
 
@@ -421,10 +513,12 @@ fn checks(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<CheckJson> {
         .enumerate()
         .map(|(i, c)| {
             let [passes, fails] = stats.checks.get(i).copied().unwrap_or([0, 0]);
+            let id = kaioken_vm::CheckId::from_index(i);
             CheckJson {
                 name: c.name.clone(),
+                step: program.check_step(id).map(|s| program.step(s).name.clone()),
                 expr: c.text.clone(),
-                location: program.check_location(kaioken_vm::CheckId::from_index(i)),
+                location: program.check_location(id),
                 passes,
                 fails,
                 pass_rate: (passes + fails > 0).then(|| passes as f64 / (passes + fails) as f64),
@@ -464,6 +558,7 @@ fn scenario_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<Group
             weight: Some(info.weight),
             requests: s.requests,
             errors: s.errors,
+            failed: s.errors + s.unexpected,
             latency_ms: latency(&s.latency),
         })
         .collect()
@@ -479,6 +574,7 @@ fn tag_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<GroupJson>
                     let _ = t.latency.add(&s.latency);
                     t.requests += s.requests;
                     t.errors += s.errors;
+                    t.unexpected += s.unexpected;
                 }
                 None => {
                     tags.insert(tag, s.clone());
@@ -493,6 +589,7 @@ fn tag_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<GroupJson>
             weight: None,
             requests: s.requests,
             errors: s.errors,
+            failed: s.errors + s.unexpected,
             latency_ms: latency(&s.latency),
         })
         .collect()
@@ -529,15 +626,13 @@ fn timeline(stats: &RunStats) -> Vec<Second> {
             requests: s.requests,
             responses: s.responses,
             errors: s.errors,
-            latency_mean_ms: if s.responses == 0 {
-                0.0
-            } else {
-                s.latency_sum_us as f64 / s.responses as f64 / 1000.0
-            },
-            latency_p50_ms: ms(s.latency_p50_us),
-            latency_p90_ms: ms(s.latency_p90_us),
-            latency_p99_ms: ms(s.latency_p99_us),
-            latency_max_ms: ms(s.latency_max_us),
+            unexpected_status: s.unexpected,
+            latency_mean_ms: (s.responses > 0)
+                .then(|| s.latency_sum_us as f64 / s.responses as f64 / 1000.0),
+            latency_p50_ms: (s.responses > 0).then(|| ms(s.latency_p50_us)),
+            latency_p90_ms: (s.responses > 0).then(|| ms(s.latency_p90_us)),
+            latency_p99_ms: (s.responses > 0).then(|| ms(s.latency_p99_us)),
+            latency_max_ms: (s.responses > 0).then(|| ms(s.latency_max_us)),
             started: s.started,
             dropped: s.dropped,
             vus: s.vus,
@@ -575,6 +670,7 @@ pub fn judge_live(ir: &Ir, program: &kaioken_vm::Program, stats: &RunStats) -> V
         ir,
         &latency(&stats.latency),
         &requests(stats),
+        &iterations(&ir.load, stats, None),
         stats.elapsed.as_secs_f64(),
         &scenario_groups(program, stats),
         &tag_groups(program, stats),
@@ -587,6 +683,7 @@ fn judge(
     ir: &Ir,
     all: &Latency,
     counts: &Requests,
+    iterations: &Iterations,
     elapsed_s: f64,
     scenarios: &[GroupJson],
     tags: &[GroupJson],
@@ -598,19 +695,27 @@ fn judge(
             ThresholdScope::Scenario(name) => Some(scenarios.iter().find(|g| &g.name == name)?),
             ThresholdScope::Tag(name) => Some(tags.iter().find(|g| &g.name == name)?),
         };
-        let (l, requests, errors) = match group {
-            Some(g) => (&g.latency_ms, g.requests, g.errors),
-            None => (all, counts.total, counts.errors),
+        let (l, requests, errors, failed) = match group {
+            Some(g) => (&g.latency_ms, g.requests, g.errors, g.failed),
+            None => (all, counts.total, counts.errors, counts.failed),
         };
+        let ms = |v: Option<f64>| v.unwrap_or(0.0);
         Some(Measured {
             requests,
             responses: requests.saturating_sub(errors),
             errors,
+            failed,
             elapsed_s,
-            percentiles_ms: [l.p50, l.p75, l.p90, l.p95, l.p99, l.p99_9],
-            mean_ms: l.mean,
-            max_ms: l.max,
+            percentiles_ms: [l.p50, l.p75, l.p90, l.p95, l.p99, l.p99_9].map(ms),
+            mean_ms: ms(l.mean),
+            max_ms: ms(l.max),
             check_pass_rate: counts.check_pass_rate,
+            iterations: kaioken_compiler::Iterations {
+                started: iterations.started,
+                dropped: iterations.dropped,
+                achieved_rate: iterations.achieved_rate,
+                target_rate: iterations.target_rate,
+            },
         })
     };
     judge_thresholds(&ir.thresholds, measured)
@@ -625,6 +730,7 @@ impl Report {
             ir,
             &self.latency_ms,
             &self.requests,
+            &self.iterations,
             self.elapsed_s,
             &self.scenarios,
             &self.tags,
@@ -757,6 +863,7 @@ target_rate = 0
             requests,
             responses: requests - errors,
             errors,
+            unexpected: errors,
             latency_sum_us,
             latency_max_us: latency_sum_us / requests.max(1) * 3,
             started: requests,
@@ -797,6 +904,8 @@ target_rate = 0
             warmup_requests: 3,
             unfinished: 1,
             started: 7,
+            // The gRPC 14: not `OK`.
+            unexpected: 1,
             ..Counts::default()
         };
         stats.counts.errors[ErrorKind::Timeout as usize] = 1;
@@ -814,11 +923,13 @@ target_rate = 0
                 latency: browse,
                 requests: 6,
                 errors: 0,
+                unexpected: 0,
             },
             ScenarioStats {
                 latency: order,
                 requests: 3,
                 errors: 1,
+                unexpected: 1,
             },
         ];
         stats.elapsed = Duration::from_millis(9_870);
@@ -846,6 +957,8 @@ target_rate = 0
             bytes_out: 400,
             started: 5,
             dropped: 2,
+            // The 503.
+            unexpected: 1,
             ..Counts::default()
         };
         stats.counts.errors[ErrorKind::ConnectRefused as usize] = 2;

@@ -7,7 +7,11 @@ use kaioken_tui::thousands;
 
 use crate::report::Report;
 
-fn latency(ms: f64) -> String {
+/// A latency in ms as the summary writes it; `–` when nothing was measured.
+fn latency(ms: Option<f64>) -> String {
+    let Some(ms) = ms else {
+        return "–".to_owned();
+    };
     if ms >= 1000.0 {
         format!("{:.2}s", ms / 1000.0)
     } else if ms >= 10.0 {
@@ -18,13 +22,28 @@ fn latency(ms: f64) -> String {
 }
 
 /// A power-level line for the flavourful summary, from the rate of responses (failed
-/// requests are no power at all).
-fn power_line(rps: f64) -> String {
-    if rps == 0.0 {
+/// requests are no power at all). A run whose failures are over the limit gets no
+/// cheer: it says how many failed instead.
+fn power_line(report: &Report) -> String {
+    let r = &report.requests;
+    if r.total == 0 && r.warmup_requests > 0 {
+        return "⚡ Power level: 0 — nothing measured: every request finished in the warm-up"
+            .to_owned();
+    }
+    if r.total == 0 && report.outcome.interrupted {
+        return "⚡ Power level: 0 — interrupted before any request finished".to_owned();
+    }
+    if r.rps == 0.0 {
         return "⚡ Power level: 0 — the target did not answer".to_owned();
     }
-    let level = thousands(rps.round() as u64);
-    let shout = match rps {
+    let level = thousands(r.rps.round() as u64);
+    if r.failure_rate > report.settings.max_error_rate {
+        return format!(
+            "⚡ Power level: {level} req/s — but {:.2}% of requests failed",
+            r.failure_rate * 100.0
+        );
+    }
+    let shout = match r.rps {
         r if r > 100_000.0 => "  — this isn't even my final form!",
         r if r > 9_000.0 => "  — IT'S OVER 9000!",
         r if r > 1_000.0 => "  — kaioken x10!",
@@ -37,8 +56,8 @@ fn power_line(rps: f64) -> String {
 /// left column of the first line, blank on the others.
 ///
 /// ```text
-///   Scenarios   browse  6 requests, 0 errors  p50 0.34ms  p99 2.70ms
-///               order  3 requests, 1 errors  p50 1.20ms  p99 45.0ms
+///   Scenarios   browse  6 requests, 0 failed  p50 0.34ms  p99 2.70ms
+///               order  3 requests, 1 failed  p50 1.20ms  p99 45.0ms
 /// ```
 fn rows(out: &mut String, label: &str, rows: impl IntoIterator<Item = String>) {
     let mut label = label;
@@ -62,7 +81,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         writeln!(out, "kaioken results")
     } else {
         // The same throughput as everywhere: `requests.rps`, responses per second.
-        writeln!(out, "{}", power_line(r.rps))
+        writeln!(out, "{}", power_line(report))
     };
     let _ = writeln!(out);
     let _ = writeln!(
@@ -111,12 +130,21 @@ pub fn render(report: &Report, serious: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "  Requests    {} total · {} responses · {} errors ({:.2}%)",
+        "  Requests    {} total · {} responses · {} failed ({:.2}%)",
         thousands(r.total),
         thousands(r.responses),
-        thousands(r.errors),
-        r.error_rate * 100.0
+        thousands(r.failed),
+        r.failure_rate * 100.0
     );
+    if r.failed > 0 {
+        let _ = writeln!(
+            out,
+            "              {} without a response · {} with a status outside {}",
+            thousands(r.errors),
+            thousands(r.unexpected_status),
+            report.settings.expected_status
+        );
+    }
     let mib_in =
         r.bytes_received as f64 / (1024.0 * 1024.0) / report.elapsed_s.max(f64::MIN_POSITIVE);
     let _ = writeln!(
@@ -144,6 +172,11 @@ pub fn render(report: &Report, serious: bool) -> String {
             latency(lag.max)
         );
     }
+    rows(
+        &mut out,
+        "Warnings",
+        report.warnings.iter().map(|w| format!("⚠ {w}")),
+    );
     if r.warmup_requests > 0 || r.unfinished > 0 {
         let _ = writeln!(
             out,
@@ -195,14 +228,29 @@ pub fn render(report: &Report, serious: bool) -> String {
         latency(l.stdev)
     );
     if let Some(rate) = r.check_pass_rate {
+        let steps: std::collections::BTreeSet<_> = report
+            .checks
+            .iter()
+            .filter_map(|c| c.step.as_ref())
+            .collect();
+        let several_steps = steps.len() > 1;
         let checks = report.checks.iter().map(|c| {
             // A failing check says where it was written.
             let at = match &c.location {
                 Some(at) if c.fails > 0 => format!("  ({at})"),
                 _ => String::new(),
             };
+            // Checks of different steps may read alike: the step tells them apart.
+            let step = match &c.step {
+                Some(step) if several_steps => format!("[{step}] "),
+                _ => String::new(),
+            };
+            if c.passes + c.fails == 0 {
+                // Never evaluated (its step never got a response): neither ✓ nor ✗.
+                return format!("– {step}{}  not evaluated", c.name);
+            }
             format!(
-                "{} {}  {} passed, {} failed{at}",
+                "{} {step}{}  {} passed, {} failed{at}",
                 mark(c.fails == 0),
                 c.name,
                 thousands(c.passes),
@@ -215,10 +263,10 @@ pub fn render(report: &Report, serious: bool) -> String {
     for (title, groups) in [("Scenarios", &report.scenarios), ("Tags", &report.tags)] {
         let groups = groups.iter().map(|g| {
             format!(
-                "{}  {} requests, {} errors  p50 {}  p99 {}",
+                "{}  {} requests, {} failed  p50 {}  p99 {}",
                 g.name,
                 thousands(g.requests),
-                thousands(g.errors),
+                thousands(g.failed),
                 latency(g.latency_ms.p50),
                 latency(g.latency_ms.p99)
             )
@@ -250,8 +298,9 @@ pub fn render(report: &Report, serious: bool) -> String {
         let thresholds = report.thresholds.iter().map(|t| {
             let observed = match (t.observed, t.unit) {
                 (None, _) => "no data".to_owned(),
-                (Some(v), "ms") => latency(v),
+                (Some(v), "ms") => latency(Some(v)),
                 (Some(v), "ratio") => format!("{:.2}%", v * 100.0),
+                (Some(v), "iterations") => thousands(v as u64),
                 (Some(v), _) => format!("{v:.1}/s"),
             };
             let scope = if t.scope == "all" {
@@ -298,18 +347,40 @@ pub fn render(report: &Report, serious: bool) -> String {
 }
 
 /// Why a finished run exits 1: too many failed requests, or none finished at all
-/// (an error rate of 0% "above the limit" would say nothing true).
+/// (a failure rate of 0% "above the limit" would say nothing true).
 pub fn failure_reason(report: &Report) -> String {
     let r = &report.requests;
-    if r.total == 0 {
-        "no request finished in the measured window".to_owned()
-    } else {
-        format!(
-            "error rate {:.2}% is above the limit of {:.2}% (--max-error-rate)",
-            r.error_rate * 100.0,
-            report.settings.max_error_rate * 100.0
-        )
+    if r.total == 0 && r.warmup_requests > 0 {
+        let budget = match report.load.max_requests {
+            Some(n) if n <= r.warmup_requests => format!(
+                "the request limit ({}) was spent in the warm-up; raise --max-requests or shorten --warmup",
+                thousands(n)
+            ),
+            _ => "the run stopped before the warm-up ended".to_owned(),
+        };
+        return format!(
+            "no request finished in the measured window: all {} finished during the {}s warm-up ({budget})",
+            thousands(r.warmup_requests),
+            report.load.warmup_s
+        );
     }
+    if r.total == 0 {
+        return "no request finished in the measured window".to_owned();
+    }
+    let mut reason = format!(
+        "{:.2}% of requests failed, above the limit of {:.2}% (--max-error-rate)",
+        r.failure_rate * 100.0,
+        report.settings.max_error_rate * 100.0
+    );
+    if r.unexpected_status > 0 {
+        let _ = write!(
+            reason,
+            "; {} had a status outside {} (--expect-status or `expected_status` to change)",
+            thousands(r.unexpected_status),
+            report.settings.expected_status
+        );
+    }
+    reason
 }
 
 #[cfg(test)]
@@ -351,8 +422,19 @@ mod tests {
 
     #[test]
     fn power_levels() {
-        assert!(power_line(9001.0).contains("OVER 9000"));
-        assert!(!power_line(500.0).contains("OVER"));
-        assert!(power_line(0.0).contains("did not answer"));
+        let mut report = closed_report();
+        let mut line = |rps: f64, failure_rate: f64| {
+            report.requests.rps = rps;
+            report.requests.failure_rate = failure_rate;
+            power_line(&report)
+        };
+        assert!(line(9001.0, 0.0).contains("OVER 9000"));
+        assert!(!line(500.0, 0.0).contains("OVER"));
+        assert!(line(0.0, 0.0).contains("did not answer"));
+        // Every response a 404: fast, but no cheer.
+        assert_eq!(
+            line(9001.0, 1.0),
+            "⚡ Power level: 9,001 req/s — but 100.00% of requests failed"
+        );
     }
 }

@@ -120,6 +120,7 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                 body,
                 reads,
                 scenario: scenario_index as u16,
+                expected: step.expected_status.clone(),
             });
             c.emit(Op::Send { step: id }, loc);
             for (check, loc) in checks {

@@ -26,6 +26,8 @@ pub(crate) struct Draft {
     pub body: Option<Located<BodySource>>,
     /// `[request] think_time`: the pause after each request, inherited by steps.
     pub think_time: Option<Located<String>>,
+    /// `[request] expected_status` or `--expect-status`, inherited by steps.
+    pub expected_status: Option<Located<String>>,
     pub timeout: Option<Located<String>>,
     pub http2: Option<bool>,
     pub insecure: Option<bool>,
@@ -113,6 +115,8 @@ pub(crate) struct DraftStep {
     pub extracts: Vec<(String, Located<String>)>,
     /// The pause after this step's response, before the VU goes on.
     pub think_time: Option<Located<String>>,
+    /// The statuses this step's responses may have.
+    pub expected_status: Option<Located<String>>,
     /// The whole entry.
     pub loc: crate::located::Loc,
 }

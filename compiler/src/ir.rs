@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use kaioken_vm::{Arrival, LoadPlan, Stage};
-use kaioken_vm::{Builtin, Origin};
+use kaioken_vm::{Builtin, ExpectedStatus, Origin};
 
 /// A whole run: what to send, how hard, and with which connection settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,12 +70,20 @@ pub enum Metric {
     LatencyMean,
     /// Largest latency.
     LatencyMax,
-    /// Failed requests over all requests.
+    /// Requests without a response (transport errors) over all requests.
     ErrorRate,
-    /// Requests per second.
+    /// Failed requests (transport errors and unexpected statuses) over all requests.
+    FailureRate,
+    /// Responses per second.
     Rps,
     /// Passed check evaluations over all.
     CheckPassRate,
+    /// Iterations due but dropped: a count, or with a percentage bound, a share of
+    /// the iterations due (open model; a rate-capped closed model drops none).
+    DroppedIterations,
+    /// Iterations started per second: a rate, or with a percentage bound, a share of
+    /// the planned rate.
+    AchievedRate,
 }
 
 impl Metric {
@@ -91,8 +99,11 @@ impl Metric {
             "mean" => Metric::LatencyMean,
             "max" => Metric::LatencyMax,
             "error_rate" => Metric::ErrorRate,
+            "failure_rate" => Metric::FailureRate,
             "rps" => Metric::Rps,
             "check_pass_rate" => Metric::CheckPassRate,
+            "dropped_iterations" => Metric::DroppedIterations,
+            "achieved_rate" => Metric::AchievedRate,
             _ => return None,
         })
     }
@@ -109,9 +120,20 @@ impl Metric {
             Metric::LatencyMean => "mean",
             Metric::LatencyMax => "max",
             Metric::ErrorRate => "error_rate",
+            Metric::FailureRate => "failure_rate",
             Metric::Rps => "rps",
             Metric::CheckPassRate => "check_pass_rate",
+            Metric::DroppedIterations => "dropped_iterations",
+            Metric::AchievedRate => "achieved_rate",
         }
+    }
+
+    /// Whether the metric is measured for the whole run only (not per scenario or tag).
+    pub fn whole_run_only(self) -> bool {
+        matches!(
+            self,
+            Metric::CheckPassRate | Metric::DroppedIterations | Metric::AchievedRate
+        )
     }
 
     /// Whether the metric is a time (its bound needs a time unit).
@@ -181,6 +203,8 @@ pub struct Step {
     pub extracts: Vec<IrExtract>,
     /// How long the VU pauses after the response before going on (zero: no pause).
     pub think_time: Duration,
+    /// The statuses a response may have without the request counting as failed.
+    pub expected_status: ExpectedStatus,
     /// Where the step's URL was given.
     pub loc: Option<IrLoc>,
 }

@@ -13,8 +13,11 @@ pub struct Measured {
     pub requests: u64,
     /// Of those, the ones with a complete response.
     pub responses: u64,
-    /// Of those, the failed ones.
+    /// Of those, the ones without a response (transport errors).
     pub errors: u64,
+    /// Of those, the failed ones: the errors and the responses with a status their
+    /// step did not expect.
+    pub failed: u64,
     /// The measured window's length, in seconds.
     pub elapsed_s: f64,
     /// Latency percentiles of the responses in ms (failed requests have no latency):
@@ -26,6 +29,21 @@ pub struct Measured {
     pub max_ms: f64,
     /// Passed check evaluations over all; `None` without checks.
     pub check_pass_rate: Option<f64>,
+    /// The run's iterations: started, and due but dropped (whole run only).
+    pub iterations: Iterations,
+}
+
+/// What the load model achieved over the whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Iterations {
+    /// Iterations started in the measured window.
+    pub started: u64,
+    /// Iterations due but dropped (no VU free in time, or the queue full).
+    pub dropped: u64,
+    /// Iterations started per second of the measured window.
+    pub achieved_rate: f64,
+    /// The planned average rate, if the load model plans one.
+    pub target_rate: Option<f64>,
 }
 
 /// The per-mille percentiles of [`Measured::percentiles_ms`], in order.
@@ -43,7 +61,7 @@ pub struct Verdict {
     /// The observed value in `unit`; `None` when there was nothing to measure (which
     /// fails: a bound no request was measured against did not hold).
     pub observed: Option<f64>,
-    /// `ms`, `ratio` or `req/s`.
+    /// `ms`, `ratio`, `req/s`, `iterations` or `iter/s`.
     pub unit: &'static str,
     /// Whether the bound held.
     pub passed: bool,
@@ -61,6 +79,7 @@ pub fn judge_thresholds(
         .iter()
         .map(|t| {
             let m = measured(&t.scope).unwrap_or(all);
+            let percent = matches!(t.threshold.bound, kaioken_grammar::Value::Percent(_));
             // Latency is the responses': without one, there is nothing to bound.
             let any = m.responses > 0;
             let (observed, unit) = match t.metric {
@@ -74,6 +93,10 @@ pub fn judge_thresholds(
                     (m.requests > 0).then(|| m.errors as f64 / m.requests as f64),
                     "ratio",
                 ),
+                Metric::FailureRate => (
+                    (m.requests > 0).then(|| m.failed as f64 / m.requests as f64),
+                    "ratio",
+                ),
                 // Throughput is responses: refused connections are no throughput.
                 Metric::Rps => (
                     (m.requests > 0)
@@ -81,6 +104,28 @@ pub fn judge_thresholds(
                     "req/s",
                 ),
                 Metric::CheckPassRate => (m.check_pass_rate, "ratio"),
+                Metric::DroppedIterations => {
+                    let it = m.iterations;
+                    let due = it.started + it.dropped;
+                    if percent {
+                        ((due > 0).then(|| it.dropped as f64 / due as f64), "ratio")
+                    } else {
+                        (Some(it.dropped as f64), "iterations")
+                    }
+                }
+                Metric::AchievedRate => {
+                    let it = m.iterations;
+                    if percent {
+                        // A share of the plan: without one, nothing to compare.
+                        let share = it
+                            .target_rate
+                            .filter(|&t| t > 0.0)
+                            .map(|t| it.achieved_rate / t);
+                        (share, "ratio")
+                    } else {
+                        (Some(it.achieved_rate), "iter/s")
+                    }
+                }
             };
             // Times compare in seconds, like the parsed bound.
             let comparable = observed.map(|v| if unit == "ms" { v / 1000.0 } else { v });
@@ -126,12 +171,64 @@ mod tests {
             requests,
             responses: requests - errors,
             errors,
+            failed: errors,
             elapsed_s: 10.0,
             percentiles_ms: [1.0, 2.0, 3.0, p95_ms, 5.0, 6.0],
             mean_ms: 2.0,
             max_ms: 9.0,
             check_pass_rate: Some(0.99),
+            iterations: Iterations::default(),
         }
+    }
+
+    /// Unexpected statuses fail `failure_rate` but not `error_rate`; dropped
+    /// iterations and the achieved rate are judged as counts and rates, or as shares
+    /// when the bound is a percentage.
+    #[test]
+    fn failures_drops_and_achieved_rates() {
+        let thresholds = [
+            threshold("all", "error_rate", "< 1%"),
+            threshold("all", "failure_rate", "< 1%"),
+            threshold("all", "dropped_iterations", "< 10"),
+            threshold("all", "dropped_iterations", "< 5%"),
+            threshold("all", "achieved_rate", "> 95%"),
+            threshold("all", "achieved_rate", ">= 80"),
+        ];
+        let m = Measured {
+            failed: 100,
+            iterations: Iterations {
+                started: 800,
+                dropped: 200,
+                achieved_rate: 80.0,
+                target_rate: Some(100.0),
+            },
+            ..measured(1000, 0, 1.0)
+        };
+        let got: Vec<_> = judge_thresholds(&thresholds, |_| Some(m))
+            .into_iter()
+            .map(|v| (v.metric, v.observed, v.unit, v.passed))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("error_rate", Some(0.0), "ratio", true),
+                ("failure_rate", Some(0.1), "ratio", false),
+                ("dropped_iterations", Some(200.0), "iterations", false),
+                ("dropped_iterations", Some(0.2), "ratio", false),
+                ("achieved_rate", Some(0.8), "ratio", false),
+                ("achieved_rate", Some(80.0), "iter/s", true),
+            ]
+        );
+        // No planned rate: a share of it cannot be judged, and fails.
+        let unplanned = Measured {
+            iterations: Iterations {
+                target_rate: None,
+                ..m.iterations
+            },
+            ..m
+        };
+        let v = judge_thresholds(&thresholds[4..5], |_| Some(unplanned));
+        assert_eq!((v[0].observed, v[0].passed), (None, false));
     }
 
     #[test]

@@ -44,7 +44,9 @@ pub use ir::{
     Arrival, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric, Part, Scenario,
     Settings, Stage, Step, Template, ThresholdScope,
 };
-pub use judge::{Measured, PERCENTILES, Verdict, judge_thresholds, threshold_from_report};
+pub use judge::{
+    Iterations, Measured, PERCENTILES, Verdict, judge_thresholds, threshold_from_report,
+};
 pub use lower::{ConfigFile, Input, lower};
 pub use plan::{PlanError, plan};
 

@@ -104,8 +104,26 @@ fn spawn_open_vu(ctx: &Rc<WorkerCtx>) {
     tokio::task::spawn_local(open_vu(ctx.clone(), number));
 }
 
+/// How many of the iterations `0..total` fall in worker `index`'s stripe (every
+/// `threads`-th, from `index`).
+fn in_stripe(total: u64, index: u64, threads: u64) -> u64 {
+    if total > index {
+        (total - index - 1) / threads + 1
+    } else {
+        0
+    }
+}
+
+/// Where in its slot of the schedule an iteration is due: the middle. Iteration `n`
+/// is due when the planned count reaches `n + PHASE`, so a window holds the whole
+/// number of iterations nearest to what the plan says (0.4/s for 5 s: 2; 1e-7/s for
+/// 3 s: none), never one too many from an iteration due at time zero.
+const PHASE: f64 = 0.5;
+
 /// Release this worker's stripe of the schedule: iteration `n` of the run is due at
-/// `profile.time_of(n)`, and this worker takes every `threads`-th one.
+/// `profile.time_of(n + PHASE)`, and this worker takes every `threads`-th one. Once the last
+/// iteration before the deadline is released, wait for the deadline: a run at a low
+/// rate still lasts its duration.
 async fn schedule(ctx: &Rc<WorkerCtx>) {
     let shared = &*ctx.shared;
     let Some(queue) = &ctx.open else { return };
@@ -114,20 +132,54 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
     };
     let control = &*shared.control;
     let mut stop_rx = control.subscribe();
-    let mut n = ctx.index as u64;
+    let (index, threads) = (ctx.index as u64, shared.threads as u64);
+    let mut n = index;
     let mut released = 0u32;
     let deadline = shared.deadline;
+    // Every iteration due before `t` (a time since the start), and at least those
+    // before `at_least`, that this worker has not yet walked: dropped at once, counted
+    // exactly, however far behind it is.
+    let drop_due_before = |t: Duration, at_least: u64, n: &mut u64| {
+        // Iteration m is due when the count reaches m + PHASE: those due before `t`
+        // are the m < count - PHASE.
+        let due = profile.count_until(t) - PHASE;
+        let due = if due.is_finite() {
+            due.max(0.0).ceil() as u64
+        } else {
+            0
+        };
+        let total = due.max(at_least);
+        let walked = in_stripe(*n, index, threads);
+        let behind = in_stripe(total, index, threads).saturating_sub(walked);
+        if behind > 0 {
+            ctx.stats
+                .borrow_mut()
+                .iterations_dropped(shared.start + t, behind);
+            *n += behind * threads;
+        }
+    };
+    // The end of the schedule: the deadline, or when the stages end.
+    let end = deadline.map(|d| d.saturating_duration_since(shared.start));
     loop {
         if control.is_stopping() {
+            // Stopped while behind: what fell due before the stop was dropped.
+            let now = Instant::now().saturating_duration_since(shared.start);
+            drop_due_before(end.map_or(now, |e| now.min(e)), 0, &mut n);
             return;
         }
-        let Some(offset) = profile.time_of(n as f64) else {
-            return;
+        let due = match profile.time_of(n as f64 + PHASE) {
+            Some(offset) if end.is_none_or(|e| offset < e) => shared.start + offset,
+            // Nothing more is due before the deadline: it still ends the run.
+            _ => {
+                if let Some(d) = deadline {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(tokio::time::Instant::from_std(d)) => {}
+                        _ = reached(&mut stop_rx, 1) => {}
+                    }
+                }
+                return;
+            }
         };
-        let due = shared.start + offset;
-        if deadline.is_some_and(|d| due >= d) {
-            return;
-        }
         // Timers fire on millisecond ticks: an iteration due within the next tick is
         // released now rather than up to a tick late (and the scheduler never spins).
         // Its latency then counts from its actual send, never from a later due time.
@@ -142,12 +194,17 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
             released = 0;
             tokio::task::yield_now().await;
         }
-        released += 1;
-        n += shared.threads as u64;
         if queue.due.borrow().len() >= queue.capacity {
-            ctx.stats.borrow_mut().iteration_dropped(due);
+            // Behind with the queue full: this one and every other one due by now is
+            // dropped in one count, rather than walked one by one at the rate (at a
+            // billion a second the walk would fall ever further behind and undercount).
+            let now = Instant::now().saturating_duration_since(shared.start);
+            drop_due_before(end.map_or(now, |e| now.min(e)), n + 1, &mut n);
+            released += 1;
             continue;
         }
+        released += 1;
+        n += threads;
         queue.due.borrow_mut().push_back(due);
         if queue.idle.get() == 0 && queue.alive.get() < queue.max_vus {
             spawn_open_vu(ctx);

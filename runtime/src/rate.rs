@@ -1,13 +1,18 @@
-//! `--rate`: pacing requests with a token bucket of burst one (GCRA).
+//! `--rate`: pacing requests with a token bucket (GCRA) of a small tolerance.
 //!
 //! Each worker thread paces its own share of the rate, so VUs never contend for a
 //! shared bucket across threads. A VU reserves the next free slot and sleeps until
 //! it: reservations are spaced exactly `interval` apart even though tokio's timer
-//! wakes at millisecond granularity, so high rates are met on average. A slot that
-//! has already passed (the server was slow) is not made up with a burst.
+//! wakes at millisecond granularity, so high rates are met on average. Slots missed
+//! in the last [`SLACK`] are still used — a VU woken a timer tick late must not
+//! lose its slot, or the rate a few VUs can meet would be capped at one request per
+//! VU per tick — but older ones (the server was slow) are not made up with a burst.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
+
+/// How far behind the schedule may be caught up: two timer ticks.
+pub(crate) const SLACK: Duration = Duration::from_millis(2);
 
 pub(crate) struct Pacer {
     interval: Duration,
@@ -25,7 +30,8 @@ impl Pacer {
 
     /// Reserve the next slot; the caller sends at the returned instant.
     pub fn reserve(&self, now: Instant) -> Instant {
-        let at = self.next.get().map_or(now, |next| next.max(now));
+        let floor = now.checked_sub(SLACK).unwrap_or(now);
+        let at = self.next.get().map_or(now, |next| next.max(floor));
         self.next.set(Some(at + self.interval));
         at
     }
@@ -42,9 +48,23 @@ mod tests {
         assert_eq!(p.reserve(t0), t0);
         assert_eq!(p.reserve(t0), t0 + Duration::from_millis(1));
         assert_eq!(p.reserve(t0), t0 + Duration::from_millis(2));
-        // Far behind schedule: the next slot is now, not three missed ones at once.
+        // Far behind schedule: the slots of the last two ticks are caught up, not the
+        // thousand missed before them.
         let late = t0 + Duration::from_secs(1);
+        assert_eq!(p.reserve(late), late - SLACK);
+        assert_eq!(p.reserve(late), late - Duration::from_millis(1));
         assert_eq!(p.reserve(late), late);
         assert_eq!(p.reserve(late), late + Duration::from_millis(1));
+    }
+
+    /// A VU woken a tick late keeps its slot: the schedule does not slide.
+    #[test]
+    fn a_late_wake_keeps_the_schedule() {
+        let p = Pacer::new(10_000.0);
+        let t0 = Instant::now();
+        assert_eq!(p.reserve(t0), t0);
+        // The next slot was t0 + 100µs; the VU got there 1ms late.
+        let woke = t0 + Duration::from_micros(1_100);
+        assert_eq!(p.reserve(woke), t0 + Duration::from_micros(100));
     }
 }

@@ -45,8 +45,11 @@ impl WorkerCtx {
     /// starts after a stop or the deadline and none goes past the budget.
     pub(crate) async fn may_send(&self, stop_rx: &mut watch::Receiver<u8>) -> bool {
         if let Some(pacer) = &self.pacer {
-            let at = pacer.reserve(Instant::now());
-            if at > Instant::now() {
+            let now = Instant::now();
+            let at = pacer.reserve(now);
+            // Timers fire on millisecond ticks: a slot within the next tick is taken
+            // now, not a tick late.
+            if at > now + crate::rate::SLACK / 2 {
                 tokio::select! {
                     _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
                     _ = reached(stop_rx, 1) => return false,

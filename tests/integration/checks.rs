@@ -111,9 +111,11 @@ fn status_checks_see_the_real_status() {
         )
         .arg(nginx.url("/status/404"))
         .args(["-c", "2", "--max-requests", "100", "-d", "60s"])
+        .args(["--expect-status", "404"])
         .report()
         .run();
     let report = out.report();
+    assert_eq!(report.u64("requests.failed"), 0, "{report}");
     assert_eq!(
         checks(&report),
         vec![

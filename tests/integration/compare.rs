@@ -65,11 +65,11 @@ fn verdicts() {
     let out = compare(&no_histogram, &worse, &[], 3);
     assert!(out.stdout.contains("latency p99"), "{}", out.stdout);
 
-    // More errors.
-    let errors = set(&base, "/requests/error_rate", Value::from(0.2));
+    // More failed requests.
+    let errors = set(&base, "/requests/failure_rate", Value::from(0.2));
     let out = compare(&base, &errors, &[], 3);
     assert!(
-        out.stdout.contains("regression in error rate"),
+        out.stdout.contains("regression in failure rate"),
         "{}",
         out.stdout
     );

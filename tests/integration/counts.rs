@@ -15,7 +15,7 @@ fn log_protocols(lines: &[LogLine]) -> BTreeSet<String> {
 /// once, status codes equal, and every request over `protocol`.
 fn assert_matches_log(out: &Output, nginx: &Nginx, protocol: &str) -> (Report, Vec<LogLine>) {
     let report = out.report();
-    report.check_invariants(0);
+    report.check_invariants(out.exit_code);
     let lines = nginx.access_log_lines();
     let context = format!("{report}\n{}\n--- stdout\n{}", nginx.logs(), out.stdout);
     assert_eq!(
@@ -114,16 +114,65 @@ fn http1_duration_run(no_io_uring: Option<&str>, engine: &str) {
     assert!(!report.str("histogram.data").is_empty(), "{report}");
 }
 
+/// A 404 is a response, not a transport error — but it is not a success either: by
+/// default only 200–399 are expected, so every 404 is a failed request, and a run of
+/// nothing but 404s fails (exit 1) with the reason in words, on both engines.
 #[test]
-fn http1_not_found_is_a_response_not_an_error() {
+fn http1_not_found_is_a_failed_response() {
+    for engine in [None, Some("1")] {
+        let nginx = Nginx::start(Variant::Http1);
+        let mut test = Test::new()
+            .arg(nginx.url("/status/404"))
+            .args(["-c", "4", "--max-requests", "200", "-d", "60s"])
+            .status(1)
+            .report();
+        if let Some(v) = engine {
+            test = test.env("KAIOKEN_NO_IO_URING", v);
+        }
+        let out = test.run();
+        let (report, _) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+        assert_eq!(report.status_codes(), vec![(404, 200)], "{report}");
+        assert_eq!(report.u64("requests.unexpected_status"), 200, "{report}");
+        assert_eq!(report.u64("requests.failed"), 200, "{report}");
+        assert_eq!(report.f64("requests.failure_rate"), 1.0, "{report}");
+        assert_eq!(report.f64("requests.error_rate"), 0.0, "{report}");
+        assert_eq!(report.str("settings.expected_status"), "200-399");
+        let per_second: u64 = report
+            .get("timeline")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["unexpected_status"].as_u64().unwrap())
+            .sum();
+        assert_eq!(per_second, 200, "{report}");
+        assert!(
+            out.stdout
+                .contains("200 total · 200 responses · 200 failed (100.00%)"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("200 had a status outside 200-399"),
+            "{}",
+            out.stdout
+        );
+        assert!(!out.stdout.contains("OVER 9000"), "{}", out.stdout);
+    }
+}
+
+/// `--expect-status` says which statuses are successes: the same 404s then pass.
+#[test]
+fn expected_statuses_are_not_failures() {
     let nginx = Nginx::start(Variant::Http1);
     let out = Test::new()
         .arg(nginx.url("/status/404"))
-        .args(["-c", "4", "--max-requests", "200", "-d", "60s"])
+        .args(["-c", "2", "--max-requests", "100", "-d", "60s"])
+        .args(["--expect-status", "2xx,404"])
         .report()
         .run();
     let (report, _) = assert_matches_log(&out, &nginx, "HTTP/1.1");
-    assert_eq!(report.status_codes(), vec![(404, 200)], "{report}");
+    assert_eq!(report.u64("requests.failed"), 0, "{report}");
+    assert_eq!(report.str("settings.expected_status"), "200-299,404");
 }
 
 #[test]

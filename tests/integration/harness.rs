@@ -93,6 +93,8 @@ pub struct Output {
     pub report: Option<Value>,
     /// How long the run took, wall clock.
     pub elapsed: Duration,
+    /// The exit code it was expected to (and did) exit with.
+    pub exit_code: i32,
 }
 
 impl Test {
@@ -312,6 +314,7 @@ impl Test {
             stderr,
             report,
             elapsed,
+            exit_code: self.status,
         }
     }
 }
@@ -452,6 +455,12 @@ impl Report {
         assert_eq!(
             by_status, responses,
             "status_codes do not add up to responses:\n{self}"
+        );
+        // Failed requests are the errors and the responses with an unexpected status.
+        assert_eq!(
+            self.u64("requests.failed"),
+            errors + self.u64("requests.unexpected_status"),
+            "failed != errors + unexpected_status:\n{self}"
         );
         let by_class: u64 = self.error_classes().iter().map(|(_, n)| n).sum();
         assert_eq!(

@@ -55,6 +55,7 @@ fn httpbin_status_checks_count_passes_and_failures() {
             r#"
             [request]
             checks = ["status == 418", "status == 200"]
+            expected_status = "418"
             "#,
         )
         .arg(httpbin.url("/status/418"))
@@ -63,6 +64,9 @@ fn httpbin_status_checks_count_passes_and_failures() {
         .run()
         .report();
     report.check_invariants(0);
+    // The teapot was expected: no request failed.
+    assert_eq!(report.u64("requests.failed"), 0, "{report}");
+    assert_eq!(report.str("settings.expected_status"), "418");
     assert_eq!(report.check("status == 418"), (40, 0), "{report}");
     assert_eq!(report.check("status == 200"), (0, 40), "{report}");
     assert!(

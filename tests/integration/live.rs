@@ -73,7 +73,7 @@ fn progress_without_a_terminal_is_a_line_a_second() {
         assert!(time.ends_with("s/2s"), "{line}");
         let (requests, errors) = rest.split_once(" requests, ").expect("requests, errors");
         assert!(requests.parse::<u64>().is_ok_and(|n| n > 0), "{line}");
-        assert_eq!(errors, "0 errors", "{line}");
+        assert_eq!(errors, "0 failed", "{line}");
     }
 }
 

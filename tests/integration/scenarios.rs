@@ -22,6 +22,7 @@ const SCENARIOS: &str = r#"
     name = "missing"
     url = "/status/404"
     checks = ["status == 404"]
+    expected_status = "404"
 
     [[scenarios]]
     name = "echo"
@@ -95,6 +96,19 @@ fn weighted_scenarios_run_their_steps_in_order() {
         };
         assert_eq!(by_name("status == 200")["fails"], 0, "{report}");
         assert_eq!(by_name("status == 404")["fails"], 0, "{report}");
+        // Each check names its step; a 404 is what `missing` expects.
+        assert_eq!(by_name("status == 200")["step"], "home", "{report}");
+        assert_eq!(by_name("status == 404")["step"], "missing", "{report}");
+        assert_eq!(report.u64("requests.failed"), 0, "{report}");
+        assert_eq!(
+            report.str("settings.expected_status"),
+            "home=200-399 missing=404 step0=200-399"
+        );
+        assert!(
+            out.stdout.contains("✓ [missing] status == 404"),
+            "{}",
+            out.stdout
+        );
         assert_eq!(
             by_name("status == 200")["passes"].as_f64().unwrap(),
             home,

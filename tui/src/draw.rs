@@ -228,12 +228,13 @@ fn power<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
     let now = thousands(rps.round() as u64);
     let total = &s.total;
     let elapsed = total.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
-    let errors = total.error_count();
+    // Failed: transport errors and responses with an unexpected status.
+    let failed = total.failed();
     let counts = Line::from(vec![
         Span::raw(format!("{} req · ", thousands(total.total()))),
         Span::styled(
-            format!("{} err", thousands(errors)),
-            if errors > 0 { p.bad } else { p.dim },
+            format!("{} failed", thousands(failed)),
+            if failed > 0 { p.bad } else { p.dim },
         ),
         Span::raw(format!(
             " · {}",
@@ -572,6 +573,14 @@ fn checks<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
         .enumerate()
         .map(|(i, name)| {
             let [pass, fail] = view.snapshot.total.checks.get(i).copied().unwrap_or([0; 2]);
+            if pass + fail == 0 {
+                // Not evaluated yet: neither passed nor failed.
+                return Line::from(vec![
+                    Span::styled("– ", p.dim),
+                    Span::raw(name.clone()),
+                    Span::styled(" (not evaluated)", p.dim),
+                ]);
+            }
             Line::from(vec![
                 mark(fail == 0, p),
                 Span::raw(format!("{name} {}", share(pass, pass + fail))),
@@ -619,16 +628,16 @@ fn thresholds<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
         .collect()
 }
 
-/// Scenarios, then tags (each the merge of its scenarios), with requests, errors
+/// Scenarios, then tags (each the merge of its scenarios), with requests, failures
 /// and p99. Empty with one scenario: the run keeps no per-scenario statistics then.
 fn groups<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
     let stats = &view.snapshot.total.scenarios;
-    let line = |name: String, requests: u64, errors: u64, p99: u64| {
+    let line = |name: String, requests: u64, failed: u64, p99: u64| {
         Line::from(vec![
             Span::raw(format!("{name} {} req · ", thousands(requests))),
             Span::styled(
-                format!("{} err", thousands(errors)),
-                if errors > 0 { p.bad } else { p.dim },
+                format!("{} failed", thousands(failed)),
+                if failed > 0 { p.bad } else { p.dim },
             ),
             Span::raw(format!(" · p99 {}", latency_us(p99))),
         ])
@@ -642,7 +651,7 @@ fn groups<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
             line(
                 info.name.clone(),
                 s.requests,
-                s.errors,
+                s.errors + s.unexpected,
                 quantile(&s.latency, Some(0.99)),
             )
         })
@@ -661,7 +670,7 @@ fn groups<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
         for (info, s) in view.info.scenarios.iter().zip(stats) {
             if info.tags.iter().any(|t| t == tag) {
                 requests += s.requests;
-                errors += s.errors;
+                errors += s.errors + s.unexpected;
                 match &mut latency {
                     Some(h) => {
                         let _ = h.add(&s.latency);

@@ -40,6 +40,7 @@ fn second(requests: u64, max_us: u64) -> Second {
         requests,
         responses: requests,
         errors: 0,
+        unexpected: 0,
         latency_sum_us: requests * max_us / 4,
         latency_max_us: max_us,
         started: requests,
@@ -117,11 +118,13 @@ fn closed() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
             latency: browse,
             requests: 91_000,
             errors: 10,
+            unexpected: 5,
         },
         ScenarioStats {
             latency: order,
             requests: 30_640,
             errors: 30,
+            unexpected: 0,
         },
     ];
     total.elapsed = Duration::from_millis(10_000);

@@ -27,6 +27,7 @@
 
 mod builtin;
 mod check;
+mod expected;
 mod extract;
 mod host;
 mod ids;
@@ -42,6 +43,7 @@ mod vu_state;
 
 pub use builtin::{Builtin, push_url_encoded};
 pub use check::{CheckExpr, CompiledCheck, ResponseView, TextTest};
+pub use expected::ExpectedStatus;
 pub use extract::{CompiledExtractor, ExtractKind};
 pub use host::{Host, SystemHost, system_unix_ms};
 pub use ids::{

@@ -137,6 +137,25 @@ impl Program {
         Some(format!("{}:{}:{}", self.source, loc.line, loc.column))
     }
 
+    /// The step whose responses check `id` judges, or `None` when it judges several
+    /// steps' (a `[[checks]]` entry runs after every step) or none.
+    pub fn check_step(&self, id: crate::CheckId) -> Option<crate::StepId> {
+        let mut step = None;
+        let mut found = None;
+        for op in &self.code {
+            match *op {
+                Op::Send { step: s } => step = Some(s),
+                Op::Check { check } if check == id => match (found, step) {
+                    (None, Some(s)) => found = Some(s),
+                    (Some(f), Some(s)) if f == s => {}
+                    _ => return None,
+                },
+                _ => {}
+            }
+        }
+        found
+    }
+
     /// Where instruction `pc` came from, if recorded.
     #[cold]
     #[inline(never)]

@@ -1,4 +1,4 @@
-use crate::{BufId, ConstId, Method, OriginId};
+use crate::{BufId, ConstId, ExpectedStatus, Method, OriginId};
 
 /// Where a request part's bytes are: a constant, or a buffer the VM just filled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,9 @@ pub struct StepDesc {
     pub reads: Reads,
     /// The scenario it belongs to (an index into `Program::scenarios`).
     pub scenario: u16,
+    /// The statuses its final response may have; any other makes the request a
+    /// failure (redirects that are followed are not judged).
+    pub expected: ExpectedStatus,
 }
 
 /// The protocol of an exchange: which driver performs it.

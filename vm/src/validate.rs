@@ -182,6 +182,7 @@ mod tests {
                 body: None,
                 reads: Reads::default(),
                 scenario: 0,
+                expected: crate::ExpectedStatus::default(),
             }],
             consts: vec![b"/".to_vec().into()],
             origins: vec![Origin {

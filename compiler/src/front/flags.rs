@@ -42,6 +42,8 @@ pub struct Flags {
     pub cacert: Option<String>,
     /// `--max-error-rate`.
     pub max_error_rate: Option<f64>,
+    /// `--expect-status`: the statuses that are not failures.
+    pub expect_status: Option<String>,
     /// `--arrival-rate`: iterations per second (the open model).
     pub arrival_rate: Option<f64>,
     /// `--max-vus`.
@@ -82,6 +84,10 @@ impl Flags {
         or(text("--ramp-up", &self.ramp_up), &mut draft.ramp_up);
         or(text("--warmup", &self.warmup), &mut draft.warmup);
         or(text("--cacert", &self.cacert), &mut draft.cacert);
+        or(
+            text("--expect-status", &self.expect_status),
+            &mut draft.expected_status,
+        );
         if let Some(v) = self.vus {
             draft.vus = Some(located(
                 "--concurrency",

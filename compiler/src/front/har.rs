@@ -754,6 +754,10 @@ fn to_draft(rec: &Recording, src: &Src, draft: &mut Draft) {
                 .map(|(var, spec)| (var.clone(), located(spec.clone(), entry)))
                 .collect(),
             think_time: s.think_time.map(|d| located(format_pause(d), entry)),
+            expected_status: s
+                .expected_status
+                .as_ref()
+                .map(|e| located(e.clone(), entry)),
             loc: at(entry),
         });
     }

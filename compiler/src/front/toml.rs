@@ -48,6 +48,7 @@ struct StepTable {
     checks: Option<Vec<Spanned<String>>>,
     extract: Option<BTreeMap<String, Spanned<String>>>,
     think_time: Option<Spanned<String>>,
+    expected_status: Option<Spanned<String>>,
 }
 
 /// `[thresholds]`: one optional key per metric, in report order.
@@ -63,8 +64,11 @@ struct Thresholds {
     mean: Option<Spanned<String>>,
     max: Option<Spanned<String>>,
     error_rate: Option<Spanned<String>>,
+    failure_rate: Option<Spanned<String>>,
     rps: Option<Spanned<String>>,
     check_pass_rate: Option<Spanned<String>>,
+    dropped_iterations: Option<Spanned<String>>,
+    achieved_rate: Option<Spanned<String>>,
     /// `[thresholds.scenarios.NAME]`: the same keys for one scenario.
     scenarios: Option<BTreeMap<String, Thresholds>>,
     /// `[thresholds.tags.NAME]`: the same keys for the scenarios with a tag.
@@ -110,6 +114,7 @@ struct Request {
     body_file: Option<Spanned<String>>,
     checks: Option<Vec<Spanned<String>>>,
     think_time: Option<Spanned<String>>,
+    expected_status: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +168,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
     if let Some(r) = file.request {
         draft.method = r.method.map(string);
         draft.think_time = r.think_time.map(string);
+        draft.expected_status = r.expected_status.map(string);
         draft.request_checks = r
             .checks
             .unwrap_or_default()
@@ -240,6 +246,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                     .map(|(var, spec)| (var, string(spec)))
                     .collect(),
                 think_time: step.think_time.map(string),
+                expected_status: step.expected_status.map(string),
                 loc,
             });
         }
@@ -323,8 +330,11 @@ fn thresholds(
         ("mean", t.mean),
         ("max", t.max),
         ("error_rate", t.error_rate),
+        ("failure_rate", t.failure_rate),
         ("rps", t.rps),
         ("check_pass_rate", t.check_pass_rate),
+        ("dropped_iterations", t.dropped_iterations),
+        ("achieved_rate", t.achieved_rate),
     ];
     for (metric, value) in all {
         if let Some(value) = value {

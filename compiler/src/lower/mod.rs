@@ -315,6 +315,7 @@ impl Lowerer<'_> {
                     body: st.body.as_ref(),
                     checks: &st.checks,
                     think_time: st.think_time.as_ref().or(d.think_time.as_ref()),
+                    expected_status: st.expected_status.as_ref().or(d.expected_status.as_ref()),
                 };
                 let extracts = self.extracts(&st.extracts);
                 match self.request(spec, split, url) {
@@ -362,6 +363,7 @@ impl Lowerer<'_> {
             body: d.body.as_ref(),
             checks: &d.request_checks,
             think_time: d.think_time.as_ref(),
+            expected_status: d.expected_status.as_ref(),
         };
         self.request(spec, split, url)
     }

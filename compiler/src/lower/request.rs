@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use kaioken_vm::Origin;
+use kaioken_vm::{ExpectedStatus, Origin};
 
 use super::{Lowerer, MAX_THINK_TIME};
 use crate::compile_error::{CompileError, CompileErrorKind};
@@ -23,6 +23,7 @@ pub(super) struct RequestSpec<'d> {
     pub(super) body: Option<&'d Located<BodySource>>,
     pub(super) checks: &'d [Located<String>],
     pub(super) think_time: Option<&'d Located<String>>,
+    pub(super) expected_status: Option<&'d Located<String>>,
 }
 
 /// A step's headers: those of `[request]` (and `-H`) that the step does not set
@@ -170,6 +171,22 @@ impl Lowerer<'_> {
             }
             None => Duration::ZERO,
         };
+        let expected_status = match spec.expected_status {
+            Some(e) => match ExpectedStatus::parse(&e.value) {
+                Ok(set) => set,
+                Err(reason) => {
+                    let kind = CompileErrorKind::Grammar {
+                        message: format!("invalid `expected_status`: {reason}"),
+                        help: Some(
+                            "write codes (404), ranges (200-299) or classes (2xx), separated by commas, e.g. \"200-399,404\"",
+                        ),
+                    };
+                    self.errors.push(CompileError::at(kind, &e.loc, None));
+                    ExpectedStatus::default()
+                }
+            },
+            None => ExpectedStatus::default(),
+        };
         let (origin, path) = split?;
         Some(Step {
             name: spec.name,
@@ -181,6 +198,7 @@ impl Lowerer<'_> {
             checks,
             extracts: Vec::new(),
             think_time,
+            expected_status,
             loc: url.loc.ir_loc(),
         })
     }
@@ -323,6 +341,25 @@ mod tests {
             )
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `expected_status` takes codes, ranges and classes; a bad list is located
+    /// and says how to write one.
+    #[test]
+    fn expected_status() {
+        assert_eq!(request("").expected_status.to_string(), "200-399");
+        assert_eq!(
+            request("expected_status = \"2xx,404\"")
+                .expected_status
+                .to_string(),
+            "200-299,404"
+        );
+        assert_eq!(
+            request_errors("expected_status = \"200-abc\""),
+            [
+                "4:20 [200-abc] invalid `expected_status`: `abc` is not a status code from 100 to 999"
+            ]
+        );
     }
 
     #[test]

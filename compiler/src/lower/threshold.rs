@@ -52,8 +52,13 @@ impl Lowerer<'_> {
                 self.conflict(&value.loc, &message);
                 return None;
             }
-            if metric == Metric::CheckPassRate {
-                self.conflict(&value.loc, "`check_pass_rate` is measured for the whole run only; put it in `[thresholds]`");
+            if metric.whole_run_only() {
+                self.conflict(
+                    &value.loc,
+                    &format!(
+                        "`{key}` is measured for the whole run only; put it in `[thresholds]`"
+                    ),
+                );
                 return None;
             }
         }
@@ -70,18 +75,21 @@ impl Lowerer<'_> {
                 "`{key}` is a latency: give the bound a unit, e.g. `< 200ms`"
             ))
         } else if !metric.is_time() && is_time {
-            Some(format!(
-                "`{key}` is not a time: write a number{}",
-                if metric == Metric::Rps {
-                    ""
-                } else {
-                    " (0.95) or a percentage (95%)"
+            let hint = match metric {
+                Metric::Rps => "",
+                Metric::DroppedIterations => {
+                    " (a count: 10) or a percentage of the iterations due (1%)"
                 }
-            ))
+                Metric::AchievedRate => {
+                    " (iterations/s: 500) or a percentage of the planned rate (95%)"
+                }
+                _ => " (0.95) or a percentage (95%)",
+            };
+            Some(format!("`{key}` is not a time: write a number{hint}"))
         } else if metric == Metric::Rps
             && matches!(threshold.bound, kaioken_grammar::Value::Percent(_))
         {
-            Some("`rps` is requests per second: write a number, e.g. `> 1000`".to_owned())
+            Some("`rps` is responses per second: write a number, e.g. `> 1000`".to_owned())
         } else {
             None
         };
@@ -179,7 +187,36 @@ max = "<= 2s"
                 // In report order: latencies first.
                 "14:10 [<] invalid threshold",
                 "12:15 [< 5ms] invalid threshold: `error_rate` is not a time: write a number (0.95) or a percentage (95%)",
-                "13:8 [> 50%] invalid threshold: `rps` is requests per second: write a number, e.g. `> 1000`",
+                "13:8 [> 50%] invalid threshold: `rps` is responses per second: write a number, e.g. `> 1000`",
+            ]
+        );
+    }
+
+    #[test]
+    fn failures_drops_and_rates() {
+        let ir = ok(&format!(
+            "{SCENARIOS}[thresholds]\nfailure_rate = \"< 1%\"\ndropped_iterations = \"< 10\"\nachieved_rate = \"> 95%\"\n"
+        ));
+        let got: Vec<_> = ir
+            .thresholds
+            .iter()
+            .map(|t| (t.metric, t.threshold.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Metric::FailureRate, "< 1%".into()),
+                (Metric::DroppedIterations, "< 10".into()),
+                (Metric::AchievedRate, "> 95%".into()),
+            ]
+        );
+        assert_eq!(
+            errors(&format!(
+                "{SCENARIOS}[thresholds]\nachieved_rate = \"> 1s\"\n[thresholds.scenarios.checkout]\ndropped_iterations = \"< 1\"\n"
+            )),
+            [
+                "11:18 [> 1s] invalid threshold: `achieved_rate` is not a time: write a number (iterations/s: 500) or a percentage of the planned rate (95%)",
+                "13:23 [< 1] `dropped_iterations` is measured for the whole run only; put it in `[thresholds]`",
             ]
         );
     }

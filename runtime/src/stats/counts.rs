@@ -11,8 +11,10 @@ pub struct Second {
     pub requests: u64,
     /// Of those, the ones with a complete response.
     pub responses: u64,
-    /// Of those, the ones that failed.
+    /// Of those, the ones without a response (transport errors).
     pub errors: u64,
+    /// Of the responses, the ones whose status their step did not expect.
+    pub unexpected: u64,
     /// Sum of the responses' latencies, µs (failed requests have none).
     pub latency_sum_us: u64,
     /// The largest latency of a response, µs.
@@ -40,6 +42,7 @@ impl Second {
         self.requests += other.requests;
         self.responses += other.responses;
         self.errors += other.errors;
+        self.unexpected += other.unexpected;
         self.latency_sum_us += other.latency_sum_us;
         self.latency_max_us = self.latency_max_us.max(other.latency_max_us);
     }
@@ -51,6 +54,9 @@ impl Second {
 pub struct Counts {
     /// Requests with a complete response.
     pub responses: u64,
+    /// Of those, the ones whose status their step did not expect: failed requests,
+    /// beside the errors.
+    pub unexpected: u64,
     /// Failed requests by kind, in [`ErrorKind::ALL`] order.
     pub errors: [u64; ErrorKind::COUNT],
     /// Response bytes read (head and body).
@@ -71,6 +77,7 @@ pub struct Counts {
 impl Counts {
     pub(super) fn add(&mut self, other: &Counts) {
         self.responses += other.responses;
+        self.unexpected += other.unexpected;
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
         }

@@ -169,9 +169,14 @@ impl RunStats {
             .resize(self.timeline.len().max(seconds.len()), Vec::new());
     }
 
-    /// Failed requests.
+    /// Requests without a response (transport errors).
     pub fn error_count(&self) -> u64 {
         self.counts.errors.iter().sum()
+    }
+
+    /// Failed requests: transport errors and responses with an unexpected status.
+    pub fn failed(&self) -> u64 {
+        self.error_count() + self.counts.unexpected
     }
 
     /// Finished requests: responses plus errors.

@@ -14,6 +14,8 @@ pub struct ScenarioStats {
     pub requests: u64,
     /// Of those, the ones without a response.
     pub errors: u64,
+    /// Of those, the responses with a status the step did not expect.
+    pub unexpected: u64,
 }
 
 impl ScenarioStats {
@@ -22,6 +24,7 @@ impl ScenarioStats {
             latency: new_histogram(),
             requests: 0,
             errors: 0,
+            unexpected: 0,
         }
     }
 
@@ -31,5 +34,6 @@ impl ScenarioStats {
             .expect("histograms share bounds");
         self.requests += other.requests;
         self.errors += other.errors;
+        self.unexpected += other.unexpected;
     }
 }

@@ -168,6 +168,20 @@ impl WorkerStats {
         }
     }
 
+    /// Count a response that ended at `end` in scenario `scenario` with a status its
+    /// step did not expect: a failed request (its response is counted already).
+    #[inline]
+    pub fn unexpected(&mut self, end: Instant, scenario: usize) {
+        let Some(sec) = self.second(end) else {
+            return;
+        };
+        sec.unexpected += 1;
+        self.counts.unexpected += 1;
+        if let Some(s) = self.scenarios.get_mut(scenario) {
+            s.unexpected += 1;
+        }
+    }
+
     /// Count one run of extractor `id`.
     #[inline]
     pub fn extraction(&mut self, id: kaioken_vm::ExtractorId, ok: bool) {
@@ -199,9 +213,14 @@ impl WorkerStats {
 
     /// An iteration due at `at` was dropped.
     pub fn iteration_dropped(&mut self, at: Instant) {
+        self.iterations_dropped(at, 1);
+    }
+
+    /// `n` iterations due by `at` were dropped (counted in `at`'s second).
+    pub fn iterations_dropped(&mut self, at: Instant, n: u64) {
         if let Some(sec) = self.second(at) {
-            sec.dropped += 1;
-            self.counts.dropped += 1;
+            sec.dropped += n;
+            self.counts.dropped += n;
         }
     }
 
@@ -250,6 +269,7 @@ impl WorkerStats {
                     copy_histogram(&mut mine.latency, &theirs.latency);
                     mine.requests = theirs.requests;
                     mine.errors = theirs.errors;
+                    mine.unexpected = theirs.unexpected;
                 }
                 None => self.scenarios.push(theirs.clone()),
             }

@@ -713,6 +713,7 @@ mod tests {
             body: body.map(Text::literal),
             extracts: Vec::new(),
             checks: Vec::new(),
+            expected_status: None,
             think_time: None,
             response: RecordedResponse {
                 status: 200,

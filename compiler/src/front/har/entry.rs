@@ -176,6 +176,8 @@ pub(super) fn read(
     } else {
         Vec::new()
     };
+    let expected_status = ((100..600).contains(&status) && !(200..400).contains(&status))
+        .then(|| format!("{},{status}", kaioken_vm::ExpectedStatus::default()));
     if websocket {
         notes.websockets.push(url.value.clone());
     }
@@ -192,6 +194,7 @@ pub(super) fn read(
         body,
         extracts: Vec::new(),
         checks,
+        expected_status,
         think_time: None,
         response: recorded_response(response, status),
         spans: StepSpans {

@@ -223,6 +223,9 @@ pub(crate) struct RecordedStep {
     pub extracts: Vec<(String, String)>,
     /// `status == N`, from the recorded response.
     pub checks: Vec<String>,
+    /// The default expected statuses plus the recorded one, when that is outside them
+    /// (a recorded 404 or 101 is what the replay should get, not a failure).
+    pub expected_status: Option<String>,
     pub think_time: Option<Duration>,
     /// What the recording saw, for correlation and the comment.
     pub response: RecordedResponse,

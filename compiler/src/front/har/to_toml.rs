@@ -116,6 +116,9 @@ pub(crate) fn write(rec: &Recording) -> String {
             let checks: Vec<String> = step.checks.iter().map(|c| string(c)).collect();
             out.push_str(&format!("checks = [{}]\n", checks.join(", ")));
         }
+        if let Some(expected) = &step.expected_status {
+            out.push_str(&format!("expected_status = {}\n", string(expected)));
+        }
         if !step.extracts.is_empty() {
             let pairs: Vec<String> = step
                 .extracts
