@@ -27,8 +27,12 @@ fn latency(ms: Option<f64>) -> String {
 fn power_line(report: &Report) -> String {
     let r = &report.requests;
     if r.total == 0 && r.warmup_requests > 0 {
-        return "⚡ Power level: 0 — nothing measured: every request finished in the warm-up"
-            .to_owned();
+        return if report.outcome.interrupted {
+            "⚡ Power level: 0 — interrupted during the warm-up: nothing was measured"
+        } else {
+            "⚡ Power level: 0 — nothing measured: every request finished in the warm-up"
+        }
+        .to_owned();
     }
     if r.total == 0 && report.outcome.interrupted {
         return "⚡ Power level: 0 — interrupted before any request finished".to_owned();
@@ -115,6 +119,9 @@ pub fn render(report: &Report, serious: bool) -> String {
     }
     if let Some(rate) = report.load.rate {
         let _ = write!(load, ", rate cap {rate}/s");
+    }
+    if report.load.warmup_s > 0.0 {
+        let _ = write!(load, ", after a {}s warm-up", report.load.warmup_s);
     }
     let _ = writeln!(out, "  Load        {load}");
     let _ = writeln!(
@@ -435,6 +442,31 @@ mod tests {
         assert_eq!(
             line(9001.0, 1.0),
             "⚡ Power level: 9,001 req/s — but 100.00% of requests failed"
+        );
+    }
+
+    /// Nothing measured because the warm-up took every request, or a Ctrl-C came
+    /// during it: the summary says so rather than that the target did not answer.
+    #[test]
+    fn nothing_measured_after_a_warm_up() {
+        let mut report = closed_report();
+        report.requests.total = 0;
+        report.requests.warmup_requests = 10;
+        report.load.max_requests = Some(10);
+        report.load.warmup_s = 2.0;
+        report.outcome.exit_code = 1;
+        let text = render(&report, true);
+        assert!(
+            text.contains(
+                "no request finished in the measured window: all 10 finished during the 2s warm-up (the request limit (10) was spent in the warm-up; raise --max-requests or shorten --warmup)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(", after a 2s warm-up"), "{text}");
+        report.outcome.interrupted = true;
+        assert_eq!(
+            power_line(&report),
+            "⚡ Power level: 0 — interrupted during the warm-up: nothing was measured"
         );
     }
 }
