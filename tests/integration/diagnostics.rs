@@ -334,3 +334,57 @@ fn url_fragments_are_rejected() {
         assert_located(&out, 2, None, url);
     }
 }
+
+/// A line too long to print whole (a long URL, a HAR recording's one-line body) is
+/// shown as a window around the problem: the location is still the real line and
+/// column, the offending text is underlined, and the 70 KB line is not printed.
+#[test]
+fn a_problem_on_a_very_long_line_is_shown_in_a_window() {
+    let long = "a".repeat(70_000);
+    // A flag value: one line, the problem at its end.
+    let url = format!("http://127.0.0.1:9/{long}${{NOPE}}");
+    let out = Test::new()
+        .env_remove("NOPE")
+        .args([url.as_str(), "--dry-run"])
+        .status(1)
+        .stderr_contains("unknown variable `NOPE`")
+        .stderr_contains(format!(
+            ":1:{}]",
+            "http://127.0.0.1:9/".len() + long.len() + 1
+        ))
+        .stderr_contains("aaaa${NOPE}")
+        .stderr_contains("───┬───")
+        .stderr_contains("╰── not a built-in or environment variable")
+        .run();
+    assert!(out.stderr.len() < 2_000, "{}", out.stderr);
+
+    // A scenario file: the long line between two short ones.
+    let out = Test::new()
+        .env_remove("NOPE")
+        .scenario(&format!(
+            "[target]\nurl = \"http://127.0.0.1:9/{long}${{NOPE}}/{long}\"\n[load]\nvus = 1\n"
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("unknown variable `NOPE`")
+        .run();
+    assert_located(&out, 2, Some(27 + 70_000), "aaaa${NOPE}/aaaa");
+    assert!(out.stderr.len() < 2_000, "{}", out.stderr);
+
+    // A HAR recording whose one line breaks off 130 KB in.
+    let har = format!(
+        r#"{{"log": {{"comment": "{}", "entries": [}}"#,
+        "b".repeat(130_000)
+    );
+    let column = har.len();
+    let out = Test::new()
+        .file("long.har", &har)
+        .args(["long.har", "--dry-run"])
+        .status(1)
+        .stderr_contains("invalid JSON")
+        .stderr_contains(format!("long.har:1:{column}]"))
+        .stderr_contains("bbbb\", \"entries\": [}")
+        .stderr_contains("┬")
+        .run();
+    assert!(out.stderr.len() < 2_000, "{}", out.stderr);
+}
