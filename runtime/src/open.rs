@@ -124,7 +124,10 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
         let Some(offset) = profile.time_of(n as f64) else {
             return;
         };
-        let due = shared.start + offset;
+        // Due past any instant the clock can name: never, for this run.
+        let Some(due) = shared.start.checked_add(offset) else {
+            return;
+        };
         if deadline.is_some_and(|d| due >= d) {
             return;
         }

@@ -9,6 +9,11 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+/// The longest wait between two requests: a century, longer than any run (every
+/// duration is at most 100 days). A lower rate than this allows waits as long: it
+/// would send nothing more during the run either way.
+const LONGEST_INTERVAL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 pub(crate) struct Pacer {
     interval: Duration,
     next: Cell<Option<Instant>>,
@@ -18,7 +23,8 @@ impl Pacer {
     /// A pacer for `per_second` requests per second (must be positive).
     pub fn new(per_second: f64) -> Pacer {
         Pacer {
-            interval: Duration::from_secs_f64(1.0 / per_second),
+            interval: Duration::try_from_secs_f64(1.0 / per_second)
+                .map_or(LONGEST_INTERVAL, |d| d.min(LONGEST_INTERVAL)),
             next: Cell::new(None),
         }
     }
@@ -46,5 +52,17 @@ mod tests {
         let late = t0 + Duration::from_secs(1);
         assert_eq!(p.reserve(late), late);
         assert_eq!(p.reserve(late), late + Duration::from_millis(1));
+    }
+
+    /// `--rate 1e-300` is a positive rate: one request, then none for longer than the
+    /// run, and no overflow computing when.
+    #[test]
+    fn a_vanishing_rate_waits_a_century() {
+        let p = Pacer::new(1e-300);
+        let t0 = Instant::now();
+        assert_eq!(p.reserve(t0), t0);
+        assert_eq!(p.reserve(t0), t0 + LONGEST_INTERVAL);
+        assert_eq!(Pacer::new(1e-12).interval, LONGEST_INTERVAL);
+        assert_eq!(Pacer::new(0.5).interval, Duration::from_secs(2));
     }
 }
