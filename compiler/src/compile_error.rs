@@ -1,10 +1,9 @@
 use std::fmt;
-use std::sync::Arc;
 
 use kaioken_grammar::Span;
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+use miette::{Diagnostic, LabeledSpan, SourceSpan};
 
-use crate::located::Loc;
+use crate::located::{Loc, Src};
 
 /// One problem in the input, located in its source.
 #[derive(Debug, Clone)]
@@ -13,7 +12,7 @@ pub struct CompileError {
     pub kind: CompileErrorKind,
     // Boxed: the source is only read when the error is printed, and keeping it out of
     // line keeps `Result<_, CompileError>` small on the happy path.
-    src: Option<Box<NamedSource<Arc<str>>>>,
+    src: Option<Box<Src>>,
     span: Option<SourceSpan>,
 }
 
@@ -124,7 +123,7 @@ impl CompileError {
     pub(crate) fn at(kind: CompileErrorKind, loc: &Loc, inner: Option<Span>) -> CompileError {
         CompileError {
             kind,
-            src: Some(Box::new(loc.src.named_source())),
+            src: Some(Box::new(loc.src.clone())),
             span: Some(loc.source_span(inner)),
         }
     }
@@ -137,7 +136,7 @@ impl CompileError {
         let span = span.map(|r| SourceSpan::new(r.start.into(), r.len()));
         CompileError {
             kind,
-            src: Some(Box::new(src.named_source())),
+            src: Some(Box::new(src.clone())),
             span,
         }
     }
@@ -279,7 +278,11 @@ impl Diagnostic for CompileError {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let span = self.span?;
+        // Within what the source shows of a long line (see snippet.rs).
+        let span = match &self.src {
+            Some(src) => crate::snippet::clip(&src.text, self.span?),
+            None => self.span?,
+        };
         Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
             Some(self.label_text().to_owned()),
             span,

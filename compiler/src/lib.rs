@@ -33,6 +33,7 @@ mod judge;
 mod located;
 mod lower;
 mod plan;
+mod snippet;
 mod suggest;
 
 pub use compile::compile;

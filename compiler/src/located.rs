@@ -4,7 +4,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use kaioken_grammar::Span;
-use miette::{NamedSource, SourceSpan};
+use miette::SourceSpan;
 
 use crate::IrLoc;
 
@@ -23,16 +23,23 @@ impl Src {
         }
     }
 
-    pub fn named_source(&self) -> NamedSource<Arc<str>> {
-        NamedSource::new(&*self.name, self.text.clone())
-    }
-
     /// 1-based line and column of byte `offset`.
     pub fn line_col(&self, offset: usize) -> (u32, u32) {
         let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         (line as u32, column as u32)
+    }
+}
+
+/// At most `max` characters, with `…` when cut.
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut s: String = text.chars().take(max - 1).collect();
+        s.push('…');
+        s
     }
 }
 
@@ -51,10 +58,11 @@ pub(crate) struct Loc {
 }
 
 impl Loc {
-    /// A whole flag value: the source is the value itself.
+    /// A whole flag value: the source is the value itself, named by the flag and (the
+    /// start of) the value.
     pub fn flag(flag: &str, value: &str) -> Loc {
         Loc {
-            src: Src::new(format!("{flag} {value:?}"), value),
+            src: Src::new(format!("{flag} {:?}", shorten(value, 60)), value),
             span: 0..value.len(),
             contents_at: Some(0),
             is_file: false,

@@ -7,7 +7,7 @@ use pest::Parser;
 use pest::iterators::Pair;
 
 use crate::parser::{KaiokenParser, Rule};
-use crate::{GrammarError, GrammarErrorKind, Span};
+use crate::{GrammarError, GrammarErrorKind, MAX_DURATION, Span};
 
 /// A parsed check: a boolean expression over a response.
 ///
@@ -439,7 +439,15 @@ pub(crate) fn value(pair: Pair<'_, Rule>) -> Result<Value, GrammarError> {
                 "s" => 1.0,
                 _ => 1e-6,
             };
-            Value::Time(Duration::from_secs_f64(n * scale))
+            match Duration::try_from_secs_f64(n * scale) {
+                Ok(d) if d <= MAX_DURATION => Value::Time(d),
+                _ => {
+                    return Err(GrammarError {
+                        span,
+                        kind: GrammarErrorKind::DurationTooLong,
+                    });
+                }
+            }
         }
     })
 }
@@ -742,6 +750,29 @@ mod tests {
         assert_eq!(e.span.start, 9);
         let e = parse_check("status == 200 &&").unwrap_err();
         assert!(matches!(e.kind, GrammarErrorKind::BadCheck { .. }));
+    }
+
+    /// A time past `MAX_DURATION` (or past what a `Duration` holds at all) is an error
+    /// at the value, not a panic converting it.
+    #[test]
+    fn times_are_at_most_the_maximum() {
+        let c = parse_check("duration < 8640000s").unwrap();
+        let Check::Compare(cmp) = c else { panic!() };
+        assert_eq!(
+            cmp.predicate,
+            Predicate::Compare(CmpOp::Lt, Value::Time(MAX_DURATION))
+        );
+        let long = format!("duration < {}s", "9".repeat(400));
+        for text in [
+            "duration < 8640001s",
+            "duration < 18446744073709551615s",
+            "duration < 18446744073709551615000000us",
+            long.as_str(),
+        ] {
+            let e = parse_check(text).unwrap_err();
+            assert_eq!(e.kind, GrammarErrorKind::DurationTooLong, "{text}");
+            assert_eq!(e.span, Span::new(11, text.len()), "{text}");
+        }
     }
 
     #[test]

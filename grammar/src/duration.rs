@@ -5,6 +5,11 @@ use pest::Parser;
 use crate::parser::{KaiokenParser, Rule};
 use crate::{GrammarError, GrammarErrorKind, Span};
 
+/// The longest duration kaioken accepts anywhere (a run, a stage, a timeout, a time in
+/// a check or threshold): 100 days, `2400h`. Longer is an error where it is written,
+/// rather than an overflow somewhere in the run.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 24 * 60 * 60);
+
 /// Parse a duration such as `250ms`, `30s`, `5m`, `1h30m` or `1.5s`.
 ///
 /// # Example
@@ -21,7 +26,8 @@ use crate::{GrammarError, GrammarErrorKind, Span};
 /// # Errors
 ///
 /// Anything that is not a sequence of `number unit` terms; a bare number gets its own
-/// error kind so the message can ask for a unit.
+/// error kind so the message can ask for a unit. A duration longer than
+/// [`MAX_DURATION`] is [`GrammarErrorKind::DurationTooLong`].
 pub fn parse_duration(input: &str) -> Result<Duration, GrammarError> {
     let whole = Span::new(0, input.len());
     let pairs = KaiokenParser::parse(Rule::duration, input).map_err(|_| {
@@ -49,7 +55,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, GrammarError> {
         };
         let overflow = || GrammarError {
             span: Span::from(number.as_span()),
-            kind: GrammarErrorKind::DurationOverflow,
+            kind: GrammarErrorKind::DurationTooLong,
         };
         let text = number.as_str();
         let (int, frac) = text.split_once('.').unwrap_or((text, ""));
@@ -59,14 +65,19 @@ pub fn parse_duration(input: &str) -> Result<Duration, GrammarError> {
         let mut scale = nanos_per_unit;
         for digit in frac.bytes().take(18) {
             scale /= 10;
-            nanos += u128::from(digit - b'0') * scale;
+            nanos = nanos
+                .checked_add(u128::from(digit - b'0') * scale)
+                .ok_or_else(overflow)?;
         }
         total_nanos = total_nanos.checked_add(nanos).ok_or_else(overflow)?;
     }
-    let secs = u64::try_from(total_nanos / 1_000_000_000).map_err(|_| GrammarError {
-        span: whole,
-        kind: GrammarErrorKind::DurationOverflow,
-    })?;
+    if total_nanos > MAX_DURATION.as_nanos() {
+        return Err(GrammarError {
+            span: whole,
+            kind: GrammarErrorKind::DurationTooLong,
+        });
+    }
+    let secs = (total_nanos / 1_000_000_000) as u64;
     Ok(Duration::new(secs, (total_nanos % 1_000_000_000) as u32))
 }
 
@@ -127,10 +138,35 @@ mod tests {
             parse_duration("5 m").unwrap_err().kind,
             GrammarErrorKind::BadDuration
         );
+    }
+
+    #[test]
+    fn at_most_the_maximum() {
+        assert_eq!(parse_duration("2400h").unwrap(), MAX_DURATION);
         assert_eq!(
-            parse_duration("99999999999999999999999h").unwrap_err().kind,
-            GrammarErrorKind::DurationOverflow
+            parse_duration("100d").unwrap_err().kind,
+            GrammarErrorKind::BadDuration
         );
+        assert_eq!(format_duration(MAX_DURATION), "2400h");
+        for (text, span) in [
+            ("2400h1ns", Span::new(0, 8)),
+            ("2401h", Span::new(0, 5)),
+            ("18446744073709551615s", Span::new(0, 21)),
+            // Each term on its own fits in a u128 of nanoseconds; their sum too.
+            ("1000000h1000000h", Span::new(0, 16)),
+            // A term too large for a u128 is pointed at.
+            (
+                "1s99999999999999999999999999999999999999999h",
+                Span::new(2, 43),
+            ),
+        ] {
+            let e = parse_duration(text).unwrap_err();
+            assert_eq!(
+                (e.kind, e.span),
+                (GrammarErrorKind::DurationTooLong, span),
+                "{text}"
+            );
+        }
     }
 
     #[test]

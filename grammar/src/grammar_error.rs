@@ -22,8 +22,8 @@ pub enum GrammarErrorKind {
     BadDuration,
     /// A duration that is only a number.
     DurationWithoutUnit,
-    /// A duration too large to represent.
-    DurationOverflow,
+    /// A duration longer than [`MAX_DURATION`](crate::MAX_DURATION).
+    DurationTooLong,
     /// A check expression that does not parse.
     BadCheck {
         /// What could have come at the error's position.
@@ -59,7 +59,9 @@ impl GrammarError {
                 Some("write a duration like `250ms`, `30s`, `5m` or `1h30m`")
             }
             GrammarErrorKind::DurationWithoutUnit => Some("add a unit, e.g. `30s` or `250ms`"),
-            GrammarErrorKind::DurationOverflow => None,
+            GrammarErrorKind::DurationTooLong => {
+                Some("a run, a stage, a timeout or a time in a check is at most `2400h`")
+            }
             GrammarErrorKind::BadCheck { .. } => Some(
                 r#"write checks like `status == 200`, `status in [200, 201]` or `body contains "ok"`"#,
             ),
@@ -77,6 +79,16 @@ impl GrammarError {
     }
 }
 
+/// [`MAX_DURATION`](crate::MAX_DURATION) as messages name it: `2400h (100 days)`.
+pub fn max_duration() -> String {
+    let max = crate::MAX_DURATION;
+    format!(
+        "{} ({} days)",
+        crate::format_duration(max),
+        max.as_secs() / 86_400
+    )
+}
+
 impl fmt::Display for GrammarError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
@@ -86,7 +98,9 @@ impl fmt::Display for GrammarError {
             GrammarErrorKind::BadVariableName => write!(f, "invalid variable name"),
             GrammarErrorKind::BadDuration => write!(f, "invalid duration"),
             GrammarErrorKind::DurationWithoutUnit => write!(f, "duration has no unit"),
-            GrammarErrorKind::DurationOverflow => write!(f, "duration is too large"),
+            GrammarErrorKind::DurationTooLong => {
+                write!(f, "duration is longer than the maximum, {}", max_duration())
+            }
             GrammarErrorKind::BadCheck { expected } => {
                 write!(f, "invalid check: expected {expected}")
             }
@@ -104,3 +118,23 @@ impl fmt::Display for GrammarError {
 }
 
 impl std::error::Error for GrammarError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The help is a `&'static str`: it must name the same maximum as the constant.
+    #[test]
+    fn the_maximum_is_named_as_it_is() {
+        assert_eq!(max_duration(), "2400h (100 days)");
+        let e = GrammarError {
+            span: Span::new(0, 1),
+            kind: GrammarErrorKind::DurationTooLong,
+        };
+        assert!(e.help().unwrap().ends_with("`2400h`"));
+        assert_eq!(
+            e.to_string(),
+            "duration is longer than the maximum, 2400h (100 days)"
+        );
+    }
+}

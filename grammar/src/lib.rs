@@ -27,9 +27,9 @@ mod template;
 mod threshold;
 
 pub use check::{Check, CmpOp, Comparison, Predicate, SUBJECTS, Subject, Value, parse_check};
-pub use duration::{format_duration, parse_duration};
+pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use extractor::{Extractor, parse_extractor};
-pub use grammar_error::{GrammarError, GrammarErrorKind};
+pub use grammar_error::{GrammarError, GrammarErrorKind, max_duration};
 pub use span::Span;
 pub use template::{Template, TemplatePart, parse_template};
 pub use threshold::{Threshold, parse_threshold};

@@ -121,4 +121,21 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn times_are_at_most_the_maximum() {
+        assert_eq!(
+            parse_threshold("< 2400h").unwrap_err().kind,
+            GrammarErrorKind::BadThreshold
+        );
+        assert_eq!(
+            parse_threshold("< 8640000s").unwrap().bound,
+            Value::Time(crate::MAX_DURATION)
+        );
+        let e = parse_threshold("< 18446744073709551615s").unwrap_err();
+        assert_eq!(
+            (e.kind, e.span),
+            (GrammarErrorKind::DurationTooLong, Span::new(2, 23))
+        );
+    }
 }

@@ -167,8 +167,13 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
             drop_due_before(end.map_or(now, |e| now.min(e)), 0, &mut n);
             return;
         }
-        let due = match profile.time_of(n as f64 + PHASE) {
-            Some(offset) if end.is_none_or(|e| offset < e) => shared.start + offset,
+        let due = profile
+            .time_of(n as f64 + PHASE)
+            .filter(|&offset| end.is_none_or(|e| offset < e))
+            // Due past any instant the clock can name: never, for this run.
+            .and_then(|offset| shared.start.checked_add(offset));
+        let due = match due {
+            Some(due) => due,
             // Nothing more is due before the deadline: it still ends the run.
             _ => {
                 if let Some(d) = deadline {

@@ -88,7 +88,8 @@ impl Profile {
     }
 
     /// When iteration `n` (from 0) is due, or `None` if it never is (the level has
-    /// fallen to zero for good before it).
+    /// fallen to zero for good before it, or is so low that it would be due past any
+    /// time a `Duration` holds).
     pub fn time_of(&self, n: f64) -> Option<Duration> {
         let mut from = self.start;
         let mut elapsed = Duration::ZERO;
@@ -113,7 +114,13 @@ impl Profile {
             elapsed += d;
             from = to;
         }
-        (from > 0.0).then(|| elapsed + Duration::from_secs_f64((n - count) / from))
+        // A level so low that the iteration is due past what a `Duration` holds is
+        // never due.
+        if from <= 0.0 {
+            return None;
+        }
+        let after = Duration::try_from_secs_f64((n - count) / from).ok()?;
+        elapsed.checked_add(after)
     }
 }
 
@@ -174,6 +181,21 @@ mod tests {
         assert!((p.count_until(secs(1.0)) - 5.0).abs() < 1e-9);
         assert!(p.time_of(4.0).is_some());
         assert_eq!(p.time_of(5.0), None);
+    }
+
+    /// `arrival_rate = 1e-300` is positive: the first iteration is due at once, the
+    /// next one past any time a `Duration` holds, so never, rather than a panic.
+    #[test]
+    fn a_vanishing_level_ends_the_schedule() {
+        let p = Profile::constant(1e-300);
+        assert_eq!(p.time_of(0.0), Some(Duration::ZERO));
+        assert_eq!(p.time_of(1.0), None);
+        let p = Profile {
+            start: 1.0,
+            stages: vec![(secs(1.0), 1e-300)],
+        };
+        assert_eq!(p.time_of(0.0), Some(Duration::ZERO));
+        assert_eq!(p.time_of(1.0), None);
     }
 
     #[test]

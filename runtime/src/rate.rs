@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 /// How far behind the schedule may be caught up: two timer ticks.
 pub(crate) const SLACK: Duration = Duration::from_millis(2);
 
+/// The longest wait between two requests: a century, longer than any run (every
+/// duration is at most 100 days). A lower rate than this allows waits as long: it
+/// would send nothing more during the run either way.
+const LONGEST_INTERVAL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 pub(crate) struct Pacer {
     interval: Duration,
     next: Cell<Option<Instant>>,
@@ -23,7 +28,8 @@ impl Pacer {
     /// A pacer for `per_second` requests per second (must be positive).
     pub fn new(per_second: f64) -> Pacer {
         Pacer {
-            interval: Duration::from_secs_f64(1.0 / per_second),
+            interval: Duration::try_from_secs_f64(1.0 / per_second)
+                .map_or(LONGEST_INTERVAL, |d| d.min(LONGEST_INTERVAL)),
             next: Cell::new(None),
         }
     }
@@ -66,5 +72,17 @@ mod tests {
         // The next slot was t0 + 100µs; the VU got there 1ms late.
         let woke = t0 + Duration::from_micros(1_100);
         assert_eq!(p.reserve(woke), t0 + Duration::from_micros(100));
+    }
+
+    /// `--rate 1e-300` is a positive rate: one request, then none for longer than the
+    /// run, and no overflow computing when.
+    #[test]
+    fn a_vanishing_rate_waits_a_century() {
+        let p = Pacer::new(1e-300);
+        let t0 = Instant::now();
+        assert_eq!(p.reserve(t0), t0);
+        assert_eq!(p.reserve(t0), t0 + LONGEST_INTERVAL);
+        assert_eq!(Pacer::new(1e-12).interval, LONGEST_INTERVAL);
+        assert_eq!(Pacer::new(0.5).interval, Duration::from_secs(2));
     }
 }

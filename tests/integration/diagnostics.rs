@@ -2,7 +2,10 @@
 //! text underlined, a help line), never a panic or a backtrace. The wording is the
 //! compiler's (`compiler/src/compile_error.rs`); these tests pin stable substrings.
 
+use std::sync::atomic::Ordering;
+
 use crate::harness::{Output, SCENARIO, Test};
+use crate::servers::{Behaviour, Server};
 
 /// A port nothing should be listening on; these runs must fail before connecting.
 const NOWHERE: &str = "http://127.0.0.1:9/";
@@ -333,4 +336,173 @@ fn url_fragments_are_rejected() {
             .run();
         assert_located(&out, 2, None, url);
     }
+}
+
+/// A line too long to print whole (a long URL, a HAR recording's one-line body) is
+/// shown as a window around the problem: the location is still the real line and
+/// column, the offending text is underlined, and the 70 KB line is not printed.
+#[test]
+fn a_problem_on_a_very_long_line_is_shown_in_a_window() {
+    let long = "a".repeat(70_000);
+    // A flag value: one line, the problem at its end.
+    let url = format!("http://127.0.0.1:9/{long}${{NOPE}}");
+    let out = Test::new()
+        .env_remove("NOPE")
+        .args([url.as_str(), "--dry-run"])
+        .status(1)
+        .stderr_contains("unknown variable `NOPE`")
+        .stderr_contains(format!(
+            ":1:{}]",
+            "http://127.0.0.1:9/".len() + long.len() + 1
+        ))
+        .stderr_contains("aaaa${NOPE}")
+        .stderr_contains("───┬───")
+        .stderr_contains("╰── not a built-in or environment variable")
+        .run();
+    assert!(out.stderr.len() < 2_000, "{}", out.stderr);
+
+    // A scenario file: the long line between two short ones.
+    let out = Test::new()
+        .env_remove("NOPE")
+        .scenario(&format!(
+            "[target]\nurl = \"http://127.0.0.1:9/{long}${{NOPE}}/{long}\"\n[load]\nvus = 1\n"
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("unknown variable `NOPE`")
+        .run();
+    assert_located(&out, 2, Some(27 + 70_000), "aaaa${NOPE}/aaaa");
+    assert!(out.stderr.len() < 2_000, "{}", out.stderr);
+
+    // A HAR recording whose one line breaks off 130 KB in.
+    let har = format!(
+        r#"{{"log": {{"comment": "{}", "entries": [}}"#,
+        "b".repeat(130_000)
+    );
+    let column = har.len();
+    let out = Test::new()
+        .file("long.har", &har)
+        .args(["long.har", "--dry-run"])
+        .status(1)
+        .stderr_contains("invalid JSON")
+        .stderr_contains(format!("long.har:1:{column}]"))
+        .stderr_contains("bbbb\", \"entries\": [}")
+        .stderr_contains("┬")
+        .run();
+    assert!(out.stderr.len() < 2_000, "{}", out.stderr);
+}
+
+/// Every duration is at most 2400h (100 days): longer is a located error naming the
+/// maximum, wherever it is written, instead of an overflow adding stages up, adding
+/// the warm-up to the run, converting a check's time, or at run time.
+#[test]
+fn durations_longer_than_the_maximum_are_located_errors() {
+    let huge = "18446744073709551615s";
+    Test::new()
+        .args([NOWHERE, "-d", huge])
+        .status(1)
+        .stderr_contains(format!(
+            "duration `{huge}` for `duration` is longer than the maximum, 2400h (100 days)"
+        ))
+        .stderr_contains(format!("--duration \"{huge}\":1:1]"))
+        .stderr_contains("at most `2400h`")
+        .run();
+    Test::new()
+        .args([NOWHERE, "-d", "1000000h", "--dry-run"])
+        .status(1)
+        .stderr_contains("duration `1000000h` for `duration` is longer than the maximum")
+        .run();
+
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{NOWHERE}"
+
+            [request]
+            checks = ["duration < {huge}"]
+
+            [[stages]]
+            duration = "10000000000000000000s"
+            target = 1
+
+            [[stages]]
+            duration = "10000000000000000000s"
+            target = 1
+
+            [thresholds]
+            p99 = "< {huge}"
+            "#
+        ))
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains(
+            "duration `10000000000000000000s` for `duration` is longer than the maximum",
+        )
+        .stderr_contains("duration is longer than the maximum, 2400h (100 days)")
+        .run();
+    assert_located(&out, 5, Some(23), huge);
+    for (line, column) in [(8, 13), (12, 13), (16, 10)] {
+        assert!(
+            out.stderr.contains(&format!("{SCENARIO}:{line}:{column}]")),
+            "{line}:{column} not named:\n{}",
+            out.stderr
+        );
+    }
+
+    Test::new()
+        .args([
+            NOWHERE,
+            "--warmup",
+            "2401h",
+            "-d",
+            "2400h",
+            "--ramp-up",
+            "1s",
+        ])
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("duration `2401h` for `warmup` is longer than the maximum")
+        .stderr_lacks("`duration`")
+        .run();
+}
+
+/// The maximum itself is a valid run: two stages of it after a warm-up of it, and a
+/// run of it cut short by `--max-requests`, which sends exactly that many.
+#[test]
+fn the_longest_duration_is_accepted_and_runs() {
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{NOWHERE}"
+
+            [[stages]]
+            duration = "2400h"
+            target = 1
+
+            [[stages]]
+            duration = "2400h"
+            target = 2
+
+            [load]
+            warmup = "2400h"
+            ramp_up = "2400h"
+            "#
+        ))
+        .arg("--dry-run")
+        .run();
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+
+    let server = Server::start(Behaviour::Ok);
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "1", "-d", "2400h", "--max-requests", "3"])
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("requests.total"), 3, "{report}");
+    assert_eq!(report.u64("requests.responses"), 3, "{report}");
+    assert_eq!(server.counts().requests.load(Ordering::SeqCst), 3);
 }

@@ -48,7 +48,7 @@ use serde_json::value::RawValue;
 
 use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
 use crate::draft::{BodySource, Draft, DraftHeader, DraftScenario, DraftStep};
-use crate::located::{Loc, Located, Src};
+use crate::located::{Loc, Located, Src, shorten};
 use recording::{RecordedResponse, Recording};
 
 /// How a recording becomes a scenario: which entries are kept, and whether pauses
@@ -633,17 +633,6 @@ fn is_header_value(value: &str) -> bool {
 /// An HTTP token character (RFC 9110 `tchar`), for methods and header names.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// At most `max` characters, with `…` when cut.
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut s: String = text.chars().take(max - 1).collect();
-        s.push('…');
-        s
-    }
 }
 
 /// `1.2s`, `250ms`: as a person would write a pause.

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use kaioken_grammar::parse_duration;
+use kaioken_grammar::{GrammarErrorKind, max_duration, parse_duration};
 
 use super::{
     DEFAULT_DURATION, DEFAULT_MAX_VUS, DEFAULT_QUEUE_SIZE, DEFAULT_QUEUE_TIMEOUT, DEFAULT_VUS,
@@ -113,7 +113,13 @@ impl Lowerer<'_> {
             );
         }
         let duration = if !stages.is_empty() {
-            Some(stages.iter().map(|s| s.duration).sum())
+            // Each stage is at most `MAX_DURATION`: their sum cannot come near
+            // overflowing, but it is added up without a panic path all the same.
+            Some(
+                stages
+                    .iter()
+                    .fold(Duration::ZERO, |total, s| total.saturating_add(s.duration)),
+            )
         } else {
             match (&d.duration, max_requests) {
                 (None, Some(_)) => None,
@@ -123,7 +129,7 @@ impl Lowerer<'_> {
         let ramp_up = self.duration(&d.ramp_up, "ramp_up", Duration::ZERO, false);
         let warmup = self.duration(&d.warmup, "warmup", Duration::ZERO, false);
         if let (Some(ramp), Some(total)) = (&d.ramp_up, duration) {
-            if ramp_up > total + warmup {
+            if ramp_up > total.saturating_add(warmup) {
                 self.conflict(&ramp.loc, "`ramp_up` is longer than the whole run");
             }
         }
@@ -253,12 +259,15 @@ impl Lowerer<'_> {
             Ok(d) => d,
             Err(e) => {
                 let inner = (text == value.value).then_some(e.span);
-                self.grammar_error(
-                    format!("invalid duration `{text}` for `{what}`"),
-                    e.help(),
-                    &value.loc,
-                    inner,
-                );
+                let message = if e.kind == GrammarErrorKind::DurationTooLong {
+                    format!(
+                        "duration `{text}` for `{what}` is longer than the maximum, {}",
+                        max_duration()
+                    )
+                } else {
+                    format!("invalid duration `{text}` for `{what}`")
+                };
+                self.grammar_error(message, e.help(), &value.loc, inner);
                 default
             }
         }

@@ -2,9 +2,11 @@
 //!
 //! Only the worker's own thread touches its `WorkerStats`, so recording takes no
 //! lock and sends nothing: it is a few additions on the request path. The tables are
-//! sized before the run (the timeline for its expected length, checks, extractors,
-//! scenarios); what may still allocate is a first occurrence (an error kind's example
-//! message, a status of another protocol) or a timeline that outgrows its estimate.
+//! sized before the run (the timeline for its expected length up to
+//! [`PREALLOCATED_SECONDS`], checks, extractors, scenarios); what may still allocate is
+//! a first occurrence (an error kind's example message, a status of another protocol)
+//! or a timeline that outgrows its estimate (it doubles as it goes: a 100-day run does
+//! not reserve 100 days of seconds up front).
 //! [`RunStats::merge`](super::RunStats::merge) adds the workers up when the run ends.
 
 use std::time::{Duration, Instant};
@@ -56,6 +58,10 @@ pub(crate) struct WorkerStats {
     pub second_start: SecondStart,
 }
 
+/// The most seconds of timeline reserved before the run: an hour (about 300 KiB per
+/// worker). A longer run's timeline grows as the run goes.
+pub(crate) const PREALLOCATED_SECONDS: usize = 3_600;
+
 fn clamp_us(d: Duration) -> u64 {
     d.as_micros()
         .clamp(u128::from(LOWEST_US), u128::from(HIGHEST_US)) as u64
@@ -69,7 +75,7 @@ impl WorkerStats {
             status: Box::new([0; HTTP_STATUSES]),
             other_status: Vec::new(),
             counts: Counts::default(),
-            timeline: Vec::with_capacity(expected_seconds + 2),
+            timeline: Vec::with_capacity(expected_seconds.min(PREALLOCATED_SECONDS) + 2),
             error_details: Default::default(),
             latency_uncorrected: None,
             schedule_lag: None,
@@ -397,5 +403,29 @@ mod tests {
         assert_eq!(w.counts.warmup_requests, 1);
         assert_eq!(w.counts.responses, 1);
         assert_eq!(w.latency.len(), 1);
+    }
+
+    /// A run of 1,000,000 hours (3.6 billion seconds) reserves an hour of timeline,
+    /// not 300 GB, and the timeline still takes in a second far past that hour.
+    #[test]
+    fn a_long_run_grows_its_timeline_as_it_goes() {
+        let t0 = Instant::now();
+        let mut w = WorkerStats::new(t0, 3_600_000_000);
+        assert_eq!(w.timeline.capacity(), PREALLOCATED_SECONDS + 2);
+        let response = Outcome::Response {
+            status: Status::Http(200),
+            bytes_in: 1,
+        };
+        for at in [10, 5_000, 20_000] {
+            let end = t0 + Duration::from_secs(at);
+            w.record(end - Duration::from_millis(1), end, None, 5, response);
+        }
+        assert_eq!(w.timeline.len(), 20_001);
+        let counted: Vec<u64> = [10, 5_000, 20_000]
+            .iter()
+            .map(|&s| w.timeline[s].responses)
+            .collect();
+        assert_eq!(counted, [1, 1, 1]);
+        assert_eq!(w.timeline.iter().map(|s| s.responses).sum::<u64>(), 3);
     }
 }
