@@ -76,6 +76,7 @@ impl Http2 {
                 detail: None,
                 capture: crate::judge::capture_for(program, http.cookie_jar),
                 location: Vec::new(),
+                reconnected: false,
             },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),

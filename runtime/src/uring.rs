@@ -31,7 +31,7 @@ use socket2::{SockAddr, Socket, Type};
 
 use crate::http1::write_request;
 use crate::live::PUBLISH_EVERY;
-use crate::response_parser::{Response, ResponseParser};
+use crate::response_parser::{Invalid, Response, ResponseParser};
 use crate::shared::Shared;
 use crate::stats::{Outcome, WorkerStats};
 use crate::vu::{After, Exchange, Vu, Worker};
@@ -118,6 +118,8 @@ struct Conn {
     /// The VU machine: VM state, cookies, step and redirect in progress.
     vu: Vu,
     socket: Option<Socket>,
+    /// `socket` has carried a request before the one in progress.
+    reused: bool,
     addr: SockAddr,
     wbuf: Vec<u8>,
     rbuf: Box<[u8]>,
@@ -147,8 +149,19 @@ struct Conn {
 }
 
 /// A request's outcome as the response (or its absence) decided it: the response, or
-/// the error and its errno (0 when there is none).
-type Settled = Result<Response, (ErrorKind, i32)>;
+/// the error and what more is known of it.
+type Settled = Result<Response, (ErrorKind, Why)>;
+
+/// What is known of a failure besides its kind, for the report's example message.
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    /// Nothing: the kind's own description (a timeout's names the timeout).
+    Nothing,
+    /// The errno an operation failed with.
+    Errno(i32),
+    /// What was wrong with a response that is not valid HTTP.
+    Invalid(Invalid),
+}
 
 /// How the io_uring engine's part of a run ended.
 pub(crate) struct Finished {
@@ -204,6 +217,7 @@ fn drive(
         .map(|&number| Conn {
             vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
             socket: None,
+            reused: false,
             addr: SockAddr::from(addr),
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
@@ -398,7 +412,7 @@ impl Engine<'_> {
             self.stats.iteration_started(now, None);
         }
         self.write(conns, i);
-        self.issue(conns, i, now);
+        self.issue(conns, i, now, false);
     }
 
     /// Write VU `i`'s request (its step's, or the redirect it follows) into its buffer.
@@ -418,7 +432,8 @@ impl Engine<'_> {
     }
 
     /// Send the request written in VU `i`'s buffer, connecting first if needed.
-    fn issue(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+    /// `again` when it is sent a second time: its start time stays the first's.
+    fn issue(&mut self, conns: &mut [Conn], i: usize, now: Instant, again: bool) {
         let shared = self.shared;
         let program: &Program = self.program;
         let conn = &mut conns[i];
@@ -434,8 +449,11 @@ impl Engine<'_> {
         if let Some(c) = conn.capture.as_mut().filter(|_| conn.keep) {
             c.start(keep.body);
         }
-        self.submitted.push(i);
+        if !again {
+            self.submitted.push(i);
+        }
         if conn.socket.is_none() {
+            conn.reused = false;
             match Socket::new(conn.addr.domain(), Type::STREAM, None) {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
@@ -610,10 +628,13 @@ impl Engine<'_> {
         // before it stopped reading, and that answer is still read (Linux returns
         // data already received before reporting a reset).
         let outcome = if conn.timed_out {
-            Some(Err((ErrorKind::Timeout, 0)))
+            Some(Err((ErrorKind::Timeout, Why::Nothing)))
         } else if res < 0 {
             let e = io::Error::from_raw_os_error(-res);
-            Some(Err((ErrorKind::from_io(&e, conn.parser.in_body()), -res)))
+            Some(Err((
+                ErrorKind::from_io(&e, conn.parser.in_body()),
+                Why::Errno(-res),
+            )))
         } else if res == 0 {
             let in_body = conn.parser.in_body();
             Some(conn.parser.eof().map_err(|k| match conn.send_error {
@@ -621,9 +642,9 @@ impl Engine<'_> {
                 // says more than the end of stream.
                 Some(e) if !in_body => {
                     let kind = ErrorKind::from_io(&io::Error::from_raw_os_error(e), false);
-                    (kind, e)
+                    (kind, Why::Errno(e))
                 }
-                _ => (k, 0),
+                _ => (k, Why::Nothing),
             }))
         } else {
             conn.rend += res as usize;
@@ -636,7 +657,7 @@ impl Engine<'_> {
                     conn.rstart += used;
                     done.map(Ok)
                 }
-                Err(kind) => Some(Err((kind, 0))),
+                Err(invalid) => Some(Err((ErrorKind::Protocol, Why::Invalid(invalid)))),
             }
         };
         match outcome {
@@ -678,22 +699,39 @@ impl Engine<'_> {
                     conn.rstart = 0;
                     conn.rend = 0;
                 }
+                conn.reused = conn.socket.is_some();
                 let outcome = Outcome::Response {
                     status: Status::Http(status),
                     bytes_in: bytes,
                 };
                 self.finish(conns, i, now, outcome);
             }
-            Err((kind, errno)) => {
-                let timeout = self.shared.plan.transport.timeout;
-                self.stats.note_error_detail(kind, || match errno {
-                    0 => default_detail(kind, timeout),
-                    e => io::Error::from_raw_os_error(e).to_string(),
-                });
+            Err((kind, why)) => {
                 let conn = &mut conns[i];
                 conn.socket = None;
                 conn.rstart = 0;
                 conn.rend = 0;
+                // A reused connection that was closed before any of a response came
+                // (an idle keep-alive connection the server had closed): the request
+                // goes once more, on a new connection, as in the tokio engine
+                // (`Http1::exchange`). Its start time stays the first attempt's.
+                if kind == ErrorKind::Reset
+                    && conn.reused
+                    && !conn.parser.started()
+                    && !conn.timed_out
+                {
+                    conn.reused = false;
+                    self.stats.reconnected(now);
+                    self.issue(conns, i, now, true);
+                    return;
+                }
+                conn.reused = false;
+                let timeout = self.shared.plan.transport.timeout;
+                self.stats.note_error_detail(kind, || match why {
+                    Why::Nothing => default_detail(kind, timeout),
+                    Why::Errno(e) => io::Error::from_raw_os_error(e).to_string(),
+                    Why::Invalid(invalid) => invalid.detail(),
+                });
                 self.finish(conns, i, now, Outcome::Error(kind));
             }
         }
@@ -740,7 +778,7 @@ impl Engine<'_> {
             return;
         }
         self.write(conns, i);
-        self.issue(conns, i, now);
+        self.issue(conns, i, now, false);
     }
 }
 

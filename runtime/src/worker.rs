@@ -219,6 +219,9 @@ impl TokioVu {
                 .await;
             let end = Instant::now();
             ctx.in_flight.set(ctx.in_flight.get() - 1);
+            if driver.last().reconnected {
+                ctx.stats.borrow_mut().reconnected(end);
+            }
             if let Outcome::Error(kind) = outcome {
                 let detail = driver.take_detail();
                 ctx.stats.borrow_mut().note_error_detail(kind, || {

@@ -56,7 +56,23 @@ pub enum Behaviour {
         /// The early answer, e.g. a `413` with `connection: close`.
         response: &'static [u8],
     },
+    /// Read the request, write these bytes (part of a response), then hold the
+    /// connection open without another word.
+    PartialThenStall(&'static [u8]),
+    /// Answer the first request on each connection with `200 ok`, keeping the
+    /// connection open; answer the second with these bytes (a response cut short) and
+    /// close.
+    PartialOnReuse(&'static [u8]),
+    /// Read the request, write these bytes, then one line that never ends: `a` after
+    /// `a`, until the client goes away (or [`ENDLESS_CAP`] bytes were written).
+    EndlessLine(&'static [u8]),
+    /// Answer every request with `200 ok` and this many `Set-Cookie` headers, each
+    /// naming a cookie never set before; keep the connection open.
+    SetCookies(u32),
 }
+
+/// The most [`Behaviour::EndlessLine`] writes on one connection.
+pub const ENDLESS_CAP: u64 = 1 << 30;
 
 /// Counts of what the server saw.
 #[derive(Debug, Default)]
@@ -73,6 +89,12 @@ pub struct Counts {
     pub malformed: AtomicU64,
     /// Request bytes read ([`Behaviour::EarlyResponse`]).
     pub bytes_read: AtomicU64,
+    /// Response bytes written ([`Behaviour::EndlessLine`]).
+    pub bytes_written: AtomicU64,
+    /// The longest `Cookie` header value of a request read.
+    pub max_cookie: AtomicU64,
+    /// Cookies set ([`Behaviour::SetCookies`]).
+    pub cookies_set: AtomicU64,
 }
 
 /// A running server; stopped on drop.
@@ -269,6 +291,57 @@ async fn serve(
             stream.write_all(OK).await?;
             counts.responses.fetch_add(1, Ordering::SeqCst);
         },
+        Behaviour::PartialThenStall(bytes) => {
+            if read_request(&mut stream, &mut buf, counts).await? {
+                stream.write_all(bytes).await?;
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+        Behaviour::PartialOnReuse(bytes) => {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            stream.write_all(OK).await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+            if read_request(&mut stream, &mut buf, counts).await? {
+                stream.write_all(bytes).await?;
+                stream.shutdown().await?;
+                let mut sink = [0u8; 4096];
+                while stream.read(&mut sink).await? > 0 {}
+            }
+            Ok(())
+        }
+        Behaviour::EndlessLine(bytes) => {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            stream.write_all(bytes).await?;
+            let line = [b'a'; 16 * 1024];
+            let mut written = 0;
+            while written < ENDLESS_CAP {
+                // The client closing (or resetting) ends the loop with an error.
+                stream.write_all(&line).await?;
+                written += line.len() as u64;
+                counts
+                    .bytes_written
+                    .fetch_add(line.len() as u64, Ordering::SeqCst);
+            }
+            Ok(())
+        }
+        Behaviour::SetCookies(n) => loop {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            let mut head = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n".to_vec();
+            for _ in 0..n {
+                let id = counts.cookies_set.fetch_add(1, Ordering::SeqCst);
+                head.extend_from_slice(format!("set-cookie: c{id}=v; Path=/\r\n").as_bytes());
+            }
+            head.extend_from_slice(b"\r\nok");
+            stream.write_all(&head).await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+        },
     }
 }
 
@@ -321,6 +394,13 @@ async fn read_request(
                 .filter_map(|l| l.strip_prefix("content-length:"))
                 .find_map(|v| v.trim().parse().ok())
                 .unwrap_or(0);
+            let cookie = head
+                .lines()
+                .filter_map(|l| l.strip_prefix("cookie:"))
+                .map(|v| v.trim().len() as u64)
+                .max()
+                .unwrap_or(0);
+            counts.max_cookie.fetch_max(cookie, Ordering::SeqCst);
             let total = end + 4 + body_len;
             while buf.len() < total {
                 let n = stream.read(&mut chunk).await?;
