@@ -29,6 +29,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 use kaioken_vm::{Method, Program, Protocol, Scheme, Status, Yield};
 use socket2::{SockAddr, Socket, Type};
 
+use crate::backoff::Backoff;
 use crate::http1::write_request;
 use crate::live::PUBLISH_EVERY;
 use crate::response_parser::{Invalid, Response, ResponseParser};
@@ -120,6 +121,10 @@ struct Conn {
     socket: Option<Socket>,
     /// `socket` has carried a request before the one in progress.
     reused: bool,
+    /// Back-off after failed connects (backoff.rs).
+    backoff: Backoff,
+    /// Parked until then, waiting out the back-off.
+    resume_at: Option<Instant>,
     addr: SockAddr,
     wbuf: Vec<u8>,
     rbuf: Box<[u8]>,
@@ -218,6 +223,8 @@ fn drive(
             vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
             socket: None,
             reused: false,
+            backoff: Backoff::default(),
+            resume_at: None,
             addr: SockAddr::from(addr),
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
@@ -244,7 +251,7 @@ fn drive(
         pending: Vec::with_capacity(conns.len() * 2),
         submitted: Vec::with_capacity(conns.len()),
         remaining: conns.len(),
-        deferred: Vec::new(),
+        parked: Vec::new(),
         handoff: false,
     };
     let now = Instant::now();
@@ -262,8 +269,21 @@ fn drive(
             break;
         }
         let now = Instant::now();
-        for i in std::mem::take(&mut engine.deferred) {
-            engine.next_request(&mut conns, i, now);
+        // VUs backing off after a failed connect whose wait is over go on; when the
+        // run is stopping, every one does (to be marked done).
+        let stopping = shared.control.is_stopping()
+            || shared.deadline.is_some_and(|d| now >= d)
+            || engine.handoff;
+        let mut k = 0;
+        while k < engine.parked.len() {
+            let i = engine.parked[k];
+            if stopping || conns[i].resume_at.is_none_or(|at| now >= at) {
+                engine.parked.swap_remove(k);
+                conns[i].resume_at = None;
+                engine.next_request(&mut conns, i, now);
+            } else {
+                k += 1;
+            }
         }
         // Queue what the last round produced, then one syscall: submit and wait.
         {
@@ -368,9 +388,9 @@ struct Engine<'a> {
     submitted: Vec<usize>,
     /// VUs that have not finished.
     remaining: usize,
-    /// VUs to start again next round (their socket could not be opened; starting them
-    /// again at once would spin).
-    deferred: Vec<usize>,
+    /// VUs waiting out their back-off after a failed connect (until their
+    /// `resume_at`); starting them again at once would spin.
+    parked: Vec<usize>,
     /// A redirect led to another origin: finish what is in flight, then hand the VUs
     /// to the tokio engine.
     handoff: bool,
@@ -467,26 +487,13 @@ impl Engine<'_> {
                     self.pending.push(entry);
                 }
                 Err(e) => {
+                    // Out of file descriptors (`EMFILE`, `ENFILE`), most likely: the VU
+                    // backs off (see `finish`) rather than spin.
                     self.stats.note_error_detail(ErrorKind::Connect, || {
                         format!("cannot open a socket: {e}")
                     });
-                    let exchange = Exchange {
-                        outcome: Outcome::Error(ErrorKind::Connect),
-                        start: now,
-                        end: now,
-                        intended: None,
-                        bytes_sent: 0,
-                        capture: None,
-                        location: &[],
-                    };
-                    let mut worker = Worker {
-                        program,
-                        stats: self.stats,
-                        max_redirects: shared.plan.transport.max_redirects,
-                    };
-                    // A failure is never a redirect: the step is over.
-                    conn.vu.complete(&mut worker, &exchange);
-                    self.deferred.push(i);
+                    conn.started = now;
+                    self.finish(conns, i, now, Outcome::Error(ErrorKind::Connect));
                 }
             }
             return;
@@ -755,7 +762,20 @@ impl Engine<'_> {
             stats: self.stats,
             max_redirects: self.shared.plan.transport.max_redirects,
         };
-        match conn.vu.complete(&mut worker, &exchange) {
+        let after = conn.vu.complete(&mut worker, &exchange);
+        let error = match outcome {
+            Outcome::Error(kind) => Some(kind),
+            Outcome::Response { .. } => None,
+        };
+        if let Some(wait) = conn.backoff.after(error) {
+            // A failed connect is never a redirect: the step is over. The VU waits
+            // out its back-off, parked (see `drive`).
+            conn.phase = Phase::Idle;
+            conn.resume_at = Some(now + wait);
+            self.parked.push(i);
+            return;
+        }
+        match after {
             After::Done => self.next_request(conns, i, now),
             After::Redirect { .. } => self.follow_redirect(conns, i, now),
         }

@@ -3,8 +3,10 @@
 //!
 //! Files by job: this one, the classic faults (stall, reset, close, garbage);
 //! `reconnect`, kept-alive connections a server closed while idle; `responses`,
-//! responses that are cut short, oversized, endless or malformed in named ways.
+//! responses that are cut short, oversized, endless or malformed in named ways;
+//! `limits`, the open-file limit and targets nothing listens at.
 
+mod limits;
 mod reconnect;
 mod responses;
 
