@@ -71,6 +71,23 @@ pub enum Behaviour {
     SetCookies(u32),
 }
 
+/// What an HTTP/2 server (cleartext, prior knowledge) does with each request.
+#[derive(Debug, Clone, Copy)]
+pub enum H2Behaviour {
+    /// Reset the request's stream (`RST_STREAM`) with this error code.
+    ResetStream(h2::Reason),
+    /// Refuse every stream: answer the client's first frames with `GOAWAY` (last stream
+    /// 0, this error code) and close.
+    GoAway(h2::Reason),
+}
+
+/// Which protocol a server speaks, and how it misbehaves.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Http1(Behaviour),
+    H2(H2Behaviour),
+}
+
 /// The most [`Behaviour::EndlessLine`] writes on one connection.
 pub const ENDLESS_CAP: u64 = 1 << 30;
 
@@ -110,6 +127,15 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-lengt
 impl Server {
     /// Start a server with `behaviour` on a fresh loopback port.
     pub fn start(behaviour: Behaviour) -> Server {
+        Server::start_kind(Kind::Http1(behaviour))
+    }
+
+    /// Start an HTTP/2 server with `behaviour` on a fresh loopback port.
+    pub fn start_h2(behaviour: H2Behaviour) -> Server {
+        Server::start_kind(Kind::H2(behaviour))
+    }
+
+    fn start_kind(kind: Kind) -> Server {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         std_listener
             .set_nonblocking(true)
@@ -134,7 +160,14 @@ impl Server {
                             thread_counts.connections.fetch_add(1, Ordering::SeqCst);
                             let counts = thread_counts.clone();
                             tokio::spawn(async move {
-                                let _ = serve(stream, behaviour, epoch, &counts).await;
+                                match kind {
+                                    Kind::Http1(behaviour) => {
+                                        let _ = serve(stream, behaviour, epoch, &counts).await;
+                                    }
+                                    Kind::H2(behaviour) => {
+                                        let _ = serve_h2(stream, behaviour, &counts).await;
+                                    }
+                                }
                             });
                         }
                     }
@@ -343,6 +376,57 @@ async fn serve(
             counts.responses.fetch_add(1, Ordering::SeqCst);
         },
     }
+}
+
+async fn serve_h2(
+    stream: TcpStream,
+    behaviour: H2Behaviour,
+    counts: &Counts,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let reason = match behaviour {
+        H2Behaviour::ResetStream(reason) => reason,
+        H2Behaviour::GoAway(reason) => {
+            return Ok(go_away(stream, reason, counts).await?);
+        }
+    };
+    let mut conn = h2::server::handshake(stream).await?;
+    while let Some(request) = conn.accept().await {
+        let (_request, mut respond) = request?;
+        counts.requests.fetch_add(1, Ordering::SeqCst);
+        respond.send_reset(reason);
+    }
+    Ok(())
+}
+
+/// Read the client's preface and first frames, answer with an empty `SETTINGS` and a
+/// `GOAWAY` that processes no stream (last stream 0), then close once the client has.
+/// Frames are written by hand: `h2`'s server only sends a `GOAWAY` covering the
+/// streams it has taken.
+async fn go_away(
+    mut stream: TcpStream,
+    reason: h2::Reason,
+    counts: &Counts,
+) -> std::io::Result<()> {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // The preface, then at least one frame header after it.
+    while buf.len() < PREFACE.len() + 9 {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    counts.requests.fetch_add(1, Ordering::SeqCst);
+    let mut frames = vec![0, 0, 0, 4, 0, 0, 0, 0, 0];
+    frames.extend_from_slice(&[0, 0, 8, 7, 0, 0, 0, 0, 0]);
+    frames.extend_from_slice(&0u32.to_be_bytes());
+    frames.extend_from_slice(&u32::from(reason).to_be_bytes());
+    stream.write_all(&frames).await?;
+    stream.shutdown().await?;
+    while stream.read(&mut chunk).await? > 0 {}
+    Ok(())
 }
 
 /// The body length of a request head (through its blank line) that is well formed:

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{ENGINES, on_engine, run_measured};
 use crate::harness::Test;
-use crate::servers::{Behaviour, Server};
+use crate::servers::{Behaviour, H2Behaviour, Server};
 
 fn leak(bytes: Vec<u8>) -> &'static [u8] {
     Box::leak(bytes.into_boxed_slice())
@@ -260,5 +260,40 @@ fn a_flood_of_cookies_keeps_requests_bounded() {
             (180 * 6..=180 * 10).contains(&longest),
             "longest Cookie header {longest} bytes"
         );
+    }
+}
+
+/// An HTTP/2 server that resets each request's stream (`RST_STREAM`), or closes the
+/// connection (`GOAWAY`), with an error code: `reset`, and the detail names the frame
+/// and the code.
+#[test]
+fn http2_resets_and_goaways_are_resets_with_their_code() {
+    let cases = [
+        (
+            H2Behaviour::ResetStream(h2::Reason::REFUSED_STREAM),
+            "the server reset the stream (RST_STREAM), HTTP/2 error code REFUSED_STREAM (0x7)",
+        ),
+        (
+            H2Behaviour::GoAway(h2::Reason::ENHANCE_YOUR_CALM),
+            "the server closed the connection (GOAWAY), HTTP/2 error code ENHANCE_YOUR_CALM (0xb)",
+        ),
+    ];
+    for (behaviour, detail) in cases {
+        let server = Server::start_h2(behaviour);
+        let report = Test::new()
+            .arg(server.url())
+            .args(["--http2", "-c", "2", "--max-requests", "10", "-d", "30s"])
+            .status(1)
+            .report()
+            .run()
+            .report();
+        report.check_invariants(1);
+        assert_eq!(
+            report.error_classes(),
+            vec![("reset".to_owned(), 10)],
+            "{behaviour:?}\n{report}"
+        );
+        assert_eq!(report.str("error_details.reset"), detail, "{report}");
+        assert_eq!(server.counts().requests.load(Ordering::SeqCst), 10);
     }
 }
