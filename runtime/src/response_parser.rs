@@ -24,6 +24,9 @@ pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// each).
 pub(crate) const MAX_HEADERS: usize = 256;
 
+/// Header slots tried first: enough for nearly every response, and cheap to clear.
+const FEW_HEADERS: usize = 64;
+
 /// Longest chunk-size line, extensions included: a line that does not end within
 /// it is a protocol error, not a buffer that grows.
 pub(crate) const MAX_CHUNK_LINE: usize = 4 * 1024;
@@ -273,14 +276,40 @@ impl ResponseParser {
         if end > MAX_HEAD {
             return Err(Invalid("response head over 64 KiB"));
         }
+        // Most heads fit in a few header slots (2 KiB of stack to clear per
+        // response); only one with more is parsed again with all MAX_HEADERS.
+        let mut headers = [httparse::EMPTY_HEADER; FEW_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(&rest[..end]) {
+            Ok(Status::Complete(n)) => self.take_head(&resp, n),
+            Err(httparse::Error::TooManyHeaders) => self.many_headers(&rest[..end]),
+            // The blank line was found, so the head is all there.
+            Ok(Status::Partial) => Err(Invalid("malformed response head")),
+            Err(e) => Err(Invalid(head_error(e))),
+        }
+    }
+
+    /// [`ResponseParser::head`] for a head with more than [`FEW_HEADERS`] lines.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::type_complexity)]
+    fn many_headers(&mut self, head: &[u8]) -> Result<(usize, Option<Option<()>>), Invalid> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
-        let n = match resp.parse(&rest[..end]) {
-            Ok(Status::Complete(n)) => n,
-            // The blank line was found, so the head is all there.
-            Ok(Status::Partial) => return Err(Invalid("malformed response head")),
-            Err(e) => return Err(Invalid(head_error(e))),
-        };
+        match resp.parse(head) {
+            Ok(Status::Complete(n)) => self.take_head(&resp, n),
+            Ok(Status::Partial) => Err(Invalid("malformed response head")),
+            Err(e) => Err(Invalid(head_error(e))),
+        }
+    }
+
+    /// Act on a parsed head of `n` bytes: status, framing, connection, location.
+    #[allow(clippy::type_complexity)]
+    fn take_head(
+        &mut self,
+        resp: &httparse::Response<'_, '_>,
+        n: usize,
+    ) -> Result<(usize, Option<Option<()>>), Invalid> {
         let code = resp.code.unwrap_or(0);
         let mut length = None;
         // `Some(chunked)` when the response names a transfer coding.
