@@ -178,6 +178,9 @@ pub struct Requests {
     pub bytes_received: u64,
     pub warmup_requests: u64,
     pub unfinished: u64,
+    /// Requests sent again on a new connection because their reused one was closed
+    /// before any of a response came; each counts once above, by its final outcome.
+    pub reconnects: u64,
     /// Passed evaluations over all evaluations of every check; `null` without checks.
     pub check_pass_rate: Option<f64>,
 }
@@ -429,6 +432,7 @@ fn requests(stats: &RunStats) -> Requests {
         bytes_received: stats.counts.bytes_in,
         warmup_requests: stats.counts.warmup_requests,
         unfinished: stats.counts.unfinished,
+        reconnects: stats.counts.reconnects,
         check_pass_rate: (evaluations > 0).then(|| passes as f64 / evaluations as f64),
     }
 }

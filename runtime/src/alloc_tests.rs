@@ -15,6 +15,7 @@ use kaioken_compiler::{ConfigFile, Flags, Input, compile, lower};
 use kaioken_vm::{LoadPlan, RunPlan, Yield};
 
 use crate::Control;
+use crate::backoff::Backoff;
 use crate::driver::Drivers;
 use crate::shared::Shared;
 use crate::stats::WorkerStats;
@@ -117,6 +118,7 @@ fn http1_request_path_allocates_nothing() {
         let mut vu = TokioVu {
             vu: Vu::new(&ctx.program, 1, false),
             drivers: Drivers::default(),
+            backoff: Backoff::default(),
         };
         let mut stop_rx = shared.control.subscribe();
         let mut allocations = 0;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use kaioken_vm::{Program, Yield};
 
+use crate::backoff::Backoff;
 use crate::control::reached;
 use crate::driver::Drivers;
 use crate::vu::Vu;
@@ -29,6 +30,7 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
     let mut vu = TokioVu {
         vu: from.unwrap_or_else(|| Vu::new(program, number, shared.plan.transport.cookie_jar)),
         drivers: Drivers::default(),
+        backoff: Backoff::default(),
     };
     let mut active = false;
     let mut at_entry = vu.vu.between_iterations(program);

@@ -47,6 +47,7 @@ pub fn run(
     on_tick: &mut dyn FnMut(&Snapshot),
 ) -> Result<RunStats, RunError> {
     let shared = Arc::new(Shared::new(plan, threads, control.clone())?);
+    crate::fdlimit::raise_and_check(plan.load.vus, plan.program.origins.len(), shared.threads)?;
     let (threads, start, measure_from, deadline, load) = (
         shared.threads,
         shared.start,

@@ -4,10 +4,25 @@
 //! Matching domains, paths, expiry and `Secure` is `cookie_store`'s job (a well-kept
 //! implementation of RFC 6265), not hand-parsed here. This path builds a URL per
 //! request, so it allocates; it only runs for runs that ask for a jar.
+//!
+//! The jar is bounded as browsers bound theirs, so a server that sets cookie after
+//! cookie cannot make every request grow: at most [`MAX_PER_DOMAIN`] cookies per
+//! domain and [`MAX_COOKIES`] in all (a new cookie past either is not kept; one that
+//! replaces a kept cookie of the same name, domain and path always is), and a `Cookie`
+//! header of at most [`MAX_HEADER`] bytes (cookies that would go past it are left
+//! out of that request).
 
-use cookie_store::CookieStore;
+use cookie_store::{Cookie, CookieStore};
 use kaioken_vm::{Origin, Scheme};
 use url::Url;
+
+/// Most cookies kept for one domain (Chromium's limit).
+pub(crate) const MAX_PER_DOMAIN: usize = 180;
+/// Most cookies one VU's jar keeps (RFC 6265 6.1's minimum for a user agent).
+pub(crate) const MAX_COOKIES: usize = 3000;
+/// The longest `Cookie` header sent: what servers take by default in one header
+/// line (nginx's and Node's 8 KiB-per-line buffers).
+pub(crate) const MAX_HEADER: usize = 8 * 1024;
 
 /// One VU's cookies, and the buffer its `Cookie` header is written into.
 #[derive(Debug, Default)]
@@ -39,7 +54,11 @@ impl Jar {
         let url = url_of(origin, path)?;
         self.header.clear();
         for (name, value) in self.store.get_request_values(&url) {
-            if !self.header.is_empty() {
+            let separator = if self.header.is_empty() { 0 } else { 2 };
+            if self.header.len() + separator + name.len() + 1 + value.len() > MAX_HEADER {
+                continue;
+            }
+            if separator > 0 {
                 self.header.extend_from_slice(b"; ");
             }
             self.header.extend_from_slice(name.as_bytes());
@@ -69,8 +88,28 @@ impl Jar {
             else {
                 continue;
             };
-            let _ = self.store.parse(value, url);
+            if let Ok(cookie) = Cookie::parse(value, url) {
+                if self.has_room_for(&cookie) {
+                    let _ = self.store.insert(cookie.into_owned(), url);
+                }
+            }
         }
+    }
+
+    /// Whether `cookie` may be kept: it replaces a kept one, or both its domain and
+    /// the jar are under their limits.
+    fn has_room_for(&self, cookie: &Cookie<'_>) -> bool {
+        let (mut all, mut domain) = (0, 0);
+        for kept in self.store.iter_any().filter(|c| !c.is_expired()) {
+            if kept.domain == cookie.domain {
+                if kept.path == cookie.path && kept.name() == cookie.name() {
+                    return true;
+                }
+                domain += 1;
+            }
+            all += 1;
+        }
+        domain < MAX_PER_DOMAIN && all < MAX_COOKIES
     }
 }
 
@@ -110,5 +149,46 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=gone; Path=/; Max-Age=0\r\n\r\n",
         );
         assert_eq!(jar.header_for(&origin, b"/"), None);
+    }
+
+    #[test]
+    fn the_jar_and_its_header_are_bounded() {
+        let origin = Origin {
+            scheme: Scheme::Http,
+            host: "127.0.0.1".into(),
+            port: 8080,
+            authority: "127.0.0.1:8080".into(),
+        };
+        let mut jar = Jar::default();
+        for batch in 0..50 {
+            let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+            for i in 0..100 {
+                head.extend_from_slice(
+                    format!("set-cookie: c{batch}_{i}=v; Path=/\r\n").as_bytes(),
+                );
+            }
+            head.extend_from_slice(b"\r\n");
+            jar.absorb(&origin, b"/", &head);
+        }
+        assert_eq!(jar.store.iter_any().count(), MAX_PER_DOMAIN);
+        // A kept cookie is still replaced when the domain is full.
+        jar.absorb(
+            &origin,
+            b"/",
+            b"HTTP/1.1 200 OK\r\nset-cookie: c0_0=new; Path=/\r\n\r\n",
+        );
+        let header = String::from_utf8(jar.header_for(&origin, b"/").unwrap().to_vec()).unwrap();
+        assert!(header.contains("c0_0=new"), "{header}");
+        assert_eq!(header.split("; ").count(), MAX_PER_DOMAIN);
+        // Large cookies: the header stops short of its limit.
+        let mut jar = Jar::default();
+        let big = "v".repeat(3000);
+        for i in 0..5 {
+            let head = format!("HTTP/1.1 200 OK\r\nset-cookie: big{i}={big}; Path=/\r\n\r\n");
+            jar.absorb(&origin, b"/", head.as_bytes());
+        }
+        let header = jar.header_for(&origin, b"/").unwrap();
+        assert!(header.len() <= MAX_HEADER, "{}", header.len());
+        assert_eq!(header.split(|&b| b == b';').count(), 2);
     }
 }

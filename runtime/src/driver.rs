@@ -32,6 +32,9 @@ pub(crate) struct Last {
     pub capture: Option<Capture>,
     /// The last response's `Location`, when it was a redirect to follow.
     pub location: Vec<u8>,
+    /// The last request went out twice: its reused connection turned out closed
+    /// before any of a response came, and it was sent again on a new one.
+    pub reconnected: bool,
 }
 
 /// What a driver tells of its last exchange, and its connections.

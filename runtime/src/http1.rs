@@ -21,7 +21,7 @@ use crate::ErrorKind;
 use crate::conn::{Stream, connect};
 use crate::driver::{Driver, Last, Perform};
 use crate::redirect::Hop;
-use crate::response_parser::{Capture, Response, ResponseParser};
+use crate::response_parser::{Capture, Invalid, Response, ResponseParser};
 use crate::stats::Outcome;
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -85,6 +85,7 @@ impl Http1 {
                 detail: None,
                 capture: crate::judge::capture_for(program, http.cookie_jar),
                 location: Vec::new(),
+                reconnected: false,
             },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
@@ -104,6 +105,15 @@ impl Http1 {
         self.rpos = 0;
     }
 
+    /// Send the request in `wbuf` on `slot`'s connection (made first if there is
+    /// none) and read the response.
+    ///
+    /// A request on a reused connection that fails as `reset` before any byte of a
+    /// response came is sent once more, on a new connection: the server closed the
+    /// connection while it was idle (a keep-alive timeout), which is no answer to this
+    /// request, and browsers and curl do the same. It counts as a reconnect
+    /// ([`Last::reconnected`]), not an error. Never when a byte of the response
+    /// came, and never on a new connection's first request.
     async fn exchange(
         &mut self,
         slot: usize,
@@ -115,35 +125,55 @@ impl Http1 {
         if slot >= self.conns.len() {
             self.conns.resize_with(slot + 1, || None);
         }
-        if self.conns[slot].is_none() {
-            let stream = connect(origin, tls, &mut self.last.detail).await?;
-            self.conns[slot] = Some(stream);
-            self.rbuf.clear();
-            self.rpos = 0;
+        loop {
+            let fresh = self.conns[slot].is_none();
+            if fresh {
+                let stream = connect(origin, tls, &mut self.last.detail).await?;
+                self.conns[slot] = Some(stream);
+                self.rbuf.clear();
+                self.rpos = 0;
+            }
+            let Some(stream) = self.conns[slot].as_mut() else {
+                return Err(ErrorKind::Other);
+            };
+            let capture = self.last.capture.as_mut().filter(|_| keep.any());
+            let mut exchange = Exchange {
+                stream,
+                request: &self.wbuf,
+                sent: &mut self.sent,
+                writing: Writing::Bytes,
+                buf: &mut self.rbuf,
+                pos: &mut self.rpos,
+                capture: capture.map(|c| c.start(keep.body)),
+                invalid: None,
+            };
+            let mut parser = ResponseParser::new(is_head).following_redirects(self.follow);
+            let result = std::future::poll_fn(|cx| exchange.poll(cx, &mut parser)).await;
+            // A response that came before the whole request went out leaves the server
+            // expecting the rest: the connection cannot carry another request.
+            let whole = matches!(exchange.writing, Writing::Done);
+            let invalid = exchange.invalid;
+            let response = match result {
+                Ok(response) => response,
+                Err(ErrorKind::Reset) if !fresh && !parser.started() => {
+                    self.drop_conn(slot);
+                    self.sent = 0;
+                    self.last.reconnected = true;
+                    continue;
+                }
+                Err(kind) => {
+                    if let Some(invalid) = invalid {
+                        self.last.detail = Some(invalid.detail());
+                    }
+                    return Err(kind);
+                }
+            };
+            self.last.location = parser.location;
+            if !response.keep_alive || !whole {
+                self.drop_conn(slot);
+            }
+            return Ok((response.status, response.bytes));
         }
-        let Some(stream) = self.conns[slot].as_mut() else {
-            return Err(ErrorKind::Other);
-        };
-        let capture = self.last.capture.as_mut().filter(|_| keep.any());
-        let mut exchange = Exchange {
-            stream,
-            request: &self.wbuf,
-            sent: &mut self.sent,
-            writing: Writing::Bytes,
-            buf: &mut self.rbuf,
-            pos: &mut self.rpos,
-            capture: capture.map(|c| c.start(keep.body)),
-        };
-        let mut parser = ResponseParser::new(is_head).following_redirects(self.follow);
-        let response = std::future::poll_fn(|cx| exchange.poll(cx, &mut parser)).await?;
-        // A response that came before the whole request went out leaves the server
-        // expecting the rest: the connection cannot carry another request.
-        let whole = matches!(exchange.writing, Writing::Done);
-        self.last.location = parser.location;
-        if !response.keep_alive || !whole {
-            self.drop_conn(slot);
-        }
-        Ok((response.status, response.bytes))
     }
 }
 
@@ -171,6 +201,8 @@ struct Exchange<'a> {
     buf: &'a mut Vec<u8>,
     pos: &'a mut usize,
     capture: Option<&'a mut Capture>,
+    /// What was wrong with the response, when it was not valid HTTP.
+    invalid: Option<Invalid>,
 }
 
 impl Exchange<'_> {
@@ -188,7 +220,13 @@ impl Exchange<'_> {
         loop {
             self.poll_write(cx);
             let (used, done) =
-                parser.advance_into(&self.buf[*self.pos..], self.capture.as_deref_mut())?;
+                match parser.advance_into(&self.buf[*self.pos..], self.capture.as_deref_mut()) {
+                    Ok(progress) => progress,
+                    Err(invalid) => {
+                        self.invalid = Some(invalid);
+                        return Poll::Ready(Err(ErrorKind::Protocol));
+                    }
+                };
             *self.pos += used;
             if let Some(response) = done {
                 return Poll::Ready(Ok(response));
@@ -360,6 +398,7 @@ impl Perform for Http1 {
         } = s;
         write_request(&mut self.wbuf, program, state, step, info, cookie, hop);
         self.sent = 0;
+        self.last.reconnected = false;
         let desc = program.step(step);
         let (slot, origin, method) = match hop {
             Some(h) => (h.slot, &h.origin, &h.method),

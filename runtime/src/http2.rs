@@ -76,6 +76,7 @@ impl Http2 {
                 detail: None,
                 capture: crate::judge::capture_for(program, http.cookie_jar),
                 location: Vec::new(),
+                reconnected: false,
             },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
@@ -182,11 +183,13 @@ impl Http2 {
         let Some(sender) = self.conns[slot].as_mut() else {
             return Err(ErrorKind::Other);
         };
-        sender.ready().await.map_err(|e| classify(&e, false))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| classify(&e, false))?;
+        if let Err(e) = sender.ready().await {
+            return Err(self.fail(&e, false));
+        }
+        let resp = match sender.send_request(req).await {
+            Ok(resp) => resp,
+            Err(e) => return Err(self.fail(&e, false)),
+        };
         let status = resp.status().as_u16();
         self.last.location.clear();
         if self.follow && crate::redirect::is_redirect(status) {
@@ -233,9 +236,69 @@ impl Http2 {
     /// Classify a hyper error and keep its message (the cold path).
     #[cold]
     fn fail(&mut self, e: &hyper::Error, in_body: bool) -> ErrorKind {
-        self.last.detail = Some(e.to_string());
-        classify(e, in_body)
+        let (kind, detail) = match h2_error(e) {
+            Some(h2) => h2_failure(h2, in_body),
+            None => (classify(e, in_body), with_sources(e)),
+        };
+        self.last.detail = Some(detail);
+        kind
     }
+}
+
+/// An error's message followed by its sources' (hyper's own says only "connection
+/// error" for an I/O error).
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The HTTP/2 error under a hyper error, if the peer or the protocol ended the stream
+/// or the connection.
+fn h2_error(e: &hyper::Error) -> Option<&h2::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h2) = s.downcast_ref::<h2::Error>() {
+            return Some(h2);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// A stream reset (`RST_STREAM`) or a connection closed (`GOAWAY`): `reset` before the
+/// response's head, `body_read` during its body, and a detail with the HTTP/2 error
+/// code either way. Other HTTP/2 errors are `protocol` (or an I/O error's class).
+fn h2_failure(e: &h2::Error, in_body: bool) -> (ErrorKind, String) {
+    let code = |r: h2::Reason| format!("HTTP/2 error code {r:?} ({:#x})", u32::from(r));
+    let by = if e.is_remote() {
+        "the server"
+    } else {
+        "kaioken"
+    };
+    let (what, reason) = match e.reason() {
+        Some(r) if e.is_reset() => (format!("{by} reset the stream (RST_STREAM)"), r),
+        Some(r) if e.is_go_away() => (format!("{by} closed the connection (GOAWAY)"), r),
+        _ => {
+            let kind = match e.get_io() {
+                Some(io) => ErrorKind::from_io(io, in_body),
+                None if in_body => ErrorKind::BodyRead,
+                None => ErrorKind::Protocol,
+            };
+            return (kind, e.to_string());
+        }
+    };
+    let kind = if in_body {
+        ErrorKind::BodyRead
+    } else {
+        ErrorKind::Reset
+    };
+    (kind, format!("{what}, {}", code(reason)))
 }
 
 fn classify(e: &hyper::Error, in_body: bool) -> ErrorKind {

@@ -32,6 +32,7 @@
 //! request path takes a lock or sends on a channel: statistics are per worker thread
 //! and merged once at the end, and the progress counters are single-writer atomics.
 
+mod backoff;
 mod closed;
 mod conn;
 mod control;
@@ -39,6 +40,7 @@ mod controller;
 mod cookies;
 mod driver;
 mod error_kind;
+mod fdlimit;
 mod http1;
 mod http2;
 mod judge;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use kaioken_vm::{Program, Yield};
 use tokio::sync::Notify;
 
+use crate::backoff::Backoff;
 use crate::control::reached;
 use crate::driver::Drivers;
 use crate::vu::Vu;
@@ -230,6 +231,7 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     let mut vu = TokioVu {
         vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
         drivers: Drivers::default(),
+        backoff: Backoff::default(),
     };
     let mut stop_rx = control.subscribe();
     'iterations: loop {

@@ -4,14 +4,32 @@
 //! It is sync and owns no buffer, so any driver can feed it whatever its socket
 //! produced: the tokio driver after each `read`, an io_uring driver after each
 //! completion. Body bytes are counted and skipped, never copied.
+//!
+//! Every part whose end must be searched for is bounded — the head and the trailer
+//! section ([`MAX_HEAD`], [`MAX_HEADERS`] lines), a chunk-size line
+//! ([`MAX_CHUNK_LINE`]) — and searched once, from where the last search stopped, so
+//! parsing stays linear in the bytes read whatever the pieces they come in. Each
+//! protocol error says what was wrong ([`Invalid`]).
 
 use httparse::Status;
 
 use crate::ErrorKind;
 
-/// Response heads larger than this are a protocol error, so a broken server cannot make
-/// a VU's buffer grow without bound.
+/// Response heads (and trailer sections) larger than this are a protocol error, so a
+/// broken server cannot make a VU's buffer grow without bound.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
+
+/// Most header lines a response head may have: generous (a response setting 70
+/// cookies is ordinary), and what `httparse` gets as slots on the stack (32 bytes
+/// each).
+pub(crate) const MAX_HEADERS: usize = 256;
+
+/// Header slots tried first: enough for nearly every response, and cheap to clear.
+const FEW_HEADERS: usize = 64;
+
+/// Longest chunk-size line, extensions included: a line that does not end within
+/// it is a protocol error, not a buffer that grows.
+pub(crate) const MAX_CHUNK_LINE: usize = 4 * 1024;
 
 /// The parts of a response kept for checks and extractors: the head as received and
 /// the body up to a limit. One per VU, cleared (not freed) for each response.
@@ -107,6 +125,12 @@ pub(crate) struct ResponseParser {
     status: u16,
     keep_alive: bool,
     bytes: u64,
+    /// Where the search for the end of the head, a chunk-size line or a trailer line
+    /// goes on, in the bytes not yet used: each byte is looked at once however the
+    /// input is split.
+    scan: usize,
+    /// Bytes of the head (or of the trailer section) seen but not yet used.
+    pending: usize,
     /// A redirect's `Location`, when following redirects (empty otherwise).
     pub location: Vec<u8>,
 }
@@ -122,6 +146,8 @@ impl ResponseParser {
             status: 0,
             keep_alive: true,
             bytes: 0,
+            scan: 0,
+            pending: 0,
             location: Vec::new(),
         }
     }
@@ -137,20 +163,29 @@ impl ResponseParser {
         !matches!(self.state, State::Head)
     }
 
+    /// Whether any byte of a response has arrived. A request on a reused connection
+    /// that fails before one did may be sent again on a new connection.
+    pub fn started(&self) -> bool {
+        self.bytes > 0 || self.pending > 0
+    }
+
     /// Consume what it can of `buf`. Returns how many bytes it used and, once the
     /// response is complete, the response; bytes after it are left unused.
     #[cfg(test)]
-    pub fn advance(&mut self, buf: &[u8]) -> Result<(usize, Option<Response>), ErrorKind> {
+    pub fn advance(&mut self, buf: &[u8]) -> Result<(usize, Option<Response>), Invalid> {
         self.advance_into(buf, None)
     }
 
     /// [`ResponseParser::advance`], also copying the head and (up to its limit) the
     /// body into `capture` when checks need them. Without a capture it copies nothing.
+    ///
+    /// `buf` is what was not used yet: the bytes a call leaves unused must start the
+    /// next call's `buf` (more may follow them).
     pub fn advance_into(
         &mut self,
         buf: &[u8],
         mut capture: Option<&mut Capture>,
-    ) -> Result<(usize, Option<Response>), ErrorKind> {
+    ) -> Result<(usize, Option<Response>), Invalid> {
         let mut used = 0;
         loop {
             let rest = &buf[used..];
@@ -170,6 +205,9 @@ impl ResponseParser {
                 State::Chunk(chunk) => self.chunk(chunk, rest)?,
             };
             let (n, finished) = step;
+            if n > 0 {
+                self.scan = 0;
+            }
             if let Some(c) = capture.as_deref_mut() {
                 match before {
                     State::Head if finished.is_some() => {
@@ -216,31 +254,83 @@ impl ResponseParser {
     /// `(bytes used, progress)`: progress `None` needs more bytes, `Some(Some(()))`
     /// moved to another state, `Some(None)` finished the response.
     #[allow(clippy::type_complexity)]
-    fn head(&mut self, rest: &[u8]) -> Result<(usize, Option<Option<()>>), ErrorKind> {
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut headers);
-        let n = match resp.parse(rest) {
-            Ok(Status::Complete(n)) => n,
-            Ok(Status::Partial) if rest.len() > MAX_HEAD => return Err(ErrorKind::Protocol),
-            Ok(Status::Partial) => return Ok((0, None)),
-            Err(_) => return Err(ErrorKind::Protocol),
+    fn head(&mut self, rest: &[u8]) -> Result<(usize, Option<Option<()>>), Invalid> {
+        // Something that is not HTTP/1.x is told at its first bytes, not when (if
+        // ever) a blank line follows.
+        let line = rest
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .map_or(&[][..], |i| &rest[i..]);
+        let version = &line[..line.len().min(7)];
+        if !b"HTTP/1."[..version.len()].eq_ignore_ascii_case(version) {
+            return Err(Invalid("status line is not HTTP/1.x"));
+        }
+        let Some(end) = blank_line_end(rest, &mut self.scan) else {
+            self.pending = rest.len();
+            if rest.len() > MAX_HEAD {
+                return Err(Invalid("response head over 64 KiB"));
+            }
+            return Ok((0, None));
         };
+        self.pending = 0;
+        if end > MAX_HEAD {
+            return Err(Invalid("response head over 64 KiB"));
+        }
+        // Most heads fit in a few header slots (2 KiB of stack to clear per
+        // response); only one with more is parsed again with all MAX_HEADERS.
+        let mut headers = [httparse::EMPTY_HEADER; FEW_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(&rest[..end]) {
+            Ok(Status::Complete(n)) => self.take_head(&resp, n),
+            Err(httparse::Error::TooManyHeaders) => self.many_headers(&rest[..end]),
+            // The blank line was found, so the head is all there.
+            Ok(Status::Partial) => Err(Invalid("malformed response head")),
+            Err(e) => Err(Invalid(head_error(e))),
+        }
+    }
+
+    /// [`ResponseParser::head`] for a head with more than [`FEW_HEADERS`] lines.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::type_complexity)]
+    fn many_headers(&mut self, head: &[u8]) -> Result<(usize, Option<Option<()>>), Invalid> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(head) {
+            Ok(Status::Complete(n)) => self.take_head(&resp, n),
+            Ok(Status::Partial) => Err(Invalid("malformed response head")),
+            Err(e) => Err(Invalid(head_error(e))),
+        }
+    }
+
+    /// Act on a parsed head of `n` bytes: status, framing, connection, location.
+    #[allow(clippy::type_complexity)]
+    fn take_head(
+        &mut self,
+        resp: &httparse::Response<'_, '_>,
+        n: usize,
+    ) -> Result<(usize, Option<Option<()>>), Invalid> {
         let code = resp.code.unwrap_or(0);
         let mut length = None;
-        let mut chunked = false;
+        // `Some(chunked)` when the response names a transfer coding.
+        let mut coding: Option<bool> = None;
         let mut close = resp.version == Some(0);
         for h in resp.headers.iter() {
             if h.name.eq_ignore_ascii_case("content-length") {
-                let text = std::str::from_utf8(h.value).map_err(|_| ErrorKind::Protocol)?;
-                length = Some(
-                    text.trim()
-                        .parse::<u64>()
-                        .map_err(|_| ErrorKind::Protocol)?,
-                );
+                let value = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u64>().ok())
+                    .ok_or(Invalid("content-length is not a number"))?;
+                if length.is_some_and(|l| l != value) {
+                    return Err(Invalid("conflicting content-length values"));
+                }
+                length = Some(value);
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                // `chunked` must be the last coding (RFC 9112 6.1).
-                let v = h.value.trim_ascii_end();
-                chunked = v.len() >= 7 && v[v.len() - 7..].eq_ignore_ascii_case(b"chunked");
+                // Only the final coding frames the body (RFC 9112 6.1): `chunked`
+                // there (a case-insensitive token), anything else reads to the close.
+                // Over several headers, the last one's last coding is the final one.
+                let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                coding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             } else if h.name.eq_ignore_ascii_case("connection") {
                 if h.value.eq_ignore_ascii_case(b"close") {
                     close = true;
@@ -270,33 +360,38 @@ impl ResponseParser {
         if self.is_head || code == 204 || code == 304 || (100..200).contains(&code) {
             return Ok((n, Some(None)));
         }
-        self.state = if chunked {
-            State::Chunk(Chunk::Size)
-        } else if let Some(len) = length {
-            if len == 0 {
-                return Ok((n, Some(None)));
+        self.state = match (coding, length) {
+            (Some(true), _) => State::Chunk(Chunk::Size),
+            // A transfer coding overrides any content-length (RFC 9112 6.3).
+            (Some(false), _) | (None, None) => {
+                self.keep_alive = false;
+                State::UntilClose
             }
-            State::Length(len)
-        } else {
-            self.keep_alive = false;
-            State::UntilClose
+            (None, Some(0)) => return Ok((n, Some(None))),
+            (None, Some(len)) => State::Length(len),
         };
         Ok((n, Some(Some(()))))
     }
 
     #[allow(clippy::type_complexity)]
-    fn chunk(
-        &mut self,
-        chunk: Chunk,
-        rest: &[u8],
-    ) -> Result<(usize, Option<Option<()>>), ErrorKind> {
+    fn chunk(&mut self, chunk: Chunk, rest: &[u8]) -> Result<(usize, Option<Option<()>>), Invalid> {
         let (used, next) = match chunk {
-            Chunk::Size => match httparse::parse_chunk_size(rest) {
-                Ok(Status::Complete((n, 0))) => (n, Chunk::Trailer),
-                Ok(Status::Complete((n, size))) => (n, Chunk::Data(size)),
-                Ok(Status::Partial) => return Ok((0, None)),
-                Err(_) => return Err(ErrorKind::Protocol),
-            },
+            Chunk::Size => {
+                let Some(end) = line_end(rest, &mut self.scan) else {
+                    if rest.len() > MAX_CHUNK_LINE {
+                        return Err(Invalid("chunk-size line over 4 KiB"));
+                    }
+                    return Ok((0, None));
+                };
+                if end > MAX_CHUNK_LINE {
+                    return Err(Invalid("chunk-size line over 4 KiB"));
+                }
+                match httparse::parse_chunk_size(&rest[..end]) {
+                    Ok(Status::Complete((n, 0))) => (n, Chunk::Trailer),
+                    Ok(Status::Complete((n, size))) => (n, Chunk::Data(size)),
+                    Ok(Status::Partial) | Err(_) => return Err(Invalid("invalid chunk size")),
+                }
+            }
             Chunk::Data(remaining) => {
                 let take = (rest.len() as u64).min(remaining);
                 if take == 0 {
@@ -314,22 +409,90 @@ impl ResponseParser {
             Chunk::DataEnd => match rest {
                 [b'\r', b'\n', ..] => (2, Chunk::Size),
                 [] | [b'\r'] => return Ok((0, None)),
-                _ => return Err(ErrorKind::Protocol),
+                _ => return Err(Invalid("chunk data not followed by CRLF")),
             },
             Chunk::Trailer => {
-                if rest.starts_with(b"\r\n") {
-                    return Ok((2, Some(None)));
+                // Trailer lines, then a blank one; all of them within MAX_HEAD.
+                let Some(end) = line_end(rest, &mut self.scan) else {
+                    if self.pending + rest.len() > MAX_HEAD {
+                        return Err(Invalid("trailer section over 64 KiB"));
+                    }
+                    return Ok((0, None));
+                };
+                self.pending += end;
+                if self.pending > MAX_HEAD {
+                    return Err(Invalid("trailer section over 64 KiB"));
                 }
-                match memchr::memmem::find(rest, b"\r\n") {
-                    Some(i) => (i + 2, Chunk::Trailer),
-                    None if rest.len() > MAX_HEAD => return Err(ErrorKind::Protocol),
-                    None => return Ok((0, None)),
+                if matches!(&rest[..end], b"\r\n" | b"\n") {
+                    self.pending = 0;
+                    return Ok((end, Some(None)));
                 }
+                (end, Chunk::Trailer)
             }
         };
         self.state = State::Chunk(next);
         Ok((used, Some(Some(()))))
     }
+}
+
+/// Why a response is not valid HTTP/1.1, for the `protocol` error's detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Invalid(pub &'static str);
+
+impl Invalid {
+    /// The report's example message for this error.
+    #[cold]
+    pub fn detail(self) -> String {
+        format!("invalid HTTP response: {}", self.0)
+    }
+}
+
+/// What was wrong, for each of `httparse`'s errors.
+fn head_error(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending in the head",
+        httparse::Error::Status => "invalid status code",
+        httparse::Error::Token => "invalid token in the head",
+        httparse::Error::TooManyHeaders => "more than 256 header lines",
+        httparse::Error::Version => "status line is not HTTP/1.x",
+    }
+}
+
+/// The end (just past its `\n`) of the line that starts `buf`. The search starts at
+/// `*scan`, where the last call with the same line stopped, and leaves it where this
+/// one stopped, so a line arriving in pieces is scanned once.
+fn line_end(buf: &[u8], scan: &mut usize) -> Option<usize> {
+    let from = (*scan).min(buf.len());
+    match memchr::memchr(b'\n', &buf[from..]) {
+        Some(i) => Some(from + i + 1),
+        None => {
+            *scan = buf.len();
+            None
+        }
+    }
+}
+
+/// The end of the blank line that ends a head at the start of `buf` (a `\n` followed
+/// by `\r\n` or `\n`), searching from `*scan` as [`line_end`] does.
+fn blank_line_end(buf: &[u8], scan: &mut usize) -> Option<usize> {
+    let mut at = (*scan).min(buf.len());
+    while let Some(i) = memchr::memchr(b'\n', &buf[at..]) {
+        let nl = at + i;
+        match &buf[nl + 1..] {
+            [b'\n', ..] => return Some(nl + 2),
+            [b'\r', b'\n', ..] => return Some(nl + 3),
+            // The line's end is not all here yet: look at this `\n` again.
+            [] | [b'\r'] => {
+                *scan = nl;
+                return None;
+            }
+            _ => at = nl + 1,
+        }
+    }
+    *scan = buf.len();
+    None
 }
 
 #[cfg(test)]
@@ -338,19 +501,37 @@ mod tests {
 
     /// Feed `input` in pieces of `size` bytes; return the response and bytes used.
     fn feed(input: &[u8], size: usize, is_head: bool) -> Result<(Response, usize), ErrorKind> {
+        run(input, size, is_head).map_err(|e| e.unwrap_or(ErrorKind::Protocol))
+    }
+
+    /// The reason `input`, fed in pieces of `size` bytes, is a protocol error.
+    fn why(input: &[u8], size: usize) -> &'static str {
+        match run(input, size, false) {
+            Err(Err(Invalid(reason))) => reason,
+            other => panic!("not a protocol error: {other:?}"),
+        }
+    }
+
+    /// [`feed`], with the error `Err(Invalid)` for a protocol error, `Ok(kind)` for
+    /// an end of stream before the response's end.
+    fn run(
+        input: &[u8],
+        size: usize,
+        is_head: bool,
+    ) -> Result<(Response, usize), Result<ErrorKind, Invalid>> {
         let mut p = ResponseParser::new(is_head);
         let mut buf: Vec<u8> = Vec::new();
         let mut fed = 0;
         let mut consumed = 0;
         loop {
-            let (used, done) = p.advance(&buf)?;
+            let (used, done) = p.advance(&buf).map_err(Err)?;
             buf.drain(..used);
             consumed += used;
             if let Some(r) = done {
                 return Ok((r, consumed));
             }
             if fed == input.len() {
-                return p.eof().map(|r| (r, consumed));
+                return p.eof().map(|r| (r, consumed)).map_err(Ok);
             }
             let end = (fed + size).min(input.len());
             buf.extend_from_slice(&input[fed..end]);
@@ -480,5 +661,153 @@ mod tests {
             feed(&huge_head, 4096, false).unwrap_err(),
             ErrorKind::Protocol
         );
+    }
+
+    #[test]
+    fn generous_header_count_and_named_limits() {
+        let mut many = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n".to_vec();
+        for i in 0..70 {
+            many.extend_from_slice(format!("set-cookie: c{i}=v; Path=/\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\nok");
+        for size in [1, 7, 4096] {
+            let (r, used) = feed(&many, size, false).unwrap();
+            assert_eq!((r.status, used), (200, many.len()));
+        }
+        let mut too_many = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            too_many.extend_from_slice(format!("x-{i}: 1\r\n").as_bytes());
+        }
+        too_many.extend_from_slice(b"\r\n");
+        assert_eq!(why(&too_many, 4096), "more than 256 header lines");
+        let huge_head = [
+            b"HTTP/1.1 200 OK\r\nx: ".as_slice(),
+            &vec![b'a'; MAX_HEAD + 10],
+        ]
+        .concat();
+        assert_eq!(why(&huge_head, 4096), "response head over 64 KiB");
+        let huge_line = [
+            b"HTTP/1.1 200 OK\r\nx: ".as_slice(),
+            &vec![b'a'; MAX_HEAD + 10],
+            b"\r\n\r\n",
+        ]
+        .concat();
+        assert_eq!(why(&huge_line, 1 << 20), "response head over 64 KiB");
+    }
+
+    #[test]
+    fn only_a_final_chunked_coding_is_chunked() {
+        let body = |te: &str| {
+            format!(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: {te}\r\ncontent-length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            )
+        };
+        for (te, chunked) in [
+            ("chunked", true),
+            ("Chunked", true),
+            ("gzip, chunked", true),
+            ("gzip ,CHUNKED ", true),
+            ("notchunked", false),
+            ("chunked, gzip", false),
+            ("gzip", false),
+        ] {
+            let input = body(te);
+            let (r, used) = feed(input.as_bytes(), 5, false).unwrap();
+            if chunked {
+                // The whole chunked body, and the connection kept.
+                assert_eq!((used, r.keep_alive), (input.len(), true), "{te}");
+            } else {
+                // Not chunked, whatever content-length says: until the close.
+                assert_eq!(
+                    (r.bytes as usize, r.keep_alive),
+                    (input.len(), false),
+                    "{te}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn protocol_errors_say_what_was_wrong() {
+        for size in [1, 3, 4096] {
+            assert_eq!(
+                why(b"SPDY/9 banana\r\n\r\n", size),
+                "status line is not HTTP/1.x"
+            );
+            assert_eq!(why(b"HTTP/1.1 2x0 OK\r\n\r\n", size), "invalid status code");
+            assert_eq!(
+                why(b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n", size),
+                "content-length is not a number"
+            );
+            assert_eq!(
+                why(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+                    size
+                ),
+                "conflicting content-length values"
+            );
+            assert_eq!(
+                why(
+                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+                    size
+                ),
+                "invalid chunk size"
+            );
+            assert_eq!(
+                why(
+                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nabX\r\n",
+                    size
+                ),
+                "chunk data not followed by CRLF"
+            );
+        }
+        // Not HTTP at all is told from the first bytes, before any blank line.
+        let mut p = ResponseParser::new(false);
+        assert_eq!(
+            p.advance(b"SSH-2.0-OpenSSH").unwrap_err(),
+            Invalid("status line is not HTTP/1.x")
+        );
+        // Stray line ends before the status line are tolerated.
+        let (r, _) = feed(b"\r\nHTTP/1.1 204 No Content\r\n\r\n", 2, false).unwrap();
+        assert_eq!(r.status, 204);
+    }
+
+    #[test]
+    fn endless_lines_end_in_an_error_at_their_cap() {
+        let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+        // A chunk-size line that never ends (digits, then an extension).
+        let mut p = ResponseParser::new(false);
+        let mut buf = head.to_vec();
+        buf.extend_from_slice(b"1;");
+        let (used, _) = p.advance(&buf).unwrap();
+        buf.drain(..used);
+        let mut fed = 0;
+        let err = loop {
+            buf.extend_from_slice(&[b'a'; 512]);
+            fed += 512;
+            match p.advance(&buf) {
+                Ok((0, None)) => assert!(fed <= 2 * MAX_CHUNK_LINE, "no error after {fed}"),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, Invalid("chunk-size line over 4 KiB"));
+        assert!(fed <= MAX_CHUNK_LINE + 512);
+        // A trailer line that never ends.
+        let mut input = head.to_vec();
+        input.extend_from_slice(b"0\r\nx-t: ");
+        input.extend(std::iter::repeat_n(b'a', MAX_HEAD + 1));
+        assert_eq!(why(&input, 4096), "trailer section over 64 KiB");
+    }
+
+    #[test]
+    fn started_tells_whether_a_response_byte_came() {
+        let mut p = ResponseParser::new(false);
+        assert!(!p.started());
+        assert_eq!(p.advance(b"").unwrap(), (0, None));
+        assert!(!p.started());
+        assert_eq!(p.advance(b"HTT").unwrap(), (0, None));
+        assert!(p.started());
+        assert_eq!(p.eof(), Err(ErrorKind::Reset));
     }
 }

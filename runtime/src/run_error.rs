@@ -16,6 +16,18 @@ pub enum RunError {
     WorkerPanicked,
     /// The program broke one of the invariants the engines rely on: a compiler bug.
     InvalidProgram(InvalidProgram),
+    /// The run needs more open files than the limit allows, even raised to the hard
+    /// limit.
+    FileLimit {
+        /// The soft `RLIMIT_NOFILE` in force (raised as far as allowed).
+        limit: u64,
+        /// The hard limit.
+        hard: u64,
+        /// About how many the run needs.
+        needed: u64,
+        /// The VUs asked for.
+        vus: u32,
+    },
 }
 
 impl RunError {
@@ -32,6 +44,29 @@ impl fmt::Display for RunError {
             RunError::Thread(e) => write!(f, "cannot start a worker thread: {e}"),
             RunError::WorkerPanicked => f.write_str("a worker thread panicked"),
             RunError::InvalidProgram(e) => write!(f, "{e}"),
+            RunError::FileLimit {
+                limit,
+                hard,
+                needed,
+                vus,
+            } => {
+                write!(
+                    f,
+                    "{vus} VUs need about {needed} open files (a connection each, and some \
+                     of kaioken's own), but this process may open {limit} (`ulimit -n`)"
+                )?;
+                if hard <= limit {
+                    write!(
+                        f,
+                        ", its hard limit; raise the hard limit as root (`ulimit -Hn {needed}`, \
+                         `LimitNOFILE=` for a systemd service, or `nofile` in \
+                         /etc/security/limits.conf)"
+                    )?;
+                } else {
+                    write!(f, "; raise it with `ulimit -n {needed}`")?;
+                }
+                f.write_str(", or run fewer VUs")
+            }
         }
     }
 }

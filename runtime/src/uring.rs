@@ -29,9 +29,10 @@ use io_uring::{IoUring, opcode, squeue, types};
 use kaioken_vm::{Method, Program, Protocol, Scheme, Status, Yield};
 use socket2::{SockAddr, Socket, Type};
 
+use crate::backoff::Backoff;
 use crate::http1::write_request;
 use crate::live::PUBLISH_EVERY;
-use crate::response_parser::{Response, ResponseParser};
+use crate::response_parser::{Invalid, Response, ResponseParser};
 use crate::shared::Shared;
 use crate::stats::{Outcome, WorkerStats};
 use crate::vu::{After, Exchange, Vu, Worker};
@@ -118,6 +119,12 @@ struct Conn {
     /// The VU machine: VM state, cookies, step and redirect in progress.
     vu: Vu,
     socket: Option<Socket>,
+    /// `socket` has carried a request before the one in progress.
+    reused: bool,
+    /// Back-off after failed connects (backoff.rs).
+    backoff: Backoff,
+    /// Parked until then, waiting out the back-off.
+    resume_at: Option<Instant>,
     addr: SockAddr,
     wbuf: Vec<u8>,
     rbuf: Box<[u8]>,
@@ -147,8 +154,19 @@ struct Conn {
 }
 
 /// A request's outcome as the response (or its absence) decided it: the response, or
-/// the error and its errno (0 when there is none).
-type Settled = Result<Response, (ErrorKind, i32)>;
+/// the error and what more is known of it.
+type Settled = Result<Response, (ErrorKind, Why)>;
+
+/// What is known of a failure besides its kind, for the report's example message.
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    /// Nothing: the kind's own description (a timeout's names the timeout).
+    Nothing,
+    /// The errno an operation failed with.
+    Errno(i32),
+    /// What was wrong with a response that is not valid HTTP.
+    Invalid(Invalid),
+}
 
 /// How the io_uring engine's part of a run ended.
 pub(crate) struct Finished {
@@ -204,6 +222,9 @@ fn drive(
         .map(|&number| Conn {
             vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
             socket: None,
+            reused: false,
+            backoff: Backoff::default(),
+            resume_at: None,
             addr: SockAddr::from(addr),
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
@@ -230,7 +251,7 @@ fn drive(
         pending: Vec::with_capacity(conns.len() * 2),
         submitted: Vec::with_capacity(conns.len()),
         remaining: conns.len(),
-        deferred: Vec::new(),
+        parked: Vec::new(),
         handoff: false,
     };
     let now = Instant::now();
@@ -248,8 +269,21 @@ fn drive(
             break;
         }
         let now = Instant::now();
-        for i in std::mem::take(&mut engine.deferred) {
-            engine.next_request(&mut conns, i, now);
+        // VUs backing off after a failed connect whose wait is over go on; when the
+        // run is stopping, every one does (to be marked done).
+        let stopping = shared.control.is_stopping()
+            || shared.deadline.is_some_and(|d| now >= d)
+            || engine.handoff;
+        let mut k = 0;
+        while k < engine.parked.len() {
+            let i = engine.parked[k];
+            if stopping || conns[i].resume_at.is_none_or(|at| now >= at) {
+                engine.parked.swap_remove(k);
+                conns[i].resume_at = None;
+                engine.next_request(&mut conns, i, now);
+            } else {
+                k += 1;
+            }
         }
         // Queue what the last round produced, then one syscall: submit and wait.
         {
@@ -354,9 +388,9 @@ struct Engine<'a> {
     submitted: Vec<usize>,
     /// VUs that have not finished.
     remaining: usize,
-    /// VUs to start again next round (their socket could not be opened; starting them
-    /// again at once would spin).
-    deferred: Vec<usize>,
+    /// VUs waiting out their back-off after a failed connect (until their
+    /// `resume_at`); starting them again at once would spin.
+    parked: Vec<usize>,
     /// A redirect led to another origin: finish what is in flight, then hand the VUs
     /// to the tokio engine.
     handoff: bool,
@@ -398,7 +432,7 @@ impl Engine<'_> {
             self.stats.iteration_started(now, None);
         }
         self.write(conns, i);
-        self.issue(conns, i, now);
+        self.issue(conns, i, now, false);
     }
 
     /// Write VU `i`'s request (its step's, or the redirect it follows) into its buffer.
@@ -418,7 +452,8 @@ impl Engine<'_> {
     }
 
     /// Send the request written in VU `i`'s buffer, connecting first if needed.
-    fn issue(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+    /// `again` when it is sent a second time: its start time stays the first's.
+    fn issue(&mut self, conns: &mut [Conn], i: usize, now: Instant, again: bool) {
         let shared = self.shared;
         let program: &Program = self.program;
         let conn = &mut conns[i];
@@ -434,8 +469,11 @@ impl Engine<'_> {
         if let Some(c) = conn.capture.as_mut().filter(|_| conn.keep) {
             c.start(keep.body);
         }
-        self.submitted.push(i);
+        if !again {
+            self.submitted.push(i);
+        }
         if conn.socket.is_none() {
+            conn.reused = false;
             match Socket::new(conn.addr.domain(), Type::STREAM, None) {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
@@ -449,26 +487,13 @@ impl Engine<'_> {
                     self.pending.push(entry);
                 }
                 Err(e) => {
+                    // Out of file descriptors (`EMFILE`, `ENFILE`), most likely: the VU
+                    // backs off (see `finish`) rather than spin.
                     self.stats.note_error_detail(ErrorKind::Connect, || {
                         format!("cannot open a socket: {e}")
                     });
-                    let exchange = Exchange {
-                        outcome: Outcome::Error(ErrorKind::Connect),
-                        start: now,
-                        end: now,
-                        intended: None,
-                        bytes_sent: 0,
-                        capture: None,
-                        location: &[],
-                    };
-                    let mut worker = Worker {
-                        program,
-                        stats: self.stats,
-                        max_redirects: shared.plan.transport.max_redirects,
-                    };
-                    // A failure is never a redirect: the step is over.
-                    conn.vu.complete(&mut worker, &exchange);
-                    self.deferred.push(i);
+                    conn.started = now;
+                    self.finish(conns, i, now, Outcome::Error(ErrorKind::Connect));
                 }
             }
             return;
@@ -610,10 +635,13 @@ impl Engine<'_> {
         // before it stopped reading, and that answer is still read (Linux returns
         // data already received before reporting a reset).
         let outcome = if conn.timed_out {
-            Some(Err((ErrorKind::Timeout, 0)))
+            Some(Err((ErrorKind::Timeout, Why::Nothing)))
         } else if res < 0 {
             let e = io::Error::from_raw_os_error(-res);
-            Some(Err((ErrorKind::from_io(&e, conn.parser.in_body()), -res)))
+            Some(Err((
+                ErrorKind::from_io(&e, conn.parser.in_body()),
+                Why::Errno(-res),
+            )))
         } else if res == 0 {
             let in_body = conn.parser.in_body();
             Some(conn.parser.eof().map_err(|k| match conn.send_error {
@@ -621,9 +649,9 @@ impl Engine<'_> {
                 // says more than the end of stream.
                 Some(e) if !in_body => {
                     let kind = ErrorKind::from_io(&io::Error::from_raw_os_error(e), false);
-                    (kind, e)
+                    (kind, Why::Errno(e))
                 }
-                _ => (k, 0),
+                _ => (k, Why::Nothing),
             }))
         } else {
             conn.rend += res as usize;
@@ -636,7 +664,7 @@ impl Engine<'_> {
                     conn.rstart += used;
                     done.map(Ok)
                 }
-                Err(kind) => Some(Err((kind, 0))),
+                Err(invalid) => Some(Err((ErrorKind::Protocol, Why::Invalid(invalid)))),
             }
         };
         match outcome {
@@ -678,22 +706,39 @@ impl Engine<'_> {
                     conn.rstart = 0;
                     conn.rend = 0;
                 }
+                conn.reused = conn.socket.is_some();
                 let outcome = Outcome::Response {
                     status: Status::Http(status),
                     bytes_in: bytes,
                 };
                 self.finish(conns, i, now, outcome);
             }
-            Err((kind, errno)) => {
-                let timeout = self.shared.plan.transport.timeout;
-                self.stats.note_error_detail(kind, || match errno {
-                    0 => default_detail(kind, timeout),
-                    e => io::Error::from_raw_os_error(e).to_string(),
-                });
+            Err((kind, why)) => {
                 let conn = &mut conns[i];
                 conn.socket = None;
                 conn.rstart = 0;
                 conn.rend = 0;
+                // A reused connection that was closed before any of a response came
+                // (an idle keep-alive connection the server had closed): the request
+                // goes once more, on a new connection, as in the tokio engine
+                // (`Http1::exchange`). Its start time stays the first attempt's.
+                if kind == ErrorKind::Reset
+                    && conn.reused
+                    && !conn.parser.started()
+                    && !conn.timed_out
+                {
+                    conn.reused = false;
+                    self.stats.reconnected(now);
+                    self.issue(conns, i, now, true);
+                    return;
+                }
+                conn.reused = false;
+                let timeout = self.shared.plan.transport.timeout;
+                self.stats.note_error_detail(kind, || match why {
+                    Why::Nothing => default_detail(kind, timeout),
+                    Why::Errno(e) => io::Error::from_raw_os_error(e).to_string(),
+                    Why::Invalid(invalid) => invalid.detail(),
+                });
                 self.finish(conns, i, now, Outcome::Error(kind));
             }
         }
@@ -717,7 +762,20 @@ impl Engine<'_> {
             stats: self.stats,
             max_redirects: self.shared.plan.transport.max_redirects,
         };
-        match conn.vu.complete(&mut worker, &exchange) {
+        let after = conn.vu.complete(&mut worker, &exchange);
+        let error = match outcome {
+            Outcome::Error(kind) => Some(kind),
+            Outcome::Response { .. } => None,
+        };
+        if let Some(wait) = conn.backoff.after(error) {
+            // A failed connect is never a redirect: the step is over. The VU waits
+            // out its back-off, parked (see `drive`).
+            conn.phase = Phase::Idle;
+            conn.resume_at = Some(now + wait);
+            self.parked.push(i);
+            return;
+        }
+        match after {
             After::Done => self.next_request(conns, i, now),
             After::Redirect { .. } => self.follow_redirect(conns, i, now),
         }
@@ -740,7 +798,7 @@ impl Engine<'_> {
             return;
         }
         self.write(conns, i);
-        self.issue(conns, i, now);
+        self.issue(conns, i, now, false);
     }
 }
 

@@ -12,6 +12,7 @@ use kaioken_vm::Program;
 use tokio::sync::watch;
 use tokio::task::{JoinSet, LocalSet};
 
+use crate::backoff::Backoff;
 use crate::closed::closed_vu;
 use crate::control::reached;
 use crate::driver::Drivers;
@@ -192,10 +193,12 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
     (stats, done_at)
 }
 
-/// A VU of the tokio engine: the VU machine and its drivers.
+/// A VU of the tokio engine: the VU machine, its drivers, and its back-off after
+/// failed connects.
 pub(crate) struct TokioVu {
     pub(crate) vu: Vu,
     pub(crate) drivers: Drivers,
+    pub(crate) backoff: Backoff,
 }
 
 impl TokioVu {
@@ -222,6 +225,9 @@ impl TokioVu {
                 .await;
             let end = Instant::now();
             ctx.in_flight.set(ctx.in_flight.get() - 1);
+            if driver.last().reconnected {
+                ctx.stats.borrow_mut().reconnected(end);
+            }
             if let Outcome::Error(kind) = outcome {
                 let detail = driver.take_detail();
                 ctx.stats.borrow_mut().note_error_detail(kind, || {
@@ -245,6 +251,15 @@ impl TokioVu {
                 },
                 &exchange,
             );
+            let error = match outcome {
+                Outcome::Error(kind) => Some(kind),
+                Outcome::Response { .. } => None,
+            };
+            if let Some(pause) = self.backoff.after(error) {
+                // A failed connect is never a redirect: the step is over. A stop
+                // during the wait is seen by the caller's next gate.
+                think(pause, stop_rx).await;
+            }
             match after {
                 After::Done => return true,
                 After::Redirect { evicted } => {

@@ -75,6 +75,12 @@ const LOG_FORMAT: &str = "$status\\t$server_protocol\\t$request_method\\t$reques
 impl Nginx {
     /// Start nginx; panics with its error log if it cannot.
     pub fn start(variant: Variant) -> Nginx {
+        Nginx::start_with(variant, "")
+    }
+
+    /// Start nginx with `directives` added to its `http` block (e.g.
+    /// `keepalive_timeout 1s;`).
+    pub fn start_with(variant: Variant, directives: &str) -> Nginx {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         match variant {
             Variant::Tls => write_certificates(dir.path()),
@@ -87,7 +93,7 @@ impl Nginx {
         for _ in 0..5 {
             let port = free_port();
             let conf_path = dir.path().join("nginx.conf");
-            std::fs::write(&conf_path, config(dir.path(), port, variant))
+            std::fs::write(&conf_path, config(dir.path(), port, variant, directives))
                 .expect("write nginx.conf");
             let _ = std::fs::remove_file(dir.path().join("nginx.pid"));
             let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr.log");
@@ -258,7 +264,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn config(dir: &Path, port: u16, variant: Variant) -> String {
+fn config(dir: &Path, port: u16, variant: Variant, directives: &str) -> String {
     let d = dir.display();
     let listen = match variant {
         Variant::Http1 => format!("listen 127.0.0.1:{port};"),
@@ -295,6 +301,7 @@ http {{
     access_log {d}/access.log counts;
 
     default_type text/plain;
+    {directives}
 
     server {{
         {listen}

@@ -56,7 +56,40 @@ pub enum Behaviour {
         /// The early answer, e.g. a `413` with `connection: close`.
         response: &'static [u8],
     },
+    /// Read the request, write these bytes (part of a response), then hold the
+    /// connection open without another word.
+    PartialThenStall(&'static [u8]),
+    /// Answer the first request on each connection with `200 ok`, keeping the
+    /// connection open; answer the second with these bytes (a response cut short) and
+    /// close.
+    PartialOnReuse(&'static [u8]),
+    /// Read the request, write these bytes, then one line that never ends: `a` after
+    /// `a`, until the client goes away (or [`ENDLESS_CAP`] bytes were written).
+    EndlessLine(&'static [u8]),
+    /// Answer every request with `200 ok` and this many `Set-Cookie` headers, each
+    /// naming a cookie never set before; keep the connection open.
+    SetCookies(u32),
 }
+
+/// What an HTTP/2 server (cleartext, prior knowledge) does with each request.
+#[derive(Debug, Clone, Copy)]
+pub enum H2Behaviour {
+    /// Reset the request's stream (`RST_STREAM`) with this error code.
+    ResetStream(h2::Reason),
+    /// Refuse every stream: answer the client's first frames with `GOAWAY` (last stream
+    /// 0, this error code) and close.
+    GoAway(h2::Reason),
+}
+
+/// Which protocol a server speaks, and how it misbehaves.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Http1(Behaviour),
+    H2(H2Behaviour),
+}
+
+/// The most [`Behaviour::EndlessLine`] writes on one connection.
+pub const ENDLESS_CAP: u64 = 1 << 30;
 
 /// Counts of what the server saw.
 #[derive(Debug, Default)]
@@ -73,6 +106,12 @@ pub struct Counts {
     pub malformed: AtomicU64,
     /// Request bytes read ([`Behaviour::EarlyResponse`]).
     pub bytes_read: AtomicU64,
+    /// Response bytes written ([`Behaviour::EndlessLine`]).
+    pub bytes_written: AtomicU64,
+    /// The longest `Cookie` header value of a request read.
+    pub max_cookie: AtomicU64,
+    /// Cookies set ([`Behaviour::SetCookies`]).
+    pub cookies_set: AtomicU64,
 }
 
 /// A running server; stopped on drop.
@@ -88,6 +127,15 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-lengt
 impl Server {
     /// Start a server with `behaviour` on a fresh loopback port.
     pub fn start(behaviour: Behaviour) -> Server {
+        Server::start_kind(Kind::Http1(behaviour))
+    }
+
+    /// Start an HTTP/2 server with `behaviour` on a fresh loopback port.
+    pub fn start_h2(behaviour: H2Behaviour) -> Server {
+        Server::start_kind(Kind::H2(behaviour))
+    }
+
+    fn start_kind(kind: Kind) -> Server {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         std_listener
             .set_nonblocking(true)
@@ -112,7 +160,14 @@ impl Server {
                             thread_counts.connections.fetch_add(1, Ordering::SeqCst);
                             let counts = thread_counts.clone();
                             tokio::spawn(async move {
-                                let _ = serve(stream, behaviour, epoch, &counts).await;
+                                match kind {
+                                    Kind::Http1(behaviour) => {
+                                        let _ = serve(stream, behaviour, epoch, &counts).await;
+                                    }
+                                    Kind::H2(behaviour) => {
+                                        let _ = serve_h2(stream, behaviour, &counts).await;
+                                    }
+                                }
                             });
                         }
                     }
@@ -269,7 +324,109 @@ async fn serve(
             stream.write_all(OK).await?;
             counts.responses.fetch_add(1, Ordering::SeqCst);
         },
+        Behaviour::PartialThenStall(bytes) => {
+            if read_request(&mut stream, &mut buf, counts).await? {
+                stream.write_all(bytes).await?;
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+        Behaviour::PartialOnReuse(bytes) => {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            stream.write_all(OK).await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+            if read_request(&mut stream, &mut buf, counts).await? {
+                stream.write_all(bytes).await?;
+                stream.shutdown().await?;
+                let mut sink = [0u8; 4096];
+                while stream.read(&mut sink).await? > 0 {}
+            }
+            Ok(())
+        }
+        Behaviour::EndlessLine(bytes) => {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            stream.write_all(bytes).await?;
+            let line = [b'a'; 16 * 1024];
+            let mut written = 0;
+            while written < ENDLESS_CAP {
+                // The client closing (or resetting) ends the loop with an error.
+                stream.write_all(&line).await?;
+                written += line.len() as u64;
+                counts
+                    .bytes_written
+                    .fetch_add(line.len() as u64, Ordering::SeqCst);
+            }
+            Ok(())
+        }
+        Behaviour::SetCookies(n) => loop {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            let mut head = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n".to_vec();
+            for _ in 0..n {
+                let id = counts.cookies_set.fetch_add(1, Ordering::SeqCst);
+                head.extend_from_slice(format!("set-cookie: c{id}=v; Path=/\r\n").as_bytes());
+            }
+            head.extend_from_slice(b"\r\nok");
+            stream.write_all(&head).await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+        },
     }
+}
+
+async fn serve_h2(
+    stream: TcpStream,
+    behaviour: H2Behaviour,
+    counts: &Counts,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let reason = match behaviour {
+        H2Behaviour::ResetStream(reason) => reason,
+        H2Behaviour::GoAway(reason) => {
+            return Ok(go_away(stream, reason, counts).await?);
+        }
+    };
+    let mut conn = h2::server::handshake(stream).await?;
+    while let Some(request) = conn.accept().await {
+        let (_request, mut respond) = request?;
+        counts.requests.fetch_add(1, Ordering::SeqCst);
+        respond.send_reset(reason);
+    }
+    Ok(())
+}
+
+/// Read the client's preface and first frames, answer with an empty `SETTINGS` and a
+/// `GOAWAY` that processes no stream (last stream 0), then close once the client has.
+/// Frames are written by hand: `h2`'s server only sends a `GOAWAY` covering the
+/// streams it has taken.
+async fn go_away(
+    mut stream: TcpStream,
+    reason: h2::Reason,
+    counts: &Counts,
+) -> std::io::Result<()> {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // The preface, then at least one frame header after it.
+    while buf.len() < PREFACE.len() + 9 {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    counts.requests.fetch_add(1, Ordering::SeqCst);
+    let mut frames = vec![0, 0, 0, 4, 0, 0, 0, 0, 0];
+    frames.extend_from_slice(&[0, 0, 8, 7, 0, 0, 0, 0, 0]);
+    frames.extend_from_slice(&0u32.to_be_bytes());
+    frames.extend_from_slice(&u32::from(reason).to_be_bytes());
+    stream.write_all(&frames).await?;
+    stream.shutdown().await?;
+    while stream.read(&mut chunk).await? > 0 {}
+    Ok(())
 }
 
 /// The body length of a request head (through its blank line) that is well formed:
@@ -321,6 +478,13 @@ async fn read_request(
                 .filter_map(|l| l.strip_prefix("content-length:"))
                 .find_map(|v| v.trim().parse().ok())
                 .unwrap_or(0);
+            let cookie = head
+                .lines()
+                .filter_map(|l| l.strip_prefix("cookie:"))
+                .map(|v| v.trim().len() as u64)
+                .max()
+                .unwrap_or(0);
+            counts.max_cookie.fetch_max(cookie, Ordering::SeqCst);
             let total = end + 4 + body_len;
             while buf.len() < total {
                 let n = stream.read(&mut chunk).await?;

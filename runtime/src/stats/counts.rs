@@ -72,6 +72,11 @@ pub struct Counts {
     /// Iterations dropped in the measured window (open model: no VU free in time,
     /// or the queue was full).
     pub dropped: u64,
+    /// Requests sent a second time on a new connection because their reused one
+    /// turned out closed before any of a response came (an idle keep-alive
+    /// connection the server had closed). Each is counted once among the requests,
+    /// by its final outcome.
+    pub reconnects: u64,
 }
 
 impl Counts {
@@ -87,5 +92,6 @@ impl Counts {
         self.unfinished += other.unfinished;
         self.started += other.started;
         self.dropped += other.dropped;
+        self.reconnects += other.reconnects;
     }
 }

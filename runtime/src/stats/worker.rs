@@ -138,6 +138,14 @@ impl WorkerStats {
         }
     }
 
+    /// A request that finished at `at` had to be sent again on a new connection
+    /// (see [`Counts::reconnects`]).
+    pub fn reconnected(&mut self, at: Instant) {
+        if self.second_of(at).is_some() {
+            self.counts.reconnects += 1;
+        }
+    }
+
     /// Make room for `n` checks' counts (once, before the run).
     pub fn with_checks(mut self, n: usize) -> WorkerStats {
         self.checks = vec![[0; 2]; n];
