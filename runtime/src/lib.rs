@@ -39,6 +39,8 @@ mod controller;
 mod cookies;
 mod driver;
 mod error_kind;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http1;
 mod http2;
 mod judge;
