@@ -68,21 +68,12 @@ fn main() -> ExitCode {
 }
 
 fn print_error(e: &Error) {
-    let mut text = String::new();
-    let plain = std::env::var_os("NO_COLOR").is_some() || !std::io::stderr().is_terminal();
-    let theme = if plain {
-        miette::GraphicalTheme::unicode_nocolor()
-    } else {
-        miette::GraphicalTheme::default()
-    };
-    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let rendered = match e {
-        Error::Compile(diag) => handler.render_report(&mut text, diag).is_ok(),
-        _ => false,
+        Error::Compile(diag) => diag.render(color),
+        _ => None,
     };
-    if !rendered {
-        text = format!("error: {e}\n");
-    }
+    let text = rendered.unwrap_or_else(|| format!("error: {e}\n"));
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 

@@ -9,8 +9,7 @@ use kaioken_compiler::{Ir, Measured, Verdict, judge_thresholds};
 use kaioken_runtime::{RunStats, StopReason};
 use serde::Serialize;
 
-/// The schema identifier; bumped on any change of meaning.
-pub const SCHEMA: &str = "kaioken.run/v1";
+use kaioken_cli::SCHEMA;
 
 #[derive(Debug, Serialize)]
 pub struct Report {

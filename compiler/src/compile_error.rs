@@ -331,6 +331,24 @@ impl Diagnostic for CompileErrors {
     }
 }
 
+impl CompileErrors {
+    /// The errors as kaioken prints them: each with its location, the source around
+    /// it underlined, and its help, wrapped at 100 columns; `color` for a terminal.
+    /// `None` if the report could not be drawn (the caller then prints the plain
+    /// message).
+    pub fn render(&self, color: bool) -> Option<String> {
+        let theme = if color {
+            miette::GraphicalTheme::default()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+        let mut text = String::new();
+        handler.render_report(&mut text, self).ok()?;
+        Some(text)
+    }
+}
+
 impl From<CompileError> for CompileErrors {
     fn from(e: CompileError) -> CompileErrors {
         CompileErrors { errors: vec![e] }

@@ -41,6 +41,8 @@ mod cookies;
 mod driver;
 mod error_kind;
 mod fdlimit;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http1;
 mod http2;
 mod judge;
