@@ -70,16 +70,19 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
         for step in &scenario.steps {
             let loc = step.loc.as_ref();
             let mut bufs = 0u16;
-            let path = c.operand(&step.path, &mut bufs, loc);
+            let path = c.operand(&step.path, Context::Url, &mut bufs, loc);
             let headers = step
                 .headers
                 .iter()
                 .map(|(name, value)| HeaderDesc {
                     name: c.intern(name.as_bytes()),
-                    value: c.operand(value, &mut bufs, loc),
+                    value: c.operand(value, Context::Text, &mut bufs, loc),
                 })
                 .collect();
-            let body = step.body.as_ref().map(|b| c.operand(b, &mut bufs, loc));
+            let body = step
+                .body
+                .as_ref()
+                .map(|b| c.operand(b, Context::Text, &mut bufs, loc));
             let origin = match c.origins.iter().position(|o| *o == step.origin) {
                 Some(i) => OriginId::from_index(i),
                 None => {
@@ -236,6 +239,15 @@ fn lower_check(check: &Check) -> Result<CheckExpr, InvalidProgram> {
     })
 }
 
+/// Where a template's bytes go in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    /// The path and query, in the request line.
+    Url,
+    /// A header value or a body.
+    Text,
+}
+
 #[derive(Default)]
 struct Compiler {
     code: Vec<Op>,
@@ -325,7 +337,17 @@ impl Compiler {
         self.code.push(op);
     }
 
-    fn operand(&mut self, t: &Template, bufs: &mut u16, loc: Option<&IrLoc>) -> Operand {
+    /// The operand of a request part: a constant, or a buffer the instructions
+    /// emitted here fill. In a URL, extracted values are percent-encoded where the
+    /// request line could not carry them (`buf.sloturl`); header values are checked
+    /// by the runtime before sending, and bodies carry any bytes.
+    fn operand(
+        &mut self,
+        t: &Template,
+        context: Context,
+        bufs: &mut u16,
+        loc: Option<&IrLoc>,
+    ) -> Operand {
         if let Some(bytes) = t.as_literal() {
             return Operand::Const(self.intern(bytes));
         }
@@ -341,6 +363,10 @@ impl Compiler {
                 Part::Builtin(builtin) => Op::PushBuiltin {
                     buf,
                     builtin: *builtin,
+                },
+                Part::Extracted(var) if context == Context::Url => Op::PushSlotUrl {
+                    buf,
+                    slot: self.slot(var),
                 },
                 Part::Extracted(var) => Op::PushSlot {
                     buf,

@@ -39,6 +39,7 @@ mod step_desc;
 mod validate;
 mod vm;
 mod vu_state;
+mod wire;
 
 pub use builtin::{Builtin, push_url_encoded};
 pub use check::{CheckExpr, CompiledCheck, ResponseView, TextTest};
@@ -59,3 +60,4 @@ pub use step_desc::{
 pub use validate::InvalidProgram;
 pub use vm::Yield;
 pub use vu_state::VuState;
+pub use wire::{HeaderFault, header_value_fault, push_target_encoded, target_allows};
