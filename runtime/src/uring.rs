@@ -232,6 +232,7 @@ fn drive(
         remaining: conns.len(),
         deferred: Vec::new(),
         handoff: false,
+        refused: false,
     };
     let now = Instant::now();
     for i in 0..conns.len() {
@@ -272,7 +273,9 @@ fn drive(
         }
         engine.submitted.clear();
         let args = types::SubmitArgs::new().timespec(&wait);
-        match ring.submitter().submit_with_args(1, &args) {
+        // Deferred VUs whose request was refused have nothing in flight to wait for.
+        let want = usize::from(!std::mem::take(&mut engine.refused));
+        match ring.submitter().submit_with_args(want, &args) {
             Ok(_) => {}
             Err(e)
                 if e.raw_os_error() == Some(libc::ETIME)
@@ -360,6 +363,9 @@ struct Engine<'a> {
     /// A redirect led to another origin: finish what is in flight, then hand the VUs
     /// to the tokio engine.
     handoff: bool,
+    /// A request was refused unsent this round: its VU, in `deferred`, goes on at
+    /// once rather than after a wait for completions.
+    refused: bool,
 }
 
 impl Engine<'_> {
@@ -397,15 +403,33 @@ impl Engine<'_> {
         if new_iteration {
             self.stats.iteration_started(now, None);
         }
-        self.write(conns, i);
-        self.issue(conns, i, now);
+        if self.write(conns, i, now) {
+            self.issue(conns, i, now);
+        }
     }
 
     /// Write VU `i`'s request (its step's, or the redirect it follows) into its buffer.
-    fn write(&mut self, conns: &mut [Conn], i: usize) {
+    /// A request that cannot be sent (see `Request::unsendable`) is counted as an
+    /// error instead, and the VU goes on in the next round; returns whether there is
+    /// a request to issue.
+    fn write(&mut self, conns: &mut [Conn], i: usize, now: Instant) -> bool {
         let program: &Program = self.program;
         let conn = &mut conns[i];
         let request = conn.vu.request(program);
+        if let Some(why) = request.unsendable(program) {
+            let mut worker = Worker {
+                program,
+                stats: self.stats,
+                max_redirects: self.shared.plan.transport.max_redirects,
+            };
+            conn.vu.refuse(&mut worker, &why, now, None);
+            // Next round, without waiting for a completion: nothing was submitted
+            // for this VU, and starting its next request here could chain refusals
+            // without end while other VUs' completions wait.
+            self.deferred.push(i);
+            self.refused = true;
+            return false;
+        }
         write_request(
             &mut conn.wbuf,
             program,
@@ -415,6 +439,7 @@ impl Engine<'_> {
             request.cookie,
             request.hop,
         );
+        true
     }
 
     /// Send the request written in VU `i`'s buffer, connecting first if needed.
@@ -739,8 +764,9 @@ impl Engine<'_> {
             self.next_request(conns, i, now);
             return;
         }
-        self.write(conns, i);
-        self.issue(conns, i, now);
+        if self.write(conns, i, now) {
+            self.issue(conns, i, now);
+        }
     }
 }
 

@@ -24,6 +24,7 @@ mod examples;
 mod faults;
 mod har;
 mod httpbin_scenarios;
+mod injection;
 mod live;
 mod load_models;
 mod redirects;
