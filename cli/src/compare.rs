@@ -160,6 +160,9 @@ const WARN_FIELDS: [&str; 4] = [
 pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
     let base = load(&args.baseline)?;
     let cur = load(&args.current)?;
+    // Reports hide the secrets of the rule their run had; one written before that,
+    // or under another rule, is shown with this one.
+    let rule = kaioken_compiler::Redact::new(&args.redact);
     let mut out = String::new();
     let mut mismatched = Vec::new();
     for field in MODEL_FIELDS {
@@ -171,6 +174,7 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
     for field in WARN_FIELDS {
         let (a, b) = (base.str(field), cur.str(field));
         if a != b {
+            let (a, b) = (rule.text(&a), rule.text(&b));
             eprintln!("warning: {} differs: {a} vs {b}", &field[1..]);
         }
     }

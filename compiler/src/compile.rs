@@ -426,6 +426,47 @@ mod tests {
         assert_eq!(p.buf_count, 0);
     }
 
+    /// `--dump bytecode` hides secrets by the redaction rule: a secret header's
+    /// constants whole and without their length, a secret query value (or form
+    /// field) even when the path is pushed in pieces around a run-time value.
+    #[test]
+    fn the_listing_hides_secrets_by_the_rule() {
+        let p = program(Flags {
+            url: Some("http://127.0.0.1:8080/x?page=1&token=ab${VU}cd&z=2".into()),
+            headers: vec![
+                "Authorization: Bearer AUTHSECRET".into(),
+                "X-Custom: CUSTOMSECRET-${VU}".into(),
+                "Accept: text/plain".into(),
+            ],
+            body: Some("user=u&password=PWSECRET".into()),
+            ..Flags::default()
+        });
+        let listing = p
+            .listing(&kaioken_vm::Redact::new(["x-custom"]))
+            .to_string();
+        let consts: Vec<&str> = listing.lines().filter(|l| l.starts_with("  k")).collect();
+        assert_eq!(
+            consts,
+            [
+                r#"  k0 = "/x?page=1&token=<redacted>""#,
+                r#"  k1 = "<redacted>&z=2""#,
+                r#"  k2 = "authorization""#,
+                "  k3 = <redacted>",
+                r#"  k4 = "x-custom""#,
+                "  k5 = <redacted>",
+                r#"  k6 = "accept""#,
+                r#"  k7 = "text/plain""#,
+                r#"  k8 = "user-agent""#,
+                &format!("  k9 = {:?}", crate::USER_AGENT),
+                r#"  k10 = "user=u&password=<redacted>""#,
+            ],
+            "{listing}"
+        );
+        // Without the name, the custom header shows; `Display` is the built-in rule.
+        assert!(p.to_string().contains("CUSTOMSECRET-"));
+        assert!(!p.to_string().contains("AUTHSECRET"));
+    }
+
     #[test]
     fn interpolated_parts_get_buffers() {
         let p = program(Flags {

@@ -27,6 +27,7 @@ mod httpbin_scenarios;
 mod injection;
 mod live;
 mod load_models;
+mod redaction;
 mod redirects;
 mod scenarios;
 mod signals;
