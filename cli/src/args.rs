@@ -91,6 +91,10 @@ pub struct CompareArgs {
     /// Compare even when the load models differ.
     #[arg(long)]
     pub force: bool,
+
+    /// Also hide this header's or query key's values in the URLs shown (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub redact: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -320,6 +324,17 @@ pub struct RunArgs {
     /// Plain wording, without the power levels.
     #[arg(long, help_heading = "Output")]
     pub serious: bool,
+
+    /// Also hide this header's or query key's values in all output (repeatable).
+    ///
+    /// Diagnostics, --dry-run, --dump, the report, the summary and the live view
+    /// hide the values of `authorization`, `cookie`, `x-api-key` and other
+    /// credential headers, of query keys such as `token`, `api_key` and `password`,
+    /// and URL passwords (the README lists them all). NAME adds a header name or a
+    /// query key, either case; `redact = [...]` in a scenario does the same.
+    /// Example: --redact X-Session --redact tenant_secret.
+    #[arg(long, value_name = "NAME", help_heading = "Output")]
+    pub redact: Vec<String>,
 
     /// Print a plain progress line instead of the live view.
     ///

@@ -36,14 +36,19 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
         &tolerances,
         &args.current.display().to_string(),
     );
+    // Reports hide the secrets of the rule their run had; one written before that,
+    // or under another rule, is shown with this one.
+    let rule = kaioken_compiler::Redact::new(&args.redact);
+    let show = |value: &str| rule.text(value);
     for warning in &found.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", warning.describe(show));
     }
     if !found.mismatched.is_empty() {
         for m in &found.mismatched {
             eprintln!(
-                "{}: load model {m}",
-                if args.force { "warning" } else { "error" }
+                "{}: load model {}",
+                if args.force { "warning" } else { "error" },
+                m.describe(show)
             );
         }
         if !args.force {

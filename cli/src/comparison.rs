@@ -182,14 +182,36 @@ pub struct Tolerances {
     pub max_error_rate_increase: f64,
 }
 
+/// A field whose value differs between the two reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Difference {
+    /// The field, as a path (`load/vus`).
+    pub field: &'static str,
+    pub base: String,
+    pub current: String,
+}
+
+impl Difference {
+    /// `load/vus differs: 10 vs 20`, each value passed through `show` (a printer
+    /// hides secrets there: the values are URLs).
+    pub fn describe(&self, show: impl Fn(&str) -> String) -> String {
+        format!(
+            "{} differs: {} vs {}",
+            self.field,
+            show(&self.base),
+            show(&self.current)
+        )
+    }
+}
+
 /// What comparing two reports found.
 #[derive(Debug)]
 pub struct Comparison {
     /// Load-model fields that differ (`load/vus differs: 10 vs 20`): the runs are not
     /// comparable unless forced.
-    pub mismatched: Vec<String>,
+    pub mismatched: Vec<Difference>,
     /// Fields that differ without making the runs incomparable.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Difference>,
     /// The table, its verdict line and the current report's thresholds, as printed.
     pub text: String,
     /// The metrics that got worse beyond their tolerance.
@@ -211,13 +233,21 @@ pub fn compare(
     for field in MODEL_FIELDS {
         let (a, b) = (base.str(field), cur.str(field));
         if a != b {
-            mismatched.push(format!("{} differs: {a} vs {b}", &field[1..]));
+            mismatched.push(Difference {
+                field: &field[1..],
+                base: a,
+                current: b,
+            });
         }
     }
     for field in WARN_FIELDS {
         let (a, b) = (base.str(field), cur.str(field));
         if a != b {
-            warnings.push(format!("{} differs: {a} vs {b}", &field[1..]));
+            warnings.push(Difference {
+                field: &field[1..],
+                base: a,
+                current: b,
+            });
         }
     }
 
@@ -430,7 +460,12 @@ mod tests {
             &TOLERANCES,
             "cur.json",
         );
-        assert_eq!(found.mismatched, ["load/vus differs: 10 vs 20"]);
+        let described: Vec<_> = found
+            .mismatched
+            .iter()
+            .map(|d| d.describe(str::to_owned))
+            .collect();
+        assert_eq!(described, ["load/vus differs: 10 vs 20"]);
         assert_eq!(found.regressions, ["rps", "latency p99"]);
         assert_eq!(found.verdicts.len(), 1);
         assert!(!found.verdicts[0].passed);

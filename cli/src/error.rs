@@ -17,6 +17,22 @@ pub enum Error {
     Internal(String),
 }
 
+impl Error {
+    /// The error with what `rule` calls secret hidden, as it is printed: a
+    /// diagnostic's source, underline and message, any other error's message.
+    pub fn redacted(self, rule: &kaioken_compiler::Redact) -> Error {
+        match self {
+            Error::Compile(e) => Error::Compile(e.redacted(rule)),
+            Error::Io { path, message } => Error::Io {
+                path: rule.text(&path),
+                message: rule.text(&message),
+            },
+            Error::Setup(message) => Error::Setup(rule.text(&message)),
+            Error::Internal(message) => Error::Internal(rule.text(&message)),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
-use kaioken_compiler::{Ir, Verdict};
+use kaioken_compiler::{Ir, Redact, Verdict};
 use kaioken_runtime::{Control, Snapshot};
 use kaioken_tui::{
     Action, Controls, Key, RunInfo, ScenarioInfo, Stage, Theme, ThresholdLine, View,
@@ -167,8 +167,8 @@ impl Drop for Screen {
 }
 
 /// What the view knows before the run: names from the program, words for the plan.
-pub fn run_info(ir: &Ir, program: &kaioken_vm::Program) -> RunInfo {
-    let target = crate::report::target(ir);
+pub fn run_info(ir: &Ir, program: &kaioken_vm::Program, rule: &Redact) -> RunInfo {
+    let target = crate::report::target(ir, rule);
     let load = &ir.load;
     RunInfo {
         target: format!("{} {}", target.method, target.url),
@@ -239,10 +239,11 @@ pub fn run<T>(
     options: Options,
     ir: &Ir,
     program: &kaioken_vm::Program,
+    rule: &Redact,
     control: &Arc<Control>,
     run: impl FnOnce(&mut dyn FnMut(&Snapshot)) -> T,
 ) -> T {
-    let info = &run_info(ir, program);
+    let info = &run_info(ir, program, rule);
     let (tx, rx) = mpsc::channel::<Snapshot>();
     std::thread::scope(|scope| {
         let render = std::thread::Builder::new()

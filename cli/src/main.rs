@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use kaioken_compiler::{ConfigFile, Flags, Input, Ir, PlanError};
+use kaioken_compiler::{ConfigFile, Flags, Input, Ir, PlanError, Redact};
 use kaioken_runtime::{Control, Snapshot, StopReason};
 use kaioken_vm::RunPlan;
 
@@ -102,6 +102,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         cookie_jar: args.cookie_jar,
         no_follow_redirects: args.no_follow_redirects,
         max_redirects: args.max_redirects,
+        redact: args.redact.clone(),
     }
 }
 
@@ -187,7 +188,14 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         env: std::env::vars().collect(),
         har: har_options(&args.har),
     };
-    let ir = kaioken_compiler::lower(&input).map_err(Error::Compile)?;
+    // One rule hides secrets in everything printed from here on, errors included.
+    let rule = kaioken_compiler::redaction(&input);
+    run_input(args, &input, &rule).map_err(|e| e.redacted(&rule))
+}
+
+/// `run` once the input is gathered: compile, then dump, dry-run or run.
+fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Error> {
+    let ir = kaioken_compiler::lower(input).map_err(Error::Compile)?;
     let plan = kaioken_compiler::plan(&ir).map_err(|e| match e {
         PlanError::Invalid(e) => Error::Internal(e.to_string()),
         PlanError::Cacert { path, message } => Error::Io {
@@ -196,12 +204,12 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         },
     })?;
     match args.dump {
-        Some(Dump::Ir) => return print_stdout(&kaioken_compiler::dump_ir(&ir, true)),
-        Some(Dump::Bytecode) => return print_stdout(&plan.program.to_string()),
+        Some(Dump::Ir) => return print_stdout(&kaioken_compiler::dump_ir(&ir, true, rule)),
+        Some(Dump::Bytecode) => return print_stdout(&plan.program.listing(rule).to_string()),
         None => {}
     }
     if args.dry_run {
-        return print_stdout(&dry_run_text(&ir));
+        return print_stdout(&dry_run_text(&ir, rule));
     }
     let live = live::options(args)?;
     warn_if_not_loopback(&ir);
@@ -215,6 +223,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
             serious: args.serious,
             live,
         },
+        rule,
     )
 }
 
@@ -226,7 +235,13 @@ struct Output {
     live: Option<live::Options>,
 }
 
-fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result<Outcome, Error> {
+fn execute(
+    ir: &Ir,
+    plan: &Arc<RunPlan>,
+    threads: usize,
+    out: &Output,
+    rule: &Redact,
+) -> Result<Outcome, Error> {
     let control = Arc::new(Control::new());
     watch_ctrl_c(control.clone());
     let started_at_unix_ms = SystemTime::now()
@@ -281,7 +296,9 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
         kaioken_runtime::run(plan, threads, control.clone(), on_tick)
     };
     let stats = match screen {
-        Some((screen, options)) => live::run(screen, options, ir, &plan.program, &control, run),
+        Some((screen, options)) => {
+            live::run(screen, options, ir, &plan.program, rule, &control, run)
+        }
         None => run(&mut on_tick),
     }
     .map_err(|e| {
@@ -314,7 +331,7 @@ fn execute(ir: &Ir, plan: &Arc<RunPlan>, threads: usize, out: &Output) -> Result
         exit_code: exit_code(&Ok(outcome)),
         started_at_unix_ms,
     };
-    let mut report = Report::new(ir, &plan.program, &stats, &end);
+    let mut report = Report::new(ir, &plan.program, &stats, &end, rule);
     report.evaluate_thresholds(ir);
     // Interrupted runs keep 130; a failed threshold outranks a high error rate, since
     // it is the gate the user asked for.
@@ -408,9 +425,9 @@ fn warn_if_not_loopback(ir: &Ir) {
     }
 }
 
-fn dry_run_text(ir: &Ir) -> String {
+fn dry_run_text(ir: &Ir, rule: &Redact) -> String {
     let mut text = String::from("dry run: valid scenario, nothing sent\n\n");
-    text.push_str(&kaioken_compiler::dump_ir(ir, false));
+    text.push_str(&kaioken_compiler::dump_ir(ir, false, rule));
     text.push_str(&format!("\nwould run {}\n", plan_words(&ir.load)));
     text
 }

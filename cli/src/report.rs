@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-use kaioken_compiler::{Ir, Measured, Verdict, judge_thresholds};
+use kaioken_compiler::{Ir, Measured, Redact, Verdict, judge_thresholds};
 use kaioken_runtime::{RunStats, StopReason};
 use serde::Serialize;
 
@@ -237,12 +237,19 @@ pub struct RunEnd {
 impl Report {
     /// The report of a finished run, section by section. `thresholds` stays empty
     /// until [`Report::evaluate_thresholds`].
-    pub fn new(ir: &Ir, program: &kaioken_vm::Program, stats: &RunStats, end: &RunEnd) -> Report {
+    /// Secrets are hidden by `rule` (the target URL's, any in an error's message).
+    pub fn new(
+        ir: &Ir,
+        program: &kaioken_vm::Program,
+        stats: &RunStats,
+        end: &RunEnd,
+        rule: &Redact,
+    ) -> Report {
         Report {
             schema: SCHEMA,
             kaioken_version: env!("CARGO_PKG_VERSION"),
             started_at_unix_ms: end.started_at_unix_ms,
-            target: target(ir),
+            target: target(ir, rule),
             load: load(&ir.load),
             settings: settings(ir, stats.engine.name()),
             outcome: outcome(end),
@@ -265,7 +272,7 @@ impl Report {
             thresholds: Vec::new(),
             status_codes: status_codes(stats),
             errors: stats.errors_by_kind().map(|(k, n)| (k.name(), n)).collect(),
-            error_details: error_details(stats),
+            error_details: error_details(stats, rule),
             timeline: timeline(stats),
             histogram: histogram(&stats.latency),
         }
@@ -316,8 +323,9 @@ fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-/// The run's target as the report names it: the first step of the first scenario.
-pub(crate) fn target(ir: &Ir) -> Target {
+/// The run's target as the report (and the live view) names it: the first step of
+/// the first scenario, its URL's secrets hidden by `rule`.
+pub(crate) fn target(ir: &Ir, rule: &Redact) -> Target {
     let step = &ir.scenarios[0].steps[0];
     let scheme = if step.origin.scheme == kaioken_vm::Scheme::Https {
         "https"
@@ -326,7 +334,7 @@ pub(crate) fn target(ir: &Ir) -> Target {
     };
     let path: String = step.path.parts.iter().map(ToString::to_string).collect();
     Target {
-        url: format!("{scheme}://{}{path}", step.origin.authority),
+        url: rule.url(&format!("{scheme}://{}{path}", step.origin.authority)),
         method: step.method.clone(),
         http_version: if ir.settings.http2 { "2" } else { "1.1" },
     }
@@ -610,12 +618,12 @@ fn status_codes(stats: &RunStats) -> BTreeMap<String, u64> {
 /// The first message recorded for each error kind that has one.
 /// The first message of each error class the measured window counted. A failure
 /// in the warm-up leaves a message but no count: its class is not listed.
-fn error_details(stats: &RunStats) -> BTreeMap<&'static str, String> {
+fn error_details(stats: &RunStats, rule: &Redact) -> BTreeMap<&'static str, String> {
     kaioken_runtime::ErrorKind::ALL
         .iter()
         .zip(&stats.error_details)
         .filter(|(k, _)| stats.counts.errors[**k as usize] > 0)
-        .filter_map(|(k, d)| Some((k.name(), d.clone()?)))
+        .filter_map(|(k, d)| Some((k.name(), rule.text(d.as_deref()?))))
         .collect()
 }
 
@@ -941,7 +949,13 @@ target_rate = 0
             exit_code: 0,
             started_at_unix_ms: 1_764_262_800_000,
         };
-        let mut report = Report::new(&ir, &program, &stats, &end);
+        let mut report = Report::new(
+            &ir,
+            &program,
+            &stats,
+            &end,
+            &kaioken_compiler::Redact::default(),
+        );
         report.evaluate_thresholds(&ir);
         report
     }
@@ -980,7 +994,13 @@ target_rate = 0
             exit_code: 130,
             started_at_unix_ms: 1_764_262_900_000,
         };
-        Report::new(&ir, &program, &stats, &end)
+        Report::new(
+            &ir,
+            &program,
+            &stats,
+            &end,
+            &kaioken_compiler::Redact::default(),
+        )
     }
 
     /// The report as JSON, with the histogram checked against `latency` and its bytes
@@ -1006,7 +1026,7 @@ target_rate = 0
         stats.error_details[ErrorKind::Reset as usize] = Some("reset in the warm-up".into());
         stats.error_details[ErrorKind::Timeout as usize] = Some("no response".into());
         stats.counts.errors[ErrorKind::Timeout as usize] = 2;
-        let details = error_details(&stats);
+        let details = error_details(&stats, &Redact::default());
         assert_eq!(details.keys().copied().collect::<Vec<_>>(), ["timeout"]);
     }
 

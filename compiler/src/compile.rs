@@ -70,16 +70,19 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
         for step in &scenario.steps {
             let loc = step.loc.as_ref();
             let mut bufs = 0u16;
-            let path = c.operand(&step.path, &mut bufs, loc);
+            let path = c.operand(&step.path, Context::Url, &mut bufs, loc);
             let headers = step
                 .headers
                 .iter()
                 .map(|(name, value)| HeaderDesc {
                     name: c.intern(name.as_bytes()),
-                    value: c.operand(value, &mut bufs, loc),
+                    value: c.operand(value, Context::Text, &mut bufs, loc),
                 })
                 .collect();
-            let body = step.body.as_ref().map(|b| c.operand(b, &mut bufs, loc));
+            let body = step
+                .body
+                .as_ref()
+                .map(|b| c.operand(b, Context::Text, &mut bufs, loc));
             let origin = match c.origins.iter().position(|o| *o == step.origin) {
                 Some(i) => OriginId::from_index(i),
                 None => {
@@ -237,6 +240,15 @@ fn lower_check(check: &Check) -> Result<CheckExpr, InvalidProgram> {
     })
 }
 
+/// Where a template's bytes go in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    /// The path and query, in the request line.
+    Url,
+    /// A header value or a body.
+    Text,
+}
+
 #[derive(Default)]
 struct Compiler {
     code: Vec<Op>,
@@ -326,7 +338,17 @@ impl Compiler {
         self.code.push(op);
     }
 
-    fn operand(&mut self, t: &Template, bufs: &mut u16, loc: Option<&IrLoc>) -> Operand {
+    /// The operand of a request part: a constant, or a buffer the instructions
+    /// emitted here fill. In a URL, extracted values are percent-encoded where the
+    /// request line could not carry them (`buf.sloturl`); header values are checked
+    /// by the runtime before sending, and bodies carry any bytes.
+    fn operand(
+        &mut self,
+        t: &Template,
+        context: Context,
+        bufs: &mut u16,
+        loc: Option<&IrLoc>,
+    ) -> Operand {
         if let Some(bytes) = t.as_literal() {
             return Operand::Const(self.intern(bytes));
         }
@@ -342,6 +364,10 @@ impl Compiler {
                 Part::Builtin(builtin) => Op::PushBuiltin {
                     buf,
                     builtin: *builtin,
+                },
+                Part::Extracted(var) if context == Context::Url => Op::PushSlotUrl {
+                    buf,
+                    slot: self.slot(var),
                 },
                 Part::Extracted(var) => Op::PushSlot {
                     buf,
@@ -399,6 +425,47 @@ mod tests {
             ]
         );
         assert_eq!(p.buf_count, 0);
+    }
+
+    /// `--dump bytecode` hides secrets by the redaction rule: a secret header's
+    /// constants whole and without their length, a secret query value (or form
+    /// field) even when the path is pushed in pieces around a run-time value.
+    #[test]
+    fn the_listing_hides_secrets_by_the_rule() {
+        let p = program(Flags {
+            url: Some("http://127.0.0.1:8080/x?page=1&token=ab${VU}cd&z=2".into()),
+            headers: vec![
+                "Authorization: Bearer AUTHSECRET".into(),
+                "X-Custom: CUSTOMSECRET-${VU}".into(),
+                "Accept: text/plain".into(),
+            ],
+            body: Some("user=u&password=PWSECRET".into()),
+            ..Flags::default()
+        });
+        let listing = p
+            .listing(&kaioken_vm::Redact::new(["x-custom"]))
+            .to_string();
+        let consts: Vec<&str> = listing.lines().filter(|l| l.starts_with("  k")).collect();
+        assert_eq!(
+            consts,
+            [
+                r#"  k0 = "/x?page=1&token=<redacted>""#,
+                r#"  k1 = "<redacted>&z=2""#,
+                r#"  k2 = "authorization""#,
+                "  k3 = <redacted>",
+                r#"  k4 = "x-custom""#,
+                "  k5 = <redacted>",
+                r#"  k6 = "accept""#,
+                r#"  k7 = "text/plain""#,
+                r#"  k8 = "user-agent""#,
+                &format!("  k9 = {:?}", crate::USER_AGENT),
+                r#"  k10 = "user=u&password=<redacted>""#,
+            ],
+            "{listing}"
+        );
+        // Without the name, the custom header shows; `Display` is the built-in rule.
+        assert!(p.to_string().contains("CUSTOMSECRET-"));
+        assert!(!p.to_string().contains("AUTHSECRET"));
     }
 
     #[test]

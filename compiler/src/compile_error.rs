@@ -149,6 +149,27 @@ impl CompileError {
         }
     }
 
+    /// This error with what `rule` calls secret hidden: in its source (the file
+    /// or flag a diagnostic quotes, and its name, which for a flag is the value),
+    /// with its underline moved to match, and in its message.
+    pub fn redacted(&self, rule: &kaioken_vm::Redact) -> CompileError {
+        let mut kind = self.kind.clone();
+        kind.redact(rule);
+        let (src, span) = match &self.src {
+            None => (None, self.span),
+            Some(src) => {
+                let text = rule.text_mapped(&src.text);
+                let span = self.span.map(|s| {
+                    let r = text.span(s.offset()..s.offset() + s.len());
+                    SourceSpan::new(r.start.into(), r.len())
+                });
+                let redacted = crate::located::Src::new(rule.text(&src.name), text.text);
+                (Some(Box::new(redacted)), span)
+            }
+        };
+        CompileError { kind, src, span }
+    }
+
     fn code_str(&self) -> &'static str {
         match self.kind {
             CompileErrorKind::TomlSyntax { .. } => "kaioken::toml::syntax",
@@ -217,6 +238,36 @@ impl CompileError {
             CompileErrorKind::UnknownVariable { .. } => "not a built-in or environment variable",
             CompileErrorKind::TomlSyntax { .. } => "here",
             _ => "here",
+        }
+    }
+}
+
+impl CompileErrorKind {
+    /// Hide what `rule` calls secret in every text the kind carries.
+    fn redact(&mut self, rule: &kaioken_vm::Redact) {
+        let texts: Vec<&mut String> = match self {
+            CompileErrorKind::TomlSyntax { message }
+            | CompileErrorKind::InvalidValue { message }
+            | CompileErrorKind::Grammar { message, .. }
+            | CompileErrorKind::Conflict { message }
+            | CompileErrorKind::JsonSyntax { message }
+            | CompileErrorKind::NotHar { message } => vec![message],
+            CompileErrorKind::UnknownKey { found, .. } => vec![found],
+            CompileErrorKind::BadUrl { reason } | CompileErrorKind::BadHeader { reason } => {
+                vec![reason]
+            }
+            CompileErrorKind::NoRequests { message, help } => vec![message, help],
+            CompileErrorKind::Io { path, message } => vec![path, message],
+            CompileErrorKind::UnknownVariable { .. }
+            | CompileErrorKind::BadBuiltinArgs { .. }
+            | CompileErrorKind::UseBeforeExtract { .. }
+            | CompileErrorKind::BuiltinNotAllowed { .. }
+            | CompileErrorKind::BadMethod
+            | CompileErrorKind::MissingUrl
+            | CompileErrorKind::OutOfRange { .. } => Vec::new(),
+        };
+        for text in texts {
+            *text = rule.text(text);
         }
     }
 }
@@ -346,6 +397,14 @@ impl CompileErrors {
         let mut text = String::new();
         handler.render_report(&mut text, self).ok()?;
         Some(text)
+    }
+
+    /// Every error with what `rule` calls secret hidden (see
+    /// [`CompileError::redacted`]): what the CLI prints.
+    pub fn redacted(&self, rule: &kaioken_vm::Redact) -> CompileErrors {
+        CompileErrors {
+            errors: self.errors.iter().map(|e| e.redacted(rule)).collect(),
+        }
     }
 }
 

@@ -1,20 +1,21 @@
-//! `--dump ir`: the IR as stable, readable text.
+//! `--dump ir` and `--dry-run`: the IR as stable, readable text.
 //!
 //! In cranelift's style: a header line per scenario, a preamble declaring entities
 //! (`o0` origins), then the body (`s0` steps). Source positions go in a trailing
 //! `;` comment and can be switched off, which the golden tests do not need but
-//! machine-independent comparisons (HAR → TOML → IR) do.
+//! machine-independent comparisons (HAR → TOML → IR) do. Secrets are hidden by the
+//! one redaction rule ([`Redact`]): secret headers' fixed text, secret query values.
 
 use std::fmt::Write;
 
 use kaioken_grammar::format_duration;
-use kaioken_vm::Scheme;
+use kaioken_vm::{Redact, Scheme, UrlPiece};
 
 use crate::{Ir, IrLoc, Part, Template};
 
-/// Print `ir`. With `with_locs`, each line that came from the file ends with
-/// `; file:line:col`.
-pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
+/// Print `ir`, with what `rule` calls secret hidden. With `with_locs`, each line
+/// that came from the file ends with `; file:line:col`.
+pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     let mut out = String::new();
     let mut line = |text: String, loc: Option<&IrLoc>| match loc.filter(|_| with_locs) {
         Some(l) => {
@@ -61,12 +62,12 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
                     "  step s{i} {:?} {} o{o} {}",
                     step.name,
                     step.method,
-                    template(&step.path)
+                    template(&redacted_parts(&step.path, |p| rule.url_pieces(p)))
                 ),
                 step.loc.as_ref(),
             );
             for (name, value) in &step.headers {
-                let value = if kaioken_vm::is_secret_header(name.as_bytes()) {
+                let value = if rule.is_secret_header(name.as_bytes()) {
                     redacted(value)
                 } else {
                     template(value)
@@ -74,7 +75,8 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
                 line(format!("    header {name:?} = {value}"), None);
             }
             if let Some(body) = &step.body {
-                line(format!("    body {}", template(body)), None);
+                let body = redacted_parts(body, |p| rule.form_pieces(p));
+                line(format!("    body {}", template(&body)), None);
             }
             if !step.think_time.is_zero() {
                 line(format!("    think {:?}", step.think_time), None);
@@ -181,8 +183,6 @@ pub fn dump_ir(ir: &Ir, with_locs: bool) -> String {
     out
 }
 
-/// A template as a quoted string with `${BUILTIN}` for run-time parts. Long
-/// literals (bodies from files) are cut, with their length.
 /// A credential's template with its fixed text hidden; the variables that fill it
 /// in at run time stay visible.
 fn redacted(t: &Template) -> String {
@@ -190,13 +190,50 @@ fn redacted(t: &Template) -> String {
         .parts
         .iter()
         .map(|p| match p {
-            Part::Lit(_) => Part::Lit(b"<redacted>".to_vec()),
+            Part::Lit(_) => Part::Lit(kaioken_vm::REDACTED.as_bytes().to_vec()),
             other => other.clone(),
         })
         .collect();
     template(&Template { parts })
 }
 
+/// A path (with `url_pieces`) or a body (with `form_pieces`) with its secret query
+/// values' fixed text hidden.
+fn redacted_parts(
+    t: &Template,
+    redact: impl for<'p> FnOnce(&[UrlPiece<'p>]) -> Vec<std::borrow::Cow<'p, str>>,
+) -> Template {
+    let texts: Vec<String> = t
+        .parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            other => other.to_string(),
+        })
+        .collect();
+    let pieces: Vec<UrlPiece<'_>> = t
+        .parts
+        .iter()
+        .zip(&texts)
+        .map(|(p, text)| match p {
+            Part::Lit(_) => UrlPiece::Text(text),
+            _ => UrlPiece::Var(text),
+        })
+        .collect();
+    let parts = t
+        .parts
+        .iter()
+        .zip(redact(&pieces))
+        .map(|(p, shown)| match (p, shown) {
+            (Part::Lit(_), std::borrow::Cow::Owned(text)) => Part::Lit(text.into_bytes()),
+            (other, _) => other.clone(),
+        })
+        .collect();
+    Template { parts }
+}
+
+/// A template as a quoted string with `${BUILTIN}` for run-time parts. Long
+/// literals (bodies from files) are cut, with their length.
 fn template(t: &Template) -> String {
     const MAX: usize = 120;
     let mut text = String::new();

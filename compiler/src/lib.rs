@@ -22,6 +22,9 @@
 //! adds the load and transport settings: the runtime gets the whole run from here.
 //! Nothing here does I/O except reading a body file named in the input and the
 //! `cacert` file.
+//!
+//! Every printer of a scenario — diagnostics, `--dry-run`, the dumps — hides secrets
+//! by one rule, [`Redact`] (built for a command by [`redaction`]).
 
 mod compile;
 mod compile_error;
@@ -33,6 +36,7 @@ mod judge;
 mod located;
 mod lower;
 mod plan;
+mod redaction;
 mod snippet;
 mod suggest;
 
@@ -48,8 +52,10 @@ pub use ir::{
 pub use judge::{
     Iterations, Measured, PERCENTILES, Verdict, judge_thresholds, threshold_from_report,
 };
+pub use kaioken_vm::{REDACTED, Redact};
 pub use lower::{ConfigFile, Input, lower};
 pub use plan::{PlanError, plan};
+pub use redaction::redaction;
 
 /// The `user-agent` sent when a request sets none.
 pub const USER_AGENT: &str = concat!("kaioken/", env!("CARGO_PKG_VERSION"));

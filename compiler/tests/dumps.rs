@@ -23,10 +23,14 @@ fn input(path: &std::path::Path) -> Input {
 fn ir() {
     insta::glob!("../../examples", "*.toml", |path| {
         let ir = lower(&input(path)).unwrap();
-        let text = dump_ir(&ir, true);
+        let text = dump_ir(&ir, true, &kaioken_compiler::Redact::default());
         assert_eq!(
             text,
-            dump_ir(&lower(&input(path)).unwrap(), true),
+            dump_ir(
+                &lower(&input(path)).unwrap(),
+                true,
+                &kaioken_compiler::Redact::default()
+            ),
             "dumping twice differs"
         );
         insta::assert_snapshot!(text);

@@ -114,9 +114,10 @@ fn har_and_imported_toml_lower_to_the_same_ir() {
             assert_eq!(imported.steps, direct.scenarios[0].steps.len());
             // The dump compares equal too, and the direct IR points into the HAR file.
             assert!(
-                kaioken_compiler::dump_ir(&direct, true).contains(&format!("; {name}:")),
+                kaioken_compiler::dump_ir(&direct, true, &kaioken_compiler::Redact::default())
+                    .contains(&format!("; {name}:")),
                 "{}",
-                kaioken_compiler::dump_ir(&direct, true)
+                kaioken_compiler::dump_ir(&direct, true, &kaioken_compiler::Redact::default())
             );
             // Importing twice gives the same bytes.
             assert_eq!(
@@ -381,7 +382,7 @@ fn rails_login_sends_the_token_back_percent_encoded() {
         Some("${authenticity_token}")
     );
     // The recorded token is sent nowhere, in no encoding.
-    let dump = kaioken_compiler::dump_ir(&ir, false);
+    let dump = kaioken_compiler::dump_ir(&ir, false, &kaioken_compiler::Redact::default());
     for recorded in ["VANSpO", TOKEN] {
         assert!(!dump.contains(recorded), "{recorded} in\n{dump}");
     }

@@ -124,7 +124,7 @@ fn chaining_and_random_builtins_allocate_nothing_per_iteration() {
         url = "/login?n=${RANDOM(1,1000000)}"
         extract = { token = "json:$.token" }
         [[scenarios.steps]]
-        url = "/items/${UUID}?t=${URLENCODE(token)}"
+        url = "/items/${UUID}?t=${URLENCODE(token)}&raw=${token}"
         headers = { "authorization" = "Bearer ${token}" }
         body = '{"token": "${token}", "vu": ${VU}}'
 

@@ -21,13 +21,16 @@ pub enum ErrorKind {
     Protocol,
     /// The connection broke while the body was being read.
     BodyRead,
+    /// The request was not sent: a value built at run time (an extracted value in a
+    /// header) holds a byte the request cannot carry. Found before any I/O.
+    InvalidRequest,
     /// Anything else.
     Other,
 }
 
 impl ErrorKind {
     /// How many kinds there are, for per-kind arrays.
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
 
     /// Every kind, in report order.
     pub const ALL: [ErrorKind; ErrorKind::COUNT] = [
@@ -39,6 +42,7 @@ impl ErrorKind {
         ErrorKind::Reset,
         ErrorKind::Protocol,
         ErrorKind::BodyRead,
+        ErrorKind::InvalidRequest,
         ErrorKind::Other,
     ];
 
@@ -53,6 +57,7 @@ impl ErrorKind {
             ErrorKind::Reset => "reset",
             ErrorKind::Protocol => "protocol",
             ErrorKind::BodyRead => "body_read",
+            ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::Other => "other",
         }
     }
@@ -68,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Reset => "connection reset or closed before the response",
             ErrorKind::Protocol => "invalid HTTP response",
             ErrorKind::BodyRead => "connection broke while reading the body",
+            ErrorKind::InvalidRequest => "invalid request, not sent",
             ErrorKind::Other => "other error",
         }
     }

@@ -253,6 +253,7 @@ fn drive(
         remaining: conns.len(),
         parked: Vec::new(),
         handoff: false,
+        refused: false,
     };
     let now = Instant::now();
     for i in 0..conns.len() {
@@ -306,7 +307,9 @@ fn drive(
         }
         engine.submitted.clear();
         let args = types::SubmitArgs::new().timespec(&wait);
-        match ring.submitter().submit_with_args(1, &args) {
+        // Deferred VUs whose request was refused have nothing in flight to wait for.
+        let want = usize::from(!std::mem::take(&mut engine.refused));
+        match ring.submitter().submit_with_args(want, &args) {
             Ok(_) => {}
             Err(e)
                 if e.raw_os_error() == Some(libc::ETIME)
@@ -394,6 +397,10 @@ struct Engine<'a> {
     /// A redirect led to another origin: finish what is in flight, then hand the VUs
     /// to the tokio engine.
     handoff: bool,
+    /// A request was refused unsent this round: its VU, in `parked` without a
+    /// `resume_at`, goes on at
+    /// once rather than after a wait for completions.
+    refused: bool,
 }
 
 impl Engine<'_> {
@@ -431,15 +438,33 @@ impl Engine<'_> {
         if new_iteration {
             self.stats.iteration_started(now, None);
         }
-        self.write(conns, i);
-        self.issue(conns, i, now, false);
+        if self.write(conns, i, now) {
+            self.issue(conns, i, now, false);
+        }
     }
 
     /// Write VU `i`'s request (its step's, or the redirect it follows) into its buffer.
-    fn write(&mut self, conns: &mut [Conn], i: usize) {
+    /// A request that cannot be sent (see `Request::unsendable`) is counted as an
+    /// error instead, and the VU goes on in the next round; returns whether there is
+    /// a request to issue.
+    fn write(&mut self, conns: &mut [Conn], i: usize, now: Instant) -> bool {
         let program: &Program = self.program;
         let conn = &mut conns[i];
         let request = conn.vu.request(program);
+        if let Some(why) = request.unsendable(program) {
+            let mut worker = Worker {
+                program,
+                stats: self.stats,
+                max_redirects: self.shared.plan.transport.max_redirects,
+            };
+            conn.vu.refuse(&mut worker, &why, now, None);
+            // Next round, without waiting for a completion: nothing was submitted
+            // for this VU, and starting its next request here could chain refusals
+            // without end while other VUs' completions wait.
+            self.parked.push(i);
+            self.refused = true;
+            return false;
+        }
         write_request(
             &mut conn.wbuf,
             program,
@@ -449,6 +474,7 @@ impl Engine<'_> {
             request.cookie,
             request.hop,
         );
+        true
     }
 
     /// Send the request written in VU `i`'s buffer, connecting first if needed.
@@ -797,8 +823,9 @@ impl Engine<'_> {
             self.next_request(conns, i, now);
             return;
         }
-        self.write(conns, i);
-        self.issue(conns, i, now, false);
+        if self.write(conns, i, now) {
+            self.issue(conns, i, now, false);
+        }
     }
 }
 

@@ -20,7 +20,9 @@
 
 use std::time::Instant;
 
-use kaioken_vm::{Method, Program, Protocol, Status, StepId, SystemHost, VuState, Yield};
+use kaioken_vm::{
+    HeaderFault, Method, Operand, Program, Protocol, Status, StepId, SystemHost, VuState, Yield,
+};
 
 use crate::cookies::Jar;
 use crate::judge::{View, after_exchange};
@@ -54,6 +56,54 @@ pub(crate) struct Request<'a> {
     pub cookie: Option<&'a [u8]>,
     /// The VM state whose buffers hold the request's parts.
     pub state: &'a VuState,
+}
+
+/// Why a request cannot be sent: a header whose value, built at run time, holds a
+/// byte no header may carry. Its `Display` is the report's message: which header
+/// and why, never the value (it may be a credential, and it is the server's text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unsendable<'p> {
+    /// The header's name.
+    pub header: &'p [u8],
+    pub fault: HeaderFault,
+}
+
+impl std::fmt::Display for Unsendable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "header `{}`: its value has {}, which no header may carry; the request was \
+             not sent",
+            String::from_utf8_lossy(self.header),
+            self.fault
+        )
+    }
+}
+
+impl Request<'_> {
+    /// The first header whose value, built at run time, holds a byte no header may
+    /// carry (a line break would end the header and start another of the value's
+    /// choosing). Fixed values were checked by the compiler with the same rule;
+    /// paths need no check here, as the VM percent-encodes what it interpolates into
+    /// them. Reads each run-time value once and allocates nothing.
+    pub fn unsendable<'p>(&self, program: &'p Program) -> Option<Unsendable<'p>> {
+        for h in &program.step(self.step).headers {
+            if let Operand::Buf(_) = h.value {
+                let value = program.bytes(self.state, h.value);
+                if let Some(fault) = kaioken_vm::header_value_fault(value) {
+                    return Some(Unsendable {
+                        header: program.constant(h.name),
+                        fault,
+                    });
+                }
+            }
+        }
+        let fault = kaioken_vm::header_value_fault(self.cookie?)?;
+        Some(Unsendable {
+            header: b"cookie",
+            fault,
+        })
+    }
 }
 
 /// What an engine measured of one exchange.
@@ -232,6 +282,33 @@ impl Vu {
         After::Done
     }
 
+    /// Count the request [`Request::unsendable`] found unsendable as an
+    /// `invalid_request` error, with its message, and judge the step as any failed
+    /// exchange (its checks fail, the iteration is abandoned). Nothing was sent.
+    #[cold]
+    pub fn refuse(
+        &mut self,
+        w: &mut Worker<'_>,
+        why: &Unsendable<'_>,
+        at: Instant,
+        intended: Option<Instant>,
+    ) {
+        w.stats
+            .note_error_detail(crate::ErrorKind::InvalidRequest, || why.to_string());
+        let exchange = Exchange {
+            outcome: Outcome::Error(crate::ErrorKind::InvalidRequest),
+            start: at,
+            end: at,
+            intended,
+            bytes_sent: 0,
+            capture: None,
+            location: &[],
+        };
+        // A failure is never a redirect: the step is over.
+        let after = self.complete(w, &exchange);
+        debug_assert_eq!(after, After::Done);
+    }
+
     /// Give up the redirect waiting to be sent (the run is ending): the step is cut
     /// short after a counted hop, and no check judges a response it never finished.
     pub fn abandon_redirect(&mut self, program: &Program) {
@@ -377,6 +454,71 @@ mod tests {
         assert_eq!(b.stats.checks, [[0, 1]]);
         assert_eq!(b.stats.extractions, [[0, 1]]);
         assert_eq!(b.stats.counts.errors.iter().sum::<u64>(), 1);
+    }
+
+    /// A value extracted from a response that would break a header out of its line
+    /// is found before sending: the request is refused, counted as `invalid_request`
+    /// with a message naming the header and the byte (not the value), and judged as a
+    /// failed exchange. In the path the same value is percent-encoded instead.
+    #[test]
+    fn an_extracted_line_break_is_refused_in_a_header_and_encoded_in_a_path() {
+        let mut b = Bench::new(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+            [[scenarios]]
+            [[scenarios.steps]]
+            url = "/token"
+            extract = { t = "body" }
+            [[scenarios.steps]]
+            url = "/use?t=${t}"
+            headers = { "X-Token" = "${t}" }
+            checks = ["status == 200"]
+            "#,
+        );
+        let mut vu = Vu::new(&b.program, 1, false);
+        assert_eq!(vu.next(&b.program), Yield::Send(StepId(0)));
+        let head = "HTTP/1.1 200 OK\r\n\r\n";
+        b.complete(&mut vu, ok(200), head, "abc\r\nX-Injected: 1");
+        assert_eq!(vu.next(&b.program), Yield::Send(StepId(1)));
+        let program = &b.program;
+        let request = vu.request(program);
+        let path = program.step(StepId(1)).path;
+        assert_eq!(
+            program.bytes(request.state, path),
+            b"/use?t=abc%0D%0AX-Injected:%201"
+        );
+        let why = request.unsendable(program).expect("refused");
+        assert_eq!(
+            why.to_string(),
+            "header `x-token`: its value has a carriage return (0x0d) at byte 3, which no \
+             header may carry; the request was not sent"
+        );
+        let mut worker = Worker {
+            program,
+            stats: &mut b.stats,
+            max_redirects: 5,
+        };
+        vu.refuse(&mut worker, &why, b.t0, None);
+        let errors = b.stats.counts.errors;
+        assert_eq!(errors[crate::ErrorKind::InvalidRequest as usize], 1);
+        assert_eq!(errors.iter().sum::<u64>(), 1);
+        assert_eq!(
+            b.stats.error_details[crate::ErrorKind::InvalidRequest as usize].as_deref(),
+            Some(why.to_string().as_str())
+        );
+        assert_eq!(b.stats.checks, [[0, 1]], "the step's check fails");
+        assert!(
+            vu.between_iterations(&b.program),
+            "the iteration is abandoned"
+        );
+        assert_eq!(vu.next(&b.program), Yield::IterationAborted);
+
+        // A clean value goes through.
+        assert_eq!(vu.next(&b.program), Yield::Send(StepId(0)));
+        b.complete(&mut vu, ok(200), head, "abc\tdef");
+        assert_eq!(vu.next(&b.program), Yield::Send(StepId(1)));
+        assert_eq!(vu.request(&b.program).unsendable(&b.program), None);
     }
 
     /// A redirect given up because the run ends leaves the VU at its entry, with no

@@ -216,8 +216,18 @@ impl TokioVu {
         let shared = &*ctx.shared;
         let program: &Program = &ctx.program;
         loop {
-            ctx.in_flight.set(ctx.in_flight.get() + 1);
             let request = self.vu.request(program);
+            if let Some(why) = request.unsendable(program) {
+                let worker = &mut VuWorker {
+                    program,
+                    stats: &mut ctx.stats.borrow_mut(),
+                    max_redirects: shared.plan.transport.max_redirects,
+                };
+                self.vu
+                    .refuse(worker, &why, Instant::now(), intended.take());
+                return true;
+            }
+            ctx.in_flight.set(ctx.in_flight.get() + 1);
             let start = Instant::now();
             let (outcome, driver) = self
                 .drivers

@@ -35,11 +35,13 @@ mod method;
 mod op;
 mod plan;
 mod program;
+mod redact;
 mod status;
 mod step_desc;
 mod validate;
 mod vm;
 mod vu_state;
+mod wire;
 
 pub use builtin::{Builtin, push_url_encoded};
 pub use check::{CheckExpr, CompiledCheck, ResponseView, TextTest};
@@ -54,10 +56,10 @@ pub use method::Method;
 pub use op::Op;
 pub use plan::{Arrival, LoadPlan, RunPlan, Stage, TransportPlan};
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
+pub use redact::{REDACTED, Redact, Redacted, SECRET_HEADERS, SECRET_QUERY_KEYS, UrlPiece};
 pub use status::Status;
-pub use step_desc::{
-    HeaderDesc, Operand, Origin, Protocol, Reads, Scheme, StepDesc, is_secret_header,
-};
+pub use step_desc::{HeaderDesc, Operand, Origin, Protocol, Reads, Scheme, StepDesc};
 pub use validate::InvalidProgram;
 pub use vm::Yield;
 pub use vu_state::VuState;
+pub use wire::{HeaderFault, header_value_fault, push_target_encoded, target_allows};

@@ -20,6 +20,10 @@ macro_rules! for_each_op {
             PushSlot { buf: BufId, slot: SlotId } => "buf.slot";
             /// Append the value extracted into `slot`, percent-encoded, to `buf`.
             PushSlotEncoded { buf: BufId, slot: SlotId } => "buf.slotenc";
+            /// Append the value extracted into `slot` to `buf`, percent-encoding what a
+            /// URL's path and query cannot carry (`push_target_encoded`): a value from a
+            /// response never puts a space or a line break into the request line.
+            PushSlotUrl { buf: BufId, slot: SlotId } => "buf.sloturl";
             /// Append a random integer from the program's range `range` to `buf`.
             PushRandom { buf: BufId, range: RangeId } => "buf.random";
             /// Yield `Send(step)`: the step's buffers are ready. The runtime performs the

@@ -1,6 +1,8 @@
 use std::fmt;
 
-use crate::{ConstId, Op, Operand, Origin, Pc, StepDesc, StepId, VuState};
+use std::collections::BTreeMap;
+
+use crate::{ConstId, Op, Operand, Origin, Pc, Redact, StepDesc, StepId, UrlPiece, VuState};
 
 /// A line and column in the scenario's source, for dumps and run-time reports.
 ///
@@ -168,56 +170,126 @@ impl Program {
 }
 
 impl Program {
-    /// The constants that make up a secret header's value (see
-    /// [`crate::is_secret_header`]): its constant, or those pushed into its buffer
-    /// since the buffer was last cleared before the step's `send`.
-    fn secret_consts(&self) -> std::collections::BTreeSet<usize> {
-        let mut secret = std::collections::BTreeSet::new();
-        let mut pushed: Vec<Vec<usize>> = vec![Vec::new(); usize::from(self.buf_count)];
+    /// How each constant that holds a secret under `rule` prints, by index: the
+    /// constants of a secret header's value (its constant, or those pushed into its
+    /// buffer since the buffer was last cleared before the step's `send`) as
+    /// [`crate::REDACTED`], with no length; a path's and a body's constants with
+    /// their secret query (or form) values hidden (the query is followed across the
+    /// pieces a path is pushed in). Constants not listed print as they are.
+    fn redacted_consts(&self, rule: &Redact) -> BTreeMap<usize, String> {
+        let mut shown = BTreeMap::new();
+        let mut pushed: Vec<Vec<Pushed>> = vec![Vec::new(); usize::from(self.buf_count)];
         for op in &self.code {
             match *op {
                 Op::BufClear { buf } => pushed[buf.index()].clear(),
-                Op::PushConst { buf, k } => pushed[buf.index()].push(k.index()),
+                Op::PushConst { buf, k } => pushed[buf.index()].push(Pushed::Const(k.index())),
+                Op::PushBuiltin { buf, .. }
+                | Op::PushSlot { buf, .. }
+                | Op::PushSlotEncoded { buf, .. }
+                | Op::PushSlotUrl { buf, .. }
+                | Op::PushRandom { buf, .. } => pushed[buf.index()].push(Pushed::Value),
                 Op::Send { step } => {
-                    for h in &self.steps[step].headers {
-                        if !crate::is_secret_header(self.constant(h.name)) {
-                            continue;
-                        }
-                        match h.value {
-                            Operand::Const(k) => {
-                                secret.insert(k.index());
+                    let step = &self.steps[step];
+                    let parts = |o: Operand| match o {
+                        Operand::Const(k) => vec![Pushed::Const(k.index())],
+                        Operand::Buf(b) => pushed[b.index()].clone(),
+                    };
+                    let mut query = |pushed: Vec<Pushed>, form: bool| {
+                        let texts: Vec<String> = pushed
+                            .iter()
+                            .map(|p| match p {
+                                Pushed::Const(k) => {
+                                    String::from_utf8_lossy(&self.consts[*k]).into()
+                                }
+                                Pushed::Value => String::new(),
+                            })
+                            .collect();
+                        let pieces: Vec<UrlPiece<'_>> = pushed
+                            .iter()
+                            .zip(&texts)
+                            .map(|(p, t)| match p {
+                                Pushed::Const(_) => UrlPiece::Text(t),
+                                Pushed::Value => UrlPiece::Var(""),
+                            })
+                            .collect();
+                        let shown_pieces = if form {
+                            rule.form_pieces(&pieces)
+                        } else {
+                            rule.url_pieces(&pieces)
+                        };
+                        for (p, out) in pushed.iter().zip(shown_pieces) {
+                            if let (Pushed::Const(k), std::borrow::Cow::Owned(text)) = (p, out) {
+                                shown.entry(*k).or_insert(format!("{text:?}"));
                             }
-                            Operand::Buf(b) => secret.extend(&pushed[b.index()]),
+                        }
+                    };
+                    query(parts(step.path), false);
+                    if let Some(body) = step.body {
+                        query(parts(body), true);
+                    }
+                    for h in &step.headers {
+                        if rule.is_secret_header(self.constant(h.name)) {
+                            for p in parts(h.value) {
+                                if let Pushed::Const(k) = p {
+                                    shown.insert(k, crate::REDACTED.to_owned());
+                                }
+                            }
                         }
                     }
                 }
                 _ => {}
             }
         }
-        secret
+        shown
+    }
+
+    /// The multi-line bytecode listing of `--dump bytecode`, with what `rule` calls
+    /// secret hidden (see [`Program::redacted_consts`]). `Display` is the listing
+    /// under the built-in rule.
+    pub fn listing<'a>(&'a self, rule: &'a Redact) -> Listing<'a> {
+        Listing {
+            program: self,
+            rule,
+        }
     }
 }
 
-/// The multi-line bytecode listing used by `--dump bytecode`: the constant pool, the
-/// origins and steps, then the code with the pc on the left and the entry marked `>`.
+/// What a buffer was filled with, for the listing.
+#[derive(Debug, Clone, Copy)]
+enum Pushed {
+    Const(usize),
+    /// A value known only at run time.
+    Value,
+}
+
+/// The bytecode listing: the constant pool, the origins and steps, then the code with
+/// the pc on the left and the entry marked `>`. Made by [`Program::listing`].
+pub struct Listing<'a> {
+    program: &'a Program,
+    rule: &'a Redact,
+}
+
+/// The listing under the built-in redaction rule.
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.listing(&Redact::default()), f)
+    }
+}
+
+impl fmt::Display for Listing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let this = self.program;
         writeln!(
             f,
             "program consts={} steps={} bufs={}",
-            self.consts.len(),
-            self.steps.len(),
-            self.buf_count
+            this.consts.len(),
+            this.steps.len(),
+            this.buf_count
         )?;
-        let secret = self.secret_consts();
-        for (i, k) in self.consts.iter().enumerate() {
-            if secret.contains(&i) {
-                writeln!(
-                    f,
-                    "  {} = <redacted: {} bytes>",
-                    ConstId::from_index(i),
-                    k.len()
-                )?;
+        let redacted = this.redacted_consts(self.rule);
+        for (i, k) in this.consts.iter().enumerate() {
+            if let Some(shown) = redacted.get(&i) {
+                writeln!(f, "  {} = {shown}", ConstId::from_index(i))?;
             } else {
                 writeln!(
                     f,
@@ -227,7 +299,7 @@ impl fmt::Display for Program {
                 )?;
             }
         }
-        for (i, o) in self.origins.iter().enumerate() {
+        for (i, o) in this.origins.iter().enumerate() {
             let scheme = match o.scheme {
                 crate::Scheme::Http => "http",
                 crate::Scheme::Https => "https",
@@ -241,7 +313,7 @@ impl fmt::Display for Program {
                 o.port
             )?;
         }
-        for (i, s) in self.steps.iter().enumerate() {
+        for (i, s) in this.steps.iter().enumerate() {
             write!(
                 f,
                 "  {} = step {:?} {} {} {} path={}",
@@ -266,7 +338,7 @@ impl fmt::Display for Program {
             }
             writeln!(f)?;
         }
-        for (i, t) in self.picks.iter().enumerate() {
+        for (i, t) in this.picks.iter().enumerate() {
             let mut previous = 0;
             let choices: Vec<String> = t
                 .entries
@@ -284,10 +356,10 @@ impl fmt::Display for Program {
                 choices.join(" ")
             )?;
         }
-        for (i, (lo, hi)) in self.ranges.iter().enumerate() {
+        for (i, (lo, hi)) in this.ranges.iter().enumerate() {
             writeln!(f, "  {} = range {lo}..={hi}", crate::RangeId::from_index(i))?;
         }
-        for (i, x) in self.extractors.iter().enumerate() {
+        for (i, x) in this.extractors.iter().enumerate() {
             writeln!(
                 f,
                 "  {} = extract {} <- {}",
@@ -296,7 +368,7 @@ impl fmt::Display for Program {
                 x.spec
             )?;
         }
-        for (i, c) in self.checks.iter().enumerate() {
+        for (i, c) in this.checks.iter().enumerate() {
             writeln!(
                 f,
                 "  {} = check {:?} {}",
@@ -306,15 +378,15 @@ impl fmt::Display for Program {
             )?;
         }
         writeln!(f, "code:")?;
-        for (i, op) in self.code.iter().enumerate() {
+        for (i, op) in this.code.iter().enumerate() {
             let pc = Pc::from_index(i);
-            let mark = if pc == self.entry { '>' } else { ' ' };
+            let mark = if pc == this.entry { '>' } else { ' ' };
             let text = format!("{mark}{:>4}  {op}", pc.0);
-            match self.locs.binary_search_by_key(&pc, |(p, _)| *p) {
+            match this.locs.binary_search_by_key(&pc, |(p, _)| *p) {
                 Ok(j) => writeln!(
                     f,
                     "{text:<40}; {}:{}",
-                    self.locs[j].1.line, self.locs[j].1.column
+                    this.locs[j].1.line, this.locs[j].1.column
                 )?,
                 Err(_) => writeln!(f, "{}", text.trim_end())?,
             }

@@ -131,11 +131,3 @@ pub struct Origin {
     /// The `Host` header value (`host[:port]`, port omitted when it is the default).
     pub authority: String,
 }
-
-/// Whether a header carries credentials (`authorization`, `proxy-authorization`,
-/// `cookie`): `--dump` and `--dry-run` show such values redacted.
-pub fn is_secret_header(name: &[u8]) -> bool {
-    [&b"authorization"[..], b"proxy-authorization", b"cookie"]
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(name))
-}

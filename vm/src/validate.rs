@@ -90,7 +90,9 @@ impl Program {
                     in_range("constant", k.index(), self.consts.len(), pc)?;
                 }
                 Op::PushBuiltin { buf, .. } => in_range("buffer", buf.index(), bufs, pc)?,
-                Op::PushSlot { buf, slot } | Op::PushSlotEncoded { buf, slot } => {
+                Op::PushSlot { buf, slot }
+                | Op::PushSlotEncoded { buf, slot }
+                | Op::PushSlotUrl { buf, slot } => {
                     in_range("buffer", buf.index(), bufs, pc)?;
                     in_range("slot", slot.index(), slots, pc)?;
                 }

@@ -103,6 +103,10 @@ impl Program {
                     let (bufs, slots) = (&mut state.bufs, &state.slots);
                     crate::push_url_encoded(&mut bufs[buf], &slots[slot]);
                 }
+                Op::PushSlotUrl { buf, slot } => {
+                    let (bufs, slots) = (&mut state.bufs, &state.slots);
+                    crate::push_target_encoded(&mut bufs[buf], &slots[slot]);
+                }
                 Op::Send { step } => {
                     state.requests += 1;
                     return Yield::Send(step);

@@ -56,6 +56,9 @@ pub struct Flags {
     pub no_follow_redirects: bool,
     /// `--max-redirects`.
     pub max_redirects: Option<u64>,
+    /// `--redact`: header names and query keys whose values printers hide, besides
+    /// the built-in ones (read by [`crate::redaction`], not by the scenario).
+    pub redact: Vec<String>,
 }
 
 fn located<T>(flag: &str, text: &str, value: T) -> Located<T> {

@@ -25,6 +25,9 @@ struct File {
     checks: Option<Vec<Spanned<CheckTable>>>,
     thresholds: Option<Thresholds>,
     scenarios: Option<Vec<Spanned<ScenarioTable>>>,
+    /// Header names and query keys whose values printers hide (read by
+    /// `crate::redaction`; checked here).
+    redact: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +156,26 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         value: s.into_inner(),
     };
 
+    for name in file.redact.unwrap_or_default() {
+        let name = string(name);
+        let token = !name.value.is_empty()
+            && name
+                .value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Err(CompileError::at(
+                CompileErrorKind::InvalidValue {
+                    message: format!(
+                        "`redact` takes header names and query keys; `{}` is neither",
+                        name.value
+                    ),
+                },
+                &name.loc,
+                None,
+            ));
+        }
+    }
     if let Some(t) = file.target {
         draft.url = t.url.map(string);
         draft.timeout = t.timeout.map(string);

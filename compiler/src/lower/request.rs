@@ -109,13 +109,18 @@ impl Lowerer<'_> {
             }
             has_user_agent |= name == "user-agent";
             if let Some(value) = self.template(&h.value) {
-                if value
-                    .parts
-                    .iter()
-                    .any(|p| matches!(p, Part::Lit(b) if b.contains(&b'\n') || b.contains(&b'\r')))
-                {
+                // The same rule the runtime applies to values built at run time.
+                let fault = value.parts.iter().find_map(|p| match p {
+                    Part::Lit(b) => kaioken_vm::header_value_fault(b),
+                    _ => None,
+                });
+                if let Some(fault) = fault {
+                    let what = match fault.byte {
+                        b'\r' | b'\n' => "a line break".to_owned(),
+                        _ => fault.byte_name(),
+                    };
                     let kind = CompileErrorKind::BadHeader {
-                        reason: "a header value cannot contain a line break".into(),
+                        reason: format!("a header value cannot contain {what}"),
                     };
                     self.errors.push(CompileError::at(kind, &h.value.loc, None));
                 }
@@ -278,6 +283,20 @@ mod tests {
                 "4:70 [1] invalid header: `a b` is not a valid header name",
                 // An escape: the value no longer maps onto the file, so all of it is.
                 "4:80 [\"1\\n2\"] invalid header: a header value cannot contain a line break",
+            ]
+        );
+    }
+
+    /// A fixed header value follows the rule values built at run time follow: no
+    /// control byte but tab, whether written in the file or folded in from the
+    /// environment.
+    #[test]
+    fn header_values_with_control_bytes_are_refused() {
+        assert_eq!(
+            request_errors(r#"headers = { "a" = "x\u0000y", "b" = "x\u001b", "c" = "tab\tok" }"#),
+            [
+                "4:19 [\"x\\u0000y\"] invalid header: a header value cannot contain a NUL byte (0x00)",
+                "4:37 [\"x\\u001b\"] invalid header: a header value cannot contain a control byte (0x1b)",
             ]
         );
     }

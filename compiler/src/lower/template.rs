@@ -194,8 +194,8 @@ mod tests {
                 Part::Builtin(Builtin::Uuid),
             ]
         );
-        // `$${` is a literal `${`.
-        assert_eq!(text(&step("http://h/$${VU}", &[]).path), "/${VU}");
+        // `$${` is a literal `${`; in a path its braces are percent-encoded.
+        assert_eq!(text(&step("http://h/$${VU}", &[]).path), "/$%7BVU%7D");
     }
 
     #[test]

@@ -26,7 +26,7 @@ impl Lowerer<'_> {
                 return self.split_origin(url, t);
             }
             match base {
-                Some(origin) => Some((origin.clone(), t)),
+                Some(origin) => Some((origin.clone(), self.check_path(url, t)?)),
                 None => {
                     let kind = CompileErrorKind::BadUrl {
                         reason: "a relative URL needs `url` in `[target]` to be relative to".into(),
@@ -122,6 +122,32 @@ impl Lowerer<'_> {
                 }
             }
         }
+        let path = self.check_path(url, path)?;
+        Some((
+            Origin {
+                scheme,
+                host,
+                port,
+                authority,
+            },
+            path,
+        ))
+    }
+
+    /// A path template's fixed text, checked for what a request line cannot carry:
+    /// a fragment, a space or a control character are errors (the user meant
+    /// something else); other bytes a request target cannot carry as they are
+    /// (non-ASCII, `"`, `<`, `{`, …) are percent-encoded, as a browser would send
+    /// them. Values extracted at run time are encoded by the VM (`buf.sloturl`).
+    fn check_path(&mut self, url: &Located<String>, path: Template) -> Option<Template> {
+        let bad = |this: &mut Self, reason: String| {
+            this.errors.push(CompileError::at(
+                CompileErrorKind::BadUrl { reason },
+                &url.loc,
+                None,
+            ));
+            None
+        };
         // Anywhere in the path, after a `${…}` too.
         let fragment = path.parts.iter().find_map(|p| match p {
             Part::Lit(b) => b
@@ -143,15 +169,19 @@ impl Lowerer<'_> {
                 "the path contains a space or control character; percent-encode it (`%20`)".into(),
             );
         }
-        Some((
-            Origin {
-                scheme,
-                host,
-                port,
-                authority,
-            },
-            path,
-        ))
+        let parts = path
+            .parts
+            .into_iter()
+            .map(|p| match p {
+                Part::Lit(b) if !b.iter().all(|&c| kaioken_vm::target_allows(c)) => {
+                    let mut encoded = Vec::with_capacity(b.len() + 8);
+                    kaioken_vm::push_target_encoded(&mut encoded, &b);
+                    Part::Lit(encoded)
+                }
+                other => other,
+            })
+            .collect();
+        Some(Template { parts })
     }
 }
 
@@ -260,6 +290,36 @@ mod tests {
             reason("http://h:99999/"),
             "`http://h:99999`: invalid port number"
         );
+    }
+
+    /// A step's path relative to `[target] url` is checked as a full URL's is; what a
+    /// request target cannot carry as it is gets percent-encoded, `%` left alone.
+    #[test]
+    fn relative_paths_are_checked_and_encoded_like_full_ones() {
+        let step = |url: &str| {
+            format!(
+                "[target]\nurl = \"http://h/\"\n[[scenarios]]\n[[scenarios.steps]]\nurl = '{url}'\n"
+            )
+        };
+        assert_eq!(
+            errors(&step("/a b")),
+            [
+                "5:8 [/a b] invalid URL: the path contains a space or control character; percent-encode it (`%20`)"
+            ]
+        );
+        assert_eq!(
+            errors(&step("/a#b")),
+            ["5:8 [/a#b] invalid URL: fragment `#b` is never sent to a server; remove it"]
+        );
+        let path = |url: &str| {
+            let ir = lower_env(&step(url), &[]).unwrap();
+            text(&ir.scenarios[0].steps[0].path)
+        };
+        assert_eq!(
+            path("/caf\u{e9}/{x}|\\\"y\"?q=<1>%20"),
+            "/caf%C3%A9/%7Bx%7D%7C%5C%22y%22?q=%3C1%3E%20"
+        );
+        assert_eq!(split("http://h/\u{e9}?q=${VU}^").1, "/%C3%A9?q=${VU}%5E");
     }
 
     #[test]
