@@ -187,7 +187,9 @@ pub struct Tolerances {
 pub struct Difference {
     /// The field, as a path (`load/vus`).
     pub field: &'static str,
+    /// Its value in the baseline.
     pub base: String,
+    /// Its value in the current report.
     pub current: String,
 }
 

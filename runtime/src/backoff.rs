@@ -5,8 +5,11 @@
 //! of thousands of "requests" a second against a dead target, and out of file
 //! descriptors (`EMFILE`) it spun without end while the VUs that still had a
 //! connection starved. After a connect fails the VU waits — [`FIRST`], doubling with
-//! each failure in a row up to [`CAP`] — and a connection made resets the wait. Every
-//! failed attempt still counts as an error; there are just far fewer per second.
+//! each failure in a row up to [`CAP`] — and only a new connection made resets the
+//! wait (a response on a connection kept from before says nothing about connecting:
+//! a VU whose redirect leads to an origin it cannot connect to must not try it again
+//! at once after each response from the first). Every failed attempt still counts as
+//! an error; there are just far fewer per second.
 
 use std::time::Duration;
 
@@ -30,17 +33,19 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// After a request with outcome `error` (`None`: a connection was made): how long
-    /// the VU waits before its next request, if at all.
-    pub fn after(&mut self, error: Option<ErrorKind>) -> Option<Duration> {
+    /// After a request that failed with `error` (`None`: it did not fail) and did or
+    /// did not make a new connection (`connected`): how long the VU waits before its
+    /// next request, if at all.
+    pub fn after(&mut self, error: Option<ErrorKind>, connected: bool) -> Option<Duration> {
         if error.is_some_and(failed_to_connect) {
             let wait = self.next;
             self.next = (self.next * 2).min(CAP);
-            Some(wait)
-        } else {
-            self.next = FIRST;
-            None
+            return Some(wait);
         }
+        if connected {
+            self.next = FIRST;
+        }
+        None
     }
 }
 
@@ -62,13 +67,16 @@ mod tests {
         let mut b = Backoff::default();
         let refused = Some(ErrorKind::ConnectRefused);
         let waits: Vec<u64> = (0..8)
-            .map(|_| b.after(refused).unwrap().as_millis() as u64)
+            .map(|_| b.after(refused, false).unwrap().as_millis() as u64)
             .collect();
         assert_eq!(waits, [10, 20, 40, 80, 160, 250, 250, 250]);
+        // A response on a connection kept from before changes nothing.
+        assert_eq!(b.after(None, false), None);
+        assert_eq!(b.after(refused, false), Some(CAP));
         // A connection made (a response, or a failure after connecting) resets it.
-        assert_eq!(b.after(Some(ErrorKind::Timeout)), None);
-        assert_eq!(b.after(refused), Some(FIRST));
-        assert_eq!(b.after(None), None);
-        assert_eq!(b.after(Some(ErrorKind::Dns)), Some(FIRST));
+        assert_eq!(b.after(Some(ErrorKind::Timeout), true), None);
+        assert_eq!(b.after(refused, false), Some(FIRST));
+        assert_eq!(b.after(None, true), None);
+        assert_eq!(b.after(Some(ErrorKind::Dns), false), Some(FIRST));
     }
 }

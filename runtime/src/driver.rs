@@ -35,6 +35,8 @@ pub(crate) struct Last {
     /// The last request went out twice: its reused connection turned out closed
     /// before any of a response came, and it was sent again on a new one.
     pub reconnected: bool,
+    /// The last request made a new connection (for the back-off: backoff.rs).
+    pub connected: bool,
 }
 
 /// What a driver tells of its last exchange, and its connections.

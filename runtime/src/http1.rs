@@ -86,6 +86,7 @@ impl Http1 {
                 capture: crate::judge::capture_for(program, http.cookie_jar),
                 location: Vec::new(),
                 reconnected: false,
+                connected: false,
             },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
@@ -129,6 +130,7 @@ impl Http1 {
             let fresh = self.conns[slot].is_none();
             if fresh {
                 let stream = connect(origin, tls, &mut self.last.detail).await?;
+                self.last.connected = true;
                 self.conns[slot] = Some(stream);
                 self.rbuf.clear();
                 self.rpos = 0;
@@ -399,6 +401,7 @@ impl Perform for Http1 {
         write_request(&mut self.wbuf, program, state, step, info, cookie, hop);
         self.sent = 0;
         self.last.reconnected = false;
+        self.last.connected = false;
         let desc = program.step(step);
         let (slot, origin, method) = match hop {
             Some(h) => (h.slot, &h.origin, &h.method),

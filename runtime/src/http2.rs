@@ -77,6 +77,7 @@ impl Http2 {
                 capture: crate::judge::capture_for(program, http.cookie_jar),
                 location: Vec::new(),
                 reconnected: false,
+                connected: false,
             },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
@@ -164,6 +165,7 @@ impl Http2 {
         let closed = self.conns[slot].as_ref().is_none_or(|s| s.is_closed());
         if closed {
             let stream = connect(origin, tls, &mut self.last.detail).await?;
+            self.last.connected = true;
             if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
                 self.last.detail = Some(format!(
                     "{} did not agree to HTTP/2 (ALPN h2)",
@@ -354,6 +356,7 @@ impl Perform for Http2 {
         s: Sending<'_>,
     ) -> Outcome {
         let slot = s.hop.map_or(program.step(step).origin.index(), |h| h.slot);
+        self.last.connected = false;
         let timeout = s.timeout;
         let exchange = self.exchange(program, state, step, info, s);
         let outcome = Outcome::of_exchange(tokio::time::timeout(timeout, exchange).await);

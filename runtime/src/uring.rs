@@ -125,6 +125,8 @@ struct Conn {
     backoff: Backoff,
     /// Parked until then, waiting out the back-off.
     resume_at: Option<Instant>,
+    /// The request in progress made a new connection.
+    connected: bool,
     addr: SockAddr,
     wbuf: Vec<u8>,
     rbuf: Box<[u8]>,
@@ -225,6 +227,7 @@ fn drive(
             reused: false,
             backoff: Backoff::default(),
             resume_at: None,
+            connected: false,
             addr: SockAddr::from(addr),
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
@@ -486,6 +489,7 @@ impl Engine<'_> {
         let step = conn.vu.step();
         let is_head = *conn.vu.method(program) == Method::Head;
         conn.timed_out = false;
+        conn.connected = false;
         conn.sent = 0;
         conn.send_error = None;
         conn.parser = ResponseParser::new(is_head)
@@ -628,7 +632,10 @@ impl Engine<'_> {
                     }),
                 );
             }
-            OP_CONNECT => self.exchange(conns, i),
+            OP_CONNECT => {
+                conns[i].connected = true;
+                self.exchange(conns, i);
+            }
             OP_SEND => self.sent(conns, i, res),
             _ => self.received(conns, i, res, now),
         }
@@ -793,7 +800,7 @@ impl Engine<'_> {
             Outcome::Error(kind) => Some(kind),
             Outcome::Response { .. } => None,
         };
-        if let Some(wait) = conn.backoff.after(error) {
+        if let Some(wait) = conn.backoff.after(error, conn.connected) {
             // A failed connect is never a redirect: the step is over. The VU waits
             // out its back-off, parked (see `drive`).
             conn.phase = Phase::Idle;

@@ -265,7 +265,7 @@ impl TokioVu {
                 Outcome::Error(kind) => Some(kind),
                 Outcome::Response { .. } => None,
             };
-            if let Some(pause) = self.backoff.after(error) {
+            if let Some(pause) = self.backoff.after(error, driver.last().connected) {
                 // A failed connect is never a redirect: the step is over. A stop
                 // during the wait is seen by the caller's next gate.
                 think(pause, stop_rx).await;

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::{ENGINES, on_engine, run_measured};
 use crate::harness::Test;
-use crate::nginx::free_port;
+use crate::nginx::{Nginx, Variant, free_port};
 use crate::servers::{Behaviour, Server};
 
 /// Under `prlimit --nofile=64:64`, 100 VUs cannot have a connection each: the run
@@ -93,4 +93,63 @@ fn refused_connects_back_off() {
             "{engine}: {total} attempts in 2s\n{report}"
         );
     }
+}
+
+/// Out of file descriptors mid-run: 100 VUs fit under `--nofile=150` with one
+/// connection each, but a redirect to a second origin (`localhost` for `127.0.0.1`)
+/// asks for a second one each. The VUs that cannot have it fail with "Too many open
+/// files", back off (a few attempts a second each, not hundreds of thousands in all),
+/// and the VUs that still have their connections keep being answered.
+#[test]
+fn out_of_file_descriptors_mid_run_backs_off() {
+    const VUS: u64 = 100;
+    // Attempts at 0, 10, 30, 70, 150, 310, 560, 810, ..., 1810ms: 12 within 2s.
+    const MOST_PER_VU: u64 = 13;
+    let nginx = Nginx::start(Variant::Http1);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let args: Vec<OsString> = [
+        nginx.url("/elsewhere").as_str(),
+        "-c",
+        &VUS.to_string(),
+        "--threads",
+        "1",
+        "-d",
+        "2s",
+        "--max-error-rate",
+        "1",
+        "-o",
+        "report.json",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    let run = run_measured(
+        dir.path(),
+        &["prlimit", "--nofile=150:150", "--"],
+        &args,
+        &[("KAIOKEN_NO_IO_URING", "1")],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("the report");
+    let report = crate::harness::Report(serde_json::from_str(&text).expect("JSON"));
+    report.check_invariants(0);
+    let failed = report.u64("requests.errors");
+    assert!(failed > 0, "no VU ran out of file descriptors\n{report}");
+    for (class, _) in report.error_classes() {
+        assert!(
+            class == "connect" || class == "dns",
+            "{class} is not a failure to connect\n{report}"
+        );
+        let detail = report.str(&format!("error_details.{class}"));
+        assert!(detail.contains("Too many open files"), "{report}");
+    }
+    assert!(
+        failed <= VUS * MOST_PER_VU,
+        "{failed} failed attempts in 2s: no back-off\n{report}"
+    );
+    let responses = report.u64("requests.responses");
+    assert!(
+        responses > 2 * failed,
+        "{responses} responses for {failed} failed connects: the healthy VUs starved\n{report}"
+    );
 }
