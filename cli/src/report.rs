@@ -917,6 +917,7 @@ target_rate = 0
             started: 7,
             // The gRPC 14: not `OK`.
             unexpected: 1,
+            reconnects: 2,
             ..Counts::default()
         };
         stats.counts.errors[ErrorKind::Timeout as usize] = 1;

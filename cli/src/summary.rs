@@ -184,6 +184,13 @@ pub fn render(report: &Report, serious: bool) -> String {
         "Warnings",
         report.warnings.iter().map(|w| format!("⚠ {w}")),
     );
+    if r.reconnects > 0 {
+        let _ = writeln!(
+            out,
+            "  Reconnects  {} requests sent again on a new connection (the server had closed an idle one)",
+            thousands(r.reconnects)
+        );
+    }
     if r.warmup_requests > 0 || r.unfinished > 0 {
         let _ = writeln!(
             out,
