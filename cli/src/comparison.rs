@@ -16,9 +16,7 @@
 
 use std::fmt::Write;
 
-use base64::Engine;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
 use serde_json::Value;
 
 use crate::SCHEMA;
@@ -52,8 +50,7 @@ impl RunReport {
         let histogram = json
             .pointer("/histogram/data")
             .and_then(Value::as_str)
-            .and_then(|data| base64::engine::general_purpose::STANDARD.decode(data).ok())
-            .and_then(|bytes| Deserializer::new().deserialize(&mut bytes.as_slice()).ok());
+            .and_then(crate::hdr::decode);
         Ok(RunReport { json, histogram })
     }
 }

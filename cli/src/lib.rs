@@ -3,6 +3,7 @@
 //! them as any other library; the fuzz targets in `fuzz/` feed them report text.
 
 pub mod comparison;
+pub mod hdr;
 
 /// The JSON report's schema id, bumped on any change of meaning: `run` writes it,
 /// `compare` requires it.
