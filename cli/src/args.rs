@@ -325,6 +325,16 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Output")]
     pub serious: bool,
 
+    /// The latency percentiles the summary shows, comma-separated.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = DEFAULT_PERCENTILES,
+        value_parser = parse_percentiles,
+        help_heading = "Output"
+    )]
+    pub percentiles: Percentiles,
+
     /// Also hide this header's or query key's values in all output (repeatable).
     ///
     /// Diagnostics, --dry-run, --dump, the report, the summary and the live view
@@ -390,4 +400,33 @@ pub struct DemoArgs {
     /// Print a plain progress line instead of the live view.
     #[arg(long)]
     pub no_tui: bool,
+}
+
+/// The summary's latency percentiles unless `--percentiles` says otherwise.
+const DEFAULT_PERCENTILES: &str = "50,75,90,95,99,99.9";
+
+/// `--percentiles`: each above 0 and at most 100, in the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Percentiles(pub Vec<f64>);
+
+impl Default for Percentiles {
+    fn default() -> Percentiles {
+        parse_percentiles(DEFAULT_PERCENTILES).expect("the default list parses")
+    }
+}
+
+fn parse_percentiles(text: &str) -> Result<Percentiles, String> {
+    let list = text
+        .split(',')
+        .map(|p| {
+            let p = p.trim();
+            match p.parse::<f64>() {
+                Ok(v) if v > 0.0 && v <= 100.0 => Ok(v),
+                _ => Err(format!(
+                    "`{p}` is not a percentile: write numbers above 0 and at most 100, e.g. 50,90,99.9"
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Percentiles(list))
 }

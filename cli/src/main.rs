@@ -221,6 +221,7 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
             json: args.json,
             output: args.output.clone(),
             serious: args.serious,
+            percentiles: args.percentiles.0.clone(),
             live,
         },
         rule,
@@ -231,6 +232,8 @@ struct Output {
     json: bool,
     output: Option<std::path::PathBuf>,
     serious: bool,
+    /// The latency percentiles the summary shows.
+    percentiles: Vec<f64>,
     /// The live view, when it is to be shown.
     live: Option<live::Options>,
 }
@@ -351,7 +354,13 @@ fn execute(
     let text = if out.json {
         format!("{json}\n")
     } else {
-        summary::render(&report, out.serious)
+        summary::render(
+            &report,
+            &summary::Options {
+                serious: out.serious,
+                percentiles: &out.percentiles,
+            },
+        )
     };
     print_stdout(&text)?;
     Ok(outcome)

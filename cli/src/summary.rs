@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::iter::once;
 
+use hdrhistogram::Histogram;
 use kaioken_tui::thousands;
 
 use crate::report::Report;
@@ -76,8 +77,105 @@ fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
 }
 
-/// Render the summary. `serious` drops the flavour.
-pub fn render(report: &Report, serious: bool) -> String {
+/// How the summary is drawn.
+pub struct Options<'a> {
+    /// Plain wording, without the power levels.
+    pub serious: bool,
+    /// The latency percentiles to show (`99.9`), in order.
+    pub percentiles: &'a [f64],
+}
+
+/// `p99.9` for 99.9, `p50` for 50.
+fn percentile_label(p: f64) -> String {
+    format!("p{}", p)
+}
+
+/// The latency percentiles of `options`, exact from the report's histogram; without
+/// one (it did not decode), the report's own fields for the ones it has.
+fn percentiles(report: &Report, histogram: Option<&Histogram<u64>>, wanted: &[f64]) -> String {
+    let l = &report.latency_ms;
+    let field = |p: f64| match p {
+        50.0 => l.p50,
+        75.0 => l.p75,
+        90.0 => l.p90,
+        95.0 => l.p95,
+        99.0 => l.p99,
+        99.9 => l.p99_9,
+        100.0 => l.max,
+        _ => None,
+    };
+    let values: Vec<String> = wanted
+        .iter()
+        .map(|&p| {
+            let ms = match histogram {
+                Some(h) if !h.is_empty() => Some(h.value_at_quantile(p / 100.0) as f64 / 1000.0),
+                Some(_) => None,
+                None => field(p),
+            };
+            format!("{} {}", percentile_label(p), latency(ms))
+        })
+        .collect();
+    // Six to a line.
+    values
+        .chunks(6)
+        .map(|c| c.join("  "))
+        .collect::<Vec<_>>()
+        .join("\n              ")
+}
+
+/// The bars of the latency histogram: at most this many characters.
+const BAR_WIDTH: u64 = 30;
+/// Its rows: buckets spaced evenly on a log scale from the fastest response to the
+/// slowest.
+const BUCKETS: usize = 10;
+
+/// A compact latency histogram, like oha's and `vegeta report -type=hist`: how many
+/// responses took at most each bound. Empty with fewer than two distinct latencies.
+fn histogram_rows(h: &Histogram<u64>) -> Vec<String> {
+    let (low, high) = (h.min().max(1), h.max());
+    if h.len() < 2 || high <= low {
+        return Vec::new();
+    }
+    let ratio = (high as f64 / low as f64).powf(1.0 / BUCKETS as f64);
+    let mut bounds: Vec<u64> = (1..=BUCKETS)
+        .map(|i| (low as f64 * ratio.powi(i as i32)).round() as u64)
+        .collect();
+    bounds[BUCKETS - 1] = high;
+    bounds.dedup();
+    let mut counts = Vec::with_capacity(bounds.len());
+    let mut below = 0;
+    for &bound in &bounds {
+        let upto = h.count_between(0, bound);
+        counts.push(upto.saturating_sub(below));
+        below = upto.max(below);
+    }
+    let most = counts.iter().copied().max().unwrap_or(1).max(1);
+    let width = counts
+        .iter()
+        .map(|&c| thousands(c).len())
+        .max()
+        .unwrap_or(1);
+    bounds
+        .iter()
+        .zip(&counts)
+        .map(|(&bound, &n)| {
+            let bar = (n * BAR_WIDTH).div_ceil(most) as usize;
+            format!(
+                "≤ {:>8} {:>width$} {}",
+                latency(Some(bound as f64 / 1000.0)),
+                thousands(n),
+                "■".repeat(bar)
+            )
+            .trim_end()
+            .to_owned()
+        })
+        .collect()
+}
+
+/// Render the summary.
+pub fn render(report: &Report, options: &Options<'_>) -> String {
+    let serious = options.serious;
+    let histogram = kaioken_cli::hdr::decode(&report.histogram.data);
     let r = &report.requests;
     let l = &report.latency_ms;
     let mut out = String::new();
@@ -227,11 +325,8 @@ pub fn render(report: &Report, serious: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "  Latency     p50 {}  p90 {}  p99 {}  p99.9 {}",
-        latency(l.p50),
-        latency(l.p90),
-        latency(l.p99),
-        latency(l.p99_9)
+        "  Latency     {}",
+        percentiles(report, histogram.as_ref(), options.percentiles)
     );
     let _ = writeln!(
         out,
@@ -241,6 +336,9 @@ pub fn render(report: &Report, serious: bool) -> String {
         latency(l.max),
         latency(l.stdev)
     );
+    if let Some(h) = &histogram {
+        rows(&mut out, "Histogram", histogram_rows(h));
+    }
     if let Some(rate) = r.check_pass_rate {
         let steps: std::collections::BTreeSet<_> = report
             .checks
@@ -405,16 +503,24 @@ mod tests {
     use super::*;
     use crate::report::tests::{closed_report, open_report};
 
+    /// The options of a run with the default `--percentiles`.
+    fn options(serious: bool) -> Options<'static> {
+        Options {
+            serious,
+            percentiles: Box::leak(crate::args::Percentiles::default().0.into_boxed_slice()),
+        }
+    }
+
     #[test]
     fn closed_model_summary() {
         let mut report = closed_report();
         report.outcome.exit_code = 4;
-        insta::assert_snapshot!(render(&report, false));
+        insta::assert_snapshot!(render(&report, &options(false)));
     }
 
     #[test]
     fn open_model_summary() {
-        insta::assert_snapshot!(render(&open_report(), true));
+        insta::assert_snapshot!(render(&open_report(), &options(true)));
     }
 
     #[test]
@@ -423,7 +529,7 @@ mod tests {
         report.outcome.stop_reason = "duration";
         report.outcome.exit_code = 1;
         report.load.latency_correction = false;
-        insta::assert_snapshot!(render(&report, false));
+        insta::assert_snapshot!(render(&report, &options(false)));
     }
 
     #[test]
@@ -432,6 +538,30 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1283110), "1,283,110");
+    }
+
+    /// `--percentiles` picks the list, read exactly from the report's histogram; the
+    /// histogram rows add up to the responses.
+    #[test]
+    fn chosen_percentiles_and_the_histogram() {
+        let report = closed_report();
+        let h = kaioken_cli::hdr::decode(&report.histogram.data).unwrap();
+        let line = percentiles(&report, Some(&h), &[50.0, 99.99]);
+        assert_eq!(line, "p50 0.90ms  p99.99 45.0ms");
+        let rows = histogram_rows(&h);
+        let total: u64 = rows
+            .iter()
+            .map(|r| {
+                r.split_whitespace()
+                    .nth(2)
+                    .unwrap()
+                    .replace(',', "")
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(total, h.len());
+        assert!(rows.last().unwrap().starts_with("≤   45.0ms"), "{rows:?}");
     }
 
     #[test]
@@ -462,7 +592,7 @@ mod tests {
         report.load.max_requests = Some(10);
         report.load.warmup_s = 2.0;
         report.outcome.exit_code = 1;
-        let text = render(&report, true);
+        let text = render(&report, &options(true));
         assert!(
             text.contains(
                 "no request finished in the measured window: all 10 finished during the 2s warm-up (the request limit (10) was spent in the warm-up; raise --max-requests or shorten --warmup)"

@@ -415,3 +415,52 @@ fn zero_timeout_and_zero_threads_are_refused() {
         .stderr_contains("0 is not in 1..")
         .run();
 }
+
+/// `--percentiles` picks the summary's latency percentiles (exact, from the run's
+/// histogram), and a compact histogram of the responses follows them; a list that
+/// is not percentiles is a usage error naming the item.
+#[test]
+fn chosen_percentiles_and_a_histogram_in_the_summary() {
+    let nginx = crate::nginx::Nginx::start(crate::nginx::Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "-n", "200", "-d", "30s"])
+        .args(["--percentiles", "50,99.99"])
+        .report()
+        .run();
+    let report = out.report();
+    let latency = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("Latency"))
+        .expect("a latency line");
+    assert!(
+        latency.contains("p50 ") && latency.contains("  p99.99 "),
+        "{latency}"
+    );
+    assert!(!latency.contains("p90"), "{latency}");
+    // The histogram's rows count every response.
+    let counted: u64 = out
+        .stdout
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("Histogram"))
+        .take_while(|l| l.contains('≤'))
+        .map(|l| {
+            let after = l.split('≤').nth(1).unwrap();
+            after
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .replace(',', "")
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(counted, report.u64("requests.responses"), "{}", out.stdout);
+
+    Test::new()
+        .args(["http://127.0.0.1:9/", "--percentiles", "50,0"])
+        .status(2)
+        .stderr_contains("`0` is not a percentile")
+        .run();
+}
