@@ -660,7 +660,11 @@ fn json_error(src: &Src, e: &serde_json::Error) -> CompileError {
         .take(e.line().saturating_sub(1))
         .map(str::len)
         .sum();
-    let offset = (line_start + e.column().saturating_sub(1)).min(src.text.len());
+    let mut offset = (line_start + e.column().saturating_sub(1)).min(src.text.len());
+    // The column can fall inside a character the parser stopped in.
+    while !src.text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let end = src.text[offset..]
         .chars()
         .next()
@@ -688,7 +692,7 @@ fn to_draft(rec: &Recording, src: &Src, draft: &mut Draft) {
     if let Some(base) = base {
         let first = rec.steps.iter().find(|s| s.origin == base);
         let span = first.and_then(|s| s.spans.url.clone()).unwrap_or(0..0);
-        draft.url = Some(located(base.to_owned(), &span));
+        draft.url = Some(located(recording::literal(base), &span));
     }
     if rec.cookie_jar {
         draft.cookie_jar = Some(true);
@@ -766,6 +770,17 @@ fn to_draft(rec: &Recording, src: &Src, draft: &mut Draft) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing: serde_json's column for this input falls inside the `؝`, and
+    /// slicing the text there panicked. The error is located on the character.
+    #[test]
+    fn a_json_error_inside_a_character_is_located_on_it() {
+        let text = "\"b\u{61d}\r";
+        let errors = import("x.har", text, &HarOptions::default()).unwrap_err();
+        let drawn = errors.render(false).unwrap();
+        assert!(drawn.contains("invalid JSON: control character"), "{drawn}");
+        assert!(drawn.contains("[x.har:1:3]"), "{drawn}");
+    }
 
     #[test]
     fn assets() {

@@ -311,7 +311,24 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
 /// Turn a toml/serde error into a located diagnostic, recognising serde's
 /// "unknown field" message so that we can suggest the intended key.
 fn toml_error(src: &Src, e: &toml::de::Error) -> CompileError {
-    let message = e.message().trim().to_owned();
+    let message = match e.message().trim() {
+        // The parser says nothing about a character it does not expect (a control
+        // character in a comment): say what it is.
+        "" => match e
+            .span()
+            .and_then(|s| src.text.get(s.start..)?.chars().next())
+        {
+            Some(c) if c.is_control() => {
+                format!(
+                    "control character U+{:04X} is not allowed here",
+                    u32::from(c)
+                )
+            }
+            Some(c) => format!("unexpected `{c}`"),
+            None => "unexpected end of file".to_owned(),
+        },
+        message => message.to_owned(),
+    };
     let kind = if let Some(rest) = message.strip_prefix("unknown field `") {
         let (found, tail) = rest.split_once('`').unwrap_or((rest, ""));
         let expected = tail
@@ -406,4 +423,19 @@ fn body(
         }
         (None, None) => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lower::tests::errors;
+
+    /// The TOML parser gives no message for a control character in a comment; the
+    /// diagnostic still says what is wrong (found by fuzzing: it said `invalid TOML: `).
+    #[test]
+    fn an_unexpected_character_is_named() {
+        assert_eq!(
+            errors("# a \u{0} b\n[target]\nurl = \"http://h/\"\n"),
+            ["1:5 [\u{0}] invalid TOML: control character U+0000 is not allowed here"]
+        );
+    }
 }

@@ -419,7 +419,7 @@ impl Lowerer<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The walk over scenarios and steps and the run-wide settings, plus the helpers
     //! the other files' tests lower their inputs with.
 
@@ -455,7 +455,7 @@ mod tests {
     }
 
     /// Lower `text` (see [`lower_env`]), which must fail: its errors, located.
-    pub(super) fn errors(text: &str) -> Vec<String> {
+    pub(crate) fn errors(text: &str) -> Vec<String> {
         errors_env(text, &[])
     }
 

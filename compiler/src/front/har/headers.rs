@@ -57,6 +57,15 @@ pub(super) fn keep(
         if name == "cookie" {
             continue;
         }
+        // A handshake's `connection` asks for the switch and nothing else, whatever the
+        // browser wrote (Firefox: `keep-alive, Upgrade`): the replay manages its
+        // connections, and sends `Upgrade` once.
+        if handshake && name == "connection" {
+            if !kept.iter().any(|k| k.0 == name) {
+                kept.push((name, "Upgrade".to_owned(), h.span(src)));
+            }
+            continue;
+        }
         if name.is_empty() || !name.bytes().all(is_token_byte) || !is_header_value(&value) {
             notes.bad_headers.push(h.value.name.clone());
             continue;
@@ -148,5 +157,30 @@ mod tests {
                 "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ== @1",
             ]
         );
+    }
+
+    /// Found by fuzzing: a handshake recorded with `connection: pgUrade` was imported
+    /// as is, and the imported scenario did not compile (`connection` other than
+    /// `Upgrade` is kaioken's to set).
+    #[test]
+    fn a_handshake_asks_for_the_switch_whatever_connection_was_recorded() {
+        for recorded in [
+            r#"[{"name": "Connection", "value": "keep-alive, Upgrade"}]"#,
+            r#"[{"name": "connection", "value": "pgUrade"}, {"name": "Connection", "value": "Upgrade"}]"#,
+        ] {
+            let (kept, _) = kept(recorded, true);
+            let connection: Vec<_> = kept
+                .iter()
+                .filter(|(n, ..)| n == "connection")
+                .map(|(_, v, at)| (v.as_str(), at.to_ascii_lowercase()))
+                .collect();
+            // Located at the first recorded `connection`.
+            let first = recorded[1..].split_inclusive('}').next().unwrap();
+            assert_eq!(
+                connection,
+                [("Upgrade", first.to_ascii_lowercase())],
+                "{recorded}"
+            );
+        }
     }
 }

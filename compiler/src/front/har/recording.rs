@@ -56,7 +56,7 @@ impl Text {
         let mut out = String::new();
         for seg in &self.segs {
             match seg {
-                Seg::Lit(text) => out.push_str(&text.replace("${", "$${")),
+                Seg::Lit(text) => out.push_str(&literal(text)),
                 Seg::Var(name) => {
                     out.push_str("${");
                     out.push_str(name);
@@ -234,14 +234,21 @@ pub(crate) struct RecordedStep {
 }
 
 impl RecordedStep {
-    /// The URL as written in the scenario: relative to `base` when on that origin.
+    /// The URL as written in the scenario (a template): relative to `base` when on
+    /// that origin.
     pub fn url(&self, base: Option<&str>) -> String {
         if base == Some(self.origin.as_str()) {
             self.path.render()
         } else {
-            format!("{}{}", self.origin, self.path.render())
+            format!("{}{}", literal(&self.origin), self.path.render())
         }
     }
+}
+
+/// `text` as a template that means exactly it: every `${` escaped as `$${` (a URL's
+/// host may hold one).
+pub(super) fn literal(text: &str) -> String {
+    text.replace("${", "$${")
 }
 
 /// The recorded response of a step.

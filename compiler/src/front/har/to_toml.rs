@@ -9,7 +9,7 @@
 //! `toml`'s serializer keeps none of them.
 
 use super::format_pause;
-use super::recording::Recording;
+use super::recording::{Recording, literal};
 
 /// The scenario file for `rec`.
 pub(crate) fn write(rec: &Recording) -> String {
@@ -83,7 +83,7 @@ pub(crate) fn write(rec: &Recording) -> String {
 
     out.push_str("\n[target]\n");
     if let Some(base) = &rec.base {
-        out.push_str(&format!("url = {}\n", string(base)));
+        out.push_str(&format!("url = {}\n", string(&literal(base))));
     }
     if rec.cookie_jar {
         out.push_str("cookie_jar = true\n");

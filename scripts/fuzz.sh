@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Fuzz every target in fuzz/ for a bounded time and fail on any crash.
+#
+# Each target starts from its seed corpus in fuzz/corpus/<target>/ (read only: what
+# the run finds goes to a temporary directory) and runs for FUZZ_SECONDS (default 20)
+# seconds, with debug assertions on, so an arithmetic overflow is a crash too. A
+# crash leaves its input in fuzz/artifacts/<target>/ and its log on stderr; every
+# target still runs, and the script exits 1 at the end.
+#
+# Needs a nightly toolchain (FUZZ_TOOLCHAIN, default `nightly`) and cargo-fuzz,
+# which it installs when missing. Reproduce a crash with
+#   cargo +nightly fuzz run -s none -a <target> fuzz/artifacts/<target>/<file>
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+seconds="${FUZZ_SECONDS:-20}"
+toolchain="${FUZZ_TOOLCHAIN:-nightly}"
+fuzz=(cargo "+$toolchain" fuzz)
+# No sanitizer: the targets are safe Rust, and it builds and runs faster without.
+flags=(--sanitizer none --debug-assertions)
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz" >&2
+  cargo install cargo-fuzz --locked
+fi
+"${fuzz[@]}" --version
+
+mapfile -t targets < <("${fuzz[@]}" list)
+if [[ ${#targets[@]} -eq 0 ]]; then
+  echo "error: cargo fuzz list found no fuzz target" >&2
+  exit 1
+fi
+
+echo "==> building ${#targets[@]} fuzz targets"
+"${fuzz[@]}" build "${flags[@]}"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+crashed=()
+for target in "${targets[@]}"; do
+  corpus="fuzz/corpus/$target"
+  if [[ ! -d "$corpus" ]]; then
+    echo "error: fuzz target $target has no seed corpus in $corpus" >&2
+    exit 1
+  fi
+  mkdir -p "$work/$target"
+  echo "==> fuzzing $target for ${seconds}s"
+  if "${fuzz[@]}" run "${flags[@]}" "$target" "$work/$target" "$corpus" -- \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    >"$work/$target.log" 2>&1; then
+    grep -a '^Done [0-9]* runs' "$work/$target.log" || true
+  else
+    tail -n 80 "$work/$target.log" >&2
+    echo "error: fuzz target $target crashed; its input is in fuzz/artifacts/$target/" >&2
+    crashed+=("$target")
+  fi
+done
+
+if [[ ${#crashed[@]} -gt 0 ]]; then
+  echo "error: ${#crashed[@]} of ${#targets[@]} fuzz targets crashed: ${crashed[*]}" >&2
+  exit 1
+fi
+echo "fuzzed ${#targets[@]} targets for ${seconds}s each: no crash"
