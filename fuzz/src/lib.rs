@@ -28,15 +28,18 @@ pub fn compile_file(name: &str, text: &str, har: HarOptions) -> Result<(), Strin
         ]),
         ..Input::default()
     };
+    // The secrets rule every printer uses, as the command line builds it.
+    let rule = kaioken_compiler::redaction(&input);
     match kaioken_compiler::lower(&input) {
         Ok(ir) => {
-            assert!(!kaioken_compiler::dump_ir(&ir, true).is_empty());
+            assert!(!kaioken_compiler::dump_ir(&ir, true, &rule).is_empty());
             if let Err(e) = kaioken_compiler::compile(&ir) {
                 panic!("the compiler made an invalid program: {e}");
             }
             Ok(())
         }
         Err(errors) => {
+            let errors = errors.redacted(&rule);
             let drawn = errors
                 .render(false)
                 .expect("miette draws every compile error");
