@@ -71,6 +71,45 @@ fn rows(out: &mut String, label: &str, rows: impl IntoIterator<Item = String>) {
     }
 }
 
+/// One line per step, when there are several: its requests, failures, median and
+/// tail latency and statuses by class.
+///
+/// ```text
+///   Steps       login  3 requests, 0 failed  p50 0.34ms  p99 2.70ms  2xx 3
+///               items  3 requests, 1 failed  p50 1.20ms  p99 45.0ms  2xx 2, 5xx 1
+/// ```
+fn steps(out: &mut String, report: &Report) {
+    if report.steps.len() < 2 {
+        return;
+    }
+    // Steps of different scenarios may share a name: the scenario tells them apart.
+    let several_scenarios = !report.scenarios.is_empty();
+    let lines = report.steps.iter().map(|s| {
+        let scenario = if several_scenarios {
+            format!("{}/", s.scenario)
+        } else {
+            String::new()
+        };
+        let statuses: Vec<String> = s
+            .status_codes
+            .iter()
+            .map(|(class, n)| format!("{class} {}", thousands(*n)))
+            .collect();
+        format!(
+            "{scenario}{}  {} requests, {} failed  p50 {}  p99 {}  {}",
+            s.name,
+            thousands(s.requests),
+            thousands(s.failed),
+            latency(s.latency_ms.p50),
+            latency(s.latency_ms.p99),
+            statuses.join(", ")
+        )
+        .trim_end()
+        .to_owned()
+    });
+    rows(out, "Steps", lines);
+}
+
 /// `✓` for a check, extractor or threshold that never failed, `✗` otherwise.
 fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
@@ -280,6 +319,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         });
         rows(&mut out, title, groups);
     }
+    steps(&mut out, report);
     if !report.extractions.is_empty() {
         // The heading has a line to itself: there is no total to put after it.
         let _ = writeln!(out, "  Extracted");

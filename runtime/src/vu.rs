@@ -229,6 +229,8 @@ impl Vu {
         let program = w.program;
         w.stats
             .record(ex.start, ex.end, ex.intended, ex.bytes_sent, ex.outcome);
+        w.stats
+            .step(self.step.index(), ex.end, ex.end - ex.start, ex.outcome);
         let desc = program.step(self.step);
         let step_origin = &program.origins[desc.origin];
         let (origin, path) = match &self.hop {
@@ -263,7 +265,8 @@ impl Vu {
         self.hop = None;
         if let Outcome::Response { status, .. } = ex.outcome {
             if !desc.expected.admits(status) {
-                w.stats.unexpected(ex.end, usize::from(desc.scenario));
+                w.stats
+                    .unexpected(ex.end, usize::from(desc.scenario), self.step.index());
             }
         }
         let view = View {

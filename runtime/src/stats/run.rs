@@ -8,7 +8,9 @@ use hdrhistogram::Histogram;
 
 use kaioken_vm::Status;
 
-use super::{Counts, Engine, HTTP_STATUSES, ScenarioStats, Second, WorkerStats, new_histogram};
+use super::{
+    Counts, Engine, HTTP_STATUSES, ScenarioStats, Second, StepStats, WorkerStats, new_histogram,
+};
 use crate::ErrorKind;
 
 /// The merged statistics of a whole run.
@@ -44,6 +46,9 @@ pub struct RunStats {
     pub extractions: Vec<[u64; 2]>,
     /// Per scenario (when there are several): latency and counts.
     pub scenarios: Vec<ScenarioStats>,
+    /// Per step (by id; when there are several, the first
+    /// [`MAX_STEPS`](super::MAX_STEPS)): latency, counts, statuses by class.
+    pub steps: Vec<StepStats>,
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
@@ -78,6 +83,7 @@ impl Default for RunStats {
             checks: Vec::new(),
             extractions: Vec::new(),
             scenarios: Vec::new(),
+            steps: Vec::new(),
             elapsed: Duration::ZERO,
         }
     }
@@ -116,6 +122,12 @@ impl RunStats {
                 out.scenarios = w.scenarios.iter().map(|_| ScenarioStats::new()).collect();
             }
             for (total, s) in out.scenarios.iter_mut().zip(&w.scenarios) {
+                total.add(s);
+            }
+            if out.steps.is_empty() {
+                out.steps = w.steps.iter().map(|_| StepStats::new()).collect();
+            }
+            for (total, s) in out.steps.iter_mut().zip(&w.steps) {
                 total.add(s);
             }
             add_pairs(&mut out.extractions, &w.extractions);
