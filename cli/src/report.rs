@@ -44,6 +44,40 @@ pub struct Report {
     pub error_details: BTreeMap<&'static str, String>,
     pub timeline: Vec<Second>,
     pub histogram: HistogramJson,
+    /// Request anatomy: where requests' time went, phase by phase.
+    pub phases_ms: PhasesJson,
+    /// How requests used connections.
+    pub connections: ConnectionsJson,
+}
+
+/// One phase of the request anatomy: how many requests went through it, and its
+/// statistics in ms (`null` when it never happened).
+#[derive(Debug, Serialize)]
+pub struct PhaseJson {
+    pub count: u64,
+    #[serde(flatten)]
+    pub latency: Latency,
+}
+
+/// The request anatomy (runtime/src/stats/phases.rs says what each engine times).
+#[derive(Debug, Serialize)]
+pub struct PhasesJson {
+    pub dns: PhaseJson,
+    pub connect: PhaseJson,
+    pub tls: PhaseJson,
+    /// Time to first byte: from the request written to the response's first byte.
+    pub waiting: PhaseJson,
+    /// From the response's first byte to its last.
+    pub receiving: PhaseJson,
+}
+
+/// Connections opened, requests on a connection already used, and connections the
+/// server ended.
+#[derive(Debug, Serialize)]
+pub struct ConnectionsJson {
+    pub opened: u64,
+    pub reused: u64,
+    pub closed_by_server: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -296,6 +330,12 @@ impl Report {
             error_details: error_details(stats, rule),
             timeline: timeline(stats),
             histogram: histogram(&stats.latency),
+            phases_ms: phases(&stats.phases),
+            connections: ConnectionsJson {
+                opened: stats.phases.opened,
+                reused: stats.phases.reused,
+                closed_by_server: stats.phases.closed_by_server,
+            },
         }
         .with_warnings(end.reason)
     }
@@ -427,6 +467,21 @@ fn steps(ir: &Ir, stats: &RunStats, rule: &Redact) -> Vec<StepJson> {
             )
         })
         .collect()
+}
+
+/// The request anatomy's phases.
+fn phases(p: &kaioken_runtime::Phases) -> PhasesJson {
+    let phase = |h: &Histogram<u64>| PhaseJson {
+        count: h.len(),
+        latency: latency(h),
+    };
+    PhasesJson {
+        dns: phase(&p.dns),
+        connect: phase(&p.connect),
+        tls: phase(&p.tls),
+        waiting: phase(&p.waiting),
+        receiving: phase(&p.receiving),
+    }
 }
 
 fn load(load: &kaioken_compiler::LoadPlan) -> Load {

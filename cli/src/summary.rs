@@ -110,6 +110,45 @@ fn steps(out: &mut String, report: &Report) {
     rows(out, "Steps", lines);
 }
 
+/// The request anatomy: each phase that happened, at its median, then how the
+/// connections were used. Nothing when no request reached a connection.
+///
+/// ```text
+///   Anatomy     p50  connect 0.10ms · tls 2.31ms · waiting 0.40ms · receiving 0.02ms
+///               12 connections opened · 9,988 requests reused one · 0 closed by the server
+/// ```
+fn anatomy(out: &mut String, report: &Report) {
+    let c = &report.connections;
+    if c.opened + c.reused == 0 {
+        return;
+    }
+    let p = &report.phases_ms;
+    let phases: Vec<String> = [
+        ("dns", &p.dns),
+        ("connect", &p.connect),
+        ("tls", &p.tls),
+        ("waiting", &p.waiting),
+        ("receiving", &p.receiving),
+    ]
+    .into_iter()
+    .filter(|(_, phase)| phase.count > 0)
+    .map(|(name, phase)| format!("{name} {}", latency(phase.latency.p50)))
+    .collect();
+    rows(
+        out,
+        "Anatomy",
+        [
+            format!("p50  {}", phases.join(" · ")),
+            format!(
+                "{} connections opened · {} requests reused one · {} closed by the server",
+                thousands(c.opened),
+                thousands(c.reused),
+                thousands(c.closed_by_server)
+            ),
+        ],
+    );
+}
+
 /// `✓` for a check, extractor or threshold that never failed, `✗` otherwise.
 fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
@@ -273,6 +312,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         latency(l.max),
         latency(l.stdev)
     );
+    anatomy(&mut out, report);
     if let Some(rate) = r.check_pass_rate {
         let steps: std::collections::BTreeSet<_> = report
             .checks

@@ -68,7 +68,7 @@ pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;
 pub use run_error::RunError;
 pub use stats::{
-    Counts, Engine, MAX_STEPS, RunStats, STATUS_CLASSES, ScenarioStats, Second, StepStats,
+    Counts, Engine, MAX_STEPS, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second, StepStats,
     status_class,
 };
 

@@ -253,6 +253,7 @@ impl TokioVu {
                 bytes_sent: driver.bytes_sent(),
                 capture: driver.capture(),
                 location: driver.location(),
+                timing: driver.last().timing,
             };
             let after = self.vu.complete(
                 &mut VuWorker {

@@ -23,12 +23,14 @@
 //! - `counts.rs`: [`Counts`] (requests, bytes, iterations) and [`Second`] (one
 //!   second of the timeline), the plain sums a worker keeps;
 //! - `scenario.rs`: [`ScenarioStats`], one scenario's share when there are several;
+//! - `phases.rs`: [`Phases`], request anatomy: time per phase, connections' use;
 //! - `step.rs`: [`StepStats`], one step's share when there are several;
 //! - `worker.rs`: [`WorkerStats`] and the methods VUs record through;
 //! - `run.rs`: [`RunStats`], the merge of every worker, and the run's engine name.
 
 mod counts;
 mod outcome;
+mod phases;
 mod run;
 mod scenario;
 mod seconds;
@@ -41,6 +43,8 @@ use hdrhistogram::Histogram;
 
 pub use counts::{Counts, Second};
 pub(crate) use outcome::Outcome;
+pub use phases::Phases;
+pub(crate) use phases::{Opened, Timing};
 pub use run::RunStats;
 
 pub use scenario::ScenarioStats;

@@ -9,7 +9,8 @@ use hdrhistogram::Histogram;
 use kaioken_vm::Status;
 
 use super::{
-    Counts, Engine, HTTP_STATUSES, ScenarioStats, Second, StepStats, WorkerStats, new_histogram,
+    Counts, Engine, HTTP_STATUSES, Phases, ScenarioStats, Second, StepStats, WorkerStats,
+    new_histogram,
 };
 use crate::ErrorKind;
 
@@ -49,6 +50,8 @@ pub struct RunStats {
     /// Per step (by id; when there are several, the first
     /// [`MAX_STEPS`](super::MAX_STEPS)): latency, counts, statuses by class.
     pub steps: Vec<StepStats>,
+    /// Request anatomy: time per phase, connections opened, reused, closed.
+    pub phases: Phases,
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
@@ -84,6 +87,7 @@ impl Default for RunStats {
             extractions: Vec::new(),
             scenarios: Vec::new(),
             steps: Vec::new(),
+            phases: Phases::new(),
             elapsed: Duration::ZERO,
         }
     }
@@ -130,6 +134,7 @@ impl RunStats {
             for (total, s) in out.steps.iter_mut().zip(&w.steps) {
                 total.add(s);
             }
+            out.phases.add(&w.phases);
             add_pairs(&mut out.extractions, &w.extractions);
             out.counts.add(&w.counts);
             out.max_vus += w.max_vus;

@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use kaioken_vm::Status;
 
 use super::{
-    Counts, Engine, HTTP_STATUSES, Outcome, ScenarioStats, Second, SecondStart, StepStats,
+    Counts, Engine, HTTP_STATUSES, Outcome, Phases, ScenarioStats, Second, SecondStart, StepStats,
     clamp_us, copy_histogram, new_histogram, step::MAX_STEPS,
 };
 use crate::ErrorKind;
@@ -56,6 +56,8 @@ pub(crate) struct WorkerStats {
     /// Per step (by [`kaioken_vm::StepId`]), when there are several: the first
     /// [`MAX_STEPS`] only.
     pub steps: Vec<StepStats>,
+    /// Request anatomy: time per phase, and how connections were used.
+    pub phases: Phases,
     /// Where the current second began, for the timeline's per-second percentiles
     /// (see seconds.rs).
     pub second_start: SecondStart,
@@ -84,6 +86,7 @@ impl WorkerStats {
             extractions: Vec::new(),
             scenarios: Vec::new(),
             steps: Vec::new(),
+            phases: Phases::new(),
             second_start: SecondStart::new(),
         }
     }
@@ -198,6 +201,16 @@ impl WorkerStats {
         }
     }
 
+    /// Record the phases of an exchange that ended at `end` (see phases.rs).
+    #[inline]
+    pub fn phases(&mut self, timing: &super::Timing, end: Instant, outcome: Outcome) {
+        if end < self.measure_from {
+            return;
+        }
+        let responded = matches!(outcome, Outcome::Response { .. });
+        self.phases.record(timing, end, responded);
+    }
+
     /// Count a response that ended at `end` in scenario `scenario`, step `step`, with
     /// a status its step did not expect: a failed request (its response is counted
     /// already).
@@ -303,6 +316,7 @@ impl WorkerStats {
                 None => self.scenarios.push(theirs.clone()),
             }
         }
+        self.phases.copy_from(&other.phases);
         self.steps.truncate(other.steps.len());
         for (i, theirs) in other.steps.iter().enumerate() {
             match self.steps.get_mut(i) {
