@@ -485,6 +485,37 @@ mod tests {
         insta::assert_snapshot!(render(&report, false));
     }
 
+    /// The anatomy's lines: only the phases that happened, at their median, then the
+    /// connections; none when no request reached a connection.
+    #[test]
+    fn anatomy_lines() {
+        let mut report = closed_report();
+        assert!(!render(&report, true).contains("Anatomy"));
+        report.connections = crate::report::ConnectionsJson {
+            opened: 4,
+            reused: 1_396,
+            closed_by_server: 1,
+        };
+        let p = &mut report.phases_ms;
+        for (phase, count, p50) in [
+            (&mut p.connect, 4, 0.1),
+            (&mut p.tls, 4, 2.31),
+            (&mut p.waiting, 1_400, 50.4),
+            (&mut p.receiving, 1_400, 0.02),
+        ] {
+            phase.count = count;
+            phase.latency.p50 = Some(p50);
+        }
+        let text = render(&report, true);
+        assert!(
+            text.contains(
+                "  Anatomy     p50  connect 0.10ms · tls 2.31ms · waiting 50.4ms · receiving 0.02ms\n\
+                 \x20             4 connections opened · 1,396 requests reused one · 1 closed by the server\n"
+            ),
+            "{text}"
+        );
+    }
+
     #[test]
     fn open_model_summary() {
         insta::assert_snapshot!(render(&open_report(), true));
