@@ -517,6 +517,8 @@ impl Engine<'_> {
         }
         if conn.socket.is_none() {
             conn.reused = false;
+            // Sent again after an idle close: it opens a connection, it reuses none.
+            conn.timing.reused = false;
             match Socket::new(conn.addr.domain(), Type::STREAM, None) {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
