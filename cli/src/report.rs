@@ -34,12 +34,48 @@ pub struct Report {
     pub scenarios: Vec<GroupJson>,
     /// Per tag (the union of the scenarios that carry it).
     pub tags: Vec<GroupJson>,
+    /// Per step (redirects it followed included).
+    pub steps: Vec<StepJson>,
     pub thresholds: Vec<Verdict>,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<&'static str, u64>,
     pub error_details: BTreeMap<&'static str, String>,
     pub timeline: Vec<Second>,
     pub histogram: HistogramJson,
+    /// Request anatomy: where requests' time went, phase by phase.
+    pub phases_ms: PhasesJson,
+    /// How requests used connections.
+    pub connections: ConnectionsJson,
+}
+
+/// One phase of the request anatomy: how many requests went through it, and its
+/// statistics in ms (`null` when it never happened).
+#[derive(Debug, Serialize)]
+pub struct PhaseJson {
+    pub count: u64,
+    #[serde(flatten)]
+    pub latency: Latency,
+}
+
+/// The request anatomy (runtime/src/stats/phases.rs says what each engine times).
+#[derive(Debug, Serialize)]
+pub struct PhasesJson {
+    pub dns: PhaseJson,
+    pub connect: PhaseJson,
+    pub tls: PhaseJson,
+    /// Time to first byte: from the request written to the response's first byte.
+    pub waiting: PhaseJson,
+    /// From the response's first byte to its last.
+    pub receiving: PhaseJson,
+}
+
+/// Connections opened, requests on a connection already used, and connections the
+/// server ended.
+#[derive(Debug, Serialize)]
+pub struct ConnectionsJson {
+    pub opened: u64,
+    pub reused: u64,
+    pub closed_by_server: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,6 +136,24 @@ pub struct GroupJson {
     /// Errors and responses with an unexpected status.
     pub failed: u64,
     pub latency_ms: Latency,
+}
+
+/// One step's results.
+#[derive(Debug, Serialize)]
+pub struct StepJson {
+    pub name: String,
+    /// The name of its scenario.
+    pub scenario: String,
+    pub method: String,
+    /// Its URL as written (variables as `${name}`), secrets hidden like the target's.
+    pub url: String,
+    pub requests: u64,
+    pub errors: u64,
+    /// Errors and responses with an unexpected status.
+    pub failed: u64,
+    pub latency_ms: Latency,
+    /// Responses by status class (`2xx`, …, `other`); classes without one left out.
+    pub status_codes: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -266,6 +320,7 @@ impl Report {
             extractions: extractions(program, stats),
             scenarios: scenario_groups(program, stats),
             tags: tag_groups(program, stats),
+            steps: steps(ir, stats, rule),
             // Filled in by `evaluate_thresholds`, which reads the sections above.
             thresholds: Vec::new(),
             status_codes: status_codes(stats),
@@ -273,6 +328,12 @@ impl Report {
             error_details: error_details(stats, rule),
             timeline: timeline(stats),
             histogram: histogram(&stats.latency),
+            phases_ms: phases(&stats.phases),
+            connections: ConnectionsJson {
+                opened: stats.phases.opened,
+                reused: stats.phases.reused,
+                closed_by_server: stats.phases.closed_by_server,
+            },
         }
         .with_warnings(end.reason)
     }
@@ -325,16 +386,99 @@ fn ms(us: u64) -> f64 {
 /// the first scenario, its URL's secrets hidden by `rule`.
 pub(crate) fn target(ir: &Ir, rule: &Redact) -> Target {
     let step = &ir.scenarios[0].steps[0];
+    Target {
+        url: step_url(step, rule),
+        method: step.method.clone(),
+        http_version: if ir.settings.http2 { "2" } else { "1.1" },
+    }
+}
+
+/// A step's URL as written, its secrets hidden by `rule`.
+fn step_url(step: &kaioken_compiler::Step, rule: &Redact) -> String {
     let scheme = if step.origin.scheme == kaioken_vm::Scheme::Https {
         "https"
     } else {
         "http"
     };
     let path: String = step.path.parts.iter().map(ToString::to_string).collect();
-    Target {
-        url: rule.url(&format!("{scheme}://{}{path}", step.origin.authority)),
+    rule.url(&format!("{scheme}://{}{path}", step.origin.authority))
+}
+
+/// Per-step results. With one step the run's totals are its results (the runtime
+/// keeps none apart); with several, those the runtime kept (the first
+/// [`kaioken_runtime::MAX_STEPS`]).
+fn steps(ir: &Ir, stats: &RunStats, rule: &Redact) -> Vec<StepJson> {
+    let all: Vec<(&str, &kaioken_compiler::Step)> = ir
+        .scenarios
+        .iter()
+        .flat_map(|s| s.steps.iter().map(move |step| (s.name.as_str(), step)))
+        .collect();
+    let json = |(scenario, step): (&str, &kaioken_compiler::Step),
+                requests,
+                errors,
+                failed,
+                latency_ms,
+                status_codes| StepJson {
+        name: step.name.clone(),
+        scenario: scenario.to_owned(),
         method: step.method.clone(),
-        http_version: if ir.settings.http2 { "2" } else { "1.1" },
+        url: step_url(step, rule),
+        requests,
+        errors,
+        failed,
+        latency_ms,
+        status_codes,
+    };
+    let classes = |counts: &[u64]| -> BTreeMap<&'static str, u64> {
+        kaioken_runtime::STATUS_CLASSES
+            .into_iter()
+            .zip(counts.iter().copied())
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    };
+    if let [only] = all[..] {
+        let mut counts = [0; kaioken_runtime::STATUS_CLASSES.len()];
+        for &(status, n) in &stats.status {
+            counts[kaioken_runtime::status_class(status)] += n;
+        }
+        return vec![json(
+            only,
+            stats.total(),
+            stats.error_count(),
+            stats.failed(),
+            // Like a step's when there are several: timed from the actual send.
+            latency(&stats.latency_uncorrected),
+            classes(&counts),
+        )];
+    }
+    all.into_iter()
+        .zip(&stats.steps)
+        .map(|(step, s)| {
+            let t = &s.totals;
+            json(
+                step,
+                t.requests,
+                t.errors,
+                t.errors + t.unexpected,
+                latency(&t.latency),
+                classes(&s.status_classes),
+            )
+        })
+        .collect()
+}
+
+/// The request anatomy's phases.
+fn phases(p: &kaioken_runtime::Phases) -> PhasesJson {
+    let phase = |h: &Histogram<u64>| PhaseJson {
+        count: h.len(),
+        latency: latency(h),
+    };
+    PhasesJson {
+        dns: phase(&p.dns),
+        connect: phase(&p.connect),
+        tls: phase(&p.tls),
+        waiting: phase(&p.waiting),
+        receiving: phase(&p.receiving),
     }
 }
 
@@ -758,7 +902,7 @@ pub(crate) mod tests {
 
     use hdrhistogram::Histogram;
     use kaioken_compiler::{ConfigFile, Input};
-    use kaioken_runtime::{Counts, ErrorKind, ScenarioStats};
+    use kaioken_runtime::{Counts, ErrorKind, ScenarioStats, StepStats};
     use kaioken_vm::Status;
 
     use super::*;
@@ -936,6 +1080,16 @@ target_rate = 0
                 unexpected: 1,
             },
         ];
+        // One step per scenario: the steps' results are the scenarios'.
+        stats.steps = stats
+            .scenarios
+            .iter()
+            .zip([[0, 6, 0, 0, 0, 0], [0, 1, 0, 0, 0, 1]])
+            .map(|(s, status_classes)| StepStats {
+                totals: s.clone(),
+                status_classes,
+            })
+            .collect();
         stats.elapsed = Duration::from_millis(9_870);
         let end = RunEnd {
             reason: StopReason::Duration,

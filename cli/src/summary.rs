@@ -72,6 +72,84 @@ fn rows(out: &mut String, label: &str, rows: impl IntoIterator<Item = String>) {
     }
 }
 
+/// One line per step, when there are several: its requests, failures, median and
+/// tail latency and statuses by class.
+///
+/// ```text
+///   Steps       login  3 requests, 0 failed  p50 0.34ms  p99 2.70ms  2xx 3
+///               items  3 requests, 1 failed  p50 1.20ms  p99 45.0ms  2xx 2, 5xx 1
+/// ```
+fn steps(out: &mut String, report: &Report) {
+    if report.steps.len() < 2 {
+        return;
+    }
+    // Steps of different scenarios may share a name: the scenario tells them apart.
+    let several_scenarios = !report.scenarios.is_empty();
+    let lines = report.steps.iter().map(|s| {
+        let scenario = if several_scenarios {
+            format!("{}/", s.scenario)
+        } else {
+            String::new()
+        };
+        let statuses: Vec<String> = s
+            .status_codes
+            .iter()
+            .map(|(class, n)| format!("{class} {}", thousands(*n)))
+            .collect();
+        format!(
+            "{scenario}{}  {} requests, {} failed  p50 {}  p99 {}  {}",
+            s.name,
+            thousands(s.requests),
+            thousands(s.failed),
+            latency(s.latency_ms.p50),
+            latency(s.latency_ms.p99),
+            statuses.join(", ")
+        )
+        .trim_end()
+        .to_owned()
+    });
+    rows(out, "Steps", lines);
+}
+
+/// The request anatomy: each phase that happened, at its median, then how the
+/// connections were used. Nothing when no request reached a connection.
+///
+/// ```text
+///   Anatomy     p50  connect 0.10ms · tls 2.31ms · waiting 0.40ms · receiving 0.02ms
+///               12 connections opened · 9,988 requests reused one · 0 closed by the server
+/// ```
+fn anatomy(out: &mut String, report: &Report) {
+    let c = &report.connections;
+    if c.opened + c.reused == 0 {
+        return;
+    }
+    let p = &report.phases_ms;
+    let phases: Vec<String> = [
+        ("dns", &p.dns),
+        ("connect", &p.connect),
+        ("tls", &p.tls),
+        ("waiting", &p.waiting),
+        ("receiving", &p.receiving),
+    ]
+    .into_iter()
+    .filter(|(_, phase)| phase.count > 0)
+    .map(|(name, phase)| format!("{name} {}", latency(phase.latency.p50)))
+    .collect();
+    rows(
+        out,
+        "Anatomy",
+        [
+            format!("p50  {}", phases.join(" · ")),
+            format!(
+                "{} connections opened · {} requests reused one · {} closed by the server",
+                thousands(c.opened),
+                thousands(c.reused),
+                thousands(c.closed_by_server)
+            ),
+        ],
+    );
+}
+
 /// `✓` for a check, extractor or threshold that never failed, `✗` otherwise.
 fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
@@ -339,6 +417,7 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
     if let Some(h) = &histogram {
         rows(&mut out, "Histogram", histogram_rows(h));
     }
+    anatomy(&mut out, report);
     if let Some(rate) = r.check_pass_rate {
         let steps: std::collections::BTreeSet<_> = report
             .checks
@@ -385,6 +464,7 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
         });
         rows(&mut out, title, groups);
     }
+    steps(&mut out, report);
     if !report.extractions.is_empty() {
         // The heading has a line to itself: there is no total to put after it.
         let _ = writeln!(out, "  Extracted");
@@ -516,6 +596,37 @@ mod tests {
         let mut report = closed_report();
         report.outcome.exit_code = 4;
         insta::assert_snapshot!(render(&report, &options(false)));
+    }
+
+    /// The anatomy's lines: only the phases that happened, at their median, then the
+    /// connections; none when no request reached a connection.
+    #[test]
+    fn anatomy_lines() {
+        let mut report = closed_report();
+        assert!(!render(&report, &options(true)).contains("Anatomy"));
+        report.connections = crate::report::ConnectionsJson {
+            opened: 4,
+            reused: 1_396,
+            closed_by_server: 1,
+        };
+        let p = &mut report.phases_ms;
+        for (phase, count, p50) in [
+            (&mut p.connect, 4, 0.1),
+            (&mut p.tls, 4, 2.31),
+            (&mut p.waiting, 1_400, 50.4),
+            (&mut p.receiving, 1_400, 0.02),
+        ] {
+            phase.count = count;
+            phase.latency.p50 = Some(p50);
+        }
+        let text = render(&report, &options(true));
+        assert!(
+            text.contains(
+                "  Anatomy     p50  connect 0.10ms · tls 2.31ms · waiting 50.4ms · receiving 0.02ms\n\
+                 \x20             4 connections opened · 1,396 requests reused one · 1 closed by the server\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -101,7 +101,9 @@ fn http1_request_path_allocates_nothing() {
     let shared = Arc::new(Shared::new(&plan, 1, Arc::new(Control::new())).unwrap());
     let ctx = WorkerCtx {
         stats: RefCell::new(
-            WorkerStats::new(shared.measure_from, 10).with_checks(program.checks.len()),
+            WorkerStats::new(shared.measure_from, 10)
+                .with_checks(program.checks.len())
+                .with_steps(program.steps.len()),
         ),
         shared: shared.clone(),
         program,
@@ -262,6 +264,7 @@ fn publishing_statistics_allocates_nothing_once_warm() {
         .with_checks(2)
         .with_extractors(1)
         .with_scenarios(2)
+        .with_steps(2)
         .open_model(true);
     let record = |stats: &mut WorkerStats, n: u64| {
         for i in 0..n {
@@ -273,6 +276,7 @@ fn publishing_statistics_allocates_nothing_once_warm() {
             stats.record(t0, end, Some(t0), 10, outcome);
             stats.check(CheckId((i % 2) as u32), i % 5 != 0);
             stats.scenario((i % 2) as usize, end, Duration::from_micros(100), false);
+            stats.step((i % 2) as usize, end, Duration::from_micros(100), outcome);
         }
     };
     record(&mut stats, 100);

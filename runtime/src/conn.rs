@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use kaioken_vm::{Origin, Scheme};
 use rustls::ClientConfig;
@@ -14,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::ErrorKind;
+use crate::stats::Opened;
 
 /// A connection, plain or TLS.
 pub(crate) enum Stream {
@@ -32,21 +34,28 @@ impl Stream {
 }
 
 /// Connect to `origin`: resolve, connect (with `TCP_NODELAY`), and handshake TLS for
-/// `https`. On failure, `detail` gets the underlying message (for the report's first
+/// `https`, timing each phase into `opened` (set only on success). On failure,
+/// `detail` gets the underlying message (for the report's first
 /// example of each error kind); that is the cold path, so it may allocate.
 pub(crate) async fn connect(
     origin: &Origin,
     tls: Option<&Arc<ClientConfig>>,
     detail: &mut Option<String>,
+    opened: &mut Opened,
 ) -> Result<Stream, ErrorKind> {
+    let started = Instant::now();
     let mut fail = |kind: ErrorKind, message: String| {
         *detail = Some(message);
         kind
     };
+    let mut dns = None;
     let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
         Err(_) => match tokio::net::lookup_host((origin.host.as_str(), origin.port)).await {
-            Ok(addrs) => addrs.collect(),
+            Ok(addrs) => {
+                dns = Some(started.elapsed());
+                addrs.collect()
+            }
             Err(e) => {
                 return Err(fail(
                     ErrorKind::Dns,
@@ -60,6 +69,7 @@ pub(crate) async fn connect(
         format!("`{}` resolved to no address", origin.host),
     );
     let mut tcp = None;
+    let connecting = Instant::now();
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(s) => {
@@ -78,8 +88,17 @@ pub(crate) async fn connect(
         return Err(fail(last.0, last.1));
     };
     let _ = tcp.set_nodelay(true);
+    let connected = Instant::now();
+    let connect = connected - connecting;
     match origin.scheme {
-        Scheme::Http => Ok(Stream::Plain(tcp)),
+        Scheme::Http => {
+            *opened = Opened {
+                dns,
+                connect,
+                tls: None,
+            };
+            Ok(Stream::Plain(tcp))
+        }
         Scheme::Https => {
             let Some(config) = tls.cloned() else {
                 let internal = "internal error, this may indicate a bug in kaioken: no TLS configuration; please file an issue";
@@ -113,6 +132,11 @@ pub(crate) async fn connect(
                         format!("TLS handshake with {}: {e}", origin.authority),
                     ));
                 }
+            };
+            *opened = Opened {
+                dns,
+                connect,
+                tls: Some(connected.elapsed()),
             };
             Ok(Stream::Tls(Box::new(stream)))
         }

@@ -18,7 +18,7 @@ use rustls::ClientConfig;
 use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
 use crate::response_parser::Capture;
-use crate::stats::Outcome;
+use crate::stats::{Outcome, Timing};
 use crate::vu::Request;
 
 /// What every driver keeps of its last exchange.
@@ -37,6 +37,8 @@ pub(crate) struct Last {
     pub reconnected: bool,
     /// The last request made a new connection (for the back-off: backoff.rs).
     pub connected: bool,
+    /// Where the last exchange's time went (stats/phases.rs).
+    pub timing: Timing,
 }
 
 /// What a driver tells of its last exchange, and its connections.

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kaioken_vm::{Method, Operand, Program, Reads, StepId, VuState};
 use rustls::ClientConfig;
@@ -23,6 +23,7 @@ use crate::driver::{Driver, Last, Perform};
 use crate::redirect::Hop;
 use crate::response_parser::{Capture, Invalid, Response, ResponseParser};
 use crate::stats::Outcome;
+use crate::stats::{Opened, Timing};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -87,6 +88,7 @@ impl Http1 {
                 location: Vec::new(),
                 reconnected: false,
                 connected: false,
+                timing: Timing::default(),
             },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
@@ -128,8 +130,12 @@ impl Http1 {
         }
         loop {
             let fresh = self.conns[slot].is_none();
+            let timing = &mut self.last.timing;
             if fresh {
-                let stream = connect(origin, tls, &mut self.last.detail).await?;
+                let mut opened = Opened::default();
+                let stream = connect(origin, tls, &mut self.last.detail, &mut opened).await?;
+                timing.opened = Some(opened);
+                timing.reused = false;
                 self.last.connected = true;
                 self.conns[slot] = Some(stream);
                 self.rbuf.clear();
@@ -139,8 +145,11 @@ impl Http1 {
                 return Err(ErrorKind::Other);
             };
             let capture = self.last.capture.as_mut().filter(|_| keep.any());
+            let timing = &mut self.last.timing;
+            timing.reused = !fresh;
             let mut exchange = Exchange {
                 stream,
+                timing,
                 request: &self.wbuf,
                 sent: &mut self.sent,
                 writing: Writing::Bytes,
@@ -158,6 +167,8 @@ impl Http1 {
             let response = match result {
                 Ok(response) => response,
                 Err(ErrorKind::Reset) if !fresh && !parser.started() => {
+                    // Closed while idle: the server ended it.
+                    self.last.timing.closed_by_server = true;
                     self.drop_conn(slot);
                     self.sent = 0;
                     self.last.reconnected = true;
@@ -171,6 +182,8 @@ impl Http1 {
                 }
             };
             self.last.location = parser.location;
+            // `connection: close`, or a body that ran to the connection's end.
+            self.last.timing.closed_by_server |= !response.keep_alive;
             if !response.keep_alive || !whole {
                 self.drop_conn(slot);
             }
@@ -197,6 +210,8 @@ enum Writing {
 /// request's outcome, not the failed write that follows it.
 struct Exchange<'a> {
     stream: &'a mut Stream,
+    /// When the request was all written and the response's first byte came.
+    timing: &'a mut Timing,
     request: &'a [u8],
     sent: &'a mut u64,
     writing: Writing,
@@ -234,6 +249,9 @@ impl Exchange<'_> {
                 return Poll::Ready(Ok(response));
             }
             match ready!(self.poll_fill(cx)) {
+                Ok(n) if n > 0 && self.timing.first_byte.is_none() => {
+                    self.timing.first_byte = Some(Instant::now());
+                }
                 Ok(0) => {
                     // The server closed without a (complete) response. If writing
                     // had failed and nothing of a response came, that failure is
@@ -273,7 +291,10 @@ impl Exchange<'_> {
                 }
                 Writing::Flush => match Pin::new(&mut *self.stream).poll_flush(cx) {
                     Poll::Pending => return,
-                    Poll::Ready(Ok(())) => self.writing = Writing::Done,
+                    Poll::Ready(Ok(())) => {
+                        self.writing = Writing::Done;
+                        self.timing.written = Some(Instant::now());
+                    }
                     Poll::Ready(Err(e)) => {
                         self.writing = Writing::Failed(ErrorKind::from_io(&e, false));
                     }
@@ -402,6 +423,7 @@ impl Perform for Http1 {
         self.sent = 0;
         self.last.reconnected = false;
         self.last.connected = false;
+        self.last.timing = Timing::default();
         let desc = program.step(step);
         let (slot, origin, method) = match hop {
             Some(h) => (h.slot, &h.origin, &h.method),

@@ -6,6 +6,8 @@
 //! and HPACK are hyper's job, and the per-step parts that never change (method, header
 //! names, constant values) are converted once.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full};
@@ -18,6 +20,7 @@ use crate::conn::connect;
 use crate::driver::{Driver, Last, Perform};
 use crate::http1::{Sending, StepInfo};
 use crate::stats::Outcome;
+use crate::stats::{Opened, Timing};
 
 struct H2Step {
     method: Method,
@@ -78,6 +81,7 @@ impl Http2 {
                 location: Vec::new(),
                 reconnected: false,
                 connected: false,
+                timing: Timing::default(),
             },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
@@ -164,7 +168,13 @@ impl Http2 {
         }
         let closed = self.conns[slot].as_ref().is_none_or(|s| s.is_closed());
         if closed {
-            let stream = connect(origin, tls, &mut self.last.detail).await?;
+            if self.conns[slot].is_some() {
+                // The server ended the connection (GOAWAY, or closed it).
+                self.last.timing.closed_by_server = true;
+            }
+            let mut opened = Opened::default();
+            let stream = connect(origin, tls, &mut self.last.detail, &mut opened).await?;
+            self.last.timing.opened = Some(opened);
             self.last.connected = true;
             if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
                 self.last.detail = Some(format!(
@@ -182,16 +192,21 @@ impl Http2 {
             });
             self.conns[slot] = Some(sender);
         }
+        self.last.timing.reused = !closed;
         let Some(sender) = self.conns[slot].as_mut() else {
             return Err(ErrorKind::Other);
         };
         if let Err(e) = sender.ready().await {
             return Err(self.fail(&e, false));
         }
+        // The request goes out as the stream opens: waiting is timed from here to
+        // the response's head (see stats/phases.rs).
+        self.last.timing.written = Some(Instant::now());
         let resp = match sender.send_request(req).await {
             Ok(resp) => resp,
             Err(e) => return Err(self.fail(&e, false)),
         };
+        self.last.timing.first_byte = Some(Instant::now());
         let status = resp.status().as_u16();
         self.last.location.clear();
         if self.follow && crate::redirect::is_redirect(status) {
@@ -357,6 +372,7 @@ impl Perform for Http2 {
     ) -> Outcome {
         let slot = s.hop.map_or(program.step(step).origin.index(), |h| h.slot);
         self.last.connected = false;
+        self.last.timing = Timing::default();
         let timeout = s.timeout;
         let exchange = self.exchange(program, state, step, info, s);
         let outcome = Outcome::of_exchange(tokio::time::timeout(timeout, exchange).await);

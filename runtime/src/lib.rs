@@ -67,7 +67,10 @@ pub use error_kind::ErrorKind;
 pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;
 pub use run_error::RunError;
-pub use stats::{Counts, Engine, RunStats, ScenarioStats, Second};
+pub use stats::{
+    Counts, Engine, MAX_STEPS, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second, StepStats,
+    status_class,
+};
 
 #[cfg(test)]
 mod counting;

@@ -34,7 +34,7 @@ use crate::http1::write_request;
 use crate::live::PUBLISH_EVERY;
 use crate::response_parser::{Invalid, Response, ResponseParser};
 use crate::shared::Shared;
-use crate::stats::{Outcome, WorkerStats};
+use crate::stats::{Opened, Outcome, Timing, WorkerStats};
 use crate::vu::{After, Exchange, Vu, Worker};
 use crate::worker::default_detail;
 use crate::{ErrorKind, StopReason};
@@ -127,6 +127,11 @@ struct Conn {
     resume_at: Option<Instant>,
     /// The request in progress made a new connection.
     connected: bool,
+    /// Where the request in progress spent its time (stats/phases.rs).
+    timing: Timing,
+    /// When its `connect` was submitted, if it is sent again after an idle close
+    /// (otherwise `started`).
+    connect_from: Option<Instant>,
     addr: SockAddr,
     wbuf: Vec<u8>,
     rbuf: Box<[u8]>,
@@ -228,6 +233,8 @@ fn drive(
             backoff: Backoff::default(),
             resume_at: None,
             connected: false,
+            timing: Timing::default(),
+            connect_from: None,
             addr: SockAddr::from(addr),
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
@@ -490,6 +497,12 @@ impl Engine<'_> {
         let is_head = *conn.vu.method(program) == Method::Head;
         conn.timed_out = false;
         conn.connected = false;
+        if !again {
+            conn.timing = Timing::default();
+        }
+        conn.timing.written = None;
+        conn.timing.first_byte = None;
+        conn.connect_from = again.then_some(now);
         conn.sent = 0;
         conn.send_error = None;
         conn.parser = ResponseParser::new(is_head)
@@ -504,6 +517,8 @@ impl Engine<'_> {
         }
         if conn.socket.is_none() {
             conn.reused = false;
+            // Sent again after an idle close: it opens a connection, it reuses none.
+            conn.timing.reused = false;
             match Socket::new(conn.addr.domain(), Type::STREAM, None) {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
@@ -528,6 +543,7 @@ impl Engine<'_> {
             }
             return;
         }
+        conn.timing.reused = true;
         self.exchange(conns, i);
     }
 
@@ -633,7 +649,16 @@ impl Engine<'_> {
                 );
             }
             OP_CONNECT => {
-                conns[i].connected = true;
+                let conn = &mut conns[i];
+                conn.connected = true;
+                conn.timing.opened = Some(Opened {
+                    dns: None,
+                    connect: now
+                        .saturating_duration_since(conn.connect_from.unwrap_or(conn.started)),
+                    tls: None,
+                });
+                // The send goes with the next submission, about now.
+                conn.timing.written = Some(now);
                 self.exchange(conns, i);
             }
             OP_SEND => self.sent(conns, i, res),
@@ -687,6 +712,9 @@ impl Engine<'_> {
                 _ => (k, Why::Nothing),
             }))
         } else {
+            if conn.timing.first_byte.is_none() {
+                conn.timing.first_byte = Some(now);
+            }
             conn.rend += res as usize;
             let capture = conn.capture.as_mut().filter(|_| conn.keep);
             match conn
@@ -733,6 +761,7 @@ impl Engine<'_> {
                 keep_alive,
             }) => {
                 let conn = &mut conns[i];
+                conn.timing.closed_by_server |= !keep_alive;
                 // A request not sent whole leaves the server expecting the rest.
                 if !keep_alive || conn.sent < conn.wbuf.len() {
                     conn.socket = None;
@@ -761,6 +790,7 @@ impl Engine<'_> {
                     && !conn.timed_out
                 {
                     conn.reused = false;
+                    conn.timing.closed_by_server = true;
                     self.stats.reconnected(now);
                     self.issue(conns, i, now, true);
                     return;
@@ -781,6 +811,9 @@ impl Engine<'_> {
     /// redirect it leads to, or the VU's next request.
     fn finish(&mut self, conns: &mut [Conn], i: usize, now: Instant, outcome: Outcome) {
         let conn = &mut conns[i];
+        let mut timing = conn.timing;
+        // On a reused connection the send went with the request's submission.
+        timing.written = timing.written.or(Some(conn.started));
         let exchange = Exchange {
             outcome,
             start: conn.started,
@@ -789,6 +822,7 @@ impl Engine<'_> {
             bytes_sent: conn.sent as u64,
             capture: conn.capture.as_ref(),
             location: &conn.parser.location,
+            timing,
         };
         let mut worker = Worker {
             program: self.program,

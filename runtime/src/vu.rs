@@ -28,7 +28,7 @@ use crate::cookies::Jar;
 use crate::judge::{View, after_exchange};
 use crate::redirect::{Hop, Origins, Sent, follow};
 use crate::response_parser::Capture;
-use crate::stats::{Outcome, WorkerStats};
+use crate::stats::{Outcome, Timing, WorkerStats};
 
 /// A virtual user.
 pub(crate) struct Vu {
@@ -119,6 +119,8 @@ pub(crate) struct Exchange<'a> {
     pub capture: Option<&'a Capture>,
     /// The response's `Location`, when it was a redirect to follow.
     pub location: &'a [u8],
+    /// Where its time went, and how it used its connection.
+    pub timing: Timing,
 }
 
 /// What the worker lends a VU to complete an exchange.
@@ -229,6 +231,9 @@ impl Vu {
         let program = w.program;
         w.stats
             .record(ex.start, ex.end, ex.intended, ex.bytes_sent, ex.outcome);
+        w.stats
+            .step(self.step.index(), ex.end, ex.end - ex.start, ex.outcome);
+        w.stats.phases(&ex.timing, ex.end, ex.outcome);
         let desc = program.step(self.step);
         let step_origin = &program.origins[desc.origin];
         let (origin, path) = match &self.hop {
@@ -263,7 +268,8 @@ impl Vu {
         self.hop = None;
         if let Outcome::Response { status, .. } = ex.outcome {
             if !desc.expected.admits(status) {
-                w.stats.unexpected(ex.end, usize::from(desc.scenario));
+                w.stats
+                    .unexpected(ex.end, usize::from(desc.scenario), self.step.index());
             }
         }
         let view = View {
@@ -303,6 +309,7 @@ impl Vu {
             bytes_sent: 0,
             capture: None,
             location: &[],
+            timing: Timing::default(),
         };
         // A failure is never a redirect: the step is over.
         let after = self.complete(w, &exchange);
@@ -372,6 +379,7 @@ mod tests {
                 bytes_sent: 10,
                 capture: Some(&capture),
                 location: location.as_bytes(),
+                timing: Timing::default(),
             };
             let mut worker = Worker {
                 program: &self.program,

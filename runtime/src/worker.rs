@@ -82,7 +82,8 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
     let mut stats = WorkerStats::new(shared.measure_from, expected_secs)
         .with_checks(checks)
         .with_extractors(extractors)
-        .with_scenarios(scenarios);
+        .with_scenarios(scenarios)
+        .with_steps(shared.plan.program.steps.len());
     if let Some(arrival) = &load.arrival {
         stats = stats.open_model(arrival.latency_correction);
     }
@@ -252,6 +253,7 @@ impl TokioVu {
                 bytes_sent: driver.bytes_sent(),
                 capture: driver.capture(),
                 location: driver.location(),
+                timing: driver.last().timing,
             };
             let after = self.vu.complete(
                 &mut VuWorker {

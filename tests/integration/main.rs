@@ -14,6 +14,7 @@ mod nginx;
 mod servers;
 mod websocket;
 
+mod anatomy;
 mod chaining;
 mod checks;
 mod cli;

@@ -268,3 +268,84 @@ fn uuid_and_random_builtins() {
             .run();
     }
 }
+
+/// Two steps of one scenario: the report's `steps` give each its own requests,
+/// failures, statuses and latency, and each step's request count is what nginx
+/// logged for its URI; the summary has a line per step. On both engines.
+#[test]
+fn each_step_has_its_own_results() {
+    const TWO_STEPS: &str = r#"
+        [[scenarios]]
+        name = "pair"
+
+        [[scenarios.steps]]
+        name = "home"
+        url = "/"
+
+        [[scenarios.steps]]
+        name = "gone"
+        url = "/status/404?secret=hunter2"
+    "#;
+    for env in [None, Some("1")] {
+        let nginx = Nginx::start(Variant::Http1);
+        let mut test = Test::new()
+            .scenario(TWO_STEPS)
+            .arg(nginx.url("/"))
+            .args(["-c", "3", "--max-requests", "600", "-d", "60s"])
+            .args(["--max-error-rate", "0.6", "--redact", "secret"])
+            .report();
+        if let Some(v) = env {
+            test = test.env("KAIOKEN_NO_IO_URING", v);
+        }
+        let out = test.run();
+        let report = out.report();
+        let lines = nginx.access_log_lines();
+        let logged = |uri: &str| lines.iter().filter(|l| l.uri == uri).count() as u64;
+        let (home, gone) = (logged("/"), logged("/status/404?secret=hunter2"));
+        assert_eq!(home + gone, 600, "{lines:?}");
+        let steps = report.get("steps").as_array().expect("steps").clone();
+        assert_eq!(steps.len(), 2, "{report}");
+        let (h, g) = (&steps[0], &steps[1]);
+        assert_eq!(h["name"], "home", "{report}");
+        assert_eq!(h["scenario"], "pair", "{report}");
+        assert_eq!(h["method"], "GET", "{report}");
+        assert_eq!(h["url"], nginx.url("/"), "{report}");
+        assert_eq!(h["requests"].as_u64(), Some(home), "{report}");
+        assert_eq!(h["failed"], 0, "{report}");
+        assert_eq!(h["status_codes"], serde_json::json!({ "2xx": home }));
+        assert_eq!(g["name"], "gone", "{report}");
+        assert_eq!(
+            g["url"],
+            nginx.url("/status/404?secret=<redacted>"),
+            "the step's URL is redacted as the target's is\n{report}"
+        );
+        assert_eq!(g["requests"].as_u64(), Some(gone), "{report}");
+        assert_eq!(g["failed"].as_u64(), Some(gone), "a 404 is not expected");
+        assert_eq!(g["errors"], 0, "{report}");
+        assert_eq!(g["status_codes"], serde_json::json!({ "4xx": gone }));
+        for s in [h, g] {
+            let p50 = s["latency_ms"]["p50"].as_f64().expect("a p50");
+            let p99 = s["latency_ms"]["p99"].as_f64().expect("a p99");
+            assert!(0.0 < p50 && p50 <= p99, "{report}");
+        }
+        assert_eq!(report.u64("requests.failed"), gone, "{report}");
+        assert!(
+            out.stdout.contains(&format!(
+                "  Steps       home  {home} requests, 0 failed  p50 "
+            )),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout
+                .contains(&format!("gone  {gone} requests, {gone} failed  p50 ")),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains(&format!("  4xx {gone}\n")),
+            "{}",
+            out.stdout
+        );
+    }
+}

@@ -23,25 +23,34 @@
 //! - `counts.rs`: [`Counts`] (requests, bytes, iterations) and [`Second`] (one
 //!   second of the timeline), the plain sums a worker keeps;
 //! - `scenario.rs`: [`ScenarioStats`], one scenario's share when there are several;
+//! - `phases.rs`: [`Phases`], request anatomy: time per phase, connections' use;
+//! - `step.rs`: [`StepStats`], one step's share when there are several;
 //! - `worker.rs`: [`WorkerStats`] and the methods VUs record through;
 //! - `run.rs`: [`RunStats`], the merge of every worker, and the run's engine name.
 
 mod counts;
 mod outcome;
+mod phases;
 mod run;
 mod scenario;
 mod seconds;
+mod step;
 mod worker;
+
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
 pub use counts::{Counts, Second};
 pub(crate) use outcome::Outcome;
+pub use phases::Phases;
+pub(crate) use phases::{Opened, Timing};
 pub use run::RunStats;
 
 pub use scenario::ScenarioStats;
 pub use seconds::SecondDetail;
 pub(crate) use seconds::{SecondStart, Seconds};
+pub use step::{MAX_STEPS, STATUS_CLASSES, StepStats, class as status_class};
 pub(crate) use worker::WorkerStats;
 
 /// Lowest and highest latency recorded, in microseconds (values are clamped).
@@ -53,6 +62,13 @@ const SIGFIG: u8 = 3;
 pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG)
         .expect("static histogram bounds are valid")
+}
+
+/// A duration in whole microseconds, clamped to the histograms' bounds.
+#[inline]
+pub(crate) fn clamp_us(d: Duration) -> u64 {
+    d.as_micros()
+        .clamp(u128::from(LOWEST_US), u128::from(HIGHEST_US)) as u64
 }
 
 /// Make `dst` a copy of `src` without allocating when `dst` already has the room:

@@ -8,7 +8,10 @@ use hdrhistogram::Histogram;
 
 use kaioken_vm::Status;
 
-use super::{Counts, Engine, HTTP_STATUSES, ScenarioStats, Second, WorkerStats, new_histogram};
+use super::{
+    Counts, Engine, HTTP_STATUSES, Phases, ScenarioStats, Second, StepStats, WorkerStats,
+    new_histogram,
+};
 use crate::ErrorKind;
 
 /// The merged statistics of a whole run.
@@ -44,6 +47,11 @@ pub struct RunStats {
     pub extractions: Vec<[u64; 2]>,
     /// Per scenario (when there are several): latency and counts.
     pub scenarios: Vec<ScenarioStats>,
+    /// Per step (by id; when there are several, the first
+    /// [`MAX_STEPS`](super::MAX_STEPS)): latency, counts, statuses by class.
+    pub steps: Vec<StepStats>,
+    /// Request anatomy: time per phase, connections opened, reused, closed.
+    pub phases: Phases,
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
@@ -78,6 +86,8 @@ impl Default for RunStats {
             checks: Vec::new(),
             extractions: Vec::new(),
             scenarios: Vec::new(),
+            steps: Vec::new(),
+            phases: Phases::new(),
             elapsed: Duration::ZERO,
         }
     }
@@ -118,6 +128,13 @@ impl RunStats {
             for (total, s) in out.scenarios.iter_mut().zip(&w.scenarios) {
                 total.add(s);
             }
+            if out.steps.is_empty() {
+                out.steps = w.steps.iter().map(|_| StepStats::new()).collect();
+            }
+            for (total, s) in out.steps.iter_mut().zip(&w.steps) {
+                total.add(s);
+            }
+            out.phases.add(&w.phases);
             add_pairs(&mut out.extractions, &w.extractions);
             out.counts.add(&w.counts);
             out.max_vus += w.max_vus;

@@ -1,9 +1,11 @@
 //! One scenario's share of the requests: its own latency histogram and counts, kept
 //! only when a run has several scenarios (each histogram is about 200 KiB).
 
+use std::time::Duration;
+
 use hdrhistogram::Histogram;
 
-use super::new_histogram;
+use super::{clamp_us, copy_histogram, new_histogram};
 
 /// One scenario's share of a worker's requests (kept only with several scenarios).
 #[derive(Debug, Clone)]
@@ -26,6 +28,25 @@ impl ScenarioStats {
             errors: 0,
             unexpected: 0,
         }
+    }
+
+    /// Count one request that took `took`; `error`: it got no response (and so no
+    /// latency).
+    #[inline]
+    pub(super) fn record(&mut self, took: Duration, error: bool) {
+        if !error {
+            self.latency.saturating_record(clamp_us(took));
+        }
+        self.requests += 1;
+        self.errors += u64::from(error);
+    }
+
+    /// Become a copy of `other` without allocating.
+    pub(super) fn copy_from(&mut self, other: &ScenarioStats) {
+        copy_histogram(&mut self.latency, &other.latency);
+        self.requests = other.requests;
+        self.errors = other.errors;
+        self.unexpected = other.unexpected;
     }
 
     pub(super) fn add(&mut self, other: &ScenarioStats) {

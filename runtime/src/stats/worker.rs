@@ -16,8 +16,8 @@ use hdrhistogram::Histogram;
 use kaioken_vm::Status;
 
 use super::{
-    Counts, Engine, HIGHEST_US, HTTP_STATUSES, LOWEST_US, Outcome, ScenarioStats, Second,
-    SecondStart, copy_histogram, new_histogram,
+    Counts, Engine, HTTP_STATUSES, Outcome, Phases, ScenarioStats, Second, SecondStart, StepStats,
+    clamp_us, copy_histogram, new_histogram, step::MAX_STEPS,
 };
 use crate::ErrorKind;
 
@@ -53,6 +53,11 @@ pub(crate) struct WorkerStats {
     pub extractions: Vec<[u64; 2]>,
     /// Per scenario, when there are several.
     pub scenarios: Vec<ScenarioStats>,
+    /// Per step (by [`kaioken_vm::StepId`]), when there are several: the first
+    /// [`MAX_STEPS`] only.
+    pub steps: Vec<StepStats>,
+    /// Request anatomy: time per phase, and how connections were used.
+    pub phases: Phases,
     /// Where the current second began, for the timeline's per-second percentiles
     /// (see seconds.rs).
     pub second_start: SecondStart,
@@ -61,11 +66,6 @@ pub(crate) struct WorkerStats {
 /// The most seconds of timeline reserved before the run: an hour (about 300 KiB per
 /// worker). A longer run's timeline grows as the run goes.
 pub(crate) const PREALLOCATED_SECONDS: usize = 3_600;
-
-fn clamp_us(d: Duration) -> u64 {
-    d.as_micros()
-        .clamp(u128::from(LOWEST_US), u128::from(HIGHEST_US)) as u64
-}
 
 impl WorkerStats {
     pub fn new(measure_from: Instant, expected_seconds: usize) -> WorkerStats {
@@ -85,6 +85,8 @@ impl WorkerStats {
             checks: Vec::new(),
             extractions: Vec::new(),
             scenarios: Vec::new(),
+            steps: Vec::new(),
+            phases: Phases::new(),
             second_start: SecondStart::new(),
         }
     }
@@ -166,6 +168,15 @@ impl WorkerStats {
         self
     }
 
+    /// Keep per-step results for `n` steps (only worth it for two or more; at most
+    /// [`MAX_STEPS`]).
+    pub fn with_steps(mut self, n: usize) -> WorkerStats {
+        if n > 1 {
+            self.steps = (0..n.min(MAX_STEPS)).map(|_| StepStats::new()).collect();
+        }
+        self
+    }
+
     /// Count a request that finished at `end` after `took` in scenario `index`.
     #[inline]
     pub fn scenario(&mut self, index: usize, end: Instant, took: Duration, error: bool) {
@@ -174,18 +185,37 @@ impl WorkerStats {
         }
         if let Some(s) = self.scenarios.get_mut(index) {
             // Like the run's, a scenario's latency is its responses'.
-            if !error {
-                s.latency.saturating_record(clamp_us(took));
-            }
-            s.requests += 1;
-            s.errors += u64::from(error);
+            s.record(took, error);
         }
     }
 
-    /// Count a response that ended at `end` in scenario `scenario` with a status its
-    /// step did not expect: a failed request (its response is counted already).
+    /// Count an exchange of step `index` (a redirect it followed included) that
+    /// finished at `end` after `took`.
     #[inline]
-    pub fn unexpected(&mut self, end: Instant, scenario: usize) {
+    pub fn step(&mut self, index: usize, end: Instant, took: Duration, outcome: Outcome) {
+        if end < self.measure_from {
+            return;
+        }
+        if let Some(s) = self.steps.get_mut(index) {
+            s.record(took, outcome);
+        }
+    }
+
+    /// Record the phases of an exchange that ended at `end` (see phases.rs).
+    #[inline]
+    pub fn phases(&mut self, timing: &super::Timing, end: Instant, outcome: Outcome) {
+        if end < self.measure_from {
+            return;
+        }
+        let responded = matches!(outcome, Outcome::Response { .. });
+        self.phases.record(timing, end, responded);
+    }
+
+    /// Count a response that ended at `end` in scenario `scenario`, step `step`, with
+    /// a status its step did not expect: a failed request (its response is counted
+    /// already).
+    #[inline]
+    pub fn unexpected(&mut self, end: Instant, scenario: usize, step: usize) {
         let Some(sec) = self.second(end) else {
             return;
         };
@@ -193,6 +223,9 @@ impl WorkerStats {
         self.counts.unexpected += 1;
         if let Some(s) = self.scenarios.get_mut(scenario) {
             s.unexpected += 1;
+        }
+        if let Some(s) = self.steps.get_mut(step) {
+            s.totals.unexpected += 1;
         }
     }
 
@@ -279,13 +312,16 @@ impl WorkerStats {
         self.scenarios.truncate(other.scenarios.len());
         for (i, theirs) in other.scenarios.iter().enumerate() {
             match self.scenarios.get_mut(i) {
-                Some(mine) => {
-                    copy_histogram(&mut mine.latency, &theirs.latency);
-                    mine.requests = theirs.requests;
-                    mine.errors = theirs.errors;
-                    mine.unexpected = theirs.unexpected;
-                }
+                Some(mine) => mine.copy_from(theirs),
                 None => self.scenarios.push(theirs.clone()),
+            }
+        }
+        self.phases.copy_from(&other.phases);
+        self.steps.truncate(other.steps.len());
+        for (i, theirs) in other.steps.iter().enumerate() {
+            match self.steps.get_mut(i) {
+                Some(mine) => mine.copy_from(theirs),
+                None => self.steps.push(theirs.clone()),
             }
         }
     }

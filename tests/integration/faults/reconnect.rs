@@ -87,6 +87,24 @@ fn server_closing_idle_connections_is_survived() {
             connections - VUS,
             "{engine}: {connections} connections\n{report}"
         );
+        // The anatomy's counts: every connection the server accepted was opened,
+        // each request either opened one or reused one, and every close it made
+        // was seen (the last connections may still be open when the run ends).
+        assert_eq!(
+            report.u64("connections.opened"),
+            connections,
+            "{engine}\n{report}"
+        );
+        assert_eq!(
+            report.u64("connections.reused"),
+            1000 - connections,
+            "{engine}\n{report}"
+        );
+        assert_eq!(
+            report.u64("connections.closed_by_server"),
+            connections - VUS,
+            "{engine}\n{report}"
+        );
     }
 }
 

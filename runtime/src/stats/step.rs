@@ -1,0 +1,119 @@
+//! One step's share of the requests: its own latency histogram, counts and statuses
+//! by class, kept only when the program has two steps or more (with one, the run's
+//! totals are the step's). A HAR replay of forty URLs then reports forty
+//! distributions, not one.
+//!
+//! Each step costs a histogram (about 200 KiB) per worker, so only the first
+//! [`MAX_STEPS`] steps are kept; requests of later steps count in the run's totals
+//! only.
+
+use std::time::Duration;
+
+use kaioken_vm::Status;
+
+use super::{Outcome, ScenarioStats};
+
+/// The most steps whose results are kept apart (about 50 MiB per worker at most).
+pub const MAX_STEPS: usize = 256;
+
+/// Responses by status class: `1xx` to `5xx`, then any other status (other
+/// protocols' codes, HTTP codes outside 100–599).
+pub const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+/// One step's share of a worker's requests, redirects it followed included.
+#[derive(Debug, Clone)]
+pub struct StepStats {
+    /// Its latency (from the actual send, of responses only) and its requests,
+    /// errors and unexpected statuses, counted as a scenario's are.
+    pub totals: ScenarioStats,
+    /// Its responses by status class, in the order of [`STATUS_CLASSES`].
+    pub status_classes: [u64; STATUS_CLASSES.len()],
+}
+
+impl StepStats {
+    pub(super) fn new() -> StepStats {
+        StepStats {
+            totals: ScenarioStats::new(),
+            status_classes: [0; STATUS_CLASSES.len()],
+        }
+    }
+
+    /// Count one exchange that took `took` and came to `outcome`.
+    #[inline]
+    pub(super) fn record(&mut self, took: Duration, outcome: Outcome) {
+        let error = match outcome {
+            Outcome::Response { status, .. } => {
+                self.status_classes[class(status)] += 1;
+                false
+            }
+            Outcome::Error(_) => true,
+        };
+        self.totals.record(took, error);
+    }
+
+    pub(super) fn add(&mut self, other: &StepStats) {
+        self.totals.add(&other.totals);
+        for (mine, theirs) in self.status_classes.iter_mut().zip(&other.status_classes) {
+            *mine += theirs;
+        }
+    }
+
+    /// Become a copy of `other` without allocating.
+    pub(super) fn copy_from(&mut self, other: &StepStats) {
+        self.totals.copy_from(&other.totals);
+        self.status_classes = other.status_classes;
+    }
+}
+
+/// The index in [`STATUS_CLASSES`] of `status`'s class.
+pub fn class(status: Status) -> usize {
+    match status {
+        Status::Http(code @ 100..=599) => usize::from(code / 100 - 1),
+        _ => STATUS_CLASSES.len() - 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_fall_in_their_class() {
+        let names: Vec<&str> = [
+            Status::Http(101),
+            Status::Http(204),
+            Status::Http(302),
+            Status::Http(404),
+            Status::Http(503),
+            Status::Http(99),
+            Status::Http(600),
+            Status::Grpc(0),
+        ]
+        .into_iter()
+        .map(|s| STATUS_CLASSES[class(s)])
+        .collect();
+        assert_eq!(
+            names,
+            ["1xx", "2xx", "3xx", "4xx", "5xx", "other", "other", "other"]
+        );
+    }
+
+    #[test]
+    fn counts_responses_and_errors_apart() {
+        let mut s = StepStats::new();
+        let ok = |code| Outcome::Response {
+            status: Status::Http(code),
+            bytes_in: 1,
+        };
+        s.record(Duration::from_millis(2), ok(200));
+        s.record(Duration::from_millis(4), ok(500));
+        s.record(
+            Duration::from_millis(1),
+            Outcome::Error(crate::ErrorKind::Timeout),
+        );
+        assert_eq!(s.totals.requests, 3);
+        assert_eq!(s.totals.errors, 1);
+        assert_eq!(s.totals.latency.len(), 2, "an error has no latency");
+        assert_eq!(s.status_classes, [0, 1, 0, 0, 1, 0]);
+    }
+}

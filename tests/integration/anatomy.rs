@@ -1,0 +1,98 @@
+//! Request anatomy against real servers: each phase is recorded only when it
+//! happened (a TLS handshake per connection opened, not per request), and waiting
+//! is the time to the first byte (a server that waits 50 ms before answering has
+//! a waiting p50 of at least 50 ms). On both engines where they apply.
+
+use std::time::Duration;
+
+use crate::harness::{Report, Test};
+use crate::nginx::{Nginx, Variant};
+use crate::servers::{Behaviour, Server};
+
+/// A phase's `count`.
+fn count(report: &Report, phase: &str) -> u64 {
+    report.u64(&format!("phases_ms.{phase}.count"))
+}
+
+/// Over TLS with keep-alive, the handshake count is the number of connections
+/// opened (one per VU here), not the number of requests; every other request
+/// reused a connection, and every response has a waiting and a receiving time.
+#[test]
+fn tls_handshakes_count_connections_not_requests() {
+    for http2 in [false, true] {
+        let nginx = Nginx::start(Variant::Tls);
+        let mut test = Test::new()
+            .arg(nginx.url("/"))
+            .arg("--cacert")
+            .arg(nginx.ca_path())
+            .args(["-c", "4", "--max-requests", "400", "-d", "60s"])
+            .report();
+        if http2 {
+            test = test.arg("--http2");
+        }
+        let out = test.run();
+        let report = out.report();
+        assert_eq!(report.u64("requests.responses"), 400, "{report}");
+        let opened = report.u64("connections.opened");
+        assert_eq!(opened, 4, "one connection per VU\n{report}");
+        assert_eq!(count(&report, "tls"), opened, "{report}");
+        assert_eq!(count(&report, "connect"), opened, "{report}");
+        assert_eq!(count(&report, "dns"), 0, "an address is not resolved");
+        assert_eq!(report.u64("connections.reused"), 400 - opened, "{report}");
+        assert_eq!(report.u64("connections.closed_by_server"), 0, "{report}");
+        for phase in ["waiting", "receiving"] {
+            assert_eq!(count(&report, phase), 400, "{phase}\n{report}");
+        }
+        for phase in ["tls", "connect", "waiting"] {
+            let p50 = report.f64(&format!("phases_ms.{phase}.p50"));
+            assert!(p50 > 0.0, "{phase} p50 {p50}\n{report}");
+        }
+        assert!(
+            report.get("phases_ms.dns.p50").is_null(),
+            "a phase that never happened has no statistics\n{report}"
+        );
+        assert!(
+            out.stdout.contains(
+                "4 connections opened · 396 requests reused one · 0 closed by the server"
+            ),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+/// A server that waits 50 ms before its first byte: waiting's p50 is at least
+/// 50 ms, and most of the latency; receiving a two-byte body takes far less. On
+/// io_uring, on tokio, and on tokio through a host name (which adds a DNS lookup per
+/// connection opened).
+#[test]
+fn waiting_is_the_time_to_first_byte() {
+    let server = Server::start(Behaviour::Delay(Duration::from_millis(50)));
+    let url = server.url();
+    let by_name = url.replace("127.0.0.1", "localhost");
+    for (url, engine) in [(&url, "io_uring"), (&url, "tokio"), (&by_name, "tokio")] {
+        let mut test = Test::new()
+            .arg(url)
+            .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+            .report();
+        if engine == "tokio" {
+            test = test.env("KAIOKEN_NO_IO_URING", "1");
+        }
+        let report = test.run().report();
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("requests.responses"), 20, "{report}");
+        let waiting = report.f64("phases_ms.waiting.p50");
+        assert!(
+            waiting >= 50.0,
+            "{engine} {url}: waiting p50 {waiting}\n{report}"
+        );
+        let receiving = report.f64("phases_ms.receiving.p50");
+        assert!(receiving < 25.0, "receiving p50 {receiving}\n{report}");
+        let opened = report.u64("connections.opened");
+        assert_eq!(opened, 2, "{report}");
+        assert_eq!(report.u64("connections.reused"), 18, "{report}");
+        let dns = if url.contains("localhost") { opened } else { 0 };
+        assert_eq!(count(&report, "dns"), dns, "{url}\n{report}");
+        assert_eq!(count(&report, "tls"), 0, "{report}");
+    }
+}
