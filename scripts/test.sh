@@ -3,8 +3,9 @@
 #
 # The integration tests start nginx on loopback (HTTP/1.1, h2c and TLS), httpbin
 # under gunicorn (a real application: echoes, cookies, redirects) and a WebSocket
-# echo server (Python's `websockets`), and run the live view in tmux; on a fresh
-# Debian or Ubuntu machine this installs them first: nginx and tmux with apt-get;
+# echo server (Python's `websockets`), run the live view in tmux and render the HTML
+# report in headless Chromium; on a fresh Debian or Ubuntu machine this installs them
+# first: nginx, tmux and chromium with apt-get;
 # httpbin, gunicorn and websockets with pip.
 # Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, and PYTHON to use
 # another Python 3 than python3.
@@ -61,6 +62,19 @@ if ! command -v tmux >/dev/null; then
   apt_install tmux
 fi
 tmux -V
+
+# The HTML report is rendered by a real headless browser; its screenshot is kept in
+# target/artifacts (KAIOKEN_ARTIFACTS overrides) as a CI artifact. Set CHROMIUM to use
+# another Chromium binary.
+if ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
+  if ! command -v apt-get >/dev/null; then
+    echo "error: chromium is not installed and apt-get is unavailable" >&2
+    exit 1
+  fi
+  echo "installing chromium" >&2
+  apt_install chromium
+fi
+"${CHROMIUM:-chromium}" --version
 
 python_check='import httpbin, gunicorn, websockets.asyncio.server'
 if ! "$python" -c "$python_check" 2>/dev/null; then

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::render::Format;
+
 /// A load tester for HTTP/1.1 and HTTP/2 that tells the truth.
 ///
 /// Run `kaioken URL` for a quick test, `kaioken -f scenario.toml` for a scenario,
@@ -52,6 +54,12 @@ pub enum Command {
     /// (exit code 5) unless --force. The current report's thresholds are judged again
     /// from its data (exit code 4 when one fails and nothing regressed).
     Compare(CompareArgs),
+    /// Render a saved JSON report again: as CSV, Markdown, HTML or the summary.
+    ///
+    /// Example: `kaioken report run.json -o run.html -o run.md`. Each file's format
+    /// follows its extension (.json, .csv, .md, .html), or --format. Without -o, the
+    /// summary (or the --format) goes to stdout.
+    Report(ReportArgs),
     /// Turn a recording into a scenario file.
     ///
     /// Example: `kaioken import har recording.har -o scenario.toml`, then
@@ -95,6 +103,34 @@ pub struct CompareArgs {
     /// Also hide this header's or query key's values in the URLs shown (repeatable).
     #[arg(long, value_name = "NAME")]
     pub redact: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The JSON report (`-o run.json` of an earlier run).
+    pub report: PathBuf,
+
+    /// Write the report to this file, in the format its extension names
+    /// (repeatable).
+    #[arg(short, long)]
+    pub output: Vec<PathBuf>,
+
+    /// The format of an -o file without a known extension, or of stdout without -o.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Plain wording, without the power levels.
+    #[arg(long)]
+    pub serious: bool,
+
+    /// The latency percentiles the summary shows, comma-separated.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = DEFAULT_PERCENTILES,
+        value_parser = parse_percentiles
+    )]
+    pub percentiles: Percentiles,
 }
 
 #[derive(Debug, Args)]
@@ -296,9 +332,20 @@ pub struct RunArgs {
     #[arg(long, value_enum, help_heading = "Scenario")]
     pub dump: Option<Dump>,
 
-    /// Write the JSON report to this file.
+    /// Write the report to this file (repeatable): .json, .csv, .md or .html.
+    ///
+    /// Each file's format follows its extension, or --format for a name without a
+    /// known one. The run happens once and writes every file, each replaced whole
+    /// only when written; a path that cannot be written is an error before the run.
+    /// Example: -o run.json -o run.html.
     #[arg(short, long, help_heading = "Output")]
-    pub output: Option<PathBuf>,
+    pub output: Vec<PathBuf>,
+
+    /// The format of an -o file without a known extension: json, csv, md or html.
+    ///
+    /// Without -o, the report in this format goes to stdout instead of the summary.
+    #[arg(long, value_enum, help_heading = "Output")]
+    pub format: Option<Format>,
 
     /// Print the JSON report on stdout instead of the summary.
     #[arg(long, help_heading = "Output")]
@@ -393,9 +440,9 @@ pub struct DemoArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Write the JSON report to this file.
+    /// Write the report to this file (repeatable): .json, .csv, .md or .html.
     #[arg(short, long)]
-    pub output: Option<PathBuf>,
+    pub output: Vec<PathBuf>,
 
     /// Print a plain progress line instead of the live view.
     #[arg(long)]

@@ -373,7 +373,7 @@ pub fn compare(
         for v in &verdicts {
             let observed = v
                 .observed
-                .map_or_else(|| "no data".to_owned(), |o| fmt(Some(o), v.unit));
+                .map_or_else(|| "no data".to_owned(), |o| fmt(Some(o), &v.unit));
             let scope = if v.scope == "all" {
                 String::new()
             } else {

@@ -218,7 +218,7 @@ fn threshold_line(v: &Verdict) -> ThresholdLine {
     } else {
         format!("{} ", v.scope)
     };
-    let observed = match (v.observed, v.unit) {
+    let observed = match (v.observed, &*v.unit) {
         (None, _) => "no data yet".to_owned(),
         (Some(ms), "ms") => format!("{ms:.2}ms"),
         (Some(r), "ratio") => format!("{:.2}%", r * 100.0),
@@ -396,10 +396,10 @@ mod tests {
     fn verdicts_in_the_views_words() {
         let v = Verdict {
             scope: "scenario:order".into(),
-            metric: "p99",
+            metric: "p99".into(),
             threshold: "< 500ms".into(),
             observed: Some(47.25),
-            unit: "ms",
+            unit: "ms".into(),
             passed: true,
         };
         let line = threshold_line(&v);
@@ -407,10 +407,10 @@ mod tests {
         assert_eq!(line.observed, "47.25ms");
         let v = Verdict {
             scope: "all".into(),
-            metric: "error_rate",
+            metric: "error_rate".into(),
             threshold: "< 1%".into(),
             observed: None,
-            unit: "ratio",
+            unit: "ratio".into(),
             passed: false,
         };
         let line = threshold_line(&v);

@@ -17,6 +17,7 @@ mod demo;
 mod error;
 mod init;
 mod live;
+mod render;
 mod report;
 mod summary;
 
@@ -30,8 +31,11 @@ use kaioken_compiler::{ConfigFile, Flags, Input, Ir, PlanError, Redact};
 use kaioken_runtime::{Control, Snapshot, StopReason};
 use kaioken_vm::RunPlan;
 
-use crate::args::{Cli, Command, DemoArgs, Dump, HarFlags, ImportArgs, ImportFormat, RunArgs};
+use crate::args::{
+    Cli, Command, DemoArgs, Dump, HarFlags, ImportArgs, ImportFormat, ReportArgs, RunArgs,
+};
 use crate::error::{Error, Outcome, exit_code};
+use crate::render::Format;
 use crate::report::{Report, RunEnd};
 
 fn main() -> ExitCode {
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => demo(&args),
         Some(Command::Init(args)) => init::init(&args),
         Some(Command::Compare(args)) => compare::compare(&args),
+        Some(Command::Report(args)) => render_saved(&args),
         Some(Command::Import(args)) => import(&args),
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();
@@ -211,6 +216,9 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
     if args.dry_run {
         return print_stdout(&dry_run_text(&ir, rule));
     }
+    // Every output's format is known before the run: a name that says none is an
+    // error now, not after minutes of load.
+    let outputs = outputs(&args.output, args.format)?;
     let live = live::options(args)?;
     warn_if_not_loopback(&ir);
     execute(
@@ -219,7 +227,8 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
         args.threads.map_or(0, usize::from),
         &Output {
             json: args.json,
-            output: args.output.clone(),
+            outputs,
+            stdout_format: args.format.filter(|_| args.output.is_empty()),
             serious: args.serious,
             percentiles: args.percentiles.0.clone(),
             live,
@@ -230,7 +239,10 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
 
 struct Output {
     json: bool,
-    output: Option<std::path::PathBuf>,
+    /// The files to write, each in its format.
+    outputs: Vec<(std::path::PathBuf, Format)>,
+    /// `--format` without `-o`: the report on stdout in this format.
+    stdout_format: Option<Format>,
     serious: bool,
     /// The latency percentiles the summary shows.
     percentiles: Vec<f64>,
@@ -250,14 +262,11 @@ fn execute(
     let started_at_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    // Make the report's temporary file first: a path that cannot be written should
-    // fail before the load is sent, not after the whole run. The report goes there
-    // and is renamed over the path only when whole, so a killed run never leaves a
+    // Make the reports' temporary files first: a path that cannot be written should
+    // fail before the load is sent, not after the whole run. Each report goes there
+    // and is renamed over its path only when whole, so a killed run never leaves a
     // truncated report, nor wipes out a good one from an earlier run.
-    let mut report_file = match &out.output {
-        Some(path) => Some(ReportFile::create(path)?),
-        None => None,
-    };
+    let report_files = create_report_files(&out.outputs)?;
     let screen = out.live.and_then(|options| match live::Screen::open() {
         Ok(screen) => Some((screen, options)),
         Err(e) => {
@@ -344,23 +353,20 @@ fn execute(
         outcome
     };
     report.outcome.exit_code = exit_code(&Ok(outcome));
-    let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Setup(e.to_string()))?;
-    if let Some(file) = report_file.take() {
-        file.commit(&format!("{json}\n"))?;
-    }
+    write_reports(&report, report_files, out.serious)?;
     if out.json && outcome == Outcome::HighErrorRate {
         eprintln!("error: {}", summary::failure_reason(&report));
     }
-    let text = if out.json {
-        format!("{json}\n")
-    } else {
-        summary::render(
+    let text = match (out.json, out.stdout_format) {
+        (true, _) => render::render(&report, Format::Json, out.serious)?,
+        (false, Some(format)) => render::render(&report, format, out.serious)?,
+        (false, None) => summary::render(
             &report,
             &summary::Options {
                 serious: out.serious,
                 percentiles: &out.percentiles,
             },
-        )
+        ),
     };
     print_stdout(&text)?;
     Ok(outcome)
@@ -495,6 +501,71 @@ fn demo(args: &DemoArgs) -> Result<Outcome, Error> {
     run(&run_args)
 }
 
+/// Each `-o` path with the format it is written in: its extension's, else
+/// `--format`'s; an error naming the formats when neither says.
+fn outputs(
+    paths: &[std::path::PathBuf],
+    format: Option<Format>,
+) -> Result<Vec<(std::path::PathBuf, Format)>, Error> {
+    paths
+        .iter()
+        .map(|p| Ok((p.clone(), Format::of_path(p, format)?)))
+        .collect()
+}
+
+/// The temporary files of every output, made before anything is measured.
+fn create_report_files(
+    outputs: &[(std::path::PathBuf, Format)],
+) -> Result<Vec<(ReportFile, Format)>, Error> {
+    outputs
+        .iter()
+        .map(|(path, format)| Ok((ReportFile::create(path)?, *format)))
+        .collect()
+}
+
+/// Render `report` into each file and put it in place.
+fn write_reports(
+    report: &Report,
+    files: Vec<(ReportFile, Format)>,
+    serious: bool,
+) -> Result<(), Error> {
+    for (file, format) in files {
+        file.commit(&render::render(report, format, serious)?)?;
+    }
+    Ok(())
+}
+
+/// `kaioken report run.json -o run.html`: a saved report rendered again, into each
+/// `-o` file or on stdout (the summary, or `--format`).
+fn render_saved(args: &ReportArgs) -> Result<Outcome, Error> {
+    let path = args.report.display().to_string();
+    let outputs = outputs(&args.output, args.format)?;
+    let text = std::fs::read_to_string(&args.report).map_err(|e| Error::Io {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let report = Report::parse(&text)
+        .map_err(|message| Error::Setup(format!("cannot read the report `{path}`: {message}")))?;
+    if outputs.is_empty() {
+        let text = match args.format {
+            Some(format) => render::render(&report, format, args.serious)?,
+            None => summary::render(
+                &report,
+                &summary::Options {
+                    serious: args.serious,
+                    percentiles: &args.percentiles.0,
+                },
+            ),
+        };
+        return print_stdout(&text);
+    }
+    write_reports(&report, create_report_files(&outputs)?, args.serious)?;
+    for (path, _) in &outputs {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(Outcome::Success)
+}
+
 /// A report being written: a temporary file beside its path, renamed over the path
 /// once the whole report is in it (a rename within a directory is atomic). Removed
 /// if the run ends without a report (an error).
@@ -516,6 +587,15 @@ impl ReportFile {
                 "not a file name",
             ))
         })?;
+        // A missing directory is named as such, not as a file that was not found.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(Error::Io {
+                    path: path.display().to_string(),
+                    message: format!("the directory `{}` does not exist", dir.display()),
+                });
+            }
+        }
         let mut hidden = std::ffi::OsString::from(".");
         hidden.push(name);
         hidden.push(format!(".{}.partial", std::process::id()));

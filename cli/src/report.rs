@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use kaioken_compiler::{Ir, Measured, Redact, Verdict, judge_thresholds};
 use kaioken_runtime::{RunStats, StopReason};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use kaioken_cli::SCHEMA;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    pub schema: &'static str,
-    pub kaioken_version: &'static str,
+    pub schema: String,
+    pub kaioken_version: String,
     pub started_at_unix_ms: u64,
     pub target: Target,
     pub load: Load,
@@ -26,6 +26,7 @@ pub struct Report {
     pub iterations: Iterations,
     /// What the run did not deliver of its plan, in words: dropped iterations, a
     /// rate short of the target.
+    #[serde(default)]
     pub warnings: Vec<String>,
     pub vus: Vus,
     pub checks: Vec<CheckJson>,
@@ -35,22 +36,25 @@ pub struct Report {
     /// Per tag (the union of the scenarios that carry it).
     pub tags: Vec<GroupJson>,
     /// Per step (redirects it followed included).
+    #[serde(default)]
     pub steps: Vec<StepJson>,
     pub thresholds: Vec<Verdict>,
     pub status_codes: BTreeMap<String, u64>,
-    pub errors: BTreeMap<&'static str, u64>,
-    pub error_details: BTreeMap<&'static str, String>,
+    pub errors: BTreeMap<String, u64>,
+    pub error_details: BTreeMap<String, String>,
     pub timeline: Vec<Second>,
     pub histogram: HistogramJson,
     /// Request anatomy: where requests' time went, phase by phase.
+    #[serde(default)]
     pub phases_ms: PhasesJson,
     /// How requests used connections.
+    #[serde(default)]
     pub connections: ConnectionsJson,
 }
 
 /// One phase of the request anatomy: how many requests went through it, and its
 /// statistics in ms (`null` when it never happened).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PhaseJson {
     pub count: u64,
     #[serde(flatten)]
@@ -58,7 +62,7 @@ pub struct PhaseJson {
 }
 
 /// The request anatomy (runtime/src/stats/phases.rs says what each engine times).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PhasesJson {
     pub dns: PhaseJson,
     pub connect: PhaseJson,
@@ -71,23 +75,23 @@ pub struct PhasesJson {
 
 /// Connections opened, requests on a connection already used, and connections the
 /// server ended.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ConnectionsJson {
     pub opened: u64,
     pub reused: u64,
     pub closed_by_server: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Target {
     pub url: String,
     pub method: String,
-    pub http_version: &'static str,
+    pub http_version: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Load {
-    pub model: &'static str,
+    pub model: String,
     pub vus: u32,
     pub arrival_rate: Option<f64>,
     pub max_vus: Option<u32>,
@@ -101,7 +105,7 @@ pub struct Load {
     pub warmup_s: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageJson {
     pub duration_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,7 +114,7 @@ pub struct StageJson {
     pub target_rate: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckJson {
     pub name: String,
     /// The step whose responses it judges; `null` for a check of every step.
@@ -124,22 +128,23 @@ pub struct CheckJson {
     pub pass_rate: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupJson {
     pub name: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
     pub requests: u64,
     pub errors: u64,
     /// Errors and responses with an unexpected status.
+    #[serde(default)]
     pub failed: u64,
     pub latency_ms: Latency,
 }
 
 /// One step's results.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepJson {
     pub name: String,
     /// The name of its scenario.
@@ -153,10 +158,10 @@ pub struct StepJson {
     pub failed: u64,
     pub latency_ms: Latency,
     /// Responses by status class (`2xx`, …, `other`); classes without one left out.
-    pub status_codes: BTreeMap<&'static str, u64>,
+    pub status_codes: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExtractionJson {
     pub var: String,
     pub spec: String,
@@ -164,7 +169,7 @@ pub struct ExtractionJson {
     pub failed: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Iterations {
     pub started: u64,
     pub dropped: u64,
@@ -175,14 +180,14 @@ pub struct Iterations {
     pub window_s: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vus {
     pub max_active: u64,
     pub max_allowed: u32,
 }
 
 /// The schedule lag in ms; `null` fields when no iteration was scheduled.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Lag {
     pub mean: Option<f64>,
     pub p50: Option<f64>,
@@ -191,9 +196,9 @@ pub struct Lag {
     pub max: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
-    pub engine: &'static str,
+    pub engine: String,
     pub timeout_s: f64,
     pub http2: bool,
     pub insecure: bool,
@@ -202,17 +207,18 @@ pub struct Settings {
     pub max_redirects: u32,
     /// The statuses that are not failures (`200-399`), or, when steps differ, each
     /// step's as `name=list`.
+    #[serde(default)]
     pub expected_status: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutcomeJson {
-    pub stop_reason: &'static str,
+    pub stop_reason: String,
     pub interrupted: bool,
     pub exit_code: u8,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Requests {
     pub total: u64,
     pub responses: u64,
@@ -220,9 +226,12 @@ pub struct Requests {
     pub errors: u64,
     pub error_rate: f64,
     /// Responses whose status their step did not expect.
+    #[serde(default)]
     pub unexpected_status: u64,
     /// Failed requests: `errors` plus `unexpected_status`.
+    #[serde(default)]
     pub failed: u64,
+    #[serde(default)]
     pub failure_rate: f64,
     pub rps: f64,
     pub bytes_sent: u64,
@@ -231,13 +240,14 @@ pub struct Requests {
     pub unfinished: u64,
     /// Requests sent again on a new connection because their reused one was closed
     /// before any of a response came; each counts once above, by its final outcome.
+    #[serde(default)]
     pub reconnects: u64,
     /// Passed evaluations over all evaluations of every check; `null` without checks.
     pub check_pass_rate: Option<f64>,
 }
 
 /// Latency statistics in ms; every field is `null` when nothing was measured.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Latency {
     pub min: Option<f64>,
     pub mean: Option<f64>,
@@ -251,13 +261,14 @@ pub struct Latency {
     pub max: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Second {
     pub second: usize,
     pub requests: u64,
     pub responses: u64,
     pub errors: u64,
     /// Responses in this second with a status their step did not expect.
+    #[serde(default)]
     pub unexpected_status: u64,
     /// `null` in a second without responses, like the other latencies.
     pub latency_mean_ms: Option<f64>,
@@ -268,14 +279,17 @@ pub struct Second {
     pub started: u64,
     pub dropped: u64,
     pub vus: u64,
+    /// Bytes of the responses that ended in this second.
+    #[serde(default)]
+    pub bytes_received: u64,
     /// Responses by status in this second.
     pub status: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistogramJson {
-    pub encoding: &'static str,
-    pub unit: &'static str,
+    pub encoding: String,
+    pub unit: String,
     pub data: String,
 }
 
@@ -298,12 +312,12 @@ impl Report {
         rule: &Redact,
     ) -> Report {
         Report {
-            schema: SCHEMA,
-            kaioken_version: env!("CARGO_PKG_VERSION"),
+            schema: SCHEMA.into(),
+            kaioken_version: env!("CARGO_PKG_VERSION").into(),
             started_at_unix_ms: end.started_at_unix_ms,
             target: target(ir, rule),
             load: load(&ir.load),
-            settings: settings(ir, stats.engine.name()),
+            settings: settings(ir, stats.engine.name().into()),
             outcome: outcome(end),
             elapsed_s: stats.elapsed.as_secs_f64(),
             requests: requests(stats),
@@ -324,7 +338,10 @@ impl Report {
             // Filled in by `evaluate_thresholds`, which reads the sections above.
             thresholds: Vec::new(),
             status_codes: status_codes(stats),
-            errors: stats.errors_by_kind().map(|(k, n)| (k.name(), n)).collect(),
+            errors: stats
+                .errors_by_kind()
+                .map(|(k, n)| (k.name().to_owned(), n))
+                .collect(),
             error_details: error_details(stats, rule),
             timeline: timeline(stats),
             histogram: histogram(&stats.latency),
@@ -389,7 +406,7 @@ pub(crate) fn target(ir: &Ir, rule: &Redact) -> Target {
     Target {
         url: step_url(step, rule),
         method: step.method.clone(),
-        http_version: if ir.settings.http2 { "2" } else { "1.1" },
+        http_version: if ir.settings.http2 { "2" } else { "1.1" }.into(),
     }
 }
 
@@ -429,11 +446,12 @@ fn steps(ir: &Ir, stats: &RunStats, rule: &Redact) -> Vec<StepJson> {
         latency_ms,
         status_codes,
     };
-    let classes = |counts: &[u64]| -> BTreeMap<&'static str, u64> {
+    let classes = |counts: &[u64]| -> BTreeMap<String, u64> {
         kaioken_runtime::STATUS_CLASSES
             .into_iter()
             .zip(counts.iter().copied())
             .filter(|(_, n)| *n > 0)
+            .map(|(class, n)| (class.to_owned(), n))
             .collect()
     };
     if let [only] = all[..] {
@@ -486,7 +504,7 @@ fn load(load: &kaioken_compiler::LoadPlan) -> Load {
     let arrival = load.arrival.as_ref();
     let open = arrival.is_some();
     Load {
-        model: if open { "arrival_rate" } else { "closed" },
+        model: if open { "arrival_rate" } else { "closed" }.into(),
         vus: load.vus,
         arrival_rate: arrival.map(|a| a.rate),
         max_vus: arrival.map(|_| load.vus),
@@ -511,7 +529,7 @@ fn load(load: &kaioken_compiler::LoadPlan) -> Load {
 }
 
 /// The settings the run was planned with, and the engine that ran it.
-fn settings(ir: &Ir, engine: &'static str) -> Settings {
+fn settings(ir: &Ir, engine: String) -> Settings {
     let s = &ir.settings;
     Settings {
         engine,
@@ -541,7 +559,7 @@ pub(crate) fn expected_status(ir: &Ir) -> String {
 
 fn outcome(end: &RunEnd) -> OutcomeJson {
     OutcomeJson {
-        stop_reason: end.reason.name(),
+        stop_reason: end.reason.name().into(),
         interrupted: end.reason == StopReason::Interrupted,
         exit_code: end.exit_code,
     }
@@ -760,12 +778,12 @@ fn status_codes(stats: &RunStats) -> BTreeMap<String, u64> {
 /// The first message recorded for each error kind that has one.
 /// The first message of each error class the measured window counted. A failure
 /// in the warm-up leaves a message but no count: its class is not listed.
-fn error_details(stats: &RunStats, rule: &Redact) -> BTreeMap<&'static str, String> {
+fn error_details(stats: &RunStats, rule: &Redact) -> BTreeMap<String, String> {
     kaioken_runtime::ErrorKind::ALL
         .iter()
         .zip(&stats.error_details)
         .filter(|(k, _)| stats.counts.errors[**k as usize] > 0)
-        .filter_map(|(k, d)| Some((k.name(), rule.text(d.as_deref()?))))
+        .filter_map(|(k, d)| Some((k.name().to_owned(), rule.text(d.as_deref()?))))
         .collect()
 }
 
@@ -789,6 +807,7 @@ fn timeline(stats: &RunStats) -> Vec<Second> {
             started: s.started,
             dropped: s.dropped,
             vus: s.vus,
+            bytes_received: s.bytes_in,
             status: stats
                 .timeline_status
                 .get(i)
@@ -804,8 +823,8 @@ fn timeline(stats: &RunStats) -> Vec<Second> {
 /// cannot be serialized.
 fn histogram(h: &Histogram<u64>) -> HistogramJson {
     HistogramJson {
-        encoding: "hdr-v2-deflate+base64",
-        unit: "us",
+        encoding: "hdr-v2-deflate+base64".into(),
+        unit: "us".into(),
         data: kaioken_cli::hdr::encode(h),
     }
 }
@@ -870,6 +889,46 @@ fn judge(
 }
 
 impl Report {
+    /// A saved report read back, for rendering again (`kaioken report`).
+    ///
+    /// # Errors
+    ///
+    /// What is wrong, in words: JSON that ends early (a truncated file), text that
+    /// is not JSON, JSON without a `schema` or of another one (a newer kaioken's
+    /// `kaioken.run/v2` is named as such), or a report missing a section.
+    pub fn parse(text: &str) -> Result<Report, String> {
+        let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            if e.is_eof() {
+                format!("the JSON ends early ({e}): the file is truncated")
+            } else {
+                format!("not JSON: {e}")
+            }
+        })?;
+        match json.get("schema").and_then(serde_json::Value::as_str) {
+            Some(SCHEMA) => {}
+            Some(other) => {
+                let newer = other
+                    .strip_prefix("kaioken.run/v")
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .is_some_and(|v| v > 1);
+                return Err(if newer {
+                    format!(
+                        "it is a `{other}` report, written by a newer kaioken; this kaioken ({}) reads `{SCHEMA}`",
+                        env!("CARGO_PKG_VERSION")
+                    )
+                } else {
+                    format!("its schema is `{other}`, not `{SCHEMA}`: not a kaioken run report")
+                });
+            }
+            None => {
+                return Err(format!(
+                    "not a kaioken report: no `schema` field (a run report has `\"schema\": \"{SCHEMA}\"`)"
+                ));
+            }
+        }
+        serde_json::from_value(json).map_err(|e| format!("not a complete `{SCHEMA}` report: {e}"))
+    }
+
     /// Evaluate the run's thresholds against this report and record them. A threshold
     /// with nothing to measure (no requests; no check evaluated) fails: a gate that
     /// passes on no data would let a broken run through CI.
@@ -1019,6 +1078,7 @@ target_rate = 0
             latency_p50_us: latency_sum_us / requests.max(1),
             latency_p90_us: latency_sum_us / requests.max(1) * 2,
             latency_p99_us: latency_sum_us / requests.max(1) * 3,
+            bytes_in: requests * 150,
         }
     }
 
@@ -1169,7 +1229,10 @@ target_rate = 0
         stats.error_details[ErrorKind::Timeout as usize] = Some("no response".into());
         stats.counts.errors[ErrorKind::Timeout as usize] = 2;
         let details = error_details(&stats, &Redact::default());
-        assert_eq!(details.keys().copied().collect::<Vec<_>>(), ["timeout"]);
+        assert_eq!(
+            details.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["timeout"]
+        );
     }
 
     #[test]
@@ -1185,5 +1248,44 @@ target_rate = 0
         let report = open_report();
         let latency = histogram(&[2_000, 3_000, 250_000, 1_200_000]);
         insta::assert_snapshot!(json(&report, &latency));
+    }
+
+    /// A saved report reads back to the same report: every format renders the
+    /// same from it as from the run's own.
+    #[test]
+    fn saved_report_reads_back_the_same() {
+        for report in [closed_report(), open_report()] {
+            let text = serde_json::to_string_pretty(&report).unwrap();
+            let back = Report::parse(&text).unwrap();
+            assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn bad_saved_reports_say_what_is_wrong() {
+        let text = serde_json::to_string(&closed_report()).unwrap();
+        let err = |t: &str| Report::parse(t).unwrap_err();
+        assert!(
+            err(&text[..text.len() / 2]).starts_with("the JSON ends early (EOF while parsing"),
+            "{}",
+            err(&text[..text.len() / 2])
+        );
+        assert!(err(&text[..text.len() / 2]).ends_with("the file is truncated"));
+        assert_eq!(
+            err(r#"{"name": "package.json"}"#),
+            r#"not a kaioken report: no `schema` field (a run report has `"schema": "kaioken.run/v1"`)"#
+        );
+        assert_eq!(
+            err(&text.replace("kaioken.run/v1", "kaioken.run/v2")),
+            format!(
+                "it is a `kaioken.run/v2` report, written by a newer kaioken; this kaioken ({}) reads `kaioken.run/v1`",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert_eq!(
+            err(r#"{"schema": "kaioken.run/v1"}"#),
+            "not a complete `kaioken.run/v1` report: missing field `kaioken_version`"
+        );
+        assert!(err("<html>").starts_with("not JSON: expected value at line 1 column 1"));
     }
 }

@@ -9,7 +9,7 @@ use kaioken_tui::thousands;
 use crate::report::Report;
 
 /// A latency in ms as the summary writes it; `–` when nothing was measured.
-fn latency(ms: Option<f64>) -> String {
+pub(crate) fn latency(ms: Option<f64>) -> String {
     let Some(ms) = ms else {
         return "–".to_owned();
     };
@@ -25,7 +25,7 @@ fn latency(ms: Option<f64>) -> String {
 /// A power-level line for the flavourful summary, from the rate of responses (failed
 /// requests are no power at all). A run whose failures are over the limit gets no
 /// cheer: it says how many failed instead.
-fn power_line(report: &Report) -> String {
+pub(crate) fn power_line(report: &Report) -> String {
     let r = &report.requests;
     if r.total == 0 && r.warmup_requests > 0 {
         return if report.outcome.interrupted {
@@ -250,25 +250,9 @@ fn histogram_rows(h: &Histogram<u64>) -> Vec<String> {
         .collect()
 }
 
-/// Render the summary.
-pub fn render(report: &Report, options: &Options<'_>) -> String {
-    let serious = options.serious;
-    let histogram = kaioken_cli::hdr::decode(&report.histogram.data);
-    let r = &report.requests;
-    let l = &report.latency_ms;
-    let mut out = String::new();
-    let _ = if serious {
-        writeln!(out, "kaioken results")
-    } else {
-        // The same throughput as everywhere: `requests.rps`, responses per second.
-        writeln!(out, "{}", power_line(report))
-    };
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "  Target      {} {}  (HTTP/{})",
-        report.target.method, report.target.url, report.target.http_version
-    );
+/// The load plan in words, as the summary's `Load` line and the other formats say it:
+/// `20 VUs for 10s, rate cap 500/s, after a 1s warm-up`.
+pub(crate) fn load_words(report: &Report) -> String {
     let mut load = match report.load.arrival_rate {
         Some(_) if !report.load.stages.is_empty() => {
             format!(
@@ -299,12 +283,35 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
     if report.load.warmup_s > 0.0 {
         let _ = write!(load, ", after a {}s warm-up", report.load.warmup_s);
     }
+    load
+}
+
+/// Render the summary.
+pub fn render(report: &Report, options: &Options<'_>) -> String {
+    let serious = options.serious;
+    let histogram = kaioken_cli::hdr::decode(&report.histogram.data);
+    let r = &report.requests;
+    let l = &report.latency_ms;
+    let mut out = String::new();
+    let _ = if serious {
+        writeln!(out, "kaioken results")
+    } else {
+        // The same throughput as everywhere: `requests.rps`, responses per second.
+        writeln!(out, "{}", power_line(report))
+    };
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  Target      {} {}  (HTTP/{})",
+        report.target.method, report.target.url, report.target.http_version
+    );
+    let load = load_words(report);
     let _ = writeln!(out, "  Load        {load}");
     let _ = writeln!(
         out,
         "  Elapsed     {:.2}s  ({})",
         report.elapsed_s,
-        match report.outcome.stop_reason {
+        match report.outcome.stop_reason.as_str() {
             "duration" => "duration reached",
             "max_requests" => "request limit reached",
             "interrupted" => "interrupted",
@@ -488,7 +495,7 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
             format!("{failed} failed")
         };
         let thresholds = report.thresholds.iter().map(|t| {
-            let observed = match (t.observed, t.unit) {
+            let observed = match (t.observed, &*t.unit) {
                 (None, _) => "no data".to_owned(),
                 (Some(v), "ms") => latency(Some(v)),
                 (Some(v), "ratio") => format!("{:.2}%", v * 100.0),
@@ -637,7 +644,7 @@ mod tests {
     #[test]
     fn open_model_summary_above_error_rate() {
         let mut report = open_report();
-        report.outcome.stop_reason = "duration";
+        report.outcome.stop_reason = "duration".into();
         report.outcome.exit_code = 1;
         report.load.latency_correction = false;
         insta::assert_snapshot!(render(&report, &options(false)));

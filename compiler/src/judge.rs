@@ -50,19 +50,19 @@ pub struct Iterations {
 pub const PERCENTILES: [u16; 6] = [500, 750, 900, 950, 990, 999];
 
 /// A threshold's outcome, as the JSON report writes it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Verdict {
     /// `all`, `scenario:NAME` or `tag:NAME`.
     pub scope: String,
     /// The metric's key (`p95`, `error_rate`, …).
-    pub metric: &'static str,
+    pub metric: std::borrow::Cow<'static, str>,
     /// The bound, as the grammar prints it.
     pub threshold: String,
     /// The observed value in `unit`; `None` when there was nothing to measure (which
     /// fails: a bound no request was measured against did not hold).
     pub observed: Option<f64>,
     /// `ms`, `ratio`, `req/s`, `iterations` or `iter/s`.
-    pub unit: &'static str,
+    pub unit: std::borrow::Cow<'static, str>,
     /// Whether the bound held.
     pub passed: bool,
 }
@@ -131,10 +131,10 @@ pub fn judge_thresholds(
             let comparable = observed.map(|v| if unit == "ms" { v / 1000.0 } else { v });
             Verdict {
                 scope: t.scope.to_string(),
-                metric: t.metric.key(),
+                metric: t.metric.key().into(),
                 threshold: t.threshold.to_string(),
                 observed,
-                unit,
+                unit: unit.into(),
                 passed: comparable.is_some_and(|v| t.threshold.passes(v)),
             }
         })
@@ -204,9 +204,10 @@ mod tests {
             },
             ..measured(1000, 0, 1.0)
         };
-        let got: Vec<_> = judge_thresholds(&thresholds, |_| Some(m))
-            .into_iter()
-            .map(|v| (v.metric, v.observed, v.unit, v.passed))
+        let verdicts = judge_thresholds(&thresholds, |_| Some(m));
+        let got: Vec<_> = verdicts
+            .iter()
+            .map(|v| (&*v.metric, v.observed, &*v.unit, v.passed))
             .collect();
         assert_eq!(
             got,
@@ -247,7 +248,7 @@ mod tests {
         });
         let got: Vec<_> = verdicts
             .iter()
-            .map(|v| (v.scope.as_str(), v.metric, v.observed, v.unit, v.passed))
+            .map(|v| (v.scope.as_str(), &*v.metric, v.observed, &*v.unit, v.passed))
             .collect();
         assert_eq!(
             got,

@@ -30,6 +30,7 @@ mod live;
 mod load_models;
 mod redaction;
 mod redirects;
+mod reports;
 mod scenarios;
 mod signals;
 mod thresholds;

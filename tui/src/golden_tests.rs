@@ -49,6 +49,7 @@ fn second(requests: u64, max_us: u64) -> Second {
         latency_p50_us: max_us / 4,
         latency_p90_us: max_us / 2,
         latency_p99_us: max_us * 9 / 10,
+        bytes_in: requests * 100,
     }
 }
 

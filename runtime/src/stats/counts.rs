@@ -32,6 +32,8 @@ pub struct Second {
     pub latency_p90_us: u64,
     /// See `latency_p50_us`: p99.
     pub latency_p99_us: u64,
+    /// Bytes of the responses that ended in this second (as `Counts::bytes_in`).
+    pub bytes_in: u64,
 }
 
 impl Second {
@@ -44,6 +46,7 @@ impl Second {
         self.errors += other.errors;
         self.unexpected += other.unexpected;
         self.latency_sum_us += other.latency_sum_us;
+        self.bytes_in += other.bytes_in;
         self.latency_max_us = self.latency_max_us.max(other.latency_max_us);
     }
 }

@@ -413,6 +413,7 @@ impl WorkerStats {
         sec.responses += 1;
         sec.latency_sum_us += us;
         sec.latency_max_us = sec.latency_max_us.max(us);
+        sec.bytes_in += bytes_in;
     }
 }
 

@@ -1,0 +1,273 @@
+//! The report as GitHub-flavoured Markdown (`-o run.md`): the summary's sections as
+//! tables, to paste into a pull request or append to `$GITHUB_STEP_SUMMARY`.
+//!
+//! A section the run has nothing for (no checks, one scenario) is left out. Cells
+//! escape `|` so that a URL or a check expression cannot break a table.
+
+use std::fmt::Write;
+
+use kaioken_tui::thousands;
+
+use super::num;
+use crate::report::{GroupJson, Latency, Report};
+use crate::summary::{latency, load_words};
+
+/// A cell's text, with `|` escaped and line breaks as spaces.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// A table: a header row, the alignment row, then `rows`. A column of numbers
+/// (every cell starts with a digit, or is empty or `–`) is right-aligned, any other
+/// left-aligned.
+fn table(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n### {title}\n");
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let align: Vec<&str> = (0..header.len())
+        .map(|i| {
+            let numeric = rows.iter().all(|r| {
+                r.get(i).is_none_or(|c| {
+                    c.is_empty() || c == "–" || c.starts_with(|c: char| c.is_ascii_digit())
+                })
+            });
+            if numeric { "--:" } else { ":--" }
+        })
+        .collect();
+    let _ = writeln!(out, "| {} |", align.join(" | "));
+    for r in rows {
+        let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{}%", num(ratio * 100.0, 2))
+}
+
+/// A scenario's or tag's row; `describe` adds a scenario's tags and weight.
+fn group_rows(groups: &[GroupJson], describe: bool) -> Vec<Vec<String>> {
+    groups
+        .iter()
+        .map(|g| {
+            let mut row = vec![g.name.clone()];
+            if describe {
+                row.push(g.tags.join(", "));
+                row.push(g.weight.map_or_else(String::new, |w| w.to_string()));
+            }
+            row.extend([
+                thousands(g.requests),
+                thousands(g.failed),
+                latency(g.latency_ms.p50),
+                latency(g.latency_ms.p90),
+                latency(g.latency_ms.p99),
+                latency(g.latency_ms.max),
+            ]);
+            row
+        })
+        .collect()
+}
+
+fn latency_row(name: &str, l: &Latency) -> Vec<String> {
+    [
+        l.min, l.p50, l.p75, l.p90, l.p95, l.p99, l.p99_9, l.max, l.mean,
+    ]
+    .into_iter()
+    .map(latency)
+    .fold(vec![name.to_owned()], |mut row, v| {
+        row.push(v);
+        row
+    })
+}
+
+/// The Markdown text.
+pub fn render(report: &Report) -> String {
+    let r = &report.requests;
+    let mut out = String::from("## kaioken results\n\n");
+    let verdict = if report.outcome.exit_code == 0 && report.thresholds_passed() {
+        "✅ passed"
+    } else {
+        "❌ failed"
+    };
+    let _ = writeln!(
+        out,
+        "**{verdict}** (exit code {}, stopped by {}) · `{} {}` over HTTP/{} · {} · {}s measured",
+        report.outcome.exit_code,
+        report.outcome.stop_reason,
+        cell(&report.target.method),
+        cell(&report.target.url),
+        report.target.http_version,
+        cell(&load_words(report)),
+        num(report.elapsed_s, 2)
+    );
+    table(
+        &mut out,
+        "Requests",
+        &[
+            "Requests",
+            "Responses",
+            "Failed",
+            "Failure rate",
+            "Errors",
+            "Unexpected status",
+            "Req/s",
+            "Received (B)",
+            "Sent (B)",
+        ],
+        &[vec![
+            thousands(r.total),
+            thousands(r.responses),
+            thousands(r.failed),
+            percent(r.failure_rate),
+            thousands(r.errors),
+            thousands(r.unexpected_status),
+            num(r.rps, 1),
+            thousands(r.bytes_received),
+            thousands(r.bytes_sent),
+        ]],
+    );
+    let mut latency_rows = vec![latency_row("all requests", &report.latency_ms)];
+    if report.load.latency_correction {
+        latency_rows.push(latency_row("uncorrected", &report.latency_uncorrected_ms));
+    }
+    table(
+        &mut out,
+        "Latency",
+        &[
+            "", "min", "p50", "p75", "p90", "p95", "p99", "p99.9", "max", "mean",
+        ],
+        &latency_rows,
+    );
+    let status: Vec<Vec<String>> = report
+        .status_codes
+        .iter()
+        .map(|(code, n)| vec![code.clone(), thousands(*n)])
+        .collect();
+    table(&mut out, "Status codes", &["Status", "Responses"], &status);
+    let errors: Vec<Vec<String>> = report
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(kind, n)| {
+            let first = report.error_details.get(kind).cloned().unwrap_or_default();
+            vec![kind.clone(), thousands(*n), first]
+        })
+        .collect();
+    table(
+        &mut out,
+        "Errors",
+        &["Error", "Count", "First message"],
+        &errors,
+    );
+    let checks: Vec<Vec<String>> = report
+        .checks
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.step.clone().unwrap_or_else(|| "every step".to_owned()),
+                format!("`{}`", c.expr),
+                thousands(c.passes),
+                thousands(c.fails),
+                c.pass_rate.map_or_else(|| "–".to_owned(), percent),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "Checks",
+        &[
+            "Check",
+            "Step",
+            "Expression",
+            "Passes",
+            "Fails",
+            "Pass rate",
+        ],
+        &checks,
+    );
+    let thresholds: Vec<Vec<String>> = report
+        .thresholds
+        .iter()
+        .map(|t| {
+            let observed = match (t.observed, &*t.unit) {
+                (None, _) => "no data".to_owned(),
+                (Some(v), "ms") => latency(Some(v)),
+                (Some(v), "ratio") => percent(v),
+                (Some(v), unit) => format!("{} {unit}", num(v, 1)),
+            };
+            vec![
+                t.scope.clone(),
+                t.metric.to_string(),
+                format!("`{}`", t.threshold),
+                observed,
+                if t.passed { "✅ pass" } else { "❌ fail" }.to_owned(),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "Thresholds",
+        &["Scope", "Metric", "Bound", "Observed", "Result"],
+        &thresholds,
+    );
+    table(
+        &mut out,
+        "Scenarios",
+        &[
+            "Scenario", "Tags", "Weight", "Requests", "Failed", "p50", "p90", "p99", "max",
+        ],
+        &group_rows(&report.scenarios, true),
+    );
+    table(
+        &mut out,
+        "Tags",
+        &["Tag", "Requests", "Failed", "p50", "p90", "p99", "max"],
+        &group_rows(&report.tags, false),
+    );
+    if !report.warnings.is_empty() {
+        out.push_str("\n### Warnings\n\n");
+        for w in &report.warnings {
+            let _ = writeln!(out, "- ⚠️ {}", cell(w));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{closed_report, open_report};
+
+    #[test]
+    fn closed_model_markdown() {
+        insta::assert_snapshot!(render(&closed_report()));
+    }
+
+    #[test]
+    fn open_model_markdown() {
+        insta::assert_snapshot!(render(&open_report()));
+    }
+
+    /// Every table row has as many cells as its header: `|` inside a cell is
+    /// escaped.
+    #[test]
+    fn tables_are_well_formed() {
+        let mut report = closed_report();
+        report.checks[0].expr = "body contains 'a|b'".to_owned();
+        let text = render(&report);
+        let cells = |l: &str| l.replace("\\|", "").matches('|').count();
+        let mut width = None;
+        for line in text.lines() {
+            if line.starts_with('|') {
+                let n = cells(line);
+                assert_eq!(*width.get_or_insert(n), n, "{line}");
+            } else {
+                width = None;
+            }
+        }
+        assert!(text.contains("a\\|b"));
+    }
+}

@@ -1,0 +1,115 @@
+//! The report's other formats: CSV, Markdown and HTML, each rendered from a
+//! [`Report`], the one source of truth, whether just measured (`kaioken … -o
+//! run.html`) or read back from a saved JSON report (`kaioken report run.json -o
+//! run.html`).
+//!
+//! ```text
+//!  runtime ─► RunStats ─► Report ─┬─► JSON (serde)        ─┐
+//!          saved run.json ─serde─►┘─► csv · md · html      ├─► -o FILE… / stdout
+//!                                   └─► summary (terminal) ─┘
+//! ```
+//!
+//! Each output file's format follows its extension ([`Format::of_path`]), or
+//! `--format` when it has none that is known.
+
+pub mod csv;
+pub mod html;
+pub mod md;
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::report::Report;
+
+/// A file format kaioken writes a report in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Csv,
+    Md,
+    Html,
+}
+
+/// The formats, as the command line spells them, for error messages.
+pub const FORMATS: &str = "json, csv, md, html";
+
+impl Format {
+    /// The format a file name's extension names (`.json`, `.csv`, `.md` or
+    /// `.markdown`, `.html` or `.htm`; any case), if any.
+    pub fn of_extension(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "json" => Some(Format::Json),
+            "csv" => Some(Format::Csv),
+            "md" | "markdown" => Some(Format::Md),
+            "html" | "htm" => Some(Format::Html),
+            _ => None,
+        }
+    }
+
+    /// The format `path` is written in: its extension's, else `fallback` (the
+    /// `--format` flag), else an error that lists the formats.
+    pub fn of_path(path: &Path, fallback: Option<Format>) -> Result<Format, Error> {
+        Format::of_extension(path).or(fallback).ok_or_else(|| {
+            Error::Setup(format!(
+                "cannot tell the format of `{}` from its name: the formats are {FORMATS}; end the name in .json, .csv, .md or .html, or give --format",
+                path.display()
+            ))
+        })
+    }
+}
+
+/// `report` in `format`; `serious` drops the flavour (HTML's header).
+pub fn render(report: &Report, format: Format, serious: bool) -> Result<String, Error> {
+    Ok(match format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(report)
+                .map_err(|e| Error::Internal(format!("cannot write the JSON report: {e}")))?;
+            format!("{json}\n")
+        }
+        Format::Csv => csv::render(report),
+        Format::Md => md::render(report),
+        Format::Html => html::render(report, serious),
+    })
+}
+
+/// A number as a report table writes it: up to `decimals` places, no trailing zeros.
+pub(crate) fn num(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// An optional number; empty when absent (CSV), as `num` otherwise.
+pub(crate) fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(String::new, |v| num(v, decimals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_follows_the_extension_then_the_flag() {
+        let of = |p: &str, f| Format::of_path(Path::new(p), f).map_err(|e| e.to_string());
+        assert_eq!(of("run.json", None), Ok(Format::Json));
+        assert_eq!(of("out/RUN.HTML", None), Ok(Format::Html));
+        assert_eq!(of("a.markdown", Some(Format::Csv)), Ok(Format::Md));
+        assert_eq!(of("report", Some(Format::Csv)), Ok(Format::Csv));
+        assert_eq!(
+            of("report.txt", None),
+            Err("cannot tell the format of `report.txt` from its name: the formats are json, csv, md, html; end the name in .json, .csv, .md or .html, or give --format".to_owned())
+        );
+    }
+
+    #[test]
+    fn numbers_lose_trailing_zeros() {
+        assert_eq!(num(1.5, 3), "1.5");
+        assert_eq!(num(2.0, 3), "2");
+        assert_eq!(num(0.1234, 3), "0.123");
+        assert_eq!(opt(None, 2), "");
+    }
+}
