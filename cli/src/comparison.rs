@@ -10,7 +10,8 @@
 //! have one (exact, not the rounded summary fields). A regression is a change for the
 //! worse beyond a relative tolerance and, for latency, beyond an absolute floor too,
 //! so that a 3 µs wobble on a 30 µs p50 is not a regression. With several baselines
-//! it must also lie outside their 95% prediction interval ([`crate::noise`]): a
+//! it must also lie outside their prediction interval for one more run, at 95% for
+//! all the metrics together ([`crate::noise`]): a
 //! change the baselines' own run-to-run noise could explain is "within noise". Runs
 //! with different load models are not comparable: the binary makes that exit code 5
 //! unless `--force`.
@@ -26,7 +27,7 @@ use hdrhistogram::serialization::Deserializer;
 use serde_json::Value;
 
 use crate::SCHEMA;
-use crate::noise::Interval;
+use crate::noise::{self, Interval};
 use kaioken_compiler::{Measured, PERCENTILES, ThresholdScope, Verdict};
 
 /// One JSON report, read.
@@ -262,7 +263,8 @@ pub struct Row {
     pub unit: &'static str,
     /// Its value in each baseline that has it.
     pub baselines: Vec<f64>,
-    /// The baselines' mean and, with two or more, the 95% prediction interval for
+    /// The baselines' mean and, with two or more, the prediction interval (95% for
+    /// all metrics together) for
     /// one more run; `None` when no baseline has the metric.
     pub interval: Option<Interval>,
     /// Its value in the current report.
@@ -314,9 +316,12 @@ pub fn compare(
 /// With one baseline a metric regresses when it is worse beyond its tolerance. With
 /// several, their run-to-run noise is estimated per metric (see [`crate::noise`]):
 /// a metric regresses only when it is worse beyond its tolerance from the
-/// baselines' mean **and** outside the 95% prediction interval for one more
+/// baselines' mean **and** outside the prediction interval for one more
 /// baseline run, on the worse side. A change beyond the tolerance but inside the
-/// interval is "within noise". With no baselines every row has no data.
+/// interval is "within noise". The intervals hold together for all the metrics
+/// with 95% confidence (each at 1 − 5%/8, Bonferroni), so an unchanged server
+/// shows a false regression in at most one comparison in twenty, not one metric in
+/// twenty. With no baselines every row has no data.
 pub fn compare_many(
     bases: &[RunReport],
     cur: &RunReport,
@@ -354,7 +359,16 @@ pub fn compare_many(
                    worse: Worse,
                    tolerance: f64| {
         let baselines: Vec<f64> = bases.iter().filter_map(value).collect();
-        rows.push(judge(metric, baselines, value(cur), unit, worse, tolerance));
+        let coverage = noise::per_metric(noise::CONFIDENCE, METRICS);
+        rows.push(judge(
+            metric,
+            baselines,
+            coverage,
+            value(cur),
+            unit,
+            worse,
+            tolerance,
+        ));
     };
     row("rps", &|r| r.f64("/requests/rps"), "/s", Worse::Lower, rps);
     for (name, q, field) in [
@@ -391,6 +405,7 @@ pub fn compare_many(
         Worse::HigherAbsolute,
         tolerances.max_error_rate_increase,
     );
+    debug_assert_eq!(rows.len(), METRICS);
     let regressions: Vec<String> = rows
         .iter()
         .filter(|r| r.verdict == Change::Regression)
@@ -411,16 +426,21 @@ pub fn compare_many(
     found
 }
 
+/// How many metrics a comparison judges (rows of its table): the confidence is
+/// shared among them.
+const METRICS: usize = 8;
+
 /// One metric's row: its baselines' interval, the change and the verdict.
 fn judge(
     metric: &str,
     baselines: Vec<f64>,
+    coverage: f64,
     current: Option<f64>,
     unit: &'static str,
     worse: Worse,
     tolerance: f64,
 ) -> Row {
-    let interval = Interval::predict(&baselines);
+    let interval = Interval::predict(&baselines, coverage);
     let (Some(i), Some(b)) = (interval, current) else {
         return Row {
             metric: metric.to_owned(),
@@ -515,8 +535,9 @@ impl Comparison {
     fn noise_text(&self) -> Option<String> {
         (self.baselines >= 2).then(|| {
             format!(
-                "noise: {} baselines, mean ± 95% prediction interval for one more run; \
-                 a regression is beyond both the tolerance and the interval",
+                "noise: {} baselines, mean ± prediction interval for one more run, \
+                 95% for all {METRICS} metrics together; a regression is beyond both \
+                 the tolerance and the interval",
                 self.baselines
             )
         })
@@ -706,7 +727,8 @@ impl Comparison {
             "schema": COMPARE_SCHEMA,
             "baselines": names,
             "current": self.current,
-            "confidence": crate::noise::CONFIDENCE,
+            "confidence": noise::CONFIDENCE,
+            "per_metric_coverage": noise::per_metric(noise::CONFIDENCE, METRICS),
             "tolerances": {
                 "max_rps_drop": t.max_rps_drop,
                 "max_latency_increase": t.max_latency_increase,
@@ -848,8 +870,8 @@ mod tests {
 
     #[test]
     fn several_baselines_measure_the_noise() {
-        // Noisy baselines: 100, 80, 120 req/s, mean 100, s = 20; with t(0.975, 2) =
-        // 4.303 and √(1 + 1/3) the interval is 100 ± 99.4.
+        // Noisy baselines: 100, 80, 120 req/s, mean 100, s = 20; with
+        // t(1 − 0.025/8, 2) = 12.590 and √(1 + 1/3) the interval is 100 ± 290.7.
         let noisy = [
             report(100.0, 3.0, 10),
             report(80.0, 3.0, 10),
@@ -861,24 +883,24 @@ mod tests {
         let interval = rps.interval.unwrap();
         assert!((interval.mean - 100.0).abs() < 1e-9);
         assert!(
-            (interval.half_width.unwrap() - 99.37).abs() < 0.01,
+            (interval.half_width.unwrap() - 290.75).abs() < 0.01,
             "{interval:?}"
         );
         assert!((rps.change.unwrap() + 0.3).abs() < 1e-9);
         // 30% down, beyond the 10% tolerance, but one more baseline could do it.
         assert_eq!(rps.verdict, Change::WithinNoise);
         assert!(found.regressions.is_empty());
-        assert!(found.text.contains("100.0/s ± 99.4/s"), "{}", found.text);
+        assert!(found.text.contains("100.0/s ± 290.7/s"), "{}", found.text);
         assert!(found.text.contains("within noise"), "{}", found.text);
         assert!(
             found
                 .text
-                .contains("noise: 3 baselines, mean ± 95% prediction interval"),
+                .contains("noise: 3 baselines, mean ± prediction interval for one more run, 95% for all 8 metrics together"),
             "{}",
             found.text
         );
 
-        // Steady baselines: 100, 101, 99, s = 1, 100 ± 4.97.
+        // Steady baselines: 100, 101, 99, s = 1, 100 ± 14.5.
         let steady = [
             report(100.0, 3.0, 10),
             report(101.0, 3.0, 10),
@@ -893,6 +915,7 @@ mod tests {
         assert_eq!(judge(80.0), Change::Regression);
         assert_eq!(judge(95.0), Change::Ok);
         assert_eq!(judge(120.0), Change::Improvement);
+        assert_eq!(judge(86.0), Change::WithinNoise);
         // Beyond the noise but inside the tolerance is fine.
         assert_eq!(judge(93.0), Change::Ok);
         let found = compare_many(&steady, &report(80.0, 3.0, 10), &TOLERANCES, "c.json");
@@ -902,7 +925,7 @@ mod tests {
 
     #[test]
     fn markdown_and_json() {
-        let bases = [report(100.0, 3.0, 10), report(102.0, 3.0, 20)];
+        let bases = [report(100.0, 3.0, 10), report(100.5, 3.0, 20)];
         let found = compare_many(&bases, &report(50.0, 3.0, 10), &TOLERANCES, "c|ur.json");
         let names = ["b1.json".to_owned(), "b2.json".to_owned()];
         let md = found.markdown(&names, str::to_owned);
@@ -914,7 +937,7 @@ mod tests {
             assert_eq!(line.matches(" | ").count(), 4, "{line}");
         }
         assert!(
-            md.contains("| rps | 101.0/s ± 22.0/s | 50.0/s | -50.5% | **regression** |"),
+            md.contains("| rps | 100.2/s ± 44.1/s | 50.0/s | -50.1% | **regression** |"),
             "{md}"
         );
         assert!(md.contains("**Regression** in rps"), "{md}");
@@ -930,14 +953,16 @@ mod tests {
         assert_eq!(json["regressions"], serde_json::json!(["rps"]));
         let rps = &json["metrics"][0];
         assert_eq!(rps["metric"], "rps");
-        assert_eq!(rps["baselines"], serde_json::json!([100.0, 102.0]));
-        assert_eq!(rps["baseline_mean"], 101.0);
+        assert_eq!(rps["baselines"], serde_json::json!([100.0, 100.5]));
+        assert_eq!(rps["baseline_mean"], 100.25);
         assert_eq!(rps["current"], 50.0);
         assert_eq!(rps["verdict"], "regression");
-        // s = √2 for 100 and 102: t(0.975, 1) · s · √(1 + 1/2) = 22.0.
+        // s = √0.125 for 100 and 100.5: t(1 − 0.025/8, 1) · s · √(1 + 1/2) = 44.1,
+        // with t(p, 1) = tan(π(p − ½)) = 101.856.
         let half = rps["interval_95"].as_f64().unwrap();
+        let t = (std::f64::consts::PI * (0.5 - 0.025 / 8.0)).tan();
         assert!(
-            (half - 12.7062 * 2f64.sqrt() * 1.5f64.sqrt()).abs() < 1e-9,
+            (half - t * 0.125f64.sqrt() * 1.5f64.sqrt()).abs() < 1e-6,
             "{half}"
         );
         assert_eq!(json["load_model_differences"][0]["baseline"], "b2.json");

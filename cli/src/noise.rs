@@ -3,48 +3,85 @@
 //! Part of the cli crate's library, used by [`crate::comparison`]. Each metric of
 //! the baselines (requests/s, a latency percentile, …) is one sample per run; the
 //! question is whether the current run's value could be one more draw from the same
-//! runs. The answer is the 95% **prediction interval** for a new observation:
+//! runs. The answer is a **prediction interval** for a new observation:
 //!
 //! ```text
-//! mean ± t(0.975, n−1) · s · √(1 + 1/n)
+//! mean ± t(p, n−1) · s · √(1 + 1/n)
 //! ```
 //!
 //! with `n` baselines, their mean and sample standard deviation `s`, and Student's t
-//! quantile with `n − 1` degrees of freedom. It is exact for normally distributed run
-//! values and honest with few runs: with two baselines `t` is 12.7 and the interval
-//! is wide, as two runs say little about the noise; with five it is 2.78. A value
-//! outside it, on the worse side, is beyond the noise at 95% confidence (two-sided,
-//! so 2.5% of unchanged runs land beyond it on each side).
+//! quantile with `n − 1` degrees of freedom, computed here from its exact
+//! distribution function. It is exact for normally distributed run values and
+//! honest with few runs: with two baselines the interval is very wide, as two runs
+//! say little about the noise; it narrows quickly with three to five.
+//!
+//! A comparison judges several metrics at once; were each interval 95%, an
+//! unchanged server would show some "regression" in about a third of comparisons.
+//! So the 95% confidence is shared among the metrics (Bonferroni, [`per_metric`]):
+//! all intervals hold together with probability at least 95%.
 
-/// Two-sided 95% confidence.
+/// The confidence of a comparison's verdicts, over all its metrics together.
 pub const CONFIDENCE: f64 = 0.95;
 
-/// Student's t quantile t(0.975, df) for df = 1..=30 (standard tables, 4 decimals).
-const T_975: [f64; 30] = [
-    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010,
-    2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687,
-    2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
-];
+/// The coverage each of `metrics` intervals needs for all of them to hold together
+/// with probability `confidence` (Bonferroni): `1 − (1 − confidence) / metrics`.
+pub fn per_metric(confidence: f64, metrics: usize) -> f64 {
+    1.0 - (1.0 - confidence) / metrics.max(1) as f64
+}
 
-/// The standard normal quantile z(0.975).
-const Z_975: f64 = 1.959_963_985;
+/// P(|T| < t) for Student's t with `df` degrees of freedom: the closed forms for
+/// whole degrees of freedom (Abramowitz & Stegun 26.7.3 and 26.7.4), with
+/// θ = atan(t / √df).
+fn two_sided_cdf(t: f64, df: usize) -> f64 {
+    let theta = (t / (df as f64).sqrt()).atan();
+    let (sin, cos) = theta.sin_cos();
+    let cos2 = cos * cos;
+    if df % 2 == 1 {
+        // (2/π)(θ + sin θ (cos θ + 2/3 cos³θ + … + 2·4⋯(df−3) / 1·3⋯(df−2) cos^(df−2) θ))
+        let mut term = cos;
+        let mut sum = if df == 1 { 0.0 } else { cos };
+        for k in 1..=(df.saturating_sub(3) / 2) {
+            term *= cos2 * (2 * k) as f64 / (2 * k + 1) as f64;
+            sum += term;
+        }
+        2.0 / std::f64::consts::PI * (theta + sin * sum)
+    } else {
+        // sin θ (1 + 1/2 cos²θ + 1·3/2·4 cos⁴θ + … + 1·3⋯(df−3) / 2·4⋯(df−2) cos^(df−2) θ)
+        let mut term = 1.0;
+        let mut sum = 1.0;
+        for k in 1..=((df - 2) / 2) {
+            term *= cos2 * (2 * k - 1) as f64 / (2 * k) as f64;
+            sum += term;
+        }
+        sin * sum
+    }
+}
 
-/// Student's t quantile t(0.975, df): the table up to 30 degrees of freedom, then
-/// the Cornish–Fisher expansion around the normal quantile (error below 1e-4 there).
-/// `None` for df = 0.
-pub fn t_975(df: usize) -> Option<f64> {
-    match df {
-        0 => None,
-        1..=30 => Some(T_975[df - 1]),
-        _ => {
-            let z = Z_975;
-            let v = df as f64;
-            let g1 = (z.powi(3) + z) / 4.0;
-            let g2 = (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / 96.0;
-            let g3 = (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / 384.0;
-            Some(z + g1 / v + g2 / v.powi(2) + g3 / v.powi(3))
+/// Student's t quantile t(p, df) for p in (0.5, 1): the t with P(T < t) = p, found
+/// by bisection on the exact distribution function. `None` for df = 0 or p outside
+/// (0.5, 1).
+pub fn t_quantile(p: f64, df: usize) -> Option<f64> {
+    if df == 0 || !(p > 0.5 && p < 1.0) {
+        return None;
+    }
+    let target = 2.0 * p - 1.0;
+    let mut high = 1.0;
+    while two_sided_cdf(high, df) < target {
+        high *= 2.0;
+        if high > 1e15 {
+            return None;
         }
     }
+    let mut low = 0.0;
+    for _ in 0..100 {
+        let mid = (low + high) / 2.0;
+        if two_sided_cdf(mid, df) < target {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    Some((low + high) / 2.0)
 }
 
 /// The mean and sample standard deviation (n − 1 in the denominator) of `values`;
@@ -67,20 +104,21 @@ pub fn mean_sd(values: &[f64]) -> Option<(f64, Option<f64>)> {
 pub struct Interval {
     /// The earlier runs' mean.
     pub mean: f64,
-    /// Half the width of the 95% prediction interval; `None` with one run (no
-    /// estimate of the noise).
+    /// Half the width of the prediction interval; `None` with one run (no estimate
+    /// of the noise).
     pub half_width: Option<f64>,
     /// How many runs.
     pub n: usize,
 }
 
 impl Interval {
-    /// The 95% prediction interval for one more run of `values`; `None` for none.
-    pub fn predict(values: &[f64]) -> Option<Interval> {
+    /// The prediction interval, of two-sided `coverage` (0.95 for 95%), for one
+    /// more run of `values`; `None` for none.
+    pub fn predict(values: &[f64], coverage: f64) -> Option<Interval> {
         let (mean, sd) = mean_sd(values)?;
         let n = values.len();
         let half_width = sd.and_then(|sd| {
-            let t = t_975(n - 1)?;
+            let t = t_quantile(0.5 + coverage / 2.0, n - 1)?;
             Some(t * sd * (1.0 + 1.0 / n as f64).sqrt())
         });
         Some(Interval {
@@ -113,20 +151,40 @@ mod tests {
 
     #[test]
     fn t_quantiles_match_the_tables() {
-        assert_eq!(t_975(0), None);
-        for (df, t) in [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042)] {
-            assert!(close(t_975(df).unwrap(), t, 0.0005), "t(0.975, {df})");
-        }
-        // Beyond the table, the expansion: t(0.975, 40) = 2.0211, 60: 2.0003,
-        // 120: 1.9799, and towards z = 1.96.
-        for (df, t) in [(31, 2.0395), (40, 2.0211), (60, 2.0003), (120, 1.9799)] {
+        let t = |p, df| t_quantile(p, df).unwrap();
+        assert_eq!(t_quantile(0.975, 0), None);
+        assert_eq!(t_quantile(0.5, 3), None);
+        assert_eq!(t_quantile(1.0, 3), None);
+        // Student's t tables, 3 decimals.
+        for (p, df, value) in [
+            (0.975, 1, 12.706),
+            (0.975, 2, 4.303),
+            (0.975, 4, 2.776),
+            (0.975, 9, 2.262),
+            (0.975, 30, 2.042),
+            (0.975, 120, 1.980),
+            (0.995, 4, 4.604),
+            (0.995, 9, 3.250),
+            (0.999, 10, 4.144),
+            (0.95, 5, 2.015),
+        ] {
             assert!(
-                close(t_975(df).unwrap(), t, 0.0002),
-                "t(0.975, {df}) = {:?}",
-                t_975(df)
+                close(t(p, df), value, 0.0005),
+                "t({p}, {df}) = {}",
+                t(p, df)
             );
         }
-        assert!(close(t_975(1_000_000).unwrap(), 1.96, 0.0001));
+        // df = 1 is Cauchy: t = tan(π(p − ½)).
+        let cauchy = (std::f64::consts::PI * (0.999 - 0.5)).tan();
+        assert!(close(t(0.999, 1), cauchy, 1e-6));
+        // Towards the normal: z(0.975) = 1.95996.
+        assert!(close(t(0.975, 100_000), 1.95996, 0.0001));
+    }
+
+    #[test]
+    fn bonferroni() {
+        assert!(close(per_metric(0.95, 1), 0.95, 1e-12));
+        assert!(close(per_metric(0.95, 8), 0.99375, 1e-12));
     }
 
     #[test]
@@ -143,18 +201,18 @@ mod tests {
     fn prediction_interval_for_a_new_run() {
         // 1..5: mean 3, s = √2.5 = 1.5811; t(0.975, 4) = 2.7764; √(1 + 1/5) = 1.0954:
         // 3 ± 4.809.
-        let i = Interval::predict(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        let i = Interval::predict(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.95).unwrap();
         assert_eq!((i.mean, i.n), (3.0, 5));
         assert!(close(i.half_width.unwrap(), 4.809, 0.001), "{i:?}");
         assert!(i.value_above(7.9) && !i.value_above(7.7));
         assert!(i.value_below(-1.9) && !i.value_below(-1.7));
         // Two runs: t(0.975, 1) = 12.706, s = 0.7071, √1.5: 10.5 ± 11.0.
-        let i = Interval::predict(&[10.0, 11.0]).unwrap();
+        let i = Interval::predict(&[10.0, 11.0], 0.95).unwrap();
         assert!(close(i.half_width.unwrap(), 11.003, 0.001), "{i:?}");
         // One run: no noise estimate, the mean alone.
-        let i = Interval::predict(&[10.0]).unwrap();
+        let i = Interval::predict(&[10.0], 0.95).unwrap();
         assert_eq!(i.half_width, None);
         assert!(i.value_above(10.1) && i.value_below(9.9));
-        assert_eq!(Interval::predict(&[]), None);
+        assert_eq!(Interval::predict(&[], 0.95), None);
     }
 }
