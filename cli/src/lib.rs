@@ -1,6 +1,7 @@
 //! The parts of the `kaioken` command-line tool that are worth testing without it:
 //! reading and comparing JSON reports, with the statistics of run-to-run noise
-//! (`kaioken compare`). The binary (`main.rs`) uses them as any other library; the fuzz targets in `fuzz/` feed them report text.
+//! (`kaioken compare`). The binary (`main.rs`) uses them as any other library; the
+//! fuzz targets in `fuzz/` feed them report text.
 
 pub mod comparison;
 pub mod noise;
