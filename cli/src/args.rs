@@ -47,12 +47,16 @@ pub enum Command {
         /// The shell to complete in.
         shell: clap_complete::Shell,
     },
-    /// Compare two JSON reports and flag regressions (exit code 3).
+    /// Compare JSON reports and flag regressions (exit code 3).
     ///
-    /// Throughput, latency percentiles (exact, from the reports' histograms) and the
-    /// error rate, side by side. Runs made with different load models are not compared
-    /// (exit code 5) unless --force. The current report's thresholds are judged again
-    /// from its data (exit code 4 when one fails and nothing regressed).
+    /// `kaioken compare BASELINE.json... CURRENT.json`: the last report is judged
+    /// against the others. Throughput, latency percentiles (exact, from the reports'
+    /// histograms) and the failure rate, side by side. With several baselines their
+    /// run-to-run noise is estimated per metric, and a metric regresses only when it
+    /// is worse beyond its tolerance and outside the baselines' 95% prediction
+    /// interval for one more run. Runs made with different load models are not
+    /// compared (exit code 5) unless --force. The current report's thresholds are
+    /// judged again from its data (exit code 4 when one fails and nothing regressed).
     Compare(CompareArgs),
     /// Render a saved JSON report again: as CSV, Markdown, HTML or the summary.
     ///
@@ -73,11 +77,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The baseline report (`-o` of an earlier run).
-    pub baseline: std::path::PathBuf,
-
-    /// The report to judge.
-    pub current: std::path::PathBuf,
+    /// One or more baseline reports (`-o` of earlier runs), then the report to judge.
+    #[arg(required = true, num_args = 2.., value_name = "REPORT")]
+    pub reports: Vec<std::path::PathBuf>,
 
     /// A drop in requests/s larger than this fraction is a regression.
     #[arg(long, default_value_t = 0.10)]
@@ -103,6 +105,30 @@ pub struct CompareArgs {
     /// Also hide this header's or query key's values in the URLs shown (repeatable).
     #[arg(long, value_name = "NAME")]
     pub redact: Vec<String>,
+
+    /// Print the comparison as JSON on stdout (shape in docs/compare.md).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// The comparison's format: on stdout, or in the -o file whatever its extension.
+    #[arg(long, value_enum)]
+    pub format: Option<CompareFormat>,
+
+    /// Also write the comparison to this file; its format follows the extension
+    /// (`.md`, `.json`, `.txt`) unless --format.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// How `kaioken compare` writes its comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// The table, as on a terminal.
+    Text,
+    /// A GitHub-flavoured Markdown table, for a pull request comment.
+    Md,
+    /// JSON (docs/compare.md).
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -1,15 +1,16 @@
-//! `kaioken compare BASELINE CURRENT`: two JSON reports side by side, and a verdict.
+//! `kaioken compare BASELINE... CURRENT`: JSON reports side by side, and a verdict.
 //!
-//! This reads the two files and prints; the comparison itself is the library's
-//! [`kaioken_cli::comparison`]. A regression is exit code 3; runs with different load
-//! models are exit code 5 unless `--force`; a current report that failed its own
-//! `[thresholds]`, judged again from its data, is exit code 4 (a regression, 3, wins).
+//! This reads the files, prints and writes; the comparison itself, with its
+//! statistics, is the library's [`kaioken_cli::comparison`]. A regression is exit
+//! code 3; runs with different load models are exit code 5 unless `--force`; a
+//! current report that failed its own `[thresholds]`, judged again from its data, is
+//! exit code 4 (a regression, 3, wins).
 
 use std::path::Path;
 
-use kaioken_cli::comparison::{self, RunReport, Tolerances};
+use kaioken_cli::comparison::{self, Comparison, RunReport, Tolerances};
 
-use crate::args::CompareArgs;
+use crate::args::{CompareArgs, CompareFormat};
 use crate::error::{Error, Outcome};
 
 fn load(path: &Path) -> Result<RunReport, Error> {
@@ -21,33 +22,82 @@ fn load(path: &Path) -> Result<RunReport, Error> {
     RunReport::parse(&text).map_err(io)
 }
 
+/// The format of the `-o` file: `--format`, else its extension.
+fn output_format(path: &Path, format: Option<CompareFormat>) -> Result<CompareFormat, Error> {
+    if let Some(format) = format {
+        return Ok(format);
+    }
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("md" | "markdown") => Ok(CompareFormat::Md),
+        Some("json") => Ok(CompareFormat::Json),
+        Some("txt" | "text") => Ok(CompareFormat::Text),
+        _ => Err(Error::Setup(format!(
+            "cannot tell the format of `{}` from its extension; name it .md, .json or .txt, or pass --format md|json|text",
+            path.display()
+        ))),
+    }
+}
+
 pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
-    let base = load(&args.baseline)?;
-    let cur = load(&args.current)?;
+    let Some((current_path, baseline_paths)) = args.reports.split_last() else {
+        return Err(Error::Setup(
+            "compare needs a baseline report and a current report".to_owned(),
+        ));
+    };
+    let output = match &args.output {
+        Some(path) => Some((path, output_format(path, args.format)?)),
+        None => None,
+    };
+    let bases = baseline_paths
+        .iter()
+        .map(|p| load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cur = load(current_path)?;
+    let names: Vec<String> = baseline_paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let tolerances = Tolerances {
         max_rps_drop: args.max_rps_drop,
         max_latency_increase: args.max_latency_increase,
         latency_floor_ms: args.latency_floor_ms,
         max_error_rate_increase: args.max_error_rate_increase,
     };
-    let found = comparison::compare(
-        &base,
+    let found = comparison::compare_many(
+        &bases,
         &cur,
         &tolerances,
-        &args.current.display().to_string(),
+        &current_path.display().to_string(),
     );
     // Reports hide the secrets of the rule their run had; one written before that,
     // or under another rule, is shown with this one.
     let rule = kaioken_compiler::Redact::new(&args.redact);
     let show = |value: &str| rule.text(value);
+    // With several baselines, say which one differs.
+    let which = |baseline: usize| {
+        if names.len() > 1 {
+            format!("{}: ", names[baseline])
+        } else {
+            String::new()
+        }
+    };
     for warning in &found.warnings {
-        eprintln!("warning: {}", warning.describe(show));
+        eprintln!(
+            "warning: {}{}",
+            which(warning.baseline),
+            warning.describe(show)
+        );
     }
     if !found.mismatched.is_empty() {
         for m in &found.mismatched {
             eprintln!(
-                "{}: load model {}",
+                "{}: {}load model {}",
                 if args.force { "warning" } else { "error" },
+                which(m.baseline),
                 m.describe(show)
             );
         }
@@ -58,7 +108,20 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
             return Ok(Outcome::LoadModelMismatch);
         }
     }
-    crate::print_stdout(&found.text)?;
+    let stdout_format = if args.json {
+        CompareFormat::Json
+    } else if output.is_none() {
+        args.format.unwrap_or(CompareFormat::Text)
+    } else {
+        CompareFormat::Text
+    };
+    if let Some((path, format)) = output {
+        std::fs::write(path, render(&found, format, &names, show)).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    crate::print_stdout(&render(&found, stdout_format, &names, show))?;
     Ok(if !found.regressions.is_empty() {
         Outcome::Regression
     } else if found.verdicts.iter().any(|v| !v.passed) {
@@ -66,4 +129,17 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
     } else {
         Outcome::Success
     })
+}
+
+fn render(
+    found: &Comparison,
+    format: CompareFormat,
+    names: &[String],
+    show: impl Fn(&str) -> String,
+) -> String {
+    match format {
+        CompareFormat::Text => found.text.clone(),
+        CompareFormat::Md => found.markdown(names, show),
+        CompareFormat::Json => format!("{:#}\n", found.json(names, show)),
+    }
 }

@@ -1,15 +1,20 @@
-//! Two JSON reports compared: the computation behind `kaioken compare`, without its
+//! JSON reports compared: the computation behind `kaioken compare`, without its
 //! files or its printing.
 //!
 //! Part of the cli crate's library (`kaioken_cli`), so that it can be tested and
-//! fuzzed on report text alone: `compare` in the binary reads the two files, hands
-//! their text to [`RunReport::parse`], and prints what [`compare`] found.
+//! fuzzed on report text alone: `compare` in the binary reads the files, hands their
+//! text to [`RunReport::parse`], and prints (text, Markdown or JSON) what
+//! [`compare_many`] found.
 //!
-//! Latency percentiles come from the reports' serialized HDR histograms when both have
-//! one (exact, not the rounded summary fields). A regression is a change for the worse
-//! beyond a relative tolerance and, for latency, beyond an absolute floor too, so that
-//! a 3 µs wobble on a 30 µs p50 is not a regression. Runs with different load models
-//! are not comparable: the binary makes that exit code 5 unless `--force`.
+//! Latency percentiles come from the reports' serialized HDR histograms when they
+//! have one (exact, not the rounded summary fields). A regression is a change for the
+//! worse beyond a relative tolerance and, for latency, beyond an absolute floor too,
+//! so that a 3 µs wobble on a 30 µs p50 is not a regression. With several baselines
+//! it must also lie outside their prediction interval for one more run, at 95% for
+//! all the metrics together ([`crate::noise`]): a
+//! change the baselines' own run-to-run noise could explain is "within noise". Runs
+//! with different load models are not comparable: the binary makes that exit code 5
+//! unless `--force`.
 //!
 //! The current report's `[thresholds]` are judged again from its data, by the same
 //! function `run` uses, with the whole run's percentiles exact from its histogram.
@@ -20,6 +25,7 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 
 use crate::SCHEMA;
+use crate::noise::{self, Interval};
 use kaioken_compiler::{Measured, PERCENTILES, ThresholdScope, Verdict};
 
 /// One JSON report, read.
@@ -179,7 +185,7 @@ pub struct Tolerances {
     pub max_error_rate_increase: f64,
 }
 
-/// A field whose value differs between the two reports.
+/// A field whose value differs between a baseline and the current report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Difference {
     /// The field, as a path (`load/vus`).
@@ -188,6 +194,8 @@ pub struct Difference {
     pub base: String,
     /// Its value in the current report.
     pub current: String,
+    /// Which baseline (0 for the first), when there are several.
+    pub baseline: usize,
 }
 
 impl Difference {
@@ -203,7 +211,69 @@ impl Difference {
     }
 }
 
-/// What comparing two reports found.
+/// One metric's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Worse beyond the tolerance and beyond the baselines' noise.
+    Regression,
+    /// Better beyond the tolerance and beyond the baselines' noise.
+    Improvement,
+    /// Changed beyond the tolerance, but inside the baselines' noise: another run of
+    /// the baseline could have given this value.
+    WithinNoise,
+    /// Inside the tolerance.
+    Ok,
+    /// A report lacks the metric.
+    NoData,
+}
+
+impl Change {
+    /// As the text table shows it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Change::Regression => "REGRESSION",
+            Change::Improvement => "improvement",
+            Change::WithinNoise => "within noise",
+            Change::Ok => "ok",
+            Change::NoData => "-",
+        }
+    }
+
+    /// As the JSON comparison names it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Change::Regression => "regression",
+            Change::Improvement => "improvement",
+            Change::WithinNoise => "within_noise",
+            Change::Ok => "ok",
+            Change::NoData => "no_data",
+        }
+    }
+}
+
+/// One metric compared.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// `rps`, `latency p99`, `failure rate`, …
+    pub metric: String,
+    /// `/s`, `ms` or `ratio`.
+    pub unit: &'static str,
+    /// Its value in each baseline that has it.
+    pub baselines: Vec<f64>,
+    /// The baselines' mean and, with two or more, the prediction interval (95% for
+    /// all metrics together) for
+    /// one more run; `None` when no baseline has the metric.
+    pub interval: Option<Interval>,
+    /// Its value in the current report.
+    pub current: Option<f64>,
+    /// The relative change of the current value from the baselines' mean; infinite
+    /// for a value that was zero; `None` without data.
+    pub change: Option<f64>,
+    /// The verdict.
+    pub verdict: Change,
+}
+
+/// What comparing reports found.
 #[derive(Debug)]
 pub struct Comparison {
     /// Load-model fields that differ (`load/vus differs: 10 vs 20`): the runs are not
@@ -213,10 +283,19 @@ pub struct Comparison {
     pub warnings: Vec<Difference>,
     /// The table, its verdict line and the current report's thresholds, as printed.
     pub text: String,
-    /// The metrics that got worse beyond their tolerance.
+    /// The metrics that got worse beyond their tolerance (and, with several
+    /// baselines, beyond the noise).
     pub regressions: Vec<String>,
     /// The current report's thresholds, judged again from its data.
     pub verdicts: Vec<Verdict>,
+    /// The metrics, one row each.
+    pub rows: Vec<Row>,
+    /// How many baselines.
+    pub baselines: usize,
+    /// The tolerances applied.
+    pub tolerances: Tolerances,
+    /// The current report's name.
+    pub current: String,
 }
 
 /// Compare `cur` (named `cur_name` in the text) with `base`.
@@ -226,94 +305,69 @@ pub fn compare(
     tolerances: &Tolerances,
     cur_name: &str,
 ) -> Comparison {
-    let mut out = String::new();
+    compare_many(std::slice::from_ref(base), cur, tolerances, cur_name)
+}
+
+/// Compare `cur` (named `cur_name` in the text) with one or more baselines.
+///
+/// With one baseline a metric regresses when it is worse beyond its tolerance. With
+/// several, their run-to-run noise is estimated per metric (see [`crate::noise`]):
+/// a metric regresses only when it is worse beyond its tolerance from the
+/// baselines' mean **and** outside the prediction interval for one more
+/// baseline run, on the worse side. A change beyond the tolerance but inside the
+/// interval is "within noise". The intervals hold together for all the metrics
+/// with 95% confidence (each at 1 − 5%/8, Bonferroni), so an unchanged server
+/// shows a false regression in at most one comparison in twenty, not one metric in
+/// twenty. With no baselines every row has no data.
+pub fn compare_many(
+    bases: &[RunReport],
+    cur: &RunReport,
+    tolerances: &Tolerances,
+    cur_name: &str,
+) -> Comparison {
     let mut mismatched = Vec::new();
     let mut warnings = Vec::new();
-    for field in MODEL_FIELDS {
-        let (a, b) = (base.str(field), cur.str(field));
-        if a != b {
-            mismatched.push(Difference {
-                field: &field[1..],
-                base: a,
-                current: b,
-            });
-        }
-    }
-    for field in WARN_FIELDS {
-        let (a, b) = (base.str(field), cur.str(field));
-        if a != b {
-            warnings.push(Difference {
-                field: &field[1..],
-                base: a,
-                current: b,
-            });
+    for (i, base) in bases.iter().enumerate() {
+        for (fields, into) in [
+            (&MODEL_FIELDS[..], &mut mismatched),
+            (&WARN_FIELDS[..], &mut warnings),
+        ] {
+            for field in fields {
+                let (a, b) = (base.str(field), cur.str(field));
+                if a != b {
+                    into.push(Difference {
+                        field: &field[1..],
+                        base: a,
+                        current: b,
+                        baseline: i,
+                    });
+                }
+            }
         }
     }
 
-    let _ = writeln!(
-        out,
-        "{:<14} {:>14} {:>14} {:>10}  verdict",
-        "metric", "baseline", "current", "change"
-    );
-    let mut regressions = Vec::new();
     let floor = tolerances.latency_floor_ms;
-    let mut row =
-        |name: &str, a: Option<f64>, b: Option<f64>, unit: &str, worse: Worse, tolerance: f64| {
-            let (Some(a), Some(b)) = (a, b) else {
-                let _ = writeln!(
-                    out,
-                    "{name:<14} {:>14} {:>14} {:>10}  -",
-                    fmt(a, unit),
-                    fmt(b, unit),
-                    "-"
-                );
-                return;
-            };
-            let change = if a == 0.0 {
-                if b == 0.0 { 0.0 } else { f64::INFINITY }
-            } else {
-                (b - a) / a
-            };
-            let regressed = match worse {
-                Worse::Lower => change < -tolerance,
-                Worse::Higher { floor } => change > tolerance && (b - a) > floor,
-                Worse::HigherAbsolute => b - a > tolerance,
-            };
-            let improved = match worse {
-                Worse::Lower => change > tolerance,
-                Worse::Higher { floor } => change < -tolerance && (a - b) > floor,
-                Worse::HigherAbsolute => a - b > tolerance,
-            };
-            let verdict = if regressed {
-                regressions.push(name.to_owned());
-                "REGRESSION"
-            } else if improved {
-                "better"
-            } else {
-                "ok"
-            };
-            let change = if change.is_finite() {
-                format!("{:+.1}%", change * 100.0)
-            } else {
-                "new".to_owned()
-            };
-            let _ = writeln!(
-                out,
-                "{name:<14} {:>14} {:>14} {change:>10}  {verdict}",
-                fmt(Some(a), unit),
-                fmt(Some(b), unit)
-            );
-        };
     let rps = tolerances.max_rps_drop;
     let lat = tolerances.max_latency_increase;
-    row(
-        "rps",
-        base.f64("/requests/rps"),
-        cur.f64("/requests/rps"),
-        "/s",
-        Worse::Lower,
-        rps,
-    );
+    let mut rows = Vec::new();
+    let mut row = |metric: &str,
+                   value: &dyn Fn(&RunReport) -> Option<f64>,
+                   unit: &'static str,
+                   worse: Worse,
+                   tolerance: f64| {
+        let baselines: Vec<f64> = bases.iter().filter_map(value).collect();
+        let coverage = noise::per_metric(noise::CONFIDENCE, METRICS);
+        rows.push(judge(
+            metric,
+            baselines,
+            coverage,
+            value(cur),
+            unit,
+            worse,
+            tolerance,
+        ));
+    };
+    row("rps", &|r| r.f64("/requests/rps"), "/s", Worse::Lower, rps);
     for (name, q, field) in [
         ("p50", 0.5, "p50"),
         ("p90", 0.9, "p90"),
@@ -323,8 +377,7 @@ pub fn compare(
     ] {
         row(
             &format!("latency {name}"),
-            base.latency(q, field),
-            cur.latency(q, field),
+            &|r| r.latency(q, field),
             "ms",
             Worse::Higher { floor },
             lat,
@@ -332,69 +385,392 @@ pub fn compare(
     }
     row(
         "latency mean",
-        base.f64("/latency_ms/mean"),
-        cur.f64("/latency_ms/mean"),
+        &|r| r.f64("/latency_ms/mean"),
         "ms",
         Worse::Higher { floor },
         lat,
     );
     // Failed requests: errors and unexpected statuses (a report from before
     // expected statuses has only its error rate).
-    let failure_rate = |run: &RunReport| {
-        run.f64("/requests/failure_rate")
-            .or_else(|| run.f64("/requests/error_rate"))
-    };
     row(
         "failure rate",
-        failure_rate(base),
-        failure_rate(cur),
+        &|r| {
+            r.f64("/requests/failure_rate")
+                .or_else(|| r.f64("/requests/error_rate"))
+        },
         "ratio",
         Worse::HigherAbsolute,
         tolerances.max_error_rate_increase,
     );
-    if regressions.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nno regression (tolerances: rps -{:.0}%, latency +{:.0}% and +{floor}ms, failure rate +{})",
-            rps * 100.0,
-            lat * 100.0,
-            tolerances.max_error_rate_increase
-        );
+    debug_assert_eq!(rows.len(), METRICS);
+    let regressions: Vec<String> = rows
+        .iter()
+        .filter(|r| r.verdict == Change::Regression)
+        .map(|r| r.metric.clone())
+        .collect();
+    let mut found = Comparison {
+        mismatched,
+        warnings,
+        text: String::new(),
+        regressions,
+        verdicts: cur.thresholds(),
+        rows,
+        baselines: bases.len(),
+        tolerances: *tolerances,
+        current: cur_name.to_owned(),
+    };
+    found.text = found.render_text();
+    found
+}
+
+/// How many metrics a comparison judges (rows of its table): the confidence is
+/// shared among them.
+const METRICS: usize = 8;
+
+/// One metric's row: its baselines' interval, the change and the verdict.
+fn judge(
+    metric: &str,
+    baselines: Vec<f64>,
+    coverage: f64,
+    current: Option<f64>,
+    unit: &'static str,
+    worse: Worse,
+    tolerance: f64,
+) -> Row {
+    let interval = Interval::predict(&baselines, coverage);
+    let (Some(i), Some(b)) = (interval, current) else {
+        return Row {
+            metric: metric.to_owned(),
+            unit,
+            baselines,
+            interval,
+            current,
+            change: None,
+            verdict: Change::NoData,
+        };
+    };
+    let a = i.mean;
+    let change = if a == 0.0 {
+        if b == 0.0 { 0.0 } else { f64::INFINITY }
     } else {
+        (b - a) / a
+    };
+    // Beyond the tolerance, from the baselines' mean...
+    let (worse_beyond, better_beyond) = match worse {
+        Worse::Lower => (change < -tolerance, change > tolerance),
+        Worse::Higher { floor } => (
+            change > tolerance && (b - a) > floor,
+            change < -tolerance && (a - b) > floor,
+        ),
+        Worse::HigherAbsolute => (b - a > tolerance, a - b > tolerance),
+    };
+    // ...and beyond the noise, on the same side.
+    let (worse_noise, better_noise) = match worse {
+        Worse::Lower => (i.value_below(b), i.value_above(b)),
+        Worse::Higher { .. } | Worse::HigherAbsolute => (i.value_above(b), i.value_below(b)),
+    };
+    let verdict = if worse_beyond && worse_noise {
+        Change::Regression
+    } else if better_beyond && better_noise {
+        Change::Improvement
+    } else if worse_beyond || better_beyond {
+        Change::WithinNoise
+    } else {
+        Change::Ok
+    };
+    Row {
+        metric: metric.to_owned(),
+        unit,
+        baselines,
+        interval,
+        current,
+        change: Some(change),
+        verdict,
+    }
+}
+
+impl Row {
+    /// The baseline column: the value, or with several baselines their mean ± the
+    /// half-width of the prediction interval.
+    fn baseline_text(&self) -> String {
+        match self.interval {
+            None => "-".to_owned(),
+            Some(Interval {
+                mean,
+                half_width: Some(h),
+                ..
+            }) => format!(
+                "{} ± {}",
+                fmt(Some(mean), self.unit),
+                fmt(Some(h), self.unit)
+            ),
+            Some(i) => fmt(Some(i.mean), self.unit),
+        }
+    }
+
+    fn change_text(&self) -> String {
+        match self.change {
+            None => "-".to_owned(),
+            Some(c) if c.is_finite() => format!("{:+.1}%", c * 100.0),
+            Some(_) => "new".to_owned(),
+        }
+    }
+}
+
+impl Comparison {
+    fn tolerances_text(&self) -> String {
+        let t = &self.tolerances;
+        format!(
+            "tolerances: rps -{:.0}%, latency +{:.0}% and +{}ms, failure rate +{}",
+            t.max_rps_drop * 100.0,
+            t.max_latency_increase * 100.0,
+            t.latency_floor_ms,
+            t.max_error_rate_increase
+        )
+    }
+
+    fn noise_text(&self) -> Option<String> {
+        (self.baselines >= 2).then(|| {
+            format!(
+                "noise: {} baselines, mean ± prediction interval for one more run, \
+                 95% for all {METRICS} metrics together; a regression is beyond both \
+                 the tolerance and the interval",
+                self.baselines
+            )
+        })
+    }
+
+    fn render_text(&self) -> String {
+        let mut out = String::new();
+        let width = if self.baselines >= 2 { 26 } else { 14 };
+        let baseline_header = if self.baselines >= 2 {
+            "baseline (95%)"
+        } else {
+            "baseline"
+        };
         let _ = writeln!(
             out,
-            "\nregression in {}: exit code 3",
-            regressions.join(", ")
+            "{:<14} {baseline_header:>width$} {:>14} {:>10}  verdict",
+            "metric", "current", "change"
         );
+        for row in &self.rows {
+            let _ = writeln!(
+                out,
+                "{:<14} {:>width$} {:>14} {:>10}  {}",
+                row.metric,
+                row.baseline_text(),
+                fmt(row.current, row.unit),
+                row.change_text(),
+                row.verdict.label()
+            );
+        }
+        if self.regressions.is_empty() {
+            let _ = writeln!(out, "\nno regression ({})", self.tolerances_text());
+        } else {
+            let _ = writeln!(
+                out,
+                "\nregression in {}: exit code 3",
+                self.regressions.join(", ")
+            );
+        }
+        if let Some(noise) = self.noise_text() {
+            let _ = writeln!(out, "{noise}");
+        }
+        if !self.verdicts.is_empty() {
+            let _ = writeln!(out, "\nthresholds of {}:", self.current);
+            for v in &self.verdicts {
+                let scope = if v.scope == "all" {
+                    String::new()
+                } else {
+                    format!("[{}] ", v.scope)
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} {scope}{} {}  (observed {})",
+                    if v.passed { "✓" } else { "✗" },
+                    v.metric,
+                    v.threshold,
+                    observed(v)
+                );
+            }
+        }
+        out
     }
-    let verdicts = cur.thresholds();
-    if !verdicts.is_empty() {
-        let _ = writeln!(out, "\nthresholds of {cur_name}:");
-        for v in &verdicts {
-            let observed = v
-                .observed
-                .map_or_else(|| "no data".to_owned(), |o| fmt(Some(o), &v.unit));
-            let scope = if v.scope == "all" {
-                String::new()
-            } else {
-                format!("[{}] ", v.scope)
+
+    /// The comparison as GitHub-flavoured Markdown, for a pull request comment:
+    /// the table, the verdict, the differences between the runs (values passed
+    /// through `show`, which hides secrets) and the current report's thresholds.
+    /// `names` are the baselines' names, in order.
+    pub fn markdown(&self, names: &[String], show: impl Fn(&str) -> String) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "### kaioken compare: `{}` against {}\n",
+            md_code(&self.current),
+            match names {
+                [one] => format!("`{}`", md_code(one)),
+                _ => format!("{} baselines", names.len()),
+            }
+        );
+        let baseline_header = if self.baselines >= 2 {
+            "baseline (mean ± 95%)"
+        } else {
+            "baseline"
+        };
+        let _ = writeln!(
+            out,
+            "| metric | {baseline_header} | current | change | verdict |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---|");
+        for row in &self.rows {
+            let verdict = match row.verdict {
+                Change::Regression => "**regression**",
+                other => other.label(),
             };
             let _ = writeln!(
                 out,
-                "  {} {scope}{} {}  (observed {observed})",
-                if v.passed { "✓" } else { "✗" },
-                v.metric,
-                v.threshold
+                "| {} | {} | {} | {} | {verdict} |",
+                row.metric,
+                row.baseline_text(),
+                fmt(row.current, row.unit),
+                row.change_text(),
             );
         }
+        out.push('\n');
+        if self.regressions.is_empty() {
+            let _ = writeln!(out, "**No regression** ({}).", self.tolerances_text());
+        } else {
+            let _ = writeln!(
+                out,
+                "**Regression** in {} ({}).",
+                self.regressions.join(", "),
+                self.tolerances_text()
+            );
+        }
+        if let Some(noise) = self.noise_text() {
+            let _ = writeln!(out, "\n{}.", capitalize(&noise));
+        }
+        let differences: Vec<String> = self
+            .mismatched
+            .iter()
+            .map(|d| ("load model", d))
+            .chain(self.warnings.iter().map(|d| ("warning", d)))
+            .map(|(kind, d)| {
+                format!(
+                    "- {kind}: `{}` {}",
+                    md_code(names.get(d.baseline).map_or("baseline", String::as_str)),
+                    md_text(&d.describe(&show))
+                )
+            })
+            .collect();
+        if !differences.is_empty() {
+            let _ = writeln!(out, "\nThe runs differ:\n\n{}", differences.join("\n"));
+        }
+        if !self.verdicts.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n#### Thresholds of `{}`\n\n| | scope | metric | threshold | observed |\n|---|---|---|---|---:|",
+                md_code(&self.current)
+            );
+            for v in &self.verdicts {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} |",
+                    if v.passed { "✓" } else { "✗" },
+                    md_text(&v.scope),
+                    v.metric,
+                    md_text(&v.threshold),
+                    observed(v)
+                );
+            }
+        }
+        out
     }
-    Comparison {
-        mismatched,
-        warnings,
-        text: out,
-        regressions,
-        verdicts,
+
+    /// The comparison as JSON (shape in docs/compare.md). `names` are the
+    /// baselines' names, in order; difference values pass through `show`.
+    pub fn json(&self, names: &[String], show: impl Fn(&str) -> String) -> Value {
+        let number = |v: Option<f64>| v.filter(|v| v.is_finite()).map_or(Value::Null, Value::from);
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "metric": r.metric,
+                    "unit": r.unit,
+                    "baselines": r.baselines,
+                    "baseline_mean": number(r.interval.map(|i| i.mean)),
+                    "interval_95": number(r.interval.and_then(|i| i.half_width)),
+                    "current": number(r.current),
+                    "change": number(r.change),
+                    "verdict": r.verdict.key(),
+                })
+            })
+            .collect();
+        let differences = |list: &[Difference]| -> Vec<Value> {
+            list.iter()
+                .map(|d| {
+                    serde_json::json!({
+                        "baseline": names.get(d.baseline),
+                        "field": d.field,
+                        "baseline_value": show(&d.base),
+                        "current_value": show(&d.current),
+                    })
+                })
+                .collect()
+        };
+        let t = &self.tolerances;
+        serde_json::json!({
+            "schema": COMPARE_SCHEMA,
+            "baselines": names,
+            "current": self.current,
+            "confidence": noise::CONFIDENCE,
+            "per_metric_coverage": noise::per_metric(noise::CONFIDENCE, METRICS),
+            "tolerances": {
+                "max_rps_drop": t.max_rps_drop,
+                "max_latency_increase": t.max_latency_increase,
+                "latency_floor_ms": t.latency_floor_ms,
+                "max_error_rate_increase": t.max_error_rate_increase,
+            },
+            "metrics": rows,
+            "regressions": self.regressions,
+            "load_model_differences": differences(&self.mismatched),
+            "warnings": differences(&self.warnings),
+            "thresholds": self.verdicts.iter().map(|v| serde_json::json!({
+                "scope": v.scope,
+                "metric": v.metric,
+                "threshold": v.threshold,
+                "observed": number(v.observed),
+                "unit": v.unit,
+                "passed": v.passed,
+            })).collect::<Vec<_>>(),
+        })
     }
+}
+
+/// The JSON comparison's schema id.
+pub const COMPARE_SCHEMA: &str = "kaioken.compare/v1";
+
+fn observed(v: &Verdict) -> String {
+    v.observed
+        .map_or_else(|| "no data".to_owned(), |o| fmt(Some(o), &v.unit))
+}
+
+/// Text for a Markdown table cell: pipes escaped, newlines as spaces.
+fn md_text(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// Text inside a Markdown code span in a table cell.
+fn md_code(s: &str) -> String {
+    md_text(s).replace('`', "'")
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 #[derive(Clone, Copy)]
@@ -478,5 +854,116 @@ mod tests {
                 .text
                 .contains("\nregression in rps, latency p99: exit code 3")
         );
+    }
+
+    fn verdict_of(found: &Comparison, metric: &str) -> Change {
+        found
+            .rows
+            .iter()
+            .find(|r| r.metric == metric)
+            .unwrap()
+            .verdict
+    }
+
+    #[test]
+    fn several_baselines_measure_the_noise() {
+        // Noisy baselines: 100, 80, 120 req/s, mean 100, s = 20; with
+        // t(1 − 0.025/8, 2) = 12.590 and √(1 + 1/3) the interval is 100 ± 290.7.
+        let noisy = [
+            report(100.0, 3.0, 10),
+            report(80.0, 3.0, 10),
+            report(120.0, 3.0, 10),
+        ];
+        let found = compare_many(&noisy, &report(70.0, 3.0, 10), &TOLERANCES, "c.json");
+        let rps = &found.rows[0];
+        assert_eq!(rps.baselines, [100.0, 80.0, 120.0]);
+        let interval = rps.interval.unwrap();
+        assert!((interval.mean - 100.0).abs() < 1e-9);
+        assert!(
+            (interval.half_width.unwrap() - 290.75).abs() < 0.01,
+            "{interval:?}"
+        );
+        assert!((rps.change.unwrap() + 0.3).abs() < 1e-9);
+        // 30% down, beyond the 10% tolerance, but one more baseline could do it.
+        assert_eq!(rps.verdict, Change::WithinNoise);
+        assert!(found.regressions.is_empty());
+        assert!(found.text.contains("100.0/s ± 290.7/s"), "{}", found.text);
+        assert!(found.text.contains("within noise"), "{}", found.text);
+        assert!(
+            found
+                .text
+                .contains("noise: 3 baselines, mean ± prediction interval for one more run, 95% for all 8 metrics together"),
+            "{}",
+            found.text
+        );
+
+        // Steady baselines: 100, 101, 99, s = 1, 100 ± 14.5.
+        let steady = [
+            report(100.0, 3.0, 10),
+            report(101.0, 3.0, 10),
+            report(99.0, 3.0, 10),
+        ];
+        let judge = |rps: f64| {
+            verdict_of(
+                &compare_many(&steady, &report(rps, 3.0, 10), &TOLERANCES, "c.json"),
+                "rps",
+            )
+        };
+        assert_eq!(judge(80.0), Change::Regression);
+        assert_eq!(judge(95.0), Change::Ok);
+        assert_eq!(judge(120.0), Change::Improvement);
+        assert_eq!(judge(86.0), Change::WithinNoise);
+        // Beyond the noise but inside the tolerance is fine.
+        assert_eq!(judge(93.0), Change::Ok);
+        let found = compare_many(&steady, &report(80.0, 3.0, 10), &TOLERANCES, "c.json");
+        assert_eq!(found.regressions, ["rps"]);
+        assert_eq!(verdict_of(&found, "latency p99"), Change::Ok);
+    }
+
+    #[test]
+    fn markdown_and_json() {
+        let bases = [report(100.0, 3.0, 10), report(100.5, 3.0, 20)];
+        let found = compare_many(&bases, &report(50.0, 3.0, 10), &TOLERANCES, "c|ur.json");
+        let names = ["b1.json".to_owned(), "b2.json".to_owned()];
+        let md = found.markdown(&names, str::to_owned);
+        let table: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+        // Header, eight metrics and the thresholds' header and row; every row of the
+        // metrics table has five cells.
+        assert_eq!(table.len(), 11, "{md}");
+        for line in &table[..9] {
+            assert_eq!(line.matches(" | ").count(), 4, "{line}");
+        }
+        assert!(
+            md.contains("| rps | 100.2/s ± 44.1/s | 50.0/s | -50.1% | **regression** |"),
+            "{md}"
+        );
+        assert!(md.contains("**Regression** in rps"), "{md}");
+        assert!(md.contains("`c\\|ur.json` against 2 baselines"), "{md}");
+        assert!(
+            md.contains("- load model: `b2.json` load/vus differs: 20 vs 10"),
+            "{md}"
+        );
+
+        let json = found.json(&names, str::to_owned);
+        assert_eq!(json["schema"], COMPARE_SCHEMA);
+        assert_eq!(json["baselines"], serde_json::json!(["b1.json", "b2.json"]));
+        assert_eq!(json["regressions"], serde_json::json!(["rps"]));
+        let rps = &json["metrics"][0];
+        assert_eq!(rps["metric"], "rps");
+        assert_eq!(rps["baselines"], serde_json::json!([100.0, 100.5]));
+        assert_eq!(rps["baseline_mean"], 100.25);
+        assert_eq!(rps["current"], 50.0);
+        assert_eq!(rps["verdict"], "regression");
+        // s = √0.125 for 100 and 100.5: t(1 − 0.025/8, 1) · s · √(1 + 1/2) = 44.1,
+        // with t(p, 1) = tan(π(p − ½)) = 101.856.
+        let half = rps["interval_95"].as_f64().unwrap();
+        let t = (std::f64::consts::PI * (0.5 - 0.025 / 8.0)).tan();
+        assert!(
+            (half - t * 0.125f64.sqrt() * 1.5f64.sqrt()).abs() < 1e-6,
+            "{half}"
+        );
+        assert_eq!(json["load_model_differences"][0]["baseline"], "b2.json");
+        assert_eq!(json["load_model_differences"][0]["field"], "load/vus");
+        assert_eq!(json["thresholds"][0]["passed"], true);
     }
 }

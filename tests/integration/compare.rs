@@ -132,3 +132,157 @@ fn thresholds_of_the_current_run_are_judged_again() {
     let slower = set(&strict, "/requests/rps", Value::from(rps / 2.0));
     compare(&base, &slower, &[], 3);
 }
+
+/// Several baselines: four short runs of an unchanged nginx are the same within
+/// their noise (exit 0), and the same URL serving a file 4000 times larger is a
+/// regression (exit 3), in text, Markdown (`-o diff.md`) and JSON (`--json`).
+#[test]
+fn noise_is_not_a_regression_but_a_slower_url_is() {
+    let nginx = Nginx::start(Variant::Http1);
+    let page = nginx.files_dir().join("page");
+    std::fs::write(&page, vec![b'k'; 1024]).unwrap();
+    let url = nginx.url("/files/page");
+    let runs = tempfile::tempdir().expect("temporary directory");
+    let run = |name: &str| {
+        let out = Test::new()
+            .arg(&url)
+            .args(["-c", "2", "-d", "1s"])
+            .report()
+            .run();
+        let report = out.report();
+        assert_eq!(report.u64("requests.errors"), 0);
+        assert!(report.u64("requests.total") > 100, "{}", report.0);
+        std::fs::write(runs.path().join(name), report.0.to_string()).unwrap();
+        report
+    };
+    for name in ["b1.json", "b2.json", "b3.json", "same.json"] {
+        run(name);
+    }
+    let compare = |current: &str, extra: &[&str], status: i32| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for name in ["b1.json", "b2.json", "b3.json", current] {
+            std::fs::copy(runs.path().join(name), dir.path().join(name)).unwrap();
+        }
+        Test::in_dir(dir)
+            .without_no_tui()
+            .args(["compare", "b1.json", "b2.json", "b3.json", current])
+            .args(extra.iter().copied())
+            .status(status)
+            .run()
+    };
+
+    let out = compare("same.json", &[], 0);
+    assert!(out.stdout.contains("\nno regression ("), "{}", out.stdout);
+    assert!(out.stdout.contains("noise: 3 baselines"), "{}", out.stdout);
+    assert!(!out.stdout.contains("REGRESSION"), "{}", out.stdout);
+
+    // The same URL, 4 MB instead of 1 kB: every request moves 4000 times the bytes.
+    std::fs::write(&page, vec![b'k'; 4 << 20]).unwrap();
+    let slow = run("slow.json");
+    assert_eq!(
+        (slow.u64("requests.bytes_received") / slow.u64("requests.total")) >> 20,
+        4
+    );
+    let out = compare("slow.json", &["--json", "-o", "diff.md"], 3);
+    let json: Value = serde_json::from_str(&out.stdout).expect("compare --json");
+    assert_eq!(json["schema"], "kaioken.compare/v1");
+    assert_eq!(
+        json["baselines"],
+        serde_json::json!(["b1.json", "b2.json", "b3.json"])
+    );
+    let metric = |name: &str| {
+        json["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["metric"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {json:#}"))
+            .clone()
+    };
+    let p50 = metric("latency p50");
+    assert_eq!(p50["verdict"], "regression", "{json:#}");
+    assert_eq!(p50["baselines"].as_array().unwrap().len(), 3);
+    let (mean, half, current) = (
+        p50["baseline_mean"].as_f64().unwrap(),
+        p50["interval_95"].as_f64().unwrap(),
+        p50["current"].as_f64().unwrap(),
+    );
+    assert!(current > 5.0 * mean && current > mean + half, "{p50}");
+    // Throughput drops too, but three 1-second runs on a busy machine can vary so
+    // much that a large drop is still inside their interval: its verdict varies.
+    let rps = metric("rps");
+    assert!(
+        rps["current"].as_f64().unwrap() < rps["baseline_mean"].as_f64().unwrap() / 2.0,
+        "{rps}"
+    );
+    let regressions = json["regressions"].as_array().unwrap();
+    assert!(
+        regressions.contains(&Value::from("latency p50")),
+        "{json:#}"
+    );
+
+    let md = std::fs::read_to_string(out.dir.path().join("diff.md")).expect("diff.md");
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(
+        rows[0],
+        "| metric | baseline (mean ± 95%) | current | change | verdict |"
+    );
+    assert_eq!(rows.len(), 9, "{md}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("| latency p50 | ") && r.ends_with(" | **regression** |")),
+        "{md}"
+    );
+    assert!(md.contains("**Regression** in "), "{md}");
+}
+
+/// `-o` with a name whose format is unknown is refused before anything is read;
+/// one into a missing directory names it; fewer than two reports is a usage error.
+#[test]
+fn compare_output_errors() {
+    let base = real_report();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(dir.path().join("a.json"), base.to_string()).unwrap();
+    std::fs::write(dir.path().join("b.json"), base.to_string()).unwrap();
+    let dir = Test::in_dir(dir)
+        .without_no_tui()
+        .env("RUST_BACKTRACE", "0")
+        .args(["compare", "a.json", "b.json", "-o", "diff.xyz"])
+        .status(1)
+        .stderr_contains(
+            "cannot tell the format of `diff.xyz` from its extension; name it .md, .json or .txt, or pass --format md|json|text",
+        )
+        .run()
+        .dir;
+    let dir = Test::in_dir(dir)
+        .without_no_tui()
+        .env("RUST_BACKTRACE", "0")
+        .args(["compare", "a.json", "b.json", "-o", "missing/diff.md"])
+        .status(1)
+        .stderr_contains("cannot access `missing/diff.md`: ")
+        .run()
+        .dir;
+    // The format given wins over the extension.
+    let out = Test::in_dir(dir)
+        .without_no_tui()
+        .args([
+            "compare", "a.json", "b.json", "-o", "diff.txt", "--format", "json",
+        ])
+        .run();
+    let written = std::fs::read_to_string(out.dir.path().join("diff.txt")).unwrap();
+    let json: Value = serde_json::from_str(&written).expect("JSON in diff.txt");
+    assert_eq!(json["regressions"], serde_json::json!([]));
+    assert_eq!(json["metrics"].as_array().unwrap().len(), 8);
+    assert!(out.stdout.contains("\nno regression ("), "{}", out.stdout);
+    // One file is not a comparison.
+    let out = Test::in_dir(out.dir)
+        .without_no_tui()
+        .args(["compare", "a.json"])
+        .status(2)
+        .run();
+    assert!(
+        out.stderr.contains("<REPORT> <REPORT>..."),
+        "{}",
+        out.stderr
+    );
+}

@@ -171,6 +171,15 @@ impl Nginx {
         text.lines().map(|l| parse_line(l, &text)).collect()
     }
 
+    /// The directory nginx serves as `/files/` (created on first call): a test
+    /// writes a file there and requests `/files/NAME`, and may rewrite it between
+    /// runs.
+    pub fn files_dir(&self) -> PathBuf {
+        let dir = self.dir.path().join("files");
+        std::fs::create_dir_all(&dir).expect("create nginx's files directory");
+        dir
+    }
+
     /// The number of access log lines right now, without waiting.
     pub fn access_log_len_now(&self) -> usize {
         std::fs::read_to_string(self.dir.path().join("access.log"))
@@ -336,6 +345,10 @@ http {{
         }}
         location = /elsewhere {{
             return 302 $scheme://localhost:$server_port/echo;
+        }}
+        # Static files a test writes into `Nginx::files_dir`.
+        location /files/ {{
+            alias {d}/files/;
         }}
     }}
 }}
