@@ -423,8 +423,9 @@ fn value_end(text: &str, from: usize) -> usize {
     let b = text.as_bytes();
     let mut j = from;
     while j < b.len() && !ends_value(b[j]) {
-        if text[j..].starts_with("${") {
-            if let Some(k) = text[j..].find('}') {
+        // Bytes, not `str` slicing: `j` may be inside a multi-byte character.
+        if b[j..].starts_with(b"${") {
+            if let Some(k) = b[j..].iter().position(|&c| c == b'}') {
                 j += k + 1;
                 continue;
             }
@@ -528,6 +529,22 @@ mod tests {
 
     fn rule() -> Redact {
         Redact::new(["X-Custom", "  ", "x-custom"])
+    }
+
+    /// Found by fuzzing: a secret query value followed by a multi-byte character (a
+    /// byte-order mark in a recording) was sliced inside the character.
+    #[test]
+    fn values_with_multi_byte_characters_are_hidden_whole() {
+        let rule = Redact::default();
+        let text = "https://h/?api_key=abc\u{feff}def&x=1 and ${T}";
+        assert_eq!(
+            rule.text(text),
+            "https://h/?api_key=<redacted>&x=1 and ${T}"
+        );
+        // A reference stays visible (a diagnostic may be about it); the literal
+        // text around it is hidden.
+        let text = "?token=é${A}é";
+        assert_eq!(rule.text(text), "?token=<redacted>${A}<redacted>");
     }
 
     #[test]
