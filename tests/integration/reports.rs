@@ -128,11 +128,21 @@ fn one_run_writes_every_format_and_each_reads_back() {
     assert!(md.contains("| 404 | "), "{md}");
     assert!(md.contains("| home | "), "{md}");
 
-    // HTML: the same page under both names; no URL but the target's.
+    // HTML: the same page under both names; no URL but the run's own targets (the
+    // target's and its steps', as text).
     let html = std::fs::read_to_string(dir.join("run.html")).unwrap();
     assert_eq!(std::fs::read_to_string(dir.join("run.page")).unwrap(), html);
     let target = report.str("target.url").to_owned();
-    let rest = html.replace(&target, "");
+    let steps: Vec<String> = report
+        .get("steps")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["url"].as_str().unwrap().replace('&', "&amp;"))
+        .collect();
+    let rest = steps
+        .iter()
+        .fold(html.replace(&target, ""), |html, url| html.replace(url, ""));
     assert!(
         !rest.contains("http://") && !rest.contains("https://"),
         "{rest}"

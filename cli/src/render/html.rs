@@ -13,9 +13,7 @@
 
 use std::fmt::Write;
 
-use base64::Engine;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
 use kaioken_tui::thousands;
 
 use super::num;
@@ -275,13 +273,7 @@ fn bar_chart(
 
 /// The report's whole-run histogram, if it has one that decodes.
 fn histogram(report: &Report) -> Option<Histogram<u64>> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&report.histogram.data)
-        .ok()?;
-    Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .ok()
-        .filter(|h: &Histogram<u64>| !h.is_empty())
+    kaioken_cli::hdr::decode(&report.histogram.data).filter(|h| !h.is_empty())
 }
 
 /// Latency by percentile, x on a log scale of `1 / (1 - q)` (0, 90, 99, 99.9, …),
@@ -618,6 +610,17 @@ pub fn render(report: &Report, serious: bool) -> String {
         &["Error", "Count", "First message"],
         &errors,
     );
+    for (title, t) in [
+        ("Steps", super::steps_table(report)),
+        ("Request anatomy", super::anatomy_table(report)),
+    ] {
+        let rows: Vec<Vec<String>> = t
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| esc(c)).collect())
+            .collect();
+        table(&mut out, title, t.header, &rows);
+    }
     let s = &report.settings;
     let ld = &report.load;
     let opt = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| num(v, 3));
@@ -679,7 +682,13 @@ mod tests {
         ] {
             assert_eq!(page.matches(&format!("id=\"{id}\"")).count(), 1, "{id}");
         }
-        let without_target = page.replace(&report.target.url, "");
+        // The only URLs are the run's own targets, as text.
+        let without_target = report
+            .steps
+            .iter()
+            .fold(page.replace(&report.target.url, ""), |page, s| {
+                page.replace(&esc(&s.url), "")
+            });
         assert!(!without_target.contains("http://") && !without_target.contains("https://"));
         assert!(page.contains("⚡ Power level"));
         assert!(!render(&report, true).contains("Power level"));

@@ -227,6 +227,17 @@ pub fn render(report: &Report) -> String {
         &["Tag", "Requests", "Failed", "p50", "p90", "p99", "max"],
         &group_rows(&report.tags, false),
     );
+    for (title, t) in [
+        ("Steps", super::steps_table(report)),
+        ("Request anatomy", super::anatomy_table(report)),
+    ] {
+        let rows: Vec<Vec<String>> = t
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| cell(c)).collect())
+            .collect();
+        table(&mut out, title, t.header, &rows);
+    }
     if !report.warnings.is_empty() {
         out.push_str("\n### Warnings\n\n");
         for w in &report.warnings {

@@ -83,6 +83,96 @@ pub(crate) fn num(v: f64, decimals: usize) -> String {
     }
 }
 
+/// A table of plain text (each renderer escapes its cells): a header and its rows.
+pub(crate) struct Table {
+    pub header: &'static [&'static str],
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Per-step results, with two steps or more (one step's are the run's).
+pub(crate) fn steps_table(report: &Report) -> Table {
+    let ms = |v: Option<f64>| crate::summary::latency(v);
+    let rows = if report.steps.len() < 2 {
+        Vec::new()
+    } else {
+        report
+            .steps
+            .iter()
+            .map(|s| {
+                let classes: Vec<String> = s
+                    .status_codes
+                    .iter()
+                    .map(|(class, n)| format!("{class} {}", kaioken_tui::thousands(*n)))
+                    .collect();
+                vec![
+                    s.name.clone(),
+                    s.scenario.clone(),
+                    format!("{} {}", s.method, s.url),
+                    kaioken_tui::thousands(s.requests),
+                    kaioken_tui::thousands(s.failed),
+                    ms(s.latency_ms.p50),
+                    ms(s.latency_ms.p95),
+                    ms(s.latency_ms.p99),
+                    classes.join(" · "),
+                ]
+            })
+            .collect()
+    };
+    Table {
+        header: &[
+            "Step", "Scenario", "Request", "Requests", "Failed", "p50", "p95", "p99", "Statuses",
+        ],
+        rows,
+    }
+}
+
+/// The request anatomy: each phase that happened, with how many requests went
+/// through it; then the connections, as one more row.
+pub(crate) fn anatomy_table(report: &Report) -> Table {
+    let p = &report.phases_ms;
+    let ms = |v: Option<f64>| crate::summary::latency(v);
+    let mut rows: Vec<Vec<String>> = [
+        ("DNS lookup", &p.dns),
+        ("TCP connect", &p.connect),
+        ("TLS handshake", &p.tls),
+        ("waiting (time to first byte)", &p.waiting),
+        ("receiving", &p.receiving),
+    ]
+    .into_iter()
+    .filter(|(_, phase)| phase.count > 0)
+    .map(|(name, phase)| {
+        vec![
+            name.to_owned(),
+            kaioken_tui::thousands(phase.count),
+            ms(phase.latency.p50),
+            ms(phase.latency.p90),
+            ms(phase.latency.p99),
+            ms(phase.latency.max),
+        ]
+    })
+    .collect();
+    let c = &report.connections;
+    if !rows.is_empty() {
+        rows.push(vec![
+            format!(
+                "connections: {} opened, {} requests reused one, {} closed by the server",
+                kaioken_tui::thousands(c.opened),
+                kaioken_tui::thousands(c.reused),
+                kaioken_tui::thousands(c.closed_by_server)
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    Table {
+        header: &["Phase", "Requests", "p50", "p90", "p99", "max"],
+        rows,
+    }
+}
+
 /// An optional number; empty when absent (CSV), as `num` otherwise.
 pub(crate) fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(String::new, |v| num(v, decimals))
