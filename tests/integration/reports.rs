@@ -104,7 +104,8 @@ fn one_run_writes_every_format_and_each_reads_back() {
              rows = list(csv.DictReader(open(sys.argv[1], newline='')))\n\
              run = [r for r in rows if r['scope'] == 'run']\n\
              scen = sorted(r['scope'] for r in rows if r['scope'].startswith('scenario:'))\n\
-             print(len(run), sum(int(r['requests']) for r in run), sum(int(r['bytes_received']) for r in run), ' '.join(scen), sum(int(r['requests']) for r in rows if r['scope'].startswith('scenario:')))",
+             steps = [r for r in rows if r['scope'].startswith('step:')]\n\
+             print(len(run), sum(int(r['requests']) for r in run), sum(int(r['bytes_received']) for r in run), ' '.join(scen), sum(int(r['requests']) for r in rows if r['scope'].startswith('scenario:')), len(steps), sum(int(r['requests']) for r in steps))",
         )
         .arg(dir.join("run.csv"))
         .output()
@@ -117,7 +118,10 @@ fn one_run_writes_every_format_and_each_reads_back() {
     let bytes = report.u64("requests.bytes_received");
     assert_eq!(
         String::from_utf8_lossy(&py.stdout).trim(),
-        format!("{seconds} {timeline_requests} {bytes} scenario:home scenario:missing {total}")
+        format!(
+            "{seconds} {timeline_requests} {bytes} scenario:home scenario:missing {total} {} {total}",
+            report.get("steps").as_array().unwrap().len()
+        )
     );
 
     // Markdown: well-formed tables, with the run's numbers.

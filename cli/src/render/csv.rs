@@ -1,16 +1,16 @@
 //! The report as CSV (`-o run.csv`): one row per second of the timeline, then one
-//! row per scenario when the run has several, under one header row. Layout in
-//! `docs/reports.md`.
+//! row per scenario when the run has several, then one per step when it has several,
+//! under one header row. Layout in `docs/reports.md`.
 //!
 //! Rows of the timeline have `scope` `run` and their `second`; a scenario's row has
-//! `scope` `scenario:NAME`, no `second`, and the scenario's totals over the whole
-//! run. An absent value (a latency in a second without responses) is an empty
+//! `scope` `scenario:NAME`, a step's `step:SCENARIO/NAME`, no `second`, and the
+//! totals over the whole run. An absent value (a latency in a second without responses) is an empty
 //! field, which pandas reads as NaN. Fields are quoted as RFC 4180 says when needed.
 
 use std::fmt::Write;
 
 use super::{num, opt};
-use crate::report::Report;
+use crate::report::{Latency, Report};
 
 /// The header row's columns, in order.
 pub const COLUMNS: [&str; 15] = [
@@ -73,33 +73,59 @@ pub fn render(report: &Report) -> String {
             ],
         );
     }
-    for g in &report.scenarios {
-        let responses = g.requests.saturating_sub(g.errors);
-        let rps = if report.elapsed_s > 0.0 {
-            num(responses as f64 / report.elapsed_s, 3)
-        } else {
-            String::new()
+    // A scenario's or step's totals over the run.
+    let totals =
+        |out: &mut String, scope: String, requests: u64, errors: u64, failed: u64, l: &Latency| {
+            let responses = requests.saturating_sub(errors);
+            let rps = if report.elapsed_s > 0.0 {
+                num(responses as f64 / report.elapsed_s, 3)
+            } else {
+                String::new()
+            };
+            row(
+                out,
+                &[
+                    scope,
+                    String::new(),
+                    requests.to_string(),
+                    responses.to_string(),
+                    errors.to_string(),
+                    failed.saturating_sub(errors).to_string(),
+                    rps,
+                    opt(l.p50, 3),
+                    opt(l.p90, 3),
+                    opt(l.p99, 3),
+                    opt(l.max, 3),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ],
+            );
         };
-        row(
+    for g in &report.scenarios {
+        let scope = format!("scenario:{}", g.name);
+        totals(
             &mut out,
-            &[
-                format!("scenario:{}", g.name),
-                String::new(),
-                g.requests.to_string(),
-                responses.to_string(),
-                g.errors.to_string(),
-                g.failed.saturating_sub(g.errors).to_string(),
-                rps,
-                opt(g.latency_ms.p50, 3),
-                opt(g.latency_ms.p90, 3),
-                opt(g.latency_ms.p99, 3),
-                opt(g.latency_ms.max, 3),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ],
+            scope,
+            g.requests,
+            g.errors,
+            g.failed,
+            &g.latency_ms,
         );
+    }
+    if report.steps.len() > 1 {
+        for s in &report.steps {
+            let scope = format!("step:{}/{}", s.scenario, s.name);
+            totals(
+                &mut out,
+                scope,
+                s.requests,
+                s.errors,
+                s.failed,
+                &s.latency_ms,
+            );
+        }
     }
     out
 }
@@ -126,9 +152,10 @@ mod tests {
         let report = closed_report();
         let text = render(&report);
         let lines: Vec<&str> = text.split_terminator("\r\n").collect();
-        assert_eq!(lines.len(), 1 + 2 + 2);
+        assert_eq!(lines.len(), 1 + 2 + 2 + report.steps.len());
         assert!(lines.iter().all(|l| l.split(',').count() == COLUMNS.len()));
         assert_eq!(lines[3].split(',').next(), Some("scenario:browse"));
+        assert_eq!(lines[5].split(',').next(), Some("step:browse/step0"));
     }
 
     #[test]
