@@ -357,9 +357,24 @@ impl Report {
 
     /// Add the warnings about what the run fell short of.
     fn with_warnings(mut self, reason: StopReason) -> Report {
-        self.warnings = load_warnings(&self.iterations, reason);
+        // The closed model's cap is on requests: it is said in requests.
+        let cap = match (self.load.model.as_str(), self.load.rate) {
+            ("closed", Some(cap)) => Some(Cap {
+                cap,
+                achieved: self.requests.total as f64
+                    / self.iterations.window_s.max(f64::MIN_POSITIVE),
+            }),
+            _ => None,
+        };
+        self.warnings = load_warnings(&self.iterations, reason, cap);
         self
     }
+}
+
+/// A closed model's `-r` cap on requests, and the request rate achieved.
+pub(crate) struct Cap {
+    pub cap: f64,
+    pub achieved: f64,
 }
 
 /// How far below its planned rate a run may fall before it is told: 5%.
@@ -369,7 +384,7 @@ pub const RATE_MARGIN: f64 = 0.05;
 /// [`RATE_MARGIN`] below the plan and at least two iterations short of it (judged
 /// only on runs that lasted their planned duration: a stopped run's plan was cut
 /// short; and a plan of 0.4 iterations is not missed by starting none).
-pub(crate) fn load_warnings(it: &Iterations, reason: StopReason) -> Vec<String> {
+pub(crate) fn load_warnings(it: &Iterations, reason: StopReason, cap: Option<Cap>) -> Vec<String> {
     let mut warnings = Vec::new();
     if it.dropped > 0 {
         let due = it.started + it.dropped;
@@ -384,12 +399,18 @@ pub(crate) fn load_warnings(it: &Iterations, reason: StopReason) -> Vec<String> 
         let short = 1.0 - it.achieved_rate / target;
         let missing = (target - it.achieved_rate) * it.window_s;
         if reason == StopReason::Duration && target > 0.0 && short > RATE_MARGIN && missing >= 2.0 {
-            warnings.push(format!(
-                "achieved {:.1} iterations/s, {:.1}% below the planned {:.1}/s: the VUs could not keep up; raise -c or --max-vus",
-                it.achieved_rate,
-                short * 100.0,
-                target
-            ));
+            warnings.push(match cap {
+                Some(Cap { cap, achieved }) => format!(
+                    "achieved {achieved:.1} requests/s, {:.1}% below the -r cap of {cap}/s: the VUs could not keep up; raise -c",
+                    (1.0 - achieved / cap) * 100.0
+                ),
+                None => format!(
+                    "achieved {:.1} iterations/s, {:.1}% below the planned {:.1}/s: the VUs could not keep up; raise -c or --max-vus",
+                    it.achieved_rate,
+                    short * 100.0,
+                    target
+                ),
+            });
         }
     }
     warnings
@@ -648,10 +669,21 @@ fn iterations(
         Some(d) if reason == Some(StopReason::Duration) => d.as_secs_f64(),
         _ => stats.elapsed.as_secs_f64(),
     };
+    // The closed model's cap is on requests; an iteration of several steps (or one
+    // that follows redirects) is several requests. In iterations, the cap is worth
+    // what the run's requests per iteration make of it, so that a met cap is a met
+    // target whatever the scenario.
+    let requests = stats.total();
+    let target_rate = match target_rate(load) {
+        Some(cap) if load.arrival.is_none() && requests > 0 && stats.counts.started > 0 => {
+            Some(cap * stats.counts.started as f64 / requests as f64)
+        }
+        other => other,
+    };
     Iterations {
         started: stats.counts.started,
         dropped: stats.counts.dropped,
-        target_rate: target_rate(load),
+        target_rate,
         achieved_rate: if window > 0.0 {
             stats.counts.started as f64 / window
         } else {
