@@ -218,12 +218,7 @@ fn threshold_line(v: &Verdict) -> ThresholdLine {
     } else {
         format!("{} ", v.scope)
     };
-    let observed = match (v.observed, &*v.unit) {
-        (None, _) => "no data yet".to_owned(),
-        (Some(ms), "ms") => format!("{ms:.2}ms"),
-        (Some(r), "ratio") => format!("{:.2}%", r * 100.0),
-        (Some(x), unit) => format!("{x:.1} {unit}"),
-    };
+    let observed = crate::summary::observed(v).unwrap_or_else(|| "no data yet".to_owned());
     ThresholdLine {
         label: format!("{scope}{} {}", v.metric, v.threshold),
         observed,
@@ -404,7 +399,7 @@ mod tests {
         };
         let line = threshold_line(&v);
         assert_eq!(line.label, "scenario:order p99 < 500ms");
-        assert_eq!(line.observed, "47.25ms");
+        assert_eq!(line.observed, "47.2ms");
         let v = Verdict {
             scope: "all".into(),
             metric: "error_rate".into(),

@@ -286,6 +286,18 @@ pub(crate) fn load_words(report: &Report) -> String {
     load
 }
 
+/// A threshold's observed value in its unit, as every printer writes it (`4.20ms`,
+/// `0.50%`, `1,200`, `99.5 req/s`); `None` when nothing was measured.
+pub(crate) fn observed(v: &kaioken_compiler::Verdict) -> Option<String> {
+    let x = v.observed?;
+    Some(match &*v.unit {
+        "ms" => latency(Some(x)),
+        "ratio" => format!("{:.2}%", x * 100.0),
+        "iterations" => thousands(x as u64),
+        unit => format!("{x:.1} {unit}"),
+    })
+}
+
 /// Render the summary.
 pub fn render(report: &Report, options: &Options<'_>) -> String {
     let serious = options.serious;
@@ -495,13 +507,7 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
             format!("{failed} failed")
         };
         let thresholds = report.thresholds.iter().map(|t| {
-            let observed = match (t.observed, &*t.unit) {
-                (None, _) => "no data".to_owned(),
-                (Some(v), "ms") => latency(Some(v)),
-                (Some(v), "ratio") => format!("{:.2}%", v * 100.0),
-                (Some(v), "iterations") => thousands(v as u64),
-                (Some(v), _) => format!("{v:.1}/s"),
-            };
+            let observed = observed(t).unwrap_or_else(|| "no data".to_owned());
             let scope = if t.scope == "all" {
                 String::new()
             } else {

@@ -16,7 +16,7 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 use kaioken_tui::thousands;
 
-use super::num;
+use super::{num, percent};
 use crate::report::Report;
 use crate::summary::{latency, load_words, power_line};
 
@@ -367,9 +367,6 @@ fn table(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
     out.push_str("</table></section>\n");
 }
 
-fn pct(ratio: f64) -> String {
-    format!("{}%", num(ratio * 100.0, 2))
-}
 
 /// The page.
 pub fn render(report: &Report, serious: bool) -> String {
@@ -409,7 +406,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         (thousands(r.total), "requests"),
         (num(r.rps, 1), "responses/s"),
         (thousands(r.failed), "failed"),
-        (pct(r.failure_rate), "failure rate"),
+        (percent(r.failure_rate), "failure rate"),
         (latency(report.latency_ms.p50), "p50"),
         (latency(report.latency_ms.p99), "p99"),
         (latency(report.latency_ms.max), "max"),
@@ -549,12 +546,8 @@ pub fn render(report: &Report, serious: bool) -> String {
         .thresholds
         .iter()
         .map(|t| {
-            let observed = match (t.observed, &*t.unit) {
-                (None, _) => "no data".to_owned(),
-                (Some(v), "ms") => latency(Some(v)),
-                (Some(v), "ratio") => pct(v),
-                (Some(v), unit) => format!("{} {unit}", num(v, 1)),
-            };
+            let observed =
+                crate::summary::observed(t).unwrap_or_else(|| "no data".to_owned());
             vec![
                 esc(&t.scope),
                 esc(&t.metric),
@@ -638,7 +631,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         ("engine", s.engine.clone()),
         ("timeout (s)", num(s.timeout_s, 3)),
         ("HTTP/2", s.http2.to_string()),
-        ("max error rate", pct(s.max_error_rate)),
+        ("max error rate", percent(s.max_error_rate)),
         ("expected status", s.expected_status.clone()),
         ("cookie jar", s.cookie_jar.to_string()),
         ("max redirects", s.max_redirects.to_string()),

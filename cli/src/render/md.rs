@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use kaioken_tui::thousands;
 
-use super::num;
+use super::{num, percent};
 use crate::report::{GroupJson, Latency, Report};
 use crate::summary::{latency, load_words};
 
@@ -43,9 +43,6 @@ fn table(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn percent(ratio: f64) -> String {
-    format!("{}%", num(ratio * 100.0, 2))
-}
 
 /// A scenario's or tag's row; `describe` adds a scenario's tags and weight.
 fn group_rows(groups: &[GroupJson], describe: bool) -> Vec<Vec<String>> {
@@ -192,12 +189,8 @@ pub fn render(report: &Report) -> String {
         .thresholds
         .iter()
         .map(|t| {
-            let observed = match (t.observed, &*t.unit) {
-                (None, _) => "no data".to_owned(),
-                (Some(v), "ms") => latency(Some(v)),
-                (Some(v), "ratio") => percent(v),
-                (Some(v), unit) => format!("{} {unit}", num(v, 1)),
-            };
+            let observed =
+                crate::summary::observed(t).unwrap_or_else(|| "no data".to_owned());
             vec![
                 t.scope.clone(),
                 t.metric.to_string(),

@@ -173,6 +173,11 @@ pub(crate) fn anatomy_table(report: &Report) -> Table {
     }
 }
 
+/// A ratio as a report table writes it: `12.5%`.
+pub(crate) fn percent(ratio: f64) -> String {
+    format!("{}%", num(ratio * 100.0, 2))
+}
+
 /// An optional number; empty when absent (CSV), as `num` otherwise.
 pub(crate) fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(String::new, |v| num(v, decimals))
