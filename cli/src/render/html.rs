@@ -102,33 +102,25 @@ fn legend(out: &mut String, series: &[Series]) {
     out.push_str("</div>");
 }
 
-/// A line chart over the timeline's seconds; `unit` labels the y axis.
-fn line_chart(out: &mut String, id: &str, title: &str, unit: &str, series: &[Series]) {
-    let n = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
-    let max = series
-        .iter()
-        .flat_map(|s| s.values.iter().flatten())
-        .fold(0.0f64, |a, &b| a.max(b));
-    if n == 0 {
-        return;
-    }
-    let top = if max > 0.0 { max * 1.1 } else { 1.0 };
-    let step = nice_step(top);
-    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
-    let x = |i: usize| {
-        LEFT + if n > 1 {
-            i as f64 * pw / (n - 1) as f64
-        } else {
-            pw / 2.0
-        }
-    };
-    let y = |v: f64| TOP + ph - v / top * ph;
+/// The frame every plotted chart shares: its section, title and `<svg>` opened, and
+/// its y axis from 0 to `top` — grid lines with their values, and `unit` along the
+/// side. Returns where a value goes on the y axis.
+fn open_plot(
+    out: &mut String,
+    id: &str,
+    title: &str,
+    unit: &str,
+    top: f64,
+) -> impl Fn(f64) -> f64 + use<> {
+    let ph = H - TOP - BOTTOM;
+    let y = move |v: f64| TOP + ph - v / top * ph;
     let _ = write!(
         out,
         "<section><h2>{}</h2><svg class=\"chart\" id=\"{id}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\">",
         esc(title),
         esc(title)
     );
+    let step = nice_step(top);
     let mut v = 0.0;
     while v <= top {
         let _ = write!(
@@ -142,6 +134,36 @@ fn line_chart(out: &mut String, id: &str, title: &str, unit: &str, series: &[Ser
         );
         v += step;
     }
+    let _ = write!(
+        out,
+        "<text x=\"12\" y=\"{}\" transform=\"rotate(-90 12 {})\" text-anchor=\"middle\">{}</text>",
+        TOP + ph / 2.0,
+        TOP + ph / 2.0,
+        esc(unit)
+    );
+    y
+}
+
+/// A line chart over the timeline's seconds; `unit` labels the y axis.
+fn line_chart(out: &mut String, id: &str, title: &str, unit: &str, series: &[Series]) {
+    let n = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
+    let max = series
+        .iter()
+        .flat_map(|s| s.values.iter().flatten())
+        .fold(0.0f64, |a, &b| a.max(b));
+    if n == 0 {
+        return;
+    }
+    let top = if max > 0.0 { max * 1.1 } else { 1.0 };
+    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let x = |i: usize| {
+        LEFT + if n > 1 {
+            i as f64 * pw / (n - 1) as f64
+        } else {
+            pw / 2.0
+        }
+    };
+    let y = open_plot(out, id, title, unit, top);
     let every = (n / 12).max(1);
     for i in (0..n).step_by(every) {
         let _ = write!(
@@ -151,13 +173,6 @@ fn line_chart(out: &mut String, id: &str, title: &str, unit: &str, series: &[Ser
             H - BOTTOM + 15.0
         );
     }
-    let _ = write!(
-        out,
-        "<text x=\"12\" y=\"{}\" transform=\"rotate(-90 12 {})\" text-anchor=\"middle\">{}</text>",
-        TOP + ph / 2.0,
-        TOP + ph / 2.0,
-        esc(unit)
-    );
     let _ = write!(
         out,
         "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>",
@@ -294,28 +309,9 @@ fn spectrum(out: &mut String, report: &Report) {
         .collect();
     let max = points.iter().fold(0.0f64, |a, p| a.max(p.1)) * 1.1;
     let max = if max > 0.0 { max } else { 1.0 };
-    let step = nice_step(max);
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let x = |v: f64| LEFT + v / nines * pw;
-    let y = |v: f64| TOP + ph - v / max * ph;
-    let title = "Latency by percentile";
-    let _ = write!(
-        out,
-        "<section><h2>{title}</h2><svg class=\"chart\" id=\"chart-spectrum\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{title}\">"
-    );
-    let mut v = 0.0;
-    while v <= max {
-        let _ = write!(
-            out,
-            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            W - RIGHT,
-            LEFT - 5.0,
-            y(v) + 4.0,
-            num(v, 3),
-            y = y(v)
-        );
-        v += step;
-    }
+    let y = open_plot(out, "chart-spectrum", "Latency by percentile", "ms", max);
     for k in 0..=nines as usize {
         let label = match k {
             0 => "0%".to_owned(),
@@ -329,12 +325,6 @@ fn spectrum(out: &mut String, report: &Report) {
             x = x(k as f64)
         );
     }
-    let _ = write!(
-        out,
-        "<text x=\"12\" y=\"{}\" transform=\"rotate(-90 12 {})\" text-anchor=\"middle\">ms</text>",
-        TOP + ph / 2.0,
-        TOP + ph / 2.0
-    );
     let line: Vec<String> = points
         .iter()
         .map(|&(px, py)| format!("{:.1},{:.1}", x(px), y(py)))
@@ -366,7 +356,6 @@ fn table(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
     }
     out.push_str("</table></section>\n");
 }
-
 
 /// The page.
 pub fn render(report: &Report, serious: bool) -> String {
@@ -546,8 +535,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         .thresholds
         .iter()
         .map(|t| {
-            let observed =
-                crate::summary::observed(t).unwrap_or_else(|| "no data".to_owned());
+            let observed = crate::summary::observed(t).unwrap_or_else(|| "no data".to_owned());
             vec![
                 esc(&t.scope),
                 esc(&t.metric),

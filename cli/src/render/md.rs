@@ -43,7 +43,6 @@ fn table(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-
 /// A scenario's or tag's row; `describe` adds a scenario's tags and weight.
 fn group_rows(groups: &[GroupJson], describe: bool) -> Vec<Vec<String>> {
     groups
@@ -189,8 +188,7 @@ pub fn render(report: &Report) -> String {
         .thresholds
         .iter()
         .map(|t| {
-            let observed =
-                crate::summary::observed(t).unwrap_or_else(|| "no data".to_owned());
+            let observed = crate::summary::observed(t).unwrap_or_else(|| "no data".to_owned());
             vec![
                 t.scope.clone(),
                 t.metric.to_string(),
