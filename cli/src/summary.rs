@@ -438,12 +438,8 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
     }
     anatomy(&mut out, report);
     if let Some(rate) = r.check_pass_rate {
-        let steps: std::collections::BTreeSet<_> = report
-            .checks
-            .iter()
-            .filter_map(|c| c.step.as_ref())
-            .collect();
-        let several_steps = steps.len() > 1;
+        // As the live view: the step is named when the run has several.
+        let several_steps = report.steps.len() > 1;
         let checks = report.checks.iter().map(|c| {
             // A failing check says where it was written.
             let at = match &c.location {
