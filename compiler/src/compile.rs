@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
     BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, CompiledExtractor, ConstId, ExtractKind,
-    ExtractorId, HeaderDesc, InvalidProgram, Method, Op, Operand, OriginId, Pc, PickId, PickTable,
-    Program, Protocol, RangeId, Reads, ScenarioInfo, SlotId, SourceLoc, StepDesc, StepId, TextTest,
+    ExtractorId, GrpcStep, HeaderDesc, InvalidProgram, Method, Op, Operand, OriginId, Pc, PickId,
+    PickTable, Program, Protocol, RangeId, Reads, ScenarioInfo, SlotId, SourceLoc, StepDesc,
+    StepId, StepKind, TextTest,
 };
 
 use memchr::memmem::Finder;
@@ -108,22 +109,38 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                         .map(|&(id, _)| c.extractors[id.index()].reads()),
                 )
                 .fold(Reads::default(), Reads::union);
+            let (protocol, kind) = match &step.kind {
+                crate::StepKind::Http if ir.settings.http2 => (Protocol::Http2, StepKind::Http),
+                crate::StepKind::Http => (Protocol::Http1, StepKind::Http),
+                crate::StepKind::WebSocket(ws) => (Protocol::WebSocket, StepKind::WebSocket(*ws)),
+                crate::StepKind::Grpc(call) => {
+                    let method = match c.grpc_methods.iter().position(|m| *m == call.method) {
+                        Some(i) => i,
+                        None => {
+                            c.grpc_methods.push(call.method.clone());
+                            c.grpc_methods.len() - 1
+                        }
+                    };
+                    let grpc = GrpcStep {
+                        method: method as u32,
+                        server_streaming: call.server_streaming,
+                    };
+                    (Protocol::Grpc, StepKind::Grpc(grpc))
+                }
+            };
             let id = StepId::from_index(c.steps.len());
             c.steps.push(StepDesc {
                 name: step.name.clone(),
                 method: Method::new(&step.method),
                 origin,
-                protocol: if ir.settings.http2 {
-                    Protocol::Http2
-                } else {
-                    Protocol::Http1
-                },
+                protocol,
                 path,
                 headers,
                 body,
                 reads,
                 scenario: scenario_index as u16,
                 expected: step.expected_status.clone(),
+                kind,
             });
             c.emit(Op::Send { step: id }, loc);
             for (check, loc) in checks {
@@ -167,6 +184,7 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
         extractors: c.extractors,
         slot_count: c.slots.len() as u16,
         ranges: c.ranges,
+        grpc_methods: c.grpc_methods,
         scenarios: ir
             .scenarios
             .iter()
@@ -266,6 +284,8 @@ struct Compiler {
     /// share its slot.
     slots: BTreeMap<String, SlotId>,
     ranges: Vec<(i64, i64)>,
+    /// gRPC methods steps call, `package.Service/Method`, each once.
+    grpc_methods: Vec<String>,
 }
 
 impl Compiler {

@@ -205,8 +205,33 @@ pub struct Step {
     pub think_time: Duration,
     /// The statuses a response may have without the request counting as failed.
     pub expected_status: ExpectedStatus,
+    /// What kind of exchange it is (HTTP, a WebSocket message, a gRPC call).
+    pub kind: StepKind,
     /// Where the step's URL was given.
     pub loc: Option<IrLoc>,
+}
+
+/// What kind of exchange a step is. For every kind the path, headers and body are
+/// templates: the handshake's path and headers and the message (WebSocket), the
+/// method's path, the metadata and the request message as JSON (gRPC).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StepKind {
+    /// An HTTP request.
+    #[default]
+    Http,
+    /// A WebSocket message on the VU's connection.
+    WebSocket(kaioken_vm::WsStep),
+    /// A gRPC call.
+    Grpc(GrpcCall),
+}
+
+/// A gRPC step's call, as the compiler resolves it against the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcCall {
+    /// `package.Service/Method`.
+    pub method: String,
+    /// Whether the server answers with a stream of messages.
+    pub server_streaming: bool,
 }
 
 /// Literal bytes and run-time built-ins, in order. Environment variables are gone:

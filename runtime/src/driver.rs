@@ -133,6 +133,10 @@ impl Drivers {
                     .get_or_insert_with(|| Http2::new(program, &transport.http));
                 (d.perform(program, state, step, info, s).await, d)
             }
+            // No front end makes these steps yet; their drivers come with them.
+            Protocol::WebSocket | Protocol::Grpc => {
+                unreachable!("no driver for {:?}", request.protocol)
+            }
         }
     }
 
@@ -141,6 +145,7 @@ impl Drivers {
         match protocol {
             Protocol::Http1 => self.http1.as_mut().map(|d| d as &mut dyn Driver),
             Protocol::Http2 => self.http2.as_mut().map(|d| d as &mut dyn Driver),
+            Protocol::WebSocket | Protocol::Grpc => None,
         }
     }
 

@@ -55,10 +55,7 @@ pub(crate) fn client_config(
             .with_custom_certificate_verifier(Arc::new(RootsOrPinned { webpki, pinned }))
             .with_no_client_auth()
     };
-    config.alpn_protocols = match protocol {
-        Protocol::Http2 => vec![b"h2".to_vec()],
-        Protocol::Http1 => vec![b"http/1.1".to_vec()],
-    };
+    config.alpn_protocols = vec![protocol.alpn().to_vec()];
     Ok(Arc::new(config))
 }
 

@@ -58,7 +58,10 @@ pub use plan::{Arrival, LoadPlan, RunPlan, Stage, TransportPlan};
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
 pub use redact::{REDACTED, Redact, Redacted, SECRET_HEADERS, SECRET_QUERY_KEYS, UrlPiece};
 pub use status::Status;
-pub use step_desc::{HeaderDesc, Operand, Origin, Protocol, Reads, Scheme, StepDesc};
+pub use step_desc::{
+    GrpcStep, HeaderDesc, Operand, Origin, Protocol, Reads, Scheme, StepDesc, StepKind, WsMode,
+    WsStep,
+};
 pub use validate::InvalidProgram;
 pub use vm::Yield;
 pub use vu_state::VuState;

@@ -56,6 +56,9 @@ pub struct Program {
     pub ranges: Vec<(i64, i64)>,
     /// The scenarios' names and tags, for per-scenario results.
     pub scenarios: Vec<ScenarioInfo>,
+    /// The gRPC methods steps call (`package.Service/Method`), indexed by
+    /// [`crate::GrpcStep::method`].
+    pub grpc_methods: Vec<String>,
 }
 
 /// A scenario's name and tags.

@@ -35,6 +35,54 @@ pub struct StepDesc {
     /// The statuses its final response may have; any other makes the request a
     /// failure (redirects that are followed are not judged).
     pub expected: ExpectedStatus,
+    /// What kind of exchange it is; `protocol` names the driver that performs it.
+    pub kind: StepKind,
+}
+
+/// What kind of exchange a step is, and what its protocol needs beyond the parts every
+/// step has (origin, path, headers, body, all written by the same instructions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StepKind {
+    /// An HTTP request and its response (HTTP/1.1 or HTTP/2: see `protocol`).
+    #[default]
+    Http,
+    /// A WebSocket message: the body is the message, sent on the VU's connection to
+    /// the step's origin and path; the path and headers make the opening handshake
+    /// when there is no connection yet.
+    WebSocket(WsStep),
+    /// A gRPC call on HTTP/2: the path is `/package.Service/Method`, the headers are
+    /// its metadata, the body is the request message written as JSON.
+    Grpc(GrpcStep),
+}
+
+/// A WebSocket step's exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsStep {
+    /// Wait for replies, or only send.
+    pub mode: WsMode,
+    /// How many messages to receive before the exchange is over (echo mode); the
+    /// last one is what checks and extractors read.
+    pub expect: u32,
+}
+
+/// How a WebSocket step treats replies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WsMode {
+    /// Send, then wait for the replies: the exchange's time is the round trip.
+    #[default]
+    Echo,
+    /// Send only: the exchange is over once the message is written; messages that
+    /// arrive are still counted.
+    FireAndForget,
+}
+
+/// A gRPC step's call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcStep {
+    /// The method, an index into the program's gRPC methods.
+    pub method: u32,
+    /// Whether the server answers with a stream of messages.
+    pub server_streaming: bool,
 }
 
 /// The protocol of an exchange: which driver performs it.
@@ -45,11 +93,20 @@ pub enum Protocol {
     Http1,
     /// HTTP/2: prior knowledge on TCP, ALPN `h2` on TLS.
     Http2,
+    /// WebSocket: an HTTP/1.1 upgrade (ALPN `http/1.1` on TLS), then messages.
+    WebSocket,
+    /// gRPC: HTTP/2 (prior knowledge on TCP, ALPN `h2` on TLS).
+    Grpc,
 }
 
 impl Protocol {
     /// Every protocol, in declaration order (tables indexed by protocol follow it).
-    pub const ALL: [Protocol; 2] = [Protocol::Http1, Protocol::Http2];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Http1,
+        Protocol::Http2,
+        Protocol::WebSocket,
+        Protocol::Grpc,
+    ];
 
     /// Its index in [`Protocol::ALL`].
     pub fn index(self) -> usize {
@@ -61,6 +118,16 @@ impl Protocol {
         match self {
             Protocol::Http1 => "h1",
             Protocol::Http2 => "h2",
+            Protocol::WebSocket => "ws",
+            Protocol::Grpc => "grpc",
+        }
+    }
+
+    /// The ALPN protocol it asks for on TLS.
+    pub fn alpn(self) -> &'static [u8] {
+        match self {
+            Protocol::Http1 | Protocol::WebSocket => b"http/1.1",
+            Protocol::Http2 | Protocol::Grpc => b"h2",
         }
     }
 }

@@ -155,6 +155,31 @@ impl Program {
                     return Err(step_fail(format!("operand {operand:?} is out of range")));
                 }
             }
+            let speaks = match step.kind {
+                crate::StepKind::Http => {
+                    matches!(
+                        step.protocol,
+                        crate::Protocol::Http1 | crate::Protocol::Http2
+                    )
+                }
+                crate::StepKind::WebSocket(_) => step.protocol == crate::Protocol::WebSocket,
+                crate::StepKind::Grpc(call) => {
+                    if call.method as usize >= self.grpc_methods.len() {
+                        return Err(step_fail(format!(
+                            "gRPC method {} is out of range",
+                            call.method
+                        )));
+                    }
+                    step.protocol == crate::Protocol::Grpc
+                }
+            };
+            if !speaks {
+                return Err(step_fail(format!(
+                    "a {:?} step cannot be sent with {}",
+                    step.kind,
+                    step.protocol.name()
+                )));
+            }
             if usize::from(step.scenario) >= self.scenarios.len().max(1) {
                 return Err(step_fail(format!(
                     "scenario {} is out of range",
@@ -185,6 +210,7 @@ mod tests {
                 reads: Reads::default(),
                 scenario: 0,
                 expected: crate::ExpectedStatus::default(),
+                kind: crate::StepKind::Http,
             }],
             consts: vec![b"/".to_vec().into()],
             origins: vec![Origin {

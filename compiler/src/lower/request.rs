@@ -204,6 +204,7 @@ impl Lowerer<'_> {
             extracts: Vec::new(),
             think_time,
             expected_status,
+            kind: crate::StepKind::Http,
             loc: url.loc.ir_loc(),
         })
     }
