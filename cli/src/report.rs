@@ -1206,7 +1206,7 @@ target_rate = 0
         stats.latency_uncorrected = histogram(&[1_000, 1_500, 40_000, 900_000]);
         stats.schedule_lag = histogram(&[10, 25, 800, 200_000]);
         stats.engine = kaioken_runtime::Engine::Tokio;
-        stats.status = vec![(Status::Http(503), 1), (Status::WsClose(1000), 1)];
+        stats.status = vec![(Status::Http(503), 1), (Status::Ws(1000), 1)];
         stats.counts = Counts {
             responses: 2,
             bytes_in: 300,

@@ -68,8 +68,8 @@ pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;
 pub use run_error::RunError;
 pub use stats::{
-    Counts, Engine, MAX_STEPS, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second, StepStats,
-    status_class,
+    Counts, Engine, MAX_STEPS, Messages, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second,
+    StepStats, messages_index, status_class,
 };
 
 #[cfg(test)]

@@ -83,7 +83,8 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
         .with_checks(checks)
         .with_extractors(extractors)
         .with_scenarios(scenarios)
-        .with_steps(shared.plan.program.steps.len());
+        .with_steps(shared.plan.program.steps.len())
+        .with_messages(&shared.plan.program);
     if let Some(arrival) = &load.arrival {
         stats = stats.open_model(arrival.latency_correction);
     }

@@ -505,7 +505,7 @@ fn statuses<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
         .iter()
         .map(|&(status, n)| {
             let style = match (status.family(), status.code()) {
-                ("http", 200..300) | ("grpc", 0) | ("ws_close", 1000) => p.good,
+                ("http", 200..300) | ("grpc", 0) | ("ws", 1000) => p.good,
                 ("http", 300..500) => p.warn,
                 _ => p.bad,
             };

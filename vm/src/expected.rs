@@ -58,7 +58,7 @@ impl ExpectedStatus {
                 code <= HTTP_MAX && self.bits[usize::from(code / 64)] & (1 << (code % 64)) != 0
             }
             Status::Grpc(code) => code == 0,
-            Status::WsClose(code) => code == 1000,
+            Status::Ws(code) => code == 1000,
         }
     }
 
@@ -157,8 +157,8 @@ mod tests {
         assert!(!set.admits(Status::Http(500)));
         assert!(set.admits(Status::Grpc(0)));
         assert!(!set.admits(Status::Grpc(14)));
-        assert!(set.admits(Status::WsClose(1000)));
-        assert!(!set.admits(Status::WsClose(1011)));
+        assert!(set.admits(Status::Ws(1000)));
+        assert!(!set.admits(Status::Ws(1011)));
     }
 
     #[test]

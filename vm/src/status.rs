@@ -10,25 +10,27 @@ pub enum Status {
     Http(u16),
     /// A gRPC status code (0 `OK` to 16 `UNAUTHENTICATED`).
     Grpc(u8),
-    /// The code a WebSocket peer closed with (1000 normal closure, …).
-    WsClose(u16),
+    /// A WebSocket exchange's code, in the close codes' space: 1000 (normal) when it
+    /// completed on a connection in good standing, or the code the peer closed the
+    /// connection with before it completed (1001 going away, 1011 server error, …).
+    Ws(u16),
 }
 
 impl Status {
     /// The number, as checks compare it.
     pub fn code(self) -> u16 {
         match self {
-            Status::Http(code) | Status::WsClose(code) => code,
+            Status::Http(code) | Status::Ws(code) => code,
             Status::Grpc(code) => u16::from(code),
         }
     }
 
-    /// The family's name in reports: `http`, `grpc` or `ws_close`.
+    /// The family's name in reports: `http`, `grpc` or `ws`.
     pub fn family(self) -> &'static str {
         match self {
             Status::Http(_) => "http",
             Status::Grpc(_) => "grpc",
-            Status::WsClose(_) => "ws_close",
+            Status::Ws(_) => "ws",
         }
     }
 }
@@ -50,7 +52,7 @@ mod tests {
     fn codes_and_names() {
         assert_eq!(Status::Http(404).code(), 404);
         assert_eq!(Status::Grpc(14).code(), 14);
-        assert_eq!(Status::WsClose(1001).to_string(), "ws_close:1001");
+        assert_eq!(Status::Ws(1001).to_string(), "ws:1001");
         assert_eq!(Status::Http(200).to_string(), "200");
     }
 }

@@ -24,11 +24,13 @@
 //!   second of the timeline), the plain sums a worker keeps;
 //! - `scenario.rs`: [`ScenarioStats`], one scenario's share when there are several;
 //! - `phases.rs`: [`Phases`], request anatomy: time per phase, connections' use;
+//! - `messages.rs`: [`Messages`], what WebSocket and gRPC count beside exchanges;
 //! - `step.rs`: [`StepStats`], one step's share when there are several;
 //! - `worker.rs`: [`WorkerStats`] and the methods VUs record through;
 //! - `run.rs`: [`RunStats`], the merge of every worker, and the run's engine name.
 
 mod counts;
+mod messages;
 mod outcome;
 mod phases;
 mod run;
@@ -42,6 +44,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 pub use counts::{Counts, Second};
+pub use messages::{Messages, index as messages_index};
 pub(crate) use outcome::Outcome;
 pub use phases::Phases;
 pub(crate) use phases::{Opened, Timing};

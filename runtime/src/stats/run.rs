@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use kaioken_vm::Status;
 
 use super::{
-    Counts, Engine, HTTP_STATUSES, Phases, ScenarioStats, Second, StepStats, WorkerStats,
+    Counts, Engine, HTTP_STATUSES, Messages, Phases, ScenarioStats, Second, StepStats, WorkerStats,
     new_histogram,
 };
 use crate::ErrorKind;
@@ -52,6 +52,9 @@ pub struct RunStats {
     pub steps: Vec<StepStats>,
     /// Request anatomy: time per phase, connections opened, reused, closed.
     pub phases: Phases,
+    /// What the message protocols counted beside their exchanges, by protocol
+    /// (`messages_index`: WebSocket, then gRPC); `None` for one no step spoke.
+    pub messages: [Option<Box<Messages>>; 2],
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
@@ -88,6 +91,7 @@ impl Default for RunStats {
             scenarios: Vec::new(),
             steps: Vec::new(),
             phases: Phases::new(),
+            messages: [None, None],
             elapsed: Duration::ZERO,
         }
     }
@@ -135,6 +139,13 @@ impl RunStats {
                 total.add(s);
             }
             out.phases.add(&w.phases);
+            for (mine, theirs) in out.messages.iter_mut().zip(&w.messages) {
+                match (mine.as_mut(), theirs) {
+                    (Some(m), Some(t)) => m.add(t),
+                    (None, Some(t)) => *mine = Some(t.clone()),
+                    _ => {}
+                }
+            }
             add_pairs(&mut out.extractions, &w.extractions);
             out.counts.add(&w.counts);
             out.max_vus += w.max_vus;
@@ -242,7 +253,7 @@ mod tests {
         a.record(t0, end, None, 1, response(Status::Grpc(14)));
         a.record(t0, end, None, 1, response(Status::Http(200)));
         b.record(t0, end, None, 1, response(Status::Grpc(14)));
-        b.record(t0, end, None, 1, response(Status::WsClose(1000)));
+        b.record(t0, end, None, 1, response(Status::Ws(1000)));
         b.record(t0, end, None, 1, response(Status::Grpc(0)));
         let run = RunStats::merge(&[a, b], Duration::from_secs(1));
         assert_eq!(
@@ -251,7 +262,7 @@ mod tests {
                 (Status::Http(200), 1),
                 (Status::Grpc(0), 1),
                 (Status::Grpc(14), 2),
-                (Status::WsClose(1000), 1)
+                (Status::Ws(1000), 1)
             ]
         );
         assert_eq!(run.counts.responses, 5);

@@ -16,8 +16,8 @@ use hdrhistogram::Histogram;
 use kaioken_vm::Status;
 
 use super::{
-    Counts, Engine, HTTP_STATUSES, Outcome, Phases, ScenarioStats, Second, SecondStart, StepStats,
-    clamp_us, copy_histogram, new_histogram, step::MAX_STEPS,
+    Counts, Engine, HTTP_STATUSES, Messages, Outcome, Phases, ScenarioStats, Second, SecondStart,
+    StepStats, clamp_us, copy_histogram, new_histogram, step::MAX_STEPS,
 };
 use crate::ErrorKind;
 
@@ -58,6 +58,9 @@ pub(crate) struct WorkerStats {
     pub steps: Vec<StepStats>,
     /// Request anatomy: time per phase, and how connections were used.
     pub phases: Phases,
+    /// What the message protocols count beside their exchanges, by protocol (see
+    /// [`WorkerStats::messages`]); `None` for a protocol no step speaks.
+    pub messages: [Option<Box<Messages>>; 2],
     /// Where the current second began, for the timeline's per-second percentiles
     /// (see seconds.rs).
     pub second_start: SecondStart,
@@ -87,6 +90,7 @@ impl WorkerStats {
             scenarios: Vec::new(),
             steps: Vec::new(),
             phases: Phases::new(),
+            messages: [None, None],
             second_start: SecondStart::new(),
         }
     }
@@ -146,6 +150,23 @@ impl WorkerStats {
         if self.second_of(at).is_some() {
             self.counts.reconnects += 1;
         }
+    }
+
+    /// Keep message counts for the message protocols `program`'s steps speak.
+    pub fn with_messages(mut self, program: &kaioken_vm::Program) -> WorkerStats {
+        for step in &program.steps {
+            if let Some(i) = super::messages::index(step.protocol) {
+                self.messages[i].get_or_insert_with(|| Box::new(Messages::new()));
+            }
+        }
+        self
+    }
+
+    /// The message counts of `protocol` (WebSocket or gRPC), if a step speaks it.
+    #[allow(dead_code)] // The drivers of the message protocols record through it.
+    #[inline]
+    pub fn messages(&mut self, protocol: kaioken_vm::Protocol) -> Option<&mut Messages> {
+        self.messages[super::messages::index(protocol)?].as_deref_mut()
     }
 
     /// Make room for `n` checks' counts (once, before the run).
@@ -317,6 +338,12 @@ impl WorkerStats {
             }
         }
         self.phases.copy_from(&other.phases);
+        for (mine, theirs) in self.messages.iter_mut().zip(&other.messages) {
+            match (mine.as_mut(), theirs) {
+                (Some(m), Some(t)) => m.copy_from(t),
+                _ => mine.clone_from(theirs),
+            }
+        }
         self.steps.truncate(other.steps.len());
         for (i, theirs) in other.steps.iter().enumerate() {
             match self.steps.get_mut(i) {

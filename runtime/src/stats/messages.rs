@@ -1,0 +1,182 @@
+//! What the message protocols count beside their exchanges: sessions (a WebSocket
+//! connection, a gRPC connection), messages and bytes each way, and for streams their
+//! shape.
+//!
+//! An exchange of a message protocol is a request like any other: a WebSocket
+//! message (with its reply, in echo mode) or a gRPC call is counted, timed, judged and
+//! classified through the same path as an HTTP request (vu.rs, `WorkerStats::record`),
+//! and its status is a [`kaioken_vm::Status`] of its family. [`Messages`] holds what
+//! that path has no place for, one per protocol (`WorkerStats::messages`): the drivers
+//! record into it as messages come and go, and it merges like every other table.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use kaioken_vm::Protocol;
+
+use super::{clamp_us, copy_histogram, new_histogram};
+
+/// The index of `protocol`'s counts in `WorkerStats::messages` and
+/// `RunStats::messages`: WebSocket 0, gRPC 1; `None` for HTTP.
+pub fn index(protocol: Protocol) -> Option<usize> {
+    match protocol {
+        Protocol::WebSocket => Some(0),
+        Protocol::Grpc => Some(1),
+        Protocol::Http1 | Protocol::Http2 => None,
+    }
+}
+
+/// One message protocol's counts.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    /// Messages sent: WebSocket data messages, gRPC request messages.
+    pub sent: u64,
+    /// Messages received: WebSocket data messages (replies, and in fire-and-forget
+    /// mode whatever the server sends), gRPC response messages.
+    pub received: u64,
+    /// Payload bytes sent (a message's data, without framing).
+    pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Sessions opened: WebSocket handshakes that succeeded, gRPC connections made.
+    pub opened: u64,
+    /// Sessions that could not be opened (refused, TLS, a refused upgrade, …).
+    pub open_failed: u64,
+    /// Sessions the peer ended: a WebSocket close frame or a dropped connection, a
+    /// gRPC connection the server closed.
+    pub closed_by_peer: u64,
+    /// Time to open a session, µs: TCP connect, TLS and the WebSocket handshake (or
+    /// the HTTP/2 preface).
+    pub open_time: Histogram<u64>,
+    /// Server streams that ended (gRPC server streaming).
+    pub streams: u64,
+    /// Messages per server stream that had any (a count, not µs).
+    pub stream_messages: Histogram<u64>,
+    /// From a call's start to its stream's first message, µs.
+    pub first_message: Histogram<u64>,
+}
+
+// The drivers of the message protocols record through these.
+#[allow(dead_code)]
+impl Messages {
+    pub(crate) fn new() -> Messages {
+        Messages {
+            sent: 0,
+            received: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            opened: 0,
+            open_failed: 0,
+            closed_by_peer: 0,
+            open_time: new_histogram(),
+            streams: 0,
+            stream_messages: new_histogram(),
+            first_message: new_histogram(),
+        }
+    }
+
+    /// A message of `bytes` payload bytes went out.
+    #[inline]
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        self.sent += 1;
+        self.bytes_sent += bytes as u64;
+    }
+
+    /// A message of `bytes` payload bytes came in.
+    #[inline]
+    pub(crate) fn received(&mut self, bytes: usize) {
+        self.received += 1;
+        self.bytes_received += bytes as u64;
+    }
+
+    /// A session was opened in `took`.
+    pub(crate) fn opened(&mut self, took: Duration) {
+        self.opened += 1;
+        let _ = self.open_time.record(clamp_us(took));
+    }
+
+    /// A server stream ended after `messages` messages, the first `first` after the
+    /// call began (`None` when none came).
+    pub(crate) fn stream(&mut self, messages: u64, first: Option<Duration>) {
+        self.streams += 1;
+        // The histogram's lowest value is 1: an empty stream is counted in `streams`
+        // only (so `streams - stream_messages.len()` streams were empty).
+        if messages > 0 {
+            let _ = self.stream_messages.record(messages);
+        }
+        if let Some(first) = first {
+            let _ = self.first_message.record(clamp_us(first));
+        }
+    }
+
+    pub(crate) fn add(&mut self, other: &Messages) {
+        self.sent += other.sent;
+        self.received += other.received;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.opened += other.opened;
+        self.open_failed += other.open_failed;
+        self.closed_by_peer += other.closed_by_peer;
+        self.streams += other.streams;
+        for (mine, theirs) in [
+            (&mut self.open_time, &other.open_time),
+            (&mut self.stream_messages, &other.stream_messages),
+            (&mut self.first_message, &other.first_message),
+        ] {
+            mine.add(theirs).expect("histograms share bounds");
+        }
+    }
+
+    pub(crate) fn copy_from(&mut self, other: &Messages) {
+        let Messages {
+            sent,
+            received,
+            bytes_sent,
+            bytes_received,
+            opened,
+            open_failed,
+            closed_by_peer,
+            streams,
+            ..
+        } = *other;
+        (self.sent, self.received) = (sent, received);
+        (self.bytes_sent, self.bytes_received) = (bytes_sent, bytes_received);
+        (self.opened, self.open_failed, self.closed_by_peer) =
+            (opened, open_failed, closed_by_peer);
+        self.streams = streams;
+        copy_histogram(&mut self.open_time, &other.open_time);
+        copy_histogram(&mut self.stream_messages, &other.stream_messages);
+        copy_histogram(&mut self.first_message, &other.first_message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts add up over workers; an empty stream counts as a stream with no
+    /// messages, not as a message.
+    #[test]
+    fn adds_up() {
+        let mut a = Messages::new();
+        a.sent(5);
+        a.received(7);
+        a.opened(Duration::from_millis(2));
+        a.stream(3, Some(Duration::from_millis(1)));
+        let mut b = Messages::new();
+        b.sent(1);
+        b.stream(0, None);
+        a.add(&b);
+        assert_eq!(
+            (a.sent, a.bytes_sent, a.received, a.bytes_received),
+            (2, 6, 1, 7)
+        );
+        assert_eq!((a.opened, a.open_time.len()), (1, 1));
+        assert_eq!((a.streams, a.stream_messages.len()), (2, 1));
+        assert_eq!(a.stream_messages.max(), 3);
+        assert_eq!(a.first_message.len(), 1);
+        let mut c = Messages::new();
+        c.copy_from(&a);
+        assert_eq!((c.sent, c.streams, c.open_time.len()), (2, 2, 1));
+    }
+}
