@@ -59,6 +59,9 @@ pub struct Interval {
     pub errors: u64,
     /// Latency of the measured responses that arrived in it (µs).
     pub latency: Histogram<u64>,
+    /// Per message protocol (by `messages_index`): messages sent and received in
+    /// it (measured window only).
+    pub messages: [[u64; 2]; 2],
 }
 
 impl Interval {
@@ -74,7 +77,23 @@ impl Interval {
             responses: now.counts.responses.saturating_sub(before.counts.responses),
             errors: now.error_count().saturating_sub(before.error_count()),
             latency,
+            messages: std::array::from_fn(|i| {
+                let count = |s: &RunStats| {
+                    s.messages[i]
+                        .as_ref()
+                        .map_or([0, 0], |m| [m.sent, m.received])
+                };
+                let (a, b) = (count(before), count(now));
+                [b[0].saturating_sub(a[0]), b[1].saturating_sub(a[1])]
+            }),
         }
+    }
+
+    /// Messages sent and received per second over the interval, for the message
+    /// protocol of `messages_index` `i`.
+    pub fn messages_per_s(&self, i: usize) -> [f64; 2] {
+        let secs = self.length.as_secs_f64().max(f64::MIN_POSITIVE);
+        self.messages[i].map(|n| n as f64 / secs)
     }
 
     /// Responses per second over the interval: what a run's throughput means

@@ -104,6 +104,7 @@ pub fn draw(frame: &mut Frame, view: &View) {
         panel(frame, a, &p, " Checks · extractions ", lines);
         let lines = or_else(thresholds(view, &p), "no thresholds", &p);
         panel(frame, b, &p, " Thresholds (now) ", lines);
+        let c = message_panels(frame, view, &p, c, 3);
         let lines = or_else(groups(view, &p), "one scenario", &p);
         panel(frame, c, &p, " Scenarios · tags ", lines);
     } else {
@@ -118,14 +119,19 @@ pub fn draw(frame: &mut Frame, view: &View) {
         );
         panel(frame, b, &p, " Status codes · errors ", statuses(view, &p));
         let [a, b] = halves(bottom);
-        noted_panel(
-            frame,
-            a,
-            &p,
-            " Load model ",
-            load_note(view),
-            load_model(view, &p),
-        );
+        // Here the message protocols' panels come first and the load model gets
+        // what room they leave.
+        let a = message_panels(frame, view, &p, a, 0);
+        if a.height >= 3 {
+            noted_panel(
+                frame,
+                a,
+                &p,
+                " Load model ",
+                load_note(view),
+                load_model(view, &p),
+            );
+        }
         let mut lines = thresholds(view, &p);
         lines.extend(checks(view, &p));
         lines.extend(groups(view, &p));
@@ -136,6 +142,98 @@ pub fn draw(frame: &mut Frame, view: &View) {
     if view.controls.help {
         help(frame, area, &p);
     }
+}
+
+/// Draw a panel for each message protocol the run speaks (WebSocket, gRPC) at the
+/// top of `area`, each as tall as its lines (cut to fit); the rest of `area` is
+/// returned for the panel that has it otherwise, with at least `leave` rows.
+fn message_panels(frame: &mut Frame, view: &View, p: &Palette, area: Rect, leave: u16) -> Rect {
+    let mut rest = area;
+    for (title, lines) in messages(view, p) {
+        let height = (lines.len() as u16 + 2).min(rest.height.saturating_sub(leave));
+        if height < 3 {
+            break;
+        }
+        let [top, below] =
+            Layout::vertical([Constraint::Length(height), Constraint::Fill(1)]).areas(rest);
+        panel(frame, top, p, title, lines);
+        rest = below;
+    }
+    rest
+}
+
+/// What each message protocol counted: messages each way (per second in the last
+/// interval, then over the run: messages and payload bytes), sessions, the time to
+/// open one, and server streams.
+fn messages<'a>(view: &View, p: &Palette) -> Vec<(&'static str, Vec<Line<'a>>)> {
+    let s = view.snapshot;
+    let protocols = [(" WebSocket ", "handshake"), (" gRPC ", "connect")];
+    let mut panels = Vec::new();
+    for (i, (title, open)) in protocols.into_iter().enumerate() {
+        let Some(m) = s.total.messages[i].as_deref() else {
+            continue;
+        };
+        let [sent, received] = s.interval.messages_per_s(i);
+        let mut lines = vec![
+            Line::from(vec![
+                Span::styled("sent ", p.dim),
+                Span::styled(format!("{:>8}/s", rate(sent)), p.accent),
+                Span::raw(format!(
+                    " · {} · {}",
+                    thousands(m.sent),
+                    format::bytes(m.bytes_sent)
+                )),
+            ]),
+            Line::from(vec![
+                Span::styled("recv ", p.dim),
+                Span::styled(format!("{:>8}/s", rate(received)), p.accent),
+                Span::raw(format!(
+                    " · {} · {}",
+                    thousands(m.received),
+                    format::bytes(m.bytes_received)
+                )),
+            ]),
+        ];
+        let quiet = |n: u64| if n > 0 { p.bad } else { p.dim };
+        lines.push(Line::from(vec![
+            Span::raw(format!("{} opened · ", thousands(m.opened))),
+            Span::styled(
+                format!("{} failed", thousands(m.open_failed)),
+                quiet(m.open_failed),
+            ),
+            Span::raw(" · "),
+            Span::styled(
+                format!("{} closed by peer", thousands(m.closed_by_peer)),
+                if m.closed_by_peer > 0 { p.warn } else { p.dim },
+            ),
+        ]));
+        if !m.open_time.is_empty() {
+            lines.push(Line::raw(format!(
+                "{open} p50 {} · p99 {}",
+                latency_us(m.open_time.value_at_quantile(0.5)),
+                latency_us(m.open_time.value_at_quantile(0.99))
+            )));
+        }
+        if m.streams > 0 {
+            // Over every stream, the empty ones (not in the histogram) included.
+            let sum = m.stream_messages.mean() * m.stream_messages.len() as f64;
+            let mean = sum / m.streams as f64;
+            let mut line = format!(
+                "{} streams · {} msgs each",
+                thousands(m.streams),
+                rate(mean)
+            );
+            if !m.first_message.is_empty() {
+                line.push_str(&format!(
+                    " · first p99 {}",
+                    latency_us(m.first_message.value_at_quantile(0.99))
+                ));
+            }
+            lines.push(Line::raw(line));
+        }
+        panels.push((title, lines));
+    }
+    panels
 }
 
 /// `lines`, or a dim line saying why there are none.

@@ -50,15 +50,24 @@ pub(crate) fn level(x: f64) -> String {
 
 /// Bytes per second: `512 B/s`, `1.2 KiB/s`, `3.40 MiB/s`, `1.10 GiB/s`.
 pub(crate) fn bytes_per_s(b: f64) -> String {
+    format!("{}/s", size(b))
+}
+
+/// A number of bytes: `512 B`, `1.2 KiB`, `3.40 MiB`, `1.10 GiB`.
+pub(crate) fn bytes(b: u64) -> String {
+    size(b as f64)
+}
+
+fn size(b: f64) -> String {
     const K: f64 = 1024.0;
     if b < K {
-        format!("{b:.0} B/s")
+        format!("{b:.0} B")
     } else if b < K * K {
-        format!("{:.1} KiB/s", b / K)
+        format!("{:.1} KiB", b / K)
     } else if b < K * K * K {
-        format!("{:.2} MiB/s", b / (K * K))
+        format!("{:.2} MiB", b / (K * K))
     } else {
-        format!("{:.2} GiB/s", b / (K * K * K))
+        format!("{:.2} GiB", b / (K * K * K))
     }
 }
 

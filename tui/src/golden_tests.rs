@@ -142,6 +142,7 @@ fn closed() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
             responses: 3_010,
             errors: 2,
             latency: spread(300, 250, 12_000),
+            messages: [[0; 2]; 2],
         },
         last: false,
     };
@@ -222,6 +223,7 @@ fn open() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
             responses: 58,
             errors: 2,
             latency: spread(60, 5_000, 800_000),
+            messages: [[0; 2]; 2],
         },
         last: false,
     };
@@ -399,6 +401,61 @@ fn too_small() {
     }
 }
 
+/// A run of WebSocket messages and gRPC calls: one panel per message protocol, with
+/// messages each way (now and over the run), sessions, open times and streams; the
+/// status panel shows their codes.
+fn message_protocols() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
+    let (mut info, mut snapshot, _) = closed();
+    info.target = "WS ws://127.0.0.1:8765/chat".into();
+    info.scenarios.clear();
+    let total = &mut snapshot.total;
+    total.scenarios.clear();
+    total.status = vec![
+        (Status::Grpc(0), 52_000),
+        (Status::Grpc(5), 4_000),
+        (Status::Ws(1000), 61_230),
+        (Status::Ws(1011), 3),
+    ];
+    let mut ws = kaioken_runtime::Messages::new();
+    (ws.sent, ws.received) = (61_240, 61_230);
+    (ws.bytes_sent, ws.bytes_received) = (1_224_800, 1_224_600);
+    (ws.opened, ws.open_failed, ws.closed_by_peer) = (53, 0, 3);
+    ws.open_time = spread(53, 400, 2_500);
+    let mut grpc = kaioken_runtime::Messages::new();
+    (grpc.sent, grpc.received) = (56_000, 112_000);
+    (grpc.bytes_sent, grpc.bytes_received) = (896_000, 3_584_000);
+    (grpc.opened, grpc.open_failed, grpc.closed_by_peer) = (50, 2, 0);
+    grpc.open_time = spread(50, 300, 1_800);
+    grpc.streams = 8_000;
+    grpc.stream_messages = histogram(&[8; 7_000]);
+    grpc.first_message = spread(7_000, 200, 9_000);
+    total.messages = [Some(Box::new(ws)), Some(Box::new(grpc))];
+    snapshot.interval.messages = [[1_280, 1_279], [1_170, 2_340]];
+    (info, snapshot, Vec::new())
+}
+
+#[test]
+fn message_protocols_80x24() {
+    let b = render(
+        &message_protocols(),
+        Controls::new(Theme::Plain),
+        false,
+        SMALL,
+    );
+    insta::assert_snapshot!(text(&b));
+}
+
+#[test]
+fn message_protocols_160x48() {
+    let b = render(
+        &message_protocols(),
+        Controls::new(Theme::Plain),
+        false,
+        LARGE,
+    );
+    insta::assert_snapshot!(text(&b));
+}
+
 /// An empty snapshot (the first tick): nothing divides by zero, nothing panics.
 #[test]
 fn first_tick() {
@@ -416,6 +473,7 @@ fn first_tick() {
             responses: 0,
             errors: 0,
             latency: histogram(&[]),
+            messages: [[0; 2]; 2],
         },
         last: false,
     };

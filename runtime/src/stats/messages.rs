@@ -28,6 +28,7 @@ pub fn index(protocol: Protocol) -> Option<usize> {
 
 /// One message protocol's counts.
 #[derive(Debug, Clone)]
+#[allow(clippy::new_without_default)] // `new` allocates three histograms.
 pub struct Messages {
     /// Messages sent: WebSocket data messages, gRPC request messages.
     pub sent: u64,
@@ -59,7 +60,8 @@ pub struct Messages {
 // The drivers of the message protocols record through these.
 #[allow(dead_code)]
 impl Messages {
-    pub(crate) fn new() -> Messages {
+    /// Nothing counted yet.
+    pub fn new() -> Messages {
         Messages {
             sent: 0,
             received: 0,
