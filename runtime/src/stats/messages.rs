@@ -28,7 +28,6 @@ pub fn index(protocol: Protocol) -> Option<usize> {
 
 /// One message protocol's counts.
 #[derive(Debug, Clone)]
-#[allow(clippy::new_without_default)] // `new` allocates three histograms.
 pub struct Messages {
     /// Messages sent: WebSocket data messages, gRPC request messages.
     pub sent: u64,
@@ -55,6 +54,12 @@ pub struct Messages {
     pub stream_messages: Histogram<u64>,
     /// From a call's start to its stream's first message, µs.
     pub first_message: Histogram<u64>,
+}
+
+impl Default for Messages {
+    fn default() -> Messages {
+        Messages::new()
+    }
 }
 
 // The drivers of the message protocols record through these.
