@@ -262,6 +262,19 @@ pub struct RunArgs {
     #[arg(short = 'H', long = "header", help_heading = "Target")]
     pub headers: Vec<String>,
 
+    /// HTTP basic authentication, `user:password` (sent as `Authorization: Basic …`).
+    #[arg(
+        short = 'a',
+        long,
+        value_name = "USER:PASSWORD",
+        help_heading = "Target"
+    )]
+    pub basic_auth: Option<String>,
+
+    /// Send `Authorization: Bearer TOKEN` (a template, e.g. '${API_TOKEN}').
+    #[arg(long, value_name = "TOKEN", help_heading = "Target")]
+    pub bearer: Option<String>,
+
     /// Request body (a template).
     #[arg(short, long, help_heading = "Target")]
     pub body: Option<String>,

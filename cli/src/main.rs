@@ -90,6 +90,8 @@ fn flags_of(args: &RunArgs) -> Flags {
         timeout: args.timeout.clone(),
         method: args.method.clone(),
         headers: args.headers.clone(),
+        basic_auth: args.basic_auth.clone(),
+        bearer: args.bearer.clone(),
         body: args.body.clone(),
         body_file: args.body_file.clone(),
         max_requests: args.max_requests,

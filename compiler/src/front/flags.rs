@@ -22,6 +22,10 @@ pub struct Flags {
     pub method: Option<String>,
     /// `-H`: headers, `Name: value`.
     pub headers: Vec<String>,
+    /// `-a`: `user:password` for HTTP basic authentication.
+    pub basic_auth: Option<String>,
+    /// `--bearer`: a token (a template) for `Authorization: Bearer …`.
+    pub bearer: Option<String>,
     /// `-b`: body text.
     pub body: Option<String>,
     /// `--body-file`: path.
@@ -160,6 +164,7 @@ impl Flags {
             }
             (None, None) => {}
         }
+        self.apply_auth(draft, errors);
         for header in &self.headers {
             match split_header(header) {
                 Some(h) => draft.set_header(h),
@@ -171,6 +176,52 @@ impl Flags {
                     None,
                 )),
             }
+        }
+    }
+}
+
+impl Flags {
+    /// `-a` and `--bearer`: an `Authorization` header, as if given with `-H` before
+    /// the others (so an `-H 'Authorization: …'` replaces it). The diagnostics name
+    /// the flag without quoting the credentials.
+    fn apply_auth(&self, draft: &mut Draft, errors: &mut Vec<CompileError>) {
+        let header = |flag: &str, value: String| {
+            let loc = Loc {
+                src: Src::new(flag.to_owned(), value.as_str()),
+                span: 0..value.len(),
+                contents_at: Some(0),
+                is_file: false,
+            };
+            DraftHeader {
+                name: Located {
+                    value: "Authorization".into(),
+                    loc: loc.clone(),
+                },
+                value: Located { value, loc },
+            }
+        };
+        match (&self.basic_auth, &self.bearer) {
+            (Some(_), Some(_)) => {
+                errors.push(CompileError::unlocated(CompileErrorKind::Conflict {
+                    message: "`--basic-auth` and `--bearer` both set `Authorization`; give one"
+                        .into(),
+                }))
+            }
+            (Some(credentials), None) => {
+                if credentials.contains(':') {
+                    use base64::Engine;
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+                    draft.set_header(header("--basic-auth", format!("Basic {encoded}")));
+                } else {
+                    errors.push(CompileError::unlocated(CompileErrorKind::InvalidValue {
+                        message: "`--basic-auth` expects `user:password` (the password may be \
+                                 empty: `user:`)"
+                            .into(),
+                    }));
+                }
+            }
+            (None, Some(token)) => draft.set_header(header("--bearer", format!("Bearer {token}"))),
+            (None, None) => {}
         }
     }
 }
