@@ -1,9 +1,11 @@
-# Shared by bench/*.sh (sourced, not run): logging, apt installs, and a local
-# nginx that answers `GET /` with `200 ok`.
+# Shared by bench/*.sh (sourced, not run): logging, apt, pip and npm installs, a
+# local nginx that answers `GET /` with `200 ok`, and the servers of ws.sh and
+# grpc.sh.
 #
 # nginx_start needs WORK (a scratch dir the caller removes), SRV_CPU (CPU for the
 # single worker) and NGINX (the binary); it sets NGINX_PID, PORT and URL. Call
-# nginx_stop from the caller's EXIT trap.
+# nginx_stop from the caller's EXIT trap. server_start/server_stop do the same for
+# any other server that prints "listening PORT" when ready.
 
 BENCH_TAG=${BENCH_TAG:-bench}
 log() { printf '[%s] %s\n' "$BENCH_TAG" "$*" >&2; }
@@ -39,8 +41,83 @@ nginx_stop() {
     fi
 }
 
+# pip_install PKG...: install Python packages for the python3 on PATH.
+pip_install() {
+    log "pip install $*"
+    python3 -m pip install --quiet --disable-pip-version-check "$@" ||
+        die "pip install $* failed; install them for $(command -v python3) by hand"
+}
+
+# ensure_node: node and npm on PATH (apt's nodejs if missing; bench/node needs 18+).
+ensure_node() {
+    command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+    command -v node >/dev/null || die "node not found"
+    local major
+    major=$(node -p 'process.versions.node.split(".")[0]')
+    [[ $major -ge 18 ]] || die "node $major is too old for bench/node (18 or later)"
+}
+
+# node_deps DIR: `npm install` DIR's package.json when one of its dependencies
+# does not resolve (node_modules is gitignored; the first run fetches it).
+node_deps() {
+    local dir=$1
+    if ! (cd "$dir" && node -e 'for (const d of Object.keys(require("./package.json").dependencies)) require.resolve(d)') 2>/dev/null; then
+        log "npm install in ${dir#"$ROOT"/}"
+        (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null) || die "npm install in $dir failed"
+    fi
+}
+
+# free_port: a TCP port free on 127.0.0.1 now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# cpu_seconds PID: user+sys CPU seconds the process has used so far (its threads
+# included; not its children).
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# server_start NAME LOG CMD...: start CMD pinned to SRV_CPU, stdout and stderr to
+# LOG, and wait up to 10 s for its "listening" line; sets SERVER_PID and SERVER_LOG.
+SERVER_PID=
+SERVER_LOG=
+server_start() {
+    local name=$1 logf=$2
+    shift 2
+    SERVER_LOG=$logf
+    taskset -c "$SRV_CPU" "$@" >"$logf" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        grep -q '^listening' "$logf" 2>/dev/null && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$logf" >&2; die "$name exited before listening"; }
+        sleep 0.1
+    done
+    cat "$logf" >&2
+    die "$name did not start listening in 10 s"
+}
+
+# server_alive: die, with the server's log, if the server has exited (it crashed, or
+# a Ctrl-C reached it).
+server_alive() {
+    kill -0 "$SERVER_PID" 2>/dev/null && return 0
+    cat "$SERVER_LOG" >&2 2>/dev/null || true
+    die "the server exited during the run"
+}
+
+# server_stop: SIGTERM the server started by server_start, then wait for it (up to 5 s).
+server_stop() {
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    [[ -n $SERVER_PID ]] && wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+}
+
 nginx_start() {
-    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    PORT=$(free_port)
     URL=http://127.0.0.1:$PORT/
 
     # worker_cpu_affinity takes a bit mask, highest CPU first: CPU 1 -> "10".
