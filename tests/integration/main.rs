@@ -15,6 +15,7 @@ mod servers;
 mod websocket;
 
 mod anatomy;
+mod auth;
 mod chaining;
 mod checks;
 mod cli;
