@@ -283,6 +283,11 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Target")]
     pub body_file: Option<String>,
 
+    /// A multipart/form-data field, `name=value` (a template) or `name=@path` (a
+    /// file, sent as is); repeatable, sent in order.
+    #[arg(short = 'F', long, value_name = "NAME=VALUE", help_heading = "Target")]
+    pub form: Vec<String>,
+
     /// Per-request timeout, e.g. 5s [default: 30s].
     #[arg(long, help_heading = "Target")]
     pub timeout: Option<String>,

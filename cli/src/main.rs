@@ -94,6 +94,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         bearer: args.bearer.clone(),
         body: args.body.clone(),
         body_file: args.body_file.clone(),
+        form: args.form.clone(),
         max_requests: args.max_requests,
         http2: args.http2,
         rate: args.rate,

@@ -2,11 +2,21 @@
 
 use crate::located::Located;
 
-/// A request body as given: text (a template) or a file (raw bytes).
+/// A request body as given: text (a template), a file (raw bytes), or the fields of
+/// a `multipart/form-data` body.
 #[derive(Debug, Clone)]
 pub(crate) enum BodySource {
     Text(String),
     File(String),
+    Multipart(Vec<MultipartField>),
+}
+
+/// One field of a multipart body: its name and its value (a template, or `@path` for
+/// a file).
+#[derive(Debug, Clone)]
+pub(crate) struct MultipartField {
+    pub name: Located<String>,
+    pub value: Located<String>,
 }
 
 /// A header as given.

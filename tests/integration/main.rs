@@ -29,6 +29,7 @@ mod httpbin_scenarios;
 mod injection;
 mod live;
 mod load_models;
+mod multipart;
 mod redaction;
 mod redirects;
 mod reports;

@@ -3,7 +3,7 @@
 
 use crate::CompileError;
 use crate::compile_error::CompileErrorKind;
-use crate::draft::{BodySource, Draft, DraftHeader};
+use crate::draft::{BodySource, Draft, DraftHeader, MultipartField};
 use crate::located::{Loc, Located, Src};
 
 /// Scenario settings given on the command line. `None` means "not given": the
@@ -30,6 +30,8 @@ pub struct Flags {
     pub body: Option<String>,
     /// `--body-file`: path.
     pub body_file: Option<String>,
+    /// `-F`: multipart fields, `name=value` or `name=@path`.
+    pub form: Vec<String>,
     /// `--max-requests`.
     pub max_requests: Option<u64>,
     /// `--http2`.
@@ -156,13 +158,24 @@ impl Flags {
                 &Loc::flag("--body-file", file),
                 None,
             )),
+            (Some(_), None) | (None, Some(_)) if !self.form.is_empty() => {
+                errors.push(CompileError::at(
+                    CompileErrorKind::Conflict {
+                        message: "`--form` makes the body: it cannot be used with `--body` or \
+                              `--body-file`"
+                            .into(),
+                    },
+                    &Loc::flag("--form", &self.form[0]),
+                    None,
+                ))
+            }
             (Some(body), None) => {
                 draft.body = Some(located("--body", body, BodySource::Text(body.clone())))
             }
             (None, Some(file)) => {
                 draft.body = Some(located("--body-file", file, BodySource::File(file.clone())))
             }
-            (None, None) => {}
+            (None, None) => self.apply_form(draft, errors),
         }
         self.apply_auth(draft, errors);
         for header in &self.headers {
@@ -181,6 +194,43 @@ impl Flags {
 }
 
 impl Flags {
+    /// `-F name=value` (repeatable): the fields of a multipart body, in order.
+    fn apply_form(&self, draft: &mut Draft, errors: &mut Vec<CompileError>) {
+        let Some(first) = self.form.first() else {
+            return;
+        };
+        let mut fields = Vec::new();
+        for field in &self.form {
+            let src = Src::new(format!("--form {field:?}"), field.as_str());
+            let sub = |span: std::ops::Range<usize>| Loc {
+                src: src.clone(),
+                contents_at: Some(span.start),
+                span,
+                is_file: false,
+            };
+            match field.split_once('=') {
+                Some((name, value)) if !name.is_empty() => fields.push(MultipartField {
+                    name: Located {
+                        value: name.to_owned(),
+                        loc: sub(0..name.len()),
+                    },
+                    value: Located {
+                        value: value.to_owned(),
+                        loc: sub(name.len() + 1..field.len()),
+                    },
+                }),
+                _ => errors.push(CompileError::at(
+                    CompileErrorKind::InvalidValue {
+                        message: "expected `name=value` or `name=@path`".into(),
+                    },
+                    &sub(0..field.len()),
+                    None,
+                )),
+            }
+        }
+        draft.body = Some(located("--form", first, BodySource::Multipart(fields)));
+    }
+
     /// `-a` and `--bearer`: an `Authorization` header, as if given with `-H` before
     /// the others (so an `-H 'Authorization: …'` replaces it). The diagnostics name
     /// the flag without quoting the credentials.

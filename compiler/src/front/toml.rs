@@ -12,6 +12,7 @@ use crate::ThresholdScope;
 use crate::compile_error::{CompileError, CompileErrorKind};
 use crate::draft::{
     BodySource, Draft, DraftCheck, DraftHeader, DraftScenario, DraftStage, DraftStep,
+    MultipartField,
 };
 use crate::located::{Loc, Located, Src};
 
@@ -48,6 +49,7 @@ struct StepTable {
     headers: Option<BTreeMap<String, Spanned<String>>>,
     body: Option<Spanned<String>>,
     body_file: Option<Spanned<String>>,
+    multipart: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     checks: Option<Vec<Spanned<String>>>,
     extract: Option<BTreeMap<String, Spanned<String>>>,
     think_time: Option<Spanned<String>>,
@@ -115,6 +117,7 @@ struct Request {
     headers: Option<BTreeMap<String, Spanned<String>>>,
     body: Option<Spanned<String>>,
     body_file: Option<Spanned<String>>,
+    multipart: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     checks: Option<Vec<Spanned<String>>>,
     think_time: Option<Spanned<String>>,
     expected_status: Option<Spanned<String>>,
@@ -206,7 +209,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
             };
             draft.set_header(DraftHeader { name, value });
         }
-        if let Some(body) = body(r.body, r.body_file, &string)? {
+        if let Some(body) = body(r.body, r.body_file, r.multipart, src, &string)? {
             draft.body = Some(body);
         }
     }
@@ -249,7 +252,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                     }
                 })
                 .collect();
-            let body = body(step.body, step.body_file, &string)?;
+            let body = body(step.body, step.body_file, step.multipart, src, &string)?;
             steps.push(DraftStep {
                 name: step.name,
                 url: step.url.map(string),
@@ -392,37 +395,62 @@ fn thresholds(
     }
 }
 
-/// A request's body from `body` (text, a template) or `body_file`; both is an error.
+/// A request's body from `body` (text, a template), `body_file` or `multipart`; more
+/// than one is an error.
 fn body(
     text: Option<Spanned<String>>,
     file: Option<Spanned<String>>,
+    multipart: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    src: &Src,
     string: &dyn Fn(Spanned<String>) -> Located<String>,
 ) -> Result<Option<Located<BodySource>>, CompileError> {
-    Ok(match (text, file) {
-        (Some(_), Some(file)) => {
-            let message = "`body` and `body_file` cannot both be set".into();
-            return Err(CompileError::at(
-                CompileErrorKind::Conflict { message },
-                &string(file).loc,
-                None,
-            ));
-        }
-        (Some(text), None) => {
-            let text = string(text);
-            Some(Located {
-                value: BodySource::Text(text.value),
-                loc: text.loc,
+    let multipart = multipart.map(|m| {
+        let loc = Loc::toml(src, m.span(), None);
+        let fields = m
+            .into_inner()
+            .into_iter()
+            .map(|(name, value)| {
+                let value = string(value);
+                MultipartField {
+                    name: Located {
+                        value: name,
+                        loc: value.loc.clone(),
+                    },
+                    value,
+                }
             })
+            .collect();
+        Located {
+            value: BodySource::Multipart(fields),
+            loc,
         }
-        (None, Some(file)) => {
-            let file = string(file);
-            Some(Located {
-                value: BodySource::File(file.value),
-                loc: file.loc,
-            })
+    });
+    let text = text.map(|t| {
+        let t = string(t);
+        Located {
+            value: BodySource::Text(t.value),
+            loc: t.loc,
         }
-        (None, None) => None,
-    })
+    });
+    let file = file.map(|f| {
+        let f = string(f);
+        Located {
+            value: BodySource::File(f.value),
+            loc: f.loc,
+        }
+    });
+    let mut given = [text, file, multipart].into_iter().flatten();
+    let first = given.next();
+    if let Some(second) = given.next() {
+        let message =
+            "`body`, `body_file` and `multipart` cannot be used together: give one".into();
+        return Err(CompileError::at(
+            CompileErrorKind::Conflict { message },
+            &second.loc,
+            None,
+        ));
+    }
+    Ok(first)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 
 mod check;
 mod load;
+mod multipart;
 mod request;
 mod template;
 mod threshold;

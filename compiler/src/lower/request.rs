@@ -70,7 +70,7 @@ impl Lowerer<'_> {
         };
         let mut headers = Vec::new();
         let mut has_user_agent = false;
-        for h in spec.headers {
+        for h in &spec.headers {
             let name = h.name.value.to_ascii_lowercase();
             let valid = !name.is_empty()
                 && name
@@ -132,6 +132,25 @@ impl Lowerer<'_> {
         }
         let body = match spec.body {
             None => None,
+            Some(Located {
+                value: BodySource::Multipart(fields),
+                ..
+            }) => {
+                let set = spec
+                    .headers
+                    .iter()
+                    .find(|h| h.name.value.eq_ignore_ascii_case("content-type"));
+                if let Some(h) = set {
+                    let kind = CompileErrorKind::BadHeader {
+                        reason: "`content-type` is set by `multipart`, with its boundary".into(),
+                    };
+                    self.errors.push(CompileError::at(kind, &h.value.loc, None));
+                }
+                self.multipart(fields).map(|m| {
+                    headers.push(("content-type".into(), Template::literal(m.content_type)));
+                    m.body
+                })
+            }
             Some(Located {
                 value: BodySource::Text(text),
                 loc,
