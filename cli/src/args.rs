@@ -300,6 +300,11 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Target")]
     pub insecure: bool,
 
+    /// Ask for compressed responses (accept-encoding: gzip, br, zstd) and decode them
+    /// for checks and extractors; the report counts bytes on the wire and decoded.
+    #[arg(long, help_heading = "Target")]
+    pub compressed: bool,
+
     /// Keep cookies per VU and send them back, like a browser session.
     #[arg(long, help_heading = "Target")]
     pub cookie_jar: bool,

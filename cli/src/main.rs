@@ -108,6 +108,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         max_vus: args.max_vus,
         no_latency_correction: args.no_latency_correction,
         cookie_jar: args.cookie_jar,
+        compressed: args.compressed,
         no_follow_redirects: args.no_follow_redirects,
         max_redirects: args.max_redirects,
         redact: args.redact.clone(),

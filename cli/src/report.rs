@@ -242,6 +242,14 @@ pub struct Requests {
     /// before any of a response came; each counts once above, by its final outcome.
     #[serde(default)]
     pub reconnects: u64,
+    /// `--compressed`: responses whose body was decoded, those that did not decode
+    /// whole, and the bytes they decoded to (`bytes_received` is the wire's).
+    #[serde(default)]
+    pub decoded: u64,
+    #[serde(default)]
+    pub decoded_partial: u64,
+    #[serde(default)]
+    pub bytes_decoded: u64,
     /// Passed evaluations over all evaluations of every check; `null` without checks.
     pub check_pass_rate: Option<f64>,
 }
@@ -621,6 +629,9 @@ fn requests(stats: &RunStats) -> Requests {
         warmup_requests: stats.counts.warmup_requests,
         unfinished: stats.counts.unfinished,
         reconnects: stats.counts.reconnects,
+        decoded: stats.counts.decoded,
+        decoded_partial: stats.counts.decoded_partial,
+        bytes_decoded: stats.counts.bytes_decoded,
         check_pass_rate: (evaluations > 0).then(|| passes as f64 / evaluations as f64),
     }
 }

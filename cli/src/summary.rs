@@ -354,6 +354,21 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
         "  Throughput  {:.1} req/s · {mib_in:.2} MiB/s received",
         r.rps
     );
+    if r.decoded > 0 {
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let partial = if r.decoded_partial > 0 {
+            format!(" ({} not whole)", thousands(r.decoded_partial))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  Compressed  {} bodies decoded{partial} to {:.2} MiB · {:.2} MiB received in all",
+            thousands(r.decoded),
+            mib(r.bytes_decoded),
+            mib(r.bytes_received)
+        );
+    }
     if report.load.model == "arrival_rate" {
         let it = &report.iterations;
         let lag = &report.schedule_lag_ms;

@@ -42,6 +42,7 @@ pub(crate) struct Draft {
     pub http2: Option<bool>,
     pub insecure: Option<bool>,
     pub cookie_jar: Option<bool>,
+    pub compressed: Option<bool>,
     pub follow_redirects: Option<bool>,
     pub max_redirects: Option<Located<i64>>,
     pub cacert: Option<Located<String>>,

@@ -325,6 +325,8 @@ pub struct Settings {
     pub cookie_jar: bool,
     /// Most redirects followed per request; 0 when redirects are not followed.
     pub max_redirects: u32,
+    /// `--compressed`: ask for `gzip, br, zstd` and decode bodies for checks.
+    pub compressed: bool,
 }
 
 /// A source position, for dumps.

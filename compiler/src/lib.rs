@@ -59,3 +59,6 @@ pub use redaction::redaction;
 
 /// The `user-agent` sent when a request sets none.
 pub const USER_AGENT: &str = concat!("kaioken/", env!("CARGO_PKG_VERSION"));
+
+/// The `accept-encoding` a `--compressed` run sends: the codings the runtime decodes.
+pub const ACCEPT_ENCODING: &str = "gzip, br, zstd";

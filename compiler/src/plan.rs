@@ -60,6 +60,7 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             cacert_pem,
             cookie_jar: s.cookie_jar,
             max_redirects: s.max_redirects,
+            compressed: s.compressed,
         },
     })
 }

@@ -247,6 +247,7 @@ fn http_config() -> kaioken_vm::TransportPlan {
         insecure: false,
         cacert_pem: None,
         cookie_jar: false,
+        compressed: false,
         max_redirects: 10,
     }
 }

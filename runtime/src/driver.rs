@@ -15,6 +15,7 @@ use std::time::Duration;
 use kaioken_vm::{Program, Protocol, TransportPlan};
 use rustls::ClientConfig;
 
+use crate::decode::Decoded;
 use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
 use crate::response_parser::Capture;
@@ -39,6 +40,9 @@ pub(crate) struct Last {
     pub connected: bool,
     /// Where the last exchange's time went (stats/phases.rs).
     pub timing: Timing,
+    /// `--compressed`: what decoding the last response's body came to, when it was
+    /// encoded (decode.rs).
+    pub decoded: Option<Decoded>,
 }
 
 /// What a driver tells of its last exchange, and its connections.
@@ -120,7 +124,7 @@ impl Drivers {
             hop: request.hop,
         };
         let (state, step) = (request.state, request.step);
-        match request.protocol {
+        let (outcome, driver): (Outcome, &mut dyn Driver) = match request.protocol {
             Protocol::Http1 => {
                 let d = self
                     .http1
@@ -137,7 +141,15 @@ impl Drivers {
             Protocol::WebSocket | Protocol::Grpc => {
                 unreachable!("no driver for {:?}", request.protocol)
             }
+        };
+        if transport.http.compressed {
+            let last = driver.last_mut();
+            last.decoded = match (&outcome, last.capture.as_mut()) {
+                (Outcome::Response { .. }, Some(capture)) => crate::decode::decode(capture),
+                _ => None,
+            };
         }
+        (outcome, driver)
     }
 
     /// The driver of `protocol`, if a step has used it.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use kaioken_vm::{Method, Operand, Program, Reads, StepId, VuState};
+use kaioken_vm::{Method, Operand, Program, Reads, StepId, TransportPlan, VuState};
 use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWrite};
 
@@ -48,12 +48,12 @@ pub(crate) struct Sending<'a> {
 }
 
 impl StepInfo {
-    pub fn for_program(program: &Program, cookie_jar: bool) -> Arc<[StepInfo]> {
+    pub fn for_program(program: &Program, transport: &TransportPlan) -> Arc<[StepInfo]> {
         program
             .steps
             .iter()
             .map(|s| StepInfo {
-                keep: crate::judge::keep_for(s, cookie_jar),
+                keep: crate::judge::keep_for(s, transport),
                 has_host: s
                     .headers
                     .iter()
@@ -84,11 +84,12 @@ impl Http1 {
         Http1 {
             last: Last {
                 detail: None,
-                capture: crate::judge::capture_for(program, http.cookie_jar),
+                capture: crate::judge::capture_for(program, http),
                 location: Vec::new(),
                 reconnected: false,
                 connected: false,
                 timing: Timing::default(),
+                decoded: None,
             },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),

@@ -77,11 +77,12 @@ impl Http2 {
         Http2 {
             last: Last {
                 detail: None,
-                capture: crate::judge::capture_for(program, http.cookie_jar),
+                capture: crate::judge::capture_for(program, http),
                 location: Vec::new(),
                 reconnected: false,
                 connected: false,
                 timing: Timing::default(),
+                decoded: None,
             },
             follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use kaioken_vm::{CheckId, ExtractorId, Host, Program, ResponseView, StepId, VuState, Yield};
+use kaioken_vm::{
+    CheckId, ExtractorId, Host, Program, Reads, ResponseView, StepId, TransportPlan, VuState, Yield,
+};
 
 use crate::response_parser::Capture;
 use crate::stats::{Outcome, WorkerStats};
@@ -85,26 +87,28 @@ pub(crate) fn after_exchange(
     program.resume_with(state, &mut Judge { stats }, view)
 }
 
-/// What of `step`'s responses to keep: what its checks and extractors read, and the
-/// head for a cookie jar.
-pub(crate) fn keep_for(step: &kaioken_vm::StepDesc, cookie_jar: bool) -> kaioken_vm::Reads {
-    if cookie_jar {
-        step.reads.union(kaioken_vm::Reads::HEAD)
-    } else {
-        step.reads
+/// What of `step`'s responses to keep: what its checks and extractors read, the
+/// head for a cookie jar, and everything to decode with `--compressed` (decode.rs).
+pub(crate) fn keep_for(step: &kaioken_vm::StepDesc, transport: &TransportPlan) -> Reads {
+    let mut keep = step.reads;
+    if transport.cookie_jar {
+        keep = keep.union(Reads::HEAD);
     }
+    if transport.compressed {
+        keep = Reads {
+            head: true,
+            body: true,
+        };
+    }
+    keep
 }
 
 /// A capture for a VU of `program`, if its checks or extractors read the head or body,
-/// or a cookie jar reads `Set-Cookie`.
-pub(crate) fn capture_for(program: &Program, cookie_jar: bool) -> Option<Capture> {
-    (program.capture_body || program.capture_head || cookie_jar).then(|| {
-        Capture::new(if program.capture_body {
-            program.body_limit
-        } else {
-            0
-        })
-    })
+/// a cookie jar reads `Set-Cookie`, or `--compressed` decodes bodies.
+pub(crate) fn capture_for(program: &Program, transport: &TransportPlan) -> Option<Capture> {
+    let body = program.capture_body || transport.compressed;
+    (body || program.capture_head || transport.cookie_jar)
+        .then(|| Capture::new(if body { program.body_limit } else { 0 }))
 }
 
 #[cfg(test)]
@@ -113,7 +117,8 @@ mod tests {
 
     use super::*;
 
-    /// Each step keeps only what its own checks, extractors and the cookie jar read:
+    /// Each step keeps only what its own checks, extractors and the cookie jar read
+    /// (and `--compressed` decodes):
     /// a body check on one step does not make every step's body be copied.
     #[test]
     fn keep_is_per_step() {
@@ -139,17 +144,33 @@ mod tests {
             ..Input::default()
         };
         let program = compile(&lower(&input).unwrap()).unwrap();
-        let keep = |jar| {
+        let keep = |cookie_jar, compressed| {
+            let transport = TransportPlan {
+                timeout: std::time::Duration::from_secs(1),
+                insecure: false,
+                cacert_pem: None,
+                cookie_jar,
+                max_redirects: 0,
+                compressed,
+            };
             program
                 .steps
                 .iter()
                 .map(|s| {
-                    let k = keep_for(s, jar);
+                    let k = keep_for(s, &transport);
                     (k.head, k.body)
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(keep(false), [(false, true), (true, false), (false, false)]);
-        assert_eq!(keep(true), [(true, true), (true, false), (true, false)]);
+        assert_eq!(
+            keep(false, false),
+            [(false, true), (true, false), (false, false)]
+        );
+        assert_eq!(
+            keep(true, false),
+            [(true, true), (true, false), (true, false)]
+        );
+        // Decoding needs the head's `content-encoding` and the body, for every step.
+        assert_eq!(keep(false, true), [(true, true); 3]);
     }
 }

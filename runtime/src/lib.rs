@@ -38,6 +38,7 @@ mod conn;
 mod control;
 mod controller;
 mod cookies;
+mod decode;
 mod driver;
 mod error_kind;
 mod fdlimit;

@@ -43,6 +43,8 @@ pub(crate) struct Capture {
     limit: usize,
     /// Whether the body was longer than `body_limit`.
     pub truncated: bool,
+    /// Room for a decoded body (`--compressed`: decode.rs), swapped with `body`.
+    pub scratch: Vec<u8>,
 }
 
 impl Capture {
@@ -53,6 +55,7 @@ impl Capture {
             body_limit,
             limit: body_limit,
             truncated: false,
+            scratch: Vec::new(),
         }
     }
 

@@ -84,7 +84,7 @@ impl Shared {
             transport: Transport {
                 http: plan.transport.clone(),
                 tls,
-                infos: StepInfo::for_program(&plan.program, plan.transport.cookie_jar),
+                infos: StepInfo::for_program(&plan.program, &plan.transport),
             },
             control,
             issued: AtomicU64::new(0),

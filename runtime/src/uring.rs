@@ -70,6 +70,7 @@ pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
             .iter()
             .all(|s| s.protocol == Protocol::Http1)
         && !plan.program.has_think_time()
+        && !plan.transport.compressed
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
     let origin = plan.program.origins.first()?;
     if !simple || origin.scheme != Scheme::Http {
@@ -241,7 +242,7 @@ fn drive(
             rstart: 0,
             rend: 0,
             parser: ResponseParser::new(false),
-            capture: crate::judge::capture_for(program, shared.plan.transport.cookie_jar),
+            capture: crate::judge::capture_for(program, &shared.plan.transport),
             keep: false,
             phase: Phase::Idle,
             started: Instant::now(),
@@ -823,6 +824,8 @@ impl Engine<'_> {
             capture: conn.capture.as_ref(),
             location: &conn.parser.location,
             timing,
+            // `--compressed` runs on the tokio engine (see `eligible`).
+            decoded: None,
         };
         let mut worker = Worker {
             program: self.program,

@@ -121,6 +121,8 @@ pub(crate) struct Exchange<'a> {
     pub location: &'a [u8],
     /// Where its time went, and how it used its connection.
     pub timing: Timing,
+    /// `--compressed`: what decoding its body came to, if it was encoded.
+    pub decoded: Option<crate::decode::Decoded>,
 }
 
 /// What the worker lends a VU to complete an exchange.
@@ -234,6 +236,9 @@ impl Vu {
         w.stats
             .step(self.step.index(), ex.end, ex.end - ex.start, ex.outcome);
         w.stats.phases(&ex.timing, ex.end, ex.outcome);
+        if let Some(decoded) = ex.decoded {
+            w.stats.decoded(ex.end, decoded);
+        }
         let desc = program.step(self.step);
         let step_origin = &program.origins[desc.origin];
         let (origin, path) = match &self.hop {
@@ -310,6 +315,7 @@ impl Vu {
             capture: None,
             location: &[],
             timing: Timing::default(),
+            decoded: None,
         };
         // A failure is never a redirect: the step is over.
         let after = self.complete(w, &exchange);
@@ -380,6 +386,7 @@ mod tests {
                 capture: Some(&capture),
                 location: location.as_bytes(),
                 timing: Timing::default(),
+                decoded: None,
             };
             let mut worker = Worker {
                 program: &self.program,

@@ -255,6 +255,7 @@ impl TokioVu {
                 capture: driver.capture(),
                 location: driver.location(),
                 timing: driver.last().timing,
+                decoded: driver.last().decoded,
             };
             let after = self.vu.complete(
                 &mut VuWorker {

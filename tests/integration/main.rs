@@ -20,6 +20,7 @@ mod chaining;
 mod checks;
 mod cli;
 mod compare;
+mod compressed;
 mod counts;
 mod diagnostics;
 mod examples;

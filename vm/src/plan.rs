@@ -31,6 +31,9 @@ pub struct TransportPlan {
     /// Most redirects followed per request (every hop is a counted request); 0 does
     /// not follow them.
     pub max_redirects: u32,
+    /// `--compressed`: response bodies are decoded by their `content-encoding` for
+    /// checks and extractors, and their decoded size is counted.
+    pub compressed: bool,
 }
 
 /// The load model.

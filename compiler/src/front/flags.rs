@@ -58,6 +58,8 @@ pub struct Flags {
     pub no_latency_correction: bool,
     /// `--cookie-jar`.
     pub cookie_jar: bool,
+    /// `--compressed`.
+    pub compressed: bool,
     /// `--no-follow-redirects`.
     pub no_follow_redirects: bool,
     /// `--max-redirects`.
@@ -135,6 +137,9 @@ impl Flags {
         }
         if self.cookie_jar {
             draft.cookie_jar = Some(true);
+        }
+        if self.compressed {
+            draft.compressed = Some(true);
         }
         if self.no_follow_redirects {
             draft.follow_redirects = Some(false);

@@ -106,6 +106,7 @@ struct Target {
     max_error_rate: Option<Spanned<f64>>,
     body_limit: Option<Spanned<i64>>,
     cookie_jar: Option<bool>,
+    compressed: Option<bool>,
     follow_redirects: Option<bool>,
     max_redirects: Option<Spanned<i64>>,
 }
@@ -188,6 +189,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.max_error_rate = t.max_error_rate.map(number);
         draft.body_limit = t.body_limit.map(int);
         draft.cookie_jar = t.cookie_jar;
+        draft.compressed = t.compressed;
         draft.follow_redirects = t.follow_redirects;
         draft.max_redirects = t.max_redirects.map(int);
     }

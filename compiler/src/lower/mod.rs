@@ -130,6 +130,7 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         extracted: Default::default(),
         extracted_later: Default::default(),
         http2: draft.http2.unwrap_or(false),
+        compressed: draft.compressed.unwrap_or(false),
     };
     let ir = lowerer.lower(&draft, file_src.as_ref());
     if lowerer.errors.is_empty() {
@@ -156,6 +157,8 @@ struct Lowerer<'a> {
     extracted_later: std::collections::BTreeSet<String>,
     /// The run speaks HTTP/2, which has no protocol switch.
     http2: bool,
+    /// `--compressed`: requests ask for compressed bodies.
+    compressed: bool,
 }
 
 impl Lowerer<'_> {
@@ -231,6 +234,7 @@ impl Lowerer<'_> {
             body_limit,
             cookie_jar: d.cookie_jar.unwrap_or(false),
             max_redirects,
+            compressed: d.compressed.unwrap_or(false),
         };
         let checks = self.run_checks(&d.checks);
         let thresholds = d

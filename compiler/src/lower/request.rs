@@ -70,6 +70,7 @@ impl Lowerer<'_> {
         };
         let mut headers = Vec::new();
         let mut has_user_agent = false;
+        let mut has_accept_encoding = false;
         for h in &spec.headers {
             let name = h.name.value.to_ascii_lowercase();
             let valid = !name.is_empty()
@@ -108,6 +109,7 @@ impl Lowerer<'_> {
                 continue;
             }
             has_user_agent |= name == "user-agent";
+            has_accept_encoding |= name == "accept-encoding";
             if let Some(value) = self.template(&h.value) {
                 // The same rule the runtime applies to values built at run time.
                 let fault = value.parts.iter().find_map(|p| match p {
@@ -129,6 +131,12 @@ impl Lowerer<'_> {
         }
         if !has_user_agent {
             headers.push(("user-agent".into(), Template::literal(crate::USER_AGENT)));
+        }
+        if self.compressed && !has_accept_encoding {
+            headers.push((
+                "accept-encoding".into(),
+                Template::literal(crate::ACCEPT_ENCODING),
+            ));
         }
         let body = match spec.body {
             None => None,

@@ -80,6 +80,14 @@ pub struct Counts {
     /// connection the server had closed). Each is counted once among the requests,
     /// by its final outcome.
     pub reconnects: u64,
+    /// `--compressed`: responses whose body was decoded (its `content-encoding` was
+    /// gzip, deflate, br or zstd).
+    pub decoded: u64,
+    /// Of those, the ones that did not decode whole: cut at the body limit, corrupt,
+    /// or past the decoder's bound.
+    pub decoded_partial: u64,
+    /// Bytes those bodies decoded to (the wire's are in `bytes_in`).
+    pub bytes_decoded: u64,
 }
 
 impl Counts {
@@ -96,5 +104,8 @@ impl Counts {
         self.started += other.started;
         self.dropped += other.dropped;
         self.reconnects += other.reconnects;
+        self.decoded += other.decoded;
+        self.decoded_partial += other.decoded_partial;
+        self.bytes_decoded += other.bytes_decoded;
     }
 }

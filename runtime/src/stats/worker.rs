@@ -169,6 +169,15 @@ impl WorkerStats {
         self.messages[super::messages::index(protocol)?].as_deref_mut()
     }
 
+    /// A response that ended at `at` had its body decoded (`--compressed`).
+    pub fn decoded(&mut self, at: Instant, decoded: crate::decode::Decoded) {
+        if self.second_of(at).is_some() {
+            self.counts.decoded += 1;
+            self.counts.decoded_partial += u64::from(!decoded.complete);
+            self.counts.bytes_decoded += decoded.bytes;
+        }
+    }
+
     /// Make room for `n` checks' counts (once, before the run).
     pub fn with_checks(mut self, n: usize) -> WorkerStats {
         self.checks = vec![[0; 2]; n];
