@@ -305,6 +305,11 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Target")]
     pub compressed: bool,
 
+    /// Open a new connection for every request (HTTP/1.1 sends `connection:
+    /// close`); the report's connection counts and phases show the cost.
+    #[arg(long, help_heading = "Target")]
+    pub no_keepalive: bool,
+
     /// Keep cookies per VU and send them back, like a browser session.
     #[arg(long, help_heading = "Target")]
     pub cookie_jar: bool,

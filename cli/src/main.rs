@@ -109,6 +109,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         no_latency_correction: args.no_latency_correction,
         cookie_jar: args.cookie_jar,
         compressed: args.compressed,
+        no_keepalive: args.no_keepalive,
         no_follow_redirects: args.no_follow_redirects,
         max_redirects: args.max_redirects,
         redact: args.redact.clone(),

@@ -43,6 +43,7 @@ pub(crate) struct Draft {
     pub insecure: Option<bool>,
     pub cookie_jar: Option<bool>,
     pub compressed: Option<bool>,
+    pub keepalive: Option<bool>,
     pub follow_redirects: Option<bool>,
     pub max_redirects: Option<Located<i64>>,
     pub cacert: Option<Located<String>>,

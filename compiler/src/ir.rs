@@ -327,6 +327,8 @@ pub struct Settings {
     pub max_redirects: u32,
     /// `--compressed`: ask for `gzip, br, zstd` and decode bodies for checks.
     pub compressed: bool,
+    /// Connections carry more than one request (`--no-keepalive` turns it off).
+    pub keepalive: bool,
 }
 
 /// A source position, for dumps.

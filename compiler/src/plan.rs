@@ -61,6 +61,7 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             cookie_jar: s.cookie_jar,
             max_redirects: s.max_redirects,
             compressed: s.compressed,
+            keepalive: s.keepalive,
         },
     })
 }

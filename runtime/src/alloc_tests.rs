@@ -248,6 +248,7 @@ fn http_config() -> kaioken_vm::TransportPlan {
         cacert_pem: None,
         cookie_jar: false,
         compressed: false,
+        keepalive: true,
         max_redirects: 10,
     }
 }

@@ -35,6 +35,9 @@ pub(crate) struct Http2 {
     last: Last,
     /// Keep redirects' `Location`s.
     follow: bool,
+    /// Connections carry more than one request; without (`--no-keepalive`) each is
+    /// closed after its response.
+    keepalive: bool,
     /// By connection slot: the program's origins, then those redirects led to.
     conns: Vec<Option<SendRequest<Full<Bytes>>>>,
     steps: Vec<Option<H2Step>>,
@@ -85,6 +88,7 @@ impl Http2 {
                 decoded: None,
             },
             follow: http.max_redirects > 0,
+            keepalive: http.keepalive,
             conns: (0..program.origins.len()).map(|_| None).collect(),
             steps,
             last_len: 0,
@@ -245,6 +249,9 @@ impl Http2 {
                     c.push_body(data);
                 }
             }
+        }
+        if !self.keepalive {
+            self.drop_conn(slot);
         }
         Ok((status, bytes_in))
     }

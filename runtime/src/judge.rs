@@ -152,6 +152,7 @@ mod tests {
                 cookie_jar,
                 max_redirects: 0,
                 compressed,
+                keepalive: true,
             };
             program
                 .steps

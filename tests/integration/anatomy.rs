@@ -96,3 +96,56 @@ fn waiting_is_the_time_to_first_byte() {
         assert_eq!(count(&report, "tls"), 0, "{report}");
     }
 }
+
+/// `--no-keepalive`: every request opens its own connection, on HTTP/1.1 (both
+/// engines: the request says `connection: close` and nginx closes) and HTTP/2 (the
+/// driver closes after the response). nginx's log numbers each request's
+/// connection: as many as requests, where keep-alive needs one per VU.
+#[test]
+fn no_keepalive_opens_a_connection_per_request() {
+    for (variant, http2, engine) in [
+        (Variant::Http1, false, "io_uring"),
+        (Variant::Http1, false, "tokio"),
+        (Variant::H2c, true, "tokio"),
+    ] {
+        for keepalive in [true, false] {
+            let nginx = Nginx::start(variant);
+            let mut test = Test::new()
+                .arg(nginx.url("/"))
+                .args(["-c", "2", "--max-requests", "30", "-d", "60s"])
+                .report();
+            if http2 {
+                test = test.arg("--http2");
+            }
+            if engine == "tokio" {
+                test = test.env("KAIOKEN_NO_IO_URING", "1");
+            }
+            if !keepalive {
+                test = test.arg("--no-keepalive");
+            }
+            let report = test.run().report();
+            report.check_invariants(0);
+            let what = format!("{variant:?} {engine} keepalive={keepalive}");
+            assert_eq!(report.u64("requests.responses"), 30, "{what}\n{report}");
+            assert_eq!(report.str("settings.engine"), engine, "{what}");
+            let lines = nginx.access_log_lines();
+            assert_eq!(lines.len(), 30, "{what}");
+            let mut connections: Vec<u64> = lines.iter().map(|l| l.connection).collect();
+            connections.sort_unstable();
+            connections.dedup();
+            let (expected, reused) = if keepalive { (2, 28) } else { (30, 0) };
+            assert_eq!(connections.len(), expected, "{what}: {lines:?}");
+            assert_eq!(
+                report.u64("connections.opened"),
+                expected as u64,
+                "{what}\n{report}"
+            );
+            assert_eq!(report.u64("connections.reused"), reused, "{what}\n{report}");
+            assert_eq!(
+                count(&report, "connect"),
+                expected as u64,
+                "{what}\n{report}"
+            );
+        }
+    }
+}

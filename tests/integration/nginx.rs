@@ -67,10 +67,12 @@ pub struct LogLine {
     pub user_agent: String,
     /// `$request_length`: bytes of the request as received (head and body).
     pub request_length: u64,
+    /// `$connection`: the serial number of the connection it came on.
+    pub connection: u64,
 }
 
 const LOG_FORMAT: &str = "$status\\t$server_protocol\\t$request_method\\t$request_uri\\t\
-    $http_content_length\\t$http_x_kaioken_test\\t$http_user_agent\\t$request_length";
+    $http_content_length\\t$http_x_kaioken_test\\t$http_user_agent\\t$request_length\\t$connection";
 
 impl Nginx {
     /// Start nginx; panics with its error log if it cannot.
@@ -250,7 +252,7 @@ fn parse_line(line: &str, whole: &str) -> LogLine {
     let f: Vec<&str> = line.split('\t').collect();
     assert_eq!(
         f.len(),
-        8,
+        9,
         "unexpected access log line {line:?} in:\n{whole}"
     );
     LogLine {
@@ -262,6 +264,7 @@ fn parse_line(line: &str, whole: &str) -> LogLine {
         x_kaioken_test: f[5].to_owned(),
         user_agent: f[6].to_owned(),
         request_length: f[7].parse().expect("request_length"),
+        connection: f[8].parse().expect("connection"),
     }
 }
 

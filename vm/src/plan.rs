@@ -31,6 +31,10 @@ pub struct TransportPlan {
     /// Most redirects followed per request (every hop is a counted request); 0 does
     /// not follow them.
     pub max_redirects: u32,
+    /// Connections carry more than one request; `false` (`--no-keepalive`): each
+    /// request opens its own (HTTP/1.1 says `connection: close`; HTTP/2 closes the
+    /// connection after the response).
+    pub keepalive: bool,
     /// `--compressed`: response bodies are decoded by their `content-encoding` for
     /// checks and extractors, and their decoded size is counted.
     pub compressed: bool,

@@ -60,6 +60,8 @@ pub struct Flags {
     pub cookie_jar: bool,
     /// `--compressed`.
     pub compressed: bool,
+    /// `--no-keepalive`.
+    pub no_keepalive: bool,
     /// `--no-follow-redirects`.
     pub no_follow_redirects: bool,
     /// `--max-redirects`.
@@ -140,6 +142,9 @@ impl Flags {
         }
         if self.compressed {
             draft.compressed = Some(true);
+        }
+        if self.no_keepalive {
+            draft.keepalive = Some(false);
         }
         if self.no_follow_redirects {
             draft.follow_redirects = Some(false);

@@ -107,6 +107,7 @@ struct Target {
     body_limit: Option<Spanned<i64>>,
     cookie_jar: Option<bool>,
     compressed: Option<bool>,
+    keepalive: Option<bool>,
     follow_redirects: Option<bool>,
     max_redirects: Option<Spanned<i64>>,
 }
@@ -190,6 +191,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.body_limit = t.body_limit.map(int);
         draft.cookie_jar = t.cookie_jar;
         draft.compressed = t.compressed;
+        draft.keepalive = t.keepalive;
         draft.follow_redirects = t.follow_redirects;
         draft.max_redirects = t.max_redirects.map(int);
     }

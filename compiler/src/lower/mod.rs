@@ -131,6 +131,7 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         extracted_later: Default::default(),
         http2: draft.http2.unwrap_or(false),
         compressed: draft.compressed.unwrap_or(false),
+        keepalive: draft.keepalive.unwrap_or(true),
     };
     let ir = lowerer.lower(&draft, file_src.as_ref());
     if lowerer.errors.is_empty() {
@@ -159,6 +160,8 @@ struct Lowerer<'a> {
     http2: bool,
     /// `--compressed`: requests ask for compressed bodies.
     compressed: bool,
+    /// `--no-keepalive` turns it off: HTTP/1.1 requests say `connection: close`.
+    keepalive: bool,
 }
 
 impl Lowerer<'_> {
@@ -235,6 +238,7 @@ impl Lowerer<'_> {
             cookie_jar: d.cookie_jar.unwrap_or(false),
             max_redirects,
             compressed: d.compressed.unwrap_or(false),
+            keepalive: d.keepalive.unwrap_or(true),
         };
         let checks = self.run_checks(&d.checks);
         let thresholds = d

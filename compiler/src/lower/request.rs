@@ -132,6 +132,11 @@ impl Lowerer<'_> {
         if !has_user_agent {
             headers.push(("user-agent".into(), Template::literal(crate::USER_AGENT)));
         }
+        if !self.keepalive && !self.http2 {
+            // The server closes the connection after its response (HTTP/2 has no
+            // such header: its driver closes the connection itself).
+            headers.push(("connection".into(), Template::literal("close")));
+        }
         if self.compressed && !has_accept_encoding {
             headers.push((
                 "accept-encoding".into(),
