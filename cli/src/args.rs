@@ -305,6 +305,11 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Target")]
     pub compressed: bool,
 
+    /// Print the first exchange of each step to stderr (request and response,
+    /// secrets redacted, bodies cut at 1 KiB); the live view is not shown.
+    #[arg(short, long, help_heading = "Output")]
+    pub verbose: bool,
+
     /// Open a new connection for every request (HTTP/1.1 sends `connection:
     /// close`); the report's connection counts and phases show the cost.
     #[arg(long, help_heading = "Target")]

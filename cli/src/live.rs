@@ -93,7 +93,9 @@ pub fn options(args: &RunArgs) -> Result<Option<Options>, Error> {
         chosen
     };
     let ci = std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
-    let shown = std::io::stdout().is_terminal() && !args.no_tui && !args.json && !ci;
+    // `-v` prints to the terminal while the run goes: no view over it.
+    let shown =
+        std::io::stdout().is_terminal() && !args.no_tui && !args.json && !args.verbose && !ci;
     Ok(shown.then_some(Options {
         theme,
         fps,

@@ -206,13 +206,16 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
 /// `run` once the input is gathered: compile, then dump, dry-run or run.
 fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Error> {
     let ir = kaioken_compiler::lower(input).map_err(Error::Compile)?;
-    let plan = kaioken_compiler::plan(&ir).map_err(|e| match e {
+    let mut plan = kaioken_compiler::plan(&ir).map_err(|e| match e {
         PlanError::Invalid(e) => Error::Internal(e.to_string()),
         PlanError::Cacert { path, message } => Error::Io {
             path: path.display().to_string(),
             message,
         },
     })?;
+    if args.verbose {
+        plan.transport.verbose = Some(rule.clone());
+    }
     match args.dump {
         Some(Dump::Ir) => return print_stdout(&kaioken_compiler::dump_ir(&ir, true, rule)),
         Some(Dump::Bytecode) => return print_stdout(&plan.program.listing(rule).to_string()),

@@ -62,6 +62,7 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             max_redirects: s.max_redirects,
             compressed: s.compressed,
             keepalive: s.keepalive,
+            verbose: None,
         },
     })
 }

@@ -88,13 +88,14 @@ pub(crate) fn after_exchange(
 }
 
 /// What of `step`'s responses to keep: what its checks and extractors read, the
-/// head for a cookie jar, and everything to decode with `--compressed` (decode.rs).
+/// head for a cookie jar, and everything to decode with `--compressed` (decode.rs) or
+/// show with `-v` (verbose.rs).
 pub(crate) fn keep_for(step: &kaioken_vm::StepDesc, transport: &TransportPlan) -> Reads {
     let mut keep = step.reads;
     if transport.cookie_jar {
         keep = keep.union(Reads::HEAD);
     }
-    if transport.compressed {
+    if transport.compressed || transport.verbose.is_some() {
         keep = Reads {
             head: true,
             body: true,
@@ -106,7 +107,7 @@ pub(crate) fn keep_for(step: &kaioken_vm::StepDesc, transport: &TransportPlan) -
 /// A capture for a VU of `program`, if its checks or extractors read the head or body,
 /// a cookie jar reads `Set-Cookie`, or `--compressed` decodes bodies.
 pub(crate) fn capture_for(program: &Program, transport: &TransportPlan) -> Option<Capture> {
-    let body = program.capture_body || transport.compressed;
+    let body = program.capture_body || transport.compressed || transport.verbose.is_some();
     (body || program.capture_head || transport.cookie_jar)
         .then(|| Capture::new(if body { program.body_limit } else { 0 }))
 }
@@ -153,6 +154,7 @@ mod tests {
                 max_redirects: 0,
                 compressed,
                 keepalive: true,
+                verbose: None,
             };
             program
                 .steps

@@ -59,6 +59,7 @@ mod stats;
 mod tls;
 #[cfg(target_os = "linux")]
 mod uring;
+mod verbose;
 mod vu;
 mod worker;
 

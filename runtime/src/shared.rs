@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     /// The level over the whole run, warm-up included.
     pub(crate) profile: Option<Profile>,
     pub(crate) threads: usize,
+    /// `-v`: which steps' first exchange has been printed.
+    pub(crate) verbose: Option<crate::verbose::Verbose>,
 }
 
 impl Shared {
@@ -97,6 +99,11 @@ impl Shared {
             vu_target_tx: watch::Sender::new(initial_target),
             profile,
             threads,
+            verbose: plan
+                .transport
+                .verbose
+                .clone()
+                .map(|rule| crate::verbose::Verbose::new(&plan.program, rule)),
         })
     }
 

@@ -71,6 +71,7 @@ pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
             .all(|s| s.protocol == Protocol::Http1)
         && !plan.program.has_think_time()
         && !plan.transport.compressed
+        && plan.transport.verbose.is_none()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
     let origin = plan.program.origins.first()?;
     if !simple || origin.scheme != Scheme::Http {

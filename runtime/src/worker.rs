@@ -237,6 +237,11 @@ impl TokioVu {
                 .await;
             let end = Instant::now();
             ctx.in_flight.set(ctx.in_flight.get() - 1);
+            if let Some(verbose) = &shared.verbose {
+                let info = &shared.transport.infos[request.step.index()];
+                let detail = driver.last().detail.as_deref();
+                verbose.exchange(program, &request, info, outcome, driver.capture(), detail);
+            }
             if driver.last().reconnected {
                 ctx.stats.borrow_mut().reconnected(end);
             }

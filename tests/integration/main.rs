@@ -37,3 +37,4 @@ mod reports;
 mod scenarios;
 mod signals;
 mod thresholds;
+mod verbose;

@@ -35,6 +35,9 @@ pub struct TransportPlan {
     /// request opens its own (HTTP/1.1 says `connection: close`; HTTP/2 closes the
     /// connection after the response).
     pub keepalive: bool,
+    /// `-v`: print the first exchange of each step to stderr, hiding what this rule
+    /// calls secret (set by the command line, not by a scenario).
+    pub verbose: Option<crate::Redact>,
     /// `--compressed`: response bodies are decoded by their `content-encoding` for
     /// checks and extractors, and their decoded size is counted.
     pub compressed: bool,

@@ -256,7 +256,36 @@ impl Redact {
         userinfo_ranges(text, &mut hidden);
         self.query_ranges(text, &mut hidden);
         self.header_ranges(text, &mut hidden);
+        self.quoted_key_ranges(text, &mut hidden);
         hide_ranges(text, hidden)
+    }
+
+    /// String values of quoted keys named as secret query keys: `"api_key": "…"`
+    /// (JSON, such as a body that echoes a request) or `"token" = "…"` (TOML).
+    fn quoted_key_ranges(&self, text: &str, hidden: &mut Vec<Range<usize>>) {
+        let lower = text.to_ascii_lowercase();
+        let b = text.as_bytes();
+        let names = SECRET_QUERY_KEYS
+            .iter()
+            .copied()
+            .chain(self.extra.iter().map(String::as_str));
+        for name in names {
+            for (start, _) in lower.match_indices(name) {
+                let end = start + name.len();
+                let quoted = start > 0
+                    && matches!(b[start - 1], b'"' | b'\'')
+                    && b.get(end) == Some(&b[start - 1]);
+                if !quoted {
+                    continue;
+                }
+                let Some(r) = header_value(text, start, end) else {
+                    continue;
+                };
+                if r.start > 0 && matches!(b[r.start - 1], b'"' | b'\'') {
+                    hidden.push(r);
+                }
+            }
+        }
     }
 
     /// Secret query values in free text: `?key=value` or `&key=value`, the value
@@ -661,6 +690,12 @@ mod tests {
             (
                 "url = \"http://u:pw@h/a?token=t1&x=1\"",
                 "url = \"http://u:<redacted>@h/a?token=<redacted>&x=1\"",
+            ),
+            // A quoted key named as a secret query key, with a string value (an
+            // echoed query in a JSON body); other values and keys stay.
+            (
+                "{\"args\": {\"api_key\": \"k3y\", \"page\": \"2\"}, \"token\": 7, \"keys\": \"x\"}",
+                "{\"args\": {\"api_key\": \"<redacted>\", \"page\": \"2\"}, \"token\": 7, \"keys\": \"x\"}",
             ),
         ];
         for (text, want) in cases {

@@ -1,0 +1,170 @@
+//! `-v`: the first exchange of each step printed to stderr, so a user sees what is
+//! sent (and what comes back) before loading a server with it.
+//!
+//! The tokio engine calls [`Verbose::exchange`] after every exchange (worker.rs); the
+//! first of each step wins a flag shared by every worker and is printed whole: the
+//! request as HTTP/1.1 spells it (the bytes the HTTP/1.1 driver writes; HTTP/2 sends
+//! the same fields in binary frames), then the response head and body as the driver
+//! kept them, or the error. Secrets are hidden by the run's redaction rule (the
+//! values of secret headers and query keys), and bodies are cut at [`BODY_SHOWN`].
+//! A verbose run keeps every response's head and body (judge.rs) and runs on the
+//! tokio engine.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kaioken_vm::{Program, Protocol, Redact};
+
+use crate::ErrorKind;
+use crate::response_parser::Capture;
+use crate::stats::Outcome;
+use crate::vu::Request;
+
+/// Most body bytes shown of a request or a response.
+const BODY_SHOWN: usize = 1024;
+
+/// Which steps have been shown, and the rule that hides secrets.
+pub(crate) struct Verbose {
+    rule: Redact,
+    shown: Box<[AtomicBool]>,
+}
+
+impl Verbose {
+    /// For a run of `program` whose output hides what `rule` says.
+    pub fn new(program: &Program, rule: Redact) -> Verbose {
+        Verbose {
+            rule,
+            shown: program
+                .steps
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+        }
+    }
+
+    /// Print `request`'s exchange if it is the first of its step (every later one
+    /// costs a relaxed load).
+    #[allow(clippy::too_many_arguments)]
+    pub fn exchange(
+        &self,
+        program: &Program,
+        request: &Request<'_>,
+        info: &crate::http1::StepInfo,
+        outcome: Outcome,
+        capture: Option<&Capture>,
+        detail: Option<&str>,
+    ) {
+        let flag = &self.shown[request.step.index()];
+        if flag.load(Ordering::Relaxed) || flag.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let text = self.render(program, request, info, outcome, capture, detail);
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+
+    #[cold]
+    fn render(
+        &self,
+        program: &Program,
+        request: &Request<'_>,
+        info: &crate::http1::StepInfo,
+        outcome: Outcome,
+        capture: Option<&Capture>,
+        detail: Option<&str>,
+    ) -> String {
+        let desc = program.step(request.step);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "── {:?} (s{}), its first exchange, over {} ──",
+            desc.name,
+            request.step.index(),
+            request.protocol.name()
+        );
+        let mut wire = Vec::new();
+        crate::http1::write_request(
+            &mut wire,
+            program,
+            request.state,
+            request.step,
+            info,
+            request.cookie,
+            request.hop,
+        );
+        if matches!(request.protocol, Protocol::Http2) {
+            out.push_str("(HTTP/2 sends these fields in binary frames)\n");
+        }
+        let head_end = find_head_end(&wire).unwrap_or(wire.len());
+        self.lines(&mut out, "> ", &wire[..head_end]);
+        self.body(&mut out, "> ", &wire[head_end..]);
+        match outcome {
+            Outcome::Response { .. } => match capture {
+                Some(c) if !c.head.is_empty() => {
+                    self.lines(&mut out, "< ", &c.head);
+                    self.body(&mut out, "< ", &c.body);
+                    if c.truncated {
+                        let _ = writeln!(out, "< (the body was kept up to {} bytes)", c.body_limit);
+                    }
+                }
+                _ => out.push_str("< (the response was not kept)\n"),
+            },
+            Outcome::Error(kind) => {
+                let _ = writeln!(
+                    out,
+                    "< no response: {}{}",
+                    kind.name(),
+                    detail.map_or(String::new(), |d| format!(" ({d})"))
+                );
+                if kind == ErrorKind::Timeout {
+                    out.push_str("< (no complete response within the timeout)\n");
+                }
+            }
+        }
+        out.push('\n');
+        out
+    }
+
+    /// A head's lines, each behind `mark`, with secrets hidden.
+    fn lines(&self, out: &mut String, mark: &str, head: &[u8]) {
+        let text = self.rule.text(&String::from_utf8_lossy(head));
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let _ = writeln!(out, "{mark}{line}");
+        }
+        let _ = writeln!(out, "{}", mark.trim_end());
+    }
+}
+
+impl Verbose {
+    /// A body behind `mark`: text with secrets hidden (an echoed header, a token in
+    /// a URL), binary as a byte count; cut at [`BODY_SHOWN`].
+    fn body(&self, out: &mut String, mark: &str, body: &[u8]) {
+        if body.is_empty() {
+            return;
+        }
+        let shown = &body[..body.len().min(BODY_SHOWN)];
+        // A cut may split a character: the text is what decodes before it.
+        let text = match std::str::from_utf8(shown) {
+            Ok(text) => Some(text),
+            Err(e) if e.error_len().is_none() => {
+                std::str::from_utf8(&shown[..e.valid_up_to()]).ok()
+            }
+            Err(_) => None,
+        };
+        let Some(text) = text.filter(|t| !t.contains('\0')) else {
+            let _ = writeln!(out, "{mark}({} bytes of binary data)", body.len());
+            return;
+        };
+        for line in self.rule.text(text).lines() {
+            let _ = writeln!(out, "{mark}{line}");
+        }
+        if body.len() > BODY_SHOWN {
+            let _ = writeln!(out, "{mark}… ({BODY_SHOWN} of {} bytes shown)", body.len());
+        }
+    }
+}
+
+/// Where a head ends: just past its blank line.
+fn find_head_end(bytes: &[u8]) -> Option<usize> {
+    memchr::memmem::find(bytes, b"\r\n\r\n").map(|i| i + 4)
+}
