@@ -310,6 +310,12 @@ pub struct RunArgs {
     #[arg(short, long, help_heading = "Output")]
     pub verbose: bool,
 
+    /// HTTP/2: VUs share connections, N to a connection, each request on its own
+    /// stream (h2load's -m): `-c 100 --h2-streams 10` opens 10 connections per
+    /// worker thread's share of VUs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000), help_heading = "Target")]
+    pub h2_streams: Option<u64>,
+
     /// Open a new connection for every request (HTTP/1.1 sends `connection:
     /// close`); the report's connection counts and phases show the cost.
     #[arg(long, help_heading = "Target")]

@@ -110,6 +110,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         cookie_jar: args.cookie_jar,
         compressed: args.compressed,
         no_keepalive: args.no_keepalive,
+        h2_streams: args.h2_streams,
         no_follow_redirects: args.no_follow_redirects,
         max_redirects: args.max_redirects,
         redact: args.redact.clone(),

@@ -44,6 +44,7 @@ pub(crate) struct Draft {
     pub cookie_jar: Option<bool>,
     pub compressed: Option<bool>,
     pub keepalive: Option<bool>,
+    pub h2_streams: Option<Located<i64>>,
     pub follow_redirects: Option<bool>,
     pub max_redirects: Option<Located<i64>>,
     pub cacert: Option<Located<String>>,

@@ -165,7 +165,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     let s = &ir.settings;
     line(
         format!(
-            "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={} cookie_jar={} max_redirects={} compressed={} keepalive={}",
+            "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={} cookie_jar={} max_redirects={} compressed={} keepalive={} h2_streams={}",
             format_duration(s.timeout),
             if s.http2 { "2" } else { "1.1" },
             s.insecure,
@@ -179,6 +179,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
             s.max_redirects,
             s.compressed,
             s.keepalive,
+            s.h2_streams,
         ),
         None,
     );

@@ -329,6 +329,8 @@ pub struct Settings {
     pub compressed: bool,
     /// Connections carry more than one request (`--no-keepalive` turns it off).
     pub keepalive: bool,
+    /// HTTP/2: how many VUs share a connection, each with its own stream.
+    pub h2_streams: u32,
 }
 
 /// A source position, for dumps.

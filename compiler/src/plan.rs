@@ -62,6 +62,7 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             max_redirects: s.max_redirects,
             compressed: s.compressed,
             keepalive: s.keepalive,
+            h2_streams: s.h2_streams,
             verbose: None,
         },
     })

@@ -249,6 +249,7 @@ fn http_config() -> kaioken_vm::TransportPlan {
         cookie_jar: false,
         compressed: false,
         keepalive: true,
+        h2_streams: 1,
         verbose: None,
         max_redirects: 10,
     }

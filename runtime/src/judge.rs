@@ -154,6 +154,7 @@ mod tests {
                 max_redirects: 0,
                 compressed,
                 keepalive: true,
+                h2_streams: 1,
                 verbose: None,
             };
             program

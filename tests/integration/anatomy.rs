@@ -149,3 +149,56 @@ fn no_keepalive_opens_a_connection_per_request() {
         }
     }
 }
+
+/// `--h2-streams N`: the VUs of a worker thread share HTTP/2 connections N to one,
+/// each request on its own stream: 20 VUs with 5 streams a connection open 4
+/// connections (one thread, or two threads of 10 VUs), as nginx's log numbers them;
+/// without it each VU has its own. Refused without HTTP/2, and out of its range.
+#[test]
+fn h2_streams_share_connections_between_vus() {
+    for (streams, threads, expected) in [(None, "1", 20), (Some("5"), "1", 4), (Some("5"), "2", 4)]
+    {
+        let nginx = Nginx::start(Variant::H2c);
+        let mut test = Test::new()
+            .arg(nginx.url("/"))
+            .args(["--http2", "-c", "20", "--threads", threads])
+            .args(["--max-requests", "400", "-d", "60s"])
+            .report();
+        if let Some(n) = streams {
+            test = test.args(["--h2-streams", n]);
+        }
+        let report = test.run().report();
+        report.check_invariants(0);
+        let what = format!("--h2-streams {streams:?} --threads {threads}");
+        assert_eq!(report.u64("requests.responses"), 400, "{what}\n{report}");
+        let mut connections: Vec<u64> = nginx
+            .access_log_lines()
+            .iter()
+            .map(|l| l.connection)
+            .collect();
+        assert_eq!(connections.len(), 400, "{what}");
+        connections.sort_unstable();
+        connections.dedup();
+        assert_eq!(connections.len(), expected, "{what}");
+        assert_eq!(
+            report.u64("connections.opened"),
+            expected as u64,
+            "{what}\n{report}"
+        );
+        assert_eq!(
+            report.u64("connections.reused"),
+            400 - expected as u64,
+            "{what}\n{report}"
+        );
+    }
+    Test::new()
+        .args(["http://127.0.0.1:9/", "--h2-streams", "4", "--dump", "ir"])
+        .status(1)
+        .stderr_contains("`h2_streams` shares HTTP/2 connections: it needs `http2` (`--http2`)")
+        .run();
+    Test::new()
+        .args(["http://127.0.0.1:9/", "--http2", "--h2-streams", "0"])
+        .status(2)
+        .stderr_contains("0 is not in 1..=1000")
+        .run();
+}

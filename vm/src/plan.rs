@@ -35,6 +35,9 @@ pub struct TransportPlan {
     /// request opens its own (HTTP/1.1 says `connection: close`; HTTP/2 closes the
     /// connection after the response).
     pub keepalive: bool,
+    /// HTTP/2: how many VUs of a worker thread share one connection, each request
+    /// on its own stream (`--h2-streams`, h2load's `-m`); 1 gives each VU its own.
+    pub h2_streams: u32,
     /// `-v`: print the first exchange of each step to stderr, hiding what this rule
     /// calls secret (set by the command line, not by a scenario).
     pub verbose: Option<crate::Redact>,

@@ -62,6 +62,8 @@ pub struct Flags {
     pub compressed: bool,
     /// `--no-keepalive`.
     pub no_keepalive: bool,
+    /// `--h2-streams`.
+    pub h2_streams: Option<u64>,
     /// `--no-follow-redirects`.
     pub no_follow_redirects: bool,
     /// `--max-redirects`.
@@ -145,6 +147,13 @@ impl Flags {
         }
         if self.no_keepalive {
             draft.keepalive = Some(false);
+        }
+        if let Some(n) = self.h2_streams {
+            draft.h2_streams = Some(located(
+                "--h2-streams",
+                &n.to_string(),
+                i64::try_from(n).unwrap_or(i64::MAX),
+            ));
         }
         if self.no_follow_redirects {
             draft.follow_redirects = Some(false);

@@ -108,6 +108,7 @@ struct Target {
     cookie_jar: Option<bool>,
     compressed: Option<bool>,
     keepalive: Option<bool>,
+    h2_streams: Option<Spanned<i64>>,
     follow_redirects: Option<bool>,
     max_redirects: Option<Spanned<i64>>,
 }
@@ -192,6 +193,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.cookie_jar = t.cookie_jar;
         draft.compressed = t.compressed;
         draft.keepalive = t.keepalive;
+        draft.h2_streams = t.h2_streams.map(int);
         draft.follow_redirects = t.follow_redirects;
         draft.max_redirects = t.max_redirects.map(int);
     }

@@ -223,6 +223,26 @@ impl Lowerer<'_> {
             Some(m) => m.value as u32,
             None => DEFAULT_MAX_REDIRECTS,
         };
+        let h2_streams = match &d.h2_streams {
+            Some(n) if !(1..=1000).contains(&n.value) => {
+                self.out_of_range(n, "h2_streams", "from 1 to 1000");
+                1
+            }
+            Some(n) if !d.http2.unwrap_or(false) => {
+                self.errors.push(CompileError::at(
+                    CompileErrorKind::Conflict {
+                        message: "`h2_streams` shares HTTP/2 connections: it needs `http2` \
+                                  (`--http2`)"
+                            .into(),
+                    },
+                    &n.loc,
+                    None,
+                ));
+                1
+            }
+            Some(n) => n.value as u32,
+            None => 1,
+        };
         let max_redirects = if d.follow_redirects == Some(false) {
             0
         } else {
@@ -239,6 +259,7 @@ impl Lowerer<'_> {
             max_redirects,
             compressed: d.compressed.unwrap_or(false),
             keepalive: d.keepalive.unwrap_or(true),
+            h2_streams,
         };
         let checks = self.run_checks(&d.checks);
         let thresholds = d
