@@ -82,6 +82,18 @@ fn print_error(e: &Error) {
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
+/// Server reflection for the compiler (`--reflect`): network I/O it leaves to us.
+#[derive(Debug)]
+struct Reflection {
+    insecure: bool,
+}
+
+impl kaioken_compiler::SchemaSource for Reflection {
+    fn reflect(&self, origin: &kaioken_vm::Origin) -> Result<Vec<u8>, String> {
+        kaioken_runtime::reflect(origin, self.insecure)
+    }
+}
+
 fn flags_of(args: &RunArgs) -> Flags {
     Flags {
         url: args.url.clone(),
@@ -108,6 +120,9 @@ fn flags_of(args: &RunArgs) -> Flags {
         no_follow_redirects: args.no_follow_redirects,
         max_redirects: args.max_redirects,
         redact: args.redact.clone(),
+        proto: args.proto.clone(),
+        reflect: args.reflect,
+        call: args.call.clone(),
     }
 }
 
@@ -192,6 +207,9 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         flags,
         env: std::env::vars().collect(),
         har: har_options(&args.har),
+        schema_source: Some(Arc::new(Reflection {
+            insecure: args.insecure,
+        })),
     };
     // One rule hides secrets in everything printed from here on, errors included.
     let rule = kaioken_compiler::redaction(&input);

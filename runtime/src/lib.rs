@@ -43,6 +43,7 @@ mod error_kind;
 mod fdlimit;
 #[doc(hidden)]
 pub mod fuzzing;
+mod grpc;
 mod http1;
 mod http2;
 mod judge;
@@ -51,6 +52,7 @@ mod open;
 mod profile;
 mod rate;
 mod redirect;
+mod reflection;
 mod response_parser;
 mod run_error;
 mod shared;
@@ -66,6 +68,7 @@ pub use controller::run;
 pub use error_kind::ErrorKind;
 pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;
+pub use reflection::reflect;
 pub use run_error::RunError;
 pub use stats::{
     Counts, Engine, MAX_STEPS, Messages, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second,
