@@ -847,3 +847,34 @@ mod tests {
         assert!(CmpOp::Ne.test("a", "b"));
     }
 }
+
+#[cfg(test)]
+mod grpc_status_tests {
+    use super::*;
+
+    #[test]
+    fn grpc_status_takes_names_and_codes() {
+        let c = parse_check("grpc_status == OK || grpc_status in [NOT_FOUND, 14]").unwrap();
+        assert_eq!(
+            c.to_string(),
+            "grpc_status == OK || grpc_status in [NOT_FOUND, 14]"
+        );
+        let Check::Or(items) = &c else {
+            panic!("{c:?}")
+        };
+        let Check::Compare(cmp) = &items[0] else {
+            panic!("{c:?}")
+        };
+        assert_eq!(cmp.subject, Subject::GrpcStatus);
+        assert_eq!(cmp.predicate, Predicate::Compare(CmpOp::Eq, Value::Code(0)));
+        let e = parse_check("grpc_status == NOPE").unwrap_err();
+        assert!(e.to_string().contains("a gRPC status name"), "{e}");
+        let e = parse_check("grpc_status == 17").unwrap_err();
+        assert!(
+            e.to_string().contains("a status name or code from 0 to 16"),
+            "{e}"
+        );
+        // Names are for gRPC statuses only.
+        assert!(parse_check("status == OK").is_err());
+    }
+}

@@ -268,3 +268,165 @@ fn protox_message(e: &protox::Error, dir: &std::path::Path) -> String {
         .unwrap_or_default();
     format!("{name}:{}:{}: {text}", at.line() + 1, at.column() + 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::lower::tests::{errors, ok, text};
+    use crate::{GrpcCall, StepKind};
+
+    const PROTO: &str = r#"syntax = "proto3";
+package shop.v1;
+service Orders {
+  rpc Get(GetOrder) returns (Order);
+  rpc Watch(GetOrder) returns (stream Order);
+  rpc Upload(stream Order) returns (Order);
+}
+message GetOrder { string id = 1; int32 limit = 2; }
+message Order { string id = 1; }
+"#;
+
+    /// A `.proto` in a fresh folder: its absolute path.
+    fn proto(name: &str, text: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("kaioken-grpc-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("api.proto");
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn a_grpc_target_is_one_call() {
+        let path = proto("target", PROTO);
+        let ir = ok(&format!(
+            r#"
+[target]
+url = "grpc://127.0.0.1:50051"
+[grpc]
+proto = "{path}"
+call = "shop.v1.Orders/Watch"
+message = '{{"id": "${{REQUEST_ID}}", "limit": ${{VU}}}}'
+metadata = {{ "x-token" = "t" }}
+"#
+        ));
+        let step = &ir.scenarios[0].steps[0];
+        assert_eq!(
+            step.kind,
+            StepKind::Grpc(GrpcCall {
+                method: "shop.v1.Orders/Watch".into(),
+                server_streaming: true,
+            })
+        );
+        assert_eq!(text(&step.path), "/shop.v1.Orders/Watch");
+        assert_eq!(step.method, "POST");
+        assert_eq!(step.origin.authority, "127.0.0.1:50051");
+        assert_eq!(
+            text(step.body.as_ref().unwrap()),
+            r#"{"id": "${REQUEST_ID}", "limit": ${VU}}"#
+        );
+        assert_eq!(text(&step.headers[0].1), "t");
+        assert!(!ir.grpc_schema.is_empty());
+    }
+
+    #[test]
+    fn a_grpc_step_calls_the_target_origin_and_checks_its_status() {
+        let path = proto("step", PROTO);
+        let ir = ok(&format!(
+            r#"
+[target]
+url = "grpcs://api.test:8443"
+[grpc]
+proto = "{path}"
+[[scenarios]]
+[[scenarios.steps]]
+grpc = {{ call = "shop.v1.Orders/Get", message = '{{"id": "1"}}' }}
+checks = ["grpc_status == NOT_FOUND", "grpc_status in [OK, 5]"]
+extract = {{ id = "json:$.id" }}
+[[scenarios.steps]]
+url = "http://api.test/orders/${{id}}"
+"#
+        ));
+        let steps = &ir.scenarios[0].steps;
+        assert_eq!(steps[0].origin.scheme, kaioken_vm::Scheme::Https);
+        assert_eq!(steps[0].origin.port, 8443);
+        assert_eq!(
+            steps[0].checks[0].expr.to_string(),
+            "grpc_status == NOT_FOUND"
+        );
+        assert_eq!(steps[1].kind, StepKind::Http);
+    }
+
+    #[test]
+    fn bad_calls_and_messages_are_located() {
+        let path = proto("bad", PROTO);
+        let file = |call: &str, message: &str| {
+            format!(
+                "[target]\nurl = \"grpc://h:1\"\n[grpc]\nproto = \"{path}\"\ncall = \"{call}\"\nmessage = '{message}'\n"
+            )
+        };
+        assert_eq!(
+            errors(&file("shop.v1.Orders/Gte", "{}")),
+            [
+                "5:9 [shop.v1.Orders/Gte] service `shop.v1.Orders` has no method `Gte`; did you mean `Get`?"
+            ]
+        );
+        assert_eq!(
+            errors(&file("shop.v1.Order/Get", "{}")),
+            [
+                "5:9 [shop.v1.Order/Get] the schema has no service `shop.v1.Order`; did you mean `shop.v1.Orders`?"
+            ]
+        );
+        assert_eq!(
+            errors(&file("shop.v1.Orders/Upload", "{}")),
+            [
+                "5:9 [shop.v1.Orders/Upload] `shop.v1.Orders/Upload` streams requests from the client; kaioken makes unary and server-streaming calls"
+            ]
+        );
+        assert_eq!(
+            errors(&file("shop.v1.Orders/Get", r#"{"limit": "many"}"#)),
+            [
+                r#"6:12 [{"limit": "many"}] the message is not a valid `shop.v1.GetOrder` in JSON: invalid digit found in string at line 1 column 16"#
+            ]
+        );
+        assert_eq!(
+            errors("[target]\nurl = \"grpc://h:1\"\n[grpc]\ncall = \"a.B/C\"\n"),
+            [
+                "2:8 [grpc://h:1] a gRPC call needs its schema: `proto = \"api.proto\"` or `reflection = true` in `[grpc]` (`--proto` or `--reflect`)"
+            ]
+        );
+        assert_eq!(
+            errors(&format!(
+                "[target]\nurl = \"grpc://h:1\"\n[grpc]\nproto = \"{path}\"\n"
+            )),
+            [
+                "2:8 [grpc://h:1] a `grpc://` target needs the method to call: `call` in `[grpc]` (or `--call package.Service/Method`)"
+            ]
+        );
+    }
+
+    #[test]
+    fn grpc_status_is_for_grpc_steps() {
+        assert_eq!(
+            errors("[target]\nurl = \"http://h/\"\n[request]\nchecks = [\"grpc_status == OK\"]\n"),
+            [
+                "4:12 [grpc_status == OK] `grpc_status` is a gRPC call's status; this step is an HTTP request (check `status`)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_proto_that_does_not_parse_names_its_line() {
+        let path = proto(
+            "syntax",
+            "syntax = \"proto3\";\nmessage A {\n  int32 x = 1\n}\n",
+        );
+        let e = errors(&format!(
+            "[target]\nurl = \"grpc://h:1\"\n[grpc]\nproto = \"{path}\"\ncall = \"a.B/C\"\n"
+        ));
+        assert_eq!(
+            e,
+            [format!(
+                "4:10 [{path}] `{path}` does not compile: {path}:4:1: expected ';' or '[', but found '}}'"
+            )]
+        );
+    }
+}

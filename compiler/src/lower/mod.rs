@@ -349,6 +349,7 @@ impl Lowerer<'_> {
                     expected_status: st.expected_status.as_ref().or(d.expected_status.as_ref()),
                 };
                 let extracts = self.extracts(&st.extracts);
+                self.grpc_status_on_http(&st.checks);
                 match self.request(spec, split, url) {
                     Some(mut step) => {
                         step.extracts = extracts;
@@ -390,6 +391,7 @@ impl Lowerer<'_> {
         if is_grpc(&url.value) {
             return self.grpc_target(d, url, split);
         }
+        self.grpc_status_on_http(&d.request_checks);
         let spec = RequestSpec {
             name: "request".into(),
             method: d.method.as_ref(),
@@ -523,6 +525,29 @@ impl Lowerer<'_> {
         self.grpc_schema = Some(schema);
         made?;
         Some(step)
+    }
+
+    /// Refuse `grpc_status` in an HTTP step's checks: it has no gRPC status.
+    fn grpc_status_on_http(&mut self, checks: &[Located<String>]) {
+        fn uses(c: &kaioken_grammar::Check) -> bool {
+            match c {
+                kaioken_grammar::Check::Or(items) | kaioken_grammar::Check::And(items) => {
+                    items.iter().any(uses)
+                }
+                kaioken_grammar::Check::Not(inner) => uses(inner),
+                kaioken_grammar::Check::Compare(cmp) => {
+                    cmp.subject == kaioken_grammar::Subject::GrpcStatus
+                }
+            }
+        }
+        for c in checks {
+            if kaioken_grammar::parse_check(&c.value).is_ok_and(|parsed| uses(&parsed)) {
+                self.conflict(
+                    &c.loc,
+                    "`grpc_status` is a gRPC call's status; this step is an HTTP request (check `status`)",
+                );
+            }
+        }
     }
 
     /// The run's gRPC schema, found the first time a step needs it.
