@@ -21,7 +21,8 @@
 //! allocate: prost-reflect has no way to encode JSON without one), hyper's `Request`
 //! and its header map are built per call as in the HTTP/2 driver, and reply messages
 //! are decoded into `DynamicMessage`s only when the step reads the body. The framing
-//! buffers are the driver's and are reused.
+//! buffers are the driver's and are reused. Measured (alloc_tests.rs): 21 allocations
+//! per unary call, 44 when the step reads the reply.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
