@@ -460,19 +460,28 @@ fn ms(us: u64) -> f64 {
 /// the first scenario, its URL's secrets hidden by `rule`.
 pub(crate) fn target(ir: &Ir, rule: &Redact) -> Target {
     let step = &ir.scenarios[0].steps[0];
+    let grpc = matches!(step.kind, kaioken_compiler::StepKind::Grpc(_));
     Target {
         url: step_url(step, rule),
         method: step.method.clone(),
-        http_version: if ir.settings.http2 { "2" } else { "1.1" }.into(),
+        // gRPC is HTTP/2 whatever `http2` says.
+        http_version: if ir.settings.http2 || grpc {
+            "2"
+        } else {
+            "1.1"
+        }
+        .into(),
     }
 }
 
 /// A step's URL as written, its secrets hidden by `rule`.
 fn step_url(step: &kaioken_compiler::Step, rule: &Redact) -> String {
-    let scheme = if step.origin.scheme == kaioken_vm::Scheme::Https {
-        "https"
-    } else {
-        "http"
+    let grpc = matches!(step.kind, kaioken_compiler::StepKind::Grpc(_));
+    let scheme = match (step.origin.scheme, grpc) {
+        (kaioken_vm::Scheme::Https, false) => "https",
+        (kaioken_vm::Scheme::Http, false) => "http",
+        (kaioken_vm::Scheme::Https, true) => "grpcs",
+        (kaioken_vm::Scheme::Http, true) => "grpc",
     };
     let path: String = step.path.parts.iter().map(ToString::to_string).collect();
     rule.url(&format!("{scheme}://{}{path}", step.origin.authority))
