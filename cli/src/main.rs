@@ -83,14 +83,24 @@ fn print_error(e: &Error) {
 }
 
 /// Server reflection for the compiler (`--reflect`): network I/O it leaves to us.
+/// It connects as the run will with `--insecure` and `--cacert` (`[target] insecure`
+/// and `cacert` are not read: the file is not lowered yet).
 #[derive(Debug)]
 struct Reflection {
     insecure: bool,
+    cacert: Option<String>,
 }
 
 impl kaioken_compiler::SchemaSource for Reflection {
     fn reflect(&self, origin: &kaioken_vm::Origin) -> Result<Vec<u8>, String> {
-        kaioken_runtime::reflect(origin, self.insecure)
+        let cacert = match &self.cacert {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| format!("server reflection: cannot read `{path}`: {e}"))?,
+            ),
+            None => None,
+        };
+        kaioken_runtime::reflect(origin, self.insecure, cacert)
     }
 }
 
@@ -209,6 +219,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         har: har_options(&args.har),
         schema_source: Some(Arc::new(Reflection {
             insecure: args.insecure,
+            cacert: args.cacert.clone(),
         })),
     };
     // One rule hides secrets in everything printed from here on, errors included.

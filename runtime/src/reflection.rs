@@ -6,7 +6,7 @@
 //! a located error before any load. It speaks `grpc.reflection.v1` and falls back to
 //! `v1alpha` when the server has no v1 (grpcio serves only v1alpha): the two are the
 //! same messages on the wire. Each question is one call on one HTTP/2 connection made
-//! by `conn.rs` (TLS as for the run, with `--insecure`); the files the services need
+//! by `conn.rs` (TLS as for the run, with `--insecure` and `--cacert`); the files the services need
 //! are fetched by name until none is missing, and returned as one
 //! `FileDescriptorSet`, dependencies first.
 
@@ -36,13 +36,17 @@ const V1ALPHA: &str = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectio
 
 /// The services `origin` serves, with every file they need, as an encoded
 /// `FileDescriptorSet`; or why not, as a sentence.
-pub fn reflect(origin: &Origin, insecure: bool) -> Result<Vec<u8>, String> {
+pub fn reflect(
+    origin: &Origin,
+    insecure: bool,
+    cacert_pem: Option<Vec<u8>>,
+) -> Result<Vec<u8>, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start server reflection: {e}"))?;
     runtime.block_on(async {
-        match tokio::time::timeout(REFLECTION_TIMEOUT, fetch(origin, insecure)).await {
+        match tokio::time::timeout(REFLECTION_TIMEOUT, fetch(origin, insecure, cacert_pem)).await {
             Ok(result) => result,
             Err(_) => Err(format!(
                 "server reflection on {} did not answer within {}s",
@@ -59,13 +63,17 @@ struct Client {
     path: &'static str,
 }
 
-async fn fetch(origin: &Origin, insecure: bool) -> Result<Vec<u8>, String> {
+async fn fetch(
+    origin: &Origin,
+    insecure: bool,
+    cacert_pem: Option<Vec<u8>>,
+) -> Result<Vec<u8>, String> {
     let tls = match origin.scheme {
         Scheme::Https => {
             let plan = TransportPlan {
                 timeout: REFLECTION_TIMEOUT,
                 insecure,
-                cacert_pem: None,
+                cacert_pem,
                 cookie_jar: false,
                 max_redirects: 0,
             };

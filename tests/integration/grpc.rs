@@ -38,6 +38,7 @@ sys.path.insert(0, sys.argv[4])
 import api_pb2, api_pb2_grpc
 
 PORT, LOG, REFLECT = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+TLS = len(sys.argv) > 5 and sys.argv[5] == "tls"
 lock = threading.Lock()
 
 def log(line):
@@ -79,7 +80,12 @@ if REFLECT:
     from grpc_reflection.v1alpha import reflection
     names = (api_pb2.DESCRIPTOR.services_by_name["Items"].full_name, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
-server.add_insecure_port("127.0.0.1:%d" % PORT)
+if TLS:
+    with open(sys.argv[4] + "/server.key", "rb") as k, open(sys.argv[4] + "/server.pem", "rb") as c:
+        credentials = grpc.ssl_server_credentials([(k.read(), c.read())])
+    server.add_secure_port("127.0.0.1:%d" % PORT, credentials)
+else:
+    server.add_insecure_port("127.0.0.1:%d" % PORT)
 server.start()
 server.wait_for_termination()
 "#;
@@ -96,7 +102,16 @@ impl GrpcServer {
     /// Start the server, with server reflection or without; panics with its output if
     /// it cannot, and with what to run if grpcio is missing.
     pub fn start(reflection: bool) -> GrpcServer {
+        GrpcServer::start_with(reflection, false)
+    }
+
+    /// The same, on TLS when `tls` (certificates from `write_certificates`: `ca.pem`
+    /// in [`GrpcServer::dir`]).
+    pub fn start_with(reflection: bool, tls: bool) -> GrpcServer {
         let dir = tempfile::tempdir().expect("create a temporary directory");
+        if tls {
+            crate::nginx::write_certificates(dir.path());
+        }
         std::fs::write(dir.path().join("api.proto"), PROTO).expect("write api.proto");
         std::fs::write(dir.path().join("server.py"), SERVER).expect("write server.py");
         let protoc = Command::new(interpreter())
@@ -118,6 +133,7 @@ impl GrpcServer {
             .arg(dir.path().join("calls.log"))
             .arg(if reflection { "1" } else { "0" })
             .arg(dir.path())
+            .arg(if tls { "tls" } else { "plain" })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
@@ -162,6 +178,11 @@ impl GrpcServer {
             }
             last = Some(now);
         }
+    }
+
+    /// Its folder (the certificates of a TLS server).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     fn count(&self, kind: &str) -> u64 {
@@ -225,6 +246,34 @@ fn unary_calls_and_statuses_match_the_server() {
         assert_eq!(report.str("target.url"), url);
         assert_eq!(report.str("target.http_version"), "2");
     }
+}
+
+/// `grpcs://`: TLS with ALPN h2, the CA from `--cacert` for the calls and for
+/// reflection; without it the certificate is refused before the run.
+#[test]
+fn grpcs_calls_on_tls() {
+    let server = GrpcServer::start_with(true, true);
+    let ca = server.dir().join("ca.pem");
+    let url = format!("grpcs://localhost:{}", server.port);
+    let report = Test::new()
+        .arg(&url)
+        .args(["--reflect", "--call", "kaioken.test.Items/Get"])
+        .args(["-b", r#"{"id": "7"}"#, "-c", "2", "-n", "50"])
+        .arg("--cacert")
+        .arg(&ca)
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.get("grpc")["statuses"]["OK"], 50, "{report}");
+    assert_eq!(server.count("get"), 50);
+    assert_eq!(report.u64("phases_ms.tls.count"), 2, "{report}");
+    let stderr = refused(
+        Test::new()
+            .arg(&url)
+            .args(["--reflect", "--call", "kaioken.test.Items/Get"]),
+        "server reflection: cannot connect to localhost:",
+    );
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
 }
 
 /// Server streaming: every message the server sent is counted, per stream too.
