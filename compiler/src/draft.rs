@@ -69,6 +69,8 @@ pub(crate) struct Draft {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DraftGrpc {
     pub proto: Option<Located<String>>,
+    /// More folders `import`s are looked up in, after the proto's own.
+    pub import_paths: Vec<Located<String>>,
     pub reflection: Option<Located<bool>>,
     pub call: Option<Located<String>>,
     pub message: Option<Located<String>>,

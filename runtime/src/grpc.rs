@@ -109,7 +109,8 @@ fn parse_status(value: &HeaderValue) -> u8 {
 /// What a call counted for [`Messages`], moved there after it ([`Driver::record`]).
 #[derive(Debug, Default)]
 struct Tally {
-    sent: u32,
+    /// The request message went out.
+    sent: bool,
     bytes_sent: u64,
     received: u64,
     bytes_received: u64,
@@ -362,7 +363,7 @@ impl Grpc {
             .header(http::header::TE, HeaderValue::from_static("trailers"))
             .header("grpc-timeout", self.deadline.clone());
         let frame = self.out.split().freeze();
-        self.tally.sent = 1;
+        self.tally.sent = true;
         self.tally.bytes_sent = (frame.len() - 5) as u64;
         self.last_len = (head_len + frame.len()) as u64;
         let req = req.body(Full::new(frame)).map_err(|_| ErrorKind::Other)?;
@@ -537,7 +538,7 @@ impl Driver for Grpc {
         let Some(m) = messages else {
             return;
         };
-        for _ in 0..tally.sent {
+        if tally.sent {
             m.sent(tally.bytes_sent as usize);
         }
         m.received += tally.received;

@@ -37,6 +37,7 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct GrpcTable {
     proto: Option<Spanned<String>>,
+    import_paths: Option<Vec<Spanned<String>>>,
     reflection: Option<Spanned<bool>>,
     call: Option<Spanned<String>>,
     message: Option<Spanned<String>>,
@@ -231,6 +232,12 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
     if let Some(g) = file.grpc {
         draft.grpc = DraftGrpc {
             proto: g.proto.map(string),
+            import_paths: g
+                .import_paths
+                .unwrap_or_default()
+                .into_iter()
+                .map(string)
+                .collect(),
             reflection: g.reflection.map(|r| Located {
                 loc: Loc::toml(src, r.span(), None),
                 value: r.into_inner(),

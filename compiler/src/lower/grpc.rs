@@ -55,7 +55,7 @@ impl Lowerer<'_> {
                 );
                 None
             }
-            (Some(proto), None) => self.compile_proto(proto),
+            (Some(proto), None) => self.compile_proto(proto, &g.import_paths),
             (None, Some(r)) => {
                 let (Some(origin), Some(source)) = (origin, source) else {
                     self.conflict(&r.loc, "server reflection needs a gRPC call to a server");
@@ -92,8 +92,12 @@ impl Lowerer<'_> {
     }
 
     /// Compile the `.proto` named by `proto` (relative to the scenario file when
-    /// written there), its own folder the include path.
-    fn compile_proto(&mut self, proto: &Located<String>) -> Option<Schema> {
+    /// written there), its own folder the include path, then `import_paths`.
+    fn compile_proto(
+        &mut self,
+        proto: &Located<String>,
+        import_paths: &[Located<String>],
+    ) -> Option<Schema> {
         let path = self.fold_env(proto);
         let path = self.resolve_path(&path, &proto.loc);
         let dir = path
@@ -110,7 +114,21 @@ impl Lowerer<'_> {
             self.errors.push(CompileError::at(kind, &proto.loc, None));
             return None;
         }
-        let compiled = protox::Compiler::new([&dir]).and_then(|mut c| {
+        let mut includes = vec![dir.clone()];
+        for p in import_paths {
+            let path = self.fold_env(p);
+            let path = self.resolve_path(&path, &p.loc);
+            if !path.is_dir() {
+                let kind = CompileErrorKind::Io {
+                    path: path.display().to_string(),
+                    message: "not a folder".into(),
+                };
+                self.errors.push(CompileError::at(kind, &p.loc, None));
+                return None;
+            }
+            includes.push(path);
+        }
+        let compiled = protox::Compiler::new(includes).and_then(|mut c| {
             c.include_imports(true).open_file(&file)?;
             Ok(c)
         });
@@ -400,6 +418,37 @@ url = "http://api.test/orders/${{id}}"
             [
                 "2:8 [grpc://h:1] a `grpc://` target needs the method to call: `call` in `[grpc]` (or `--call package.Service/Method`)"
             ]
+        );
+    }
+
+    #[test]
+    fn imports_are_found_in_import_paths() {
+        let common = proto(
+            "common",
+            "syntax = \"proto3\";\npackage c;\nmessage Id { string v = 1; }\n",
+        );
+        let common_dir = std::path::Path::new(&common)
+            .parent()
+            .unwrap()
+            .display()
+            .to_string();
+        let path = proto(
+            "importer",
+            "syntax = \"proto3\";\npackage i;\nimport \"api.proto\";\nservice S { rpc Get(c.Id) returns (c.Id); }\n",
+        );
+        // `api.proto` is the importer's own name too: its folder is searched first.
+        let renamed = std::path::Path::new(&path).with_file_name("main.proto");
+        std::fs::rename(&path, &renamed).unwrap();
+        let renamed = renamed.display().to_string();
+        let ir = ok(&format!(
+            "[target]\nurl = \"grpc://h:1\"\n[grpc]\nproto = \"{renamed}\"\nimport_paths = [\"{common_dir}\"]\ncall = \"i.S/Get\"\nmessage = '{{\"v\": \"x\"}}'\n"
+        ));
+        assert!(matches!(ir.scenarios[0].steps[0].kind, StepKind::Grpc(_)));
+        assert_eq!(
+            errors(&format!(
+                "[target]\nurl = \"grpc://h:1\"\n[grpc]\nproto = \"{renamed}\"\nimport_paths = [\"/no/such/dir\"]\ncall = \"i.S/Get\"\n"
+            )),
+            ["5:18 [/no/such/dir] cannot read `/no/such/dir`: not a folder"]
         );
     }
 
