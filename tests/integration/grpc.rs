@@ -217,6 +217,7 @@ fn unary_calls_and_statuses_match_the_server() {
                 r#"{"id": "${REQUEST_ID}"}"#,
             ])
             .args(["-c", "4", "-n", "400", "--max-error-rate", "1"])
+            .args(["-H", "x-token: from-the-command-line"])
             .report();
         test = match source {
             "--proto" => test.args(["--proto", "api.proto"]),
@@ -224,6 +225,17 @@ fn unary_calls_and_statuses_match_the_server() {
         };
         let report = test.run().report();
         let (calls, not_found) = (server.count("get"), server.count("notfound"));
+        // `-H` is the calls' metadata.
+        let tokens: Vec<String> = server
+            .calls()
+            .into_iter()
+            .filter(|c| c[0] == "get")
+            .map(|c| c[2].clone())
+            .collect();
+        assert!(
+            tokens.iter().all(|t| t == "from-the-command-line"),
+            "{tokens:?}"
+        );
         assert_eq!(calls, 400, "{source}");
         assert_eq!(report.u64("requests.total"), calls, "{source}: {report}");
         assert_eq!(status(&report, "grpc:5"), not_found, "{source}: {report}");
