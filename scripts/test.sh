@@ -4,9 +4,9 @@
 # The integration tests start nginx on loopback (HTTP/1.1, h2c and TLS), httpbin
 # under gunicorn (a real application: echoes, cookies, redirects) and a WebSocket
 # echo server (Python's `websockets`), run the live view in tmux and render the HTML
-# report in headless Chromium; on a fresh Debian or Ubuntu machine this installs them
-# first: nginx, tmux and chromium with apt-get;
-# httpbin, gunicorn and websockets with pip.
+# report in headless Chromium, and a gRPC server (Python's grpcio); on a fresh Debian or
+# Ubuntu machine this installs them first: nginx, tmux and chromium with apt-get;
+# httpbin, gunicorn, websockets, grpcio, grpcio-tools and grpcio-reflection with pip.
 # Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, and PYTHON to use
 # another Python 3 than python3.
 set -euo pipefail
@@ -105,5 +105,27 @@ if ! "$python" -c "$python_check" 2>/dev/null; then
   exit 1
 fi
 "$python" -m gunicorn --version
+
+# The gRPC tests run a grpcio server (with server reflection) and compile its proto
+# with grpcio-tools.
+grpc_check='import grpc, grpc_tools.protoc, grpc_reflection.v1alpha.reflection'
+if ! "$python" -c "$grpc_check" 2>/dev/null; then
+  echo "installing grpcio, grpcio-tools and grpcio-reflection" >&2
+  grpc_install=("$python" -m pip install grpcio grpcio-tools grpcio-reflection)
+  grpc_log="$(mktemp)"
+  if ! "${grpc_install[@]}" 2>&1 | tee "$grpc_log"; then
+    if grep -q externally-managed-environment "$grpc_log"; then
+      "${grpc_install[@]}" --break-system-packages
+    else
+      rm -f "$grpc_log"
+      exit 1
+    fi
+  fi
+  rm -f "$grpc_log"
+fi
+if ! "$python" -c "$grpc_check" 2>/dev/null; then
+  echo "error: $python cannot import grpc, grpc_tools and grpc_reflection (set PYTHON to one that can)" >&2
+  exit 1
+fi
 
 cargo test --workspace "$@"

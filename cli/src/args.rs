@@ -337,6 +337,23 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Target")]
     pub cacert: Option<String>,
 
+    /// The gRPC method to call on a grpc:// or grpcs:// target: package.Service/Method.
+    #[arg(long, value_name = "METHOD", help_heading = "gRPC")]
+    pub call: Option<String>,
+
+    /// The .proto file that declares the gRPC service (compiled at start).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "gRPC",
+        conflicts_with = "reflect"
+    )]
+    pub proto: Option<String>,
+
+    /// Fetch the gRPC schema from the server by server reflection.
+    #[arg(long, help_heading = "gRPC")]
+    pub reflect: bool,
+
     /// Concurrent virtual users (connections) [default: 50].
     #[arg(short = 'c', long = "concurrency", help_heading = "Load")]
     pub vus: Option<u64>,

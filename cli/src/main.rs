@@ -82,6 +82,28 @@ fn print_error(e: &Error) {
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
+/// Server reflection for the compiler (`--reflect`): network I/O it leaves to us.
+/// It connects as the run will with `--insecure` and `--cacert` (`[target] insecure`
+/// and `cacert` are not read: the file is not lowered yet).
+#[derive(Debug)]
+struct Reflection {
+    insecure: bool,
+    cacert: Option<String>,
+}
+
+impl kaioken_compiler::SchemaSource for Reflection {
+    fn reflect(&self, origin: &kaioken_vm::Origin) -> Result<Vec<u8>, String> {
+        let cacert = match &self.cacert {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| format!("server reflection: cannot read `{path}`: {e}"))?,
+            ),
+            None => None,
+        };
+        kaioken_runtime::reflect(origin, self.insecure, cacert)
+    }
+}
+
 fn flags_of(args: &RunArgs) -> Flags {
     Flags {
         url: args.url.clone(),
@@ -114,6 +136,9 @@ fn flags_of(args: &RunArgs) -> Flags {
         no_follow_redirects: args.no_follow_redirects,
         max_redirects: args.max_redirects,
         redact: args.redact.clone(),
+        proto: args.proto.clone(),
+        reflect: args.reflect,
+        call: args.call.clone(),
     }
 }
 
@@ -198,6 +223,10 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         flags,
         env: std::env::vars().collect(),
         har: har_options(&args.har),
+        schema_source: Some(Arc::new(Reflection {
+            insecure: args.insecure,
+            cacert: args.cacert.clone(),
+        })),
     };
     // One rule hides secrets in everything printed from here on, errors included.
     let rule = kaioken_compiler::redaction(&input);

@@ -50,6 +50,41 @@ pub struct Report {
     /// How requests used connections.
     #[serde(default)]
     pub connections: ConnectionsJson,
+    /// gRPC calls, when a step makes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcJson>,
+}
+
+/// gRPC calls: statuses by name, messages, connections and server streams.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GrpcJson {
+    /// Calls that got a status (transport failures are in `errors`).
+    pub calls: u64,
+    /// Calls by status name (`OK`, `NOT_FOUND`, …; an undefined code as its number).
+    pub statuses: BTreeMap<String, u64>,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    /// Message payload bytes, without gRPC's framing or HTTP/2's.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub connections_opened: u64,
+    pub connections_failed: u64,
+    pub connections_closed_by_server: u64,
+    /// Connection set-up (TCP, TLS): ms.
+    pub connect_ms: Latency,
+    pub streams: StreamsJson,
+}
+
+/// Server streams.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StreamsJson {
+    /// Server-streaming calls that ended (with or without messages).
+    pub count: u64,
+    /// Messages per stream that had any.
+    pub messages_mean: Option<f64>,
+    pub messages_max: Option<u64>,
+    /// From a call's start to its first message, ms.
+    pub first_message_ms: Latency,
 }
 
 /// One phase of the request anatomy: how many requests went through it, and its
@@ -359,6 +394,7 @@ impl Report {
                 reused: stats.phases.reused,
                 closed_by_server: stats.phases.closed_by_server,
             },
+            grpc: grpc(stats),
         }
         .with_warnings(end.reason)
     }
@@ -432,19 +468,28 @@ fn ms(us: u64) -> f64 {
 /// the first scenario, its URL's secrets hidden by `rule`.
 pub(crate) fn target(ir: &Ir, rule: &Redact) -> Target {
     let step = &ir.scenarios[0].steps[0];
+    let grpc = matches!(step.kind, kaioken_compiler::StepKind::Grpc(_));
     Target {
         url: step_url(step, rule),
         method: step.method.clone(),
-        http_version: if ir.settings.http2 { "2" } else { "1.1" }.into(),
+        // gRPC is HTTP/2 whatever `http2` says.
+        http_version: if ir.settings.http2 || grpc {
+            "2"
+        } else {
+            "1.1"
+        }
+        .into(),
     }
 }
 
 /// A step's URL as written, its secrets hidden by `rule`.
 fn step_url(step: &kaioken_compiler::Step, rule: &Redact) -> String {
-    let scheme = if step.origin.scheme == kaioken_vm::Scheme::Https {
-        "https"
-    } else {
-        "http"
+    let grpc = matches!(step.kind, kaioken_compiler::StepKind::Grpc(_));
+    let scheme = match (step.origin.scheme, grpc) {
+        (kaioken_vm::Scheme::Https, false) => "https",
+        (kaioken_vm::Scheme::Http, false) => "http",
+        (kaioken_vm::Scheme::Https, true) => "grpcs",
+        (kaioken_vm::Scheme::Http, true) => "grpc",
     };
     let path: String = step.path.parts.iter().map(ToString::to_string).collect();
     rule.url(&format!("{scheme}://{}{path}", step.origin.authority))
@@ -816,6 +861,42 @@ fn status_codes(stats: &RunStats) -> BTreeMap<String, u64> {
         .iter()
         .map(|(code, n)| (code.to_string(), *n))
         .collect()
+}
+
+/// The gRPC section, when a step made calls.
+fn grpc(stats: &RunStats) -> Option<GrpcJson> {
+    let m =
+        stats.messages[kaioken_runtime::messages_index(kaioken_vm::Protocol::Grpc)?].as_deref()?;
+    let mut statuses = BTreeMap::new();
+    let mut calls = 0;
+    for (status, n) in &stats.status {
+        if let kaioken_vm::Status::Grpc(code) = status {
+            let name = status
+                .grpc_name()
+                .map_or_else(|| code.to_string(), str::to_owned);
+            *statuses.entry(name).or_insert(0) += n;
+            calls += n;
+        }
+    }
+    let per_stream = &m.stream_messages;
+    Some(GrpcJson {
+        calls,
+        statuses,
+        messages_sent: m.sent,
+        messages_received: m.received,
+        bytes_sent: m.bytes_sent,
+        bytes_received: m.bytes_received,
+        connections_opened: m.opened,
+        connections_failed: m.open_failed,
+        connections_closed_by_server: m.closed_by_peer,
+        connect_ms: latency(&m.open_time),
+        streams: StreamsJson {
+            count: m.streams,
+            messages_mean: (!per_stream.is_empty()).then(|| per_stream.mean()),
+            messages_max: (!per_stream.is_empty()).then(|| per_stream.max()),
+            first_message_ms: latency(&m.first_message),
+        },
+    })
 }
 
 /// The first message recorded for each error kind that has one.

@@ -537,9 +537,12 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
         let codes: Vec<String> = report
             .status_codes
             .iter()
-            .map(|(c, n)| format!("{c} ×{}", thousands(*n)))
+            .map(|(c, n)| format!("{} ×{}", status_label(c), thousands(*n)))
             .collect();
         let _ = writeln!(out, "  Status      {}", codes.join("  "));
+    }
+    if let Some(g) = &report.grpc {
+        grpc(&mut out, g);
     }
     let errors = report
         .errors
@@ -560,6 +563,69 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
         let _ = writeln!(out, "\n  {}: exit code 1", failure_reason(report));
     }
     out
+}
+
+/// A status as the report keys it, with its name when it is gRPC's (`grpc:5
+/// NOT_FOUND`).
+fn status_label(key: &str) -> String {
+    let name = key
+        .strip_prefix("grpc:")
+        .and_then(|code| code.parse::<u8>().ok())
+        .and_then(|code| kaioken_vm::Status::Grpc(code).grpc_name());
+    match name {
+        Some(name) => format!("{key} {name}"),
+        None => key.to_owned(),
+    }
+}
+
+/// The gRPC section: calls by status name, messages, connections and streams.
+///
+/// ```text
+///   gRPC        400 calls  OK ×300  NOT_FOUND ×100
+///               messages 400 sent, 300 received (1.2 KiB, 8.8 KiB) · 4 connections
+///               streams 100  messages/stream mean 5.0 max 5  first message p50 0.80ms p99 2.10ms
+/// ```
+fn grpc(out: &mut String, g: &crate::report::GrpcJson) {
+    let statuses: Vec<String> = g
+        .statuses
+        .iter()
+        .map(|(name, n)| format!("{name} ×{}", thousands(*n)))
+        .collect();
+    let mut lines = vec![
+        format!("{} calls  {}", thousands(g.calls), statuses.join("  "))
+            .trim_end()
+            .to_owned(),
+    ];
+    let mut connections = format!("{} connections", thousands(g.connections_opened));
+    if g.connections_failed > 0 {
+        connections.push_str(&format!(", {} failed", thousands(g.connections_failed)));
+    }
+    if g.connections_closed_by_server > 0 {
+        connections.push_str(&format!(
+            ", {} closed by the server",
+            thousands(g.connections_closed_by_server)
+        ));
+    }
+    lines.push(format!(
+        "messages {} sent, {} received ({} B, {} B) · {connections}",
+        thousands(g.messages_sent),
+        thousands(g.messages_received),
+        thousands(g.bytes_sent),
+        thousands(g.bytes_received),
+    ));
+    let st = &g.streams;
+    if st.count > 0 {
+        lines.push(format!(
+            "streams {}  messages/stream mean {} max {}  first message p50 {} p99 {}",
+            thousands(st.count),
+            st.messages_mean
+                .map_or("–".to_owned(), |m| format!("{m:.1}")),
+            st.messages_max.map_or("–".to_owned(), |m| m.to_string()),
+            latency(st.first_message_ms.p50),
+            latency(st.first_message_ms.p99),
+        ));
+    }
+    rows(out, "gRPC", lines);
 }
 
 /// Why a finished run exits 1: too many failed requests, or none finished at all

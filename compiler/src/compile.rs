@@ -185,6 +185,7 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
         slot_count: c.slots.len() as u16,
         ranges: c.ranges,
         grpc_methods: c.grpc_methods,
+        grpc_schema: ir.grpc_schema.clone(),
         scenarios: ir
             .scenarios
             .iter()
@@ -219,6 +220,7 @@ fn lower_check(check: &Check) -> Result<CheckExpr, InvalidProgram> {
         Check::Compare(cmp) => {
             let status = |v: &Value| match v {
                 Value::Number(n) => n.clamp(0.0, f64::from(u16::MAX)) as u16,
+                Value::Code(c) => u16::from(*c),
                 _ => 0,
             };
             let text = || match &cmp.subject {
@@ -228,8 +230,12 @@ fn lower_check(check: &Check) -> Result<CheckExpr, InvalidProgram> {
                 _ => None,
             };
             match (&cmp.subject, &cmp.predicate) {
-                (Subject::Status, Predicate::Compare(op, v)) => CheckExpr::Status(*op, status(v)),
-                (Subject::Status, Predicate::In(values)) => {
+                // A gRPC step's status is its call's code: `grpc_status` reads it
+                // as `status` does (lowering allows it on gRPC steps only).
+                (Subject::Status | Subject::GrpcStatus, Predicate::Compare(op, v)) => {
+                    CheckExpr::Status(*op, status(v))
+                }
+                (Subject::Status | Subject::GrpcStatus, Predicate::In(values)) => {
                     let mut set: Vec<u16> = values.iter().map(status).collect();
                     set.sort_unstable();
                     set.dedup();

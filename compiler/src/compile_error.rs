@@ -110,6 +110,13 @@ pub enum CompileErrorKind {
         /// Which options would keep more.
         help: String,
     },
+    /// A gRPC schema, method or message that does not fit: a `.proto` that does
+    /// not compile, a method not in it, a message of the wrong shape, reflection
+    /// that failed.
+    Grpc {
+        /// What is wrong.
+        message: String,
+    },
     /// A file named in the input could not be read.
     Io {
         /// The path.
@@ -190,6 +197,7 @@ impl CompileError {
             CompileErrorKind::NotHar { .. } => "kaioken::har::not_har",
             CompileErrorKind::NoRequests { .. } => "kaioken::har::no_requests",
             CompileErrorKind::Io { .. } => "kaioken::io",
+            CompileErrorKind::Grpc { .. } => "kaioken::compile::grpc",
         }
     }
 
@@ -251,7 +259,8 @@ impl CompileErrorKind {
             | CompileErrorKind::Grammar { message, .. }
             | CompileErrorKind::Conflict { message }
             | CompileErrorKind::JsonSyntax { message }
-            | CompileErrorKind::NotHar { message } => vec![message],
+            | CompileErrorKind::NotHar { message }
+            | CompileErrorKind::Grpc { message } => vec![message],
             CompileErrorKind::UnknownKey { found, .. } => vec![found],
             CompileErrorKind::BadUrl { reason } | CompileErrorKind::BadHeader { reason } => {
                 vec![reason]
@@ -308,6 +317,7 @@ impl fmt::Display for CompileError {
                 write!(f, "no requests to replay in the recording: {message}")
             }
             CompileErrorKind::Io { path, message } => write!(f, "cannot read `{path}`: {message}"),
+            CompileErrorKind::Grpc { message } => f.write_str(message),
         }
     }
 }

@@ -73,6 +73,32 @@ pub(crate) struct Draft {
     pub thresholds: Vec<(crate::ThresholdScope, &'static str, Located<String>)>,
     /// Where `[[stages]]` begins, for errors about the list as a whole.
     pub stages_loc: Option<crate::located::Loc>,
+    /// `[grpc]` and the gRPC flags.
+    pub grpc: DraftGrpc,
+}
+
+/// `[grpc]` as written (with `--proto`, `--reflect`, `--call` over it): the schema,
+/// and the call of a run whose target is a `grpc://` URL.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DraftGrpc {
+    pub proto: Option<Located<String>>,
+    /// More folders `import`s are looked up in, after the proto's own.
+    pub import_paths: Vec<Located<String>>,
+    pub reflection: Option<Located<bool>>,
+    pub call: Option<Located<String>>,
+    pub message: Option<Located<String>>,
+    pub metadata: Vec<DraftHeader>,
+}
+
+/// A step's `grpc = { … }`.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftGrpcStep {
+    pub url: Option<Located<String>>,
+    pub call: Option<Located<String>>,
+    pub message: Option<Located<String>>,
+    pub metadata: Vec<DraftHeader>,
+    /// The whole table.
+    pub loc: crate::located::Loc,
 }
 
 /// One `[[stages]]` entry as written.
@@ -130,6 +156,8 @@ pub(crate) struct DraftStep {
     pub think_time: Option<Located<String>>,
     /// The statuses this step's responses may have.
     pub expected_status: Option<Located<String>>,
+    /// `grpc = { … }`: the step is a gRPC call.
+    pub grpc: Option<DraftGrpcStep>,
     /// The whole entry.
     pub loc: crate::located::Loc,
 }

@@ -57,11 +57,17 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
             let i = step_number;
             step_number += 1;
             let o = origins.iter().position(|o| *o == step.origin).unwrap_or(0);
+            // A gRPC call is named by its kind: its method is POST, as every call's.
+            let method = match &step.kind {
+                crate::StepKind::Grpc(c) if c.server_streaming => "gRPC server-streaming",
+                crate::StepKind::Grpc(_) => "gRPC",
+                _ => step.method.as_str(),
+            };
             line(
                 format!(
                     "  step s{i} {:?} {} o{o} {}",
                     step.name,
-                    step.method,
+                    method,
                     template(&redacted_parts(&step.path, |p| rule.url_pieces(p)))
                 ),
                 step.loc.as_ref(),

@@ -24,6 +24,8 @@ pub struct Ir {
     pub checks: Vec<IrCheck>,
     /// Pass/fail criteria evaluated when the run ends (`[thresholds]`).
     pub thresholds: Vec<IrThreshold>,
+    /// The gRPC schema, an encoded `FileDescriptorSet`; empty without gRPC steps.
+    pub grpc_schema: Vec<u8>,
 }
 
 /// A threshold: a metric of the run (or of a scenario or tag) and the bound it must

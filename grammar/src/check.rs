@@ -48,6 +48,8 @@ pub struct Comparison {
 pub enum Subject {
     /// The status code (a number).
     Status,
+    /// A gRPC call's status code (a number, or written by name: `OK`, `NOT_FOUND`).
+    GrpcStatus,
     /// The body (text).
     Body,
     /// The request's duration (a time).
@@ -97,10 +99,33 @@ pub enum Value {
     Percent(f64),
     /// A quoted string.
     Text(String),
+    /// A gRPC status written by name (`OK`): its code.
+    Code(u8),
 }
 
 /// The names `field` may take, for did-you-mean suggestions.
-pub const SUBJECTS: [&str; 4] = ["status", "body", "duration", "header"];
+pub const SUBJECTS: [&str; 5] = ["status", "grpc_status", "body", "duration", "header"];
+
+/// gRPC's status codes by name, indexed by code (0 `OK` to 16 `UNAUTHENTICATED`).
+pub const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
 
 impl CmpOp {
     /// The operator's text.
@@ -195,7 +220,7 @@ fn rule_description(rule: &Rule) -> &'static str {
         | Rule::unary
         | Rule::comparison
         | Rule::subject
-        | Rule::field => "`status`, `body`, `duration` or `header(\"…\")`",
+        | Rule::field => "`status`, `grpc_status`, `body`, `duration` or `header(\"…\")`",
         Rule::cmp_op | Rule::compare => "an operator (`==`, `!=`, `<`, `<=`, `>`, `>=`)",
         Rule::in_list => "`in [...]`",
         Rule::contains => "`contains`",
@@ -274,6 +299,7 @@ fn comparison(pair: Pair<'_, Rule>) -> Result<Comparison, GrammarError> {
         }
         _ => match subject_inner.as_str() {
             "status" => Subject::Status,
+            "grpc_status" => Subject::GrpcStatus,
             "body" => Subject::Body,
             "duration" => Subject::Duration,
             other => {
@@ -347,6 +373,24 @@ fn mismatch(subject: &Subject, predicate: &Predicate) -> Option<String> {
                 .any(|v| !matches!(v, Value::Number(n) if n.fract() == 0.0))
                 .then(|| "`status` is compared with whole numbers, e.g. `status == 200`".into())
         }
+        Subject::GrpcStatus => {
+            if text_op {
+                return Some(
+                    "`grpc_status` is a code; compare it with `==`, `!=` or `in [..]`".into(),
+                );
+            }
+            values
+                .iter()
+                .any(|v| match v {
+                    Value::Code(_) => false,
+                    Value::Number(n) => n.fract() != 0.0 || !(0.0..=16.0).contains(n),
+                    _ => true,
+                })
+                .then(|| {
+                    "`grpc_status` is compared with a status name or code from 0 to 16, e.g. `grpc_status == OK`"
+                        .into()
+                })
+        }
         Subject::Duration => {
             if text_op {
                 return Some(
@@ -410,6 +454,22 @@ pub(crate) fn value(pair: Pair<'_, Rule>) -> Result<Value, GrammarError> {
     if pair.as_rule() == Rule::string {
         return Ok(Value::Text(string(pair)));
     }
+    if pair.as_rule() == Rule::code_name {
+        // Only `grpc_status` admits names (`mismatch` says so for the others).
+        return match GRPC_CODES.iter().position(|c| *c == pair.as_str()) {
+            Some(code) => Ok(Value::Code(code as u8)),
+            None => Err(GrammarError {
+                span,
+                kind: GrammarErrorKind::BadCheck {
+                    expected: format!(
+                        "a gRPC status name ({}) or number, not `{}`",
+                        GRPC_CODES.join(", "),
+                        pair.as_str()
+                    ),
+                },
+            }),
+        };
+    }
     let mut sign = 1.0;
     let mut number = 0.0;
     let mut unit = None;
@@ -466,6 +526,10 @@ impl fmt::Display for Value {
             }
             Value::Percent(p) => write!(f, "{}%", p * 100.0),
             Value::Text(s) => write_string(f, s),
+            Value::Code(c) => match GRPC_CODES.get(usize::from(*c)) {
+                Some(name) => f.write_str(name),
+                None => write!(f, "{c}"),
+            },
         }
     }
 }
@@ -488,6 +552,7 @@ impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Subject::Status => f.write_str("status"),
+            Subject::GrpcStatus => f.write_str("grpc_status"),
             Subject::Body => f.write_str("body"),
             Subject::Duration => f.write_str("duration"),
             Subject::Header(name) => {
@@ -780,5 +845,36 @@ mod tests {
         assert!(CmpOp::Lt.test(1, 2));
         assert!(!CmpOp::Ge.test(1, 2));
         assert!(CmpOp::Ne.test("a", "b"));
+    }
+}
+
+#[cfg(test)]
+mod grpc_status_tests {
+    use super::*;
+
+    #[test]
+    fn grpc_status_takes_names_and_codes() {
+        let c = parse_check("grpc_status == OK || grpc_status in [NOT_FOUND, 14]").unwrap();
+        assert_eq!(
+            c.to_string(),
+            "grpc_status == OK || grpc_status in [NOT_FOUND, 14]"
+        );
+        let Check::Or(items) = &c else {
+            panic!("{c:?}")
+        };
+        let Check::Compare(cmp) = &items[0] else {
+            panic!("{c:?}")
+        };
+        assert_eq!(cmp.subject, Subject::GrpcStatus);
+        assert_eq!(cmp.predicate, Predicate::Compare(CmpOp::Eq, Value::Code(0)));
+        let e = parse_check("grpc_status == NOPE").unwrap_err();
+        assert!(e.to_string().contains("a gRPC status name"), "{e}");
+        let e = parse_check("grpc_status == 17").unwrap_err();
+        assert!(
+            e.to_string().contains("a status name or code from 0 to 16"),
+            "{e}"
+        );
+        // Names are for gRPC statuses only.
+        assert!(parse_check("status == OK").is_err());
     }
 }

@@ -26,7 +26,9 @@ mod span;
 mod template;
 mod threshold;
 
-pub use check::{Check, CmpOp, Comparison, Predicate, SUBJECTS, Subject, Value, parse_check};
+pub use check::{
+    Check, CmpOp, Comparison, GRPC_CODES, Predicate, SUBJECTS, Subject, Value, parse_check,
+};
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use extractor::{Extractor, parse_extractor};
 pub use grammar_error::{GrammarError, GrammarErrorKind, max_duration};

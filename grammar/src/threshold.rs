@@ -57,7 +57,7 @@ impl Threshold {
         let bound = match self.bound {
             Value::Number(n) | Value::Percent(n) => n,
             Value::Time(d) => d.as_secs_f64(),
-            Value::Text(_) => return false,
+            Value::Text(_) | Value::Code(_) => return false,
         };
         self.op.test(observed, bound)
     }

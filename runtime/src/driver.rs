@@ -16,10 +16,11 @@ use kaioken_vm::{Program, Protocol, TransportPlan};
 use rustls::ClientConfig;
 
 use crate::decode::Decoded;
+use crate::grpc::{Grpc, GrpcMethod};
 use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
 use crate::response_parser::Capture;
-use crate::stats::{Outcome, Timing};
+use crate::stats::{Messages, Outcome, Timing};
 use crate::vu::Request;
 
 /// What every driver keeps of its last exchange.
@@ -69,6 +70,11 @@ pub(crate) trait Driver {
     fn take_detail(&mut self) -> Option<String> {
         self.last_mut().detail.take()
     }
+    /// Move what the last exchange counted of messages and sessions into `messages`,
+    /// its protocol's table (`None` during the warm-up: forget it). HTTP has none.
+    fn record(&mut self, messages: Option<&mut Messages>) {
+        let _ = messages;
+    }
 }
 
 /// A driver's exchange.
@@ -92,6 +98,8 @@ pub(crate) struct Transport {
     /// By [`Protocol::index`]; `None` when no origin of that protocol may be `https`.
     pub tls: [Option<Arc<ClientConfig>>; Protocol::ALL.len()],
     pub infos: Arc<[StepInfo]>,
+    /// The gRPC methods steps call, resolved in the program's schema.
+    pub grpc: Arc<[GrpcMethod]>,
 }
 
 impl Transport {
@@ -105,6 +113,7 @@ impl Transport {
 pub(crate) struct Drivers {
     http1: Option<Http1>,
     http2: Option<Http2>,
+    grpc: Option<Grpc>,
 }
 
 impl Drivers {
@@ -137,12 +146,18 @@ impl Drivers {
                     .get_or_insert_with(|| Http2::new(program, &transport.http));
                 (d.perform(program, state, step, info, s).await, d)
             }
-            // No front end makes these steps yet; their drivers come with them.
-            Protocol::WebSocket | Protocol::Grpc => {
+            Protocol::Grpc => {
+                let d = self.grpc.get_or_insert_with(|| {
+                    Grpc::new(program, &transport.http, transport.grpc.clone())
+                });
+                (d.perform(program, state, step, info, s).await, d)
+            }
+            // No front end makes these steps yet; their driver comes with them.
+            Protocol::WebSocket => {
                 unreachable!("no driver for {:?}", request.protocol)
             }
         };
-        if transport.http.compressed {
+        if transport.http.compressed && program.step(step).kind == kaioken_vm::StepKind::Http {
             let last = driver.last_mut();
             last.decoded = match (&outcome, last.capture.as_mut()) {
                 (Outcome::Response { .. }, Some(capture)) => crate::decode::decode(capture),
@@ -157,7 +172,8 @@ impl Drivers {
         match protocol {
             Protocol::Http1 => self.http1.as_mut().map(|d| d as &mut dyn Driver),
             Protocol::Http2 => self.http2.as_mut().map(|d| d as &mut dyn Driver),
-            Protocol::WebSocket | Protocol::Grpc => None,
+            Protocol::Grpc => self.grpc.as_mut().map(|d| d as &mut dyn Driver),
+            Protocol::WebSocket => None,
         }
     }
 

@@ -396,12 +396,19 @@ impl Http2 {
     /// Classify a hyper error and keep its message (the cold path).
     #[cold]
     fn fail(&mut self, e: &hyper::Error, in_body: bool) -> ErrorKind {
-        let (kind, detail) = match h2_error(e) {
-            Some(h2) => h2_failure(h2, in_body),
-            None => (classify(e, in_body), with_sources(e)),
-        };
+        let (kind, detail) = failure(e, in_body);
         self.last.detail = Some(detail);
         kind
+    }
+}
+
+/// A hyper error of an HTTP/2 exchange (before its response's head, or `in_body`): its
+/// class and its message (gRPC's driver classifies its calls' failures alike).
+#[cold]
+pub(crate) fn failure(e: &hyper::Error, in_body: bool) -> (ErrorKind, String) {
+    match h2_error(e) {
+        Some(h2) => h2_failure(h2, in_body),
+        None => (classify(e, in_body), with_sources(e)),
     }
 }
 

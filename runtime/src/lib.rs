@@ -44,6 +44,7 @@ mod error_kind;
 mod fdlimit;
 #[doc(hidden)]
 pub mod fuzzing;
+mod grpc;
 mod http1;
 mod http2;
 mod judge;
@@ -52,6 +53,7 @@ mod open;
 mod profile;
 mod rate;
 mod redirect;
+mod reflection;
 mod response_parser;
 mod run_error;
 mod shared;
@@ -68,6 +70,7 @@ pub use controller::run;
 pub use error_kind::ErrorKind;
 pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;
+pub use reflection::reflect;
 pub use run_error::RunError;
 pub use stats::{
     Counts, Engine, MAX_STEPS, Messages, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second,

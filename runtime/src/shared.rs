@@ -87,6 +87,7 @@ impl Shared {
                 http: plan.transport.clone(),
                 tls,
                 infos: StepInfo::for_program(&plan.program, &plan.transport),
+                grpc: crate::grpc::methods(&plan.program).map_err(RunError::InvalidProgram)?,
             },
             control,
             issued: AtomicU64::new(0),

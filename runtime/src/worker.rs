@@ -245,6 +245,11 @@ impl TokioVu {
             if driver.last().reconnected {
                 ctx.stats.borrow_mut().reconnected(end);
             }
+            {
+                let mut stats = ctx.stats.borrow_mut();
+                let measured = stats.measuring(end);
+                driver.record(stats.messages(request.protocol).filter(|_| measured));
+            }
             if let Outcome::Error(kind) = outcome {
                 let detail = driver.take_detail();
                 ctx.stats.borrow_mut().note_error_detail(kind, || {

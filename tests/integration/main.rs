@@ -8,6 +8,7 @@
 //! redirects), and small in-process servers ([`servers`]) for what a real server will
 //! not do on demand.
 
+mod grpc;
 mod harness;
 mod httpbin;
 mod nginx;

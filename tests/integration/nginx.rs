@@ -360,8 +360,9 @@ http {{
     c
 }
 
-/// A CA, and a server certificate for `localhost` and `127.0.0.1` signed by it.
-fn write_certificates(dir: &Path) {
+/// A CA, and a server certificate for `localhost` and `127.0.0.1` signed by it:
+/// `ca.pem`, `server.pem` and `server.key` in `dir`.
+pub fn write_certificates(dir: &Path) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         KeyUsagePurpose,

@@ -59,6 +59,10 @@ pub struct Program {
     /// The gRPC methods steps call (`package.Service/Method`), indexed by
     /// [`crate::GrpcStep::method`].
     pub grpc_methods: Vec<String>,
+    /// The schema of the gRPC methods: an encoded `google.protobuf.FileDescriptorSet`
+    /// (compiled from a `.proto` or fetched by server reflection), decoded once per
+    /// run by the runtime; empty when no step is a gRPC call.
+    pub grpc_schema: Vec<u8>,
 }
 
 /// A scenario's name and tags.

@@ -25,6 +25,15 @@ impl Status {
         }
     }
 
+    /// A gRPC status's name (`OK`, `NOT_FOUND`, …); `None` for other families and
+    /// for codes gRPC does not define.
+    pub fn grpc_name(self) -> Option<&'static str> {
+        match self {
+            Status::Grpc(code) => kaioken_grammar::GRPC_CODES.get(usize::from(code)).copied(),
+            _ => None,
+        }
+    }
+
     /// The family's name in reports: `http`, `grpc` or `ws`.
     pub fn family(self) -> &'static str {
         match self {

@@ -71,6 +71,12 @@ pub struct Flags {
     /// `--redact`: header names and query keys whose values printers hide, besides
     /// the built-in ones (read by [`crate::redaction`], not by the scenario).
     pub redact: Vec<String>,
+    /// `--proto`: the `.proto` file of a gRPC target.
+    pub proto: Option<String>,
+    /// `--reflect`: fetch a gRPC target's schema by server reflection.
+    pub reflect: bool,
+    /// `--call`: the gRPC method, `package.Service/Method`.
+    pub call: Option<String>,
 }
 
 fn located<T>(flag: &str, text: &str, value: T) -> Located<T> {
@@ -99,6 +105,11 @@ impl Flags {
         or(text("--ramp-up", &self.ramp_up), &mut draft.ramp_up);
         or(text("--warmup", &self.warmup), &mut draft.warmup);
         or(text("--cacert", &self.cacert), &mut draft.cacert);
+        or(text("--proto", &self.proto), &mut draft.grpc.proto);
+        or(text("--call", &self.call), &mut draft.grpc.call);
+        if self.reflect {
+            draft.grpc.reflection = Some(located("--reflect", "--reflect", true));
+        }
         or(
             text("--expect-status", &self.expect_status),
             &mut draft.expected_status,

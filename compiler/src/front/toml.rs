@@ -11,8 +11,8 @@ use toml::Spanned;
 use crate::ThresholdScope;
 use crate::compile_error::{CompileError, CompileErrorKind};
 use crate::draft::{
-    BodySource, Draft, DraftCheck, DraftHeader, DraftScenario, DraftStage, DraftStep,
-    MultipartField,
+    BodySource, Draft, DraftCheck, DraftGrpc, DraftGrpcStep, DraftHeader, DraftScenario,
+    DraftStage, DraftStep, MultipartField,
 };
 use crate::located::{Loc, Located, Src};
 
@@ -29,6 +29,29 @@ struct File {
     /// Header names and query keys whose values printers hide (read by
     /// `crate::redaction`; checked here).
     redact: Option<Vec<Spanned<String>>>,
+    grpc: Option<GrpcTable>,
+}
+
+/// `[grpc]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrpcTable {
+    proto: Option<Spanned<String>>,
+    import_paths: Option<Vec<Spanned<String>>>,
+    reflection: Option<Spanned<bool>>,
+    call: Option<Spanned<String>>,
+    message: Option<Spanned<String>>,
+    metadata: Option<BTreeMap<String, Spanned<String>>>,
+}
+
+/// A step's `grpc = { … }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrpcStepTable {
+    url: Option<Spanned<String>>,
+    call: Option<Spanned<String>>,
+    message: Option<Spanned<String>>,
+    metadata: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +77,7 @@ struct StepTable {
     extract: Option<BTreeMap<String, Spanned<String>>>,
     think_time: Option<Spanned<String>>,
     expected_status: Option<Spanned<String>>,
+    grpc: Option<Spanned<GrpcStepTable>>,
 }
 
 /// `[thresholds]`: one optional key per metric, in report order.
@@ -197,6 +221,40 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.follow_redirects = t.follow_redirects;
         draft.max_redirects = t.max_redirects.map(int);
     }
+    let metadata = |table: Option<BTreeMap<String, Spanned<String>>>| -> Vec<DraftHeader> {
+        table
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| {
+                let value = string(value);
+                DraftHeader {
+                    name: Located {
+                        value: name,
+                        loc: value.loc.clone(),
+                    },
+                    value,
+                }
+            })
+            .collect()
+    };
+    if let Some(g) = file.grpc {
+        draft.grpc = DraftGrpc {
+            proto: g.proto.map(string),
+            import_paths: g
+                .import_paths
+                .unwrap_or_default()
+                .into_iter()
+                .map(string)
+                .collect(),
+            reflection: g.reflection.map(|r| Located {
+                loc: Loc::toml(src, r.span(), None),
+                value: r.into_inner(),
+            }),
+            call: g.call.map(string),
+            message: g.message.map(string),
+            metadata: metadata(g.metadata),
+        };
+    }
     if let Some(r) = file.request {
         draft.method = r.method.map(string);
         draft.think_time = r.think_time.map(string);
@@ -279,6 +337,17 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                     .collect(),
                 think_time: step.think_time.map(string),
                 expected_status: step.expected_status.map(string),
+                grpc: step.grpc.map(|g| {
+                    let loc = Loc::toml(src, g.span(), None);
+                    let g = g.into_inner();
+                    DraftGrpcStep {
+                        url: g.url.map(string),
+                        call: g.call.map(string),
+                        message: g.message.map(string),
+                        metadata: metadata(g.metadata),
+                        loc,
+                    }
+                }),
                 loc,
             });
         }

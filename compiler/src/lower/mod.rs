@@ -22,6 +22,7 @@
 //! - `threshold.rs`: pass/fail bounds on the run's metrics.
 
 mod check;
+mod grpc;
 mod load;
 mod multipart;
 mod request;
@@ -36,6 +37,7 @@ use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
 use crate::draft::Draft;
 use crate::located::{Loc, Located, Src};
 use crate::{Flags, Ir, Scenario, Settings, Step, front};
+pub use grpc::SchemaSource;
 use request::RequestSpec;
 
 /// A scenario file's name and contents.
@@ -60,6 +62,9 @@ pub struct Input {
     /// Environment variables for `${NAME}` folding. The CLI passes the process
     /// environment; tests pass a fixed map so results do not depend on the machine.
     pub env: BTreeMap<String, String>,
+    /// Fetches a gRPC schema by server reflection (`--reflect`); the CLI's does the
+    /// network I/O. Without it, reflection is an error.
+    pub schema_source: Option<std::sync::Arc<dyn SchemaSource>>,
 }
 
 /// Defaults, in one place (also documented in `docs/scenario.md`).
@@ -132,6 +137,9 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         http2: draft.http2.unwrap_or(false),
         compressed: draft.compressed.unwrap_or(false),
         keepalive: draft.keepalive.unwrap_or(true),
+        schema_source: input.schema_source.clone(),
+        grpc_schema: None,
+        grpc_tried: false,
     };
     let ir = lowerer.lower(&draft, file_src.as_ref());
     if lowerer.errors.is_empty() {
@@ -162,6 +170,11 @@ struct Lowerer<'a> {
     compressed: bool,
     /// `--no-keepalive` turns it off: HTTP/1.1 requests say `connection: close`.
     keepalive: bool,
+    schema_source: Option<std::sync::Arc<dyn SchemaSource>>,
+    /// The gRPC schema, once the first gRPC step needed it.
+    grpc_schema: Option<grpc::Schema>,
+    /// Whether it was looked for (an error is reported once).
+    grpc_tried: bool,
 }
 
 impl Lowerer<'_> {
@@ -273,6 +286,11 @@ impl Lowerer<'_> {
             settings,
             checks,
             thresholds,
+            grpc_schema: self
+                .grpc_schema
+                .as_ref()
+                .map(|s| s.encoded.clone())
+                .unwrap_or_default(),
         })
     }
 
@@ -332,6 +350,19 @@ impl Lowerer<'_> {
                 .flat_map(|st| st.extracts.iter().map(|(var, _)| var.clone()))
                 .collect();
             for (j, st) in sc.steps.iter().enumerate() {
+                if let Some(g) = &st.grpc {
+                    let name = st.name.clone().unwrap_or_else(|| format!("step{j}"));
+                    match self.grpc_step(d, st, g, name, base.as_ref()) {
+                        Some(mut step) => {
+                            step.extracts = self.extracts(&st.extracts);
+                            steps.push(step);
+                        }
+                        None => ok = false,
+                    }
+                    self.extracted
+                        .extend(st.extracts.iter().map(|(var, _)| var.clone()));
+                    continue;
+                }
                 let Some(url) = &st.url else {
                     self.conflict(&st.loc, "a step needs a `url`");
                     ok = false;
@@ -348,6 +379,7 @@ impl Lowerer<'_> {
                     expected_status: st.expected_status.as_ref().or(d.expected_status.as_ref()),
                 };
                 let extracts = self.extracts(&st.extracts);
+                self.grpc_status_on_http(&st.checks);
                 match self.request(spec, split, url) {
                     Some(mut step) => {
                         step.extracts = extracts;
@@ -386,6 +418,10 @@ impl Lowerer<'_> {
         };
         let url_template = self.template(url);
         let split = url_template.and_then(|t| self.split_origin(url, t));
+        if is_grpc(&url.value) {
+            return self.grpc_target(d, url, split);
+        }
+        self.grpc_status_on_http(&d.request_checks);
         let spec = RequestSpec {
             name: "request".into(),
             method: d.method.as_ref(),
@@ -396,6 +432,177 @@ impl Lowerer<'_> {
             expected_status: d.expected_status.as_ref(),
         };
         self.request(spec, split, url)
+    }
+
+    /// The one call of a run whose target is a `grpc://` URL: `[grpc] call` (or
+    /// `--call`), its message from `[grpc] message` or `--body`, its metadata from
+    /// `[grpc] metadata`, `[request] headers` and `-H`.
+    fn grpc_target(
+        &mut self,
+        d: &Draft,
+        url: &Located<String>,
+        split: Option<(kaioken_vm::Origin, crate::Template)>,
+    ) -> Option<Step> {
+        let Some(call) = &d.grpc.call else {
+            self.conflict(
+                &url.loc,
+                "a `grpc://` target needs the method to call: `call` in `[grpc]` (or `--call package.Service/Method`)",
+            );
+            return None;
+        };
+        if let Some(m) = &d.method {
+            self.conflict(&m.loc, "a gRPC call has no HTTP method");
+        }
+        let message = match (&d.grpc.message, &d.body) {
+            (Some(m), _) => Some(m.clone()),
+            (None, Some(b)) => match &b.value {
+                crate::draft::BodySource::Text(t) => Some(Located {
+                    value: t.clone(),
+                    loc: b.loc.clone(),
+                }),
+                crate::draft::BodySource::File(_) => {
+                    self.conflict(&b.loc, "a gRPC message is written as JSON text, not a file");
+                    None
+                }
+                crate::draft::BodySource::Multipart(_) => {
+                    self.conflict(
+                        &b.loc,
+                        "a gRPC message is written as JSON text, not multipart fields",
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        let body = message.as_ref().map(|m| Located {
+            value: crate::draft::BodySource::Text(m.value.clone()),
+            loc: m.loc.clone(),
+        });
+        let headers = request::step_headers(&d.headers, &d.grpc.metadata);
+        let spec = RequestSpec {
+            name: "request".into(),
+            method: None,
+            headers,
+            body: body.as_ref(),
+            checks: &d.request_checks,
+            think_time: d.think_time.as_ref(),
+            expected_status: None,
+        };
+        let origin = split.as_ref().map(|(o, _)| o.clone());
+        let mut step = self.request(spec, split, url)?;
+        let schema = self.schema_for(d, origin.as_ref(), &url.loc)?;
+        let made = self.grpc_call(&mut step, call, message.as_ref(), &schema);
+        self.grpc_schema = Some(schema);
+        made?;
+        Some(step)
+    }
+
+    /// A `[[scenarios.steps]]` entry with `grpc = { … }`: a call to its `url` (by
+    /// default the target's origin).
+    fn grpc_step(
+        &mut self,
+        d: &Draft,
+        st: &crate::draft::DraftStep,
+        g: &crate::draft::DraftGrpcStep,
+        name: String,
+        base: Option<&kaioken_vm::Origin>,
+    ) -> Option<Step> {
+        if let Some(u) = &st.url {
+            self.conflict(
+                &u.loc,
+                "a gRPC step gives its server as `url` in `grpc = { … }`",
+            );
+        }
+        if let Some(b) = &st.body {
+            self.conflict(
+                &b.loc,
+                "a gRPC step's message is `message` in `grpc = { … }`",
+            );
+        }
+        let Some(call) = &g.call else {
+            self.conflict(
+                &g.loc,
+                "a gRPC step needs `call = \"package.Service/Method\"`",
+            );
+            return None;
+        };
+        let (split, url) = match &g.url {
+            Some(u) => (self.step_url(u, base), u.clone()),
+            None => match base {
+                Some(o) => (
+                    Some((o.clone(), crate::Template::literal("/"))),
+                    call.clone(),
+                ),
+                None => {
+                    self.conflict(
+                        &g.loc,
+                        "a gRPC step needs `url = \"grpc://host:port\"`, or a `[target] url` to call",
+                    );
+                    return None;
+                }
+            },
+        };
+        let body = g.message.as_ref().map(|m| Located {
+            value: crate::draft::BodySource::Text(m.value.clone()),
+            loc: m.loc.clone(),
+        });
+        let spec = RequestSpec {
+            name,
+            method: None,
+            headers: request::step_headers(&d.headers, &g.metadata),
+            body: body.as_ref(),
+            checks: &st.checks,
+            think_time: st.think_time.as_ref().or(d.think_time.as_ref()),
+            expected_status: None,
+        };
+        let origin = split.as_ref().map(|(o, _)| o.clone());
+        let mut step = self.request(spec, split, &url)?;
+        let schema = self.schema_for(d, origin.as_ref(), &g.loc)?;
+        let made = self.grpc_call(&mut step, call, g.message.as_ref(), &schema);
+        self.grpc_schema = Some(schema);
+        made?;
+        Some(step)
+    }
+
+    /// Refuse `grpc_status` in an HTTP step's checks: it has no gRPC status.
+    fn grpc_status_on_http(&mut self, checks: &[Located<String>]) {
+        fn uses(c: &kaioken_grammar::Check) -> bool {
+            match c {
+                kaioken_grammar::Check::Or(items) | kaioken_grammar::Check::And(items) => {
+                    items.iter().any(uses)
+                }
+                kaioken_grammar::Check::Not(inner) => uses(inner),
+                kaioken_grammar::Check::Compare(cmp) => {
+                    cmp.subject == kaioken_grammar::Subject::GrpcStatus
+                }
+            }
+        }
+        for c in checks {
+            if kaioken_grammar::parse_check(&c.value).is_ok_and(|parsed| uses(&parsed)) {
+                self.conflict(
+                    &c.loc,
+                    "`grpc_status` is a gRPC call's status; this step is an HTTP request (check `status`)",
+                );
+            }
+        }
+    }
+
+    /// The run's gRPC schema, found the first time a step needs it.
+    fn schema_for(
+        &mut self,
+        d: &Draft,
+        origin: Option<&kaioken_vm::Origin>,
+        at: &Loc,
+    ) -> Option<grpc::Schema> {
+        if let Some(s) = self.grpc_schema.take() {
+            return Some(s);
+        }
+        if self.grpc_tried {
+            return None;
+        }
+        self.grpc_tried = true;
+        let source = self.schema_source.clone();
+        self.grpc_schema(&d.grpc, origin, source.as_ref(), at)
     }
 
     /// Report text that does not parse, underlining `span` inside the value when the
@@ -446,6 +653,11 @@ impl Lowerer<'_> {
             None,
         ));
     }
+}
+
+/// Whether a URL names a gRPC server (`grpc://`, `grpcs://`).
+fn is_grpc(url: &str) -> bool {
+    url.starts_with("grpc://") || url.starts_with("grpcs://")
 }
 
 #[cfg(test)]

@@ -82,10 +82,15 @@ impl Lowerer<'_> {
         let scheme = match parsed.scheme() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
+            // gRPC: h2c, or HTTP/2 on TLS; the step's kind says it is a call.
+            "grpc" => Scheme::Http,
+            "grpcs" => Scheme::Https,
             other => {
                 return bad(
                     self,
-                    format!("scheme `{other}` is not supported; expected `http` or `https`"),
+                    format!(
+                        "scheme `{other}` is not supported; expected `http`, `https`, `grpc` or `grpcs`"
+                    ),
                 );
             }
         };
@@ -268,7 +273,7 @@ mod tests {
         );
         assert_eq!(
             reason("ftp://h/"),
-            "scheme `ftp` is not supported; expected `http` or `https`"
+            "scheme `ftp` is not supported; expected `http`, `https`, `grpc` or `grpcs`"
         );
         assert_eq!(
             reason("http://u:p@h/"),

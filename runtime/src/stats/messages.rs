@@ -62,8 +62,6 @@ impl Default for Messages {
     }
 }
 
-// The drivers of the message protocols record through these.
-#[allow(dead_code)]
 impl Messages {
     /// Nothing counted yet.
     pub fn new() -> Messages {
@@ -89,7 +87,9 @@ impl Messages {
         self.bytes_sent += bytes as u64;
     }
 
-    /// A message of `bytes` payload bytes came in.
+    /// A message of `bytes` payload bytes came in (gRPC's driver adds a call's
+    /// messages at once).
+    #[allow(dead_code)]
     #[inline]
     pub(crate) fn received(&mut self, bytes: usize) {
         self.received += 1;

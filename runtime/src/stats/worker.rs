@@ -152,6 +152,11 @@ impl WorkerStats {
         }
     }
 
+    /// Whether `at` is in the measured part of the run (past the warm-up).
+    pub(crate) fn measuring(&self, at: Instant) -> bool {
+        self.second_of(at).is_some()
+    }
+
     /// Keep message counts for the message protocols `program`'s steps speak.
     pub fn with_messages(mut self, program: &kaioken_vm::Program) -> WorkerStats {
         for step in &program.steps {
@@ -163,7 +168,6 @@ impl WorkerStats {
     }
 
     /// The message counts of `protocol` (WebSocket or gRPC), if a step speaks it.
-    #[allow(dead_code)] // The drivers of the message protocols record through it.
     #[inline]
     pub fn messages(&mut self, protocol: kaioken_vm::Protocol) -> Option<&mut Messages> {
         self.messages[super::messages::index(protocol)?].as_deref_mut()

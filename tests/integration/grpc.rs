@@ -1,0 +1,446 @@
+//! gRPC against a real server: a Python `grpcio` server started here, its `.proto`
+//! compiled with `grpc_tools.protoc`, with server reflection (v1alpha, all grpcio
+//! serves) or without. It logs every call, so kaioken's counts are compared with the
+//! server's: calls, the statuses of a known share of failing calls (every id whose
+//! number is a multiple of 4 is NOT_FOUND), the messages it streamed, the metadata it
+//! got.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::harness::{Report, Test};
+use crate::httpbin::{Httpbin, interpreter, stop};
+use crate::nginx::free_port;
+
+/// The service, as kaioken and the server both read it.
+pub const PROTO: &str = r#"syntax = "proto3";
+package kaioken.test;
+
+service Items {
+  rpc Get(GetRequest) returns (Item);
+  rpc List(ListRequest) returns (stream Item);
+  rpc Slow(GetRequest) returns (Item);
+}
+
+message GetRequest { string id = 1; }
+message ListRequest { string id = 1; int32 count = 2; }
+message Item { string id = 1; string name = 2; string token = 3; }
+"#;
+
+const SERVER: &str = r#"
+import sys, time, threading
+from concurrent import futures
+import grpc
+sys.path.insert(0, sys.argv[4])
+import api_pb2, api_pb2_grpc
+
+PORT, LOG, REFLECT = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+TLS = len(sys.argv) > 5 and sys.argv[5] == "tls"
+lock = threading.Lock()
+
+def log(line):
+    with lock, open(LOG, "a") as f:
+        f.write(line + "\n")
+
+def failing(id):
+    """Every 4th call fails: ids end in a number (`${REQUEST_ID}` is `<vu>-<n>`)."""
+    digits = id.rsplit("-", 1)[-1]
+    return digits.isdigit() and int(digits) % 4 == 0
+
+def token(context):
+    return dict(context.invocation_metadata()).get("x-token", "")
+
+class Items(api_pb2_grpc.ItemsServicer):
+    def Get(self, request, context):
+        log("get %s %s" % (request.id, token(context)))
+        if failing(request.id):
+            log("notfound %s" % request.id)
+            context.abort(grpc.StatusCode.NOT_FOUND, "no item %s" % request.id)
+        return api_pb2.Item(id=request.id, name="item-%s" % request.id, token=token(context))
+
+    def List(self, request, context):
+        if failing(request.id):
+            log("list %s 0" % request.id)
+            context.abort(grpc.StatusCode.NOT_FOUND, "no list %s" % request.id)
+        for i in range(request.count):
+            yield api_pb2.Item(id=str(i), name="item-%d" % i)
+        log("list %s %d" % (request.id, request.count))
+
+    def Slow(self, request, context):
+        log("slow %s" % request.id)
+        time.sleep(2)
+        return api_pb2.Item(id=request.id)
+
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
+api_pb2_grpc.add_ItemsServicer_to_server(Items(), server)
+if REFLECT:
+    from grpc_reflection.v1alpha import reflection
+    names = (api_pb2.DESCRIPTOR.services_by_name["Items"].full_name, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, server)
+if TLS:
+    with open(sys.argv[4] + "/server.key", "rb") as k, open(sys.argv[4] + "/server.pem", "rb") as c:
+        credentials = grpc.ssl_server_credentials([(k.read(), c.read())])
+    server.add_secure_port("127.0.0.1:%d" % PORT, credentials)
+else:
+    server.add_insecure_port("127.0.0.1:%d" % PORT)
+server.start()
+server.wait_for_termination()
+"#;
+
+/// A running server; stopped on drop.
+pub struct GrpcServer {
+    dir: TempDir,
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl GrpcServer {
+    /// Start the server, with server reflection or without; panics with its output if
+    /// it cannot, and with what to run if grpcio is missing.
+    pub fn start(reflection: bool) -> GrpcServer {
+        GrpcServer::start_with(reflection, false)
+    }
+
+    /// The same, on TLS when `tls` (certificates from `write_certificates`: `ca.pem`
+    /// in [`GrpcServer::dir`]).
+    pub fn start_with(reflection: bool, tls: bool) -> GrpcServer {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        if tls {
+            crate::nginx::write_certificates(dir.path());
+        }
+        std::fs::write(dir.path().join("api.proto"), PROTO).expect("write api.proto");
+        std::fs::write(dir.path().join("server.py"), SERVER).expect("write server.py");
+        let protoc = Command::new(interpreter())
+            .args(["-m", "grpc_tools.protoc", "-I."])
+            .args(["--python_out=.", "--grpc_python_out=.", "api.proto"])
+            .current_dir(dir.path())
+            .output()
+            .expect("run grpc_tools.protoc");
+        assert!(
+            protoc.status.success(),
+            "grpc_tools.protoc failed (scripts/test.sh installs grpcio-tools):\n{}",
+            String::from_utf8_lossy(&protoc.stderr)
+        );
+        let port = free_port();
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr.log");
+        let mut child = Command::new(interpreter())
+            .arg(dir.path().join("server.py"))
+            .arg(port.to_string())
+            .arg(dir.path().join("calls.log"))
+            .arg(if reflection { "1" } else { "0" })
+            .arg(dir.path())
+            .arg(if tls { "tls" } else { "plain" })
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("start the gRPC server");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+            if matches!(child.try_wait(), Ok(Some(_))) || Instant::now() > deadline {
+                stop(&mut child);
+                if log.contains("No module named") {
+                    panic!(
+                        "grpcio is not installed: run scripts/test.sh, which installs it\n{log}"
+                    );
+                }
+                panic!("the gRPC server did not start:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        GrpcServer { dir, child, port }
+    }
+
+    /// `grpc://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("grpc://127.0.0.1:{}", self.port)
+    }
+
+    /// The calls it logged, each split in words (`get ID TOKEN`, `notfound ID`,
+    /// `list ID MESSAGES`, `slow ID`).
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        let path = self.dir.path().join("calls.log");
+        let mut last = None;
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = std::fs::read_to_string(&path).unwrap_or_default();
+            if last.as_ref() == Some(&now) {
+                return now
+                    .lines()
+                    .map(|l| l.split(' ').map(str::to_owned).collect())
+                    .collect();
+            }
+            last = Some(now);
+        }
+    }
+
+    /// Its folder (the certificates of a TLS server).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    fn count(&self, kind: &str) -> u64 {
+        self.calls().iter().filter(|c| c[0] == kind).count() as u64
+    }
+}
+
+impl Drop for GrpcServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// A status's count in the report (`grpc:5`).
+fn status(report: &Report, key: &str) -> u64 {
+    report.get("status_codes")[key].as_u64().unwrap_or(0)
+}
+
+/// Unary calls, with the schema from `--proto` and from reflection: every call the
+/// server logged is counted, and the NOT_FOUND share is the server's, by name too.
+#[test]
+fn unary_calls_and_statuses_match_the_server() {
+    for source in ["--proto", "--reflect"] {
+        let server = GrpcServer::start(true);
+        let mut test = Test::new()
+            .file("api.proto", PROTO)
+            .arg(server.url())
+            .args([
+                "--call",
+                "kaioken.test.Items/Get",
+                "-b",
+                r#"{"id": "${REQUEST_ID}"}"#,
+            ])
+            .args(["-c", "4", "-n", "400", "--max-error-rate", "1"])
+            .args(["-H", "x-token: from-the-command-line"])
+            .report();
+        test = match source {
+            "--proto" => test.args(["--proto", "api.proto"]),
+            _ => test.arg("--reflect"),
+        };
+        let report = test.run().report();
+        let (calls, not_found) = (server.count("get"), server.count("notfound"));
+        // `-H` is the calls' metadata.
+        let tokens: Vec<String> = server
+            .calls()
+            .into_iter()
+            .filter(|c| c[0] == "get")
+            .map(|c| c[2].clone())
+            .collect();
+        assert!(
+            tokens.iter().all(|t| t == "from-the-command-line"),
+            "{tokens:?}"
+        );
+        assert_eq!(calls, 400, "{source}");
+        assert_eq!(report.u64("requests.total"), calls, "{source}: {report}");
+        assert_eq!(status(&report, "grpc:5"), not_found, "{source}: {report}");
+        assert_eq!(
+            status(&report, "grpc:0"),
+            calls - not_found,
+            "{source}: {report}"
+        );
+        // About a quarter: each VU numbers its own requests.
+        assert!((80..=120).contains(&not_found), "{not_found}");
+        let grpc = report.get("grpc");
+        assert_eq!(grpc["calls"], calls, "{report}");
+        assert_eq!(grpc["statuses"]["OK"], calls - not_found, "{report}");
+        assert_eq!(grpc["statuses"]["NOT_FOUND"], not_found, "{report}");
+        assert_eq!(grpc["messages_sent"], calls, "{report}");
+        assert_eq!(grpc["messages_received"], calls - not_found, "{report}");
+        assert_eq!(grpc["connections_opened"], 4, "{report}");
+        assert_eq!(report.u64("requests.failed"), not_found, "{report}");
+        let url = format!("{}/kaioken.test.Items/Get", server.url());
+        assert_eq!(report.str("target.url"), url);
+        assert_eq!(report.str("target.http_version"), "2");
+    }
+}
+
+/// `grpcs://`: TLS with ALPN h2, the CA from `--cacert` for the calls and for
+/// reflection; without it the certificate is refused before the run.
+#[test]
+fn grpcs_calls_on_tls() {
+    let server = GrpcServer::start_with(true, true);
+    let ca = server.dir().join("ca.pem");
+    let url = format!("grpcs://localhost:{}", server.port);
+    let report = Test::new()
+        .arg(&url)
+        .args(["--reflect", "--call", "kaioken.test.Items/Get"])
+        .args(["-b", r#"{"id": "7"}"#, "-c", "2", "-n", "50"])
+        .arg("--cacert")
+        .arg(&ca)
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.get("grpc")["statuses"]["OK"], 50, "{report}");
+    assert_eq!(server.count("get"), 50);
+    assert_eq!(report.u64("phases_ms.tls.count"), 2, "{report}");
+    let stderr = refused(
+        Test::new()
+            .arg(&url)
+            .args(["--reflect", "--call", "kaioken.test.Items/Get"]),
+        "server reflection: cannot connect to localhost:",
+    );
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
+}
+
+/// Server streaming: every message the server sent is counted, per stream too.
+#[test]
+fn streamed_messages_match_the_server() {
+    let server = GrpcServer::start(false);
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .arg(server.url())
+        .args(["--proto", "api.proto", "--call", "kaioken.test.Items/List"])
+        .args(["-b", r#"{"id": "${REQUEST_ID}", "count": 5}"#])
+        .args(["-c", "2", "-n", "100", "--max-error-rate", "1"])
+        .report()
+        .run()
+        .report();
+    let calls = server.calls();
+    let lists: Vec<&Vec<String>> = calls.iter().filter(|c| c[0] == "list").collect();
+    let streamed: u64 = lists.iter().map(|c| c[2].parse::<u64>().unwrap()).sum();
+    let ok = lists.iter().filter(|c| c[2] != "0").count() as u64;
+    assert_eq!(lists.len(), 100);
+    let grpc = report.get("grpc");
+    assert_eq!(grpc["messages_received"], streamed, "{report}");
+    assert_eq!(grpc["streams"]["count"], 100, "{report}");
+    assert_eq!(grpc["streams"]["messages_max"], 5, "{report}");
+    assert_eq!(grpc["streams"]["messages_mean"], 5.0, "{report}");
+    assert_eq!(grpc["statuses"]["OK"], ok, "{report}");
+    assert_eq!(streamed, ok * 5);
+    assert!(grpc["streams"]["first_message_ms"]["p50"].as_f64().unwrap() > 0.0);
+}
+
+/// `--timeout` is the call's deadline: a call past it is DEADLINE_EXCEEDED, counted
+/// as a status, not a transport error.
+#[test]
+fn a_call_past_its_deadline_is_deadline_exceeded() {
+    let server = GrpcServer::start(false);
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .arg(server.url())
+        .args(["--proto", "api.proto", "--call", "kaioken.test.Items/Slow"])
+        .args(["-b", r#"{"id": "1"}"#, "--timeout", "300ms"])
+        .args(["-c", "2", "-n", "4", "--max-error-rate", "1"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(status(&report, "grpc:4"), 4, "{report}");
+    assert_eq!(report.get("grpc")["statuses"]["DEADLINE_EXCEEDED"], 4);
+    assert_eq!(report.u64("requests.errors"), 0, "{report}");
+    assert_eq!(server.count("slow"), 4);
+}
+
+/// A scenario: a gRPC step with metadata, checks by status name and on the reply's
+/// JSON, whose extracted field goes to a later HTTP step on httpbin.
+#[test]
+fn a_grpc_step_chains_into_an_http_step() {
+    let server = GrpcServer::start(false);
+    let httpbin = Httpbin::start();
+    let scenario = format!(
+        r#"
+        [target]
+        url = "{grpc}"
+
+        [grpc]
+        proto = "api.proto"
+
+        [[scenarios]]
+        [[scenarios.steps]]
+        name = "get"
+        grpc = {{ call = "kaioken.test.Items/Get", message = '{{"id": "7"}}', metadata = {{ "x-token" = "secret-${{VU}}" }} }}
+        checks = ["grpc_status == OK", 'body contains "secret-"']
+        extract = {{ name = "json:$.name", token = "json:$.token" }}
+
+        [[scenarios.steps]]
+        name = "echo"
+        url = "{http}"
+        checks = ['body contains "/anything/item-7/secret-"', "status == 200"]
+        "#,
+        grpc = server.url(),
+        http = httpbin.url("/anything/${name}/${token}"),
+    );
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .scenario(&scenario)
+        .args(["-c", "2", "-n", "40"])
+        .report()
+        .run()
+        .report();
+    let gets = server.calls();
+    let calls = gets.len() as u64;
+    // The request budget may end between a VU's call and its HTTP step.
+    assert!((20..=21).contains(&calls), "{report}");
+    assert!(
+        gets.iter()
+            .all(|c| c[0] == "get" && c[2].starts_with("secret-"))
+    );
+    assert_eq!(report.get("grpc")["calls"], calls, "{report}");
+    assert_eq!(report.get("grpc")["statuses"]["OK"], calls, "{report}");
+    let echoes = status(&report, "200");
+    assert_eq!(calls + echoes, 40, "{report}");
+    let checks = report.get("checks").as_array().unwrap();
+    let passes: Vec<u64> = checks
+        .iter()
+        .map(|c| c["passes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(passes, [calls, calls, echoes, echoes], "{report}");
+    assert!(checks.iter().all(|c| c["fails"] == 0), "{report}");
+}
+
+fn refused(test: Test, message: &str) -> String {
+    let out = test.env("RUST_BACKTRACE", "0").status(1).run();
+    let stderr = out.stderr.replace("\n  │ ", " ");
+    assert!(stderr.contains(message), "{stderr}");
+    stderr
+}
+
+/// Bad input is a located error before any load, exit 1.
+#[test]
+fn bad_input_is_refused_before_the_run() {
+    let server = GrpcServer::start(false);
+    // A .proto that does not parse: its file and line.
+    refused(
+        Test::new()
+            .file(
+                "bad.proto",
+                "syntax = \"proto3\";\nmessage A {\n  int32 x = 1\n}\n",
+            )
+            .arg(server.url())
+            .args(["--proto", "bad.proto", "--call", "a.B/C"]),
+        "`bad.proto` does not compile: bad.proto:4:1: expected ';' or '[', but found '}'",
+    );
+    // A method that is not there: the closest one.
+    refused(
+        Test::new()
+            .file("api.proto", PROTO)
+            .arg(server.url())
+            .args(["--proto", "api.proto", "--call", "kaioken.test.Items/Gett"]),
+        "service `kaioken.test.Items` has no method `Gett`; did you mean `Get`?",
+    );
+    // A field the message does not have, located to its TOML line.
+    let stderr = refused(
+        Test::new().file("api.proto", PROTO).scenario(&format!(
+            "[target]\nurl = \"{}\"\n[grpc]\nproto = \"api.proto\"\ncall = \"kaioken.test.Items/Get\"\nmessage = '{{\"idd\": \"1\"}}'\n",
+            server.url()
+        )),
+        "the message is not a valid `kaioken.test.GetRequest` in JSON: unrecognized field name 'idd' at line 1 column 6",
+    );
+    assert!(stderr.contains("[scenario.toml:6:12]"), "{stderr}");
+    // Reflection on a server without it.
+    refused(
+        Test::new()
+            .arg(server.url())
+            .args(["--reflect", "--call", "kaioken.test.Items/Get"]),
+        &format!(
+            "127.0.0.1:{} does not serve gRPC server reflection (neither v1 nor v1alpha); give the schema with `--proto` or `[grpc] proto`",
+            server.port
+        ),
+    );
+    assert_eq!(server.calls().len(), 0);
+}
