@@ -427,7 +427,7 @@ pub(crate) fn target(ir: &Ir, rule: &Redact) -> Target {
     Target {
         url: step_url(step, rule),
         method: step.method.clone(),
-        http_version: if ir.settings.http2 { "2" } else { "1.1" }.into(),
+        http_version: ir.settings.http.as_str().into(),
     }
 }
 
@@ -555,7 +555,7 @@ fn settings(ir: &Ir, engine: String) -> Settings {
     Settings {
         engine,
         timeout_s: s.timeout.as_secs_f64(),
-        http2: s.http2,
+        http2: s.http == kaioken_compiler::HttpVersion::Http2,
         insecure: s.insecure,
         max_error_rate: s.max_error_rate,
         cookie_jar: s.cookie_jar,

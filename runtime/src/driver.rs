@@ -17,6 +17,7 @@ use rustls::ClientConfig;
 
 use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
+use crate::http3::Http3;
 use crate::response_parser::Capture;
 use crate::stats::{Outcome, Timing};
 use crate::vu::Request;
@@ -101,6 +102,7 @@ impl Transport {
 pub(crate) struct Drivers {
     http1: Option<Http1>,
     http2: Option<Http2>,
+    http3: Option<Http3>,
 }
 
 impl Drivers {
@@ -133,6 +135,12 @@ impl Drivers {
                     .get_or_insert_with(|| Http2::new(program, &transport.http));
                 (d.perform(program, state, step, info, s).await, d)
             }
+            Protocol::Http3 => {
+                let d = self
+                    .http3
+                    .get_or_insert_with(|| Http3::new(program, &transport.http));
+                (d.perform(program, state, step, info, s).await, d)
+            }
             // No front end makes these steps yet; their drivers come with them.
             Protocol::WebSocket | Protocol::Grpc => {
                 unreachable!("no driver for {:?}", request.protocol)
@@ -145,6 +153,7 @@ impl Drivers {
         match protocol {
             Protocol::Http1 => self.http1.as_mut().map(|d| d as &mut dyn Driver),
             Protocol::Http2 => self.http2.as_mut().map(|d| d as &mut dyn Driver),
+            Protocol::Http3 => self.http3.as_mut().map(|d| d as &mut dyn Driver),
             Protocol::WebSocket | Protocol::Grpc => None,
         }
     }
