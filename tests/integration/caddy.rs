@@ -201,6 +201,7 @@ https://127.0.0.1:{port} {{
 	header /login Content-Type application/json
 	respond /login `{{"token": "t-42", "user": {{"id": 7}}}}` 200
 	respond /echo "{{http.request.method}} {{http.request.uri}}" 200
+	respond /body "got {{http.request.body}}" 200
 	respond /cookies "cookies: {{http.request.header.Cookie}}" 200
 	redir /hop /echo?hopped=1 302
 	respond / "ok" 200

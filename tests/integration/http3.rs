@@ -65,8 +65,9 @@ fn http3_requests_match_caddys_access_log() {
     );
 }
 
-/// Checks, a value extracted from JSON and sent by a later step, a redirect and a
-/// cookie the jar sends back: five requests an iteration, four iterations.
+/// Checks, a value extracted from JSON and sent by later steps (in a URL and a
+/// body), a redirect, a cookie the jar sends back and thresholds: six requests an
+/// iteration, four iterations.
 const SESSION: &str = r#"
     [[scenarios]]
     name = "session"
@@ -83,6 +84,13 @@ const SESSION: &str = r#"
     checks = ['body contains "GET /echo?token=t-42"']
 
     [[scenarios.steps]]
+    name = "post"
+    url = "/body"
+    method = "POST"
+    body = "token=${token}&vu=${VU}"
+    checks = ['body contains "got token=t-42&vu=1"']
+
+    [[scenarios.steps]]
     name = "hop"
     url = "/hop"
     checks = ['body contains "hopped=1"']
@@ -91,6 +99,11 @@ const SESSION: &str = r#"
     name = "cookies"
     url = "/cookies"
     checks = ['body contains "sid=abc123"']
+
+    [thresholds]
+    error_rate = "<= 1%"
+    check_pass_rate = "> 0.99"
+    p95 = "< 5s"
     "#;
 
 #[test]
@@ -112,28 +125,30 @@ fn one_scenario_gives_the_same_results_over_h1_h2_and_h3() {
                 "-c",
                 "1",
                 "--max-requests",
-                "20",
+                "24",
                 "-d",
                 "60s",
             ])
-            .stdout_contains(format!("(HTTP/{version})"));
+            .stdout_contains(format!("(HTTP/{version})"))
+            .stdout_contains("Thresholds  all passed");
         if let Some(flag) = flag {
             test = test.arg(flag);
         }
         let report = test.report().run().report();
         report.check_invariants(0);
         assert_eq!(report.str("target.http_version"), version, "{report}");
-        assert_eq!(report.u64("requests.total"), 20, "{report}");
+        assert_eq!(report.u64("requests.total"), 24, "{report}");
         assert_eq!(report.u64("iterations.started"), 4, "{report}");
         assert_eq!(
             report.status_codes(),
-            vec![(200, 16), (302, 4)],
+            vec![(200, 20), (302, 4)],
             "{version}: {report}"
         );
         for check in [
             "status == 200",
             "header(\"content-type\") contains \"json\"",
             "body contains \"GET /echo?token=t-42\"",
+            "body contains \"got token=t-42&vu=1\"",
             "body contains \"hopped=1\"",
             "body contains \"sid=abc123\"",
         ] {
@@ -143,9 +158,12 @@ fn one_scenario_gives_the_same_results_over_h1_h2_and_h3() {
         assert_eq!(extractions.len(), 1, "{report}");
         assert_eq!(extractions[0]["ok"], 4, "{version}: {report}");
         assert_eq!(extractions[0]["failed"], 0, "{version}: {report}");
+        let thresholds = report.get("thresholds").as_array().expect("thresholds");
+        assert_eq!(thresholds.len(), 3, "{report}");
+        assert!(thresholds.iter().all(|t| t["passed"] == true), "{report}");
         let served = caddy.protocols();
-        assert_eq!(served.get(proto), Some(&20), "{version}: {served:?}");
-        served_before += 20;
+        assert_eq!(served.get(proto), Some(&24), "{version}: {served:?}");
+        served_before += 24;
         assert_eq!(served.values().sum::<u64>(), served_before, "{served:?}");
     }
 }
