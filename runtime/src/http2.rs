@@ -4,7 +4,9 @@
 //!
 //! Unlike the HTTP/1.1 path this builds a hyper `Request` per request; HTTP/2's framing
 //! and HPACK are hyper's job, and the per-step parts that never change (method, header
-//! names, constant values) are converted once.
+//! names, constant values) are converted once. Building a request from a step and
+//! keeping a response's head ([`prepare`], [`build_request`], [`keep_head`]) are
+//! shared with the HTTP/3 driver (http3.rs), which differs only below them.
 
 use std::time::Instant;
 
@@ -132,8 +134,9 @@ pub(crate) fn build_request(
 }
 
 /// Keep a response's head in `c` as HTTP/1.1 spells one (`version` for the status
-/// line, e.g. `HTTP/2`), for checks, extractors and the cookie jar; returns the
-/// head's length so spelt.
+/// line, e.g. `HTTP/2`), for checks, extractors and the cookie jar. Returns the
+/// head's length as HTTP/1.1 would spell it (its status line taken as 12 bytes), for
+/// `bytes_received`.
 pub(crate) fn keep_head(
     c: Option<&mut Capture>,
     version: &[u8],

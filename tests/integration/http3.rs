@@ -208,6 +208,17 @@ fn http3_to_a_server_without_quic_is_a_timely_connect_error() {
 }
 
 #[test]
+fn http3_to_an_http_url_is_a_config_error() {
+    Test::new()
+        .args(["http://127.0.0.1:9/", "--http3", "-n", "1"])
+        .status(1)
+        .stderr_contains(
+            "invalid URL: HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL",
+        )
+        .run();
+}
+
+#[test]
 fn http3_certificates_are_verified_unless_insecure() {
     let caddy = Caddy::start();
     // Caddy's internal CA is not trusted without --cacert.
