@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Run every test: unit, doc and integration.
 #
-# The integration tests start nginx on loopback (HTTP/1.1, h2c and TLS), httpbin
+# The integration tests start nginx on loopback (HTTP/1.1, h2c and TLS), Caddy
+# (HTTP/3, with HTTP/2 and HTTP/1.1 on the same port), httpbin
 # under gunicorn (a real application: echoes, cookies, redirects) and a WebSocket
 # echo server (Python's `websockets`), run the live view in tmux and render the HTML
 # report in headless Chromium, and a gRPC server (Python's grpcio); on a fresh Debian or
-# Ubuntu machine this installs them first: nginx, tmux and chromium with apt-get;
+# Ubuntu machine this installs them first: nginx, caddy, tmux and chromium with apt-get;
 # httpbin, gunicorn, websockets, grpcio, grpcio-tools and grpcio-reflection with pip.
-# Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, and PYTHON to use
-# another Python 3 than python3.
+# Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, CADDY a caddy
+# binary elsewhere than /usr/bin/caddy, and PYTHON to use another Python 3 than
+# python3.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 nginx_bin="${NGINX:-/usr/sbin/nginx}"
+caddy_bin="${CADDY:-/usr/bin/caddy}"
 python="${PYTHON:-python3}"
 
 sudo=()
@@ -51,6 +54,28 @@ if [[ ! -x "$nginx_bin" ]]; then
   exit 1
 fi
 "$nginx_bin" -v
+
+# HTTP/3 is tested against Caddy (tests/integration/caddy.rs starts its own).
+if [[ ! -x "$caddy_bin" ]]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "error: caddy is not installed at $caddy_bin and apt-get is unavailable" >&2
+    exit 1
+  fi
+  echo "installing caddy" >&2
+  apt_install caddy
+  # The package starts a system caddy on ports 80 and 443; the tests start their own.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet caddy 2>/dev/null; then
+    "${sudo[@]}" systemctl stop caddy || true
+    "${sudo[@]}" systemctl disable caddy >/dev/null 2>&1 || true
+  elif command -v service >/dev/null; then
+    "${sudo[@]}" service caddy stop >/dev/null 2>&1 || true
+  fi
+fi
+if [[ ! -x "$caddy_bin" ]]; then
+  echo "error: no caddy at $caddy_bin (set CADDY to its path)" >&2
+  exit 1
+fi
+"$caddy_bin" version
 
 # The live view is tested in a real terminal: kaioken runs in a tmux pane.
 if ! command -v tmux >/dev/null; then

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::render::Format;
 
-/// A load tester for HTTP/1.1 and HTTP/2 that tells the truth.
+/// A load tester for HTTP/1.1, HTTP/2 and HTTP/3 that tells the truth.
 ///
 /// Run `kaioken URL` for a quick test, `kaioken -f scenario.toml` for a scenario,
 /// `kaioken recording.har` to replay a browser recording, or `kaioken demo` to see it
@@ -295,6 +295,12 @@ pub struct RunArgs {
     /// Speak HTTP/2 (prior knowledge on http://, ALPN h2 on https://).
     #[arg(long, help_heading = "Target")]
     pub http2: bool,
+
+    /// Speak HTTP/3 over QUIC (https:// only, ALPN h3; one QUIC connection per VU).
+    /// A server that does not answer QUIC fails the handshake as a `connect` error
+    /// within min(--timeout, 5s).
+    #[arg(long, help_heading = "Target", conflicts_with = "http2")]
+    pub http3: bool,
 
     /// Do not verify TLS certificates.
     #[arg(long, help_heading = "Target")]

@@ -14,6 +14,7 @@ const STARTER: &str = r#"# A kaioken scenario. Run it with: kaioken -f kaioken.t
 url = "http://127.0.0.1:8080/"   # where requests go; ${ENV_VAR}s are folded in
 timeout = "10s"                   # per request: connect, send, whole response
 # http2 = true                    # prior knowledge on http://, ALPN h2 on https://
+# http = "3"                      # HTTP/3 over QUIC (https:// only)
 # cacert = "ca.pem"               # extra trusted root(s), relative to this file
 # max_error_rate = 0.1            # exit 1 when more than 10% of requests fail
 # cookie_jar = true               # a cookie session per VU

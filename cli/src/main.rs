@@ -119,6 +119,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         form: args.form.clone(),
         max_requests: args.max_requests,
         http2: args.http2,
+        http3: args.http3,
         rate: args.rate,
         ramp_up: args.ramp_up.clone(),
         warmup: args.warmup.clone(),

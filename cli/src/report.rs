@@ -472,13 +472,8 @@ pub(crate) fn target(ir: &Ir, rule: &Redact) -> Target {
     Target {
         url: step_url(step, rule),
         method: step.method.clone(),
-        // gRPC is HTTP/2 whatever `http2` says.
-        http_version: if ir.settings.http2 || grpc {
-            "2"
-        } else {
-            "1.1"
-        }
-        .into(),
+        // gRPC is HTTP/2 whatever the run's HTTP version says.
+        http_version: if grpc { "2" } else { ir.settings.http.as_str() }.into(),
     }
 }
 
@@ -608,7 +603,7 @@ fn settings(ir: &Ir, engine: String) -> Settings {
     Settings {
         engine,
         timeout_s: s.timeout.as_secs_f64(),
-        http2: s.http2,
+        http2: s.http == kaioken_compiler::HttpVersion::Http2,
         insecure: s.insecure,
         max_error_rate: s.max_error_rate,
         cookie_jar: s.cookie_jar,

@@ -110,8 +110,14 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                 )
                 .fold(Reads::default(), Reads::union);
             let (protocol, kind) = match &step.kind {
-                crate::StepKind::Http if ir.settings.http2 => (Protocol::Http2, StepKind::Http),
-                crate::StepKind::Http => (Protocol::Http1, StepKind::Http),
+                crate::StepKind::Http => {
+                    let protocol = match ir.settings.http {
+                        crate::HttpVersion::Http1 => Protocol::Http1,
+                        crate::HttpVersion::Http2 => Protocol::Http2,
+                        crate::HttpVersion::Http3 => Protocol::Http3,
+                    };
+                    (protocol, StepKind::Http)
+                }
                 crate::StepKind::WebSocket(ws) => (Protocol::WebSocket, StepKind::WebSocket(*ws)),
                 crate::StepKind::Grpc(call) => {
                     let method = match c.grpc_methods.iter().position(|m| *m == call.method) {

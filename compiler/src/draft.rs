@@ -40,6 +40,8 @@ pub(crate) struct Draft {
     pub expected_status: Option<Located<String>>,
     pub timeout: Option<Located<String>>,
     pub http2: Option<bool>,
+    /// `[target] http` (`"1.1"`, `"2"`, `"3"`), or `--http3`.
+    pub http: Option<Located<String>>,
     pub insecure: Option<bool>,
     pub cookie_jar: Option<bool>,
     pub compressed: Option<bool>,

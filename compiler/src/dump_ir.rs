@@ -173,7 +173,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
         format!(
             "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={} cookie_jar={} max_redirects={} compressed={} keepalive={} h2_streams={}",
             format_duration(s.timeout),
-            if s.http2 { "2" } else { "1.1" },
+            s.http.as_str(),
             s.insecure,
             opt(s
                 .cacert

@@ -308,13 +308,36 @@ impl Template {
     }
 }
 
+/// The HTTP version of a run's HTTP steps (`--http2`, `--http3`, `[target] http`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/1.1 on TCP, or TLS with ALPN `http/1.1`.
+    #[default]
+    Http1,
+    /// HTTP/2: prior knowledge on `http://`, ALPN `h2` on `https://`.
+    Http2,
+    /// HTTP/3: QUIC (always TLS, so `https://` only), ALPN `h3`.
+    Http3,
+}
+
+impl HttpVersion {
+    /// As reports and `[target] http` write it: `1.1`, `2`, `3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVersion::Http1 => "1.1",
+            HttpVersion::Http2 => "2",
+            HttpVersion::Http3 => "3",
+        }
+    }
+}
+
 /// Connection and protocol settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// Per-request timeout (connect, send and the whole response).
     pub timeout: Duration,
-    /// Speak HTTP/2 (prior knowledge on `http://`, ALPN `h2` on `https://`).
-    pub http2: bool,
+    /// The HTTP version every HTTP step speaks.
+    pub http: HttpVersion,
     /// Skip TLS certificate verification.
     pub insecure: bool,
     /// Extra PEM root certificates to trust.

@@ -46,8 +46,8 @@ pub use dump_ir::dump_ir;
 pub use front::flags::Flags;
 pub use front::har::{HarImport, HarOptions, import as import_har};
 pub use ir::{
-    Arrival, GrpcCall, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric, Part,
-    Scenario, Settings, Stage, Step, StepKind, Template, ThresholdScope,
+    Arrival, GrpcCall, HttpVersion, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric,
+    Part, Scenario, Settings, Stage, Step, StepKind, Template, ThresholdScope,
 };
 pub use judge::{
     Iterations, Measured, PERCENTILES, Verdict, judge_thresholds, threshold_from_report,

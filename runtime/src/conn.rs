@@ -1,11 +1,12 @@
-//! Connecting: DNS, TCP and TLS, with every failure classified.
+//! Connecting: DNS, TCP and TLS, with every failure classified (HTTP/3's QUIC
+//! connections resolve here too, then connect in http3.rs).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kaioken_vm::{Origin, Scheme};
 use rustls::ClientConfig;
@@ -33,6 +34,26 @@ impl Stream {
     }
 }
 
+/// The addresses of `origin`'s host, and how long resolving it took (`None` for an
+/// address: nothing to resolve). A name that does not resolve is a `dns` error,
+/// its message in `detail`.
+pub(crate) async fn resolve(
+    origin: &Origin,
+    detail: &mut Option<String>,
+) -> Result<(Vec<SocketAddr>, Option<Duration>), ErrorKind> {
+    if let Ok(ip) = origin.host.parse::<IpAddr>() {
+        return Ok((vec![SocketAddr::new(ip, origin.port)], None));
+    }
+    let started = Instant::now();
+    match tokio::net::lookup_host((origin.host.as_str(), origin.port)).await {
+        Ok(addrs) => Ok((addrs.collect(), Some(started.elapsed()))),
+        Err(e) => {
+            *detail = Some(format!("cannot resolve `{}`: {e}", origin.host));
+            Err(ErrorKind::Dns)
+        }
+    }
+}
+
 /// Connect to `origin`: resolve, connect (with `TCP_NODELAY`), and handshake TLS for
 /// `https`, timing each phase into `opened` (set only on success). On failure,
 /// `detail` gets the underlying message (for the report's first
@@ -43,26 +64,10 @@ pub(crate) async fn connect(
     detail: &mut Option<String>,
     opened: &mut Opened,
 ) -> Result<Stream, ErrorKind> {
-    let started = Instant::now();
+    let (addrs, dns) = resolve(origin, detail).await?;
     let mut fail = |kind: ErrorKind, message: String| {
         *detail = Some(message);
         kind
-    };
-    let mut dns = None;
-    let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
-        Err(_) => match tokio::net::lookup_host((origin.host.as_str(), origin.port)).await {
-            Ok(addrs) => {
-                dns = Some(started.elapsed());
-                addrs.collect()
-            }
-            Err(e) => {
-                return Err(fail(
-                    ErrorKind::Dns,
-                    format!("cannot resolve `{}`: {e}", origin.host),
-                ));
-            }
-        },
     };
     let mut last = (
         ErrorKind::Dns,

@@ -19,6 +19,7 @@ use crate::decode::Decoded;
 use crate::grpc::{Grpc, GrpcMethod};
 use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
+use crate::http3::Http3;
 use crate::response_parser::Capture;
 use crate::stats::{Messages, Outcome, Timing};
 use crate::vu::Request;
@@ -114,6 +115,7 @@ pub(crate) struct Drivers {
     http1: Option<Http1>,
     http2: Option<Http2>,
     grpc: Option<Grpc>,
+    http3: Option<Http3>,
 }
 
 impl Drivers {
@@ -153,6 +155,12 @@ impl Drivers {
                 (d.perform(program, state, step, info, s).await, d)
             }
             // No front end makes these steps yet; their driver comes with them.
+            Protocol::Http3 => {
+                let d = self
+                    .http3
+                    .get_or_insert_with(|| Http3::new(program, &transport.http));
+                (d.perform(program, state, step, info, s).await, d)
+            }
             Protocol::WebSocket => {
                 unreachable!("no driver for {:?}", request.protocol)
             }
@@ -173,6 +181,7 @@ impl Drivers {
             Protocol::Http1 => self.http1.as_mut().map(|d| d as &mut dyn Driver),
             Protocol::Http2 => self.http2.as_mut().map(|d| d as &mut dyn Driver),
             Protocol::Grpc => self.grpc.as_mut().map(|d| d as &mut dyn Driver),
+            Protocol::Http3 => self.http3.as_mut().map(|d| d as &mut dyn Driver),
             Protocol::WebSocket => None,
         }
     }

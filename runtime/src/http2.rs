@@ -7,7 +7,9 @@
 //!
 //! Unlike the HTTP/1.1 path this builds a hyper `Request` per request; HTTP/2's framing
 //! and HPACK are hyper's job, and the per-step parts that never change (method, header
-//! names, constant values) are converted once.
+//! names, constant values) are converted once. Building a request from a step and
+//! keeping a response's head ([`prepare`], [`build_request`], [`keep_head`]) are
+//! shared with the HTTP/3 driver (http3.rs), which differs only below them.
 
 use std::time::Instant;
 
@@ -16,12 +18,14 @@ use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use kaioken_vm::{Operand, Program, Scheme, StepId, VuState};
+use kaioken_vm::{Operand, Origin, Program, Scheme, StepId, VuState};
 
 use crate::ErrorKind;
 use crate::conn::connect;
 use crate::driver::{Driver, Last, Perform};
 use crate::http1::{Sending, StepInfo};
+use crate::redirect::Hop;
+use crate::response_parser::Capture;
 use crate::stats::Outcome;
 use crate::stats::{Opened, Timing};
 
@@ -133,11 +137,142 @@ impl Drop for Claim {
     }
 }
 
-struct H2Step {
+/// A step's request parts that never change (method, header names, constant values),
+/// converted once: HTTP/2 and HTTP/3 build their `http::Request`s from them alike.
+pub(crate) struct Prepared {
     method: Method,
     /// `scheme://authority`, to which the path is appended.
     prefix: String,
     headers: Vec<(HeaderName, Option<HeaderValue>)>,
+}
+
+/// Each step's [`Prepared`] parts; `None` for a step whose constant parts `http`
+/// refuses (its requests then fail as `other`).
+pub(crate) fn prepare(program: &Program) -> Vec<Option<Prepared>> {
+    program
+        .steps
+        .iter()
+        .map(|s| {
+            let origin = &program.origins[s.origin];
+            let scheme = if origin.scheme == Scheme::Https {
+                "https"
+            } else {
+                "http"
+            };
+            let headers = s
+                .headers
+                .iter()
+                .map(|h| {
+                    let name = HeaderName::from_bytes(program.constant(h.name)).ok()?;
+                    let value = match h.value {
+                        Operand::Const(k) => {
+                            Some(HeaderValue::from_bytes(program.constant(k)).ok()?)
+                        }
+                        Operand::Buf(_) => None,
+                    };
+                    Some((name, value))
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(Prepared {
+                method: Method::from_bytes(s.method.as_str().as_bytes()).ok()?,
+                prefix: format!("{scheme}://{}", origin.authority),
+                headers,
+            })
+        })
+        .collect()
+}
+
+/// The request for `step` (or the redirect `hop` it led to) to `origin`, with the
+/// VU's cookie header, and its length as HTTP/1.1 would spell it (the header
+/// compression of HTTP/2 and HTTP/3 makes the wire smaller).
+pub(crate) fn build_request(
+    prepared: &Prepared,
+    program: &Program,
+    state: &VuState,
+    step: StepId,
+    origin: &Origin,
+    hop: Option<&Hop>,
+    cookie: Option<&[u8]>,
+) -> Result<(Request<Bytes>, u64), ErrorKind> {
+    let desc = program.step(step);
+    let mut uri = String::with_capacity(prepared.prefix.len() + 64);
+    let (method, path) = match hop {
+        Some(h) => {
+            uri.push_str(if origin.scheme == Scheme::Https {
+                "https://"
+            } else {
+                "http://"
+            });
+            uri.push_str(&origin.authority);
+            let method =
+                Method::from_bytes(h.method.as_str().as_bytes()).map_err(|_| ErrorKind::Other)?;
+            (method, h.path.as_slice())
+        }
+        None => {
+            uri.push_str(&prepared.prefix);
+            (prepared.method.clone(), program.bytes(state, desc.path))
+        }
+    };
+    uri.push_str(std::str::from_utf8(path).map_err(|_| ErrorKind::Other)?);
+    let mut head_len = 16 + method.as_str().len();
+    let mut req = Request::builder().method(method).uri(uri);
+    for (h, (name, value)) in desc.headers.iter().zip(&prepared.headers) {
+        if !crate::redirect::keeps_header(name.as_str().as_bytes(), hop) {
+            continue;
+        }
+        let value = match value {
+            Some(v) => v.clone(),
+            None => HeaderValue::from_bytes(program.bytes(state, h.value))
+                .map_err(|_| ErrorKind::Other)?,
+        };
+        head_len += name.as_str().len() + value.len() + 4;
+        req = req.header(name, value);
+    }
+    if let Some(cookie) = cookie {
+        let value = HeaderValue::from_bytes(cookie).map_err(|_| ErrorKind::Other)?;
+        head_len += 8 + value.len();
+        req = req.header(http::header::COOKIE, value);
+    }
+    let body = match desc.body {
+        Some(b) if hop.is_none_or(|h| h.keep_body) => {
+            Bytes::copy_from_slice(program.bytes(state, b))
+        }
+        _ => Bytes::new(),
+    };
+    let len = (head_len + body.len()) as u64;
+    let req = req.body(body).map_err(|_| ErrorKind::Other)?;
+    Ok((req, len))
+}
+
+/// Keep a response's head in `c` as HTTP/1.1 spells one (`version` for the status
+/// line, e.g. `HTTP/2`), for checks, extractors and the cookie jar. Returns the
+/// head's length as HTTP/1.1 would spell it (its status line taken as 12 bytes), for
+/// `bytes_received`.
+pub(crate) fn keep_head(
+    c: Option<&mut Capture>,
+    version: &[u8],
+    status: u16,
+    headers: &http::HeaderMap,
+) -> u64 {
+    if let Some(c) = c {
+        c.head.extend_from_slice(version);
+        c.head.push(b' ');
+        c.head
+            .extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+        c.head.extend_from_slice(b"\r\n");
+        for (name, value) in headers {
+            c.head.extend_from_slice(name.as_str().as_bytes());
+            c.head.extend_from_slice(b": ");
+            c.head.extend_from_slice(value.as_bytes());
+            c.head.extend_from_slice(b"\r\n");
+        }
+        c.head.extend_from_slice(b"\r\n");
+    }
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64)
+        .sum::<u64>()
+        + 12
 }
 
 /// One VU's HTTP/2 connections (one per origin).
@@ -157,43 +292,13 @@ pub(crate) struct Http2 {
     origins: usize,
     /// By connection slot: the program's origins, then those redirects led to.
     conns: Vec<Option<SendRequest<Full<Bytes>>>>,
-    steps: Vec<Option<H2Step>>,
+    steps: Vec<Option<Prepared>>,
     last_len: u64,
 }
 
 impl Http2 {
     pub fn new(program: &Program, http: &kaioken_vm::TransportPlan) -> Http2 {
-        let steps = program
-            .steps
-            .iter()
-            .map(|s| {
-                let origin = &program.origins[s.origin];
-                let scheme = if origin.scheme == Scheme::Https {
-                    "https"
-                } else {
-                    "http"
-                };
-                let headers = s
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        let name = HeaderName::from_bytes(program.constant(h.name)).ok()?;
-                        let value = match h.value {
-                            Operand::Const(k) => {
-                                Some(HeaderValue::from_bytes(program.constant(k)).ok()?)
-                            }
-                            Operand::Buf(_) => None,
-                        };
-                        Some((name, value))
-                    })
-                    .collect::<Option<Vec<_>>>()?;
-                Some(H2Step {
-                    method: Method::from_bytes(s.method.as_str().as_bytes()).ok()?,
-                    prefix: format!("{scheme}://{}", origin.authority),
-                    headers,
-                })
-            })
-            .collect();
+        let steps = prepare(program);
         Http2 {
             last: Last {
                 detail: None,
@@ -244,52 +349,9 @@ impl Http2 {
             Some(h) => (h.slot, &h.origin),
             None => (desc.origin.index(), &program.origins[desc.origin]),
         };
-        let mut uri = String::with_capacity(prepared.prefix.len() + 64);
-        let (method, path) = match hop {
-            Some(h) => {
-                uri.push_str(if origin.scheme == Scheme::Https {
-                    "https://"
-                } else {
-                    "http://"
-                });
-                uri.push_str(&origin.authority);
-                let method = Method::from_bytes(h.method.as_str().as_bytes())
-                    .map_err(|_| ErrorKind::Other)?;
-                (method, h.path.as_slice())
-            }
-            None => {
-                uri.push_str(&prepared.prefix);
-                (prepared.method.clone(), program.bytes(state, desc.path))
-            }
-        };
-        uri.push_str(std::str::from_utf8(path).map_err(|_| ErrorKind::Other)?);
-        let mut head_len = 16 + method.as_str().len();
-        let mut req = Request::builder().method(method).uri(uri);
-        for (h, (name, value)) in desc.headers.iter().zip(&prepared.headers) {
-            if !crate::redirect::keeps_header(name.as_str().as_bytes(), hop) {
-                continue;
-            }
-            let value = match value {
-                Some(v) => v.clone(),
-                None => HeaderValue::from_bytes(program.bytes(state, h.value))
-                    .map_err(|_| ErrorKind::Other)?,
-            };
-            head_len += name.as_str().len() + value.len() + 4;
-            req = req.header(name, value);
-        }
-        if let Some(cookie) = cookie {
-            let value = HeaderValue::from_bytes(cookie).map_err(|_| ErrorKind::Other)?;
-            head_len += 8 + value.len();
-            req = req.header(http::header::COOKIE, value);
-        }
-        let body = match desc.body {
-            Some(b) if hop.is_none_or(|h| h.keep_body) => {
-                Bytes::copy_from_slice(program.bytes(state, b))
-            }
-            _ => Bytes::new(),
-        };
-        self.last_len = (head_len + body.len()) as u64;
-        let req = req.body(Full::new(body)).map_err(|_| ErrorKind::Other)?;
+        let (req, len) = build_request(prepared, program, state, step, origin, hop, cookie)?;
+        self.last_len = len;
+        let req = req.map(Full::new);
 
         if slot >= self.conns.len() {
             self.conns.resize_with(slot + 1, || None);
@@ -355,26 +417,13 @@ impl Http2 {
             }
         }
         let keep = info.keep;
-        if let Some(c) = self.last.capture.as_mut().filter(|_| keep.any()) {
-            c.start(keep.body);
-            c.head.extend_from_slice(b"HTTP/2 ");
-            c.head
-                .extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
-            c.head.extend_from_slice(b"\r\n");
-            for (name, value) in resp.headers() {
-                c.head.extend_from_slice(name.as_str().as_bytes());
-                c.head.extend_from_slice(b": ");
-                c.head.extend_from_slice(value.as_bytes());
-                c.head.extend_from_slice(b"\r\n");
-            }
-            c.head.extend_from_slice(b"\r\n");
-        }
-        let mut bytes_in = resp
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64)
-            .sum::<u64>()
-            + 12;
+        let capture = self.last.capture.as_mut().filter(|_| keep.any());
+        let mut bytes_in = keep_head(
+            capture.map(|c| c.start(keep.body)),
+            b"HTTP/2",
+            status,
+            resp.headers(),
+        );
         let mut body = resp.into_body();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| self.fail(&e, true))?;

@@ -13,7 +13,8 @@
 //!      vu.request()  → the request to send (the step's, or the redirect it follows)
 //!      the engine performs it:
 //!        tokio engine: a task per VU, drivers behind one seam (driver.rs):
-//!                      http1.rs (raw bytes + httparse), http2.rs (hyper)
+//!                      http1.rs (raw bytes + httparse), http2.rs (hyper),
+//!                      http3.rs (quinn + h3)
 //!        io_uring engine: one ring, every VU's socket (uring.rs; plain HTTP/1.1 in
 //!                      the simple closed model, see uring::eligible)
 //!      vu.complete() → WorkerStats.record(), cookies, redirects, then the VM resumed
@@ -26,7 +27,7 @@
 //! `shared` (what workers share), `worker` (a worker thread and its engine), `closed`
 //! and `open` (the load models' VU tasks on tokio), `uring` (the io_uring engine),
 //! `vu` (the VU machine), `judge` (where outcomes meet the VM), `driver`, `http1`,
-//! `http2`, `conn`, `tls` (the transport), `redirect`, `cookies`, `stats`.
+//! `http2`, `http3`, `conn`, `tls` (the transport), `redirect`, `cookies`, `stats`.
 //!
 //! Every VU keeps its own connections (one per origin and protocol). Nothing on the
 //! request path takes a lock or sends on a channel: statistics are per worker thread
@@ -47,6 +48,7 @@ pub mod fuzzing;
 mod grpc;
 mod http1;
 mod http2;
+mod http3;
 mod judge;
 mod live;
 mod open;

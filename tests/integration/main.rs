@@ -3,11 +3,13 @@
 //! Every test runs the real `kaioken` binary through [`harness::Test`], with
 //! `--no-tui`, `NO_COLOR=1` and `RUST_BACKTRACE=0`, except the live view's, which run
 //! it in a tmux pane ([`live`]). Traffic never leaves loopback:
-//! the targets are nginx ([`nginx::Nginx`]) for what a real server does, httpbin
+//! the targets are nginx ([`nginx::Nginx`]) for what a real server does, Caddy
+//! ([`caddy::Caddy`]) for HTTP/3, httpbin
 //! ([`httpbin::Httpbin`]) for what a real application does (echoes, cookies,
 //! redirects), and small in-process servers ([`servers`]) for what a real server will
 //! not do on demand.
 
+mod caddy;
 mod grpc;
 mod harness;
 mod httpbin;
@@ -27,6 +29,7 @@ mod diagnostics;
 mod examples;
 mod faults;
 mod har;
+mod http3;
 mod httpbin_scenarios;
 mod injection;
 mod live;

@@ -43,7 +43,7 @@ pub struct StepDesc {
 /// step has (origin, path, headers, body, all written by the same instructions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum StepKind {
-    /// An HTTP request and its response (HTTP/1.1 or HTTP/2: see `protocol`).
+    /// An HTTP request and its response (HTTP/1.1, HTTP/2 or HTTP/3: see `protocol`).
     #[default]
     Http,
     /// A WebSocket message: the body is the message, sent on the VU's connection to
@@ -97,15 +97,18 @@ pub enum Protocol {
     WebSocket,
     /// gRPC: HTTP/2 (prior knowledge on TCP, ALPN `h2` on TLS).
     Grpc,
+    /// HTTP/3: QUIC (always TLS), ALPN `h3`.
+    Http3,
 }
 
 impl Protocol {
     /// Every protocol, in declaration order (tables indexed by protocol follow it).
-    pub const ALL: [Protocol; 4] = [
+    pub const ALL: [Protocol; 5] = [
         Protocol::Http1,
         Protocol::Http2,
         Protocol::WebSocket,
         Protocol::Grpc,
+        Protocol::Http3,
     ];
 
     /// Its index in [`Protocol::ALL`].
@@ -120,6 +123,7 @@ impl Protocol {
             Protocol::Http2 => "h2",
             Protocol::WebSocket => "ws",
             Protocol::Grpc => "grpc",
+            Protocol::Http3 => "h3",
         }
     }
 
@@ -128,6 +132,7 @@ impl Protocol {
         match self {
             Protocol::Http1 | Protocol::WebSocket => b"http/1.1",
             Protocol::Http2 | Protocol::Grpc => b"h2",
+            Protocol::Http3 => b"h3",
         }
     }
 }

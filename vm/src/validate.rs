@@ -159,7 +159,7 @@ impl Program {
                 crate::StepKind::Http => {
                     matches!(
                         step.protocol,
-                        crate::Protocol::Http1 | crate::Protocol::Http2
+                        crate::Protocol::Http1 | crate::Protocol::Http2 | crate::Protocol::Http3
                     )
                 }
                 crate::StepKind::WebSocket(_) => step.protocol == crate::Protocol::WebSocket,
@@ -179,6 +179,13 @@ impl Program {
                     step.kind,
                     step.protocol.name()
                 )));
+            }
+            if step.protocol == crate::Protocol::Http3
+                && self.origins[step.origin].scheme != crate::Scheme::Https
+            {
+                return Err(step_fail(
+                    "an h3 step needs an https origin (QUIC is always TLS)".into(),
+                ));
             }
             if usize::from(step.scenario) >= self.scenarios.len().max(1) {
                 return Err(step_fail(format!(

@@ -618,7 +618,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         ("latency correction", ld.latency_correction.to_string()),
         ("engine", s.engine.clone()),
         ("timeout (s)", num(s.timeout_s, 3)),
-        ("HTTP/2", s.http2.to_string()),
+        ("HTTP version", report.target.http_version.clone()),
         ("max error rate", percent(s.max_error_rate)),
         ("expected status", s.expected_status.clone()),
         ("cookie jar", s.cookie_jar.to_string()),

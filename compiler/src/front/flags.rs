@@ -36,6 +36,8 @@ pub struct Flags {
     pub max_requests: Option<u64>,
     /// `--http2`.
     pub http2: bool,
+    /// `--http3`.
+    pub http3: bool,
     /// `-r`: requests per second.
     pub rate: Option<f64>,
     /// `--ramp-up` text.
@@ -147,8 +149,14 @@ impl Flags {
         if self.no_latency_correction {
             draft.latency_correction = Some(false);
         }
+        // A flag picks the version whatever the file said.
         if self.http2 {
             draft.http2 = Some(true);
+            draft.http = None;
+        }
+        if self.http3 {
+            draft.http2 = None;
+            draft.http = Some(located("--http3", "--http3", "3".into()));
         }
         if self.cookie_jar {
             draft.cookie_jar = Some(true);

@@ -125,6 +125,7 @@ struct Target {
     url: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     http2: Option<bool>,
+    http: Option<Spanned<String>>,
     insecure: Option<bool>,
     cacert: Option<Spanned<String>>,
     max_error_rate: Option<Spanned<f64>>,
@@ -210,6 +211,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.url = t.url.map(string);
         draft.timeout = t.timeout.map(string);
         draft.http2 = t.http2;
+        draft.http = t.http.map(string);
         draft.insecure = t.insecure;
         draft.cacert = t.cacert.map(string);
         draft.max_error_rate = t.max_error_rate.map(number);

@@ -36,7 +36,7 @@ use std::time::Duration;
 use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
 use crate::draft::Draft;
 use crate::located::{Loc, Located, Src};
-use crate::{Flags, Ir, Scenario, Settings, Step, front};
+use crate::{Flags, HttpVersion, Ir, Scenario, Settings, Step, front};
 pub use grpc::SchemaSource;
 use request::RequestSpec;
 
@@ -134,13 +134,14 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         base_dir,
         extracted: Default::default(),
         extracted_later: Default::default(),
-        http2: draft.http2.unwrap_or(false),
+        http: HttpVersion::Http1,
         compressed: draft.compressed.unwrap_or(false),
         keepalive: draft.keepalive.unwrap_or(true),
         schema_source: input.schema_source.clone(),
         grpc_schema: None,
         grpc_tried: false,
     };
+    lowerer.http = lowerer.http_version(&draft);
     let ir = lowerer.lower(&draft, file_src.as_ref());
     if lowerer.errors.is_empty() {
         ir.ok_or_else(|| CompileErrors { errors: vec![] })
@@ -164,8 +165,9 @@ struct Lowerer<'a> {
     /// Variables extracted only by later steps: using one is an error, not an
     /// environment lookup.
     extracted_later: std::collections::BTreeSet<String>,
-    /// The run speaks HTTP/2, which has no protocol switch.
-    http2: bool,
+    /// The HTTP version of the run's HTTP steps (HTTP/2 and HTTP/3 have no protocol
+    /// switch; HTTP/3 has no `http://`).
+    http: HttpVersion,
     /// `--compressed`: requests ask for compressed bodies.
     compressed: bool,
     /// `--no-keepalive` turns it off: HTTP/1.1 requests say `connection: close`.
@@ -241,7 +243,7 @@ impl Lowerer<'_> {
                 self.out_of_range(n, "h2_streams", "from 1 to 1000");
                 1
             }
-            Some(n) if !d.http2.unwrap_or(false) => {
+            Some(n) if self.http != HttpVersion::Http2 => {
                 self.errors.push(CompileError::at(
                     CompileErrorKind::Conflict {
                         message: "`h2_streams` shares HTTP/2 connections: it needs `http2` \
@@ -263,7 +265,7 @@ impl Lowerer<'_> {
         };
         let settings = Settings {
             timeout,
-            http2: d.http2.unwrap_or(false),
+            http: self.http,
             insecure: d.insecure.unwrap_or(false),
             cacert,
             max_error_rate,
@@ -646,6 +648,43 @@ impl Lowerer<'_> {
     }
 
     /// Report a number outside the range `expected` describes.
+    /// The HTTP version: `[target] http` (or `--http3`), else `http2`; both given
+    /// must agree.
+    fn http_version(&mut self, d: &Draft) -> HttpVersion {
+        let Some(http) = &d.http else {
+            return if d.http2 == Some(true) {
+                HttpVersion::Http2
+            } else {
+                HttpVersion::Http1
+            };
+        };
+        let version = match http.value.as_str() {
+            "1.1" | "1" => HttpVersion::Http1,
+            "2" => HttpVersion::Http2,
+            "3" => HttpVersion::Http3,
+            _ => {
+                let kind = CompileErrorKind::InvalidValue {
+                    message: format!(
+                        "`http` is the HTTP version, \"1.1\", \"2\" or \"3\"; `{}` is none of them",
+                        http.value
+                    ),
+                };
+                self.errors.push(CompileError::at(kind, &http.loc, None));
+                return HttpVersion::Http1;
+            }
+        };
+        if d.http2 == Some(true) && version != HttpVersion::Http2 {
+            let kind = CompileErrorKind::InvalidValue {
+                message: format!(
+                    "`http2 = true` and `http = \"{}\"` disagree; keep one of them",
+                    http.value
+                ),
+            };
+            self.errors.push(CompileError::at(kind, &http.loc, None));
+        }
+        version
+    }
+
     fn out_of_range<T>(&mut self, v: &Located<T>, what: &'static str, expected: &'static str) {
         self.errors.push(CompileError::at(
             CompileErrorKind::OutOfRange { what, expected },
@@ -869,8 +908,87 @@ method = "GET"
         assert_eq!(s.max_error_rate, 0.1);
         assert_eq!(s.body_limit, 64 * 1024);
         assert_eq!(s.max_redirects, 10);
-        assert!(!s.http2 && !s.insecure && !s.cookie_jar);
+        assert!(s.http == HttpVersion::Http1 && !s.insecure && !s.cookie_jar);
         assert_eq!(s.cacert, None);
+    }
+
+    #[test]
+    fn the_http_version_comes_from_http_http2_or_a_flag() {
+        let version = |target: &str| ok(&format!("[target]\n{target}\n")).settings.http;
+        assert_eq!(
+            version("url = \"https://h/\"\nhttp = \"3\""),
+            HttpVersion::Http3
+        );
+        assert_eq!(
+            version("url = \"http://h/\"\nhttp = \"2\""),
+            HttpVersion::Http2
+        );
+        assert_eq!(
+            version("url = \"http://h/\"\nhttp = \"1.1\""),
+            HttpVersion::Http1
+        );
+        assert_eq!(
+            version("url = \"http://h/\"\nhttp2 = true"),
+            HttpVersion::Http2
+        );
+        assert_eq!(
+            version("url = \"http://h/\"\nhttp2 = true\nhttp = \"2\""),
+            HttpVersion::Http2
+        );
+
+        // A flag wins over the file.
+        let with_flags = |file: &str, flags: Flags| {
+            lower(&Input {
+                config: Some(ConfigFile {
+                    name: FILE.into(),
+                    text: format!("[target]\nurl = \"https://h/\"\n{file}"),
+                }),
+                flags,
+                ..Input::default()
+            })
+            .unwrap()
+            .settings
+            .http
+        };
+        let http3 = Flags {
+            http3: true,
+            ..Flags::default()
+        };
+        let http2 = Flags {
+            http2: true,
+            ..Flags::default()
+        };
+        assert_eq!(with_flags("http2 = true\n", http3), HttpVersion::Http3);
+        assert_eq!(with_flags("http = \"3\"\n", http2), HttpVersion::Http2);
+    }
+
+    #[test]
+    fn http3_needs_https_and_a_known_version() {
+        assert_eq!(
+            errors("[target]\nurl = \"http://h/\"\nhttp = \"3\"\n"),
+            [
+                "2:8 [http://h/] invalid URL: HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL (or drop `--http3` / `http = \"3\"`)"
+            ]
+        );
+        assert_eq!(
+            errors("[target]\nurl = \"https://h/\"\nhttp = \"4\"\n"),
+            [
+                "3:9 [4] invalid value: `http` is the HTTP version, \"1.1\", \"2\" or \"3\"; `4` is none of them"
+            ]
+        );
+        assert_eq!(
+            errors("[target]\nurl = \"https://h/\"\nhttp2 = true\nhttp = \"3\"\n"),
+            ["4:9 [3] invalid value: `http2 = true` and `http = \"3\"` disagree; keep one of them"]
+        );
+        // HTTP/3 has no protocol switch (a WebSocket handshake), as HTTP/2 has none.
+        assert_eq!(
+            errors(
+                "[target]\nurl = \"https://h/\"\nhttp = \"3\"\n[request]\nheaders = { \"Upgrade\" = \"websocket\" }\n"
+            ),
+            [
+                "5:26 [websocket] invalid header: `upgrade` asks for a protocol switch, which HTTP/3 does not have (drop `http = \"3\"` or `--http3` to send this handshake over HTTP/1.1)"
+            ]
+        );
     }
 
     #[test]

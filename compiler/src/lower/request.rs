@@ -87,10 +87,15 @@ impl Lowerer<'_> {
             // `connection: upgrade` asks for a protocol switch (a WebSocket handshake);
             // any other `connection` is kaioken's to manage.
             let upgrade = name == "connection" && h.value.value.eq_ignore_ascii_case("upgrade");
-            if self.http2 && (upgrade || name == "upgrade") {
+            let switchless = match self.http {
+                crate::HttpVersion::Http1 => None,
+                crate::HttpVersion::Http2 => Some(("HTTP/2", "`http2` or `--http2`")),
+                crate::HttpVersion::Http3 => Some(("HTTP/3", "`http = \"3\"` or `--http3`")),
+            };
+            if let Some((version, how)) = switchless.filter(|_| upgrade || name == "upgrade") {
                 let kind = CompileErrorKind::BadHeader {
                     reason: format!(
-                        "`{name}` asks for a protocol switch, which HTTP/2 does not have (drop `http2` or `--http2` to send this handshake over HTTP/1.1)"
+                        "`{name}` asks for a protocol switch, which {version} does not have (drop {how} to send this handshake over HTTP/1.1)"
                     ),
                 };
                 self.errors.push(CompileError::at(kind, &h.name.loc, None));
@@ -132,9 +137,9 @@ impl Lowerer<'_> {
         if !has_user_agent {
             headers.push(("user-agent".into(), Template::literal(crate::USER_AGENT)));
         }
-        if !self.keepalive && !self.http2 {
-            // The server closes the connection after its response (HTTP/2 has no
-            // such header: its driver closes the connection itself).
+        if !self.keepalive && self.http == crate::HttpVersion::Http1 {
+            // The server closes the connection after its response (HTTP/2 and
+            // HTTP/3 have no such header: their drivers close the connection).
             headers.push(("connection".into(), Template::literal("close")));
         }
         if self.compressed && !has_accept_encoding {

@@ -22,7 +22,7 @@ pub fn index(protocol: Protocol) -> Option<usize> {
     match protocol {
         Protocol::WebSocket => Some(0),
         Protocol::Grpc => Some(1),
-        Protocol::Http1 | Protocol::Http2 => None,
+        Protocol::Http1 | Protocol::Http2 | Protocol::Http3 => None,
     }
 }
 

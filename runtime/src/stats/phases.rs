@@ -25,6 +25,10 @@
 //!   waiting from the stream's request sent to its response head received (the
 //!   first byte of the body, or the head, is not seen apart from hyper's framing);
 //!   receiving from the head to the body's end.
+//! - tokio, HTTP/3: QUIC's transport and TLS handshakes are one, recorded as the TLS
+//!   phase; connect is only the local setup (the UDP socket, the first packet
+//!   queued). Waiting runs from the request stream finished to the response head,
+//!   receiving from there to the stream's end.
 
 use std::time::{Duration, Instant};
 

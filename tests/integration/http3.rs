@@ -1,0 +1,255 @@
+//! HTTP/3 against Caddy: what Caddy served over QUIC is what the report counts, and a
+//! scenario gives the same results over HTTP/1.1, HTTP/2 and HTTP/3; a server
+//! without QUIC, and a certificate not trusted, are classified errors.
+
+use std::time::Duration;
+
+use crate::caddy::Caddy;
+use crate::harness::Test;
+use crate::nginx::{Nginx, Variant};
+
+#[test]
+fn http3_requests_match_caddys_access_log() {
+    let caddy = Caddy::start();
+    let out = Test::new()
+        .arg(caddy.url("/"))
+        .arg("--cacert")
+        .arg(caddy.ca_path())
+        .args(["--http3", "-c", "4", "--max-requests", "200", "-d", "60s"])
+        .stdout_contains("(HTTP/3)")
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("requests.total"), 200, "{report}");
+    assert_eq!(report.status_codes(), vec![(200, 200)], "{report}");
+    assert_eq!(report.str("target.http_version"), "3", "{report}");
+    // One QUIC connection per VU, its handshake timed as the TLS phase.
+    assert_eq!(report.u64("connections.opened"), 4, "{report}");
+    assert_eq!(report.u64("connections.reused"), 196, "{report}");
+    assert_eq!(report.u64("phases_ms.tls.count"), 4, "{report}");
+    let served = caddy.protocols();
+    assert_eq!(
+        served.get("HTTP/3.0"),
+        Some(&200),
+        "{served:?}\n{}",
+        caddy.logs()
+    );
+    assert_eq!(served.len(), 1, "only HTTP/3 was spoken: {served:?}");
+
+    // The open model too: what it reports is what Caddy served.
+    let report = Test::new()
+        .arg(caddy.url("/"))
+        .arg("--cacert")
+        .arg(caddy.ca_path())
+        .args([
+            "--http3",
+            "--arrival-rate",
+            "100",
+            "--max-vus",
+            "8",
+            "-d",
+            "1s",
+        ])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    let total = report.u64("requests.total");
+    assert!((90..=110).contains(&total), "{report}");
+    assert_eq!(report.u64("requests.errors"), 0, "{report}");
+    assert_eq!(
+        caddy.protocols().get("HTTP/3.0"),
+        Some(&(200 + total)),
+        "{report}"
+    );
+}
+
+/// Checks, a value extracted from JSON and sent by later steps (in a URL and a
+/// body), a redirect, a cookie the jar sends back and thresholds: six requests an
+/// iteration, four iterations.
+const SESSION: &str = r#"
+    [[scenarios]]
+    name = "session"
+
+    [[scenarios.steps]]
+    name = "login"
+    url = "/login"
+    checks = ["status == 200", 'header("content-type") contains "json"']
+    extract = { token = "json:$.token" }
+
+    [[scenarios.steps]]
+    name = "use"
+    url = "/echo?token=${token}"
+    checks = ['body contains "GET /echo?token=t-42"']
+
+    [[scenarios.steps]]
+    name = "post"
+    url = "/body"
+    method = "POST"
+    body = "token=${token}&vu=${VU}"
+    checks = ['body contains "got token=t-42&vu=1"']
+
+    [[scenarios.steps]]
+    name = "hop"
+    url = "/hop"
+    checks = ['body contains "hopped=1"']
+
+    [[scenarios.steps]]
+    name = "cookies"
+    url = "/cookies"
+    checks = ['body contains "sid=abc123"']
+
+    [thresholds]
+    error_rate = "<= 1%"
+    check_pass_rate = "> 0.99"
+    p95 = "< 5s"
+    "#;
+
+#[test]
+fn one_scenario_gives_the_same_results_over_h1_h2_and_h3() {
+    let caddy = Caddy::start();
+    let mut served_before = 0;
+    for (flag, version, proto) in [
+        (None, "1.1", "HTTP/1.1"),
+        (Some("--http2"), "2", "HTTP/2.0"),
+        (Some("--http3"), "3", "HTTP/3.0"),
+    ] {
+        let mut test = Test::new()
+            .scenario(SESSION)
+            .arg(caddy.url("/"))
+            .arg("--cacert")
+            .arg(caddy.ca_path())
+            .args([
+                "--cookie-jar",
+                "-c",
+                "1",
+                "--max-requests",
+                "24",
+                "-d",
+                "60s",
+            ])
+            .stdout_contains(format!("(HTTP/{version})"))
+            .stdout_contains("Thresholds  all passed");
+        if let Some(flag) = flag {
+            test = test.arg(flag);
+        }
+        let report = test.report().run().report();
+        report.check_invariants(0);
+        assert_eq!(report.str("target.http_version"), version, "{report}");
+        assert_eq!(report.u64("requests.total"), 24, "{report}");
+        assert_eq!(report.u64("iterations.started"), 4, "{report}");
+        assert_eq!(
+            report.status_codes(),
+            vec![(200, 20), (302, 4)],
+            "{version}: {report}"
+        );
+        for check in [
+            "status == 200",
+            "header(\"content-type\") contains \"json\"",
+            "body contains \"GET /echo?token=t-42\"",
+            "body contains \"got token=t-42&vu=1\"",
+            "body contains \"hopped=1\"",
+            "body contains \"sid=abc123\"",
+        ] {
+            assert_eq!(report.check(check), (4, 0), "{version}: {check}\n{report}");
+        }
+        let extractions = report.get("extractions").as_array().expect("extractions");
+        assert_eq!(extractions.len(), 1, "{report}");
+        assert_eq!(extractions[0]["ok"], 4, "{version}: {report}");
+        assert_eq!(extractions[0]["failed"], 0, "{version}: {report}");
+        let thresholds = report.get("thresholds").as_array().expect("thresholds");
+        assert_eq!(thresholds.len(), 3, "{report}");
+        assert!(thresholds.iter().all(|t| t["passed"] == true), "{report}");
+        let served = caddy.protocols();
+        assert_eq!(served.get(proto), Some(&24), "{version}: {served:?}");
+        served_before += 24;
+        assert_eq!(served.values().sum::<u64>(), served_before, "{served:?}");
+    }
+}
+
+#[test]
+fn http3_to_a_server_without_quic_is_a_timely_connect_error() {
+    // nginx speaks TLS on TCP only: nothing answers QUIC on its port.
+    let nginx = Nginx::start(Variant::Tls);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .arg("--cacert")
+        .arg(nginx.ca_path())
+        .args([
+            "--http3",
+            "--timeout",
+            "1s",
+            "-c",
+            "2",
+            "--max-requests",
+            "2",
+        ])
+        .args(["-d", "60s"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    assert_eq!(
+        report.error_classes(),
+        vec![("connect".to_owned(), 2)],
+        "{report}"
+    );
+    let why = report.str("error_details.connect");
+    assert!(
+        why.starts_with("no QUIC handshake with 127.0.0.1:")
+            && why.contains("within 1s (the lesser of --timeout and 5s)"),
+        "{why}"
+    );
+    // Each VU gave up after its 1s handshake, not after a transport's idle timeout.
+    assert!(out.elapsed < Duration::from_secs(10), "{:?}", out.elapsed);
+    assert!(nginx.access_log_lines().is_empty(), "{}", nginx.logs());
+}
+
+#[test]
+fn http3_to_an_http_url_is_a_config_error() {
+    Test::new()
+        .args(["http://127.0.0.1:9/", "--http3", "-n", "1"])
+        .status(1)
+        .stderr_contains(
+            "invalid URL: HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL",
+        )
+        .run();
+}
+
+#[test]
+fn http3_certificates_are_verified_unless_insecure() {
+    let caddy = Caddy::start();
+    // Caddy's internal CA is not trusted without --cacert.
+    let report = Test::new()
+        .arg(caddy.url("/"))
+        .args(["--http3", "-c", "2", "--max-requests", "10", "-d", "60s"])
+        .status(1)
+        .report()
+        .run()
+        .report();
+    report.check_invariants(1);
+    assert_eq!(
+        report.error_classes(),
+        vec![("tls".to_owned(), 10)],
+        "{report}"
+    );
+    let why = report.str("error_details.tls");
+    assert!(
+        why.contains("QUIC handshake") && why.contains("UnknownIssuer"),
+        "{why}"
+    );
+    assert_eq!(caddy.protocols().get("HTTP/3.0"), None);
+
+    let report = Test::new()
+        .arg(caddy.url("/"))
+        .args(["--http3", "--insecure", "-c", "2", "--max-requests", "10"])
+        .args(["-d", "60s"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.status_codes(), vec![(200, 10)], "{report}");
+    assert_eq!(caddy.protocols().get("HTTP/3.0"), Some(&10));
+}
