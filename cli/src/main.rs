@@ -108,6 +108,8 @@ fn flags_of(args: &RunArgs) -> Flags {
         no_follow_redirects: args.no_follow_redirects,
         max_redirects: args.max_redirects,
         redact: args.redact.clone(),
+        ws_message_interval: args.ws_message_interval.clone(),
+        ws_fire_and_forget: args.ws_fire_and_forget,
     }
 }
 

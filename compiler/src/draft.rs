@@ -60,6 +60,32 @@ pub(crate) struct Draft {
     pub thresholds: Vec<(crate::ThresholdScope, &'static str, Located<String>)>,
     /// Where `[[stages]]` begins, for errors about the list as a whole.
     pub stages_loc: Option<crate::located::Loc>,
+    /// `[websocket]` and the `--ws-*` flags.
+    pub websocket: DraftWebSocket,
+}
+
+/// `[websocket]` (and `--ws-message-interval`, `--ws-fire-and-forget`): the message
+/// exchange of a `ws://` target, and the defaults of `ws` steps.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DraftWebSocket {
+    /// The `[websocket]` table itself, when the file has one.
+    pub section: Option<crate::located::Loc>,
+    pub message: Option<Located<String>>,
+    pub mode: Option<Located<String>>,
+    pub interval: Option<Located<String>>,
+    pub expect: Option<Located<i64>>,
+}
+
+/// A step's `ws = { … }`: a WebSocket message.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftWsStep {
+    pub url: Option<Located<String>>,
+    pub send: Option<Located<String>>,
+    pub mode: Option<Located<String>>,
+    pub expect: Option<Located<i64>>,
+    pub interval: Option<Located<String>>,
+    /// The whole table.
+    pub loc: crate::located::Loc,
 }
 
 /// One `[[stages]]` entry as written.
@@ -117,6 +143,8 @@ pub(crate) struct DraftStep {
     pub think_time: Option<Located<String>>,
     /// The statuses this step's responses may have.
     pub expected_status: Option<Located<String>>,
+    /// `ws = { … }`: the step is a WebSocket message.
+    pub ws: Option<DraftWsStep>,
     /// The whole entry.
     pub loc: crate::located::Loc,
 }

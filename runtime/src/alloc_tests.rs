@@ -15,8 +15,6 @@ use kaioken_compiler::{ConfigFile, Flags, Input, compile, lower};
 use kaioken_vm::{LoadPlan, RunPlan, Yield};
 
 use crate::Control;
-use crate::backoff::Backoff;
-use crate::driver::Drivers;
 use crate::shared::Shared;
 use crate::stats::WorkerStats;
 use crate::vu::Vu;
@@ -117,11 +115,7 @@ fn http1_request_path_allocates_nothing() {
         .build()
         .unwrap();
     let allocations = rt.block_on(async {
-        let mut vu = TokioVu {
-            vu: Vu::new(&ctx.program, 1, false),
-            drivers: Drivers::default(),
-            backoff: Backoff::default(),
-        };
+        let mut vu = TokioVu::new(Vu::new(&ctx.program, 1, false));
         let mut stop_rx = shared.control.subscribe();
         let mut allocations = 0;
         for i in 0..WARM + MEASURED {

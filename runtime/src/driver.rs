@@ -18,8 +18,9 @@ use rustls::ClientConfig;
 use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
 use crate::response_parser::Capture;
-use crate::stats::{Outcome, Timing};
+use crate::stats::{Outcome, Tally, Timing};
 use crate::vu::Request;
+use crate::ws::Ws;
 
 /// What every driver keeps of its last exchange.
 #[derive(Debug, Default)]
@@ -65,6 +66,11 @@ pub(crate) trait Driver {
     fn take_detail(&mut self) -> Option<String> {
         self.last_mut().detail.take()
     }
+    /// What the last exchange counted of messages and sessions (the message
+    /// protocols' drivers), taken.
+    fn take_tally(&mut self) -> Option<Tally> {
+        None
+    }
 }
 
 /// A driver's exchange.
@@ -101,6 +107,7 @@ impl Transport {
 pub(crate) struct Drivers {
     http1: Option<Http1>,
     http2: Option<Http2>,
+    ws: Option<Ws>,
 }
 
 impl Drivers {
@@ -133,8 +140,14 @@ impl Drivers {
                     .get_or_insert_with(|| Http2::new(program, &transport.http));
                 (d.perform(program, state, step, info, s).await, d)
             }
-            // No front end makes these steps yet; their drivers come with them.
-            Protocol::WebSocket | Protocol::Grpc => {
+            Protocol::WebSocket => {
+                let d = self
+                    .ws
+                    .get_or_insert_with(|| Ws::new(program, &transport.http));
+                (d.perform(program, state, step, info, s).await, d)
+            }
+            // No front end makes these steps yet; their driver comes with them.
+            Protocol::Grpc => {
                 unreachable!("no driver for {:?}", request.protocol)
             }
         }
@@ -145,7 +158,8 @@ impl Drivers {
         match protocol {
             Protocol::Http1 => self.http1.as_mut().map(|d| d as &mut dyn Driver),
             Protocol::Http2 => self.http2.as_mut().map(|d| d as &mut dyn Driver),
-            Protocol::WebSocket | Protocol::Grpc => None,
+            Protocol::WebSocket => self.ws.as_mut().map(|d| d as &mut dyn Driver),
+            Protocol::Grpc => None,
         }
     }
 

@@ -60,6 +60,7 @@ mod tls;
 mod uring;
 mod vu;
 mod worker;
+mod ws;
 
 pub use control::{Control, StopReason};
 pub use controller::run;

@@ -118,9 +118,12 @@ impl Program {
         &self.consts[k]
     }
 
-    /// Whether any step pauses after its response (a `sleep` instruction).
+    /// Whether any step pauses after its response or paces its start (a `sleep` or
+    /// `pace` instruction).
     pub fn has_think_time(&self) -> bool {
-        self.code.iter().any(|op| matches!(op, Op::Sleep { .. }))
+        self.code
+            .iter()
+            .any(|op| matches!(op, Op::Sleep { .. } | Op::Pace { .. }))
     }
 
     /// The layout of step `id`.

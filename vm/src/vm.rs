@@ -9,6 +9,10 @@ pub enum Yield {
     Send(StepId),
     /// Pause this long before resuming (think time). No request is in flight.
     Sleep(std::time::Duration),
+    /// Wait until this long after the VU's last exchange began, then resume
+    /// (start-to-start pacing; no wait when that time has passed). No request is in
+    /// flight.
+    Pace(std::time::Duration),
     /// One iteration finished; the next `resume` starts the next one.
     IterationDone,
     /// The iteration was abandoned (an exchange it depended on failed); the next
@@ -121,6 +125,9 @@ impl Program {
                 }
                 Op::Sleep { micros } => {
                     return Yield::Sleep(std::time::Duration::from_micros(u64::from(micros)));
+                }
+                Op::Pace { micros } => {
+                    return Yield::Pace(std::time::Duration::from_micros(u64::from(micros)));
                 }
                 Op::Pick { table } => {
                     let table = &self.picks[table];

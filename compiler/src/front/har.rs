@@ -751,6 +751,7 @@ fn to_draft(rec: &Recording, src: &Src, draft: &mut Draft) {
                 .expected_status
                 .as_ref()
                 .map(|e| located(e.clone(), entry)),
+            ws: None,
             loc: at(entry),
         });
     }

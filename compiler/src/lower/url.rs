@@ -79,13 +79,18 @@ impl Lowerer<'_> {
             Ok(u) => u,
             Err(e) => return bad(self, format!("`{origin_text}`: {e}")),
         };
+        // A WebSocket URL's origin is its HTTP one: the handshake is an HTTP/1.1
+        // request (websocket.rs makes the step a WebSocket one).
         let scheme = match parsed.scheme() {
-            "http" => Scheme::Http,
-            "https" => Scheme::Https,
+            "http" | "ws" => Scheme::Http,
+            "https" | "wss" => Scheme::Https,
             other => {
                 return bad(
                     self,
-                    format!("scheme `{other}` is not supported; expected `http` or `https`"),
+                    format!(
+                        "scheme `{other}` is not supported; expected `http`, `https`, `ws` \
+                         or `wss`"
+                    ),
                 );
             }
         };
@@ -268,7 +273,7 @@ mod tests {
         );
         assert_eq!(
             reason("ftp://h/"),
-            "scheme `ftp` is not supported; expected `http` or `https`"
+            "scheme `ftp` is not supported; expected `http`, `https`, `ws` or `wss`"
         );
         assert_eq!(
             reason("http://u:p@h/"),

@@ -56,7 +56,38 @@ pub struct Messages {
     pub first_message: Histogram<u64>,
 }
 
-// The drivers of the message protocols record through these.
+/// What a driver counted during one exchange, handed to the worker's [`Messages`]
+/// after it (`WorkerStats::tally`): the driver cannot reach the worker's statistics
+/// while its exchange is in flight, and a histogram per VU would cost 200 KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub sent: u64,
+    pub received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// A session was opened, in this long.
+    pub opened: Option<Duration>,
+    pub open_failed: u64,
+    pub closed_by_peer: u64,
+}
+
+impl Tally {
+    /// A message of `bytes` payload bytes went out.
+    #[inline]
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        self.sent += 1;
+        self.bytes_sent += bytes as u64;
+    }
+
+    /// A message of `bytes` payload bytes came in.
+    #[inline]
+    pub(crate) fn received(&mut self, bytes: usize) {
+        self.received += 1;
+        self.bytes_received += bytes as u64;
+    }
+}
+
+// The gRPC driver records through the methods the WebSocket driver does not use.
 #[allow(dead_code)]
 impl Messages {
     pub(crate) fn new() -> Messages {
@@ -107,6 +138,19 @@ impl Messages {
         if let Some(first) = first {
             let _ = self.first_message.record(clamp_us(first));
         }
+    }
+
+    /// Add what a driver counted during one exchange.
+    pub(crate) fn absorb(&mut self, t: &Tally) {
+        self.sent += t.sent;
+        self.received += t.received;
+        self.bytes_sent += t.bytes_sent;
+        self.bytes_received += t.bytes_received;
+        if let Some(took) = t.opened {
+            self.opened(took);
+        }
+        self.open_failed += t.open_failed;
+        self.closed_by_peer += t.closed_by_peer;
     }
 
     pub(crate) fn add(&mut self, other: &Messages) {

@@ -162,8 +162,21 @@ impl WorkerStats {
         self
     }
 
+    /// Add what a driver of `protocol` counted during an exchange that ended at
+    /// `at` (nothing during the warm-up, like the exchanges themselves).
+    pub fn tally(&mut self, protocol: kaioken_vm::Protocol, at: Instant, t: &super::Tally) {
+        let Some(second) = self.second_of(at) else {
+            return;
+        };
+        if let Some(m) = self.messages(protocol) {
+            m.absorb(t);
+        }
+        let sec = self.second_at(second);
+        sec.messages_sent += t.sent;
+        sec.messages_received += t.received;
+    }
+
     /// The message counts of `protocol` (WebSocket or gRPC), if a step speaks it.
-    #[allow(dead_code)] // The drivers of the message protocols record through it.
     #[inline]
     pub fn messages(&mut self, protocol: kaioken_vm::Protocol) -> Option<&mut Messages> {
         self.messages[super::messages::index(protocol)?].as_deref_mut()
