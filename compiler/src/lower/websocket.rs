@@ -264,3 +264,262 @@ impl Lowerer<'_> {
         Some(Self::make_ws(step, exchange))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use kaioken_vm::{Scheme, WsMode, WsStep};
+
+    use crate::lower::tests::{errors, ok, text};
+    use crate::{Flags, Input, StepKind, lower};
+
+    fn ws(kind: &StepKind) -> WsStep {
+        match kind {
+            StepKind::WebSocket(ws) => *ws,
+            other => panic!("not a WebSocket step: {other:?}"),
+        }
+    }
+
+    /// A `ws://` target on the command line: `-b` is the message, the flags set the
+    /// mode and interval, `-H` the handshake's headers.
+    #[test]
+    fn a_ws_target_from_flags() {
+        let ir = lower(&Input {
+            flags: Flags {
+                url: Some("ws://127.0.0.1:8765/chat".into()),
+                body: Some("hello ${REQUEST_ID}".into()),
+                headers: vec!["Sec-WebSocket-Protocol: chat".into()],
+                ws_message_interval: Some("100ms".into()),
+                ws_fire_and_forget: true,
+                ..Flags::default()
+            },
+            ..Input::default()
+        })
+        .unwrap();
+        let step = &ir.scenarios[0].steps[0];
+        assert_eq!(
+            ws(&step.kind),
+            WsStep {
+                mode: WsMode::FireAndForget,
+                expect: 1,
+                interval_micros: 100_000,
+            }
+        );
+        assert_eq!(step.method, "GET");
+        assert_eq!(
+            (step.origin.scheme, step.origin.authority.as_str()),
+            (Scheme::Http, "127.0.0.1:8765")
+        );
+        assert_eq!(text(&step.path), "/chat");
+        assert_eq!(text(step.body.as_ref().unwrap()), "hello ${REQUEST_ID}");
+        assert_eq!(step.headers[0].0, "sec-websocket-protocol");
+    }
+
+    /// `[websocket]` with a `wss://` target; its default port is 443.
+    #[test]
+    fn a_websocket_section() {
+        let ir = ok(r#"
+[target]
+url = "wss://example.test/socket"
+
+[websocket]
+message = '{"op": "ping"}'
+mode = "echo"
+message_interval = "250ms"
+expect = 2
+"#);
+        let step = &ir.scenarios[0].steps[0];
+        assert_eq!(
+            ws(&step.kind),
+            WsStep {
+                mode: WsMode::Echo,
+                expect: 2,
+                interval_micros: 250_000,
+            }
+        );
+        assert_eq!((step.origin.scheme, step.origin.port), (Scheme::Https, 443));
+        assert_eq!(text(step.body.as_ref().unwrap()), r#"{"op": "ping"}"#);
+    }
+
+    /// `ws` steps resolve against the target (`http` → `ws`), take the
+    /// `[websocket]` defaults, and chain with HTTP steps.
+    #[test]
+    fn ws_steps_in_scenarios() {
+        let ir = ok(r#"
+[target]
+url = "http://127.0.0.1:8080"
+
+[websocket]
+message_interval = "50ms"
+
+[[scenarios]]
+[[scenarios.steps]]
+url = "/login"
+extract = { token = "json:$.token" }
+
+[[scenarios.steps]]
+name = "say"
+ws = { url = "/socket?t=${token}", send = "hi ${token}", expect = 3 }
+checks = ['body contains "hi"']
+extract = { echoed = "body" }
+
+[[scenarios.steps]]
+ws = { url = "ws://127.0.0.1:9000/other", send = "x", mode = "fire_and_forget", message_interval = "0s" }
+"#);
+        let steps = &ir.scenarios[0].steps;
+        assert_eq!(steps[0].kind, StepKind::Http);
+        let say = &steps[1];
+        assert_eq!(say.name, "say");
+        assert_eq!(
+            ws(&say.kind),
+            WsStep {
+                mode: WsMode::Echo,
+                expect: 3,
+                interval_micros: 50_000,
+            }
+        );
+        assert_eq!(say.origin.authority, "127.0.0.1:8080");
+        assert_eq!(text(&say.path), "/socket?t=${token}");
+        assert_eq!(say.checks.len(), 1);
+        assert_eq!(say.extracts[0].var, "echoed");
+        let other = ws(&steps[2].kind);
+        assert_eq!(
+            (other.mode, other.interval_micros),
+            (WsMode::FireAndForget, 0)
+        );
+        assert_eq!(steps[2].origin.port, 9000);
+        assert_eq!(steps[2].think_time, Duration::ZERO);
+    }
+
+    #[test]
+    fn bad_websocket_settings_are_located() {
+        assert_eq!(
+            errors(
+                r#"
+[target]
+url = "ws://h/"
+
+[request]
+method = "POST"
+
+[websocket]
+message = "m"
+mode = "fire_and_forgot"
+expect = 0
+message_interval = "2h"
+"#
+            ),
+            [
+                "5:11 [POST] a WebSocket message has no method; remove it",
+                "9:9 [fire_and_forgot] invalid value: unknown WebSocket mode `fire_and_forgot`; expected `echo` or `fire_and_forget` (did you mean `fire_and_forget`?)",
+                "10:10 [0] `expect` is out of range; expected from 1 to 10000 replies",
+                "11:21 [2h] `message_interval` is out of range; expected at most 1h",
+            ]
+        );
+        assert_eq!(
+            errors("[target]\nurl = \"ws://h/\"\n"),
+            [
+                "2:8 [ws://h/] a WebSocket target needs a message to send: `-b`, or `message` in `[websocket]`"
+            ]
+        );
+        assert_eq!(
+            errors(
+                "[target]\nurl = \"ws://h/\"\n[websocket]\nmessage = \"m\"\nmode = \"fire_and_forget\"\nexpect = 2\n"
+            ),
+            [
+                "6:10 [2] `expect` counts the replies an echo exchange waits for; `fire_and_forget` waits for none"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_websocket_section_needs_a_websocket_target() {
+        let e = errors("[target]\nurl = \"http://h/\"\n[websocket]\nmessage = \"m\"\n");
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("3:1 [[websocket]")
+                && e[0].ends_with(
+                    "this applies to WebSocket exchanges: a `ws://` or `wss://` target, or \
+                     `ws` steps; the target is `http://h/`"
+                ),
+            "{e:?}"
+        );
+        let flag = lower(&Input {
+            flags: Flags {
+                url: Some("http://h/".into()),
+                ws_message_interval: Some("1s".into()),
+                ..Flags::default()
+            },
+            ..Input::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            flag.errors[0].to_string(),
+            "this applies to WebSocket exchanges: a `ws://` or `wss://` target, or `ws` \
+             steps; the target is `http://h/`"
+        );
+    }
+
+    #[test]
+    fn bad_ws_steps_are_located() {
+        assert_eq!(
+            errors(
+                r#"
+[target]
+url = "http://h"
+
+[websocket]
+message = "m"
+
+[[scenarios]]
+[[scenarios.steps]]
+url = "/x"
+method = "POST"
+body = "b"
+ws = { url = "/s", send = "x" }
+
+[[scenarios.steps]]
+ws = { url = "http://h/s", send = "x" }
+
+[[scenarios.steps]]
+ws = { send = "x" }
+
+[[scenarios.steps]]
+url = "ws://h/s"
+"#
+            ),
+            [
+                "5:12 [m] with `[[scenarios]]`, each `ws` step sets its own message (`send`)",
+                "9:8 [/x] a `ws` step takes no `url` (write it in `ws = { url = … }`)",
+                "10:11 [POST] a `ws` step takes no `method`",
+                "11:9 [b] a `ws` step takes no `body` (write the message as `send`)",
+                "15:15 [http://h/s] invalid URL: a `ws` step's URL is `ws://…` or `wss://…`, or a path relative to `[target] url`",
+                "18:6 [{ send = \"x\" }] a `ws` step needs a `url`",
+                "21:8 [ws://h/s] a `ws://` URL makes a WebSocket step: write it as `ws = { url = \"…\", send = \"…\" }`",
+            ]
+        );
+    }
+
+    /// The interval compiles to a `pace` right before the step's `send`; the
+    /// program validates and the step's protocol is WebSocket.
+    #[test]
+    fn an_interval_is_a_pace_before_the_send() {
+        let ir = ok(
+            "[target]\nurl = \"ws://h/\"\n[websocket]\nmessage = \"m\"\nmessage_interval = \"20ms\"\n",
+        );
+        let program = crate::compile(&ir).unwrap();
+        let send = program
+            .code
+            .iter()
+            .position(|op| matches!(op, kaioken_vm::Op::Send { .. }))
+            .unwrap();
+        assert_eq!(
+            program.code[send - 1],
+            kaioken_vm::Op::Pace { micros: 20_000 }
+        );
+        assert_eq!(program.code[send - 1].mnemonic(), "pace");
+        assert_eq!(program.steps[0].protocol, kaioken_vm::Protocol::WebSocket);
+        assert!(program.has_think_time());
+    }
+}
