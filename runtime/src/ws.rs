@@ -12,7 +12,9 @@
 //! `--cacert` and the timing phases of every other driver), then upgraded with
 //! `tokio_tungstenite::client_async_with_config`: the handshake sends the step's
 //! headers (`Sec-WebSocket-Protocol` for a subprotocol, a token, …). A connection
-//! opens on a step's first exchange and again after the peer closed it.
+//! opens on a step's first exchange and again after the peer closed it; steps with
+//! the same URL share it, and a step whose URL changed (a `${…}` in its path) closes
+//! the one it had before opening the next.
 //!
 //! An exchange, in echo mode: write the message (text when it is UTF-8, else
 //! binary), then read until `expect` data messages came; the last one is what the
@@ -47,8 +49,10 @@ const NORMAL: u16 = 1000;
 /// A close frame without a code (RFC 6455 §7.4.1: "no status received").
 const NO_STATUS: u16 = 1005;
 
-/// One open WebSocket connection and the URL it was opened to.
+/// One open WebSocket connection, the URL it was opened to and the step that opened
+/// it.
 struct Conn {
+    step: StepId,
     origin: OriginId,
     /// The handshake's path and query.
     path: Vec<u8>,
@@ -129,7 +133,13 @@ impl Ws {
         match tokio_tungstenite::client_async_with_config(request, stream, None).await {
             Ok((ws, _response)) => {
                 self.tally.opened = Some(started.elapsed());
+                // A step whose URL changed (a `${…}` in its path) leaves its earlier
+                // connection: a VU keeps at most one per step.
+                if let Some(old) = self.conns.iter().position(|c| c.step == step) {
+                    self.drop_conn(old);
+                }
                 self.conns.push(Conn {
+                    step,
                     origin: desc.origin,
                     path: path.to_vec(),
                     ws,

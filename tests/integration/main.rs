@@ -34,3 +34,4 @@ mod reports;
 mod scenarios;
 mod signals;
 mod thresholds;
+mod ws;

@@ -358,7 +358,7 @@ http {{
 }
 
 /// A CA, and a server certificate for `localhost` and `127.0.0.1` signed by it.
-fn write_certificates(dir: &Path) {
+pub fn write_certificates(dir: &Path) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         KeyUsagePurpose,
