@@ -25,8 +25,10 @@
 //! Pings are answered by tungstenite as frames are read and written.
 //!
 //! Allocation: the message goes out of one `BytesMut` per VU, reclaimed once
-//! tungstenite has framed it (its frame is gone when `send` returns), so the send
-//! path allocates nothing per message once warm; `alloc_tests.rs` measures it.
+//! tungstenite has framed it (its frame is gone when `send` returns); a reply is a
+//! slice of tungstenite's read buffer, copied into the capture and dropped before
+//! the next read. Once warm, an exchange allocates nothing, in either mode
+//! (`alloc_tests.rs` measures both).
 
 use std::sync::Arc;
 use std::time::Instant;
