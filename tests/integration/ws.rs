@@ -316,3 +316,34 @@ fn values_chain_through_a_websocket_step() {
     }
     assert_eq!(server.handshakes(), ["/room"]);
 }
+
+/// `--timeout` bounds each exchange: a reply that never comes is a `timeout`, and
+/// the connection it was due on is not used again (the reply might still come).
+#[test]
+fn a_reply_that_never_comes_times_out() {
+    let server = WsEcho::start_with(WsOptions {
+        mode: WsMode::Count,
+        ..WsOptions::default()
+    });
+    let report = Test::new()
+        .arg(server.url("/quiet"))
+        .args(["-c", "1", "-n", "3", "-b", "anyone?", "--timeout", "300ms"])
+        .status(1)
+        .report()
+        .run()
+        .report();
+    report.check_invariants(1);
+    assert_eq!(
+        report.error_classes(),
+        [("timeout".to_owned(), 3)],
+        "{report}"
+    );
+    assert_eq!(
+        report.str("error_details.timeout"),
+        "no complete response within 300ms"
+    );
+    assert_eq!(report.u64("websocket.messages.sent"), 3, "{report}");
+    assert_eq!(report.u64("websocket.connections.opened"), 3, "{report}");
+    assert_eq!(server.received(), 3);
+    assert_eq!(server.handshakes().len(), 3);
+}

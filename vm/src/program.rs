@@ -336,6 +336,13 @@ impl fmt::Display for Listing<'_> {
             if let Some(body) = s.body {
                 write!(f, " body={}", operand(body))?;
             }
+            if let crate::StepKind::WebSocket(ws) = s.kind {
+                let mode = match ws.mode {
+                    crate::WsMode::Echo => "echo",
+                    crate::WsMode::FireAndForget => "fire_and_forget",
+                };
+                write!(f, " mode={mode} expect={}", ws.expect)?;
+            }
             match (s.reads.head, s.reads.body) {
                 (true, true) => write!(f, " reads=head+body")?,
                 (true, false) => write!(f, " reads=head")?,
