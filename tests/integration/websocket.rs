@@ -22,6 +22,9 @@ from websockets.asyncio.server import serve
 
 PORT, DIR, MODE = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 CLOSE_AFTER, TLS = int(sys.argv[4]), sys.argv[5] == "tls"
+# Ping every PING seconds, and close (1011) a connection whose pong is late by as
+# much; 0: the library's defaults (20 s).
+PING = float(sys.argv[6])
 received = 0
 
 def save():
@@ -59,7 +62,8 @@ async def main():
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(os.path.join(DIR, "server.pem"), os.path.join(DIR, "server.key"))
     subprotocols = ["chat"] if MODE == "json" else None
-    async with serve(handler, "127.0.0.1", PORT, ssl=context, subprotocols=subprotocols):
+    pings = {"ping_interval": PING, "ping_timeout": PING} if PING else {}
+    async with serve(handler, "127.0.0.1", PORT, ssl=context, subprotocols=subprotocols, **pings):
         save()
         await asyncio.get_running_loop().create_future()
 
@@ -89,6 +93,9 @@ pub struct WsOptions {
     pub close_after: u32,
     /// Serve `wss://` with a certificate signed by a CA ([`WsEcho::ca_path`]).
     pub tls: bool,
+    /// Ping each connection this often, closing it (code 1011) when a pong takes as
+    /// long (`None`: every 20 s, the library's default).
+    pub ping: Option<Duration>,
 }
 
 /// A running server; stopped on drop.
@@ -129,6 +136,7 @@ impl WsEcho {
             .arg(mode)
             .arg(options.close_after.to_string())
             .arg(if options.tls { "tls" } else { "plain" })
+            .arg(options.ping.map_or(0.0, |d| d.as_secs_f64()).to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))

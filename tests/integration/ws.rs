@@ -347,3 +347,50 @@ fn a_reply_that_never_comes_times_out() {
     assert_eq!(server.received(), 3);
     assert_eq!(server.handshakes().len(), 3);
 }
+
+/// The server pings every 100 ms and drops a connection whose pong is 100 ms late:
+/// kaioken answers as it reads and writes, so no connection is closed.
+#[test]
+fn pings_are_answered() {
+    let server = WsEcho::start_with(WsOptions {
+        ping: Some(std::time::Duration::from_millis(100)),
+        ..WsOptions::default()
+    });
+    let report = Test::new()
+        .arg(server.url("/"))
+        .args(["-c", "2", "-d", "2s", "-b", "ping?"])
+        .args(["--ws-message-interval", "20ms"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(
+        report.u64("websocket.connections.closed_by_peer"),
+        0,
+        "{report}"
+    );
+    assert_eq!(report.u64("websocket.connections.opened"), 2, "{report}");
+    assert_eq!(
+        report.status_codes_named(),
+        [("ws:1000".to_owned(), report.u64("requests.total"))]
+    );
+    assert_server_got_what_was_sent(&report, &server, 2);
+}
+
+/// `-r` caps the messages of every connection together: 10 connections, as fast as
+/// echo allows, at 200 messages/s in all.
+#[test]
+fn a_rate_cap_holds_over_every_connection() {
+    let server = WsEcho::start();
+    let report = Test::new()
+        .arg(server.url("/capped"))
+        .args([
+            "-c", "10", "-d", "3s", "-r", "200", "--warmup", "1s", "-b", "m",
+        ])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_rate(&report, "websocket.messages.sent_per_s", 200.0);
+    assert_server_got_what_was_sent(&report, &server, 10);
+}
