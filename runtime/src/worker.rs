@@ -314,11 +314,12 @@ impl TokioVu {
     /// run stops first. Returns whether the VU goes on.
     ///
     /// Counted from when that exchange was due rather than when the timer let it go,
-    /// as long as it began within an interval of it: timers fire on millisecond
-    /// ticks, and lateness added up over every message would lower the rate (a 50 ms
-    /// interval late by 1 ms each time is 2% slow). A VU further behind than that
-    /// (an exchange slower than the interval) starts over from its last start, without
-    /// a burst to catch up.
+    /// as long as it began within [`CATCH_UP`] of it (or an interval, if longer):
+    /// timers fire on millisecond ticks, and lateness added up over every message
+    /// would lower the rate (a 50 ms interval late by 1 ms each time is 2% slow),
+    /// and a VU held up for a moment (a busy machine, a slow reply) sends what it
+    /// missed right away. A VU further behind than that starts over from its last
+    /// start, without a burst to catch up.
     pub(crate) async fn pace(
         &mut self,
         interval: Duration,
@@ -328,7 +329,7 @@ impl TokioVu {
             return true;
         };
         let at = match self.paced {
-            Some(due) if due + interval >= last => due + interval,
+            Some(due) if due + interval.max(CATCH_UP) >= last => due + interval,
             _ => last + interval,
         };
         self.paced = Some(at);
@@ -341,6 +342,9 @@ impl TokioVu {
         }
     }
 }
+
+/// How late a paced VU may be and still keep its schedule (`TokioVu::pace`).
+const CATCH_UP: Duration = Duration::from_secs(1);
 
 /// Think time: pause, unless the run stops first. Returns whether the VU goes on.
 pub(crate) async fn think(pause: Duration, stop_rx: &mut watch::Receiver<u8>) -> bool {

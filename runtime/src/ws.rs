@@ -386,20 +386,25 @@ fn handshake_error(e: &tungstenite::Error, authority: &str, path: &[u8]) -> (Err
 
 /// Classify a failure to write a message.
 fn write_error(e: &tungstenite::Error) -> ErrorKind {
+    use tungstenite::error::ProtocolError;
     match e {
         tungstenite::Error::Io(io) => ErrorKind::from_io(io, false),
-        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
-            ErrorKind::Reset
-        }
+        tungstenite::Error::ConnectionClosed
+        | tungstenite::Error::AlreadyClosed
+        | tungstenite::Error::Protocol(ProtocolError::SendAfterClosing) => ErrorKind::Reset,
         _ => ErrorKind::Other,
     }
 }
 
-/// Classify a failure to read a reply.
+/// Classify a failure to read a reply: the connection ending without a close frame
+/// is a `reset`, a frame that breaks the protocol a `protocol` error.
 fn read_error(e: &tungstenite::Error) -> ErrorKind {
+    use tungstenite::error::ProtocolError;
     match e {
         tungstenite::Error::Io(io) => ErrorKind::from_io(io, false),
-        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+        tungstenite::Error::ConnectionClosed
+        | tungstenite::Error::AlreadyClosed
+        | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
             ErrorKind::Reset
         }
         tungstenite::Error::Protocol(_)

@@ -25,6 +25,8 @@ CLOSE_AFTER, TLS = int(sys.argv[4]), sys.argv[5] == "tls"
 # Ping every PING seconds, and close (1011) a connection whose pong is late by as
 # much; 0: the library's defaults (20 s).
 PING = float(sys.argv[6])
+# At message CLOSE_AFTER, drop the connection without a close frame instead.
+DROP = sys.argv[7] == "drop"
 received = 0
 
 def save():
@@ -43,7 +45,10 @@ async def handler(ws):
             received += 1
             n += 1
             if CLOSE_AFTER and n == CLOSE_AFTER:
-                await ws.close(4000, "enough")
+                if DROP:
+                    ws.transport.abort()
+                else:
+                    await ws.close(4000, "enough")
                 break
             if MODE == "count":
                 continue
@@ -91,6 +96,8 @@ pub struct WsOptions {
     /// Close each connection with code 4000, instead of answering, when its message
     /// number this many arrives (0: never).
     pub close_after: u32,
+    /// With `close_after`: drop the connection there, without a close frame.
+    pub drop: bool,
     /// Serve `wss://` with a certificate signed by a CA ([`WsEcho::ca_path`]).
     pub tls: bool,
     /// Ping each connection this often, closing it (code 1011) when a pong takes as
@@ -137,6 +144,7 @@ impl WsEcho {
             .arg(options.close_after.to_string())
             .arg(if options.tls { "tls" } else { "plain" })
             .arg(options.ping.map_or(0.0, |d| d.as_secs_f64()).to_string())
+            .arg(if options.drop { "drop" } else { "close" })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))

@@ -394,3 +394,63 @@ fn a_rate_cap_holds_over_every_connection() {
     assert_rate(&report, "websocket.messages.sent_per_s", 200.0);
     assert_server_got_what_was_sent(&report, &server, 10);
 }
+
+/// A server that drops each connection at its 5th message, without a close frame:
+/// that exchange is a `reset` error, the drop is counted, the next message opens a
+/// new connection.
+#[test]
+fn a_dropped_connection_is_a_reset() {
+    let server = WsEcho::start_with(WsOptions {
+        close_after: 5,
+        drop: true,
+        ..WsOptions::default()
+    });
+    let report = Test::new()
+        .arg(server.url("/"))
+        .args(["-c", "1", "-n", "10", "-b", "m", "--max-error-rate", "0.5"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(
+        report.error_classes(),
+        [("reset".to_owned(), 2)],
+        "{report}"
+    );
+    assert!(
+        report
+            .str("error_details.reset")
+            .starts_with("waiting for a reply: "),
+        "{report}"
+    );
+    assert_eq!(
+        report.u64("websocket.connections.closed_by_peer"),
+        2,
+        "{report}"
+    );
+    assert_eq!(report.u64("websocket.connections.opened"), 2, "{report}");
+    assert_eq!(report.u64("websocket.messages.received"), 8, "{report}");
+    assert_eq!(server.received(), 10);
+}
+
+/// A message that is not UTF-8 (`--body-file` of raw bytes) goes as a binary
+/// message and comes back whole.
+#[test]
+fn a_binary_message_is_echoed() {
+    let server = WsEcho::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frame.bin");
+    let bytes: Vec<u8> = (0..=255u8).rev().collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let report = Test::new()
+        .arg(server.url("/bin"))
+        .args(["-c", "1", "-n", "5", "--body-file"])
+        .arg(&file)
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("websocket.bytes.sent"), 5 * 256, "{report}");
+    assert_eq!(report.u64("websocket.bytes.received"), 5 * 256, "{report}");
+    assert_eq!(report.u64("websocket.close_codes.1000"), 5, "{report}");
+}
