@@ -270,6 +270,30 @@ mod tests {
         assert_eq!(vu.buf(BufId(0)), b"1");
     }
 
+    /// `pace` yields its interval and resumes at the next instruction: the `send`
+    /// it paces.
+    #[test]
+    fn pace_yields_its_interval_then_the_send() {
+        let p = Program {
+            code: vec![
+                Op::Pace { micros: 50_000 },
+                Op::Send { step: StepId(0) },
+                Op::IterEnd {},
+            ],
+            ..Program::default()
+        };
+        let mut vu = p.create_vu_state(1);
+        let clock = &mut FixedClock(0);
+        for _ in 0..2 {
+            assert_eq!(
+                p.resume(&mut vu, clock),
+                Yield::Pace(std::time::Duration::from_millis(50))
+            );
+            assert_eq!(p.resume(&mut vu, clock), Yield::Send(StepId(0)));
+            assert_eq!(p.resume(&mut vu, clock), Yield::IterationDone);
+        }
+    }
+
     #[test]
     fn pick_follows_the_weights() {
         // Scenario A (weight 3) sends s0, scenario B (weight 1) sends s1.
