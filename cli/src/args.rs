@@ -359,6 +359,15 @@ pub struct RunArgs {
     /// Fetch the gRPC schema from the server by server reflection.
     #[arg(long, help_heading = "gRPC")]
     pub reflect: bool,
+    /// WebSocket: each connection sends a message at most this often, start to start,
+    /// e.g. 100ms [default: as fast as the mode allows].
+    #[arg(long, value_name = "DURATION", help_heading = "WebSocket")]
+    pub ws_message_interval: Option<String>,
+
+    /// WebSocket: send only; the message is done once written (replies that come
+    /// are still counted) [default: echo, wait for the reply].
+    #[arg(long, help_heading = "WebSocket")]
+    pub ws_fire_and_forget: bool,
 
     /// Concurrent virtual users (connections) [default: 50].
     #[arg(short = 'c', long = "concurrency", help_heading = "Load")]

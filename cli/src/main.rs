@@ -140,6 +140,8 @@ fn flags_of(args: &RunArgs) -> Flags {
         proto: args.proto.clone(),
         reflect: args.reflect,
         call: args.call.clone(),
+        ws_message_interval: args.ws_message_interval.clone(),
+        ws_fire_and_forget: args.ws_fire_and_forget,
     }
 }
 

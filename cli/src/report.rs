@@ -53,6 +53,9 @@ pub struct Report {
     /// gRPC calls, when a step makes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcJson>,
+    /// WebSocket connections and messages, when a step speaks WebSocket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocketJson>,
 }
 
 /// gRPC calls: statuses by name, messages, connections and server streams.
@@ -85,6 +88,47 @@ pub struct StreamsJson {
     pub messages_max: Option<u64>,
     /// From a call's start to its first message, ms.
     pub first_message_ms: Latency,
+}
+
+/// The WebSocket section: connections, handshakes, messages, close codes. Each
+/// exchange (a message, with its replies in echo mode) is also a request of the
+/// sections above; `rtt_ms` is the latency of the WebSocket steps' exchanges.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebSocketJson {
+    pub connections: WsConnectionsJson,
+    /// From the TCP connect to the upgrade's completion (TLS included).
+    pub handshake_ms: Latency,
+    /// Echo: from the message's send to its last expected reply (fire-and-forget:
+    /// the time to write it). The first exchange of a connection includes its
+    /// handshake.
+    pub rtt_ms: Latency,
+    pub messages: WsMessagesJson,
+    /// Payload bytes each way (without framing).
+    pub bytes: WsBytesJson,
+    /// Exchanges by close code: 1000 for those that completed, else the code the
+    /// server closed with before they did.
+    pub close_codes: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WsConnectionsJson {
+    pub opened: u64,
+    pub failed: u64,
+    pub closed_by_peer: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WsMessagesJson {
+    pub sent: u64,
+    pub received: u64,
+    pub sent_per_s: f64,
+    pub received_per_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WsBytesJson {
+    pub sent: u64,
+    pub received: u64,
 }
 
 /// One phase of the request anatomy: how many requests went through it, and its
@@ -327,6 +371,13 @@ pub struct Second {
     pub bytes_received: u64,
     /// Responses by status in this second.
     pub status: BTreeMap<String, u64>,
+    /// Messages of the message protocols (WebSocket) sent in this second, when a
+    /// step speaks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_sent: Option<u64>,
+    /// Messages received in this second, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_received: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -395,6 +446,7 @@ impl Report {
                 closed_by_server: stats.phases.closed_by_server,
             },
             grpc: grpc(stats),
+            websocket: websocket(ir, stats),
         }
         .with_warnings(end.reason)
     }
@@ -477,14 +529,70 @@ pub(crate) fn target(ir: &Ir, rule: &Redact) -> Target {
     }
 }
 
+/// The WebSocket section, when a step speaks WebSocket.
+fn websocket(ir: &Ir, stats: &RunStats) -> Option<WebSocketJson> {
+    let index = kaioken_runtime::messages_index(kaioken_vm::Protocol::WebSocket)?;
+    let m = stats.messages[index].as_deref()?;
+    let is_ws =
+        |s: &kaioken_compiler::Step| matches!(s.kind, kaioken_compiler::StepKind::WebSocket(_));
+    let steps: Vec<&kaioken_compiler::Step> = ir.scenarios.iter().flat_map(|s| &s.steps).collect();
+    // One step: the run's latency is its own (timed from the actual send, like a
+    // step's); several: the WebSocket steps' kept histograms together.
+    let rtt = if let [only] = steps[..] {
+        is_ws(only).then(|| stats.latency_uncorrected.clone())
+    } else {
+        let mut rtt: Option<Histogram<u64>> = None;
+        for (step, s) in steps.iter().zip(&stats.steps) {
+            match &mut rtt {
+                _ if !is_ws(step) => {}
+                Some(h) => {
+                    let _ = h.add(&s.totals.latency);
+                }
+                None => rtt = Some(s.totals.latency.clone()),
+            }
+        }
+        rtt
+    };
+    let window = stats.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+    Some(WebSocketJson {
+        connections: WsConnectionsJson {
+            opened: m.opened,
+            failed: m.open_failed,
+            closed_by_peer: m.closed_by_peer,
+        },
+        handshake_ms: latency(&m.open_time),
+        rtt_ms: rtt.as_ref().map(latency).unwrap_or_default(),
+        messages: WsMessagesJson {
+            sent: m.sent,
+            received: m.received,
+            sent_per_s: m.sent as f64 / window,
+            received_per_s: m.received as f64 / window,
+        },
+        bytes: WsBytesJson {
+            sent: m.bytes_sent,
+            received: m.bytes_received,
+        },
+        close_codes: stats
+            .status
+            .iter()
+            .filter_map(|&(status, n)| match status {
+                kaioken_vm::Status::Ws(code) => Some((code.to_string(), n)),
+                _ => None,
+            })
+            .collect(),
+    })
+}
+
 /// A step's URL as written, its secrets hidden by `rule`.
 fn step_url(step: &kaioken_compiler::Step, rule: &Redact) -> String {
-    let grpc = matches!(step.kind, kaioken_compiler::StepKind::Grpc(_));
-    let scheme = match (step.origin.scheme, grpc) {
-        (kaioken_vm::Scheme::Https, false) => "https",
-        (kaioken_vm::Scheme::Http, false) => "http",
-        (kaioken_vm::Scheme::Https, true) => "grpcs",
-        (kaioken_vm::Scheme::Http, true) => "grpc",
+    let tls = step.origin.scheme == kaioken_vm::Scheme::Https;
+    let scheme = match (&step.kind, tls) {
+        (kaioken_compiler::StepKind::Http, false) => "http",
+        (kaioken_compiler::StepKind::Http, true) => "https",
+        (kaioken_compiler::StepKind::WebSocket(_), false) => "ws",
+        (kaioken_compiler::StepKind::WebSocket(_), true) => "wss",
+        (kaioken_compiler::StepKind::Grpc(_), false) => "grpc",
+        (kaioken_compiler::StepKind::Grpc(_), true) => "grpcs",
     };
     let path: String = step.path.parts.iter().map(ToString::to_string).collect();
     rule.url(&format!("{scheme}://{}{path}", step.origin.authority))
@@ -907,6 +1015,7 @@ fn error_details(stats: &RunStats, rule: &Redact) -> BTreeMap<String, String> {
 }
 
 fn timeline(stats: &RunStats) -> Vec<Second> {
+    let messages = stats.messages.iter().any(Option::is_some);
     stats
         .timeline
         .iter()
@@ -934,6 +1043,8 @@ fn timeline(stats: &RunStats) -> Vec<Second> {
                 .flatten()
                 .map(|(code, n)| (code.to_string(), *n))
                 .collect(),
+            messages_sent: messages.then_some(s.messages_sent),
+            messages_received: messages.then_some(s.messages_received),
         })
         .collect()
 }
@@ -1198,6 +1309,8 @@ target_rate = 0
             latency_p90_us: latency_sum_us / requests.max(1) * 2,
             latency_p99_us: latency_sum_us / requests.max(1) * 3,
             bytes_in: requests * 150,
+            messages_sent: 0,
+            messages_received: 0,
         }
     }
 

@@ -150,6 +150,62 @@ fn anatomy(out: &mut String, report: &Report) {
     );
 }
 
+/// The WebSocket section, when a step speaks WebSocket: connections, handshake
+/// time, messages each way with their rates, round trips and close codes.
+///
+/// ```text
+///   WebSocket   10 connections opened · 0 failed · 0 closed by the server
+///               handshake p50 0.41ms  p99 1.20ms
+///               sent 9,990 (999.0/s) · received 9,990 (999.0/s) · 0.2 MiB out, 0.2 MiB in
+///               round trip p50 0.35ms  p90 0.52ms  p99 1.10ms
+///               close codes 1000 ×9,990
+/// ```
+fn websocket(out: &mut String, report: &Report) {
+    let Some(ws) = &report.websocket else {
+        return;
+    };
+    let c = &ws.connections;
+    let m = &ws.messages;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let codes: Vec<String> = ws
+        .close_codes
+        .iter()
+        .map(|(code, n)| format!("{code} ×{}", thousands(*n)))
+        .collect();
+    let mut lines = vec![
+        format!(
+            "{} connections opened · {} failed · {} closed by the server",
+            thousands(c.opened),
+            thousands(c.failed),
+            thousands(c.closed_by_peer)
+        ),
+        format!(
+            "handshake p50 {}  p99 {}",
+            latency(ws.handshake_ms.p50),
+            latency(ws.handshake_ms.p99)
+        ),
+        format!(
+            "sent {} ({:.1}/s) · received {} ({:.1}/s) · {:.1} MiB out, {:.1} MiB in",
+            thousands(m.sent),
+            m.sent_per_s,
+            thousands(m.received),
+            m.received_per_s,
+            mib(ws.bytes.sent),
+            mib(ws.bytes.received)
+        ),
+        format!(
+            "round trip p50 {}  p90 {}  p99 {}",
+            latency(ws.rtt_ms.p50),
+            latency(ws.rtt_ms.p90),
+            latency(ws.rtt_ms.p99)
+        ),
+    ];
+    if !codes.is_empty() {
+        lines.push(format!("close codes {}", codes.join("  ")));
+    }
+    rows(out, "WebSocket", lines);
+}
+
 /// `✓` for a check, extractor or threshold that never failed, `✗` otherwise.
 fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
@@ -312,11 +368,16 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
         writeln!(out, "{}", power_line(report))
     };
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "  Target      {} {}  (HTTP/{})",
-        report.target.method, report.target.url, report.target.http_version
-    );
+    let _ = if report.target.url.starts_with("ws") {
+        // A WebSocket target: its messages have no method, its handshake is HTTP/1.1.
+        writeln!(out, "  Target      {}  (WebSocket)", report.target.url)
+    } else {
+        writeln!(
+            out,
+            "  Target      {} {}  (HTTP/{})",
+            report.target.method, report.target.url, report.target.http_version
+        )
+    };
     let load = load_words(report);
     let _ = writeln!(out, "  Load        {load}");
     let _ = writeln!(
@@ -452,6 +513,7 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
         rows(&mut out, "Histogram", histogram_rows(h));
     }
     anatomy(&mut out, report);
+    websocket(&mut out, report);
     if let Some(rate) = r.check_pass_rate {
         // As the live view: the step is named when the run has several.
         let several_steps = report.steps.len() > 1;

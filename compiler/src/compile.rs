@@ -148,6 +148,16 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                 expected: step.expected_status.clone(),
                 kind,
             });
+            if let crate::StepKind::WebSocket(ws) = &step.kind {
+                if ws.interval_micros > 0 {
+                    c.emit(
+                        Op::Pace {
+                            micros: ws.interval_micros,
+                        },
+                        None,
+                    );
+                }
+            }
             c.emit(Op::Send { step: id }, loc);
             for (check, loc) in checks {
                 c.emit(Op::Check { check }, loc);

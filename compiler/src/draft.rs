@@ -77,6 +77,8 @@ pub(crate) struct Draft {
     pub stages_loc: Option<crate::located::Loc>,
     /// `[grpc]` and the gRPC flags.
     pub grpc: DraftGrpc,
+    /// `[websocket]` and the `--ws-*` flags.
+    pub websocket: DraftWebSocket,
 }
 
 /// `[grpc]` as written (with `--proto`, `--reflect`, `--call` over it): the schema,
@@ -99,6 +101,30 @@ pub(crate) struct DraftGrpcStep {
     pub call: Option<Located<String>>,
     pub message: Option<Located<String>>,
     pub metadata: Vec<DraftHeader>,
+    /// The whole table.
+    pub loc: crate::located::Loc,
+}
+
+/// `[websocket]` (and `--ws-message-interval`, `--ws-fire-and-forget`): the message
+/// exchange of a `ws://` target, and the defaults of `ws` steps.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DraftWebSocket {
+    /// The `[websocket]` table itself, when the file has one.
+    pub section: Option<crate::located::Loc>,
+    pub message: Option<Located<String>>,
+    pub mode: Option<Located<String>>,
+    pub interval: Option<Located<String>>,
+    pub expect: Option<Located<i64>>,
+}
+
+/// A step's `ws = { … }`: a WebSocket message.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftWsStep {
+    pub url: Option<Located<String>>,
+    pub send: Option<Located<String>>,
+    pub mode: Option<Located<String>>,
+    pub expect: Option<Located<i64>>,
+    pub interval: Option<Located<String>>,
     /// The whole table.
     pub loc: crate::located::Loc,
 }
@@ -160,6 +186,8 @@ pub(crate) struct DraftStep {
     pub expected_status: Option<Located<String>>,
     /// `grpc = { … }`: the step is a gRPC call.
     pub grpc: Option<DraftGrpcStep>,
+    /// `ws = { … }`: the step is a WebSocket message.
+    pub ws: Option<DraftWsStep>,
     /// The whole entry.
     pub loc: crate::located::Loc,
 }

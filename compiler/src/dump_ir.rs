@@ -57,17 +57,30 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
             let i = step_number;
             step_number += 1;
             let o = origins.iter().position(|o| *o == step.origin).unwrap_or(0);
-            // A gRPC call is named by its kind: its method is POST, as every call's.
-            let method = match &step.kind {
-                crate::StepKind::Grpc(c) if c.server_streaming => "gRPC server-streaming",
-                crate::StepKind::Grpc(_) => "gRPC",
-                _ => step.method.as_str(),
+            // A WebSocket step: its handshake's URL, then how it exchanges messages.
+            let (method, ws) = match &step.kind {
+                crate::StepKind::WebSocket(ws) => {
+                    let mode = match ws.mode {
+                        kaioken_vm::WsMode::Echo => "echo",
+                        kaioken_vm::WsMode::FireAndForget => "fire_and_forget",
+                    };
+                    let interval = match ws.interval_micros {
+                        0 => String::new(),
+                        us => format!(" interval={us}us"),
+                    };
+                    ("WS", format!(" mode={mode} expect={}{interval}", ws.expect))
+                }
+                // A gRPC call is named by its kind: its method is POST, as every call's.
+                crate::StepKind::Grpc(c) if c.server_streaming => {
+                    ("gRPC server-streaming", String::new())
+                }
+                crate::StepKind::Grpc(_) => ("gRPC", String::new()),
+                _ => (step.method.as_str(), String::new()),
             };
             line(
                 format!(
-                    "  step s{i} {:?} {} o{o} {}",
+                    "  step s{i} {:?} {method} o{o} {}{ws}",
                     step.name,
-                    method,
                     template(&redacted_parts(&step.path, |p| rule.url_pieces(p)))
                 ),
                 step.loc.as_ref(),

@@ -2,7 +2,8 @@
 //! the VM, the VU machine, request serialization, the socket write, response parsing
 //! (content-length and chunked bodies), checks, timeouts and statistics recording,
 //! measured on the VU's thread with a counting allocator (see `CountingAlloc` in
-//! lib.rs).
+//! lib.rs). So does a WebSocket message, sent alone or with its echo read back
+//! and checked.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -15,8 +16,6 @@ use kaioken_compiler::{ConfigFile, Flags, Input, compile, lower};
 use kaioken_vm::{LoadPlan, RunPlan, Yield};
 
 use crate::Control;
-use crate::backoff::Backoff;
-use crate::driver::Drivers;
 use crate::shared::Shared;
 use crate::stats::WorkerStats;
 use crate::vu::Vu;
@@ -117,11 +116,7 @@ fn http1_request_path_allocates_nothing() {
         .build()
         .unwrap();
     let allocations = rt.block_on(async {
-        let mut vu = TokioVu {
-            vu: Vu::new(&ctx.program, 1, false),
-            drivers: Drivers::default(),
-            backoff: Backoff::default(),
-        };
+        let mut vu = TokioVu::new(Vu::new(&ctx.program, 1, false));
         let mut stop_rx = shared.control.subscribe();
         let mut allocations = 0;
         for i in 0..WARM + MEASURED {
@@ -399,11 +394,7 @@ fn grpc_call_allocations_are_counted() {
             .build()
             .unwrap();
         let allocations = rt.block_on(async {
-            let mut vu = TokioVu {
-                vu: Vu::new(&ctx.program, 1, false),
-                drivers: Drivers::default(),
-                backoff: Backoff::default(),
-            };
+            let mut vu = TokioVu::new(Vu::new(&ctx.program, 1, false));
             let mut stop_rx = shared.control.subscribe();
             let mut allocations = 0;
             for i in 0..WARM + MEASURED {
@@ -438,4 +429,126 @@ fn grpc_call_allocations_are_counted() {
     assert!(per_call[0] <= 22.0, "{per_call:?}");
     assert!(per_call[1] <= 45.0, "{per_call:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A WebSocket server on its own thread (tungstenite's blocking API) for one
+/// connection: it reads `messages` messages, answering each with itself when
+/// `echo`, then waits for the client to go.
+fn serve_ws(listener: TcpListener, messages: usize, echo: bool) {
+    let (sock, _) = listener.accept().unwrap();
+    let mut ws = tokio_tungstenite::tungstenite::accept(sock).unwrap();
+    for _ in 0..messages {
+        let message = ws.read().unwrap();
+        if echo {
+            ws.send(message).unwrap();
+        }
+    }
+    while ws.read().is_ok() {}
+}
+
+/// The heap allocations of `MEASURED` WebSocket exchanges, once warm, on the tokio
+/// engine's request path (`TokioVu::send`: driver, tally, record, judge), in echo
+/// mode or fire-and-forget.
+fn ws_allocations(echo: bool) -> (u64, WorkerStats) {
+    const WARM: usize = 200;
+    const MEASURED: usize = 2_000;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || serve_ws(listener, WARM + MEASURED, echo));
+    let flags = Flags {
+        url: Some(format!("ws://127.0.0.1:{port}/chat")),
+        body: Some("hello ${REQUEST_ID} from ${VU}".into()),
+        ws_fire_and_forget: !echo,
+        ..Flags::default()
+    };
+    let config = ConfigFile {
+        name: "ws.toml".into(),
+        text: if echo {
+            "[request]\nchecks = ['body contains \"hello\"', 'status == 1000']\n"
+        } else {
+            ""
+        }
+        .into(),
+    };
+    let program = compile(
+        &lower(&Input {
+            flags,
+            config: Some(config),
+            ..Input::default()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let plan = one_vu_plan(program.clone(), None);
+    let shared = Arc::new(Shared::new(&plan, 1, Arc::new(Control::new())).unwrap());
+    let ctx = WorkerCtx {
+        stats: RefCell::new(
+            WorkerStats::new(shared.measure_from, 10)
+                .with_checks(program.checks.len())
+                .with_steps(program.steps.len())
+                .with_messages(&program),
+        ),
+        shared: shared.clone(),
+        program,
+        index: 0,
+        in_flight: Cell::new(0),
+        pacer: None,
+        open: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let allocations = rt.block_on(async {
+        let mut vu = TokioVu::new(Vu::new(&ctx.program, 1, false));
+        let mut stop_rx = shared.control.subscribe();
+        let mut allocations = 0;
+        for i in 0..WARM + MEASURED {
+            if i == WARM {
+                COUNTING.with(|c| c.set(true));
+            }
+            while !matches!(vu.vu.next(&ctx.program), Yield::Send(_)) {}
+            assert!(ctx.may_send(&mut stop_rx).await);
+            assert!(vu.send(&ctx, None, &mut stop_rx).await, "message {i}");
+            if i + 1 == WARM + MEASURED {
+                COUNTING.with(|c| c.set(false));
+                allocations = counted_allocations();
+            }
+        }
+        allocations
+    });
+    // Dropping the VU's drivers closes the connection: the server thread ends.
+    server.join().unwrap();
+    (allocations, ctx.stats.into_inner())
+}
+
+/// The WebSocket send path allocates nothing per message once warm: the message is
+/// written into the VU's buffer, framed by tungstenite into its reused write buffer
+/// and the buffer reclaimed (ws.rs).
+#[test]
+fn ws_send_path_allocates_nothing() {
+    let (allocations, stats) = ws_allocations(false);
+    let m = stats.messages[0].as_deref().unwrap();
+    assert_eq!((m.sent, m.opened, m.open_failed), (2_200, 1, 0));
+    assert_eq!(stats.counts.responses, 2_200);
+    assert_eq!(
+        allocations, 0,
+        "heap allocations in 2000 steady-state messages"
+    );
+}
+
+/// Echo allocates nothing per message either: tungstenite reads each reply into its
+/// reused read buffer and hands it over as a slice of it, which the capture copies
+/// into its own buffer for the checks; the slice is gone before the next read, so
+/// the read buffer is reclaimed rather than grown.
+#[test]
+fn ws_echo_path_allocates_nothing() {
+    let (allocations, stats) = ws_allocations(true);
+    let m = stats.messages[0].as_deref().unwrap();
+    assert_eq!((m.sent, m.received), (2_200, 2_200));
+    assert_eq!(stats.checks, vec![[2_200, 0]; 2]);
+    assert_eq!(
+        allocations, 0,
+        "heap allocations in 2000 steady-state echoes"
+    );
 }

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use kaioken_vm::{Program, Yield};
 
-use crate::backoff::Backoff;
 use crate::control::reached;
-use crate::driver::Drivers;
 use crate::vu::Vu;
 use crate::worker::{TokioVu, WorkerCtx, think};
 
@@ -27,11 +25,9 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
             _ = reached(&mut stop_rx, 1) => return,
         }
     }
-    let mut vu = TokioVu {
-        vu: from.unwrap_or_else(|| Vu::new(program, number, shared.plan.transport.cookie_jar)),
-        drivers: Drivers::default(),
-        backoff: Backoff::default(),
-    };
+    let mut vu = TokioVu::new(
+        from.unwrap_or_else(|| Vu::new(program, number, shared.plan.transport.cookie_jar)),
+    );
     let mut active = false;
     let mut at_entry = vu.vu.between_iterations(program);
     if !at_entry {
@@ -75,6 +71,12 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
             }
             Yield::Sleep(pause) => {
                 if !think(pause, &mut stop_rx).await {
+                    break;
+                }
+                continue;
+            }
+            Yield::Pace(interval) => {
+                if !vu.pace(interval, &mut stop_rx).await {
                     break;
                 }
                 continue;

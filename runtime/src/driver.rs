@@ -21,8 +21,9 @@ use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
 use crate::http3::Http3;
 use crate::response_parser::Capture;
-use crate::stats::{Messages, Outcome, Timing};
+use crate::stats::{Outcome, Tally, Timing};
 use crate::vu::Request;
+use crate::ws::Ws;
 
 /// What every driver keeps of its last exchange.
 #[derive(Debug, Default)]
@@ -71,10 +72,10 @@ pub(crate) trait Driver {
     fn take_detail(&mut self) -> Option<String> {
         self.last_mut().detail.take()
     }
-    /// Move what the last exchange counted of messages and sessions into `messages`,
-    /// its protocol's table (`None` during the warm-up: forget it). HTTP has none.
-    fn record(&mut self, messages: Option<&mut Messages>) {
-        let _ = messages;
+    /// What the last exchange counted of messages and sessions (the message
+    /// protocols' drivers), taken.
+    fn take_tally(&mut self) -> Option<Tally> {
+        None
     }
 }
 
@@ -116,6 +117,7 @@ pub(crate) struct Drivers {
     http2: Option<Http2>,
     grpc: Option<Grpc>,
     http3: Option<Http3>,
+    ws: Option<Ws>,
 }
 
 impl Drivers {
@@ -154,7 +156,6 @@ impl Drivers {
                 });
                 (d.perform(program, state, step, info, s).await, d)
             }
-            // No front end makes these steps yet; their driver comes with them.
             Protocol::Http3 => {
                 let d = self
                     .http3
@@ -162,7 +163,10 @@ impl Drivers {
                 (d.perform(program, state, step, info, s).await, d)
             }
             Protocol::WebSocket => {
-                unreachable!("no driver for {:?}", request.protocol)
+                let d = self
+                    .ws
+                    .get_or_insert_with(|| Ws::new(program, &transport.http));
+                (d.perform(program, state, step, info, s).await, d)
             }
         };
         if transport.http.compressed && program.step(step).kind == kaioken_vm::StepKind::Http {
@@ -182,7 +186,7 @@ impl Drivers {
             Protocol::Http2 => self.http2.as_mut().map(|d| d as &mut dyn Driver),
             Protocol::Grpc => self.grpc.as_mut().map(|d| d as &mut dyn Driver),
             Protocol::Http3 => self.http3.as_mut().map(|d| d as &mut dyn Driver),
-            Protocol::WebSocket => None,
+            Protocol::WebSocket => self.ws.as_mut().map(|d| d as &mut dyn Driver),
         }
     }
 

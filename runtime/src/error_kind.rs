@@ -24,13 +24,16 @@ pub enum ErrorKind {
     /// The request was not sent: a value built at run time (an extracted value in a
     /// header) holds a byte the request cannot carry. Found before any I/O.
     InvalidRequest,
+    /// A WebSocket opening handshake failed: the server refused the upgrade (its
+    /// HTTP status is in the detail) or answered it wrongly.
+    Handshake,
     /// Anything else.
     Other,
 }
 
 impl ErrorKind {
     /// How many kinds there are, for per-kind arrays.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
 
     /// Every kind, in report order.
     pub const ALL: [ErrorKind; ErrorKind::COUNT] = [
@@ -43,6 +46,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::BodyRead,
         ErrorKind::InvalidRequest,
+        ErrorKind::Handshake,
         ErrorKind::Other,
     ];
 
@@ -58,6 +62,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::BodyRead => "body_read",
             ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Handshake => "handshake",
             ErrorKind::Other => "other",
         }
     }
@@ -74,6 +79,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "invalid HTTP response",
             ErrorKind::BodyRead => "connection broke while reading the body",
             ErrorKind::InvalidRequest => "invalid request, not sent",
+            ErrorKind::Handshake => "WebSocket handshake refused",
             ErrorKind::Other => "other error",
         }
     }

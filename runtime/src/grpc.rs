@@ -42,7 +42,7 @@ use crate::ErrorKind;
 use crate::conn::connect;
 use crate::driver::{Driver, Last, Perform};
 use crate::http1::{Sending, StepInfo};
-use crate::stats::{Messages, Opened, Outcome, Timing};
+use crate::stats::{Opened, Outcome, Tally, Timing};
 
 /// `DEADLINE_EXCEEDED`.
 const DEADLINE_EXCEEDED: u8 = 4;
@@ -104,21 +104,6 @@ fn parse_status(value: &HeaderValue) -> u8 {
         .ok()
         .and_then(|s| s.trim().parse::<u8>().ok())
         .unwrap_or(2)
-}
-
-/// What a call counted for [`Messages`], moved there after it ([`Driver::record`]).
-#[derive(Debug, Default)]
-struct Tally {
-    /// The request message went out.
-    sent: bool,
-    bytes_sent: u64,
-    received: u64,
-    bytes_received: u64,
-    opened: Option<Duration>,
-    open_failed: bool,
-    closed_by_peer: bool,
-    /// A server stream ended: its messages, and its first message's time.
-    stream: Option<(u64, Option<Duration>)>,
 }
 
 /// One VU's gRPC connections (one per origin) and framing buffers.
@@ -273,8 +258,7 @@ impl Grpc {
             }
             self.inbox.advance(5);
             let body = self.inbox.split_to(len);
-            self.tally.received += 1;
-            self.tally.bytes_received += len as u64;
+            self.tally.received(len);
             if first.is_none() {
                 *first = Some(started.elapsed());
             }
@@ -364,8 +348,7 @@ impl Grpc {
             .header(http::header::TE, HeaderValue::from_static("trailers"))
             .header("grpc-timeout", self.deadline.clone());
         let frame = self.out.split().freeze();
-        self.tally.sent = true;
-        self.tally.bytes_sent = (frame.len() - 5) as u64;
+        self.tally.sent(frame.len() - 5);
         self.last_len = (head_len + frame.len()) as u64;
         let req = req.body(Full::new(frame)).map_err(|_| ErrorKind::Other)?;
 
@@ -375,21 +358,21 @@ impl Grpc {
         if closed {
             if self.conns[slot].is_some() {
                 self.last.timing.closed_by_server = true;
-                self.tally.closed_by_peer = true;
+                self.tally.closed_by_peer = 1;
             }
             let began = Instant::now();
             let mut opened = Opened::default();
             let stream = match connect(origin, s.tls, &mut self.last.detail, &mut opened).await {
                 Ok(stream) => stream,
                 Err(kind) => {
-                    self.tally.open_failed = true;
+                    self.tally.open_failed = 1;
                     return Err(kind);
                 }
             };
             self.last.timing.opened = Some(opened);
             self.last.connected = true;
             if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
-                self.tally.open_failed = true;
+                self.tally.open_failed = 1;
                 self.last.detail = Some(format!(
                     "{} did not agree to HTTP/2 (ALPN h2), which gRPC needs",
                     origin.authority
@@ -534,24 +517,8 @@ impl Driver for Grpc {
         self.drop_conn(slot);
     }
 
-    fn record(&mut self, messages: Option<&mut Messages>) {
-        let tally = std::mem::take(&mut self.tally);
-        let Some(m) = messages else {
-            return;
-        };
-        if tally.sent {
-            m.sent(tally.bytes_sent as usize);
-        }
-        m.received += tally.received;
-        m.bytes_received += tally.bytes_received;
-        if let Some(took) = tally.opened {
-            m.opened(took);
-        }
-        m.open_failed += u64::from(tally.open_failed);
-        m.closed_by_peer += u64::from(tally.closed_by_peer);
-        if let Some((n, first)) = tally.stream {
-            m.stream(n, first);
-        }
+    fn take_tally(&mut self) -> Option<Tally> {
+        Some(std::mem::take(&mut self.tally))
     }
 }
 

@@ -66,6 +66,7 @@ mod uring;
 mod verbose;
 mod vu;
 mod worker;
+mod ws;
 
 pub use control::{Control, StopReason};
 pub use controller::run;

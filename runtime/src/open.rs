@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 use kaioken_vm::{Program, Yield};
 use tokio::sync::Notify;
 
-use crate::backoff::Backoff;
 use crate::control::reached;
-use crate::driver::Drivers;
 use crate::vu::Vu;
 use crate::worker::{TokioVu, WorkerCtx, think};
 use kaioken_vm::Arrival;
@@ -228,11 +226,7 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     let Some(arrival) = &shared.plan.load.arrival else {
         return;
     };
-    let mut vu = TokioVu {
-        vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
-        drivers: Drivers::default(),
-        backoff: Backoff::default(),
-    };
+    let mut vu = TokioVu::new(Vu::new(program, number, shared.plan.transport.cookie_jar));
     let mut stop_rx = control.subscribe();
     'iterations: loop {
         if control.is_stopping() {
@@ -265,6 +259,11 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
                 Yield::IterationDone | Yield::IterationAborted => break,
                 Yield::Sleep(pause) => {
                     if !think(pause, &mut stop_rx).await {
+                        break 'iterations;
+                    }
+                }
+                Yield::Pace(interval) => {
+                    if !vu.pace(interval, &mut stop_rx).await {
                         break 'iterations;
                     }
                 }

@@ -439,7 +439,9 @@ impl Engine<'_> {
                 Yield::Send(_) => break,
                 Yield::IterationDone | Yield::IterationAborted => new_iteration = true,
                 // Programs with think time run on the tokio engine (see `eligible`).
-                Yield::Sleep(_) => debug_assert!(false, "think time on the io_uring engine"),
+                Yield::Sleep(_) | Yield::Pace(_) => {
+                    debug_assert!(false, "think time on the io_uring engine")
+                }
             }
         }
         if !shared.claim() {

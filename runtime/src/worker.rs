@@ -201,9 +201,23 @@ pub(crate) struct TokioVu {
     pub(crate) vu: Vu,
     pub(crate) drivers: Drivers,
     pub(crate) backoff: Backoff,
+    /// When its last exchange began, for `Yield::Pace`.
+    pub(crate) last_start: Option<Instant>,
+    /// When the last paced exchange was due.
+    pub(crate) paced: Option<Instant>,
 }
 
 impl TokioVu {
+    pub(crate) fn new(vu: Vu) -> TokioVu {
+        TokioVu {
+            vu,
+            drivers: Drivers::default(),
+            backoff: Backoff::default(),
+            last_start: None,
+            paced: None,
+        }
+    }
+
     /// Send the VU's request — its step's, or the redirect it is following — and
     /// every redirect after it, recording each; the VM then judges the last response.
     /// `intended` is the scheduled send time when latency correction applies;
@@ -231,6 +245,7 @@ impl TokioVu {
             }
             ctx.in_flight.set(ctx.in_flight.get() + 1);
             let start = Instant::now();
+            self.last_start = Some(start);
             let (outcome, driver) = self
                 .drivers
                 .perform(program, &shared.transport, &request)
@@ -245,10 +260,10 @@ impl TokioVu {
             if driver.last().reconnected {
                 ctx.stats.borrow_mut().reconnected(end);
             }
-            {
-                let mut stats = ctx.stats.borrow_mut();
-                let measured = stats.measuring(end);
-                driver.record(stats.messages(request.protocol).filter(|_| measured));
+            if let Some(tally) = driver.take_tally() {
+                ctx.stats
+                    .borrow_mut()
+                    .tally(program.step(self.vu.step()).protocol, end, &tally);
             }
             if let Outcome::Error(kind) = outcome {
                 let detail = driver.take_detail();
@@ -299,6 +314,43 @@ impl TokioVu {
         }
     }
 }
+
+impl TokioVu {
+    /// `Yield::Pace`: wait until `interval` after the last exchange began, unless the
+    /// run stops first. Returns whether the VU goes on.
+    ///
+    /// Counted from when that exchange was due rather than when the timer let it go,
+    /// as long as it began within [`CATCH_UP`] of it (or an interval, if longer):
+    /// timers fire on millisecond ticks, and lateness added up over every message
+    /// would lower the rate (a 50 ms interval late by 1 ms each time is 2% slow),
+    /// and a VU held up for a moment (a busy machine, a slow reply) sends what it
+    /// missed right away. A VU further behind than that starts over from its last
+    /// start, without a burst to catch up.
+    pub(crate) async fn pace(
+        &mut self,
+        interval: Duration,
+        stop_rx: &mut watch::Receiver<u8>,
+    ) -> bool {
+        let Some(last) = self.last_start else {
+            return true;
+        };
+        let at = match self.paced {
+            Some(due) if due + interval.max(CATCH_UP) >= last => due + interval,
+            _ => last + interval,
+        };
+        self.paced = Some(at);
+        if at <= Instant::now() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => true,
+            _ = reached(stop_rx, 1) => false,
+        }
+    }
+}
+
+/// How late a paced VU may be and still keep its schedule (`TokioVu::pace`).
+const CATCH_UP: Duration = Duration::from_secs(1);
 
 /// Think time: pause, unless the run stops first. Returns whether the VU goes on.
 pub(crate) async fn think(pause: Duration, stop_rx: &mut watch::Receiver<u8>) -> bool {

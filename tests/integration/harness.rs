@@ -405,6 +405,27 @@ impl Report {
         codes
     }
 
+    /// `status_codes` as (name, count) pairs, sorted: HTTP codes (`200`) and other
+    /// protocols' statuses (`ws:1000`) alike.
+    pub fn status_codes_named(&self) -> Vec<(String, u64)> {
+        let map = self
+            .get("status_codes")
+            .as_object()
+            .unwrap_or_else(|| panic!("`status_codes` is not an object:\n{self}"));
+        let mut codes: Vec<(String, u64)> = map
+            .iter()
+            .map(|(k, v)| {
+                let n = v
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("count for {k} is not an integer:\n{self}"));
+                (k.clone(), n)
+            })
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        codes.sort();
+        codes
+    }
+
     /// `(passes, fails)` of the check named `name`.
     pub fn check(&self, name: &str) -> (u64, u64) {
         let checks = self.get("checks").as_array().expect("checks is an array");
@@ -451,7 +472,7 @@ impl Report {
             responses + errors,
             "total != responses + errors:\n{self}"
         );
-        let by_status: u64 = self.status_codes().iter().map(|&(_, n)| n).sum();
+        let by_status: u64 = self.status_codes_named().iter().map(|(_, n)| n).sum();
         assert_eq!(
             by_status, responses,
             "status_codes do not add up to responses:\n{self}"

@@ -42,3 +42,4 @@ mod scenarios;
 mod signals;
 mod thresholds;
 mod verbose;
+mod ws;

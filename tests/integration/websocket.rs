@@ -1,9 +1,13 @@
-//! A WebSocket echo server (the Python `websockets` library) on loopback, for the
-//! WebSocket handshakes a replayed recording makes. It logs the path of every
-//! handshake it accepted, so a test can compare kaioken's counts with the server's.
+//! WebSocket servers (the Python `websockets` library) on loopback: an echo server
+//! for the WebSocket handshakes a replayed recording makes and for kaioken's own
+//! WebSocket runs, and its variants ([`WsOptions`]): one that only counts, one that
+//! answers in JSON and insists on a subprotocol, one that closes each connection
+//! after a number of messages, over plain TCP or TLS. Each logs the path of every
+//! handshake it accepted and counts every message it received, so a test can
+//! compare kaioken's counts with the server's.
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,48 +17,134 @@ use crate::httpbin::{interpreter, stop};
 use crate::nginx::free_port;
 
 const SERVER: &str = r#"
-import asyncio, sys
+import asyncio, json, os, ssl, sys
 from websockets.asyncio.server import serve
 
-LOG = sys.argv[2]
+PORT, DIR, MODE = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+CLOSE_AFTER, TLS = int(sys.argv[4]), sys.argv[5] == "tls"
+# Ping every PING seconds, and close (1011) a connection whose pong is late by as
+# much; 0: the library's defaults (20 s).
+PING = float(sys.argv[6])
+# At message CLOSE_AFTER, drop the connection without a close frame instead.
+DROP = sys.argv[7] == "drop"
+received = 0
 
-async def echo(ws):
-    with open(LOG, "a") as f:
+def save():
+    # Written whole, then renamed: a reader never sees half a number.
+    with open(os.path.join(DIR, "received.tmp"), "w") as f:
+        f.write(str(received))
+    os.replace(os.path.join(DIR, "received.tmp"), os.path.join(DIR, "received"))
+
+async def handler(ws):
+    global received
+    with open(os.path.join(DIR, "handshakes.log"), "a") as f:
         f.write(ws.request.path + "\n")
+    n = 0
     try:
         async for message in ws:
-            await ws.send(message)
+            received += 1
+            n += 1
+            if CLOSE_AFTER and n == CLOSE_AFTER:
+                if DROP:
+                    ws.transport.abort()
+                else:
+                    await ws.close(4000, "enough")
+                break
+            if MODE == "count":
+                continue
+            if MODE == "json":
+                await ws.send(json.dumps({"echo": message, "n": n, "path": ws.request.path}))
+            else:
+                await ws.send(message)
     except Exception:
         pass  # a client that leaves without a closing handshake
+    finally:
+        save()
 
 async def main():
-    async with serve(echo, "127.0.0.1", int(sys.argv[1])):
+    context = None
+    if TLS:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(DIR, "server.pem"), os.path.join(DIR, "server.key"))
+    subprotocols = ["chat"] if MODE == "json" else None
+    pings = {"ping_interval": PING, "ping_timeout": PING} if PING else {}
+    async with serve(handler, "127.0.0.1", PORT, ssl=context, subprotocols=subprotocols, **pings):
+        save()
         await asyncio.get_running_loop().create_future()
 
 asyncio.run(main())
 "#;
 
-/// A running echo server; stopped on drop.
+/// What a [`WsEcho`] does with the messages it receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WsMode {
+    /// Send each one back.
+    #[default]
+    Echo,
+    /// Count it only.
+    Count,
+    /// Answer `{"echo": message, "n": its number on the connection, "path": the
+    /// handshake's path}`; the handshake must ask for the `chat` subprotocol (else
+    /// it is refused with 400).
+    Json,
+}
+
+/// How a [`WsEcho`] runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WsOptions {
+    pub mode: WsMode,
+    /// Close each connection with code 4000, instead of answering, when its message
+    /// number this many arrives (0: never).
+    pub close_after: u32,
+    /// With `close_after`: drop the connection there, without a close frame.
+    pub drop: bool,
+    /// Serve `wss://` with a certificate signed by a CA ([`WsEcho::ca_path`]).
+    pub tls: bool,
+    /// Ping each connection this often, closing it (code 1011) when a pong takes as
+    /// long (`None`: every 20 s, the library's default).
+    pub ping: Option<Duration>,
+}
+
+/// A running server; stopped on drop.
 pub struct WsEcho {
     dir: TempDir,
     child: Child,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    tls: bool,
 }
 
 impl WsEcho {
-    /// Start the server; panics with its output if it cannot, and with what to run if
-    /// the `websockets` library is missing.
+    /// Start an echo server; panics with its output if it cannot, and with what to
+    /// run if the `websockets` library is missing.
     pub fn start() -> WsEcho {
+        WsEcho::start_with(WsOptions::default())
+    }
+
+    /// Start a server of `options`.
+    pub fn start_with(options: WsOptions) -> WsEcho {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let script = dir.path().join("echo.py");
         std::fs::write(&script, SERVER).expect("write echo.py");
+        if options.tls {
+            crate::nginx::write_certificates(dir.path());
+        }
         let port = free_port();
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr.log");
+        let mode = match options.mode {
+            WsMode::Echo => "echo",
+            WsMode::Count => "count",
+            WsMode::Json => "json",
+        };
         let mut child = Command::new(interpreter())
             .arg(&script)
             .arg(port.to_string())
-            .arg(dir.path().join("handshakes.log"))
+            .arg(dir.path())
+            .arg(mode)
+            .arg(options.close_after.to_string())
+            .arg(if options.tls { "tls" } else { "plain" })
+            .arg(options.ping.map_or(0.0, |d| d.as_secs_f64()).to_string())
+            .arg(if options.drop { "drop" } else { "close" })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
@@ -76,22 +166,61 @@ impl WsEcho {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        WsEcho { dir, child, port }
+        WsEcho {
+            dir,
+            child,
+            port,
+            tls: options.tls,
+        }
+    }
+
+    /// Its URL for `path`: `ws://` or `wss://` (the certificate is for `127.0.0.1`).
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The CA certificate to trust (`tls` only).
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// The paths of the handshakes it accepted, in order.
     pub fn handshakes(&self) -> Vec<String> {
-        // The server writes a line as each handshake completes; give the last ones a
-        // moment to land.
-        let path: PathBuf = self.dir.path().join("handshakes.log");
-        let mut last = None;
-        loop {
-            std::thread::sleep(Duration::from_millis(100));
-            let now = std::fs::read_to_string(&path).unwrap_or_default();
-            if last.as_ref() == Some(&now) {
-                return now.lines().map(str::to_owned).collect();
-            }
+        let text = settled(&self.dir.path().join("handshakes.log"));
+        text.lines().map(str::to_owned).collect()
+    }
+
+    /// The messages it received, once every connection's handler has ended (each
+    /// writes the count as it ends: after kaioken exits, the last one's is the total).
+    pub fn received(&self) -> u64 {
+        let text = settled(&self.dir.path().join("received"));
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the server's count is not a number: {text:?}"))
+    }
+
+    /// What the server wrote to stderr.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+}
+
+/// A file the server appends to or rewrites as connections end, once it has not
+/// changed for 300 ms (at most 10 s).
+fn settled(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last: Option<String> = None;
+    let mut stable_since = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = std::fs::read_to_string(path).unwrap_or_default();
+        if last.as_ref() != Some(&now) {
             last = Some(now);
+            stable_since = Instant::now();
+        } else if stable_since.elapsed() >= Duration::from_millis(300) || Instant::now() > deadline
+        {
+            return now;
         }
     }
 }

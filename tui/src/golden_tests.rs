@@ -50,6 +50,8 @@ fn second(requests: u64, max_us: u64) -> Second {
         latency_p90_us: max_us / 2,
         latency_p99_us: max_us * 9 / 10,
         bytes_in: requests * 100,
+        messages_sent: 0,
+        messages_received: 0,
     }
 }
 

@@ -10,6 +10,7 @@
 //!     program.resume_with(&mut state, &mut host, &outcome)   after an exchange
 //!       ─► Yield::Send(step)          perform the step's exchange (its protocol's driver)
 //!        | Yield::Sleep(d)            pause (think time)
+//!        | Yield::Pace(d)             wait until d after the last exchange began
 //!        | Yield::IterationDone       the iteration is complete
 //!        | Yield::IterationAborted    an exchange it needed failed (jump.failed)
 //! ```

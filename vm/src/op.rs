@@ -41,6 +41,10 @@ macro_rules! for_each_op {
             JumpIfFailed { to: Pc } => "jump.failed";
             /// Yield `Sleep`: the VU pauses `micros` microseconds (think time).
             Sleep { micros: u32 } => "sleep";
+            /// Yield `Pace`: the VU waits until `micros` microseconds after its last
+            /// exchange began (a WebSocket connection's message interval); no wait when
+            /// that time has passed or there was no exchange yet.
+            Pace { micros: u32 } => "pace";
             /// Jump to a scenario drawn by weight from pick table `table`.
             Pick { table: PickId } => "pick";
             /// Yield `IterationDone` and go back to the iteration's entry.

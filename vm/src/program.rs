@@ -122,9 +122,12 @@ impl Program {
         &self.consts[k]
     }
 
-    /// Whether any step pauses after its response (a `sleep` instruction).
+    /// Whether any step pauses after its response or paces its start (a `sleep` or
+    /// `pace` instruction).
     pub fn has_think_time(&self) -> bool {
-        self.code.iter().any(|op| matches!(op, Op::Sleep { .. }))
+        self.code
+            .iter()
+            .any(|op| matches!(op, Op::Sleep { .. } | Op::Pace { .. }))
     }
 
     /// The layout of step `id`.
@@ -336,6 +339,13 @@ impl fmt::Display for Listing<'_> {
             }
             if let Some(body) = s.body {
                 write!(f, " body={}", operand(body))?;
+            }
+            if let crate::StepKind::WebSocket(ws) = s.kind {
+                let mode = match ws.mode {
+                    crate::WsMode::Echo => "echo",
+                    crate::WsMode::FireAndForget => "fire_and_forget",
+                };
+                write!(f, " mode={mode} expect={}", ws.expect)?;
             }
             match (s.reads.head, s.reads.body) {
                 (true, true) => write!(f, " reads=head+body")?,

@@ -63,6 +63,10 @@ pub struct WsStep {
     /// How many messages to receive before the exchange is over (echo mode); the
     /// last one is what checks and extractors read.
     pub expect: u32,
+    /// The least time from one of the connection's messages to the next, start to
+    /// start, µs (`--ws-message-interval`; compiled to a `pace` before the `send`);
+    /// 0: as fast as the mode allows.
+    pub interval_micros: u32,
 }
 
 /// How a WebSocket step treats replies.

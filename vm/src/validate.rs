@@ -120,7 +120,7 @@ impl Program {
                         forward(to, pc)?;
                     }
                 }
-                Op::Sleep { .. } | Op::IterEnd {} | Op::IterAbort {} => {}
+                Op::Sleep { .. } | Op::Pace { .. } | Op::IterEnd {} | Op::IterAbort {} => {}
             }
             let judges = matches!(
                 op,

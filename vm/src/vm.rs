@@ -9,6 +9,10 @@ pub enum Yield {
     Send(StepId),
     /// Pause this long before resuming (think time). No request is in flight.
     Sleep(std::time::Duration),
+    /// Wait until this long after the VU's last exchange began, then resume
+    /// (start-to-start pacing; no wait when that time has passed). No request is in
+    /// flight.
+    Pace(std::time::Duration),
     /// One iteration finished; the next `resume` starts the next one.
     IterationDone,
     /// The iteration was abandoned (an exchange it depended on failed); the next
@@ -121,6 +125,9 @@ impl Program {
                 }
                 Op::Sleep { micros } => {
                     return Yield::Sleep(std::time::Duration::from_micros(u64::from(micros)));
+                }
+                Op::Pace { micros } => {
+                    return Yield::Pace(std::time::Duration::from_micros(u64::from(micros)));
                 }
                 Op::Pick { table } => {
                     let table = &self.picks[table];
@@ -261,6 +268,30 @@ mod tests {
         assert_eq!(vu.buf(BufId(0)), b"/r/3-2?t=1700000000123");
         assert_eq!(p.resume(&mut vu, &mut clock), Yield::Send(StepId(1)));
         assert_eq!(vu.buf(BufId(0)), b"1");
+    }
+
+    /// `pace` yields its interval and resumes at the next instruction: the `send`
+    /// it paces.
+    #[test]
+    fn pace_yields_its_interval_then_the_send() {
+        let p = Program {
+            code: vec![
+                Op::Pace { micros: 50_000 },
+                Op::Send { step: StepId(0) },
+                Op::IterEnd {},
+            ],
+            ..Program::default()
+        };
+        let mut vu = p.create_vu_state(1);
+        let clock = &mut FixedClock(0);
+        for _ in 0..2 {
+            assert_eq!(
+                p.resume(&mut vu, clock),
+                Yield::Pace(std::time::Duration::from_millis(50))
+            );
+            assert_eq!(p.resume(&mut vu, clock), Yield::Send(StepId(0)));
+            assert_eq!(p.resume(&mut vu, clock), Yield::IterationDone);
+        }
     }
 
     #[test]

@@ -79,6 +79,10 @@ pub struct Flags {
     pub reflect: bool,
     /// `--call`: the gRPC method, `package.Service/Method`.
     pub call: Option<String>,
+    /// `--ws-message-interval` text.
+    pub ws_message_interval: Option<String>,
+    /// `--ws-fire-and-forget`.
+    pub ws_fire_and_forget: bool,
 }
 
 fn located<T>(flag: &str, text: &str, value: T) -> Located<T> {
@@ -187,6 +191,14 @@ impl Flags {
         }
         if self.insecure {
             draft.insecure = Some(true);
+        }
+        or(
+            text("--ws-message-interval", &self.ws_message_interval),
+            &mut draft.websocket.interval,
+        );
+        if self.ws_fire_and_forget {
+            let text = "--ws-fire-and-forget";
+            draft.websocket.mode = Some(located(text, "", "fire_and_forget".into()));
         }
         match (&self.body, &self.body_file) {
             (Some(_), Some(file)) => errors.push(CompileError::at(

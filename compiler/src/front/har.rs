@@ -752,6 +752,7 @@ fn to_draft(rec: &Recording, src: &Src, draft: &mut Draft) {
                 .as_ref()
                 .map(|e| located(e.clone(), entry)),
             grpc: None,
+            ws: None,
             loc: at(entry),
         });
     }

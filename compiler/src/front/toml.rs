@@ -12,7 +12,7 @@ use crate::ThresholdScope;
 use crate::compile_error::{CompileError, CompileErrorKind};
 use crate::draft::{
     BodySource, Draft, DraftCheck, DraftGrpc, DraftGrpcStep, DraftHeader, DraftScenario,
-    DraftStage, DraftStep, MultipartField,
+    DraftStage, DraftStep, DraftWsStep, MultipartField,
 };
 use crate::located::{Loc, Located, Src};
 
@@ -26,6 +26,7 @@ struct File {
     checks: Option<Vec<Spanned<CheckTable>>>,
     thresholds: Option<Thresholds>,
     scenarios: Option<Vec<Spanned<ScenarioTable>>>,
+    websocket: Option<Spanned<WebSocketTable>>,
     /// Header names and query keys whose values printers hide (read by
     /// `crate::redaction`; checked here).
     redact: Option<Vec<Spanned<String>>>,
@@ -78,6 +79,28 @@ struct StepTable {
     think_time: Option<Spanned<String>>,
     expected_status: Option<Spanned<String>>,
     grpc: Option<Spanned<GrpcStepTable>>,
+    ws: Option<Spanned<WsTable>>,
+}
+
+/// `[websocket]`: the message exchange of a `ws://` target.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebSocketTable {
+    message: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    message_interval: Option<Spanned<String>>,
+    expect: Option<Spanned<i64>>,
+}
+
+/// A step's `ws = { … }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsTable {
+    url: Option<Spanned<String>>,
+    send: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    message_interval: Option<Spanned<String>>,
+    expect: Option<Spanned<i64>>,
 }
 
 /// `[thresholds]`: one optional key per metric, in report order.
@@ -293,6 +316,15 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.queue_size = l.queue_size.map(int);
         draft.queue_timeout = l.queue_timeout.map(string);
     }
+    if let Some(w) = file.websocket {
+        let section = Loc::toml(src, w.span(), None);
+        let w = w.into_inner();
+        draft.websocket.section = Some(section);
+        draft.websocket.message = w.message.map(string);
+        draft.websocket.mode = w.mode.map(string);
+        draft.websocket.interval = w.message_interval.map(string);
+        draft.websocket.expect = w.expect.map(int);
+    }
     if let Some(t) = file.thresholds {
         thresholds(t, ThresholdScope::All, &mut draft.thresholds, &string);
     }
@@ -319,6 +351,18 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                 })
                 .collect();
             let body = body(step.body, step.body_file, step.multipart, src, &string)?;
+            let ws = step.ws.map(|ws| {
+                let loc = Loc::toml(src, ws.span(), None);
+                let ws = ws.into_inner();
+                DraftWsStep {
+                    url: ws.url.map(string),
+                    send: ws.send.map(string),
+                    mode: ws.mode.map(string),
+                    expect: ws.expect.map(int),
+                    interval: ws.message_interval.map(string),
+                    loc,
+                }
+            });
             steps.push(DraftStep {
                 name: step.name,
                 url: step.url.map(string),
@@ -350,6 +394,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                         loc,
                     }
                 }),
+                ws,
                 loc,
             });
         }

@@ -19,7 +19,8 @@
 //! - `template.rs`: `${…}` templates, what a name resolves to, environment folding;
 //! - `check.rs`: checks and extractors, with their regexes and JSONPaths compiled once
 //!   to report them here;
-//! - `threshold.rs`: pass/fail bounds on the run's metrics.
+//! - `threshold.rs`: pass/fail bounds on the run's metrics;
+//! - `websocket.rs`: WebSocket targets and `ws` steps.
 
 mod check;
 mod grpc;
@@ -29,6 +30,7 @@ mod request;
 mod template;
 mod threshold;
 mod url;
+mod websocket;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -322,6 +324,15 @@ impl Lowerer<'_> {
             let t = self.template(url)?;
             self.split_origin(url, t).map(|(origin, _)| origin)
         });
+        let has_ws = d
+            .scenarios
+            .iter()
+            .any(|sc| sc.steps.iter().any(|st| st.ws.is_some()));
+        if has_ws {
+            self.ws_scenario_settings(&d.websocket);
+        } else {
+            self.ws_settings_unused(&d.websocket, d.url.as_ref().map(|u| u.value.as_str()));
+        }
         let mut out = Vec::new();
         let mut ok = true;
         for (i, sc) in d.scenarios.iter().enumerate() {
@@ -352,9 +363,20 @@ impl Lowerer<'_> {
                 .flat_map(|st| st.extracts.iter().map(|(var, _)| var.clone()))
                 .collect();
             for (j, st) in sc.steps.iter().enumerate() {
-                if let Some(g) = &st.grpc {
+                if st.grpc.is_some() || st.ws.is_some() {
                     let name = st.name.clone().unwrap_or_else(|| format!("step{j}"));
-                    match self.grpc_step(d, st, g, name, base.as_ref()) {
+                    let made = match (&st.grpc, &st.ws) {
+                        (Some(_), Some(ws)) => {
+                            self.conflict(
+                                &ws.loc,
+                                "a step is one exchange: `grpc` or `ws`, not both",
+                            );
+                            None
+                        }
+                        (Some(g), None) => self.grpc_step(d, st, g, name, base.as_ref()),
+                        _ => self.ws_step(d, st, name, base.as_ref()),
+                    };
+                    match made {
                         Some(mut step) => {
                             step.extracts = self.extracts(&st.extracts);
                             steps.push(step);
@@ -363,6 +385,15 @@ impl Lowerer<'_> {
                     }
                     self.extracted
                         .extend(st.extracts.iter().map(|(var, _)| var.clone()));
+                    continue;
+                }
+                if let Some(url) = st.url.as_ref().filter(|u| websocket::is_ws_url(&u.value)) {
+                    self.conflict(
+                        &url.loc,
+                        "a `ws://` URL makes a WebSocket step: write it as \
+                         `ws = { url = \"…\", send = \"…\" }`",
+                    );
+                    ok = false;
                     continue;
                 }
                 let Some(url) = &st.url else {
@@ -421,9 +452,14 @@ impl Lowerer<'_> {
         let url_template = self.template(url);
         let split = url_template.and_then(|t| self.split_origin(url, t));
         if is_grpc(&url.value) {
+            self.ws_settings_unused(&d.websocket, Some(&url.value));
             return self.grpc_target(d, url, split);
         }
+        if websocket::is_ws_url(&url.value) {
+            return self.ws_target(d, url, split);
+        }
         self.grpc_status_on_http(&d.request_checks);
+        self.ws_settings_unused(&d.websocket, Some(&url.value));
         let spec = RequestSpec {
             name: "request".into(),
             method: d.method.as_ref(),

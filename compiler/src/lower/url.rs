@@ -79,9 +79,11 @@ impl Lowerer<'_> {
             Ok(u) => u,
             Err(e) => return bad(self, format!("`{origin_text}`: {e}")),
         };
+        // A WebSocket URL's origin is its HTTP one: the handshake is an HTTP/1.1
+        // request (websocket.rs makes the step a WebSocket one).
         let scheme = match parsed.scheme() {
-            "http" => Scheme::Http,
-            "https" => Scheme::Https,
+            "http" | "ws" => Scheme::Http,
+            "https" | "wss" => Scheme::Https,
             // gRPC: h2c, or HTTP/2 on TLS; the step's kind says it is a call.
             "grpc" => Scheme::Http,
             "grpcs" => Scheme::Https,
@@ -89,7 +91,8 @@ impl Lowerer<'_> {
                 return bad(
                     self,
                     format!(
-                        "scheme `{other}` is not supported; expected `http`, `https`, `grpc` or `grpcs`"
+                        "scheme `{other}` is not supported; expected `http`, `https`, `ws`, \
+                         `wss`, `grpc` or `grpcs`"
                     ),
                 );
             }
@@ -279,7 +282,7 @@ mod tests {
         );
         assert_eq!(
             reason("ftp://h/"),
-            "scheme `ftp` is not supported; expected `http`, `https`, `grpc` or `grpcs`"
+            "scheme `ftp` is not supported; expected `http`, `https`, `ws`, `wss`, `grpc` or `grpcs`"
         );
         assert_eq!(
             reason("http://u:p@h/"),

@@ -34,6 +34,10 @@ pub struct Second {
     pub latency_p99_us: u64,
     /// Bytes of the responses that ended in this second (as `Counts::bytes_in`).
     pub bytes_in: u64,
+    /// Messages of the message protocols (WebSocket, gRPC) sent in this second.
+    pub messages_sent: u64,
+    /// Messages of the message protocols received in this second.
+    pub messages_received: u64,
 }
 
 impl Second {
@@ -47,6 +51,8 @@ impl Second {
         self.unexpected += other.unexpected;
         self.latency_sum_us += other.latency_sum_us;
         self.bytes_in += other.bytes_in;
+        self.messages_sent += other.messages_sent;
+        self.messages_received += other.messages_received;
         self.latency_max_us = self.latency_max_us.max(other.latency_max_us);
     }
 }

@@ -56,6 +56,40 @@ pub struct Messages {
     pub first_message: Histogram<u64>,
 }
 
+/// What a driver counted during one exchange, handed to the worker's [`Messages`]
+/// after it (`WorkerStats::tally`): the driver cannot reach the worker's statistics
+/// while its exchange is in flight, and a histogram per VU would cost 200 KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub sent: u64,
+    pub received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// A session was opened, in this long.
+    pub opened: Option<Duration>,
+    pub open_failed: u64,
+    pub closed_by_peer: u64,
+    /// A server stream ended: its messages, and its first message's time after the
+    /// call began (`None` when none came).
+    pub stream: Option<(u64, Option<Duration>)>,
+}
+
+impl Tally {
+    /// A message of `bytes` payload bytes went out.
+    #[inline]
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        self.sent += 1;
+        self.bytes_sent += bytes as u64;
+    }
+
+    /// A message of `bytes` payload bytes came in.
+    #[inline]
+    pub(crate) fn received(&mut self, bytes: usize) {
+        self.received += 1;
+        self.bytes_received += bytes as u64;
+    }
+}
+
 impl Default for Messages {
     fn default() -> Messages {
         Messages::new()
@@ -80,39 +114,28 @@ impl Messages {
         }
     }
 
-    /// A message of `bytes` payload bytes went out.
-    #[inline]
-    pub(crate) fn sent(&mut self, bytes: usize) {
-        self.sent += 1;
-        self.bytes_sent += bytes as u64;
-    }
-
-    /// A message of `bytes` payload bytes came in (gRPC's driver adds a call's
-    /// messages at once).
-    #[allow(dead_code)]
-    #[inline]
-    pub(crate) fn received(&mut self, bytes: usize) {
-        self.received += 1;
-        self.bytes_received += bytes as u64;
-    }
-
-    /// A session was opened in `took`.
-    pub(crate) fn opened(&mut self, took: Duration) {
-        self.opened += 1;
-        let _ = self.open_time.record(clamp_us(took));
-    }
-
-    /// A server stream ended after `messages` messages, the first `first` after the
-    /// call began (`None` when none came).
-    pub(crate) fn stream(&mut self, messages: u64, first: Option<Duration>) {
-        self.streams += 1;
-        // The histogram's lowest value is 1: an empty stream is counted in `streams`
-        // only (so `streams - stream_messages.len()` streams were empty).
-        if messages > 0 {
-            let _ = self.stream_messages.record(messages);
+    /// Add what a driver counted during one exchange.
+    pub(crate) fn absorb(&mut self, t: &Tally) {
+        self.sent += t.sent;
+        self.received += t.received;
+        self.bytes_sent += t.bytes_sent;
+        self.bytes_received += t.bytes_received;
+        if let Some(took) = t.opened {
+            self.opened += 1;
+            let _ = self.open_time.record(clamp_us(took));
         }
-        if let Some(first) = first {
-            let _ = self.first_message.record(clamp_us(first));
+        self.open_failed += t.open_failed;
+        self.closed_by_peer += t.closed_by_peer;
+        if let Some((messages, first)) = t.stream {
+            self.streams += 1;
+            // The histogram's lowest value is 1: an empty stream is counted in
+            // `streams` only (so `streams - stream_messages.len()` were empty).
+            if messages > 0 {
+                let _ = self.stream_messages.record(messages);
+            }
+            if let Some(first) = first {
+                let _ = self.first_message.record(clamp_us(first));
+            }
         }
     }
 
@@ -165,14 +188,18 @@ mod tests {
     /// messages, not as a message.
     #[test]
     fn adds_up() {
+        let mut t = Tally::default();
+        t.sent(5);
+        t.received(7);
+        t.opened = Some(Duration::from_millis(2));
+        t.stream = Some((3, Some(Duration::from_millis(1))));
         let mut a = Messages::new();
-        a.sent(5);
-        a.received(7);
-        a.opened(Duration::from_millis(2));
-        a.stream(3, Some(Duration::from_millis(1)));
+        a.absorb(&t);
+        let mut u = Tally::default();
+        u.sent(1);
+        u.stream = Some((0, None));
         let mut b = Messages::new();
-        b.sent(1);
-        b.stream(0, None);
+        b.absorb(&u);
         a.add(&b);
         assert_eq!(
             (a.sent, a.bytes_sent, a.received, a.bytes_received),

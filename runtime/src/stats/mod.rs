@@ -44,6 +44,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 pub use counts::{Counts, Second};
+pub(crate) use messages::Tally;
 pub use messages::{Messages, index as messages_index};
 pub(crate) use outcome::Outcome;
 pub use phases::Phases;

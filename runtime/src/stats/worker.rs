@@ -152,11 +152,6 @@ impl WorkerStats {
         }
     }
 
-    /// Whether `at` is in the measured part of the run (past the warm-up).
-    pub(crate) fn measuring(&self, at: Instant) -> bool {
-        self.second_of(at).is_some()
-    }
-
     /// Keep message counts for the message protocols `program`'s steps speak.
     pub fn with_messages(mut self, program: &kaioken_vm::Program) -> WorkerStats {
         for step in &program.steps {
@@ -165,6 +160,20 @@ impl WorkerStats {
             }
         }
         self
+    }
+
+    /// Add what a driver of `protocol` counted during an exchange that ended at
+    /// `at` (nothing during the warm-up, like the exchanges themselves).
+    pub fn tally(&mut self, protocol: kaioken_vm::Protocol, at: Instant, t: &super::Tally) {
+        let Some(second) = self.second_of(at) else {
+            return;
+        };
+        if let Some(m) = self.messages(protocol) {
+            m.absorb(t);
+        }
+        let sec = self.second_at(second);
+        sec.messages_sent += t.sent;
+        sec.messages_received += t.received;
     }
 
     /// The message counts of `protocol` (WebSocket or gRPC), if a step speaks it.

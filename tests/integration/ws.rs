@@ -1,0 +1,456 @@
+//! WebSocket runs against real servers (websocket.rs: Python `websockets`, started
+//! per test on a free loopback port): echo round trips, the counts of both sides,
+//! the message rates of fire-and-forget and of the interval model, `wss://` with a
+//! generated certificate, a server that closes mid-run, a refused upgrade (nginx),
+//! checks and extractors on replies, and a value carried from an HTTP step into a
+//! message (httpbin).
+//!
+//! Messages in flight at the stop: a run ends at its deadline without starting new
+//! exchanges, but an exchange cut off by the hard stop after its message went out
+//! is counted by the server and not by kaioken (its result never came back). At
+//! most one per connection: so the server's count is kaioken's `sent` plus at most
+//! `-c` (and exactly `sent` when the run ends by `-n`, which waits for every
+//! exchange).
+//!
+//! The rate tests warm up for a second first: connections open then (the Python
+//! server takes a handshake at a time), and the measured window has the steady
+//! rate only.
+
+use crate::harness::{Report, Test};
+use crate::httpbin::Httpbin;
+use crate::nginx::{Nginx, Variant};
+use crate::websocket::{WsEcho, WsMode, WsOptions};
+
+/// The server got what kaioken sent (in the warm-up too: one message per request),
+/// up to one message per connection in flight at the stop.
+fn assert_server_got_what_was_sent(report: &Report, server: &WsEcho, vus: u64) {
+    let sent = report.u64("websocket.messages.sent") + report.u64("requests.warmup_requests");
+    let got = server.received();
+    assert!(
+        got >= sent && got - sent <= vus,
+        "server received {got}, kaioken sent {sent} over {vus} connections\n{report}\n{}",
+        server.log()
+    );
+}
+
+/// A rate within 2% of `want`.
+fn assert_rate(report: &Report, path: &str, want: f64) {
+    let rate = report.f64(path);
+    assert!(
+        (rate - want).abs() <= want * 0.02,
+        "{path} = {rate:.1}/s, expected {want}/s within 2%\n{report}"
+    );
+}
+
+/// Echo: every message gets its reply and a round-trip time; both sides count the
+/// same messages; one connection per VU, kept for the whole run.
+#[test]
+fn echo_round_trips_are_counted_on_both_sides() {
+    let server = WsEcho::start();
+    let report = Test::new()
+        .arg(server.url("/chat"))
+        .args(["-c", "4", "-n", "2000", "-b", "hello ${REQUEST_ID}"])
+        .stdout_contains("WebSocket   4 connections opened · 0 failed · 0 closed by the server")
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.str("target.url"), server.url("/chat"));
+    assert_eq!(report.u64("requests.total"), 2000, "{report}");
+    assert_eq!(report.u64("websocket.messages.sent"), 2000, "{report}");
+    assert_eq!(report.u64("websocket.messages.received"), 2000, "{report}");
+    assert_eq!(report.u64("websocket.close_codes.1000"), 2000, "{report}");
+    assert_eq!(report.u64("status_codes.ws:1000"), 2000, "{report}");
+    assert_eq!(report.u64("websocket.connections.opened"), 4, "{report}");
+    assert_eq!(report.u64("websocket.connections.failed"), 0, "{report}");
+    assert_eq!(
+        report
+            .get("websocket.handshake_ms.p50")
+            .as_f64()
+            .map(|v| v > 0.0),
+        Some(true)
+    );
+    // Round trips: one per message, each above zero.
+    let rtt_min = report.f64("websocket.rtt_ms.min");
+    assert!(
+        rtt_min > 0.0 && report.f64("websocket.rtt_ms.p99") >= rtt_min,
+        "{report}"
+    );
+    // "hello " and a request id, each way.
+    let bytes = report.u64("websocket.bytes.sent");
+    assert_eq!(bytes, report.u64("websocket.bytes.received"), "{report}");
+    assert!(bytes >= 2000 * 7, "{report}");
+    // `-n` waits for every exchange: nothing in flight.
+    assert_eq!(server.received(), 2000);
+    assert_eq!(server.handshakes(), vec!["/chat".to_owned(); 4]);
+}
+
+/// Fire-and-forget with an interval: 20 connections each sending every 50 ms is
+/// 400 messages/s, which the run reaches within 2%; the counting server got every
+/// one (up to those in flight at the stop), and answered none.
+#[test]
+fn fire_and_forget_keeps_the_interval_rate() {
+    let server = WsEcho::start_with(WsOptions {
+        mode: WsMode::Count,
+        ..WsOptions::default()
+    });
+    let report = Test::new()
+        .arg(server.url("/ingest"))
+        .args(["-c", "20", "-d", "3s", "-b", "tick ${VU}"])
+        .args(["--ws-fire-and-forget", "--ws-message-interval", "50ms"])
+        .args(["--warmup", "1s"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_rate(&report, "websocket.messages.sent_per_s", 400.0);
+    assert_eq!(report.u64("websocket.messages.received"), 0, "{report}");
+    assert_server_got_what_was_sent(&report, &server, 20);
+    // The timeline has the messages of each second.
+    let timeline = report.get("timeline").as_array().expect("timeline");
+    let per_second: u64 = timeline
+        .iter()
+        .map(|s| s["messages_sent"].as_u64().expect("messages_sent"))
+        .sum();
+    assert_eq!(
+        per_second,
+        report.u64("websocket.messages.sent"),
+        "{report}"
+    );
+}
+
+/// Echo with an interval: the same rate, each message answered.
+#[test]
+fn echo_keeps_the_interval_rate() {
+    let server = WsEcho::start();
+    let report = Test::new()
+        .arg(server.url("/"))
+        .args(["-c", "20", "-d", "3s", "-b", "ping"])
+        .args(["--ws-message-interval", "50ms", "--warmup", "1s"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_rate(&report, "websocket.messages.sent_per_s", 400.0);
+    assert_rate(&report, "websocket.messages.received_per_s", 400.0);
+    assert_eq!(
+        report.u64("websocket.messages.sent"),
+        report.u64("websocket.messages.received"),
+        "{report}"
+    );
+    assert_server_got_what_was_sent(&report, &server, 20);
+}
+
+/// `wss://` with a certificate signed by a generated CA: trusted with `--cacert`,
+/// a counted `tls` error without it.
+#[test]
+fn wss_with_a_generated_certificate() {
+    let server = WsEcho::start_with(WsOptions {
+        tls: true,
+        ..WsOptions::default()
+    });
+    let ca = server.ca_path();
+    let report = Test::new()
+        .arg(server.url("/secure"))
+        .args(["-c", "2", "-n", "100", "-b", "over tls"])
+        .arg("--cacert")
+        .arg(&ca)
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("websocket.messages.received"), 100, "{report}");
+    assert_eq!(report.u64("websocket.connections.opened"), 2, "{report}");
+    assert_eq!(
+        report.get("phases_ms.tls.count").as_u64(),
+        Some(2),
+        "{report}"
+    );
+    assert_eq!(server.received(), 100);
+
+    let report = Test::new()
+        .arg(server.url("/secure"))
+        .args(["-c", "1", "-n", "3", "-b", "over tls"])
+        .status(1)
+        .report()
+        .run()
+        .report();
+    report.check_invariants(1);
+    assert_eq!(report.error_classes(), [("tls".to_owned(), 3)], "{report}");
+    assert_eq!(report.u64("websocket.connections.failed"), 3, "{report}");
+    assert_eq!(report.u64("websocket.connections.opened"), 0, "{report}");
+}
+
+/// A server that closes each connection at its 5th message (code 4000): that
+/// exchange's status is `ws:4000`, the close is counted, and the next exchange
+/// goes out on a new connection; the run goes on.
+#[test]
+fn a_server_that_closes_mid_run_is_counted() {
+    let server = WsEcho::start_with(WsOptions {
+        close_after: 5,
+        ..WsOptions::default()
+    });
+    let report = Test::new()
+        .arg(server.url("/short"))
+        .args(["-c", "1", "-n", "20", "-b", "m", "--max-error-rate", "0.5"])
+        .stdout_contains("close codes 1000 ×16  4000 ×4")
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(
+        report.status_codes_named(),
+        [("ws:1000".to_owned(), 16), ("ws:4000".to_owned(), 4)],
+        "{report}"
+    );
+    assert_eq!(
+        report.u64("websocket.connections.closed_by_peer"),
+        4,
+        "{report}"
+    );
+    assert_eq!(report.u64("websocket.connections.opened"), 4, "{report}");
+    assert_eq!(report.u64("websocket.messages.sent"), 20, "{report}");
+    assert_eq!(report.u64("websocket.messages.received"), 16, "{report}");
+    // A close code other than 1000 is not the expected status: a failed request.
+    assert_eq!(report.u64("requests.failed"), 4, "{report}");
+    assert_eq!(report.u64("requests.errors"), 0, "{report}");
+    assert_eq!(server.received(), 20);
+    assert_eq!(server.handshakes().len(), 4);
+}
+
+/// nginx answers a WebSocket handshake as any GET: 404 for a missing path. That is a
+/// `handshake` error naming the status, counted as a failed connection.
+#[test]
+fn a_refused_upgrade_is_a_handshake_error() {
+    let nginx = Nginx::start(Variant::Http1);
+    let url = nginx.url("/nope").replacen("http://", "ws://", 1);
+    let authority = url.trim_start_matches("ws://").trim_end_matches("/nope");
+    let report = Test::new()
+        .arg(&url)
+        .args(["-c", "1", "-n", "3", "-b", "hello"])
+        .status(1)
+        .stdout_contains("handshake ×3")
+        .report()
+        .run()
+        .report();
+    report.check_invariants(1);
+    assert_eq!(
+        report.error_classes(),
+        [("handshake".to_owned(), 3)],
+        "{report}"
+    );
+    assert_eq!(
+        report.str("error_details.handshake"),
+        format!("{authority}/nope refused the WebSocket upgrade: HTTP 404 Not Found")
+    );
+    assert_eq!(report.u64("websocket.connections.failed"), 3, "{report}");
+    assert_eq!(report.u64("websocket.messages.sent"), 0, "{report}");
+}
+
+/// An HTTP step's extracted value goes into a WebSocket message; the reply is
+/// checked and a value extracted from it (`json:`) goes into the next HTTP step.
+/// The handshake asks for the `chat` subprotocol, which the server requires; the
+/// connection is kept across iterations (the reply's `n` counts its messages).
+#[test]
+fn values_chain_through_a_websocket_step() {
+    let httpbin = Httpbin::start();
+    let server = WsEcho::start_with(WsOptions {
+        mode: WsMode::Json,
+        ..WsOptions::default()
+    });
+    let report = Test::new()
+        .scenario(&format!(
+            r#"
+            [[scenarios]]
+            [[scenarios.steps]]
+            name = "id"
+            url = "/uuid"
+            extract = {{ id = "json:$.uuid" }}
+
+            [[scenarios.steps]]
+            name = "say"
+            ws = {{ url = "{}", send = '{{"id": "${{id}}"}}' }}
+            headers = {{ "Sec-WebSocket-Protocol" = "chat" }}
+            checks = ['body contains "\"echo\""', "status == 1000", 'body contains "nope"']
+            extract = {{ n = "json:$.n", echoed = "json:$.echo" }}
+
+            [[scenarios.steps]]
+            name = "use"
+            url = "/anything/${{n}}?echoed=${{URLENCODE(echoed)}}"
+            checks = ["status == 200"]
+            "#,
+            server.url("/room")
+        ))
+        .arg(httpbin.url("/"))
+        .args(["-c", "1", "-n", "9"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(
+        report.check(r#"body contains "\"echo\"""#),
+        (3, 0),
+        "{report}"
+    );
+    assert_eq!(report.check("status == 1000"), (3, 0), "{report}");
+    assert_eq!(report.check(r#"body contains "nope""#), (0, 3), "{report}");
+    assert_eq!(report.check("status == 200"), (3, 0), "{report}");
+    assert_eq!(report.u64("websocket.connections.opened"), 1, "{report}");
+    let lines = httpbin.access_log_lines();
+    let used: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|l| l.path.starts_with("/anything/"))
+        .map(|l| (l.path.as_str(), l.query.as_str()))
+        .collect();
+    assert_eq!(used.len(), 3, "{used:?}");
+    for (i, (path, query)) in used.iter().enumerate() {
+        // The reply's `n`, then the message the server echoed, with the uuid the
+        // first step extracted.
+        assert_eq!(*path, format!("/anything/{}", i + 1));
+        let prefix = "echoed=%7B%22id%22%3A%20%22";
+        assert!(
+            query.starts_with(prefix),
+            "{query} does not start with {prefix}"
+        );
+        assert_eq!(query.len(), prefix.len() + 36 + "%22%7D".len(), "{query}");
+    }
+    assert_eq!(server.handshakes(), ["/room"]);
+}
+
+/// `--timeout` bounds each exchange: a reply that never comes is a `timeout`, and
+/// the connection it was due on is not used again (the reply might still come).
+#[test]
+fn a_reply_that_never_comes_times_out() {
+    let server = WsEcho::start_with(WsOptions {
+        mode: WsMode::Count,
+        ..WsOptions::default()
+    });
+    let report = Test::new()
+        .arg(server.url("/quiet"))
+        .args(["-c", "1", "-n", "3", "-b", "anyone?", "--timeout", "300ms"])
+        .status(1)
+        .report()
+        .run()
+        .report();
+    report.check_invariants(1);
+    assert_eq!(
+        report.error_classes(),
+        [("timeout".to_owned(), 3)],
+        "{report}"
+    );
+    assert_eq!(
+        report.str("error_details.timeout"),
+        "no complete response within 300ms"
+    );
+    assert_eq!(report.u64("websocket.messages.sent"), 3, "{report}");
+    assert_eq!(report.u64("websocket.connections.opened"), 3, "{report}");
+    assert_eq!(server.received(), 3);
+    assert_eq!(server.handshakes().len(), 3);
+}
+
+/// The server pings every 100 ms and drops a connection whose pong is 100 ms late:
+/// kaioken answers as it reads and writes, so no connection is closed.
+#[test]
+fn pings_are_answered() {
+    let server = WsEcho::start_with(WsOptions {
+        ping: Some(std::time::Duration::from_millis(100)),
+        ..WsOptions::default()
+    });
+    let report = Test::new()
+        .arg(server.url("/"))
+        .args(["-c", "2", "-d", "2s", "-b", "ping?"])
+        .args(["--ws-message-interval", "20ms"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(
+        report.u64("websocket.connections.closed_by_peer"),
+        0,
+        "{report}"
+    );
+    assert_eq!(report.u64("websocket.connections.opened"), 2, "{report}");
+    assert_eq!(
+        report.status_codes_named(),
+        [("ws:1000".to_owned(), report.u64("requests.total"))]
+    );
+    assert_server_got_what_was_sent(&report, &server, 2);
+}
+
+/// `-r` caps the messages of every connection together: 10 connections, as fast as
+/// echo allows, at 200 messages/s in all.
+#[test]
+fn a_rate_cap_holds_over_every_connection() {
+    let server = WsEcho::start();
+    let report = Test::new()
+        .arg(server.url("/capped"))
+        .args([
+            "-c", "10", "-d", "3s", "-r", "200", "--warmup", "1s", "-b", "m",
+        ])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_rate(&report, "websocket.messages.sent_per_s", 200.0);
+    assert_server_got_what_was_sent(&report, &server, 10);
+}
+
+/// A server that drops each connection at its 5th message, without a close frame:
+/// that exchange is a `reset` error, the drop is counted, the next message opens a
+/// new connection.
+#[test]
+fn a_dropped_connection_is_a_reset() {
+    let server = WsEcho::start_with(WsOptions {
+        close_after: 5,
+        drop: true,
+        ..WsOptions::default()
+    });
+    let report = Test::new()
+        .arg(server.url("/"))
+        .args(["-c", "1", "-n", "10", "-b", "m", "--max-error-rate", "0.5"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(
+        report.error_classes(),
+        [("reset".to_owned(), 2)],
+        "{report}"
+    );
+    assert!(
+        report
+            .str("error_details.reset")
+            .starts_with("waiting for a reply: "),
+        "{report}"
+    );
+    assert_eq!(
+        report.u64("websocket.connections.closed_by_peer"),
+        2,
+        "{report}"
+    );
+    assert_eq!(report.u64("websocket.connections.opened"), 2, "{report}");
+    assert_eq!(report.u64("websocket.messages.received"), 8, "{report}");
+    assert_eq!(server.received(), 10);
+}
+
+/// A message that is not UTF-8 (`--body-file` of raw bytes) goes as a binary
+/// message and comes back whole.
+#[test]
+fn a_binary_message_is_echoed() {
+    let server = WsEcho::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frame.bin");
+    let bytes: Vec<u8> = (0..=255u8).rev().collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let report = Test::new()
+        .arg(server.url("/bin"))
+        .args(["-c", "1", "-n", "5", "--body-file"])
+        .arg(&file)
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("websocket.bytes.sent"), 5 * 256, "{report}");
+    assert_eq!(report.u64("websocket.bytes.received"), 5 * 256, "{report}");
+    assert_eq!(report.u64("websocket.close_codes.1000"), 5, "{report}");
+}
