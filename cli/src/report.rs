@@ -722,14 +722,21 @@ fn settings(ir: &Ir, engine: String) -> Settings {
 
 /// The statuses the run's steps expect: one list when they agree, else each step's.
 pub(crate) fn expected_status(ir: &Ir) -> String {
+    // A gRPC call expects `OK` and a WebSocket exchange `ws:1000`, whatever
+    // `expected_status` says (it is HTTP's).
+    let expected = |s: &kaioken_compiler::Step| match s.kind {
+        kaioken_compiler::StepKind::Http => s.expected_status.to_string(),
+        kaioken_compiler::StepKind::Grpc(_) => "OK".to_owned(),
+        kaioken_compiler::StepKind::WebSocket(_) => "ws:1000".to_owned(),
+    };
     let steps: Vec<_> = ir.scenarios.iter().flat_map(|s| &s.steps).collect();
-    let first = &steps[0].expected_status;
-    if steps.iter().all(|s| s.expected_status == *first) {
-        return first.to_string();
+    let first = expected(steps[0]);
+    if steps.iter().all(|s| expected(s) == first) {
+        return first;
     }
     steps
         .iter()
-        .map(|s| format!("{}={}", s.name, s.expected_status))
+        .map(|s| format!("{}={}", s.name, expected(s)))
         .collect::<Vec<_>>()
         .join(" ")
 }

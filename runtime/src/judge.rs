@@ -88,15 +88,15 @@ pub(crate) fn after_exchange(
 }
 
 /// What of `step`'s responses to keep: what its checks and extractors read, the
-/// head for a cookie jar, and for an HTTP step everything to decode with
-/// `--compressed` (decode.rs) or show with `-v` (verbose.rs).
+/// head for a cookie jar, everything to show with `-v` (verbose.rs), and for an HTTP
+/// step everything to decode with `--compressed` (decode.rs).
 pub(crate) fn keep_for(step: &kaioken_vm::StepDesc, transport: &TransportPlan) -> Reads {
     let mut keep = step.reads;
     if transport.cookie_jar {
         keep = keep.union(Reads::HEAD);
     }
     let http = step.kind == kaioken_vm::StepKind::Http;
-    if http && (transport.compressed || transport.verbose.is_some()) {
+    if (http && transport.compressed) || transport.verbose.is_some() {
         keep = Reads {
             head: true,
             body: true,

@@ -92,16 +92,31 @@ impl Verbose {
             request.cookie,
             request.hop,
         );
-        if matches!(request.protocol, Protocol::Http2) {
-            out.push_str("(HTTP/2 sends these fields in binary frames)\n");
+        match request.protocol {
+            Protocol::Http2 | Protocol::Http3 => {
+                out.push_str("(HTTP/2 and HTTP/3 send these fields in binary frames)\n");
+            }
+            Protocol::WebSocket => out.push_str(
+                "(a WebSocket message: the head is its connection's opening handshake, \
+                 sent once; the body is the message)\n",
+            ),
+            Protocol::Grpc => out.push_str(
+                "(a gRPC call on HTTP/2: the headers are its metadata; the body is the \
+                 message as JSON, sent encoded by its schema; the reply is shown as JSON)\n",
+            ),
+            Protocol::Http1 => {}
         }
         let head_end = find_head_end(&wire).unwrap_or(wire.len());
         self.lines(&mut out, "> ", &wire[..head_end]);
         self.body(&mut out, "> ", &wire[head_end..]);
         match outcome {
-            Outcome::Response { .. } => match capture {
-                Some(c) if !c.head.is_empty() => {
-                    self.lines(&mut out, "< ", &c.head);
+            Outcome::Response { status, .. } => match capture {
+                Some(c) if !c.head.is_empty() || !c.body.is_empty() => {
+                    if c.head.is_empty() {
+                        let _ = writeln!(out, "< status {status}");
+                    } else {
+                        self.lines(&mut out, "< ", &c.head);
+                    }
                     self.body(&mut out, "< ", &c.body);
                     if c.truncated {
                         let _ = writeln!(out, "< (the body was kept up to {} bytes)", c.body_limit);
