@@ -313,3 +313,59 @@ fn a_dumb_terminal_falls_back_to_the_progress_line() {
         "{stderr}"
     );
 }
+
+/// A WebSocket run in a terminal: the live view adds a WebSocket panel with messages
+/// each way per second and in all, the connections and their handshake time, and
+/// the status panel counts `ws:1000`. The run ends on its own, exit code 0.
+#[test]
+fn live_view_shows_the_websocket_panel() {
+    let server = crate::websocket::WsEcho::start();
+    let tmux = Tmux::new();
+    let exit_path = tmux.path("exit");
+    let command = format!(
+        "env -u CI -u NO_COLOR RUST_BACKTRACE=0 TERM=xterm-256color {} {} -c 4 -d 4s -b hello --ws-message-interval 10ms 2>/dev/null; echo $? > {}",
+        quoted(&kaioken_path()),
+        server.url("/live"),
+        quoted(&exit_path),
+    );
+    tmux.start(&command, 160, 48);
+    let screen = tmux.wait_for("WebSocket panel", Duration::from_secs(20), |s| {
+        s.contains("WebSocket") && s.contains("4 opened") && s.contains("ws:1000")
+    });
+    let sent = screen
+        .lines()
+        .find_map(|l| {
+            l.split_once("│sent")?
+                .1
+                .split('/')
+                .next()
+                .map(str::trim)
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let per_s: f64 = sent.replace(',', "").parse().unwrap_or(0.0);
+    // 4 connections, one message each 10 ms: about 400/s in any quarter second.
+    assert!(
+        (200.0..=600.0).contains(&per_s),
+        "sent {sent:?}/s:\n{screen}"
+    );
+    assert!(screen.contains("handshake p50"), "{screen}");
+    let started = Instant::now();
+    while std::fs::read_to_string(&exit_path)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&exit_path).unwrap().trim(),
+        "0",
+        "{}",
+        tmux.screen()
+    );
+}
