@@ -24,7 +24,8 @@
 # server's count of calls is set against the tools'. See bench/README.md.
 #
 # Env knobs: BENCH_DURATION (10s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50: calls
-# in flight), BENCH_TOOLS ("kaioken python node"), BENCH_GRPC_SERVER (node |
+# in flight), BENCH_TOOLS ("kaioken python node"; `kaioken-shared` adds kaioken with
+# every call on one connection, --h2-streams, as the Python client's one channel), BENCH_GRPC_SERVER (node |
 # python), BENCH_ID (x: the request's id), BENCH_KAIOKEN (a kaioken binary to use as
 # is; default $CARGO_TARGET_DIR/release/kaioken, built first unless
 # BENCH_NO_BUILD=1), BENCH_GEN_CPU (0), BENCH_SERVER_CPU (1).
@@ -56,7 +57,7 @@ case $CONNS in '' | *[!0-9]*) die "BENCH_CONNECTIONS must be a number (got '$CON
 case $SERVER in node | python) ;; *) die "BENCH_GRPC_SERVER must be node or python (got '$SERVER')" ;; esac
 case $ID in *[\"\\]*) die "BENCH_ID must not hold a quote or a backslash (it goes into a JSON string)" ;; esac
 for t in $TOOLS; do
-    case $t in kaioken | python | node) ;; *) die "unknown tool '$t' in BENCH_TOOLS (kaioken, python, node)" ;; esac
+    case $t in kaioken | kaioken-shared | python | node) ;; *) die "unknown tool '$t' in BENCH_TOOLS (kaioken, kaioken-shared, python, node)" ;; esac
 done
 wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 SECONDS_RUN=${DURATION%s}
@@ -73,7 +74,7 @@ fi
 if [[ $SERVER == python ]] || wants python; then
     python3 -c 'import grpc, grpc_tools.protoc' 2>/dev/null || pip_install grpcio grpcio-tools
 fi
-if wants kaioken; then
+if wants kaioken || wants kaioken-shared; then
     if [[ -z ${BENCH_KAIOKEN:-} && ${BENCH_NO_BUILD:-0} != 1 ]]; then
         log "cargo build --release -p kaioken"
         (cd "$ROOT" && cargo build --release -p kaioken)
@@ -116,6 +117,9 @@ run_one() {
     case $tool in
         kaioken) cmd=("$KAIOKEN" "grpc://127.0.0.1:$PORT" --proto "$PROTO" --call bench.Bench/Echo
             -b "{\"id\": \"$ID\"}" -c "$CONNS" -d "$DURATION" --threads 1 --no-tui --json) ;;
+        # Every call on one connection, as the Python client's one channel makes them.
+        kaioken-shared) cmd=("$KAIOKEN" "grpc://127.0.0.1:$PORT" --proto "$PROTO" --call bench.Bench/Echo
+            -b "{\"id\": \"$ID\"}" -c "$CONNS" --h2-streams "$CONNS" -d "$DURATION" --threads 1 --no-tui --json) ;;
         python) cmd=(python3 "$ROOT/bench/py/grpc_bench.py" client "127.0.0.1:$PORT" "$PROTO" "$CONNS" "$SECONDS_RUN" "$ID") ;;
         node) cmd=(node "$ROOT/bench/node/grpc-load.js" "127.0.0.1:$PORT" "$PROTO" "$CONNS" "$SECONDS_RUN" "$ID") ;;
     esac
@@ -143,7 +147,7 @@ cp "$WORK/server.log" "$RAW/"
 # The server's count against the tools': the peers each make one call to check the
 # server before they start, and finish the calls in flight at the stop.
 served=$(sed -n 's/^calls //p' "$WORK/server.log")
-counted=$(awk -F, 'NR > 1 { n += $7 + ($3 != "kaioken") } END { print n + 0 }' "$CSV")
+counted=$(awk -F, 'NR > 1 { n += $7 + ($3 !~ /^kaioken/) } END { print n + 0 }' "$CSV")
 log "server answered ${served:-?} calls; the tools made $counted (their calls, and one check call per peer run)"
 
 # -------------------------------------------------------------- summary --

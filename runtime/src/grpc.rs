@@ -41,6 +41,7 @@ use prost_reflect::{
 use crate::ErrorKind;
 use crate::conn::connect;
 use crate::driver::{Driver, Last, Perform};
+use crate::h2pool;
 use crate::http1::{Sending, StepInfo};
 use crate::stats::{Opened, Outcome, Tally, Timing};
 
@@ -110,6 +111,9 @@ fn parse_status(value: &HeaderValue) -> u8 {
 pub(crate) struct Grpc {
     last: Last,
     conns: Vec<Option<SendRequest<Full<Bytes>>>>,
+    /// `--h2-streams`: the group of VUs whose connections this driver shares
+    /// (h2pool.rs); `None` when each VU has its own.
+    group: Option<h2pool::Member>,
     methods: Arc<[GrpcMethod]>,
     /// Per step: `scheme://authority` and its constant metadata.
     steps: Vec<Option<GrpcStepParts>>,
@@ -181,6 +185,7 @@ impl Grpc {
                 decoded: None,
             },
             conns: (0..program.origins.len()).map(|_| None).collect(),
+            group: h2pool::join(h2pool::Kind::Grpc, http.h2_streams),
             methods,
             steps,
             deadline,
@@ -354,6 +359,15 @@ impl Grpc {
 
         let slot = desc.origin.index();
         let origin = &program.origins[desc.origin];
+        let mut claim = None;
+        if let Some(group) = self.group {
+            if self.conns[slot].as_ref().is_none_or(|c| c.is_closed()) {
+                match h2pool::shared(group, slot).await {
+                    Ok(conn) => self.conns[slot] = Some(conn),
+                    Err(mine) => claim = Some(mine),
+                }
+            }
+        }
         let closed = self.conns[slot].as_ref().is_none_or(|c| c.is_closed());
         if closed {
             if self.conns[slot].is_some() {
@@ -387,6 +401,9 @@ impl Grpc {
                 let _ = conn.await;
             });
             self.tally.opened = Some(began.elapsed());
+            if let Some(claim) = claim {
+                claim.share(&sender);
+            }
             self.conns[slot] = Some(sender);
         }
         self.last.timing.reused = !closed;

@@ -1,9 +1,8 @@
 //! The HTTP/2 driver, on hyper's `client::conn::http2`: prior knowledge on `http://`,
 //! ALPN `h2` on `https://`. One connection per VU and origin, one stream at a time
 //! (the closed model's VU waits for its response); with `--h2-streams N`, the VUs of
-//! a worker thread share connections to the program's origins N to a connection, in
-//! the order their drivers were made, each VU's request on its own stream (see
-//! [`Pool`]).
+//! a worker thread share connections to the program's origins N to a connection,
+//! each VU's request on its own stream (h2pool.rs).
 //!
 //! Unlike the HTTP/1.1 path this builds a hyper `Request` per request; HTTP/2's framing
 //! and HPACK are hyper's job, and the per-step parts that never change (method, header
@@ -23,119 +22,12 @@ use kaioken_vm::{Operand, Origin, Program, Scheme, StepId, VuState};
 use crate::ErrorKind;
 use crate::conn::connect;
 use crate::driver::{Driver, Last, Perform};
+use crate::h2pool;
 use crate::http1::{Sending, StepInfo};
 use crate::redirect::Hop;
 use crate::response_parser::Capture;
 use crate::stats::Outcome;
 use crate::stats::{Opened, Timing};
-
-/// `--h2-streams`: a worker thread's shared connections, by group of VUs and origin.
-/// The tokio engine runs a worker's VUs on its own thread, so a thread-local pool is
-/// shared by exactly that worker's VUs, without a lock; hyper's `SendRequest` is a
-/// handle that many streams may use at once. One VU of a group makes a connection
-/// while the others wait for it, so a group opens one, not one per VU at the start.
-#[derive(Default)]
-struct Pool {
-    /// Drivers made on this thread so far: the next one joins group `made / N`.
-    made: usize,
-    /// By group, then by origin slot.
-    groups: Vec<Vec<Entry>>,
-}
-
-/// A group's connection to one origin.
-#[derive(Default)]
-enum Entry {
-    #[default]
-    None,
-    /// A VU of the group is making it; the others wait to be told.
-    Connecting(std::rc::Rc<tokio::sync::Notify>),
-    Ready(SendRequest<Full<Bytes>>),
-}
-
-thread_local! {
-    static POOL: std::cell::RefCell<Pool> = std::cell::RefCell::default();
-}
-
-/// The group a new driver joins when VUs share connections `streams` to one.
-fn join_group(streams: u32) -> Option<usize> {
-    (streams > 1).then(|| {
-        POOL.with_borrow_mut(|pool| {
-            let group = pool.made / streams as usize;
-            pool.made += 1;
-            group
-        })
-    })
-}
-
-/// Run `f` on the group's entry for origin `slot`, made if missing.
-fn with_entry<T>(group: usize, slot: usize, f: impl FnOnce(&mut Entry) -> T) -> T {
-    POOL.with_borrow_mut(|pool| {
-        if pool.groups.len() <= group {
-            pool.groups.resize_with(group + 1, Vec::new);
-        }
-        let slots = &mut pool.groups[group];
-        if slots.len() <= slot {
-            slots.resize_with(slot + 1, Entry::default);
-        }
-        f(&mut slots[slot])
-    })
-}
-
-/// The group's live connection to origin `slot`, waiting while another VU makes
-/// it; `Err(claim)` when this VU is to make it (and offer it with [`Claim::share`]).
-async fn shared_conn(group: usize, slot: usize) -> Result<SendRequest<Full<Bytes>>, Claim> {
-    loop {
-        let wait = with_entry(group, slot, |entry| match entry {
-            Entry::Ready(conn) if !conn.is_closed() => Ok(Ok(conn.clone())),
-            Entry::Connecting(notify) => Err(notify.clone()),
-            _ => {
-                *entry = Entry::Connecting(std::rc::Rc::default());
-                Ok(Err(Claim {
-                    group,
-                    slot,
-                    done: false,
-                }))
-            }
-        });
-        match wait {
-            Ok(found) => return found,
-            // Made before the claimant can finish (no await in between), so its
-            // `notify_waiters` is not missed.
-            Err(notify) => notify.notified().await,
-        }
-    }
-}
-
-/// A VU's claim to make its group's connection to one origin. Dropped unshared (the
-/// connect failed or timed out), it frees the entry and wakes the group to try again.
-struct Claim {
-    group: usize,
-    slot: usize,
-    done: bool,
-}
-
-impl Claim {
-    /// Offer `conn` to the group and wake the VUs waiting for it.
-    fn share(mut self, conn: &SendRequest<Full<Bytes>>) {
-        self.done = true;
-        self.settle(Entry::Ready(conn.clone()));
-    }
-
-    fn settle(&self, new: Entry) {
-        let old = with_entry(self.group, self.slot, |entry| std::mem::replace(entry, new));
-        if let Entry::Connecting(notify) = old {
-            notify.notify_waiters();
-        }
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        if !self.done {
-            self.settle(Entry::None);
-        }
-    }
-}
 
 /// A step's request parts that never change (method, header names, constant values),
 /// converted once: HTTP/2 and HTTP/3 build their `http::Request`s from them alike.
@@ -285,8 +177,8 @@ pub(crate) struct Http2 {
     /// closed after its response.
     keepalive: bool,
     /// `--h2-streams`: the group of VUs whose connections to the program's origins
-    /// this driver shares ([`Pool`]); `None` when each VU has its own.
-    group: Option<usize>,
+    /// this driver shares (h2pool.rs); `None` when each VU has its own.
+    group: Option<h2pool::Member>,
     /// How many of the slots are the program's own origins (redirects' origins are
     /// a VU's own, never shared).
     origins: usize,
@@ -312,7 +204,7 @@ impl Http2 {
             follow: http.max_redirects > 0,
             keepalive: http.keepalive,
             group: if http.keepalive {
-                join_group(http.h2_streams)
+                h2pool::join(h2pool::Kind::Http2, http.h2_streams)
             } else {
                 None
             },
@@ -359,7 +251,7 @@ impl Http2 {
         let mut claim = None;
         if let Some(group) = self.group.filter(|_| slot < self.origins) {
             if self.conns[slot].as_ref().is_none_or(|s| s.is_closed()) {
-                match shared_conn(group, slot).await {
+                match h2pool::shared(group, slot).await {
                     Ok(conn) => self.conns[slot] = Some(conn),
                     Err(mine) => claim = Some(mine),
                 }

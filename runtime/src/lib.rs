@@ -46,6 +46,7 @@ mod fdlimit;
 #[doc(hidden)]
 pub mod fuzzing;
 mod grpc;
+mod h2pool;
 mod http1;
 mod http2;
 mod http3;

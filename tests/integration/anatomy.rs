@@ -194,7 +194,9 @@ fn h2_streams_share_connections_between_vus() {
     Test::new()
         .args(["http://127.0.0.1:9/", "--h2-streams", "4", "--dump", "ir"])
         .status(1)
-        .stderr_contains("`h2_streams` shares HTTP/2 connections: it needs `http2` (`--http2`)")
+        .stderr_contains(
+            "`h2_streams` shares HTTP/2 connections: it needs `http2` (`--http2`) or gRPC calls",
+        )
         .run();
     Test::new()
         .args(["http://127.0.0.1:9/", "--http2", "--h2-streams", "0"])

@@ -444,3 +444,34 @@ fn bad_input_is_refused_before_the_run() {
     );
     assert_eq!(server.calls().len(), 0);
 }
+
+/// `--h2-streams`: gRPC calls share connections as HTTP/2 requests do, N VUs to a
+/// connection, each call on its own stream: 8 VUs with 4 streams a connection open
+/// 2 connections on one thread; every call still reaches the server.
+#[test]
+fn calls_share_connections_with_h2_streams() {
+    let server = GrpcServer::start(false);
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .arg(server.url())
+        .args(["--proto", "api.proto", "--call", "kaioken.test.Items/Get"])
+        .args([
+            "-b",
+            r#"{"id": "x"}"#,
+            "-c",
+            "8",
+            "--threads",
+            "1",
+            "-n",
+            "200",
+        ])
+        .args(["--h2-streams", "4"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.get("grpc")["calls"], 200, "{report}");
+    assert_eq!(report.get("grpc")["connections_opened"], 2, "{report}");
+    assert_eq!(report.u64("connections.opened"), 2, "{report}");
+    assert_eq!(server.count("get"), 200);
+}

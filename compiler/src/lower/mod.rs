@@ -245,11 +245,12 @@ impl Lowerer<'_> {
                 self.out_of_range(n, "h2_streams", "from 1 to 1000");
                 1
             }
-            Some(n) if self.http != HttpVersion::Http2 => {
+            // gRPC calls are HTTP/2 whatever the run's HTTP version.
+            Some(n) if self.http != HttpVersion::Http2 && !speaks_grpc(d) => {
                 self.errors.push(CompileError::at(
                     CompileErrorKind::Conflict {
                         message: "`h2_streams` shares HTTP/2 connections: it needs `http2` \
-                                  (`--http2`)"
+                                  (`--http2`) or gRPC calls"
                             .into(),
                     },
                     &n.loc,
@@ -731,6 +732,14 @@ impl Lowerer<'_> {
 }
 
 /// Whether a URL names a gRPC server (`grpc://`, `grpcs://`).
+/// Whether the run makes gRPC calls: a `grpc(s)://` target, or a `grpc` step.
+fn speaks_grpc(d: &Draft) -> bool {
+    d.url.as_ref().is_some_and(|u| is_grpc(&u.value))
+        || d.scenarios
+            .iter()
+            .any(|sc| sc.steps.iter().any(|st| st.grpc.is_some()))
+}
+
 fn is_grpc(url: &str) -> bool {
     url.starts_with("grpc://") || url.starts_with("grpcs://")
 }
