@@ -82,25 +82,24 @@ fn print_error(e: &Error) {
     let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
-/// Server reflection for the compiler (`--reflect`): network I/O it leaves to us.
-/// It connects as the run will with `--insecure` and `--cacert` (`[target] insecure`
-/// and `cacert` are not read: the file is not lowered yet).
+/// Server reflection for the compiler (`--reflect`, `[grpc] reflection`): network
+/// I/O it leaves to us, made as the run's connections will be.
 #[derive(Debug)]
-struct Reflection {
-    insecure: bool,
-    cacert: Option<String>,
-}
+struct Reflection;
 
 impl kaioken_compiler::SchemaSource for Reflection {
-    fn reflect(&self, origin: &kaioken_vm::Origin) -> Result<Vec<u8>, String> {
-        let cacert = match &self.cacert {
-            Some(path) => Some(
-                std::fs::read(path)
-                    .map_err(|e| format!("server reflection: cannot read `{path}`: {e}"))?,
-            ),
+    fn reflect(
+        &self,
+        origin: &kaioken_vm::Origin,
+        tls: &kaioken_compiler::ReflectTls,
+    ) -> Result<Vec<u8>, String> {
+        let cacert = match &tls.cacert {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                format!("server reflection: cannot read `{}`: {e}", path.display())
+            })?),
             None => None,
         };
-        kaioken_runtime::reflect(origin, self.insecure, cacert)
+        kaioken_runtime::reflect(origin, tls.insecure, cacert)
     }
 }
 
@@ -226,10 +225,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         flags,
         env: std::env::vars().collect(),
         har: har_options(&args.har),
-        schema_source: Some(Arc::new(Reflection {
-            insecure: args.insecure,
-            cacert: args.cacert.clone(),
-        })),
+        schema_source: Some(Arc::new(Reflection)),
     };
     // One rule hides secrets in everything printed from here on, errors included.
     let rule = kaioken_compiler::redaction(&input);

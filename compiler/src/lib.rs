@@ -53,7 +53,7 @@ pub use judge::{
     Iterations, Measured, PERCENTILES, Verdict, judge_thresholds, threshold_from_report,
 };
 pub use kaioken_vm::{REDACTED, Redact};
-pub use lower::{ConfigFile, Input, SchemaSource, lower};
+pub use lower::{ConfigFile, Input, ReflectTls, SchemaSource, lower};
 pub use plan::{PlanError, plan};
 pub use redaction::redaction;
 

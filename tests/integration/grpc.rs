@@ -286,6 +286,19 @@ fn grpcs_calls_on_tls() {
         "server reflection: cannot connect to localhost:",
     );
     assert!(stderr.contains("TLS handshake"), "{stderr}");
+    // The scenario's `[target] cacert` serves reflection as it serves the calls.
+    let scenario = format!(
+        "[target]\nurl = \"{url}\"\ncacert = {ca:?}\n[grpc]\nreflection = true\n\
+         call = \"kaioken.test.Items/Get\"\nmessage = '{{\"id\": \"7\"}}'\n",
+        ca = ca.display().to_string(),
+    );
+    let report = Test::new()
+        .scenario(&scenario)
+        .args(["-c", "1", "-n", "5"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.get("grpc")["statuses"]["OK"], 5, "{report}");
 }
 
 /// Server streaming: every message the server sent is counted, per stream too.

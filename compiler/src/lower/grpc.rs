@@ -27,7 +27,18 @@ use crate::{GrpcCall, Part, Step, StepKind, Template};
 pub trait SchemaSource: std::fmt::Debug + Send + Sync {
     /// The services `origin` serves, by server reflection: an encoded
     /// `google.protobuf.FileDescriptorSet` holding every file they need, or why not.
-    fn reflect(&self, origin: &Origin) -> Result<Vec<u8>, String>;
+    /// The connection is made as the run's will be, with `tls`.
+    fn reflect(&self, origin: &Origin, tls: &ReflectTls) -> Result<Vec<u8>, String>;
+}
+
+/// How server reflection verifies a `grpcs://` server: the run's `insecure` and
+/// `cacert` (from the scenario or the flags, whichever gave them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReflectTls {
+    /// Skip certificate verification.
+    pub insecure: bool,
+    /// Extra trusted roots, a PEM file (resolved against the scenario's folder).
+    pub cacert: Option<std::path::PathBuf>,
 }
 
 /// A run's schema: the descriptors, and their encoding for the program.
@@ -42,6 +53,7 @@ impl Lowerer<'_> {
     pub(super) fn grpc_schema(
         &mut self,
         g: &DraftGrpc,
+        tls: &ReflectTls,
         origin: Option<&Origin>,
         source: Option<&Arc<dyn SchemaSource>>,
         at: &Loc,
@@ -61,7 +73,7 @@ impl Lowerer<'_> {
                     self.conflict(&r.loc, "server reflection needs a gRPC call to a server");
                     return None;
                 };
-                match source.reflect(origin) {
+                match source.reflect(origin, tls) {
                     Ok(encoded) => match DescriptorPool::decode(encoded.as_slice()) {
                         Ok(pool) => Some(Schema { pool, encoded }),
                         Err(e) => {

@@ -39,7 +39,7 @@ use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
 use crate::draft::Draft;
 use crate::located::{Loc, Located, Src};
 use crate::{Flags, HttpVersion, Ir, Scenario, Settings, Step, front};
-pub use grpc::SchemaSource;
+pub use grpc::{ReflectTls, SchemaSource};
 use request::RequestSpec;
 
 /// A scenario file's name and contents.
@@ -641,7 +641,14 @@ impl Lowerer<'_> {
         }
         self.grpc_tried = true;
         let source = self.schema_source.clone();
-        self.grpc_schema(&d.grpc, origin, source.as_ref(), at)
+        let tls = grpc::ReflectTls {
+            insecure: d.insecure.unwrap_or(false),
+            cacert: d.cacert.as_ref().map(|c| {
+                let path = self.fold_env(c);
+                self.resolve_path(&path, &c.loc)
+            }),
+        };
+        self.grpc_schema(&d.grpc, &tls, origin, source.as_ref(), at)
     }
 
     /// Report text that does not parse, underlining `span` inside the value when the
