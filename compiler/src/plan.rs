@@ -63,6 +63,8 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             compressed: s.compressed,
             keepalive: s.keepalive,
             h2_streams: s.h2_streams,
+            connect_to: s.connect_to.clone(),
+            dns_refresh: s.dns_refresh,
             verbose: None,
         },
     })

@@ -1,12 +1,13 @@
-//! Connecting: DNS, TCP and TLS, with every failure classified (HTTP/3's QUIC
-//! connections resolve here too, then connect in http3.rs).
+//! Connecting: DNS (through dial.rs: `--connect-to`, the run's answers), TCP and
+//! TLS, with every failure classified (HTTP/3's QUIC connections resolve through
+//! dial.rs too, then connect in http3.rs).
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kaioken_vm::{Origin, Scheme};
 use rustls::ClientConfig;
@@ -16,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::ErrorKind;
+use crate::dial::Dial;
 use crate::stats::Opened;
 
 /// A connection, plain or TLS.
@@ -34,37 +36,18 @@ impl Stream {
     }
 }
 
-/// The addresses of `origin`'s host, and how long resolving it took (`None` for an
-/// address: nothing to resolve). A name that does not resolve is a `dns` error,
-/// its message in `detail`.
-pub(crate) async fn resolve(
-    origin: &Origin,
-    detail: &mut Option<String>,
-) -> Result<(Vec<SocketAddr>, Option<Duration>), ErrorKind> {
-    if let Ok(ip) = origin.host.parse::<IpAddr>() {
-        return Ok((vec![SocketAddr::new(ip, origin.port)], None));
-    }
-    let started = Instant::now();
-    match tokio::net::lookup_host((origin.host.as_str(), origin.port)).await {
-        Ok(addrs) => Ok((addrs.collect(), Some(started.elapsed()))),
-        Err(e) => {
-            *detail = Some(format!("cannot resolve `{}`: {e}", origin.host));
-            Err(ErrorKind::Dns)
-        }
-    }
-}
-
-/// Connect to `origin`: resolve, connect (with `TCP_NODELAY`), and handshake TLS for
+/// Connect to `origin` (where `dial` sends it): resolve, connect (with `TCP_NODELAY`), and handshake TLS for
 /// `https`, timing each phase into `opened` (set only on success). On failure,
 /// `detail` gets the underlying message (for the report's first
 /// example of each error kind); that is the cold path, so it may allocate.
 pub(crate) async fn connect(
     origin: &Origin,
     tls: Option<&Arc<ClientConfig>>,
+    dial: &Dial,
     detail: &mut Option<String>,
     opened: &mut Opened,
 ) -> Result<Stream, ErrorKind> {
-    let (addrs, dns) = resolve(origin, detail).await?;
+    let (addrs, dns) = dial.resolve(&origin.host, origin.port, detail).await?;
     let mut fail = |kind: ErrorKind, message: String| {
         *detail = Some(message);
         kind

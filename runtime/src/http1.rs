@@ -42,6 +42,7 @@ pub(crate) struct StepInfo {
 /// VU's cookie header for it, and the redirect it follows, if any.
 pub(crate) struct Sending<'a> {
     pub tls: Option<&'a Arc<ClientConfig>>,
+    pub dial: &'a crate::dial::Dial,
     pub timeout: Duration,
     pub cookie: Option<&'a [u8]>,
     pub hop: Option<&'a Hop>,
@@ -125,6 +126,7 @@ impl Http1 {
         is_head: bool,
         keep: Reads,
         tls: Option<&Arc<ClientConfig>>,
+        dial: &crate::dial::Dial,
     ) -> Result<(u16, u64), ErrorKind> {
         if slot >= self.conns.len() {
             self.conns.resize_with(slot + 1, || None);
@@ -134,7 +136,7 @@ impl Http1 {
             let timing = &mut self.last.timing;
             if fresh {
                 let mut opened = Opened::default();
-                let stream = connect(origin, tls, &mut self.last.detail, &mut opened).await?;
+                let stream = connect(origin, tls, dial, &mut self.last.detail, &mut opened).await?;
                 timing.opened = Some(opened);
                 timing.reused = false;
                 self.last.connected = true;
@@ -416,6 +418,7 @@ impl Perform for Http1 {
     ) -> Outcome {
         let Sending {
             tls,
+            dial,
             timeout,
             cookie,
             hop,
@@ -435,7 +438,7 @@ impl Perform for Http1 {
             ),
         };
         let is_head = *method == Method::Head;
-        let exchange = self.exchange(slot, origin, is_head, info.keep, tls);
+        let exchange = self.exchange(slot, origin, is_head, info.keep, tls, dial);
         let result = tokio::time::timeout(timeout, exchange).await;
         let outcome = Outcome::of_exchange(result);
         if matches!(outcome, Outcome::Error(_)) {

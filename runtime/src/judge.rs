@@ -156,6 +156,8 @@ mod tests {
                 compressed,
                 keepalive: true,
                 h2_streams: 1,
+                connect_to: Vec::new(),
+                dns_refresh: None,
                 verbose: None,
             };
             program

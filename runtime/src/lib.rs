@@ -40,6 +40,7 @@ mod control;
 mod controller;
 mod cookies;
 mod decode;
+mod dial;
 mod driver;
 mod error_kind;
 mod fdlimit;

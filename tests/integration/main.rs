@@ -35,6 +35,7 @@ mod injection;
 mod live;
 mod load_models;
 mod multipart;
+mod network;
 mod redaction;
 mod redirects;
 mod reports;

@@ -69,10 +69,12 @@ pub struct LogLine {
     pub request_length: u64,
     /// `$connection`: the serial number of the connection it came on.
     pub connection: u64,
+    /// `$http_host`: the `Host` header (HTTP/2: `:authority`), `-` when absent.
+    pub host: String,
 }
 
 const LOG_FORMAT: &str = "$status\\t$server_protocol\\t$request_method\\t$request_uri\\t\
-    $http_content_length\\t$http_x_kaioken_test\\t$http_user_agent\\t$request_length\\t$connection";
+    $http_content_length\\t$http_x_kaioken_test\\t$http_user_agent\\t$request_length\\t$connection\\t$http_host";
 
 impl Nginx {
     /// Start nginx; panics with its error log if it cannot.
@@ -252,7 +254,7 @@ fn parse_line(line: &str, whole: &str) -> LogLine {
     let f: Vec<&str> = line.split('\t').collect();
     assert_eq!(
         f.len(),
-        9,
+        10,
         "unexpected access log line {line:?} in:\n{whole}"
     );
     LogLine {
@@ -265,6 +267,7 @@ fn parse_line(line: &str, whole: &str) -> LogLine {
         user_agent: f[6].to_owned(),
         request_length: f[7].parse().expect("request_length"),
         connection: f[8].parse().expect("connection"),
+        host: f[9].to_owned(),
     }
 }
 

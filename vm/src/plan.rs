@@ -44,6 +44,48 @@ pub struct TransportPlan {
     /// `--compressed`: response bodies are decoded by their `content-encoding` for
     /// checks and extractors, and their decoded size is counted.
     pub compressed: bool,
+    /// `--connect-to` and `--resolve`: where connections to some `host:port`s go
+    /// instead of where the name resolves to (`Host`, SNI and certificate checks keep
+    /// the URL's host).
+    pub connect_to: Vec<ConnectTo>,
+    /// `--dns-refresh`: how long a name's answer is used before the next new
+    /// connection resolves it again; `None` resolves each name once per run.
+    pub dns_refresh: Option<Duration>,
+}
+
+/// One `--connect-to HOST:PORT:ADDR:PORT` (or `--resolve HOST:PORT:ADDR`, whose port
+/// stays): connections to `host:port` go to `to_host:to_port` instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    /// The URL's host, lowercase, without IPv6 brackets.
+    pub host: String,
+    /// The URL's port.
+    pub port: u16,
+    /// Where to connect: an address, or a name resolved when the run starts.
+    pub to_host: String,
+    /// The port to connect to.
+    pub to_port: u16,
+}
+
+impl std::fmt::Display for ConnectTo {
+    /// As curl spells it, IPv6 addresses in brackets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bracket = |h: &str| {
+            if h.contains(':') {
+                format!("[{h}]")
+            } else {
+                h.to_owned()
+            }
+        };
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            bracket(&self.host),
+            self.port,
+            bracket(&self.to_host),
+            self.to_port
+        )
+    }
 }
 
 /// The load model.

@@ -1,0 +1,192 @@
+//! Where connections go: `--connect-to`, `--resolve` and `--dns-refresh` (and their
+//! `[target]` keys).
+//!
+//! Part of `lower` (front ends → Draft → **lower** → Ir → compile → Program): each
+//! spec is parsed into a [`ConnectTo`] here, so that a malformed one is a located
+//! error before the run; the runtime (runtime/src/dial.rs) resolves the names they
+//! give when the run starts.
+
+use std::net::IpAddr;
+
+use kaioken_vm::ConnectTo;
+
+use super::Lowerer;
+use crate::compile_error::{CompileError, CompileErrorKind};
+use crate::draft::Draft;
+
+/// The settings this module lowers.
+pub(super) struct Net {
+    pub connect_to: Vec<ConnectTo>,
+    pub dns_refresh: Option<std::time::Duration>,
+}
+
+impl Lowerer<'_> {
+    /// `connect_to`, then `resolve` (a later spec for the same `host:port` wins over
+    /// an earlier one at run time), and `dns_refresh`.
+    pub(super) fn net(&mut self, d: &Draft) -> Net {
+        let mut connect_to = Vec::new();
+        for (specs, resolve) in [(&d.connect_to, false), (&d.resolve, true)] {
+            for spec in specs {
+                let text = self.fold_env(spec);
+                match parse_spec(&text, resolve) {
+                    Ok(c) => connect_to.push(c),
+                    Err(message) => {
+                        let kind = CompileErrorKind::InvalidValue { message };
+                        self.errors.push(CompileError::at(kind, &spec.loc, None));
+                    }
+                }
+            }
+        }
+        let dns_refresh = d.dns_refresh.as_ref().map(|r| {
+            self.duration(
+                &Some(r.clone()),
+                "dns_refresh",
+                std::time::Duration::ZERO,
+                true,
+            )
+        });
+        Net {
+            connect_to,
+            dns_refresh: dns_refresh.filter(|d| !d.is_zero()),
+        }
+    }
+}
+
+/// What a spec should look like, for the messages.
+fn shape(resolve: bool) -> &'static str {
+    if resolve {
+        "`--resolve` expects `HOST:PORT:ADDRESS`, e.g. `example.com:443:127.0.0.1` \
+         (IPv6 in brackets: `[::1]`)"
+    } else {
+        "`--connect-to` expects `HOST:PORT:TO_HOST:TO_PORT`, e.g. \
+         `example.com:443:127.0.0.1:8443` (IPv6 in brackets: `[::1]`)"
+    }
+}
+
+/// Split `text` into its `:`-separated fields, a field in `[…]` (an IPv6 address)
+/// kept whole and unbracketed. `None` for an unclosed bracket.
+fn fields(text: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    loop {
+        if let Some(inner) = rest.strip_prefix('[') {
+            let close = inner.find(']')?;
+            out.push(inner[..close].to_owned());
+            rest = &inner[close + 1..];
+            match rest.strip_prefix(':') {
+                Some(r) => rest = r,
+                None if rest.is_empty() => return Some(out),
+                None => return None,
+            }
+        } else {
+            match rest.find(':') {
+                Some(i) => {
+                    out.push(rest[..i].to_owned());
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    out.push(rest.to_owned());
+                    return Some(out);
+                }
+            }
+        }
+    }
+}
+
+/// Parse `HOST:PORT:TO_HOST:TO_PORT`, or with `resolve`, `HOST:PORT:ADDRESS`.
+fn parse_spec(text: &str, resolve: bool) -> Result<ConnectTo, String> {
+    let shape = shape(resolve);
+    let Some(fields) = fields(text.trim()) else {
+        return Err(format!("`{text}`: an unclosed or misplaced `[`; {shape}"));
+    };
+    let want = if resolve { 3 } else { 4 };
+    if fields.len() != want {
+        return Err(format!(
+            "`{text}` has {} part(s) where {want} are expected; {shape}",
+            fields.len()
+        ));
+    }
+    let port = |p: &str| -> Result<u16, String> {
+        match p.parse::<u16>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "`{p}` in `{text}` is not a port (1 to 65535); {shape}"
+            )),
+        }
+    };
+    let host = |h: &str| -> Result<String, String> {
+        let ok = !h.is_empty()
+            && (h.parse::<IpAddr>().is_ok()
+                || h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'));
+        if ok {
+            Ok(h.to_ascii_lowercase())
+        } else {
+            Err(format!(
+                "`{h}` in `{text}` is not a host name or address; {shape}"
+            ))
+        }
+    };
+    let from_host = host(&fields[0])?;
+    let from_port = port(&fields[1])?;
+    let (to_host, to_port) = if resolve {
+        let addr = &fields[2];
+        if addr.parse::<IpAddr>().is_err() {
+            return Err(format!(
+                "`{addr}` in `{text}` is not an IP address (`--connect-to` takes a name); {shape}"
+            ));
+        }
+        (addr.to_ascii_lowercase(), from_port)
+    } else {
+        (host(&fields[2])?, port(&fields[3])?)
+    };
+    Ok(ConnectTo {
+        host: from_host,
+        port: from_port,
+        to_host,
+        to_port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str, resolve: bool) -> String {
+        parse_spec(text, resolve).unwrap().to_string()
+    }
+
+    #[test]
+    fn specs_parse_with_bracketed_ipv6() {
+        assert_eq!(
+            ok("Example.com:443:127.0.0.1:8443", false),
+            "example.com:443:127.0.0.1:8443"
+        );
+        assert_eq!(ok("a.test:80:[::1]:8080", false), "a.test:80:[::1]:8080");
+        assert_eq!(
+            ok("a.test:80:backend.internal:81", false),
+            "a.test:80:backend.internal:81"
+        );
+        assert_eq!(ok("a.test:443:10.0.0.7", true), "a.test:443:10.0.0.7:443");
+        assert_eq!(ok("[::1]:443:[fe80::1]", true), "[::1]:443:[fe80::1]:443");
+    }
+
+    #[test]
+    fn malformed_specs_say_what_is_wrong() {
+        let err = |t: &str, r: bool| parse_spec(t, r).unwrap_err();
+        assert!(err("a.test:443:127.0.0.1", false).starts_with(
+            "`a.test:443:127.0.0.1` has 3 part(s) where 4 are expected; `--connect-to` expects"
+        ));
+        assert!(
+            err("a.test:https:127.0.0.1:1", false)
+                .starts_with("`https` in `a.test:https:127.0.0.1:1` is not a port (1 to 65535)")
+        );
+        assert!(err("a.test:443:127.0.0.1:0", false).starts_with("`0` in"));
+        assert!(err("a.test:443:backend", true).starts_with(
+            "`backend` in `a.test:443:backend` is not an IP address (`--connect-to` takes a name)"
+        ));
+        assert!(err("a.test:443:[::1", true).starts_with("`a.test:443:[::1`: an unclosed"));
+        assert!(err(":443:127.0.0.1", true).starts_with("`` in `:443:127.0.0.1` is not a host"));
+        assert!(err("a b:443:127.0.0.1", true).starts_with("`a b` in"));
+    }
+}
