@@ -342,6 +342,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", help_heading = "Target")]
     pub dns_refresh: Option<String>,
 
+    /// Send every connection to this Unix socket; the URL still gives the Host,
+    /// the path and, for https://, the TLS server name. Not with --http3.
+    #[arg(long, value_name = "PATH", help_heading = "Target")]
+    pub unix_socket: Option<String>,
+
     /// Open a new connection for every request (HTTP/1.1 sends `connection:
     /// close`); the report's connection counts and phases show the cost.
     #[arg(long, help_heading = "Target")]

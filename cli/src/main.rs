@@ -137,6 +137,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         connect_to: args.connect_to.clone(),
         resolve: args.resolve.clone(),
         dns_refresh: args.dns_refresh.clone(),
+        unix_socket: args.unix_socket.clone(),
         no_follow_redirects: args.no_follow_redirects,
         max_redirects: args.max_redirects,
         redact: args.redact.clone(),

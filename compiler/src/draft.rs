@@ -53,6 +53,8 @@ pub(crate) struct Draft {
     pub resolve: Vec<Located<String>>,
     /// `dns_refresh` / `--dns-refresh`: a duration.
     pub dns_refresh: Option<Located<String>>,
+    /// `unix_socket` / `--unix-socket`: a path.
+    pub unix_socket: Option<Located<String>>,
     pub follow_redirects: Option<bool>,
     pub max_redirects: Option<Located<i64>>,
     pub cacert: Option<Located<String>>,

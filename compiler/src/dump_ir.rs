@@ -203,13 +203,17 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
         None,
     );
     // Only when set, so that most dumps stay as they were.
-    if !s.connect_to.is_empty() || s.dns_refresh.is_some() {
+    if !s.connect_to.is_empty() || s.dns_refresh.is_some() || s.unix_socket.is_some() {
         let specs: Vec<String> = s.connect_to.iter().map(ToString::to_string).collect();
         line(
             format!(
-                "network connect_to=[{}] dns_refresh={}",
+                "network connect_to=[{}] dns_refresh={} unix_socket={}",
                 specs.join(", "),
                 opt(s.dns_refresh.map(format_duration)),
+                opt(s
+                    .unix_socket
+                    .as_ref()
+                    .map(|p| format!("{:?}", p.display().to_string()))),
             ),
             None,
         );

@@ -360,6 +360,8 @@ pub struct Settings {
     pub connect_to: Vec<kaioken_vm::ConnectTo>,
     /// `--dns-refresh`: how long a name's answer is used.
     pub dns_refresh: Option<Duration>,
+    /// `--unix-socket`: every connection goes to this socket.
+    pub unix_socket: Option<PathBuf>,
 }
 
 /// A source position, for dumps.

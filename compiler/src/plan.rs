@@ -65,6 +65,7 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             h2_streams: s.h2_streams,
             connect_to: s.connect_to.clone(),
             dns_refresh: s.dns_refresh,
+            unix_socket: s.unix_socket.clone(),
             verbose: None,
         },
     })

@@ -247,6 +247,7 @@ fn http_config() -> kaioken_vm::TransportPlan {
         h2_streams: 1,
         connect_to: Vec::new(),
         dns_refresh: None,
+        unix_socket: None,
         verbose: None,
         max_redirects: 10,
     }

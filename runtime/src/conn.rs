@@ -13,30 +13,34 @@ use kaioken_vm::{Origin, Scheme};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::client::TlsStream;
 
 use crate::ErrorKind;
 use crate::dial::Dial;
 use crate::stats::Opened;
 
-/// A connection, plain or TLS.
+/// A connection, plain or TLS, over TCP or a Unix socket (`--unix-socket`).
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    Unix(UnixStream),
+    UnixTls(Box<TlsStream<UnixStream>>),
 }
 
 impl Stream {
     /// The ALPN protocol the server chose, for TLS.
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {
-            Stream::Plain(_) => None,
+            Stream::Plain(_) | Stream::Unix(_) => None,
             Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
+            Stream::UnixTls(s) => s.get_ref().1.alpn_protocol(),
         }
     }
 }
 
-/// Connect to `origin` (where `dial` sends it): resolve, connect (with `TCP_NODELAY`), and handshake TLS for
+/// Connect to `origin` (where `dial` sends it: a route, the run's DNS answer, or
+/// `--unix-socket`): resolve, connect (with `TCP_NODELAY`), and handshake TLS for
 /// `https`, timing each phase into `opened` (set only on success). On failure,
 /// `detail` gets the underlying message (for the report's first
 /// example of each error kind); that is the cold path, so it may allocate.
@@ -47,6 +51,36 @@ pub(crate) async fn connect(
     detail: &mut Option<String>,
     opened: &mut Opened,
 ) -> Result<Stream, ErrorKind> {
+    let mut fail = |kind: ErrorKind, message: String| {
+        *detail = Some(message);
+        kind
+    };
+    if let Some(path) = dial.unix_socket() {
+        let connecting = Instant::now();
+        let unix = match UnixStream::connect(path).await {
+            Ok(s) => s,
+            Err(e) => {
+                let message = format!("connecting to the Unix socket {}: {e}", path.display());
+                return Err(fail(ErrorKind::from_connect(&e), message));
+            }
+        };
+        let connected = Instant::now();
+        *opened = Opened {
+            dns: None,
+            connect: connected - connecting,
+            tls: None,
+        };
+        return match origin.scheme {
+            Scheme::Http => Ok(Stream::Unix(unix)),
+            Scheme::Https => {
+                let stream = handshake(origin, tls, unix)
+                    .await
+                    .map_err(|(kind, message)| fail(kind, message))?;
+                opened.tls = Some(connected.elapsed());
+                Ok(Stream::UnixTls(Box::new(stream)))
+            }
+        };
+    }
     let (addrs, dns) = dial.resolve(&origin.host, origin.port, detail).await?;
     let mut fail = |kind: ErrorKind, message: String| {
         *detail = Some(message);
@@ -88,39 +122,9 @@ pub(crate) async fn connect(
             Ok(Stream::Plain(tcp))
         }
         Scheme::Https => {
-            let Some(config) = tls.cloned() else {
-                let internal = "internal error, this may indicate a bug in kaioken: no TLS configuration; please file an issue";
-                return Err(fail(ErrorKind::Other, internal.into()));
-            };
-            let name = match origin.host.parse::<IpAddr>() {
-                Ok(ip) => ServerName::IpAddress(ip.into()),
-                Err(_) => match ServerName::try_from(origin.host.clone()) {
-                    Ok(name) => name,
-                    Err(e) => {
-                        let message =
-                            format!("`{}` is not a valid TLS server name: {e}", origin.host);
-                        return Err(fail(ErrorKind::Tls, message));
-                    }
-                },
-            };
-            let stream = match tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
+            let stream = handshake(origin, tls, tcp)
                 .await
-            {
-                Ok(stream) => stream,
-                Err(e) => {
-                    let kind = match e.kind() {
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof => {
-                            ErrorKind::Reset
-                        }
-                        _ => ErrorKind::Tls,
-                    };
-                    return Err(fail(
-                        kind,
-                        format!("TLS handshake with {}: {e}", origin.authority),
-                    ));
-                }
-            };
+                .map_err(|(kind, message)| fail(kind, message))?;
             *opened = Opened {
                 dns,
                 connect,
@@ -129,6 +133,44 @@ pub(crate) async fn connect(
             Ok(Stream::Tls(Box::new(stream)))
         }
     }
+}
+
+/// The TLS handshake with `origin` over `io`, verifying its host name.
+async fn handshake<IO>(
+    origin: &Origin,
+    tls: Option<&Arc<ClientConfig>>,
+    io: IO,
+) -> Result<TlsStream<IO>, (ErrorKind, String)>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(config) = tls.cloned() else {
+        let internal = "internal error, this may indicate a bug in kaioken: no TLS configuration; please file an issue";
+        return Err((ErrorKind::Other, internal.into()));
+    };
+    let name = match origin.host.parse::<IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => match ServerName::try_from(origin.host.clone()) {
+            Ok(name) => name,
+            Err(e) => {
+                let message = format!("`{}` is not a valid TLS server name: {e}", origin.host);
+                return Err((ErrorKind::Tls, message));
+            }
+        },
+    };
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, io)
+        .await
+        .map_err(|e| {
+            let kind = match e.kind() {
+                io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof => ErrorKind::Reset,
+                _ => ErrorKind::Tls,
+            };
+            (
+                kind,
+                format!("TLS handshake with {}: {e}", origin.authority),
+            )
+        })
 }
 
 impl AsyncRead for Stream {
@@ -140,6 +182,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -153,6 +197,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -160,6 +206,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -167,6 +215,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 
@@ -178,6 +228,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -185,6 +237,8 @@ impl AsyncWrite for Stream {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Tls(s) => s.is_write_vectored(),
+            Stream::Unix(s) => s.is_write_vectored(),
+            Stream::UnixTls(s) => s.is_write_vectored(),
         }
     }
 }

@@ -7,7 +7,8 @@
 //! by the first connection that needs it (its `dns` phase; the others wait for that
 //! answer and have none); with `--dns-refresh`, an answer older than that is
 //! resolved again by the next new connection. A failed lookup is not kept: the next
-//! connection tries again.
+//! connection tries again. With `--unix-socket`, every connection goes to that
+//! socket instead (conn.rs).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -32,6 +33,8 @@ pub(crate) struct Dial {
     routes: HashMap<(String, u16), (String, u16)>,
     refresh: Option<Duration>,
     answers: Mutex<HashMap<(String, u16), Arc<Answer>>>,
+    /// `--unix-socket`: every connection goes here instead.
+    unix_socket: Option<std::path::PathBuf>,
 }
 
 impl Dial {
@@ -50,6 +53,7 @@ impl Dial {
                 .collect(),
             refresh: plan.dns_refresh,
             answers: Mutex::new(HashMap::new()),
+            unix_socket: plan.unix_socket.clone(),
         };
         for c in &plan.connect_to {
             if c.to_host.parse::<IpAddr>().is_ok() {
@@ -75,6 +79,11 @@ impl Dial {
         Ok(dial)
     }
 
+    /// `--unix-socket`: the socket every connection goes to.
+    pub(crate) fn unix_socket(&self) -> Option<&std::path::Path> {
+        self.unix_socket.as_deref()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u16), Arc<Answer>>> {
         self.answers.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -95,6 +104,9 @@ impl Dial {
     /// that may change: an IP address, or a route to one (or to a name resolved at
     /// the start, without `--dns-refresh`). For the io_uring engine.
     pub(crate) fn fixed(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        if self.unix_socket.is_some() {
+            return None;
+        }
         let (host, port) = self.target(host, port);
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Some(SocketAddr::new(ip, port));

@@ -158,6 +158,7 @@ mod tests {
                 h2_streams: 1,
                 connect_to: Vec::new(),
                 dns_refresh: None,
+                unix_socket: None,
                 verbose: None,
             };
             program

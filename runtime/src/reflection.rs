@@ -81,6 +81,7 @@ async fn fetch(
                 h2_streams: 1,
                 connect_to: Vec::new(),
                 dns_refresh: None,
+                unix_socket: None,
                 verbose: None,
             };
             Some(crate::tls::client_config(&plan, Protocol::Grpc)?)

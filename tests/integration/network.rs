@@ -159,14 +159,14 @@ dns_refresh = "30s"
         .scenario(scenario)
         .args(["--dump", "ir"])
         .stdout_contains(
-            "network connect_to=[a.test:80:127.0.0.1:8080, b.test:443:[::1]:443] dns_refresh=30s",
+            "network connect_to=[a.test:80:127.0.0.1:8080, b.test:443:[::1]:443] dns_refresh=30s unix_socket=none",
         )
         .run();
     Test::new()
         .scenario(scenario)
         .args(["--connect-to", "c.test:80:127.0.0.2:81", "--dump", "ir"])
         .stdout_contains(
-            "network connect_to=[c.test:80:127.0.0.2:81, b.test:443:[::1]:443] dns_refresh=30s",
+            "network connect_to=[c.test:80:127.0.0.2:81, b.test:443:[::1]:443] dns_refresh=30s unix_socket=none",
         )
         .run();
 }
@@ -208,4 +208,98 @@ fn connect_to_applies_to_http3() {
         .count();
     assert_eq!(served, 20, "{logs}");
     assert_eq!(caddy.protocols().get("HTTP/3.0"), None);
+}
+
+/// `--unix-socket`: every connection goes to nginx's Unix socket, over HTTP/1.1,
+/// HTTP/2 (h2c) and TLS (the URL's `localhost` is the server name nginx's
+/// certificate is checked against); nginx logs the URL's host, as many requests as
+/// the report counts, on as many connections as it says were opened.
+#[test]
+fn unix_socket_carries_http1_http2_and_tls() {
+    for (variant, extra) in [
+        (Variant::Http1, &[][..]),
+        (Variant::H2c, &["--http2"][..]),
+        (Variant::Tls, &["--http2"][..]),
+        (Variant::Tls, &[][..]),
+    ] {
+        let nginx = Nginx::start(variant);
+        let scheme = if variant.is_tls() { "https" } else { "http" };
+        let mut test = Test::new()
+            .arg(format!("{scheme}://localhost/"))
+            .arg("--unix-socket")
+            .arg(nginx.socket_path())
+            .args(extra)
+            .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+            .report();
+        if variant.is_tls() {
+            test = test.arg("--cacert").arg(nginx.ca_path());
+        }
+        let report = test.run().report();
+        let what = format!("{variant:?} {extra:?}");
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), "tokio", "{what}");
+        assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
+        assert_eq!(report.u64("connections.opened"), 2, "{what}\n{report}");
+        assert_eq!(report.u64("phases_ms.dns.count"), 0, "{what}\n{report}");
+        let tls = if variant.is_tls() { 2 } else { 0 };
+        assert_eq!(report.u64("phases_ms.tls.count"), tls, "{what}\n{report}");
+        let lines = nginx.access_log_lines();
+        assert_eq!(lines.len(), 20, "{what}");
+        let protocol = if extra.is_empty() {
+            "HTTP/1.1"
+        } else {
+            "HTTP/2.0"
+        };
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.host == "localhost" && l.protocol == protocol),
+            "{what}: {lines:?}"
+        );
+        let mut connections: Vec<u64> = lines.iter().map(|l| l.connection).collect();
+        connections.sort_unstable();
+        connections.dedup();
+        assert_eq!(connections.len(), 2, "{what}");
+    }
+}
+
+/// A socket path that does not exist, a file that is not a socket, and HTTP/3: clear
+/// errors before the run, exit 1.
+#[test]
+fn bad_unix_sockets_are_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sock");
+    let file = dir.path().join("plain.txt");
+    std::fs::write(&file, "not a socket").unwrap();
+    for (args, message) in [
+        (
+            vec![missing.display().to_string()],
+            format!("{}", missing.display()),
+        ),
+        (
+            vec![file.display().to_string()],
+            format!("`{}` is not a Unix socket", file.display()),
+        ),
+        (
+            vec![file.display().to_string(), "--http3".into()],
+            "`unix_socket` cannot carry HTTP/3 (QUIC runs on UDP)".into(),
+        ),
+    ] {
+        Test::new()
+            .arg("https://localhost/")
+            .arg("--unix-socket")
+            .args(&args)
+            .args(["--max-requests", "1"])
+            .status(1)
+            .stderr_contains(message)
+            .run();
+    }
+    // The missing path's message says why.
+    Test::new()
+        .arg("http://localhost/")
+        .arg("--unix-socket")
+        .arg(&missing)
+        .status(1)
+        .stderr_contains("No such file or directory")
+        .run();
 }

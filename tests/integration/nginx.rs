@@ -146,6 +146,11 @@ impl Nginx {
         format!("{scheme}://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The Unix socket nginx also listens on, with the same protocols as its port.
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.path().join("nginx.sock")
+    }
+
     /// The certificate (PEM) to trust: the CA that signed the server's certificate,
     /// or the self-signed certificate itself (TLS variants only).
     pub fn ca_path(&self) -> PathBuf {
@@ -281,11 +286,15 @@ pub fn free_port() -> u16 {
 
 fn config(dir: &Path, port: u16, variant: Variant, directives: &str) -> String {
     let d = dir.display();
+    // Each variant also listens on a Unix socket ([`Nginx::socket_path`]).
     let listen = match variant {
-        Variant::Http1 => format!("listen 127.0.0.1:{port};"),
-        Variant::H2c => format!("listen 127.0.0.1:{port} http2;"),
+        Variant::Http1 => format!("listen 127.0.0.1:{port};\n        listen unix:{d}/nginx.sock;"),
+        Variant::H2c => {
+            format!("listen 127.0.0.1:{port} http2;\n        listen unix:{d}/nginx.sock http2;")
+        }
         Variant::Tls | Variant::TlsSelfSigned => format!(
             "listen 127.0.0.1:{port} ssl http2;\n        \
+             listen unix:{d}/nginx.sock ssl http2;\n        \
              ssl_certificate {d}/server.pem;\n        \
              ssl_certificate_key {d}/server.key;\n        \
              ssl_protocols TLSv1.2 TLSv1.3;"

@@ -51,6 +51,9 @@ pub struct TransportPlan {
     /// `--dns-refresh`: how long a name's answer is used before the next new
     /// connection resolves it again; `None` resolves each name once per run.
     pub dns_refresh: Option<Duration>,
+    /// `--unix-socket`: every connection goes to this Unix socket (the URL still
+    /// gives `Host`, the path and, for `https`, the TLS server name).
+    pub unix_socket: Option<std::path::PathBuf>,
 }
 
 /// One `--connect-to HOST:PORT:ADDR:PORT` (or `--resolve HOST:PORT:ADDR`, whose port

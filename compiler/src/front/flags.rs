@@ -72,6 +72,8 @@ pub struct Flags {
     pub resolve: Vec<String>,
     /// `--dns-refresh` text.
     pub dns_refresh: Option<String>,
+    /// `--unix-socket` path.
+    pub unix_socket: Option<String>,
     /// `--no-follow-redirects`.
     pub no_follow_redirects: bool,
     /// `--max-redirects`.
@@ -202,6 +204,10 @@ impl Flags {
         or(
             text("--dns-refresh", &self.dns_refresh),
             &mut draft.dns_refresh,
+        );
+        or(
+            text("--unix-socket", &self.unix_socket),
+            &mut draft.unix_socket,
         );
         if self.no_follow_redirects {
             draft.follow_redirects = Some(false);

@@ -160,6 +160,7 @@ struct Target {
     connect_to: Option<Vec<Spanned<String>>>,
     resolve: Option<Vec<Spanned<String>>>,
     dns_refresh: Option<Spanned<String>>,
+    unix_socket: Option<Spanned<String>>,
     follow_redirects: Option<bool>,
     max_redirects: Option<Spanned<i64>>,
 }
@@ -259,6 +260,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
             .map(string)
             .collect();
         draft.dns_refresh = t.dns_refresh.map(string);
+        draft.unix_socket = t.unix_socket.map(string);
         draft.follow_redirects = t.follow_redirects;
         draft.max_redirects = t.max_redirects.map(int);
     }

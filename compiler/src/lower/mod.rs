@@ -281,6 +281,7 @@ impl Lowerer<'_> {
             h2_streams,
             connect_to: net.connect_to,
             dns_refresh: net.dns_refresh,
+            unix_socket: net.unix_socket,
         };
         let checks = self.run_checks(&d.checks);
         let thresholds = d

@@ -1,5 +1,5 @@
-//! Where connections go: `--connect-to`, `--resolve` and `--dns-refresh` (and their
-//! `[target]` keys).
+//! Where connections go: `--connect-to`, `--resolve`, `--dns-refresh` and
+//! `--unix-socket` (and their `[target]` keys).
 //!
 //! Part of `lower` (front ends → Draft → **lower** → Ir → compile → Program): each
 //! spec is parsed into a [`ConnectTo`] here, so that a malformed one is a located
@@ -11,13 +11,16 @@ use std::net::IpAddr;
 use kaioken_vm::ConnectTo;
 
 use super::Lowerer;
+use crate::HttpVersion;
 use crate::compile_error::{CompileError, CompileErrorKind};
 use crate::draft::Draft;
+use crate::located::Located;
 
 /// The settings this module lowers.
 pub(super) struct Net {
     pub connect_to: Vec<ConnectTo>,
     pub dns_refresh: Option<std::time::Duration>,
+    pub unix_socket: Option<std::path::PathBuf>,
 }
 
 impl Lowerer<'_> {
@@ -48,7 +51,42 @@ impl Lowerer<'_> {
         Net {
             connect_to,
             dns_refresh: dns_refresh.filter(|d| !d.is_zero()),
+            unix_socket: d.unix_socket.as_ref().map(|u| self.unix_socket(u)),
         }
+    }
+
+    /// `unix_socket`: checked now (it exists and is a socket) so that a typo is a
+    /// located error before any load; not with HTTP/3, which runs on UDP.
+    fn unix_socket(&mut self, given: &Located<String>) -> std::path::PathBuf {
+        use std::os::unix::fs::FileTypeExt;
+        let path = self.fold_env(given);
+        let path = self.resolve_path(&path, &given.loc);
+        if self.http == HttpVersion::Http3 {
+            let kind = CompileErrorKind::Conflict {
+                message: "`unix_socket` cannot carry HTTP/3 (QUIC runs on UDP); use HTTP/1.1 \
+                          or HTTP/2"
+                    .into(),
+            };
+            self.errors.push(CompileError::at(kind, &given.loc, None));
+            return path;
+        }
+        match std::fs::metadata(&path) {
+            Ok(m) if m.file_type().is_socket() => {}
+            Ok(_) => {
+                let kind = CompileErrorKind::InvalidValue {
+                    message: format!("`{}` is not a Unix socket", path.display()),
+                };
+                self.errors.push(CompileError::at(kind, &given.loc, None));
+            }
+            Err(e) => {
+                let kind = CompileErrorKind::Io {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                };
+                self.errors.push(CompileError::at(kind, &given.loc, None));
+            }
+        }
+        path
     }
 }
 
