@@ -347,6 +347,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH", help_heading = "Target")]
     pub unix_socket: Option<String>,
 
+    /// Connect through a proxy: http://HOST:PORT (CONNECT tunnels; plain HTTP/1.1
+    /// requests in absolute form), socks5://HOST:PORT or socks5h://HOST:PORT (the
+    /// proxy resolves names); USER:PASSWORD@ before the host if it needs them.
+    #[arg(long, value_name = "URL", help_heading = "Target")]
+    pub proxy: Option<String>,
+
+    /// Use the proxies of HTTP_PROXY, HTTPS_PROXY and NO_PROXY (lowercase too).
+    #[arg(long, conflicts_with = "proxy", help_heading = "Target")]
+    pub proxy_from_env: bool,
+
     /// Open a new connection for every request (HTTP/1.1 sends `connection:
     /// close`); the report's connection counts and phases show the cost.
     #[arg(long, help_heading = "Target")]

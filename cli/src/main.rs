@@ -138,6 +138,8 @@ fn flags_of(args: &RunArgs) -> Flags {
         resolve: args.resolve.clone(),
         dns_refresh: args.dns_refresh.clone(),
         unix_socket: args.unix_socket.clone(),
+        proxy: args.proxy.clone(),
+        proxy_from_env: args.proxy_from_env,
         no_follow_redirects: args.no_follow_redirects,
         max_redirects: args.max_redirects,
         redact: args.redact.clone(),

@@ -55,6 +55,10 @@ pub(crate) struct Draft {
     pub dns_refresh: Option<Located<String>>,
     /// `unix_socket` / `--unix-socket`: a path.
     pub unix_socket: Option<Located<String>>,
+    /// `proxy` / `--proxy`: a proxy URL.
+    pub proxy: Option<Located<String>>,
+    /// `proxy_from_env` / `--proxy-from-env`.
+    pub proxy_from_env: Option<bool>,
     pub follow_redirects: Option<bool>,
     pub max_redirects: Option<Located<i64>>,
     pub cacert: Option<Located<String>>,

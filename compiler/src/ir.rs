@@ -362,6 +362,8 @@ pub struct Settings {
     pub dns_refresh: Option<Duration>,
     /// `--unix-socket`: every connection goes to this socket.
     pub unix_socket: Option<PathBuf>,
+    /// `--proxy`, `--proxy-from-env`: the proxies connections go through.
+    pub proxy: Option<kaioken_vm::Proxies>,
 }
 
 /// A source position, for dumps.

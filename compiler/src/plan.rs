@@ -66,6 +66,7 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             connect_to: s.connect_to.clone(),
             dns_refresh: s.dns_refresh,
             unix_socket: s.unix_socket.clone(),
+            proxy: s.proxy.clone(),
             verbose: None,
         },
     })

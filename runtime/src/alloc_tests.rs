@@ -248,6 +248,7 @@ fn http_config() -> kaioken_vm::TransportPlan {
         connect_to: Vec::new(),
         dns_refresh: None,
         unix_socket: None,
+        proxy: None,
         verbose: None,
         max_redirects: 10,
     }

@@ -39,15 +39,31 @@ impl Stream {
     }
 }
 
-/// Connect to `origin` (where `dial` sends it: a route, the run's DNS answer, or
-/// `--unix-socket`): resolve, connect (with `TCP_NODELAY`), and handshake TLS for
-/// `https`, timing each phase into `opened` (set only on success). On failure,
-/// `detail` gets the underlying message (for the report's first
-/// example of each error kind); that is the cold path, so it may allocate.
+/// Connect to `origin` (where `dial` sends it: a route, the run's DNS answer,
+/// `--unix-socket`, or a tunnel through a proxy): resolve, connect (with
+/// `TCP_NODELAY`), and handshake TLS for `https`, timing each phase into `opened`
+/// (set only on success; through a proxy, `dns` is the proxy's name and `connect`
+/// includes setting up the tunnel). On failure, `detail` gets the underlying message
+/// (for the report's first example of each error kind); that is the cold path, so
+/// it may allocate.
 pub(crate) async fn connect(
     origin: &Origin,
     tls: Option<&Arc<ClientConfig>>,
     dial: &Dial,
+    detail: &mut Option<String>,
+    opened: &mut Opened,
+) -> Result<Stream, ErrorKind> {
+    open(origin, tls, dial, false, detail, opened).await
+}
+
+/// [`connect`], and with `forward`, when `origin` goes through an HTTP proxy, a
+/// plain connection to the proxy itself, no tunnel: HTTP/1.1 then writes its
+/// requests to `origin` in absolute form (see [`Dial::forwards`]).
+pub(crate) async fn open(
+    origin: &Origin,
+    tls: Option<&Arc<ClientConfig>>,
+    dial: &Dial,
+    forward: bool,
     detail: &mut Option<String>,
     opened: &mut Opened,
 ) -> Result<Stream, ErrorKind> {
@@ -81,15 +97,13 @@ pub(crate) async fn connect(
             }
         };
     }
-    let (addrs, dns) = dial.resolve(&origin.host, origin.port, detail).await?;
-    let mut fail = |kind: ErrorKind, message: String| {
-        *detail = Some(message);
-        kind
+    let proxy = dial.proxy_for(origin);
+    let (host, port) = match proxy {
+        Some(p) => (p.host.as_str(), p.port),
+        None => (origin.host.as_str(), origin.port),
     };
-    let mut last = (
-        ErrorKind::Dns,
-        format!("`{}` resolved to no address", origin.host),
-    );
+    let (addrs, dns) = dial.resolve(host, port, detail).await?;
+    let mut last = (ErrorKind::Dns, format!("`{host}` resolved to no address"));
     let mut tcp = None;
     let connecting = Instant::now();
     for addr in addrs {
@@ -106,10 +120,19 @@ pub(crate) async fn connect(
             }
         }
     }
-    let Some(tcp) = tcp else {
-        return Err(fail(last.0, last.1));
+    let Some(mut tcp) = tcp else {
+        let (kind, message) = last;
+        let message = match proxy {
+            Some(p) => format!("proxy {p}: {message}"),
+            None => message,
+        };
+        *detail = Some(message);
+        return Err(kind);
     };
     let _ = tcp.set_nodelay(true);
+    if let Some(proxy) = proxy.filter(|_| !forward) {
+        crate::proxy::tunnel(&mut tcp, proxy, origin, dial, detail).await?;
+    }
     let connected = Instant::now();
     let connect = connected - connecting;
     match origin.scheme {
@@ -124,7 +147,10 @@ pub(crate) async fn connect(
         Scheme::Https => {
             let stream = handshake(origin, tls, tcp)
                 .await
-                .map_err(|(kind, message)| fail(kind, message))?;
+                .map_err(|(kind, message)| {
+                    *detail = Some(message);
+                    kind
+                })?;
             *opened = Opened {
                 dns,
                 connect,

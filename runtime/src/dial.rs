@@ -8,7 +8,7 @@
 //! answer and have none); with `--dns-refresh`, an answer older than that is
 //! resolved again by the next new connection. A failed lookup is not kept: the next
 //! connection tries again. With `--unix-socket`, every connection goes to that
-//! socket instead (conn.rs).
+//! socket instead (conn.rs); with a proxy, through it (proxy.rs).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -35,6 +35,8 @@ pub(crate) struct Dial {
     answers: Mutex<HashMap<(String, u16), Arc<Answer>>>,
     /// `--unix-socket`: every connection goes here instead.
     unix_socket: Option<std::path::PathBuf>,
+    /// `--proxy`, `--proxy-from-env`.
+    proxy: Option<kaioken_vm::Proxies>,
 }
 
 impl Dial {
@@ -54,6 +56,7 @@ impl Dial {
             refresh: plan.dns_refresh,
             answers: Mutex::new(HashMap::new()),
             unix_socket: plan.unix_socket.clone(),
+            proxy: plan.proxy.clone(),
         };
         for c in &plan.connect_to {
             if c.to_host.parse::<IpAddr>().is_ok() {
@@ -84,6 +87,23 @@ impl Dial {
         self.unix_socket.as_deref()
     }
 
+    /// The proxy connections to `origin` go through, if any.
+    pub(crate) fn proxy_for(&self, origin: &kaioken_vm::Origin) -> Option<&kaioken_vm::Proxy> {
+        self.proxy
+            .as_ref()?
+            .for_origin(origin.scheme, &origin.host, origin.port)
+    }
+
+    /// Whether HTTP/1.1 requests to `origin` go to an HTTP proxy in absolute form
+    /// (`GET http://host/path HTTP/1.1`) rather than through a tunnel: a plain
+    /// `http://` origin behind an HTTP proxy.
+    pub(crate) fn forwards(&self, origin: &kaioken_vm::Origin) -> bool {
+        origin.scheme == kaioken_vm::Scheme::Http
+            && self
+                .proxy_for(origin)
+                .is_some_and(|p| p.kind == kaioken_vm::ProxyKind::Http)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u16), Arc<Answer>>> {
         self.answers.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -104,7 +124,7 @@ impl Dial {
     /// that may change: an IP address, or a route to one (or to a name resolved at
     /// the start, without `--dns-refresh`). For the io_uring engine.
     pub(crate) fn fixed(&self, host: &str, port: u16) -> Option<SocketAddr> {
-        if self.unix_socket.is_some() {
+        if self.unix_socket.is_some() || self.proxy.is_some() {
             return None;
         }
         let (host, port) = self.target(host, port);

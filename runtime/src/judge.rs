@@ -159,6 +159,7 @@ mod tests {
                 connect_to: Vec::new(),
                 dns_refresh: None,
                 unix_socket: None,
+                proxy: None,
                 verbose: None,
             };
             program

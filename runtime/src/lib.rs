@@ -54,6 +54,7 @@ mod judge;
 mod live;
 mod open;
 mod profile;
+mod proxy;
 mod rate;
 mod redirect;
 mod reflection;

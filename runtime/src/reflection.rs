@@ -82,6 +82,7 @@ async fn fetch(
                 connect_to: Vec::new(),
                 dns_refresh: None,
                 unix_socket: None,
+                proxy: None,
                 verbose: None,
             };
             Some(crate::tls::client_config(&plan, Protocol::Grpc)?)

@@ -74,6 +74,10 @@ pub struct Flags {
     pub dns_refresh: Option<String>,
     /// `--unix-socket` path.
     pub unix_socket: Option<String>,
+    /// `--proxy` URL.
+    pub proxy: Option<String>,
+    /// `--proxy-from-env`.
+    pub proxy_from_env: bool,
     /// `--no-follow-redirects`.
     pub no_follow_redirects: bool,
     /// `--max-redirects`.
@@ -209,6 +213,10 @@ impl Flags {
             text("--unix-socket", &self.unix_socket),
             &mut draft.unix_socket,
         );
+        or(text("--proxy", &self.proxy), &mut draft.proxy);
+        if self.proxy_from_env {
+            draft.proxy_from_env = Some(true);
+        }
         if self.no_follow_redirects {
             draft.follow_redirects = Some(false);
         }

@@ -161,6 +161,8 @@ struct Target {
     resolve: Option<Vec<Spanned<String>>>,
     dns_refresh: Option<Spanned<String>>,
     unix_socket: Option<Spanned<String>>,
+    proxy: Option<Spanned<String>>,
+    proxy_from_env: Option<bool>,
     follow_redirects: Option<bool>,
     max_redirects: Option<Spanned<i64>>,
 }
@@ -261,6 +263,8 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
             .collect();
         draft.dns_refresh = t.dns_refresh.map(string);
         draft.unix_socket = t.unix_socket.map(string);
+        draft.proxy = t.proxy.map(string);
+        draft.proxy_from_env = t.proxy_from_env;
         draft.follow_redirects = t.follow_redirects;
         draft.max_redirects = t.max_redirects.map(int);
     }

@@ -282,6 +282,7 @@ impl Lowerer<'_> {
             connect_to: net.connect_to,
             dns_refresh: net.dns_refresh,
             unix_socket: net.unix_socket,
+            proxy: net.proxy,
         };
         let checks = self.run_checks(&d.checks);
         let thresholds = d
