@@ -77,6 +77,28 @@ if [[ ! -x "$caddy_bin" ]]; then
 fi
 "$caddy_bin" version
 
+# Proxies are tested against tinyproxy (HTTP) and microsocks (SOCKS5); the tests
+# start their own (tests/integration/proxies.rs).
+for tool in tinyproxy microsocks; do
+  if ! command -v "$tool" >/dev/null; then
+    if ! command -v apt-get >/dev/null; then
+      echo "error: $tool is not installed and apt-get is unavailable" >&2
+      exit 1
+    fi
+    echo "installing $tool" >&2
+    apt_install "$tool"
+    # The tinyproxy package starts a system proxy on port 8888; the tests start their own.
+    if [[ "$tool" == tinyproxy ]]; then
+      if command -v systemctl >/dev/null && systemctl is-active --quiet tinyproxy 2>/dev/null; then
+        "${sudo[@]}" systemctl stop tinyproxy || true
+        "${sudo[@]}" systemctl disable tinyproxy >/dev/null 2>&1 || true
+      elif command -v service >/dev/null; then
+        "${sudo[@]}" service tinyproxy stop >/dev/null 2>&1 || true
+      fi
+    fi
+  fi
+done
+
 # The live view is tested in a real terminal: kaioken runs in a tmux pane.
 if ! command -v tmux >/dev/null; then
   if ! command -v apt-get >/dev/null; then

@@ -322,6 +322,41 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000), help_heading = "Target")]
     pub h2_streams: Option<u64>,
 
+    /// Connect to TO_HOST:TO_PORT for the URL's HOST:PORT, keeping its host for
+    /// `Host`, SNI and certificate checks (repeatable, like curl's). TO_HOST may be a
+    /// name, resolved once when the run starts.
+    #[arg(
+        long,
+        value_name = "HOST:PORT:TO_HOST:TO_PORT",
+        help_heading = "Target"
+    )]
+    pub connect_to: Vec<String>,
+
+    /// Use ADDRESS for HOST:PORT instead of resolving HOST (repeatable, like curl's).
+    #[arg(long, value_name = "HOST:PORT:ADDRESS", help_heading = "Target")]
+    pub resolve: Vec<String>,
+
+    /// Resolve host names again when their answer is this old: a VU's next new
+    /// connection uses the fresh answer (for DNS-balanced targets). Without it, each
+    /// name is resolved once per run.
+    #[arg(long, value_name = "DURATION", help_heading = "Target")]
+    pub dns_refresh: Option<String>,
+
+    /// Send every connection to this Unix socket; the URL still gives the Host,
+    /// the path and, for https://, the TLS server name. Not with --http3.
+    #[arg(long, value_name = "PATH", help_heading = "Target")]
+    pub unix_socket: Option<String>,
+
+    /// Connect through a proxy: http://HOST:PORT (CONNECT tunnels; plain HTTP/1.1
+    /// requests in absolute form), socks5://HOST:PORT or socks5h://HOST:PORT (the
+    /// proxy resolves names); USER:PASSWORD@ before the host if it needs them.
+    #[arg(long, value_name = "URL", help_heading = "Target")]
+    pub proxy: Option<String>,
+
+    /// Use the proxies of HTTP_PROXY, HTTPS_PROXY and NO_PROXY (lowercase too).
+    #[arg(long, conflicts_with = "proxy", help_heading = "Target")]
+    pub proxy_from_env: bool,
+
     /// Open a new connection for every request (HTTP/1.1 sends `connection:
     /// close`); the report's connection counts and phases show the cost.
     #[arg(long, help_heading = "Target")]

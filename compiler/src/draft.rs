@@ -47,6 +47,18 @@ pub(crate) struct Draft {
     pub compressed: Option<bool>,
     pub keepalive: Option<bool>,
     pub h2_streams: Option<Located<i64>>,
+    /// `connect_to` / `--connect-to`: `HOST:PORT:TO_HOST:TO_PORT` specs.
+    pub connect_to: Vec<Located<String>>,
+    /// `resolve` / `--resolve`: `HOST:PORT:ADDRESS` specs.
+    pub resolve: Vec<Located<String>>,
+    /// `dns_refresh` / `--dns-refresh`: a duration.
+    pub dns_refresh: Option<Located<String>>,
+    /// `unix_socket` / `--unix-socket`: a path.
+    pub unix_socket: Option<Located<String>>,
+    /// `proxy` / `--proxy`: a proxy URL.
+    pub proxy: Option<Located<String>>,
+    /// `proxy_from_env` / `--proxy-from-env`.
+    pub proxy_from_env: Option<bool>,
     pub follow_redirects: Option<bool>,
     pub max_redirects: Option<Located<i64>>,
     pub cacert: Option<Located<String>>,

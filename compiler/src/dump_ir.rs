@@ -202,6 +202,40 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
         ),
         None,
     );
+    // Only when set, so that most dumps stay as they were.
+    if !s.connect_to.is_empty()
+        || s.dns_refresh.is_some()
+        || s.unix_socket.is_some()
+        || s.proxy.is_some()
+    {
+        let specs: Vec<String> = s.connect_to.iter().map(ToString::to_string).collect();
+        line(
+            format!(
+                "network connect_to=[{}] dns_refresh={} unix_socket={} proxy_http={} proxy_https={} no_proxy=[{}]",
+                specs.join(", "),
+                opt(s.dns_refresh.map(format_duration)),
+                opt(s
+                    .unix_socket
+                    .as_ref()
+                    .map(|p| format!("{:?}", p.display().to_string()))),
+                opt(s
+                    .proxy
+                    .as_ref()
+                    .and_then(|p| p.http.as_ref())
+                    .map(ToString::to_string)),
+                opt(s
+                    .proxy
+                    .as_ref()
+                    .and_then(|p| p.https.as_ref())
+                    .map(ToString::to_string)),
+                s.proxy
+                    .as_ref()
+                    .map(|p| p.no_proxy.join(", "))
+                    .unwrap_or_default(),
+            ),
+            None,
+        );
+    }
     out
 }
 

@@ -356,6 +356,14 @@ pub struct Settings {
     pub keepalive: bool,
     /// HTTP/2: how many VUs share a connection, each with its own stream.
     pub h2_streams: u32,
+    /// `--connect-to` and `--resolve`, in order.
+    pub connect_to: Vec<kaioken_vm::ConnectTo>,
+    /// `--dns-refresh`: how long a name's answer is used.
+    pub dns_refresh: Option<Duration>,
+    /// `--unix-socket`: every connection goes to this socket.
+    pub unix_socket: Option<PathBuf>,
+    /// `--proxy`, `--proxy-from-env`: the proxies connections go through.
+    pub proxy: Option<kaioken_vm::Proxies>,
 }
 
 /// A source position, for dumps.

@@ -63,6 +63,10 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             compressed: s.compressed,
             keepalive: s.keepalive,
             h2_streams: s.h2_streams,
+            connect_to: s.connect_to.clone(),
+            dns_refresh: s.dns_refresh,
+            unix_socket: s.unix_socket.clone(),
+            proxy: s.proxy.clone(),
             verbose: None,
         },
     })

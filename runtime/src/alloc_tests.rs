@@ -245,6 +245,10 @@ fn http_config() -> kaioken_vm::TransportPlan {
         compressed: false,
         keepalive: true,
         h2_streams: 1,
+        connect_to: Vec::new(),
+        dns_refresh: None,
+        unix_socket: None,
+        proxy: None,
         verbose: None,
         max_redirects: 10,
     }

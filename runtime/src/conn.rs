@@ -1,78 +1,109 @@
-//! Connecting: DNS, TCP and TLS, with every failure classified (HTTP/3's QUIC
-//! connections resolve here too, then connect in http3.rs).
+//! Connecting: DNS (through dial.rs: `--connect-to`, the run's answers), TCP and
+//! TLS, with every failure classified (HTTP/3's QUIC connections resolve through
+//! dial.rs too, then connect in http3.rs).
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kaioken_vm::{Origin, Scheme};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::client::TlsStream;
 
 use crate::ErrorKind;
+use crate::dial::Dial;
 use crate::stats::Opened;
 
-/// A connection, plain or TLS.
+/// A connection, plain or TLS, over TCP or a Unix socket (`--unix-socket`).
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    Unix(UnixStream),
+    UnixTls(Box<TlsStream<UnixStream>>),
 }
 
 impl Stream {
     /// The ALPN protocol the server chose, for TLS.
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {
-            Stream::Plain(_) => None,
+            Stream::Plain(_) | Stream::Unix(_) => None,
             Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
+            Stream::UnixTls(s) => s.get_ref().1.alpn_protocol(),
         }
     }
 }
 
-/// The addresses of `origin`'s host, and how long resolving it took (`None` for an
-/// address: nothing to resolve). A name that does not resolve is a `dns` error,
-/// its message in `detail`.
-pub(crate) async fn resolve(
-    origin: &Origin,
-    detail: &mut Option<String>,
-) -> Result<(Vec<SocketAddr>, Option<Duration>), ErrorKind> {
-    if let Ok(ip) = origin.host.parse::<IpAddr>() {
-        return Ok((vec![SocketAddr::new(ip, origin.port)], None));
-    }
-    let started = Instant::now();
-    match tokio::net::lookup_host((origin.host.as_str(), origin.port)).await {
-        Ok(addrs) => Ok((addrs.collect(), Some(started.elapsed()))),
-        Err(e) => {
-            *detail = Some(format!("cannot resolve `{}`: {e}", origin.host));
-            Err(ErrorKind::Dns)
-        }
-    }
-}
-
-/// Connect to `origin`: resolve, connect (with `TCP_NODELAY`), and handshake TLS for
-/// `https`, timing each phase into `opened` (set only on success). On failure,
-/// `detail` gets the underlying message (for the report's first
-/// example of each error kind); that is the cold path, so it may allocate.
+/// Connect to `origin` (where `dial` sends it: a route, the run's DNS answer,
+/// `--unix-socket`, or a tunnel through a proxy): resolve, connect (with
+/// `TCP_NODELAY`), and handshake TLS for `https`, timing each phase into `opened`
+/// (set only on success; through a proxy, `dns` is the proxy's name and `connect`
+/// includes setting up the tunnel). On failure, `detail` gets the underlying message
+/// (for the report's first example of each error kind); that is the cold path, so
+/// it may allocate.
 pub(crate) async fn connect(
     origin: &Origin,
     tls: Option<&Arc<ClientConfig>>,
+    dial: &Dial,
     detail: &mut Option<String>,
     opened: &mut Opened,
 ) -> Result<Stream, ErrorKind> {
-    let (addrs, dns) = resolve(origin, detail).await?;
+    open(origin, tls, dial, false, detail, opened).await
+}
+
+/// [`connect`], and with `forward`, when `origin` goes through an HTTP proxy, a
+/// plain connection to the proxy itself, no tunnel: HTTP/1.1 then writes its
+/// requests to `origin` in absolute form (see [`Dial::forwards`]).
+pub(crate) async fn open(
+    origin: &Origin,
+    tls: Option<&Arc<ClientConfig>>,
+    dial: &Dial,
+    forward: bool,
+    detail: &mut Option<String>,
+    opened: &mut Opened,
+) -> Result<Stream, ErrorKind> {
     let mut fail = |kind: ErrorKind, message: String| {
         *detail = Some(message);
         kind
     };
-    let mut last = (
-        ErrorKind::Dns,
-        format!("`{}` resolved to no address", origin.host),
-    );
+    if let Some(path) = dial.unix_socket() {
+        let connecting = Instant::now();
+        let unix = match UnixStream::connect(path).await {
+            Ok(s) => s,
+            Err(e) => {
+                let message = format!("connecting to the Unix socket {}: {e}", path.display());
+                return Err(fail(ErrorKind::from_connect(&e), message));
+            }
+        };
+        let connected = Instant::now();
+        *opened = Opened {
+            dns: None,
+            connect: connected - connecting,
+            tls: None,
+        };
+        return match origin.scheme {
+            Scheme::Http => Ok(Stream::Unix(unix)),
+            Scheme::Https => {
+                let stream = handshake(origin, tls, unix)
+                    .await
+                    .map_err(|(kind, message)| fail(kind, message))?;
+                opened.tls = Some(connected.elapsed());
+                Ok(Stream::UnixTls(Box::new(stream)))
+            }
+        };
+    }
+    let proxy = dial.proxy_for(origin);
+    let (host, port) = match proxy {
+        Some(p) => (p.host.as_str(), p.port),
+        None => (origin.host.as_str(), origin.port),
+    };
+    let (addrs, dns) = dial.resolve(host, port, detail).await?;
+    let mut last = (ErrorKind::Dns, format!("`{host}` resolved to no address"));
     let mut tcp = None;
     let connecting = Instant::now();
     for addr in addrs {
@@ -89,10 +120,19 @@ pub(crate) async fn connect(
             }
         }
     }
-    let Some(tcp) = tcp else {
-        return Err(fail(last.0, last.1));
+    let Some(mut tcp) = tcp else {
+        let (kind, message) = last;
+        let message = match proxy {
+            Some(p) => format!("proxy {p}: {message}"),
+            None => message,
+        };
+        *detail = Some(message);
+        return Err(kind);
     };
     let _ = tcp.set_nodelay(true);
+    if let Some(proxy) = proxy.filter(|_| !forward) {
+        crate::proxy::tunnel(&mut tcp, proxy, origin, dial, detail).await?;
+    }
     let connected = Instant::now();
     let connect = connected - connecting;
     match origin.scheme {
@@ -105,39 +145,12 @@ pub(crate) async fn connect(
             Ok(Stream::Plain(tcp))
         }
         Scheme::Https => {
-            let Some(config) = tls.cloned() else {
-                let internal = "internal error, this may indicate a bug in kaioken: no TLS configuration; please file an issue";
-                return Err(fail(ErrorKind::Other, internal.into()));
-            };
-            let name = match origin.host.parse::<IpAddr>() {
-                Ok(ip) => ServerName::IpAddress(ip.into()),
-                Err(_) => match ServerName::try_from(origin.host.clone()) {
-                    Ok(name) => name,
-                    Err(e) => {
-                        let message =
-                            format!("`{}` is not a valid TLS server name: {e}", origin.host);
-                        return Err(fail(ErrorKind::Tls, message));
-                    }
-                },
-            };
-            let stream = match tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
+            let stream = handshake(origin, tls, tcp)
                 .await
-            {
-                Ok(stream) => stream,
-                Err(e) => {
-                    let kind = match e.kind() {
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof => {
-                            ErrorKind::Reset
-                        }
-                        _ => ErrorKind::Tls,
-                    };
-                    return Err(fail(
-                        kind,
-                        format!("TLS handshake with {}: {e}", origin.authority),
-                    ));
-                }
-            };
+                .map_err(|(kind, message)| {
+                    *detail = Some(message);
+                    kind
+                })?;
             *opened = Opened {
                 dns,
                 connect,
@@ -146,6 +159,44 @@ pub(crate) async fn connect(
             Ok(Stream::Tls(Box::new(stream)))
         }
     }
+}
+
+/// The TLS handshake with `origin` over `io`, verifying its host name.
+async fn handshake<IO>(
+    origin: &Origin,
+    tls: Option<&Arc<ClientConfig>>,
+    io: IO,
+) -> Result<TlsStream<IO>, (ErrorKind, String)>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(config) = tls.cloned() else {
+        let internal = "internal error, this may indicate a bug in kaioken: no TLS configuration; please file an issue";
+        return Err((ErrorKind::Other, internal.into()));
+    };
+    let name = match origin.host.parse::<IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => match ServerName::try_from(origin.host.clone()) {
+            Ok(name) => name,
+            Err(e) => {
+                let message = format!("`{}` is not a valid TLS server name: {e}", origin.host);
+                return Err((ErrorKind::Tls, message));
+            }
+        },
+    };
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, io)
+        .await
+        .map_err(|e| {
+            let kind = match e.kind() {
+                io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof => ErrorKind::Reset,
+                _ => ErrorKind::Tls,
+            };
+            (
+                kind,
+                format!("TLS handshake with {}: {e}", origin.authority),
+            )
+        })
 }
 
 impl AsyncRead for Stream {
@@ -157,6 +208,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -170,6 +223,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -177,6 +232,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -184,6 +241,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 
@@ -195,6 +254,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -202,6 +263,8 @@ impl AsyncWrite for Stream {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Tls(s) => s.is_write_vectored(),
+            Stream::Unix(s) => s.is_write_vectored(),
+            Stream::UnixTls(s) => s.is_write_vectored(),
         }
     }
 }

@@ -102,6 +102,8 @@ pub(crate) struct Transport {
     pub infos: Arc<[StepInfo]>,
     /// The gRPC methods steps call, resolved in the program's schema.
     pub grpc: Arc<[GrpcMethod]>,
+    /// Where connections go (`--connect-to`, the run's DNS answers).
+    pub dial: crate::dial::Dial,
 }
 
 impl Transport {
@@ -132,6 +134,7 @@ impl Drivers {
         let info = &transport.infos[request.step.index()];
         let s = Sending {
             tls: transport.tls[request.protocol.index()].as_ref(),
+            dial: &transport.dial,
             timeout: transport.timeout(),
             cookie: request.cookie,
             hop: request.hop,

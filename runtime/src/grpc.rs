@@ -376,13 +376,14 @@ impl Grpc {
             }
             let began = Instant::now();
             let mut opened = Opened::default();
-            let stream = match connect(origin, s.tls, &mut self.last.detail, &mut opened).await {
-                Ok(stream) => stream,
-                Err(kind) => {
-                    self.tally.open_failed = 1;
-                    return Err(kind);
-                }
-            };
+            let stream =
+                match connect(origin, s.tls, s.dial, &mut self.last.detail, &mut opened).await {
+                    Ok(stream) => stream,
+                    Err(kind) => {
+                        self.tally.open_failed = 1;
+                        return Err(kind);
+                    }
+                };
             self.last.timing.opened = Some(opened);
             self.last.connected = true;
             if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {

@@ -18,7 +18,7 @@ use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use crate::ErrorKind;
-use crate::conn::{Stream, connect};
+use crate::conn::{Stream, open};
 use crate::driver::{Driver, Last, Perform};
 use crate::redirect::Hop;
 use crate::response_parser::{Capture, Invalid, Response, ResponseParser};
@@ -42,6 +42,7 @@ pub(crate) struct StepInfo {
 /// VU's cookie header for it, and the redirect it follows, if any.
 pub(crate) struct Sending<'a> {
     pub tls: Option<&'a Arc<ClientConfig>>,
+    pub dial: &'a crate::dial::Dial,
     pub timeout: Duration,
     pub cookie: Option<&'a [u8]>,
     pub hop: Option<&'a Hop>,
@@ -125,6 +126,7 @@ impl Http1 {
         is_head: bool,
         keep: Reads,
         tls: Option<&Arc<ClientConfig>>,
+        dial: &crate::dial::Dial,
     ) -> Result<(u16, u64), ErrorKind> {
         if slot >= self.conns.len() {
             self.conns.resize_with(slot + 1, || None);
@@ -134,7 +136,16 @@ impl Http1 {
             let timing = &mut self.last.timing;
             if fresh {
                 let mut opened = Opened::default();
-                let stream = connect(origin, tls, &mut self.last.detail, &mut opened).await?;
+                let forward = dial.forwards(origin);
+                let stream = open(
+                    origin,
+                    tls,
+                    dial,
+                    forward,
+                    &mut self.last.detail,
+                    &mut opened,
+                )
+                .await?;
                 timing.opened = Some(opened);
                 timing.reused = false;
                 self.last.connected = true;
@@ -329,6 +340,24 @@ impl Exchange<'_> {
 /// the request a redirect asked for: its method, origin and path, the step's headers
 /// (but `host` and `authorization` only on its own origin, `content-type` only with
 /// the body).
+/// Rewrite the request in `w` for an HTTP proxy (`--proxy http://…` to an
+/// `http://` origin): its target in absolute form (`GET http://host:port/path
+/// HTTP/1.1`, RFC 9112 §3.2.2) and, for a proxy with credentials, a
+/// `proxy-authorization` header.
+fn to_absolute_form(w: &mut Vec<u8>, authority: &str, auth: Option<&str>) {
+    let Some(space) = w.iter().position(|&b| b == b' ') else {
+        return;
+    };
+    let prefix = format!("http://{authority}");
+    w.splice(space + 1..space + 1, prefix.bytes());
+    if let Some(auth) = auth {
+        if let Some(eol) = w.windows(2).position(|p| p == b"\r\n") {
+            let header = format!("proxy-authorization: {auth}\r\n");
+            w.splice(eol + 2..eol + 2, header.bytes());
+        }
+    }
+}
+
 pub(crate) fn write_request(
     w: &mut Vec<u8>,
     program: &Program,
@@ -416,6 +445,7 @@ impl Perform for Http1 {
     ) -> Outcome {
         let Sending {
             tls,
+            dial,
             timeout,
             cookie,
             hop,
@@ -435,7 +465,11 @@ impl Perform for Http1 {
             ),
         };
         let is_head = *method == Method::Head;
-        let exchange = self.exchange(slot, origin, is_head, info.keep, tls);
+        if dial.forwards(origin) {
+            let auth = dial.proxy_for(origin).and_then(crate::proxy::authorization);
+            to_absolute_form(&mut self.wbuf, &origin.authority, auth.as_deref());
+        }
+        let exchange = self.exchange(slot, origin, is_head, info.keep, tls, dial);
         let result = tokio::time::timeout(timeout, exchange).await;
         let outcome = Outcome::of_exchange(result);
         if matches!(outcome, Outcome::Error(_)) {

@@ -231,7 +231,11 @@ impl Http2 {
         s: Sending<'_>,
     ) -> Result<(u16, u64), ErrorKind> {
         let Sending {
-            tls, cookie, hop, ..
+            tls,
+            dial,
+            cookie,
+            hop,
+            ..
         } = s;
         let desc = program.step(step);
         let Some(prepared) = &self.steps[step] else {
@@ -264,7 +268,7 @@ impl Http2 {
                 self.last.timing.closed_by_server = true;
             }
             let mut opened = Opened::default();
-            let stream = connect(origin, tls, &mut self.last.detail, &mut opened).await?;
+            let stream = connect(origin, tls, dial, &mut self.last.detail, &mut opened).await?;
             self.last.timing.opened = Some(opened);
             self.last.connected = true;
             if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {

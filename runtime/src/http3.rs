@@ -27,7 +27,7 @@ use quinn::crypto::rustls::QuicClientConfig;
 use rustls::ClientConfig;
 
 use crate::ErrorKind;
-use crate::conn::resolve;
+use crate::dial::Dial;
 use crate::driver::{Driver, Last, Perform};
 use crate::http1::{Sending, StepInfo};
 use crate::http2::{Prepared, build_request, keep_head, prepare};
@@ -102,6 +102,7 @@ impl Http3 {
         &mut self,
         origin: &Origin,
         tls: Option<&Arc<ClientConfig>>,
+        dial: &Dial,
         timeout: Duration,
     ) -> Result<Conn, ErrorKind> {
         if origin.scheme != Scheme::Https {
@@ -112,7 +113,9 @@ impl Http3 {
             ));
             return Err(ErrorKind::Protocol);
         }
-        let (addrs, dns) = resolve(origin, &mut self.last.detail).await?;
+        let (addrs, dns) = dial
+            .resolve(&origin.host, origin.port, &mut self.last.detail)
+            .await?;
         let Some(&addr) = addrs.first() else {
             self.last.detail = Some(format!("`{}` resolved to no address", origin.host));
             return Err(ErrorKind::Dns);
@@ -206,6 +209,7 @@ impl Http3 {
     ) -> Result<(u16, u64), ErrorKind> {
         let Sending {
             tls,
+            dial,
             cookie,
             hop,
             timeout,
@@ -237,7 +241,7 @@ impl Http3 {
         };
         if closed {
             self.conns[slot] = None;
-            let conn = self.open(origin, tls, timeout).await?;
+            let conn = self.open(origin, tls, dial, timeout).await?;
             self.conns[slot] = Some(conn);
         }
         self.last.timing.reused = !closed;

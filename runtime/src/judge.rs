@@ -156,6 +156,10 @@ mod tests {
                 compressed,
                 keepalive: true,
                 h2_streams: 1,
+                connect_to: Vec::new(),
+                dns_refresh: None,
+                unix_socket: None,
+                proxy: None,
                 verbose: None,
             };
             program

@@ -79,6 +79,10 @@ async fn fetch(
                 compressed: false,
                 keepalive: true,
                 h2_streams: 1,
+                connect_to: Vec::new(),
+                dns_refresh: None,
+                unix_socket: None,
+                proxy: None,
                 verbose: None,
             };
             Some(crate::tls::client_config(&plan, Protocol::Grpc)?)
@@ -86,15 +90,23 @@ async fn fetch(
         Scheme::Http => None,
     };
     let mut detail = None;
-    let stream = connect(origin, tls.as_ref(), &mut detail, &mut Opened::default())
-        .await
-        .map_err(|kind| {
-            format!(
-                "server reflection: cannot connect to {}: {}",
-                origin.authority,
-                detail.unwrap_or_else(|| kind.to_string())
-            )
-        })?;
+    // Reflection runs before the run; its plan's routes are not known here.
+    let dial = crate::dial::Dial::new(&TransportPlan::default())?;
+    let stream = connect(
+        origin,
+        tls.as_ref(),
+        &dial,
+        &mut detail,
+        &mut Opened::default(),
+    )
+    .await
+    .map_err(|kind| {
+        format!(
+            "server reflection: cannot connect to {}: {}",
+            origin.authority,
+            detail.unwrap_or_else(|| kind.to_string())
+        )
+    })?;
     let (sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await

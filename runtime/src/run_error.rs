@@ -10,6 +10,9 @@ use kaioken_vm::InvalidProgram;
 pub enum RunError {
     /// The TLS configuration could not be built (an unusable `--cacert`).
     Tls(String),
+    /// Where to connect cannot be known: a `--connect-to` name that does not
+    /// resolve.
+    Network(String),
     /// A worker thread could not be started.
     Thread(std::io::Error),
     /// A worker thread panicked: a bug.
@@ -40,7 +43,7 @@ impl RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunError::Tls(message) => f.write_str(message),
+            RunError::Tls(message) | RunError::Network(message) => f.write_str(message),
             RunError::Thread(e) => write!(f, "cannot start a worker thread: {e}"),
             RunError::WorkerPanicked => f.write_str("a worker thread panicked"),
             RunError::InvalidProgram(e) => write!(f, "{e}"),

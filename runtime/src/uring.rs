@@ -21,7 +21,7 @@
 //! that keep this sound are at `Conn`.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -52,7 +52,7 @@ const OP_RECV: u64 = 3;
 ///
 /// What the engine relies on, decided here and nowhere else: the closed model without
 /// a rate cap, stages or ramp-up (no timers but the request deadline); one `http://`
-/// origin given as an IP address and only HTTP/1.1 steps (one socket per VU, no
+/// origin given as an IP address (or routed to one by `--resolve`/`--connect-to`) and only HTTP/1.1 steps (one socket per VU, no
 /// resolver, no TLS); no think time (the VM never yields `Sleep` here, asserted in
 /// debug builds). A redirect to another origin is the one thing it cannot know in
 /// advance: it hands its VUs to the tokio engine then.
@@ -77,10 +77,10 @@ pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
     if !simple || origin.scheme != Scheme::Http {
         return None;
     }
-    // Only literal addresses: a name that fails to resolve is the tokio engine's to
-    // classify and report.
-    let ip: IpAddr = origin.host.parse().ok()?;
-    Some(SocketAddr::new(ip, origin.port))
+    // Only literal addresses, or a name `--connect-to`/`--resolve` routes to one
+    // (resolved when the run started): any other name may fail to resolve, which is
+    // the tokio engine's to classify and report.
+    shared.transport.dial.fixed(&origin.host, origin.port)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -109,13 +109,14 @@ impl Ws {
         state: &VuState,
         step: StepId,
         tls: Option<&Arc<ClientConfig>>,
+        dial: &crate::dial::Dial,
     ) -> Result<usize, ErrorKind> {
         let desc = program.step(step);
         let origin = &program.origins[desc.origin];
         let path = program.bytes(state, desc.path);
         let started = Instant::now();
         let mut opened = Opened::default();
-        let stream = match connect(origin, tls, &mut self.last.detail, &mut opened).await {
+        let stream = match connect(origin, tls, dial, &mut self.last.detail, &mut opened).await {
             Ok(stream) => stream,
             Err(kind) => {
                 self.tally.open_failed += 1;
@@ -189,6 +190,7 @@ impl Ws {
         step: StepId,
         keep_body: bool,
         tls: Option<&Arc<ClientConfig>>,
+        dial: &crate::dial::Dial,
     ) -> Result<Ended, ErrorKind> {
         let desc = program.step(step);
         let StepKind::WebSocket(ws_step) = desc.kind else {
@@ -217,7 +219,7 @@ impl Ws {
                 self.last.timing.reused = true;
                 i
             }
-            None => self.open(program, state, step, tls).await?,
+            None => self.open(program, state, step, tls, dial).await?,
         };
         let body = desc.body.map_or(&[][..], |b| program.bytes(state, b));
         self.out.clear();
@@ -450,7 +452,7 @@ impl Perform for Ws {
         self.last.connected = false;
         self.last.reconnected = false;
         self.last.timing = Timing::default();
-        let exchange = self.exchange(program, state, step, info.keep.body, s.tls);
+        let exchange = self.exchange(program, state, step, info.keep.body, s.tls, s.dial);
         match tokio::time::timeout(s.timeout, exchange).await {
             Ok(Ok(Ended::Done { bytes_in })) => Outcome::Response {
                 status: kaioken_vm::Status::Ws(NORMAL),

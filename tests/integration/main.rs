@@ -4,7 +4,8 @@
 //! `--no-tui`, `NO_COLOR=1` and `RUST_BACKTRACE=0`, except the live view's, which run
 //! it in a tmux pane ([`live`]). Traffic never leaves loopback:
 //! the targets are nginx ([`nginx::Nginx`]) for what a real server does, Caddy
-//! ([`caddy::Caddy`]) for HTTP/3, httpbin
+//! ([`caddy::Caddy`]) for HTTP/3, tinyproxy and microsocks ([`proxies`]) for
+//! proxies, httpbin
 //! ([`httpbin::Httpbin`]) for what a real application does (echoes, cookies,
 //! redirects), and small in-process servers ([`servers`]) for what a real server will
 //! not do on demand.
@@ -14,6 +15,7 @@ mod grpc;
 mod harness;
 mod httpbin;
 mod nginx;
+mod proxies;
 mod servers;
 mod websocket;
 
@@ -35,7 +37,9 @@ mod injection;
 mod live;
 mod load_models;
 mod multipart;
+mod network;
 mod protocols_chain;
+mod proxy;
 mod redaction;
 mod redirects;
 mod reports;

@@ -69,10 +69,12 @@ pub struct LogLine {
     pub request_length: u64,
     /// `$connection`: the serial number of the connection it came on.
     pub connection: u64,
+    /// `$http_host`: the `Host` header (HTTP/2: `:authority`), `-` when absent.
+    pub host: String,
 }
 
 const LOG_FORMAT: &str = "$status\\t$server_protocol\\t$request_method\\t$request_uri\\t\
-    $http_content_length\\t$http_x_kaioken_test\\t$http_user_agent\\t$request_length\\t$connection";
+    $http_content_length\\t$http_x_kaioken_test\\t$http_user_agent\\t$request_length\\t$connection\\t$http_host";
 
 impl Nginx {
     /// Start nginx; panics with its error log if it cannot.
@@ -142,6 +144,11 @@ impl Nginx {
             "http"
         };
         format!("{scheme}://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The Unix socket nginx also listens on, with the same protocols as its port.
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.path().join("nginx.sock")
     }
 
     /// The certificate (PEM) to trust: the CA that signed the server's certificate,
@@ -252,7 +259,7 @@ fn parse_line(line: &str, whole: &str) -> LogLine {
     let f: Vec<&str> = line.split('\t').collect();
     assert_eq!(
         f.len(),
-        9,
+        10,
         "unexpected access log line {line:?} in:\n{whole}"
     );
     LogLine {
@@ -265,6 +272,7 @@ fn parse_line(line: &str, whole: &str) -> LogLine {
         user_agent: f[6].to_owned(),
         request_length: f[7].parse().expect("request_length"),
         connection: f[8].parse().expect("connection"),
+        host: f[9].to_owned(),
     }
 }
 
@@ -278,11 +286,15 @@ pub fn free_port() -> u16 {
 
 fn config(dir: &Path, port: u16, variant: Variant, directives: &str) -> String {
     let d = dir.display();
+    // Each variant also listens on a Unix socket ([`Nginx::socket_path`]).
     let listen = match variant {
-        Variant::Http1 => format!("listen 127.0.0.1:{port};"),
-        Variant::H2c => format!("listen 127.0.0.1:{port} http2;"),
+        Variant::Http1 => format!("listen 127.0.0.1:{port};\n        listen unix:{d}/nginx.sock;"),
+        Variant::H2c => {
+            format!("listen 127.0.0.1:{port} http2;\n        listen unix:{d}/nginx.sock http2;")
+        }
         Variant::Tls | Variant::TlsSelfSigned => format!(
             "listen 127.0.0.1:{port} ssl http2;\n        \
+             listen unix:{d}/nginx.sock ssl http2;\n        \
              ssl_certificate {d}/server.pem;\n        \
              ssl_certificate_key {d}/server.key;\n        \
              ssl_protocols TLSv1.2 TLSv1.3;"

@@ -55,7 +55,9 @@ pub use ids::{
 pub use kaioken_grammar::CmpOp;
 pub use method::Method;
 pub use op::Op;
-pub use plan::{Arrival, LoadPlan, RunPlan, Stage, TransportPlan};
+pub use plan::{
+    Arrival, ConnectTo, LoadPlan, Proxies, Proxy, ProxyKind, RunPlan, Stage, TransportPlan,
+};
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
 pub use redact::{REDACTED, Redact, Redacted, SECRET_HEADERS, SECRET_QUERY_KEYS, UrlPiece};
 pub use status::Status;

@@ -44,6 +44,148 @@ pub struct TransportPlan {
     /// `--compressed`: response bodies are decoded by their `content-encoding` for
     /// checks and extractors, and their decoded size is counted.
     pub compressed: bool,
+    /// `--connect-to` and `--resolve`: where connections to some `host:port`s go
+    /// instead of where the name resolves to (`Host`, SNI and certificate checks keep
+    /// the URL's host).
+    pub connect_to: Vec<ConnectTo>,
+    /// `--dns-refresh`: how long a name's answer is used before the next new
+    /// connection resolves it again; `None` resolves each name once per run.
+    pub dns_refresh: Option<Duration>,
+    /// `--unix-socket`: every connection goes to this Unix socket (the URL still
+    /// gives `Host`, the path and, for `https`, the TLS server name).
+    pub unix_socket: Option<std::path::PathBuf>,
+    /// `--proxy` or `--proxy-from-env`: the proxies connections go through.
+    pub proxy: Option<Proxies>,
+}
+
+/// The proxies of a run: one for `http`/`ws` origins and one for `https`/`wss`
+/// (both the same with `--proxy`), and the hosts that go direct (`NO_PROXY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proxies {
+    /// For `http://` and `ws://` origins.
+    pub http: Option<Proxy>,
+    /// For `https://` and `wss://` origins.
+    pub https: Option<Proxy>,
+    /// `NO_PROXY`: lowercase host names (a name also covers its subdomains), IP
+    /// addresses, optionally `:port`; `*` covers every host.
+    pub no_proxy: Vec<String>,
+}
+
+/// How a proxy is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// `http://`: `CONNECT` tunnels, and absolute-form requests for plain HTTP/1.1.
+    Http,
+    /// `socks5://`: names resolved here, the proxy given an address.
+    Socks5,
+    /// `socks5h://`: the proxy resolves names.
+    Socks5h,
+}
+
+/// One proxy.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proxy {
+    /// How it is spoken to.
+    pub kind: ProxyKind,
+    /// Host name or address, without IPv6 brackets.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// `user:password` from the proxy URL (HTTP: `Proxy-Authorization: Basic`;
+    /// SOCKS5: username/password authentication, RFC 1929).
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Display for Proxy {
+    /// As a URL, the password hidden.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.kind {
+            ProxyKind::Http => "http",
+            ProxyKind::Socks5 => "socks5",
+            ProxyKind::Socks5h => "socks5h",
+        };
+        write!(f, "{scheme}://")?;
+        if let Some((user, _)) = &self.credentials {
+            write!(f, "{user}:{}@", crate::REDACTED)?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Proxy({self})")
+    }
+}
+
+impl Proxies {
+    /// The proxy for a connection to `host:port` of an origin with `scheme`, unless
+    /// `NO_PROXY` sends it direct.
+    pub fn for_origin(&self, scheme: crate::Scheme, host: &str, port: u16) -> Option<&Proxy> {
+        let proxy = match scheme {
+            crate::Scheme::Http => self.http.as_ref(),
+            crate::Scheme::Https => self.https.as_ref(),
+        }?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let bypass = self.no_proxy.iter().any(|entry| {
+            if entry == "*" {
+                return true;
+            }
+            let (name, entry_port) = match entry.rsplit_once(':') {
+                Some((n, p)) if !n.contains(':') || n.ends_with(']') => (n, p.parse::<u16>().ok()),
+                _ => (entry.as_str(), None),
+            };
+            let name = name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .trim_start_matches('.');
+            let host_matches = host.eq_ignore_ascii_case(name)
+                || (host.len() > name.len()
+                    && host[host.len() - name.len()..].eq_ignore_ascii_case(name)
+                    && host.as_bytes()[host.len() - name.len() - 1] == b'.');
+            host_matches && entry_port.is_none_or(|p| p == port)
+        });
+        (!bypass).then_some(proxy)
+    }
+}
+
+/// One `--connect-to HOST:PORT:ADDR:PORT` (or `--resolve HOST:PORT:ADDR`, whose port
+/// stays): connections to `host:port` go to `to_host:to_port` instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    /// The URL's host, lowercase, without IPv6 brackets.
+    pub host: String,
+    /// The URL's port.
+    pub port: u16,
+    /// Where to connect: an address, or a name resolved when the run starts.
+    pub to_host: String,
+    /// The port to connect to.
+    pub to_port: u16,
+}
+
+impl std::fmt::Display for ConnectTo {
+    /// As curl spells it, IPv6 addresses in brackets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bracket = |h: &str| {
+            if h.contains(':') {
+                format!("[{h}]")
+            } else {
+                h.to_owned()
+            }
+        };
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            bracket(&self.host),
+            self.port,
+            bracket(&self.to_host),
+            self.to_port
+        )
+    }
 }
 
 /// The load model.

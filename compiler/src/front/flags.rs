@@ -66,6 +66,18 @@ pub struct Flags {
     pub no_keepalive: bool,
     /// `--h2-streams`.
     pub h2_streams: Option<u64>,
+    /// `--connect-to` (repeatable): `HOST:PORT:TO_HOST:TO_PORT`.
+    pub connect_to: Vec<String>,
+    /// `--resolve` (repeatable): `HOST:PORT:ADDRESS`.
+    pub resolve: Vec<String>,
+    /// `--dns-refresh` text.
+    pub dns_refresh: Option<String>,
+    /// `--unix-socket` path.
+    pub unix_socket: Option<String>,
+    /// `--proxy` URL.
+    pub proxy: Option<String>,
+    /// `--proxy-from-env`.
+    pub proxy_from_env: bool,
     /// `--no-follow-redirects`.
     pub no_follow_redirects: bool,
     /// `--max-redirects`.
@@ -177,6 +189,33 @@ impl Flags {
                 &n.to_string(),
                 i64::try_from(n).unwrap_or(i64::MAX),
             ));
+        }
+        // Given on the command line, the lists replace the file's.
+        if !self.connect_to.is_empty() {
+            draft.connect_to = self
+                .connect_to
+                .iter()
+                .map(|c| located("--connect-to", c, c.clone()))
+                .collect();
+        }
+        if !self.resolve.is_empty() {
+            draft.resolve = self
+                .resolve
+                .iter()
+                .map(|r| located("--resolve", r, r.clone()))
+                .collect();
+        }
+        or(
+            text("--dns-refresh", &self.dns_refresh),
+            &mut draft.dns_refresh,
+        );
+        or(
+            text("--unix-socket", &self.unix_socket),
+            &mut draft.unix_socket,
+        );
+        or(text("--proxy", &self.proxy), &mut draft.proxy);
+        if self.proxy_from_env {
+            draft.proxy_from_env = Some(true);
         }
         if self.no_follow_redirects {
             draft.follow_redirects = Some(false);

@@ -157,6 +157,12 @@ struct Target {
     compressed: Option<bool>,
     keepalive: Option<bool>,
     h2_streams: Option<Spanned<i64>>,
+    connect_to: Option<Vec<Spanned<String>>>,
+    resolve: Option<Vec<Spanned<String>>>,
+    dns_refresh: Option<Spanned<String>>,
+    unix_socket: Option<Spanned<String>>,
+    proxy: Option<Spanned<String>>,
+    proxy_from_env: Option<bool>,
     follow_redirects: Option<bool>,
     max_redirects: Option<Spanned<i64>>,
 }
@@ -243,6 +249,22 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.compressed = t.compressed;
         draft.keepalive = t.keepalive;
         draft.h2_streams = t.h2_streams.map(int);
+        draft.connect_to = t
+            .connect_to
+            .unwrap_or_default()
+            .into_iter()
+            .map(string)
+            .collect();
+        draft.resolve = t
+            .resolve
+            .unwrap_or_default()
+            .into_iter()
+            .map(string)
+            .collect();
+        draft.dns_refresh = t.dns_refresh.map(string);
+        draft.unix_socket = t.unix_socket.map(string);
+        draft.proxy = t.proxy.map(string);
+        draft.proxy_from_env = t.proxy_from_env;
         draft.follow_redirects = t.follow_redirects;
         draft.max_redirects = t.max_redirects.map(int);
     }

@@ -26,6 +26,7 @@ mod check;
 mod grpc;
 mod load;
 mod multipart;
+mod net;
 mod request;
 mod template;
 mod threshold;
@@ -266,6 +267,7 @@ impl Lowerer<'_> {
         } else {
             max_redirects
         };
+        let net = self.net(d);
         let settings = Settings {
             timeout,
             http: self.http,
@@ -278,6 +280,10 @@ impl Lowerer<'_> {
             compressed: d.compressed.unwrap_or(false),
             keepalive: d.keepalive.unwrap_or(true),
             h2_streams,
+            connect_to: net.connect_to,
+            dns_refresh: net.dns_refresh,
+            unix_socket: net.unix_socket,
+            proxy: net.proxy,
         };
         let checks = self.run_checks(&d.checks);
         let thresholds = d

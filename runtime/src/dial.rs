@@ -1,0 +1,286 @@
+//! Where a connection goes: the addresses of an origin's `host:port`, after
+//! `--connect-to`/`--resolve` and the run's DNS answers.
+//!
+//! Made once per run in shared.rs (the routes' names are resolved then, so a name
+//! that does not resolve is an error before any load), and asked by conn.rs and
+//! http3.rs each time they open a connection. Each name is resolved once per run,
+//! by the first connection that needs it (its `dns` phase; the others wait for that
+//! answer and have none); with `--dns-refresh`, an answer older than that is
+//! resolved again by the next new connection. A failed lookup is not kept: the next
+//! connection tries again. With `--unix-socket`, every connection goes to that
+//! socket instead (conn.rs); with a proxy, through it (proxy.rs).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kaioken_vm::TransportPlan;
+use tokio::sync::OnceCell;
+
+use crate::ErrorKind;
+
+/// A name's answer, shared by the connections that wait for it.
+struct Answer {
+    at: Instant,
+    addrs: OnceCell<Result<Vec<SocketAddr>, String>>,
+}
+
+/// The run's routes and DNS answers.
+pub(crate) struct Dial {
+    /// `--connect-to`/`--resolve`: by the URL's `(host, port)`, where to go instead.
+    routes: HashMap<(String, u16), (String, u16)>,
+    refresh: Option<Duration>,
+    answers: Mutex<HashMap<(String, u16), Arc<Answer>>>,
+    /// `--unix-socket`: every connection goes here instead.
+    unix_socket: Option<std::path::PathBuf>,
+    /// `--proxy`, `--proxy-from-env`.
+    proxy: Option<kaioken_vm::Proxies>,
+}
+
+impl Dial {
+    /// The routes of `plan`, their names resolved now (a later spec for the same
+    /// `host:port` wins, as with curl).
+    ///
+    /// # Errors
+    ///
+    /// A `--connect-to` name that does not resolve.
+    pub(crate) fn new(plan: &TransportPlan) -> Result<Dial, String> {
+        let dial = Dial {
+            routes: plan
+                .connect_to
+                .iter()
+                .map(|c| ((c.host.clone(), c.port), (c.to_host.clone(), c.to_port)))
+                .collect(),
+            refresh: plan.dns_refresh,
+            answers: Mutex::new(HashMap::new()),
+            unix_socket: plan.unix_socket.clone(),
+            proxy: plan.proxy.clone(),
+        };
+        for c in &plan.connect_to {
+            if c.to_host.parse::<IpAddr>().is_ok() {
+                continue;
+            }
+            let addrs: Vec<SocketAddr> = (c.to_host.as_str(), c.to_port)
+                .to_socket_addrs()
+                .map_err(|e| format!("--connect-to {c}: cannot resolve `{}`: {e}", c.to_host))?
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!(
+                    "--connect-to {c}: `{}` resolved to no address",
+                    c.to_host
+                ));
+            }
+            let answer = Answer {
+                at: Instant::now(),
+                addrs: OnceCell::new_with(Some(Ok(addrs))),
+            };
+            dial.lock()
+                .insert((c.to_host.clone(), c.to_port), Arc::new(answer));
+        }
+        Ok(dial)
+    }
+
+    /// `--unix-socket`: the socket every connection goes to.
+    pub(crate) fn unix_socket(&self) -> Option<&std::path::Path> {
+        self.unix_socket.as_deref()
+    }
+
+    /// The proxy connections to `origin` go through, if any.
+    pub(crate) fn proxy_for(&self, origin: &kaioken_vm::Origin) -> Option<&kaioken_vm::Proxy> {
+        self.proxy
+            .as_ref()?
+            .for_origin(origin.scheme, &origin.host, origin.port)
+    }
+
+    /// Whether HTTP/1.1 requests to `origin` go to an HTTP proxy in absolute form
+    /// (`GET http://host/path HTTP/1.1`) rather than through a tunnel: a plain
+    /// `http://` origin behind an HTTP proxy.
+    pub(crate) fn forwards(&self, origin: &kaioken_vm::Origin) -> bool {
+        origin.scheme == kaioken_vm::Scheme::Http
+            && self
+                .proxy_for(origin)
+                .is_some_and(|p| p.kind == kaioken_vm::ProxyKind::Http)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u16), Arc<Answer>>> {
+        self.answers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where `host:port` goes: a route's target, or itself.
+    fn target<'a>(&'a self, host: &'a str, port: u16) -> (&'a str, u16) {
+        if self.routes.is_empty() {
+            return (host, port);
+        }
+        let key = (host.to_ascii_lowercase(), port);
+        match self.routes.get(&key) {
+            Some((h, p)) => (h.as_str(), *p),
+            None => (host, port),
+        }
+    }
+
+    /// The one address `host:port` goes to when that is known without a lookup
+    /// that may change: an IP address, or a route to one (or to a name resolved at
+    /// the start, without `--dns-refresh`). For the io_uring engine.
+    pub(crate) fn fixed(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        if self.unix_socket.is_some() || self.proxy.is_some() {
+            return None;
+        }
+        let (host, port) = self.target(host, port);
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Some(SocketAddr::new(ip, port));
+        }
+        if self.refresh.is_some() {
+            return None;
+        }
+        let answer = self.lock().get(&(host.to_owned(), port)).cloned()?;
+        match answer.addrs.get() {
+            Some(Ok(addrs)) => addrs.first().copied(),
+            _ => None,
+        }
+    }
+
+    /// The addresses to connect to for `host:port`, and how long resolving took
+    /// when this call did it. A name that does not resolve is a `dns` error, its
+    /// message in `detail`.
+    pub(crate) async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        detail: &mut Option<String>,
+    ) -> Result<(Vec<SocketAddr>, Option<Duration>), ErrorKind> {
+        let (name, port) = self.target(host, port);
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            return Ok((vec![SocketAddr::new(ip, port)], None));
+        }
+        let key = (name.to_owned(), port);
+        let answer = {
+            let mut answers = self.lock();
+            let stale = |a: &Answer| self.refresh.is_some_and(|r| a.at.elapsed() >= r);
+            match answers.get(&key) {
+                Some(a) if !stale(a) => a.clone(),
+                _ => {
+                    let fresh = Arc::new(Answer {
+                        at: Instant::now(),
+                        addrs: OnceCell::new(),
+                    });
+                    answers.insert(key.clone(), fresh.clone());
+                    fresh
+                }
+            }
+        };
+        let looked_up = AtomicBool::new(false);
+        let started = Instant::now();
+        let result = answer
+            .addrs
+            .get_or_init(|| async {
+                looked_up.store(true, Ordering::Relaxed);
+                match tokio::net::lookup_host((name, port)).await {
+                    Ok(addrs) => Ok(addrs.collect()),
+                    Err(e) => Err(format!("cannot resolve `{name}`: {e}")),
+                }
+            })
+            .await;
+        let took = looked_up.load(Ordering::Relaxed).then(|| started.elapsed());
+        match result {
+            Ok(addrs) => Ok((addrs.clone(), took)),
+            Err(message) => {
+                *detail = Some(message.clone());
+                // Not kept: the next connection tries again.
+                let mut answers = self.lock();
+                if answers.get(&key).is_some_and(|a| Arc::ptr_eq(a, &answer)) {
+                    answers.remove(&key);
+                }
+                Err(ErrorKind::Dns)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kaioken_vm::ConnectTo;
+
+    fn plan(specs: &[(&str, u16, &str, u16)], refresh: Option<Duration>) -> TransportPlan {
+        TransportPlan {
+            connect_to: specs
+                .iter()
+                .map(|&(h, p, th, tp)| ConnectTo {
+                    host: h.into(),
+                    port: p,
+                    to_host: th.into(),
+                    to_port: tp,
+                })
+                .collect(),
+            dns_refresh: refresh,
+            ..TransportPlan::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn routes_send_a_host_port_elsewhere_and_the_last_spec_wins() {
+        let dial = Dial::new(&plan(
+            &[
+                ("api.test", 443, "127.0.0.9", 1),
+                ("api.test", 443, "127.0.0.2", 8443),
+                ("localhost", 80, "localhost", 8080),
+            ],
+            None,
+        ))
+        .unwrap();
+        let mut detail = None;
+        let (addrs, dns) = dial.resolve("API.test", 443, &mut detail).await.unwrap();
+        assert_eq!(addrs, vec!["127.0.0.2:8443".parse().unwrap()]);
+        assert_eq!(dns, None, "an address is not resolved");
+        // Another port of the same host is not routed (and `.test` does not resolve).
+        assert_eq!(
+            dial.resolve("api.test", 80, &mut detail).await,
+            Err(ErrorKind::Dns)
+        );
+        assert!(detail.unwrap().starts_with("cannot resolve `api.test`"));
+        // A route to a name was resolved when the run started: no lookup now.
+        let (addrs, dns) = dial.resolve("localhost", 80, &mut None).await.unwrap();
+        assert!(
+            addrs
+                .iter()
+                .all(|a| a.port() == 8080 && a.ip().is_loopback())
+        );
+        assert_eq!(dns, None);
+        assert_eq!(
+            dial.fixed("api.test", 443),
+            Some("127.0.0.2:8443".parse().unwrap())
+        );
+        assert_eq!(dial.fixed("localhost", 80).map(|a| a.port()), Some(8080));
+        assert_eq!(dial.fixed("other.test", 80), None);
+    }
+
+    #[tokio::test]
+    async fn a_name_is_resolved_once_then_again_when_its_answer_is_stale() {
+        let dial = Dial::new(&plan(&[], None)).unwrap();
+        let (_, first) = dial.resolve("localhost", 1, &mut None).await.unwrap();
+        let (_, second) = dial.resolve("localhost", 1, &mut None).await.unwrap();
+        assert!(first.is_some() && second.is_none());
+
+        let dial = Dial::new(&plan(&[], Some(Duration::from_millis(20)))).unwrap();
+        let (_, first) = dial.resolve("localhost", 1, &mut None).await.unwrap();
+        let (_, cached) = dial.resolve("localhost", 1, &mut None).await.unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let (_, again) = dial.resolve("localhost", 1, &mut None).await.unwrap();
+        assert!(first.is_some() && cached.is_none() && again.is_some());
+    }
+
+    #[test]
+    fn a_route_to_a_name_that_does_not_resolve_is_refused_at_the_start() {
+        let err = Dial::new(&plan(&[("a.test", 80, "nowhere.invalid", 80)], None))
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with(
+                "--connect-to a.test:80:nowhere.invalid:80: cannot resolve `nowhere.invalid`"
+            ),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! Where connections go: `--resolve` and `--connect-to` send them to a chosen
+//! address while the URL's host stays in `Host` (nginx logs it), SNI and the
+//! certificate check; a malformed spec is refused before the run.
+
+use crate::harness::Test;
+use crate::nginx::{Nginx, Variant, free_port};
+
+/// `--resolve` gives a name that does not exist an address: every request reaches
+/// nginx with the URL's host, on the io_uring engine (the address is known at the
+/// start) and on tokio, without a DNS lookup.
+#[test]
+fn resolve_sends_a_named_target_to_the_address() {
+    for engine in ["io_uring", "tokio"] {
+        let nginx = Nginx::start(Variant::Http1);
+        let port = nginx
+            .url("/")
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_owned();
+        let host = format!("kaioken.test:{port}");
+        let mut test = Test::new()
+            .arg(format!("http://{host}/"))
+            .args(["--resolve", &format!("kaioken.test:{port}:127.0.0.1")])
+            .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+            .report();
+        if engine == "tokio" {
+            test = test.env("KAIOKEN_NO_IO_URING", "1");
+        }
+        let report = test.run().report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("requests.responses"), 20, "{report}");
+        assert_eq!(report.u64("phases_ms.dns.count"), 0, "{report}");
+        let lines = nginx.access_log_lines();
+        assert_eq!(lines.len(), 20, "{engine}");
+        assert!(lines.iter().all(|l| l.host == host), "{engine}: {lines:?}");
+    }
+}
+
+/// `--connect-to` over HTTP/2 (h2c): the URL's port-80 authority goes to nginx's
+/// port through `localhost` (a name, resolved when the run starts), and
+/// nginx sees the URL's authority.
+#[test]
+fn connect_to_routes_http2_through_a_name() {
+    let nginx = Nginx::start(Variant::H2c);
+    let port = nginx
+        .url("/")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let report = Test::new()
+        .arg("http://api.kaioken.test/")
+        .args([
+            "--connect-to",
+            &format!("api.kaioken.test:80:localhost:{port}"),
+        ])
+        .args(["--http2", "-c", "3", "--max-requests", "30", "-d", "60s"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("requests.responses"), 30, "{report}");
+    assert_eq!(report.u64("connections.opened"), 3, "{report}");
+    let lines = nginx.access_log_lines();
+    assert_eq!(lines.len(), 30);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.host == "api.kaioken.test" && l.protocol == "HTTP/2.0"),
+        "{lines:?}"
+    );
+}
+
+/// Over TLS the URL's host is the server name: `https://localhost:PORT` routed to
+/// 127.0.0.1 and nginx's port verifies against the certificate for `localhost`.
+#[test]
+fn connect_to_keeps_the_urls_host_for_tls() {
+    let nginx = Nginx::start(Variant::Tls);
+    let port = nginx
+        .url("/")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let unused = free_port();
+    let report = Test::new()
+        .arg(format!("https://localhost:{unused}/"))
+        .args([
+            "--connect-to",
+            &format!("localhost:{unused}:127.0.0.1:{port}"),
+        ])
+        .arg("--cacert")
+        .arg(nginx.ca_path())
+        .args(["-c", "2", "--max-requests", "10", "-d", "60s"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.u64("requests.responses"), 10, "{report}");
+    assert_eq!(report.u64("phases_ms.tls.count"), 2, "{report}");
+    let lines = nginx.access_log_lines();
+    assert_eq!(lines.len(), 10);
+    let host = format!("localhost:{unused}");
+    assert!(lines.iter().all(|l| l.host == host), "{lines:?}");
+}
+
+/// Malformed specs, a `--resolve` to a name and a route to a name that does not
+/// resolve: each a clear error before any request, exit 1.
+#[test]
+fn bad_routes_are_refused_before_the_run() {
+    for (args, message) in [
+        (
+            vec!["--connect-to", "a.test:80:127.0.0.1"],
+            "`a.test:80:127.0.0.1` has 3 part(s) where 4 are expected",
+        ),
+        (
+            vec!["--connect-to", "a.test:http:127.0.0.1:80"],
+            "`http` in `a.test:http:127.0.0.1:80` is not a port (1 to 65535)",
+        ),
+        (
+            vec!["--resolve", "a.test:80:backend"],
+            "`backend` in `a.test:80:backend` is not an IP address",
+        ),
+        (
+            vec!["--connect-to", "a.test:80:nowhere.invalid:80"],
+            "--connect-to a.test:80:nowhere.invalid:80: cannot resolve `nowhere.invalid`",
+        ),
+        (
+            vec!["--dns-refresh", "soon"],
+            "invalid duration `soon` for `dns_refresh`",
+        ),
+    ] {
+        Test::new()
+            .arg("http://a.test/")
+            .args(&args)
+            .args(["--max-requests", "1"])
+            .status(1)
+            .stderr_contains(message)
+            .run();
+    }
+}
+
+/// `[target] connect_to`, `resolve` and `dns_refresh` in a scenario file, shown by
+/// `--dump ir` (one `network` line); a `--connect-to` flag replaces the file's list.
+#[test]
+fn target_keys_and_flags_show_in_the_dump() {
+    let scenario = r#"
+[target]
+url = "http://a.test/"
+connect_to = ["a.test:80:127.0.0.1:8080"]
+resolve = ["b.test:443:[::1]"]
+dns_refresh = "30s"
+"#;
+    Test::new()
+        .scenario(scenario)
+        .args(["--dump", "ir"])
+        .stdout_contains(
+            "network connect_to=[a.test:80:127.0.0.1:8080, b.test:443:[::1]:443] dns_refresh=30s unix_socket=none",
+        )
+        .run();
+    Test::new()
+        .scenario(scenario)
+        .args(["--connect-to", "c.test:80:127.0.0.2:81", "--dump", "ir"])
+        .stdout_contains(
+            "network connect_to=[c.test:80:127.0.0.2:81, b.test:443:[::1]:443] dns_refresh=30s unix_socket=none",
+        )
+        .run();
+}
+
+/// HTTP/3 dials UDP itself, through the same routes: the URL's port is one nothing
+/// listens on, `--connect-to` sends the QUIC connections to Caddy's, and Caddy logs
+/// as many HTTP/3 requests, with the URL's host, as the report counts.
+#[test]
+fn connect_to_applies_to_http3() {
+    let caddy = crate::caddy::Caddy::start();
+    let port = caddy.url("").rsplit(':').next().unwrap().to_owned();
+    let unused = free_port();
+    let report = Test::new()
+        .arg(format!("https://127.0.0.1:{unused}/"))
+        .args([
+            "--connect-to",
+            &format!("127.0.0.1:{unused}:127.0.0.1:{port}"),
+        ])
+        .arg("--cacert")
+        .arg(caddy.ca_path())
+        .args(["--http3", "-c", "2", "--max-requests", "20", "-d", "60s"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.status_codes(), vec![(200, 20)], "{report}");
+    assert_eq!(report.u64("connections.opened"), 2, "{report}");
+    // The requests' `Host` is the URL's, whose port is not the site's, so Caddy logs
+    // them with its default logger (its output), not to the site's access log.
+    let logs = caddy.logs();
+    let host = format!("127.0.0.1:{unused}");
+    let served = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| {
+            e["logger"] == "http.log.access"
+                && e["request"]["proto"] == "HTTP/3.0"
+                && e["request"]["host"] == host.as_str()
+        })
+        .count();
+    assert_eq!(served, 20, "{logs}");
+    assert_eq!(caddy.protocols().get("HTTP/3.0"), None);
+}
+
+/// `--unix-socket`: every connection goes to nginx's Unix socket, over HTTP/1.1,
+/// HTTP/2 (h2c) and TLS (the URL's `localhost` is the server name nginx's
+/// certificate is checked against); nginx logs the URL's host, as many requests as
+/// the report counts, on as many connections as it says were opened.
+#[test]
+fn unix_socket_carries_http1_http2_and_tls() {
+    for (variant, extra) in [
+        (Variant::Http1, &[][..]),
+        (Variant::H2c, &["--http2"][..]),
+        (Variant::Tls, &["--http2"][..]),
+        (Variant::Tls, &[][..]),
+    ] {
+        let nginx = Nginx::start(variant);
+        let scheme = if variant.is_tls() { "https" } else { "http" };
+        let mut test = Test::new()
+            .arg(format!("{scheme}://localhost/"))
+            .arg("--unix-socket")
+            .arg(nginx.socket_path())
+            .args(extra)
+            .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+            .report();
+        if variant.is_tls() {
+            test = test.arg("--cacert").arg(nginx.ca_path());
+        }
+        let report = test.run().report();
+        let what = format!("{variant:?} {extra:?}");
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), "tokio", "{what}");
+        assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
+        assert_eq!(report.u64("connections.opened"), 2, "{what}\n{report}");
+        assert_eq!(report.u64("phases_ms.dns.count"), 0, "{what}\n{report}");
+        let tls = if variant.is_tls() { 2 } else { 0 };
+        assert_eq!(report.u64("phases_ms.tls.count"), tls, "{what}\n{report}");
+        let lines = nginx.access_log_lines();
+        assert_eq!(lines.len(), 20, "{what}");
+        let protocol = if extra.is_empty() {
+            "HTTP/1.1"
+        } else {
+            "HTTP/2.0"
+        };
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.host == "localhost" && l.protocol == protocol),
+            "{what}: {lines:?}"
+        );
+        let mut connections: Vec<u64> = lines.iter().map(|l| l.connection).collect();
+        connections.sort_unstable();
+        connections.dedup();
+        assert_eq!(connections.len(), 2, "{what}");
+    }
+}
+
+/// A socket path that does not exist, a file that is not a socket, and HTTP/3: clear
+/// errors before the run, exit 1.
+#[test]
+fn bad_unix_sockets_are_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sock");
+    let file = dir.path().join("plain.txt");
+    std::fs::write(&file, "not a socket").unwrap();
+    for (args, message) in [
+        (
+            vec![missing.display().to_string()],
+            format!("{}", missing.display()),
+        ),
+        (
+            vec![file.display().to_string()],
+            format!("`{}` is not a Unix socket", file.display()),
+        ),
+        (
+            vec![file.display().to_string(), "--http3".into()],
+            "`unix_socket` cannot carry HTTP/3 (QUIC runs on UDP)".into(),
+        ),
+    ] {
+        Test::new()
+            .arg("https://localhost/")
+            .arg("--unix-socket")
+            .args(&args)
+            .args(["--max-requests", "1"])
+            .status(1)
+            .stderr_contains(message)
+            .run();
+    }
+    // The missing path's message says why.
+    Test::new()
+        .arg("http://localhost/")
+        .arg("--unix-socket")
+        .arg(&missing)
+        .status(1)
+        .stderr_contains("No such file or directory")
+        .run();
+}

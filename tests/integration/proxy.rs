@@ -1,0 +1,263 @@
+//! Proxies, against real ones: tinyproxy for HTTP (absolute-form requests for plain
+//! HTTP/1.1, `CONNECT` tunnels for TLS and HTTP/2) and microsocks for SOCKS5. What
+//! the proxy logs and what nginx logs match the report; a proxy that refuses is a
+//! `connect` error with its answer in the detail; bad proxy settings are refused
+//! before the run.
+
+use crate::harness::Test;
+use crate::nginx::{Nginx, Variant};
+use crate::proxies::{Microsocks, Tinyproxy};
+
+fn port_of(nginx: &Nginx) -> u16 {
+    let url = nginx.url("");
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// Plain HTTP/1.1 through tinyproxy: each request goes to the proxy in absolute
+/// form (tinyproxy logs `GET http://127.0.0.1:PORT/ HTTP/1.1` for every one), and
+/// nginx serves as many as the report counts. The proxy makes it a tokio run.
+#[test]
+fn http_proxy_forwards_plain_http_in_absolute_form() {
+    let nginx = Nginx::start(Variant::Http1);
+    let proxy = Tinyproxy::start(&[]);
+    let report = Test::new()
+        .arg(nginx.url("/"))
+        .args(["--proxy", &proxy.url()])
+        .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
+    assert_eq!(report.status_codes(), vec![(200, 20)], "{report}");
+    assert_eq!(nginx.access_log_lines().len(), 20);
+    let expected = format!("GET http://127.0.0.1:{}/ HTTP/1.1", port_of(&nginx));
+    let logged = proxy.requests();
+    assert_eq!(logged.len(), 20, "{logged:?}");
+    assert!(logged.iter().all(|r| *r == expected), "{logged:?}");
+}
+
+/// TLS (HTTP/1.1 and HTTP/2 by ALPN) and h2c go through `CONNECT` tunnels: one per
+/// connection opened (tinyproxy logs each), the TLS handshake with nginx inside,
+/// and nginx serves every request the report counts, in the protocol asked for.
+#[test]
+fn http_proxy_tunnels_tls_and_http2() {
+    for (variant, http2, protocol) in [
+        (Variant::Tls, false, "HTTP/1.1"),
+        (Variant::Tls, true, "HTTP/2.0"),
+        (Variant::H2c, true, "HTTP/2.0"),
+    ] {
+        let nginx = Nginx::start(variant);
+        let port = port_of(&nginx);
+        let proxy = Tinyproxy::start(&[port]);
+        let mut test = Test::new()
+            .arg(nginx.url("/"))
+            .args(["--proxy", &proxy.url()])
+            .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+            .report();
+        if variant.is_tls() {
+            test = test.arg("--cacert").arg(nginx.ca_path());
+        }
+        if http2 {
+            test = test.arg("--http2");
+        }
+        let report = test.run().report();
+        let what = format!("{variant:?} http2={http2}");
+        report.check_invariants(0);
+        assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
+        assert_eq!(report.u64("connections.opened"), 2, "{what}\n{report}");
+        let lines = nginx.access_log_lines();
+        assert_eq!(lines.len(), 20, "{what}");
+        assert!(
+            lines.iter().all(|l| l.protocol == protocol),
+            "{what}: {lines:?}"
+        );
+        let logged = proxy.requests();
+        let connect = format!("CONNECT 127.0.0.1:{port} HTTP/1.1");
+        assert_eq!(logged, vec![connect.clone(), connect], "{what}");
+    }
+}
+
+/// A proxy that refuses the `CONNECT` (tinyproxy allows no port here): every
+/// request is a `connect` error whose detail gives the proxy's answer; nginx
+/// serves nothing.
+#[test]
+fn a_refused_connect_is_a_connect_error_with_the_proxys_status() {
+    let nginx = Nginx::start(Variant::Tls);
+    let proxy = Tinyproxy::start(&[1]);
+    let report = Test::new()
+        .arg(nginx.url("/"))
+        .args(["--proxy", &proxy.url()])
+        .arg("--cacert")
+        .arg(nginx.ca_path())
+        .args(["-c", "1", "--max-requests", "3", "-d", "60s"])
+        .status(1)
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.u64("errors.connect"), 3, "{report}");
+    assert_eq!(report.u64("requests.responses"), 0, "{report}");
+    let detail = report.str("error_details.connect");
+    let expected = format!(
+        "proxy {}: it refused CONNECT 127.0.0.1:{}: HTTP/1.1 403 Access violation",
+        proxy.url(),
+        port_of(&nginx)
+    );
+    assert!(detail.starts_with(&expected), "{detail}");
+    assert_eq!(nginx.access_log_lines().len(), 0);
+}
+
+/// SOCKS5 through microsocks, without and with a username and password, `socks5h`
+/// (the proxy resolves `localhost`) and `socks5` (resolved here): nginx serves
+/// every request over HTTP/1.1, h2c and TLS. Wrong credentials are a `connect`
+/// error saying so.
+#[test]
+fn socks5_carries_http1_http2_and_tls() {
+    for (credentials, scheme) in [(None, "socks5h"), (Some(("kai", "s3cret")), "socks5")] {
+        let socks = Microsocks::start(credentials);
+        let auth = credentials.map_or(String::new(), |(u, p)| format!("{u}:{p}@"));
+        let proxy = format!("{scheme}://{auth}{}", socks.address());
+        for (variant, http2) in [
+            (Variant::Http1, false),
+            (Variant::H2c, true),
+            (Variant::Tls, true),
+        ] {
+            let nginx = Nginx::start(variant);
+            let url = nginx.url("/").replace("127.0.0.1", "localhost");
+            let mut test = Test::new()
+                .arg(&url)
+                .args(["--proxy", &proxy])
+                .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+                .report();
+            if variant.is_tls() {
+                test = test.arg("--cacert").arg(nginx.ca_path());
+            }
+            if http2 {
+                test = test.arg("--http2");
+            }
+            let report = test.run().report();
+            let what = format!("{proxy} {variant:?}");
+            report.check_invariants(0);
+            assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
+            assert_eq!(report.u64("connections.opened"), 2, "{what}\n{report}");
+            assert_eq!(nginx.access_log_lines().len(), 20, "{what}");
+        }
+    }
+    let socks = Microsocks::start(Some(("kai", "s3cret")));
+    let nginx = Nginx::start(Variant::Http1);
+    let report = Test::new()
+        .arg(nginx.url("/"))
+        .args([
+            "--proxy",
+            &format!("socks5://kai:wrong@{}", socks.address()),
+        ])
+        .args(["-c", "1", "--max-requests", "2", "-d", "60s"])
+        .status(1)
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.u64("errors.connect"), 2, "{report}");
+    let detail = report.str("error_details.connect");
+    assert!(
+        detail.ends_with("it refused the username and password"),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("wrong"),
+        "the password is hidden: {detail}"
+    );
+    assert_eq!(nginx.access_log_lines().len(), 0);
+}
+
+/// `--proxy-from-env`: `http_proxy` (lowercase wins over uppercase) sends plain
+/// HTTP through tinyproxy; a host in `NO_PROXY` goes direct (tinyproxy logs
+/// nothing).
+#[test]
+fn proxy_from_env_honours_no_proxy() {
+    let nginx = Nginx::start(Variant::Http1);
+    let proxy = Tinyproxy::start(&[]);
+    for (no_proxy, through) in [("example.com", 10), ("example.com, 127.0.0.1", 0)] {
+        let before = proxy.requests().len();
+        let report = Test::new()
+            .arg(nginx.url("/"))
+            .arg("--proxy-from-env")
+            .env("http_proxy", proxy.url())
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", no_proxy)
+            .env_remove("no_proxy")
+            .args(["-c", "1", "--max-requests", "10", "-d", "60s"])
+            .report()
+            .run()
+            .report();
+        assert_eq!(
+            report.status_codes(),
+            vec![(200, 10)],
+            "{no_proxy}\n{report}"
+        );
+        assert_eq!(proxy.requests().len() - before, through, "{no_proxy}");
+    }
+    assert_eq!(nginx.access_log_lines().len(), 20);
+}
+
+/// Bad proxy settings are errors before the run, exit 1.
+#[test]
+fn bad_proxy_settings_are_refused_before_the_run() {
+    for (args, env, message) in [
+        (
+            vec!["--proxy", "https://proxy.test:443"],
+            None,
+            "unsupported proxy scheme `https://`",
+        ),
+        (
+            vec!["--proxy", "socks4://proxy.test:1080"],
+            None,
+            "unsupported proxy scheme `socks4://`",
+        ),
+        (
+            vec!["--proxy", "http://proxy.test:3128", "--http3"],
+            None,
+            "a proxy cannot carry HTTP/3 (QUIC runs on UDP)",
+        ),
+        (
+            vec!["--proxy-from-env"],
+            Some(("HTTPS_PROXY", "ftp://proxy.test")),
+            "the environment's `HTTPS_PROXY`: unsupported proxy scheme `ftp://`",
+        ),
+    ] {
+        let mut test = Test::new()
+            .arg("https://a.test/")
+            .args(&args)
+            .env_remove("https_proxy")
+            .args(["--max-requests", "1"])
+            .status(1)
+            .stderr_contains(message);
+        if let Some((name, value)) = env {
+            test = test.env(name, value);
+        }
+        test.run();
+    }
+}
+
+/// `--dump ir` shows the proxies with the password hidden, and `NO_PROXY`.
+#[test]
+fn the_dump_shows_proxies_without_their_password() {
+    let out = Test::new()
+        .args(["http://a.test/", "--dump", "ir"])
+        .args(["--proxy", "socks5h://kai:s3cret@127.0.0.1:1080"])
+        .stdout_contains(format!(
+            "proxy_http=socks5h://kai:{0}@127.0.0.1:1080 proxy_https=socks5h://kai:{0}@127.0.0.1:1080 no_proxy=[]",
+            kaioken_vm::REDACTED
+        ))
+        .run();
+    assert!(!out.stdout.contains("s3cret"), "{}", out.stdout);
+    Test::new()
+        .args(["http://a.test/", "--dump", "ir", "--proxy-from-env"])
+        .env("http_proxy", "127.0.0.1:3128")
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env("no_proxy", "Internal.test, .corp")
+        .stdout_contains(
+            "proxy_http=http://127.0.0.1:3128 proxy_https=none no_proxy=[internal.test, .corp]",
+        )
+        .run();
+}
