@@ -5,8 +5,9 @@
 # (HTTP/3, with HTTP/2 and HTTP/1.1 on the same port), httpbin
 # under gunicorn (a real application: echoes, cookies, redirects) and a WebSocket
 # echo server (Python's `websockets`), run the live view in tmux and render the HTML
-# report in headless Chromium, and a gRPC server (Python's grpcio); on a fresh Debian or
-# Ubuntu machine this installs them first: nginx, caddy, tmux and chromium with apt-get;
+# report in headless Chromium, a gRPC server (Python's grpcio), and proxies (tinyproxy
+# for HTTP, microsocks for SOCKS5); on a fresh Debian or Ubuntu machine this installs
+# them first: nginx, caddy, tinyproxy, microsocks, tmux and chromium with apt-get;
 # httpbin, gunicorn, websockets, grpcio, grpcio-tools and grpcio-reflection with pip.
 # Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, CADDY a caddy
 # binary elsewhere than /usr/bin/caddy, and PYTHON to use another Python 3 than

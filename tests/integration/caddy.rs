@@ -167,6 +167,12 @@ fn stop(child: &mut Child) {
     crate::harness::stop_child(child, libc::SIGTERM);
 }
 
+/// The body of `/big`, which Caddy compresses (zstd, else gzip) for a client that
+/// accepts it: long enough to pass its 512-byte minimum.
+pub const BIG: &str = "kaioken compressed body, line after line of it. ";
+/// How many times `/big` repeats [`BIG`].
+pub const BIG_REPEATS: usize = 20;
+
 /// Where Caddy writes its internal CA's root under `dir` (its `XDG_DATA_HOME`).
 fn root_path(dir: &Path) -> PathBuf {
     dir.join("data/caddy/pki/authorities/local/root.crt")
@@ -180,6 +186,7 @@ fn root_path(dir: &Path) -> PathBuf {
 /// over QUIC it needs telling.
 fn config(dir: &Path, port: u16) -> String {
     let d = dir.display();
+    let big = BIG.repeat(BIG_REPEATS);
     format!(
         r#"{{
 	admin off
@@ -203,6 +210,8 @@ https://127.0.0.1:{port} {{
 	respond /echo "{{http.request.method}} {{http.request.uri}}" 200
 	respond /body "got {{http.request.body}}" 200
 	respond /cookies "cookies: {{http.request.header.Cookie}}" 200
+	encode /big zstd gzip
+	respond /big "{big}" 200
 	redir /hop /echo?hopped=1 302
 	respond / "ok" 200
 	respond /ready "ready" 200

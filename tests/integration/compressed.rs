@@ -119,3 +119,52 @@ fn summary_says_what_was_decoded_and_dump_shows_the_header() {
         dump.stdout
     );
 }
+
+/// zstd (and the other codings) over every HTTP version: Caddy compresses `/big`
+/// with zstd for a client that accepts it, over HTTP/1.1, HTTP/2 and HTTP/3; each
+/// body decodes whole to what Caddy was told to send, and checks read it decoded.
+#[test]
+fn caddy_zstd_over_h1_h2_and_h3() {
+    use crate::caddy::{BIG, BIG_REPEATS, Caddy};
+    let caddy = Caddy::start();
+    for flag in [None, Some("--http2"), Some("--http3")] {
+        let mut test = Test::new()
+            .arg(caddy.url("/big"))
+            .arg("--cacert")
+            .arg(caddy.ca_path())
+            .args(["--compressed", "-c", "1", "--max-requests", "5", "-d", "60s"])
+            .scenario(
+                r#"
+                [request]
+                checks = ['body contains "line after line of it. kaioken compressed body"', 'header("content-encoding") == "zstd"']
+                "#,
+            );
+        if let Some(flag) = flag {
+            test = test.arg(flag);
+        }
+        let report = test.report().run().report();
+        report.check_invariants(0);
+        let what = format!("{flag:?}");
+        assert_eq!(report.u64("requests.decoded"), 5, "{what}\n{report}");
+        assert_eq!(
+            report.u64("requests.decoded_partial"),
+            0,
+            "{what}\n{report}"
+        );
+        assert_eq!(
+            report.u64("requests.bytes_decoded"),
+            5 * (BIG.len() * BIG_REPEATS) as u64,
+            "{what}\n{report}"
+        );
+        let checks = report.get("checks").as_array().expect("checks");
+        assert!(
+            checks.iter().all(|c| c["passes"] == 5 && c["fails"] == 0),
+            "{what}\n{report}"
+        );
+        // What came over the wire is smaller than what it decoded to.
+        assert!(
+            report.u64("requests.bytes_received") < report.u64("requests.bytes_decoded"),
+            "{what}\n{report}"
+        );
+    }
+}
