@@ -163,10 +163,10 @@ fn protocol_errors_say_what_was_wrong() {
 #[test]
 fn endless_lines_end_quickly_in_bounded_memory() {
     const REQUESTS: u64 = 10;
-    /// Far above a run's own footprint (tens of MiB of heap), far below what an
-    /// unbounded buffer reaches. RSS also counts the binary's pages in memory, which
-    /// can be all of a debug build's text (the kernel may map it with huge pages):
-    /// its size is allowed on top.
+    // Far above a run's own footprint (tens of MiB of heap), far below what an
+    // unbounded buffer reaches. RSS also counts the binary's pages in memory, which
+    // can be all of a debug build's text (the kernel may map it with huge pages):
+    // its size is allowed on top.
     let binary_kib =
         std::fs::metadata(crate::harness::kaioken_path()).map_or(0, |m| m.len() / 1024);
     let peak_rss_kib: u64 = 150 * 1024 + binary_kib;
