@@ -335,16 +335,11 @@ impl Exchange<'_> {
     }
 }
 
-/// Serialize a request into `w`: request line, host, headers, framing, body. Shared by
-/// every HTTP/1.1 driver; `w` is the VU's own buffer, cleared and reused. With `hop`,
-/// the request a redirect asked for: its method, origin and path, the step's headers
-/// (but `host` and `authorization` only on its own origin, `content-type` only with
-/// the body).
 /// Rewrite the request in `w` for an HTTP proxy (`--proxy http://…` to an
 /// `http://` origin): its target in absolute form (`GET http://host:port/path
 /// HTTP/1.1`, RFC 9112 §3.2.2) and, for a proxy with credentials, a
 /// `proxy-authorization` header.
-fn to_absolute_form(w: &mut Vec<u8>, authority: &str, auth: Option<&str>) {
+pub(crate) fn to_absolute_form(w: &mut Vec<u8>, authority: &str, auth: Option<&str>) {
     let Some(space) = w.iter().position(|&b| b == b' ') else {
         return;
     };
@@ -358,6 +353,11 @@ fn to_absolute_form(w: &mut Vec<u8>, authority: &str, auth: Option<&str>) {
     }
 }
 
+/// Serialize a request into `w`: request line, host, headers, framing, body. Shared by
+/// every HTTP/1.1 driver; `w` is the VU's own buffer, cleared and reused. With `hop`,
+/// the request a redirect asked for: its method, origin and path, the step's headers
+/// (but `host` and `authorization` only on its own origin, `content-type` only with
+/// the body).
 pub(crate) fn write_request(
     w: &mut Vec<u8>,
     program: &Program,

@@ -49,6 +49,7 @@ impl Verbose {
     pub fn exchange(
         &self,
         program: &Program,
+        dial: &crate::dial::Dial,
         request: &Request<'_>,
         info: &crate::http1::StepInfo,
         outcome: Outcome,
@@ -59,7 +60,7 @@ impl Verbose {
         if flag.load(Ordering::Relaxed) || flag.swap(true, Ordering::AcqRel) {
             return;
         }
-        let text = self.render(program, request, info, outcome, capture, detail);
+        let text = self.render(program, dial, request, info, outcome, capture, detail);
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
@@ -67,6 +68,7 @@ impl Verbose {
     fn render(
         &self,
         program: &Program,
+        dial: &crate::dial::Dial,
         request: &Request<'_>,
         info: &crate::http1::StepInfo,
         outcome: Outcome,
@@ -92,6 +94,15 @@ impl Verbose {
             request.cookie,
             request.hop,
         );
+        let origin = match request.hop {
+            Some(h) => &h.origin,
+            None => &program.origins[desc.origin],
+        };
+        if request.protocol == Protocol::Http1 && dial.forwards(origin) {
+            // As the driver sends it to an HTTP proxy.
+            let auth = dial.proxy_for(origin).and_then(crate::proxy::authorization);
+            crate::http1::to_absolute_form(&mut wire, &origin.authority, auth.as_deref());
+        }
         match request.protocol {
             Protocol::Http2 | Protocol::Http3 => {
                 out.push_str("(HTTP/2 and HTTP/3 send these fields in binary frames)\n");

@@ -255,7 +255,9 @@ impl TokioVu {
             if let Some(verbose) = &shared.verbose {
                 let info = &shared.transport.infos[request.step.index()];
                 let detail = driver.last().detail.as_deref();
-                verbose.exchange(program, &request, info, outcome, driver.capture(), detail);
+                let dial = &shared.transport.dial;
+                let capture = driver.capture();
+                verbose.exchange(program, dial, &request, info, outcome, capture, detail);
             }
             if driver.last().reconnected {
                 ctx.stats.borrow_mut().reconnected(end);

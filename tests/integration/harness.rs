@@ -382,24 +382,19 @@ impl Report {
             .unwrap_or_else(|| panic!("`{path}` is not a boolean:\n{self}"))
     }
 
-    /// `status_codes` as (status, count) pairs, sorted.
+    /// `status_codes` as (HTTP status, count) pairs, sorted; a run with another
+    /// protocol's statuses (`ws:1000`, `grpc:0`) reads them with
+    /// [`Report::status_codes_named`].
     pub fn status_codes(&self) -> Vec<(u16, u64)> {
-        let map = self
-            .get("status_codes")
-            .as_object()
-            .unwrap_or_else(|| panic!("`status_codes` is not an object:\n{self}"));
-        let mut codes: Vec<(u16, u64)> = map
-            .iter()
-            .map(|(k, v)| {
-                let code = k
-                    .parse()
-                    .unwrap_or_else(|_| panic!("status code {k:?} is not a number:\n{self}"));
-                let n = v
-                    .as_u64()
-                    .unwrap_or_else(|| panic!("count for {k} is not an integer:\n{self}"));
+        let mut codes: Vec<(u16, u64)> = self
+            .status_codes_named()
+            .into_iter()
+            .map(|(k, n)| {
+                let code = k.parse().unwrap_or_else(|_| {
+                    panic!("status {k:?} is not an HTTP code (use status_codes_named):\n{self}")
+                });
                 (code, n)
             })
-            .filter(|&(_, n)| n > 0)
             .collect();
         codes.sort_unstable();
         codes

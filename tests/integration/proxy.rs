@@ -20,18 +20,20 @@ fn port_of(nginx: &Nginx) -> u16 {
 fn http_proxy_forwards_plain_http_in_absolute_form() {
     let nginx = Nginx::start(Variant::Http1);
     let proxy = Tinyproxy::start(&[]);
-    let report = Test::new()
+    let out = Test::new()
         .arg(nginx.url("/"))
         .args(["--proxy", &proxy.url()])
-        .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+        .args(["-v", "-c", "2", "--max-requests", "20", "-d", "60s"])
         .report()
-        .run()
-        .report();
+        .run();
+    let report = out.report();
     report.check_invariants(0);
     assert_eq!(report.str("settings.engine"), "tokio", "{report}");
     assert_eq!(report.status_codes(), vec![(200, 20)], "{report}");
     assert_eq!(nginx.access_log_lines().len(), 20);
     let expected = format!("GET http://127.0.0.1:{}/ HTTP/1.1", port_of(&nginx));
+    // `-v` shows the request line as it went to the proxy.
+    assert!(out.stderr.contains(&format!("> {expected}")), "{}", out.stderr);
     let logged = proxy.requests();
     assert_eq!(logged.len(), 20, "{logged:?}");
     assert!(logged.iter().all(|r| *r == expected), "{logged:?}");
