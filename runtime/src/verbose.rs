@@ -24,6 +24,14 @@ use crate::vu::Request;
 /// Most body bytes shown of a request or a response.
 const BODY_SHOWN: usize = 1024;
 
+/// What came of an exchange, as the driver kept it.
+pub(crate) struct Answer<'a> {
+    pub outcome: Outcome,
+    pub capture: Option<&'a Capture>,
+    /// The failure's detail, if there was one.
+    pub detail: Option<&'a str>,
+}
+
 /// Which steps have been shown, and the rule that hides secrets.
 pub(crate) struct Verbose {
     rule: Redact,
@@ -45,22 +53,19 @@ impl Verbose {
 
     /// Print `request`'s exchange if it is the first of its step (every later one
     /// costs a relaxed load).
-    #[allow(clippy::too_many_arguments)]
     pub fn exchange(
         &self,
         program: &Program,
         dial: &crate::dial::Dial,
         request: &Request<'_>,
         info: &crate::http1::StepInfo,
-        outcome: Outcome,
-        capture: Option<&Capture>,
-        detail: Option<&str>,
+        answer: Answer<'_>,
     ) {
         let flag = &self.shown[request.step.index()];
         if flag.load(Ordering::Relaxed) || flag.swap(true, Ordering::AcqRel) {
             return;
         }
-        let text = self.render(program, dial, request, info, outcome, capture, detail);
+        let text = self.render(program, dial, request, info, answer);
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
@@ -71,10 +76,13 @@ impl Verbose {
         dial: &crate::dial::Dial,
         request: &Request<'_>,
         info: &crate::http1::StepInfo,
-        outcome: Outcome,
-        capture: Option<&Capture>,
-        detail: Option<&str>,
+        answer: Answer<'_>,
     ) -> String {
+        let Answer {
+            outcome,
+            capture,
+            detail,
+        } = answer;
         let desc = program.step(request.step);
         let mut out = String::new();
         let _ = writeln!(

@@ -255,9 +255,12 @@ impl TokioVu {
             if let Some(verbose) = &shared.verbose {
                 let info = &shared.transport.infos[request.step.index()];
                 let detail = driver.last().detail.as_deref();
-                let dial = &shared.transport.dial;
-                let capture = driver.capture();
-                verbose.exchange(program, dial, &request, info, outcome, capture, detail);
+                let answer = crate::verbose::Answer {
+                    outcome,
+                    capture: driver.capture(),
+                    detail,
+                };
+                verbose.exchange(program, &shared.transport.dial, &request, info, answer);
             }
             if driver.last().reconnected {
                 ctx.stats.borrow_mut().reconnected(end);

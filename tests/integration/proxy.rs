@@ -33,7 +33,11 @@ fn http_proxy_forwards_plain_http_in_absolute_form() {
     assert_eq!(nginx.access_log_lines().len(), 20);
     let expected = format!("GET http://127.0.0.1:{}/ HTTP/1.1", port_of(&nginx));
     // `-v` shows the request line as it went to the proxy.
-    assert!(out.stderr.contains(&format!("> {expected}")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("> {expected}")),
+        "{}",
+        out.stderr
+    );
     let logged = proxy.requests();
     assert_eq!(logged.len(), 20, "{logged:?}");
     assert!(logged.iter().all(|r| *r == expected), "{logged:?}");
