@@ -1449,6 +1449,67 @@ target_rate = 0
         )
     }
 
+    /// The closed-model fixture with a WebSocket and a gRPC section, and messages
+    /// counted per second, for the report formats that show them.
+    pub(crate) fn messages_report() -> Report {
+        let mut report = closed_report();
+        let ms = |p50: f64| Latency {
+            min: Some(p50 / 2.0),
+            mean: Some(p50 * 1.2),
+            stdev: Some(p50 / 4.0),
+            p50: Some(p50),
+            p75: Some(p50 * 1.5),
+            p90: Some(p50 * 2.0),
+            p95: Some(p50 * 2.5),
+            p99: Some(p50 * 4.0),
+            p99_9: Some(p50 * 6.0),
+            max: Some(p50 * 8.0),
+        };
+        for (s, (sent, received)) in report.timeline.iter_mut().zip([(1_200, 1_190), (980, 975)]) {
+            s.messages_sent = Some(sent);
+            s.messages_received = Some(received);
+        }
+        report.websocket = Some(WebSocketJson {
+            connections: WsConnectionsJson {
+                opened: 10,
+                failed: 1,
+                closed_by_peer: 2,
+            },
+            handshake_ms: ms(0.41),
+            rtt_ms: ms(0.35),
+            messages: WsMessagesJson {
+                sent: 1_700,
+                received: 1_690,
+                sent_per_s: 172.24,
+                received_per_s: 171.23,
+            },
+            bytes: WsBytesJson {
+                sent: 54_400,
+                received: 54_080,
+            },
+            close_codes: BTreeMap::from([("1000".to_owned(), 1_688), ("1011".to_owned(), 2)]),
+        });
+        report.grpc = Some(GrpcJson {
+            calls: 400,
+            statuses: BTreeMap::from([("NOT_FOUND".to_owned(), 100), ("OK".to_owned(), 300)]),
+            messages_sent: 480,
+            messages_received: 475,
+            bytes_sent: 1_200,
+            bytes_received: 9_000,
+            connections_opened: 4,
+            connections_failed: 0,
+            connections_closed_by_server: 1,
+            connect_ms: ms(0.2),
+            streams: StreamsJson {
+                count: 100,
+                messages_mean: Some(1.75),
+                messages_max: Some(5),
+                first_message_ms: ms(0.8),
+            },
+        });
+        report
+    }
+
     /// The report as JSON, with the histogram checked against `latency` and its bytes
     /// left out (they depend on the deflate implementation, not on this file).
     fn json(report: &Report, latency: &Histogram<u64>) -> String {

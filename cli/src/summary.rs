@@ -185,11 +185,9 @@ fn websocket(out: &mut String, report: &Report) {
             latency(ws.handshake_ms.p99)
         ),
         format!(
-            "sent {} ({:.1}/s) · received {} ({:.1}/s) · {:.1} MiB out, {:.1} MiB in",
-            thousands(m.sent),
-            m.sent_per_s,
-            thousands(m.received),
-            m.received_per_s,
+            "sent {} · received {} · {:.1} MiB out, {:.1} MiB in",
+            with_rate(m.sent, m.sent_per_s),
+            with_rate(m.received, m.received_per_s),
             mib(ws.bytes.sent),
             mib(ws.bytes.received)
         ),
@@ -204,6 +202,20 @@ fn websocket(out: &mut String, report: &Report) {
         lines.push(format!("close codes {}", codes.join("  ")));
     }
     rows(out, "WebSocket", lines);
+}
+
+/// A count with its rate: `9,990 (999.0/s)`.
+pub(crate) fn with_rate(n: u64, per_s: f64) -> String {
+    format!("{} ({per_s:.1}/s)", thousands(n))
+}
+
+/// Messages per server stream that had any, mean and max (`–` when none had).
+pub(crate) fn stream_messages(st: &crate::report::StreamsJson) -> (String, String) {
+    (
+        st.messages_mean
+            .map_or("–".to_owned(), |m| format!("{m:.1}")),
+        st.messages_max.map_or("–".to_owned(), |m| m.to_string()),
+    )
 }
 
 /// `✓` for a check, extractor or threshold that never failed, `✗` otherwise.
@@ -677,12 +689,10 @@ fn grpc(out: &mut String, g: &crate::report::GrpcJson) {
     ));
     let st = &g.streams;
     if st.count > 0 {
+        let (mean, max) = stream_messages(st);
         lines.push(format!(
-            "streams {}  messages/stream mean {} max {}  first message p50 {} p99 {}",
+            "streams {}  messages/stream mean {mean} max {max}  first message p50 {} p99 {}",
             thousands(st.count),
-            st.messages_mean
-                .map_or("–".to_owned(), |m| format!("{m:.1}")),
-            st.messages_max.map_or("–".to_owned(), |m| m.to_string()),
             latency(st.first_message_ms.p50),
             latency(st.first_message_ms.p99),
         ));

@@ -4,7 +4,9 @@
 //!
 //! Rows of the timeline have `scope` `run` and their `second`; a scenario's row has
 //! `scope` `scenario:NAME`, a step's `step:SCENARIO/NAME`, no `second`, and the
-//! totals over the whole run. An absent value (a latency in a second without responses) is an empty
+//! totals over the whole run. When a step speaks WebSocket or gRPC, the rows have
+//! two more columns, [`MESSAGE_COLUMNS`], and a row for each section (`websocket`,
+//! `grpc`) ends the file. An absent value (a latency in a second without responses) is an empty
 //! field, which pandas reads as NaN. Fields are quoted as RFC 4180 says when needed.
 
 use std::fmt::Write;
@@ -31,6 +33,10 @@ pub const COLUMNS: [&str; 15] = [
     "bytes_received",
 ];
 
+/// Columns after [`COLUMNS`] when the run counted messages (a step speaks WebSocket
+/// or gRPC): per second in the timeline's rows, in total in the sections' rows.
+pub const MESSAGE_COLUMNS: [&str; 2] = ["messages_sent", "messages_received"];
+
 /// A field, quoted if it holds a comma, a quote or a line break.
 fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -48,7 +54,24 @@ fn row(out: &mut String, fields: &[String]) {
 /// The CSV text, CRLF line ends as RFC 4180 has them.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    row(&mut out, &COLUMNS.map(str::to_owned));
+    let messages =
+        super::has_message_counts(report) || report.websocket.is_some() || report.grpc.is_some();
+    // The message columns, when the run has them.
+    let extra = |sent: Option<u64>, received: Option<u64>| {
+        let field = |n: Option<u64>| n.map_or_else(String::new, |n| n.to_string());
+        if messages {
+            vec![field(sent), field(received)]
+        } else {
+            Vec::new()
+        }
+    };
+    let header = COLUMNS
+        .iter()
+        .chain(if messages { &MESSAGE_COLUMNS[..] } else { &[] });
+    row(
+        &mut out,
+        &header.map(|c| (*c).to_owned()).collect::<Vec<_>>(),
+    );
     for s in &report.timeline {
         row(
             &mut out,
@@ -70,7 +93,10 @@ pub fn render(report: &Report) -> String {
                 s.started.to_string(),
                 s.dropped.to_string(),
                 s.bytes_received.to_string(),
-            ],
+            ]
+            .into_iter()
+            .chain(extra(s.messages_sent, s.messages_received))
+            .collect::<Vec<_>>(),
         );
     }
     // A scenario's or step's totals over the run.
@@ -100,7 +126,10 @@ pub fn render(report: &Report) -> String {
                     String::new(),
                     String::new(),
                     String::new(),
-                ],
+                ]
+                .into_iter()
+                .chain(extra(None, None))
+                .collect::<Vec<_>>(),
             );
         };
     for g in &report.scenarios {
@@ -127,13 +156,57 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
+    // The WebSocket and gRPC sections' totals: `requests` is gRPC's calls, the
+    // latency WebSocket's round trips.
+    let section = |out: &mut String,
+                   scope: &str,
+                   calls: Option<u64>,
+                   l: Option<&Latency>,
+                   bytes_received: u64,
+                   sent: u64,
+                   received: u64| {
+        let ms = |v: fn(&Latency) -> Option<f64>| opt(l.and_then(v), 3);
+        let mut fields = vec![
+            scope.to_owned(),
+            String::new(),
+            calls.map_or_else(String::new, |n| n.to_string()),
+        ];
+        fields.extend(std::iter::repeat_n(String::new(), 4));
+        fields.extend([ms(|l| l.p50), ms(|l| l.p90), ms(|l| l.p99), ms(|l| l.max)]);
+        fields.extend(std::iter::repeat_n(String::new(), 3));
+        fields.push(bytes_received.to_string());
+        fields.extend(extra(Some(sent), Some(received)));
+        row(out, &fields);
+    };
+    if let Some(ws) = &report.websocket {
+        section(
+            &mut out,
+            "websocket",
+            None,
+            Some(&ws.rtt_ms),
+            ws.bytes.received,
+            ws.messages.sent,
+            ws.messages.received,
+        );
+    }
+    if let Some(g) = &report.grpc {
+        section(
+            &mut out,
+            "grpc",
+            Some(g.calls),
+            None,
+            g.bytes_received,
+            g.messages_sent,
+            g.messages_received,
+        );
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{closed_report, open_report};
+    use crate::report::tests::{closed_report, messages_report, open_report};
 
     #[test]
     fn closed_model_csv() {
@@ -156,6 +229,16 @@ mod tests {
         assert!(lines.iter().all(|l| l.split(',').count() == COLUMNS.len()));
         assert_eq!(lines[3].split(',').next(), Some("scenario:browse"));
         assert_eq!(lines[5].split(',').next(), Some("step:browse/step0"));
+    }
+
+    /// Message columns after the others, a row per section after the steps'.
+    #[test]
+    fn websocket_and_grpc_csv() {
+        let text = render(&messages_report());
+        let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+        let width = COLUMNS.len() + MESSAGE_COLUMNS.len();
+        assert!(lines.iter().all(|l| l.split(',').count() == width));
+        insta::assert_snapshot!(text);
     }
 
     #[test]

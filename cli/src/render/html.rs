@@ -7,9 +7,10 @@
 //! latency percentile spectrum on a log scale like HdrHistogram's plotter, from the
 //! report's full histogram (`chart-spectrum`), status codes over time
 //! (`chart-status`), VUs, iterations started and dropped over time (`chart-vus`),
-//! per-scenario latency (`chart-scenarios`) and check pass rates (`chart-checks`);
-//! then thresholds, settings and the load model as tables. A chart the run has no
-//! data for is left out.
+//! per-scenario latency (`chart-scenarios`), check pass rates (`chart-checks`) and
+//! WebSocket or gRPC messages sent and received over time (`chart-messages`); then
+//! thresholds, settings and the load model as tables, and the WebSocket and gRPC
+//! sections when a step speaks them. A chart the run has no data for is left out.
 
 use std::fmt::Write;
 
@@ -433,6 +434,32 @@ pub fn render(report: &Report, serious: bool) -> String {
             },
         ],
     );
+    if super::has_message_counts(report) {
+        line_chart(
+            &mut out,
+            "chart-messages",
+            "Messages per second",
+            "per second",
+            &[
+                Series {
+                    name: "sent".into(),
+                    color: PALETTE[0],
+                    values: t
+                        .iter()
+                        .map(|s| s.messages_sent.map(|n| n as f64))
+                        .collect(),
+                },
+                Series {
+                    name: "received".into(),
+                    color: PALETTE[3],
+                    values: t
+                        .iter()
+                        .map(|s| s.messages_received.map(|n| n as f64))
+                        .collect(),
+                },
+            ],
+        );
+    }
     line_chart(
         &mut out,
         "chart-latency",
@@ -594,6 +621,8 @@ pub fn render(report: &Report, serious: bool) -> String {
     for (title, t) in [
         ("Steps", super::steps_table(report)),
         ("Request anatomy", super::anatomy_table(report)),
+        ("WebSocket", super::websocket_table(report)),
+        ("gRPC", super::grpc_table(report)),
     ] {
         let rows: Vec<Vec<String>> = t
             .rows
@@ -645,7 +674,7 @@ pub fn render(report: &Report, serious: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{closed_report, open_report};
+    use crate::report::tests::{closed_report, messages_report, open_report};
 
     /// Every chart the closed fixture has data for, and no URL but the target's.
     #[test]
@@ -686,6 +715,20 @@ mod tests {
         assert!(page.contains("id=\"chart-spectrum\""));
         assert!(!page.contains("id=\"chart-scenarios\""));
         assert!(!page.contains("id=\"chart-checks\""));
+        assert!(!page.contains("id=\"chart-messages\""));
+        assert!(!page.contains("<h2>WebSocket</h2>"));
+    }
+
+    /// The messages/s chart and the WebSocket and gRPC tables, as drawn.
+    #[test]
+    fn websocket_and_grpc_html() {
+        let page = render(&messages_report(), true);
+        let start = page.find("<section><h2>Messages per second").unwrap();
+        let chart = &page[start..];
+        let chart = &chart[..chart.find("</section>").unwrap()];
+        let start = page.find("<section><h2>WebSocket").unwrap();
+        let end = page.find("<section><h2>Settings").unwrap();
+        insta::assert_snapshot!(format!("{chart}</section>\n{}", &page[start..end]));
     }
 
     #[test]

@@ -221,6 +221,8 @@ pub fn render(report: &Report) -> String {
     for (title, t) in [
         ("Steps", super::steps_table(report)),
         ("Request anatomy", super::anatomy_table(report)),
+        ("WebSocket", super::websocket_table(report)),
+        ("gRPC", super::grpc_table(report)),
     ] {
         let rows: Vec<Vec<String>> = t
             .rows
@@ -241,7 +243,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{closed_report, open_report};
+    use crate::report::tests::{closed_report, messages_report, open_report};
 
     #[test]
     fn closed_model_markdown() {
@@ -251,6 +253,12 @@ mod tests {
     #[test]
     fn open_model_markdown() {
         insta::assert_snapshot!(render(&open_report()));
+    }
+
+    /// The WebSocket and gRPC sections, after the request anatomy.
+    #[test]
+    fn websocket_and_grpc_markdown() {
+        insta::assert_snapshot!(render(&messages_report()));
     }
 
     /// Every table row has as many cells as its header: `|` inside a cell is

@@ -173,6 +173,109 @@ pub(crate) fn anatomy_table(report: &Report) -> Table {
     }
 }
 
+/// Whether the timeline counts messages (a step speaks WebSocket or gRPC).
+pub(crate) fn has_message_counts(report: &Report) -> bool {
+    report
+        .timeline
+        .iter()
+        .any(|s| s.messages_sent.is_some() || s.messages_received.is_some())
+}
+
+/// A section's row: what it counts, the count, and its p50/p90/p99/max when it is
+/// a time (in the summary's wording).
+fn section_row(what: &str, count: String, l: Option<&crate::report::Latency>) -> Vec<String> {
+    let ms = |v: Option<f64>| crate::summary::latency(v);
+    let mut row = vec![what.to_owned(), count];
+    match l {
+        Some(l) => row.extend([ms(l.p50), ms(l.p90), ms(l.p99), ms(l.max)]),
+        None => row.extend(std::iter::repeat_n(String::new(), 4)),
+    }
+    row
+}
+
+/// The WebSocket section, when a step speaks WebSocket: connections, handshake and
+/// round-trip times, messages each way with their rates, bytes and close codes.
+pub(crate) fn websocket_table(report: &Report) -> Table {
+    use crate::summary::with_rate;
+    let t = kaioken_tui::thousands;
+    let rows = report.websocket.as_ref().map_or_else(Vec::new, |ws| {
+        let c = &ws.connections;
+        let m = &ws.messages;
+        let mut rows = vec![
+            section_row("connections opened", t(c.opened), None),
+            section_row("connections failed", t(c.failed), None),
+            section_row(
+                "connections closed by the server",
+                t(c.closed_by_peer),
+                None,
+            ),
+            section_row("handshake", String::new(), Some(&ws.handshake_ms)),
+            section_row("round trip", String::new(), Some(&ws.rtt_ms)),
+            section_row("messages sent", with_rate(m.sent, m.sent_per_s), None),
+            section_row(
+                "messages received",
+                with_rate(m.received, m.received_per_s),
+                None,
+            ),
+            section_row("bytes sent", t(ws.bytes.sent), None),
+            section_row("bytes received", t(ws.bytes.received), None),
+        ];
+        rows.extend(
+            ws.close_codes
+                .iter()
+                .map(|(code, n)| section_row(&format!("close code {code}"), t(*n), None)),
+        );
+        rows
+    });
+    Table {
+        header: &["WebSocket", "Count", "p50", "p90", "p99", "max"],
+        rows,
+    }
+}
+
+/// The gRPC section, when a step makes gRPC calls: calls by status name, messages,
+/// bytes, connections and their set-up time, and server streams when there were any.
+pub(crate) fn grpc_table(report: &Report) -> Table {
+    let t = kaioken_tui::thousands;
+    let rows = report.grpc.as_ref().map_or_else(Vec::new, |g| {
+        let mut rows = vec![section_row("calls", t(g.calls), None)];
+        rows.extend(
+            g.statuses
+                .iter()
+                .map(|(name, n)| section_row(&format!("status {name}"), t(*n), None)),
+        );
+        rows.extend([
+            section_row("messages sent", t(g.messages_sent), None),
+            section_row("messages received", t(g.messages_received), None),
+            section_row("bytes sent", t(g.bytes_sent), None),
+            section_row("bytes received", t(g.bytes_received), None),
+            section_row("connections opened", t(g.connections_opened), None),
+            section_row("connections failed", t(g.connections_failed), None),
+            section_row(
+                "connections closed by the server",
+                t(g.connections_closed_by_server),
+                None,
+            ),
+            section_row("connect", String::new(), Some(&g.connect_ms)),
+        ]);
+        let st = &g.streams;
+        if st.count > 0 {
+            let (mean, max) = crate::summary::stream_messages(st);
+            rows.extend([
+                section_row("streams", t(st.count), None),
+                section_row("messages/stream mean", mean, None),
+                section_row("messages/stream max", max, None),
+                section_row("first message", String::new(), Some(&st.first_message_ms)),
+            ]);
+        }
+        rows
+    });
+    Table {
+        header: &["gRPC", "Count", "p50", "p90", "p99", "max"],
+        rows,
+    }
+}
+
 /// A ratio as a report table writes it: `12.5%`.
 pub(crate) fn percent(ratio: f64) -> String {
     format!("{}%", num(ratio * 100.0, 2))
