@@ -93,47 +93,7 @@ fn http1_request_path_allocates_nothing() {
     )
     .unwrap();
     assert!(program.capture_body && program.capture_head);
-    // The tokio engine's own request path: a worker's context, a VU machine with its
-    // drivers, and `TokioVu::send` (gate, driver, record, judge), as `closed_vu` runs
-    // it, minus the task.
-    let plan = one_vu_plan(program.clone(), None);
-    let shared = Arc::new(Shared::new(&plan, 1, Arc::new(Control::new())).unwrap());
-    let ctx = WorkerCtx {
-        stats: RefCell::new(
-            WorkerStats::new(shared.measure_from, 10)
-                .with_checks(program.checks.len())
-                .with_steps(program.steps.len()),
-        ),
-        shared: shared.clone(),
-        program,
-        index: 0,
-        in_flight: Cell::new(0),
-        pacer: None,
-        open: None,
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let allocations = rt.block_on(async {
-        let mut vu = TokioVu::new(Vu::new(&ctx.program, 1, false));
-        let mut stop_rx = shared.control.subscribe();
-        let mut allocations = 0;
-        for i in 0..WARM + MEASURED {
-            if i == WARM {
-                COUNTING.with(|c| c.set(true));
-            }
-            while !matches!(vu.vu.next(&ctx.program), Yield::Send(_)) {}
-            assert!(ctx.may_send(&mut stop_rx).await);
-            assert!(vu.send(&ctx, None, &mut stop_rx).await, "request {i}");
-            if i + 1 == WARM + MEASURED {
-                COUNTING.with(|c| c.set(false));
-                allocations = counted_allocations();
-            }
-        }
-        allocations
-    });
-    let stats = ctx.stats.into_inner();
+    let (allocations, stats) = tokio_allocations(program, WARM, MEASURED);
     let statuses = [stats.status[200], stats.status[201]];
     server.join().unwrap();
     assert_eq!(statuses, [1100, 1100]);
@@ -213,6 +173,58 @@ fn uring_request_path_allocates_nothing() {
         counts[0], counts[1],
         "allocations grew with the number of requests: {counts:?}"
     );
+}
+
+/// The heap allocations of `measured` exchanges of `program`'s one VU, after `warm`
+/// more, on the tokio engine's request path as `closed_vu` runs it (a worker's
+/// context, a VU machine with its drivers, `TokioVu::send`: gate, driver, record,
+/// judge), minus the task; and the worker's statistics. Its runtime is gone when it
+/// returns, so a server thread serving its connections may be joined.
+fn tokio_allocations(
+    program: kaioken_vm::Program,
+    warm: usize,
+    measured: usize,
+) -> (u64, WorkerStats) {
+    let plan = one_vu_plan(program.clone(), None);
+    let shared = Arc::new(Shared::new(&plan, 1, Arc::new(Control::new())).unwrap());
+    let ctx = WorkerCtx {
+        stats: RefCell::new(
+            WorkerStats::new(shared.measure_from, 10)
+                .with_checks(program.checks.len())
+                .with_steps(program.steps.len())
+                .with_messages(&program),
+        ),
+        shared: shared.clone(),
+        program,
+        index: 0,
+        in_flight: Cell::new(0),
+        pacer: None,
+        open: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let allocations = rt.block_on(async {
+        let mut vu = TokioVu::new(Vu::new(&ctx.program, 1, false));
+        let mut stop_rx = shared.control.subscribe();
+        let mut allocations = 0;
+        for i in 0..warm + measured {
+            if i == warm {
+                COUNTING.with(|c| c.set(true));
+            }
+            while !matches!(vu.vu.next(&ctx.program), Yield::Send(_)) {}
+            assert!(ctx.may_send(&mut stop_rx).await);
+            assert!(vu.send(&ctx, None, &mut stop_rx).await, "exchange {i}");
+            if i + 1 == warm + measured {
+                COUNTING.with(|c| c.set(false));
+                allocations = counted_allocations();
+            }
+        }
+        allocations
+    });
+    drop(rt);
+    (allocations, ctx.stats.into_inner())
 }
 
 /// One VU for up to a minute (or `max_requests`), with [`http_config`].
@@ -377,45 +389,7 @@ fn grpc_call_allocations_are_counted() {
             .unwrap(),
         )
         .unwrap();
-        let plan = one_vu_plan(program.clone(), None);
-        let shared = Arc::new(Shared::new(&plan, 1, Arc::new(Control::new())).unwrap());
-        let ctx = WorkerCtx {
-            stats: RefCell::new(
-                WorkerStats::new(shared.measure_from, 10)
-                    .with_checks(program.checks.len())
-                    .with_steps(program.steps.len())
-                    .with_messages(&program),
-            ),
-            shared: shared.clone(),
-            program,
-            index: 0,
-            in_flight: Cell::new(0),
-            pacer: None,
-            open: None,
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let allocations = rt.block_on(async {
-            let mut vu = TokioVu::new(Vu::new(&ctx.program, 1, false));
-            let mut stop_rx = shared.control.subscribe();
-            let mut allocations = 0;
-            for i in 0..WARM + MEASURED {
-                if i == WARM {
-                    COUNTING.with(|c| c.set(true));
-                }
-                while !matches!(vu.vu.next(&ctx.program), Yield::Send(_)) {}
-                assert!(ctx.may_send(&mut stop_rx).await);
-                assert!(vu.send(&ctx, None, &mut stop_rx).await, "call {i}");
-                if i + 1 == WARM + MEASURED {
-                    COUNTING.with(|c| c.set(false));
-                    allocations = counted_allocations();
-                }
-            }
-            allocations
-        });
-        let mut stats = ctx.stats.into_inner();
+        let (allocations, mut stats) = tokio_allocations(program, WARM, MEASURED);
         let calls = (WARM + MEASURED) as u64;
         assert_eq!(stats.other_status, [(kaioken_vm::Status::Grpc(0), calls)]);
         let m = stats.messages(kaioken_vm::Protocol::Grpc).unwrap();
@@ -425,7 +399,6 @@ fn grpc_call_allocations_are_counted() {
             "{:?}",
             stats.checks
         );
-        drop(rt);
         server.join().unwrap();
         per_call.push(allocations as f64 / MEASURED as f64);
     }
@@ -483,47 +456,10 @@ fn ws_allocations(echo: bool) -> (u64, WorkerStats) {
         .unwrap(),
     )
     .unwrap();
-    let plan = one_vu_plan(program.clone(), None);
-    let shared = Arc::new(Shared::new(&plan, 1, Arc::new(Control::new())).unwrap());
-    let ctx = WorkerCtx {
-        stats: RefCell::new(
-            WorkerStats::new(shared.measure_from, 10)
-                .with_checks(program.checks.len())
-                .with_steps(program.steps.len())
-                .with_messages(&program),
-        ),
-        shared: shared.clone(),
-        program,
-        index: 0,
-        in_flight: Cell::new(0),
-        pacer: None,
-        open: None,
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let allocations = rt.block_on(async {
-        let mut vu = TokioVu::new(Vu::new(&ctx.program, 1, false));
-        let mut stop_rx = shared.control.subscribe();
-        let mut allocations = 0;
-        for i in 0..WARM + MEASURED {
-            if i == WARM {
-                COUNTING.with(|c| c.set(true));
-            }
-            while !matches!(vu.vu.next(&ctx.program), Yield::Send(_)) {}
-            assert!(ctx.may_send(&mut stop_rx).await);
-            assert!(vu.send(&ctx, None, &mut stop_rx).await, "message {i}");
-            if i + 1 == WARM + MEASURED {
-                COUNTING.with(|c| c.set(false));
-                allocations = counted_allocations();
-            }
-        }
-        allocations
-    });
-    // Dropping the VU's drivers closes the connection: the server thread ends.
+    let measured = tokio_allocations(program, WARM, MEASURED);
+    // Dropping the VU's drivers closed the connection: the server thread ends.
     server.join().unwrap();
-    (allocations, ctx.stats.into_inner())
+    measured
 }
 
 /// The WebSocket send path allocates nothing per message once warm: the message is
