@@ -27,11 +27,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use bytes::{Buf, BufMut, BytesMut};
+use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use kaioken_vm::{InvalidProgram, Operand, Program, Scheme, Status, StepId, StepKind, VuState};
 use prost::Message as _;
 use prost_reflect::{
@@ -39,11 +37,10 @@ use prost_reflect::{
 };
 
 use crate::ErrorKind;
-use crate::conn::connect;
 use crate::driver::{Driver, Last, Perform};
 use crate::h2pool;
 use crate::http1::{Sending, StepInfo};
-use crate::stats::{Opened, Outcome, Tally, Timing};
+use crate::stats::{Outcome, Tally, Timing};
 
 /// `DEADLINE_EXCEEDED`.
 const DEADLINE_EXCEEDED: u8 = 4;
@@ -110,10 +107,8 @@ fn parse_status(value: &HeaderValue) -> u8 {
 /// One VU's gRPC connections (one per origin) and framing buffers.
 pub(crate) struct Grpc {
     last: Last,
-    conns: Vec<Option<SendRequest<Full<Bytes>>>>,
-    /// `--h2-streams`: the group of VUs whose connections this driver shares
-    /// (h2pool.rs); `None` when each VU has its own.
-    group: Option<h2pool::Member>,
+    /// Its HTTP/2 connections, shared with its group under `--h2-streams`.
+    conns: crate::http2::Conns,
     methods: Arc<[GrpcMethod]>,
     /// Per step: `scheme://authority` and its constant metadata.
     steps: Vec<Option<GrpcStepParts>>,
@@ -184,8 +179,10 @@ impl Grpc {
                 timing: Timing::default(),
                 decoded: None,
             },
-            conns: (0..program.origins.len()).map(|_| None).collect(),
-            group: h2pool::join(h2pool::Kind::Grpc, http.h2_streams),
+            conns: crate::http2::Conns::new(
+                program,
+                h2pool::join(h2pool::Kind::Grpc, http.h2_streams),
+            ),
             methods,
             steps,
             deadline,
@@ -199,9 +196,7 @@ impl Grpc {
     }
 
     fn drop_conn(&mut self, slot: usize) {
-        if let Some(conn) = self.conns.get_mut(slot) {
-            *conn = None;
-        }
+        self.conns.drop_conn(slot);
     }
 
     /// Encode the step's JSON message into `out` as one gRPC frame.
@@ -359,61 +354,21 @@ impl Grpc {
 
         let slot = desc.origin.index();
         let origin = &program.origins[desc.origin];
-        let mut claim = None;
-        if let Some(group) = self.group {
-            if self.conns[slot].as_ref().is_none_or(|c| c.is_closed()) {
-                match h2pool::shared(group, slot).await {
-                    Ok(conn) => self.conns[slot] = Some(conn),
-                    Err(mine) => claim = Some(mine),
-                }
+        let sender = match self
+            .conns
+            .ready(slot, origin, s.tls, s.dial, &mut self.last)
+            .await
+        {
+            Ok((sender, took)) => {
+                self.tally.opened = took;
+                sender
             }
-        }
-        let closed = self.conns[slot].as_ref().is_none_or(|c| c.is_closed());
-        if closed {
-            if self.conns[slot].is_some() {
-                self.last.timing.closed_by_server = true;
-                self.tally.closed_by_peer = 1;
+            Err(failed) => {
+                self.tally.open_failed = u64::from(failed.opening);
+                return Err(failed.kind);
             }
-            let began = Instant::now();
-            let mut opened = Opened::default();
-            let stream =
-                match connect(origin, s.tls, s.dial, &mut self.last.detail, &mut opened).await {
-                    Ok(stream) => stream,
-                    Err(kind) => {
-                        self.tally.open_failed = 1;
-                        return Err(kind);
-                    }
-                };
-            self.last.timing.opened = Some(opened);
-            self.last.connected = true;
-            if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
-                self.tally.open_failed = 1;
-                self.last.detail = Some(format!(
-                    "{} did not agree to HTTP/2 (ALPN h2), which gRPC needs",
-                    origin.authority
-                ));
-                return Err(ErrorKind::Protocol);
-            }
-            let (sender, conn) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                    .await
-                    .map_err(|e| self.fail(&e, false))?;
-            tokio::task::spawn(async move {
-                let _ = conn.await;
-            });
-            self.tally.opened = Some(began.elapsed());
-            if let Some(claim) = claim {
-                claim.share(&sender);
-            }
-            self.conns[slot] = Some(sender);
-        }
-        self.last.timing.reused = !closed;
-        let Some(sender) = self.conns[slot].as_mut() else {
-            return Err(ErrorKind::Other);
         };
-        if let Err(e) = sender.ready().await {
-            return Err(self.fail(&e, false));
-        }
+        self.tally.closed_by_peer = u64::from(self.last.timing.closed_by_server);
         let started = Instant::now();
         self.last.timing.written = Some(started);
         let resp = match sender.send_request(req).await {
@@ -422,12 +377,14 @@ impl Grpc {
         };
         self.last.timing.first_byte = Some(Instant::now());
         let keep = info.keep;
-        if let Some(c) = self.last.capture.as_mut().filter(|_| keep.any()) {
-            c.start(keep.body);
-            head(&mut c.head, resp.status().as_u16(), resp.headers());
-        }
-        self.bytes_in = header_bytes(resp.headers()) + 12;
         let http_status = resp.status().as_u16();
+        let capture = self.last.capture.as_mut().filter(|_| keep.any());
+        self.bytes_in = crate::http2::keep_head(
+            capture.map(|c| c.start(keep.body)),
+            b"HTTP/2",
+            http_status,
+            resp.headers(),
+        );
         if let Some(v) = resp.headers().get("grpc-status") {
             // Trailers-only: a status without messages.
             let code = parse_status(v);
@@ -454,14 +411,12 @@ impl Grpc {
                     &mut first,
                 )?;
             } else if let Some(trailers) = frame.trailers_ref() {
-                self.bytes_in += header_bytes(trailers);
+                self.bytes_in += crate::http2::header_bytes(trailers);
                 code = Some(trailers.get("grpc-status").map_or(INTERNAL, parse_status));
                 if let Some(c) = self.last.capture.as_mut().filter(|_| keep.head) {
                     // Trailers read as headers: `header("grpc-message")` works.
                     c.head.truncate(c.head.len().saturating_sub(2));
-                    for (name, value) in trailers {
-                        push_header(&mut c.head, name, value);
-                    }
+                    crate::http2::push_headers(&mut c.head, trailers);
                     c.head.extend_from_slice(b"\r\n");
                 }
             }
@@ -490,31 +445,6 @@ impl Grpc {
         self.last.detail = Some(detail);
         kind
     }
-}
-
-/// A response head as HTTP/1.1 spells it, for header checks and extractors.
-fn head(out: &mut Vec<u8>, status: u16, headers: &HeaderMap) {
-    out.extend_from_slice(b"HTTP/2 ");
-    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for (name, value) in headers {
-        push_header(out, name, value);
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
-fn push_header(out: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
-    out.extend_from_slice(name.as_str().as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-fn header_bytes(headers: &HeaderMap) -> u64 {
-    headers
-        .iter()
-        .map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64)
-        .sum()
 }
 
 impl Driver for Grpc {

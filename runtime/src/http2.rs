@@ -152,19 +152,28 @@ pub(crate) fn keep_head(
         c.head
             .extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
         c.head.extend_from_slice(b"\r\n");
-        for (name, value) in headers {
-            c.head.extend_from_slice(name.as_str().as_bytes());
-            c.head.extend_from_slice(b": ");
-            c.head.extend_from_slice(value.as_bytes());
-            c.head.extend_from_slice(b"\r\n");
-        }
+        push_headers(&mut c.head, headers);
         c.head.extend_from_slice(b"\r\n");
     }
+    header_bytes(headers) + 12
+}
+
+/// Append `headers` to `out` as HTTP/1.1 lines (`name: value\r\n`).
+pub(crate) fn push_headers(out: &mut Vec<u8>, headers: &http::HeaderMap) {
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The length of `headers` as HTTP/1.1 lines would spell them.
+pub(crate) fn header_bytes(headers: &http::HeaderMap) -> u64 {
     headers
         .iter()
         .map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64)
-        .sum::<u64>()
-        + 12
+        .sum()
 }
 
 /// One VU's HTTP/2 connections (one per origin).
@@ -176,16 +185,129 @@ pub(crate) struct Http2 {
     /// Connections carry more than one request; without (`--no-keepalive`) each is
     /// closed after its response.
     keepalive: bool,
-    /// `--h2-streams`: the group of VUs whose connections to the program's origins
-    /// this driver shares (h2pool.rs); `None` when each VU has its own.
+    conns: Conns,
+    steps: Vec<Option<Prepared>>,
+    last_len: u64,
+}
+
+/// A VU's HTTP/2 connections, one per connection slot (the program's origins, then
+/// those redirects led to), shared with its group of VUs under `--h2-streams`
+/// (h2pool.rs): what the HTTP/2 and gRPC drivers both hold.
+pub(crate) struct Conns {
+    slots: Vec<Option<SendRequest<Full<Bytes>>>>,
+    /// The group whose connections to the program's origins these are shared with;
+    /// `None` when each VU has its own.
     group: Option<h2pool::Member>,
     /// How many of the slots are the program's own origins (redirects' origins are
     /// a VU's own, never shared).
     origins: usize,
-    /// By connection slot: the program's origins, then those redirects led to.
-    conns: Vec<Option<SendRequest<Full<Bytes>>>>,
-    steps: Vec<Option<Prepared>>,
-    last_len: u64,
+}
+
+/// Why no connection could be had.
+pub(crate) struct NoConn {
+    pub kind: ErrorKind,
+    /// Making a new connection failed (not a live one that turned out unusable).
+    pub opening: bool,
+}
+
+impl Conns {
+    pub fn new(program: &Program, group: Option<h2pool::Member>) -> Conns {
+        Conns {
+            slots: (0..program.origins.len()).map(|_| None).collect(),
+            group,
+            origins: program.origins.len(),
+        }
+    }
+
+    /// Close the connection in `slot`.
+    pub fn drop_conn(&mut self, slot: usize) {
+        if let Some(conn) = self.slots.get_mut(slot) {
+            *conn = None;
+        }
+    }
+
+    /// A connection to `origin` in `slot`, ready for a stream: the VU's own while it
+    /// lives, else its group's, else a new one (TCP, TLS with ALPN `h2`, the HTTP/2
+    /// preface), with the time it took when it was made now. Fills `last`'s
+    /// connection facts: opened (and its phases), reused, closed by the server, the
+    /// failure's detail.
+    pub async fn ready(
+        &mut self,
+        slot: usize,
+        origin: &Origin,
+        tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+        dial: &crate::dial::Dial,
+        last: &mut Last,
+    ) -> Result<(&mut SendRequest<Full<Bytes>>, Option<std::time::Duration>), NoConn> {
+        let fail = |last: &mut Last, e: &hyper::Error, opening| {
+            let (kind, detail) = failure(e, false);
+            last.detail = Some(detail);
+            NoConn { kind, opening }
+        };
+        if slot >= self.slots.len() {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        let mut claim = None;
+        if let Some(group) = self.group.filter(|_| slot < self.origins) {
+            if self.slots[slot].as_ref().is_none_or(|s| s.is_closed()) {
+                match h2pool::shared(group, slot).await {
+                    Ok(conn) => self.slots[slot] = Some(conn),
+                    Err(mine) => claim = Some(mine),
+                }
+            }
+        }
+        let closed = self.slots[slot].as_ref().is_none_or(|s| s.is_closed());
+        let mut took = None;
+        if closed {
+            if self.slots[slot].is_some() {
+                // The server ended the connection (GOAWAY, or closed it).
+                last.timing.closed_by_server = true;
+            }
+            let began = Instant::now();
+            let mut opened = Opened::default();
+            let stream = connect(origin, tls, dial, &mut last.detail, &mut opened)
+                .await
+                .map_err(|kind| NoConn {
+                    kind,
+                    opening: true,
+                })?;
+            last.timing.opened = Some(opened);
+            last.connected = true;
+            if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
+                last.detail = Some(format!(
+                    "{} did not agree to HTTP/2 (ALPN h2)",
+                    origin.authority
+                ));
+                return Err(NoConn {
+                    kind: ErrorKind::Protocol,
+                    opening: true,
+                });
+            }
+            let (sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .map_err(|e| fail(last, &e, true))?;
+            tokio::task::spawn(async move {
+                let _ = conn.await;
+            });
+            if let Some(claim) = claim {
+                claim.share(&sender);
+            }
+            self.slots[slot] = Some(sender);
+            took = Some(began.elapsed());
+        }
+        last.timing.reused = !closed;
+        let Some(sender) = self.slots[slot].as_mut() else {
+            return Err(NoConn {
+                kind: ErrorKind::Other,
+                opening: false,
+            });
+        };
+        if let Err(e) = sender.ready().await {
+            return Err(fail(last, &e, false));
+        }
+        Ok((sender, took))
+    }
 }
 
 impl Http2 {
@@ -203,13 +325,14 @@ impl Http2 {
             },
             follow: http.max_redirects > 0,
             keepalive: http.keepalive,
-            group: if http.keepalive {
-                h2pool::join(h2pool::Kind::Http2, http.h2_streams)
-            } else {
-                None
-            },
-            origins: program.origins.len(),
-            conns: (0..program.origins.len()).map(|_| None).collect(),
+            conns: Conns::new(
+                program,
+                if http.keepalive {
+                    h2pool::join(h2pool::Kind::Http2, http.h2_streams)
+                } else {
+                    None
+                },
+            ),
             steps,
             last_len: 0,
         }
@@ -217,9 +340,7 @@ impl Http2 {
 
     /// Close the connection in `slot` (its origin failed, or was replaced).
     pub fn drop_conn(&mut self, slot: usize) {
-        if let Some(conn) = self.conns.get_mut(slot) {
-            *conn = None;
-        }
+        self.conns.drop_conn(slot);
     }
 
     async fn exchange(
@@ -249,54 +370,14 @@ impl Http2 {
         self.last_len = len;
         let req = req.map(Full::new);
 
-        if slot >= self.conns.len() {
-            self.conns.resize_with(slot + 1, || None);
-        }
-        let mut claim = None;
-        if let Some(group) = self.group.filter(|_| slot < self.origins) {
-            if self.conns[slot].as_ref().is_none_or(|s| s.is_closed()) {
-                match h2pool::shared(group, slot).await {
-                    Ok(conn) => self.conns[slot] = Some(conn),
-                    Err(mine) => claim = Some(mine),
-                }
-            }
-        }
-        let closed = self.conns[slot].as_ref().is_none_or(|s| s.is_closed());
-        if closed {
-            if self.conns[slot].is_some() {
-                // The server ended the connection (GOAWAY, or closed it).
-                self.last.timing.closed_by_server = true;
-            }
-            let mut opened = Opened::default();
-            let stream = connect(origin, tls, dial, &mut self.last.detail, &mut opened).await?;
-            self.last.timing.opened = Some(opened);
-            self.last.connected = true;
-            if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
-                self.last.detail = Some(format!(
-                    "{} did not agree to HTTP/2 (ALPN h2)",
-                    origin.authority
-                ));
-                return Err(ErrorKind::Protocol);
-            }
-            let (sender, conn) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                    .await
-                    .map_err(|e| self.fail(&e, false))?;
-            tokio::task::spawn(async move {
-                let _ = conn.await;
-            });
-            if let Some(claim) = claim {
-                claim.share(&sender);
-            }
-            self.conns[slot] = Some(sender);
-        }
-        self.last.timing.reused = !closed;
-        let Some(sender) = self.conns[slot].as_mut() else {
-            return Err(ErrorKind::Other);
+        let sender = match self
+            .conns
+            .ready(slot, origin, tls, dial, &mut self.last)
+            .await
+        {
+            Ok((sender, _)) => sender,
+            Err(failed) => return Err(failed.kind),
         };
-        if let Err(e) = sender.ready().await {
-            return Err(self.fail(&e, false));
-        }
         // The request goes out as the stream opens: waiting is timed from here to
         // the response's head (see stats/phases.rs).
         self.last.timing.written = Some(Instant::now());
