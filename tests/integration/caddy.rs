@@ -83,19 +83,7 @@ impl Caddy {
     /// it has settled: a line is written when a request is done, which can be a
     /// moment after the client has the response.
     pub fn protocols(&self) -> BTreeMap<String, u64> {
-        let path = self.dir.path().join("access.log");
-        let read = || std::fs::read_to_string(&path).unwrap_or_default();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut text = read();
-        let mut stable_since = Instant::now();
-        while Instant::now() < deadline && stable_since.elapsed() < Duration::from_millis(300) {
-            std::thread::sleep(Duration::from_millis(50));
-            let now = read();
-            if now.len() != text.len() {
-                text = now;
-                stable_since = Instant::now();
-            }
-        }
+        let text = crate::harness::settled(&self.dir.path().join("access.log"));
         let mut counts = BTreeMap::new();
         for line in text.lines() {
             let entry: serde_json::Value = serde_json::from_str(line)

@@ -165,19 +165,10 @@ impl GrpcServer {
     /// The calls it logged, each split in words (`get ID TOKEN`, `notfound ID`,
     /// `list ID MESSAGES`, `slow ID`).
     pub fn calls(&self) -> Vec<Vec<String>> {
-        let path = self.dir.path().join("calls.log");
-        let mut last = None;
-        loop {
-            std::thread::sleep(Duration::from_millis(100));
-            let now = std::fs::read_to_string(&path).unwrap_or_default();
-            if last.as_ref() == Some(&now) {
-                return now
-                    .lines()
-                    .map(|l| l.split(' ').map(str::to_owned).collect())
-                    .collect();
-            }
-            last = Some(now);
-        }
+        crate::harness::settled(&self.dir.path().join("calls.log"))
+            .lines()
+            .map(|l| l.split(' ').map(str::to_owned).collect())
+            .collect()
     }
 
     /// Its folder (the certificates of a TLS server).

@@ -580,6 +580,26 @@ pub fn stop_child(child: &mut std::process::Child, signal: libc::c_int) {
     }
 }
 
+/// The text of a file a server writes as it goes (an access log, a count), once it
+/// has not changed for 300 ms (at most 10 s): a server writes its line when it is
+/// done with a request, which can be a moment after the client has the response.
+pub fn settled(path: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last: Option<String> = None;
+    let mut stable_since = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = std::fs::read_to_string(path).unwrap_or_default();
+        if last.as_ref() != Some(&now) {
+            last = Some(now);
+            stable_since = Instant::now();
+        } else if stable_since.elapsed() >= Duration::from_millis(300) || Instant::now() > deadline
+        {
+            return now;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::unindent;

@@ -171,19 +171,7 @@ impl Httpbin {
     /// gunicorn writes a line when it has sent a response, which can be a moment after
     /// the client has it.
     pub fn access_log_lines(&self) -> Vec<LogLine> {
-        let path = self.dir.path().join("access.log");
-        let read = || std::fs::read_to_string(&path).unwrap_or_default();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut text = read();
-        let mut stable_since = Instant::now();
-        while Instant::now() < deadline && stable_since.elapsed() < Duration::from_millis(300) {
-            std::thread::sleep(Duration::from_millis(50));
-            let now = read();
-            if now.len() != text.len() {
-                text = now;
-                stable_since = Instant::now();
-            }
-        }
+        let text = crate::harness::settled(&self.dir.path().join("access.log"));
         text.lines()
             .map(|l| parse_line(l, &text))
             .filter(|l| l.user_agent != PROBE_AGENT)

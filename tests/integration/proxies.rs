@@ -95,19 +95,7 @@ impl Tinyproxy {
     /// The requests tinyproxy logged (`GET http://… HTTP/1.1`, `CONNECT host:port
     /// HTTP/1.1`), once the log has settled.
     pub fn requests(&self) -> Vec<String> {
-        let path = self.dir.path().join("tinyproxy.log");
-        let read = || std::fs::read_to_string(&path).unwrap_or_default();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut text = read();
-        let mut stable_since = Instant::now();
-        while Instant::now() < deadline && stable_since.elapsed() < Duration::from_millis(300) {
-            std::thread::sleep(Duration::from_millis(50));
-            let now = read();
-            if now.len() != text.len() {
-                text = now;
-                stable_since = Instant::now();
-            }
-        }
+        let text = crate::harness::settled(&self.dir.path().join("tinyproxy.log"));
         text.lines()
             .filter_map(|l| l.split_once("]: Request (file descriptor "))
             .filter_map(|(_, rest)| rest.split_once("): ").map(|(_, r)| r.to_owned()))

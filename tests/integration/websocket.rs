@@ -7,7 +7,7 @@
 //! compare kaioken's counts with the server's.
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -187,14 +187,14 @@ impl WsEcho {
 
     /// The paths of the handshakes it accepted, in order.
     pub fn handshakes(&self) -> Vec<String> {
-        let text = settled(&self.dir.path().join("handshakes.log"));
+        let text = crate::harness::settled(&self.dir.path().join("handshakes.log"));
         text.lines().map(str::to_owned).collect()
     }
 
     /// The messages it received, once every connection's handler has ended (each
     /// writes the count as it ends: after kaioken exits, the last one's is the total).
     pub fn received(&self) -> u64 {
-        let text = settled(&self.dir.path().join("received"));
+        let text = crate::harness::settled(&self.dir.path().join("received"));
         text.trim()
             .parse()
             .unwrap_or_else(|_| panic!("the server's count is not a number: {text:?}"))
@@ -203,25 +203,6 @@ impl WsEcho {
     /// What the server wrote to stderr.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
-    }
-}
-
-/// A file the server appends to or rewrites as connections end, once it has not
-/// changed for 300 ms (at most 10 s).
-fn settled(path: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last: Option<String> = None;
-    let mut stable_since = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = std::fs::read_to_string(path).unwrap_or_default();
-        if last.as_ref() != Some(&now) {
-            last = Some(now);
-            stable_since = Instant::now();
-        } else if stable_since.elapsed() >= Duration::from_millis(300) || Instant::now() > deadline
-        {
-            return now;
-        }
     }
 }
 
