@@ -173,7 +173,13 @@ pub fn run_info(ir: &Ir, program: &kaioken_vm::Program, rule: &Redact) -> RunInf
     let target = crate::report::target(ir, rule);
     let load = &ir.load;
     RunInfo {
-        target: format!("{} {}", target.method, target.url),
+        // A WebSocket message or a gRPC call has no method of its own: its URL's
+        // scheme says what it is.
+        target: if target.url.starts_with("http") {
+            format!("{} {}", target.method, target.url)
+        } else {
+            target.url
+        },
         load: crate::plan_words(load).trim_end().to_owned(),
         open_model: load.arrival.is_some(),
         latency_correction: load.arrival.as_ref().is_some_and(|a| a.latency_correction),

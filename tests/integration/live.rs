@@ -329,25 +329,39 @@ fn live_view_shows_the_websocket_panel() {
         quoted(&exit_path),
     );
     tmux.start(&command, 160, 48);
+    // Past the first second: the connections' first messages, paced from when each
+    // opened, are behind it.
     let screen = tmux.wait_for("WebSocket panel", Duration::from_secs(20), |s| {
-        s.contains("WebSocket") && s.contains("4 opened") && s.contains("ws:1000")
+        s.contains("WebSocket")
+            && s.contains("4 opened")
+            && s.contains("ws:1000")
+            && s.contains("2s / 4s")
     });
-    let sent = screen
-        .lines()
-        .find_map(|l| {
-            l.split_once("│sent")?
-                .1
-                .split('/')
-                .next()
-                .map(str::trim)
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    let per_s: f64 = sent.replace(',', "").parse().unwrap_or(0.0);
-    // 4 connections, one message each 10 ms: about 400/s in any quarter second.
     assert!(
-        (200.0..=600.0).contains(&per_s),
-        "sent {sent:?}/s:\n{screen}"
+        screen.contains(&format!("kaioken  {}", server.url("/live"))),
+        "{screen}"
+    );
+    // The panel's messages/s is the last quarter second's, which jitters as every
+    // rate of the view does (a worker's publication may land on either side of a
+    // tick): the median of several frames is what it says of the run.
+    let sent_rate = |screen: &str| -> f64 {
+        screen
+            .lines()
+            .find_map(|l| l.split_once("│sent")?.1.split('/').next().map(str::trim))
+            .and_then(|n| n.replace(',', "").parse().ok())
+            .unwrap_or(0.0)
+    };
+    let mut rates: Vec<f64> = (0..7)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(120));
+            sent_rate(&tmux.screen())
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    // 4 connections, one message each 10 ms: about 400/s.
+    assert!(
+        (250.0..=550.0).contains(&rates[3]),
+        "sent/s in seven frames: {rates:?}\n{screen}"
     );
     assert!(screen.contains("handshake p50"), "{screen}");
     let started = Instant::now();
