@@ -10,6 +10,7 @@
 //!        q / Esc / Ctrl-C ─► Control::interrupt(), as SIGINT does
 //!   main thread: when run returns, drop the sender ─► the render thread ends,
 //!        the Screen is dropped (terminal restored) ─► the summary, on the main screen
+//!        (waiting at most RENDER_GRACE: a hung terminal never holds the report)
 //! ```
 //!
 //! Nothing here runs on a worker thread, and the only cost to the run is one
@@ -21,7 +22,7 @@
 
 use std::io::{IsTerminal, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Once, mpsc};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,7 @@ use kaioken_runtime::{Control, Snapshot};
 use kaioken_tui::{
     Action, Controls, Key, RunInfo, ScenarioInfo, Stage, Theme, ThresholdLine, View,
 };
+use kaioken_vm::RunPlan;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
@@ -234,6 +236,11 @@ fn threshold_line(v: &Verdict) -> ThresholdLine {
     }
 }
 
+/// How long the main thread waits for the render thread once the run is over. The
+/// render thread ends within a frame when it can; this bound is for a terminal that
+/// hangs in a way the view did not see, so the report is never held up by it.
+const RENDER_GRACE: Duration = Duration::from_secs(1);
+
 /// Run `run` with the live view on `screen`: `run` is handed the `on_tick` that
 /// feeds the render thread, and its result is returned once the terminal is
 /// restored.
@@ -241,36 +248,102 @@ pub fn run<T>(
     screen: Screen,
     options: Options,
     ir: &Ir,
-    program: &kaioken_vm::Program,
+    plan: &Arc<RunPlan>,
     rule: &Redact,
     control: &Arc<Control>,
     run: impl FnOnce(&mut dyn FnMut(&Snapshot)) -> T,
 ) -> T {
-    let info = &run_info(ir, program, rule);
+    let info = run_info(ir, &plan.program, rule);
     let (tx, rx) = mpsc::channel::<Snapshot>();
-    std::thread::scope(|scope| {
-        let render = std::thread::Builder::new()
-            .name("kaioken-view".into())
-            .spawn_scoped(scope, move || {
-                render_loop(screen, &rx, options, info, control, |stats| {
-                    crate::report::judge_live(ir, program, stats)
-                        .iter()
-                        .map(threshold_line)
-                        .collect()
-                });
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    // The render thread owns what it reads, so the run's result never waits on it
+    // longer than RENDER_GRACE: a terminal that hangs cannot hold the report back.
+    let (ir, plan, control) = (Arc::new(ir.clone()), Arc::clone(plan), Arc::clone(control));
+    let render = std::thread::Builder::new()
+        .name("kaioken-view".into())
+        .spawn(move || {
+            render_loop(screen, &rx, options, &info, &control, |stats| {
+                crate::report::judge_live(&ir, &plan.program, stats)
+                    .iter()
+                    .map(threshold_line)
+                    .collect()
             });
-        // If the thread could not start, its closure (and the Screen) is dropped and
-        // the terminal restored: the run goes on without a view.
-        let mut on_tick = move |s: &Snapshot| {
-            let _ = tx.send(s.clone());
-        };
-        let result = run(&mut on_tick);
-        drop(on_tick);
-        if let Ok(render) = render {
-            let _ = render.join();
+            let _ = done_tx.send(());
+        });
+    // If the thread could not start, its closure (and the Screen) is dropped and
+    // the terminal restored: the run goes on without a view.
+    let mut on_tick = move |s: &Snapshot| {
+        let _ = tx.send(s.clone());
+    };
+    let result = run(&mut on_tick);
+    drop(on_tick);
+    if let Ok(render) = render {
+        match done_rx.recv_timeout(RENDER_GRACE) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                let _ = render.join();
+            }
+            // The thread is stuck on the terminal: take the terminal back here and
+            // leave the thread behind; the process ends without it.
+            Err(RecvTimeoutError::Timeout) => restore(),
         }
-        result
-    })
+    }
+    result
+}
+
+/// What the terminal's input has, as the render thread waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Bytes to read, or the wait ran out: let crossterm read what is there.
+    Maybe,
+    /// The terminal hung up (its window closed, the SSH session or tmux server
+    /// went away): nothing will ever be read from it again.
+    Gone,
+}
+
+/// The terminal the view reads keys from: stdin when it is one, else `/dev/tty`, as
+/// crossterm chooses.
+struct Tty {
+    fd: std::os::fd::RawFd,
+    /// Keeps `/dev/tty` open when that is what is read.
+    _file: Option<std::fs::File>,
+}
+
+impl Tty {
+    fn open() -> Option<Tty> {
+        use std::os::fd::AsRawFd;
+        if std::io::stdin().is_terminal() {
+            return Some(Tty {
+                fd: std::io::stdin().as_raw_fd(),
+                _file: None,
+            });
+        }
+        let file = std::fs::File::open("/dev/tty").ok()?;
+        Some(Tty {
+            fd: file.as_raw_fd(),
+            _file: Some(file),
+        })
+    }
+
+    /// Wait up to `timeout` for input. crossterm's reader spins forever on a
+    /// terminal that hung up (each read returns nothing, and it reads again), so
+    /// the view asks the kernel first and hands over to crossterm only when the
+    /// terminal is still there.
+    fn wait(&self, timeout: Duration) -> Input {
+        let mut fds = [libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fds` is a valid array of one pollfd for the length given.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, millis) };
+        let gone = libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+        if n > 0 && fds[0].revents & gone != 0 {
+            Input::Gone
+        } else {
+            Input::Maybe
+        }
+    }
 }
 
 /// A key event as the view's controls know it.
@@ -297,6 +370,7 @@ fn render_loop(
     judge: impl Fn(&kaioken_runtime::RunStats) -> Vec<ThresholdLine>,
 ) {
     let frame = Duration::from_secs(1) / options.fps;
+    let tty = Tty::open();
     let mut controls = Controls::new(options.theme);
     let mut latest: Option<Snapshot> = None;
     let mut thresholds = Vec::new();
@@ -350,6 +424,14 @@ fn render_loop(
         } else {
             frame
         };
+        // A key wakes the wait early; a resize (a signal crossterm turns into an
+        // event) is picked up when it ends, within a frame.
+        if let Some(tty) = &tty
+            && tty.wait(wait) == Input::Gone
+        {
+            return;
+        }
+        let wait = if tty.is_some() { Duration::ZERO } else { wait };
         match event::poll(wait) {
             Ok(true) => match event::read() {
                 Ok(Event::Key(k)) => match key_of(k).map(|k| controls.press(k)) {

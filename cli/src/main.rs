@@ -351,9 +351,7 @@ fn execute(
         kaioken_runtime::run(plan, threads, control.clone(), on_tick)
     };
     let stats = match screen {
-        Some((screen, options)) => {
-            live::run(screen, options, ir, &plan.program, rule, &control, run)
-        }
+        Some((screen, options)) => live::run(screen, options, ir, plan, rule, &control, run),
         None => run(&mut on_tick),
     }
     .map_err(|e| {

@@ -169,7 +169,12 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").status();
+        // A test may have killed the server already.
+        let _ = self
+            .command()
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
@@ -274,6 +279,57 @@ fn live_view_in_tmux() {
     report.check_invariants(130);
     assert!(report.bool("outcome.interrupted"), "{report}");
     assert_eq!(report.u64("requests.unfinished"), 0, "{report}");
+    assert_eq!(
+        report.u64("requests.responses"),
+        nginx.access_log_lines().len() as u64,
+        "kaioken's responses != nginx's access log lines\n{report}"
+    );
+}
+
+/// The terminal goes away mid-run (its window closed, the SSH session or the tmux
+/// server gone): the hang-up stops the run as Ctrl-C does, and kaioken exits within
+/// seconds with the report written and its count equal to nginx's log, rather than
+/// waiting forever on a terminal that will never answer.
+#[test]
+fn a_terminal_that_hangs_up_still_leaves_the_report() {
+    let nginx = Nginx::start(Variant::Http1);
+    let tmux = Tmux::new();
+    let report_path = tmux.path("report.json");
+    let pid_path = tmux.path("pid");
+    let command = format!(
+        "echo $$ > {}; exec env -u CI -u NO_COLOR RUST_BACKTRACE=0 TERM=xterm-256color {} {} -c 2 -d 60s -r 200 -o {}",
+        quoted(&pid_path),
+        quoted(&kaioken_path()),
+        nginx.url("/"),
+        quoted(&report_path),
+    );
+    tmux.start(&command, 100, 30);
+    tmux.wait_for("status 200", Duration::from_secs(20), |s| {
+        s.contains("│200 ")
+    });
+    let pid: i32 = std::fs::read_to_string(&pid_path)
+        .expect("the shell wrote its pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    tmux.run(&["kill-server"]);
+    let gone = Instant::now();
+    // SAFETY: kill with signal 0 only asks whether the process exists.
+    let alive = || unsafe { libc::kill(pid, 0) } == 0;
+    while alive() && gone.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if alive() {
+        // SAFETY: as above; SIGKILL so a failing test leaves nothing spinning.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        panic!("kaioken still running 10s after its terminal hung up");
+    }
+    let text = std::fs::read_to_string(&report_path)
+        .unwrap_or_else(|e| panic!("no report after the hang-up ({e})"));
+    let report = Report(serde_json::from_str(&text).expect("the report is JSON"));
+    report.check_invariants(130);
+    assert!(report.bool("outcome.interrupted"), "{report}");
+    assert!(report.u64("requests.responses") > 0, "{report}");
     assert_eq!(
         report.u64("requests.responses"),
         nginx.access_log_lines().len() as u64,
