@@ -19,6 +19,7 @@ mod init;
 mod live;
 mod render;
 mod report;
+mod outputs;
 mod summary;
 
 use std::io::{IsTerminal, Write};

@@ -64,6 +64,7 @@ mod run_error;
 mod shared;
 mod stats;
 mod tls;
+mod trace;
 #[cfg(target_os = "linux")]
 mod uring;
 mod verbose;
@@ -78,6 +79,7 @@ pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;
 pub use reflection::reflect;
 pub use run_error::RunError;
+pub use trace::Span;
 pub use stats::{
     Counts, Engine, MAX_STEPS, Messages, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second,
     StepStats, messages_index, status_class,
