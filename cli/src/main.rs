@@ -560,6 +560,28 @@ fn dry_run_text(ir: &Ir, rule: &Redact) -> String {
     let mut text = String::from("dry run: valid scenario, nothing sent\n\n");
     text.push_str(&kaioken_compiler::dump_ir(ir, false, rule));
     text.push_str(&format!("\nwould run {}\n", plan_words(&ir.load)));
+    for spec in &ir.outputs.specs {
+        let address = outputs::hide_credentials(&spec.address);
+        text.push_str(&match spec.kind {
+            kaioken_compiler::OutputKind::Prometheus => {
+                format!("would serve metrics on http://{address}/metrics\n")
+            }
+            kind => format!(
+                "would push metrics to {} {address} every {}\n",
+                kind.key(),
+                kaioken_grammar::format_duration(ir.outputs.interval)
+            ),
+        });
+    }
+    if !ir.outputs.tags.is_empty() {
+        let tags: Vec<String> = ir
+            .outputs
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        text.push_str(&format!("with tags {}\n", tags.join(", ")));
+    }
     text
 }
 
