@@ -18,4 +18,6 @@ pub mod metrics;
 pub mod push;
 // Wired into the outputs thread next; until then only their tests use them.
 #[cfg_attr(not(test), allow(dead_code))]
+pub mod influx;
+#[cfg_attr(not(test), allow(dead_code))]
 pub mod remote_write;
