@@ -20,4 +20,6 @@ pub mod push;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod influx;
 #[cfg_attr(not(test), allow(dead_code))]
+pub mod otlp;
+#[cfg_attr(not(test), allow(dead_code))]
 pub mod remote_write;
