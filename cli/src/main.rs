@@ -377,7 +377,20 @@ fn execute(
             }
         }
     };
-    let streams = outputs::Outputs::start(ir, output_labels(ir, &plan.program, rule))?;
+    let streams = outputs::Outputs::start(
+        ir,
+        output_labels(ir, &plan.program, rule),
+        ir.scenarios
+            .iter()
+            .flat_map(|s| &s.steps)
+            .map(|step| outputs::otlp::StepNames {
+                name: step.name.clone(),
+                method: step.method.clone(),
+                url: report::step_url(step, rule),
+            })
+            .collect(),
+        started_at_unix_ms,
+    )?;
     let run = |on_tick: &mut dyn FnMut(&Snapshot)| match &streams {
         Some(streams) => kaioken_runtime::run(plan, threads, control.clone(), &mut |s| {
             streams.on_snapshot(s);

@@ -588,7 +588,7 @@ fn websocket(ir: &Ir, stats: &RunStats) -> Option<WebSocketJson> {
 }
 
 /// A step's URL as written, its secrets hidden by `rule`.
-fn step_url(step: &kaioken_compiler::Step, rule: &Redact) -> String {
+pub fn step_url(step: &kaioken_compiler::Step, rule: &Redact) -> String {
     let tls = step.origin.scheme == kaioken_vm::Scheme::Https;
     let scheme = match (&step.kind, tls) {
         (kaioken_compiler::StepKind::Http, false) => "http",

@@ -14,9 +14,12 @@
 //! Nothing here runs on a worker thread: the cost to the run is one snapshot clone
 //! per tick on the controller thread.
 
+pub mod influx;
 pub mod metrics;
+pub mod otlp;
 pub mod prometheus;
 pub mod push;
+pub mod remote_write;
 mod send;
 
 use std::net::{SocketAddr, TcpListener};
@@ -146,7 +149,12 @@ impl Outputs {
     /// # Errors
     /// An address that cannot be listened on, or an output's address that its kind
     /// cannot use.
-    pub fn start(ir: &Ir, labels: RunLabels) -> Result<Option<Outputs>, Error> {
+    pub fn start(
+        ir: &Ir,
+        labels: RunLabels,
+        steps: Vec<otlp::StepNames>,
+        started_unix_ms: u64,
+    ) -> Result<Option<Outputs>, Error> {
         let outputs = &ir.outputs;
         if outputs.specs.is_empty() {
             return Ok(None);
@@ -177,13 +185,14 @@ impl Outputs {
                     .map_err(|e| Error::Setup(e.to_string()))?;
                 listeners.push((listener, counts));
             } else {
-                let push = encoder(spec.kind, &spec.address, &labels).map_err(|e| {
-                    Error::Setup(format!(
-                        "-o {}={}: {e}",
-                        spec.kind.key(),
-                        hide_credentials(&spec.address)
-                    ))
-                })?;
+                let push = encoder(spec.kind, &spec.address, &labels, &steps, started_unix_ms)
+                    .map_err(|e| {
+                        Error::Setup(format!(
+                            "-o {}={}: {e}",
+                            spec.kind.key(),
+                            hide_credentials(&spec.address)
+                        ))
+                    })?;
                 pushes.push((push, counts));
             }
         }
@@ -289,9 +298,27 @@ impl Drop for Outputs {
 }
 
 /// The encoder of a push output (its module parses the address).
-fn encoder(kind: OutputKind, address: &str, labels: &RunLabels) -> Result<Box<dyn Push>, String> {
-    let _ = (address, labels);
-    Err(format!("`{}` is not available in this build", kind.key()))
+fn encoder(
+    kind: OutputKind,
+    address: &str,
+    labels: &RunLabels,
+    steps: &[otlp::StepNames],
+    started_unix_ms: u64,
+) -> Result<Box<dyn Push>, String> {
+    Ok(match kind {
+        OutputKind::PrometheusRemoteWrite => Box::new(remote_write::RemoteWrite::new(address)?),
+        OutputKind::Influxdb => {
+            let token = std::env::var("KAIOKEN_INFLUXDB_TOKEN").ok();
+            Box::new(influx::Influx::new(address, token.as_deref())?)
+        }
+        OutputKind::Otlp => Box::new(otlp::Otlp::new(
+            address,
+            started_unix_ms.saturating_mul(1_000_000),
+            &labels.tags,
+            steps.to_vec(),
+        )?),
+        OutputKind::Prometheus => return Err("`prometheus` is served, not pushed".into()),
+    })
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -32,3 +32,70 @@ pub trait Push: Send {
         false
     }
 }
+
+/// `address` as an `http://` or `https://` URL with a host, for the output `kind`
+/// (`-o KIND=ADDRESS`), or a message saying what is wrong and how an address is
+/// written (`example`). The message never repeats the address: it may hold a
+/// password.
+pub fn http_url(kind: &str, address: &str, example: &str) -> Result<url::Url, String> {
+    let no_scheme = || {
+        format!(
+            "{kind} output: the address does not start with http:// or https://; write it as {example}"
+        )
+    };
+    let url = match url::Url::parse(address) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => return Err(no_scheme()),
+        Err(e) => {
+            return Err(format!(
+                "{kind} output: the address is not a URL ({e}); write it as {example}"
+            ));
+        }
+    };
+    // `localhost:9090/x` parses, with `localhost` for a scheme.
+    if url.cannot_be_a_base() {
+        return Err(no_scheme());
+    }
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "{kind} output: the address's scheme is `{}`, not http or https; write it as {example}",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "{kind} output: the address names no host; write it as {example}"
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(format!(
+            "{kind} output: the address has a `#` fragment, which an HTTP request cannot carry; write it as {example}"
+        ));
+    }
+    Ok(url)
+}
+
+/// The `user:password` of `url`, percent-decoded, taken out of it (a request line
+/// never carries them): `None` when it names no user.
+pub fn take_credentials(url: &mut url::Url) -> Option<(String, String)> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials = (decode(url.username()), decode(url.password().unwrap_or("")));
+    // Neither fails on an http(s) URL with a host, which is all `http_url` lets by.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(credentials)
+}
+
+/// An `Authorization: Basic` header's value for `user` and `password`.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}

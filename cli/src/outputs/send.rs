@@ -182,9 +182,16 @@ impl Client {
         if status.is_success() {
             return Ok(());
         }
+        // The body's start, on one line: InfluxDB and Prometheus say what was wrong
+        // there ("database not found").
         let text = String::from_utf8_lossy(&body);
-        let text = text.trim();
-        let text: String = text.chars().take(200).collect();
+        let text: String = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(200)
+            .collect();
         Err(if text.is_empty() {
             format!("HTTP {status}")
         } else {
