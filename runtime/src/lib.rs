@@ -79,11 +79,11 @@ pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;
 pub use reflection::reflect;
 pub use run_error::RunError;
-pub use trace::Span;
 pub use stats::{
     Counts, Engine, MAX_STEPS, Messages, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second,
     StepStats, messages_index, status_class,
 };
+pub use trace::Span;
 
 #[cfg(test)]
 mod counting;

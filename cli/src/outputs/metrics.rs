@@ -102,7 +102,11 @@ impl Metrics {
                 .tags
                 .iter()
                 .cloned()
-                .chain(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+                .chain(
+                    extra
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+                )
                 .collect()
         };
         let number = |extra: &[(&str, &str)], value: f64| Series {
@@ -137,12 +141,7 @@ impl Metrics {
                 help: "The run: its target, load plan and kaioken's version (always 1).",
                 kind: Kind::Gauge,
                 series: vec![Series {
-                    labels: labels
-                        .tags
-                        .iter()
-                        .chain(&labels.info)
-                        .cloned()
-                        .collect(),
+                    labels: labels.tags.iter().chain(&labels.info).cloned().collect(),
                     value: Value::Number(1.0),
                 }],
             },
@@ -334,6 +333,8 @@ mod tests {
                 messages: [[0; 2]; 2],
             },
             last: true,
+            spans: Vec::new(),
+            spans_dropped: 0,
         }
     }
 
@@ -368,9 +369,8 @@ mod tests {
                 .iter()
                 .all(|s| s.labels[0] == ("env".to_owned(), "ci".to_owned()))
         );
-        let Value::Histogram(h) = &m.family("kaioken_request_duration_seconds").unwrap().series
-            [0]
-        .value
+        let Value::Histogram(h) =
+            &m.family("kaioken_request_duration_seconds").unwrap().series[0].value
         else {
             panic!("not a histogram")
         };
