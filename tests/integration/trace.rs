@@ -1,14 +1,20 @@
 //! `--trace-sample` against nginx, whose second access log records each request's
 //! `traceparent` header (`$http_traceparent`, `-` without one): with a share of 1
 //! every request nginx served carries a valid W3C `traceparent` with ids of its own
-//! (HTTP/1.1 and HTTP/2); with 0 none does; a share out of range is an error.
+//! (HTTP/1.1 and HTTP/2; HTTP/3 against Caddy, whose JSON access log has the
+//! request's headers; gRPC calls' metadata against the grpcio server; the
+//! handshakes of WebSocket connections); with 0 none does; a share out of range is
+//! an error.
 
 use std::collections::HashSet;
 
 use tempfile::TempDir;
 
+use crate::caddy::Caddy;
+use crate::grpc::{GrpcServer, PROTO};
 use crate::harness::{Report, Test, settled};
 use crate::nginx::{Nginx, Variant};
+use crate::websocket::WsEcho;
 
 /// nginx of `variant`, with a second access log of each request's `traceparent`.
 fn nginx_logging_traceparent(variant: Variant) -> (Nginx, TempDir) {
@@ -61,13 +67,17 @@ fn run(nginx: &Nginx, extra: &[&str]) -> Report {
 
 /// Every logged request carries a valid `traceparent`, each a trace of its own.
 fn assert_all_traced(headers: &[String]) {
-    assert_eq!(headers.len(), 50, "{headers:?}");
+    assert_n_traced(headers, 50);
+}
+
+fn assert_n_traced(headers: &[String], n: usize) {
+    assert_eq!(headers.len(), n, "{headers:?}");
     for h in headers {
         assert!(valid(h), "not a W3C traceparent: {h:?}");
     }
     let traces: HashSet<&str> = headers.iter().map(|h| &h[3..35]).collect();
     let spans: HashSet<&str> = headers.iter().map(|h| &h[36..52]).collect();
-    assert_eq!((traces.len(), spans.len()), (50, 50), "{headers:?}");
+    assert_eq!((traces.len(), spans.len()), (n, n), "{headers:?}");
 }
 
 #[test]
@@ -84,6 +94,69 @@ fn a_share_of_one_traces_every_http2_request() {
     let (nginx, dir) = nginx_logging_traceparent(Variant::H2c);
     run(&nginx, &["--http2", "--trace-sample", "1"]);
     assert_all_traced(&logged(&dir));
+}
+
+#[test]
+fn a_share_of_one_traces_every_http3_request() {
+    let caddy = Caddy::start();
+    let report = Test::new()
+        .arg(caddy.url("/"))
+        .arg("--cacert")
+        .arg(caddy.ca_path())
+        .args(["--http3", "-c", "4", "-n", "50", "-d", "60s"])
+        .args(["--trace-sample", "1"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.status_codes(), vec![(200, 50)], "{report}");
+    let served = caddy.header_values("Traceparent");
+    assert!(
+        served.iter().all(|(proto, _)| proto == "HTTP/3.0"),
+        "{served:?}"
+    );
+    let headers: Vec<String> = served
+        .into_iter()
+        .map(|(_, v)| v.unwrap_or_else(|| "-".into()))
+        .collect();
+    assert_all_traced(&headers);
+}
+
+#[test]
+fn a_share_of_one_traces_every_grpc_call() {
+    let server = GrpcServer::start(false);
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .arg(server.url())
+        .args(["--proto", "api.proto", "--call", "kaioken.test.Items/Get"])
+        .args(["-b", r#"{"id": "x"}"#, "-c", "4", "-n", "50", "-d", "60s"])
+        .args(["--trace-sample", "1"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.u64("requests.total"), 50, "{report}");
+    let headers: Vec<String> = server
+        .calls()
+        .into_iter()
+        .filter(|c| c[0] == "get")
+        .map(|c| c[3].clone())
+        .collect();
+    assert_all_traced(&headers);
+}
+
+/// A WebSocket exchange carries the header only in the handshake that opens its
+/// connection: one per VU here, each a trace of its own.
+#[test]
+fn a_share_of_one_traces_websocket_handshakes() {
+    let server = WsEcho::start();
+    let report = Test::new()
+        .arg(server.url("/echo"))
+        .args(["-c", "4", "-n", "50", "-b", "hi", "-d", "60s"])
+        .args(["--trace-sample", "1"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.u64("requests.total"), 50, "{report}");
+    assert_n_traced(&server.handshake_traceparents(), 4);
 }
 
 #[test]
