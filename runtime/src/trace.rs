@@ -2,9 +2,17 @@
 //! carries in its W3C `traceparent` header, and what the run learned about it.
 //!
 //! ```text
-//!   VU: sample? ─► traceparent header ─► driver ─► Span (worker's bounded buffer)
-//!        ─► Snapshot::spans (controller, each tick) ─► OTLP output (cli)
+//!   TokioVu::send (worker.rs): Tracer::sample, one draw per request
+//!     sampled ─► Request::traceparent ─► the driver adds the header (http1, http2,
+//!                http3, grpc; ws in the handshake that opens a connection)
+//!             ─► span_of(…) ─► WorkerStats::spans (Spans, at most SPAN_BUFFER)
+//!   every tick: Shared::publish moves them into the worker's slot (bounded)
+//!   controller: Shared::take_spans ─► Snapshot::spans ─► OTLP output (cli)
 //! ```
+//!
+//! Only the tokio engine traces: the io_uring engine is not eligible while
+//! `--trace-sample` is above 0 (uring::eligible). A run without it makes no
+//! sampler and no buffer.
 
 use std::time::{Duration, Instant};
 
