@@ -505,6 +505,12 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Output")]
     pub max_error_rate: Option<f64>,
 
+    /// The share of requests traced, from 0 to 1 [default: 0, none]: each sampled
+    /// request carries a W3C `traceparent` header with fresh ids, and becomes a span
+    /// in the live snapshots (exported with `-o otlp=…`).
+    #[arg(long, value_name = "SHARE", help_heading = "Output")]
+    pub trace_sample: Option<f64>,
+
     /// The response statuses that are not failures [default: 200-399].
     ///
     /// Codes, ranges and classes separated by commas: `200-299,404`, `2xx,3xx`.

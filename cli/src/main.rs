@@ -132,6 +132,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         no_latency_correction: args.no_latency_correction,
         cookie_jar: args.cookie_jar,
         compressed: args.compressed,
+        trace_sample: args.trace_sample,
         no_keepalive: args.no_keepalive,
         h2_streams: args.h2_streams,
         connect_to: args.connect_to.clone(),

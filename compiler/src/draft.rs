@@ -78,6 +78,8 @@ pub(crate) struct Draft {
     pub max_redirects: Option<Located<i64>>,
     pub cacert: Option<Located<String>>,
     pub max_error_rate: Option<Located<f64>>,
+    /// `trace_sample` / `--trace-sample`: the share of requests traced.
+    pub trace_sample: Option<Located<f64>>,
     pub vus: Option<Located<i64>>,
     pub duration: Option<Located<String>>,
     pub max_requests: Option<Located<i64>>,

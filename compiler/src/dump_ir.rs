@@ -184,7 +184,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     let s = &ir.settings;
     line(
         format!(
-            "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={} cookie_jar={} max_redirects={} compressed={} keepalive={} h2_streams={}",
+            "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={} cookie_jar={} max_redirects={} compressed={} keepalive={} h2_streams={} trace_sample={}",
             format_duration(s.timeout),
             s.http.as_str(),
             s.insecure,
@@ -199,6 +199,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
             s.compressed,
             s.keepalive,
             s.h2_streams,
+            s.trace_sample,
         ),
         None,
     );

@@ -401,6 +401,9 @@ pub struct Settings {
     pub unix_socket: Option<PathBuf>,
     /// `--proxy`, `--proxy-from-env`: the proxies connections go through.
     pub proxy: Option<kaioken_vm::Proxies>,
+    /// `--trace-sample`: the share of requests sent with a `traceparent` header and
+    /// kept as spans (0: none, 1: all).
+    pub trace_sample: f64,
 }
 
 /// A source position, for dumps.

@@ -68,6 +68,7 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             unix_socket: s.unix_socket.clone(),
             proxy: s.proxy.clone(),
             verbose: None,
+            trace_sample: s.trace_sample,
         },
     })
 }

@@ -263,6 +263,7 @@ fn http_config() -> kaioken_vm::TransportPlan {
         proxy: None,
         verbose: None,
         max_redirects: 10,
+        trace_sample: 0.0,
     }
 }
 

@@ -27,7 +27,8 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
     }
     let mut vu = TokioVu::new(
         from.unwrap_or_else(|| Vu::new(program, number, shared.plan.transport.cookie_jar)),
-    );
+    )
+    .traced(shared, number);
     let mut active = false;
     let mut at_entry = vu.vu.between_iterations(program);
     if !at_entry {

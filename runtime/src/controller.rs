@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::Span;
 use crate::live::{Interval, PUBLISH_EVERY, Snapshot};
 use crate::shared::Shared;
 use crate::stats::{RunStats, Seconds, WorkerStats};
@@ -110,6 +111,12 @@ pub fn run(
             }
         }
     }
+    // The spans still in the slots, then each worker's last ones (the slots have
+    // room for them now), go into the last snapshot.
+    shared.take_spans(&mut snapshots.spans);
+    for (index, w) in workers.iter_mut().enumerate() {
+        shared.publish_last_spans(index, &mut w.spans);
+    }
     let mut stats = RunStats::merge(&workers, finished.saturating_duration_since(measure_from));
     for (w, final_stats) in workers.iter().enumerate() {
         snapshots.seconds.finish(w, final_stats);
@@ -128,6 +135,8 @@ struct Snapshots {
     seconds: Seconds,
     previous: RunStats,
     at: Instant,
+    /// Spans taken out of the slots for the next snapshot.
+    spans: Vec<Span>,
 }
 
 impl Snapshots {
@@ -138,6 +147,7 @@ impl Snapshots {
             seconds: Seconds::new(threads),
             previous: RunStats::default(),
             at: shared.start,
+            spans: Vec::new(),
         }
     }
 
@@ -161,6 +171,8 @@ impl Snapshots {
             }
         };
         let interval = Interval::between(&self.previous, &total, now - self.at);
+        let mut spans = std::mem::take(&mut self.spans);
+        let spans_dropped = shared.take_spans(&mut spans);
         let load = &shared.plan.load;
         let snapshot = Snapshot {
             elapsed: now - shared.start,
@@ -174,6 +186,8 @@ impl Snapshots {
             total,
             interval,
             last: last.is_some(),
+            spans,
+            spans_dropped,
         };
         self.previous = snapshot.total.clone();
         self.at = now;

@@ -136,7 +136,7 @@ impl Drivers {
             tls: transport.tls[request.protocol.index()].as_ref(),
             dial: &transport.dial,
             timeout: transport.timeout(),
-            cookie: request.cookie,
+            added: request.added(),
             hop: request.hop,
         };
         let (state, step) = (request.state, request.step);

@@ -340,6 +340,9 @@ impl Grpc {
             head_len += name.as_str().len() + value.len() + 4;
             req = req.header(name, value);
         }
+        if let Some(traceparent) = s.added.traceparent {
+            req = crate::http2::add_traceparent(req, traceparent, &mut head_len)?;
+        }
         req = req
             .header(
                 http::header::CONTENT_TYPE,

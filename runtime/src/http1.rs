@@ -39,13 +39,21 @@ pub(crate) struct StepInfo {
 }
 
 /// What a request needs besides its step: the run's TLS settings and timeout, the
-/// VU's cookie header for it, and the redirect it follows, if any.
+/// headers added to the step's, and the redirect it follows, if any.
 pub(crate) struct Sending<'a> {
     pub tls: Option<&'a Arc<ClientConfig>>,
     pub dial: &'a crate::dial::Dial,
     pub timeout: Duration,
-    pub cookie: Option<&'a [u8]>,
+    pub added: Added<'a>,
     pub hop: Option<&'a Hop>,
+}
+
+/// The headers a request carries beside its step's: the VU's cookies, and a
+/// sampled request's `traceparent` (`--trace-sample`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Added<'a> {
+    pub cookie: Option<&'a [u8]>,
+    pub traceparent: Option<&'a [u8]>,
 }
 
 impl StepInfo {
@@ -364,7 +372,7 @@ pub(crate) fn write_request(
     state: &VuState,
     step: StepId,
     info: &StepInfo,
-    cookie: Option<&[u8]>,
+    added: Added<'_>,
     hop: Option<&Hop>,
 ) {
     let desc = program.step(step);
@@ -397,9 +405,14 @@ pub(crate) fn write_request(
         w.extend_from_slice(program.bytes(state, h.value));
         w.extend_from_slice(b"\r\n");
     }
-    if let Some(cookie) = cookie {
+    if let Some(cookie) = added.cookie {
         w.extend_from_slice(b"cookie: ");
         w.extend_from_slice(cookie);
+        w.extend_from_slice(b"\r\n");
+    }
+    if let Some(traceparent) = added.traceparent {
+        w.extend_from_slice(b"traceparent: ");
+        w.extend_from_slice(traceparent);
         w.extend_from_slice(b"\r\n");
     }
     let body = if with_body { desc.body } else { None };
@@ -447,10 +460,10 @@ impl Perform for Http1 {
             tls,
             dial,
             timeout,
-            cookie,
+            added,
             hop,
         } = s;
-        write_request(&mut self.wbuf, program, state, step, info, cookie, hop);
+        write_request(&mut self.wbuf, program, state, step, info, added, hop);
         self.sent = 0;
         self.last.reconnected = false;
         self.last.connected = false;

@@ -23,7 +23,7 @@ use crate::ErrorKind;
 use crate::conn::connect;
 use crate::driver::{Driver, Last, Perform};
 use crate::h2pool;
-use crate::http1::{Sending, StepInfo};
+use crate::http1::{Added, Sending, StepInfo};
 use crate::redirect::Hop;
 use crate::response_parser::Capture;
 use crate::stats::Outcome;
@@ -75,7 +75,7 @@ pub(crate) fn prepare(program: &Program) -> Vec<Option<Prepared>> {
 }
 
 /// The request for `step` (or the redirect `hop` it led to) to `origin`, with the
-/// VU's cookie header, and its length as HTTP/1.1 would spell it (the header
+/// headers `added` to the step's (cookies, `traceparent`), and its length as HTTP/1.1 would spell it (the header
 /// compression of HTTP/2 and HTTP/3 makes the wire smaller).
 pub(crate) fn build_request(
     prepared: &Prepared,
@@ -84,7 +84,7 @@ pub(crate) fn build_request(
     step: StepId,
     origin: &Origin,
     hop: Option<&Hop>,
-    cookie: Option<&[u8]>,
+    added: Added<'_>,
 ) -> Result<(Request<Bytes>, u64), ErrorKind> {
     let desc = program.step(step);
     let mut uri = String::with_capacity(prepared.prefix.len() + 64);
@@ -120,10 +120,13 @@ pub(crate) fn build_request(
         head_len += name.as_str().len() + value.len() + 4;
         req = req.header(name, value);
     }
-    if let Some(cookie) = cookie {
+    if let Some(cookie) = added.cookie {
         let value = HeaderValue::from_bytes(cookie).map_err(|_| ErrorKind::Other)?;
         head_len += 8 + value.len();
         req = req.header(http::header::COOKIE, value);
+    }
+    if let Some(traceparent) = added.traceparent {
+        req = add_traceparent(req, traceparent, &mut head_len)?;
     }
     let body = match desc.body {
         Some(b) if hop.is_none_or(|h| h.keep_body) => {
@@ -134,6 +137,18 @@ pub(crate) fn build_request(
     let len = (head_len + body.len()) as u64;
     let req = req.body(body).map_err(|_| ErrorKind::Other)?;
     Ok((req, len))
+}
+
+/// Add a sampled request's `traceparent` header to `req`, counting it in
+/// `head_len` as HTTP/1.1 spells it (the HTTP/2, HTTP/3 and gRPC drivers).
+pub(crate) fn add_traceparent(
+    req: http::request::Builder,
+    traceparent: &[u8],
+    head_len: &mut usize,
+) -> Result<http::request::Builder, ErrorKind> {
+    let value = HeaderValue::from_bytes(traceparent).map_err(|_| ErrorKind::Other)?;
+    *head_len += 13 + value.len();
+    Ok(req.header(http::HeaderName::from_static("traceparent"), value))
 }
 
 /// Keep a response's head in `c` as HTTP/1.1 spells one (`version` for the status
@@ -354,7 +369,7 @@ impl Http2 {
         let Sending {
             tls,
             dial,
-            cookie,
+            added,
             hop,
             ..
         } = s;
@@ -366,7 +381,7 @@ impl Http2 {
             Some(h) => (h.slot, &h.origin),
             None => (desc.origin.index(), &program.origins[desc.origin]),
         };
-        let (req, len) = build_request(prepared, program, state, step, origin, hop, cookie)?;
+        let (req, len) = build_request(prepared, program, state, step, origin, hop, added)?;
         self.last_len = len;
         let req = req.map(Full::new);
 

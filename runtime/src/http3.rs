@@ -210,7 +210,7 @@ impl Http3 {
         let Sending {
             tls,
             dial,
-            cookie,
+            added,
             hop,
             timeout,
         } = s;
@@ -222,7 +222,7 @@ impl Http3 {
             Some(h) => (h.slot, &h.origin),
             None => (desc.origin.index(), &program.origins[desc.origin]),
         };
-        let (req, len) = build_request(prepared, program, state, step, origin, hop, cookie)?;
+        let (req, len) = build_request(prepared, program, state, step, origin, hop, added)?;
         self.last_len = len;
         let (parts, body) = req.into_parts();
         let req = http::Request::from_parts(parts, ());

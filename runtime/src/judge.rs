@@ -161,6 +161,7 @@ mod tests {
                 unix_socket: None,
                 proxy: None,
                 verbose: None,
+                trace_sample: 0.0,
             };
             program
                 .steps

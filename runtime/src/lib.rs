@@ -27,7 +27,8 @@
 //! `shared` (what workers share), `worker` (a worker thread and its engine), `closed`
 //! and `open` (the load models' VU tasks on tokio), `uring` (the io_uring engine),
 //! `vu` (the VU machine), `judge` (where outcomes meet the VM), `driver`, `http1`,
-//! `http2`, `http3`, `conn`, `tls` (the transport), `redirect`, `cookies`, `stats`.
+//! `http2`, `http3`, `conn`, `tls` (the transport), `redirect`, `cookies`, `stats`,
+//! `live` (the snapshots), `trace` (`--trace-sample`: sampled requests as spans).
 //!
 //! Every VU keeps its own connections (one per origin and protocol). Nothing on the
 //! request path takes a lock or sends on a channel: statistics are per worker thread

@@ -10,6 +10,11 @@
 //!                   when the run is over: the final statistics ─► the last Snapshot
 //! ```
 //!
+//! Spans of sampled requests (`--trace-sample`, trace.rs) ride the same path but
+//! move rather than copy: each tick the worker moves its spans into its span slot
+//! (bounded; what does not fit is dropped and counted), and the controller takes
+//! them out into the snapshot, so each span is in exactly one snapshot.
+//!
 //! A snapshot's totals are counted exactly as the final report counts them, by the
 //! same merge; the last snapshot is made from the very statistics `run` returns, so
 //! the last frame of a live view and the final summary agree.
@@ -18,6 +23,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::Span;
 use crate::stats::RunStats;
 
 /// How often workers publish their statistics and the controller takes a snapshot.
@@ -44,6 +50,13 @@ pub struct Snapshot {
     /// Whether this is the last snapshot: the run is over and `total` is what `run`
     /// returns.
     pub last: bool,
+    /// `--trace-sample`: the spans of the sampled requests that ended since the
+    /// previous snapshot (warm-up included), each in exactly one snapshot; the last
+    /// snapshot carries the rest.
+    pub spans: Vec<Span>,
+    /// Spans dropped so far for want of room (a worker keeps at most
+    /// 4096 between two ticks), over the whole run.
+    pub spans_dropped: u64,
 }
 
 /// What a run measured between two snapshots.

@@ -226,7 +226,8 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     let Some(arrival) = &shared.plan.load.arrival else {
         return;
     };
-    let mut vu = TokioVu::new(Vu::new(program, number, shared.plan.transport.cookie_jar));
+    let mut vu = TokioVu::new(Vu::new(program, number, shared.plan.transport.cookie_jar))
+        .traced(shared, number);
     let mut stop_rx = control.subscribe();
     'iterations: loop {
         if control.is_stopping() {

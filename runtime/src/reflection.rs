@@ -84,6 +84,7 @@ async fn fetch(
                 unix_socket: None,
                 proxy: None,
                 verbose: None,
+                trace_sample: 0.0,
             };
             Some(crate::tls::client_config(&plan, Protocol::Grpc)?)
         }

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::driver::Transport;
 use crate::http1::StepInfo;
 use crate::stats::WorkerStats;
+use crate::trace::{Span, Spans};
 use kaioken_vm::RunPlan;
 
 use crate::{Control, Profile, RunError, StopReason};
@@ -32,6 +33,14 @@ pub(crate) struct Shared {
     /// Each worker's latest copy of its statistics, for the live snapshots (see
     /// live.rs): written once per tick by the worker, read by the controller.
     pub(crate) published: Vec<Mutex<Option<WorkerStats>>>,
+    /// Each worker's sampled requests' spans not yet in a snapshot, and how many
+    /// it dropped (`--trace-sample`; see trace.rs): moved in once per tick by the
+    /// worker, taken out by the controller.
+    pub(crate) spans: Vec<Mutex<Spans>>,
+    /// `--trace-sample`: where the VUs' samplers' seeds come from.
+    pub(crate) trace_seed: u64,
+    /// `start` on the wall clock, ns since the Unix epoch (spans' start times).
+    pub(crate) start_unix_ns: u64,
     pub(crate) running: AtomicUsize,
     /// Closed model: how many VUs should be active now (VU numbers 1..=target).
     pub(crate) vu_target: AtomicU32,
@@ -75,6 +84,10 @@ impl Shared {
         let cpus = thread::available_parallelism().map_or(1, |n| n.get());
         let threads = if threads == 0 { cpus } else { threads }.clamp(1, vus);
         let start = Instant::now();
+        let start_unix_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let tracing = plan.transport.trace_sample > 0.0;
         let measure_from = start + load.warmup;
         let profile = Profile::of(load).map(|p| p.with_lead(load.warmup));
         let initial_target = match (&profile, &load.arrival) {
@@ -96,6 +109,11 @@ impl Shared {
             measure_from,
             deadline: load.duration.map(|d| measure_from + d),
             published: (0..threads).map(|_| Mutex::new(None)).collect(),
+            spans: (0..threads)
+                .map(|_| Mutex::new(Spans::new(tracing)))
+                .collect(),
+            trace_seed: crate::trace::run_seed(),
+            start_unix_ns,
             running: AtomicUsize::new(threads),
             vu_target: AtomicU32::new(initial_target),
             vu_target_tx: watch::Sender::new(initial_target),
@@ -139,8 +157,14 @@ impl Shared {
     /// stand at `now` (a second that began since the last record begins now). Called
     /// by the worker once per tick (never per request); the copy reuses the slot's
     /// buffers, so once warm it allocates nothing on the worker's thread.
+    /// Its spans move to its span slot (never copied: each reaches one snapshot).
     pub(crate) fn publish(&self, index: usize, stats: &mut WorkerStats, now: Instant) {
         stats.roll_second(now);
+        if !stats.spans.spans.is_empty() || stats.spans.dropped > 0 {
+            if let Ok(mut slot) = self.spans[index].lock() {
+                slot.take_from(&mut stats.spans);
+            }
+        }
         if let Ok(mut slot) = self.published[index].lock() {
             match slot.as_mut() {
                 Some(copy) => copy.copy_from(stats),
@@ -153,6 +177,27 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Move worker `index`'s last spans (those it had not published when it
+    /// ended) into its slot.
+    pub(crate) fn publish_last_spans(&self, index: usize, spans: &mut Spans) {
+        if let Ok(mut slot) = self.spans[index].lock() {
+            slot.take_from(spans);
+        }
+    }
+
+    /// Move every worker's published spans into `into`; the spans dropped so far,
+    /// over every worker.
+    pub(crate) fn take_spans(&self, into: &mut Vec<Span>) -> u64 {
+        let mut dropped = 0;
+        for slot in &self.spans {
+            if let Ok(mut slot) = slot.lock() {
+                into.append(&mut slot.spans);
+                dropped += slot.dropped;
+            }
+        }
+        dropped
     }
 
     /// Copy worker `index`'s latest published statistics into `into`, if it has

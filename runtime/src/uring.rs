@@ -72,6 +72,9 @@ pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
         && !plan.program.has_think_time()
         && !plan.transport.compressed
         && plan.transport.verbose.is_none()
+        // Sampled requests (`--trace-sample`) carry a header of their own and become
+        // spans: the tokio engine's (worker.rs).
+        && plan.transport.trace_sample == 0.0
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
     let origin = plan.program.origins.first()?;
     if !simple || origin.scheme != Scheme::Http {
@@ -485,7 +488,7 @@ impl Engine<'_> {
             request.state,
             request.step,
             &self.shared.transport.infos[request.step.index()],
-            request.cookie,
+            request.added(),
             request.hop,
         );
         true

@@ -99,7 +99,7 @@ impl Verbose {
             request.state,
             request.step,
             info,
-            request.cookie,
+            request.added(),
             request.hop,
         );
         let origin = match request.hop {

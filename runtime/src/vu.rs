@@ -25,6 +25,7 @@ use kaioken_vm::{
 };
 
 use crate::cookies::Jar;
+use crate::http1::Added;
 use crate::judge::{View, after_exchange};
 use crate::redirect::{Hop, Origins, Sent, follow};
 use crate::response_parser::Capture;
@@ -54,6 +55,9 @@ pub(crate) struct Request<'a> {
     pub hop: Option<&'a Hop>,
     /// The `Cookie` header from the jar, if any cookie applies.
     pub cookie: Option<&'a [u8]>,
+    /// `--trace-sample`: the `traceparent` header's value, when the engine sampled
+    /// this request (trace.rs).
+    pub traceparent: Option<&'a [u8]>,
     /// The VM state whose buffers hold the request's parts.
     pub state: &'a VuState,
 }
@@ -81,6 +85,14 @@ impl std::fmt::Display for Unsendable<'_> {
 }
 
 impl Request<'_> {
+    /// The headers it carries beside its step's.
+    pub fn added(&self) -> Added<'_> {
+        Added {
+            cookie: self.cookie,
+            traceparent: self.traceparent,
+        }
+    }
+
     /// The first header whose value, built at run time, holds a byte no header may
     /// carry (a line break would end the header and start another of the value's
     /// choosing). Fixed values were checked by the compiler with the same rule;
@@ -222,6 +234,7 @@ impl Vu {
             protocol: desc.protocol,
             hop: self.hop.as_ref(),
             cookie,
+            traceparent: None,
             state: &self.state,
         }
     }

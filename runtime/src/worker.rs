@@ -21,6 +21,7 @@ use crate::open::{OpenQueue, open_worker};
 use crate::rate::Pacer;
 use crate::shared::Shared;
 use crate::stats::{Engine, Outcome, WorkerStats};
+use crate::trace::Tracer;
 use crate::vu::{After, Exchange, Vu, Worker as VuWorker};
 
 /// What a worker's VUs share: the worker's statistics, pacer and (open model)
@@ -84,7 +85,8 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
         .with_extractors(extractors)
         .with_scenarios(scenarios)
         .with_steps(shared.plan.program.steps.len())
-        .with_messages(&shared.plan.program);
+        .with_messages(&shared.plan.program)
+        .with_spans(shared.plan.transport.trace_sample > 0.0);
     if let Some(arrival) = &load.arrival {
         stats = stats.open_model(arrival.latency_correction);
     }
@@ -205,6 +207,8 @@ pub(crate) struct TokioVu {
     pub(crate) last_start: Option<Instant>,
     /// When the last paced exchange was due.
     pub(crate) paced: Option<Instant>,
+    /// `--trace-sample`: its sampler, when the run traces requests.
+    pub(crate) tracer: Option<Tracer>,
 }
 
 impl TokioVu {
@@ -215,7 +219,15 @@ impl TokioVu {
             backoff: Backoff::default(),
             last_start: None,
             paced: None,
+            tracer: None,
         }
+    }
+
+    /// With `--trace-sample`, a sampler for VU `number`, seeded from the run's seed.
+    pub(crate) fn traced(mut self, shared: &Shared, number: u32) -> TokioVu {
+        let seed = crate::trace::vu_seed(shared.trace_seed, number);
+        self.tracer = Tracer::new(shared.plan.transport.trace_sample, seed);
+        self
     }
 
     /// Send the VU's request — its step's, or the redirect it is following — and
@@ -232,7 +244,12 @@ impl TokioVu {
         let shared = &*ctx.shared;
         let program: &Program = &ctx.program;
         loop {
-            let request = self.vu.request(program);
+            let mut request = self.vu.request(program);
+            // Unsampled (and untraced) requests stop at the draw: no clock, no write.
+            let sampled = self.tracer.as_mut().and_then(Tracer::sample);
+            if let (Some(_), Some(tracer)) = (sampled, &self.tracer) {
+                request.traceparent = Some(tracer.header());
+            }
             if let Some(why) = request.unsendable(program) {
                 let worker = &mut VuWorker {
                     program,
@@ -252,6 +269,22 @@ impl TokioVu {
                 .await;
             let end = Instant::now();
             ctx.in_flight.set(ctx.in_flight.get() - 1);
+            if let Some(ids) = sampled {
+                let since_start = start.saturating_duration_since(shared.start).as_nanos();
+                let start_unix_ns = shared
+                    .start_unix_ns
+                    .saturating_add(u64::try_from(since_start).unwrap_or(u64::MAX));
+                let span = crate::trace::span_of(
+                    ids,
+                    request.step.index() as u32,
+                    start_unix_ns,
+                    start,
+                    end,
+                    outcome,
+                    &driver.last().timing,
+                );
+                ctx.stats.borrow_mut().span(span);
+            }
             if let Some(verbose) = &shared.verbose {
                 let info = &shared.transport.infos[request.step.index()];
                 let detail = driver.last().detail.as_deref();

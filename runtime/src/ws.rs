@@ -30,13 +30,11 @@
 //! the next read. Once warm, an exchange allocates nothing, in either mode
 //! (`alloc_tests.rs` measures both).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use kaioken_vm::{OriginId, Program, Scheme, StepId, StepKind, VuState, WsMode};
-use rustls::ClientConfig;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
@@ -102,15 +100,17 @@ impl Ws {
             .position(|c| c.origin == origin && c.path == path)
     }
 
-    /// Open a connection to `origin` and `path` with `step`'s handshake headers.
+    /// Open a connection to `origin` and `path` with `step`'s handshake headers
+    /// (and a sampled exchange's `traceparent`: only an exchange that opens its
+    /// connection sends one).
     async fn open(
         &mut self,
         program: &Program,
         state: &VuState,
         step: StepId,
-        tls: Option<&Arc<ClientConfig>>,
-        dial: &crate::dial::Dial,
+        s: &Sending<'_>,
     ) -> Result<usize, ErrorKind> {
+        let (tls, dial) = (s.tls, s.dial);
         let desc = program.step(step);
         let origin = &program.origins[desc.origin];
         let path = program.bytes(state, desc.path);
@@ -125,7 +125,7 @@ impl Ws {
         };
         self.last.connected = true;
         self.last.timing.opened = Some(opened);
-        let request = match handshake_request(program, state, step, path) {
+        let request = match handshake_request(program, state, step, path, s.added.traceparent) {
             Ok(request) => request,
             Err(message) => {
                 self.tally.open_failed += 1;
@@ -189,8 +189,7 @@ impl Ws {
         state: &VuState,
         step: StepId,
         keep_body: bool,
-        tls: Option<&Arc<ClientConfig>>,
-        dial: &crate::dial::Dial,
+        s: &Sending<'_>,
     ) -> Result<Ended, ErrorKind> {
         let desc = program.step(step);
         let StepKind::WebSocket(ws_step) = desc.kind else {
@@ -219,7 +218,7 @@ impl Ws {
                 self.last.timing.reused = true;
                 i
             }
-            None => self.open(program, state, step, tls, dial).await?,
+            None => self.open(program, state, step, s).await?,
         };
         let body = desc.body.map_or(&[][..], |b| program.bytes(state, b));
         self.out.clear();
@@ -323,6 +322,7 @@ fn handshake_request(
     state: &VuState,
     step: StepId,
     path: &[u8],
+    traceparent: Option<&[u8]>,
 ) -> Result<http::Request<()>, String> {
     use tungstenite::client::IntoClientRequest;
 
@@ -354,6 +354,11 @@ fn handshake_request(
         } else {
             headers.append(name, value);
         }
+    }
+    if let Some(traceparent) = traceparent {
+        let value = http::HeaderValue::from_bytes(traceparent)
+            .map_err(|e| format!("header `traceparent`: {e}"))?;
+        headers.insert(http::HeaderName::from_static("traceparent"), value);
     }
     Ok(request)
 }
@@ -452,7 +457,7 @@ impl Perform for Ws {
         self.last.connected = false;
         self.last.reconnected = false;
         self.last.timing = Timing::default();
-        let exchange = self.exchange(program, state, step, info.keep.body, s.tls, s.dial);
+        let exchange = self.exchange(program, state, step, info.keep.body, &s);
         match tokio::time::timeout(s.timeout, exchange).await {
             Ok(Ok(Ended::Done { bytes_in })) => Outcome::Response {
                 status: kaioken_vm::Status::Ws(NORMAL),

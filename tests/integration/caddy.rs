@@ -99,6 +99,27 @@ impl Caddy {
         counts
     }
 
+    /// Each served request's protocol and its header `name` (as Caddy's log
+    /// spells it, e.g. `Traceparent`), `None` without one, once the log has
+    /// settled.
+    pub fn header_values(&self, name: &str) -> Vec<(String, Option<String>)> {
+        let text = crate::harness::settled(&self.dir.path().join("access.log"));
+        let mut values = Vec::new();
+        for line in text.lines() {
+            let entry: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("access log line is not JSON ({e}): {line}"));
+            if entry["request"]["uri"] == READY {
+                continue;
+            }
+            let proto = entry["request"]["proto"].as_str().unwrap_or("?").to_owned();
+            let value = entry["request"]["headers"][name][0]
+                .as_str()
+                .map(str::to_owned);
+            values.push((proto, value));
+        }
+        values
+    }
+
     /// The Caddyfile and Caddy's output, for failure messages.
     pub fn logs(&self) -> String {
         let read =

@@ -53,9 +53,12 @@ def failing(id):
 def token(context):
     return dict(context.invocation_metadata()).get("x-token", "")
 
+def traceparent(context):
+    return dict(context.invocation_metadata()).get("traceparent", "-")
+
 class Items(api_pb2_grpc.ItemsServicer):
     def Get(self, request, context):
-        log("get %s %s" % (request.id, token(context)))
+        log("get %s %s %s" % (request.id, token(context), traceparent(context)))
         if failing(request.id):
             log("notfound %s" % request.id)
             context.abort(grpc.StatusCode.NOT_FOUND, "no item %s" % request.id)
@@ -162,7 +165,7 @@ impl GrpcServer {
         format!("grpc://127.0.0.1:{}", self.port)
     }
 
-    /// The calls it logged, each split in words (`get ID TOKEN`, `notfound ID`,
+    /// The calls it logged, each split in words (`get ID TOKEN TRACEPARENT`, `notfound ID`,
     /// `list ID MESSAGES`, `slow ID`).
     pub fn calls(&self) -> Vec<Vec<String>> {
         crate::harness::settled(&self.dir.path().join("calls.log"))

@@ -46,5 +46,6 @@ mod reports;
 mod scenarios;
 mod signals;
 mod thresholds;
+mod trace;
 mod verbose;
 mod ws;

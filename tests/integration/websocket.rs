@@ -39,6 +39,8 @@ async def handler(ws):
     global received
     with open(os.path.join(DIR, "handshakes.log"), "a") as f:
         f.write(ws.request.path + "\n")
+    with open(os.path.join(DIR, "traceparents.log"), "a") as f:
+        f.write(ws.request.headers.get("traceparent", "-") + "\n")
     n = 0
     try:
         async for message in ws:
@@ -188,6 +190,13 @@ impl WsEcho {
     /// The paths of the handshakes it accepted, in order.
     pub fn handshakes(&self) -> Vec<String> {
         let text = crate::harness::settled(&self.dir.path().join("handshakes.log"));
+        text.lines().map(str::to_owned).collect()
+    }
+
+    /// The `traceparent` header of each handshake it accepted (`-` without one), in
+    /// order.
+    pub fn handshake_traceparents(&self) -> Vec<String> {
+        let text = crate::harness::settled(&self.dir.path().join("traceparents.log"));
         text.lines().map(str::to_owned).collect()
     }
 

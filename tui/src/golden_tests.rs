@@ -147,6 +147,8 @@ fn closed() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
             messages: [[0; 2]; 2],
         },
         last: false,
+        spans: Vec::new(),
+        spans_dropped: 0,
     };
     let thresholds = vec![
         ThresholdLine {
@@ -228,6 +230,8 @@ fn open() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
             messages: [[0; 2]; 2],
         },
         last: false,
+        spans: Vec::new(),
+        spans_dropped: 0,
     };
     (info, snapshot, Vec::new())
 }
@@ -478,6 +482,8 @@ fn first_tick() {
             messages: [[0; 2]; 2],
         },
         last: false,
+        spans: Vec::new(),
+        spans_dropped: 0,
     };
     let b = render(
         &(info, snapshot, Vec::new()),

@@ -18,7 +18,7 @@ pub struct RunPlan {
 }
 
 /// Connection settings of a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TransportPlan {
     /// Per-request timeout (connect, send and the whole response).
     pub timeout: Duration,
@@ -56,6 +56,9 @@ pub struct TransportPlan {
     pub unix_socket: Option<std::path::PathBuf>,
     /// `--proxy` or `--proxy-from-env`: the proxies connections go through.
     pub proxy: Option<Proxies>,
+    /// `--trace-sample`: the share of requests (0 to 1) sent with a W3C
+    /// `traceparent` header and kept as spans; 0 traces none.
+    pub trace_sample: f64,
 }
 
 /// The proxies of a run: one for `http`/`ws` origins and one for `https`/`wss`

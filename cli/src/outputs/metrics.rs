@@ -334,6 +334,8 @@ mod tests {
                 messages: [[0; 2]; 2],
             },
             last: true,
+            spans: Vec::new(),
+            spans_dropped: 0,
         }
     }
 

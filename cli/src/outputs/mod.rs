@@ -28,13 +28,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kaioken_compiler::{Ir, OutputKind};
-use kaioken_runtime::{Control, Snapshot};
+use kaioken_runtime::{Control, Snapshot, Span};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
 use crate::error::Error;
 use metrics::{Metrics, RunLabels};
 use push::Push;
+
+/// The most spans waiting for an output: beyond, new ones are dropped and counted.
+const SPAN_QUEUE: usize = 16_384;
 
 /// How long the end of a run waits for the push outputs' last sends.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,6 +58,13 @@ pub struct OutputJson {
     /// The last failure, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// `otlp` with `--trace-sample`: spans accepted by the receiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spans_sent: Option<u64>,
+    /// Spans that never reached it: dropped by a full buffer, or in a push that
+    /// failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spans_dropped: Option<u64>,
 }
 
 /// An output's counts, kept by its task and read for the report.
@@ -64,6 +74,14 @@ struct Counts {
     failed: AtomicU64,
     dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Whether this output takes spans, and how many went out and were lost.
+    spans: Option<SpanCounts>,
+}
+
+#[derive(Default)]
+struct SpanCounts {
+    sent: AtomicU64,
+    lost: AtomicU64,
 }
 
 impl Counts {
@@ -72,13 +90,17 @@ impl Counts {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
     }
 
-    fn json(&self, kind: OutputKind, address: &str) -> OutputJson {
+    fn json(&self, kind: OutputKind, address: &str, upstream_dropped: u64) -> OutputJson {
+        let spans = self.spans.as_ref();
+        let upstream = if spans.is_some() { upstream_dropped } else { 0 };
         OutputJson {
+            spans_sent: spans.map(|s| s.sent.load(Ordering::Relaxed)),
+            spans_dropped: spans.map(|s| s.lost.load(Ordering::Relaxed) + upstream),
             kind: kind.key().to_owned(),
             address: hide_credentials(address),
             exports: self.exports.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed) + upstream,
             last_error: self
                 .last_error
                 .lock()
@@ -123,9 +145,24 @@ pub fn hide_credentials(address: &str) -> String {
 
 /// What the outputs thread shares with the run's side.
 struct Shared {
-    /// The latest snapshot not yet taken by the thread.
-    pending: Mutex<Option<Snapshot>>,
+    /// What the thread has not taken yet.
+    pending: Mutex<Pending>,
     wake: Notify,
+    /// Whether some output takes spans.
+    wants_spans: bool,
+    /// Spans the workers could not keep (`Snapshot::spans_dropped`, cumulative).
+    upstream_dropped: AtomicU64,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// The latest snapshot (without its spans, which are in `spans`).
+    snapshot: Option<Snapshot>,
+    /// Spans of every snapshot since the thread last took them, at most
+    /// [`SPAN_QUEUE`].
+    spans: Vec<Span>,
+    /// Spans that did not fit.
+    overflow: u64,
 }
 
 /// The streaming outputs of a run, from before its start to after its end.
@@ -163,9 +200,9 @@ impl Outputs {
         let mut pushes: Vec<(Box<dyn Push>, Arc<Counts>)> = Vec::new();
         let mut all = Vec::new();
         for spec in &outputs.specs {
-            let counts = Arc::new(Counts::default());
-            all.push((spec.kind, spec.address.clone(), counts.clone()));
             if spec.kind == OutputKind::Prometheus {
+                let counts = Arc::new(Counts::default());
+                all.push((spec.kind, spec.address.clone(), counts.clone()));
                 let listener = TcpListener::bind(&spec.address).map_err(|e| {
                     Error::Setup(format!(
                         "cannot serve /metrics on {} (`-o prometheus={}`): {e}",
@@ -193,6 +230,12 @@ impl Outputs {
                             hide_credentials(&spec.address)
                         ))
                     })?;
+                let counts = Arc::new(Counts {
+                    spans: (push.wants_spans() && ir.settings.trace_sample > 0.0)
+                        .then(SpanCounts::default),
+                    ..Counts::default()
+                });
+                all.push((spec.kind, spec.address.clone(), counts.clone()));
                 pushes.push((push, counts));
             }
         }
@@ -201,8 +244,10 @@ impl Outputs {
             .filter_map(|(l, _)| l.local_addr().ok())
             .collect();
         let shared = Arc::new(Shared {
-            pending: Mutex::new(None),
+            pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
+            wants_spans: pushes.iter().any(|(_, c)| c.spans.is_some()),
+            upstream_dropped: AtomicU64::new(0),
         });
         let (flushed_tx, flushed) = std::sync::mpsc::channel();
         let (stop, stopped) = watch::channel(false);
@@ -240,25 +285,37 @@ impl Outputs {
     }
 
     /// Hand a live snapshot over (controller thread, each tick): it replaces one the
-    /// thread has not taken yet, since counters are cumulative and nothing is lost.
+    /// thread has not taken yet, since counters are cumulative and nothing is lost;
+    /// its spans join those waiting, up to [`SPAN_QUEUE`].
     pub fn on_snapshot(&self, snapshot: &Snapshot) {
-        let mut pending = self
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *pending = Some(snapshot.clone());
+        let shared = &self.shared;
+        shared
+            .upstream_dropped
+            .store(snapshot.spans_dropped, Ordering::Relaxed);
+        let taken = Snapshot {
+            spans: Vec::new(),
+            ..snapshot.clone()
+        };
+        let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if shared.wants_spans {
+            let room = SPAN_QUEUE.saturating_sub(pending.spans.len());
+            let fit = snapshot.spans.len().min(room);
+            pending.spans.extend_from_slice(&snapshot.spans[..fit]);
+            pending.overflow += (snapshot.spans.len() - fit) as u64;
+        }
+        pending.snapshot = Some(taken);
         drop(pending);
-        self.shared.wake.notify_one();
+        shared.wake.notify_one();
     }
 
     /// Wait (at most [`FLUSH_TIMEOUT`]) for the last pushes of the run, and say how
     /// every output fared.
     pub fn finish(&self) -> Vec<OutputJson> {
         let _ = self.flushed.recv_timeout(FLUSH_TIMEOUT);
+        let upstream = self.shared.upstream_dropped.load(Ordering::Relaxed);
         self.outputs
             .iter()
-            .map(|(kind, address, counts)| counts.json(*kind, address))
+            .map(|(kind, address, counts)| counts.json(*kind, address, upstream))
             .collect()
     }
 
@@ -352,16 +409,45 @@ async fn serve(
         }
     }
     let mut tasks = tokio::task::JoinSet::new();
+    let mut span_queues = Vec::new();
     for (push, counts) in pushes {
-        tasks.spawn(send::push_loop(push, counts, latest_rx.clone(), interval));
+        let queue = counts.spans.is_some().then(|| {
+            let queue = Arc::new(Mutex::new(Vec::new()));
+            span_queues.push((queue.clone(), counts.clone()));
+            queue
+        });
+        tasks.spawn(send::push_loop(
+            push,
+            counts,
+            latest_rx.clone(),
+            queue,
+            interval,
+        ));
     }
     loop {
         shared.wake.notified().await;
-        let taken = shared
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let (taken, spans, overflow) = {
+            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                pending.snapshot.take(),
+                std::mem::take(&mut pending.spans),
+                std::mem::take(&mut pending.overflow),
+            )
+        };
+        // Spans first: a push task that sees the last metrics finds every span.
+        for (queue, counts) in &span_queues {
+            let mut queue = queue.lock().unwrap_or_else(|e| e.into_inner());
+            let room = SPAN_QUEUE.saturating_sub(queue.len());
+            let fit = spans.len().min(room);
+            queue.extend_from_slice(&spans[..fit]);
+            let lost = overflow + (spans.len() - fit) as u64;
+            if lost > 0 {
+                counts.dropped.fetch_add(lost, Ordering::Relaxed);
+                if let Some(s) = &counts.spans {
+                    s.lost.fetch_add(lost, Ordering::Relaxed);
+                }
+            }
+        }
         let Some(snapshot) = taken else {
             if stopped.has_changed().is_err() {
                 return;

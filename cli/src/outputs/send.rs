@@ -4,8 +4,8 @@
 //! counted and named in the report; it never holds back the run, which goes on in
 //! other threads, nor the other outputs, which have tasks of their own.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use super::Counts;
 use super::metrics::Metrics;
 use super::push::{Push, PushRequest};
+use kaioken_runtime::Span;
 
 /// The longest one request may take, connecting included.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,6 +27,7 @@ pub(super) async fn push_loop(
     mut push: Box<dyn Push>,
     counts: Arc<Counts>,
     mut latest: watch::Receiver<Option<Arc<Metrics>>>,
+    spans: Option<Arc<Mutex<Vec<Span>>>>,
     interval: Duration,
 ) {
     let mut client = Client::default();
@@ -52,8 +54,11 @@ pub(super) async fn push_loop(
             continue;
         }
         sent = Some(metrics.time_unix_ms);
+        let batch: Vec<Span> = spans.as_ref().map_or_else(Vec::new, |q| {
+            std::mem::take(&mut *q.lock().unwrap_or_else(|e| e.into_inner()))
+        });
         let mut ok = true;
-        for request in push.requests(&metrics, &[]) {
+        for request in push.requests(&metrics, &batch) {
             let result = tokio::time::timeout(SEND_TIMEOUT, client.post(&request)).await;
             let failure = match result {
                 Ok(Ok(())) => None,
@@ -68,6 +73,16 @@ pub(super) async fn push_loop(
                 ok = false;
                 counts.fail(format!("{}: {e}", super::hide_credentials(&request.url)));
                 break;
+            }
+        }
+        if let Some(s) = &counts.spans {
+            // Spans are not sent again: a failed push loses them, counted.
+            let n = batch.len() as u64;
+            if ok {
+                s.sent.fetch_add(n, Ordering::Relaxed);
+            } else {
+                s.lost.fetch_add(n, Ordering::Relaxed);
+                counts.dropped.fetch_add(n, Ordering::Relaxed);
             }
         }
         if ok {

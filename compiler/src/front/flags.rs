@@ -62,6 +62,8 @@ pub struct Flags {
     pub cookie_jar: bool,
     /// `--compressed`.
     pub compressed: bool,
+    /// `--trace-sample`: the share of requests traced.
+    pub trace_sample: Option<f64>,
     /// `--no-keepalive`.
     pub no_keepalive: bool,
     /// `--h2-streams`.
@@ -169,6 +171,9 @@ impl Flags {
         }
         if let Some(v) = self.max_error_rate {
             draft.max_error_rate = Some(located("--max-error-rate", &v.to_string(), v));
+        }
+        if let Some(v) = self.trace_sample {
+            draft.trace_sample = Some(located("--trace-sample", &v.to_string(), v));
         }
         if let Some(v) = self.arrival_rate {
             draft.arrival_rate = Some(located("--arrival-rate", &v.to_string(), v));

@@ -167,6 +167,7 @@ struct Target {
     insecure: Option<bool>,
     cacert: Option<Spanned<String>>,
     max_error_rate: Option<Spanned<f64>>,
+    trace_sample: Option<Spanned<f64>>,
     body_limit: Option<Spanned<i64>>,
     cookie_jar: Option<bool>,
     compressed: Option<bool>,
@@ -289,6 +290,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.insecure = t.insecure;
         draft.cacert = t.cacert.map(string);
         draft.max_error_rate = t.max_error_rate.map(number);
+        draft.trace_sample = t.trace_sample.map(number);
         draft.body_limit = t.body_limit.map(int);
         draft.cookie_jar = t.cookie_jar;
         draft.compressed = t.compressed;

@@ -213,6 +213,14 @@ impl Lowerer<'_> {
             Some(r) => r.value,
             None => DEFAULT_MAX_ERROR_RATE,
         };
+        let trace_sample = match &d.trace_sample {
+            Some(r) if !(0.0..=1.0).contains(&r.value) => {
+                self.out_of_range(r, "trace_sample", "a fraction from 0 to 1");
+                0.0
+            }
+            Some(r) => r.value,
+            None => 0.0,
+        };
         let load = self.load(d);
         let cacert = d.cacert.as_ref().map(|c| {
             let path = self.fold_env(c);
@@ -287,6 +295,7 @@ impl Lowerer<'_> {
             dns_refresh: net.dns_refresh,
             unix_socket: net.unix_socket,
             proxy: net.proxy,
+            trace_sample,
         };
         let checks = self.run_checks(&d.checks);
         let outputs = self.outputs(d);
@@ -973,6 +982,29 @@ method = "GET"
         assert_eq!(s.max_redirects, 10);
         assert!(s.http == HttpVersion::Http1 && !s.insecure && !s.cookie_jar);
         assert_eq!(s.cacert, None);
+    }
+
+    /// `trace_sample` (TOML) is a share from 0 to 1; traced nothing by default.
+    #[test]
+    fn trace_sample_is_a_share() {
+        let sample = |line: &str| {
+            ok(&format!("[target]\nurl = \"http://h/\"\n{line}\n"))
+                .settings
+                .trace_sample
+        };
+        assert_eq!(sample(""), 0.0);
+        assert_eq!(sample("trace_sample = 0.01"), 0.01);
+        assert_eq!(sample("trace_sample = 1.0"), 1.0);
+        for bad in ["-0.5", "1.01", "nan"] {
+            assert_eq!(
+                errors(&format!(
+                    "[target]\nurl = \"http://h/\"\ntrace_sample = {bad}\n"
+                )),
+                [format!(
+                    "3:16 [{bad}] `trace_sample` is out of range; expected a fraction from 0 to 1"
+                )]
+            );
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::{
     StepStats, clamp_us, copy_histogram, new_histogram, step::MAX_STEPS,
 };
 use crate::ErrorKind;
+use crate::trace::{Span, Spans};
 
 /// Statistics of one worker thread; recorded into by its VUs, copied out for the live
 /// snapshots every tick, merged at the end.
@@ -64,6 +65,9 @@ pub(crate) struct WorkerStats {
     /// Where the current second began, for the timeline's per-second percentiles
     /// (see seconds.rs).
     pub second_start: SecondStart,
+    /// `--trace-sample`: the sampled requests' spans since the last publication
+    /// (moved out by it, never copied; see trace.rs).
+    pub spans: Spans,
 }
 
 /// The most seconds of timeline reserved before the run: an hour (about 300 KiB per
@@ -92,6 +96,7 @@ impl WorkerStats {
             phases: Phases::new(),
             messages: [None, None],
             second_start: SecondStart::new(),
+            spans: Spans::default(),
         }
     }
 
@@ -189,6 +194,20 @@ impl WorkerStats {
             self.counts.decoded_partial += u64::from(!decoded.complete);
             self.counts.bytes_decoded += decoded.bytes;
         }
+    }
+
+    /// Make room for the spans of sampled requests, when the run traces some (once,
+    /// before the run).
+    pub fn with_spans(mut self, tracing: bool) -> WorkerStats {
+        self.spans = Spans::new(tracing);
+        self
+    }
+
+    /// Keep the span of a sampled request, or count it dropped when the buffer is
+    /// full until the next publication.
+    #[cold]
+    pub fn span(&mut self, span: Span) {
+        self.spans.push(span);
     }
 
     /// Make room for `n` checks' counts (once, before the run).
@@ -318,7 +337,8 @@ impl WorkerStats {
     /// Become a copy of `other`, reusing this one's buffers: after the first copy it
     /// allocates nothing unless `other` grew (a new second in its timeline, a new
     /// status, an error's first message). How a worker publishes its statistics every
-    /// tick without allocating on its thread.
+    /// tick without allocating on its thread. Spans are not copied: they move
+    /// (see [`crate::shared::Shared::publish`]).
     pub fn copy_from(&mut self, other: &WorkerStats) {
         self.measure_from = other.measure_from;
         copy_histogram(&mut self.latency, &other.latency);

@@ -1,0 +1,194 @@
+//! `--trace-sample` against nginx, whose second access log records each request's
+//! `traceparent` header (`$http_traceparent`, `-` without one): with a share of 1
+//! every request nginx served carries a valid W3C `traceparent` with ids of its own
+//! (HTTP/1.1 and HTTP/2; HTTP/3 against Caddy, whose JSON access log has the
+//! request's headers; gRPC calls' metadata against the grpcio server; the
+//! handshakes of WebSocket connections); with 0 none does; a share out of range is
+//! an error.
+
+use std::collections::HashSet;
+
+use tempfile::TempDir;
+
+use crate::caddy::Caddy;
+use crate::grpc::{GrpcServer, PROTO};
+use crate::harness::{Report, Test, settled};
+use crate::nginx::{Nginx, Variant};
+use crate::websocket::WsEcho;
+
+/// nginx of `variant`, with a second access log of each request's `traceparent`.
+fn nginx_logging_traceparent(variant: Variant) -> (Nginx, TempDir) {
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let log = dir.path().join("traceparent.log");
+    let directives = format!(
+        "log_format traceparent '$http_traceparent';\n    access_log {} traceparent;",
+        log.display()
+    );
+    (Nginx::start_with(variant, &directives), dir)
+}
+
+/// The `traceparent` values nginx logged, one per request.
+fn logged(dir: &TempDir) -> Vec<String> {
+    settled(&dir.path().join("traceparent.log"))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether `header` is a W3C `traceparent` as kaioken sends it: version 00, a
+/// 32-hex-digit trace id and a 16-hex-digit span id, neither all zeros, flags 01
+/// (sampled).
+fn valid(header: &str) -> bool {
+    let parts: Vec<&str> = header.split('-').collect();
+    let hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    parts.len() == 4
+        && parts[0] == "00"
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && parts[1] != "0".repeat(32)
+        && parts[2] != "0".repeat(16)
+        && parts[3] == "01"
+}
+
+fn run(nginx: &Nginx, extra: &[&str]) -> Report {
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["-c", "4", "-n", "50", "-d", "60s"])
+        .args(extra)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert_eq!(report.status_codes(), vec![(200, 50)], "{report}");
+    report
+}
+
+/// Every logged request carries a valid `traceparent`, each a trace of its own.
+fn assert_all_traced(headers: &[String]) {
+    assert_n_traced(headers, 50);
+}
+
+fn assert_n_traced(headers: &[String], n: usize) {
+    assert_eq!(headers.len(), n, "{headers:?}");
+    for h in headers {
+        assert!(valid(h), "not a W3C traceparent: {h:?}");
+    }
+    let traces: HashSet<&str> = headers.iter().map(|h| &h[3..35]).collect();
+    let spans: HashSet<&str> = headers.iter().map(|h| &h[36..52]).collect();
+    assert_eq!((traces.len(), spans.len()), (n, n), "{headers:?}");
+}
+
+#[test]
+fn a_share_of_one_traces_every_request() {
+    let (nginx, dir) = nginx_logging_traceparent(Variant::Http1);
+    let report = run(&nginx, &["--trace-sample", "1"]);
+    // Tracing runs on the tokio engine (the io_uring engine would take this run).
+    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
+    assert_all_traced(&logged(&dir));
+}
+
+#[test]
+fn a_share_of_one_traces_every_http2_request() {
+    let (nginx, dir) = nginx_logging_traceparent(Variant::H2c);
+    run(&nginx, &["--http2", "--trace-sample", "1"]);
+    assert_all_traced(&logged(&dir));
+}
+
+#[test]
+fn a_share_of_one_traces_every_http3_request() {
+    let caddy = Caddy::start();
+    let report = Test::new()
+        .arg(caddy.url("/"))
+        .arg("--cacert")
+        .arg(caddy.ca_path())
+        .args(["--http3", "-c", "4", "-n", "50", "-d", "60s"])
+        .args(["--trace-sample", "1"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.status_codes(), vec![(200, 50)], "{report}");
+    let served = caddy.header_values("Traceparent");
+    assert!(
+        served.iter().all(|(proto, _)| proto == "HTTP/3.0"),
+        "{served:?}"
+    );
+    let headers: Vec<String> = served
+        .into_iter()
+        .map(|(_, v)| v.unwrap_or_else(|| "-".into()))
+        .collect();
+    assert_all_traced(&headers);
+}
+
+#[test]
+fn a_share_of_one_traces_every_grpc_call() {
+    let server = GrpcServer::start(false);
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .arg(server.url())
+        .args(["--proto", "api.proto", "--call", "kaioken.test.Items/Get"])
+        .args(["-b", r#"{"id": "x"}"#, "-c", "4", "-n", "50", "-d", "60s"])
+        .args(["--trace-sample", "1"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.u64("requests.total"), 50, "{report}");
+    let headers: Vec<String> = server
+        .calls()
+        .into_iter()
+        .filter(|c| c[0] == "get")
+        .map(|c| c[3].clone())
+        .collect();
+    assert_all_traced(&headers);
+}
+
+/// A WebSocket exchange carries the header only in the handshake that opens its
+/// connection: one per VU here, each a trace of its own.
+#[test]
+fn a_share_of_one_traces_websocket_handshakes() {
+    let server = WsEcho::start();
+    let report = Test::new()
+        .arg(server.url("/echo"))
+        .args(["-c", "4", "-n", "50", "-b", "hi", "-d", "60s"])
+        .args(["--trace-sample", "1"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(report.u64("requests.total"), 50, "{report}");
+    assert_n_traced(&server.handshake_traceparents(), 4);
+}
+
+#[test]
+fn the_scenario_file_sets_the_share() {
+    let (nginx, dir) = nginx_logging_traceparent(Variant::Http1);
+    let out = Test::new()
+        .scenario("[target]\ntrace_sample = 1.0\n")
+        .arg(nginx.url("/"))
+        .args(["-c", "4", "-n", "50", "-d", "60s"])
+        .report()
+        .run();
+    assert_eq!(out.report().status_codes(), vec![(200, 50)]);
+    assert_all_traced(&logged(&dir));
+}
+
+#[test]
+fn a_share_of_zero_traces_nothing() {
+    let (nginx, dir) = nginx_logging_traceparent(Variant::Http1);
+    run(&nginx, &["--trace-sample", "0"]);
+    let headers = logged(&dir);
+    assert_eq!(headers, vec!["-".to_owned(); 50]);
+}
+
+#[test]
+fn a_share_out_of_range_is_an_error() {
+    for share in ["1.5", "-0.1"] {
+        Test::new()
+            .arg("http://127.0.0.1:9/")
+            .arg(format!("--trace-sample={share}"))
+            .status(1)
+            .stderr_contains("`trace_sample` is out of range; expected a fraction from 0 to 1")
+            .stderr_contains(format!("--trace-sample \"{share}\""))
+            .run();
+    }
+}
