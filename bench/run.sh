@@ -16,6 +16,9 @@
 # change's before and after are measured in the same rounds). The tool `kaioken-tui`
 # (add it to BENCH_TOOLS) runs kaioken with its live view drawing into a 160x48
 # pseudo-terminal (`script`), to measure what the view costs against `kaioken`.
+# The tool `kaioken-outputs` runs kaioken with every streaming output on: /metrics
+# served, and remote write, InfluxDB and OTLP pushed each second to the same nginx
+# (which answers every POST with 200), to measure what exporting costs the load.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -40,7 +43,7 @@ source "$ROOT/bench/lib.sh"
 case $DURATION in *[0-9]s) ;; *) die "BENCH_DURATION must be whole seconds like 10s (got '$DURATION')" ;; esac
 case $ROUNDS in '' | *[!0-9]*) die "BENCH_ROUNDS must be a number (got '$ROUNDS')" ;; esac
 for t in $TOOLS; do
-    case $t in kaioken | kaioken-tui | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
+    case $t in kaioken | kaioken-tui | kaioken-outputs | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
 done
 wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 
@@ -61,7 +64,7 @@ if wants oha && ! command -v oha >/dev/null; then
     fi
 fi
 
-if wants kaioken || [[ -n $LONG ]]; then
+if wants kaioken || wants kaioken-tui || wants kaioken-outputs || [[ -n $LONG ]]; then
     if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
         log "cargo build --release -p kaioken"
         (cd "$ROOT" && cargo build --release -p kaioken)
@@ -102,6 +105,9 @@ run_one() {
         # The live view draws only on a terminal, and not with --json: the report goes
         # to a file, copied to the tool's output afterwards.
         kaioken-tui) cmd=(script -qfec "stty cols 160 rows 48; exec '$KAIOKEN' '$URL' -c $CONNS -d $dur --threads 1 -o '$WORK/tui.json'" /dev/null) ;;
+        kaioken-outputs) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json
+            -o "prometheus=127.0.0.1:$(free_port)" --metrics-linger 0s
+            -o "prometheus-rw=${URL}api/v1/write" -o "influxdb=${URL}bench" -o "otlp=${URL%/}") ;;
         wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
         # oha's tokio runtime defaults to one worker per core; one thread keeps it
         # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.
@@ -124,7 +130,7 @@ user, sys_, rss = float(user), float(sys_), int(rss)
 requests = errors = 0
 elapsed = rps = float("nan")
 try:
-    if tool in ("kaioken", "kaioken-tui", "baseline"):
+    if tool in ("kaioken", "kaioken-tui", "kaioken-outputs", "baseline"):
         d = json.loads(text)
         requests = d["requests"]["total"]
         errors = d["requests"]["errors"]

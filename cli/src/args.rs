@@ -464,14 +464,29 @@ pub struct RunArgs {
     #[arg(long, value_enum, help_heading = "Scenario")]
     pub dump: Option<Dump>,
 
-    /// Write the report to this file (repeatable): .json, .csv, .md or .html.
+    /// Write the report to this file, or stream metrics to KIND=ADDRESS (repeatable).
     ///
-    /// Each file's format follows its extension, or --format for a name without a
-    /// known one. The run happens once and writes every file, each replaced whole
-    /// only when written; a path that cannot be written is an error before the run.
-    /// Example: -o run.json -o run.html.
+    /// A file (.json, .csv, .md or .html) takes its format from its extension, or
+    /// --format for a name without a known one; each is replaced whole only when
+    /// written, and a path that cannot be written is an error before the run.
+    /// Streaming outputs (see docs/outputs.md): prometheus=127.0.0.1:9464 serves
+    /// /metrics; prometheus-rw=URL pushes remote write; influxdb=URL/DATABASE writes
+    /// line protocol; otlp=URL pushes OTLP/HTTP metrics (and traces with
+    /// --trace-sample). Example: -o run.json -o prometheus=:9464.
     #[arg(short, long, help_heading = "Output")]
     pub output: Vec<PathBuf>,
+
+    /// A label on every streamed series, KEY=VALUE (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE", help_heading = "Output")]
+    pub tags: Vec<String>,
+
+    /// How long /metrics is still served after the run, for a last scrape [default: 5s].
+    #[arg(long, value_name = "DURATION", help_heading = "Output")]
+    pub metrics_linger: Option<String>,
+
+    /// How often push outputs (remote write, InfluxDB, OTLP) send [default: 1s].
+    #[arg(long, value_name = "DURATION", help_heading = "Output")]
+    pub output_interval: Option<String>,
 
     /// The format of an -o file without a known extension: json, csv, md or html.
     ///

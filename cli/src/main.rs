@@ -17,9 +17,9 @@ mod demo;
 mod error;
 mod init;
 mod live;
+mod outputs;
 mod render;
 mod report;
-mod outputs;
 mod summary;
 
 use std::io::{IsTerminal, Write};
@@ -148,7 +148,35 @@ fn flags_of(args: &RunArgs) -> Flags {
         call: args.call.clone(),
         ws_message_interval: args.ws_message_interval.clone(),
         ws_fire_and_forget: args.ws_fire_and_forget,
+        outputs: stream_outputs(args).map(str::to_owned).collect(),
+        tags: args.tags.clone(),
+        metrics_linger: args.metrics_linger.clone(),
+        output_interval: args.output_interval.clone(),
     }
+}
+
+/// Each `-o` value, and whether it names a streaming output (`KIND=ADDRESS`) rather
+/// than a report file.
+fn classify_outputs(args: &RunArgs) -> impl Iterator<Item = (bool, &std::path::PathBuf)> {
+    args.output.iter().map(|p| {
+        let stream = p.to_str().is_some_and(kaioken_compiler::is_stream_output);
+        (stream, p)
+    })
+}
+
+/// The `-o` values that name streaming outputs.
+fn stream_outputs(args: &RunArgs) -> impl Iterator<Item = &str> {
+    classify_outputs(args)
+        .filter(|(stream, _)| *stream)
+        .filter_map(|(_, p)| p.to_str())
+}
+
+/// The `-o` values that name report files.
+fn report_paths(args: &RunArgs) -> Vec<std::path::PathBuf> {
+    classify_outputs(args)
+        .filter(|(stream, _)| !stream)
+        .map(|(_, p)| p.clone())
+        .collect()
 }
 
 /// The HAR options of the command line, for the compiler.
@@ -262,7 +290,8 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
     }
     // Every output's format is known before the run: a name that says none is an
     // error now, not after minutes of load.
-    let outputs = outputs(&args.output, args.format)?;
+    let files = report_paths(args);
+    let outputs = outputs(&files, args.format)?;
     let live = live::options(args)?;
     warn_if_not_loopback(&ir);
     execute(
@@ -272,7 +301,7 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
         &Output {
             json: args.json,
             outputs,
-            stdout_format: args.format.filter(|_| args.output.is_empty()),
+            stdout_format: args.format.filter(|_| files.is_empty()),
             serious: args.serious,
             percentiles: args.percentiles.0.clone(),
             live,
@@ -348,8 +377,13 @@ fn execute(
             }
         }
     };
-    let run = |on_tick: &mut dyn FnMut(&Snapshot)| {
-        kaioken_runtime::run(plan, threads, control.clone(), on_tick)
+    let streams = outputs::Outputs::start(ir, output_labels(ir, &plan.program, rule))?;
+    let run = |on_tick: &mut dyn FnMut(&Snapshot)| match &streams {
+        Some(streams) => kaioken_runtime::run(plan, threads, control.clone(), &mut |s| {
+            streams.on_snapshot(s);
+            on_tick(s);
+        }),
+        None => kaioken_runtime::run(plan, threads, control.clone(), on_tick),
     };
     let stats = match screen {
         Some((screen, options)) => live::run(screen, options, ir, plan, rule, &control, run),
@@ -386,6 +420,23 @@ fn execute(
         started_at_unix_ms,
     };
     let mut report = Report::new(ir, &plan.program, &stats, &end, rule);
+    if let Some(streams) = &streams {
+        report.outputs = streams.finish();
+        for o in &report.outputs {
+            if o.failed > 0 || o.dropped > 0 {
+                report.warnings.push(format!(
+                    "output {} {}: {} exports failed, {} dropped{}",
+                    o.kind,
+                    o.address,
+                    o.failed,
+                    o.dropped,
+                    o.last_error
+                        .as_ref()
+                        .map_or(String::new(), |e| format!(" (last: {e})"))
+                ));
+            }
+        }
+    }
     report.evaluate_thresholds(ir);
     // Interrupted runs keep 130; a failed threshold outranks a high error rate, since
     // it is the gate the user asked for.
@@ -411,7 +462,30 @@ fn execute(
         ),
     };
     print_stdout(&text)?;
+    if let Some(streams) = streams {
+        streams.linger(&control);
+    }
     Ok(outcome)
+}
+
+/// What the streamed metrics are labelled with: `--tag`s on every series, the run's
+/// words on `kaioken_run_info`, the checks' and scenarios' names.
+fn output_labels(
+    ir: &Ir,
+    program: &kaioken_vm::Program,
+    rule: &Redact,
+) -> outputs::metrics::RunLabels {
+    let info = live::run_info(ir, program, rule);
+    outputs::metrics::RunLabels {
+        tags: ir.outputs.tags.clone(),
+        info: vec![
+            ("target".into(), info.target),
+            ("load".into(), info.load),
+            ("version".into(), env!("CARGO_PKG_VERSION").into()),
+        ],
+        checks: info.checks,
+        scenarios: info.scenarios.into_iter().map(|s| s.name).collect(),
+    }
 }
 
 /// Print to stdout; a closed pipe (`kaioken … | head`) is not an error.
@@ -486,6 +560,28 @@ fn dry_run_text(ir: &Ir, rule: &Redact) -> String {
     let mut text = String::from("dry run: valid scenario, nothing sent\n\n");
     text.push_str(&kaioken_compiler::dump_ir(ir, false, rule));
     text.push_str(&format!("\nwould run {}\n", plan_words(&ir.load)));
+    for spec in &ir.outputs.specs {
+        let address = outputs::hide_credentials(&spec.address);
+        text.push_str(&match spec.kind {
+            kaioken_compiler::OutputKind::Prometheus => {
+                format!("would serve metrics on http://{address}/metrics\n")
+            }
+            kind => format!(
+                "would push metrics to {} {address} every {}\n",
+                kind.key(),
+                kaioken_grammar::format_duration(ir.outputs.interval)
+            ),
+        });
+    }
+    if !ir.outputs.tags.is_empty() {
+        let tags: Vec<String> = ir
+            .outputs
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        text.push_str(&format!("with tags {}\n", tags.join(", ")));
+    }
     text
 }
 

@@ -53,6 +53,9 @@ pub struct Report {
     /// gRPC calls, when a step makes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcJson>,
+    /// The streaming outputs (`-o KIND=ADDRESS`) and how each fared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<crate::outputs::OutputJson>,
     /// WebSocket connections and messages, when a step speaks WebSocket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websocket: Option<WebSocketJson>,
@@ -446,6 +449,7 @@ impl Report {
                 closed_by_server: stats.phases.closed_by_server,
             },
             grpc: grpc(stats),
+            outputs: Vec::new(),
             websocket: websocket(ir, stats),
         }
         .with_warnings(end.reason)

@@ -28,6 +28,13 @@ pub(crate) struct DraftHeader {
 
 /// Everything the front ends collected. Later front ends overwrite earlier ones
 /// field by field: the TOML file first, then command-line flags.
+/// A streaming output as written.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftOutput {
+    pub kind: Located<String>,
+    pub address: Located<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Draft {
     pub url: Option<Located<String>>,
@@ -51,6 +58,14 @@ pub(crate) struct Draft {
     pub connect_to: Vec<Located<String>>,
     /// `resolve` / `--resolve`: `HOST:PORT:ADDRESS` specs.
     pub resolve: Vec<Located<String>>,
+    /// `[[outputs]]` and `-o KIND=ADDRESS`.
+    pub outputs: Vec<DraftOutput>,
+    /// `[tags]` and `--tag key=value`, in order (a later one of a name wins).
+    pub tags: Vec<(Located<String>, Located<String>)>,
+    /// `[run] metrics_linger` / `--metrics-linger`.
+    pub metrics_linger: Option<Located<String>>,
+    /// `[run] output_interval` / `--output-interval`.
+    pub output_interval: Option<Located<String>>,
     /// `dns_refresh` / `--dns-refresh`: a duration.
     pub dns_refresh: Option<Located<String>>,
     /// `unix_socket` / `--unix-socket`: a path.

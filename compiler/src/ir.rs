@@ -26,6 +26,43 @@ pub struct Ir {
     pub thresholds: Vec<IrThreshold>,
     /// The gRPC schema, an encoded `FileDescriptorSet`; empty without gRPC steps.
     pub grpc_schema: Vec<u8>,
+    /// Where the run's metrics stream while it goes (`-o KIND=ADDRESS`).
+    pub outputs: Outputs,
+}
+
+/// The streaming outputs of a run, and what they all share.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outputs {
+    /// Each output, in the order given.
+    pub specs: Vec<OutputSpec>,
+    /// `--tag key=value` and `[tags]`: labels on every series.
+    pub tags: Vec<(String, String)>,
+    /// How long `/metrics` is still served after the run.
+    pub linger: Duration,
+    /// How often push outputs send.
+    pub interval: Duration,
+}
+
+/// One streaming output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// The system.
+    pub kind: OutputKind,
+    /// A socket address to listen on (`prometheus`), else the endpoint's URL.
+    pub address: String,
+}
+
+/// The systems kaioken streams metrics to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// Serve `/metrics` for Prometheus to scrape.
+    Prometheus,
+    /// Push with Prometheus remote write.
+    PrometheusRemoteWrite,
+    /// Write InfluxDB line protocol (v1 or v2 API).
+    Influxdb,
+    /// Push OTLP/HTTP metrics and traces.
+    Otlp,
 }
 
 /// A threshold: a metric of the run (or of a scenario or tag) and the bound it must

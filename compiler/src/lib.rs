@@ -47,13 +47,17 @@ pub use front::flags::Flags;
 pub use front::har::{HarImport, HarOptions, import as import_har};
 pub use ir::{
     Arrival, GrpcCall, HttpVersion, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric,
-    Part, Scenario, Settings, Stage, Step, StepKind, Template, ThresholdScope,
+    OutputKind, OutputSpec, Outputs, Part, Scenario, Settings, Stage, Step, StepKind, Template,
+    ThresholdScope,
 };
 pub use judge::{
     Iterations, Measured, PERCENTILES, Verdict, judge_thresholds, threshold_from_report,
 };
 pub use kaioken_vm::{REDACTED, Redact};
-pub use lower::{ConfigFile, Input, ReflectTls, SchemaSource, lower};
+pub use lower::{
+    ConfigFile, DEFAULT_INTERVAL, DEFAULT_LINGER, Input, ReflectTls, SchemaSource,
+    is_stream_output, lower,
+};
 pub use plan::{PlanError, plan};
 pub use redaction::redaction;
 

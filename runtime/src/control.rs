@@ -79,6 +79,12 @@ impl Control {
         });
     }
 
+    /// How many times the run was interrupted so far (signals, `q`): a change tells
+    /// a wait after the run (a metrics linger) that the user wants out.
+    pub fn interrupts(&self) -> u32 {
+        self.interrupts.load(Ordering::Acquire)
+    }
+
     /// The user interrupts the run (a signal, or `q` in the live view), from wherever:
     /// the first interruption stops it and lets requests in flight finish, any
     /// further one abandons them.

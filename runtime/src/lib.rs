@@ -63,7 +63,7 @@ mod response_parser;
 mod run_error;
 mod shared;
 mod stats;
-mod tls;
+pub(crate) mod tls;
 mod trace;
 #[cfg(target_os = "linux")]
 mod uring;
@@ -79,11 +79,12 @@ pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;
 pub use reflection::reflect;
 pub use run_error::RunError;
-pub use trace::Span;
 pub use stats::{
     Counts, Engine, MAX_STEPS, Messages, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second,
     StepStats, messages_index, status_class,
 };
+pub use tls::default_client_config;
+pub use trace::Span;
 
 #[cfg(test)]
 mod counting;

@@ -168,3 +168,14 @@ impl ServerCertVerifier for NoVerify {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// A TLS configuration with the webpki roots and HTTP/1.1 for kaioken's own
+/// connections beside the load (pushing metrics to an `https` endpoint): verified,
+/// as every connection is by default.
+///
+/// # Errors
+///
+/// The crypto provider refuses its defaults.
+pub fn default_client_config() -> Result<Arc<ClientConfig>, String> {
+    client_config(&TransportPlan::default(), Protocol::Http1)
+}

@@ -102,7 +102,11 @@ impl Metrics {
                 .tags
                 .iter()
                 .cloned()
-                .chain(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+                .chain(
+                    extra
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+                )
                 .collect()
         };
         let number = |extra: &[(&str, &str)], value: f64| Series {
@@ -137,12 +141,7 @@ impl Metrics {
                 help: "The run: its target, load plan and kaioken's version (always 1).",
                 kind: Kind::Gauge,
                 series: vec![Series {
-                    labels: labels
-                        .tags
-                        .iter()
-                        .chain(&labels.info)
-                        .cloned()
-                        .collect(),
+                    labels: labels.tags.iter().chain(&labels.info).cloned().collect(),
                     value: Value::Number(1.0),
                 }],
             },
@@ -277,6 +276,7 @@ impl Metrics {
     }
 
     /// The family named `name`.
+    #[cfg(test)]
     pub fn family(&self, name: &str) -> Option<&Family> {
         self.families.iter().find(|f| f.name == name)
     }
@@ -339,8 +339,10 @@ mod tests {
 
     #[test]
     fn requests_add_up_to_the_reports_total() {
-        let mut stats = RunStats::default();
-        stats.status = vec![(Status::Http(200), 90), (Status::Http(503), 7)];
+        let mut stats = RunStats {
+            status: vec![(Status::Http(200), 90), (Status::Http(503), 7)],
+            ..RunStats::default()
+        };
         stats.counts.responses = 97;
         stats.counts.errors[0] = 3;
         for v in [300, 800, 4_000, 40_000, 2_000_000] {
@@ -368,9 +370,8 @@ mod tests {
                 .iter()
                 .all(|s| s.labels[0] == ("env".to_owned(), "ci".to_owned()))
         );
-        let Value::Histogram(h) = &m.family("kaioken_request_duration_seconds").unwrap().series
-            [0]
-        .value
+        let Value::Histogram(h) =
+            &m.family("kaioken_request_duration_seconds").unwrap().series[0].value
         else {
             panic!("not a histogram")
         };

@@ -27,6 +27,7 @@ pub trait Push: Send {
     fn confirm(&mut self) {}
 
     /// Whether this output wants the spans (OTLP traces); the others never see any.
+    #[allow(dead_code)]
     fn wants_spans(&self) -> bool {
         false
     }

@@ -3,7 +3,7 @@
 
 use crate::CompileError;
 use crate::compile_error::CompileErrorKind;
-use crate::draft::{BodySource, Draft, DraftHeader, MultipartField};
+use crate::draft::{BodySource, Draft, DraftHeader, DraftOutput, MultipartField};
 use crate::located::{Loc, Located, Src};
 
 /// Scenario settings given on the command line. `None` means "not given": the
@@ -95,6 +95,15 @@ pub struct Flags {
     pub ws_message_interval: Option<String>,
     /// `--ws-fire-and-forget`.
     pub ws_fire_and_forget: bool,
+    /// `-o KIND=ADDRESS` (the values [`crate::is_stream_output`] picks; the others
+    /// are report files), added to the file's `[outputs]`.
+    pub outputs: Vec<String>,
+    /// `--tag key=value` (repeatable).
+    pub tags: Vec<String>,
+    /// `--metrics-linger` text.
+    pub metrics_linger: Option<String>,
+    /// `--output-interval` text.
+    pub output_interval: Option<String>,
 }
 
 fn located<T>(flag: &str, text: &str, value: T) -> Located<T> {
@@ -124,6 +133,15 @@ impl Flags {
         or(text("--warmup", &self.warmup), &mut draft.warmup);
         or(text("--cacert", &self.cacert), &mut draft.cacert);
         or(text("--proto", &self.proto), &mut draft.grpc.proto);
+        or(
+            text("--metrics-linger", &self.metrics_linger),
+            &mut draft.metrics_linger,
+        );
+        or(
+            text("--output-interval", &self.output_interval),
+            &mut draft.output_interval,
+        );
+        self.apply_outputs(draft, errors);
         or(text("--call", &self.call), &mut draft.grpc.call);
         if self.reflect {
             draft.grpc.reflection = Some(located("--reflect", "--reflect", true));
@@ -284,6 +302,44 @@ impl Flags {
 
 impl Flags {
     /// `-F name=value` (repeatable): the fields of a multipart body, in order.
+    /// `-o KIND=ADDRESS` and `--tag key=value`: each split at its first `=`, both
+    /// halves located in the flag's text.
+    fn apply_outputs(&self, draft: &mut Draft, errors: &mut Vec<CompileError>) {
+        let split = |flag: &str, value: &str, errors: &mut Vec<CompileError>| {
+            let Some((name, rest)) = value.split_once('=') else {
+                errors.push(CompileError::at(
+                    CompileErrorKind::InvalidValue {
+                        message: format!("`{flag} {value}` has no `=`; expected KEY=VALUE"),
+                    },
+                    &Loc::flag(flag, value),
+                    None,
+                ));
+                return None;
+            };
+            let src = Src::new(format!("{flag} {value:?}"), value);
+            let at = |start: usize, text: &str| Located {
+                value: text.to_owned(),
+                loc: Loc {
+                    src: src.clone(),
+                    contents_at: Some(start),
+                    span: start..start + text.len(),
+                    is_file: false,
+                },
+            };
+            Some((at(0, name), at(name.len() + 1, rest)))
+        };
+        for value in &self.outputs {
+            if let Some((kind, address)) = split("-o", value, errors) {
+                draft.outputs.push(DraftOutput { kind, address });
+            }
+        }
+        for value in &self.tags {
+            if let Some(tag) = split("--tag", value, errors) {
+                draft.tags.push(tag);
+            }
+        }
+    }
+
     fn apply_form(&self, draft: &mut Draft, errors: &mut Vec<CompileError>) {
         let Some(first) = self.form.first() else {
             return;

@@ -11,8 +11,8 @@ use toml::Spanned;
 use crate::ThresholdScope;
 use crate::compile_error::{CompileError, CompileErrorKind};
 use crate::draft::{
-    BodySource, Draft, DraftCheck, DraftGrpc, DraftGrpcStep, DraftHeader, DraftScenario,
-    DraftStage, DraftStep, DraftWsStep, MultipartField,
+    BodySource, Draft, DraftCheck, DraftGrpc, DraftGrpcStep, DraftHeader, DraftOutput,
+    DraftScenario, DraftStage, DraftStep, DraftWsStep, MultipartField,
 };
 use crate::located::{Loc, Located, Src};
 
@@ -31,6 +31,21 @@ struct File {
     /// `crate::redaction`; checked here).
     redact: Option<Vec<Spanned<String>>>,
     grpc: Option<GrpcTable>,
+    outputs: Option<OutputsTable>,
+}
+
+/// `[outputs]`: where the metrics stream, and what they all share.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputsTable {
+    prometheus: Option<Spanned<String>>,
+    #[serde(rename = "prometheus-rw")]
+    prometheus_rw: Option<Spanned<String>>,
+    influxdb: Option<Spanned<String>>,
+    otlp: Option<Spanned<String>>,
+    linger: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    tags: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 /// `[grpc]`.
@@ -234,6 +249,36 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                 &name.loc,
                 None,
             ));
+        }
+    }
+    if let Some(o) = file.outputs {
+        let kinds = [
+            ("prometheus", o.prometheus),
+            ("prometheus-rw", o.prometheus_rw),
+            ("influxdb", o.influxdb),
+            ("otlp", o.otlp),
+        ];
+        for (kind, address) in kinds {
+            if let Some(address) = address {
+                let address = string(address);
+                draft.outputs.push(DraftOutput {
+                    kind: Located {
+                        value: kind.to_owned(),
+                        loc: address.loc.clone(),
+                    },
+                    address,
+                });
+            }
+        }
+        draft.metrics_linger = o.linger.map(string);
+        draft.output_interval = o.interval.map(string);
+        for (name, value) in o.tags.unwrap_or_default() {
+            let value = string(value);
+            let name = Located {
+                value: name,
+                loc: value.loc.clone(),
+            };
+            draft.tags.push((name, value));
         }
     }
     if let Some(t) = file.target {

@@ -27,6 +27,9 @@ mod grpc;
 mod load;
 mod multipart;
 mod net;
+mod outputs;
+
+pub use outputs::{DEFAULT_INTERVAL, DEFAULT_LINGER, is_stream_output};
 mod request;
 mod template;
 mod threshold;
@@ -286,6 +289,7 @@ impl Lowerer<'_> {
             proxy: net.proxy,
         };
         let checks = self.run_checks(&d.checks);
+        let outputs = self.outputs(d);
         let thresholds = d
             .thresholds
             .iter()
@@ -302,6 +306,7 @@ impl Lowerer<'_> {
                 .as_ref()
                 .map(|s| s.encoded.clone())
                 .unwrap_or_default(),
+            outputs,
         })
     }
 

@@ -1,0 +1,227 @@
+//! Streaming outputs: `-o KIND=ADDRESS` and `[[outputs]]`, `--tag` and `[tags]`,
+//! `--metrics-linger` and `--output-interval`.
+//!
+//! Part of `lower` (front ends → Draft → **lower** → Ir): the kind and the address's
+//! shape are checked here, so a typo is a located error with a "did you mean" before
+//! anything runs; the cli's outputs thread (cli/src/outputs) serves and pushes them.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use super::Lowerer;
+use crate::compile_error::{CompileError, CompileErrorKind};
+use crate::draft::Draft;
+use crate::ir::{OutputKind, OutputSpec, Outputs};
+
+/// How long `/metrics` is still served after the run, without `--metrics-linger`.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+
+/// How often push outputs send, without `--output-interval`.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+impl OutputKind {
+    /// Every kind, in the order the help lists them.
+    pub const ALL: [OutputKind; 4] = [
+        OutputKind::Prometheus,
+        OutputKind::PrometheusRemoteWrite,
+        OutputKind::Influxdb,
+        OutputKind::Otlp,
+    ];
+
+    /// The name `-o` and `[[outputs]] kind` use.
+    pub fn key(self) -> &'static str {
+        match self {
+            OutputKind::Prometheus => "prometheus",
+            OutputKind::PrometheusRemoteWrite => "prometheus-rw",
+            OutputKind::Influxdb => "influxdb",
+            OutputKind::Otlp => "otlp",
+        }
+    }
+
+    /// The kind named `key`.
+    pub fn from_key(key: &str) -> Option<OutputKind> {
+        OutputKind::ALL.into_iter().find(|k| k.key() == key)
+    }
+}
+
+/// Whether an `-o` value names a streaming output rather than a report file: it
+/// starts with `word=` where the word is a kind, or close enough to one to be a typo
+/// of it (which lowering then reports). `./name=x.json` is always a file.
+pub fn is_stream_output(value: &str) -> bool {
+    let Some((word, _)) = value.split_once('=') else {
+        return false;
+    };
+    !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && (OutputKind::from_key(word).is_some()
+            || crate::suggest::closest(word, OutputKind::ALL.map(OutputKind::key)).is_some())
+}
+
+impl Lowerer<'_> {
+    pub(super) fn outputs(&mut self, d: &Draft) -> Outputs {
+        let mut specs = Vec::new();
+        for out in &d.outputs {
+            let kind_text = self.fold_env(&out.kind);
+            let Some(kind) = OutputKind::from_key(&kind_text) else {
+                let kinds = OutputKind::ALL.map(OutputKind::key);
+                let hint = match crate::suggest::closest(&kind_text, kinds) {
+                    Some(k) => format!("; did you mean `{k}`?"),
+                    None => format!(
+                        "; expected one of {}",
+                        kinds.map(|k| format!("`{k}`")).join(", ")
+                    ),
+                };
+                let message = format!("unknown output kind `{kind_text}`{hint}");
+                let kind = CompileErrorKind::InvalidValue { message };
+                self.errors
+                    .push(CompileError::at(kind, &out.kind.loc, None));
+                continue;
+            };
+            let text = self.fold_env(&out.address);
+            match address(kind, &text) {
+                Ok(address) => specs.push(OutputSpec { kind, address }),
+                Err(message) => {
+                    let kind = CompileErrorKind::InvalidValue { message };
+                    self.errors
+                        .push(CompileError::at(kind, &out.address.loc, None));
+                }
+            }
+        }
+        let mut tags: Vec<(String, String)> = Vec::new();
+        for (key, value) in &d.tags {
+            let (k, v) = (self.fold_env(key), self.fold_env(value));
+            let name_ok = k
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !name_ok || k.starts_with("__") {
+                let message = format!(
+                    "tag `{k}` is not a label name; expected letters, digits and `_`, not starting with a digit or `__`"
+                );
+                let kind = CompileErrorKind::InvalidValue { message };
+                self.errors.push(CompileError::at(kind, &key.loc, None));
+                continue;
+            }
+            // A later tag of the same name (the command line's) wins.
+            tags.retain(|(name, _)| *name != k);
+            tags.push((k, v));
+        }
+        Outputs {
+            linger: self.duration(&d.metrics_linger, "metrics_linger", DEFAULT_LINGER, false),
+            interval: self.duration(
+                &d.output_interval,
+                "output_interval",
+                DEFAULT_INTERVAL,
+                true,
+            ),
+            specs,
+            tags,
+        }
+    }
+}
+
+/// The address of an output of `kind`, checked for its shape: a socket address to
+/// listen on for `prometheus` (`:9464` and `localhost:9464` mean loopback), an
+/// `http(s)://` URL for the others.
+fn address(kind: OutputKind, text: &str) -> Result<String, String> {
+    let key = kind.key();
+    if kind == OutputKind::Prometheus {
+        let (host, port) = text.rsplit_once(':').ok_or_else(|| {
+            format!(
+                "`{text}` is not an address for `{key}`; expected HOST:PORT, e.g. 127.0.0.1:9464"
+            )
+        })?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("`{port}` in `{text}` is not a port number"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let ip: IpAddr = match host {
+            "" | "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            other => other.parse().map_err(|_| {
+                format!("`{host}` in `{text}` is not an IP address; `{key}` listens on an address, e.g. 127.0.0.1:{port}")
+            })?,
+        };
+        return Ok(SocketAddr::new(ip, port).to_string());
+    }
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| format!("`{text}` is not a URL for `{key}`; expected http://HOST:PORT/…"))?;
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() {
+        return Err(format!("`{text}` has no host"));
+    }
+    if kind == OutputKind::Influxdb {
+        let path = rest[authority.len()..].split('?').next().unwrap_or("");
+        let v2 = text.contains("org=") && text.contains("bucket=");
+        if !v2 && path.trim_matches('/').is_empty() {
+            return Err(format!(
+                "`{text}` names no database; expected http://HOST:PORT/DATABASE (InfluxDB 1.x), or ?org=ORG&bucket=BUCKET (2.x)"
+            ));
+        }
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_outputs_and_files_are_told_apart() {
+        assert!(is_stream_output("prometheus=127.0.0.1:9464"));
+        assert!(is_stream_output("otlp=http://127.0.0.1:4318"));
+        // A typo is a stream output, so that lowering says what it could be.
+        assert!(is_stream_output("prometeus=127.0.0.1:9464"));
+        assert!(!is_stream_output("run.json"));
+        assert!(!is_stream_output("./prometheus=x.json"));
+        assert!(!is_stream_output("reports/a=b.json"));
+        assert!(!is_stream_output("statsd_report=1.json"));
+    }
+
+    #[test]
+    fn addresses_are_checked_for_their_shape() {
+        let p = OutputKind::Prometheus;
+        assert_eq!(address(p, ":9464").unwrap(), "127.0.0.1:9464");
+        assert_eq!(address(p, "localhost:9464").unwrap(), "127.0.0.1:9464");
+        assert_eq!(address(p, "[::1]:9464").unwrap(), "[::1]:9464");
+        assert_eq!(address(p, "0.0.0.0:80").unwrap(), "0.0.0.0:80");
+        assert!(
+            address(p, "9464")
+                .unwrap_err()
+                .contains("expected HOST:PORT")
+        );
+        assert!(
+            address(p, "host:99999")
+                .unwrap_err()
+                .contains("not a port number")
+        );
+        assert!(
+            address(p, "example.com:9464")
+                .unwrap_err()
+                .contains("not an IP address")
+        );
+        let i = OutputKind::Influxdb;
+        assert!(address(i, "http://127.0.0.1:8086/db").is_ok());
+        assert!(address(i, "http://127.0.0.1:8086?org=o&bucket=b").is_ok());
+        assert!(
+            address(i, "http://127.0.0.1:8086/")
+                .unwrap_err()
+                .contains("names no database")
+        );
+        assert!(
+            address(OutputKind::Otlp, "127.0.0.1:4318")
+                .unwrap_err()
+                .contains("not a URL")
+        );
+        assert!(
+            address(OutputKind::Otlp, "http:///x")
+                .unwrap_err()
+                .contains("no host")
+        );
+    }
+}
