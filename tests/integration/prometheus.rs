@@ -145,12 +145,31 @@ impl Prometheus {
     /// Wait until Prometheus has scraped `target` (`127.0.0.1:PORT`) successfully
     /// (`up` is 1), for at most `within`.
     pub fn wait_scraped(&self, target: &str, within: Duration) -> Result<(), String> {
+        self.wait_up(target, within, |up| up == 1.0)
+    }
+
+    /// Wait until Prometheus is scraping `target`: it has tried at least once,
+    /// whether anything answered or not (`up` has a value). Prometheus applies a
+    /// new configuration's targets only after a few seconds, so a test waits for
+    /// this before starting what it scrapes, to have it scraped from its start.
+    pub fn wait_scraping(&self, target: &str, within: Duration) -> Result<(), String> {
+        self.wait_up(target, within, |_| true)
+    }
+
+    fn wait_up(
+        &self,
+        target: &str,
+        within: Duration,
+        wanted: impl Fn(f64) -> bool,
+    ) -> Result<(), String> {
         let expr = format!("up{{instance=\"{target}\"}}");
         let deadline = Instant::now() + within;
         loop {
             let got = self.query(&expr);
-            if got == Ok(Some(1.0)) {
-                return Ok(());
+            if let Ok(Some(up)) = got {
+                if wanted(up) {
+                    return Ok(());
+                }
             }
             if Instant::now() > deadline {
                 return Err(format!(
@@ -292,7 +311,10 @@ fn prometheus_harness_scrapes_and_queries() {
     let addr = target.addr.clone();
     let prometheus = Prometheus::start(std::slice::from_ref(&addr));
     prometheus
-        .wait_scraped(&addr, Duration::from_secs(20))
+        .wait_scraping(&addr, Duration::from_secs(20))
+        .unwrap();
+    prometheus
+        .wait_scraped(&addr, Duration::from_secs(5))
         .unwrap();
     assert_eq!(
         prometheus.query("sum(harness_probe_total)"),
