@@ -192,14 +192,18 @@ impl Influx {
         logs(self.dir.path())
     }
 
-    /// Wait until `/ping` answers 204.
+    /// Wait until it has bound its HTTP port and `/ping` answers 204.
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for influxd") {
                 return Err(format!("influxd exited with {status}"));
             }
-            if client::get(&self.addr(), "/ping", &[]).is_ok_and(|r| r.status == 204) {
+            // Its own log says it listens there: another influxd that got the same
+            // port first would answer `/ping` too.
+            let bound = std::fs::read_to_string(self.dir.path().join("stderr.log"))
+                .is_ok_and(|log| log.contains("Listening on HTTP"));
+            if bound && client::get(&self.addr(), "/ping", &[]).is_ok_and(|r| r.status == 204) {
                 return Ok(());
             }
             if Instant::now() > deadline {

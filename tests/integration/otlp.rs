@@ -7,7 +7,6 @@
 //! [`OtlpReceiver::start_stalling`] gives a receiver that takes every request and
 //! answers only after a delay: a collector that has stopped keeping up.
 
-use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -61,10 +60,10 @@ impl OtlpReceiver {
                 .stderr(Stdio::from(stderr))
                 .spawn()
                 .expect("start the OTLP receiver");
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let ready = dir.path().join(format!("{LOG}.ready"));
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                if ready.exists() {
                     return OtlpReceiver { dir, child, port };
                 }
                 let log =

@@ -9,7 +9,8 @@ and appends one JSON line per request to OUT:
 
 Trace and span ids (bytes, which MessageToDict renders as base64) are rewritten as
 lowercase hex, as W3C `traceparent` headers carry them. A body that does not decode
-is answered 400 and logged with its error. With STALL > 0 every request is logged
+is answered 400 and logged with its error. Once listening, it creates OUT.ready.
+With STALL > 0 every request is logged
 when it arrives, then answered only after STALL seconds: a stalled collector.
 
 Usage: otlp_receiver.py PORT OUT [STALL]
@@ -112,4 +113,8 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
-Server(("127.0.0.1", PORT), Handler).serve_forever()
+server = Server(("127.0.0.1", PORT), Handler)
+# Bound: tell the harness, which waits for this file rather than for the port (which
+# another process could hold).
+open(OUT + ".ready", "w").close()
+server.serve_forever()

@@ -186,14 +186,19 @@ impl Prometheus {
         logs(self.dir.path())
     }
 
-    /// Wait until `/-/ready` answers 200.
+    /// Wait until it has bound its port and `/-/ready` answers 200.
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for prometheus") {
                 return Err(format!("prometheus exited with {status}"));
             }
-            if client::get(&self.addr(), "/-/ready", &[]).is_ok_and(|r| r.status == 200) {
+            // Its own log says it listens there: another Prometheus that got the
+            // same port first would answer `/-/ready` too.
+            let listening = format!("msg=\"Listening on\" address={}", self.addr());
+            let bound = std::fs::read_to_string(self.dir.path().join("stderr.log"))
+                .is_ok_and(|log| log.contains(&listening));
+            if bound && client::get(&self.addr(), "/-/ready", &[]).is_ok_and(|r| r.status == 200) {
                 return Ok(());
             }
             if Instant::now() > deadline {
