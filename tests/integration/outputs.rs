@@ -239,6 +239,58 @@ fn prometheus_scrapes_the_final_total() {
     assert!(om.body.ends_with("# EOF\n"), "{}", om.body);
 }
 
+/// The same outputs from a scenario's `[outputs]` table: Prometheus scrapes the
+/// address given there, for the linger given there, and every series carries the
+/// table's tags.
+#[test]
+fn prometheus_from_the_outputs_table() {
+    let _serial = serial();
+    let nginx = Nginx::start(Variant::Http1);
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let prometheus = Prometheus::start(std::slice::from_ref(&metrics_addr));
+    prometheus
+        .wait_scraping(&metrics_addr, Duration::from_secs(20))
+        .unwrap();
+    let out = Test::new()
+        .scenario(&format!(
+            r#"
+            [load]
+            vus = 2
+            duration = "2s"
+            rate = 300
+
+            [outputs]
+            prometheus = "{metrics_addr}"
+            linger = "3s"
+            tags = {{ run = "toml-test" }}
+            "#
+        ))
+        .arg(nginx.url("/"))
+        .report()
+        .run();
+    let report = out.report();
+    let total = total_served(&report, &nginx);
+    assert!(
+        out.elapsed >= Duration::from_secs(5),
+        "the run and its 3s linger took {:?}",
+        out.elapsed
+    );
+    assert_eq!(
+        output(&report, "prometheus")["address"],
+        metrics_addr.as_str(),
+        "{report}"
+    );
+    let scraped =
+        prometheus.query("sum(last_over_time(kaioken_requests_total{run=\"toml-test\"}[5m]))");
+    assert_eq!(
+        scraped,
+        Ok(Some(total as f64)),
+        "Prometheus's final kaioken_requests_total{{run=\"toml-test\"}} vs the report's \
+         {total}\n{}\n{report}",
+        prometheus.logs()
+    );
+}
+
 /// `-o prometheus-rw=…`: Prometheus's remote write receiver gets the pushed series,
 /// with the `--tag` label, and its final `kaioken_requests_total` is the report's.
 #[test]
