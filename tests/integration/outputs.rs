@@ -488,7 +488,7 @@ fn otlp_spans_match_the_traceparents_nginx_logged() {
     let requests = 400u64;
     let out = Test::new()
         .arg(nginx.url("/"))
-        .args(["-c", "4", "-n", &requests.to_string()])
+        .args(["-c", "4", "-n", &requests.to_string(), "-d", "60s"])
         .args(["--trace-sample", "0.25"])
         .args(["-o", &format!("otlp={}", receiver.url())])
         .args(["--tag", "run=otlp-test"])
