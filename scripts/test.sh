@@ -5,10 +5,13 @@
 # (HTTP/3, with HTTP/2 and HTTP/1.1 on the same port), httpbin
 # under gunicorn (a real application: echoes, cookies, redirects) and a WebSocket
 # echo server (Python's `websockets`), run the live view in tmux and render the HTML
-# report in headless Chromium, a gRPC server (Python's grpcio), and proxies (tinyproxy
-# for HTTP, microsocks for SOCKS5); on a fresh Debian or Ubuntu machine this installs
-# them first: nginx, caddy, tinyproxy, microsocks, tmux and chromium with apt-get;
-# httpbin, gunicorn, websockets, grpcio, grpcio-tools and grpcio-reflection with pip.
+# report in headless Chromium, a gRPC server (Python's grpcio), proxies (tinyproxy
+# for HTTP, microsocks for SOCKS5), and what streaming outputs go to: Prometheus (and
+# promtool), InfluxDB 1.x and an OTLP receiver (Python's opentelemetry-proto); on a
+# fresh Debian or Ubuntu machine this installs them first: nginx, caddy, tinyproxy,
+# microsocks, tmux, chromium, prometheus and influxdb with apt-get; httpbin,
+# gunicorn, websockets, grpcio, grpcio-tools, grpcio-reflection and
+# opentelemetry-proto with pip.
 # Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, CADDY a caddy
 # binary elsewhere than /usr/bin/caddy, and PYTHON to use another Python 3 than
 # python3.
@@ -100,6 +103,31 @@ for tool in tinyproxy microsocks; do
   fi
 done
 
+# Streaming outputs are tested against Prometheus (scraping and remote write; promtool
+# checks the exposition) and InfluxDB 1.x; the tests start their own on free ports
+# with their own data directories (tests/integration/prometheus.rs and influx.rs).
+for pair in prometheus:prometheus promtool:prometheus influxd:influxdb; do
+  tool="${pair%%:*}" package="${pair#*:}"
+  if ! command -v "$tool" >/dev/null; then
+    if ! command -v apt-get >/dev/null; then
+      echo "error: $tool is not installed and apt-get is unavailable" >&2
+      exit 1
+    fi
+    echo "installing $package" >&2
+    apt_install "$package"
+    # The packages start system services (Prometheus on 9090, InfluxDB on 8086 and
+    # 8088) where they can; the tests need none of them.
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$package" 2>/dev/null; then
+      "${sudo[@]}" systemctl stop "$package" || true
+      "${sudo[@]}" systemctl disable "$package" >/dev/null 2>&1 || true
+    elif command -v service >/dev/null; then
+      "${sudo[@]}" service "$package" stop >/dev/null 2>&1 || true
+    fi
+  fi
+done
+prometheus --version 2>&1 | head -n 1
+influxd version
+
 # The live view is tested in a real terminal: kaioken runs in a tmux pane.
 if ! command -v tmux >/dev/null; then
   if ! command -v apt-get >/dev/null; then
@@ -173,6 +201,28 @@ if ! "$python" -c "$grpc_check" 2>/dev/null; then
 fi
 if ! "$python" -c "$grpc_check" 2>/dev/null; then
   echo "error: $python cannot import grpc, grpc_tools and grpc_reflection (set PYTHON to one that can)" >&2
+  exit 1
+fi
+
+# The OTLP output is tested against a receiver built on the official protobuf
+# messages (tests/integration/otlp_receiver.py).
+otlp_check='import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2, opentelemetry.proto.collector.trace.v1.trace_service_pb2, google.protobuf.json_format'
+if ! "$python" -c "$otlp_check" 2>/dev/null; then
+  echo "installing opentelemetry-proto" >&2
+  otlp_install=("$python" -m pip install opentelemetry-proto protobuf)
+  otlp_log="$(mktemp)"
+  if ! "${otlp_install[@]}" 2>&1 | tee "$otlp_log"; then
+    if grep -q externally-managed-environment "$otlp_log"; then
+      "${otlp_install[@]}" --break-system-packages
+    else
+      rm -f "$otlp_log"
+      exit 1
+    fi
+  fi
+  rm -f "$otlp_log"
+fi
+if ! "$python" -c "$otlp_check" 2>/dev/null; then
+  echo "error: $python cannot import opentelemetry.proto (set PYTHON to one that can)" >&2
   exit 1
 fi
 

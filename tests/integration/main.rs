@@ -8,13 +8,19 @@
 //! proxies, httpbin
 //! ([`httpbin::Httpbin`]) for what a real application does (echoes, cookies,
 //! redirects), and small in-process servers ([`servers`]) for what a real server will
-//! not do on demand.
+//! not do on demand. Streaming outputs ([`outputs`]) go to the real systems that
+//! receive them: Prometheus ([`prometheus::Prometheus`]), InfluxDB
+//! ([`influx::Influx`]) and an OTLP receiver ([`otlp::OtlpReceiver`]).
 
 mod caddy;
+mod client;
 mod grpc;
 mod harness;
 mod httpbin;
+mod influx;
 mod nginx;
+mod otlp;
+mod prometheus;
 mod proxies;
 mod servers;
 mod websocket;
@@ -38,6 +44,7 @@ mod live;
 mod load_models;
 mod multipart;
 mod network;
+mod outputs;
 mod protocols_chain;
 mod proxy;
 mod redaction;
