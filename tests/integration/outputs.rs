@@ -15,7 +15,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::Value;
-use tempfile::TempDir;
 
 use crate::client;
 use crate::harness::{Report, Test};
@@ -23,6 +22,7 @@ use crate::influx::{Auth, Influx};
 use crate::nginx::{Nginx, Variant, free_port};
 use crate::otlp::{self, OtlpReceiver};
 use crate::prometheus::{Prometheus, exposition_sum, promtool_check};
+use crate::trace::{logged, nginx_logging_traceparent, parse_traceparent};
 
 /// One test at a time: each starts real servers and measures a run's timing, which
 /// two at once on a small machine would blur.
@@ -439,43 +439,6 @@ fn influxdb_missing_database_is_reported() {
     );
 }
 
-/// nginx, with a second access log holding each request's `traceparent` header
-/// (`-` when it had none).
-fn nginx_logging_traceparent() -> (Nginx, TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().expect("create a temporary directory");
-    let log = dir.path().join("traceparent.log");
-    let nginx = Nginx::start_with(
-        Variant::Http1,
-        &format!(
-            "log_format traceparent '$http_traceparent';\n    access_log {} traceparent;",
-            log.display()
-        ),
-    );
-    (nginx, dir, log)
-}
-
-/// `(trace id, parent id)` of a W3C `traceparent` (`00-TRACE-PARENT-FLAGS`), checked
-/// for its shape.
-fn parse_traceparent(header: &str) -> (String, String) {
-    let parts: Vec<&str> = header.split('-').collect();
-    let hex = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    assert!(
-        parts.len() == 4
-            && parts[0] == "00"
-            && hex(parts[1], 32)
-            && hex(parts[2], 16)
-            && hex(parts[3], 2)
-            && parts[1] != "0".repeat(32)
-            && parts[2] != "0".repeat(16),
-        "not a W3C traceparent: {header:?}"
-    );
-    (parts[1].to_owned(), parts[2].to_owned())
-}
-
 /// `-o otlp=…` with `--trace-sample`: the receiver gets metrics (the requests
 /// counter ends at the report's total, the `--tag` is a resource attribute) and one
 /// span per sampled request, whose trace and span ids are exactly the `traceparent`
@@ -483,7 +446,7 @@ fn parse_traceparent(header: &str) -> (String, String) {
 #[test]
 fn otlp_spans_match_the_traceparents_nginx_logged() {
     let _serial = serial();
-    let (nginx, _log_dir, traceparent_log) = nginx_logging_traceparent();
+    let (nginx, log_dir) = nginx_logging_traceparent(Variant::Http1);
     let receiver = OtlpReceiver::start();
     let requests = 400u64;
     let out = Test::new()
@@ -498,8 +461,8 @@ fn otlp_spans_match_the_traceparents_nginx_logged() {
     let total = total_served(&report, &nginx);
     assert_eq!(total, requests, "{report}");
 
-    let logged = crate::harness::settled(&traceparent_log);
-    let lines: Vec<&str> = logged.lines().collect();
+    let lines = logged(&log_dir);
+    let logged = lines.join("\n");
     assert_eq!(lines.len() as u64, total, "{logged}");
     let headers: BTreeSet<(String, String)> = lines
         .iter()
@@ -722,7 +685,7 @@ fn a_metrics_port_in_use_is_an_error_before_the_run() {
 /// `-`, beside nginx's usual access log.
 #[test]
 fn nginx_logs_traceparent_headers() {
-    let (nginx, _log_dir, traceparent_log) = nginx_logging_traceparent();
+    let (nginx, log_dir) = nginx_logging_traceparent(Variant::Http1);
     let addr = nginx.url("").trim_start_matches("http://").to_owned();
     let header = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
     for headers in [vec![("traceparent", header)], vec![]] {
@@ -730,10 +693,10 @@ fn nginx_logs_traceparent_headers() {
         assert_eq!(response.status, 200);
     }
     assert_eq!(nginx.access_log_lines().len(), 2, "{}", nginx.logs());
-    let logged = crate::harness::settled(&traceparent_log);
-    assert_eq!(logged, format!("{header}\n-\n"), "{}", nginx.logs());
+    let logged = logged(&log_dir);
+    assert_eq!(logged, [header, "-"], "{}", nginx.logs());
     assert_eq!(
-        parse_traceparent(logged.lines().next().unwrap_or_default()),
+        parse_traceparent(&logged[0]),
         (
             "0af7651916cd43dd8448eb211c80319c".to_owned(),
             "b7ad6b7169203331".to_owned()

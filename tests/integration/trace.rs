@@ -17,7 +17,7 @@ use crate::nginx::{Nginx, Variant};
 use crate::websocket::WsEcho;
 
 /// nginx of `variant`, with a second access log of each request's `traceparent`.
-fn nginx_logging_traceparent(variant: Variant) -> (Nginx, TempDir) {
+pub(crate) fn nginx_logging_traceparent(variant: Variant) -> (Nginx, TempDir) {
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let log = dir.path().join("traceparent.log");
     let directives = format!(
@@ -28,28 +28,32 @@ fn nginx_logging_traceparent(variant: Variant) -> (Nginx, TempDir) {
 }
 
 /// The `traceparent` values nginx logged, one per request.
-fn logged(dir: &TempDir) -> Vec<String> {
+pub(crate) fn logged(dir: &TempDir) -> Vec<String> {
     settled(&dir.path().join("traceparent.log"))
         .lines()
         .map(str::to_owned)
         .collect()
 }
 
-/// Whether `header` is a W3C `traceparent` as kaioken sends it: version 00, a
-/// 32-hex-digit trace id and a 16-hex-digit span id, neither all zeros, flags 01
-/// (sampled).
-fn valid(header: &str) -> bool {
+/// `(trace id, parent id)` of a W3C `traceparent` as kaioken sends it
+/// (`00-TRACE-PARENT-01`: version 00, a 32-hex-digit trace id and a 16-hex-digit span
+/// id, neither all zeros, flags 01, sampled); panics on any other shape.
+pub(crate) fn parse_traceparent(header: &str) -> (String, String) {
     let parts: Vec<&str> = header.split('-').collect();
     let hex = |s: &str, len: usize| {
         s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     };
-    parts.len() == 4
-        && parts[0] == "00"
-        && hex(parts[1], 32)
-        && hex(parts[2], 16)
-        && parts[1] != "0".repeat(32)
-        && parts[2] != "0".repeat(16)
-        && parts[3] == "01"
+    assert!(
+        parts.len() == 4
+            && parts[0] == "00"
+            && hex(parts[1], 32)
+            && hex(parts[2], 16)
+            && parts[1] != "0".repeat(32)
+            && parts[2] != "0".repeat(16)
+            && parts[3] == "01",
+        "not a W3C traceparent: {header:?}"
+    );
+    (parts[1].to_owned(), parts[2].to_owned())
 }
 
 fn run(nginx: &Nginx, extra: &[&str]) -> Report {
@@ -73,7 +77,7 @@ fn assert_all_traced(headers: &[String]) {
 fn assert_n_traced(headers: &[String], n: usize) {
     assert_eq!(headers.len(), n, "{headers:?}");
     for h in headers {
-        assert!(valid(h), "not a W3C traceparent: {h:?}");
+        parse_traceparent(h);
     }
     let traces: HashSet<&str> = headers.iter().map(|h| &h[3..35]).collect();
     let spans: HashSet<&str> = headers.iter().map(|h| &h[36..52]).collect();
