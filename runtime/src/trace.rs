@@ -2,17 +2,17 @@
 //! carries in its W3C `traceparent` header, and what the run learned about it.
 //!
 //! ```text
-//!   TokioVu::send (worker.rs): Tracer::sample, one draw per request
+//!   TokioVu::send (worker.rs), or uring.rs's write: Tracer::sample, one draw per
+//!   request
 //!     sampled ─► Request::traceparent ─► the driver adds the header (http1, http2,
 //!                http3, grpc; ws in the handshake that opens a connection)
-//!             ─► span_of(…) ─► WorkerStats::spans (Spans, at most SPAN_BUFFER)
+//!             ─► span_in_run(…) ─► WorkerStats::spans (Spans, at most SPAN_BUFFER)
 //!   every tick: Shared::publish moves them into the worker's slot (bounded)
 //!   controller: Shared::take_spans ─► Snapshot::spans ─► OTLP output (cli)
 //! ```
 //!
-//! Only the tokio engine traces: the io_uring engine is not eligible while
-//! `--trace-sample` is above 0 (uring::eligible). A run without it makes no
-//! sampler and no buffer.
+//! Both engines trace alike. A run without `--trace-sample` makes no sampler and no
+//! buffer.
 
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,7 @@ pub(crate) struct Ids {
     pub span_id: [u8; 8],
 }
 
-/// One VU's sampler (tokio engine): whether each request is traced, and the ids
+/// One VU's sampler (either engine): whether each request is traced, and the ids
 /// and `traceparent` value of the ones that are. Made only when tracing is on, so
 /// an untraced run has no sampler and its requests pay nothing; with one, an
 /// unsampled request costs a draw of a few cycles and allocates nothing.
@@ -216,6 +216,25 @@ impl Spans {
         self.spans.extend(from.spans.drain(..moved));
         from.spans.clear();
     }
+}
+
+/// The span of a sampled request of the run `shared`: `ids` sent at `start`, ended
+/// at `end` with `outcome`, its phases as `timing` saw them; its wall-clock start is
+/// the run's plus the time since the run's start (one clock reading per span).
+pub(crate) fn span_in_run(
+    shared: &crate::shared::Shared,
+    ids: Ids,
+    step: u32,
+    start: Instant,
+    end: Instant,
+    outcome: Outcome,
+    timing: &Timing,
+) -> Span {
+    let since_start = start.saturating_duration_since(shared.start).as_nanos();
+    let start_unix_ns = shared
+        .start_unix_ns
+        .saturating_add(u64::try_from(since_start).unwrap_or(u64::MAX));
+    span_of(ids, step, start_unix_ns, start, end, outcome, timing)
 }
 
 /// The span of a sampled request: `ids` sent at `start` (`start_unix_ns` on the

@@ -35,6 +35,7 @@ use crate::live::PUBLISH_EVERY;
 use crate::response_parser::{Invalid, Response, ResponseParser};
 use crate::shared::Shared;
 use crate::stats::{Opened, Outcome, Timing, WorkerStats};
+use crate::trace::{Ids, Tracer};
 use crate::vu::{After, Exchange, Vu, Worker};
 use crate::worker::default_detail;
 use crate::{ErrorKind, StopReason};
@@ -72,9 +73,6 @@ pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
         && !plan.program.has_think_time()
         && !plan.transport.compressed
         && plan.transport.verbose.is_none()
-        // Sampled requests (`--trace-sample`) carry a header of their own and become
-        // spans: the tokio engine's (worker.rs).
-        && plan.transport.trace_sample == 0.0
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
     let origin = plan.program.origins.first()?;
     if !simple || origin.scheme != Scheme::Http {
@@ -134,6 +132,10 @@ struct Conn {
     connected: bool,
     /// Where the request in progress spent its time (stats/phases.rs).
     timing: Timing,
+    /// `--trace-sample`: the VU's sampler, and the ids of the request in progress
+    /// when it was sampled.
+    tracer: Option<Tracer>,
+    sampled: Option<Ids>,
     /// When its `connect` was submitted, if it is sent again after an idle close
     /// (otherwise `started`).
     connect_from: Option<Instant>,
@@ -239,6 +241,11 @@ fn drive(
             resume_at: None,
             connected: false,
             timing: Timing::default(),
+            tracer: Tracer::new(
+                shared.plan.transport.trace_sample,
+                crate::trace::vu_seed(shared.trace_seed, number),
+            ),
+            sampled: None,
             connect_from: None,
             addr: SockAddr::from(addr),
             wbuf: Vec::with_capacity(1024),
@@ -482,13 +489,19 @@ impl Engine<'_> {
             self.refused = true;
             return false;
         }
+        // Unsampled (and untraced) requests stop at the draw, as on the tokio engine.
+        conn.sampled = conn.tracer.as_mut().and_then(Tracer::sample);
+        let mut added = request.added();
+        if conn.sampled.is_some() {
+            added.traceparent = conn.tracer.as_ref().map(Tracer::header);
+        }
         write_request(
             &mut conn.wbuf,
             program,
             request.state,
             request.step,
             &self.shared.transport.infos[request.step.index()],
-            request.added(),
+            added,
             request.hop,
         );
         true
@@ -833,6 +846,19 @@ impl Engine<'_> {
             // `--compressed` runs on the tokio engine (see `eligible`).
             decoded: None,
         };
+        if let Some(ids) = conn.sampled.take() {
+            let step = conn.vu.step().index() as u32;
+            let span = crate::trace::span_in_run(
+                self.shared,
+                ids,
+                step,
+                conn.started,
+                now,
+                outcome,
+                &timing,
+            );
+            self.stats.span(span);
+        }
         let mut worker = Worker {
             program: self.program,
             stats: self.stats,

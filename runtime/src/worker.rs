@@ -270,14 +270,10 @@ impl TokioVu {
             let end = Instant::now();
             ctx.in_flight.set(ctx.in_flight.get() - 1);
             if let Some(ids) = sampled {
-                let since_start = start.saturating_duration_since(shared.start).as_nanos();
-                let start_unix_ns = shared
-                    .start_unix_ns
-                    .saturating_add(u64::try_from(since_start).unwrap_or(u64::MAX));
-                let span = crate::trace::span_of(
+                let span = crate::trace::span_in_run(
+                    shared,
                     ids,
                     request.step.index() as u32,
-                    start_unix_ns,
                     start,
                     end,
                     outcome,

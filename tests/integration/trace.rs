@@ -57,7 +57,11 @@ pub(crate) fn parse_traceparent(header: &str) -> (String, String) {
 }
 
 fn run(nginx: &Nginx, extra: &[&str]) -> Report {
-    let out = Test::new()
+    run_on(nginx, extra, Test::new())
+}
+
+fn run_on(nginx: &Nginx, extra: &[&str], test: Test) -> Report {
+    let out = test
         .arg(nginx.url("/"))
         .args(["-c", "4", "-n", "50", "-d", "60s"])
         .args(extra)
@@ -84,13 +88,20 @@ fn assert_n_traced(headers: &[String], n: usize) {
     assert_eq!((traces.len(), spans.len()), (n, n), "{headers:?}");
 }
 
+/// Both engines trace: the io_uring engine takes this run, and the tokio engine
+/// when told to.
 #[test]
 fn a_share_of_one_traces_every_request() {
-    let (nginx, dir) = nginx_logging_traceparent(Variant::Http1);
-    let report = run(&nginx, &["--trace-sample", "1"]);
-    // Tracing runs on the tokio engine (the io_uring engine would take this run).
-    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
-    assert_all_traced(&logged(&dir));
+    for engine in ["io_uring", "tokio"] {
+        let (nginx, dir) = nginx_logging_traceparent(Variant::Http1);
+        let mut test = Test::new();
+        if engine == "tokio" {
+            test = test.env("KAIOKEN_NO_IO_URING", "1");
+        }
+        let report = run_on(&nginx, &["--trace-sample", "1"], test);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_all_traced(&logged(&dir));
+    }
 }
 
 #[test]
