@@ -18,7 +18,8 @@
 # pseudo-terminal (`script`), to measure what the view costs against `kaioken`.
 # The tool `kaioken-outputs` runs kaioken with every streaming output on: /metrics
 # served, and remote write, InfluxDB and OTLP pushed each second to the same nginx
-# (which answers every POST with 200), to measure what exporting costs the load.
+# (which answers every POST with 200), and 1% of requests traced (spans to OTLP),
+# to measure what exporting costs the load.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -107,7 +108,8 @@ run_one() {
         kaioken-tui) cmd=(script -qfec "stty cols 160 rows 48; exec '$KAIOKEN' '$URL' -c $CONNS -d $dur --threads 1 -o '$WORK/tui.json'" /dev/null) ;;
         kaioken-outputs) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json
             -o "prometheus=127.0.0.1:$(free_port)" --metrics-linger 0s
-            -o "prometheus-rw=${URL}api/v1/write" -o "influxdb=${URL}bench" -o "otlp=${URL%/}") ;;
+            -o "prometheus-rw=${URL}api/v1/write" -o "influxdb=${URL}bench" -o "otlp=${URL%/}"
+            --trace-sample 0.01) ;;
         wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
         # oha's tokio runtime defaults to one worker per core; one thread keeps it
         # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.
@@ -136,6 +138,8 @@ try:
         errors = d["requests"]["errors"]
         rps = d["requests"]["rps"]
         elapsed = d["elapsed_s"]
+        # An output that failed to export did not cost what a working one does.
+        errors += sum(o["failed"] for o in d.get("outputs", []))
     elif tool == "wrk":
         m = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", text)
         requests = int(m.group(1))

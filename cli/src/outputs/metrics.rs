@@ -282,29 +282,32 @@ impl Metrics {
     }
 }
 
-/// A latency histogram (µs) in [`BUCKETS`].
+/// A latency histogram (µs) in [`BUCKETS`], in one pass over its recorded values.
 fn buckets(latency: &hdrhistogram::Histogram<u64>) -> Buckets {
-    let count = latency.len();
-    let cumulative = BUCKETS
-        .iter()
-        .map(|&le| {
-            let micros = (le * 1e6) as u64;
-            if count == 0 || micros < latency.min() {
-                0
-            } else {
-                latency.count_between(0, micros)
-            }
-        })
-        .collect();
-    let sum = latency
-        .iter_recorded()
-        .map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64)
-        .sum::<f64>()
-        / 1e6;
+    let bounds = BUCKETS.map(|le| (le * 1e6) as u64);
+    let mut cumulative = vec![0u64; BUCKETS.len()];
+    let mut sum = 0.0;
+    let mut first = 0;
+    for v in latency.iter_recorded() {
+        // As Prometheus counts: an observation is in every bucket whose bound it
+        // does not exceed (its value as the histogram stores it).
+        let value = latency.highest_equivalent(v.value_iterated_to());
+        let n = v.count_at_value();
+        sum += value as f64 * n as f64;
+        while first < bounds.len() && value > bounds[first] {
+            first += 1;
+        }
+        if first < bounds.len() {
+            cumulative[first] += n;
+        }
+    }
+    for i in 1..cumulative.len() {
+        cumulative[i] += cumulative[i - 1];
+    }
     Buckets {
         cumulative,
-        count,
-        sum,
+        count: latency.len(),
+        sum: sum / 1e6,
     }
 }
 
