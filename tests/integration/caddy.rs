@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -135,30 +135,19 @@ impl Caddy {
     /// before it has obtained one from its CA, so a TLS request to `/ready` (left
     /// out of [`Caddy::protocols`]) is the signal, once the root exists.
     fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let root = self.ca_path();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for caddy") {
-                return Err(format!("caddy exited with {status}"));
-            }
-            let serving = root.exists()
+        let (root, ready) = (self.ca_path(), self.url(READY));
+        crate::harness::wait_ready(&mut self.child, "caddy", || {
+            root.exists()
                 && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
                 && crate::harness::kaioken()
-                    .arg(self.url(READY))
+                    .arg(&ready)
                     .arg("--cacert")
                     .arg(&root)
                     .args(["-c", "1", "--max-requests", "1", "--no-tui"])
                     .output()
-                    .is_ok_and(|o| o.status.success());
-            if serving {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err("caddy did not serve HTTPS within 20s".to_owned());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                    .is_ok_and(|o| o.status.success())
+        })
     }
 }
 

@@ -559,6 +559,31 @@ pub fn describe(
     s
 }
 
+/// Wait up to 30 s for a server the tests started to be `ready`, checking every
+/// 100 ms; an error naming `what` when it exits first or the time runs out.
+pub fn wait_ready(
+    child: &mut std::process::Child,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| format!("wait for {what}: {e}"))?
+        {
+            return Err(format!("{what} exited with {status}"));
+        }
+        if ready() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what} was not ready within 30s"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Stop a server the tests started: `signal` (its graceful shutdown), then SIGKILL if
 /// it is still running after 10 s.
 pub fn stop_child(child: &mut std::process::Child, signal: libc::c_int) {

@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -194,23 +193,13 @@ impl Influx {
 
     /// Wait until it has bound its HTTP port and `/ping` answers 204.
     fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for influxd") {
-                return Err(format!("influxd exited with {status}"));
-            }
+        let (log, addr) = (self.dir.path().join("stderr.log"), self.addr());
+        crate::harness::wait_ready(&mut self.child, "influxd", || {
             // Its own log says it listens there: another influxd that got the same
             // port first would answer `/ping` too.
-            let bound = std::fs::read_to_string(self.dir.path().join("stderr.log"))
-                .is_ok_and(|log| log.contains("Listening on HTTP"));
-            if bound && client::get(&self.addr(), "/ping", &[]).is_ok_and(|r| r.status == 204) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err("influxd did not answer /ping within 30s".to_owned());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Listening on HTTP"))
+                && client::get(&addr, "/ping", &[]).is_ok_and(|r| r.status == 204)
+        })
     }
 }
 

@@ -631,31 +631,34 @@ fn assert_full_speed(report: &Report, elapsed: Duration) {
     );
 }
 
-/// A misspelt kind: exit 1 with a did-you-mean, before anything is sent.
-#[test]
-fn an_unknown_output_kind_suggests_the_closest() {
+/// Bad `-o` values: exit 1 with `message`, before anything is sent.
+fn refused_before_any_load(output: &str, message: &str) {
     let nginx = Nginx::start(Variant::Http1);
     Test::new()
         .arg(nginx.url("/"))
-        .args(["-d", "5s", "-o", "prometeus=127.0.0.1:9464"])
+        .args(["-d", "5s", "-o", output])
         .status(1)
-        .stderr_contains("unknown output kind `prometeus`; did you mean `prometheus`?")
+        .stderr_contains(message)
         .run();
     assert_eq!(nginx.access_log_lines(), Vec::new());
 }
 
-/// An address of the wrong shape for its kind: exit 1 naming it, before anything is
-/// sent.
+/// A misspelt kind gets a did-you-mean.
+#[test]
+fn an_unknown_output_kind_suggests_the_closest() {
+    refused_before_any_load(
+        "prometeus=127.0.0.1:9464",
+        "unknown output kind `prometeus`; did you mean `prometheus`?",
+    );
+}
+
+/// An address of the wrong shape for its kind is named.
 #[test]
 fn a_malformed_output_address_is_an_error() {
-    let nginx = Nginx::start(Variant::Http1);
-    Test::new()
-        .arg(nginx.url("/"))
-        .args(["-d", "5s", "-o", "otlp=127.0.0.1:4318"])
-        .status(1)
-        .stderr_contains("`127.0.0.1:4318` is not a URL for `otlp`")
-        .run();
-    assert_eq!(nginx.access_log_lines(), Vec::new());
+    refused_before_any_load(
+        "otlp=127.0.0.1:4318",
+        "`127.0.0.1:4318` is not a URL for `otlp`",
+    );
 }
 
 /// `/metrics` on a port something else holds: exit 1 naming the address, before

@@ -188,24 +188,14 @@ impl Prometheus {
 
     /// Wait until it has bound its port and `/-/ready` answers 200.
     fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for prometheus") {
-                return Err(format!("prometheus exited with {status}"));
-            }
-            // Its own log says it listens there: another Prometheus that got the
-            // same port first would answer `/-/ready` too.
-            let listening = format!("msg=\"Listening on\" address={}", self.addr());
-            let bound = std::fs::read_to_string(self.dir.path().join("stderr.log"))
-                .is_ok_and(|log| log.contains(&listening));
-            if bound && client::get(&self.addr(), "/-/ready", &[]).is_ok_and(|r| r.status == 200) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err("prometheus was not ready within 30s".to_owned());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let (log, addr) = (self.dir.path().join("stderr.log"), self.addr());
+        // Its own log says it listens there: another Prometheus that got the same
+        // port first would answer `/-/ready` too.
+        let listening = format!("msg=\"Listening on\" address={addr}");
+        crate::harness::wait_ready(&mut self.child, "prometheus", || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains(&listening))
+                && client::get(&addr, "/-/ready", &[]).is_ok_and(|r| r.status == 200)
+        })
     }
 }
 
