@@ -136,39 +136,36 @@ impl Otlp {
                     Value::Number(n) => Some(*n),
                     Value::Histogram(_) => None,
                 };
+                // Counters count (whole numbers from the run's start); gauges are a
+                // value now.
+                let points = |start_time_unix_nano: u64, whole: bool| -> Vec<_> {
+                    family
+                        .series
+                        .iter()
+                        .filter_map(|s| {
+                            let n = number(&s.value)?;
+                            Some(pm::NumberDataPoint {
+                                attributes: attributes(&s.labels),
+                                start_time_unix_nano,
+                                time_unix_nano: time,
+                                value: Some(if whole {
+                                    pm::number_data_point::Value::AsInt(n as i64)
+                                } else {
+                                    pm::number_data_point::Value::AsDouble(n)
+                                }),
+                                ..pm::NumberDataPoint::default()
+                            })
+                        })
+                        .collect()
+                };
                 let data = match family.kind {
                     Kind::Counter => pm::metric::Data::Sum(pm::Sum {
-                        data_points: family
-                            .series
-                            .iter()
-                            .filter_map(|s| {
-                                let n = number(&s.value)?;
-                                Some(pm::NumberDataPoint {
-                                    attributes: attributes(&s.labels),
-                                    start_time_unix_nano: start,
-                                    time_unix_nano: time,
-                                    value: Some(pm::number_data_point::Value::AsInt(n as i64)),
-                                    ..pm::NumberDataPoint::default()
-                                })
-                            })
-                            .collect(),
+                        data_points: points(start, true),
                         aggregation_temporality: pm::AggregationTemporality::Cumulative as i32,
                         is_monotonic: true,
                     }),
                     Kind::Gauge => pm::metric::Data::Gauge(pm::Gauge {
-                        data_points: family
-                            .series
-                            .iter()
-                            .filter_map(|s| {
-                                let n = number(&s.value)?;
-                                Some(pm::NumberDataPoint {
-                                    attributes: attributes(&s.labels),
-                                    time_unix_nano: time,
-                                    value: Some(pm::number_data_point::Value::AsDouble(n)),
-                                    ..pm::NumberDataPoint::default()
-                                })
-                            })
-                            .collect(),
+                        data_points: points(0, false),
                     }),
                     Kind::Histogram => pm::metric::Data::Histogram(pm::Histogram {
                         data_points: family
