@@ -42,6 +42,7 @@ mod httpbin_scenarios;
 mod injection;
 mod live;
 mod load_models;
+mod merge;
 mod multipart;
 mod network;
 mod outputs;
