@@ -79,9 +79,12 @@ impl Fraction {
     const ONE: Fraction = Fraction { num: 1, den: 1 };
 
     fn parse(text: &str) -> Option<Fraction> {
+        // Parts of 64 bits, so that comparing two (their cross products) cannot
+        // overflow.
+        let part = |t: &str| t.trim().parse::<u64>().ok().map(u128::from);
         let (num, den) = match text.split_once('/') {
-            Some((n, d)) => (n.trim().parse().ok()?, d.trim().parse().ok()?),
-            None => (text.trim().parse().ok()?, 1),
+            Some((n, d)) => (part(n)?, part(d)?),
+            None => (part(text)?, 1),
         };
         (den > 0 && num <= den).then_some(Fraction { num, den })
     }
@@ -513,17 +516,15 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
     m.outputs = reports.iter().flat_map(|r| r.outputs.clone()).collect();
 
     m.rejudge_thresholds();
+    // What `run` would have exited with, had it measured all of this.
     m.outcome.exit_code = if m.outcome.interrupted {
         130
-    } else if m.thresholds_passed() {
-        reports
-            .iter()
-            .map(|r| r.outcome.exit_code)
-            .filter(|&c| c != 4)
-            .max()
-            .unwrap_or(0)
-    } else {
+    } else if !m.thresholds_passed() {
         4
+    } else if m.requests.failure_rate > m.settings.max_error_rate || m.requests.total == 0 {
+        1
+    } else {
+        0
     };
     Ok(m)
 }
@@ -892,6 +893,15 @@ mod tests {
         assert_eq!(
             err(&[a.clone(), bad], false),
             "cannot merge `r1.json`: its segment's `from` is `3/2`, not a fraction between 0 and 1"
+        );
+        let mut huge = b.clone();
+        huge.segment.as_mut().unwrap().to = format!("{0}/{0}", u128::MAX);
+        assert_eq!(
+            err(&[a.clone(), huge], false),
+            format!(
+                "cannot merge `r1.json`: its segment's `to` is `{0}/{0}`, not a fraction between 0 and 1",
+                u128::MAX
+            )
         );
         let mut damaged = b;
         damaged.histogram.data = "AAAA".into();
