@@ -711,6 +711,45 @@ mod tests {
         assert_eq!(merged.timeline[1].requests, 3 * one.timeline[1].requests);
     }
 
+    /// The gRPC and WebSocket sections add too, their times from their histograms.
+    #[test]
+    fn message_protocols_add() {
+        let parts: Vec<Report> = [("0", "1/2", [300, 900]), ("1/2", "1", [600, 5_000])]
+            .into_iter()
+            .map(|(from, to, samples)| {
+                let mut r = crate::report::tests::messages_report();
+                r.segment = part(&[1], 0, (from, to), 0).segment;
+                for key in ["grpc/connect_ms", "websocket/rtt_ms"] {
+                    r.histograms
+                        .insert(key.to_owned(), kaioken_cli::hdr::encode(&hist(&samples)));
+                }
+                r.histograms.insert(
+                    "grpc/streams/messages".to_owned(),
+                    kaioken_cli::hdr::encode(&hist(&[1, 2, samples[0] / 100])),
+                );
+                r
+            })
+            .collect();
+        let merged = merge_reports(&named(&parts), false).unwrap();
+        let one = crate::report::tests::messages_report();
+        let (g, w) = (merged.grpc.unwrap(), merged.websocket.unwrap());
+        let (g1, w1) = (one.grpc.unwrap(), one.websocket.unwrap());
+        assert_eq!(g.calls, 2 * g1.calls);
+        assert_eq!(g.statuses["NOT_FOUND"], 2 * g1.statuses["NOT_FOUND"]);
+        assert_eq!(g.streams.count, 2 * g1.streams.count);
+        // Streams' messages: 1, 2, 3 and 1, 2, 6.
+        assert_eq!(g.streams.messages_max, Some(6));
+        assert_eq!(g.streams.messages_mean, Some(15.0 / 6.0));
+        let all = report::latency(&hist(&[300, 900, 600, 5_000]));
+        assert_eq!(g.connect_ms.p50, all.p50);
+        assert_eq!(w.rtt_ms.max, all.max);
+        assert_eq!(w.messages.sent, 2 * w1.messages.sent);
+        assert_eq!(w.close_codes["1011"], 2 * w1.close_codes["1011"]);
+        assert_eq!(w.connections.opened, 2 * w1.connections.opened);
+        let sent: Vec<Option<u64>> = merged.timeline.iter().map(|s| s.messages_sent).collect();
+        assert_eq!(sent, [Some(2_400), Some(1_960)]);
+    }
+
     #[test]
     fn timelines_align_on_wall_clock_seconds() {
         let one = closed_report();
