@@ -64,6 +64,14 @@ pub enum Command {
     /// follows its extension (.json, .csv, .md, .html), or --format. Without -o, the
     /// summary (or the --format) goes to stdout.
     Report(ReportArgs),
+    /// Merge the JSON reports of a distributed run's segments into one report.
+    ///
+    /// Example: `kaioken merge seg0.json seg1.json -o merged.json`. Counts add,
+    /// latency histograms merge exactly, timelines align on wall-clock seconds, and
+    /// the scenario's thresholds are judged over the merged data (exit code 4 when
+    /// one fails). The reports must share a fingerprint (one scenario, one load) and
+    /// their segments must cover 0 to 1 without overlapping, unless --partial.
+    Merge(MergeArgs),
     /// Turn a recording into a scenario file.
     ///
     /// Example: `kaioken import har recording.har -o scenario.toml`, then
@@ -144,6 +152,40 @@ pub struct ReportArgs {
     /// The format of an -o file without a known extension, or of stdout without -o.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+
+    /// Plain wording, without the power levels.
+    #[arg(long)]
+    pub serious: bool,
+
+    /// The latency percentiles the summary shows, comma-separated.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = DEFAULT_PERCENTILES,
+        value_parser = parse_percentiles
+    )]
+    pub percentiles: Percentiles,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The JSON reports of the segments (`-o` of each instance).
+    #[arg(required = true, num_args = 1.., value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+
+    /// Write the merged report to this file, in the format its extension names
+    /// (repeatable).
+    #[arg(short, long)]
+    pub output: Vec<PathBuf>,
+
+    /// The format of an -o file without a known extension, or of stdout without -o.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Merge segments that do not cover the whole run (0 to 1); overlapping ones
+    /// are refused still.
+    #[arg(long)]
+    pub partial: bool,
 
     /// Plain wording, without the power levels.
     #[arg(long)]

@@ -17,6 +17,7 @@ mod demo;
 mod error;
 mod init;
 mod live;
+mod merge;
 mod outputs;
 mod render;
 mod report;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         Some(Command::Init(args)) => init::init(&args),
         Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Report(args)) => render_saved(&args),
+        Some(Command::Merge(args)) => merge::merge(&args),
         Some(Command::Import(args)) => import(&args),
         Some(Command::Completions { shell }) => {
             let mut out = Vec::new();

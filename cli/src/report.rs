@@ -59,6 +59,37 @@ pub struct Report {
     /// WebSocket connections and messages, when a step speaks WebSocket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websocket: Option<WebSocketJson>,
+    /// The share of the global load this instance ran (`--execution-segment`);
+    /// absent for a whole run, the union of the parts in a merged report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Segment>,
+    /// The planned start (`--start-at`, `--start-after`), when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_start_unix_ms: Option<u64>,
+    /// What the instances of one distributed run must share: a SHA-256 of the
+    /// compiled program and the global load plan ([`fingerprint`]). `kaioken merge`
+    /// merges only reports that have the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// The reports a merged report was made from (`kaioken merge`), as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
+    /// Every other latency section's histogram, encoded like `histogram.data` and
+    /// keyed by where its statistics are (`latency_uncorrected_ms`,
+    /// `scenarios/<name>`, `steps/<index>`, `phases_ms/dns`, …): what lets
+    /// `kaioken merge` merge them exactly.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms: BTreeMap<String, String>,
+}
+
+/// An execution segment: `from` and `to` as reduced fractions (`"1/4"`, with `"0"`
+/// and `"1"` for the ends), and the sequence of bounds it was cut from, 0 and 1
+/// included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub from: String,
+    pub to: String,
+    pub sequence: Vec<String>,
 }
 
 /// gRPC calls: statuses by name, messages, connections and server streams.
@@ -451,6 +482,11 @@ impl Report {
             grpc: grpc(stats),
             outputs: Vec::new(),
             websocket: websocket(ir, stats),
+            segment: None,
+            planned_start_unix_ms: None,
+            fingerprint: Some(fingerprint(ir, program, rule)),
+            merged_from: Vec::new(),
+            histograms: histograms(ir, program, stats),
         }
         .with_warnings(end.reason)
     }
@@ -469,6 +505,88 @@ impl Report {
         self.warnings = load_warnings(&self.iterations, reason, cap);
         self
     }
+}
+
+/// The report's `fingerprint`: a SHA-256, in hex, of the report schema, the IR's
+/// text (`--dump ir`, without source positions: the same scenario from another path
+/// is the same run) and the bytecode listing (`--dump bytecode`), both with secrets
+/// hidden by `rule` so that no secret's value goes into it. The IR holds the global
+/// load plan and the thresholds and no segment, so every instance of one
+/// distributed run has the same fingerprint, and a different body, URL, load or
+/// threshold makes another.
+pub(crate) fn fingerprint(ir: &Ir, program: &kaioken_vm::Program, rule: &Redact) -> String {
+    use sha2::Digest;
+    use std::fmt::Write;
+    let mut hash = sha2::Sha256::new();
+    hash.update(SCHEMA.as_bytes());
+    hash.update(b"\n");
+    hash.update(kaioken_compiler::dump_ir(ir, false, rule).as_bytes());
+    hash.update(program.listing(rule).to_string().as_bytes());
+    hash.finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+}
+
+/// The serialized histograms of the latency sections other than the run's own
+/// (`histogram.data`), keyed as in [`Report::histograms`].
+fn histograms(
+    ir: &Ir,
+    program: &kaioken_vm::Program,
+    stats: &RunStats,
+) -> BTreeMap<String, String> {
+    let encode = kaioken_cli::hdr::encode;
+    let mut out = BTreeMap::new();
+    out.insert(
+        "latency_uncorrected_ms".to_owned(),
+        encode(&stats.latency_uncorrected),
+    );
+    out.insert("schedule_lag_ms".to_owned(), encode(&stats.schedule_lag));
+    for (info, s) in program.scenarios.iter().zip(&stats.scenarios) {
+        out.insert(format!("scenarios/{}", info.name), encode(&s.latency));
+    }
+    for (tag, s) in tag_stats(program, stats) {
+        out.insert(format!("tags/{tag}"), encode(&s.latency));
+    }
+    let steps: usize = ir.scenarios.iter().map(|s| s.steps.len()).sum();
+    if steps == 1 {
+        out.insert("steps/0".to_owned(), encode(&stats.latency_uncorrected));
+    } else {
+        for (i, s) in stats.steps.iter().take(steps).enumerate() {
+            out.insert(format!("steps/{i}"), encode(&s.totals.latency));
+        }
+    }
+    let p = &stats.phases;
+    for (name, h) in [
+        ("dns", &p.dns),
+        ("connect", &p.connect),
+        ("tls", &p.tls),
+        ("waiting", &p.waiting),
+        ("receiving", &p.receiving),
+    ] {
+        out.insert(format!("phases_ms/{name}"), encode(h));
+    }
+    let messages = |protocol| stats.messages[kaioken_runtime::messages_index(protocol)?].as_deref();
+    if let (Some(m), Some(_)) = (messages(kaioken_vm::Protocol::Grpc), grpc(stats)) {
+        out.insert("grpc/connect_ms".to_owned(), encode(&m.open_time));
+        out.insert(
+            "grpc/streams/first_message_ms".to_owned(),
+            encode(&m.first_message),
+        );
+        out.insert(
+            "grpc/streams/messages".to_owned(),
+            encode(&m.stream_messages),
+        );
+    }
+    if let Some(m) = messages(kaioken_vm::Protocol::WebSocket) {
+        out.insert("websocket/handshake_ms".to_owned(), encode(&m.open_time));
+        if let Some(rtt) = ws_rtt(ir, stats) {
+            out.insert("websocket/rtt_ms".to_owned(), encode(&rtt));
+        }
+    }
+    out
 }
 
 /// A closed model's `-r` cap on requests, and the request rate achieved.
@@ -537,26 +655,7 @@ pub(crate) fn target(ir: &Ir, rule: &Redact) -> Target {
 fn websocket(ir: &Ir, stats: &RunStats) -> Option<WebSocketJson> {
     let index = kaioken_runtime::messages_index(kaioken_vm::Protocol::WebSocket)?;
     let m = stats.messages[index].as_deref()?;
-    let is_ws =
-        |s: &kaioken_compiler::Step| matches!(s.kind, kaioken_compiler::StepKind::WebSocket(_));
-    let steps: Vec<&kaioken_compiler::Step> = ir.scenarios.iter().flat_map(|s| &s.steps).collect();
-    // One step: the run's latency is its own (timed from the actual send, like a
-    // step's); several: the WebSocket steps' kept histograms together.
-    let rtt = if let [only] = steps[..] {
-        is_ws(only).then(|| stats.latency_uncorrected.clone())
-    } else {
-        let mut rtt: Option<Histogram<u64>> = None;
-        for (step, s) in steps.iter().zip(&stats.steps) {
-            match &mut rtt {
-                _ if !is_ws(step) => {}
-                Some(h) => {
-                    let _ = h.add(&s.totals.latency);
-                }
-                None => rtt = Some(s.totals.latency.clone()),
-            }
-        }
-        rtt
-    };
+    let rtt = ws_rtt(ir, stats);
     let window = stats.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
     Some(WebSocketJson {
         connections: WsConnectionsJson {
@@ -585,6 +684,30 @@ fn websocket(ir: &Ir, stats: &RunStats) -> Option<WebSocketJson> {
             })
             .collect(),
     })
+}
+
+/// The latency of the WebSocket steps' exchanges. One step: the run's latency is its
+/// own (timed from the actual send, like a step's); several: the WebSocket steps'
+/// kept histograms together.
+fn ws_rtt(ir: &Ir, stats: &RunStats) -> Option<Histogram<u64>> {
+    let is_ws =
+        |s: &kaioken_compiler::Step| matches!(s.kind, kaioken_compiler::StepKind::WebSocket(_));
+    let steps: Vec<&kaioken_compiler::Step> = ir.scenarios.iter().flat_map(|s| &s.steps).collect();
+    if let [only] = steps[..] {
+        is_ws(only).then(|| stats.latency_uncorrected.clone())
+    } else {
+        let mut rtt: Option<Histogram<u64>> = None;
+        for (step, s) in steps.iter().zip(&stats.steps) {
+            match &mut rtt {
+                _ if !is_ws(step) => {}
+                Some(h) => {
+                    let _ = h.add(&s.totals.latency);
+                }
+                None => rtt = Some(s.totals.latency.clone()),
+            }
+        }
+        rtt
+    }
 }
 
 /// A step's URL as written, its secrets hidden by `rule`.
@@ -797,7 +920,7 @@ fn requests(stats: &RunStats) -> Requests {
 
 /// A histogram's statistics; all `None` when it is empty (no response: no latency,
 /// rather than a latency of 0).
-fn latency(h: &Histogram<u64>) -> Latency {
+pub(crate) fn latency(h: &Histogram<u64>) -> Latency {
     let any = !h.is_empty();
     let q = |q: f64| any.then(|| ms(h.value_at_quantile(q)));
     Latency {
@@ -815,7 +938,7 @@ fn latency(h: &Histogram<u64>) -> Latency {
 }
 
 /// The schedule lag: fewer quantiles than a latency, and no minimum.
-fn lag(h: &Histogram<u64>) -> Lag {
+pub(crate) fn lag(h: &Histogram<u64>) -> Lag {
     let l = latency(h);
     Lag {
         mean: l.mean,
@@ -939,6 +1062,25 @@ fn scenario_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<Group
 
 /// Per-tag results: each tag's scenarios merged (histograms add exactly).
 fn tag_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<GroupJson> {
+    tag_stats(program, stats)
+        .into_iter()
+        .map(|(tag, s)| GroupJson {
+            name: tag.to_owned(),
+            tags: Vec::new(),
+            weight: None,
+            requests: s.requests,
+            errors: s.errors,
+            failed: s.errors + s.unexpected,
+            latency_ms: latency(&s.latency),
+        })
+        .collect()
+}
+
+/// Each tag's scenarios' statistics together, by tag.
+fn tag_stats<'a>(
+    program: &'a kaioken_vm::Program,
+    stats: &RunStats,
+) -> BTreeMap<&'a str, kaioken_runtime::ScenarioStats> {
     let mut tags: BTreeMap<&str, kaioken_runtime::ScenarioStats> = BTreeMap::new();
     for (info, s) in program.scenarios.iter().zip(&stats.scenarios) {
         for tag in &info.tags {
@@ -955,17 +1097,7 @@ fn tag_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<GroupJson>
             }
         }
     }
-    tags.into_iter()
-        .map(|(tag, s)| GroupJson {
-            name: tag.to_owned(),
-            tags: Vec::new(),
-            weight: None,
-            requests: s.requests,
-            errors: s.errors,
-            failed: s.errors + s.unexpected,
-            latency_ms: latency(&s.latency),
-        })
-        .collect()
+    tags
 }
 
 /// Responses by status, keyed by its report spelling (`200`, `grpc:14`, …).
@@ -1075,7 +1207,7 @@ fn histogram(h: &Histogram<u64>) -> HistogramJson {
 /// from the snapshot's statistics.
 pub fn judge_live(ir: &Ir, program: &kaioken_vm::Program, stats: &RunStats) -> Vec<Verdict> {
     judge(
-        ir,
+        &ir.thresholds,
         &latency(&stats.latency),
         &requests(stats),
         &iterations(&ir.load, stats, None),
@@ -1085,10 +1217,10 @@ pub fn judge_live(ir: &Ir, program: &kaioken_vm::Program, stats: &RunStats) -> V
     )
 }
 
-/// Judge `ir`'s thresholds on a run's sections: every request's latency and counts,
+/// Judge `thresholds` on a run's sections: every request's latency and counts,
 /// and each scenario's and tag's.
 fn judge(
-    ir: &Ir,
+    thresholds: &[kaioken_compiler::IrThreshold],
     all: &Latency,
     counts: &Requests,
     iterations: &Iterations,
@@ -1126,7 +1258,7 @@ fn judge(
             },
         })
     };
-    judge_thresholds(&ir.thresholds, measured)
+    judge_thresholds(thresholds, measured)
 }
 
 impl Report {
@@ -1175,7 +1307,29 @@ impl Report {
     /// passes on no data would let a broken run through CI.
     pub fn evaluate_thresholds(&mut self, ir: &Ir) {
         self.thresholds = judge(
-            ir,
+            &ir.thresholds,
+            &self.latency_ms,
+            &self.requests,
+            &self.iterations,
+            self.elapsed_s,
+            &self.scenarios,
+            &self.tags,
+        );
+    }
+
+    /// Judge this report's thresholds again, on its own sections (a merged report's:
+    /// the merged data), as `compare` does: each verdict read back into its
+    /// threshold.
+    pub fn rejudge_thresholds(&mut self) {
+        let thresholds: Vec<_> = self
+            .thresholds
+            .iter()
+            .filter_map(|v| {
+                kaioken_compiler::threshold_from_report(&v.scope, &v.metric, &v.threshold)
+            })
+            .collect();
+        self.thresholds = judge(
+            &thresholds,
             &self.latency_ms,
             &self.requests,
             &self.iterations,
@@ -1519,9 +1673,15 @@ target_rate = 0
     fn json(report: &Report, latency: &Histogram<u64>) -> String {
         let back = kaioken_cli::hdr::decode(&report.histogram.data).unwrap();
         assert_eq!(&back, latency);
-        serde_json::to_string_pretty(report)
-            .unwrap()
-            .replace(&report.histogram.data, "<checked above>")
+        let mut shown = report.clone();
+        shown.histogram.data = "<checked above>".to_owned();
+        // The other histograms by their number of values (their sections' own
+        // statistics, in the snapshot, come from the same histograms).
+        for data in shown.histograms.values_mut() {
+            let h = kaioken_cli::hdr::decode(data).unwrap();
+            *data = format!("<{} values>", h.len());
+        }
+        serde_json::to_string_pretty(&shown).unwrap()
     }
 
     /// A failure in the warm-up leaves a first message but no count: the report does
@@ -1536,6 +1696,41 @@ target_rate = 0
         assert_eq!(
             details.keys().map(String::as_str).collect::<Vec<_>>(),
             ["timeout"]
+        );
+    }
+
+    /// The same scenario gives the same fingerprint, wherever it is read from; a
+    /// different body, URL, load or threshold another; a secret's value none of it.
+    #[test]
+    fn fingerprints_tell_scenarios_apart() {
+        let of = |name: &str, text: &str| {
+            let (ir, program) = lower(name, text);
+            fingerprint(&ir, &program, &Redact::default())
+        };
+        let same = of("fixture.toml", CLOSED);
+        assert_eq!(same.len(), 64);
+        assert_eq!(of("elsewhere/fixture.toml", CLOSED), same);
+        for (from, to) in [
+            ("body = \"{}\"", "body = \"{\\\"a\\\": 1}\""),
+            ("/orders", "/orders/new"),
+            ("vus = 20", "vus = 21"),
+            ("rate = 500", "rate = 600"),
+            ("p95 = \"< 2ms\"", "p95 = \"< 3ms\""),
+        ] {
+            assert!(CLOSED.contains(from), "{from}");
+            assert_ne!(of("fixture.toml", &CLOSED.replace(from, to)), same, "{to}");
+        }
+        // A secret header's value is hidden before hashing: another value, the same
+        // fingerprint.
+        let secret = |token: &str| {
+            CLOSED.replace(
+                "method = \"POST\"",
+                &format!("method = \"POST\"\nheaders = {{ Authorization = \"Bearer {token}\" }}"),
+            )
+        };
+        assert_eq!(
+            of("fixture.toml", &secret("one")),
+            of("fixture.toml", &secret("two"))
         );
     }
 

@@ -43,6 +43,7 @@ mod injection;
 mod live;
 mod load_models;
 mod manifests;
+mod merge;
 mod multipart;
 mod network;
 mod outputs;
