@@ -153,6 +153,13 @@ pub struct Segment {
     lcd: u64,
 }
 
+impl fmt::Display for Segment {
+    /// `from:to`, as `--execution-segment` takes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.from, self.to)
+    }
+}
+
 impl Segment {
     /// The segment `text` (`a:b`) within `sequence` (`0,1/4,…,1`); without a sequence,
     /// the one k6 implies: `0`, `a`, `b`, `1`.
