@@ -51,6 +51,7 @@ mod redaction;
 mod redirects;
 mod reports;
 mod scenarios;
+mod segments;
 mod signals;
 mod thresholds;
 mod trace;
