@@ -304,7 +304,8 @@ fn dry_run_shows_the_share() {
     );
 }
 
-/// A past `--start-at` is a warning (the run starts now), an error with `--strict`.
+/// A past `--start-at` is a warning (the run starts now), an error with `--strict`;
+/// the summary names the segment.
 #[test]
 fn a_past_start_warns_or_fails_with_strict() {
     let nginx = Nginx::start(Variant::Http1);
@@ -318,6 +319,23 @@ fn a_past_start_warns_or_fails_with_strict() {
     assert_eq!(
         out.stdout_report().u64("planned_start_unix_ms"),
         1_577_836_800_000
+    );
+    let out = Test::new()
+        .args([
+            &nginx.url("/"),
+            "-n",
+            "4",
+            "--segment-index",
+            "1",
+            "--segment-count",
+            "2",
+        ])
+        .stdout_contains("\n  Segment     1/2:1 of 0,1/2,1\n")
+        .run();
+    assert!(
+        out.stdout.contains("\n  Requests    2 total"),
+        "{}",
+        out.stdout
     );
     let out = Test::new()
         .args([&nginx.url("/"), "-n", "5", "--strict"])
@@ -335,7 +353,7 @@ fn a_past_start_warns_or_fails_with_strict() {
     );
     assert_eq!(
         nginx.access_log_lines().len(),
-        5,
+        7,
         "the strict run sent nothing"
     );
 }
