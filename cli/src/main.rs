@@ -442,6 +442,10 @@ fn execute(
     }
     let reason = control.reason().unwrap_or(StopReason::Completed);
     let total = stats.total();
+    let empty_part = plan
+        .segment
+        .as_ref()
+        .and_then(|s| empty_part(&plan.load, s));
     // Failed requests: transport errors and responses with an unexpected status.
     let failure_rate = if total == 0 {
         0.0
@@ -450,7 +454,7 @@ fn execute(
     };
     let outcome = if reason == StopReason::Interrupted {
         Outcome::Interrupted
-    } else if failure_rate > ir.settings.max_error_rate || total == 0 {
+    } else if failure_rate > ir.settings.max_error_rate || (total == 0 && empty_part.is_none()) {
         Outcome::HighErrorRate
     } else {
         Outcome::Success
@@ -482,6 +486,9 @@ fn execute(
             }
         }
     }
+    if let Some(why) = empty_part {
+        report.warnings.push(why);
+    }
     report.evaluate_thresholds(ir);
     // Interrupted runs keep 130; a failed threshold outranks a high error rate, since
     // it is the gate the user asked for.
@@ -511,6 +518,23 @@ fn execute(
         streams.linger(&control);
     }
     Ok(outcome)
+}
+
+/// Why a segment's part of the load is nothing (a closed model's VUs or the request
+/// budget split finer than one each): its run sends nothing, and that is no failure.
+fn empty_part(load: &kaioken_vm::LoadPlan, segment: &kaioken_vm::Segment) -> Option<String> {
+    if load.arrival.is_none() && segment.part_u32(load.vus) == 0 {
+        return Some(format!(
+            "segment {segment}'s part of {} VUs is none: this instance sent nothing",
+            load.vus
+        ));
+    }
+    match load.max_requests {
+        Some(n) if segment.part(n) == 0 => Some(format!(
+            "segment {segment}'s part of {n} requests is none: this instance sent nothing"
+        )),
+        _ => None,
+    }
 }
 
 /// What the streamed metrics are labelled with: `--tag`s on every series, the run's

@@ -420,3 +420,30 @@ fn a_whole_run_has_no_segment() {
     assert!(report.0.get("segment").is_none(), "{report}");
     assert!(report.0.get("planned_start_unix_ms").is_none(), "{report}");
 }
+
+/// Two VUs split four ways: two instances get one each, two get none; those send
+/// nothing and say so, and exit 0 (an empty part is no failure).
+#[test]
+fn an_empty_part_sends_nothing_and_succeeds() {
+    let nginx = Nginx::start(Variant::Http1);
+    let url = nginx.url("/?id=${REQUEST_ID}");
+    let part = |i: u32| {
+        Test::new()
+            .args([&url, "-c", "2", "-n", "40", "--json"])
+            .args(["--segment-index", &i.to_string(), "--segment-count", "4"])
+            .run()
+            .stdout_report()
+    };
+    let empty = part(0);
+    assert_eq!(empty.u64("requests.total"), 0);
+    assert_eq!(
+        empty.get("warnings")[0],
+        "segment 0:1/4's part of 2 VUs is none: this instance sent nothing"
+    );
+    let one = part(1);
+    assert_eq!(one.u64("requests.total"), 10);
+    assert_eq!(one.u64("vus.max_allowed"), 1);
+    // Its one VU is the whole run's VU 1: the first instance has none.
+    let vus: BTreeSet<u64> = request_ids(&nginx).iter().map(|&(vu, _)| vu).collect();
+    assert_eq!(vus, BTreeSet::from([1]));
+}
