@@ -71,19 +71,34 @@ fn sequence(report: &Report) -> Vec<String> {
 }
 
 /// `-c 10 -n 1000` split four ways: 2, 3, 2 and 3 VUs numbered 1–2, 3–5, 6–7,
-/// 8–10, 250 requests each; nginx sees 1000, every request id once.
+/// 8–10, 250 requests each; nginx sees 1000, every request id once. On the
+/// io_uring engine (such a run's default) and on tokio.
 #[test]
-fn a_closed_run_split_four_ways_adds_up() {
+fn a_closed_run_split_four_ways_adds_up_on_io_uring() {
+    closed_run_split_four_ways("io_uring");
+}
+
+#[test]
+fn a_closed_run_split_four_ways_adds_up_on_tokio() {
+    closed_run_split_four_ways("tokio");
+}
+
+fn closed_run_split_four_ways(engine: &str) {
     let _lock = segments_lock();
     let nginx = Nginx::start(Variant::Http1);
     let url = nginx.url("/?id=${REQUEST_ID}");
     let outs = together(
         (0..4)
             .map(|i| {
-                Test::new()
+                let test = Test::new()
                     .args([&url, "-c", "10", "-n", "1000", "--json"])
                     .args(["--segment-index", &i.to_string(), "--segment-count", "4"])
-                    .args(["--start-after", "2s"])
+                    .args(["--start-after", "2s"]);
+                if engine == "tokio" {
+                    test.env("KAIOKEN_NO_IO_URING", "1")
+                } else {
+                    test.env_remove("KAIOKEN_NO_IO_URING")
+                }
             })
             .collect(),
     );
@@ -91,6 +106,7 @@ fn a_closed_run_split_four_ways_adds_up() {
     let mut total = 0;
     for (i, r) in reports.iter().enumerate() {
         assert_eq!(r.u64("requests.total"), 250, "instance {i}:\n{r}");
+        assert_eq!(r.str("settings.engine"), engine, "instance {i}:\n{r}");
         assert_eq!(
             r.u64("vus.max_allowed"),
             [2, 3, 2, 3][i],
@@ -202,7 +218,7 @@ fn closed_stages_split_by_a_sequence_add_up() {
 /// The test: `--arrival-rate 3000 -d 5s` once, then split four ways with
 /// `0,1/4,1/2,3/4,1` and started together with `--start-at`: nginx serves the same
 /// number (within 1%), and each instance started exactly its stripe of the
-/// schedule, every fourth of the 15000 iterations.
+/// schedule, every fourth of the 15000 iterations; no request id twice.
 #[test]
 fn an_open_run_split_four_ways_sends_what_one_does() {
     let _lock = segments_lock();
@@ -234,7 +250,13 @@ fn an_open_run_split_four_ways_sends_what_one_does() {
         (0..4)
             .map(|i| {
                 Test::new()
-                    .args([&nginx.url("/"), "--arrival-rate", "3000", "-d", "5s"])
+                    .args([
+                        &nginx.url("/?id=${REQUEST_ID}"),
+                        "--arrival-rate",
+                        "3000",
+                        "-d",
+                        "5s",
+                    ])
                     .args([
                         "--json",
                         "--execution-segment",
@@ -265,8 +287,11 @@ fn an_open_run_split_four_ways_sends_what_one_does() {
         );
         requests += r.u64("requests.total");
     }
-    let served = nginx.access_log_lines().len() as u64;
+    let ids = request_ids(&nginx);
+    let served = ids.len() as u64;
     assert_eq!(served, requests, "nginx's log against the reports' sum");
+    let unique: BTreeSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "a request id was sent twice");
     let diff = served.abs_diff(single_served) as f64;
     assert!(
         diff <= single_served as f64 * 0.01,
