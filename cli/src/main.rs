@@ -411,6 +411,8 @@ fn execute(
         started_at_unix_ms,
     )?;
     if let Some(at) = planned_start {
+        // What the run would fail on fails now, not at the planned start.
+        kaioken_runtime::check(plan, threads).map_err(|e| run_error(&e))?;
         if at > now_ms && show_progress {
             eprintln!(
                 "waiting {:.1}s for the planned start",
@@ -430,13 +432,7 @@ fn execute(
         Some((screen, options)) => live::run(screen, options, ir, plan, rule, &control, run),
         None => run(&mut on_tick),
     }
-    .map_err(|e| {
-        if e.is_internal() {
-            Error::Internal(e.to_string())
-        } else {
-            Error::Setup(e.to_string())
-        }
-    })?;
+    .map_err(|e| run_error(&e))?;
     if show_progress && stderr_terminal {
         eprint!("\r\x1b[2K");
     }
@@ -518,6 +514,15 @@ fn execute(
         streams.linger(&control);
     }
     Ok(outcome)
+}
+
+/// A run that could not start, as the CLI says it.
+fn run_error(e: &kaioken_runtime::RunError) -> Error {
+    if e.is_internal() {
+        Error::Internal(e.to_string())
+    } else {
+        Error::Setup(e.to_string())
+    }
 }
 
 /// Why a segment's part of the load is nothing (a closed model's VUs or the request

@@ -129,6 +129,18 @@ pub fn run(
     Ok(stats)
 }
 
+/// What [`run`] checks before it sends anything (the program, TLS settings, the
+/// network settings, the file descriptor limit), checked without running: a run
+/// that waits for a planned start (`--start-at`) fails before the wait, not after.
+///
+/// # Errors
+///
+/// Those [`run`] would return before starting.
+pub fn check(plan: &Arc<RunPlan>, threads: usize) -> Result<(), RunError> {
+    let shared = Shared::new(plan, threads, Arc::new(Control::new()))?;
+    crate::fdlimit::raise_and_check(shared.part.vus, plan.program.origins.len(), shared.threads)
+}
+
 /// The controller's side of the live snapshots: each worker's latest published
 /// statistics, and the previous snapshot's totals to tell what changed.
 struct Snapshots {

@@ -74,7 +74,7 @@ mod worker;
 mod ws;
 
 pub use control::{Control, StopReason};
-pub use controller::run;
+pub use controller::{check, run};
 pub use error_kind::ErrorKind;
 pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;

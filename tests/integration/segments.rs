@@ -472,3 +472,31 @@ fn an_empty_part_sends_nothing_and_succeeds() {
     let vus: BTreeSet<u64> = request_ids(&nginx).iter().map(|&(vu, _)| vu).collect();
     assert_eq!(vus, BTreeSet::from([1]));
 }
+
+/// A run that cannot start (too few file descriptors for its VUs) fails at once,
+/// not when its planned start comes 30 s later.
+#[test]
+fn a_run_that_cannot_start_fails_before_its_planned_start() {
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 100 && exec {} http://127.0.0.1:9/ -c 500 -n 1 --start-after 30s --no-tui",
+            crate::harness::kaioken_path().display()
+        ))
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run kaioken under sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        // How many depends on the worker threads, so on the machine's CPUs.
+        stderr.starts_with("error: 500 VUs need about ")
+            && stderr.contains(" open files (a connection each, and some of kaioken's own), but this process may open 100 (`ulimit -n`)"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "it waited for the planned start first"
+    );
+}
