@@ -491,6 +491,45 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Load", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 
+    /// Run only this part of the load, e.g. 0:1/4, 1/4:1/2, 50%:100% (k6's syntax).
+    ///
+    /// Several instances given the parts of one sequence together run exactly the
+    /// whole: their VUs and stage targets add up, the open model's iterations are
+    /// shared out, --max-requests is split and ${VU}/${REQUEST_ID} stay unique.
+    #[arg(long, value_name = "FROM:TO", help_heading = "Distributed")]
+    pub execution_segment: Option<String>,
+
+    /// The bounds of all the instances' parts, e.g. 0,1/4,1/2,1 [default: 0,FROM,TO,1].
+    #[arg(long, value_name = "LIST", help_heading = "Distributed")]
+    pub execution_segment_sequence: Option<String>,
+
+    /// Run part INDEX (from 0) of --segment-count equal parts [default:
+    /// $JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job sets it].
+    #[arg(long, value_name = "INDEX", help_heading = "Distributed")]
+    pub segment_index: Option<u64>,
+
+    /// Split the load into this many equal parts (with --segment-index).
+    #[arg(long, value_name = "COUNT", help_heading = "Distributed")]
+    pub segment_count: Option<u64>,
+
+    /// Start the load at this time (RFC 3339, e.g. 2026-11-30T12:00:00Z), after every
+    /// check, so that instances launched apart begin together.
+    #[arg(
+        long,
+        value_name = "TIME",
+        help_heading = "Distributed",
+        conflicts_with = "start_after"
+    )]
+    pub start_at: Option<String>,
+
+    /// Start the load this long after kaioken starts, e.g. 30s.
+    #[arg(long, value_name = "DURATION", help_heading = "Distributed")]
+    pub start_after: Option<String>,
+
+    /// Treat a --start-at already past as an error rather than a warning.
+    #[arg(long, help_heading = "Distributed")]
+    pub strict: bool,
+
     /// Read the scenario from this TOML file (or .har recording); flags override it.
     #[arg(short = 'f', long = "config", help_heading = "Scenario")]
     pub config: Option<PathBuf>,

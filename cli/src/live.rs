@@ -253,7 +253,13 @@ pub fn run<T>(
     control: &Arc<Control>,
     run: impl FnOnce(&mut dyn FnMut(&Snapshot)) -> T,
 ) -> T {
-    let info = run_info(ir, &plan.program, rule);
+    let mut info = run_info(ir, &plan.program, rule);
+    if let Some(segment) = &plan.segment {
+        // One part of a split run: its own VUs and rate, the whole run's plan named.
+        info.load = format!("segment {segment} of {}", info.load);
+        info.max_vus = segment.part(info.max_vus);
+        info.target_rate = info.target_rate.map(|r| r * segment.share());
+    }
     let (tx, rx) = mpsc::channel::<Snapshot>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     // The render thread owns what it reads, so the run's result never waits on it

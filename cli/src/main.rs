@@ -14,6 +14,7 @@
 mod args;
 mod compare;
 mod demo;
+mod distributed;
 mod error;
 mod init;
 mod live;
@@ -272,6 +273,8 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
 
 /// `run` once the input is gathered: compile, then dump, dry-run or run.
 fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Error> {
+    // `--start-after` counts from now; a `--start-at` long past is told before anything else.
+    let (planned_start, late) = distributed::planned_start(args, SystemTime::now())?;
     let ir = kaioken_compiler::lower(input).map_err(Error::Compile)?;
     let mut plan = kaioken_compiler::plan(&ir).map_err(|e| match e {
         PlanError::Invalid(e) => Error::Internal(e.to_string()),
@@ -283,13 +286,20 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
     if args.verbose {
         plan.transport.verbose = Some(rule.clone());
     }
+    plan.segment =
+        distributed::segment(args, std::env::var("JOB_COMPLETION_INDEX").ok().as_deref())?;
     match args.dump {
         Some(Dump::Ir) => return print_stdout(&kaioken_compiler::dump_ir(&ir, true, rule)),
         Some(Dump::Bytecode) => return print_stdout(&plan.program.listing(rule).to_string()),
         None => {}
     }
     if args.dry_run {
-        return print_stdout(&dry_run_text(&ir, rule));
+        return print_stdout(&dry_run_text(
+            &ir,
+            rule,
+            plan.segment.as_ref(),
+            planned_start,
+        ));
     }
     // Every output's format is known before the run: a name that says none is an
     // error now, not after minutes of load.
@@ -297,10 +307,14 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
     let outputs = outputs(&files, args.format)?;
     let live = live::options(args)?;
     warn_if_not_loopback(&ir);
+    if let Some(late) = late {
+        eprintln!("warning: {late}");
+    }
     execute(
         &ir,
         &Arc::new(plan),
         args.threads.map_or(0, usize::from),
+        planned_start,
         &Output {
             json: args.json,
             outputs,
@@ -326,18 +340,22 @@ struct Output {
     live: Option<live::Options>,
 }
 
+/// Run `plan` and report; with `planned_start` (ms since the Unix epoch), the load
+/// starts then, once everything that can fail before it has been checked.
 fn execute(
     ir: &Ir,
     plan: &Arc<RunPlan>,
     threads: usize,
+    planned_start: Option<u64>,
     out: &Output,
     rule: &Redact,
 ) -> Result<Outcome, Error> {
     let control = Arc::new(Control::new());
     watch_ctrl_c(control.clone());
-    let started_at_unix_ms = SystemTime::now()
+    let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    let started_at_unix_ms = planned_start.map_or(now_ms, |at| at.max(now_ms));
     // Make the reports' temporary files first: a path that cannot be written should
     // fail before the load is sent, not after the whole run. Each report goes there
     // and is renamed over its path only when whole, so a killed run never leaves a
@@ -394,6 +412,17 @@ fn execute(
             .collect(),
         started_at_unix_ms,
     )?;
+    if let Some(at) = planned_start {
+        // What the run would fail on fails now, not at the planned start.
+        kaioken_runtime::check(plan, threads).map_err(|e| run_error(&e))?;
+        if at > now_ms && show_progress {
+            eprintln!(
+                "waiting {:.1}s for the planned start",
+                (at - now_ms) as f64 / 1000.0
+            );
+        }
+        distributed::wait_until(at, &control);
+    }
     let run = |on_tick: &mut dyn FnMut(&Snapshot)| match &streams {
         Some(streams) => kaioken_runtime::run(plan, threads, control.clone(), &mut |s| {
             streams.on_snapshot(s);
@@ -405,18 +434,16 @@ fn execute(
         Some((screen, options)) => live::run(screen, options, ir, plan, rule, &control, run),
         None => run(&mut on_tick),
     }
-    .map_err(|e| {
-        if e.is_internal() {
-            Error::Internal(e.to_string())
-        } else {
-            Error::Setup(e.to_string())
-        }
-    })?;
+    .map_err(|e| run_error(&e))?;
     if show_progress && stderr_terminal {
         eprint!("\r\x1b[2K");
     }
     let reason = control.reason().unwrap_or(StopReason::Completed);
     let total = stats.total();
+    let empty_part = plan
+        .segment
+        .as_ref()
+        .and_then(|s| empty_part(&plan.load, s));
     // Failed requests: transport errors and responses with an unexpected status.
     let failure_rate = if total == 0 {
         0.0
@@ -425,7 +452,7 @@ fn execute(
     };
     let outcome = if reason == StopReason::Interrupted {
         Outcome::Interrupted
-    } else if failure_rate > ir.settings.max_error_rate || total == 0 {
+    } else if failure_rate > ir.settings.max_error_rate || (total == 0 && empty_part.is_none()) {
         Outcome::HighErrorRate
     } else {
         Outcome::Success
@@ -435,7 +462,11 @@ fn execute(
         exit_code: exit_code(&Ok(outcome)),
         started_at_unix_ms,
     };
-    let mut report = Report::new(ir, &plan.program, &stats, &end, rule);
+    let mut report = Report::new(ir, &plan.program, &stats, &end, rule).with_segment(
+        plan.segment.as_ref(),
+        planned_start,
+        reason,
+    );
     if let Some(streams) = &streams {
         report.outputs = streams.finish();
         for o in &report.outputs {
@@ -452,6 +483,9 @@ fn execute(
                 ));
             }
         }
+    }
+    if let Some(why) = empty_part {
+        report.warnings.push(why);
     }
     report.evaluate_thresholds(ir);
     // Interrupted runs keep 130; a failed threshold outranks a high error rate, since
@@ -482,6 +516,32 @@ fn execute(
         streams.linger(&control);
     }
     Ok(outcome)
+}
+
+/// A run that could not start, as the CLI says it.
+fn run_error(e: &kaioken_runtime::RunError) -> Error {
+    if e.is_internal() {
+        Error::Internal(e.to_string())
+    } else {
+        Error::Setup(e.to_string())
+    }
+}
+
+/// Why a segment's part of the load is nothing (a closed model's VUs or the request
+/// budget split finer than one each): its run sends nothing, and that is no failure.
+fn empty_part(load: &kaioken_vm::LoadPlan, segment: &kaioken_vm::Segment) -> Option<String> {
+    if load.arrival.is_none() && segment.part_u32(load.vus) == 0 {
+        return Some(format!(
+            "segment {segment}'s part of {} VUs is none: this instance sent nothing",
+            load.vus
+        ));
+    }
+    match load.max_requests {
+        Some(n) if segment.part(n) == 0 => Some(format!(
+            "segment {segment}'s part of {n} requests is none: this instance sent nothing"
+        )),
+        _ => None,
+    }
 }
 
 /// What the streamed metrics are labelled with: `--tag`s on every series, the run's
@@ -572,10 +632,23 @@ fn warn_if_not_loopback(ir: &Ir) {
     }
 }
 
-fn dry_run_text(ir: &Ir, rule: &Redact) -> String {
+fn dry_run_text(
+    ir: &Ir,
+    rule: &Redact,
+    segment: Option<&kaioken_vm::Segment>,
+    planned_start: Option<u64>,
+) -> String {
     let mut text = String::from("dry run: valid scenario, nothing sent\n\n");
     text.push_str(&kaioken_compiler::dump_ir(ir, false, rule));
     text.push_str(&format!("\nwould run {}\n", plan_words(&ir.load)));
+    if let Some(segment) = segment {
+        text.push_str(&segment_words(&ir.load, segment));
+    }
+    if let Some(at) = planned_start {
+        let at = chrono::DateTime::from_timestamp_millis(at as i64)
+            .map_or_else(|| at.to_string(), |t| t.to_rfc3339());
+        text.push_str(&format!("would start at {at}\n"));
+    }
     for spec in &ir.outputs.specs {
         let address = outputs::hide_credentials(&spec.address);
         text.push_str(&match spec.kind {
@@ -597,6 +670,63 @@ fn dry_run_text(ir: &Ir, rule: &Redact) -> String {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         text.push_str(&format!("with tags {}\n", tags.join(", ")));
+    }
+    text
+}
+
+/// This instance's share of the load, in words: its VUs (and their numbers), per
+/// stage its VUs or its rate, its requests.
+fn segment_words(l: &kaioken_compiler::LoadPlan, segment: &kaioken_vm::Segment) -> String {
+    let sequence: Vec<String> = segment.sequence.iter().map(ToString::to_string).collect();
+    let mut text = format!(
+        "as segment {segment} of {}, this instance runs:\n",
+        sequence.join(",")
+    );
+    let vus = segment.part_u32(l.vus);
+    let first = segment.offset(u64::from(l.vus)) + 1;
+    let numbers = match vus {
+        0 => "none".to_owned(),
+        1 => format!("number {first}"),
+        n => format!("numbers {first}–{}", first + u64::from(n) - 1),
+    };
+    let model = if l.arrival.is_some() { "at most " } else { "" };
+    text.push_str(&format!("  {model}{vus} of {} VUs ({numbers})\n", l.vus));
+    let share = segment.share();
+    match &l.arrival {
+        Some(a) if l.stages.is_empty() => text.push_str(&format!(
+            "  {} of {} iterations/s\n",
+            a.rate * share,
+            a.rate
+        )),
+        Some(_) => {
+            text.push_str(&format!("  from {} iterations/s\n", l.start * share));
+            for (i, stage) in l.stages.iter().enumerate() {
+                text.push_str(&format!(
+                    "  stage {}: {} to {} of {} iterations/s\n",
+                    i + 1,
+                    kaioken_grammar::format_duration(stage.duration),
+                    stage.target * share,
+                    stage.target
+                ));
+            }
+        }
+        None => {
+            for (i, stage) in l.stages.iter().enumerate() {
+                let target = stage.target.round() as u32;
+                text.push_str(&format!(
+                    "  stage {}: {} to {} of {target} VUs\n",
+                    i + 1,
+                    kaioken_grammar::format_duration(stage.duration),
+                    segment.part_u32(target),
+                ));
+            }
+            if let Some(rate) = l.rate {
+                text.push_str(&format!("  {} of {rate} requests/s\n", rate * share));
+            }
+        }
+    }
+    if let Some(n) = l.max_requests {
+        text.push_str(&format!("  {} of {n} requests\n", segment.part(n)));
     }
     text
 }

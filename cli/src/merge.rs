@@ -21,7 +21,7 @@ use kaioken_runtime::StopReason;
 
 use crate::args::MergeArgs;
 use crate::error::{Error, Outcome};
-use crate::report::{self, Report, Segment};
+use crate::report::{self, Report, SegmentJson};
 
 pub fn merge(args: &MergeArgs) -> Result<Outcome, Error> {
     let outputs = crate::outputs(&args.output, args.format)?;
@@ -136,7 +136,7 @@ fn bounds(name: &str, report: &Report) -> Result<(Fraction, Fraction), String> {
 fn check(
     parts: &[(String, Report)],
     partial: bool,
-) -> Result<(Option<Segment>, Vec<String>), String> {
+) -> Result<(Option<SegmentJson>, Vec<String>), String> {
     let (first_name, first) = &parts[0];
     for (name, report) in parts {
         let Some(fingerprint) = &report.fingerprint else {
@@ -200,7 +200,7 @@ fn check(
         .collect();
     sequence.sort_by(|a, b| a.cmp(*b));
     sequence.dedup_by(|a, b| a.cmp(*b).is_eq());
-    let union = Segment {
+    let union = SegmentJson {
         from: segments[0].0.0.to_string(),
         to: reached.to_string(),
         sequence: sequence.iter().map(ToString::to_string).collect(),
@@ -645,7 +645,7 @@ mod tests {
         r.requests.failed = errors;
         r.started_at_unix_ms = started;
         r.elapsed_s = 10.0;
-        r.segment = Some(Segment {
+        r.segment = Some(SegmentJson {
             from: segment.0.into(),
             to: segment.1.into(),
             sequence: vec!["0".into(), "1/3".into(), "2/3".into(), "1".into()],

@@ -62,7 +62,7 @@ pub struct Report {
     /// The share of the global load this instance ran (`--execution-segment`);
     /// absent for a whole run, the union of the parts in a merged report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segment: Option<Segment>,
+    pub segment: Option<SegmentJson>,
     /// The planned start (`--start-at`, `--start-after`), when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_start_unix_ms: Option<u64>,
@@ -86,10 +86,21 @@ pub struct Report {
 /// and `"1"` for the ends), and the sequence of bounds it was cut from, 0 and 1
 /// included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Segment {
+pub struct SegmentJson {
     pub from: String,
     pub to: String,
+    /// The bounds of every instance's part, from `0` to `1`.
     pub sequence: Vec<String>,
+}
+
+impl SegmentJson {
+    pub fn of(segment: &kaioken_vm::Segment) -> SegmentJson {
+        SegmentJson {
+            from: segment.from.to_string(),
+            to: segment.to.to_string(),
+            sequence: segment.sequence.iter().map(ToString::to_string).collect(),
+        }
+    }
 }
 
 /// gRPC calls: statuses by name, messages, connections and server streams.
@@ -488,15 +499,37 @@ impl Report {
             merged_from: Vec::new(),
             histograms: histograms(ir, program, stats),
         }
-        .with_warnings(end.reason)
+        .with_warnings(end.reason, 1.0)
     }
 
-    /// Add the warnings about what the run fell short of.
-    fn with_warnings(mut self, reason: StopReason) -> Report {
+    /// The report of one instance of a split run: its segment and its planned start
+    /// recorded, its targets (planned rate, VUs allowed) its own part of the whole
+    /// run's `load` (which stays the whole run's, as every instance shares it), and the
+    /// warnings judged against them.
+    pub fn with_segment(
+        mut self,
+        segment: Option<&kaioken_vm::Segment>,
+        planned_start_unix_ms: Option<u64>,
+        reason: StopReason,
+    ) -> Report {
+        self.planned_start_unix_ms = planned_start_unix_ms;
+        let Some(segment) = segment else {
+            return self;
+        };
+        self.segment = Some(SegmentJson::of(segment));
+        let share = segment.share();
+        self.iterations.target_rate = self.iterations.target_rate.map(|r| r * share);
+        self.vus.max_allowed = segment.part_u32(self.vus.max_allowed);
+        self.with_warnings(reason, share)
+    }
+
+    /// Add the warnings about what the run fell short of (`share`: the part of the
+    /// whole run's `-r` cap this run had).
+    fn with_warnings(mut self, reason: StopReason, share: f64) -> Report {
         // The closed model's cap is on requests: it is said in requests.
         let cap = match (self.load.model.as_str(), self.load.rate) {
             ("closed", Some(cap)) => Some(Cap {
-                cap,
+                cap: cap * share,
                 achieved: self.requests.total as f64
                     / self.iterations.window_s.max(f64::MIN_POSITIVE),
             }),

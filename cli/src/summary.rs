@@ -392,6 +392,16 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
     };
     let load = load_words(report);
     let _ = writeln!(out, "  Load        {load}");
+    if let Some(segment) = &report.segment {
+        // One part of a split run: the load above is the whole run's.
+        let _ = writeln!(
+            out,
+            "  Segment     {}:{} of {}",
+            segment.from,
+            segment.to,
+            segment.sequence.join(",")
+        );
+    }
     let _ = writeln!(
         out,
         "  Elapsed     {:.2}s  ({})",

@@ -70,5 +70,7 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             verbose: None,
             trace_sample: s.trace_sample,
         },
+        // Set by the command line: the plan is the whole run's.
+        segment: None,
     })
 }

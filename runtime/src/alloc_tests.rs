@@ -243,6 +243,7 @@ fn one_vu_plan(program: kaioken_vm::Program, max_requests: Option<u64>) -> Arc<R
             arrival: None,
         },
         transport: http_config(),
+        segment: None,
     })
 }
 

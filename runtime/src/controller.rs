@@ -48,7 +48,7 @@ pub fn run(
     on_tick: &mut dyn FnMut(&Snapshot),
 ) -> Result<RunStats, RunError> {
     let shared = Arc::new(Shared::new(plan, threads, control.clone())?);
-    crate::fdlimit::raise_and_check(plan.load.vus, plan.program.origins.len(), shared.threads)?;
+    crate::fdlimit::raise_and_check(shared.part.vus, plan.program.origins.len(), shared.threads)?;
     let (threads, start, measure_from, deadline, load) = (
         shared.threads,
         shared.start,
@@ -76,7 +76,9 @@ pub fn run(
             control.stop(StopReason::Duration);
         }
         if let (Some(p), None) = (&shared.profile, &load.arrival) {
-            let target = p.level_at(now - start).round() as u32;
+            let target = shared
+                .part
+                .vu_target(p.level_at(now - start).round() as u32);
             shared.vu_target.store(target, Ordering::Release);
             shared
                 .vu_target_tx
@@ -125,6 +127,18 @@ pub fn run(
     stats.apply_seconds(&snapshots.seconds.done);
     on_tick(&snapshots.take(&shared, Instant::now(), Some(&stats)));
     Ok(stats)
+}
+
+/// What [`run`] checks before it sends anything (the program, TLS settings, the
+/// network settings, the file descriptor limit), checked without running: a run
+/// that waits for a planned start (`--start-at`) fails before the wait, not after.
+///
+/// # Errors
+///
+/// Those [`run`] would return before starting.
+pub fn check(plan: &Arc<RunPlan>, threads: usize) -> Result<(), RunError> {
+    let shared = Shared::new(plan, threads, Arc::new(Control::new()))?;
+    crate::fdlimit::raise_and_check(shared.part.vus, plan.program.origins.len(), shared.threads)
 }
 
 /// The controller's side of the live snapshots: each worker's latest published
@@ -178,7 +192,7 @@ impl Snapshots {
             elapsed: now - shared.start,
             warming_up: now < shared.measure_from,
             planned: load.duration.map(|d| d + load.warmup),
-            max_requests: load.max_requests,
+            max_requests: shared.part.max_requests,
             level: shared
                 .profile
                 .as_ref()

@@ -2,10 +2,10 @@
 //! statistics.
 //!
 //! ```text
-//!   compiler ──► RunPlan { program, load, transport } ──► run(plan, threads)
-//!                                                               │
-//!   controller thread: deadline, Ctrl-C (Control), progress ticks│
-//!        ┌───────────────────────────────┬──────────────────────┘
+//!   compiler ──► RunPlan { program, load, transport, segment } ──► run(plan, threads)
+//!      (segment: this instance's part, see shared.rs)                      │
+//!   controller thread: deadline, Ctrl-C (Control), progress ticks          │
+//!        ┌───────────────────────────────┬─────────────────────────────────┘
 //!        ▼                               ▼
 //!   worker thread 0                 worker thread N-1      (one engine each, no sharing)
 //!    VUs, each a sans-IO machine (vu.rs):
@@ -74,7 +74,7 @@ mod worker;
 mod ws;
 
 pub use control::{Control, StopReason};
-pub use controller::run;
+pub use controller::{check, run};
 pub use error_kind::ErrorKind;
 pub use live::{Interval, PUBLISH_EVERY, Snapshot};
 pub use profile::Profile;

@@ -16,9 +16,9 @@ use kaioken_vm::{Program, Yield};
 use tokio::sync::Notify;
 
 use crate::control::reached;
+use crate::shared::Part;
 use crate::vu::Vu;
 use crate::worker::{TokioVu, WorkerCtx, think};
-use kaioken_vm::Arrival;
 
 /// Open model: a VU idle this long retires (above the pre-allocated number).
 const RETIRE_AFTER: Duration = Duration::from_secs(1);
@@ -47,24 +47,19 @@ pub(crate) struct OpenQueue {
 }
 
 impl OpenQueue {
-    /// Worker `index` of `threads`' queue: its share of `max_vus`, of the queue and of
-    /// the pre-allocated VUs.
-    pub(crate) fn for_worker(
-        max_vus: u32,
-        arrival: &Arrival,
-        index: usize,
-        threads: usize,
-    ) -> OpenQueue {
-        let max_vus = share(max_vus, index, threads).max(1);
+    /// Worker `index` of `threads`' queue: its share of the instance's `max_vus`, of
+    /// its queue and of its pre-allocated VUs.
+    pub(crate) fn for_worker(part: &Part, index: usize, threads: usize) -> OpenQueue {
+        let max_vus = share(part.vus, index, threads).max(1);
         OpenQueue {
             due: RefCell::new(VecDeque::with_capacity(1024)),
-            capacity: share(arrival.queue_size, index, threads).max(1) as usize,
+            capacity: share(part.queue_size, index, threads).max(1) as usize,
             ready: Notify::new(),
             retired: Notify::new(),
             alive: Cell::new(0),
             idle: Cell::new(0),
             max_vus,
-            pre_allocated: share(arrival.pre_allocated_vus, index, threads).clamp(1, max_vus),
+            pre_allocated: share(part.pre_allocated, index, threads).clamp(1, max_vus),
             next_vu: Cell::new(0),
             schedule_done: Cell::new(false),
         }
@@ -97,8 +92,10 @@ fn spawn_open_vu(ctx: &Rc<WorkerCtx>) {
     let n = queue.next_vu.get();
     queue.next_vu.set(n + 1);
     queue.alive.set(queue.alive.get() + 1);
-    // Global VU numbers: this worker's n-th VU, striped like the schedule.
-    let number = (ctx.index + n as usize * ctx.shared.threads) as u32 + 1;
+    // Global VU numbers: this worker's n-th VU, striped like the schedule, after the
+    // other instances' VUs.
+    let number =
+        ctx.shared.part.vu_offset + (ctx.index + n as usize * ctx.shared.threads) as u32 + 1;
     ctx.stats.borrow_mut().vus_changed(Instant::now(), 1);
     tokio::task::spawn_local(open_vu(ctx.clone(), number));
 }
@@ -119,10 +116,11 @@ fn in_stripe(total: u64, index: u64, threads: u64) -> u64 {
 /// 3 s: none), never one too many from an iteration due at time zero.
 const PHASE: f64 = 0.5;
 
-/// Release this worker's stripe of the schedule: iteration `n` of the run is due at
-/// `profile.time_of(n + PHASE)`, and this worker takes every `threads`-th one. Once the last
-/// iteration before the deadline is released, wait for the deadline: a run at a low
-/// rate still lasts its duration.
+/// Release this worker's stripe of the schedule: iteration `k` of the whole run is due
+/// at `profile.time_of(k + PHASE)`; this instance takes its segment's stripe of them
+/// (its `n`-th is `segment.global_index(n)`, all of them without a segment), and this
+/// worker every `threads`-th of those. Once the last iteration before the deadline is
+/// released, wait for the deadline: a run at a low rate still lasts its duration.
 async fn schedule(ctx: &Rc<WorkerCtx>) {
     let shared = &*ctx.shared;
     let Some(queue) = &ctx.open else { return };
@@ -132,12 +130,14 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
     let control = &*shared.control;
     let mut stop_rx = control.subscribe();
     let (index, threads) = (ctx.index as u64, shared.threads as u64);
+    let segment = &shared.part.segment;
+    // `n` counts this instance's iterations, not the whole run's.
     let mut n = index;
     let mut released = 0u32;
     let deadline = shared.deadline;
-    // Every iteration due before `t` (a time since the start), and at least those
-    // before `at_least`, that this worker has not yet walked: dropped at once, counted
-    // exactly, however far behind it is.
+    // Every iteration due before `t` (a time since the start), and at least this
+    // instance's before its `at_least`-th, that this worker has not yet walked:
+    // dropped at once, counted exactly, however far behind it is.
     let drop_due_before = |t: Duration, at_least: u64, n: &mut u64| {
         // Iteration m is due when the count reaches m + PHASE: those due before `t`
         // are the m < count - PHASE.
@@ -147,7 +147,7 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
         } else {
             0
         };
-        let total = due.max(at_least);
+        let total = segment.owned_below(due).max(at_least);
         let walked = in_stripe(*n, index, threads);
         let behind = in_stripe(total, index, threads).saturating_sub(walked);
         if behind > 0 {
@@ -167,7 +167,7 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
             return;
         }
         let due = profile
-            .time_of(n as f64 + PHASE)
+            .time_of(segment.global_index(n) as f64 + PHASE)
             .filter(|&offset| end.is_none_or(|e| offset < e))
             // Due past any instant the clock can name: never, for this run.
             .and_then(|offset| shared.start.checked_add(offset));

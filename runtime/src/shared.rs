@@ -1,7 +1,9 @@
 //! What every worker of a run shares: the configuration and transport, the run's
 //! clock, its stop, the request budget, the closed model's stage level, and each
 //! worker's live progress counters. Read on the request path, so it holds atomics,
-//! never a lock.
+//! never a lock. With an execution segment ([`kaioken_vm::Segment`]) it also holds
+//! this instance's share of the plan ([`Part`]): the plan stays the whole run's, and
+//! the engines read their VUs, budget and stripe from here.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,8 +22,60 @@ use kaioken_vm::RunPlan;
 
 use crate::{Control, Profile, RunError, StopReason};
 
+/// This instance's part of the run's load: all of it without a segment.
+#[derive(Debug, Clone)]
+pub(crate) struct Part {
+    /// The segment (`0:1` without one).
+    pub(crate) segment: kaioken_vm::Segment,
+    /// Closed model: its VUs; open model: the most it may start.
+    pub(crate) vus: u32,
+    /// The instances before it have the VU numbers `1..=vu_offset`; its own follow.
+    pub(crate) vu_offset: u32,
+    /// Its part of `max_requests`.
+    pub(crate) max_requests: Option<u64>,
+    /// Its part of the closed model's `--rate`.
+    pub(crate) rate: Option<f64>,
+    /// Open model: its part of the pre-allocated VUs and of the queue.
+    pub(crate) pre_allocated: u32,
+    pub(crate) queue_size: u32,
+}
+
+impl Part {
+    /// `load`'s part for `segment`.
+    pub(crate) fn of(load: &kaioken_vm::LoadPlan, segment: Option<&kaioken_vm::Segment>) -> Part {
+        let segment = segment.cloned().unwrap_or_else(kaioken_vm::Segment::whole);
+        let open = load.arrival.is_some();
+        // The open model's stripe is never empty: it needs a VU to run it.
+        let vus = segment.part_u32(load.vus);
+        let vus = if open { vus.max(1) } else { vus };
+        Part {
+            vus,
+            vu_offset: segment.offset(u64::from(load.vus)) as u32,
+            max_requests: load.max_requests.map(|n| segment.part(n)),
+            rate: load.rate.map(|r| r * segment.share()),
+            pre_allocated: load
+                .arrival
+                .as_ref()
+                .map_or(0, |a| segment.part_u32(a.pre_allocated_vus)),
+            queue_size: load
+                .arrival
+                .as_ref()
+                .map_or(0, |a| segment.part_u32(a.queue_size).max(1)),
+            segment,
+        }
+    }
+
+    /// Closed model: the VU numbers that should be active when the whole run's level
+    /// is `level` VUs: this instance's part of them, numbered after the others'.
+    pub(crate) fn vu_target(&self, level: u32) -> u32 {
+        self.vu_offset + self.segment.part_u32(level)
+    }
+}
+
 pub(crate) struct Shared {
     pub(crate) plan: Arc<RunPlan>,
+    /// This instance's part of `plan.load`.
+    pub(crate) part: Part,
     /// What every exchange shares: settings, TLS per protocol, per-step facts.
     pub(crate) transport: Transport,
     pub(crate) control: Arc<Control>,
@@ -42,7 +96,8 @@ pub(crate) struct Shared {
     /// `start` on the wall clock, ns since the Unix epoch (spans' start times).
     pub(crate) start_unix_ns: u64,
     pub(crate) running: AtomicUsize,
-    /// Closed model: how many VUs should be active now (VU numbers 1..=target).
+    /// Closed model: the VU numbers that should be active now (this instance's from
+    /// `part.vu_offset + 1` up to this).
     pub(crate) vu_target: AtomicU32,
     pub(crate) vu_target_tx: watch::Sender<u32>,
     /// The level over the whole run, warm-up included.
@@ -80,7 +135,8 @@ impl Shared {
             }
         }
         let load = &plan.load;
-        let vus = load.vus.max(1) as usize;
+        let part = Part::of(load, plan.segment.as_ref());
+        let vus = part.vus.max(1) as usize;
         let cpus = thread::available_parallelism().map_or(1, |n| n.get());
         let threads = if threads == 0 { cpus } else { threads }.clamp(1, vus);
         let start = Instant::now();
@@ -91,11 +147,12 @@ impl Shared {
         let measure_from = start + load.warmup;
         let profile = Profile::of(load).map(|p| p.with_lead(load.warmup));
         let initial_target = match (&profile, &load.arrival) {
-            (Some(p), None) => p.level_at(Duration::ZERO).round() as u32,
-            _ => load.vus,
+            (Some(p), None) => part.vu_target(p.level_at(Duration::ZERO).round() as u32),
+            _ => part.vu_offset + part.vus,
         };
         Ok(Shared {
             plan: plan.clone(),
+            part,
             transport: Transport {
                 http: plan.transport.clone(),
                 tls,
@@ -130,7 +187,7 @@ impl Shared {
     /// Claim one request from `max_requests`; `false` when the budget is spent (and
     /// the run is told to stop).
     pub(crate) fn claim(&self) -> bool {
-        match self.plan.load.max_requests {
+        match self.part.max_requests {
             Some(max) if self.issued.fetch_add(1, Ordering::Relaxed) >= max => {
                 self.control.stop(StopReason::MaxRequests);
                 false
@@ -208,5 +265,61 @@ impl Shared {
                 into.copy_from(published);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Part;
+    use kaioken_vm::{LoadPlan, Segment};
+    use std::time::Duration;
+
+    fn load(vus: u32) -> LoadPlan {
+        LoadPlan {
+            vus,
+            duration: Some(Duration::from_secs(1)),
+            max_requests: Some(101),
+            rate: Some(100.0),
+            ramp_up: Duration::ZERO,
+            warmup: Duration::ZERO,
+            start: 0.0,
+            stages: Vec::new(),
+            arrival: None,
+        }
+    }
+
+    /// Ten VUs and 101 requests over four equal parts: each part's VUs, numbers,
+    /// budget and rate, adding up to the whole run's.
+    #[test]
+    fn four_parts_of_a_closed_run() {
+        let parts: Vec<Part> = (0..4)
+            .map(|i| Part::of(&load(10), Some(&Segment::equal(i, 4).unwrap())))
+            .collect();
+        let got: Vec<(u32, u32, Option<u64>)> = parts
+            .iter()
+            .map(|p| (p.vus, p.vu_offset, p.max_requests))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2, 0, Some(25)),
+                (3, 2, Some(25)),
+                (2, 5, Some(25)),
+                (3, 7, Some(26))
+            ]
+        );
+        assert_eq!(parts[1].rate, Some(25.0));
+        // A stage at 6 VUs: the parts run 1, 2, 1 and 2 of them, the first of each
+        // part's numbers (1, 3–4, 6, 8–9); a target is the last active number.
+        let targets: Vec<u32> = parts.iter().map(|p| p.vu_target(6)).collect();
+        assert_eq!(targets, [1, 4, 6, 9]);
+        let active: u32 = parts.iter().map(|p| p.vu_target(6) - p.vu_offset).sum();
+        assert_eq!(active, 6);
+        // No segment: the whole run.
+        let whole = Part::of(&load(10), None);
+        assert_eq!(
+            (whole.vus, whole.vu_offset, whole.max_requests),
+            (10, 0, Some(101))
+        );
     }
 }

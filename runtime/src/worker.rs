@@ -93,10 +93,16 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
     let open = load
         .arrival
         .as_ref()
-        .map(|a| OpenQueue::for_worker(load.vus, a, index, threads));
+        .map(|_| OpenQueue::for_worker(&shared.part, index, threads));
     let program = Program::clone(&shared.plan.program);
-    let total = load.vus as usize;
-    let mine: Vec<usize> = (0..total).filter(|i| i % threads == index).collect();
+    // This instance's VUs, numbered after the other instances' (`vu_offset`).
+    let part = &shared.part;
+    let total = part.vus as usize;
+    let offset = part.vu_offset as usize;
+    let mine: Vec<usize> = (0..total)
+        .filter(|i| i % threads == index)
+        .map(|i| offset + i)
+        .collect();
     // The VUs the io_uring engine hands over, in `mine`'s order.
     let mut handed: Vec<Option<Vu>> = Vec::new();
     #[cfg(target_os = "linux")]
@@ -122,7 +128,7 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
             Err(_) => {}
         }
     }
-    let pacer = load
+    let pacer = part
         .rate
         .map(|r| Pacer::new(r * mine.len() as f64 / total as f64));
     let ctx = Rc::new(WorkerCtx {
@@ -165,7 +171,8 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
                     let delay = if shared.profile.is_some() {
                         Duration::ZERO
                     } else {
-                        load.ramp_up.mul_f64(i as f64 / total as f64)
+                        // The whole run's ramp: VU `i` of all starts when it would alone.
+                        load.ramp_up.mul_f64(i as f64 / f64::from(load.vus))
                     };
                     let from = handed.get_mut(k).and_then(Option::take);
                     set.spawn_local(closed_vu(ctx.clone(), i as u32 + 1, delay, from));

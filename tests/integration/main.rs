@@ -53,6 +53,7 @@ mod redaction;
 mod redirects;
 mod reports;
 mod scenarios;
+mod segments;
 mod signals;
 mod thresholds;
 mod trace;

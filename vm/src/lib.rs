@@ -37,6 +37,7 @@ mod op;
 mod plan;
 mod program;
 mod redact;
+mod segment;
 mod status;
 mod step_desc;
 mod validate;
@@ -60,6 +61,7 @@ pub use plan::{
 };
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
 pub use redact::{REDACTED, Redact, Redacted, SECRET_HEADERS, SECRET_QUERY_KEYS, UrlPiece};
+pub use segment::{Fraction, Segment};
 pub use status::Status;
 pub use step_desc::{
     GrpcStep, HeaderDesc, Operand, Origin, Protocol, Reads, Scheme, StepDesc, StepKind, WsMode,

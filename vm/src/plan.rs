@@ -15,6 +15,10 @@ pub struct RunPlan {
     pub load: LoadPlan,
     /// Connection settings.
     pub transport: TransportPlan,
+    /// This instance's part of a run split across several (`--execution-segment`);
+    /// `None` runs the whole of `load`. Not part of the load plan: every instance
+    /// compiles the same scenario to the same plan, and the runtime takes its share.
+    pub segment: Option<crate::Segment>,
 }
 
 /// Connection settings of a run.
