@@ -490,7 +490,10 @@ fn execute(
     report.evaluate_thresholds(ir);
     // Interrupted runs keep 130; a failed threshold outranks a high error rate, since
     // it is the gate the user asked for.
-    let outcome = if outcome != Outcome::Interrupted && !report.thresholds_passed() {
+    // One segment of a split run is judged with the others, by `kaioken merge`: its
+    // share of a rate or a count says nothing of the whole run's.
+    let judged_here = report.segment.is_none();
+    let outcome = if outcome != Outcome::Interrupted && judged_here && !report.thresholds_passed() {
         Outcome::ThresholdsFailed
     } else {
         outcome

@@ -596,11 +596,14 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
     }
     if !report.thresholds.is_empty() {
         let failed = report.thresholds.iter().filter(|t| !t.passed).count();
-        let verdict = if failed == 0 {
+        let mut verdict = if failed == 0 {
             "all passed".to_owned()
         } else {
             format!("{failed} failed")
         };
+        if report.segment.is_some() && report.merged_from.is_empty() {
+            verdict.push_str(" for this segment alone; `kaioken merge` judges the whole run");
+        }
         let thresholds = report.thresholds.iter().map(|t| {
             let observed = observed(t).unwrap_or_else(|| "no data".to_owned());
             let scope = if t.scope == "all" {

@@ -245,6 +245,20 @@ fn the_examples_scenarios_compile() {
         .stdout_contains("threshold t2 failure_rate < 1%")
         .stdout_contains("would run up to 40 VUs in 3 stages for 3m")
         .run();
+    // What one of the examples' four segments runs.
+    Test::new()
+        .arg("-f")
+        .arg(root().join("examples/ci/scenario.toml"))
+        .args(["--dry-run", "--segment-index", "1", "--segment-count", "4"])
+        .stdout_contains(
+            "as segment 1/4:1/2 of 0,1/4,1/2,3/4,1, this instance runs:\n  10 of 40 VUs (numbers 11–20)",
+        )
+        .run();
+    Test::new()
+        .scenario(&configmap_scenario())
+        .args(["--dry-run", "--segment-index", "3", "--segment-count", "4"])
+        .stdout_contains("as segment 3/4:1 of 0,1/4,1/2,3/4,1, this instance runs:")
+        .run();
 }
 
 /// The value of the first line of `text` that starts with `key` (after indentation).

@@ -500,3 +500,95 @@ fn a_run_that_cannot_start_fails_before_its_planned_start() {
         "it waited for the planned start first"
     );
 }
+
+/// The whole path: four segments of one open-model scenario, started together and
+/// merged. The merged report counts what nginx logged, covers the whole run, and
+/// judges the thresholds over all of it: `rps > 300` fails on each part of a 400/s
+/// run (each still exits 0, its verdict left to the merge, and says so) and passes
+/// on the merged report.
+#[test]
+fn four_segments_merge_into_the_whole_run() {
+    let _lock = segments_lock();
+    let nginx = Nginx::start(Variant::Http1);
+    let scenario = format!(
+        r#"
+        [target]
+        url = "{}"
+
+        [load]
+        arrival_rate = 400
+        duration = "3s"
+        max_vus = 40
+
+        [thresholds]
+        rps = "> 300"
+        "#,
+        nginx.url("/")
+    );
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let parts: Vec<String> = (0..4)
+        .map(|i| {
+            dir.path()
+                .join(format!("part-{i}.json"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let outs = together(
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                Test::new()
+                    .scenario(&scenario)
+                    .args(["--segment-index", &i.to_string(), "--segment-count", "4"])
+                    .args(["--start-after", "2s", "-o", part.as_str()])
+            })
+            .collect(),
+    );
+    for (i, out) in outs.iter().enumerate() {
+        assert!(
+            out.stdout
+                .contains("for this segment alone; `kaioken merge` judges the whole run"),
+            "instance {i}:\n{}",
+            out.stdout
+        );
+        let part = Report(
+            serde_json::from_str(&std::fs::read_to_string(&parts[i]).expect("a part's report"))
+                .expect("JSON"),
+        );
+        assert_eq!(
+            part.get("thresholds")[0]["passed"].as_bool(),
+            Some(false),
+            "instance {i}:\n{part}"
+        );
+    }
+    let merged = dir.path().join("merged.json");
+    let mut args = vec!["merge".to_owned()];
+    args.extend(parts.iter().cloned());
+    args.extend(["-o".to_owned(), merged.display().to_string()]);
+    Test::new().without_no_tui().args(args).status(0).run();
+    let merged = Report(
+        serde_json::from_str(&std::fs::read_to_string(&merged).expect("the merged report"))
+            .expect("JSON"),
+    );
+    assert_eq!(
+        merged.u64("requests.total"),
+        nginx.access_log_lines().len() as u64,
+        "{merged}"
+    );
+    // 400/s for 3 s, within what a busy machine may drop.
+    let total = merged.u64("requests.total");
+    assert!((1140..=1200).contains(&total), "{merged}");
+    assert_eq!(
+        (merged.str("segment.from"), merged.str("segment.to")),
+        ("0", "1"),
+        "{merged}"
+    );
+    assert_eq!(merged.get("merged_from").as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        merged.get("thresholds")[0]["passed"].as_bool(),
+        Some(true),
+        "{merged}"
+    );
+}
