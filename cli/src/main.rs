@@ -361,6 +361,32 @@ fn execute(
     // and is renamed over its path only when whole, so a killed run never leaves a
     // truncated report, nor wipes out a good one from an earlier run.
     let report_files = create_report_files(&out.outputs)?;
+    let streams = outputs::Outputs::start(
+        ir,
+        output_labels(ir, &plan.program, rule),
+        ir.scenarios
+            .iter()
+            .flat_map(|s| &s.steps)
+            .map(|step| outputs::otlp::StepNames {
+                name: step.name.clone(),
+                method: step.method.clone(),
+                url: report::step_url(step, rule),
+            })
+            .collect(),
+        started_at_unix_ms,
+    )?;
+    if let Some(at) = planned_start {
+        // What the run would fail on fails now, not at the planned start.
+        kaioken_runtime::check(plan, threads).map_err(|e| run_error(&e))?;
+        // Before the live view takes the screen, so the wait is not a blank one.
+        if at > now_ms {
+            eprintln!(
+                "waiting {:.1}s for the planned start",
+                (at - now_ms) as f64 / 1000.0
+            );
+        }
+        distributed::wait_until(at, &control);
+    }
     let screen = out.live.and_then(|options| match live::Screen::open() {
         Ok(screen) => Some((screen, options)),
         Err(e) => {
@@ -398,31 +424,6 @@ fn execute(
             }
         }
     };
-    let streams = outputs::Outputs::start(
-        ir,
-        output_labels(ir, &plan.program, rule),
-        ir.scenarios
-            .iter()
-            .flat_map(|s| &s.steps)
-            .map(|step| outputs::otlp::StepNames {
-                name: step.name.clone(),
-                method: step.method.clone(),
-                url: report::step_url(step, rule),
-            })
-            .collect(),
-        started_at_unix_ms,
-    )?;
-    if let Some(at) = planned_start {
-        // What the run would fail on fails now, not at the planned start.
-        kaioken_runtime::check(plan, threads).map_err(|e| run_error(&e))?;
-        if at > now_ms && show_progress {
-            eprintln!(
-                "waiting {:.1}s for the planned start",
-                (at - now_ms) as f64 / 1000.0
-            );
-        }
-        distributed::wait_until(at, &control);
-    }
     let run = |on_tick: &mut dyn FnMut(&Snapshot)| match &streams {
         Some(streams) => kaioken_runtime::run(plan, threads, control.clone(), &mut |s| {
             streams.on_snapshot(s);

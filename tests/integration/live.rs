@@ -337,6 +337,28 @@ fn a_terminal_that_hangs_up_still_leaves_the_report() {
     );
 }
 
+/// A run with a planned start says so on the terminal while it waits, and the live
+/// view takes the screen when the load starts: never a blank screen meanwhile.
+#[test]
+fn a_planned_start_is_announced_before_the_view_opens() {
+    let nginx = Nginx::start(Variant::Http1);
+    let tmux = Tmux::new();
+    let command = format!(
+        "env -u CI -u NO_COLOR RUST_BACKTRACE=0 TERM=xterm-256color {} {} -c 1 -d 2s -r 20 --start-after 3s",
+        quoted(&kaioken_path()),
+        nginx.url("/"),
+    );
+    tmux.start(&command, 100, 30);
+    let waiting = tmux.wait_for("the wait", Duration::from_secs(10), |s| {
+        s.contains("for the planned start")
+    });
+    assert!(!waiting.contains("Power level"), "{waiting}");
+    assert!(nginx.access_log_lines().is_empty(), "sent before its start");
+    tmux.wait_for("the live view", Duration::from_secs(15), |s| {
+        s.contains("Power level")
+    });
+}
+
 /// A terminal that cannot host the view (`TERM=dumb`) gets a warning and the progress
 /// line instead, and the run completes with its summary: never a crash.
 #[test]
