@@ -392,7 +392,19 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
     };
     let load = load_words(report);
     let _ = writeln!(out, "  Load        {load}");
-    if let Some(segment) = &report.segment {
+    if !report.merged_from.is_empty() {
+        let _ = writeln!(
+            out,
+            "  Merged      {} reports: {}",
+            report.merged_from.len(),
+            report.merged_from.join(", ")
+        );
+    }
+    if let Some(segment) = report
+        .segment
+        .as_ref()
+        .filter(|_| report.merged_from.is_empty())
+    {
         // One part of a split run: the load above is the whole run's.
         let _ = writeln!(
             out,

@@ -586,6 +586,17 @@ fn four_segments_merge_into_the_whole_run() {
         "{merged}"
     );
     assert_eq!(merged.get("merged_from").as_array().map(Vec::len), Some(4));
+    // Without -o, the merged run's summary, which says what it was made of.
+    let mut args = vec!["merge".to_owned()];
+    args.extend(parts.iter().cloned());
+    let out = Test::new().without_no_tui().args(args).status(0).run();
+    assert!(
+        out.stdout
+            .contains(&format!("\n  Merged      4 reports: {}, ", parts[0])),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("  Segment "), "{}", out.stdout);
     assert_eq!(
         merged.get("thresholds")[0]["passed"].as_bool(),
         Some(true),
