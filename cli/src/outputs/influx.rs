@@ -4,14 +4,16 @@
 //! ```text
 //!   Metrics (outputs thread) ─► Influx::requests ─► lines, ms timestamps
 //!        ─► POST /write?db=… (v1) or /api/v2/write?org=…&bucket=… (v2)
-//!        ─► 2xx: Influx::confirm — the values written become the new baseline
+//!        ─► 2xx: Influx::confirm — the points need not be sent again
 //! ```
 //!
 //! One measurement per family, named as the family without `_total`; the series'
-//! labels are its tags. Counters and histograms write what grew since the last
-//! *accepted* write (`count`, and `sum` for a histogram), so summing a
-//! measurement's `count` over a run gives the report's total, and a write that
-//! failed is carried by the next one's increase. Gauges write `value`.
+//! labels are its tags. Counters and histograms write what grew since the previous
+//! write (`count`, and `sum` for a histogram), so summing a measurement's `count`
+//! over a run gives the report's total. A write not accepted is sent again, the
+//! same points with the same timestamps, with the next: InfluxDB keeps one point
+//! per series and timestamp, so a write it applied but whose answer was lost (a
+//! timeout) is not counted twice. Gauges write `value`.
 
 use std::collections::HashMap;
 
@@ -32,15 +34,20 @@ struct Written {
     sum: f64,
 }
 
-/// The InfluxDB encoder: where to write, and what the server has accepted so far.
+/// The most bytes of points kept for sending again: beyond (an InfluxDB down for
+/// hours), the oldest are given up.
+const UNSENT_LIMIT: usize = 8 << 20;
+
+/// The InfluxDB encoder: where to write, what it has written, and what the server
+/// has not accepted yet.
 #[derive(Debug)]
 pub struct Influx {
     url: String,
     authorization: Option<String>,
-    /// Each series' values as of the last write the server accepted.
-    confirmed: HashMap<Key, Written>,
-    /// Each series' values in the last write made, accepted or not yet.
-    pending: HashMap<Key, Written>,
+    /// Each counter and histogram series' values as of the last write made.
+    written: HashMap<Key, Written>,
+    /// The lines of every write not accepted yet, oldest first.
+    unsent: String,
 }
 
 impl Influx {
@@ -126,8 +133,8 @@ impl Influx {
         Ok(Influx {
             url: url.to_string(),
             authorization,
-            confirmed: HashMap::new(),
-            pending: HashMap::new(),
+            written: HashMap::new(),
+            unsent: String::new(),
         })
     }
 }
@@ -135,7 +142,6 @@ impl Influx {
 impl Push for Influx {
     fn requests(&mut self, metrics: &Metrics, _spans: &[Span]) -> Vec<PushRequest> {
         let mut body = String::new();
-        self.pending.clear();
         for family in &metrics.families {
             let measurement = family.name.strip_suffix("_total").unwrap_or(family.name);
             for series in &family.series {
@@ -159,8 +165,7 @@ impl Push for Influx {
                             },
                         };
                         let key = (family.name, series.labels.clone());
-                        let before = self.confirmed.get(&key).copied().unwrap_or_default();
-                        self.pending.insert(key, now);
+                        let before = self.written.insert(key, now).unwrap_or_default();
                         let count = now.count.saturating_sub(before.count);
                         if count == 0 && !metrics.last {
                             continue;
@@ -177,7 +182,15 @@ impl Push for Influx {
                 body.push_str(&format!(" {}\n", metrics.time_unix_ms));
             }
         }
-        if body.is_empty() {
+        self.unsent.push_str(&body);
+        if self.unsent.len() > UNSENT_LIMIT {
+            let cut = self.unsent.len() - UNSENT_LIMIT;
+            let cut = self.unsent[cut..]
+                .find('\n')
+                .map_or(self.unsent.len(), |i| cut + i + 1);
+            self.unsent.drain(..cut);
+        }
+        if self.unsent.is_empty() {
             return Vec::new();
         }
         let mut headers = vec![("Content-Type", "text/plain; charset=utf-8".to_owned())];
@@ -187,13 +200,12 @@ impl Push for Influx {
         vec![PushRequest {
             url: self.url.clone(),
             headers,
-            body: body.into_bytes(),
+            body: self.unsent.clone().into_bytes(),
         }]
     }
 
     fn confirm(&mut self) {
-        // Series the last write skipped (no increase) keep their baseline.
-        self.confirmed.extend(self.pending.drain());
+        self.unsent.clear();
     }
 }
 
@@ -428,41 +440,65 @@ mod tests {
     }
 
     #[test]
-    fn each_write_carries_what_grew_since_the_last_accepted_one() {
+    fn each_write_carries_what_grew_and_what_was_not_accepted() {
         let mut output = Influx::new("http://127.0.0.1:8086/kaioken", None).unwrap();
-        let mut written = 0;
-        let mut write = |output: &mut Influx, m: Metrics, accepted: bool| {
-            let requests = output.requests(&m, &[]);
-            let points = parse(&requests[0].body);
-            let count = field(&points, "kaioken_requests", Some("200"), "count").map(str::to_owned);
-            if accepted {
-                output.confirm();
-                if let Some(n) = &count {
-                    written += n.trim_end_matches('i').parse::<u64>().unwrap();
+        let is_ok =
+            |tags: &[(String, String)]| tags.iter().any(|(k, v)| k == "status" && v == "200");
+        // The database: one point per series and timestamp, as InfluxDB keeps them.
+        // (measurement, tags, time) → count.
+        type Stored = HashMap<(String, Vec<(String, String)>, u64), u64>;
+        let mut stored = Stored::new();
+        let mut write =
+            |output: &mut Influx, m: Metrics, stored_by_server: bool, accepted: bool| {
+                let requests = output.requests(&m, &[]);
+                let points = parse(&requests[0].body);
+                if stored_by_server {
+                    for p in points
+                        .iter()
+                        .filter(|p| p.measurement == "kaioken_requests")
+                    {
+                        let count = p.fields[0].1.trim_end_matches('i').parse().unwrap();
+                        stored.insert((p.measurement.clone(), p.tags.clone(), p.time), count);
+                    }
                 }
-            }
-            (count, points)
-        };
+                if accepted {
+                    output.confirm();
+                }
+                let counts: Vec<(u64, String)> = points
+                    .iter()
+                    .filter(|p| p.measurement == "kaioken_requests" && is_ok(&p.tags))
+                    .map(|p| (p.time, p.fields[0].1.clone()))
+                    .collect();
+                (counts, points)
+            };
 
-        let (count, _) = write(&mut output, metrics(1_000, 90, 0, false), true);
-        assert_eq!(count.as_deref(), Some("90i"));
-        // Not accepted: the next write carries these 10 too.
-        let (count, _) = write(&mut output, metrics(2_000, 100, 0, false), false);
-        assert_eq!(count.as_deref(), Some("10i"));
-        let (count, points) = write(&mut output, metrics(3_000, 120, 0, false), true);
-        assert_eq!(count.as_deref(), Some("30i"));
+        let (counts, _) = write(&mut output, metrics(1_000, 90, 0, false), true, true);
+        assert_eq!(counts, [(1_000, "90i".to_owned())]);
+        // Refused: sent again, unchanged, with the next write's increase.
+        let (counts, _) = write(&mut output, metrics(2_000, 100, 0, false), false, false);
+        assert_eq!(counts, [(2_000, "10i".to_owned())]);
+        // Applied, but its answer lost (a timeout): sent again, and stored once.
+        let (counts, _) = write(&mut output, metrics(3_000, 120, 0, false), true, false);
+        assert_eq!(
+            counts,
+            [(2_000, "10i".to_owned()), (3_000, "20i".to_owned())]
+        );
+        let (counts, points) = write(&mut output, metrics(3_500, 120, 0, false), true, true);
+        assert_eq!(
+            counts,
+            [(2_000, "10i".to_owned()), (3_000, "20i".to_owned())]
+        );
         let histogram = points
             .iter()
-            .find(|p| p.measurement == "kaioken_request_duration_seconds")
+            .find(|p| p.measurement == "kaioken_request_duration_seconds" && p.time == 3_000)
             .unwrap();
-        assert_eq!(
-            histogram.fields,
-            labels(&[("count", "30i"), ("sum", "0.03")])
-        );
+        assert_eq!(histogram.fields[0], ("count".to_owned(), "20i".to_owned()));
+        let sum: f64 = histogram.fields[1].1.parse().unwrap();
+        assert!((sum - 0.02).abs() < 1e-9, "{sum}");
         // Nothing grew: no point for the counters (no errors ever, nor now), the
         // gauge still written.
-        let (count, points) = write(&mut output, metrics(4_000, 120, 0, false), true);
-        assert_eq!(count, None);
+        let (counts, points) = write(&mut output, metrics(4_000, 120, 0, false), true, true);
+        assert_eq!(counts, []);
         assert_eq!(
             points
                 .iter()
@@ -471,15 +507,20 @@ mod tests {
             ["kaioken_vus"]
         );
         // The last push writes every counter, even at zero.
-        let (count, points) = write(&mut output, metrics(5_000, 120, 0, true), true);
-        assert_eq!(count.as_deref(), Some("0i"));
+        let (counts, points) = write(&mut output, metrics(5_000, 120, 0, true), true, true);
+        assert_eq!(counts, [(5_000, "0i".to_owned())]);
         assert_eq!(
             field(&points, "kaioken_requests", Some("error"), "count"),
             Some("0i")
         );
         assert_eq!(points.len(), 4);
         // What the database sums is the report's total.
-        assert_eq!(written, 120);
+        let total: u64 = stored
+            .iter()
+            .filter(|((_, tags, _), _)| is_ok(tags))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(total, 120);
     }
 
     #[test]
