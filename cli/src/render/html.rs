@@ -623,6 +623,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         ("Request anatomy", super::anatomy_table(report)),
         ("WebSocket", super::websocket_table(report)),
         ("gRPC", super::grpc_table(report)),
+        ("Streaming outputs", super::outputs_table(report)),
     ] {
         let rows: Vec<Vec<String>> = t
             .rows

@@ -223,6 +223,7 @@ pub fn render(report: &Report) -> String {
         ("Request anatomy", super::anatomy_table(report)),
         ("WebSocket", super::websocket_table(report)),
         ("gRPC", super::grpc_table(report)),
+        ("Streaming outputs", super::outputs_table(report)),
     ] {
         let rows: Vec<Vec<String>> = t
             .rows
@@ -259,6 +260,36 @@ mod tests {
     #[test]
     fn websocket_and_grpc_markdown() {
         insta::assert_snapshot!(render(&messages_report()));
+    }
+
+    /// The streaming outputs, each with its exports, failures and last error.
+    #[test]
+    fn streaming_outputs_markdown() {
+        let mut report = closed_report();
+        report.outputs = vec![crate::outputs::OutputJson {
+            kind: "influxdb".into(),
+            address: "http://127.0.0.1:8086/nope".into(),
+            exports: 0,
+            failed: 3,
+            dropped: 0,
+            last_error: Some("HTTP 404 Not Found: database not found".into()),
+            spans_sent: None,
+            spans_dropped: None,
+        }];
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "\n### Streaming outputs\n\n| Output | Address | Exports | Failed | Dropped | Last error |\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| influxdb | http://127.0.0.1:8086/nope | 0 | 3 | 0 | HTTP 404 Not Found: database not found |"
+            ),
+            "{text}"
+        );
+        assert!(!render(&closed_report()).contains("Streaming outputs"));
     }
 
     /// Every table row has as many cells as its header: `|` inside a cell is

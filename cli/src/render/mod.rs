@@ -276,6 +276,35 @@ pub(crate) fn grpc_table(report: &Report) -> Table {
     }
 }
 
+/// The streaming outputs (`-o KIND=ADDRESS`) and how each fared, when the run had any.
+pub(crate) fn outputs_table(report: &Report) -> Table {
+    let t = kaioken_tui::thousands;
+    Table {
+        header: &[
+            "Output",
+            "Address",
+            "Exports",
+            "Failed",
+            "Dropped",
+            "Last error",
+        ],
+        rows: report
+            .outputs
+            .iter()
+            .map(|o| {
+                vec![
+                    o.kind.clone(),
+                    o.address.clone(),
+                    t(o.exports),
+                    t(o.failed),
+                    t(o.dropped),
+                    o.last_error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    }
+}
+
 /// A ratio as a report table writes it: `12.5%`.
 pub(crate) fn percent(ratio: f64) -> String {
     format!("{}%", num(ratio * 100.0, 2))
