@@ -45,12 +45,19 @@ impl Part {
     pub(crate) fn of(load: &kaioken_vm::LoadPlan, segment: Option<&kaioken_vm::Segment>) -> Part {
         let segment = segment.cloned().unwrap_or_else(kaioken_vm::Segment::whole);
         let open = load.arrival.is_some();
-        // The open model's stripe is never empty: it needs a VU to run it.
-        let vus = segment.part_u32(load.vus);
-        let vus = if open { vus.max(1) } else { vus };
+        // The open model's stripe is never empty: it needs a VU to run it. One the
+        // whole run's VUs leave without a share numbers it past them, by where its
+        // segment starts, so that `${VU}` and `${REQUEST_ID}` stay unique.
+        let share = segment.part_u32(load.vus);
+        let (vus, vu_offset) = if open && share == 0 {
+            let past = u64::from(load.vus) + segment.from.of(segment.lcd());
+            (1, u32::try_from(past).unwrap_or(u32::MAX - 1))
+        } else {
+            (share, segment.offset(u64::from(load.vus)) as u32)
+        };
         Part {
             vus,
-            vu_offset: segment.offset(u64::from(load.vus)) as u32,
+            vu_offset,
             max_requests: load.max_requests.map(|n| segment.part(n)),
             rate: load.rate.map(|r| r * segment.share()),
             pre_allocated: load
@@ -321,5 +328,30 @@ mod tests {
             (whole.vus, whole.vu_offset, whole.max_requests),
             (10, 0, Some(101))
         );
+    }
+
+    /// An open run of at most 2 VUs over four parts: the two parts without a share
+    /// still get a VU to run their stripe, numbered past the run's (3 and 5), so no
+    /// two parts share a number.
+    #[test]
+    fn open_parts_without_a_vu_share_are_numbered_past_the_run() {
+        let open = LoadPlan {
+            arrival: Some(kaioken_vm::Arrival {
+                rate: 100.0,
+                pre_allocated_vus: 2,
+                latency_correction: true,
+                queue_size: 100,
+                queue_timeout: Duration::from_secs(1),
+            }),
+            ..load(2)
+        };
+        let parts: Vec<(u32, u32)> = (0..4)
+            .map(|i| Part::of(&open, Some(&Segment::equal(i, 4).unwrap())))
+            .map(|p| (p.vus, p.vu_offset))
+            .collect();
+        assert_eq!(parts, [(1, 2), (1, 0), (1, 4), (1, 1)]);
+        let numbers: std::collections::BTreeSet<u32> =
+            parts.iter().map(|(_, offset)| offset + 1).collect();
+        assert_eq!(numbers.len(), 4, "{parts:?}");
     }
 }
