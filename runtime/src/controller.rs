@@ -193,10 +193,11 @@ impl Snapshots {
             warming_up: now < shared.measure_from,
             planned: load.duration.map(|d| d + load.warmup),
             max_requests: shared.part.max_requests,
-            level: shared
-                .profile
-                .as_ref()
-                .map(|p| p.level_at(now - shared.start)),
+            level: shared.profile.as_ref().map(|p| {
+                shared
+                    .part
+                    .level(p.level_at(now - shared.start), load.arrival.is_some())
+            }),
             total,
             interval,
             last: last.is_some(),

@@ -77,6 +77,16 @@ impl Part {
     pub(crate) fn vu_target(&self, level: u32) -> u32 {
         self.vu_offset + self.segment.part_u32(level)
     }
+
+    /// This instance's part of the whole run's `level` (stages' VUs, or the open
+    /// model's iterations per second), as the live view shows it.
+    pub(crate) fn level(&self, level: f64, open: bool) -> f64 {
+        if open || self.segment.share() >= 1.0 {
+            level * self.segment.share()
+        } else {
+            f64::from(self.segment.part_u32(level.round() as u32))
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -322,12 +332,17 @@ mod tests {
         assert_eq!(targets, [1, 4, 6, 9]);
         let active: u32 = parts.iter().map(|p| p.vu_target(6) - p.vu_offset).sum();
         assert_eq!(active, 6);
+        // What the live view shows of a stage at 6 VUs: each part's own.
+        let levels: Vec<f64> = parts.iter().map(|p| p.level(6.0, false)).collect();
+        assert_eq!(levels, [1.0, 2.0, 1.0, 2.0]);
+        assert_eq!(parts[0].level(400.0, true), 100.0);
         // No segment: the whole run.
         let whole = Part::of(&load(10), None);
         assert_eq!(
             (whole.vus, whole.vu_offset, whole.max_requests),
             (10, 0, Some(101))
         );
+        assert_eq!(whole.level(3.7, false), 3.7);
     }
 
     /// An open run of at most 2 VUs over four parts: the two parts without a share
