@@ -363,6 +363,7 @@ fn execute(
     let report_files = create_report_files(&out.outputs)?;
     let streams = outputs::Outputs::start(
         ir,
+        rule,
         output_labels(ir, &plan.program, rule),
         ir.scenarios
             .iter()
@@ -654,7 +655,7 @@ fn dry_run_text(
         text.push_str(&format!("would start at {at}\n"));
     }
     for spec in &ir.outputs.specs {
-        let address = outputs::hide_credentials(&spec.address);
+        let address = rule.url(&spec.address);
         text.push_str(&match spec.kind {
             kaioken_compiler::OutputKind::Prometheus => {
                 format!("would serve metrics on http://{address}/metrics\n")

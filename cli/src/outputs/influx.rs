@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use super::metrics::{Kind, Metrics, Value};
-use super::push::{Push, PushRequest, http_url, take_credentials};
+use super::push::{Push, PushRequest, basic_auth, http_url, take_credentials};
 use kaioken_runtime::Span;
 
 const EXAMPLE: &str =
@@ -52,7 +52,8 @@ pub struct Influx {
 
 impl Influx {
     /// The output for `address`. `http://HOST:PORT/DBNAME` writes with the v1 API
-    /// (a `user:password` in it is sent as its `u` and `p`); with `?org=O&bucket=B`
+    /// (a `user:password` in it is sent as basic authentication, which InfluxDB 1.x
+    /// takes as it takes `u` and `p`, and which keeps it out of the URL); with `?org=O&bucket=B`
     /// and no path, with the v2 API, authenticated by `token`
     /// (`$KAIOKEN_INFLUXDB_TOKEN`) or else by the address's `user:password`.
     pub fn new(address: &str, token: Option<&str>) -> Result<Influx, String> {
@@ -87,12 +88,10 @@ impl Influx {
                 let db = percent_encoding::percent_decode_str(db)
                     .decode_utf8_lossy()
                     .into_owned();
-                let mut query = vec![("db", db), ("precision", "ms".to_owned())];
-                if let Some((user, password)) = credentials {
-                    query.push(("u", user));
-                    query.push(("p", password));
-                }
-                (format!("{prefix}/write"), query, None)
+                let query = vec![("db", db), ("precision", "ms".to_owned())];
+                let authorization =
+                    credentials.map(|(user, password)| basic_auth(&user, &password));
+                (format!("{prefix}/write"), query, authorization)
             }
             (Some(org), Some(bucket)) => {
                 if !path.is_empty() {
@@ -524,7 +523,7 @@ mod tests {
     }
 
     #[test]
-    fn v1_takes_the_database_from_the_path_and_credentials_as_u_and_p() {
+    fn v1_takes_the_database_from_the_path_and_credentials_as_basic_auth() {
         let mut output = Influx::new(
             "http://ci:s%20cret@127.0.0.1:8086/load%20tests",
             Some("ignored"),
@@ -533,11 +532,14 @@ mod tests {
         let request = &output.requests(&metrics(1, 1, 0, false), &[])[0];
         assert_eq!(
             request.url,
-            "http://127.0.0.1:8086/write?db=load+tests&precision=ms&u=ci&p=s+cret"
+            "http://127.0.0.1:8086/write?db=load+tests&precision=ms"
         );
         assert_eq!(
             request.headers,
-            vec![("Content-Type", "text/plain; charset=utf-8".to_owned())]
+            vec![
+                ("Content-Type", "text/plain; charset=utf-8".to_owned()),
+                ("Authorization", basic_auth("ci", "s cret")),
+            ]
         );
         let output = Influx::new("http://127.0.0.1:8086/influx/kaioken/", None).unwrap();
         assert_eq!(

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kaioken_compiler::{Ir, OutputKind};
+use kaioken_compiler::{Ir, OutputKind, Redact};
 use kaioken_runtime::{Control, Snapshot, Span};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
@@ -90,6 +90,7 @@ impl Counts {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
     }
 
+    /// `address` is shown as given: the caller hides its secrets.
     fn json(&self, kind: OutputKind, address: &str, upstream_dropped: u64) -> OutputJson {
         let spans = self.spans.as_ref();
         let upstream = if spans.is_some() { upstream_dropped } else { 0 };
@@ -97,7 +98,7 @@ impl Counts {
             spans_sent: spans.map(|s| s.sent.load(Ordering::Relaxed)),
             spans_dropped: spans.map(|s| s.lost.load(Ordering::Relaxed) + upstream),
             kind: kind.key().to_owned(),
-            address: hide_credentials(address),
+            address: address.to_owned(),
             exports: self.exports.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed) + upstream,
@@ -110,39 +111,6 @@ impl Counts {
     }
 }
 
-/// A URL with its user's password and any token or password query value hidden.
-pub fn hide_credentials(address: &str) -> String {
-    let mut out = address.to_owned();
-    if let Some(scheme_end) = out.find("://") {
-        let rest = &out[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            let userinfo = &rest[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            out = format!(
-                "{}{user}:{}{}",
-                &out[..scheme_end + 3],
-                kaioken_compiler::REDACTED,
-                &rest[at..]
-            );
-        }
-    }
-    if let Some(q) = out.find('?') {
-        let (base, query) = out.split_at(q + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if ["p", "password", "token"].contains(&k) => {
-                    format!("{k}={}", kaioken_compiler::REDACTED)
-                }
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out = format!("{base}{}", query.join("&"));
-    }
-    out
-}
-
 /// What the outputs thread shares with the run's side.
 struct Shared {
     /// What the thread has not taken yet.
@@ -152,6 +120,8 @@ struct Shared {
     wants_spans: bool,
     /// Spans the workers could not keep (`Snapshot::spans_dropped`, cumulative).
     upstream_dropped: AtomicU64,
+    /// What hides secrets in what is printed (a failed push's URL).
+    rule: Redact,
 }
 
 #[derive(Default)]
@@ -193,6 +163,7 @@ impl Outputs {
     /// cannot use.
     pub fn start(
         ir: &Ir,
+        rule: &Redact,
         labels: RunLabels,
         steps: Vec<otlp::StepNames>,
         started_unix_ms: u64,
@@ -207,7 +178,7 @@ impl Outputs {
         for spec in &outputs.specs {
             if spec.kind == OutputKind::Prometheus {
                 let counts = Arc::new(Counts::default());
-                all.push((spec.kind, spec.address.clone(), counts.clone()));
+                all.push((spec.kind, rule.url(&spec.address), counts.clone()));
                 let listener = TcpListener::bind(&spec.address).map_err(|e| {
                     Error::Setup(format!(
                         "cannot serve /metrics on {} (`-o prometheus={}`): {e}",
@@ -232,7 +203,7 @@ impl Outputs {
                         Error::Setup(format!(
                             "-o {}={}: {e}",
                             spec.kind.key(),
-                            hide_credentials(&spec.address)
+                            rule.url(&spec.address)
                         ))
                     })?;
                 let counts = Arc::new(Counts {
@@ -240,7 +211,7 @@ impl Outputs {
                         .then(SpanCounts::default),
                     ..Counts::default()
                 });
-                all.push((spec.kind, spec.address.clone(), counts.clone()));
+                all.push((spec.kind, rule.url(&spec.address), counts.clone()));
                 pushes.push((push, counts));
             }
         }
@@ -253,6 +224,7 @@ impl Outputs {
             wake: Notify::new(),
             wants_spans: pushes.iter().any(|(_, c)| c.spans.is_some()),
             upstream_dropped: AtomicU64::new(0),
+            rule: rule.clone(),
         });
         let (flushed_tx, flushed) = std::sync::mpsc::channel();
         let (stop, stopped) = watch::channel(false);
@@ -438,8 +410,11 @@ async fn serve(
             queue
         });
         tasks.spawn(send::push_loop(
-            push,
-            counts,
+            send::Pusher {
+                push,
+                counts,
+                rule: shared.rule.clone(),
+            },
             latest_rx.clone(),
             queue,
             interval,

@@ -17,15 +17,26 @@ use tokio::sync::watch;
 use super::Counts;
 use super::metrics::Metrics;
 use super::push::{Push, PushRequest};
+use kaioken_compiler::Redact;
 use kaioken_runtime::Span;
 
 /// The longest one request may take, connecting included.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// One push output: its encoder, its counts, and what hides secrets in its errors.
+pub(super) struct Pusher {
+    pub(super) push: Box<dyn Push>,
+    pub(super) counts: Arc<Counts>,
+    pub(super) rule: Redact,
+}
+
 /// Run one push output until it has sent the run's last metrics (or failed to).
 pub(super) async fn push_loop(
-    mut push: Box<dyn Push>,
-    counts: Arc<Counts>,
+    Pusher {
+        mut push,
+        counts,
+        rule,
+    }: Pusher,
     mut latest: watch::Receiver<Option<Arc<Metrics>>>,
     spans: Option<Arc<Mutex<Vec<Span>>>>,
     interval: Duration,
@@ -71,7 +82,7 @@ pub(super) async fn push_loop(
             };
             if let Some(e) = failure {
                 ok = false;
-                counts.fail(format!("{}: {e}", super::hide_credentials(&request.url)));
+                counts.fail(format!("{}: {e}", rule.url(&request.url)));
                 break;
             }
         }
@@ -103,51 +114,46 @@ struct Client {
     conn: Option<(String, SendRequest<Full<Bytes>>)>,
 }
 
-/// A URL's parts this client needs.
-struct Target<'a> {
+/// Where a request goes: `scheme://host:port` (the connection's key), whether
+/// over TLS, the host and port to connect to, and the path and query to ask for.
+struct Target {
+    key: String,
     tls: bool,
-    host: &'a str,
+    host: String,
     port: u16,
-    /// `user:password`, for basic authentication.
-    userinfo: Option<&'a str>,
-    /// Path and query.
-    path: &'a str,
+    path: String,
 }
 
-fn parse(url: &str) -> Result<Target<'_>, String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else {
-        return Err(format!("`{url}` is not an http(s) URL"));
+/// `url`'s target. Credentials are the encoders' to send (push.rs
+/// `take_credentials`): a URL that still has some is refused rather than sent.
+fn parse(url: &str) -> Result<Target, String> {
+    let url = url::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
+    let tls = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        other => return Err(format!("`{other}` is not http or https")),
     };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URL".into());
+    }
+    let host = match url.host() {
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        Some(host) => host.to_string(),
+        None => return Err("no host".into()),
     };
-    let default_port = if tls { 443 } else { 80 };
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or("an IPv6 address without `]`")?;
-        let port = after.strip_prefix(':').map(str::parse).transpose();
-        (
-            host,
-            port.map_err(|_| "a bad port")?.unwrap_or(default_port),
-        )
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse().map_err(|_| format!("`{p}` is not a port"))?),
-            None => (hostport, default_port),
-        }
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if tls { 443 } else { 80 });
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
     };
     Ok(Target {
+        key: format!("{}://{}:{port}", url.scheme(), host),
         tls,
         host,
         port,
-        userinfo,
-        path: if path.is_empty() { "/" } else { path },
+        path,
     })
 }
 
@@ -155,10 +161,10 @@ impl Client {
     /// POST `request`; `Ok` when the endpoint answered with a 2xx.
     async fn post(&mut self, request: &PushRequest) -> Result<(), String> {
         let target = parse(&request.url)?;
-        let key = format!("{}://{}:{}", target.tls, target.host, target.port);
-        let reusable = matches!(&self.conn, Some((k, s)) if *k == key && !s.is_closed());
+        let reusable = matches!(&self.conn, Some((k, s)) if *k == target.key && !s.is_closed());
         if !reusable {
-            self.conn = Some((key, connect(&target).await?));
+            let conn = connect(&target).await?;
+            self.conn = Some((target.key.clone(), conn));
         }
         let Some((_, sender)) = &mut self.conn else {
             return Err("no connection".into());
@@ -169,14 +175,9 @@ impl Client {
         } else {
             format!("{}:{}", target.host, target.port)
         };
-        let mut builder = hyper::Request::post(target.path)
+        let mut builder = hyper::Request::post(&target.path)
             .header("host", host)
             .header("user-agent", concat!("kaioken/", env!("CARGO_PKG_VERSION")));
-        if let Some(userinfo) = target.userinfo {
-            use base64::Engine;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(userinfo);
-            builder = builder.header("authorization", format!("Basic {encoded}"));
-        }
         for (name, value) in &request.headers {
             builder = builder.header(*name, value);
         }
@@ -216,14 +217,14 @@ impl Client {
 }
 
 /// A new HTTP/1.1 connection to `target`, over TLS for `https`.
-async fn connect(target: &Target<'_>) -> Result<SendRequest<Full<Bytes>>, String> {
-    let tcp = tokio::net::TcpStream::connect((target.host, target.port))
+async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, String> {
+    let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|e| format!("cannot connect to {}:{}: {e}", target.host, target.port))?;
     let _ = tcp.set_nodelay(true);
     if target.tls {
         let config = kaioken_runtime::default_client_config()?;
-        let name = rustls_pki_types::ServerName::try_from(target.host.to_owned())
+        let name = rustls_pki_types::ServerName::try_from(target.host.clone())
             .map_err(|e| format!("`{}`: {e}", target.host))?;
         let stream = tokio_rustls::TlsConnector::from(config)
             .connect(name, tcp)
@@ -252,19 +253,27 @@ mod tests {
 
     #[test]
     fn urls() {
-        let t = parse("http://u:p@127.0.0.1:8086/write?db=x").unwrap();
+        let t = parse("http://127.0.0.1:8086/write?db=x").unwrap();
         assert!(!t.tls);
         assert_eq!(
-            (t.host, t.port, t.userinfo, t.path),
-            ("127.0.0.1", 8086, Some("u:p"), "/write?db=x")
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("127.0.0.1", 8086, "/write?db=x")
         );
+        assert_eq!(t.key, "http://127.0.0.1:8086");
         let t = parse("https://[::1]/v1/metrics").unwrap();
         assert_eq!(
-            (t.tls, t.host, t.port, t.path),
+            (t.tls, t.host.as_str(), t.port, t.path.as_str()),
             (true, "::1", 443, "/v1/metrics")
         );
         let t = parse("http://localhost:4318").unwrap();
-        assert_eq!((t.host, t.port, t.path), ("localhost", 4318, "/"));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("localhost", 4318, "/")
+        );
         assert!(parse("ftp://x").is_err());
+        assert_eq!(
+            parse("http://u:p@h/").err().as_deref(),
+            Some("credentials in the URL")
+        );
     }
 }
