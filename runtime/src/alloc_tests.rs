@@ -185,6 +185,18 @@ fn tokio_allocations(
     warm: usize,
     measured: usize,
 ) -> (u64, WorkerStats) {
+    let (allocations, _, stats) = traced_tokio_allocations(program, warm, measured, None);
+    (allocations, stats)
+}
+
+/// [`tokio_allocations`], with the VU sampling requests with `tracer` (trace.rs):
+/// also the spans recorded during the `measured` exchanges.
+pub(crate) fn traced_tokio_allocations(
+    program: kaioken_vm::Program,
+    warm: usize,
+    measured: usize,
+    tracer: Option<crate::trace::Tracer>,
+) -> (u64, usize, WorkerStats) {
     let plan = one_vu_plan(program.clone(), None);
     let shared = Arc::new(Shared::new(&plan, 1, Arc::new(Control::new())).unwrap());
     let ctx = WorkerCtx {
@@ -192,7 +204,8 @@ fn tokio_allocations(
             WorkerStats::new(shared.measure_from, 10)
                 .with_checks(program.checks.len())
                 .with_steps(program.steps.len())
-                .with_messages(&program),
+                .with_messages(&program)
+                .with_spans(tracer.is_some()),
         ),
         shared: shared.clone(),
         program,
@@ -205,12 +218,15 @@ fn tokio_allocations(
         .enable_all()
         .build()
         .unwrap();
-    let allocations = rt.block_on(async {
+    let (allocations, spans) = rt.block_on(async {
         let mut vu = TokioVu::new(Vu::new(&ctx.program, 1, false));
+        vu.tracer = tracer;
         let mut stop_rx = shared.control.subscribe();
-        let mut allocations = 0;
+        let spans = || ctx.stats.borrow().spans.spans.len();
+        let (mut allocations, mut spans_before) = (0, 0);
         for i in 0..warm + measured {
             if i == warm {
+                spans_before = spans();
                 COUNTING.with(|c| c.set(true));
             }
             while !matches!(vu.vu.next(&ctx.program), Yield::Send(_)) {}
@@ -221,10 +237,10 @@ fn tokio_allocations(
                 allocations = counted_allocations();
             }
         }
-        allocations
+        (allocations, spans() - spans_before)
     });
     drop(rt);
-    (allocations, ctx.stats.into_inner())
+    (allocations, spans, ctx.stats.into_inner())
 }
 
 /// One VU for up to a minute (or `max_requests`), with [`http_config`].

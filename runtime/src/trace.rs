@@ -514,15 +514,6 @@ mod tests {
     /// at 1%, the allocations are exactly the spans recorded.
     #[test]
     fn unsampled_requests_allocate_nothing() {
-        use std::cell::{Cell, RefCell};
-
-        use kaioken_vm::Yield;
-
-        use crate::stats::WorkerStats;
-        use crate::vu::Vu;
-        use crate::worker::{TokioVu, WorkerCtx};
-        use crate::{COUNTING, counted_allocations};
-
         const WARM: usize = 200;
         const MEASURED: usize = 2_000;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -539,47 +530,13 @@ mod tests {
             },
             ..Input::default()
         };
-        let plan = Arc::new(plan(&lower(&input).unwrap()).unwrap());
-        let shared =
-            Arc::new(crate::shared::Shared::new(&plan, 1, Arc::new(Control::new())).unwrap());
-        let program = plan.program.clone();
-        let ctx = WorkerCtx {
-            stats: RefCell::new(
-                WorkerStats::new(shared.measure_from, 10)
-                    .with_steps(program.steps.len())
-                    .with_spans(true),
-            ),
-            shared: shared.clone(),
+        let program = plan(&lower(&input).unwrap()).unwrap().program;
+        let (allocations, spans_measured, stats) = crate::alloc_tests::traced_tokio_allocations(
             program,
-            index: 0,
-            in_flight: Cell::new(0),
-            pacer: None,
-            open: None,
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (allocations, spans_measured) = rt.block_on(async {
-            let mut vu = TokioVu::new(Vu::new(&ctx.program, 1, false));
-            vu.tracer = Tracer::new(0.01, 11);
-            let mut stop_rx = shared.control.subscribe();
-            let mut spans_before = 0;
-            for i in 0..WARM + MEASURED {
-                if i == WARM {
-                    spans_before = ctx.stats.borrow().spans.spans.len();
-                    COUNTING.with(|c| c.set(true));
-                }
-                while !matches!(vu.vu.next(&ctx.program), Yield::Send(_)) {}
-                assert!(ctx.may_send(&mut stop_rx).await);
-                assert!(vu.send(&ctx, None, &mut stop_rx).await, "exchange {i}");
-            }
-            COUNTING.with(|c| c.set(false));
-            let spans = ctx.stats.borrow().spans.spans.len() - spans_before;
-            (counted_allocations(), spans)
-        });
-        drop(rt);
-        let stats = ctx.stats.into_inner();
+            WARM,
+            MEASURED,
+            Tracer::new(0.01, 11),
+        );
         assert_eq!(stats.counts.responses, (WARM + MEASURED) as u64);
         let spans = &stats.spans.spans;
         let traced = seen.lock().unwrap().iter().filter(|v| *v != "-").count();
