@@ -358,6 +358,32 @@ fn influxdb_sums_to_the_report_total() {
     }
 }
 
+/// A 3 s run writing to `address` on an InfluxDB that refuses every write: the run
+/// completes, and its report counts the failures and gives the last one's status and
+/// InfluxDB's message (both in `expected`). Returns the report.
+fn refused_influx_writes(nginx: &Nginx, address: &str, expected: [&str; 2]) -> Report {
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "-d", "3s", "--rate", "200"])
+        .args(["-o", &format!("influxdb={address}")])
+        .report()
+        .run();
+    let report = out.report();
+    total_served(&report, nginx);
+    let entry = output(&report, "influxdb");
+    assert_eq!(count(entry, "exports", &report), 0, "{entry}\n{report}");
+    assert!(
+        count(entry, "failed", &report) >= 2,
+        "a 3s run at 1s intervals: {entry}\n{report}"
+    );
+    let error = last_error(entry, &report);
+    assert!(
+        expected.iter().all(|e| error.contains(e)),
+        "last_error should give the status and InfluxDB's message {expected:?}: {error:?}\n{report}"
+    );
+    report
+}
+
 /// Wrong credentials: every write is refused (401), the run goes on and completes
 /// with its report, which counts the failures, says why, and does not show the
 /// password; nothing was written.
@@ -370,31 +396,9 @@ fn influxdb_bad_credentials_are_reported() {
         password: "s3cret",
     }));
     influx.create_database("kaioken");
-    let out = Test::new()
-        .arg(nginx.url("/"))
-        .args(["-c", "2", "-d", "3s", "--rate", "200"])
-        .args([
-            "-o",
-            &format!(
-                "influxdb=http://admin:wrong-password@{}/kaioken",
-                influx.addr()
-            ),
-        ])
-        .report()
-        .run();
-    let report = out.report();
-    total_served(&report, &nginx);
+    let address = format!("http://admin:wrong-password@{}/kaioken", influx.addr());
+    let report = refused_influx_writes(&nginx, &address, ["401", "authorization failed"]);
     let entry = output(&report, "influxdb");
-    assert_eq!(count(entry, "exports", &report), 0, "{entry}\n{report}");
-    assert!(
-        count(entry, "failed", &report) >= 2,
-        "a 3s run at 1s intervals: {entry}\n{report}"
-    );
-    let error = last_error(entry, &report);
-    assert!(
-        error.contains("401") && error.contains("authorization failed"),
-        "last_error should give the status and InfluxDB's message: {error:?}\n{report}"
-    );
     let address = entry["address"].as_str().unwrap_or_default();
     assert!(
         address.contains(&influx.addr()) && !address.contains("wrong-password"),
@@ -418,25 +422,8 @@ fn influxdb_missing_database_is_reported() {
     let _serial = serial();
     let nginx = Nginx::start(Variant::Http1);
     let influx = Influx::start(None);
-    let out = Test::new()
-        .arg(nginx.url("/"))
-        .args(["-c", "2", "-d", "3s", "--rate", "200"])
-        .args(["-o", &format!("influxdb=http://{}/nowhere", influx.addr())])
-        .report()
-        .run();
-    let report = out.report();
-    total_served(&report, &nginx);
-    let entry = output(&report, "influxdb");
-    assert_eq!(count(entry, "exports", &report), 0, "{entry}\n{report}");
-    assert!(
-        count(entry, "failed", &report) >= 2,
-        "a 3s run at 1s intervals: {entry}\n{report}"
-    );
-    let error = last_error(entry, &report);
-    assert!(
-        error.contains("404") && error.contains("database not found"),
-        "last_error should give the status and InfluxDB's message: {error:?}\n{report}"
-    );
+    let address = format!("http://{}/nowhere", influx.addr());
+    refused_influx_writes(&nginx, &address, ["404", "database not found"]);
 }
 
 /// `-o otlp=…` with `--trace-sample`: the receiver gets metrics (the requests
