@@ -877,14 +877,13 @@ impl ReportFile {
             ))
         })?;
         // A missing directory is named as such, not as a file that was not found.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir() {
                 return Err(Error::Io {
                     path: path.display().to_string(),
                     message: format!("the directory `{}` does not exist", dir.display()),
                 });
             }
-        }
         let mut hidden = std::ffi::OsString::from(".");
         hidden.push(name);
         hidden.push(format!(".{}.partial", std::process::id()));

@@ -88,11 +88,10 @@ impl Jar {
             else {
                 continue;
             };
-            if let Ok(cookie) = Cookie::parse(value, url) {
-                if self.has_room_for(&cookie) {
+            if let Ok(cookie) = Cookie::parse(value, url)
+                && self.has_room_for(&cookie) {
                     let _ = self.store.insert(cookie.into_owned(), url);
                 }
-            }
         }
     }
 

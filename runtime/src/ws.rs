@@ -280,12 +280,11 @@ impl Ws {
             replies += 1;
             bytes_in += data.len() as u64;
             self.tally.received(data.len());
-            if replies == ws_step.expect {
-                if let Some(c) = self.last.capture.as_mut() {
+            if replies == ws_step.expect
+                && let Some(c) = self.last.capture.as_mut() {
                     c.start(keep_body);
                     c.push_body(&data);
                 }
-            }
         }
         Ok(Ended::Done { bytes_in })
     }

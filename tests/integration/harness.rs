@@ -271,16 +271,14 @@ impl Test {
                 failures.push(format!("output contains {bad:?}"));
             }
         }
-        if let Some(want) = &self.stdout {
-            if *want != stdout {
+        if let Some(want) = &self.stdout
+            && *want != stdout {
                 failures.push(format!("stdout differs; expected:\n{want}"));
             }
-        }
-        if let Some(want) = &self.stderr {
-            if *want != stderr {
+        if let Some(want) = &self.stderr
+            && *want != stderr {
                 failures.push(format!("stderr differs; expected:\n{want}"));
             }
-        }
         for want in &self.stdout_contains {
             if !stdout.contains(want.as_str()) {
                 failures.push(format!("stdout lacks {want:?}"));

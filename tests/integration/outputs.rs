@@ -120,18 +120,16 @@ impl Poller {
                 "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
             )];
             while !stopped.load(Ordering::SeqCst) {
-                if let Ok(r) = client::get(&addr, "/metrics", &[]) {
-                    if r.status == 200 {
+                if let Ok(r) = client::get(&addr, "/metrics", &[])
+                    && r.status == 200 {
                         let mut f = into.lock().expect("the poller's results");
                         f.text = Some(r);
                         f.text_count += 1;
                     }
-                }
-                if let Ok(r) = client::get(&addr, "/metrics", &openmetrics) {
-                    if r.status == 200 {
+                if let Ok(r) = client::get(&addr, "/metrics", &openmetrics)
+                    && r.status == 200 {
                         into.lock().expect("the poller's results").openmetrics = Some(r);
                     }
-                }
                 std::thread::sleep(Duration::from_millis(200));
             }
         });

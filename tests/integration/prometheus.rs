@@ -166,11 +166,10 @@ impl Prometheus {
         let deadline = Instant::now() + within;
         loop {
             let got = self.query(&expr);
-            if let Ok(Some(up)) = got {
-                if wanted(up) {
+            if let Ok(Some(up)) = got
+                && wanted(up) {
                     return Ok(());
                 }
-            }
             if Instant::now() > deadline {
                 return Err(format!(
                     "{target} was not scraped within {within:?} ({expr} is {got:?})\n{}",

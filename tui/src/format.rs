@@ -7,7 +7,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -101,7 +101,7 @@ pub(crate) fn bar(value: f64, max: f64, width: usize) -> String {
     let eighths = (ratio * width as f64 * 8.0).round() as usize;
     let mut out = "█".repeat(eighths / 8);
     out.push_str(EIGHTHS[eighths % 8]);
-    let used = eighths / 8 + usize::from(eighths % 8 > 0);
+    let used = eighths / 8 + usize::from(!eighths.is_multiple_of(8));
     out.push_str(&" ".repeat(width.saturating_sub(used)));
     out
 }

@@ -453,12 +453,11 @@ fn value_end(text: &str, from: usize) -> usize {
     let mut j = from;
     while j < b.len() && !ends_value(b[j]) {
         // Bytes, not `str` slicing: `j` may be inside a multi-byte character.
-        if b[j..].starts_with(b"${") {
-            if let Some(k) = b[j..].iter().position(|&c| c == b'}') {
+        if b[j..].starts_with(b"${")
+            && let Some(k) = b[j..].iter().position(|&c| c == b'}') {
                 j += k + 1;
                 continue;
             }
-        }
         j += 1;
     }
     j

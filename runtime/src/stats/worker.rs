@@ -312,11 +312,10 @@ impl WorkerStats {
         if let Some(sec) = self.second(at) {
             sec.started += 1;
             self.counts.started += 1;
-            if let Some(lag) = lag {
-                if let Some(h) = &mut self.schedule_lag {
+            if let Some(lag) = lag
+                && let Some(h) = &mut self.schedule_lag {
                     h.saturating_record(clamp_us(lag));
                 }
-            }
         }
     }
 

@@ -434,11 +434,10 @@ fn candidates(r: &RecordedResponse) -> Vec<Candidate> {
     let mut out = Vec::new();
     if let Some(body) = r.body.as_deref() {
         let trimmed = body.trim_start();
-        if r.mime_type.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('[') {
-            if let Ok(json) = serde_json::from_str::<Value>(body) {
+        if (r.mime_type.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('['))
+            && let Ok(json) = serde_json::from_str::<Value>(body) {
                 json_leaves(&json, &mut String::from("$"), ("", ""), &mut out);
             }
-        }
         if r.mime_type.contains("html") || body.contains("<input") || body.contains("<meta") {
             html_fields(body, &mut out);
         }
