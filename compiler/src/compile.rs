@@ -148,8 +148,8 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                 expected: step.expected_status.clone(),
                 kind,
             });
-            if let crate::StepKind::WebSocket(ws) = &step.kind {
-                if ws.interval_micros > 0 {
+            if let crate::StepKind::WebSocket(ws) = &step.kind
+                && ws.interval_micros > 0 {
                     c.emit(
                         Op::Pace {
                             micros: ws.interval_micros,
@@ -157,7 +157,6 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                         None,
                     );
                 }
-            }
             c.emit(Op::Send { step: id }, loc);
             for (check, loc) in checks {
                 c.emit(Op::Check { check }, loc);
@@ -202,6 +201,10 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
         ranges: c.ranges,
         grpc_methods: c.grpc_methods,
         grpc_schema: ir.grpc_schema.clone(),
+        scripts: None,
+        script_calls: Vec::new(),
+        slot_names: Vec::new(),
+        seeds: Vec::new(),
         scenarios: ir
             .scenarios
             .iter()

@@ -54,6 +54,9 @@ pub enum CheckExpr {
     Duration(CmpOp, Duration),
     /// A text test on the body (`None`) or on a header (`Some(lowercase name)`).
     Text(Option<Box<[u8]>>, TextTest),
+    /// `script:name`: the program's script runner judges (the interpreter calls it;
+    /// [`CheckExpr::eval`] cannot, and answers `false`).
+    Script(crate::ScriptId),
 }
 
 /// A test on text.
@@ -90,6 +93,7 @@ impl CheckExpr {
                     (TextTest::Equals(eq, want), Some(t)) => (t == &**want) == *eq,
                 }
             }
+            CheckExpr::Script(_) => false,
         }
     }
 
@@ -102,6 +106,11 @@ impl CheckExpr {
             CheckExpr::Not(inner) => inner.reads(),
             CheckExpr::Text(None, _) => crate::Reads::BODY,
             CheckExpr::Text(Some(_), _) => crate::Reads::HEAD,
+            // A script may read anything of the response.
+            CheckExpr::Script(_) => crate::Reads {
+                head: true,
+                body: true,
+            },
             _ => crate::Reads::default(),
         }
     }

@@ -52,6 +52,9 @@ pub enum ExtractKind {
     Header(Box<[u8]>),
     /// The whole body (up to the body limit).
     Body,
+    /// `script:name`: the program's script runner finds the value (the interpreter
+    /// calls it; [`CompiledExtractor::extract`] cannot, and finds nothing).
+    Script(crate::ScriptId),
 }
 
 /// One step of a direct JSONPath.
@@ -90,6 +93,10 @@ impl CompiledExtractor {
     pub fn reads(&self) -> crate::Reads {
         match self.kind {
             ExtractKind::Header(_) => crate::Reads::HEAD,
+            ExtractKind::Script(_) => crate::Reads {
+                head: true,
+                body: true,
+            },
             _ => crate::Reads::BODY,
         }
     }
@@ -104,6 +111,7 @@ impl CompiledExtractor {
                 out.extend_from_slice(r.body());
                 true
             }
+            ExtractKind::Script(_) => false,
             ExtractKind::Header(name) => match r.header(name) {
                 Some(v) => {
                     out.extend_from_slice(v);

@@ -102,6 +102,14 @@ typed_id!(
     ExtractorId(u32), "x"
 );
 typed_id!(
+    /// A script function in the program's runner (one per function and role).
+    ScriptId(u32), "f"
+);
+typed_id!(
+    /// A `${script:name}` call site, in the program's script call table.
+    ScriptCallId(u32), "q"
+);
+typed_id!(
     /// An inclusive integer range for `${RANDOM(min,max)}`, in the program's table.
     RangeId(u32), "r"
 );

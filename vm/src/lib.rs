@@ -37,6 +37,7 @@ mod op;
 mod plan;
 mod program;
 mod redact;
+mod script;
 mod segment;
 mod status;
 mod step_desc;
@@ -51,7 +52,8 @@ pub use expected::ExpectedStatus;
 pub use extract::{CompiledExtractor, ExtractKind};
 pub use host::{Host, SystemHost, system_unix_ms};
 pub use ids::{
-    BufId, CheckId, ConstId, ExtractorId, OriginId, Pc, PickId, RangeId, SlotId, StepId,
+    BufId, CheckId, ConstId, ExtractorId, OriginId, Pc, PickId, RangeId, ScriptCallId, ScriptId,
+    SlotId, StepId,
 };
 pub use kaioken_grammar::CmpOp;
 pub use method::Method;
@@ -61,6 +63,7 @@ pub use plan::{
 };
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
 pub use redact::{REDACTED, Redact, Redacted, SECRET_HEADERS, SECRET_QUERY_KEYS, UrlPiece};
+pub use script::{RequestSoFar, ScriptCall, ScriptContext, ScriptRole, ScriptRunner};
 pub use segment::{Fraction, Segment};
 pub use status::Status;
 pub use step_desc::{

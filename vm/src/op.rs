@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-use crate::{BufId, Builtin, CheckId, ConstId, ExtractorId, Pc, PickId, RangeId, SlotId, StepId};
+use crate::{
+    BufId, Builtin, CheckId, ConstId, ExtractorId, Pc, PickId, RangeId, ScriptCallId, SlotId,
+    StepId,
+};
 
 /// Calls `$mac!` with every instruction: its doc, name, fields and mnemonic. The `Op`
 /// enum, the mnemonic table and the operand printer are all generated from this one
@@ -26,6 +29,10 @@ macro_rules! for_each_op {
             PushSlotUrl { buf: BufId, slot: SlotId } => "buf.sloturl";
             /// Append a random integer from the program's range `range` to `buf`.
             PushRandom { buf: BufId, range: RangeId } => "buf.random";
+            /// Append what script call `call` returns (`${script:name}`) to `buf`:
+            /// the program's runner runs the function with the VU's variables and
+            /// the step's request as far as it is built.
+            PushScript { buf: BufId, call: ScriptCallId } => "buf.script";
             /// Yield `Send(step)`: the step's buffers are ready. The runtime performs the
             /// exchange and resumes with its outcome, which the judging instructions
             /// after it (`check`, `extract`, `jump.failed`) read.

@@ -63,6 +63,16 @@ pub struct Program {
     /// (compiled from a `.proto` or fetched by server reflection), decoded once per
     /// run by the runtime; empty when no step is a gRPC call.
     pub grpc_schema: Vec<u8>,
+    /// The runner of the scenario's `[scripts]`; `None` without scripts.
+    pub scripts: Option<std::sync::Arc<dyn crate::ScriptRunner>>,
+    /// `${script:name}` call sites, indexed by [`crate::ScriptCallId`].
+    pub script_calls: Vec<crate::ScriptCall>,
+    /// The variable each slot holds, indexed by [`crate::SlotId`] (scripts read
+    /// variables by name).
+    pub slot_names: Vec<String>,
+    /// Slots a VU starts with filled: `(slot, key)` takes the value `setup` returned
+    /// for `key` (`${setup.key}`).
+    pub seeds: Vec<(crate::SlotId, String)>,
 }
 
 /// A scenario's name and tags.
@@ -197,7 +207,8 @@ impl Program {
                 | Op::PushSlot { buf, .. }
                 | Op::PushSlotEncoded { buf, .. }
                 | Op::PushSlotUrl { buf, .. }
-                | Op::PushRandom { buf, .. } => pushed[buf.index()].push(Pushed::Value),
+                | Op::PushRandom { buf, .. }
+                | Op::PushScript { buf, .. } => pushed[buf.index()].push(Pushed::Value),
                 Op::Send { step } => {
                     let step = &self.steps[step];
                     let parts = |o: Operand| match o {

@@ -79,6 +79,13 @@ impl Program {
                 ))
             }
         };
+        let script_in_range = |f: crate::ScriptId, pc: usize| match &self.scripts {
+            Some(runner) => in_range("script", f.index(), runner.functions(), pc),
+            None => Err(fail(
+                Some(pc),
+                "a script instruction in a program without scripts".into(),
+            )),
+        };
         let bufs = usize::from(self.buf_count);
         let slots = usize::from(self.slot_count);
         let mut judging = false;
@@ -107,11 +114,24 @@ impl Program {
                 }
                 Op::Check { check } => {
                     in_range("check", check.index(), self.checks.len(), pc)?;
+                    if let crate::CheckExpr::Script(f) = self.checks[check].expr {
+                        script_in_range(f, pc)?;
+                    }
                 }
                 Op::Extract { x } => {
                     in_range("extractor", x.index(), self.extractors.len(), pc)?;
                     let slot = self.extractors[x].slot;
                     in_range("slot", slot.index(), slots, pc)?;
+                    if let crate::ExtractKind::Script(f) = self.extractors[x].kind {
+                        script_in_range(f, pc)?;
+                    }
+                }
+                Op::PushScript { buf, call } => {
+                    in_range("buffer", buf.index(), bufs, pc)?;
+                    in_range("script call", call.index(), self.script_calls.len(), pc)?;
+                    let c = self.script_calls[call];
+                    in_range("step", c.step.index(), self.steps.len(), pc)?;
+                    script_in_range(c.script, pc)?;
                 }
                 Op::JumpIfFailed { to } => forward(to, pc)?,
                 Op::Pick { table } => {

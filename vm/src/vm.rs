@@ -1,4 +1,7 @@
-use crate::{Builtin, Host, Op, Program, ResponseView, StepId, VuState};
+use crate::{
+    BufId, Builtin, CheckExpr, ExtractKind, Host, Op, Program, RequestSoFar, ResponseView,
+    ScriptCallId, ScriptContext, StepId, VuState,
+};
 
 /// What the VM hands back to the runtime: an effect to perform, or the end of an
 /// iteration.
@@ -135,20 +138,33 @@ impl Program {
                     state.pc = table.target(draw % table.total().max(1));
                 }
                 Op::Check { check } => {
-                    let passed = last.completed() && self.checks[check].expr.eval(last);
+                    let passed = last.completed()
+                        && match self.checks[check].expr {
+                            CheckExpr::Script(f) => self.runner().check(f, self.ctx(state), last),
+                            ref expr => expr.eval(last),
+                        };
                     host.checked(check, passed);
                 }
                 Op::Extract { x } => {
                     let extractor = &self.extractors[x];
-                    let slot = state.slot_mut(extractor.slot);
-                    let found = if last.completed() {
-                        extractor.extract(last, slot)
-                    } else {
-                        slot.clear();
-                        false
+                    let found = match extractor.kind {
+                        _ if !last.completed() => {
+                            state.slot_mut(extractor.slot).clear();
+                            false
+                        }
+                        ExtractKind::Script(f) => {
+                            // The slot is taken out while the script reads the
+                            // VU's other variables, and put back (capacity kept).
+                            let mut slot = std::mem::take(state.slot_mut(extractor.slot));
+                            let found = self.runner().extract(f, self.ctx(state), last, &mut slot);
+                            *state.slot_mut(extractor.slot) = slot;
+                            found
+                        }
+                        _ => extractor.extract(last, state.slot_mut(extractor.slot)),
                     };
                     host.extracted(x, found);
                 }
+                Op::PushScript { buf, call } => self.push_script(state, buf, call),
                 Op::JumpIfFailed { to } => {
                     if !last.completed() {
                         state.pc = to;
@@ -165,6 +181,46 @@ impl Program {
                 }
             }
         }
+    }
+}
+
+impl Program {
+    /// The script runner, which every script instruction's program has
+    /// ([`Program::validate`] checks it).
+    #[inline]
+    fn runner(&self) -> &dyn crate::ScriptRunner {
+        match &self.scripts {
+            Some(runner) => &**runner,
+            None => unreachable!("validate() refuses script instructions without a runner"),
+        }
+    }
+
+    #[inline]
+    fn ctx<'a>(&'a self, state: &'a VuState) -> ScriptContext<'a> {
+        ScriptContext {
+            program: self,
+            state,
+        }
+    }
+
+    /// `buf.script`: the buffer is taken out while the script reads the request
+    /// built so far and the VU's variables, then put back with the value appended.
+    fn push_script(&self, state: &mut VuState, buf: BufId, call: ScriptCallId) {
+        let call = self.script_calls[call];
+        let step = &self.steps[call.step];
+        let mut out = std::mem::take(&mut state.bufs[buf]);
+        let request = RequestSoFar {
+            method: step.method.as_str(),
+            path: call.sees_path.then(|| self.bytes(state, step.path)),
+            body: if call.sees_body {
+                step.body.map(|b| self.bytes(state, b))
+            } else {
+                None
+            },
+        };
+        self.runner()
+            .value(call.script, self.ctx(state), request, &mut out);
+        state.bufs[buf] = out;
     }
 }
 

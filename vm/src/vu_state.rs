@@ -21,10 +21,16 @@ pub struct VuState {
 
 impl VuState {
     pub(crate) fn new(program: &Program, vu: u32) -> VuState {
+        let mut slots = vec![Vec::with_capacity(64); usize::from(program.slot_count)];
+        if let Some(runner) = &program.scripts {
+            for (slot, key) in &program.seeds {
+                slots[*slot] = runner.setup_value(key).unwrap_or_default();
+            }
+        }
         VuState {
             pc: program.entry,
             bufs: vec![Vec::with_capacity(64); usize::from(program.buf_count)],
-            slots: vec![Vec::with_capacity(64); usize::from(program.slot_count)],
+            slots,
             vu,
             iteration: 0,
             requests: 0,

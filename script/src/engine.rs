@@ -1,0 +1,460 @@
+//! One Lua state with a runner's functions loaded: made once per worker thread (on
+//! its first call) and reused for every call after.
+//!
+//! A call reuses one table for the response (`r`) and one for the request (`req`);
+//! only the body becomes a new Lua string. `r.headers[name]`, `r.header(name)` and
+//! `vars.name` read the response and the VU's state in place, through pointers set
+//! for the length of the call ([`Current`]).
+
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use kaioken_vm::{
+    Program, RequestSoFar, ResponseView, ScriptContext, ScriptId, ScriptRole, VuState,
+};
+use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value, VmState};
+
+use crate::{Runner, ScriptDef, ScriptError};
+
+/// How often, in Lua instructions, the budget hook reads the clock.
+const HOOK_EVERY: u32 = 1_000;
+
+/// The failure of one call.
+pub(crate) struct CallError {
+    pub message: String,
+    /// Whether it ran past its budget.
+    pub over_budget: bool,
+}
+
+/// Load `def` as a function of `role`. The chunk starts with as many line breaks as
+/// put the body's first line on its line in `def.file`, and is named after the file,
+/// so Lua's messages say `file:line:` of the scenario.
+pub(crate) fn load(lua: &Lua, def: &ScriptDef, role: ScriptRole) -> mlua::Result<Function> {
+    let params = match role {
+        ScriptRole::Check | ScriptRole::Extract => "r",
+        ScriptRole::Value => "req",
+        ScriptRole::Setup => "",
+        ScriptRole::Teardown => "data",
+    };
+    let mut chunk = "\n".repeat(def.line.saturating_sub(1) as usize);
+    chunk.push_str("return function(");
+    chunk.push_str(params);
+    chunk.push_str(") ");
+    chunk.push_str(&def.source);
+    chunk.push_str("\nend");
+    lua.load(chunk)
+        .set_name(format!("={}", def.file))
+        .eval::<Function>()
+}
+
+/// A Lua error as one line of text: no traceback, no "runtime error:" prefix.
+pub(crate) fn clean_error(e: &mlua::Error) -> String {
+    let text = match e {
+        mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => m.clone(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::CallbackError { cause, .. } => return clean_error(cause),
+        other => other.to_string(),
+    };
+    let text = text.split("\nstack traceback:").next().unwrap_or_default();
+    text.trim().to_owned()
+}
+
+/// [`clean_error`], with the line of `file` a callback's error came from (a Lua
+/// error names it; an error from kaioken's functions, `json.decode`, is placed by
+/// the traceback's first frame in the file).
+pub(crate) fn located_error(e: &mlua::Error, file: &str) -> String {
+    let message = clean_error(e);
+    if message.starts_with(file) {
+        return message;
+    }
+    let traceback = match e {
+        mlua::Error::CallbackError { traceback, .. } => traceback.as_str(),
+        mlua::Error::RuntimeError(m) => m.as_str(),
+        _ => "",
+    };
+    let line = traceback.lines().find_map(|l| {
+        let rest = l.trim_start().strip_prefix(file)?.strip_prefix(':')?;
+        rest.split(':').next()?.parse::<u32>().ok()
+    });
+    match line {
+        Some(line) => format!("{file}:{line}: {message}"),
+        None => message,
+    }
+}
+
+/// `file:12: message` into line 12 and the message.
+pub(crate) fn split_location(file: &str, text: &str) -> ScriptError {
+    let located = text
+        .strip_prefix(file)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .and_then(|rest| rest.split_once(':'))
+        .and_then(|(line, message)| Some((line.parse().ok()?, message.trim())));
+    match located {
+        Some((line, message)) => ScriptError {
+            line: Some(line),
+            message: message.to_owned(),
+        },
+        None => ScriptError {
+            line: None,
+            message: text.to_owned(),
+        },
+    }
+}
+
+/// What the call in progress reads: set by [`Current::enter`] for its length.
+#[derive(Default)]
+pub(crate) struct Current {
+    response: Cell<Option<NonNull<dyn ResponseView + 'static>>>,
+    program: Cell<Option<NonNull<Program>>>,
+    state: Cell<Option<NonNull<VuState>>>,
+}
+
+/// Clears [`Current`] when the call is over, however it ends.
+pub(crate) struct Entered<'a>(&'a Current);
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.0.response.set(None);
+        self.0.program.set(None);
+        self.0.state.set(None);
+    }
+}
+
+impl Current {
+    /// Point at `ctx` and `response` until the guard drops.
+    pub fn enter<'a>(
+        &'a self,
+        ctx: Option<ScriptContext<'a>>,
+        response: Option<&'a dyn ResponseView>,
+    ) -> Entered<'a> {
+        // SAFETY: the lifetime is erased only to store the pointer; it is read only
+        // through `response()` while the guard lives, and the guard borrows `'a`, so
+        // the response outlives every read. The guard clears it on drop.
+        let response = response.map(|r| unsafe {
+            std::mem::transmute::<NonNull<dyn ResponseView + 'a>, NonNull<dyn ResponseView>>(
+                NonNull::from(r),
+            )
+        });
+        self.response.set(response);
+        self.program.set(ctx.map(|c| NonNull::from(c.program)));
+        self.state.set(ctx.map(|c| NonNull::from(c.state)));
+        Entered(self)
+    }
+
+    /// The response of the call in progress.
+    fn response(&self) -> Option<&dyn ResponseView> {
+        // SAFETY: set by `enter` from a reference that outlives the guard, and
+        // cleared when the guard drops; Lua calls back only during the call.
+        self.response.get().map(|p| unsafe { p.as_ref() })
+    }
+
+    /// The VU of the call in progress.
+    fn ctx(&self) -> Option<ScriptContext<'_>> {
+        // SAFETY: as for `response`.
+        let (program, state) = (self.program.get()?, self.state.get()?);
+        Some(unsafe {
+            ScriptContext {
+                program: program.as_ref(),
+                state: state.as_ref(),
+            }
+        })
+    }
+}
+
+/// A runner's functions in one Lua state.
+pub(crate) struct Engine {
+    lua: Lua,
+    functions: Vec<Function>,
+    /// Each function's file, to place its errors.
+    files: Vec<String>,
+    r: Table,
+    req: Table,
+    current: Rc<Current>,
+    deadline: Rc<Cell<Instant>>,
+    budget: Duration,
+}
+
+impl Engine {
+    /// A state with the sandboxed libraries, the runner's limits and every function
+    /// loaded.
+    pub fn new(runner: &Runner) -> mlua::Result<Engine> {
+        let current = Rc::new(Current::default());
+        let deadline = Rc::new(Cell::new(Instant::now()));
+        let lua = sandbox(&runner.limits, runner.limits.budget, &deadline)?;
+        let globals = lua.globals();
+        globals.raw_set(
+            "setup",
+            crate::lib_fns::setup_table(&lua, runner.setup_values())?,
+        )?;
+        globals.raw_set("vars", vars_table(&lua, &current)?)?;
+        let functions = runner
+            .functions
+            .iter()
+            .map(|&(def, role)| load(&lua, &runner.defs[def], role))
+            .collect::<mlua::Result<Vec<_>>>()?;
+        let files = runner
+            .functions
+            .iter()
+            .map(|&(def, _)| runner.defs[def].file.clone())
+            .collect();
+        let r = lua.create_table()?;
+        let headers = lua.create_table()?;
+        let meta = lua.create_table()?;
+        let c = Rc::clone(&current);
+        meta.raw_set(
+            "__index",
+            lua.create_function(move |lua, (_, name): (Value, mlua::LuaString)| {
+                header(lua, &c, &name.as_bytes())
+            })?,
+        )?;
+        headers.set_metatable(Some(meta))?;
+        r.raw_set("headers", headers)?;
+        let c = Rc::clone(&current);
+        r.raw_set(
+            "header",
+            lua.create_function(move |lua, args: MultiValue| {
+                // `r.header(name)` and `r:header(name)` both work.
+                let name = args.iter().rev().find_map(|v| v.as_string().cloned());
+                match name {
+                    Some(name) => header(lua, &c, &name.as_bytes()),
+                    None => Ok(Value::Nil),
+                }
+            })?,
+        )?;
+        let req = lua.create_table()?;
+        Ok(Engine {
+            lua,
+            functions,
+            files,
+            r,
+            req,
+            current,
+            deadline,
+            budget: runner.limits.budget,
+        })
+    }
+
+    /// Call function `script` with `arg`, within the budget.
+    fn call(&self, script: ScriptId, arg: &Table) -> Result<MultiValue, CallError> {
+        let start = Instant::now();
+        self.deadline.set(start + self.budget);
+        self.functions[script.index()]
+            .call::<MultiValue>(arg)
+            .map_err(|e| {
+                let over_budget = Instant::now() >= self.deadline.get();
+                CallError {
+                    message: located_error(&e, &self.files[script.index()]),
+                    over_budget,
+                }
+            })
+    }
+
+    /// Fill `r` from `last`.
+    fn response(&self, last: &dyn ResponseView) -> mlua::Result<()> {
+        self.r.raw_set("status", last.status())?;
+        self.r
+            .raw_set("body", self.lua.create_string(last.body())?)?;
+        self.r
+            .raw_set("duration_ms", last.duration().as_secs_f64() * 1000.0)
+    }
+
+    /// A check: pass or fail, and the message a failure came with.
+    pub fn check(
+        &self,
+        script: ScriptId,
+        ctx: ScriptContext<'_>,
+        last: &dyn ResponseView,
+    ) -> Result<(bool, Option<String>), CallError> {
+        let _in = self.current.enter(Some(ctx), Some(last));
+        self.response(last).map_err(internal)?;
+        let out = self.call(script, &self.r)?;
+        let mut values = out.into_iter();
+        let passed = match values.next() {
+            None | Some(Value::Nil) | Some(Value::Boolean(false)) => false,
+            Some(_) => true,
+        };
+        let message = values.next().and_then(|m| text(&m));
+        Ok((passed, message))
+    }
+
+    /// An extractor: the value into `out`; `false` when the function returned
+    /// nothing.
+    pub fn extract(
+        &self,
+        script: ScriptId,
+        ctx: ScriptContext<'_>,
+        last: &dyn ResponseView,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, CallError> {
+        let _in = self.current.enter(Some(ctx), Some(last));
+        self.response(last).map_err(internal)?;
+        let values = self.call(script, &self.r)?;
+        match values.into_iter().next() {
+            None | Some(Value::Nil) => Ok(false),
+            Some(v) => {
+                crate::lib_fns::write_value(&self.lua, &v, out).map_err(internal)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// A request hook: its value appended to `out`.
+    pub fn value(
+        &self,
+        script: ScriptId,
+        ctx: ScriptContext<'_>,
+        request: RequestSoFar<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CallError> {
+        let _in = self.current.enter(Some(ctx), None);
+        let fill = || -> mlua::Result<()> {
+            self.req.raw_set("method", request.method)?;
+            let bytes = |b: Option<&[u8]>| b.map(|b| self.lua.create_string(b)).transpose();
+            self.req.raw_set("path", bytes(request.path)?)?;
+            self.req.raw_set("body", bytes(request.body)?)
+        };
+        fill().map_err(internal)?;
+        let values = self.call(script, &self.req)?;
+        match values.into_iter().next() {
+            None | Some(Value::Nil) => Err(CallError {
+                message: "returned nothing: a request value must be a string or a number".into(),
+                over_budget: false,
+            }),
+            Some(v) => crate::lib_fns::write_value(&self.lua, &v, out).map_err(internal),
+        }
+    }
+}
+
+fn internal(e: mlua::Error) -> CallError {
+    CallError {
+        message: clean_error(&e),
+        over_budget: false,
+    }
+}
+
+/// A Lua value as message text: strings and numbers; anything else is no message.
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string_lossy()),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `r.headers[name]`: the response's header, or nil.
+fn header(lua: &Lua, current: &Current, name: &[u8]) -> mlua::Result<Value> {
+    match current.response().and_then(|r| r.header(name)) {
+        Some(v) => Ok(Value::String(lua.create_string(v)?)),
+        None => Ok(Value::Nil),
+    }
+}
+
+/// `vars`: reads the VU's variables by name, and `vars.VU`, `vars.ITERATION`.
+fn vars_table(lua: &Lua, current: &Rc<Current>) -> mlua::Result<Table> {
+    let vars = lua.create_table()?;
+    let meta = lua.create_table()?;
+    let c = Rc::clone(current);
+    meta.raw_set(
+        "__index",
+        lua.create_function(move |lua, (_, name): (Value, mlua::LuaString)| {
+            let Some(ctx) = c.ctx() else {
+                return Ok(Value::Nil);
+            };
+            let name = name.to_str()?;
+            Ok(match &*name {
+                "VU" => Value::Integer(i64::from(ctx.vu())),
+                "ITERATION" => Value::Integer(ctx.iteration() as i64),
+                name => match ctx.var(name) {
+                    Some(v) => Value::String(lua.create_string(v)?),
+                    None => Value::Nil,
+                },
+            })
+        })?,
+    )?;
+    meta.raw_set(
+        "__newindex",
+        lua.create_function(|_, _: MultiValue| -> mlua::Result<()> {
+            Err(mlua::Error::runtime(
+                "`vars` is read-only: an extractor sets a variable",
+            ))
+        })?,
+    )?;
+    vars.set_metatable(Some(meta))?;
+    Ok(vars)
+}
+
+/// A Lua state with only the libraries a sandboxed script may use, kaioken's own,
+/// the memory limit, and the budget hook reading `deadline`.
+pub(crate) fn sandbox(
+    limits: &crate::Limits,
+    budget: Duration,
+    deadline: &Rc<Cell<Instant>>,
+) -> mlua::Result<Lua> {
+    use mlua::StdLib;
+    let libs = StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::UTF8 | StdLib::OS;
+    let lua = Lua::new_with(libs, mlua::LuaOptions::default())?;
+    let globals = lua.globals();
+    // The base library reaches files (`dofile`, `loadfile`), compiles code at run
+    // time (`load`) and prints to the terminal the live view draws on.
+    for name in [
+        "dofile",
+        "loadfile",
+        "load",
+        "loadstring",
+        "print",
+        "collectgarbage",
+        "xpcall",
+        "require",
+        "module",
+    ] {
+        globals.raw_set(name, Value::Nil)?;
+    }
+    // `os` keeps only its clock and calendar.
+    let os: Table = globals.raw_get("os")?;
+    let safe = lua.create_table()?;
+    for name in ["time", "date", "clock", "difftime"] {
+        safe.raw_set(name, os.raw_get::<Value>(name)?)?;
+    }
+    globals.raw_set("os", safe)?;
+    crate::lib_fns::install(&lua, limits)?;
+    // `pcall` that cannot swallow the budget: past the deadline its error goes on.
+    let d = Rc::clone(deadline);
+    globals.raw_set(
+        "pcall",
+        lua.create_function(move |lua, (f, args): (Function, MultiValue)| {
+            match f.call::<MultiValue>(args) {
+                Ok(values) => {
+                    let mut out = MultiValue::new();
+                    out.push_back(Value::Boolean(true));
+                    out.extend(values);
+                    Ok(out)
+                }
+                Err(e) if Instant::now() >= d.get() => Err(e),
+                Err(e) => {
+                    let mut out = MultiValue::new();
+                    out.push_back(Value::Boolean(false));
+                    out.push_back(Value::String(lua.create_string(clean_error(&e))?));
+                    Ok(out)
+                }
+            }
+        })?,
+    )?;
+    lua.set_memory_limit(limits.memory)?;
+    let d = Rc::clone(deadline);
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+        move |_, _| {
+            if Instant::now() >= d.get() {
+                Err(mlua::Error::runtime(format!(
+                    "stopped: ran past its time budget of {budget:?} (`[scripting] budget`)"
+                )))
+            } else {
+                Ok(VmState::Continue)
+            }
+        },
+    )?;
+    Ok(lua)
+}

@@ -1,0 +1,412 @@
+//! The runner against hand-made responses and VUs: each role, the sandbox, the
+//! budget and the located errors.
+
+use std::time::Duration;
+
+use kaioken_vm::{
+    Program, RequestSoFar, ResponseView, ScriptContext, ScriptId, ScriptRole, ScriptRunner, SlotId,
+};
+
+use super::*;
+
+struct Resp {
+    status: u16,
+    body: &'static [u8],
+}
+
+impl ResponseView for Resp {
+    fn completed(&self) -> bool {
+        true
+    }
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn duration(&self) -> Duration {
+        Duration::from_millis(12)
+    }
+    fn body(&self) -> &[u8] {
+        self.body
+    }
+    fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        name.eq_ignore_ascii_case(b"content-type")
+            .then_some(b"application/json".as_slice())
+    }
+}
+
+fn def(name: &str, source: &str) -> ScriptDef {
+    ScriptDef {
+        name: name.into(),
+        source: source.into(),
+        file: "s.toml".into(),
+        line: 10,
+    }
+}
+
+fn runner(defs: Vec<ScriptDef>, roles: &[ScriptRole], limits: Limits) -> Runner {
+    let functions = roles.iter().enumerate().map(|(i, r)| (i, *r)).collect();
+    Runner::new(defs, functions, limits)
+}
+
+/// A program with one variable, `token`, and a VU holding `abc` in it.
+fn vu() -> (Program, kaioken_vm::VuState) {
+    let program = Program {
+        slot_count: 1,
+        slot_names: vec!["token".into()],
+        ..Program::default()
+    };
+    let mut state = program.create_vu_state(7);
+    state.slot_mut(SlotId(0)).extend_from_slice(b"abc");
+    (program, state)
+}
+
+const ORDER: &str = r#"
+local o = json.decode(r.body)
+if r.status ~= 200 then return false, "status " .. r.status end
+if not r.headers["Content-Type"]:find("json") then return false, "not json" end
+if o.id == nil then return false, "no id for " .. vars.token end
+return true
+"#;
+
+#[test]
+fn a_check_judges_and_keeps_its_messages() {
+    let r = runner(
+        vec![def("order", ORDER)],
+        &[ScriptRole::Check],
+        Limits::default(),
+    );
+    let (program, state) = vu();
+    let ctx = ScriptContext {
+        program: &program,
+        state: &state,
+    };
+    let f = ScriptId(0);
+    assert!(r.check(
+        f,
+        ctx,
+        &Resp {
+            status: 200,
+            body: br#"{"id": 3}"#
+        }
+    ));
+    assert!(!r.check(
+        f,
+        ctx,
+        &Resp {
+            status: 200,
+            body: br#"{"x": 3}"#
+        }
+    ));
+    assert!(!r.check(
+        f,
+        ctx,
+        &Resp {
+            status: 500,
+            body: br#"{}"#
+        }
+    ));
+    assert!(!r.check(
+        f,
+        ctx,
+        &Resp {
+            status: 200,
+            body: b"not json"
+        }
+    ));
+    let report = &r.report()[0];
+    assert_eq!((report.calls, report.failed, report.errors), (4, 2, 1));
+    let texts: Vec<&str> = report.messages.iter().map(|m| m.text.as_str()).collect();
+    assert!(texts.contains(&"no id for abc"), "{texts:?}");
+    assert!(texts.contains(&"status 500"), "{texts:?}");
+    // A run-time error names the scenario's line: the body's line 2 is line 11.
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("error: s.toml:11: json.decode")),
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn an_extractor_and_a_value_write_bytes() {
+    let r = runner(
+        vec![
+            def("id", "return json.decode(r.body).id"),
+            def(
+                "sign",
+                "return crypto.hmac_sha256(env.KEY, req.method .. req.path .. req.body)",
+            ),
+            def("none", "return nil"),
+        ],
+        &[ScriptRole::Extract, ScriptRole::Value, ScriptRole::Extract],
+        Limits {
+            env: vec![("KEY".into(), "key".into())],
+            ..Limits::default()
+        },
+    );
+    let (program, state) = vu();
+    let ctx = ScriptContext {
+        program: &program,
+        state: &state,
+    };
+    let mut out = b"stale".to_vec();
+    assert!(r.extract(
+        ScriptId(0),
+        ctx,
+        &Resp {
+            status: 200,
+            body: br#"{"id":42}"#
+        },
+        &mut out
+    ));
+    assert_eq!(out, b"42");
+    assert!(!r.extract(
+        ScriptId(2),
+        ctx,
+        &Resp {
+            status: 200,
+            body: b""
+        },
+        &mut out
+    ));
+    assert_eq!(out, b"");
+    let mut out = b"sig=".to_vec();
+    let request = RequestSoFar {
+        method: "POST",
+        path: Some(b"/post"),
+        body: Some(b"{}"),
+    };
+    r.value(ScriptId(1), ctx, request, &mut out);
+    // HMAC-SHA256("key", "POST/post{}"), as `openssl dgst -sha256 -hmac key` prints it.
+    let expected = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"key"),
+        b"POST/post{}",
+    );
+    let hex: String = expected
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(String::from_utf8(out).unwrap(), format!("sig={hex}"));
+}
+
+#[test]
+fn the_sandbox_has_no_files_processes_or_modules() {
+    for (source, missing) in [
+        ("return io.open('/etc/passwd')", "io"),
+        ("return os.execute('true')", "execute"),
+        ("return require('os')", "require"),
+        ("return load('return 1')()", "load"),
+        ("return dofile('/etc/passwd')", "dofile"),
+        ("return os.getenv('HOME')", "getenv"),
+        ("return env.HOME", ""),
+    ] {
+        let r = runner(
+            vec![def("f", source)],
+            &[ScriptRole::Extract],
+            Limits::default(),
+        );
+        let (program, state) = vu();
+        let ctx = ScriptContext {
+            program: &program,
+            state: &state,
+        };
+        let mut out = Vec::new();
+        assert!(
+            !r.extract(
+                ScriptId(0),
+                ctx,
+                &Resp {
+                    status: 200,
+                    body: b""
+                },
+                &mut out
+            ),
+            "{source}"
+        );
+        let report = &r.report()[0];
+        if missing.is_empty() {
+            // An environment variable not granted is simply absent.
+            assert_eq!(report.errors, 0, "{source}");
+        } else {
+            assert_eq!(report.errors, 1, "{source}");
+            assert!(
+                report.messages[0].text.contains("nil"),
+                "{source}: {:?}",
+                report.messages
+            );
+        }
+    }
+}
+
+#[test]
+fn a_script_that_never_ends_is_stopped_by_its_budget() {
+    let limits = Limits {
+        budget: Duration::from_millis(20),
+        ..Limits::default()
+    };
+    for source in [
+        "while true do end",
+        // `pcall` cannot catch the budget's error and go on.
+        "while true do pcall(function() while true do end end) end",
+    ] {
+        let r = runner(
+            vec![def("spin", source)],
+            &[ScriptRole::Check],
+            limits.clone(),
+        );
+        let (program, state) = vu();
+        let ctx = ScriptContext {
+            program: &program,
+            state: &state,
+        };
+        let start = std::time::Instant::now();
+        assert!(!r.check(
+            ScriptId(0),
+            ctx,
+            &Resp {
+                status: 200,
+                body: b""
+            }
+        ));
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(2), "{source}: took {took:?}");
+        let report = &r.report()[0];
+        assert_eq!((report.errors, report.over_budget), (1, 1), "{source}");
+        assert!(
+            report.messages[0].text.contains("time budget of 20ms"),
+            "{:?}",
+            report.messages
+        );
+        // The state is still usable for the next call.
+        assert!(!r.check(
+            ScriptId(0),
+            ctx,
+            &Resp {
+                status: 200,
+                body: b""
+            }
+        ));
+        assert_eq!(r.report()[0].over_budget, 2);
+    }
+}
+
+#[test]
+fn memory_past_the_limit_is_an_error_not_a_crash() {
+    let limits = Limits {
+        memory: 4 << 20,
+        ..Limits::default()
+    };
+    let r = runner(
+        vec![def(
+            "big",
+            "local t = {} for i = 1, 1e7 do t[i] = string.rep('x', 100) .. i end return true",
+        )],
+        &[ScriptRole::Check],
+        limits,
+    );
+    let (program, state) = vu();
+    let ctx = ScriptContext {
+        program: &program,
+        state: &state,
+    };
+    assert!(!r.check(
+        ScriptId(0),
+        ctx,
+        &Resp {
+            status: 200,
+            body: b""
+        }
+    ));
+    let report = &r.report()[0];
+    assert_eq!(report.errors, 1);
+    assert!(
+        report.messages[0].text.contains("memory"),
+        "{:?}",
+        report.messages
+    );
+}
+
+#[test]
+fn a_syntax_error_names_its_line_in_the_file() {
+    let e = check_source(
+        &def("bad", "local x = 1\nif x then\nreturn x"),
+        ScriptRole::Check,
+    )
+    .unwrap_err();
+    // Line 3 of the body is line 12 of the file; Lua notices at the end.
+    assert_eq!(e.line, Some(13));
+    assert!(e.message.contains("'end' expected"), "{}", e.message);
+    let e = check_source(&def("bad", "return r.status ==="), ScriptRole::Check).unwrap_err();
+    assert_eq!(e.line, Some(10));
+    assert!(check_source(&def("ok", "return true"), ScriptRole::Check).is_ok());
+}
+
+struct FakeFetch;
+
+impl Fetch for FakeFetch {
+    fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, String> {
+        assert_eq!(request.method, "POST");
+        Ok(FetchResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: format!(r#"{{"token":"t-{}"}}"#, request.body.len()).into_bytes(),
+        })
+    }
+}
+
+#[test]
+fn setup_values_reach_every_vu_and_teardown() {
+    let defs = vec![
+        def(
+            "setup",
+            r#"local r = http.post("http://127.0.0.1:1/login", "user=a")
+               return { token = json.decode(r.body).token, n = 3 }"#,
+        ),
+        def(
+            "teardown",
+            "if data.token ~= 't-6' then error('lost ' .. tostring(data.token)) end",
+        ),
+        def("uses", "return setup.token .. '/' .. setup.n"),
+    ];
+    let functions = vec![(2, ScriptRole::Value)];
+    let limits = Limits {
+        network: true,
+        ..Limits::default()
+    };
+    let r = Runner::new(defs.clone(), functions.clone(), limits);
+    r.setup(Some(&FakeFetch)).unwrap();
+    assert_eq!(r.setup_value("token").as_deref(), Some(b"t-6".as_slice()));
+    let (program, state) = vu();
+    let ctx = ScriptContext {
+        program: &program,
+        state: &state,
+    };
+    let mut out = Vec::new();
+    let request = RequestSoFar {
+        method: "GET",
+        path: None,
+        body: None,
+    };
+    r.value(ScriptId(0), ctx, request, &mut out);
+    assert_eq!(out, b"t-6/3");
+    r.teardown(None).unwrap();
+    let roles: Vec<(String, u64, u64)> = r
+        .report()
+        .iter()
+        .map(|s| (s.role.clone(), s.calls, s.errors))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("value".into(), 1, 0),
+            ("setup".into(), 1, 0),
+            ("teardown".into(), 1, 0)
+        ]
+    );
+
+    // Without the grant, `http` does not exist, and the error names the line.
+    let r = Runner::new(defs, functions, Limits::default());
+    let e = r.setup(Some(&FakeFetch)).unwrap_err();
+    assert_eq!(e.at, Some(("s.toml".into(), 10)));
+    assert!(e.message.contains("http"), "{e}");
+}
