@@ -30,6 +30,9 @@ pub enum Check {
     Not(Box<Check>),
     /// A test of one part of the response.
     Compare(Comparison),
+    /// `script:name`: the `[scripts]` function `name` decides (a whole check, never
+    /// part of an expression).
+    Script(String),
 }
 
 /// `subject predicate`, e.g. `status == 200`.
@@ -234,6 +237,11 @@ fn rule_description(rule: &Rule) -> &'static str {
 
 fn build(pair: Pair<'_, Rule>) -> Result<Check, GrammarError> {
     match pair.as_rule() {
+        Rule::script_ref => Ok(Check::Script(
+            pair.into_inner()
+                .next()
+                .map_or(String::new(), |p| p.as_str().to_owned()),
+        )),
         Rule::or_expr | Rule::and_expr => {
             let is_or = pair.as_rule() == Rule::or_expr;
             let mut items = pair
@@ -626,6 +634,7 @@ impl fmt::Display for Check {
                 _ => write!(f, "!({inner})"),
             },
             Check::Compare(c) => write!(f, "{} {}", c.subject, c.predicate),
+            Check::Script(name) => write!(f, "script:{name}"),
         }
     }
 }
@@ -646,6 +655,7 @@ mod tests {
                 span: Span::default(),
                 ..cmp.clone()
             }),
+            Check::Script(name) => Check::Script(name.clone()),
         }
     }
 
@@ -720,7 +730,7 @@ mod tests {
 
     proptest! {
         /// Printing a tree and parsing the text gives the same tree back.
-        #[test]
+    #[test]
         fn print_then_parse_is_identity(c in check()) {
             let text = c.to_string();
             let parsed = parse_check(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
@@ -876,5 +886,24 @@ mod grpc_status_tests {
         );
         // Names are for gRPC statuses only.
         assert!(parse_check("status == OK").is_err());
+    }
+
+    /// `script:name` is a whole check: it does not combine with others, and its
+    /// name is an identifier.
+    #[test]
+    fn a_script_check_is_the_whole_expression() {
+        assert_eq!(
+            parse_check("script:valid_order").unwrap(),
+            Check::Script("valid_order".into())
+        );
+        assert_eq!(Check::Script("x".into()).to_string(), "script:x");
+        for bad in [
+            "script:",
+            "script:1x",
+            "script:a && status == 200",
+            "!script:a",
+        ] {
+            assert!(parse_check(bad).is_err(), "{bad}");
+        }
     }
 }

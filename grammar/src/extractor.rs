@@ -27,6 +27,8 @@ pub enum Extractor {
     Header(String),
     /// `body`: the whole body.
     Body,
+    /// `script:<name>`: what the `[scripts]` function returns.
+    Script(String),
 }
 
 /// Parse an extractor spec.
@@ -51,6 +53,7 @@ pub fn parse_extractor(input: &str) -> Result<Extractor, GrammarError> {
             Rule::regex_ex => return Ok(Extractor::Regex(spec())),
             Rule::header_ex => return Ok(Extractor::Header(spec())),
             Rule::body_ex => return Ok(Extractor::Body),
+            Rule::script_ex => return Ok(Extractor::Script(spec())),
             _ => {}
         }
     }
@@ -67,6 +70,7 @@ impl std::fmt::Display for Extractor {
             Extractor::Regex(r) => write!(f, "regex:{r}"),
             Extractor::Header(h) => write!(f, "header:{h}"),
             Extractor::Body => f.write_str("body"),
+            Extractor::Script(name) => write!(f, "script:{name}"),
         }
     }
 }
@@ -74,6 +78,16 @@ impl std::fmt::Display for Extractor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn script_extractors_name_a_function() {
+        assert_eq!(
+            parse_extractor("script:hmac_of_body").unwrap(),
+            Extractor::Script("hmac_of_body".into())
+        );
+        assert!(parse_extractor("script:a b").is_err());
+        assert_eq!(Extractor::Script("f".into()).to_string(), "script:f");
+    }
 
     #[test]
     fn kinds() {

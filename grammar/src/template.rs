@@ -180,6 +180,25 @@ mod tests {
         }
     }
 
+    /// A name may be qualified once, with `:` or `.`: `${script:sign}`,
+    /// `${setup.token}`.
+    #[test]
+    fn qualified_names() {
+        let t = parse_template("a${script:sign}b${setup.token}").unwrap();
+        let names: Vec<&str> = t
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                TemplatePart::Var { name, .. } => Some(name.as_str()),
+                TemplatePart::Literal { .. } => None,
+            })
+            .collect();
+        assert_eq!(names, ["script:sign", "setup.token"]);
+        for bad in ["${a:}", "${a.b.c}", "${:a}", "${a:b:c}"] {
+            assert!(parse_template(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn literal_only() {
         let t = parse_template("http://127.0.0.1:8080/").unwrap();
