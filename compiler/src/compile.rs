@@ -16,8 +16,8 @@ use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
     BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, CompiledExtractor, ConstId, ExtractKind,
     ExtractorId, GrpcStep, HeaderDesc, InvalidProgram, Method, Op, Operand, OriginId, Pc, PickId,
-    PickTable, Program, Protocol, RangeId, Reads, ScenarioInfo, SlotId, SourceLoc, StepDesc,
-    StepId, StepKind, TextTest,
+    PickTable, Program, Protocol, RangeId, Reads, ScenarioInfo, ScriptCall, ScriptCallId, ScriptId,
+    ScriptRole, SlotId, SourceLoc, StepDesc, StepId, StepKind, TextTest,
 };
 
 use memchr::memmem::Finder;
@@ -47,7 +47,10 @@ use crate::{Ir, IrCheck, IrExtract, IrLoc, Part, Template};
 /// Only a compiler bug: IR that `lower` should have rejected (a pattern that does not
 /// compile), or a program that fails [`Program::validate`].
 pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
-    let mut c = Compiler::default();
+    let mut c = Compiler {
+        script_defs: ir.scripts.defs.iter().map(|d| d.name.clone()).collect(),
+        ..Compiler::default()
+    };
     let global: Vec<(CheckId, Option<&IrLoc>)> = ir
         .checks
         .iter()
@@ -71,19 +74,44 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
         for step in &scenario.steps {
             let loc = step.loc.as_ref();
             let mut bufs = 0u16;
-            let path = c.operand(&step.path, Context::Url, &mut bufs, loc);
+            // A `${script:…}` in the path or a header may read the body (a
+            // signature over it): the body is built first then, and the path before
+            // the headers. Otherwise the parts are built in the order they are sent.
+            let id = StepId::from_index(c.steps.len());
+            let hooks = step.path.has_script() || step.headers.iter().any(|(_, v)| v.has_script());
+            let mut site = Site {
+                step: id,
+                sees_body: false,
+                sees_path: false,
+            };
+            let mut body = None;
+            if hooks {
+                body = step
+                    .body
+                    .as_ref()
+                    .map(|b| c.operand(b, Context::Text, &mut bufs, loc, site))
+                    .transpose()?;
+                site.sees_body = true;
+            }
+            let path = c.operand(&step.path, Context::Url, &mut bufs, loc, site)?;
+            site.sees_path = true;
             let headers = step
                 .headers
                 .iter()
-                .map(|(name, value)| HeaderDesc {
-                    name: c.intern(name.as_bytes()),
-                    value: c.operand(value, Context::Text, &mut bufs, loc),
+                .map(|(name, value)| {
+                    Ok(HeaderDesc {
+                        name: c.intern(name.as_bytes()),
+                        value: c.operand(value, Context::Text, &mut bufs, loc, site)?,
+                    })
                 })
-                .collect();
-            let body = step
-                .body
-                .as_ref()
-                .map(|b| c.operand(b, Context::Text, &mut bufs, loc));
+                .collect::<Result<_, InvalidProgram>>()?;
+            if !hooks {
+                body = step
+                    .body
+                    .as_ref()
+                    .map(|b| c.operand(b, Context::Text, &mut bufs, loc, site))
+                    .transpose()?;
+            }
             let origin = match c.origins.iter().position(|o| *o == step.origin) {
                 Some(i) => OriginId::from_index(i),
                 None => {
@@ -134,7 +162,6 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                     (Protocol::Grpc, StepKind::Grpc(grpc))
                 }
             };
-            let id = StepId::from_index(c.steps.len());
             c.steps.push(StepDesc {
                 name: step.name.clone(),
                 method: Method::new(&step.method),
@@ -149,14 +176,15 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                 kind,
             });
             if let crate::StepKind::WebSocket(ws) = &step.kind
-                && ws.interval_micros > 0 {
-                    c.emit(
-                        Op::Pace {
-                            micros: ws.interval_micros,
-                        },
-                        None,
-                    );
-                }
+                && ws.interval_micros > 0
+            {
+                c.emit(
+                    Op::Pace {
+                        micros: ws.interval_micros,
+                    },
+                    None,
+                );
+            }
             c.emit(Op::Send { step: id }, loc);
             for (check, loc) in checks {
                 c.emit(Op::Check { check }, loc);
@@ -180,6 +208,18 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
     for pc in to_abort {
         c.code[pc] = Op::JumpIfFailed { to: abort };
     }
+    let mut slot_names = vec![String::new(); c.slots.len()];
+    for (name, slot) in &c.slots {
+        slot_names[slot.index()].clone_from(name);
+    }
+    let scripts = (!ir.scripts.defs.is_empty()).then(|| {
+        let runner = kaioken_script::Runner::new(
+            ir.scripts.defs.clone(),
+            std::mem::take(&mut c.script_fns),
+            ir.scripts.limits.clone(),
+        );
+        std::sync::Arc::new(runner) as std::sync::Arc<dyn kaioken_vm::ScriptRunner>
+    });
     let capture_head = c.steps.iter().any(|s| s.reads.head);
     let capture_body = c.steps.iter().any(|s| s.reads.body);
     let program = Program {
@@ -201,10 +241,10 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
         ranges: c.ranges,
         grpc_methods: c.grpc_methods,
         grpc_schema: ir.grpc_schema.clone(),
-        scripts: None,
-        script_calls: Vec::new(),
-        slot_names: Vec::new(),
-        seeds: Vec::new(),
+        scripts,
+        script_calls: c.script_calls,
+        slot_names,
+        seeds: c.seeds,
         scenarios: ir
             .scenarios
             .iter()
@@ -280,6 +320,10 @@ fn lower_check(check: &Check) -> Result<CheckExpr, InvalidProgram> {
                 _ => return Err(unlowered("the check", &check.to_string(), "no such test")),
             }
         }
+        // A whole check only: `Compiler::check` compiles it.
+        Check::Script(name) => {
+            return Err(unlowered("the script check", name, "inside an expression"));
+        }
     })
 }
 
@@ -311,9 +355,43 @@ struct Compiler {
     ranges: Vec<(i64, i64)>,
     /// gRPC methods steps call, `package.Service/Method`, each once.
     grpc_methods: Vec<String>,
+    /// The script functions used, each once: a definition (by index into the IR's
+    /// `scripts.defs`) in a role, indexed by [`ScriptId`].
+    script_fns: Vec<(usize, ScriptRole)>,
+    /// The IR's script names, by definition index.
+    script_defs: Vec<String>,
+    /// `${script:…}` call sites.
+    script_calls: Vec<ScriptCall>,
+    /// Slots filled from `setup`'s values.
+    seeds: Vec<(SlotId, String)>,
+}
+
+/// Where in a step a template is built: what of its request exists by then.
+#[derive(Debug, Clone, Copy)]
+struct Site {
+    step: StepId,
+    sees_body: bool,
+    sees_path: bool,
 }
 
 impl Compiler {
+    /// The id of function `name` in `role`, allocated on first use.
+    fn script(&mut self, name: &str, role: ScriptRole) -> Result<ScriptId, InvalidProgram> {
+        let def = self
+            .script_defs
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| unlowered("the script", name, "no such function"))?;
+        let at = match self.script_fns.iter().position(|f| *f == (def, role)) {
+            Some(at) => at,
+            None => {
+                self.script_fns.push((def, role));
+                self.script_fns.len() - 1
+            }
+        };
+        Ok(ScriptId::from_index(at))
+    }
+
     fn slot(&mut self, var: &str) -> SlotId {
         let next = SlotId::from_index(self.slots.len());
         *self.slots.entry(var.to_owned()).or_insert(next)
@@ -336,6 +414,7 @@ impl Compiler {
                 ExtractKind::Header(name.to_ascii_lowercase().into_bytes().into())
             }
             Extractor::Body => ExtractKind::Body,
+            Extractor::Script(name) => ExtractKind::Script(self.script(name, ScriptRole::Extract)?),
         };
         let slot = self.slot(&x.var);
         self.extractors.push(CompiledExtractor {
@@ -348,10 +427,14 @@ impl Compiler {
     }
 
     fn check(&mut self, check: &IrCheck) -> Result<CheckId, InvalidProgram> {
+        let expr = match &check.expr {
+            Check::Script(name) => CheckExpr::Script(self.script(name, ScriptRole::Check)?),
+            expr => lower_check(expr)?,
+        };
         self.checks.push(CompiledCheck {
             name: check.name.clone(),
             text: check.expr.to_string(),
-            expr: lower_check(&check.expr)?,
+            expr,
         });
         Ok(CheckId::from_index(self.checks.len() - 1))
     }
@@ -393,9 +476,10 @@ impl Compiler {
         context: Context,
         bufs: &mut u16,
         loc: Option<&IrLoc>,
-    ) -> Operand {
+        site: Site,
+    ) -> Result<Operand, InvalidProgram> {
         if let Some(bytes) = t.as_literal() {
-            return Operand::Const(self.intern(bytes));
+            return Ok(Operand::Const(self.intern(bytes)));
         }
         let buf = BufId(*bufs);
         *bufs += 1;
@@ -429,10 +513,36 @@ impl Compiler {
                         range: RangeId::from_index(self.ranges.len() - 1),
                     }
                 }
+                Part::Script(name) => {
+                    let script = self.script(name, ScriptRole::Value)?;
+                    self.script_calls.push(ScriptCall {
+                        script,
+                        step: site.step,
+                        sees_body: site.sees_body,
+                        sees_path: site.sees_path,
+                        url: context == Context::Url,
+                    });
+                    Op::PushScript {
+                        buf,
+                        call: ScriptCallId::from_index(self.script_calls.len() - 1),
+                    }
+                }
+                Part::Setup(key) => {
+                    let var = format!("setup.{key}");
+                    let slot = self.slot(&var);
+                    if !self.seeds.iter().any(|(s, _)| *s == slot) {
+                        self.seeds.push((slot, key.clone()));
+                    }
+                    if context == Context::Url {
+                        Op::PushSlotUrl { buf, slot }
+                    } else {
+                        Op::PushSlot { buf, slot }
+                    }
+                }
             };
             self.emit(op, None);
         }
-        Operand::Buf(buf)
+        Ok(Operand::Buf(buf))
     }
 }
 

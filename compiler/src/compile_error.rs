@@ -117,6 +117,21 @@ pub enum CompileErrorKind {
         /// What is wrong.
         message: String,
     },
+    /// A `[scripts]` function that does not compile, or a script setting that does
+    /// not fit.
+    Script {
+        /// The function's name.
+        name: String,
+        /// What is wrong (Lua's words for a syntax error).
+        message: String,
+    },
+    /// `script:name` or `${script:name}` naming no `[scripts]` function.
+    UnknownScript {
+        /// The name.
+        name: String,
+        /// The closest function's name.
+        suggestion: Option<String>,
+    },
     /// A file named in the input could not be read.
     Io {
         /// The path.
@@ -198,6 +213,8 @@ impl CompileError {
             CompileErrorKind::NoRequests { .. } => "kaioken::har::no_requests",
             CompileErrorKind::Io { .. } => "kaioken::io",
             CompileErrorKind::Grpc { .. } => "kaioken::compile::grpc",
+            CompileErrorKind::Script { .. } => "kaioken::compile::script",
+            CompileErrorKind::UnknownScript { .. } => "kaioken::compile::unknown_script",
         }
     }
 
@@ -233,6 +250,13 @@ impl CompileError {
                     .to_owned(),
             ),
             CompileErrorKind::NoRequests { help, .. } => Some(help.clone()),
+            CompileErrorKind::UnknownScript { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+            CompileErrorKind::UnknownScript { suggestion: None, .. } => Some(
+                "define it in `[scripts]`, e.g. `name = \"return r.status == 200\"`".to_owned(),
+            ),
+            CompileErrorKind::Script { .. } => Some(
+                "a script is the body of a Lua function; docs/plugins.md says what each kind is given and returns".to_owned(),
+            ),
             CompileErrorKind::MissingUrl => {
                 Some("pass a URL, e.g. `kaioken http://127.0.0.1:8080/`, or set `url` in `[target]`".to_owned())
             }
@@ -260,7 +284,8 @@ impl CompileErrorKind {
             | CompileErrorKind::Conflict { message }
             | CompileErrorKind::JsonSyntax { message }
             | CompileErrorKind::NotHar { message }
-            | CompileErrorKind::Grpc { message } => vec![message],
+            | CompileErrorKind::Grpc { message }
+            | CompileErrorKind::Script { message, .. } => vec![message],
             CompileErrorKind::UnknownKey { found, .. } => vec![found],
             CompileErrorKind::BadUrl { reason } | CompileErrorKind::BadHeader { reason } => {
                 vec![reason]
@@ -271,6 +296,7 @@ impl CompileErrorKind {
             | CompileErrorKind::BadBuiltinArgs { .. }
             | CompileErrorKind::UseBeforeExtract { .. }
             | CompileErrorKind::BuiltinNotAllowed { .. }
+            | CompileErrorKind::UnknownScript { .. }
             | CompileErrorKind::BadMethod
             | CompileErrorKind::MissingUrl
             | CompileErrorKind::OutOfRange { .. } => Vec::new(),
@@ -318,6 +344,12 @@ impl fmt::Display for CompileError {
             }
             CompileErrorKind::Io { path, message } => write!(f, "cannot read `{path}`: {message}"),
             CompileErrorKind::Grpc { message } => f.write_str(message),
+            CompileErrorKind::Script { name, message } => {
+                write!(f, "in script `{name}`: {message}")
+            }
+            CompileErrorKind::UnknownScript { name, .. } => {
+                write!(f, "unknown script `{name}`")
+            }
         }
     }
 }

@@ -108,6 +108,39 @@ pub(crate) struct Draft {
     pub grpc: DraftGrpc,
     /// `[websocket]` and the `--ws-*` flags.
     pub websocket: DraftWebSocket,
+    /// `[scripts]`, in name order.
+    pub scripts: Vec<DraftScript>,
+    /// `[scripting]`.
+    pub scripting: DraftScripting,
+}
+
+/// A `[scripts]` function as written: its name and where its body is.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftScript {
+    pub name: Located<String>,
+    pub body: ScriptBody,
+}
+
+/// Where a function's body is.
+#[derive(Debug, Clone)]
+pub(crate) enum ScriptBody {
+    /// In the scenario, a string.
+    Inline(Located<String>),
+    /// In a file, `{ file = "sign.lua" }`: the path as written.
+    File(Located<String>),
+}
+
+/// `[scripting]`: what scripts may use.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DraftScripting {
+    /// The time budget of one call: a duration.
+    pub budget: Option<Located<String>>,
+    /// The memory limit of one Lua state, in MiB.
+    pub memory_mib: Option<Located<i64>>,
+    /// Environment variables scripts may read.
+    pub env: Vec<Located<String>>,
+    /// Whether setup and teardown may make HTTP requests.
+    pub network: Option<bool>,
 }
 
 /// `[grpc]` as written (with `--proto`, `--reflect`, `--call` over it): the schema,

@@ -203,6 +203,30 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
         ),
         None,
     );
+    for def in &ir.scripts.defs {
+        let lines = def.source.lines().count().max(1);
+        line(
+            format!(
+                "script {:?} at {}:{} ({lines} lines)",
+                def.name, def.file, def.line
+            ),
+            None,
+        );
+    }
+    if !ir.scripts.defs.is_empty() {
+        let l = &ir.scripts.limits;
+        let env: Vec<&str> = l.env.iter().map(|(n, _)| n.as_str()).collect();
+        line(
+            format!(
+                "scripting budget={} memory_mib={} env=[{}] network={}",
+                format_duration(l.budget),
+                l.memory >> 20,
+                env.join(", "),
+                l.network
+            ),
+            None,
+        );
+    }
     // Only when set, so that most dumps stay as they were.
     if !s.connect_to.is_empty()
         || s.dns_refresh.is_some()

@@ -28,6 +28,18 @@ pub struct Ir {
     pub grpc_schema: Vec<u8>,
     /// Where the run's metrics stream while it goes (`-o KIND=ADDRESS`).
     pub outputs: Outputs,
+    /// The `[scripts]` functions and what they may use.
+    pub scripts: Scripts,
+}
+
+/// The scenario's `[scripts]`: each function's body (syntax checked) and the
+/// `[scripting]` limits. Empty without scripts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Scripts {
+    /// The functions, in name order.
+    pub defs: Vec<kaioken_script::ScriptDef>,
+    /// What they may use.
+    pub limits: kaioken_script::Limits,
 }
 
 /// The streaming outputs of a run, and what they all share.
@@ -294,6 +306,10 @@ pub enum Part {
     UrlEncoded(String),
     /// `${RANDOM(min,max)}`: a random integer in the inclusive range.
     Random(i64, i64),
+    /// `${script:name}`: what a `[scripts]` function returns for the request.
+    Script(String),
+    /// `${setup.key}`: a value the `setup` script returned.
+    Setup(String),
 }
 
 /// A part as a scenario writes it: literal text as is (lossy UTF-8), the others as
@@ -306,6 +322,8 @@ impl std::fmt::Display for Part {
             Part::Extracted(var) => write!(f, "${{{var}}}"),
             Part::UrlEncoded(var) => write!(f, "${{URLENCODE({var})}}"),
             Part::Random(lo, hi) => write!(f, "${{RANDOM({lo},{hi})}}"),
+            Part::Script(name) => write!(f, "${{script:{name}}}"),
+            Part::Setup(key) => write!(f, "${{setup.{key}}}"),
         }
     }
 }
@@ -333,6 +351,11 @@ impl Template {
         } else {
             self.parts.push(Part::Lit(bytes.to_vec()));
         }
+    }
+
+    /// Whether a `${script:…}` is part of it.
+    pub fn has_script(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Script(_)))
     }
 
     /// The bytes, if the template has no built-ins.

@@ -107,7 +107,20 @@ pub fn check_source(def: &ScriptDef, role: ScriptRole) -> Result<(), ScriptError
         })?;
     engine::load(&lua, def, role).map(drop).map_err(|e| {
         let text = engine::clean_error(&e);
-        engine::split_location(&def.file, &text)
+        let mut e = engine::split_location(&def.file, &text);
+        // The body is wrapped in a function that the user did not write: an error
+        // Lua finds at the end of the wrapper is at the end of the body.
+        let lines = def.source.trim_end().lines().count().max(1) as u32;
+        let last = def.line + lines - 1;
+        if let Some(line) = e.line.filter(|&l| l > last) {
+            e.line = Some(last.min(line));
+        }
+        let opened = format!(" (to close 'function' at line {})", def.line);
+        e.message = e
+            .message
+            .replace(&opened, "")
+            .replace("near <eof>", "at the end of the script");
+        e
     })
 }
 

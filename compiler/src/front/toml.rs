@@ -32,6 +32,33 @@ struct File {
     redact: Option<Vec<Spanned<String>>>,
     grpc: Option<GrpcTable>,
     outputs: Option<OutputsTable>,
+    scripts: Option<BTreeMap<String, Spanned<ScriptValue>>>,
+    scripting: Option<ScriptingTable>,
+}
+
+/// A `[scripts]` entry: the function's body, or the file it is in.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScriptValue {
+    Inline(String),
+    File(ScriptFile),
+}
+
+/// `name = { file = "sign.lua" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScriptFile {
+    file: String,
+}
+
+/// `[scripting]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScriptingTable {
+    budget: Option<Spanned<String>>,
+    memory_mib: Option<Spanned<i64>>,
+    env: Option<Vec<Spanned<String>>>,
+    network: Option<bool>,
 }
 
 /// `[outputs]`: where the metrics stream, and what they all share.
@@ -281,6 +308,28 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
             };
             draft.tags.push((name, value));
         }
+    }
+    for (name, value) in file.scripts.unwrap_or_default() {
+        let loc = Loc::toml(src, value.span(), None);
+        let name = Located {
+            value: name,
+            loc: loc.clone(),
+        };
+        let body = match value.into_inner() {
+            ScriptValue::Inline(text) => {
+                crate::draft::ScriptBody::Inline(Located { value: text, loc })
+            }
+            ScriptValue::File(f) => crate::draft::ScriptBody::File(Located { value: f.file, loc }),
+        };
+        draft.scripts.push(crate::draft::DraftScript { name, body });
+    }
+    if let Some(s) = file.scripting {
+        draft.scripting = crate::draft::DraftScripting {
+            budget: s.budget.map(string),
+            memory_mib: s.memory_mib.map(int),
+            env: s.env.unwrap_or_default().into_iter().map(string).collect(),
+            network: s.network,
+        };
     }
     if let Some(t) = file.target {
         draft.url = t.url.map(string);

@@ -67,6 +67,12 @@ impl Lowerer<'_> {
                 kaioken_grammar::Extractor::Regex(re) => regex::bytes::Regex::new(re)
                     .err()
                     .map(|e| format!("invalid regular expression: {e}")),
+                kaioken_grammar::Extractor::Script(name) => {
+                    if !self.known_script(name, &spec.loc, None) {
+                        continue;
+                    }
+                    None
+                }
                 _ => None,
             };
             if let Some(message) = problem {
@@ -95,6 +101,11 @@ impl Lowerer<'_> {
                 return None;
             }
         };
+        if let kaioken_grammar::Check::Script(name) = &parsed
+            && !self.known_script(name, &expr.loc, None)
+        {
+            return None;
+        }
         let mut bad_regex = None;
         visit_regexes(&parsed, &mut |pattern, span| {
             if let Err(e) = regex::bytes::Regex::new(pattern) {
@@ -129,6 +140,7 @@ fn visit_regexes(check: &kaioken_grammar::Check, f: &mut impl FnMut(&str, kaioke
                 f(pattern, cmp.span);
             }
         }
+        Check::Script(_) => {}
     }
 }
 

@@ -129,9 +129,10 @@ impl Lowerer<'_> {
         let ramp_up = self.duration(&d.ramp_up, "ramp_up", Duration::ZERO, false);
         let warmup = self.duration(&d.warmup, "warmup", Duration::ZERO, false);
         if let (Some(ramp), Some(total)) = (&d.ramp_up, duration)
-            && ramp_up > total.saturating_add(warmup) {
-                self.conflict(&ramp.loc, "`ramp_up` is longer than the whole run");
-            }
+            && ramp_up > total.saturating_add(warmup)
+        {
+            self.conflict(&ramp.loc, "`ramp_up` is longer than the whole run");
+        }
         let peak =
             |start: f64, stages: &[Stage]| stages.iter().map(|s| s.target).fold(start, f64::max);
 
@@ -148,12 +149,13 @@ impl Lowerer<'_> {
             let start = vus as f64;
             let most = peak(start, &stages).ceil() as u32;
             if most == 0
-                && let Some(loc) = &d.stages_loc {
-                    self.conflict(
-                        loc,
-                        "these stages never start a VU; give a stage a `target` above 0",
-                    );
-                }
+                && let Some(loc) = &d.stages_loc
+            {
+                self.conflict(
+                    loc,
+                    "these stages never start a VU; give a stage a `target` above 0",
+                );
+            }
             return LoadPlan {
                 vus: most.max(1),
                 duration,
@@ -180,12 +182,13 @@ impl Lowerer<'_> {
             None => 0.0,
         };
         if peak(rate, &stages) <= 0.0
-            && let Some(loc) = &d.stages_loc {
-                self.conflict(
-                    loc,
-                    "these stages never start an iteration; give a stage a `target_rate` above 0",
-                );
-            }
+            && let Some(loc) = &d.stages_loc
+        {
+            self.conflict(
+                loc,
+                "these stages never start an iteration; give a stage a `target_rate` above 0",
+            );
+        }
         let max_vus = match &d.max_vus {
             Some(v) if !(1..=MAX_VUS).contains(&v.value) => {
                 self.out_of_range(v, "max_vus", "from 1 to 1000000");

@@ -31,6 +31,7 @@ mod outputs;
 
 pub use outputs::{DEFAULT_INTERVAL, DEFAULT_LINGER, is_stream_output};
 mod request;
+mod scripts;
 mod template;
 mod threshold;
 mod url;
@@ -146,6 +147,7 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         schema_source: input.schema_source.clone(),
         grpc_schema: None,
         grpc_tried: false,
+        script_names: Default::default(),
     };
     lowerer.http = lowerer.http_version(&draft);
     let ir = lowerer.lower(&draft, file_src.as_ref());
@@ -183,6 +185,8 @@ struct Lowerer<'a> {
     grpc_schema: Option<grpc::Schema>,
     /// Whether it was looked for (an error is reported once).
     grpc_tried: bool,
+    /// The `[scripts]` functions' names, for `script:name` and `${script:name}`.
+    script_names: std::collections::BTreeSet<String>,
 }
 
 impl Lowerer<'_> {
@@ -191,6 +195,7 @@ impl Lowerer<'_> {
     /// thresholds. Errors are reported in the order of these calls, and the first is
     /// the headline, so the order is kept as it is.
     fn lower(&mut self, d: &Draft, file: Option<&Src>) -> Option<Ir> {
+        let scripts = self.scripts(d);
         let scenarios = if d.scenarios.is_empty() {
             self.step(d, file).map(|step| {
                 vec![Scenario {
@@ -316,6 +321,7 @@ impl Lowerer<'_> {
                 .map(|s| s.encoded.clone())
                 .unwrap_or_default(),
             outputs,
+            scripts,
         })
     }
 
@@ -634,6 +640,7 @@ impl Lowerer<'_> {
                 kaioken_grammar::Check::Compare(cmp) => {
                     cmp.subject == kaioken_grammar::Subject::GrpcStatus
                 }
+                kaioken_grammar::Check::Script(_) => false,
             }
         }
         for c in checks {

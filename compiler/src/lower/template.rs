@@ -46,6 +46,18 @@ impl Lowerer<'_> {
                             };
                             self.errors.push(CompileError::at(kind, &value.loc, None));
                         }
+                        Part::Script(name) => {
+                            let kind = CompileErrorKind::BuiltinNotAllowed {
+                                name: format!("script:{name}"),
+                            };
+                            self.errors.push(CompileError::at(kind, &value.loc, None));
+                        }
+                        Part::Setup(key) => {
+                            let kind = CompileErrorKind::BuiltinNotAllowed {
+                                name: format!("setup.{key}"),
+                            };
+                            self.errors.push(CompileError::at(kind, &value.loc, None));
+                        }
                     }
                 }
                 String::from_utf8_lossy(&out).into_owned()
@@ -89,6 +101,13 @@ impl Lowerer<'_> {
                         }
                         continue;
                     }
+                    if let Some(part) = self.qualified(&name, &args, &of, &value.loc, span) {
+                        match part {
+                            Some(part) => out.parts.push(part),
+                            None => ok = false,
+                        }
+                        continue;
+                    }
                     let (name, encode) = match (name.as_str(), of) {
                         ("URLENCODE", Some(of)) if args.is_empty() => (of, true),
                         (_, None) if args.is_empty() && name != "URLENCODE" => (name, false),
@@ -124,6 +143,50 @@ impl Lowerer<'_> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// `${script:name}` and `${setup.key}`: `None` for any other name, else the part
+    /// (or `None` inside, after reporting what is wrong with it).
+    fn qualified(
+        &mut self,
+        name: &str,
+        args: &[i64],
+        of: &Option<String>,
+        loc: &Loc,
+        span: kaioken_grammar::Span,
+    ) -> Option<Option<Part>> {
+        let (prefix, rest) = name.split_once([':', '.'])?;
+        if !args.is_empty() || of.is_some() {
+            let kind = CompileErrorKind::BadBuiltinArgs {
+                name: name.to_owned(),
+                expected: "no arguments",
+            };
+            self.errors.push(CompileError::at(kind, loc, Some(span)));
+            return Some(None);
+        }
+        Some(match (prefix, &name[prefix.len()..prefix.len() + 1]) {
+            ("script", ":") => self
+                .known_script(rest, loc, Some(span))
+                .then(|| Part::Script(rest.to_owned())),
+            ("setup", ".") if self.script_names.contains("setup") => {
+                Some(Part::Setup(rest.to_owned()))
+            }
+            ("setup", ".") => {
+                self.conflict(
+                    loc,
+                    &format!("`${{{name}}}` reads what the `setup` script returns, and `[scripts]` has no `setup`"),
+                );
+                None
+            }
+            _ => {
+                let kind = CompileErrorKind::UnknownVariable {
+                    name: name.to_owned(),
+                    suggestion: Some(format!("script:{rest}")),
+                };
+                self.errors.push(CompileError::at(kind, loc, Some(span)));
+                None
+            }
+        })
     }
 
     /// What the name in a `${name}` stands for, in order: a value an earlier step

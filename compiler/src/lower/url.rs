@@ -131,9 +131,12 @@ impl Lowerer<'_> {
         for part in &t.parts[1..] {
             match part {
                 Part::Lit(bytes) => path.push_lit(bytes),
-                Part::Builtin(_) | Part::Extracted(_) | Part::UrlEncoded(_) | Part::Random(..) => {
-                    path.parts.push(part.clone())
-                }
+                Part::Builtin(_)
+                | Part::Extracted(_)
+                | Part::UrlEncoded(_)
+                | Part::Random(..)
+                | Part::Script(_)
+                | Part::Setup(_) => path.parts.push(part.clone()),
             }
         }
         let path = self.check_path(url, path)?;

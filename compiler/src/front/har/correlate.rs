@@ -391,6 +391,8 @@ fn extracts_to(spec: &str, response: &RecordedResponse, value: &str) -> bool {
             ExtractKind::Header(name.to_ascii_lowercase().into_bytes().into())
         }
         kaioken_grammar::Extractor::Body => ExtractKind::Body,
+        // The correlator writes its own specs; none runs a script.
+        kaioken_grammar::Extractor::Script(_) => return false,
     };
     let extractor = CompiledExtractor {
         var: String::new(),
@@ -435,9 +437,10 @@ fn candidates(r: &RecordedResponse) -> Vec<Candidate> {
     if let Some(body) = r.body.as_deref() {
         let trimmed = body.trim_start();
         if (r.mime_type.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('['))
-            && let Ok(json) = serde_json::from_str::<Value>(body) {
-                json_leaves(&json, &mut String::from("$"), ("", ""), &mut out);
-            }
+            && let Ok(json) = serde_json::from_str::<Value>(body)
+        {
+            json_leaves(&json, &mut String::from("$"), ("", ""), &mut out);
+        }
         if r.mime_type.contains("html") || body.contains("<input") || body.contains("<meta") {
             html_fields(body, &mut out);
         }

@@ -155,9 +155,10 @@ pub(super) fn read(
     if let Some(post) = &request.post_data {
         let read = body::read(post, src, notes);
         if let Some(content_type) = read.content_type
-            && !kept.iter().any(|k| k.0 == "content-type") {
-                kept.push(("content-type".into(), content_type, read.span.clone()));
-            }
+            && !kept.iter().any(|k| k.0 == "content-type")
+        {
+            kept.push(("content-type".into(), content_type, read.span.clone()));
+        }
         sent_raw.extend(read.sent);
         body = read.text.map(Text::literal);
         body_span = Some(read.span);
