@@ -109,11 +109,12 @@ impl RunReport {
         let field = |f: &str| latency[f].as_f64().unwrap_or(0.0);
         let mut percentiles_ms = ["p50", "p75", "p90", "p95", "p99", "p99_9"].map(field);
         if let (ThresholdScope::All, Some(h)) = (scope, &self.histogram)
-            && !h.is_empty() {
-                for (ms, p) in percentiles_ms.iter_mut().zip(PERCENTILES) {
-                    *ms = h.value_at_quantile(f64::from(p) / 1000.0) as f64 / 1000.0;
-                }
+            && !h.is_empty()
+        {
+            for (ms, p) in percentiles_ms.iter_mut().zip(PERCENTILES) {
+                *ms = h.value_at_quantile(f64::from(p) / 1000.0) as f64 / 1000.0;
             }
+        }
         let errors = group["errors"].as_u64().unwrap_or(0);
         let count = |pointer: &str| self.json.pointer(pointer).and_then(Value::as_u64);
         Some(Measured {

@@ -16,12 +16,14 @@ mod compare;
 mod demo;
 mod distributed;
 mod error;
+mod http_client;
 mod init;
 mod live;
 mod merge;
 mod outputs;
 mod render;
 mod report;
+mod scripts;
 mod summary;
 
 use std::io::{IsTerminal, Write};
@@ -361,6 +363,8 @@ fn execute(
     // and is renamed over its path only when whole, so a killed run never leaves a
     // truncated report, nor wipes out a good one from an earlier run.
     let report_files = create_report_files(&out.outputs)?;
+    // Before the load (and its planned start): a failing setup sends none of it.
+    scripts::setup(plan)?;
     let streams = outputs::Outputs::start(
         ir,
         rule,
@@ -440,6 +444,7 @@ fn execute(
     if show_progress && stderr_terminal {
         eprint!("\r\x1b[2K");
     }
+    let teardown_failed = scripts::teardown(plan);
     let reason = control.reason().unwrap_or(StopReason::Completed);
     let total = stats.total();
     let empty_part = plan
@@ -488,6 +493,22 @@ fn execute(
     }
     if let Some(why) = empty_part {
         report.warnings.push(why);
+    }
+    if let Some(why) = teardown_failed {
+        report.warnings.push(why);
+    }
+    for s in &report.scripts {
+        if s.errors > 0 {
+            let first = s.messages.iter().find(|m| m.text.starts_with("error: "));
+            report.warnings.push(format!(
+                "script `{}` ({}): {} of {} calls failed with an error{}",
+                s.name,
+                s.role,
+                s.errors,
+                s.calls,
+                first.map_or(String::new(), |m| format!(" (e.g. {})", &m.text[7..]))
+            ));
+        }
     }
     report.evaluate_thresholds(ir);
     // Interrupted runs keep 130; a failed threshold outranks a high error rate, since
@@ -878,12 +899,13 @@ impl ReportFile {
         })?;
         // A missing directory is named as such, not as a file that was not found.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.is_dir() {
-                return Err(Error::Io {
-                    path: path.display().to_string(),
-                    message: format!("the directory `{}` does not exist", dir.display()),
-                });
-            }
+            && !dir.is_dir()
+        {
+            return Err(Error::Io {
+                path: path.display().to_string(),
+                message: format!("the directory `{}` does not exist", dir.display()),
+            });
+        }
         let mut hidden = std::ffi::OsString::from(".");
         hidden.push(name);
         hidden.push(format!(".{}.partial", std::process::id()));

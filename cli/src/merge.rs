@@ -164,11 +164,12 @@ fn check(
     let mut previous: Option<(&str, Fraction, Fraction)> = None;
     for &((from, to), name) in &segments {
         if let Some((other, other_from, other_to)) = previous
-            && from.cmp(other_to).is_lt() {
-                return Err(format!(
-                    "cannot merge `{name}` with `{other}`: their segments overlap ({from}:{to} and {other_from}:{other_to}); each part of the load must be merged once"
-                ));
-            }
+            && from.cmp(other_to).is_lt()
+        {
+            return Err(format!(
+                "cannot merge `{name}` with `{other}`: their segments overlap ({from}:{to} and {other_from}:{other_to}); each part of the load must be merged once"
+            ));
+        }
         if reached.cmp(from).is_lt() {
             gaps.push(format!("{reached}:{from}"));
         }

@@ -59,6 +59,10 @@ pub struct Report {
     /// WebSocket connections and messages, when a step speaks WebSocket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websocket: Option<WebSocketJson>,
+    /// What each `[scripts]` function did: calls, failures, errors and their
+    /// messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<kaioken_script::ScriptReport>,
     /// The share of the global load this instance ran (`--execution-segment`);
     /// absent for a whole run, the union of the parts in a merged report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -492,6 +496,9 @@ impl Report {
             },
             grpc: grpc(stats),
             outputs: Vec::new(),
+            scripts: kaioken_script::Runner::of(program)
+                .map(kaioken_script::Runner::report)
+                .unwrap_or_default(),
             websocket: websocket(ir, stats),
             segment: None,
             planned_start_unix_ms: None,

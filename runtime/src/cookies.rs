@@ -89,9 +89,10 @@ impl Jar {
                 continue;
             };
             if let Ok(cookie) = Cookie::parse(value, url)
-                && self.has_room_for(&cookie) {
-                    let _ = self.store.insert(cookie.into_owned(), url);
-                }
+                && self.has_room_for(&cookie)
+            {
+                let _ = self.store.insert(cookie.into_owned(), url);
+            }
         }
     }
 

@@ -425,9 +425,10 @@ impl Grpc {
             }
         }
         if call.server_streaming
-            && let Some(c) = self.last.capture.as_mut().filter(|_| keep.body) {
-                c.push_body(if c.body.is_empty() { b"[]" } else { b"]" });
-            }
+            && let Some(c) = self.last.capture.as_mut().filter(|_| keep.body)
+        {
+            c.push_body(if c.body.is_empty() { b"[]" } else { b"]" });
+        }
         self.end_stream(call.server_streaming, self.tally.received, first);
         Ok(code.unwrap_or_else(|| {
             self.last.detail = Some("the server ended the call without a `grpc-status`".into());
@@ -499,9 +500,11 @@ impl Perform for Grpc {
             // The deadline passed with the call on its way: the call's own status.
             Err(_) if self.last.timing.written.is_some() => {
                 if let StepKind::Grpc(call) = program.step(step).kind
-                    && call.server_streaming && self.tally.stream.is_none() {
-                        self.tally.stream = Some((self.tally.received, None));
-                    }
+                    && call.server_streaming
+                    && self.tally.stream.is_none()
+                {
+                    self.tally.stream = Some((self.tally.received, None));
+                }
                 Outcome::Response {
                     status: Status::Grpc(DEADLINE_EXCEEDED),
                     bytes_in: self.bytes_in,

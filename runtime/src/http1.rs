@@ -354,10 +354,11 @@ pub(crate) fn to_absolute_form(w: &mut Vec<u8>, authority: &str, auth: Option<&s
     let prefix = format!("http://{authority}");
     w.splice(space + 1..space + 1, prefix.bytes());
     if let Some(auth) = auth
-        && let Some(eol) = w.windows(2).position(|p| p == b"\r\n") {
-            let header = format!("proxy-authorization: {auth}\r\n");
-            w.splice(eol + 2..eol + 2, header.bytes());
-        }
+        && let Some(eol) = w.windows(2).position(|p| p == b"\r\n")
+    {
+        let header = format!("proxy-authorization: {auth}\r\n");
+        w.splice(eol + 2..eol + 2, header.bytes());
+    }
 }
 
 /// Serialize a request into `w`: request line, host, headers, framing, body. Shared by

@@ -264,12 +264,13 @@ impl Conns {
         }
         let mut claim = None;
         if let Some(group) = self.group.filter(|_| slot < self.origins)
-            && self.slots[slot].as_ref().is_none_or(|s| s.is_closed()) {
-                match h2pool::shared(group, slot).await {
-                    Ok(conn) => self.slots[slot] = Some(conn),
-                    Err(mine) => claim = Some(mine),
-                }
+            && self.slots[slot].as_ref().is_none_or(|s| s.is_closed())
+        {
+            match h2pool::shared(group, slot).await {
+                Ok(conn) => self.slots[slot] = Some(conn),
+                Err(mine) => claim = Some(mine),
             }
+        }
         let closed = self.slots[slot].as_ref().is_none_or(|s| s.is_closed());
         let mut took = None;
         if closed {
@@ -402,10 +403,12 @@ impl Http2 {
         self.last.timing.first_byte = Some(Instant::now());
         let status = resp.status().as_u16();
         self.last.location.clear();
-        if self.follow && crate::redirect::is_redirect(status)
-            && let Some(location) = resp.headers().get(http::header::LOCATION) {
-                self.last.location.extend_from_slice(location.as_bytes());
-            }
+        if self.follow
+            && crate::redirect::is_redirect(status)
+            && let Some(location) = resp.headers().get(http::header::LOCATION)
+        {
+            self.last.location.extend_from_slice(location.as_bytes());
+        }
         let keep = info.keep;
         let capture = self.last.capture.as_mut().filter(|_| keep.any());
         let mut bytes_in = keep_head(

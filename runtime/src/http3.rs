@@ -270,10 +270,12 @@ impl Http3 {
         self.last.timing.first_byte = Some(Instant::now());
         let status = resp.status().as_u16();
         self.last.location.clear();
-        if self.follow && crate::redirect::is_redirect(status)
-            && let Some(location) = resp.headers().get(http::header::LOCATION) {
-                self.last.location.extend_from_slice(location.as_bytes());
-            }
+        if self.follow
+            && crate::redirect::is_redirect(status)
+            && let Some(location) = resp.headers().get(http::header::LOCATION)
+        {
+            self.last.location.extend_from_slice(location.as_bytes());
+        }
         let keep = info.keep;
         let capture = self.last.capture.as_mut().filter(|_| keep.any());
         let mut bytes_in = keep_head(

@@ -84,7 +84,7 @@ pub use stats::{
     Counts, Engine, MAX_STEPS, Messages, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second,
     StepStats, messages_index, status_class,
 };
-pub use tls::default_client_config;
+pub use tls::{default_client_config, http1_client_config};
 pub use trace::Span;
 
 #[cfg(test)]

@@ -350,15 +350,16 @@ impl ResponseParser {
         // After 101 the connection speaks another protocol (a WebSocket handshake
         // succeeded): it cannot carry the next request.
         self.keep_alive = !close && code != 101;
-        if self.follow && crate::redirect::is_redirect(code)
+        if self.follow
+            && crate::redirect::is_redirect(code)
             && let Some(h) = resp
                 .headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case("location"))
-            {
-                self.location.clear();
-                self.location.extend_from_slice(h.value);
-            }
+        {
+            self.location.clear();
+            self.location.extend_from_slice(h.value);
+        }
         if self.is_head || code == 204 || code == 304 || (100..200).contains(&code) {
             return Ok((n, Some(None)));
         }

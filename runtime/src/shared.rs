@@ -235,9 +235,10 @@ impl Shared {
     pub(crate) fn publish(&self, index: usize, stats: &mut WorkerStats, now: Instant) {
         stats.roll_second(now);
         if (!stats.spans.spans.is_empty() || stats.spans.dropped > 0)
-            && let Ok(mut slot) = self.spans[index].lock() {
-                slot.take_from(&mut stats.spans);
-            }
+            && let Ok(mut slot) = self.spans[index].lock()
+        {
+            slot.take_from(&mut stats.spans);
+        }
         if let Ok(mut slot) = self.published[index].lock() {
             match slot.as_mut() {
                 Some(copy) => copy.copy_from(stats),
@@ -277,9 +278,10 @@ impl Shared {
     /// published since the run began.
     pub(crate) fn read_published(&self, index: usize, into: &mut WorkerStats) {
         if let Ok(slot) = self.published[index].lock()
-            && let Some(published) = slot.as_ref() {
-                into.copy_from(published);
-            }
+            && let Some(published) = slot.as_ref()
+        {
+            into.copy_from(published);
+        }
     }
 }
 

@@ -179,3 +179,14 @@ impl ServerCertVerifier for NoVerify {
 pub fn default_client_config() -> Result<Arc<ClientConfig>, String> {
     client_config(&TransportPlan::default(), Protocol::Http1)
 }
+
+/// The TLS configuration of a run's HTTP/1.1 connections, with its `insecure` and
+/// `cacert`: for requests kaioken makes beside the load for the scenario itself
+/// (`setup` and `teardown` scripts).
+///
+/// # Errors
+///
+/// The CA file's certificates do not load, or the crypto provider refuses.
+pub fn http1_client_config(transport: &TransportPlan) -> Result<Arc<ClientConfig>, String> {
+    client_config(transport, Protocol::Http1)
+}

@@ -285,10 +285,11 @@ impl Vu {
         }
         self.hop = None;
         if let Outcome::Response { status, .. } = ex.outcome
-            && !desc.expected.admits(status) {
-                w.stats
-                    .unexpected(ex.end, usize::from(desc.scenario), self.step.index());
-            }
+            && !desc.expected.admits(status)
+        {
+            w.stats
+                .unexpected(ex.end, usize::from(desc.scenario), self.step.index());
+        }
         let view = View {
             outcome: ex.outcome,
             duration: ex.end - ex.start,

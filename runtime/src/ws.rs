@@ -281,10 +281,11 @@ impl Ws {
             bytes_in += data.len() as u64;
             self.tally.received(data.len());
             if replies == ws_step.expect
-                && let Some(c) = self.last.capture.as_mut() {
-                    c.start(keep_body);
-                    c.push_body(&data);
-                }
+                && let Some(c) = self.last.capture.as_mut()
+            {
+                c.start(keep_body);
+                c.push_body(&data);
+            }
         }
         Ok(Ended::Done { bytes_in })
     }

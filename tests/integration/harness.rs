@@ -272,13 +272,15 @@ impl Test {
             }
         }
         if let Some(want) = &self.stdout
-            && *want != stdout {
-                failures.push(format!("stdout differs; expected:\n{want}"));
-            }
+            && *want != stdout
+        {
+            failures.push(format!("stdout differs; expected:\n{want}"));
+        }
         if let Some(want) = &self.stderr
-            && *want != stderr {
-                failures.push(format!("stderr differs; expected:\n{want}"));
-            }
+            && *want != stderr
+        {
+            failures.push(format!("stderr differs; expected:\n{want}"));
+        }
         for want in &self.stdout_contains {
             if !stdout.contains(want.as_str()) {
                 failures.push(format!("stdout lacks {want:?}"));

@@ -121,15 +121,17 @@ impl Poller {
             )];
             while !stopped.load(Ordering::SeqCst) {
                 if let Ok(r) = client::get(&addr, "/metrics", &[])
-                    && r.status == 200 {
-                        let mut f = into.lock().expect("the poller's results");
-                        f.text = Some(r);
-                        f.text_count += 1;
-                    }
+                    && r.status == 200
+                {
+                    let mut f = into.lock().expect("the poller's results");
+                    f.text = Some(r);
+                    f.text_count += 1;
+                }
                 if let Ok(r) = client::get(&addr, "/metrics", &openmetrics)
-                    && r.status == 200 {
-                        into.lock().expect("the poller's results").openmetrics = Some(r);
-                    }
+                    && r.status == 200
+                {
+                    into.lock().expect("the poller's results").openmetrics = Some(r);
+                }
                 std::thread::sleep(Duration::from_millis(200));
             }
         });

@@ -167,9 +167,10 @@ impl Prometheus {
         loop {
             let got = self.query(&expr);
             if let Ok(Some(up)) = got
-                && wanted(up) {
-                    return Ok(());
-                }
+                && wanted(up)
+            {
+                return Ok(());
+            }
             if Instant::now() > deadline {
                 return Err(format!(
                     "{target} was not scraped within {within:?} ({expr} is {got:?})\n{}",

@@ -405,6 +405,31 @@ impl fmt::Display for Listing<'_> {
                 c.text
             )?;
         }
+        if let Some(runner) = &this.scripts {
+            for i in 0..runner.functions() {
+                let id = crate::ScriptId::from_index(i);
+                let (name, role) = runner.describe(id);
+                writeln!(f, "  {id} = script {name:?} {}", role.as_str())?;
+            }
+        }
+        for (i, c) in this.script_calls.iter().enumerate() {
+            let sees = match (c.sees_body, c.sees_path) {
+                (true, true) => " sees=body+path",
+                (true, false) => " sees=body",
+                (false, true) => " sees=path",
+                (false, false) => "",
+            };
+            writeln!(
+                f,
+                "  {} = call {} in {}{sees}",
+                crate::ScriptCallId::from_index(i),
+                c.script,
+                c.step
+            )?;
+        }
+        for (slot, key) in &this.seeds {
+            writeln!(f, "  {slot} = setup.{key}")?;
+        }
         writeln!(f, "code:")?;
         for (i, op) in this.code.iter().enumerate() {
             let pc = Pc::from_index(i);

@@ -454,10 +454,11 @@ fn value_end(text: &str, from: usize) -> usize {
     while j < b.len() && !ends_value(b[j]) {
         // Bytes, not `str` slicing: `j` may be inside a multi-byte character.
         if b[j..].starts_with(b"${")
-            && let Some(k) = b[j..].iter().position(|&c| c == b'}') {
-                j += k + 1;
-                continue;
-            }
+            && let Some(k) = b[j..].iter().position(|&c| c == b'}')
+        {
+            j += k + 1;
+            continue;
+        }
         j += 1;
     }
     j

@@ -63,6 +63,9 @@ pub struct ScriptCall {
     pub sees_body: bool,
     /// Whether the step's path is built before this call.
     pub sees_path: bool,
+    /// Whether the value goes into the path: what a request target cannot carry is
+    /// percent-encoded, as for extracted values.
+    pub url: bool,
 }
 
 /// Who is asking: the program (for variable names) and the VU's state.

@@ -218,8 +218,13 @@ impl Program {
                 None
             },
         };
+        let len = out.len();
         self.runner()
             .value(call.script, self.ctx(state), request, &mut out);
+        if call.url && !out[len..].iter().all(|&b| crate::target_allows(b)) {
+            let value = out.split_off(len);
+            crate::push_target_encoded(&mut out, &value);
+        }
         state.bufs[buf] = out;
     }
 }

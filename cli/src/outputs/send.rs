@@ -8,10 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
 use super::Counts;
@@ -75,8 +71,7 @@ pub(super) async fn push_loop(
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e),
                 Err(_) => {
-                    // A stalled connection is not reused.
-                    client.conn = None;
+                    client.reset();
                     Some(format!("no answer within {SEND_TIMEOUT:?}"))
                 }
             };
@@ -106,101 +101,33 @@ pub(super) async fn push_loop(
     }
 }
 
-/// One keep-alive HTTP/1.1 connection to the output's endpoint, made again when it
-/// closes.
+/// A push output's connection: kaioken's client, POSTing.
 #[derive(Default)]
 struct Client {
-    /// The connection, and the `scheme://host:port` it goes to.
-    conn: Option<(String, SendRequest<Full<Bytes>>)>,
-}
-
-/// Where a request goes: `scheme://host:port` (the connection's key), whether
-/// over TLS, the host and port to connect to, and the path and query to ask for.
-struct Target {
-    key: String,
-    tls: bool,
-    host: String,
-    port: u16,
-    path: String,
-}
-
-/// `url`'s target. Credentials are the encoders' to send (push.rs
-/// `take_credentials`): a URL that still has some is refused rather than sent.
-fn parse(url: &str) -> Result<Target, String> {
-    let url = url::Url::parse(url).map_err(|e| format!("not a URL ({e})"))?;
-    let tls = match url.scheme() {
-        "https" => true,
-        "http" => false,
-        other => return Err(format!("`{other}` is not http or https")),
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials in the URL".into());
-    }
-    let host = match url.host() {
-        Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        Some(host) => host.to_string(),
-        None => return Err("no host".into()),
-    };
-    let port = url
-        .port_or_known_default()
-        .unwrap_or(if tls { 443 } else { 80 });
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    };
-    Ok(Target {
-        key: format!("{}://{}:{port}", url.scheme(), host),
-        tls,
-        host,
-        port,
-        path,
-    })
+    http: Option<crate::http_client::Client>,
 }
 
 impl Client {
     /// POST `request`; `Ok` when the endpoint answered with a 2xx.
     async fn post(&mut self, request: &PushRequest) -> Result<(), String> {
-        let target = parse(&request.url)?;
-        let reusable = matches!(&self.conn, Some((k, s)) if *k == target.key && !s.is_closed());
-        if !reusable {
-            let conn = connect(&target).await?;
-            self.conn = Some((target.key.clone(), conn));
-        }
-        let Some((_, sender)) = &mut self.conn else {
-            return Err("no connection".into());
-        };
-        sender.ready().await.map_err(|e| e.to_string())?;
-        let host = if target.host.contains(':') {
-            format!("[{}]:{}", target.host, target.port)
-        } else {
-            format!("{}:{}", target.host, target.port)
-        };
-        let mut builder = hyper::Request::post(&target.path)
-            .header("host", host)
-            .header("user-agent", concat!("kaioken/", env!("CARGO_PKG_VERSION")));
-        for (name, value) in &request.headers {
-            builder = builder.header(*name, value);
-        }
-        let req = builder
-            .body(Full::new(Bytes::from(request.body.clone())))
-            .map_err(|e| e.to_string())?;
-        let response = sender.send_request(req).await.map_err(|e| {
-            self.conn = None;
-            e.to_string()
-        })?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let http = self
+            .http
+            .get_or_insert_with(|| crate::http_client::Client::new(None));
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        let response = http
+            .send("POST", &request.url, &headers, request.body.clone())
+            .await?;
+        let status = response.status;
         if status.is_success() {
             return Ok(());
         }
         // The body's start, on one line: InfluxDB and Prometheus say what was wrong
         // there ("database not found").
-        let text = String::from_utf8_lossy(&body);
+        let text = String::from_utf8_lossy(&response.body);
         let text: String = text
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -214,66 +141,11 @@ impl Client {
             format!("HTTP {status}: {text}")
         })
     }
-}
 
-/// A new HTTP/1.1 connection to `target`, over TLS for `https`.
-async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, String> {
-    let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| format!("cannot connect to {}:{}: {e}", target.host, target.port))?;
-    let _ = tcp.set_nodelay(true);
-    if target.tls {
-        let config = kaioken_runtime::default_client_config()?;
-        let name = rustls_pki_types::ServerName::try_from(target.host.clone())
-            .map_err(|e| format!("`{}`: {e}", target.host))?;
-        let stream = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS with {}: {e}", target.host))?;
-        handshake(stream).await
-    } else {
-        handshake(tcp).await
-    }
-}
-
-async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    Ok(sender)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        let t = parse("http://127.0.0.1:8086/write?db=x").unwrap();
-        assert!(!t.tls);
-        assert_eq!(
-            (t.host.as_str(), t.port, t.path.as_str()),
-            ("127.0.0.1", 8086, "/write?db=x")
-        );
-        assert_eq!(t.key, "http://127.0.0.1:8086");
-        let t = parse("https://[::1]/v1/metrics").unwrap();
-        assert_eq!(
-            (t.tls, t.host.as_str(), t.port, t.path.as_str()),
-            (true, "::1", 443, "/v1/metrics")
-        );
-        let t = parse("http://localhost:4318").unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.port, t.path.as_str()),
-            ("localhost", 4318, "/")
-        );
-        assert!(parse("ftp://x").is_err());
-        assert_eq!(
-            parse("http://u:p@h/").err().as_deref(),
-            Some("credentials in the URL")
-        );
+    /// Drop the connection: a stalled one is not reused.
+    fn reset(&mut self) {
+        if let Some(http) = &mut self.http {
+            http.reset();
+        }
     }
 }

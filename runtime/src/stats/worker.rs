@@ -313,9 +313,10 @@ impl WorkerStats {
             sec.started += 1;
             self.counts.started += 1;
             if let Some(lag) = lag
-                && let Some(h) = &mut self.schedule_lag {
-                    h.saturating_record(clamp_us(lag));
-                }
+                && let Some(h) = &mut self.schedule_lag
+            {
+                h.saturating_record(clamp_us(lag));
+            }
         }
     }
 
