@@ -491,7 +491,7 @@ fn execute(
     };
     report.outcome.exit_code = exit_code(&Ok(outcome));
     if let Some(streams) = &streams {
-        streams.send_report(&mut report);
+        streams.send_report(&mut report, &control);
     }
     write_reports(&report, report_files, out.serious)?;
     if out.json && outcome == Outcome::HighErrorRate {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::Test;
+use crate::harness::{Report, Test};
 use crate::nginx::{Nginx, Variant};
 use crate::outputs::{count, last_error, output, serial, total_served};
 
@@ -277,4 +277,78 @@ fn dry_run_lists_the_plugin() {
         )
         .run();
     assert!(!out.dir.path().join("started").exists());
+}
+
+/// Ctrl-C at a terminal signals kaioken's whole process group: the plugin, in a
+/// group of its own, is not stopped by it, and gets the (interrupted) run's report
+/// before kaioken exits 130. Here the "terminal" signals kaioken's group; the
+/// example plugin, killed by a SIGINT, would leave no report line in its file.
+/// A second Ctrl-C ends the wait for a plugin that does not exit, at once.
+#[test]
+fn ctrl_c_reaches_kaioken_and_the_plugin_still_gets_the_report() {
+    use std::os::unix::process::CommandExt;
+    let _serial = serial();
+    let nginx = Nginx::start(Variant::Http1);
+    let run = |plugin: &str, signals: &[Duration]| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut child = std::process::Command::new(crate::harness::kaioken_path())
+            .current_dir(dir.path())
+            .arg(nginx.url("/"))
+            .args(["-c", "2", "-d", "30s", "--rate", "100", "--no-tui"])
+            .args(["--metrics-linger", "30s", "-o", "report.json"])
+            .args(["-o", &format!("exec={plugin}")])
+            .env("RUST_BACKTRACE", "0")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spawn kaioken");
+        let started = std::time::Instant::now();
+        let group = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        for at in signals {
+            std::thread::sleep(at.saturating_sub(started.elapsed()));
+            // SAFETY: signalling the process group of our own child, not reaped yet.
+            unsafe {
+                libc::kill(-group, libc::SIGINT);
+            }
+        }
+        let status = child.wait().expect("wait for kaioken");
+        let elapsed = started.elapsed();
+        let report =
+            std::fs::read_to_string(dir.path().join("report.json")).expect("the report is written");
+        let report = Report(serde_json::from_str(&report).expect("the report is JSON"));
+        (status.code(), elapsed, report, dir)
+    };
+
+    let command = format!("python3 '{}' received.jsonl", output_to_file());
+    let (code, elapsed, report, dir) = run(&command, &[Duration::from_secs(2)]);
+    assert_eq!(code, Some(130), "{report}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    let text = std::fs::read_to_string(dir.path().join("received.jsonl")).unwrap();
+    let lines = json_lines(&text);
+    let last = lines.last().expect("lines");
+    assert_eq!(last["type"], "report", "{text}");
+    assert_eq!(
+        last["report"]["requests"]["total"],
+        report.u64("requests.total")
+    );
+    let entry = output(&report, "exec");
+    assert_eq!(
+        count(entry, "exports", &report),
+        lines.len() as u64,
+        "{entry}"
+    );
+    assert!(entry["last_error"].is_null(), "{entry}");
+
+    let sleeper = "python3 -c 'import time; time.sleep(3600)'";
+    let signals = [Duration::from_secs(2), Duration::from_secs(4)];
+    let (code, elapsed, report, _dir) = run(sleeper, &signals);
+    assert_eq!(code, Some(130), "{report}");
+    assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
+    let entry = output(&report, "exec");
+    let error = last_error(entry, &report);
+    assert!(
+        error.starts_with("did not exit before a second ctrl-c; killed after "),
+        "{error:?}"
+    );
 }

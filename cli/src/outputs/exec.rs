@@ -145,9 +145,15 @@ impl Exec {
     }
 
     /// Send the report line (never dropped), close the plugin's stdin, and wait
-    /// until `deadline` for it to take everything and exit; then kill it. Its exit
-    /// status, when not 0, is counted as a failure and named.
-    pub(super) fn close(&mut self, report: Option<Vec<u8>>, deadline: Instant) {
+    /// until `deadline` (or until `give_up`: a new Ctrl-C) for it to take
+    /// everything and exit; then kill it. Its exit status, when not 0, is counted
+    /// as a failure and named.
+    pub(super) fn close(
+        &mut self,
+        report: Option<Vec<u8>>,
+        deadline: Instant,
+        give_up: &dyn Fn() -> bool,
+    ) {
         if std::mem::replace(&mut self.closed, true) {
             return;
         }
@@ -155,9 +161,14 @@ impl Exec {
             self.queue.offer(line, true);
         }
         self.queue.close();
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let wrote_all = self.written.recv_timeout(wait).is_ok();
-        match wait_until(&self.child, deadline) {
+        let wrote_all = loop {
+            match self.written.recv_timeout(Duration::from_millis(10)) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    if Instant::now() < deadline && !give_up() => {}
+                result => break result.is_ok(),
+            }
+        };
+        match wait_until(&self.child, deadline, give_up) {
             Some(status) if !status.success() => {
                 let taken = self.counts.exports.load(Ordering::Relaxed);
                 self.counts.fail(exited(status, taken));
@@ -173,14 +184,17 @@ impl Exec {
                 } else {
                     "did not read its last lines"
                 };
+                let when = if give_up() {
+                    "before a second Ctrl-C"
+                } else {
+                    "within --metrics-linger after the run"
+                };
                 // A writer stuck on the full pipe fails now that the pipe is gone:
                 // its count is final after this.
                 let _ = self.written.recv_timeout(Duration::from_secs(1));
                 let taken = self.counts.exports.load(Ordering::Relaxed);
-                self.counts.fail(format!(
-                    "{why} within --metrics-linger after the run; killed after {}",
-                    lines(taken)
-                ));
+                self.counts
+                    .fail(format!("{why} {when}; killed after {}", lines(taken)));
             }
         }
         if let Some(writer) = self.writer.take() {
@@ -255,14 +269,18 @@ pub(super) async fn interval_loop(
     }
 }
 
-/// Wait for `child` to exit until `deadline`: its status, or `None` if it still
-/// runs.
-fn wait_until(child: &Mutex<Child>, deadline: Instant) -> Option<ExitStatus> {
+/// Wait for `child` to exit until `deadline` or `give_up`: its status, or `None`
+/// if it still runs.
+fn wait_until(
+    child: &Mutex<Child>,
+    deadline: Instant,
+    give_up: &dyn Fn() -> bool,
+) -> Option<ExitStatus> {
     loop {
         if let Ok(Some(status)) = lock(child).try_wait() {
             return Some(status);
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || give_up() {
             return None;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -355,7 +373,7 @@ fn write_lines(mut stdin: ChildStdin, queue: &Queue, child: &Mutex<Child>, count
         }
         gone = true;
         let taken = counts.exports.load(Ordering::Relaxed);
-        let message = match wait_until(child, Instant::now() + EXIT_GRACE) {
+        let message = match wait_until(child, Instant::now() + EXIT_GRACE, &|| false) {
             Some(status) => exited(status, taken),
             None => format!("closed its stdin after {}", lines(taken)),
         };

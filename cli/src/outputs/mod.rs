@@ -367,20 +367,22 @@ impl Outputs {
     }
 
     /// The report, done but for its `exec` entries, to every output plugin as its
-    /// last line; then wait for the plugins to exit (within `--metrics-linger`),
-    /// and put how they fared in the report: its `outputs` (which [`finish`]
-    /// filled) and its warnings.
+    /// last line; then wait for the plugins to exit (within `--metrics-linger`; a
+    /// new Ctrl-C ends the wait), and put how they fared in the report: its
+    /// `outputs` (which [`finish`] filled) and its warnings.
     ///
     /// [`finish`]: Outputs::finish
-    pub fn send_report(&self, report: &mut Report) {
+    pub fn send_report(&self, report: &mut Report, control: &Control) {
         let mut execs = lock(&self.execs);
         if execs.is_empty() {
             return;
         }
         let line = exec::report_line(report);
         let deadline = Instant::now() + self.linger;
+        let seen_interrupts = control.interrupts();
+        let give_up = || control.interrupts() != seen_interrupts;
         for plugin in execs.iter_mut() {
-            plugin.close(Some(line.clone()), deadline);
+            plugin.close(Some(line.clone()), deadline, &give_up);
         }
         drop(execs);
         for (i, entry) in self.entries().into_iter().enumerate() {
@@ -433,7 +435,7 @@ impl Drop for Outputs {
         }
         let deadline = Instant::now() + self.linger;
         for plugin in lock(&self.execs).iter_mut() {
-            plugin.close(None, deadline);
+            plugin.close(None, deadline, &|| false);
         }
     }
 }
