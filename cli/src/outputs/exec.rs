@@ -175,10 +175,7 @@ impl Exec {
             }
             Some(_) => {}
             None => {
-                let mut child = lock(&self.child);
-                let _ = child.kill();
-                let _ = child.wait();
-                drop(child);
+                kill(&mut lock(&self.child));
                 let why = if wrote_all {
                     "did not exit"
                 } else {
@@ -210,9 +207,7 @@ impl Drop for Exec {
     fn drop(&mut self) {
         if !self.closed {
             self.queue.close();
-            let mut child = lock(&self.child);
-            let _ = child.kill();
-            let _ = child.wait();
+            kill(&mut lock(&self.child));
         }
     }
 }
@@ -267,6 +262,21 @@ pub(super) async fn interval_loop(
             return;
         }
     }
+}
+
+/// Kill the plugin and what it started in its process group (the program a
+/// `sh -c` wrapper runs), and reap it.
+fn kill(child: &mut Child) {
+    // Only while it is not reaped: until then its pid is its group's id.
+    if let (Ok(None), Ok(pid)) = (child.try_wait(), libc::pid_t::try_from(child.id())) {
+        // SAFETY: kill(2) with a negative pid signals the process group the plugin
+        // leads (spawned with `process_group(0)`); it reads or writes no memory.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Wait for `child` to exit until `deadline` or `give_up`: its status, or `None`
