@@ -553,7 +553,8 @@ pub struct RunArgs {
     /// Streaming outputs (see docs/outputs.md): prometheus=127.0.0.1:9464 serves
     /// /metrics; prometheus-rw=URL pushes remote write; influxdb=URL/DATABASE writes
     /// line protocol; otlp=URL pushes OTLP/HTTP metrics (and traces with
-    /// --trace-sample). Example: -o run.json -o prometheus=:9464.
+    /// --trace-sample); exec='COMMAND ARGS' starts a command and writes the run to
+    /// its stdin as JSON lines. Example: -o run.json -o prometheus=:9464.
     #[arg(short, long, help_heading = "Output")]
     pub output: Vec<PathBuf>,
 
@@ -561,11 +562,12 @@ pub struct RunArgs {
     #[arg(long = "tag", value_name = "KEY=VALUE", help_heading = "Output")]
     pub tags: Vec<String>,
 
-    /// How long /metrics is still served after the run, for a last scrape [default: 5s].
+    /// How long /metrics is still served after the run, for a last scrape, and an
+    /// exec output has to exit [default: 5s].
     #[arg(long, value_name = "DURATION", help_heading = "Output")]
     pub metrics_linger: Option<String>,
 
-    /// How often push outputs (remote write, InfluxDB, OTLP) send [default: 1s].
+    /// How often push outputs (remote write, InfluxDB, OTLP, exec) send [default: 1s].
     #[arg(long, value_name = "DURATION", help_heading = "Output")]
     pub output_interval: Option<String>,
 

@@ -379,6 +379,7 @@ fn execute(
             })
             .collect(),
         started_at_unix_ms,
+        out.live.is_some(),
     )?;
     if let Some(at) = planned_start {
         // What the run would fail on fails now, not at the planned start.
@@ -476,20 +477,8 @@ fn execute(
     );
     if let Some(streams) = &streams {
         report.outputs = streams.finish();
-        for o in &report.outputs {
-            if o.failed > 0 || o.dropped > 0 {
-                report.warnings.push(format!(
-                    "output {} {}: {} exports failed, {} dropped{}",
-                    o.kind,
-                    o.address,
-                    o.failed,
-                    o.dropped,
-                    o.last_error
-                        .as_ref()
-                        .map_or(String::new(), |e| format!(" (last: {e})"))
-                ));
-            }
-        }
+        let warnings = report.outputs.iter().filter_map(outputs::warning);
+        report.warnings.extend(warnings.collect::<Vec<_>>());
     }
     if let Some(why) = empty_part {
         report.warnings.push(why);
@@ -522,6 +511,9 @@ fn execute(
         outcome
     };
     report.outcome.exit_code = exit_code(&Ok(outcome));
+    if let Some(streams) = &streams {
+        streams.send_report(&mut report, &control);
+    }
     write_reports(&report, report_files, out.serious)?;
     if out.json && outcome == Outcome::HighErrorRate {
         eprintln!("error: {}", summary::failure_reason(&report));
@@ -681,6 +673,11 @@ fn dry_run_text(
             kaioken_compiler::OutputKind::Prometheus => {
                 format!("would serve metrics on http://{address}/metrics\n")
             }
+            kaioken_compiler::OutputKind::Exec => format!(
+                "would start `{}` and write metrics to its stdin every {}\n",
+                rule.text(&spec.address),
+                kaioken_grammar::format_duration(ir.outputs.interval)
+            ),
             kind => format!(
                 "would push metrics to {} {address} every {}\n",
                 kind.key(),

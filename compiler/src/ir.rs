@@ -60,7 +60,8 @@ pub struct Outputs {
 pub struct OutputSpec {
     /// The system.
     pub kind: OutputKind,
-    /// A socket address to listen on (`prometheus`), else the endpoint's URL.
+    /// A socket address to listen on (`prometheus`), a command line (`exec`), else
+    /// the endpoint's URL.
     pub address: String,
 }
 
@@ -75,6 +76,8 @@ pub enum OutputKind {
     Influxdb,
     /// Push OTLP/HTTP metrics and traces.
     Otlp,
+    /// Start a command and write JSON lines to its stdin (an output plugin).
+    Exec,
 }
 
 /// A threshold: a metric of the run (or of a scenario or tag) and the bound it must

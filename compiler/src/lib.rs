@@ -55,7 +55,7 @@ pub use judge::{
 };
 pub use kaioken_vm::{REDACTED, Redact};
 pub use lower::{
-    ConfigFile, DEFAULT_INTERVAL, DEFAULT_LINGER, Input, ReflectTls, SchemaSource,
+    ConfigFile, DEFAULT_INTERVAL, DEFAULT_LINGER, Input, ReflectTls, SchemaSource, exec_argv,
     is_stream_output, lower,
 };
 pub use plan::{PlanError, plan};

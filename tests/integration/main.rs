@@ -35,6 +35,7 @@ mod compressed;
 mod counts;
 mod diagnostics;
 mod examples;
+mod exec;
 mod faults;
 mod har;
 mod http3;

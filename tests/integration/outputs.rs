@@ -26,7 +26,7 @@ use crate::trace::{logged, nginx_logging_traceparent, parse_traceparent};
 
 /// One test at a time: each starts real servers and measures a run's timing, which
 /// two at once on a small machine would blur.
-fn serial() -> MutexGuard<'static, ()> {
+pub(crate) fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     // A failed test poisons the lock; the next one may still run.
     LOCK.lock()
@@ -34,7 +34,7 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 /// The report's entry for the output of `kind` (`prometheus`, `influxdb`, …).
-fn output<'r>(report: &'r Report, kind: &str) -> &'r Value {
+pub(crate) fn output<'r>(report: &'r Report, kind: &str) -> &'r Value {
     report
         .get("outputs")
         .as_array()
@@ -45,14 +45,14 @@ fn output<'r>(report: &'r Report, kind: &str) -> &'r Value {
 }
 
 /// An unsigned count of an `outputs` entry.
-fn count(entry: &Value, field: &str, report: &Report) -> u64 {
+pub(crate) fn count(entry: &Value, field: &str, report: &Report) -> u64 {
     entry[field]
         .as_u64()
         .unwrap_or_else(|| panic!("outputs[].{field} is not a count in {entry}:\n{report}"))
 }
 
 /// An `outputs` entry's `last_error`, lowercased; panics when there is none.
-fn last_error(entry: &Value, report: &Report) -> String {
+pub(crate) fn last_error(entry: &Value, report: &Report) -> String {
     entry["last_error"]
         .as_str()
         .filter(|e| !e.is_empty())
@@ -79,7 +79,7 @@ fn assert_clean(entry: &Value, report: &Report, min_exports: u64) {
 }
 
 /// The report's total, after checking that nginx logged exactly that many requests.
-fn total_served(report: &Report, nginx: &Nginx) -> u64 {
+pub(crate) fn total_served(report: &Report, nginx: &Nginx) -> u64 {
     report.check_invariants(0);
     let total = report.u64("requests.total");
     assert!(total > 0, "nothing was sent:\n{report}");

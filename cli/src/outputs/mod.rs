@@ -1,5 +1,6 @@
 //! Streaming outputs (`-o KIND=ADDRESS`, `[[outputs]]`): the run's metrics to
-//! Prometheus, InfluxDB and OpenTelemetry while it goes.
+//! Prometheus, InfluxDB and OpenTelemetry while it goes, and to output plugins
+//! (`exec`, see [`exec`]) as JSON lines.
 //!
 //! ```text
 //!   controller thread: on_tick(Snapshot) ── try_send (bounded; a full queue drops
@@ -9,11 +10,14 @@
 //!                              └► each push output's task: requests() ─► POST,
 //!                                 with a timeout; failures counted, never retried
 //!                                 in a loop that could hold the run back
+//!                     snapshot ─► each exec output's task: an interval line into
+//!                                 its bounded queue (full: dropped, counted)
 //! ```
 //!
 //! Nothing here runs on a worker thread: the cost to the run is one snapshot clone
 //! per tick on the controller thread.
 
+pub mod exec;
 pub mod influx;
 pub mod metrics;
 pub mod otlp;
@@ -33,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
 use crate::error::Error;
+use crate::report::Report;
 use metrics::{Metrics, RunLabels};
 use push::Push;
 
@@ -45,15 +50,17 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the report says about one output.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OutputJson {
-    /// `prometheus`, `prometheus-rw`, `influxdb` or `otlp`.
+    /// `prometheus`, `prometheus-rw`, `influxdb`, `otlp` or `exec`.
     pub kind: String,
-    /// Where, with credentials hidden.
+    /// Where (for `exec`, the command), with credentials hidden.
     pub address: String,
-    /// Pushes accepted, or scrapes served (`prometheus`).
+    /// Pushes accepted, scrapes served (`prometheus`), or lines the plugin took
+    /// (`exec`).
     pub exports: u64,
-    /// Pushes that failed: refused, timed out, or answered with an error.
+    /// Pushes that failed: refused, timed out, or answered with an error; for
+    /// `exec`, lines the plugin was gone for, and its exit if not 0.
     pub failed: u64,
-    /// Snapshots or spans that never went out because the output fell behind.
+    /// Snapshots, spans or lines that never went out because the output fell behind.
     pub dropped: u64,
     /// The last failure, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +153,8 @@ pub struct Outputs {
     stop: Option<watch::Sender<bool>>,
     linger: Duration,
     listening: Vec<SocketAddr>,
+    /// The output plugins, closed by [`Outputs::send_report`] (or on drop).
+    execs: Mutex<Vec<exec::Exec>>,
     /// How often a snapshot's metrics are handed over: the push interval, at most a
     /// second (what a scrape every second wants).
     every: Duration,
@@ -158,15 +167,20 @@ impl Outputs {
     /// address (a port in use is an error now, before any load) and start the thread
     /// that serves and pushes.
     ///
+    /// Start every `exec` command last, once the other outputs are known to
+    /// work; `live`: the live view is to be shown (the commands' output waits for
+    /// it to close).
+    ///
     /// # Errors
-    /// An address that cannot be listened on, or an output's address that its kind
-    /// cannot use.
+    /// An address that cannot be listened on, an output's address that its kind
+    /// cannot use, or a command that cannot be started.
     pub fn start(
         ir: &Ir,
         rule: &Redact,
         labels: RunLabels,
         steps: Vec<otlp::StepNames>,
         started_unix_ms: u64,
+        live: bool,
     ) -> Result<Option<Outputs>, Error> {
         let outputs = &ir.outputs;
         if outputs.specs.is_empty() {
@@ -175,8 +189,13 @@ impl Outputs {
         let mut listeners = Vec::new();
         let mut pushes: Vec<(Box<dyn Push>, Arc<Counts>)> = Vec::new();
         let mut all = Vec::new();
+        let mut exec_specs = Vec::new();
         for spec in &outputs.specs {
-            if spec.kind == OutputKind::Prometheus {
+            if spec.kind == OutputKind::Exec {
+                let counts = Arc::new(Counts::default());
+                all.push((spec.kind, rule.text(&spec.address), counts.clone()));
+                exec_specs.push((&spec.address, counts));
+            } else if spec.kind == OutputKind::Prometheus {
                 let counts = Arc::new(Counts::default());
                 all.push((spec.kind, rule.url(&spec.address), counts.clone()));
                 let listener = TcpListener::bind(&spec.address).map_err(|e| {
@@ -219,6 +238,29 @@ impl Outputs {
             .iter()
             .filter_map(|(l, _)| l.local_addr().ok())
             .collect();
+        let labels = Arc::new(labels);
+        let start_line = exec::start_line(
+            &labels,
+            &steps,
+            &exec::Plan {
+                duration: ir.load.duration,
+                warmup: ir.load.warmup,
+                max_requests: ir.load.max_requests,
+                interval: outputs.interval,
+                started_unix_ms,
+            },
+        );
+        let mut execs = Vec::new();
+        let mut loops = Vec::new();
+        for (command, counts) in exec_specs {
+            let plugin = exec::Exec::spawn(command, counts, live)
+                .map_err(|e| Error::Setup(format!("-o exec={}: {e}", rule.text(command))))?;
+            let sender = plugin.sender();
+            // The first line, into an empty queue.
+            sender.send(start_line.clone());
+            loops.push((sender, exec::Encoder::new(labels.clone(), &steps)));
+            execs.push(plugin);
+        }
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
@@ -241,9 +283,12 @@ impl Outputs {
                 };
                 rt.block_on(serve(
                     thread_shared,
-                    labels,
-                    listeners,
-                    pushes,
+                    &labels,
+                    Kinds {
+                        listeners,
+                        pushes,
+                        execs: loops,
+                    },
                     interval,
                     flushed_tx,
                     stopped,
@@ -258,6 +303,7 @@ impl Outputs {
             stop: Some(stop),
             linger: outputs.linger,
             listening,
+            execs: Mutex::new(execs),
             every: interval.min(Duration::from_secs(1)),
             next_ms: AtomicU64::new(0),
         }))
@@ -302,14 +348,56 @@ impl Outputs {
     }
 
     /// Wait (at most [`FLUSH_TIMEOUT`]) for the last pushes of the run, and say how
-    /// every output fared.
+    /// every output fared. The live view is closed by now: the output plugins'
+    /// held output is printed.
     pub fn finish(&self) -> Vec<OutputJson> {
         let _ = self.flushed.recv_timeout(FLUSH_TIMEOUT);
+        for plugin in lock(&self.execs).iter() {
+            plugin.release_log();
+        }
+        self.entries()
+    }
+
+    fn entries(&self) -> Vec<OutputJson> {
         let upstream = self.shared.upstream_dropped.load(Ordering::Relaxed);
         self.outputs
             .iter()
             .map(|(kind, address, counts)| counts.json(*kind, address, upstream))
             .collect()
+    }
+
+    /// The report, done but for its `exec` entries, to every output plugin as its
+    /// last line; then wait for the plugins to exit (within `--metrics-linger`; a
+    /// new Ctrl-C ends the wait), and put how they fared in the report: its
+    /// `outputs` (which [`finish`] filled) and its warnings.
+    ///
+    /// [`finish`]: Outputs::finish
+    pub fn send_report(&self, report: &mut Report, control: &Control) {
+        let mut execs = lock(&self.execs);
+        if execs.is_empty() {
+            return;
+        }
+        let line = exec::report_line(report);
+        let deadline = Instant::now() + self.linger;
+        let seen_interrupts = control.interrupts();
+        let give_up = || control.interrupts() != seen_interrupts;
+        for plugin in execs.iter_mut() {
+            plugin.close(Some(line.clone()), deadline, &give_up);
+        }
+        drop(execs);
+        for (i, entry) in self.entries().into_iter().enumerate() {
+            if entry.kind != OutputKind::Exec.key() {
+                continue;
+            }
+            let Some(slot) = report.outputs.get_mut(i) else {
+                continue;
+            };
+            if let Some(old) = warning(slot) {
+                report.warnings.retain(|w| *w != old);
+            }
+            report.warnings.extend(warning(&entry));
+            *slot = entry;
+        }
     }
 
     /// Keep serving `/metrics` for the linger time after the run, so the last scrape
@@ -336,7 +424,8 @@ impl Outputs {
 }
 
 /// Stop serving and pushing, and let the thread end (also when the run failed
-/// before its last snapshot).
+/// before its last snapshot); an output plugin still running gets the end of its
+/// stdin and the linger time to exit.
 impl Drop for Outputs {
     fn drop(&mut self) {
         self.stop.take();
@@ -344,7 +433,31 @@ impl Drop for Outputs {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        let deadline = Instant::now() + self.linger;
+        for plugin in lock(&self.execs).iter_mut() {
+            plugin.close(None, deadline, &|| false);
+        }
     }
+}
+
+/// The report's warning about an output that failed or dropped, if it did.
+pub fn warning(o: &OutputJson) -> Option<String> {
+    (o.failed > 0 || o.dropped > 0).then(|| {
+        format!(
+            "output {} {}: {} exports failed, {} dropped{}",
+            o.kind,
+            o.address,
+            o.failed,
+            o.dropped,
+            o.last_error
+                .as_ref()
+                .map_or(String::new(), |e| format!(" (last: {e})"))
+        )
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The encoder of a push output (its module parses the address).
@@ -368,6 +481,7 @@ fn encoder(
             steps.to_vec(),
         )?),
         OutputKind::Prometheus => return Err("`prometheus` is served, not pushed".into()),
+        OutputKind::Exec => return Err("`exec` writes to a command, not pushed".into()),
     })
 }
 
@@ -378,14 +492,25 @@ fn now_unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// What the outputs thread runs, by kind: `/metrics` servers, push outputs, and
+/// output plugins' interval lines.
+struct Kinds {
+    listeners: Vec<(TcpListener, Arc<Counts>)>,
+    pushes: Vec<(Box<dyn Push>, Arc<Counts>)>,
+    execs: Vec<(exec::Sender, exec::Encoder)>,
+}
+
 /// The outputs thread: take snapshots as they come, turn them into metrics for
 /// the `/metrics` servers and every push task; after the last, flush the pushes and
 /// serve until stopped.
 async fn serve(
     shared: Arc<Shared>,
-    labels: RunLabels,
-    listeners: Vec<(TcpListener, Arc<Counts>)>,
-    pushes: Vec<(Box<dyn Push>, Arc<Counts>)>,
+    labels: &RunLabels,
+    Kinds {
+        listeners,
+        pushes,
+        execs,
+    }: Kinds,
     interval: Duration,
     flushed: std::sync::mpsc::Sender<()>,
     stopped: watch::Receiver<bool>,
@@ -420,6 +545,16 @@ async fn serve(
             interval,
         ));
     }
+    let (taken_tx, taken_rx) = watch::channel::<Option<Arc<exec::Taken>>>(None);
+    let with_execs = !execs.is_empty();
+    for (sender, encoder) in execs {
+        tasks.spawn(exec::interval_loop(
+            sender,
+            encoder,
+            taken_rx.clone(),
+            interval,
+        ));
+    }
     loop {
         shared.wake.notified().await;
         let (taken, spans, overflow) = {
@@ -450,8 +585,14 @@ async fn serve(
             }
             continue;
         };
-        let metrics = Metrics::of(&snapshot, &labels, now_unix_ms());
+        let metrics = Metrics::of(&snapshot, labels, now_unix_ms());
         let last = metrics.last;
+        if with_execs {
+            taken_tx.send_replace(Some(Arc::new(exec::Taken {
+                time_unix_ms: metrics.time_unix_ms,
+                snapshot,
+            })));
+        }
         latest_tx.send_replace(Some(Arc::new(metrics)));
         if last {
             break;

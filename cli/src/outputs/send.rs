@@ -41,22 +41,7 @@ pub(super) async fn push_loop(
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sent: Option<u64> = None;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            changed = latest.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let last = latest.borrow_and_update().as_ref().is_some_and(|m| m.last);
-                if !last {
-                    continue;
-                }
-            }
-        }
-        let Some(metrics) = latest.borrow().clone() else {
-            continue;
-        };
+    while let Some(metrics) = next_due(&mut ticker, &mut latest, |m| m.last).await {
         if sent == Some(metrics.time_unix_ms) {
             continue;
         }
@@ -97,6 +82,31 @@ pub(super) async fn push_loop(
         }
         if metrics.last {
             return;
+        }
+    }
+}
+
+/// What an output sends next: the latest value at each tick of `ticker`, or the
+/// run's last one (`is_last`) as soon as it comes. `None` once the run's side is
+/// gone.
+pub(super) async fn next_due<T>(
+    ticker: &mut tokio::time::Interval,
+    latest: &mut watch::Receiver<Option<Arc<T>>>,
+    is_last: impl Fn(&T) -> bool,
+) -> Option<Arc<T>> {
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            changed = latest.changed() => {
+                changed.ok()?;
+                let last = latest.borrow_and_update().as_deref().is_some_and(&is_last);
+                if !last {
+                    continue;
+                }
+            }
+        }
+        if let Some(value) = latest.borrow().clone() {
+            return Some(value);
         }
     }
 }

@@ -70,6 +70,7 @@ struct OutputsTable {
     prometheus_rw: Option<Spanned<String>>,
     influxdb: Option<Spanned<String>>,
     otlp: Option<Spanned<String>>,
+    exec: Option<Spanned<String>>,
     linger: Option<Spanned<String>>,
     interval: Option<Spanned<String>>,
     tags: Option<BTreeMap<String, Spanned<String>>>,
@@ -285,6 +286,7 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
             ("prometheus-rw", o.prometheus_rw),
             ("influxdb", o.influxdb),
             ("otlp", o.otlp),
+            ("exec", o.exec),
         ];
         for (kind, address) in kinds {
             if let Some(address) = address {

@@ -21,11 +21,12 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 impl OutputKind {
     /// Every kind, in the order the help lists them.
-    pub const ALL: [OutputKind; 4] = [
+    pub const ALL: [OutputKind; 5] = [
         OutputKind::Prometheus,
         OutputKind::PrometheusRemoteWrite,
         OutputKind::Influxdb,
         OutputKind::Otlp,
+        OutputKind::Exec,
     ];
 
     /// The name `-o` and `[[outputs]] kind` use.
@@ -35,6 +36,7 @@ impl OutputKind {
             OutputKind::PrometheusRemoteWrite => "prometheus-rw",
             OutputKind::Influxdb => "influxdb",
             OutputKind::Otlp => "otlp",
+            OutputKind::Exec => "exec",
         }
     }
 
@@ -42,6 +44,23 @@ impl OutputKind {
     pub fn from_key(key: &str) -> Option<OutputKind> {
         OutputKind::ALL.into_iter().find(|k| k.key() == key)
     }
+}
+
+/// The words of an `exec` output's command line, split as a POSIX shell splits
+/// them (quotes and backslashes), without running a shell: no variables, globs or
+/// pipes, so the command is exactly what was written and nothing in it is run by a
+/// shell. The first word is the program.
+///
+/// # Errors
+/// A quote left open, or no words at all.
+pub fn exec_argv(command: &str) -> Result<Vec<String>, String> {
+    let words = shlex::split(command).ok_or_else(|| {
+        format!("`{command}` is not a command line: a quote is left open or a `\\` ends it")
+    })?;
+    if words.is_empty() {
+        return Err("`exec` names no command; expected e.g. exec='python3 forward.py'".into());
+    }
+    Ok(words)
 }
 
 /// Whether an `-o` value names a streaming output rather than a report file: it
@@ -125,9 +144,14 @@ impl Lowerer<'_> {
 
 /// The address of an output of `kind`, checked for its shape: a socket address to
 /// listen on for `prometheus` (`:9464` and `localhost:9464` mean loopback), an
-/// `http(s)://` URL for the others.
+/// `http(s)://` URL for the others but `exec`, whose command line must split into
+/// words.
 fn address(kind: OutputKind, text: &str) -> Result<String, String> {
     let key = kind.key();
+    if kind == OutputKind::Exec {
+        exec_argv(text)?;
+        return Ok(text.to_owned());
+    }
     if kind == OutputKind::Prometheus {
         let (host, port) = text.rsplit_once(':').ok_or_else(|| {
             format!(
@@ -181,6 +205,22 @@ mod tests {
         assert!(!is_stream_output("./prometheus=x.json"));
         assert!(!is_stream_output("reports/a=b.json"));
         assert!(!is_stream_output("statsd_report=1.json"));
+        assert!(is_stream_output("exec=python3 fwd.py --to 'a b'"));
+    }
+
+    #[test]
+    fn exec_commands_split_as_a_shell_would() {
+        assert_eq!(
+            exec_argv(r#"python3 "my fwd.py" --tag 'a b' c\ d $HOME"#).unwrap(),
+            ["python3", "my fwd.py", "--tag", "a b", "c d", "$HOME"]
+        );
+        let e = OutputKind::Exec;
+        assert_eq!(address(e, "./plugin -v").unwrap(), "./plugin -v");
+        assert_eq!(
+            address(e, "python3 'fwd.py").unwrap_err(),
+            "`python3 'fwd.py` is not a command line: a quote is left open or a `\\` ends it"
+        );
+        assert!(address(e, "  ").unwrap_err().contains("names no command"));
     }
 
     #[test]
