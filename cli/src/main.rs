@@ -667,6 +667,16 @@ fn dry_run_text(
             .map_or_else(|| at.to_string(), |t| t.to_rfc3339());
         text.push_str(&format!("would start at {at}\n"));
     }
+    for (name, when) in [("setup", "before"), ("teardown", "after")] {
+        if ir.scripts.defs.iter().any(|d| d.name == name) {
+            let http = if ir.scripts.limits.network {
+                " (HTTP allowed)"
+            } else {
+                ""
+            };
+            text.push_str(&format!("would run the `{name}` script {when} the load{http}\n"));
+        }
+    }
     for spec in &ir.outputs.specs {
         let address = rule.url(&spec.address);
         text.push_str(&match spec.kind {

@@ -514,6 +514,7 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
         ));
     }
     m.outputs = reports.iter().flat_map(|r| r.outputs.clone()).collect();
+    m.scripts = kaioken_script::ScriptReport::merge(reports.iter().map(|r| r.scripts.as_slice()));
 
     m.rejudge_thresholds();
     // What `run` would have exited with, had it measured all of this.

@@ -79,6 +79,35 @@ fn rows(out: &mut String, label: &str, rows: impl IntoIterator<Item = String>) {
 ///   Steps       login  3 requests, 0 failed  p50 0.34ms  p99 2.70ms  2xx 3
 ///               items  3 requests, 1 failed  p50 1.20ms  p99 45.0ms  2xx 2, 5xx 1
 /// ```
+/// One row per `[scripts]` function: its calls, what failed, and its most frequent
+/// message (the rest are in the JSON report).
+fn scripts(out: &mut String, report: &Report) {
+    let rows_ = report.scripts.iter().map(|s| {
+        let mut row = format!(
+            "{} {} ({})  {} call{}",
+            mark(s.errors == 0 && s.failed == 0),
+            s.name,
+            s.role,
+            thousands(s.calls),
+            if s.calls == 1 { "" } else { "s" }
+        );
+        if s.failed > 0 {
+            let _ = write!(row, ", {} failed", thousands(s.failed));
+        }
+        if s.errors > 0 {
+            let _ = write!(row, ", {} errors", thousands(s.errors));
+        }
+        if s.over_budget > 0 {
+            let _ = write!(row, " ({} over budget)", thousands(s.over_budget));
+        }
+        if let Some(m) = s.messages.first() {
+            let _ = write!(row, "  \"{}\" ×{}", m.text, thousands(m.count));
+        }
+        row
+    });
+    rows(out, "Scripts", rows_);
+}
+
 fn steps(out: &mut String, report: &Report) {
     if report.steps.len() < 2 {
         return;
@@ -606,6 +635,7 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
         });
         rows(&mut out, "", extractions);
     }
+    scripts(&mut out, report);
     if !report.thresholds.is_empty() {
         let failed = report.thresholds.iter().filter(|t| !t.passed).count();
         let mut verdict = if failed == 0 {

@@ -67,6 +67,43 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+impl ScriptReport {
+    /// The reports of several runs of one scenario (the segments of a distributed
+    /// run) as one: counts added per function and role, messages added by text, the
+    /// most frequent [`MESSAGES`] kept and the rest counted as others.
+    pub fn merge<'a>(runs: impl IntoIterator<Item = &'a [ScriptReport]>) -> Vec<ScriptReport> {
+        let mut out: Vec<ScriptReport> = Vec::new();
+        for run in runs {
+            for r in run {
+                let Some(m) = out.iter_mut().find(|m| m.name == r.name && m.role == r.role) else {
+                    out.push(r.clone());
+                    continue;
+                };
+                m.calls += r.calls;
+                m.failed += r.failed;
+                m.errors += r.errors;
+                m.over_budget += r.over_budget;
+                m.other_messages += r.other_messages;
+                for msg in &r.messages {
+                    match m.messages.iter_mut().find(|k| k.text == msg.text) {
+                        Some(k) => k.count += msg.count,
+                        None => m.messages.push(msg.clone()),
+                    }
+                }
+            }
+        }
+        for m in &mut out {
+            m.messages
+                .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.text.cmp(&b.text)));
+            if m.messages.len() > MESSAGES {
+                let rest: u64 = m.messages.drain(MESSAGES..).map(|k| k.count).sum();
+                m.other_messages += rest;
+            }
+        }
+        out
+    }
+}
+
 impl FnStats {
     pub fn call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
@@ -147,5 +184,38 @@ mod tests {
         assert_eq!(r.messages[0].count, 2);
         // The error took no place among the kept ones: it is counted with the others.
         assert_eq!(r.other_messages, 4);
+    }
+
+    #[test]
+    fn reports_merge_by_function_and_message() {
+        let a = FnStats::default();
+        let b = FnStats::default();
+        for (s, n) in [(&a, 3), (&b, 2)] {
+            for _ in 0..n {
+                s.call();
+                s.fail(Some("no id"));
+            }
+        }
+        b.call();
+        b.fail(Some("late"));
+        let one = [a.report("f", ScriptRole::Check)];
+        let two = [b.report("f", ScriptRole::Check), b.report("g", ScriptRole::Value)];
+        let merged = ScriptReport::merge([one.as_slice(), two.as_slice()]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!((merged[0].calls, merged[0].failed), (6, 6));
+        assert_eq!(
+            merged[0].messages,
+            [
+                ScriptMessage {
+                    text: "no id".into(),
+                    count: 5
+                },
+                ScriptMessage {
+                    text: "late".into(),
+                    count: 1
+                }
+            ]
+        );
+        assert_eq!(merged[1].name, "g");
     }
 }

@@ -624,6 +624,7 @@ pub fn render(report: &Report, serious: bool) -> String {
         ("WebSocket", super::websocket_table(report)),
         ("gRPC", super::grpc_table(report)),
         ("Streaming outputs", super::outputs_table(report)),
+        ("Scripts", super::scripts_table(report)),
     ] {
         let rows: Vec<Vec<String>> = t
             .rows

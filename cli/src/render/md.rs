@@ -224,6 +224,7 @@ pub fn render(report: &Report) -> String {
         ("WebSocket", super::websocket_table(report)),
         ("gRPC", super::grpc_table(report)),
         ("Streaming outputs", super::outputs_table(report)),
+        ("Scripts", super::scripts_table(report)),
     ] {
         let rows: Vec<Vec<String>> = t
             .rows

@@ -305,6 +305,40 @@ pub(crate) fn outputs_table(report: &Report) -> Table {
     }
 }
 
+/// What each `[scripts]` function did, when the scenario has any: its most frequent
+/// message beside the counts.
+pub(crate) fn scripts_table(report: &Report) -> Table {
+    let t = kaioken_tui::thousands;
+    Table {
+        header: &[
+            "Script",
+            "Role",
+            "Calls",
+            "Failed",
+            "Errors",
+            "Over budget",
+            "Most frequent message",
+        ],
+        rows: report
+            .scripts
+            .iter()
+            .map(|s| {
+                vec![
+                    s.name.clone(),
+                    s.role.clone(),
+                    t(s.calls),
+                    t(s.failed),
+                    t(s.errors),
+                    t(s.over_budget),
+                    s.messages
+                        .first()
+                        .map_or(String::new(), |m| format!("{} ({}×)", m.text, t(m.count))),
+                ]
+            })
+            .collect(),
+    }
+}
+
 /// A ratio as a report table writes it: `12.5%`.
 pub(crate) fn percent(ratio: f64) -> String {
     format!("{}%", num(ratio * 100.0, 2))
