@@ -89,7 +89,7 @@ base_build = num(read("none", "build"))
 print(f"Rust floor: check {base['check_ns']} ns, HMAC {base['hmac_ns']} ns; "
       f"empty binary {base_size / 1024:.0f} KiB" + (f", built cold in {base_build:.0f} s" if base_build else ""))
 cols = ["engine", "trivial call ns", "check ns (copy)", "check ns (reused)", "check ns (host find)",
-        "check ns (budget on)", "HMAC hook ns", "state bytes", "RSS/state bytes", "loop stopped ms",
+        "check ns, budget off / on (paired)", "HMAC hook ns", "state bytes", "RSS/state bytes", "loop stopped ms",
         "io.open refused", "cold build s (Δ)", "stripped size KiB (Δ)"]
 rows = []
 for feat in engines[1:]:
@@ -97,7 +97,7 @@ for feat in engines[1:]:
     size, build = num(read(feat, "size")), num(read(feat, "build"))
     rows.append([
         feat, m.get("call_trivial_ns", "-"), m.get("check_copy_ns", "-"), m.get("check_reused_ns", "-"),
-        m.get("check_copy_hostfind_ns", "-"), m.get("check_copy_hooked_ns", "-"), m.get("hmac_ns", "-"),
+        m.get("check_copy_hostfind_ns", "-"), f'{m.get("check_copy_unhooked_ns", "-")} / {m.get("check_copy_hooked_ns", "-")}', m.get("hmac_ns", "-"),
         m.get("state_bytes", "-"), m.get("rss_per_state", "-"), m.get("loop_stop_ms", "-"),
         m.get("sandbox_io_open_fails", "-"),
         f"{build:.0f} (+{build - base_build:.0f})" if build and base_build else "-",

@@ -1,5 +1,15 @@
 //! What every engine shares: the fixed 1 KiB response body, its headers, the
 //! HMAC host function, the timing loop and the RSS probe.
+// The engine-free build uses none of the RSS helpers.
+#![cfg_attr(
+    not(any(
+        feature = "lua54",
+        feature = "luajit",
+        feature = "rhai",
+        feature = "wasmi"
+    )),
+    allow(dead_code)
+)]
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -119,6 +129,32 @@ pub fn median_ns(mut f: impl FnMut() -> bool) -> f64 {
         .collect();
     runs.sort_by(f64::total_cmp);
     runs[RUNS / 2]
+}
+
+/// Like [`median_ns`] for two variants, their timed runs interleaved (a, b,
+/// a, b, ...) so that the machine's slow spells hit both alike: for an
+/// overhead (b against a) measured on a noisy machine.
+pub fn median_ns_paired(mut a: impl FnMut() -> bool, mut b: impl FnMut() -> bool) -> (f64, f64) {
+    for _ in 0..CALLS / 10 {
+        assert!(a() && b(), "the measured calls must pass");
+    }
+    let time = |f: &mut dyn FnMut() -> bool| {
+        let t = Instant::now();
+        for _ in 0..CALLS {
+            if !black_box(f()) {
+                panic!("the measured call must pass");
+            }
+        }
+        t.elapsed().as_nanos() as f64 / f64::from(CALLS)
+    };
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        ra.push(time(&mut a));
+        rb.push(time(&mut b));
+    }
+    ra.sort_by(f64::total_cmp);
+    rb.sort_by(f64::total_cmp);
+    (ra[RUNS / 2], rb[RUNS / 2])
 }
 
 /// Resident set size of this process in bytes (`/proc/self/statm`, 4 KiB pages).

@@ -125,15 +125,27 @@ pub fn run(body: &str, signed: &str) {
     .unwrap();
     assert_eq!(got, common::hmac_sha256_hex(KEY, signed.as_bytes()));
 
+    // Operation limit on against off, runs interleaved.
     let (budgeted, ast_b) = new_state(true);
-    let hooked = common::median_ns(|| {
-        let b = ImmutableString::from(body);
-        call(&budgeted, &ast_b, &mut scope, "check", (200_i64, b))
-            .expect("check call")
-            .as_bool()
-            .expect("bool")
-    });
-    println!("rhai.check_copy_hooked_ns {hooked:.1}");
+    let mut scope_b = Scope::new();
+    let (off, on) = common::median_ns_paired(
+        || {
+            let b = ImmutableString::from(body);
+            call(&engine, &ast, &mut scope, "check", (200_i64, b))
+                .expect("check call")
+                .as_bool()
+                .expect("bool")
+        },
+        || {
+            let b = ImmutableString::from(body);
+            call(&budgeted, &ast_b, &mut scope_b, "check", (200_i64, b))
+                .expect("check call")
+                .as_bool()
+                .expect("bool")
+        },
+    );
+    println!("rhai.check_copy_unhooked_ns {off:.1}");
+    println!("rhai.check_copy_hooked_ns {on:.1}");
 
     sandbox(&budgeted);
     infinite_loop();

@@ -216,7 +216,7 @@ pub fn run(body: &str, signed: &str) {
     println!("# wasmi: linear memory per state: 1 page = 65536 bytes (zeroed, touched on write)");
 
     let mut s = new_state(&plain, &module, &link);
-    measure_check(&mut s, body, false, "");
+    measure_check(&mut s, body);
 
     // The signing hook: key and body copied in, hex copied out.
     let memory = s.memory;
@@ -260,7 +260,12 @@ pub fn run(body: &str, signed: &str) {
     let module_f = Module::new(&fueled, WAT).expect("compile module");
     let link_f = linker(&fueled);
     let mut f = new_state(&fueled, &module_f, &link_f);
-    measure_check(&mut f, body, true, "_hooked");
+    let (off, on) = common::median_ns_paired(
+        || copy_check(&mut s, body, false),
+        || copy_check(&mut f, body, true),
+    );
+    println!("wasmi.check_copy_unhooked_ns {off:.1}");
+    println!("wasmi.check_copy_hooked_ns {on:.1}");
 
     // Sandbox: a guest asking for WASI file access does not instantiate.
     let fs = Module::new(&plain, WAT_FS).expect("compile fs module");
@@ -276,48 +281,43 @@ pub fn run(body: &str, signed: &str) {
     infinite_loop(fueled, module_f, link_f);
 }
 
+/// The check with the body copied into linear memory first.
+fn copy_check(s: &mut State, body: &str, fuel: bool) -> bool {
+    refuel(s, fuel);
+    s.memory
+        .write(&mut s.store, BODY_AT, body.as_bytes())
+        .unwrap();
+    s.check
+        .call(&mut s.store, (200, BODY_AT as i32, body.len() as i32))
+        .expect("check call")
+        == 1
+}
+
 /// Trivial call, then the check with the body copied into linear memory per
-/// call (copy) and left there (reused).
-fn measure_check(s: &mut State, body: &str, fuel: bool, suffix: &str) {
+/// call (copy), left there (reused), and with the host's substring search.
+fn measure_check(s: &mut State, body: &str) {
     let memory = s.memory;
-    if suffix.is_empty() {
-        let trivial = common::median_ns(|| {
-            refuel(s, fuel);
-            s.ok.call(&mut s.store, 200).expect("ok call") == 1
-        });
-        println!("wasmi.call_trivial_ns {trivial:.1}");
-    }
-    let copy = common::median_ns(|| {
-        refuel(s, fuel);
-        memory
-            .write(&mut s.store, BODY_AT, body.as_bytes())
-            .unwrap();
+    let trivial = common::median_ns(|| s.ok.call(&mut s.store, 200).expect("ok call") == 1);
+    println!("wasmi.call_trivial_ns {trivial:.1}");
+    let copy = common::median_ns(|| copy_check(s, body, false));
+    println!("wasmi.check_copy_ns {copy:.1}");
+    let reused = common::median_ns(|| {
         s.check
             .call(&mut s.store, (200, BODY_AT as i32, body.len() as i32))
             .expect("check call")
             == 1
     });
-    println!("wasmi.check_copy{suffix}_ns {copy:.1}");
-    if suffix.is_empty() {
-        let reused = common::median_ns(|| {
-            refuel(s, fuel);
-            s.check
-                .call(&mut s.store, (200, BODY_AT as i32, body.len() as i32))
-                .expect("check call")
-                == 1
-        });
-        println!("wasmi.check_reused_ns {reused:.1}");
-        let host = common::median_ns(|| {
-            memory
-                .write(&mut s.store, BODY_AT, body.as_bytes())
-                .unwrap();
-            s.check_host
-                .call(&mut s.store, (200, BODY_AT as i32, body.len() as i32))
-                .expect("check call")
-                == 1
-        });
-        println!("wasmi.check_copy_hostfind_ns {host:.1}");
-    }
+    println!("wasmi.check_reused_ns {reused:.1}");
+    let host = common::median_ns(|| {
+        memory
+            .write(&mut s.store, BODY_AT, body.as_bytes())
+            .unwrap();
+        s.check_host
+            .call(&mut s.store, (200, BODY_AT as i32, body.len() as i32))
+            .expect("check call")
+            == 1
+    });
+    println!("wasmi.check_copy_hostfind_ns {host:.1}");
 }
 
 fn infinite_loop(engine: Engine, module: Module, link: Linker<Host>) {
