@@ -674,7 +674,9 @@ fn dry_run_text(
             } else {
                 ""
             };
-            text.push_str(&format!("would run the `{name}` script {when} the load{http}\n"));
+            text.push_str(&format!(
+                "would run the `{name}` script {when} the load{http}\n"
+            ));
         }
     }
     for spec in &ir.outputs.specs {

@@ -2,7 +2,7 @@
 //! its first call) and reused for every call after.
 //!
 //! A call reuses one table for the response (`r`) and one for the request (`req`);
-//! only the body becomes a new Lua string. `r.headers[name]`, `r.header(name)` and
+//! only the body becomes a new Lua string, and only when the script reads it. `r.headers[name]`, `r.header(name)` and
 //! `vars.name` read the response and the VU's state in place, through pointers set
 //! for the length of the call ([`Current`]).
 
@@ -163,6 +163,15 @@ impl Current {
     }
 }
 
+/// Interned field names of `r` and `req`.
+struct Keys {
+    status: mlua::LuaString,
+    body: mlua::LuaString,
+    duration_ms: mlua::LuaString,
+    method: mlua::LuaString,
+    path: mlua::LuaString,
+}
+
 /// A runner's functions in one Lua state.
 pub(crate) struct Engine {
     lua: Lua,
@@ -171,6 +180,9 @@ pub(crate) struct Engine {
     files: Vec<String>,
     r: Table,
     req: Table,
+    /// The field names a call sets, made once (a key given as `&str` is hashed and
+    /// looked up in Lua's string table on every set).
+    keys: Keys,
     current: Rc<Current>,
     deadline: Rc<Cell<Instant>>,
     budget: Duration,
@@ -200,6 +212,26 @@ impl Engine {
             .map(|&(def, _)| runner.defs[def].file.clone())
             .collect();
         let r = lua.create_table()?;
+        // `r.body` is made when a script first reads it in a call, not before: a
+        // check of the status or a header copies no body into Lua.
+        let r_meta = lua.create_table()?;
+        let c = Rc::clone(&current);
+        let body_key = lua.create_string("body")?;
+        r_meta.raw_set(
+            "__index",
+            lua.create_function(move |lua, (r, key): (Table, Value)| {
+                let is_body = matches!(&key, Value::String(k) if *k == body_key);
+                match c.response() {
+                    Some(resp) if is_body => {
+                        let body = lua.create_string(resp.body())?;
+                        r.raw_set(key, &body)?;
+                        Ok(Value::String(body))
+                    }
+                    _ => Ok(Value::Nil),
+                }
+            })?,
+        )?;
+        r.set_metatable(Some(r_meta))?;
         let headers = lua.create_table()?;
         let meta = lua.create_table()?;
         let c = Rc::clone(&current);
@@ -224,12 +256,20 @@ impl Engine {
             })?,
         )?;
         let req = lua.create_table()?;
+        let keys = Keys {
+            status: lua.create_string("status")?,
+            body: lua.create_string("body")?,
+            duration_ms: lua.create_string("duration_ms")?,
+            method: lua.create_string("method")?,
+            path: lua.create_string("path")?,
+        };
         Ok(Engine {
             lua,
             functions,
             files,
             r,
             req,
+            keys,
             current,
             deadline,
             budget: runner.limits.budget,
@@ -237,27 +277,26 @@ impl Engine {
     }
 
     /// Call function `script` with `arg`, within the budget.
-    fn call(&self, script: ScriptId, arg: &Table) -> Result<MultiValue, CallError> {
+    fn call<R: mlua::FromLuaMulti>(&self, script: ScriptId, arg: &Table) -> Result<R, CallError> {
         let start = Instant::now();
         self.deadline.set(start + self.budget);
-        self.functions[script.index()]
-            .call::<MultiValue>(arg)
-            .map_err(|e| {
-                let over_budget = Instant::now() >= self.deadline.get();
-                CallError {
-                    message: located_error(&e, &self.files[script.index()]),
-                    over_budget,
-                }
-            })
+        self.functions[script.index()].call::<R>(arg).map_err(|e| {
+            let over_budget = Instant::now() >= self.deadline.get();
+            CallError {
+                message: located_error(&e, &self.files[script.index()]),
+                over_budget,
+            }
+        })
     }
 
     /// Fill `r` from `last`.
     fn response(&self, last: &dyn ResponseView) -> mlua::Result<()> {
-        self.r.raw_set("status", last.status())?;
+        let k = &self.keys;
+        self.r.raw_set(&k.status, last.status())?;
+        // Read on demand (see `Engine::new`).
+        self.r.raw_set(&k.body, Value::Nil)?;
         self.r
-            .raw_set("body", self.lua.create_string(last.body())?)?;
-        self.r
-            .raw_set("duration_ms", last.duration().as_secs_f64() * 1000.0)
+            .raw_set(&k.duration_ms, last.duration().as_secs_f64() * 1000.0)
     }
 
     /// A check: pass or fail, and the message a failure came with.
@@ -269,13 +308,9 @@ impl Engine {
     ) -> Result<(bool, Option<String>), CallError> {
         let _in = self.current.enter(Some(ctx), Some(last));
         self.response(last).map_err(internal)?;
-        let out = self.call(script, &self.r)?;
-        let mut values = out.into_iter();
-        let passed = match values.next() {
-            None | Some(Value::Nil) | Some(Value::Boolean(false)) => false,
-            Some(_) => true,
-        };
-        let message = values.next().and_then(|m| text(&m));
+        let (verdict, message): (Value, Value) = self.call(script, &self.r)?;
+        let passed = !matches!(verdict, Value::Nil | Value::Boolean(false));
+        let message = if passed { None } else { text(&message) };
         Ok((passed, message))
     }
 
@@ -290,10 +325,9 @@ impl Engine {
     ) -> Result<bool, CallError> {
         let _in = self.current.enter(Some(ctx), Some(last));
         self.response(last).map_err(internal)?;
-        let values = self.call(script, &self.r)?;
-        match values.into_iter().next() {
-            None | Some(Value::Nil) => Ok(false),
-            Some(v) => {
+        match self.call(script, &self.r)? {
+            Value::Nil => Ok(false),
+            v => {
                 crate::lib_fns::write_value(&self.lua, &v, out).map_err(internal)?;
                 Ok(true)
             }
@@ -310,19 +344,19 @@ impl Engine {
     ) -> Result<(), CallError> {
         let _in = self.current.enter(Some(ctx), None);
         let fill = || -> mlua::Result<()> {
-            self.req.raw_set("method", request.method)?;
+            let k = &self.keys;
+            self.req.raw_set(&k.method, request.method)?;
             let bytes = |b: Option<&[u8]>| b.map(|b| self.lua.create_string(b)).transpose();
-            self.req.raw_set("path", bytes(request.path)?)?;
-            self.req.raw_set("body", bytes(request.body)?)
+            self.req.raw_set(&k.path, bytes(request.path)?)?;
+            self.req.raw_set(&k.body, bytes(request.body)?)
         };
         fill().map_err(internal)?;
-        let values = self.call(script, &self.req)?;
-        match values.into_iter().next() {
-            None | Some(Value::Nil) => Err(CallError {
+        match self.call(script, &self.req)? {
+            Value::Nil => Err(CallError {
                 message: "returned nothing: a request value must be a string or a number".into(),
                 over_budget: false,
             }),
-            Some(v) => crate::lib_fns::write_value(&self.lua, &v, out).map_err(internal),
+            v => crate::lib_fns::write_value(&self.lua, &v, out).map_err(internal),
         }
     }
 }

@@ -75,7 +75,10 @@ impl ScriptReport {
         let mut out: Vec<ScriptReport> = Vec::new();
         for run in runs {
             for r in run {
-                let Some(m) = out.iter_mut().find(|m| m.name == r.name && m.role == r.role) else {
+                let Some(m) = out
+                    .iter_mut()
+                    .find(|m| m.name == r.name && m.role == r.role)
+                else {
                     out.push(r.clone());
                     continue;
                 };
@@ -199,7 +202,10 @@ mod tests {
         b.call();
         b.fail(Some("late"));
         let one = [a.report("f", ScriptRole::Check)];
-        let two = [b.report("f", ScriptRole::Check), b.report("g", ScriptRole::Value)];
+        let two = [
+            b.report("f", ScriptRole::Check),
+            b.report("g", ScriptRole::Value),
+        ];
         let merged = ScriptReport::merge([one.as_slice(), two.as_slice()]);
         assert_eq!(merged.len(), 2);
         assert_eq!((merged[0].calls, merged[0].failed), (6, 6));
