@@ -486,7 +486,8 @@ fn execute(
     if let Some(why) = teardown_failed {
         report.warnings.push(why);
     }
-    for s in &report.scripts {
+    // A failed teardown has its warning already; setup's failure stops the run.
+    for s in report.scripts.iter().filter(|s| s.role != "teardown") {
         if s.errors > 0 {
             let first = s.messages.iter().find(|m| m.text.starts_with("error: "));
             report.warnings.push(format!(

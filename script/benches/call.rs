@@ -61,7 +61,10 @@ fn body() -> Vec<u8> {
     b.into_bytes()
 }
 
-fn median(mut f: Box<dyn FnMut() + '_>) -> f64 {
+/// One measured call.
+type Bench<'a> = Box<dyn FnMut() + 'a>;
+
+fn median(mut f: Bench<'_>) -> f64 {
     let mut rounds: Vec<f64> = (0..ROUNDS)
         .map(|_| {
             let start = Instant::now();
@@ -128,7 +131,7 @@ fn main() {
     ]);
     assert!(runner.check(ScriptId(0), ctx, &r));
     let (mut extracted, mut signature) = (Vec::with_capacity(64), Vec::with_capacity(128));
-    let rows: Vec<(&str, Box<dyn FnMut() + '_>)> = vec![
+    let rows: Vec<(&str, Bench<'_>)> = vec![
         (
             "built-in check (status, body contains)",
             Box::new(|| {

@@ -80,7 +80,7 @@ pub(crate) fn located_error(e: &mlua::Error, file: &str) -> String {
     });
     match line {
         Some(line) => format!("{file}:{line}: {message}"),
-        None => message,
+        None => format!("{file}: {message}"),
     }
 }
 
