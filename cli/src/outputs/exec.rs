@@ -749,9 +749,10 @@ impl Encoder {
         // taken from the one now (both cover the measured window from its start).
         let mut since = stats.latency.clone();
         if let Some(before) = &self.before.latency
-            && since.subtract(before).is_err() {
-                since.reset();
-            }
+            && since.subtract(before).is_err()
+        {
+            since.reset();
+        }
         let delta = total.minus(&self.before.window, &since);
         self.seq += 1;
         let line = to_line(&IntervalLine {
