@@ -7,12 +7,14 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::harness::{Report, Test};
 use crate::httpbin::{Httpbin, LogLine};
+use crate::servers::{Behaviour, Server};
 
 /// The `scripts` entry of the function `name`.
 fn script<'a>(report: &'a Report, name: &str) -> &'a Value {
@@ -655,6 +657,50 @@ fn run_example(httpbin: &Httpbin, name: &str, args: &[&str]) -> Report {
     let report = out.report();
     report.check_invariants(0);
     report
+}
+
+/// Every scenario in `examples/plugins/` is one the tests below run, and compiles:
+/// `--dry-run` sends nothing, not even `setup`'s request.
+#[test]
+fn every_plugin_example_dry_runs_without_sending_anything() {
+    let mut files: Vec<String> = std::fs::read_dir(plugins_dir())
+        .expect("read examples/plugins")
+        .map(|e| {
+            e.expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".toml"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "custom_check.toml",
+            "extractor.toml",
+            "setup_teardown.toml",
+            "signing.toml"
+        ],
+        "a new example needs a test here that runs it"
+    );
+    for name in files {
+        let server = Server::start(Behaviour::Ok);
+        let url = server.url();
+        Test::new()
+            .arg("-f")
+            .arg(plugins_dir().join(&name))
+            .arg("--dry-run")
+            .env("HTTPBIN", url.trim_end_matches('/'))
+            .env("SIGNING_KEY", "example-key")
+            .stdout_contains("dry run: valid scenario, nothing sent")
+            .run();
+        assert_eq!(
+            server.counts().connections.load(Ordering::SeqCst),
+            0,
+            "--dry-run of {name} connected to the target"
+        );
+    }
 }
 
 #[test]
