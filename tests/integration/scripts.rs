@@ -533,6 +533,49 @@ fn a_check_that_loops_forever_is_stopped_by_its_budget_every_call() {
 }
 
 #[test]
+fn a_check_past_its_memory_limit_fails_and_the_state_goes_on() {
+    let httpbin = Httpbin::start();
+    let report = Test::new()
+        .scenario(
+            r#"
+            [scripting]
+            memory_mib = 2
+
+            [scripts]
+            hog = '''
+            local t = {}
+            for i = 1, 1000000 do t[i] = string.rep("x", 64) .. i end
+            return true
+            '''
+            small = "return #r.body > 0"
+
+            [request]
+            checks = ["script:hog", "script:small"]
+            "#,
+        )
+        .arg(httpbin.url("/get"))
+        .args(["-c", "1", "--max-requests", "6", "-d", "60s"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(httpbin.access_log_lines().len(), 6);
+    assert_eq!(report.check("script:hog"), (0, 6), "{report}");
+    // The same Lua state runs the next function after each failure.
+    assert_eq!(report.check("script:small"), (6, 0), "{report}");
+    assert_eq!(
+        script_counts(&report, "hog"),
+        ("check".to_owned(), 6, 0, 6, 0),
+        "{report}"
+    );
+    assert_eq!(
+        script_messages(&report, "hog"),
+        vec![("error: not enough memory".to_owned(), 6)],
+        "{report}"
+    );
+}
+
+#[test]
 fn a_syntax_error_is_a_located_diagnostic_before_any_request() {
     let httpbin = Httpbin::start();
     Test::new()
