@@ -20,6 +20,9 @@
 # served, and remote write, InfluxDB and OTLP pushed each second to the same nginx
 # (which answers every POST with 200), and 1% of requests traced (spans to OTLP),
 # to measure what exporting costs the load.
+# The tools `kaioken-check` and `kaioken-script` judge every response with one
+# check: the built-in `status == 200`, and the same test as a Lua script
+# (`script:ok`, docs/plugins.md), to measure what a script call costs the load.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -44,7 +47,7 @@ source "$ROOT/bench/lib.sh"
 case $DURATION in *[0-9]s) ;; *) die "BENCH_DURATION must be whole seconds like 10s (got '$DURATION')" ;; esac
 case $ROUNDS in '' | *[!0-9]*) die "BENCH_ROUNDS must be a number (got '$ROUNDS')" ;; esac
 for t in $TOOLS; do
-    case $t in kaioken | kaioken-tui | kaioken-outputs | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
+    case $t in kaioken | kaioken-tui | kaioken-outputs | kaioken-check | kaioken-script | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
 done
 wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 
@@ -65,7 +68,7 @@ if wants oha && ! command -v oha >/dev/null; then
     fi
 fi
 
-if wants kaioken || wants kaioken-tui || wants kaioken-outputs || [[ -n $LONG ]]; then
+if wants kaioken || wants kaioken-tui || wants kaioken-outputs || wants kaioken-check || wants kaioken-script || [[ -n $LONG ]]; then
     if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
         log "cargo build --release -p kaioken"
         (cd "$ROOT" && cargo build --release -p kaioken)
@@ -110,6 +113,11 @@ run_one() {
             -o "prometheus=127.0.0.1:$(free_port)" --metrics-linger 0s
             -o "prometheus-rw=${URL}api/v1/write" -o "influxdb=${URL}bench" -o "otlp=${URL%/}"
             --trace-sample 0.01) ;;
+        kaioken-check | kaioken-script)
+            local check='status == 200'
+            [[ $tool == kaioken-script ]] && check='script:ok'
+            printf '[scripts]\nok = "return r.status == 200"\n[request]\nchecks = ["%s"]\n' "$check" >"$WORK/$tool.toml"
+            cmd=("$KAIOKEN" -f "$WORK/$tool.toml" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
         wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
         # oha's tokio runtime defaults to one worker per core; one thread keeps it
         # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.

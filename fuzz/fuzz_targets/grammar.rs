@@ -63,6 +63,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(!spec.is_empty() && input.contains(spec.as_str()));
         }
         Ok(Extractor::Body) => assert_eq!(input, "body"),
+        Ok(Extractor::Script(name)) => assert_eq!(input, format!("script:{name}")),
         Err(e) => located(input, &e),
     }
     match parse_threshold(input) {
