@@ -140,7 +140,7 @@ user, sys_, rss = float(user), float(sys_), int(rss)
 requests = errors = 0
 elapsed = rps = float("nan")
 try:
-    if tool in ("kaioken", "kaioken-tui", "kaioken-outputs", "baseline"):
+    if tool in ("kaioken", "kaioken-tui", "kaioken-outputs", "kaioken-check", "kaioken-script", "baseline"):
         d = json.loads(text)
         requests = d["requests"]["total"]
         errors = d["requests"]["errors"]
