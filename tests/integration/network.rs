@@ -239,9 +239,12 @@ fn unix_socket_carries_http1_http2_and_tls() {
         report.check_invariants(0);
         assert_eq!(report.str("settings.engine"), "tokio", "{what}");
         assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
-        assert_eq!(report.u64("connections.opened"), 2, "{what}\n{report}");
+        // One connection per VU, unless one VU sent all 20 before the other's
+        // worker thread got to connect (a loaded machine): nginx must agree either way.
+        let opened = report.u64("connections.opened");
+        assert!((1..=2).contains(&opened), "{what}\n{report}");
         assert_eq!(report.u64("phases_ms.dns.count"), 0, "{what}\n{report}");
-        let tls = if variant.is_tls() { 2 } else { 0 };
+        let tls = if variant.is_tls() { opened } else { 0 };
         assert_eq!(report.u64("phases_ms.tls.count"), tls, "{what}\n{report}");
         let lines = nginx.access_log_lines();
         assert_eq!(lines.len(), 20, "{what}");
@@ -259,7 +262,7 @@ fn unix_socket_carries_http1_http2_and_tls() {
         let mut connections: Vec<u64> = lines.iter().map(|l| l.connection).collect();
         connections.sort_unstable();
         connections.dedup();
-        assert_eq!(connections.len(), 2, "{what}");
+        assert_eq!(connections.len() as u64, opened, "{what}");
     }
 }
 
