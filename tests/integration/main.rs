@@ -54,6 +54,7 @@ mod redaction;
 mod redirects;
 mod reports;
 mod scenarios;
+mod schema;
 mod scripts;
 mod segments;
 mod signals;
