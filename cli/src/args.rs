@@ -15,7 +15,7 @@ use crate::render::Format;
 #[derive(Debug, Parser)]
 #[command(
     name = "kaioken",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KAIOKEN_COMMIT"), ")"),
     args_conflicts_with_subcommands = true,
     arg_required_else_help = true
 )]

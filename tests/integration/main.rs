@@ -14,6 +14,8 @@
 
 mod caddy;
 mod client;
+#[path = "../../cli/src/commit.rs"]
+mod commit;
 mod grpc;
 mod harness;
 mod httpbin;
