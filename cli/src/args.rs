@@ -15,7 +15,7 @@ use crate::render::Format;
 #[derive(Debug, Parser)]
 #[command(
     name = "kaioken",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KAIOKEN_COMMIT"), ")"),
     args_conflicts_with_subcommands = true,
     arg_required_else_help = true
 )]
@@ -40,6 +40,14 @@ pub enum Command {
     /// The file is commented key by key and valid as written: try it with
     /// `kaioken -f kaioken.toml --dry-run`, then point `url` at your target.
     Init(InitArgs),
+    /// Print the JSON Schema of the scenario file.
+    ///
+    /// Derived from the parser's own types, so it knows exactly the keys a scenario
+    /// may have. Editors with Taplo (Even Better TOML in VS Code) complete and check
+    /// keys from it; `kaioken init` writes a `#:schema` line pointing at the published
+    /// copy. Example: `kaioken schema > scenario.schema.json`, then
+    /// `#:schema ./scenario.schema.json` at the top of a scenario.
+    Schema,
     /// Print a shell completion script.
     ///
     /// Example, for bash: `kaioken completions bash > ~/.local/share/bash-completion/completions/kaioken`.

@@ -6,7 +6,10 @@ use crate::args::InitArgs;
 use crate::error::{Error, Outcome};
 
 /// The scenario `kaioken init` writes: every top-level table, commented, valid as is.
-const STARTER: &str = r#"# A kaioken scenario. Run it with: kaioken -f kaioken.toml
+/// Its first line points editors (Taplo, Even Better TOML) at the scenario's JSON
+/// Schema, [`kaioken_compiler::SCHEMA_URL`] (a test checks they agree).
+const STARTER: &str = r#"#:schema https://raw.githubusercontent.com/kaioken-rs/kaioken/main/docs/scenario.schema.json
+# A kaioken scenario. Run it with: kaioken -f kaioken.toml
 # Every key is documented in docs/scenario.md; `--dry-run` checks the file and shows
 # the plan without sending anything.
 

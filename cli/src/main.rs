@@ -49,6 +49,9 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run(&args),
         Some(Command::Demo(args)) => demo(&args),
         Some(Command::Init(args)) => init::init(&args),
+        Some(Command::Schema) => {
+            print_stdout(&format!("{:#}\n", kaioken_compiler::scenario_schema()))
+        }
         Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Report(args)) => render_saved(&args),
         Some(Command::Merge(args)) => merge::merge(&args),

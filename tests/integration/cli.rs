@@ -7,13 +7,45 @@ use crate::harness::Test;
 /// A target nothing listens on; these runs must not send anything.
 const NOWHERE: &str = "http://127.0.0.1:9/";
 
+/// `--version` names the commit the binary was built from (`cli/build.rs`).
 #[test]
 fn version() {
-    Test::new()
-        .without_no_tui()
-        .arg("--version")
-        .stdout_contains(concat!("kaioken ", env!("CARGO_PKG_VERSION")))
-        .run();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let head = crate::commit::git(root, &["rev-parse", "HEAD"]);
+    let out = Test::new().without_no_tui().arg("--version").run();
+    let commit = out
+        .stdout
+        .strip_prefix(concat!("kaioken ", env!("CARGO_PKG_VERSION"), " (commit "))
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    match (option_env!("KAIOKEN_COMMIT_SET"), head) {
+        // Built from this checkout: HEAD's hash, abbreviated to 12 digits.
+        (None, Some(head)) => {
+            assert_eq!(commit.len(), 12, "{commit}");
+            assert!(head.starts_with(commit), "{commit} is not HEAD ({head})");
+        }
+        // Built from a tarball (or with KAIOKEN_COMMIT set): whatever it named.
+        _ => assert!(!commit.is_empty()),
+    }
+}
+
+/// Where the commit comes from when there is no repository: `KAIOKEN_COMMIT`, else
+/// `unknown`.
+#[test]
+fn version_commit_without_git() {
+    let dir = tempfile::TempDir::new().expect("a temporary directory");
+    assert_eq!(crate::commit::describe(dir.path(), None), "unknown");
+    assert_eq!(crate::commit::describe(dir.path(), Some(" ")), "unknown");
+    assert_eq!(
+        crate::commit::describe(dir.path(), Some("1a2b3c4d5e6f")),
+        "1a2b3c4d5e6f"
+    );
+    // The variable wins over the repository, too.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(
+        crate::commit::describe(root, Some("v0.1.0-src")),
+        "v0.1.0-src"
+    );
 }
 
 #[test]

@@ -37,7 +37,7 @@ const PROBE_AGENT: &str = "kaioken-test-harness-probe";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The Python interpreter; `PYTHON` overrides it.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     std::env::var_os("PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from)
 }
 

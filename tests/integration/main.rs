@@ -14,6 +14,8 @@
 
 mod caddy;
 mod client;
+#[path = "../../cli/src/commit.rs"]
+mod commit;
 mod grpc;
 mod harness;
 mod httpbin;
@@ -29,6 +31,7 @@ mod anatomy;
 mod auth;
 mod chaining;
 mod checks;
+mod ci_templates;
 mod cli;
 mod compare;
 mod compressed;
@@ -54,6 +57,7 @@ mod redaction;
 mod redirects;
 mod reports;
 mod scenarios;
+mod schema;
 mod scripts;
 mod segments;
 mod signals;

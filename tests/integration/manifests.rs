@@ -1,7 +1,8 @@
 //! The deployment examples, checked offline by the tools that know their formats: the
 //! Kubernetes manifests in `examples/k8s/` against the Kubernetes JSON schemas
 //! (kubernetes-validate, strict: an unknown field is an error), the GitHub Actions
-//! workflow in `examples/ci/` with actionlint (which runs shellcheck on its scripts),
+//! workflow in `examples/ci/` and the release workflow in `.github/workflows/` with
+//! actionlint (which runs shellcheck on their scripts),
 //! and the `Dockerfile` with hadolint. Each checker is also shown a broken copy, so a
 //! checker that passes everything fails here. The scenarios the examples carry
 //! compile (`--dry-run`), and the segment count agrees wherever it is written.
@@ -153,7 +154,13 @@ fn a_manifest_with_an_unknown_or_mistyped_field_is_refused() {
 
 #[test]
 fn ci_workflow_passes_actionlint() {
-    let checked = actionlint(&files("examples/ci", ".yml"));
+    // The GitHub workflows (the GitLab file is checked in ci_templates.rs).
+    let workflows: Vec<PathBuf> = files("examples/ci", ".yml")
+        .into_iter()
+        .filter(|p| !p.ends_with(".gitlab-ci.yml"))
+        .collect();
+    assert_eq!(workflows.len(), 2, "{workflows:?}");
+    let checked = actionlint(&workflows);
     assert_eq!(
         (checked.code, checked.output.as_str()),
         (0, ""),
@@ -189,6 +196,56 @@ fn a_workflow_with_a_wrong_job_or_an_unquoted_variable_is_refused() {
     assert!(
         checked.output.contains("SC2086"),
         "shellcheck did not run: {}",
+        checked.output
+    );
+}
+
+/// The release workflow: actionlint-clean, building every platform the README names,
+/// checksummed, published on version tags only.
+#[test]
+fn release_workflow_passes_actionlint_and_builds_every_platform() {
+    let path = ".github/workflows/release.yml";
+    let checked = actionlint(&[root().join(path)]);
+    assert_eq!(
+        (checked.code, checked.output.as_str()),
+        (0, ""),
+        "{}",
+        checked.output
+    );
+    let text = read(&root().join(path));
+    let targets: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- target: "))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "x86_64-unknown-linux-musl",
+            "aarch64-unknown-linux-musl",
+            "x86_64-apple-darwin",
+            "aarch64-apple-darwin",
+            "x86_64-pc-windows-msvc",
+        ]
+    );
+    // Linux builds must succeed for a release; the others may not yet.
+    let experimental: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("experimental: "))
+        .collect();
+    assert_eq!(experimental, ["false", "false", "true", "true", "true"]);
+    assert!(text.contains("\n    tags: [\"v*\"]\n"), "{text}");
+    assert!(text.contains("sha256sum -- * > SHA256SUMS"), "{text}");
+    assert!(text.contains("cargo build --release --locked -p kaioken --target \"$TARGET\""));
+
+    let dir = TempDir::new().expect("a temporary directory");
+    let wrong_job = broken(&dir, path, "needs: build\n", "needs: builds\n");
+    let checked = actionlint(&[wrong_job]);
+    assert_eq!(checked.code, 1, "{}", checked.output);
+    assert!(
+        checked
+            .output
+            .contains(r#"job "release" needs job "builds" which does not exist in this workflow"#),
+        "{}",
         checked.output
     );
 }

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
-use toml::Spanned;
 
 use crate::ThresholdScope;
 use crate::compile_error::{CompileError, CompileErrorKind};
@@ -16,8 +16,10 @@ use crate::draft::{
 };
 use crate::located::{Loc, Located, Src};
 
-#[derive(Deserialize)]
+/// A kaioken scenario file (see docs/scenario.md).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "kaioken scenario")]
 struct File {
     target: Option<Target>,
     request: Option<Request>,
@@ -37,7 +39,7 @@ struct File {
 }
 
 /// A `[scripts]` entry: the function's body, or the file it is in.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum ScriptValue {
     Inline(String),
@@ -45,14 +47,14 @@ enum ScriptValue {
 }
 
 /// `name = { file = "sign.lua" }`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ScriptFile {
     file: String,
 }
 
 /// `[scripting]`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ScriptingTable {
     budget: Option<Spanned<String>>,
@@ -62,7 +64,7 @@ struct ScriptingTable {
 }
 
 /// `[outputs]`: where the metrics stream, and what they all share.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct OutputsTable {
     prometheus: Option<Spanned<String>>,
@@ -77,7 +79,7 @@ struct OutputsTable {
 }
 
 /// `[grpc]`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GrpcTable {
     proto: Option<Spanned<String>>,
@@ -89,7 +91,7 @@ struct GrpcTable {
 }
 
 /// A step's `grpc = { … }`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GrpcStepTable {
     url: Option<Spanned<String>>,
@@ -98,7 +100,7 @@ struct GrpcStepTable {
     metadata: Option<BTreeMap<String, Spanned<String>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ScenarioTable {
     name: Option<Spanned<String>>,
@@ -107,7 +109,7 @@ struct ScenarioTable {
     steps: Option<Vec<Spanned<StepTable>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StepTable {
     name: Option<String>,
@@ -126,7 +128,7 @@ struct StepTable {
 }
 
 /// `[websocket]`: the message exchange of a `ws://` target.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct WebSocketTable {
     message: Option<Spanned<String>>,
@@ -136,7 +138,7 @@ struct WebSocketTable {
 }
 
 /// A step's `ws = { … }`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct WsTable {
     url: Option<Spanned<String>>,
@@ -147,7 +149,7 @@ struct WsTable {
 }
 
 /// `[thresholds]`: one optional key per metric, in report order.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Thresholds {
     p50: Option<Spanned<String>>,
@@ -170,14 +172,14 @@ struct Thresholds {
     tags: Option<BTreeMap<String, Thresholds>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckTable {
     name: Option<Spanned<String>>,
     expr: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StageTable {
     duration: Option<Spanned<String>>,
@@ -185,7 +187,7 @@ struct StageTable {
     target_rate: Option<Spanned<f64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Target {
     url: Option<Spanned<String>>,
@@ -211,7 +213,7 @@ struct Target {
     max_redirects: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Request {
     method: Option<Spanned<String>>,
@@ -224,7 +226,7 @@ struct Request {
     expected_status: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Load {
     vus: Option<Spanned<i64>>,
@@ -240,6 +242,91 @@ struct Load {
     queue_size: Option<Spanned<i64>>,
     queue_timeout: Option<Spanned<String>>,
 }
+
+/// A value with where it was in the file: [`toml::Spanned`], whose JSON Schema is its
+/// value's (the position is the parser's, not the file's to write).
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Spanned<T>(toml::Spanned<T>);
+
+impl<T> Spanned<T> {
+    fn span(&self) -> std::ops::Range<usize> {
+        self.0.span()
+    }
+
+    fn get_ref(&self) -> &T {
+        self.0.get_ref()
+    }
+
+    fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// The JSON Schema of a scenario file, derived from the structs above (so it names
+/// exactly the keys the parser accepts), for editors: Taplo and Even Better TOML read
+/// it from a `#:schema` comment and complete and check keys as they are typed.
+/// `kaioken schema` prints it; `docs/scenario.schema.json` is a copy.
+pub fn scenario_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(File);
+    schema.insert(
+        "$id".to_owned(),
+        serde_json::Value::String(SCHEMA_URL.to_owned()),
+    );
+    let mut schema = schema.to_value();
+    without_null(&mut schema);
+    schema
+}
+
+/// `schema` without the `null` that schemars allows for an `Option`: TOML has no
+/// null, an absent key is how a value is left out.
+fn without_null(schema: &mut serde_json::Value) {
+    use serde_json::Value;
+    match schema {
+        Value::Object(object) => {
+            if let Some(Value::Array(types)) = object.get_mut("type") {
+                types.retain(|t| t != "null");
+                if let [one] = types.as_slice() {
+                    let one = one.clone();
+                    object.insert("type".to_owned(), one);
+                }
+            }
+            if let Some(Value::Array(any)) = object.get_mut("anyOf") {
+                any.retain(|s| s.get("type").is_none_or(|t| t != "null"));
+                if let [Value::Object(one)] = any.as_slice() {
+                    let one = one.clone();
+                    object.remove("anyOf");
+                    object.extend(one);
+                }
+            }
+            object.values_mut().for_each(without_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_null),
+        _ => {}
+    }
+}
+
+/// Where the published schema is: the repository's `docs/scenario.schema.json`.
+pub const SCHEMA_URL: &str =
+    "https://raw.githubusercontent.com/kaioken-rs/kaioken/main/docs/scenario.schema.json";
 
 /// Read `src` (a scenario file) into `draft`.
 pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
