@@ -47,6 +47,7 @@ mod manifests;
 mod merge;
 mod multipart;
 mod network;
+mod openapi;
 mod outputs;
 mod protocols_chain;
 mod proxy;
