@@ -83,24 +83,6 @@ const BUILTINS: [&str; 7] = [
     "URLENCODE",
 ];
 
-/// Whether a file is an OpenAPI spec, by its extension (`.json`, `.yaml`, `.yml`)
-/// and its first key: `openapi` or `swagger`.
-pub fn is_spec(path: &str, text: &str) -> bool {
-    let ext = Path::new(path)
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    if !matches!(ext.as_deref(), Some("json" | "yaml" | "yml")) {
-        return false;
-    }
-    let head: String = text.chars().take(4096).collect();
-    head.contains("\"openapi\"")
-        || head.contains("\"swagger\"")
-        || head
-            .lines()
-            .any(|l| l.starts_with("openapi:") || l.starts_with("swagger:"))
-}
-
 /// Import a spec as scenario TOML (`kaioken import openapi`). `name` is the file's
 /// path: files named by relative `$ref`s are read from beside it.
 ///
