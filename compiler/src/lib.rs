@@ -9,6 +9,8 @@
 //!                                   plan(): Program + load + transport ──► vm::RunPlan
 //!  recording.har ──► front::har ──► scenario.toml   (`kaioken import har`: the same
 //!                                                    steps, as a file to edit)
+//!  spec.yaml     ──► front::openapi ──► scenario.toml (`kaioken import openapi`: a
+//!                                                    step per operation)
 //! ```
 //!
 //! Front ends only collect values and remember where each came from (a byte range in a
@@ -46,6 +48,7 @@ pub use dump_ir::dump_ir;
 pub use front::flags::Flags;
 pub use front::har::{HarImport, HarOptions, import as import_har};
 pub use front::toml::{SCHEMA_URL, scenario_schema};
+pub use front::openapi::{OpenApiImport, OpenApiOptions, Placeholder, import as import_openapi};
 pub use ir::{
     Arrival, GrpcCall, HttpVersion, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric,
     OutputKind, OutputSpec, Outputs, Part, Scenario, Settings, Stage, Step, StepKind, Template,

@@ -50,6 +50,7 @@ mod manifests;
 mod merge;
 mod multipart;
 mod network;
+mod openapi;
 mod outputs;
 mod protocols_chain;
 mod proxy;

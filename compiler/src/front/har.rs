@@ -37,7 +37,7 @@ mod entry;
 mod headers;
 mod recording;
 mod timestamp;
-mod to_toml;
+pub(crate) mod to_toml;
 
 use std::ops::Range;
 use std::time::Duration;

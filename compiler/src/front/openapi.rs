@@ -1,0 +1,1348 @@
+//! The OpenAPI front end: an OpenAPI 3.0/3.1 or Swagger 2.0 document (JSON or YAML)
+//! into scenario TOML for `kaioken import openapi`, one step per operation.
+//!
+//! ```text
+//!  spec.yaml ─parse─► Docs ─operations, filtered─► Operation ─to_toml─► scenario.toml
+//!  (JSON or YAML;    (the root and every       (method, path, parameters,  ─► front::toml
+//!   located errors)   file a `$ref` names)      body, documented statuses)   ─► Draft ─► Ir
+//! ```
+//!
+//! Each parameter and body gets the value its author gave (`example`, `examples`,
+//! `default`) or one generated from its schema ([`schema`]); what cannot be made up —
+//! a credential, a parameter with no schema — becomes a `${NAME}` placeholder, an
+//! environment variable the user sets (or a value they write in). Every step checks
+//! that the status is one the operation documents. `$ref`s are resolved within the
+//! file and across files (paths relative to the file that holds the `$ref`); a chain
+//! of `$ref`s that loops is an error, and a schema that refers to itself is generated
+//! down to where it recurses.
+//!
+//! The documents are read into `serde_json::Value`s (YAML through `serde_norway`):
+//! operations and schemas are walked as trees, not typed, since specs in the wild bend
+//! the rules (httpbin's writes `type: int`) and the importer should take what it can.
+
+mod schema;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
+use crate::front::har::to_toml::{key, sentence, string, wrap};
+use crate::located::Src;
+
+/// Which operations become steps, and where they are sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenApiOptions {
+    /// The server's URL, over the spec's `servers` (or `host`, `basePath` and `schemes`).
+    pub server: Option<String>,
+    /// Keep only the operations with one of these tags. Empty keeps all.
+    pub tags: Vec<String>,
+    /// Keep only the operations with one of these `operationId`s (or written as
+    /// `METHOD /path`). Empty keeps all.
+    pub operations: Vec<String>,
+}
+
+/// A scenario imported from a spec.
+#[derive(Debug, Clone)]
+pub struct OpenApiImport {
+    /// The scenario as TOML, with a comment header saying where it came from.
+    pub toml: String,
+    /// How many operations became steps.
+    pub steps: usize,
+    /// How many operations the spec has.
+    pub operations: usize,
+    /// The `${NAME}` placeholders the user must supply, each with the steps that use it.
+    pub placeholders: Vec<Placeholder>,
+    /// What the spec holds that the scenario does not (one line each).
+    pub notes: Vec<String>,
+}
+
+/// A value the user must supply: an environment variable of this name, or an edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    /// The variable, as written in `${…}`.
+    pub name: String,
+    /// What it stands for, e.g. "path parameter `codes` of GET /status/{codes}".
+    pub uses: Vec<String>,
+}
+
+/// The HTTP methods an OpenAPI path item may hold, in the order steps are written.
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Names the template language gives a meaning of its own.
+const BUILTINS: [&str; 7] = [
+    "REQUEST_ID",
+    "TIMESTAMP_MS",
+    "VU",
+    "ITERATION",
+    "UUID",
+    "RANDOM",
+    "URLENCODE",
+];
+
+/// Import a spec as scenario TOML (`kaioken import openapi`). `name` is the file's
+/// path: files named by relative `$ref`s are read from beside it.
+///
+/// # Example
+///
+/// ```
+/// use kaioken_compiler::{OpenApiOptions, import_openapi};
+///
+/// let spec = r#"
+/// openapi: 3.0.3
+/// info: {title: Pets, version: "1"}
+/// servers: [{url: "http://127.0.0.1:8080/v1"}]
+/// paths:
+///   /pets/{id}:
+///     get:
+///       operationId: getPet
+///       parameters:
+///         - {name: id, in: path, required: true, schema: {type: integer, minimum: 7}}
+///       responses: {"200": {description: ok}, "404": {description: missing}}
+/// "#;
+/// let imported = import_openapi("pets.yaml", spec, &OpenApiOptions::default())?;
+/// assert!(imported.toml.contains(r#"url = "/v1/pets/7""#));
+/// assert!(imported.toml.contains(r#"checks = ["status in [200, 404]"]"#));
+/// assert_eq!(imported.steps, 1);
+/// Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// The file (or one a `$ref` names) is not JSON or YAML (located at the line and
+/// column), not an OpenAPI 3.0/3.1 or Swagger 2.0 document, names a version kaioken
+/// does not import, has a `$ref` that does not resolve, or has no operation left once
+/// filtered.
+pub fn import(
+    name: &str,
+    text: &str,
+    options: &OpenApiOptions,
+) -> Result<OpenApiImport, CompileErrors> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let src = Src::new(name, text);
+    let root = parse(&src)?;
+    let mut docs = Docs {
+        files: vec![Doc {
+            path: PathBuf::from(name),
+            src: src.clone(),
+            value: root,
+        }],
+    };
+    let version = version(&docs.files[0])?;
+    docs.load_refs(0)?;
+    let spec = Spec::read(&docs, version, options)?;
+    Ok(spec.import(options))
+}
+
+/// One file: the spec, or one a `$ref` names.
+pub(super) struct Doc {
+    path: PathBuf,
+    src: Src,
+    value: Value,
+}
+
+/// The spec and every file its `$ref`s reach; index 0 is the spec.
+pub(super) struct Docs {
+    files: Vec<Doc>,
+}
+
+impl Docs {
+    #[cfg(test)]
+    fn single(name: &str, value: Value) -> Docs {
+        Docs {
+            files: vec![Doc {
+                path: PathBuf::from(name),
+                src: Src::new(name, ""),
+                value,
+            }],
+        }
+    }
+
+    /// Read every file reachable through `$ref`s from file `index`, once each.
+    fn load_refs(&mut self, index: usize) -> Result<(), CompileError> {
+        let mut refs = Vec::new();
+        collect_refs(&self.files[index].value, &mut refs);
+        for r in refs {
+            let file_part = r.split('#').next().unwrap_or("");
+            if file_part.is_empty() {
+                continue;
+            }
+            if file_part.contains("://") {
+                return Err(self.ref_error(
+                    index,
+                    &r,
+                    &format!("`$ref: {r}` names a remote document; kaioken resolves `$ref`s within the file and to files beside it"),
+                ));
+            }
+            let path = self.path_of(index, file_part);
+            if self.files.iter().any(|d| d.path == path) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                self.ref_error(
+                    index,
+                    &r,
+                    &format!(
+                        "`$ref: {r}` names `{}`, which cannot be read: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
+            let src = Src::new(path.display().to_string(), text);
+            let value = parse(&src)?;
+            self.files.push(Doc { path, src, value });
+            let loaded = self.files.len() - 1;
+            self.load_refs(loaded)?;
+        }
+        Ok(())
+    }
+
+    /// The path of `file` (as a `$ref` in file `from` writes it).
+    fn path_of(&self, from: usize, file: &str) -> PathBuf {
+        let file = percent_encoding::percent_decode_str(file).decode_utf8_lossy();
+        let dir = self.files[from].path.parent().unwrap_or(Path::new(""));
+        normalize(&dir.join(file.as_ref()))
+    }
+
+    /// An error about `$ref: r` in file `index`, pointing at the first place the file
+    /// writes it.
+    fn ref_error(&self, index: usize, r: &str, message: &str) -> CompileError {
+        let src = &self.files[index].src;
+        let span = src.text.find(r).map(|at| at..at + r.len());
+        let kind = CompileErrorKind::SpecRef {
+            message: message.to_owned(),
+        };
+        CompileError::in_source(kind, src, span.or(Some(0..src.text.len().min(1))))
+    }
+
+    /// What `$ref: r` in file `from` points at, and the file it is in. A `$ref` to a
+    /// `$ref` is followed; one that comes back to itself is an error.
+    pub(super) fn resolve_ref(
+        &self,
+        from: usize,
+        r: &str,
+    ) -> Result<(usize, &Value), CompileError> {
+        let mut seen: Vec<(usize, String)> = Vec::new();
+        let (mut file, mut r) = (from, r.to_owned());
+        loop {
+            if seen.contains(&(file, r.clone())) {
+                let chain: Vec<&str> = seen.iter().map(|(_, r)| r.as_str()).collect();
+                return Err(self.ref_error(
+                    from,
+                    &seen[0].1,
+                    &format!(
+                        "`$ref`s loop without reaching a value: {} → {r}",
+                        chain.join(" → ")
+                    ),
+                ));
+            }
+            seen.push((file, r.clone()));
+            let (file_part, pointer) = r.split_once('#').unwrap_or((&r, ""));
+            let target_file = if file_part.is_empty() {
+                file
+            } else {
+                let path = self.path_of(file, file_part);
+                self.files
+                    .iter()
+                    .position(|d| d.path == path)
+                    .ok_or_else(|| {
+                        self.ref_error(
+                            file,
+                            &r,
+                            &format!("`$ref: {r}` names a file that was not read"),
+                        )
+                    })?
+            };
+            let pointer = percent_encoding::percent_decode_str(pointer).decode_utf8_lossy();
+            let value = self.files[target_file]
+                .value
+                .pointer(&pointer)
+                .ok_or_else(|| {
+                    self.ref_error(
+                        file,
+                        &r,
+                        &format!(
+                            "`$ref: {r}` points at nothing: `{}` has no `{pointer}`",
+                            self.files[target_file].path.display()
+                        ),
+                    )
+                })?;
+            match value.get("$ref").and_then(Value::as_str) {
+                Some(next) => {
+                    file = target_file;
+                    r = next.to_owned();
+                }
+                None => return Ok((target_file, value)),
+            }
+        }
+    }
+
+    /// `value` with its `$ref` (if any) followed, and the file it is in.
+    pub(super) fn deref<'a>(
+        &'a self,
+        file: usize,
+        value: &'a Value,
+    ) -> Result<(usize, &'a Value), CompileError> {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(r) => self.resolve_ref(file, r),
+            None => Ok((file, value)),
+        }
+    }
+}
+
+/// `a/./b/../c` as `a/c`, so one file read twice by different paths is read once.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref")
+                && !out.contains(r)
+            {
+                out.push(r.clone());
+            }
+            for v in m.values() {
+                collect_refs(v, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// JSON when the file starts with `{` or `[`, YAML otherwise; errors located at the
+/// line and column.
+fn parse(src: &Src) -> Result<Value, CompileError> {
+    let text = &src.text;
+    let first = text.trim_start().chars().next();
+    if matches!(first, Some('{' | '[')) {
+        return serde_json::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m)
+                .to_owned();
+            syntax_error(src, "JSON", message, e.line(), e.column())
+        });
+    }
+    serde_norway::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        let message = e.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m)
+            .to_owned();
+        syntax_error(src, "YAML", message, line, column)
+    })
+}
+
+/// A syntax error at a 1-based line and column (in bytes; 0 at a line's end).
+fn syntax_error(
+    src: &Src,
+    format: &'static str,
+    message: String,
+    line: usize,
+    column: usize,
+) -> CompileError {
+    let line_start: usize = src
+        .text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let mut offset = (line_start + column.saturating_sub(1)).min(src.text.len());
+    while !src.text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let end = src.text[offset..]
+        .chars()
+        .next()
+        .map_or(offset, |c| offset + c.len_utf8());
+    CompileError::in_source(
+        CompileErrorKind::SpecSyntax { format, message },
+        src,
+        Some(offset..end),
+    )
+}
+
+fn not_spec(doc: &Doc, message: String, near: Option<&str>) -> CompileError {
+    let span = near
+        .and_then(|n| doc.src.text.find(n).map(|at| at..at + n.len()))
+        .or(Some(0..doc.src.text.len().min(1)));
+    CompileError::in_source(CompileErrorKind::NotSpec { message }, &doc.src, span)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    Swagger2,
+    OpenApi3,
+}
+
+fn version(doc: &Doc) -> Result<Version, CompileError> {
+    let Some(top) = doc.value.as_object() else {
+        return Err(not_spec(
+            doc,
+            "not an OpenAPI or Swagger document: the top level is not an object".into(),
+            None,
+        ));
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if let Some(v) = top.get("openapi") {
+        let v = text(v);
+        return if v.starts_with("3.0") || v.starts_with("3.1") {
+            Ok(Version::OpenApi3)
+        } else {
+            Err(not_spec(
+                doc,
+                format!(
+                    "unsupported OpenAPI version `{v}`: kaioken imports OpenAPI 3.0 and 3.1, and Swagger 2.0"
+                ),
+                Some("openapi"),
+            ))
+        };
+    }
+    if let Some(v) = top.get("swagger") {
+        let v = text(v);
+        return if v == "2.0" || v == "2" {
+            Ok(Version::Swagger2)
+        } else {
+            Err(not_spec(
+                doc,
+                format!(
+                    "unsupported Swagger version `{v}`: kaioken imports Swagger 2.0, and OpenAPI 3.0 and 3.1"
+                ),
+                Some("swagger"),
+            ))
+        };
+    }
+    Err(not_spec(
+        doc,
+        "not an OpenAPI or Swagger document: no `openapi` or `swagger` version at the top level"
+            .into(),
+        None,
+    ))
+}
+
+/// A value as the request sends it: fixed text, or a placeholder.
+#[derive(Debug, Clone)]
+enum Filled {
+    Text(String),
+    Placeholder(String),
+}
+
+/// One operation, ready to write.
+struct Step {
+    name: String,
+    method: String,
+    /// The path with its parameters filled (a template).
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+    /// The documented statuses: codes, and classes as `2xx`; empty when `default`
+    /// documents every status.
+    statuses: Vec<String>,
+    comment: Vec<String>,
+}
+
+struct Spec<'d> {
+    docs: &'d Docs,
+    version: Version,
+    /// The origin (`scheme://host:port`), when the spec or `--server` gives one.
+    origin: Option<String>,
+    /// The path every operation's path goes under (`basePath`, or the server URL's).
+    base_path: String,
+    steps: Vec<Step>,
+    operations: usize,
+    /// Each placeholder: what it stands for, and the operations that use it.
+    placeholders: BTreeMap<String, Vec<(String, Vec<String>)>>,
+    notes: Vec<String>,
+}
+
+impl<'d> Spec<'d> {
+    fn read(
+        docs: &'d Docs,
+        version: Version,
+        options: &OpenApiOptions,
+    ) -> Result<Spec<'d>, CompileError> {
+        let doc = &docs.files[0];
+        let mut spec = Spec {
+            docs,
+            version,
+            origin: None,
+            base_path: String::new(),
+            steps: Vec::new(),
+            operations: 0,
+            placeholders: BTreeMap::new(),
+            notes: Vec::new(),
+        };
+        spec.server(options)?;
+        let root = &doc.value;
+        let Some(paths) = root.get("paths").and_then(Value::as_object) else {
+            let message = if root.get("webhooks").is_some() {
+                "the spec has no `paths`, only `webhooks` (requests the API sends, not ones it serves): no operations to import"
+            } else {
+                "the spec has no `paths`: no operations to import"
+            };
+            return Err(not_spec(doc, message.into(), None));
+        };
+        for (path, item) in paths {
+            let (file, item) = docs.deref(0, item)?;
+            for method in METHODS {
+                let Some(op) = item.get(method) else { continue };
+                spec.operations += 1;
+                let id = op.get("operationId").and_then(Value::as_str);
+                let label = format!("{} {path}", method.to_ascii_uppercase());
+                if !options.operations.is_empty()
+                    && !options
+                        .operations
+                        .iter()
+                        .any(|o| Some(o.as_str()) == id || o.eq_ignore_ascii_case(&label))
+                {
+                    continue;
+                }
+                let tags: Vec<&str> = op
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .map(|t| t.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if !options.tags.is_empty()
+                    && !options.tags.iter().any(|t| tags.contains(&t.as_str()))
+                {
+                    continue;
+                }
+                let step =
+                    spec.operation(file, path, method, item, op, id.unwrap_or(&label), &label)?;
+                spec.steps.push(step);
+            }
+        }
+        if spec.steps.is_empty() {
+            let message = if spec.operations == 0 {
+                "the spec has no operations under `paths`".to_owned()
+            } else {
+                let mut filters = Vec::new();
+                if !options.tags.is_empty() {
+                    filters.push(format!("tag {}", options.tags.join(", ")));
+                }
+                if !options.operations.is_empty() {
+                    filters.push(format!("operation {}", options.operations.join(", ")));
+                }
+                format!(
+                    "none of the spec's {} operations has {}",
+                    spec.operations,
+                    filters.join(" and ")
+                )
+            };
+            return Err(not_spec(doc, message, None));
+        }
+        Ok(spec)
+    }
+
+    /// The origin and base path: `--server`, else the first of `servers` (its
+    /// variables at their defaults), else Swagger's `schemes`, `host` and `basePath`.
+    fn server(&mut self, options: &OpenApiOptions) -> Result<(), CompileError> {
+        let root = &self.docs.files[0].value;
+        let spec_url = match self.version {
+            Version::OpenApi3 => root
+                .get("servers")
+                .and_then(Value::as_array)
+                .and_then(|s| s.first())
+                .and_then(|s| {
+                    let mut url = s.get("url")?.as_str()?.to_owned();
+                    if let Some(vars) = s.get("variables").and_then(Value::as_object) {
+                        for (name, var) in vars {
+                            if let Some(d) = var.get("default").and_then(Value::as_str) {
+                                url = url.replace(&format!("{{{name}}}"), d);
+                            }
+                        }
+                    }
+                    Some(url)
+                }),
+            Version::Swagger2 => {
+                let base = root.get("basePath").and_then(Value::as_str).unwrap_or("");
+                match root.get("host").and_then(Value::as_str) {
+                    Some(host) => {
+                        let schemes: Vec<&str> = root
+                            .get("schemes")
+                            .and_then(Value::as_array)
+                            .map(|s| s.iter().filter_map(Value::as_str).collect())
+                            .unwrap_or_default();
+                        let scheme = match schemes.first() {
+                            Some(first) if !schemes.contains(&"https") => *first,
+                            _ => "https",
+                        };
+                        Some(format!("{scheme}://{host}{base}"))
+                    }
+                    None => Some(base.to_owned()),
+                }
+            }
+        };
+        let chosen = options.server.clone().or(spec_url).unwrap_or_default();
+        if let Some(at) = chosen.find("://") {
+            let rest = &chosen[at + 3..];
+            let split = rest.find('/').map_or(chosen.len(), |i| at + 3 + i);
+            self.origin = Some(chosen[..split].to_owned());
+            self.base_path = chosen[split..].to_owned();
+        } else {
+            self.base_path = chosen;
+            self.notes.push(
+                "the spec names no server with a scheme and host: give the URL with `--server` when importing, or on the command line when running".into(),
+            );
+        }
+        // With `--server`, the spec's own base path still applies when the URL has none
+        // (`--server http://127.0.0.1:8080` for a spec served under `/v2`).
+        let trimmed = self.base_path.trim_end_matches('/').to_owned();
+        self.base_path = trimmed;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn operation(
+        &mut self,
+        file: usize,
+        path: &str,
+        method: &str,
+        item: &Value,
+        op: &Value,
+        name: &str,
+        label: &str,
+    ) -> Result<Step, CompileError> {
+        let docs = self.docs;
+        let mut comment = Vec::new();
+        if let Some(summary) = op.get("summary").and_then(Value::as_str) {
+            comment.push(format!("{label}: {}", summary.trim()));
+        } else {
+            comment.push(label.to_owned());
+        }
+        // Path-level parameters, overridden by the operation's of the same name and place.
+        let mut params: Vec<(usize, &Value)> = Vec::new();
+        for list in [item.get("parameters"), op.get("parameters")] {
+            for p in list.and_then(Value::as_array).into_iter().flatten() {
+                let (f, p) = docs.deref(file, p)?;
+                let key = |p: &Value| (p.get("name").cloned(), p.get("in").cloned());
+                params.retain(|(_, q)| key(q) != key(p));
+                params.push((f, p));
+            }
+        }
+        let mut path_values: BTreeMap<String, Filled> = BTreeMap::new();
+        let mut query: Vec<(String, Filled)> = Vec::new();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut cookies: Vec<String> = Vec::new();
+        let mut form: Vec<(String, Filled)> = Vec::new();
+        let mut body: Option<(String, String)> = None;
+        for (f, p) in &params {
+            let pname = p.get("name").and_then(Value::as_str).unwrap_or("");
+            let place = p.get("in").and_then(Value::as_str).unwrap_or("");
+            if place == "body" {
+                if let Some(s) = p.get("schema") {
+                    let consumes = self.consumes(op);
+                    let value = schema::value(docs, *f, s);
+                    body = Some(self.body_text(&consumes, value, label, &mut comment));
+                }
+                continue;
+            }
+            let required =
+                place == "path" || p.get("required").and_then(Value::as_bool).unwrap_or(false);
+            let what = format!("{place} parameter `{pname}`");
+            let Some(value) = self.param_value(*f, p, required, &what, label) else {
+                continue;
+            };
+            match place {
+                "path" => {
+                    path_values.insert(pname.to_owned(), value);
+                }
+                "query" => query.push((pname.to_owned(), value)),
+                "header" => headers.push((pname.to_ascii_lowercase(), render_filled(&value))),
+                "cookie" => cookies.push(format!("{pname}={}", render_filled(&value))),
+                "formData" => form.push((pname.to_owned(), value)),
+                _ => {}
+            }
+        }
+        if !form.is_empty() {
+            let consumes = self.consumes(op);
+            if consumes.iter().any(|c| c.starts_with("multipart/"))
+                && !consumes
+                    .iter()
+                    .any(|c| c == "application/x-www-form-urlencoded")
+            {
+                self.notes.push(format!("{label} takes multipart/form-data: its form fields are sent URL-encoded; write a `multipart` table to send files"));
+            }
+            let pairs: Vec<String> = form
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode(k), encode_filled(v)))
+                .collect();
+            body = Some(("application/x-www-form-urlencoded".into(), pairs.join("&")));
+        }
+        if let Some(rb) = op.get("requestBody") {
+            let (f, rb) = docs.deref(file, rb)?;
+            body = self.request_body(f, rb, label, &mut comment);
+        }
+        self.security(op, label, &mut headers, &mut query, &mut cookies);
+        // One value per header: a parameter or the first credential wins.
+        let mut seen = std::collections::HashSet::new();
+        headers.retain(|(h, _)| seen.insert(h.clone()));
+        if !cookies.is_empty() {
+            headers.push(("cookie".into(), cookies.join("; ")));
+        }
+        if let Some((ty, _)) = &body
+            && !headers.iter().any(|(h, _)| h == "content-type")
+        {
+            headers.push(("content-type".into(), ty.clone()));
+        }
+
+        // The path, each `{name}` filled; one the spec does not declare is a placeholder.
+        // Some specs tell two operations on one path apart with a `#suffix`, which
+        // HTTP never sends.
+        let mut url = self.base_path.clone();
+        let mut rest = path.split_once('#').map_or(path, |(p, _)| p);
+        while let Some(open) = rest.find('{') {
+            url.push_str(&escape(&rest[..open]));
+            let Some(close) = rest[open..].find('}') else {
+                url.push_str(&escape(&rest[open..]));
+                rest = "";
+                break;
+            };
+            let pname = &rest[open + 1..open + close];
+            let value = match path_values.get(pname) {
+                Some(v) => v.clone(),
+                None => Filled::Placeholder(self.placeholder(
+                    pname,
+                    format!("path parameter `{pname}` (not declared in the spec)"),
+                    label,
+                )),
+            };
+            url.push_str(&match value {
+                Filled::Text(t) => escape(&utf8_percent(&t, PATH)),
+                Filled::Placeholder(p) => format!("${{{p}}}"),
+            });
+            rest = &rest[open + close + 1..];
+        }
+        url.push_str(&escape(rest));
+        if url.is_empty() {
+            url.push('/');
+        }
+        if !query.is_empty() {
+            let pairs: Vec<String> = query
+                .iter()
+                .map(|(k, v)| format!("{}={}", escape(&encode(k)), encode_filled(v)))
+                .collect();
+            url.push('?');
+            url.push_str(&pairs.join("&"));
+        }
+
+        let statuses = self.statuses(op, label);
+        Ok(Step {
+            name: name.to_owned(),
+            method: method.to_ascii_uppercase(),
+            url,
+            headers,
+            body: body.map(|(_, b)| b),
+            statuses,
+            comment,
+        })
+    }
+
+    /// A parameter's value: its example, its default, a generated one when it is
+    /// required, or a placeholder when it is required and nothing can be generated.
+    /// An optional parameter is sent only with an example (the server applies a
+    /// default itself).
+    fn param_value(
+        &mut self,
+        file: usize,
+        p: &Value,
+        required: bool,
+        what: &str,
+        label: &str,
+    ) -> Option<Filled> {
+        let pname = p.get("name").and_then(Value::as_str).unwrap_or("value");
+        // OpenAPI 3: `schema`, or `content` with one media type; Swagger 2: the
+        // parameter itself is the schema (`type`, `default`, `enum`, `items`).
+        let schema = p
+            .get("schema")
+            .or_else(|| {
+                p.get("content")
+                    .and_then(Value::as_object)
+                    .and_then(|c| c.values().next())
+                    .and_then(|m| m.get("schema"))
+            })
+            .unwrap_or(p);
+        let (sfile, schema) = self.docs.deref(file, schema).unwrap_or((file, schema));
+        let example = p
+            .get("example")
+            .cloned()
+            .or_else(|| first_example(self.docs, file, p.get("examples")))
+            .or_else(|| schema.get("example").cloned());
+        let value = match example {
+            Some(v) => Some(v),
+            None if !required => return None,
+            None => p
+                .get("default")
+                .cloned()
+                .or_else(|| schema::value(self.docs, sfile, schema)),
+        };
+        Some(match value.and_then(|v| scalar_text(&v, p)) {
+            Some(t) => Filled::Text(t),
+            None => Filled::Placeholder(self.placeholder(pname, what.to_owned(), label)),
+        })
+    }
+
+    /// The placeholder for a value named `name`: upper case, `_` for anything but
+    /// letters and digits, away from the built-ins' names.
+    fn placeholder(&mut self, name: &str, what: String, label: &str) -> String {
+        let mut var: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if var.is_empty() || var.starts_with(|c: char| c.is_ascii_digit()) {
+            var.insert(0, '_');
+        }
+        if BUILTINS.contains(&var.as_str()) {
+            var.push_str("_VALUE");
+        }
+        let uses = self.placeholders.entry(var.clone()).or_default();
+        match uses.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, labels)) => labels.push(label.to_owned()),
+            None => uses.push((what, vec![label.to_owned()])),
+        }
+        var
+    }
+
+    /// The media types an operation consumes (Swagger 2), its own or the spec's.
+    fn consumes(&self, op: &Value) -> Vec<String> {
+        let list = op
+            .get("consumes")
+            .or_else(|| self.docs.files[0].value.get("consumes"));
+        let list: Vec<String> = list
+            .and_then(Value::as_array)
+            .map(|c| {
+                c.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if list.is_empty() {
+            vec!["application/json".into()]
+        } else {
+            list
+        }
+    }
+
+    /// An OpenAPI 3 request body: the first JSON media type, else form, else text.
+    fn request_body(
+        &mut self,
+        file: usize,
+        rb: &Value,
+        label: &str,
+        comment: &mut Vec<String>,
+    ) -> Option<(String, String)> {
+        let content = rb.get("content").and_then(Value::as_object)?;
+        let pick = content
+            .keys()
+            .find(|k| is_json(k))
+            .or_else(|| {
+                content
+                    .keys()
+                    .find(|k| *k == "application/x-www-form-urlencoded")
+            })
+            .or_else(|| content.keys().find(|k| k.starts_with("text/")))
+            .or_else(|| content.keys().find(|k| !k.starts_with("multipart/")));
+        let Some(ty) = pick else {
+            self.notes.push(format!(
+                "{label} takes only multipart bodies: none is generated; write a `multipart` table"
+            ));
+            return None;
+        };
+        let media = &content[ty];
+        let value = media
+            .get("example")
+            .cloned()
+            .or_else(|| first_example(self.docs, file, media.get("examples")))
+            .or_else(|| {
+                let s = media.get("schema")?;
+                let (f, s) = self.docs.deref(file, s).ok()?;
+                schema::value(self.docs, f, s)
+            });
+        Some(self.body_text(std::slice::from_ref(ty), value, label, comment))
+    }
+
+    /// A body of media type `types[0]` from `value`.
+    fn body_text(
+        &mut self,
+        types: &[String],
+        value: Option<Value>,
+        label: &str,
+        comment: &mut Vec<String>,
+    ) -> (String, String) {
+        let ty = types
+            .iter()
+            .find(|t| is_json(t))
+            .or_else(|| types.first())
+            .cloned()
+            .unwrap_or_else(|| "application/json".into());
+        let Some(value) = value else {
+            let var = self.placeholder("body", "the request body".into(), label);
+            comment.push("the body's schema gives nothing to generate from".into());
+            return (ty, format!("${{{var}}}"));
+        };
+        let text = if is_json(&ty) {
+            value.to_string()
+        } else if ty == "application/x-www-form-urlencoded" {
+            match &value {
+                Value::Object(m) => m
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "{}={}",
+                            encode(k),
+                            encode(&scalar_text(v, &Value::Null).unwrap_or_else(|| v.to_string()))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&"),
+                v => scalar_text(v, &Value::Null).unwrap_or_else(|| v.to_string()),
+            }
+        } else {
+            match &value {
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            }
+        };
+        (ty, escape(&text))
+    }
+
+    /// Credentials for the operation's security (its own, or the spec's): the first
+    /// requirement's schemes, each as a placeholder where it is sent. None when any
+    /// requirement is empty (`{}`: anonymous access allowed).
+    fn security(
+        &mut self,
+        op: &Value,
+        label: &str,
+        headers: &mut Vec<(String, String)>,
+        query: &mut Vec<(String, Filled)>,
+        cookies: &mut Vec<String>,
+    ) {
+        let root = &self.docs.files[0].value;
+        let Some(reqs) = op
+            .get("security")
+            .or_else(|| root.get("security"))
+            .and_then(Value::as_array)
+        else {
+            return;
+        };
+        if reqs
+            .iter()
+            .any(|r| r.as_object().is_some_and(serde_json::Map::is_empty))
+        {
+            return;
+        }
+        let Some(first) = reqs.first().and_then(Value::as_object) else {
+            return;
+        };
+        let schemes = match self.version {
+            Version::OpenApi3 => root.pointer("/components/securitySchemes"),
+            Version::Swagger2 => root.get("securityDefinitions"),
+        };
+        for name in first.keys() {
+            let Some(scheme) = schemes.and_then(|s| s.get(name)) else {
+                continue;
+            };
+            let (_, scheme) = self.docs.deref(0, scheme).unwrap_or((0, scheme));
+            let ty = scheme.get("type").and_then(Value::as_str).unwrap_or("");
+            let var = self.placeholder(name, format!("credential `{name}` ({ty})"), label);
+            let value = format!("${{{var}}}");
+            match ty {
+                "apiKey" => {
+                    let key_name = scheme.get("name").and_then(Value::as_str).unwrap_or(name);
+                    match scheme.get("in").and_then(Value::as_str) {
+                        Some("query") => {
+                            query.push((key_name.to_owned(), Filled::Placeholder(var)))
+                        }
+                        Some("cookie") => cookies.push(format!("{key_name}={value}")),
+                        _ => headers.push((key_name.to_ascii_lowercase(), value)),
+                    }
+                }
+                "basic" => headers.push(("authorization".into(), format!("Basic {value}"))),
+                "http" => {
+                    let s = scheme
+                        .get("scheme")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
+                    let prefix = match s.as_str() {
+                        "basic" => "Basic ",
+                        "bearer" => "Bearer ",
+                        _ => "",
+                    };
+                    headers.push(("authorization".into(), format!("{prefix}{value}")));
+                }
+                "oauth2" | "openIdConnect" => {
+                    headers.push(("authorization".into(), format!("Bearer {value}")))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The documented statuses: codes, classes (`2XX` → `2xx`); none when `default`
+    /// is documented (any status is then).
+    fn statuses(&mut self, op: &Value, label: &str) -> Vec<String> {
+        let Some(responses) = op.get("responses").and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        if responses.contains_key("default") {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for code in responses.keys() {
+            let c = code.to_ascii_lowercase();
+            if c.len() == 3
+                && (c.parse::<u16>().is_ok()
+                    || c.ends_with("xx") && c.starts_with(|d: char| ('1'..='5').contains(&d)))
+            {
+                out.push(c);
+            } else if !code.starts_with("x-") {
+                self.notes.push(format!(
+                    "{label} documents a response `{code}` that is not a status"
+                ));
+            }
+        }
+        out
+    }
+
+    fn import(self, options: &OpenApiOptions) -> OpenApiImport {
+        let doc = &self.docs.files[0];
+        let title = doc
+            .value
+            .pointer("/info/title")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let file = doc
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("spec")
+            .to_owned();
+        let mut header = Vec::new();
+        let kind = match self.version {
+            Version::Swagger2 => "Swagger 2.0",
+            Version::OpenApi3 => "OpenAPI 3",
+        };
+        header.push(format!(
+            "Imported from `{file}` ({kind}{}) by `kaioken import openapi`: {} of {} operations became steps.",
+            if title.is_empty() { String::new() } else { format!(", \"{title}\"") },
+            self.steps.len(),
+            self.operations,
+        ));
+        if let Some(s) = &options.server {
+            header.push(format!("Server: {s} (from `--server`)."));
+        }
+        header.push(
+            "Each parameter and body has its example or default, or a value generated from its schema; \
+             optional parameters are sent only when the spec gives an example. Each step checks that the \
+             status is one the operation documents."
+                .into(),
+        );
+        let redirecting: Vec<&str> = self
+            .steps
+            .iter()
+            .filter(|s| s.statuses.iter().any(|c| c.starts_with('3')))
+            .map(|s| s.name.as_str())
+            .collect();
+        if !redirecting.is_empty() {
+            header.push(format!(
+                "Redirects are not followed (`follow_redirects = false`): {} {} a 3xx, which a followed \
+                 redirect would never show. An operation that documents none and is redirected fails its \
+                 check; import it apart (`--operation`) to have its redirects followed.",
+                shorten_list(&redirecting),
+                if redirecting.len() == 1 { "documents" } else { "document" },
+            ));
+        }
+        for n in &self.notes {
+            header.push(sentence(n));
+        }
+        if !self.placeholders.is_empty() {
+            header.push(
+                "Placeholders: set these environment variables (or write the values in) before running:".into(),
+            );
+        }
+        let placeholders: Vec<Placeholder> = self
+            .placeholders
+            .iter()
+            .map(|(name, uses)| Placeholder {
+                name: name.clone(),
+                uses: uses
+                    .iter()
+                    .map(|(what, labels)| described(what, labels))
+                    .collect(),
+            })
+            .collect();
+        let mut out = String::new();
+        for paragraph in &header {
+            let paragraph = paragraph.replace(|c: char| c.is_control(), " ");
+            for line in wrap(&paragraph, 86) {
+                out.push_str("# ");
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        for p in &placeholders {
+            let line = format!("  {}: {}", p.name, p.uses.join("; "))
+                .replace(|c: char| c.is_control(), " ");
+            for (i, l) in wrap(&line, 86).iter().enumerate() {
+                out.push_str(if i == 0 { "# " } else { "#     " });
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out.push_str("\n[target]\n");
+        if let Some(origin) = &self.origin {
+            out.push_str(&format!("url = {}\n", string(&escape(origin))));
+        }
+        if !redirecting.is_empty() {
+            out.push_str("follow_redirects = false\n");
+        }
+        let scenario = if title.is_empty() {
+            file.clone()
+        } else {
+            title.to_owned()
+        };
+        out.push_str(&format!("\n[[scenarios]]\nname = {}\n", string(&scenario)));
+        for (i, step) in self.steps.iter().enumerate() {
+            out.push('\n');
+            for c in &step.comment {
+                let c = format!("step {}: {c}", i + 1).replace(|c: char| c.is_control(), " ");
+                for l in wrap(&c, 86) {
+                    out.push_str("# ");
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+            }
+            out.push_str("[[scenarios.steps]]\n");
+            out.push_str(&format!("name = {}\n", string(&step.name)));
+            out.push_str(&format!("method = {}\n", string(&step.method)));
+            out.push_str(&format!("url = {}\n", string(&step.url)));
+            if let Some(body) = &step.body {
+                out.push_str(&format!("body = {}\n", string(body)));
+            }
+            if !step.statuses.is_empty() {
+                out.push_str(&format!(
+                    "expected_status = {}\n",
+                    string(&step.statuses.join(","))
+                ));
+                out.push_str(&format!(
+                    "checks = [{}]\n",
+                    string(&status_check(&step.statuses))
+                ));
+            }
+            if !step.headers.is_empty() {
+                out.push_str("\n[scenarios.steps.headers]\n");
+                for (name, value) in &step.headers {
+                    out.push_str(&format!("{} = {}\n", key(name), string(value)));
+                }
+            }
+        }
+        OpenApiImport {
+            toml: out,
+            steps: self.steps.len(),
+            operations: self.operations,
+            placeholders,
+            notes: self.notes,
+        }
+    }
+}
+
+/// `a, b, c` or `a, b, c and 4 more`.
+fn shorten_list(items: &[&str]) -> String {
+    let names: Vec<String> = items.iter().take(3).map(|n| format!("`{n}`")).collect();
+    match items.len() {
+        0..=3 => names.join(", "),
+        n => format!("{} and {} more", names.join(", "), n - 3),
+    }
+}
+
+/// "path parameter `id` of GET /pets/{id}", "… (and 2 more operations)".
+fn described(what: &str, labels: &[String]) -> String {
+    match labels {
+        [] => what.to_owned(),
+        [one] => format!("{what} of {one}"),
+        [first, rest @ ..] => format!(
+            "{what} of {first} (and {} more operation{})",
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+/// `status in [200, 404]`, with `(status >= 200 && status < 300)` for a class.
+fn status_check(statuses: &[String]) -> String {
+    let codes: Vec<&str> = statuses
+        .iter()
+        .filter(|s| !s.ends_with("xx"))
+        .map(String::as_str)
+        .collect();
+    let mut parts = Vec::new();
+    match codes.as_slice() {
+        [] => {}
+        [one] => parts.push(format!("status == {one}")),
+        many => parts.push(format!("status in [{}]", many.join(", "))),
+    }
+    for class in statuses.iter().filter(|s| s.ends_with("xx")) {
+        let d: u16 = class[..1].parse().unwrap_or(2);
+        parts.push(format!(
+            "(status >= {} && status < {})",
+            d * 100,
+            d * 100 + 100
+        ));
+    }
+    parts.join(" || ")
+}
+
+fn is_json(media: &str) -> bool {
+    let m = media
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    m == "application/json" || m.ends_with("+json") || m == "*/*"
+}
+
+/// The first of OpenAPI 3's `examples` (a map of Example objects, or of `$ref`s to them).
+fn first_example(docs: &Docs, file: usize, examples: Option<&Value>) -> Option<Value> {
+    let first = examples?.as_object()?.values().next()?;
+    let (_, ex) = docs.deref(file, first).ok()?;
+    ex.get("value").cloned()
+}
+
+/// A parameter's value as text: strings as they are, numbers and booleans as JSON
+/// writes them, arrays joined by the parameter's separator (`,` by default).
+fn scalar_text(v: &Value, param: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => None,
+        Value::Array(items) => {
+            let sep = match param.get("collectionFormat").and_then(Value::as_str) {
+                Some("ssv") => " ",
+                Some("tsv") => "\t",
+                Some("pipes") => "|",
+                _ => ",",
+            };
+            let parts: Option<Vec<String>> =
+                items.iter().map(|i| scalar_text(i, &Value::Null)).collect();
+            Some(parts?.join(sep))
+        }
+        Value::Object(_) => Some(v.to_string()),
+    }
+}
+
+fn render_filled(v: &Filled) -> String {
+    match v {
+        Filled::Text(t) => escape(t),
+        Filled::Placeholder(p) => format!("${{{p}}}"),
+    }
+}
+
+fn encode_filled(v: &Filled) -> String {
+    match v {
+        Filled::Text(t) => escape(&encode(t)),
+        Filled::Placeholder(p) => format!("${{URLENCODE({p})}}"),
+    }
+}
+
+/// Characters a path segment keeps as they are: RFC 3986's unreserved and sub-delims,
+/// `:` and `@`.
+const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
+
+/// Characters a query key or value keeps: unreserved only.
+const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn utf8_percent(s: &str, set: &'static percent_encoding::AsciiSet) -> String {
+    percent_encoding::utf8_percent_encode(s, set).to_string()
+}
+
+fn encode(s: &str) -> String {
+    utf8_percent(s, QUERY)
+}
+
+/// Literal text in a template: `${` written `$${`.
+fn escape(s: &str) -> String {
+    s.replace("${", "$${")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_checks_cover_codes_and_classes() {
+        assert_eq!(status_check(&["200".into()]), "status == 200");
+        assert_eq!(
+            status_check(&["200".into(), "404".into()]),
+            "status in [200, 404]"
+        );
+        assert_eq!(
+            status_check(&["201".into(), "4xx".into()]),
+            "status == 201 || (status >= 400 && status < 500)"
+        );
+    }
+
+    #[test]
+    fn paths_normalize() {
+        assert_eq!(
+            normalize(Path::new("a/./b/../c.yaml")),
+            PathBuf::from("a/c.yaml")
+        );
+        assert_eq!(
+            normalize(Path::new("../x.yaml")),
+            PathBuf::from("../x.yaml")
+        );
+    }
+}
