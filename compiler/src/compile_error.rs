@@ -103,6 +103,12 @@ pub enum CompileErrorKind {
         /// What is missing or wrong.
         message: String,
     },
+    /// JSON that is not a Postman collection (or environment), or a collection of a
+    /// version that is not supported.
+    NotPostman {
+        /// What is missing or wrong.
+        message: String,
+    },
     /// A HAR recording with no request left to replay once filtered.
     NoRequests {
         /// What the entries were and why each kind was left out.
@@ -210,6 +216,7 @@ impl CompileError {
             CompileErrorKind::Conflict { .. } => "kaioken::compile::conflict",
             CompileErrorKind::JsonSyntax { .. } => "kaioken::har::syntax",
             CompileErrorKind::NotHar { .. } => "kaioken::har::not_har",
+            CompileErrorKind::NotPostman { .. } => "kaioken::postman::not_collection",
             CompileErrorKind::NoRequests { .. } => "kaioken::har::no_requests",
             CompileErrorKind::Io { .. } => "kaioken::io",
             CompileErrorKind::Grpc { .. } => "kaioken::compile::grpc",
@@ -249,6 +256,10 @@ impl CompileError {
                 "a HAR recording is a JSON object `{\"log\": {\"entries\": [...]}}`, as browsers' developer tools and proxies save it"
                     .to_owned(),
             ),
+            CompileErrorKind::NotPostman { .. } => Some(
+                "export the collection from Postman as Collection v2.1 (v2.0 works too); an environment is exported from Environments as `{\"values\": [...]}`"
+                    .to_owned(),
+            ),
             CompileErrorKind::NoRequests { help, .. } => Some(help.clone()),
             CompileErrorKind::UnknownScript { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
             CompileErrorKind::UnknownScript { suggestion: None, .. } => Some(
@@ -284,6 +295,7 @@ impl CompileErrorKind {
             | CompileErrorKind::Conflict { message }
             | CompileErrorKind::JsonSyntax { message }
             | CompileErrorKind::NotHar { message }
+            | CompileErrorKind::NotPostman { message }
             | CompileErrorKind::Grpc { message }
             | CompileErrorKind::Script { message, .. } => vec![message],
             CompileErrorKind::UnknownKey { found, .. } => vec![found],
@@ -339,6 +351,9 @@ impl fmt::Display for CompileError {
             CompileErrorKind::Conflict { message } => f.write_str(message),
             CompileErrorKind::JsonSyntax { message } => write!(f, "invalid JSON: {message}"),
             CompileErrorKind::NotHar { message } => write!(f, "not a HAR recording: {message}"),
+            CompileErrorKind::NotPostman { message } => {
+                write!(f, "not a usable Postman file: {message}")
+            }
             CompileErrorKind::NoRequests { message, .. } => {
                 write!(f, "no requests to replay in the recording: {message}")
             }

@@ -9,6 +9,8 @@
 //!                                   plan(): Program + load + transport ──► vm::RunPlan
 //!  recording.har ──► front::har ──► scenario.toml   (`kaioken import har`: the same
 //!                                                    steps, as a file to edit)
+//!  collection.json ─► front::postman ─► scenario.toml (`kaioken import postman`; a run
+//!                                       of the collection reads it with front::toml)
 //! ```
 //!
 //! Front ends only collect values and remember where each came from (a byte range in a
@@ -45,6 +47,7 @@ pub use compile_error::{CompileError, CompileErrorKind, CompileErrors};
 pub use dump_ir::dump_ir;
 pub use front::flags::Flags;
 pub use front::har::{HarImport, HarOptions, import as import_har};
+pub use front::postman::{PostmanImport, PostmanOptions, import as import_postman};
 pub use ir::{
     Arrival, GrpcCall, HttpVersion, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric,
     OutputKind, OutputSpec, Outputs, Part, Scenario, Settings, Stage, Step, StepKind, Template,

@@ -48,6 +48,7 @@ mod merge;
 mod multipart;
 mod network;
 mod outputs;
+mod postman;
 mod protocols_chain;
 mod proxy;
 mod redaction;

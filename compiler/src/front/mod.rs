@@ -1,6 +1,7 @@
-//! Front ends: each reads one kind of input (a TOML scenario, a HAR recording, the
-//! command line) into a located [`crate::draft::Draft`].
+//! Front ends: each reads one kind of input (a TOML scenario, a HAR recording, a Postman
+//! collection, the command line) into a located [`crate::draft::Draft`].
 
 pub mod flags;
 pub mod har;
+pub mod postman;
 pub(crate) mod toml;

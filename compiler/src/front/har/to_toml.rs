@@ -148,7 +148,7 @@ fn file_name(path: &str) -> &str {
 }
 
 /// A note as a sentence: capitalised, ending with a period.
-fn sentence(note: &str) -> String {
+pub(crate) fn sentence(note: &str) -> String {
     let mut s = String::new();
     let mut chars = note.chars();
     if let Some(c) = chars.next() {
@@ -163,7 +163,7 @@ fn sentence(note: &str) -> String {
 
 /// Words of `text` in lines of at most `width` characters (a longer word gets its own
 /// line).
-fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
     for word in text.split(' ') {
@@ -182,7 +182,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// A TOML key: bare when it can be, quoted otherwise.
-fn key(name: &str) -> String {
+pub(crate) fn key(name: &str) -> String {
     let bare = !name.is_empty()
         && name
             .bytes()
@@ -192,7 +192,7 @@ fn key(name: &str) -> String {
 
 /// A TOML string: a literal `'…'` when that spares escapes (JSON bodies, regexes),
 /// a basic `"…"` string otherwise.
-fn string(s: &str) -> String {
+pub(crate) fn string(s: &str) -> String {
     let literal_ok = !s.contains('\'') && !s.chars().any(|c| c.is_control());
     if literal_ok && (s.contains('"') || s.contains('\\')) {
         format!("'{s}'")
@@ -202,7 +202,7 @@ fn string(s: &str) -> String {
 }
 
 /// A TOML basic string, every character that needs it escaped.
-fn basic(s: &str) -> String {
+pub(crate) fn basic(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
