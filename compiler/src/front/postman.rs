@@ -317,8 +317,17 @@ impl Ctx {
             } else if self.extracted.contains(name) {
                 out.segs.push(Seg::Var(name.to_owned()));
             } else if let Some(value) = self.values.get(name).cloned() {
-                // A value may use other variables; a cycle stops at a depth.
-                if depth < 8 {
+                // A value may use other variables; a cycle stops at a depth, and values
+                // that multiply each other at a size.
+                let size: usize = out
+                    .segs
+                    .iter()
+                    .map(|s| match s {
+                        Seg::Lit(l) => l.len(),
+                        _ => 0,
+                    })
+                    .sum();
+                if depth < 8 && size < 1 << 20 {
                     self.append(&value, out, depth + 1);
                 } else {
                     push_lit(out, &value);
@@ -1202,6 +1211,10 @@ fn write(
             ));
         }
     }
+    comment.push(
+        "Review before sharing: credentials (auth, API keys, tokens with values) are written in as they were."
+            .to_owned(),
+    );
     if !not_converted.is_empty() {
         comment.push("Not converted:".to_owned());
         comment.extend(not_converted.iter().map(|n| format!("- {}", sentence(n))));
@@ -1358,5 +1371,29 @@ mod tests {
             ],
         };
         assert_eq!(encode(&t).render(), "a+b%26${URLENCODE(tok)}${UUID}");
+    }
+
+    /// Values that use each other many times over stop growing at a size instead of
+    /// taking the machine's memory.
+    #[test]
+    fn values_that_multiply_stop_at_a_size() {
+        let mut values = BTreeMap::new();
+        for i in 0..8 {
+            values.insert(format!("v{i}"), format!("{{{{v{}}}}}", i + 1).repeat(64));
+        }
+        values.insert("v8".to_owned(), "x".repeat(64));
+        let mut ctx = Ctx {
+            values,
+            extracted: BTreeSet::new(),
+            unknown: BTreeSet::new(),
+            dynamic: BTreeSet::new(),
+            timestamp: false,
+            not_converted: Vec::new(),
+            other_lines: 0,
+            other_steps: 0,
+        };
+        let text = ctx.text("{{v0}}").render();
+        assert!(text.len() < 4 << 20, "{}", text.len());
+        assert!(text.len() >= 1 << 20, "{}", text.len());
     }
 }
