@@ -303,3 +303,45 @@ fn import_help_lists_the_postman_options() {
         .stdout_contains("--output")
         .run();
 }
+
+/// Postman's precedence: the environment over the collection over the globals.
+#[test]
+fn environment_wins_over_collection_over_globals() {
+    let collection = r#"{
+  "info": {"name": "p", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+  "variable": [{"key": "who", "value": "collection"}, {"key": "base", "value": "http://127.0.0.1:9"}],
+  "item": [{"name": "one", "request": {"method": "GET",
+    "url": "{{base}}/{{who}}/{{only_global}}/{{env_and_global}}"}}]
+}"#;
+    let values = |pairs: &[(&str, &str)]| {
+        let list: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!(r#"{{"key": "{k}", "value": "{v}", "enabled": true}}"#))
+            .collect();
+        format!(r#"{{"name": "x", "values": [{}]}}"#, list.join(", "))
+    };
+    let out = Test::new()
+        .without_no_tui()
+        .file("c.json", collection)
+        .file(
+            "globals.json",
+            &values(&[
+                ("who", "global"),
+                ("only_global", "g"),
+                ("env_and_global", "g2"),
+            ]),
+        )
+        .file(
+            "env.json",
+            &values(&[("who", "env"), ("env_and_global", "e")]),
+        )
+        .args(["import", "postman", "c.json", "--globals", "globals.json"])
+        .args(["--environment", "env.json"])
+        .run();
+    assert!(
+        out.stdout.contains(r#"url = "http://127.0.0.1:9/env/g/e""#),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+}

@@ -1084,16 +1084,24 @@ struct TestScript {
 /// Each `set` of a value read from the response body by a path becomes an
 /// extractor `json:$.path`; `pm.response.to.have.status(N)` a check.
 fn test_script(lines: &[String]) -> TestScript {
-    let json_var = regex::Regex::new(
-        r"^\s*(?:var|let|const)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:pm\.response\.json\(\)|JSON\.parse\(\s*(?:responseBody|pm\.response\.text\(\))\s*\))\s*;?\s*$",
-    )
-    .expect("a valid regex");
-    let set = regex::Regex::new(
-        r#"^\s*(?:pm\.(?:environment|collectionVariables|globals|variables)\.set|postman\.set(?:Environment|Global)Variable)\s*\(\s*["']([^"']+)["']\s*,\s*(.+?)\s*\)\s*;?\s*$"#,
-    )
-    .expect("a valid regex");
-    let status = regex::Regex::new(r"^\s*pm\.response\.to\.have\.status\(\s*(\d{3})\s*\)\s*;?\s*$")
-        .expect("a valid regex");
+    use std::sync::LazyLock;
+    static JSON_VAR: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"^\s*(?:var|let|const)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:pm\.response\.json\(\)|JSON\.parse\(\s*(?:responseBody|pm\.response\.text\(\))\s*\))\s*;?\s*$",
+        )
+        .expect("a valid regex")
+    });
+    static SET: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r#"^\s*(?:pm\.(?:environment|collectionVariables|globals|variables)\.set|postman\.set(?:Environment|Global)Variable)\s*\(\s*["']([^"']+)["']\s*,\s*(.+?)\s*\)\s*;?\s*$"#,
+        )
+        .expect("a valid regex")
+    });
+    static STATUS: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"^\s*pm\.response\.to\.have\.status\(\s*(\d{3})\s*\)\s*;?\s*$")
+            .expect("a valid regex")
+    });
+    let (json_var, set, status) = (&*JSON_VAR, &*SET, &*STATUS);
     let mut names: Vec<String> = Vec::new();
     let mut out = TestScript::default();
     for line in lines {
@@ -1395,5 +1403,62 @@ mod tests {
         let text = ctx.text("{{v0}}").render();
         assert!(text.len() < 4 << 20, "{}", text.len());
         assert!(text.len() >= 1 << 20, "{}", text.len());
+    }
+
+    /// Every prefix of a collection, and the collection with any one value of another
+    /// type, is an error or a scenario: never a panic.
+    #[test]
+    fn broken_and_oddly_typed_collections_never_panic() {
+        let text = include_str!("../../../tests/fixtures/postman/httpbin.postman_collection.json");
+        for end in (0..text.len()).step_by(37) {
+            let _ = import("c.json", &text[..end], &PostmanOptions::default());
+        }
+        let root: Value = serde_json::from_str(text).unwrap();
+        let mut paths = Vec::new();
+        fn collect(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+            out.push(path.clone());
+            match v {
+                Value::Object(o) => {
+                    for (k, child) in o {
+                        path.push(k.clone());
+                        collect(child, path, out);
+                        path.pop();
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, child) in a.iter().enumerate() {
+                        path.push(i.to_string());
+                        collect(child, path, out);
+                        path.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+        collect(&root, &mut Vec::new(), &mut paths);
+        assert!(paths.len() > 150, "{}", paths.len());
+        for path in paths
+            .iter()
+            .filter(|p| p.first().is_some_and(|k| k != "info"))
+        {
+            for odd in [
+                Value::from(7),
+                Value::Array(vec![Value::Null]),
+                Value::Object(Map::new()),
+                Value::from("{{"),
+            ] {
+                let mut doc = root.clone();
+                let mut at = &mut doc;
+                for key in path {
+                    at = match at {
+                        Value::Object(o) => o.get_mut(key).unwrap(),
+                        Value::Array(a) => &mut a[key.parse::<usize>().unwrap()],
+                        _ => unreachable!(),
+                    };
+                }
+                *at = odd;
+                let _ = import("c.json", &doc.to_string(), &PostmanOptions::default());
+            }
+        }
     }
 }
