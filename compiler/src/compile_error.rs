@@ -93,7 +93,7 @@ pub enum CompileErrorKind {
         /// Explanation.
         message: String,
     },
-    /// A HAR recording that is not well-formed JSON.
+    /// A HAR recording or a Postman collection that is not well-formed JSON.
     JsonSyntax {
         /// The parser's message.
         message: String,
@@ -214,7 +214,7 @@ impl CompileError {
             CompileErrorKind::MissingUrl => "kaioken::compile::missing_url",
             CompileErrorKind::OutOfRange { .. } => "kaioken::compile::out_of_range",
             CompileErrorKind::Conflict { .. } => "kaioken::compile::conflict",
-            CompileErrorKind::JsonSyntax { .. } => "kaioken::har::syntax",
+            CompileErrorKind::JsonSyntax { .. } => "kaioken::json::syntax",
             CompileErrorKind::NotHar { .. } => "kaioken::har::not_har",
             CompileErrorKind::NotPostman { .. } => "kaioken::postman::not_collection",
             CompileErrorKind::NoRequests { .. } => "kaioken::har::no_requests",

@@ -202,6 +202,7 @@ fn broken_collection_is_a_located_error() {
         let out = test
             .status(1)
             .stderr_contains("invalid JSON: expected `,` or `}`")
+            .stderr_contains("kaioken::json::syntax")
             .stderr_contains("c.json:4:18")
             .run();
         assert!(out.stdout.is_empty(), "{}", out.stdout);
