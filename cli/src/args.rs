@@ -239,6 +239,18 @@ pub enum ImportFormat {
     ///
     /// Example: `kaioken import openapi petstore.yaml --server http://127.0.0.1:8080/v3 --tag pet -o pets.toml`.
     Openapi(OpenApiImportArgs),
+    /// A Postman collection (v2.0 or v2.1, as Postman exports it).
+    ///
+    /// Each request becomes a step, in the order the Postman runner sends them
+    /// (folders name their steps); `{{var}}`s with a value in the collection,
+    /// --environment or --globals are written in, the others become `${var}`s and are
+    /// listed; dynamic variables become built-ins ({{$guid}} is ${UUID}); basic,
+    /// bearer and API-key auth become headers; `pm.environment.set("x",
+    /// jsonData.y)` lines of test scripts become extractors. The scenario goes to
+    /// stdout unless -o.
+    ///
+    /// Example: `kaioken import postman api.postman_collection.json --environment dev.json -o api.toml`.
+    Postman(PostmanImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +274,37 @@ pub struct OpenApiImportArgs {
     /// Keep only this operation, by `operationId` or as `"GET /path"`; repeatable.
     #[arg(long = "operation", value_name = "ID")]
     pub operations: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PostmanImportArgs {
+    /// The collection (a .json file exported from Postman).
+    pub collection: PathBuf,
+
+    /// Write the scenario to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub postman: PostmanFlags,
+}
+
+/// The variables of a Postman collection, for `import postman` and for running one.
+#[derive(Debug, Args, Default, Clone)]
+pub struct PostmanFlags {
+    /// A Postman environment file (exported from Environments): its variables fill
+    /// a collection's `{{var}}`s, over the collection's own.
+    #[arg(long, value_name = "ENV.json", help_heading = "Collection (Postman)")]
+    pub environment: Option<PathBuf>,
+
+    /// A Postman globals file: its variables fill the `{{var}}`s that neither the
+    /// environment nor the collection sets.
+    #[arg(
+        long,
+        value_name = "GLOBALS.json",
+        help_heading = "Collection (Postman)"
+    )]
+    pub globals: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -572,12 +615,16 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Distributed")]
     pub strict: bool,
 
-    /// Read the scenario from this TOML file (or .har recording); flags override it.
+    /// Read the scenario from this TOML file (or .har recording, or Postman
+    /// collection); flags override it.
     #[arg(short = 'f', long = "config", help_heading = "Scenario")]
     pub config: Option<PathBuf>,
 
     #[command(flatten)]
     pub har: HarFlags,
+
+    #[command(flatten)]
+    pub postman: PostmanFlags,
 
     /// Validate and show what would run, without sending anything.
     #[arg(long, help_heading = "Scenario")]

@@ -38,7 +38,7 @@ use kaioken_vm::RunPlan;
 
 use crate::args::{
     Cli, Command, DemoArgs, Dump, HarFlags, ImportArgs, ImportFormat, OpenApiImportArgs,
-    ReportArgs, RunArgs,
+    PostmanFlags, PostmanImportArgs, ReportArgs, RunArgs,
 };
 use crate::error::{Error, Outcome, exit_code};
 use crate::render::Format;
@@ -199,10 +199,80 @@ fn har_options(flags: &HarFlags) -> kaioken_compiler::HarOptions {
 }
 
 /// `kaioken import har`: a recording into a scenario file (or stdout).
+/// A file's text, or an I/O error naming it.
+fn read_text(path: &std::path::Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The Postman environment and globals of the command line, read.
+fn postman_options(flags: &PostmanFlags) -> Result<kaioken_compiler::PostmanOptions, Error> {
+    let read = |path: &Option<std::path::PathBuf>| -> Result<Option<(String, String)>, Error> {
+        path.as_deref()
+            .map(|p| Ok((p.display().to_string(), read_text(p)?)))
+            .transpose()
+    };
+    Ok(kaioken_compiler::PostmanOptions {
+        environment: read(&flags.environment)?,
+        globals: read(&flags.globals)?,
+    })
+}
+
+/// `kaioken import postman`: a collection into a scenario file (or stdout).
+fn import_postman(args: &PostmanImportArgs) -> Result<Outcome, Error> {
+    let path = &args.collection;
+    let text = read_text(path)?;
+    let options = postman_options(&args.postman)?;
+    let imported = kaioken_compiler::import_postman(&path.display().to_string(), &text, &options)
+        .map_err(Error::Compile)?;
+    let mut notes = Vec::new();
+    if !imported.extracted.is_empty() {
+        notes.push(format!("extracted: {}", imported.extracted.join(", ")));
+    }
+    if !imported.unknown.is_empty() {
+        notes.push(format!(
+            "variables with no value (environment variables when run): {}",
+            imported.unknown.join(", ")
+        ));
+    }
+    if !imported.not_converted.is_empty() {
+        notes.push(format!(
+            "{} not converted (listed at the top of the scenario)",
+            imported.not_converted.len()
+        ));
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", notes.join("; "))
+    };
+    let Some(output) = &args.output else {
+        if !imported.unknown.is_empty() || !imported.not_converted.is_empty() {
+            eprintln!("imported {} requests{notes}", imported.steps);
+        }
+        return print_stdout(&imported.toml);
+    };
+    std::fs::write(output, &imported.toml).map_err(|e| Error::Io {
+        path: output.display().to_string(),
+        message: e.to_string(),
+    })?;
+    eprintln!(
+        "wrote {} ({} requests as steps{notes})\ncheck it with: kaioken -f {} --dry-run",
+        output.display(),
+        imported.steps,
+        output.display()
+    );
+    Ok(Outcome::Success)
+}
+
+/// `kaioken import`: a recording or a collection into a scenario file (or stdout).
 fn import(args: &ImportArgs) -> Result<Outcome, Error> {
     let har = match &args.format {
         ImportFormat::Har(har) => har,
         ImportFormat::Openapi(spec) => return import_openapi(spec),
+        ImportFormat::Postman(postman) => return import_postman(postman),
     };
     let path = &har.recording;
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
@@ -276,11 +346,13 @@ fn import_openapi(args: &OpenApiImportArgs) -> Result<Outcome, Error> {
 }
 
 fn run(args: &RunArgs) -> Result<Outcome, Error> {
-    // `kaioken recording.har`: the positional argument is a recording, not a URL.
-    let positional_har = args
-        .url
-        .as_deref()
-        .filter(|u| !u.contains("://") && kaioken_compiler::front::har::is_har(u));
+    // `kaioken recording.har`, `kaioken collection.json`: the positional argument is
+    // a recording or a Postman collection, not a URL.
+    let positional_har = args.url.as_deref().filter(|u| {
+        !u.contains("://")
+            && (kaioken_compiler::front::har::is_har(u)
+                || (u.to_ascii_lowercase().ends_with(".json") && std::path::Path::new(u).is_file()))
+    });
     if let (Some(har), Some(config)) = (positional_har, &args.config) {
         return Err(Error::Setup(format!(
             "both `{har}` and `-f {}` name a scenario; give one",
@@ -313,6 +385,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         flags,
         env: std::env::vars().collect(),
         har: har_options(&args.har),
+        postman: postman_options(&args.postman)?,
         schema_source: Some(Arc::new(Reflection)),
     };
     // One rule hides secrets in everything printed from here on, errors included.

@@ -93,7 +93,7 @@ pub enum CompileErrorKind {
         /// Explanation.
         message: String,
     },
-    /// A HAR recording that is not well-formed JSON.
+    /// A HAR recording or a Postman collection that is not well-formed JSON.
     JsonSyntax {
         /// The parser's message.
         message: String,
@@ -121,6 +121,12 @@ pub enum CompileErrorKind {
     /// to nothing, a remote document, a chain of `$ref`s that loops.
     SpecRef {
         /// What is wrong.
+        message: String,
+    },
+    /// JSON that is not a Postman collection (or environment), or a collection of a
+    /// version that is not supported.
+    NotPostman {
+        /// What is missing or wrong.
         message: String,
     },
     /// A HAR recording with no request left to replay once filtered.
@@ -228,8 +234,9 @@ impl CompileError {
             CompileErrorKind::MissingUrl => "kaioken::compile::missing_url",
             CompileErrorKind::OutOfRange { .. } => "kaioken::compile::out_of_range",
             CompileErrorKind::Conflict { .. } => "kaioken::compile::conflict",
-            CompileErrorKind::JsonSyntax { .. } => "kaioken::har::syntax",
+            CompileErrorKind::JsonSyntax { .. } => "kaioken::json::syntax",
             CompileErrorKind::NotHar { .. } => "kaioken::har::not_har",
+            CompileErrorKind::NotPostman { .. } => "kaioken::postman::not_collection",
             CompileErrorKind::NoRequests { .. } => "kaioken::har::no_requests",
             CompileErrorKind::SpecSyntax { .. } => "kaioken::openapi::syntax",
             CompileErrorKind::NotSpec { .. } => "kaioken::openapi::spec",
@@ -270,6 +277,10 @@ impl CompileError {
             CompileErrorKind::BadMethod => Some("use a method such as `GET`, `POST`, `PUT` or `DELETE`".to_owned()),
             CompileErrorKind::NotHar { .. } => Some(
                 "a HAR recording is a JSON object `{\"log\": {\"entries\": [...]}}`, as browsers' developer tools and proxies save it"
+                    .to_owned(),
+            ),
+            CompileErrorKind::NotPostman { .. } => Some(
+                "export the collection from Postman as Collection v2.1 (v2.0 works too); an environment is exported from Environments as `{\"values\": [...]}`"
                     .to_owned(),
             ),
             CompileErrorKind::NoRequests { help, .. } => Some(help.clone()),
@@ -315,6 +326,7 @@ impl CompileErrorKind {
             | CompileErrorKind::SpecSyntax { message, .. }
             | CompileErrorKind::NotSpec { message }
             | CompileErrorKind::SpecRef { message }
+            | CompileErrorKind::NotPostman { message }
             | CompileErrorKind::Grpc { message }
             | CompileErrorKind::Script { message, .. } => vec![message],
             CompileErrorKind::UnknownKey { found, .. } => vec![found],
@@ -375,6 +387,9 @@ impl fmt::Display for CompileError {
             }
             CompileErrorKind::NotSpec { message } | CompileErrorKind::SpecRef { message } => {
                 f.write_str(message)
+            }
+            CompileErrorKind::NotPostman { message } => {
+                write!(f, "not a usable Postman file: {message}")
             }
             CompileErrorKind::NoRequests { message, .. } => {
                 write!(f, "no requests to replay in the recording: {message}")

@@ -11,6 +11,8 @@
 //!                                                    steps, as a file to edit)
 //!  spec.yaml     ──► front::openapi ──► scenario.toml (`kaioken import openapi`: a
 //!                                                    step per operation)
+//!  collection.json ─► front::postman ─► scenario.toml (`kaioken import postman`; a run
+//!                                       of the collection reads it with front::toml)
 //! ```
 //!
 //! Front ends only collect values and remember where each came from (a byte range in a
@@ -47,8 +49,9 @@ pub use compile_error::{CompileError, CompileErrorKind, CompileErrors};
 pub use dump_ir::dump_ir;
 pub use front::flags::Flags;
 pub use front::har::{HarImport, HarOptions, import as import_har};
-pub use front::toml::{SCHEMA_URL, scenario_schema};
 pub use front::openapi::{OpenApiImport, OpenApiOptions, Placeholder, import as import_openapi};
+pub use front::postman::{PostmanImport, PostmanOptions, import as import_postman};
+pub use front::toml::{SCHEMA_URL, scenario_schema};
 pub use ir::{
     Arrival, GrpcCall, HttpVersion, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric,
     OutputKind, OutputSpec, Outputs, Part, Scenario, Settings, Stage, Step, StepKind, Template,

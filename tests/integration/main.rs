@@ -52,6 +52,7 @@ mod multipart;
 mod network;
 mod openapi;
 mod outputs;
+mod postman;
 mod protocols_chain;
 mod proxy;
 mod redaction;

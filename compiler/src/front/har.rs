@@ -35,7 +35,7 @@ mod body;
 mod correlate;
 mod entry;
 mod headers;
-mod recording;
+pub(crate) mod recording;
 mod timestamp;
 pub(crate) mod to_toml;
 
@@ -648,6 +648,17 @@ fn format_pause(d: Duration) -> String {
 
 /// A JSON syntax error, located where the parser stopped.
 fn json_error(src: &Src, e: &serde_json::Error) -> CompileError {
+    json_error_as(src, e, |message| CompileErrorKind::NotHar { message })
+}
+
+/// A `serde_json` error located on the character it names: a syntax error as
+/// [`CompileErrorKind::JsonSyntax`], a value of the wrong shape as `shape(message)`.
+/// Shared by the JSON front ends (HAR, Postman).
+pub(crate) fn json_error_as(
+    src: &Src,
+    e: &serde_json::Error,
+    shape: impl FnOnce(String) -> CompileErrorKind,
+) -> CompileError {
     let message = e.to_string();
     let message = message
         .rsplit_once(" at line ")
@@ -670,7 +681,7 @@ fn json_error(src: &Src, e: &serde_json::Error) -> CompileError {
         .next()
         .map_or(offset, |c| offset + c.len_utf8());
     let kind = match e.classify() {
-        serde_json::error::Category::Data => CompileErrorKind::NotHar { message },
+        serde_json::error::Category::Data => shape(message),
         _ => CompileErrorKind::JsonSyntax { message },
     };
     CompileError::in_source(kind, src, Some(offset..end))

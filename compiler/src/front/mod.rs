@@ -1,7 +1,9 @@
 //! Front ends: each reads one kind of input (a TOML scenario, a HAR recording, an
-//! OpenAPI spec, the command line) into a located [`crate::draft::Draft`].
+//! OpenAPI spec, a Postman collection, the command line) into a located
+//! [`crate::draft::Draft`].
 
 pub mod flags;
 pub mod har;
 pub mod openapi;
+pub mod postman;
 pub(crate) mod toml;

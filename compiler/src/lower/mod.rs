@@ -59,11 +59,13 @@ pub struct ConfigFile {
 /// Everything a run is built from.
 #[derive(Debug, Clone, Default)]
 pub struct Input {
-    /// The scenario file, if any (`-f`): TOML, or a HAR recording when its name
-    /// ends in `.har`.
+    /// The scenario file, if any (`-f`): TOML, a HAR recording when its name
+    /// ends in `.har`, or a Postman collection (by its `info.schema`).
     pub config: Option<ConfigFile>,
     /// How a HAR recording becomes a scenario (ignored for TOML).
     pub har: crate::HarOptions,
+    /// The environment and globals of a Postman collection (ignored otherwise).
+    pub postman: crate::PostmanOptions,
     /// Command-line values; they override the file's.
     pub flags: Flags,
     /// Environment variables for `${NAME}` folding. The CLI passes the process
@@ -123,6 +125,9 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         let src = Src::new(config.name.as_str(), text);
         if front::har::is_har(&config.name) {
             front::har::read(&src, &input.har, &mut draft)
+        } else if front::postman::is_postman(text) || is_json(&config.name) {
+            // A `.json` scenario can only be a collection: one that is not is told so.
+            front::postman::read(&src, &input.postman, &mut draft)
         } else {
             front::toml::read(&src, &mut draft)
         }
@@ -158,6 +163,13 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
             errors: lowerer.errors,
         })
     }
+}
+
+/// Whether a file's name ends in `.json`.
+fn is_json(name: &str) -> bool {
+    std::path::Path::new(name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
 /// The state of one lowering: the environment, the errors found so far, and what the

@@ -202,7 +202,7 @@ pub(crate) fn string(s: &str) -> String {
 }
 
 /// A TOML basic string, every character that needs it escaped.
-fn basic(s: &str) -> String {
+pub(crate) fn basic(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
