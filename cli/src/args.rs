@@ -541,6 +541,17 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Scenario")]
     pub dry_run: bool,
 
+    /// Read rows of test data from a CSV or JSON file, NAME=PATH (repeatable).
+    ///
+    /// Templates read a column of the iteration's row as ${NAME.COLUMN}. A NAME the
+    /// scenario's [[data]] defines gets this file instead (its strategy kept);
+    /// another NAME is a new source, read sequentially (shared by all VUs, from the
+    /// first row again after the last). CSV files have a header row; JSON files are
+    /// an array of objects. See docs/data.md. Example:
+    /// kaioken 'http://127.0.0.1:8080/users/${users.name}' --data users=users.csv
+    #[arg(long, value_name = "NAME=PATH", help_heading = "Scenario")]
+    pub data: Vec<String>,
+
     /// Print a compiled form of the scenario and exit.
     #[arg(long, value_enum, help_heading = "Scenario")]
     pub dump: Option<Dump>,

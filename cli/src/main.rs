@@ -156,6 +156,7 @@ fn flags_of(args: &RunArgs) -> Flags {
         ws_fire_and_forget: args.ws_fire_and_forget,
         outputs: stream_outputs(args).map(str::to_owned).collect(),
         tags: args.tags.clone(),
+        data: args.data.clone(),
         metrics_linger: args.metrics_linger.clone(),
         output_interval: args.output_interval.clone(),
     }

@@ -23,6 +23,7 @@
 //! - `websocket.rs`: WebSocket targets and `ws` steps.
 
 mod check;
+mod data;
 mod grpc;
 mod load;
 mod multipart;
@@ -148,6 +149,8 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         grpc_schema: None,
         grpc_tried: false,
         script_names: Default::default(),
+        data: Vec::new(),
+        data_failed: Default::default(),
     };
     lowerer.http = lowerer.http_version(&draft);
     let ir = lowerer.lower(&draft, file_src.as_ref());
@@ -187,6 +190,10 @@ struct Lowerer<'a> {
     grpc_tried: bool,
     /// The `[scripts]` functions' names, for `script:name` and `${script:name}`.
     script_names: std::collections::BTreeSet<String>,
+    /// The data sources, loaded, for `${source.column}`.
+    data: Vec<std::sync::Arc<kaioken_vm::DataTable>>,
+    /// Sources that failed to load (reported once): their `${…}` say nothing more.
+    data_failed: std::collections::BTreeSet<String>,
 }
 
 impl Lowerer<'_> {
@@ -196,6 +203,7 @@ impl Lowerer<'_> {
     /// the headline, so the order is kept as it is.
     fn lower(&mut self, d: &Draft, file: Option<&Src>) -> Option<Ir> {
         let scripts = self.scripts(d);
+        self.data_sources(d);
         let scenarios = if d.scenarios.is_empty() {
             self.step(d, file).map(|step| {
                 vec![Scenario {
@@ -227,6 +235,7 @@ impl Lowerer<'_> {
             None => 0.0,
         };
         let load = self.load(d);
+        self.check_unique(d, u64::from(load.vus));
         let cacert = d.cacert.as_ref().map(|c| {
             let path = self.fold_env(c);
             let path = self.resolve_path(&path, &c.loc);
@@ -322,6 +331,7 @@ impl Lowerer<'_> {
                 .unwrap_or_default(),
             outputs,
             scripts,
+            data: self.data.clone(),
         })
     }
 
