@@ -629,6 +629,47 @@ mod tests {
         .unwrap()
     }
 
+    /// A data source: one `data.row` at the scenario's start, then each column
+    /// read where it is used (`buf.dataurl` in the path, `buf.data` in a header),
+    /// the column interned once.
+    #[test]
+    fn data_columns_read_the_iterations_row() {
+        use kaioken_vm::{ColumnId, DataId};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.csv");
+        std::fs::write(&path, "name,id\nann,1\nbob,2\n").unwrap();
+        let p = program(Flags {
+            url: Some("http://127.0.0.1:8080/u/${u.name}".into()),
+            headers: vec!["x-id: ${u.id}-${u.name}".into()],
+            data: vec![format!("u={}", path.display())],
+            ..Flags::default()
+        });
+        let (b0, b1) = (BufId(0), BufId(1));
+        let (dc0, dc1) = (ColumnId(0), ColumnId(1));
+        assert_eq!(
+            p.code[..9],
+            [
+                Op::DataRow { data: DataId(0) },
+                Op::BufClear { buf: b0 },
+                Op::PushConst {
+                    buf: b0,
+                    k: ConstId(0)
+                },
+                Op::PushDataUrl { buf: b0, col: dc0 },
+                Op::BufClear { buf: b1 },
+                Op::PushData { buf: b1, col: dc1 },
+                Op::PushConst {
+                    buf: b1,
+                    k: ConstId(2)
+                },
+                Op::PushData { buf: b1, col: dc0 },
+                Op::Send { step: StepId(0) },
+            ]
+        );
+        assert_eq!(p.data_columns.len(), 2);
+        assert_eq!(p.data[0].rows(), 2);
+    }
+
     #[test]
     fn literal_request_is_one_send() {
         let p = program(Flags {
