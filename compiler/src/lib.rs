@@ -45,6 +45,7 @@ pub use compile_error::{CompileError, CompileErrorKind, CompileErrors};
 pub use dump_ir::dump_ir;
 pub use front::flags::Flags;
 pub use front::har::{HarImport, HarOptions, import as import_har};
+pub use front::targets::TargetsOrder;
 pub use ir::{
     Arrival, GrpcCall, HttpVersion, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric,
     OutputKind, OutputSpec, Outputs, Part, Scenario, Settings, Stage, Step, StepKind, Template,

@@ -1,6 +1,6 @@
 //! Data sources (`[[data]]`, `--data name=path`): every row a strategy promises
 //! reaches the server, as nginx's access log shows, and a bad file is a located
-//! error.
+//! error. `--targets` lists of requests (vegeta's format) are tested here too.
 
 use std::collections::BTreeMap;
 
@@ -344,5 +344,82 @@ fn data_flag_replaces_a_sources_file() {
         .stdout_contains(
             "data \"users\" \"more.csv\" rows=4 columns=[name, password] strategy=random\n",
         )
+        .run();
+}
+
+/// `--targets` (vegeta's format), round-robin: one VU sends the list in order, with
+/// each target's headers and body file, round and round.
+#[test]
+fn targets_round_robin_in_order() {
+    let nginx = Nginx::start(Variant::Http1);
+    let list = format!(
+        "# two targets\nGET {}\nx-kaioken-test: first\n\nPOST {}\ncontent-type: application/json\n@body.json\n",
+        nginx.url("/echo?t=1"),
+        nginx.url("/echo?t=2")
+    );
+    let out = Test::new()
+        .file("targets.txt", &list)
+        .file("body.json", "{\"a\": 1}")
+        .args(["--targets", "targets.txt", "-c", "1", "-n", "6"])
+        .report()
+        .run();
+    assert_eq!(out.report().u64("requests.responses"), 6);
+    let got: Vec<(String, String, String, String)> = nginx
+        .access_log_lines()
+        .into_iter()
+        .map(|l| (l.method, l.uri, l.x_kaioken_test, l.content_length))
+        .collect();
+    let first = ("GET".into(), "/echo?t=1".into(), "first".into(), "-".into());
+    let second = ("POST".into(), "/echo?t=2".into(), "-".into(), "8".into());
+    assert_eq!(
+        got,
+        [
+            first.clone(),
+            second.clone(),
+            first.clone(),
+            second.clone(),
+            first,
+            second
+        ]
+    );
+}
+
+/// `--targets-order random`: every request is one of the list's, and 200 draws
+/// reach each of the three.
+#[test]
+fn targets_random_draws_every_target() {
+    let nginx = Nginx::start(Variant::Http1);
+    let list: String = (1..=3)
+        .map(|i| format!("GET {}\n", nginx.url(&format!("/echo?t={i}"))))
+        .collect();
+    let out = Test::new()
+        .file("targets.txt", &list)
+        .args(["--targets", "targets.txt", "--targets-order", "random"])
+        .args(["-c", "2", "-n", "200"])
+        .report()
+        .run();
+    assert_eq!(out.report().u64("requests.responses"), 200);
+    let served = served(&nginx);
+    assert_eq!(
+        served.keys().cloned().collect::<Vec<_>>(),
+        ["/echo?t=1", "/echo?t=2", "/echo?t=3"]
+    );
+    assert_eq!(served.values().sum::<u64>(), 200);
+}
+
+/// A line that is neither a target, a header nor a body is located in the list.
+#[test]
+fn targets_bad_line_is_located() {
+    Test::new()
+        .file("targets.txt", "GET http://127.0.0.1:9/a\nbogus line here\n")
+        .args(["--targets", "targets.txt", "--dry-run"])
+        .status(1)
+        .stderr_contains("expected `METHOD URL`, a header `Name: value`, or a body `@file`")
+        .stderr_contains("[targets.txt:2:1]")
+        .run();
+    Test::new()
+        .args(["--targets", "missing.txt", "--dry-run"])
+        .status(1)
+        .stderr_contains("cannot read `missing.txt`: No such file or directory")
         .run();
 }

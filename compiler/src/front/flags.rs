@@ -105,6 +105,10 @@ pub struct Flags {
     /// `--data name=path` (repeatable): a data source added, or the file of the
     /// scenario's source of that name replaced.
     pub data: Vec<String>,
+    /// `--targets FILE`: a list of requests (vegeta's format), each a step.
+    pub targets: Option<String>,
+    /// `--targets-order`: how the list's requests are taken.
+    pub targets_order: crate::TargetsOrder,
     /// `--metrics-linger` text.
     pub metrics_linger: Option<String>,
     /// `--output-interval` text.

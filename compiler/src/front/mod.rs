@@ -3,4 +3,5 @@
 
 pub mod flags;
 pub mod har;
+pub mod targets;
 pub(crate) mod toml;

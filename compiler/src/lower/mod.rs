@@ -130,6 +130,26 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         .map_err(CompileErrors::from)?;
         file_src = Some(src);
     }
+    if let Some(path) = &input.flags.targets {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let src = Src::new(path.as_str(), text);
+                front::targets::read(&src, input.flags.targets_order, &mut draft)
+                    .map_err(CompileErrors::from)?;
+            }
+            Err(e) => {
+                let kind = CompileErrorKind::Io {
+                    path: path.clone(),
+                    message: e.to_string(),
+                };
+                return Err(CompileErrors::from(CompileError::at(
+                    kind,
+                    &Loc::flag("--targets", path),
+                    None,
+                )));
+            }
+        }
+    }
     input.flags.apply(&mut draft, &mut errors);
     let base_dir = input.config.as_ref().and_then(|c| {
         std::path::Path::new(&c.name)
