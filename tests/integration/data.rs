@@ -423,3 +423,38 @@ fn targets_bad_line_is_located() {
         .stderr_contains("cannot read `missing.txt`: No such file or directory")
         .run();
 }
+
+/// The open model stops on an exhausted source as well: 40 rows at 400 iterations
+/// a second are 40 requests, and the run ends long before its 20 s.
+#[test]
+fn sequential_stop_in_the_open_model() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .file("users.csv", &users_csv(40))
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [load]
+            arrival_rate = 400
+            duration = "20s"
+
+            [[data]]
+            name = "users"
+            file = "users.csv"
+            on_exhausted = "stop"
+            "#,
+            nginx.url("/echo?u=${users.name}")
+        ))
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(out.exit_code);
+    assert_eq!(report.str("outcome.stop_reason"), "data_exhausted");
+    assert_eq!(report.u64("requests.responses"), 40);
+    assert!(out.elapsed.as_secs() < 10, "took {:?}", out.elapsed);
+    let expected: BTreeMap<String, u64> =
+        (0..40).map(|i| (format!("/echo?u=user{i}"), 1)).collect();
+    assert_eq!(served(&nginx), expected);
+}
