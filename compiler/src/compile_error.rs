@@ -140,6 +140,11 @@ pub enum CompileErrorKind {
         /// What is wrong, with the file's line where there is one.
         message: String,
     },
+    /// A `--targets` list with a line that is not a target, a header or a body.
+    Targets {
+        /// What is wrong.
+        message: String,
+    },
     /// `${source.column}` naming a column its data source does not have.
     UnknownColumn {
         /// The source's name.
@@ -230,6 +235,7 @@ impl CompileError {
             CompileErrorKind::NoRequests { .. } => "kaioken::har::no_requests",
             CompileErrorKind::Io { .. } => "kaioken::io",
             CompileErrorKind::Data { .. } => "kaioken::compile::data",
+            CompileErrorKind::Targets { .. } => "kaioken::targets::syntax",
             CompileErrorKind::UnknownColumn { .. } => "kaioken::compile::unknown_column",
             CompileErrorKind::Grpc { .. } => "kaioken::compile::grpc",
             CompileErrorKind::Script { .. } => "kaioken::compile::script",
@@ -320,7 +326,9 @@ impl CompileErrorKind {
             }
             CompileErrorKind::NoRequests { message, help } => vec![message, help],
             CompileErrorKind::Io { path, message } => vec![path, message],
-            CompileErrorKind::Data { message, .. } => vec![message],
+            CompileErrorKind::Data { message, .. } | CompileErrorKind::Targets { message } => {
+                vec![message]
+            }
             CompileErrorKind::UnknownColumn { .. }
             | CompileErrorKind::UnknownVariable { .. }
             | CompileErrorKind::BadBuiltinArgs { .. }
@@ -374,6 +382,7 @@ impl fmt::Display for CompileError {
             }
             CompileErrorKind::Io { path, message } => write!(f, "cannot read `{path}`: {message}"),
             CompileErrorKind::Grpc { message } => f.write_str(message),
+            CompileErrorKind::Targets { message } => write!(f, "invalid target list: {message}"),
             CompileErrorKind::Data { name, message } => {
                 write!(f, "data source `{name}`: {message}")
             }

@@ -58,7 +58,7 @@ pub(crate) fn read(src: &Src, order: TargetsOrder, draft: &mut Draft) -> Result<
         }
         let error = |message: String| {
             CompileError::at(
-                CompileErrorKind::InvalidValue { message },
+                CompileErrorKind::Targets { message },
                 &at(start..start + line.len()),
                 None,
             )
@@ -124,7 +124,7 @@ pub(crate) fn read(src: &Src, order: TargetsOrder, draft: &mut Draft) -> Result<
         }
     }
     if steps.is_empty() {
-        let kind = CompileErrorKind::InvalidValue {
+        let kind = CompileErrorKind::Targets {
             message: "the target list has no `METHOD URL` line".into(),
         };
         return Err(CompileError::in_source(kind, src, None));
