@@ -630,6 +630,35 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Scenario")]
     pub dry_run: bool,
 
+    /// Read rows of test data from a CSV or JSON file, NAME=PATH (repeatable).
+    ///
+    /// Templates read a column of the iteration's row as ${NAME.COLUMN}. A NAME the
+    /// scenario's [[data]] defines gets this file instead (its strategy kept);
+    /// another NAME is a new source, read sequentially (shared by all VUs, from the
+    /// first row again after the last). CSV files have a header row; JSON files are
+    /// an array of objects. See docs/data.md. Example:
+    /// kaioken 'http://127.0.0.1:8080/users/${users.name}' --data users=users.csv
+    #[arg(long, value_name = "NAME=PATH", help_heading = "Scenario")]
+    pub data: Vec<String>,
+
+    /// Send the requests listed in a file, vegeta's target format.
+    ///
+    /// Each target is a line `METHOD URL`, then optional `Name: value` header lines
+    /// and an optional `@path` line whose file is the body; blank lines and `#`
+    /// comments are skipped. See --targets-order. Example: kaioken --targets
+    /// targets.txt -c 10 -d 30s
+    #[arg(long, value_name = "FILE", help_heading = "Scenario")]
+    pub targets: Option<String>,
+
+    /// How --targets are taken: round-robin (in order, per VU) or random.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "round-robin",
+        help_heading = "Scenario"
+    )]
+    pub targets_order: TargetsOrderArg,
+
     /// Print a compiled form of the scenario and exit.
     #[arg(long, value_enum, help_heading = "Scenario")]
     pub dump: Option<Dump>,
@@ -801,4 +830,14 @@ fn parse_percentiles(text: &str) -> Result<Percentiles, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Percentiles(list))
+}
+
+/// How `--targets` are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TargetsOrderArg {
+    /// In order: each VU sends the list's requests in turn, one scenario of steps.
+    #[default]
+    RoundRobin,
+    /// One drawn at random per iteration, with equal weights.
+    Random,
 }

@@ -160,6 +160,12 @@ fn flags_of(args: &RunArgs) -> Flags {
         ws_fire_and_forget: args.ws_fire_and_forget,
         outputs: stream_outputs(args).map(str::to_owned).collect(),
         tags: args.tags.clone(),
+        data: args.data.clone(),
+        targets: args.targets.clone(),
+        targets_order: match args.targets_order {
+            args::TargetsOrderArg::RoundRobin => kaioken_compiler::TargetsOrder::RoundRobin,
+            args::TargetsOrderArg::Random => kaioken_compiler::TargetsOrder::Random,
+        },
         metrics_linger: args.metrics_linger.clone(),
         output_interval: args.output_interval.clone(),
     }

@@ -451,6 +451,7 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
             "duration" => "duration reached",
             "max_requests" => "request limit reached",
             "interrupted" => "interrupted",
+            "data_exhausted" => "a sequential data source ran out of rows",
             other => other,
         }
     );

@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 
 use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
-    BufId, CheckExpr, CheckId, CmpOp, CompiledCheck, CompiledExtractor, ConstId, ExtractKind,
-    ExtractorId, GrpcStep, HeaderDesc, InvalidProgram, Method, Op, Operand, OriginId, Pc, PickId,
-    PickTable, Program, Protocol, RangeId, Reads, ScenarioInfo, ScriptCall, ScriptCallId, ScriptId,
-    ScriptRole, SlotId, SourceLoc, StepDesc, StepId, StepKind, TextTest,
+    BufId, CheckExpr, CheckId, CmpOp, ColumnId, CompiledCheck, CompiledExtractor, ConstId,
+    DataColumn, DataId, ExtractKind, ExtractorId, GrpcStep, HeaderDesc, InvalidProgram, Method, Op,
+    Operand, OriginId, Pc, PickId, PickTable, Program, Protocol, RangeId, Reads, ScenarioInfo,
+    ScriptCall, ScriptCallId, ScriptId, ScriptRole, SlotId, SourceLoc, StepDesc, StepId, StepKind,
+    TextTest,
 };
 
 use memchr::memmem::Finder;
@@ -49,6 +50,7 @@ use crate::{Ir, IrCheck, IrExtract, IrLoc, Part, Template};
 pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
     let mut c = Compiler {
         script_defs: ir.scripts.defs.iter().map(|d| d.name.clone()).collect(),
+        data: ir.data.clone(),
         ..Compiler::default()
     };
     let global: Vec<(CheckId, Option<&IrLoc>)> = ir
@@ -70,6 +72,11 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
         total += u64::from(scenario.weight);
         if let Some(table) = picks.first_mut() {
             table.entries.push((total, Pc::from_index(c.code.len())));
+        }
+        // The scenario's data sources first: one row of each per iteration, so
+        // `${users.name}` and `${users.password}` in it read the same row.
+        for data in c.sources_used(scenario)? {
+            c.emit(Op::DataRow { data }, None);
         }
         for step in &scenario.steps {
             let loc = step.loc.as_ref();
@@ -245,6 +252,8 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
         script_calls: c.script_calls,
         slot_names,
         seeds: c.seeds,
+        data: c.data,
+        data_columns: c.data_columns,
         scenarios: ir
             .scenarios
             .iter()
@@ -364,6 +373,10 @@ struct Compiler {
     script_calls: Vec<ScriptCall>,
     /// Slots filled from `setup`'s values.
     seeds: Vec<(SlotId, String)>,
+    /// The IR's data sources.
+    data: Vec<std::sync::Arc<kaioken_vm::DataTable>>,
+    /// The columns `buf.data` reads, each once.
+    data_columns: Vec<DataColumn>,
 }
 
 /// Where in a step a template is built: what of its request exists by then.
@@ -390,6 +403,50 @@ impl Compiler {
             }
         };
         Ok(ScriptId::from_index(at))
+    }
+
+    /// The id of data source `name`.
+    fn source(&self, name: &str) -> Result<DataId, InvalidProgram> {
+        self.data
+            .iter()
+            .position(|t| t.name == name)
+            .map(DataId::from_index)
+            .ok_or_else(|| unlowered("the data source", name, "no such source"))
+    }
+
+    /// The data sources a scenario's requests read, in id order.
+    fn sources_used(&self, scenario: &crate::Scenario) -> Result<Vec<DataId>, InvalidProgram> {
+        let mut used = std::collections::BTreeSet::new();
+        for step in &scenario.steps {
+            let templates = std::iter::once(&step.path)
+                .chain(step.headers.iter().map(|(_, v)| v))
+                .chain(&step.body);
+            for t in templates {
+                for part in &t.parts {
+                    if let Part::Data(source, _) = part {
+                        used.insert(self.source(source)?);
+                    }
+                }
+            }
+        }
+        Ok(used.into_iter().collect())
+    }
+
+    /// The id of column `column` of source `source`, allocated on first use.
+    fn column(&mut self, source: &str, column: &str) -> Result<ColumnId, InvalidProgram> {
+        let data = self.source(source)?;
+        let Some(column) = self.data[data].column(column) else {
+            return Err(unlowered("the data column", column, "no such column"));
+        };
+        let want = DataColumn { data, column };
+        let at = match self.data_columns.iter().position(|c| *c == want) {
+            Some(at) => at,
+            None => {
+                self.data_columns.push(want);
+                self.data_columns.len() - 1
+            }
+        };
+        Ok(ColumnId::from_index(at))
     }
 
     fn slot(&mut self, var: &str) -> SlotId {
@@ -527,6 +584,14 @@ impl Compiler {
                         call: ScriptCallId::from_index(self.script_calls.len() - 1),
                     }
                 }
+                Part::Data(source, column) if context == Context::Url => Op::PushDataUrl {
+                    buf,
+                    col: self.column(source, column)?,
+                },
+                Part::Data(source, column) => Op::PushData {
+                    buf,
+                    col: self.column(source, column)?,
+                },
                 Part::Setup(key) => {
                     let var = format!("setup.{key}");
                     let slot = self.slot(&var);
@@ -562,6 +627,47 @@ mod tests {
             .unwrap(),
         )
         .unwrap()
+    }
+
+    /// A data source: one `data.row` at the scenario's start, then each column
+    /// read where it is used (`buf.dataurl` in the path, `buf.data` in a header),
+    /// the column interned once.
+    #[test]
+    fn data_columns_read_the_iterations_row() {
+        use kaioken_vm::{ColumnId, DataId};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.csv");
+        std::fs::write(&path, "name,id\nann,1\nbob,2\n").unwrap();
+        let p = program(Flags {
+            url: Some("http://127.0.0.1:8080/u/${u.name}".into()),
+            headers: vec!["x-id: ${u.id}-${u.name}".into()],
+            data: vec![format!("u={}", path.display())],
+            ..Flags::default()
+        });
+        let (b0, b1) = (BufId(0), BufId(1));
+        let (dc0, dc1) = (ColumnId(0), ColumnId(1));
+        assert_eq!(
+            p.code[..9],
+            [
+                Op::DataRow { data: DataId(0) },
+                Op::BufClear { buf: b0 },
+                Op::PushConst {
+                    buf: b0,
+                    k: ConstId(0)
+                },
+                Op::PushDataUrl { buf: b0, col: dc0 },
+                Op::BufClear { buf: b1 },
+                Op::PushData { buf: b1, col: dc1 },
+                Op::PushConst {
+                    buf: b1,
+                    k: ConstId(2)
+                },
+                Op::PushData { buf: b1, col: dc0 },
+                Op::Send { step: StepId(0) },
+            ]
+        );
+        assert_eq!(p.data_columns.len(), 2);
+        assert_eq!(p.data[0].rows(), 2);
     }
 
     #[test]

@@ -158,6 +158,28 @@ pub enum CompileErrorKind {
         /// The closest function's name.
         suggestion: Option<String>,
     },
+    /// A data source (`[[data]]`, `--data`) whose file does not hold a table: a
+    /// ragged CSV row, a JSON value that is not an array of objects, no rows.
+    Data {
+        /// The source's name.
+        name: String,
+        /// What is wrong, with the file's line where there is one.
+        message: String,
+    },
+    /// A `--targets` list with a line that is not a target, a header or a body.
+    Targets {
+        /// What is wrong.
+        message: String,
+    },
+    /// `${source.column}` naming a column its data source does not have.
+    UnknownColumn {
+        /// The source's name.
+        source: String,
+        /// The column asked for.
+        column: String,
+        /// The source's columns.
+        columns: Vec<String>,
+    },
     /// A file named in the input could not be read.
     Io {
         /// The path.
@@ -242,6 +264,9 @@ impl CompileError {
             CompileErrorKind::NotSpec { .. } => "kaioken::openapi::spec",
             CompileErrorKind::SpecRef { .. } => "kaioken::openapi::ref",
             CompileErrorKind::Io { .. } => "kaioken::io",
+            CompileErrorKind::Data { .. } => "kaioken::compile::data",
+            CompileErrorKind::Targets { .. } => "kaioken::targets::syntax",
+            CompileErrorKind::UnknownColumn { .. } => "kaioken::compile::unknown_column",
             CompileErrorKind::Grpc { .. } => "kaioken::compile::grpc",
             CompileErrorKind::Script { .. } => "kaioken::compile::script",
             CompileErrorKind::UnknownScript { .. } => "kaioken::compile::unknown_script",
@@ -296,6 +321,15 @@ impl CompileError {
             CompileErrorKind::Script { .. } => Some(
                 "a script is the body of a Lua function; docs/plugins.md says what each kind is given and returns".to_owned(),
             ),
+            CompileErrorKind::UnknownColumn { source, column, columns } => {
+                match crate::suggest::closest(column, columns.iter().map(String::as_str)) {
+                    Some(s) => Some(format!("did you mean `{source}.{s}`?")),
+                    None => Some(format!(
+                        "its columns are {}",
+                        columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                    )),
+                }
+            }
             CompileErrorKind::MissingUrl => {
                 Some("pass a URL, e.g. `kaioken http://127.0.0.1:8080/`, or set `url` in `[target]`".to_owned())
             }
@@ -335,7 +369,11 @@ impl CompileErrorKind {
             }
             CompileErrorKind::NoRequests { message, help } => vec![message, help],
             CompileErrorKind::Io { path, message } => vec![path, message],
-            CompileErrorKind::UnknownVariable { .. }
+            CompileErrorKind::Data { message, .. } | CompileErrorKind::Targets { message } => {
+                vec![message]
+            }
+            CompileErrorKind::UnknownColumn { .. }
+            | CompileErrorKind::UnknownVariable { .. }
             | CompileErrorKind::BadBuiltinArgs { .. }
             | CompileErrorKind::UseBeforeExtract { .. }
             | CompileErrorKind::BuiltinNotAllowed { .. }
@@ -396,6 +434,13 @@ impl fmt::Display for CompileError {
             }
             CompileErrorKind::Io { path, message } => write!(f, "cannot read `{path}`: {message}"),
             CompileErrorKind::Grpc { message } => f.write_str(message),
+            CompileErrorKind::Targets { message } => write!(f, "invalid target list: {message}"),
+            CompileErrorKind::Data { name, message } => {
+                write!(f, "data source `{name}`: {message}")
+            }
+            CompileErrorKind::UnknownColumn { source, column, .. } => {
+                write!(f, "data source `{source}` has no column `{column}`")
+            }
             CompileErrorKind::Script { name, message } => {
                 write!(f, "in script `{name}`: {message}")
             }

@@ -112,6 +112,23 @@ pub(crate) struct Draft {
     pub scripts: Vec<DraftScript>,
     /// `[scripting]`.
     pub scripting: DraftScripting,
+    /// `[[data]]` and `--data name=path`, in order (a flag naming a source of the
+    /// file replaces its file).
+    pub data: Vec<DraftData>,
+}
+
+/// A data source as written: `[[data]]` or `--data name=path`.
+#[derive(Debug, Clone)]
+pub(crate) struct DraftData {
+    pub name: Located<String>,
+    /// The CSV or JSON file.
+    pub file: Option<Located<String>>,
+    /// `sequential` (the default), `random` or `unique`.
+    pub strategy: Option<Located<String>>,
+    /// `wrap` (the default) or `stop`, for a `sequential` source.
+    pub on_exhausted: Option<Located<String>>,
+    /// The whole entry.
+    pub loc: crate::located::Loc,
 }
 
 /// A `[scripts]` function as written: its name and where its body is.

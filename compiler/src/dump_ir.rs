@@ -213,6 +213,23 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
             None,
         );
     }
+    for t in &ir.data {
+        line(
+            format!(
+                "data {:?} {:?} rows={} columns=[{}] strategy={}{}",
+                t.name,
+                t.path,
+                t.rows(),
+                t.columns.join(", "),
+                t.strategy.name(),
+                match t.strategy {
+                    kaioken_vm::DataStrategy::Sequential { wrap: false } => " on_exhausted=stop",
+                    _ => "",
+                }
+            ),
+            None,
+        );
+    }
     if !ir.scripts.defs.is_empty() {
         let l = &ir.scripts.limits;
         let env: Vec<&str> = l.env.iter().map(|(n, _)| n.as_str()).collect();

@@ -30,6 +30,9 @@ pub struct Ir {
     pub outputs: Outputs,
     /// The `[scripts]` functions and what they may use.
     pub scripts: Scripts,
+    /// The data sources (`[[data]]`, `--data`), loaded; `${source.column}` parts
+    /// name them.
+    pub data: Vec<std::sync::Arc<kaioken_vm::DataTable>>,
 }
 
 /// The scenario's `[scripts]`: each function's body (syntax checked) and the
@@ -313,6 +316,8 @@ pub enum Part {
     Script(String),
     /// `${setup.key}`: a value the `setup` script returned.
     Setup(String),
+    /// `${source.column}`: a column of the iteration's row of a data source.
+    Data(String, String),
 }
 
 /// A part as a scenario writes it: literal text as is (lossy UTF-8), the others as
@@ -327,6 +332,7 @@ impl std::fmt::Display for Part {
             Part::Random(lo, hi) => write!(f, "${{RANDOM({lo},{hi})}}"),
             Part::Script(name) => write!(f, "${{script:{name}}}"),
             Part::Setup(key) => write!(f, "${{setup.{key}}}"),
+            Part::Data(source, column) => write!(f, "${{{source}.{column}}}"),
         }
     }
 }

@@ -51,6 +51,7 @@ pub use front::flags::Flags;
 pub use front::har::{HarImport, HarOptions, import as import_har};
 pub use front::openapi::{OpenApiImport, OpenApiOptions, Placeholder, import as import_openapi};
 pub use front::postman::{PostmanImport, PostmanOptions, import as import_postman};
+pub use front::targets::TargetsOrder;
 pub use front::toml::{SCHEMA_URL, scenario_schema};
 pub use ir::{
     Arrival, GrpcCall, HttpVersion, Ir, IrCheck, IrExtract, IrLoc, IrThreshold, LoadPlan, Metric,

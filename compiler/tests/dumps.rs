@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 use kaioken_compiler::{ConfigFile, Input, compile, dump_ir, lower};
 
 fn input(path: &std::path::Path) -> Input {
+    // Paths in an example (a data source's file) are relative to its folder, which
+    // is `examples/` from the workspace's root, as the name below says. Both tests
+    // set the same directory, so running them in parallel is harmless.
+    std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).unwrap();
     let name = format!("examples/{}", path.file_name().unwrap().to_string_lossy());
     Input {
         config: Some(ConfigFile {

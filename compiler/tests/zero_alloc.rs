@@ -250,3 +250,81 @@ fn direct_json_extraction_allocates_no_tree() {
     assert_eq!(slot("id"), "123456789");
     assert_eq!(slot("note"), "café \"quoted\"");
 }
+
+/// Reading data sources allocates nothing either: `data.row` picks a row (a shared
+/// atomic cursor, a random draw, the VU's own row) and `buf.data` copies cells
+/// into buffers that have grown, for each strategy at once.
+#[test]
+fn data_sources_allocate_nothing_per_iteration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("name,password\n");
+    for i in 0..1000 {
+        csv.push_str(&format!("\"user {i}\",\"p,{i}\"\n"));
+    }
+    std::fs::write(dir.path().join("users.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("ids.json"),
+        r#"[{"id": 1, "tag": "a b"}, {"id": 22, "tag": "c"}, {"id": 333, "tag": "d/e"}]"#,
+    )
+    .unwrap();
+    let text = r#"
+        [target]
+        url = "http://127.0.0.1:8080/u/${users.name}?p=${users.password}&id=${ids.id}"
+
+        [request]
+        headers = { "x-tag" = "${ids.tag}", "x-me" = "${me.name}" }
+        body = '{"name": "${users.name}", "id": ${ids.id}}'
+
+        [[data]]
+        name = "users"
+        file = "users.csv"
+
+        [[data]]
+        name = "ids"
+        file = "ids.json"
+        strategy = "random"
+
+        [[data]]
+        name = "me"
+        file = "users.csv"
+        strategy = "unique"
+
+        [load]
+        vus = 4
+    "#;
+    let input = Input {
+        config: Some(ConfigFile {
+            name: dir.path().join("data.toml").display().to_string(),
+            text: text.into(),
+        }),
+        ..Input::default()
+    };
+    let program = compile(&lower(&input).unwrap()).unwrap();
+    assert_eq!(program.data.len(), 3);
+    let mut vu = program.create_vu_state(2);
+    let mut host = Ticking(0);
+    let mut sends = 0u64;
+    let response = Fixed(b"ok");
+    let mut run = |n: usize, sends: &mut u64| {
+        for _ in 0..n {
+            let mut next = program.resume(&mut vu, &mut host);
+            while let Yield::Send(_) = next {
+                *sends += 1;
+                next = program.resume_with(&mut vu, &mut host, &response);
+            }
+        }
+    };
+    run(5_000, &mut sends);
+    let before = ALLOCATIONS.with(Cell::get);
+    COUNTING.with(|c| c.set(true));
+    run(10_000, &mut sends);
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(
+        ALLOCATIONS.with(Cell::get) - before,
+        0,
+        "heap allocations in 10,000 steady-state iterations"
+    );
+    assert_eq!(sends, 15_000);
+    // The sequential source went round 15 times, from the one cursor.
+    assert_eq!(program.data[0].consumed(), 1000);
+}

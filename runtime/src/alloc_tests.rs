@@ -117,6 +117,48 @@ fn http1_request_path_allocates_nothing() {
     assert_eq!(counted_allocations(), 1);
 }
 
+/// A request whose path, header and body read a data source (`--data`) allocates
+/// nothing per request on the tokio engine: the row is picked and its cells copied
+/// into buffers that have grown.
+#[test]
+fn data_source_request_path_allocates_nothing() {
+    const WARM: usize = 200;
+    const MEASURED: usize = 2_000;
+    let path = std::env::temp_dir().join(format!("kaioken-alloc-{}.csv", std::process::id()));
+    let mut csv = String::from("name,token\n");
+    for i in 0..100 {
+        csv.push_str(&format!("\"user {i}\",t{i}\n"));
+    }
+    std::fs::write(&path, csv).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || serve(listener, WARM + MEASURED));
+    let flags = Flags {
+        url: Some(format!("http://127.0.0.1:{port}/users/${{users.name}}")),
+        headers: vec!["authorization: Bearer ${users.token}".into()],
+        body: Some("{\"name\": \"${users.name}\"}".into()),
+        data: vec![format!("users={}", path.display())],
+        ..Flags::default()
+    };
+    let program = compile(
+        &lower(&Input {
+            flags,
+            ..Input::default()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(program.data.len(), 1);
+    std::fs::remove_file(&path).unwrap();
+    let (allocations, stats) = tokio_allocations(program, WARM, MEASURED);
+    server.join().unwrap();
+    assert_eq!(stats.counts.responses, (WARM + MEASURED) as u64);
+    assert_eq!(
+        allocations, 0,
+        "heap allocations in {MEASURED} steady-state requests"
+    );
+}
+
 /// The io_uring engine allocates nothing per request either. Its set-up allocates
 /// (the ring, the VUs' buffers), so the test is differential: a run of 2,000 requests
 /// must allocate exactly as much as a run of 500, counted over the whole run.

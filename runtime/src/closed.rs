@@ -70,6 +70,10 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
                 at_entry = true;
                 continue;
             }
+            Yield::DataExhausted => {
+                control.stop(crate::StopReason::DataExhausted);
+                break;
+            }
             Yield::Sleep(pause) => {
                 if !think(pause, &mut stop_rx).await {
                     break;

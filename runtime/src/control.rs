@@ -14,6 +14,8 @@ pub enum StopReason {
     Interrupted = 3,
     /// Every VU finished by itself (not reached in the closed model today).
     Completed = 4,
+    /// A `sequential` data source that does not wrap ran out of rows.
+    DataExhausted = 5,
 }
 
 impl StopReason {
@@ -24,6 +26,7 @@ impl StopReason {
             StopReason::MaxRequests => "max_requests",
             StopReason::Interrupted => "interrupted",
             StopReason::Completed => "completed",
+            StopReason::DataExhausted => "data_exhausted",
         }
     }
 }
@@ -122,6 +125,7 @@ impl Control {
             2 => Some(StopReason::MaxRequests),
             3 => Some(StopReason::Interrupted),
             4 => Some(StopReason::Completed),
+            5 => Some(StopReason::DataExhausted),
             _ => None,
         }
     }

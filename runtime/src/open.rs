@@ -258,6 +258,10 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
         loop {
             match vu.vu.next(program) {
                 Yield::IterationDone | Yield::IterationAborted => break,
+                Yield::DataExhausted => {
+                    control.stop(crate::StopReason::DataExhausted);
+                    break 'iterations;
+                }
                 Yield::Sleep(pause) => {
                     if !think(pause, &mut stop_rx).await {
                         break 'iterations;

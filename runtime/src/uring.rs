@@ -448,6 +448,12 @@ impl Engine<'_> {
             match conn.vu.next(program) {
                 Yield::Send(_) => break,
                 Yield::IterationDone | Yield::IterationAborted => new_iteration = true,
+                Yield::DataExhausted => {
+                    shared.control.stop(crate::StopReason::DataExhausted);
+                    conn.done = true;
+                    self.remaining -= 1;
+                    return;
+                }
                 // Programs with think time run on the tokio engine (see `eligible`).
                 Yield::Sleep(_) | Yield::Pace(_) => {
                     debug_assert!(false, "think time on the io_uring engine")

@@ -174,7 +174,10 @@ impl Vu {
         self.hop.is_none()
             && match self.next {
                 None => self.state.is_at_entry(program),
-                Some(y) => matches!(y, Yield::IterationDone | Yield::IterationAborted),
+                Some(y) => matches!(
+                    y,
+                    Yield::IterationDone | Yield::IterationAborted | Yield::DataExhausted
+                ),
             }
     }
 

@@ -36,6 +36,7 @@ mod cli;
 mod compare;
 mod compressed;
 mod counts;
+mod data;
 mod diagnostics;
 mod examples;
 mod exec;

@@ -113,3 +113,12 @@ typed_id!(
     /// An inclusive integer range for `${RANDOM(min,max)}`, in the program's table.
     RangeId(u32), "r"
 );
+typed_id!(
+    /// A data source (`[[data]]`, `--data`), in the program's data table list.
+    DataId(u16), "d"
+);
+typed_id!(
+    /// One column of one data source (`${users.name}`), in the program's column
+    /// table.
+    ColumnId(u32), "dc"
+);

@@ -13,6 +13,7 @@
 //!        | Yield::Pace(d)             wait until d after the last exchange began
 //!        | Yield::IterationDone       the iteration is complete
 //!        | Yield::IterationAborted    an exchange it needed failed (jump.failed)
+//!        | Yield::DataExhausted       a `sequential` data source ran out: stop the run
 //! ```
 //!
 //! The VM knows nothing of sockets, clocks or tokio: it writes interpolated request parts
@@ -28,6 +29,7 @@
 
 mod builtin;
 mod check;
+mod data;
 mod expected;
 mod extract;
 mod host;
@@ -48,12 +50,13 @@ mod wire;
 
 pub use builtin::{Builtin, push_url_encoded};
 pub use check::{CheckExpr, CompiledCheck, ResponseView, TextTest};
+pub use data::{DataColumn, DataStrategy, DataTable};
 pub use expected::ExpectedStatus;
 pub use extract::{CompiledExtractor, ExtractKind};
 pub use host::{Host, SystemHost, system_unix_ms};
 pub use ids::{
-    BufId, CheckId, ConstId, ExtractorId, OriginId, Pc, PickId, RangeId, ScriptCallId, ScriptId,
-    SlotId, StepId,
+    BufId, CheckId, ColumnId, ConstId, DataId, ExtractorId, OriginId, Pc, PickId, RangeId,
+    ScriptCallId, ScriptId, SlotId, StepId,
 };
 pub use kaioken_grammar::CmpOp;
 pub use method::Method;

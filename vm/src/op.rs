@@ -3,8 +3,8 @@
 use std::fmt;
 
 use crate::{
-    BufId, Builtin, CheckId, ConstId, ExtractorId, Pc, PickId, RangeId, ScriptCallId, SlotId,
-    StepId,
+    BufId, Builtin, CheckId, ColumnId, ConstId, DataId, ExtractorId, Pc, PickId, RangeId,
+    ScriptCallId, SlotId, StepId,
 };
 
 /// Calls `$mac!` with every instruction: its doc, name, fields and mnemonic. The `Op`
@@ -33,6 +33,15 @@ macro_rules! for_each_op {
             /// the program's runner runs the function with the VU's variables and
             /// the step's request as far as it is built.
             PushScript { buf: BufId, call: ScriptCallId } => "buf.script";
+            /// Pick this iteration's row of data source `data` (`[[data]]`) by its
+            /// strategy into the VU's state; `buf.data` reads it. An exhausted
+            /// `sequential` source that does not wrap yields `DataExhausted`.
+            DataRow { data: DataId } => "data.row";
+            /// Append column `col` of the iteration's row of its source to `buf`.
+            PushData { buf: BufId, col: ColumnId } => "buf.data";
+            /// Append column `col` of the iteration's row to `buf`, percent-encoding
+            /// what a URL's path and query cannot carry (as `buf.sloturl`).
+            PushDataUrl { buf: BufId, col: ColumnId } => "buf.dataurl";
             /// Yield `Send(step)`: the step's buffers are ready. The runtime performs the
             /// exchange and resumes with its outcome, which the judging instructions
             /// after it (`check`, `extract`, `jump.failed`) read.

@@ -73,6 +73,11 @@ pub struct Program {
     /// Slots a VU starts with filled: `(slot, key)` takes the value `setup` returned
     /// for `key` (`${setup.key}`).
     pub seeds: Vec<(crate::SlotId, String)>,
+    /// Data sources (`[[data]]`), indexed by [`crate::DataId`]: loaded once, shared
+    /// by every VU (and every worker's copy of the program).
+    pub data: Vec<std::sync::Arc<crate::DataTable>>,
+    /// The columns `buf.data` instructions read, indexed by [`crate::ColumnId`].
+    pub data_columns: Vec<crate::DataColumn>,
 }
 
 /// A scenario's name and tags.
@@ -208,6 +213,8 @@ impl Program {
                 | Op::PushSlotEncoded { buf, .. }
                 | Op::PushSlotUrl { buf, .. }
                 | Op::PushRandom { buf, .. }
+                | Op::PushData { buf, .. }
+                | Op::PushDataUrl { buf, .. }
                 | Op::PushScript { buf, .. } => pushed[buf.index()].push(Pushed::Value),
                 Op::Send { step } => {
                     let step = &self.steps[step];
@@ -425,6 +432,30 @@ impl fmt::Display for Listing<'_> {
                 crate::ScriptCallId::from_index(i),
                 c.script,
                 c.step
+            )?;
+        }
+        for (i, t) in this.data.iter().enumerate() {
+            writeln!(
+                f,
+                "  {} = data {:?} {} rows={} strategy={}{}",
+                crate::DataId::from_index(i),
+                t.name,
+                t.path,
+                t.rows(),
+                t.strategy.name(),
+                match t.strategy {
+                    crate::DataStrategy::Sequential { wrap: true } => " wrap",
+                    _ => "",
+                }
+            )?;
+        }
+        for (i, c) in this.data_columns.iter().enumerate() {
+            writeln!(
+                f,
+                "  {} = column {}.{:?}",
+                crate::ColumnId::from_index(i),
+                c.data,
+                this.data[c.data].columns[c.column as usize]
             )?;
         }
         for (slot, key) in &this.seeds {

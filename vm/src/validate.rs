@@ -103,6 +103,21 @@ impl Program {
                     in_range("buffer", buf.index(), bufs, pc)?;
                     in_range("slot", slot.index(), slots, pc)?;
                 }
+                Op::DataRow { data } => in_range("data source", data.index(), self.data.len(), pc)?,
+                Op::PushData { buf, col } | Op::PushDataUrl { buf, col } => {
+                    in_range("buffer", buf.index(), bufs, pc)?;
+                    in_range("data column", col.index(), self.data_columns.len(), pc)?;
+                    let c = self.data_columns[col];
+                    in_range("data source", c.data.index(), self.data.len(), pc)?;
+                    let table = &self.data[c.data];
+                    in_range("column", c.column as usize, table.columns.len(), pc)?;
+                    if table.rows() == 0 {
+                        return Err(fail(
+                            Some(pc),
+                            format!("data source {} has no rows", c.data),
+                        ));
+                    }
+                }
                 Op::PushRandom { buf, range } => {
                     in_range("buffer", buf.index(), bufs, pc)?;
                     in_range("range", range.index(), self.ranges.len(), pc)?;

@@ -21,6 +21,10 @@ pub enum Yield {
     /// The iteration was abandoned (an exchange it depended on failed); the next
     /// `resume` starts the next one.
     IterationAborted,
+    /// A `sequential` data source that does not wrap has no row left: the run
+    /// stops (requests in flight finish). The VU is left at its iteration's entry,
+    /// nothing of the iteration sent.
+    DataExhausted,
 }
 
 /// The outcome of no exchange, for resumes that carry none.
@@ -113,6 +117,35 @@ impl Program {
                 Op::PushSlotUrl { buf, slot } => {
                     let (bufs, slots) = (&mut state.bufs, &state.slots);
                     crate::push_target_encoded(&mut bufs[buf], &slots[slot]);
+                }
+                Op::DataRow { data } => {
+                    let table = &self.data[data];
+                    let row = match table.strategy {
+                        crate::DataStrategy::Sequential { wrap } => table.next_sequential(wrap),
+                        crate::DataStrategy::Random => {
+                            Some(state.next_random() % table.rows().max(1))
+                        }
+                        crate::DataStrategy::Unique => {
+                            Some(u64::from(state.vu.saturating_sub(1)) % table.rows().max(1))
+                        }
+                    };
+                    match row {
+                        Some(row) => state.rows[data] = row,
+                        None => {
+                            state.pc = self.entry;
+                            return Yield::DataExhausted;
+                        }
+                    }
+                }
+                Op::PushData { buf, col } => {
+                    let c = self.data_columns[col];
+                    let cell = self.data[c.data].cell(state.rows[c.data], c.column);
+                    state.bufs[buf].extend_from_slice(cell);
+                }
+                Op::PushDataUrl { buf, col } => {
+                    let c = self.data_columns[col];
+                    let cell = self.data[c.data].cell(state.rows[c.data], c.column);
+                    crate::push_target_encoded(&mut state.bufs[buf], cell);
                 }
                 Op::Send { step } => {
                     state.requests += 1;

@@ -17,6 +17,8 @@ pub struct VuState {
     /// xorshift64 state for scenario picks: seeded from the VU number, so a run is
     /// reproducible VU by VU.
     pub(crate) rng: u64,
+    /// The iteration's row of each data source, by [`crate::DataId`].
+    pub(crate) rows: Vec<u64>,
 }
 
 impl VuState {
@@ -34,6 +36,7 @@ impl VuState {
             vu,
             iteration: 0,
             requests: 0,
+            rows: vec![0; program.data.len()],
             // splitmix64 of the VU number: distinct, never zero.
             rng: {
                 let mut z = u64::from(vu).wrapping_add(0x9E37_79B9_7F4A_7C15);

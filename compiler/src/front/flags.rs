@@ -102,6 +102,13 @@ pub struct Flags {
     pub outputs: Vec<String>,
     /// `--tag key=value` (repeatable).
     pub tags: Vec<String>,
+    /// `--data name=path` (repeatable): a data source added, or the file of the
+    /// scenario's source of that name replaced.
+    pub data: Vec<String>,
+    /// `--targets FILE`: a list of requests (vegeta's format), each a step.
+    pub targets: Option<String>,
+    /// `--targets-order`: how the list's requests are taken.
+    pub targets_order: crate::TargetsOrder,
     /// `--metrics-linger` text.
     pub metrics_linger: Option<String>,
     /// `--output-interval` text.
@@ -341,6 +348,20 @@ impl Flags {
         for value in &self.tags {
             if let Some(tag) = split("--tag", value, errors) {
                 draft.tags.push(tag);
+            }
+        }
+        for value in &self.data {
+            if let Some((name, file)) = split("--data", value, errors) {
+                match draft.data.iter_mut().find(|d| d.name.value == name.value) {
+                    Some(source) => source.file = Some(file),
+                    None => draft.data.push(crate::draft::DraftData {
+                        loc: name.loc.clone(),
+                        name,
+                        file: Some(file),
+                        strategy: None,
+                        on_exhausted: None,
+                    }),
+                }
             }
         }
     }

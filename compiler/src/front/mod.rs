@@ -6,4 +6,5 @@ pub mod flags;
 pub mod har;
 pub mod openapi;
 pub mod postman;
+pub mod targets;
 pub(crate) mod toml;

@@ -36,6 +36,17 @@ struct File {
     outputs: Option<OutputsTable>,
     scripts: Option<BTreeMap<String, Spanned<ScriptValue>>>,
     scripting: Option<ScriptingTable>,
+    data: Option<Vec<Spanned<DataSourceTable>>>,
+}
+
+/// A `[[data]]` entry.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DataSourceTable {
+    name: Option<Spanned<String>>,
+    file: Option<Spanned<String>>,
+    strategy: Option<Spanned<String>>,
+    on_exhausted: Option<Spanned<String>>,
 }
 
 /// A `[scripts]` entry: the function's body, or the file it is in.
@@ -610,6 +621,23 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
             weight: scenario.weight.map(int),
             tags: scenario.tags.unwrap_or_default(),
             steps,
+            loc,
+        });
+    }
+    for entry in file.data.unwrap_or_default() {
+        let loc = Loc::toml(src, entry.span(), None);
+        let entry = entry.into_inner();
+        let Some(name) = entry.name.map(string) else {
+            let kind = CompileErrorKind::InvalidValue {
+                message: "a `[[data]]` entry needs a `name`, as `name = \"users\"`".into(),
+            };
+            return Err(CompileError::at(kind, &loc, None));
+        };
+        draft.data.push(crate::draft::DraftData {
+            name,
+            file: entry.file.map(string),
+            strategy: entry.strategy.map(string),
+            on_exhausted: entry.on_exhausted.map(string),
             loc,
         });
     }

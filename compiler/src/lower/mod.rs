@@ -23,6 +23,7 @@
 //! - `websocket.rs`: WebSocket targets and `ws` steps.
 
 mod check;
+mod data;
 mod grpc;
 mod load;
 mod multipart;
@@ -134,6 +135,26 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         .map_err(CompileErrors::from)?;
         file_src = Some(src);
     }
+    if let Some(path) = &input.flags.targets {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let src = Src::new(path.as_str(), text);
+                front::targets::read(&src, input.flags.targets_order, &mut draft)
+                    .map_err(CompileErrors::from)?;
+            }
+            Err(e) => {
+                let kind = CompileErrorKind::Io {
+                    path: path.clone(),
+                    message: e.to_string(),
+                };
+                return Err(CompileErrors::from(CompileError::at(
+                    kind,
+                    &Loc::flag("--targets", path),
+                    None,
+                )));
+            }
+        }
+    }
     input.flags.apply(&mut draft, &mut errors);
     let base_dir = input.config.as_ref().and_then(|c| {
         std::path::Path::new(&c.name)
@@ -153,6 +174,8 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         grpc_schema: None,
         grpc_tried: false,
         script_names: Default::default(),
+        data: Vec::new(),
+        data_failed: Default::default(),
     };
     lowerer.http = lowerer.http_version(&draft);
     let ir = lowerer.lower(&draft, file_src.as_ref());
@@ -199,6 +222,10 @@ struct Lowerer<'a> {
     grpc_tried: bool,
     /// The `[scripts]` functions' names, for `script:name` and `${script:name}`.
     script_names: std::collections::BTreeSet<String>,
+    /// The data sources, loaded, for `${source.column}`.
+    data: Vec<std::sync::Arc<kaioken_vm::DataTable>>,
+    /// Sources that failed to load (reported once): their `${…}` say nothing more.
+    data_failed: std::collections::BTreeSet<String>,
 }
 
 impl Lowerer<'_> {
@@ -208,6 +235,7 @@ impl Lowerer<'_> {
     /// the headline, so the order is kept as it is.
     fn lower(&mut self, d: &Draft, file: Option<&Src>) -> Option<Ir> {
         let scripts = self.scripts(d);
+        self.data_sources(d);
         let scenarios = if d.scenarios.is_empty() {
             self.step(d, file).map(|step| {
                 vec![Scenario {
@@ -239,6 +267,7 @@ impl Lowerer<'_> {
             None => 0.0,
         };
         let load = self.load(d);
+        self.check_unique(d, u64::from(load.vus));
         let cacert = d.cacert.as_ref().map(|c| {
             let path = self.fold_env(c);
             let path = self.resolve_path(&path, &c.loc);
@@ -334,6 +363,7 @@ impl Lowerer<'_> {
                 .unwrap_or_default(),
             outputs,
             scripts,
+            data: self.data.clone(),
         })
     }
 

@@ -58,6 +58,12 @@ impl Lowerer<'_> {
                             };
                             self.errors.push(CompileError::at(kind, &value.loc, None));
                         }
+                        Part::Data(source, column) => {
+                            let kind = CompileErrorKind::BuiltinNotAllowed {
+                                name: format!("{source}.{column}"),
+                            };
+                            self.errors.push(CompileError::at(kind, &value.loc, None));
+                        }
                     }
                 }
                 String::from_utf8_lossy(&out).into_owned()
@@ -145,7 +151,8 @@ impl Lowerer<'_> {
         ok.then_some(out)
     }
 
-    /// `${script:name}` and `${setup.key}`: `None` for any other name, else the part
+    /// `${script:name}`, `${setup.key}` and `${source.column}` (a data source's
+    /// column): `None` for any other name, else the part
     /// (or `None` inside, after reporting what is wrong with it).
     fn qualified(
         &mut self,
@@ -178,10 +185,18 @@ impl Lowerer<'_> {
                 );
                 None
             }
+            (source, ".") if self.data_failed.contains(source) => None,
+            (source, ".") if self.data.iter().any(|t| t.name == source) => {
+                self.data_column(source, rest, loc, span).flatten()
+            }
             _ => {
+                let sources: Vec<String> = self.data.iter().map(|t| t.name.clone()).collect();
+                let suggestion =
+                    crate::suggest::closest(prefix, sources.iter().map(String::as_str))
+                        .map_or_else(|| format!("script:{rest}"), |s| format!("{s}.{rest}"));
                 let kind = CompileErrorKind::UnknownVariable {
                     name: name.to_owned(),
-                    suggestion: Some(format!("script:{rest}")),
+                    suggestion: Some(suggestion),
                 };
                 self.errors.push(CompileError::at(kind, loc, Some(span)));
                 None

@@ -136,7 +136,8 @@ impl Lowerer<'_> {
                 | Part::UrlEncoded(_)
                 | Part::Random(..)
                 | Part::Script(_)
-                | Part::Setup(_) => path.parts.push(part.clone()),
+                | Part::Setup(_)
+                | Part::Data(..) => path.parts.push(part.clone()),
             }
         }
         let path = self.check_path(url, path)?;

@@ -1,0 +1,319 @@
+//! `[[data]]` and `--data name=path`: data sources loaded into tables.
+//!
+//! Part of `lower` (front ends → Draft → **lower** → Ir → compile → Program): each
+//! source's file is read once, here, into a [`DataTable`] (see `kaioken_vm`'s
+//! `data` module for its layout), so that `${users.name}` can be checked against
+//! the columns (with a did-you-mean) before any load is sent, and the run reads
+//! rows without touching the file again. A CSV file has a header row and RFC 4180
+//! quoting (the `csv` crate); a JSON file is an array of objects, whose keys (in
+//! sorted order) are the columns.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use kaioken_vm::{DataStrategy, DataTable};
+
+use super::Lowerer;
+use crate::compile_error::{CompileError, CompileErrorKind};
+use crate::draft::{Draft, DraftData};
+use crate::located::Loc;
+
+/// The file formats a source may be in, by extension.
+const FORMATS: &str = "`.csv` or `.json`";
+
+impl Lowerer<'_> {
+    /// Load every source of the draft into `self.data`, reporting each problem.
+    pub(super) fn data_sources(&mut self, d: &Draft) {
+        for source in &d.data {
+            let Some(table) = self.data_source(source) else {
+                self.data_failed.insert(source.name.value.clone());
+                continue;
+            };
+            {
+                if self.data.iter().any(|t| t.name == table.name) {
+                    self.conflict(
+                        &source.name.loc,
+                        &format!("data source `{}` is defined twice", table.name),
+                    );
+                    continue;
+                }
+                self.data.push(Arc::new(table));
+            }
+        }
+    }
+
+    fn data_source(&mut self, source: &DraftData) -> Option<DataTable> {
+        let name = &source.name.value;
+        let is_name = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_name || name == "setup" || name == "script" {
+            self.data_error(
+                name,
+                "a source's name is made of letters, digits and `_`, not starting with a \
+                 digit, and is neither `setup` nor `script`",
+                &source.name.loc,
+            );
+            return None;
+        }
+        let strategy = self.strategy(source)?;
+        let Some(file) = &source.file else {
+            self.data_error(name, "no `file`; write `file = \"users.csv\"`", &source.loc);
+            return None;
+        };
+        let written = self.fold_env(file);
+        let path = self.resolve_path(&written, &file.loc);
+        let shown = path.display().to_string();
+        let is = |ext: &str| {
+            path.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+        };
+        let (csv, json) = (is("csv"), is("json"));
+        if !csv && !json {
+            self.data_error(
+                name,
+                &format!("`{written}` is neither CSV nor JSON; name the file {FORMATS}"),
+                &file.loc,
+            );
+            return None;
+        }
+        let opened = std::fs::File::open(&path).and_then(|f| {
+            let len = f.metadata()?.len();
+            Ok((f, len))
+        });
+        let (f, len) = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                let kind = CompileErrorKind::Io {
+                    path: shown,
+                    message: e.to_string(),
+                };
+                self.errors.push(CompileError::at(kind, &file.loc, None));
+                return None;
+            }
+        };
+        let capacity = usize::try_from(len).unwrap_or(usize::MAX);
+        let loaded = if csv {
+            load_csv(name, &shown, f, capacity, strategy)
+        } else {
+            load_json(name, &shown, f, capacity, strategy)
+        };
+        match loaded {
+            Ok(table) if table.rows() == 0 => {
+                self.data_error(name, &format!("`{written}` has no rows"), &file.loc);
+                None
+            }
+            Ok(table) => Some(table),
+            Err(message) => {
+                self.data_error(name, &format!("in `{written}`: {message}"), &file.loc);
+                None
+            }
+        }
+    }
+
+    /// `strategy` and `on_exhausted`.
+    fn strategy(&mut self, source: &DraftData) -> Option<DataStrategy> {
+        let name = &source.name.value;
+        let wrap = match source.on_exhausted.as_ref().map(|s| (s.value.as_str(), s)) {
+            None | Some(("wrap", _)) => true,
+            Some(("stop", _)) => false,
+            Some((other, at)) => {
+                self.data_error(
+                    name,
+                    &format!("`on_exhausted` is `{other}`; expected `wrap` or `stop`"),
+                    &at.loc,
+                );
+                return None;
+            }
+        };
+        let strategy = match source.strategy.as_ref().map(|s| (s.value.as_str(), s)) {
+            None | Some(("sequential", _)) => DataStrategy::Sequential { wrap },
+            Some(("random", _)) => DataStrategy::Random,
+            Some(("unique", _)) => DataStrategy::Unique,
+            Some((other, at)) => {
+                self.data_error(
+                    name,
+                    &format!("strategy `{other}` is not one of `sequential`, `random`, `unique`"),
+                    &at.loc,
+                );
+                return None;
+            }
+        };
+        if let (Some(at), false) = (
+            &source.on_exhausted,
+            matches!(strategy, DataStrategy::Sequential { .. }),
+        ) {
+            self.data_error(
+                name,
+                &format!(
+                    "`on_exhausted` applies to a `sequential` source; a `{}` source never runs out",
+                    strategy.name()
+                ),
+                &at.loc,
+            );
+            return None;
+        }
+        Some(strategy)
+    }
+
+    /// A `unique` source needs a row per VU: refuse a load with more VUs than rows.
+    pub(super) fn check_unique(&mut self, d: &Draft, most_vus: u64) {
+        for table in self.data.clone() {
+            if table.strategy == DataStrategy::Unique && most_vus > table.rows() {
+                let Some(source) = d.data.iter().find(|s| s.name.value == table.name) else {
+                    continue;
+                };
+                let message = format!(
+                    "`unique` gives each VU its own row, and the load has up to {most_vus} \
+                     VUs for {} rows; add rows or lower the VUs",
+                    table.rows()
+                );
+                let loc = source
+                    .strategy
+                    .as_ref()
+                    .map_or(&source.loc, |s| &s.loc)
+                    .clone();
+                self.data_error(&table.name, &message, &loc);
+            }
+        }
+    }
+
+    fn data_error(&mut self, name: &str, message: &str, loc: &Loc) {
+        let kind = CompileErrorKind::Data {
+            name: name.to_owned(),
+            message: message.to_owned(),
+        };
+        self.errors.push(CompileError::at(kind, loc, None));
+    }
+
+    /// `${source.column}`: the part, or `None` after reporting an unknown column.
+    /// `None` outside when `source` names no data source.
+    pub(super) fn data_column(
+        &mut self,
+        source: &str,
+        column: &str,
+        loc: &Loc,
+        span: kaioken_grammar::Span,
+    ) -> Option<Option<crate::Part>> {
+        let table = self.data.iter().find(|t| t.name == source)?;
+        if table.column(column).is_some() {
+            return Some(Some(crate::Part::Data(
+                source.to_owned(),
+                column.to_owned(),
+            )));
+        }
+        let kind = CompileErrorKind::UnknownColumn {
+            source: source.to_owned(),
+            column: column.to_owned(),
+            columns: table.columns.clone(),
+        };
+        self.errors.push(CompileError::at(kind, loc, Some(span)));
+        Some(None)
+    }
+}
+
+/// A CSV file with a header row. A row of another width than the header is an
+/// error naming its line.
+fn load_csv(
+    name: &str,
+    path: &str,
+    file: std::fs::File,
+    capacity: usize,
+    strategy: DataStrategy,
+) -> Result<DataTable, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(std::io::BufReader::with_capacity(1 << 16, file));
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(csv_error)?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    if headers.iter().all(String::is_empty) {
+        return Err("the header row is empty; the first line names the columns".into());
+    }
+    if let Some(dup) = headers
+        .iter()
+        .enumerate()
+        .find(|(i, h)| headers[..*i].contains(h))
+    {
+        return Err(format!("the header names column `{}` twice", dup.1));
+    }
+    let mut table = DataTable::new(name, path, headers, strategy, capacity);
+    let mut record = csv::ByteRecord::new();
+    while reader.read_byte_record(&mut record).map_err(csv_error)? {
+        let line = record.position().map_or(0, csv::Position::line);
+        // A blank line ends no row (the csv crate skips it); a lone empty field in
+        // a one-column file is a row of one empty value.
+        table
+            .push_row(record.iter())
+            .map_err(|e| format!("line {line}: {e}"))?;
+    }
+    table.shrink();
+    Ok(table)
+}
+
+fn csv_error(e: csv::Error) -> String {
+    match (e.position(), e.kind()) {
+        (Some(p), csv::ErrorKind::Utf8 { err, .. }) => {
+            format!("line {}: the header is not UTF-8 ({err})", p.line())
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// A JSON array of objects. Values that are strings are used as they are; numbers,
+/// booleans and `null` as their JSON text; nested arrays and objects as compact
+/// JSON. Every object has the first one's keys, no more and no fewer.
+fn load_json(
+    name: &str,
+    path: &str,
+    mut file: std::fs::File,
+    capacity: usize,
+    strategy: DataStrategy,
+) -> Result<DataTable, String> {
+    let mut text = String::with_capacity(capacity);
+    file.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))?;
+    drop(text);
+    let serde_json::Value::Array(items) = value else {
+        return Err("expected an array of objects, `[{\"name\": \"ann\"}, …]`".into());
+    };
+    let mut table: Option<DataTable> = None;
+    let mut cell = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let serde_json::Value::Object(object) = item else {
+            return Err(format!("item {i} is not an object"));
+        };
+        let t = table.get_or_insert_with(|| {
+            let columns = object.keys().cloned().collect();
+            DataTable::new(name, path, columns, strategy, capacity / 2)
+        });
+        if let Some(key) = object.keys().find(|k| t.column(k).is_none()) {
+            return Err(format!(
+                "item {i} has key `{key}`, which item 0 does not have"
+            ));
+        }
+        let mut cells = Vec::with_capacity(t.columns.len());
+        for column in &t.columns {
+            let Some(v) = object.get(column) else {
+                return Err(format!("item {i} has no key `{column}`"));
+            };
+            cell.clear();
+            match v {
+                serde_json::Value::String(s) => cell.extend_from_slice(s.as_bytes()),
+                other => cell.extend_from_slice(other.to_string().as_bytes()),
+            }
+            cells.push(cell.clone());
+        }
+        t.push_row(cells.iter().map(Vec::as_slice))?;
+    }
+    let mut table = table.unwrap_or_else(|| DataTable::new(name, path, vec![], strategy, 0));
+    table.shrink();
+    Ok(table)
+}

@@ -1,0 +1,460 @@
+//! Data sources (`[[data]]`, `--data name=path`): every row a strategy promises
+//! reaches the server, as nginx's access log shows, and a bad file is a located
+//! error. `--targets` lists of requests (vegeta's format) are tested here too.
+
+use std::collections::BTreeMap;
+
+use crate::harness::Test;
+use crate::nginx::{Nginx, Variant};
+
+/// A CSV of `rows` users, `user0` to `user{rows-1}`, with a password column.
+fn users_csv(rows: usize) -> String {
+    let mut text = String::from("name,password\n");
+    for i in 0..rows {
+        text.push_str(&format!("user{i},pw{i}\n"));
+    }
+    text
+}
+
+/// How many times nginx served each request URI.
+fn served(nginx: &Nginx) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for line in nginx.access_log_lines() {
+        *counts.entry(line.uri).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// `sequential` with `on_exhausted = "stop"`: four VUs share one cursor, so each of
+/// the 60 rows is sent exactly once, and then the run stops by itself, long before
+/// its duration, with its complete report.
+#[test]
+fn sequential_stop_sends_every_row_exactly_once() {
+    sequential_stop(false);
+}
+
+/// The same on the tokio engine (the plain HTTP/1.1 closed model otherwise runs on
+/// io_uring where the kernel allows it).
+#[test]
+fn sequential_stop_sends_every_row_exactly_once_on_tokio() {
+    sequential_stop(true);
+}
+
+fn sequential_stop(tokio: bool) {
+    let nginx = Nginx::start(Variant::Http1);
+    let mut test = Test::new();
+    if tokio {
+        test = test.env("KAIOKEN_NO_IO_URING", "1");
+    }
+    let out = test
+        .file("users.csv", &users_csv(60))
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [load]
+            vus = 4
+            duration = "30s"
+
+            [[data]]
+            name = "users"
+            file = "users.csv"
+            on_exhausted = "stop"
+            "#,
+            nginx.url("/echo?u=${users.name}&p=${users.password}")
+        ))
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(out.exit_code);
+    assert_eq!(report.str("outcome.stop_reason"), "data_exhausted");
+    assert_eq!(report.u64("requests.total"), 60);
+    assert_eq!(report.u64("requests.responses"), 60);
+    assert!(out.elapsed.as_secs() < 20, "took {:?}", out.elapsed);
+    let expected: BTreeMap<String, u64> = (0..60)
+        .map(|i| (format!("/echo?u=user{i}&p=pw{i}"), 1))
+        .collect();
+    assert_eq!(served(&nginx), expected);
+}
+
+/// `sequential` wraps by default: 3 rows and 9 requests from one VU are each row
+/// three times.
+#[test]
+fn sequential_wraps_by_default() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .file("users.csv", &users_csv(3))
+        .arg(nginx.url("/echo?u=${users.name}"))
+        .args(["--data", "users=users.csv", "-c", "1", "-n", "9"])
+        .report()
+        .run();
+    assert_eq!(out.report().u64("requests.responses"), 9);
+    let expected: BTreeMap<String, u64> = (0..3).map(|i| (format!("/echo?u=user{i}"), 3)).collect();
+    assert_eq!(served(&nginx), expected);
+}
+
+/// `unique`: VU `n` reads row `n - 1` in every iteration, and no other VU does.
+#[test]
+fn unique_gives_each_vu_its_own_row() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .file("users.csv", &users_csv(5))
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [load]
+            vus = 5
+            max_requests = 100
+
+            [[data]]
+            name = "users"
+            file = "users.csv"
+            strategy = "unique"
+            "#,
+            nginx.url("/echo?u=user${users.name}&vu=${VU}")
+        ))
+        .report()
+        .run();
+    assert_eq!(out.report().u64("requests.responses"), 100);
+    let served = served(&nginx);
+    assert_eq!(served.values().sum::<u64>(), 100);
+    for uri in served.keys() {
+        let (name, vu) = uri["/echo?u=useruser".len()..].split_once("&vu=").unwrap();
+        let (row, vu): (u32, u32) = (name.parse().unwrap(), vu.parse().unwrap());
+        assert_eq!(row + 1, vu, "VU {vu} read row {row}: {served:?}");
+    }
+    // Every VU sent something, each with its own row.
+    assert_eq!(served.len(), 5, "{served:?}");
+}
+
+/// `unique` needs a row per VU: more VUs than rows is refused before the run.
+#[test]
+fn unique_with_more_vus_than_rows_is_refused() {
+    Test::new()
+        .file("users.csv", &users_csv(2))
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/u/${users.name}"
+
+            [load]
+            vus = 3
+
+            [[data]]
+            name = "users"
+            file = "users.csv"
+            strategy = "unique"
+            "#,
+        )
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("data source `users`: `unique` gives each VU its own row")
+        .stderr_contains("the load has up to 3 VUs for 2")
+        .stderr_contains("scenario.toml:10:13")
+        .run();
+}
+
+/// `random`: every value sent is one of the column's, and 300 draws from 5 rows
+/// reach every row.
+#[test]
+fn random_draws_from_the_column() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .file("users.csv", &users_csv(5))
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [load]
+            vus = 3
+            max_requests = 300
+
+            [[data]]
+            name = "users"
+            file = "users.csv"
+            strategy = "random"
+            "#,
+            nginx.url("/echo?u=${users.name}")
+        ))
+        .report()
+        .run();
+    assert_eq!(out.report().u64("requests.responses"), 300);
+    let served = served(&nginx);
+    let column: Vec<String> = (0..5).map(|i| format!("/echo?u=user{i}")).collect();
+    assert_eq!(served.keys().cloned().collect::<Vec<_>>(), column);
+    assert_eq!(served.values().sum::<u64>(), 300);
+}
+
+/// `--data` alone, without a scenario file, with a JSON source: quoted CSV-like
+/// values with a space, a comma and a quote reach the server percent-encoded in the
+/// query, and as they are in a header.
+#[test]
+fn data_flag_with_json_without_a_scenario_file() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .file(
+            "users.json",
+            r#"[{"name": "ann lee", "id": 7}, {"name": "b,\"c\"", "id": 8}]"#,
+        )
+        .arg(nginx.url("/echo?n=${users.name}&id=${users.id}"))
+        .args([
+            "--data",
+            "users=users.json",
+            "-H",
+            "x-kaioken-test: ${users.id}",
+        ])
+        .args(["-c", "1", "-n", "2"])
+        .report()
+        .run();
+    assert_eq!(out.report().u64("requests.responses"), 2);
+    let lines = nginx.access_log_lines();
+    let got: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| (l.uri.clone(), l.x_kaioken_test.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/echo?n=ann%20lee&id=7".to_owned(), "7".to_owned()),
+            ("/echo?n=b,%22c%22&id=8".to_owned(), "8".to_owned()),
+        ]
+    );
+}
+
+/// CSV quoting per RFC 4180: a quoted field keeps its comma, its doubled quote
+/// becomes one, and a quoted line break stays in the value.
+#[test]
+fn csv_quoting_is_rfc_4180() {
+    let nginx = Nginx::start(Variant::Http1);
+    Test::new()
+        .file(
+            "q.csv",
+            "v,w\n\"a,b\",\"say \"\"hi\"\"\"\n\"two\nlines\",x\n",
+        )
+        .arg(nginx.url("/echo?v=${q.v}&w=${q.w}"))
+        .args(["--data", "q=q.csv", "-c", "1", "-n", "2"])
+        .report()
+        .run();
+    let uris: Vec<String> = nginx
+        .access_log_lines()
+        .into_iter()
+        .map(|l| l.uri)
+        .collect();
+    assert_eq!(
+        uris,
+        ["/echo?v=a,b&w=say%20%22hi%22", "/echo?v=two%0Alines&w=x"]
+    );
+}
+
+/// A row with a missing field names its line.
+#[test]
+fn ragged_csv_row_names_its_line() {
+    Test::new()
+        .file("users.csv", "name,password\nann,1\nbob\ncy,3\n")
+        .arg("http://127.0.0.1:9/u/${users.name}")
+        .args(["--data", "users=users.csv", "--dry-run"])
+        .status(1)
+        .stderr_contains(
+            "data source `users`: in `users.csv`: line 3: the row has 1 field, the header has 2",
+        )
+        // The failed source is reported once, not again at each use.
+        .stderr_lacks("unknown variable")
+        .run();
+}
+
+/// A column the source lacks: did you mean, over the source's columns.
+#[test]
+fn unknown_column_suggests_the_closest() {
+    Test::new()
+        .file("users.csv", &users_csv(1))
+        .arg("http://127.0.0.1:9/u/${users.nmae}")
+        .args(["--data", "users=users.csv", "--dry-run"])
+        .status(1)
+        .stderr_contains("data source `users` has no column `nmae`")
+        .stderr_contains("help: did you mean `users.name`?")
+        .run();
+}
+
+/// A file that is not there: the path, and the flag it came from.
+#[test]
+fn missing_file_is_named() {
+    Test::new()
+        .arg("http://127.0.0.1:9/u/${users.name}")
+        .args(["--data", "users=nope.csv", "--dry-run"])
+        .status(1)
+        .stderr_contains("cannot read `nope.csv`: No such file or directory")
+        .stderr_contains("--data \"users=nope.csv\"")
+        .run();
+}
+
+/// A JSON file that is not an array of objects, and a strategy that does not exist.
+#[test]
+fn bad_json_and_bad_strategy() {
+    Test::new()
+        .file("users.json", r#"{"name": "ann"}"#)
+        .arg("http://127.0.0.1:9/u/${users.name}")
+        .args(["--data", "users=users.json", "--dry-run"])
+        .status(1)
+        .stderr_contains("data source `users`: in `users.json`: expected an array of objects")
+        .run();
+    Test::new()
+        .file("users.csv", &users_csv(1))
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/u/${users.name}"
+
+            [[data]]
+            name = "users"
+            file = "users.csv"
+            strategy = "shuffle"
+            "#,
+        )
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains(
+            "data source `users`: strategy `shuffle` is not one of `sequential`, `random`, `unique`",
+        )
+        .run();
+}
+
+/// `--data` replaces the file of a source the scenario defines, keeping its
+/// strategy; the dump shows the source.
+#[test]
+fn data_flag_replaces_a_sources_file() {
+    Test::new()
+        .file("users.csv", &users_csv(1))
+        .file("more.csv", &users_csv(4))
+        .scenario(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/u/${users.name}"
+
+            [[data]]
+            name = "users"
+            file = "users.csv"
+            strategy = "random"
+            "#,
+        )
+        .args(["--data", "users=more.csv", "--dump", "ir"])
+        .stdout_contains(
+            "data \"users\" \"more.csv\" rows=4 columns=[name, password] strategy=random\n",
+        )
+        .run();
+}
+
+/// `--targets` (vegeta's format), round-robin: one VU sends the list in order, with
+/// each target's headers and body file, round and round.
+#[test]
+fn targets_round_robin_in_order() {
+    let nginx = Nginx::start(Variant::Http1);
+    let list = format!(
+        "# two targets\nGET {}\nx-kaioken-test: first\n\nPOST {}\ncontent-type: application/json\n@body.json\n",
+        nginx.url("/echo?t=1"),
+        nginx.url("/echo?t=2")
+    );
+    let out = Test::new()
+        .file("targets.txt", &list)
+        .file("body.json", "{\"a\": 1}")
+        .args(["--targets", "targets.txt", "-c", "1", "-n", "6"])
+        .report()
+        .run();
+    assert_eq!(out.report().u64("requests.responses"), 6);
+    let got: Vec<(String, String, String, String)> = nginx
+        .access_log_lines()
+        .into_iter()
+        .map(|l| (l.method, l.uri, l.x_kaioken_test, l.content_length))
+        .collect();
+    let first = ("GET".into(), "/echo?t=1".into(), "first".into(), "-".into());
+    let second = ("POST".into(), "/echo?t=2".into(), "-".into(), "8".into());
+    assert_eq!(
+        got,
+        [
+            first.clone(),
+            second.clone(),
+            first.clone(),
+            second.clone(),
+            first,
+            second
+        ]
+    );
+}
+
+/// `--targets-order random`: every request is one of the list's, and 200 draws
+/// reach each of the three.
+#[test]
+fn targets_random_draws_every_target() {
+    let nginx = Nginx::start(Variant::Http1);
+    let list: String = (1..=3)
+        .map(|i| format!("GET {}\n", nginx.url(&format!("/echo?t={i}"))))
+        .collect();
+    let out = Test::new()
+        .file("targets.txt", &list)
+        .args(["--targets", "targets.txt", "--targets-order", "random"])
+        .args(["-c", "2", "-n", "200"])
+        .report()
+        .run();
+    assert_eq!(out.report().u64("requests.responses"), 200);
+    let served = served(&nginx);
+    assert_eq!(
+        served.keys().cloned().collect::<Vec<_>>(),
+        ["/echo?t=1", "/echo?t=2", "/echo?t=3"]
+    );
+    assert_eq!(served.values().sum::<u64>(), 200);
+}
+
+/// A line that is neither a target, a header nor a body is located in the list.
+#[test]
+fn targets_bad_line_is_located() {
+    Test::new()
+        .file("targets.txt", "GET http://127.0.0.1:9/a\nbogus line here\n")
+        .args(["--targets", "targets.txt", "--dry-run"])
+        .status(1)
+        .stderr_contains("expected `METHOD URL`, a header `Name: value`, or a body `@file`")
+        .stderr_contains("[targets.txt:2:1]")
+        .run();
+    Test::new()
+        .args(["--targets", "missing.txt", "--dry-run"])
+        .status(1)
+        .stderr_contains("cannot read `missing.txt`: No such file or directory")
+        .run();
+}
+
+/// The open model stops on an exhausted source as well: 40 rows at 400 iterations
+/// a second are 40 requests, and the run ends long before its 20 s.
+#[test]
+fn sequential_stop_in_the_open_model() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .file("users.csv", &users_csv(40))
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [load]
+            arrival_rate = 400
+            duration = "20s"
+
+            [[data]]
+            name = "users"
+            file = "users.csv"
+            on_exhausted = "stop"
+            "#,
+            nginx.url("/echo?u=${users.name}")
+        ))
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(out.exit_code);
+    assert_eq!(report.str("outcome.stop_reason"), "data_exhausted");
+    assert_eq!(report.u64("requests.responses"), 40);
+    assert!(out.elapsed.as_secs() < 10, "took {:?}", out.elapsed);
+    let expected: BTreeMap<String, u64> =
+        (0..40).map(|i| (format!("/echo?u=user{i}"), 1)).collect();
+    assert_eq!(served(&nginx), expected);
+}
