@@ -105,6 +105,7 @@ fn the_committed_schema_is_what_kaioken_schema_prints() {
         tables,
         [
             "checks",
+            "data",
             "grpc",
             "load",
             "outputs",
