@@ -172,6 +172,35 @@ struct Keys {
     path: mlua::LuaString,
 }
 
+/// A call's time budget: when it ends, and whether the hook stopped the call for
+/// running past it (an error after the deadline may be another: out of memory).
+#[derive(Debug)]
+pub(crate) struct Budget {
+    deadline: Cell<Instant>,
+    stopped: Cell<bool>,
+}
+
+impl Budget {
+    /// A budget ending `after` from now.
+    pub fn new(after: Duration) -> Rc<Budget> {
+        Rc::new(Budget {
+            deadline: Cell::new(Instant::now() + after),
+            stopped: Cell::new(false),
+        })
+    }
+
+    /// Start a call that may run `after`.
+    pub fn start(&self, after: Duration) {
+        self.deadline.set(Instant::now() + after);
+        self.stopped.set(false);
+    }
+
+    /// Whether the hook stopped the call.
+    pub fn stopped(&self) -> bool {
+        self.stopped.get()
+    }
+}
+
 /// A runner's functions in one Lua state.
 pub(crate) struct Engine {
     lua: Lua,
@@ -184,7 +213,7 @@ pub(crate) struct Engine {
     /// looked up in Lua's string table on every set).
     keys: Keys,
     current: Rc<Current>,
-    deadline: Rc<Cell<Instant>>,
+    clock: Rc<Budget>,
     budget: Duration,
 }
 
@@ -193,8 +222,8 @@ impl Engine {
     /// loaded.
     pub fn new(runner: &Runner) -> mlua::Result<Engine> {
         let current = Rc::new(Current::default());
-        let deadline = Rc::new(Cell::new(Instant::now()));
-        let lua = sandbox(&runner.limits, runner.limits.budget, &deadline)?;
+        let clock = Budget::new(runner.limits.budget);
+        let lua = sandbox(&runner.limits, runner.limits.budget, &clock)?;
         let globals = lua.globals();
         globals.raw_set(
             "setup",
@@ -271,22 +300,20 @@ impl Engine {
             req,
             keys,
             current,
-            deadline,
+            clock,
             budget: runner.limits.budget,
         })
     }
 
     /// Call function `script` with `arg`, within the budget.
     fn call<R: mlua::FromLuaMulti>(&self, script: ScriptId, arg: &Table) -> Result<R, CallError> {
-        let start = Instant::now();
-        self.deadline.set(start + self.budget);
-        self.functions[script.index()].call::<R>(arg).map_err(|e| {
-            let over_budget = Instant::now() >= self.deadline.get();
-            CallError {
+        self.clock.start(self.budget);
+        self.functions[script.index()]
+            .call::<R>(arg)
+            .map_err(|e| CallError {
                 message: located_error(&e, &self.files[script.index()]),
-                over_budget,
-            }
-        })
+                over_budget: self.clock.stopped(),
+            })
     }
 
     /// Fill `r` from `last`.
@@ -421,11 +448,11 @@ fn vars_table(lua: &Lua, current: &Rc<Current>) -> mlua::Result<Table> {
 }
 
 /// A Lua state with only the libraries a sandboxed script may use, kaioken's own,
-/// the memory limit, and the budget hook reading `deadline`.
+/// the memory limit, and the budget hook reading `clock`.
 pub(crate) fn sandbox(
     limits: &crate::Limits,
     budget: Duration,
-    deadline: &Rc<Cell<Instant>>,
+    clock: &Rc<Budget>,
 ) -> mlua::Result<Lua> {
     use mlua::StdLib;
     let libs = StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::UTF8 | StdLib::OS;
@@ -455,7 +482,7 @@ pub(crate) fn sandbox(
     globals.raw_set("os", safe)?;
     crate::lib_fns::install(&lua, limits)?;
     // `pcall` that cannot swallow the budget: past the deadline its error goes on.
-    let d = Rc::clone(deadline);
+    let d = Rc::clone(clock);
     globals.raw_set(
         "pcall",
         lua.create_function(move |lua, (f, args): (Function, MultiValue)| {
@@ -466,7 +493,8 @@ pub(crate) fn sandbox(
                     out.extend(values);
                     Ok(out)
                 }
-                Err(e) if Instant::now() >= d.get() => Err(e),
+                // Once the hook stopped the call, its error goes on.
+                Err(e) if d.stopped() => Err(e),
                 Err(e) => {
                     let mut out = MultiValue::new();
                     out.push_back(Value::Boolean(false));
@@ -477,11 +505,12 @@ pub(crate) fn sandbox(
         })?,
     )?;
     lua.set_memory_limit(limits.memory)?;
-    let d = Rc::clone(deadline);
+    let d = Rc::clone(clock);
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(HOOK_EVERY),
         move |_, _| {
-            if Instant::now() >= d.get() {
+            if Instant::now() >= d.deadline.get() {
+                d.stopped.set(true);
                 Err(mlua::Error::runtime(format!(
                     "stopped: ran past its time budget of {budget:?} (`[scripting] budget`)"
                 )))

@@ -4,10 +4,7 @@
 //! settings). What `setup` returns becomes `${setup.key}` for every VU and the
 //! `setup` table in every script.
 
-use std::cell::Cell;
 use std::fmt;
-use std::rc::Rc;
-use std::time::Instant;
 
 use kaioken_vm::ScriptRole;
 use mlua::{Lua, Table, Value};
@@ -165,9 +162,9 @@ impl Runner {
             .ok_or_else(|| format!("no `{name}` function"))?;
         let stats = FnStats::default();
         stats.call();
-        let deadline = Rc::new(Cell::new(Instant::now() + SETUP_BUDGET));
+        let clock = crate::engine::Budget::new(SETUP_BUDGET);
         let result = (|| {
-            let lua = sandbox(&self.limits, SETUP_BUDGET, &deadline)?;
+            let lua = sandbox(&self.limits, SETUP_BUDGET, &clock)?;
             lua.globals().raw_set(
                 "setup",
                 crate::lib_fns::setup_table(&lua, self.setup_values())?,
@@ -194,7 +191,7 @@ impl Runner {
         })()
         .map_err(|e| clean_error(&e));
         if let Err(message) = &result {
-            stats.error(message, Instant::now() >= deadline.get());
+            stats.error(message, clock.stopped());
         }
         if let Ok(mut reports) = self.setup_report.lock() {
             reports.push(stats.report(name, role));

@@ -107,7 +107,7 @@ fn unique_gives_each_vu_its_own_row() {
 
             [load]
             vus = 5
-            max_requests = 100
+            duration = "1s"
 
             [[data]]
             name = "users"
@@ -118,9 +118,12 @@ fn unique_gives_each_vu_its_own_row() {
         ))
         .report()
         .run();
-    assert_eq!(out.report().u64("requests.responses"), 100);
+    // A second, not a request count: with `max_requests`, one worker thread can send
+    // them all before the other's VUs start on a loaded machine.
+    let responses = out.report().u64("requests.responses");
+    assert!(responses >= 5, "{responses}");
     let served = served(&nginx);
-    assert_eq!(served.values().sum::<u64>(), 100);
+    assert_eq!(served.values().sum::<u64>(), responses);
     for uri in served.keys() {
         let (name, vu) = uri["/echo?u=useruser".len()..].split_once("&vu=").unwrap();
         let (row, vu): (u32, u32) = (name.parse().unwrap(), vu.parse().unwrap());

@@ -536,6 +536,8 @@ fn a_check_past_its_memory_limit_fails_and_the_state_goes_on() {
             r#"
             [scripting]
             memory_mib = 2
+            # Past the memory, not the time: a loaded machine must not stop it first.
+            budget = "10s"
 
             [scripts]
             hog = '''
