@@ -294,3 +294,37 @@ fn the_book_lists_every_page() {
     pages.sort();
     assert_eq!(listed, pages, "docs/SUMMARY.md and docs/*.md differ");
 }
+
+/// `mdbook build docs` (mdBook 0.4, installed by scripts/test.sh; `MDBOOK` overrides
+/// the command) renders every chapter, the generated reference included.
+#[test]
+fn the_book_builds() {
+    let out_dir = tempfile::TempDir::new().expect("a temporary directory");
+    let mdbook = std::env::var("MDBOOK").unwrap_or_else(|_| "mdbook".to_owned());
+    let out = std::process::Command::new(&mdbook)
+        .arg("build")
+        .arg(root().join("docs"))
+        .arg("--dest-dir")
+        .arg(out_dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {mdbook} ({e}): scripts/test.sh installs it"));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "mdbook build failed:\n{log}");
+    assert!(!log.contains("[WARN]") && !log.contains("[ERROR]"), "{log}");
+    let pages: Vec<String> = markdown_files()
+        .iter()
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("docs")))
+        .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
+        .filter(|stem| stem != "SUMMARY")
+        .collect();
+    assert!(pages.len() >= 15, "{pages:?}");
+    for page in &pages {
+        let html = out_dir.path().join(format!("{page}.html"));
+        assert!(html.is_file(), "no {}", html.display());
+    }
+    let reference = std::fs::read_to_string(out_dir.path().join("reference.html")).unwrap();
+    assert!(
+        reference.contains("<code>[[scenarios.steps]]</code>"),
+        "the reference page lacks its sections"
+    );
+}
