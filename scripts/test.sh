@@ -287,4 +287,12 @@ kubernetes-validate --version
 actionlint --version | head -n 1
 hadolint --version
 
+# The docs site (docs/book.toml) is built by mdBook (tests/integration/docs.rs);
+# the 0.4 series, whose book.toml format the site uses.
+if ! command -v mdbook >/dev/null || ! mdbook --version | grep -q '^mdbook v0\.4\.'; then
+  echo "installing mdbook 0.4" >&2
+  cargo install mdbook --locked --version '~0.4'
+fi
+mdbook --version
+
 cargo test --workspace "$@"

@@ -47,7 +47,12 @@ pub enum Command {
     /// keys from it; `kaioken init` writes a `#:schema` line pointing at the published
     /// copy. Example: `kaioken schema > scenario.schema.json`, then
     /// `#:schema ./scenario.schema.json` at the top of a scenario.
-    Schema,
+    Schema {
+        /// Print the scenario key reference (docs/reference.md) as Markdown instead:
+        /// every table and key, with its type and description.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print a shell completion script.
     ///
     /// Example, for bash: `kaioken completions bash > ~/.local/share/bash-completion/completions/kaioken`.

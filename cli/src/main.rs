@@ -21,6 +21,7 @@ mod init;
 mod live;
 mod merge;
 mod outputs;
+mod reference;
 mod render;
 mod report;
 mod scripts;
@@ -50,8 +51,11 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run(&args),
         Some(Command::Demo(args)) => demo(&args),
         Some(Command::Init(args)) => init::init(&args),
-        Some(Command::Schema) => {
+        Some(Command::Schema { markdown: false }) => {
             print_stdout(&format!("{:#}\n", kaioken_compiler::scenario_schema()))
+        }
+        Some(Command::Schema { markdown: true }) => {
+            print_stdout(&reference::markdown(&kaioken_compiler::scenario_schema()))
         }
         Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Report(args)) => render_saved(&args),

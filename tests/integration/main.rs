@@ -38,6 +38,7 @@ mod compressed;
 mod counts;
 mod data;
 mod diagnostics;
+mod docs;
 mod examples;
 mod exec;
 mod faults;

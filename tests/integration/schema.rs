@@ -1,7 +1,8 @@
 //! The scenario file's JSON Schema (`kaioken schema`, derived from the TOML front
 //! end's types): the committed copy in `docs/scenario.schema.json` is what the binary
 //! prints, every example scenario validates against it, a misspelled or mistyped key
-//! does not, and `kaioken init` points editors at it.
+//! does not, and `kaioken init` points editors at it. The key reference,
+//! `docs/reference.md`, is `kaioken schema --markdown` of the same schema.
 //!
 //! The validator is an independent one: Python's `jsonschema` (Draft 2020-12) over
 //! `tomllib`, installed by scripts/test.sh; `PYTHON` overrides the interpreter.
@@ -120,6 +121,52 @@ fn the_committed_schema_is_what_kaioken_schema_prints() {
             "websocket"
         ]
     );
+}
+
+#[test]
+fn the_committed_reference_is_what_kaioken_schema_markdown_prints() {
+    let printed = Test::new()
+        .without_no_tui()
+        .args(["schema", "--markdown"])
+        .run()
+        .stdout;
+    let committed =
+        std::fs::read_to_string(root().join("docs/reference.md")).expect("docs/reference.md");
+    assert!(
+        printed == committed,
+        "docs/reference.md is out of date: run `kaioken schema --markdown > docs/reference.md`"
+    );
+    // Every key of every table in the schema has its row: count them in both.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/scenario.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let top = schema["properties"].as_object().expect("properties").len();
+    let target = schema["$defs"]["Target"]["properties"]
+        .as_object()
+        .expect("Target")
+        .len();
+    let section = |header: &str| -> usize {
+        let start = printed
+            .find(&format!("## `{header}`\n"))
+            .unwrap_or_else(|| panic!("no {header} section"));
+        printed[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with("## "))
+            .filter(|l| l.starts_with("| `"))
+            .count()
+    };
+    assert_eq!(section("[target]"), target);
+    let top_rows = printed
+        .split("## Top level\n")
+        .nth(1)
+        .expect("a top-level section")
+        .lines()
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with("| `"))
+        .count();
+    assert_eq!(top_rows, top);
 }
 
 #[test]

@@ -21,21 +21,34 @@ use crate::located::{Loc, Located, Src};
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "kaioken scenario")]
 struct File {
+    /// Where requests go and how connections behave.
     target: Option<Target>,
+    /// What every request sends: defaults that steps inherit.
     request: Option<Request>,
+    /// How much load, for how long: the closed (VUs) or open (arrival rate) model.
     load: Option<Load>,
+    /// Load levels in time: each stage moves linearly to its target.
     stages: Option<Vec<Spanned<StageTable>>>,
+    /// Checks on every response: named expressions, counted in the report.
     checks: Option<Vec<Spanned<CheckTable>>>,
+    /// Pass or fail: bounds on the run's metrics (exit code 4 when one fails).
     thresholds: Option<Thresholds>,
+    /// Weighted scenarios of ordered steps (request chaining between them).
     scenarios: Option<Vec<Spanned<ScenarioTable>>>,
+    /// The message exchange of a `ws://` target.
     websocket: Option<Spanned<WebSocketTable>>,
-    /// Header names and query keys whose values printers hide (read by
-    /// `crate::redaction`; checked here).
+    /// More header names and query keys whose values every printout hides.
+    // Read by `crate::redaction`; checked here.
     redact: Option<Vec<Spanned<String>>>,
+    /// The schema and call of a `grpc://` target and of gRPC steps.
     grpc: Option<GrpcTable>,
+    /// Where metrics stream while the run goes on.
     outputs: Option<OutputsTable>,
+    /// Lua functions: checks, extractors, request hooks, `setup` and `teardown`.
     scripts: Option<BTreeMap<String, Spanned<ScriptValue>>>,
+    /// What scripts may do: environment variables, network in setup, time and memory.
     scripting: Option<ScriptingTable>,
+    /// Data sources (CSV or JSON files) read as `${source.column}`.
     data: Option<Vec<Spanned<DataSourceTable>>>,
 }
 
@@ -43,9 +56,17 @@ struct File {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DataSourceTable {
+    /// The source's name, as templates use it: letters, digits and `_`, not starting with a
+    /// digit, neither `setup` nor `script`.
     name: Option<Spanned<String>>,
+    /// A `.csv` file (header row, RFC 4180 quoting) or a `.json` array of objects, relative
+    /// to the scenario's folder.
     file: Option<Spanned<String>>,
+    /// `sequential`: the next row, one cursor shared by all VUs; `random`: a row drawn at
+    /// random; `unique`: VU *n* reads row *n − 1* (more VUs than rows is an error).
     strategy: Option<Spanned<String>>,
+    /// For a `sequential` source: `wrap` starts again from the first row; `stop` stops the
+    /// run (`stop_reason` `data_exhausted`, report written).
     on_exhausted: Option<Spanned<String>>,
 }
 
@@ -61,6 +82,7 @@ enum ScriptValue {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ScriptFile {
+    /// The Lua file holding the function's body, relative to the scenario file.
     file: String,
 }
 
@@ -68,9 +90,14 @@ struct ScriptFile {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ScriptingTable {
+    /// The longest one call may run during the load, at most `60s`.
     budget: Option<Spanned<String>>,
+    /// The most memory one Lua state may hold (there is one per worker thread).
     memory_mib: Option<Spanned<i64>>,
+    /// Environment variables scripts may read as `env.NAME`.
     env: Option<Vec<Spanned<String>>>,
+    /// `setup` and `teardown` may make HTTP requests (`http.get`, `http.post`,
+    /// `http.request`).
     network: Option<bool>,
 }
 
@@ -78,14 +105,25 @@ struct ScriptingTable {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct OutputsTable {
+    /// `HOST:PORT` to serve `/metrics` on (`:9464` means 127.0.0.1).
     prometheus: Option<Spanned<String>>,
+    /// A Prometheus remote-write URL.
     #[serde(rename = "prometheus-rw")]
     prometheus_rw: Option<Spanned<String>>,
+    /// `http://HOST:PORT/DATABASE` (1.x) or `http://HOST:PORT?org=…&bucket=…` (2.x, token
+    /// from `KAIOKEN_INFLUXDB_TOKEN`).
     influxdb: Option<Spanned<String>>,
+    /// An OTLP/HTTP base URL (`/v1/metrics`, `/v1/traces`).
     otlp: Option<Spanned<String>>,
+    /// A command to start and write the run to as JSON lines (see
+    /// [outputs.md](outputs.md#exec-your-own-output-plugin)).
     exec: Option<Spanned<String>>,
+    /// How long `/metrics` is still served after the run, and an `exec` command has to
+    /// exit.
     linger: Option<Spanned<String>>,
+    /// How often push outputs send.
     interval: Option<Spanned<String>>,
+    /// Labels on every series; names are letters, digits and `_`.
     tags: Option<BTreeMap<String, Spanned<String>>>,
 }
 
@@ -93,11 +131,19 @@ struct OutputsTable {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GrpcTable {
+    /// The `.proto` declaring the service (relative to the scenario file); its folder is
+    /// where its `import`s are looked up first (Google's well-known types are built in).
     proto: Option<Spanned<String>>,
+    /// More folders its `import`s are looked up in.
     import_paths: Option<Vec<Spanned<String>>>,
+    /// Fetch the schema by server reflection instead (from the first call's server, before
+    /// the run).
     reflection: Option<Spanned<bool>>,
+    /// The method of a `grpc://` target; required with one.
     call: Option<Spanned<String>>,
+    /// Its request message (`--body` / `-b` on the command line).
     message: Option<Spanned<String>>,
+    /// Its metadata, over `[request] headers` and `-H`.
     metadata: Option<BTreeMap<String, Spanned<String>>>,
 }
 
@@ -105,36 +151,60 @@ struct GrpcTable {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GrpcStepTable {
+    /// The server (default: `[target] url`'s origin).
     url: Option<Spanned<String>>,
+    /// The method, `package.Service/Method`; required.
     call: Option<Spanned<String>>,
+    /// The request message as JSON (a template).
     message: Option<Spanned<String>>,
+    /// The call's metadata.
     metadata: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ScenarioTable {
+    /// The scenario's name.
     name: Option<Spanned<String>>,
+    /// Its share of the iterations (a weight of 0 is an error: it would never run).
     weight: Option<Spanned<i64>>,
+    /// Labels, shown in `--dump ir`.
     tags: Option<Vec<String>>,
+    /// The scenario's requests, run in order in every iteration; at least one.
     steps: Option<Vec<Spanned<StepTable>>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StepTable {
+    /// The step's name in the summary and the report (default: method and URL).
     name: Option<String>,
+    /// Where the request goes: absolute, or starting with `/` (relative to `[target] url`);
+    /// required unless the step has `grpc` or `ws`.
     url: Option<Spanned<String>>,
+    /// Any HTTP token (`GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`, …).
     method: Option<Spanned<String>>,
+    /// Request headers, over the `[request]` defaults.
     headers: Option<BTreeMap<String, Spanned<String>>>,
+    /// The request body; `content-length` is computed per request.
     body: Option<Spanned<String>>,
+    /// The body from a file, sent byte for byte (no interpolation).
     body_file: Option<Spanned<String>>,
+    /// A `multipart/form-data` body (RFC 7578), one part per field, in name order (`-F`: in
+    /// the order given).
     multipart: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    /// Checks run on every response to this step, e.g. `["status == 200"]`.
     checks: Option<Vec<Spanned<String>>>,
+    /// Values taken from the response for later steps, as `${name}`: `json:PATH`,
+    /// `regex:RE`, `header:NAME`, `body` or `script:NAME`.
     extract: Option<BTreeMap<String, Spanned<String>>>,
+    /// The pause after this step (default: the `[request]` one).
     think_time: Option<Spanned<String>>,
+    /// The statuses that are successes (default: the `[request]` one).
     expected_status: Option<Spanned<String>>,
+    /// Make the step a gRPC call instead of an HTTP request.
     grpc: Option<Spanned<GrpcStepTable>>,
+    /// Make the step a WebSocket exchange instead of an HTTP request.
     ws: Option<Spanned<WsTable>>,
 }
 
@@ -142,9 +212,13 @@ struct StepTable {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct WebSocketTable {
+    /// The message each exchange sends: text when it is UTF-8, else binary.
     message: Option<Spanned<String>>,
+    /// `"echo"` (the default: send, then wait for `expect` replies) or `"fire_and_forget"`.
     mode: Option<Spanned<String>>,
+    /// Each connection sends at most one message per interval, start to start.
     message_interval: Option<Spanned<String>>,
+    /// Replies an echo exchange waits for (an error with `fire_and_forget`).
     expect: Option<Spanned<i64>>,
 }
 
@@ -152,10 +226,16 @@ struct WebSocketTable {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct WsTable {
+    /// The WebSocket URL: `ws://`, `wss://`, or starting with `/` (relative to `[target]
+    /// url`).
     url: Option<Spanned<String>>,
+    /// The message the exchange sends (a template): text when it is UTF-8, else binary.
     send: Option<Spanned<String>>,
+    /// `"echo"` (the default: send, then wait for `expect` replies) or `"fire_and_forget"`.
     mode: Option<Spanned<String>>,
+    /// Each connection sends at most one message per interval, start to start.
     message_interval: Option<Spanned<String>>,
+    /// Replies an echo exchange waits for (default 1).
     expect: Option<Spanned<i64>>,
 }
 
@@ -163,19 +243,37 @@ struct WsTable {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Thresholds {
+    /// Latency percentile: a time bound (`< 200ms`, `<= 1s`).
     p50: Option<Spanned<String>>,
+    /// Latency percentile: a time bound (`< 200ms`, `<= 1s`).
     p75: Option<Spanned<String>>,
+    /// Latency percentile: a time bound (`< 200ms`, `<= 1s`).
     p90: Option<Spanned<String>>,
+    /// Latency percentile: a time bound (`< 200ms`, `<= 1s`).
     p95: Option<Spanned<String>>,
+    /// Latency percentile: a time bound (`< 200ms`, `<= 1s`).
     p99: Option<Spanned<String>>,
+    /// Latency percentile: a time bound (`< 200ms`, `<= 1s`).
     p99_9: Option<Spanned<String>>,
+    /// The mean latency: a time bound.
     mean: Option<Spanned<String>>,
+    /// The largest latency: a time bound.
     max: Option<Spanned<String>>,
+    /// Requests without a response (errors) / all requests: a fraction (`0.01`) or a
+    /// percentage (`1%`).
     error_rate: Option<Spanned<String>>,
+    /// Failed requests (errors and unexpected statuses) / all requests: a fraction or a
+    /// percentage.
     failure_rate: Option<Spanned<String>>,
+    /// Responses per second: a number.
     rps: Option<Spanned<String>>,
+    /// Passed check evaluations / all: a fraction or a percentage.
     check_pass_rate: Option<Spanned<String>>,
+    /// Iterations due but dropped (open model: no VU free in time): a count (`< 10`), or a
+    /// percentage of the iterations due.
     dropped_iterations: Option<Spanned<String>>,
+    /// Iterations started per second: a rate (`> 950`), or a percentage of the planned rate
+    /// (`> 95%`).
     achieved_rate: Option<Spanned<String>>,
     /// `[thresholds.scenarios.NAME]`: the same keys for one scenario.
     scenarios: Option<BTreeMap<String, Thresholds>>,
@@ -186,71 +284,152 @@ struct Thresholds {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CheckTable {
+    /// The check's name in the summary and the report (default: the expression).
     name: Option<Spanned<String>>,
+    /// The check expression, e.g. `status in [200, 201]`; required.
     expr: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StageTable {
+    /// How long the stage lasts.
     duration: Option<Spanned<String>>,
+    /// Closed model: VUs active at the end of the stage; VUs above the level finish their
+    /// iteration and wait.
     target: Option<Spanned<f64>>,
+    /// Open model: iterations per second at the end of the stage.
     target_rate: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Target {
+    /// Where requests go: `http://` or `https://` (`ws://` or `wss://` for WebSocket,
+    /// `grpc://` or `grpcs://` for gRPC), host, optional port, path and query.
     url: Option<Spanned<String>>,
+    /// Per request: connecting, sending and reading the whole response.
     timeout: Option<Spanned<String>>,
+    /// Speak HTTP/2: prior knowledge on `http://`, ALPN `h2` on `https://` (a server that
+    /// does not agree to `h2` gives `protocol` errors).
     http2: Option<bool>,
+    /// The HTTP version of every HTTP step: `"1.1"`, `"2"` (as `http2 = true`) or `"3"`.
     http: Option<Spanned<String>>,
+    /// Do not verify TLS certificates.
     insecure: Option<bool>,
+    /// A PEM file of extra root certificates to trust (beside the built-in web roots).
     cacert: Option<Spanned<String>>,
+    /// When more than this share of requests fail, the exit code is 1.
     max_error_rate: Option<Spanned<f64>>,
+    /// The share of requests traced, drawn at random per request (each redirect hop too): a
+    /// sampled request carries a W3C `traceparent` header, `00-<trace id>-<span id>-01`,
+    /// with fresh random ids, and becomes a span (its step, start, duration, status or
+    /// error class, phases) that `-o otlp=…` exports.
     trace_sample: Option<Spanned<f64>>,
+    /// Most body bytes kept per response for checks (every byte is still read and counted).
     body_limit: Option<Spanned<i64>>,
+    /// Keep cookies per VU, like a browser session: `Set-Cookie` from every response is
+    /// stored (domain, path, expiry and `Secure` matched by the `cookie_store` crate) and
+    /// the matching cookies are sent as `Cookie` on each request.
     cookie_jar: Option<bool>,
+    /// Ask for compressed responses (`accept-encoding: gzip, br, zstd`, unless a header of
+    /// your own sets `accept-encoding`) and decode bodies encoded with `gzip`, `deflate`,
+    /// `br` or `zstd` before checks, extractors and the cookie jar see them (up to
+    /// `body_limit` bytes kept, as for any body).
     compressed: Option<bool>,
+    /// Whether a connection carries more than one request.
     keepalive: Option<bool>,
+    /// HTTP/2 and gRPC only (needs `http2`, or gRPC calls): the VUs of each worker thread
+    /// share connections to the scenario's origins, N VUs to a connection, each request on
+    /// its own stream (h2load's `-m`).
     h2_streams: Option<Spanned<i64>>,
+    /// Connections to the URL's `HOST:PORT` go to `TO_HOST:TO_PORT` instead, as with curl's
+    /// and oha's flag; `Host` (HTTP/2 and HTTP/3: `:authority`), the TLS server name and
+    /// the certificate check keep the URL's host.
     connect_to: Option<Vec<Spanned<String>>>,
+    /// As `connect_to` with the same port: connections to `HOST:PORT` go to `ADDRESS` (an
+    /// IP address, not a name) without a DNS lookup.
     resolve: Option<Vec<Spanned<String>>>,
+    /// How long a name's DNS answer is used.
     dns_refresh: Option<Spanned<String>>,
+    /// Every connection (of every origin, redirects' too) goes to this Unix socket; the URL
+    /// still gives `Host`, the path and, for `https://` and `wss://`, the TLS server name
+    /// the certificate is checked against (TLS over the socket works as over TCP).
     unix_socket: Option<Spanned<String>>,
+    /// Connect through a proxy. `http://HOST:PORT`: requests to `http://` origins over
+    /// HTTP/1.1 go to the proxy in absolute form (`GET http://host/path HTTP/1.1`);
+    /// everything else (`https://`, HTTP/2 including h2c, gRPC, WebSocket) goes through a
+    /// `CONNECT` tunnel, TLS with the origin inside it.
     proxy: Option<Spanned<String>>,
+    /// Use the environment's proxies, as curl does: `http_proxy` for `http://`/`ws://`
+    /// origins, `https_proxy` for `https://`/`wss://` (each lowercase first, then
+    /// uppercase), and `no_proxy` (comma-separated host names, which cover their
+    /// subdomains, a leading `.` allowed; IP addresses; optional `:port`; `*` for all) for
+    /// the hosts that go direct.
     proxy_from_env: Option<bool>,
+    /// Follow `301`, `302`, `303`, `307` and `308` responses to their `Location` (relative
+    /// or absolute, to any `http(s)` origin; each VU keeps connections to up to 8 origins
+    /// redirects led to).
     follow_redirects: Option<bool>,
+    /// Most redirects followed per request; past it, the last 3xx is the response.
     max_redirects: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Request {
+    /// Any HTTP token (`GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`, …).
     method: Option<Spanned<String>>,
+    /// Request headers. Names are sent lowercase.
     headers: Option<BTreeMap<String, Spanned<String>>>,
+    /// The request body; `content-length` is computed per request.
     body: Option<Spanned<String>>,
+    /// The body from a file, sent byte for byte (no interpolation).
     body_file: Option<Spanned<String>>,
+    /// A `multipart/form-data` body (RFC 7578), one part per field, in name order (`-F`: in
+    /// the order given).
     multipart: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    /// Checks run on every response to this request, e.g. `["status == 200"]`.
     checks: Option<Vec<Spanned<String>>>,
+    /// Think time: after each response the VU pauses this long before its next request, as
+    /// a user reading a page would (k6's `sleep`).
     think_time: Option<Spanned<String>>,
+    /// The statuses that are successes: codes (`404`), ranges (`200-299`) and classes
+    /// (`2xx`), separated by commas.
     expected_status: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Load {
+    /// Closed model: concurrent VUs; each has its own connection.
     vus: Option<Spanned<i64>>,
+    /// How long to measure, after the warm-up.
     duration: Option<Spanned<String>>,
+    /// Stop after exactly this many requests (warm-up included).
     max_requests: Option<Spanned<i64>>,
+    /// Closed model: cap on requests per second across all VUs: a token bucket with a burst
+    /// of one, each worker thread pacing its share.
     rate: Option<Spanned<f64>>,
+    /// Closed model: VU start times are spread evenly over this time.
     ramp_up: Option<Spanned<String>>,
+    /// Run this long first without recording, at the starting level: connections open,
+    /// caches warm.
     warmup: Option<Spanned<String>>,
+    /// Open model: iterations started per second.
     arrival_rate: Option<Spanned<f64>>,
+    /// Open model: the most VUs (connections) that may run at once.
     max_vus: Option<Spanned<i64>>,
+    /// Open model: VUs started up front; more are added on demand, and VUs idle for a
+    /// second retire down to this number.
     pre_allocated_vus: Option<Spanned<i64>>,
+    /// Open model: measure each iteration's latency from its scheduled start, so time spent
+    /// waiting for a free VU (coordinated omission) counts.
     latency_correction: Option<bool>,
+    /// Open model: most iterations waiting for a free VU; one more is dropped and counted.
     queue_size: Option<Spanned<i64>>,
+    /// Open model: an iteration that waited this long for a free VU is dropped and counted
+    /// instead of being sent late.
     queue_timeout: Option<Spanned<String>>,
 }
 
