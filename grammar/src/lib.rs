@@ -35,3 +35,13 @@ pub use grammar_error::{GrammarError, GrammarErrorKind, max_duration};
 pub use span::Span;
 pub use template::{Template, TemplatePart, parse_template};
 pub use threshold::{Threshold, parse_threshold};
+
+/// Whether `name` is an identifier of the grammar (`ident` in `kaioken.pest`): ASCII
+/// letters, digits and `_`, not starting with a digit. Variables, extractors, data
+/// sources, scripts and setup keys are all named by it, since `${name}` must reach them.
+pub fn is_identifier(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

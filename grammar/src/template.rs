@@ -139,11 +139,7 @@ fn locate_error(input: &str) -> GrammarError {
             }
             Some(close) => {
                 let name = &rest[..close];
-                let valid = name
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                let valid = crate::is_identifier(name);
                 if !valid {
                     return GrammarError {
                         span: Span::new(start, start + 2 + close + 1),

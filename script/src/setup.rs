@@ -101,11 +101,7 @@ impl Runner {
                                 ));
                             }
                         };
-                        let is_name = key
-                            .chars()
-                            .enumerate()
-                            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-                        if key.is_empty() || !is_name {
+                        if !kaioken_grammar::is_identifier(&key) {
                             return Err(mlua::Error::runtime(format!(
                                 "setup returned the key `{key}`, which `${{setup.{key}}}` cannot name: use letters, digits and `_`"
                             )));

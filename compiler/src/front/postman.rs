@@ -275,15 +275,21 @@ struct Ctx {
     other_steps: usize,
 }
 
-/// Whether `name` can be a `${name}` of the template grammar.
-fn is_name(name: &str) -> bool {
-    name.chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 impl Ctx {
+    /// A conversion that starts knowing `values`.
+    fn new(values: BTreeMap<String, String>) -> Ctx {
+        Ctx {
+            values,
+            extracted: BTreeSet::new(),
+            unknown: BTreeSet::new(),
+            dynamic: BTreeSet::new(),
+            timestamp: false,
+            not_converted: Vec::new(),
+            other_lines: 0,
+            other_steps: 0,
+        }
+    }
+
     /// Postman text with `{{…}}`s, as request text.
     fn text(&mut self, s: &str) -> Text {
         let mut out = Text::default();
@@ -334,7 +340,7 @@ impl Ctx {
                 }
             } else {
                 self.unknown.insert(name.to_owned());
-                if is_name(name) {
+                if kaioken_grammar::is_identifier(name) {
                     out.segs.push(Seg::Var(name.to_owned()));
                 } else {
                     push_lit(out, whole);
@@ -380,16 +386,7 @@ fn convert(src: &Src, options: &PostmanOptions) -> Result<PostmanImport, Compile
     if let Some(env) = &options.environment {
         read_values(env, &mut values)?;
     }
-    let mut ctx = Ctx {
-        values,
-        extracted: BTreeSet::new(),
-        unknown: BTreeSet::new(),
-        dynamic: BTreeSet::new(),
-        timestamp: false,
-        not_converted: Vec::new(),
-        other_lines: 0,
-        other_steps: 0,
-    };
+    let mut ctx = Ctx::new(values);
     let Some(items) = root.get("item").and_then(Value::as_array) else {
         return Err(not_postman(
             src,
@@ -904,7 +901,9 @@ fn encode(t: &Text) -> Text {
                 &mut out,
                 &url::form_urlencoded::byte_serialize(l.as_bytes()).collect::<String>(),
             ),
-            Seg::Var(v) if is_name(v) && !is_builtin(v) => out.segs.push(Seg::Encoded(v.clone())),
+            Seg::Var(v) if kaioken_grammar::is_identifier(v) && !is_builtin(v) => {
+                out.segs.push(Seg::Encoded(v.clone()))
+            }
             other => out.segs.push(other.clone()),
         }
     }
@@ -1110,7 +1109,9 @@ fn test_script(lines: &[String]) -> TestScript {
         } else if let Some(c) = set.captures(line) {
             let var = c[1].to_owned();
             match json_path(&c[2], &names) {
-                Some(path) if is_name(&var) => out.extracts.push((var, format!("json:{path}"))),
+                Some(path) if kaioken_grammar::is_identifier(&var) => {
+                    out.extracts.push((var, format!("json:{path}")))
+                }
                 _ => out.not_converted.push(line.clone()),
             }
         } else if let Some(c) = status.captures(line) {
@@ -1340,22 +1341,16 @@ mod tests {
 
     #[test]
     fn variables_and_dynamic_ones() {
-        let mut ctx = Ctx {
-            values: [
+        let mut ctx = Ctx::new(
+            [
                 ("base".to_owned(), "http://h{{port}}".to_owned()),
                 ("port".to_owned(), ":81".to_owned()),
                 ("loop".to_owned(), "{{loop}}".to_owned()),
             ]
             .into_iter()
             .collect(),
-            extracted: ["token".to_owned()].into_iter().collect(),
-            unknown: BTreeSet::new(),
-            dynamic: BTreeSet::new(),
-            timestamp: false,
-            not_converted: Vec::new(),
-            other_lines: 0,
-            other_steps: 0,
-        };
+        );
+        ctx.extracted = ["token".to_owned()].into_iter().collect();
         let t = ctx.text("{{base}}/x/{{ token }}/{{$guid}}/{{$randomInt}}/{{$timestamp}}/{{$randomEmail}}/{{missing}}/{{bad-name}}/${lit}/{{loop}}");
         assert_eq!(
             t.render(),
@@ -1390,16 +1385,7 @@ mod tests {
             values.insert(format!("v{i}"), format!("{{{{v{}}}}}", i + 1).repeat(64));
         }
         values.insert("v8".to_owned(), "x".repeat(64));
-        let mut ctx = Ctx {
-            values,
-            extracted: BTreeSet::new(),
-            unknown: BTreeSet::new(),
-            dynamic: BTreeSet::new(),
-            timestamp: false,
-            not_converted: Vec::new(),
-            other_lines: 0,
-            other_steps: 0,
-        };
+        let mut ctx = Ctx::new(values);
         let text = ctx.text("{{v0}}").render();
         assert!(text.len() < 4 << 20, "{}", text.len());
         assert!(text.len() >= 1 << 20, "{}", text.len());

@@ -35,11 +35,7 @@ impl Lowerer<'_> {
     pub(super) fn extracts(&mut self, specs: &[(String, Located<String>)]) -> Vec<IrExtract> {
         let mut out = Vec::new();
         for (var, spec) in specs {
-            let valid_name = var
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid_name = kaioken_grammar::is_identifier(var);
             if !valid_name || Builtin::from_name(var).is_some() {
                 let message = if valid_name {
                     format!("`{var}` is a built-in; extract into another name")

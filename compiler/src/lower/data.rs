@@ -44,11 +44,7 @@ impl Lowerer<'_> {
 
     fn data_source(&mut self, source: &DraftData) -> Option<DataTable> {
         let name = &source.name.value;
-        let is_name = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let is_name = kaioken_grammar::is_identifier(name);
         if !is_name || name == "setup" || name == "script" {
             self.data_error(
                 name,

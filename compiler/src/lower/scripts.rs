@@ -25,11 +25,7 @@ impl Lowerer<'_> {
         let mut defs = Vec::new();
         for script in &d.scripts {
             let name = &script.name.value;
-            let is_name = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let is_name = kaioken_grammar::is_identifier(name);
             if !is_name {
                 self.script_error(
                     name,
