@@ -269,6 +269,36 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
 }
 
 /// The error for IR that `lower` should have rejected.
+/// How the VM runs a built-in extractor (`json:`, `regex:`, `header:`, `body`), or
+/// what in it does not compile: a JSONPath or a regex, its text and the error. A
+/// `script:` extractor needs a program's script table: it is refused here.
+pub(crate) fn builtin_extract_kind(
+    extractor: &kaioken_grammar::Extractor,
+) -> Result<ExtractKind, (&'static str, &str, String)> {
+    use kaioken_grammar::Extractor;
+    Ok(match extractor {
+        Extractor::Json(path) => match jsonpath_rust::parser::parse_json_path(path) {
+            Ok(q) => ExtractKind::json(q),
+            Err(e) => return Err(("the JSONPath", path, e.to_string())),
+        },
+        Extractor::Regex(re) => match Regex::new(re) {
+            Ok(compiled) => ExtractKind::Regex(compiled),
+            Err(e) => return Err(("the regex", re, e.to_string())),
+        },
+        Extractor::Header(name) => {
+            ExtractKind::Header(name.to_ascii_lowercase().into_bytes().into())
+        }
+        Extractor::Body => ExtractKind::Body,
+        Extractor::Script(name) => {
+            return Err((
+                "the script extractor",
+                name,
+                "needs a program's scripts".to_owned(),
+            ));
+        }
+    })
+}
+
 fn unlowered(what: &str, text: &str, error: impl std::fmt::Display) -> InvalidProgram {
     InvalidProgram {
         pc: None,
@@ -457,21 +487,12 @@ impl Compiler {
     fn extractor(&mut self, x: &IrExtract) -> Result<ExtractorId, InvalidProgram> {
         use kaioken_grammar::Extractor;
         let kind = match &x.extractor {
+            Extractor::Script(name) => ExtractKind::Script(self.script(name, ScriptRole::Extract)?),
             // `lower` parsed the path and compiled the regex already and reported
             // the bad ones.
-            Extractor::Json(path) => match jsonpath_rust::parser::parse_json_path(path) {
-                Ok(q) => ExtractKind::json(q),
-                Err(e) => return Err(unlowered("the JSONPath", path, e)),
-            },
-            Extractor::Regex(re) => match Regex::new(re) {
-                Ok(compiled) => ExtractKind::Regex(compiled),
-                Err(e) => return Err(unlowered("the regex", re, e)),
-            },
-            Extractor::Header(name) => {
-                ExtractKind::Header(name.to_ascii_lowercase().into_bytes().into())
+            builtin => {
+                builtin_extract_kind(builtin).map_err(|(what, text, e)| unlowered(what, text, e))?
             }
-            Extractor::Body => ExtractKind::Body,
-            Extractor::Script(name) => ExtractKind::Script(self.script(name, ScriptRole::Extract)?),
         };
         let slot = self.slot(&x.var);
         self.extractors.push(CompiledExtractor {

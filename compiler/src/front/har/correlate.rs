@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use kaioken_vm::{CompiledExtractor, ExtractKind, ResponseView, SlotId};
+use kaioken_vm::{CompiledExtractor, ResponseView, SlotId};
 use serde_json::Value;
 
 use super::recording::{Correlation, RecordedResponse, RecordedStep, Seg, Text, occurrences};
@@ -376,23 +376,9 @@ fn extracts_to(spec: &str, response: &RecordedResponse, value: &str) -> bool {
     let Ok(extractor) = kaioken_grammar::parse_extractor(spec) else {
         return false;
     };
-    let kind = match extractor {
-        kaioken_grammar::Extractor::Json(path) => {
-            match jsonpath_rust::parser::parse_json_path(&path) {
-                Ok(q) => ExtractKind::json(q),
-                Err(_) => return false,
-            }
-        }
-        kaioken_grammar::Extractor::Regex(re) => match regex::bytes::Regex::new(&re) {
-            Ok(re) => ExtractKind::Regex(re),
-            Err(_) => return false,
-        },
-        kaioken_grammar::Extractor::Header(name) => {
-            ExtractKind::Header(name.to_ascii_lowercase().into_bytes().into())
-        }
-        kaioken_grammar::Extractor::Body => ExtractKind::Body,
-        // The correlator writes its own specs; none runs a script.
-        kaioken_grammar::Extractor::Script(_) => return false,
+    // The correlator writes its own specs; none runs a script.
+    let Ok(kind) = crate::compile::builtin_extract_kind(&extractor) else {
+        return false;
     };
     let extractor = CompiledExtractor {
         var: String::new(),
@@ -547,11 +533,7 @@ fn leaf_name(key: &str, parent: &str) -> String {
 
 /// Append `.key`, or `['key']` when the key is not a plain name.
 fn push_key(path: &mut String, key: &str) {
-    let plain = key
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let plain = kaioken_grammar::is_identifier(key);
     if plain {
         path.push('.');
         path.push_str(key);
