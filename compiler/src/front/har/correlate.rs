@@ -111,6 +111,7 @@ pub(crate) fn correlate(steps: &mut [RecordedStep], sent: &[Vec<String>]) -> Vec
     // Readable, unique names, in the order the values were found.
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
+    let mut next_suffix: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
     for (k, f) in found.iter().enumerate() {
         if used_by[k].is_empty() {
@@ -119,10 +120,12 @@ pub(crate) fn correlate(steps: &mut [RecordedStep], sent: &[Vec<String>]) -> Vec
         let (from, c) = (&f.from, &f.candidate);
         let base = var_name(&c.key);
         let mut var = base.clone();
-        let mut n = 2;
+        // Where to go on counting for this base: a recording with thousands of
+        // `token`s would otherwise try `token_2` onwards for each.
+        let n = next_suffix.entry(base.clone()).or_insert(2);
         while !taken.insert(var.clone()) {
             var = format!("{base}_{n}");
-            n += 1;
+            *n += 1;
         }
         names.insert(format!("\u{0}{k}"), var.clone());
         steps[*from].extracts.push((var.clone(), c.spec.clone()));
@@ -239,10 +242,14 @@ fn percent_encode(value: &str, html: bool, plus: bool, upper: bool) -> String {
 /// its own run: an encoded value's first run differs from the value's when it starts
 /// with a character that is encoded (`/abc` is `%2Fabc`) or one that is not ASCII.
 fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
-    let mut first_sent: HashMap<&str, usize> = HashMap::new();
+    // For each word, the requests that sent it, in order.
+    let mut sent_in: HashMap<&str, Vec<usize>> = HashMap::new();
     for (k, texts) in sent.iter().enumerate() {
         for word in texts.iter().flat_map(|t| words(t)) {
-            first_sent.entry(word).or_insert(k);
+            let list = sent_in.entry(word).or_default();
+            if list.last() != Some(&k) {
+                list.push(k);
+            }
         }
     }
     // For each word, the steps whose rewritable text has it, in order.
@@ -274,29 +281,30 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
                 continue;
             }
             let forms = forms(&c.value);
-            let mut maybe_known = false;
+            // The requests up to this one that may have sent a form already, and the
+            // later ones that may send one back.
+            let mut earlier = BTreeSet::new();
             let mut later = BTreeSet::new();
             for form in &forms {
                 // Texts without a letter or digit are rare: search for them.
                 match words(&form.text).first() {
                     Some(w) => {
-                        maybe_known |= first_sent.get(w).is_some_and(|&k| k <= i);
+                        let sent_by = sent_in.get(w).map_or(&[][..], Vec::as_slice);
+                        earlier.extend(sent_by.iter().copied().take_while(|&k| k <= i));
                         later.extend(sent_back.get(w).into_iter().flatten().copied());
                     }
                     None => {
-                        maybe_known = true;
+                        earlier.extend(0..=i);
                         later.extend(0..steps.len());
                     }
                 }
             }
             let later: Vec<usize> = later.into_iter().filter(|&j| j > i).collect();
-            if maybe_known
-                && sent[..=i].iter().flatten().any(|s| {
-                    forms
-                        .iter()
-                        .any(|f| occurrences(s, &f.text).next().is_some())
-                })
-            {
+            if earlier.iter().flat_map(|&k| &sent[k]).any(|s| {
+                forms
+                    .iter()
+                    .any(|f| occurrences(s, &f.text).next().is_some())
+            }) {
                 known.insert(c.value);
                 continue;
             }
