@@ -59,6 +59,23 @@ impl Template {
 ///
 /// An unterminated `${` or a variable name that is not an identifier.
 pub fn parse_template(input: &str) -> Result<Template, GrammarError> {
+    // Most texts of a scenario, and nearly all of a recording's, hold no `${` at all
+    // (nor `$${`): they are one literal, as the grammar would say, without its cost.
+    if !input.contains("${") {
+        let parts = if input.is_empty() {
+            Vec::new()
+        } else {
+            vec![TemplatePart::Literal {
+                text: input.to_owned(),
+                span: Span::new(0, input.len()),
+            }]
+        };
+        return Ok(Template { parts });
+    }
+    parse_with_grammar(input)
+}
+
+fn parse_with_grammar(input: &str) -> Result<Template, GrammarError> {
     let pairs = KaiokenParser::parse(Rule::template, input).map_err(|_| locate_error(input))?;
     let mut parts: Vec<TemplatePart> = Vec::new();
     for pair in pairs.flatten() {
@@ -159,6 +176,25 @@ fn locate_error(input: &str) -> GrammarError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Texts without `${` skip the grammar; they must come out as it would say.
+    #[test]
+    fn texts_without_a_variable_parse_as_the_grammar_does() {
+        for text in [
+            "",
+            "/",
+            "/items/1?q=a b&x=$",
+            "$",
+            "$$",
+            "{}",
+            "$ {x}",
+            "}{$",
+            "naïve €uro \u{1F600}\n\t",
+            "a$b{c}",
+        ] {
+            assert_eq!(parse_template(text), parse_with_grammar(text), "{text:?}");
+        }
+    }
 
     fn lit(text: &str, start: usize, end: usize) -> TemplatePart {
         TemplatePart::Literal {

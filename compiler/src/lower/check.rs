@@ -90,6 +90,10 @@ impl Lowerer<'_> {
         expr: &Located<String>,
         name: Option<String>,
     ) -> Option<IrCheck> {
+        if let Some(parsed) = self.checks_parsed.get(&expr.value) {
+            let parsed = parsed.clone();
+            return self.checked(parsed, expr, name);
+        }
         let parsed = match kaioken_grammar::parse_check(&expr.value) {
             Ok(c) => c,
             Err(e) => {
@@ -97,11 +101,6 @@ impl Lowerer<'_> {
                 return None;
             }
         };
-        if let kaioken_grammar::Check::Script(name) = &parsed
-            && !self.known_script(name, &expr.loc, None)
-        {
-            return None;
-        }
         let mut bad_regex = None;
         visit_regexes(&parsed, &mut |pattern, span| {
             if let Err(e) = regex::bytes::Regex::new(pattern) {
@@ -115,6 +114,23 @@ impl Lowerer<'_> {
                 &expr.loc,
                 Some(span),
             );
+            return None;
+        }
+        self.checks_parsed
+            .insert(expr.value.clone(), parsed.clone());
+        self.checked(parsed, expr, name)
+    }
+
+    /// A valid check made IR, once its script, if it names one, is known.
+    fn checked(
+        &mut self,
+        parsed: kaioken_grammar::Check,
+        expr: &Located<String>,
+        name: Option<String>,
+    ) -> Option<IrCheck> {
+        if let kaioken_grammar::Check::Script(name) = &parsed
+            && !self.known_script(name, &expr.loc, None)
+        {
             return None;
         }
         Some(IrCheck {
