@@ -3,7 +3,8 @@
 # grpc.sh.
 #
 # nginx_start needs WORK (a scratch dir the caller removes), SRV_CPU (CPU for the
-# single worker) and NGINX (the binary); it sets NGINX_PID, PORT and URL. Call
+# single worker) and NGINX (the binary); NGINX_CONNECTIONS (4096) bounds the
+# connections its worker holds. It sets NGINX_PID, PORT and URL. Call
 # nginx_stop from the caller's EXIT trap. server_start/server_stop do the same for
 # any other server that prints "listening PORT" when ready.
 
@@ -132,7 +133,8 @@ worker_processes 1;
 worker_cpu_affinity $affinity;
 pid $WORK/nginx.pid;
 error_log $WORK/error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile $(( ${NGINX_CONNECTIONS:-4096} * 2 + 64 < $(ulimit -Hn) ? ${NGINX_CONNECTIONS:-4096} * 2 + 64 : $(ulimit -Hn) ));
+events { worker_connections ${NGINX_CONNECTIONS:-4096}; }
 http {
     access_log off;
     client_body_temp_path $WORK/client_body;
@@ -145,6 +147,11 @@ http {
     server {
         listen 127.0.0.1:$PORT;
         location / { return 200 "ok"; }
+        # A small JSON document, for scenarios that check and extract.
+        location = /json {
+            default_type application/json;
+            return 200 '{"id":42,"name":"kaioken","items":[1,2,3]}';
+        }
     }
 }
 EOF

@@ -23,6 +23,10 @@
 # The tools `kaioken-check` and `kaioken-script` judge every response with one
 # check: the built-in `status == 200`, and the same test as a Lua script
 # (`script:ok`, docs/plugins.md), to measure what a script call costs the load.
+# The tool `kaioken-realistic` runs what a real scenario does to each request:
+# `${REQUEST_ID}` in the URL and a header, two checks (status, body contains) and
+# one JSON extraction, against nginx's `/json`; its CPU per request set against
+# `kaioken`'s is what the VM's per-request work costs.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -47,7 +51,7 @@ source "$ROOT/bench/lib.sh"
 case $DURATION in *[0-9]s) ;; *) die "BENCH_DURATION must be whole seconds like 10s (got '$DURATION')" ;; esac
 case $ROUNDS in '' | *[!0-9]*) die "BENCH_ROUNDS must be a number (got '$ROUNDS')" ;; esac
 for t in $TOOLS; do
-    case $t in kaioken | kaioken-tui | kaioken-outputs | kaioken-check | kaioken-script | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
+    case $t in kaioken | kaioken-tui | kaioken-outputs | kaioken-check | kaioken-script | kaioken-realistic | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
 done
 wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 
@@ -68,7 +72,7 @@ if wants oha && ! command -v oha >/dev/null; then
     fi
 fi
 
-if wants kaioken || wants kaioken-tui || wants kaioken-outputs || wants kaioken-check || wants kaioken-script || [[ -n $LONG ]]; then
+if wants kaioken || wants kaioken-tui || wants kaioken-outputs || wants kaioken-check || wants kaioken-script || wants kaioken-realistic || [[ -n $LONG ]]; then
     if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
         log "cargo build --release -p kaioken"
         (cd "$ROOT" && cargo build --release -p kaioken)
@@ -118,6 +122,13 @@ run_one() {
             [[ $tool == kaioken-script ]] && check='script:ok'
             printf '[scripts]\nok = "return r.status == 200"\n[request]\nchecks = ["%s"]\n' "$check" >"$WORK/$tool.toml"
             cmd=("$KAIOKEN" -f "$WORK/$tool.toml" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
+        kaioken-realistic)
+            printf '%s\n' '[target]' "url = \"${URL%/}\"" '[[scenarios]]' 'name = "api"' \
+                '[[scenarios.steps]]' 'url = "/json?r=${REQUEST_ID}"' \
+                'headers = { x-request-id = "${REQUEST_ID}" }' \
+                'checks = ["status == 200", '"'"'body contains "kaioken"'"'"']' \
+                'extract = { id = "json:$.id" }' >"$WORK/$tool.toml"
+            cmd=("$KAIOKEN" -f "$WORK/$tool.toml" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
         wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
         # oha's tokio runtime defaults to one worker per core; one thread keeps it
         # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.
@@ -140,7 +151,7 @@ user, sys_, rss = float(user), float(sys_), int(rss)
 requests = errors = 0
 elapsed = rps = float("nan")
 try:
-    if tool in ("kaioken", "kaioken-tui", "kaioken-outputs", "kaioken-check", "kaioken-script", "baseline"):
+    if tool in ("kaioken", "kaioken-tui", "kaioken-outputs", "kaioken-check", "kaioken-script", "kaioken-realistic", "baseline"):
         d = json.loads(text)
         requests = d["requests"]["total"]
         errors = d["requests"]["errors"]
