@@ -1,5 +1,6 @@
-//! Every ```toml code block in `docs/*.md` and `README.md` compiles: `kaioken
-//! --dry-run` runs it (nothing is sent), so a sample cannot drift from the parser.
+//! Every ```toml code block in `docs/*.md`, `docs/tutorials/*.md` and `README.md`
+//! compiles: `kaioken --dry-run` runs it (nothing is sent), so a sample cannot drift
+//! from the parser.
 //!
 //! The fence's info string says how a block is run:
 //!
@@ -88,17 +89,40 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The Markdown files whose samples are run: `README.md` and `docs/*.md`, sorted.
+/// The folders of the book whose pages are chapters: `docs/` and `docs/tutorials/`.
+const BOOK_DIRS: &[&str] = &["docs", "docs/tutorials"];
+
+/// The Markdown files whose samples are run: `README.md` and the book's pages
+/// (`docs/*.md`, `docs/tutorials/*.md`), sorted.
 fn markdown_files() -> Vec<PathBuf> {
-    let dir = root().join("docs");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+    let mut files: Vec<PathBuf> = BOOK_DIRS
+        .iter()
+        .flat_map(|d| {
+            let dir = root().join(d);
+            std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+                .map(|e| e.expect("directory entry").path())
+                .filter(|p| p.extension().is_some_and(|e| e == "md"))
+                .collect::<Vec<_>>()
+        })
         .collect();
     files.sort();
     files.insert(0, root().join("README.md"));
     files
+}
+
+/// The book's pages, as paths relative to `docs/` (`scenario.md`,
+/// `tutorials/chaining.md`), `SUMMARY.md` left out, sorted.
+fn book_pages() -> Vec<String> {
+    let docs = root().join("docs");
+    let mut pages: Vec<String> = markdown_files()
+        .iter()
+        .filter_map(|p| p.strip_prefix(&docs).ok())
+        .filter_map(|p| Some(p.to_str()?.to_owned()))
+        .filter(|name| name != "SUMMARY.md")
+        .collect();
+    pages.sort();
+    pages
 }
 
 /// The ```toml blocks of one Markdown file. Panics on an info string it does not know,
@@ -285,14 +309,11 @@ fn the_book_lists_every_page() {
         .filter_map(|l| l.split("](").nth(1)?.split(')').next().map(str::to_owned))
         .collect();
     listed.sort();
-    let mut pages: Vec<String> = markdown_files()
-        .iter()
-        .filter(|p| p.parent().is_some_and(|d| d.ends_with("docs")))
-        .filter_map(|p| Some(p.file_name()?.to_str()?.to_owned()))
-        .filter(|name| name != "SUMMARY.md")
-        .collect();
-    pages.sort();
-    assert_eq!(listed, pages, "docs/SUMMARY.md and docs/*.md differ");
+    let pages = book_pages();
+    assert_eq!(
+        listed, pages,
+        "docs/SUMMARY.md and docs/*.md, docs/tutorials/*.md differ"
+    );
 }
 
 /// `mdbook build docs` (mdBook 0.4, installed by scripts/test.sh; `MDBOOK` overrides
@@ -311,15 +332,10 @@ fn the_book_builds() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "mdbook build failed:\n{log}");
     assert!(!log.contains("[WARN]") && !log.contains("[ERROR]"), "{log}");
-    let pages: Vec<String> = markdown_files()
-        .iter()
-        .filter(|p| p.parent().is_some_and(|d| d.ends_with("docs")))
-        .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
-        .filter(|stem| stem != "SUMMARY")
-        .collect();
+    let pages = book_pages();
     assert!(pages.len() >= 15, "{pages:?}");
     for page in &pages {
-        let html = out_dir.path().join(format!("{page}.html"));
+        let html = out_dir.path().join(Path::new(page).with_extension("html"));
         assert!(html.is_file(), "no {}", html.display());
     }
     let reference = std::fs::read_to_string(out_dir.path().join("reference.html")).unwrap();
