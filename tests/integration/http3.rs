@@ -212,9 +212,8 @@ fn http3_to_an_http_url_is_a_config_error() {
     Test::new()
         .args(["http://127.0.0.1:9/", "--http3", "-n", "1"])
         .status(1)
-        .stderr_contains(
-            "invalid URL: HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL",
-        )
+        .stderr_contains("HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL")
+        .stderr_lacks("write a full URL")
         .run();
 }
 

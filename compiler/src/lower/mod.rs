@@ -1117,7 +1117,7 @@ method = "GET"
         assert_eq!(
             errors("[target]\nurl = \"http://h/\"\nhttp = \"3\"\n"),
             [
-                "2:8 [http://h/] invalid URL: HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL (or drop `--http3` / `http = \"3\"`)"
+                "2:8 [http://h/] HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL (or drop `--http3` / `http = \"3\"`)"
             ]
         );
         assert_eq!(

@@ -98,10 +98,12 @@ impl Lowerer<'_> {
             }
         };
         if scheme == Scheme::Http && self.http == crate::HttpVersion::Http3 {
-            return bad(
-                self,
-                "HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL (or drop `--http3` / `http = \"3\"`)".into(),
+            // The URL is fine; it is the pair that cannot run, so no URL-shape help.
+            self.conflict(
+                &url.loc,
+                "HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL (or drop `--http3` / `http = \"3\"`)",
             );
+            return None;
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return bad(
