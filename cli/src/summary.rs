@@ -350,23 +350,22 @@ fn histogram_rows(h: &Histogram<u64>) -> Vec<String> {
 /// The load plan in words, as the summary's `Load` line and the other formats say it:
 /// `20 VUs for 10s, rate cap 500/s, after a 1s warm-up`.
 pub(crate) fn load_words(report: &Report) -> String {
+    let vus = match report.load.vus {
+        1 => "1 VU".to_owned(),
+        n => format!("{n} VUs"),
+    };
     let mut load = match report.load.arrival_rate {
         Some(_) if !report.load.stages.is_empty() => {
             format!(
-                "{} stages of arrival rate on up to {} VUs",
+                "{} stages of arrival rate on up to {vus}",
                 report.load.stages.len(),
-                report.load.vus
             )
         }
-        Some(rate) => format!("{rate} iterations/s on up to {} VUs", report.load.vus),
+        Some(rate) => format!("{rate} iterations/s on up to {vus}"),
         None if !report.load.stages.is_empty() => {
-            format!(
-                "up to {} VUs in {} stages",
-                report.load.vus,
-                report.load.stages.len()
-            )
+            format!("up to {vus} in {} stages", report.load.stages.len())
         }
-        None => format!("{} VUs", report.load.vus),
+        None => vus,
     };
     if let Some(d) = report.load.duration_s {
         let _ = write!(load, " for {d}s");
@@ -807,6 +806,20 @@ mod tests {
             serious,
             percentiles: Box::leak(crate::args::Percentiles::default().0.into_boxed_slice()),
         }
+    }
+
+    /// One VU is a VU, in every load shape.
+    #[test]
+    fn one_vu_is_singular() {
+        let mut report = closed_report();
+        report.load.vus = 1;
+        report.load.rate = None;
+        report.load.warmup_s = 0.0;
+        assert_eq!(load_words(&report), "1 VU for 10s");
+        report.load.arrival_rate = Some(5.0);
+        assert_eq!(load_words(&report), "5 iterations/s on up to 1 VU for 10s");
+        report.load.vus = 2;
+        assert_eq!(load_words(&report), "5 iterations/s on up to 2 VUs for 10s");
     }
 
     #[test]
