@@ -129,7 +129,8 @@ impl Dial {
 
     /// The one address `host:port` goes to when that is known without a lookup
     /// that may change: an IP address, or a route to one (or to a name resolved at
-    /// the start, without `--dns-refresh`). For the io_uring engine.
+    /// the start, without `--dns-refresh`). For the io_uring engine (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn fixed(&self, host: &str, port: u16) -> Option<SocketAddr> {
         if self.unix_socket.is_some() || self.proxy.is_some() {
             return None;
