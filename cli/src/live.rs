@@ -297,6 +297,7 @@ pub fn run<T>(
 }
 
 /// What the terminal's input has, as the render thread waits for it.
+#[cfg(unix)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Input {
     /// Bytes to read, or the wait ran out: let crossterm read what is there.
@@ -307,13 +308,17 @@ enum Input {
 }
 
 /// The terminal the view reads keys from: stdin when it is one, else `/dev/tty`, as
-/// crossterm chooses.
+/// crossterm chooses. On Windows there is none: crossterm reads the console's
+/// input events, which do not spin when the console goes (Windows ends the process
+/// then), so the view waits in crossterm's poll alone.
+#[cfg(unix)]
 struct Tty {
     fd: std::os::fd::RawFd,
     /// Keeps `/dev/tty` open when that is what is read.
     _file: Option<std::fs::File>,
 }
 
+#[cfg(unix)]
 impl Tty {
     fn open() -> Option<Tty> {
         use std::os::fd::AsRawFd;
@@ -376,6 +381,7 @@ fn render_loop(
     judge: impl Fn(&kaioken_runtime::RunStats) -> Vec<ThresholdLine>,
 ) {
     let frame = Duration::from_secs(1) / options.fps;
+    #[cfg(unix)]
     let tty = Tty::open();
     let mut controls = Controls::new(options.theme);
     let mut latest: Option<Snapshot> = None;
@@ -432,12 +438,12 @@ fn render_loop(
         };
         // A key wakes the wait early; a resize (a signal crossterm turns into an
         // event) is picked up when it ends, within a frame.
-        if let Some(tty) = &tty
-            && tty.wait(wait) == Input::Gone
-        {
-            return;
-        }
-        let wait = if tty.is_some() { Duration::ZERO } else { wait };
+        #[cfg(unix)]
+        let wait = match &tty {
+            Some(tty) if tty.wait(wait) == Input::Gone => return,
+            Some(_) => Duration::ZERO,
+            None => wait,
+        };
         match event::poll(wait) {
             Ok(true) => match event::read() {
                 Ok(Event::Key(k)) => match key_of(k).map(|k| controls.press(k)) {

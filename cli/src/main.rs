@@ -733,9 +733,8 @@ fn print_stdout(text: &str) -> Result<Outcome, Error> {
 /// Second: abandon what is in flight.
 /// Stop the run on SIGINT (Ctrl-C), SIGTERM and SIGHUP — what `timeout`, Kubernetes
 /// and CI runners send — alike: the first lets requests in flight finish and the
-/// report is written; a second cuts them off.
+/// report is written; a second cuts them off. On Windows, Ctrl-C and Ctrl-Break.
 fn watch_ctrl_c(control: Arc<Control>) {
-    use tokio::signal::unix::{SignalKind, signal};
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -745,24 +744,45 @@ fn watch_ctrl_c(control: Arc<Control>) {
     let _ = std::thread::Builder::new()
         .name("kaioken-signals".into())
         .spawn(move || {
-            rt.block_on(async move {
-                let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                    signal(SignalKind::hangup()),
-                ) else {
-                    return;
-                };
-                loop {
-                    tokio::select! {
-                        _ = int.recv() => {}
-                        _ = term.recv() => {}
-                        _ = hup.recv() => {}
-                    }
-                    control.interrupt();
-                }
-            });
+            rt.block_on(stop_signals(control));
         });
+}
+
+/// Interrupt `control` on each stop signal, for as long as the process runs.
+#[cfg(unix)]
+async fn stop_signals(control: Arc<Control>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        control.interrupt();
+    }
+}
+
+/// Interrupt `control` on each Ctrl-C or Ctrl-Break at the console.
+#[cfg(windows)]
+async fn stop_signals(control: Arc<Control>) {
+    use tokio::signal::windows::{ctrl_break, ctrl_c};
+    let (Ok(mut int), Ok(mut brk)) = (ctrl_c(), ctrl_break()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = brk.recv() => {}
+        }
+        control.interrupt();
+    }
 }
 
 fn warn_if_not_loopback(ir: &Ir) {

@@ -13,7 +13,9 @@ use kaioken_vm::{Origin, Scheme};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::TcpStream;
+#[cfg(unix)]
+use tokio::net::UnixStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::ErrorKind;
@@ -266,5 +268,52 @@ impl AsyncWrite for Stream {
             Stream::Unix(s) => s.is_write_vectored(),
             Stream::UnixTls(s) => s.is_write_vectored(),
         }
+    }
+}
+
+/// Where there are no Unix sockets (Windows): a stream that cannot exist, so that
+/// [`Stream`] keeps one shape everywhere. `--unix-socket` is refused before a run
+/// starts there (the compiler's check, and [`Dial::new`]), so nothing connects.
+#[cfg(not(unix))]
+pub(crate) enum UnixStream {}
+
+#[cfg(not(unix))]
+impl UnixStream {
+    #[allow(clippy::unused_async)]
+    async fn connect(_path: &std::path::Path) -> io::Result<UnixStream> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            crate::dial::NO_UNIX_SOCKETS,
+        ))
+    }
+}
+
+#[cfg(not(unix))]
+impl AsyncRead for UnixStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match *self {}
+    }
+}
+
+#[cfg(not(unix))]
+impl AsyncWrite for UnixStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match *self {}
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match *self {}
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match *self {}
     }
 }

@@ -27,6 +27,9 @@ struct Answer {
     addrs: OnceCell<Result<Vec<SocketAddr>, String>>,
 }
 
+/// Why `--unix-socket` is refused on Windows.
+pub(crate) const NO_UNIX_SOCKETS: &str = "unix sockets are not supported on Windows";
+
 /// The run's routes and DNS answers.
 pub(crate) struct Dial {
     /// `--connect-to`/`--resolve`: by the URL's `(host, port)`, where to go instead.
@@ -45,8 +48,12 @@ impl Dial {
     ///
     /// # Errors
     ///
-    /// A `--connect-to` name that does not resolve.
+    /// A `--connect-to` name that does not resolve; `--unix-socket` where there
+    /// are no Unix sockets (Windows).
     pub(crate) fn new(plan: &TransportPlan) -> Result<Dial, String> {
+        if cfg!(not(unix)) && plan.unix_socket.is_some() {
+            return Err(NO_UNIX_SOCKETS.to_owned());
+        }
         let dial = Dial {
             routes: plan
                 .connect_to
@@ -122,7 +129,8 @@ impl Dial {
 
     /// The one address `host:port` goes to when that is known without a lookup
     /// that may change: an IP address, or a route to one (or to a name resolved at
-    /// the start, without `--dns-refresh`). For the io_uring engine.
+    /// the start, without `--dns-refresh`). For the io_uring engine (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn fixed(&self, host: &str, port: u16) -> Option<SocketAddr> {
         if self.unix_socket.is_some() || self.proxy.is_some() {
             return None;

@@ -44,6 +44,7 @@ pub(crate) fn raise_and_check(vus: u32, origins: usize, threads: usize) -> Resul
 /// Raise the soft limit to the hard one; the limits in force then, or `None` if they
 /// cannot be read. An unlimited hard limit is capped by the kernel's `nr_open`, so
 /// the soft one goes as high as that allows.
+#[cfg(unix)]
 fn raise() -> Option<(u64, u64)> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -72,7 +73,15 @@ fn raise() -> Option<(u64, u64)> {
     Some((lim.rlim_cur, lim.rlim_max))
 }
 
+/// Windows has no per-process limit on sockets like `RLIMIT_NOFILE`: nothing to
+/// raise or judge by.
+#[cfg(not(unix))]
+fn raise() -> Option<(u64, u64)> {
+    None
+}
+
 /// The kernel's ceiling on a process's open files.
+#[cfg(unix)]
 fn nr_open() -> Option<u64> {
     std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()?
@@ -81,7 +90,7 @@ fn nr_open() -> Option<u64> {
         .ok()
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

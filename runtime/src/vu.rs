@@ -191,12 +191,14 @@ impl Vu {
         self.step
     }
 
-    /// The redirect waiting to be sent, if any.
+    /// The redirect waiting to be sent, if any. For the io_uring engine (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub fn redirect(&self) -> Option<&Hop> {
         self.hop.as_ref()
     }
 
-    /// The method of the request to send now.
+    /// The method of the request to send now. For the io_uring engine (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub fn method<'a>(&'a self, program: &'a Program) -> &'a Method {
         match &self.hop {
             Some(h) => &h.method,

@@ -20,7 +20,9 @@ use crate::live::PUBLISH_EVERY;
 use crate::open::{OpenQueue, open_worker};
 use crate::rate::Pacer;
 use crate::shared::Shared;
-use crate::stats::{Engine, Outcome, WorkerStats};
+#[cfg(target_os = "linux")]
+use crate::stats::Engine;
+use crate::stats::{Outcome, WorkerStats};
 use crate::trace::Tracer;
 use crate::vu::{After, Exchange, Vu, Worker as VuWorker};
 

@@ -227,12 +227,9 @@ fn release_workflow_passes_actionlint_and_builds_every_platform() {
             "x86_64-pc-windows-msvc",
         ]
     );
-    // Linux builds must succeed for a release; the others may not yet.
-    let experimental: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("experimental: "))
-        .collect();
-    assert_eq!(experimental, ["false", "false", "true", "true", "true"]);
+    // Every build must succeed for a release (scripts/cross-check.sh keeps Windows
+    // compiling).
+    assert!(!text.contains("continue-on-error"), "{text}");
     assert!(text.contains("\n    tags: [\"v*\"]\n"), "{text}");
     assert!(text.contains("sha256sum -- * > SHA256SUMS"), "{text}");
     assert!(text.contains("cargo build --release --locked -p kaioken --target \"$TARGET\""));

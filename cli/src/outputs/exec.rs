@@ -14,7 +14,9 @@
 //! ```
 //!
 //! The command runs in a process group of its own, so a Ctrl-C at the terminal
-//! stops kaioken (which then sends the report) and not the plugin. Its stdout and
+//! stops kaioken (which then sends the report) and not the plugin (on Windows, a
+//! new console process group, which Ctrl-C does not reach; there, stopping it kills
+//! the command itself, not what it started). Its stdout and
 //! stderr go to kaioken's stderr, each line prefixed with `[exec] `: kaioken's
 //! stdout is its summary or `--json` report, which a plugin must not garble. While
 //! the live view has the terminal, those lines are held (the last
@@ -22,7 +24,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -79,22 +80,22 @@ impl Exec {
     pub(super) fn spawn(command: &str, counts: Arc<Counts>, live: bool) -> Result<Exec, String> {
         let argv = kaioken_compiler::exec_argv(command)?;
         let program = &argv[0];
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(&argv[1..])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    format!("cannot start `{program}`: no such program (looked for in PATH)")
-                }
-                std::io::ErrorKind::PermissionDenied => {
-                    format!("cannot start `{program}`: not executable")
-                }
-                _ => format!("cannot start `{program}`: {e}"),
-            })?;
+            .stderr(Stdio::piped());
+        own_group(&mut command);
+        let mut child = command.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("cannot start `{program}`: no such program (looked for in PATH)")
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                format!("cannot start `{program}`: not executable")
+            }
+            _ => format!("cannot start `{program}`: {e}"),
+        })?;
         let log = Arc::new(Log {
             held: Mutex::new(live.then(VecDeque::new)),
         });
@@ -264,10 +265,29 @@ pub(super) async fn interval_loop(
     }
 }
 
+/// Start the plugin in a process group of its own, out of reach of the terminal's
+/// Ctrl-C.
+#[cfg(unix)]
+fn own_group(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+}
+
+/// Start the plugin in a console process group of its own, which Ctrl-C does not
+/// reach (`CREATE_NEW_PROCESS_GROUP`).
+#[cfg(windows)]
+fn own_group(command: &mut Command) {
+    use std::os::windows::process::CommandExt;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    command.creation_flags(CREATE_NEW_PROCESS_GROUP);
+}
+
 /// Kill the plugin and what it started in its process group (the program a
-/// `sh -c` wrapper runs), and reap it.
+/// `sh -c` wrapper runs), and reap it. On Windows, the plugin itself
+/// (`TerminateProcess`).
 fn kill(child: &mut Child) {
     // Only while it is not reaped: until then its pid is its group's id.
+    #[cfg(unix)]
     if let (Ok(None), Ok(pid)) = (child.try_wait(), libc::pid_t::try_from(child.id())) {
         // SAFETY: kill(2) with a negative pid signals the process group the plugin
         // leads (spawned with `process_group(0)`); it reads or writes no memory.
@@ -277,6 +297,19 @@ fn kill(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The signal that ended a process, where there are signals.
+#[cfg(unix)]
+fn signal_of(status: ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal()
+}
+
+/// Windows has no signals: every status has an exit code.
+#[cfg(not(unix))]
+fn signal_of(_status: ExitStatus) -> Option<i32> {
+    None
 }
 
 /// Wait for `child` to exit until `deadline` or `give_up`: its status, or `None`
@@ -308,7 +341,7 @@ fn lines(n: u64) -> String {
 
 /// How a plugin ended, in words: "exited with status 3 after 2 lines".
 fn exited(status: ExitStatus, taken: u64) -> String {
-    let how = match (status.code(), status.signal()) {
+    let how = match (status.code(), signal_of(status)) {
         (Some(code), _) => format!("exited with status {code}"),
         (None, Some(signal)) => format!("was killed by signal {signal}"),
         (None, None) => format!("ended ({status})"),
@@ -874,8 +907,10 @@ mod tests {
         assert_eq!(taken.last().map(Vec::as_slice), Some(&b"report\n"[..]));
     }
 
+    #[cfg(unix)]
     #[test]
     fn endings_in_words() {
+        use std::os::unix::process::ExitStatusExt;
         assert_eq!(
             exited(ExitStatus::from_raw(3 << 8), 2),
             "exited with status 3 after 2 lines"
@@ -883,6 +918,16 @@ mod tests {
         assert_eq!(
             exited(ExitStatus::from_raw(9), 1),
             "was killed by signal 9 after 1 line"
+        );
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn endings_in_words() {
+        use std::os::windows::process::ExitStatusExt;
+        assert_eq!(
+            exited(ExitStatus::from_raw(3), 2),
+            "exited with status 3 after 2 lines"
         );
     }
 }

@@ -142,9 +142,9 @@ impl Lowerer<'_> {
     }
 
     /// `unix_socket`: checked now (it exists and is a socket) so that a typo is a
-    /// located error before any load; not with HTTP/3, which runs on UDP.
+    /// located error before any load; not with HTTP/3, which runs on UDP, nor on
+    /// Windows, where the runtime has no Unix-socket connector.
     fn unix_socket(&mut self, given: &Located<String>) -> std::path::PathBuf {
-        use std::os::unix::fs::FileTypeExt;
         let path = self.fold_env(given);
         let path = self.resolve_path(&path, &given.loc);
         if self.http == HttpVersion::Http3 {
@@ -156,8 +156,15 @@ impl Lowerer<'_> {
             self.errors.push(CompileError::at(kind, &given.loc, None));
             return path;
         }
+        if cfg!(not(unix)) {
+            let kind = CompileErrorKind::InvalidValue {
+                message: "unix sockets are not supported on Windows".into(),
+            };
+            self.errors.push(CompileError::at(kind, &given.loc, None));
+            return path;
+        }
         match std::fs::metadata(&path) {
-            Ok(m) if m.file_type().is_socket() => {}
+            Ok(m) if is_socket(&m) => {}
             Ok(_) => {
                 let kind = CompileErrorKind::InvalidValue {
                     message: format!("`{}` is not a Unix socket", path.display()),
@@ -173,6 +180,20 @@ impl Lowerer<'_> {
             }
         }
         path
+    }
+}
+
+/// Whether `m` describes a Unix socket (never, where there are none).
+fn is_socket(m: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_socket()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        false
     }
 }
 

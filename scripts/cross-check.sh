@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Check that kaioken still compiles for the release targets the test machine cannot
+# run: Windows always, macOS when CROSS_MACOS=1. Lints too (`clippy -D warnings`,
+# every target: tests and benches), since code that only Linux uses is a warning
+# elsewhere. Nothing is linked or run (see README, "Platforms").
+#
+# Windows: the x86_64-pc-windows-gnu target with Debian's MinGW-w64 C compiler
+# (ring's and Lua's build scripts compile C), installed with apt-get and rustup
+# when missing. macOS: aarch64-apple-darwin with zig as the C compiler, through
+# cargo-zigbuild (both from PyPI, installed with pip when missing).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+python="${PYTHON:-python3}"
+
+sudo=()
+if [[ "$(id -u)" != 0 ]]; then
+  sudo=(sudo)
+fi
+
+add_target() {
+  if ! rustup target list --installed | grep -qx "$1"; then
+    rustup target add "$1"
+  fi
+}
+
+windows=x86_64-pc-windows-gnu
+if ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
+  if ! command -v apt-get >/dev/null; then
+    echo "error: x86_64-w64-mingw32-gcc is missing and apt-get is unavailable" >&2
+    exit 1
+  fi
+  echo "installing the MinGW-w64 C compiler" >&2
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    gcc-mingw-w64-x86-64
+fi
+add_target "$windows"
+
+echo "==> cargo clippy --workspace --all-targets --target $windows -- -D warnings"
+cargo clippy --workspace --all-targets --target "$windows" -- -D warnings
+
+if [[ "${CROSS_MACOS:-0}" == 1 ]]; then
+  macos=aarch64-apple-darwin
+  if ! command -v cargo-zigbuild >/dev/null || ! "$python" -m ziglang version >/dev/null 2>&1; then
+    echo "installing zig and cargo-zigbuild" >&2
+    "$python" -m pip install --quiet ziglang cargo-zigbuild
+  fi
+  add_target "$macos"
+  echo "==> cargo zigbuild clippy --workspace --all-targets --target $macos -- -D warnings"
+  cargo-zigbuild clippy --workspace --all-targets --target "$macos" -- -D warnings
+fi
