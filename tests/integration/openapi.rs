@@ -225,7 +225,154 @@ fn httpbin_spec_get_operations_run_against_httpbin() {
             assert_eq!(by_path.get("/status/200"), Some(&1), "{by_path:?}");
         }
         seen = lines.len();
+
+        // The spec run directly, with the same server and filters: the same requests.
+        let mut run = Test::new()
+            .file("spec.json", &spec_text)
+            .args(["spec.json", "--server"])
+            .arg(httpbin.url(""));
+        for (m, p, _) in group.iter() {
+            run = run.arg("--operation").arg(format!("{m} {p}"));
+        }
+        run = run
+            .args(["-c", "1", "-n"])
+            .arg((group.len() + redirected).to_string());
+        for (k, v) in env {
+            run = run.env(k, v);
+        }
+        let direct = run.report().run().report();
+        direct.check_invariants(0);
+        assert_eq!(
+            direct.u64("requests.total"),
+            (group.len() + redirected) as u64,
+            "{direct}"
+        );
+        assert_eq!(direct.u64("requests.failed"), 0, "{direct}");
+        // The same checks, each passed once; only their locations differ.
+        let unlocated = |r: &crate::harness::Report| -> Vec<Value> {
+            let mut checks = r.get("checks").as_array().unwrap().clone();
+            for c in &mut checks {
+                c.as_object_mut().unwrap().remove("location");
+            }
+            checks
+        };
+        assert_eq!(unlocated(&direct), unlocated(&report));
+        let lines = httpbin.access_log_lines();
+        let mut direct_paths: BTreeMap<&str, u64> = BTreeMap::new();
+        for l in &lines[seen..] {
+            *direct_paths.entry(l.path.as_str()).or_default() += 1;
+        }
+        assert_eq!(lines.len() - seen, group.len() + redirected);
+        assert_eq!(direct_paths, by_path);
+        seen = lines.len();
     }
+}
+
+/// A spec is a scenario too: `kaioken spec.yaml`, `kaioken run spec.json` and
+/// `kaioken -f spec.yaml` import it and run what the import would write, with
+/// `--server`, `--operation` and `--operation-tag` as the import's options.
+#[test]
+fn specs_run_directly() {
+    let petstore = std::fs::read_to_string(fixture("petstore-3.0.yaml")).unwrap();
+    let ops = operations(&spec_value(&fixture("petstore-3.0.yaml"))).len();
+    for args in [
+        vec!["pets.yaml"],
+        vec!["run", "pets.yaml"],
+        vec!["-f", "pets.yaml"],
+    ] {
+        let out = Test::new()
+            .file("pets.yaml", &petstore)
+            .args(args)
+            .args(["--server", "http://127.0.0.1:9/v3", "--dry-run"])
+            .env("API_KEY", "k")
+            .env("PETSTORE_AUTH", "t")
+            .stdout_contains("dry run: valid scenario")
+            .run();
+        let steps = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("  step s"))
+            .count();
+        assert_eq!(steps, ops, "{}", out.stdout);
+        assert!(
+            out.stdout.contains("o0 = origin http://127.0.0.1:9\n"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout
+                .contains("GET o0 \"/v3/pet/findByStatus?status=available\""),
+            "{}",
+            out.stdout
+        );
+    }
+    // The filters, and the IR equal to the imported file's.
+    let filtered = [
+        "--server",
+        "http://127.0.0.1:9/v3",
+        "--operation-tag",
+        "store",
+        "--operation",
+        "getInventory",
+    ];
+    let direct = Test::new()
+        .file("pets.yaml", &petstore)
+        .args(["pets.yaml", "--dump", "ir"])
+        .args(filtered)
+        .env("API_KEY", "k")
+        .run();
+    let imported = Test::new()
+        .file("pets.yaml", &petstore)
+        .args(["import", "openapi", "pets.yaml", "-o", "s.toml"])
+        .args(["--server", "http://127.0.0.1:9/v3", "--tag", "store"])
+        .args(["--operation", "getInventory"])
+        .without_no_tui()
+        .run();
+    let imported = Test::in_dir(imported.dir)
+        .args(["-f", "s.toml", "--dump", "ir"])
+        .env("API_KEY", "k")
+        .run();
+    // The dumps differ only in where each line came from (`; file:line:col`).
+    let unlocated = |ir: &str| -> Vec<String> {
+        ir.lines()
+            .map(|l| l.split(" ; ").next().unwrap_or(l).trim_end().to_owned())
+            .collect()
+    };
+    assert_eq!(unlocated(&direct.stdout), unlocated(&imported.stdout));
+    assert!(
+        direct
+            .stdout
+            .contains("step s0 \"getInventory\" GET o0 \"/v3/store/inventory\""),
+        "{}",
+        direct.stdout
+    );
+    assert_eq!(
+        direct.stdout.matches("  step s").count(),
+        1,
+        "{}",
+        direct.stdout
+    );
+
+    // YAML that is not a spec, and a placeholder left unset, are errors.
+    Test::new()
+        .file(
+            "x.yaml",
+            "name: not a spec
+",
+        )
+        .args(["x.yaml", "--dry-run"])
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("no `openapi` or `swagger` version at the top level")
+        .run();
+    Test::new()
+        .file("pets.yaml", &petstore)
+        .args(["pets.yaml", "--operation", "getInventory", "--dry-run"])
+        .env_remove("API_KEY")
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("API_KEY")
+        .run();
 }
 
 /// Real specs from public projects: each imports, one step per operation, and the

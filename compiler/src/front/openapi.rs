@@ -20,6 +20,7 @@
 //! operations and schemas are walked as trees, not typed, since specs in the wild bend
 //! the rules (httpbin's writes `type: int`) and the importer should take what it can.
 
+mod order;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -121,9 +122,19 @@ pub fn import(
     text: &str,
     options: &OpenApiOptions,
 ) -> Result<OpenApiImport, CompileErrors> {
+    Ok(convert(name, text, options)?)
+}
+
+/// [`import`], one error.
+fn convert(
+    name: &str,
+    text: &str,
+    options: &OpenApiOptions,
+) -> Result<OpenApiImport, CompileError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let src = Src::new(name, text);
     let root = parse(&src)?;
+    let order = order::of(&src.text);
     let mut docs = Docs {
         files: vec![Doc {
             path: PathBuf::from(name),
@@ -133,8 +144,43 @@ pub fn import(
     };
     let version = version(&docs.files[0])?;
     docs.load_refs(0)?;
-    let spec = Spec::read(&docs, version, options)?;
+    let spec = Spec::read(&docs, version, &order, options)?;
     Ok(spec.import(options))
+}
+
+/// Read a spec given as the scenario (`kaioken spec.yaml`, `kaioken -f openapi.json`)
+/// into `draft`: imported as `kaioken import openapi` would, then read as that TOML.
+pub(crate) fn read(
+    src: &Src,
+    options: &OpenApiOptions,
+    draft: &mut crate::draft::Draft,
+) -> Result<(), CompileError> {
+    let imported = convert(&src.name, &src.text, options)?;
+    let scenario = Src::new(format!("{} (imported)", src.name), imported.toml);
+    super::toml::read(&scenario, draft)
+}
+
+/// Whether a scenario file is a spec: a `.yaml` or `.yml` file (kaioken's scenarios are
+/// TOML, so YAML can only be a spec; one that is not is told so), or JSON with an
+/// `openapi` or `swagger` key at the top level.
+pub fn is_spec(name: &str, text: &str) -> bool {
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if matches!(ext.as_deref(), Some("yaml" | "yml")) {
+        return true;
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if !text.trim_start().starts_with('{') {
+        return false;
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        openapi: Option<serde::de::IgnoredAny>,
+        swagger: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_str::<Head>(text).is_ok_and(|h| h.openapi.is_some() || h.swagger.is_some())
 }
 
 /// One file: the spec, or one a `$ref` names.
@@ -470,6 +516,8 @@ struct Spec<'d> {
     origin: Option<String>,
     /// The path every operation's path goes under (`basePath`, or the server URL's).
     base_path: String,
+    /// `--server` was given: it overrides the servers of paths and operations too.
+    server_override: bool,
     steps: Vec<Step>,
     operations: usize,
     /// Each placeholder: what it stands for, and the operations that use it.
@@ -481,6 +529,7 @@ impl<'d> Spec<'d> {
     fn read(
         docs: &'d Docs,
         version: Version,
+        order: &order::Order,
         options: &OpenApiOptions,
     ) -> Result<Spec<'d>, CompileError> {
         let doc = &docs.files[0];
@@ -489,6 +538,7 @@ impl<'d> Spec<'d> {
             version,
             origin: None,
             base_path: String::new(),
+            server_override: false,
             steps: Vec::new(),
             operations: 0,
             placeholders: BTreeMap::new(),
@@ -504,9 +554,31 @@ impl<'d> Spec<'d> {
             };
             return Err(not_spec(doc, message.into(), None));
         };
-        for (path, item) in paths {
-            let (file, item) = docs.deref(0, item)?;
-            for method in METHODS {
+        // The file's order: paths as written, and each path's operations as written
+        // (an item behind a `$ref`, in METHODS' order).
+        let mut ordered: Vec<(&String, Vec<&str>)> = Vec::new();
+        for (path, keys) in &order.paths {
+            if let Some((path, _)) = paths.get_key_value(path) {
+                let methods = keys
+                    .iter()
+                    .filter_map(|k| METHODS.iter().find(|m| **m == k.as_str()).copied())
+                    .collect();
+                ordered.push((path, methods));
+            }
+        }
+        for path in paths.keys() {
+            if !ordered.iter().any(|(p, _)| *p == path) {
+                ordered.push((path, Vec::new()));
+            }
+        }
+        for (path, written) in ordered {
+            let (file, item) = docs.deref(0, &paths[path])?;
+            let methods = if paths[path].get("$ref").is_none() && !written.is_empty() {
+                written
+            } else {
+                METHODS.to_vec()
+            };
+            for method in methods {
                 let Some(op) = item.get(method) else { continue };
                 spec.operations += 1;
                 let id = op.get("operationId").and_then(Value::as_str);
@@ -561,21 +633,7 @@ impl<'d> Spec<'d> {
     fn server(&mut self, options: &OpenApiOptions) -> Result<(), CompileError> {
         let root = &self.docs.files[0].value;
         let spec_url = match self.version {
-            Version::OpenApi3 => root
-                .get("servers")
-                .and_then(Value::as_array)
-                .and_then(|s| s.first())
-                .and_then(|s| {
-                    let mut url = s.get("url")?.as_str()?.to_owned();
-                    if let Some(vars) = s.get("variables").and_then(Value::as_object) {
-                        for (name, var) in vars {
-                            if let Some(d) = var.get("default").and_then(Value::as_str) {
-                                url = url.replace(&format!("{{{name}}}"), d);
-                            }
-                        }
-                    }
-                    Some(url)
-                }),
+            Version::OpenApi3 => server_url(root.get("servers")),
             Version::Swagger2 => {
                 let base = root.get("basePath").and_then(Value::as_str).unwrap_or("");
                 match root.get("host").and_then(Value::as_str) {
@@ -595,23 +653,46 @@ impl<'d> Spec<'d> {
                 }
             }
         };
+        self.server_override = options.server.is_some();
         let chosen = options.server.clone().or(spec_url).unwrap_or_default();
-        if let Some(at) = chosen.find("://") {
-            let rest = &chosen[at + 3..];
-            let split = rest.find('/').map_or(chosen.len(), |i| at + 3 + i);
-            self.origin = Some(chosen[..split].to_owned());
-            self.base_path = chosen[split..].to_owned();
-        } else {
-            self.base_path = chosen;
+        let (origin, base_path) = split_server(&chosen);
+        self.origin = origin;
+        self.base_path = base_path;
+        if self.origin.is_none() {
             self.notes.push(
                 "the spec names no server with a scheme and host: give the URL with `--server` when importing, or on the command line when running".into(),
             );
         }
-        // With `--server`, the spec's own base path still applies when the URL has none
-        // (`--server http://127.0.0.1:8080` for a spec served under `/v2`).
-        let trimmed = self.base_path.trim_end_matches('/').to_owned();
-        self.base_path = trimmed;
         Ok(())
+    }
+
+    /// What an operation's path goes under: the spec's base path (on `[target] url`),
+    /// or the operation's own server (OpenAPI 3's `servers` on the operation, else on
+    /// its path item) unless `--server` overrides every server. An operation server on
+    /// another origin gives an absolute URL; a relative one (`/v2`) is a base path on
+    /// the spec's origin.
+    fn operation_base(&self, item: &Value, op: &Value, comment: &mut Vec<String>) -> String {
+        if self.server_override || self.version != Version::OpenApi3 {
+            return self.base_path.clone();
+        }
+        fn own(v: &Value) -> Option<&Value> {
+            v.get("servers")
+                .filter(|s| s.as_array().is_some_and(|a| !a.is_empty()))
+        }
+        let (place, servers) = match (own(op), own(item)) {
+            (Some(s), _) => ("operation's", s),
+            (None, Some(s)) => ("path's", s),
+            (None, None) => return self.base_path.clone(),
+        };
+        let Some(url) = server_url(Some(servers)) else {
+            return self.base_path.clone();
+        };
+        comment.push(format!("server: {url} (the {place} own `servers`)"));
+        escape(&match split_server(&url) {
+            (Some(origin), base) if Some(&origin) == self.origin.as_ref() => base,
+            (Some(origin), base) => format!("{origin}{base}"),
+            (None, base) => base,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -711,7 +792,7 @@ impl<'d> Spec<'d> {
         // The path, each `{name}` filled; one the spec does not declare is a placeholder.
         // Some specs tell two operations on one path apart with a `#suffix`, which
         // HTTP never sends.
-        let mut url = self.base_path.clone();
+        let mut url = self.operation_base(item, op, &mut comment);
         let mut rest = path.split_once('#').map_or(path, |(p, _)| p);
         while let Some(open) = rest.find('{') {
             url.push_str(&escape(&rest[..open]));
@@ -1174,6 +1255,34 @@ impl<'d> Spec<'d> {
             notes: self.notes,
         }
     }
+}
+
+/// The first server of an OpenAPI 3 `servers` list, its variables at their defaults.
+fn server_url(servers: Option<&Value>) -> Option<String> {
+    let s = servers?.as_array()?.first()?;
+    let mut url = s.get("url")?.as_str()?.to_owned();
+    if let Some(vars) = s.get("variables").and_then(Value::as_object) {
+        for (name, var) in vars {
+            if let Some(d) = var.get("default").and_then(Value::as_str) {
+                url = url.replace(&format!("{{{name}}}"), d);
+            }
+        }
+    }
+    Some(url)
+}
+
+/// A server URL as its origin (`scheme://host:port`, when it has a scheme) and the
+/// base path under it, with no trailing `/` (`http://127.0.0.1:8080/v2/` is the origin
+/// and `/v2`).
+fn split_server(url: &str) -> (Option<String>, String) {
+    let (origin, path) = match url.find("://") {
+        Some(at) => {
+            let split = url[at + 3..].find('/').map_or(url.len(), |i| at + 3 + i);
+            (Some(url[..split].to_owned()), &url[split..])
+        }
+        None => (None, url),
+    };
+    (origin, path.trim_end_matches('/').to_owned())
 }
 
 /// `a, b, c` or `a, b, c and 4 more`.

@@ -61,12 +61,16 @@ pub struct ConfigFile {
 #[derive(Debug, Clone, Default)]
 pub struct Input {
     /// The scenario file, if any (`-f`): TOML, a HAR recording when its name
-    /// ends in `.har`, or a Postman collection (by its `info.schema`).
+    /// ends in `.har`, an OpenAPI spec (`.yaml`, `.yml`, or JSON with an `openapi` or
+    /// `swagger` key), or a Postman collection (by its `info.schema`).
     pub config: Option<ConfigFile>,
     /// How a HAR recording becomes a scenario (ignored for TOML).
     pub har: crate::HarOptions,
     /// The environment and globals of a Postman collection (ignored otherwise).
     pub postman: crate::PostmanOptions,
+    /// The server and filters of an OpenAPI spec run as the scenario (ignored
+    /// otherwise).
+    pub openapi: crate::OpenApiOptions,
     /// Command-line values; they override the file's.
     pub flags: Flags,
     /// Environment variables for `${NAME}` folding. The CLI passes the process
@@ -126,6 +130,8 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         let src = Src::new(config.name.as_str(), text);
         if front::har::is_har(&config.name) {
             front::har::read(&src, &input.har, &mut draft)
+        } else if front::openapi::is_spec(&config.name, text) {
+            front::openapi::read(&src, &input.openapi, &mut draft)
         } else if front::postman::is_postman(text) || is_json(&config.name) {
             // A `.json` scenario can only be a collection: one that is not is told so.
             front::postman::read(&src, &input.postman, &mut draft)
