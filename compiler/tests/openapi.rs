@@ -264,3 +264,56 @@ paths:
     assert_eq!(step_url(&t, "GET /a"), "/v2/a");
     assert_eq!(step_url(&t, "GET /b"), "/v3/b");
 }
+
+/// Swagger 2.0 `formData` parameters: a `multipart` table when the operation consumes
+/// only `multipart/form-data` (a `type: file` one noted as sent as text), a URL-encoded
+/// body otherwise; no `content-type` header beside a `multipart` table.
+#[test]
+fn swagger_form_data() {
+    let spec = r"swagger: '2.0'
+info: {title: t, version: '1'}
+host: 127.0.0.1:8080
+paths:
+  /upload:
+    post:
+      consumes: [multipart/form-data]
+      parameters:
+        - {name: title, in: formData, type: string, required: true, example: 'a ${x}'}
+        - {name: data, in: formData, type: file, required: true}
+        - {name: content-type, in: header, type: string, required: true, example: text/plain}
+      responses: {'200': {description: ok}}
+  /login:
+    post:
+      consumes: [multipart/form-data, application/x-www-form-urlencoded]
+      parameters:
+        - {name: user, in: formData, type: string, required: true, example: a b}
+      responses: {'200': {description: ok}}
+";
+    let imported = import_openapi("forms.yaml", spec, &OpenApiOptions::default()).unwrap();
+    let scenario: toml::Table = toml::from_str(&imported.toml).unwrap();
+    let steps = scenario["scenarios"][0]["steps"].as_array().unwrap();
+    let upload = &steps[0];
+    assert_eq!(
+        upload["multipart"]["title"].as_str(),
+        Some("a $${x}"),
+        "{}",
+        imported.toml
+    );
+    assert_eq!(upload["multipart"]["data"].as_str(), Some("${DATA}"));
+    assert!(upload.get("body").is_none(), "{}", imported.toml);
+    assert!(upload.get("headers").is_none(), "{}", imported.toml);
+    assert!(
+        imported
+            .notes
+            .contains(&"POST /upload uploads files (`data`): their multipart fields are sent as text; write `\"@path\"` in the step's `multipart` table to send a file".to_owned()),
+        "{:?}",
+        imported.notes
+    );
+    let login = &steps[1];
+    assert_eq!(login["body"].as_str(), Some("user=a%20b"));
+    assert_eq!(
+        login["headers"]["content-type"].as_str(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert!(login.get("multipart").is_none());
+}

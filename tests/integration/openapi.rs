@@ -572,3 +572,80 @@ fn bad_specs_are_located_errors() {
         )
         .run();
 }
+
+/// Form bodies against httpbin, which parses them and echoes the fields under `form`:
+/// a `multipart/form-data` body (a `multipart` table: a text field from its example,
+/// an integer at its minimum, a file field sent as text) and a URL-encoded one (its
+/// example's array joined with `,`, `&` and spaces percent-encoded).
+#[test]
+fn form_bodies_reach_httpbin() {
+    let httpbin = Httpbin::start();
+    let out = Test::new()
+        .args(["import", "openapi"])
+        .arg(fixture("forms.yaml"))
+        .args(["-o", "s.toml", "--server"])
+        .arg(httpbin.url(""))
+        .without_no_tui()
+        .stderr_contains("wrote s.toml (2 of 2 operations as steps)")
+        .run();
+    let toml = std::fs::read_to_string(out.dir.path().join("s.toml")).unwrap();
+    assert!(
+        toml.contains("multipart = { count = \"3\", name = \"kai\", upload = \"string\" }\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("# step 1: field `upload` takes a file: sent as text; write `\"@path\"` to upload a file\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("body = \"plan=p%26q&tags=x%2Cy&user=a%20b\"\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("content-type = \"application/x-www-form-urlencoded\"\n"),
+        "{toml}"
+    );
+    assert_eq!(toml.matches("content-type").count(), 1, "{toml}");
+
+    // What httpbin read, checked by the scenario itself.
+    let with_checks = |toml: &str, step: &str, checks: &[&str]| -> String {
+        let at = toml.find(&format!("name = \"{step}\"\n")).unwrap();
+        let line = at + toml[at..].find("checks = [").unwrap();
+        let end = line + toml[line..].find('\n').unwrap();
+        let mut list = vec!["'status == 200'".to_owned()];
+        list.extend(checks.iter().map(|c| format!("'{c}'")));
+        format!(
+            "{}checks = [{}]{}",
+            &toml[..line],
+            list.join(", "),
+            &toml[end..]
+        )
+    };
+    let upload_checks = [
+        r#"body contains "\"name\": \"kai\"""#,
+        r#"body contains "\"count\": \"3\"""#,
+        r#"body contains "\"upload\": \"string\"""#,
+        r#"body contains "multipart/form-data; boundary=""#,
+    ];
+    let signup_checks = [
+        r#"body contains "\"user\": \"a b\"""#,
+        r#"body contains "\"tags\": \"x,y\"""#,
+        r#"body contains "\"plan\": \"p&q\"""#,
+    ];
+    let toml = with_checks(&toml, "upload", &upload_checks);
+    let toml = with_checks(&toml, "signup", &signup_checks);
+    std::fs::write(out.dir.path().join("s.toml"), &toml).unwrap();
+    let report = Test::in_dir(out.dir)
+        .args(["-f", "s.toml", "-c", "1", "-n", "4"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.status_codes(), vec![(200, 4)], "{report}");
+    for c in upload_checks.iter().chain(&signup_checks) {
+        assert_eq!(report.check(c), (2, 0), "{c}\n{report}");
+    }
+    let by_path = httpbin.requests_by_path();
+    assert_eq!(by_path.get("/post"), Some(&2), "{by_path:?}");
+    assert_eq!(by_path.get("/anything/signup"), Some(&2), "{by_path:?}");
+}

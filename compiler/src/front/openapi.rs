@@ -503,6 +503,8 @@ struct Step {
     url: String,
     headers: Vec<(String, String)>,
     body: Option<String>,
+    /// A `multipart/form-data` body: each field's name and value (a template).
+    multipart: Vec<(String, String)>,
     /// The documented statuses: codes, and classes as `2xx`; empty when `default`
     /// documents every status.
     statuses: Vec<String>,
@@ -729,6 +731,7 @@ impl<'d> Spec<'d> {
         let mut cookies: Vec<String> = Vec::new();
         let mut form: Vec<(String, Filled)> = Vec::new();
         let mut body: Option<(String, String)> = None;
+        let mut multipart: Vec<(String, String)> = Vec::new();
         for (f, p) in &params {
             let pname = p.get("name").and_then(Value::as_str).unwrap_or("");
             let place = p.get("in").and_then(Value::as_str).unwrap_or("");
@@ -759,22 +762,34 @@ impl<'d> Spec<'d> {
         }
         if !form.is_empty() {
             let consumes = self.consumes(op);
-            if consumes.iter().any(|c| c.starts_with("multipart/"))
-                && !consumes
-                    .iter()
-                    .any(|c| c == "application/x-www-form-urlencoded")
-            {
-                self.notes.push(format!("{label} takes multipart/form-data: its form fields are sent URL-encoded; write a `multipart` table to send files"));
-            }
-            let pairs: Vec<String> = form
+            let urlencoded = consumes
                 .iter()
-                .map(|(k, v)| format!("{}={}", encode(k), encode_filled(v)))
-                .collect();
-            body = Some(("application/x-www-form-urlencoded".into(), pairs.join("&")));
+                .any(|c| media(c) == "application/x-www-form-urlencoded");
+            if !urlencoded && consumes.iter().any(|c| media(c) == "multipart/form-data") {
+                multipart = form
+                    .iter()
+                    .map(|(k, v)| (k.clone(), render_filled(v)))
+                    .collect();
+                let files: Vec<String> = file_params(&params)
+                    .into_iter()
+                    .filter(|f| form.iter().any(|(k, _)| k == f))
+                    .collect();
+                self.file_fields(&files, label, &mut comment);
+            } else {
+                let pairs: Vec<String> = form
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", encode(k), encode_filled(v)))
+                    .collect();
+                body = Some(("application/x-www-form-urlencoded".into(), pairs.join("&")));
+            }
         }
         if let Some(rb) = op.get("requestBody") {
             let (f, rb) = docs.deref(file, rb)?;
-            body = self.request_body(f, rb, label, &mut comment);
+            match self.request_body(f, rb, label, &mut comment) {
+                Some(RequestBody::Text(ty, text)) => body = Some((ty, text)),
+                Some(RequestBody::Multipart(fields)) => multipart = fields,
+                None => body = None,
+            }
         }
         self.security(op, label, &mut headers, &mut query, &mut cookies);
         // One value per header: a parameter or the first credential wins.
@@ -787,6 +802,10 @@ impl<'d> Spec<'d> {
             && !headers.iter().any(|(h, _)| h == "content-type")
         {
             headers.push(("content-type".into(), ty.clone()));
+        }
+        if !multipart.is_empty() {
+            // kaioken writes a multipart body's content-type itself, with its boundary.
+            headers.retain(|(h, _)| h != "content-type");
         }
 
         // The path, each `{name}` filled; one the spec does not declare is a placeholder.
@@ -836,6 +855,7 @@ impl<'d> Spec<'d> {
             url,
             headers,
             body: body.map(|(_, b)| b),
+            multipart,
             statuses,
             comment,
         })
@@ -933,14 +953,15 @@ impl<'d> Spec<'d> {
         }
     }
 
-    /// An OpenAPI 3 request body: the first JSON media type, else form, else text.
+    /// An OpenAPI 3 request body: the first JSON media type, else a URL-encoded form,
+    /// else text, else any other single-part type, else a `multipart/form-data` form.
     fn request_body(
         &mut self,
         file: usize,
         rb: &Value,
         label: &str,
         comment: &mut Vec<String>,
-    ) -> Option<(String, String)> {
+    ) -> Option<RequestBody> {
         let content = rb.get("content").and_then(Value::as_object)?;
         let pick = content
             .keys()
@@ -948,27 +969,103 @@ impl<'d> Spec<'d> {
             .or_else(|| {
                 content
                     .keys()
-                    .find(|k| *k == "application/x-www-form-urlencoded")
+                    .find(|k| media(k) == "application/x-www-form-urlencoded")
             })
-            .or_else(|| content.keys().find(|k| k.starts_with("text/")))
-            .or_else(|| content.keys().find(|k| !k.starts_with("multipart/")));
+            .or_else(|| content.keys().find(|k| media(k).starts_with("text/")))
+            .or_else(|| content.keys().find(|k| !media(k).starts_with("multipart/")))
+            .or_else(|| content.keys().find(|k| media(k) == "multipart/form-data"));
         let Some(ty) = pick else {
             self.notes.push(format!(
-                "{label} takes only multipart bodies: none is generated; write a `multipart` table"
+                "{label} takes only multipart bodies other than multipart/form-data: none is generated; write a `multipart` table"
             ));
             return None;
         };
-        let media = &content[ty];
-        let value = media
+        let media_type = &content[ty];
+        let schema = media_type
+            .get("schema")
+            .and_then(|s| self.docs.deref(file, s).ok());
+        let value = media_type
             .get("example")
             .cloned()
-            .or_else(|| first_example(self.docs, file, media.get("examples")))
+            .or_else(|| first_example(self.docs, file, media_type.get("examples")))
             .or_else(|| {
-                let s = media.get("schema")?;
-                let (f, s) = self.docs.deref(file, s).ok()?;
+                let (f, s) = schema?;
                 schema::value(self.docs, f, s)
             });
-        Some(self.body_text(std::slice::from_ref(ty), value, label, comment))
+        if media(ty) == "multipart/form-data" {
+            return Some(self.multipart(schema, value, label, comment));
+        }
+        let (ty, text) = self.body_text(std::slice::from_ref(ty), value, label, comment);
+        Some(RequestBody::Text(ty, text))
+    }
+
+    /// A `multipart/form-data` body: a field per property of the value (an object),
+    /// each a text part. A field the schema says is a file (`format: binary` or
+    /// `base64`) is sent as text too, and said so: a file to upload is the user's.
+    fn multipart(
+        &mut self,
+        schema: Option<(usize, &Value)>,
+        value: Option<Value>,
+        label: &str,
+        comment: &mut Vec<String>,
+    ) -> RequestBody {
+        let fields: Vec<(String, String)> = match value {
+            Some(Value::Object(m)) if !m.is_empty() => m
+                .iter()
+                .map(|(k, v)| {
+                    let text = scalar_text(v, &Value::Null).unwrap_or_default();
+                    (k.clone(), escape(&text))
+                })
+                .collect(),
+            _ => {
+                let var = self.placeholder(
+                    "body",
+                    "the multipart body's one field `body`".into(),
+                    label,
+                );
+                comment.push(
+                    "the multipart body's schema gives no properties: one field `body` is sent"
+                        .into(),
+                );
+                vec![("body".into(), format!("${{{var}}}"))]
+            }
+        };
+        let mut files = Vec::new();
+        if let Some((f, s)) = schema
+            && let Some(props) = s.get("properties").and_then(Value::as_object)
+        {
+            for (name, prop) in props {
+                let (_, prop) = self.docs.deref(f, prop).unwrap_or((f, prop));
+                let format = prop.get("format").and_then(Value::as_str);
+                let is_file = matches!(format, Some("binary" | "base64"))
+                    || prop.get("contentMediaType").is_some();
+                if is_file && fields.iter().any(|(k, _)| k == name) {
+                    files.push(name.clone());
+                }
+            }
+        }
+        self.file_fields(&files, label, comment);
+        RequestBody::Multipart(fields)
+    }
+
+    /// Note the fields of a multipart form that take files, which are sent as text.
+    fn file_fields(&mut self, files: &[String], label: &str, comment: &mut Vec<String>) {
+        if files.is_empty() {
+            return;
+        }
+        let names: Vec<String> = files.iter().map(|f| format!("`{f}`")).collect();
+        comment.push(format!(
+            "{} a file: sent as text; write `\"@path\"` to upload a file",
+            if files.len() == 1 {
+                format!("field {} takes", names[0])
+            } else {
+                format!("fields {} take", names.join(", "))
+            }
+        ));
+        self.notes.push(format!(
+            "{label} uploads files ({}): their multipart fields are sent as text; write `\"@path\"` in the step's `multipart` table to send a file",
+            names.join(", ")
+        ));
     }
 
     /// A body of media type `types[0]` from `value`.
@@ -1230,6 +1327,14 @@ impl<'d> Spec<'d> {
             if let Some(body) = &step.body {
                 out.push_str(&format!("body = {}\n", string(body)));
             }
+            if !step.multipart.is_empty() {
+                let fields: Vec<String> = step
+                    .multipart
+                    .iter()
+                    .map(|(k, v)| format!("{} = {}", key(k), string(v)))
+                    .collect();
+                out.push_str(&format!("multipart = {{ {} }}\n", fields.join(", ")));
+            }
             if !step.statuses.is_empty() {
                 out.push_str(&format!(
                     "expected_status = {}\n",
@@ -1329,6 +1434,35 @@ fn status_check(statuses: &[String]) -> String {
         ));
     }
     parts.join(" || ")
+}
+
+/// A media type without its parameters, lower case: `multipart/form-data`.
+fn media(ty: &str) -> String {
+    ty.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The Swagger 2.0 `formData` parameters of `type: file`.
+fn file_params(params: &[(usize, &Value)]) -> Vec<String> {
+    params
+        .iter()
+        .filter(|(_, p)| {
+            p.get("in").and_then(Value::as_str) == Some("formData")
+                && p.get("type").and_then(Value::as_str) == Some("file")
+        })
+        .filter_map(|(_, p)| p.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// An OpenAPI 3 request body, ready to write.
+enum RequestBody {
+    /// A media type and the body's text (a template).
+    Text(String, String),
+    /// `multipart/form-data` fields.
+    Multipart(Vec<(String, String)>),
 }
 
 fn is_json(media: &str) -> bool {
