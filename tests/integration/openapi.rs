@@ -649,3 +649,56 @@ fn form_bodies_reach_httpbin() {
     assert_eq!(by_path.get("/post"), Some(&2), "{by_path:?}");
     assert_eq!(by_path.get("/anything/signup"), Some(&2), "{by_path:?}");
 }
+
+/// String parameters with a `pattern` get a value the pattern matches (`AA000`,
+/// `inv-aaaaaa`, within `minLength`); a pattern kaioken cannot read (a lookahead)
+/// becomes a placeholder. Run directly against httpbin: the paths it logged are those.
+#[test]
+fn patterns_generate_matching_values() {
+    let httpbin = Httpbin::start();
+    let out = Test::new()
+        .args(["import", "openapi"])
+        .arg(fixture("patterns.yaml"))
+        .without_no_tui()
+        .run();
+    assert!(
+        out.stdout
+            .contains("url = \"/anything/AA000?ref=inv-aaaaaa\"\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("url = \"/anything/lookahead/${TOKEN}\"\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(placeholders(&out.stderr), ["TOKEN"], "{}", out.stderr);
+    let report = Test::new()
+        .args(["run"])
+        .arg(fixture("patterns.yaml"))
+        .arg("--server")
+        .arg(httpbin.url(""))
+        .args(["-c", "1", "-n", "4"])
+        .env("TOKEN", "abcd1234")
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.status_codes(), vec![(200, 4)], "{report}");
+    let lines = httpbin.access_log_lines();
+    let mut seen: BTreeMap<(String, Option<String>), u64> = BTreeMap::new();
+    for l in &lines {
+        *seen
+            .entry((l.path.clone(), l.query_param("ref").map(str::to_owned)))
+            .or_default() += 1;
+    }
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            (("/anything/AA000".into(), Some("inv-aaaaaa".into())), 2),
+            (("/anything/lookahead/abcd1234".into(), None), 2),
+        ]),
+        "{lines:?}"
+    );
+}

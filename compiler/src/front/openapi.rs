@@ -21,6 +21,7 @@
 //! the rules (httpbin's writes `type: int`) and the importer should take what it can.
 
 mod order;
+mod pattern;
 mod schema;
 
 use std::collections::BTreeMap;
