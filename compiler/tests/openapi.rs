@@ -280,6 +280,7 @@ paths:
       parameters:
         - {name: title, in: formData, type: string, required: true, example: 'a ${x}'}
         - {name: data, in: formData, type: file, required: true}
+        - {name: handle, in: formData, type: string, required: true, example: '@me'}
         - {name: content-type, in: header, type: string, required: true, example: text/plain}
       responses: {'200': {description: ok}}
   /login:
@@ -300,6 +301,8 @@ paths:
         imported.toml
     );
     assert_eq!(upload["multipart"]["data"].as_str(), Some("${DATA}"));
+    // Text, not a file to read.
+    assert_eq!(upload["multipart"]["handle"].as_str(), Some("@@me"));
     assert!(upload.get("body").is_none(), "{}", imported.toml);
     assert!(upload.get("headers").is_none(), "{}", imported.toml);
     assert!(

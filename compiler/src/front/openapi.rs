@@ -769,7 +769,7 @@ impl<'d> Spec<'d> {
             if !urlencoded && consumes.iter().any(|c| media(c) == "multipart/form-data") {
                 multipart = form
                     .iter()
-                    .map(|(k, v)| (k.clone(), render_filled(v)))
+                    .map(|(k, v)| (k.clone(), literal_part(render_filled(v))))
                     .collect();
                 let files: Vec<String> = file_params(&params)
                     .into_iter()
@@ -1015,7 +1015,7 @@ impl<'d> Spec<'d> {
                 .iter()
                 .map(|(k, v)| {
                     let text = scalar_text(v, &Value::Null).unwrap_or_default();
-                    (k.clone(), escape(&text))
+                    (k.clone(), literal_part(escape(&text)))
                 })
                 .collect(),
             _ => {
@@ -1435,6 +1435,16 @@ fn status_check(statuses: &[String]) -> String {
         ));
     }
     parts.join(" || ")
+}
+
+/// A multipart field's value as text: one starting with `@` would name a file, so it
+/// is written `@@…`.
+fn literal_part(value: String) -> String {
+    if value.starts_with('@') {
+        format!("@{value}")
+    } else {
+        value
+    }
 }
 
 /// A media type without its parameters, lower case: `multipart/form-data`.
