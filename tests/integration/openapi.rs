@@ -353,6 +353,24 @@ fn specs_run_directly() {
         direct.stdout
     );
 
+    // Malformed YAML and JSON run directly are located as when imported.
+    Test::new()
+        .file("bad.yaml", "openapi: 3.0.0\npaths:\n  /a: {get: [}\n")
+        .args(["bad.yaml", "--dry-run"])
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("invalid YAML")
+        .stderr_contains("bad.yaml:3:")
+        .run();
+    Test::new()
+        .file("bad.json", "{\"openapi\": \"3.0.0\",\n \"paths\": {,}}")
+        .args(["run", "bad.json", "--dry-run"])
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("invalid JSON: key must be a string")
+        .stderr_contains("bad.json:2:12]")
+        .run();
+
     // YAML that is not a spec, and a placeholder left unset, are errors.
     Test::new()
         .file(
