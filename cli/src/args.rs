@@ -273,12 +273,34 @@ pub struct OpenApiImportArgs {
     pub server: Option<String>,
 
     /// Keep only the operations with this tag; repeatable.
-    #[arg(long = "tag", value_name = "TAG")]
+    #[arg(long = "tag", visible_alias = "operation-tag", value_name = "TAG")]
     pub tags: Vec<String>,
 
     /// Keep only this operation, by `operationId` or as `"GET /path"`; repeatable.
     #[arg(long = "operation", value_name = "ID")]
     pub operations: Vec<String>,
+}
+
+/// The server and filters of an OpenAPI spec run directly (`kaioken spec.yaml`).
+#[derive(Debug, Args, Default, Clone)]
+pub struct SpecFlags {
+    /// Send a spec's requests to this URL (with its path before each operation's),
+    /// not to the servers the spec names.
+    #[arg(long, value_name = "URL", help_heading = "Spec (OpenAPI)")]
+    pub server: Option<String>,
+
+    /// Run only a spec's operations with this tag; repeatable.
+    #[arg(
+        long = "operation-tag",
+        value_name = "TAG",
+        help_heading = "Spec (OpenAPI)"
+    )]
+    pub spec_tags: Vec<String>,
+
+    /// Run only this operation of a spec, by `operationId` or as `"GET /path"`;
+    /// repeatable.
+    #[arg(long = "operation", value_name = "ID", help_heading = "Spec (OpenAPI)")]
+    pub spec_operations: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -377,7 +399,9 @@ pub enum Dump {
 pub struct RunArgs {
     /// Target URL, e.g. http://127.0.0.1:8080/, or a recording.har to replay.
     ///
-    /// A path ending in `.har` is read as a recording, as with -f. A URL may contain
+    /// A path ending in `.har` is read as a recording, as with -f; an existing
+    /// `.json`, `.yaml` or `.yml` file as a Postman collection or an OpenAPI spec
+    /// (with --server to send its requests elsewhere). A URL may contain
     /// `${REQUEST_ID}`, `${TIMESTAMP_MS}`, `${VU}`, `${ITERATION}` and `${ENV_VAR}` in
     /// its path and query. Overrides `[target] url` of a scenario (and the base of
     /// its relative step URLs).
@@ -620,8 +644,8 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Distributed")]
     pub strict: bool,
 
-    /// Read the scenario from this TOML file (or .har recording, or Postman
-    /// collection); flags override it.
+    /// Read the scenario from this TOML file (or .har recording, OpenAPI spec, or
+    /// Postman collection); flags override it.
     #[arg(short = 'f', long = "config", help_heading = "Scenario")]
     pub config: Option<PathBuf>,
 
@@ -630,6 +654,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub postman: PostmanFlags,
+
+    #[command(flatten)]
+    pub spec: SpecFlags,
 
     /// Validate and show what would run, without sending anything.
     #[arg(long, help_heading = "Scenario")]

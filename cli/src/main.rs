@@ -356,12 +356,17 @@ fn import_openapi(args: &OpenApiImportArgs) -> Result<Outcome, Error> {
 }
 
 fn run(args: &RunArgs) -> Result<Outcome, Error> {
-    // `kaioken recording.har`, `kaioken collection.json`: the positional argument is
-    // a recording or a Postman collection, not a URL.
+    // `kaioken recording.har`, `kaioken collection.json`, `kaioken spec.yaml`: the
+    // positional argument is a recording, a Postman collection or an OpenAPI spec,
+    // not a URL.
     let positional_har = args.url.as_deref().filter(|u| {
+        let lower = u.to_ascii_lowercase();
         !u.contains("://")
             && (kaioken_compiler::front::har::is_har(u)
-                || (u.to_ascii_lowercase().ends_with(".json") && std::path::Path::new(u).is_file()))
+                || ([".json", ".yaml", ".yml"]
+                    .iter()
+                    .any(|e| lower.ends_with(e))
+                    && std::path::Path::new(u).is_file()))
     });
     if let (Some(har), Some(config)) = (positional_har, &args.config) {
         return Err(Error::Setup(format!(
@@ -396,6 +401,11 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         env: std::env::vars().collect(),
         har: har_options(&args.har),
         postman: postman_options(&args.postman)?,
+        openapi: kaioken_compiler::OpenApiOptions {
+            server: args.spec.server.clone(),
+            tags: args.spec.spec_tags.clone(),
+            operations: args.spec.spec_operations.clone(),
+        },
         schema_source: Some(Arc::new(Reflection)),
     };
     // One rule hides secrets in everything printed from here on, errors included.

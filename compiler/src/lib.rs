@@ -10,7 +10,8 @@
 //!  recording.har ──► front::har ──► scenario.toml   (`kaioken import har`: the same
 //!                                                    steps, as a file to edit)
 //!  spec.yaml     ──► front::openapi ──► scenario.toml (`kaioken import openapi`: a
-//!                                                    step per operation)
+//!                                                    step per operation; a run of
+//!                                                    the spec reads it with front::toml)
 //!  collection.json ─► front::postman ─► scenario.toml (`kaioken import postman`; a run
 //!                                       of the collection reads it with front::toml)
 //! ```

@@ -132,3 +132,191 @@ fn petstore_placeholders() {
         "the same spec gives the same file"
     );
 }
+
+/// The names of the steps, in the scenario's order.
+fn step_names(toml_text: &str) -> Vec<String> {
+    let scenario: toml::Table = toml::from_str(toml_text).unwrap();
+    scenario["scenarios"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The URL of the step named `name`.
+fn step_url(toml_text: &str, name: &str) -> String {
+    let scenario: toml::Table = toml::from_str(toml_text).unwrap();
+    scenario["scenarios"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no step {name}"))["url"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Paths and the operations of each come in the order the file writes them (YAML and
+/// JSON), not sorted; a path item behind a `$ref` has its operations in the fixed
+/// method order.
+#[test]
+fn operations_in_the_files_order() {
+    let yaml = r"openapi: 3.0.3
+info: {title: t, version: '1'}
+servers: [{url: 'http://127.0.0.1:8080'}]
+paths:
+  /zebra:
+    post: {responses: {'200': {description: ok}}}
+    get: {responses: {'200': {description: ok}}}
+  /apple:
+    $ref: '#/components/pathItems/both'
+  /mango:
+    delete: {responses: {'204': {description: ok}}}
+components:
+  pathItems:
+    both:
+      post: {responses: {'200': {description: ok}}}
+      get: {responses: {'200': {description: ok}}}
+";
+    let imported = import_openapi("order.yaml", yaml, &OpenApiOptions::default()).unwrap();
+    assert_eq!(
+        step_names(&imported.toml),
+        [
+            "POST /zebra",
+            "GET /zebra",
+            "GET /apple",
+            "POST /apple",
+            "DELETE /mango"
+        ]
+    );
+    let json = r#"{"swagger": "2.0", "info": {"title": "t", "version": "1"}, "host": "127.0.0.1:8080",
+      "paths": {"/b": {"put": {"responses": {"200": {"description": "ok"}}}},
+                "/a": {"patch": {"responses": {"200": {"description": "ok"}}},
+                       "get": {"responses": {"200": {"description": "ok"}}}}}}"#;
+    let imported = import_openapi("order.json", json, &OpenApiOptions::default()).unwrap();
+    assert_eq!(step_names(&imported.toml), ["PUT /b", "PATCH /a", "GET /a"]);
+}
+
+/// OpenAPI 3's `servers` on a path item or an operation (the operation's first)
+/// send that operation there, as an absolute URL when the origin differs from the
+/// spec's; `--server` overrides them all.
+#[test]
+fn path_and_operation_servers() {
+    let imported = import("server-variables.yaml", &OpenApiOptions::default());
+    let t = &imported.toml;
+    assert_eq!(
+        step_names(t),
+        ["POST /global", "POST /operation", "PUT /path", "PUT /combo"]
+    );
+    assert_eq!(step_url(t, "POST /global"), "/v2/global");
+    assert_eq!(
+        step_url(t, "POST /operation"),
+        "https://httpbin.com/anything/demo/operation"
+    );
+    assert_eq!(
+        step_url(t, "PUT /path"),
+        "https://httpbin.com/anything/common/demo/path"
+    );
+    assert_eq!(
+        step_url(t, "PUT /combo"),
+        "https://httpbin.com/anything/demo/combo"
+    );
+    assert!(
+        t.contains(
+            "# step 2: server: https://httpbin.com/anything/demo (the operation's own `servers`)\n"
+        ),
+        "{t}"
+    );
+
+    let options = OpenApiOptions {
+        server: Some("http://127.0.0.1:9000/base".into()),
+        ..OpenApiOptions::default()
+    };
+    let t = import("server-variables.yaml", &options).toml;
+    for (name, path) in [
+        ("POST /global", "/global"),
+        ("POST /operation", "/operation"),
+        ("PUT /path", "/path"),
+        ("PUT /combo", "/combo"),
+    ] {
+        assert_eq!(step_url(&t, name), format!("/base{path}"), "{t}");
+    }
+
+    // A relative operation server is a base path on the spec's origin; one on the
+    // spec's origin stays relative.
+    let yaml = r"openapi: 3.1.0
+info: {title: t, version: '1'}
+servers: [{url: 'http://127.0.0.1:8080/v1'}]
+paths:
+  /a:
+    get:
+      servers: [{url: /v2}]
+      responses: {'200': {description: ok}}
+  /b:
+    servers: [{url: 'http://127.0.0.1:8080/v3/'}]
+    get: {responses: {'200': {description: ok}}}
+";
+    let t = import_openapi("s.yaml", yaml, &OpenApiOptions::default())
+        .unwrap()
+        .toml;
+    assert_eq!(step_url(&t, "GET /a"), "/v2/a");
+    assert_eq!(step_url(&t, "GET /b"), "/v3/b");
+}
+
+/// Swagger 2.0 `formData` parameters: a `multipart` table when the operation consumes
+/// only `multipart/form-data` (a `type: file` one noted as sent as text), a URL-encoded
+/// body otherwise; no `content-type` header beside a `multipart` table.
+#[test]
+fn swagger_form_data() {
+    let spec = r"swagger: '2.0'
+info: {title: t, version: '1'}
+host: 127.0.0.1:8080
+paths:
+  /upload:
+    post:
+      consumes: [multipart/form-data]
+      parameters:
+        - {name: title, in: formData, type: string, required: true, example: 'a ${x}'}
+        - {name: data, in: formData, type: file, required: true}
+        - {name: handle, in: formData, type: string, required: true, example: '@me'}
+        - {name: content-type, in: header, type: string, required: true, example: text/plain}
+      responses: {'200': {description: ok}}
+  /login:
+    post:
+      consumes: [multipart/form-data, application/x-www-form-urlencoded]
+      parameters:
+        - {name: user, in: formData, type: string, required: true, example: a b}
+      responses: {'200': {description: ok}}
+";
+    let imported = import_openapi("forms.yaml", spec, &OpenApiOptions::default()).unwrap();
+    let scenario: toml::Table = toml::from_str(&imported.toml).unwrap();
+    let steps = scenario["scenarios"][0]["steps"].as_array().unwrap();
+    let upload = &steps[0];
+    assert_eq!(
+        upload["multipart"]["title"].as_str(),
+        Some("a $${x}"),
+        "{}",
+        imported.toml
+    );
+    assert_eq!(upload["multipart"]["data"].as_str(), Some("${DATA}"));
+    // Text, not a file to read.
+    assert_eq!(upload["multipart"]["handle"].as_str(), Some("@@me"));
+    assert!(upload.get("body").is_none(), "{}", imported.toml);
+    assert!(upload.get("headers").is_none(), "{}", imported.toml);
+    assert!(
+        imported
+            .notes
+            .contains(&"POST /upload uploads files (`data`): their multipart fields are sent as text; write `\"@path\"` in the step's `multipart` table to send a file".to_owned()),
+        "{:?}",
+        imported.notes
+    );
+    let login = &steps[1];
+    assert_eq!(login["body"].as_str(), Some("user=a%20b"));
+    assert_eq!(
+        login["headers"]["content-type"].as_str(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert!(login.get("multipart").is_none());
+}

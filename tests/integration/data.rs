@@ -387,6 +387,40 @@ fn targets_round_robin_in_order() {
     );
 }
 
+/// A body line names a file beside the list, as vegeta reads it, not one in the
+/// working directory; a missing one is an error located at its line.
+#[test]
+fn targets_bodies_are_relative_to_the_list() {
+    let nginx = Nginx::start(Variant::Http1);
+    let dir = tempfile::TempDir::new().unwrap();
+    std::fs::create_dir(dir.path().join("lists")).unwrap();
+    let list = format!("POST {}\n@body.json\n", nginx.url("/echo?t=1"));
+    std::fs::write(dir.path().join("lists/targets.txt"), list).unwrap();
+    std::fs::write(dir.path().join("lists/body.json"), "{\"in\": \"lists\"}").unwrap();
+    // A file of the same name in the working directory, of another length.
+    std::fs::write(dir.path().join("body.json"), "{}").unwrap();
+    let out = Test::in_dir(dir)
+        .args(["--targets", "lists/targets.txt", "-c", "1", "-n", "3"])
+        .report()
+        .run();
+    assert_eq!(out.report().u64("requests.responses"), 3);
+    let got: Vec<(String, String)> = nginx
+        .access_log_lines()
+        .into_iter()
+        .map(|l| (l.method, l.content_length))
+        .collect();
+    assert_eq!(got, vec![("POST".to_owned(), "15".to_owned()); 3]);
+
+    std::fs::remove_file(out.dir.path().join("lists/body.json")).unwrap();
+    Test::in_dir(out.dir)
+        .args(["--targets", "lists/targets.txt", "--dry-run"])
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("lists/body.json")
+        .stderr_contains("[lists/targets.txt:2:2]")
+        .run();
+}
+
 /// `--targets-order random`: every request is one of the list's, and 200 draws
 /// reach each of the three.
 #[test]

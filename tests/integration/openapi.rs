@@ -225,7 +225,172 @@ fn httpbin_spec_get_operations_run_against_httpbin() {
             assert_eq!(by_path.get("/status/200"), Some(&1), "{by_path:?}");
         }
         seen = lines.len();
+
+        // The spec run directly, with the same server and filters: the same requests.
+        let mut run = Test::new()
+            .file("spec.json", &spec_text)
+            .args(["spec.json", "--server"])
+            .arg(httpbin.url(""));
+        for (m, p, _) in group.iter() {
+            run = run.arg("--operation").arg(format!("{m} {p}"));
+        }
+        run = run
+            .args(["-c", "1", "-n"])
+            .arg((group.len() + redirected).to_string());
+        for (k, v) in env {
+            run = run.env(k, v);
+        }
+        let direct = run.report().run().report();
+        direct.check_invariants(0);
+        assert_eq!(
+            direct.u64("requests.total"),
+            (group.len() + redirected) as u64,
+            "{direct}"
+        );
+        assert_eq!(direct.u64("requests.failed"), 0, "{direct}");
+        // The same checks, each passed once; only their locations differ.
+        let unlocated = |r: &crate::harness::Report| -> Vec<Value> {
+            let mut checks = r.get("checks").as_array().unwrap().clone();
+            for c in &mut checks {
+                c.as_object_mut().unwrap().remove("location");
+            }
+            checks
+        };
+        assert_eq!(unlocated(&direct), unlocated(&report));
+        let lines = httpbin.access_log_lines();
+        let mut direct_paths: BTreeMap<&str, u64> = BTreeMap::new();
+        for l in &lines[seen..] {
+            *direct_paths.entry(l.path.as_str()).or_default() += 1;
+        }
+        assert_eq!(lines.len() - seen, group.len() + redirected);
+        assert_eq!(direct_paths, by_path);
+        seen = lines.len();
     }
+}
+
+/// A spec is a scenario too: `kaioken spec.yaml`, `kaioken run spec.json` and
+/// `kaioken -f spec.yaml` import it and run what the import would write, with
+/// `--server`, `--operation` and `--operation-tag` as the import's options.
+#[test]
+fn specs_run_directly() {
+    let petstore = std::fs::read_to_string(fixture("petstore-3.0.yaml")).unwrap();
+    let ops = operations(&spec_value(&fixture("petstore-3.0.yaml"))).len();
+    for args in [
+        vec!["pets.yaml"],
+        vec!["run", "pets.yaml"],
+        vec!["-f", "pets.yaml"],
+    ] {
+        let out = Test::new()
+            .file("pets.yaml", &petstore)
+            .args(args)
+            .args(["--server", "http://127.0.0.1:9/v3", "--dry-run"])
+            .env("API_KEY", "k")
+            .env("PETSTORE_AUTH", "t")
+            .stdout_contains("dry run: valid scenario")
+            .run();
+        let steps = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("  step s"))
+            .count();
+        assert_eq!(steps, ops, "{}", out.stdout);
+        assert!(
+            out.stdout.contains("o0 = origin http://127.0.0.1:9\n"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout
+                .contains("GET o0 \"/v3/pet/findByStatus?status=available\""),
+            "{}",
+            out.stdout
+        );
+    }
+    // The filters, and the IR equal to the imported file's.
+    let filtered = [
+        "--server",
+        "http://127.0.0.1:9/v3",
+        "--operation-tag",
+        "store",
+        "--operation",
+        "getInventory",
+    ];
+    let direct = Test::new()
+        .file("pets.yaml", &petstore)
+        .args(["pets.yaml", "--dump", "ir"])
+        .args(filtered)
+        .env("API_KEY", "k")
+        .run();
+    let imported = Test::new()
+        .file("pets.yaml", &petstore)
+        .args(["import", "openapi", "pets.yaml", "-o", "s.toml"])
+        .args(["--server", "http://127.0.0.1:9/v3", "--tag", "store"])
+        .args(["--operation", "getInventory"])
+        .without_no_tui()
+        .run();
+    let imported = Test::in_dir(imported.dir)
+        .args(["-f", "s.toml", "--dump", "ir"])
+        .env("API_KEY", "k")
+        .run();
+    // The dumps differ only in where each line came from (`; file:line:col`).
+    let unlocated = |ir: &str| -> Vec<String> {
+        ir.lines()
+            .map(|l| l.split(" ; ").next().unwrap_or(l).trim_end().to_owned())
+            .collect()
+    };
+    assert_eq!(unlocated(&direct.stdout), unlocated(&imported.stdout));
+    assert!(
+        direct
+            .stdout
+            .contains("step s0 \"getInventory\" GET o0 \"/v3/store/inventory\""),
+        "{}",
+        direct.stdout
+    );
+    assert_eq!(
+        direct.stdout.matches("  step s").count(),
+        1,
+        "{}",
+        direct.stdout
+    );
+
+    // Malformed YAML and JSON run directly are located as when imported.
+    Test::new()
+        .file("bad.yaml", "openapi: 3.0.0\npaths:\n  /a: {get: [}\n")
+        .args(["bad.yaml", "--dry-run"])
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("invalid YAML")
+        .stderr_contains("bad.yaml:3:")
+        .run();
+    Test::new()
+        .file("bad.json", "{\"openapi\": \"3.0.0\",\n \"paths\": {,}}")
+        .args(["run", "bad.json", "--dry-run"])
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("invalid JSON: key must be a string")
+        .stderr_contains("bad.json:2:12]")
+        .run();
+
+    // YAML that is not a spec, and a placeholder left unset, are errors.
+    Test::new()
+        .file(
+            "x.yaml",
+            "name: not a spec
+",
+        )
+        .args(["x.yaml", "--dry-run"])
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("no `openapi` or `swagger` version at the top level")
+        .run();
+    Test::new()
+        .file("pets.yaml", &petstore)
+        .args(["pets.yaml", "--operation", "getInventory", "--dry-run"])
+        .env_remove("API_KEY")
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("API_KEY")
+        .run();
 }
 
 /// Real specs from public projects: each imports, one step per operation, and the
@@ -424,4 +589,134 @@ fn bad_specs_are_located_errors() {
             "`$ref`s loop without reaching a value: #/parameters/first → #/parameters/second → #/",
         )
         .run();
+}
+
+/// Form bodies against httpbin, which parses them and echoes the fields under `form`:
+/// a `multipart/form-data` body (a `multipart` table: a text field from its example,
+/// an integer at its minimum, a file field sent as text) and a URL-encoded one (its
+/// example's array joined with `,`, `&` and spaces percent-encoded).
+#[test]
+fn form_bodies_reach_httpbin() {
+    let httpbin = Httpbin::start();
+    let out = Test::new()
+        .args(["import", "openapi"])
+        .arg(fixture("forms.yaml"))
+        .args(["-o", "s.toml", "--server"])
+        .arg(httpbin.url(""))
+        .without_no_tui()
+        .stderr_contains("wrote s.toml (2 of 2 operations as steps)")
+        .run();
+    let toml = std::fs::read_to_string(out.dir.path().join("s.toml")).unwrap();
+    assert!(
+        toml.contains("multipart = { count = \"3\", name = \"kai\", upload = \"string\" }\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("# step 1: field `upload` takes a file: sent as text; write `\"@path\"` to upload a file\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("body = \"plan=p%26q&tags=x%2Cy&user=a%20b\"\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("content-type = \"application/x-www-form-urlencoded\"\n"),
+        "{toml}"
+    );
+    assert_eq!(toml.matches("content-type").count(), 1, "{toml}");
+
+    // What httpbin read, checked by the scenario itself.
+    let with_checks = |toml: &str, step: &str, checks: &[&str]| -> String {
+        let at = toml.find(&format!("name = \"{step}\"\n")).unwrap();
+        let line = at + toml[at..].find("checks = [").unwrap();
+        let end = line + toml[line..].find('\n').unwrap();
+        let mut list = vec!["'status == 200'".to_owned()];
+        list.extend(checks.iter().map(|c| format!("'{c}'")));
+        format!(
+            "{}checks = [{}]{}",
+            &toml[..line],
+            list.join(", "),
+            &toml[end..]
+        )
+    };
+    let upload_checks = [
+        r#"body contains "\"name\": \"kai\"""#,
+        r#"body contains "\"count\": \"3\"""#,
+        r#"body contains "\"upload\": \"string\"""#,
+        r#"body contains "multipart/form-data; boundary=""#,
+    ];
+    let signup_checks = [
+        r#"body contains "\"user\": \"a b\"""#,
+        r#"body contains "\"tags\": \"x,y\"""#,
+        r#"body contains "\"plan\": \"p&q\"""#,
+    ];
+    let toml = with_checks(&toml, "upload", &upload_checks);
+    let toml = with_checks(&toml, "signup", &signup_checks);
+    std::fs::write(out.dir.path().join("s.toml"), &toml).unwrap();
+    let report = Test::in_dir(out.dir)
+        .args(["-f", "s.toml", "-c", "1", "-n", "4"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.status_codes(), vec![(200, 4)], "{report}");
+    for c in upload_checks.iter().chain(&signup_checks) {
+        assert_eq!(report.check(c), (2, 0), "{c}\n{report}");
+    }
+    let by_path = httpbin.requests_by_path();
+    assert_eq!(by_path.get("/post"), Some(&2), "{by_path:?}");
+    assert_eq!(by_path.get("/anything/signup"), Some(&2), "{by_path:?}");
+}
+
+/// String parameters with a `pattern` get a value the pattern matches (`AA000`,
+/// `inv-aaaaaa`, within `minLength`); a pattern kaioken cannot read (a lookahead)
+/// becomes a placeholder. Run directly against httpbin: the paths it logged are those.
+#[test]
+fn patterns_generate_matching_values() {
+    let httpbin = Httpbin::start();
+    let out = Test::new()
+        .args(["import", "openapi"])
+        .arg(fixture("patterns.yaml"))
+        .without_no_tui()
+        .run();
+    assert!(
+        out.stdout
+            .contains("url = \"/anything/AA000?ref=inv-aaaaaa\"\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("url = \"/anything/lookahead/${TOKEN}\"\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(placeholders(&out.stderr), ["TOKEN"], "{}", out.stderr);
+    let report = Test::new()
+        .args(["run"])
+        .arg(fixture("patterns.yaml"))
+        .arg("--server")
+        .arg(httpbin.url(""))
+        .args(["-c", "1", "-n", "4"])
+        .env("TOKEN", "abcd1234")
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.status_codes(), vec![(200, 4)], "{report}");
+    let lines = httpbin.access_log_lines();
+    let mut seen: BTreeMap<(String, Option<String>), u64> = BTreeMap::new();
+    for l in &lines {
+        *seen
+            .entry((l.path.clone(), l.query_param("ref").map(str::to_owned)))
+            .or_default() += 1;
+    }
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            (("/anything/AA000".into(), Some("inv-aaaaaa".into())), 2),
+            (("/anything/lookahead/abcd1234".into(), None), 2),
+        ]),
+        "{lines:?}"
+    );
 }

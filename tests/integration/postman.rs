@@ -214,7 +214,7 @@ fn json_that_is_not_a_usable_collection_is_told_so() {
     let v1 = r#"{"id": "1", "name": "old", "order": ["r1"], "requests": [{"id": "r1", "url": "http://127.0.0.1:9/", "method": "GET"}]}"#;
     let cases = [
         (
-            r#"{"openapi": "3.0.0"}"#,
+            r#"{"info": {"name": "x"}, "item": []}"#,
             "not a usable Postman file: no `info.schema` naming a Postman collection schema",
         ),
         (

@@ -20,6 +20,8 @@
 //! operations and schemas are walked as trees, not typed, since specs in the wild bend
 //! the rules (httpbin's writes `type: int`) and the importer should take what it can.
 
+mod order;
+mod pattern;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -121,9 +123,19 @@ pub fn import(
     text: &str,
     options: &OpenApiOptions,
 ) -> Result<OpenApiImport, CompileErrors> {
+    Ok(convert(name, text, options)?)
+}
+
+/// [`import`], one error.
+fn convert(
+    name: &str,
+    text: &str,
+    options: &OpenApiOptions,
+) -> Result<OpenApiImport, CompileError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let src = Src::new(name, text);
     let root = parse(&src)?;
+    let order = order::of(&src.text);
     let mut docs = Docs {
         files: vec![Doc {
             path: PathBuf::from(name),
@@ -133,8 +145,43 @@ pub fn import(
     };
     let version = version(&docs.files[0])?;
     docs.load_refs(0)?;
-    let spec = Spec::read(&docs, version, options)?;
+    let spec = Spec::read(&docs, version, &order, options)?;
     Ok(spec.import(options))
+}
+
+/// Read a spec given as the scenario (`kaioken spec.yaml`, `kaioken -f openapi.json`)
+/// into `draft`: imported as `kaioken import openapi` would, then read as that TOML.
+pub(crate) fn read(
+    src: &Src,
+    options: &OpenApiOptions,
+    draft: &mut crate::draft::Draft,
+) -> Result<(), CompileError> {
+    let imported = convert(&src.name, &src.text, options)?;
+    let scenario = Src::new(format!("{} (imported)", src.name), imported.toml);
+    super::toml::read(&scenario, draft)
+}
+
+/// Whether a scenario file is a spec: a `.yaml` or `.yml` file (kaioken's scenarios are
+/// TOML, so YAML can only be a spec; one that is not is told so), or JSON with an
+/// `openapi` or `swagger` key at the top level.
+pub fn is_spec(name: &str, text: &str) -> bool {
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if matches!(ext.as_deref(), Some("yaml" | "yml")) {
+        return true;
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if !text.trim_start().starts_with('{') {
+        return false;
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        openapi: Option<serde::de::IgnoredAny>,
+        swagger: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_str::<Head>(text).is_ok_and(|h| h.openapi.is_some() || h.swagger.is_some())
 }
 
 /// One file: the spec, or one a `$ref` names.
@@ -457,6 +504,8 @@ struct Step {
     url: String,
     headers: Vec<(String, String)>,
     body: Option<String>,
+    /// A `multipart/form-data` body: each field's name and value (a template).
+    multipart: Vec<(String, String)>,
     /// The documented statuses: codes, and classes as `2xx`; empty when `default`
     /// documents every status.
     statuses: Vec<String>,
@@ -470,6 +519,8 @@ struct Spec<'d> {
     origin: Option<String>,
     /// The path every operation's path goes under (`basePath`, or the server URL's).
     base_path: String,
+    /// `--server` was given: it overrides the servers of paths and operations too.
+    server_override: bool,
     steps: Vec<Step>,
     operations: usize,
     /// Each placeholder: what it stands for, and the operations that use it.
@@ -481,6 +532,7 @@ impl<'d> Spec<'d> {
     fn read(
         docs: &'d Docs,
         version: Version,
+        order: &order::Order,
         options: &OpenApiOptions,
     ) -> Result<Spec<'d>, CompileError> {
         let doc = &docs.files[0];
@@ -489,6 +541,7 @@ impl<'d> Spec<'d> {
             version,
             origin: None,
             base_path: String::new(),
+            server_override: false,
             steps: Vec::new(),
             operations: 0,
             placeholders: BTreeMap::new(),
@@ -504,9 +557,31 @@ impl<'d> Spec<'d> {
             };
             return Err(not_spec(doc, message.into(), None));
         };
-        for (path, item) in paths {
-            let (file, item) = docs.deref(0, item)?;
-            for method in METHODS {
+        // The file's order: paths as written, and each path's operations as written
+        // (an item behind a `$ref`, in METHODS' order).
+        let mut ordered: Vec<(&String, Vec<&str>)> = Vec::new();
+        for (path, keys) in &order.paths {
+            if let Some((path, _)) = paths.get_key_value(path) {
+                let methods = keys
+                    .iter()
+                    .filter_map(|k| METHODS.iter().find(|m| **m == k.as_str()).copied())
+                    .collect();
+                ordered.push((path, methods));
+            }
+        }
+        for path in paths.keys() {
+            if !ordered.iter().any(|(p, _)| *p == path) {
+                ordered.push((path, Vec::new()));
+            }
+        }
+        for (path, written) in ordered {
+            let (file, item) = docs.deref(0, &paths[path])?;
+            let methods = if paths[path].get("$ref").is_none() && !written.is_empty() {
+                written
+            } else {
+                METHODS.to_vec()
+            };
+            for method in methods {
                 let Some(op) = item.get(method) else { continue };
                 spec.operations += 1;
                 let id = op.get("operationId").and_then(Value::as_str);
@@ -561,21 +636,7 @@ impl<'d> Spec<'d> {
     fn server(&mut self, options: &OpenApiOptions) -> Result<(), CompileError> {
         let root = &self.docs.files[0].value;
         let spec_url = match self.version {
-            Version::OpenApi3 => root
-                .get("servers")
-                .and_then(Value::as_array)
-                .and_then(|s| s.first())
-                .and_then(|s| {
-                    let mut url = s.get("url")?.as_str()?.to_owned();
-                    if let Some(vars) = s.get("variables").and_then(Value::as_object) {
-                        for (name, var) in vars {
-                            if let Some(d) = var.get("default").and_then(Value::as_str) {
-                                url = url.replace(&format!("{{{name}}}"), d);
-                            }
-                        }
-                    }
-                    Some(url)
-                }),
+            Version::OpenApi3 => server_url(root.get("servers")),
             Version::Swagger2 => {
                 let base = root.get("basePath").and_then(Value::as_str).unwrap_or("");
                 match root.get("host").and_then(Value::as_str) {
@@ -595,23 +656,46 @@ impl<'d> Spec<'d> {
                 }
             }
         };
+        self.server_override = options.server.is_some();
         let chosen = options.server.clone().or(spec_url).unwrap_or_default();
-        if let Some(at) = chosen.find("://") {
-            let rest = &chosen[at + 3..];
-            let split = rest.find('/').map_or(chosen.len(), |i| at + 3 + i);
-            self.origin = Some(chosen[..split].to_owned());
-            self.base_path = chosen[split..].to_owned();
-        } else {
-            self.base_path = chosen;
+        let (origin, base_path) = split_server(&chosen);
+        self.origin = origin;
+        self.base_path = base_path;
+        if self.origin.is_none() {
             self.notes.push(
                 "the spec names no server with a scheme and host: give the URL with `--server` when importing, or on the command line when running".into(),
             );
         }
-        // With `--server`, the spec's own base path still applies when the URL has none
-        // (`--server http://127.0.0.1:8080` for a spec served under `/v2`).
-        let trimmed = self.base_path.trim_end_matches('/').to_owned();
-        self.base_path = trimmed;
         Ok(())
+    }
+
+    /// What an operation's path goes under: the spec's base path (on `[target] url`),
+    /// or the operation's own server (OpenAPI 3's `servers` on the operation, else on
+    /// its path item) unless `--server` overrides every server. An operation server on
+    /// another origin gives an absolute URL; a relative one (`/v2`) is a base path on
+    /// the spec's origin.
+    fn operation_base(&self, item: &Value, op: &Value, comment: &mut Vec<String>) -> String {
+        if self.server_override || self.version != Version::OpenApi3 {
+            return self.base_path.clone();
+        }
+        fn own(v: &Value) -> Option<&Value> {
+            v.get("servers")
+                .filter(|s| s.as_array().is_some_and(|a| !a.is_empty()))
+        }
+        let (place, servers) = match (own(op), own(item)) {
+            (Some(s), _) => ("operation's", s),
+            (None, Some(s)) => ("path's", s),
+            (None, None) => return self.base_path.clone(),
+        };
+        let Some(url) = server_url(Some(servers)) else {
+            return self.base_path.clone();
+        };
+        comment.push(format!("server: {url} (the {place} own `servers`)"));
+        escape(&match split_server(&url) {
+            (Some(origin), base) if Some(&origin) == self.origin.as_ref() => base,
+            (Some(origin), base) => format!("{origin}{base}"),
+            (None, base) => base,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -648,6 +732,7 @@ impl<'d> Spec<'d> {
         let mut cookies: Vec<String> = Vec::new();
         let mut form: Vec<(String, Filled)> = Vec::new();
         let mut body: Option<(String, String)> = None;
+        let mut multipart: Vec<(String, String)> = Vec::new();
         for (f, p) in &params {
             let pname = p.get("name").and_then(Value::as_str).unwrap_or("");
             let place = p.get("in").and_then(Value::as_str).unwrap_or("");
@@ -678,22 +763,34 @@ impl<'d> Spec<'d> {
         }
         if !form.is_empty() {
             let consumes = self.consumes(op);
-            if consumes.iter().any(|c| c.starts_with("multipart/"))
-                && !consumes
-                    .iter()
-                    .any(|c| c == "application/x-www-form-urlencoded")
-            {
-                self.notes.push(format!("{label} takes multipart/form-data: its form fields are sent URL-encoded; write a `multipart` table to send files"));
-            }
-            let pairs: Vec<String> = form
+            let urlencoded = consumes
                 .iter()
-                .map(|(k, v)| format!("{}={}", encode(k), encode_filled(v)))
-                .collect();
-            body = Some(("application/x-www-form-urlencoded".into(), pairs.join("&")));
+                .any(|c| media(c) == "application/x-www-form-urlencoded");
+            if !urlencoded && consumes.iter().any(|c| media(c) == "multipart/form-data") {
+                multipart = form
+                    .iter()
+                    .map(|(k, v)| (k.clone(), literal_part(render_filled(v))))
+                    .collect();
+                let files: Vec<String> = file_params(&params)
+                    .into_iter()
+                    .filter(|f| form.iter().any(|(k, _)| k == f))
+                    .collect();
+                self.file_fields(&files, label, &mut comment);
+            } else {
+                let pairs: Vec<String> = form
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", encode(k), encode_filled(v)))
+                    .collect();
+                body = Some(("application/x-www-form-urlencoded".into(), pairs.join("&")));
+            }
         }
         if let Some(rb) = op.get("requestBody") {
             let (f, rb) = docs.deref(file, rb)?;
-            body = self.request_body(f, rb, label, &mut comment);
+            match self.request_body(f, rb, label, &mut comment) {
+                Some(RequestBody::Text(ty, text)) => body = Some((ty, text)),
+                Some(RequestBody::Multipart(fields)) => multipart = fields,
+                None => body = None,
+            }
         }
         self.security(op, label, &mut headers, &mut query, &mut cookies);
         // One value per header: a parameter or the first credential wins.
@@ -707,11 +804,15 @@ impl<'d> Spec<'d> {
         {
             headers.push(("content-type".into(), ty.clone()));
         }
+        if !multipart.is_empty() {
+            // kaioken writes a multipart body's content-type itself, with its boundary.
+            headers.retain(|(h, _)| h != "content-type");
+        }
 
         // The path, each `{name}` filled; one the spec does not declare is a placeholder.
         // Some specs tell two operations on one path apart with a `#suffix`, which
         // HTTP never sends.
-        let mut url = self.base_path.clone();
+        let mut url = self.operation_base(item, op, &mut comment);
         let mut rest = path.split_once('#').map_or(path, |(p, _)| p);
         while let Some(open) = rest.find('{') {
             url.push_str(&escape(&rest[..open]));
@@ -755,6 +856,7 @@ impl<'d> Spec<'d> {
             url,
             headers,
             body: body.map(|(_, b)| b),
+            multipart,
             statuses,
             comment,
         })
@@ -852,14 +954,15 @@ impl<'d> Spec<'d> {
         }
     }
 
-    /// An OpenAPI 3 request body: the first JSON media type, else form, else text.
+    /// An OpenAPI 3 request body: the first JSON media type, else a URL-encoded form,
+    /// else text, else any other single-part type, else a `multipart/form-data` form.
     fn request_body(
         &mut self,
         file: usize,
         rb: &Value,
         label: &str,
         comment: &mut Vec<String>,
-    ) -> Option<(String, String)> {
+    ) -> Option<RequestBody> {
         let content = rb.get("content").and_then(Value::as_object)?;
         let pick = content
             .keys()
@@ -867,27 +970,103 @@ impl<'d> Spec<'d> {
             .or_else(|| {
                 content
                     .keys()
-                    .find(|k| *k == "application/x-www-form-urlencoded")
+                    .find(|k| media(k) == "application/x-www-form-urlencoded")
             })
-            .or_else(|| content.keys().find(|k| k.starts_with("text/")))
-            .or_else(|| content.keys().find(|k| !k.starts_with("multipart/")));
+            .or_else(|| content.keys().find(|k| media(k).starts_with("text/")))
+            .or_else(|| content.keys().find(|k| !media(k).starts_with("multipart/")))
+            .or_else(|| content.keys().find(|k| media(k) == "multipart/form-data"));
         let Some(ty) = pick else {
             self.notes.push(format!(
-                "{label} takes only multipart bodies: none is generated; write a `multipart` table"
+                "{label} takes only multipart bodies other than multipart/form-data: none is generated; write a `multipart` table"
             ));
             return None;
         };
-        let media = &content[ty];
-        let value = media
+        let media_type = &content[ty];
+        let schema = media_type
+            .get("schema")
+            .and_then(|s| self.docs.deref(file, s).ok());
+        let value = media_type
             .get("example")
             .cloned()
-            .or_else(|| first_example(self.docs, file, media.get("examples")))
+            .or_else(|| first_example(self.docs, file, media_type.get("examples")))
             .or_else(|| {
-                let s = media.get("schema")?;
-                let (f, s) = self.docs.deref(file, s).ok()?;
+                let (f, s) = schema?;
                 schema::value(self.docs, f, s)
             });
-        Some(self.body_text(std::slice::from_ref(ty), value, label, comment))
+        if media(ty) == "multipart/form-data" {
+            return Some(self.multipart(schema, value, label, comment));
+        }
+        let (ty, text) = self.body_text(std::slice::from_ref(ty), value, label, comment);
+        Some(RequestBody::Text(ty, text))
+    }
+
+    /// A `multipart/form-data` body: a field per property of the value (an object),
+    /// each a text part. A field the schema says is a file (`format: binary` or
+    /// `base64`) is sent as text too, and said so: a file to upload is the user's.
+    fn multipart(
+        &mut self,
+        schema: Option<(usize, &Value)>,
+        value: Option<Value>,
+        label: &str,
+        comment: &mut Vec<String>,
+    ) -> RequestBody {
+        let fields: Vec<(String, String)> = match value {
+            Some(Value::Object(m)) if !m.is_empty() => m
+                .iter()
+                .map(|(k, v)| {
+                    let text = scalar_text(v, &Value::Null).unwrap_or_default();
+                    (k.clone(), literal_part(escape(&text)))
+                })
+                .collect(),
+            _ => {
+                let var = self.placeholder(
+                    "body",
+                    "the multipart body's one field `body`".into(),
+                    label,
+                );
+                comment.push(
+                    "the multipart body's schema gives no properties: one field `body` is sent"
+                        .into(),
+                );
+                vec![("body".into(), format!("${{{var}}}"))]
+            }
+        };
+        let mut files = Vec::new();
+        if let Some((f, s)) = schema
+            && let Some(props) = s.get("properties").and_then(Value::as_object)
+        {
+            for (name, prop) in props {
+                let (_, prop) = self.docs.deref(f, prop).unwrap_or((f, prop));
+                let format = prop.get("format").and_then(Value::as_str);
+                let is_file = matches!(format, Some("binary" | "base64"))
+                    || prop.get("contentMediaType").is_some();
+                if is_file && fields.iter().any(|(k, _)| k == name) {
+                    files.push(name.clone());
+                }
+            }
+        }
+        self.file_fields(&files, label, comment);
+        RequestBody::Multipart(fields)
+    }
+
+    /// Note the fields of a multipart form that take files, which are sent as text.
+    fn file_fields(&mut self, files: &[String], label: &str, comment: &mut Vec<String>) {
+        if files.is_empty() {
+            return;
+        }
+        let names: Vec<String> = files.iter().map(|f| format!("`{f}`")).collect();
+        comment.push(format!(
+            "{} a file: sent as text; write `\"@path\"` to upload a file",
+            if files.len() == 1 {
+                format!("field {} takes", names[0])
+            } else {
+                format!("fields {} take", names.join(", "))
+            }
+        ));
+        self.notes.push(format!(
+            "{label} uploads files ({}): their multipart fields are sent as text; write `\"@path\"` in the step's `multipart` table to send a file",
+            names.join(", ")
+        ));
     }
 
     /// A body of media type `types[0]` from `value`.
@@ -1149,6 +1328,14 @@ impl<'d> Spec<'d> {
             if let Some(body) = &step.body {
                 out.push_str(&format!("body = {}\n", string(body)));
             }
+            if !step.multipart.is_empty() {
+                let fields: Vec<String> = step
+                    .multipart
+                    .iter()
+                    .map(|(k, v)| format!("{} = {}", key(k), string(v)))
+                    .collect();
+                out.push_str(&format!("multipart = {{ {} }}\n", fields.join(", ")));
+            }
             if !step.statuses.is_empty() {
                 out.push_str(&format!(
                     "expected_status = {}\n",
@@ -1174,6 +1361,34 @@ impl<'d> Spec<'d> {
             notes: self.notes,
         }
     }
+}
+
+/// The first server of an OpenAPI 3 `servers` list, its variables at their defaults.
+fn server_url(servers: Option<&Value>) -> Option<String> {
+    let s = servers?.as_array()?.first()?;
+    let mut url = s.get("url")?.as_str()?.to_owned();
+    if let Some(vars) = s.get("variables").and_then(Value::as_object) {
+        for (name, var) in vars {
+            if let Some(d) = var.get("default").and_then(Value::as_str) {
+                url = url.replace(&format!("{{{name}}}"), d);
+            }
+        }
+    }
+    Some(url)
+}
+
+/// A server URL as its origin (`scheme://host:port`, when it has a scheme) and the
+/// base path under it, with no trailing `/` (`http://127.0.0.1:8080/v2/` is the origin
+/// and `/v2`).
+fn split_server(url: &str) -> (Option<String>, String) {
+    let (origin, path) = match url.find("://") {
+        Some(at) => {
+            let split = url[at + 3..].find('/').map_or(url.len(), |i| at + 3 + i);
+            (Some(url[..split].to_owned()), &url[split..])
+        }
+        None => (None, url),
+    };
+    (origin, path.trim_end_matches('/').to_owned())
 }
 
 /// `a, b, c` or `a, b, c and 4 more`.
@@ -1220,6 +1435,45 @@ fn status_check(statuses: &[String]) -> String {
         ));
     }
     parts.join(" || ")
+}
+
+/// A multipart field's value as text: one starting with `@` would name a file, so it
+/// is written `@@…`.
+fn literal_part(value: String) -> String {
+    if value.starts_with('@') {
+        format!("@{value}")
+    } else {
+        value
+    }
+}
+
+/// A media type without its parameters, lower case: `multipart/form-data`.
+fn media(ty: &str) -> String {
+    ty.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The Swagger 2.0 `formData` parameters of `type: file`.
+fn file_params(params: &[(usize, &Value)]) -> Vec<String> {
+    params
+        .iter()
+        .filter(|(_, p)| {
+            p.get("in").and_then(Value::as_str) == Some("formData")
+                && p.get("type").and_then(Value::as_str) == Some("file")
+        })
+        .filter_map(|(_, p)| p.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// An OpenAPI 3 request body, ready to write.
+enum RequestBody {
+    /// A media type and the body's text (a template).
+    Text(String, String),
+    /// `multipart/form-data` fields.
+    Multipart(Vec<(String, String)>),
 }
 
 fn is_json(media: &str) -> bool {

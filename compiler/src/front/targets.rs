@@ -12,8 +12,8 @@
 //!
 //! A target is a `METHOD URL` line, then optional `Name: value` header lines and at
 //! most one `@path` line whose file is the body;
-//! blank lines and `#` comments are skipped. A body's path, like any path given on
-//! the command line, is relative to the working directory. `round-robin`
+//! blank lines and `#` comments are skipped. A body's path is relative to the list's
+//! folder, as vegeta reads it (an absolute one is taken as it is). `round-robin`
 //! (the default) makes one scenario whose steps are the targets in order, so each
 //! VU sends them in turn; `random` makes one scenario per target, of equal weight,
 //! drawn per iteration.

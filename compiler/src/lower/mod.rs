@@ -61,12 +61,16 @@ pub struct ConfigFile {
 #[derive(Debug, Clone, Default)]
 pub struct Input {
     /// The scenario file, if any (`-f`): TOML, a HAR recording when its name
-    /// ends in `.har`, or a Postman collection (by its `info.schema`).
+    /// ends in `.har`, an OpenAPI spec (`.yaml`, `.yml`, or JSON with an `openapi` or
+    /// `swagger` key), or a Postman collection (by its `info.schema`).
     pub config: Option<ConfigFile>,
     /// How a HAR recording becomes a scenario (ignored for TOML).
     pub har: crate::HarOptions,
     /// The environment and globals of a Postman collection (ignored otherwise).
     pub postman: crate::PostmanOptions,
+    /// The server and filters of an OpenAPI spec run as the scenario (ignored
+    /// otherwise).
+    pub openapi: crate::OpenApiOptions,
     /// Command-line values; they override the file's.
     pub flags: Flags,
     /// Environment variables for `${NAME}` folding. The CLI passes the process
@@ -126,6 +130,8 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         let src = Src::new(config.name.as_str(), text);
         if front::har::is_har(&config.name) {
             front::har::read(&src, &input.har, &mut draft)
+        } else if front::openapi::is_spec(&config.name, text) {
+            front::openapi::read(&src, &input.openapi, &mut draft)
         } else if front::postman::is_postman(text) || is_json(&config.name) {
             // A `.json` scenario can only be a collection: one that is not is told so.
             front::postman::read(&src, &input.postman, &mut draft)
@@ -156,15 +162,9 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         }
     }
     input.flags.apply(&mut draft, &mut errors);
-    let base_dir = input.config.as_ref().and_then(|c| {
-        std::path::Path::new(&c.name)
-            .parent()
-            .map(|p| p.to_path_buf())
-    });
     let mut lowerer = Lowerer {
         env: &input.env,
         errors,
-        base_dir,
         extracted: Default::default(),
         extracted_later: Default::default(),
         http: HttpVersion::Http1,
@@ -202,8 +202,6 @@ fn is_json(name: &str) -> bool {
 struct Lowerer<'a> {
     env: &'a BTreeMap<String, String>,
     errors: Vec<CompileError>,
-    /// The scenario file's folder: relative paths written in the file start there.
-    base_dir: Option<std::path::PathBuf>,
     /// Variables extracted by the steps before the one being lowered (same scenario).
     extracted: std::collections::BTreeSet<String>,
     /// Variables extracted only by later steps: using one is an error, not an
@@ -755,14 +753,18 @@ impl Lowerer<'_> {
         self.errors.push(CompileError::at(kind, loc, None));
     }
 
-    /// A path written in the scenario file is relative to the file; one given as a
-    /// flag is relative to the working directory.
+    /// A path written in a file is relative to that file's folder (the scenario's, or
+    /// the `--targets` list's, as vegeta reads `@body` lines); one given as a flag is
+    /// relative to the working directory. A scenario imported from a recording, a
+    /// collection or a spec (`dir/x.json (imported)`) is in the folder of the file it
+    /// came from.
     fn resolve_path(&self, path: &str, loc: &crate::located::Loc) -> std::path::PathBuf {
-        match &self.base_dir {
-            Some(base) if loc.is_file && std::path::Path::new(path).is_relative() => {
-                base.join(path)
-            }
-            _ => path.into(),
+        if !loc.is_file || !std::path::Path::new(path).is_relative() {
+            return path.into();
+        }
+        match std::path::Path::new(&*loc.src.name).parent() {
+            Some(dir) => dir.join(path),
+            None => path.into(),
         }
     }
 

@@ -3,7 +3,8 @@
 //! Deterministic (the same schema always gives the same value) and valid against the
 //! schema for the keywords it reads: `type`, `format`, `minimum`/`maximum` (and their
 //! exclusive forms), `minLength`/`maxLength`, `minItems`/`maxItems`, `required`,
-//! `properties`, `items`, `allOf`/`oneOf`/`anyOf`. A `pattern` is not generated for.
+//! `properties`, `items`, `allOf`/`oneOf`/`anyOf`, and `pattern` ([`super::pattern`]:
+//! a string it matches, or none when it cannot make one).
 //!
 //! Part of the OpenAPI importer ([`super`]): parameters and request bodies.
 
@@ -153,7 +154,7 @@ fn generate_resolved(
                 None => None,
             }
         }
-        "string" => Some(Value::String(string(schema))),
+        "string" => string(schema).map(Value::String),
         // `int` is not a JSON Schema type, but Flasgger specs (httpbin's among them)
         // write it for integers.
         "integer" | "int" => Some(Value::from(integer(schema))),
@@ -206,7 +207,15 @@ fn object(
     Some(Value::Object(out))
 }
 
-fn string(schema: &Value) -> String {
+/// A string for the schema's `pattern` when it has one (`None` when none can be
+/// generated), else for its `format`; within its length bounds.
+fn string(schema: &Value) -> Option<String> {
+    let min = schema.get("minLength").and_then(Value::as_u64);
+    let max = schema.get("maxLength").and_then(Value::as_u64);
+    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+        let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        return super::pattern::generate(pattern, min.map_or(0, as_usize), max.map(as_usize));
+    }
     let format = schema.get("format").and_then(Value::as_str).unwrap_or("");
     let base = match format {
         "date" => "2024-01-01",
@@ -223,15 +232,15 @@ fn string(schema: &Value) -> String {
         _ => "string",
     };
     let mut s = base.to_owned();
-    if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
+    if let Some(min) = min {
         while (s.chars().count() as u64) < min {
             s.push('x');
         }
     }
-    if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
+    if let Some(max) = max {
         s = s.chars().take(max as usize).collect();
     }
-    s
+    Some(s)
 }
 
 /// 1, or the smallest value the bounds allow.
