@@ -101,6 +101,15 @@ impl Lowerer<'_> {
                 return None;
             }
         };
+        if let Some((span, var)) = variable_in_text(&parsed) {
+            self.grammar_error(
+                format!("`${{{var}}}` is not filled in here: a check compares with its text as written"),
+                Some("to compare with an extracted value, use a script check (`script:name`, see the plugins page)"),
+                &expr.loc,
+                Some(span),
+            );
+            return None;
+        }
         let mut bad_regex = None;
         visit_regexes(&parsed, &mut |pattern, span| {
             if let Err(e) = regex::bytes::Regex::new(pattern) {
@@ -141,6 +150,42 @@ impl Lowerer<'_> {
     }
 }
 
+/// The first `${name}` written in a check's text (`contains`, `matches`, `==`,
+/// `in`), with its comparison's span. Checks are built once, with their text as
+/// written; a variable there would be looked for literally and never match.
+fn variable_in_text(check: &kaioken_grammar::Check) -> Option<(kaioken_grammar::Span, String)> {
+    use kaioken_grammar::{Check, Predicate, Value};
+    fn in_text(text: &str) -> Option<String> {
+        let mut rest = text;
+        while let Some(at) = rest.find("${") {
+            let after = &rest[at + 2..];
+            let name = &after[..after.find('}')?];
+            if name.split(['.', ':']).all(kaioken_grammar::is_identifier) {
+                return Some(name.to_owned());
+            }
+            rest = after;
+        }
+        None
+    }
+    match check {
+        Check::Or(items) | Check::And(items) => items.iter().find_map(variable_in_text),
+        Check::Not(inner) => variable_in_text(inner),
+        Check::Compare(cmp) => {
+            let found = match &cmp.predicate {
+                Predicate::Contains(text) | Predicate::Matches(text) => in_text(text),
+                Predicate::Compare(_, Value::Text(text)) => in_text(text),
+                Predicate::In(values) => values.iter().find_map(|v| match v {
+                    Value::Text(text) => in_text(text),
+                    _ => None,
+                }),
+                Predicate::Compare(..) => None,
+            };
+            found.map(|var| (cmp.span, var))
+        }
+        Check::Script(_) => None,
+    }
+}
+
 /// Call `f` with each `matches` pattern in a check and the span of its comparison.
 fn visit_regexes(check: &kaioken_grammar::Check, f: &mut impl FnMut(&str, kaioken_grammar::Span)) {
     use kaioken_grammar::{Check, Predicate};
@@ -166,6 +211,27 @@ mod tests {
         format!(
             "[target]\nurl = \"http://h\"\n[[scenarios]]\n[[scenarios.steps]]\nurl = \"/\"\n{step}"
         )
+    }
+
+    #[test]
+    fn a_variable_in_a_checks_text_is_an_error() {
+        for check in [
+            r#"body contains "${id}""#,
+            r#"status == 200 && header("x-id") == "${id}""#,
+            r#"body matches "^${user.name}$""#,
+            r#"header("x") != "${script:x}""#,
+        ] {
+            let errs = errors(&step(&format!("checks = ['{check}']\n")));
+            assert_eq!(errs.len(), 1, "{check}: {errs:?}");
+            assert!(
+                errs[0].contains("is not filled in here"),
+                "{check}: {errs:?}"
+            );
+        }
+        // Not a variable: `${` that names nothing, and `$` alone.
+        ok(&step(
+            "checks = ['body contains \"${ not one }\"', 'body contains \"$x{y}\"']\n",
+        ));
     }
 
     #[test]
