@@ -782,12 +782,17 @@ pub fn failure_reason(report: &Report) -> String {
         report.settings.max_error_rate * 100.0
     );
     if r.unexpected_status > 0 {
-        let _ = write!(
-            reason,
-            "; {} had a status outside {} (--expect-status or `expected_status` to change)",
-            thousands(r.unexpected_status),
-            report.settings.expected_status
-        );
+        let n = thousands(r.unexpected_status);
+        // gRPC calls and WebSocket exchanges have their own success, which no
+        // setting changes.
+        let _ = match report.settings.expected_status.as_str() {
+            "OK" => write!(reason, "; {n} had a gRPC status other than OK"),
+            "ws:1000" => write!(reason, "; {n} closed with a code other than 1000"),
+            expected => write!(
+                reason,
+                "; {n} had a status outside {expected} (--expect-status or `expected_status` to change)"
+            ),
+        };
     }
     reason
 }

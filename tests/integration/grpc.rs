@@ -254,6 +254,26 @@ fn unary_calls_and_statuses_match_the_server() {
     }
 }
 
+/// Failed calls over the error limit: the summary counts the server's NOT_FOUNDs as
+/// gRPC statuses, and does not point at `--expect-status`, which gRPC ignores.
+#[test]
+fn failed_calls_are_explained_as_grpc_statuses() {
+    let server = GrpcServer::start(false);
+    let out = Test::new()
+        .file("api.proto", PROTO)
+        .arg(server.url())
+        .args(["--proto", "api.proto", "--call", "kaioken.test.Items/Get"])
+        .args(["-b", r#"{"id": "${REQUEST_ID}"}"#, "-c", "1", "-n", "40"])
+        .args(["--max-error-rate", "0.01"])
+        .status(1)
+        .run();
+    assert!(!out.stdout.contains("--expect-status"), "{}", out.stdout);
+    let not_found = server.count("notfound");
+    assert_eq!(not_found, 10, "one call in four");
+    let line = format!("{not_found} had a gRPC status other than OK");
+    assert!(out.stdout.contains(&line), "{}", out.stdout);
+}
+
 /// `grpcs://`: TLS with ALPN h2, the CA from `--cacert` for the calls and for
 /// reflection; without it the certificate is refused before the run.
 #[test]

@@ -386,6 +386,28 @@ url = "http://api.test/orders/${{id}}"
     }
 
     #[test]
+    fn a_grpc_step_refuses_expected_status() {
+        let path = proto("expect", PROTO);
+        let errs = errors(&format!(
+            r#"
+[target]
+url = "grpc://127.0.0.1:50051"
+[grpc]
+proto = "{path}"
+[[scenarios]]
+[[scenarios.steps]]
+grpc = {{ call = "shop.v1.Orders/Get", message = '{{"id": "1"}}' }}
+expected_status = "NOT_FOUND"
+"#
+        ));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("8:20 [NOT_FOUND] `expected_status` is for HTTP statuses"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
     fn bad_calls_and_messages_are_located() {
         let path = proto("bad", PROTO);
         let file = |call: &str, message: &str| {

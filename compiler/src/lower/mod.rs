@@ -628,6 +628,13 @@ impl Lowerer<'_> {
                 "a gRPC step's message is `message` in `grpc = { … }`",
             );
         }
+        if let Some(e) = &st.expected_status {
+            self.conflict(
+                &e.loc,
+                "`expected_status` is for HTTP statuses; a gRPC call fails on any status but `OK` \
+                 (judge others with a check, e.g. `grpc_status == NOT_FOUND`)",
+            );
+        }
         let Some(call) = &g.call else {
             self.conflict(
                 &g.loc,
