@@ -49,15 +49,23 @@ const OP_CONNECT: u64 = 1;
 const OP_SEND: u64 = 2;
 const OP_RECV: u64 = 3;
 
-/// Whether this run can use the io_uring engine, and the address to connect to.
+/// Whether this run can use the io_uring engine, and the addresses to connect to (in
+/// order: a connection tries the next when one fails, as the tokio engine does).
 ///
 /// What the engine relies on, decided here and nowhere else: the closed model without
 /// a rate cap, stages or ramp-up (no timers but the request deadline); one `http://`
-/// origin given as an IP address (or routed to one by `--resolve`/`--connect-to`) and only HTTP/1.1 steps (one socket per VU, no
-/// resolver, no TLS); no think time (the VM never yields `Sleep` here, asserted in
-/// debug builds). A redirect to another origin is the one thing it cannot know in
-/// advance: it hands its VUs to the tokio engine then.
-pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
+/// origin and only HTTP/1.1 steps (one socket per VU, no TLS); no think time (the VM
+/// never yields `Sleep` here, asserted in debug builds). The origin's host is an IP
+/// address, a name `--resolve`/`--connect-to` routes, or a name resolved here, once
+/// for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections have
+/// no `dns` phase. What falls back, and why: a name that does not resolve now (the
+/// tokio engine's lookup reports it, as it reports every `dns` error) and
+/// `--dns-refresh` (names looked up again during the run); `--unix-socket` and
+/// proxies (connections that do not go to the origin's address); `--compressed` and
+/// `-v` (decoding and printing live in the tokio engine's drivers). A redirect to
+/// another origin is the one thing it cannot know in advance: it hands its VUs to the
+/// tokio engine then.
+pub(crate) fn eligible(shared: &Shared) -> Option<Vec<SocketAddr>> {
     let plan = &shared.plan;
     let load = &plan.load;
     let simple = load.arrival.is_none()
@@ -78,9 +86,6 @@ pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
     if !simple || origin.scheme != Scheme::Http {
         return None;
     }
-    // Only literal addresses, or a name `--connect-to`/`--resolve` routes to one
-    // (resolved when the run started): any other name may fail to resolve, which is
-    // the tokio engine's to classify and report.
     shared.transport.dial.fixed(&origin.host, origin.port)
 }
 
@@ -101,8 +106,9 @@ enum Phase {
 /// The kernel uses memory of a `Conn` while an operation on it is in flight, and the
 /// code keeps off that memory until the operation's completion has been reaped:
 ///
-/// - `addr`: a `connect` reads the socket address. `addr` is set once and never
-///   changed, and the `Conn` never moves (`conns` is never resized).
+/// - `addr`: a `connect` reads the socket address. `addr` is changed only to try the
+///   origin's next address, after the failed connect's completion and before the
+///   next connect is queued; the `Conn` never moves (`conns` is never resized).
 /// - `wbuf`: a `send` reads `wbuf[sent..]`. Every send posts a completion, and
 ///   `send_in_flight` is true from its submission to that completion. `wbuf` is
 ///   rewritten (cleared, maybe reallocated) only when the next request is written,
@@ -140,6 +146,9 @@ struct Conn {
     /// (otherwise `started`).
     connect_from: Option<Instant>,
     addr: SockAddr,
+    /// Which of the origin's addresses `addr` is: a new connection tries the first,
+    /// and the next after a failed connect.
+    addr_index: usize,
     wbuf: Vec<u8>,
     rbuf: Box<[u8]>,
     /// Unparsed response bytes are `rbuf[rstart..rend]`.
@@ -202,7 +211,7 @@ pub(crate) fn run_worker(
     shared: &Shared,
     program: &Program,
     index: usize,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     vus: &[u32],
     stats: &mut WorkerStats,
 ) -> io::Result<Finished> {
@@ -214,7 +223,7 @@ pub(crate) fn run_worker(
         .build(entries.max(8))?;
     // From here on nothing fails back to the caller: the run has begun.
     Ok(drive(
-        shared, program, index, addr, vus, stats, &mut ring, entries,
+        shared, program, index, addrs, vus, stats, &mut ring, entries,
     ))
 }
 
@@ -225,7 +234,7 @@ fn drive(
     shared: &Shared,
     program: &Program,
     index: usize,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     vus: &[u32],
     stats: &mut WorkerStats,
     ring: &mut IoUring,
@@ -247,7 +256,8 @@ fn drive(
             ),
             sampled: None,
             connect_from: None,
-            addr: SockAddr::from(addr),
+            addr: SockAddr::from(addrs[0]),
+            addr_index: 0,
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
             rstart: 0,
@@ -269,6 +279,7 @@ fn drive(
     let mut engine = Engine {
         shared,
         program,
+        addrs,
         stats,
         pending: Vec::with_capacity(conns.len() * 2),
         submitted: Vec::with_capacity(conns.len()),
@@ -404,6 +415,8 @@ fn drive(
 
 struct Engine<'a> {
     shared: &'a Shared,
+    /// The origin's addresses (see `eligible`); never empty.
+    addrs: &'a [SocketAddr],
     /// The worker's own copy of the program (see `worker::worker`).
     program: &'a Program,
     stats: &'a mut WorkerStats,
@@ -545,32 +558,41 @@ impl Engine<'_> {
             conn.reused = false;
             // Sent again after an idle close: it opens a connection, it reuses none.
             conn.timing.reused = false;
-            match Socket::new(conn.addr.domain(), Type::STREAM, None) {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    let fd = types::Fd(s.as_raw_fd());
-                    conn.socket = Some(s);
-                    conn.phase = Phase::Connecting;
-                    let entry =
-                        opcode::Connect::new(fd, conn.addr.as_ptr().cast(), conn.addr.len())
-                            .build()
-                            .user_data(tag(i, OP_CONNECT));
-                    self.pending.push(entry);
-                }
-                Err(e) => {
-                    // Out of file descriptors (`EMFILE`, `ENFILE`), most likely: the VU
-                    // backs off (see `finish`) rather than spin.
-                    self.stats.note_error_detail(ErrorKind::Connect, || {
-                        format!("cannot open a socket: {e}")
-                    });
-                    conn.started = now;
-                    self.finish(conns, i, now, Outcome::Error(ErrorKind::Connect));
-                }
+            if conn.addr_index != 0 {
+                conn.addr_index = 0;
+                conn.addr = SockAddr::from(self.addrs[0]);
             }
+            self.connect(conns, i, now);
             return;
         }
         conn.timing.reused = true;
         self.exchange(conns, i);
+    }
+
+    /// Open a socket for VU `i` and queue its `connect` to `addr`. No operation of
+    /// the VU's is in flight.
+    fn connect(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let conn = &mut conns[i];
+        match Socket::new(conn.addr.domain(), Type::STREAM, None) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                let fd = types::Fd(s.as_raw_fd());
+                conn.socket = Some(s);
+                conn.phase = Phase::Connecting;
+                let entry = opcode::Connect::new(fd, conn.addr.as_ptr().cast(), conn.addr.len())
+                    .build()
+                    .user_data(tag(i, OP_CONNECT));
+                self.pending.push(entry);
+            }
+            Err(e) => {
+                // Out of file descriptors (`EMFILE`, `ENFILE`), most likely: the VU
+                // backs off (see `finish`) rather than spin.
+                self.stats
+                    .note_error_detail(ErrorKind::Connect, || format!("cannot open a socket: {e}"));
+                conn.started = now;
+                self.finish(conns, i, now, Outcome::Error(ErrorKind::Connect));
+            }
+        }
     }
 
     /// Queue the request's `send` and a `recv`, side by side: the response is read
@@ -648,6 +670,17 @@ impl Engine<'_> {
             return;
         }
         match op {
+            OP_CONNECT
+                if res < 0 && conns[i].addr_index + 1 < self.addrs.len() && !conns[i].timed_out =>
+            {
+                // The origin's next address, as the tokio engine tries them in turn;
+                // the last one's failure is the one reported.
+                let conn = &mut conns[i];
+                conn.addr_index += 1;
+                conn.addr = SockAddr::from(self.addrs[conn.addr_index]);
+                conn.socket = None;
+                self.connect(conns, i, now);
+            }
             OP_CONNECT if res < 0 => {
                 let kind = if -res == libc::ECONNREFUSED {
                     ErrorKind::ConnectRefused

@@ -106,11 +106,11 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
     // The VUs the io_uring engine hands over, in `mine`'s order.
     let mut handed: Vec<Option<Vu>> = Vec::new();
     #[cfg(target_os = "linux")]
-    if let Some(addr) = crate::uring::eligible(shared) {
+    if let Some(addrs) = crate::uring::eligible(shared) {
         let numbers: Vec<u32> = mine.iter().map(|&i| i as u32 + 1).collect();
         // An error means io_uring is not available here (an old kernel, seccomp), found
         // before anything was sent: the tokio engine below runs the VUs instead.
-        match crate::uring::run_worker(shared, &program, index, addr, &numbers, &mut stats) {
+        match crate::uring::run_worker(shared, &program, index, &addrs, &numbers, &mut stats) {
             Ok(finished) if finished.handoff.is_empty() => {
                 let done_at = Instant::now();
                 drop(running);
