@@ -175,6 +175,14 @@ fn uring_by_host_name_allocates_nothing() {
     uring_allocations_do_not_grow("localhost", None, |_| {});
 }
 
+/// Nor with think time: the VU waits on the worker's timers between requests.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_with_think_time_allocates_nothing() {
+    let config = "[request]\nthink_time = \"100us\"\n";
+    uring_allocations_do_not_grow("127.0.0.1", Some(config), |_| {});
+}
+
 /// Runs of 500 and of 2,000 requests of one VU on the io_uring engine to
 /// `http://{host}:port/items/${REQUEST_ID}` (a local server), with the scenario
 /// `config` if any and the load `tweak` changes: both must allocate exactly as much.

@@ -11,6 +11,10 @@
 //! DEFER_TASKRUN` the kernel runs completions when the thread waits, not as
 //! interrupts.
 //!
+//! Waiting VUs (think time, back-off after a failed connect) sit in a heap of
+//! timers; the ring's wait ends at the first one, so a VU goes on when its pause
+//! is over (not on a timer tick) without an operation or a syscall of its own.
+//!
 //! Timing stays honest: one clock reading when the wait returns is every reaped
 //! response's end time, and one reading just before submitting is the start of every
 //! request in that submission. The wait asks for one completion (no batching delay
@@ -20,6 +24,8 @@
 //! uses them only between an operation's submission and its completion; the rules
 //! that keep this sound are at `Conn`.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -53,9 +59,9 @@ const OP_RECV: u64 = 3;
 /// order: a connection tries the next when one fails, as the tokio engine does).
 ///
 /// What the engine relies on, decided here and nowhere else: the closed model without
-/// a rate cap, stages or ramp-up (no timers but the request deadline); one `http://`
-/// origin and only HTTP/1.1 steps (one socket per VU, no TLS); no think time (the VM
-/// never yields `Sleep` here, asserted in debug builds). The origin's host is an IP
+/// a rate cap, stages or ramp-up; one `http://` origin and only HTTP/1.1 steps (one
+/// socket per VU, no TLS). Think time is the worker's timers (`Engine::timers`),
+/// which bound the ring's wait. The origin's host is an IP
 /// address, a name `--resolve`/`--connect-to` routes, or a name resolved here, once
 /// for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections have
 /// no `dns` phase. What falls back, and why: a name that does not resolve now (the
@@ -78,7 +84,6 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<SocketAddr>> {
             .steps
             .iter()
             .all(|s| s.protocol == Protocol::Http1)
-        && !plan.program.has_think_time()
         && !plan.transport.compressed
         && plan.transport.verbose.is_none()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
@@ -121,6 +126,10 @@ enum Phase {
 /// - `socket`: its descriptor is closed (and its number free for another socket) only
 ///   in `settle` or after a failed connect, so with no operation in flight on it.
 ///
+/// Timers (think time, back-off) are no operation: they bound the wait of
+/// `io_uring_enter` (`EXT_ARG`), whose timespec the kernel reads during that call
+/// only, so no memory of theirs is in the kernel's hands between calls.
+///
 /// When a run stops with operations still in flight (`phase` is not `Idle` exactly
 /// while some are), `drive` leaks every `Conn` rather than free memory under the
 /// kernel.
@@ -132,8 +141,9 @@ struct Conn {
     reused: bool,
     /// Back-off after failed connects (backoff.rs).
     backoff: Backoff,
-    /// Parked until then, waiting out the back-off.
-    resume_at: Option<Instant>,
+    /// Parked on a timer (think time, back-off), its next request starts an
+    /// iteration: the VU was between iterations when it began to wait.
+    iteration_pending: bool,
     /// The request in progress made a new connection.
     connected: bool,
     /// Where the request in progress spent its time (stats/phases.rs).
@@ -247,7 +257,7 @@ fn drive(
             socket: None,
             reused: false,
             backoff: Backoff::default(),
-            resume_at: None,
+            iteration_pending: false,
             connected: false,
             timing: Timing::default(),
             tracer: Tracer::new(
@@ -285,6 +295,7 @@ fn drive(
         submitted: Vec::with_capacity(conns.len()),
         remaining: conns.len(),
         parked: Vec::new(),
+        timers: BinaryHeap::with_capacity(conns.len()),
         handoff: false,
         refused: false,
     };
@@ -296,7 +307,6 @@ fn drive(
     let mut next_scan = Instant::now() + SCAN_EVERY;
     let mut next_publish = Instant::now() + PUBLISH_EVERY;
     let timeout = shared.plan.transport.timeout;
-    let wait = types::Timespec::new().nsec(SCAN_EVERY.as_nanos() as u32);
     loop {
         if shared.control.is_hard_stopped() || (engine.remaining == 0 && engine.pending.is_empty())
         {
@@ -308,16 +318,16 @@ fn drive(
         let stopping = shared.control.is_stopping()
             || shared.deadline.is_some_and(|d| now >= d)
             || engine.handoff;
-        let mut k = 0;
-        while k < engine.parked.len() {
-            let i = engine.parked[k];
-            if stopping || conns[i].resume_at.is_none_or(|at| now >= at) {
-                engine.parked.swap_remove(k);
-                conns[i].resume_at = None;
-                engine.next_request(&mut conns, i, now);
-            } else {
-                k += 1;
+        for i in std::mem::take(&mut engine.parked) {
+            engine.next_request(&mut conns, i, now);
+        }
+        // VUs whose timer is due go on: think time over, back-off waited out.
+        while let Some(&Reverse((at, i))) = engine.timers.peek() {
+            if !stopping && at > now {
+                break;
             }
+            engine.timers.pop();
+            engine.next_request(&mut conns, i, now);
         }
         // Queue what the last round produced, then one syscall: submit and wait.
         {
@@ -339,6 +349,13 @@ fn drive(
             conns[i].started = submit_at;
         }
         engine.submitted.clear();
+        // The wait ends at the first timer, or after `SCAN_EVERY` (to notice a stop
+        // and time requests out). The kernel reads `wait` during this call only.
+        let mut wait = SCAN_EVERY;
+        if let Some(&Reverse((at, _))) = engine.timers.peek() {
+            wait = wait.min(at.saturating_duration_since(submit_at));
+        }
+        let wait = types::Timespec::from(wait);
         let args = types::SubmitArgs::new().timespec(&wait);
         // Deferred VUs whose request was refused have nothing in flight to wait for.
         let want = usize::from(!std::mem::take(&mut engine.refused));
@@ -426,14 +443,16 @@ struct Engine<'a> {
     submitted: Vec<usize>,
     /// VUs that have not finished.
     remaining: usize,
-    /// VUs waiting out their back-off after a failed connect (until their
-    /// `resume_at`); starting them again at once would spin.
+    /// VUs whose request was refused unsent: they go on in the next round.
     parked: Vec<usize>,
+    /// VUs waiting, until when: think time, or the back-off after a failed connect
+    /// (starting again at once would spin). Never holds more than one entry per VU,
+    /// so it never grows past its initial capacity.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
     /// A redirect led to another origin: finish what is in flight, then hand the VUs
     /// to the tokio engine.
     handoff: bool,
-    /// A request was refused unsent this round: its VU, in `parked` without a
-    /// `resume_at`, goes on at
+    /// A request was refused unsent this round: its VU, in `parked`, goes on at
     /// once rather than after a wait for completions.
     refused: bool,
 }
@@ -455,22 +474,32 @@ impl Engine<'_> {
             return;
         }
         // A request starts an iteration when the VU was between iterations, or passed
-        // the end of one on the way to this request.
-        let mut new_iteration = conn.vu.between_iterations(program);
+        // the end of one on the way to this request (maybe before a think time).
+        let mut new_iteration =
+            std::mem::take(&mut conn.iteration_pending) || conn.vu.between_iterations(program);
         loop {
             match conn.vu.next(program) {
                 Yield::Send(_) => break,
                 Yield::IterationDone | Yield::IterationAborted => new_iteration = true,
+                // Think time: the VU waits on the worker's timers, then goes on from
+                // here (`drive` calls this again). A stop ends the wait early.
+                Yield::Sleep(pause) => {
+                    if pause.is_zero() {
+                        continue;
+                    }
+                    conn.iteration_pending = new_iteration;
+                    self.timers.push(Reverse((now + pause, i)));
+                    return;
+                }
                 Yield::DataExhausted => {
                     shared.control.stop(crate::StopReason::DataExhausted);
                     conn.done = true;
                     self.remaining -= 1;
                     return;
                 }
-                // Programs with think time run on the tokio engine (see `eligible`).
-                Yield::Sleep(_) | Yield::Pace(_) => {
-                    debug_assert!(false, "think time on the io_uring engine")
-                }
+                // Only WebSocket steps pace, and they run on the tokio engine (see
+                // `eligible`).
+                Yield::Pace(_) => debug_assert!(false, "pacing on the io_uring engine"),
             }
         }
         if !shared.claim() {
@@ -912,8 +941,7 @@ impl Engine<'_> {
             // A failed connect is never a redirect: the step is over. The VU waits
             // out its back-off, parked (see `drive`).
             conn.phase = Phase::Idle;
-            conn.resume_at = Some(now + wait);
-            self.parked.push(i);
+            self.timers.push(Reverse((now + wait, i)));
             return;
         }
         match after {
