@@ -183,6 +183,20 @@ fn uring_with_think_time_allocates_nothing() {
     uring_allocations_do_not_grow("127.0.0.1", Some(config), |_| {});
 }
 
+/// Nor with a rate cap (the VU waits for its slots on the worker's timers) or
+/// stages (the level is read at each iteration's start).
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_with_a_rate_cap_or_stages_allocates_nothing() {
+    uring_allocations_do_not_grow("127.0.0.1", None, |load| load.rate = Some(20_000.0));
+    uring_allocations_do_not_grow("127.0.0.1", None, |load| {
+        load.stages = vec![kaioken_vm::Stage {
+            duration: Duration::from_secs(60),
+            target: 1.0,
+        }];
+    });
+}
+
 /// Runs of 500 and of 2,000 requests of one VU on the io_uring engine to
 /// `http://{host}:port/items/${REQUEST_ID}` (a local server), with the scenario
 /// `config` if any and the load `tweak` changes: both must allocate exactly as much.

@@ -1,8 +1,8 @@
 //! The io_uring HTTP/1.1 engine: one ring per worker thread, every VU's socket on it.
 //!
-//! Used for the case that load generators are measured on: the closed model, plain
-//! `http://`, HTTP/1.1, one origin, no rate cap, stages or ramp-up (the tokio engine
-//! serves everything else). Why a second engine: on loopback ~85% of a generator's
+//! Used for the closed model over plain `http://` HTTP/1.1 to one origin, with or
+//! without think time, a rate cap, stages or a ramp-up (the tokio engine serves
+//! everything else; see `eligible`). Why a second engine: on loopback ~85% of a generator's
 //! CPU is the kernel's, and the tokio engine makes about 2.6 syscalls per request
 //! (write, read, and epoll_wait when a read would block). Here a request is two
 //! submission entries, a `send` and a `recv` side by side (so an answer that comes
@@ -11,8 +11,8 @@
 //! DEFER_TASKRUN` the kernel runs completions when the thread waits, not as
 //! interrupts.
 //!
-//! Waiting VUs (think time, back-off after a failed connect) sit in a heap of
-//! timers; the ring's wait ends at the first one, so a VU goes on when its pause
+//! Waiting VUs (think time, a ramp-up's start, a rate cap's slot, back-off after a
+//! failed connect) sit in a heap of timers; the ring's wait ends at the first one, so a VU goes on when its pause
 //! is over (not on a timer tick) without an operation or a syscall of its own.
 //!
 //! Timing stays honest: one clock reading when the wait returns is every reaped
@@ -29,6 +29,7 @@ use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, squeue, types};
@@ -38,6 +39,7 @@ use socket2::{SockAddr, Socket, Type};
 use crate::backoff::Backoff;
 use crate::http1::write_request;
 use crate::live::PUBLISH_EVERY;
+use crate::rate::Pacer;
 use crate::response_parser::{Invalid, Response, ResponseParser};
 use crate::shared::Shared;
 use crate::stats::{Opened, Outcome, Timing, WorkerStats};
@@ -58,10 +60,13 @@ const OP_RECV: u64 = 3;
 /// Whether this run can use the io_uring engine, and the addresses to connect to (in
 /// order: a connection tries the next when one fails, as the tokio engine does).
 ///
-/// What the engine relies on, decided here and nowhere else: the closed model without
-/// a rate cap, stages or ramp-up; one `http://` origin and only HTTP/1.1 steps (one
-/// socket per VU, no TLS). Think time is the worker's timers (`Engine::timers`),
-/// which bound the ring's wait. The origin's host is an IP
+/// What the engine relies on, decided here and nowhere else: the closed model; one
+/// `http://` origin and only HTTP/1.1 steps (one socket per VU, no TLS). Think time,
+/// the ramp-up's start times and the rate cap's slots (the tokio engine's pacer,
+/// `worker::worker_pacer`) are the worker's timers (`Engine::timers`), which bound
+/// the ring's wait; stages park VUs above the level between iterations, as on the
+/// tokio engine. The open model (arrival rate) falls back: its iterations come from
+/// a schedule and a queue that only the tokio engine runs. The origin's host is an IP
 /// address, a name `--resolve`/`--connect-to` routes, or a name resolved here, once
 /// for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections have
 /// no `dns` phase. What falls back, and why: a name that does not resolve now (the
@@ -75,9 +80,6 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<SocketAddr>> {
     let plan = &shared.plan;
     let load = &plan.load;
     let simple = load.arrival.is_none()
-        && shared.profile.is_none()
-        && load.rate.is_none()
-        && load.ramp_up.is_zero()
         && plan.program.origins.len() == 1
         && plan
             .program
@@ -136,6 +138,15 @@ enum Phase {
 struct Conn {
     /// The VU machine: VM state, cookies, step and redirect in progress.
     vu: Vu,
+    /// The VU's number (stages activate VUs up to a number).
+    number: u32,
+    /// Counted among the active VUs: started, and not parked above the stages' level.
+    active: bool,
+    /// What the VU does when its timer is due.
+    wake: Wake,
+    /// With a rate cap: the VU holds a reserved slot and waits for it (its timer);
+    /// when it is due the request goes without reserving another.
+    slot_reserved: bool,
     socket: Option<Socket>,
     /// `socket` has carried a request before the one in progress.
     reused: bool,
@@ -184,6 +195,17 @@ struct Conn {
     /// The outcome, and when it was known, held until the send in flight completes.
     settled: Option<(Settled, Instant)>,
     done: bool,
+}
+
+/// What a VU waiting on the worker's timers does when its time comes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// Ask its machine for the next request (ramp-up start, think time, back-off).
+    Next,
+    /// Send the request it has (its rate-cap slot has come).
+    Send,
+    /// Send the redirect it follows (its rate-cap slot has come).
+    Redirect,
 }
 
 /// A request's outcome as the response (or its absence) decided it: the response, or
@@ -254,6 +276,10 @@ fn drive(
         .iter()
         .map(|&number| Conn {
             vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
+            number,
+            active: false,
+            wake: Wake::Next,
+            slot_reserved: false,
             socket: None,
             reused: false,
             backoff: Backoff::default(),
@@ -285,7 +311,6 @@ fn drive(
             done: false,
         })
         .collect();
-    stats.vus_changed(Instant::now(), conns.len() as i64);
     let mut engine = Engine {
         shared,
         program,
@@ -296,12 +321,25 @@ fn drive(
         remaining: conns.len(),
         parked: Vec::new(),
         timers: BinaryHeap::with_capacity(conns.len()),
+        pacer: crate::worker::worker_pacer(shared, conns.len()),
+        benched: Vec::with_capacity(if shared.profile.is_some() {
+            conns.len()
+        } else {
+            0
+        }),
+        target: shared.vu_target.load(Ordering::Acquire),
         handoff: false,
         refused: false,
     };
+    // `--ramp-up`: each VU starts when the tokio engine would start it.
     let now = Instant::now();
-    for i in 0..conns.len() {
-        engine.next_request(&mut conns, i, now);
+    for (i, &number) in vus.iter().enumerate() {
+        let delay = crate::worker::ramp_delay(shared, number - 1);
+        if delay.is_zero() {
+            engine.next_request(&mut conns, i, now);
+        } else {
+            engine.timers.push(Reverse((shared.start + delay, i)));
+        }
     }
     let mut completions: Vec<(u64, i32)> = Vec::with_capacity(entries as usize * 2);
     let mut next_scan = Instant::now() + SCAN_EVERY;
@@ -321,13 +359,35 @@ fn drive(
         for i in std::mem::take(&mut engine.parked) {
             engine.next_request(&mut conns, i, now);
         }
-        // VUs whose timer is due go on: think time over, back-off waited out.
+        // VUs whose timer is due go on: started by the ramp-up, think time over,
+        // back-off waited out, rate-cap slot come.
         while let Some(&Reverse((at, i))) = engine.timers.peek() {
             if !stopping && at > now {
                 break;
             }
             engine.timers.pop();
-            engine.next_request(&mut conns, i, now);
+            match std::mem::replace(&mut conns[i].wake, Wake::Next) {
+                Wake::Next => engine.next_request(&mut conns, i, now),
+                Wake::Send => engine.send_step(&mut conns, i, now),
+                Wake::Redirect => engine.follow_redirect(&mut conns, i, now),
+            }
+        }
+        // Stages: VUs parked above the level go on when it rises to them.
+        if !engine.benched.is_empty() {
+            let target = shared.vu_target.load(Ordering::Acquire);
+            if stopping || target != engine.target {
+                engine.target = target;
+                let mut k = 0;
+                while k < engine.benched.len() {
+                    let i = engine.benched[k];
+                    if stopping || conns[i].number <= target {
+                        engine.benched.swap_remove(k);
+                        engine.next_request(&mut conns, i, now);
+                    } else {
+                        k += 1;
+                    }
+                }
+            }
         }
         // Queue what the last round produced, then one syscall: submit and wait.
         {
@@ -401,9 +461,8 @@ fn drive(
         }
     }
     let unfinished = conns.iter().filter(|c| c.phase != Phase::Idle).count() as u64;
-    engine
-        .stats
-        .vus_changed(Instant::now(), -(conns.len() as i64));
+    let active = conns.iter().filter(|c| c.active).count() as i64;
+    engine.stats.vus_changed(Instant::now(), -active);
     if unfinished > 0 {
         // Operations may still be in flight in the kernel, writing into these
         // buffers; they are given up to it (the process is about to report and
@@ -449,6 +508,13 @@ struct Engine<'a> {
     /// (starting again at once would spin). Never holds more than one entry per VU,
     /// so it never grows past its initial capacity.
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// `--rate`: this worker's share of it, the tokio engine's pacer
+    /// (`worker::worker_pacer`).
+    pacer: Option<Pacer>,
+    /// Stages: VUs parked between iterations above the current level.
+    benched: Vec<usize>,
+    /// The stages' level as last seen (`Shared::vu_target`).
+    target: u32,
     /// A redirect led to another origin: finish what is in flight, then hand the VUs
     /// to the tokio engine.
     handoff: bool,
@@ -467,20 +533,46 @@ impl Engine<'_> {
         if conn.done {
             return;
         }
-        if shared.control.is_stopping() || shared.deadline.is_some_and(|d| now >= d) || self.handoff
-        {
-            conn.done = true;
-            self.remaining -= 1;
+        if self.ending(now) {
+            self.retire(conns, i);
             return;
         }
         // A request starts an iteration when the VU was between iterations, or passed
         // the end of one on the way to this request (maybe before a think time).
         let mut new_iteration =
             std::mem::take(&mut conn.iteration_pending) || conn.vu.between_iterations(program);
+        if new_iteration {
+            // Stages: above the current level, park between iterations (as the tokio
+            // engine's `closed_vu` does) until `drive` sees the level rise.
+            if shared.profile.is_some() && shared.vu_target.load(Ordering::Acquire) < conn.number {
+                if std::mem::take(&mut conn.active) {
+                    self.stats.vus_changed(now, -1);
+                }
+                conn.iteration_pending = true;
+                self.benched.push(i);
+                return;
+            }
+            if !conn.active {
+                conn.active = true;
+                self.stats.vus_changed(now, 1);
+            }
+        }
         loop {
             match conn.vu.next(program) {
                 Yield::Send(_) => break,
-                Yield::IterationDone | Yield::IterationAborted => new_iteration = true,
+                Yield::IterationDone | Yield::IterationAborted => {
+                    new_iteration = true;
+                    if shared.profile.is_some() {
+                        // At the entry again: the level decides whether it goes on.
+                        conn.iteration_pending = true;
+                        return self.next_request(conns, i, now);
+                    }
+                }
+                Yield::DataExhausted => {
+                    shared.control.stop(crate::StopReason::DataExhausted);
+                    self.retire(conns, i);
+                    return;
+                }
                 // Think time: the VU waits on the worker's timers, then goes on from
                 // here (`drive` calls this again). A stop ends the wait early.
                 Yield::Sleep(pause) => {
@@ -491,28 +583,71 @@ impl Engine<'_> {
                     self.timers.push(Reverse((now + pause, i)));
                     return;
                 }
-                Yield::DataExhausted => {
-                    shared.control.stop(crate::StopReason::DataExhausted);
-                    conn.done = true;
-                    self.remaining -= 1;
-                    return;
-                }
                 // Only WebSocket steps pace, and they run on the tokio engine (see
                 // `eligible`).
                 Yield::Pace(_) => debug_assert!(false, "pacing on the io_uring engine"),
             }
         }
-        if !shared.claim() {
-            conn.done = true;
-            self.remaining -= 1;
+        conn.iteration_pending = new_iteration;
+        self.send_step(conns, i, now);
+    }
+
+    /// Send VU `i`'s step request once the gates let it: the rate cap's slot, then
+    /// the stop, the deadline and the budget; the same gates in the same order as the
+    /// tokio engine's `WorkerCtx::may_send`. The iteration is counted only then.
+    fn send_step(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let waited = conns[i].slot_reserved;
+        if !self.paced(conns, i, now, Wake::Send) {
             return;
         }
-        if new_iteration {
+        // `next_request` saw the run going on just before the VM yielded this
+        // request (its data row taken); only a wait for the slot makes it ask again.
+        if (waited && self.ending(now)) || !self.shared.claim() {
+            self.retire(conns, i);
+            return;
+        }
+        if std::mem::take(&mut conns[i].iteration_pending) {
             self.stats.iteration_started(now, None);
         }
         if self.write(conns, i, now) {
             self.issue(conns, i, now, false);
         }
+    }
+
+    /// Whether the run is over for VUs: stopping, past its deadline, or handing off.
+    fn ending(&self, now: Instant) -> bool {
+        self.shared.control.is_stopping()
+            || self.shared.deadline.is_some_and(|d| now >= d)
+            || self.handoff
+    }
+
+    /// VU `i` is done for the run.
+    fn retire(&mut self, conns: &mut [Conn], i: usize) {
+        conns[i].phase = Phase::Idle;
+        conns[i].done = true;
+        self.remaining -= 1;
+    }
+
+    /// With a rate cap, whether VU `i` may send now: it reserves the next slot of
+    /// the worker's pacer, and when that is later than now it waits for it on the
+    /// timers (returns `false`; `then` is what it does when the slot comes). Slots
+    /// within half the pacer's slack are taken now, as on the tokio engine.
+    fn paced(&mut self, conns: &mut [Conn], i: usize, now: Instant, then: Wake) -> bool {
+        let Some(pacer) = &self.pacer else {
+            return true;
+        };
+        let conn = &mut conns[i];
+        if std::mem::take(&mut conn.slot_reserved) {
+            return true;
+        }
+        let at = pacer.reserve(now);
+        if at <= now + crate::rate::SLACK / 2 {
+            return true;
+        }
+        conn.slot_reserved = true;
+        conn.wake = then;
+        self.timers.push(Reverse((at, i)));
+        false
     }
 
     /// Write VU `i`'s request (its step's, or the redirect it follows) into its buffer.
@@ -961,8 +1096,11 @@ impl Engine<'_> {
             self.next_request(conns, i, now);
             return;
         }
+        if !self.paced(conns, i, now, Wake::Redirect) {
+            return;
+        }
         if !self.shared.may_continue() {
-            conn.vu.abandon_redirect(self.program);
+            conns[i].vu.abandon_redirect(self.program);
             self.next_request(conns, i, now);
             return;
         }
