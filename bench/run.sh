@@ -23,6 +23,10 @@
 # The tools `kaioken-check` and `kaioken-script` judge every response with one
 # check: the built-in `status == 200`, and the same test as a Lua script
 # (`script:ok`, docs/plugins.md), to measure what a script call costs the load.
+# The tool `kaioken-extra` runs kaioken with the words of BENCH_KAIOKEN_ARGS added
+# (e.g. "-r 20000" or "-f think.toml") and, with BENCH_KAIOKEN_HOST (e.g. localhost),
+# that host in the URL instead of 127.0.0.1: a variant measured against the plain
+# `kaioken` in the same rounds.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -35,7 +39,7 @@ GEN_CPU=${BENCH_GEN_CPU:-0}
 SRV_CPU=${BENCH_SERVER_CPU:-$(($(nproc) >= 2 ? 1 : 0))}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-KAIOKEN=$ROOT/target/release/kaioken
+KAIOKEN=${CARGO_TARGET_DIR:-$ROOT/target}/release/kaioken
 RESULTS=$ROOT/bench/results
 NGINX=${NGINX:-/usr/sbin/nginx}
 TIME=/usr/bin/time
@@ -47,7 +51,7 @@ source "$ROOT/bench/lib.sh"
 case $DURATION in *[0-9]s) ;; *) die "BENCH_DURATION must be whole seconds like 10s (got '$DURATION')" ;; esac
 case $ROUNDS in '' | *[!0-9]*) die "BENCH_ROUNDS must be a number (got '$ROUNDS')" ;; esac
 for t in $TOOLS; do
-    case $t in kaioken | kaioken-tui | kaioken-outputs | kaioken-check | kaioken-script | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
+    case $t in kaioken | kaioken-tui | kaioken-outputs | kaioken-check | kaioken-script | kaioken-extra | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
 done
 wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 
@@ -68,7 +72,7 @@ if wants oha && ! command -v oha >/dev/null; then
     fi
 fi
 
-if wants kaioken || wants kaioken-tui || wants kaioken-outputs || wants kaioken-check || wants kaioken-script || [[ -n $LONG ]]; then
+if wants kaioken || wants kaioken-tui || wants kaioken-outputs || wants kaioken-check || wants kaioken-script || wants kaioken-extra || [[ -n $LONG ]]; then
     if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
         log "cargo build --release -p kaioken"
         (cd "$ROOT" && cargo build --release -p kaioken)
@@ -118,6 +122,10 @@ run_one() {
             [[ $tool == kaioken-script ]] && check='script:ok'
             printf '[scripts]\nok = "return r.status == 200"\n[request]\nchecks = ["%s"]\n' "$check" >"$WORK/$tool.toml"
             cmd=("$KAIOKEN" -f "$WORK/$tool.toml" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
+        kaioken-extra)
+            local extra
+            read -ra extra <<<"${BENCH_KAIOKEN_ARGS:-}"
+            cmd=("$KAIOKEN" "${URL/127.0.0.1/${BENCH_KAIOKEN_HOST:-127.0.0.1}}" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${extra[@]}") ;;
         wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
         # oha's tokio runtime defaults to one worker per core; one thread keeps it
         # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.
@@ -140,7 +148,7 @@ user, sys_, rss = float(user), float(sys_), int(rss)
 requests = errors = 0
 elapsed = rps = float("nan")
 try:
-    if tool in ("kaioken", "kaioken-tui", "kaioken-outputs", "kaioken-check", "kaioken-script", "baseline"):
+    if tool in ("kaioken", "kaioken-tui", "kaioken-outputs", "kaioken-check", "kaioken-script", "kaioken-extra", "baseline"):
         d = json.loads(text)
         requests = d["requests"]["total"]
         errors = d["requests"]["errors"]

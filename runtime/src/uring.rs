@@ -60,22 +60,31 @@ const OP_RECV: u64 = 3;
 /// Whether this run can use the io_uring engine, and the addresses to connect to (in
 /// order: a connection tries the next when one fails, as the tokio engine does).
 ///
-/// What the engine relies on, decided here and nowhere else: the closed model; one
-/// `http://` origin and only HTTP/1.1 steps (one socket per VU, no TLS). Think time,
-/// the ramp-up's start times and the rate cap's slots (the tokio engine's pacer,
-/// `worker::worker_pacer`) are the worker's timers (`Engine::timers`), which bound
-/// the ring's wait; stages park VUs above the level between iterations, as on the
-/// tokio engine. The open model (arrival rate) falls back: its iterations come from
-/// a schedule and a queue that only the tokio engine runs. The origin's host is an IP
-/// address, a name `--resolve`/`--connect-to` routes, or a name resolved here, once
-/// for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections have
-/// no `dns` phase. What falls back, and why: a name that does not resolve now (the
-/// tokio engine's lookup reports it, as it reports every `dns` error) and
-/// `--dns-refresh` (names looked up again during the run); `--unix-socket` and
-/// proxies (connections that do not go to the origin's address); `--compressed` and
-/// `-v` (decoding and printing live in the tokio engine's drivers). A redirect to
-/// another origin is the one thing it cannot know in advance: it hands its VUs to the
-/// tokio engine then.
+/// What runs here, decided here and nowhere else: the closed model over plain
+/// `http://` HTTP/1.1 to one origin, with think time, a rate cap, a ramp-up or stages
+/// (think time, ramp-up starts and rate-cap slots wait on the worker's timers,
+/// `Engine::timers`, which bound the ring's wait; the rate cap is the tokio engine's
+/// pacer, `worker::worker_pacer`; stages park VUs above the level between
+/// iterations, as `closed_vu` does). The origin's host is an IP address, a name
+/// `--resolve`/`--connect-to` routes, or a name resolved here, once for the run
+/// ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections have no `dns`
+/// phase.
+///
+/// What falls back to the tokio engine, and why:
+/// - `https://`, HTTP/2, HTTP/3, WebSocket and gRPC steps: protocols this engine
+///   does not speak (TLS and framing live in the tokio engine's drivers).
+/// - Several origins: a VU here has one socket, to the one origin.
+/// - The open model (arrival rate): its iterations come from a schedule and a
+///   queue that only the tokio engine runs.
+/// - A name that does not resolve at the start (the tokio engine's lookups report
+///   it, as every `dns` error is reported) and `--dns-refresh` (names looked up
+///   again during the run); `--unix-socket` and proxies (connections that do not go
+///   to the origin's address).
+/// - `--compressed` and `-v`: decoding and printing live in the tokio engine's
+///   drivers.
+///
+/// A redirect to another origin is the one thing it cannot know in advance: it
+/// hands its VUs to the tokio engine then.
 pub(crate) fn eligible(shared: &Shared) -> Option<Vec<SocketAddr>> {
     let plan = &shared.plan;
     let load = &plan.load;
