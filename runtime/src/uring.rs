@@ -369,9 +369,13 @@ fn drive(
             engine.next_request(&mut conns, i, now);
         }
         // VUs whose timer is due go on: started by the ramp-up, think time over,
-        // back-off waited out, rate-cap slot come.
+        // back-off waited out, rate-cap slot come. A rate-cap slot within half the
+        // pacer's slack is taken now, as `Engine::paced` takes a slot it reserves:
+        // one wake-up sends a millisecond's slots together, not one each.
+        let horizon = now + crate::rate::SLACK / 2;
         while let Some(&Reverse((at, i))) = engine.timers.peek() {
-            if !stopping && at > now {
+            let slot = conns[i].wake != Wake::Next;
+            if !stopping && at > now && !(slot && at <= horizon) {
                 break;
             }
             engine.timers.pop();
