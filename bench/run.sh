@@ -27,6 +27,10 @@
 # `${REQUEST_ID}` in the URL and a header, two checks (status, body contains) and
 # one JSON extraction, against nginx's `/json`; its CPU per request set against
 # `kaioken`'s is what the VM's per-request work costs.
+# The tool `kaioken-extra` runs kaioken with the words of BENCH_KAIOKEN_ARGS added
+# (e.g. "-r 20000" or "-f think.toml") and, with BENCH_KAIOKEN_HOST (e.g. localhost),
+# that host in the URL instead of 127.0.0.1: a variant measured against the plain
+# `kaioken` in the same rounds.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -39,7 +43,7 @@ GEN_CPU=${BENCH_GEN_CPU:-0}
 SRV_CPU=${BENCH_SERVER_CPU:-$(($(nproc) >= 2 ? 1 : 0))}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-KAIOKEN=$ROOT/target/release/kaioken
+KAIOKEN=${CARGO_TARGET_DIR:-$ROOT/target}/release/kaioken
 RESULTS=$ROOT/bench/results
 NGINX=${NGINX:-/usr/sbin/nginx}
 TIME=/usr/bin/time
@@ -51,7 +55,7 @@ source "$ROOT/bench/lib.sh"
 case $DURATION in *[0-9]s) ;; *) die "BENCH_DURATION must be whole seconds like 10s (got '$DURATION')" ;; esac
 case $ROUNDS in '' | *[!0-9]*) die "BENCH_ROUNDS must be a number (got '$ROUNDS')" ;; esac
 for t in $TOOLS; do
-    case $t in kaioken | kaioken-tui | kaioken-outputs | kaioken-check | kaioken-script | kaioken-realistic | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
+    case $t in kaioken | kaioken-tui | kaioken-outputs | kaioken-check | kaioken-script | kaioken-realistic | kaioken-extra | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
 done
 wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 
@@ -72,7 +76,7 @@ if wants oha && ! command -v oha >/dev/null; then
     fi
 fi
 
-if wants kaioken || wants kaioken-tui || wants kaioken-outputs || wants kaioken-check || wants kaioken-script || wants kaioken-realistic || [[ -n $LONG ]]; then
+if wants kaioken || wants kaioken-tui || wants kaioken-outputs || wants kaioken-check || wants kaioken-script || wants kaioken-realistic || wants kaioken-extra || [[ -n $LONG ]]; then
     if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
         log "cargo build --release -p kaioken"
         (cd "$ROOT" && cargo build --release -p kaioken)
@@ -129,6 +133,10 @@ run_one() {
                 'checks = ["status == 200", '"'"'body contains "kaioken"'"'"']' \
                 'extract = { id = "json:$.id" }' >"$WORK/$tool.toml"
             cmd=("$KAIOKEN" -f "$WORK/$tool.toml" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
+        kaioken-extra)
+            local extra
+            read -ra extra <<<"${BENCH_KAIOKEN_ARGS:-}"
+            cmd=("$KAIOKEN" "${URL/127.0.0.1/${BENCH_KAIOKEN_HOST:-127.0.0.1}}" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${extra[@]}") ;;
         wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
         # oha's tokio runtime defaults to one worker per core; one thread keeps it
         # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.
@@ -151,7 +159,7 @@ user, sys_, rss = float(user), float(sys_), int(rss)
 requests = errors = 0
 elapsed = rps = float("nan")
 try:
-    if tool in ("kaioken", "kaioken-tui", "kaioken-outputs", "kaioken-check", "kaioken-script", "kaioken-realistic", "baseline"):
+    if tool in ("kaioken", "kaioken-tui", "kaioken-outputs", "kaioken-check", "kaioken-script", "kaioken-realistic", "kaioken-extra", "baseline"):
         d = json.loads(text)
         requests = d["requests"]["total"]
         errors = d["requests"]["errors"]

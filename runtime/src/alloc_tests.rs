@@ -165,28 +165,69 @@ fn data_source_request_path_allocates_nothing() {
 #[cfg(target_os = "linux")]
 #[test]
 fn uring_request_path_allocates_nothing() {
+    uring_allocations_do_not_grow("127.0.0.1", None, |_| {});
+}
+
+/// Nor through a host name, resolved once at the start (`Dial::fixed`).
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_by_host_name_allocates_nothing() {
+    uring_allocations_do_not_grow("localhost", None, |_| {});
+}
+
+/// Nor with think time: the VU waits on the worker's timers between requests.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_with_think_time_allocates_nothing() {
+    let config = "[request]\nthink_time = \"100us\"\n";
+    uring_allocations_do_not_grow("127.0.0.1", Some(config), |_| {});
+}
+
+/// Nor with a rate cap (the VU waits for its slots on the worker's timers) or
+/// stages (the level is read at each iteration's start).
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_with_a_rate_cap_or_stages_allocates_nothing() {
+    uring_allocations_do_not_grow("127.0.0.1", None, |load| load.rate = Some(20_000.0));
+    uring_allocations_do_not_grow("127.0.0.1", None, |load| {
+        load.stages = vec![kaioken_vm::Stage {
+            duration: Duration::from_secs(60),
+            target: 1.0,
+        }];
+    });
+}
+
+/// Runs of 500 and of 2,000 requests of one VU on the io_uring engine to
+/// `http://{host}:port/items/${REQUEST_ID}` (a local server), with the scenario
+/// `config` if any and the load `tweak` changes: both must allocate exactly as much.
+#[cfg(target_os = "linux")]
+fn uring_allocations_do_not_grow(host: &str, config: Option<&str>, tweak: impl Fn(&mut LoadPlan)) {
     let mut counts = Vec::new();
     for requests in [500usize, 2_000] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || serve(listener, requests));
         let flags = Flags {
-            url: Some(format!("http://127.0.0.1:{port}/items/${{REQUEST_ID}}")),
+            url: Some(format!("http://{host}:{port}/items/${{REQUEST_ID}}")),
             headers: vec!["x-vu: ${VU}".into()],
             ..Flags::default()
         };
         let program = compile(
             &lower(&Input {
                 flags,
+                config: config.map(|text| ConfigFile {
+                    name: "uring.toml".into(),
+                    text: text.into(),
+                }),
                 ..Input::default()
             })
             .unwrap(),
         )
         .unwrap();
-        let plan = one_vu_plan(program, Some(requests as u64));
+        let mut plan = one_vu_plan(program, Some(requests as u64));
+        tweak(&mut Arc::get_mut(&mut plan).unwrap().load);
         let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
-        let addr =
-            crate::uring::eligible(&shared).expect("a plain HTTP/1.1 closed run is eligible");
+        let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
         let mut stats = WorkerStats::new(shared.measure_from, 10);
         // The engine publishes its statistics every tick; the first copy makes the
         // slot's buffers, later ones reuse them. Make it now, so that a run long
@@ -195,7 +236,7 @@ fn uring_request_path_allocates_nothing() {
         let before = counted_allocations();
         COUNTING.with(|c| c.set(true));
         let unfinished =
-            crate::uring::run_worker(&shared, &shared.plan.program, 0, addr, &[1], &mut stats);
+            crate::uring::run_worker(&shared, &shared.plan.program, 0, &addrs, &[1], &mut stats);
         COUNTING.with(|c| c.set(false));
         let allocations = counted_allocations() - before;
         server.join().unwrap();

@@ -3,7 +3,8 @@
 //!
 //! Made once per run in shared.rs (the routes' names are resolved then, so a name
 //! that does not resolve is an error before any load), and asked by conn.rs and
-//! http3.rs each time they open a connection. Each name is resolved once per run,
+//! http3.rs each time they open a connection, and once at the start by the io_uring
+//! engine (uring.rs `eligible`, through [`Dial::fixed`]). Each name is resolved once per run,
 //! by the first connection that needs it (its `dns` phase; the others wait for that
 //! answer and have none); with `--dns-refresh`, an answer older than that is
 //! resolved again by the next new connection. A failed lookup is not kept: the next
@@ -127,26 +128,47 @@ impl Dial {
         }
     }
 
-    /// The one address `host:port` goes to when that is known without a lookup
-    /// that may change: an IP address, or a route to one (or to a name resolved at
-    /// the start, without `--dns-refresh`). For the io_uring engine (Linux).
+    /// The addresses `host:port` goes to for the whole run, when they can be fixed
+    /// at the start: an IP address, a route to one, or a name resolved now (once per
+    /// run: the answer is kept, so the other workers and any later connection use it
+    /// without a lookup of their own). For the io_uring engine, which has no resolver.
+    ///
+    /// `None` when connections do not go straight to an address (`--unix-socket`, a
+    /// proxy), when names must be looked up again during the run (`--dns-refresh`),
+    /// and when the name does not resolve now: the tokio engine then runs, and its
+    /// lookup reports the failure as every other `dns` error is reported.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    pub(crate) fn fixed(&self, host: &str, port: u16) -> Option<SocketAddr> {
+    pub(crate) fn fixed(&self, host: &str, port: u16) -> Option<Vec<SocketAddr>> {
         if self.unix_socket.is_some() || self.proxy.is_some() {
             return None;
         }
         let (host, port) = self.target(host, port);
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Some(SocketAddr::new(ip, port));
+            return Some(vec![SocketAddr::new(ip, port)]);
         }
         if self.refresh.is_some() {
             return None;
         }
-        let answer = self.lock().get(&(host.to_owned(), port)).cloned()?;
-        match answer.addrs.get() {
-            Some(Ok(addrs)) => addrs.first().copied(),
-            _ => None,
+        let key = (host.to_owned(), port);
+        // Held across the lookup: workers asking at once wait for the first one's
+        // answer rather than each resolving the name.
+        let mut answers = self.lock();
+        if let Some(answer) = answers.get(&key) {
+            return match answer.addrs.get() {
+                Some(Ok(addrs)) if !addrs.is_empty() => Some(addrs.clone()),
+                _ => None,
+            };
         }
+        let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().ok()?.collect();
+        if addrs.is_empty() {
+            return None;
+        }
+        let answer = Answer {
+            at: Instant::now(),
+            addrs: OnceCell::new_with(Some(Ok(addrs.clone()))),
+        };
+        answers.insert(key, Arc::new(answer));
+        Some(addrs)
     }
 
     /// The addresses to connect to for `host:port`, and how long resolving took
@@ -258,10 +280,49 @@ mod tests {
         assert_eq!(dns, None);
         assert_eq!(
             dial.fixed("api.test", 443),
-            Some("127.0.0.2:8443".parse().unwrap())
+            Some(vec!["127.0.0.2:8443".parse().unwrap()])
         );
-        assert_eq!(dial.fixed("localhost", 80).map(|a| a.port()), Some(8080));
+        let local = dial.fixed("localhost", 80).unwrap();
+        assert!(local.iter().all(|a| a.port() == 8080), "{local:?}");
+        // `.test` names do not resolve: the tokio engine runs and reports it.
         assert_eq!(dial.fixed("other.test", 80), None);
+    }
+
+    /// A name is resolved for the io_uring engine once, at the start: the answer is
+    /// kept, so a later connection (any engine's) makes no lookup; a name that does
+    /// not resolve is not kept, and is the tokio engine's to report.
+    #[tokio::test]
+    async fn a_name_fixed_at_the_start_is_resolved_once() {
+        let dial = Dial::new(&plan(&[], None)).unwrap();
+        let addrs = dial.fixed("localhost", 8080).unwrap();
+        assert!(
+            !addrs.is_empty()
+                && addrs
+                    .iter()
+                    .all(|a| a.ip().is_loopback() && a.port() == 8080),
+            "{addrs:?}"
+        );
+        assert_eq!(dial.fixed("localhost", 8080), Some(addrs.clone()));
+        let (again, dns) = dial.resolve("localhost", 8080, &mut None).await.unwrap();
+        assert_eq!((again, dns), (addrs, None), "no second lookup");
+        assert_eq!(dial.fixed("nowhere.invalid", 80), None);
+        let mut detail = None;
+        assert_eq!(
+            dial.resolve("nowhere.invalid", 80, &mut detail).await,
+            Err(ErrorKind::Dns)
+        );
+        assert!(
+            detail
+                .unwrap()
+                .starts_with("cannot resolve `nowhere.invalid`")
+        );
+        // Names looked up again during the run are not fixed; neither are proxied ones.
+        let refreshing = Dial::new(&plan(&[], Some(Duration::from_secs(1)))).unwrap();
+        assert_eq!(refreshing.fixed("localhost", 80), None);
+        assert_eq!(
+            refreshing.fixed("127.0.0.1", 80),
+            Some(vec!["127.0.0.1:80".parse().unwrap()])
+        );
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@
 //!                      http1.rs (raw bytes + httparse), http2.rs (hyper),
 //!                      http3.rs (quinn + h3)
 //!        io_uring engine: one ring, every VU's socket (uring.rs; plain HTTP/1.1 in
-//!                      the simple closed model, see uring::eligible)
+//!                      the closed model, see uring::eligible)
 //!      vu.complete() → WorkerStats.record(), cookies, redirects, then the VM resumed
 //!                      with the outcome: its checks, extractors and failure policy
 //!                      judge it (judge.rs)

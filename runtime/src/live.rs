@@ -156,16 +156,22 @@ mod tests {
     /// last snapshot is the returned statistics themselves. On the io_uring engine.
     #[test]
     fn snapshots_add_up_to_the_run() {
-        snapshots_add_up(None);
+        snapshots_add_up(None, false, "io_uring");
     }
 
-    /// The same on the tokio engine (a rate cap is the tokio engine's).
+    /// The same with a rate cap (its VUs wait on the io_uring engine's timers).
+    #[test]
+    fn snapshots_add_up_to_the_run_with_a_rate_cap() {
+        snapshots_add_up(Some(1e6), false, "io_uring");
+    }
+
+    /// The same on the tokio engine (`--compressed` is the tokio engine's).
     #[test]
     fn snapshots_add_up_to_the_run_on_tokio() {
-        snapshots_add_up(Some(1e6));
+        snapshots_add_up(Some(1e6), true, "tokio");
     }
 
-    fn snapshots_add_up(rate: Option<f64>) {
+    fn snapshots_add_up(rate: Option<f64>, compressed: bool, engine: &str) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || serve_forever(listener));
@@ -176,6 +182,7 @@ mod tests {
                 duration: Some("1s".into()),
                 warmup: Some("400ms".into()),
                 rate,
+                compressed,
                 ..Flags::default()
             },
             ..Input::default()
@@ -217,7 +224,6 @@ mod tests {
                 );
             }
         }
-        let engine = if rate.is_some() { "tokio" } else { "io_uring" };
         assert_eq!(stats.engine.name(), engine);
     }
 }

@@ -1,8 +1,8 @@
 //! The io_uring HTTP/1.1 engine: one ring per worker thread, every VU's socket on it.
 //!
-//! Used for the case that load generators are measured on: the closed model, plain
-//! `http://`, HTTP/1.1, one origin, no rate cap, stages or ramp-up (the tokio engine
-//! serves everything else). Why a second engine: on loopback ~85% of a generator's
+//! Used for the closed model over plain `http://` HTTP/1.1 to one origin, with or
+//! without think time, a rate cap, stages or a ramp-up (the tokio engine serves
+//! everything else; see `eligible`). Why a second engine: on loopback ~85% of a generator's
 //! CPU is the kernel's, and the tokio engine makes about 2.6 syscalls per request
 //! (write, read, and epoll_wait when a read would block). Here a request is two
 //! submission entries, a `send` and a `recv` side by side (so an answer that comes
@@ -10,6 +10,10 @@
 //! queued request and reaps every completion that is ready. With `SINGLE_ISSUER |
 //! DEFER_TASKRUN` the kernel runs completions when the thread waits, not as
 //! interrupts.
+//!
+//! Waiting VUs (think time, a ramp-up's start, a rate cap's slot, back-off after a
+//! failed connect) sit in a heap of timers; the ring's wait ends at the first one, so a VU goes on when its pause
+//! is over (not on a timer tick) without an operation or a syscall of its own.
 //!
 //! Timing stays honest: one clock reading when the wait returns is every reaped
 //! response's end time, and one reading just before submitting is the start of every
@@ -20,9 +24,12 @@
 //! uses them only between an operation's submission and its completion; the rules
 //! that keep this sound are at `Conn`.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, squeue, types};
@@ -32,6 +39,7 @@ use socket2::{SockAddr, Socket, Type};
 use crate::backoff::Backoff;
 use crate::http1::write_request;
 use crate::live::PUBLISH_EVERY;
+use crate::rate::Pacer;
 use crate::response_parser::{Invalid, Response, ResponseParser};
 use crate::shared::Shared;
 use crate::stats::{Opened, Outcome, Timing, WorkerStats};
@@ -49,28 +57,44 @@ const OP_CONNECT: u64 = 1;
 const OP_SEND: u64 = 2;
 const OP_RECV: u64 = 3;
 
-/// Whether this run can use the io_uring engine, and the address to connect to.
+/// Whether this run can use the io_uring engine, and the addresses to connect to (in
+/// order: a connection tries the next when one fails, as the tokio engine does).
 ///
-/// What the engine relies on, decided here and nowhere else: the closed model without
-/// a rate cap, stages or ramp-up (no timers but the request deadline); one `http://`
-/// origin given as an IP address (or routed to one by `--resolve`/`--connect-to`) and only HTTP/1.1 steps (one socket per VU, no
-/// resolver, no TLS); no think time (the VM never yields `Sleep` here, asserted in
-/// debug builds). A redirect to another origin is the one thing it cannot know in
-/// advance: it hands its VUs to the tokio engine then.
-pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
+/// What runs here, decided here and nowhere else: the closed model over plain
+/// `http://` HTTP/1.1 to one origin, with think time, a rate cap, a ramp-up or stages
+/// (think time, ramp-up starts and rate-cap slots wait on the worker's timers,
+/// `Engine::timers`, which bound the ring's wait; the rate cap is the tokio engine's
+/// pacer, `worker::worker_pacer`; stages park VUs above the level between
+/// iterations, as `closed_vu` does). The origin's host is an IP address, a name
+/// `--resolve`/`--connect-to` routes, or a name resolved here, once for the run
+/// ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections have no `dns`
+/// phase.
+///
+/// What falls back to the tokio engine, and why:
+/// - `https://`, HTTP/2, HTTP/3, WebSocket and gRPC steps: protocols this engine
+///   does not speak (TLS and framing live in the tokio engine's drivers).
+/// - Several origins: a VU here has one socket, to the one origin.
+/// - The open model (arrival rate): its iterations come from a schedule and a
+///   queue that only the tokio engine runs.
+/// - A name that does not resolve at the start (the tokio engine's lookups report
+///   it, as every `dns` error is reported) and `--dns-refresh` (names looked up
+///   again during the run); `--unix-socket` and proxies (connections that do not go
+///   to the origin's address).
+/// - `--compressed` and `-v`: decoding and printing live in the tokio engine's
+///   drivers.
+///
+/// A redirect to another origin is the one thing it cannot know in advance: it
+/// hands its VUs to the tokio engine then.
+pub(crate) fn eligible(shared: &Shared) -> Option<Vec<SocketAddr>> {
     let plan = &shared.plan;
     let load = &plan.load;
     let simple = load.arrival.is_none()
-        && shared.profile.is_none()
-        && load.rate.is_none()
-        && load.ramp_up.is_zero()
         && plan.program.origins.len() == 1
         && plan
             .program
             .steps
             .iter()
             .all(|s| s.protocol == Protocol::Http1)
-        && !plan.program.has_think_time()
         && !plan.transport.compressed
         && plan.transport.verbose.is_none()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
@@ -78,9 +102,6 @@ pub(crate) fn eligible(shared: &Shared) -> Option<SocketAddr> {
     if !simple || origin.scheme != Scheme::Http {
         return None;
     }
-    // Only literal addresses, or a name `--connect-to`/`--resolve` routes to one
-    // (resolved when the run started): any other name may fail to resolve, which is
-    // the tokio engine's to classify and report.
     shared.transport.dial.fixed(&origin.host, origin.port)
 }
 
@@ -101,8 +122,9 @@ enum Phase {
 /// The kernel uses memory of a `Conn` while an operation on it is in flight, and the
 /// code keeps off that memory until the operation's completion has been reaped:
 ///
-/// - `addr`: a `connect` reads the socket address. `addr` is set once and never
-///   changed, and the `Conn` never moves (`conns` is never resized).
+/// - `addr`: a `connect` reads the socket address. `addr` is changed only to try the
+///   origin's next address, after the failed connect's completion and before the
+///   next connect is queued; the `Conn` never moves (`conns` is never resized).
 /// - `wbuf`: a `send` reads `wbuf[sent..]`. Every send posts a completion, and
 ///   `send_in_flight` is true from its submission to that completion. `wbuf` is
 ///   rewritten (cleared, maybe reallocated) only when the next request is written,
@@ -115,19 +137,33 @@ enum Phase {
 /// - `socket`: its descriptor is closed (and its number free for another socket) only
 ///   in `settle` or after a failed connect, so with no operation in flight on it.
 ///
+/// Timers (think time, back-off) are no operation: they bound the wait of
+/// `io_uring_enter` (`EXT_ARG`), whose timespec the kernel reads during that call
+/// only, so no memory of theirs is in the kernel's hands between calls.
+///
 /// When a run stops with operations still in flight (`phase` is not `Idle` exactly
 /// while some are), `drive` leaks every `Conn` rather than free memory under the
 /// kernel.
 struct Conn {
     /// The VU machine: VM state, cookies, step and redirect in progress.
     vu: Vu,
+    /// The VU's number (stages activate VUs up to a number).
+    number: u32,
+    /// Counted among the active VUs: started, and not parked above the stages' level.
+    active: bool,
+    /// What the VU does when its timer is due.
+    wake: Wake,
+    /// With a rate cap: the VU holds a reserved slot and waits for it (its timer);
+    /// when it is due the request goes without reserving another.
+    slot_reserved: bool,
     socket: Option<Socket>,
     /// `socket` has carried a request before the one in progress.
     reused: bool,
     /// Back-off after failed connects (backoff.rs).
     backoff: Backoff,
-    /// Parked until then, waiting out the back-off.
-    resume_at: Option<Instant>,
+    /// Parked on a timer (think time, back-off), its next request starts an
+    /// iteration: the VU was between iterations when it began to wait.
+    iteration_pending: bool,
     /// The request in progress made a new connection.
     connected: bool,
     /// Where the request in progress spent its time (stats/phases.rs).
@@ -140,6 +176,9 @@ struct Conn {
     /// (otherwise `started`).
     connect_from: Option<Instant>,
     addr: SockAddr,
+    /// Which of the origin's addresses `addr` is: a new connection tries the first,
+    /// and the next after a failed connect.
+    addr_index: usize,
     wbuf: Vec<u8>,
     rbuf: Box<[u8]>,
     /// Unparsed response bytes are `rbuf[rstart..rend]`.
@@ -165,6 +204,17 @@ struct Conn {
     /// The outcome, and when it was known, held until the send in flight completes.
     settled: Option<(Settled, Instant)>,
     done: bool,
+}
+
+/// What a VU waiting on the worker's timers does when its time comes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// Ask its machine for the next request (ramp-up start, think time, back-off).
+    Next,
+    /// Send the request it has (its rate-cap slot has come).
+    Send,
+    /// Send the redirect it follows (its rate-cap slot has come).
+    Redirect,
 }
 
 /// A request's outcome as the response (or its absence) decided it: the response, or
@@ -202,7 +252,7 @@ pub(crate) fn run_worker(
     shared: &Shared,
     program: &Program,
     index: usize,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     vus: &[u32],
     stats: &mut WorkerStats,
 ) -> io::Result<Finished> {
@@ -214,7 +264,7 @@ pub(crate) fn run_worker(
         .build(entries.max(8))?;
     // From here on nothing fails back to the caller: the run has begun.
     Ok(drive(
-        shared, program, index, addr, vus, stats, &mut ring, entries,
+        shared, program, index, addrs, vus, stats, &mut ring, entries,
     ))
 }
 
@@ -225,7 +275,7 @@ fn drive(
     shared: &Shared,
     program: &Program,
     index: usize,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     vus: &[u32],
     stats: &mut WorkerStats,
     ring: &mut IoUring,
@@ -235,10 +285,14 @@ fn drive(
         .iter()
         .map(|&number| Conn {
             vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
+            number,
+            active: false,
+            wake: Wake::Next,
+            slot_reserved: false,
             socket: None,
             reused: false,
             backoff: Backoff::default(),
-            resume_at: None,
+            iteration_pending: false,
             connected: false,
             timing: Timing::default(),
             tracer: Tracer::new(
@@ -247,7 +301,8 @@ fn drive(
             ),
             sampled: None,
             connect_from: None,
-            addr: SockAddr::from(addr),
+            addr: SockAddr::from(addrs[0]),
+            addr_index: 0,
             wbuf: Vec::with_capacity(1024),
             rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
             rstart: 0,
@@ -265,27 +320,40 @@ fn drive(
             done: false,
         })
         .collect();
-    stats.vus_changed(Instant::now(), conns.len() as i64);
     let mut engine = Engine {
         shared,
         program,
+        addrs,
         stats,
         pending: Vec::with_capacity(conns.len() * 2),
         submitted: Vec::with_capacity(conns.len()),
         remaining: conns.len(),
         parked: Vec::new(),
+        timers: BinaryHeap::with_capacity(conns.len()),
+        pacer: crate::worker::worker_pacer(shared, conns.len()),
+        benched: Vec::with_capacity(if shared.profile.is_some() {
+            conns.len()
+        } else {
+            0
+        }),
+        target: shared.vu_target.load(Ordering::Acquire),
         handoff: false,
         refused: false,
     };
+    // `--ramp-up`: each VU starts when the tokio engine would start it.
     let now = Instant::now();
-    for i in 0..conns.len() {
-        engine.next_request(&mut conns, i, now);
+    for (i, &number) in vus.iter().enumerate() {
+        let delay = crate::worker::ramp_delay(shared, number - 1);
+        if delay.is_zero() {
+            engine.next_request(&mut conns, i, now);
+        } else {
+            engine.timers.push(Reverse((shared.start + delay, i)));
+        }
     }
     let mut completions: Vec<(u64, i32)> = Vec::with_capacity(entries as usize * 2);
     let mut next_scan = Instant::now() + SCAN_EVERY;
     let mut next_publish = Instant::now() + PUBLISH_EVERY;
     let timeout = shared.plan.transport.timeout;
-    let wait = types::Timespec::new().nsec(SCAN_EVERY.as_nanos() as u32);
     loop {
         if shared.control.is_hard_stopped() || (engine.remaining == 0 && engine.pending.is_empty())
         {
@@ -297,15 +365,41 @@ fn drive(
         let stopping = shared.control.is_stopping()
             || shared.deadline.is_some_and(|d| now >= d)
             || engine.handoff;
-        let mut k = 0;
-        while k < engine.parked.len() {
-            let i = engine.parked[k];
-            if stopping || conns[i].resume_at.is_none_or(|at| now >= at) {
-                engine.parked.swap_remove(k);
-                conns[i].resume_at = None;
-                engine.next_request(&mut conns, i, now);
-            } else {
-                k += 1;
+        for i in std::mem::take(&mut engine.parked) {
+            engine.next_request(&mut conns, i, now);
+        }
+        // VUs whose timer is due go on: started by the ramp-up, think time over,
+        // back-off waited out, rate-cap slot come. A rate-cap slot within half the
+        // pacer's slack is taken now, as `Engine::paced` takes a slot it reserves:
+        // one wake-up sends a millisecond's slots together, not one each.
+        let horizon = now + crate::rate::SLACK / 2;
+        while let Some(&Reverse((at, i))) = engine.timers.peek() {
+            let slot = conns[i].wake != Wake::Next;
+            if !stopping && at > now && !(slot && at <= horizon) {
+                break;
+            }
+            engine.timers.pop();
+            match std::mem::replace(&mut conns[i].wake, Wake::Next) {
+                Wake::Next => engine.next_request(&mut conns, i, now),
+                Wake::Send => engine.send_step(&mut conns, i, now),
+                Wake::Redirect => engine.follow_redirect(&mut conns, i, now),
+            }
+        }
+        // Stages: VUs parked above the level go on when it rises to them.
+        if !engine.benched.is_empty() {
+            let target = shared.vu_target.load(Ordering::Acquire);
+            if stopping || target != engine.target {
+                engine.target = target;
+                let mut k = 0;
+                while k < engine.benched.len() {
+                    let i = engine.benched[k];
+                    if stopping || conns[i].number <= target {
+                        engine.benched.swap_remove(k);
+                        engine.next_request(&mut conns, i, now);
+                    } else {
+                        k += 1;
+                    }
+                }
             }
         }
         // Queue what the last round produced, then one syscall: submit and wait.
@@ -328,6 +422,13 @@ fn drive(
             conns[i].started = submit_at;
         }
         engine.submitted.clear();
+        // The wait ends at the first timer, or after `SCAN_EVERY` (to notice a stop
+        // and time requests out). The kernel reads `wait` during this call only.
+        let mut wait = SCAN_EVERY;
+        if let Some(&Reverse((at, _))) = engine.timers.peek() {
+            wait = wait.min(at.saturating_duration_since(submit_at));
+        }
+        let wait = types::Timespec::from(wait);
         let args = types::SubmitArgs::new().timespec(&wait);
         // Deferred VUs whose request was refused have nothing in flight to wait for.
         let want = usize::from(!std::mem::take(&mut engine.refused));
@@ -373,9 +474,8 @@ fn drive(
         }
     }
     let unfinished = conns.iter().filter(|c| c.phase != Phase::Idle).count() as u64;
-    engine
-        .stats
-        .vus_changed(Instant::now(), -(conns.len() as i64));
+    let active = conns.iter().filter(|c| c.active).count() as i64;
+    engine.stats.vus_changed(Instant::now(), -active);
     if unfinished > 0 {
         // Operations may still be in flight in the kernel, writing into these
         // buffers; they are given up to it (the process is about to report and
@@ -404,6 +504,8 @@ fn drive(
 
 struct Engine<'a> {
     shared: &'a Shared,
+    /// The origin's addresses (see `eligible`); never empty.
+    addrs: &'a [SocketAddr],
     /// The worker's own copy of the program (see `worker::worker`).
     program: &'a Program,
     stats: &'a mut WorkerStats,
@@ -413,14 +515,23 @@ struct Engine<'a> {
     submitted: Vec<usize>,
     /// VUs that have not finished.
     remaining: usize,
-    /// VUs waiting out their back-off after a failed connect (until their
-    /// `resume_at`); starting them again at once would spin.
+    /// VUs whose request was refused unsent: they go on in the next round.
     parked: Vec<usize>,
+    /// VUs waiting, until when: think time, or the back-off after a failed connect
+    /// (starting again at once would spin). Never holds more than one entry per VU,
+    /// so it never grows past its initial capacity.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// `--rate`: this worker's share of it, the tokio engine's pacer
+    /// (`worker::worker_pacer`).
+    pacer: Option<Pacer>,
+    /// Stages: VUs parked between iterations above the current level.
+    benched: Vec<usize>,
+    /// The stages' level as last seen (`Shared::vu_target`).
+    target: u32,
     /// A redirect led to another origin: finish what is in flight, then hand the VUs
     /// to the tokio engine.
     handoff: bool,
-    /// A request was refused unsent this round: its VU, in `parked` without a
-    /// `resume_at`, goes on at
+    /// A request was refused unsent this round: its VU, in `parked`, goes on at
     /// once rather than after a wait for completions.
     refused: bool,
 }
@@ -435,42 +546,121 @@ impl Engine<'_> {
         if conn.done {
             return;
         }
-        if shared.control.is_stopping() || shared.deadline.is_some_and(|d| now >= d) || self.handoff
-        {
-            conn.done = true;
-            self.remaining -= 1;
+        if self.ending(now) {
+            self.retire(conns, i);
             return;
         }
         // A request starts an iteration when the VU was between iterations, or passed
-        // the end of one on the way to this request.
-        let mut new_iteration = conn.vu.between_iterations(program);
+        // the end of one on the way to this request (maybe before a think time).
+        let mut new_iteration =
+            std::mem::take(&mut conn.iteration_pending) || conn.vu.between_iterations(program);
+        if new_iteration {
+            // Stages: above the current level, park between iterations (as the tokio
+            // engine's `closed_vu` does) until `drive` sees the level rise.
+            if shared.profile.is_some() && shared.vu_target.load(Ordering::Acquire) < conn.number {
+                if std::mem::take(&mut conn.active) {
+                    self.stats.vus_changed(now, -1);
+                }
+                conn.iteration_pending = true;
+                self.benched.push(i);
+                return;
+            }
+            if !conn.active {
+                conn.active = true;
+                self.stats.vus_changed(now, 1);
+            }
+        }
         loop {
             match conn.vu.next(program) {
                 Yield::Send(_) => break,
-                Yield::IterationDone | Yield::IterationAborted => new_iteration = true,
+                Yield::IterationDone | Yield::IterationAborted => {
+                    new_iteration = true;
+                    if shared.profile.is_some() {
+                        // At the entry again: the level decides whether it goes on.
+                        conn.iteration_pending = true;
+                        return self.next_request(conns, i, now);
+                    }
+                }
                 Yield::DataExhausted => {
                     shared.control.stop(crate::StopReason::DataExhausted);
-                    conn.done = true;
-                    self.remaining -= 1;
+                    self.retire(conns, i);
                     return;
                 }
-                // Programs with think time run on the tokio engine (see `eligible`).
-                Yield::Sleep(_) | Yield::Pace(_) => {
-                    debug_assert!(false, "think time on the io_uring engine")
+                // Think time: the VU waits on the worker's timers, then goes on from
+                // here (`drive` calls this again). A stop ends the wait early.
+                Yield::Sleep(pause) => {
+                    if pause.is_zero() {
+                        continue;
+                    }
+                    conn.iteration_pending = new_iteration;
+                    self.timers.push(Reverse((now + pause, i)));
+                    return;
                 }
+                // Only WebSocket steps pace, and they run on the tokio engine (see
+                // `eligible`).
+                Yield::Pace(_) => debug_assert!(false, "pacing on the io_uring engine"),
             }
         }
-        if !shared.claim() {
-            conn.done = true;
-            self.remaining -= 1;
+        conn.iteration_pending = new_iteration;
+        self.send_step(conns, i, now);
+    }
+
+    /// Send VU `i`'s step request once the gates let it: the rate cap's slot, then
+    /// the stop, the deadline and the budget; the same gates in the same order as the
+    /// tokio engine's `WorkerCtx::may_send`. The iteration is counted only then.
+    fn send_step(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let waited = conns[i].slot_reserved;
+        if !self.paced(conns, i, now, Wake::Send) {
             return;
         }
-        if new_iteration {
+        // `next_request` saw the run going on just before the VM yielded this
+        // request (its data row taken); only a wait for the slot makes it ask again.
+        if (waited && self.ending(now)) || !self.shared.claim() {
+            self.retire(conns, i);
+            return;
+        }
+        if std::mem::take(&mut conns[i].iteration_pending) {
             self.stats.iteration_started(now, None);
         }
         if self.write(conns, i, now) {
             self.issue(conns, i, now, false);
         }
+    }
+
+    /// Whether the run is over for VUs: stopping, past its deadline, or handing off.
+    fn ending(&self, now: Instant) -> bool {
+        self.shared.control.is_stopping()
+            || self.shared.deadline.is_some_and(|d| now >= d)
+            || self.handoff
+    }
+
+    /// VU `i` is done for the run.
+    fn retire(&mut self, conns: &mut [Conn], i: usize) {
+        conns[i].phase = Phase::Idle;
+        conns[i].done = true;
+        self.remaining -= 1;
+    }
+
+    /// With a rate cap, whether VU `i` may send now: it reserves the next slot of
+    /// the worker's pacer, and when that is later than now it waits for it on the
+    /// timers (returns `false`; `then` is what it does when the slot comes). Slots
+    /// within half the pacer's slack are taken now, as on the tokio engine.
+    fn paced(&mut self, conns: &mut [Conn], i: usize, now: Instant, then: Wake) -> bool {
+        let Some(pacer) = &self.pacer else {
+            return true;
+        };
+        let conn = &mut conns[i];
+        if std::mem::take(&mut conn.slot_reserved) {
+            return true;
+        }
+        let at = pacer.reserve(now);
+        if at <= now + crate::rate::SLACK / 2 {
+            return true;
+        }
+        conn.slot_reserved = true;
+        conn.wake = then;
+        self.timers.push(Reverse((at, i)));
+        false
     }
 
     /// Write VU `i`'s request (its step's, or the redirect it follows) into its buffer.
@@ -545,32 +735,41 @@ impl Engine<'_> {
             conn.reused = false;
             // Sent again after an idle close: it opens a connection, it reuses none.
             conn.timing.reused = false;
-            match Socket::new(conn.addr.domain(), Type::STREAM, None) {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    let fd = types::Fd(s.as_raw_fd());
-                    conn.socket = Some(s);
-                    conn.phase = Phase::Connecting;
-                    let entry =
-                        opcode::Connect::new(fd, conn.addr.as_ptr().cast(), conn.addr.len())
-                            .build()
-                            .user_data(tag(i, OP_CONNECT));
-                    self.pending.push(entry);
-                }
-                Err(e) => {
-                    // Out of file descriptors (`EMFILE`, `ENFILE`), most likely: the VU
-                    // backs off (see `finish`) rather than spin.
-                    self.stats.note_error_detail(ErrorKind::Connect, || {
-                        format!("cannot open a socket: {e}")
-                    });
-                    conn.started = now;
-                    self.finish(conns, i, now, Outcome::Error(ErrorKind::Connect));
-                }
+            if conn.addr_index != 0 {
+                conn.addr_index = 0;
+                conn.addr = SockAddr::from(self.addrs[0]);
             }
+            self.connect(conns, i, now);
             return;
         }
         conn.timing.reused = true;
         self.exchange(conns, i);
+    }
+
+    /// Open a socket for VU `i` and queue its `connect` to `addr`. No operation of
+    /// the VU's is in flight.
+    fn connect(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let conn = &mut conns[i];
+        match Socket::new(conn.addr.domain(), Type::STREAM, None) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                let fd = types::Fd(s.as_raw_fd());
+                conn.socket = Some(s);
+                conn.phase = Phase::Connecting;
+                let entry = opcode::Connect::new(fd, conn.addr.as_ptr().cast(), conn.addr.len())
+                    .build()
+                    .user_data(tag(i, OP_CONNECT));
+                self.pending.push(entry);
+            }
+            Err(e) => {
+                // Out of file descriptors (`EMFILE`, `ENFILE`), most likely: the VU
+                // backs off (see `finish`) rather than spin.
+                self.stats
+                    .note_error_detail(ErrorKind::Connect, || format!("cannot open a socket: {e}"));
+                conn.started = now;
+                self.finish(conns, i, now, Outcome::Error(ErrorKind::Connect));
+            }
+        }
     }
 
     /// Queue the request's `send` and a `recv`, side by side: the response is read
@@ -648,6 +847,17 @@ impl Engine<'_> {
             return;
         }
         match op {
+            OP_CONNECT
+                if res < 0 && conns[i].addr_index + 1 < self.addrs.len() && !conns[i].timed_out =>
+            {
+                // The origin's next address, as the tokio engine tries them in turn;
+                // the last one's failure is the one reported.
+                let conn = &mut conns[i];
+                conn.addr_index += 1;
+                conn.addr = SockAddr::from(self.addrs[conn.addr_index]);
+                conn.socket = None;
+                self.connect(conns, i, now);
+            }
             OP_CONNECT if res < 0 => {
                 let kind = if -res == libc::ECONNREFUSED {
                     ErrorKind::ConnectRefused
@@ -879,8 +1089,7 @@ impl Engine<'_> {
             // A failed connect is never a redirect: the step is over. The VU waits
             // out its back-off, parked (see `drive`).
             conn.phase = Phase::Idle;
-            conn.resume_at = Some(now + wait);
-            self.parked.push(i);
+            self.timers.push(Reverse((now + wait, i)));
             return;
         }
         match after {
@@ -900,8 +1109,11 @@ impl Engine<'_> {
             self.next_request(conns, i, now);
             return;
         }
+        if !self.paced(conns, i, now, Wake::Redirect) {
+            return;
+        }
         if !self.shared.may_continue() {
-            conn.vu.abandon_redirect(self.program);
+            conns[i].vu.abandon_redirect(self.program);
             self.next_request(conns, i, now);
             return;
         }

@@ -64,6 +64,26 @@ impl WorkerCtx {
     }
 }
 
+/// `--rate`: the pacer of a worker running `vus` of this instance's VUs, with their
+/// share of the rate. For both engines.
+pub(crate) fn worker_pacer(shared: &Shared, vus: usize) -> Option<Pacer> {
+    let part = &shared.part;
+    part.rate
+        .map(|r| Pacer::new(r * vus as f64 / f64::from(part.vus)))
+}
+
+/// `--ramp-up`: how long after the run's start VU `index` (from 0, over all
+/// instances) starts: the whole run's ramp, each VU when it would start alone. With
+/// stages the level starts VUs instead. For both engines.
+pub(crate) fn ramp_delay(shared: &Shared, index: u32) -> Duration {
+    let load = &shared.plan.load;
+    if shared.profile.is_some() {
+        Duration::ZERO
+    } else {
+        load.ramp_up.mul_f64(f64::from(index) / f64::from(load.vus))
+    }
+}
+
 /// Counts a worker out when it ends, however it ends: a worker that panicked must
 /// not leave the controller waiting for it forever.
 struct RunningGuard<'a>(&'a AtomicUsize);
@@ -108,11 +128,11 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
     // The VUs the io_uring engine hands over, in `mine`'s order.
     let mut handed: Vec<Option<Vu>> = Vec::new();
     #[cfg(target_os = "linux")]
-    if let Some(addr) = crate::uring::eligible(shared) {
+    if let Some(addrs) = crate::uring::eligible(shared) {
         let numbers: Vec<u32> = mine.iter().map(|&i| i as u32 + 1).collect();
         // An error means io_uring is not available here (an old kernel, seccomp), found
         // before anything was sent: the tokio engine below runs the VUs instead.
-        match crate::uring::run_worker(shared, &program, index, addr, &numbers, &mut stats) {
+        match crate::uring::run_worker(shared, &program, index, &addrs, &numbers, &mut stats) {
             Ok(finished) if finished.handoff.is_empty() => {
                 let done_at = Instant::now();
                 drop(running);
@@ -130,9 +150,7 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
             Err(_) => {}
         }
     }
-    let pacer = part
-        .rate
-        .map(|r| Pacer::new(r * mine.len() as f64 / total as f64));
+    let pacer = worker_pacer(shared, mine.len());
     let ctx = Rc::new(WorkerCtx {
         shared: shared.clone(),
         program,
@@ -170,12 +188,7 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
             } else {
                 let mut set = JoinSet::new();
                 for (k, i) in mine.into_iter().enumerate() {
-                    let delay = if shared.profile.is_some() {
-                        Duration::ZERO
-                    } else {
-                        // The whole run's ramp: VU `i` of all starts when it would alone.
-                        load.ramp_up.mul_f64(i as f64 / f64::from(load.vus))
-                    };
+                    let delay = ramp_delay(shared, i as u32);
                     let from = handed.get_mut(k).and_then(Option::take);
                     set.spawn_local(closed_vu(ctx.clone(), i as u32 + 1, delay, from));
                 }

@@ -466,6 +466,7 @@ fn a_rate_cap_is_met_when_the_vus_can() {
         .run();
     let report = out.report();
     report.check_invariants(0);
+    assert_eq!(report.str("settings.engine"), "io_uring", "{report}");
     assert_served_by(&report, &nginx);
     // Within 15% on a busy machine; before, two VUs reached about 1,500/s.
     assert_within(
@@ -580,6 +581,7 @@ fn closed_stages_move_the_vus() {
     report.check_invariants(0);
     check_iterations(&report);
     assert_served_by(&report, &nginx);
+    assert_eq!(report.str("settings.engine"), "io_uring", "{report}");
     assert_eq!(report.str("load.model"), "closed", "{report}");
     assert_within(
         "load.duration_s",
@@ -634,6 +636,44 @@ fn closed_stages_move_the_vus() {
     );
 }
 
+/// `--ramp-up` starts the VUs one by one over its length, on both engines: 4 VUs
+/// over 2 s start at 0, 0.5, 1 and 1.5 s, so second 0 has 2 of them and seconds 2
+/// on have all 4; nginx served every response.
+#[test]
+fn ramp_up_starts_the_vus_in_turn() {
+    let _timing = timing_lock();
+    for engine in ["io_uring", "tokio"] {
+        let nginx = Nginx::start(Variant::Http1);
+        let mut test = Test::new()
+            .arg(nginx.url("/"))
+            .args(["-c", "4", "--ramp-up", "2s", "-r", "400", "-d", "3s"])
+            .report();
+        if engine == "tokio" {
+            test = test.env("KAIOKEN_NO_IO_URING", "1");
+        }
+        let report = test.run().report();
+        report.check_invariants(0);
+        check_iterations(&report);
+        assert_served_by(&report, &nginx);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("vus.max_active"), 4, "{report}");
+        let first = at_second(&report, 0, "vus");
+        assert!(
+            (1..=3).contains(&first),
+            "{engine}: second 0 had {first} VUs\n{report}"
+        );
+        assert_eq!(at_second(&report, 2, "vus"), 4, "{engine}\n{report}");
+        // The cap holds through the ramp: 400/s for 3 s.
+        assert_within(
+            "requests/s",
+            report.u64("requests.total") as f64 / 3.0,
+            400.0,
+            0.1,
+            &report,
+        );
+    }
+}
+
 #[test]
 fn closed_model_with_rate_reports_its_target_rate() {
     let _timing = timing_lock();
@@ -647,6 +687,7 @@ fn closed_model_with_rate_reports_its_target_rate() {
     report.check_invariants(0);
     check_iterations(&report);
     assert_served_by(&report, &nginx);
+    assert_eq!(report.str("settings.engine"), "io_uring", "{report}");
     assert_eq!(report.str("load.model"), "closed", "{report}");
     assert_within(
         "iterations.target_rate",

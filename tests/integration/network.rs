@@ -39,6 +39,47 @@ fn resolve_sends_a_named_target_to_the_address() {
     }
 }
 
+/// A host name runs on the io_uring engine: resolved once when the run starts (no
+/// connection has a `dns` phase), every request in nginx's log with the URL's host.
+/// A name that does not resolve falls back to the tokio engine, whose lookups report
+/// it as a `dns` error with the resolver's words, request by request.
+#[test]
+fn a_host_name_is_resolved_at_the_start_for_io_uring() {
+    let nginx = Nginx::start(Variant::Http1);
+    let url = nginx.url("/").replace("127.0.0.1", "localhost");
+    let report = Test::new()
+        .arg(&url)
+        .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.str("settings.engine"), "io_uring", "{report}");
+    assert_eq!(report.u64("requests.responses"), 20, "{report}");
+    assert_eq!(report.u64("connections.opened"), 2, "{report}");
+    assert_eq!(report.u64("phases_ms.dns.count"), 0, "{report}");
+    let lines = nginx.access_log_lines();
+    assert_eq!(lines.len(), 20, "{lines:?}");
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    assert!(lines.iter().all(|l| l.host == host), "{lines:?}");
+
+    let out = Test::new()
+        .arg("http://nowhere.invalid/")
+        .args(["-c", "2", "--max-requests", "6", "-d", "30s"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
+    assert_eq!(report.u64("errors.dns"), 6, "{report}");
+    let detail = report.str("error_details.dns");
+    assert!(
+        detail.starts_with("cannot resolve `nowhere.invalid`"),
+        "{detail}"
+    );
+}
+
 /// `--connect-to` over HTTP/2 (h2c): the URL's port-80 authority goes to nginx's
 /// port through `localhost` (a name, resolved when the run starts), and
 /// nginx sees the URL's authority.

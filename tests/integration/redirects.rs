@@ -295,38 +295,80 @@ fn a_redirect_from_http_to_https_is_followed() {
     assert_eq!(nginx.access_log_lines().len(), 5, "{}", nginx.logs());
 }
 
-/// `think_time` spaces a VU's requests out and is not latency.
+/// `think_time` spaces a VU's requests out and is not latency, on both engines
+/// (io_uring waits on its worker's timers); iterations, requests and nginx's log
+/// agree.
 #[test]
 fn think_time_paces_requests() {
-    let nginx = Nginx::start(Variant::Http1);
-    let out = Test::new()
-        .scenario(&format!(
-            r#"
-            [target]
-            url = "{}"
+    for engine in ["io_uring", "tokio"] {
+        let nginx = Nginx::start(Variant::Http1);
+        let mut test = Test::new()
+            .scenario(&format!(
+                r#"
+                [target]
+                url = "{}"
 
-            [request]
-            think_time = "150ms"
+                [request]
+                think_time = "150ms"
 
-            [load]
-            vus = 1
-            max_requests = 5
-            "#,
-            nginx.url("/")
-        ))
-        .report()
-        .run();
-    let report = out.report();
-    report.check_invariants(0);
-    assert_eq!(report.u64("requests.total"), 5, "{report}");
-    assert_eq!(nginx.access_log_lines().len(), 5);
-    // Four pauses between five requests.
-    let elapsed = report.f64("elapsed_s");
-    assert!(elapsed >= 0.6, "elapsed {elapsed}\n{report}");
-    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
-    let max_ms = report.f64("latency_ms.max");
-    assert!(
-        max_ms < 150.0,
-        "think time counted as latency: {max_ms}\n{report}"
-    );
+                [load]
+                vus = 1
+                max_requests = 5
+                "#,
+                nginx.url("/")
+            ))
+            .report();
+        if engine == "tokio" {
+            test = test.env("KAIOKEN_NO_IO_URING", "1");
+        }
+        let report = test.run().report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("requests.total"), 5, "{report}");
+        assert_eq!(report.u64("iterations.started"), 5, "{report}");
+        assert_eq!(nginx.access_log_lines().len(), 5, "{engine}");
+        // Four pauses between five requests.
+        let elapsed = report.f64("elapsed_s");
+        assert!(elapsed >= 0.6, "{engine}: elapsed {elapsed}\n{report}");
+        let max_ms = report.f64("latency_ms.max");
+        assert!(
+            max_ms < 150.0,
+            "{engine}: think time counted as latency: {max_ms}\n{report}"
+        );
+    }
+}
+
+/// The end of the run cuts a think time short on both engines: a 30 s pause in a
+/// 1 s run ends with the run, every VU's one request in nginx's log.
+#[test]
+fn the_end_of_the_run_cuts_think_time_short() {
+    for engine in ["io_uring", "tokio"] {
+        let nginx = Nginx::start(Variant::Http1);
+        let mut test = Test::new()
+            .scenario(&format!(
+                r#"
+                [target]
+                url = "{}"
+
+                [request]
+                think_time = "30s"
+
+                [load]
+                vus = 3
+                duration = "1s"
+                "#,
+                nginx.url("/")
+            ))
+            .report();
+        if engine == "tokio" {
+            test = test.env("KAIOKEN_NO_IO_URING", "1");
+        }
+        let report = test.run().report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("requests.responses"), 3, "{report}");
+        assert_eq!(nginx.access_log_lines().len(), 3, "{engine}");
+        let elapsed = report.f64("elapsed_s");
+        assert!(elapsed < 5.0, "{engine}: elapsed {elapsed}\n{report}");
+    }
 }

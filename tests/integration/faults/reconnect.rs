@@ -38,7 +38,7 @@ fn idle_keep_alive_closes_are_not_errors() {
         .run();
     let report = out.report();
     report.check_invariants(0);
-    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
+    assert_eq!(report.str("settings.engine"), "io_uring", "{report}");
     assert_eq!(report.u64("requests.total"), REQUESTS, "{report}");
     assert_eq!(report.u64("requests.errors"), 0, "{report}");
     assert_eq!(report.status_codes(), vec![(200, REQUESTS)], "{report}");
