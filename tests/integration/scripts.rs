@@ -771,7 +771,9 @@ fn example_extractor_passes_against_httpbin() {
         .map(|(_, n)| n)
         .sum();
     assert_eq!(uuids + orders, 20, "{by_path:?}");
-    assert!(orders >= 9, "{by_path:?}");
+    // Each of the example's 4 VUs alternates /uuid and its order; when the 20th
+    // request is sent, each may have fetched one uuid whose order is never sent.
+    assert!(uuids >= orders && uuids - orders <= 4, "{by_path:?}");
     assert_eq!(extraction(&report, "order_id"), (uuids, 0), "{report}");
     assert_eq!(report.check("script:same_order"), (orders, 0), "{report}");
 }
