@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use kaioken_compiler::{ConfigFile, Input, compile, lower};
-use kaioken_vm::{Host, Yield};
+use kaioken_vm::{Host, Program, VuState, Yield};
 
 struct Counting;
 
@@ -56,6 +56,39 @@ impl Host for Ticking {
     fn extracted(&mut self, _: kaioken_vm::ExtractorId, _: bool) {}
 }
 
+/// Run `warm` iterations of `program` for `vu`, every response `response`, so its
+/// buffers and slots grow to their working size; then assert that 10,000 more
+/// allocate nothing on the heap. The requests sent in all.
+fn steady_state(
+    program: &Program,
+    vu: &mut VuState,
+    host: &mut Ticking,
+    response: &Fixed,
+    warm: usize,
+) -> u64 {
+    let mut sends = 0u64;
+    let mut run = |n: usize| {
+        for _ in 0..n {
+            let mut next = program.resume(vu, host);
+            while let Yield::Send(_) = next {
+                sends += 1;
+                next = program.resume_with(vu, host, response);
+            }
+        }
+    };
+    run(warm);
+    let before = ALLOCATIONS.with(Cell::get);
+    COUNTING.with(|c| c.set(true));
+    run(10_000);
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(
+        ALLOCATIONS.with(Cell::get) - before,
+        0,
+        "heap allocations in 10,000 steady-state iterations"
+    );
+    sends
+}
+
 #[test]
 fn interpolation_allocates_nothing_per_iteration() {
     let text = std::fs::read_to_string(concat!(
@@ -77,28 +110,10 @@ fn interpolation_allocates_nothing_per_iteration() {
     );
     let mut vu = program.create_vu_state(1);
     let mut host = Ticking(1_700_000_000_000);
-    let mut sends = 0u64;
     let response = Fixed(br#"{"id": 1}"#);
-    let mut run = |n: usize, sends: &mut u64| {
-        for _ in 0..n {
-            let mut next = program.resume(&mut vu, &mut host);
-            while let Yield::Send(_) = next {
-                *sends += 1;
-                next = program.resume_with(&mut vu, &mut host, &response);
-            }
-        }
-    };
-    // Warm up: buffers grow to their working size (iteration numbers get longer
-    // digits later, so warm up past the widest value the measured loop reaches).
-    run(100_000, &mut sends);
-    COUNTING.with(|c| c.set(true));
-    run(10_000, &mut sends);
-    COUNTING.with(|c| c.set(false));
-    assert_eq!(
-        ALLOCATIONS.with(Cell::get),
-        0,
-        "heap allocations in 10,000 steady-state iterations"
-    );
+    // Warm up past the widest value the measured loop reaches: iteration numbers
+    // get longer digits later.
+    let sends = steady_state(&program, &mut vu, &mut host, &response, 100_000);
     assert_eq!(sends, 110_000);
 
     // The counter itself works: one deliberate allocation is seen.
@@ -148,28 +163,9 @@ fn chaining_and_random_builtins_allocate_nothing_per_iteration() {
     // What an extractor would have written after the login response.
     vu.slot_mut(slot)
         .extend_from_slice(b"eyJhbGciOiJIUzI1NiJ9.pay+load/signature==");
-    let mut sends = 0u64;
     // The login's response: the VM's extractor writes the token into its slot.
     let response = Fixed(br#"{"token": "eyJhbGciOiJIUzI1NiJ9.pay+load/signature=="}"#);
-    let mut run = |n: usize, sends: &mut u64| {
-        for _ in 0..n {
-            let mut next = program.resume(&mut vu, &mut host);
-            while let Yield::Send(_) = next {
-                *sends += 1;
-                next = program.resume_with(&mut vu, &mut host, &response);
-            }
-        }
-    };
-    run(100_000, &mut sends);
-    let before = ALLOCATIONS.with(Cell::get);
-    COUNTING.with(|c| c.set(true));
-    run(10_000, &mut sends);
-    COUNTING.with(|c| c.set(false));
-    assert_eq!(
-        ALLOCATIONS.with(Cell::get) - before,
-        0,
-        "heap allocations in 10,000 steady-state iterations"
-    );
+    let sends = steady_state(&program, &mut vu, &mut host, &response, 100_000);
     // Both scenarios ran: two-step iterations and one-step ones.
     assert!(sends > 110_000 && sends < 220_000, "{sends}");
 }
@@ -303,27 +299,8 @@ fn data_sources_allocate_nothing_per_iteration() {
     assert_eq!(program.data.len(), 3);
     let mut vu = program.create_vu_state(2);
     let mut host = Ticking(0);
-    let mut sends = 0u64;
     let response = Fixed(b"ok");
-    let mut run = |n: usize, sends: &mut u64| {
-        for _ in 0..n {
-            let mut next = program.resume(&mut vu, &mut host);
-            while let Yield::Send(_) = next {
-                *sends += 1;
-                next = program.resume_with(&mut vu, &mut host, &response);
-            }
-        }
-    };
-    run(5_000, &mut sends);
-    let before = ALLOCATIONS.with(Cell::get);
-    COUNTING.with(|c| c.set(true));
-    run(10_000, &mut sends);
-    COUNTING.with(|c| c.set(false));
-    assert_eq!(
-        ALLOCATIONS.with(Cell::get) - before,
-        0,
-        "heap allocations in 10,000 steady-state iterations"
-    );
+    let sends = steady_state(&program, &mut vu, &mut host, &response, 5_000);
     assert_eq!(sends, 15_000);
     // The sequential source went round 15 times, from the one cursor.
     assert_eq!(program.data[0].consumed(), 1000);

@@ -234,21 +234,33 @@ fn gitlab_job_is_well_formed_and_judges_thresholds_and_the_baseline() {
     let script = format!("{}\n{}\n", lines("before_script"), lines("script"));
     assert_eq!(shellcheck("sh", &script), "", "{script}");
 
+    for (dir, output) in judged_by_sh(&script, "CI_PROJECT_DIR") {
+        assert!(output.contains(&file(dir.path(), "run.md")), "{output}");
+        assert!(output.contains(&file(dir.path(), "compare.md")), "{output}");
+    }
+}
+
+/// Run a GitLab or Jenkins `script` (with `sh`, as both do) in a workspace whose run
+/// passes its thresholds and in one whose run fails them, `dir_var` naming the
+/// workspace as the CI system does. The exit code (0, then 1) and the last line
+/// are the verdict. Each workspace and output, for the caller's own checks.
+fn judged_by_sh(script: &str, dir_var: &str) -> Vec<(TempDir, String)> {
     let server = Server::start(Behaviour::Ok);
+    let mut runs = Vec::new();
     for (threshold, verdict, code) in [(PASSING, VERDICT_OK, 0), (FAILING, VERDICT_THRESHOLD, 1)] {
         let dir = workspace(&server, threshold, ".kaioken/bin/kaioken");
         let d = dir.path().to_str().unwrap();
         let env = [
-            ("CI_PROJECT_DIR", d),
+            (dir_var, d),
             ("SCENARIO", "scenario.toml"),
             ("BASELINE", "run.json"),
         ];
-        let (status, output) = run("sh", &script, dir.path(), &env);
+        let (status, output) = run("sh", script, dir.path(), &env);
         assert_eq!(status, code, "{output}");
         assert!(output.trim_end().ends_with(verdict), "{output}");
-        assert!(output.contains(&file(dir.path(), "run.md")), "{output}");
-        assert!(output.contains(&file(dir.path(), "compare.md")), "{output}");
+        runs.push((dir, output));
     }
+    runs
 }
 
 /// A declarative pipeline read: the path of every block (`pipeline/stages/stage('X')`)
@@ -359,19 +371,7 @@ fn jenkinsfile_is_a_declarative_pipeline_that_judges_thresholds_and_the_baseline
     let script = format!("{}\n{}\n", pipeline.scripts[0].1, pipeline.scripts[1].1);
     assert_eq!(shellcheck("sh", &script), "", "{script}");
 
-    let server = Server::start(Behaviour::Ok);
-    for (threshold, verdict, code) in [(PASSING, VERDICT_OK, 0), (FAILING, VERDICT_THRESHOLD, 1)] {
-        let dir = workspace(&server, threshold, ".kaioken/bin/kaioken");
-        let d = dir.path().to_str().unwrap();
-        let env = [
-            ("WORKSPACE", d),
-            ("SCENARIO", "scenario.toml"),
-            ("BASELINE", "run.json"),
-        ];
-        let (status, output) = run("sh", &script, dir.path(), &env);
-        assert_eq!(status, code, "{output}");
-        assert!(output.trim_end().ends_with(verdict), "{output}");
-    }
+    assert_eq!(judged_by_sh(&script, "WORKSPACE").len(), 2);
 
     // The reader refuses what Jenkins would.
     let unclosed = text.trim_end().strip_suffix('}').unwrap();

@@ -30,31 +30,38 @@ fn served(nginx: &Nginx) -> BTreeMap<String, u64> {
 /// its duration, with its complete report.
 #[test]
 fn sequential_stop_sends_every_row_exactly_once() {
-    sequential_stop(false);
+    stops_after_every_row("io_uring", 60, "vus = 4");
 }
 
 /// The same on the tokio engine (the plain HTTP/1.1 closed model otherwise runs on
 /// io_uring where the kernel allows it).
 #[test]
 fn sequential_stop_sends_every_row_exactly_once_on_tokio() {
-    sequential_stop(true);
+    stops_after_every_row("tokio", 60, "vus = 4");
 }
 
-fn sequential_stop(tokio: bool) {
+/// The open model stops on an exhausted source as well: 40 rows at 400 iterations
+/// a second are 40 requests.
+#[test]
+fn sequential_stop_in_the_open_model() {
+    stops_after_every_row("tokio", 40, "arrival_rate = 400");
+}
+
+/// A run over `rows` users with `on_exhausted = "stop"` and `load` in its `[load]`
+/// (a 30 s run), on `engine`: it stops for that reason long before its duration,
+/// with a complete report, and nginx saw each row's request exactly once.
+fn stops_after_every_row(engine: &str, rows: usize, load: &str) {
     let nginx = Nginx::start(Variant::Http1);
-    let mut test = Test::new();
-    if tokio {
-        test = test.env("KAIOKEN_NO_IO_URING", "1");
-    }
-    let out = test
-        .file("users.csv", &users_csv(60))
+    let out = Test::new()
+        .on_engine(engine)
+        .file("users.csv", &users_csv(rows))
         .scenario(&format!(
             r#"
             [target]
             url = "{}"
 
             [load]
-            vus = 4
+            {load}
             duration = "30s"
 
             [[data]]
@@ -69,17 +76,16 @@ fn sequential_stop(tokio: bool) {
     let report = out.report();
     report.check_invariants(out.exit_code);
     assert_eq!(report.str("outcome.stop_reason"), "data_exhausted");
-    assert_eq!(report.u64("requests.total"), 60);
-    assert_eq!(report.u64("requests.responses"), 60);
-    assert!(out.elapsed.as_secs() < 20, "took {:?}", out.elapsed);
-    let expected: BTreeMap<String, u64> = (0..60)
+    assert_eq!(report.str("settings.engine"), engine, "{report}");
+    assert_eq!(report.u64("requests.total"), rows as u64, "{report}");
+    assert_eq!(report.u64("requests.responses"), rows as u64, "{report}");
+    assert!(out.elapsed.as_secs() < 15, "took {:?}", out.elapsed);
+    let expected: BTreeMap<String, u64> = (0..rows)
         .map(|i| (format!("/echo?u=user{i}&p=pw{i}"), 1))
         .collect();
     assert_eq!(served(&nginx), expected);
 }
 
-/// `sequential` wraps by default: 3 rows and 9 requests from one VU are each row
-/// three times.
 #[test]
 fn sequential_wraps_by_default() {
     let nginx = Nginx::start(Variant::Http1);
@@ -459,39 +465,4 @@ fn targets_bad_line_is_located() {
         .status(1)
         .stderr_contains("cannot read `missing.txt`: No such file or directory")
         .run();
-}
-
-/// The open model stops on an exhausted source as well: 40 rows at 400 iterations
-/// a second are 40 requests, and the run ends long before its 20 s.
-#[test]
-fn sequential_stop_in_the_open_model() {
-    let nginx = Nginx::start(Variant::Http1);
-    let out = Test::new()
-        .file("users.csv", &users_csv(40))
-        .scenario(&format!(
-            r#"
-            [target]
-            url = "{}"
-
-            [load]
-            arrival_rate = 400
-            duration = "20s"
-
-            [[data]]
-            name = "users"
-            file = "users.csv"
-            on_exhausted = "stop"
-            "#,
-            nginx.url("/echo?u=${users.name}")
-        ))
-        .report()
-        .run();
-    let report = out.report();
-    report.check_invariants(out.exit_code);
-    assert_eq!(report.str("outcome.stop_reason"), "data_exhausted");
-    assert_eq!(report.u64("requests.responses"), 40);
-    assert!(out.elapsed.as_secs() < 10, "took {:?}", out.elapsed);
-    let expected: BTreeMap<String, u64> =
-        (0..40).map(|i| (format!("/echo?u=user{i}"), 1)).collect();
-    assert_eq!(served(&nginx), expected);
 }

@@ -145,6 +145,17 @@ impl Test {
         self
     }
 
+    /// Run on `engine`, as the report's `settings.engine` names it: `"tokio"` sets
+    /// `KAIOKEN_NO_IO_URING`; `"io_uring"` leaves the choice to the run (io_uring
+    /// where the run and the kernel allow it).
+    pub fn on_engine(self, engine: &str) -> Test {
+        match engine {
+            "tokio" => self.env("KAIOKEN_NO_IO_URING", "1"),
+            "io_uring" => self,
+            other => panic!("no engine `{other}` (io_uring or tokio)"),
+        }
+    }
+
     /// Make sure an environment variable is not set for the run.
     pub fn env_remove(mut self, name: impl Into<OsString>) -> Test {
         self.env_remove.push(name.into());

@@ -20,15 +20,14 @@ fn resolve_sends_a_named_target_to_the_address() {
             .trim_end_matches('/')
             .to_owned();
         let host = format!("kaioken.test:{port}");
-        let mut test = Test::new()
+        let report = Test::new()
             .arg(format!("http://{host}/"))
             .args(["--resolve", &format!("kaioken.test:{port}:127.0.0.1")])
             .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+            .on_engine(engine)
+            .report()
+            .run()
             .report();
-        if engine == "tokio" {
-            test = test.env("KAIOKEN_NO_IO_URING", "1");
-        }
-        let report = test.run().report();
         report.check_invariants(0);
         assert_eq!(report.str("settings.engine"), engine, "{report}");
         assert_eq!(report.u64("requests.responses"), 20, "{report}");

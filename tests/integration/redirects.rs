@@ -302,7 +302,8 @@ fn a_redirect_from_http_to_https_is_followed() {
 fn think_time_paces_requests() {
     for engine in ["io_uring", "tokio"] {
         let nginx = Nginx::start(Variant::Http1);
-        let mut test = Test::new()
+        let report = Test::new()
+            .on_engine(engine)
             .scenario(&format!(
                 r#"
                 [target]
@@ -317,11 +318,9 @@ fn think_time_paces_requests() {
                 "#,
                 nginx.url("/")
             ))
+            .report()
+            .run()
             .report();
-        if engine == "tokio" {
-            test = test.env("KAIOKEN_NO_IO_URING", "1");
-        }
-        let report = test.run().report();
         report.check_invariants(0);
         assert_eq!(report.str("settings.engine"), engine, "{report}");
         assert_eq!(report.u64("requests.total"), 5, "{report}");
@@ -344,7 +343,8 @@ fn think_time_paces_requests() {
 fn the_end_of_the_run_cuts_think_time_short() {
     for engine in ["io_uring", "tokio"] {
         let nginx = Nginx::start(Variant::Http1);
-        let mut test = Test::new()
+        let report = Test::new()
+            .on_engine(engine)
             .scenario(&format!(
                 r#"
                 [target]
@@ -359,11 +359,9 @@ fn the_end_of_the_run_cuts_think_time_short() {
                 "#,
                 nginx.url("/")
             ))
+            .report()
+            .run()
             .report();
-        if engine == "tokio" {
-            test = test.env("KAIOKEN_NO_IO_URING", "1");
-        }
-        let report = test.run().report();
         report.check_invariants(0);
         assert_eq!(report.str("settings.engine"), engine, "{report}");
         assert_eq!(report.u64("requests.responses"), 3, "{report}");
