@@ -75,6 +75,27 @@ impl Src {
         }
     }
 
+    /// The span of the one character at 1-based `line` and `column` (a parser's
+    /// column, in bytes), or the empty span at the end of the text: where a JSON or
+    /// YAML parser stopped. A column inside a character is moved back to its start.
+    pub fn char_at(&self, line: usize, column: usize) -> Range<usize> {
+        let line_start: usize = self
+            .text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let mut offset = (line_start + column.saturating_sub(1)).min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let end = self.text[offset..]
+            .chars()
+            .next()
+            .map_or(offset, |c| offset + c.len_utf8());
+        offset..end
+    }
+
     /// 1-based line and column (in characters) of byte `offset`.
     pub fn line_col(&self, offset: usize) -> (u32, u32) {
         let offset = offset.min(self.text.len());

@@ -668,27 +668,12 @@ pub(crate) fn json_error_as(
         .rsplit_once(" at line ")
         .map_or(message.as_str(), |(m, _)| m)
         .to_owned();
-    // serde_json counts lines from 1 and columns in bytes from 1 (0 at a line's end).
-    let line_start: usize = src
-        .text
-        .split_inclusive('\n')
-        .take(e.line().saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let mut offset = (line_start + e.column().saturating_sub(1)).min(src.text.len());
-    // The column can fall inside a character the parser stopped in.
-    while !src.text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let end = src.text[offset..]
-        .chars()
-        .next()
-        .map_or(offset, |c| offset + c.len_utf8());
     let kind = match e.classify() {
         serde_json::error::Category::Data => shape(message),
         _ => CompileErrorKind::JsonSyntax { message },
     };
-    CompileError::in_source(kind, src, Some(offset..end))
+    // serde_json counts lines from 1 and columns in bytes from 1 (0 at a line's end).
+    CompileError::in_source(kind, src, Some(src.char_at(e.line(), e.column())))
 }
 
 /// The recording as draft values, located in the HAR file.

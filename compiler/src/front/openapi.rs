@@ -407,24 +407,10 @@ fn syntax_error(
     line: usize,
     column: usize,
 ) -> CompileError {
-    let line_start: usize = src
-        .text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let mut offset = (line_start + column.saturating_sub(1)).min(src.text.len());
-    while !src.text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let end = src.text[offset..]
-        .chars()
-        .next()
-        .map_or(offset, |c| offset + c.len_utf8());
     CompileError::in_source(
         CompileErrorKind::SpecSyntax { format, message },
         src,
-        Some(offset..end),
+        Some(src.char_at(line, column)),
     )
 }
 

@@ -42,7 +42,7 @@ use serde_json::{Map, Value};
 
 use super::har::json_error_as;
 use super::har::recording::{Seg, Text};
-use super::har::to_toml::{key, sentence, string, wrap};
+use super::har::to_toml::{key, push_checks, push_extracts, sentence, string, wrap};
 use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
 use crate::draft::Draft;
 use crate::located::{Src, shorten};
@@ -1246,18 +1246,8 @@ fn write(
         if let Some(body) = &step.body {
             out.push_str(&format!("body = {}\n", string(&body.render())));
         }
-        if !step.checks.is_empty() {
-            let checks: Vec<String> = step.checks.iter().map(|c| string(c)).collect();
-            out.push_str(&format!("checks = [{}]\n", checks.join(", ")));
-        }
-        if !step.extracts.is_empty() {
-            let pairs: Vec<String> = step
-                .extracts
-                .iter()
-                .map(|(var, spec)| format!("{} = {}", key(var), string(spec)))
-                .collect();
-            out.push_str(&format!("extract = {{ {} }}\n", pairs.join(", ")));
-        }
+        push_checks(&mut out, &step.checks);
+        push_extracts(&mut out, &step.extracts);
         if !step.headers.is_empty() {
             out.push_str("\n[scenarios.steps.headers]\n");
             for (name, value) in &step.headers {

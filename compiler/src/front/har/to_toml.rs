@@ -112,21 +112,11 @@ pub(crate) fn write(rec: &Recording) -> String {
         if let Some(body) = &step.body {
             out.push_str(&format!("body = {}\n", string(&body.render())));
         }
-        if !step.checks.is_empty() {
-            let checks: Vec<String> = step.checks.iter().map(|c| string(c)).collect();
-            out.push_str(&format!("checks = [{}]\n", checks.join(", ")));
-        }
+        push_checks(&mut out, &step.checks);
         if let Some(expected) = &step.expected_status {
             out.push_str(&format!("expected_status = {}\n", string(expected)));
         }
-        if !step.extracts.is_empty() {
-            let pairs: Vec<String> = step
-                .extracts
-                .iter()
-                .map(|(var, spec)| format!("{} = {}", key(var), string(spec)))
-                .collect();
-            out.push_str(&format!("extract = {{ {} }}\n", pairs.join(", ")));
-        }
+        push_extracts(&mut out, &step.extracts);
         if let Some(pause) = step.think_time {
             out.push_str(&format!("think_time = {}\n", string(&format_pause(pause))));
         }
@@ -138,6 +128,25 @@ pub(crate) fn write(rec: &Recording) -> String {
         }
     }
     out
+}
+
+/// A step's `checks = [...]` line, when it has checks.
+pub(crate) fn push_checks(out: &mut String, checks: &[String]) {
+    if !checks.is_empty() {
+        let checks: Vec<String> = checks.iter().map(|c| string(c)).collect();
+        out.push_str(&format!("checks = [{}]\n", checks.join(", ")));
+    }
+}
+
+/// A step's `extract = { var = "spec", ... }` line, when it extracts.
+pub(crate) fn push_extracts(out: &mut String, extracts: &[(String, String)]) {
+    if !extracts.is_empty() {
+        let pairs: Vec<String> = extracts
+            .iter()
+            .map(|(var, spec)| format!("{} = {}", key(var), string(spec)))
+            .collect();
+        out.push_str(&format!("extract = {{ {} }}\n", pairs.join(", ")));
+    }
 }
 
 fn file_name(path: &str) -> &str {
