@@ -68,6 +68,28 @@ node_deps() {
     fi
 }
 
+# ensure_oha: oha on PATH, installed with cargo when missing (several minutes the
+# first time, cached afterwards).
+ensure_oha() {
+    command -v oha >/dev/null && return
+    PATH=$HOME/.cargo/bin:$PATH
+    if ! command -v oha >/dev/null; then
+        log "installing oha with cargo (takes several minutes, cached afterwards)"
+        cargo install oha --locked
+    fi
+}
+
+# build_kaioken: the release binary, built first unless BENCH_NO_BUILD=1; needs
+# ROOT, sets KAIOKEN (under CARGO_TARGET_DIR when it is set).
+build_kaioken() {
+    KAIOKEN=${CARGO_TARGET_DIR:-$ROOT/target}/release/kaioken
+    if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
+        log "cargo build --release -p kaioken"
+        (cd "$ROOT" && cargo build --release -p kaioken)
+    fi
+    [[ -x $KAIOKEN ]] || die "$KAIOKEN is missing"
+}
+
 # free_port: a TCP port free on 127.0.0.1 now.
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

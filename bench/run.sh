@@ -43,7 +43,6 @@ GEN_CPU=${BENCH_GEN_CPU:-0}
 SRV_CPU=${BENCH_SERVER_CPU:-$(($(nproc) >= 2 ? 1 : 0))}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-KAIOKEN=${CARGO_TARGET_DIR:-$ROOT/target}/release/kaioken
 RESULTS=$ROOT/bench/results
 NGINX=${NGINX:-/usr/sbin/nginx}
 TIME=/usr/bin/time
@@ -68,20 +67,10 @@ for c in "${need_cmds[@]}"; do command -v "$c" >/dev/null || die "$c is required
 [[ -x $TIME ]] || apt_install time
 ensure_nginx
 if wants wrk && ! command -v wrk >/dev/null; then apt_install wrk; fi
-if wants oha && ! command -v oha >/dev/null; then
-    PATH=$HOME/.cargo/bin:$PATH
-    if ! command -v oha >/dev/null; then
-        log "installing oha with cargo (takes several minutes, cached afterwards)"
-        cargo install oha --locked
-    fi
-fi
+if wants oha; then ensure_oha; fi
 
 if wants kaioken || wants kaioken-tui || wants kaioken-outputs || wants kaioken-check || wants kaioken-script || wants kaioken-realistic || wants kaioken-extra || [[ -n $LONG ]]; then
-    if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-        log "cargo build --release -p kaioken"
-        (cd "$ROOT" && cargo build --release -p kaioken)
-    fi
-    [[ -x $KAIOKEN ]] || die "$KAIOKEN is missing"
+    build_kaioken
 fi
 
 # ---------------------------------------------------------------- nginx --

@@ -19,7 +19,6 @@ THINK=${BENCH_THINK:-1s}
 GEN_CPU=${BENCH_GEN_CPU:-0}
 SRV_CPU=${BENCH_SERVER_CPU:-$(($(nproc) >= 2 ? 1 : 0))}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-KAIOKEN=$ROOT/target/release/kaioken
 NGINX=${NGINX:-/usr/sbin/nginx}
 TIME=/usr/bin/time
 BENCH_TAG=scale
@@ -36,11 +35,7 @@ done
 ensure_nginx
 ulimit -n "$(ulimit -Hn)"
 (($(ulimit -n) > MAX_VUS + 256)) || die "the hard limit on open files ($(ulimit -Hn)) is too low for $MAX_VUS connections"
-if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-    log "cargo build --release -p kaioken"
-    (cd "$ROOT" && cargo build --release -p kaioken)
-fi
-[[ -x $KAIOKEN ]] || die "$KAIOKEN is missing"
+build_kaioken
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kaioken-scale.XXXXXX")
 trap 'nginx_stop; rm -rf "$WORK"' EXIT

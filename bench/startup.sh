@@ -16,7 +16,6 @@ set -euo pipefail
 RUNS=${BENCH_RUNS:-20}
 TOOLS=${BENCH_TOOLS:-kaioken oha}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-KAIOKEN=$ROOT/target/release/kaioken
 BENCH_TAG=startup
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -25,15 +24,8 @@ case $RUNS in '' | *[!0-9]*) die "BENCH_RUNS must be a number (got '$RUNS')" ;; 
 for t in $TOOLS; do
     case $t in kaioken | oha) ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
 done
-if [[ " $TOOLS " == *" oha "* ]] && ! command -v oha >/dev/null; then
-    PATH=$HOME/.cargo/bin:$PATH
-    command -v oha >/dev/null || { log "installing oha with cargo"; cargo install oha --locked; }
-fi
-if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-    log "cargo build --release -p kaioken"
-    (cd "$ROOT" && cargo build --release -p kaioken)
-fi
-[[ -x $KAIOKEN ]] || die "$KAIOKEN is missing"
+if [[ " $TOOLS " == *" oha "* ]]; then ensure_oha; fi
+build_kaioken
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kaioken-startup.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
