@@ -394,18 +394,10 @@ fn convert(src: &Src, options: &PostmanOptions) -> Result<PostmanImport, Compile
             span_of_key(src, "info"),
         ));
     };
-    for event in root
-        .get("event")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if !script_lines(event).is_empty() {
-            let listen = event.get("listen").and_then(Value::as_str).unwrap_or("");
-            ctx.not_converted.push(format!(
-                "the collection's {listen} script (it runs around every request)"
-            ));
-        }
+    for listen in scripted_events(&root) {
+        ctx.not_converted.push(format!(
+            "the collection's {listen} script (it runs around every request)"
+        ));
     }
     let mut steps = Vec::new();
     walk(items, &[], root.get("auth"), &mut ctx, &mut steps);
@@ -470,17 +462,9 @@ fn walk(
         if let Some(children) = item.get("item").and_then(Value::as_array) {
             let mut path = folders.to_vec();
             path.push(name.clone());
-            for event in item
-                .get("event")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if !script_lines(event).is_empty() {
-                    let listen = event.get("listen").and_then(Value::as_str).unwrap_or("");
-                    ctx.not_converted
-                        .push(format!("folder `{}`'s {listen} script", path.join(" / ")));
-                }
+            for listen in scripted_events(item) {
+                ctx.not_converted
+                    .push(format!("folder `{}`'s {listen} script", path.join(" / ")));
             }
             let auth = item.get("auth").or(auth);
             walk(children, &path, auth, ctx, steps);
@@ -493,6 +477,18 @@ fn walk(
             }
         }
     }
+}
+
+/// The `listen` names (`prerequest`, `test`) of a collection's or folder's events
+/// that have a script: scripts there run around every request below, and are not
+/// converted.
+fn scripted_events(node: &Value) -> impl Iterator<Item = &str> {
+    node.get("event")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|event| !script_lines(event).is_empty())
+        .map(|event| event.get("listen").and_then(Value::as_str).unwrap_or(""))
 }
 
 /// The lines of an event's script (`exec` is an array of lines, or one string).
