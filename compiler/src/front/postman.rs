@@ -1377,6 +1377,40 @@ mod tests {
         assert!(text.len() >= 1 << 20, "{}", text.len());
     }
 
+    /// Scripts on the collection and on a folder run around every request below them:
+    /// each is listed as not converted, named by where it is and when it runs; an
+    /// event without a script is not.
+    #[test]
+    fn collection_and_folder_scripts_are_listed_as_not_converted() {
+        let text = r#"{
+            "info": {"name": "c", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+            "event": [
+                {"listen": "prerequest", "script": {"exec": ["pm.variables.set('a', 1);"]}},
+                {"listen": "test", "script": {"exec": []}}
+            ],
+            "item": [{
+                "name": "users",
+                "event": [{"listen": "test", "script": {"exec": "pm.test('ok', () => {});"}}],
+                "item": [{"name": "get", "request": {"method": "GET", "url": "http://127.0.0.1:9/u"}}]
+            }]
+        }"#;
+        let import = import("c.json", text, &PostmanOptions::default()).unwrap();
+        let scripts: Vec<&String> = import
+            .not_converted
+            .iter()
+            .filter(|n| n.contains("script"))
+            .collect();
+        assert_eq!(
+            scripts,
+            [
+                "the collection's prerequest script (it runs around every request)",
+                "folder `users`'s test script"
+            ],
+            "{:?}",
+            import.not_converted
+        );
+    }
+
     /// Every prefix of a collection, and the collection with any one value of another
     /// type, is an error or a scenario: never a panic.
     #[test]
