@@ -43,7 +43,7 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
         }
     }
     loop {
-        if control.is_stopping() {
+        if !shared.going_on() {
             break;
         }
         if at_entry {
@@ -90,8 +90,8 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
         }
         // Wait for the rate limit and claim from the budget first, and only then count
         // the iteration: a stop that cuts the wait short must not leave an iteration
-        // counted that never sent anything.
-        if !ctx.may_send(&mut stop_rx).await {
+        // counted that never sent anything. The loop's head saw the run going on.
+        if !ctx.may_send_yielded(&mut stop_rx).await {
             break;
         }
         if at_entry {

@@ -213,10 +213,10 @@ impl Shared {
         }
     }
 
-    /// Whether another request may start: the run is not stopping, its deadline has not
-    /// passed (checked here, not only by the controller's tick, so that no request
-    /// starts after it), and the budget has room (claimed).
-    pub(crate) fn may_continue(&self) -> bool {
+    /// Whether the run goes on: it is not stopping, and its deadline has not passed
+    /// (checked here, not only by the controller's tick, so that no request starts
+    /// after it; past it, the run is told to stop).
+    pub(crate) fn going_on(&self) -> bool {
         if self.control.is_stopping() {
             return false;
         }
@@ -224,7 +224,13 @@ impl Shared {
             self.control.stop(StopReason::Duration);
             return false;
         }
-        self.claim()
+        true
+    }
+
+    /// Whether another request may start: the run goes on ([`Shared::going_on`]) and
+    /// the budget has room (claimed).
+    pub(crate) fn may_continue(&self) -> bool {
+        self.going_on() && self.claim()
     }
 
     /// Publish a copy of worker `index`'s statistics for the next snapshot, as they

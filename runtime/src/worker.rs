@@ -45,22 +45,44 @@ pub(crate) struct WorkerCtx {
 impl WorkerCtx {
     /// Whether one more request may start: first wait for the rate limit (closed
     /// model; a stop cuts the wait short), then [`Shared::may_continue`]. Every request
-    /// of the tokio engine, redirect hops included, passes here, in this order, so none
-    /// starts after a stop or the deadline and none goes past the budget.
+    /// of the tokio engine, redirect hops included, passes here or through
+    /// [`WorkerCtx::may_send_yielded`], so none starts after a stop or the deadline and
+    /// none goes past the budget.
     pub(crate) async fn may_send(&self, stop_rx: &mut watch::Receiver<u8>) -> bool {
-        if let Some(pacer) = &self.pacer {
-            let now = Instant::now();
-            let at = pacer.reserve(now);
-            // Timers fire on millisecond ticks: a slot within the next tick is taken
-            // now, not a tick late.
-            if at > now + crate::rate::SLACK / 2 {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
-                    _ = reached(stop_rx, 1) => return false,
-                }
-            }
+        self.slot(stop_rx).await.is_some() && self.shared.may_continue()
+    }
+
+    /// [`WorkerCtx::may_send`] for a request the VM has just yielded, when the caller
+    /// saw the run going on ([`Shared::going_on`]) just before resuming it. The
+    /// resumption may have taken a data row, which must be sent once taken: a stop
+    /// that came since (another VU found the source exhausted) does not drop it. Only
+    /// a wait for the rate limit's slot makes it ask about the stop and the deadline
+    /// again. The io_uring engine's `send_step` keeps the same rule.
+    pub(crate) async fn may_send_yielded(&self, stop_rx: &mut watch::Receiver<u8>) -> bool {
+        match self.slot(stop_rx).await {
+            None => false,
+            Some(true) => self.shared.may_continue(),
+            Some(false) => self.shared.claim(),
         }
-        self.shared.may_continue()
+    }
+
+    /// Wait for the rate limit's slot, if there is a rate limit: `Some(waited)`, or
+    /// `None` when a stop cut the wait short.
+    async fn slot(&self, stop_rx: &mut watch::Receiver<u8>) -> Option<bool> {
+        let Some(pacer) = &self.pacer else {
+            return Some(false);
+        };
+        let now = Instant::now();
+        let at = pacer.reserve(now);
+        // Timers fire on millisecond ticks: a slot within the next tick is taken
+        // now, not a tick late.
+        if at <= now + crate::rate::SLACK / 2 {
+            return Some(false);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => Some(true),
+            _ = reached(stop_rx, 1) => None,
+        }
     }
 }
 
