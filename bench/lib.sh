@@ -4,7 +4,9 @@
 #
 # nginx_start needs WORK (a scratch dir the caller removes), SRV_CPU (CPU for the
 # single worker) and NGINX (the binary); NGINX_CONNECTIONS (4096) bounds the
-# connections its worker holds. It sets NGINX_PID, PORT and URL. Call
+# connections its worker holds; NGINX_TLS=1 serves HTTPS (TLS 1.3, a certificate
+# for 127.0.0.1 signed by a CA made for the run, at $WORK/ca.pem). It sets
+# NGINX_PID, PORT and URL. Call
 # nginx_stop from the caller's EXIT trap. server_start/server_stop do the same for
 # any other server that prints "listening PORT" when ready.
 
@@ -139,9 +141,34 @@ server_stop() {
     SERVER_PID=
 }
 
+# tls_cert DIR: a CA (DIR/ca.pem) and a certificate for 127.0.0.1 it signed
+# (DIR/cert.pem, DIR/key.pem), both ECDSA P-256.
+tls_cert() {
+    local dir=$1
+    command -v openssl >/dev/null || apt_install openssl
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=bench-ca -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -subj /CN=127.0.0.1 -keyout "$dir/key.pem" -out "$dir/cert.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/cert.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/cert.pem" 2>/dev/null
+    [[ -s $dir/cert.pem ]] || die "openssl could not make a test certificate"
+}
+
 nginx_start() {
     PORT=$(free_port)
-    URL=http://127.0.0.1:$PORT/
+    local scheme=http listen_tls=
+    if [[ ${NGINX_TLS:-0} == 1 ]]; then
+        tls_cert "$WORK"
+        scheme=https
+        listen_tls=" ssl;
+        ssl_certificate $WORK/cert.pem;
+        ssl_certificate_key $WORK/key.pem;
+        ssl_protocols TLSv1.3;
+        ssl_session_cache off"
+    fi
+    URL=$scheme://127.0.0.1:$PORT/
 
     # worker_cpu_affinity takes a bit mask, highest CPU first: CPU 1 -> "10".
     local affinity=1 user_line=
@@ -167,7 +194,7 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 300s;
     server {
-        listen 127.0.0.1:$PORT;
+        listen 127.0.0.1:$PORT$listen_tls;
         location / { return 200 "ok"; }
         # A small JSON document, for scenarios that check and extract.
         location = /json {
@@ -186,9 +213,13 @@ EOF
         kill -0 "$NGINX_PID" 2>/dev/null || { cat "$WORK/error.log" >&2 || true; die "nginx exited"; }
         sleep 0.1
     done
-    python3 - "$PORT" <<'EOF' || die "nginx is not answering on port $PORT"
-import http.client, sys
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=2)
+    python3 - "$PORT" "$scheme" "$WORK/ca.pem" <<'EOF' || die "nginx is not answering on port $PORT"
+import http.client, ssl, sys
+port, scheme, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+if scheme == "https":
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=2, context=ssl.create_default_context(cafile=ca))
+else:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
 c.request("GET", "/")
 r = c.getresponse()
 assert r.status == 200 and r.read() == b"ok"

@@ -31,6 +31,9 @@
 # (e.g. "-r 20000" or "-f think.toml") and, with BENCH_KAIOKEN_HOST (e.g. localhost),
 # that host in the URL instead of 127.0.0.1: a variant measured against the plain
 # `kaioken` in the same rounds.
+# BENCH_TLS=1 makes nginx serve HTTPS (TLS 1.3, ECDSA P-256; lib.sh's
+# nginx_start) and every tool keep-alive connections over it: kaioken and oha
+# verify the certificate against the run's CA (--cacert), wrk does not verify.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -83,6 +86,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Certificate options for the tools that verify it (set once nginx has made it).
+KTLS=()
+OTLS=()
+if [[ ${BENCH_TLS:-0} == 1 ]]; then
+    export NGINX_TLS=1
+    KTLS=(--cacert "$WORK/ca.pem")
+    OTLS=(--cacert "$WORK/ca.pem")
+fi
 nginx_start
 log "generators on CPU $GEN_CPU"
 
@@ -101,35 +112,35 @@ run_one() {
     local out=$WORK/$tool.$round.out err=$WORK/$tool.$round.err tf=$WORK/$tool.$round.time
     local cmd
     case $tool in
-        kaioken) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
-        baseline) cmd=("$BASELINE" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
+        kaioken) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KTLS[@]}") ;;
+        baseline) cmd=("$BASELINE" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KTLS[@]}") ;;
         # The live view draws only on a terminal, and not with --json: the report goes
         # to a file, copied to the tool's output afterwards.
-        kaioken-tui) cmd=(script -qfec "stty cols 160 rows 48; exec '$KAIOKEN' '$URL' -c $CONNS -d $dur --threads 1 -o '$WORK/tui.json'" /dev/null) ;;
+        kaioken-tui) cmd=(script -qfec "stty cols 160 rows 48; exec '$KAIOKEN' '$URL' -c $CONNS -d $dur --threads 1 -o '$WORK/tui.json' ${KTLS[*]}" /dev/null) ;;
         kaioken-outputs) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json
             -o "prometheus=127.0.0.1:$(free_port)" --metrics-linger 0s
             -o "prometheus-rw=${URL}api/v1/write" -o "influxdb=${URL}bench" -o "otlp=${URL%/}"
-            --trace-sample 0.01) ;;
+            --trace-sample 0.01 "${KTLS[@]}") ;;
         kaioken-check | kaioken-script)
             local check='status == 200'
             [[ $tool == kaioken-script ]] && check='script:ok'
             printf '[scripts]\nok = "return r.status == 200"\n[request]\nchecks = ["%s"]\n' "$check" >"$WORK/$tool.toml"
-            cmd=("$KAIOKEN" -f "$WORK/$tool.toml" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
+            cmd=("$KAIOKEN" -f "$WORK/$tool.toml" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KTLS[@]}") ;;
         kaioken-realistic)
             printf '%s\n' '[target]' "url = \"${URL%/}\"" '[[scenarios]]' 'name = "api"' \
                 '[[scenarios.steps]]' 'url = "/json?r=${REQUEST_ID}"' \
                 'headers = { x-request-id = "${REQUEST_ID}" }' \
                 'checks = ["status == 200", '"'"'body contains "kaioken"'"'"']' \
                 'extract = { id = "json:$.id" }' >"$WORK/$tool.toml"
-            cmd=("$KAIOKEN" -f "$WORK/$tool.toml" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json) ;;
+            cmd=("$KAIOKEN" -f "$WORK/$tool.toml" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KTLS[@]}") ;;
         kaioken-extra)
             local extra
             read -ra extra <<<"${BENCH_KAIOKEN_ARGS:-}"
-            cmd=("$KAIOKEN" "${URL/127.0.0.1/${BENCH_KAIOKEN_HOST:-127.0.0.1}}" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${extra[@]}") ;;
+            cmd=("$KAIOKEN" "${URL/127.0.0.1/${BENCH_KAIOKEN_HOST:-127.0.0.1}}" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KTLS[@]}" "${extra[@]}") ;;
         wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
         # oha's tokio runtime defaults to one worker per core; one thread keeps it
         # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.
-        oha) cmd=(oha -z "$dur" -c "$CONNS" --worker-threads 1 --no-tui --output-format json "$URL") ;;
+        oha) cmd=(oha -z "$dur" -c "$CONNS" --worker-threads 1 --no-tui --output-format json "${OTLS[@]}" "$URL") ;;
     esac
     local rc=0
     taskset -c "$GEN_CPU" "$TIME" -f '%U %S %M' -o "$tf" "${cmd[@]}" >"$out" 2>"$err" </dev/null || rc=$?
