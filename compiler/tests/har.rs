@@ -629,6 +629,27 @@ fn not_json_not_har() {
     }
 }
 
+/// The errors about `log` and `entries` as a whole point at where they start (found
+/// by a second reading made only for them).
+#[test]
+fn errors_about_the_log_point_at_it() {
+    let no_entries = r#"{"log": {"version": "1.2"}}"#;
+    let err = import_har("x.har", no_entries, &HarOptions::default()).unwrap_err();
+    let text = miette_text(&err);
+    assert!(text.contains("[x.har:1:9]"), "{text}");
+
+    let only_assets = r#"{"log": {"version": "1.2",
+  "entries": [{"request": {"method": "GET", "url": "http://a/logo.png"},
+               "response": {"status": 200, "content": {"mimeType": "image/png"}}}]}}"#;
+    let err = import_har("y.har", only_assets, &HarOptions::default()).unwrap_err();
+    assert!(
+        matches!(err.errors[0].kind, CompileErrorKind::NoRequests { .. }),
+        "{err:?}"
+    );
+    let text = miette_text(&err);
+    assert!(text.contains("[y.har:2:14]"), "{text}");
+}
+
 fn miette_text(e: &kaioken_compiler::CompileErrors) -> String {
     e.render(false).unwrap()
 }

@@ -161,13 +161,40 @@ impl<T> At<'_, T> {
 #[derive(Deserialize)]
 struct HarFile<'a> {
     #[serde(borrow)]
-    log: Option<At<'a, Log<'a>>>,
+    log: Option<Log<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Log<'a> {
     #[serde(borrow)]
-    entries: Option<At<'a, Vec<At<'a, Entry<'a>>>>>,
+    entries: Option<Vec<At<'a, Entry<'a>>>>,
+}
+
+/// Where `log` and its `entries` are, for the errors that point at them. Read only
+/// on the way to such an error: an [`At`] reads its value twice, and these two hold
+/// the whole file (nested, they made the typed reading go over it four times).
+#[derive(Deserialize)]
+struct Outline<'a> {
+    #[serde(borrow)]
+    log: Option<At<'a, LogOutline<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct LogOutline<'a> {
+    #[serde(borrow)]
+    entries: Option<At<'a, IgnoredAny>>,
+}
+
+/// The first byte of `log`'s value and of its `entries`' (see [`Outline`]).
+fn outline(src: &Src) -> (Option<usize>, Option<usize>) {
+    let Ok(file) = serde_json::from_str::<Outline<'_>>(&src.text) else {
+        return (None, None);
+    };
+    let Some(log) = file.log else {
+        return (None, None);
+    };
+    let entries = log.value.entries.as_ref().map(|e| e.span(src).start);
+    (Some(log.span(src).start), entries)
 }
 
 #[derive(Deserialize)]
@@ -250,17 +277,15 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     let Some(log) = file.log else {
         return Err(not_har(src, "no `log` object at the top level", None));
     };
-    let Some(entries) = log.value.entries else {
-        let span = log.span(src);
+    let Some(entries) = log.entries else {
+        let start = outline(src).0;
         return Err(not_har(
             src,
             "`log` has no `entries` array",
-            Some(span.start..span.start + 1),
+            start.map(|s| s..s + 1),
         ));
     };
-    let entries_span = entries.span(src);
     let mut all: Vec<(Option<i64>, At<'_, Entry<'_>>)> = entries
-        .value
         .into_iter()
         .map(|e| {
             (
@@ -307,11 +332,8 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
             ),
             help,
         };
-        return Err(CompileError::in_source(
-            kind,
-            src,
-            Some(entries_span.start..entries_span.start + 1),
-        ));
+        let start = outline(src).1;
+        return Err(CompileError::in_source(kind, src, start.map(|s| s..s + 1)));
     }
 
     if options.think_time {
