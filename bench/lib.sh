@@ -4,7 +4,9 @@
 #
 # nginx_start needs WORK (a scratch dir the caller removes), SRV_CPU (CPU for the
 # single worker) and NGINX (the binary); NGINX_CONNECTIONS (4096) bounds the
-# connections its worker holds. It sets NGINX_PID, PORT and URL. Call
+# connections its worker holds; NGINX_SERVERS, when set, is more configuration put
+# inside its `http` block (more `server`s, e.g. HTTP/2 listeners). It sets NGINX_PID,
+# PORT and URL. Call
 # nginx_stop from the caller's EXIT trap. server_start/server_stop do the same for
 # any other server that prints "listening PORT" when ready.
 
@@ -175,6 +177,7 @@ http {
             return 200 '{"id":42,"name":"kaioken","items":[1,2,3]}';
         }
     }
+${NGINX_SERVERS:-}
 }
 EOF
     taskset -c "$SRV_CPU" "$NGINX" -p "$WORK" -e "$WORK/error.log" -c "$WORK/nginx.conf" &
