@@ -303,6 +303,7 @@ impl Conns {
         if slot >= self.slots.len() {
             self.slots.resize_with(slot + 1, || None);
         }
+        let mut took = None;
         // A second round only after a reused connection turned out to be going away.
         for retry in [false, true] {
             let mut claim = None;
@@ -315,7 +316,6 @@ impl Conns {
                 }
             }
             let closed = self.slots[slot].as_ref().is_none_or(H2Conn::is_closed);
-            let mut took = None;
             if closed {
                 if self.slots[slot].is_some() {
                     // The server ended the connection (GOAWAY, or closed it).
@@ -337,18 +337,21 @@ impl Conns {
                 });
             };
             match std::future::poll_fn(|cx| conn.send.poll_ready(cx)).await {
-                Ok(()) => {}
+                Ok(()) => break,
                 Err(e) if !closed && !retry && e.is_go_away() => {
                     // Finished streams the server answered, refuses new ones.
                     conn.close();
-                    continue;
                 }
                 Err(e) => return Err(fail(last, &e, false)),
             }
-            let conn = self.slots[slot].as_mut().expect("checked above");
-            return Ok((conn, took));
         }
-        unreachable!("the second round returns")
+        match self.slots[slot].as_mut() {
+            Some(conn) => Ok((conn, took)),
+            None => Err(NoConn {
+                kind: ErrorKind::Other,
+                opening: false,
+            }),
+        }
     }
 }
 
