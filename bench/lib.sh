@@ -5,8 +5,9 @@
 # nginx_start needs WORK (a scratch dir the caller removes), SRV_CPU (CPU for the
 # single worker) and NGINX (the binary); NGINX_CONNECTIONS (4096) bounds the
 # connections its worker holds; NGINX_TLS=1 serves HTTPS (TLS 1.3, a certificate
-# for 127.0.0.1 signed by a CA made for the run, at $WORK/ca.pem). It sets
-# NGINX_PID, PORT and URL. Call
+# for 127.0.0.1 signed by a CA made for the run, at $WORK/ca.pem); NGINX_SERVERS,
+# when set, is more configuration put inside its `http` block (more `server`s,
+# e.g. HTTP/2 listeners). It sets NGINX_PID, PORT and URL. Call
 # nginx_stop from the caller's EXIT trap. server_start/server_stop do the same for
 # any other server that prints "listening PORT" when ready.
 
@@ -202,6 +203,7 @@ http {
             return 200 '{"id":42,"name":"kaioken","items":[1,2,3]}';
         }
     }
+${NGINX_SERVERS:-}
 }
 EOF
     taskset -c "$SRV_CPU" "$NGINX" -p "$WORK" -e "$WORK/error.log" -c "$WORK/nginx.conf" &

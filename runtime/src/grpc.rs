@@ -6,7 +6,7 @@
 //! into the body buffer) and yields; [`Grpc::perform`] encodes the JSON with the
 //! method's input descriptor (prost-reflect, from the schema the compiler put in the
 //! program, decoded once per run by [`methods`]), sends it in gRPC's length-prefixed
-//! framing on hyper's HTTP/2 client over a connection made by `conn.rs` (so
+//! framing on the HTTP/2 driver's connections (`h2`'s client) made by `conn.rs` (so
 //! `--insecure`, `--cacert` and the timing phases apply as for HTTP), reads the reply
 //! messages and the status from the trailers (or a trailers-only response), and turns
 //! the replies into JSON for the step's checks and extractors when it reads the body:
@@ -18,18 +18,17 @@
 //! `grpc-timeout`. Transport failures keep their HTTP/2 classes.
 //!
 //! Allocations per call: the JSON is decoded into a `DynamicMessage` (its fields
-//! allocate: prost-reflect has no way to encode JSON without one), hyper's `Request`
+//! allocate: prost-reflect has no way to encode JSON without one), the `Request`
 //! and its header map are built per call as in the HTTP/2 driver, and reply messages
 //! are decoded into `DynamicMessage`s only when the step reads the body. The framing
-//! buffers are the driver's and are reused. Measured (alloc_tests.rs): 21 allocations
-//! per unary call, 44 when the step reads the reply.
+//! buffers are the driver's and are reused. Measured (alloc_tests.rs): 14 allocations
+//! per unary call, 30 when the step reads the reply.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, BytesMut};
 use http::{HeaderName, HeaderValue, Method, Request};
-use http_body_util::{BodyExt, Full};
 use kaioken_vm::{InvalidProgram, Operand, Program, Scheme, Status, StepId, StepKind, VuState};
 use prost::Message as _;
 use prost_reflect::{
@@ -353,7 +352,7 @@ impl Grpc {
         let frame = self.out.split().freeze();
         self.tally.sent(frame.len() - 5);
         self.last_len = (head_len + frame.len()) as u64;
-        let req = req.body(Full::new(frame)).map_err(|_| ErrorKind::Other)?;
+        let req = req.body(()).map_err(|_| ErrorKind::Other)?;
 
         let slot = desc.origin.index();
         let origin = &program.origins[desc.origin];
@@ -374,7 +373,16 @@ impl Grpc {
         self.tally.closed_by_peer = u64::from(self.last.timing.closed_by_server);
         let started = Instant::now();
         self.last.timing.written = Some(started);
-        let resp = match sender.send_request(req).await {
+        let response = match sender.send.send_request(req, false) {
+            Ok((response, mut stream)) => {
+                if let Err(e) = stream.send_data(frame, true) {
+                    return Err(self.fail(&e, false));
+                }
+                response
+            }
+            Err(e) => return Err(self.fail(&e, false)),
+        };
+        let resp = match response.await {
             Ok(resp) => resp,
             Err(e) => return Err(self.fail(&e, false)),
         };
@@ -401,27 +409,28 @@ impl Grpc {
         let mut first = None;
         let mut body = resp.into_body();
         let mut code = None;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| self.fail(&e, true))?;
-            if let Some(data) = frame.data_ref() {
-                self.bytes_in += data.len() as u64;
-                self.inbox.extend_from_slice(data);
-                self.drain(
-                    &method.output,
-                    keep.body,
-                    call.server_streaming,
-                    started,
-                    &mut first,
-                )?;
-            } else if let Some(trailers) = frame.trailers_ref() {
-                self.bytes_in += crate::http2::header_bytes(trailers);
-                code = Some(trailers.get("grpc-status").map_or(INTERNAL, parse_status));
-                if let Some(c) = self.last.capture.as_mut().filter(|_| keep.head) {
-                    // Trailers read as headers: `header("grpc-message")` works.
-                    c.head.truncate(c.head.len().saturating_sub(2));
-                    crate::http2::push_headers(&mut c.head, trailers);
-                    c.head.extend_from_slice(b"\r\n");
-                }
+        while let Some(data) = body.data().await {
+            let data = data.map_err(|e| self.fail(&e, true))?;
+            let _ = body.flow_control().release_capacity(data.len());
+            self.bytes_in += data.len() as u64;
+            self.inbox.extend_from_slice(&data);
+            self.drain(
+                &method.output,
+                keep.body,
+                call.server_streaming,
+                started,
+                &mut first,
+            )?;
+        }
+        let trailers = body.trailers().await.map_err(|e| self.fail(&e, true))?;
+        if let Some(trailers) = &trailers {
+            self.bytes_in += crate::http2::header_bytes(trailers);
+            code = Some(trailers.get("grpc-status").map_or(INTERNAL, parse_status));
+            if let Some(c) = self.last.capture.as_mut().filter(|_| keep.head) {
+                // Trailers read as headers: `header("grpc-message")` works.
+                c.head.truncate(c.head.len().saturating_sub(2));
+                crate::http2::push_headers(&mut c.head, trailers);
+                c.head.extend_from_slice(b"\r\n");
             }
         }
         if call.server_streaming
@@ -443,8 +452,8 @@ impl Grpc {
     }
 
     #[cold]
-    fn fail(&mut self, e: &hyper::Error, in_body: bool) -> ErrorKind {
-        let (kind, detail) = crate::http2::failure(e, in_body);
+    fn fail(&mut self, e: &h2::Error, in_body: bool) -> ErrorKind {
+        let (kind, detail) = crate::http2::h2_failure(e, in_body);
         self.last.detail = Some(detail);
         kind
     }

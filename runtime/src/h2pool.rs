@@ -7,13 +7,11 @@
 //! program's origins from here, or makes it while the group waits. Origins a
 //! redirect leads to stay each VU's own.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http2::SendRequest;
+use crate::http2::H2Conn;
 
 /// A worker thread's shared connections, by group of VUs and origin.
 /// The tokio engine runs a worker's VUs on its own thread, so a thread-local pool is
-/// shared by exactly that worker's VUs, without a lock; hyper's `SendRequest` is a
+/// shared by exactly that worker's VUs, without a lock; an `H2Conn` is a
 /// handle that many streams may use at once. One VU of a group makes a connection
 /// while the others wait for it, so a group opens one, not one per VU at the start.
 #[derive(Default)]
@@ -31,7 +29,7 @@ enum Entry {
     None,
     /// A VU of the group is making it; the others wait to be told.
     Connecting(std::rc::Rc<tokio::sync::Notify>),
-    Ready(SendRequest<Full<Bytes>>),
+    Ready(H2Conn),
 }
 
 thread_local! {
@@ -84,7 +82,7 @@ fn with_entry<T>(m: Member, slot: usize, f: impl FnOnce(&mut Entry) -> T) -> T {
 
 /// The group's live connection to origin `slot`, waiting while another VU makes
 /// it; `Err(claim)` when this VU is to make it (and offer it with [`Claim::share`]).
-pub(crate) async fn shared(m: Member, slot: usize) -> Result<SendRequest<Full<Bytes>>, Claim> {
+pub(crate) async fn shared(m: Member, slot: usize) -> Result<H2Conn, Claim> {
     loop {
         let wait = with_entry(m, slot, |entry| match entry {
             Entry::Ready(conn) if !conn.is_closed() => Ok(Ok(conn.clone())),
@@ -117,7 +115,7 @@ pub(crate) struct Claim {
 
 impl Claim {
     /// Offer `conn` to the group and wake the VUs waiting for it.
-    pub(crate) fn share(mut self, conn: &SendRequest<Full<Bytes>>) {
+    pub(crate) fn share(mut self, conn: &H2Conn) {
         self.done = true;
         self.settle(Entry::Ready(conn.clone()));
     }

@@ -1,22 +1,23 @@
-//! The HTTP/2 driver, on hyper's `client::conn::http2`: prior knowledge on `http://`,
-//! ALPN `h2` on `https://`. One connection per VU and origin, one stream at a time
-//! (the closed model's VU waits for its response); with `--h2-streams N`, the VUs of
-//! a worker thread share connections to the program's origins N to a connection,
-//! each VU's request on its own stream (h2pool.rs).
+//! The HTTP/2 driver, on the `h2` crate's client: prior knowledge on `http://`, ALPN
+//! `h2` on `https://`. One connection per VU and origin, one stream at a time (the
+//! closed model's VU waits for its response); with `--h2-streams N`, the VUs of a
+//! worker thread share connections to the program's origins N to a connection, each
+//! VU's request on its own stream (h2pool.rs).
 //!
-//! Unlike the HTTP/1.1 path this builds a hyper `Request` per request; HTTP/2's framing
-//! and HPACK are hyper's job, and the per-step parts that never change (method, header
-//! names, constant values) are converted once. Building a request from a step and
-//! keeping a response's head ([`prepare`], [`build_request`], [`keep_head`]) are
-//! shared with the HTTP/3 driver (http3.rs), which differs only below them.
+//! Unlike the HTTP/1.1 path this builds an `http::Request` per request; HTTP/2's
+//! framing and HPACK are `h2`'s job, and the per-step parts that never change
+//! (method, header names, constant values, a constant path's URI, a constant body)
+//! are converted once. The VU's task opens its stream and reads its response itself;
+//! only the connection's I/O runs in a task of its own (hyper's client, used before,
+//! added a dispatch channel and a spawned task per request: see BENCHMARKS.md).
+//! Building a request from a step and keeping a response's head ([`prepare`],
+//! [`build_request`], [`keep_head`]) are shared with the HTTP/3 driver (http3.rs),
+//! which differs only below them.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use kaioken_vm::{Operand, Origin, Program, Scheme, StepId, VuState};
 
 use crate::ErrorKind;
@@ -35,7 +36,16 @@ pub(crate) struct Prepared {
     method: Method,
     /// `scheme://authority`, to which the path is appended.
     prefix: String,
+    /// The whole URI when the path is constant: cloned per request (its parts are
+    /// shared `Bytes`), neither formatted nor parsed again.
+    uri: Option<http::Uri>,
     headers: Vec<(HeaderName, Option<HeaderValue>)>,
+    /// A constant body, shared by every request (a clone is a reference count), and
+    /// its length as a `content-length` value.
+    body: Option<(Bytes, HeaderValue)>,
+    /// The step names a header HTTP/2 forbids (`keep-alive`, `proxy-connection`, a
+    /// `te`), which the HTTP/2 driver leaves out, as hyper's client did.
+    connection_headers: bool,
 }
 
 /// Each step's [`Prepared`] parts; `None` for a step whose constant parts `http`
@@ -65,10 +75,31 @@ pub(crate) fn prepare(program: &Program) -> Vec<Option<Prepared>> {
                     Some((name, value))
                 })
                 .collect::<Option<Vec<_>>>()?;
+            let prefix = format!("{scheme}://{}", origin.authority);
+            let uri = match s.path {
+                Operand::Const(k) => {
+                    let path = std::str::from_utf8(program.constant(k)).ok()?;
+                    Some(http::Uri::try_from(format!("{prefix}{path}")).ok()?)
+                }
+                Operand::Buf(_) => None,
+            };
+            let connection_headers = headers.iter().any(|(name, _)| is_connection_header(name));
             Some(Prepared {
                 method: Method::from_bytes(s.method.as_str().as_bytes()).ok()?,
-                prefix: format!("{scheme}://{}", origin.authority),
+                prefix,
+                uri,
                 headers,
+                body: match s.body {
+                    Some(Operand::Const(k)) => {
+                        let body = program.constant(k);
+                        Some((
+                            Bytes::copy_from_slice(body),
+                            HeaderValue::from(body.len() as u64),
+                        ))
+                    }
+                    _ => None,
+                },
+                connection_headers,
             })
         })
         .collect()
@@ -87,25 +118,33 @@ pub(crate) fn build_request(
     added: Added<'_>,
 ) -> Result<(Request<Bytes>, u64), ErrorKind> {
     let desc = program.step(step);
-    let mut uri = String::with_capacity(prepared.prefix.len() + 64);
     let (method, path) = match hop {
         Some(h) => {
-            uri.push_str(if origin.scheme == Scheme::Https {
-                "https://"
-            } else {
-                "http://"
-            });
-            uri.push_str(&origin.authority);
             let method =
                 Method::from_bytes(h.method.as_str().as_bytes()).map_err(|_| ErrorKind::Other)?;
             (method, h.path.as_slice())
         }
-        None => {
-            uri.push_str(&prepared.prefix);
-            (prepared.method.clone(), program.bytes(state, desc.path))
+        None => (prepared.method.clone(), program.bytes(state, desc.path)),
+    };
+    let uri = match (&prepared.uri, hop) {
+        (Some(uri), None) => uri.clone(),
+        _ => {
+            let mut uri = String::with_capacity(prepared.prefix.len() + path.len());
+            match hop {
+                Some(_) => {
+                    uri.push_str(if origin.scheme == Scheme::Https {
+                        "https://"
+                    } else {
+                        "http://"
+                    });
+                    uri.push_str(&origin.authority);
+                }
+                None => uri.push_str(&prepared.prefix),
+            }
+            uri.push_str(std::str::from_utf8(path).map_err(|_| ErrorKind::Other)?);
+            http::Uri::try_from(uri).map_err(|_| ErrorKind::Other)?
         }
     };
-    uri.push_str(std::str::from_utf8(path).map_err(|_| ErrorKind::Other)?);
     let mut head_len = 16 + method.as_str().len();
     let mut req = Request::builder().method(method).uri(uri);
     for (h, (name, value)) in desc.headers.iter().zip(&prepared.headers) {
@@ -129,9 +168,10 @@ pub(crate) fn build_request(
         req = add_traceparent(req, traceparent, &mut head_len)?;
     }
     let body = match desc.body {
-        Some(b) if hop.is_none_or(|h| h.keep_body) => {
-            Bytes::copy_from_slice(program.bytes(state, b))
-        }
+        Some(b) if hop.is_none_or(|h| h.keep_body) => match &prepared.body {
+            Some((constant, _)) => constant.clone(),
+            None => Bytes::copy_from_slice(program.bytes(state, b)),
+        },
         _ => Bytes::new(),
     };
     let len = (head_len + body.len()) as u64;
@@ -209,7 +249,7 @@ pub(crate) struct Http2 {
 /// those redirects led to), shared with its group of VUs under `--h2-streams`
 /// (h2pool.rs): what the HTTP/2 and gRPC drivers both hold.
 pub(crate) struct Conns {
-    slots: Vec<Option<SendRequest<Full<Bytes>>>>,
+    slots: Vec<Option<H2Conn>>,
     /// The group whose connections to the program's origins these are shared with;
     /// `None` when each VU has its own.
     group: Option<h2pool::Member>,
@@ -245,7 +285,8 @@ impl Conns {
     /// lives, else its group's, else a new one (TCP, TLS with ALPN `h2`, the HTTP/2
     /// preface), with the time it took when it was made now. Fills `last`'s
     /// connection facts: opened (and its phases), reused, closed by the server, the
-    /// failure's detail.
+    /// failure's detail. A live connection the server has sent `GOAWAY` on is
+    /// replaced by a new one (closed by the server), as one it had closed would be.
     pub async fn ready(
         &mut self,
         slot: usize,
@@ -253,75 +294,199 @@ impl Conns {
         tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
         dial: &crate::dial::Dial,
         last: &mut Last,
-    ) -> Result<(&mut SendRequest<Full<Bytes>>, Option<std::time::Duration>), NoConn> {
-        let fail = |last: &mut Last, e: &hyper::Error, opening| {
-            let (kind, detail) = failure(e, false);
+    ) -> Result<(&mut H2Conn, Option<std::time::Duration>), NoConn> {
+        let fail = |last: &mut Last, e: &h2::Error, opening| {
+            let (kind, detail) = h2_failure(e, false);
             last.detail = Some(detail);
             NoConn { kind, opening }
         };
         if slot >= self.slots.len() {
             self.slots.resize_with(slot + 1, || None);
         }
-        let mut claim = None;
-        if let Some(group) = self.group.filter(|_| slot < self.origins)
-            && self.slots[slot].as_ref().is_none_or(|s| s.is_closed())
-        {
-            match h2pool::shared(group, slot).await {
-                Ok(conn) => self.slots[slot] = Some(conn),
-                Err(mine) => claim = Some(mine),
-            }
-        }
-        let closed = self.slots[slot].as_ref().is_none_or(|s| s.is_closed());
         let mut took = None;
-        if closed {
-            if self.slots[slot].is_some() {
-                // The server ended the connection (GOAWAY, or closed it).
-                last.timing.closed_by_server = true;
+        // A second round only after a reused connection turned out to be going away.
+        for retry in [false, true] {
+            let mut claim = None;
+            if let Some(group) = self.group.filter(|_| slot < self.origins)
+                && self.slots[slot].as_ref().is_none_or(H2Conn::is_closed)
+            {
+                match h2pool::shared(group, slot).await {
+                    Ok(conn) => self.slots[slot] = Some(conn),
+                    Err(mine) => claim = Some(mine),
+                }
             }
-            let began = Instant::now();
-            let mut opened = Opened::default();
-            let stream = connect(origin, tls, dial, &mut last.detail, &mut opened)
-                .await
-                .map_err(|kind| NoConn {
-                    kind,
-                    opening: true,
-                })?;
-            last.timing.opened = Some(opened);
-            last.connected = true;
-            if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
-                last.detail = Some(format!(
-                    "{} did not agree to HTTP/2 (ALPN h2)",
-                    origin.authority
-                ));
+            let closed = self.slots[slot].as_ref().is_none_or(H2Conn::is_closed);
+            if closed {
+                if self.slots[slot].is_some() {
+                    // The server ended the connection (GOAWAY, or closed it).
+                    last.timing.closed_by_server = true;
+                }
+                let began = Instant::now();
+                let conn = open(origin, tls, dial, last).await?;
+                if let Some(claim) = claim {
+                    claim.share(&conn);
+                }
+                self.slots[slot] = Some(conn);
+                took = Some(began.elapsed());
+            }
+            last.timing.reused = !closed;
+            let Some(conn) = self.slots[slot].as_mut() else {
                 return Err(NoConn {
-                    kind: ErrorKind::Protocol,
-                    opening: true,
+                    kind: ErrorKind::Other,
+                    opening: false,
                 });
+            };
+            match std::future::poll_fn(|cx| conn.send.poll_ready(cx)).await {
+                Ok(()) => break,
+                Err(e) if !closed && !retry && e.is_go_away() => {
+                    // Finished streams the server answered, refuses new ones.
+                    conn.close();
+                }
+                Err(e) => return Err(fail(last, &e, false)),
             }
-            let (sender, conn) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                    .await
-                    .map_err(|e| fail(last, &e, true))?;
-            tokio::task::spawn(async move {
-                let _ = conn.await;
-            });
-            if let Some(claim) = claim {
-                claim.share(&sender);
-            }
-            self.slots[slot] = Some(sender);
-            took = Some(began.elapsed());
         }
-        last.timing.reused = !closed;
-        let Some(sender) = self.slots[slot].as_mut() else {
-            return Err(NoConn {
+        match self.slots[slot].as_mut() {
+            Some(conn) => Ok((conn, took)),
+            None => Err(NoConn {
                 kind: ErrorKind::Other,
                 opening: false,
-            });
-        };
-        if let Err(e) = sender.ready().await {
-            return Err(fail(last, &e, false));
+            }),
         }
-        Ok((sender, took))
+    }
+}
+
+/// A new HTTP/2 connection to `origin`: TCP (or the dial's route), TLS with ALPN `h2`
+/// on `https://`, the preface and settings; its task spawned on this thread's runtime.
+/// Settings are hyper's client defaults (2 MiB stream and 5 MiB connection windows,
+/// 16 KiB frames and header lists, no server push), which this driver used before
+/// it spoke to `h2` directly.
+async fn open(
+    origin: &Origin,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    dial: &crate::dial::Dial,
+    last: &mut Last,
+) -> Result<H2Conn, NoConn> {
+    let mut opened = Opened::default();
+    let stream = connect(origin, tls, dial, &mut last.detail, &mut opened)
+        .await
+        .map_err(|kind| NoConn {
+            kind,
+            opening: true,
+        })?;
+    last.timing.opened = Some(opened);
+    last.connected = true;
+    if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
+        last.detail = Some(format!(
+            "{} did not agree to HTTP/2 (ALPN h2)",
+            origin.authority
+        ));
+        return Err(NoConn {
+            kind: ErrorKind::Protocol,
+            opening: true,
+        });
+    }
+    let (send, conn) = h2::client::Builder::new()
+        .initial_max_send_streams(100)
+        .initial_window_size(2 << 20)
+        .initial_connection_window_size(5 << 20)
+        .max_frame_size(16 << 10)
+        .max_header_list_size(16 << 10)
+        .max_send_buffer_size(1 << 20)
+        .enable_push(false)
+        .handshake::<_, Bytes>(stream)
+        .await
+        .map_err(|e| {
+            let (kind, detail) = h2_failure(&e, false);
+            last.detail = Some(detail);
+            NoConn {
+                kind,
+                opening: true,
+            }
+        })?;
+    let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (handles, mut gone) = tokio::sync::mpsc::channel::<()>(1);
+    let ended = closed.clone();
+    tokio::task::spawn(async move {
+        let mut conn = std::pin::pin!(conn);
+        tokio::select! {
+            _ = &mut conn => {}
+            // Every handle dropped: `h2` is not woken by that on its own, so poll it
+            // once more to close (at once when no stream is open).
+            _ = gone.recv() => {
+                let _ = conn.await;
+            }
+        }
+        ended.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    Ok(H2Conn {
+        send,
+        closed,
+        _handles: handles,
+    })
+}
+
+/// A handle on one HTTP/2 connection, for new streams: cloned for each VU sharing
+/// it (`--h2-streams`), dropped with the last of them (which ends its task).
+#[derive(Clone)]
+pub(crate) struct H2Conn {
+    pub(crate) send: h2::client::SendRequest<Bytes>,
+    /// Set when the connection's task has ended (the server closed it, or it failed),
+    /// or when the server sent `GOAWAY`: no new stream goes on it.
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The connection's task learns from this channel's closing that every handle is
+    /// gone.
+    _handles: tokio::sync::mpsc::Sender<()>,
+}
+
+impl H2Conn {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Take no new streams on this connection (its group's VUs included).
+    fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Headers HTTP/2 forbids in a request (RFC 9113 8.2.2) that a step may name: the
+/// compiler refuses `connection`, `transfer-encoding` and (on HTTP/2) `upgrade`, not
+/// these; `te` is allowed only as `trailers`.
+fn is_connection_header(name: &HeaderName) -> bool {
+    *name == http::header::TE
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
+
+/// Make `req` one HTTP/2 accepts, as hyper's client did (`h2` refuses the request
+/// otherwise): `keep-alive`, `proxy-connection` and a `te` other than `trailers` left
+/// out when the step has one, and `content-length` added for a body, or for an empty
+/// one of a method whose body has a meaning (not GET, HEAD, DELETE, CONNECT). The
+/// compiler refuses a step's own `content-length`. `prepared` gives the value of a
+/// constant body's length, made once.
+pub(crate) fn fit_for_h2(req: &mut Request<()>, prepared: &Prepared, body_len: usize) {
+    let payload = !matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::DELETE | Method::CONNECT
+    );
+    let headers = req.headers_mut();
+    if prepared.connection_headers {
+        headers.remove("keep-alive");
+        headers.remove("proxy-connection");
+        if headers
+            .get(http::header::TE)
+            .is_some_and(|te| te != "trailers")
+        {
+            headers.remove(http::header::TE);
+        }
+    }
+    if body_len != 0 || payload {
+        let value = match &prepared.body {
+            Some((body, length)) if body.len() == body_len => length.clone(),
+            _ => HeaderValue::from(body_len as u64),
+        };
+        headers.insert(http::header::CONTENT_LENGTH, value);
     }
 }
 
@@ -383,20 +548,33 @@ impl Http2 {
         };
         let (req, len) = build_request(prepared, program, state, step, origin, hop, added)?;
         self.last_len = len;
-        let req = req.map(Full::new);
+        let (parts, body) = req.into_parts();
+        let mut req = Request::from_parts(parts, ());
+        fit_for_h2(&mut req, prepared, body.len());
 
-        let sender = match self
+        let conn = match self
             .conns
             .ready(slot, origin, tls, dial, &mut self.last)
             .await
         {
-            Ok((sender, _)) => sender,
+            Ok((conn, _)) => conn,
             Err(failed) => return Err(failed.kind),
         };
         // The request goes out as the stream opens: waiting is timed from here to
         // the response's head (see stats/phases.rs).
         self.last.timing.written = Some(Instant::now());
-        let resp = match sender.send_request(req).await {
+        let response = match conn.send.send_request(req, body.is_empty()) {
+            Ok((response, mut stream)) => {
+                if !body.is_empty()
+                    && let Err(e) = stream.send_data(body, true)
+                {
+                    return Err(self.fail(&e, false));
+                }
+                response
+            }
+            Err(e) => return Err(self.fail(&e, false)),
+        };
+        let resp = match response.await {
             Ok(resp) => resp,
             Err(e) => return Err(self.fail(&e, false)),
         };
@@ -418,13 +596,13 @@ impl Http2 {
             resp.headers(),
         );
         let mut body = resp.into_body();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| self.fail(&e, true))?;
-            if let Some(data) = frame.data_ref() {
-                bytes_in += data.len() as u64;
-                if let Some(c) = self.last.capture.as_mut().filter(|_| keep.body) {
-                    c.push_body(data);
-                }
+        while let Some(data) = body.data().await {
+            let data = data.map_err(|e| self.fail(&e, true))?;
+            // Read: the server may send as much again.
+            let _ = body.flow_control().release_capacity(data.len());
+            bytes_in += data.len() as u64;
+            if let Some(c) = self.last.capture.as_mut().filter(|_| keep.body) {
+                c.push_body(&data);
             }
         }
         if !self.keepalive {
@@ -435,55 +613,19 @@ impl Http2 {
 }
 
 impl Http2 {
-    /// Classify a hyper error and keep its message (the cold path).
+    /// Classify an HTTP/2 error and keep its message (the cold path).
     #[cold]
-    fn fail(&mut self, e: &hyper::Error, in_body: bool) -> ErrorKind {
-        let (kind, detail) = failure(e, in_body);
+    fn fail(&mut self, e: &h2::Error, in_body: bool) -> ErrorKind {
+        let (kind, detail) = h2_failure(e, in_body);
         self.last.detail = Some(detail);
         kind
     }
 }
 
-/// A hyper error of an HTTP/2 exchange (before its response's head, or `in_body`): its
-/// class and its message (gRPC's driver classifies its calls' failures alike).
-#[cold]
-pub(crate) fn failure(e: &hyper::Error, in_body: bool) -> (ErrorKind, String) {
-    match h2_error(e) {
-        Some(h2) => h2_failure(h2, in_body),
-        None => (classify(e, in_body), with_sources(e)),
-    }
-}
-
-/// An error's message followed by its sources' (hyper's own says only "connection
-/// error" for an I/O error).
-fn with_sources(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-/// The HTTP/2 error under a hyper error, if the peer or the protocol ended the stream
-/// or the connection.
-fn h2_error(e: &hyper::Error) -> Option<&h2::Error> {
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(h2) = s.downcast_ref::<h2::Error>() {
-            return Some(h2);
-        }
-        source = s.source();
-    }
-    None
-}
-
 /// A stream reset (`RST_STREAM`) or a connection closed (`GOAWAY`): `reset` before the
 /// response's head, `body_read` during its body, and a detail with the HTTP/2 error
 /// code either way. Other HTTP/2 errors are `protocol` (or an I/O error's class).
-fn h2_failure(e: &h2::Error, in_body: bool) -> (ErrorKind, String) {
+pub(crate) fn h2_failure(e: &h2::Error, in_body: bool) -> (ErrorKind, String) {
     let code = |r: h2::Reason| format!("HTTP/2 error code {r:?} ({:#x})", u32::from(r));
     let by = if e.is_remote() {
         "the server"
@@ -508,29 +650,6 @@ fn h2_failure(e: &h2::Error, in_body: bool) -> (ErrorKind, String) {
         ErrorKind::Reset
     };
     (kind, format!("{what}, {}", code(reason)))
-}
-
-fn classify(e: &hyper::Error, in_body: bool) -> ErrorKind {
-    if in_body {
-        return ErrorKind::BodyRead;
-    }
-    if e.is_timeout() {
-        return ErrorKind::Timeout;
-    }
-    if e.is_parse() || e.is_user() {
-        return ErrorKind::Protocol;
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return ErrorKind::from_io(io, false);
-        }
-        source = s.source();
-    }
-    if e.is_closed() || e.is_canceled() || e.is_incomplete_message() {
-        return ErrorKind::Reset;
-    }
-    ErrorKind::Protocol
 }
 
 impl Driver for Http2 {

@@ -13,7 +13,7 @@
 //!      vu.request()  → the request to send (the step's, or the redirect it follows)
 //!      the engine performs it:
 //!        tokio engine: a task per VU, drivers behind one seam (driver.rs):
-//!                      http1.rs (raw bytes + httparse), http2.rs (hyper),
+//!                      http1.rs (raw bytes + httparse), http2.rs (h2),
 //!                      http3.rs (quinn + h3)
 //!        io_uring engine: one ring, every VU's socket (uring.rs; plain HTTP/1.1 in
 //!                      the closed model, see uring::eligible)

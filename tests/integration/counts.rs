@@ -237,6 +237,36 @@ fn h2c_max_requests_is_exact() {
     );
 }
 
+/// Headers HTTP/2 forbids that a step may name (`keep-alive`, `proxy-connection`, a
+/// `te` other than `trailers`) are left out of an HTTP/2 request rather than failing
+/// it, the others kept, and a constant body goes out whole with its `content-length`
+/// on every request.
+#[test]
+fn h2c_leaves_out_connection_headers_and_sends_the_body() {
+    let nginx = Nginx::start(Variant::H2c);
+    let body = r#"{"name":"kaioken","items":[1,2,3]}"#;
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["--http2", "-c", "2", "--max-requests", "200", "-d", "60s"])
+        .args(["-m", "POST", "-b", body])
+        .args([
+            "-H",
+            "keep-alive: timeout=5",
+            "-H",
+            "proxy-connection: keep-alive",
+        ])
+        .args(["-H", "te: gzip", "-H", "x-kaioken-test: kept"])
+        .report()
+        .run();
+    let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/2.0");
+    assert_eq!(lines.len(), 200, "{report}");
+    for line in &lines {
+        assert_eq!(line.method, "POST");
+        assert_eq!(line.content_length, body.len().to_string());
+        assert_eq!(line.x_kaioken_test, "kept");
+    }
+}
+
 #[test]
 fn tls_http1_with_cacert_matches_access_log() {
     let nginx = Nginx::start(Variant::Tls);

@@ -79,6 +79,10 @@ pub enum H2Behaviour {
     /// Refuse every stream: answer the client's first frames with `GOAWAY` (last stream
     /// 0, this error code) and close.
     GoAway(h2::Reason),
+    /// Answer `200 ok`, and on taking a connection's this-many-th request send
+    /// `GOAWAY` (no error) before its response, then close once it is answered: what
+    /// nginx does at its `keepalive_requests`.
+    GoAwayAfter(u64),
 }
 
 /// Which protocol a server speaks, and how it misbehaves.
@@ -388,12 +392,36 @@ async fn serve_h2(
         H2Behaviour::GoAway(reason) => {
             return Ok(go_away(stream, reason, counts).await?);
         }
+        H2Behaviour::GoAwayAfter(n) => return go_away_after(stream, n, counts).await,
     };
     let mut conn = h2::server::handshake(stream).await?;
     while let Some(request) = conn.accept().await {
         let (_request, mut respond) = request?;
         counts.requests.fetch_add(1, Ordering::SeqCst);
         respond.send_reset(reason);
+    }
+    Ok(())
+}
+
+/// [`H2Behaviour::GoAwayAfter`] on one connection.
+async fn go_away_after(
+    stream: TcpStream,
+    n: u64,
+    counts: &Counts,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut conn = h2::server::handshake(stream).await?;
+    let mut taken = 0;
+    while let Some(request) = conn.accept().await {
+        let (_request, mut respond) = request?;
+        counts.requests.fetch_add(1, Ordering::SeqCst);
+        taken += 1;
+        if taken == n {
+            conn.graceful_shutdown();
+        }
+        let head = http::Response::builder().status(200).body(())?;
+        let mut send = respond.send_response(head, false)?;
+        send.send_data(bytes::Bytes::from_static(b"ok"), true)?;
+        counts.responses.fetch_add(1, Ordering::SeqCst);
     }
     Ok(())
 }

@@ -301,3 +301,27 @@ fn http2_resets_and_goaways_are_resets_with_their_code() {
         assert_eq!(server.counts().requests.load(Ordering::SeqCst), 10);
     }
 }
+
+/// A server that ends each connection gracefully after three requests (`GOAWAY`
+/// with no error before the third response, as nginx does at its
+/// `keepalive_requests`): every request is answered, none fails, and each connection
+/// after the first is a new one the report counts as closed by the server.
+#[test]
+fn http2_graceful_goaway_moves_to_a_new_connection() {
+    let server = Server::start_h2(H2Behaviour::GoAwayAfter(3));
+    let report = Test::new()
+        .arg(server.url())
+        .args(["--http2", "-c", "1", "--max-requests", "10", "-d", "30s"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("requests.total"), 10, "{report}");
+    assert_eq!(report.u64("requests.errors"), 0, "{report}");
+    assert_eq!(report.u64("connections.opened"), 4, "{report}");
+    assert_eq!(report.u64("connections.closed_by_server"), 3, "{report}");
+    let counts = server.counts();
+    assert_eq!(counts.connections.load(Ordering::SeqCst), 4);
+    assert_eq!(counts.requests.load(Ordering::SeqCst), 10);
+    assert_eq!(counts.responses.load(Ordering::SeqCst), 10);
+}
