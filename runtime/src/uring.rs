@@ -435,8 +435,10 @@ pub(crate) struct Finished {
 ///
 /// # Errors
 ///
-/// When io_uring cannot be set up (an old kernel, or seccomp forbids it): the caller
-/// falls back to the tokio engine before any request was sent.
+/// When io_uring cannot be set up (an old kernel, or seccomp forbids it), or its
+/// receive buffers cannot be registered (provided-buffer rings need Linux 5.19,
+/// multishot recv 6.0; `DEFER_TASKRUN`, asked for first, already needs 6.1): the
+/// caller falls back to the tokio engine before any request was sent.
 pub(crate) fn run_worker(
     shared: &Shared,
     program: &Program,
