@@ -25,7 +25,14 @@ use crate::{COUNTING, counted_allocations};
 /// A server that answers every request on one connection, alternating a
 /// content-length body and a chunked one.
 fn serve(listener: TcpListener, requests: usize) {
+    serve_split(listener, requests, false);
+}
+
+/// [`serve`]; with `split`, each response goes out in two writes a moment apart,
+/// cut inside its head, so that it mostly reaches the client in two receives.
+fn serve_split(listener: TcpListener, requests: usize, split: bool) {
     let (mut sock, _) = listener.accept().unwrap();
+    sock.set_nodelay(true).unwrap();
     let mut buf = vec![0u8; 64 * 1024];
     let mut have = 0;
     for i in 0..requests {
@@ -51,7 +58,13 @@ fn serve(listener: TcpListener, requests: usize) {
         } else {
             b"HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
         };
-        sock.write_all(resp).unwrap();
+        if split {
+            sock.write_all(&resp[..20]).unwrap();
+            std::thread::sleep(Duration::from_micros(200));
+            sock.write_all(&resp[20..]).unwrap();
+        } else {
+            sock.write_all(resp).unwrap();
+        }
     }
 }
 
@@ -197,16 +210,122 @@ fn uring_with_a_rate_cap_or_stages_allocates_nothing() {
     });
 }
 
+/// Nor when responses span the receive buffers the kernel fills: each head comes in
+/// two parts, and its first part waits in the connection's `tail` for the second.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_with_responses_in_pieces_allocates_nothing() {
+    uring_allocations_grow_not("127.0.0.1", None, true, |_| {});
+}
+
+/// A pool of receive buffers far smaller than the connections: 32 VUs share 2
+/// buffers, so responses that come together find the pool dry and their multishot
+/// recvs end with `ENOBUFS`. Each is armed again once the buffers are back, and no
+/// byte is lost: every request is answered, none is an error.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_pool_running_dry_loses_nothing() {
+    const VUS: u32 = 32;
+    const REQUESTS: u64 = 3_000;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let serving: Vec<_> = (0..VUS)
+            .map(|_| {
+                let (sock, _) = listener.accept().unwrap();
+                std::thread::spawn(move || serve_until_closed(sock))
+            })
+            .collect();
+        serving.into_iter().map(|s| s.join().unwrap()).sum::<u64>()
+    });
+    let flags = Flags {
+        url: Some(format!("http://127.0.0.1:{port}/")),
+        ..Flags::default()
+    };
+    let program = compile(
+        &lower(&Input {
+            flags,
+            ..Input::default()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let mut plan = one_vu_plan(program, Some(REQUESTS));
+    Arc::get_mut(&mut plan).unwrap().load.vus = VUS;
+    let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
+    let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
+    let mut stats = WorkerStats::new(shared.measure_from, 10);
+    let vus: Vec<u32> = (1..=VUS).collect();
+    let dry_before = crate::uring::tests::RAN_DRY.load(std::sync::atomic::Ordering::Relaxed);
+    crate::uring::tests::POOL_BUFS.with(|b| b.set(Some(2)));
+    let finished =
+        crate::uring::run_worker(&shared, &shared.plan.program, 0, &addrs, &vus, &mut stats)
+            .expect("io_uring is available on this kernel");
+    crate::uring::tests::POOL_BUFS.with(|b| b.set(None));
+    let dry = crate::uring::tests::RAN_DRY.load(std::sync::atomic::Ordering::Relaxed) - dry_before;
+    assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
+    assert_eq!(
+        stats.counts.responses, REQUESTS,
+        "every request was answered"
+    );
+    assert_eq!(
+        stats.counts.errors.iter().sum::<u64>(),
+        0,
+        "no request failed"
+    );
+    assert_eq!(
+        server.join().unwrap(),
+        REQUESTS,
+        "the server answered each once"
+    );
+    assert!(dry > 0, "the pool never ran dry");
+}
+
+/// Answer every request on `sock` with `200 ok` until the client closes it; the
+/// number of requests answered.
+#[cfg(target_os = "linux")]
+fn serve_until_closed(mut sock: std::net::TcpStream) -> u64 {
+    sock.set_nodelay(true).unwrap();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut have = 0;
+    let mut answered = 0;
+    loop {
+        while let Some(pos) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.copy_within(pos + 4..have, 0);
+            have -= pos + 4;
+            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .unwrap();
+            answered += 1;
+        }
+        match sock.read(&mut buf[have..]) {
+            Ok(0) | Err(_) => return answered,
+            Ok(n) => have += n,
+        }
+    }
+}
+
 /// Runs of 500 and of 2,000 requests of one VU on the io_uring engine to
 /// `http://{host}:port/items/${REQUEST_ID}` (a local server), with the scenario
 /// `config` if any and the load `tweak` changes: both must allocate exactly as much.
 #[cfg(target_os = "linux")]
 fn uring_allocations_do_not_grow(host: &str, config: Option<&str>, tweak: impl Fn(&mut LoadPlan)) {
+    uring_allocations_grow_not(host, config, false, tweak);
+}
+
+/// [`uring_allocations_do_not_grow`], the server writing its responses in two
+/// pieces with `split` ([`serve_split`]).
+#[cfg(target_os = "linux")]
+fn uring_allocations_grow_not(
+    host: &str,
+    config: Option<&str>,
+    split: bool,
+    tweak: impl Fn(&mut LoadPlan),
+) {
     let mut counts = Vec::new();
     for requests in [500usize, 2_000] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || serve(listener, requests));
+        let server = std::thread::spawn(move || serve_split(listener, requests, split));
         let flags = Flags {
             url: Some(format!("http://{host}:{port}/items/${{REQUEST_ID}}")),
             headers: vec!["x-vu: ${VU}".into()],

@@ -4,32 +4,41 @@
 //! without think time, a rate cap, stages or a ramp-up (the tokio engine serves
 //! everything else; see `eligible`). Why a second engine: on loopback ~85% of a generator's
 //! CPU is the kernel's, and the tokio engine makes about 2.6 syscalls per request
-//! (write, read, and epoll_wait when a read would block). Here a request is two
-//! submission entries, a `send` and a `recv` side by side (so an answer that comes
-//! before the whole request went out is read), and one `io_uring_enter` submits every
-//! queued request and reaps every completion that is ready. With `SINGLE_ISSUER |
-//! DEFER_TASKRUN` the kernel runs completions when the thread waits, not as
-//! interrupts.
+//! (write, read, and epoll_wait when a read would block). Here a request is one
+//! submission entry, a `send`, and one completion for it and one for its response:
+//! each connection has one multishot `recv` armed for as long as it lives (so an
+//! answer that comes before the whole request went out is read), which the kernel
+//! fills from a ring of buffers the worker provides (`Pool`). One `io_uring_enter`
+//! submits every queued request and reaps every completion that is ready. With
+//! `SINGLE_ISSUER | DEFER_TASKRUN` the kernel runs completions when the thread
+//! waits, not as interrupts.
 //!
 //! Waiting VUs (think time, a ramp-up's start, a rate cap's slot, back-off after a
 //! failed connect) sit in a heap of timers; the ring's wait ends at the first one, so a VU goes on when its pause
 //! is over (not on a timer tick) without an operation or a syscall of its own.
 //!
-//! Timing stays honest: one clock reading when the wait returns is every reaped
-//! response's end time, and one reading just before submitting is the start of every
-//! request in that submission. The wait asks for one completion (no batching delay
-//! is added to any response).
+//! Timing stays honest: the clock is read twice per round of the loop, not per
+//! request. One reading when the wait returns is every reaped response's end time
+//! (and the time the next round's timers are checked against), and one reading
+//! just before submitting is the start of every request in that submission. So a
+//! response that comes while the engine is busy handling a round is stamped when
+//! the next wait returns: late by at most one round's handling (about a microsecond
+//! per completion reaped, so tens of microseconds at 50 connections), and a timer
+//! fires late by as much. A request's start is early by at most the queueing of the
+//! submission's entries. The wait asks for one completion (no batching delay is
+//! added to any response).
 //!
-//! Buffers: each VU owns its write and read buffer for the whole run, and the kernel
-//! uses them only between an operation's submission and its completion; the rules
-//! that keep this sound are at `Conn`.
+//! Buffers: each VU owns its write buffer for the whole run, and a small `tail`
+//! for the unparsed end of a response that spans receive buffers; responses are
+//! parsed straight out of the pool's buffers, each given back to the kernel as soon
+//! as it is parsed. The rules that keep this sound are at `Conn`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, squeue, types};
@@ -48,7 +57,16 @@ use crate::vu::{After, Exchange, Vu, Worker};
 use crate::worker::default_detail;
 use crate::{ErrorKind, StopReason};
 
-const READ_BUF: usize = 16 * 1024;
+/// The size of each provided receive buffer (`Pool`).
+const BUF_SIZE: usize = 16 * 1024;
+/// A connection's `tail` holds at least this once it is first needed.
+const TAIL_MIN: usize = 1024;
+/// The buffer group of the worker's `Pool` (each worker has its own ring, so one
+/// group number serves them all).
+const BGID: u16 = 0;
+/// The bounds of a `Pool`'s buffer count (see `Pool::count_for`).
+const MIN_BUFS: usize = 16;
+const MAX_BUFS: usize = 1024;
 /// How often request deadlines are checked; a timed-out request is noticed within
 /// this of its deadline.
 const SCAN_EVERY: Duration = Duration::from_millis(20);
@@ -56,6 +74,153 @@ const SCAN_EVERY: Duration = Duration::from_millis(20);
 const OP_CONNECT: u64 = 1;
 const OP_SEND: u64 = 2;
 const OP_RECV: u64 = 3;
+
+/// One entry of a provided-buffer ring, as the kernel reads it (`struct
+/// io_uring_buf`); the first entry's `resv` is the ring's tail.
+#[repr(C)]
+struct BufEntry {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
+}
+
+/// The worker's receive buffers: `count` buffers of `BUF_SIZE` bytes in one block,
+/// and the ring (registered as buffer group `BGID`) through which the kernel takes
+/// them for the connections' multishot recvs. A completion names the buffer it
+/// filled; the bytes are parsed from there, and the buffer goes back on the ring
+/// (`give_back`) as soon as the completion has been handled, so between two waits
+/// the engine holds none of them.
+///
+/// Both blocks are allocated once, page-aligned, and never move; the kernel reads
+/// the ring and writes the buffers it takes until the group is unregistered (see
+/// `run_worker`) or, if operations were left in flight, for the rest of the
+/// process (`leak`).
+struct Pool {
+    ring: *mut BufEntry,
+    bufs: *mut u8,
+    count: usize,
+    /// The ring's tail as last published: buffers added so far, wrapping.
+    tail: u16,
+    /// Operations may still be in flight: the blocks are never freed.
+    leak: bool,
+}
+
+impl Pool {
+    /// Buffers for `conns` connections: one each, a power of two (the ring's size
+    /// must be one), at least `MIN_BUFS` and at most `MAX_BUFS`. A connection holds
+    /// a buffer only from the kernel's filling it to the end of the completion's
+    /// handling, so beyond `MAX_BUFS` connections the ring runs dry only when more
+    /// than `MAX_BUFS` completions come in one wait; then a multishot recv ends with
+    /// `ENOBUFS` and is armed again (see `Engine::recv_done`), no byte lost.
+    fn count_for(conns: usize) -> usize {
+        conns.next_power_of_two().clamp(MIN_BUFS, MAX_BUFS)
+    }
+
+    fn new(count: usize) -> Pool {
+        debug_assert!(count.is_power_of_two() && count <= 1 << 15);
+        let ring_layout = Self::ring_layout(count);
+        let bufs_layout = Self::bufs_layout(count);
+        // SAFETY: both layouts have a non-zero size.
+        let (ring, bufs) = unsafe {
+            (
+                std::alloc::alloc_zeroed(ring_layout).cast::<BufEntry>(),
+                std::alloc::alloc_zeroed(bufs_layout),
+            )
+        };
+        if ring.is_null() {
+            std::alloc::handle_alloc_error(ring_layout);
+        }
+        if bufs.is_null() {
+            std::alloc::handle_alloc_error(bufs_layout);
+        }
+        let mut pool = Pool {
+            ring,
+            bufs,
+            count,
+            tail: 0,
+            leak: false,
+        };
+        for bid in 0..count {
+            pool.give_back(bid as u16);
+        }
+        pool
+    }
+
+    fn ring_layout(count: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(count * size_of::<BufEntry>(), 4096)
+            .expect("a small page-aligned layout")
+    }
+
+    fn bufs_layout(count: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(count * BUF_SIZE, 4096)
+            .expect("a small page-aligned layout")
+    }
+
+    /// Register the ring with `ring` as buffer group `BGID`.
+    fn register(&self, ring: &IoUring) -> io::Result<()> {
+        // SAFETY: the ring's memory is valid and stays put until the group is
+        // unregistered or the pool leaked (see `Pool`).
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                self.ring as u64,
+                self.count as u16,
+                BGID,
+                0,
+            )
+        }
+    }
+
+    /// Put buffer `bid` back on the ring, for the kernel to fill again. The caller
+    /// is done with its bytes.
+    fn give_back(&mut self, bid: u16) {
+        let bid = bid as usize % self.count;
+        let slot = self.tail as usize & (self.count - 1);
+        // SAFETY: `slot` is within the ring; the kernel reads an entry only once the
+        // tail has been moved past it, which the release store below does. The
+        // writes are field by field so that the first entry's `resv` (the tail,
+        // which the kernel reads) is never written here.
+        unsafe {
+            let entry = self.ring.add(slot);
+            std::ptr::addr_of_mut!((*entry).addr).write(self.bufs.add(bid * BUF_SIZE) as u64);
+            std::ptr::addr_of_mut!((*entry).len).write(BUF_SIZE as u32);
+            std::ptr::addr_of_mut!((*entry).bid).write(bid as u16);
+        }
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: the tail is the first entry's `resv`, an aligned u16 that only
+        // atomic accesses touch on this side.
+        let tail = unsafe { AtomicU16::from_ptr(std::ptr::addr_of_mut!((*self.ring).resv)) };
+        tail.store(self.tail, Ordering::Release);
+    }
+
+    /// The `len` bytes the kernel put in buffer `bid`.
+    ///
+    /// # Safety
+    ///
+    /// A reaped completion named `bid` with `len` bytes, and the buffer has not been
+    /// given back since: the kernel does not write it until it is. The slice must
+    /// not be used after `give_back(bid)`.
+    unsafe fn filled<'b>(&self, bid: u16, len: usize) -> &'b [u8] {
+        let bid = bid as usize % self.count;
+        let len = len.min(BUF_SIZE);
+        // SAFETY: within the block; see the function's contract.
+        unsafe { std::slice::from_raw_parts(self.bufs.add(bid * BUF_SIZE), len) }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if self.leak {
+            return;
+        }
+        // SAFETY: allocated in `new` with these layouts; no operation is in flight
+        // and the group is unregistered (`leak` is set otherwise).
+        unsafe {
+            std::alloc::dealloc(self.ring.cast(), Self::ring_layout(self.count));
+            std::alloc::dealloc(self.bufs, Self::bufs_layout(self.count));
+        }
+    }
+}
 
 /// Whether this run can use the io_uring engine, and the addresses to connect to (in
 /// order: a connection tries the next when one fails, as the tokio engine does).
@@ -130,20 +295,30 @@ enum Phase {
 ///   rewritten (cleared, maybe reallocated) only when the next request is written,
 ///   which happens only from `settle`, and `settle` runs only with no send in flight:
 ///   an outcome reached earlier waits in `settled` for the send's completion.
-/// - `rbuf`: a `recv` writes `rbuf[rend..]`. There is at most one recv in flight per
-///   conn; `rbuf` is read, compacted or replaced by a bigger one only in `received`
-///   (after its completion) and in `recv` (before submitting the next one), and an
-///   outcome is only reached from a recv's completion, so none is in flight after it.
-/// - `socket`: its descriptor is closed (and its number free for another socket) only
-///   in `settle` or after a failed connect, so with no operation in flight on it.
+///   (A send still queued, not submitted, is no operation: `requeue` takes one
+///   back from the queue.)
+/// - The pool's buffers (`Pool`), not a `Conn`'s: the socket's multishot `recv`
+///   writes into buffers the kernel takes from the pool's ring, and a buffer it
+///   took is the kernel's until the completion that names it is reaped. The engine
+///   reads those bytes while handling that completion (copying what it keeps to
+///   `tail`) and then puts the buffer back on the ring (`Pool::give_back`); the
+///   kernel does not take it again before that. The ring and the buffers stay
+///   allocated and in place until the buffer group is unregistered, after every
+///   operation has ended (`Engine::drain`), or for the rest of the process.
+/// - `socket`: its descriptor is closed (and its number free for another socket)
+///   only with no operation in flight on it: a socket given up while its recv is
+///   still armed is shut down, which ends the recv, and is kept in
+///   `Engine::retired` until the recv's last completion; `sock`, in every
+///   operation's tag, tells that recv's completions from the next socket's.
 ///
 /// Timers (think time, back-off) are no operation: they bound the wait of
 /// `io_uring_enter` (`EXT_ARG`), whose timespec the kernel reads during that call
 /// only, so no memory of theirs is in the kernel's hands between calls.
 ///
-/// When a run stops with operations still in flight (`phase` is not `Idle` exactly
-/// while some are), `drive` leaks every `Conn` rather than free memory under the
-/// kernel.
+/// When the run ends, every socket is shut down (ending idle connections' recvs
+/// and a hard stop's requests) and `drive` reaps completions until no operation is
+/// in flight (`Engine::ops`); if some are still in flight after `DRAIN_FOR`, it
+/// leaks every `Conn` and the pool rather than free memory under the kernel.
 struct Conn {
     /// The VU machine: VM state, cookies, step and redirect in progress.
     vu: Vu,
@@ -180,10 +355,24 @@ struct Conn {
     /// and the next after a failed connect.
     addr_index: usize,
     wbuf: Vec<u8>,
-    rbuf: Box<[u8]>,
-    /// Unparsed response bytes are `rbuf[rstart..rend]`.
-    rstart: usize,
-    rend: usize,
+    /// Response bytes not parsed yet: a response's unparsed end when it spans
+    /// buffers (a head cut in two), and bytes that came between requests. Empty
+    /// (and unallocated) for most connections; its capacity is kept once grown.
+    tail: Vec<u8>,
+    /// The socket's multishot `recv` is armed: its completions come until one
+    /// without `IORING_CQE_F_MORE`.
+    recv_armed: bool,
+    /// The socket's number among this VU's sockets (wrapping), in every operation's
+    /// tag: a completion of a recv on a socket given up (`Engine::retired`) is told
+    /// from one on the current socket by it.
+    sock: u32,
+    /// The peer closed (or reset) the connection between requests: the next
+    /// request goes on a new connection.
+    peer_closed: bool,
+    /// The submission round (`Engine::round`) in which the request's send was
+    /// queued: a recv completion reaped in that same round came before the request
+    /// went out.
+    queued_round: u64,
     parser: ResponseParser,
     /// The response's head and body, when checks read them.
     capture: Option<crate::response_parser::Capture>,
@@ -246,8 +435,10 @@ pub(crate) struct Finished {
 ///
 /// # Errors
 ///
-/// When io_uring cannot be set up (an old kernel, or seccomp forbids it): the caller
-/// falls back to the tokio engine before any request was sent.
+/// When io_uring cannot be set up (an old kernel, or seccomp forbids it), or its
+/// receive buffers cannot be registered (provided-buffer rings need Linux 5.19,
+/// multishot recv 6.0; `DEFER_TASKRUN`, asked for first, already needs 6.1): the
+/// caller falls back to the tokio engine before any request was sent.
 pub(crate) fn run_worker(
     shared: &Shared,
     program: &Program,
@@ -262,10 +453,22 @@ pub(crate) fn run_worker(
         .setup_defer_taskrun()
         .setup_coop_taskrun()
         .build(entries.max(8))?;
+    let count = Pool::count_for(vus.len());
+    #[cfg(test)]
+    let count = tests::POOL_BUFS.with(std::cell::Cell::get).unwrap_or(count);
+    let mut pool = Pool::new(count);
+    pool.register(&ring)?;
     // From here on nothing fails back to the caller: the run has begun.
-    Ok(drive(
-        shared, program, index, addrs, vus, stats, &mut ring, entries,
-    ))
+    let finished = drive(
+        shared, program, index, addrs, vus, stats, &mut ring, &mut pool, entries,
+    );
+    if !pool.leak {
+        // Nothing is in flight: the kernel lets go of the buffers here, and they
+        // are freed after.
+        let _ = ring.submitter().unregister_buf_ring(BGID);
+    }
+    drop(pool);
+    Ok(finished)
 }
 
 /// The event loop.
@@ -279,6 +482,7 @@ fn drive(
     vus: &[u32],
     stats: &mut WorkerStats,
     ring: &mut IoUring,
+    pool: &mut Pool,
     entries: u32,
 ) -> Finished {
     let mut conns: Vec<Conn> = vus
@@ -304,9 +508,11 @@ fn drive(
             addr: SockAddr::from(addrs[0]),
             addr_index: 0,
             wbuf: Vec::with_capacity(1024),
-            rbuf: vec![0u8; READ_BUF].into_boxed_slice(),
-            rstart: 0,
-            rend: 0,
+            tail: Vec::new(),
+            recv_armed: false,
+            sock: 0,
+            peer_closed: false,
+            queued_round: u64::MAX,
             parser: ResponseParser::new(false),
             capture: crate::judge::capture_for(program, &shared.plan.transport),
             keep: false,
@@ -339,6 +545,10 @@ fn drive(
         target: shared.vu_target.load(Ordering::Acquire),
         handoff: false,
         refused: false,
+        pool,
+        round: 0,
+        ops: 0,
+        retired: Vec::new(),
     };
     // `--ramp-up`: each VU starts when the tokio engine would start it.
     let now = Instant::now();
@@ -350,16 +560,19 @@ fn drive(
             engine.timers.push(Reverse((shared.start + delay, i)));
         }
     }
-    let mut completions: Vec<(u64, i32)> = Vec::with_capacity(entries as usize * 2);
-    let mut next_scan = Instant::now() + SCAN_EVERY;
-    let mut next_publish = Instant::now() + PUBLISH_EVERY;
+    let mut completions: Vec<(u64, i32, u32)> = Vec::with_capacity(entries as usize * 2);
+    let mut next_scan = now + SCAN_EVERY;
+    let mut next_publish = now + PUBLISH_EVERY;
     let timeout = shared.plan.transport.timeout;
+    // The clock is read twice per round: just before submitting (the start of every
+    // request in the submission) and when the wait returns (the end of every reaped
+    // response, and `now` for the next round's timers and gates).
+    let mut now = now;
     loop {
         if shared.control.is_hard_stopped() || (engine.remaining == 0 && engine.pending.is_empty())
         {
             break;
         }
-        let now = Instant::now();
         // VUs backing off after a failed connect whose wait is over go on; when the
         // run is stopping, every one does (to be marked done).
         let stopping = shared.control.is_stopping()
@@ -403,19 +616,8 @@ fn drive(
             }
         }
         // Queue what the last round produced, then one syscall: submit and wait.
-        {
-            let mut sq = ring.submission();
-            for entry in engine.pending.drain(..) {
-                // SAFETY: every entry points into a `Conn`'s buffers or address, used by
-                // the kernel under the rules at `Conn`; `conns` is never resized, and
-                // is leaked if operations are in flight when the loop ends.
-                if unsafe { sq.push(&entry) }.is_err() {
-                    // Cannot happen: the queue holds two entries per VU and a VU
-                    // never has more queued. Stop rather than lose a request.
-                    shared.control.hard_stop();
-                    break;
-                }
-            }
+        if !engine.submit(ring) {
+            break;
         }
         let submit_at = Instant::now();
         for &i in &engine.submitted {
@@ -428,28 +630,22 @@ fn drive(
         if let Some(&Reverse((at, _))) = engine.timers.peek() {
             wait = wait.min(at.saturating_duration_since(submit_at));
         }
-        let wait = types::Timespec::from(wait);
-        let args = types::SubmitArgs::new().timespec(&wait);
         // Deferred VUs whose request was refused have nothing in flight to wait for.
         let want = usize::from(!std::mem::take(&mut engine.refused));
-        match ring.submitter().submit_with_args(want, &args) {
-            Ok(_) => {}
-            Err(e)
-                if e.raw_os_error() == Some(libc::ETIME)
-                    || e.raw_os_error() == Some(libc::EINTR) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
-            Err(e) => {
-                engine
-                    .stats
-                    .note_error_detail(ErrorKind::Other, || format!("io_uring: {e}"));
-                break;
-            }
+        if let Err(e) = wait_for(ring, want, wait) {
+            engine
+                .stats
+                .note_error_detail(ErrorKind::Other, || format!("io_uring: {e}"));
+            break;
         }
-        let now = Instant::now();
+        now = Instant::now();
         completions.clear();
-        completions.extend(ring.completion().map(|c| (c.user_data(), c.result())));
-        for &(data, res) in &completions {
-            engine.complete(&mut conns, (data >> 8) as usize, data & 0xff, res, now);
+        completions.extend(
+            ring.completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
+        for &(data, res, flags) in &completions {
+            engine.complete(&mut conns, data, res, flags, now);
         }
         if shared.deadline.is_some_and(|d| now >= d) {
             shared.control.stop(StopReason::Duration);
@@ -476,22 +672,28 @@ fn drive(
     let unfinished = conns.iter().filter(|c| c.phase != Phase::Idle).count() as u64;
     let active = conns.iter().filter(|c| c.active).count() as i64;
     engine.stats.vus_changed(Instant::now(), -active);
-    if unfinished > 0 {
-        // Operations may still be in flight in the kernel, writing into these
-        // buffers; they are given up to it (the process is about to report and
-        // exit) rather than freed under it.
-        for conn in &conns {
-            if let Some(s) = &conn.socket {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
+    // Idle keep-alive connections still have their multishot recv armed, and a hard
+    // stop leaves requests in flight: shutting every socket down ends them all, and
+    // their last completions are waited for (briefly) before any memory the kernel
+    // may write is freed.
+    for conn in &conns {
+        if let Some(s) = &conn.socket {
+            let _ = s.shutdown(std::net::Shutdown::Both);
         }
+    }
+    if !engine.drain(ring, &mut completions) {
+        // Operations still in flight may write into these buffers; they are given
+        // up to the kernel (the process is about to report and exit) rather than
+        // freed under it.
+        engine.pool.leak = true;
+        std::mem::forget(std::mem::take(&mut engine.retired));
         std::mem::forget(conns);
         return Finished {
             unfinished,
             handoff: Vec::new(),
         };
     }
-    let handoff = if engine.handoff {
+    let handoff = if engine.handoff && unfinished == 0 {
         conns.into_iter().map(|c| c.vu).collect()
     } else {
         Vec::new()
@@ -501,6 +703,28 @@ fn drive(
         handoff,
     }
 }
+
+/// Submit what is queued and wait up to `wait` for `want` completions. A wait that
+/// ends by its timeout, a signal, or a full completion queue is no error.
+fn wait_for(ring: &IoUring, want: usize, wait: Duration) -> io::Result<()> {
+    let wait = types::Timespec::from(wait);
+    let args = types::SubmitArgs::new().timespec(&wait);
+    match ring.submitter().submit_with_args(want, &args) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.raw_os_error() == Some(libc::ETIME)
+                || e.raw_os_error() == Some(libc::EINTR)
+                || e.raw_os_error() == Some(libc::EBUSY) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// How long `drive` waits, at the end of a run, for the operations still in flight
+/// once every socket is shut down (they end at once on a working kernel).
+const DRAIN_FOR: Duration = Duration::from_secs(1);
 
 struct Engine<'a> {
     shared: &'a Shared,
@@ -534,9 +758,70 @@ struct Engine<'a> {
     /// A request was refused unsent this round: its VU, in `parked`, goes on at
     /// once rather than after a wait for completions.
     refused: bool,
+    /// The receive buffers the multishot recvs take from.
+    pool: &'a mut Pool,
+    /// Submissions so far: a request queued in round `round` goes out at its end.
+    round: u64,
+    /// Operations submitted whose last completion has not been reaped.
+    ops: usize,
+    /// Sockets given up while their multishot recv was still armed, with that recv's
+    /// tag: shut down, and closed when its last completion comes (the descriptor
+    /// stays open while an operation may use it; see `Conn`).
+    retired: Vec<(u64, Socket)>,
 }
 
 impl Engine<'_> {
+    /// Put the queued entries on the submission queue (`wait_for` submits them).
+    /// Returns `false` when the queue is full, which cannot happen: it holds two
+    /// entries per VU (a send and a recv) and a VU never has more queued.
+    fn submit(&mut self, ring: &mut IoUring) -> bool {
+        let mut sq = ring.submission();
+        for entry in self.pending.drain(..) {
+            // SAFETY: every entry points into a `Conn`'s buffers or address, or at
+            // the pool's ring, used by the kernel under the rules at `Conn`; `conns`
+            // is never resized, and it and the pool are leaked if operations are
+            // still in flight when the loop ends.
+            if unsafe { sq.push(&entry) }.is_err() {
+                // Stop rather than lose a request.
+                self.shared.control.hard_stop();
+                return false;
+            }
+            self.ops += 1;
+        }
+        self.round += 1;
+        true
+    }
+
+    /// At the end of a run, with every socket shut down: reap completions until no
+    /// operation is in flight (true), or give up after `DRAIN_FOR` (false).
+    fn drain(&mut self, ring: &mut IoUring, completions: &mut Vec<(u64, i32, u32)>) -> bool {
+        for (_, s) in &self.retired {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        let until = Instant::now() + DRAIN_FOR;
+        while self.ops > 0 {
+            let now = Instant::now();
+            if now >= until || wait_for(ring, 1, until - now).is_err() {
+                return false;
+            }
+            completions.clear();
+            completions.extend(
+                ring.completion()
+                    .map(|c| (c.user_data(), c.result(), c.flags())),
+            );
+            for &(_, _, flags) in completions.iter() {
+                if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
+                    self.pool.give_back(bid);
+                }
+                if !io_uring::cqueue::more(flags) {
+                    self.ops -= 1;
+                }
+            }
+        }
+        self.retired.clear();
+        true
+    }
+
     /// Start VU `i`'s next request, connecting first if needed; or mark it done.
     fn next_request(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
         let shared = self.shared;
@@ -731,6 +1016,11 @@ impl Engine<'_> {
         if !again {
             self.submitted.push(i);
         }
+        if conn.peer_closed {
+            // Closed by the peer while idle: as a reused connection found closed.
+            self.reconnect(conns, i, now);
+            return;
+        }
         if conn.socket.is_none() {
             conn.reused = false;
             // Sent again after an idle close: it opens a connection, it reuses none.
@@ -755,10 +1045,12 @@ impl Engine<'_> {
                 let _ = s.set_nodelay(true);
                 let fd = types::Fd(s.as_raw_fd());
                 conn.socket = Some(s);
+                conn.peer_closed = false;
+                conn.tail.clear();
                 conn.phase = Phase::Connecting;
                 let entry = opcode::Connect::new(fd, conn.addr.as_ptr().cast(), conn.addr.len())
                     .build()
-                    .user_data(tag(i, OP_CONNECT));
+                    .user_data(tag(i, conn.sock, OP_CONNECT));
                 self.pending.push(entry);
             }
             Err(e) => {
@@ -777,8 +1069,9 @@ impl Engine<'_> {
     /// read the whole request (a `413` to a large body) is heard.
     fn exchange(&mut self, conns: &mut [Conn], i: usize) {
         conns[i].phase = Phase::Exchanging;
+        conns[i].queued_round = self.round;
         self.send(conns, i);
-        self.recv(conns, i);
+        self.arm(conns, i);
     }
 
     /// Queue a `send` of what is left of the request.
@@ -807,42 +1100,61 @@ impl Engine<'_> {
         let send = opcode::Send::new(types::Fd(socket.as_raw_fd()), rest.as_ptr(), len)
             .flags(libc::MSG_WAITALL | libc::MSG_NOSIGNAL)
             .build()
-            .user_data(tag(i, OP_SEND));
+            .user_data(tag(i, conn.sock, OP_SEND));
         conn.send_in_flight = true;
         self.pending.push(send);
     }
 
-    fn recv(&mut self, conns: &mut [Conn], i: usize) {
+    /// Arm the socket's multishot `recv`, unless it is armed: it stays armed across
+    /// the connection's requests, each completion bringing what one receive got in
+    /// a buffer of the pool, until the connection ends, the pool runs dry
+    /// (`ENOBUFS`) or the kernel stops it; then the next exchange (or the handling
+    /// of that completion, when a response is awaited) arms it again.
+    fn arm(&mut self, conns: &mut [Conn], i: usize) {
         let conn = &mut conns[i];
         let Some(socket) = &conn.socket else { return };
-        if conn.rstart == conn.rend {
-            conn.rstart = 0;
-            conn.rend = 0;
-        } else if conn.rend == conn.rbuf.len() {
-            conn.rbuf.copy_within(conn.rstart..conn.rend, 0);
-            conn.rend -= conn.rstart;
-            conn.rstart = 0;
-            if conn.rend == conn.rbuf.len() {
-                // A head (or chunk-size line) longer than the buffer: grow it, on this
-                // cold path only. No operation is using the buffer now (its recv has
-                // completed); the parser stops a head at MAX_HEAD.
-                let mut bigger = vec![0u8; conn.rbuf.len() * 2].into_boxed_slice();
-                bigger[..conn.rend].copy_from_slice(&conn.rbuf[..conn.rend]);
-                conn.rbuf = bigger;
-            }
+        if conn.recv_armed {
+            return;
         }
-        let free = &mut conn.rbuf[conn.rend..];
-        let entry = opcode::Recv::new(
-            types::Fd(socket.as_raw_fd()),
-            free.as_mut_ptr(),
-            free.len() as u32,
-        )
-        .build()
-        .user_data(tag(i, OP_RECV));
+        let entry = opcode::RecvMulti::new(types::Fd(socket.as_raw_fd()), BGID)
+            .build()
+            .user_data(tag(i, conn.sock, OP_RECV));
+        conn.recv_armed = true;
         self.pending.push(entry);
     }
 
-    fn complete(&mut self, conns: &mut [Conn], i: usize, op: u64, res: i32, now: Instant) {
+    /// Give up VU `i`'s socket. With its recv still armed, the socket is shut down
+    /// (which ends the recv) and kept open in `retired` until the recv's last
+    /// completion; otherwise no operation uses it and it is closed now.
+    fn close(&mut self, conns: &mut [Conn], i: usize) {
+        let conn = &mut conns[i];
+        conn.tail.clear();
+        conn.peer_closed = false;
+        let Some(socket) = conn.socket.take() else {
+            return;
+        };
+        if std::mem::take(&mut conn.recv_armed) {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+            self.retired.push((tag(i, conn.sock, OP_RECV), socket));
+        }
+        // Completions still to come for the old socket's recv are told apart by it.
+        conn.sock = conn.sock.wrapping_add(1) & 0xff_ffff;
+    }
+
+    fn complete(&mut self, conns: &mut [Conn], data: u64, res: i32, flags: u32, now: Instant) {
+        let more = io_uring::cqueue::more(flags);
+        if !more {
+            self.ops -= 1;
+        }
+        let (i, sock, op) = untag(data);
+        if op == OP_RECV {
+            let bid = io_uring::cqueue::buffer_select(flags);
+            self.recv_done(conns, i, sock, res, bid, more, now);
+            if let Some(bid) = bid {
+                self.pool.give_back(bid);
+            }
+            return;
+        }
         if i >= conns.len() {
             return;
         }
@@ -897,9 +1209,103 @@ impl Engine<'_> {
                 conn.timing.written = Some(now);
                 self.exchange(conns, i);
             }
-            OP_SEND => self.sent(conns, i, res),
-            _ => self.received(conns, i, res, now),
+            _ => self.sent(conns, i, res),
         }
+    }
+
+    /// A completion of VU `i`'s multishot recv on its socket number `sock`: `res`
+    /// bytes in the pool's buffer `bid`, the end of stream (0) or an errno; `more`
+    /// when the recv stays armed. The buffer goes back to the pool after this.
+    #[allow(clippy::too_many_arguments)]
+    fn recv_done(
+        &mut self,
+        conns: &mut [Conn],
+        i: usize,
+        sock: u32,
+        res: i32,
+        bid: Option<u16>,
+        more: bool,
+        now: Instant,
+    ) {
+        if i >= conns.len() || sock != conns[i].sock {
+            // The recv of a socket given up: its last completion closes it.
+            if !more {
+                let data = tag(i, sock, OP_RECV);
+                if let Some(k) = self.retired.iter().position(|(t, _)| *t == data) {
+                    self.retired.swap_remove(k);
+                }
+            }
+            return;
+        }
+        let conn = &mut conns[i];
+        if !more {
+            conn.recv_armed = false;
+        }
+        // A response is awaited: the request's send went out in an earlier round
+        // than this completion's reaping, and no outcome is known yet.
+        let awaited = conn.phase == Phase::Exchanging
+            && conn.settled.is_none()
+            && conn.queued_round != self.round;
+        if res == -libc::ENOBUFS {
+            #[cfg(test)]
+            tests::RAN_DRY.fetch_add(1, Ordering::Relaxed);
+            // The pool ran dry: nothing was read, the bytes wait in the socket. The
+            // recv is armed again (if a response is awaited; otherwise by the next
+            // exchange) and submitted after this round's buffers are all back.
+            if awaited {
+                self.arm(conns, i);
+            }
+            return;
+        }
+        let data: &[u8] = match bid {
+            // SAFETY: this completion named the buffer and `complete` gives it
+            // back only after this call; `data` does not outlive it.
+            Some(bid) if res > 0 => unsafe { self.pool.filled(bid, res as usize) },
+            _ => &[],
+        };
+        if !awaited {
+            if conn.settled.is_some() || conn.socket.is_none() {
+                // The outcome is known (the socket is shut down): nothing more is read.
+                return;
+            }
+            if res > 0 {
+                // Bytes between requests: the next response's start, as if read
+                // with it.
+                keep(&mut conn.tail, data);
+            } else {
+                conn.peer_closed = true;
+                if conn.phase == Phase::Exchanging {
+                    // The request queued this round has not gone out: it goes on a
+                    // new connection instead, as a request that finds its reused
+                    // connection closed does.
+                    self.requeue(conns, i, now);
+                }
+            }
+            return;
+        }
+        self.received(conns, i, res, data, now);
+    }
+
+    /// VU `i`'s request, queued this round on a connection the peer has closed
+    /// since, is taken back before it goes out, and goes on a new connection.
+    fn requeue(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let conn = &mut conns[i];
+        let send = tag(i, conn.sock, OP_SEND);
+        self.pending.retain(|e| e.get_user_data() != send);
+        conn.send_in_flight = false;
+        self.reconnect(conns, i, now);
+    }
+
+    /// VU `i`'s reused connection was closed before any of the response came: the
+    /// request goes once more, on a new connection, as in the tokio engine
+    /// (`Http1::exchange`). Its start time stays the first attempt's.
+    fn reconnect(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        self.close(conns, i);
+        let conn = &mut conns[i];
+        conn.reused = false;
+        conn.timing.closed_by_server = true;
+        self.stats.reconnected(now);
+        self.issue(conns, i, now, true);
     }
 
     /// A send's completion: `res` is the bytes the kernel took, or an errno. With
@@ -923,7 +1329,9 @@ impl Engine<'_> {
         // already be on its way, or with the connection's end.
     }
 
-    fn received(&mut self, conns: &mut [Conn], i: usize, res: i32, now: Instant) {
+    /// What VU `i`'s recv brought while its response is awaited: `res` bytes,
+    /// `data`, the end of stream (0) or an errno.
+    fn received(&mut self, conns: &mut [Conn], i: usize, res: i32, data: &[u8], now: Instant) {
         let conn = &mut conns[i];
         // A failed send does not decide the outcome: the server may have answered
         // before it stopped reading, and that answer is still read (Linux returns
@@ -951,21 +1359,31 @@ impl Engine<'_> {
             if conn.timing.first_byte.is_none() {
                 conn.timing.first_byte = Some(now);
             }
-            conn.rend += res as usize;
             let capture = conn.capture.as_mut().filter(|_| conn.keep);
-            match conn
-                .parser
-                .advance_into(&conn.rbuf[conn.rstart..conn.rend], capture)
-            {
-                Ok((used, done)) => {
-                    conn.rstart += used;
-                    done.map(Ok)
-                }
+            // Parsed straight from the pool's buffer; only what the parser leaves
+            // (a head cut at the buffer's end, bytes after the response) is copied,
+            // to `tail`, and the next bytes are parsed after it.
+            let parsed = if conn.tail.is_empty() {
+                conn.parser
+                    .advance_into(data, capture)
+                    .inspect(|&(used, _)| {
+                        keep(&mut conn.tail, &data[used..]);
+                    })
+            } else {
+                keep(&mut conn.tail, data);
+                conn.parser
+                    .advance_into(&conn.tail, capture)
+                    .inspect(|&(used, _)| {
+                        conn.tail.drain(..used);
+                    })
+            };
+            match parsed {
+                Ok((_, done)) => done.map(Ok),
                 Err(invalid) => Some(Err((ErrorKind::Protocol, Why::Invalid(invalid)))),
             }
         };
         match outcome {
-            None => self.recv(conns, i),
+            None => self.arm(conns, i),
             Some(settled) if conn.send_in_flight => {
                 // The outcome came before the request was all sent. The send is
                 // stopped (shutting the socket down ends it with what it sent), and
@@ -1000,10 +1418,9 @@ impl Engine<'_> {
                 conn.timing.closed_by_server |= !keep_alive;
                 // A request not sent whole leaves the server expecting the rest.
                 if !keep_alive || conn.sent < conn.wbuf.len() {
-                    conn.socket = None;
-                    conn.rstart = 0;
-                    conn.rend = 0;
+                    self.close(conns, i);
                 }
+                let conn = &mut conns[i];
                 conn.reused = conn.socket.is_some();
                 let outcome = Outcome::Response {
                     status: Status::Http(status),
@@ -1013,24 +1430,18 @@ impl Engine<'_> {
             }
             Err((kind, why)) => {
                 let conn = &mut conns[i];
-                conn.socket = None;
-                conn.rstart = 0;
-                conn.rend = 0;
                 // A reused connection that was closed before any of a response came
-                // (an idle keep-alive connection the server had closed): the request
-                // goes once more, on a new connection, as in the tokio engine
-                // (`Http1::exchange`). Its start time stays the first attempt's.
+                // (an idle keep-alive connection the server had closed).
                 if kind == ErrorKind::Reset
                     && conn.reused
                     && !conn.parser.started()
                     && !conn.timed_out
                 {
-                    conn.reused = false;
-                    conn.timing.closed_by_server = true;
-                    self.stats.reconnected(now);
-                    self.issue(conns, i, now, true);
+                    self.reconnect(conns, i, now);
                     return;
                 }
+                self.close(conns, i);
+                let conn = &mut conns[i];
                 conn.reused = false;
                 let timeout = self.shared.plan.transport.timeout;
                 self.stats.note_error_detail(kind, || match why {
@@ -1123,6 +1534,45 @@ impl Engine<'_> {
     }
 }
 
-fn tag(i: usize, op: u64) -> u64 {
-    ((i as u64) << 8) | op
+/// Append `bytes` to a connection's `tail`. Its first allocation holds a typical
+/// response head (`TAIL_MIN`), so that a run of small responses that span buffers
+/// allocates once per connection, not once per size.
+fn keep(tail: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    if tail.capacity() == 0 {
+        tail.reserve(TAIL_MIN.max(bytes.len()));
+    }
+    tail.extend_from_slice(bytes);
+}
+
+/// An operation's user data: the VU's index, its socket's number (`Conn::sock`,
+/// 24 bits) and the operation.
+fn tag(i: usize, sock: u32, op: u64) -> u64 {
+    (u64::from(sock & 0xff_ffff) << 40) | ((i as u64 & 0xffff_ffff) << 8) | op
+}
+
+/// The parts of a [`tag`]: the VU's index, its socket's number, the operation.
+fn untag(data: u64) -> (usize, u32, u64) {
+    (
+        ((data >> 8) & 0xffff_ffff) as usize,
+        (data >> 40) as u32,
+        data & 0xff,
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::cell::Cell;
+    use std::sync::atomic::AtomicU64;
+
+    thread_local! {
+        /// The pool's buffer count for runs on this thread, instead of
+        /// `Pool::count_for`'s: a pool small enough to run dry.
+        pub(crate) static POOL_BUFS: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    /// How many times a multishot recv ended because the pool ran dry.
+    pub(crate) static RAN_DRY: AtomicU64 = AtomicU64::new(0);
 }
