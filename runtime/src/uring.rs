@@ -16,11 +16,13 @@
 //! is over (not on a timer tick) without an operation or a syscall of its own.
 //!
 //! The open model's iterations are due on the schedule open.rs computes for both
-//! engines; the ring's wait ends when the next one is due (`EXT_ARG`'s timeout is a
-//! high-resolution timer), so an iteration is released when the clock reaches its
-//! due time, never early, and late by the timer's wake-up latency plus the round's
-//! work (tens of microseconds on an idle core; measured in BENCHMARKS.md). Its
-//! schedule lag is measured at its first request's submission.
+//! engines; the ring's wait ends `open::RELEASE_AHEAD` (1 ms) before the next one
+//! is due (`EXT_ARG`'s timeout is a high-resolution timer), and every iteration due
+//! within that millisecond is released then. Schedule precision: an iteration
+//! starts at most 1 ms early (its latency then counts from its actual send, as on
+//! the tokio engine) and late by the wake-up latency plus the round's work when the
+//! loop is not busy with responses; its schedule lag is measured at its first
+//! request's submission (lag p99 in BENCHMARKS.md, 2026-12-01).
 //!
 //! Timing stays honest: one clock reading when the wait returns is every reaped
 //! response's end time, and one reading just before submitting is the start of every
@@ -46,7 +48,7 @@ use socket2::{SockAddr, Socket, Type};
 use crate::backoff::Backoff;
 use crate::http1::write_request;
 use crate::live::PUBLISH_EVERY;
-use crate::open::{Backlog, Limits, RETIRE_AFTER, Schedule};
+use crate::open::{Backlog, Limits, RELEASE_AHEAD, RETIRE_AFTER, Schedule};
 use crate::rate::Pacer;
 use crate::response_parser::{Invalid, Response, ResponseParser};
 use crate::shared::Shared;
@@ -481,8 +483,17 @@ fn drive(
         if let Some(&Reverse((at, _))) = engine.timers.peek() {
             wait = wait.min(at.saturating_duration_since(submit_at));
         }
-        if let Some(due) = engine.open.as_ref().and_then(|o| o.schedule.next_due()) {
-            wait = wait.min(due.saturating_duration_since(submit_at));
+        if let Some(open) = &engine.open
+            && let Some(due) = open.schedule.next_due()
+        {
+            // With the queue full, the next iteration waits for its due time.
+            let ahead = if open.backlog.is_full() {
+                Duration::ZERO
+            } else {
+                RELEASE_AHEAD
+            };
+            let release = due.checked_sub(ahead).unwrap_or(due);
+            wait = wait.min(release.saturating_duration_since(submit_at));
         }
         let wait = types::Timespec::from(wait);
         let args = types::SubmitArgs::new().timespec(&wait);
@@ -756,8 +767,9 @@ impl Engine<'_> {
         }
     }
 
-    /// The open model: release every iteration due by `now` (the schedule's
-    /// precision is the ring's timed wait, which ends when the next one is due): to
+    /// The open model: release every iteration due by `now` and within
+    /// `RELEASE_AHEAD` after it (the ring's timed wait ends that long before the
+    /// next one is due, so a wake-up releases a batch at high rates): to
     /// an idle VU, else to a new one while there are fewer than `max_vus`, else into
     /// the queue; with the queue full, it and every other one due by now are dropped
     /// (`Schedule::drop_behind`). When the run is ending, what fell due before the
@@ -783,12 +795,16 @@ impl Engine<'_> {
                 }
                 return;
             }
-            let Some(due) = open.schedule.next_due().filter(|&d| d <= now) else {
+            let horizon = now + RELEASE_AHEAD;
+            let Some(due) = open.schedule.next_due().filter(|&d| d <= horizon) else {
                 return;
             };
             let vu = match open.idle.pop() {
                 Some(i) => Some(i),
                 None if self.remaining < open.limits.max_vus as usize => None,
+                // Not due yet, with the queue full: it waits for its time (or for
+                // a VU), rather than being dropped before it is due.
+                None if open.backlog.is_full() && due > now => return,
                 None if open.backlog.is_full() => {
                     open.schedule.drop_behind(now, self.stats);
                     continue;
