@@ -2,8 +2,8 @@
 //!
 //! Used for plain `http://` HTTP/1.1 to one origin: the closed model, with or
 //! without think time, a rate cap, stages or a ramp-up, and the open model (arrival
-//! rate); the tokio engine serves everything else (see `eligible`). Why a second engine: on loopback ~85% of a generator's
-//! CPU is the kernel's, and the tokio engine makes about 2.6 syscalls per request
+//! rate); the tokio engine serves everything else (see `eligible`). Why a second
+//! engine: on loopback ~85% of a generator's CPU is the kernel's, and the tokio engine makes about 2.6 syscalls per request
 //! (write, read, and epoll_wait when a read would block). Here a request is two
 //! submission entries, a `send` and a `recv` side by side (so an answer that comes
 //! before the whole request went out is read), and one `io_uring_enter` submits every
@@ -77,7 +77,10 @@ const OP_RECV: u64 = 3;
 /// pacer, `worker::worker_pacer`; stages park VUs above the level between
 /// iterations, as `closed_vu` does), and in the open model, constant or ramping
 /// arrival rate (the tokio engine's schedule and queue, open.rs; the next due
-/// iteration bounds the ring's wait too, see `Engine::release`). The origin's host is an IP address, a name
+/// iteration bounds the ring's wait too, see `Engine::release`). Measured cost: an
+/// open-model run at a rate the loop does not saturate reaps about one completion
+/// per wait, and costs 2.4-2.6x the tokio engine's CPU per request at 10,000/s
+/// (BENCHMARKS.md, 2026-12-01); its schedule lag is lower. The origin's host is an IP address, a name
 /// `--resolve`/`--connect-to` routes, or a name resolved here, once for the run
 /// ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections have no `dns`
 /// phase.
