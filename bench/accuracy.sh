@@ -9,13 +9,18 @@
 # (oha again with -c 200 when 50 connections miss the rate by more than 2%).
 # Rates: 1000, 10000, and ~90% of and 100% of the ceiling, which is kaioken's
 # closed-model throughput (-c 50 --threads 1, 5 s) measured at the start.
+# kaioken runs once per engine in BENCH_ENGINES (tokio with KAIOKEN_NO_IO_URING=1;
+# its rows are the tool `kaioken-tokio`), and the whole set BENCH_ROUNDS times,
+# interleaved; with several rounds the summary ends with each tool's medians and
+# the CPU ratios to `oha -q` (raw) per round.
 #
 # Env knobs: BENCH_DURATION (10s), BENCH_RATES ("1000 10000 auto"; "auto" adds
 # 90% and 100% of the ceiling), BENCH_CEILING (req/s; skips measuring it),
 # BENCH_CEILING_DURATION (5s), BENCH_MAX_VUS (200), BENCH_OHA_CONNS (50),
 # BENCH_OHA_RETRY_CONNS (200; empty to skip the retry), BENCH_GEN_CPU (0),
-# BENCH_SERVER_CPU (1), NGINX (/usr/sbin/nginx). Uses target/release/kaioken
-# as is (builds it only if missing).
+# BENCH_SERVER_CPU (1), NGINX (/usr/sbin/nginx), BENCH_ENGINES ("io_uring
+# tokio"), BENCH_ROUNDS (1), BENCH_OHA_CORRECTION ("off on"). Builds the release
+# binary first (under CARGO_TARGET_DIR when set) unless BENCH_NO_BUILD=1.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -27,9 +32,11 @@ OHA_CONNS=${BENCH_OHA_CONNS:-50}
 OHA_RETRY_CONNS=${BENCH_OHA_RETRY_CONNS-200}
 GEN_CPU=${BENCH_GEN_CPU:-0}
 SRV_CPU=${BENCH_SERVER_CPU:-$(($(nproc) >= 2 ? 1 : 0))}
+ENGINES=${BENCH_ENGINES:-io_uring tokio}
+ROUNDS=${BENCH_ROUNDS:-1}
+OHA_CORRECTION=${BENCH_OHA_CORRECTION:-off on}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-KAIOKEN=$ROOT/target/release/kaioken
 RESULTS=$ROOT/bench/results
 NGINX=${NGINX:-/usr/sbin/nginx}
 TIME=/usr/bin/time
@@ -44,6 +51,13 @@ for r in $RATES; do
     case $r in auto) ;; '' | *[!0-9]*) die "BENCH_RATES: '$r' is neither a whole number nor 'auto'" ;; esac
 done
 case $CEILING in *[!0-9]*) die "BENCH_CEILING must be a whole number of req/s" ;; esac
+case $ROUNDS in '' | *[!0-9]* | 0) die "BENCH_ROUNDS must be a whole number of rounds, 1 or more" ;; esac
+for e in $ENGINES; do
+    case $e in io_uring | tokio) ;; *) die "BENCH_ENGINES: '$e' is neither io_uring nor tokio" ;; esac
+done
+for c in $OHA_CORRECTION; do
+    case $c in on | off) ;; *) die "BENCH_OHA_CORRECTION: '$c' is neither on nor off" ;; esac
+done
 
 for c in python3 taskset; do command -v "$c" >/dev/null || die "$c is required"; done
 [[ $(nproc) -ge 2 ]] || log "warning: fewer than 2 CPUs; generator and server will share a core"
@@ -55,12 +69,7 @@ if ! command -v oha >/dev/null; then
     cargo install oha --locked
 fi
 # As run.sh: measure the checked-out code, not a release binary left from before.
-if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-    log "cargo build --release -p kaioken"
-    (cd "$ROOT" && cargo build --release -p kaioken)
-fi
-[[ -x $KAIOKEN ]] || die "$KAIOKEN is missing"
-[[ -x $KAIOKEN ]] || die "$KAIOKEN is missing"
+build_kaioken
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kaioken-accuracy.XXXXXX")
 cleanup() {
@@ -78,7 +87,7 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 CSV=$RESULTS/accuracy-$STAMP.csv
 RAW=$RESULTS/accuracy-$STAMP
 mkdir -p "$RAW"
-echo "tool,correction,connections,target_rps,duration,planned,sent,sent_ratio,started,achieved_rate,requests,errors,elapsed_s,req_rate,ratio,error_pct,dropped,sched_lag_p99_ms,sched_lag_max_ms,lat_p50_ms,lat_p99_ms,unc_p50_ms,unc_p99_ms,vus_max_active,user_s,sys_s,exit_code" >"$CSV"
+echo "tool,correction,connections,target_rps,duration,planned,sent,sent_ratio,started,achieved_rate,requests,errors,elapsed_s,req_rate,ratio,error_pct,dropped,sched_lag_p99_ms,sched_lag_max_ms,lat_p50_ms,lat_p99_ms,unc_p50_ms,unc_p99_ms,vus_max_active,user_s,sys_s,exit_code,round,engine" >"$CSV"
 
 # run_gen NAME CMD...: run one generator pinned to the generator CPU under
 # /usr/bin/time; raw stdout/stderr/time land in $RAW/NAME.{out,err,time}.
@@ -125,7 +134,7 @@ log "target rates: ${TARGETS[*]} iterations/s, $DURATION each"
 record() {
     python3 - "$@" "$RAW" "$DURATION" >>"$CSV" <<'EOF'
 import json, sys
-tool, corr, conns, target, name, rc, raw, dur = sys.argv[1:]
+tool, corr, conns, target, name, rc, rnd, raw, dur = sys.argv[1:]
 target = float(target)
 nan = float("nan")
 user = sys_ = nan
@@ -135,17 +144,17 @@ try:
 except Exception:
     pass
 row = dict(sent=nan, started=nan, achieved=nan, requests=0, errors=0, elapsed=nan, dropped=nan,
-           lag99=nan, lagmax=nan, p50=nan, p99=nan, up50=nan, up99=nan, vus=nan)
+           lag99=nan, lagmax=nan, p50=nan, p99=nan, up50=nan, up99=nan, vus=nan, engine="")
 try:
     d = json.load(open(f"{raw}/{name}.out"))
-    if tool == "kaioken":
+    if tool.startswith("kaioken"):
         it, rq = d["iterations"], d["requests"]
         row.update(sent=it["started"], started=it["started"], achieved=it["achieved_rate"], dropped=it["dropped"],
                    requests=rq["total"], errors=rq["errors"], elapsed=d["elapsed_s"],
                    lag99=d["schedule_lag_ms"]["p99"], lagmax=d["schedule_lag_ms"]["max"],
                    p50=d["latency_ms"]["p50"], p99=d["latency_ms"]["p99"],
                    up50=d["latency_uncorrected_ms"]["p50"], up99=d["latency_uncorrected_ms"]["p99"],
-                   vus=d["vus"]["max_active"])
+                   vus=d["vus"]["max_active"], engine=d["settings"]["engine"])
     else:
         # Completed responses over oha's own elapsed time; requests cut off at the
         # deadline ("aborted due to deadline", at most one per connection) are not
@@ -171,44 +180,50 @@ print(",".join([tool, corr, conns, i(target), dur, i(planned), i(row["sent"]),
                 str(row["requests"]), str(row["errors"]), f(row["elapsed"]), f(req_rate, 1),
                 f(ratio, 4), f((ratio - 1) * 100, 2), i(row["dropped"]), f(row["lag99"]),
                 f(row["lagmax"]), f(row["p50"]), f(row["p99"]), f(row["up50"]), f(row["up99"]),
-                i(row["vus"]), f(user, 2), f(sys_, 2), rc]))
-print(f"[accuracy] {tool:<7} {'corr' if corr == 'on' else 'raw ':<4} c={conns:<4} target {target:>8.0f}/s "
+                i(row["vus"]), f(user, 2), f(sys_, 2), rc, rnd, row["engine"]]))
+print(f"[accuracy] {tool:<13} {'corr' if corr == 'on' else 'raw ':<4} c={conns:<4} target {target:>8.0f}/s "
       f"achieved {row['achieved']:>9.1f}/s ({(ratio - 1) * 100:+.2f}%)  dropped {i(row['dropped']) or '-'}  "
       f"errors {row['errors']}  p50 {row['p50']:.3f} p99 {row['p99']:.3f} ms  "
-      f"cpu {user + sys_:.2f}s  exit {rc}", file=sys.stderr)
+      f"lag p99 {row['lag99']:.3f} ms  cpu {user + sys_:.2f}s  exit {rc}", file=sys.stderr)
 EOF
     tail -n1 "$CSV" | cut -d, -f15
 }
 
+# run_kaioken RATE ENGINE ROUND
 run_kaioken() {
-    local rate=$1 rc=0 name=kaioken.$1
-    run_gen "$name" "$KAIOKEN" "$URL" --arrival-rate "$rate" -d "$DURATION" --max-vus "$MAX_VUS" \
-        --threads 1 --no-tui --json || rc=$?
-    record kaioken on "$MAX_VUS" "$rate" "$name" "$rc" >/dev/null
+    local rate=$1 engine=$2 round=$3 rc=0 tool=kaioken env=()
+    [[ $engine == tokio ]] && tool=kaioken-tokio env=(KAIOKEN_NO_IO_URING=1)
+    local name=$tool.$rate.r$round
+    run_gen "$name" env "${env[@]}" "$KAIOKEN" "$URL" --arrival-rate "$rate" -d "$DURATION" \
+        --max-vus "$MAX_VUS" --threads 1 --no-tui --json || rc=$?
+    record "$tool" on "$MAX_VUS" "$rate" "$name" "$rc" "$round" >/dev/null
 }
 
-# run_oha RATE CONNS on|off: prints the achieved/target ratio.
+# run_oha RATE CONNS on|off ROUND: prints the achieved/target ratio.
 run_oha() {
-    local rate=$1 conns=$2 corr=$3 rc=0 name=oha.$1.c$2.$3 extra=()
+    local rate=$1 conns=$2 corr=$3 round=$4 rc=0 name=oha.$1.c$2.$3.r$4 extra=()
     [[ $corr == on ]] && extra=(--latency-correction)
     run_gen "$name" oha "$URL" -q "$rate" -z "$DURATION" -c "$conns" --worker-threads 1 \
         "${extra[@]}" --no-tui --output-format json || rc=$?
-    record oha "$corr" "$conns" "$rate" "$name" "$rc"
+    record oha "$corr" "$conns" "$rate" "$name" "$rc" "$round"
 }
 
 short() { python3 -c 'import sys; print(int(float(sys.argv[1]) < 0.98))' "${1:-0}"; }
 
-for rate in "${TARGETS[@]}"; do
-    run_kaioken "$rate"
-    missed=0
-    for corr in off on; do
-        ratio=$(run_oha "$rate" "$OHA_CONNS" "$corr")
-        [[ $(short "$ratio") == 1 ]] && missed=1
+for round in $(seq 1 "$ROUNDS"); do
+    [[ $ROUNDS == 1 ]] || log "round $round of $ROUNDS"
+    for rate in "${TARGETS[@]}"; do
+        for engine in $ENGINES; do run_kaioken "$rate" "$engine" "$round"; done
+        missed=0
+        for corr in $OHA_CORRECTION; do
+            ratio=$(run_oha "$rate" "$OHA_CONNS" "$corr" "$round")
+            [[ $(short "$ratio") == 1 ]] && missed=1
+        done
+        if [[ $missed == 1 && -n $OHA_RETRY_CONNS && $OHA_RETRY_CONNS != "$OHA_CONNS" ]]; then
+            log "oha -c $OHA_CONNS missed $rate/s by more than 2%; again with -c $OHA_RETRY_CONNS"
+            for corr in $OHA_CORRECTION; do run_oha "$rate" "$OHA_RETRY_CONNS" "$corr" "$round" >/dev/null; done
+        fi
     done
-    if [[ $missed == 1 && -n $OHA_RETRY_CONNS && $OHA_RETRY_CONNS != "$OHA_CONNS" ]]; then
-        log "oha -c $OHA_CONNS missed $rate/s by more than 2%; again with -c $OHA_RETRY_CONNS"
-        for corr in off on; do run_oha "$rate" "$OHA_RETRY_CONNS" "$corr" >/dev/null; done
-    fi
 done
 
 cp "$WORK/nginx.conf" "$WORK/error.log" "$RAW/" 2>/dev/null || true
@@ -227,7 +242,7 @@ hdr = (f"{'target/s':>9} {'tool':<15} {'achieved/s':>11} {'ratio':>7} {'err %':>
 print(hdr)
 print("-" * len(hdr))
 for r in rows:
-    label = "kaioken" if r["tool"] == "kaioken" else f"oha -c{r['connections']} {'corr' if r['correction'] == 'on' else 'raw'}"
+    label = r["tool"] if r["tool"].startswith("kaioken") else f"oha -c{r['connections']} {'corr' if r['correction'] == 'on' else 'raw'}"
     dash = lambda k: r[k] if r[k] != "" else "-"
     cpu = lambda r: f"{float(r['user_s']) + float(r['sys_s']):.2f}" if r["user_s"] and r["sys_s"] else "-"
     print(f"{r['target_rps']:>9} {label:<15} {dash('achieved_rate'):>11} {dash('ratio'):>7} "
@@ -240,4 +255,41 @@ print("latency in ms. kaioken p50/p99: corrected (from the scheduled start); raw
 print("cpu s = user + sys CPU seconds of the generator process for the whole run (/usr/bin/time).")
 print("oha: 'corr' = --latency-correction, 'raw' = without; oha reports no schedule lag or drops.")
 print(f"raw results: {sys.argv[1]} (tool outputs in {sys.argv[1][:-4]}/)")
+
+# Several rounds: each tool's medians per target, and its CPU over oha -q's (raw,
+# the first connection count) in the same round: median and range.
+rounds = sorted({r["round"] for r in rows})
+if len(rounds) > 1:
+    from statistics import median
+    cpu = lambda r: float(r["user_s"]) + float(r["sys_s"]) if r["user_s"] and r["sys_s"] else None
+    num = lambda v: float(v) if v not in ("", None) else None
+    oha_conns = min((int(r["connections"]) for r in rows if r["tool"] == "oha"), default=None)
+    print()
+    print(f"medians over {len(rounds)} rounds; cpu/oha = CPU over oha -c{oha_conns} raw's in the same round")
+    hdr = (f"{'target/s':>9} {'tool':<15} {'engine':<9} {'ratio':>7} {'lag p99':>8} {'cpu s':>6} "
+           f"{'cpu/oha':>8} {'cpu/oha range':>14}")
+    print(hdr)
+    print("-" * len(hdr))
+    targets = sorted({int(r["target_rps"]) for r in rows})
+    tools = [t for t in dict.fromkeys(r["tool"] for r in rows) if t.startswith("kaioken")] + ["oha"]
+    for t in targets:
+        for tool in tools:
+            mine = [r for r in rows if int(r["target_rps"]) == t and r["tool"] == tool
+                    and (tool != "oha" or (r["correction"] == "off" and int(r["connections"]) == oha_conns))]
+            if not mine:
+                continue
+            ratios = []
+            for r in mine:
+                o = [x for x in rows if x["tool"] == "oha" and x["round"] == r["round"]
+                     and int(x["target_rps"]) == t and x["correction"] == "off"
+                     and int(x["connections"]) == oha_conns]
+                if o and cpu(r) is not None and cpu(o[0]):
+                    ratios.append(cpu(r) / cpu(o[0]))
+            vals = lambda k: [v for v in (num(r[k]) for r in mine) if v is not None]
+            med = lambda xs, p=3: f"{median(xs):.{p}f}" if xs else "-"
+            cpus = [c for c in (cpu(r) for r in mine) if c is not None]
+            rng = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
+            engines = ",".join(sorted({r["engine"] for r in mine})) or "-"
+            print(f"{t:>9} {tool:<15} {engines:<9} {med(vals('ratio'), 4):>7} {med(vals('sched_lag_p99_ms')):>8} "
+                  f"{med(cpus, 2):>6} {med(ratios, 2):>8} {rng:>14}")
 EOF

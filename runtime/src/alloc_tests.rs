@@ -304,6 +304,22 @@ fn serve_until_closed(mut sock: std::net::TcpStream) -> u64 {
     }
 }
 
+/// Nor in the open model: iterations come due on the ring's timed wait, go to the
+/// VU or wait in the queue (made at the start), and their schedule lag is recorded.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_open_model_allocates_nothing() {
+    uring_allocations_grow_not("127.0.0.1", None, false, |load| {
+        load.arrival = Some(kaioken_vm::Arrival {
+            rate: 5_000.0,
+            pre_allocated_vus: 1,
+            latency_correction: true,
+            queue_size: 100,
+            queue_timeout: Duration::from_secs(1),
+        });
+    });
+}
+
 /// Runs of 500 and of 2,000 requests of one VU on the io_uring engine to
 /// `http://{host}:port/items/${REQUEST_ID}` (a local server), with the scenario
 /// `config` if any and the load `tweak` changes: both must allocate exactly as much.
@@ -348,6 +364,9 @@ fn uring_allocations_grow_not(
         let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
         let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
         let mut stats = WorkerStats::new(shared.measure_from, 10);
+        if let Some(arrival) = &plan.load.arrival {
+            stats = stats.open_model(arrival.latency_correction);
+        }
         // The engine publishes its statistics every tick; the first copy makes the
         // slot's buffers, later ones reuse them. Make it now, so that a run long
         // enough to publish counts no more than a short one.
@@ -365,6 +384,10 @@ fn uring_allocations_grow_not(
             stats.counts.responses, requests as u64,
             "every request was answered"
         );
+        if plan.load.arrival.is_some() {
+            // One VU, one request an iteration: each started iteration was sent.
+            assert_eq!(stats.counts.started, requests as u64);
+        }
         counts.push(allocations);
     }
     assert!(

@@ -1,21 +1,30 @@
 //! The io_uring HTTP/1.1 engine: one ring per worker thread, every VU's socket on it.
 //!
-//! Used for the closed model over plain `http://` HTTP/1.1 to one origin, with or
-//! without think time, a rate cap, stages or a ramp-up (the tokio engine serves
-//! everything else; see `eligible`). Why a second engine: on loopback ~85% of a generator's
-//! CPU is the kernel's, and the tokio engine makes about 2.6 syscalls per request
-//! (write, read, and epoll_wait when a read would block). Here a request is one
-//! submission entry, a `send`, and one completion for it and one for its response:
-//! each connection has one multishot `recv` armed for as long as it lives (so an
-//! answer that comes before the whole request went out is read), which the kernel
-//! fills from a ring of buffers the worker provides (`Pool`). One `io_uring_enter`
-//! submits every queued request and reaps every completion that is ready. With
-//! `SINGLE_ISSUER | DEFER_TASKRUN` the kernel runs completions when the thread
-//! waits, not as interrupts.
+//! Used for plain `http://` HTTP/1.1 to one origin: the closed model, with or
+//! without think time, a rate cap, stages or a ramp-up, and the open model (arrival
+//! rate); the tokio engine serves everything else (see `eligible`). Why a second
+//! engine: on loopback ~85% of a generator's CPU is the kernel's, and the tokio
+//! engine makes about 2.6 syscalls per request (write, read, and epoll_wait when a
+//! read would block). Here a request is one submission entry, a `send`, and one
+//! completion for it and one for its response: each connection has one multishot
+//! `recv` armed for as long as it lives (so an answer that comes before the whole
+//! request went out is read), which the kernel fills from a ring of buffers the
+//! worker provides (`Pool`). One `io_uring_enter` submits every queued request and
+//! reaps every completion that is ready. With `SINGLE_ISSUER | DEFER_TASKRUN` the
+//! kernel runs completions when the thread waits, not as interrupts.
 //!
 //! Waiting VUs (think time, a ramp-up's start, a rate cap's slot, back-off after a
 //! failed connect) sit in a heap of timers; the ring's wait ends at the first one, so a VU goes on when its pause
 //! is over (not on a timer tick) without an operation or a syscall of its own.
+//!
+//! The open model's iterations are due on the schedule open.rs computes for both
+//! engines; the ring's wait ends `open::RELEASE_AHEAD` (1 ms) before the next one
+//! is due (`EXT_ARG`'s timeout is a high-resolution timer), and every iteration due
+//! within that millisecond is released then. Schedule precision: an iteration
+//! starts at most 1 ms early (its latency then counts from its actual send, as on
+//! the tokio engine) and late by the wake-up latency plus the round's work when the
+//! loop is not busy with responses; its schedule lag is measured at its first
+//! request's submission (lag p99 in BENCHMARKS.md, 2026-12-01).
 //!
 //! Timing stays honest: the clock is read twice per round of the loop, not per
 //! request. One reading when the wait returns is every reaped response's end time
@@ -48,6 +57,7 @@ use socket2::{SockAddr, Socket, Type};
 use crate::backoff::Backoff;
 use crate::http1::write_request;
 use crate::live::PUBLISH_EVERY;
+use crate::open::{Backlog, Limits, RELEASE_AHEAD, RETIRE_AFTER, Schedule};
 use crate::rate::Pacer;
 use crate::response_parser::{Invalid, Response, ResponseParser};
 use crate::shared::Shared;
@@ -225,12 +235,17 @@ impl Drop for Pool {
 /// Whether this run can use the io_uring engine, and the addresses to connect to (in
 /// order: a connection tries the next when one fails, as the tokio engine does).
 ///
-/// What runs here, decided here and nowhere else: the closed model over plain
-/// `http://` HTTP/1.1 to one origin, with think time, a rate cap, a ramp-up or stages
+/// What runs here, decided here and nowhere else: plain `http://` HTTP/1.1 to one
+/// origin, in the closed model with think time, a rate cap, a ramp-up or stages
 /// (think time, ramp-up starts and rate-cap slots wait on the worker's timers,
 /// `Engine::timers`, which bound the ring's wait; the rate cap is the tokio engine's
 /// pacer, `worker::worker_pacer`; stages park VUs above the level between
-/// iterations, as `closed_vu` does). The origin's host is an IP address, a name
+/// iterations, as `closed_vu` does), and in the open model, constant or ramping
+/// arrival rate (the tokio engine's schedule and queue, open.rs; the next due
+/// iteration bounds the ring's wait too, see `Engine::release`). Measured cost: an
+/// open-model run at a rate the loop does not saturate reaps about one completion
+/// per wait, and costs 2.4-2.6x the tokio engine's CPU per request at 10,000/s
+/// (BENCHMARKS.md, 2026-12-01); its schedule lag is lower. The origin's host is an IP address, a name
 /// `--resolve`/`--connect-to` routes, or a name resolved here, once for the run
 /// ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections have no `dns`
 /// phase.
@@ -239,8 +254,6 @@ impl Drop for Pool {
 /// - `https://`, HTTP/2, HTTP/3, WebSocket and gRPC steps: protocols this engine
 ///   does not speak (TLS and framing live in the tokio engine's drivers).
 /// - Several origins: a VU here has one socket, to the one origin.
-/// - The open model (arrival rate): its iterations come from a schedule and a
-///   queue that only the tokio engine runs.
 /// - A name that does not resolve at the start (the tokio engine's lookups report
 ///   it, as every `dns` error is reported) and `--dns-refresh` (names looked up
 ///   again during the run); `--unix-socket` and proxies (connections that do not go
@@ -252,9 +265,7 @@ impl Drop for Pool {
 /// hands its VUs to the tokio engine then.
 pub(crate) fn eligible(shared: &Shared) -> Option<Vec<SocketAddr>> {
     let plan = &shared.plan;
-    let load = &plan.load;
-    let simple = load.arrival.is_none()
-        && plan.program.origins.len() == 1
+    let simple = plan.program.origins.len() == 1
         && plan
             .program
             .steps
@@ -289,7 +300,9 @@ enum Phase {
 ///
 /// - `addr`: a `connect` reads the socket address. `addr` is changed only to try the
 ///   origin's next address, after the failed connect's completion and before the
-///   next connect is queued; the `Conn` never moves (`conns` is never resized).
+///   next connect is queued; the `Conn` never moves (`conns` is never resized: the
+///   open model adds VUs only within the room reserved at the start, and replaces a
+///   `Conn` only when its VU retired idle, with nothing in flight).
 /// - `wbuf`: a `send` reads `wbuf[sent..]`. Every send posts a completion, and
 ///   `send_in_flight` is true from its submission to that completion. `wbuf` is
 ///   rewritten (cleared, maybe reallocated) only when the next request is written,
@@ -393,6 +406,61 @@ struct Conn {
     /// The outcome, and when it was known, held until the send in flight completes.
     settled: Option<(Settled, Instant)>,
     done: bool,
+    /// The open model: when the iteration it is running was due, until its first
+    /// request is submitted (its schedule lag is measured then).
+    due: Option<Instant>,
+    /// With latency correction, the scheduled start its next exchange's latency
+    /// counts from (the iteration's first request only).
+    intended: Option<Instant>,
+    /// The open model: when it last became idle (see `Engine::retire_idle`).
+    idle_since: Instant,
+}
+
+impl Conn {
+    /// VU `number`, with no connection yet, to connect to `addr` first.
+    fn new(shared: &Shared, program: &Program, number: u32, addr: SocketAddr) -> Conn {
+        Conn {
+            vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
+            number,
+            active: false,
+            wake: Wake::Next,
+            slot_reserved: false,
+            socket: None,
+            reused: false,
+            backoff: Backoff::default(),
+            iteration_pending: false,
+            connected: false,
+            timing: Timing::default(),
+            tracer: Tracer::new(
+                shared.plan.transport.trace_sample,
+                crate::trace::vu_seed(shared.trace_seed, number),
+            ),
+            sampled: None,
+            connect_from: None,
+            addr: SockAddr::from(addr),
+            addr_index: 0,
+            wbuf: Vec::with_capacity(1024),
+            tail: Vec::new(),
+            recv_armed: false,
+            sock: 0,
+            peer_closed: false,
+            queued_round: u64::MAX,
+            parser: ResponseParser::new(false),
+            capture: crate::judge::capture_for(program, &shared.plan.transport),
+            keep: false,
+            phase: Phase::Idle,
+            started: Instant::now(),
+            timed_out: false,
+            sent: 0,
+            send_in_flight: false,
+            send_error: None,
+            settled: None,
+            done: false,
+            due: None,
+            intended: None,
+            idle_since: Instant::now(),
+        }
+    }
 }
 
 /// What a VU waiting on the worker's timers does when its time comes.
@@ -485,63 +553,34 @@ fn drive(
     pool: &mut Pool,
     entries: u32,
 ) -> Finished {
-    let mut conns: Vec<Conn> = vus
-        .iter()
-        .map(|&number| Conn {
-            vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
-            number,
-            active: false,
-            wake: Wake::Next,
-            slot_reserved: false,
-            socket: None,
-            reused: false,
-            backoff: Backoff::default(),
-            iteration_pending: false,
-            connected: false,
-            timing: Timing::default(),
-            tracer: Tracer::new(
-                shared.plan.transport.trace_sample,
-                crate::trace::vu_seed(shared.trace_seed, number),
-            ),
-            sampled: None,
-            connect_from: None,
-            addr: SockAddr::from(addrs[0]),
-            addr_index: 0,
-            wbuf: Vec::with_capacity(1024),
-            tail: Vec::new(),
-            recv_armed: false,
-            sock: 0,
-            peer_closed: false,
-            queued_round: u64::MAX,
-            parser: ResponseParser::new(false),
-            capture: crate::judge::capture_for(program, &shared.plan.transport),
-            keep: false,
-            phase: Phase::Idle,
-            started: Instant::now(),
-            timed_out: false,
-            sent: 0,
-            send_in_flight: false,
-            send_error: None,
-            settled: None,
-            done: false,
-        })
-        .collect();
+    let open = Open::new(shared, index, vus.len());
+    // The open model starts VUs on demand, up to `vus.len()`: the room is made now,
+    // so that a `Conn` never moves (see its safety rules).
+    let mut conns: Vec<Conn> = Vec::with_capacity(vus.len());
+    if open.is_none() {
+        conns.extend(
+            vus.iter()
+                .map(|&number| Conn::new(shared, program, number, addrs[0])),
+        );
+    }
     let mut engine = Engine {
         shared,
         program,
         addrs,
         stats,
-        pending: Vec::with_capacity(conns.len() * 2),
-        submitted: Vec::with_capacity(conns.len()),
+        index,
+        pending: Vec::with_capacity(vus.len() * 2),
+        submitted: Vec::with_capacity(vus.len()),
         remaining: conns.len(),
         parked: Vec::new(),
-        timers: BinaryHeap::with_capacity(conns.len()),
-        pacer: crate::worker::worker_pacer(shared, conns.len()),
-        benched: Vec::with_capacity(if shared.profile.is_some() {
-            conns.len()
+        timers: BinaryHeap::with_capacity(vus.len()),
+        pacer: crate::worker::worker_pacer(shared, vus.len()),
+        benched: Vec::with_capacity(if shared.profile.is_some() && open.is_none() {
+            vus.len()
         } else {
             0
         }),
+        open,
         target: shared.vu_target.load(Ordering::Acquire),
         handoff: false,
         refused: false,
@@ -550,9 +589,16 @@ fn drive(
         ops: 0,
         retired: Vec::new(),
     };
-    // `--ramp-up`: each VU starts when the tokio engine would start it.
+    // `--ramp-up`: each VU starts when the tokio engine would start it. The open
+    // model starts its pre-allocated VUs, idle until the first iteration is due.
     let now = Instant::now();
-    for (i, &number) in vus.iter().enumerate() {
+    let pre_allocated = engine.open.as_ref().map_or(0, |o| o.limits.pre_allocated);
+    for _ in 0..pre_allocated {
+        let i = engine.spawn(&mut conns, now);
+        engine.idle(&mut conns, i, now);
+    }
+    let closed = if engine.open.is_some() { &[][..] } else { vus };
+    for (i, &number) in closed.iter().enumerate() {
         let delay = crate::worker::ramp_delay(shared, number - 1);
         if delay.is_zero() {
             engine.next_request(&mut conns, i, now);
@@ -615,20 +661,44 @@ fn drive(
                 }
             }
         }
+        // The open model: iterations due by now go to VUs (or the queue).
+        if engine.open.is_some() {
+            engine.release(&mut conns, now);
+        }
         // Queue what the last round produced, then one syscall: submit and wait.
         if !engine.submit(ring) {
             break;
         }
         let submit_at = Instant::now();
         for &i in &engine.submitted {
-            conns[i].started = submit_at;
+            let conn = &mut conns[i];
+            conn.started = submit_at;
+            // The open model: an iteration's first request is going out now; how
+            // late that is after its due time is its schedule lag.
+            if let Some(due) = conn.due.take() {
+                let lag = submit_at.saturating_duration_since(due);
+                engine.stats.iteration_started(due, Some(lag));
+            }
         }
         engine.submitted.clear();
-        // The wait ends at the first timer, or after `SCAN_EVERY` (to notice a stop
-        // and time requests out). The kernel reads `wait` during this call only.
+        // The wait ends at the first timer, when the open model's next iteration
+        // is due, or after `SCAN_EVERY` (to notice a stop and time requests out).
+        // The kernel reads `wait` during this call only.
         let mut wait = SCAN_EVERY;
         if let Some(&Reverse((at, _))) = engine.timers.peek() {
             wait = wait.min(at.saturating_duration_since(submit_at));
+        }
+        if let Some(open) = &engine.open
+            && let Some(due) = open.schedule.next_due()
+        {
+            // With the queue full, the next iteration waits for its due time.
+            let ahead = if open.backlog.is_full() {
+                Duration::ZERO
+            } else {
+                RELEASE_AHEAD
+            };
+            let release = due.checked_sub(ahead).unwrap_or(due);
+            wait = wait.min(release.saturating_duration_since(submit_at));
         }
         // Deferred VUs whose request was refused have nothing in flight to wait for.
         let want = usize::from(!std::mem::take(&mut engine.refused));
@@ -656,6 +726,7 @@ fn drive(
         }
         if now >= next_scan {
             next_scan = now + SCAN_EVERY;
+            engine.retire_idle(&mut conns, now);
             for conn in conns.iter_mut() {
                 if conn.phase != Phase::Idle
                     && !conn.timed_out
@@ -668,6 +739,10 @@ fn drive(
                 }
             }
         }
+    }
+    // Iterations still queued when the run ended never ran: they were dropped.
+    if let Some(open) = &mut engine.open {
+        open.backlog.drop_all(engine.stats);
     }
     let unfinished = conns.iter().filter(|c| c.phase != Phase::Idle).count() as u64;
     let active = conns.iter().filter(|c| c.active).count() as i64;
@@ -728,6 +803,8 @@ const DRAIN_FOR: Duration = Duration::from_secs(1);
 
 struct Engine<'a> {
     shared: &'a Shared,
+    /// The worker's index (the open model numbers its VUs by it).
+    index: usize,
     /// The origin's addresses (see `eligible`); never empty.
     addrs: &'a [SocketAddr],
     /// The worker's own copy of the program (see `worker::worker`).
@@ -768,6 +845,49 @@ struct Engine<'a> {
     /// tag: shut down, and closed when its last completion comes (the descriptor
     /// stays open while an operation may use it; see `Conn`).
     retired: Vec<(u64, Socket)>,
+    /// The open model's schedule, queue and idle VUs.
+    open: Option<Open<'a>>,
+}
+
+/// The open model on this engine: the tokio engine's schedule and queue (open.rs),
+/// with VUs (connections) started on demand into `conns`' reserved room. Here
+/// `Engine::remaining` counts the live VUs.
+struct Open<'a> {
+    schedule: Schedule<'a>,
+    backlog: Backlog,
+    limits: Limits,
+    latency_correction: bool,
+    /// Live VUs waiting for an iteration, the longest idle first; the last one to
+    /// become idle takes the next (its connection is the warmest), so the ones
+    /// idle longest retire (`RETIRE_AFTER`).
+    idle: Vec<usize>,
+    /// Places in `conns` whose VU retired for idleness: a new VU goes there first.
+    vacant: Vec<usize>,
+    /// VUs started so far (the next one's number, see `open::vu_number`).
+    started: u32,
+    /// The run's stop was seen: what fell due before it is counted as dropped.
+    stopped: bool,
+}
+
+impl<'a> Open<'a> {
+    /// The open model's state for worker `index` running at most `max_vus` VUs;
+    /// `None` in the closed model.
+    fn new(shared: &'a Shared, index: usize, max_vus: usize) -> Option<Open<'a>> {
+        let arrival = shared.plan.load.arrival.as_ref()?;
+        let schedule = Schedule::new(shared, index)?;
+        let mut limits = Limits::for_worker(&shared.part, index, shared.threads);
+        limits.max_vus = limits.max_vus.min(max_vus as u32);
+        Some(Open {
+            schedule,
+            backlog: Backlog::new(limits, arrival.queue_timeout),
+            limits,
+            latency_correction: arrival.latency_correction,
+            idle: Vec::with_capacity(max_vus),
+            vacant: Vec::with_capacity(max_vus),
+            started: 0,
+            stopped: false,
+        })
+    }
 }
 
 impl Engine<'_> {
@@ -839,7 +959,19 @@ impl Engine<'_> {
         // the end of one on the way to this request (maybe before a think time).
         let mut new_iteration =
             std::mem::take(&mut conn.iteration_pending) || conn.vu.between_iterations(program);
-        if new_iteration {
+        if new_iteration && let Some(open) = &mut self.open {
+            // The open model: the VU takes a queued iteration, or waits for one.
+            if conn.due.is_none() {
+                match open.backlog.take(now, self.stats) {
+                    Some(due) => conn.due = Some(due),
+                    None => {
+                        conn.iteration_pending = true;
+                        self.idle(conns, i, now);
+                        return;
+                    }
+                }
+            }
+        } else if new_iteration {
             // Stages: above the current level, park between iterations (as the tokio
             // engine's `closed_vu` does) until `drive` sees the level rise.
             if shared.profile.is_some() && shared.vu_target.load(Ordering::Acquire) < conn.number {
@@ -905,10 +1037,160 @@ impl Engine<'_> {
             return;
         }
         if std::mem::take(&mut conns[i].iteration_pending) {
-            self.stats.iteration_started(now, None);
+            match &self.open {
+                // Counted when its first request is submitted (`drive`), with its lag.
+                Some(open) => {
+                    let conn = &mut conns[i];
+                    conn.intended = conn.due.filter(|_| open.latency_correction);
+                }
+                None => self.stats.iteration_started(now, None),
+            }
         }
         if self.write(conns, i, now) {
             self.issue(conns, i, now, false);
+        } else if let Some(due) = conns[i].due.take() {
+            // Refused unsent: the iteration started all the same, as on tokio.
+            let lag = now.saturating_duration_since(due);
+            self.stats.iteration_started(due, Some(lag));
+        }
+    }
+
+    /// The open model: release every iteration due by `now` and within
+    /// `RELEASE_AHEAD` after it (the ring's timed wait ends that long before the
+    /// next one is due, so a wake-up releases a batch at high rates): to
+    /// an idle VU, else to a new one while there are fewer than `max_vus`, else into
+    /// the queue; with the queue full, it and every other one due by now are dropped
+    /// (`Schedule::drop_behind`). When the run is ending, what fell due before the
+    /// stop is dropped and the idle VUs retire; so do they when the schedule is over
+    /// (a run without a deadline) and the queue is empty.
+    fn release(&mut self, conns: &mut Vec<Conn>, now: Instant) {
+        loop {
+            // Asked again after each iteration released: its request may have
+            // ended the run (the budget), and a VU retired then leaves no place
+            // for a new one.
+            let ending = self.ending(now);
+            let Some(open) = &mut self.open else { return };
+            if ending || (open.schedule.next_due().is_none() && self.shared.deadline.is_none()) {
+                if ending && !std::mem::replace(&mut open.stopped, true) {
+                    open.schedule.stop(now, self.stats);
+                }
+                if ending || open.backlog.is_empty() {
+                    let idle = std::mem::take(&mut open.idle);
+                    for &i in &idle {
+                        self.retire(conns, i);
+                    }
+                    if let Some(open) = &mut self.open {
+                        open.idle = idle;
+                        open.idle.clear();
+                    }
+                }
+                return;
+            }
+            let horizon = now + RELEASE_AHEAD;
+            let Some(due) = open.schedule.next_due().filter(|&d| d <= horizon) else {
+                return;
+            };
+            let vu = match open.idle.pop() {
+                Some(i) => Some(i),
+                // A new VU needs a place: a retired VU's, or `conns`' reserved room
+                // (never beyond it: a `Conn` must not move).
+                None if self.remaining < open.limits.max_vus as usize
+                    && (!open.vacant.is_empty() || conns.len() < conns.capacity()) =>
+                {
+                    None
+                }
+                // Not due yet, with the queue full: it waits for its time (or for
+                // a VU), rather than being dropped before it is due.
+                None if open.backlog.is_full() && due > now => return,
+                None if open.backlog.is_full() => {
+                    open.schedule.drop_behind(now, self.stats);
+                    continue;
+                }
+                None => {
+                    open.schedule.release();
+                    open.backlog.push(due);
+                    continue;
+                }
+            };
+            open.schedule.release();
+            let i = match vu {
+                Some(i) => i,
+                None => self.spawn(conns, now),
+            };
+            let conn = &mut conns[i];
+            conn.due = Some(due);
+            conn.iteration_pending = true;
+            self.next_request(conns, i, now);
+        }
+    }
+
+    /// The open model: start a VU, in a vacant place or a new one (within `conns`'
+    /// reserved room: the caller checked there are fewer than `max_vus`). Returns
+    /// its place.
+    fn spawn(&mut self, conns: &mut Vec<Conn>, now: Instant) -> usize {
+        let Some(open) = &mut self.open else {
+            unreachable!("only the open model starts VUs on demand")
+        };
+        let number = crate::open::vu_number(self.shared, self.index, open.started);
+        open.started += 1;
+        let conn = Conn::new(self.shared, self.program, number, self.addrs[0]);
+        let i = match open.vacant.pop() {
+            // The VU that was here retired idle: nothing of its is in flight but the
+            // end of its socket's recv (see `close`), whose completion the socket
+            // number, carried over, tells apart from the new VU's.
+            Some(i) => {
+                let sock = conns[i].sock;
+                conns[i] = conn;
+                conns[i].sock = sock;
+                i
+            }
+            None => {
+                debug_assert!(conns.len() < conns.capacity(), "a Conn would move");
+                conns.push(conn);
+                conns.len() - 1
+            }
+        };
+        conns[i].active = true;
+        self.remaining += 1;
+        self.stats.vus_changed(now, 1);
+        i
+    }
+
+    /// The open model: VU `i`, between iterations, waits for one.
+    fn idle(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let conn = &mut conns[i];
+        conn.phase = Phase::Idle;
+        conn.idle_since = now;
+        if let Some(open) = &mut self.open {
+            open.idle.push(i);
+        }
+    }
+
+    /// The open model: VUs idle for `RETIRE_AFTER` retire, down to the
+    /// pre-allocated number, as on the tokio engine; their places are reused.
+    fn retire_idle(&mut self, conns: &mut [Conn], now: Instant) {
+        let Some(open) = &mut self.open else { return };
+        let keep = open.limits.pre_allocated as usize;
+        // `idle` is in the order the VUs became idle: the longest idle first.
+        let old = open
+            .idle
+            .iter()
+            .take_while(|&&i| now.saturating_duration_since(conns[i].idle_since) >= RETIRE_AFTER)
+            .count()
+            .min(self.remaining.saturating_sub(keep));
+        let retiring: Vec<usize> = open.idle.drain(..old).collect();
+        for i in retiring {
+            // Idle: no send of its is in flight; its connection closes (its armed
+            // recv ends, see `close`).
+            self.close(conns, i);
+            let conn = &mut conns[i];
+            conn.done = true;
+            conn.active = false;
+            self.stats.vus_changed(now, -1);
+            self.remaining -= 1;
+            if let Some(open) = &mut self.open {
+                open.vacant.push(i);
+            }
         }
     }
 
@@ -1465,7 +1747,7 @@ impl Engine<'_> {
             outcome,
             start: conn.started,
             end: now,
-            intended: None,
+            intended: conn.intended.take(),
             bytes_sent: conn.sent as u64,
             capture: conn.capture.as_ref(),
             location: &conn.parser.location,

@@ -134,10 +134,7 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
     if let Some(arrival) = &load.arrival {
         stats = stats.open_model(arrival.latency_correction);
     }
-    let open = load
-        .arrival
-        .as_ref()
-        .map(|_| OpenQueue::for_worker(&shared.part, index, threads));
+    let open = OpenQueue::for_worker(shared, index, threads);
     let program = Program::clone(&shared.plan.program);
     // This instance's VUs, numbered after the other instances' (`vu_offset`).
     let part = &shared.part;
@@ -225,18 +222,17 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
     drop(running);
     // VU tasks cut off by a hard stop never decremented their in-flight count.
     let unfinished = ctx.in_flight.get();
-    let never_ran: Vec<Instant> = ctx
-        .open
-        .as_ref()
-        .map_or_else(Vec::new, |q| q.due.borrow_mut().drain(..).collect());
+    // Iterations still queued when the run ended never ran: they were dropped.
+    if let Some(queue) = &ctx.open {
+        queue
+            .backlog
+            .borrow_mut()
+            .drop_all(&mut ctx.stats.borrow_mut());
+    }
     let mut stats = match Rc::try_unwrap(ctx) {
         Ok(ctx) => ctx.stats.into_inner(),
         Err(ctx) => ctx.stats.replace(WorkerStats::new(shared.measure_from, 0)),
     };
-    // Iterations still queued when the run ended never ran: they were dropped.
-    for due in never_ran {
-        stats.iteration_dropped(due);
-    }
     stats.counts.unfinished += unfinished;
     (stats, done_at)
 }

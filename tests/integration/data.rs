@@ -44,6 +44,11 @@ fn sequential_stop_sends_every_row_exactly_once_on_tokio() {
 /// a second are 40 requests.
 #[test]
 fn sequential_stop_in_the_open_model() {
+    stops_after_every_row("io_uring", 40, "arrival_rate = 400");
+}
+
+#[test]
+fn sequential_stop_in_the_open_model_on_tokio() {
     stops_after_every_row("tokio", 40, "arrival_rate = 400");
 }
 

@@ -150,6 +150,12 @@ fn check_iterations(report: &Report) {
     );
 }
 
+/// The run's VUs ran on `engine` (both engines run the open model over plain
+/// HTTP/1.1).
+fn assert_engine(report: &Report, engine: &str) {
+    assert_eq!(report.str("settings.engine"), engine, "{report}");
+}
+
 /// The access log has exactly the responses kaioken reports, and nothing failed.
 fn assert_served_by(report: &Report, nginx: &Nginx) {
     assert_eq!(report.u64("requests.errors"), 0, "{report}");
@@ -164,10 +170,11 @@ fn assert_served_by(report: &Report, nginx: &Nginx) {
 /// The open model against nginx at `rate` iterations/s for `seconds`: the achieved
 /// rate and the number started are within 1% of the plan, nothing is dropped, and
 /// nginx served every iteration.
-fn assert_rate_is_accurate(rate: u64, seconds: u64) {
+fn assert_rate_is_accurate(engine: &str, rate: u64, seconds: u64) {
     let _timing = timing_lock();
     let nginx = Nginx::start(Variant::Http1);
     let out = Test::new()
+        .on_engine(engine)
         .arg(nginx.url("/"))
         .args(["--arrival-rate", &rate.to_string(), "--max-vus", "200"])
         .args(["-d", &format!("{seconds}s")])
@@ -176,6 +183,7 @@ fn assert_rate_is_accurate(rate: u64, seconds: u64) {
     let report = out.report();
     report.check_invariants(0);
     check_iterations(&report);
+    assert_engine(&report, engine);
     assert_served_by(&report, &nginx);
 
     assert_eq!(report.str("load.model"), "arrival_rate", "{report}");
@@ -243,27 +251,55 @@ fn assert_rate_is_accurate(rate: u64, seconds: u64) {
 
 #[test]
 fn arrival_rate_100_is_accurate() {
-    assert_rate_is_accurate(100, 10);
+    arrival_rate_100_is_accurate_on("io_uring");
+}
+
+#[test]
+fn arrival_rate_100_is_accurate_on_tokio() {
+    arrival_rate_100_is_accurate_on("tokio");
+}
+
+fn arrival_rate_100_is_accurate_on(engine: &str) {
+    assert_rate_is_accurate(engine, 100, 10);
 }
 
 #[test]
 fn arrival_rate_1000_is_accurate() {
-    assert_rate_is_accurate(1000, 5);
+    arrival_rate_1000_is_accurate_on("io_uring");
+}
+
+#[test]
+fn arrival_rate_1000_is_accurate_on_tokio() {
+    arrival_rate_1000_is_accurate_on("tokio");
+}
+
+fn arrival_rate_1000_is_accurate_on(engine: &str) {
+    assert_rate_is_accurate(engine, 1000, 5);
 }
 
 #[test]
 fn arrival_rate_5000_is_accurate() {
-    assert_rate_is_accurate(5000, 4);
+    arrival_rate_5000_is_accurate_on("io_uring");
+}
+
+#[test]
+fn arrival_rate_5000_is_accurate_on_tokio() {
+    arrival_rate_5000_is_accurate_on("tokio");
+}
+
+fn arrival_rate_5000_is_accurate_on(engine: &str) {
+    assert_rate_is_accurate(engine, 5000, 4);
 }
 
 /// With a server that takes 100 ms and 2 VUs, at most ~20 iterations/s can run;
 /// the rest of the 200/s are dropped and counted, and no more than 2 VUs (and 2
 /// connections) are ever used. `[load]` is given as a scenario with `queue`, the
 /// limit on waiting iterations, so few are still waiting when the run ends.
-fn assert_drops_counted(queue: &str) {
+fn assert_drops_counted(engine: &str, queue: &str) {
     let _timing = timing_lock();
     let server = Server::start(Behaviour::Delay(Duration::from_millis(100)));
     let out = Test::new()
+        .on_engine(engine)
         .scenario(&format!(
             r#"
             [target]
@@ -282,6 +318,7 @@ fn assert_drops_counted(queue: &str) {
     let report = out.report();
     report.check_invariants(0);
     check_iterations(&report);
+    assert_engine(&report, engine);
     let started = report.u64("iterations.started");
     let dropped = report.u64("iterations.dropped");
     assert!(
@@ -329,19 +366,46 @@ fn assert_drops_counted(queue: &str) {
 
 #[test]
 fn dropped_iterations_are_counted_when_the_queue_is_full() {
-    assert_drops_counted("queue_size = 5");
+    dropped_iterations_are_counted_when_the_queue_is_full_on("io_uring");
+}
+
+#[test]
+fn dropped_iterations_are_counted_when_the_queue_is_full_on_tokio() {
+    dropped_iterations_are_counted_when_the_queue_is_full_on("tokio");
+}
+
+fn dropped_iterations_are_counted_when_the_queue_is_full_on(engine: &str) {
+    assert_drops_counted(engine, "queue_size = 5");
 }
 
 #[test]
 fn dropped_iterations_are_counted_when_they_wait_too_long() {
-    assert_drops_counted("queue_timeout = \"50ms\"");
+    dropped_iterations_are_counted_when_they_wait_too_long_on("io_uring");
+}
+
+#[test]
+fn dropped_iterations_are_counted_when_they_wait_too_long_on_tokio() {
+    dropped_iterations_are_counted_when_they_wait_too_long_on("tokio");
+}
+
+fn dropped_iterations_are_counted_when_they_wait_too_long_on(engine: &str) {
+    assert_drops_counted(engine, "queue_timeout = \"50ms\"");
 }
 
 #[test]
 fn dropped_iterations_are_counted_with_the_default_queue() {
+    dropped_iterations_are_counted_with_the_default_queue_on("io_uring");
+}
+
+#[test]
+fn dropped_iterations_are_counted_with_the_default_queue_on_tokio() {
+    dropped_iterations_are_counted_with_the_default_queue_on("tokio");
+}
+
+fn dropped_iterations_are_counted_with_the_default_queue_on(engine: &str) {
     // 10000 places, 2s: iterations still waiting when the run ends were never run
     // either, and must be counted as dropped rather than lost.
-    assert_drops_counted("");
+    assert_drops_counted(engine, "");
 }
 
 /// Far more iterations due than can run: each one due is counted — started or
@@ -350,9 +414,19 @@ fn dropped_iterations_are_counted_with_the_default_queue() {
 /// achieved rate gate it.
 #[test]
 fn a_billion_a_second_is_counted_exactly() {
+    a_billion_a_second_is_counted_exactly_on("io_uring");
+}
+
+#[test]
+fn a_billion_a_second_is_counted_exactly_on_tokio() {
+    a_billion_a_second_is_counted_exactly_on("tokio");
+}
+
+fn a_billion_a_second_is_counted_exactly_on(engine: &str) {
     let _timing = timing_lock();
     let nginx = Nginx::start(Variant::Http1);
     let out = Test::new()
+        .on_engine(engine)
         .scenario(
             r#"
             [thresholds]
@@ -368,6 +442,7 @@ fn a_billion_a_second_is_counted_exactly() {
     let report = out.report();
     report.check_invariants(4);
     check_iterations(&report);
+    assert_engine(&report, engine);
     assert_served_by(&report, &nginx);
     let started = report.u64("iterations.started");
     let dropped = report.u64("iterations.dropped");
@@ -410,9 +485,19 @@ fn a_billion_a_second_is_counted_exactly() {
 /// rate is over that duration — 2 in 5 s at 0.4/s, not 2 in 2.5 s.
 #[test]
 fn low_rates_last_their_duration() {
+    low_rates_last_their_duration_on("io_uring");
+}
+
+#[test]
+fn low_rates_last_their_duration_on_tokio() {
+    low_rates_last_their_duration_on("tokio");
+}
+
+fn low_rates_last_their_duration_on(engine: &str) {
     let _timing = timing_lock();
     let nginx = Nginx::start(Variant::Http1);
     let out = Test::new()
+        .on_engine(engine)
         .arg(nginx.url("/"))
         .args(["--arrival-rate", "0.4", "-d", "5s"])
         .report()
@@ -420,6 +505,7 @@ fn low_rates_last_their_duration() {
     let report = out.report();
     report.check_invariants(0);
     check_iterations(&report);
+    assert_engine(&report, engine);
     assert_served_by(&report, &nginx);
     assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
     assert!(out.elapsed >= Duration::from_secs(5), "{:?}", out.elapsed);
@@ -436,6 +522,7 @@ fn low_rates_last_their_duration() {
     // 1e-7/s for 2 s plans no iteration at all: none runs, and the run says that
     // nothing was measured rather than claiming a rate.
     let out = Test::new()
+        .on_engine(engine)
         .arg(nginx.url("/"))
         .args(["--arrival-rate", "1e-7", "-d", "2s"])
         .status(1)
@@ -703,10 +790,20 @@ fn closed_model_with_rate_reports_its_target_rate() {
 
 #[test]
 fn open_stages_ramp_the_rate() {
+    open_stages_ramp_the_rate_on("io_uring");
+}
+
+#[test]
+fn open_stages_ramp_the_rate_on_tokio() {
+    open_stages_ramp_the_rate_on("tokio");
+}
+
+fn open_stages_ramp_the_rate_on(engine: &str) {
     let _timing = timing_lock();
     let nginx = Nginx::start(Variant::Http1);
     // 0 → 100/s over 2s (100 iterations), then 100 → 300/s over 2s (400).
     let out = Test::new()
+        .on_engine(engine)
         .scenario(&format!(
             r#"
             [target]
@@ -730,6 +827,7 @@ fn open_stages_ramp_the_rate() {
     let report = out.report();
     report.check_invariants(0);
     check_iterations(&report);
+    assert_engine(&report, engine);
     assert_served_by(&report, &nginx);
     assert_eq!(report.str("load.model"), "arrival_rate", "{report}");
     assert_within(
@@ -778,13 +876,14 @@ fn open_stages_ramp_the_rate() {
 /// The server pauses for [2s, 3s) of every 4s. At 200 iterations/s with 10 VUs, the
 /// 10 VUs are stuck in the first 50 ms of each pause, and the ~190 iterations due in
 /// the rest of it wait for a VU (well within the 2s queue timeout).
-fn run_through_stalls(extra: &[&str]) -> Report {
+fn run_through_stalls(engine: &str, extra: &[&str]) -> Report {
     let server = Server::start(Behaviour::StallWindows {
         every: Duration::from_secs(4),
         from: Duration::from_secs(2),
         to: Duration::from_secs(3),
     });
     let out = Test::new()
+        .on_engine(engine)
         .arg(server.url())
         .args(["--arrival-rate", "200", "--max-vus", "10", "-d", "8s"])
         .args(extra)
@@ -793,6 +892,7 @@ fn run_through_stalls(extra: &[&str]) -> Report {
     let report = out.report();
     report.check_invariants(0);
     check_iterations(&report);
+    assert_engine(&report, engine);
     assert_eq!(report.u64("iterations.dropped"), 0, "{report}");
     assert!(report.u64("vus.max_active") <= 10, "{report}");
     assert_eq!(
@@ -819,8 +919,17 @@ fn run_through_stalls(extra: &[&str]) -> Report {
 
 #[test]
 fn coordinated_omission_is_corrected_by_default() {
+    coordinated_omission_is_corrected_by_default_on("io_uring");
+}
+
+#[test]
+fn coordinated_omission_is_corrected_by_default_on_tokio() {
+    coordinated_omission_is_corrected_by_default_on("tokio");
+}
+
+fn coordinated_omission_is_corrected_by_default_on(engine: &str) {
     let _timing = timing_lock();
-    let report = run_through_stalls(&[]);
+    let report = run_through_stalls(engine, &[]);
     assert!(report.bool("load.latency_correction"), "{report}");
     // A quarter of the iterations fell due during a pause and carry its wait
     // (0–1 s, ~750 ms at p95); uncorrected, only the 20 in flight would.
@@ -838,8 +947,17 @@ fn coordinated_omission_is_corrected_by_default() {
 
 #[test]
 fn coordinated_omission_without_correction() {
+    coordinated_omission_without_correction_on("io_uring");
+}
+
+#[test]
+fn coordinated_omission_without_correction_on_tokio() {
+    coordinated_omission_without_correction_on("tokio");
+}
+
+fn coordinated_omission_without_correction_on(engine: &str) {
     let _timing = timing_lock();
-    let report = run_through_stalls(&["--no-latency-correction"]);
+    let report = run_through_stalls(engine, &["--no-latency-correction"]);
     assert!(!report.bool("load.latency_correction"), "{report}");
     let p95 = report.f64("latency_ms.p95");
     assert!(
@@ -855,10 +973,20 @@ fn coordinated_omission_without_correction() {
 
 #[test]
 fn latency_correction_can_be_turned_off_in_the_scenario() {
+    latency_correction_can_be_turned_off_in_the_scenario_on("io_uring");
+}
+
+#[test]
+fn latency_correction_can_be_turned_off_in_the_scenario_on_tokio() {
+    latency_correction_can_be_turned_off_in_the_scenario_on("tokio");
+}
+
+fn latency_correction_can_be_turned_off_in_the_scenario_on(engine: &str) {
     // Also: with one VU pre-allocated, VUs are added only on demand, and a fast
     // server at 50/s needs one or two, not all 20.
     let server = Server::start(Behaviour::Ok);
     let out = Test::new()
+        .on_engine(engine)
         .scenario(&format!(
             r#"
             [target]
@@ -878,6 +1006,7 @@ fn latency_correction_can_be_turned_off_in_the_scenario() {
     let report = out.report();
     report.check_invariants(0);
     check_iterations(&report);
+    assert_engine(&report, engine);
     assert!(!report.bool("load.latency_correction"), "{report}");
     assert_eq!(report.str("load.model"), "arrival_rate", "{report}");
     assert_eq!(report.u64("load.pre_allocated_vus"), 1, "{report}");
