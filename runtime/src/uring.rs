@@ -740,8 +740,13 @@ fn drive(
             }
         }
     }
-    // Iterations still queued when the run ended never ran: they were dropped.
+    // Iterations still queued when the run ended never ran: they were dropped. So
+    // was what fell due since the schedule was last walked, if the loop ended (its
+    // VUs retired) before `release` saw the run ending.
     if let Some(open) = &mut engine.open {
+        if !std::mem::replace(&mut open.stopped, true) {
+            open.schedule.stop(Instant::now(), engine.stats);
+        }
         open.backlog.drop_all(engine.stats);
     }
     let unfinished = conns.iter().filter(|c| c.phase != Phase::Idle).count() as u64;
@@ -1072,7 +1077,11 @@ impl Engine<'_> {
             let Some(open) = &mut self.open else { return };
             if ending || (open.schedule.next_due().is_none() && self.shared.deadline.is_none()) {
                 if ending && !std::mem::replace(&mut open.stopped, true) {
-                    open.schedule.stop(now, self.stats);
+                    // A fresh reading, as the tokio scheduler takes: `now` is from
+                    // before this round's completions, and may be before the deadline
+                    // the controller stopped the run at (at a billion a second, a
+                    // microsecond is a thousand iterations due and never counted).
+                    open.schedule.stop(Instant::now(), self.stats);
                 }
                 if ending || open.backlog.is_empty() {
                     let idle = std::mem::take(&mut open.idle);
