@@ -557,6 +557,25 @@ fn publishing_statistics_allocates_nothing_once_warm() {
 /// A gRPC server on its own thread (its allocations are not counted: counting is per
 /// thread) that answers every unary call with one `Item { id: "1" }` and status OK.
 fn grpc_serve(listener: TcpListener) {
+    h2_answer_each(listener, |mut respond| {
+        let head = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .body(())
+            .unwrap();
+        let mut send = respond.send_response(head, false).unwrap();
+        let reply: &[u8] = &[0, 0, 0, 0, 3, 0x0a, 0x01, b'1'];
+        send.send_data(bytes::Bytes::from_static(reply), false)
+            .unwrap();
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        send.send_trailers(trailers).unwrap();
+    });
+}
+
+/// Accept one h2c connection on `listener` and, for each request on it, read its
+/// body and then `answer` it; on the calling thread's own runtime (a server thread:
+/// its allocations are not counted).
+fn h2_answer_each(listener: TcpListener, answer: fn(h2::server::SendResponse<bytes::Bytes>)) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -566,24 +585,14 @@ fn grpc_serve(listener: TcpListener) {
         let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         let (sock, _) = listener.accept().await.unwrap();
         let mut conn = h2::server::handshake(sock).await.unwrap();
-        while let Some(Ok((req, mut respond))) = conn.accept().await {
+        while let Some(Ok((req, respond))) = conn.accept().await {
             tokio::spawn(async move {
                 let mut body = req.into_body();
                 while let Some(data) = body.data().await {
                     let data = data.unwrap();
                     let _ = body.flow_control().release_capacity(data.len());
                 }
-                let head = http::Response::builder()
-                    .header("content-type", "application/grpc")
-                    .body(())
-                    .unwrap();
-                let mut send = respond.send_response(head, false).unwrap();
-                let reply: &[u8] = &[0, 0, 0, 0, 3, 0x0a, 0x01, b'1'];
-                send.send_data(bytes::Bytes::from_static(reply), false)
-                    .unwrap();
-                let mut trailers = http::HeaderMap::new();
-                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-                send.send_trailers(trailers).unwrap();
+                answer(respond);
             });
         }
     });
@@ -656,28 +665,11 @@ fn grpc_call_allocations_are_counted() {
 /// every request on one h2c connection with `200` and the body `ok`, after reading
 /// the request's body.
 fn h2_serve(listener: TcpListener) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        listener.set_nonblocking(true).unwrap();
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        let (sock, _) = listener.accept().await.unwrap();
-        let mut conn = h2::server::handshake(sock).await.unwrap();
-        while let Some(Ok((req, mut respond))) = conn.accept().await {
-            tokio::spawn(async move {
-                let mut body = req.into_body();
-                while let Some(data) = body.data().await {
-                    let data = data.unwrap();
-                    let _ = body.flow_control().release_capacity(data.len());
-                }
-                let head = http::Response::builder().status(200).body(()).unwrap();
-                let mut send = respond.send_response(head, false).unwrap();
-                send.send_data(bytes::Bytes::from_static(b"ok"), true)
-                    .unwrap();
-            });
-        }
+    h2_answer_each(listener, |mut respond| {
+        let head = http::Response::builder().status(200).body(()).unwrap();
+        let mut send = respond.send_response(head, false).unwrap();
+        send.send_data(bytes::Bytes::from_static(b"ok"), true)
+            .unwrap();
     });
 }
 
