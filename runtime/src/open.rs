@@ -95,6 +95,8 @@ impl Backlog {
         self.due.len() >= self.capacity
     }
 
+    /// Whether no iteration waits. For the io_uring engine (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn is_empty(&self) -> bool {
         self.due.is_empty()
     }
