@@ -1187,8 +1187,9 @@ impl Engine<'_> {
             .take_while(|&&i| now.saturating_duration_since(conns[i].idle_since) >= RETIRE_AFTER)
             .count()
             .min(self.remaining.saturating_sub(keep));
-        let retiring: Vec<usize> = open.idle.drain(..old).collect();
-        for i in retiring {
+        // Taken out and put back (as `release` does), so `close` may borrow `self`.
+        let mut idle = std::mem::take(&mut open.idle);
+        for i in idle.drain(..old) {
             // Idle: no send of its is in flight; its connection closes (its armed
             // recv ends, see `close`).
             self.close(conns, i);
@@ -1200,6 +1201,9 @@ impl Engine<'_> {
             if let Some(open) = &mut self.open {
                 open.vacant.push(i);
             }
+        }
+        if let Some(open) = &mut self.open {
+            open.idle = idle;
         }
     }
 
