@@ -100,7 +100,9 @@ fn waiting_is_the_time_to_first_byte() {
 /// `--no-keepalive`: every request opens its own connection, on HTTP/1.1 (both
 /// engines: the request says `connection: close` and nginx closes) and HTTP/2 (the
 /// driver closes after the response). nginx's log numbers each request's
-/// connection: as many as requests, where keep-alive needs one per VU.
+/// connection: as many as requests, where keep-alive needs at most one per VU (a
+/// VU whose first connect the machine delays past the 200th response sends nothing,
+/// so one is possible on a loaded machine), and the report's counts say the same.
 #[test]
 fn no_keepalive_opens_a_connection_per_request() {
     for (variant, http2, engine) in [
@@ -110,8 +112,6 @@ fn no_keepalive_opens_a_connection_per_request() {
     ] {
         for keepalive in [true, false] {
             let nginx = Nginx::start(variant);
-            // Enough requests that both VUs send some, however the machine schedules
-            // their first connects.
             let mut test = Test::new()
                 .arg(nginx.url("/"))
                 .args(["-c", "2", "--max-requests", "200", "-d", "60s"])
@@ -135,8 +135,13 @@ fn no_keepalive_opens_a_connection_per_request() {
             let mut connections: Vec<u64> = lines.iter().map(|l| l.connection).collect();
             connections.sort_unstable();
             connections.dedup();
-            let (expected, reused) = if keepalive { (2, 198) } else { (200, 0) };
-            assert_eq!(connections.len(), expected, "{what}: {lines:?}");
+            let expected = connections.len();
+            if keepalive {
+                assert!((1..=2).contains(&expected), "{what}: {lines:?}");
+            } else {
+                assert_eq!(expected, 200, "{what}: {lines:?}");
+            }
+            let reused = 200 - expected as u64;
             assert_eq!(
                 report.u64("connections.opened"),
                 expected as u64,
