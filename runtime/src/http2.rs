@@ -8,8 +8,8 @@
 //! framing and HPACK are `h2`'s job, and the per-step parts that never change
 //! (method, header names, constant values, a constant path's URI, a constant body)
 //! are converted once. The VU's task opens its stream and reads its response itself;
-//! only the connection's I/O runs in a task of its own (hyper's client, used before,
-//! added a dispatch channel and a spawned task per request: see BENCHMARKS.md).
+//! only the connection's I/O runs in a task of its own, so a request costs no
+//! dispatch channel and no spawned task (BENCHMARKS.md measures what those cost).
 //! Building a request from a step and keeping a response's head ([`prepare`],
 //! [`build_request`], [`keep_head`]) are shared with the HTTP/3 driver (http3.rs),
 //! which differs only below them.
@@ -44,7 +44,8 @@ pub(crate) struct Prepared {
     /// its length as a `content-length` value.
     body: Option<(Bytes, HeaderValue)>,
     /// The step names a header HTTP/2 forbids (`keep-alive`, `proxy-connection`, a
-    /// `te`), which the HTTP/2 driver leaves out, as hyper's client did.
+    /// `te`), which the HTTP/2 driver leaves out: RFC 9113 section 8.2.2 forbids
+    /// connection-specific fields.
     connection_headers: bool,
 }
 
@@ -357,9 +358,9 @@ impl Conns {
 
 /// A new HTTP/2 connection to `origin`: TCP (or the dial's route), TLS with ALPN `h2`
 /// on `https://`, the preface and settings; its task spawned on this thread's runtime.
-/// Settings are hyper's client defaults (2 MiB stream and 5 MiB connection windows,
-/// 16 KiB frames and header lists, no server push), which this driver used before
-/// it spoke to `h2` directly.
+/// Settings are those of hyper's HTTP/2 client by default (2 MiB stream and 5 MiB
+/// connection windows, 16 KiB frames and header lists, no server push), so windows
+/// and frame sizes are what servers commonly see from a Rust client.
 async fn open(
     origin: &Origin,
     tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
@@ -459,12 +460,13 @@ fn is_connection_header(name: &HeaderName) -> bool {
         || name.as_str() == "proxy-connection"
 }
 
-/// Make `req` one HTTP/2 accepts, as hyper's client did (`h2` refuses the request
-/// otherwise): `keep-alive`, `proxy-connection` and a `te` other than `trailers` left
-/// out when the step has one, and `content-length` added for a body, or for an empty
-/// one of a method whose body has a meaning (not GET, HEAD, DELETE, CONNECT). The
-/// compiler refuses a step's own `content-length`. `prepared` gives the value of a
-/// constant body's length, made once.
+/// Make `req` one HTTP/2 accepts (`h2` refuses the request otherwise, as RFC 9113
+/// section 8.2.2 forbids connection-specific fields): `keep-alive`,
+/// `proxy-connection` and a `te` other than `trailers` left out when the step has
+/// one, and `content-length` added for a body, or for an empty one of a method
+/// whose body has a meaning (not GET, HEAD, DELETE, CONNECT). The compiler refuses
+/// a step's own `content-length`. `prepared` gives the value of a constant body's
+/// length, made once.
 pub(crate) fn fit_for_h2(req: &mut Request<()>, prepared: &Prepared, body_len: usize) {
     let payload = !matches!(
         *req.method(),
