@@ -262,15 +262,14 @@ impl Drop for Pool {
 /// once for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections
 /// have no `dns` phase.
 ///
-/// What falls back to the tokio engine, and why:
+/// What falls back to the tokio engine, and why (one ineligible origin or step is
+/// enough: a VU runs all its steps on one engine, so the whole run goes there):
 /// - `https://`, HTTP/2, HTTP/3, WebSocket and gRPC steps: protocols this engine
 ///   does not speak (TLS and framing live in the tokio engine's drivers).
-/// - Any origin that is not eligible keeps the whole run there (a VU's steps run on
-///   one engine): an `https://` one, or one of these:
-/// - A name that does not resolve at the start (the tokio engine's lookups report
-///   it, as every `dns` error is reported) and `--dns-refresh` (names looked up
-///   again during the run); `--unix-socket` and proxies (connections that do not go
-///   to the origin's address).
+/// - An origin whose name does not resolve at the start (the tokio engine's
+///   lookups report it, as every `dns` error is reported) and `--dns-refresh`
+///   (names looked up again during the run); `--unix-socket` and proxies
+///   (connections that do not go to the origin's address).
 /// - `--compressed` and `-v`: decoding and printing live in the tokio engine's
 ///   drivers.
 /// - More than `MAX_ORIGINS` origins, or more than `MAX_VUS` VUs: an operation's tag

@@ -137,7 +137,11 @@ fn a_redirect_to_a_known_origin_stays_on_io_uring() {
         let landed = lines.iter().filter(|l| l.uri == "/echo").count();
         let direct = lines.iter().filter(|l| l.uri == "/echo?direct").count();
         assert_eq!(starts + landed + direct, 60, "{lines:?}");
-        assert_eq!((starts, landed, direct), (20, 20, 20), "{lines:?}");
+        // Iterations of three requests, but those the budget cut (one per VU at most).
+        assert!(
+            starts >= landed && landed >= direct && starts <= direct + 2 && direct >= 18,
+            "{lines:?}"
+        );
         // The redirect's request went to `localhost`, as its `Location` says.
         assert!(
             lines
@@ -146,7 +150,12 @@ fn a_redirect_to_a_known_origin_stays_on_io_uring() {
                 .all(|l| l.host.starts_with("localhost:")),
             "{lines:?}"
         );
-        assert_eq!(report.check("body == \"GET /echo\""), (20, 0), "{report}");
+        // Every chain followed was checked; one the budget cut goes unchecked.
+        assert_eq!(
+            report.check("body == \"GET /echo\""),
+            (landed as u64, 0),
+            "{report}"
+        );
         // Two VUs, each with a connection per origin, kept alive.
         let opened = lines.iter().map(|l| l.connection).collect::<BTreeSet<_>>();
         assert_eq!(opened.len(), 4, "{lines:?}");
@@ -167,7 +176,7 @@ fn two_steps(first: &Nginx, second: &Nginx) -> String {
         url = "{}"
         "#,
         first.url("/echo"),
-        second.url("/"),
+        second.url("/echo"),
     )
 }
 
@@ -267,4 +276,28 @@ fn the_open_model_on_two_origins_retires_and_replaces_vus() {
             "{report}"
         );
     }
+}
+
+/// One origin the io_uring engine cannot serve (`https://` here) keeps the whole run
+/// on tokio: a VU runs all its steps on one engine. Both servers see their share.
+#[test]
+fn an_https_origin_keeps_the_run_on_tokio() {
+    let plain = Nginx::start(Variant::Http1);
+    let tls = Nginx::start(Variant::Tls);
+    let out = Test::new()
+        .scenario(&two_steps(&plain, &tls))
+        .args(["-c", "2", "-n", "40", "--cacert"])
+        .arg(tls.ca_path())
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
+    let (a, b) = (plain.access_log_lines(), tls.access_log_lines());
+    assert_eq!((a.len(), b.len()), (20, 20), "{report}");
+    assert_eq!(
+        report.u64("connections.opened") as usize,
+        connections(&plain) + connections(&tls),
+        "{report}"
+    );
 }
