@@ -1966,4 +1966,23 @@ pub(crate) mod tests {
 
     /// How many times a multishot recv ended because the pool ran dry.
     pub(crate) static RAN_DRY: AtomicU64 = AtomicU64::new(0);
+
+    /// A tag gives back what it was made of, at the bounds of each part: the
+    /// last VU, the last origin, a socket number that wrapped.
+    #[test]
+    fn tags_keep_vu_origin_socket_and_operation_apart() {
+        use super::{MAX_ORIGINS, MAX_VUS, OP_CONNECT, OP_RECV, OP_SEND, tag, untag};
+        for (i, o, sock, op) in [
+            (0, 0, 0, OP_CONNECT),
+            (MAX_VUS - 1, MAX_ORIGINS - 1, 0xff_ffff, OP_RECV),
+            (12_345, 1, 7, OP_SEND),
+            (1, MAX_ORIGINS - 1, 0, OP_RECV),
+        ] {
+            assert_eq!(untag(tag(i, o, sock, op)), (i, o, sock, op));
+        }
+        // Neighbours differ: the same VU's sockets to two origins, and a socket's
+        // successor on the same link.
+        assert_ne!(tag(3, 0, 5, OP_RECV), tag(3, 1, 5, OP_RECV));
+        assert_ne!(tag(3, 1, 5, OP_RECV), tag(3, 1, 6, OP_RECV));
+    }
 }
