@@ -309,7 +309,9 @@ fn an_https_origin_keeps_the_run_on_tokio() {
     report.check_invariants(0);
     assert_eq!(report.str("settings.engine"), "tokio", "{report}");
     let (a, b) = (plain.access_log_lines(), tls.access_log_lines());
-    assert_eq!((a.len(), b.len()), (20, 20), "{report}");
+    // Iterations of two requests, but those the budget cut (one per VU at most).
+    assert_eq!(a.len() + b.len(), 40, "{report}");
+    assert!(b.len() <= a.len() && a.len() <= b.len() + 2, "{report}");
     assert_eq!(
         report.u64("connections.opened") as usize,
         connections(&plain) + connections(&tls),
