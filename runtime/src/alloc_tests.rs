@@ -320,6 +320,82 @@ fn uring_open_model_allocates_nothing() {
     });
 }
 
+/// Nor with two origins: the VU's steps alternate between two servers, each on its
+/// own keep-alive connection (a link per origin), and both responses are checked.
+/// (A `regex:` extraction allocates its captures on every engine: `Regex::captures`
+/// in the VM's extract.rs, so it is left out here.)
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_two_origins_allocate_nothing() {
+    let mut counts = Vec::new();
+    for requests in [500usize, 2_000] {
+        let listeners = [(); 2].map(|()| TcpListener::bind("127.0.0.1:0").unwrap());
+        let ports = listeners.each_ref().map(|l| l.local_addr().unwrap().port());
+        let servers = listeners.map(|l| std::thread::spawn(move || serve(l, requests / 2)));
+        let config = format!(
+            r#"
+            [[scenarios]]
+            [[scenarios.steps]]
+            url = "http://127.0.0.1:{}/items/${{REQUEST_ID}}"
+            checks = ['status in [200, 201]']
+
+            [[scenarios.steps]]
+            url = "http://127.0.0.1:{}/next"
+            checks = ['body contains "world"']
+            "#,
+            ports[0], ports[1]
+        );
+        let program = compile(
+            &lower(&Input {
+                config: Some(ConfigFile {
+                    name: "origins.toml".into(),
+                    text: config,
+                }),
+                ..Input::default()
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(program.origins.len(), 2);
+        let plan = one_vu_plan(program, Some(requests as u64));
+        let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
+        let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
+        assert_eq!(addrs.len(), 2, "an address list per origin");
+        let mut stats = WorkerStats::new(shared.measure_from, 10).with_checks(2);
+        shared.publish(0, &mut stats, std::time::Instant::now());
+        let before = counted_allocations();
+        COUNTING.with(|c| c.set(true));
+        let finished =
+            crate::uring::run_worker(&shared, &shared.plan.program, 0, &addrs, &[1], &mut stats);
+        COUNTING.with(|c| c.set(false));
+        let allocations = counted_allocations() - before;
+        for server in servers {
+            server.join().unwrap();
+        }
+        let finished = finished.expect("io_uring is available on this kernel");
+        assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
+        assert_eq!(
+            stats.counts.responses, requests as u64,
+            "every request was answered"
+        );
+        // One connection to each origin, kept alive for the whole run.
+        assert_eq!(
+            (stats.phases.opened, stats.phases.reused),
+            (2, requests as u64 - 2)
+        );
+        assert_eq!(stats.checks, vec![[requests as u64 / 2, 0]; 2]);
+        counts.push(allocations);
+    }
+    assert!(
+        counts[0] > 0,
+        "the counter sees the set-up's allocations (so it is on)"
+    );
+    assert_eq!(
+        counts[0], counts[1],
+        "allocations grew with the number of requests: {counts:?}"
+    );
+}
+
 /// Runs of 500 and of 2,000 requests of one VU on the io_uring engine to
 /// `http://{host}:port/items/${REQUEST_ID}` (a local server), with the scenario
 /// `config` if any and the load `tweak` changes: both must allocate exactly as much.

@@ -15,8 +15,8 @@
 //!        tokio engine: a task per VU, drivers behind one seam (driver.rs):
 //!                      http1.rs (raw bytes + httparse), http2.rs (h2),
 //!                      http3.rs (quinn + h3)
-//!        io_uring engine: one ring, every VU's socket (uring.rs; plain HTTP/1.1 in
-//!                      the closed model, see uring::eligible)
+//!        io_uring engine: one ring, every VU's sockets (uring.rs; plain HTTP/1.1,
+//!                      one socket per VU and origin, see uring::eligible)
 //!      vu.complete() → WorkerStats.record(), cookies, redirects, then the VM resumed
 //!                      with the outcome: its checks, extractors and failure policy
 //!                      judge it (judge.rs)

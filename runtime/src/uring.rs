@@ -1,8 +1,8 @@
 //! The io_uring HTTP/1.1 engine: one ring per worker thread, every VU's socket on it.
 //!
-//! Used for plain `http://` HTTP/1.1 to one origin: the closed model, with or
-//! without think time, a rate cap, stages or a ramp-up, and the open model (arrival
-//! rate); the tokio engine serves everything else (see `eligible`). Why a second
+//! Used for plain `http://` HTTP/1.1, to one origin or several: the closed model,
+//! with or without think time, a rate cap, stages or a ramp-up, and the open model
+//! (arrival rate); the tokio engine serves everything else (see `eligible`). Why a second
 //! engine: on loopback ~85% of a generator's CPU is the kernel's, and the tokio
 //! engine makes about 2.6 syscalls per request (write, read, and epoll_wait when a
 //! read would block). Here a request is one submission entry, a `send`, and one
@@ -37,8 +37,13 @@
 //! submission's entries. The wait asks for one completion (no batching delay is
 //! added to any response).
 //!
-//! Buffers: each VU owns its write buffer for the whole run, and a small `tail`
-//! for the unparsed end of a response that spans receive buffers; responses are
+//! Connections: a VU keeps one keep-alive connection per origin of the program
+//! (`Link`), opened when its first request to that origin goes, as the tokio
+//! engine's HTTP/1.1 driver keeps one per connection slot; its requests go one at a
+//! time, so the exchange in progress is the VU's and runs on one of its links.
+//!
+//! Buffers: each VU owns its write buffer for the whole run, and each link a small
+//! `tail` for the unparsed end of a response that spans receive buffers; responses are
 //! parsed straight out of the pool's buffers, each given back to the kernel as soon
 //! as it is parsed. The rules that keep this sound are at `Conn`.
 
@@ -81,6 +86,11 @@ const MAX_BUFS: usize = 1024;
 /// this of its deadline.
 const SCAN_EVERY: Duration = Duration::from_millis(20);
 
+/// The most origins a program run here may have, and the most VUs: what an
+/// operation's tag has room for (see `tag`).
+const MAX_ORIGINS: usize = 1 << 8;
+const MAX_VUS: usize = 1 << 24;
+
 const OP_CONNECT: u64 = 1;
 const OP_SEND: u64 = 2;
 const OP_RECV: u64 = 3;
@@ -117,7 +127,7 @@ struct Pool {
 }
 
 impl Pool {
-    /// Buffers for `conns` connections: one each, a power of two (the ring's size
+    /// Buffers for `conns` connections (sockets, a VU's one per origin): one each, a power of two (the ring's size
     /// must be one), at least `MIN_BUFS` and at most `MAX_BUFS`. A connection holds
     /// a buffer only from the kernel's filling it to the end of the completion's
     /// handling, so beyond `MAX_BUFS` connections the ring runs dry only when more
@@ -232,11 +242,13 @@ impl Drop for Pool {
     }
 }
 
-/// Whether this run can use the io_uring engine, and the addresses to connect to (in
-/// order: a connection tries the next when one fails, as the tokio engine does).
+/// Whether this run can use the io_uring engine, and the addresses to connect to,
+/// by origin (the program's `origins` order); each origin's in order: a connection
+/// tries the next when one fails, as the tokio engine does.
 ///
-/// What runs here, decided here and nowhere else: plain `http://` HTTP/1.1 to one
-/// origin, in the closed model with think time, a rate cap, a ramp-up or stages
+/// What runs here, decided here and nowhere else: plain `http://` HTTP/1.1 to the
+/// program's origins, one or several (a VU keeps a connection to each origin it
+/// talks to, see `Link`), in the closed model with think time, a rate cap, a ramp-up or stages
 /// (think time, ramp-up starts and rate-cap slots wait on the worker's timers,
 /// `Engine::timers`, which bound the ring's wait; the rate cap is the tokio engine's
 /// pacer, `worker::worker_pacer`; stages park VUs above the level between
@@ -245,27 +257,33 @@ impl Drop for Pool {
 /// iteration bounds the ring's wait too, see `Engine::release`). Measured cost: an
 /// open-model run at a rate the loop does not saturate reaps about one completion
 /// per wait, and costs 2.4-2.6x the tokio engine's CPU per request at 10,000/s
-/// (BENCHMARKS.md, 2026-12-01); its schedule lag is lower. The origin's host is an IP address, a name
-/// `--resolve`/`--connect-to` routes, or a name resolved here, once for the run
-/// ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections have no `dns`
-/// phase.
+/// (BENCHMARKS.md, 2026-12-01); its schedule lag is lower. Each origin's host is an
+/// IP address, a name `--resolve`/`--connect-to` routes, or a name resolved here,
+/// once for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections
+/// have no `dns` phase.
 ///
-/// What falls back to the tokio engine, and why:
+/// What falls back to the tokio engine, and why (one ineligible origin or step is
+/// enough: a VU runs all its steps on one engine, so the whole run goes there):
 /// - `https://`, HTTP/2, HTTP/3, WebSocket and gRPC steps: protocols this engine
 ///   does not speak (TLS and framing live in the tokio engine's drivers).
-/// - Several origins: a VU here has one socket, to the one origin.
-/// - A name that does not resolve at the start (the tokio engine's lookups report
-///   it, as every `dns` error is reported) and `--dns-refresh` (names looked up
-///   again during the run); `--unix-socket` and proxies (connections that do not go
-///   to the origin's address).
+/// - An origin whose name does not resolve at the start (the tokio engine's
+///   lookups report it, as every `dns` error is reported) and `--dns-refresh`
+///   (names looked up again during the run); `--unix-socket` and proxies
+///   (connections that do not go to the origin's address).
 /// - `--compressed` and `-v`: decoding and printing live in the tokio engine's
 ///   drivers.
+/// - More than `MAX_ORIGINS` origins, or more than `MAX_VUS` VUs: an operation's tag
+///   has room for no more (see `tag`).
 ///
-/// A redirect to another origin is the one thing it cannot know in advance: it
-/// hands its VUs to the tokio engine then.
-pub(crate) fn eligible(shared: &Shared) -> Option<Vec<SocketAddr>> {
+/// A redirect to one of the program's origins is followed here, on the VU's
+/// connection to it. A redirect to an origin the program does not name is the one
+/// thing it cannot know in advance: it hands its VUs to the tokio engine then.
+pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SocketAddr>>> {
     let plan = &shared.plan;
-    let simple = plan.program.origins.len() == 1
+    let origins = &plan.program.origins;
+    let simple = !origins.is_empty()
+        && origins.len() <= MAX_ORIGINS
+        && (shared.part.vus as usize) <= MAX_VUS
         && plan
             .program
             .steps
@@ -274,11 +292,13 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<SocketAddr>> {
         && !plan.transport.compressed
         && plan.transport.verbose.is_none()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
-    let origin = plan.program.origins.first()?;
-    if !simple || origin.scheme != Scheme::Http {
+    if !simple || origins.iter().any(|o| o.scheme != Scheme::Http) {
         return None;
     }
-    shared.transport.dial.fixed(&origin.host, origin.port)
+    origins
+        .iter()
+        .map(|o| shared.transport.dial.fixed(&o.host, o.port))
+        .collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -291,18 +311,20 @@ enum Phase {
     Exchanging,
 }
 
-/// One VU and its connection.
+/// One VU and its connections (`links`, one per origin of the program).
 ///
 /// # Safety
 ///
 /// The kernel uses memory of a `Conn` while an operation on it is in flight, and the
 /// code keeps off that memory until the operation's completion has been reaped:
 ///
-/// - `addr`: a `connect` reads the socket address. `addr` is changed only to try the
-///   origin's next address, after the failed connect's completion and before the
-///   next connect is queued; the `Conn` never moves (`conns` is never resized: the
-///   open model adds VUs only within the room reserved at the start, and replaces a
-///   `Conn` only when its VU retired idle, with nothing in flight).
+/// - A link's `addr`: a `connect` reads the socket address. `addr` is changed only
+///   to try the origin's next address, after the failed connect's completion and
+///   before the next connect is queued; neither the `Conn` nor its `links` ever
+///   move (`conns` is never resized: the open model adds VUs only within the room
+///   reserved at the start, and replaces a `Conn` only when its VU retired idle,
+///   with nothing in flight but its links' recvs, which use no memory of the
+///   `Conn`; `links` is sized once, in `Conn::new`).
 /// - `wbuf`: a `send` reads `wbuf[sent..]`. Every send posts a completion, and
 ///   `send_in_flight` is true from its submission to that completion. `wbuf` is
 ///   rewritten (cleared, maybe reallocated) only when the next request is written,
@@ -318,11 +340,14 @@ enum Phase {
 ///   kernel does not take it again before that. The ring and the buffers stay
 ///   allocated and in place until the buffer group is unregistered, after every
 ///   operation has ended (`Engine::drain`), or for the rest of the process.
-/// - `socket`: its descriptor is closed (and its number free for another socket)
-///   only with no operation in flight on it: a socket given up while its recv is
-///   still armed is shut down, which ends the recv, and is kept in
-///   `Engine::retired` until the recv's last completion; `sock`, in every
-///   operation's tag, tells that recv's completions from the next socket's.
+/// - A link's `socket`: its descriptor is closed (and its number free for another
+///   socket) only with no operation in flight on it: a socket given up while its
+///   recv is still armed is shut down, which ends the recv, and is kept in
+///   `Engine::retired` until the recv's last completion; the link's `sock`, in
+///   every operation's tag beside the link's origin, tells that recv's completions
+///   from the next socket's. Every link of a VU keeps its recv armed while its
+///   connection lives, also while the VU's exchange is on another link: what comes
+///   then (bytes, or the peer's close) is kept for the link's next exchange.
 ///
 /// Timers (think time, back-off) are no operation: they bound the wait of
 /// `io_uring_enter` (`EXT_ARG`), whose timespec the kernel reads during that call
@@ -344,9 +369,10 @@ struct Conn {
     /// With a rate cap: the VU holds a reserved slot and waits for it (its timer);
     /// when it is due the request goes without reserving another.
     slot_reserved: bool,
-    socket: Option<Socket>,
-    /// `socket` has carried a request before the one in progress.
-    reused: bool,
+    /// The VU's connections, by origin index (the program's `origins`).
+    links: Vec<Link>,
+    /// The link of the exchange in progress (or of the last one).
+    at: usize,
     /// Back-off after failed connects (backoff.rs).
     backoff: Backoff,
     /// Parked on a timer (think time, back-off), its next request starts an
@@ -363,25 +389,7 @@ struct Conn {
     /// When its `connect` was submitted, if it is sent again after an idle close
     /// (otherwise `started`).
     connect_from: Option<Instant>,
-    addr: SockAddr,
-    /// Which of the origin's addresses `addr` is: a new connection tries the first,
-    /// and the next after a failed connect.
-    addr_index: usize,
     wbuf: Vec<u8>,
-    /// Response bytes not parsed yet: a response's unparsed end when it spans
-    /// buffers (a head cut in two), and bytes that came between requests. Empty
-    /// (and unallocated) for most connections; its capacity is kept once grown.
-    tail: Vec<u8>,
-    /// The socket's multishot `recv` is armed: its completions come until one
-    /// without `IORING_CQE_F_MORE`.
-    recv_armed: bool,
-    /// The socket's number among this VU's sockets (wrapping), in every operation's
-    /// tag: a completion of a recv on a socket given up (`Engine::retired`) is told
-    /// from one on the current socket by it.
-    sock: u32,
-    /// The peer closed (or reset) the connection between requests: the next
-    /// request goes on a new connection.
-    peer_closed: bool,
     /// The submission round (`Engine::round`) in which the request's send was
     /// queued: a recv completion reaped in that same round came before the request
     /// went out.
@@ -416,17 +424,59 @@ struct Conn {
     idle_since: Instant,
 }
 
+/// One of a VU's connections: the one to an origin of the program.
+struct Link {
+    socket: Option<Socket>,
+    /// `socket` has carried a request before the one in progress.
+    reused: bool,
+    addr: SockAddr,
+    /// Which of the origin's addresses `addr` is: a new connection tries the first,
+    /// and the next after a failed connect.
+    addr_index: usize,
+    /// Response bytes not parsed yet: a response's unparsed end when it spans
+    /// buffers (a head cut in two), and bytes that came between requests. Empty
+    /// (and unallocated) for most connections; its capacity is kept once grown.
+    tail: Vec<u8>,
+    /// The socket's multishot `recv` is armed: its completions come until one
+    /// without `IORING_CQE_F_MORE`.
+    recv_armed: bool,
+    /// The socket's number among this link's sockets (wrapping), in every
+    /// operation's tag: a completion of a recv on a socket given up
+    /// (`Engine::retired`) is told from one on the current socket by it.
+    sock: u32,
+    /// The peer closed (or reset) the connection between requests: the next
+    /// request goes on a new connection.
+    peer_closed: bool,
+}
+
+impl Link {
+    /// No connection yet, to connect to `addr` first.
+    fn new(addr: SocketAddr) -> Link {
+        Link {
+            socket: None,
+            reused: false,
+            addr: SockAddr::from(addr),
+            addr_index: 0,
+            tail: Vec::new(),
+            recv_armed: false,
+            sock: 0,
+            peer_closed: false,
+        }
+    }
+}
+
 impl Conn {
-    /// VU `number`, with no connection yet, to connect to `addr` first.
-    fn new(shared: &Shared, program: &Program, number: u32, addr: SocketAddr) -> Conn {
+    /// VU `number`, with no connection yet, to connect to each origin's first
+    /// address (`addrs`, by origin) when it first talks to it.
+    fn new(shared: &Shared, program: &Program, number: u32, addrs: &[Vec<SocketAddr>]) -> Conn {
         Conn {
             vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
             number,
             active: false,
             wake: Wake::Next,
             slot_reserved: false,
-            socket: None,
-            reused: false,
+            links: addrs.iter().map(|a| Link::new(a[0])).collect(),
+            at: 0,
             backoff: Backoff::default(),
             iteration_pending: false,
             connected: false,
@@ -437,13 +487,7 @@ impl Conn {
             ),
             sampled: None,
             connect_from: None,
-            addr: SockAddr::from(addr),
-            addr_index: 0,
             wbuf: Vec::with_capacity(1024),
-            tail: Vec::new(),
-            recv_armed: false,
-            sock: 0,
-            peer_closed: false,
             queued_round: u64::MAX,
             parser: ResponseParser::new(false),
             capture: crate::judge::capture_for(program, &shared.plan.transport),
@@ -493,13 +537,14 @@ enum Why {
 pub(crate) struct Finished {
     /// Requests a hard stop cut off.
     pub unfinished: u64,
-    /// A redirect led to another origin: the tokio engine runs these VUs from here,
-    /// as they are (empty when the run simply ended).
+    /// A redirect led to an origin the program does not name: the tokio engine runs
+    /// these VUs from here, as they are (empty when the run simply ended).
     pub handoff: Vec<Vu>,
 }
 
 /// The io_uring engine's worker: runs `vus` (VU numbers) until the run stops, or
-/// until a redirect leads elsewhere than the one origin it connects to.
+/// until a redirect leads elsewhere than the program's origins, whose addresses
+/// `addrs` holds (see `eligible`).
 ///
 /// # Errors
 ///
@@ -511,7 +556,7 @@ pub(crate) fn run_worker(
     shared: &Shared,
     program: &Program,
     index: usize,
-    addrs: &[SocketAddr],
+    addrs: &[Vec<SocketAddr>],
     vus: &[u32],
     stats: &mut WorkerStats,
 ) -> io::Result<Finished> {
@@ -521,7 +566,8 @@ pub(crate) fn run_worker(
         .setup_defer_taskrun()
         .setup_coop_taskrun()
         .build(entries.max(8))?;
-    let count = Pool::count_for(vus.len());
+    // A buffer per connection: a VU has one per origin it talks to.
+    let count = Pool::count_for(vus.len() * addrs.len());
     #[cfg(test)]
     let count = tests::POOL_BUFS.with(std::cell::Cell::get).unwrap_or(count);
     let mut pool = Pool::new(count);
@@ -546,7 +592,7 @@ fn drive(
     shared: &Shared,
     program: &Program,
     index: usize,
-    addrs: &[SocketAddr],
+    addrs: &[Vec<SocketAddr>],
     vus: &[u32],
     stats: &mut WorkerStats,
     ring: &mut IoUring,
@@ -560,7 +606,7 @@ fn drive(
     if open.is_none() {
         conns.extend(
             vus.iter()
-                .map(|&number| Conn::new(shared, program, number, addrs[0])),
+                .map(|&number| Conn::new(shared, program, number, addrs)),
         );
     }
     let mut engine = Engine {
@@ -733,7 +779,7 @@ fn drive(
                     && now.duration_since(conn.started) >= timeout
                 {
                     conn.timed_out = true;
-                    if let Some(s) = &conn.socket {
+                    if let Some(s) = &conn.links[conn.at].socket {
                         let _ = s.shutdown(std::net::Shutdown::Both);
                     }
                 }
@@ -756,8 +802,8 @@ fn drive(
     // stop leaves requests in flight: shutting every socket down ends them all, and
     // their last completions are waited for (briefly) before any memory the kernel
     // may write is freed.
-    for conn in &conns {
-        if let Some(s) = &conn.socket {
+    for link in conns.iter().flat_map(|c| &c.links) {
+        if let Some(s) = &link.socket {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
     }
@@ -810,8 +856,8 @@ struct Engine<'a> {
     shared: &'a Shared,
     /// The worker's index (the open model numbers its VUs by it).
     index: usize,
-    /// The origin's addresses (see `eligible`); never empty.
-    addrs: &'a [SocketAddr],
+    /// The addresses of each origin, by origin index (see `eligible`); none empty.
+    addrs: &'a [Vec<SocketAddr>],
     /// The worker's own copy of the program (see `worker::worker`).
     program: &'a Program,
     stats: &'a mut WorkerStats,
@@ -834,8 +880,8 @@ struct Engine<'a> {
     benched: Vec<usize>,
     /// The stages' level as last seen (`Shared::vu_target`).
     target: u32,
-    /// A redirect led to another origin: finish what is in flight, then hand the VUs
-    /// to the tokio engine.
+    /// A redirect led to an origin the program does not name: finish what is in
+    /// flight, then hand the VUs to the tokio engine.
     handoff: bool,
     /// A request was refused unsent this round: its VU, in `parked`, goes on at
     /// once rather than after a wait for completions.
@@ -1142,15 +1188,16 @@ impl Engine<'_> {
         };
         let number = crate::open::vu_number(self.shared, self.index, open.started);
         open.started += 1;
-        let conn = Conn::new(self.shared, self.program, number, self.addrs[0]);
+        let mut conn = Conn::new(self.shared, self.program, number, self.addrs);
         let i = match open.vacant.pop() {
             // The VU that was here retired idle: nothing of its is in flight but the
-            // end of its socket's recv (see `close`), whose completion the socket
-            // number, carried over, tells apart from the new VU's.
+            // end of its sockets' recvs (see `close`), whose completions the socket
+            // numbers, carried over link by link, tell apart from the new VU's.
             Some(i) => {
-                let sock = conns[i].sock;
+                for (new, old) in conn.links.iter_mut().zip(&conns[i].links) {
+                    new.sock = old.sock;
+                }
                 conns[i] = conn;
-                conns[i].sock = sock;
                 i
             }
             None => {
@@ -1190,9 +1237,11 @@ impl Engine<'_> {
         // Taken out and put back (as `release` does), so `close` may borrow `self`.
         let mut idle = std::mem::take(&mut open.idle);
         for i in idle.drain(..old) {
-            // Idle: no send of its is in flight; its connection closes (its armed
-            // recv ends, see `close`).
-            self.close(conns, i);
+            // Idle: no send of its is in flight; its connections close (their armed
+            // recvs end, see `close`).
+            for o in 0..conns[i].links.len() {
+                self.close(conns, i, o);
+            }
             let conn = &mut conns[i];
             conn.done = true;
             conn.active = false;
@@ -1283,13 +1332,20 @@ impl Engine<'_> {
         true
     }
 
-    /// Send the request written in VU `i`'s buffer, connecting first if needed.
-    /// `again` when it is sent a second time: its start time stays the first's.
+    /// Send the request written in VU `i`'s buffer on its link to the request's
+    /// origin (the step's, or the redirect's), connecting first if needed. `again`
+    /// when it is sent a second time: its start time stays the first's.
     fn issue(&mut self, conns: &mut [Conn], i: usize, now: Instant, again: bool) {
         let shared = self.shared;
         let program: &Program = self.program;
         let conn = &mut conns[i];
         let step = conn.vu.step();
+        // The connection slot, as the tokio engine's driver picks it: a redirect's
+        // is one of the program's origins here (see `follow_redirect`).
+        conn.at = conn
+            .vu
+            .redirect()
+            .map_or(program.step(step).origin.index(), |h| h.slot);
         let is_head = *conn.vu.method(program) == Method::Head;
         conn.timed_out = false;
         conn.connected = false;
@@ -1311,18 +1367,20 @@ impl Engine<'_> {
         if !again {
             self.submitted.push(i);
         }
-        if conn.peer_closed {
+        let at = conn.at;
+        let link = &mut conn.links[at];
+        if link.peer_closed {
             // Closed by the peer while idle: as a reused connection found closed.
             self.reconnect(conns, i, now);
             return;
         }
-        if conn.socket.is_none() {
-            conn.reused = false;
+        if link.socket.is_none() {
+            link.reused = false;
             // Sent again after an idle close: it opens a connection, it reuses none.
             conn.timing.reused = false;
-            if conn.addr_index != 0 {
-                conn.addr_index = 0;
-                conn.addr = SockAddr::from(self.addrs[0]);
+            if link.addr_index != 0 {
+                link.addr_index = 0;
+                link.addr = SockAddr::from(self.addrs[at][0]);
             }
             self.connect(conns, i, now);
             return;
@@ -1331,21 +1389,23 @@ impl Engine<'_> {
         self.exchange(conns, i);
     }
 
-    /// Open a socket for VU `i` and queue its `connect` to `addr`. No operation of
-    /// the VU's is in flight.
+    /// Open a socket for VU `i`'s current link and queue its `connect` to the
+    /// link's `addr`. No operation of the link's is in flight.
     fn connect(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
         let conn = &mut conns[i];
-        match Socket::new(conn.addr.domain(), Type::STREAM, None) {
+        let at = conn.at;
+        let link = &mut conn.links[at];
+        match Socket::new(link.addr.domain(), Type::STREAM, None) {
             Ok(s) => {
                 let _ = s.set_nodelay(true);
                 let fd = types::Fd(s.as_raw_fd());
-                conn.socket = Some(s);
-                conn.peer_closed = false;
-                conn.tail.clear();
+                link.socket = Some(s);
+                link.peer_closed = false;
+                link.tail.clear();
                 conn.phase = Phase::Connecting;
-                let entry = opcode::Connect::new(fd, conn.addr.as_ptr().cast(), conn.addr.len())
+                let entry = opcode::Connect::new(fd, link.addr.as_ptr().cast(), link.addr.len())
                     .build()
-                    .user_data(tag(i, conn.sock, OP_CONNECT));
+                    .user_data(tag(i, at, link.sock, OP_CONNECT));
                 self.pending.push(entry);
             }
             Err(e) => {
@@ -1359,7 +1419,8 @@ impl Engine<'_> {
         }
     }
 
-    /// Queue the request's `send` and a `recv`, side by side: the response is read
+    /// Queue the request's `send` and a `recv` on the current link, side by side:
+    /// the response is read
     /// while the request is still going out, so a server that answers before it has
     /// read the whole request (a `413` to a large body) is heard.
     fn exchange(&mut self, conns: &mut [Conn], i: usize) {
@@ -1388,52 +1449,56 @@ impl Engine<'_> {
     /// within the runs' spread (6.28-7.53 µs in total).
     fn send(&mut self, conns: &mut [Conn], i: usize) {
         let conn = &mut conns[i];
-        let Some(socket) = &conn.socket else { return };
+        let link = &conn.links[conn.at];
+        let Some(socket) = &link.socket else { return };
         let rest = &conn.wbuf[conn.sent..];
         // A request over 4 GiB goes out in several sends.
         let len = rest.len().min(u32::MAX as usize) as u32;
         let send = opcode::Send::new(types::Fd(socket.as_raw_fd()), rest.as_ptr(), len)
             .flags(libc::MSG_WAITALL | libc::MSG_NOSIGNAL)
             .build()
-            .user_data(tag(i, conn.sock, OP_SEND));
+            .user_data(tag(i, conn.at, link.sock, OP_SEND));
         conn.send_in_flight = true;
         self.pending.push(send);
     }
 
-    /// Arm the socket's multishot `recv`, unless it is armed: it stays armed across
+    /// Arm the current link's multishot `recv`, unless it is armed: it stays armed across
     /// the connection's requests, each completion bringing what one receive got in
     /// a buffer of the pool, until the connection ends, the pool runs dry
     /// (`ENOBUFS`) or the kernel stops it; then the next exchange (or the handling
     /// of that completion, when a response is awaited) arms it again.
     fn arm(&mut self, conns: &mut [Conn], i: usize) {
         let conn = &mut conns[i];
-        let Some(socket) = &conn.socket else { return };
-        if conn.recv_armed {
+        let at = conn.at;
+        let link = &mut conn.links[at];
+        let Some(socket) = &link.socket else { return };
+        if link.recv_armed {
             return;
         }
         let entry = opcode::RecvMulti::new(types::Fd(socket.as_raw_fd()), BGID)
             .build()
-            .user_data(tag(i, conn.sock, OP_RECV));
-        conn.recv_armed = true;
+            .user_data(tag(i, at, link.sock, OP_RECV));
+        link.recv_armed = true;
         self.pending.push(entry);
     }
 
-    /// Give up VU `i`'s socket. With its recv still armed, the socket is shut down
-    /// (which ends the recv) and kept open in `retired` until the recv's last
-    /// completion; otherwise no operation uses it and it is closed now.
-    fn close(&mut self, conns: &mut [Conn], i: usize) {
-        let conn = &mut conns[i];
-        conn.tail.clear();
-        conn.peer_closed = false;
-        let Some(socket) = conn.socket.take() else {
+    /// Give up the socket of VU `i`'s link `o`. With its recv still armed, the
+    /// socket is shut down (which ends the recv) and kept open in `retired` until
+    /// the recv's last completion; otherwise no operation uses it and it is closed
+    /// now.
+    fn close(&mut self, conns: &mut [Conn], i: usize, o: usize) {
+        let link = &mut conns[i].links[o];
+        link.tail.clear();
+        link.peer_closed = false;
+        let Some(socket) = link.socket.take() else {
             return;
         };
-        if std::mem::take(&mut conn.recv_armed) {
+        if std::mem::take(&mut link.recv_armed) {
             let _ = socket.shutdown(std::net::Shutdown::Both);
-            self.retired.push((tag(i, conn.sock, OP_RECV), socket));
+            self.retired.push((tag(i, o, link.sock, OP_RECV), socket));
         }
         // Completions still to come for the old socket's recv are told apart by it.
-        conn.sock = conn.sock.wrapping_add(1) & 0xff_ffff;
+        link.sock = link.sock.wrapping_add(1) & 0xff_ffff;
     }
 
     fn complete(&mut self, conns: &mut [Conn], data: u64, res: i32, flags: u32, now: Instant) {
@@ -1441,10 +1506,10 @@ impl Engine<'_> {
         if !more {
             self.ops -= 1;
         }
-        let (i, sock, op) = untag(data);
+        let (i, o, sock, op) = untag(data);
         if op == OP_RECV {
             let bid = io_uring::cqueue::buffer_select(flags);
-            self.recv_done(conns, i, sock, res, bid, more, now);
+            self.recv_done(conns, i, o, sock, res, bid, more, now);
             if let Some(bid) = bid {
                 self.pool.give_back(bid);
             }
@@ -1454,15 +1519,18 @@ impl Engine<'_> {
             return;
         }
         match op {
+            // A connect is on the VU's current link (`o` is `conns[i].at`).
             OP_CONNECT
-                if res < 0 && conns[i].addr_index + 1 < self.addrs.len() && !conns[i].timed_out =>
+                if res < 0
+                    && conns[i].links[o].addr_index + 1 < self.addrs[o].len()
+                    && !conns[i].timed_out =>
             {
                 // The origin's next address, as the tokio engine tries them in turn;
                 // the last one's failure is the one reported.
-                let conn = &mut conns[i];
-                conn.addr_index += 1;
-                conn.addr = SockAddr::from(self.addrs[conn.addr_index]);
-                conn.socket = None;
+                let link = &mut conns[i].links[o];
+                link.addr_index += 1;
+                link.addr = SockAddr::from(self.addrs[o][link.addr_index]);
+                link.socket = None;
                 self.connect(conns, i, now);
             }
             OP_CONNECT if res < 0 => {
@@ -1471,7 +1539,7 @@ impl Engine<'_> {
                 } else {
                     ErrorKind::Connect
                 };
-                let addr = conns[i].addr.as_socket();
+                let addr = conns[i].links[o].addr.as_socket();
                 self.stats.note_error_detail(kind, || {
                     format!(
                         "connecting to {}: {}",
@@ -1479,7 +1547,7 @@ impl Engine<'_> {
                         io::Error::from_raw_os_error(-res)
                     )
                 });
-                conns[i].socket = None;
+                conns[i].links[o].socket = None;
                 self.finish(
                     conns,
                     i,
@@ -1508,24 +1576,30 @@ impl Engine<'_> {
         }
     }
 
-    /// A completion of VU `i`'s multishot recv on its socket number `sock`: `res`
-    /// bytes in the pool's buffer `bid`, the end of stream (0) or an errno; `more`
-    /// when the recv stays armed. The buffer goes back to the pool after this.
+    /// A completion of the multishot recv of VU `i`'s link `o` on its socket number
+    /// `sock`: `res` bytes in the pool's buffer `bid`, the end of stream (0) or an
+    /// errno; `more` when the recv stays armed. The buffer goes back to the pool
+    /// after this.
     #[allow(clippy::too_many_arguments)]
     fn recv_done(
         &mut self,
         conns: &mut [Conn],
         i: usize,
+        o: usize,
         sock: u32,
         res: i32,
         bid: Option<u16>,
         more: bool,
         now: Instant,
     ) {
-        if i >= conns.len() || sock != conns[i].sock {
+        if conns
+            .get(i)
+            .and_then(|c| c.links.get(o))
+            .is_none_or(|l| sock != l.sock)
+        {
             // The recv of a socket given up: its last completion closes it.
             if !more {
-                let data = tag(i, sock, OP_RECV);
+                let data = tag(i, o, sock, OP_RECV);
                 if let Some(k) = self.retired.iter().position(|(t, _)| *t == data) {
                     self.retired.swap_remove(k);
                 }
@@ -1533,12 +1607,17 @@ impl Engine<'_> {
             return;
         }
         let conn = &mut conns[i];
+        // The link of the exchange in progress (or of the last one); the others
+        // are idle.
+        let current = o == conn.at;
+        let link = &mut conn.links[o];
         if !more {
-            conn.recv_armed = false;
+            link.recv_armed = false;
         }
-        // A response is awaited: the request's send went out in an earlier round
-        // than this completion's reaping, and no outcome is known yet.
-        let awaited = conn.phase == Phase::Exchanging
+        // A response is awaited: the request's send went out on this link in an
+        // earlier round than this completion's reaping, and no outcome is known yet.
+        let awaited = current
+            && conn.phase == Phase::Exchanging
             && conn.settled.is_none()
             && conn.queued_round != self.round;
         if res == -libc::ENOBUFS {
@@ -1559,17 +1638,17 @@ impl Engine<'_> {
             _ => &[],
         };
         if !awaited {
-            if conn.settled.is_some() || conn.socket.is_none() {
+            if (current && conn.settled.is_some()) || link.socket.is_none() {
                 // The outcome is known (the socket is shut down): nothing more is read.
                 return;
             }
             if res > 0 {
                 // Bytes between requests: the next response's start, as if read
                 // with it.
-                keep(&mut conn.tail, data);
+                keep(&mut link.tail, data);
             } else {
-                conn.peer_closed = true;
-                if conn.phase == Phase::Exchanging {
+                link.peer_closed = true;
+                if current && conn.phase == Phase::Exchanging {
                     // The request queued this round has not gone out: it goes on a
                     // new connection instead, as a request that finds its reused
                     // connection closed does.
@@ -1585,7 +1664,7 @@ impl Engine<'_> {
     /// since, is taken back before it goes out, and goes on a new connection.
     fn requeue(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
         let conn = &mut conns[i];
-        let send = tag(i, conn.sock, OP_SEND);
+        let send = tag(i, conn.at, conn.links[conn.at].sock, OP_SEND);
         self.pending.retain(|e| e.get_user_data() != send);
         conn.send_in_flight = false;
         self.reconnect(conns, i, now);
@@ -1595,9 +1674,10 @@ impl Engine<'_> {
     /// request goes once more, on a new connection, as in the tokio engine
     /// (`Http1::exchange`). Its start time stays the first attempt's.
     fn reconnect(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
-        self.close(conns, i);
+        let at = conns[i].at;
+        self.close(conns, i, at);
         let conn = &mut conns[i];
-        conn.reused = false;
+        conn.links[at].reused = false;
         conn.timing.closed_by_server = true;
         self.stats.reconnected(now);
         self.issue(conns, i, now, true);
@@ -1655,21 +1735,22 @@ impl Engine<'_> {
                 conn.timing.first_byte = Some(now);
             }
             let capture = conn.capture.as_mut().filter(|_| conn.keep);
+            let tail = &mut conn.links[conn.at].tail;
             // Parsed straight from the pool's buffer; only what the parser leaves
             // (a head cut at the buffer's end, bytes after the response) is copied,
             // to `tail`, and the next bytes are parsed after it.
-            let parsed = if conn.tail.is_empty() {
+            let parsed = if tail.is_empty() {
                 conn.parser
                     .advance_into(data, capture)
                     .inspect(|&(used, _)| {
-                        keep(&mut conn.tail, &data[used..]);
+                        keep(tail, &data[used..]);
                     })
             } else {
-                keep(&mut conn.tail, data);
+                keep(tail, data);
                 conn.parser
-                    .advance_into(&conn.tail, capture)
+                    .advance_into(tail, capture)
                     .inspect(|&(used, _)| {
-                        conn.tail.drain(..used);
+                        tail.drain(..used);
                     })
             };
             match parsed {
@@ -1687,7 +1768,7 @@ impl Engine<'_> {
                 // connection, shut down, is not reused, whatever the response says;
                 // a server that answers early and would have read on costs a new
                 // connection (the tokio engine stops writing at this point too).
-                if let Some(s) = &conn.socket {
+                if let Some(s) = &conn.links[conn.at].socket {
                     let _ = s.shutdown(std::net::Shutdown::Both);
                 }
                 let settled = settled.map(|r| Response {
@@ -1710,13 +1791,14 @@ impl Engine<'_> {
                 keep_alive,
             }) => {
                 let conn = &mut conns[i];
+                let at = conn.at;
                 conn.timing.closed_by_server |= !keep_alive;
                 // A request not sent whole leaves the server expecting the rest.
                 if !keep_alive || conn.sent < conn.wbuf.len() {
-                    self.close(conns, i);
+                    self.close(conns, i, at);
                 }
-                let conn = &mut conns[i];
-                conn.reused = conn.socket.is_some();
+                let link = &mut conns[i].links[at];
+                link.reused = link.socket.is_some();
                 let outcome = Outcome::Response {
                     status: Status::Http(status),
                     bytes_in: bytes,
@@ -1725,19 +1807,20 @@ impl Engine<'_> {
             }
             Err((kind, why)) => {
                 let conn = &mut conns[i];
+                let at = conn.at;
                 // A reused connection that was closed before any of a response came
                 // (an idle keep-alive connection the server had closed).
                 if kind == ErrorKind::Reset
-                    && conn.reused
+                    && conn.links[at].reused
                     && !conn.parser.started()
                     && !conn.timed_out
                 {
                     self.reconnect(conns, i, now);
                     return;
                 }
-                self.close(conns, i);
-                let conn = &mut conns[i];
-                conn.reused = false;
+                // As the tokio engine's driver drops a slot's connection on an error.
+                self.close(conns, i, at);
+                conns[i].links[at].reused = false;
                 let timeout = self.shared.plan.transport.timeout;
                 self.stats.note_error_detail(kind, || match why {
                     Why::Nothing => default_detail(kind, timeout),
@@ -1804,13 +1887,19 @@ impl Engine<'_> {
         }
     }
 
-    /// Send the redirect VU `i` follows. This engine has one connection per VU, to
-    /// the program's one origin: a redirect to another origin ends the engine's part
-    /// of the run, and the tokio engine, which can follow it, runs the VUs from then
-    /// on (each VU machine moves over as it is, the redirect still to send).
+    /// Send the redirect VU `i` follows. A VU here has a link to each of the
+    /// program's origins, and a redirect to one of them goes on it (`issue`); a
+    /// redirect to an origin the program does not name ends the engine's part of the
+    /// run, and the tokio engine, which can follow it, runs the VUs from then on
+    /// (each VU machine moves over as it is, the redirect still to send).
     fn follow_redirect(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
         let conn = &mut conns[i];
-        if conn.vu.redirect().is_some_and(|h| h.cross_origin) {
+        // The VU's connection slots list the program's origins first (`Origins`).
+        if conn
+            .vu
+            .redirect()
+            .is_some_and(|h| h.slot >= conn.links.len())
+        {
             self.handoff = true;
             self.next_request(conns, i, now);
             return;
@@ -1842,16 +1931,23 @@ fn keep(tail: &mut Vec<u8>, bytes: &[u8]) {
     tail.extend_from_slice(bytes);
 }
 
-/// An operation's user data: the VU's index, its socket's number (`Conn::sock`,
-/// 24 bits) and the operation.
-fn tag(i: usize, sock: u32, op: u64) -> u64 {
-    (u64::from(sock & 0xff_ffff) << 40) | ((i as u64 & 0xffff_ffff) << 8) | op
+/// An operation's user data: the socket's number (`Link::sock`, 24 bits), the
+/// link's origin (8 bits, `MAX_ORIGINS`), the VU's index (24 bits, `MAX_VUS`) and
+/// the operation (8 bits).
+fn tag(i: usize, o: usize, sock: u32, op: u64) -> u64 {
+    debug_assert!(i < MAX_VUS && o < MAX_ORIGINS);
+    (u64::from(sock & 0xff_ffff) << 40)
+        | ((o as u64 & 0xff) << 32)
+        | ((i as u64 & 0xff_ffff) << 8)
+        | op
 }
 
-/// The parts of a [`tag`]: the VU's index, its socket's number, the operation.
-fn untag(data: u64) -> (usize, u32, u64) {
+/// The parts of a [`tag`]: the VU's index, the link's origin, its socket's
+/// number, the operation.
+fn untag(data: u64) -> (usize, usize, u32, u64) {
     (
-        ((data >> 8) & 0xffff_ffff) as usize,
+        ((data >> 8) & 0xff_ffff) as usize,
+        ((data >> 32) & 0xff) as usize,
         (data >> 40) as u32,
         data & 0xff,
     )
@@ -1870,4 +1966,23 @@ pub(crate) mod tests {
 
     /// How many times a multishot recv ended because the pool ran dry.
     pub(crate) static RAN_DRY: AtomicU64 = AtomicU64::new(0);
+
+    /// A tag gives back what it was made of, at the bounds of each part: the
+    /// last VU, the last origin, a socket number that wrapped.
+    #[test]
+    fn tags_keep_vu_origin_socket_and_operation_apart() {
+        use super::{MAX_ORIGINS, MAX_VUS, OP_CONNECT, OP_RECV, OP_SEND, tag, untag};
+        for (i, o, sock, op) in [
+            (0, 0, 0, OP_CONNECT),
+            (MAX_VUS - 1, MAX_ORIGINS - 1, 0xff_ffff, OP_RECV),
+            (12_345, 1, 7, OP_SEND),
+            (1, MAX_ORIGINS - 1, 0, OP_RECV),
+        ] {
+            assert_eq!(untag(tag(i, o, sock, op)), (i, o, sock, op));
+        }
+        // Neighbours differ: the same VU's sockets to two origins, and a socket's
+        // successor on the same link.
+        assert_ne!(tag(3, 0, 5, OP_RECV), tag(3, 1, 5, OP_RECV));
+        assert_ne!(tag(3, 1, 5, OP_RECV), tag(3, 1, 6, OP_RECV));
+    }
 }

@@ -159,8 +159,8 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
                 stats.engine = Engine::IoUring;
                 return (stats, done_at);
             }
-            // A redirect to another origin: the tokio engine below goes on with the
-            // same VUs, as they were, and the same statistics.
+            // A redirect to an origin the program does not name: the tokio engine
+            // below goes on with the same VUs, as they were, and the same statistics.
             Ok(finished) => {
                 stats.engine = Engine::IoUringAndTokio;
                 stats.counts.unfinished = finished.unfinished;

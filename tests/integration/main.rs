@@ -58,6 +58,7 @@ mod merge;
 mod multipart;
 mod network;
 mod openapi;
+mod origins;
 mod outputs;
 mod postman;
 mod protocols_chain;

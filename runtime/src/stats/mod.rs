@@ -94,8 +94,8 @@ pub enum Engine {
     Tokio,
     /// The io_uring engine: one ring per worker.
     IoUring,
-    /// Both: the io_uring engine handed its VUs to tokio (a redirect to another
-    /// origin), or the run's workers used different engines.
+    /// Both: the io_uring engine handed its VUs to tokio (a redirect to an origin
+    /// the program does not name), or the run's workers used different engines.
     IoUringAndTokio,
 }
 
