@@ -16,9 +16,9 @@ use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
     BufId, CheckExpr, CheckId, CmpOp, ColumnId, CompiledCheck, CompiledExtractor, ConstId,
     DataColumn, DataId, ExtractKind, ExtractorId, GrpcStep, HeaderDesc, InvalidProgram, Method, Op,
-    Operand, OriginId, Pc, PickId, PickTable, Program, Protocol, RangeId, Reads, ScenarioInfo,
-    ScriptCall, ScriptCallId, ScriptId, ScriptRole, SlotId, SourceLoc, StepDesc, StepId, StepKind,
-    TextTest,
+    Operand, OriginId, Pattern, Pc, PickId, PickTable, Program, Protocol, RangeId, Reads,
+    ScenarioInfo, ScriptCall, ScriptCallId, ScriptId, ScriptRole, SlotId, SourceLoc, StepDesc,
+    StepId, StepKind, TextTest,
 };
 
 use memchr::memmem::Finder;
@@ -281,9 +281,9 @@ pub(crate) fn builtin_extract_kind(
             Ok(q) => ExtractKind::json(q),
             Err(e) => return Err(("the JSONPath", path, e.to_string())),
         },
-        Extractor::Regex(re) => match Regex::new(re) {
+        Extractor::Regex(re) => match Pattern::new(re) {
             Ok(compiled) => ExtractKind::Regex(compiled),
-            Err(e) => return Err(("the regex", re, e.to_string())),
+            Err(e) => return Err(("the regex", re, e)),
         },
         Extractor::Header(name) => {
             ExtractKind::Header(name.to_ascii_lowercase().into_bytes().into())

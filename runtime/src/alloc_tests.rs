@@ -321,9 +321,8 @@ fn uring_open_model_allocates_nothing() {
 }
 
 /// Nor with two origins: the VU's steps alternate between two servers, each on its
-/// own keep-alive connection (a link per origin), and both responses are checked.
-/// (A `regex:` extraction allocates its captures on every engine: `Regex::captures`
-/// in the VM's extract.rs, so it is left out here.)
+/// own keep-alive connection (a link per origin), both responses are checked, and
+/// a `regex:` extraction takes a group from the second.
 #[cfg(target_os = "linux")]
 #[test]
 fn uring_two_origins_allocate_nothing() {
@@ -342,6 +341,7 @@ fn uring_two_origins_allocate_nothing() {
             [[scenarios.steps]]
             url = "http://127.0.0.1:{}/next"
             checks = ['body contains "world"']
+            extract = {{ greeting = 'regex:hello (w\w+)' }}
             "#,
             ports[0], ports[1]
         );

@@ -13,11 +13,16 @@
 //! the path. Other paths (`..`, wildcards, filters, slices, negative indexes) go to
 //! jsonpath-rust. Both give the same value: strings without their quotes, anything
 //! else as compact JSON.
+//!
+//! A `regex:` pattern ([`Pattern`]) is searched with its capture slots on the stack,
+//! so an extraction allocates nothing either.
 
 use std::fmt;
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
-use regex::bytes::Regex;
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::util::syntax;
+use regex_automata::{Input, MatchKind, meta};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -47,7 +52,7 @@ pub enum ExtractKind {
     JsonDirect(Box<[PathStep]>),
     /// The first capture group of the first match in the body (the whole match when
     /// the pattern has no group).
-    Regex(Regex),
+    Regex(Pattern),
     /// A response header's value (lowercase name).
     Header(Box<[u8]>),
     /// The whole body (up to the body limit).
@@ -55,6 +60,45 @@ pub enum ExtractKind {
     /// `script:name`: the program's script runner finds the value (the interpreter
     /// calls it; [`CompiledExtractor::extract`] cannot, and finds nothing).
     Script(crate::ScriptId),
+}
+
+/// A `regex:` extractor's pattern, compiled as `regex::bytes::Regex::new` compiles
+/// one (regex-automata's meta regex, which `regex` is built on, with its settings:
+/// leftmost-first, matching bytes rather than only UTF-8, its size limits), and
+/// searched with the slots of the whole match and the first group on the stack:
+/// `regex`'s `captures` allocates a vector of slots per search, which would be an
+/// allocation per request. The search's scratch space is the regex's own pool, made
+/// once per thread.
+#[derive(Debug, Clone)]
+pub struct Pattern(meta::Regex);
+
+impl Pattern {
+    /// Compile `pattern`; the error is the message `regex` gives for it.
+    pub fn new(pattern: &str) -> Result<Pattern, String> {
+        let config = meta::Config::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .utf8_empty(false)
+            .nfa_size_limit(Some(10 << 20))
+            .hybrid_cache_capacity(2 << 20);
+        meta::Builder::new()
+            .configure(config)
+            .syntax(syntax::Config::new().utf8(false))
+            .build(pattern)
+            .map(Pattern)
+            .map_err(|e| {
+                e.syntax_error()
+                    .map_or_else(|| e.to_string(), ToString::to_string)
+            })
+    }
+
+    /// The first group of the first match in `haystack`: the whole match when the
+    /// pattern has no group or the group took no part in the match.
+    pub fn first_group<'h>(&self, haystack: &'h [u8]) -> Option<&'h [u8]> {
+        let mut slots: [Option<NonMaxUsize>; 4] = [None; 4];
+        self.0.search_slots(&Input::new(haystack), &mut slots)?;
+        let span = |s: &[Option<NonMaxUsize>]| Some(&haystack[s[0]?.get()..s[1]?.get()]);
+        span(&slots[2..]).or_else(|| span(&slots[..2]))
+    }
 }
 
 /// One step of a direct JSONPath.
@@ -119,10 +163,9 @@ impl CompiledExtractor {
                 }
                 None => false,
             },
-            ExtractKind::Regex(re) => match re.captures(r.body()) {
-                Some(caps) => {
-                    let m = caps.get(1).or_else(|| caps.get(0));
-                    out.extend_from_slice(m.map_or(&[][..], |m| m.as_bytes()));
+            ExtractKind::Regex(pattern) => match pattern.first_group(r.body()) {
+                Some(value) => {
+                    out.extend_from_slice(value);
                     true
                 }
                 None => false,
@@ -324,14 +367,27 @@ mod tests {
         assert!(!ex(q("$.token")).extract(&Body(b"not json"), &mut out));
         assert!(
             ex(ExtractKind::Regex(
-                Regex::new(r#""token": "(\w+)""#).unwrap()
+                Pattern::new(r#""token": "(\w+)""#).unwrap()
             ))
             .extract(&json, &mut out)
         );
         assert_eq!(out, b"abc");
-        assert!(ex(ExtractKind::Regex(Regex::new(r"id\W+\d").unwrap())).extract(&json, &mut out));
+        assert!(ex(ExtractKind::Regex(Pattern::new(r"id\W+\d").unwrap())).extract(&json, &mut out));
         assert_eq!(out, b"id\": 7");
-        assert!(!ex(ExtractKind::Regex(Regex::new("nope").unwrap())).extract(&json, &mut out));
+        assert!(!ex(ExtractKind::Regex(Pattern::new("nope").unwrap())).extract(&json, &mut out));
+        // A group that takes no part gives the whole match, as `regex`'s captures did.
+        let optional = Pattern::new(r"(x)?token").unwrap();
+        assert_eq!(optional.first_group(b"a token"), Some(&b"token"[..]));
+        // Bytes, not only UTF-8, as `regex::bytes` matches them.
+        let bytes = Pattern::new(r"(?-u:a(\xff+))").unwrap();
+        assert_eq!(bytes.first_group(b"\x00a\xff\xffb"), Some(&b"\xff\xff"[..]));
+        assert_eq!(
+            Pattern::new("(unclosed").unwrap_err(),
+            regex::bytes::Regex::new("(unclosed")
+                .unwrap_err()
+                .to_string(),
+            "the error is the message regex gives"
+        );
         assert!(ex(ExtractKind::Header(b"etag".as_slice().into())).extract(&json, &mut out));
         assert_eq!(out, b"\"v1\"");
         assert!(!ex(ExtractKind::Header(b"x".as_slice().into())).extract(&json, &mut out));
