@@ -127,12 +127,13 @@ struct Pool {
 }
 
 impl Pool {
-    /// Buffers for `conns` connections (sockets, a VU's one per origin): one each, a power of two (the ring's size
-    /// must be one), at least `MIN_BUFS` and at most `MAX_BUFS`. A connection holds
-    /// a buffer only from the kernel's filling it to the end of the completion's
-    /// handling, so beyond `MAX_BUFS` connections the ring runs dry only when more
-    /// than `MAX_BUFS` completions come in one wait; then a multishot recv ends with
-    /// `ENOBUFS` and is armed again (see `Engine::recv_done`), no byte lost.
+    /// Buffers for `conns` connections (sockets, a VU's one per origin): one each,
+    /// a power of two (the ring's size must be one), at least `MIN_BUFS` and at most
+    /// `MAX_BUFS`. A connection holds a buffer only from the kernel's filling it to
+    /// the end of the completion's handling, so beyond `MAX_BUFS` connections the
+    /// ring runs dry only when more than `MAX_BUFS` completions come in one wait;
+    /// then a multishot recv ends with `ENOBUFS` and is armed again (see
+    /// `Engine::recv_done`), no byte lost.
     fn count_for(conns: usize) -> usize {
         conns.next_power_of_two().clamp(MIN_BUFS, MAX_BUFS)
     }
