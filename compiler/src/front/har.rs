@@ -123,7 +123,7 @@ pub fn import(name: &str, text: &str, options: &HarOptions) -> Result<HarImport,
 /// Read a recording into `draft`, as one `[[scenarios]]` entry.
 pub(crate) fn read(src: &Src, options: &HarOptions, draft: &mut Draft) -> Result<(), CompileError> {
     let rec = record(src, options)?;
-    to_draft(&rec, src, draft);
+    to_draft(rec, src, draft);
     Ok(())
 }
 
@@ -698,8 +698,9 @@ pub(crate) fn json_error_as(
     CompileError::in_source(kind, src, Some(src.char_at(e.line(), e.column())))
 }
 
-/// The recording as draft values, located in the HAR file.
-fn to_draft(rec: &Recording, src: &Src, draft: &mut Draft) {
+/// The recording as draft values, located in the HAR file. It is taken apart: its
+/// strings move into the draft rather than being copied.
+fn to_draft(rec: Recording, src: &Src, draft: &mut Draft) {
     let at = |span: &Range<usize>| Loc {
         src: src.clone(),
         span: span.clone(),
@@ -722,72 +723,77 @@ fn to_draft(rec: &Recording, src: &Src, draft: &mut Draft) {
     if rec.has_redirects() {
         draft.follow_redirects = Some(false);
     }
-    let mut steps = Vec::new();
-    for s in &rec.steps {
-        let entry = &s.spans.entry;
+    let whole = 0..src.text.len().min(1);
+    let scenario_loc = at(&rec
+        .steps
+        .first()
+        .map_or(whole.clone(), |s| s.spans.entry.clone()));
+    let mut steps = Vec::with_capacity(rec.steps.len());
+    for s in rec.steps {
         let url = s.url(base);
-        let url_loc = match &s.spans.url {
+        let recording::RecordedStep {
+            name,
+            method,
+            headers,
+            body,
+            extracts,
+            checks,
+            expected_status,
+            think_time,
+            spans,
+            ..
+        } = s;
+        let entry = &spans.entry;
+        let url_loc = match &spans.url {
             Some(span) => Loc::toml(src, span.clone(), Some(&url)),
             None => at(entry),
         };
         let header_span = |name: &str| {
-            s.spans
+            spans
                 .headers
                 .iter()
                 .find(|(n, _)| n == name)
                 .map_or(entry, |(_, span)| span)
         };
         steps.push(DraftStep {
-            name: Some(s.name.clone()),
+            name: Some(name),
             url: Some(Located {
                 value: url,
                 loc: url_loc,
             }),
-            method: Some(located(
-                s.method.clone(),
-                s.spans.method.as_ref().unwrap_or(entry),
-            )),
-            headers: s
-                .headers
-                .iter()
+            method: Some(located(method, spans.method.as_ref().unwrap_or(entry))),
+            headers: headers
+                .into_iter()
                 .map(|(name, value)| {
-                    let span = header_span(name);
+                    let span = header_span(&name);
                     DraftHeader {
-                        name: located(name.clone(), span),
-                        value: located(value.render(), span),
+                        value: located(value.into_rendered(), span),
+                        name: located(name, span),
                     }
                 })
                 .collect(),
-            body: s.body.as_ref().map(|b| Located {
-                value: BodySource::Text(b.render()),
-                loc: at(s.spans.body.as_ref().unwrap_or(entry)),
+            body: body.map(|b| Located {
+                value: BodySource::Text(b.into_rendered()),
+                loc: at(spans.body.as_ref().unwrap_or(entry)),
             }),
-            checks: s.checks.iter().map(|c| located(c.clone(), entry)).collect(),
-            extracts: s
-                .extracts
-                .iter()
-                .map(|(var, spec)| (var.clone(), located(spec.clone(), entry)))
+            checks: checks.into_iter().map(|c| located(c, entry)).collect(),
+            extracts: extracts
+                .into_iter()
+                .map(|(var, spec)| (var, located(spec, entry)))
                 .collect(),
-            think_time: s.think_time.map(|d| located(format_pause(d), entry)),
-            expected_status: s
-                .expected_status
-                .as_ref()
-                .map(|e| located(e.clone(), entry)),
+            think_time: think_time.map(|d| located(format_pause(d), entry)),
+            expected_status: expected_status.map(|e| located(e, entry)),
             grpc: None,
             ws: None,
             loc: at(entry),
         });
     }
-    let whole = 0..src.text.len().min(1);
     draft.scenarios.push(DraftScenario {
-        name: Some(located(rec.name.clone(), &whole)),
+        name: Some(located(rec.name, &whole)),
         weight: None,
         tags: Vec::new(),
         steps,
-        loc: at(&rec
-            .steps
-            .first()
-            .map_or(whole.clone(), |s| s.spans.entry.clone())),
+        loc: scenario_loc,
     });
 }
 
