@@ -187,6 +187,14 @@ fn forms(value: &str) -> Vec<Form> {
         encoded: false,
         form_body_only: false,
     }];
+    // Letters, digits and `-._` are kept by every encoding: most values (ids,
+    // hex and alphanumeric tokens) have no other form.
+    if value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return out;
+    }
     for (html, plus) in [(false, false), (true, false), (true, true)] {
         for upper in [true, false] {
             let text = percent_encode(value, html, plus, upper);
@@ -258,7 +266,7 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
         for (text, _, _) in targets(step) {
             for word in text.segs.iter().flat_map(|s| match s {
                 Seg::Lit(t) => words(t),
-                Seg::Var(_) | Seg::Encoded(_) => Vec::new(),
+                Seg::Var(_) | Seg::Encoded(_) => words(""),
             }) {
                 let list = sent_back.entry(word).or_default();
                 if list.last() != Some(&j) {
@@ -287,7 +295,7 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
             let mut later = BTreeSet::new();
             for form in &forms {
                 // Texts without a letter or digit are rare: search for them.
-                match words(&form.text).first() {
+                match words(&form.text).next() {
                     Some(w) => {
                         let sent_by = sent_in.get(w).map_or(&[][..], Vec::as_slice);
                         earlier.extend(sent_by.iter().copied().take_while(|&k| k <= i));
@@ -334,10 +342,9 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
 }
 
 /// The maximal runs of letters and digits in `text`.
-fn words(text: &str) -> Vec<&str> {
+fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .collect()
 }
 
 /// The texts of a request that may carry a correlated value, each with the first
