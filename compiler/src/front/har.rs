@@ -39,11 +39,12 @@ pub(crate) mod recording;
 mod timestamp;
 pub(crate) mod to_toml;
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, Error as _, IgnoredAny};
+use serde::de::{Deserializer, Error as _, IgnoredAny, Visitor};
 use serde_json::value::RawValue;
 
 use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
@@ -197,16 +198,51 @@ fn outline(src: &Src) -> (Option<usize>, Option<usize>) {
     (Some(log.span(src).start), entries)
 }
 
+/// A JSON string, borrowed from the file when it has no escapes (most recorded
+/// names and values are), copied when it has. Read as a `String` would be, with the
+/// same errors; a recording holds tens of thousands of them.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v))
+            }
+        }
+        d.deserialize_str(Visit).map(Str)
+    }
+}
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Deserialize)]
 struct Entry<'a> {
-    #[serde(rename = "startedDateTime")]
-    started: Option<String>,
+    #[serde(rename = "startedDateTime", borrow)]
+    started: Option<Str<'a>>,
     time: Option<f64>,
     #[serde(borrow)]
     request: Option<Request<'a>>,
-    response: Option<Response>,
-    #[serde(rename = "_resourceType")]
-    resource_type: Option<String>,
+    #[serde(borrow)]
+    response: Option<Response<'a>>,
+    #[serde(rename = "_resourceType", borrow)]
+    resource_type: Option<Str<'a>>,
     #[serde(rename = "_webSocketMessages")]
     websocket_messages: Option<IgnoredAny>,
 }
@@ -218,23 +254,26 @@ struct Request<'a> {
     #[serde(borrow)]
     url: Option<At<'a, String>>,
     #[serde(borrow)]
-    headers: Option<Vec<At<'a, NameValue>>>,
+    headers: Option<Vec<At<'a, NameValue<'a>>>>,
     cookies: Option<Vec<IgnoredAny>>,
     #[serde(rename = "postData", borrow)]
-    post_data: Option<At<'a, PostData>>,
+    post_data: Option<At<'a, PostData<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct NameValue {
-    name: String,
-    value: Option<String>,
+struct NameValue<'a> {
+    #[serde(borrow)]
+    name: Str<'a>,
+    #[serde(borrow)]
+    value: Option<Str<'a>>,
 }
 
 #[derive(Deserialize)]
-struct PostData {
-    #[serde(rename = "mimeType")]
-    mime_type: Option<String>,
-    text: Option<String>,
+struct PostData<'a> {
+    #[serde(rename = "mimeType", borrow)]
+    mime_type: Option<Str<'a>>,
+    #[serde(borrow)]
+    text: Option<Str<'a>>,
     params: Option<Vec<Param>>,
 }
 
@@ -247,19 +286,23 @@ struct Param {
 }
 
 #[derive(Deserialize)]
-struct Response {
+struct Response<'a> {
     status: Option<f64>,
-    headers: Option<Vec<NameValue>>,
+    #[serde(borrow)]
+    headers: Option<Vec<NameValue<'a>>>,
     cookies: Option<Vec<IgnoredAny>>,
-    content: Option<Content>,
+    #[serde(borrow)]
+    content: Option<Content<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Content {
-    #[serde(rename = "mimeType")]
-    mime_type: Option<String>,
-    text: Option<String>,
-    encoding: Option<String>,
+struct Content<'a> {
+    #[serde(rename = "mimeType", borrow)]
+    mime_type: Option<Str<'a>>,
+    #[serde(borrow)]
+    text: Option<Str<'a>>,
+    #[serde(borrow)]
+    encoding: Option<Str<'a>>,
 }
 
 /// Parse the file and make it plain: sorted, filtered, correlated. Each entry is
@@ -408,7 +451,7 @@ fn not_har(src: &Src, message: &str, span: Option<Range<usize>>) -> CompileError
 }
 
 /// The recorded response, with a text body when there is one.
-fn recorded_response(response: Option<&Response>, status: u16) -> RecordedResponse {
+fn recorded_response(response: Option<&Response<'_>>, status: u16) -> RecordedResponse {
     let Some(r) = response else {
         return RecordedResponse::default();
     };
@@ -434,7 +477,12 @@ fn recorded_response(response: Option<&Response>, status: u16) -> RecordedRespon
             .headers
             .iter()
             .flatten()
-            .map(|h| (h.name.clone(), h.value.clone().unwrap_or_default()))
+            .map(|h| {
+                (
+                    String::from(&*h.name),
+                    h.value.as_deref().unwrap_or_default().to_owned(),
+                )
+            })
             .collect(),
         body,
         mime_type: content
