@@ -276,8 +276,9 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
         }
     }
 
-    let mut known: BTreeSet<String> = BTreeSet::new();
-    let mut chosen: BTreeSet<String> = BTreeSet::new();
+    // Looked up for each of tens of thousands of candidates: hashed, not ordered.
+    let mut known: HashSet<String> = HashSet::new();
+    let mut chosen: HashSet<String> = HashSet::new();
     // Values no request after the one that first produced them sends: no later
     // response's copy is sent back either. A list of records repeats its dates and
     // statuses in every response.
