@@ -24,6 +24,7 @@
 //! never rewritten.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use kaioken_vm::{CompiledExtractor, ResponseView, SlotId};
 use serde_json::Value;
@@ -251,7 +252,7 @@ fn percent_encode(value: &str, html: bool, plus: bool, upper: bool) -> String {
 /// with a character that is encoded (`/abc` is `%2Fabc`) or one that is not ASCII.
 fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     // For each word, the requests that sent it, in order.
-    let mut sent_in: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut sent_in: HashMap<&str, Vec<usize>, Fnv> = HashMap::default();
     for (k, texts) in sent.iter().enumerate() {
         for word in texts.iter().flat_map(|t| words(t)) {
             let list = sent_in.entry(word).or_default();
@@ -261,7 +262,7 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
         }
     }
     // For each word, the steps whose rewritable text has it, in order.
-    let mut sent_back: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut sent_back: HashMap<&str, Vec<usize>, Fnv> = HashMap::default();
     for (j, step) in steps.iter().enumerate() {
         for (text, _, _) in targets(step) {
             for word in text.segs.iter().flat_map(|s| match s {
@@ -277,12 +278,12 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     }
 
     // Looked up for each of tens of thousands of candidates: hashed, not ordered.
-    let mut known: HashSet<String> = HashSet::new();
-    let mut chosen: HashSet<String> = HashSet::new();
+    let mut known: HashSet<String, Fnv> = HashSet::default();
+    let mut chosen: HashSet<String, Fnv> = HashSet::default();
     // Values no request after the one that first produced them sends: no later
     // response's copy is sent back either. A list of records repeats its dates and
     // statuses in every response.
-    let mut unused: HashSet<String> = HashSet::new();
+    let mut unused: HashSet<String, Fnv> = HashSet::default();
     let mut found = Vec::new();
     for i in 0..steps.len() {
         for c in candidates(&steps[i].response) {
@@ -340,6 +341,29 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
         }
     }
     found
+}
+
+/// FNV-1a, for the words and values of one recording: hundreds of thousands of
+/// short strings, for which SipHash's setup and rounds cost more than the lookups
+/// themselves. Its defence against keys chosen to collide is moot for a file the
+/// user recorded.
+type Fnv = BuildHasherDefault<FnvHasher>;
+
+#[derive(Default)]
+struct FnvHasher(Option<u64>);
+
+impl Hasher for FnvHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0.unwrap_or(0xcbf2_9ce4_8422_2325);
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = Some(h);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.unwrap_or(0xcbf2_9ce4_8422_2325)
+    }
 }
 
 /// The maximal runs of letters and digits in `text`.
