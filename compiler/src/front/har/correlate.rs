@@ -252,27 +252,27 @@ fn percent_encode(value: &str, html: bool, plus: bool, upper: bool) -> String {
 /// with a character that is encoded (`/abc` is `%2Fabc`) or one that is not ASCII.
 fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     // For each word, the requests that sent it, in order.
-    let mut sent_in: HashMap<&str, Vec<usize>, Fnv> = HashMap::default();
+    let mut sent_in: HashMap<&str, Seen, Fnv> = HashMap::default();
     for (k, texts) in sent.iter().enumerate() {
         for word in texts.iter().flat_map(|t| words(t)) {
-            let list = sent_in.entry(word).or_default();
-            if list.last() != Some(&k) {
-                list.push(k);
-            }
+            sent_in
+                .entry(word)
+                .and_modify(|seen| seen.push(k))
+                .or_insert(Seen::One(k));
         }
     }
     // For each word, the steps whose rewritable text has it, in order.
-    let mut sent_back: HashMap<&str, Vec<usize>, Fnv> = HashMap::default();
+    let mut sent_back: HashMap<&str, Seen, Fnv> = HashMap::default();
     for (j, step) in steps.iter().enumerate() {
         for (text, _, _) in targets(step) {
             for word in text.segs.iter().flat_map(|s| match s {
                 Seg::Lit(t) => words(t),
                 Seg::Var(_) | Seg::Encoded(_) => words(""),
             }) {
-                let list = sent_back.entry(word).or_default();
-                if list.last() != Some(&j) {
-                    list.push(j);
-                }
+                sent_back
+                    .entry(word)
+                    .and_modify(|seen| seen.push(j))
+                    .or_insert(Seen::One(j));
             }
         }
     }
@@ -299,9 +299,10 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
                 // Texts without a letter or digit are rare: search for them.
                 match words(&form.text).next() {
                     Some(w) => {
-                        let sent_by = sent_in.get(w).map_or(&[][..], Vec::as_slice);
+                        let sent_by = sent_in.get(w).map_or(&[][..], Seen::as_slice);
                         earlier.extend(sent_by.iter().copied().take_while(|&k| k <= i));
-                        later.extend(sent_back.get(w).into_iter().flatten().copied());
+                        let back = sent_back.get(w).map_or(&[][..], Seen::as_slice);
+                        later.extend(back.iter().copied());
                     }
                     None => {
                         earlier.extend(0..=i);
@@ -341,6 +342,35 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
         }
     }
     found
+}
+
+/// The requests (or steps) a word occurs in, in order. Most words of a recording
+/// (ids, tokens) occur in one, which needs no list of its own.
+enum Seen {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Seen {
+    /// Add `k`, at least the last one added.
+    fn push(&mut self, k: usize) {
+        match self {
+            Seen::One(first) if *first != k => *self = Seen::Many(vec![*first, k]),
+            Seen::One(_) => {}
+            Seen::Many(list) => {
+                if list.last() != Some(&k) {
+                    list.push(k);
+                }
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Seen::One(k) => std::slice::from_ref(k),
+            Seen::Many(list) => list,
+        }
+    }
 }
 
 /// FNV-1a, for the words and values of one recording: hundreds of thousands of
