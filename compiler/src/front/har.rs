@@ -351,15 +351,16 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     let mut sent = Vec::new();
     let mut timing = Vec::new();
     let mut cookie_jar = false;
-    for (started, entry) in &all {
-        let Some(kept) = entry::read(entry, src, options, &mut notes)? else {
+    // Each entry is dropped once read, so its memory serves the steps that follow.
+    for (started, entry) in all {
+        let Some(kept) = entry::read(&entry, src, options, &mut notes)? else {
             continue;
         };
         // One kept request with a session turns the per-VU cookie jar on.
         cookie_jar |= kept.cookies;
         steps.push(kept.step);
         sent.push(kept.sent);
-        timing.push((*started, kept.time));
+        timing.push((started, kept.time));
     }
 
     if steps.is_empty() {
