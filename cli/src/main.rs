@@ -444,7 +444,7 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
     if let Some(text) = printed {
         // Printing is the process's last work: the exit returns the IR and the plan
         // to the system at once, where dropping them frees each allocation (a
-        // 10,000-entry recording's are hundreds of thousands, a tenth of its dry run).
+        // 10,000-entry recording's are hundreds of thousands, 7% of its dry run).
         std::mem::forget(plan);
         std::mem::forget(ir);
         return print_stdout(&text);
