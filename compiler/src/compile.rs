@@ -10,7 +10,7 @@
 //! `iter.abort`, which abandons the iteration when the exchange got no response. Each
 //! `check` carries its check's source location, so a failing check names its line.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use kaioken_grammar::{Check, Predicate, Subject, Value};
 use kaioken_vm::{
@@ -379,7 +379,8 @@ enum Context {
 struct Compiler {
     code: Vec<Op>,
     consts: Vec<Box<[u8]>>,
-    interned: BTreeMap<Vec<u8>, ConstId>,
+    /// Each constant's id, by its bytes: looked up for every literal of every step.
+    interned: HashMap<Vec<u8>, ConstId>,
     steps: Vec<StepDesc>,
     origins: Vec<kaioken_vm::Origin>,
     locs: Vec<(Pc, SourceLoc)>,
@@ -390,7 +391,7 @@ struct Compiler {
     extractors: Vec<CompiledExtractor>,
     /// Slot of each extracted variable, by name: steps that extract the same name
     /// share its slot.
-    slots: BTreeMap<String, SlotId>,
+    slots: HashMap<String, SlotId>,
     ranges: Vec<(i64, i64)>,
     /// gRPC methods steps call, `package.Service/Method`, each once.
     grpc_methods: Vec<String>,

@@ -263,10 +263,11 @@ pub(crate) struct DraftStep {
     pub think_time: Option<Located<String>>,
     /// The statuses this step's responses may have.
     pub expected_status: Option<Located<String>>,
-    /// `grpc = { … }`: the step is a gRPC call.
-    pub grpc: Option<DraftGrpcStep>,
+    /// `grpc = { … }`: the step is a gRPC call. Boxed, as `ws`: most steps are
+    /// neither, and a recording's thousands of steps each carried room for both.
+    pub grpc: Option<Box<DraftGrpcStep>>,
     /// `ws = { … }`: the step is a WebSocket message.
-    pub ws: Option<DraftWsStep>,
+    pub ws: Option<Box<DraftWsStep>>,
     /// The whole entry.
     pub loc: crate::located::Loc,
 }

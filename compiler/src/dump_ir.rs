@@ -17,14 +17,21 @@ use crate::{Ir, IrLoc, Part, Template};
 /// that came from the file ends with `; file:line:col`.
 pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     let mut out = String::new();
-    let mut line = |text: String, loc: Option<&IrLoc>| match loc.filter(|_| with_locs) {
-        Some(l) => {
-            let _ = writeln!(out, "{text:<48} ; {}:{}:{}", l.file, l.line, l.column);
-        }
-        None => {
-            let _ = writeln!(out, "{text}");
-        }
-    };
+    // Each line is written straight into `out`, or into `text` first when a position
+    // is padded after it: a 10,000-step recording prints tens of thousands of lines.
+    let mut text = String::new();
+    let mut line =
+        |args: std::fmt::Arguments<'_>, loc: Option<&IrLoc>| match loc.filter(|_| with_locs) {
+            Some(l) => {
+                text.clear();
+                let _ = text.write_fmt(args);
+                let _ = writeln!(out, "{text:<48} ; {}:{}:{}", l.file, l.line, l.column);
+            }
+            None => {
+                let _ = out.write_fmt(args);
+                out.push('\n');
+            }
+        };
     let mut origins = Vec::new();
     let mut step_number = 0;
     for s in &ir.scenarios {
@@ -34,7 +41,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
             format!(" tags=[{}]", s.tags.join(", "))
         };
         line(
-            format!("scenario {:?} weight={}{tags}", s.name, s.weight),
+            format_args!("scenario {:?} weight={}{tags}", s.name, s.weight),
             s.loc.as_ref(),
         );
         for step in &s.steps {
@@ -46,7 +53,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
                     "http"
                 };
                 line(
-                    format!("  o{} = origin {scheme}://{}", origins.len(), o.authority),
+                    format_args!("  o{} = origin {scheme}://{}", origins.len(), o.authority),
                     None,
                 );
                 origins.push(o.clone());
@@ -78,7 +85,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
                 _ => (step.method.as_str(), String::new()),
             };
             line(
-                format!(
+                format_args!(
                     "  step s{i} {:?} {method} o{o} {}{ws}",
                     step.name,
                     template(&redacted_parts(&step.path, |p| rule.url_pieces(p)))
@@ -91,24 +98,24 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
                 } else {
                     template(value)
                 };
-                line(format!("    header {name:?} = {value}"), None);
+                line(format_args!("    header {name:?} = {value}"), None);
             }
             if let Some(body) = &step.body {
                 let body = redacted_parts(body, |p| rule.form_pieces(p));
-                line(format!("    body {}", template(&body)), None);
+                line(format_args!("    body {}", template(&body)), None);
             }
             if !step.think_time.is_zero() {
-                line(format!("    think {:?}", step.think_time), None);
+                line(format_args!("    think {:?}", step.think_time), None);
             }
             for check in &step.checks {
                 line(
-                    format!("    check {:?} {}", check.name, check.expr),
+                    format_args!("    check {:?} {}", check.name, check.expr),
                     check.loc.as_ref(),
                 );
             }
             for x in &step.extracts {
                 line(
-                    format!("    extract {} <- {}", x.var, x.extractor),
+                    format_args!("    extract {} <- {}", x.var, x.extractor),
                     x.loc.as_ref(),
                 );
             }
@@ -116,7 +123,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     }
     for (i, check) in ir.checks.iter().enumerate() {
         line(
-            format!("check c{i} {:?} {}", check.name, check.expr),
+            format_args!("check c{i} {:?} {}", check.name, check.expr),
             check.loc.as_ref(),
         );
     }
@@ -127,7 +134,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
             format!("[{}] ", t.scope)
         };
         line(
-            format!("threshold t{i} {scope}{} {}", t.metric.key(), t.threshold),
+            format_args!("threshold t{i} {scope}{} {}", t.metric.key(), t.threshold),
             t.loc.as_ref(),
         );
     }
@@ -142,7 +149,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     let unit = match &l.arrival {
         None => {
             line(
-                format!(
+                format_args!(
                     "load closed vus={} {common} rate={} ramp_up={}",
                     l.vus,
                     opt(l.rate.map(|r| format!("{r}/s"))),
@@ -154,7 +161,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
         }
         Some(a) => {
             line(
-                format!(
+                format_args!(
                     "load arrival_rate rate={}/s max_vus={} pre_allocated_vus={} {common} latency_correction={} queue_size={} queue_timeout={}",
                     a.rate,
                     l.vus,
@@ -169,11 +176,11 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
         }
     };
     if !l.stages.is_empty() {
-        line(format!("  stages from {}{unit}", l.start), None);
+        line(format_args!("  stages from {}{unit}", l.start), None);
     }
     for (i, stage) in l.stages.iter().enumerate() {
         line(
-            format!(
+            format_args!(
                 "  stage {i} {} -> {}{unit}",
                 format_duration(stage.duration),
                 stage.target
@@ -183,7 +190,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     }
     let s = &ir.settings;
     line(
-        format!(
+        format_args!(
             "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={} cookie_jar={} max_redirects={} compressed={} keepalive={} h2_streams={} trace_sample={}",
             format_duration(s.timeout),
             s.http.as_str(),
@@ -206,7 +213,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     for def in &ir.scripts.defs {
         let lines = def.source.lines().count().max(1);
         line(
-            format!(
+            format_args!(
                 "script {:?} at {}:{} ({lines} lines)",
                 def.name, def.file, def.line
             ),
@@ -215,7 +222,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     }
     for t in &ir.data {
         line(
-            format!(
+            format_args!(
                 "data {:?} {:?} rows={} columns=[{}] strategy={}{}",
                 t.name,
                 t.path,
@@ -234,7 +241,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
         let l = &ir.scripts.limits;
         let env: Vec<&str> = l.env.iter().map(|(n, _)| n.as_str()).collect();
         line(
-            format!(
+            format_args!(
                 "scripting budget={} memory_mib={} env=[{}] network={}",
                 format_duration(l.budget),
                 l.memory >> 20,
@@ -252,7 +259,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     {
         let specs: Vec<String> = s.connect_to.iter().map(ToString::to_string).collect();
         line(
-            format!(
+            format_args!(
                 "network connect_to=[{}] dns_refresh={} unix_socket={} proxy_http={} proxy_https={} no_proxy=[{}]",
                 specs.join(", "),
                 opt(s.dns_refresh.map(format_duration)),

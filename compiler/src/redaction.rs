@@ -56,7 +56,10 @@ fn scenario_names(text: &str) -> Vec<String> {
             _ => Vec::new(),
         }
     };
-    if let Ok(table) = text.parse::<toml::Table>() {
+    // A JSON object (a HAR recording, a Postman collection) is never TOML, and a
+    // recording is megabytes for the TOML parser to go through only to fail.
+    let json = text.trim_start().starts_with('{');
+    if !json && let Ok(table) = text.parse::<toml::Table>() {
         return strings(&table);
     }
     text.lines()
@@ -83,5 +86,9 @@ mod tests {
         // A `redact` inside a table is not the top-level key.
         assert!(scenario_names("[target]\nredact = [\"A\"]\n").is_empty());
         assert!(scenario_names("[target]\nurl = \"x\"\n").is_empty());
+        // JSON is searched line by line only (where a line of it cannot be this key).
+        assert!(scenario_names("{\"redact\": [\"A\"]}").is_empty());
+        assert!(scenario_names(" {\"log\": {}}").is_empty());
+        assert_eq!(scenario_names("{\nredact = [\"A\"]\n"), ["A"]);
     }
 }

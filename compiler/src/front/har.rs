@@ -39,11 +39,12 @@ pub(crate) mod recording;
 mod timestamp;
 pub(crate) mod to_toml;
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, Error as _, IgnoredAny};
+use serde::de::{Deserializer, Error as _, IgnoredAny, Visitor};
 use serde_json::value::RawValue;
 
 use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
@@ -123,7 +124,7 @@ pub fn import(name: &str, text: &str, options: &HarOptions) -> Result<HarImport,
 /// Read a recording into `draft`, as one `[[scenarios]]` entry.
 pub(crate) fn read(src: &Src, options: &HarOptions, draft: &mut Draft) -> Result<(), CompileError> {
     let rec = record(src, options)?;
-    to_draft(&rec, src, draft);
+    to_draft(rec, src, draft);
     Ok(())
 }
 
@@ -197,16 +198,51 @@ fn outline(src: &Src) -> (Option<usize>, Option<usize>) {
     (Some(log.span(src).start), entries)
 }
 
+/// A JSON string, borrowed from the file when it has no escapes (most recorded
+/// names and values are), copied when it has. Read as a `String` would be, with the
+/// same errors; a recording holds tens of thousands of them.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v))
+            }
+        }
+        d.deserialize_str(Visit).map(Str)
+    }
+}
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Deserialize)]
 struct Entry<'a> {
-    #[serde(rename = "startedDateTime")]
-    started: Option<String>,
+    #[serde(rename = "startedDateTime", borrow)]
+    started: Option<Str<'a>>,
     time: Option<f64>,
     #[serde(borrow)]
     request: Option<Request<'a>>,
-    response: Option<Response>,
-    #[serde(rename = "_resourceType")]
-    resource_type: Option<String>,
+    #[serde(borrow)]
+    response: Option<Response<'a>>,
+    #[serde(rename = "_resourceType", borrow)]
+    resource_type: Option<Str<'a>>,
     #[serde(rename = "_webSocketMessages")]
     websocket_messages: Option<IgnoredAny>,
 }
@@ -218,23 +254,26 @@ struct Request<'a> {
     #[serde(borrow)]
     url: Option<At<'a, String>>,
     #[serde(borrow)]
-    headers: Option<Vec<At<'a, NameValue>>>,
+    headers: Option<Vec<At<'a, NameValue<'a>>>>,
     cookies: Option<Vec<IgnoredAny>>,
     #[serde(rename = "postData", borrow)]
-    post_data: Option<At<'a, PostData>>,
+    post_data: Option<At<'a, PostData<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct NameValue {
-    name: String,
-    value: Option<String>,
+struct NameValue<'a> {
+    #[serde(borrow)]
+    name: Str<'a>,
+    #[serde(borrow)]
+    value: Option<Str<'a>>,
 }
 
 #[derive(Deserialize)]
-struct PostData {
-    #[serde(rename = "mimeType")]
-    mime_type: Option<String>,
-    text: Option<String>,
+struct PostData<'a> {
+    #[serde(rename = "mimeType", borrow)]
+    mime_type: Option<Str<'a>>,
+    #[serde(borrow)]
+    text: Option<Str<'a>>,
     params: Option<Vec<Param>>,
 }
 
@@ -247,19 +286,23 @@ struct Param {
 }
 
 #[derive(Deserialize)]
-struct Response {
+struct Response<'a> {
     status: Option<f64>,
-    headers: Option<Vec<NameValue>>,
+    #[serde(borrow)]
+    headers: Option<Vec<NameValue<'a>>>,
     cookies: Option<Vec<IgnoredAny>>,
-    content: Option<Content>,
+    #[serde(borrow)]
+    content: Option<Content<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Content {
-    #[serde(rename = "mimeType")]
-    mime_type: Option<String>,
-    text: Option<String>,
-    encoding: Option<String>,
+struct Content<'a> {
+    #[serde(rename = "mimeType", borrow)]
+    mime_type: Option<Str<'a>>,
+    #[serde(borrow)]
+    text: Option<Str<'a>>,
+    #[serde(borrow)]
+    encoding: Option<Str<'a>>,
 }
 
 /// Parse the file and make it plain: sorted, filtered, correlated. Each entry is
@@ -308,15 +351,16 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     let mut sent = Vec::new();
     let mut timing = Vec::new();
     let mut cookie_jar = false;
-    for (started, entry) in &all {
-        let Some(kept) = entry::read(entry, src, options, &mut notes)? else {
+    // Each entry is dropped once read, so its memory serves the steps that follow.
+    for (started, entry) in all {
+        let Some(kept) = entry::read(&entry, src, options, &mut notes)? else {
             continue;
         };
         // One kept request with a session turns the per-VU cookie jar on.
         cookie_jar |= kept.cookies;
         steps.push(kept.step);
         sent.push(kept.sent);
-        timing.push((*started, kept.time));
+        timing.push((started, kept.time));
     }
 
     if steps.is_empty() {
@@ -408,7 +452,7 @@ fn not_har(src: &Src, message: &str, span: Option<Range<usize>>) -> CompileError
 }
 
 /// The recorded response, with a text body when there is one.
-fn recorded_response(response: Option<&Response>, status: u16) -> RecordedResponse {
+fn recorded_response(response: Option<&Response<'_>>, status: u16) -> RecordedResponse {
     let Some(r) = response else {
         return RecordedResponse::default();
     };
@@ -434,7 +478,12 @@ fn recorded_response(response: Option<&Response>, status: u16) -> RecordedRespon
             .headers
             .iter()
             .flatten()
-            .map(|h| (h.name.clone(), h.value.clone().unwrap_or_default()))
+            .map(|h| {
+                (
+                    String::from(&*h.name),
+                    h.value.as_deref().unwrap_or_default().to_owned(),
+                )
+            })
             .collect(),
         body,
         mime_type: content
@@ -698,8 +747,9 @@ pub(crate) fn json_error_as(
     CompileError::in_source(kind, src, Some(src.char_at(e.line(), e.column())))
 }
 
-/// The recording as draft values, located in the HAR file.
-fn to_draft(rec: &Recording, src: &Src, draft: &mut Draft) {
+/// The recording as draft values, located in the HAR file. It is taken apart: its
+/// strings move into the draft rather than being copied.
+fn to_draft(rec: Recording, src: &Src, draft: &mut Draft) {
     let at = |span: &Range<usize>| Loc {
         src: src.clone(),
         span: span.clone(),
@@ -722,72 +772,77 @@ fn to_draft(rec: &Recording, src: &Src, draft: &mut Draft) {
     if rec.has_redirects() {
         draft.follow_redirects = Some(false);
     }
-    let mut steps = Vec::new();
-    for s in &rec.steps {
-        let entry = &s.spans.entry;
+    let whole = 0..src.text.len().min(1);
+    let scenario_loc = at(&rec
+        .steps
+        .first()
+        .map_or(whole.clone(), |s| s.spans.entry.clone()));
+    let mut steps = Vec::with_capacity(rec.steps.len());
+    for s in rec.steps {
         let url = s.url(base);
-        let url_loc = match &s.spans.url {
+        let recording::RecordedStep {
+            name,
+            method,
+            headers,
+            body,
+            extracts,
+            checks,
+            expected_status,
+            think_time,
+            spans,
+            ..
+        } = s;
+        let entry = &spans.entry;
+        let url_loc = match &spans.url {
             Some(span) => Loc::toml(src, span.clone(), Some(&url)),
             None => at(entry),
         };
         let header_span = |name: &str| {
-            s.spans
+            spans
                 .headers
                 .iter()
                 .find(|(n, _)| n == name)
                 .map_or(entry, |(_, span)| span)
         };
         steps.push(DraftStep {
-            name: Some(s.name.clone()),
+            name: Some(name),
             url: Some(Located {
                 value: url,
                 loc: url_loc,
             }),
-            method: Some(located(
-                s.method.clone(),
-                s.spans.method.as_ref().unwrap_or(entry),
-            )),
-            headers: s
-                .headers
-                .iter()
+            method: Some(located(method, spans.method.as_ref().unwrap_or(entry))),
+            headers: headers
+                .into_iter()
                 .map(|(name, value)| {
-                    let span = header_span(name);
+                    let span = header_span(&name);
                     DraftHeader {
-                        name: located(name.clone(), span),
-                        value: located(value.render(), span),
+                        value: located(value.into_rendered(), span),
+                        name: located(name, span),
                     }
                 })
                 .collect(),
-            body: s.body.as_ref().map(|b| Located {
-                value: BodySource::Text(b.render()),
-                loc: at(s.spans.body.as_ref().unwrap_or(entry)),
+            body: body.map(|b| Located {
+                value: BodySource::Text(b.into_rendered()),
+                loc: at(spans.body.as_ref().unwrap_or(entry)),
             }),
-            checks: s.checks.iter().map(|c| located(c.clone(), entry)).collect(),
-            extracts: s
-                .extracts
-                .iter()
-                .map(|(var, spec)| (var.clone(), located(spec.clone(), entry)))
+            checks: checks.into_iter().map(|c| located(c, entry)).collect(),
+            extracts: extracts
+                .into_iter()
+                .map(|(var, spec)| (var, located(spec, entry)))
                 .collect(),
-            think_time: s.think_time.map(|d| located(format_pause(d), entry)),
-            expected_status: s
-                .expected_status
-                .as_ref()
-                .map(|e| located(e.clone(), entry)),
+            think_time: think_time.map(|d| located(format_pause(d), entry)),
+            expected_status: expected_status.map(|e| located(e, entry)),
             grpc: None,
             ws: None,
             loc: at(entry),
         });
     }
-    let whole = 0..src.text.len().min(1);
     draft.scenarios.push(DraftScenario {
-        name: Some(located(rec.name.clone(), &whole)),
+        name: Some(located(rec.name, &whole)),
         weight: None,
         tags: Vec::new(),
         steps,
-        loc: at(&rec
-            .steps
-            .first()
-            .map_or(whole.clone(), |s| s.spans.entry.clone())),
+        loc: scenario_loc,
     });
 }
 

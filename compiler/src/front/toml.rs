@@ -751,14 +751,14 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
             let ws = step.ws.map(|ws| {
                 let loc = Loc::toml(src, ws.span(), None);
                 let ws = ws.into_inner();
-                DraftWsStep {
+                Box::new(DraftWsStep {
                     url: ws.url.map(string),
                     send: ws.send.map(string),
                     mode: ws.mode.map(string),
                     expect: ws.expect.map(int),
                     interval: ws.message_interval.map(string),
                     loc,
-                }
+                })
             });
             steps.push(DraftStep {
                 name: step.name,
@@ -783,13 +783,13 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
                 grpc: step.grpc.map(|g| {
                     let loc = Loc::toml(src, g.span(), None);
                     let g = g.into_inner();
-                    DraftGrpcStep {
+                    Box::new(DraftGrpcStep {
                         url: g.url.map(string),
                         call: g.call.map(string),
                         message: g.message.map(string),
                         metadata: metadata(g.metadata),
                         loc,
-                    }
+                    })
                 }),
                 ws,
                 loc,

@@ -90,7 +90,8 @@ impl Lowerer<'_> {
         expr: &Located<String>,
         name: Option<String>,
     ) -> Option<IrCheck> {
-        if let Some(parsed) = self.checks_parsed.get(&expr.value) {
+        if let Some((parsed, shown)) = self.checks_parsed.get(&expr.value) {
+            let name = name.unwrap_or_else(|| shown.clone());
             let parsed = parsed.clone();
             return self.checked(parsed, expr, name);
         }
@@ -125,9 +126,10 @@ impl Lowerer<'_> {
             );
             return None;
         }
+        let shown = parsed.to_string();
         self.checks_parsed
-            .insert(expr.value.clone(), parsed.clone());
-        self.checked(parsed, expr, name)
+            .insert(expr.value.clone(), (parsed.clone(), shown.clone()));
+        self.checked(parsed, expr, name.unwrap_or(shown))
     }
 
     /// A valid check made IR, once its script, if it names one, is known.
@@ -135,7 +137,7 @@ impl Lowerer<'_> {
         &mut self,
         parsed: kaioken_grammar::Check,
         expr: &Located<String>,
-        name: Option<String>,
+        name: String,
     ) -> Option<IrCheck> {
         if let kaioken_grammar::Check::Script(name) = &parsed
             && !self.known_script(name, &expr.loc, None)
@@ -143,7 +145,7 @@ impl Lowerer<'_> {
             return None;
         }
         Some(IrCheck {
-            name: name.unwrap_or_else(|| parsed.to_string()),
+            name,
             expr: parsed,
             loc: expr.loc.ir_loc(),
         })

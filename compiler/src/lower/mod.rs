@@ -225,9 +225,10 @@ struct Lowerer<'a> {
     data: Vec<std::sync::Arc<kaioken_vm::DataTable>>,
     /// Sources that failed to load (reported once): their `${…}` say nothing more.
     data_failed: std::collections::BTreeSet<String>,
-    /// Checks already parsed and found valid, by their text: a recording repeats
-    /// `status == 200` on every one of its thousands of steps.
-    checks_parsed: std::collections::HashMap<String, kaioken_grammar::Check>,
+    /// Checks already parsed and found valid, by their text, with the name a check
+    /// written without one gets: a recording repeats `status == 200` on every one of
+    /// its thousands of steps.
+    checks_parsed: std::collections::HashMap<String, (kaioken_grammar::Check, String)>,
 }
 
 impl Lowerer<'_> {

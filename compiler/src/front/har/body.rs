@@ -24,10 +24,10 @@ pub(super) struct Body {
 }
 
 /// Read `postData`. A multipart body without its text is counted in `notes`.
-pub(super) fn read(post: &At<'_, PostData>, src: &Src, notes: &mut Notes) -> Body {
+pub(super) fn read(post: &At<'_, PostData<'_>>, src: &Src, notes: &mut Notes) -> Body {
     let span = post.span(src);
     let p = &post.value;
-    let mime = p.mime_type.clone().unwrap_or_default();
+    let mime = p.mime_type.as_deref().unwrap_or_default().to_owned();
     let params = p.params.as_deref().unwrap_or_default();
     let text = match p.text.as_deref() {
         Some(t) if !t.is_empty() => Some(t.to_owned()),
@@ -72,7 +72,7 @@ mod tests {
 
     fn read_json(json: &str) -> (Body, Notes) {
         let src = Src::new("t.har", json);
-        let post: At<'_, PostData> = serde_json::from_str(&src.text).unwrap();
+        let post: At<'_, PostData<'_>> = serde_json::from_str(&src.text).unwrap();
         let mut notes = Notes::default();
         let body = read(&post, &src, &mut notes);
         assert_eq!(body.span, 0..json.len());

@@ -24,6 +24,7 @@
 //! never rewritten.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use kaioken_vm::{CompiledExtractor, ResponseView, SlotId};
 use serde_json::Value;
@@ -187,6 +188,14 @@ fn forms(value: &str) -> Vec<Form> {
         encoded: false,
         form_body_only: false,
     }];
+    // Letters, digits and `-._` are kept by every encoding: most values (ids,
+    // hex and alphanumeric tokens) have no other form.
+    if value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return out;
+    }
     for (html, plus) in [(false, false), (true, false), (true, true)] {
         for upper in [true, false] {
             let text = percent_encode(value, html, plus, upper);
@@ -243,37 +252,38 @@ fn percent_encode(value: &str, html: bool, plus: bool, upper: bool) -> String {
 /// with a character that is encoded (`/abc` is `%2Fabc`) or one that is not ASCII.
 fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     // For each word, the requests that sent it, in order.
-    let mut sent_in: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut sent_in: HashMap<&str, Seen, Fnv> = HashMap::default();
     for (k, texts) in sent.iter().enumerate() {
         for word in texts.iter().flat_map(|t| words(t)) {
-            let list = sent_in.entry(word).or_default();
-            if list.last() != Some(&k) {
-                list.push(k);
-            }
+            sent_in
+                .entry(word)
+                .and_modify(|seen| seen.push(k))
+                .or_insert(Seen::One(k));
         }
     }
     // For each word, the steps whose rewritable text has it, in order.
-    let mut sent_back: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut sent_back: HashMap<&str, Seen, Fnv> = HashMap::default();
     for (j, step) in steps.iter().enumerate() {
         for (text, _, _) in targets(step) {
             for word in text.segs.iter().flat_map(|s| match s {
                 Seg::Lit(t) => words(t),
-                Seg::Var(_) | Seg::Encoded(_) => Vec::new(),
+                Seg::Var(_) | Seg::Encoded(_) => words(""),
             }) {
-                let list = sent_back.entry(word).or_default();
-                if list.last() != Some(&j) {
-                    list.push(j);
-                }
+                sent_back
+                    .entry(word)
+                    .and_modify(|seen| seen.push(j))
+                    .or_insert(Seen::One(j));
             }
         }
     }
 
-    let mut known: BTreeSet<String> = BTreeSet::new();
-    let mut chosen: BTreeSet<String> = BTreeSet::new();
+    // Looked up for each of tens of thousands of candidates: hashed, not ordered.
+    let mut known: HashSet<String, Fnv> = HashSet::default();
+    let mut chosen: HashSet<String, Fnv> = HashSet::default();
     // Values no request after the one that first produced them sends: no later
     // response's copy is sent back either. A list of records repeats its dates and
     // statuses in every response.
-    let mut unused: HashSet<String> = HashSet::new();
+    let mut unused: HashSet<String, Fnv> = HashSet::default();
     let mut found = Vec::new();
     for i in 0..steps.len() {
         for c in candidates(&steps[i].response) {
@@ -287,11 +297,12 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
             let mut later = BTreeSet::new();
             for form in &forms {
                 // Texts without a letter or digit are rare: search for them.
-                match words(&form.text).first() {
+                match words(&form.text).next() {
                     Some(w) => {
-                        let sent_by = sent_in.get(w).map_or(&[][..], Vec::as_slice);
+                        let sent_by = sent_in.get(w).map_or(&[][..], Seen::as_slice);
                         earlier.extend(sent_by.iter().copied().take_while(|&k| k <= i));
-                        later.extend(sent_back.get(w).into_iter().flatten().copied());
+                        let back = sent_back.get(w).map_or(&[][..], Seen::as_slice);
+                        later.extend(back.iter().copied());
                     }
                     None => {
                         earlier.extend(0..=i);
@@ -333,11 +344,62 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     found
 }
 
+/// The requests (or steps) a word occurs in, in order. Most words of a recording
+/// (ids, tokens) occur in one, which needs no list of its own.
+enum Seen {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Seen {
+    /// Add `k`, at least the last one added.
+    fn push(&mut self, k: usize) {
+        match self {
+            Seen::One(first) if *first != k => *self = Seen::Many(vec![*first, k]),
+            Seen::One(_) => {}
+            Seen::Many(list) => {
+                if list.last() != Some(&k) {
+                    list.push(k);
+                }
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Seen::One(k) => std::slice::from_ref(k),
+            Seen::Many(list) => list,
+        }
+    }
+}
+
+/// FNV-1a, for the words and values of one recording: hundreds of thousands of
+/// short strings, for which SipHash's setup and rounds cost more than the lookups
+/// themselves. Its defence against keys chosen to collide is moot for a file the
+/// user recorded.
+type Fnv = BuildHasherDefault<FnvHasher>;
+
+#[derive(Default)]
+struct FnvHasher(Option<u64>);
+
+impl Hasher for FnvHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0.unwrap_or(0xcbf2_9ce4_8422_2325);
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = Some(h);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.unwrap_or(0xcbf2_9ce4_8422_2325)
+    }
+}
+
 /// The maximal runs of letters and digits in `text`.
-fn words(text: &str) -> Vec<&str> {
+fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .collect()
 }
 
 /// The texts of a request that may carry a correlated value, each with the first

@@ -132,7 +132,11 @@ pub(super) fn read(
     // The request as the recording sent it: what correlation must not mistake
     // for a value the server produced.
     let mut sent_raw = vec![url.value.clone()];
-    sent_raw.extend(headers.iter().filter_map(|h| h.value.value.clone()));
+    sent_raw.extend(
+        headers
+            .iter()
+            .filter_map(|h| h.value.value.as_deref().map(str::to_owned)),
+    );
 
     let mut clean = parsed.clone();
     clean.set_fragment(None);

@@ -19,7 +19,7 @@ pub(super) type Kept = (String, String, Range<usize>);
 /// and gets whatever of it the recorder left out. Names and values that cannot be
 /// sent are counted in `notes`.
 pub(super) fn keep(
-    headers: &[At<'_, NameValue>],
+    headers: &[At<'_, NameValue<'_>>],
     websocket: bool,
     entry_span: &Range<usize>,
     src: &Src,
@@ -28,7 +28,7 @@ pub(super) fn keep(
     let mut kept: Vec<Kept> = Vec::new();
     for h in headers {
         let name = h.value.name.trim().to_ascii_lowercase();
-        let value = h.value.value.clone().unwrap_or_default();
+        let value = h.value.value.as_deref().unwrap_or_default().to_owned();
         if name.starts_with(':') {
             continue;
         }
@@ -67,7 +67,7 @@ pub(super) fn keep(
             continue;
         }
         if name.is_empty() || !name.bytes().all(is_token_byte) || !is_header_value(&value) {
-            notes.bad_headers.push(h.value.name.clone());
+            notes.bad_headers.push(String::from(&*h.value.name));
             continue;
         }
         match kept.iter_mut().find(|k| k.0 == name) {
@@ -103,7 +103,7 @@ mod tests {
     /// text they cover.
     fn kept(json: &str, websocket: bool) -> (Vec<(String, String, String)>, Notes) {
         let src = Src::new("t.har", json);
-        let headers: Vec<At<'_, NameValue>> = serde_json::from_str(&src.text).unwrap();
+        let headers: Vec<At<'_, NameValue<'_>>> = serde_json::from_str(&src.text).unwrap();
         let mut notes = Notes::default();
         let kept = keep(&headers, websocket, &(0..1), &src, &mut notes)
             .into_iter()

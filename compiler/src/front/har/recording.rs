@@ -56,6 +56,7 @@ impl Text {
         let mut out = String::new();
         for seg in &self.segs {
             match seg {
+                Seg::Lit(text) if !text.contains("${") => out.push_str(text),
                 Seg::Lit(text) => out.push_str(&literal(text)),
                 Seg::Var(name) => {
                     out.push_str("${");
@@ -70,6 +71,15 @@ impl Text {
             }
         }
         out
+    }
+
+    /// [`Text::render`], keeping a lone literal's own string when it has nothing to
+    /// escape (most recorded text).
+    pub fn into_rendered(mut self) -> String {
+        match self.segs.as_mut_slice() {
+            [Seg::Lit(text)] if !text.contains("${") => std::mem::take(text),
+            _ => self.render(),
+        }
     }
 
     /// Whether `value` occurs in a literal as a whole token (see [`occurrences`]), at
@@ -282,6 +292,12 @@ mod tests {
     fn render_escapes_recorded_templates() {
         let t = Text::literal("price $5, ${not_a_var}, $${x}");
         assert_eq!(t.render(), "price $5, $${not_a_var}, $$${x}");
+        assert_eq!(t.clone().into_rendered(), t.render());
+        assert_eq!(Text::literal("/a?b=$1").into_rendered(), "/a?b=$1");
+        let mut v = Text::literal("/a/tok12345678/${b}");
+        v.replace("tok12345678", &Seg::Var("t".into()), 0);
+        assert_eq!(v.clone().into_rendered(), "/a/${t}/$${b}");
+        assert_eq!(Text::default().into_rendered(), "");
         let parsed = kaioken_grammar::parse_template(&t.render()).unwrap();
         let text: String = parsed
             .parts
