@@ -381,11 +381,10 @@ mod tests {
         // Bytes, not only UTF-8, as `regex::bytes` matches them.
         let bytes = Pattern::new(r"(?-u:a(\xff+))").unwrap();
         assert_eq!(bytes.first_group(b"\x00a\xff\xffb"), Some(&b"\xff\xff"[..]));
+        let unclosed = String::from("(unclosed");
         assert_eq!(
-            Pattern::new("(unclosed").unwrap_err(),
-            regex::bytes::Regex::new("(unclosed")
-                .unwrap_err()
-                .to_string(),
+            Pattern::new(&unclosed).unwrap_err(),
+            regex::bytes::Regex::new(&unclosed).unwrap_err().to_string(),
             "the error is the message regex gives"
         );
         assert!(ex(ExtractKind::Header(b"etag".as_slice().into())).extract(&json, &mut out));
