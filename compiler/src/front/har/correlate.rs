@@ -24,7 +24,6 @@
 //! never rewritten.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use kaioken_vm::{CompiledExtractor, ResponseView, SlotId};
 use serde_json::Value;
@@ -377,24 +376,7 @@ impl Seen {
 /// short strings, for which SipHash's setup and rounds cost more than the lookups
 /// themselves. Its defence against keys chosen to collide is moot for a file the
 /// user recorded.
-type Fnv = BuildHasherDefault<FnvHasher>;
-
-#[derive(Default)]
-struct FnvHasher(Option<u64>);
-
-impl Hasher for FnvHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = self.0.unwrap_or(0xcbf2_9ce4_8422_2325);
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = Some(h);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0.unwrap_or(0xcbf2_9ce4_8422_2325)
-    }
-}
+type Fnv = fnv::FnvBuildHasher;
 
 /// The maximal runs of letters and digits in `text`.
 fn words(text: &str) -> impl Iterator<Item = &str> {
