@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::harness::{Report, Test};
-use crate::nginx::{Nginx, Variant};
+use crate::nginx::{Nginx, Variant, distinct_connections};
 use crate::servers::{Behaviour, Server};
 
 /// A phase's `count`.
@@ -132,27 +132,23 @@ fn no_keepalive_opens_a_connection_per_request() {
             assert_eq!(report.str("settings.engine"), engine, "{what}");
             let lines = nginx.access_log_lines();
             assert_eq!(lines.len(), 200, "{what}");
-            let mut connections: Vec<u64> = lines.iter().map(|l| l.connection).collect();
-            connections.sort_unstable();
-            connections.dedup();
-            let expected = connections.len();
-            if keepalive {
-                assert!((1..=2).contains(&expected), "{what}: {lines:?}");
+            let expected = if keepalive {
+                report.keepalive_connections(2)
             } else {
-                assert_eq!(expected, 200, "{what}: {lines:?}");
-            }
-            let reused = 200 - expected as u64;
+                200
+            };
+            assert_eq!(distinct_connections(&lines), expected, "{what}: {lines:?}");
             assert_eq!(
                 report.u64("connections.opened"),
-                expected as u64,
+                expected,
                 "{what}\n{report}"
             );
-            assert_eq!(report.u64("connections.reused"), reused, "{what}\n{report}");
             assert_eq!(
-                count(&report, "connect"),
-                expected as u64,
+                report.u64("connections.reused"),
+                200 - expected,
                 "{what}\n{report}"
             );
+            assert_eq!(count(&report, "connect"), expected, "{what}\n{report}");
         }
     }
 }
@@ -178,23 +174,17 @@ fn h2_streams_share_connections_between_vus() {
         report.check_invariants(0);
         let what = format!("--h2-streams {streams:?} --threads {threads}");
         assert_eq!(report.u64("requests.responses"), 400, "{what}\n{report}");
-        let mut connections: Vec<u64> = nginx
-            .access_log_lines()
-            .iter()
-            .map(|l| l.connection)
-            .collect();
-        assert_eq!(connections.len(), 400, "{what}");
-        connections.sort_unstable();
-        connections.dedup();
-        assert_eq!(connections.len(), expected, "{what}");
+        let lines = nginx.access_log_lines();
+        assert_eq!(lines.len(), 400, "{what}");
+        assert_eq!(distinct_connections(&lines), expected, "{what}");
         assert_eq!(
             report.u64("connections.opened"),
-            expected as u64,
+            expected,
             "{what}\n{report}"
         );
         assert_eq!(
             report.u64("connections.reused"),
-            400 - expected as u64,
+            400 - expected,
             "{what}\n{report}"
         );
     }

@@ -465,6 +465,20 @@ impl Report {
         classes
     }
 
+    /// The connections a keep-alive run opened where every VU holds its own: at
+    /// least one and at most `vus`. Not exactly `vus`: a VU claims its share of a
+    /// request budget before it connects, so on a loaded machine a VU that starts
+    /// late can find the budget spent and never connect. Tests compare the number
+    /// with what the server saw.
+    pub fn keepalive_connections(&self, vus: u64) -> u64 {
+        let opened = self.u64("connections.opened");
+        assert!(
+            (1..=vus).contains(&opened),
+            "{opened} connections for {vus} VUs:\n{self}"
+        );
+        opened
+    }
+
     /// The invariants every report keeps, whatever the run: the schema id, `total =
     /// responses + errors`, the status codes adding up to the responses, the error
     /// classes adding up to the errors, and the exit code it records.

@@ -3,7 +3,7 @@
 //! certificate check; a malformed spec is refused before the run.
 
 use crate::harness::Test;
-use crate::nginx::{Nginx, Variant, free_port};
+use crate::nginx::{Nginx, Variant, distinct_connections, free_port};
 
 /// `--resolve` gives a name that does not exist an address: every request reaches
 /// nginx with the URL's host, on the io_uring engine (the address is known at the
@@ -55,10 +55,11 @@ fn a_host_name_is_resolved_at_the_start_for_io_uring() {
     report.check_invariants(0);
     assert_eq!(report.str("settings.engine"), "io_uring", "{report}");
     assert_eq!(report.u64("requests.responses"), 20, "{report}");
-    assert_eq!(report.u64("connections.opened"), 2, "{report}");
+    let opened = report.keepalive_connections(2);
     assert_eq!(report.u64("phases_ms.dns.count"), 0, "{report}");
     let lines = nginx.access_log_lines();
     assert_eq!(lines.len(), 20, "{lines:?}");
+    assert_eq!(distinct_connections(&lines), opened, "{lines:?}");
     let host = url.trim_start_matches("http://").trim_end_matches('/');
     assert!(lines.iter().all(|l| l.host == host), "{lines:?}");
 
@@ -104,9 +105,10 @@ fn connect_to_routes_http2_through_a_name() {
         .report();
     report.check_invariants(0);
     assert_eq!(report.u64("requests.responses"), 30, "{report}");
-    assert_eq!(report.u64("connections.opened"), 3, "{report}");
+    let opened = report.keepalive_connections(3);
     let lines = nginx.access_log_lines();
     assert_eq!(lines.len(), 30);
+    assert_eq!(distinct_connections(&lines), opened, "{lines:?}");
     assert!(
         lines
             .iter()
@@ -232,7 +234,7 @@ fn connect_to_applies_to_http3() {
         .run()
         .report();
     assert_eq!(report.status_codes(), vec![(200, 20)], "{report}");
-    assert_eq!(report.u64("connections.opened"), 2, "{report}");
+    report.keepalive_connections(2);
     // The requests' `Host` is the URL's, whose port is not the site's, so Caddy logs
     // them with its default logger (its output), not to the site's access log.
     let logs = caddy.logs();
@@ -279,10 +281,7 @@ fn unix_socket_carries_http1_http2_and_tls() {
         report.check_invariants(0);
         assert_eq!(report.str("settings.engine"), "tokio", "{what}");
         assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
-        // One connection per VU, unless one VU sent all 20 before the other's
-        // worker thread got to connect (a loaded machine): nginx must agree either way.
-        let opened = report.u64("connections.opened");
-        assert!((1..=2).contains(&opened), "{what}\n{report}");
+        let opened = report.keepalive_connections(2);
         assert_eq!(report.u64("phases_ms.dns.count"), 0, "{what}\n{report}");
         let tls = if variant.is_tls() { opened } else { 0 };
         assert_eq!(report.u64("phases_ms.tls.count"), tls, "{what}\n{report}");
@@ -299,10 +298,7 @@ fn unix_socket_carries_http1_http2_and_tls() {
                 .all(|l| l.host == "localhost" && l.protocol == protocol),
             "{what}: {lines:?}"
         );
-        let mut connections: Vec<u64> = lines.iter().map(|l| l.connection).collect();
-        connections.sort_unstable();
-        connections.dedup();
-        assert_eq!(connections.len() as u64, opened, "{what}");
+        assert_eq!(distinct_connections(&lines), opened, "{what}");
     }
 }
 

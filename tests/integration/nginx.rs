@@ -243,6 +243,12 @@ fn logs(dir: &Path) -> String {
     )
 }
 
+/// How many distinct connections (`$connection`) the lines came on.
+pub fn distinct_connections(lines: &[LogLine]) -> u64 {
+    let ids: std::collections::BTreeSet<u64> = lines.iter().map(|l| l.connection).collect();
+    ids.len() as u64
+}
+
 fn parse_line(line: &str, whole: &str) -> LogLine {
     let f: Vec<&str> = line.split('\t').collect();
     assert_eq!(
