@@ -18,13 +18,14 @@
 //! is over (not on a timer tick) without an operation or a syscall of its own.
 //!
 //! The open model's iterations are due on the schedule open.rs computes for both
-//! engines; the ring's wait ends `open::RELEASE_AHEAD` (1 ms) before the next one
-//! is due (`EXT_ARG`'s timeout is a high-resolution timer), and every iteration due
-//! within that millisecond is released then. Schedule precision: an iteration
-//! starts at most 1 ms early (its latency then counts from its actual send, as on
-//! the tokio engine) and late by the wake-up latency plus the round's work when the
-//! loop is not busy with responses; its schedule lag is measured at its first
-//! request's submission (lag p99 in BENCHMARKS.md, 2026-12-01).
+//! engines; the ring's wait ends when the next one is due (`EXT_ARG`'s timeout is a
+//! high-resolution timer), and every iteration due within `open::RELEASE_AHEAD`
+//! (1 ms) of then is released with it: a wake-up a millisecond, not one an
+//! iteration. Schedule precision: an iteration starts at most 1 ms early (its
+//! latency then counts from its actual send, as on the tokio engine) and late by
+//! the wake-up latency plus the round's work when the loop is not busy with
+//! responses; its schedule lag is measured at its first request's submission (lag
+//! p99 in BENCHMARKS.md, 2026-12-01).
 //!
 //! Timing stays honest: the clock is read twice per round of the loop, not per
 //! request. One reading when the wait returns is every reaped response's end time
@@ -735,17 +736,12 @@ fn drive(
         if let Some(&Reverse((at, _))) = engine.timers.peek() {
             wait = wait.min(at.saturating_duration_since(submit_at));
         }
-        if let Some(open) = &engine.open
-            && let Some(due) = open.schedule.next_due()
-        {
-            // With the queue full, the next iteration waits for its due time.
-            let ahead = if open.backlog.is_full() {
-                Duration::ZERO
-            } else {
-                RELEASE_AHEAD
-            };
-            let release = due.checked_sub(ahead).unwrap_or(due);
-            wait = wait.min(release.saturating_duration_since(submit_at));
+        // The wait ends when the next iteration is due, not `RELEASE_AHEAD` before:
+        // `release` took every iteration due within that much of now, so waking
+        // ahead of the next one would wake once per iteration (at 10,000/s, every
+        // 0.1 ms), where waking at its due time releases a millisecond's worth.
+        if let Some(due) = engine.open.as_ref().and_then(|o| o.schedule.next_due()) {
+            wait = wait.min(due.saturating_duration_since(submit_at));
         }
         // Deferred VUs whose request was refused have nothing in flight to wait for.
         let want = usize::from(!std::mem::take(&mut engine.refused));
