@@ -97,7 +97,7 @@ pub fn run(
         }
         if now >= next_tick {
             next_tick += PUBLISH_EVERY;
-            on_tick(&snapshots.take(&shared, now, None));
+            on_tick(snapshots.take(&shared, now, None));
         }
     }
     let mut workers = Vec::with_capacity(threads);
@@ -125,7 +125,7 @@ pub fn run(
     }
     snapshots.seconds.settle();
     stats.apply_seconds(&snapshots.seconds.done);
-    on_tick(&snapshots.take(&shared, Instant::now(), Some(&stats)));
+    on_tick(snapshots.take(&shared, Instant::now(), Some(&stats)));
     Ok(stats)
 }
 
@@ -142,11 +142,16 @@ pub fn check(plan: &Arc<RunPlan>, threads: usize) -> Result<(), RunError> {
 }
 
 /// The controller's side of the live snapshots: each worker's latest published
-/// statistics, and the previous snapshot's totals to tell what changed.
+/// statistics, and the previous snapshot's totals to tell what changed. A snapshot
+/// is lent to `on_tick`, so the next one is made in its buffers and in those of the
+/// one before it: nothing is allocated per snapshot once the run has warmed up.
 struct Snapshots {
     latest: Vec<WorkerStats>,
     /// Each second's own percentiles and statuses, as workers finish them.
     seconds: Seconds,
+    /// The snapshot taken last.
+    snapshot: Snapshot,
+    /// The totals of the snapshot before it.
     previous: RunStats,
     at: Instant,
     /// Spans taken out of the slots for the next snapshot.
@@ -159,6 +164,18 @@ impl Snapshots {
         Snapshots {
             latest: vec![empty; threads],
             seconds: Seconds::new(threads),
+            snapshot: Snapshot {
+                elapsed: Duration::ZERO,
+                warming_up: true,
+                planned: None,
+                max_requests: None,
+                level: None,
+                total: RunStats::default(),
+                interval: Interval::empty(),
+                last: false,
+                spans: Vec::new(),
+                spans_dropped: 0,
+            },
             previous: RunStats::default(),
             at: shared.start,
             spans: Vec::new(),
@@ -167,44 +184,43 @@ impl Snapshots {
 
     /// The run as it stands at `now`: the workers' latest statistics merged, or
     /// `last`, the final statistics, when the run is over.
-    fn take(&mut self, shared: &Shared, now: Instant, last: Option<&RunStats>) -> Snapshot {
-        let total = match last {
-            Some(stats) => stats.clone(),
+    fn take(&mut self, shared: &Shared, now: Instant, last: Option<&RunStats>) -> &Snapshot {
+        // The last snapshot's totals become the previous ones; the new totals
+        // overwrite the ones before them.
+        std::mem::swap(&mut self.previous, &mut self.snapshot.total);
+        let snapshot = &mut self.snapshot;
+        match last {
+            Some(stats) => snapshot.total.clone_from(stats),
             None => {
                 for (index, latest) in self.latest.iter_mut().enumerate() {
                     shared.read_published(index, latest);
                     self.seconds.observe(index, latest);
                 }
                 self.seconds.settle();
-                let mut total = RunStats::merge(
+                snapshot.total.merge_from(
                     &self.latest,
                     now.saturating_duration_since(shared.measure_from),
                 );
-                total.apply_seconds(&self.seconds.done);
-                total
+                snapshot.total.apply_seconds(&self.seconds.done);
             }
-        };
-        let interval = Interval::between(&self.previous, &total, now - self.at);
-        let mut spans = std::mem::take(&mut self.spans);
-        let spans_dropped = shared.take_spans(&mut spans);
+        }
+        snapshot
+            .interval
+            .measure(&self.previous, &snapshot.total, now - self.at);
+        snapshot.spans.clear();
+        snapshot.spans.append(&mut self.spans);
+        snapshot.spans_dropped = shared.take_spans(&mut snapshot.spans);
         let load = &shared.plan.load;
-        let snapshot = Snapshot {
-            elapsed: now - shared.start,
-            warming_up: now < shared.measure_from,
-            planned: load.duration.map(|d| d + load.warmup),
-            max_requests: shared.part.max_requests,
-            level: shared.profile.as_ref().map(|p| {
-                shared
-                    .part
-                    .level(p.level_at(now - shared.start), load.arrival.is_some())
-            }),
-            total,
-            interval,
-            last: last.is_some(),
-            spans,
-            spans_dropped,
-        };
-        self.previous = snapshot.total.clone();
+        snapshot.elapsed = now - shared.start;
+        snapshot.warming_up = now < shared.measure_from;
+        snapshot.planned = load.duration.map(|d| d + load.warmup);
+        snapshot.max_requests = shared.part.max_requests;
+        snapshot.level = shared.profile.as_ref().map(|p| {
+            shared
+                .part
+                .level(p.level_at(now - shared.start), load.arrival.is_some())
+        });
+        snapshot.last = last.is_some();
         self.at = now;
         snapshot
     }

@@ -6,7 +6,8 @@
 //!                   every PUBLISH_EVERY: a copy into its slot in Shared (one short
 //!                   lock per tick, never per request)
 //!   controller:     every PUBLISH_EVERY: the latest copy of each worker, merged
-//!                   (RunStats::merge, the same as at the end) ─► Snapshot ─► on_tick
+//!                   (RunStats::merge_from, the same merge as at the end, into
+//!                   the snapshot-before-last's buffers) ─► Snapshot ─► on_tick
 //!                   when the run is over: the final statistics ─► the last Snapshot
 //! ```
 //!
@@ -78,28 +79,39 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// What changed from `before` to `now`, `length` apart.
-    pub(crate) fn between(before: &RunStats, now: &RunStats, length: Duration) -> Interval {
-        let done = |s: &RunStats| s.total() + s.counts.warmup_requests;
-        let mut latency = now.latency.clone();
-        // Both are cumulative counts of the same run: `before` is contained in `now`.
-        let _ = latency.subtract(&before.latency);
+    /// Nothing measured, in no time.
+    pub(crate) fn empty() -> Interval {
         Interval {
-            length,
-            requests: done(now).saturating_sub(done(before)),
-            responses: now.counts.responses.saturating_sub(before.counts.responses),
-            errors: now.error_count().saturating_sub(before.error_count()),
-            latency,
-            messages: std::array::from_fn(|i| {
-                let count = |s: &RunStats| {
-                    s.messages[i]
-                        .as_ref()
-                        .map_or([0, 0], |m| [m.sent, m.received])
-                };
-                let (a, b) = (count(before), count(now));
-                [b[0].saturating_sub(a[0]), b[1].saturating_sub(a[1])]
-            }),
+            length: Duration::ZERO,
+            requests: 0,
+            responses: 0,
+            errors: 0,
+            latency: crate::stats::new_histogram(),
+            messages: [[0; 2]; 2],
         }
+    }
+
+    /// Become what changed from `before` to `now`, `length` apart (in this
+    /// interval's own histogram: a snapshot's interval is remade four times a
+    /// second).
+    pub(crate) fn measure(&mut self, before: &RunStats, now: &RunStats, length: Duration) {
+        let done = |s: &RunStats| s.total() + s.counts.warmup_requests;
+        self.length = length;
+        self.requests = done(now).saturating_sub(done(before));
+        self.responses = now.counts.responses.saturating_sub(before.counts.responses);
+        self.errors = now.error_count().saturating_sub(before.error_count());
+        crate::stats::copy_histogram(&mut self.latency, &now.latency);
+        // Both are cumulative counts of the same run: `before` is contained in `now`.
+        let _ = self.latency.subtract(&before.latency);
+        self.messages = std::array::from_fn(|i| {
+            let count = |s: &RunStats| {
+                s.messages[i]
+                    .as_ref()
+                    .map_or([0, 0], |m| [m.sent, m.received])
+            };
+            let (a, b) = (count(before), count(now));
+            [b[0].saturating_sub(a[0]), b[1].saturating_sub(a[1])]
+        });
     }
 
     /// Messages sent and received per second over the interval, for the message

@@ -134,6 +134,16 @@ impl Phases {
         self.closed_by_server += other.closed_by_server;
     }
 
+    /// Count nothing again, keeping the histograms' room.
+    pub(crate) fn clear(&mut self) {
+        for h in self.histograms_mut() {
+            h.reset();
+        }
+        self.opened = 0;
+        self.reused = 0;
+        self.closed_by_server = 0;
+    }
+
     /// Become a copy of `other` without allocating.
     pub(crate) fn copy_from(&mut self, other: &Phases) {
         for (mine, theirs) in self.histograms_mut().into_iter().zip(other.histograms()) {

@@ -99,90 +99,157 @@ impl Default for RunStats {
 
 impl RunStats {
     pub(crate) fn merge(workers: &[WorkerStats], elapsed: Duration) -> RunStats {
-        let engine = workers
+        let mut out = RunStats::default();
+        out.merge_from(workers, elapsed);
+        out
+    }
+
+    /// Become the merge of `workers`, as [`merge`](Self::merge) makes it, in these
+    /// statistics' own histograms and lists: the controller merges the workers'
+    /// latest copies for every live snapshot, and a fresh merge allocates and
+    /// zeroes a dozen histograms each time (most of the controller's work in a
+    /// run at a low rate).
+    pub(crate) fn merge_from(&mut self, workers: &[WorkerStats], elapsed: Duration) {
+        self.clear();
+        self.engine = workers
             .iter()
             .map(|w| w.engine)
             .reduce(Engine::and)
             .unwrap_or_default();
-        let mut out = RunStats {
-            engine,
-            elapsed,
-            ..RunStats::default()
-        };
+        self.elapsed = elapsed;
         let mut any_uncorrected = false;
+        let mut spoken = [false; 2];
         let mut status = [0u64; HTTP_STATUSES];
-        let mut other_status: Vec<(Status, u64)> = Vec::new();
         for w in workers {
-            out.latency
+            self.latency
                 .add(&w.latency)
                 .expect("histograms share bounds");
             if let Some(h) = &w.schedule_lag {
-                out.schedule_lag.add(h).expect("histograms share bounds");
+                self.schedule_lag.add(h).expect("histograms share bounds");
             }
             if let Some(h) = &w.latency_uncorrected {
                 any_uncorrected = true;
-                out.latency_uncorrected
+                self.latency_uncorrected
                     .add(h)
                     .expect("histograms share bounds");
             }
-            add_pairs(&mut out.checks, &w.checks);
-            if out.scenarios.is_empty() {
-                out.scenarios = w.scenarios.iter().map(|_| ScenarioStats::new()).collect();
+            add_pairs(&mut self.checks, &w.checks);
+            if self.scenarios.is_empty() {
+                self.scenarios = w.scenarios.iter().map(|_| ScenarioStats::new()).collect();
             }
-            for (total, s) in out.scenarios.iter_mut().zip(&w.scenarios) {
+            for (total, s) in self.scenarios.iter_mut().zip(&w.scenarios) {
                 total.add(s);
             }
-            if out.steps.is_empty() {
-                out.steps = w.steps.iter().map(|_| StepStats::new()).collect();
+            if self.steps.is_empty() {
+                self.steps = w.steps.iter().map(|_| StepStats::new()).collect();
             }
-            for (total, s) in out.steps.iter_mut().zip(&w.steps) {
+            for (total, s) in self.steps.iter_mut().zip(&w.steps) {
                 total.add(s);
             }
-            out.phases.add(&w.phases);
-            for (mine, theirs) in out.messages.iter_mut().zip(&w.messages) {
+            self.phases.add(&w.phases);
+            for ((mine, theirs), spoken) in
+                self.messages.iter_mut().zip(&w.messages).zip(&mut spoken)
+            {
                 match (mine.as_mut(), theirs) {
-                    (Some(m), Some(t)) => m.add(t),
+                    (Some(m), Some(t)) if *spoken => m.add(t),
+                    (Some(m), Some(t)) => m.copy_from(t),
                     (None, Some(t)) => *mine = Some(t.clone()),
                     _ => {}
                 }
+                *spoken |= theirs.is_some();
             }
-            add_pairs(&mut out.extractions, &w.extractions);
-            out.counts.add(&w.counts);
-            out.max_vus += w.max_vus;
-            out.active_vus += w.active_vus();
+            add_pairs(&mut self.extractions, &w.extractions);
+            self.counts.add(&w.counts);
+            self.max_vus += w.max_vus;
+            self.active_vus += w.active_vus();
             for (i, n) in w.status.iter().enumerate() {
                 status[i] += n;
             }
-            for &(st, n) in &w.other_status {
-                match other_status.iter_mut().find(|(s, _)| *s == st) {
-                    Some((_, total)) => *total += n,
-                    None => other_status.push((st, n)),
-                }
-            }
-            for (mine, theirs) in out.error_details.iter_mut().zip(&w.error_details) {
-                if mine.is_none() {
-                    mine.clone_from(theirs);
-                }
-            }
-            if w.timeline.len() > out.timeline.len() {
-                out.timeline.resize(w.timeline.len(), Second::default());
+            if w.timeline.len() > self.timeline.len() {
+                self.timeline.resize(w.timeline.len(), Second::default());
             }
             for (i, s) in w.timeline.iter().enumerate() {
-                out.timeline[i].add(s);
+                self.timeline[i].add(s);
+            }
+        }
+        // Each kind's first message, from the first worker that has one.
+        for (k, mine) in self.error_details.iter_mut().enumerate() {
+            let first = workers.iter().find_map(|w| w.error_details[k].as_ref());
+            match (mine.as_mut(), first) {
+                (Some(text), Some(first)) => text.clone_from(first),
+                (_, first) => *mine = first.cloned(),
+            }
+        }
+        // A protocol no worker spoke has no section, as in a fresh merge.
+        for (mine, spoken) in self.messages.iter_mut().zip(spoken) {
+            if !spoken {
+                *mine = None;
             }
         }
         if !any_uncorrected {
-            out.latency_uncorrected = out.latency.clone();
+            super::copy_histogram(&mut self.latency_uncorrected, &self.latency);
         }
-        other_status.sort_unstable();
-        out.status = status
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(code, n)| (Status::Http(code as u16), *n))
-            .chain(other_status)
-            .collect();
-        out
+        // HTTP codes ascending, then other protocols' statuses, sorted.
+        self.status.extend(
+            status
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(code, n)| (Status::Http(code as u16), *n)),
+        );
+        let http = self.status.len();
+        for w in workers {
+            for &(st, n) in &w.other_status {
+                match self.status[http..].iter_mut().find(|(s, _)| *s == st) {
+                    Some((_, total)) => *total += n,
+                    None => self.status.push((st, n)),
+                }
+            }
+        }
+        self.status[http..].sort_unstable();
+    }
+
+    /// Empty every count, list and histogram `merge_from` adds to, keeping their
+    /// room; the rest it sets itself. Each field is named, so that a new one
+    /// cannot be left out.
+    fn clear(&mut self) {
+        let RunStats {
+            latency,
+            status,
+            counts,
+            timeline,
+            timeline_status,
+            error_details,
+            latency_uncorrected,
+            schedule_lag,
+            max_vus,
+            active_vus,
+            engine,
+            checks,
+            extractions,
+            scenarios,
+            steps,
+            phases,
+            messages,
+            elapsed,
+        } = self;
+        for h in [latency, latency_uncorrected, schedule_lag] {
+            h.reset();
+        }
+        status.clear();
+        *counts = Counts::default();
+        timeline.clear();
+        timeline_status.clear();
+        (*max_vus, *active_vus) = (0, 0);
+        checks.clear();
+        extractions.clear();
+        scenarios.iter_mut().for_each(ScenarioStats::clear);
+        steps.iter_mut().for_each(StepStats::clear);
+        phases.clear();
+        // Set by the merge: the engine and length, each error kind's first
+        // message, and each protocol's counts (copied from the first worker that
+        // has them).
+        let _ = (engine, elapsed, error_details, messages);
     }
 
     /// Put each finished second's own percentiles and statuses into the timeline.
@@ -324,5 +391,69 @@ mod tests {
         assert_eq!(run.timeline[1].errors, 1);
         assert_eq!(run.counts.bytes_in, 200);
         assert_eq!(run.counts.bytes_out, 40);
+    }
+
+    /// A worker's statistics with a bit of everything: statuses of two protocols,
+    /// an error with its message, checks, steps, scenarios, schedule lag, and
+    /// WebSocket counts when `ws`.
+    fn busy_worker(t0: Instant, seed: u64, ws: bool) -> WorkerStats {
+        let mut w = WorkerStats::new(t0, 3)
+            .with_checks(2)
+            .with_extractors(1)
+            .with_scenarios(2)
+            .with_steps(2)
+            .open_model(true);
+        for i in 0..20 + seed {
+            let end = t0 + Duration::from_micros(100 + 37 * i * seed);
+            let outcome = match i % 4 {
+                0 => Outcome::Error(ErrorKind::Timeout),
+                1 => Outcome::Response {
+                    status: Status::Grpc((seed % 3) as u8),
+                    bytes_in: 5,
+                },
+                _ => Outcome::Response {
+                    status: Status::Http(200 + (i % 3) as u16),
+                    bytes_in: 10,
+                },
+            };
+            w.iteration_started(t0, Some(Duration::from_micros(i * seed)));
+            w.record(t0, end, Some(t0), 10, outcome);
+            w.check(kaioken_vm::CheckId((i % 2) as u32), i % 3 != 0);
+            w.scenario((i % 2) as usize, end, Duration::from_micros(i), false);
+            w.step((i % 2) as usize, end, Duration::from_micros(i), outcome);
+        }
+        w.note_error_detail(ErrorKind::Timeout, || format!("worker {seed} timed out"));
+        if ws {
+            let mut m = Messages::new();
+            m.sent = seed;
+            let _ = m.open_time.record(100 * seed);
+            w.messages[0] = Some(Box::new(m));
+        }
+        w
+    }
+
+    /// Merging into statistics that held another merge gives what a fresh merge
+    /// gives: nothing of the earlier one is left (counts, statuses, error messages,
+    /// a protocol's section).
+    #[test]
+    fn a_merge_into_used_statistics_leaves_nothing_of_them() {
+        let t0 = Instant::now();
+        let before = [busy_worker(t0, 7, true), busy_worker(t0, 11, true)];
+        let now = [busy_worker(t0, 2, false), busy_worker(t0, 3, false)];
+        let mut reused = RunStats::merge(&before, Duration::from_secs(3));
+        assert!(reused.messages[0].is_some());
+        reused.merge_from(&now, Duration::from_secs(1));
+        let fresh = RunStats::merge(&now, Duration::from_secs(1));
+        assert_eq!(format!("{reused:?}"), format!("{fresh:?}"));
+        assert!(reused.messages[0].is_none());
+        assert_eq!(
+            reused.error_details[ErrorKind::Timeout as usize].as_deref(),
+            Some("worker 2 timed out")
+        );
+        // And back: a protocol's section and other statuses come again.
+        reused.merge_from(&before, Duration::from_secs(3));
+        let fresh = RunStats::merge(&before, Duration::from_secs(3));
+        assert_eq!(format!("{reused:?}"), format!("{fresh:?}"));
+        assert_eq!(reused.messages[0].as_ref().map(|m| m.sent), Some(18));
     }
 }

@@ -41,6 +41,14 @@ impl ScenarioStats {
         self.errors += u64::from(error);
     }
 
+    /// Count nothing again, keeping the histogram's room.
+    pub(super) fn clear(&mut self) {
+        self.latency.reset();
+        self.requests = 0;
+        self.errors = 0;
+        self.unexpected = 0;
+    }
+
     /// Become a copy of `other` without allocating.
     pub(super) fn copy_from(&mut self, other: &ScenarioStats) {
         copy_histogram(&mut self.latency, &other.latency);

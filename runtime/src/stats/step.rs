@@ -58,6 +58,12 @@ impl StepStats {
         }
     }
 
+    /// Count nothing again, keeping the histogram's room.
+    pub(super) fn clear(&mut self) {
+        self.totals.clear();
+        self.status_classes = [0; STATUS_CLASSES.len()];
+    }
+
     /// Become a copy of `other` without allocating.
     pub(super) fn copy_from(&mut self, other: &StepStats) {
         self.totals.copy_from(&other.totals);
