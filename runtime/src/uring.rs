@@ -1104,8 +1104,8 @@ impl Engine<'_> {
     }
 
     /// The open model: release every iteration due by `now` and within
-    /// `RELEASE_AHEAD` after it (the ring's timed wait ends that long before the
-    /// next one is due, so a wake-up releases a batch at high rates): to
+    /// `RELEASE_AHEAD` after it (the ring's timed wait ends when the next one is
+    /// due, so a wake-up releases a millisecond's worth at high rates): to
     /// an idle VU, else to a new one while there are fewer than `max_vus`, else into
     /// the queue; with the queue full, it and every other one due by now are dropped
     /// (`Schedule::drop_behind`). When the run is ending, what fell due before the
