@@ -18,14 +18,13 @@
 //! is over (not on a timer tick) without an operation or a syscall of its own.
 //!
 //! The open model's iterations are due on the schedule open.rs computes for both
-//! engines; the ring's wait ends when the next one is due (`EXT_ARG`'s timeout is a
-//! high-resolution timer), and every iteration due within `open::RELEASE_AHEAD`
-//! (1 ms) of then is released with it: a wake-up a millisecond, not one an
-//! iteration. Schedule precision: an iteration starts at most 1 ms early (its
-//! latency then counts from its actual send, as on the tokio engine) and late by
-//! the wake-up latency plus the round's work when the loop is not busy with
-//! responses; its schedule lag is measured at its first request's submission (lag
-//! p99 in BENCHMARKS.md, 2026-12-01).
+//! engines; the ring's wait ends `open::RELEASE_AHEAD` (1 ms) before the next one
+//! is due (`EXT_ARG`'s timeout is a high-resolution timer), and every iteration due
+//! within that millisecond is released then. Schedule precision: an iteration
+//! starts at most 1 ms early (its latency then counts from its actual send, as on
+//! the tokio engine) and late by the wake-up latency plus the round's work when the
+//! loop is not busy with responses; its schedule lag is measured at its first
+//! request's submission (lag p99 in BENCHMARKS.md, 2026-12-01).
 //!
 //! Timing stays honest: the clock is read twice per round of the loop, not per
 //! request. One reading when the wait returns is every reaped response's end time
@@ -736,12 +735,22 @@ fn drive(
         if let Some(&Reverse((at, _))) = engine.timers.peek() {
             wait = wait.min(at.saturating_duration_since(submit_at));
         }
-        // The wait ends when the next iteration is due, not `RELEASE_AHEAD` before:
-        // `release` took every iteration due within that much of now, so waking
-        // ahead of the next one would wake once per iteration (at 10,000/s, every
-        // 0.1 ms), where waking at its due time releases a millisecond's worth.
-        if let Some(due) = engine.open.as_ref().and_then(|o| o.schedule.next_due()) {
-            wait = wait.min(due.saturating_duration_since(submit_at));
+        if let Some(open) = &engine.open
+            && let Some(due) = open.schedule.next_due()
+        {
+            // A wake-up per iteration, each a millisecond ahead: the iterations
+            // go out evenly spaced and on time. Waking at the due time instead (a
+            // millisecond's worth per wake-up) halved the CPU at 10,000/s but sent
+            // them in bursts, which the server's latency and the schedule lag then
+            // showed (BENCHMARKS.md, 2026-12-02). With the queue full, the next
+            // iteration waits for its due time.
+            let ahead = if open.backlog.is_full() {
+                Duration::ZERO
+            } else {
+                RELEASE_AHEAD
+            };
+            let release = due.checked_sub(ahead).unwrap_or(due);
+            wait = wait.min(release.saturating_duration_since(submit_at));
         }
         // Deferred VUs whose request was refused have nothing in flight to wait for.
         let want = usize::from(!std::mem::take(&mut engine.refused));
@@ -1104,8 +1113,8 @@ impl Engine<'_> {
     }
 
     /// The open model: release every iteration due by `now` and within
-    /// `RELEASE_AHEAD` after it (the ring's timed wait ends when the next one is
-    /// due, so a wake-up releases a millisecond's worth at high rates): to
+    /// `RELEASE_AHEAD` after it (the ring's timed wait ends that long before the
+    /// next one is due, so a wake-up releases a batch at high rates): to
     /// an idle VU, else to a new one while there are fewer than `max_vus`, else into
     /// the queue; with the queue full, it and every other one due by now are dropped
     /// (`Schedule::drop_behind`). When the run is ending, what fell due before the
