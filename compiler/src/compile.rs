@@ -532,7 +532,7 @@ impl Compiler {
         let pc = Pc::from_index(self.code.len());
         if let Some(loc) = loc {
             if self.source.is_empty() {
-                self.source.clone_from(&loc.file);
+                self.source.push_str(&loc.file);
             }
             self.locs.push((
                 pc,

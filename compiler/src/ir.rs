@@ -441,8 +441,9 @@ pub struct Settings {
 /// A source position, for dumps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IrLoc {
-    /// The file's name as given.
-    pub file: String,
+    /// The file's name as given, shared by every place in the file (a
+    /// 10,000-entry recording has tens of thousands).
+    pub file: std::sync::Arc<str>,
     /// 1-based line.
     pub line: u32,
     /// 1-based column.

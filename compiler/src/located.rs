@@ -184,7 +184,7 @@ impl Loc {
         self.is_file.then(|| {
             let (line, column) = self.src.line_col(self.span.start);
             IrLoc {
-                file: self.src.name.to_string(),
+                file: Arc::clone(&self.src.name),
                 line,
                 column,
             }

@@ -921,7 +921,7 @@ url = "http://127.0.0.1:8080/health"
         let sc = &ir.scenarios[0];
         assert_eq!((sc.name.as_str(), sc.weight), ("default", 1));
         let loc = sc.loc.as_ref().unwrap();
-        assert_eq!((loc.file.as_str(), loc.line, loc.column), (FILE, 2, 7));
+        assert_eq!((&*loc.file, loc.line, loc.column), (FILE, 2, 7));
         assert_eq!(sc.steps.len(), 1);
         assert_eq!(sc.steps[0].name, "request");
         assert_eq!(text(&sc.steps[0].path), "/health");
