@@ -740,9 +740,9 @@ fn drive(
         {
             // A wake-up per iteration, each a millisecond ahead: the iterations
             // go out evenly spaced and on time. Waking at the due time instead (a
-            // millisecond's worth per wake-up) halved the CPU at 10,000/s but sent
-            // them in bursts, which the server's latency and the schedule lag then
-            // showed (BENCHMARKS.md, 2026-12-02). With the queue full, the next
+            // millisecond's worth per wake-up) cost a third less CPU at 10,000/s
+            // but sent them in bursts, which the server's latency and the schedule
+            // lag then showed (BENCHMARKS.md, 2026-12-02). With the queue full, the next
             // iteration waits for its due time.
             let ahead = if open.backlog.is_full() {
                 Duration::ZERO

@@ -107,8 +107,7 @@ impl RunStats {
     /// Become the merge of `workers`, as [`merge`](Self::merge) makes it, in these
     /// statistics' own histograms and lists: the controller merges the workers'
     /// latest copies for every live snapshot, and a fresh merge allocates and
-    /// zeroes a dozen histograms each time (most of the controller's work in a
-    /// run at a low rate).
+    /// zeroes a dozen histograms each time.
     pub(crate) fn merge_from(&mut self, workers: &[WorkerStats], elapsed: Duration) {
         self.clear();
         self.engine = workers
