@@ -292,8 +292,11 @@ fn a_script_that_never_ends_is_stopped_by_its_budget() {
 
 #[test]
 fn memory_past_the_limit_is_an_error_not_a_crash() {
+    // A time budget far past what filling 4 MiB takes, so a slow machine still
+    // meets the memory limit first.
     let limits = Limits {
         memory: 4 << 20,
+        budget: Duration::from_secs(60),
         ..Limits::default()
     };
     let r = runner(
