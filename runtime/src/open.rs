@@ -347,7 +347,13 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
             let wake = tokio::time::Instant::from_std(due - RELEASE_AHEAD);
             tokio::select! {
                 _ = tokio::time::sleep_until(wake) => {}
-                _ = reached(&mut stop_rx, 1) => return,
+                // What fell due while this slept (a loaded machine can keep it off
+                // the CPU past several) is dropped, as at the loop's top: every
+                // iteration of the plan is started or dropped.
+                _ = reached(&mut stop_rx, 1) => {
+                    schedule.stop(Instant::now(), &mut ctx.stats.borrow_mut());
+                    return;
+                }
             }
         } else if released >= RELEASE_BATCH {
             released = 0;
