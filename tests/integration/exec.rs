@@ -141,6 +141,27 @@ fn a_python_plugin_gets_the_run_and_its_totals_match() {
     );
 }
 
+/// How far below its `--rate` a run may fall on a loaded machine. The cap does not
+/// make up slots more than 2 ms old (runtime/src/rate.rs), so VUs woken late lose
+/// theirs all run long: on CI's shared 2-core machine a run here has fallen further
+/// short than the 2% these tests once allowed. 25% is room for that (counts.rs's
+/// `rate_limits_throughput` allows 30%). A run the plugin stopped ends before its
+/// duration; one whose VUs waited on the plugin sends a fraction of its plan.
+const RATE_SHORTFALL: f64 = 0.25;
+
+/// The run lasted its duration (nothing the plugin did stopped it) and sent what
+/// its rate cap of `planned` requests allows: never more than 2% above it (the
+/// cap's own accuracy, whatever the load), and no further below than
+/// [`RATE_SHORTFALL`].
+fn assert_ran_in_full(report: &Report, total: u64, planned: u64) {
+    assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
+    let least = (planned as f64 * (1.0 - RATE_SHORTFALL)) as u64;
+    assert!(
+        (least..=planned + planned / 50).contains(&total),
+        "{total} requests, {planned} planned at full speed:\n{report}"
+    );
+}
+
 /// A plugin that never reads, its pipe made as small as Linux allows: the run
 /// takes its 6 s and the 2 s linger (then the plugin is killed), no more; the
 /// interval lines that found the queue full are dropped and counted; the report
@@ -160,11 +181,7 @@ fn a_plugin_that_does_not_read_never_holds_back_the_run() {
         .run();
     let report = out.report();
     let total = total_served(&report, &nginx);
-    let planned = 6 * 200;
-    assert!(
-        total.abs_diff(planned) <= planned / 50,
-        "{total} requests, {planned} planned at full speed:\n{report}"
-    );
+    assert_ran_in_full(&report, total, 6 * 200);
     assert!(
         out.elapsed < Duration::from_secs(6 + 2 + 3),
         "took {:?}",
@@ -206,7 +223,7 @@ fn a_plugin_that_exits_is_reported_and_the_run_goes_on() {
         .run();
     let report = out.report();
     let total = total_served(&report, &nginx);
-    assert!(total.abs_diff(600) <= 12, "{total} requests:\n{report}");
+    assert_ran_in_full(&report, total, 3 * 200);
     let entry = output(&report, "exec");
     assert_eq!(entry["address"], "sh -c 'exit 3'", "{entry}");
     let exports = count(entry, "exports", &report);

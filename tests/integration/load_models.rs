@@ -167,9 +167,41 @@ fn assert_served_by(report: &Report, nginx: &Nginx) {
     );
 }
 
-/// The open model against nginx at `rate` iterations/s for `seconds`: the achieved
-/// rate and the number started are within 1% of the plan, nothing is dropped, and
-/// nginx served every iteration.
+/// The share of a run's planned iterations that its end may cut on a loaded machine.
+/// Iterations that fall due while the machine keeps kaioken off the CPU are not
+/// lost: they start when it runs again, late (their lag and corrected latency say
+/// so), and are counted in the second they were due. Only the end cuts: what is due
+/// in the last moments, or still waiting for a VU, when the deadline stops the run is
+/// dropped ([`assert_accounted`]). These runs once
+/// allowed 1% and no drop at all, 40 ms of a 4 s run, which failed on CI's 2-core
+/// machine, shared with the other test thread's runs and servers; 10% allows 400 ms
+/// of a 4 s run, half a second of a 5 s one. A scheduler that cannot keep the rate
+/// (one iteration per millisecond timer tick and worker would manage well under half
+/// of 5000/s) falls far below it.
+const END_CUT: f64 = 0.10;
+
+/// Every iteration the plan put in the window (`planned`) was started or dropped,
+/// exactly, on either engine, and no more than `cut` of them were not started.
+fn assert_accounted(report: &Report, planned: u64, cut: f64) {
+    let started = report.u64("iterations.started");
+    let dropped = report.u64("iterations.dropped");
+    assert_eq!(
+        started + dropped,
+        planned,
+        "every iteration due is started or dropped\n{report}"
+    );
+    let least = planned as f64 * (1.0 - cut);
+    assert!(
+        started as f64 >= least,
+        "{started} of {planned} planned iterations started, fewer than {least:.0} \
+         ({dropped} dropped)\n{report}"
+    );
+}
+
+/// The open model against nginx at `rate` iterations/s for `seconds`: every
+/// iteration planned was accounted for, all but what the run's end may cut on a
+/// loaded machine ([`END_CUT`]) were started, each second inside the run started
+/// about `rate`, and nginx served every iteration.
 fn assert_rate_is_accurate(engine: &str, rate: u64, seconds: u64) {
     let _timing = timing_lock();
     let nginx = Nginx::start(Variant::Http1);
@@ -207,7 +239,6 @@ fn assert_rate_is_accurate(engine: &str, rate: u64, seconds: u64) {
         &report,
     );
     assert_eq!(report.u64("vus.max_allowed"), 200, "{report}");
-    assert_eq!(report.u64("iterations.dropped"), 0, "{report}");
 
     let target = rate as f64;
     assert_within(
@@ -217,21 +248,14 @@ fn assert_rate_is_accurate(engine: &str, rate: u64, seconds: u64) {
         0.001,
         &report,
     );
-    assert_within(
-        "iterations.achieved_rate",
-        report.f64("iterations.achieved_rate"),
-        target,
-        0.01,
-        &report,
-    );
-    assert_within(
-        "iterations.started",
-        report.u64("iterations.started") as f64,
-        target * seconds as f64,
-        0.01,
-        &report,
-    );
+    // The achieved rate is the started over the window (check_iterations): with
+    // these, at most the plan and short of it by no more than the run's end cut.
+    assert_accounted(&report, rate * seconds, END_CUT);
     // Paced, not bursty: every whole second inside the run started about `rate`.
+    // An iteration counts in the second it was due, however late a loaded machine
+    // started it, so these hold to 10% under load: only the run's end drops
+    // iterations, and it would have to drop those of a whole second earlier (its VUs
+    // kept off the CPU for over a second) to reach them, far beyond [`END_CUT`].
     let started = per_second(&report, "started");
     for (second, &n) in started
         .iter()
@@ -566,7 +590,9 @@ fn a_rate_cap_is_met_when_the_vus_can() {
 }
 
 /// A cap on requests met by a scenario of two steps: each iteration is two requests,
-/// so half the cap in iterations is on target, and nothing is said to fall short.
+/// so half the cap in iterations is on target, and nothing is said to fall short
+/// while the requests meet the cap; when a loaded machine makes them fall short, the
+/// shortfall is said in requests.
 #[test]
 fn a_rate_cap_on_two_step_iterations_is_judged_in_requests() {
     let _timing = timing_lock();
@@ -587,12 +613,17 @@ fn a_rate_cap_on_two_step_iterations_is_judged_in_requests() {
         .run();
     let report = out.report();
     report.check_invariants(0);
-    assert_within(
-        "requests/s",
-        report.u64("requests.total") as f64 / 2.0,
-        400.0,
-        0.05,
-        &report,
+    assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
+    // The cap is on requests: never above 400/s (a cap on iterations would allow
+    // 800/s), and not at half of it (the cap taken for iterations of two requests).
+    // Below it, a loaded machine: the cap does not make up slots more than 2 ms old
+    // (rate.rs), so VUs woken late lose theirs, all run long. The 5% this test once
+    // allowed was not enough on CI's shared 2-core machine; 25% is (counts.rs's
+    // `rate_limits_throughput` allows 30%), and half the cap stays far outside it.
+    let requests_per_s = report.u64("requests.total") as f64 / 2.0;
+    assert!(
+        (400.0 * 0.75..=400.0 * 1.05).contains(&requests_per_s),
+        "{requests_per_s} requests/s at -r 400\n{report}"
     );
     assert_within(
         "iterations.target_rate",
@@ -601,10 +632,23 @@ fn a_rate_cap_on_two_step_iterations_is_judged_in_requests() {
         0.05,
         &report,
     );
-    assert!(
-        report.get("warnings").as_array().unwrap().is_empty(),
-        "{report}"
-    );
+    // kaioken warns when the requests fall more than 5% short of the cap
+    // (`RATE_MARGIN`). Met, nothing is said; missed (on a loaded machine), the
+    // warning says the requests' shortfall, never the iterations' 50%. Right at the
+    // line (760 requests) floating point may go either way: not judged.
+    let warnings = report.get("warnings").as_array().unwrap();
+    let short = 1.0 - requests_per_s / 400.0;
+    if short < 0.05 - 1e-3 {
+        assert!(warnings.is_empty(), "{report}");
+    } else if short > 0.05 + 1e-3 {
+        let said = format!(
+            "achieved {requests_per_s:.1} requests/s, {:.1}% below the -r cap of 400/s: \
+             the VUs could not keep up; raise -c",
+            short * 100.0
+        );
+        assert_eq!(warnings.len(), 1, "{report}");
+        assert_eq!(warnings[0].as_str(), Some(said.as_str()), "{report}");
+    }
 }
 
 /// A cap one VU cannot meet: the run says by how much it fell short.
@@ -845,14 +889,11 @@ fn open_stages_ramp_the_rate_on(engine: &str) {
         ],
         "{report}"
     );
-    assert_eq!(report.u64("iterations.dropped"), 0, "{report}");
-    assert_within(
-        "iterations.started",
-        report.u64("iterations.started") as f64,
-        500.0,
-        0.03,
-        &report,
-    );
+    // The run's end comes at its highest rate, 300/s, so what a loaded machine's
+    // end cuts weighs more here than in a flat run ([`END_CUT`]): 15% is 75
+    // iterations, 250 ms of it. No more, so that the rise below still shows: the last
+    // second keeps at least 175 of its 250, more than the 150 of the one before.
+    assert_accounted(&report, 500, 0.15);
     // 500 planned over 4s.
     assert_within(
         "iterations.target_rate",
@@ -861,7 +902,8 @@ fn open_stages_ramp_the_rate_on(engine: &str) {
         0.01,
         &report,
     );
-    // Per second about 25, 75, 150, 250: each more than the one before.
+    // Per second about 25, 75, 150, 250: each more than the one before. Each
+    // iteration counts in the second it was due, however late it started.
     let started: Vec<u64> = (0..4).map(|s| at_second(&report, s, "started")).collect();
     assert!(
         started.windows(2).all(|w| w[0] < w[1]),

@@ -143,9 +143,12 @@ fn connect_to_keeps_the_urls_host_for_tls() {
         .run()
         .report();
     assert_eq!(report.u64("requests.responses"), 10, "{report}");
-    assert_eq!(report.u64("phases_ms.tls.count"), 2, "{report}");
+    // A handshake per connection, one per VU that connected.
+    let opened = report.keepalive_connections(2);
+    assert_eq!(report.u64("phases_ms.tls.count"), opened, "{report}");
     let lines = nginx.access_log_lines();
     assert_eq!(lines.len(), 10);
+    assert_eq!(distinct_connections(&lines), opened, "{lines:?}");
     let host = format!("localhost:{unused}");
     assert!(lines.iter().all(|l| l.host == host), "{lines:?}");
 }

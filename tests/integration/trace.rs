@@ -159,7 +159,9 @@ fn a_share_of_one_traces_every_grpc_call() {
 }
 
 /// A WebSocket exchange carries the header only in the handshake that opens its
-/// connection: one per VU here, each a trace of its own.
+/// connection: one per VU here, each a trace of its own. One per VU that connected:
+/// a VU claims its share of the 50 messages before it connects, so on a loaded
+/// machine one that starts late can find them spent and never connect.
 #[test]
 fn a_share_of_one_traces_websocket_handshakes() {
     let server = WsEcho::start();
@@ -171,7 +173,9 @@ fn a_share_of_one_traces_websocket_handshakes() {
         .run()
         .report();
     assert_eq!(report.u64("requests.total"), 50, "{report}");
-    assert_n_traced(&server.handshake_traceparents(), 4);
+    let opened = report.u64("websocket.connections.opened");
+    assert!((1..=4).contains(&opened), "{report}");
+    assert_n_traced(&server.handshake_traceparents(), opened as usize);
 }
 
 #[test]

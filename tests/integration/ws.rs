@@ -33,6 +33,24 @@ fn assert_server_got_what_was_sent(report: &Report, server: &WsEcho, vus: u64) {
     );
 }
 
+/// The WebSocket connections a run of `vus` VUs opened, one per VU that connected,
+/// and as many as the server accepted. Not exactly `vus`: a VU claims its share of
+/// a message budget before it connects, so on a loaded machine a VU that starts
+/// late (its worker thread, say) can find the budget spent and never connect.
+fn ws_connections(report: &Report, server: &WsEcho, vus: u64) -> u64 {
+    let opened = report.u64("websocket.connections.opened");
+    assert!(
+        (1..=vus).contains(&opened),
+        "{opened} connections for {vus} VUs:\n{report}"
+    );
+    assert_eq!(
+        server.handshakes().len() as u64,
+        opened,
+        "the server's handshakes\n{report}"
+    );
+    opened
+}
+
 /// A rate within 2% of `want`.
 fn assert_rate(report: &Report, path: &str, want: f64) {
     let rate = report.f64(path);
@@ -43,25 +61,32 @@ fn assert_rate(report: &Report, path: &str, want: f64) {
 }
 
 /// Echo: every message gets its reply and a round-trip time; both sides count the
-/// same messages; one connection per VU, kept for the whole run.
+/// same messages; one connection per VU (that connected: [`ws_connections`]), kept
+/// for the whole run.
 #[test]
 fn echo_round_trips_are_counted_on_both_sides() {
     let server = WsEcho::start();
-    let report = Test::new()
+    let out = Test::new()
         .arg(server.url("/chat"))
         .args(["-c", "4", "-n", "2000", "-b", "hello ${REQUEST_ID}"])
-        .stdout_contains("WebSocket   4 connections opened · 0 failed · 0 closed by the server")
         .report()
-        .run()
-        .report();
+        .run();
+    let report = out.report();
     report.check_invariants(0);
+    let opened = ws_connections(&report, &server, 4);
+    let said =
+        format!("WebSocket   {opened} connections opened · 0 failed · 0 closed by the server");
+    assert!(
+        out.stdout.contains(&said),
+        "{said:?} not in:\n{}",
+        out.stdout
+    );
     assert_eq!(report.str("target.url"), server.url("/chat"));
     assert_eq!(report.u64("requests.total"), 2000, "{report}");
     assert_eq!(report.u64("websocket.messages.sent"), 2000, "{report}");
     assert_eq!(report.u64("websocket.messages.received"), 2000, "{report}");
     assert_eq!(report.u64("websocket.close_codes.1000"), 2000, "{report}");
     assert_eq!(report.u64("status_codes.ws:1000"), 2000, "{report}");
-    assert_eq!(report.u64("websocket.connections.opened"), 4, "{report}");
     assert_eq!(report.u64("websocket.connections.failed"), 0, "{report}");
     assert_eq!(
         report
@@ -82,7 +107,10 @@ fn echo_round_trips_are_counted_on_both_sides() {
     assert!(bytes >= 2000 * 7, "{report}");
     // `-n` waits for every exchange: nothing in flight.
     assert_eq!(server.received(), 2000);
-    assert_eq!(server.handshakes(), vec!["/chat".to_owned(); 4]);
+    assert_eq!(
+        server.handshakes(),
+        vec!["/chat".to_owned(); opened as usize]
+    );
 }
 
 /// Fire-and-forget with an interval: 20 connections each sending every 50 ms is
@@ -141,8 +169,8 @@ fn echo_keeps_the_interval_rate() {
     assert_server_got_what_was_sent(&report, &server, 20);
 }
 
-/// `wss://` with a certificate signed by a generated CA: trusted with `--cacert`,
-/// a counted `tls` error without it.
+/// `wss://` with a certificate signed by a generated CA: trusted with `--cacert`
+/// (a handshake per connection), a counted `tls` error without it.
 #[test]
 fn wss_with_a_generated_certificate() {
     let server = WsEcho::start_with(WsOptions {
@@ -160,10 +188,10 @@ fn wss_with_a_generated_certificate() {
         .report();
     report.check_invariants(0);
     assert_eq!(report.u64("websocket.messages.received"), 100, "{report}");
-    assert_eq!(report.u64("websocket.connections.opened"), 2, "{report}");
+    let opened = ws_connections(&report, &server, 2);
     assert_eq!(
         report.get("phases_ms.tls.count").as_u64(),
-        Some(2),
+        Some(opened),
         "{report}"
     );
     assert_eq!(server.received(), 100);
@@ -319,6 +347,9 @@ fn values_chain_through_a_websocket_step() {
 
 /// `--timeout` bounds each exchange: a reply that never comes is a `timeout`, and
 /// the connection it was due on is not used again (the reply might still come).
+/// The exchange's time includes its connection's handshake, which the Python
+/// server can be slow to take on a loaded machine: a second leaves the message
+/// room to go out first, which 300 ms left little of.
 #[test]
 fn a_reply_that_never_comes_times_out() {
     let server = WsEcho::start_with(WsOptions {
@@ -327,7 +358,7 @@ fn a_reply_that_never_comes_times_out() {
     });
     let report = Test::new()
         .arg(server.url("/quiet"))
-        .args(["-c", "1", "-n", "3", "-b", "anyone?", "--timeout", "300ms"])
+        .args(["-c", "1", "-n", "3", "-b", "anyone?", "--timeout", "1s"])
         .status(1)
         .report()
         .run()
@@ -340,7 +371,7 @@ fn a_reply_that_never_comes_times_out() {
     );
     assert_eq!(
         report.str("error_details.timeout"),
-        "no complete response within 300ms"
+        "no complete response within 1000ms"
     );
     assert_eq!(report.u64("websocket.messages.sent"), 3, "{report}");
     assert_eq!(report.u64("websocket.connections.opened"), 3, "{report}");
