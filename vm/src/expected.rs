@@ -45,8 +45,16 @@ impl ExpectedStatus {
 
     /// Add the codes `lo..=hi` (clamped to 100–999).
     pub fn insert_range(&mut self, lo: u16, hi: u16) {
-        for code in lo.max(HTTP_MIN)..=hi.min(HTTP_MAX) {
-            self.bits[usize::from(code / 64)] |= 1 << (code % 64);
+        let (lo, hi) = (lo.max(HTTP_MIN), hi.min(HTTP_MAX));
+        if lo > hi {
+            return;
+        }
+        // A word at a time: every step of a recording builds the default set.
+        for word in lo / 64..=hi / 64 {
+            let first = if word == lo / 64 { lo % 64 } else { 0 };
+            let last = if word == hi / 64 { hi % 64 } else { 63 };
+            let ones = u64::MAX >> (63 - (last - first));
+            self.bits[usize::from(word)] |= ones << first;
         }
     }
 
@@ -159,6 +167,30 @@ mod tests {
         assert!(!set.admits(Status::Grpc(14)));
         assert!(set.admits(Status::Ws(1000)));
         assert!(!set.admits(Status::Ws(1011)));
+    }
+
+    #[test]
+    fn a_range_holds_exactly_its_codes() {
+        // Ranges within a word, across one boundary or several, on a boundary, one
+        // code, and reaching past the codes a set can hold.
+        for (lo, hi) in [
+            (200, 299),
+            (100, 999),
+            (127, 128),
+            (128, 191),
+            (130, 900),
+            (404, 404),
+            (0, 150),
+            (950, 1200),
+            (500, 400),
+        ] {
+            let mut set = ExpectedStatus::none();
+            set.insert_range(lo, hi);
+            for code in 0..1100 {
+                let want = (lo.max(HTTP_MIN)..=hi.min(HTTP_MAX)).contains(&code);
+                assert_eq!(set.admits(Status::Http(code)), want, "{lo}-{hi}: {code}");
+            }
+        }
     }
 
     #[test]
