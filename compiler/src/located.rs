@@ -58,7 +58,17 @@ impl LineIndex {
     /// Characters in `text[..offset]`.
     fn chars(&self, bytes: &[u8], offset: usize) -> usize {
         let block = offset / BLOCK;
-        self.chars_before[block]
+        let before = self.chars_before[block];
+        // A whole block of ASCII (most of a recording) has a character per byte:
+        // nothing to count.
+        if self
+            .chars_before
+            .get(block + 1)
+            .is_some_and(|&after| after - before == BLOCK)
+        {
+            return before + (offset - block * BLOCK);
+        }
+        before
             + bytes[block * BLOCK..offset]
                 .iter()
                 .filter(|b| starts_char(b))
