@@ -6,7 +6,7 @@
 //! machine-independent comparisons (HAR → TOML → IR) do. Secrets are hidden by the
 //! one redaction rule ([`Redact`]): secret headers' fixed text, secret query values.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
 use kaioken_grammar::format_duration;
 use kaioken_vm::{Redact, Scheme, UrlPiece};
@@ -88,21 +88,26 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
                 format_args!(
                     "  step s{i} {:?} {method} o{o} {}{ws}",
                     step.name,
-                    template(&redacted_parts(&step.path, |p| rule.url_pieces(p)))
+                    Quoted(&redacted_parts(&step.path, |p| rule.url_pieces(p)))
                 ),
                 step.loc.as_ref(),
             );
             for (name, value) in &step.headers {
+                let hidden;
                 let value = if rule.is_secret_header(name.as_bytes()) {
-                    redacted(value)
+                    hidden = redacted(value);
+                    &hidden
                 } else {
-                    template(value)
+                    value
                 };
-                line(format_args!("    header {name:?} = {value}"), None);
+                line(
+                    format_args!("    header {name:?} = {}", Quoted(value)),
+                    None,
+                );
             }
             if let Some(body) = &step.body {
                 let body = redacted_parts(body, |p| rule.form_pieces(p));
-                line(format_args!("    body {}", template(&body)), None);
+                line(format_args!("    body {}", Quoted(&body)), None);
             }
             if !step.think_time.is_zero() {
                 line(format_args!("    think {:?}", step.think_time), None);
@@ -290,7 +295,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
 
 /// A credential's template with its fixed text hidden; the variables that fill it
 /// in at run time stay visible.
-fn redacted(t: &Template) -> String {
+fn redacted(t: &Template) -> Template {
     let parts = t
         .parts
         .iter()
@@ -299,7 +304,7 @@ fn redacted(t: &Template) -> String {
             other => other.clone(),
         })
         .collect();
-    template(&Template { parts })
+    Template { parts }
 }
 
 /// A path (with `url_pieces`) or a body (with `form_pieces`) with its secret query
@@ -338,31 +343,75 @@ fn redacted_parts(
 }
 
 /// A template as a quoted string with `${BUILTIN}` for run-time parts. Long
-/// literals (bodies from files) are cut, with their length.
-fn template(t: &Template) -> String {
-    const MAX: usize = 120;
-    let mut text = String::new();
-    let mut total = 0;
-    for part in &t.parts {
-        match part {
-            Part::Lit(bytes) => {
-                total += bytes.len();
-                let lossy = String::from_utf8_lossy(bytes);
-                text.extend(
-                    lossy
-                        .chars()
-                        .flat_map(char::escape_debug)
-                        .take(MAX.saturating_sub(text.len())),
-                );
-            }
-            other => {
-                let _ = write!(text, "{other}");
+/// literals (bodies from files) are cut, with their length. Written straight to
+/// the output: a dry run prints tens of thousands of them for a large recording.
+struct Quoted<'t>(&'t Template);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// Bytes of text shown before a literal is cut.
+        const MAX: usize = 120;
+        f.write_char('"')?;
+        let mut shown = 0;
+        let mut total = 0;
+        for part in &self.0.parts {
+            match part {
+                Part::Lit(bytes) => {
+                    total += bytes.len();
+                    // Characters of escaped text this literal may still show.
+                    let mut budget = MAX.saturating_sub(shown);
+                    let mut rest = &*String::from_utf8_lossy(bytes);
+                    while budget > 0 && !rest.is_empty() {
+                        // Printable ASCII other than quotes and `\` is shown as is.
+                        let plain = rest
+                            .bytes()
+                            .take(budget)
+                            .take_while(|b| {
+                                matches!(b, b' '..=b'~') && !matches!(b, b'"' | b'\'' | b'\\')
+                            })
+                            .count();
+                        let (text, len) = if plain > 0 {
+                            (&rest[..plain], plain)
+                        } else {
+                            let c = rest.chars().next().unwrap_or_default();
+                            for e in c.escape_debug().take(budget) {
+                                f.write_char(e)?;
+                                budget -= 1;
+                                shown += e.len_utf8();
+                            }
+                            rest = &rest[c.len_utf8()..];
+                            continue;
+                        };
+                        f.write_str(text)?;
+                        budget -= len;
+                        shown += len;
+                        rest = &rest[len..];
+                    }
+                }
+                other => {
+                    let mut counted = Counted { f, written: 0 };
+                    write!(counted, "{other}")?;
+                    shown += counted.written;
+                }
             }
         }
+        if total > MAX {
+            write!(f, "…\" ({total} bytes)")
+        } else {
+            f.write_char('"')
+        }
     }
-    if total > MAX {
-        format!("\"{text}…\" ({total} bytes)")
-    } else {
-        format!("\"{text}\"")
+}
+
+/// A writer that counts the bytes it passes on.
+struct Counted<'a, 'f> {
+    f: &'a mut fmt::Formatter<'f>,
+    written: usize,
+}
+
+impl Write for Counted<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.written += s.len();
+        self.f.write_str(s)
     }
 }
