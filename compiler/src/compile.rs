@@ -379,8 +379,15 @@ enum Context {
 struct Compiler {
     code: Vec<Op>,
     consts: Vec<Box<[u8]>>,
-    /// Each constant's id, by its bytes: looked up for every literal of every step.
-    interned: HashMap<Vec<u8>, ConstId>,
+    /// Each constant's id, by its bytes: looked up for every literal of every step
+    /// (a 10,000-entry recording's are tens of thousands of short strings, hashed
+    /// with FNV: SipHash's rounds cost more than the lookups; its defence against
+    /// chosen collisions is moot for the user's own scenario).
+    interned: HashMap<Vec<u8>, ConstId, fnv::FnvBuildHasher>,
+    /// Built-in extractors compiled, by their text: a recording's correlation
+    /// repeats one JSONPath on thousands of steps, and parsing it is most of the
+    /// cost of compiling an extractor.
+    extract_kinds: HashMap<String, ExtractKind, fnv::FnvBuildHasher>,
     steps: Vec<StepDesc>,
     origins: Vec<kaioken_vm::Origin>,
     locs: Vec<(Pc, SourceLoc)>,
@@ -487,19 +494,26 @@ impl Compiler {
 
     fn extractor(&mut self, x: &IrExtract) -> Result<ExtractorId, InvalidProgram> {
         use kaioken_grammar::Extractor;
+        let spec = x.extractor.to_string();
         let kind = match &x.extractor {
             Extractor::Script(name) => ExtractKind::Script(self.script(name, ScriptRole::Extract)?),
-            // `lower` parsed the path and compiled the regex already and reported
-            // the bad ones.
-            builtin => {
-                builtin_extract_kind(builtin).map_err(|(what, text, e)| unlowered(what, text, e))?
-            }
+            builtin => match self.extract_kinds.get(&spec) {
+                Some(kind) => kind.clone(),
+                // `lower` parsed the path and compiled the regex already and
+                // reported the bad ones.
+                None => {
+                    let kind = builtin_extract_kind(builtin)
+                        .map_err(|(what, text, e)| unlowered(what, text, e))?;
+                    self.extract_kinds.insert(spec.clone(), kind.clone());
+                    kind
+                }
+            },
         };
         let slot = self.slot(&x.var);
         self.extractors.push(CompiledExtractor {
             var: x.var.clone(),
             slot,
-            spec: x.extractor.to_string(),
+            spec,
             kind,
         });
         Ok(ExtractorId::from_index(self.extractors.len() - 1))

@@ -47,6 +47,14 @@ impl Lowerer<'_> {
                 self.conflict(&spec.loc, &message);
                 continue;
             }
+            if let Some(extractor) = self.extracts_parsed.get(&spec.value) {
+                out.push(IrExtract {
+                    var: var.clone(),
+                    extractor: extractor.clone(),
+                    loc: spec.loc.ir_loc(),
+                });
+                continue;
+            }
             let extractor = match kaioken_grammar::parse_extractor(&spec.value) {
                 Ok(e) => e,
                 Err(e) => {
@@ -74,6 +82,11 @@ impl Lowerer<'_> {
             if let Some(message) = problem {
                 self.grammar_error(message, None, &spec.loc, None);
                 continue;
+            }
+            // A script's name is looked up again wherever it is used.
+            if !matches!(extractor, kaioken_grammar::Extractor::Script(_)) {
+                self.extracts_parsed
+                    .insert(spec.value.clone(), extractor.clone());
             }
             out.push(IrExtract {
                 var: var.clone(),

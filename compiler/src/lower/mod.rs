@@ -177,6 +177,7 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         data: Vec::new(),
         data_failed: Default::default(),
         checks_parsed: Default::default(),
+        extracts_parsed: Default::default(),
     };
     lowerer.http = lowerer.http_version(&draft);
     let ir = lowerer.lower(&draft, file_src.as_ref());
@@ -229,6 +230,9 @@ struct Lowerer<'a> {
     /// written without one gets: a recording repeats `status == 200` on every one of
     /// its thousands of steps.
     checks_parsed: std::collections::HashMap<String, (kaioken_grammar::Check, String)>,
+    /// Built-in extractors already parsed and found valid, by their text: a
+    /// recording's correlation repeats `json:$.token` on thousands of steps.
+    extracts_parsed: std::collections::HashMap<String, kaioken_grammar::Extractor>,
 }
 
 impl Lowerer<'_> {

@@ -284,6 +284,7 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     // statuses in every response.
     let mut unused: HashSet<String, Fnv> = HashSet::default();
     let mut found = Vec::new();
+    let mut extractors = Extractors::default();
     for i in 0..steps.len() {
         for c in candidates(&steps[i].response) {
             if chosen.contains(&c.value) || known.contains(&c.value) || unused.contains(&c.value) {
@@ -329,7 +330,7 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
                 unused.insert(c.value);
                 continue;
             }
-            if extracts_to(&c.spec, &steps[i].response, &c.value) {
+            if extractors.extracts_to(&c.spec, &steps[i].response, &c.value) {
                 chosen.insert(c.value.clone());
                 found.push(Found {
                     from: i,
@@ -378,10 +379,20 @@ impl Seen {
 /// user recorded.
 type Fnv = fnv::FnvBuildHasher;
 
-/// The maximal runs of letters and digits in `text`.
+/// The maximal runs of letters and digits in `text`. Most texts of a recording
+/// are ASCII, split byte by byte without decoding UTF-8; the same runs either way.
 fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !c.is_alphanumeric())
+    let ascii = text.is_ascii();
+    let bytes = text
+        .as_bytes()
+        .split(|b| !b.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
+        .filter(move |_| ascii)
+        .map(|w| std::str::from_utf8(w).unwrap_or_default());
+    let chars = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(move |w| !ascii && !w.is_empty());
+    bytes.chain(chars)
 }
 
 /// The texts of a request that may carry a correlated value, each with the first
@@ -423,23 +434,36 @@ fn has_form_body(step: &RecordedStep) -> bool {
     })
 }
 
-/// Whether running `spec` on the recorded response, as a VU would, gives `value`.
-fn extracts_to(spec: &str, response: &RecordedResponse, value: &str) -> bool {
-    let Ok(extractor) = kaioken_grammar::parse_extractor(spec) else {
-        return false;
-    };
+/// The correlator's extractors, each compiled once: the candidates of thousands of
+/// responses share a handful of specs (`json:$.token`).
+#[derive(Default)]
+struct Extractors(HashMap<String, Option<CompiledExtractor>, Fnv>);
+
+impl Extractors {
+    /// Whether running `spec` on the recorded response, as a VU would, gives `value`.
+    fn extracts_to(&mut self, spec: &str, response: &RecordedResponse, value: &str) -> bool {
+        if !self.0.contains_key(spec) {
+            self.0.insert(spec.to_owned(), compiled(spec));
+        }
+        let Some(Some(extractor)) = self.0.get(spec) else {
+            return false;
+        };
+        let mut out = Vec::new();
+        extractor.extract(&Recorded(response), &mut out) && out == value.as_bytes()
+    }
+}
+
+/// `spec` compiled as the VM runs it, unless it does not parse.
+fn compiled(spec: &str) -> Option<CompiledExtractor> {
+    let extractor = kaioken_grammar::parse_extractor(spec).ok()?;
     // The correlator writes its own specs; none runs a script.
-    let Ok(kind) = crate::compile::builtin_extract_kind(&extractor) else {
-        return false;
-    };
-    let extractor = CompiledExtractor {
+    let kind = crate::compile::builtin_extract_kind(&extractor).ok()?;
+    Some(CompiledExtractor {
         var: String::new(),
         slot: SlotId::from_index(0),
         spec: spec.to_owned(),
         kind,
-    };
-    let mut out = Vec::new();
-    extractor.extract(&Recorded(response), &mut out) && out == value.as_bytes()
+    })
 }
 
 /// A recorded response seen the way the VM sees a live one.
@@ -963,7 +987,10 @@ mod tests {
             ..RecordedResponse::default()
         };
         for c in &out {
-            assert!(extracts_to(&c.spec, &response, &c.value), "{c:?}");
+            assert!(
+                Extractors::default().extracts_to(&c.spec, &response, &c.value),
+                "{c:?}"
+            );
         }
     }
 
@@ -996,7 +1023,10 @@ mod tests {
             ..RecordedResponse::default()
         };
         for c in &out {
-            assert!(extracts_to(&c.spec, &response, &c.value), "{c:?}");
+            assert!(
+                Extractors::default().extracts_to(&c.spec, &response, &c.value),
+                "{c:?}"
+            );
         }
     }
 }
