@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::caddy::Caddy;
 use crate::harness::Test;
+use crate::load_models::assert_accounted;
 use crate::nginx::{Nginx, Variant};
 
 #[test]
@@ -37,7 +38,12 @@ fn http3_requests_match_caddys_access_log() {
     );
     assert_eq!(served.len(), 1, "only HTTP/3 was spoken: {served:?}");
 
-    // The open model too: what it reports is what Caddy served.
+    // The open model too: what it reports is what Caddy served. Each of the 100
+    // iterations of 100/s for 1 s started or dropped, and all started but what the
+    // run's end may cut on a loaded machine: what is still due, or waiting for a VU
+    // (each new one a QUIC handshake first), when the deadline stops the run. The
+    // 10% this once allowed is 100 ms of a 1 s run; a quarter of a second is room
+    // for a loaded machine, as in load_models.rs's `open_stages_ramp_the_rate`.
     let report = Test::new()
         .arg(caddy.url("/"))
         .arg("--cacert")
@@ -55,8 +61,9 @@ fn http3_requests_match_caddys_access_log() {
         .run()
         .report();
     report.check_invariants(0);
+    assert_accounted(&report, 100, 0.25);
     let total = report.u64("requests.total");
-    assert!((90..=110).contains(&total), "{report}");
+    assert_eq!(total, report.u64("iterations.started"), "{report}");
     assert_eq!(report.u64("requests.errors"), 0, "{report}");
     assert_eq!(
         caddy.protocols().get("HTTP/3.0"),

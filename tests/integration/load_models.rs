@@ -178,11 +178,11 @@ fn assert_served_by(report: &Report, nginx: &Nginx) {
 /// of a 4 s run, half a second of a 5 s one. A scheduler that cannot keep the rate
 /// (one iteration per millisecond timer tick and worker would manage well under half
 /// of 5000/s) falls far below it.
-const END_CUT: f64 = 0.10;
+pub(crate) const END_CUT: f64 = 0.10;
 
 /// Every iteration the plan put in the window (`planned`) was started or dropped,
 /// exactly, on either engine, and no more than `cut` of them were not started.
-fn assert_accounted(report: &Report, planned: u64, cut: f64) {
+pub(crate) fn assert_accounted(report: &Report, planned: u64, cut: f64) {
     let started = report.u64("iterations.started");
     let dropped = report.u64("iterations.dropped");
     assert_eq!(
@@ -195,6 +195,24 @@ fn assert_accounted(report: &Report, planned: u64, cut: f64) {
         started as f64 >= least,
         "{started} of {planned} planned iterations started, fewer than {least:.0} \
          ({dropped} dropped)\n{report}"
+    );
+}
+
+/// Nothing was dropped in the timeline's seconds before `second` (the run's last):
+/// the drops [`END_CUT`] allows are the run's end's. What the stop drops counts at
+/// the deadline, and an iteration still queued then counts in the second it was due,
+/// so a drop in an earlier second is an iteration over a second late at the end (its
+/// VUs kept off the CPU that long), or one dropped as the run went (a full queue, a
+/// VU limit, a wait past `queue_timeout`): what these runs must not do.
+pub(crate) fn assert_no_drops_before(report: &Report, second: u64) {
+    let early: Vec<&Value> = timeline(report)
+        .iter()
+        .filter(|s| s["second"].as_u64().is_some_and(|n| n < second))
+        .filter(|s| s["dropped"].as_u64() != Some(0))
+        .collect();
+    assert!(
+        early.is_empty(),
+        "iterations dropped before second {second}, not by the run's end: {early:?}\n{report}"
     );
 }
 
@@ -578,14 +596,20 @@ fn a_rate_cap_is_met_when_the_vus_can() {
     let report = out.report();
     report.check_invariants(0);
     assert_eq!(report.str("settings.engine"), "io_uring", "{report}");
+    assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
     assert_served_by(&report, &nginx);
-    // Within 15% on a busy machine; before, two VUs reached about 1,500/s.
-    assert_within(
-        "iterations.achieved_rate",
-        report.f64("iterations.achieved_rate"),
-        4000.0,
-        0.15,
-        &report,
+    // A schedule that slid with each late wake-up sent at most one request per VU
+    // per millisecond timer tick: 2,000/s for two VUs, about 1,500/s as measured.
+    // Met, the cap is 4,000/s, never more than 2% above it (the cap's own accuracy,
+    // whatever the load). Below it, a loaded machine: each VU has half a millisecond
+    // per request, and the cap makes up only the slots of the last 2 ms (rate.rs),
+    // so every moment kaioken or nginx spends off the CPU is lost for good; the 15%
+    // this test allowed is 450 ms of a 3 s run. 40% short (2,400/s) is room for that
+    // and still a fifth above the most that sliding schedule allowed.
+    let achieved = report.f64("iterations.achieved_rate");
+    assert!(
+        (4000.0 * 0.6..=4000.0 * 1.02).contains(&achieved),
+        "iterations.achieved_rate = {achieved:.0}/s at -r 4000 with 2 VUs\n{report}"
     );
 }
 
@@ -731,23 +755,41 @@ fn closed_stages_move_the_vus() {
         ],
         "{report}"
     );
+    // The run lasts its stages: it ends at their 5 s deadline, never before, and
+    // soon after. How soon is the time its workers take to finish the requests in
+    // flight, a moment, but a loaded machine can keep them off the CPU: 2 s is room
+    // for that. A run that went on past its deadline until the stop's 5 s grace cut
+    // it off would end at 10 s.
+    assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
     let elapsed = report.f64("elapsed_s");
     assert!(
-        (4.8..6.5).contains(&elapsed),
+        (5.0..7.0).contains(&elapsed),
         "elapsed_s {elapsed}\n{report}"
     );
     assert_eq!(report.u64("vus.max_active"), 4, "{report}");
     assert_eq!(report.u64("vus.max_allowed"), 4, "{report}");
+    // The level is the stages' VUs, rounded: VU n runs while it is n or more, from
+    // 0.5 s · (n - 0.5) on the way up until 3 s + (4.5 - n) / 3 s on the way down
+    // (the controller sets it every 50 ms; a VU starts or stops between requests).
+    // A second counts the most VUs it had.
+    //
     // Ramping up from 0: about 2 VUs by the end of second 0, not 4 at once.
     let first = at_second(&report, 0, "vus");
     assert!(
         (1..=3).contains(&first),
         "second 0 had {first} VUs\n{report}"
     );
+    // The hold at 4, exactly: VUs 3 and 4 run from 1.25 s and 1.75 s to 3.5 s and
+    // 3.17 s, so only one started over a second late (after 3 s) could miss second 2.
     assert_eq!(at_second(&report, 2, "vus"), 4, "the hold at 4\n{report}");
+    // The hold at 1: VU 1, and VU 2 if it stopped after 4 s, a sixth of a second
+    // late. VU 3 stops at 3.5 s: a loaded machine that keeps the controller or the
+    // workers off the CPU for half a second has it still running in second 4 too,
+    // which a bound of 2 did not allow. VU 4, stopped at 3.17 s, would have to be
+    // 0.83 s late as well: 4 is VUs that do not stop, as without stages.
     let last = at_second(&report, 4, "vus");
     assert!(
-        (1..=2).contains(&last),
+        (1..=3).contains(&last),
         "second 4 (the hold at 1) had {last} VUs\n{report}"
     );
     // The closed model without `rate` has no schedule: no target rate, no lag, and
@@ -770,6 +812,11 @@ fn closed_stages_move_the_vus() {
 /// `--ramp-up` starts the VUs one by one over its length, on both engines: 4 VUs
 /// over 2 s start at 0, 0.5, 1 and 1.5 s, so second 0 has 2 of them and seconds 2
 /// on have all 4; nginx served every response.
+///
+/// Two worker threads, as on CI's machine, whatever this one has: each paces its
+/// half of the cap from its first VU's start, so the requests the cap allows depend
+/// on how the VUs are spread over threads (4 threads of one VU each would allow 900
+/// in 3 s, one thread 1,200).
 #[test]
 fn ramp_up_starts_the_vus_in_turn() {
     let _timing = timing_lock();
@@ -778,6 +825,7 @@ fn ramp_up_starts_the_vus_in_turn() {
         let mut test = Test::new()
             .arg(nginx.url("/"))
             .args(["-c", "4", "--ramp-up", "2s", "-r", "400", "-d", "3s"])
+            .args(["--threads", "2"])
             .report();
         if engine == "tokio" {
             test = test.env("KAIOKEN_NO_IO_URING", "1");
@@ -794,13 +842,18 @@ fn ramp_up_starts_the_vus_in_turn() {
             "{engine}: second 0 had {first} VUs\n{report}"
         );
         assert_eq!(at_second(&report, 2, "vus"), 4, "{engine}\n{report}");
-        // The cap holds through the ramp: 400/s for 3 s.
-        assert_within(
-            "requests/s",
-            report.u64("requests.total") as f64 / 3.0,
-            400.0,
-            0.1,
-            &report,
+        // The cap holds through the ramp. Thread 0 (VUs 1 and 3) paces 200/s from
+        // 0 s, thread 1 (VUs 2 and 4) from 0.5 s: 600 + 500 requests, never more than
+        // 2% above (the cap's own accuracy, whatever the load), and under the 1,200
+        // of 400/s for 3 s. That plan is 8% under 1,200, which left the 10% this
+        // test once allowed 20 requests for a loaded machine. Below it, the cap does
+        // not make up slots more than 2 ms old (rate.rs), so VUs woken late lose
+        // theirs for good; 25% short is room for that, as in exec.rs's
+        // `RATE_SHORTFALL`.
+        let total = report.u64("requests.total");
+        assert!(
+            (825..=1100 + 1100 / 50).contains(&total),
+            "{engine}: {total} requests, 1,100 planned by the cap\n{report}"
         );
     }
 }
@@ -917,7 +970,8 @@ fn open_stages_ramp_the_rate_on(engine: &str) {
 
 /// The server pauses for [2s, 3s) of every 4s. At 200 iterations/s with 10 VUs, the
 /// 10 VUs are stuck in the first 50 ms of each pause, and the ~190 iterations due in
-/// the rest of it wait for a VU (well within the 2s queue timeout).
+/// the rest of it wait for a VU (well within the 2s queue timeout): none is dropped
+/// but what the run's end cuts on a loaded machine ([`END_CUT`]).
 fn run_through_stalls(engine: &str, extra: &[&str]) -> Report {
     let server = Server::start(Behaviour::StallWindows {
         every: Duration::from_secs(4),
@@ -935,7 +989,12 @@ fn run_through_stalls(engine: &str, extra: &[&str]) -> Report {
     report.check_invariants(0);
     check_iterations(&report);
     assert_engine(&report, engine);
-    assert_eq!(report.u64("iterations.dropped"), 0, "{report}");
+    // The pauses hold back the iterations due in them, each for up to a second;
+    // they wait and start, none is dropped. The server pauses on its own clock,
+    // which started before kaioken's, so both pauses end before the run's last
+    // second.
+    assert_accounted(&report, 200 * 8, END_CUT);
+    assert_no_drops_before(&report, 7);
     assert!(report.u64("vus.max_active") <= 10, "{report}");
     assert_eq!(
         report.u64("requests.responses"),
@@ -950,7 +1009,8 @@ fn run_through_stalls(engine: &str, extra: &[&str]) -> Report {
         "no request waited out a pause: max {max} ms\n{report}"
     );
     // The iterations due during a pause could not be sent until it ended, whether
-    // or not their latency is corrected for it: ~40% of them waited 0–1 s.
+    // or not their latency is corrected for it: ~40% of them waited 0–1 s. A loaded
+    // machine only adds to that.
     let lag = report.f64("schedule_lag_ms.p99");
     assert!(
         lag >= 300.0,
@@ -974,7 +1034,10 @@ fn coordinated_omission_is_corrected_by_default_on(engine: &str) {
     let report = run_through_stalls(engine, &[]);
     assert!(report.bool("load.latency_correction"), "{report}");
     // A quarter of the iterations fell due during a pause and carry its wait
-    // (0–1 s, ~750 ms at p95); uncorrected, only the 20 in flight would.
+    // (0–1 s, ~750 ms at p95); uncorrected, only the 20 in flight would. The raw
+    // bound holds on a loaded machine: a stall lengthens only the requests in flight
+    // through it, a few at a time at 200/s against this instant server, and 80 of
+    // them (5%) held 100 ms would take seconds of stalls.
     let p95 = report.f64("latency_ms.p95");
     assert!(
         p95 >= 300.0,
@@ -1001,6 +1064,8 @@ fn coordinated_omission_without_correction_on(engine: &str) {
     let _timing = timing_lock();
     let report = run_through_stalls(engine, &["--no-latency-correction"]);
     assert!(!report.bool("load.latency_correction"), "{report}");
+    // As the raw latency with correction: a loaded machine's stalls lengthen only
+    // the few requests in flight through them.
     let p95 = report.f64("latency_ms.p95");
     assert!(
         p95 < 100.0,
@@ -1025,7 +1090,8 @@ fn latency_correction_can_be_turned_off_in_the_scenario_on_tokio() {
 
 fn latency_correction_can_be_turned_off_in_the_scenario_on(engine: &str) {
     // Also: with one VU pre-allocated, VUs are added only on demand, and a fast
-    // server at 50/s needs one or two, not all 20.
+    // server at 50/s needs one or two, not all 20. Two worker threads, as on CI's
+    // machine, whatever this one has: each pre-allocates its own VU.
     let server = Server::start(Behaviour::Ok);
     let out = Test::new()
         .on_engine(engine)
@@ -1043,6 +1109,7 @@ fn latency_correction_can_be_turned_off_in_the_scenario_on(engine: &str) {
             "#,
             server.url()
         ))
+        .args(["--threads", "2"])
         .report()
         .run();
     let report = out.report();
@@ -1054,10 +1121,23 @@ fn latency_correction_can_be_turned_off_in_the_scenario_on(engine: &str) {
     assert_eq!(report.u64("load.pre_allocated_vus"), 1, "{report}");
     assert_eq!(report.u64("load.max_vus"), 20, "{report}");
     assert_eq!(report.u64("vus.max_allowed"), 20, "{report}");
+    // A worker starts a VU for an iteration that falls due while all of its VUs are
+    // busy with earlier ones (on tokio, also while its pre-allocated VU has not yet
+    // had its first turn to wait: one more). An iteration holds its VU from its due
+    // time (released up to 1 ms before) to its end, its lag and latency (raw here),
+    // and a worker's iterations are due 40 ms apart: at most one more overlaps per
+    // 40 ms of the longest lag and latency, one per 20 ms over both workers. On an
+    // idle machine that bound is 5, what this test once asserted. A loaded machine
+    // that holds the run back makes iterations late, and those due meanwhile find
+    // every VU busy: more VUs, rightly, and the lag says how many. All 20 would take
+    // iterations over 300 ms late, or VUs started ahead of demand.
+    let overlap = report.f64("schedule_lag_ms.max") + report.f64("latency_ms.max") + 1.0;
+    let most = 2 * 2 + (overlap / 20.0).ceil() as u64;
     let active = report.u64("vus.max_active");
     assert!(
-        (1..=5).contains(&active),
-        "{active} VUs active for 50/s against an instant server\n{report}"
+        (1..=most).contains(&active),
+        "{active} VUs active for 50/s against an instant server, at most {most} for \
+         a longest lag and latency of {overlap:.1} ms\n{report}"
     );
 }
 

@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::client;
 use crate::harness::{Report, Test};
 use crate::influx::{Auth, Influx};
+use crate::load_models::{END_CUT, assert_accounted, assert_no_drops_before};
 use crate::nginx::{Nginx, Variant, free_port};
 use crate::otlp::{self, OtlpReceiver};
 use crate::prometheus::{Prometheus, exposition_sum, promtool_check};
@@ -597,19 +598,24 @@ fn a_refused_exporter_does_not_slow_the_run() {
     );
 }
 
-/// 200 iterations a second for 3 s: all 600 started (1% slack), none dropped, the
-/// measured window no longer than planned, and the process gone within the 10 s the
-/// final push may take (docs/outputs.md) and a little more.
+/// 200 iterations a second for 3 s: each of the 600 planned started or dropped,
+/// all started but what the run's end may cut on a loaded machine ([`END_CUT`]) and
+/// none dropped before its last second, the measured window ended soon after the
+/// deadline, and the process gone within the 10 s the final push may take
+/// (docs/outputs.md) and a little more.
+///
+/// An exporter that held up the workers (a stalled send waits 5 s) would have them
+/// drop what fell due meanwhile and end the window late; one that held up the end
+/// of the run would keep the process past its time limit.
 fn assert_full_speed(report: &Report, elapsed: Duration) {
-    let started = report.u64("iterations.started");
-    assert!(
-        (594..=606).contains(&started),
-        "{started} iterations started, 600 planned:\n{report}"
-    );
-    assert_eq!(report.u64("iterations.dropped"), 0, "{report}");
+    assert_accounted(report, 600, END_CUT);
+    assert_no_drops_before(report, 2);
+    // The window ends at the deadline, never before, once the workers have finished
+    // the requests in flight: a moment, but a loaded machine can keep them off the
+    // CPU. A second is room for that and well short of a send's 5 s timeout.
     let measured = report.f64("elapsed_s");
     assert!(
-        (3.0..3.5).contains(&measured),
+        (3.0..4.0).contains(&measured),
         "a 3s run measured {measured}s:\n{report}"
     );
     assert!(

@@ -12,6 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::harness::{Output, Report, Test};
+use crate::load_models::{END_CUT, assert_accounted};
 use crate::nginx::{Nginx, Variant};
 
 fn segments_lock() -> MutexGuard<'static, ()> {
@@ -503,9 +504,16 @@ fn a_run_that_cannot_start_fails_before_its_planned_start() {
 
 /// The whole path: four segments of one open-model scenario, started together and
 /// merged. The merged report counts what nginx logged, covers the whole run, and
-/// judges the thresholds over all of it: `rps > 300` fails on each part of a 400/s
-/// run (each still exits 0, its verdict left to the merge, and says so) and passes
-/// on the merged report.
+/// judges the thresholds over all of it: `rps > 200` fails on each part of a 400/s
+/// run, which can send no more than 100/s (each still exits 0, its verdict left to
+/// the merge, and says so) and passes on the merged report.
+///
+/// The merged rate is over the span from the first part's start to the last one's
+/// end. Each part starts 2 s after its own process did, so four processes started
+/// at once on a loaded machine stretch that span, and each part's end may cut what
+/// its deadline finds still due ([`END_CUT`]). With 10% cut, `> 300` (this test's
+/// threshold once) failed for a span past 3.6 s; `> 200` allows 5.4 s, and a part
+/// alone still fails it by half.
 #[test]
 fn four_segments_merge_into_the_whole_run() {
     let _lock = segments_lock();
@@ -521,7 +529,7 @@ fn four_segments_merge_into_the_whole_run() {
         max_vus = 40
 
         [thresholds]
-        rps = "> 300"
+        rps = "> 200"
         "#,
         nginx.url("/")
     );
@@ -562,6 +570,12 @@ fn four_segments_merge_into_the_whole_run() {
             Some(false),
             "instance {i}:\n{part}"
         );
+        // Its stripe of the schedule: every fourth of the 1,200 iterations.
+        assert_eq!(
+            part.u64("iterations.started") + part.u64("iterations.dropped"),
+            300,
+            "instance {i}:\n{part}"
+        );
     }
     let merged = dir.path().join("merged.json");
     let mut args = vec!["merge".to_owned()];
@@ -577,9 +591,14 @@ fn four_segments_merge_into_the_whole_run() {
         nginx.access_log_lines().len() as u64,
         "{merged}"
     );
-    // 400/s for 3 s, within what a busy machine may drop.
-    let total = merged.u64("requests.total");
-    assert!((1140..=1200).contains(&total), "{merged}");
+    // 400/s for 3 s: every iteration started or dropped, all started but what the
+    // parts' ends may cut on a loaded machine, and each started one a request.
+    assert_accounted(&merged, 1200, END_CUT);
+    assert_eq!(
+        merged.u64("requests.total"),
+        merged.u64("iterations.started"),
+        "{merged}"
+    );
     assert_eq!(
         (merged.str("segment.from"), merged.str("segment.to")),
         ("0", "1"),

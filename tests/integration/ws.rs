@@ -14,7 +14,10 @@
 //!
 //! The rate tests warm up for a second first: connections open then (the Python
 //! server takes a handshake at a time), and the measured window has the steady
-//! rate only.
+//! rate only. They count the messages of the whole run, warm-up included: on a
+//! loaded machine the window's edges are not the rate's (a handshake that takes
+//! most of the warm-up has its VU catch up on the missed messages just inside the
+//! window; a window that ends late, waiting on a last reply, divides by more).
 
 use crate::harness::{Report, Test};
 use crate::httpbin::Httpbin;
@@ -51,12 +54,24 @@ fn ws_connections(report: &Report, server: &WsEcho, vus: u64) -> u64 {
     opened
 }
 
-/// A rate within 2% of `want`.
-fn assert_rate(report: &Report, path: &str, want: f64) {
-    let rate = report.f64(path);
+/// The messages a run sent, warm-up included (a warm-up request is one message),
+/// within `least..=most`.
+fn assert_sent_in_all(report: &Report, least: u64, most: u64) {
+    let sent = report.u64("websocket.messages.sent") + report.u64("requests.warmup_requests");
     assert!(
-        (rate - want).abs() <= want * 0.02,
-        "{path} = {rate:.1}/s, expected {want}/s within 2%\n{report}"
+        (least..=most).contains(&sent),
+        "{sent} messages sent in all, expected {least} to {most}\n{report}"
+    );
+}
+
+/// `websocket.messages.{what}_per_s` is the window's count over the window.
+fn assert_rate_over_window(report: &Report, what: &str) {
+    let count = report.u64(&format!("websocket.messages.{what}")) as f64;
+    let rate = report.f64(&format!("websocket.messages.{what}_per_s"));
+    let window = report.f64("elapsed_s");
+    assert!(
+        (rate * window - count).abs() <= count * 1e-9,
+        "{what}: {rate}/s over {window}s is not {count}\n{report}"
     );
 }
 
@@ -114,8 +129,17 @@ fn echo_round_trips_are_counted_on_both_sides() {
 }
 
 /// Fire-and-forget with an interval: 20 connections each sending every 50 ms is
-/// 400 messages/s, which the run reaches within 2%; the counting server got every
-/// one (up to those in flight at the stop), and answered none.
+/// 400 messages/s, 1,600 over the run's 4 s; the counting server got every one (up
+/// to those in flight at the stop), and answered none.
+///
+/// Each connection's first message goes out as the run starts and every other one
+/// 50 ms after the one before it was due (not after it went out, so no timer's
+/// lateness adds up): no more than 80 each, all 80 on an idle machine. A VU held up
+/// catches up on what it missed if less than a second behind (`TokioVu::pace`), so
+/// a loaded machine costs only what is due when the deadline finds a VU behind, and
+/// what a VU more than a second behind gives up (a handshake the Python server is
+/// that slow to take): 10% (400 ms of the run) is room for that. Half the rate, a
+/// message per connection per 100 ms, is far below it.
 #[test]
 fn fire_and_forget_keeps_the_interval_rate() {
     let server = WsEcho::start_with(WsOptions {
@@ -131,7 +155,8 @@ fn fire_and_forget_keeps_the_interval_rate() {
         .run()
         .report();
     report.check_invariants(0);
-    assert_rate(&report, "websocket.messages.sent_per_s", 400.0);
+    assert_sent_in_all(&report, 1440, 1600);
+    assert_rate_over_window(&report, "sent");
     assert_eq!(report.u64("websocket.messages.received"), 0, "{report}");
     assert_server_got_what_was_sent(&report, &server, 20);
     // The timeline has the messages of each second.
@@ -147,7 +172,8 @@ fn fire_and_forget_keeps_the_interval_rate() {
     );
 }
 
-/// Echo with an interval: the same rate, each message answered.
+/// Echo with an interval: the same rate, each message answered (the same bounds
+/// as [`fire_and_forget_keeps_the_interval_rate`]'s).
 #[test]
 fn echo_keeps_the_interval_rate() {
     let server = WsEcho::start();
@@ -159,8 +185,9 @@ fn echo_keeps_the_interval_rate() {
         .run()
         .report();
     report.check_invariants(0);
-    assert_rate(&report, "websocket.messages.sent_per_s", 400.0);
-    assert_rate(&report, "websocket.messages.received_per_s", 400.0);
+    assert_sent_in_all(&report, 1440, 1600);
+    assert_rate_over_window(&report, "sent");
+    assert_rate_over_window(&report, "received");
     assert_eq!(
         report.u64("websocket.messages.sent"),
         report.u64("websocket.messages.received"),
@@ -409,7 +436,13 @@ fn pings_are_answered() {
 }
 
 /// `-r` caps the messages of every connection together: 10 connections, as fast as
-/// echo allows, at 200 messages/s in all.
+/// echo allows, at 200 messages/s in all, 800 over the run's 4 s.
+///
+/// Never more than 2% above (the cap's own accuracy, whatever the load), where 10
+/// connections each capped at 200/s would send ten times as many. Below it, a
+/// loaded machine: the cap does not make up slots more than 2 ms old (rate.rs), so
+/// VUs woken late lose theirs for good; 25% short is room for that, as in exec.rs's
+/// `RATE_SHORTFALL`.
 #[test]
 fn a_rate_cap_holds_over_every_connection() {
     let server = WsEcho::start();
@@ -422,7 +455,8 @@ fn a_rate_cap_holds_over_every_connection() {
         .run()
         .report();
     report.check_invariants(0);
-    assert_rate(&report, "websocket.messages.sent_per_s", 200.0);
+    assert_sent_in_all(&report, 600, 800 + 800 / 50);
+    assert_rate_over_window(&report, "sent");
     assert_server_got_what_was_sent(&report, &server, 10);
 }
 
