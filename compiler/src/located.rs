@@ -8,15 +8,29 @@ use miette::SourceSpan;
 
 use crate::IrLoc;
 
-/// A source text: a scenario file, or the value of one command-line flag.
+/// A source text: a scenario file, or the value of one command-line flag. Every
+/// place in it holds one (a recording's are hundreds of thousands): a clone is one
+/// reference count, shared by all.
 #[derive(Debug, Clone)]
-pub(crate) struct Src {
+pub(crate) struct Src(Arc<SrcText>);
+
+/// What a [`Src`] shares.
+#[derive(Debug)]
+pub(crate) struct SrcText {
     pub name: Arc<str>,
     pub text: Arc<str>,
-    /// Built on the first [`Src::line_col`], shared by the clones: a 10,000-entry
-    /// recording asks for tens of thousands of places, and counting from the start
-    /// of the text each time made lowering quadratic in its size.
-    index: Arc<OnceLock<LineIndex>>,
+    /// Built on the first [`Src::line_col`]: a 10,000-entry recording asks for tens
+    /// of thousands of places, and counting from the start of the text each time
+    /// made lowering quadratic in its size.
+    index: OnceLock<LineIndex>,
+}
+
+impl std::ops::Deref for Src {
+    type Target = SrcText;
+
+    fn deref(&self) -> &SrcText {
+        &self.0
+    }
 }
 
 /// Where lines start, and how many characters come before each block of bytes, so
@@ -78,11 +92,11 @@ impl LineIndex {
 
 impl Src {
     pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> Src {
-        Src {
+        Src(Arc::new(SrcText {
             name: name.into(),
             text: text.into(),
-            index: Arc::default(),
-        }
+            index: OnceLock::new(),
+        }))
     }
 
     /// The span of the one character at 1-based `line` and `column` (a parser's
