@@ -24,6 +24,7 @@
 //! never rewritten.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Write;
 
 use kaioken_vm::{CompiledExtractor, ResponseView, SlotId};
 use serde_json::Value;
@@ -563,7 +564,7 @@ fn json_leaves(v: &Value, path: &mut String, names: (&str, &str), out: &mut Vec<
         }
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
-                path.push_str(&format!("[{i}]"));
+                let _ = write!(path, "[{i}]");
                 json_leaves(child, path, names, out);
                 path.truncate(keep);
             }
@@ -627,10 +628,17 @@ fn push_key(path: &mut String, key: &str) {
 
 /// Words that are never session state, however long.
 fn is_common(s: &str) -> bool {
-    matches!(
-        s.to_ascii_lowercase().as_str(),
-        "true" | "false" | "null" | "undefined" | "none" | "ok" | "success"
-    )
+    [
+        "true",
+        "false",
+        "null",
+        "undefined",
+        "none",
+        "ok",
+        "success",
+    ]
+    .iter()
+    .any(|w| s.eq_ignore_ascii_case(w))
 }
 
 /// `<input type="hidden" name=… value=…>` and `<meta name=… content=…>`: each as a

@@ -185,16 +185,17 @@ pub(super) fn read(
     if websocket {
         notes.websockets.push(url.value.clone());
     }
+    let (headers, header_spans) = kept
+        .into_iter()
+        .map(|(n, v, s)| ((n.clone(), Text::literal(v)), (n, s)))
+        .unzip();
     let step = RecordedStep {
         // Named once the base origin is known.
         name: String::new(),
         method: method_value.to_owned(),
         origin,
         path: Text::literal(path),
-        headers: kept
-            .iter()
-            .map(|(n, v, _)| (n.clone(), Text::literal(v.clone())))
-            .collect(),
+        headers,
         body,
         extracts: Vec::new(),
         checks,
@@ -206,7 +207,7 @@ pub(super) fn read(
             url: Some(url.span(src)),
             method: Some(method.span(src)),
             body: body_span,
-            headers: kept.into_iter().map(|(n, _, s)| (n, s)).collect(),
+            headers: header_spans,
         },
     };
     Ok(Some(Kept {
