@@ -1,9 +1,12 @@
 //! `--rate`: pacing requests with a token bucket (GCRA) of a small tolerance.
 //!
 //! Each worker thread paces its own share of the rate, so VUs never contend for a
-//! shared bucket across threads. A VU reserves the next free slot and sleeps until
-//! it: reservations are spaced exactly `interval` apart even though tokio's timer
-//! wakes at millisecond granularity, so high rates are met on average. Slots missed
+//! shared bucket across threads. The share is the worker's VUs among those active
+//! when it reserves (`worker::rate_share`): while a ramp-up or stages have started
+//! only some VUs, a worker whose VUs have not started leaves its part of the cap to
+//! the others. A VU reserves the next free slot and sleeps until it: reservations
+//! are spaced exactly one interval apart even though tokio's timer wakes at
+//! millisecond granularity, so high rates are met on average. Slots missed
 //! in the last [`SLACK`] are still used — a VU woken a timer tick late must not
 //! lose its slot, or the rate a few VUs can meet would be capped at one request per
 //! VU per tick — but older ones (the server was slow) are not made up with a burst.
@@ -20,7 +23,7 @@ pub(crate) const SLACK: Duration = Duration::from_millis(2);
 const LONGEST_INTERVAL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 pub(crate) struct Pacer {
-    interval: Duration,
+    per_second: f64,
     next: Cell<Option<Instant>>,
 }
 
@@ -28,17 +31,26 @@ impl Pacer {
     /// A pacer for `per_second` requests per second (must be positive).
     pub fn new(per_second: f64) -> Pacer {
         Pacer {
-            interval: Duration::try_from_secs_f64(1.0 / per_second)
-                .map_or(LONGEST_INTERVAL, |d| d.min(LONGEST_INTERVAL)),
+            per_second,
             next: Cell::new(None),
         }
     }
 
-    /// Reserve the next slot; the caller sends at the returned instant.
+    /// Reserve the next slot at the whole rate; the caller sends at the returned
+    /// instant.
+    #[cfg(test)]
     pub fn reserve(&self, now: Instant) -> Instant {
+        self.reserve_share(now, 1.0)
+    }
+
+    /// Reserve the next slot at `share` of the rate (a positive fraction): the slot
+    /// after it is that much further away.
+    pub fn reserve_share(&self, now: Instant, share: f64) -> Instant {
+        let interval = Duration::try_from_secs_f64(1.0 / (self.per_second * share))
+            .map_or(LONGEST_INTERVAL, |d| d.min(LONGEST_INTERVAL));
         let floor = now.checked_sub(SLACK).unwrap_or(now);
         let at = self.next.get().map_or(now, |next| next.max(floor));
-        self.next.set(Some(at + self.interval));
+        self.next.set(Some(at + interval));
         at
     }
 }
@@ -82,7 +94,22 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(p.reserve(t0), t0);
         assert_eq!(p.reserve(t0), t0 + LONGEST_INTERVAL);
-        assert_eq!(Pacer::new(1e-12).interval, LONGEST_INTERVAL);
-        assert_eq!(Pacer::new(0.5).interval, Duration::from_secs(2));
+        let p = Pacer::new(1e-12);
+        assert_eq!(p.reserve(t0), t0);
+        assert_eq!(p.reserve(t0), t0 + LONGEST_INTERVAL);
+        let p = Pacer::new(0.5);
+        assert_eq!(p.reserve(t0), t0);
+        assert_eq!(p.reserve(t0), t0 + Duration::from_secs(2));
+    }
+
+    /// At a share of the rate, the next slot is that much further away.
+    #[test]
+    fn a_share_spaces_the_next_slot() {
+        let p = Pacer::new(1000.0);
+        let t0 = Instant::now();
+        assert_eq!(p.reserve_share(t0, 0.5), t0);
+        assert_eq!(p.reserve_share(t0, 0.25), t0 + Duration::from_millis(2));
+        assert_eq!(p.reserve_share(t0, 1.0), t0 + Duration::from_millis(6));
+        assert_eq!(p.reserve(t0), t0 + Duration::from_millis(7));
     }
 }

@@ -621,7 +621,7 @@ fn drive(
         remaining: conns.len(),
         parked: Vec::new(),
         timers: BinaryHeap::with_capacity(vus.len()),
-        pacer: crate::worker::worker_pacer(shared, vus.len()),
+        pacer: crate::worker::worker_pacer(shared),
         benched: Vec::with_capacity(if shared.profile.is_some() && open.is_none() {
             vus.len()
         } else {
@@ -1288,7 +1288,8 @@ impl Engine<'_> {
         if std::mem::take(&mut conn.slot_reserved) {
             return true;
         }
-        let at = pacer.reserve(now);
+        let share = crate::worker::rate_share(self.shared, self.index, now);
+        let at = pacer.reserve_share(now, share);
         if at <= now + crate::rate::SLACK / 2 {
             return true;
         }

@@ -73,7 +73,7 @@ impl WorkerCtx {
             return Some(false);
         };
         let now = Instant::now();
-        let at = pacer.reserve(now);
+        let at = pacer.reserve_share(now, rate_share(&self.shared, self.index, now));
         // Timers fire on millisecond ticks: a slot within the next tick is taken
         // now, not a tick late.
         if at <= now + crate::rate::SLACK / 2 {
@@ -86,12 +86,55 @@ impl WorkerCtx {
     }
 }
 
-/// `--rate`: the pacer of a worker running `vus` of this instance's VUs, with their
-/// share of the rate. For both engines.
-pub(crate) fn worker_pacer(shared: &Shared, vus: usize) -> Option<Pacer> {
+/// `--rate`: a worker's pacer, at this instance's whole rate; each reservation takes
+/// the worker's share of it ([`rate_share`]). For both engines.
+pub(crate) fn worker_pacer(shared: &Shared) -> Option<Pacer> {
+    shared.part.rate.map(Pacer::new)
+}
+
+/// `--rate`: worker `index`'s share of this instance's rate at `now`, for a VU of it
+/// that is reserving a slot: the worker's VUs among the instance's active ones. The
+/// closed model starts VUs in the order of their numbers (a ramp-up one by one, the
+/// stages up to their level), and the workers take them in turn, so the share
+/// follows from how many are active; without a ramp-up or stages it is the
+/// worker's VUs among all. For both engines.
+pub(crate) fn rate_share(shared: &Shared, index: usize, now: Instant) -> f64 {
     let part = &shared.part;
-    part.rate
-        .map(|r| Pacer::new(r * vus as f64 / f64::from(part.vus)))
+    let load = &shared.plan.load;
+    let active = if load.arrival.is_some() {
+        part.vus
+    } else if shared.profile.is_some() {
+        shared
+            .vu_target
+            .load(Ordering::Acquire)
+            .saturating_sub(part.vu_offset)
+            .min(part.vus)
+    } else if now.saturating_duration_since(shared.start) < load.ramp_up {
+        // VU `offset + i` starts at its ramp delay, later for each `i`: the first
+        // whose delay is still ahead is how many have started.
+        let t = now.saturating_duration_since(shared.start);
+        let (mut started, mut not_yet) = (0, part.vus);
+        while started < not_yet {
+            let mid = started + (not_yet - started) / 2;
+            if ramp_delay(shared, part.vu_offset + mid) <= t {
+                started = mid + 1;
+            } else {
+                not_yet = mid;
+            }
+        }
+        started
+    } else {
+        part.vus
+    };
+    let threads = shared.threads.max(1) as u32;
+    let index = index as u32;
+    let mine = active / threads + u32::from(index < active % threads);
+    if mine == 0 {
+        // A VU the stages' level went below while it finished its iteration: the
+        // share one VU has of all, not the whole cap, until it parks.
+        return 1.0 / f64::from(part.vus.max(1));
+    }
+    f64::from(mine) / f64::from(active)
 }
 
 /// `--ramp-up`: how long after the run's start VU `index` (from 0, over all
@@ -169,7 +212,7 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
             Err(_) => {}
         }
     }
-    let pacer = worker_pacer(shared, mine.len());
+    let pacer = worker_pacer(shared);
     let ctx = Rc::new(WorkerCtx {
         shared: shared.clone(),
         program,
@@ -442,5 +485,63 @@ pub(crate) fn default_detail(kind: crate::ErrorKind, timeout: Duration) -> Strin
             format!("no complete response within {}ms", timeout.as_millis())
         }
         other => other.describe().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use kaioken_compiler::{Flags, Input, lower, plan};
+
+    use super::*;
+    use crate::Control;
+
+    /// The shares of `-c 4 -r 400` on 2 workers, with `ramp`, at each of `at`.
+    fn shares(ramp: Option<&str>, at: &[u64]) -> Vec<[f64; 2]> {
+        let flags = Flags {
+            url: Some("http://127.0.0.1:9/".to_owned()),
+            vus: Some(4),
+            rate: Some(400.0),
+            ramp_up: ramp.map(str::to_owned),
+            ..Flags::default()
+        };
+        let ir = lower(&Input {
+            flags,
+            ..Input::default()
+        })
+        .unwrap();
+        let plan = Arc::new(plan(&ir).unwrap());
+        let shared = Shared::new(&plan, 2, Arc::new(Control::new())).unwrap();
+        at.iter()
+            .map(|&ms| {
+                let now = shared.start + Duration::from_millis(ms);
+                [rate_share(&shared, 0, now), rate_share(&shared, 1, now)]
+            })
+            .collect()
+    }
+
+    /// A ramp-up over 2 s starts VU 1 (the first worker's) at 0, VU 2 (the
+    /// second's) at 0.5 s, VU 3 at 1 s and VU 4 at 1.5 s: the first worker has the
+    /// whole cap while its VU runs alone, and the shares follow the VUs started,
+    /// adding up to the whole once both workers have one. Before that the second
+    /// worker has no VU to ask; one that did would get one VU's share of all.
+    /// Without a ramp-up, half each.
+    #[test]
+    fn a_rate_cap_is_shared_by_the_started_vus() {
+        let third = 1.0 / 3.0;
+        assert_eq!(
+            shares(Some("2s"), &[0, 499, 500, 1000, 1500, 2500]),
+            vec![
+                [1.0, 0.25],
+                [1.0, 0.25],
+                [0.5, 0.5],
+                [2.0 * third, third],
+                [0.5, 0.5],
+                [0.5, 0.5],
+            ]
+        );
+        assert_eq!(shares(None, &[0, 1000]), vec![[0.5, 0.5]; 2]);
     }
 }
