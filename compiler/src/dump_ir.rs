@@ -361,8 +361,9 @@ impl fmt::Display for Quoted<'_> {
                     // Characters of escaped text this literal may still show.
                     let mut budget = MAX.saturating_sub(shown);
                     let mut rest = &*String::from_utf8_lossy(bytes);
-                    while budget > 0 && !rest.is_empty() {
-                        // Printable ASCII other than quotes and `\` is shown as is.
+                    while budget > 0 {
+                        // Printable ASCII other than quotes and `\` is shown as is,
+                        // a run at a time; any other character escaped.
                         let plain = rest
                             .bytes()
                             .take(budget)
@@ -370,22 +371,21 @@ impl fmt::Display for Quoted<'_> {
                                 matches!(b, b' '..=b'~') && !matches!(b, b'"' | b'\'' | b'\\')
                             })
                             .count();
-                        let (text, len) = if plain > 0 {
-                            (&rest[..plain], plain)
-                        } else {
-                            let c = rest.chars().next().unwrap_or_default();
+                        if plain > 0 {
+                            f.write_str(&rest[..plain])?;
+                            budget -= plain;
+                            shown += plain;
+                            rest = &rest[plain..];
+                        } else if let Some(c) = rest.chars().next() {
                             for e in c.escape_debug().take(budget) {
                                 f.write_char(e)?;
                                 budget -= 1;
                                 shown += e.len_utf8();
                             }
                             rest = &rest[c.len_utf8()..];
-                            continue;
-                        };
-                        f.write_str(text)?;
-                        budget -= len;
-                        shown += len;
-                        rest = &rest[len..];
+                        } else {
+                            break;
+                        }
                     }
                 }
                 other => {

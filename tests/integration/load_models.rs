@@ -591,14 +591,13 @@ fn a_rate_cap_is_met_when_the_vus_can() {
     let _timing = timing_lock();
     for engine in ["io_uring", "tokio"] {
         let nginx = Nginx::start(Variant::Http1);
-        let mut test = Test::new()
+        let report = Test::new()
             .arg(nginx.url("/"))
             .args(["-c", "2", "-r", "4000", "-d", "3s"])
+            .on_engine(engine)
+            .report()
+            .run()
             .report();
-        if engine == "tokio" {
-            test = test.env("KAIOKEN_NO_IO_URING", "1");
-        }
-        let report = test.run().report();
         report.check_invariants(0);
         assert_eq!(report.str("settings.engine"), engine, "{report}");
         assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
@@ -829,15 +828,14 @@ fn ramp_up_starts_the_vus_in_turn() {
     let _timing = timing_lock();
     for engine in ["io_uring", "tokio"] {
         let nginx = Nginx::start(Variant::Http1);
-        let mut test = Test::new()
+        let report = Test::new()
             .arg(nginx.url("/"))
             .args(["-c", "4", "--ramp-up", "2s", "-r", "400", "-d", "3s"])
             .args(["--threads", "2"])
+            .on_engine(engine)
+            .report()
+            .run()
             .report();
-        if engine == "tokio" {
-            test = test.env("KAIOKEN_NO_IO_URING", "1");
-        }
-        let report = test.run().report();
         report.check_invariants(0);
         check_iterations(&report);
         assert_served_by(&report, &nginx);
@@ -873,7 +871,7 @@ fn a_rate_cap_is_shared_by_the_active_vus() {
     let _timing = timing_lock();
     for engine in ["io_uring", "tokio"] {
         let nginx = Nginx::start(Variant::Http1);
-        let mut test = Test::new()
+        let report = Test::new()
             .scenario(&format!(
                 r#"
                 [target]
@@ -894,11 +892,10 @@ fn a_rate_cap_is_shared_by_the_active_vus() {
                 nginx.url("/")
             ))
             .args(["-r", "200", "--threads", "2"])
+            .on_engine(engine)
+            .report()
+            .run()
             .report();
-        if engine == "tokio" {
-            test = test.env("KAIOKEN_NO_IO_URING", "1");
-        }
-        let report = test.run().report();
         report.check_invariants(0);
         assert_served_by(&report, &nginx);
         assert_eq!(report.str("settings.engine"), engine, "{report}");

@@ -380,20 +380,10 @@ impl Seen {
 /// user recorded.
 type Fnv = fnv::FnvBuildHasher;
 
-/// The maximal runs of letters and digits in `text`. Most texts of a recording
-/// are ASCII, split byte by byte without decoding UTF-8; the same runs either way.
+/// The maximal runs of letters and digits in `text`.
 fn words(text: &str) -> impl Iterator<Item = &str> {
-    let ascii = text.is_ascii();
-    let bytes = text
-        .as_bytes()
-        .split(|b| !b.is_ascii_alphanumeric())
+    text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .filter(move |_| ascii)
-        .map(|w| std::str::from_utf8(w).unwrap_or_default());
-    let chars = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(move |w| !ascii && !w.is_empty());
-    bytes.chain(chars)
 }
 
 /// The texts of a request that may carry a correlated value, each with the first
