@@ -409,7 +409,9 @@ struct Load {
     /// Stop after exactly this many requests (warm-up included).
     max_requests: Option<Spanned<i64>>,
     /// Closed model: cap on requests per second across all VUs: a token bucket with a burst
-    /// of one, each worker thread pacing its share.
+    /// of one, each worker thread pacing its share, its VUs among those active at the
+    /// time (while a ramp-up or stages have started only some, their threads take the
+    /// whole cap).
     rate: Option<Spanned<f64>>,
     /// Closed model: VU start times are spread evenly over this time.
     ramp_up: Option<Spanned<String>>,
