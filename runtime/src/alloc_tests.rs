@@ -320,6 +320,72 @@ fn uring_open_model_allocates_nothing() {
     });
 }
 
+/// An open-model run whose next iteration is due within `REAP_WITHIN` of each
+/// send waits for a batch of completions, and its responses' end times are the
+/// kernel's receive timestamps: at 1,000/s the loop wakes once a millisecond (for
+/// the next release), so a response reaped then and timed then would show about a
+/// millisecond of latency; timed by its stamp, it shows the server's time.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_batched_responses_keep_the_kernels_times() {
+    const REQUESTS: usize = 300;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || serve(listener, REQUESTS));
+    let flags = Flags {
+        url: Some(format!("http://127.0.0.1:{port}/")),
+        ..Flags::default()
+    };
+    let program = compile(
+        &lower(&Input {
+            flags,
+            ..Input::default()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let mut plan = one_vu_plan(program, Some(REQUESTS as u64));
+    Arc::get_mut(&mut plan).unwrap().load.arrival = Some(kaioken_vm::Arrival {
+        rate: 1_000.0,
+        pre_allocated_vus: 1,
+        latency_correction: false,
+        queue_size: 100,
+        queue_timeout: Duration::from_secs(1),
+    });
+    let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
+    let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
+    let mut stats = WorkerStats::new(shared.measure_from, 10).open_model(false);
+    let counters = || {
+        (
+            crate::uring::tests::STAMPED.with(std::cell::Cell::get),
+            crate::uring::tests::BATCHED.with(std::cell::Cell::get),
+        )
+    };
+    let (stamped, batched) = counters();
+    let finished =
+        crate::uring::run_worker(&shared, &shared.plan.program, 0, &addrs, &[1], &mut stats)
+            .expect("io_uring is available on this kernel");
+    let (stamped, batched) = (counters().0 - stamped, counters().1 - batched);
+    server.join().unwrap();
+    assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
+    assert_eq!(stats.counts.responses, REQUESTS as u64);
+    // The host's receive timestamps are turned on a moment after the first socket
+    // asks for them, so the very first responses may come without one.
+    assert!(
+        stamped >= REQUESTS as u64 * 9 / 10,
+        "{stamped} stamped receives for {REQUESTS} responses"
+    );
+    assert!(
+        batched >= REQUESTS as u64 / 2,
+        "{batched} batched waits for {REQUESTS} iterations a millisecond apart"
+    );
+    let p50 = stats.latency.value_at_quantile(0.5);
+    assert!(
+        p50 < 500,
+        "median latency {p50} µs: the responses were timed when reaped, not when they came"
+    );
+}
+
 /// Nor with two origins: the VU's steps alternate between two servers, each on its
 /// own keep-alive connection (a link per origin), both responses are checked, and
 /// a `regex:` extraction takes a group from the second.

@@ -7,7 +7,7 @@
 //! engine makes about 2.6 syscalls per request (write, read, and epoll_wait when a
 //! read would block). Here a request is one submission entry, a `send`, and one
 //! completion for it and one for its response: each connection has one multishot
-//! `recv` armed for as long as it lives (so an answer that comes before the whole
+//! `recvmsg` armed for as long as it lives (so an answer that comes before the whole
 //! request went out is read), which the kernel fills from a ring of buffers the
 //! worker provides (`Pool`). One `io_uring_enter` submits every queued request and
 //! reaps every completion that is ready. With `SINGLE_ISSUER | DEFER_TASKRUN` the
@@ -27,15 +27,27 @@
 //! request's submission (lag p99 in BENCHMARKS.md, 2026-12-01).
 //!
 //! Timing stays honest: the clock is read twice per round of the loop, not per
-//! request. One reading when the wait returns is every reaped response's end time
-//! (and the time the next round's timers are checked against), and one reading
-//! just before submitting is the start of every request in that submission. So a
-//! response that comes while the engine is busy handling a round is stamped when
-//! the next wait returns: late by at most one round's handling (about a microsecond
-//! per completion reaped, so tens of microseconds at 50 connections), and a timer
-//! fires late by as much. A request's start is early by at most the queueing of the
-//! submission's entries. The wait asks for one completion (no batching delay is
-//! added to any response).
+//! request. One reading just before submitting is the start of every request in
+//! that submission (early by at most the queueing of its entries). A response's
+//! bytes carry the kernel's receive timestamp (`SO_TIMESTAMPNS`, read from each
+//! `recvmsg` completion's control message, `Clock`): their end time is when they
+//! reached the host's network stack, whenever the completion is reaped. The other
+//! reading, when the wait returns, is the time of what carries no stamp (a
+//! connect's completion, the end of stream) and the time the next round's timers
+//! are checked against; a timer fires late by the round's handling (about a
+//! microsecond per completion reaped).
+//!
+//! Because responses keep their own times, a wait need not end at the first
+//! completion. When the loop will wake within `REAP_WITHIN` (1 ms) anyway (the
+//! open model's next release, a rate-cap slot, think time), the wait asks for a
+//! batch and completions are reaped at that wake-up: one wake-up per iteration
+//! instead of two at 1,000/s, a third less CPU per request at 1,000 and 10,000/s
+//! and under a 20,000/s rate cap (BENCHMARKS.md, 2026-12-02). What it costs: a
+//! VU's next request after a response goes at the loop's next wake-up, up to
+//! `REAP_WITHIN` later (think time counts from the response's stamp, so it is not
+//! stretched beyond that). Otherwise (the closed model without pauses, a connect in
+//! flight, the last response bytes came without a stamp, as the run's first ones
+//! may) the wait ends at the first completion.
 //!
 //! Connections: a VU keeps one keep-alive connection per origin of the program
 //! (`Link`), opened when its first request to that origin goes, as the tokio
@@ -85,6 +97,12 @@ const MAX_BUFS: usize = 1024;
 /// How often request deadlines are checked; a timed-out request is noticed within
 /// this of its deadline.
 const SCAN_EVERY: Duration = Duration::from_millis(20);
+
+/// When the loop will wake within this anyway (a timer, the open model's next
+/// release), the wait asks for a batch of completions instead of the first one:
+/// responses that come meanwhile are reaped at that wake-up, their end times the
+/// kernel's receive timestamps (`Clock`), not the moment they were reaped.
+const REAP_WITHIN: Duration = Duration::from_millis(1);
 
 /// The most origins a program run here may have, and the most VUs: what an
 /// operation's tag has room for (see `tag`).
@@ -256,9 +274,9 @@ impl Drop for Pool {
 /// iterations, as `closed_vu` does), and in the open model, constant or ramping
 /// arrival rate (the tokio engine's schedule and queue, open.rs; the next due
 /// iteration bounds the ring's wait too, see `Engine::release`). Measured cost: an
-/// open-model run at a rate the loop does not saturate reaps about one completion
-/// per wait, and costs 2.4-2.6x the tokio engine's CPU per request at 10,000/s
-/// (BENCHMARKS.md, 2026-12-01); its schedule lag is lower. Each origin's host is an
+/// open-model run at 10,000/s costs 1.7x the tokio engine's CPU per request (a
+/// wake-up per iteration, evenly spaced, against tokio's one per millisecond tick;
+/// BENCHMARKS.md, 2026-12-02); its schedule lag is lower. Each origin's host is an
 /// IP address, a name `--resolve`/`--connect-to` routes, or a name resolved here,
 /// once for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections
 /// have no `dns` phase.
@@ -333,6 +351,9 @@ enum Phase {
 ///   an outcome reached earlier waits in `settled` for the send's completion.
 ///   (A send still queued, not submitted, is no operation: `requeue` takes one
 ///   back from the queue.)
+/// - The engine's `msghdr`, not a `Conn`'s: the kernel reads it while submitting
+///   a multishot `recvmsg` (the `io_uring_enter` that submits it); it is boxed in
+///   the engine, in place for the whole loop.
 /// - The pool's buffers (`Pool`), not a `Conn`'s: the socket's multishot `recv`
 ///   writes into buffers the kernel takes from the pool's ring, and a buffer it
 ///   took is the kernel's until the completion that names it is reaped. The engine
@@ -632,6 +653,10 @@ fn drive(
         handoff: false,
         refused: false,
         pool,
+        msghdr: Box::new(recvmsg_header()),
+        stamped: false,
+        unstamped: false,
+        connecting: 0,
         round: 0,
         ops: 0,
         retired: Vec::new(),
@@ -753,21 +778,39 @@ fn drive(
             wait = wait.min(release.saturating_duration_since(submit_at));
         }
         // Deferred VUs whose request was refused have nothing in flight to wait for.
-        let want = usize::from(!std::mem::take(&mut engine.refused));
+        // With a wake-up due within `REAP_WITHIN` anyway, the wait asks for a
+        // batch (as many completions as a submission has entries), so that it
+        // ends then rather than at each completion: a response's end time is its
+        // kernel timestamp, whenever it is reaped. Otherwise the first completion
+        // ends it.
+        let want = if std::mem::take(&mut engine.refused) {
+            0
+        } else if engine.stamped
+            && !engine.unstamped
+            && engine.connecting == 0
+            && wait <= REAP_WITHIN
+        {
+            #[cfg(test)]
+            tests::BATCHED.with(|n| n.set(n.get() + 1));
+            entries as usize
+        } else {
+            1
+        };
         if let Err(e) = wait_for(ring, want, wait) {
             engine
                 .stats
                 .note_error_detail(ErrorKind::Other, || format!("io_uring: {e}"));
             break;
         }
-        now = Instant::now();
+        let clock = Clock::read();
+        now = clock.now;
         completions.clear();
         completions.extend(
             ring.completion()
                 .map(|c| (c.user_data(), c.result(), c.flags())),
         );
         for &(data, res, flags) in &completions {
-            engine.complete(&mut conns, data, res, flags, now);
+            engine.complete(&mut conns, data, res, flags, clock);
         }
         if shared.deadline.is_some_and(|d| now >= d) {
             shared.control.stop(StopReason::Duration);
@@ -894,6 +937,23 @@ struct Engine<'a> {
     refused: bool,
     /// The receive buffers the multishot recvs take from.
     pool: &'a mut Pool,
+    /// What every multishot `recvmsg` is armed with (`recvmsg_header`); boxed, so
+    /// that its address, which an armed operation's entry holds, never moves.
+    msghdr: Box<libc::msghdr>,
+    /// Connects submitted whose completion has not come: their time is the
+    /// reaping's, so no wait batches completions while one is in flight.
+    connecting: usize,
+    /// The last completion with response bytes carried the kernel's receive
+    /// timestamp, so the next ones' end times do not depend on when they are
+    /// reaped, and waits may batch completions (`REAP_WITHIN`). False until the
+    /// first stamp comes: the kernel turns receive timestamps on for the host a
+    /// moment after the first socket asks (a deferred static key), so the run's
+    /// first responses may come without one; those are reaped as they come and
+    /// timed when reaped.
+    stamped: bool,
+    /// A socket refused the timestamp option: no wait batches for the rest of the
+    /// run, as that socket's responses would be timed when reaped.
+    unstamped: bool,
     /// Submissions so far: a request queued in round `round` goes out at its end.
     round: u64,
     /// Operations submitted whose last completion has not been reaped.
@@ -1405,6 +1465,9 @@ impl Engine<'_> {
         match Socket::new(link.addr.domain(), Type::STREAM, None) {
             Ok(s) => {
                 let _ = s.set_nodelay(true);
+                if stamp_receipts(&s).is_err() {
+                    self.unstamped = true;
+                }
                 let fd = types::Fd(s.as_raw_fd());
                 link.socket = Some(s);
                 link.peer_closed = false;
@@ -1413,6 +1476,7 @@ impl Engine<'_> {
                 let entry = opcode::Connect::new(fd, link.addr.as_ptr().cast(), link.addr.len())
                     .build()
                     .user_data(tag(i, at, link.sock, OP_CONNECT));
+                self.connecting += 1;
                 self.pending.push(entry);
             }
             Err(e) => {
@@ -1482,9 +1546,13 @@ impl Engine<'_> {
         if link.recv_armed {
             return;
         }
-        let entry = opcode::RecvMulti::new(types::Fd(socket.as_raw_fd()), BGID)
-            .build()
-            .user_data(tag(i, at, link.sock, OP_RECV));
+        let entry = opcode::RecvMsgMulti::new(
+            types::Fd(socket.as_raw_fd()),
+            std::ptr::from_ref(&*self.msghdr),
+            BGID,
+        )
+        .build()
+        .user_data(tag(i, at, link.sock, OP_RECV));
         link.recv_armed = true;
         self.pending.push(entry);
     }
@@ -1508,7 +1576,8 @@ impl Engine<'_> {
         link.sock = link.sock.wrapping_add(1) & 0xff_ffff;
     }
 
-    fn complete(&mut self, conns: &mut [Conn], data: u64, res: i32, flags: u32, now: Instant) {
+    fn complete(&mut self, conns: &mut [Conn], data: u64, res: i32, flags: u32, clock: Clock) {
+        let now = clock.now;
         let more = io_uring::cqueue::more(flags);
         if !more {
             self.ops -= 1;
@@ -1516,11 +1585,43 @@ impl Engine<'_> {
         let (i, o, sock, op) = untag(data);
         if op == OP_RECV {
             let bid = io_uring::cqueue::buffer_select(flags);
-            self.recv_done(conns, i, o, sock, res, bid, more, now);
+            // A filled buffer holds the kernel's header, the control message and the
+            // payload; `res` becomes the payload's length, so that 0 is the end of
+            // stream (the recv's last completion, with an empty payload).
+            let (res, data, at) = match bid {
+                Some(bid) if res > 0 => {
+                    // SAFETY: this completion named the buffer and it is given back
+                    // only below, after `recv_done`; `data` does not outlive it.
+                    let buf = unsafe { self.pool.filled(bid, res as usize) };
+                    match types::RecvMsgOut::parse(buf, &self.msghdr) {
+                        Ok(out) => {
+                            // The payload ends the filled part of the buffer.
+                            let len = out.payload_data().len();
+                            let data = &buf[buf.len() - len..];
+                            let at = receipt_time(out.control_data()).map(|t| clock.when(t));
+                            if !data.is_empty() {
+                                self.stamped = at.is_some();
+                            }
+                            #[cfg(test)]
+                            if at.is_some() {
+                                tests::STAMPED.with(|n| n.set(n.get() + 1));
+                            }
+                            (data.len() as i32, data, at.unwrap_or(now))
+                        }
+                        // The kernel's layout is the header's: this cannot happen.
+                        Err(()) => (-libc::EBADMSG, &[][..], now),
+                    }
+                }
+                _ => (res, &[][..], now),
+            };
+            self.recv_done(conns, i, o, sock, res, data, more, at, now);
             if let Some(bid) = bid {
                 self.pool.give_back(bid);
             }
             return;
+        }
+        if op == OP_CONNECT {
+            self.connecting -= 1;
         }
         if i >= conns.len() {
             return;
@@ -1584,9 +1685,9 @@ impl Engine<'_> {
     }
 
     /// A completion of the multishot recv of VU `i`'s link `o` on its socket number
-    /// `sock`: `res` bytes in the pool's buffer `bid`, the end of stream (0) or an
-    /// errno; `more` when the recv stays armed. The buffer goes back to the pool
-    /// after this.
+    /// `sock`: `res` bytes, `data`, that came `at`, the end of stream (0) or an
+    /// errno; `more` when the recv stays armed. `data` is in a pool buffer that
+    /// goes back to the pool after this.
     #[allow(clippy::too_many_arguments)]
     fn recv_done(
         &mut self,
@@ -1595,8 +1696,9 @@ impl Engine<'_> {
         o: usize,
         sock: u32,
         res: i32,
-        bid: Option<u16>,
+        data: &[u8],
         more: bool,
+        at: Instant,
         now: Instant,
     ) {
         if conns
@@ -1638,12 +1740,6 @@ impl Engine<'_> {
             }
             return;
         }
-        let data: &[u8] = match bid {
-            // SAFETY: this completion named the buffer and `complete` gives it
-            // back only after this call; `data` does not outlive it.
-            Some(bid) if res > 0 => unsafe { self.pool.filled(bid, res as usize) },
-            _ => &[],
-        };
         if !awaited {
             if (current && conn.settled.is_some()) || link.socket.is_none() {
                 // The outcome is known (the socket is shut down): nothing more is read.
@@ -1664,7 +1760,10 @@ impl Engine<'_> {
             }
             return;
         }
-        self.received(conns, i, res, data, now);
+        // Bytes that came before the request went out (kept in `tail`) do not
+        // make the response end before it began.
+        let at = at.max(conn.started).min(now);
+        self.received(conns, i, res, data, at);
     }
 
     /// VU `i`'s request, queued this round on a connection the peer has closed
@@ -1712,7 +1811,7 @@ impl Engine<'_> {
     }
 
     /// What VU `i`'s recv brought while its response is awaited: `res` bytes,
-    /// `data`, the end of stream (0) or an errno.
+    /// `data`, the end of stream (0) or an errno; `now` is when it came.
     fn received(&mut self, conns: &mut [Conn], i: usize, res: i32, data: &[u8], now: Instant) {
         let conn = &mut conns[i];
         // A failed send does not decide the outcome: the server may have answered
@@ -1941,6 +2040,112 @@ fn keep(tail: &mut Vec<u8>, bytes: &[u8]) {
 /// An operation's user data: the socket's number (`Link::sock`, 24 bits), the
 /// link's origin (8 bits, `MAX_ORIGINS`), the VU's index (24 bits, `MAX_VUS`) and
 /// the operation (8 bits).
+/// The kernel's receive timestamps turned into the loop's clock. Each socket has
+/// `SO_TIMESTAMPNS` on, so every completion of its multishot `recvmsg` carries the
+/// time (`CLOCK_REALTIME`) its last bytes reached the host's network stack; the
+/// realtime clock is read beside the round's monotonic reading, and a stamp becomes
+/// `now` less how long before that reading it was. Both readings are a few
+/// nanoseconds apart, so a stamp is as precise as the kernel's own.
+#[derive(Clone, Copy)]
+struct Clock {
+    now: Instant,
+    real: Duration,
+}
+
+impl Clock {
+    fn read() -> Clock {
+        let now = Instant::now();
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec to write; `CLOCK_REALTIME` always exists.
+        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+        Clock {
+            now,
+            real: duration_of(&ts),
+        }
+    }
+
+    /// When bytes stamped `at` (realtime) came, on the loop's clock: never after
+    /// `now` (a stamp ahead of the reading, the realtime clock stepped back, is
+    /// taken as `now`).
+    fn when(&self, at: Duration) -> Instant {
+        self.now
+            .checked_sub(self.real.saturating_sub(at))
+            .unwrap_or(self.now)
+    }
+}
+
+fn duration_of(ts: &libc::timespec) -> Duration {
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// The `msghdr` every multishot `recvmsg` is armed with: no address, and room for
+/// one control message, the receive timestamp. The kernel reads it when the
+/// operation is submitted; the pool's buffers then hold, each, the kernel's
+/// `io_uring_recvmsg_out` header, that control message and the payload.
+fn recvmsg_header() -> libc::msghdr {
+    // SAFETY: an all-zero msghdr is valid (no name, no iovec, no control).
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    // SAFETY: CMSG_SPACE only computes a size.
+    hdr.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<libc::timespec>() as u32) } as usize;
+    hdr
+}
+
+/// Turn a socket's receive timestamps on (see `Clock`).
+fn stamp_receipts(socket: &Socket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid descriptor, and an int option of the right size.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            std::ptr::from_ref(&on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The receive timestamp among a `recvmsg`'s control messages (`SCM_TIMESTAMPNS`),
+/// as realtime since the epoch; `None` without one.
+fn receipt_time(control: &[u8]) -> Option<Duration> {
+    // SAFETY: CMSG_LEN only computes a size.
+    let head = unsafe { libc::CMSG_LEN(0) } as usize;
+    let mut rest = control;
+    while rest.len() >= head {
+        // SAFETY: at least a header's bytes; read unaligned, as the buffer gives
+        // no alignment guarantee this code relies on.
+        let cmsg: libc::cmsghdr = unsafe { std::ptr::read_unaligned(rest.as_ptr().cast()) };
+        let len = cmsg.cmsg_len;
+        if len < head || len > rest.len() {
+            return None;
+        }
+        if cmsg.cmsg_level == libc::SOL_SOCKET
+            && cmsg.cmsg_type == libc::SCM_TIMESTAMPNS
+            && len - head >= size_of::<libc::timespec>()
+        {
+            // SAFETY: the message's data holds a timespec (checked length).
+            let ts: libc::timespec =
+                unsafe { std::ptr::read_unaligned(rest[head..].as_ptr().cast()) };
+            return Some(duration_of(&ts));
+        }
+        // The next message starts at this one's length rounded up (CMSG_ALIGN).
+        let step = len.next_multiple_of(size_of::<usize>());
+        rest = rest.get(step..).unwrap_or(&[]);
+    }
+    None
+}
+
 fn tag(i: usize, o: usize, sock: u32, op: u64) -> u64 {
     debug_assert!(i < MAX_VUS && o < MAX_ORIGINS);
     (u64::from(sock & 0xff_ffff) << 40)
@@ -1969,10 +2174,71 @@ pub(crate) mod tests {
         /// The pool's buffer count for runs on this thread, instead of
         /// `Pool::count_for`'s: a pool small enough to run dry.
         pub(crate) static POOL_BUFS: Cell<Option<usize>> = const { Cell::new(None) };
+        /// Receive completions with data that carried the kernel's timestamp, in
+        /// runs on this thread.
+        pub(crate) static STAMPED: Cell<u64> = const { Cell::new(0) };
+        /// Waits that asked for a batch of completions (`REAP_WITHIN`), in runs on
+        /// this thread.
+        pub(crate) static BATCHED: Cell<u64> = const { Cell::new(0) };
     }
 
     /// How many times a multishot recv ended because the pool ran dry.
     pub(crate) static RAN_DRY: AtomicU64 = AtomicU64::new(0);
+
+    /// A control message carrying a receive timestamp is found, after another
+    /// message; a truncated or foreign one yields nothing.
+    #[test]
+    fn a_receipt_time_is_read_from_the_control_messages() {
+        use super::receipt_time;
+        use std::time::Duration;
+        fn message(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
+            // SAFETY: CMSG_LEN/CMSG_SPACE only compute sizes.
+            let (len, space) = unsafe {
+                (
+                    libc::CMSG_LEN(data.len() as u32) as usize,
+                    libc::CMSG_SPACE(data.len() as u32) as usize,
+                )
+            };
+            let mut out = vec![0u8; space];
+            let head = len - data.len();
+            out[..size_of::<usize>()].copy_from_slice(&len.to_ne_bytes());
+            out[size_of::<usize>()..size_of::<usize>() + 4].copy_from_slice(&level.to_ne_bytes());
+            out[size_of::<usize>() + 4..size_of::<usize>() + 8]
+                .copy_from_slice(&kind.to_ne_bytes());
+            out[head..head + data.len()].copy_from_slice(data);
+            out
+        }
+        let mut stamp = Vec::new();
+        stamp.extend_from_slice(&1_700_000_000i64.to_ne_bytes());
+        stamp.extend_from_slice(&123_456_789i64.to_ne_bytes());
+        let ts = message(libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS, &stamp);
+        let want = Some(Duration::new(1_700_000_000, 123_456_789));
+        assert_eq!(receipt_time(&ts), want);
+        let mut two = message(libc::SOL_IP, libc::IP_TOS, &[7]);
+        two.extend_from_slice(&ts);
+        assert_eq!(receipt_time(&two), want, "found after another message");
+        assert_eq!(receipt_time(&ts[..ts.len() - 1]), None, "cut short");
+        assert_eq!(
+            receipt_time(&message(libc::SOL_IP, libc::IP_TOS, &[7])),
+            None
+        );
+        assert_eq!(receipt_time(&[]), None);
+    }
+
+    /// A stamp becomes the time that long before the round's reading, and never
+    /// later than it.
+    #[test]
+    fn a_stamp_is_placed_on_the_loops_clock() {
+        use super::Clock;
+        use std::time::{Duration, Instant};
+        let clock = Clock {
+            now: Instant::now(),
+            real: Duration::from_secs(1_000),
+        };
+        let earlier = Duration::from_secs(1_000) - Duration::from_micros(250);
+        assert_eq!(clock.now - clock.when(earlier), Duration::from_micros(250));
+        assert_eq!(clock.when(Duration::from_secs(1_001)), clock.now);
+    }
 
     /// A tag gives back what it was made of, at the bounds of each part: the
     /// last VU, the last origin, a socket number that wrapped.

@@ -18,9 +18,12 @@
 //! - io_uring (plain HTTP/1.1 to an address: no DNS, no TLS): connect from the
 //!   `connect`'s submission to its completion; waiting from the `send`'s submission
 //!   (the request goes out with it unless it is larger than the socket buffer) to
-//!   the completion of the first `recv` with bytes; receiving from there to the end.
-//!   Completions are timed as a batch, so each is late by the time it waited to be
-//!   reaped.
+//!   the first response bytes' arrival; receiving from there to the end. Response
+//!   bytes are timed by the kernel's receive timestamps (when they reached the
+//!   host's network stack), whenever their completion is reaped; a connect's
+//!   completion is timed when reaped, with the others of its round, so it is late
+//!   by the time it waited (no wait batches completions while a connect is in
+//!   flight).
 //! - tokio, HTTP/2: the connection's phases once, with the request that opened it;
 //!   waiting from the stream's request sent to its response head received (the
 //!   first byte of the body, or the head, is not seen apart from hyper's framing);
