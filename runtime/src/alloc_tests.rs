@@ -386,6 +386,63 @@ fn uring_batched_responses_keep_the_kernels_times() {
     );
 }
 
+/// Under a rate cap a wake-up takes every slot due within half the pacer's slack,
+/// so the slots left waiting are just beyond it; the batching reach covers them.
+/// Four VUs sharing 2,000/s: each VU's next slot is about 2 ms after its last, a
+/// timer, and nearly every wait batches.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_rate_capped_waits_batch() {
+    const VUS: u32 = 4;
+    const REQUESTS: u64 = 600;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let serving: Vec<_> = (0..VUS)
+            .map(|_| {
+                let (sock, _) = listener.accept().unwrap();
+                std::thread::spawn(move || serve_until_closed(sock))
+            })
+            .collect();
+        serving.into_iter().map(|s| s.join().unwrap()).sum::<u64>()
+    });
+    let flags = Flags {
+        url: Some(format!("http://127.0.0.1:{port}/")),
+        ..Flags::default()
+    };
+    let program = compile(
+        &lower(&Input {
+            flags,
+            ..Input::default()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let mut plan = one_vu_plan(program, Some(REQUESTS));
+    let load = &mut Arc::get_mut(&mut plan).unwrap().load;
+    load.vus = VUS;
+    load.rate = Some(2_000.0);
+    let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
+    let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
+    let mut stats = WorkerStats::new(shared.measure_from, 10);
+    let vus: Vec<u32> = (1..=VUS).collect();
+    let batched = || crate::uring::tests::BATCHED.with(std::cell::Cell::get);
+    let before = batched();
+    let finished =
+        crate::uring::run_worker(&shared, &shared.plan.program, 0, &addrs, &vus, &mut stats)
+            .expect("io_uring is available on this kernel");
+    let batched = batched() - before;
+    assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
+    assert_eq!(stats.counts.responses, REQUESTS);
+    assert_eq!(server.join().unwrap(), REQUESTS);
+    // About one wake-up per millisecond's slots (two requests): a wait per request
+    // that did not batch would leave this near zero.
+    assert!(
+        batched >= REQUESTS / 4,
+        "{batched} batched waits for {REQUESTS} requests at 2,000/s"
+    );
+}
+
 /// Nor with two origins: the VU's steps alternate between two servers, each on its
 /// own keep-alive connection (a link per origin), both responses are checked, and
 /// a `regex:` extraction takes a group from the second.
