@@ -386,7 +386,7 @@ fn uring_batched_responses_keep_the_kernels_times() {
 /// Under a rate cap a wake-up takes every slot due within half the pacer's slack,
 /// so the slots left waiting are just beyond it; the batching reach covers them.
 /// Four VUs sharing 2,000/s: each VU's next slot is about 2 ms after its last, a
-/// timer, and nearly every wait batches.
+/// timer that the wait before it may batch up to.
 #[cfg(target_os = "linux")]
 #[test]
 fn uring_rate_capped_waits_batch() {

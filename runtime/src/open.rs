@@ -40,9 +40,9 @@ const RELEASE_BATCH: u32 = 64;
 /// they start at most this early and typically on time (a started iteration's
 /// latency counts from its actual send, never from a later due time). On the tokio
 /// engine it is one timer tick; the io_uring engine wakes this long ahead of each
-/// iteration (or of each 50 µs's worth, at higher rates), so each goes out on time
-/// and evenly spaced, and what fell behind is released in one go (BENCHMARKS.md,
-/// 2026-12-01 and 2026-12-02).
+/// iteration, so each goes out on time and evenly spaced (above 20,000/s, in
+/// groups due within 50 µs of each other), and what fell behind is released in one
+/// go (BENCHMARKS.md, 2026-12-01 and 2026-12-02).
 pub(crate) const RELEASE_AHEAD: Duration = Duration::from_millis(1);
 
 /// A worker's share of the open model's limits.

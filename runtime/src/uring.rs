@@ -282,9 +282,9 @@ impl Drop for Pool {
 /// iterations, as `closed_vu` does), and in the open model, constant or ramping
 /// arrival rate (the tokio engine's schedule and queue, open.rs; the next due
 /// iteration bounds the ring's wait too, see `Engine::release`). Measured cost: an
-/// open-model run at 10,000/s costs 1.7x the tokio engine's CPU per request (a
-/// wake-up per iteration, evenly spaced, against tokio's one per millisecond tick;
-/// BENCHMARKS.md, 2026-12-02); its schedule lag is lower. Each origin's host is an
+/// open-model run at 10,000/s costs about 2.4x the tokio engine's CPU per request
+/// (a wake-up per iteration, evenly spaced, against tokio's one per millisecond
+/// tick; BENCHMARKS.md, 2026-12-02); its schedule lag is lower. Each origin's host is an
 /// IP address, a name `--resolve`/`--connect-to` routes, or a name resolved here,
 /// once for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections
 /// have no `dns` phase.
@@ -663,7 +663,7 @@ fn drive(
         pool,
         msghdr: Box::new(recvmsg_header()),
         stamped: false,
-        unstamped: false,
+        stamps_refused: false,
         connecting: 0,
         round: 0,
         ops: 0,
@@ -807,7 +807,11 @@ fn drive(
         };
         let want = if std::mem::take(&mut engine.refused) {
             0
-        } else if engine.stamped && !engine.unstamped && engine.connecting == 0 && wait <= reach {
+        } else if engine.stamped
+            && !engine.stamps_refused
+            && engine.connecting == 0
+            && wait <= reach
+        {
             #[cfg(test)]
             tests::BATCHED.with(|n| n.set(n.get() + 1));
             entries as usize
@@ -971,7 +975,7 @@ struct Engine<'a> {
     stamped: bool,
     /// A socket refused the timestamp option: no wait batches for the rest of the
     /// run, as that socket's responses would be timed when reaped.
-    unstamped: bool,
+    stamps_refused: bool,
     /// Submissions so far: a request queued in round `round` goes out at its end.
     round: u64,
     /// Operations submitted whose last completion has not been reaped.
@@ -1484,7 +1488,7 @@ impl Engine<'_> {
             Ok(s) => {
                 let _ = s.set_nodelay(true);
                 if stamp_receipts(&s).is_err() {
-                    self.unstamped = true;
+                    self.stamps_refused = true;
                 }
                 let fd = types::Fd(s.as_raw_fd());
                 link.socket = Some(s);
@@ -2055,9 +2059,6 @@ fn keep(tail: &mut Vec<u8>, bytes: &[u8]) {
     tail.extend_from_slice(bytes);
 }
 
-/// An operation's user data: the socket's number (`Link::sock`, 24 bits), the
-/// link's origin (8 bits, `MAX_ORIGINS`), the VU's index (24 bits, `MAX_VUS`) and
-/// the operation (8 bits).
 /// The kernel's receive timestamps turned into the loop's clock. Each socket has
 /// `SO_TIMESTAMPNS` on, so every completion of its multishot `recvmsg` carries the
 /// time (`CLOCK_REALTIME`) its last bytes reached the host's network stack; the
@@ -2073,16 +2074,11 @@ struct Clock {
 impl Clock {
     fn read() -> Clock {
         let now = Instant::now();
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid timespec to write; `CLOCK_REALTIME` always exists.
-        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-        Clock {
-            now,
-            real: duration_of(&ts),
-        }
+        // `SystemTime` is `CLOCK_REALTIME`, the stamps' clock.
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Clock { now, real }
     }
 
     /// When bytes stamped `at` (realtime) came, on the loop's clock: never after
@@ -2093,13 +2089,6 @@ impl Clock {
             .checked_sub(self.real.saturating_sub(at))
             .unwrap_or(self.now)
     }
-}
-
-fn duration_of(ts: &libc::timespec) -> Duration {
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
 }
 
 /// The `msghdr` every multishot `recvmsg` is armed with: no address, and room for
@@ -2155,7 +2144,10 @@ fn receipt_time(control: &[u8]) -> Option<Duration> {
             // SAFETY: the message's data holds a timespec (checked length).
             let ts: libc::timespec =
                 unsafe { std::ptr::read_unaligned(rest[head..].as_ptr().cast()) };
-            return Some(duration_of(&ts));
+            return Some(Duration::new(
+                u64::try_from(ts.tv_sec).unwrap_or(0),
+                u32::try_from(ts.tv_nsec).unwrap_or(0),
+            ));
         }
         // The next message starts at this one's length rounded up (CMSG_ALIGN).
         let step = len.next_multiple_of(size_of::<usize>());
@@ -2164,6 +2156,9 @@ fn receipt_time(control: &[u8]) -> Option<Duration> {
     None
 }
 
+/// An operation's user data: the socket's number (`Link::sock`, 24 bits), the
+/// link's origin (8 bits, `MAX_ORIGINS`), the VU's index (24 bits, `MAX_VUS`) and
+/// the operation (8 bits).
 fn tag(i: usize, o: usize, sock: u32, op: u64) -> u64 {
     debug_assert!(i < MAX_VUS && o < MAX_ORIGINS);
     (u64::from(sock & 0xff_ffff) << 40)
