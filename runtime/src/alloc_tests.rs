@@ -31,8 +31,30 @@ fn serve(listener: TcpListener, requests: usize) {
 /// [`serve`]; with `split`, each response goes out in two writes a moment apart,
 /// cut inside its head, so that it mostly reaches the client in two receives.
 fn serve_split(listener: TcpListener, requests: usize, split: bool) {
-    let (mut sock, _) = listener.accept().unwrap();
+    let (sock, _) = listener.accept().unwrap();
     sock.set_nodelay(true).unwrap();
+    answer(sock, requests, split);
+}
+
+/// [`serve`] over TLS 1.3 (rustls), with the certificate and key of `tls`.
+fn serve_tls(listener: TcpListener, requests: usize, tls: rcgen::CertifiedKey) {
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(tls.key_pair.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![tls.cert.der().clone()], key)
+    .unwrap();
+    let (sock, _) = listener.accept().unwrap();
+    sock.set_nodelay(true).unwrap();
+    let session = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+    answer(rustls::StreamOwned::new(session, sock), requests, false);
+}
+
+/// [`serve_split`]'s answers on a connection.
+fn answer(mut sock: impl Read + Write, requests: usize, split: bool) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut have = 0;
     for i in 0..requests {
@@ -215,7 +237,7 @@ fn uring_with_a_rate_cap_or_stages_allocates_nothing() {
 #[cfg(target_os = "linux")]
 #[test]
 fn uring_with_responses_in_pieces_allocates_nothing() {
-    uring_allocations_grow_not("127.0.0.1", None, true, |_| {});
+    uring_allocations_grow_not("127.0.0.1", None, Serving::Split, |_| {});
 }
 
 /// A pool of receive buffers far smaller than the connections: 32 VUs share 2
@@ -324,12 +346,28 @@ fn serve_until_closed(mut sock: std::net::TcpStream) -> u64 {
     }
 }
 
+/// A TLS request allocates on the io_uring engine, unlike a plain one: rustls
+/// copies each record it encrypts, and the plaintext of each record it decrypts,
+/// into buffers of its own. Counted per request once the connection is up: the
+/// difference between whole runs of 500 and of 2,000 requests (the set-up and
+/// the handshake are in both). The ceiling is the measurement, so that a change
+/// that adds allocations is seen.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_tls_request_allocations_are_counted() {
+    let counts =
+        [500, 2_000].map(|n| uring_allocations("127.0.0.1", None, Serving::Tls, n, &|_| {}));
+    let per_request = (counts[1] - counts[0]) as f64 / 1_500.0;
+    eprintln!("allocations per TLS request on io_uring: {per_request}");
+    assert!(per_request > 0.0 && per_request <= 2.0, "{counts:?}");
+}
+
 /// Nor in the open model: iterations come due on the ring's timed wait, go to the
 /// VU or wait in the queue (made at the start), and their schedule lag is recorded.
 #[cfg(target_os = "linux")]
 #[test]
 fn uring_open_model_allocates_nothing() {
-    uring_allocations_grow_not("127.0.0.1", None, false, |load| {
+    uring_allocations_grow_not("127.0.0.1", None, Serving::Whole, |load| {
         load.arrival = Some(kaioken_vm::Arrival {
             rate: 5_000.0,
             pre_allocated_vus: 1,
@@ -484,71 +522,30 @@ fn uring_two_origins_allocate_nothing() {
 /// `config` if any and the load `tweak` changes: both must allocate exactly as much.
 #[cfg(target_os = "linux")]
 fn uring_allocations_do_not_grow(host: &str, config: Option<&str>, tweak: impl Fn(&mut LoadPlan)) {
-    uring_allocations_grow_not(host, config, false, tweak);
+    uring_allocations_grow_not(host, config, Serving::Whole, tweak);
 }
 
-/// [`uring_allocations_do_not_grow`], the server writing its responses in two
-/// pieces with `split` ([`serve_split`]).
+/// How the local server of [`uring_allocations`] answers.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Serving {
+    /// Each response in one write ([`serve`]).
+    Whole,
+    /// Each response in two writes a moment apart ([`serve_split`]).
+    Split,
+    /// Over TLS ([`serve_tls`]), with a certificate the client is given.
+    Tls,
+}
+
+/// [`uring_allocations_do_not_grow`], the server answering as `serving` says.
 #[cfg(target_os = "linux")]
 fn uring_allocations_grow_not(
     host: &str,
     config: Option<&str>,
-    split: bool,
+    serving: Serving,
     tweak: impl Fn(&mut LoadPlan),
 ) {
-    let mut counts = Vec::new();
-    for requests in [500usize, 2_000] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || serve_split(listener, requests, split));
-        let flags = Flags {
-            url: Some(format!("http://{host}:{port}/items/${{REQUEST_ID}}")),
-            headers: vec!["x-vu: ${VU}".into()],
-            ..Flags::default()
-        };
-        let program = compile(
-            &lower(&Input {
-                flags,
-                config: config.map(|text| ConfigFile {
-                    name: "uring.toml".into(),
-                    text: text.into(),
-                }),
-                ..Input::default()
-            })
-            .unwrap(),
-        )
-        .unwrap();
-        let mut plan = one_vu_plan(program, Some(requests as u64));
-        tweak(&mut Arc::get_mut(&mut plan).unwrap().load);
-        let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
-        let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
-        let mut stats = WorkerStats::new(shared.measure_from, 10);
-        if let Some(arrival) = &plan.load.arrival {
-            stats = stats.open_model(arrival.latency_correction);
-        }
-        // The engine publishes its statistics every tick; the first copy makes the
-        // slot's buffers, later ones reuse them. Make it now, so that a run long
-        // enough to publish counts no more than a short one.
-        shared.publish(0, &mut stats, std::time::Instant::now());
-        let before = counted_allocations();
-        COUNTING.with(|c| c.set(true));
-        let unfinished =
-            crate::uring::run_worker(&shared, &shared.plan.program, 0, &addrs, &[1], &mut stats);
-        COUNTING.with(|c| c.set(false));
-        let allocations = counted_allocations() - before;
-        server.join().unwrap();
-        let finished = unfinished.expect("io_uring is available on this kernel");
-        assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
-        assert_eq!(
-            stats.counts.responses, requests as u64,
-            "every request was answered"
-        );
-        if plan.load.arrival.is_some() {
-            // One VU, one request an iteration: each started iteration was sent.
-            assert_eq!(stats.counts.started, requests as u64);
-        }
-        counts.push(allocations);
-    }
+    let counts = [500, 2_000].map(|n| uring_allocations(host, config, serving, n, &tweak));
     assert!(
         counts[0] > 0,
         "the counter sees the set-up's allocations (so it is on)"
@@ -557,6 +554,80 @@ fn uring_allocations_grow_not(
         counts[0], counts[1],
         "allocations grew with the number of requests: {counts:?}"
     );
+}
+
+/// The heap allocations of a whole run of `requests` requests of one VU on the
+/// io_uring engine to `http://{host}:port/items/${REQUEST_ID}` (`https` with
+/// `Serving::Tls`), served as `serving` says, with the scenario `config` if any
+/// and the load `tweak` changes; once it has checked that every request was
+/// answered.
+#[cfg(target_os = "linux")]
+fn uring_allocations(
+    host: &str,
+    config: Option<&str>,
+    serving: Serving,
+    requests: usize,
+    tweak: &impl Fn(&mut LoadPlan),
+) -> u64 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tls = (serving == Serving::Tls)
+        .then(|| rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap());
+    let cacert = tls.as_ref().map(|t| t.cert.pem().into_bytes());
+    let server = std::thread::spawn(move || match tls {
+        Some(tls) => serve_tls(listener, requests, tls),
+        None => serve_split(listener, requests, serving == Serving::Split),
+    });
+    let scheme = if cacert.is_some() { "https" } else { "http" };
+    let flags = Flags {
+        url: Some(format!("{scheme}://{host}:{port}/items/${{REQUEST_ID}}")),
+        headers: vec!["x-vu: ${VU}".into()],
+        ..Flags::default()
+    };
+    let program = compile(
+        &lower(&Input {
+            flags,
+            config: config.map(|text| ConfigFile {
+                name: "uring.toml".into(),
+                text: text.into(),
+            }),
+            ..Input::default()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let mut plan = one_vu_plan(program, Some(requests as u64));
+    let editing = Arc::get_mut(&mut plan).unwrap();
+    tweak(&mut editing.load);
+    editing.transport.cacert_pem = cacert;
+    let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
+    let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
+    let mut stats = WorkerStats::new(shared.measure_from, 10);
+    if let Some(arrival) = &plan.load.arrival {
+        stats = stats.open_model(arrival.latency_correction);
+    }
+    // The engine publishes its statistics every tick; the first copy makes the
+    // slot's buffers, later ones reuse them. Make it now, so that a run long
+    // enough to publish counts no more than a short one.
+    shared.publish(0, &mut stats, std::time::Instant::now());
+    let before = counted_allocations();
+    COUNTING.with(|c| c.set(true));
+    let unfinished =
+        crate::uring::run_worker(&shared, &shared.plan.program, 0, &addrs, &[1], &mut stats);
+    COUNTING.with(|c| c.set(false));
+    let allocations = counted_allocations() - before;
+    server.join().unwrap();
+    let finished = unfinished.expect("io_uring is available on this kernel");
+    assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
+    assert_eq!(
+        stats.counts.responses, requests as u64,
+        "every request was answered"
+    );
+    if plan.load.arrival.is_some() {
+        // One VU, one request an iteration: each started iteration was sent.
+        assert_eq!(stats.counts.started, requests as u64);
+    }
+    allocations
 }
 
 /// The heap allocations of `measured` exchanges of `program`'s one VU, after `warm`

@@ -163,6 +163,19 @@ pub(crate) async fn open(
     }
 }
 
+/// The name a TLS handshake with `host` verifies: an IP address, or a DNS name.
+///
+/// # Errors
+///
+/// A host that is neither, in words.
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    match host.parse::<IpAddr>() {
+        Ok(ip) => Ok(ServerName::IpAddress(ip.into())),
+        Err(_) => ServerName::try_from(host.to_owned())
+            .map_err(|e| format!("`{host}` is not a valid TLS server name: {e}")),
+    }
+}
+
 /// The TLS handshake with `origin` over `io`, verifying its host name.
 async fn handshake<IO>(
     origin: &Origin,
@@ -176,16 +189,7 @@ where
         let internal = "internal error, this may indicate a bug in kaioken: no TLS configuration; please file an issue";
         return Err((ErrorKind::Other, internal.into()));
     };
-    let name = match origin.host.parse::<IpAddr>() {
-        Ok(ip) => ServerName::IpAddress(ip.into()),
-        Err(_) => match ServerName::try_from(origin.host.clone()) {
-            Ok(name) => name,
-            Err(e) => {
-                let message = format!("`{}` is not a valid TLS server name: {e}", origin.host);
-                return Err((ErrorKind::Tls, message));
-            }
-        },
-    };
+    let name = server_name(&origin.host).map_err(|message| (ErrorKind::Tls, message))?;
     tokio_rustls::TlsConnector::from(config)
         .connect(name, io)
         .await

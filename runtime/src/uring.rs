@@ -1,8 +1,10 @@
 //! The io_uring HTTP/1.1 engine: one ring per worker thread, every VU's socket on it.
 //!
-//! Used for plain `http://` HTTP/1.1, to one origin or several: the closed model,
-//! with or without think time, a rate cap, stages or a ramp-up, and the open model
-//! (arrival rate); the tokio engine serves everything else (see `eligible`). Why a second
+//! Used for HTTP/1.1 to one origin or several, `http://` or `https://` (rustls,
+//! sans I/O, between the request's buffer and the socket: `Tls`): the closed
+//! model, with or without think time, a rate cap, stages or a ramp-up, and the
+//! open model (arrival rate); the tokio engine serves everything else (see
+//! `eligible`). Why a second
 //! engine: on loopback ~85% of a generator's CPU is the kernel's, and the tokio
 //! engine makes about 2.6 syscalls per request (write, read, and epoll_wait when a
 //! read would block). Here a request is one submission entry, a `send`, and one
@@ -61,18 +63,24 @@
 //! Buffers: each VU owns its write buffer for the whole run, and each link a small
 //! `tail` for the unparsed end of a response that spans receive buffers; responses are
 //! parsed straight out of the pool's buffers, each given back to the kernel as soon
-//! as it is parsed. The rules that keep this sound are at `Conn`.
+//! as it is parsed. On a TLS link the pool's buffers hold records: they are
+//! decrypted into `tail` and parsed there, and the request is encrypted into the
+//! link's own send buffer (rustls copies each record, two allocations per request;
+//! a plain request makes none). The rules that keep this sound are at `Conn`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io;
+use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, squeue, types};
 use kaioken_vm::{Method, Program, Protocol, Scheme, Status, Yield};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
 use socket2::{SockAddr, Socket, Type};
 
 use crate::backoff::Backoff;
@@ -291,8 +299,10 @@ impl Drop for Pool {
 ///
 /// What falls back to the tokio engine, and why (one ineligible origin or step is
 /// enough: a VU runs all its steps on one engine, so the whole run goes there):
-/// - `https://`, HTTP/2, HTTP/3, WebSocket and gRPC steps: protocols this engine
-///   does not speak (TLS and framing live in the tokio engine's drivers).
+/// - HTTP/2, HTTP/3, WebSocket and gRPC steps: protocols this engine does not
+///   speak (their framing lives in the tokio engine's drivers). `https://` origins
+///   run here (rustls over the engine's buffers, `Tls`), but for a host that is no
+///   valid TLS server name, which the tokio engine reports per request.
 /// - An origin whose name does not resolve at the start (the tokio engine's
 ///   lookups report it, as every `dns` error is reported) and `--dns-refresh`
 ///   (names looked up again during the run); `--unix-socket` and proxies
@@ -319,7 +329,11 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SocketAddr>>> {
         && !plan.transport.compressed
         && plan.transport.verbose.is_none()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
-    if !simple || origins.iter().any(|o| o.scheme != Scheme::Http) {
+    let tls = shared.transport.tls[Protocol::Http1.index()].is_some();
+    let unsecurable = |o: &kaioken_vm::Origin| {
+        o.scheme == Scheme::Https && (!tls || crate::conn::server_name(&o.host).is_err())
+    };
+    if !simple || origins.iter().any(unsecurable) {
         return None;
     }
     origins
@@ -359,6 +373,11 @@ enum Phase {
 ///   an outcome reached earlier waits in `settled` for the send's completion.
 ///   (A send still queued, not submitted, is no operation: `requeue` takes one
 ///   back from the queue.)
+/// - A TLS link's `out` (`Tls`): on such a link a `send` reads the ciphertext in
+///   `out[sent..]` instead of `wbuf`, under the same rule: `send_in_flight` is true
+///   until its completion, and `out` is cleared and written again only with no
+///   send in flight (a new exchange, or the completion of the last send). Dropping
+///   the link's TLS session leaves `out` where it is.
 /// - The engine's `msghdr`, not a `Conn`'s: the kernel reads it while submitting
 ///   a multishot `recvmsg` (the `io_uring_enter` that submits it); it is boxed in
 ///   the engine, in place for the whole loop.
@@ -477,11 +496,60 @@ struct Link {
     /// The peer closed (or reset) the connection between requests: the next
     /// request goes on a new connection.
     peer_closed: bool,
+    /// An `https` origin's link: its TLS session and the ciphertext it sends.
+    tls: Option<Box<Tls>>,
+}
+
+/// TLS on a link, sans I/O: rustls encrypts a request into `out`, which a `send`
+/// takes to the socket like a plain request's `wbuf`, and decrypts what the
+/// link's multishot `recvmsg` brings into the link's `tail`, where the response
+/// is parsed as a plain one is. The handshake is the first exchange's: its first
+/// send is the ClientHello, the request waits in the session until the server's
+/// reply completes the handshake (`Engine::received`), and then goes out with
+/// the client's Finished. Sessions are resumed from the run's shared client
+/// configuration, as on the tokio engine.
+struct Tls {
+    /// The connection's session: made when its socket has connected (`Engine::seal`),
+    /// dropped with the socket.
+    session: Option<ClientConnection>,
+    /// Ciphertext to send; the kernel reads `out[sent..]` while a send is in flight
+    /// (see the safety rules at `Conn`).
+    out: Vec<u8>,
+    sent: usize,
+    /// When the handshake began (its connect's completion), while it is under way.
+    handshake_from: Option<Instant>,
+}
+
+impl Tls {
+    /// Encrypt what the session has to send into `out`, unless the kernel holds
+    /// `out` (a send in flight) or some of it is still to go: returns whether there
+    /// is ciphertext to send. No send is in flight.
+    fn pending(&mut self) -> bool {
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.sent = 0;
+            if let Some(session) = &mut self.session {
+                // Writing into a `Vec` cannot fail.
+                while session.wants_write() && session.write_tls(&mut self.out).is_ok() {}
+            }
+        }
+        self.sent < self.out.len()
+    }
+
+    /// All of the request has gone to the socket: the handshake is over and neither
+    /// the session nor `out` holds more.
+    fn all_sent(&self) -> bool {
+        self.sent == self.out.len()
+            && self
+                .session
+                .as_ref()
+                .is_some_and(|s| !s.is_handshaking() && !s.wants_write())
+    }
 }
 
 impl Link {
-    /// No connection yet, to connect to `addr` first.
-    fn new(addr: SocketAddr) -> Link {
+    /// No connection yet, to connect to `addr` first; `tls` for an `https` origin.
+    fn new(addr: SocketAddr, tls: bool) -> Link {
         Link {
             socket: None,
             reused: false,
@@ -491,7 +559,46 @@ impl Link {
             recv_armed: false,
             sock: 0,
             peer_closed: false,
+            tls: tls.then(|| {
+                Box::new(Tls {
+                    session: None,
+                    out: Vec::new(),
+                    sent: 0,
+                    handshake_from: None,
+                })
+            }),
         }
+    }
+
+    /// Bytes the socket received, kept in `tail` to be parsed: as they came, or
+    /// on a TLS link what they decrypt to (which may be nothing: handshake
+    /// messages, session tickets).
+    ///
+    /// # Errors
+    ///
+    /// The TLS session's, when the bytes are no valid TLS for it (a failed
+    /// handshake, a certificate not trusted, a record that does not decrypt).
+    fn take_in(&mut self, mut data: &[u8]) -> Result<(), rustls::Error> {
+        let Some(session) = self.tls.as_deref_mut().and_then(|t| t.session.as_mut()) else {
+            keep(&mut self.tail, data);
+            return Ok(());
+        };
+        while !data.is_empty() {
+            session
+                .read_tls(&mut data)
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
+            session.process_new_packets()?;
+            let mut reader = session.reader();
+            // Until it has no more (`WouldBlock`), or the peer's close_notify.
+            while let Ok(chunk) = reader.fill_buf()
+                && !chunk.is_empty()
+            {
+                let n = chunk.len();
+                keep(&mut self.tail, chunk);
+                reader.consume(n);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -505,7 +612,11 @@ impl Conn {
             active: false,
             wake: Wake::Next,
             slot_reserved: false,
-            links: addrs.iter().map(|a| Link::new(a[0])).collect(),
+            links: addrs
+                .iter()
+                .zip(&program.origins)
+                .map(|(a, o)| Link::new(a[0], o.scheme == Scheme::Https))
+                .collect(),
             at: 0,
             backoff: Backoff::default(),
             iteration_pending: false,
@@ -553,8 +664,13 @@ enum Wake {
 type Settled = Result<Response, (ErrorKind, Why)>;
 
 /// What is known of a failure besides its kind, for the report's example message.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Why {
+    /// What the TLS session said: the handshake's failure, or a record's after it.
+    Tls {
+        error: rustls::Error,
+        handshake: bool,
+    },
     /// Nothing: the kind's own description (a timeout's names the timeout).
     Nothing,
     /// The errno an operation failed with.
@@ -661,6 +777,15 @@ fn drive(
         handoff: false,
         refused: false,
         pool,
+        tls: program
+            .origins
+            .iter()
+            .map(|o| {
+                let config = shared.transport.tls[Protocol::Http1.index()].clone();
+                let name = crate::conn::server_name(&o.host).ok();
+                config.zip(name).filter(|_| o.scheme == Scheme::Https)
+            })
+            .collect(),
         msghdr: Box::new(recvmsg_header()),
         stamped: false,
         stamps_refused: false,
@@ -959,6 +1084,9 @@ struct Engine<'a> {
     refused: bool,
     /// The receive buffers the multishot recvs take from.
     pool: &'a mut Pool,
+    /// For each `https` origin (by index), the run's client configuration and the
+    /// name its certificate must hold.
+    tls: Vec<Option<(Arc<ClientConfig>, ServerName<'static>)>>,
     /// What every multishot `recvmsg` is armed with (`recvmsg_header`); boxed, so
     /// that its address, which an armed operation's entry holds, never moves.
     msghdr: Box<libc::msghdr>,
@@ -1475,7 +1603,7 @@ impl Engine<'_> {
             return;
         }
         conn.timing.reused = true;
-        self.exchange(conns, i);
+        self.exchange(conns, i, now);
     }
 
     /// Open a socket for VU `i`'s current link and queue its `connect` to the
@@ -1516,11 +1644,51 @@ impl Engine<'_> {
     /// the response is read
     /// while the request is still going out, so a server that answers before it has
     /// read the whole request (a `413` to a large body) is heard.
-    fn exchange(&mut self, conns: &mut [Conn], i: usize) {
+    /// On a TLS link the request goes through its session first (`seal`).
+    fn exchange(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
         conns[i].phase = Phase::Exchanging;
         conns[i].queued_round = self.round;
+        if let Err(e) = self.seal(conns, i, now) {
+            let why = Why::Tls {
+                error: e,
+                handshake: true,
+            };
+            self.settle(conns, i, Err((ErrorKind::Tls, why)), now);
+            return;
+        }
         self.send(conns, i);
         self.arm(conns, i);
+    }
+
+    /// On a TLS link, hand VU `i`'s request to the link's session, and put what
+    /// is to go out first in its `out`: on a new connection the session is made
+    /// here and that is its ClientHello (the request goes once the handshake is
+    /// done); on a reused one, the request's records. No send is in flight.
+    fn seal(&mut self, conns: &mut [Conn], i: usize, now: Instant) -> Result<(), rustls::Error> {
+        let conn = &mut conns[i];
+        let at = conn.at;
+        let Some(tls) = conn.links[at].tls.as_deref_mut() else {
+            return Ok(());
+        };
+        let session = match &mut tls.session {
+            Some(session) => session,
+            None => {
+                let Some((config, name)) = &self.tls[at] else {
+                    return Err(rustls::Error::General("no TLS configuration".into()));
+                };
+                let mut session = ClientConnection::new(config.clone(), name.clone())?;
+                // All of a request is taken at once, however large its body.
+                session.set_buffer_limit(None);
+                tls.handshake_from = Some(now);
+                tls.session.insert(session)
+            }
+        };
+        session
+            .writer()
+            .write_all(&conn.wbuf)
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        tls.pending();
+        Ok(())
     }
 
     /// Queue a `send` of what is left of the request.
@@ -1544,7 +1712,13 @@ impl Engine<'_> {
         let conn = &mut conns[i];
         let link = &conn.links[conn.at];
         let Some(socket) = &link.socket else { return };
-        let rest = &conn.wbuf[conn.sent..];
+        let rest = match &link.tls {
+            Some(tls) => &tls.out[tls.sent..],
+            None => &conn.wbuf[conn.sent..],
+        };
+        if rest.is_empty() {
+            return;
+        }
         // A request over 4 GiB goes out in several sends.
         let len = rest.len().min(u32::MAX as usize) as u32;
         let send = opcode::Send::new(types::Fd(socket.as_raw_fd()), rest.as_ptr(), len)
@@ -1587,6 +1761,10 @@ impl Engine<'_> {
         let link = &mut conns[i].links[o];
         link.tail.clear();
         link.peer_closed = false;
+        if let Some(tls) = &mut link.tls {
+            tls.session = None;
+            tls.handshake_from = None;
+        }
         let Some(socket) = link.socket.take() else {
             return;
         };
@@ -1698,9 +1876,11 @@ impl Engine<'_> {
                         .saturating_duration_since(conn.connect_from.unwrap_or(conn.started)),
                     tls: None,
                 });
-                // The send goes with the next submission, about now.
-                conn.timing.written = Some(now);
-                self.exchange(conns, i);
+                if conn.links[o].tls.is_none() {
+                    // The send goes with the next submission, about now.
+                    conn.timing.written = Some(now);
+                }
+                self.exchange(conns, i, now);
             }
             _ => self.sent(conns, i, res),
         }
@@ -1769,8 +1949,11 @@ impl Engine<'_> {
             }
             if res > 0 {
                 // Bytes between requests: the next response's start, as if read
-                // with it.
-                keep(&mut link.tail, data);
+                // with it. TLS that fails here leaves the connection unusable: the
+                // next request goes on a new one.
+                if link.take_in(data).is_err() {
+                    link.peer_closed = true;
+                }
             } else {
                 link.peer_closed = true;
                 if current && conn.phase == Phase::Exchanging {
@@ -1818,15 +2001,30 @@ impl Engine<'_> {
     fn sent(&mut self, conns: &mut [Conn], i: usize, res: i32) {
         let conn = &mut conns[i];
         conn.send_in_flight = false;
+        let tls = conn.links[conn.at].tls.as_deref_mut();
         if res < 0 {
             conn.send_error = Some(-res);
+        } else if let Some(tls) = tls {
+            // The request counts as sent when the last of its ciphertext is.
+            tls.sent += res as usize;
+            if tls.all_sent() {
+                conn.sent = conn.wbuf.len();
+            }
         } else {
             conn.sent += res as usize;
         }
         if let Some((settled, at)) = conn.settled.take() {
             self.settle(conns, i, settled, at);
-        } else if res > 0 && conn.sent < conn.wbuf.len() && !conn.timed_out {
-            self.send(conns, i);
+        } else if res > 0 && !conn.timed_out {
+            // What is left of the request, or on a TLS link what its session has
+            // to send next (the rest of its records).
+            let more = match conn.links[conn.at].tls.as_deref_mut() {
+                Some(tls) => tls.pending(),
+                None => conn.sent < conn.wbuf.len(),
+            };
+            if more {
+                self.send(conns, i);
+            }
         }
         // Otherwise the recv in flight ends the exchange: with the response that may
         // already be on its way, or with the connection's end.
@@ -1835,12 +2033,36 @@ impl Engine<'_> {
     /// What VU `i`'s recv brought while its response is awaited: `res` bytes,
     /// `data`, the end of stream (0) or an errno; `now` is when it came.
     fn received(&mut self, conns: &mut [Conn], i: usize, res: i32, data: &[u8], now: Instant) {
+        // On a TLS link the bytes are records: decrypted into the link's `tail`
+        // first, where the response is then parsed (`data` is left empty).
+        let mut data = data;
+        let mut unsealed = None;
+        if res > 0 && !conns[i].timed_out && conns[i].links[conns[i].at].tls.is_some() {
+            match unseal(&mut conns[i], data, now) {
+                Ok(flush) => {
+                    if flush {
+                        self.send(conns, i);
+                    }
+                    data = &[];
+                }
+                Err(error) => {
+                    let link = &conns[i].links[conns[i].at];
+                    let handshake = link
+                        .tls
+                        .as_ref()
+                        .is_some_and(|t| t.handshake_from.is_some());
+                    unsealed = Some(Err((ErrorKind::Tls, Why::Tls { error, handshake })));
+                }
+            }
+        }
         let conn = &mut conns[i];
         // A failed send does not decide the outcome: the server may have answered
         // before it stopped reading, and that answer is still read (Linux returns
         // data already received before reporting a reset).
         let outcome = if conn.timed_out {
             Some(Err((ErrorKind::Timeout, Why::Nothing)))
+        } else if unsealed.is_some() {
+            unsealed
         } else if res < 0 {
             let e = io::Error::from_raw_os_error(-res);
             Some(Err((
@@ -1858,6 +2080,10 @@ impl Engine<'_> {
                 }
                 _ => (k, Why::Nothing),
             }))
+        } else if data.is_empty() && conn.links[conn.at].tail.is_empty() {
+            // TLS records with nothing for the response (the handshake's, a
+            // session ticket).
+            None
         } else {
             if conn.timing.first_byte.is_none() {
                 conn.timing.first_byte = Some(now);
@@ -1954,6 +2180,12 @@ impl Engine<'_> {
                     Why::Nothing => default_detail(kind, timeout),
                     Why::Errno(e) => io::Error::from_raw_os_error(e).to_string(),
                     Why::Invalid(invalid) => invalid.detail(),
+                    // Worded as the tokio engine words a failed handshake.
+                    Why::Tls { error, handshake } => format!(
+                        "TLS {}with {}: {error}",
+                        if handshake { "handshake " } else { "" },
+                        self.program.origins[at].authority
+                    ),
                 });
                 self.finish(conns, i, now, Outcome::Error(kind));
             }
@@ -2044,6 +2276,33 @@ impl Engine<'_> {
             self.issue(conns, i, now, false);
         }
     }
+}
+
+/// What VU `i`'s TLS link received while its response is awaited, `data`, through
+/// its session into the link's `tail`. When that ends the handshake, the
+/// handshake's time is recorded, and the request goes out with the client's
+/// Finished: returns whether the session has ciphertext to send (no send is in
+/// flight then).
+///
+/// # Errors
+///
+/// The session's, when `data` is no valid TLS for it.
+fn unseal(conn: &mut Conn, data: &[u8], now: Instant) -> Result<bool, rustls::Error> {
+    let link = &mut conn.links[conn.at];
+    link.take_in(data)?;
+    let Some(tls) = link.tls.as_deref_mut() else {
+        return Ok(false);
+    };
+    if let Some(from) = tls.handshake_from
+        && tls.session.as_ref().is_some_and(|s| !s.is_handshaking())
+    {
+        tls.handshake_from = None;
+        if let Some(opened) = &mut conn.timing.opened {
+            opened.tls = Some(now.saturating_duration_since(from));
+        }
+        conn.timing.written = Some(now);
+    }
+    Ok(!conn.send_in_flight && tls.pending())
 }
 
 /// Append `bytes` to a connection's `tail`. Its first allocation holds a typical

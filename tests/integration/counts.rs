@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::harness::{Output, Report, Test};
-use crate::nginx::{LogLine, Nginx, Variant, log_status_codes};
+use crate::nginx::{LogLine, Nginx, Variant, distinct_connections, log_status_codes};
 
 /// The protocols nginx saw.
 fn log_protocols(lines: &[LogLine]) -> BTreeSet<String> {
@@ -267,18 +267,80 @@ fn h2c_leaves_out_connection_headers_and_sends_the_body() {
     }
 }
 
+/// HTTPS with HTTP/1.1 runs on the io_uring engine (rustls over its buffers) and
+/// on the tokio engine (tokio-rustls), with the same counts as nginx's log.
 #[test]
 fn tls_http1_with_cacert_matches_access_log() {
+    for engine in ["io_uring", "tokio"] {
+        let nginx = Nginx::start(Variant::Tls);
+        let out = Test::new()
+            .arg(nginx.url("/"))
+            .arg("--cacert")
+            .arg(nginx.ca_path())
+            .args(["-c", "4", "-d", "2s"])
+            .on_engine(engine)
+            .report()
+            .run();
+        let (report, _) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("errors.tls"), 0, "{report}");
+    }
+}
+
+/// Over TLS on the io_uring engine, a response of many records (300,000 bytes: many
+/// receive buffers, records cut across them) and a request body of many records
+/// (100,000 bytes) arrive whole: every response's size is counted, and every
+/// body went out whole (nginx read each next request on the same connection, which
+/// it could not have with a body cut short).
+#[test]
+fn tls_http1_large_bodies_on_io_uring() {
+    const FILE: usize = 300_000;
+    const BODY: usize = 100_000;
     let nginx = Nginx::start(Variant::Tls);
-    let out = Test::new()
-        .arg(nginx.url("/"))
+    let file: Vec<u8> = (0..FILE).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(nginx.files_dir().join("big"), &file).expect("write the file");
+    let download = Test::new()
+        .arg(nginx.url("/files/big"))
         .arg("--cacert")
         .arg(nginx.ca_path())
-        .args(["-c", "4", "-d", "2s"])
+        .args(["-c", "3", "--max-requests", "60", "-d", "60s"])
         .report()
         .run();
-    let (report, _) = assert_matches_log(&out, &nginx, "HTTP/1.1");
-    assert_eq!(report.u64("errors.tls"), 0, "{report}");
+    let (report, lines) = assert_matches_log(&download, &nginx, "HTTP/1.1");
+    assert_eq!(report.str("settings.engine"), "io_uring", "{report}");
+    assert_eq!(lines.len(), 60, "{report}");
+    assert!(
+        report.u64("requests.bytes_received") >= 60 * FILE as u64,
+        "{report}"
+    );
+    let body = "x".repeat(BODY);
+    let upload = Test::new()
+        .arg(nginx.url("/echo"))
+        .arg("--cacert")
+        .arg(nginx.ca_path())
+        .args(["-m", "POST", "-b", &body])
+        .args(["-c", "3", "--max-requests", "30", "-d", "60s"])
+        .report()
+        .run();
+    let report = upload.report();
+    assert_eq!(report.str("settings.engine"), "io_uring", "{report}");
+    assert_eq!(report.u64("requests.responses"), 30, "{report}");
+    let lines = nginx.access_log_lines();
+    let posts: Vec<_> = lines.into_iter().filter(|l| l.method == "POST").collect();
+    assert_eq!(posts.len(), 30, "{posts:?}");
+    for line in &posts {
+        assert_eq!(line.status, 200, "{line:?}");
+        assert_eq!(line.content_length, BODY.to_string(), "{line:?}");
+    }
+    assert!(
+        report.u64("requests.bytes_sent") >= 30 * BODY as u64,
+        "{report}"
+    );
+    assert_eq!(
+        distinct_connections(&posts),
+        report.keepalive_connections(3),
+        "{posts:?}"
+    );
 }
 
 #[test]
@@ -325,15 +387,23 @@ fn tls_self_signed_certificate_as_cacert() {
 
 #[test]
 fn tls_untrusted_certificate_fails_with_tls_errors() {
+    for engine in ["io_uring", "tokio"] {
+        untrusted_certificate_fails_on(engine);
+    }
+}
+
+fn untrusted_certificate_fails_on(engine: &str) {
     let nginx = Nginx::start(Variant::Tls);
     let out = Test::new()
         .arg(nginx.url("/"))
         .args(["-c", "2", "--max-requests", "20", "-d", "10s"])
+        .on_engine(engine)
         .status(1)
         .report()
         .run();
     let report = out.report();
     report.check_invariants(1);
+    assert_eq!(report.str("settings.engine"), engine, "{report}");
     assert!(report.u64("errors.tls") > 0, "{report}");
     assert_eq!(
         report.error_classes(),

@@ -298,28 +298,38 @@ fn the_open_model_on_two_origins_retires_and_replaces_vus() {
     }
 }
 
-/// One origin the io_uring engine cannot serve (`https://` here) keeps the whole run
-/// on tokio: a VU runs all its steps on one engine. Both servers see their share.
+/// A plain origin and an `https://` one in one scenario: each VU keeps a plain
+/// connection to the first and a TLS one to the second, on the io_uring engine as
+/// on tokio. Both servers see their share, and a handshake is timed per TLS
+/// connection the second server saw.
 #[test]
-fn an_https_origin_keeps_the_run_on_tokio() {
-    let plain = Nginx::start(Variant::Http1);
-    let tls = Nginx::start(Variant::Tls);
-    let out = Test::new()
-        .scenario(&two_steps(&plain, &tls))
-        .args(["-c", "2", "-n", "40", "--cacert"])
-        .arg(tls.ca_path())
-        .report()
-        .run();
-    let report = out.report();
-    report.check_invariants(0);
-    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
-    let (a, b) = (plain.access_log_lines(), tls.access_log_lines());
-    // Iterations of two requests, but those the budget cut (one per VU at most).
-    assert_eq!(a.len() + b.len(), 40, "{report}");
-    assert!(b.len() <= a.len() && a.len() <= b.len() + 2, "{report}");
-    assert_eq!(
-        report.u64("connections.opened"),
-        connections(&plain) + connections(&tls),
-        "{report}"
-    );
+fn a_plain_and_an_https_origin_share_a_run() {
+    for engine in ["io_uring", "tokio"] {
+        let plain = Nginx::start(Variant::Http1);
+        let tls = Nginx::start(Variant::Tls);
+        let out = Test::new()
+            .on_engine(engine)
+            .scenario(&two_steps(&plain, &tls))
+            .args(["-c", "2", "-n", "40", "--cacert"])
+            .arg(tls.ca_path())
+            .report()
+            .run();
+        let report = out.report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        let (a, b) = (plain.access_log_lines(), tls.access_log_lines());
+        // Iterations of two requests, but those the budget cut (one per VU at most).
+        assert_eq!(a.len() + b.len(), 40, "{report}");
+        assert!(b.len() <= a.len() && a.len() <= b.len() + 2, "{report}");
+        assert_eq!(
+            report.u64("connections.opened"),
+            connections(&plain) + connections(&tls),
+            "{report}"
+        );
+        assert_eq!(
+            report.u64("phases_ms.tls.count"),
+            connections(&tls),
+            "{report}"
+        );
+    }
 }

@@ -74,7 +74,13 @@ fn redirect_chain_h2c() {
 
 #[test]
 fn redirect_chain_tls() {
-    chain(Variant::Tls, &[], None, "tokio");
+    chain(Variant::Tls, &[], None, "io_uring");
+    chain(
+        Variant::Tls,
+        &[],
+        Some(("KAIOKEN_NO_IO_URING", "1")),
+        "tokio",
+    );
 }
 
 #[test]
