@@ -2,11 +2,13 @@
 //! decoded size counted beside the bytes on the wire.
 //!
 //! The run asks for `gzip, br, zstd` (the compiler adds the `accept-encoding`
-//! header); every HTTP driver keeps the head and the (capped) body of each response,
-//! as it does for a step whose checks read them. When the exchange is over, the one
-//! seam all drivers share (`Drivers::perform`) decodes the kept body in place by the
-//! response's `content-encoding`, so checks, extractors and the cookie jar see what
-//! the application sent. Decoding allocates the decoder's state per response (flate2,
+//! header); every HTTP driver, and the io_uring engine, keeps the head and the
+//! (capped) body of each response, as it does for a step whose checks read them.
+//! When the exchange is over, `after_exchange` decodes the kept body in place by the
+//! response's `content-encoding` (on the tokio engine at the one seam all drivers
+//! share, `Drivers::perform`; on io_uring as it hands the exchange to the VU
+//! machine), so checks, extractors and the cookie jar see what the application
+//! sent. Decoding allocates the decoder's state per response (flate2,
 //! brotli and ruzstd each keep a window), which is the price of the option; without
 //! it nothing here runs and bodies are judged as they came.
 
@@ -56,6 +58,20 @@ pub(crate) struct Decoded {
     /// Whether the whole body decoded: it was kept whole (not cut at the body limit),
     /// was valid, and decoded to at most [`MAX_DECODED`] bytes.
     pub complete: bool,
+}
+
+/// What a finished exchange's decoding came to, on either engine: with
+/// `compressed` (`--compressed`), a response's kept body decoded in place
+/// ([`decode`]); nothing for an error, or without the option.
+pub(crate) fn after_exchange(
+    compressed: bool,
+    outcome: &crate::stats::Outcome,
+    capture: Option<&mut Capture>,
+) -> Option<Decoded> {
+    match (outcome, capture) {
+        (crate::stats::Outcome::Response { .. }, Some(capture)) if compressed => decode(capture),
+        _ => None,
+    }
 }
 
 /// Decode `capture`'s body in place by its head's `content-encoding`, keeping at most

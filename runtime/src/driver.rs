@@ -172,12 +172,13 @@ impl Drivers {
                 (d.perform(program, state, step, info, s).await, d)
             }
         };
-        if transport.http.compressed && program.step(step).kind == kaioken_vm::StepKind::Http {
+        if program.step(step).kind == kaioken_vm::StepKind::Http {
             let last = driver.last_mut();
-            last.decoded = match (&outcome, last.capture.as_mut()) {
-                (Outcome::Response { .. }, Some(capture)) => crate::decode::decode(capture),
-                _ => None,
-            };
+            last.decoded = crate::decode::after_exchange(
+                transport.http.compressed,
+                &outcome,
+                last.capture.as_mut(),
+            );
         }
         (outcome, driver)
     }

@@ -168,33 +168,38 @@ mod tests {
     /// last snapshot is the returned statistics themselves. On the io_uring engine.
     #[test]
     fn snapshots_add_up_to_the_run() {
-        snapshots_add_up(None, false, "io_uring");
+        snapshots_add_up(None, "io_uring");
     }
 
-    /// The same with a rate cap (its VUs wait on the io_uring engine's timers).
+    /// The same with a rate cap (its VUs wait on the io_uring engine's timers) and
+    /// `--compressed` (bodies kept for decoding).
     #[test]
     fn snapshots_add_up_to_the_run_with_a_rate_cap() {
-        snapshots_add_up(Some(1e6), false, "io_uring");
+        snapshots_add_up(Some(1e6), "io_uring");
     }
 
-    /// The same on the tokio engine (`--compressed` is the tokio engine's).
+    /// The same on the tokio engine: a host name looked up again during the run
+    /// (`--dns-refresh`) is the tokio engine's.
     #[test]
     fn snapshots_add_up_to_the_run_on_tokio() {
-        snapshots_add_up(Some(1e6), true, "tokio");
+        snapshots_add_up(Some(1e6), "tokio");
     }
 
-    fn snapshots_add_up(rate: Option<f64>, compressed: bool, engine: &str) {
+    fn snapshots_add_up(rate: Option<f64>, engine: &str) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || serve_forever(listener));
+        let tokio = engine == "tokio";
+        let host = if tokio { "localhost" } else { "127.0.0.1" };
         let input = Input {
             flags: Flags {
-                url: Some(format!("http://127.0.0.1:{port}/")),
+                url: Some(format!("http://{host}:{port}/")),
                 vus: Some(2),
                 duration: Some("1s".into()),
                 warmup: Some("400ms".into()),
                 rate,
-                compressed,
+                compressed: rate.is_some(),
+                dns_refresh: tokio.then(|| "1h".into()),
                 ..Flags::default()
             },
             ..Input::default()

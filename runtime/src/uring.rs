@@ -307,8 +307,7 @@ impl Drop for Pool {
 ///   lookups report it, as every `dns` error is reported) and `--dns-refresh`
 ///   (names looked up again during the run); `--unix-socket` and proxies
 ///   (connections that do not go to the origin's address).
-/// - `--compressed` and `-v`: decoding and printing live in the tokio engine's
-///   drivers.
+/// - `-v`: printing lives in the tokio engine's drivers.
 /// - More than `MAX_ORIGINS` origins, or more than `MAX_VUS` VUs: an operation's tag
 ///   has room for no more (see `tag`).
 ///
@@ -326,7 +325,6 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SocketAddr>>> {
             .steps
             .iter()
             .all(|s| s.protocol == Protocol::Http1)
-        && !plan.transport.compressed
         && plan.transport.verbose.is_none()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
     let tls = shared.transport.tls[Protocol::Http1.index()].is_some();
@@ -2196,6 +2194,11 @@ impl Engine<'_> {
     /// redirect it leads to, or the VU's next request.
     fn finish(&mut self, conns: &mut [Conn], i: usize, now: Instant, outcome: Outcome) {
         let conn = &mut conns[i];
+        let decoded = crate::decode::after_exchange(
+            self.shared.plan.transport.compressed,
+            &outcome,
+            conn.capture.as_mut().filter(|_| conn.keep),
+        );
         let mut timing = conn.timing;
         // On a reused connection the send went with the request's submission.
         timing.written = timing.written.or(Some(conn.started));
@@ -2208,8 +2211,7 @@ impl Engine<'_> {
             capture: conn.capture.as_ref(),
             location: &conn.parser.location,
             timing,
-            // `--compressed` runs on the tokio engine (see `eligible`).
-            decoded: None,
+            decoded,
         };
         if let Some(ids) = conn.sampled.take() {
             let step = conn.vu.step().index() as u32;

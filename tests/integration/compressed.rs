@@ -1,7 +1,8 @@
 //! `--compressed` against httpbin, whose `/gzip`, `/deflate` and `/brotli` answer with
 //! an encoded JSON body that names the encoding and echoes the request's headers:
 //! checks see the decoded body, the server saw the `accept-encoding` kaioken sent,
-//! and the report counts what was decoded beside the bytes on the wire.
+//! and the report counts what was decoded beside the bytes on the wire. HTTP/1.1 on
+//! both engines.
 
 use crate::harness::{Report, Test};
 use crate::httpbin::Httpbin;
@@ -19,25 +20,30 @@ const SCENARIO: &str = r#"
     checks = ['body contains "\"brotli\": true"', 'body contains "\"Accept-Encoding\": \"gzip, br, zstd\""']
 "#;
 
-fn run(httpbin: &Httpbin, compressed: bool) -> Report {
-    let mut test = Test::new().scenario(SCENARIO).arg(httpbin.url("/")).args([
-        "-c",
-        "1",
-        "--max-requests",
-        "12",
-        "-d",
-        "60s",
-    ]);
+fn run(httpbin: &Httpbin, compressed: bool, engine: &str) -> Report {
+    let mut test = Test::new()
+        .scenario(SCENARIO)
+        .arg(httpbin.url("/"))
+        .args(["-c", "1", "--max-requests", "12", "-d", "60s"])
+        .on_engine(engine);
     if compressed {
         test = test.arg("--compressed");
     }
-    test.report().run().report()
+    let report = test.report().run().report();
+    assert_eq!(report.str("settings.engine"), engine, "{report}");
+    report
 }
 
 #[test]
 fn bodies_are_decoded_for_checks_and_counted() {
+    for engine in ["io_uring", "tokio"] {
+        decoded_and_counted_on(engine);
+    }
+}
+
+fn decoded_and_counted_on(engine: &str) {
     let httpbin = Httpbin::start();
-    let report = run(&httpbin, true);
+    let report = run(&httpbin, true, engine);
     report.check_invariants(0);
     assert_eq!(report.status_codes(), vec![(200, 12)], "{report}");
     for check in [
@@ -58,7 +64,7 @@ fn bodies_are_decoded_for_checks_and_counted() {
     );
 
     // Without the option the bodies are judged as they came: encoded.
-    let raw = run(&httpbin, false);
+    let raw = run(&httpbin, false, engine);
     assert_eq!(
         raw.check(r#"body contains "\"gzipped\": true""#),
         (0, 4),
@@ -145,6 +151,14 @@ fn caddy_zstd_over_h1_h2_and_h3() {
         let report = test.report().run().report();
         report.check_invariants(0);
         let what = format!("{flag:?}");
+        // HTTP/1.1 over TLS runs on io_uring, the others on tokio.
+        let engine = if flag.is_none() { "io_uring" } else { "tokio" };
+        assert_eq!(
+            report.str("settings.engine"),
+            engine,
+            "{what}
+{report}"
+        );
         assert_eq!(report.u64("requests.decoded"), 5, "{what}\n{report}");
         assert_eq!(
             report.u64("requests.decoded_partial"),
