@@ -37,7 +37,17 @@ fn serve_split(listener: TcpListener, requests: usize, split: bool) {
 }
 
 /// [`serve`] over TLS 1.3 (rustls), with the certificate and key of `tls`.
+#[cfg(target_os = "linux")]
 fn serve_tls(listener: TcpListener, requests: usize, tls: rcgen::CertifiedKey) {
+    answer(accept_tls(&listener, &tls), requests, false);
+}
+
+/// One connection accepted on `listener`, over TLS with `tls`'s certificate.
+#[cfg(target_os = "linux")]
+fn accept_tls(
+    listener: &TcpListener,
+    tls: &rcgen::CertifiedKey,
+) -> rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream> {
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(tls.key_pair.serialize_der().into());
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -50,7 +60,27 @@ fn serve_tls(listener: TcpListener, requests: usize, tls: rcgen::CertifiedKey) {
     let (sock, _) = listener.accept().unwrap();
     sock.set_nodelay(true).unwrap();
     let session = rustls::ServerConnection::new(Arc::new(config)).unwrap();
-    answer(rustls::StreamOwned::new(session, sock), requests, false);
+    rustls::StreamOwned::new(session, sock)
+}
+
+/// Over TLS, one response whose body ends with the connection, ended by the
+/// server's close_notify; the socket stays open until the client closes it.
+#[cfg(target_os = "linux")]
+fn serve_tls_closing(listener: TcpListener, tls: rcgen::CertifiedKey) {
+    let mut stream = accept_tls(&listener, &tls);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+        head.push(byte[0]);
+    }
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the close")
+        .unwrap();
+    stream.conn.send_close_notify();
+    stream.flush().unwrap();
+    // Until the client goes: its end of stream, or a reset.
+    let mut rest = [0u8; 64];
+    while matches!(stream.sock.read(&mut rest), Ok(n) if n > 0) {}
 }
 
 /// [`serve_split`]'s answers on a connection.
@@ -362,6 +392,17 @@ fn uring_tls_request_allocations_are_counted() {
     assert!(per_request > 0.0 && per_request <= 2.0, "{counts:?}");
 }
 
+/// A response whose body ends with the connection ends, over TLS, with the
+/// server's close_notify, as at the end of the stream: a server that then waits
+/// for the client to close (rather than closing first) is not waited out to the
+/// timeout. Nothing the server could send after it is read.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_tls_close_notify_ends_the_response() {
+    // `uring_allocations` checks the one request was answered (not timed out).
+    uring_allocations("127.0.0.1", None, Serving::TlsClosing, 1, &|_| {});
+}
+
 /// Nor in the open model: iterations come due on the ring's timed wait, go to the
 /// VU or wait in the queue (made at the start), and their schedule lag is recorded.
 #[cfg(target_os = "linux")]
@@ -535,6 +576,9 @@ enum Serving {
     Split,
     /// Over TLS ([`serve_tls`]), with a certificate the client is given.
     Tls,
+    /// One response over TLS whose end is the server's close_notify
+    /// ([`serve_tls_closing`]).
+    TlsClosing,
 }
 
 /// [`uring_allocations_do_not_grow`], the server answering as `serving` says.
@@ -571,10 +615,11 @@ fn uring_allocations(
 ) -> u64 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let tls = (serving == Serving::Tls)
+    let tls = matches!(serving, Serving::Tls | Serving::TlsClosing)
         .then(|| rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap());
     let cacert = tls.as_ref().map(|t| t.cert.pem().into_bytes());
     let server = std::thread::spawn(move || match tls {
+        Some(tls) if serving == Serving::TlsClosing => serve_tls_closing(listener, tls),
         Some(tls) => serve_tls(listener, requests, tls),
         None => serve_split(listener, requests, serving == Serving::Split),
     });

@@ -570,22 +570,25 @@ impl Link {
 
     /// Bytes the socket received, kept in `tail` to be parsed: as they came, or
     /// on a TLS link what they decrypt to (which may be nothing: handshake
-    /// messages, session tickets).
+    /// messages, session tickets). Returns whether the peer closed the TLS
+    /// session (its close_notify): no more comes, as at the end of the stream.
     ///
     /// # Errors
     ///
     /// The TLS session's, when the bytes are no valid TLS for it (a failed
     /// handshake, a certificate not trusted, a record that does not decrypt).
-    fn take_in(&mut self, mut data: &[u8]) -> Result<(), rustls::Error> {
+    fn take_in(&mut self, mut data: &[u8]) -> Result<bool, rustls::Error> {
         let Some(session) = self.tls.as_deref_mut().and_then(|t| t.session.as_mut()) else {
             keep(&mut self.tail, data);
-            return Ok(());
+            return Ok(false);
         };
-        while !data.is_empty() {
-            session
+        let mut closed = false;
+        while !data.is_empty() && !closed {
+            // After the peer's close_notify nothing more is read (`Ok(0)`).
+            let read = session
                 .read_tls(&mut data)
                 .map_err(|e| rustls::Error::General(e.to_string()))?;
-            session.process_new_packets()?;
+            closed = session.process_new_packets()?.peer_has_closed() || read == 0;
             let mut reader = session.reader();
             // Until it has no more (`WouldBlock`), or the peer's close_notify.
             while let Ok(chunk) = reader.fill_buf()
@@ -596,11 +599,27 @@ impl Link {
                 reader.consume(n);
             }
         }
-        Ok(())
+        Ok(closed)
     }
 }
 
 impl Conn {
+    /// The outcome when the stream ended with the response awaited: the response,
+    /// if it is one that ends with the connection, or why there is none.
+    fn ended(&mut self) -> Settled {
+        let in_body = self.parser.in_body();
+        let send_error = self.send_error;
+        self.parser.eof().map_err(|k| match send_error {
+            // Closed with no response after a failed send: the send's error says
+            // more than the end of stream.
+            Some(e) if !in_body => {
+                let kind = ErrorKind::from_io(&io::Error::from_raw_os_error(e), false);
+                (kind, Why::Errno(e))
+            }
+            _ => (k, Why::Nothing),
+        })
+    }
+
     /// VU `number`, with no connection yet, to connect to each origin's first
     /// address (`addrs`, by origin) when it first talks to it.
     fn new(shared: &Shared, program: &Program, number: u32, addrs: &[Vec<SocketAddr>]) -> Conn {
@@ -1678,6 +1697,10 @@ impl Engine<'_> {
                 // All of a request is taken at once, however large its body.
                 session.set_buffer_limit(None);
                 tls.handshake_from = Some(now);
+                // What an earlier connection left unsent (a request taken back
+                // before it went, a send cut short) is not this session's.
+                tls.out.clear();
+                tls.sent = 0;
                 tls.session.insert(session)
             }
         };
@@ -1949,7 +1972,7 @@ impl Engine<'_> {
                 // Bytes between requests: the next response's start, as if read
                 // with it. TLS that fails here leaves the connection unusable: the
                 // next request goes on a new one.
-                if link.take_in(data).is_err() {
+                if link.take_in(data) != Ok(false) {
                     link.peer_closed = true;
                 }
             } else {
@@ -2033,23 +2056,30 @@ impl Engine<'_> {
     fn received(&mut self, conns: &mut [Conn], i: usize, res: i32, data: &[u8], now: Instant) {
         // On a TLS link the bytes are records: decrypted into the link's `tail`
         // first, where the response is then parsed (`data` is left empty).
+        // The peer's close_notify (`closed`) ends the stream as a socket's end does.
         let mut data = data;
-        let mut unsealed = None;
+        let (mut unsealed, mut closed) = (None, false);
         if res > 0 && !conns[i].timed_out && conns[i].links[conns[i].at].tls.is_some() {
             match unseal(&mut conns[i], data, now) {
-                Ok(flush) => {
-                    if flush {
-                        self.send(conns, i);
-                    }
+                Ok(peer_closed) => {
+                    closed = peer_closed;
                     data = &[];
                 }
                 Err(error) => {
-                    let link = &conns[i].links[conns[i].at];
-                    let handshake = link
+                    let conn = &conns[i];
+                    let handshake = conn.links[conn.at]
                         .tls
                         .as_ref()
                         .is_some_and(|t| t.handshake_from.is_some());
-                    unsealed = Some(Err((ErrorKind::Tls, Why::Tls { error, handshake })));
+                    // After the handshake, as the tokio engine classifies what
+                    // tokio-rustls reports as invalid data.
+                    let kind = if handshake {
+                        ErrorKind::Tls
+                    } else {
+                        let invalid = io::Error::from(io::ErrorKind::InvalidData);
+                        ErrorKind::from_io(&invalid, conn.parser.in_body())
+                    };
+                    unsealed = Some(Err((kind, Why::Tls { error, handshake })));
                 }
             }
         }
@@ -2068,16 +2098,7 @@ impl Engine<'_> {
                 Why::Errno(-res),
             )))
         } else if res == 0 {
-            let in_body = conn.parser.in_body();
-            Some(conn.parser.eof().map_err(|k| match conn.send_error {
-                // Closed with no response after a failed send: the send's error
-                // says more than the end of stream.
-                Some(e) if !in_body => {
-                    let kind = ErrorKind::from_io(&io::Error::from_raw_os_error(e), false);
-                    (kind, Why::Errno(e))
-                }
-                _ => (k, Why::Nothing),
-            }))
+            Some(conn.ended())
         } else if data.is_empty() && conn.links[conn.at].tail.is_empty() {
             // TLS records with nothing for the response (the handshake's, a
             // session ticket).
@@ -2110,8 +2131,25 @@ impl Engine<'_> {
                 Err(invalid) => Some(Err((ErrorKind::Protocol, Why::Invalid(invalid)))),
             }
         };
+        let outcome = match outcome {
+            None if closed => Some(conn.ended()),
+            outcome => outcome,
+        };
         match outcome {
-            None => self.arm(conns, i),
+            None => {
+                // A TLS session may have records to send: the handshake's end and
+                // the request with it. (With the outcome known they wait for the
+                // connection's next request, which `seal` sends after them.)
+                if !conn.send_in_flight
+                    && conn.links[conn.at]
+                        .tls
+                        .as_deref_mut()
+                        .is_some_and(Tls::pending)
+                {
+                    self.send(conns, i);
+                }
+                self.arm(conns, i);
+            }
             Some(settled) if conn.send_in_flight => {
                 // The outcome came before the request was all sent. The send is
                 // stopped (shutting the socket down ends it with what it sent), and
@@ -2282,18 +2320,18 @@ impl Engine<'_> {
 
 /// What VU `i`'s TLS link received while its response is awaited, `data`, through
 /// its session into the link's `tail`. When that ends the handshake, the
-/// handshake's time is recorded, and the request goes out with the client's
-/// Finished: returns whether the session has ciphertext to send (no send is in
-/// flight then).
+/// handshake's time is recorded (the request then goes out with the client's
+/// Finished, see `Engine::received`). Returns whether the peer closed the
+/// session.
 ///
 /// # Errors
 ///
 /// The session's, when `data` is no valid TLS for it.
 fn unseal(conn: &mut Conn, data: &[u8], now: Instant) -> Result<bool, rustls::Error> {
     let link = &mut conn.links[conn.at];
-    link.take_in(data)?;
+    let closed = link.take_in(data)?;
     let Some(tls) = link.tls.as_deref_mut() else {
-        return Ok(false);
+        return Ok(closed);
     };
     if let Some(from) = tls.handshake_from
         && tls.session.as_ref().is_some_and(|s| !s.is_handshaking())
@@ -2304,7 +2342,7 @@ fn unseal(conn: &mut Conn, data: &[u8], now: Instant) -> Result<bool, rustls::Er
         }
         conn.timing.written = Some(now);
     }
-    Ok(!conn.send_in_flight && tls.pending())
+    Ok(closed)
 }
 
 /// Append `bytes` to a connection's `tail`. Its first allocation holds a typical
