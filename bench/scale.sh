@@ -9,7 +9,9 @@
 # kaioken (kaioken raises its own; a run that cannot fit is refused up front).
 #
 # Env knobs: BENCH_DURATION (10s), BENCH_ROUNDS (3), BENCH_VUS ("100 10000"),
-# BENCH_THINK (1s), BENCH_NO_BUILD=1 (use target/release/kaioken).
+# BENCH_THINK (1s), BENCH_NO_BUILD=1 (use target/release/kaioken), BENCH_TLS=1
+# (nginx serves HTTPS and every VU keeps a TLS connection, verified with --cacert:
+# what a TLS session adds per idle VU).
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -43,6 +45,11 @@ trap 'exit 130' INT TERM
 # nginx warns that its connections are not enough, and closes idle ones, with
 # little more than one per VU: give it twice as many.
 NGINX_CONNECTIONS=$((2 * MAX_VUS + 256))
+KTLS=()
+if [[ ${BENCH_TLS:-0} == 1 ]]; then
+    export NGINX_TLS=1
+    KTLS=(--cacert "$WORK/ca.pem")
+fi
 nginx_start
 printf '[request]\nthink_time = "%s"\n' "$THINK" >"$WORK/think.toml"
 
@@ -52,7 +59,7 @@ for round in $(seq "$ROUNDS"); do
     for v in $VUS; do
         rc=0
         taskset -c "$GEN_CPU" "$TIME" -f '%U %S %M' -o "$WORK/time" \
-            "$KAIOKEN" -f "$WORK/think.toml" "$URL" -c "$v" -d "$DURATION" --threads 1 --no-tui --json \
+            "$KAIOKEN" -f "$WORK/think.toml" "$URL" -c "$v" -d "$DURATION" --threads 1 --no-tui --json "${KTLS[@]}" \
             >"$WORK/out.json" 2>"$WORK/err" </dev/null || rc=$?
         python3 - "$round" "$v" "$WORK/out.json" "$WORK/time" "$rc" >>"$CSV" <<'EOF'
 import json, sys
