@@ -145,6 +145,13 @@ impl Exec {
         self.log.release();
     }
 
+    /// Wait until `deadline` for the writer to have written (or failed) every
+    /// line queued so far, so that the counts then taken for the report line
+    /// cover every line before it. A plugin that stops reading costs the wait.
+    pub(super) fn wait_written(&self, deadline: Instant) {
+        self.queue.wait_idle(deadline);
+    }
+
     /// Send the report line (never dropped), close the plugin's stdin, and wait
     /// until `deadline` (or until `give_up`: a new Ctrl-C) for it to take
     /// everything and exit; then kill it. Its exit status, when not 0, is counted
@@ -361,6 +368,8 @@ struct QueueState {
     lines: VecDeque<Vec<u8>>,
     /// No more lines will come: the writer ends once it has written those left.
     closed: bool,
+    /// The writer has taken a line and not yet written (or failed) it.
+    writing: bool,
 }
 
 impl Queue {
@@ -373,20 +382,42 @@ impl Queue {
         }
         state.lines.push_back(line);
         drop(state);
-        self.ready.notify_one();
+        self.ready.notify_all();
         true
     }
 
     fn close(&self) {
         lock(&self.state).closed = true;
-        self.ready.notify_one();
+        self.ready.notify_all();
     }
 
-    /// The next line, waiting for one; `None` once closed and empty.
+    /// Wait until `deadline` for no line to be queued or being written.
+    fn wait_idle(&self, deadline: Instant) {
+        let mut state = lock(&self.state);
+        while state.writing || !state.lines.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            state = self
+                .ready
+                .wait_timeout(state, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// The next line, waiting for one (the one taken before is done with);
+    /// `None` once closed and empty.
     fn take(&self) -> Option<Vec<u8>> {
         let mut state = lock(&self.state);
+        if std::mem::take(&mut state.writing) {
+            // `wait_idle` may be waiting for that line.
+            self.ready.notify_all();
+        }
         loop {
             if let Some(line) = state.lines.pop_front() {
+                state.writing = true;
                 return Some(line);
             }
             if state.closed {

@@ -46,6 +46,9 @@ const SPAN_QUEUE: usize = 16_384;
 
 /// How long the end of a run waits for the push outputs' last sends.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most `Outputs::finish` waits for an output plugin to take the lines queued
+/// for it (a pipe write takes microseconds; a plugin that stopped reading, forever).
+const WRITTEN_WAIT: Duration = Duration::from_secs(1);
 
 /// What the report says about one output.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -352,7 +355,12 @@ impl Outputs {
     /// held output is printed.
     pub fn finish(&self) -> Vec<OutputJson> {
         let _ = self.flushed.recv_timeout(FLUSH_TIMEOUT);
+        // The plugins' lines queued so far are written before their counts go in
+        // the report (the report line says how many lines came before it); a
+        // plugin that does not read costs at most `WRITTEN_WAIT` here.
+        let deadline = Instant::now() + WRITTEN_WAIT.min(self.linger);
         for plugin in lock(&self.execs).iter() {
+            plugin.wait_written(deadline);
             plugin.release_log();
         }
         self.entries()
