@@ -524,18 +524,10 @@ fn uring_two_origins_allocate_nothing() {
         let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
         assert_eq!(addrs.len(), 2, "an address list per origin");
         let mut stats = WorkerStats::new(shared.measure_from, 10).with_checks(2);
-        shared.publish(0, &mut stats, std::time::Instant::now());
-        let before = counted_allocations();
-        COUNTING.with(|c| c.set(true));
-        let finished =
-            crate::uring::run_worker(&shared, &shared.plan.program, 0, &addrs, &[1], &mut stats);
-        COUNTING.with(|c| c.set(false));
-        let allocations = counted_allocations() - before;
+        let allocations = counted_uring_run(&shared, &addrs, &mut stats);
         for server in servers {
             server.join().unwrap();
         }
-        let finished = finished.expect("io_uring is available on this kernel");
-        assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
         assert_eq!(
             stats.counts.responses, requests as u64,
             "every request was answered"
@@ -600,9 +592,32 @@ fn uring_allocations_grow_not(
     );
 }
 
+/// The heap allocations of VU 1's whole run on the io_uring engine, on this
+/// thread, into `stats`, once it has checked that the run ended with nothing
+/// unfinished and no VU handed to the tokio engine.
+#[cfg(target_os = "linux")]
+fn counted_uring_run(
+    shared: &Shared,
+    addrs: &[Vec<std::net::SocketAddr>],
+    stats: &mut WorkerStats,
+) -> u64 {
+    // The engine publishes its statistics every tick; the first copy makes the
+    // slot's buffers, later ones reuse them. Make it now, so that a run long
+    // enough to publish counts no more than a short one.
+    shared.publish(0, stats, std::time::Instant::now());
+    let before = counted_allocations();
+    COUNTING.with(|c| c.set(true));
+    let finished = crate::uring::run_worker(shared, &shared.plan.program, 0, addrs, &[1], stats);
+    COUNTING.with(|c| c.set(false));
+    let allocations = counted_allocations() - before;
+    let finished = finished.expect("io_uring is available on this kernel");
+    assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
+    allocations
+}
+
 /// The heap allocations of a whole run of `requests` requests of one VU on the
-/// io_uring engine to `http://{host}:port/items/${REQUEST_ID}` (`https` with
-/// `Serving::Tls`), served as `serving` says, with the scenario `config` if any
+/// io_uring engine to `http://{host}:port/items/${REQUEST_ID}` (`https` when
+/// served over TLS), served as `serving` says, with the scenario `config` if any
 /// and the load `tweak` changes; once it has checked that every request was
 /// answered.
 #[cfg(target_os = "linux")]
@@ -651,19 +666,8 @@ fn uring_allocations(
     if let Some(arrival) = &plan.load.arrival {
         stats = stats.open_model(arrival.latency_correction);
     }
-    // The engine publishes its statistics every tick; the first copy makes the
-    // slot's buffers, later ones reuse them. Make it now, so that a run long
-    // enough to publish counts no more than a short one.
-    shared.publish(0, &mut stats, std::time::Instant::now());
-    let before = counted_allocations();
-    COUNTING.with(|c| c.set(true));
-    let unfinished =
-        crate::uring::run_worker(&shared, &shared.plan.program, 0, &addrs, &[1], &mut stats);
-    COUNTING.with(|c| c.set(false));
-    let allocations = counted_allocations() - before;
+    let allocations = counted_uring_run(&shared, &addrs, &mut stats);
     server.join().unwrap();
-    let finished = unfinished.expect("io_uring is available on this kernel");
-    assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
     assert_eq!(
         stats.counts.responses, requests as u64,
         "every request was answered"

@@ -327,10 +327,8 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SocketAddr>>> {
             .all(|s| s.protocol == Protocol::Http1)
         && plan.transport.verbose.is_none()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
-    let tls = shared.transport.tls[Protocol::Http1.index()].is_some();
-    let unsecurable = |o: &kaioken_vm::Origin| {
-        o.scheme == Scheme::Https && (!tls || crate::conn::server_name(&o.host).is_err())
-    };
+    let unsecurable =
+        |o: &kaioken_vm::Origin| o.scheme == Scheme::Https && tls_for(shared, o).is_none();
     if !simple || origins.iter().any(unsecurable) {
         return None;
     }
@@ -338,6 +336,17 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SocketAddr>>> {
         .iter()
         .map(|o| shared.transport.dial.fixed(&o.host, o.port))
         .collect()
+}
+
+/// What a TLS session with `origin` is made from: the run's HTTP/1.1 client
+/// configuration and the name the server's certificate must hold; `None` when the
+/// run has no configuration or the host is no valid server name.
+fn tls_for(
+    shared: &Shared,
+    origin: &kaioken_vm::Origin,
+) -> Option<(Arc<ClientConfig>, ServerName<'static>)> {
+    let config = shared.transport.tls[Protocol::Http1.index()].clone()?;
+    Some((config, crate::conn::server_name(&origin.host).ok()?))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -798,9 +807,9 @@ fn drive(
             .origins
             .iter()
             .map(|o| {
-                let config = shared.transport.tls[Protocol::Http1.index()].clone();
-                let name = crate::conn::server_name(&o.host).ok();
-                config.zip(name).filter(|_| o.scheme == Scheme::Https)
+                (o.scheme == Scheme::Https)
+                    .then(|| tls_for(shared, o))
+                    .flatten()
             })
             .collect(),
         msghdr: Box::new(recvmsg_header()),
