@@ -2244,19 +2244,33 @@ impl Engine<'_> {
                     self.reconnect(conns, i, now);
                     return;
                 }
+                // A connection lost before its TLS handshake was over (the server
+                // closed or reset it) is the handshake's failure.
+                let handshake = conn.links[at]
+                    .tls
+                    .as_ref()
+                    .is_some_and(|t| t.handshake_from.is_some());
                 // As the tokio engine's driver drops a slot's connection on an error.
                 self.close(conns, i, at);
                 conns[i].links[at].reused = false;
                 let timeout = self.shared.plan.transport.timeout;
+                let authority = &self.program.origins[at].authority;
+                // Worded as the tokio engine words a failed handshake (tokio-rustls
+                // calls an end of stream during one `tls handshake eof`).
                 self.stats.note_error_detail(kind, || match why {
+                    Why::Nothing if handshake && kind != ErrorKind::Timeout => {
+                        format!("TLS handshake with {authority}: tls handshake eof")
+                    }
                     Why::Nothing => default_detail(kind, timeout),
+                    Why::Errno(e) if handshake => format!(
+                        "TLS handshake with {authority}: {}",
+                        io::Error::from_raw_os_error(e)
+                    ),
                     Why::Errno(e) => io::Error::from_raw_os_error(e).to_string(),
                     Why::Invalid(invalid) => invalid.detail(),
-                    // Worded as the tokio engine words a failed handshake.
                     Why::Tls { error, handshake } => format!(
-                        "TLS {}with {}: {error}",
+                        "TLS {}with {authority}: {error}",
                         if handshake { "handshake " } else { "" },
-                        self.program.origins[at].authority
                     ),
                 });
                 self.finish(conns, i, now, Outcome::Error(kind));

@@ -179,6 +179,38 @@ fn close_on_accept_is_a_reset() {
     assert!(server.counts().connections.load(Ordering::SeqCst) > 0);
 }
 
+/// A server that closes the connection before the TLS handshake is over: a reset
+/// on both engines, and the example message says it was the handshake's (on the
+/// io_uring engine it once said only that the connection was reset).
+#[test]
+fn a_close_during_the_tls_handshake_is_the_handshakes_failure() {
+    for engine in ["io_uring", "tokio"] {
+        let server = Server::start(Behaviour::CloseOnAccept);
+        let url = server.url().replace("http://", "https://");
+        let out = Test::new()
+            .arg(&url)
+            .args(["-c", "2", "--max-requests", "10", "-d", "30s"])
+            .on_engine(engine)
+            .status(1)
+            .report()
+            .run();
+        let report = out.report();
+        report.check_invariants(1);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(
+            report.error_classes(),
+            vec![("reset".to_owned(), 10)],
+            "{engine}: a close during the handshake is a reset\n{report}"
+        );
+        let authority = url.trim_start_matches("https://").trim_end_matches('/');
+        let why = report.str("error_details.reset");
+        assert!(
+            why.starts_with(&format!("TLS handshake with {authority}: ")),
+            "{engine}: {why}"
+        );
+    }
+}
+
 #[test]
 fn connection_refused() {
     let port = free_port();
