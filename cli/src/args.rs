@@ -665,7 +665,7 @@ pub struct RunArgs {
     /// Read rows of test data from a CSV or JSON file, NAME=PATH (repeatable).
     ///
     /// Templates read a column of the iteration's row as ${NAME.COLUMN}. A NAME the
-    /// scenario's [[data]] defines gets this file instead (its strategy kept);
+    /// scenario's `[[data]]` defines gets this file instead (its strategy kept);
     /// another NAME is a new source, read sequentially (shared by all VUs, from the
     /// first row again after the last). CSV files have a header row; JSON files are
     /// an array of objects. See docs/data.md. Example:

@@ -70,7 +70,7 @@ fn is_zero(n: &u64) -> bool {
 impl ScriptReport {
     /// The reports of several runs of one scenario (the segments of a distributed
     /// run) as one: counts added per function and role, messages added by text, the
-    /// most frequent [`MESSAGES`] kept and the rest counted as others.
+    /// most frequent `MESSAGES` kept and the rest counted as others.
     pub fn merge<'a>(runs: impl IntoIterator<Item = &'a [ScriptReport]>) -> Vec<ScriptReport> {
         let mut out: Vec<ScriptReport> = Vec::new();
         for run in runs {

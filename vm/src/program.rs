@@ -272,7 +272,7 @@ impl Program {
     }
 
     /// The multi-line bytecode listing of `--dump bytecode`, with what `rule` calls
-    /// secret hidden (see [`Program::redacted_consts`]). `Display` is the listing
+    /// secret hidden (see `Program::redacted_consts`). `Display` is the listing
     /// under the built-in rule.
     pub fn listing<'a>(&'a self, rule: &'a Redact) -> Listing<'a> {
         Listing {

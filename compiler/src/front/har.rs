@@ -1,5 +1,5 @@
 //! The HAR front end: a recording made by a browser's developer tools or a proxy
-//! (Chrome, Firefox, Charles, Insomnia, mitmproxy) into a located [`Draft`], or into
+//! (Chrome, Firefox, Charles, Insomnia, mitmproxy) into a located `Draft`, or into
 //! scenario TOML for `kaioken import har`.
 //!
 //! ```text
@@ -13,14 +13,14 @@
 //!                 Draft ─► lower ─► Ir                          scenario.toml ─► front::toml ─► Draft
 //! ```
 //!
-//! Both outputs come from the same [`Recording`], so a recording run directly and
+//! Both outputs come from the same `Recording`, so a recording run directly and
 //! the scenario imported from it lower to the same IR (a test checks this for every
 //! fixture). What a recording holds that must not be replayed as is, is dropped here:
 //! HTTP/2 and HTTP/3 pseudo-headers, hop-by-hop headers, `host` (from the URL),
 //! `content-length` (computed from the body) and recorded cookies (a per-VU cookie
 //! jar replaces them). Values that a response produced and a later request sends
 //! back become extractors and `${var}`s, or `${URLENCODE(var)}`s where the request
-//! sent them percent-encoded ([`correlate`]).
+//! sent them percent-encoded (`correlate`).
 //!
 //! Byte ranges come from `serde_json`'s `RawValue`: each borrowed raw value is a slice
 //! of the file, so its offset is where it sits. A hand-written JSON parser with spans

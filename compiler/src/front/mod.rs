@@ -1,6 +1,6 @@
 //! Front ends: each reads one kind of input (a TOML scenario, a HAR recording, an
 //! OpenAPI spec, a Postman collection, the command line) into a located
-//! [`crate::draft::Draft`].
+//! `crate::draft::Draft`.
 
 pub mod flags;
 pub mod har;

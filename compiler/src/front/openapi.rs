@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Each parameter and body gets the value its author gave (`example`, `examples`,
-//! `default`) or one generated from its schema ([`schema`]); what cannot be made up —
+//! `default`) or one generated from its schema (`schema`); what cannot be made up —
 //! a credential, a parameter with no schema — becomes a `${NAME}` placeholder, an
 //! environment variable the user sets (or a value they write in). Every step checks
 //! that the status is one the operation documents. `$ref`s are resolved within the

@@ -1,5 +1,5 @@
 //! The Postman front end: a Postman Collection (v2.0 or v2.1, as Postman exports
-//! it) into scenario TOML for `kaioken import postman`, or into a [`Draft`] for
+//! it) into scenario TOML for `kaioken import postman`, or into a `Draft` for
 //! `kaioken run collection.json`.
 //!
 //! ```text

@@ -1,5 +1,5 @@
 //! The target-list front end (`--targets FILE`): a list of requests in vegeta's
-//! format into a located [`Draft`], lowered like any scenario.
+//! format into a located `Draft`, lowered like any scenario.
 //!
 //! ```text
 //!   GET http://127.0.0.1:8080/users

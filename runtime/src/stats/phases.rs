@@ -84,7 +84,7 @@ pub struct Phases {
     pub opened: u64,
     /// Requests sent on a connection an earlier request had used.
     pub reused: u64,
-    /// Connections the server ended (see [`Timing::closed_by_server`]).
+    /// Connections the server ended (see `Timing::closed_by_server`).
     pub closed_by_server: u64,
 }
 
