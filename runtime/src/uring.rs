@@ -16,10 +16,11 @@
 //! kernel runs completions when the thread waits, not as interrupts.
 //!
 //! Waiting VUs (think time, a ramp-up's start, a rate cap's slot, back-off after a
-//! failed connect) sit in a heap of timers; the ring's wait ends at the first one,
-//! so a VU goes on without an operation or a syscall of its own. A rate-cap slot
-//! is kept to its time; a pause ends on the run's next `PAUSE_TICK` (250 µs), so
-//! the VUs whose pauses end within one tick send together, and the server wakes
+//! failed connect) sit in heaps of timers; the ring's wait ends at the first one,
+//! so a VU goes on without an operation or a syscall of its own. For a rate-cap
+//! slot the loop wakes at its time; for a pause, on the run's next `PAUSE_TICK`
+//! (250 µs) at or after its end, and every pause over by then ends in that round,
+//! so the VUs whose pauses end within one tick send together and the server wakes
 //! once for them rather than once each.
 //!
 //! The open model's iterations are due on the schedule open.rs computes for both
@@ -43,7 +44,7 @@
 //! reading, when the wait returns, is the time of what carries no stamp (a
 //! connect's completion, the end of stream) and the time the next round's timers
 //! are checked against; a timer fires late by the round's handling (about a
-//! microsecond per completion reaped).
+//! microsecond per completion reaped), and a pause besides by up to its tick.
 //!
 //! Because responses keep their own times, a wait need not end at the first
 //! completion. When the loop will wake within `REAP_WITHIN` (1 ms) anyway (the
@@ -54,7 +55,7 @@
 //! 2026-12-02). What it costs: a VU's next request after a response goes at the
 //! loop's next wake-up, up to `REAP_WITHIN` later (under a rate cap, half the
 //! pacer's slack more); think time counts from the response's stamp, so it is not
-//! stretched beyond that. Otherwise (the closed model without pauses, a connect in
+//! stretched beyond that (and its tick). Otherwise (the closed model without pauses, a connect in
 //! flight, the last response bytes came without a stamp, as the run's first ones
 //! may) the wait ends at the first completion.
 //!
@@ -123,14 +124,15 @@ const REAP_WITHIN: Duration = Duration::from_millis(1);
 /// iterations due within it go out together, still before they are due.
 const RELEASE_GRAIN: Duration = Duration::from_micros(50);
 
-/// Pauses end on this grid of the run's clock (see `on_tick`). A think time's
-/// VUs each pause from their own response, so without it every pause ending is a
-/// wake-up of its own, and each request it sends finds the server asleep and pays
-/// for waking it: 1.2× the CPU per request of the same load without pauses (a
-/// rate cap, whose wake-ups send a millisecond's slots together, costs less than
-/// that load). On a 250 µs grid, about 1.05× (BENCHMARKS.md, 2026-12-02). A pause
-/// lasts at most this much longer than asked (the tokio engine's timers: up to
-/// 1 ms longer).
+/// The loop wakes for pauses on this grid of the run's clock (`on_tick`). A
+/// think time's VUs each pause from their own response, so without it every pause
+/// ending is a wake-up of its own, and each request it sends finds the server
+/// asleep and pays for waking it: 1.24–1.38× the CPU per request of the plain
+/// closed model at 1 ms of think time (a rate cap at the same rate, whose wake-ups
+/// send a millisecond's slots together, costs less than the plain case). On a
+/// 250 µs grid, 1.05–1.24× (BENCHMARKS.md, 2026-12-02). A pause lasts at most this
+/// much longer than asked (on the tokio engine, whose timer ticks every
+/// millisecond: up to 1 ms longer).
 const PAUSE_TICK: Duration = Duration::from_micros(250);
 
 /// The most origins a program run here may have, and the most VUs: what an
@@ -298,7 +300,7 @@ impl Drop for Pool {
 /// program's origins, one or several (a VU keeps a connection to each origin it
 /// talks to, see `Link`), in the closed model with think time, a rate cap, a ramp-up or stages
 /// (think time, ramp-up starts and rate-cap slots wait on the worker's timers,
-/// `Engine::timers`, which bound the ring's wait; the rate cap is the tokio engine's
+/// `Engine::pauses` and `Engine::slots`, which bound the ring's wait; the rate cap is the tokio engine's
 /// pacer, `worker::worker_pacer`; stages park VUs above the level between
 /// iterations, as `closed_vu` does), and in the open model, constant or ramping
 /// arrival rate (the tokio engine's schedule and queue, open.rs; the next due
@@ -433,8 +435,6 @@ struct Conn {
     number: u32,
     /// Counted among the active VUs: started, and not parked above the stages' level.
     active: bool,
-    /// What the VU does when its timer is due.
-    wake: Wake,
     /// With a rate cap: the VU holds a reserved slot and waits for it (its timer);
     /// when it is due the request goes without reserving another.
     slot_reserved: bool,
@@ -649,7 +649,6 @@ impl Conn {
             vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
             number,
             active: false,
-            wake: Wake::Next,
             slot_reserved: false,
             links: addrs
                 .iter()
@@ -687,28 +686,13 @@ impl Conn {
     }
 }
 
-/// What a VU waiting on the worker's timers does when its time comes.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// What a VU waiting for its rate-cap slot does when the slot comes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Wake {
-    /// Ask its machine for the next request (ramp-up start, think time, back-off).
-    Next,
-    /// Send the request it has (its rate-cap slot has come).
+    /// Send the request it has.
     Send,
-    /// Send the redirect it follows (its rate-cap slot has come).
+    /// Send the redirect it follows.
     Redirect,
-}
-
-impl Wake {
-    /// When the loop wakes for a timer set for `at`: a pause (think time, a
-    /// ramp-up's start, a back-off) ends on the run's next `PAUSE_TICK`, so the VUs
-    /// whose pauses end within one tick go on together; a rate-cap slot keeps its
-    /// own time.
-    fn when(self, at: Instant, start: Instant) -> Instant {
-        match self {
-            Wake::Next => on_tick(at, start),
-            Wake::Send | Wake::Redirect => at,
-        }
-    }
 }
 
 /// A request's outcome as the response (or its absence) decided it: the response, or
@@ -817,7 +801,8 @@ fn drive(
         submitted: Vec::with_capacity(vus.len()),
         remaining: conns.len(),
         parked: Vec::new(),
-        timers: BinaryHeap::with_capacity(vus.len()),
+        pauses: BinaryHeap::with_capacity(vus.len()),
+        slots: BinaryHeap::with_capacity(vus.len()),
         pacer: crate::worker::worker_pacer(shared),
         benched: Vec::with_capacity(if shared.profile.is_some() && open.is_none() {
             vus.len()
@@ -860,7 +845,7 @@ fn drive(
         if delay.is_zero() {
             engine.next_request(&mut conns, i, now);
         } else {
-            engine.timers.push(Reverse((shared.start + delay, i)));
+            engine.pause(i, shared.start + delay);
         }
     }
     let mut completions: Vec<(u64, i32, u32)> = Vec::with_capacity(entries as usize * 2);
@@ -884,19 +869,25 @@ fn drive(
         for i in std::mem::take(&mut engine.parked) {
             engine.next_request(&mut conns, i, now);
         }
-        // VUs whose timer is due go on: started by the ramp-up, think time over,
-        // back-off waited out, rate-cap slot come. A rate-cap slot within half the
-        // pacer's slack is taken now, as `Engine::paced` takes a slot it reserves:
-        // one wake-up sends a millisecond's slots together, not one each.
-        let horizon = now + crate::rate::SLACK / 2;
-        while let Some(&Reverse((at, i))) = engine.timers.peek() {
-            let slot = conns[i].wake != Wake::Next;
-            if !stopping && at > now && !(slot && at <= horizon) {
+        // VUs whose pause is over go on: started by the ramp-up, think time over,
+        // back-off waited out.
+        while let Some(&Reverse((at, i))) = engine.pauses.peek() {
+            if !stopping && at > now {
                 break;
             }
-            engine.timers.pop();
-            match std::mem::replace(&mut conns[i].wake, Wake::Next) {
-                Wake::Next => engine.next_request(&mut conns, i, now),
+            engine.pauses.pop();
+            engine.next_request(&mut conns, i, now);
+        }
+        // Rate-cap slots come. One within half the pacer's slack is taken now, as
+        // `Engine::paced` takes a slot it reserves: one wake-up sends a
+        // millisecond's slots together, not one each.
+        let horizon = now + crate::rate::SLACK / 2;
+        while let Some(&Reverse((at, i, then))) = engine.slots.peek() {
+            if !stopping && at > horizon {
+                break;
+            }
+            engine.slots.pop();
+            match then {
                 Wake::Send => engine.send_step(&mut conns, i, now),
                 Wake::Redirect => engine.follow_redirect(&mut conns, i, now),
             }
@@ -942,8 +933,13 @@ fn drive(
         // is due, or after `SCAN_EVERY` (to notice a stop and time requests out).
         // The kernel reads `wait` during this call only.
         let mut wait = SCAN_EVERY;
-        if let Some(&Reverse((at, i))) = engine.timers.peek() {
-            let at = conns[i].wake.when(at, shared.start);
+        // For a pause, the loop wakes on the run's next `PAUSE_TICK` at or after
+        // its end, and takes every pause over by then.
+        if let Some(&Reverse((at, _))) = engine.pauses.peek() {
+            let at = on_tick(at, shared.start);
+            wait = wait.min(at.saturating_duration_since(submit_at));
+        }
+        if let Some(&Reverse((at, _, _))) = engine.slots.peek() {
             wait = wait.min(at.saturating_duration_since(submit_at));
         }
         if let Some(open) = &engine.open
@@ -1118,10 +1114,12 @@ struct Engine<'a> {
     remaining: usize,
     /// VUs whose request was refused unsent: they go on in the next round.
     parked: Vec<usize>,
-    /// VUs waiting, until when: think time, or the back-off after a failed connect
-    /// (starting again at once would spin). Never holds more than one entry per VU,
-    /// so it never grows past its initial capacity.
-    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// VUs pausing, until when: think time, a ramp-up's start, or the back-off after
+    /// a failed connect (starting again at once would spin). With `slots`, never
+    /// more than one entry per VU, so neither grows past its initial capacity.
+    pauses: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// VUs waiting for their rate-cap slot, until when, and what they send then.
+    slots: BinaryHeap<Reverse<(Instant, usize, Wake)>>,
     /// `--rate`: this worker's share of it, the tokio engine's pacer
     /// (`worker::worker_pacer`).
     pacer: Option<Pacer>,
@@ -1330,7 +1328,7 @@ impl Engine<'_> {
                         continue;
                     }
                     conn.iteration_pending = new_iteration;
-                    self.timers.push(Reverse((now + pause, i)));
+                    self.pause(i, now + pause);
                     return;
                 }
                 // Only WebSocket steps pace, and they run on the tokio engine (see
@@ -1539,6 +1537,13 @@ impl Engine<'_> {
         self.remaining -= 1;
     }
 
+    /// VU `i` pauses (think time, a ramp-up's start, a back-off) until `until`, and
+    /// then asks its machine for its next request, in the first round at or after
+    /// that (the loop wakes for it on a `PAUSE_TICK`, see `drive`).
+    fn pause(&mut self, i: usize, until: Instant) {
+        self.pauses.push(Reverse((until, i)));
+    }
+
     /// With a rate cap, whether VU `i` may send now: it reserves the next slot of
     /// the worker's pacer, and when that is later than now it waits for it on the
     /// timers (returns `false`; `then` is what it does when the slot comes). Slots
@@ -1557,8 +1562,7 @@ impl Engine<'_> {
             return true;
         }
         conn.slot_reserved = true;
-        conn.wake = then;
-        self.timers.push(Reverse((at, i)));
+        self.slots.push(Reverse((at, i, then)));
         false
     }
 
@@ -2250,6 +2254,12 @@ impl Engine<'_> {
                     .tls
                     .as_ref()
                     .is_some_and(|t| t.handshake_from.is_some());
+                // Classed as the tokio engine classes a failed handshake: a reset or
+                // an end of stream is a reset, any other errno the handshake's.
+                let kind = match why {
+                    Why::Errno(e) if handshake && e != libc::ECONNRESET => ErrorKind::Tls,
+                    _ => kind,
+                };
                 // As the tokio engine's driver drops a slot's connection on an error.
                 self.close(conns, i, at);
                 conns[i].links[at].reused = false;
@@ -2328,7 +2338,7 @@ impl Engine<'_> {
             // A failed connect is never a redirect: the step is over. The VU waits
             // out its back-off, parked (see `drive`).
             conn.phase = Phase::Idle;
-            self.timers.push(Reverse((now + wait, i)));
+            self.pause(i, now + wait);
             return;
         }
         match after {
@@ -2573,19 +2583,6 @@ pub(crate) mod tests {
         }
         // Before the start (a timer set then): the start.
         assert_eq!(on_tick(start, start + PAUSE_TICK), start + PAUSE_TICK);
-    }
-
-    /// The loop wakes for a pause on its tick, for a rate-cap slot on time.
-    #[test]
-    fn pauses_wait_for_the_tick_and_slots_do_not() {
-        use super::{PAUSE_TICK, Wake};
-        use std::time::{Duration, Instant};
-        let start = Instant::now();
-        let at = start + Duration::from_micros(1_010);
-        let tick = start + 5 * PAUSE_TICK;
-        assert_eq!(Wake::Next.when(at, start), tick);
-        assert_eq!(Wake::Send.when(at, start), at);
-        assert_eq!(Wake::Redirect.when(at, start), at);
     }
 
     /// How many times a multishot recv ended because the pool ran dry.
