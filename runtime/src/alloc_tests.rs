@@ -240,6 +240,14 @@ fn uring_by_host_name_allocates_nothing() {
     uring_allocations_do_not_grow("localhost", None, |_| {});
 }
 
+/// Nor over a Unix socket (`--unix-socket`), whose responses carry no kernel
+/// timestamp.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_over_a_unix_socket_allocates_nothing() {
+    uring_allocations_grow_not("localhost", None, Serving::Unix, |_| {});
+}
+
 /// Nor with think time: the VU waits on the worker's timers between requests.
 #[cfg(target_os = "linux")]
 #[test]
@@ -571,6 +579,8 @@ enum Serving {
     /// One response over TLS whose end is the server's close_notify
     /// ([`serve_tls_closing`]).
     TlsClosing,
+    /// Each response in one write, on a Unix socket (`--unix-socket`).
+    Unix,
 }
 
 /// [`uring_allocations_do_not_grow`], the server answering as `serving` says.
@@ -598,7 +608,7 @@ fn uring_allocations_grow_not(
 #[cfg(target_os = "linux")]
 fn counted_uring_run(
     shared: &Shared,
-    addrs: &[Vec<std::net::SocketAddr>],
+    addrs: &[Vec<socket2::SockAddr>],
     stats: &mut WorkerStats,
 ) -> u64 {
     // The engine publishes its statistics every tick; the first copy makes the
@@ -633,10 +643,21 @@ fn uring_allocations(
     let tls = matches!(serving, Serving::Tls | Serving::TlsClosing)
         .then(|| rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap());
     let cacert = tls.as_ref().map(|t| t.cert.pem().into_bytes());
-    let server = std::thread::spawn(move || match tls {
-        Some(tls) if serving == Serving::TlsClosing => serve_tls_closing(listener, tls),
-        Some(tls) => serve_tls(listener, requests, tls),
-        None => serve_split(listener, requests, serving == Serving::Split),
+    // A socket path of this process's own, for each such run.
+    let unix = (serving == Serving::Unix).then(|| {
+        static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("kaioken-alloc-{}-{run}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        (std::os::unix::net::UnixListener::bind(&path).unwrap(), path)
+    });
+    let unix_listener = unix.as_ref().map(|(l, _)| l.try_clone().unwrap());
+    let server = std::thread::spawn(move || match (tls, unix_listener) {
+        (Some(tls), _) if serving == Serving::TlsClosing => serve_tls_closing(listener, tls),
+        (Some(tls), _) => serve_tls(listener, requests, tls),
+        (None, Some(unix)) => answer(unix.accept().unwrap().0, requests, false),
+        (None, None) => serve_split(listener, requests, serving == Serving::Split),
     });
     let scheme = if cacert.is_some() { "https" } else { "http" };
     let flags = Flags {
@@ -660,6 +681,7 @@ fn uring_allocations(
     let editing = Arc::get_mut(&mut plan).unwrap();
     tweak(&mut editing.load);
     editing.transport.cacert_pem = cacert;
+    editing.transport.unix_socket = unix.as_ref().map(|(_, path)| path.clone());
     let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
     let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
     let mut stats = WorkerStats::new(shared.measure_from, 10);
@@ -668,6 +690,9 @@ fn uring_allocations(
     }
     let allocations = counted_uring_run(&shared, &addrs, &mut stats);
     server.join().unwrap();
+    if let Some((_, path)) = &unix {
+        let _ = std::fs::remove_file(path);
+    }
     assert_eq!(
         stats.counts.responses, requests as u64,
         "every request was answered"

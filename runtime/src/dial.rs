@@ -9,7 +9,8 @@
 //! answer and have none); with `--dns-refresh`, an answer older than that is
 //! resolved again by the next new connection. A failed lookup is not kept: the next
 //! connection tries again. With `--unix-socket`, every connection goes to that
-//! socket instead (conn.rs); with a proxy, through it (proxy.rs).
+//! socket instead (conn.rs, and uring.rs `eligible`); with a proxy, through it
+//! (proxy.rs).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

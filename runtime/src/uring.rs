@@ -75,7 +75,6 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, BufRead, Write};
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -310,7 +309,8 @@ impl Drop for Pool {
 /// tick; BENCHMARKS.md, 2026-12-02); its schedule lag is lower. Each origin's host is an
 /// IP address, a name `--resolve`/`--connect-to` routes, or a name resolved here,
 /// once for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections
-/// have no `dns` phase.
+/// have no `dns` phase; with `--unix-socket`, every origin's connections go to that
+/// socket (whose bytes carry no receive timestamp: see `Engine::stamped`).
 ///
 /// What falls back to the tokio engine, and why (one ineligible origin or step is
 /// enough: a VU runs all its steps on one engine, so the whole run goes there):
@@ -320,8 +320,9 @@ impl Drop for Pool {
 ///   valid TLS server name, which the tokio engine reports per request.
 /// - An origin whose name does not resolve at the start (the tokio engine's
 ///   lookups report it, as every `dns` error is reported) and `--dns-refresh`
-///   (names looked up again during the run); `--unix-socket` and proxies
-///   (connections that do not go to the origin's address).
+///   (names looked up again during the run); proxies (connections that go to
+///   another address than the origin's, in another form). A `--unix-socket` path
+///   too long for a socket address, which the tokio engine reports.
 /// - `-v`: printing lives in the tokio engine's drivers.
 /// - More than `MAX_ORIGINS` origins, or more than `MAX_VUS` VUs: an operation's tag
 ///   has room for no more (see `tag`).
@@ -329,7 +330,7 @@ impl Drop for Pool {
 /// A redirect to one of the program's origins is followed here, on the VU's
 /// connection to it. A redirect to an origin the program does not name is the one
 /// thing it cannot know in advance: it hands its VUs to the tokio engine then.
-pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SocketAddr>>> {
+pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SockAddr>>> {
     let plan = &shared.plan;
     let origins = &plan.program.origins;
     let simple = !origins.is_empty()
@@ -347,9 +348,19 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SocketAddr>>> {
     if !simple || origins.iter().any(unsecurable) {
         return None;
     }
+    let dial = &shared.transport.dial;
+    if let Some(path) = dial.unix_socket() {
+        // Every origin's connections go to the one socket, as conn.rs sends them. A
+        // path too long for a socket address is the tokio engine's to report.
+        let addr = SockAddr::unix(path).ok()?;
+        return Some(vec![vec![addr]; origins.len()]);
+    }
     origins
         .iter()
-        .map(|o| shared.transport.dial.fixed(&o.host, o.port))
+        .map(|o| {
+            let addrs = dial.fixed(&o.host, o.port)?;
+            Some(addrs.into_iter().map(SockAddr::from).collect())
+        })
         .collect()
 }
 
@@ -569,11 +580,11 @@ impl Tls {
 
 impl Link {
     /// No connection yet, to connect to `addr` first; `tls` for an `https` origin.
-    fn new(addr: SocketAddr, tls: bool) -> Link {
+    fn new(addr: SockAddr, tls: bool) -> Link {
         Link {
             socket: None,
             reused: false,
-            addr: SockAddr::from(addr),
+            addr,
             addr_index: 0,
             tail: Vec::new(),
             recv_armed: false,
@@ -644,7 +655,7 @@ impl Conn {
 
     /// VU `number`, with no connection yet, to connect to each origin's first
     /// address (`addrs`, by origin) when it first talks to it.
-    fn new(shared: &Shared, program: &Program, number: u32, addrs: &[Vec<SocketAddr>]) -> Conn {
+    fn new(shared: &Shared, program: &Program, number: u32, addrs: &[Vec<SockAddr>]) -> Conn {
         Conn {
             vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
             number,
@@ -653,7 +664,7 @@ impl Conn {
             links: addrs
                 .iter()
                 .zip(&program.origins)
-                .map(|(a, o)| Link::new(a[0], o.scheme == Scheme::Https))
+                .map(|(a, o)| Link::new(a[0].clone(), o.scheme == Scheme::Https))
                 .collect(),
             at: 0,
             backoff: Backoff::default(),
@@ -738,7 +749,7 @@ pub(crate) fn run_worker(
     shared: &Shared,
     program: &Program,
     index: usize,
-    addrs: &[Vec<SocketAddr>],
+    addrs: &[Vec<SockAddr>],
     vus: &[u32],
     stats: &mut WorkerStats,
 ) -> io::Result<Finished> {
@@ -774,7 +785,7 @@ fn drive(
     shared: &Shared,
     program: &Program,
     index: usize,
-    addrs: &[Vec<SocketAddr>],
+    addrs: &[Vec<SockAddr>],
     vus: &[u32],
     stats: &mut WorkerStats,
     ring: &mut IoUring,
@@ -1102,7 +1113,7 @@ struct Engine<'a> {
     /// The worker's index (the open model numbers its VUs by it).
     index: usize,
     /// The addresses of each origin, by origin index (see `eligible`); none empty.
-    addrs: &'a [Vec<SocketAddr>],
+    addrs: &'a [Vec<SockAddr>],
     /// The worker's own copy of the program (see `worker::worker`).
     program: &'a Program,
     stats: &'a mut WorkerStats,
@@ -1150,7 +1161,9 @@ struct Engine<'a> {
     /// first stamp comes: the kernel turns receive timestamps on for the host a
     /// moment after the first socket asks (a deferred static key), so the run's
     /// first responses may come without one; those are reaped as they come and
-    /// timed when reaped.
+    /// timed when reaped. A Unix socket's bytes never carry one (the kernel stamps
+    /// only what comes through its network stack), so a `--unix-socket` run keeps
+    /// this false and every wait ends at the first completion.
     stamped: bool,
     /// A socket refused the timestamp option: no wait batches for the rest of the
     /// run, as that socket's responses would be timed when reaped.
@@ -1654,7 +1667,7 @@ impl Engine<'_> {
             conn.timing.reused = false;
             if link.addr_index != 0 {
                 link.addr_index = 0;
-                link.addr = SockAddr::from(self.addrs[at][0]);
+                link.addr = self.addrs[at][0].clone();
             }
             self.connect(conns, i, now);
             return;
@@ -1671,9 +1684,14 @@ impl Engine<'_> {
         let link = &mut conn.links[at];
         match Socket::new(link.addr.domain(), Type::STREAM, None) {
             Ok(s) => {
-                let _ = s.set_nodelay(true);
-                if stamp_receipts(&s).is_err() {
-                    self.stamps_refused = true;
+                // A Unix socket has no Nagle to turn off, and its bytes carry no
+                // receive timestamp: its responses are timed when reaped, and waits
+                // end at the first completion (see `Engine::stamped`).
+                if !link.addr.is_unix() {
+                    let _ = s.set_nodelay(true);
+                    if stamp_receipts(&s).is_err() {
+                        self.stamps_refused = true;
+                    }
                 }
                 let fd = types::Fd(s.as_raw_fd());
                 link.socket = Some(s);
@@ -1898,7 +1916,7 @@ impl Engine<'_> {
                 // the last one's failure is the one reported.
                 let link = &mut conns[i].links[o];
                 link.addr_index += 1;
-                link.addr = SockAddr::from(self.addrs[o][link.addr_index]);
+                link.addr = self.addrs[o][link.addr_index].clone();
                 link.socket = None;
                 self.connect(conns, i, now);
             }
@@ -1908,13 +1926,17 @@ impl Engine<'_> {
                 } else {
                     ErrorKind::Connect
                 };
-                let addr = conns[i].links[o].addr.as_socket();
+                let addr = &conns[i].links[o].addr;
+                // Worded as conn.rs words them.
                 self.stats.note_error_detail(kind, || {
-                    format!(
-                        "connecting to {}: {}",
-                        addr.map_or_else(String::new, |a| a.to_string()),
-                        io::Error::from_raw_os_error(-res)
-                    )
+                    let e = io::Error::from_raw_os_error(-res);
+                    match (addr.as_socket(), addr.as_pathname()) {
+                        (Some(a), _) => format!("connecting to {a}: {e}"),
+                        (None, Some(path)) => {
+                            format!("connecting to the Unix socket {}: {e}", path.display())
+                        }
+                        (None, None) => format!("connecting: {e}"),
+                    }
                 });
                 conns[i].links[o].socket = None;
                 self.finish(

@@ -255,17 +255,19 @@ fn connect_to_applies_to_http3() {
     assert_eq!(caddy.protocols().get("HTTP/3.0"), None);
 }
 
-/// `--unix-socket`: every connection goes to nginx's Unix socket, over HTTP/1.1,
-/// HTTP/2 (h2c) and TLS (the URL's `localhost` is the server name nginx's
-/// certificate is checked against); nginx logs the URL's host, as many requests as
-/// the report counts, on as many connections as it says were opened.
+/// `--unix-socket`: every connection goes to nginx's Unix socket, over HTTP/1.1
+/// (on each engine), HTTP/2 (h2c) and TLS (the URL's `localhost` is the server name
+/// nginx's certificate is checked against); nginx logs the URL's host, as many
+/// requests as the report counts, on as many connections as it says were opened.
 #[test]
 fn unix_socket_carries_http1_http2_and_tls() {
-    for (variant, extra) in [
-        (Variant::Http1, &[][..]),
-        (Variant::H2c, &["--http2"][..]),
-        (Variant::Tls, &["--http2"][..]),
-        (Variant::Tls, &[][..]),
+    for (variant, extra, engine) in [
+        (Variant::Http1, &[][..], "io_uring"),
+        (Variant::Http1, &[][..], "tokio"),
+        (Variant::H2c, &["--http2"][..], "tokio"),
+        (Variant::Tls, &["--http2"][..], "tokio"),
+        (Variant::Tls, &[][..], "io_uring"),
+        (Variant::Tls, &[][..], "tokio"),
     ] {
         let nginx = Nginx::start(variant);
         let scheme = if variant.is_tls() { "https" } else { "http" };
@@ -275,14 +277,20 @@ fn unix_socket_carries_http1_http2_and_tls() {
             .arg(nginx.socket_path())
             .args(extra)
             .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+            .on_engine(engine)
             .report();
         if variant.is_tls() {
             test = test.arg("--cacert").arg(nginx.ca_path());
         }
         let report = test.run().report();
-        let what = format!("{variant:?} {extra:?}");
+        let what = format!("{variant:?} {extra:?} on {engine}");
         report.check_invariants(0);
-        assert_eq!(report.str("settings.engine"), "tokio", "{what}");
+        let ran_on = if cfg!(target_os = "linux") {
+            engine
+        } else {
+            "tokio"
+        };
+        assert_eq!(report.str("settings.engine"), ran_on, "{what}");
         assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
         let opened = report.keepalive_connections(2);
         assert_eq!(report.u64("phases_ms.dns.count"), 0, "{what}\n{report}");
@@ -302,6 +310,47 @@ fn unix_socket_carries_http1_http2_and_tls() {
             "{what}: {lines:?}"
         );
         assert_eq!(distinct_connections(&lines), opened, "{what}");
+    }
+}
+
+/// A Unix socket its server left behind (the file is there, nothing listens): every
+/// connect is refused, as on a port nothing listens on, and the detail names the
+/// socket, on each engine.
+#[test]
+fn a_unix_socket_nothing_listens_on_refuses_every_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gone.sock");
+    // Dropping the listener closes it and leaves the file.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    for engine in ["io_uring", "tokio"] {
+        let report = Test::new()
+            .arg("http://localhost/")
+            .arg("--unix-socket")
+            .arg(&path)
+            .args(["-c", "2", "--max-requests", "20", "-d", "30s"])
+            .on_engine(engine)
+            .status(1)
+            .report()
+            .run()
+            .report();
+        report.check_invariants(1);
+        let ran_on = if cfg!(target_os = "linux") {
+            engine
+        } else {
+            "tokio"
+        };
+        assert_eq!(report.str("settings.engine"), ran_on, "{report}");
+        assert_eq!(
+            report.error_classes(),
+            vec![("connect_refused".to_owned(), 20)],
+            "{engine}\n{report}"
+        );
+        let why = report.str("error_details.connect_refused");
+        let named = format!("connecting to the Unix socket {}: ", path.display());
+        assert!(
+            why.starts_with(&named) && why.contains("refused"),
+            "{engine}: {why}"
+        );
     }
 }
 
