@@ -868,8 +868,7 @@ fn drive(
     // response, and `now` for the next round's timers and gates).
     let mut now = now;
     loop {
-        if shared.control.is_hard_stopped() || (engine.remaining == 0 && engine.pending.is_empty())
-        {
+        if shared.control.is_hard_stopped() {
             break;
         }
         // VUs backing off after a failed connect whose wait is over go on; when the
@@ -923,6 +922,11 @@ fn drive(
         // The open model: iterations due by now go to VUs (or the queue).
         if engine.open.is_some() {
             engine.release(&mut conns, now);
+        }
+        // Every VU is done (the last ones may have retired just now, at the stop's
+        // timers above): nothing is left to wait for.
+        if engine.remaining == 0 && engine.pending.is_empty() {
+            break;
         }
         // Queue what the last round produced, then one syscall: submit and wait.
         if !engine.submit(ring) {
