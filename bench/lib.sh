@@ -5,7 +5,8 @@
 # nginx_start needs WORK (a scratch dir the caller removes), SRV_CPU (CPU for the
 # single worker) and NGINX (the binary); NGINX_CONNECTIONS (4096) bounds the
 # connections its worker holds; NGINX_TLS=1 serves HTTPS (TLS 1.3, a certificate
-# for 127.0.0.1 signed by a CA made for the run, at $WORK/ca.pem); NGINX_SERVERS,
+# for 127.0.0.1 signed by a CA made for the run, at $WORK/ca.pem); NGINX_UNIX=1
+# has the server listen on the Unix socket $WORK/nginx.sock too; NGINX_SERVERS,
 # when set, is more configuration put inside its `http` block (more `server`s,
 # e.g. HTTP/2 listeners). It sets NGINX_PID, PORT and URL. Call
 # nginx_stop from the caller's EXIT trap. server_start/server_stop do the same for
@@ -170,6 +171,8 @@ nginx_start() {
         ssl_session_cache off"
     fi
     URL=$scheme://127.0.0.1:$PORT/
+    local listen_unix=
+    [[ ${NGINX_UNIX:-0} == 1 ]] && listen_unix="listen unix:$WORK/nginx.sock$listen_tls;"
 
     # worker_cpu_affinity takes a bit mask, highest CPU first: CPU 1 -> "10".
     local affinity=1 user_line=
@@ -196,6 +199,7 @@ http {
     keepalive_timeout 300s;
     server {
         listen 127.0.0.1:$PORT$listen_tls;
+        $listen_unix
         location / { return 200 "ok"; }
         # A small JSON document, for scenarios that check and extract.
         location = /json {

@@ -34,13 +34,20 @@
 # BENCH_TLS=1 makes nginx serve HTTPS (TLS 1.3, ECDSA P-256; lib.sh's
 # nginx_start) and every tool keep-alive connections over it: kaioken and oha
 # verify the certificate against the run's CA (--cacert), wrk does not verify.
+# BENCH_UNIX=1 has nginx listen on a Unix socket too, and kaioken (every variant)
+# and oha connect to it (--unix-socket; the URL still gives Host); wrk cannot, so
+# BENCH_TOOLS must leave it out. Combines with BENCH_TLS=1.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-50}
 BASELINE=${BENCH_BASELINE:-}
-TOOLS=${BENCH_TOOLS:-kaioken ${BASELINE:+baseline }wrk oha}
+if [[ ${BENCH_UNIX:-0} == 1 ]]; then
+    TOOLS=${BENCH_TOOLS:-kaioken ${BASELINE:+baseline }oha}
+else
+    TOOLS=${BENCH_TOOLS:-kaioken ${BASELINE:+baseline }wrk oha}
+fi
 LONG=${BENCH_LONG:-}
 GEN_CPU=${BENCH_GEN_CPU:-0}
 SRV_CPU=${BENCH_SERVER_CPU:-$(($(nproc) >= 2 ? 1 : 0))}
@@ -60,6 +67,9 @@ for t in $TOOLS; do
     case $t in kaioken | kaioken-tui | kaioken-outputs | kaioken-check | kaioken-script | kaioken-realistic | kaioken-extra | wrk | oha) ;; baseline) [[ -x $BASELINE ]] || die "BENCH_BASELINE is not an executable: '$BASELINE'" ;; *) die "unknown tool '$t' in BENCH_TOOLS" ;; esac
 done
 wants() { [[ " $TOOLS " == *" $1 "* ]]; }
+if [[ ${BENCH_UNIX:-0} == 1 ]] && wants wrk; then
+    die "wrk cannot connect to a Unix socket: leave it out of BENCH_TOOLS with BENCH_UNIX=1"
+fi
 
 # ---------------------------------------------------------------- tools --
 
@@ -86,13 +96,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Certificate options for the tools that verify it (set once nginx has made it).
-KTLS=()
-OTLS=()
+# Connection options of kaioken and oha: the certificate for the tools that verify
+# it (made by nginx_start), the Unix socket.
+KOPTS=()
+OOPTS=()
 if [[ ${BENCH_TLS:-0} == 1 ]]; then
     export NGINX_TLS=1
-    KTLS=(--cacert "$WORK/ca.pem")
-    OTLS=(--cacert "$WORK/ca.pem")
+    KOPTS=(--cacert "$WORK/ca.pem")
+    OOPTS=(--cacert "$WORK/ca.pem")
+fi
+if [[ ${BENCH_UNIX:-0} == 1 ]]; then
+    export NGINX_UNIX=1
+    KOPTS+=(--unix-socket "$WORK/nginx.sock")
+    OOPTS+=(--unix-socket "$WORK/nginx.sock")
 fi
 nginx_start
 log "generators on CPU $GEN_CPU"
@@ -112,35 +128,35 @@ run_one() {
     local out=$WORK/$tool.$round.out err=$WORK/$tool.$round.err tf=$WORK/$tool.$round.time
     local cmd
     case $tool in
-        kaioken) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KTLS[@]}") ;;
-        baseline) cmd=("$BASELINE" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KTLS[@]}") ;;
+        kaioken) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KOPTS[@]}") ;;
+        baseline) cmd=("$BASELINE" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KOPTS[@]}") ;;
         # The live view draws only on a terminal, and not with --json: the report goes
         # to a file, copied to the tool's output afterwards.
-        kaioken-tui) cmd=(script -qfec "stty cols 160 rows 48; exec '$KAIOKEN' '$URL' -c $CONNS -d $dur --threads 1 -o '$WORK/tui.json' ${KTLS[*]}" /dev/null) ;;
+        kaioken-tui) cmd=(script -qfec "stty cols 160 rows 48; exec '$KAIOKEN' '$URL' -c $CONNS -d $dur --threads 1 -o '$WORK/tui.json' ${KOPTS[*]}" /dev/null) ;;
         kaioken-outputs) cmd=("$KAIOKEN" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json
             -o "prometheus=127.0.0.1:$(free_port)" --metrics-linger 0s
             -o "prometheus-rw=${URL}api/v1/write" -o "influxdb=${URL}bench" -o "otlp=${URL%/}"
-            --trace-sample 0.01 "${KTLS[@]}") ;;
+            --trace-sample 0.01 "${KOPTS[@]}") ;;
         kaioken-check | kaioken-script)
             local check='status == 200'
             [[ $tool == kaioken-script ]] && check='script:ok'
             printf '[scripts]\nok = "return r.status == 200"\n[request]\nchecks = ["%s"]\n' "$check" >"$WORK/$tool.toml"
-            cmd=("$KAIOKEN" -f "$WORK/$tool.toml" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KTLS[@]}") ;;
+            cmd=("$KAIOKEN" -f "$WORK/$tool.toml" "$URL" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KOPTS[@]}") ;;
         kaioken-realistic)
             printf '%s\n' '[target]' "url = \"${URL%/}\"" '[[scenarios]]' 'name = "api"' \
                 '[[scenarios.steps]]' 'url = "/json?r=${REQUEST_ID}"' \
                 'headers = { x-request-id = "${REQUEST_ID}" }' \
                 'checks = ["status == 200", '"'"'body contains "kaioken"'"'"']' \
                 'extract = { id = "json:$.id" }' >"$WORK/$tool.toml"
-            cmd=("$KAIOKEN" -f "$WORK/$tool.toml" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KTLS[@]}") ;;
+            cmd=("$KAIOKEN" -f "$WORK/$tool.toml" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KOPTS[@]}") ;;
         kaioken-extra)
             local extra
             read -ra extra <<<"${BENCH_KAIOKEN_ARGS:-}"
-            cmd=("$KAIOKEN" "${URL/127.0.0.1/${BENCH_KAIOKEN_HOST:-127.0.0.1}}" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KTLS[@]}" "${extra[@]}") ;;
+            cmd=("$KAIOKEN" "${URL/127.0.0.1/${BENCH_KAIOKEN_HOST:-127.0.0.1}}" -c "$CONNS" -d "$dur" --threads 1 --no-tui --json "${KOPTS[@]}" "${extra[@]}") ;;
         wrk) cmd=(wrk -t1 -c"$CONNS" -d"$dur" "$URL") ;;
         # oha's tokio runtime defaults to one worker per core; one thread keeps it
         # comparable with kaioken --threads 1 and wrk -t1 on a single pinned CPU.
-        oha) cmd=(oha -z "$dur" -c "$CONNS" --worker-threads 1 --no-tui --output-format json "${OTLS[@]}" "$URL") ;;
+        oha) cmd=(oha -z "$dur" -c "$CONNS" --worker-threads 1 --no-tui --output-format json "${OOPTS[@]}" "$URL") ;;
     esac
     local rc=0
     taskset -c "$GEN_CPU" "$TIME" -f '%U %S %M' -o "$tf" "${cmd[@]}" >"$out" 2>"$err" </dev/null || rc=$?
