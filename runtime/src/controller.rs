@@ -5,7 +5,8 @@
 //! ```text
 //!   run() ──► Shared ──► worker threads (worker.rs), each one engine:
 //!   │                      io_uring (uring.rs) or tokio: closed.rs | open.rs VU tasks
-//!   └─ every TICK: deadline → stop; stages → vu_target; a stop's grace → hard stop;
+//!   └─ every TICK, and at the deadline: deadline → stop; stages → vu_target; a stop's
+//!      grace → hard stop;
 //!      every PUBLISH_EVERY: on_tick(Snapshot); at the end, the last one
 //! ```
 
@@ -70,7 +71,13 @@ pub fn run(
     let mut next_tick = start + PUBLISH_EVERY;
     let mut snapshots = Snapshots::new(&shared, threads);
     while shared.running.load(Ordering::Acquire) > 0 {
-        thread::sleep(TICK);
+        // The deadline is a wake-up of its own, not the tick after it: what waits
+        // for the stop (a stage's parked VUs) ends on time.
+        let nap = match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+            Some(left) if !left.is_zero() => TICK.min(left),
+            _ => TICK,
+        };
+        thread::sleep(nap);
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
             control.stop(StopReason::Duration);

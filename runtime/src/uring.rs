@@ -945,9 +945,14 @@ fn drive(
         }
         engine.submitted.clear();
         // The wait ends at the first timer, when the open model's next iteration
-        // is due, or after `SCAN_EVERY` (to notice a stop and time requests out).
-        // The kernel reads `wait` during this call only.
+        // is due, at the run's deadline, or after `SCAN_EVERY` (to notice a stop
+        // and time requests out). The kernel reads `wait` during this call only.
         let mut wait = SCAN_EVERY;
+        if let Some(d) = shared.deadline
+            && d > submit_at
+        {
+            wait = wait.min(d - submit_at);
+        }
         // For a pause, the loop wakes on the run's next `PAUSE_TICK` at or after
         // its end, and takes every pause over by then.
         if let Some(&Reverse((at, _))) = engine.pauses.peek() {
