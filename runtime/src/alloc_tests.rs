@@ -33,13 +33,13 @@ fn serve(listener: TcpListener, requests: usize) {
 fn serve_split(listener: TcpListener, requests: usize, split: bool) {
     let (sock, _) = listener.accept().unwrap();
     sock.set_nodelay(true).unwrap();
-    answer(sock, requests, split);
+    answer(sock, requests, split, |_| {});
 }
 
 /// [`serve`] over TLS 1.3 (rustls), with the certificate and key of `tls`.
 #[cfg(target_os = "linux")]
 fn serve_tls(listener: TcpListener, requests: usize, tls: rcgen::CertifiedKey) {
-    answer(accept_tls(&listener, &tls), requests, false);
+    answer(accept_tls(&listener, &tls), requests, false, |_| {});
 }
 
 /// One connection accepted on `listener`, over TLS with `tls`'s certificate.
@@ -83,14 +83,15 @@ fn serve_tls_closing(listener: TcpListener, tls: rcgen::CertifiedKey) {
     while matches!(stream.sock.read(&mut rest), Ok(n) if n > 0) {}
 }
 
-/// [`serve_split`]'s answers on a connection.
-fn answer(mut sock: impl Read + Write, requests: usize, split: bool) {
+/// [`serve_split`]'s answers on a connection; `check` sees each request's head first.
+fn answer(mut sock: impl Read + Write, requests: usize, split: bool, check: fn(&str)) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut have = 0;
     for i in 0..requests {
         let end = loop {
             if let Some(pos) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = std::str::from_utf8(&buf[..pos]).unwrap();
+                check(head);
                 let len: usize = head
                     .lines()
                     .find_map(|l| l.strip_prefix("content-length: "))
@@ -246,6 +247,14 @@ fn uring_by_host_name_allocates_nothing() {
 #[test]
 fn uring_over_a_unix_socket_allocates_nothing() {
     uring_allocations_grow_not("localhost", None, Serving::Unix, |_| {});
+}
+
+/// Nor through a forwarding HTTP proxy: each request rewritten in place in absolute
+/// form, with the proxy's credentials (`Forward`).
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_through_a_forwarding_proxy_allocates_nothing() {
+    uring_allocations_grow_not("example.test", None, Serving::Proxy, |_| {});
 }
 
 /// Nor with think time: the VU waits on the worker's timers between requests.
@@ -581,6 +590,9 @@ enum Serving {
     TlsClosing,
     /// Each response in one write, on a Unix socket (`--unix-socket`).
     Unix,
+    /// As an HTTP proxy that forwards: each request in absolute form, with the
+    /// proxy's credentials (`user:pw`).
+    Proxy,
 }
 
 /// [`uring_allocations_do_not_grow`], the server answering as `serving` says.
@@ -656,7 +668,17 @@ fn uring_allocations(
     let server = std::thread::spawn(move || match (tls, unix_listener) {
         (Some(tls), _) if serving == Serving::TlsClosing => serve_tls_closing(listener, tls),
         (Some(tls), _) => serve_tls(listener, requests, tls),
-        (None, Some(unix)) => answer(unix.accept().unwrap().0, requests, false),
+        (None, Some(unix)) => answer(unix.accept().unwrap().0, requests, false, |_| {}),
+        (None, None) if serving == Serving::Proxy => {
+            let (sock, _) = listener.accept().unwrap();
+            answer(sock, requests, false, |head| {
+                assert!(
+                    head.starts_with("GET http://example.test:")
+                        && head.contains("\r\nproxy-authorization: Basic dXNlcjpwdw==\r\n"),
+                    "not a forwarded request with the proxy's credentials: {head:?}"
+                );
+            });
+        }
         (None, None) => serve_split(listener, requests, serving == Serving::Split),
     });
     let scheme = if cacert.is_some() { "https" } else { "http" };
@@ -682,6 +704,18 @@ fn uring_allocations(
     tweak(&mut editing.load);
     editing.transport.cacert_pem = cacert;
     editing.transport.unix_socket = unix.as_ref().map(|(_, path)| path.clone());
+    if serving == Serving::Proxy {
+        editing.transport.proxy = Some(kaioken_vm::Proxies {
+            http: Some(kaioken_vm::Proxy {
+                kind: kaioken_vm::ProxyKind::Http,
+                host: "127.0.0.1".into(),
+                port,
+                credentials: Some(("user".into(), "pw".into())),
+            }),
+            https: None,
+            no_proxy: Vec::new(),
+        });
+    }
     let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
     let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
     let mut stats = WorkerStats::new(shared.measure_from, 10);

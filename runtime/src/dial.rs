@@ -4,7 +4,7 @@
 //! Made once per run in shared.rs (the routes' names are resolved then, so a name
 //! that does not resolve is an error before any load), and asked by conn.rs and
 //! http3.rs each time they open a connection, and once at the start by the io_uring
-//! engine (uring.rs `eligible`, through [`Dial::fixed`]). Each name is resolved once per run,
+//! engine (uring.rs `eligible`, through [`Dial::fixed_route`]). Each name is resolved once per run,
 //! by the first connection that needs it (its `dns` phase; the others wait for that
 //! answer and have none); with `--dns-refresh`, an answer older than that is
 //! resolved again by the next new connection. A failed lookup is not kept: the next
@@ -134,13 +134,13 @@ impl Dial {
     /// run: the answer is kept, so the other workers and any later connection use it
     /// without a lookup of their own). For the io_uring engine, which has no resolver.
     ///
-    /// `None` when connections do not go straight to an address (`--unix-socket`, a
-    /// proxy), when names must be looked up again during the run (`--dns-refresh`),
-    /// and when the name does not resolve now: the tokio engine then runs, and its
-    /// lookup reports the failure as every other `dns` error is reported.
+    /// `None` with `--unix-socket` (connections go to no address), when names must be
+    /// looked up again during the run (`--dns-refresh`), and when the name does not
+    /// resolve now: the tokio engine then runs, and its lookup reports the failure
+    /// as every other `dns` error is reported.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    pub(crate) fn fixed(&self, host: &str, port: u16) -> Option<Vec<SocketAddr>> {
-        if self.unix_socket.is_some() || self.proxy.is_some() {
+    fn fixed(&self, host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+        if self.unix_socket.is_some() {
             return None;
         }
         let (host, port) = self.target(host, port);
@@ -170,6 +170,20 @@ impl Dial {
         };
         answers.insert(key, Arc::new(answer));
         Some(addrs)
+    }
+
+    /// Where connections to `origin` go for the whole run, when that can be fixed at
+    /// the start ([`Dial::fixed`]): the origin's own addresses, or those of the HTTP
+    /// proxy it is forwarded through (`forwards`: the requests then name the origin
+    /// in absolute form). `None` besides for an origin reached through a tunnel
+    /// (`CONNECT`, SOCKS5), which takes more than a connect.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn fixed_route(&self, origin: &kaioken_vm::Origin) -> Option<Vec<SocketAddr>> {
+        match self.proxy_for(origin) {
+            None => self.fixed(&origin.host, origin.port),
+            Some(proxy) if self.forwards(origin) => self.fixed(&proxy.host, proxy.port),
+            Some(_) => None,
+        }
     }
 
     /// The addresses to connect to for `host:port`, and how long resolving took

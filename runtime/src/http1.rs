@@ -346,18 +346,22 @@ impl Exchange<'_> {
 /// Rewrite the request in `w` for an HTTP proxy (`--proxy http://…` to an
 /// `http://` origin): its target in absolute form (`GET http://host:port/path
 /// HTTP/1.1`, RFC 9112 §3.2.2) and, for a proxy with credentials, a
-/// `proxy-authorization` header.
+/// `proxy-authorization` header. In place: once `w` has grown to fit, nothing is
+/// allocated (the inserted bytes' count is known, so `splice` moves the rest once).
 pub(crate) fn to_absolute_form(w: &mut Vec<u8>, authority: &str, auth: Option<&str>) {
     let Some(space) = w.iter().position(|&b| b == b' ') else {
         return;
     };
-    let prefix = format!("http://{authority}");
-    w.splice(space + 1..space + 1, prefix.bytes());
+    let prefix = b"http://".iter().chain(authority.as_bytes());
+    w.splice(space + 1..space + 1, prefix.copied());
     if let Some(auth) = auth
         && let Some(eol) = w.windows(2).position(|p| p == b"\r\n")
     {
-        let header = format!("proxy-authorization: {auth}\r\n");
-        w.splice(eol + 2..eol + 2, header.bytes());
+        let header = b"proxy-authorization: "
+            .iter()
+            .chain(auth.as_bytes())
+            .chain(b"\r\n");
+        w.splice(eol + 2..eol + 2, header.copied());
     }
 }
 

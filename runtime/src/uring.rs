@@ -87,7 +87,7 @@ use rustls::{ClientConfig, ClientConnection};
 use socket2::{SockAddr, Socket, Type};
 
 use crate::backoff::Backoff;
-use crate::http1::write_request;
+use crate::http1::{to_absolute_form, write_request};
 use crate::live::PUBLISH_EVERY;
 use crate::open::{Backlog, Limits, RELEASE_AHEAD, RETIRE_AFTER, Schedule};
 use crate::rate::Pacer;
@@ -310,7 +310,9 @@ impl Drop for Pool {
 /// IP address, a name `--resolve`/`--connect-to` routes, or a name resolved here,
 /// once for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections
 /// have no `dns` phase; with `--unix-socket`, every origin's connections go to that
-/// socket (whose bytes carry no receive timestamp: see `Engine::stamped`).
+/// socket (whose bytes carry no receive timestamp: see `Engine::stamped`). A plain
+/// `http://` origin behind an HTTP proxy is one whose address is the proxy's, and
+/// whose requests go in absolute form (`Forward`), as on the tokio engine.
 ///
 /// What falls back to the tokio engine, and why (one ineligible origin or step is
 /// enough: a VU runs all its steps on one engine, so the whole run goes there):
@@ -320,8 +322,9 @@ impl Drop for Pool {
 ///   valid TLS server name, which the tokio engine reports per request.
 /// - An origin whose name does not resolve at the start (the tokio engine's
 ///   lookups report it, as every `dns` error is reported) and `--dns-refresh`
-///   (names looked up again during the run); proxies (connections that go to
-///   another address than the origin's, in another form). A `--unix-socket` path
+///   (names looked up again during the run); a tunnel through a proxy (`CONNECT`
+///   for `https://`, SOCKS5): the connection takes an exchange with the proxy
+///   before the origin's, which proxy.rs speaks on tokio. A `--unix-socket` path
 ///   too long for a socket address, which the tokio engine reports.
 /// - `-v`: printing lives in the tokio engine's drivers.
 /// - More than `MAX_ORIGINS` origins, or more than `MAX_VUS` VUs: an operation's tag
@@ -358,7 +361,7 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SockAddr>>> {
     origins
         .iter()
         .map(|o| {
-            let addrs = dial.fixed(&o.host, o.port)?;
+            let addrs = dial.fixed_route(o)?;
             Some(addrs.into_iter().map(SockAddr::from).collect())
         })
         .collect()
@@ -697,6 +700,15 @@ impl Conn {
     }
 }
 
+/// A plain `http://` origin forwarded through an HTTP proxy (`Dial::forwards`):
+/// its connections go to the proxy, and its requests in absolute form.
+struct Forward {
+    /// The proxy as the report names it (its password hidden).
+    proxy: String,
+    /// Its `Proxy-Authorization` value, made once, when it has credentials.
+    auth: Option<String>,
+}
+
 /// What a VU waiting for its rate-cap slot does when the slot comes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Wake {
@@ -802,10 +814,23 @@ fn drive(
                 .map(|&number| Conn::new(shared, program, number, addrs)),
         );
     }
+    let dial = &shared.transport.dial;
+    let forward = program
+        .origins
+        .iter()
+        .map(|o| {
+            let proxy = dial.proxy_for(o).filter(|_| dial.forwards(o))?;
+            Some(Forward {
+                proxy: proxy.to_string(),
+                auth: crate::proxy::authorization(proxy),
+            })
+        })
+        .collect();
     let mut engine = Engine {
         shared,
         program,
         addrs,
+        forward,
         stats,
         index,
         pending: Vec::with_capacity(vus.len() * 2),
@@ -1123,6 +1148,9 @@ struct Engine<'a> {
     index: usize,
     /// The addresses of each origin, by origin index (see `eligible`); none empty.
     addrs: &'a [Vec<SockAddr>],
+    /// By origin index: the HTTP proxy a plain `http://` origin is forwarded
+    /// through, whose address is the origin's in `addrs`.
+    forward: Vec<Option<Forward>>,
     /// The worker's own copy of the program (see `worker::worker`).
     program: &'a Program,
     stats: &'a mut WorkerStats,
@@ -1625,6 +1653,19 @@ impl Engine<'_> {
             added,
             request.hop,
         );
+        // Through a forwarding proxy: the request names its origin (the step's, or
+        // a redirect's, one of the program's here), as the tokio engine's driver
+        // rewrites it.
+        let (slot, origin) = match request.hop {
+            Some(h) => (h.slot, &h.origin),
+            None => {
+                let slot = program.step(request.step).origin.index();
+                (slot, &program.origins[slot])
+            }
+        };
+        if let Some(f) = self.forward.get(slot).and_then(Option::as_ref) {
+            to_absolute_form(&mut conn.wbuf, &origin.authority, f.auth.as_deref());
+        }
         true
     }
 
@@ -1936,15 +1977,20 @@ impl Engine<'_> {
                     ErrorKind::Connect
                 };
                 let addr = &conns[i].links[o].addr;
+                let proxy = self.forward[o].as_ref().map(|f| &f.proxy);
                 // Worded as conn.rs words them.
                 self.stats.note_error_detail(kind, || {
                     let e = io::Error::from_raw_os_error(-res);
-                    match (addr.as_socket(), addr.as_pathname()) {
+                    let message = match (addr.as_socket(), addr.as_pathname()) {
                         (Some(a), _) => format!("connecting to {a}: {e}"),
                         (None, Some(path)) => {
                             format!("connecting to the Unix socket {}: {e}", path.display())
                         }
                         (None, None) => format!("connecting: {e}"),
+                    };
+                    match proxy {
+                        Some(p) => format!("proxy {p}: {message}"),
+                        None => message,
                     }
                 });
                 conns[i].links[o].socket = None;

@@ -15,32 +15,74 @@ fn port_of(nginx: &Nginx) -> u16 {
 
 /// Plain HTTP/1.1 through tinyproxy: each request goes to the proxy in absolute
 /// form (tinyproxy logs `GET http://127.0.0.1:PORT/ HTTP/1.1` for every one), and
-/// nginx serves as many as the report counts. The proxy makes it a tokio run.
+/// nginx serves as many as the report counts; on each engine, and with `-v`
+/// (a tokio run), which shows the request line as it went to the proxy.
 #[test]
 fn http_proxy_forwards_plain_http_in_absolute_form() {
     let nginx = Nginx::start(Variant::Http1);
     let proxy = Tinyproxy::start(&[]);
-    let out = Test::new()
-        .arg(nginx.url("/"))
-        .args(["--proxy", &proxy.url()])
-        .args(["-v", "-c", "2", "--max-requests", "20", "-d", "60s"])
-        .report()
-        .run();
-    let report = out.report();
-    report.check_invariants(0);
-    assert_eq!(report.str("settings.engine"), "tokio", "{report}");
-    assert_eq!(report.status_codes(), vec![(200, 20)], "{report}");
-    assert_eq!(nginx.access_log_lines().len(), 20);
     let expected = format!("GET http://127.0.0.1:{}/ HTTP/1.1", port_of(&nginx));
-    // `-v` shows the request line as it went to the proxy.
-    assert!(
-        out.stderr.contains(&format!("> {expected}")),
-        "{}",
-        out.stderr
-    );
-    let logged = proxy.requests();
-    assert_eq!(logged.len(), 20, "{logged:?}");
-    assert!(logged.iter().all(|r| *r == expected), "{logged:?}");
+    let on_linux = |engine| {
+        if cfg!(target_os = "linux") {
+            engine
+        } else {
+            "tokio"
+        }
+    };
+    for (engine, verbose) in [("io_uring", false), ("tokio", false), ("tokio", true)] {
+        let before = (proxy.requests().len(), nginx.access_log_lines().len());
+        let out = Test::new()
+            .arg(nginx.url("/"))
+            .args(["--proxy", &proxy.url()])
+            .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+            .args(if verbose { &["-v"][..] } else { &[][..] })
+            .on_engine(engine)
+            .report()
+            .run();
+        let report = out.report();
+        report.check_invariants(0);
+        let what = format!("{engine}, -v {verbose}");
+        assert_eq!(report.str("settings.engine"), on_linux(engine), "{what}");
+        assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
+        assert_eq!(nginx.access_log_lines().len() - before.1, 20, "{what}");
+        if verbose {
+            assert!(
+                out.stderr.contains(&format!("> {expected}")),
+                "{}",
+                out.stderr
+            );
+        }
+        let logged = proxy.requests().split_off(before.0);
+        assert_eq!(logged.len(), 20, "{what}: {logged:?}");
+        assert!(logged.iter().all(|r| *r == expected), "{what}: {logged:?}");
+    }
+}
+
+/// A forwarding proxy that is not there: every connect is refused, and the detail
+/// names the proxy, on each engine.
+#[test]
+fn a_forwarding_proxy_that_is_not_there_is_named_in_the_detail() {
+    let port = crate::nginx::free_port();
+    for engine in ["io_uring", "tokio"] {
+        let report = Test::new()
+            .arg("http://127.0.0.1:9/")
+            .args(["--proxy", &format!("http://127.0.0.1:{port}")])
+            .args(["-c", "2", "--max-requests", "10", "-d", "30s"])
+            .on_engine(engine)
+            .status(1)
+            .report()
+            .run()
+            .report();
+        report.check_invariants(1);
+        assert_eq!(
+            report.error_classes(),
+            vec![("connect_refused".to_owned(), 10)],
+            "{engine}\n{report}"
+        );
+        let why = report.str("error_details.connect_refused");
+        let named = format!("proxy http://127.0.0.1:{port}: connecting to 127.0.0.1:{port}: ");
+        assert!(why.starts_with(&named), "{engine}: {why}");
+    }
 }
 
 /// TLS (HTTP/1.1 and HTTP/2 by ALPN) and h2c go through `CONNECT` tunnels: one per
