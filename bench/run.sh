@@ -7,7 +7,7 @@
 # background noise on the machine hits all of them alike; the summary is medians
 # and kaioken's ratios to each peer. See bench/README.md.
 #
-# Env knobs: BENCH_DURATION (10s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
+# Env knobs: BENCH_DURATION (5s), BENCH_ROUNDS (5), BENCH_CONNECTIONS (50),
 # BENCH_TOOLS ("kaioken wrk oha"), BENCH_LONG (unset; e.g. 30s adds one kaioken
 # run of that length at the end, for the flat-memory check), BENCH_NO_BUILD=1
 # (use the existing target/release/kaioken), BENCH_GEN_CPU (0), BENCH_SERVER_CPU (1),
@@ -39,8 +39,8 @@
 # BENCH_TOOLS must leave it out. Combines with BENCH_TLS=1.
 set -euo pipefail
 
-DURATION=${BENCH_DURATION:-10s}
-ROUNDS=${BENCH_ROUNDS:-3}
+DURATION=${BENCH_DURATION:-5s}
+ROUNDS=${BENCH_ROUNDS:-5}
 CONNS=${BENCH_CONNECTIONS:-50}
 BASELINE=${BENCH_BASELINE:-}
 if [[ ${BENCH_UNIX:-0} == 1 ]]; then
