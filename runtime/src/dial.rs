@@ -42,6 +42,9 @@ pub(crate) struct Dial {
     unix_socket: Option<std::path::PathBuf>,
     /// `--proxy`, `--proxy-from-env`.
     proxy: Option<kaioken_vm::Proxies>,
+    /// The `Proxy-Authorization` value of the proxy for `http://` origins, when it
+    /// has credentials: made once, for every request forwarded through it.
+    forward_auth: Option<String>,
 }
 
 impl Dial {
@@ -66,6 +69,11 @@ impl Dial {
             answers: Mutex::new(HashMap::new()),
             unix_socket: plan.unix_socket.clone(),
             proxy: plan.proxy.clone(),
+            forward_auth: plan
+                .proxy
+                .as_ref()
+                .and_then(|p| p.http.as_ref())
+                .and_then(crate::proxy::authorization),
         };
         for c in &plan.connect_to {
             if c.to_host.parse::<IpAddr>().is_ok() {
@@ -111,6 +119,14 @@ impl Dial {
             && self
                 .proxy_for(origin)
                 .is_some_and(|p| p.kind == kaioken_vm::ProxyKind::Http)
+    }
+
+    /// For a request to `origin` that [`forwards`](Self::forwards): the proxy's
+    /// `Proxy-Authorization` value, if it has credentials.
+    pub(crate) fn forward_authorization(&self, origin: &kaioken_vm::Origin) -> Option<&str> {
+        self.forward_auth
+            .as_deref()
+            .filter(|_| self.forwards(origin))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u16), Arc<Answer>>> {

@@ -483,8 +483,8 @@ impl Perform for Http1 {
         };
         let is_head = *method == Method::Head;
         if dial.forwards(origin) {
-            let auth = dial.proxy_for(origin).and_then(crate::proxy::authorization);
-            to_absolute_form(&mut self.wbuf, &origin.authority, auth.as_deref());
+            let auth = dial.forward_authorization(origin);
+            to_absolute_form(&mut self.wbuf, &origin.authority, auth);
         }
         let exchange = self.exchange(slot, origin, is_head, info.keep, tls, dial);
         let result = tokio::time::timeout(timeout, exchange).await;

@@ -822,7 +822,7 @@ fn drive(
             let proxy = dial.proxy_for(o).filter(|_| dial.forwards(o))?;
             Some(Forward {
                 proxy: proxy.to_string(),
-                auth: crate::proxy::authorization(proxy),
+                auth: dial.forward_authorization(o).map(str::to_owned),
             })
         })
         .collect();
@@ -970,14 +970,10 @@ fn drive(
         }
         engine.submitted.clear();
         // The wait ends at the first timer, when the open model's next iteration
-        // is due, at the run's deadline, or after `SCAN_EVERY` (to notice a stop
-        // and time requests out). The kernel reads `wait` during this call only.
+        // is due, at the run's deadline (below), or after `SCAN_EVERY` (to notice
+        // a stop and time requests out). The kernel reads `wait` during this call
+        // only.
         let mut wait = SCAN_EVERY;
-        if let Some(d) = shared.deadline
-            && d > submit_at
-        {
-            wait = wait.min(d - submit_at);
-        }
         // For a pause, the loop wakes on the run's next `PAUSE_TICK` at or after
         // its end, and takes every pause over by then.
         if let Some(&Reverse((at, _))) = engine.pauses.peek() {
@@ -1037,6 +1033,14 @@ fn drive(
         } else {
             1
         };
+        // The deadline ends the wait too, so that the run stops on time; it does
+        // not make the wait a batch (decided above from what else is due): a VU
+        // whose response comes in the last moments goes on at once, as earlier.
+        if let Some(d) = shared.deadline
+            && d > submit_at
+        {
+            wait = wait.min(d - submit_at);
+        }
         if let Err(e) = wait_for(ring, want, wait) {
             engine
                 .stats

@@ -108,8 +108,8 @@ impl Verbose {
         };
         if request.protocol == Protocol::Http1 && dial.forwards(origin) {
             // As the driver sends it to an HTTP proxy.
-            let auth = dial.proxy_for(origin).and_then(crate::proxy::authorization);
-            crate::http1::to_absolute_form(&mut wire, &origin.authority, auth.as_deref());
+            let auth = dial.forward_authorization(origin);
+            crate::http1::to_absolute_form(&mut wire, &origin.authority, auth);
         }
         match request.protocol {
             Protocol::Http2 | Protocol::Http3 => {

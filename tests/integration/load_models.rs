@@ -625,8 +625,10 @@ fn a_rate_cap_is_met_when_the_vus_can() {
 /// and its rate was that much too low: the io_uring engine's loop waited out its
 /// 20 ms scan with its last VUs retired, or with the deadline inside the wait, and
 /// the controller noticed the deadline on its next 50 ms tick (which the tokio
-/// engine's sleeping or parked VUs wait for): 11–22 ms late. The margin, 10 ms, is
-/// below every one of those and several times what a run's end takes here.
+/// engine's sleeping or parked VUs wait for): 11–22 ms late, every time. The margin,
+/// 10 ms, is below every one of those and several times what a run's end takes
+/// here; a shape gets three tries to end within it, as a loaded machine may keep
+/// one run off the CPU that long, but not a run that ends late by design.
 #[test]
 fn paced_runs_end_at_their_duration() {
     let _timing = timing_lock();
@@ -650,22 +652,27 @@ fn paced_runs_end_at_their_duration() {
             ("open model", &["--arrival-rate", "3", "-d", "1s"][..], None),
             ("stages to zero", &[][..], Some(stages)),
         ] {
-            let mut test = Test::new()
-                .arg(nginx.url("/"))
-                .args(args)
-                .on_engine(engine)
-                .report();
-            if let Some(text) = scenario {
-                test = test.scenario(text);
+            let mut tries = Vec::new();
+            while tries.len() < 3 && tries.iter().all(|&t| t >= 1.010) {
+                let mut test = Test::new()
+                    .arg(nginx.url("/"))
+                    .args(args)
+                    .on_engine(engine)
+                    .report();
+                if let Some(text) = scenario {
+                    test = test.scenario(text);
+                }
+                let report = test.run().report();
+                report.check_invariants(0);
+                assert_eq!(report.str("settings.engine"), engine, "{what}\n{report}");
+                assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
+                let elapsed = report.f64("elapsed_s");
+                assert!(elapsed >= 1.0, "{what} on {engine}: {elapsed}\n{report}");
+                tries.push(elapsed);
             }
-            let report = test.run().report();
-            report.check_invariants(0);
-            assert_eq!(report.str("settings.engine"), engine, "{what}\n{report}");
-            assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
-            let elapsed = report.f64("elapsed_s");
             assert!(
-                (1.0..1.010).contains(&elapsed),
-                "{what} on {engine}: elapsed_s = {elapsed} for 1 s\n{report}"
+                tries.iter().any(|&t| t < 1.010),
+                "{what} on {engine}: elapsed_s {tries:?} for 1 s"
             );
         }
     }
