@@ -58,6 +58,51 @@ fn http_proxy_forwards_plain_http_in_absolute_form() {
     }
 }
 
+/// Redirects through a forwarding proxy: each hop goes to the proxy in absolute form
+/// too (`/hop/2` → `/hop/1` → `/echo`, all of nginx's origin), on each engine.
+#[test]
+fn redirects_through_a_forwarding_proxy_stay_in_absolute_form() {
+    let nginx = Nginx::start(Variant::Http1);
+    let proxy = Tinyproxy::start(&[]);
+    let port = port_of(&nginx);
+    for engine in ["io_uring", "tokio"] {
+        let before = (proxy.requests().len(), nginx.access_log_lines().len());
+        let report = Test::new()
+            .arg(nginx.url("/hop/2"))
+            .args(["--proxy", &proxy.url()])
+            .args(["-c", "1", "--max-requests", "4", "-d", "60s"])
+            .on_engine(engine)
+            .report()
+            .run()
+            .report();
+        report.check_invariants(0);
+        let ran_on = if cfg!(target_os = "linux") {
+            engine
+        } else {
+            "tokio"
+        };
+        assert_eq!(report.str("settings.engine"), ran_on, "{report}");
+        let served: Vec<String> = nginx.access_log_lines()[before.1..]
+            .iter()
+            .map(|l| l.uri.clone())
+            .collect();
+        let expected: Vec<String> = ["/hop/2", "/hop/1", "/echo"]
+            .iter()
+            .cycle()
+            .take(served.len())
+            .map(|p| (*p).to_owned())
+            .collect();
+        assert!(served.len() >= 3, "{engine}: {served:?}\n{report}");
+        assert_eq!(served, expected, "{engine}");
+        let logged = proxy.requests().split_off(before.0);
+        let absolute: Vec<String> = served
+            .iter()
+            .map(|uri| format!("GET http://127.0.0.1:{port}{uri} HTTP/1.1"))
+            .collect();
+        assert_eq!(logged, absolute, "{engine}");
+    }
+}
+
 /// A forwarding proxy that is not there: every connect is refused, and the detail
 /// names the proxy, on each engine.
 #[test]
