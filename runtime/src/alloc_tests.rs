@@ -307,6 +307,106 @@ fn uring_pool_running_dry_loses_nothing() {
     assert!(dry > 0, "the pool never ran dry");
 }
 
+/// Nor when the server closes each connection after its response (which does not
+/// say `connection: close`, as tinyproxy answers): each connection's end then comes
+/// right after its response, so the pool runs dry in the very round a VU's next
+/// request is queued on the closing connection. The recv that ended with `ENOBUFS`
+/// must be armed again for that request, or it is never answered (it waited for
+/// its timeout, and a run through tinyproxy hung until its hard stop).
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_pool_running_dry_as_connections_close_loses_nothing() {
+    const VUS: u32 = 32;
+    const REQUESTS: u64 = 2_000;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let serving = done.clone();
+    // One request per connection, answered and closed, until the run is over; a
+    // thread per connection, so that answers come in bursts, as from a proxy.
+    let answered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counting = answered.clone();
+    let server = std::thread::spawn(move || {
+        let mut serving_now = Vec::new();
+        while !serving.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((mut sock, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_micros(100));
+                continue;
+            };
+            let counting = counting.clone();
+            serving_now.push(std::thread::spawn(move || {
+                sock.set_nonblocking(false).unwrap();
+                sock.set_nodelay(true).unwrap();
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match sock.read(&mut buf) {
+                        Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                }
+                if head.ends_with(b"\r\n\r\n")
+                    && sock
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .is_ok()
+                {
+                    counting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }));
+        }
+        for s in serving_now {
+            s.join().unwrap();
+        }
+    });
+    let flags = Flags {
+        url: Some(format!("http://127.0.0.1:{port}/")),
+        ..Flags::default()
+    };
+    let program = compile(
+        &lower(&Input {
+            flags,
+            ..Input::default()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let mut plan = one_vu_plan(program, Some(REQUESTS));
+    Arc::get_mut(&mut plan).unwrap().load.vus = VUS;
+    let shared = Shared::new(&plan, 1, Arc::new(Control::new())).unwrap();
+    let addrs = crate::uring::eligible(&shared).expect("the run is eligible for io_uring");
+    let mut stats = WorkerStats::new(shared.measure_from, 10);
+    let dry_before = crate::uring::tests::RAN_DRY.load(std::sync::atomic::Ordering::Relaxed);
+    crate::uring::tests::POOL_BUFS.with(|b| b.set(Some(4)));
+    let numbers: Vec<u32> = (1..=VUS).collect();
+    let finished = crate::uring::run_worker(
+        &shared,
+        &shared.plan.program,
+        0,
+        &addrs,
+        &numbers,
+        &mut stats,
+    );
+    crate::uring::tests::POOL_BUFS.with(|b| b.set(None));
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+    let answered = answered.load(std::sync::atomic::Ordering::Relaxed);
+    let finished = finished.expect("io_uring is available on this kernel");
+    let dry = crate::uring::tests::RAN_DRY.load(std::sync::atomic::Ordering::Relaxed) - dry_before;
+    assert_eq!((finished.unfinished, finished.handoff.len()), (0, 0));
+    assert_eq!(
+        stats.counts.errors.iter().sum::<u64>(),
+        0,
+        "no request failed (timed out)"
+    );
+    assert_eq!(
+        stats.counts.responses, REQUESTS,
+        "every request was answered"
+    );
+    assert_eq!(answered, REQUESTS, "the server answered each once");
+    assert!(dry > 0, "the pool never ran dry");
+}
+
 /// `vus` VUs sending `GET /` to a local server that answers each connection until
 /// it closes, `requests` in all, with the load changed by `tweak`, on the io_uring
 /// engine on this thread (so its thread-local test counters count this run). The

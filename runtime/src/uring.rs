@@ -1067,7 +1067,8 @@ fn drive(
         if now >= next_scan {
             next_scan = now + SCAN_EVERY;
             engine.retire_idle(&mut conns, now);
-            for conn in conns.iter_mut() {
+            for i in 0..conns.len() {
+                let conn = &mut conns[i];
                 if conn.phase != Phase::Idle
                     && !conn.timed_out
                     && now.duration_since(conn.started) >= timeout
@@ -1075,6 +1076,12 @@ fn drive(
                     conn.timed_out = true;
                     if let Some(s) = &conn.links[conn.at].socket {
                         let _ = s.shutdown(std::net::Shutdown::Both);
+                    }
+                    // The shutdown ends the exchange through its recv's completion;
+                    // should none be armed, one is, so that the timeout still ends
+                    // it rather than leave the VU waiting for good.
+                    if conn.phase == Phase::Exchanging {
+                        engine.arm(&mut conns, i);
                     }
                 }
             }
@@ -2077,9 +2084,11 @@ impl Engine<'_> {
             #[cfg(test)]
             tests::RAN_DRY.fetch_add(1, Ordering::Relaxed);
             // The pool ran dry: nothing was read, the bytes wait in the socket. The
-            // recv is armed again (if a response is awaited; otherwise by the next
-            // exchange) and submitted after this round's buffers are all back.
-            if awaited {
+            // recv is armed again when the link has an exchange in progress (a
+            // response awaited, or a request queued this round, whose exchange
+            // found the recv still armed and left it), otherwise by the next
+            // exchange; it is submitted after this round's buffers are all back.
+            if current && conn.phase == Phase::Exchanging && conn.settled.is_none() {
                 self.arm(conns, i);
             }
             return;
