@@ -2098,21 +2098,26 @@ impl Engine<'_> {
                 // The outcome is known (the socket is shut down): nothing more is read.
                 return;
             }
-            if res > 0 {
-                // Bytes between requests: the next response's start, as if read
-                // with it. TLS that fails here leaves the connection unusable: the
-                // next request goes on a new one.
-                if link.take_in(data) != Ok(false) {
-                    link.peer_closed = true;
-                }
-            } else {
+            // Bytes between requests are the next response's start, as if read
+            // with it. The end of stream, an error, the peer's close_notify or TLS
+            // that fails leave the connection unusable: the next request goes on a
+            // new one.
+            let ended = res <= 0 || link.take_in(data) != Ok(false);
+            // A request queued this round (its exchange in progress, no response
+            // awaited yet) has not gone out.
+            let queued = current && conn.phase == Phase::Exchanging;
+            if ended {
                 link.peer_closed = true;
-                if current && conn.phase == Phase::Exchanging {
-                    // The request queued this round has not gone out: it goes on a
-                    // new connection instead, as a request that finds its reused
-                    // connection closed does.
+                if queued {
+                    // It goes on a new connection instead, as a request that finds
+                    // its reused connection closed does.
                     self.requeue(conns, i, now);
                 }
+            } else if !more && queued {
+                // The kernel stopped the recv with these bytes, after that
+                // request's exchange found it still armed: armed again for its
+                // response.
+                self.arm(conns, i);
             }
             return;
         }
