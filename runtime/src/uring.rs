@@ -1699,6 +1699,9 @@ impl Engine<'_> {
         conn.connected = false;
         if !again {
             conn.timing = Timing::default();
+            // Its start until the submission sets it (`drive`): the deadline scan
+            // may look at it before then.
+            conn.started = now;
         }
         conn.timing.written = None;
         conn.timing.first_byte = None;
@@ -2449,6 +2452,10 @@ impl Engine<'_> {
     /// (each VU machine moves over as it is, the redirect still to send).
     fn follow_redirect(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
         let conn = &mut conns[i];
+        // Between requests until the redirect goes out: nothing of the last
+        // exchange is awaited any more (a wait for a rate-cap slot must not take
+        // the connection's end, or its bytes, for an outcome, nor time out).
+        conn.phase = Phase::Idle;
         // The VU's connection slots list the program's origins first (`Origins`).
         if conn
             .vu
