@@ -150,15 +150,11 @@ impl Dial {
     /// run: the answer is kept, so the other workers and any later connection use it
     /// without a lookup of their own). For the io_uring engine, which has no resolver.
     ///
-    /// `None` with `--unix-socket` (connections go to no address), when names must be
-    /// looked up again during the run (`--dns-refresh`), and when the name does not
-    /// resolve now: the tokio engine then runs, and its lookup reports the failure
-    /// as every other `dns` error is reported.
+    /// `None` when names must be looked up again during the run (`--dns-refresh`),
+    /// and when the name does not resolve now: the tokio engine then runs, and its
+    /// lookup reports the failure as every other `dns` error is reported.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn fixed(&self, host: &str, port: u16) -> Option<Vec<SocketAddr>> {
-        if self.unix_socket.is_some() {
-            return None;
-        }
         let (host, port) = self.target(host, port);
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Some(vec![SocketAddr::new(ip, port)]);
@@ -189,17 +185,23 @@ impl Dial {
     }
 
     /// Where connections to `origin` go for the whole run, when that can be fixed at
-    /// the start ([`Dial::fixed`]): the origin's own addresses, or those of the HTTP
-    /// proxy it is forwarded through (`forwards`: the requests then name the origin
-    /// in absolute form). `None` besides for an origin reached through a tunnel
-    /// (`CONNECT`, SOCKS5), which takes more than a connect.
+    /// the start: the `--unix-socket`, the origin's own addresses ([`Dial::fixed`]),
+    /// or those of the HTTP proxy it is forwarded through (`forwards`: the requests
+    /// then name the origin in absolute form). `None` besides for an origin reached
+    /// through a tunnel (`CONNECT`, SOCKS5), which takes more than a connect, and for
+    /// a socket path too long for a socket address (the tokio engine reports it).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    pub(crate) fn fixed_route(&self, origin: &kaioken_vm::Origin) -> Option<Vec<SocketAddr>> {
-        match self.proxy_for(origin) {
-            None => self.fixed(&origin.host, origin.port),
-            Some(proxy) if self.forwards(origin) => self.fixed(&proxy.host, proxy.port),
-            Some(_) => None,
-        }
+    pub(crate) fn fixed_route(
+        &self,
+        origin: &kaioken_vm::Origin,
+    ) -> Option<Vec<socket2::SockAddr>> {
+        let addrs = match (&self.unix_socket, self.proxy_for(origin)) {
+            (Some(path), _) => return Some(vec![socket2::SockAddr::unix(path).ok()?]),
+            (None, None) => self.fixed(&origin.host, origin.port)?,
+            (None, Some(proxy)) if self.forwards(origin) => self.fixed(&proxy.host, proxy.port)?,
+            (None, Some(_)) => return None,
+        };
+        Some(addrs.into_iter().map(socket2::SockAddr::from).collect())
     }
 
     /// The addresses to connect to for `host:port`, and how long resolving took

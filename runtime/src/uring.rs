@@ -308,8 +308,8 @@ impl Drop for Pool {
 /// (a wake-up per iteration, evenly spaced, against tokio's one per millisecond
 /// tick; BENCHMARKS.md, 2026-12-02); its schedule lag is lower. Each origin's host is an
 /// IP address, a name `--resolve`/`--connect-to` routes, or a name resolved here,
-/// once for the run ([`Dial::fixed`](crate::dial::Dial::fixed)), so its connections
-/// have no `dns` phase; with `--unix-socket`, every origin's connections go to that
+/// once for the run ([`Dial::fixed_route`](crate::dial::Dial::fixed_route)), so its
+/// connections have no `dns` phase; with `--unix-socket`, every origin's connections go to that
 /// socket (whose bytes carry no receive timestamp: see `Engine::stamped`). A plain
 /// `http://` origin behind an HTTP proxy is one whose address is the proxy's, and
 /// whose requests go in absolute form (`Forward`), as on the tokio engine.
@@ -351,19 +351,9 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SockAddr>>> {
     if !simple || origins.iter().any(unsecurable) {
         return None;
     }
-    let dial = &shared.transport.dial;
-    if let Some(path) = dial.unix_socket() {
-        // Every origin's connections go to the one socket, as conn.rs sends them. A
-        // path too long for a socket address is the tokio engine's to report.
-        let addr = SockAddr::unix(path).ok()?;
-        return Some(vec![vec![addr]; origins.len()]);
-    }
     origins
         .iter()
-        .map(|o| {
-            let addrs = dial.fixed_route(o)?;
-            Some(addrs.into_iter().map(SockAddr::from).collect())
-        })
+        .map(|o| shared.transport.dial.fixed_route(o))
         .collect()
 }
 

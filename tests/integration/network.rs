@@ -285,12 +285,7 @@ fn unix_socket_carries_http1_http2_and_tls() {
         let report = test.run().report();
         let what = format!("{variant:?} {extra:?} on {engine}");
         report.check_invariants(0);
-        let ran_on = if cfg!(target_os = "linux") {
-            engine
-        } else {
-            "tokio"
-        };
-        assert_eq!(report.str("settings.engine"), ran_on, "{what}");
+        assert_eq!(report.str("settings.engine"), engine, "{what}");
         assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
         let opened = report.keepalive_connections(2);
         assert_eq!(report.u64("phases_ms.dns.count"), 0, "{what}\n{report}");
@@ -334,12 +329,7 @@ fn a_unix_socket_nothing_listens_on_refuses_every_connect() {
             .run()
             .report();
         report.check_invariants(1);
-        let ran_on = if cfg!(target_os = "linux") {
-            engine
-        } else {
-            "tokio"
-        };
-        assert_eq!(report.str("settings.engine"), ran_on, "{report}");
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
         assert_eq!(
             report.error_classes(),
             vec![("connect_refused".to_owned(), 20)],

@@ -22,13 +22,6 @@ fn http_proxy_forwards_plain_http_in_absolute_form() {
     let nginx = Nginx::start(Variant::Http1);
     let proxy = Tinyproxy::start(&[]);
     let expected = format!("GET http://127.0.0.1:{}/ HTTP/1.1", port_of(&nginx));
-    let on_linux = |engine| {
-        if cfg!(target_os = "linux") {
-            engine
-        } else {
-            "tokio"
-        }
-    };
     for (engine, verbose) in [("io_uring", false), ("tokio", false), ("tokio", true)] {
         let before = (proxy.requests().len(), nginx.access_log_lines().len());
         let out = Test::new()
@@ -42,7 +35,7 @@ fn http_proxy_forwards_plain_http_in_absolute_form() {
         let report = out.report();
         report.check_invariants(0);
         let what = format!("{engine}, -v {verbose}");
-        assert_eq!(report.str("settings.engine"), on_linux(engine), "{what}");
+        assert_eq!(report.str("settings.engine"), engine, "{what}");
         assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
         assert_eq!(nginx.access_log_lines().len() - before.1, 20, "{what}");
         if verbose {
@@ -76,12 +69,7 @@ fn redirects_through_a_forwarding_proxy_stay_in_absolute_form() {
             .run()
             .report();
         report.check_invariants(0);
-        let ran_on = if cfg!(target_os = "linux") {
-            engine
-        } else {
-            "tokio"
-        };
-        assert_eq!(report.str("settings.engine"), ran_on, "{report}");
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
         let served: Vec<String> = nginx.access_log_lines()[before.1..]
             .iter()
             .map(|l| l.uri.clone())
