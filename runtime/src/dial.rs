@@ -190,7 +190,7 @@ impl Dial {
     /// then name the origin in absolute form). `None` besides for an origin reached
     /// through a tunnel (`CONNECT`, SOCKS5), which takes more than a connect, and for
     /// a socket path too long for a socket address (the tokio engine reports it).
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    #[cfg(target_os = "linux")]
     pub(crate) fn fixed_route(
         &self,
         origin: &kaioken_vm::Origin,
