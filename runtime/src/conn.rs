@@ -2,8 +2,10 @@
 //! TLS, with every failure classified (HTTP/3's QUIC connections resolve through
 //! dial.rs too, then connect in http3.rs).
 
+use std::fmt;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -38,6 +40,36 @@ impl Stream {
             Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
             Stream::UnixTls(s) => s.get_ref().1.alpn_protocol(),
         }
+    }
+}
+
+/// Where a failed connect was going, as its error detail names it.
+pub(crate) enum Peer<'a> {
+    Tcp(SocketAddr),
+    Unix(&'a Path),
+}
+
+impl fmt::Display for Peer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+            Peer::Unix(path) => write!(f, "the Unix socket {}", path.display()),
+        }
+    }
+}
+
+/// A failed connect, classified (`ErrorKind::from_connect`) and worded alike on
+/// both engines (the io_uring engine's connects complete in uring.rs):
+/// "connecting to ADDR: …".
+pub(crate) fn connect_failure(peer: Peer<'_>, e: &io::Error) -> String {
+    format!("connecting to {peer}: {e}")
+}
+
+/// A failure on the way to `proxy` (when there is one) names it: "proxy URL: …".
+pub(crate) fn via_proxy(proxy: Option<impl fmt::Display>, message: String) -> String {
+    match proxy {
+        Some(p) => format!("proxy {p}: {message}"),
+        None => message,
     }
 }
 
@@ -78,7 +110,7 @@ pub(crate) async fn open(
         let unix = match UnixStream::connect(path).await {
             Ok(s) => s,
             Err(e) => {
-                let message = format!("connecting to the Unix socket {}: {e}", path.display());
+                let message = connect_failure(Peer::Unix(path), &e);
                 return Err(fail(ErrorKind::from_connect(&e), message));
             }
         };
@@ -117,18 +149,14 @@ pub(crate) async fn open(
             Err(e) => {
                 last = (
                     ErrorKind::from_connect(&e),
-                    format!("connecting to {addr}: {e}"),
+                    connect_failure(Peer::Tcp(addr), &e),
                 )
             }
         }
     }
     let Some(mut tcp) = tcp else {
         let (kind, message) = last;
-        let message = match proxy {
-            Some(p) => format!("proxy {p}: {message}"),
-            None => message,
-        };
-        *detail = Some(message);
+        *detail = Some(via_proxy(proxy, message));
         return Err(kind);
     };
     let _ = tcp.set_nodelay(true);

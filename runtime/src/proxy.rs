@@ -32,7 +32,7 @@ pub(crate) async fn tunnel(
         ProxyKind::Socks5 | ProxyKind::Socks5h => socks5(tcp, proxy, origin, dial).await,
     };
     result.map_err(|(kind, message)| {
-        *detail = Some(format!("proxy {proxy}: {message}"));
+        *detail = Some(crate::conn::via_proxy(Some(proxy), message));
         kind
     })
 }

@@ -76,6 +76,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, BufRead, Write};
 use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -87,6 +88,7 @@ use rustls::{ClientConfig, ClientConnection};
 use socket2::{SockAddr, Socket, Type};
 
 use crate::backoff::Backoff;
+use crate::conn::{Peer, connect_failure, via_proxy};
 use crate::http1::{to_absolute_form, write_request};
 use crate::live::PUBLISH_EVERY;
 use crate::open::{Backlog, Limits, RELEASE_AHEAD, RETIRE_AFTER, Schedule};
@@ -1975,27 +1977,17 @@ impl Engine<'_> {
                 self.connect(conns, i, now);
             }
             OP_CONNECT if res < 0 => {
-                let kind = if -res == libc::ECONNREFUSED {
-                    ErrorKind::ConnectRefused
-                } else {
-                    ErrorKind::Connect
-                };
                 let addr = &conns[i].links[o].addr;
                 let proxy = self.forward[o].as_ref().map(|f| &f.proxy);
-                // Worded as conn.rs words them.
+                let e = io::Error::from_raw_os_error(-res);
+                let kind = ErrorKind::from_connect(&e);
                 self.stats.note_error_detail(kind, || {
-                    let e = io::Error::from_raw_os_error(-res);
-                    let message = match (addr.as_socket(), addr.as_pathname()) {
-                        (Some(a), _) => format!("connecting to {a}: {e}"),
-                        (None, Some(path)) => {
-                            format!("connecting to the Unix socket {}: {e}", path.display())
-                        }
-                        (None, None) => format!("connecting: {e}"),
+                    // A route is an address or a socket's path (`Dial::fixed_route`).
+                    let peer = match addr.as_socket() {
+                        Some(a) => Peer::Tcp(a),
+                        None => Peer::Unix(addr.as_pathname().unwrap_or(Path::new(""))),
                     };
-                    match proxy {
-                        Some(p) => format!("proxy {p}: {message}"),
-                        None => message,
-                    }
+                    via_proxy(proxy, connect_failure(peer, &e))
                 });
                 conns[i].links[o].socket = None;
                 self.finish(
