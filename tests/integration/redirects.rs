@@ -376,3 +376,33 @@ fn the_end_of_the_run_cuts_think_time_short() {
         assert!(elapsed < 5.0, "{engine}: elapsed {elapsed}\n{report}");
     }
 }
+
+/// A redirect under a rate cap waits for its slot between requests: nginx closing
+/// the idle connection meanwhile (a 5 ms keep-alive timeout, shorter than the
+/// wait) sends the redirect on a new connection, counted once as a reconnect.
+/// On the io_uring engine that close was once taken for the finished exchange's
+/// outcome: the exchange finished twice and the worker panicked.
+#[test]
+fn a_redirect_waiting_for_its_rate_slot_survives_the_servers_close() {
+    for engine in ["io_uring", "tokio"] {
+        let nginx = Nginx::start_with(Variant::Http1, "keepalive_timeout 5ms;");
+        let report = Test::new()
+            .on_engine(engine)
+            .arg(nginx.url("/hop/1"))
+            .args(["-n", "30", "-c", "2", "-r", "60"])
+            .report()
+            .run()
+            .report();
+        report.check_invariants(0);
+        let lines = nginx.access_log_lines();
+        let context = format!("{engine}\n{report}\n{}", nginx.logs());
+        assert_eq!(report.str("settings.engine"), engine, "{context}");
+        assert_eq!(report.u64("requests.total"), 30, "{context}");
+        assert_eq!(lines.len(), 30, "nginx saw every hop\n{context}");
+        assert_eq!(report.status_codes(), log_status_codes(&lines), "{context}");
+        assert_eq!(report.u64("requests.errors"), 0, "{context}");
+        // Each request after the first of a VU found its connection closed.
+        let reconnects = report.u64("requests.reconnects");
+        assert!(reconnects >= 20, "{context}");
+    }
+}
