@@ -83,6 +83,34 @@ fn serve_tls_closing(listener: TcpListener, tls: rcgen::CertifiedKey) {
     while matches!(stream.sock.read(&mut rest), Ok(n) if n > 0) {}
 }
 
+/// Over TLS, one response, then (a moment later) bytes between requests that are no valid record
+/// for the session (an application-data record of garbage); nothing more is read
+/// on that connection until the client closes it. Then one response on a new
+/// connection.
+#[cfg(target_os = "linux")]
+fn serve_tls_broken(listener: TcpListener, tls: rcgen::CertifiedKey) {
+    let mut stream = accept_tls(&listener, &tls);
+    answer(&mut stream, 1, false, |_| {});
+    // Apart from the response, so that it is read between requests.
+    std::thread::sleep(Duration::from_millis(30));
+    let mut junk = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+    junk.extend_from_slice(&[0xab; 0x20]);
+    stream.sock.write_all(&junk).unwrap();
+    let mut after = Vec::new();
+    let mut rest = [0u8; 256];
+    while let Ok(n) = stream.sock.read(&mut rest)
+        && n > 0
+    {
+        after.extend_from_slice(&rest[..n]);
+    }
+    assert!(
+        after.is_empty(),
+        "{} bytes came on the broken connection",
+        after.len()
+    );
+    answer(accept_tls(&listener, &tls), 1, false, |_| {});
+}
+
 /// [`serve_split`]'s answers on a connection; `check` sees each request's head first.
 fn answer(mut sock: impl Read + Write, requests: usize, split: bool, check: fn(&str)) {
     let mut buf = vec![0u8; 64 * 1024];
@@ -479,6 +507,27 @@ fn uring_tls_close_notify_ends_the_response() {
     uring_allocations("127.0.0.1", None, Serving::TlsClosing, 1, &|_| {});
 }
 
+/// TLS that fails between requests (a server's bytes that are no record of the
+/// session) fails the next request, unsent, with the TLS error, as reading it
+/// would: not a reconnect, nor a close by the server. The request after it goes
+/// on a new connection and is answered.
+#[cfg(target_os = "linux")]
+#[test]
+fn uring_tls_failing_between_requests_fails_the_next_request() {
+    // The pause lets the garbage come (30 ms after the response) before the
+    // second request is queued.
+    let config = "[request]\nthink_time = \"150ms\"\n";
+    let (_, stats, _) = uring_served("127.0.0.1", Some(config), Serving::TlsBroken, 3, &|_| {});
+    let counts = &stats.counts;
+    let protocol = crate::ErrorKind::Protocol as usize;
+    assert_eq!(counts.responses, 2);
+    assert_eq!(counts.errors.iter().sum::<u64>(), 1);
+    assert_eq!(counts.errors[protocol], 1);
+    assert_eq!(counts.reconnects, 0);
+    let detail = stats.error_details[protocol].as_deref().unwrap_or_default();
+    assert!(detail.starts_with("TLS with 127.0.0.1:"), "{detail}");
+}
+
 /// Nor in the open model: iterations come due on the ring's timed wait, go to the
 /// VU or wait in the queue (made at the start), and their schedule lag is recorded.
 #[cfg(target_os = "linux")]
@@ -649,6 +698,9 @@ enum Serving {
     /// One response over TLS whose end is the server's close_notify
     /// ([`serve_tls_closing`]).
     TlsClosing,
+    /// Over TLS, a response and then bytes that are no TLS record, then one
+    /// more response on a new connection ([`serve_tls_broken`]).
+    TlsBroken,
     /// Each response in one write, on a Unix socket (`--unix-socket`).
     Unix,
     /// As an HTTP proxy that forwards: each request in absolute form, with the
@@ -711,10 +763,35 @@ fn uring_allocations(
     requests: usize,
     tweak: &impl Fn(&mut LoadPlan),
 ) -> u64 {
+    let (allocations, stats, open) = uring_served(host, config, serving, requests, tweak);
+    assert_eq!(
+        stats.counts.responses, requests as u64,
+        "every request was answered"
+    );
+    if open {
+        // One VU, one request an iteration: each started iteration was sent.
+        assert_eq!(stats.counts.started, requests as u64);
+    }
+    allocations
+}
+
+/// [`uring_allocations`]'s run: its allocations, its statistics, and whether it
+/// was in the open model.
+#[cfg(target_os = "linux")]
+fn uring_served(
+    host: &str,
+    config: Option<&str>,
+    serving: Serving,
+    requests: usize,
+    tweak: &impl Fn(&mut LoadPlan),
+) -> (u64, WorkerStats, bool) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let tls = matches!(serving, Serving::Tls | Serving::TlsClosing)
-        .then(|| rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap());
+    let tls = matches!(
+        serving,
+        Serving::Tls | Serving::TlsClosing | Serving::TlsBroken
+    )
+    .then(|| rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap());
     let cacert = tls.as_ref().map(|t| t.cert.pem().into_bytes());
     // A socket path of this process's own, for each such run.
     let unix = (serving == Serving::Unix).then(|| {
@@ -728,6 +805,7 @@ fn uring_allocations(
     let unix_listener = unix.as_ref().map(|(l, _)| l.try_clone().unwrap());
     let server = std::thread::spawn(move || match (tls, unix_listener) {
         (Some(tls), _) if serving == Serving::TlsClosing => serve_tls_closing(listener, tls),
+        (Some(tls), _) if serving == Serving::TlsBroken => serve_tls_broken(listener, tls),
         (Some(tls), _) => serve_tls(listener, requests, tls),
         (None, Some(unix)) => answer(unix.accept().unwrap().0, requests, false, |_| {}),
         (None, None) if serving == Serving::Proxy => {
@@ -788,15 +866,7 @@ fn uring_allocations(
     if let Some((_, path)) = &unix {
         let _ = std::fs::remove_file(path);
     }
-    assert_eq!(
-        stats.counts.responses, requests as u64,
-        "every request was answered"
-    );
-    if plan.load.arrival.is_some() {
-        // One VU, one request an iteration: each started iteration was sent.
-        assert_eq!(stats.counts.started, requests as u64);
-    }
-    allocations
+    (allocations, stats, plan.load.arrival.is_some())
 }
 
 /// The heap allocations of `measured` exchanges of `program`'s one VU, after `warm`

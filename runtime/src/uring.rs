@@ -522,6 +522,10 @@ struct Link {
     /// The peer closed (or reset) the connection between requests: the next
     /// request goes on a new connection.
     peer_closed: bool,
+    /// TLS that failed between requests (bytes that are no valid record for the
+    /// session): the next request fails with it, unsent, as it would reading it
+    /// (`Engine::broken`); the one after goes on a new connection.
+    broken: Option<rustls::Error>,
     /// An `https` origin's link: its TLS session and the ciphertext it sends.
     tls: Option<Box<Tls>>,
 }
@@ -585,6 +589,7 @@ impl Link {
             recv_armed: false,
             sock: 0,
             peer_closed: false,
+            broken: None,
             tls: tls.then(|| {
                 Box::new(Tls {
                     session: None,
@@ -1712,6 +1717,11 @@ impl Engine<'_> {
         }
         let at = conn.at;
         let link = &mut conn.links[at];
+        if link.broken.is_some() {
+            conn.phase = Phase::Exchanging;
+            self.broken(conns, i, now);
+            return;
+        }
         if link.peer_closed {
             // Closed by the peer while idle: as a reused connection found closed.
             self.reconnect(conns, i, now);
@@ -1752,6 +1762,7 @@ impl Engine<'_> {
                 let fd = types::Fd(s.as_raw_fd());
                 link.socket = Some(s);
                 link.peer_closed = false;
+                link.broken = None;
                 link.tail.clear();
                 conn.phase = Phase::Connecting;
                 let entry = opcode::Connect::new(fd, link.addr.as_ptr().cast(), link.addr.len())
@@ -1780,11 +1791,7 @@ impl Engine<'_> {
         conns[i].phase = Phase::Exchanging;
         conns[i].queued_round = self.round;
         if let Err(e) = self.seal(conns, i, now) {
-            let why = Why::Tls {
-                error: e,
-                handshake: true,
-            };
-            self.settle(conns, i, Err((ErrorKind::Tls, why)), now);
+            self.settle(conns, i, Err(tls_failure(e, true, false)), now);
             return;
         }
         self.send(conns, i);
@@ -2084,25 +2091,38 @@ impl Engine<'_> {
                 return;
             }
             // Bytes between requests are the next response's start, as if read
-            // with it. The end of stream, an error, the peer's close_notify or TLS
-            // that fails leave the connection unusable: the next request goes on a
-            // new one.
-            let ended = res <= 0 || link.take_in(data) != Ok(false);
+            // with it. The end of stream, an error or the peer's close_notify
+            // leave the connection unusable: the next request goes on a new one.
+            // TLS that fails is the next request's failure, as reading it would be.
+            let taken = if res <= 0 {
+                Ok(true)
+            } else {
+                link.take_in(data)
+            };
             // A request queued this round (its exchange in progress, no response
             // awaited yet) has not gone out.
             let queued = current && conn.phase == Phase::Exchanging;
-            if ended {
-                link.peer_closed = true;
-                if queued {
-                    // It goes on a new connection instead, as a request that finds
-                    // its reused connection closed does.
-                    self.requeue(conns, i, now);
+            match taken {
+                Ok(true) => {
+                    link.peer_closed = true;
+                    if queued {
+                        // It goes on a new connection instead, as a request that
+                        // finds its reused connection closed does.
+                        self.requeue(conns, i, now);
+                    }
                 }
-            } else if !more && queued {
+                Err(error) => {
+                    link.broken = Some(error);
+                    if queued {
+                        self.take_back(conns, i);
+                        self.broken(conns, i, now);
+                    }
+                }
                 // The kernel stopped the recv with these bytes, after that
                 // request's exchange found it still armed: armed again for its
                 // response.
-                self.arm(conns, i);
+                Ok(false) if !more && queued => self.arm(conns, i),
+                Ok(false) => {}
             }
             return;
         }
@@ -2115,11 +2135,27 @@ impl Engine<'_> {
     /// VU `i`'s request, queued this round on a connection the peer has closed
     /// since, is taken back before it goes out, and goes on a new connection.
     fn requeue(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        self.take_back(conns, i);
+        self.reconnect(conns, i, now);
+    }
+
+    /// VU `i`'s request, queued this round, is taken back before it goes out.
+    fn take_back(&mut self, conns: &mut [Conn], i: usize) {
         let conn = &mut conns[i];
         let send = tag(i, conn.at, conn.links[conn.at].sock, OP_SEND);
         self.pending.retain(|e| e.get_user_data() != send);
         conn.send_in_flight = false;
-        self.reconnect(conns, i, now);
+    }
+
+    /// VU `i`'s request was to go on a link whose TLS failed between requests
+    /// (`Link::broken`): it fails with that failure, unsent (the tokio engine would
+    /// send it and fail reading), and the link is closed.
+    fn broken(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let conn = &mut conns[i];
+        let Some(error) = conn.links[conn.at].broken.take() else {
+            return;
+        };
+        self.settle(conns, i, Err(tls_failure(error, false, false)), now);
     }
 
     /// VU `i`'s reused connection was closed before any of the response came: the
@@ -2191,15 +2227,7 @@ impl Engine<'_> {
                         .tls
                         .as_ref()
                         .is_some_and(|t| t.handshake_from.is_some());
-                    // After the handshake, as the tokio engine classifies what
-                    // tokio-rustls reports as invalid data.
-                    let kind = if handshake {
-                        ErrorKind::Tls
-                    } else {
-                        let invalid = io::Error::from(io::ErrorKind::InvalidData);
-                        ErrorKind::from_io(&invalid, conn.parser.in_body())
-                    };
-                    unsealed = Some(Err((kind, Why::Tls { error, handshake })));
+                    unsealed = Some(Err(tls_failure(error, handshake, conn.parser.in_body())));
                 }
             }
         }
@@ -2460,6 +2488,18 @@ impl Engine<'_> {
             self.issue(conns, i, now, false);
         }
     }
+}
+
+/// A TLS session's failure as an exchange's outcome: the handshake's, or after it
+/// classed as the tokio engine classes what tokio-rustls reports as invalid data
+/// (`in_body`: the response's head had come).
+fn tls_failure(error: rustls::Error, handshake: bool, in_body: bool) -> (ErrorKind, Why) {
+    let kind = if handshake {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::from_io(&io::Error::from(io::ErrorKind::InvalidData), in_body)
+    };
+    (kind, Why::Tls { error, handshake })
 }
 
 /// What VU `i`'s TLS link received while its response is awaited, `data`, through
