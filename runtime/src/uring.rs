@@ -699,11 +699,12 @@ impl Conn {
 
 /// A plain `http://` origin forwarded through an HTTP proxy (`Dial::forwards`):
 /// its connections go to the proxy, and its requests in absolute form.
-struct Forward {
-    /// The proxy as the report names it (its password hidden).
-    proxy: String,
-    /// Its `Proxy-Authorization` value, made once, when it has credentials.
-    auth: Option<String>,
+struct Forward<'a> {
+    /// The proxy (its `Display` is how the report names it, password hidden).
+    proxy: &'a kaioken_vm::Proxy,
+    /// Its `Proxy-Authorization` value, which `Dial` made once, when it has
+    /// credentials.
+    auth: Option<&'a str>,
 }
 
 /// What a VU waiting for its rate-cap slot does when the slot comes.
@@ -818,8 +819,8 @@ fn drive(
         .map(|o| {
             let proxy = dial.proxy_for(o).filter(|_| dial.forwards(o))?;
             Some(Forward {
-                proxy: proxy.to_string(),
-                auth: dial.forward_authorization(o).map(str::to_owned),
+                proxy,
+                auth: dial.forward_authorization(o),
             })
         })
         .collect();
@@ -1158,7 +1159,7 @@ struct Engine<'a> {
     addrs: &'a [Vec<SockAddr>],
     /// By origin index: the HTTP proxy a plain `http://` origin is forwarded
     /// through, whose address is the origin's in `addrs`.
-    forward: Vec<Option<Forward>>,
+    forward: Vec<Option<Forward<'a>>>,
     /// The worker's own copy of the program (see `worker::worker`).
     program: &'a Program,
     stats: &'a mut WorkerStats,
@@ -1672,7 +1673,7 @@ impl Engine<'_> {
             }
         };
         if let Some(f) = self.forward.get(slot).and_then(Option::as_ref) {
-            to_absolute_form(&mut conn.wbuf, &origin.authority, f.auth.as_deref());
+            to_absolute_form(&mut conn.wbuf, &origin.authority, f.auth);
         }
         true
     }
@@ -1985,7 +1986,7 @@ impl Engine<'_> {
             }
             OP_CONNECT if res < 0 => {
                 let addr = &conns[i].links[o].addr;
-                let proxy = self.forward[o].as_ref().map(|f| &f.proxy);
+                let proxy = self.forward[o].as_ref().map(|f| f.proxy);
                 let e = io::Error::from_raw_os_error(-res);
                 let kind = ErrorKind::from_connect(&e);
                 self.stats.note_error_detail(kind, || {
