@@ -69,6 +69,13 @@ pub enum Behaviour {
     /// Answer every request with `200 ok` and this many `Set-Cookie` headers, each
     /// naming a cookie never set before; keep the connection open.
     SetCookies(u32),
+    /// Each request meets one of the faults above, drawn from this seed by the
+    /// request's number among the server's ([`chaos`]): most are answered and
+    /// the connection kept, others answered with or without `connection: close`
+    /// and closed, answered late, closed unanswered, answered in part or with
+    /// bytes that are no HTTP response, then closed. Only answers written whole
+    /// count in [`Counts::responses`].
+    Chaos(u64),
 }
 
 /// What an HTTP/2 server (cleartext, prior knowledge) does with each request.
@@ -116,6 +123,8 @@ pub struct Counts {
     pub max_cookie: AtomicU64,
     /// Cookies set ([`Behaviour::SetCookies`]).
     pub cookies_set: AtomicU64,
+    /// Faults drawn so far ([`Behaviour::Chaos`]).
+    pub draws: AtomicU64,
 }
 
 /// A running server; stopped on drop.
@@ -235,12 +244,7 @@ async fn serve(
                 stream.flush().await?;
                 counts.responses.fetch_add(1, Ordering::SeqCst);
             }
-            // Close for writing, then drain what the client still sends, so that the
-            // close is a clean FIN rather than a reset caused by unread data.
-            stream.shutdown().await?;
-            let mut sink = [0u8; 4096];
-            while stream.read(&mut sink).await? > 0 {}
-            Ok(())
+            close_gracefully(&mut stream).await
         }
         Behaviour::Stall => {
             read_request(&mut stream, &mut buf, counts).await?;
@@ -343,9 +347,7 @@ async fn serve(
             counts.responses.fetch_add(1, Ordering::SeqCst);
             if read_request(&mut stream, &mut buf, counts).await? {
                 stream.write_all(bytes).await?;
-                stream.shutdown().await?;
-                let mut sink = [0u8; 4096];
-                while stream.read(&mut sink).await? > 0 {}
+                close_gracefully(&mut stream).await?;
             }
             Ok(())
         }
@@ -366,6 +368,65 @@ async fn serve(
             }
             Ok(())
         }
+        Behaviour::Chaos(seed) => loop {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            let fault = chaos(seed, counts.draws.fetch_add(1, Ordering::SeqCst));
+            let answer: &[u8] = match fault {
+                Fault::Unanswered => return close_gracefully(&mut stream).await,
+                Fault::Reset => {
+                    stream.set_zero_linger()?;
+                    return Ok(());
+                }
+                Fault::Pieces => {
+                    stream.write_all(b"HTTP/1.1 200 OK\r\ntransfer-enc").await?;
+                    stream.flush().await?;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    stream
+                        .write_all(b"oding: chunked\r\n\r\n1\r\no\r\n")
+                        .await?;
+                    stream.flush().await?;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    b"1\r\nk\r\n0\r\n\r\n"
+                }
+                Fault::Large => LARGE.get_or_init(|| {
+                    let mut r = b"HTTP/1.1 200 OK\r\ncontent-length: 65536\r\n\r\n".to_vec();
+                    r.resize(r.len() + 65536, b'x');
+                    r
+                }),
+                Fault::Partial | Fault::Garbage => {
+                    let bytes: &[u8] = if fault == Fault::Partial {
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nok"
+                    } else {
+                        b"HTTP/1.1 two hundred\r\n\r\n"
+                    };
+                    stream.write_all(bytes).await?;
+                    return close_gracefully(&mut stream).await;
+                }
+                Fault::Late => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    OK
+                }
+                Fault::SaysClose => {
+                    b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"
+                }
+                Fault::Redirect | Fault::RedirectThenClose => REDIRECT,
+                Fault::None | Fault::Closes => OK,
+            };
+            stream.write_all(answer).await?;
+            stream.flush().await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+            if fault == Fault::RedirectThenClose {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if matches!(
+                fault,
+                Fault::SaysClose | Fault::Closes | Fault::RedirectThenClose
+            ) {
+                return close_gracefully(&mut stream).await;
+            }
+        },
         Behaviour::SetCookies(n) => loop {
             if !read_request(&mut stream, &mut buf, counts).await? {
                 return Ok(());
@@ -452,9 +513,7 @@ async fn go_away(
     frames.extend_from_slice(&0u32.to_be_bytes());
     frames.extend_from_slice(&u32::from(reason).to_be_bytes());
     stream.write_all(&frames).await?;
-    stream.shutdown().await?;
-    while stream.read(&mut chunk).await? > 0 {}
-    Ok(())
+    close_gracefully(&mut stream).await
 }
 
 /// The body length of a request head (through its blank line) that is well formed:
@@ -492,6 +551,76 @@ fn strict_head(head: &[u8]) -> Option<usize> {
 
 /// Read one HTTP/1.1 request (head, and a body by `content-length`) from `stream`,
 /// keeping any bytes after it in `buf`. `false` on a clean end of stream.
+/// What [`Behaviour::Chaos`] does with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Answer, keep the connection.
+    None,
+    /// Answer 5 ms late, keep the connection.
+    Late,
+    /// Answer with `connection: close`, close.
+    SaysClose,
+    /// Answer, close without having said so.
+    Closes,
+    /// Close without an answer.
+    Unanswered,
+    /// Answer a head and part of the body, close.
+    Partial,
+    /// Answer bytes that are no HTTP response, close.
+    Garbage,
+    /// Answer in chunks, written apart (the head cut in two), keep the
+    /// connection.
+    Pieces,
+    /// Answer a 64 KiB body, keep the connection.
+    Large,
+    /// Reset the connection without an answer.
+    Reset,
+    /// Redirect to `/` (the client follows: one more request), keep the
+    /// connection.
+    Redirect,
+    /// Redirect to `/` without `connection: close`, then close the connection
+    /// 2 ms later, as a server's keep-alive timeout does: while the client may
+    /// still be waiting to follow it.
+    RedirectThenClose,
+}
+
+/// [`Fault::Redirect`]'s answer.
+const REDIRECT: &[u8] = b"HTTP/1.1 302 Found\r\nlocation: /\r\ncontent-length: 0\r\n\r\n";
+
+/// [`Fault::Large`]'s answer.
+static LARGE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// The fault for draw `n` of `seed`: a splitmix64 step, so a seed gives the same
+/// faults in the same order on every run.
+fn chaos(seed: u64, n: u64) -> Fault {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    match (z ^ (z >> 31)) % 100 {
+        0..34 => Fault::None,
+        34..38 => Fault::RedirectThenClose,
+        38..45 => Fault::Redirect,
+        45..50 => Fault::Late,
+        50..58 => Fault::SaysClose,
+        58..66 => Fault::Closes,
+        66..72 => Fault::Unanswered,
+        72..76 => Fault::Partial,
+        76..80 => Fault::Garbage,
+        80..88 => Fault::Pieces,
+        88..96 => Fault::Large,
+        _ => Fault::Reset,
+    }
+}
+
+/// Close for writing, then drain what the client still sends, so that the close
+/// is a clean FIN rather than a reset caused by unread data.
+async fn close_gracefully(stream: &mut TcpStream) -> std::io::Result<()> {
+    stream.shutdown().await?;
+    let mut sink = [0u8; 4096];
+    while stream.read(&mut sink).await? > 0 {}
+    Ok(())
+}
+
 async fn read_request(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,

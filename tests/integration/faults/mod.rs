@@ -561,3 +561,49 @@ fn no_request_finished_says_so() {
     );
     assert!(!out.stdout.contains("above the limit"), "{}", out.stdout);
 }
+
+/// A server whose every request meets a fault drawn from a seed (servers.rs
+/// `Behaviour::Chaos`): kept or closed connections, with and without
+/// `connection: close`, late answers, answers in pieces or large, redirects
+/// (some followed by the connection's close), closes and resets without an
+/// answer, bodies cut short and answers that are no HTTP, all mixed on 64
+/// connections; the closed model without pauses, under a rate cap, and with
+/// think time (seed by seed). Whatever comes, on both engines the run ends with
+/// every request counted once, the responses are exactly the answers the server
+/// wrote whole, and every error is one of the faults' classes. (With the
+/// redirect fix of `a_redirect_waiting_for_its_rate_slot_survives_the_servers_close`
+/// undone, 4 of 20 rate-capped seeds miss responses on io_uring.)
+#[test]
+fn a_server_of_mixed_faults_is_counted_exactly() {
+    for (env, engine) in ENGINES {
+        for seed in 1..=9 {
+            let server = Server::start(Behaviour::Chaos(seed));
+            let mut test = Test::new()
+                .args(["-c", "64", "--max-requests", "6000", "-d", "60s"])
+                .status(1)
+                .report();
+            test = match seed % 3 {
+                0 => test.arg(server.url()),
+                1 => test.arg(server.url()).args(["-r", "20000"]),
+                _ => test.scenario(&format!(
+                    "[target]\nurl = \"{}\"\n[request]\nthink_time = \"1ms\"\n",
+                    server.url()
+                )),
+            };
+            let report = on_engine(test, env).run().report();
+            report.check_invariants(1);
+            let context = format!("{engine}, seed {seed}\n{report}");
+            assert_eq!(report.str("settings.engine"), engine, "{context}");
+            assert_eq!(report.u64("requests.total"), 6000, "{context}");
+            assert_eq!(report.u64("requests.unfinished"), 0, "{context}");
+            let written = server.counts().responses.load(Ordering::SeqCst);
+            assert_eq!(report.u64("requests.responses"), written, "{context}");
+            for (class, _) in report.error_classes() {
+                assert!(
+                    ["reset", "body_read", "protocol"].contains(&class.as_str()),
+                    "{class}: {context}"
+                );
+            }
+        }
+    }
+}
