@@ -83,16 +83,18 @@ fn serve_tls_closing(listener: TcpListener, tls: rcgen::CertifiedKey) {
     while matches!(stream.sock.read(&mut rest), Ok(n) if n > 0) {}
 }
 
-/// Over TLS, one response, then (a moment later) bytes between requests that are no valid record
+/// Over TLS, one response, then (`apart`: a moment later) bytes that are no valid record
 /// for the session (an application-data record of garbage); nothing more is read
 /// on that connection until the client closes it. Then one response on a new
 /// connection.
 #[cfg(target_os = "linux")]
-fn serve_tls_broken(listener: TcpListener, tls: rcgen::CertifiedKey) {
+fn serve_tls_broken(listener: TcpListener, tls: rcgen::CertifiedKey, apart: bool) {
     let mut stream = accept_tls(&listener, &tls);
     answer(&mut stream, 1, false, |_| {});
-    // Apart from the response, so that it is read between requests.
-    std::thread::sleep(Duration::from_millis(30));
+    if apart {
+        // So that it is read between requests.
+        std::thread::sleep(Duration::from_millis(30));
+    }
     let mut junk = vec![0x17, 0x03, 0x03, 0x00, 0x20];
     junk.extend_from_slice(&[0xab; 0x20]);
     stream.sock.write_all(&junk).unwrap();
@@ -510,14 +512,23 @@ fn uring_tls_close_notify_ends_the_response() {
 /// TLS that fails between requests (a server's bytes that are no record of the
 /// session) fails the next request, unsent, with the TLS error, as reading it
 /// would: not a reconnect, nor a close by the server. The request after it goes
-/// on a new connection and is answered.
+/// on a new connection and is answered. The same when the bytes come right
+/// behind the response, in the same receive: the response before them counts.
 #[cfg(target_os = "linux")]
 #[test]
 fn uring_tls_failing_between_requests_fails_the_next_request() {
-    // The pause lets the garbage come (30 ms after the response) before the
-    // second request is queued.
+    for apart in [true, false] {
+        uring_tls_fails_the_next_request(apart);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn uring_tls_fails_the_next_request(apart: bool) {
+    // The pause lets the garbage come (30 ms after the response, when apart)
+    // before the second request is queued.
     let config = "[request]\nthink_time = \"150ms\"\n";
-    let (_, stats, _) = uring_served("127.0.0.1", Some(config), Serving::TlsBroken, 3, &|_| {});
+    let serving = Serving::TlsBroken { apart };
+    let (_, stats, _) = uring_served("127.0.0.1", Some(config), serving, 3, &|_| {});
     let counts = &stats.counts;
     let protocol = crate::ErrorKind::Protocol as usize;
     assert_eq!(counts.responses, 2);
@@ -699,8 +710,9 @@ enum Serving {
     /// ([`serve_tls_closing`]).
     TlsClosing,
     /// Over TLS, a response and then bytes that are no TLS record, then one
-    /// more response on a new connection ([`serve_tls_broken`]).
-    TlsBroken,
+    /// more response on a new connection ([`serve_tls_broken`]): the bytes a
+    /// moment after the response, or at once (most often read with it).
+    TlsBroken { apart: bool },
     /// Each response in one write, on a Unix socket (`--unix-socket`).
     Unix,
     /// As an HTTP proxy that forwards: each request in absolute form, with the
@@ -789,7 +801,7 @@ fn uring_served(
     let port = listener.local_addr().unwrap().port();
     let tls = matches!(
         serving,
-        Serving::Tls | Serving::TlsClosing | Serving::TlsBroken
+        Serving::Tls | Serving::TlsClosing | Serving::TlsBroken { .. }
     )
     .then(|| rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap());
     let cacert = tls.as_ref().map(|t| t.cert.pem().into_bytes());
@@ -805,7 +817,9 @@ fn uring_served(
     let unix_listener = unix.as_ref().map(|(l, _)| l.try_clone().unwrap());
     let server = std::thread::spawn(move || match (tls, unix_listener) {
         (Some(tls), _) if serving == Serving::TlsClosing => serve_tls_closing(listener, tls),
-        (Some(tls), _) if serving == Serving::TlsBroken => serve_tls_broken(listener, tls),
+        (Some(tls), _) if let Serving::TlsBroken { apart } = serving => {
+            serve_tls_broken(listener, tls, apart)
+        }
         (Some(tls), _) => serve_tls(listener, requests, tls),
         (None, Some(unix)) => answer(unix.accept().unwrap().0, requests, false, |_| {}),
         (None, None) if serving == Serving::Proxy => {

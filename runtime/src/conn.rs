@@ -3,7 +3,7 @@
 //! dial.rs too, then connect in http3.rs).
 
 use std::fmt;
-use std::io;
+use std::io::{self, BufRead};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
@@ -33,6 +33,33 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// Whether the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_) | Stream::UnixTls(_))
+    }
+
+    /// After the TLS session failed on a record (tokio-rustls reports that first),
+    /// what the records before it decrypted to, which the session still holds:
+    /// appended to `buf`. Returns how many bytes; none on a plain stream.
+    pub fn salvage(&mut self, buf: &mut Vec<u8>) -> usize {
+        let session = match self {
+            Stream::Tls(s) => s.get_mut().1,
+            Stream::UnixTls(s) => s.get_mut().1,
+            Stream::Plain(_) | Stream::Unix(_) => return 0,
+        };
+        let mut reader = session.reader();
+        let mut n = 0;
+        while let Ok(chunk) = reader.fill_buf()
+            && !chunk.is_empty()
+        {
+            let k = chunk.len();
+            buf.extend_from_slice(chunk);
+            reader.consume(k);
+            n += k;
+        }
+        n
+    }
+
     /// The ALPN protocol the server chose, for TLS.
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {

@@ -177,6 +177,7 @@ impl Http1 {
                 pos: &mut self.rpos,
                 capture: capture.map(|c| c.start(keep.body)),
                 invalid: None,
+                tls_failed: None,
             };
             let mut parser = ResponseParser::new(is_head).following_redirects(self.follow);
             let result = std::future::poll_fn(|cx| exchange.poll(cx, &mut parser)).await;
@@ -184,6 +185,7 @@ impl Http1 {
             // expecting the rest: the connection cannot carry another request.
             let whole = matches!(exchange.writing, Writing::Done);
             let invalid = exchange.invalid;
+            let tls_failed = exchange.tls_failed;
             let response = match result {
                 Ok(response) => response,
                 Err(ErrorKind::Reset) if !fresh && !parser.started() => {
@@ -197,6 +199,9 @@ impl Http1 {
                 Err(kind) => {
                     if let Some(invalid) = invalid {
                         self.last.detail = Some(invalid.detail());
+                    } else if let Some(e) = tls_failed {
+                        // Worded as the io_uring engine words it.
+                        self.last.detail = Some(format!("TLS with {}: {e}", origin.authority));
                     }
                     return Err(kind);
                 }
@@ -240,6 +245,8 @@ struct Exchange<'a> {
     capture: Option<&'a mut Capture>,
     /// What was wrong with the response, when it was not valid HTTP.
     invalid: Option<Invalid>,
+    /// What the TLS session said of a record that failed to decrypt.
+    tls_failed: Option<std::io::Error>,
 }
 
 impl Exchange<'_> {
@@ -283,6 +290,23 @@ impl Exchange<'_> {
                     return Poll::Ready(parser.eof().map_err(|k| written.unwrap_or(k)));
                 }
                 Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData && self.stream.is_tls() => {
+                    // tokio-rustls reports a record that fails before what the
+                    // records ahead of it decrypted to: a response whole before it
+                    // is the response. The session keeps its failure, so the next
+                    // request on the connection fails with it (as on the io_uring
+                    // engine, and as when the record comes in a read of its own).
+                    if self.stream.salvage(self.buf) > 0
+                        && let Ok((used, Some(response))) =
+                            parser.advance_into(&self.buf[*self.pos..], self.capture.as_deref_mut())
+                    {
+                        *self.pos += used;
+                        return Poll::Ready(Ok(response));
+                    }
+                    let kind = ErrorKind::from_io(&e, parser.in_body());
+                    self.tls_failed = Some(e);
+                    return Poll::Ready(Err(kind));
+                }
                 Err(e) => return Poll::Ready(Err(ErrorKind::from_io(&e, parser.in_body()))),
             }
         }

@@ -522,8 +522,9 @@ struct Link {
     /// The peer closed (or reset) the connection between requests: the next
     /// request goes on a new connection.
     peer_closed: bool,
-    /// TLS that failed between requests (bytes that are no valid record for the
-    /// session): the next request fails with it, unsent, as it would reading it
+    /// TLS that failed after the last response (bytes that are no valid record
+    /// for the session, between requests or right behind the response's): the
+    /// next request fails with it, unsent, as it would reading it
     /// (`Engine::broken`); the one after goes on a new connection.
     broken: Option<rustls::Error>,
     /// An `https` origin's link: its TLS session and the ciphertext it sends.
@@ -621,7 +622,8 @@ impl Link {
             let read = session
                 .read_tls(&mut data)
                 .map_err(|e| rustls::Error::General(e.to_string()))?;
-            closed = session.process_new_packets()?.peer_has_closed() || read == 0;
+            let processed = session.process_new_packets();
+            // What the records before a failing one decrypted to is kept.
             let mut reader = session.reader();
             // Until it has no more (`WouldBlock`), or the peer's close_notify.
             while let Ok(chunk) = reader.fill_buf()
@@ -631,6 +633,7 @@ impl Link {
                 keep(&mut self.tail, chunk);
                 reader.consume(n);
             }
+            closed = processed?.peer_has_closed() || read == 0;
         }
         Ok(closed)
     }
@@ -1904,6 +1907,7 @@ impl Engine<'_> {
         let link = &mut conns[i].links[o];
         link.tail.clear();
         link.peer_closed = false;
+        link.broken = None;
         if let Some(tls) = &mut link.tls {
             tls.session = None;
             tls.handshake_from = None;
@@ -2214,23 +2218,17 @@ impl Engine<'_> {
         // On a TLS link the bytes are records: decrypted into the link's `tail`
         // first, where the response is then parsed (`data` is left empty).
         // The peer's close_notify (`closed`) ends the stream as a socket's end does.
+        // A record that fails (`failed`) does not undo the ones before it: a
+        // response whole before it is the response, and the failure the next
+        // request's (`Link::broken`), as when it comes in a receive of its own.
         let mut data = data;
-        let (mut unsealed, mut closed) = (None, false);
+        let (mut failed, mut closed) = (None, false);
         if res > 0 && !conns[i].timed_out && conns[i].links[conns[i].at].tls.is_some() {
             match unseal(&mut conns[i], data, now) {
-                Ok(peer_closed) => {
-                    closed = peer_closed;
-                    data = &[];
-                }
-                Err(error) => {
-                    let conn = &conns[i];
-                    let handshake = conn.links[conn.at]
-                        .tls
-                        .as_ref()
-                        .is_some_and(|t| t.handshake_from.is_some());
-                    unsealed = Some(Err(tls_failure(error, handshake, conn.parser.in_body())));
-                }
+                Ok(peer_closed) => closed = peer_closed,
+                Err(error) => failed = Some(error),
             }
+            data = &[];
         }
         let conn = &mut conns[i];
         // A failed send does not decide the outcome: the server may have answered
@@ -2238,8 +2236,6 @@ impl Engine<'_> {
         // data already received before reporting a reset).
         let outcome = if conn.timed_out {
             Some(Err((ErrorKind::Timeout, Why::Nothing)))
-        } else if unsealed.is_some() {
-            unsealed
         } else if res < 0 {
             let e = io::Error::from_raw_os_error(-res);
             Some(Err((
@@ -2280,9 +2276,21 @@ impl Engine<'_> {
                 Err(invalid) => Some(Err((ErrorKind::Protocol, Why::Invalid(invalid)))),
             }
         };
-        let outcome = match outcome {
-            None if closed => Some(conn.ended()),
-            outcome => outcome,
+        let outcome = match (outcome, failed) {
+            (Some(Ok(response)), Some(error)) => {
+                conn.links[conn.at].broken = Some(error);
+                Some(Ok(response))
+            }
+            (Some(Err(e)), _) => Some(Err(e)),
+            (_, Some(error)) => {
+                let handshake = conn.links[conn.at]
+                    .tls
+                    .as_ref()
+                    .is_some_and(|t| t.handshake_from.is_some());
+                Some(Err(tls_failure(error, handshake, conn.parser.in_body())))
+            }
+            (None, None) if closed => Some(conn.ended()),
+            (outcome, None) => outcome,
         };
         match outcome {
             None => {
