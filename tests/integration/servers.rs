@@ -2,6 +2,8 @@
 //! stall, reset, close early, answer garbage. A real server will not do these on
 //! demand (STYLE.md §7). Each runs on its own thread with a current-thread tokio
 //! runtime; dropping the [`Server`] stops it and closes every socket it holds.
+//! [`Server::start_tls`] serves the same behaviours over TLS (rustls, a
+//! certificate for `127.0.0.1` made for the server).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,9 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 /// What the server does with each connection.
 #[derive(Debug, Clone, Copy)]
@@ -93,10 +97,41 @@ pub enum H2Behaviour {
 }
 
 /// Which protocol a server speaks, and how it misbehaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 enum Kind {
     Http1(Behaviour),
+    /// HTTP/1.1 over TLS.
+    Http1Tls(Behaviour, TlsAcceptor),
     H2(H2Behaviour),
+}
+
+/// A connection the HTTP/1.1 behaviours talk on: plain TCP, or TLS over it.
+trait Conn: AsyncRead + AsyncWrite + Unpin {
+    /// The TCP connection underneath.
+    fn tcp(&mut self) -> &mut TcpStream;
+    /// Over TLS: bytes are sent on the TCP connection as they are, outside the
+    /// session ([`Fault::Junk`]); plain TCP has no session to break (false).
+    fn is_tls(&self) -> bool;
+}
+
+impl Conn for TcpStream {
+    fn tcp(&mut self) -> &mut TcpStream {
+        self
+    }
+
+    fn is_tls(&self) -> bool {
+        false
+    }
+}
+
+impl Conn for TlsStream<TcpStream> {
+    fn tcp(&mut self) -> &mut TcpStream {
+        self.get_mut().0
+    }
+
+    fn is_tls(&self) -> bool {
+        true
+    }
 }
 
 /// The most [`Behaviour::EndlessLine`] writes on one connection.
@@ -130,6 +165,8 @@ pub struct Counts {
 /// A running server; stopped on drop.
 pub struct Server {
     addr: SocketAddr,
+    /// The CA certificate (PEM) a TLS server's certificate is checked against.
+    ca: Option<tempfile::NamedTempFile>,
     counts: Arc<Counts>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -146,6 +183,35 @@ impl Server {
     /// Start an HTTP/2 server with `behaviour` on a fresh loopback port.
     pub fn start_h2(behaviour: H2Behaviour) -> Server {
         Server::start_kind(Kind::H2(behaviour))
+    }
+
+    /// Start an HTTPS server with `behaviour` on a fresh loopback port, its
+    /// certificate (for `127.0.0.1`) self-signed: see [`Server::ca_path`].
+    pub fn start_tls(behaviour: Behaviour) -> Server {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+            .expect("make a certificate");
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .expect("a certificate and its key");
+        let mut ca = tempfile::NamedTempFile::new().expect("a temporary file");
+        std::io::Write::write_all(&mut ca, cert.cert.pem().as_bytes()).expect("write the CA");
+        let mut server = Server::start_kind(Kind::Http1Tls(
+            behaviour,
+            TlsAcceptor::from(Arc::new(config)),
+        ));
+        server.ca = Some(ca);
+        server
+    }
+
+    /// A TLS server's certificate, for `--cacert`.
+    pub fn ca_path(&self) -> &std::path::Path {
+        self.ca.as_ref().expect("a TLS server").path()
     }
 
     fn start_kind(kind: Kind) -> Server {
@@ -172,10 +238,16 @@ impl Server {
                             let Ok((stream, _)) = accepted else { continue };
                             thread_counts.connections.fetch_add(1, Ordering::SeqCst);
                             let counts = thread_counts.clone();
+                            let kind = kind.clone();
                             tokio::spawn(async move {
                                 match kind {
                                     Kind::Http1(behaviour) => {
                                         let _ = serve(stream, behaviour, epoch, &counts).await;
+                                    }
+                                    Kind::Http1Tls(behaviour, acceptor) => {
+                                        if let Ok(stream) = acceptor.accept(stream).await {
+                                            let _ = serve(stream, behaviour, epoch, &counts).await;
+                                        }
                                     }
                                     Kind::H2(behaviour) => {
                                         let _ = serve_h2(stream, behaviour, &counts).await;
@@ -191,15 +263,17 @@ impl Server {
         });
         Server {
             addr,
+            ca: None,
             counts,
             shutdown: Some(shutdown),
             thread: Some(thread),
         }
     }
 
-    /// `http://127.0.0.1:PORT/`.
+    /// `http://127.0.0.1:PORT/`, or `https://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}/", self.addr)
     }
 
     /// What the server has seen so far.
@@ -220,7 +294,7 @@ impl Drop for Server {
 }
 
 async fn serve(
-    mut stream: TcpStream,
+    mut stream: impl Conn,
     behaviour: Behaviour,
     epoch: Instant,
     counts: &Counts,
@@ -254,7 +328,7 @@ async fn serve(
         }
         Behaviour::ResetAfterRequest => {
             read_request(&mut stream, &mut buf, counts).await?;
-            stream.set_zero_linger()?;
+            stream.tcp().set_zero_linger()?;
             drop(stream);
             Ok(())
         }
@@ -376,7 +450,7 @@ async fn serve(
             let answer: &[u8] = match fault {
                 Fault::Unanswered => return close_gracefully(&mut stream).await,
                 Fault::Reset => {
-                    stream.set_zero_linger()?;
+                    stream.tcp().set_zero_linger()?;
                     return Ok(());
                 }
                 Fault::Pieces => {
@@ -412,13 +486,24 @@ async fn serve(
                     b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"
                 }
                 Fault::Redirect | Fault::RedirectThenClose => REDIRECT,
-                Fault::None | Fault::Closes => OK,
+                Fault::None | Fault::Closes | Fault::Junk => OK,
             };
             stream.write_all(answer).await?;
             stream.flush().await?;
             counts.responses.fetch_add(1, Ordering::SeqCst);
             if fault == Fault::RedirectThenClose {
                 tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if fault == Fault::Junk {
+                // Apart from the answer, so that the client has read it first.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let junk: &[u8] = if stream.is_tls() {
+                    &[0x17, 0x03, 0x03, 0x00, 0x04, 0xab, 0xab, 0xab, 0xab]
+                } else {
+                    b"HTTP/1.1 two hundred\r\n\r\n"
+                };
+                stream.tcp().write_all(junk).await?;
+                return close_gracefully(&mut stream).await;
             }
             if matches!(
                 fault,
@@ -582,6 +667,10 @@ enum Fault {
     /// 2 ms later, as a server's keep-alive timeout does: while the client may
     /// still be waiting to follow it.
     RedirectThenClose,
+    /// Answer, then send bytes between requests that are no response (over TLS,
+    /// no record of the session: written on the TCP connection underneath),
+    /// then close.
+    Junk,
 }
 
 /// [`Fault::Redirect`]'s answer.
@@ -597,7 +686,8 @@ fn chaos(seed: u64, n: u64) -> Fault {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     match (z ^ (z >> 31)) % 100 {
-        0..34 => Fault::None,
+        0..30 => Fault::None,
+        30..34 => Fault::Junk,
         34..38 => Fault::RedirectThenClose,
         38..45 => Fault::Redirect,
         45..50 => Fault::Late,
@@ -614,7 +704,7 @@ fn chaos(seed: u64, n: u64) -> Fault {
 
 /// Close for writing, then drain what the client still sends, so that the close
 /// is a clean FIN rather than a reset caused by unread data.
-async fn close_gracefully(stream: &mut TcpStream) -> std::io::Result<()> {
+async fn close_gracefully(stream: &mut impl Conn) -> std::io::Result<()> {
     stream.shutdown().await?;
     let mut sink = [0u8; 4096];
     while stream.read(&mut sink).await? > 0 {}
@@ -622,7 +712,7 @@ async fn close_gracefully(stream: &mut TcpStream) -> std::io::Result<()> {
 }
 
 async fn read_request(
-    stream: &mut TcpStream,
+    stream: &mut impl Conn,
     buf: &mut Vec<u8>,
     counts: &Counts,
 ) -> std::io::Result<bool> {

@@ -566,22 +566,35 @@ fn no_request_finished_says_so() {
 /// `Behaviour::Chaos`): kept or closed connections, with and without
 /// `connection: close`, late answers, answers in pieces or large, redirects
 /// (some followed by the connection's close), closes and resets without an
-/// answer, bodies cut short and answers that are no HTTP, all mixed on 64
+/// answer, bodies cut short, answers that are no HTTP and bytes after an answer
+/// that are none (over TLS, no record of the session), all mixed on 64
 /// connections; the closed model without pauses, under a rate cap, and with
-/// think time (seed by seed). Whatever comes, on both engines the run ends with
-/// every request counted once, the responses are exactly the answers the server
-/// wrote whole, and every error is one of the faults' classes. (With the
-/// redirect fix of `a_redirect_waiting_for_its_rate_slot_survives_the_servers_close`
-/// undone, 4 of 20 rate-capped seeds miss responses on io_uring.)
+/// think time (seed by seed); every fourth seed over TLS. Whatever comes, on both
+/// engines the run ends with every request counted once, the responses are
+/// exactly the answers the server wrote whole, and every error is one of the
+/// faults' classes. (With the redirect fix of
+/// `a_redirect_waiting_for_its_rate_slot_survives_the_servers_close` undone, 4 of
+/// 20 rate-capped seeds miss responses on io_uring; before a response read in
+/// one piece with a bad record behind it counted, a TLS seed missed 134 on
+/// io_uring and 161 on tokio.)
 #[test]
 fn a_server_of_mixed_faults_is_counted_exactly() {
     for (env, engine) in ENGINES {
-        for seed in 1..=9 {
-            let server = Server::start(Behaviour::Chaos(seed));
+        for seed in 1..=8 {
+            // Every fourth over TLS.
+            let tls = seed % 4 == 0;
+            let server = if tls {
+                Server::start_tls(Behaviour::Chaos(seed))
+            } else {
+                Server::start(Behaviour::Chaos(seed))
+            };
             let mut test = Test::new()
-                .args(["-c", "64", "--max-requests", "6000", "-d", "60s"])
+                .args(["-c", "64", "--max-requests", "4000", "-d", "60s"])
                 .status(1)
                 .report();
+            if tls {
+                test = test.arg("--cacert").arg(server.ca_path());
+            }
             test = match seed % 3 {
                 0 => test.arg(server.url()),
                 1 => test.arg(server.url()).args(["-r", "20000"]),
@@ -592,9 +605,9 @@ fn a_server_of_mixed_faults_is_counted_exactly() {
             };
             let report = on_engine(test, env).run().report();
             report.check_invariants(1);
-            let context = format!("{engine}, seed {seed}\n{report}");
+            let context = format!("{engine}, seed {seed}, TLS {tls}\n{report}");
             assert_eq!(report.str("settings.engine"), engine, "{context}");
-            assert_eq!(report.u64("requests.total"), 6000, "{context}");
+            assert_eq!(report.u64("requests.total"), 4000, "{context}");
             assert_eq!(report.u64("requests.unfinished"), 0, "{context}");
             let written = server.counts().responses.load(Ordering::SeqCst);
             assert_eq!(report.u64("requests.responses"), written, "{context}");
