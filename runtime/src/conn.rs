@@ -3,7 +3,7 @@
 //! dial.rs too, then connect in http3.rs).
 
 use std::fmt;
-use std::io::{self, BufRead};
+use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
@@ -27,9 +27,9 @@ use crate::stats::Opened;
 /// A connection, plain or TLS, over TCP or a Unix socket (`--unix-socket`).
 pub(crate) enum Stream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<Tls<TcpStream>>),
     Unix(UnixStream),
-    UnixTls(Box<TlsStream<UnixStream>>),
+    UnixTls(Box<Tls<UnixStream>>),
 }
 
 impl Stream {
@@ -38,34 +38,65 @@ impl Stream {
         matches!(self, Stream::Tls(_) | Stream::UnixTls(_))
     }
 
-    /// After the TLS session failed on a record (tokio-rustls reports that first),
-    /// what the records before it decrypted to, which the session still holds:
-    /// appended to `buf`. Returns how many bytes; none on a plain stream.
-    pub fn salvage(&mut self, buf: &mut Vec<u8>) -> usize {
-        let session = match self {
-            Stream::Tls(s) => s.get_mut().1,
-            Stream::UnixTls(s) => s.get_mut().1,
-            Stream::Plain(_) | Stream::Unix(_) => return 0,
-        };
-        let mut reader = session.reader();
-        let mut n = 0;
-        while let Ok(chunk) = reader.fill_buf()
-            && !chunk.is_empty()
-        {
-            let k = chunk.len();
-            buf.extend_from_slice(chunk);
-            reader.consume(k);
-            n += k;
-        }
-        n
-    }
-
     /// The ALPN protocol the server chose, for TLS.
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {
             Stream::Plain(_) | Stream::Unix(_) => None,
-            Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
-            Stream::UnixTls(s) => s.get_ref().1.alpn_protocol(),
+            Stream::Tls(s) => s.stream.get_ref().1.alpn_protocol(),
+            Stream::UnixTls(s) => s.stream.get_ref().1.alpn_protocol(),
+        }
+    }
+}
+
+/// A TLS session over `IO` that reads, of a record that fails to decrypt, what
+/// the records before it held first, and the failure after them.
+///
+/// tokio-rustls reports a failing record as soon as it meets it, before the
+/// plaintext of the records ahead of it in the same read, which the session still
+/// holds: a response whole before bytes that are no record of the session would
+/// be lost, or not, by when the client happened to read. Handed over first, it
+/// counts as it does when the bad bytes come in a read of their own, whatever the
+/// protocol on top (HTTP/1.1, HTTP/2, WebSocket); the io_uring engine's TLS reads
+/// do the same (uring.rs).
+pub(crate) struct Tls<IO> {
+    stream: TlsStream<IO>,
+    /// The failure, while plaintext from before it is still being handed over.
+    failed: Option<io::Error>,
+}
+
+impl<IO> Tls<IO> {
+    fn new(stream: TlsStream<IO>) -> Box<Self> {
+        Box::new(Tls {
+            stream,
+            failed: None,
+        })
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Tls<IO> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let failed = match self.failed.take() {
+            Some(e) => e,
+            None => match Pin::new(&mut self.stream).poll_read(cx, buf) {
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::InvalidData => e,
+                other => return other,
+            },
+        };
+        match self
+            .stream
+            .get_mut()
+            .1
+            .reader()
+            .read(buf.initialize_unfilled())
+        {
+            Ok(n) if n > 0 => {
+                buf.advance(n);
+                self.failed = Some(failed);
+                Poll::Ready(Ok(()))
+            }
+            // All handed over: the failure (the session keeps it, so a read after
+            // this one that reaches the socket reports it again).
+            _ => Poll::Ready(Err(failed)),
         }
     }
 }
@@ -154,7 +185,7 @@ pub(crate) async fn open(
                     .await
                     .map_err(|(kind, message)| fail(kind, message))?;
                 opened.tls = Some(connected.elapsed());
-                Ok(Stream::UnixTls(Box::new(stream)))
+                Ok(Stream::UnixTls(Tls::new(stream)))
             }
         };
     }
@@ -213,7 +244,7 @@ pub(crate) async fn open(
                 connect,
                 tls: Some(connected.elapsed()),
             };
-            Ok(Stream::Tls(Box::new(stream)))
+            Ok(Stream::Tls(Tls::new(stream)))
         }
     }
 }
@@ -268,9 +299,9 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Tls(s) => s.poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::UnixTls(s) => s.poll_read(cx, buf),
         }
     }
 }
@@ -283,27 +314,27 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut s.stream).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::UnixTls(s) => Pin::new(&mut s.stream).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut s.stream).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::UnixTls(s) => Pin::new(&mut s.stream).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(&mut s.stream).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::UnixTls(s) => Pin::new(&mut s.stream).poll_shutdown(cx),
         }
     }
 
@@ -314,18 +345,18 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(&mut s.stream).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::UnixTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::UnixTls(s) => Pin::new(&mut s.stream).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.stream.is_write_vectored(),
             Stream::Unix(s) => s.is_write_vectored(),
-            Stream::UnixTls(s) => s.is_write_vectored(),
+            Stream::UnixTls(s) => s.stream.is_write_vectored(),
         }
     }
 }
@@ -374,5 +405,94 @@ impl AsyncWrite for UnixStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match *self {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use tokio::io::AsyncReadExt;
+
+    use super::{Stream, Tls};
+
+    /// A server's record and, in the same write, bytes that are no record of the
+    /// session: the record's plaintext is read first, whatever the size of the
+    /// reads, and the failure after it.
+    #[test]
+    fn a_record_before_a_failing_one_is_read_first() {
+        for read_size in [64, 2] {
+            let (received, failure) = read_until_failure(read_size);
+            assert_eq!(received, b"first", "reading {read_size} bytes at a time");
+            assert_eq!(failure, std::io::ErrorKind::InvalidData);
+        }
+    }
+
+    /// What a client reading `read_size` bytes at a time gets from a TLS server
+    /// that writes a record of `first` and bad bytes in one write: the plaintext,
+    /// and the kind of the error that ends it.
+    fn read_until_failure(read_size: usize) -> (Vec<u8>, std::io::ErrorKind) {
+        let tls = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let provider = || Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(tls.cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(tls.key_pair.serialize_der().into());
+        let server = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![tls.cert.der().clone()], key)
+            .unwrap();
+        let serving = std::thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let mut session = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+            while session.is_handshaking() {
+                session.complete_io(&mut sock).unwrap();
+            }
+            session.writer().write_all(b"first").unwrap();
+            let mut out = Vec::new();
+            while session.wants_write() {
+                session.write_tls(&mut out).unwrap();
+            }
+            // An application-data record's header, and 32 bytes no key made.
+            out.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x20]);
+            out.extend_from_slice(&[0xab; 0x20]);
+            sock.write_all(&out).unwrap();
+            // Until the client is done.
+            let _ = std::io::copy(&mut sock, &mut std::io::sink());
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(async {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+            let session = tokio_rustls::TlsConnector::from(Arc::new(client))
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            let mut stream = Stream::Tls(Tls::new(session));
+            let mut received = Vec::new();
+            let mut buf = vec![0; read_size];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) => panic!("the connection ended without the failure"),
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                    Err(e) => return (received, e.kind()),
+                }
+            }
+        });
+        drop(rt);
+        serving.join().unwrap();
+        result
     }
 }

@@ -291,18 +291,8 @@ impl Exchange<'_> {
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData && self.stream.is_tls() => {
-                    // tokio-rustls reports a record that fails before what the
-                    // records ahead of it decrypted to: a response whole before it
-                    // is the response. The session keeps its failure, so the next
-                    // request on the connection fails with it (as on the io_uring
-                    // engine, and as when the record comes in a read of its own).
-                    if self.stream.salvage(self.buf) > 0
-                        && let Ok((used, Some(response))) =
-                            parser.advance_into(&self.buf[*self.pos..], self.capture.as_deref_mut())
-                    {
-                        *self.pos += used;
-                        return Poll::Ready(Ok(response));
-                    }
+                    // A record that failed to decrypt (conn.rs hands over what came
+                    // before it first).
                     let kind = ErrorKind::from_io(&e, parser.in_body());
                     self.tls_failed = Some(e);
                     return Poll::Ready(Err(kind));
