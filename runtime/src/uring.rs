@@ -2281,6 +2281,9 @@ impl Engine<'_> {
                 conn.links[conn.at].broken = Some(error);
                 Some(Ok(response))
             }
+            // What came before the failing record fails the exchange already
+            // (bytes that are no HTTP, a reset): that is the reason reported, and
+            // the connection closes with it, the TLS failure behind it too.
             (Some(Err(e)), _) => Some(Err(e)),
             (_, Some(error)) => {
                 let handshake = conn.links[conn.at]

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::harness::Report;
+
 /// The nginx binary; `NGINX` overrides it.
 fn nginx_binary() -> PathBuf {
     std::env::var_os("NGINX").map_or_else(|| PathBuf::from("/usr/sbin/nginx"), PathBuf::from)
@@ -166,6 +168,29 @@ impl Nginx {
     pub fn access_log_lines(&self) -> Vec<LogLine> {
         let text = crate::harness::settled(&self.dir.path().join("access.log"));
         text.lines().map(|l| parse_line(l, &text)).collect()
+    }
+
+    /// A run's `report`, on `engine`, held against the access log: `total`
+    /// requests counted, each one nginx logged, with the same status codes.
+    /// Returns the log's lines and the context to print (the report and nginx's
+    /// logs) for the caller's own assertions.
+    pub fn logged_as_counted(
+        &self,
+        report: &Report,
+        engine: &str,
+        total: u64,
+    ) -> (Vec<LogLine>, String) {
+        let lines = self.access_log_lines();
+        let context = format!("{engine}\n{report}\n{}", self.logs());
+        assert_eq!(report.str("settings.engine"), engine, "{context}");
+        assert_eq!(report.u64("requests.total"), total, "{context}");
+        assert_eq!(
+            lines.len() as u64,
+            total,
+            "nginx logged every request\n{context}"
+        );
+        assert_eq!(report.status_codes(), log_status_codes(&lines), "{context}");
+        (lines, context)
     }
 
     /// The directory nginx serves as `/files/` (created on first call): a test

@@ -127,10 +127,7 @@ fn a_redirect_to_a_known_origin_stays_on_io_uring() {
             .run();
         let report = out.report();
         report.check_invariants(0);
-        assert_eq!(report.str("settings.engine"), engine, "{report}");
-        let lines = nginx.access_log_lines();
-        assert_eq!(lines.len(), 60, "{report}\n{}", nginx.logs());
-        assert_eq!(report.status_codes(), log_status_codes(&lines), "{report}");
+        let (lines, _) = nginx.logged_as_counted(&report, engine, 60);
         let starts = lines
             .iter()
             .filter(|l| l.uri.starts_with("/elsewhere"))

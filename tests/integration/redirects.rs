@@ -7,7 +7,7 @@
 
 use crate::harness::Test;
 use crate::httpbin::Httpbin;
-use crate::nginx::{Nginx, Variant, log_status_codes};
+use crate::nginx::{Nginx, Variant};
 
 /// Run `/hop/2` and compare with the log: each hop counted once, and the check on
 /// the final response passed once per completed chain (a chain the request budget
@@ -35,12 +35,7 @@ fn chain(variant: Variant, extra: &[&str], env: Option<(&str, &str)>, engine: &s
     let out = test.run();
     let report = out.report();
     report.check_invariants(0);
-    let lines = nginx.access_log_lines();
-    let context = format!("{report}\n{}", nginx.logs());
-    assert_eq!(report.str("settings.engine"), engine, "{context}");
-    assert_eq!(report.u64("requests.total"), 60, "{context}");
-    assert_eq!(lines.len(), 60, "nginx saw every hop\n{context}");
-    assert_eq!(report.status_codes(), log_status_codes(&lines), "{context}");
+    let (lines, context) = nginx.logged_as_counted(&report, engine, 60);
     let by_uri = |uri: &str| lines.iter().filter(|l| l.uri == uri).count() as u64;
     let (starts, middles, ends) = (by_uri("/hop/2"), by_uri("/hop/1"), by_uri("/echo"));
     assert_eq!(starts + middles + ends, 60, "{lines:?}");
@@ -220,10 +215,7 @@ fn a_redirect_to_another_origin_is_followed_on_every_engine() {
         let out = test.run();
         let report = out.report();
         report.check_invariants(0);
-        let lines = nginx.access_log_lines();
-        assert_eq!(report.str("settings.engine"), engine, "{report}");
-        assert_eq!(lines.len(), 40, "{report}\n{}", nginx.logs());
-        assert_eq!(report.status_codes(), log_status_codes(&lines), "{report}");
+        let (lines, _) = nginx.logged_as_counted(&report, engine, 40);
         let starts: Vec<&str> = lines
             .iter()
             .filter(|l| l.uri.starts_with("/elsewhere"))
@@ -394,12 +386,7 @@ fn a_redirect_waiting_for_its_rate_slot_survives_the_servers_close() {
             .run()
             .report();
         report.check_invariants(0);
-        let lines = nginx.access_log_lines();
-        let context = format!("{engine}\n{report}\n{}", nginx.logs());
-        assert_eq!(report.str("settings.engine"), engine, "{context}");
-        assert_eq!(report.u64("requests.total"), 30, "{context}");
-        assert_eq!(lines.len(), 30, "nginx saw every hop\n{context}");
-        assert_eq!(report.status_codes(), log_status_codes(&lines), "{context}");
+        let (_, context) = nginx.logged_as_counted(&report, engine, 30);
         assert_eq!(report.u64("requests.errors"), 0, "{context}");
         // Each request after the first of a VU found its connection closed.
         let reconnects = report.u64("requests.reconnects");
