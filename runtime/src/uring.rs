@@ -328,7 +328,6 @@ impl Drop for Pool {
 ///   for `https://`, SOCKS5): the connection takes an exchange with the proxy
 ///   before the origin's, which proxy.rs speaks on tokio. A `--unix-socket` path
 ///   too long for a socket address, which the tokio engine reports.
-/// - `-v`: printing lives in the tokio engine's drivers.
 /// - More than `MAX_ORIGINS` origins, or more than `MAX_VUS` VUs: an operation's tag
 ///   has room for no more (see `tag`).
 ///
@@ -346,7 +345,6 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SockAddr>>> {
             .steps
             .iter()
             .all(|s| s.protocol == Protocol::Http1)
-        && plan.transport.verbose.is_none()
         && std::env::var_os("KAIOKEN_NO_IO_URING").is_none();
     let unsecurable =
         |o: &kaioken_vm::Origin| o.scheme == Scheme::Https && tls_for(shared, o).is_none();
@@ -474,6 +472,9 @@ struct Conn {
     capture: Option<crate::response_parser::Capture>,
     /// Whether this step's response is kept in `capture` (see `StepInfo::keep`).
     keep: bool,
+    /// With `-v`, the failure's detail of the exchange in progress, to print with
+    /// it (`Engine::note_detail`).
+    detail: Option<String>,
     phase: Phase,
     /// When the request was submitted (set for the whole batch at submission).
     started: Instant,
@@ -685,6 +686,7 @@ impl Conn {
             parser: ResponseParser::new(false),
             capture: crate::judge::capture_for(program, &shared.plan.transport),
             keep: false,
+            detail: None,
             phase: Phase::Idle,
             started: Instant::now(),
             timed_out: false,
@@ -1778,8 +1780,9 @@ impl Engine<'_> {
             Err(e) => {
                 // Out of file descriptors (`EMFILE`, `ENFILE`), most likely: the VU
                 // backs off (see `finish`) rather than spin.
-                self.stats
-                    .note_error_detail(ErrorKind::Connect, || format!("cannot open a socket: {e}"));
+                self.note_detail(conn, ErrorKind::Connect, || {
+                    format!("cannot open a socket: {e}")
+                });
                 conn.started = now;
                 self.finish(conns, i, now, Outcome::Error(ErrorKind::Connect));
             }
@@ -1989,11 +1992,12 @@ impl Engine<'_> {
                 self.connect(conns, i, now);
             }
             OP_CONNECT if res < 0 => {
-                let addr = &conns[i].links[o].addr;
+                // Cold: a copy, so that the VU's detail may be noted beside it.
+                let addr = conns[i].links[o].addr.clone();
                 let proxy = self.forward[o].as_ref().map(|f| f.proxy);
                 let e = io::Error::from_raw_os_error(-res);
                 let kind = ErrorKind::from_connect(&e);
-                self.stats.note_error_detail(kind, || {
+                self.note_detail(&mut conns[i], kind, || {
                     // A route is an address or a socket's path (`Dial::fixed_route`).
                     let peer = match addr.as_socket() {
                         Some(a) => Peer::Tcp(a),
@@ -2384,10 +2388,11 @@ impl Engine<'_> {
                 self.close(conns, i, at);
                 conns[i].links[at].reused = false;
                 let timeout = self.shared.plan.transport.timeout;
-                let authority = &self.program.origins[at].authority;
+                let program: &Program = self.program;
+                let authority = &program.origins[at].authority;
                 // Worded as the tokio engine words a failed handshake (tokio-rustls
                 // calls an end of stream during one `tls handshake eof`).
-                self.stats.note_error_detail(kind, || match why {
+                self.note_detail(&mut conns[i], kind, || match why {
                     Why::Nothing if handshake && kind != ErrorKind::Timeout => {
                         format!("TLS handshake with {authority}: tls handshake eof")
                     }
@@ -2405,6 +2410,19 @@ impl Engine<'_> {
                 });
                 self.finish(conns, i, now, Outcome::Error(kind));
             }
+        }
+    }
+
+    /// Note the detail of `conn`'s failure `kind` for the report (the first of
+    /// each kind is kept) and, with `-v`, to print with its exchange (`finish`);
+    /// worded only when one of them keeps it.
+    fn note_detail(&mut self, conn: &mut Conn, kind: ErrorKind, detail: impl FnOnce() -> String) {
+        if self.shared.verbose.is_some() {
+            let text = detail();
+            self.stats.note_error_detail(kind, || text.clone());
+            conn.detail = Some(text);
+        } else {
+            self.stats.note_error_detail(kind, detail);
         }
     }
 
@@ -2431,6 +2449,19 @@ impl Engine<'_> {
             timing,
             decoded,
         };
+        if let Some(verbose) = &self.shared.verbose {
+            let program: &Program = self.program;
+            let request = conn.vu.request(program);
+            let answer = crate::verbose::Answer {
+                outcome,
+                capture: conn.capture.as_ref().filter(|_| conn.keep),
+                detail: conn.detail.as_deref(),
+            };
+            let transport = &self.shared.transport;
+            let info = &transport.infos[request.step.index()];
+            verbose.exchange(program, &transport.dial, &request, info, answer);
+            conn.detail = None;
+        }
         if let Some(ids) = conn.sampled.take() {
             let step = conn.vu.step().index() as u32;
             let span = crate::trace::span_in_run(

@@ -1,14 +1,13 @@
 //! `-v`: the first exchange of each step printed to stderr, so a user sees what is
 //! sent (and what comes back) before loading a server with it.
 //!
-//! The tokio engine calls [`Verbose::exchange`] after every exchange (worker.rs); the
-//! first of each step wins a flag shared by every worker and is printed whole: the
+//! Both engines call [`Verbose::exchange`] after every exchange (the tokio engine's
+//! worker.rs, the io_uring engine's `finish` in uring.rs); the first of each step wins a flag shared by every worker and is printed whole: the
 //! request as HTTP/1.1 spells it (the bytes the HTTP/1.1 driver writes; HTTP/2 sends
 //! the same fields in binary frames), then the response head and body as the driver
 //! kept them, or the error. Secrets are hidden by the run's redaction rule (the
 //! values of secret headers and query keys), and bodies are cut at [`BODY_SHOWN`].
-//! A verbose run keeps every response's head and body (judge.rs) and runs on the
-//! tokio engine.
+//! A verbose run keeps every response's head and body (judge.rs).
 
 use std::fmt::Write as _;
 use std::io::Write as _;

@@ -15,39 +15,41 @@ fn port_of(nginx: &Nginx) -> u16 {
 
 /// Plain HTTP/1.1 through tinyproxy: each request goes to the proxy in absolute
 /// form (tinyproxy logs `GET http://127.0.0.1:PORT/ HTTP/1.1` for every one), and
-/// nginx serves as many as the report counts; on each engine, and with `-v`
-/// (a tokio run), which shows the request line as it went to the proxy.
+/// nginx serves as many as the report counts; on each engine, with and without
+/// `-v`, which shows the request line as it went to the proxy.
 #[test]
 fn http_proxy_forwards_plain_http_in_absolute_form() {
     let nginx = Nginx::start(Variant::Http1);
     let proxy = Tinyproxy::start(&[]);
     let expected = format!("GET http://127.0.0.1:{}/ HTTP/1.1", port_of(&nginx));
-    for (engine, verbose) in [("io_uring", false), ("tokio", false), ("tokio", true)] {
-        let before = (proxy.requests().len(), nginx.access_log_lines().len());
-        let out = Test::new()
-            .arg(nginx.url("/"))
-            .args(["--proxy", &proxy.url()])
-            .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
-            .args(if verbose { &["-v"][..] } else { &[][..] })
-            .on_engine(engine)
-            .report()
-            .run();
-        let report = out.report();
-        report.check_invariants(0);
-        let what = format!("{engine}, -v {verbose}");
-        assert_eq!(report.str("settings.engine"), engine, "{what}");
-        assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
-        assert_eq!(nginx.access_log_lines().len() - before.1, 20, "{what}");
-        if verbose {
-            assert!(
-                out.stderr.contains(&format!("> {expected}")),
-                "{}",
-                out.stderr
-            );
+    for engine in ["io_uring", "tokio"] {
+        for verbose in [false, true] {
+            let before = (proxy.requests().len(), nginx.access_log_lines().len());
+            let out = Test::new()
+                .arg(nginx.url("/"))
+                .args(["--proxy", &proxy.url()])
+                .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+                .args(if verbose { &["-v"][..] } else { &[][..] })
+                .on_engine(engine)
+                .report()
+                .run();
+            let report = out.report();
+            report.check_invariants(0);
+            let what = format!("{engine}, -v {verbose}");
+            assert_eq!(report.str("settings.engine"), engine, "{what}");
+            assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
+            assert_eq!(nginx.access_log_lines().len() - before.1, 20, "{what}");
+            if verbose {
+                assert!(
+                    out.stderr.contains(&format!("> {expected}")),
+                    "{}",
+                    out.stderr
+                );
+            }
+            let logged = proxy.requests().split_off(before.0);
+            assert_eq!(logged.len(), 20, "{what}: {logged:?}");
+            assert!(logged.iter().all(|r| *r == expected), "{what}: {logged:?}");
         }
-        let logged = proxy.requests().split_off(before.0);
-        assert_eq!(logged.len(), 20, "{what}: {logged:?}");
-        assert!(logged.iter().all(|r| *r == expected), "{what}: {logged:?}");
     }
 }
 

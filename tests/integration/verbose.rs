@@ -1,7 +1,7 @@
 //! `-v` against httpbin, which echoes the request: the first exchange of each step is
 //! printed to stderr once (not once per request), request and response, with the
 //! secrets hidden wherever they appear (in the request's head, in the URL, and where
-//! the server echoes them in its body).
+//! the server echoes them in its body); on each engine.
 
 use crate::harness::Test;
 use crate::httpbin::Httpbin;
@@ -9,67 +9,82 @@ use crate::httpbin::Httpbin;
 #[test]
 fn each_step_is_shown_once_with_secrets_hidden() {
     let httpbin = Httpbin::start();
-    let out = Test::new()
-        .scenario(
-            r#"
-            [[scenarios]]
-            [[scenarios.steps]]
-            name = "login"
-            url = "/anything/login?api_key=k3y&page=2"
-            method = "POST"
-            headers = { Authorization = "Bearer s3cret-token" }
-            body = '{"user": "vu-${VU}"}'
-            [[scenarios.steps]]
-            name = "missing"
-            url = "/status/404"
-            expected_status = "404"
-            "#,
-        )
-        .arg(httpbin.url("/"))
-        .args(["-v", "-c", "2", "--max-requests", "20", "-d", "60s"])
-        .report()
-        .run();
-    let report = out.report();
-    report.check_invariants(0);
-    assert_eq!(report.u64("requests.responses"), 20, "{report}");
-    let err = &out.stderr;
-    assert_eq!(err.matches("its first exchange").count(), 2, "{err}");
-    for expected in [
-        r#"── "login" (s0), its first exchange, over h1 ──"#,
-        "> POST /anything/login?api_key=<redacted>&page=2 HTTP/1.1",
-        "> authorization: <redacted>",
-        "> content-length: 16",
-        r#"> {"user": "vu-"#,
-        "< HTTP/1.1 200 OK",
-        r#"<   "method": "POST","#,
-        r#"── "missing" (s1), its first exchange, over h1 ──"#,
-        "> GET /status/404 HTTP/1.1",
-        "< HTTP/1.1 404 NOT FOUND",
-    ] {
-        assert!(err.contains(expected), "{expected:?} is not in:\n{err}");
+    for engine in ["io_uring", "tokio"] {
+        let out = Test::new()
+            .on_engine(engine)
+            .scenario(
+                r#"
+                [[scenarios]]
+                [[scenarios.steps]]
+                name = "login"
+                url = "/anything/login?api_key=k3y&page=2"
+                method = "POST"
+                headers = { Authorization = "Bearer s3cret-token" }
+                body = '{"user": "vu-${VU}"}'
+                [[scenarios.steps]]
+                name = "missing"
+                url = "/status/404"
+                expected_status = "404"
+                "#,
+            )
+            .arg(httpbin.url("/"))
+            .args(["-v", "-c", "2", "--max-requests", "20", "-d", "60s"])
+            .report()
+            .run();
+        let report = out.report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("requests.responses"), 20, "{report}");
+        let err = &out.stderr;
+        assert_eq!(
+            err.matches("its first exchange").count(),
+            2,
+            "{engine}: {err}"
+        );
+        for expected in [
+            r#"── "login" (s0), its first exchange, over h1 ──"#,
+            "> POST /anything/login?api_key=<redacted>&page=2 HTTP/1.1",
+            "> authorization: <redacted>",
+            "> content-length: 16",
+            r#"> {"user": "vu-"#,
+            "< HTTP/1.1 200 OK",
+            r#"<   "method": "POST","#,
+            r#"<   "url": "http://127.0.0.1:"#,
+            r#"── "missing" (s1), its first exchange, over h1 ──"#,
+            "> GET /status/404 HTTP/1.1",
+            "< HTTP/1.1 404 NOT FOUND",
+        ] {
+            assert!(
+                err.contains(expected),
+                "{engine}: {expected:?} is not in:\n{err}"
+            );
+        }
+        assert!(
+            !err.contains("s3cret") && !err.contains("k3y"),
+            "{engine}: {err}"
+        );
+        // The live view stays off, and the summary still goes to stdout.
+        assert!(out.stdout.contains("Requests"), "{}", out.stdout);
     }
-    assert!(!err.contains("s3cret") && !err.contains("k3y"), "{err}");
-    // The live view stays off, and the summary still goes to stdout.
-    assert!(out.stdout.contains("Requests"), "{}", out.stdout);
 }
 
+/// A failure is shown with its detail, as the report words it.
 #[test]
 fn a_failed_exchange_shows_why() {
-    let out = Test::new()
-        .args([
-            "http://127.0.0.1:9/",
-            "-v",
-            "-c",
-            "1",
-            "--max-requests",
-            "2",
-        ])
-        .args(["--max-error-rate", "1"])
-        .run();
-    assert!(
-        out.stderr
-            .contains("< no response: connect_refused (connecting to 127.0.0.1:9: "),
-        "{}",
-        out.stderr
-    );
+    for engine in ["io_uring", "tokio"] {
+        let out = Test::new()
+            .on_engine(engine)
+            .args(["http://127.0.0.1:9/", "-v", "-c", "1"])
+            .args(["--max-requests", "2", "--max-error-rate", "1"])
+            .report()
+            .run();
+        let report = out.report();
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert!(
+            out.stderr
+                .contains("< no response: connect_refused (connecting to 127.0.0.1:9: "),
+            "{engine}: {}",
+            out.stderr
+        );
+    }
 }
