@@ -199,9 +199,35 @@ impl Dial {
             (Some(path), _) => return Some(vec![socket2::SockAddr::unix(path).ok()?]),
             (None, None) => self.fixed(&origin.host, origin.port)?,
             (None, Some(proxy)) if self.forwards(origin) => self.fixed(&proxy.host, proxy.port)?,
-            (None, Some(_)) => return None,
+            // A tunnel: the connection is the proxy's. A `socks5://` proxy is
+            // asked for the origin's address, resolved here too (`tunnel_address`).
+            (None, Some(proxy)) => {
+                let address = self.tunnel_address(proxy, origin);
+                if address.is_none() && crate::proxy::needs_address(proxy, origin) {
+                    return None;
+                }
+                if crate::proxy::Handshake::unsendable(proxy, origin, address).is_some() {
+                    // The tokio engine reports it, request by request.
+                    return None;
+                }
+                self.fixed(&proxy.host, proxy.port)?
+            }
         };
         Some(addrs.into_iter().map(socket2::SockAddr::from).collect())
+    }
+
+    /// For `origin` through `proxy`'s tunnel, when the proxy is to be asked for an
+    /// address (`socks5://` and a host name: `proxy::needs_address`): the origin's,
+    /// resolved once for the run as [`fixed_route`](Self::fixed_route) resolves.
+    pub(crate) fn tunnel_address(
+        &self,
+        proxy: &kaioken_vm::Proxy,
+        origin: &kaioken_vm::Origin,
+    ) -> Option<IpAddr> {
+        if !crate::proxy::needs_address(proxy, origin) {
+            return None;
+        }
+        Some(self.fixed(&origin.host, origin.port)?.first()?.ip())
     }
 
     /// The addresses to connect to for `host:port`, and how long resolving took

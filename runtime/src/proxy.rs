@@ -2,11 +2,15 @@
 //! connection (RFC 1928, with RFC 1929's username and password), set up on a TCP
 //! connection to the proxy before TLS and HTTP go over it.
 //!
-//! conn.rs calls these when dial.rs says an origin goes through a proxy (`--proxy`,
-//! `--proxy-from-env`); plain HTTP/1.1 to an `http://` origin through an HTTP proxy
-//! needs neither: its requests go to the proxy in absolute form (http1.rs). A proxy
-//! that refuses is a `connect` error, its answer in the detail. Cold path: it may
-//! allocate.
+//! The set-up is [`Handshake`], bytes in and bytes out with no I/O of its own, so
+//! that both engines speak it alike: [`tunnel`] drives it over a tokio stream (conn.rs
+//! calls it when dial.rs says an origin goes through a proxy: `--proxy`,
+//! `--proxy-from-env`), and the io_uring engine over its ring (uring.rs). Plain
+//! HTTP/1.1 to an `http://` origin through an HTTP proxy needs neither: its requests
+//! go to the proxy in absolute form (http1.rs). A proxy that refuses is a `connect`
+//! error, its answer in the detail. Cold path: it may allocate.
+
+use std::net::IpAddr;
 
 use base64::Engine;
 use kaioken_vm::{Origin, Proxy, ProxyKind};
@@ -27,9 +31,12 @@ pub(crate) async fn tunnel(
     dial: &Dial,
     detail: &mut Option<String>,
 ) -> Result<(), ErrorKind> {
-    let result = match proxy.kind {
-        ProxyKind::Http => connect_tunnel(tcp, proxy, origin).await,
-        ProxyKind::Socks5 | ProxyKind::Socks5h => socks5(tcp, proxy, origin, dial).await,
+    let result = match socks_address(proxy, origin, dial).await {
+        Ok(address) => match Handshake::unsendable(proxy, origin, address) {
+            Some(failure) => Err(failure),
+            None => drive(tcp, Handshake::new(proxy, origin, address)).await,
+        },
+        Err(failure) => Err(failure),
     };
     result.map_err(|(kind, message)| {
         *detail = Some(crate::conn::via_proxy(Some(proxy), message));
@@ -37,9 +44,78 @@ pub(crate) async fn tunnel(
     })
 }
 
-type Failure = (ErrorKind, String);
+/// [`Handshake`] over `tcp`: each message written whole, and no more of the
+/// proxy's answer read than it is known to be, so that what follows it is the
+/// tunnel's.
+async fn drive(tcp: &mut TcpStream, mut handshake: Handshake) -> Result<(), Failure> {
+    let mut buf = [0u8; 512];
+    loop {
+        let out = std::mem::take(&mut handshake.out);
+        if !out.is_empty() {
+            tcp.write_all(&out)
+                .await
+                .map_err(|e| io_failure(handshake.sending(), &e))?;
+        }
+        let want = handshake.want().min(buf.len());
+        let n = match tcp.read(&mut buf[..want]).await {
+            Ok(0) => return Err(handshake.closed()),
+            Ok(n) => n,
+            Err(e) => return Err(io_failure(&handshake.reading(), &e)),
+        };
+        match handshake.received(&buf[..n]) {
+            Progress::More => {}
+            Progress::Open => return Ok(()),
+            Progress::Failed(failure) => return Err(failure),
+        }
+    }
+}
 
-fn io_failure(what: &str, e: &std::io::Error) -> Failure {
+/// For `socks5://` (names resolved here) and an origin named by a host name: the
+/// address the proxy is asked to connect to, through the run's routes and answers.
+async fn socks_address(
+    proxy: &Proxy,
+    origin: &Origin,
+    dial: &Dial,
+) -> Result<Option<IpAddr>, Failure> {
+    if !needs_address(proxy, origin) {
+        return Ok(None);
+    }
+    let mut detail = None;
+    let (addrs, _) = dial
+        .resolve(&origin.host, origin.port, &mut detail)
+        .await
+        .map_err(|kind| (kind, detail.unwrap_or_default()))?;
+    match addrs.first() {
+        Some(addr) => Ok(Some(addr.ip())),
+        None => Err((
+            ErrorKind::Dns,
+            format!("`{}` resolved to no address", bare_host(origin)),
+        )),
+    }
+}
+
+/// `origin`'s host without an IPv6 address's brackets.
+fn bare_host(origin: &Origin) -> &str {
+    origin.host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// `origin`'s host, when it is an address.
+fn host_ip(origin: &Origin) -> Option<IpAddr> {
+    bare_host(origin).parse().ok()
+}
+
+/// Whether connections to `origin` through `proxy` need the origin's address
+/// resolved before the tunnel (`socks5://` and a host name): [`Handshake::new`]'s
+/// `address`.
+pub(crate) fn needs_address(proxy: &Proxy, origin: &Origin) -> bool {
+    proxy.kind == ProxyKind::Socks5 && host_ip(origin).is_none()
+}
+
+/// A failure's kind and the message the report gives it (before the proxy's name).
+pub(crate) type Failure = (ErrorKind, String);
+
+/// A failed read or write during the set-up, `what` naming the step.
+pub(crate) fn io_failure(what: &str, e: &std::io::Error) -> Failure {
     let kind = match e.kind() {
         std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => ErrorKind::Reset,
         _ => ErrorKind::Connect,
@@ -63,66 +139,6 @@ pub(crate) fn authorization(proxy: &Proxy) -> Option<String> {
     Some(format!("Basic {encoded}"))
 }
 
-/// HTTP `CONNECT`: any 2xx opens the tunnel; anything else is the proxy's refusal.
-async fn connect_tunnel(
-    tcp: &mut TcpStream,
-    proxy: &Proxy,
-    origin: &Origin,
-) -> Result<(), Failure> {
-    let target = authority(origin);
-    let mut request = format!("CONNECT {target} HTTP/1.1\r\nhost: {target}\r\n");
-    if let Some(auth) = authorization(proxy) {
-        request.push_str(&format!("proxy-authorization: {auth}\r\n"));
-    }
-    request.push_str("\r\n");
-    tcp.write_all(request.as_bytes())
-        .await
-        .map_err(|e| io_failure("sending CONNECT", &e))?;
-    // Byte by byte up to the head's end: what follows belongs to the tunnel.
-    let mut head = Vec::with_capacity(256);
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() >= MAX_HEAD {
-            return Err((
-                ErrorKind::Protocol,
-                format!("its answer to CONNECT {target} has a head over 16 KiB"),
-            ));
-        }
-        match tcp.read(&mut byte).await {
-            Ok(0) => {
-                return Err((
-                    ErrorKind::Reset,
-                    format!("it closed the connection before answering CONNECT {target}"),
-                ));
-            }
-            Ok(_) => head.push(byte[0]),
-            Err(e) => {
-                return Err(io_failure(
-                    &format!("reading its answer to CONNECT {target}"),
-                    &e,
-                ));
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&head);
-    let status_line = text.lines().next().unwrap_or_default().trim();
-    let status = status_line
-        .strip_prefix("HTTP/1.")
-        .and_then(|rest| rest.get(2..5))
-        .and_then(|code| code.parse::<u16>().ok());
-    match status {
-        Some(200..=299) => Ok(()),
-        Some(_) => Err((
-            ErrorKind::Connect,
-            format!("it refused CONNECT {target}: {status_line}"),
-        )),
-        None => Err((
-            ErrorKind::Protocol,
-            format!("its answer to CONNECT {target} is not HTTP: {status_line:?}"),
-        )),
-    }
-}
-
 /// What a SOCKS5 reply code means (RFC 1928 §6).
 fn socks_reply(code: u8) -> &'static str {
     match code {
@@ -138,147 +154,499 @@ fn socks_reply(code: u8) -> &'static str {
     }
 }
 
-/// SOCKS5: greet (no authentication, or username and password when the proxy URL
-/// has them), authenticate, and `CONNECT` to the origin: by name with `socks5h`, by
-/// an address resolved here (through the run's routes and answers) with `socks5`.
-async fn socks5(
-    tcp: &mut TcpStream,
-    proxy: &Proxy,
-    origin: &Origin,
-    dial: &Dial,
-) -> Result<(), Failure> {
-    let io = |what: &'static str| move |e: std::io::Error| io_failure(what, &e);
-    let method = if proxy.credentials.is_some() { 2 } else { 0 };
-    tcp.write_all(&[5, 1, method])
-        .await
-        .map_err(io("greeting"))?;
-    let mut reply = [0u8; 2];
-    tcp.read_exact(&mut reply)
-        .await
-        .map_err(io("reading its greeting"))?;
-    if reply[0] != 5 {
-        return Err((
-            ErrorKind::Protocol,
-            format!("it is not a SOCKS5 proxy (version {})", reply[0]),
-        ));
-    }
-    if reply[1] != method {
-        let message = if reply[1] == 0xff {
-            format!(
-                "it accepts none of the offered authentication methods ({})",
-                if method == 2 {
-                    "username and password"
-                } else {
-                    "none"
-                }
-            )
-        } else {
-            format!(
-                "it chose authentication method {} that was not offered",
-                reply[1]
-            )
+/// Where a [`Handshake`] stands: the proxy's answer it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The head of the answer to `CONNECT` (HTTP).
+    ConnectAnswer,
+    /// SOCKS5: the method the proxy chose.
+    Greeting,
+    /// SOCKS5: the verdict on the username and password.
+    Authentication,
+    /// SOCKS5: the answer to `CONNECT`.
+    Reply,
+    /// Over: the tunnel is open, or the set-up failed.
+    Done,
+}
+
+/// What the proxy's bytes brought.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// The set-up goes on: [`Handshake::out`] may hold the next message.
+    More,
+    /// The tunnel is open; bytes past the proxy's answer, if any, are in
+    /// [`Handshake::rest`].
+    Open,
+    Failed(Failure),
+}
+
+/// A tunnel's set-up with its proxy, without I/O: what to send (`out`, taken and
+/// sent whole by the caller), and what the proxy's answers mean (`received`).
+///
+/// HTTP: `CONNECT host:port` (with `Proxy-Authorization` when the proxy URL has
+/// credentials); any 2xx opens the tunnel. SOCKS5: greet (no authentication, or
+/// username and password), authenticate, and `CONNECT` to the origin by name with
+/// `socks5h`, by address with `socks5` (the caller resolves a name first: see
+/// [`needs_address`]).
+pub(crate) struct Handshake {
+    /// What is to go to the proxy next.
+    pub out: Vec<u8>,
+    /// The proxy's bytes not yet understood.
+    input: Vec<u8>,
+    step: Step,
+    /// `host:port` of the origin, for messages.
+    target: String,
+    /// SOCKS5: the method offered (0 none, 2 username and password), its
+    /// authentication message, and the `CONNECT` request, sent in turn.
+    method: u8,
+    authentication: Option<Vec<u8>>,
+    request: Vec<u8>,
+}
+
+impl Handshake {
+    /// The set-up of a tunnel to `origin` through `proxy`; `address` is the
+    /// origin's, resolved, when [`needs_address`] says so. Its first message is
+    /// in `out`. See [`Handshake::unsendable`] first.
+    pub fn new(proxy: &Proxy, origin: &Origin, address: Option<IpAddr>) -> Handshake {
+        let target = authority(origin);
+        let mut handshake = Handshake {
+            out: Vec::new(),
+            input: Vec::new(),
+            step: Step::ConnectAnswer,
+            target,
+            method: 0,
+            authentication: None,
+            request: Vec::new(),
         };
-        return Err((ErrorKind::Connect, message));
+        match proxy.kind {
+            ProxyKind::Http => {
+                let target = &handshake.target;
+                let mut request = format!("CONNECT {target} HTTP/1.1\r\nhost: {target}\r\n");
+                if let Some(auth) = authorization(proxy) {
+                    request.push_str(&format!("proxy-authorization: {auth}\r\n"));
+                }
+                request.push_str("\r\n");
+                handshake.out = request.into_bytes();
+            }
+            ProxyKind::Socks5 | ProxyKind::Socks5h => {
+                handshake.step = Step::Greeting;
+                handshake.method = if proxy.credentials.is_some() { 2 } else { 0 };
+                handshake.out = vec![5, 1, handshake.method];
+                if let Some((user, password)) = &proxy.credentials {
+                    let mut auth = vec![1, user.len().min(255) as u8];
+                    auth.extend_from_slice(user.as_bytes());
+                    auth.push(password.len().min(255) as u8);
+                    auth.extend_from_slice(password.as_bytes());
+                    handshake.authentication = Some(auth);
+                }
+                let mut request = vec![5, 1, 0];
+                match address.or_else(|| host_ip(origin)) {
+                    Some(IpAddr::V4(v4)) => {
+                        request.push(1);
+                        request.extend_from_slice(&v4.octets());
+                    }
+                    Some(IpAddr::V6(v6)) => {
+                        request.push(4);
+                        request.extend_from_slice(&v6.octets());
+                    }
+                    None => {
+                        let host = bare_host(origin);
+                        request.push(3);
+                        request.push(host.len().min(255) as u8);
+                        request.extend_from_slice(host.as_bytes());
+                    }
+                }
+                request.extend_from_slice(&origin.port.to_be_bytes());
+                handshake.request = request;
+            }
+        }
+        handshake
     }
-    if let Some((user, password)) = &proxy.credentials {
-        let too_long = |s: &str| s.len() > 255;
-        if too_long(user) || too_long(password) {
-            return Err((
+
+    /// Why the set-up cannot start, if it cannot: SOCKS5 limits a username, a
+    /// password and a host name to 255 bytes each.
+    pub fn unsendable(proxy: &Proxy, origin: &Origin, address: Option<IpAddr>) -> Option<Failure> {
+        if !matches!(proxy.kind, ProxyKind::Socks5 | ProxyKind::Socks5h) {
+            return None;
+        }
+        if let Some((user, password)) = &proxy.credentials
+            && (user.len() > 255 || password.len() > 255)
+        {
+            return Some((
                 ErrorKind::Other,
                 "SOCKS5 credentials are at most 255 bytes each".into(),
             ));
         }
-        let mut auth = vec![1, user.len() as u8];
-        auth.extend_from_slice(user.as_bytes());
-        auth.push(password.len() as u8);
-        auth.extend_from_slice(password.as_bytes());
-        tcp.write_all(&auth).await.map_err(io("authenticating"))?;
-        let mut status = [0u8; 2];
-        tcp.read_exact(&mut status)
-            .await
-            .map_err(io("reading its authentication answer"))?;
-        if status[1] != 0 {
-            return Err((
+        let host = bare_host(origin);
+        if address.is_none() && host_ip(origin).is_none() && host.len() > 255 {
+            return Some((ErrorKind::Other, format!("`{host}` is too long for SOCKS5")));
+        }
+        None
+    }
+
+    /// The most bytes of the proxy's answer that may be read now without reading
+    /// past it (at least 1).
+    pub fn want(&self) -> usize {
+        let needed = match self.step {
+            // Byte by byte up to the head's end: what follows is the tunnel's.
+            Step::ConnectAnswer | Step::Done => 1,
+            Step::Greeting | Step::Authentication => 2,
+            Step::Reply => match self.input.get(3) {
+                None => 4,
+                Some(1) => 4 + 4 + 2,
+                Some(4) => 4 + 16 + 2,
+                Some(3) => match self.input.get(4) {
+                    None => 5,
+                    Some(&n) => 5 + usize::from(n) + 2,
+                },
+                // Failed at the next byte anyway.
+                Some(_) => 4,
+            },
+        };
+        needed.saturating_sub(self.input.len()).max(1)
+    }
+
+    /// What the step in progress sends, for a write's failure.
+    pub fn sending(&self) -> &'static str {
+        match self.step {
+            Step::Greeting => "greeting",
+            Step::Authentication => "authenticating",
+            Step::ConnectAnswer | Step::Reply | Step::Done => "sending CONNECT",
+        }
+    }
+
+    /// What the step in progress reads, for a read's failure.
+    pub fn reading(&self) -> String {
+        match self.step {
+            Step::Greeting => "reading its greeting".into(),
+            Step::Authentication => "reading its authentication answer".into(),
+            Step::Reply => "reading its answer to CONNECT".into(),
+            Step::ConnectAnswer | Step::Done => {
+                format!("reading its answer to CONNECT {}", self.target)
+            }
+        }
+    }
+
+    /// The proxy closed the connection before the set-up was over.
+    pub fn closed(&self) -> Failure {
+        match self.step {
+            Step::ConnectAnswer => (
+                ErrorKind::Reset,
+                format!(
+                    "it closed the connection before answering CONNECT {}",
+                    self.target
+                ),
+            ),
+            _ => io_failure(
+                &self.reading(),
+                &std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "early eof"),
+            ),
+        }
+    }
+
+    /// Bytes that came past the proxy's answer, once the tunnel is open.
+    pub fn rest(&self) -> &[u8] {
+        &self.input
+    }
+
+    /// The proxy's next bytes.
+    pub fn received(&mut self, bytes: &[u8]) -> Progress {
+        self.input.extend_from_slice(bytes);
+        loop {
+            let progress = match self.step {
+                Step::ConnectAnswer => self.connect_answer(),
+                Step::Greeting => self.greeting(),
+                Step::Authentication => self.authenticated(),
+                Step::Reply => self.reply(),
+                Step::Done => return Progress::Open,
+            };
+            match progress {
+                Some(Progress::More) => {}
+                Some(Progress::Failed(failure)) => {
+                    self.step = Step::Done;
+                    return Progress::Failed(failure);
+                }
+                Some(Progress::Open) => {
+                    self.step = Step::Done;
+                    return Progress::Open;
+                }
+                // Not all of the answer yet.
+                None => return Progress::More,
+            }
+        }
+    }
+
+    /// `n` bytes of the answer understood.
+    fn consume(&mut self, n: usize) {
+        self.input.drain(..n);
+    }
+
+    fn connect_answer(&mut self) -> Option<Progress> {
+        let target = &self.target;
+        let Some(end) = self.input.windows(4).position(|w| w == b"\r\n\r\n") else {
+            if self.input.len() >= MAX_HEAD {
+                return Some(Progress::Failed((
+                    ErrorKind::Protocol,
+                    format!("its answer to CONNECT {target} has a head over 16 KiB"),
+                )));
+            }
+            return None;
+        };
+        let text = String::from_utf8_lossy(&self.input[..end]).into_owned();
+        self.consume(end + 4);
+        let target = &self.target;
+        let status_line = text.lines().next().unwrap_or_default().trim();
+        let status = status_line
+            .strip_prefix("HTTP/1.")
+            .and_then(|rest| rest.get(2..5))
+            .and_then(|code| code.parse::<u16>().ok());
+        Some(match status {
+            Some(200..=299) => Progress::Open,
+            Some(_) => Progress::Failed((
+                ErrorKind::Connect,
+                format!("it refused CONNECT {target}: {status_line}"),
+            )),
+            None => Progress::Failed((
+                ErrorKind::Protocol,
+                format!("its answer to CONNECT {target} is not HTTP: {status_line:?}"),
+            )),
+        })
+    }
+
+    fn greeting(&mut self) -> Option<Progress> {
+        let &[version, chosen, ..] = self.input.as_slice() else {
+            return None;
+        };
+        self.consume(2);
+        if version != 5 {
+            return Some(Progress::Failed((
+                ErrorKind::Protocol,
+                format!("it is not a SOCKS5 proxy (version {version})"),
+            )));
+        }
+        if chosen != self.method {
+            let message = if chosen == 0xff {
+                format!(
+                    "it accepts none of the offered authentication methods ({})",
+                    if self.method == 2 {
+                        "username and password"
+                    } else {
+                        "none"
+                    }
+                )
+            } else {
+                format!("it chose authentication method {chosen} that was not offered")
+            };
+            return Some(Progress::Failed((ErrorKind::Connect, message)));
+        }
+        match self.authentication.take() {
+            Some(auth) => {
+                self.out = auth;
+                self.step = Step::Authentication;
+            }
+            None => {
+                self.out = std::mem::take(&mut self.request);
+                self.step = Step::Reply;
+            }
+        }
+        Some(Progress::More)
+    }
+
+    fn authenticated(&mut self) -> Option<Progress> {
+        let &[_, status, ..] = self.input.as_slice() else {
+            return None;
+        };
+        self.consume(2);
+        if status != 0 {
+            return Some(Progress::Failed((
                 ErrorKind::Connect,
                 "it refused the username and password".into(),
-            ));
+            )));
         }
+        self.out = std::mem::take(&mut self.request);
+        self.step = Step::Reply;
+        Some(Progress::More)
     }
-    let mut request = vec![5, 1, 0];
-    let host = origin.host.trim_start_matches('[').trim_end_matches(']');
-    let ip = match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => Some(ip),
-        Err(_) if proxy.kind == ProxyKind::Socks5 => {
-            let mut detail = None;
-            let (addrs, _) = dial
-                .resolve(&origin.host, origin.port, &mut detail)
-                .await
-                .map_err(|kind| (kind, detail.unwrap_or_default()))?;
-            let Some(addr) = addrs.first() else {
-                return Err((ErrorKind::Dns, format!("`{host}` resolved to no address")));
-            };
-            Some(addr.ip())
+
+    fn reply(&mut self) -> Option<Progress> {
+        let &[_, code, _, kind, ..] = self.input.as_slice() else {
+            return None;
+        };
+        if code != 0 {
+            self.consume(4);
+            return Some(Progress::Failed((
+                ErrorKind::Connect,
+                format!(
+                    "it refused CONNECT {}: reply {code} ({})",
+                    self.target,
+                    socks_reply(code)
+                ),
+            )));
         }
-        Err(_) => None,
-    };
-    match ip {
-        Some(std::net::IpAddr::V4(v4)) => {
-            request.push(1);
-            request.extend_from_slice(&v4.octets());
-        }
-        Some(std::net::IpAddr::V6(v6)) => {
-            request.push(4);
-            request.extend_from_slice(&v6.octets());
-        }
-        None => {
-            if host.len() > 255 {
-                return Err((ErrorKind::Other, format!("`{host}` is too long for SOCKS5")));
-            }
-            request.push(3);
-            request.push(host.len() as u8);
-            request.extend_from_slice(host.as_bytes());
-        }
-    }
-    request.extend_from_slice(&origin.port.to_be_bytes());
-    tcp.write_all(&request)
-        .await
-        .map_err(io("sending CONNECT"))?;
-    let mut head = [0u8; 4];
-    tcp.read_exact(&mut head)
-        .await
-        .map_err(io("reading its answer to CONNECT"))?;
-    if head[1] != 0 {
-        return Err((
-            ErrorKind::Connect,
-            format!(
-                "it refused CONNECT {}: reply {} ({})",
-                authority(origin),
-                head[1],
-                socks_reply(head[1])
-            ),
-        ));
-    }
-    // The bound address, which is of no use here.
-    let len = match head[3] {
-        1 => 4,
-        4 => 16,
-        3 => {
-            let mut n = [0u8; 1];
-            tcp.read_exact(&mut n)
-                .await
-                .map_err(io("reading its answer to CONNECT"))?;
-            usize::from(n[0])
-        }
-        other => {
-            return Err((
+        if !matches!(kind, 1 | 3 | 4) {
+            self.consume(4);
+            return Some(Progress::Failed((
                 ErrorKind::Protocol,
-                format!("its answer has address type {other}"),
-            ));
+                format!("its answer has address type {kind}"),
+            )));
         }
-    };
-    let mut rest = vec![0u8; len + 2];
-    tcp.read_exact(&mut rest)
-        .await
-        .map_err(io("reading its answer to CONNECT"))?;
-    Ok(())
+        // The bound address, which is of no use here.
+        let needed = match kind {
+            1 => 4 + 4 + 2,
+            4 => 4 + 16 + 2,
+            _ => match self.input.get(4) {
+                Some(&n) => 5 + usize::from(n) + 2,
+                None => return None,
+            },
+        };
+        if self.input.len() < needed {
+            return None;
+        }
+        self.consume(needed);
+        Some(Progress::Open)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kaioken_vm::{Origin, Proxy, ProxyKind, Scheme};
+
+    use super::{Handshake, Progress};
+    use crate::ErrorKind;
+
+    fn proxy(kind: ProxyKind, credentials: Option<(&str, &str)>) -> Proxy {
+        Proxy {
+            kind,
+            host: "127.0.0.1".into(),
+            port: 3128,
+            credentials: credentials.map(|(u, p)| (u.into(), p.into())),
+        }
+    }
+
+    fn origin(host: &str) -> Origin {
+        Origin {
+            scheme: Scheme::Https,
+            host: host.into(),
+            port: 8443,
+            authority: format!("{host}:8443"),
+        }
+    }
+
+    /// Feeds `answer` a byte at a time, as `want` allows, and returns what came of it.
+    fn answered(handshake: &mut Handshake, answer: &[u8]) -> Progress {
+        let mut progress = Progress::More;
+        for byte in answer {
+            assert!(handshake.want() >= 1);
+            progress = handshake.received(std::slice::from_ref(byte));
+            if progress != Progress::More {
+                break;
+            }
+        }
+        progress
+    }
+
+    #[test]
+    fn connect_asks_for_the_origin_and_opens_on_2xx() {
+        let p = proxy(ProxyKind::Http, Some(("u", "pw")));
+        let mut h = Handshake::new(&p, &origin("example.test"), None);
+        let sent = String::from_utf8(std::mem::take(&mut h.out)).unwrap();
+        assert_eq!(
+            sent,
+            "CONNECT example.test:8443 HTTP/1.1\r\nhost: example.test:8443\r\n\
+             proxy-authorization: Basic dTpwdw==\r\n\r\n"
+        );
+        // Read whole with what follows: the rest is the tunnel's.
+        let progress = h.received(b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03");
+        assert_eq!(progress, Progress::Open);
+        assert_eq!(h.rest(), b"\x16\x03");
+    }
+
+    #[test]
+    fn connect_refused_names_the_answer() {
+        let p = proxy(ProxyKind::Http, None);
+        let mut h = Handshake::new(&p, &origin("example.test"), None);
+        let progress = answered(&mut h, b"HTTP/1.1 403 Forbidden\r\nvia: x\r\n\r\n");
+        assert_eq!(
+            progress,
+            Progress::Failed((
+                ErrorKind::Connect,
+                "it refused CONNECT example.test:8443: HTTP/1.1 403 Forbidden".into()
+            ))
+        );
+        let mut h = Handshake::new(&p, &origin("example.test"), None);
+        let Progress::Failed((kind, _)) = answered(&mut h, b"SSH-2.0-x\r\n\r\n") else {
+            panic!("not HTTP, yet not failed");
+        };
+        assert_eq!(kind, ErrorKind::Protocol);
+        assert_eq!(h.closed().0, ErrorKind::Reset);
+    }
+
+    #[test]
+    fn socks5_greets_authenticates_and_connects_by_address_or_name() {
+        let p = proxy(ProxyKind::Socks5, Some(("user", "pw")));
+        let address = Some("127.0.0.2".parse().unwrap());
+        let mut h = Handshake::new(&p, &origin("example.test"), address);
+        assert_eq!(std::mem::take(&mut h.out), [5, 1, 2]);
+        assert_eq!(h.want(), 2);
+        assert_eq!(h.received(&[5, 2]), Progress::More);
+        assert_eq!(std::mem::take(&mut h.out), b"\x01\x04user\x02pw");
+        assert_eq!(h.received(&[1, 0]), Progress::More);
+        assert_eq!(
+            std::mem::take(&mut h.out),
+            [5, 1, 0, 1, 127, 0, 0, 2, 0x20, 0xfb]
+        );
+        // A reply bound to a name: read no further than its end.
+        assert_eq!(h.want(), 4);
+        assert_eq!(h.received(&[5, 0, 0, 3]), Progress::More);
+        assert_eq!(h.want(), 1);
+        assert_eq!(h.received(&[3]), Progress::More);
+        assert_eq!(h.want(), 5);
+        assert_eq!(h.received(b"abc\x00\x50"), Progress::Open);
+        assert!(h.rest().is_empty());
+
+        let p = proxy(ProxyKind::Socks5h, None);
+        let mut h = Handshake::new(&p, &origin("example.test"), None);
+        assert_eq!(std::mem::take(&mut h.out), [5, 1, 0]);
+        assert_eq!(h.received(&[5, 0]), Progress::More);
+        let mut request = vec![5, 1, 0, 3, 12];
+        request.extend_from_slice(b"example.test\x20\xfb");
+        assert_eq!(std::mem::take(&mut h.out), request);
+        let progress = answered(&mut h, &[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            progress,
+            Progress::Failed((
+                ErrorKind::Connect,
+                "it refused CONNECT example.test:8443: reply 5 (connection refused)".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn socks5_refusals_and_limits() {
+        let p = proxy(ProxyKind::Socks5h, None);
+        let mut h = Handshake::new(&p, &origin("example.test"), None);
+        let Progress::Failed((kind, message)) = h.received(&[5, 0xff]) else {
+            panic!("no method, yet not failed");
+        };
+        assert_eq!(kind, ErrorKind::Connect);
+        assert!(message.contains("none of the offered"), "{message}");
+        let mut h = Handshake::new(&p, &origin("example.test"), None);
+        assert!(matches!(
+            h.received(&[4, 0]),
+            Progress::Failed((ErrorKind::Protocol, _))
+        ));
+        let long = "x".repeat(256);
+        let p = proxy(ProxyKind::Socks5, Some((&long, "pw")));
+        let refused = Handshake::unsendable(&p, &origin("example.test"), None);
+        assert_eq!(refused.map(|f| f.0), Some(ErrorKind::Other));
+        let p = proxy(ProxyKind::Socks5h, None);
+        let refused = Handshake::unsendable(&p, &origin(&long), None);
+        assert_eq!(refused.map(|f| f.0), Some(ErrorKind::Other));
+        let h = Handshake::new(&p, &origin("example.test"), None);
+        assert_eq!(
+            h.closed().1,
+            "reading its greeting: early eof",
+            "the proxy's close during the greeting"
+        );
+    }
 }

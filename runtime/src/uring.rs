@@ -92,6 +92,7 @@ use crate::conn::{Peer, connect_failure, via_proxy};
 use crate::http1::{to_absolute_form, write_request};
 use crate::live::PUBLISH_EVERY;
 use crate::open::{Backlog, Limits, RELEASE_AHEAD, RETIRE_AFTER, Schedule};
+use crate::proxy::{self, Handshake, Progress};
 use crate::rate::Pacer;
 use crate::response_parser::{Invalid, Response, ResponseParser};
 use crate::shared::Shared;
@@ -314,7 +315,11 @@ impl Drop for Pool {
 /// connections have no `dns` phase; with `--unix-socket`, every origin's connections go to that
 /// socket (whose bytes carry no receive timestamp: see `Engine::stamped`). A plain
 /// `http://` origin behind an HTTP proxy is one whose address is the proxy's, and
-/// whose requests go in absolute form (`Forward`), as on the tokio engine.
+/// whose requests go in absolute form (`Forward`), as on the tokio engine; an
+/// origin behind a proxy's tunnel (`CONNECT` for `https://`, SOCKS5) is one whose
+/// address is the proxy's too, and whose connections set the tunnel up first
+/// (`Tunnel`: the tokio engine's set-up, proxy.rs's `Handshake`; for `socks5://`
+/// the origin's name resolved at the start as well).
 ///
 /// What falls back to the tokio engine, and why (one ineligible origin or step is
 /// enough: a VU runs all its steps on one engine, so the whole run goes there):
@@ -324,10 +329,9 @@ impl Drop for Pool {
 ///   valid TLS server name, which the tokio engine reports per request.
 /// - An origin whose name does not resolve at the start (the tokio engine's
 ///   lookups report it, as every `dns` error is reported) and `--dns-refresh`
-///   (names looked up again during the run); a tunnel through a proxy (`CONNECT`
-///   for `https://`, SOCKS5): the connection takes an exchange with the proxy
-///   before the origin's, which proxy.rs speaks on tokio. A `--unix-socket` path
-///   too long for a socket address, which the tokio engine reports.
+///   (names looked up again during the run, on the connection's way). A
+///   `--unix-socket` path too long for a socket address, and SOCKS5 credentials
+///   or a name over its 255 bytes, which the tokio engine reports per request.
 /// - More than `MAX_ORIGINS` origins, or more than `MAX_VUS` VUs: an operation's tag
 ///   has room for no more (see `tag`).
 ///
@@ -404,6 +408,12 @@ enum Phase {
 ///   until its completion, and `out` is cleared and written again only with no
 ///   send in flight (a new exchange, or the completion of the last send). Dropping
 ///   the link's TLS session leaves `out` where it is.
+/// - A link's tunnel's `out` (`Tunnel`): while the tunnel is set up a `send` reads
+///   the proxy's message in `out[sent..]`, under the same rule: `out` is written
+///   only with no send in flight (`tunnel_send`), and the origin's exchange, which
+///   sends from `wbuf` or the TLS `out`, begins only after the last message's
+///   send has completed (`Tunnel::answered`). Ending the set-up drops the
+///   handshake, not `out`.
 /// - The engine's `msghdr`, not a `Conn`'s: the kernel reads it while submitting
 ///   a multishot `recvmsg` (the `io_uring_enter` that submits it); it is boxed in
 ///   the engine, in place for the whole loop.
@@ -530,6 +540,28 @@ struct Link {
     broken: Option<rustls::Error>,
     /// An `https` origin's link: its TLS session and the ciphertext it sends.
     tls: Option<Box<Tls>>,
+    /// Through a proxy's tunnel: its set-up, between the connect to the proxy and
+    /// the origin's TLS or first request.
+    tunnel: Tunnel,
+}
+
+/// A tunnel's set-up with its proxy on a link (`CONNECT`, SOCKS5; proxy.rs's
+/// `Handshake`, bytes in and out, as the tokio engine speaks it): under way while
+/// `handshake` is there, from the connect's completion to the proxy's last
+/// answer. Its messages go out of `out`, which the kernel reads (`out[sent..]`)
+/// while a send is in flight, under the rules for `wbuf` (see `Conn`): `out` is
+/// written only with no send in flight, and never freed before the `Conn`.
+#[derive(Default)]
+struct Tunnel {
+    handshake: Option<Box<Handshake>>,
+    out: Vec<u8>,
+    sent: usize,
+    /// The proxy opened the tunnel while a message was still going out: the
+    /// origin's exchange begins when that send's completion comes.
+    answered: bool,
+    /// The set-up failed while a message was still going out (the socket is
+    /// shut down): the request fails when that send's completion comes.
+    failed: Option<(ErrorKind, Option<String>)>,
 }
 
 /// TLS on a link, sans I/O: rustls encrypts a request into `out`, which a `send`
@@ -600,6 +632,7 @@ impl Link {
                     handshake_from: None,
                 })
             }),
+            tunnel: Tunnel::default(),
         }
     }
 
@@ -710,6 +743,15 @@ struct Forward<'a> {
     /// Its `Proxy-Authorization` value, which `Dial` made once, when it has
     /// credentials.
     auth: Option<&'a str>,
+}
+
+/// An origin reached through a proxy's tunnel (`CONNECT` for `https://`, or
+/// SOCKS5): its connections go to the proxy, and set the tunnel up first.
+struct Through<'a> {
+    proxy: &'a kaioken_vm::Proxy,
+    /// For `socks5://`, the origin's address the proxy is asked for (resolved at
+    /// the start, as every name here is).
+    address: Option<std::net::IpAddr>,
 }
 
 /// What a VU waiting for its rate-cap slot does when the slot comes.
@@ -829,11 +871,23 @@ fn drive(
             })
         })
         .collect();
+    let tunnels = program
+        .origins
+        .iter()
+        .map(|o| {
+            let proxy = dial.proxy_for(o).filter(|_| !dial.forwards(o))?;
+            Some(Through {
+                proxy,
+                address: dial.tunnel_address(proxy, o),
+            })
+        })
+        .collect();
     let mut engine = Engine {
         shared,
         program,
         addrs,
         forward,
+        tunnels,
         stats,
         index,
         pending: Vec::with_capacity(vus.len() * 2),
@@ -1165,6 +1219,9 @@ struct Engine<'a> {
     /// By origin index: the HTTP proxy a plain `http://` origin is forwarded
     /// through, whose address is the origin's in `addrs`.
     forward: Vec<Option<Forward<'a>>>,
+    /// By origin index: the proxy whose tunnel an origin is reached through,
+    /// whose address is the origin's in `addrs`.
+    tunnels: Vec<Option<Through<'a>>>,
     /// The worker's own copy of the program (see `worker::worker`).
     program: &'a Program,
     stats: &'a mut WorkerStats,
@@ -1862,6 +1919,7 @@ impl Engine<'_> {
         let link = &conn.links[conn.at];
         let Some(socket) = &link.socket else { return };
         let rest = match &link.tls {
+            _ if link.tunnel.handshake.is_some() => &link.tunnel.out[link.tunnel.sent..],
             Some(tls) => &tls.out[tls.sent..],
             None => &conn.wbuf[conn.sent..],
         };
@@ -1908,6 +1966,9 @@ impl Engine<'_> {
     /// now.
     fn close(&mut self, conns: &mut [Conn], i: usize, o: usize) {
         let link = &mut conns[i].links[o];
+        if link.tunnel.handshake.take().is_some() {
+            self.connecting -= 1;
+        }
         link.tail.clear();
         link.peer_closed = false;
         link.broken = None;
@@ -2017,23 +2078,145 @@ impl Engine<'_> {
                     }),
                 );
             }
-            OP_CONNECT => {
-                let conn = &mut conns[i];
-                conn.connected = true;
-                conn.timing.opened = Some(Opened {
-                    dns: None,
-                    connect: now
-                        .saturating_duration_since(conn.connect_from.unwrap_or(conn.started)),
-                    tls: None,
-                });
-                if conn.links[o].tls.is_none() {
-                    // The send goes with the next submission, about now.
-                    conn.timing.written = Some(now);
-                }
-                self.exchange(conns, i, now);
-            }
-            _ => self.sent(conns, i, res),
+            OP_CONNECT if self.tunnels[o].is_some() => self.tunnel(conns, i),
+            OP_CONNECT => self.opened(conns, i, now),
+            _ => self.sent(conns, i, res, now),
         }
+    }
+
+    /// VU `i`'s connection is open (to the origin, or through a tunnel to it): the
+    /// origin's exchange begins, with TLS's handshake first for `https`.
+    fn opened(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let conn = &mut conns[i];
+        conn.connected = true;
+        conn.timing.opened = Some(Opened {
+            dns: None,
+            connect: now.saturating_duration_since(conn.connect_from.unwrap_or(conn.started)),
+            tls: None,
+        });
+        if conn.links[conn.at].tls.is_none() {
+            // The send goes with the next submission, about now.
+            conn.timing.written = Some(now);
+        }
+        self.exchange(conns, i, now);
+    }
+
+    /// VU `i`'s connection to the proxy is made: the tunnel's set-up goes first.
+    /// Until it is over the VU counts as connecting (no wait batches).
+    fn tunnel(&mut self, conns: &mut [Conn], i: usize) {
+        let o = conns[i].at;
+        let Some(through) = &self.tunnels[o] else {
+            return;
+        };
+        let handshake = Handshake::new(through.proxy, &self.program.origins[o], through.address);
+        let tunnel = &mut conns[i].links[o].tunnel;
+        tunnel.handshake = Some(Box::new(handshake));
+        tunnel.answered = false;
+        tunnel.failed = None;
+        self.connecting += 1;
+        self.tunnel_send(conns, i);
+        self.arm(conns, i);
+    }
+
+    /// Send the tunnel's next message, if it has one and no send is in flight.
+    fn tunnel_send(&mut self, conns: &mut [Conn], i: usize) {
+        let conn = &mut conns[i];
+        let tunnel = &mut conn.links[conn.at].tunnel;
+        let Some(handshake) = tunnel.handshake.as_deref_mut() else {
+            return;
+        };
+        if conn.send_in_flight || handshake.out.is_empty() {
+            return;
+        }
+        tunnel.out.clear();
+        tunnel.out.append(&mut handshake.out);
+        tunnel.sent = 0;
+        self.send(conns, i);
+    }
+
+    /// What VU `i`'s tunnel set-up got from the proxy: `res` bytes, `data`, the
+    /// end of stream (0) or an errno.
+    fn tunneled(&mut self, conns: &mut [Conn], i: usize, res: i32, data: &[u8], now: Instant) {
+        let conn = &mut conns[i];
+        let at = conn.at;
+        if conn.timed_out {
+            self.tunnel_failed(conns, i, (ErrorKind::Timeout, None), now);
+            return;
+        }
+        let tunnel = &mut conn.links[at].tunnel;
+        let Some(handshake) = tunnel
+            .handshake
+            .as_deref_mut()
+            .filter(|_| tunnel.failed.is_none())
+        else {
+            return;
+        };
+        let progress = match res {
+            1.. => handshake.received(data),
+            0 => Progress::Failed(handshake.closed()),
+            _ => Progress::Failed(proxy::io_failure(
+                &handshake.reading(),
+                &io::Error::from_raw_os_error(-res),
+            )),
+        };
+        let past = !handshake.rest().is_empty();
+        match progress {
+            Progress::More => {
+                self.tunnel_send(conns, i);
+                self.arm(conns, i);
+            }
+            Progress::Open if past => {
+                let message = "it sent bytes past its answer, before the tunnel carried any";
+                self.tunnel_failed(conns, i, (ErrorKind::Protocol, Some(message.into())), now);
+            }
+            Progress::Open if conn.send_in_flight => conn.links[at].tunnel.answered = true,
+            Progress::Open => self.tunnel_open(conns, i, now),
+            Progress::Failed((kind, message)) => {
+                self.tunnel_failed(conns, i, (kind, Some(message)), now);
+            }
+        }
+    }
+
+    /// VU `i`'s tunnel is open: the origin's exchange begins on it.
+    fn tunnel_open(&mut self, conns: &mut [Conn], i: usize, now: Instant) {
+        let conn = &mut conns[i];
+        conn.links[conn.at].tunnel.handshake = None;
+        self.connecting -= 1;
+        self.opened(conns, i, now);
+    }
+
+    /// VU `i`'s tunnel set-up failed: the request fails with it (a failed connect,
+    /// as on the tokio engine: worded after the proxy, and backed off from).
+    fn tunnel_failed(
+        &mut self,
+        conns: &mut [Conn],
+        i: usize,
+        (kind, message): (ErrorKind, Option<String>),
+        now: Instant,
+    ) {
+        let at = conns[i].at;
+        let conn = &mut conns[i];
+        if conn.send_in_flight {
+            // The kernel may still read the tunnel's `out`: the send is stopped,
+            // and the request fails with its completion (`sent`).
+            if let Some(s) = &conn.links[at].socket {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            conn.links[at].tunnel.failed = Some((kind, message));
+            return;
+        }
+        let proxy = self.tunnels[at].as_ref().map(|t| t.proxy);
+        let timeout = self.shared.plan.transport.timeout;
+        self.note_detail(&mut conns[i], kind, || match message {
+            Some(message) => via_proxy(proxy, message),
+            // The timeout's own words, as for any request.
+            None => default_detail(kind, timeout),
+        });
+        self.close(conns, i, at);
+        let conn = &mut conns[i];
+        conn.links[at].reused = false;
+        conn.connected = false;
+        self.finish(conns, i, now, Outcome::Error(kind));
     }
 
     /// A completion of the multishot recv of VU `i`'s link `o` on its socket number
@@ -2074,6 +2257,16 @@ impl Engine<'_> {
         let link = &mut conn.links[o];
         if !more {
             link.recv_armed = false;
+        }
+        if current && link.tunnel.handshake.is_some() {
+            // The proxy's answer (a pool that ran dry left it in the socket: the
+            // recv is armed again).
+            if res == -libc::ENOBUFS {
+                self.arm(conns, i);
+            } else {
+                self.tunneled(conns, i, res, data, now);
+            }
+            return;
         }
         // A response is awaited: the request's send went out on this link in an
         // earlier round than this completion's reaping, and no outcome is known yet.
@@ -2184,9 +2377,40 @@ impl Engine<'_> {
     /// `MSG_WAITALL` a short count means the send stopped early (the connection
     /// broke, or it was shut down); the rest is sent again only while the response
     /// is still awaited, and the error that stops it lands on this request.
-    fn sent(&mut self, conns: &mut [Conn], i: usize, res: i32) {
+    fn sent(&mut self, conns: &mut [Conn], i: usize, res: i32, now: Instant) {
         let conn = &mut conns[i];
         conn.send_in_flight = false;
+        let tunnel = &mut conn.links[conn.at].tunnel;
+        if let Some(handshake) = tunnel.handshake.as_deref() {
+            // A message of the tunnel's set-up: sent on, or the set-up's failure.
+            if let Some(failure) = tunnel.failed.take() {
+                self.tunnel_failed(conns, i, failure, now);
+                return;
+            }
+            if conn.timed_out {
+                // The deadline scan shut the socket down.
+                self.tunnel_failed(conns, i, (ErrorKind::Timeout, None), now);
+                return;
+            }
+            if res <= 0 {
+                let e = match res {
+                    0 => io::ErrorKind::WriteZero.into(),
+                    _ => io::Error::from_raw_os_error(-res),
+                };
+                let (kind, message) = proxy::io_failure(handshake.sending(), &e);
+                self.tunnel_failed(conns, i, (kind, Some(message)), now);
+                return;
+            }
+            tunnel.sent += res as usize;
+            if tunnel.sent < tunnel.out.len() {
+                self.send(conns, i);
+            } else if std::mem::take(&mut tunnel.answered) {
+                self.tunnel_open(conns, i, now);
+            } else {
+                self.tunnel_send(conns, i);
+            }
+            return;
+        }
         let tls = conn.links[conn.at].tls.as_deref_mut();
         if res < 0 {
             conn.send_error = Some(-res);

@@ -2,11 +2,15 @@
 //! HTTP/1.1, `CONNECT` tunnels for TLS and HTTP/2) and microsocks for SOCKS5. What
 //! the proxy logs and what nginx logs match the report; a proxy that refuses is a
 //! `connect` error with its answer in the detail; bad proxy settings are refused
-//! before the run.
+//! before the run. HTTP/1.1 through either kind of proxy runs on both engines
+//! (tunnels too: the io_uring engine speaks the same set-up, proxy.rs's
+//! `Handshake`); a proxy that stalls, closes or answers no HTTP fails the tunnel
+//! alike on both.
 
 use crate::harness::Test;
 use crate::nginx::{Nginx, Variant, distinct_connections};
 use crate::proxies::{Microsocks, Tinyproxy};
+use crate::servers::{Behaviour, Server};
 
 fn port_of(nginx: &Nginx) -> u16 {
     let url = nginx.url("");
@@ -125,15 +129,17 @@ fn a_forwarding_proxy_that_is_not_there_is_named_in_the_detail() {
 /// and nginx serves every request the report counts, in the protocol asked for.
 #[test]
 fn http_proxy_tunnels_tls_and_http2() {
-    for (variant, http2, protocol) in [
-        (Variant::Tls, false, "HTTP/1.1"),
-        (Variant::Tls, true, "HTTP/2.0"),
-        (Variant::H2c, true, "HTTP/2.0"),
+    for (variant, http2, protocol, engine) in [
+        (Variant::Tls, false, "HTTP/1.1", "io_uring"),
+        (Variant::Tls, false, "HTTP/1.1", "tokio"),
+        (Variant::Tls, true, "HTTP/2.0", "tokio"),
+        (Variant::H2c, true, "HTTP/2.0", "tokio"),
     ] {
         let nginx = Nginx::start(variant);
         let port = port_of(&nginx);
         let proxy = Tinyproxy::start(&[port]);
         let mut test = Test::new()
+            .on_engine(engine)
             .arg(nginx.url("/"))
             .args(["--proxy", &proxy.url()])
             .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
@@ -145,8 +151,9 @@ fn http_proxy_tunnels_tls_and_http2() {
             test = test.arg("--http2");
         }
         let report = test.run().report();
-        let what = format!("{variant:?} http2={http2}");
+        let what = format!("{variant:?} http2={http2} {engine}");
         report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{what}");
         assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
         let opened = report.keepalive_connections(2);
         let lines = nginx.access_log_lines();
@@ -170,26 +177,69 @@ fn http_proxy_tunnels_tls_and_http2() {
 fn a_refused_connect_is_a_connect_error_with_the_proxys_status() {
     let nginx = Nginx::start(Variant::Tls);
     let proxy = Tinyproxy::start(&[1]);
-    let report = Test::new()
-        .arg(nginx.url("/"))
-        .args(["--proxy", &proxy.url()])
-        .arg("--cacert")
-        .arg(nginx.ca_path())
-        .args(["-c", "1", "--max-requests", "3", "-d", "60s"])
-        .status(1)
-        .report()
-        .run()
-        .report();
-    assert_eq!(report.u64("errors.connect"), 3, "{report}");
-    assert_eq!(report.u64("requests.responses"), 0, "{report}");
-    let detail = report.str("error_details.connect");
-    let expected = format!(
-        "proxy {}: it refused CONNECT 127.0.0.1:{}: HTTP/1.1 403 Access violation",
-        proxy.url(),
-        port_of(&nginx)
-    );
-    assert!(detail.starts_with(&expected), "{detail}");
+    for engine in ["io_uring", "tokio"] {
+        let report = Test::new()
+            .on_engine(engine)
+            .arg(nginx.url("/"))
+            .args(["--proxy", &proxy.url()])
+            .arg("--cacert")
+            .arg(nginx.ca_path())
+            .args(["-c", "1", "--max-requests", "3", "-d", "60s"])
+            .status(1)
+            .report()
+            .run()
+            .report();
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("errors.connect"), 3, "{report}");
+        assert_eq!(report.u64("requests.responses"), 0, "{report}");
+        let detail = report.str("error_details.connect");
+        let expected = format!(
+            "proxy {}: it refused CONNECT 127.0.0.1:{}: HTTP/1.1 403 Access violation",
+            proxy.url(),
+            port_of(&nginx)
+        );
+        assert!(detail.starts_with(&expected), "{engine}: {detail}");
+    }
     assert_eq!(nginx.access_log_lines().len(), 0);
+}
+
+/// A proxy that never answers `CONNECT` is the request's timeout; one that closes
+/// without answering, a `reset`; one that answers no HTTP, a `protocol` error:
+/// each named after the proxy, and alike on both engines.
+#[test]
+fn a_proxy_that_stalls_closes_or_babbles_fails_the_tunnel() {
+    for (behaviour, kind, words) in [
+        (Behaviour::Stall, "timeout", "no complete response within"),
+        (Behaviour::CloseOnAccept, "reset", "CONNECT 127.0.0.1:9"),
+        (
+            Behaviour::Malformed(b"SSH-2.0-OpenSSH\r\n\r\n"),
+            "protocol",
+            "its answer to CONNECT 127.0.0.1:9 is not HTTP: \"SSH-2.0-OpenSSH\"",
+        ),
+    ] {
+        let server = Server::start(behaviour);
+        let proxy = server.url().trim_end_matches('/').to_owned();
+        for engine in ["io_uring", "tokio"] {
+            let report = Test::new()
+                .on_engine(engine)
+                .arg("https://127.0.0.1:9/")
+                .args(["--proxy", &proxy, "--timeout", "300ms"])
+                .args(["-c", "1", "--max-requests", "2", "-d", "60s"])
+                .status(1)
+                .report()
+                .run()
+                .report();
+            let what = format!("{kind} {engine}\n{report}");
+            report.check_invariants(1);
+            assert_eq!(report.str("settings.engine"), engine, "{what}");
+            assert_eq!(report.u64(&format!("errors.{kind}")), 2, "{what}");
+            let detail = report.str(&format!("error_details.{kind}"));
+            if kind != "timeout" {
+                assert!(detail.starts_with(&format!("proxy {proxy}")), "{what}");
+            }
+            assert!(detail.contains(words), "{what}");
+        }
+    }
 }
 
 /// SOCKS5 through microsocks, without and with a username and password, `socks5h`
@@ -202,14 +252,17 @@ fn socks5_carries_http1_http2_and_tls() {
         let socks = Microsocks::start(credentials);
         let auth = credentials.map_or(String::new(), |(u, p)| format!("{u}:{p}@"));
         let proxy = format!("{scheme}://{auth}{}", socks.address());
-        for (variant, http2) in [
-            (Variant::Http1, false),
-            (Variant::H2c, true),
-            (Variant::Tls, true),
+        for (variant, http2, engine) in [
+            (Variant::Http1, false, "io_uring"),
+            (Variant::Http1, false, "tokio"),
+            (Variant::Tls, false, "io_uring"),
+            (Variant::H2c, true, "tokio"),
+            (Variant::Tls, true, "tokio"),
         ] {
             let nginx = Nginx::start(variant);
             let url = nginx.url("/").replace("127.0.0.1", "localhost");
             let mut test = Test::new()
+                .on_engine(engine)
                 .arg(&url)
                 .args(["--proxy", &proxy])
                 .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
@@ -221,8 +274,9 @@ fn socks5_carries_http1_http2_and_tls() {
                 test = test.arg("--http2");
             }
             let report = test.run().report();
-            let what = format!("{proxy} {variant:?}");
+            let what = format!("{proxy} {variant:?} {engine}");
             report.check_invariants(0);
+            assert_eq!(report.str("settings.engine"), engine, "{what}");
             assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
             report.keepalive_connections(2);
             assert_eq!(nginx.access_log_lines().len(), 20, "{what}");
@@ -230,27 +284,31 @@ fn socks5_carries_http1_http2_and_tls() {
     }
     let socks = Microsocks::start(Some(("kai", "s3cret")));
     let nginx = Nginx::start(Variant::Http1);
-    let report = Test::new()
-        .arg(nginx.url("/"))
-        .args([
-            "--proxy",
-            &format!("socks5://kai:wrong@{}", socks.address()),
-        ])
-        .args(["-c", "1", "--max-requests", "2", "-d", "60s"])
-        .status(1)
-        .report()
-        .run()
-        .report();
-    assert_eq!(report.u64("errors.connect"), 2, "{report}");
-    let detail = report.str("error_details.connect");
-    assert!(
-        detail.ends_with("it refused the username and password"),
-        "{detail}"
-    );
-    assert!(
-        !detail.contains("wrong"),
-        "the password is hidden: {detail}"
-    );
+    for engine in ["io_uring", "tokio"] {
+        let report = Test::new()
+            .on_engine(engine)
+            .arg(nginx.url("/"))
+            .args([
+                "--proxy",
+                &format!("socks5://kai:wrong@{}", socks.address()),
+            ])
+            .args(["-c", "1", "--max-requests", "2", "-d", "60s"])
+            .status(1)
+            .report()
+            .run()
+            .report();
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("errors.connect"), 2, "{report}");
+        let detail = report.str("error_details.connect");
+        assert!(
+            detail.ends_with("it refused the username and password"),
+            "{engine}: {detail}"
+        );
+        assert!(
+            !detail.contains("wrong"),
+            "the password is hidden: {detail}"
+        );
+    }
     assert_eq!(nginx.access_log_lines().len(), 0);
 }
 
