@@ -193,6 +193,8 @@ pub(crate) struct Handshake {
     pub out: Vec<u8>,
     /// The proxy's bytes not yet understood.
     input: Vec<u8>,
+    /// How much of `input` was searched for the end of a `CONNECT` answer's head.
+    searched: usize,
     step: Step,
     /// `host:port` of the origin, for messages.
     target: String,
@@ -212,6 +214,7 @@ impl Handshake {
         let mut handshake = Handshake {
             out: Vec::new(),
             input: Vec::new(),
+            searched: 0,
             step: Step::ConnectAnswer,
             target,
             method: 0,
@@ -383,15 +386,29 @@ impl Handshake {
 
     fn connect_answer(&mut self) -> Option<Progress> {
         let target = &self.target;
-        let Some(end) = self.input.windows(4).position(|w| w == b"\r\n\r\n") else {
-            if self.input.len() >= MAX_HEAD {
-                return Some(Progress::Failed((
-                    ErrorKind::Protocol,
-                    format!("its answer to CONNECT {target} has a head over 16 KiB"),
-                )));
-            }
-            return None;
+        // Each byte is searched once (the end may straddle what came before).
+        let from = self.searched.saturating_sub(3);
+        let end = self.input[from..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|at| from + at);
+        self.searched = self.input.len();
+        let too_long = || {
+            Some(Progress::Failed((
+                ErrorKind::Protocol,
+                format!("its answer to CONNECT {target} has a head over 16 KiB"),
+            )))
         };
+        let Some(end) = end else {
+            return if self.input.len() >= MAX_HEAD {
+                too_long()
+            } else {
+                None
+            };
+        };
+        if end + 4 > MAX_HEAD {
+            return too_long();
+        }
         let text = String::from_utf8_lossy(&self.input[..end]).into_owned();
         self.consume(end + 4);
         let target = &self.target;
@@ -559,6 +576,25 @@ mod tests {
         let progress = h.received(b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03");
         assert_eq!(progress, Progress::Open);
         assert_eq!(h.rest(), b"\x16\x03");
+    }
+
+    #[test]
+    fn a_connect_answer_head_over_16_kib_is_refused_however_it_comes() {
+        let p = proxy(ProxyKind::Http, None);
+        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+        head.extend(std::iter::repeat_n(b"x: y\r\n".as_slice(), 3000).flatten());
+        head.extend_from_slice(b"\r\n");
+        let mut h = Handshake::new(&p, &origin("example.test"), None);
+        let whole = h.received(&head);
+        let mut h = Handshake::new(&p, &origin("example.test"), None);
+        let bytewise = answered(&mut h, &head);
+        for progress in [whole, bytewise] {
+            let Progress::Failed((kind, message)) = progress else {
+                panic!("a head of {} bytes was taken", head.len());
+            };
+            assert_eq!(kind, ErrorKind::Protocol);
+            assert!(message.ends_with("has a head over 16 KiB"), "{message}");
+        }
     }
 
     #[test]

@@ -1837,7 +1837,7 @@ impl Engine<'_> {
             Err(e) => {
                 // Out of file descriptors (`EMFILE`, `ENFILE`), most likely: the VU
                 // backs off (see `finish`) rather than spin.
-                self.note_detail(conn, ErrorKind::Connect, || {
+                self.note_detail(conn, ErrorKind::Connect, true, || {
                     format!("cannot open a socket: {e}")
                 });
                 conn.started = now;
@@ -2055,10 +2055,14 @@ impl Engine<'_> {
             OP_CONNECT if res < 0 => {
                 // Cold: a copy, so that the VU's detail may be noted beside it.
                 let addr = conns[i].links[o].addr.clone();
-                let proxy = self.forward[o].as_ref().map(|f| f.proxy);
+                // The proxy's, when the origin goes through one, as on tokio.
+                let proxy = self.forward[o]
+                    .as_ref()
+                    .map(|f| f.proxy)
+                    .or_else(|| self.tunnels[o].as_ref().map(|t| t.proxy));
                 let e = io::Error::from_raw_os_error(-res);
                 let kind = ErrorKind::from_connect(&e);
-                self.note_detail(&mut conns[i], kind, || {
+                self.note_detail(&mut conns[i], kind, true, || {
                     // A route is an address or a socket's path (`Dial::fixed_route`).
                     let peer = match addr.as_socket() {
                         Some(a) => Peer::Tcp(a),
@@ -2207,7 +2211,8 @@ impl Engine<'_> {
         }
         let proxy = self.tunnels[at].as_ref().map(|t| t.proxy);
         let timeout = self.shared.plan.transport.timeout;
-        self.note_detail(&mut conns[i], kind, || match message {
+        let shown = message.is_some();
+        self.note_detail(&mut conns[i], kind, shown, || match message {
             Some(message) => via_proxy(proxy, message),
             // The timeout's own words, as for any request.
             None => default_detail(kind, timeout),
@@ -2307,7 +2312,14 @@ impl Engine<'_> {
             match taken {
                 Ok(true) => {
                     link.peer_closed = true;
-                    if queued {
+                    if queued && conn.connected {
+                        // A new connection (a tunnel's, whose recv was armed before
+                        // the request) closed as the request was queued: its
+                        // failure, as on the tokio engine, which sends a new
+                        // connection's request once.
+                        self.take_back(conns, i);
+                        self.settle(conns, i, Err((ErrorKind::Reset, Why::Nothing)), now);
+                    } else if queued {
                         // It goes on a new connection instead, as a request that
                         // finds its reused connection closed does.
                         self.requeue(conns, i, now);
@@ -2614,9 +2626,18 @@ impl Engine<'_> {
                 let timeout = self.shared.plan.transport.timeout;
                 let program: &Program = self.program;
                 let authority = &program.origins[at].authority;
+                // What the tokio engine's driver words itself (and `-v` shows):
+                // a handshake's failure, bytes that are no HTTP, a TLS record's
+                // failure; a timeout, or a reset during an exchange, it leaves to
+                // the error kind.
+                let shown = match why {
+                    Why::Nothing => handshake && kind != ErrorKind::Timeout,
+                    Why::Errno(_) => handshake,
+                    Why::Invalid(_) | Why::Tls { .. } => true,
+                };
                 // Worded as the tokio engine words a failed handshake (tokio-rustls
                 // calls an end of stream during one `tls handshake eof`).
-                self.note_detail(&mut conns[i], kind, || match why {
+                self.note_detail(&mut conns[i], kind, shown, || match why {
                     Why::Nothing if handshake && kind != ErrorKind::Timeout => {
                         format!("TLS handshake with {authority}: tls handshake eof")
                     }
@@ -2638,10 +2659,17 @@ impl Engine<'_> {
     }
 
     /// Note the detail of `conn`'s failure `kind` for the report (the first of
-    /// each kind is kept) and, with `-v`, to print with its exchange (`finish`);
-    /// worded only when one of them keeps it.
-    fn note_detail(&mut self, conn: &mut Conn, kind: ErrorKind, detail: impl FnOnce() -> String) {
-        if self.shared.verbose.is_some() {
+    /// each kind is kept) and, with `-v` and when `shown` (a detail the tokio
+    /// engine's drivers give too), to print with its exchange (`finish`); worded
+    /// only when one of them keeps it.
+    fn note_detail(
+        &mut self,
+        conn: &mut Conn,
+        kind: ErrorKind,
+        shown: bool,
+        detail: impl FnOnce() -> String,
+    ) {
+        if shown && self.shared.verbose.is_some() {
             let text = detail();
             self.stats.note_error_detail(kind, || text.clone());
             conn.detail = Some(text);
@@ -2675,7 +2703,11 @@ impl Engine<'_> {
         };
         if let Some(verbose) = &self.shared.verbose {
             let program: &Program = self.program;
-            let request = conn.vu.request(program);
+            let mut request = conn.vu.request(program);
+            // As it was sent (`write`).
+            if conn.sampled.is_some() {
+                request.traceparent = conn.tracer.as_ref().map(Tracer::header);
+            }
             let answer = crate::verbose::Answer {
                 outcome,
                 capture: conn.capture.as_ref().filter(|_| conn.keep),

@@ -404,3 +404,30 @@ fn the_dump_shows_proxies_without_their_password() {
         )
         .run();
 }
+
+/// A tunnel closed as soon as it is open (a proxy that answers `200` and closes,
+/// the answer and the close read together): the request fails as `reset`, once
+/// (a new connection's request is not sent again), on both engines.
+#[test]
+fn a_tunnel_closed_as_it_opens_is_a_reset() {
+    let proxy = Server::start(Behaviour::Malformed(
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+    ));
+    let proxy = proxy.url().trim_end_matches('/').to_owned();
+    for engine in ["io_uring", "tokio"] {
+        let report = Test::new()
+            .on_engine(engine)
+            .arg("https://127.0.0.1:9/")
+            .args(["--proxy", &proxy])
+            .args(["-c", "1", "--max-requests", "5", "-d", "60s"])
+            .status(1)
+            .report()
+            .run()
+            .report();
+        let what = format!("{engine}\n{report}");
+        report.check_invariants(1);
+        assert_eq!(report.str("settings.engine"), engine, "{what}");
+        assert_eq!(report.u64("errors.reset"), 5, "{what}");
+        assert_eq!(report.u64("requests.reconnects"), 0, "{what}");
+    }
+}

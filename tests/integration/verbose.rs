@@ -88,3 +88,33 @@ fn a_failed_exchange_shows_why() {
         );
     }
 }
+
+/// A failure the error kind says enough of (a timeout) is shown alike on both
+/// engines: its kind, with no detail of its own.
+#[test]
+fn a_timeout_is_shown_alike_on_both_engines() {
+    let server = crate::servers::Server::start(crate::servers::Behaviour::Stall);
+    let shown: Vec<String> = ["io_uring", "tokio"]
+        .into_iter()
+        .map(|engine| {
+            let out = Test::new()
+                .on_engine(engine)
+                .arg(server.url())
+                .args(["-v", "-c", "1", "--max-requests", "1", "--timeout", "200ms"])
+                .args(["--max-error-rate", "1"])
+                .report()
+                .run();
+            assert_eq!(out.report().str("settings.engine"), engine);
+            let err = &out.stderr;
+            let start = err.find("── ").unwrap_or_else(|| panic!("{engine}: {err}"));
+            let block = &err[start..];
+            block[..block.find("\n\n").unwrap_or(block.len())].to_owned()
+        })
+        .collect();
+    assert!(
+        shown[0].contains("\n< no response: timeout\n"),
+        "{}",
+        shown[0]
+    );
+    assert_eq!(shown[0], shown[1]);
+}
