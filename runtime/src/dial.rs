@@ -219,6 +219,7 @@ impl Dial {
     /// For `origin` through `proxy`'s tunnel, when the proxy is to be asked for an
     /// address (`socks5://` and a host name: `proxy::needs_address`): the origin's,
     /// resolved once for the run as [`fixed_route`](Self::fixed_route) resolves.
+    #[cfg(target_os = "linux")]
     pub(crate) fn tunnel_address(
         &self,
         proxy: &kaioken_vm::Proxy,
