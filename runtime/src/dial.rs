@@ -187,9 +187,11 @@ impl Dial {
     /// Where connections to `origin` go for the whole run, when that can be fixed at
     /// the start: the `--unix-socket`, the origin's own addresses ([`Dial::fixed`]),
     /// or those of the HTTP proxy it is forwarded through (`forwards`: the requests
-    /// then name the origin in absolute form). `None` besides for an origin reached
-    /// through a tunnel (`CONNECT`, SOCKS5), which takes more than a connect, and for
-    /// a socket path too long for a socket address (the tokio engine reports it).
+    /// then name the origin in absolute form), or those of the proxy whose tunnel
+    /// it is reached through (`CONNECT`, SOCKS5). `None` when a name does not
+    /// resolve, for a socket path too long for a socket address, and for a tunnel
+    /// SOCKS5 cannot ask for (`Handshake::unsendable`): the tokio engine reports
+    /// those.
     #[cfg(target_os = "linux")]
     pub(crate) fn fixed_route(
         &self,

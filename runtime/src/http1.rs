@@ -290,14 +290,15 @@ impl Exchange<'_> {
                     return Poll::Ready(parser.eof().map_err(|k| written.unwrap_or(k)));
                 }
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData && self.stream.is_tls() => {
-                    // A record that failed to decrypt (conn.rs hands over what came
-                    // before it first).
+                Err(e) => {
                     let kind = ErrorKind::from_io(&e, parser.in_body());
-                    self.tls_failed = Some(e);
+                    if e.kind() == std::io::ErrorKind::InvalidData && self.stream.is_tls() {
+                        // A record that failed to decrypt (conn.rs hands over what
+                        // came before it first), worded by `Http1::exchange`.
+                        self.tls_failed = Some(e);
+                    }
                     return Poll::Ready(Err(kind));
                 }
-                Err(e) => return Poll::Ready(Err(ErrorKind::from_io(&e, parser.in_body()))),
             }
         }
     }

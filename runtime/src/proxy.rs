@@ -294,19 +294,24 @@ impl Handshake {
             // Byte by byte up to the head's end: what follows is the tunnel's.
             Step::ConnectAnswer | Step::Done => 1,
             Step::Greeting | Step::Authentication => 2,
-            Step::Reply => match self.input.get(3) {
-                None => 4,
-                Some(1) => 4 + 4 + 2,
-                Some(4) => 4 + 16 + 2,
-                Some(3) => match self.input.get(4) {
-                    None => 5,
-                    Some(&n) => 5 + usize::from(n) + 2,
-                },
-                // Failed at the next byte anyway.
-                Some(_) => 4,
-            },
+            Step::Reply => self.reply_len(),
         };
         needed.saturating_sub(self.input.len()).max(1)
+    }
+
+    /// How long the SOCKS5 reply is, as far as its bytes so far tell: its head
+    /// (4), then the bound address by its type and the port; for a name, its
+    /// length byte first. An unknown type is known to fail at the head.
+    fn reply_len(&self) -> usize {
+        match self.input.get(3) {
+            Some(1) => 4 + 4 + 2,
+            Some(4) => 4 + 16 + 2,
+            Some(3) => match self.input.get(4) {
+                Some(&n) => 5 + usize::from(n) + 2,
+                None => 5,
+            },
+            _ => 4,
+        }
     }
 
     /// What the step in progress sends, for a write's failure.
@@ -510,14 +515,7 @@ impl Handshake {
             )));
         }
         // The bound address, which is of no use here.
-        let needed = match kind {
-            1 => 4 + 4 + 2,
-            4 => 4 + 16 + 2,
-            _ => match self.input.get(4) {
-                Some(&n) => 5 + usize::from(n) + 2,
-                None => return None,
-            },
-        };
+        let needed = self.reply_len();
         if self.input.len() < needed {
             return None;
         }

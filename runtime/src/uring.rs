@@ -2082,8 +2082,13 @@ impl Engine<'_> {
                     }),
                 );
             }
-            OP_CONNECT if self.tunnels[o].is_some() => self.tunnel(conns, i),
-            OP_CONNECT => self.opened(conns, i, now),
+            OP_CONNECT => match &self.tunnels[o] {
+                Some(t) => {
+                    let handshake = Handshake::new(t.proxy, &self.program.origins[o], t.address);
+                    self.tunnel(conns, i, handshake);
+                }
+                None => self.opened(conns, i, now),
+            },
             _ => self.sent(conns, i, res, now),
         }
     }
@@ -2105,15 +2110,11 @@ impl Engine<'_> {
         self.exchange(conns, i, now);
     }
 
-    /// VU `i`'s connection to the proxy is made: the tunnel's set-up goes first.
-    /// Until it is over the VU counts as connecting (no wait batches).
-    fn tunnel(&mut self, conns: &mut [Conn], i: usize) {
-        let o = conns[i].at;
-        let Some(through) = &self.tunnels[o] else {
-            return;
-        };
-        let handshake = Handshake::new(through.proxy, &self.program.origins[o], through.address);
-        let tunnel = &mut conns[i].links[o].tunnel;
+    /// VU `i`'s connection to the proxy is made: the tunnel's set-up, `handshake`,
+    /// goes first. Until it is over the VU counts as connecting (no wait batches).
+    fn tunnel(&mut self, conns: &mut [Conn], i: usize, handshake: Handshake) {
+        let conn = &mut conns[i];
+        let tunnel = &mut conn.links[conn.at].tunnel;
         tunnel.handshake = Some(Box::new(handshake));
         tunnel.answered = false;
         tunnel.failed = None;

@@ -2,8 +2,9 @@
 //! sent (and what comes back) before loading a server with it.
 //!
 //! Both engines call [`Verbose::exchange`] after every exchange (the tokio engine's
-//! worker.rs, the io_uring engine's `finish` in uring.rs); the first of each step wins a flag shared by every worker and is printed whole: the
-//! request as HTTP/1.1 spells it (the bytes the HTTP/1.1 driver writes; HTTP/2 sends
+//! worker.rs, the io_uring engine's `finish` in uring.rs); the first of each step
+//! wins a flag shared by every worker and is printed whole: the request as HTTP/1.1
+//! spells it (the bytes the HTTP/1.1 driver writes; HTTP/2 sends
 //! the same fields in binary frames), then the response head and body as the driver
 //! kept them, or the error. Secrets are hidden by the run's redaction rule (the
 //! values of secret headers and query keys), and bodies are cut at [`BODY_SHOWN`].
