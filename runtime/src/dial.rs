@@ -4,10 +4,12 @@
 //! Made once per run in shared.rs (the routes' names are resolved then, so a name
 //! that does not resolve is an error before any load), and asked by conn.rs and
 //! http3.rs each time they open a connection, and once at the start by the io_uring
-//! engine (uring.rs `eligible`, through [`Dial::fixed_route`]). Each name is resolved once per run,
-//! by the first connection that needs it (its `dns` phase; the others wait for that
-//! answer and have none); with `--dns-refresh`, an answer older than that is
-//! resolved again by the next new connection. A failed lookup is not kept: the next
+//! engine (uring.rs `eligible`, through [`Dial::fixed_route`]), whose helper thread
+//! asks again for the names `--dns-refresh` refreshes (uring/lookups.rs). Each name
+//! is resolved once per run, by the first connection that needs it (its `dns`
+//! phase; the others wait for that answer and have none), or at the start for the
+//! io_uring engine; with `--dns-refresh`, an answer older than that is resolved
+//! again by the next new connection. A failed lookup is not kept: the next
 //! connection tries again. With `--unix-socket`, every connection goes to that
 //! socket instead (conn.rs, and uring.rs `eligible`); with a proxy, through it
 //! (proxy.rs).
@@ -148,25 +150,25 @@ impl Dial {
     /// The addresses `host:port` goes to for the whole run, when they can be fixed
     /// at the start: an IP address, a route to one, or a name resolved now (once per
     /// run: the answer is kept, so the other workers and any later connection use it
-    /// without a lookup of their own). For the io_uring engine, which has no resolver.
+    /// without a lookup of their own, until `--dns-refresh` finds it stale). For the
+    /// io_uring engine, which looks names up at the start (and again only on its
+    /// helper thread, `refreshed`).
     ///
-    /// `None` when names must be looked up again during the run (`--dns-refresh`),
-    /// and when the name does not resolve now: the tokio engine then runs, and its
-    /// lookup reports the failure as every other `dns` error is reported.
+    /// `None` when the name does not resolve now: the tokio engine then runs, and
+    /// its lookup reports the failure as every other `dns` error is reported.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn fixed(&self, host: &str, port: u16) -> Option<Vec<SocketAddr>> {
         let (host, port) = self.target(host, port);
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Some(vec![SocketAddr::new(ip, port)]);
         }
-        if self.refresh.is_some() {
-            return None;
-        }
         let key = (host.to_owned(), port);
         // Held across the lookup: workers asking at once wait for the first one's
         // answer rather than each resolving the name.
         let mut answers = self.lock();
-        if let Some(answer) = answers.get(&key) {
+        if let Some(answer) = answers.get(&key)
+            && !self.stale(answer)
+        {
             return match answer.addrs.get() {
                 Some(Ok(addrs)) if !addrs.is_empty() => Some(addrs.clone()),
                 _ => None,
@@ -191,7 +193,9 @@ impl Dial {
     /// it is reached through (`CONNECT`, SOCKS5). `None` when a name does not
     /// resolve, for a socket path too long for a socket address, and for a tunnel
     /// SOCKS5 cannot ask for (`Handshake::unsendable`): the tokio engine reports
-    /// those.
+    /// those. `None` too for a SOCKS5 tunnel that asks for the origin's address
+    /// under `--dns-refresh` (the tokio engine looks that name up again; here only
+    /// the connection's own name is, `refreshed`).
     #[cfg(target_os = "linux")]
     pub(crate) fn fixed_route(
         &self,
@@ -204,8 +208,12 @@ impl Dial {
             // A tunnel: the connection is the proxy's. A `socks5://` proxy is
             // asked for the origin's address, resolved here too (`tunnel_address`).
             (None, Some(proxy)) => {
+                let needs_address = crate::proxy::needs_address(proxy, origin);
+                if needs_address && self.refresh.is_some() {
+                    return None;
+                }
                 let address = self.tunnel_address(proxy, origin);
-                if address.is_none() && crate::proxy::needs_address(proxy, origin) {
+                if address.is_none() && needs_address {
                     return None;
                 }
                 if crate::proxy::Handshake::unsendable(proxy, origin, address).is_some() {
@@ -216,6 +224,40 @@ impl Dial {
             }
         };
         Some(addrs.into_iter().map(socket2::SockAddr::from).collect())
+    }
+
+    /// With `--dns-refresh`, for the io_uring engine: the name (before
+    /// `--connect-to`) whose answer `origin`'s connections use, looked up again
+    /// once it is stale (its own, or its proxy's); `None` when they go to an IP
+    /// address or a Unix socket.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn refreshed(&self, origin: &kaioken_vm::Origin) -> Option<(String, u16)> {
+        self.refresh?;
+        if self.unix_socket.is_some() {
+            return None;
+        }
+        let (host, port) = match self.proxy_for(origin) {
+            Some(proxy) => (proxy.host.as_str(), proxy.port),
+            None => (origin.host.as_str(), origin.port),
+        };
+        let (name, _) = self.target(host, port);
+        name.parse::<IpAddr>()
+            .is_err()
+            .then(|| (host.to_owned(), port))
+    }
+
+    /// With `--dns-refresh`: when the answer kept for `host:port` goes stale.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn fresh_until(&self, host: &str, port: u16) -> Option<Instant> {
+        let refresh = self.refresh?;
+        let (name, port) = self.target(host, port);
+        let answers = self.lock();
+        Some(answers.get(&(name.to_owned(), port))?.at + refresh)
+    }
+
+    /// Whether an answer is older than `--dns-refresh` allows.
+    fn stale(&self, answer: &Answer) -> bool {
+        self.refresh.is_some_and(|r| answer.at.elapsed() >= r)
     }
 
     /// For `origin` through `proxy`'s tunnel, when the proxy is to be asked for an
@@ -249,9 +291,8 @@ impl Dial {
         let key = (name.to_owned(), port);
         let answer = {
             let mut answers = self.lock();
-            let stale = |a: &Answer| self.refresh.is_some_and(|r| a.at.elapsed() >= r);
             match answers.get(&key) {
-                Some(a) if !stale(a) => a.clone(),
+                Some(a) if !self.stale(a) => a.clone(),
                 _ => {
                     let fresh = Arc::new(Answer {
                         at: Instant::now(),
@@ -378,9 +419,18 @@ mod tests {
                 .unwrap()
                 .starts_with("cannot resolve `nowhere.invalid`")
         );
-        // Names looked up again during the run are not fixed; neither are proxied ones.
+        // Names looked up again during the run are fixed at the start too, until
+        // their answer is stale.
         let refreshing = Dial::new(&plan(&[], Some(Duration::from_secs(1)))).unwrap();
-        assert_eq!(refreshing.fixed("localhost", 80), None);
+        let before = Instant::now();
+        assert!(refreshing.fixed("localhost", 80).is_some());
+        #[cfg(target_os = "linux")]
+        {
+            let until = refreshing.fresh_until("localhost", 80).unwrap();
+            let after = Instant::now();
+            assert!(until >= before + Duration::from_secs(1));
+            assert!(until <= after + Duration::from_secs(1));
+        }
         assert_eq!(
             refreshing.fixed("127.0.0.1", 80),
             Some(vec!["127.0.0.1:80".parse().unwrap()])

@@ -103,7 +103,7 @@ pub(crate) struct Transport {
     /// The gRPC methods steps call, resolved in the program's schema.
     pub grpc: Arc<[GrpcMethod]>,
     /// Where connections go (`--connect-to`, the run's DNS answers).
-    pub dial: crate::dial::Dial,
+    pub dial: Arc<crate::dial::Dial>,
 }
 
 impl Transport {

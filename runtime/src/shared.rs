@@ -175,7 +175,7 @@ impl Shared {
                 tls,
                 infos: StepInfo::for_program(&plan.program, &plan.transport),
                 grpc: crate::grpc::methods(&plan.program).map_err(RunError::InvalidProgram)?,
-                dial: crate::dial::Dial::new(&plan.transport).map_err(RunError::Network)?,
+                dial: Arc::new(crate::dial::Dial::new(&plan.transport).map_err(RunError::Network)?),
             },
             control,
             issued: AtomicU64::new(0),

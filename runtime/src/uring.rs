@@ -72,6 +72,8 @@
 //! link's own send buffer (rustls copies each record, two allocations per request;
 //! a plain request makes none). The rules that keep this sound are at `Conn`.
 
+mod lookups;
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, BufRead, Write};
@@ -101,6 +103,7 @@ use crate::trace::{Ids, Tracer};
 use crate::vu::{After, Exchange, Vu, Worker};
 use crate::worker::default_detail;
 use crate::{ErrorKind, StopReason};
+use lookups::Lookups;
 
 /// The size of each provided receive buffer (`Pool`).
 const BUF_SIZE: usize = 16 * 1024;
@@ -145,6 +148,9 @@ const MAX_VUS: usize = 1 << 24;
 const OP_CONNECT: u64 = 1;
 const OP_SEND: u64 = 2;
 const OP_RECV: u64 = 3;
+/// The read of `Lookups`' eventfd: a `--dns-refresh` lookup's answer came (its
+/// tag's other parts are zeros: it is no VU's).
+const OP_WAKE: u64 = 4;
 
 /// One entry of a provided-buffer ring, as the kernel reads it (`struct
 /// io_uring_buf`); the first entry's `resv` is the ring's tail.
@@ -328,10 +334,14 @@ impl Drop for Pool {
 ///   run here (rustls over the engine's buffers, `Tls`), but for a host that is no
 ///   valid TLS server name, which the tokio engine reports per request.
 /// - An origin whose name does not resolve at the start (the tokio engine's
-///   lookups report it, as every `dns` error is reported) and `--dns-refresh`
-///   (names looked up again during the run, on the connection's way). A
-///   `--unix-socket` path too long for a socket address, and SOCKS5 credentials
-///   or a name over its 255 bytes, which the tokio engine reports per request.
+///   lookups report it, as every `dns` error is reported). A `--unix-socket` path
+///   too long for a socket address, and SOCKS5 credentials or a name over its 255
+///   bytes, which the tokio engine reports per request; a SOCKS5 tunnel that asks
+///   the proxy for a name's address under `--dns-refresh` (`Dial::fixed_route`).
+///
+/// With `--dns-refresh`, the names connections go to are looked up again during
+/// the run on a helper thread (`Lookups`), as the tokio engine's connections look
+/// them up.
 /// - More than `MAX_ORIGINS` origins, or more than `MAX_VUS` VUs: an operation's tag
 ///   has room for no more (see `tag`).
 ///
@@ -355,6 +365,13 @@ pub(crate) fn eligible(shared: &Shared) -> Option<Vec<Vec<SockAddr>>> {
     if !simple || origins.iter().any(unsecurable) {
         return None;
     }
+    #[cfg(test)]
+    if origins
+        .iter()
+        .any(|o| tests::ON_TOKIO.lock().unwrap().contains(&o.port))
+    {
+        return None;
+    }
     origins
         .iter()
         .map(|o| shared.transport.dial.fixed_route(o))
@@ -376,6 +393,9 @@ fn tls_for(
 enum Phase {
     /// No operation in flight; the VU is between requests (or finished).
     Idle,
+    /// Waiting for a `--dns-refresh` lookup of its origin's name (`Lookups`):
+    /// nothing in flight.
+    Resolving,
     Connecting,
     /// `send` and `recv` submitted; waiting for the response, or, with the outcome
     /// known, for the send's completion.
@@ -470,8 +490,11 @@ struct Conn {
     tracer: Option<Tracer>,
     sampled: Option<Ids>,
     /// When its `connect` was submitted, if it is sent again after an idle close
-    /// (otherwise `started`).
+    /// or after a `--dns-refresh` lookup (otherwise `started`).
     connect_from: Option<Instant>,
+    /// How long the lookup this request's connection made took (its `dns`
+    /// phase), until the connection is open.
+    looked_up: Option<Duration>,
     wbuf: Vec<u8>,
     /// The submission round (`Engine::round`) in which the request's send was
     /// queued: a recv completion reaped in that same round came before the request
@@ -714,6 +737,7 @@ impl Conn {
             ),
             sampled: None,
             connect_from: None,
+            looked_up: None,
             wbuf: Vec::with_capacity(1024),
             queued_round: u64::MAX,
             parser: ResponseParser::new(false),
@@ -822,9 +846,17 @@ pub(crate) fn run_worker(
     let count = tests::POOL_BUFS.with(std::cell::Cell::get).unwrap_or(count);
     let mut pool = Pool::new(count);
     pool.register(&ring)?;
+    let lookups = match shared.plan.transport.dns_refresh {
+        Some(refresh) => {
+            let dial = &shared.transport.dial;
+            let names = program.origins.iter().map(|o| dial.refreshed(o)).collect();
+            Lookups::new(dial, names, refresh)?
+        }
+        None => None,
+    };
     // From here on nothing fails back to the caller: the run has begun.
     let finished = drive(
-        shared, program, index, addrs, vus, stats, &mut ring, &mut pool, entries,
+        shared, program, index, addrs, vus, stats, &mut ring, &mut pool, entries, lookups,
     );
     if !pool.leak {
         // Nothing is in flight: the kernel lets go of the buffers here, and they
@@ -848,6 +880,7 @@ fn drive(
     ring: &mut IoUring,
     pool: &mut Pool,
     entries: u32,
+    lookups: Option<Lookups>,
 ) -> Finished {
     let open = Open::new(shared, index, vus.len());
     // The open model starts VUs on demand, up to `vus.len()`: the room is made now,
@@ -885,7 +918,8 @@ fn drive(
     let mut engine = Engine {
         shared,
         program,
-        addrs,
+        addrs: addrs.to_vec(),
+        lookups,
         forward,
         tunnels,
         stats,
@@ -1082,6 +1116,7 @@ fn drive(
         } else if engine.stamped
             && !engine.stamps_refused
             && engine.connecting == 0
+            && !engine.lookups.as_ref().is_some_and(Lookups::busy)
             && wait <= reach
         {
             #[cfg(test)]
@@ -1130,6 +1165,17 @@ fn drive(
                     && !conn.timed_out
                     && now.duration_since(conn.started) >= timeout
                 {
+                    if conn.phase == Phase::Resolving {
+                        // Nothing in flight to end: it stops waiting for the
+                        // lookup, whose answer will leave it out.
+                        let at = conn.at;
+                        if let Some(lookups) = engine.lookups.as_mut() {
+                            lookups.forget(at, i);
+                        }
+                        conn.timed_out = true;
+                        engine.finish(&mut conns, i, now, Outcome::Error(ErrorKind::Timeout));
+                        continue;
+                    }
                     conn.timed_out = true;
                     if let Some(s) = &conn.links[conn.at].socket {
                         let _ = s.shutdown(std::net::Shutdown::Both);
@@ -1165,12 +1211,16 @@ fn drive(
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
     }
+    if let Some(lookups) = &engine.lookups {
+        lookups.end();
+    }
     if !engine.drain(ring, &mut completions) {
         // Operations still in flight may write into these buffers; they are given
         // up to the kernel (the process is about to report and exit) rather than
         // freed under it.
         engine.pool.leak = true;
         std::mem::forget(std::mem::take(&mut engine.retired));
+        std::mem::forget(engine.lookups.take());
         std::mem::forget(conns);
         return Finished {
             unfinished,
@@ -1215,7 +1265,11 @@ struct Engine<'a> {
     /// The worker's index (the open model numbers its VUs by it).
     index: usize,
     /// The addresses of each origin, by origin index (see `eligible`); none empty.
-    addrs: &'a [Vec<SockAddr>],
+    /// A `--dns-refresh` lookup's answer replaces an origin's (`Lookups`); a
+    /// connect reads its link's own copy (`Link::addr`).
+    addrs: Vec<Vec<SockAddr>>,
+    /// `--dns-refresh`: the origins' names looked up again during the run.
+    lookups: Option<Lookups>,
     /// By origin index: the HTTP proxy a plain `http://` origin is forwarded
     /// through, whose address is the origin's in `addrs`.
     forward: Vec<Option<Forward<'a>>>,
@@ -1576,7 +1630,7 @@ impl Engine<'_> {
         };
         let number = crate::open::vu_number(self.shared, self.index, open.started);
         open.started += 1;
-        let mut conn = Conn::new(self.shared, self.program, number, self.addrs);
+        let mut conn = Conn::new(self.shared, self.program, number, &self.addrs);
         let i = match open.vacant.pop() {
             // The VU that was here retired idle: nothing of its is in flight but the
             // end of its sockets' recvs (see `close`), whose completions the socket
@@ -1766,6 +1820,7 @@ impl Engine<'_> {
         conn.timing.written = None;
         conn.timing.first_byte = None;
         conn.connect_from = again.then_some(now);
+        conn.looked_up = None;
         conn.sent = 0;
         conn.send_error = None;
         conn.parser = ResponseParser::new(is_head)
@@ -1797,6 +1852,15 @@ impl Engine<'_> {
             if link.addr_index != 0 {
                 link.addr_index = 0;
                 link.addr = self.addrs[at][0].clone();
+            }
+            if let Some(lookups) = self.lookups.as_mut().filter(|l| l.stale(at, now)) {
+                // `--dns-refresh`: the connection goes where the name's new answer
+                // says (`looked_up`).
+                conn.phase = Phase::Resolving;
+                if let Some(read) = lookups.wait(at, i, tag(0, 0, 0, OP_WAKE)) {
+                    self.pending.push(read);
+                }
+                return;
             }
             self.connect(conns, i, now);
             return;
@@ -1842,6 +1906,52 @@ impl Engine<'_> {
                 });
                 conn.started = now;
                 self.finish(conns, i, now, Outcome::Error(ErrorKind::Connect));
+            }
+        }
+    }
+
+    /// `--dns-refresh` lookups' answers came (`Lookups`): each VU that waited for
+    /// one connects to the name's new first address (the one that asked has the
+    /// lookup's time as its `dns` phase, as on the tokio engine), or fails with
+    /// the resolver's words as a `dns` error.
+    fn looked_up(&mut self, conns: &mut [Conn], now: Instant) {
+        let Some(lookups) = self.lookups.as_mut() else {
+            return;
+        };
+        let (answers, again) = lookups.woken(tag(0, 0, 0, OP_WAKE));
+        if let Some(read) = again {
+            self.pending.push(read);
+        }
+        for answer in answers {
+            let o = answer.origin;
+            let result = match answer.result {
+                Ok((addrs, took)) => {
+                    self.addrs[o] = addrs;
+                    Ok(took)
+                }
+                Err(detail) => Err(detail),
+            };
+            for (k, &i) in answer.waiting.iter().enumerate() {
+                // A VU that timed out meanwhile was forgotten (`drive`'s scan).
+                if conns[i].phase != Phase::Resolving || conns[i].at != o {
+                    continue;
+                }
+                match &result {
+                    Ok(took) => {
+                        let conn = &mut conns[i];
+                        conn.looked_up = if k == 0 { *took } else { None };
+                        conn.connect_from = Some(now);
+                        let link = &mut conn.links[o];
+                        link.addr_index = 0;
+                        link.addr = self.addrs[o][0].clone();
+                        self.connect(conns, i, now);
+                    }
+                    Err(detail) => {
+                        let conn = &mut conns[i];
+                        self.note_detail(conn, ErrorKind::Dns, true, || detail.clone());
+                        self.finish(conns, i, now, Outcome::Error(ErrorKind::Dns));
+                    }
+                }
             }
         }
     }
@@ -1994,6 +2104,10 @@ impl Engine<'_> {
             self.ops -= 1;
         }
         let (i, o, sock, op) = untag(data);
+        if op == OP_WAKE {
+            self.looked_up(conns, now);
+            return;
+        }
         if op == OP_RECV {
             let bid = io_uring::cqueue::buffer_select(flags);
             // A filled buffer holds the kernel's header, the control message and the
@@ -2099,7 +2213,7 @@ impl Engine<'_> {
         let conn = &mut conns[i];
         conn.connected = true;
         conn.timing.opened = Some(Opened {
-            dns: None,
+            dns: conn.looked_up.take(),
             connect: now.saturating_duration_since(conn.connect_from.unwrap_or(conn.started)),
             tls: None,
         });
@@ -2985,6 +3099,11 @@ pub(crate) mod tests {
         /// this thread.
         pub(crate) static BATCHED: Cell<u64> = const { Cell::new(0) };
     }
+
+    /// Ports whose origins run on the tokio engine in this process's tests, as
+    /// `KAIOKEN_NO_IO_URING` would make every run (which would reach the tests
+    /// running beside them): each test names its own server's.
+    pub(crate) static ON_TOKIO: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
 
     /// A pause ends on the first tick at or after it; one on a tick ends there.
     #[test]
