@@ -79,6 +79,7 @@ use std::collections::BinaryHeap;
 use std::io::{self, BufRead, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -318,7 +319,7 @@ impl Drop for Pool {
 /// tick; BENCHMARKS.md, 2026-12-02); its schedule lag is lower. Each origin's host is an
 /// IP address, a name `--resolve`/`--connect-to` routes, or a name resolved here,
 /// once for the run ([`Dial::fixed_route`](crate::dial::Dial::fixed_route)), so its
-/// connections have no `dns` phase; with `--unix-socket`, every origin's connections go to that
+/// connections have no `dns` phase (but with `--dns-refresh`: `Lookups`); with `--unix-socket`, every origin's connections go to that
 /// socket (whose bytes carry no receive timestamp: see `Engine::stamped`). A plain
 /// `http://` origin behind an HTTP proxy is one whose address is the proxy's, and
 /// whose requests go in absolute form (`Forward`), as on the tokio engine; an
@@ -539,8 +540,10 @@ struct Link {
     /// `socket` has carried a request before the one in progress.
     reused: bool,
     addr: SockAddr,
-    /// Which of the origin's addresses `addr` is: a new connection tries the first,
-    /// and the next after a failed connect.
+    /// The origin's addresses when the connection began (a `--dns-refresh` lookup
+    /// may give the origin new ones meanwhile), and which of them `addr` is: a new
+    /// connection tries the first, and the next after a failed connect.
+    route: Rc<[SockAddr]>,
     addr_index: usize,
     /// Response bytes not parsed yet: a response's unparsed end when it spans
     /// buffers (a head cut in two), and bytes that came between requests. Empty
@@ -635,12 +638,14 @@ impl Tls {
 }
 
 impl Link {
-    /// No connection yet, to connect to `addr` first; `tls` for an `https` origin.
-    fn new(addr: SockAddr, tls: bool) -> Link {
+    /// No connection yet, to connect to `route`'s first address; `tls` for an
+    /// `https` origin.
+    fn new(route: &Rc<[SockAddr]>, tls: bool) -> Link {
         Link {
             socket: None,
             reused: false,
-            addr,
+            addr: route[0].clone(),
+            route: Rc::clone(route),
             addr_index: 0,
             tail: Vec::new(),
             recv_armed: false,
@@ -657,6 +662,13 @@ impl Link {
             }),
             tunnel: Tunnel::default(),
         }
+    }
+
+    /// The next connection goes to `route`'s first address (the origin's latest).
+    fn restart(&mut self, route: &Rc<[SockAddr]>) {
+        self.route = Rc::clone(route);
+        self.addr_index = 0;
+        self.addr = route[0].clone();
     }
 
     /// Bytes the socket received, kept in `tail` to be parsed: as they came, or
@@ -715,7 +727,7 @@ impl Conn {
 
     /// VU `number`, with no connection yet, to connect to each origin's first
     /// address (`addrs`, by origin) when it first talks to it.
-    fn new(shared: &Shared, program: &Program, number: u32, addrs: &[Vec<SockAddr>]) -> Conn {
+    fn new(shared: &Shared, program: &Program, number: u32, addrs: &[Rc<[SockAddr]>]) -> Conn {
         Conn {
             vu: Vu::new(program, number, shared.plan.transport.cookie_jar),
             number,
@@ -724,7 +736,7 @@ impl Conn {
             links: addrs
                 .iter()
                 .zip(&program.origins)
-                .map(|(a, o)| Link::new(a[0].clone(), o.scheme == Scheme::Https))
+                .map(|(a, o)| Link::new(a, o.scheme == Scheme::Https))
                 .collect(),
             at: 0,
             backoff: Backoff::default(),
@@ -834,6 +846,15 @@ pub(crate) fn run_worker(
     vus: &[u32],
     stats: &mut WorkerStats,
 ) -> io::Result<Finished> {
+    // Made first, so that its failure leaves nothing registered with a ring.
+    let lookups = match shared.plan.transport.dns_refresh {
+        Some(refresh) => {
+            let dial = &shared.transport.dial;
+            let names = program.origins.iter().map(|o| dial.refreshed(o)).collect();
+            Lookups::new(dial, names, refresh)?
+        }
+        None => None,
+    };
     let entries = (2 * vus.len() + 8).next_power_of_two() as u32;
     let mut ring: IoUring = IoUring::builder()
         .setup_single_issuer()
@@ -846,14 +867,6 @@ pub(crate) fn run_worker(
     let count = tests::POOL_BUFS.with(std::cell::Cell::get).unwrap_or(count);
     let mut pool = Pool::new(count);
     pool.register(&ring)?;
-    let lookups = match shared.plan.transport.dns_refresh {
-        Some(refresh) => {
-            let dial = &shared.transport.dial;
-            let names = program.origins.iter().map(|o| dial.refreshed(o)).collect();
-            Lookups::new(dial, names, refresh)?
-        }
-        None => None,
-    };
     // From here on nothing fails back to the caller: the run has begun.
     let finished = drive(
         shared, program, index, addrs, vus, stats, &mut ring, &mut pool, entries, lookups,
@@ -883,13 +896,14 @@ fn drive(
     lookups: Option<Lookups>,
 ) -> Finished {
     let open = Open::new(shared, index, vus.len());
+    let addrs: Vec<Rc<[SockAddr]>> = addrs.iter().map(|a| Rc::from(a.as_slice())).collect();
     // The open model starts VUs on demand, up to `vus.len()`: the room is made now,
     // so that a `Conn` never moves (see its safety rules).
     let mut conns: Vec<Conn> = Vec::with_capacity(vus.len());
     if open.is_none() {
         conns.extend(
             vus.iter()
-                .map(|&number| Conn::new(shared, program, number, addrs)),
+                .map(|&number| Conn::new(shared, program, number, &addrs)),
         );
     }
     let dial = &shared.transport.dial;
@@ -918,7 +932,7 @@ fn drive(
     let mut engine = Engine {
         shared,
         program,
-        addrs: addrs.to_vec(),
+        addrs,
         lookups,
         forward,
         tunnels,
@@ -1102,10 +1116,12 @@ fn drive(
         // With a wake-up due within `REAP_WITHIN` anyway, the wait asks for a
         // batch (as many completions as a submission has entries), so that it
         // ends then rather than at each completion: a response's end time is its
-        // kernel timestamp, whenever it is reaped. Otherwise the first completion
-        // ends it. Under a rate cap, a wake-up takes every slot due within half
-        // the pacer's slack (see the timers above), so the slots left waiting are
-        // just beyond that: the reach grows by as much, or no wait would batch.
+        // kernel timestamp, whenever it is reaped. Otherwise (a connect in flight,
+        // whose time is its reaping's, or a lookup's answer awaited) the first
+        // completion ends it. Under a rate cap, a wake-up takes every slot due
+        // within half the pacer's slack (see the timers above), so the slots left
+        // waiting are just beyond that: the reach grows by as much, or no wait
+        // would batch.
         let reach = if engine.pacer.is_some() {
             REAP_WITHIN + crate::rate::SLACK / 2
         } else {
@@ -1173,7 +1189,9 @@ fn drive(
                             lookups.forget(at, i);
                         }
                         conn.timed_out = true;
-                        engine.finish(&mut conns, i, now, Outcome::Error(ErrorKind::Timeout));
+                        let kind = ErrorKind::Timeout;
+                        engine.note_detail(conn, kind, true, || default_detail(kind, timeout));
+                        engine.finish(&mut conns, i, now, Outcome::Error(kind));
                         continue;
                     }
                     conn.timed_out = true;
@@ -1220,7 +1238,9 @@ fn drive(
         // freed under it.
         engine.pool.leak = true;
         std::mem::forget(std::mem::take(&mut engine.retired));
-        std::mem::forget(engine.lookups.take());
+        if let Some(lookups) = engine.lookups.take() {
+            lookups.abandon();
+        }
         std::mem::forget(conns);
         return Finished {
             unfinished,
@@ -1266,8 +1286,8 @@ struct Engine<'a> {
     index: usize,
     /// The addresses of each origin, by origin index (see `eligible`); none empty.
     /// A `--dns-refresh` lookup's answer replaces an origin's (`Lookups`); a
-    /// connect reads its link's own copy (`Link::addr`).
-    addrs: Vec<Vec<SockAddr>>,
+    /// link's next new connection takes the latest (`Link::route`).
+    addrs: Vec<Rc<[SockAddr]>>,
     /// `--dns-refresh`: the origins' names looked up again during the run.
     lookups: Option<Lookups>,
     /// By origin index: the HTTP proxy a plain `http://` origin is forwarded
@@ -1849,9 +1869,8 @@ impl Engine<'_> {
             link.reused = false;
             // Sent again after an idle close: it opens a connection, it reuses none.
             conn.timing.reused = false;
-            if link.addr_index != 0 {
-                link.addr_index = 0;
-                link.addr = self.addrs[at][0].clone();
+            if link.addr_index != 0 || !Rc::ptr_eq(&link.route, &self.addrs[at]) {
+                link.restart(&self.addrs[at]);
             }
             if let Some(lookups) = self.lookups.as_mut().filter(|l| l.stale(at, now)) {
                 // `--dns-refresh`: the connection goes where the name's new answer
@@ -1926,12 +1945,12 @@ impl Engine<'_> {
             let o = answer.origin;
             let result = match answer.result {
                 Ok((addrs, took)) => {
-                    self.addrs[o] = addrs;
+                    self.addrs[o] = addrs.into();
                     Ok(took)
                 }
                 Err(detail) => Err(detail),
             };
-            for (k, &i) in answer.waiting.iter().enumerate() {
+            for &i in &answer.waiting {
                 // A VU that timed out meanwhile was forgotten (`drive`'s scan).
                 if conns[i].phase != Phase::Resolving || conns[i].at != o {
                     continue;
@@ -1939,11 +1958,9 @@ impl Engine<'_> {
                 match &result {
                     Ok(took) => {
                         let conn = &mut conns[i];
-                        conn.looked_up = if k == 0 { *took } else { None };
+                        conn.looked_up = if answer.asker == Some(i) { *took } else { None };
                         conn.connect_from = Some(now);
-                        let link = &mut conn.links[o];
-                        link.addr_index = 0;
-                        link.addr = self.addrs[o][0].clone();
+                        conn.links[o].restart(&self.addrs[o]);
                         self.connect(conns, i, now);
                     }
                     Err(detail) => {
@@ -2155,14 +2172,14 @@ impl Engine<'_> {
             // A connect is on the VU's current link (`o` is `conns[i].at`).
             OP_CONNECT
                 if res < 0
-                    && conns[i].links[o].addr_index + 1 < self.addrs[o].len()
+                    && conns[i].links[o].addr_index + 1 < conns[i].links[o].route.len()
                     && !conns[i].timed_out =>
             {
                 // The origin's next address, as the tokio engine tries them in turn;
                 // the last one's failure is the one reported.
                 let link = &mut conns[i].links[o];
                 link.addr_index += 1;
-                link.addr = self.addrs[o][link.addr_index].clone();
+                link.addr = link.route[link.addr_index].clone();
                 link.socket = None;
                 self.connect(conns, i, now);
             }

@@ -15,7 +15,10 @@
 //! - tokio, HTTP/1.1: DNS, connect and TLS around each step of `conn::connect`;
 //!   waiting from the request fully written (flushed) to the first response byte
 //!   read; receiving from there to the response's end.
-//! - io_uring (plain HTTP/1.1 to an address: no DNS, no TLS): connect from the
+//! - io_uring (HTTP/1.1, names resolved at the start: no DNS, but a
+//!   `--dns-refresh` lookup made for the connection, timed on the helper thread
+//!   that makes it; TLS from the connect's completion to the handshake's end):
+//!   connect from the
 //!   `connect`'s submission to its completion; waiting from the `send`'s submission
 //!   (the request goes out with it unless it is larger than the socket buffer) to
 //!   the first response bytes' arrival; receiving from there to the end. Response

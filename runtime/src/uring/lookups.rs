@@ -17,8 +17,10 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use io_uring::{opcode, squeue, types};
 use socket2::SockAddr;
@@ -33,8 +35,11 @@ pub(super) struct Answer {
     /// finding another worker's fresh answer), how long it took; or what the
     /// resolver said.
     pub result: Result<(Vec<SockAddr>, Option<Duration>), String>,
-    /// The VUs that waited for it, the one that asked first.
+    /// The VUs that waited for it.
     pub waiting: Vec<usize>,
+    /// The one of them whose connection asked for it, if it still waits: its
+    /// `dns` phase is the lookup's time.
+    pub asker: Option<usize>,
 }
 
 /// The helper's answer for an origin: the lookup's result and, when it gave
@@ -54,15 +59,17 @@ struct Name {
     until: Instant,
     /// The helper is looking it up.
     asked: bool,
-    /// The VUs waiting for the lookup, in the order they came.
+    /// The VUs waiting for the lookup, and the one that asked for it (until it
+    /// stops waiting).
     waiting: Vec<usize>,
+    asker: Option<usize>,
 }
 
 /// The worker's names to look up again, by origin, and its line to the helper.
 pub(super) struct Lookups {
     /// By origin: `None` for one reached at an address (or a Unix socket).
     names: Vec<Option<Name>>,
-    ask: Sender<(usize, String, u16)>,
+    ask: UnboundedSender<(usize, String, u16)>,
     answers: Receiver<Looked>,
     /// Written by the helper after each answer; shared with it.
     wake: Arc<OwnedFd>,
@@ -96,7 +103,7 @@ impl Lookups {
         }
         // SAFETY: `fd` was just opened and nothing else owns it.
         let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
-        let (ask, asked) = channel::<(usize, String, u16)>();
+        let (ask, mut asked) = unbounded_channel::<(usize, String, u16)>();
         let (answer, answers) = channel();
         let started = Instant::now();
         let names = names
@@ -109,34 +116,31 @@ impl Lookups {
                     port,
                     asked: false,
                     waiting: Vec::new(),
+                    asker: None,
                 })
             })
             .collect();
         let dial = Arc::clone(dial);
         let woken = Arc::clone(&wake);
-        // A current-thread runtime for `Dial::resolve` (its lookup runs on the
-        // runtime's blocking pool). The thread ends when the worker drops `ask`.
+        // A current-thread runtime for `Dial::resolve`, each lookup a task of its
+        // own (on the runtime's blocking pool), so that a slow name holds up no
+        // other. The thread ends when the worker drops `ask`.
         let runtime = tokio::runtime::Builder::new_current_thread().build()?;
         std::thread::Builder::new()
             .name("kaioken-dns".into())
             .spawn(move || {
-                while let Ok((origin, host, port)) = asked.recv() {
-                    let mut detail = None;
-                    let result = match runtime.block_on(dial.resolve(&host, port, &mut detail)) {
-                        Ok((addrs, _)) if addrs.is_empty() => {
-                            Err(format!("cannot resolve `{host}`: no address"))
-                        }
-                        Ok((addrs, took)) => {
-                            Ok((addrs.into_iter().map(SockAddr::from).collect(), took))
-                        }
-                        Err(_) => Err(detail.unwrap_or_else(|| format!("cannot resolve `{host}`"))),
-                    };
-                    let until = dial.fresh_until(&host, port);
-                    if answer.send((origin, result, until)).is_err() {
-                        return;
+                runtime.block_on(async move {
+                    while let Some((origin, host, port)) = asked.recv().await {
+                        let (dial, answer, woken) = (dial.clone(), answer.clone(), woken.clone());
+                        tokio::spawn(async move {
+                            let looked = look_up(&dial, origin, &host, port).await;
+                            // The worker has ended when it is gone.
+                            if answer.send(looked).is_ok() {
+                                ring_bell(&woken);
+                            }
+                        });
                     }
-                    ring_bell(&woken);
-                }
+                });
             })?;
         Ok(Some(Lookups {
             names,
@@ -164,6 +168,7 @@ impl Lookups {
         name.waiting.push(vu);
         if !name.asked {
             name.asked = true;
+            name.asker = Some(vu);
             // The helper ends only when this side drops `ask`.
             let _ = self.ask.send((origin, name.host.clone(), name.port));
         }
@@ -174,6 +179,9 @@ impl Lookups {
     pub(super) fn forget(&mut self, origin: usize, vu: usize) {
         if let Some(name) = &mut self.names[origin] {
             name.waiting.retain(|&v| v != vu);
+            if name.asker == Some(vu) {
+                name.asker = None;
+            }
         }
     }
 
@@ -198,6 +206,7 @@ impl Lookups {
                 origin,
                 result,
                 waiting: std::mem::take(&mut name.waiting),
+                asker: name.asker.take(),
             });
         }
         let again = if self.names.iter().flatten().any(|n| n.asked) {
@@ -221,6 +230,13 @@ impl Lookups {
         }
     }
 
+    /// At the end of a run whose operations did not all complete: the read's
+    /// count is left to the kernel, which may still write it; the rest goes (the
+    /// helper ends; the kernel holds the eventfd's file while it reads it).
+    pub(super) fn abandon(self) {
+        std::mem::forget(self.count);
+    }
+
     fn read(&mut self, data: u64) -> Option<squeue::Entry> {
         if std::mem::replace(&mut self.reading, true) {
             return None;
@@ -234,6 +250,19 @@ impl Lookups {
     }
 }
 
+/// `origin`'s name looked up as the tokio engine's connections look it up, and
+/// when its answer goes stale.
+async fn look_up(dial: &Dial, origin: usize, host: &str, port: u16) -> Looked {
+    let mut detail = None;
+    let result = match dial.resolve(host, port, &mut detail).await {
+        // Worded as the tokio engine's connect words it.
+        Ok((addrs, _)) if addrs.is_empty() => Err(format!("`{host}` resolved to no address")),
+        Ok((addrs, took)) => Ok((addrs.into_iter().map(SockAddr::from).collect(), took)),
+        Err(_) => Err(detail.unwrap_or_else(|| format!("cannot resolve `{host}`"))),
+    };
+    (origin, result, dial.fresh_until(host, port))
+}
+
 /// Wake the ring: one more on the eventfd's count.
 fn ring_bell(fd: &OwnedFd) {
     let one = 1u64.to_ne_bytes();
@@ -245,12 +274,17 @@ fn ring_bell(fd: &OwnedFd) {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, TcpListener};
+    use std::sync::Mutex;
+
     use io_uring::IoUring;
+    use kaioken_compiler::{Flags, Input, lower, plan};
     use kaioken_vm::TransportPlan;
 
     use super::*;
-
-    const REFRESH: Duration = Duration::from_millis(50);
+    use crate::Control;
+    use crate::dial::tests::ANSWERS;
 
     /// Queue the wake-up's `read` (tagged 7), wait for the helper's bell, and take
     /// what came.
@@ -266,13 +300,16 @@ mod tests {
         answers
     }
 
-    /// A stale name is looked up once for the VUs that wait for it (the first
-    /// asked), its answer wakes the ring through the eventfd's read and is fresh
-    /// for the refresh; a name that does not resolve gives its waiting VUs the
-    /// resolver's words and stays stale, and a VU that stopped waiting is left
-    /// out. An origin reached at an address is never looked up.
+    /// A stale name is looked up once for the VUs that wait for it, its answer
+    /// wakes the ring through the eventfd's read and is fresh for the refresh from
+    /// the lookup; the VU that asked is named (its `dns` phase), and one that
+    /// stopped waiting is left out, also as the asker. A name that does not
+    /// resolve gives its waiting VUs the resolver's words and keeps its stale
+    /// answer's age. An origin reached at an address is never looked up. (Times
+    /// are asked about ahead, so that the test does not race the clock.)
     #[test]
     fn a_stale_name_is_looked_up_once_for_the_vus_waiting_for_it() {
+        const REFRESH: Duration = Duration::from_secs(60);
         let plan = TransportPlan {
             dns_refresh: Some(REFRESH),
             ..TransportPlan::default()
@@ -283,40 +320,133 @@ mod tests {
             None,
             Some(("nowhere.invalid".to_owned(), 80)),
         ];
+        let started = Instant::now();
         let mut lookups = Lookups::new(&dial, names, REFRESH).unwrap().unwrap();
-        let now = Instant::now();
-        assert!(!lookups.stale(0, now));
-        assert!(lookups.stale(0, now + 2 * REFRESH));
-        assert!(!lookups.stale(1, now + 1000 * REFRESH));
+        let stale_at = started + REFRESH + Duration::from_secs(1);
+        assert!(!lookups.stale(0, started) && lookups.stale(0, stale_at));
+        assert!(!lookups.stale(1, started + 100 * REFRESH));
         let mut ring = IoUring::new(8).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
 
         let read = lookups
             .wait(0, 3, 7)
             .expect("the first to wait arms the read");
-        assert!(lookups.busy() && lookups.stale(0, now), "being looked up");
+        assert!(
+            lookups.busy() && lookups.stale(0, started),
+            "being looked up"
+        );
         assert!(lookups.wait(0, 5, 7).is_none(), "one read in flight");
         let answers = answered(&mut lookups, &mut ring, read);
         assert_eq!(answers.len(), 1);
-        assert_eq!(
-            (answers[0].origin, &answers[0].waiting[..]),
-            (0, &[3, 5][..])
-        );
-        let (addrs, took) = answers[0].result.as_ref().unwrap();
+        let answer = &answers[0];
+        assert_eq!((answer.origin, &answer.waiting[..]), (0, &[3, 5][..]));
+        assert_eq!(answer.asker, Some(3));
+        let (addrs, took) = answer.result.as_ref().unwrap();
         assert!(!addrs.is_empty() && took.is_some(), "{addrs:?} {took:?}");
-        assert!(!lookups.stale(0, Instant::now()));
+        // Fresh for the refresh from the lookup, not from the start.
+        assert!(!lookups.stale(0, stale_at - Duration::from_secs(1)));
 
-        std::thread::sleep(REFRESH);
-        assert!(lookups.stale(2, Instant::now()));
         let read = lookups.wait(2, 4, 7).unwrap();
         lookups.wait(2, 6, 7);
-        lookups.forget(2, 6);
+        lookups.forget(2, 4);
         let answers = answered(&mut lookups, &mut ring, read);
-        assert_eq!((answers[0].origin, &answers[0].waiting[..]), (2, &[4][..]));
-        let detail = answers[0].result.as_ref().unwrap_err();
+        let answer = &answers[0];
+        assert_eq!((answer.origin, &answer.waiting[..]), (2, &[6][..]));
+        assert_eq!(answer.asker, None, "the VU that asked stopped waiting");
+        let detail = answer.result.as_ref().unwrap_err();
         assert!(
             detail.starts_with("cannot resolve `nowhere.invalid`"),
             "{detail}"
         );
-        assert!(lookups.stale(2, Instant::now()), "a failure is not kept");
+        assert!(lookups.stale(2, stale_at), "a failure is not kept");
+    }
+
+    /// Serve one request per connection (`200 ok`, then close), noting when each
+    /// connection came.
+    fn serve_noting(listener: TcpListener) -> Arc<Mutex<Vec<Instant>>> {
+        let came = Arc::new(Mutex::new(Vec::new()));
+        let noted = Arc::clone(&came);
+        std::thread::spawn(move || {
+            for sock in listener.incoming() {
+                let Ok(mut sock) = sock else { return };
+                noted.lock().unwrap().push(Instant::now());
+                let mut have = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !have.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => have.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                let _ = sock.write_all(ok);
+            }
+        });
+        came
+    }
+
+    /// A name moved during the run: once its answer is stale, every VU's next
+    /// connection goes to the new address, not only those that waited for the
+    /// lookup (few: it takes about a millisecond, and each VU sends every 20 ms).
+    /// Eight VUs at 400 requests/s, a connection per request, answers kept 100 ms,
+    /// the name moved from
+    /// 127.0.0.1 to 127.0.0.2 (the same port) 300 ms into a 1.2 s run: the old
+    /// address sees no connection made well after the next lookup, the new one
+    /// sees many, and every request is answered, on the io_uring engine.
+    #[test]
+    fn a_moved_name_is_followed_by_every_vu() {
+        let (old, new, port) = loop {
+            let old = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = old.local_addr().unwrap().port();
+            if let Ok(new) = TcpListener::bind(("127.0.0.2", port)) {
+                break (old, new, port);
+            }
+        };
+        let name = format!("moved-{port}.test");
+        let ip = |ip: &str| ip.parse::<IpAddr>().unwrap();
+        ANSWERS
+            .lock()
+            .unwrap()
+            .push((name.clone(), ip("127.0.0.1")));
+        let (olds, news) = (serve_noting(old), serve_noting(new));
+        let input = Input {
+            flags: Flags {
+                url: Some(format!("http://{name}:{port}/")),
+                vus: Some(8),
+                rate: Some(400.0),
+                duration: Some("1200ms".into()),
+                no_keepalive: true,
+                dns_refresh: Some("100ms".into()),
+                ..Flags::default()
+            },
+            ..Input::default()
+        };
+        let plan = Arc::new(plan(&lower(&input).unwrap()).unwrap());
+        let moving = name.clone();
+        let mover = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let mut answers = ANSWERS.lock().unwrap();
+            let k = answers.iter().position(|(n, _)| *n == moving).unwrap();
+            answers[k].1 = ip("127.0.0.2");
+            Instant::now()
+        });
+        let stats = crate::run(&plan, 1, Arc::new(Control::new()), &mut |_| {}).unwrap();
+        let moved = mover.join().unwrap();
+        assert_eq!(stats.engine.name(), "io_uring");
+        let total = stats.total();
+        assert_eq!(stats.counts.responses, total, "{:?}", stats.counts);
+        let (olds, news) = (olds.lock().unwrap(), news.lock().unwrap());
+        assert_eq!((olds.len() + news.len()) as u64, total);
+        let last_old = *olds.last().unwrap();
+        assert!(
+            last_old < moved + Duration::from_millis(250),
+            "the old address took connections {:?} after the move",
+            last_old - moved
+        );
+        assert!(
+            news.len() > 100,
+            "{} connections to the new address",
+            news.len()
+        );
     }
 }
