@@ -319,8 +319,10 @@ impl Drop for Pool {
 /// tick; BENCHMARKS.md, 2026-12-02); its schedule lag is lower. Each origin's host is an
 /// IP address, a name `--resolve`/`--connect-to` routes, or a name resolved here,
 /// once for the run ([`Dial::fixed_route`](crate::dial::Dial::fixed_route)), so its
-/// connections have no `dns` phase (but with `--dns-refresh`: `Lookups`); with `--unix-socket`, every origin's connections go to that
-/// socket (whose bytes carry no receive timestamp: see `Engine::stamped`). A plain
+/// connections have no `dns` phase; with `--dns-refresh`, the names are looked up
+/// again during the run on a helper thread (`Lookups`), as the tokio engine's
+/// connections look them up. With `--unix-socket`, every origin's connections go
+/// to that socket (whose bytes carry no receive timestamp: see `Engine::stamped`). A plain
 /// `http://` origin behind an HTTP proxy is one whose address is the proxy's, and
 /// whose requests go in absolute form (`Forward`), as on the tokio engine; an
 /// origin behind a proxy's tunnel (`CONNECT` for `https://`, SOCKS5) is one whose
@@ -339,10 +341,6 @@ impl Drop for Pool {
 ///   too long for a socket address, and SOCKS5 credentials or a name over its 255
 ///   bytes, which the tokio engine reports per request; a SOCKS5 tunnel that asks
 ///   the proxy for a name's address under `--dns-refresh` (`Dial::fixed_route`).
-///
-/// With `--dns-refresh`, the names connections go to are looked up again during
-/// the run on a helper thread (`Lookups`), as the tokio engine's connections look
-/// them up.
 /// - More than `MAX_ORIGINS` origins, or more than `MAX_VUS` VUs: an operation's tag
 ///   has room for no more (see `tag`).
 ///
