@@ -155,7 +155,7 @@ fn socks_reply(code: u8) -> &'static str {
 }
 
 /// Where a [`Handshake`] stands: the proxy's answer it waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
     /// The head of the answer to `CONNECT` (HTTP).
     ConnectAnswer,
@@ -165,8 +165,10 @@ enum Step {
     Authentication,
     /// SOCKS5: the answer to `CONNECT`.
     Reply,
-    /// Over: the tunnel is open, or the set-up failed.
-    Done,
+    /// Over: the tunnel is open.
+    Open,
+    /// Over: the set-up failed, and why.
+    Failed(Failure),
 }
 
 /// What the proxy's bytes brought.
@@ -292,7 +294,7 @@ impl Handshake {
     pub fn want(&self) -> usize {
         let needed = match self.step {
             // Byte by byte up to the head's end: what follows is the tunnel's.
-            Step::ConnectAnswer | Step::Done => 1,
+            Step::ConnectAnswer | Step::Open | Step::Failed(_) => 1,
             Step::Greeting | Step::Authentication => 2,
             Step::Reply => self.reply_len(),
         };
@@ -319,7 +321,7 @@ impl Handshake {
         match self.step {
             Step::Greeting => "greeting",
             Step::Authentication => "authenticating",
-            Step::ConnectAnswer | Step::Reply | Step::Done => "sending CONNECT",
+            Step::ConnectAnswer | Step::Reply | Step::Open | Step::Failed(_) => "sending CONNECT",
         }
     }
 
@@ -329,7 +331,7 @@ impl Handshake {
             Step::Greeting => "reading its greeting".into(),
             Step::Authentication => "reading its authentication answer".into(),
             Step::Reply => "reading its answer to CONNECT".into(),
-            Step::ConnectAnswer | Step::Done => {
+            Step::ConnectAnswer | Step::Open | Step::Failed(_) => {
                 format!("reading its answer to CONNECT {}", self.target)
             }
         }
@@ -368,16 +370,18 @@ impl Handshake {
                 Step::Greeting => self.greeting(),
                 Step::Authentication => self.authenticated(),
                 Step::Reply => self.reply(),
-                Step::Done => return Progress::Open,
+                // Over: it ended as it ended (no driver feeds it after a failure).
+                Step::Open => return Progress::Open,
+                Step::Failed(ref failure) => return Progress::Failed(failure.clone()),
             };
             match progress {
                 Some(Progress::More) => {}
                 Some(Progress::Failed(failure)) => {
-                    self.step = Step::Done;
+                    self.step = Step::Failed(failure.clone());
                     return Progress::Failed(failure);
                 }
                 Some(Progress::Open) => {
-                    self.step = Step::Done;
+                    self.step = Step::Open;
                     return Progress::Open;
                 }
                 // Not all of the answer yet.
@@ -609,6 +613,8 @@ mod tests {
                 "it refused CONNECT example.test:8443: HTTP/1.1 403 Forbidden".into()
             ))
         );
+        // Over as it ended: a later answer does not open it.
+        assert_eq!(h.received(b"HTTP/1.1 200 OK\r\n\r\n"), progress);
         let mut h = Handshake::new(&p, &origin("example.test"), None);
         let Progress::Failed((kind, _)) = answered(&mut h, b"SSH-2.0-x\r\n\r\n") else {
             panic!("not HTTP, yet not failed");

@@ -1918,10 +1918,11 @@ impl Engine<'_> {
             Err(e) => {
                 // Out of file descriptors (`EMFILE`, `ENFILE`), most likely: the VU
                 // backs off (see `finish`) rather than spin.
+                // Its start stays the request's (`issue`): a lookup's wait or a
+                // first attempt before it counts.
                 self.note_detail(conn, ErrorKind::Connect, true, || {
                     format!("cannot open a socket: {e}")
                 });
-                conn.started = now;
                 self.finish(conns, i, now, Outcome::Error(ErrorKind::Connect));
             }
         }
