@@ -337,7 +337,8 @@ impl Handshake {
         }
     }
 
-    /// The proxy closed the connection before the set-up was over.
+    /// The proxy closed the connection before the set-up was over, or as the tunnel
+    /// opened.
     pub fn closed(&self) -> Failure {
         match self.step {
             Step::ConnectAnswer => (
@@ -346,6 +347,13 @@ impl Handshake {
                     "it closed the connection before answering CONNECT {}",
                     self.target
                 ),
+            ),
+            // Answered, and closed before the tunnel carried anything (the io_uring
+            // engine hears the close while its last set-up message's send is
+            // still to complete).
+            Step::Open => (
+                ErrorKind::Reset,
+                format!("it closed the tunnel to {} as it opened it", self.target),
             ),
             _ => io_failure(
                 &self.reading(),
@@ -580,6 +588,15 @@ mod tests {
         let progress = h.received(b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03");
         assert_eq!(progress, Progress::Open);
         assert_eq!(h.rest(), b"\x16\x03");
+        // Closed then, before the tunnel carried anything: said as such, not as
+        // an answer cut short.
+        assert_eq!(
+            h.closed(),
+            (
+                ErrorKind::Reset,
+                "it closed the tunnel to example.test:8443 as it opened it".into()
+            )
+        );
     }
 
     #[test]
