@@ -261,14 +261,4 @@ if ! command -v mdbook >/dev/null || ! mdbook --version | grep -q '^mdbook v0\.4
 fi
 mdbook --version
 
-# The tests. With cargo-nextest installed and no arguments, each test runs in a
-# process of its own, as many at once as there are cores (the integration suite
-# took 339-350 s there against 442-456 s on `cargo test`'s threads, on a 2-core
-# machine), and the doc tests, which nextest does not run, after it. Otherwise, or
-# with arguments (a filter, `cargo test` options), `cargo test`.
-if (( $# == 0 )) && cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
-  cargo test --workspace --doc
-else
-  cargo test --workspace "$@"
-fi
+cargo test --workspace "$@"
