@@ -190,10 +190,7 @@ pub(crate) async fn open(
         };
     }
     let proxy = dial.proxy_for(origin);
-    let (host, port) = match proxy {
-        Some(p) => (p.host.as_str(), p.port),
-        None => (origin.host.as_str(), origin.port),
-    };
+    let (host, port) = dial.dials(origin);
     let (addrs, dns) = dial.resolve(host, port, detail).await?;
     let mut last = (ErrorKind::Dns, format!("`{host}` resolved to no address"));
     let mut tcp = None;

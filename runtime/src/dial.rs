@@ -113,6 +113,15 @@ impl Dial {
             .for_origin(origin.scheme, &origin.host, origin.port)
     }
 
+    /// The host and port a connection to `origin` opens its socket to (before
+    /// `--connect-to`): its proxy's, when it goes through one, else its own.
+    pub(crate) fn dials<'a>(&'a self, origin: &'a kaioken_vm::Origin) -> (&'a str, u16) {
+        match self.proxy_for(origin) {
+            Some(proxy) => (&proxy.host, proxy.port),
+            None => (&origin.host, origin.port),
+        }
+    }
+
     /// Whether HTTP/1.1 requests to `origin` go to an HTTP proxy in absolute form
     /// (`GET http://host/path HTTP/1.1`) rather than through a tunnel: a plain
     /// `http://` origin behind an HTTP proxy.
@@ -204,13 +213,11 @@ impl Dial {
         &self,
         origin: &kaioken_vm::Origin,
     ) -> Option<Vec<socket2::SockAddr>> {
-        let addrs = match (&self.unix_socket, self.proxy_for(origin)) {
+        match (&self.unix_socket, self.proxy_for(origin)) {
             (Some(path), _) => return Some(vec![socket2::SockAddr::unix(path).ok()?]),
-            (None, None) => self.fixed(&origin.host, origin.port)?,
-            (None, Some(proxy)) if self.forwards(origin) => self.fixed(&proxy.host, proxy.port)?,
-            // A tunnel: the connection is the proxy's. A `socks5://` proxy is
-            // asked for the origin's address, resolved here too (`tunnel_address`).
-            (None, Some(proxy)) => {
+            // A tunnel: a `socks5://` proxy is asked for the origin's address,
+            // resolved here too (`tunnel_address`).
+            (None, Some(proxy)) if !self.forwards(origin) => {
                 let needs_address = crate::proxy::needs_address(proxy, origin);
                 if needs_address && self.refresh.is_some() {
                     return None;
@@ -223,9 +230,11 @@ impl Dial {
                     // The tokio engine reports it, request by request.
                     return None;
                 }
-                self.fixed(&proxy.host, proxy.port)?
             }
-        };
+            _ => {}
+        }
+        let (host, port) = self.dials(origin);
+        let addrs = self.fixed(host, port)?;
         Some(addrs.into_iter().map(socket2::SockAddr::from).collect())
     }
 
@@ -239,10 +248,7 @@ impl Dial {
         if self.unix_socket.is_some() {
             return None;
         }
-        let (host, port) = match self.proxy_for(origin) {
-            Some(proxy) => (proxy.host.as_str(), proxy.port),
-            None => (origin.host.as_str(), origin.port),
-        };
+        let (host, port) = self.dials(origin);
         let (name, _) = self.target(host, port);
         name.parse::<IpAddr>()
             .is_err()

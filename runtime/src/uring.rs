@@ -152,6 +152,8 @@ const OP_RECV: u64 = 3;
 /// The read of `Lookups`' eventfd: a `--dns-refresh` lookup's answer came (its
 /// tag's other parts are zeros: it is no VU's).
 const OP_WAKE: u64 = 4;
+/// The tag of that read.
+const WAKE: u64 = tag(0, 0, 0, OP_WAKE);
 
 /// One entry of a provided-buffer ring, as the kernel reads it (`struct
 /// io_uring_buf`); the first entry's `resv` is the ring's tail.
@@ -1874,7 +1876,7 @@ impl Engine<'_> {
                 // `--dns-refresh`: the connection goes where the name's new answer
                 // says (`looked_up`).
                 conn.phase = Phase::Resolving;
-                if let Some(read) = lookups.wait(at, i, tag(0, 0, 0, OP_WAKE)) {
+                if let Some(read) = lookups.wait(at, i, WAKE) {
                     self.pending.push(read);
                 }
                 return;
@@ -1936,7 +1938,7 @@ impl Engine<'_> {
         let Some(lookups) = self.lookups.as_mut() else {
             return;
         };
-        let (answers, again) = lookups.woken(tag(0, 0, 0, OP_WAKE));
+        let (answers, again) = lookups.woken(WAKE);
         if let Some(read) = again {
             self.pending.push(read);
         }
@@ -3072,9 +3074,9 @@ fn receipt_time(control: &[u8]) -> Option<Duration> {
 /// An operation's user data: the socket's number (`Link::sock`, 24 bits), the
 /// link's origin (8 bits, `MAX_ORIGINS`), the VU's index (24 bits, `MAX_VUS`) and
 /// the operation (8 bits).
-fn tag(i: usize, o: usize, sock: u32, op: u64) -> u64 {
+const fn tag(i: usize, o: usize, sock: u32, op: u64) -> u64 {
     debug_assert!(i < MAX_VUS && o < MAX_ORIGINS);
-    (u64::from(sock & 0xff_ffff) << 40)
+    (((sock & 0xff_ffff) as u64) << 40)
         | ((o as u64 & 0xff) << 32)
         | ((i as u64 & 0xff_ffff) << 8)
         | op
