@@ -23,18 +23,21 @@
 //! sent them percent-encoded (`correlate`).
 //!
 //! Byte ranges come from `serde_json`'s `RawValue`: each borrowed raw value is a slice
-//! of the file, so its offset is where it sits. A hand-written JSON parser with spans
-//! would do the same with more code to keep right.
+//! of the file, so its offset is where it sits. An entry's own range, which every
+//! step is located by, comes from `layout.rs` instead (a raw value is read twice:
+//! once as raw text, once typed, and entries are most of the file).
 //!
 //! One job per file: this one parses the file, orders the entries and works on the
-//! steps as a whole; `entry.rs` keeps or leaves out one entry, with `headers.rs` and
-//! `body.rs` for what its request sends; `correlate.rs` finds the values to extract;
+//! steps as a whole; `layout.rs` places `log`, `entries` and each entry in the file;
+//! `entry.rs` keeps or leaves out one entry, with `headers.rs` and `body.rs` for what
+//! its request sends; `correlate.rs` finds the values to extract;
 //! `to_toml.rs` writes the scenario; `recording.rs` is the model between them.
 
 mod body;
 mod correlate;
 mod entry;
 mod headers;
+mod layout;
 pub(crate) mod recording;
 mod timestamp;
 pub(crate) mod to_toml;
@@ -50,6 +53,7 @@ use serde_json::value::RawValue;
 use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
 use crate::draft::{BodySource, Draft, DraftHeader, DraftScenario, DraftStep};
 use crate::located::{Loc, Located, Src, shorten};
+use layout::Layout;
 use recording::{RecordedResponse, Recording};
 
 /// How a recording becomes a scenario: which entries are kept, and whether pauses
@@ -152,9 +156,9 @@ impl<'de: 'a, 'a, T: Deserialize<'a>> Deserialize<'de> for At<'a, T> {
 }
 
 impl<T> At<'_, T> {
-    /// Where this value is in `src` (which `raw` is a slice of).
-    fn span(&self, src: &Src) -> Range<usize> {
-        let start = (self.raw.as_ptr() as usize).saturating_sub(src.text.as_ptr() as usize);
+    /// Where this value is in `text` (the file, which `raw` is a slice of).
+    fn span(&self, text: &str) -> Range<usize> {
+        let start = (self.raw.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
         start..start + self.raw.len()
     }
 }
@@ -168,34 +172,7 @@ struct HarFile<'a> {
 #[derive(Deserialize)]
 struct Log<'a> {
     #[serde(borrow)]
-    entries: Option<Vec<At<'a, Entry<'a>>>>,
-}
-
-/// Where `log` and its `entries` are, for the errors that point at them. Read only
-/// on the way to such an error: an [`At`] reads its value twice, and these two hold
-/// the whole file (nested, they made the typed reading go over it four times).
-#[derive(Deserialize)]
-struct Outline<'a> {
-    #[serde(borrow)]
-    log: Option<At<'a, LogOutline<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct LogOutline<'a> {
-    #[serde(borrow)]
-    entries: Option<At<'a, IgnoredAny>>,
-}
-
-/// The first byte of `log`'s value and of its `entries`' (see [`Outline`]).
-fn outline(src: &Src) -> (Option<usize>, Option<usize>) {
-    let Ok(file) = serde_json::from_str::<Outline<'_>>(&src.text) else {
-        return (None, None);
-    };
-    let Some(log) = file.log else {
-        return (None, None);
-    };
-    let entries = log.value.entries.as_ref().map(|e| e.span(src).start);
-    (Some(log.span(src).start), entries)
+    entries: Option<Vec<Entry<'a>>>,
 }
 
 /// A JSON string, borrowed from the file when it has no escapes (most recorded
@@ -320,20 +297,29 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     let Some(log) = file.log else {
         return Err(not_har(src, "no `log` object at the top level", None));
     };
+    let layout = Layout::of(&src.text);
     let Some(entries) = log.entries else {
-        let start = outline(src).0;
+        let start = layout.log;
         return Err(not_har(
             src,
             "`log` has no `entries` array",
             start.map(|s| s..s + 1),
         ));
     };
-    let mut all: Vec<(Option<i64>, At<'_, Entry<'_>>)> = entries
+    // Each entry's place; the typed reading has accepted the file, so the layout has
+    // one for each (a layout that disagrees places them at the file's start).
+    let mut spans = layout.spans.into_iter();
+    if spans.len() != entries.len() {
+        spans = Vec::new().into_iter();
+    }
+    let mut all: Vec<(Option<i64>, Entry<'_>, Range<usize>)> = entries
         .into_iter()
         .map(|e| {
+            let span = spans.next().unwrap_or(0..0);
             (
-                e.value.started.as_deref().and_then(timestamp::parse_micros),
+                e.started.as_deref().and_then(timestamp::parse_micros),
                 e,
+                span,
             )
         })
         .collect();
@@ -341,8 +327,8 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     let mut notes = Notes::default();
     // Recorders write entries as requests finish, or grouped by page; replay them in
     // the order they started. Without a readable start for each, keep the file's.
-    if all.iter().all(|(t, _)| t.is_some()) {
-        all.sort_by_key(|(t, _)| *t);
+    if all.iter().all(|(t, _, _)| t.is_some()) {
+        all.sort_by_key(|(t, _, _)| *t);
     } else if !all.is_empty() {
         notes.order = true;
     }
@@ -352,8 +338,8 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     let mut timing = Vec::new();
     let mut cookie_jar = false;
     // Each entry is dropped once read, so its memory serves the steps that follow.
-    for (started, entry) in all {
-        let Some(kept) = entry::read(&entry, src, options, &mut notes)? else {
+    for (started, entry, span) in all {
+        let Some(kept) = entry::read(&entry, span, src, options, &mut notes)? else {
             continue;
         };
         // One kept request with a session turns the per-VU cookie jar on.
@@ -376,7 +362,7 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
             ),
             help,
         };
-        let start = outline(src).1;
+        let start = layout.entries;
         return Err(CompileError::in_source(kind, src, start.map(|s| s..s + 1)));
     }
 

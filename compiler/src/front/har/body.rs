@@ -25,7 +25,7 @@ pub(super) struct Body {
 
 /// Read `postData`. A multipart body without its text is counted in `notes`.
 pub(super) fn read(post: &At<'_, PostData<'_>>, src: &Src, notes: &mut Notes) -> Body {
-    let span = post.span(src);
+    let span = post.span(&src.text);
     let p = &post.value;
     let mime = p.mime_type.as_deref().unwrap_or_default().to_owned();
     let params = p.params.as_deref().unwrap_or_default();

@@ -7,8 +7,10 @@
 //! becomes a [`RecordedStep`] with its headers (`headers.rs`) and body (`body.rs`).
 
 use super::recording::{RecordedStep, StepSpans, Text};
+use std::ops::Range;
+
 use super::{
-    At, Entry, HarOptions, Notes, body, headers, host_matches, is_asset, is_token_byte, not_har,
+    Entry, HarOptions, Notes, body, headers, host_matches, is_asset, is_token_byte, not_har,
     recorded_response,
 };
 use crate::compile_error::CompileError;
@@ -34,13 +36,12 @@ pub(super) struct Kept {
 /// An entry without a `request`, or a request without `method` and `url`: the file
 /// is not a recording a replay can be made of.
 pub(super) fn read(
-    entry: &At<'_, Entry<'_>>,
+    e: &Entry<'_>,
+    entry_span: Range<usize>,
     src: &Src,
     options: &HarOptions,
     notes: &mut Notes,
 ) -> Result<Option<Kept>, CompileError> {
-    let entry_span = entry.span(src);
-    let e = &entry.value;
     let Some(request) = &e.request else {
         return Err(not_har(
             src,
@@ -204,8 +205,8 @@ pub(super) fn read(
         response: recorded_response(response, status),
         spans: StepSpans {
             entry: entry_span,
-            url: Some(url.span(src)),
-            method: Some(method.span(src)),
+            url: Some(url.span(&src.text)),
+            method: Some(method.span(&src.text)),
             body: body_span,
             headers: header_spans,
         },

@@ -62,7 +62,7 @@ pub(super) fn keep(
         // connections, and sends `Upgrade` once.
         if handshake && name == "connection" {
             if !kept.iter().any(|k| k.0 == name) {
-                kept.push((name, "Upgrade".to_owned(), h.span(src)));
+                kept.push((name, "Upgrade".to_owned(), h.span(&src.text)));
             }
             continue;
         }
@@ -75,7 +75,7 @@ pub(super) fn keep(
                 k.1.push_str(", ");
                 k.1.push_str(&value);
             }
-            None => kept.push((name, value, h.span(src))),
+            None => kept.push((name, value, h.span(&src.text))),
         }
     }
     if websocket {
