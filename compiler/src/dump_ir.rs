@@ -309,10 +309,10 @@ fn redacted(t: &Template) -> Template {
 
 /// A path (with `url_pieces`) or a body (with `form_pieces`) with its secret query
 /// values' fixed text hidden.
-fn redacted_parts(
-    t: &Template,
+fn redacted_parts<'t>(
+    t: &'t Template,
     redact: impl for<'p> FnOnce(&[UrlPiece<'p>]) -> Vec<std::borrow::Cow<'p, str>>,
-) -> Template {
+) -> std::borrow::Cow<'t, Template> {
     let texts: Vec<String> = t
         .parts
         .iter()
@@ -330,16 +330,23 @@ fn redacted_parts(
             _ => UrlPiece::Var(text),
         })
         .collect();
+    let shown = redact(&pieces);
+    if shown
+        .iter()
+        .all(|s| matches!(s, std::borrow::Cow::Borrowed(_)))
+    {
+        return std::borrow::Cow::Borrowed(t);
+    }
     let parts = t
         .parts
         .iter()
-        .zip(redact(&pieces))
+        .zip(shown)
         .map(|(p, shown)| match (p, shown) {
             (Part::Lit(_), std::borrow::Cow::Owned(text)) => Part::Lit(text.into_bytes()),
             (other, _) => other.clone(),
         })
         .collect();
-    Template { parts }
+    std::borrow::Cow::Owned(Template { parts })
 }
 
 /// A template as a quoted string with `${BUILTIN}` for run-time parts. Long

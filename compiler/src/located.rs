@@ -60,7 +60,12 @@ impl LineIndex {
         let mut total = 0;
         for block in bytes.chunks(BLOCK) {
             chars_before.push(total);
-            total += block.iter().filter(|b| starts_char(b)).count();
+            // `is_ascii` reads a word at a time; most blocks are ASCII.
+            total += if block.is_ascii() {
+                block.len()
+            } else {
+                block.iter().filter(|b| starts_char(b)).count()
+            };
         }
         chars_before.push(total);
         LineIndex {

@@ -196,10 +196,10 @@ impl Redact {
                 }
                 UrlPiece::Text(t) => t,
             };
-            let mut shown = String::new();
+            // A copy only once something in the piece is hidden (most have nothing).
+            let mut shown: Option<String> = None;
             let mut hiding = false;
-            let mut changed = false;
-            for c in text.chars() {
+            for (i, c) in text.char_indices() {
                 match (&state, c) {
                     (State::Fragment, _) => {}
                     (_, '#') => state = State::Fragment,
@@ -219,23 +219,21 @@ impl Redact {
                         }
                     }
                     (State::Value { secret: true }, _) => {
+                        let shown = shown.get_or_insert_with(|| text[..i].to_owned());
                         if !hiding {
                             shown.push_str(REDACTED);
                             hiding = true;
                         }
-                        changed = true;
                         continue;
                     }
                     _ => {}
                 }
                 hiding = false;
-                shown.push(c);
+                if let Some(shown) = &mut shown {
+                    shown.push(c);
+                }
             }
-            out.push(if changed {
-                Cow::Owned(shown)
-            } else {
-                Cow::Borrowed(text)
-            });
+            out.push(shown.map_or(Cow::Borrowed(text), Cow::Owned));
         }
         out
     }

@@ -337,9 +337,10 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     let mut sent = Vec::new();
     let mut timing = Vec::new();
     let mut cookie_jar = false;
+    let mut urls = entry::Urls::default();
     // Each entry is dropped once read, so its memory serves the steps that follow.
     for (started, entry, span) in all {
-        let Some(kept) = entry::read(&entry, span, src, options, &mut notes)? else {
+        let Some(kept) = entry::read(&entry, span, src, options, &mut urls, &mut notes)? else {
             continue;
         };
         // One kept request with a session turns the per-VU cookie jar on.

@@ -587,8 +587,11 @@ fn json_leaves(v: &Value, path: &mut String, names: (&str, &str), out: &mut Vec<
 /// (`{"user": {"id": 7}}` → `user_id`, `{"orders": [{"id": …}]}` → `order_id`).
 fn leaf_name(key: &str, parent: &str) -> String {
     let key = var_name(key);
+    if !matches!(key.as_str(), "id" | "uuid" | "guid") {
+        return key;
+    }
     let parent = var_name(parent);
-    if !matches!(key.as_str(), "id" | "uuid" | "guid") || parent == "value" {
+    if parent == "value" {
         return key;
     }
     let singular = match parent.strip_suffix('s') {
@@ -721,7 +724,7 @@ fn html_fields(body: &str, out: &mut Vec<Candidate>) {
 /// A variable name from a key: `accessToken` → `access_token`, `csrf-token` →
 /// `csrf_token`; `value` when nothing usable is left.
 pub(crate) fn var_name(key: &str) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(key.len() + 2);
     let mut prev_lower = false;
     for c in key.chars() {
         if c.is_ascii_alphanumeric() {
@@ -737,11 +740,17 @@ pub(crate) fn var_name(key: &str) -> String {
             prev_lower = false;
         }
     }
-    let out = out.trim_matches('_');
-    match out.chars().next() {
+    // Never one at the start: a `_` is only written after something.
+    while out.ends_with('_') {
+        out.pop();
+    }
+    match out.bytes().next() {
         None => "value".to_owned(),
-        Some(c) if c.is_ascii_digit() => format!("v_{out}"),
-        Some(_) => out.to_owned(),
+        Some(c) if c.is_ascii_digit() => {
+            out.insert_str(0, "v_");
+            out
+        }
+        Some(_) => out,
     }
 }
 

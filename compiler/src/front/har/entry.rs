@@ -29,6 +29,43 @@ pub(super) struct Kept {
     pub cookies: bool,
 }
 
+/// Parses a recording's URLs. Nearly all of them share an origin, and parsing a
+/// host is most of a URL's parse (the URL standard maps every host name, even
+/// `127.0.0.1`, through IDNA): a URL that begins with the last origin's text,
+/// followed by a path, is parsed against that URL instead, which gives the same
+/// result without parsing the host again (a path-absolute reference keeps its
+/// base's scheme, credentials, host and port, and nothing else).
+#[derive(Default)]
+pub(super) struct Urls {
+    /// The text before the path of the last URL parsed in full, and that URL.
+    last: Option<(String, url::Url)>,
+}
+
+impl Urls {
+    pub fn parse(&mut self, text: &str) -> Result<url::Url, url::ParseError> {
+        if let Some((origin, base)) = &self.last
+            && let Some(rest) = text.strip_prefix(origin.as_str())
+            // A second slash (`\` is one, in http and https) would begin a host.
+            && rest.starts_with('/')
+            && !rest[1..].starts_with(['/', '\\'])
+        {
+            return base.join(rest);
+        }
+        let url = url::Url::parse(text)?;
+        // Only an origin written plainly: the parser also drops tabs and newlines
+        // anywhere, which a prefix compared byte by byte would not.
+        self.last = text
+            .split_once("://")
+            .map(|(scheme, after)| {
+                let end = after.find(['/', '\\', '?', '#']).unwrap_or(after.len());
+                scheme.len() + 3 + end
+            })
+            .filter(|&end| !text[..end].contains(['\t', '\n', '\r']))
+            .map(|end| (text[..end].to_owned(), url.clone()));
+        Ok(url)
+    }
+}
+
 /// Read one entry. `None`: left out, and counted in `notes`.
 ///
 /// # Errors
@@ -40,6 +77,7 @@ pub(super) fn read(
     entry_span: Range<usize>,
     src: &Src,
     options: &HarOptions,
+    urls: &mut Urls,
     notes: &mut Notes,
 ) -> Result<Option<Kept>, CompileError> {
     let Some(request) = &e.request else {
@@ -64,7 +102,7 @@ pub(super) fn read(
             .find(|h| h.value.name.eq_ignore_ascii_case(name))
             .and_then(|h| h.value.value.as_deref())
     };
-    let Ok(parsed) = url::Url::parse(url.value.trim()) else {
+    let Ok(parsed) = urls.parse(url.value.trim()) else {
         notes.unparsable.push(url.value.clone());
         return Ok(None);
     };
@@ -217,4 +255,57 @@ pub(super) fn read(
         time: e.time.filter(|t| t.is_finite() && *t > 0.0).unwrap_or(0.0),
         cookies,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parsed after each other URL (so against it wherever it is taken as the
+    /// base), each URL is what parsing it alone gives.
+    #[test]
+    fn urls_parsed_against_the_last_origin_are_parsed_alone() {
+        let urls = [
+            "http://127.0.0.1:8080/api/1?q=1#f",
+            "http://127.0.0.1:8080/api/2",
+            "http://127.0.0.1:8080//evil.example/x",
+            "http://127.0.0.1:8080/\\evil.example/x",
+            "http://127.0.0.1:8080?only=query",
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080.evil/x",
+            "http://127.0.0.1:80801/x",
+            "http://127.0.0.1:8080@evil/x",
+            "http://127.0.0.1:80/default-port",
+            "HTTP://User:Pw@Example.COM:443/a/../b?x=%41 y",
+            "HTTP://User:Pw@Example.COM:443/c/./d",
+            "https://user:pw@example.com:443/e",
+            "https://[::1]:8443/v6",
+            "https://[::1]:8443/v6/2?\ttab",
+            "https://exa\tmple.com/tabbed-host",
+            "https://exa\tmple.com/again",
+            "https://example.com/%2e%2e/dots",
+            "https://bücher.example/ü?ü#ü",
+            "https://bücher.example/second",
+            "ws://127.0.0.1:9000/socket",
+            "data:text/plain,hi",
+            "http://127.0.0.1:8080/after-data",
+        ];
+        let mut parser = Urls::default();
+        parser.parse(urls[0]).unwrap();
+        let origin = parser.last.as_ref().map(|(o, _)| o.as_str());
+        assert_eq!(origin, Some("http://127.0.0.1:8080"));
+        parser.parse("https://exa\tmple.com/x").unwrap();
+        assert!(parser.last.is_none());
+        for first in urls {
+            for second in urls {
+                let mut parser = Urls::default();
+                let _ = parser.parse(first);
+                assert_eq!(
+                    parser.parse(second).map(String::from),
+                    url::Url::parse(second).map(String::from),
+                    "{second} after {first}"
+                );
+            }
+        }
+    }
 }
