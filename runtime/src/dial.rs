@@ -184,7 +184,7 @@ impl Dial {
             };
         }
         let addrs: Vec<SocketAddr> = match test_answer(host, port) {
-            Some(addrs) => addrs,
+            Some((addrs, _)) => addrs,
             None => (host, port).to_socket_addrs().ok()?.collect(),
         };
         if addrs.is_empty() {
@@ -318,7 +318,12 @@ impl Dial {
             .addrs
             .get_or_init(|| async {
                 looked_up.store(true, Ordering::Relaxed);
-                if let Some(addrs) = test_answer(name, port) {
+                if let Some((addrs, slow)) = test_answer(name, port) {
+                    if !slow.is_zero() {
+                        // Where a slow resolver keeps `lookup_host`: on the
+                        // blocking pool.
+                        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(slow)).await;
+                    }
                     return Ok(addrs);
                 }
                 match tokio::net::lookup_host((name, port)).await {
@@ -344,14 +349,14 @@ impl Dial {
 }
 
 /// The addresses a test gave `name` (`tests::ANSWERS`), asked before the system's
-/// resolver; outside tests, none.
+/// resolver, and how long a lookup of it takes; outside tests, none.
 #[cfg(test)]
-fn test_answer(name: &str, port: u16) -> Option<Vec<SocketAddr>> {
+fn test_answer(name: &str, port: u16) -> Option<(Vec<SocketAddr>, Duration)> {
     tests::answer(name, port)
 }
 
 #[cfg(not(test))]
-fn test_answer(_: &str, _: u16) -> Option<Vec<SocketAddr>> {
+fn test_answer(_: &str, _: u16) -> Option<(Vec<SocketAddr>, Duration)> {
     None
 }
 
@@ -360,13 +365,14 @@ pub(crate) mod tests {
     use super::*;
 
     /// Names the tests answer themselves (a name, the address it resolves to
-    /// now), before the system's resolver is asked: a test may move a name.
-    pub(crate) static ANSWERS: Mutex<Vec<(String, IpAddr)>> = Mutex::new(Vec::new());
+    /// now, how long a lookup of it takes), before the system's resolver is asked:
+    /// a test may move a name, or make its lookups slow.
+    pub(crate) static ANSWERS: Mutex<Vec<(String, IpAddr, Duration)>> = Mutex::new(Vec::new());
 
-    pub(super) fn answer(name: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    pub(super) fn answer(name: &str, port: u16) -> Option<(Vec<SocketAddr>, Duration)> {
         let answers = ANSWERS.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, ip) = answers.iter().find(|(n, _)| n == name)?;
-        Some(vec![SocketAddr::new(*ip, port)])
+        let (_, ip, slow) = answers.iter().find(|(n, _, _)| n == name)?;
+        Some((vec![SocketAddr::new(*ip, port)], *slow))
     }
     use kaioken_vm::ConnectTo;
 

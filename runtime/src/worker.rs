@@ -260,6 +260,12 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
                 }
             }
         });
+        // Not `drop(rt)`: that waits for the runtime's blocking pool, where a name
+        // lookup that does not answer (a resolver's timeouts are seconds long)
+        // would hold the run's end until it did. Such a lookup is left to finish
+        // on its own; its answer has no one to go to.
+        drop(local);
+        rt.shutdown_background();
     }
     let done_at = Instant::now();
     drop(running);

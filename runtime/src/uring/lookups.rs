@@ -283,8 +283,8 @@ mod tests {
     use kaioken_vm::TransportPlan;
 
     use super::*;
-    use crate::Control;
     use crate::dial::tests::ANSWERS;
+    use crate::{Control, ErrorKind};
 
     /// Queue the wake-up's `read` (tagged 7), wait for the helper's bell, and take
     /// what came.
@@ -407,7 +407,7 @@ mod tests {
         ANSWERS
             .lock()
             .unwrap()
-            .push((name.clone(), ip("127.0.0.1")));
+            .push((name.clone(), ip("127.0.0.1"), Duration::ZERO));
         let (olds, news) = (serve_noting(old), serve_noting(new));
         let input = Input {
             flags: Flags {
@@ -426,7 +426,7 @@ mod tests {
         let mover = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
             let mut answers = ANSWERS.lock().unwrap();
-            let k = answers.iter().position(|(n, _)| *n == moving).unwrap();
+            let k = answers.iter().position(|(n, _, _)| *n == moving).unwrap();
             answers[k].1 = ip("127.0.0.2");
             Instant::now()
         });
@@ -448,5 +448,72 @@ mod tests {
             "{} connections to the new address",
             news.len()
         );
+    }
+
+    /// A lookup that does not answer: the VUs that wait for it time out at
+    /// `--timeout`, each with the timeout's words (nothing is in flight for them),
+    /// and the run still ends on time, leaving the lookup behind. The name answers
+    /// at once for 400 ms, then takes a minute.
+    #[test]
+    fn vus_waiting_for_a_stuck_lookup_time_out_and_the_run_ends_on_time() {
+        stuck_lookup("io_uring");
+    }
+
+    /// The same on the tokio engine.
+    #[test]
+    fn vus_waiting_for_a_stuck_lookup_time_out_on_tokio_too() {
+        stuck_lookup("tokio");
+    }
+
+    fn stuck_lookup(engine: &str) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if engine == "tokio" {
+            crate::uring::tests::ON_TOKIO.lock().unwrap().push(port);
+        }
+        let name = format!("stuck-{port}.test");
+        ANSWERS
+            .lock()
+            .unwrap()
+            .push((name.clone(), "127.0.0.1".parse().unwrap(), Duration::ZERO));
+        let served = serve_noting(listener);
+        let input = Input {
+            flags: Flags {
+                url: Some(format!("http://{name}:{port}/")),
+                vus: Some(4),
+                rate: Some(100.0),
+                duration: Some("1500ms".into()),
+                timeout: Some("200ms".into()),
+                no_keepalive: true,
+                dns_refresh: Some("50ms".into()),
+                ..Flags::default()
+            },
+            ..Input::default()
+        };
+        let plan = Arc::new(plan(&lower(&input).unwrap()).unwrap());
+        let stalling = name.clone();
+        let staller = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            let mut answers = ANSWERS.lock().unwrap();
+            let k = answers.iter().position(|(n, _, _)| *n == stalling).unwrap();
+            answers[k].2 = Duration::from_secs(60);
+        });
+        let started = Instant::now();
+        let stats = crate::run(&plan, 1, Arc::new(Control::new()), &mut |_| {}).unwrap();
+        let took = started.elapsed();
+        staller.join().unwrap();
+        assert_eq!(stats.engine.name(), engine);
+        assert!(took < Duration::from_secs(4), "the run took {took:?}");
+        let timeouts = stats.counts.errors[ErrorKind::Timeout as usize];
+        assert_eq!(stats.error_count(), timeouts, "{:?}", stats.counts);
+        // Each VU waits 200 ms a time from 400 ms (or a stale answer's 50 ms
+        // later) to 1.5 s: five times or so.
+        assert!((8..=30).contains(&timeouts), "{timeouts} timeouts");
+        assert_eq!(
+            stats.error_details[ErrorKind::Timeout as usize].as_deref(),
+            Some("no complete response within 200ms")
+        );
+        assert_eq!(stats.counts.responses, served.lock().unwrap().len() as u64);
+        assert!(stats.counts.responses >= 20, "{:?}", stats.counts);
     }
 }
