@@ -308,19 +308,17 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     };
     // Each entry's place; the typed reading has accepted the file, so the layout has
     // one for each (a layout that disagrees places them at the file's start).
-    let mut spans = layout.spans.into_iter();
-    if spans.len() != entries.len() {
-        spans = Vec::new().into_iter();
-    }
+    let spans = if layout.spans.len() == entries.len() {
+        layout.spans
+    } else {
+        vec![0..0; entries.len()]
+    };
     let mut all: Vec<(Option<i64>, Entry<'_>, Range<usize>)> = entries
         .into_iter()
-        .map(|e| {
-            let span = spans.next().unwrap_or(0..0);
-            (
-                e.started.as_deref().and_then(timestamp::parse_micros),
-                e,
-                span,
-            )
+        .zip(spans)
+        .map(|(e, span)| {
+            let started = e.started.as_deref().and_then(timestamp::parse_micros);
+            (started, e, span)
         })
         .collect();
     let total = all.len();

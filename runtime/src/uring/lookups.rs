@@ -385,6 +385,48 @@ mod tests {
         came
     }
 
+    /// Answer `name` with `ip`, at once (until [`change_answer`]).
+    fn answer_name(name: &str, ip: &str) {
+        let ip = ip.parse().unwrap();
+        ANSWERS
+            .lock()
+            .unwrap()
+            .push((name.to_owned(), ip, Duration::ZERO));
+    }
+
+    /// After `after`, change `name`'s answer (its address, how long it takes); the
+    /// instant it changed.
+    fn change_answer(
+        after: Duration,
+        name: &str,
+        change: impl FnOnce(&mut IpAddr, &mut Duration) + Send + 'static,
+    ) -> std::thread::JoinHandle<Instant> {
+        let name = name.to_owned();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            let mut answers = ANSWERS.lock().unwrap();
+            let (_, ip, slow) = answers.iter_mut().find(|(n, _, _)| *n == name).unwrap();
+            change(ip, slow);
+            Instant::now()
+        })
+    }
+
+    /// A run against `name:port`, a connection per request, with `flags`' load and
+    /// `--dns-refresh refresh`.
+    fn refreshing_run(name: &str, port: u16, refresh: &str, flags: Flags) -> crate::RunStats {
+        let input = Input {
+            flags: Flags {
+                url: Some(format!("http://{name}:{port}/")),
+                no_keepalive: true,
+                dns_refresh: Some(refresh.into()),
+                ..flags
+            },
+            ..Input::default()
+        };
+        let plan = Arc::new(plan(&lower(&input).unwrap()).unwrap());
+        crate::run(&plan, 1, Arc::new(Control::new()), &mut |_| {}).unwrap()
+    }
+
     /// A name moved during the run: once its answer is stale, every VU's next
     /// connection goes to the new address, not only those that waited for the
     /// lookup (few: it takes about a millisecond, and each VU sends every 20 ms).
@@ -403,34 +445,18 @@ mod tests {
             }
         };
         let name = format!("moved-{port}.test");
-        let ip = |ip: &str| ip.parse::<IpAddr>().unwrap();
-        ANSWERS
-            .lock()
-            .unwrap()
-            .push((name.clone(), ip("127.0.0.1"), Duration::ZERO));
+        answer_name(&name, "127.0.0.1");
         let (olds, news) = (serve_noting(old), serve_noting(new));
-        let input = Input {
-            flags: Flags {
-                url: Some(format!("http://{name}:{port}/")),
-                vus: Some(8),
-                rate: Some(400.0),
-                duration: Some("1200ms".into()),
-                no_keepalive: true,
-                dns_refresh: Some("100ms".into()),
-                ..Flags::default()
-            },
-            ..Input::default()
-        };
-        let plan = Arc::new(plan(&lower(&input).unwrap()).unwrap());
-        let moving = name.clone();
-        let mover = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
-            let mut answers = ANSWERS.lock().unwrap();
-            let k = answers.iter().position(|(n, _, _)| *n == moving).unwrap();
-            answers[k].1 = ip("127.0.0.2");
-            Instant::now()
+        let mover = change_answer(Duration::from_millis(300), &name, |ip, _| {
+            *ip = "127.0.0.2".parse().unwrap();
         });
-        let stats = crate::run(&plan, 1, Arc::new(Control::new()), &mut |_| {}).unwrap();
+        let load = Flags {
+            vus: Some(8),
+            rate: Some(400.0),
+            duration: Some("1200ms".into()),
+            ..Flags::default()
+        };
+        let stats = refreshing_run(&name, port, "100ms", load);
         let moved = mover.join().unwrap();
         assert_eq!(stats.engine.name(), "io_uring");
         let total = stats.total();
@@ -472,34 +498,20 @@ mod tests {
             crate::uring::tests::ON_TOKIO.lock().unwrap().push(port);
         }
         let name = format!("stuck-{port}.test");
-        ANSWERS
-            .lock()
-            .unwrap()
-            .push((name.clone(), "127.0.0.1".parse().unwrap(), Duration::ZERO));
+        answer_name(&name, "127.0.0.1");
         let served = serve_noting(listener);
-        let input = Input {
-            flags: Flags {
-                url: Some(format!("http://{name}:{port}/")),
-                vus: Some(4),
-                rate: Some(100.0),
-                duration: Some("1500ms".into()),
-                timeout: Some("200ms".into()),
-                no_keepalive: true,
-                dns_refresh: Some("50ms".into()),
-                ..Flags::default()
-            },
-            ..Input::default()
-        };
-        let plan = Arc::new(plan(&lower(&input).unwrap()).unwrap());
-        let stalling = name.clone();
-        let staller = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(400));
-            let mut answers = ANSWERS.lock().unwrap();
-            let k = answers.iter().position(|(n, _, _)| *n == stalling).unwrap();
-            answers[k].2 = Duration::from_secs(60);
+        let staller = change_answer(Duration::from_millis(400), &name, |_, slow| {
+            *slow = Duration::from_secs(60);
         });
+        let load = Flags {
+            vus: Some(4),
+            rate: Some(100.0),
+            duration: Some("1500ms".into()),
+            timeout: Some("200ms".into()),
+            ..Flags::default()
+        };
         let started = Instant::now();
-        let stats = crate::run(&plan, 1, Arc::new(Control::new()), &mut |_| {}).unwrap();
+        let stats = refreshing_run(&name, port, "50ms", load);
         let took = started.elapsed();
         staller.join().unwrap();
         assert_eq!(stats.engine.name(), engine);
