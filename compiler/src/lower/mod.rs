@@ -431,7 +431,7 @@ impl Lowerer<'_> {
                 );
                 ok = false;
             }
-            let mut steps = Vec::new();
+            let mut steps = Vec::with_capacity(sc.steps.len());
             self.extracted.clear();
             self.extracted_later = sc
                 .steps

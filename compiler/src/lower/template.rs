@@ -81,7 +81,11 @@ impl Lowerer<'_> {
                 return None;
             }
         };
-        let mut out = Template::default();
+        // Sized to the parsed parts (most templates are one literal): a 10,000-step
+        // recording has tens of thousands of templates.
+        let mut out = Template {
+            parts: Vec::with_capacity(parsed.parts.len()),
+        };
         let mut ok = true;
         for part in parsed.parts {
             match part {
