@@ -418,7 +418,21 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
     // `--start-after` counts from now; a `--start-at` long past is told before anything else.
     let (planned_start, late) = distributed::planned_start(args, SystemTime::now())?;
     let ir = kaioken_compiler::lower(input).map_err(Error::Compile)?;
-    let mut plan = kaioken_compiler::plan(&ir).map_err(|e| match e {
+    let segment = distributed::segment(args, std::env::var("JOB_COMPLETION_INDEX").ok().as_deref());
+    // A dry run's text needs the IR only: it is written on a second thread while the
+    // plan is compiled (for a 10,000-entry recording each is a tenth of the run).
+    let (plan, dry_run) = std::thread::scope(|s| {
+        let text = match &segment {
+            Ok(segment) if args.dry_run && args.dump.is_none() => {
+                Some(s.spawn(|| dry_run_text(&ir, rule, segment.as_ref(), planned_start)))
+            }
+            _ => None,
+        };
+        let plan = kaioken_compiler::plan(&ir);
+        let text = text.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (plan, text)
+    });
+    let mut plan = plan.map_err(|e| match e {
         PlanError::Invalid(e) => Error::Internal(e.to_string()),
         PlanError::Cacert { path, message } => Error::Io {
             path: path.display().to_string(),
@@ -428,18 +442,11 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
     if args.verbose {
         plan.transport.verbose = Some(rule.clone());
     }
-    plan.segment =
-        distributed::segment(args, std::env::var("JOB_COMPLETION_INDEX").ok().as_deref())?;
+    plan.segment = segment?;
     let printed = match args.dump {
         Some(Dump::Ir) => Some(kaioken_compiler::dump_ir(&ir, true, rule)),
         Some(Dump::Bytecode) => Some(plan.program.listing(rule).to_string()),
-        None if args.dry_run => Some(dry_run_text(
-            &ir,
-            rule,
-            plan.segment.as_ref(),
-            planned_start,
-        )),
-        None => None,
+        None => dry_run,
     };
     if let Some(text) = printed {
         // Printing is the process's last work: the exit returns the IR and the plan
