@@ -8,7 +8,8 @@
 //! only has to tell strings (skipped to their closing quote with `memchr`) from the
 //! brackets it counts. Keys written with escapes (`"\u006cog"`) are not matched by
 //! their raw bytes; for such a file the places come from serde_json instead
-//! ([`Layout::read`]).
+//! ([`Layout::read`]). The scan runs beside the typed reading, so it also meets
+//! text serde_json goes on to refuse: there it ends, with a layout nobody uses.
 
 use std::ops::Range;
 
@@ -29,7 +30,8 @@ pub(super) struct Layout {
 }
 
 impl Layout {
-    /// The layout of `text`, a file serde_json has read.
+    /// The layout of `text`, if serde_json reads it (otherwise some layout, found
+    /// in time linear in the text's length).
     pub fn of(text: &str) -> Layout {
         Scan {
             b: text.as_bytes(),
@@ -68,7 +70,7 @@ impl Layout {
     }
 }
 
-/// A cursor over JSON text known to be valid.
+/// A cursor over JSON text, valid or not: every step moves it on or gives up.
 struct Scan<'a> {
     b: &'a [u8],
     i: usize,
@@ -167,7 +169,7 @@ impl<'a> Scan<'a> {
         self.b.get(start..self.i - 1)
     }
 
-    /// Past one value.
+    /// Past one value; `None` at a byte that starts none (only in invalid text).
     fn value(&mut self) -> Option<()> {
         let b = self.b;
         let mut at = self.i;
@@ -191,6 +193,9 @@ impl<'a> Scan<'a> {
                 }
             }
             if depth == 0 {
+                if at == self.i {
+                    return None;
+                }
                 self.i = at;
                 return Some(());
             }
@@ -304,6 +309,29 @@ mod tests {
             both(r#"{"log": {"entries": [ 7 , true]}}"#).spans,
             [22..23, 26..30]
         );
+    }
+
+    /// Text serde_json refuses: the scan ends all the same, with whatever layout.
+    #[test]
+    fn invalid_text_ends_the_scan() {
+        for text in [
+            r#"{"log": {"entries": [}"#,
+            r#"{"log": {"entries": [1,}"#,
+            r#"{"log": {"entries": [1 2 }} ]"#,
+            r#"{"log": {"entries": [{"a": 1]]]]}"#,
+            r#"{"log": {"entries": ["#,
+            r#"{"log": {"entries": [{"a"#,
+            r#"{"log": {"entries" "#,
+            r#"{"log" {"#,
+            r#"{"log": {, , :: }"#,
+            "{\"log\": {\"entries\": [\"\\",
+            "}}}]]]",
+            "",
+        ] {
+            assert!(serde_json::from_str::<IgnoredAny>(text).is_err(), "{text}");
+            let layout = Layout::of(text);
+            assert!(layout.spans.len() <= text.len(), "{text}: {layout:?}");
+        }
     }
 
     #[test]
