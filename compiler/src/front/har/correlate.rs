@@ -251,6 +251,29 @@ fn percent_encode(value: &str, html: bool, plus: bool, upper: bool) -> String {
 /// its own run: an encoded value's first run differs from the value's when it starts
 /// with a character that is encoded (`/abc` is `%2Fabc`) or one that is not ASCII.
 fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
+    // Each response's values (its JSON parsed, its leaves named) are found on a
+    // second thread, ahead of the indexes below and of the loop that judges them;
+    // the queue holds a few hundred responses' worth.
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(256);
+        s.spawn(move || {
+            for step in steps {
+                if tx.send(candidates(&step.response)).is_err() {
+                    return;
+                }
+            }
+        });
+        judge(steps, sent, rx.iter())
+    })
+}
+
+/// Which of each response's `candidates` (in the steps' order) later requests send
+/// back, and how.
+fn judge(
+    steps: &[RecordedStep],
+    sent: &[Vec<String>],
+    candidates: impl Iterator<Item = Vec<Candidate>>,
+) -> Vec<Found> {
     // For each word, the requests that sent it, in order.
     let mut sent_in: HashMap<&str, Seen, Fnv> = HashMap::default();
     for (k, texts) in sent.iter().enumerate() {
@@ -286,8 +309,8 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     let mut unused: HashSet<String, Fnv> = HashSet::default();
     let mut found = Vec::new();
     let mut extractors = Extractors::default();
-    for i in 0..steps.len() {
-        for c in candidates(&steps[i].response) {
+    for (i, candidates) in candidates.enumerate() {
+        for c in candidates {
             if chosen.contains(&c.value) || known.contains(&c.value) || unused.contains(&c.value) {
                 continue;
             }
