@@ -323,7 +323,7 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     } else {
         vec![0..0; entries.len()]
     };
-    let mut all: Vec<(Option<i64>, Entry<'_>, Range<usize>)> = entries
+    let mut all: Entries<'_> = entries
         .into_iter()
         .zip(spans)
         .map(|(e, span)| {
@@ -341,21 +341,35 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
         notes.order = true;
     }
 
+    // Each entry is read by itself: a long recording's second half is read on a
+    // second thread. The first error in the order of replay is the one told.
+    let parts = if all.len() >= PARALLEL_ENTRIES {
+        let half = all.split_off(all.len() / 2);
+        std::thread::scope(|s| {
+            let second = s.spawn(|| read_entries(half, src, options));
+            let first = read_entries(all, src, options);
+            let second = second
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            vec![first, second]
+        })
+    } else {
+        vec![read_entries(all, src, options)]
+    };
     let mut steps = Vec::new();
     let mut sent = Vec::new();
     let mut timing = Vec::new();
     let mut cookie_jar = false;
-    let mut urls = entry::Urls::default();
-    // Each entry is dropped once read, so its memory serves the steps that follow.
-    for (started, entry, span) in all {
-        let Some(kept) = entry::read(&entry, span, src, options, &mut urls, &mut notes)? else {
-            continue;
-        };
-        // One kept request with a session turns the per-VU cookie jar on.
-        cookie_jar |= kept.cookies;
-        steps.push(kept.step);
-        sent.push(kept.sent);
-        timing.push((started, kept.time));
+    for part in parts {
+        let (kept, part_notes) = part?;
+        notes.merge(part_notes);
+        for (started, kept) in kept {
+            // One kept request with a session turns the per-VU cookie jar on.
+            cookie_jar |= kept.cookies;
+            steps.push(kept.step);
+            sent.push(kept.sent);
+            timing.push((started, kept.time));
+        }
     }
 
     if steps.is_empty() {
@@ -437,6 +451,35 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     })
 }
 
+/// From how many entries a recording's entries are read on two threads (fewer are
+/// read before a thread would start).
+const PARALLEL_ENTRIES: usize = 512;
+
+/// Typed entries, each with its start and its place in the file.
+type Entries<'a> = Vec<(Option<i64>, Entry<'a>, Range<usize>)>;
+
+/// A kept entry, with its start.
+type KeptEntry = (Option<i64>, entry::Kept);
+
+/// Read `entries` in order ([`entry::read`]): those kept, with their starts, and the
+/// notes on those left out; or the first error.
+fn read_entries(
+    entries: Entries<'_>,
+    src: &Src,
+    options: &HarOptions,
+) -> Result<(Vec<KeptEntry>, Notes), CompileError> {
+    let mut kept = Vec::with_capacity(entries.len());
+    let mut notes = Notes::default();
+    let mut urls = entry::Urls::default();
+    // Each entry is dropped once read, so its memory serves the steps that follow.
+    for (started, entry, span) in entries {
+        if let Some(k) = entry::read(&entry, span, src, options, &mut urls, &mut notes)? {
+            kept.push((started, k));
+        }
+    }
+    Ok((kept, notes))
+}
+
 /// Not a HAR recording: `message` says what is missing, at `span` (or the file's
 /// first character).
 fn not_har(src: &Src, message: &str, span: Option<Range<usize>>) -> CompileError {
@@ -489,7 +532,7 @@ fn recorded_response(response: Option<&Response<'_>>, status: u16) -> RecordedRe
 }
 
 /// What was left out, counted for the comment header and the "nothing left" error.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Notes {
     assets: usize,
     websockets: Vec<String>,
@@ -504,6 +547,32 @@ struct Notes {
 }
 
 impl Notes {
+    /// Add the notes on later entries.
+    fn merge(&mut self, later: Notes) {
+        let Notes {
+            assets,
+            websockets,
+            other_schemes,
+            other_hosts,
+            unparsable,
+            bad_methods,
+            bad_headers,
+            multipart,
+            credentials,
+            order,
+        } = later;
+        self.assets += assets;
+        self.websockets.extend(websockets);
+        self.other_schemes.extend(other_schemes);
+        self.other_hosts.extend(other_hosts);
+        self.unparsable.extend(unparsable);
+        self.bad_methods.extend(bad_methods);
+        self.bad_headers.extend(bad_headers);
+        self.multipart += multipart;
+        self.credentials |= credentials;
+        self.order |= order;
+    }
+
     /// The entries left out, as one phrase: `left out: 9 static assets, …`.
     fn left_out(&self) -> Option<String> {
         let mut parts = Vec::new();
@@ -844,6 +913,114 @@ fn to_draft(rec: Recording, src: &Src, draft: &mut Draft) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A recording of `n` entries of each kind the notes count, in turn; entry `bad`
+    /// (if any) has no `request`.
+    fn long_recording(n: usize, bad: &[usize]) -> String {
+        let entries: Vec<String> = (0..n)
+            .map(|i| {
+                let request = match i % 9 {
+                    0 => format!(r#""method": "GET", "url": "http://a.test/logo{i}.png""#),
+                    1 => format!(r#""method": "GET", "url": "http://other{}.test/x""#, i % 5),
+                    2 => r#""method": "GET", "url": "wss://a.test/socket""#.into(),
+                    3 => format!(r#""method": "GET", "url": "ftp://a.test/{i}""#),
+                    4 => format!(r#""method": "GET", "url": "http://[{i}/""#),
+                    5 => format!(r#""method": "G T{i}", "url": "http://a.test/m""#),
+                    6 => format!(
+                        r#""method": "GET", "url": "http://u:p@a.test/c{i}",
+                           "headers": [{{"name": "bad name{i}", "value": "v"}}]"#
+                    ),
+                    7 => r#""method": "POST", "url": "http://a.test/up",
+                           "postData": {"mimeType": "multipart/form-data; boundary=x",
+                                        "params": [{"name": "f", "fileName": "a.png"}]}"#
+                        .into(),
+                    _ => format!(r#""method": "GET", "url": "http://a.test/items/{i}""#),
+                };
+                let request = if bad.contains(&i) {
+                    String::new()
+                } else {
+                    format!(r#""request": {{{request}}},"#)
+                };
+                format!(
+                    r#"{{{request} "response": {{"status": 200, "content": {{"mimeType": "application/json",
+                       "text": "{{\"token\": \"tk{i}abcdefgh\"}}"}}}}}}"#
+                )
+                .replace('\n', " ")
+            })
+            .collect();
+        format!(r#"{{"log": {{"entries": [{}]}}}}"#, entries.join(",\n"))
+    }
+
+    /// The entries of `text`, in the file's order.
+    fn entries_of(text: &str) -> Entries<'_> {
+        let file: HarFile<'_> = serde_json::from_str(text).unwrap();
+        let spans = Layout::of(text).spans;
+        let entries = file.log.unwrap().entries.unwrap();
+        entries
+            .into_iter()
+            .zip(spans)
+            .map(|(e, span)| (None, e, span))
+            .collect()
+    }
+
+    /// A long recording's entries are read in two halves: what is kept, and the
+    /// notes on what is not, are those of one reading of all.
+    #[test]
+    fn entries_read_in_two_halves_as_in_one() {
+        let text = long_recording(2 * PARALLEL_ENTRIES + 7, &[]);
+        let src = Src::new("long.har", text.as_str());
+        let options = HarOptions {
+            include_hosts: vec!["a.test".into()],
+            ..HarOptions::default()
+        };
+        let (whole, whole_notes) = read_entries(entries_of(&text), &src, &options).unwrap();
+        let mut first = entries_of(&text);
+        let second = first.split_off(first.len() / 2);
+        let (mut kept, mut notes) = read_entries(first, &src, &options).unwrap();
+        let (later, later_notes) = read_entries(second, &src, &options).unwrap();
+        kept.extend(later);
+        notes.merge(later_notes);
+        assert_eq!(format!("{kept:?}"), format!("{whole:?}"));
+        assert_eq!(format!("{notes:?}"), format!("{whole_notes:?}"));
+        // Every kind was met, in both halves.
+        let sentences = notes.sentences(&options).join(" ");
+        for want in [
+            "115 static assets",
+            "`other0.test`, `other1.test`, `other2.test`, …",
+            "115 WebSocket connections",
+            "115 non-HTTP URLs (`ftp:`)",
+            "115 unreadable URLs",
+            "114 invalid methods",
+            // From both halves.
+            "bad name1023, ",
+            "bad name6, ",
+            "Credentials",
+            "114 multipart bodies",
+        ] {
+            assert!(sentences.contains(want), "lacks {want:?}: {sentences}");
+        }
+        // And the recording as a whole imports the same way.
+        let imported = import("long.har", &text, &options).unwrap();
+        assert_eq!(imported.entries, 2 * PARALLEL_ENTRIES + 7);
+    }
+
+    /// With errors in both halves, the first in the order of replay is told.
+    #[test]
+    fn the_first_bad_entry_is_told_when_both_halves_have_one() {
+        let n = 2 * PARALLEL_ENTRIES;
+        for bad in [vec![10, n - 10], vec![n - 10], vec![n / 2 - 1, n / 2]] {
+            let text = long_recording(n, &bad);
+            let errors = import("long.har", &text, &HarOptions::default()).unwrap_err();
+            let drawn = errors.render(false).unwrap();
+            assert!(drawn.contains("an entry has no `request`"), "{drawn}");
+            // One entry to a line, the first on the file's first.
+            let line = bad[0] + 1;
+            assert!(
+                drawn.contains(&format!("[long.har:{line}:")),
+                "{bad:?}: {drawn}"
+            );
+        }
+    }
 
     /// Found by fuzzing: serde_json's column for this input falls inside the `؝`, and
     /// slicing the text there panicked. The error is located on the character.

@@ -17,6 +17,7 @@ use crate::compile_error::CompileError;
 use crate::located::Src;
 
 /// A kept entry: its step, and what the recording says about it besides.
+#[derive(Debug)]
 pub(super) struct Kept {
     pub step: RecordedStep,
     /// What the request sent (URL, header values, body): what correlation must not
