@@ -42,7 +42,7 @@ pub(crate) mod recording;
 mod timestamp;
 pub(crate) mod to_toml;
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -342,19 +342,26 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     }
 
     // Each entry is read by itself: a long recording's second half is read on a
-    // second thread. The first error in the order of replay is the one told.
+    // second thread. The first error in the order of replay is the one told. The
+    // second half is freed here, once read: freeing it on the helper while this
+    // thread allocates would contend for this thread's malloc arena.
     let parts = if all.len() >= PARALLEL_ENTRIES {
         let half = all.split_off(all.len() / 2);
-        std::thread::scope(|s| {
-            let second = s.spawn(|| read_entries(half, src, options));
-            let first = read_entries(all, src, options);
+        let parts = std::thread::scope(|s| {
+            let second = s.spawn(|| {
+                let borrowed = half.iter().map(|(at, e, span)| (*at, e, span.clone()));
+                read_entries(borrowed, src, options)
+            });
+            let first = read_entries(all.into_iter(), src, options);
             let second = second
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
             vec![first, second]
-        })
+        });
+        drop(half);
+        parts
     } else {
-        vec![read_entries(all, src, options)]
+        vec![read_entries(all.into_iter(), src, options)]
     };
     let mut steps = Vec::new();
     let mut sent = Vec::new();
@@ -463,17 +470,19 @@ type KeptEntry = (Option<i64>, entry::Kept);
 
 /// Read `entries` in order ([`entry::read`]): those kept, with their starts, and the
 /// notes on those left out; or the first error.
-fn read_entries(
-    entries: Entries<'_>,
+fn read_entries<'a, E: Borrow<Entry<'a>>>(
+    entries: impl ExactSizeIterator<Item = (Option<i64>, E, Range<usize>)>,
     src: &Src,
     options: &HarOptions,
 ) -> Result<(Vec<KeptEntry>, Notes), CompileError> {
     let mut kept = Vec::with_capacity(entries.len());
     let mut notes = Notes::default();
     let mut urls = entry::Urls::default();
-    // Each entry is dropped once read, so its memory serves the steps that follow.
+    // An entry owned here is dropped once read, so its memory serves the steps that
+    // follow.
     for (started, entry, span) in entries {
-        if let Some(k) = entry::read(&entry, span, src, options, &mut urls, &mut notes)? {
+        let entry = entry.borrow();
+        if let Some(k) = entry::read(entry, span, src, options, &mut urls, &mut notes)? {
             kept.push((started, k));
         }
     }
@@ -973,11 +982,12 @@ mod tests {
             include_hosts: vec!["a.test".into()],
             ..HarOptions::default()
         };
-        let (whole, whole_notes) = read_entries(entries_of(&text), &src, &options).unwrap();
+        let (whole, whole_notes) =
+            read_entries(entries_of(&text).into_iter(), &src, &options).unwrap();
         let mut first = entries_of(&text);
         let second = first.split_off(first.len() / 2);
-        let (mut kept, mut notes) = read_entries(first, &src, &options).unwrap();
-        let (later, later_notes) = read_entries(second, &src, &options).unwrap();
+        let (mut kept, mut notes) = read_entries(first.into_iter(), &src, &options).unwrap();
+        let (later, later_notes) = read_entries(second.into_iter(), &src, &options).unwrap();
         kept.extend(later);
         notes.merge(later_notes);
         assert_eq!(format!("{kept:?}"), format!("{whole:?}"));

@@ -61,7 +61,7 @@ fn is_client_header(name: &str) -> bool {
 }
 
 /// A value a response holds and the extractor that takes it from there.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Candidate {
     value: String,
     spec: String,
@@ -252,27 +252,39 @@ fn percent_encode(value: &str, html: bool, plus: bool, upper: bool) -> String {
 /// with a character that is encoded (`/abc` is `%2Fabc`) or one that is not ASCII.
 fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     // Each response's values (its JSON parsed, its leaves named) are found on a
-    // second thread, ahead of the indexes below and of the loop that judges them;
-    // the queue holds a few hundred responses' worth.
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel(256);
+    // second thread, ahead of the indexes below and of the loop that judges them.
+    // They are passed on a batch of responses at a time (a few hundred at most wait),
+    // so the threads rarely have to wake each other.
+    const BATCH: usize = 64;
+    // What the helper allocated is freed once it is done: freeing its strings while
+    // it allocates more would contend for its malloc arena (thousands of waits).
+    let mut spent = Vec::new();
+    let found = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
         s.spawn(move || {
-            for step in steps {
-                if tx.send(candidates(&step.response)).is_err() {
+            for batch in steps.chunks(BATCH) {
+                let found: Vec<_> = batch
+                    .iter()
+                    .map(|step| candidates(&step.response))
+                    .collect();
+                if tx.send(found).is_err() {
                     return;
                 }
             }
         });
-        judge(steps, sent, rx.iter())
-    })
+        judge(steps, sent, rx.iter().flatten(), &mut spent)
+    });
+    drop(spent);
+    found
 }
 
 /// Which of each response's `candidates` (in the steps' order) later requests send
-/// back, and how.
+/// back, and how. The candidates, their kept values taken, are left in `spent`.
 fn judge(
     steps: &[RecordedStep],
     sent: &[Vec<String>],
     candidates: impl Iterator<Item = Vec<Candidate>>,
+    spent: &mut Vec<Vec<Candidate>>,
 ) -> Vec<Found> {
     // For each word, the requests that sent it, in order.
     let mut sent_in: HashMap<&str, Seen, Fnv> = HashMap::default();
@@ -309,8 +321,8 @@ fn judge(
     let mut unused: HashSet<String, Fnv> = HashSet::default();
     let mut found = Vec::new();
     let mut extractors = Extractors::default();
-    for (i, candidates) in candidates.enumerate() {
-        for c in candidates {
+    for (i, mut candidates) in candidates.enumerate() {
+        for c in &mut candidates {
             if chosen.contains(&c.value) || known.contains(&c.value) || unused.contains(&c.value) {
                 continue;
             }
@@ -340,7 +352,7 @@ fn judge(
                     .iter()
                     .any(|f| occurrences(s, &f.text).next().is_some())
             }) {
-                known.insert(c.value);
+                known.insert(std::mem::take(&mut c.value));
                 continue;
             }
             let used_later = later.iter().any(|&j| {
@@ -351,19 +363,20 @@ fn judge(
                 })
             });
             if !used_later {
-                unused.insert(c.value);
+                unused.insert(std::mem::take(&mut c.value));
                 continue;
             }
             if extractors.extracts_to(&c.spec, &steps[i].response, &c.value) {
                 chosen.insert(c.value.clone());
                 found.push(Found {
                     from: i,
-                    candidate: c,
+                    candidate: std::mem::take(c),
                     later,
                     forms,
                 });
             }
         }
+        spent.push(candidates);
     }
     found
 }
