@@ -321,6 +321,9 @@ fn judge(
     let mut unused: HashSet<String, Fnv> = HashSet::default();
     let mut found = Vec::new();
     let mut extractors = Extractors::default();
+    // Each candidate's requests, in order without repeats; reused from one to the next.
+    let mut earlier: Vec<usize> = Vec::new();
+    let mut later: Vec<usize> = Vec::new();
     for (i, mut candidates) in candidates.enumerate() {
         for c in &mut candidates {
             if chosen.contains(&c.value) || known.contains(&c.value) || unused.contains(&c.value) {
@@ -329,8 +332,8 @@ fn judge(
             let forms = forms(&c.value);
             // The requests up to this one that may have sent a form already, and the
             // later ones that may send one back.
-            let mut earlier = BTreeSet::new();
-            let mut later = BTreeSet::new();
+            earlier.clear();
+            later.clear();
             for form in &forms {
                 // Texts without a letter or digit are rare: search for them.
                 match words(&form.text).next() {
@@ -338,15 +341,20 @@ fn judge(
                         let sent_by = sent_in.get(w).map_or(&[][..], Seen::as_slice);
                         earlier.extend(sent_by.iter().copied().take_while(|&k| k <= i));
                         let back = sent_back.get(w).map_or(&[][..], Seen::as_slice);
-                        later.extend(back.iter().copied());
+                        later.extend(back.iter().copied().filter(|&j| j > i));
                     }
                     None => {
                         earlier.extend(0..=i);
-                        later.extend(0..steps.len());
+                        later.extend(i + 1..steps.len());
                     }
                 }
             }
-            let later: Vec<usize> = later.into_iter().filter(|&j| j > i).collect();
+            if forms.len() > 1 {
+                for list in [&mut earlier, &mut later] {
+                    list.sort_unstable();
+                    list.dedup();
+                }
+            }
             if earlier.iter().flat_map(|&k| &sent[k]).any(|s| {
                 forms
                     .iter()
@@ -371,7 +379,7 @@ fn judge(
                 found.push(Found {
                     from: i,
                     candidate: std::mem::take(c),
-                    later,
+                    later: later.clone(),
                     forms,
                 });
             }
