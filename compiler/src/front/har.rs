@@ -42,7 +42,7 @@ pub(crate) mod recording;
 mod timestamp;
 pub(crate) mod to_toml;
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -323,46 +323,41 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     } else {
         vec![0..0; entries.len()]
     };
-    let mut all: Entries<'_> = entries
-        .into_iter()
-        .zip(spans)
-        .map(|(e, span)| {
-            let started = e.started.as_deref().and_then(timestamp::parse_micros);
-            (started, e, span)
-        })
+    let starts: Vec<Option<i64>> = entries
+        .iter()
+        .map(|e| e.started.as_deref().and_then(timestamp::parse_micros))
         .collect();
-    let total = all.len();
+    let total = entries.len();
     let mut notes = Notes::default();
     // Recorders write entries as requests finish, or grouped by page; replay them in
     // the order they started. Without a readable start for each, keep the file's.
-    if all.iter().all(|(t, _, _)| t.is_some()) {
-        all.sort_by_key(|(t, _, _)| *t);
-    } else if !all.is_empty() {
+    // The order is sorted, not the entries (hundreds of bytes each).
+    let mut order: Vec<usize> = (0..total).collect();
+    if starts.iter().all(Option::is_some) {
+        order.sort_by_key(|&i| starts[i]);
+    } else if total > 0 {
         notes.order = true;
     }
+    let entry = |&i: &usize| (starts[i], &entries[i], spans[i].clone());
 
     // Each entry is read by itself: a long recording's second half is read on a
     // second thread. The first error in the order of replay is the one told. The
-    // second half is freed here, once read: freeing it on the helper while this
-    // thread allocates would contend for this thread's malloc arena.
-    let parts = if all.len() >= PARALLEL_ENTRIES {
-        let half = all.split_off(all.len() / 2);
-        let parts = std::thread::scope(|s| {
-            let second = s.spawn(|| {
-                let borrowed = half.iter().map(|(at, e, span)| (*at, e, span.clone()));
-                read_entries(borrowed, src, options)
-            });
-            let first = read_entries(all.into_iter(), src, options);
+    // entries are freed by this thread once both halves are read: freeing them on
+    // the helper while this thread allocates would contend for its malloc arena.
+    let parts = if total >= PARALLEL_ENTRIES {
+        let (first, second) = order.split_at(total / 2);
+        std::thread::scope(|s| {
+            let second = s.spawn(|| read_entries(second.iter().map(entry), src, options));
+            let first = read_entries(first.iter().map(entry), src, options);
             let second = second
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
             vec![first, second]
-        });
-        drop(half);
-        parts
+        })
     } else {
-        vec![read_entries(all.into_iter(), src, options)]
+        vec![read_entries(order.iter().map(entry), src, options)]
     };
+    drop(entries);
     let mut steps = Vec::new();
     let mut sent = Vec::new();
     let mut timing = Vec::new();
@@ -462,26 +457,20 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
 /// read before a thread would start).
 const PARALLEL_ENTRIES: usize = 512;
 
-/// Typed entries, each with its start and its place in the file.
-type Entries<'a> = Vec<(Option<i64>, Entry<'a>, Range<usize>)>;
-
 /// A kept entry, with its start.
 type KeptEntry = (Option<i64>, entry::Kept);
 
 /// Read `entries` in order ([`entry::read`]): those kept, with their starts, and the
 /// notes on those left out; or the first error.
-fn read_entries<'a, E: Borrow<Entry<'a>>>(
-    entries: impl ExactSizeIterator<Item = (Option<i64>, E, Range<usize>)>,
+fn read_entries<'e, 'a: 'e>(
+    entries: impl ExactSizeIterator<Item = (Option<i64>, &'e Entry<'a>, Range<usize>)>,
     src: &Src,
     options: &HarOptions,
 ) -> Result<(Vec<KeptEntry>, Notes), CompileError> {
     let mut kept = Vec::with_capacity(entries.len());
     let mut notes = Notes::default();
     let mut urls = entry::Urls::default();
-    // An entry owned here is dropped once read, so its memory serves the steps that
-    // follow.
     for (started, entry, span) in entries {
-        let entry = entry.borrow();
         if let Some(k) = entry::read(entry, span, src, options, &mut urls, &mut notes)? {
             kept.push((started, k));
         }
@@ -960,16 +949,21 @@ mod tests {
         format!(r#"{{"log": {{"entries": [{}]}}}}"#, entries.join(",\n"))
     }
 
-    /// The entries of `text`, in the file's order.
-    fn entries_of(text: &str) -> Entries<'_> {
+    /// The entries of `text`, in the file's order, and their places.
+    fn entries_of(text: &str) -> (Vec<Entry<'_>>, Vec<Range<usize>>) {
         let file: HarFile<'_> = serde_json::from_str(text).unwrap();
-        let spans = Layout::of(text).spans;
-        let entries = file.log.unwrap().entries.unwrap();
+        (file.log.unwrap().entries.unwrap(), Layout::of(text).spans)
+    }
+
+    /// Entries as `record` hands them to `read_entries`.
+    fn placed<'e, 'a>(
+        entries: &'e [Entry<'a>],
+        spans: &[Range<usize>],
+    ) -> impl ExactSizeIterator<Item = (Option<i64>, &'e Entry<'a>, Range<usize>)> {
         entries
-            .into_iter()
-            .zip(spans)
-            .map(|(e, span)| (None, e, span))
-            .collect()
+            .iter()
+            .zip(spans.to_vec())
+            .map(|(e, s)| (None, e, s))
     }
 
     /// A long recording's entries are read in two halves: what is kept, and the
@@ -982,12 +976,13 @@ mod tests {
             include_hosts: vec!["a.test".into()],
             ..HarOptions::default()
         };
-        let (whole, whole_notes) =
-            read_entries(entries_of(&text).into_iter(), &src, &options).unwrap();
-        let mut first = entries_of(&text);
-        let second = first.split_off(first.len() / 2);
-        let (mut kept, mut notes) = read_entries(first.into_iter(), &src, &options).unwrap();
-        let (later, later_notes) = read_entries(second.into_iter(), &src, &options).unwrap();
+        let (entries, spans) = entries_of(&text);
+        let (whole, whole_notes) = read_entries(placed(&entries, &spans), &src, &options).unwrap();
+        let half = entries.len() / 2;
+        let first = placed(&entries[..half], &spans[..half]);
+        let (mut kept, mut notes) = read_entries(first, &src, &options).unwrap();
+        let second = placed(&entries[half..], &spans[half..]);
+        let (later, later_notes) = read_entries(second, &src, &options).unwrap();
         kept.extend(later);
         notes.merge(later_notes);
         assert_eq!(format!("{kept:?}"), format!("{whole:?}"));
