@@ -32,6 +32,13 @@
 //! `entry.rs` keeps or leaves out one entry, with `headers.rs` and `body.rs` for what
 //! its request sends; `correlate.rs` finds the values to extract;
 //! `to_toml.rs` writes the scenario; `recording.rs` is the model between them.
+//!
+//! A long recording uses a second core where the work splits without changing the
+//! result: the layout scan runs beside the typed reading, the entries are read in
+//! two halves (notes merged, the first error in replay order told), and each
+//! response's candidates are found ahead of correlation's judging. While both
+//! threads run, neither frees what the other allocated: glibc's malloc would make
+//! them wait on each other's arena locks.
 
 mod body;
 mod correlate;
