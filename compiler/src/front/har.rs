@@ -36,9 +36,10 @@
 //! A long recording uses a second core where the work splits without changing the
 //! result: the layout scan runs beside the typed reading, the entries are read in
 //! two halves (notes merged, the first error in replay order told), and each
-//! response's candidates are found ahead of correlation's judging. While both
-//! threads run, neither frees what the other allocated: glibc's malloc would make
-//! them wait on each other's arena locks.
+//! response's candidates are found ahead of correlation's judging (and freed by the
+//! helper once judged). While both threads run, neither frees what the other
+//! allocated (a channel's few blocks aside): glibc's malloc would make them wait on
+//! each other's arena locks.
 
 mod body;
 mod correlate;
@@ -293,6 +294,16 @@ struct Content<'a> {
 /// read by [`entry::read`] (with [`headers`] and [`body`]); what follows works on
 /// the steps as a whole: pauses, the base origin, names, correlation.
 fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
+    record_split(src, options, PARALLEL_ENTRIES)
+}
+
+/// [`record`], reading the entries in two halves on two threads from `split_from`
+/// entries.
+fn record_split(
+    src: &Src,
+    options: &HarOptions,
+    split_from: usize,
+) -> Result<Recording, CompileError> {
     // A missing comma near the end must be reported as such, not as whatever type
     // mismatch the typed reading trips on before it: when the typed reading fails,
     // the syntax of the whole file is checked first (a file that reads needs no
@@ -351,7 +362,7 @@ fn record(src: &Src, options: &HarOptions) -> Result<Recording, CompileError> {
     // second thread. The first error in the order of replay is the one told. The
     // entries are freed by this thread once both halves are read: freeing them on
     // the helper while this thread allocates would contend for its malloc arena.
-    let parts = if total >= PARALLEL_ENTRIES {
+    let parts = if total >= split_from {
         let (first, second) = order.split_at(total / 2);
         std::thread::scope(|s| {
             let second = s.spawn(|| read_entries(second.iter().map(entry), src, options));
@@ -919,9 +930,11 @@ fn to_draft(rec: Recording, src: &Src, draft: &mut Draft) {
 mod tests {
     use super::*;
 
-    /// A recording of `n` entries of each kind the notes count, in turn; entry `bad`
-    /// (if any) has no `request`.
-    fn long_recording(n: usize, bad: &[usize]) -> String {
+    /// A recording of `n` entries of each kind the notes count, in turn, and of
+    /// requests that send back the token of the last such request's response;
+    /// entries in `bad` have no `request`. With `started`, the entries' starts are
+    /// shuffled.
+    fn long_recording(n: usize, bad: &[usize], started: bool) -> String {
         let entries: Vec<String> = (0..n)
             .map(|i| {
                 let request = match i % 9 {
@@ -939,7 +952,18 @@ mod tests {
                            "postData": {"mimeType": "multipart/form-data; boundary=x",
                                         "params": [{"name": "f", "fileName": "a.png"}]}"#
                         .into(),
-                    _ => format!(r#""method": "GET", "url": "http://a.test/items/{i}""#),
+                    _ => format!(
+                        r#""method": "GET", "url": "http://a.test/items/{i}?t=tk{}abcdefgh""#,
+                        i.saturating_sub(9)
+                    ),
+                };
+                let request = if started {
+                    // 7919 is prime: `t` runs over 0..n in a shuffled order.
+                    let t = i * 7919 % n * 10;
+                    let (m, s, ms) = (t / 60_000, t / 1000 % 60, t % 1000);
+                    format!(r#""startedDateTime": "2026-11-30T10:{m:02}:{s:02}.{ms:03}Z", {request}"#)
+                } else {
+                    request
                 };
                 let request = if bad.contains(&i) {
                     String::new()
@@ -977,7 +1001,7 @@ mod tests {
     /// notes on what is not, are those of one reading of all.
     #[test]
     fn entries_read_in_two_halves_as_in_one() {
-        let text = long_recording(2 * PARALLEL_ENTRIES + 7, &[]);
+        let text = long_recording(2 * PARALLEL_ENTRIES + 7, &[], false);
         let src = Src::new("long.har", text.as_str());
         let options = HarOptions {
             include_hosts: vec!["a.test".into()],
@@ -1011,9 +1035,30 @@ mod tests {
         ] {
             assert!(sentences.contains(want), "lacks {want:?}: {sentences}");
         }
-        // And the recording as a whole imports the same way.
-        let imported = import("long.har", &text, &options).unwrap();
-        assert_eq!(imported.entries, 2 * PARALLEL_ENTRIES + 7);
+    }
+
+    /// A long recording makes the same scenario whether its entries are read on
+    /// one thread or two: the replay order (its starts shuffled), what is left
+    /// out, the correlated tokens.
+    #[test]
+    fn a_long_recording_reads_the_same_on_two_threads() {
+        let n = 2 * PARALLEL_ENTRIES + 7;
+        let text = long_recording(n, &[], true);
+        let src = Src::new("long.har", text.as_str());
+        let options = HarOptions {
+            include_hosts: vec!["a.test".into()],
+            ..HarOptions::default()
+        };
+        let one = record_split(&src, &options, usize::MAX).unwrap();
+        let two = record_split(&src, &options, PARALLEL_ENTRIES).unwrap();
+        assert_eq!(one.entries, n);
+        let (one, two) = (to_toml::write(&one), to_toml::write(&two));
+        assert_eq!(one, two);
+        // What was compared: steps out of the file's order, notes, correlations.
+        let first = one.find("/items/").unwrap();
+        assert!(!one[first..].starts_with("/items/8?"), "{one}");
+        assert!(one.contains("static assets"), "{one}");
+        assert!(one.contains("${"), "{one}");
     }
 
     /// With errors in both halves, the first in the order of replay is told.
@@ -1021,7 +1066,7 @@ mod tests {
     fn the_first_bad_entry_is_told_when_both_halves_have_one() {
         let n = 2 * PARALLEL_ENTRIES;
         for bad in [vec![10, n - 10], vec![n - 10], vec![n / 2 - 1, n / 2]] {
-            let text = long_recording(n, &bad);
+            let text = long_recording(n, &bad, false);
             let errors = import("long.har", &text, &HarOptions::default()).unwrap_err();
             let drawn = errors.render(false).unwrap();
             assert!(drawn.contains("an entry has no `request`"), "{drawn}");

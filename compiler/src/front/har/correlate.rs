@@ -252,39 +252,47 @@ fn percent_encode(value: &str, html: bool, plus: bool, upper: bool) -> String {
 /// with a character that is encoded (`/abc` is `%2Fabc`) or one that is not ASCII.
 fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     // Each response's values (its JSON parsed, its leaves named) are found on a
-    // second thread, ahead of the indexes below and of the loop that judges them.
-    // They are passed on a batch of responses at a time (a few hundred at most wait),
-    // so the threads rarely have to wake each other.
+    // second thread, ahead of the loop that judges them. They are passed on a batch
+    // of responses at a time (a few hundred at most wait), so the threads rarely
+    // have to wake each other. Judged batches go back to the helper to be freed:
+    // freeing its strings here while it allocates more would contend for its malloc
+    // arena (thousands of waits).
     const BATCH: usize = 64;
-    // What the helper allocated is freed once it is done: freeing its strings while
-    // it allocates more would contend for its malloc arena (thousands of waits).
-    let mut spent = Vec::new();
-    let found = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        s.spawn(move || {
+        let (spent, judged) = std::sync::mpsc::channel::<Vec<Vec<Candidate>>>();
+        let helper = s.spawn(move || {
             for batch in steps.chunks(BATCH) {
-                let found: Vec<_> = batch
-                    .iter()
-                    .map(|step| candidates(&step.response))
-                    .collect();
-                if tx.send(found).is_err() {
-                    return;
+                let found = batch.iter().map(|step| candidates(&step.response));
+                if tx.send(found.collect()).is_err() {
+                    break;
                 }
+                judged.try_iter().for_each(drop);
             }
+            // The judging ends once this side is closed; its last batches come back
+            // until then.
+            drop(tx);
+            judged.iter().for_each(drop);
         });
-        judge(steps, sent, rx.iter().flatten(), &mut spent)
-    });
-    drop(spent);
-    found
+        // `spent` moves into the judging, so the helper's last wait ends with it.
+        let found = judge(steps, sent, rx.iter(), move |batch| {
+            let _ = spent.send(batch);
+        });
+        helper
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        found
+    })
 }
 
-/// Which of each response's `candidates` (in the steps' order) later requests send
-/// back, and how. The candidates, their kept values taken, are left in `spent`.
+/// Which of each response's candidates (`batches` of them, in the steps' order)
+/// later requests send back, and how. Each batch, its kept values taken, is handed
+/// to `spent` once judged.
 fn judge(
     steps: &[RecordedStep],
     sent: &[Vec<String>],
-    candidates: impl Iterator<Item = Vec<Candidate>>,
-    spent: &mut Vec<Vec<Candidate>>,
+    batches: impl Iterator<Item = Vec<Vec<Candidate>>>,
+    mut spent: impl FnMut(Vec<Vec<Candidate>>),
 ) -> Vec<Found> {
     // For each word, the requests that sent it, in order.
     let mut sent_in: HashMap<&str, Seen, Fnv> = HashMap::default();
@@ -324,67 +332,75 @@ fn judge(
     // Each candidate's requests, in order without repeats; reused from one to the next.
     let mut earlier: Vec<usize> = Vec::new();
     let mut later: Vec<usize> = Vec::new();
-    for (i, mut candidates) in candidates.enumerate() {
-        for c in &mut candidates {
-            if chosen.contains(&c.value) || known.contains(&c.value) || unused.contains(&c.value) {
-                continue;
-            }
-            let forms = forms(&c.value);
-            // The requests up to this one that may have sent a form already, and the
-            // later ones that may send one back.
-            earlier.clear();
-            later.clear();
-            for form in &forms {
-                // Texts without a letter or digit are rare: search for them.
-                match words(&form.text).next() {
-                    Some(w) => {
-                        let sent_by = sent_in.get(w).map_or(&[][..], Seen::as_slice);
-                        earlier.extend(sent_by.iter().copied().take_while(|&k| k <= i));
-                        let back = sent_back.get(w).map_or(&[][..], Seen::as_slice);
-                        later.extend(back.iter().copied().filter(|&j| j > i));
-                    }
-                    None => {
-                        earlier.extend(0..=i);
-                        later.extend(i + 1..steps.len());
+    // Response `i`'s candidates are judged in turn.
+    let mut i = 0;
+    for mut batch in batches {
+        for candidates in &mut batch {
+            for c in candidates {
+                if chosen.contains(&c.value)
+                    || known.contains(&c.value)
+                    || unused.contains(&c.value)
+                {
+                    continue;
+                }
+                let forms = forms(&c.value);
+                // The requests up to this one that may have sent a form already, and the
+                // later ones that may send one back.
+                earlier.clear();
+                later.clear();
+                for form in &forms {
+                    // Texts without a letter or digit are rare: search for them.
+                    match words(&form.text).next() {
+                        Some(w) => {
+                            let sent_by = sent_in.get(w).map_or(&[][..], Seen::as_slice);
+                            earlier.extend(sent_by.iter().copied().take_while(|&k| k <= i));
+                            let back = sent_back.get(w).map_or(&[][..], Seen::as_slice);
+                            later.extend(back.iter().copied().filter(|&j| j > i));
+                        }
+                        None => {
+                            earlier.extend(0..=i);
+                            later.extend(i + 1..steps.len());
+                        }
                     }
                 }
-            }
-            if forms.len() > 1 {
-                for list in [&mut earlier, &mut later] {
-                    list.sort_unstable();
-                    list.dedup();
+                if forms.len() > 1 {
+                    for list in [&mut earlier, &mut later] {
+                        list.sort_unstable();
+                        list.dedup();
+                    }
                 }
-            }
-            if earlier.iter().flat_map(|&k| &sent[k]).any(|s| {
-                forms
-                    .iter()
-                    .any(|f| occurrences(s, &f.text).next().is_some())
-            }) {
-                known.insert(std::mem::take(&mut c.value));
-                continue;
-            }
-            let used_later = later.iter().any(|&j| {
-                targets(&steps[j]).any(|(t, min, form_body)| {
+                if earlier.iter().flat_map(|&k| &sent[k]).any(|s| {
                     forms
                         .iter()
-                        .any(|f| (form_body || !f.form_body_only) && t.has_token(&f.text, min))
-                })
-            });
-            if !used_later {
-                unused.insert(std::mem::take(&mut c.value));
-                continue;
-            }
-            if extractors.extracts_to(&c.spec, &steps[i].response, &c.value) {
-                chosen.insert(c.value.clone());
-                found.push(Found {
-                    from: i,
-                    candidate: std::mem::take(c),
-                    later: later.clone(),
-                    forms,
+                        .any(|f| occurrences(s, &f.text).next().is_some())
+                }) {
+                    known.insert(std::mem::take(&mut c.value));
+                    continue;
+                }
+                let used_later = later.iter().any(|&j| {
+                    targets(&steps[j]).any(|(t, min, form_body)| {
+                        forms
+                            .iter()
+                            .any(|f| (form_body || !f.form_body_only) && t.has_token(&f.text, min))
+                    })
                 });
+                if !used_later {
+                    unused.insert(std::mem::take(&mut c.value));
+                    continue;
+                }
+                if extractors.extracts_to(&c.spec, &steps[i].response, &c.value) {
+                    chosen.insert(c.value.clone());
+                    found.push(Found {
+                        from: i,
+                        candidate: std::mem::take(c),
+                        later: later.clone(),
+                        forms,
+                    });
+                }
             }
+            i += 1;
         }
-        spent.push(candidates);
+        spent(batch);
     }
     found
 }
