@@ -33,13 +33,13 @@
 //! its request sends; `correlate.rs` finds the values to extract;
 //! `to_toml.rs` writes the scenario; `recording.rs` is the model between them.
 //!
-//! A long recording uses a second core where the work splits without changing the
-//! result: the layout scan runs beside the typed reading, the entries are read in
-//! two halves (notes merged, the first error in replay order told), and each
-//! response's candidates are found ahead of correlation's judging (and freed by the
-//! helper once judged). While both threads run, neither frees what the other
-//! allocated (a channel's few blocks aside): glibc's malloc would make them wait on
-//! each other's arena locks.
+//! Work that splits without changing the result uses a second core: the layout
+//! scan runs beside the typed reading, a recording of 512 entries or more has its
+//! entries read in two halves (notes merged, the first error in replay order told),
+//! and each response's candidates are found ahead of correlation's judging (and
+//! freed by the helper once judged). While both threads run, neither frees what the
+//! other allocated, but for a list per 64 responses and a channel's blocks: glibc's
+//! malloc would make them wait on each other's arena locks.
 
 mod body;
 mod correlate;

@@ -259,7 +259,7 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     // arena (thousands of waits).
     const BATCH: usize = 64;
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<Candidate>>>(4);
         let (spent, judged) = std::sync::mpsc::channel::<Vec<Vec<Candidate>>>();
         let helper = s.spawn(move || {
             for batch in steps.chunks(BATCH) {
@@ -274,9 +274,17 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
             drop(tx);
             judged.iter().for_each(drop);
         });
-        // `spent` moves into the judging, so the helper's last wait ends with it.
-        let found = judge(steps, sent, rx.iter(), move |batch| {
-            let _ = spent.send(batch);
+        // Judged responses go back a batch at a time, the last with the last
+        // response; `spent` moves into the judging, so the helper's last wait ends
+        // with it.
+        let mut back = Vec::with_capacity(BATCH);
+        let mut judged_so_far = 0;
+        let found = judge(steps, sent, rx.iter().flatten(), move |candidates| {
+            back.push(candidates);
+            judged_so_far += 1;
+            if back.len() == BATCH || judged_so_far == steps.len() {
+                let _ = spent.send(std::mem::replace(&mut back, Vec::with_capacity(BATCH)));
+            }
         });
         helper
             .join()
@@ -285,14 +293,14 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     })
 }
 
-/// Which of each response's candidates (`batches` of them, in the steps' order)
-/// later requests send back, and how. Each batch, its kept values taken, is handed
+/// Which of each response's `candidates` (in the steps' order) later requests send
+/// back, and how. Each response's candidates, their kept values taken, are handed
 /// to `spent` once judged.
 fn judge(
     steps: &[RecordedStep],
     sent: &[Vec<String>],
-    batches: impl Iterator<Item = Vec<Vec<Candidate>>>,
-    mut spent: impl FnMut(Vec<Vec<Candidate>>),
+    candidates: impl Iterator<Item = Vec<Candidate>>,
+    mut spent: impl FnMut(Vec<Candidate>),
 ) -> Vec<Found> {
     // For each word, the requests that sent it, in order.
     let mut sent_in: HashMap<&str, Seen, Fnv> = HashMap::default();
@@ -332,75 +340,67 @@ fn judge(
     // Each candidate's requests, in order without repeats; reused from one to the next.
     let mut earlier: Vec<usize> = Vec::new();
     let mut later: Vec<usize> = Vec::new();
-    // Response `i`'s candidates are judged in turn.
-    let mut i = 0;
-    for mut batch in batches {
-        for candidates in &mut batch {
-            for c in candidates {
-                if chosen.contains(&c.value)
-                    || known.contains(&c.value)
-                    || unused.contains(&c.value)
-                {
-                    continue;
-                }
-                let forms = forms(&c.value);
-                // The requests up to this one that may have sent a form already, and the
-                // later ones that may send one back.
-                earlier.clear();
-                later.clear();
-                for form in &forms {
-                    // Texts without a letter or digit are rare: search for them.
-                    match words(&form.text).next() {
-                        Some(w) => {
-                            let sent_by = sent_in.get(w).map_or(&[][..], Seen::as_slice);
-                            earlier.extend(sent_by.iter().copied().take_while(|&k| k <= i));
-                            let back = sent_back.get(w).map_or(&[][..], Seen::as_slice);
-                            later.extend(back.iter().copied().filter(|&j| j > i));
-                        }
-                        None => {
-                            earlier.extend(0..=i);
-                            later.extend(i + 1..steps.len());
-                        }
+    for (i, mut candidates) in candidates.enumerate() {
+        for c in &mut candidates {
+            if chosen.contains(&c.value) || known.contains(&c.value) || unused.contains(&c.value) {
+                continue;
+            }
+            let forms = forms(&c.value);
+            // The requests up to this one that may have sent a form already, and the
+            // later ones that may send one back.
+            earlier.clear();
+            later.clear();
+            for form in &forms {
+                // Texts without a letter or digit are rare: search for them.
+                match words(&form.text).next() {
+                    Some(w) => {
+                        let sent_by = sent_in.get(w).map_or(&[][..], Seen::as_slice);
+                        earlier.extend(sent_by.iter().copied().take_while(|&k| k <= i));
+                        let back = sent_back.get(w).map_or(&[][..], Seen::as_slice);
+                        later.extend(back.iter().copied().filter(|&j| j > i));
                     }
-                }
-                if forms.len() > 1 {
-                    for list in [&mut earlier, &mut later] {
-                        list.sort_unstable();
-                        list.dedup();
+                    None => {
+                        earlier.extend(0..=i);
+                        later.extend(i + 1..steps.len());
                     }
-                }
-                if earlier.iter().flat_map(|&k| &sent[k]).any(|s| {
-                    forms
-                        .iter()
-                        .any(|f| occurrences(s, &f.text).next().is_some())
-                }) {
-                    known.insert(std::mem::take(&mut c.value));
-                    continue;
-                }
-                let used_later = later.iter().any(|&j| {
-                    targets(&steps[j]).any(|(t, min, form_body)| {
-                        forms
-                            .iter()
-                            .any(|f| (form_body || !f.form_body_only) && t.has_token(&f.text, min))
-                    })
-                });
-                if !used_later {
-                    unused.insert(std::mem::take(&mut c.value));
-                    continue;
-                }
-                if extractors.extracts_to(&c.spec, &steps[i].response, &c.value) {
-                    chosen.insert(c.value.clone());
-                    found.push(Found {
-                        from: i,
-                        candidate: std::mem::take(c),
-                        later: later.clone(),
-                        forms,
-                    });
                 }
             }
-            i += 1;
+            if forms.len() > 1 {
+                for list in [&mut earlier, &mut later] {
+                    list.sort_unstable();
+                    list.dedup();
+                }
+            }
+            if earlier.iter().flat_map(|&k| &sent[k]).any(|s| {
+                forms
+                    .iter()
+                    .any(|f| occurrences(s, &f.text).next().is_some())
+            }) {
+                known.insert(std::mem::take(&mut c.value));
+                continue;
+            }
+            let used_later = later.iter().any(|&j| {
+                targets(&steps[j]).any(|(t, min, form_body)| {
+                    forms
+                        .iter()
+                        .any(|f| (form_body || !f.form_body_only) && t.has_token(&f.text, min))
+                })
+            });
+            if !used_later {
+                unused.insert(std::mem::take(&mut c.value));
+                continue;
+            }
+            if extractors.extracts_to(&c.spec, &steps[i].response, &c.value) {
+                chosen.insert(c.value.clone());
+                found.push(Found {
+                    from: i,
+                    candidate: std::mem::take(c),
+                    later: later.clone(),
+                    forms,
+                });
+            }
         }
-        spent(batch);
+        spent(candidates);
     }
     found
 }
