@@ -442,8 +442,7 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
             _ => None,
         };
         let plan = kaioken_compiler::plan(&ir);
-        let text = text.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        (plan, text)
+        (plan, text.map(|t| t.join()))
     });
     let mut plan = plan.map_err(|e| match e {
         PlanError::Invalid(e) => Error::Internal(e.to_string()),
@@ -452,6 +451,8 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
             message,
         },
     })?;
+    // The plan's error is told before anything of the text's, even a panic.
+    let dry_run = dry_run.map(|t| t.unwrap_or_else(|p| std::panic::resume_unwind(p)));
     if args.verbose {
         plan.transport.verbose = Some(rule.clone());
     }

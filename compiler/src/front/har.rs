@@ -367,10 +367,13 @@ fn record_split(
         std::thread::scope(|s| {
             let second = s.spawn(|| read_entries(second.iter().map(entry), src, options));
             let first = read_entries(first.iter().map(entry), src, options);
-            let second = second
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            vec![first, second]
+            match (first, second.join()) {
+                // The first half's error comes before anything of the second's in
+                // replay order, even a panic.
+                (Err(e), _) => vec![Err(e)],
+                (first, Ok(second)) => vec![first, second],
+                (Ok(_), Err(panic)) => std::panic::resume_unwind(panic),
+            }
         })
     } else {
         vec![read_entries(order.iter().map(entry), src, options)]
