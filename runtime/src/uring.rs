@@ -3013,8 +3013,9 @@ impl Clock {
 fn recvmsg_header() -> libc::msghdr {
     // SAFETY: an all-zero msghdr is valid (no name, no iovec, no control).
     let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    // SAFETY: CMSG_SPACE only computes a size.
-    hdr.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<libc::timespec>() as u32) } as usize;
+    // SAFETY: CMSG_SPACE only computes a size. (The field is a `size_t` with glibc,
+    // a `socklen_t` with musl.)
+    hdr.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<libc::timespec>() as u32) } as _;
     hdr
 }
 
@@ -3048,7 +3049,8 @@ fn receipt_time(control: &[u8]) -> Option<Duration> {
         // SAFETY: at least a header's bytes; read unaligned, as the buffer gives
         // no alignment guarantee this code relies on.
         let cmsg: libc::cmsghdr = unsafe { std::ptr::read_unaligned(rest.as_ptr().cast()) };
-        let len = cmsg.cmsg_len;
+        // A `size_t` with glibc, a `socklen_t` with musl.
+        let len = cmsg.cmsg_len as usize;
         if len < head || len > rest.len() {
             return None;
         }
