@@ -3014,7 +3014,8 @@ fn recvmsg_header() -> libc::msghdr {
     // SAFETY: an all-zero msghdr is valid (no name, no iovec, no control).
     let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
     // SAFETY: CMSG_SPACE only computes a size. (The field is a `size_t` with glibc,
-    // a `socklen_t` with musl.)
+    // a `socklen_t` with musl, where the padding beside it, zeroed above, makes the
+    // 64-bit length the kernel reads.)
     hdr.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<libc::timespec>() as u32) } as _;
     hdr
 }

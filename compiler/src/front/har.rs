@@ -38,8 +38,10 @@
 //! entries read in two halves (notes merged, the first error in replay order told),
 //! and each response's candidates are found ahead of correlation's judging (and
 //! freed by the helper once judged). While both threads run, neither frees what the
-//! other allocated, but for a list per 64 responses and a channel's blocks: glibc's
-//! malloc would make them wait on each other's arena locks.
+//! other allocated, but for a list per 64 responses and a channel's blocks: with an
+//! allocator of locked per-thread arenas, as glibc's malloc is, they waited on each
+//! other's locks thousands of times (mimalloc, the Linux binary's allocator, takes
+//! such frees without a lock; the rule holds for any allocator).
 
 mod body;
 mod correlate;
@@ -314,15 +316,14 @@ fn record_split(
     let (file, layout) = std::thread::scope(|s| {
         let layout = s.spawn(|| Layout::of(&src.text));
         let file = serde_json::from_str::<HarFile<'_>>(&src.text);
-        let layout = layout
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (file, layout)
+        (file, layout.join())
     });
     let file = file.map_err(|e| {
         let syntax = serde_json::from_str::<IgnoredAny>(&src.text).err();
         json_error(src, syntax.as_ref().unwrap_or(&e))
     })?;
+    // The reading's error is told before anything of the scan's, even a panic.
+    let layout = layout.unwrap_or_else(|p| std::panic::resume_unwind(p));
     let Some(log) = file.log else {
         return Err(not_har(src, "no `log` object at the top level", None));
     };
@@ -361,7 +362,8 @@ fn record_split(
     // Each entry is read by itself: a long recording's second half is read on a
     // second thread. The first error in the order of replay is the one told. The
     // entries are freed by this thread once both halves are read: freeing them on
-    // the helper while this thread allocates would contend for its malloc arena.
+    // the helper while this thread allocates would contend for its malloc arena
+    // (with glibc's malloc; see the module docs).
     let parts = if total >= split_from {
         let (first, second) = order.split_at(total / 2);
         std::thread::scope(|s| {

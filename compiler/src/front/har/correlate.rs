@@ -256,7 +256,7 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
     // of responses at a time (a few hundred at most wait), so the threads rarely
     // have to wake each other. Judged batches go back to the helper to be freed:
     // freeing its strings here while it allocates more would contend for its malloc
-    // arena (thousands of waits).
+    // arena (thousands of waits with glibc's malloc; see har.rs's module docs).
     const BATCH: usize = 64;
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<Candidate>>>(4);
