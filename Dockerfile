@@ -8,8 +8,8 @@
 # musl natively and links it statically): it needs no libc at run time, and musl's
 # resolver reads /etc/resolv.conf itself, so names resolve in a `scratch` container
 # (a statically linked glibc would still look for its NSS libraries to resolve).
-# musl's own malloc is not used: on Linux kaioken links mimalloc in as its allocator
-# (cli/src/main.rs), whichever C library it is built against.
+# musl's malloc is slow under many threads; on Linux kaioken's own allocations go
+# through mimalloc (cli/src/main.rs), whichever C library it is built against.
 
 FROM rust:1-alpine AS build
 # hadolint ignore=DL3018

@@ -6,11 +6,13 @@
 # README, "Platforms").
 #
 # Windows: the x86_64-pc-windows-gnu target with Debian's MinGW-w64 C compiler
-# (ring's, Lua's and mimalloc's build scripts compile C), installed with apt-get and
-# rustup when missing. musl: x86_64-unknown-linux-musl, what the Linux release
-# binaries are built for, with Debian's musl-gcc (the libc crate's types for musl
-# differ from glibc's in places, e.g. `msghdr`'s fields). macOS: aarch64-apple-darwin with zig as the C compiler, through
-# cargo-zigbuild (both from PyPI, installed with pip when missing).
+# (ring's and Lua's build scripts compile C), installed with apt-get and rustup when
+# missing. musl: x86_64-unknown-linux-musl, what the x86_64 Linux release binary is
+# built for, with Debian's musl-gcc (mimalloc's build script compiles C too; the
+# libc crate's types for musl differ from glibc's in places, e.g. `msghdr`'s
+# fields); the libraries and binaries only, not the tests. macOS:
+# aarch64-apple-darwin with zig as the C compiler, through cargo-zigbuild (both from
+# PyPI, installed with pip when missing).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -51,9 +51,10 @@ use crate::report::{Report, RunEnd};
 /// and free were a fifth of the time (a 10,000-entry recording's dry run 0.74× the
 /// time), HTTP/2's frames, and musl's slow malloc in the static release builds.
 /// Measured against glibc's in BENCHMARKS.md: CPU per request unchanged on the
-/// plain path and over TLS, memory per idle VU lower. v3, and v2 with huge pages,
-/// were measured too: peak memory grew by 10 MiB (a plain run) to 46 MB (the
-/// recording).
+/// plain path and over TLS, memory per idle VU lower. v3 grew the recording's peak
+/// memory by 46 MB, v2 with huge pages a plain run's by 10 MiB. On a host whose
+/// transparent huge pages are `always` the kernel may still back mimalloc's
+/// segments with them; `MIMALLOC_ALLOW_THP=0` turns them off for the process.
 #[cfg(target_os = "linux")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
