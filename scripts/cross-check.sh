@@ -30,30 +30,24 @@ add_target() {
   fi
 }
 
-windows=x86_64-pc-windows-gnu
-if ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
+# A target's C compiler (command $1), installed from the Debian package $2 when missing.
+add_compiler() {
+  command -v "$1" >/dev/null && return
   if ! command -v apt-get >/dev/null; then
-    echo "error: x86_64-w64-mingw32-gcc is missing and apt-get is unavailable" >&2
+    echo "error: $1 is missing and apt-get is unavailable" >&2
     exit 1
   fi
-  echo "installing the MinGW-w64 C compiler" >&2
+  echo "installing $1 ($2)" >&2
   "${sudo[@]}" apt-get update
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    gcc-mingw-w64-x86-64
-fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2"
+}
+
+windows=x86_64-pc-windows-gnu
+add_compiler x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64
 add_target "$windows"
 
 musl=x86_64-unknown-linux-musl
-if ! command -v musl-gcc >/dev/null; then
-  if ! command -v apt-get >/dev/null; then
-    echo "error: musl-gcc is missing and apt-get is unavailable" >&2
-    exit 1
-  fi
-  echo "installing musl-gcc" >&2
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    musl-tools
-fi
+add_compiler musl-gcc musl-tools
 add_target "$musl"
 
 echo "==> cargo clippy --workspace --all-targets --target $windows -- -D warnings"
