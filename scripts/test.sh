@@ -263,4 +263,10 @@ if ! command -v mdbook >/dev/null || ! mdbook --version | grep -q '^mdbook v0\.4
 fi
 mdbook --version
 
+# The integration tests mostly wait (on runs of a set duration, on their servers):
+# at one test per CPU, libtest's default, they kept two CPUs a fifth busy and took
+# 438 s; at two per CPU, 327 s. The tests whose assertions depend on timing take a
+# lock among themselves (tests/integration/load_models.rs). RUST_TEST_THREADS
+# overrides.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-$((2 * $(nproc)))}"
 cargo test --workspace "$@"
