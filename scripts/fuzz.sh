@@ -3,9 +3,11 @@
 #
 # Each target starts from its seed corpus in fuzz/corpus/<target>/ (read only: what
 # the run finds goes to a temporary directory) and runs for FUZZ_SECONDS (default 20)
-# seconds, with debug assertions on, so an arithmetic overflow is a crash too. A
-# crash leaves its input in fuzz/artifacts/<target>/ and its log on stderr; every
-# target still runs, and the script exits 1 at the end.
+# seconds, with debug assertions on, so an arithmetic overflow is a crash too.
+# Targets run side by side, FUZZ_JOBS at a time (default: one per CPU; a fuzzer
+# uses one), so each still gets its whole time. A crash leaves its input in
+# fuzz/artifacts/<target>/ and its log on stderr; every target still runs, and the
+# script exits 1 at the end.
 #
 # Needs a nightly toolchain (FUZZ_TOOLCHAIN, default `nightly`) and cargo-fuzz,
 # which it installs when missing. Reproduce a crash with
@@ -15,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-20}"
+parallel="${FUZZ_JOBS:-$(nproc)}"
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
 fuzz=(cargo "+$toolchain" fuzz)
 # No sanitizer: the targets are safe Rust, and it builds and runs faster without.
@@ -35,21 +38,39 @@ fi
 echo "==> building ${#targets[@]} fuzz targets"
 "${fuzz[@]}" build "${flags[@]}"
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-crashed=()
 for target in "${targets[@]}"; do
-  corpus="fuzz/corpus/$target"
-  if [[ ! -d "$corpus" ]]; then
-    echo "error: fuzz target $target has no seed corpus in $corpus" >&2
+  if [[ ! -d "fuzz/corpus/$target" ]]; then
+    echo "error: fuzz target $target has no seed corpus in fuzz/corpus/$target" >&2
     exit 1
   fi
+done
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# Fuzz one target; its exit status goes to $work/<target>.status.
+fuzz_one() {
+  local target=$1 status=0
   mkdir -p "$work/$target"
-  echo "==> fuzzing $target for ${seconds}s"
-  if "${fuzz[@]}" run "${flags[@]}" "$target" "$work/$target" "$corpus" -- \
+  "${fuzz[@]}" run "${flags[@]}" "$target" "$work/$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    >"$work/$target.log" 2>&1; then
-    grep -a '^Done [0-9]* runs' "$work/$target.log" || true
+    >"$work/$target.log" 2>&1 || status=$?
+  echo "$status" >"$work/$target.status"
+}
+
+echo "==> fuzzing ${#targets[@]} targets for ${seconds}s each, $parallel at a time"
+for target in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= parallel)); do
+    wait -n || true
+  done
+  fuzz_one "$target" &
+done
+wait
+
+crashed=()
+for target in "${targets[@]}"; do
+  if [[ "$(cat "$work/$target.status")" == 0 ]]; then
+    echo "$target: $(grep -a '^Done [0-9]* runs' "$work/$target.log" || echo 'no summary')"
   else
     tail -n 80 "$work/$target.log" >&2
     echo "error: fuzz target $target crashed; its input is in fuzz/artifacts/$target/" >&2
