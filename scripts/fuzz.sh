@@ -69,7 +69,8 @@ wait
 
 crashed=()
 for target in "${targets[@]}"; do
-  if [[ "$(cat "$work/$target.status")" == 0 ]]; then
+  # No status at all (the job itself was killed) counts as a crash too.
+  if [[ "$(cat "$work/$target.status" 2>/dev/null)" == 0 ]]; then
     echo "$target: $(grep -a '^Done [0-9]* runs' "$work/$target.log" || echo 'no summary')"
   else
     tail -n 80 "$work/$target.log" >&2
