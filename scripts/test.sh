@@ -267,6 +267,7 @@ mdbook --version
 # at one test per CPU, libtest's default, they kept two CPUs a fifth busy and took
 # 438 s; at two per CPU, 327 s. The tests whose assertions depend on timing take a
 # lock among themselves (tests/integration/load_models.rs). RUST_TEST_THREADS
-# overrides.
+# overrides. Every test binary runs even after one fails, so that one run shows
+# every failure.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-$((2 * $(nproc)))}"
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
