@@ -1,14 +1,14 @@
 //! `kaioken compare BASELINE... CURRENT`: JSON reports side by side, and a verdict.
 //!
 //! This reads the files, prints and writes; the comparison itself, with its
-//! statistics, is the library's [`kaioken_cli::comparison`]. A regression is exit
+//! statistics, is the library's [`kaioken_report::comparison`]. A regression is exit
 //! code 3; runs with different load models are exit code 5 unless `--force`; a
 //! current report that failed its own `[thresholds]`, judged again from its data, is
 //! exit code 4 (a regression, 3, wins).
 
 use std::path::Path;
 
-use kaioken_cli::comparison::{self, Comparison, RunReport, Tolerances};
+use kaioken_report::comparison::{self, Comparison, RunReport, Tolerances};
 
 use crate::args::{CompareArgs, CompareFormat};
 use crate::error::{Error, Outcome};

@@ -229,7 +229,7 @@ fn histogram(parts: &[(String, Report)], key: &str) -> Result<Option<Histogram<u
             }
             continue;
         };
-        let h = kaioken_cli::hdr::decode(data).ok_or_else(|| {
+        let h = kaioken_report::hdr::decode(data).ok_or_else(|| {
             format!(
                 "cannot merge `{name}`: its histogram `{}` is not an HDR histogram (the report is damaged)",
                 if key.is_empty() { "histogram" } else { key }
@@ -354,19 +354,19 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
     // Latencies, from the histograms.
     let overall = histogram(parts, "")?.ok_or_else(|| missing(&parts[0].0, "histogram"))?;
     m.latency_ms = report::latency(&overall);
-    m.histogram.data = kaioken_cli::hdr::encode(&overall);
+    m.histogram.data = kaioken_report::hdr::encode(&overall);
     let mut histograms = BTreeMap::new();
     let keys: std::collections::BTreeSet<&String> =
         reports.iter().flat_map(|r| r.histograms.keys()).collect();
     for key in keys {
         if let Some(h) = histogram(parts, key)? {
-            histograms.insert(key.clone(), kaioken_cli::hdr::encode(&h));
+            histograms.insert(key.clone(), kaioken_report::hdr::encode(&h));
         }
     }
     let of = |key: &str| -> report::Latency {
         histograms
             .get(key)
-            .and_then(|d| kaioken_cli::hdr::decode(d))
+            .and_then(|d| kaioken_report::hdr::decode(d))
             .as_ref()
             .map(report::latency)
             .unwrap_or_default()
@@ -374,7 +374,7 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
     m.latency_uncorrected_ms = of("latency_uncorrected_ms");
     m.schedule_lag_ms = histograms
         .get("schedule_lag_ms")
-        .and_then(|d| kaioken_cli::hdr::decode(d))
+        .and_then(|d| kaioken_report::hdr::decode(d))
         .as_ref()
         .map_or(m.schedule_lag_ms, report::lag);
     for (list, prefix) in [(&mut m.scenarios, "scenarios"), (&mut m.tags, "tags")] {
@@ -416,7 +416,7 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
         phase.latency = of(&key);
         phase.count = histograms
             .get(&key)
-            .and_then(|d| kaioken_cli::hdr::decode(d))
+            .and_then(|d| kaioken_report::hdr::decode(d))
             .map_or(0, |h| h.len());
     }
     if let Some(g) = &mut m.grpc {
@@ -435,7 +435,7 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
         g.streams.first_message_ms = of("grpc/streams/first_message_ms");
         let per_stream = histograms
             .get("grpc/streams/messages")
-            .and_then(|d| kaioken_cli::hdr::decode(d))
+            .and_then(|d| kaioken_report::hdr::decode(d))
             .filter(|h| !h.is_empty());
         g.streams.messages_mean = per_stream.as_ref().map(Histogram::mean);
         g.streams.messages_max = per_stream.as_ref().map(Histogram::max);
@@ -633,7 +633,7 @@ mod tests {
     fn part(samples_us: &[u64], errors: u64, segment: (&str, &str), started: u64) -> Report {
         let mut r = closed_report();
         let h = hist(samples_us);
-        let data = kaioken_cli::hdr::encode(&h);
+        let data = kaioken_report::hdr::encode(&h);
         r.histogram.data = data.clone();
         r.latency_ms = report::latency(&h);
         for v in r.histograms.values_mut() {
@@ -663,7 +663,7 @@ mod tests {
     }
 
     fn decode(data: &str) -> Histogram<u64> {
-        kaioken_cli::hdr::decode(data).unwrap()
+        kaioken_report::hdr::decode(data).unwrap()
     }
 
     #[test]
@@ -722,11 +722,11 @@ mod tests {
                 r.segment = part(&[1], 0, (from, to), 0).segment;
                 for key in ["grpc/connect_ms", "websocket/rtt_ms"] {
                     r.histograms
-                        .insert(key.to_owned(), kaioken_cli::hdr::encode(&hist(&samples)));
+                        .insert(key.to_owned(), kaioken_report::hdr::encode(&hist(&samples)));
                 }
                 r.histograms.insert(
                     "grpc/streams/messages".to_owned(),
-                    kaioken_cli::hdr::encode(&hist(&[1, 2, samples[0] / 100])),
+                    kaioken_report::hdr::encode(&hist(&[1, 2, samples[0] / 100])),
                 );
                 r
             })

@@ -7,7 +7,7 @@ use kaioken_compiler::{Ir, Measured, Redact, Verdict, judge_thresholds};
 use kaioken_runtime::{RunStats, StopReason};
 use serde::{Deserialize, Serialize};
 
-use kaioken_cli::SCHEMA;
+use kaioken_report::SCHEMA;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -577,7 +577,7 @@ fn histograms(
     program: &kaioken_vm::Program,
     stats: &RunStats,
 ) -> BTreeMap<String, String> {
-    let encode = kaioken_cli::hdr::encode;
+    let encode = kaioken_report::hdr::encode;
     let mut out = BTreeMap::new();
     out.insert(
         "latency_uncorrected_ms".to_owned(),
@@ -1238,7 +1238,7 @@ fn histogram(h: &Histogram<u64>) -> HistogramJson {
     HistogramJson {
         encoding: "hdr-v2-deflate+base64".into(),
         unit: "us".into(),
-        data: kaioken_cli::hdr::encode(h),
+        data: kaioken_report::hdr::encode(h),
     }
 }
 
@@ -1711,14 +1711,14 @@ target_rate = 0
     /// The report as JSON, with the histogram checked against `latency` and its bytes
     /// left out (they depend on the deflate implementation, not on this file).
     fn json(report: &Report, latency: &Histogram<u64>) -> String {
-        let back = kaioken_cli::hdr::decode(&report.histogram.data).unwrap();
+        let back = kaioken_report::hdr::decode(&report.histogram.data).unwrap();
         assert_eq!(&back, latency);
         let mut shown = report.clone();
         shown.histogram.data = "<checked above>".to_owned();
         // The other histograms by their number of values (their sections' own
         // statistics, in the snapshot, come from the same histograms).
         for data in shown.histograms.values_mut() {
-            let h = kaioken_cli::hdr::decode(data).unwrap();
+            let h = kaioken_report::hdr::decode(data).unwrap();
             *data = format!("<{} values>", h.len());
         }
         serde_json::to_string_pretty(&shown).unwrap()

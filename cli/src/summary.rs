@@ -397,7 +397,7 @@ pub(crate) fn observed(v: &kaioken_compiler::Verdict) -> Option<String> {
 /// Render the summary.
 pub fn render(report: &Report, options: &Options<'_>) -> String {
     let serious = options.serious;
-    let histogram = kaioken_cli::hdr::decode(&report.histogram.data);
+    let histogram = kaioken_report::hdr::decode(&report.histogram.data);
     let r = &report.requests;
     let l = &report.latency_ms;
     let mut out = String::new();
@@ -892,7 +892,7 @@ mod tests {
     #[test]
     fn chosen_percentiles_and_the_histogram() {
         let report = closed_report();
-        let h = kaioken_cli::hdr::decode(&report.histogram.data).unwrap();
+        let h = kaioken_report::hdr::decode(&report.histogram.data).unwrap();
         let line = percentiles(&report, Some(&h), &[50.0, 99.99]);
         assert_eq!(line, "p50 0.90ms  p99.99 45.0ms");
         let rows = histogram_rows(&h);

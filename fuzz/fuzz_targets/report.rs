@@ -2,7 +2,7 @@
 //! reports are separated by a NUL byte; without one, a report is compared with itself.
 #![no_main]
 
-use kaioken_cli::comparison::{RunReport, Tolerances, compare};
+use kaioken_report::comparison::{RunReport, Tolerances, compare};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

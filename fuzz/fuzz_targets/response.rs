@@ -14,11 +14,11 @@ fuzz_target!(|data: &[u8]| {
     let is_head = how & 0x80 != 0;
     for body_limit in [0, 16] {
         let (responses, error) =
-            kaioken_runtime::fuzzing::parse_http1(input, read, is_head, body_limit);
+            kaioken_http1::fuzzing::parse_http1(input, read, is_head, body_limit);
         let used: u64 = responses.iter().map(|r| r.bytes).sum();
         assert!(used <= input.len() as u64);
         // Delivered in one read, the same bytes make the same responses.
-        let whole = kaioken_runtime::fuzzing::parse_http1(input, input.len(), is_head, body_limit);
+        let whole = kaioken_http1::fuzzing::parse_http1(input, input.len(), is_head, body_limit);
         assert_eq!((&responses, error), (&whole.0, whole.1), "reads of {read}");
     }
 });

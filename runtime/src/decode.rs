@@ -14,7 +14,7 @@
 
 use std::io::Read;
 
-use crate::response_parser::Capture;
+use kaioken_http1::Capture;
 
 /// Most decoded bytes counted per response: past it the decoder stops (a
 /// decompression bomb costs this much work, not its full size).

@@ -20,10 +20,10 @@ use crate::grpc::{Grpc, GrpcMethod};
 use crate::http1::{Http1, Sending, StepInfo};
 use crate::http2::Http2;
 use crate::http3::Http3;
-use crate::response_parser::Capture;
 use crate::stats::{Outcome, Tally, Timing};
 use crate::vu::Request;
 use crate::ws::Ws;
+use kaioken_http1::Capture;
 
 /// What every driver keeps of its last exchange.
 #[derive(Debug, Default)]

@@ -112,6 +112,17 @@ impl ErrorKind {
     }
 }
 
+impl From<kaioken_http1::Cut> for ErrorKind {
+    /// A response the connection's end cut off: a reset before its head was
+    /// complete, a broken body after.
+    fn from(cut: kaioken_http1::Cut) -> ErrorKind {
+        match cut {
+            kaioken_http1::Cut::Head => ErrorKind::Reset,
+            kaioken_http1::Cut::Body => ErrorKind::BodyRead,
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

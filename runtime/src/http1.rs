@@ -21,9 +21,9 @@ use crate::ErrorKind;
 use crate::conn::{Stream, open};
 use crate::driver::{Driver, Last, Perform};
 use crate::redirect::Hop;
-use crate::response_parser::{Capture, Invalid, Response, ResponseParser};
 use crate::stats::Outcome;
 use crate::stats::{Opened, Timing};
+use kaioken_http1::{Capture, Invalid, Response, ResponseParser};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -287,7 +287,7 @@ impl Exchange<'_> {
                         Writing::Failed(kind) if !parser.in_body() => Some(kind),
                         _ => None,
                     };
-                    return Poll::Ready(parser.eof().map_err(|k| written.unwrap_or(k)));
+                    return Poll::Ready(parser.eof().map_err(|cut| written.unwrap_or(cut.into())));
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -26,9 +26,9 @@ use crate::driver::{Driver, Last, Perform};
 use crate::h2pool;
 use crate::http1::{Added, Sending, StepInfo};
 use crate::redirect::Hop;
-use crate::response_parser::Capture;
 use crate::stats::Outcome;
 use crate::stats::{Opened, Timing};
+use kaioken_http1::Capture;
 
 /// A step's request parts that never change (method, header names, constant values),
 /// converted once: HTTP/2 and HTTP/3 build their `http::Request`s from them alike.

@@ -12,8 +12,8 @@ use kaioken_vm::{
     CheckId, ExtractorId, Host, Program, Reads, ResponseView, StepId, TransportPlan, VuState, Yield,
 };
 
-use crate::response_parser::Capture;
 use crate::stats::{Outcome, WorkerStats};
+use kaioken_http1::Capture;
 
 /// An exchange's outcome as checks and extractors see it: the status, the time it
 /// took, and what the engine kept of the head and body.

@@ -13,7 +13,7 @@
 //!      vu.request()  → the request to send (the step's, or the redirect it follows)
 //!      the engine performs it:
 //!        tokio engine: a task per VU, drivers behind one seam (driver.rs):
-//!                      http1.rs (raw bytes + httparse), http2.rs (h2),
+//!                      http1.rs (raw bytes + kaioken-http1's parser), http2.rs (h2),
 //!                      http3.rs (quinn + h3)
 //!        io_uring engine: one ring, every VU's sockets (uring.rs; plain HTTP/1.1,
 //!                      one socket per VU and origin, see uring::eligible)
@@ -45,8 +45,6 @@ mod dial;
 mod driver;
 mod error_kind;
 mod fdlimit;
-#[doc(hidden)]
-pub mod fuzzing;
 mod grpc;
 mod h2pool;
 mod http1;
@@ -60,7 +58,6 @@ mod proxy;
 mod rate;
 mod redirect;
 mod reflection;
-mod response_parser;
 mod run_error;
 mod shared;
 mod stats;

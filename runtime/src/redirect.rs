@@ -14,10 +14,8 @@
 use kaioken_vm::{Method, Origin, Scheme, StepDesc};
 use url::{Host, Url};
 
-/// Whether `status` is a redirect kaioken follows (it needs a `Location`).
-pub(crate) fn is_redirect(status: u16) -> bool {
-    matches!(status, 301 | 302 | 303 | 307 | 308)
-}
+// Whether a status is a redirect kaioken follows: the HTTP/1.1 parser needs it too.
+pub(crate) use kaioken_http1::is_redirect;
 
 /// The request a redirect asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -97,13 +97,13 @@ use crate::live::PUBLISH_EVERY;
 use crate::open::{Backlog, Limits, RELEASE_AHEAD, RETIRE_AFTER, Schedule};
 use crate::proxy::{self, Handshake, Progress};
 use crate::rate::Pacer;
-use crate::response_parser::{Invalid, Response, ResponseParser};
 use crate::shared::Shared;
 use crate::stats::{Opened, Outcome, Timing, WorkerStats};
 use crate::trace::{Ids, Tracer};
 use crate::vu::{After, Exchange, Vu, Worker};
 use crate::worker::default_detail;
 use crate::{ErrorKind, StopReason};
+use kaioken_http1::{Invalid, Response, ResponseParser};
 use lookups::Lookups;
 
 /// The size of each provided receive buffer (`Pool`).
@@ -503,7 +503,7 @@ struct Conn {
     queued_round: u64,
     parser: ResponseParser,
     /// The response's head and body, when checks read them.
-    capture: Option<crate::response_parser::Capture>,
+    capture: Option<kaioken_http1::Capture>,
     /// Whether this step's response is kept in `capture` (see `StepInfo::keep`).
     keep: bool,
     /// With `-v`, the failure's detail of the exchange in progress, to print with
@@ -714,14 +714,14 @@ impl Conn {
     fn ended(&mut self) -> Settled {
         let in_body = self.parser.in_body();
         let send_error = self.send_error;
-        self.parser.eof().map_err(|k| match send_error {
+        self.parser.eof().map_err(|cut| match send_error {
             // Closed with no response after a failed send: the send's error says
             // more than the end of stream.
             Some(e) if !in_body => {
                 let kind = ErrorKind::from_io(&io::Error::from_raw_os_error(e), false);
                 (kind, Why::Errno(e))
             }
-            _ => (k, Why::Nothing),
+            _ => (cut.into(), Why::Nothing),
         })
     }
 

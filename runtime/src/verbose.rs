@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use kaioken_vm::{Program, Protocol, Redact};
 
 use crate::ErrorKind;
-use crate::response_parser::Capture;
 use crate::stats::Outcome;
 use crate::vu::Request;
+use kaioken_http1::Capture;
 
 /// Most body bytes shown of a request or a response.
 const BODY_SHOWN: usize = 1024;

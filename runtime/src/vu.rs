@@ -28,8 +28,8 @@ use crate::cookies::Jar;
 use crate::http1::Added;
 use crate::judge::{View, after_exchange};
 use crate::redirect::{Hop, Origins, Sent, follow};
-use crate::response_parser::Capture;
 use crate::stats::{Outcome, Timing, WorkerStats};
+use kaioken_http1::Capture;
 
 /// A virtual user.
 pub(crate) struct Vu {

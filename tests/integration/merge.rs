@@ -70,7 +70,7 @@ fn u64_at(v: &Value, pointer: &str) -> u64 {
 }
 
 fn histogram(v: &Value) -> hdrhistogram::Histogram<u64> {
-    kaioken_cli::hdr::decode(v["histogram"]["data"].as_str().unwrap()).unwrap()
+    kaioken_report::hdr::decode(v["histogram"]["data"].as_str().unwrap()).unwrap()
 }
 
 /// Two halves of one run merged: the counts are the sum and what nginx logged, the

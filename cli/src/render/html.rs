@@ -289,7 +289,7 @@ fn bar_chart(
 
 /// The report's whole-run histogram, if it has one that decodes.
 fn histogram(report: &Report) -> Option<Histogram<u64>> {
-    kaioken_cli::hdr::decode(&report.histogram.data).filter(|h| !h.is_empty())
+    kaioken_report::hdr::decode(&report.histogram.data).filter(|h| !h.is_empty())
 }
 
 /// Latency by percentile, x on a log scale of `1 / (1 - q)` (0, 90, 99, 99.9, …),

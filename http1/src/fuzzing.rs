@@ -1,13 +1,20 @@
-//! Entry points for the fuzz targets in `fuzz/`, not part of the runtime's API
+//! Entry points for the fuzz targets in `fuzz/`, not part of the crate's API
 //! (hidden from its docs; they may change with any release).
 //!
-//! Each drives one internal piece the way the runtime drives it, over bytes a fuzzer
-//! chose, and checks the piece's own invariants with assertions, so a broken one is a
-//! crash the fuzzer reports. The pieces stay private to the crate: this module only
-//! calls them.
+//! Each drives the parser the way the runtime's drivers drive it, over bytes a
+//! fuzzer chose, and checks its invariants with assertions, so a broken one is a
+//! crash the fuzzer reports.
 
-use crate::ErrorKind;
-use crate::response_parser::{Capture, ResponseParser};
+use crate::{Capture, Cut, ResponseParser};
+
+/// What ended a connection before its last response was complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// The input ended in the middle of a response.
+    Cut(Cut),
+    /// The bytes were not HTTP/1.1 (the runtime's `protocol` error).
+    Invalid,
+}
 
 /// What one response on a connection came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +43,7 @@ pub fn parse_http1(
     read: usize,
     is_head: bool,
     body_limit: usize,
-) -> (Vec<ParsedResponse>, Option<ErrorKind>) {
+) -> (Vec<ParsedResponse>, Option<Failed>) {
     let read = read.max(1);
     let mut responses = Vec::new();
     let mut capture = Capture::new(body_limit);
@@ -52,7 +59,7 @@ pub fn parse_http1(
                 Err(invalid) => {
                     // Every refusal names what was wrong.
                     assert!(!invalid.0.is_empty(), "a protocol error without a reason");
-                    return (responses, Some(ErrorKind::Protocol));
+                    return (responses, Some(Failed::Invalid));
                 }
             };
             assert!(used <= buf.len(), "used {used} of {} bytes", buf.len());
@@ -64,7 +71,7 @@ pub fn parse_http1(
             if fed == input.len() {
                 match parser.eof() {
                     Ok(response) => break response,
-                    Err(kind) => return (responses, Some(kind)),
+                    Err(cut) => return (responses, Some(Failed::Cut(cut))),
                 }
             }
             let end = fed.saturating_add(read).min(input.len());
@@ -120,8 +127,11 @@ HTTP/1.1 500 Oops\r\n\r\nuntil close";
             false,
             0,
         );
-        assert_eq!((responses, error), (Vec::new(), Some(ErrorKind::BodyRead)));
+        assert_eq!(
+            (responses, error),
+            (Vec::new(), Some(Failed::Cut(Cut::Body)))
+        );
         let (responses, error) = parse_http1(b"nonsense\r\n\r\n", 4, false, 0);
-        assert_eq!((responses, error), (Vec::new(), Some(ErrorKind::Protocol)));
+        assert_eq!((responses, error), (Vec::new(), Some(Failed::Invalid)));
     }
 }

@@ -1,10 +1,10 @@
 //! JSON reports compared: the computation behind `kaioken compare`, without its
 //! files or its printing.
 //!
-//! Part of the cli crate's library (`kaioken_cli`), so that it can be tested and
-//! fuzzed on report text alone: `compare` in the binary reads the files, hands their
-//! text to [`RunReport::parse`], and prints (text, Markdown or JSON) what
-//! [`compare_many`] found.
+//! Apart from the binary, so that it can be tested and fuzzed on report text alone:
+//! `compare` in the binary reads the files, hands their text to
+//! [`RunReport::parse`], and prints (text, Markdown or JSON) what [`compare_many`]
+//! found.
 //!
 //! Latency percentiles come from the reports' serialized HDR histograms when they
 //! have one (exact, not the rounded summary fields). A regression is a change for the

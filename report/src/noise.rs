@@ -1,6 +1,6 @@
 //! Run-to-run noise: the statistics behind `kaioken compare` with several baselines.
 //!
-//! Part of the cli crate's library, used by [`crate::comparison`]. Each metric of
+//! Used by [`crate::comparison`]. Each metric of
 //! the baselines (requests/s, a latency percentile, …) is one sample per run; the
 //! question is whether the current run's value could be one more draw from the same
 //! runs. The answer is a **prediction interval** for a new observation:

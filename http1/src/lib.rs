@@ -1,9 +1,12 @@
 //! An incremental HTTP/1.1 response parser over bytes already read: head with
 //! `httparse`, then the body by content-length, chunked coding, or until close.
 //!
-//! It is sync and owns no buffer, so any driver can feed it whatever its socket
-//! produced: the tokio driver after each `read`, an io_uring driver after each
-//! completion. Body bytes are counted and skipped, never copied.
+//! It sits under the runtime's HTTP/1.1 drivers (`kaioken-runtime`): it is sync and
+//! owns no buffer, so any driver can feed it whatever its socket produced: the tokio
+//! driver after each `read`, the io_uring engine after each completion. Body bytes
+//! are counted and skipped, never copied, except into a [`Capture`] when checks read
+//! them. A crate of its own, with no I/O and no runtime, so that the fuzz targets in
+//! `fuzz/` build it alone ([`fuzzing`]).
 //!
 //! Every part whose end must be searched for is bounded — the head and the trailer
 //! section ([`MAX_HEAD`], [`MAX_HEADERS`] lines), a chunk-size line
@@ -13,29 +16,34 @@
 
 use httparse::Status;
 
-use crate::ErrorKind;
+#[doc(hidden)]
+pub mod fuzzing;
 
 /// Response heads (and trailer sections) larger than this are a protocol error, so a
 /// broken server cannot make a VU's buffer grow without bound.
-pub(crate) const MAX_HEAD: usize = 64 * 1024;
+pub const MAX_HEAD: usize = 64 * 1024;
 
 /// Most header lines a response head may have: generous (a response setting 70
 /// cookies is ordinary), and what `httparse` gets as slots on the stack (32 bytes
 /// each).
-pub(crate) const MAX_HEADERS: usize = 256;
+pub const MAX_HEADERS: usize = 256;
 
 /// Header slots tried first: enough for nearly every response, and cheap to clear.
 const FEW_HEADERS: usize = 64;
 
 /// Longest chunk-size line, extensions included: a line that does not end within
 /// it is a protocol error, not a buffer that grows.
-pub(crate) const MAX_CHUNK_LINE: usize = 4 * 1024;
+pub const MAX_CHUNK_LINE: usize = 4 * 1024;
 
 /// The parts of a response kept for checks and extractors: the head as received and
-/// the body up to a limit. One per VU, cleared (not freed) for each response.
+/// the body up to a limit. One per VU, cleared (not freed) for each response. The
+/// parser fills it as it goes ([`ResponseParser::advance_into`]); the drivers of
+/// other protocols fill it from their responses the same way.
 #[derive(Debug, Default)]
-pub(crate) struct Capture {
+pub struct Capture {
+    /// The head: status line and header lines, as received.
     pub head: Vec<u8>,
+    /// The body, up to this response's limit.
     pub body: Vec<u8>,
     /// Body bytes beyond this are counted but not kept, so memory stays bounded.
     pub body_limit: usize,
@@ -48,6 +56,7 @@ pub(crate) struct Capture {
 }
 
 impl Capture {
+    /// A capture keeping up to `body_limit` bytes of each body.
     pub fn new(body_limit: usize) -> Capture {
         Capture {
             head: Vec::with_capacity(512),
@@ -73,6 +82,7 @@ impl Capture {
         self.truncated = false;
     }
 
+    /// Keep what fits of `bytes`, the next part of the body.
     pub fn push_body(&mut self, bytes: &[u8]) {
         let room = self.limit.saturating_sub(self.body.len());
         self.truncated |= bytes.len() > room;
@@ -94,7 +104,8 @@ impl Capture {
 
 /// A complete response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Response {
+pub struct Response {
+    /// Its status code (the final one, after any interim `1xx`).
     pub status: u16,
     /// Bytes of head and body.
     pub bytes: u64,
@@ -120,7 +131,7 @@ enum Chunk {
 
 /// Parses one response; make a new one (a few words, no allocation) for the next.
 #[derive(Debug)]
-pub(crate) struct ResponseParser {
+pub struct ResponseParser {
     state: State,
     is_head: bool,
     /// Keep the `Location` of a redirect.
@@ -174,7 +185,6 @@ impl ResponseParser {
 
     /// Consume what it can of `buf`. Returns how many bytes it used and, once the
     /// response is complete, the response; bytes after it are left unused.
-    #[cfg(test)]
     pub fn advance(&mut self, buf: &[u8]) -> Result<(usize, Option<Response>), Invalid> {
         self.advance_into(buf, None)
     }
@@ -237,12 +247,12 @@ impl ResponseParser {
     }
 
     /// The connection reached end of stream. Complete for a body delimited by the
-    /// close; an error anywhere else.
-    pub fn eof(&mut self) -> Result<Response, ErrorKind> {
+    /// close; cut off anywhere else.
+    pub fn eof(&mut self) -> Result<Response, Cut> {
         match self.state {
             State::UntilClose => Ok(self.response()),
-            State::Head => Err(ErrorKind::Reset),
-            _ => Err(ErrorKind::BodyRead),
+            State::Head => Err(Cut::Head),
+            _ => Err(Cut::Body),
         }
     }
 
@@ -351,7 +361,7 @@ impl ResponseParser {
         // succeeded): it cannot carry the next request.
         self.keep_alive = !close && code != 101;
         if self.follow
-            && crate::redirect::is_redirect(code)
+            && is_redirect(code)
             && let Some(h) = resp
                 .headers
                 .iter()
@@ -438,9 +448,25 @@ impl ResponseParser {
     }
 }
 
+/// Whether `status` is a redirect kaioken follows (it needs a `Location`): the
+/// parser keeps a redirect's `Location` when asked to.
+pub fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// Where the connection's end cut a response off ([`ResponseParser::eof`]). The
+/// runtime counts the first as a reset and the second as a broken body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Before its head was complete: no response came.
+    Head,
+    /// In its body.
+    Body,
+}
+
 /// Why a response is not valid HTTP/1.1, for the `protocol` error's detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Invalid(pub &'static str);
+pub struct Invalid(pub &'static str);
 
 impl Invalid {
     /// The report's example message for this error.
@@ -502,9 +528,17 @@ fn blank_line_end(buf: &[u8], scan: &mut usize) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// How a response fed to the parser failed: cut off by the end of the stream, or
+    /// not HTTP/1.1.
+    #[derive(Debug, PartialEq)]
+    enum Failed {
+        Cut(Cut),
+        Protocol,
+    }
+
     /// Feed `input` in pieces of `size` bytes; return the response and bytes used.
-    fn feed(input: &[u8], size: usize, is_head: bool) -> Result<(Response, usize), ErrorKind> {
-        run(input, size, is_head).map_err(|e| e.unwrap_or(ErrorKind::Protocol))
+    fn feed(input: &[u8], size: usize, is_head: bool) -> Result<(Response, usize), Failed> {
+        run(input, size, is_head).map_err(|e| e.map_or(Failed::Protocol, Failed::Cut))
     }
 
     /// The reason `input`, fed in pieces of `size` bytes, is a protocol error.
@@ -515,13 +549,13 @@ mod tests {
         }
     }
 
-    /// [`feed`], with the error `Err(Invalid)` for a protocol error, `Ok(kind)` for
+    /// [`feed`], with the error `Err(Invalid)` for a protocol error, `Ok(cut)` for
     /// an end of stream before the response's end.
     fn run(
         input: &[u8],
         size: usize,
         is_head: bool,
-    ) -> Result<(Response, usize), Result<ErrorKind, Invalid>> {
+    ) -> Result<(Response, usize), Result<Cut, Invalid>> {
         let mut p = ResponseParser::new(is_head);
         let mut buf: Vec<u8> = Vec::new();
         let mut fed = 0;
@@ -631,10 +665,10 @@ mod tests {
 
     #[test]
     fn errors_are_classified() {
-        assert_eq!(feed(b"", 4, false).unwrap_err(), ErrorKind::Reset);
+        assert_eq!(feed(b"", 4, false).unwrap_err(), Failed::Cut(Cut::Head));
         assert_eq!(
             feed(b"HTTP/1.1 200 OK\r\ncontent-len", 4, false).unwrap_err(),
-            ErrorKind::Reset
+            Failed::Cut(Cut::Head)
         );
         assert_eq!(
             feed(
@@ -643,27 +677,24 @@ mod tests {
                 false
             )
             .unwrap_err(),
-            ErrorKind::BodyRead
+            Failed::Cut(Cut::Body)
         );
         assert_eq!(
             feed(b"garbage\r\n\r\n", 4, false).unwrap_err(),
-            ErrorKind::Protocol
+            Failed::Protocol
         );
         assert_eq!(
             feed(b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n", 64, false).unwrap_err(),
-            ErrorKind::Protocol
+            Failed::Protocol
         );
         let bad_chunk = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n";
-        assert_eq!(feed(bad_chunk, 64, false).unwrap_err(), ErrorKind::Protocol);
+        assert_eq!(feed(bad_chunk, 64, false).unwrap_err(), Failed::Protocol);
         let huge_head = [
             b"HTTP/1.1 200 OK\r\n".as_slice(),
             &vec![b'a'; MAX_HEAD + 10],
         ]
         .concat();
-        assert_eq!(
-            feed(&huge_head, 4096, false).unwrap_err(),
-            ErrorKind::Protocol
-        );
+        assert_eq!(feed(&huge_head, 4096, false).unwrap_err(), Failed::Protocol);
     }
 
     #[test]
@@ -811,6 +842,6 @@ mod tests {
         assert!(!p.started());
         assert_eq!(p.advance(b"HTT").unwrap(), (0, None));
         assert!(p.started());
-        assert_eq!(p.eof(), Err(ErrorKind::Reset));
+        assert_eq!(p.eof(), Err(Cut::Head));
     }
 }
