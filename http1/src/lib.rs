@@ -527,18 +527,11 @@ fn blank_line_end(buf: &[u8], scan: &mut usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// How a response fed to the parser failed: cut off by the end of the stream, or
-    /// not HTTP/1.1.
-    #[derive(Debug, PartialEq)]
-    enum Failed {
-        Cut(Cut),
-        Protocol,
-    }
+    use crate::fuzzing::Failed;
 
     /// Feed `input` in pieces of `size` bytes; return the response and bytes used.
     fn feed(input: &[u8], size: usize, is_head: bool) -> Result<(Response, usize), Failed> {
-        run(input, size, is_head).map_err(|e| e.map_or(Failed::Protocol, Failed::Cut))
+        run(input, size, is_head).map_err(|e| e.map_or(Failed::Invalid, Failed::Cut))
     }
 
     /// The reason `input`, fed in pieces of `size` bytes, is a protocol error.
@@ -681,20 +674,20 @@ mod tests {
         );
         assert_eq!(
             feed(b"garbage\r\n\r\n", 4, false).unwrap_err(),
-            Failed::Protocol
+            Failed::Invalid
         );
         assert_eq!(
             feed(b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n", 64, false).unwrap_err(),
-            Failed::Protocol
+            Failed::Invalid
         );
         let bad_chunk = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n";
-        assert_eq!(feed(bad_chunk, 64, false).unwrap_err(), Failed::Protocol);
+        assert_eq!(feed(bad_chunk, 64, false).unwrap_err(), Failed::Invalid);
         let huge_head = [
             b"HTTP/1.1 200 OK\r\n".as_slice(),
             &vec![b'a'; MAX_HEAD + 10],
         ]
         .concat();
-        assert_eq!(feed(&huge_head, 4096, false).unwrap_err(), Failed::Protocol);
+        assert_eq!(feed(&huge_head, 4096, false).unwrap_err(), Failed::Invalid);
     }
 
     #[test]
