@@ -1,0 +1,993 @@
+//! One client connection's HTTP/2 (RFC 9113) framing and flow control, one
+//! stream at a time, sans I/O.
+//!
+//! The caller writes what [`Connection`] puts in its output buffer to the socket
+//! and hands it the bytes it reads; [`Connection::next`] takes whole frames from
+//! those bytes, answers what the protocol answers on its own (a `SETTINGS`
+//! acknowledgement, a `PING`'s, the `WINDOW_UPDATE`s that keep the server
+//! sending), and returns what concerns the open stream as an [`Event`]. The
+//! response's head is decoded into [`Connection::fields`]; its body's bytes are
+//! handed back as slices of the input, never copied.
+//!
+//! One stream at a time is the closed model's VU: it sends a request and waits for
+//! its response. Frames of a stream that is no longer open (after a reset) are
+//! read and dropped, with their header blocks still decoded, so that the HPACK
+//! table stays the server's.
+
+use crate::hpack::{self, Decoder, Fields};
+
+/// What a client connection starts with (RFC 9113 section 3.4).
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Each stream's receive window, sent as SETTINGS_INITIAL_WINDOW_SIZE: a
+/// response's first 2 MiB come without waiting for a window update.
+pub const STREAM_WINDOW: u32 = 2 << 20;
+
+/// The connection's receive window, opened to this by the first
+/// `WINDOW_UPDATE`.
+pub const CONNECTION_WINDOW: u32 = 5 << 20;
+
+/// The largest frame the client takes (SETTINGS_MAX_FRAME_SIZE's default, which
+/// it leaves as it is).
+pub const MAX_FRAME: usize = 16 << 10;
+
+/// The most a header block may hold before it is decoded (its fragments
+/// together), and decoded (its fields' names and values): a broken server cannot
+/// make the connection's buffers grow without bound.
+pub const MAX_HEADER_BLOCK: usize = 64 << 10;
+
+/// The largest window RFC 9113 allows (2^31 - 1).
+const MAX_WINDOW: i64 = (1 << 31) - 1;
+
+mod kind {
+    pub const DATA: u8 = 0x0;
+    pub const HEADERS: u8 = 0x1;
+    pub const PRIORITY: u8 = 0x2;
+    pub const RST_STREAM: u8 = 0x3;
+    pub const SETTINGS: u8 = 0x4;
+    pub const PUSH_PROMISE: u8 = 0x5;
+    pub const PING: u8 = 0x6;
+    pub const GOAWAY: u8 = 0x7;
+    pub const WINDOW_UPDATE: u8 = 0x8;
+    pub const CONTINUATION: u8 = 0x9;
+}
+
+const END_STREAM: u8 = 0x1;
+const ACK: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+const PADDED: u8 = 0x8;
+const PRIORITY_FLAG: u8 = 0x20;
+
+/// HTTP/2 error codes (RFC 9113 section 7) the client sends or reports.
+pub mod code {
+    /// NO_ERROR
+    pub const NO_ERROR: u32 = 0x0;
+    /// PROTOCOL_ERROR
+    pub const PROTOCOL_ERROR: u32 = 0x1;
+    /// FLOW_CONTROL_ERROR
+    pub const FLOW_CONTROL_ERROR: u32 = 0x3;
+    /// FRAME_SIZE_ERROR
+    pub const FRAME_SIZE_ERROR: u32 = 0x6;
+    /// COMPRESSION_ERROR
+    pub const COMPRESSION_ERROR: u32 = 0x9;
+}
+
+/// A connection error: the server broke the protocol, and the connection cannot
+/// go on (RFC 9113 section 5.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Error {
+    /// The HTTP/2 error code that names it.
+    pub code: u32,
+    /// What was wrong.
+    pub what: &'static str,
+}
+
+impl Error {
+    fn protocol(what: &'static str) -> Error {
+        Error {
+            code: code::PROTOCOL_ERROR,
+            what,
+        }
+    }
+}
+
+/// What the bytes read so far say about the open stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// No whole frame is left in the input: read more.
+    NeedMore,
+    /// The response's head, its fields in [`Connection::fields`] (`:status`
+    /// first); `end` when no body follows.
+    Head {
+        /// The status code.
+        status: u16,
+        /// The stream ended with the head.
+        end: bool,
+    },
+    /// Bytes of the response's body; `end` when they are its last.
+    Data(&'a [u8], bool),
+    /// Trailers ended the response (their fields are not kept).
+    End,
+    /// The server reset the stream (`RST_STREAM`) with this error code.
+    Reset(u32),
+    /// The server is closing the connection (`GOAWAY`): streams above
+    /// `last_stream` were not processed and never will be.
+    GoAway {
+        /// The last stream the server processed or may still process.
+        last_stream: u32,
+        /// Why.
+        code: u32,
+    },
+    /// The server opened the send window: a body held back by it may go on.
+    Window,
+}
+
+/// Where the open stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No stream open.
+    Idle,
+    /// The request went; its response's head has not come.
+    Head,
+    /// The head came; the body or trailers are coming.
+    Body,
+}
+
+/// One HTTP/2 client connection's state: see the module's documentation.
+#[derive(Debug)]
+pub struct Connection {
+    decoder: Decoder,
+    /// The last response head decoded.
+    pub fields: Fields,
+    /// A header block's fragments until its last (`END_HEADERS`), and the stream
+    /// and end-of-stream flag of its `HEADERS` frame.
+    block: Vec<u8>,
+    continuing: Option<(u32, bool)>,
+    /// The server's SETTINGS_MAX_FRAME_SIZE and SETTINGS_INITIAL_WINDOW_SIZE.
+    peer_max_frame: usize,
+    peer_initial_window: i64,
+    /// What the client may still send on the connection and on its stream.
+    conn_send: i64,
+    stream_send: i64,
+    /// What the server has sent since the client last opened the windows.
+    conn_unacked: u32,
+    stream_unacked: u32,
+    next_id: u32,
+    stream: u32,
+    phase: Phase,
+    /// The last stream the server's `GOAWAY` named, once it sent one.
+    goaway: Option<u32>,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Connection::new()
+    }
+}
+
+impl Connection {
+    /// A connection on which nothing has been sent.
+    pub fn new() -> Connection {
+        Connection {
+            decoder: Decoder::new(),
+            fields: Fields::default(),
+            block: Vec::new(),
+            continuing: None,
+            peer_max_frame: MAX_FRAME,
+            peer_initial_window: 65_535,
+            conn_send: 65_535,
+            stream_send: 0,
+            conn_unacked: 0,
+            stream_unacked: 0,
+            next_id: 1,
+            stream: 0,
+            phase: Phase::Idle,
+            goaway: None,
+        }
+    }
+
+    /// Write the client's preface: the magic, its settings (no server push, each
+    /// stream's window) and the connection window's update. Requests may follow
+    /// at once, before the server's settings come.
+    pub fn preface(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(PREFACE);
+        frame_head(out, 12, kind::SETTINGS, 0, 0);
+        for (id, value) in [(0x2u16, 0u32), (0x4, STREAM_WINDOW)] {
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&value.to_be_bytes());
+        }
+        window_update(out, 0, CONNECTION_WINDOW - 65_535);
+    }
+
+    /// Whether a new stream may go on this connection: the server has not said it
+    /// is going away, and stream identifiers are left.
+    pub fn usable(&self) -> bool {
+        self.goaway.is_none() && self.next_id <= MAX_WINDOW as u32
+    }
+
+    /// The open stream's identifier (0 before the first).
+    pub fn stream(&self) -> u32 {
+        self.stream
+    }
+
+    /// Begin a request's `HEADERS` frame in `out`: encode its fields into `out`
+    /// with [`hpack::encode`] after this, then call
+    /// [`Connection::end_headers`] with what this returned.
+    pub fn begin_headers(&self, out: &mut Vec<u8>) -> usize {
+        let at = out.len();
+        out.extend_from_slice(&[0; 9]);
+        at
+    }
+
+    /// Open the next stream with the header block written since
+    /// [`Connection::begin_headers`] returned `at`, split into `CONTINUATION`
+    /// frames where the server's frame size asks for it; `end_stream` when the
+    /// request has no body. Returns the stream's identifier.
+    pub fn end_headers(&mut self, out: &mut Vec<u8>, at: usize, end_stream: bool) -> u32 {
+        let id = self.next_id;
+        self.next_id += 2;
+        self.stream = id;
+        self.phase = Phase::Head;
+        self.stream_send = self.peer_initial_window;
+        self.stream_unacked = 0;
+        let flags = if end_stream { END_STREAM } else { 0 };
+        let block = out.len() - at - 9;
+        let first = block.min(self.peer_max_frame);
+        let last = if first == block { END_HEADERS } else { 0 };
+        out[at..at + 9].copy_from_slice(&head_bytes(first, kind::HEADERS, flags | last, id));
+        // A block larger than a frame (rare): its rest in CONTINUATION frames.
+        let mut pos = at + 9 + first;
+        while pos < out.len() {
+            let len = (out.len() - pos).min(self.peer_max_frame);
+            let flags = if pos + len == out.len() {
+                END_HEADERS
+            } else {
+                0
+            };
+            out.splice(pos..pos, head_bytes(len, kind::CONTINUATION, flags, id));
+            pos += 9 + len;
+        }
+        id
+    }
+
+    /// Write as much of the open stream's body `data` as the send windows allow, in
+    /// `DATA` frames, the last with `END_STREAM` when all of it fits; returns how
+    /// many bytes went. The rest waits for an [`Event::Window`].
+    pub fn send_data(&mut self, out: &mut Vec<u8>, data: &[u8]) -> usize {
+        let room = self.conn_send.min(self.stream_send).max(0) as usize;
+        let n = data.len().min(room);
+        let mut sent = 0;
+        while sent < n || (n == data.len() && sent == 0 && data.is_empty()) {
+            let len = (n - sent).min(self.peer_max_frame);
+            let end = sent + len == data.len();
+            frame_head(
+                out,
+                len,
+                kind::DATA,
+                if end { END_STREAM } else { 0 },
+                self.stream,
+            );
+            out.extend_from_slice(&data[sent..sent + len]);
+            sent += len;
+            if end {
+                break;
+            }
+        }
+        self.conn_send -= n as i64;
+        self.stream_send -= n as i64;
+        n
+    }
+
+    /// Read the next thing about the open stream from `input`: returns how many
+    /// bytes were taken (whole frames) and the event. Frames the connection
+    /// answers itself write their answers to `out`, which the caller sends before
+    /// it next waits for the server.
+    pub fn next<'a>(
+        &mut self,
+        input: &'a [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, Event<'a>), Error> {
+        let mut pos = 0;
+        loop {
+            let Some(head) = input.get(pos..pos + 9) else {
+                return Ok((pos, Event::NeedMore));
+            };
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let (ty, flags) = (head[3], head[4]);
+            let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+            if len > MAX_FRAME {
+                return Err(Error {
+                    code: code::FRAME_SIZE_ERROR,
+                    what: "a frame larger than SETTINGS_MAX_FRAME_SIZE",
+                });
+            }
+            let Some(payload) = input.get(pos + 9..pos + 9 + len) else {
+                return Ok((pos, Event::NeedMore));
+            };
+            pos += 9 + len;
+            if self.continuing.is_some() && ty != kind::CONTINUATION {
+                return Err(Error::protocol("a frame inside a header block"));
+            }
+            if let Some(event) = self.frame(ty, flags, id, payload, out)? {
+                return Ok((pos, event));
+            }
+        }
+    }
+
+    /// Handle one frame; `Some` when it concerns the open stream.
+    fn frame<'a>(
+        &mut self,
+        ty: u8,
+        flags: u8,
+        id: u32,
+        payload: &'a [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Event<'a>>, Error> {
+        let on_stream = |what| {
+            if id == 0 {
+                Err(Error::protocol(what))
+            } else {
+                Ok(())
+            }
+        };
+        let on_connection = |what| {
+            if id != 0 {
+                Err(Error::protocol(what))
+            } else {
+                Ok(())
+            }
+        };
+        match ty {
+            kind::DATA => {
+                on_stream("DATA on stream 0")?;
+                self.conn_unacked += payload.len() as u32;
+                if self.conn_unacked >= CONNECTION_WINDOW / 2 {
+                    window_update(out, 0, self.conn_unacked);
+                    self.conn_unacked = 0;
+                }
+                if id != self.stream || self.phase == Phase::Idle {
+                    return Ok(None);
+                }
+                if self.phase != Phase::Body {
+                    return Err(Error::protocol("DATA before the response's HEADERS"));
+                }
+                let data = unpad(flags, payload)?;
+                let end = flags & END_STREAM != 0;
+                self.stream_unacked += payload.len() as u32;
+                if end {
+                    self.phase = Phase::Idle;
+                } else if self.stream_unacked >= STREAM_WINDOW / 2 {
+                    window_update(out, id, self.stream_unacked);
+                    self.stream_unacked = 0;
+                }
+                Ok(Some(Event::Data(data, end)))
+            }
+            kind::HEADERS => {
+                on_stream("HEADERS on stream 0")?;
+                let mut fragment = unpad(flags, payload)?;
+                if flags & PRIORITY_FLAG != 0 {
+                    fragment = fragment.get(5..).ok_or(Error::protocol(
+                        "a HEADERS frame too short for its priority",
+                    ))?;
+                }
+                let end = flags & END_STREAM != 0;
+                if flags & END_HEADERS == 0 {
+                    self.block.clear();
+                    self.block.extend_from_slice(fragment);
+                    self.continuing = Some((id, end));
+                    return Ok(None);
+                }
+                self.decode(fragment, id, end)
+            }
+            kind::CONTINUATION => {
+                let Some((stream, end)) = self.continuing else {
+                    return Err(Error::protocol("CONTINUATION without HEADERS"));
+                };
+                if id != stream {
+                    return Err(Error::protocol("CONTINUATION of another stream"));
+                }
+                if self.block.len() + payload.len() > MAX_HEADER_BLOCK {
+                    return Err(Error::protocol("a header block larger than 64 KiB"));
+                }
+                self.block.extend_from_slice(payload);
+                if flags & END_HEADERS == 0 {
+                    return Ok(None);
+                }
+                self.continuing = None;
+                let block = std::mem::take(&mut self.block);
+                let event = self.decode(&block, id, end);
+                self.block = block;
+                event
+            }
+            kind::PRIORITY => Ok(None),
+            kind::RST_STREAM => {
+                on_stream("RST_STREAM on stream 0")?;
+                let Ok(code) = <[u8; 4]>::try_from(payload) else {
+                    return Err(Error {
+                        code: code::FRAME_SIZE_ERROR,
+                        what: "an RST_STREAM frame not 4 bytes long",
+                    });
+                };
+                if id != self.stream || self.phase == Phase::Idle {
+                    return Ok(None);
+                }
+                self.phase = Phase::Idle;
+                Ok(Some(Event::Reset(u32::from_be_bytes(code))))
+            }
+            kind::SETTINGS => {
+                on_connection("SETTINGS on a stream")?;
+                if flags & ACK != 0 {
+                    return Ok(None);
+                }
+                if !payload.len().is_multiple_of(6) {
+                    return Err(Error {
+                        code: code::FRAME_SIZE_ERROR,
+                        what: "a SETTINGS frame's length is not a multiple of 6",
+                    });
+                }
+                let mut opened = false;
+                for setting in payload.chunks_exact(6) {
+                    let value =
+                        u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]);
+                    match u16::from_be_bytes([setting[0], setting[1]]) {
+                        0x4 => {
+                            if value as i64 > MAX_WINDOW {
+                                return Err(Error {
+                                    code: code::FLOW_CONTROL_ERROR,
+                                    what: "SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1",
+                                });
+                            }
+                            let delta = value as i64 - self.peer_initial_window;
+                            self.peer_initial_window = value as i64;
+                            if self.phase != Phase::Idle {
+                                self.stream_send += delta;
+                            }
+                            opened |= delta > 0;
+                        }
+                        0x5 => {
+                            if !(MAX_FRAME as u32..=(1 << 24) - 1).contains(&value) {
+                                return Err(Error::protocol(
+                                    "SETTINGS_MAX_FRAME_SIZE out of range",
+                                ));
+                            }
+                            self.peer_max_frame = value as usize;
+                        }
+                        // The server's table for the client's encoder (which does
+                        // not index), push, and limits on the client's side that
+                        // one stream at a time keeps within.
+                        _ => {}
+                    }
+                }
+                frame_head(out, 0, kind::SETTINGS, ACK, 0);
+                Ok(opened.then_some(Event::Window))
+            }
+            kind::PUSH_PROMISE => Err(Error::protocol("PUSH_PROMISE, with push disabled")),
+            kind::PING => {
+                on_connection("PING on a stream")?;
+                if payload.len() != 8 {
+                    return Err(Error {
+                        code: code::FRAME_SIZE_ERROR,
+                        what: "a PING frame not 8 bytes long",
+                    });
+                }
+                if flags & ACK == 0 {
+                    frame_head(out, 8, kind::PING, ACK, 0);
+                    out.extend_from_slice(payload);
+                }
+                Ok(None)
+            }
+            kind::GOAWAY => {
+                on_connection("GOAWAY on a stream")?;
+                if payload.len() < 8 {
+                    return Err(Error {
+                        code: code::FRAME_SIZE_ERROR,
+                        what: "a GOAWAY frame shorter than 8 bytes",
+                    });
+                }
+                let last_stream =
+                    u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
+                        & 0x7fff_ffff;
+                let code = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
+                self.goaway = Some(last_stream);
+                Ok(Some(Event::GoAway { last_stream, code }))
+            }
+            kind::WINDOW_UPDATE => {
+                let Ok(increment) = <[u8; 4]>::try_from(payload) else {
+                    return Err(Error {
+                        code: code::FRAME_SIZE_ERROR,
+                        what: "a WINDOW_UPDATE frame not 4 bytes long",
+                    });
+                };
+                let increment = (u32::from_be_bytes(increment) & 0x7fff_ffff) as i64;
+                if increment == 0 {
+                    return Err(Error::protocol("a WINDOW_UPDATE of 0"));
+                }
+                let window = if id == 0 {
+                    &mut self.conn_send
+                } else if id == self.stream && self.phase != Phase::Idle {
+                    &mut self.stream_send
+                } else {
+                    return Ok(None);
+                };
+                *window += increment;
+                if *window > MAX_WINDOW {
+                    return Err(Error {
+                        code: code::FLOW_CONTROL_ERROR,
+                        what: "a window above 2^31-1",
+                    });
+                }
+                Ok(Some(Event::Window))
+            }
+            // Frames of extensions the client does not know are ignored.
+            _ => Ok(None),
+        }
+    }
+
+    /// Decode a whole header block of stream `id` (always, to keep the table in
+    /// step), and say what it means for the open stream.
+    fn decode(
+        &mut self,
+        block: &[u8],
+        id: u32,
+        end: bool,
+    ) -> Result<Option<Event<'static>>, Error> {
+        self.decoder
+            .decode(block, &mut self.fields)
+            .map_err(|hpack::Invalid(what)| Error {
+                code: code::COMPRESSION_ERROR,
+                what,
+            })?;
+        if self.fields.size() + 32 * self.fields.len() > MAX_HEADER_BLOCK {
+            return Err(Error::protocol("a response head larger than 64 KiB"));
+        }
+        if id != self.stream || self.phase == Phase::Idle {
+            return Ok(None);
+        }
+        if self.phase == Phase::Body {
+            // Trailers: they end the stream.
+            if !end {
+                return Err(Error::protocol("trailers without END_STREAM"));
+            }
+            self.phase = Phase::Idle;
+            return Ok(Some(Event::End));
+        }
+        let status = match self.fields.iter().next() {
+            Some((b":status", v))
+                if v.len() == 3 && v[0] != b'0' && v.iter().all(u8::is_ascii_digit) =>
+            {
+                v.iter().fold(0u16, |n, d| n * 10 + (d - b'0') as u16)
+            }
+            _ => {
+                return Err(Error::protocol(
+                    "a response head without a valid :status first",
+                ));
+            }
+        };
+        if (100..200).contains(&status) {
+            // An interim response: the final head is still to come.
+            if end {
+                return Err(Error::protocol("an interim response that ends the stream"));
+            }
+            return Ok(None);
+        }
+        self.phase = if end { Phase::Idle } else { Phase::Body };
+        Ok(Some(Event::Head { status, end }))
+    }
+}
+
+/// A frame's 9-byte head.
+fn head_bytes(len: usize, ty: u8, flags: u8, id: u32) -> [u8; 9] {
+    let len = (len as u32).to_be_bytes();
+    let id = id.to_be_bytes();
+    [
+        len[1], len[2], len[3], ty, flags, id[0], id[1], id[2], id[3],
+    ]
+}
+
+/// Append a frame's 9-byte head.
+fn frame_head(out: &mut Vec<u8>, len: usize, ty: u8, flags: u8, id: u32) {
+    out.extend_from_slice(&head_bytes(len, ty, flags, id));
+}
+
+fn window_update(out: &mut Vec<u8>, id: u32, increment: u32) {
+    frame_head(out, 4, kind::WINDOW_UPDATE, 0, id);
+    out.extend_from_slice(&increment.to_be_bytes());
+}
+
+/// A `DATA` or `HEADERS` payload without its padding.
+fn unpad(flags: u8, payload: &[u8]) -> Result<&[u8], Error> {
+    if flags & PADDED == 0 {
+        return Ok(payload);
+    }
+    let (&pad, rest) = payload
+        .split_first()
+        .ok_or(Error::protocol("a padded frame without its pad length"))?;
+    rest.len()
+        .checked_sub(pad as usize)
+        .map(|n| &rest[..n])
+        .ok_or(Error::protocol("padding longer than the frame"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame as the server would send it.
+    fn frame(ty: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame_head(&mut out, payload.len(), ty, flags, id);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// A header block of `fields`, as [`hpack::encode`] writes it.
+    fn block(fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, value) in fields {
+            hpack::encode(&mut out, name.as_bytes(), value.as_bytes());
+        }
+        out
+    }
+
+    /// The frames in `bytes`: type, flags, stream and payload.
+    fn frames(mut bytes: &[u8]) -> Vec<(u8, u8, u32, Vec<u8>)> {
+        let mut all = Vec::new();
+        while !bytes.is_empty() {
+            let len = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
+            let id = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]);
+            all.push((bytes[3], bytes[4], id, bytes[9..9 + len].to_vec()));
+            bytes = &bytes[9 + len..];
+        }
+        all
+    }
+
+    /// Every event `input` gives, in order, until it needs more; the bytes taken.
+    fn events(conn: &mut Connection, input: &[u8], out: &mut Vec<u8>) -> (usize, Vec<String>) {
+        let mut pos = 0;
+        let mut seen = Vec::new();
+        loop {
+            let (n, event) = conn.next(&input[pos..], out).unwrap();
+            pos += n;
+            if event == Event::NeedMore {
+                return (pos, seen);
+            }
+            seen.push(format!("{event:?}"));
+        }
+    }
+
+    /// A connection with a `GET` open on stream 1 (its frames dropped).
+    fn open() -> Connection {
+        let mut conn = Connection::new();
+        let mut out = Vec::new();
+        let at = conn.begin_headers(&mut out);
+        out.extend(block(&[(":method", "GET"), (":path", "/")]));
+        assert_eq!(conn.end_headers(&mut out, at, true), 1);
+        conn
+    }
+
+    fn error(conn: &mut Connection, input: &[u8]) -> Error {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        loop {
+            match conn.next(&input[pos..], &mut out) {
+                Err(e) => return e,
+                Ok((_, Event::NeedMore)) => panic!("no error in the input"),
+                Ok((n, _)) => pos += n,
+            }
+        }
+    }
+
+    #[test]
+    fn the_preface_sets_no_push_and_the_windows() {
+        let mut out = Vec::new();
+        Connection::new().preface(&mut out);
+        assert!(out.starts_with(PREFACE));
+        let sent = frames(&out[PREFACE.len()..]);
+        let mut settings = vec![0, 2, 0, 0, 0, 0, 0, 4];
+        settings.extend_from_slice(&STREAM_WINDOW.to_be_bytes());
+        assert_eq!(sent[0], (kind::SETTINGS, 0, 0, settings));
+        let increment = (CONNECTION_WINDOW - 65_535).to_be_bytes().to_vec();
+        assert_eq!(sent[1], (kind::WINDOW_UPDATE, 0, 0, increment));
+        assert_eq!(sent.len(), 2);
+    }
+
+    #[test]
+    fn requests_open_odd_streams_with_their_header_block() {
+        let mut conn = Connection::new();
+        let mut out = Vec::new();
+        let fields = block(&[(":method", "POST"), (":path", "/a"), ("x-id", "7")]);
+        let at = conn.begin_headers(&mut out);
+        out.extend_from_slice(&fields);
+        assert_eq!(conn.end_headers(&mut out, at, false), 1);
+        assert_eq!(conn.send_data(&mut out, b"body"), 4);
+        let sent = frames(&out);
+        assert_eq!(sent[0], (kind::HEADERS, END_HEADERS, 1, fields.clone()));
+        assert_eq!(sent[1], (kind::DATA, END_STREAM, 1, b"body".to_vec()));
+
+        let mut decoded = Fields::default();
+        Decoder::new().decode(&sent[0].3, &mut decoded).unwrap();
+        let names: Vec<_> = decoded
+            .iter()
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect();
+        assert_eq!(names[2], (b"x-id".to_vec(), b"7".to_vec()));
+
+        out.clear();
+        let at = conn.begin_headers(&mut out);
+        out.extend_from_slice(&fields);
+        assert_eq!(conn.end_headers(&mut out, at, true), 3);
+        assert_eq!(conn.stream(), 3);
+        assert_eq!(frames(&out)[0].1, END_HEADERS | END_STREAM);
+    }
+
+    #[test]
+    fn a_header_block_larger_than_a_frame_goes_on_in_continuations() {
+        let mut conn = Connection::new();
+        let mut out = Vec::new();
+        let big = "v".repeat(40_000);
+        let fields = block(&[(":method", "GET"), ("x-big", &big)]);
+        let at = conn.begin_headers(&mut out);
+        out.extend_from_slice(&fields);
+        conn.end_headers(&mut out, at, true);
+        let sent = frames(&out);
+        let kinds: Vec<_> = sent.iter().map(|f| (f.0, f.1, f.3.len())).collect();
+        let rest = fields.len() - 2 * MAX_FRAME;
+        assert_eq!(
+            kinds,
+            [
+                (kind::HEADERS, END_STREAM, MAX_FRAME),
+                (kind::CONTINUATION, 0, MAX_FRAME),
+                (kind::CONTINUATION, END_HEADERS, rest),
+            ]
+        );
+        let joined: Vec<u8> = sent.iter().flat_map(|f| f.3.clone()).collect();
+        assert_eq!(joined, fields);
+    }
+
+    #[test]
+    fn a_padded_continued_response_arrives_in_pieces() {
+        let mut conn = open();
+        let head = block(&[(":status", "200"), ("content-type", "text/plain")]);
+        // HEADERS padded and with a priority, its block split in two.
+        let mut first = vec![3];
+        first.extend_from_slice(&[0, 0, 0, 0, 16]);
+        first.extend_from_slice(&head[..4]);
+        first.extend_from_slice(&[0; 3]);
+        let mut input = frame(kind::HEADERS, PADDED | PRIORITY_FLAG, 1, &first);
+        input.extend(frame(kind::CONTINUATION, END_HEADERS, 1, &head[4..]));
+        input.extend(frame(kind::DATA, PADDED, 1, b"\x02hel\0\0"));
+        input.extend(frame(kind::DATA, END_STREAM, 1, b"lo"));
+
+        // Byte by byte: nothing is taken until a frame is whole.
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        let mut start = 0;
+        for end in 1..=input.len() {
+            let (n, more) = events(&mut conn, &input[start..end], &mut out);
+            start += n;
+            seen.extend(more);
+        }
+        assert_eq!(start, input.len());
+        assert_eq!(
+            seen,
+            [
+                "Head { status: 200, end: false }",
+                "Data([104, 101, 108], false)",
+                "Data([108, 111], true)",
+            ]
+        );
+        let fields: Vec<_> = conn.fields.iter().map(|(n, _)| n.to_vec()).collect();
+        assert_eq!(fields, [b":status".to_vec(), b"content-type".to_vec()]);
+        assert!(out.is_empty(), "nothing to answer: {out:?}");
+    }
+
+    #[test]
+    fn interim_heads_are_skipped_and_trailers_end_the_response() {
+        let mut conn = open();
+        let mut input = frame(kind::HEADERS, END_HEADERS, 1, &block(&[(":status", "100")]));
+        input.extend(frame(
+            kind::HEADERS,
+            END_HEADERS,
+            1,
+            &block(&[(":status", "204")]),
+        ));
+        input.extend(frame(kind::DATA, 0, 1, b"x"));
+        input.extend(frame(
+            kind::HEADERS,
+            END_HEADERS | END_STREAM,
+            1,
+            &block(&[("grpc-status", "0")]),
+        ));
+        let (n, seen) = events(&mut conn, &input, &mut Vec::new());
+        assert_eq!(n, input.len());
+        assert_eq!(
+            seen,
+            [
+                "Head { status: 204, end: false }",
+                "Data([120], false)",
+                "End"
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_and_pings_are_answered() {
+        let mut conn = open();
+        let mut out = Vec::new();
+        let mut input = frame(kind::SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100]);
+        input.extend(frame(kind::SETTINGS, ACK, 0, &[]));
+        input.extend(frame(kind::PING, 0, 0, b"12345678"));
+        input.extend(frame(kind::PING, ACK, 0, b"87654321"));
+        let (n, seen) = events(&mut conn, &input, &mut out);
+        assert_eq!((n, seen.len()), (input.len(), 0));
+        assert_eq!(
+            frames(&out),
+            [
+                (kind::SETTINGS, ACK, 0, vec![]),
+                (kind::PING, ACK, 0, b"12345678".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_waits_for_the_send_windows() {
+        let mut conn = Connection::new();
+        let mut out = Vec::new();
+        let at = conn.begin_headers(&mut out);
+        out.extend(block(&[(":method", "PUT")]));
+        conn.end_headers(&mut out, at, false);
+        let body = vec![7u8; 100_000];
+        out.clear();
+        let sent = conn.send_data(&mut out, &body);
+        assert_eq!(sent, 65_535);
+        let data = frames(&out);
+        assert!(
+            data.iter()
+                .all(|f| f.0 == kind::DATA && f.1 == 0 && f.3.len() <= MAX_FRAME)
+        );
+        assert_eq!(data.iter().map(|f| f.3.len()).sum::<usize>(), sent);
+        assert_eq!(conn.send_data(&mut out, &body[sent..]), 0);
+
+        // The stream's window opens by a setting, the connection's by an update.
+        let mut input = frame(kind::SETTINGS, 0, 0, &[0, 4, 0, 2, 0, 0]);
+        input.extend(frame(kind::WINDOW_UPDATE, 0, 0, &40_000u32.to_be_bytes()));
+        let (_, seen) = events(&mut conn, &input, &mut Vec::new());
+        assert_eq!(seen, ["Window", "Window"]);
+        out.clear();
+        assert_eq!(conn.send_data(&mut out, &body[sent..]), body.len() - sent);
+        let data = frames(&out);
+        assert_eq!(data.last().unwrap().1, END_STREAM);
+        assert!(data[..data.len() - 1].iter().all(|f| f.1 == 0));
+    }
+
+    #[test]
+    fn what_the_server_sends_is_acknowledged_by_window_updates() {
+        let mut conn = open();
+        let mut out = Vec::new();
+        let mut input = frame(kind::HEADERS, END_HEADERS, 1, &block(&[(":status", "200")]));
+        let chunk = vec![0u8; MAX_FRAME];
+        for _ in 0..(STREAM_WINDOW as usize / 2 / MAX_FRAME) {
+            input.extend(frame(kind::DATA, 0, 1, &chunk));
+        }
+        events(&mut conn, &input, &mut out);
+        let half = (STREAM_WINDOW / 2).to_be_bytes().to_vec();
+        assert_eq!(frames(&out), [(kind::WINDOW_UPDATE, 0, 1, half)]);
+
+        // The connection's window counts every stream's data, a reset one's too.
+        out.clear();
+        let mut input = frame(kind::RST_STREAM, 0, 1, &8u32.to_be_bytes());
+        for _ in 0..(CONNECTION_WINDOW as usize / 2 / MAX_FRAME) {
+            input.extend(frame(kind::DATA, 0, 1, &chunk));
+        }
+        let (_, seen) = events(&mut conn, &input, &mut out);
+        assert_eq!(seen, ["Reset(8)"]);
+        let updates = frames(&out);
+        assert_eq!(updates.len(), 1);
+        assert_eq!((updates[0].0, updates[0].2), (kind::WINDOW_UPDATE, 0));
+        let increment = u32::from_be_bytes(updates[0].3[..].try_into().unwrap());
+        assert!(increment >= CONNECTION_WINDOW / 2, "{increment}");
+    }
+
+    #[test]
+    fn goaway_says_which_streams_were_processed() {
+        let mut conn = open();
+        assert!(conn.usable());
+        let mut payload = 0u32.to_be_bytes().to_vec();
+        payload.extend_from_slice(&0xbu32.to_be_bytes());
+        payload.extend_from_slice(b"calm down");
+        let (_, seen) = events(
+            &mut conn,
+            &frame(kind::GOAWAY, 0, 0, &payload),
+            &mut Vec::new(),
+        );
+        assert_eq!(seen, ["GoAway { last_stream: 0, code: 11 }"]);
+        assert!(!conn.usable());
+    }
+
+    #[test]
+    fn broken_frames_are_connection_errors() {
+        let head = frame(kind::HEADERS, END_HEADERS, 1, &block(&[(":status", "200")]));
+        let cases: Vec<(Vec<u8>, u32, &str)> = vec![
+            (
+                frame(kind::DATA, 0, 1, &vec![0; MAX_FRAME + 1]),
+                code::FRAME_SIZE_ERROR,
+                "a frame larger than SETTINGS_MAX_FRAME_SIZE",
+            ),
+            (
+                frame(kind::DATA, 0, 1, b"x"),
+                code::PROTOCOL_ERROR,
+                "DATA before the response's HEADERS",
+            ),
+            (
+                frame(kind::PUSH_PROMISE, END_HEADERS, 1, &[0, 0, 0, 2]),
+                code::PROTOCOL_ERROR,
+                "PUSH_PROMISE, with push disabled",
+            ),
+            (
+                [
+                    frame(kind::HEADERS, 0, 1, &[0x88]),
+                    frame(kind::PING, 0, 0, &[0; 8]),
+                ]
+                .concat(),
+                code::PROTOCOL_ERROR,
+                "a frame inside a header block",
+            ),
+            (
+                frame(kind::HEADERS, END_HEADERS, 1, &[0xff, 0xff, 0xff, 0x7f]),
+                code::COMPRESSION_ERROR,
+                "",
+            ),
+            (
+                frame(kind::HEADERS, END_HEADERS, 1, &block(&[("server", "x")])),
+                code::PROTOCOL_ERROR,
+                "a response head without a valid :status first",
+            ),
+            (
+                frame(kind::HEADERS, END_HEADERS, 1, &block(&[(":status", "099")])),
+                code::PROTOCOL_ERROR,
+                "a response head without a valid :status first",
+            ),
+            (
+                frame(kind::WINDOW_UPDATE, 0, 0, &0u32.to_be_bytes()),
+                code::PROTOCOL_ERROR,
+                "a WINDOW_UPDATE of 0",
+            ),
+            (
+                frame(kind::WINDOW_UPDATE, 0, 0, &0x7fff_ffffu32.to_be_bytes()),
+                code::FLOW_CONTROL_ERROR,
+                "a window above 2^31-1",
+            ),
+            (
+                frame(kind::SETTINGS, 0, 0, &[0, 5, 0, 0, 0, 1]),
+                code::PROTOCOL_ERROR,
+                "SETTINGS_MAX_FRAME_SIZE out of range",
+            ),
+            (
+                frame(kind::PING, 0, 0, b"short"),
+                code::FRAME_SIZE_ERROR,
+                "a PING frame not 8 bytes long",
+            ),
+            (
+                [
+                    head.clone(),
+                    frame(kind::HEADERS, END_HEADERS, 1, &block(&[("x", "y")])),
+                ]
+                .concat(),
+                code::PROTOCOL_ERROR,
+                "trailers without END_STREAM",
+            ),
+            (
+                [head.clone(), frame(kind::DATA, PADDED, 1, &[9, 1, 2])].concat(),
+                code::PROTOCOL_ERROR,
+                "padding longer than the frame",
+            ),
+        ];
+        for (input, code, what) in cases {
+            let e = error(&mut open(), &input);
+            assert_eq!(e.code, code, "{e:?}");
+            if !what.is_empty() {
+                assert_eq!(e.what, what);
+            }
+        }
+    }
+}
