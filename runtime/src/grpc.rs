@@ -394,7 +394,7 @@ impl Grpc {
             capture.map(|c| c.start(keep.body)),
             b"HTTP/2",
             http_status,
-            resp.headers(),
+            || crate::http2::fields(resp.headers()),
         );
         if let Some(v) = resp.headers().get("grpc-status") {
             // Trailers-only: a status without messages.
@@ -424,12 +424,12 @@ impl Grpc {
         }
         let trailers = body.trailers().await.map_err(|e| self.fail(&e, true))?;
         if let Some(trailers) = &trailers {
-            self.bytes_in += crate::http2::header_bytes(trailers);
+            self.bytes_in += crate::http2::header_bytes(crate::http2::fields(trailers));
             code = Some(trailers.get("grpc-status").map_or(INTERNAL, parse_status));
             if let Some(c) = self.last.capture.as_mut().filter(|_| keep.head) {
                 // Trailers read as headers: `header("grpc-message")` works.
                 c.head.truncate(c.head.len().saturating_sub(2));
-                crate::http2::push_headers(&mut c.head, trailers);
+                crate::http2::push_headers(&mut c.head, crate::http2::fields(trailers));
                 c.head.extend_from_slice(b"\r\n");
             }
         }

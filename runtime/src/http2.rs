@@ -1,15 +1,18 @@
-//! The HTTP/2 driver, on the `h2` crate's client: prior knowledge on `http://`, ALPN
-//! `h2` on `https://`. One connection per VU and origin, one stream at a time (the
-//! closed model's VU waits for its response); with `--h2-streams N`, the VUs of a
-//! worker thread share connections to the program's origins N to a connection, each
-//! VU's request on its own stream (h2pool.rs).
+//! The HTTP/2 driver: prior knowledge on `http://`, ALPN `h2` on `https://`. One
+//! connection per VU and origin, one stream at a time (the closed model's VU waits
+//! for its response), spoken by the VU's task itself over `kaioken-http2`'s
+//! sans-I/O connection (h2own.rs): no connection task, no channel, no waker between
+//! the request and the socket. With `--h2-streams N`, the VUs of a worker thread
+//! share connections to the program's origins N to a connection, each VU's request
+//! on its own stream (h2pool.rs); those connections, which need a task of their
+//! own to serve many VUs, are the `h2` crate's.
 //!
-//! Unlike the HTTP/1.1 path this builds an `http::Request` per request; HTTP/2's
-//! framing and HPACK are `h2`'s job, and the per-step parts that never change
-//! (method, header names, constant values, a constant path's URI, a constant body)
-//! are converted once. The VU's task opens its stream and reads its response itself;
-//! only the connection's I/O runs in a task of its own, so a request costs no
-//! dispatch channel and no spawned task (BENCHMARKS.md measures what those cost).
+//! Unlike the HTTP/1.1 path this builds an `http::Request` per request; the
+//! per-step parts that never change (method, header names, constant values, a
+//! constant path's URI, a constant body) are converted once. On a shared
+//! connection the VU's task opens its stream and reads its response itself; only
+//! the connection's I/O runs in a task of its own, so a request costs no dispatch
+//! channel and no spawned task (BENCHMARKS.md measures what those cost).
 //! Building a request from a step and keeping a response's head ([`prepare`],
 //! [`build_request`], [`keep_head`]) are shared with the HTTP/3 driver (http3.rs),
 //! which differs only below them.
@@ -23,6 +26,7 @@ use kaioken_vm::{Operand, Origin, Program, Scheme, StepId, VuState};
 use crate::ErrorKind;
 use crate::conn::connect;
 use crate::driver::{Driver, Last, Perform};
+use crate::h2own::{Failed, Keep, OwnConn, goaway};
 use crate::h2pool;
 use crate::http1::{Added, Sending, StepInfo};
 use crate::redirect::Hop;
@@ -196,11 +200,11 @@ pub(crate) fn add_traceparent(
 /// line, e.g. `HTTP/2`), for checks, extractors and the cookie jar. Returns the
 /// head's length as HTTP/1.1 would spell it (its status line taken as 12 bytes), for
 /// `bytes_received`.
-pub(crate) fn keep_head(
+pub(crate) fn keep_head<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
     c: Option<&mut Capture>,
     version: &[u8],
     status: u16,
-    headers: &http::HeaderMap,
+    headers: impl Fn() -> I,
 ) -> u64 {
     if let Some(c) = c {
         c.head.extend_from_slice(version);
@@ -208,28 +212,36 @@ pub(crate) fn keep_head(
         c.head
             .extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
         c.head.extend_from_slice(b"\r\n");
-        push_headers(&mut c.head, headers);
+        push_headers(&mut c.head, headers());
         c.head.extend_from_slice(b"\r\n");
     }
-    header_bytes(headers) + 12
+    header_bytes(headers()) + 12
+}
+
+/// A header map's fields as names and values, for [`keep_head`],
+/// [`push_headers`] and [`header_bytes`].
+pub(crate) fn fields(headers: &http::HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
 }
 
 /// Append `headers` to `out` as HTTP/1.1 lines (`name: value\r\n`).
-pub(crate) fn push_headers(out: &mut Vec<u8>, headers: &http::HeaderMap) {
+pub(crate) fn push_headers<'a>(
+    out: &mut Vec<u8>,
+    headers: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+) {
     for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(name);
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
 }
 
 /// The length of `headers` as HTTP/1.1 lines would spell them.
-pub(crate) fn header_bytes(headers: &http::HeaderMap) -> u64 {
-    headers
-        .iter()
-        .map(|(n, v)| (n.as_str().len() + v.len() + 4) as u64)
-        .sum()
+pub(crate) fn header_bytes<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> u64 {
+    headers.map(|(n, v)| (n.len() + v.len() + 4) as u64).sum()
 }
 
 /// One VU's HTTP/2 connections (one per origin).
@@ -242,6 +254,9 @@ pub(crate) struct Http2 {
     /// closed after its response.
     keepalive: bool,
     conns: Conns,
+    /// The VU's own connections, one per slot, on `kaioken-http2` (h2own.rs), when
+    /// it shares none (no `--h2-streams`); `None` when `conns` carries them.
+    own: Option<Vec<Option<OwnConn>>>,
     steps: Vec<Option<Prepared>>,
     last_len: u64,
 }
@@ -361,19 +376,16 @@ impl Conns {
 /// Settings are those of hyper's HTTP/2 client by default (2 MiB stream and 5 MiB
 /// connection windows, 16 KiB frames and header lists, no server push), so windows
 /// and frame sizes are what servers commonly see from a Rust client.
-async fn open(
+/// A connection to `origin` for HTTP/2: TCP (or the dial's route), and TLS that
+/// agreed to `h2` by ALPN on `https://`. What opening it took goes to `last`.
+pub(crate) async fn connect_h2(
     origin: &Origin,
     tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
     dial: &crate::dial::Dial,
     last: &mut Last,
-) -> Result<H2Conn, NoConn> {
+) -> Result<crate::conn::Stream, ErrorKind> {
     let mut opened = Opened::default();
-    let stream = connect(origin, tls, dial, &mut last.detail, &mut opened)
-        .await
-        .map_err(|kind| NoConn {
-            kind,
-            opening: true,
-        })?;
+    let stream = connect(origin, tls, dial, &mut last.detail, &mut opened).await?;
     last.timing.opened = Some(opened);
     last.connected = true;
     if origin.scheme == Scheme::Https && stream.alpn() != Some(b"h2") {
@@ -381,11 +393,23 @@ async fn open(
             "{} did not agree to HTTP/2 (ALPN h2)",
             origin.authority
         ));
-        return Err(NoConn {
-            kind: ErrorKind::Protocol,
-            opening: true,
-        });
+        return Err(ErrorKind::Protocol);
     }
+    Ok(stream)
+}
+
+async fn open(
+    origin: &Origin,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    dial: &crate::dial::Dial,
+    last: &mut Last,
+) -> Result<H2Conn, NoConn> {
+    let stream = connect_h2(origin, tls, dial, last)
+        .await
+        .map_err(|kind| NoConn {
+            kind,
+            opening: true,
+        })?;
     let (send, conn) = h2::client::Builder::new()
         .initial_max_send_streams(100)
         .initial_window_size(2 << 20)
@@ -495,6 +519,11 @@ pub(crate) fn fit_for_h2(req: &mut Request<()>, prepared: &Prepared, body_len: u
 impl Http2 {
     pub fn new(program: &Program, http: &kaioken_vm::TransportPlan) -> Http2 {
         let steps = prepare(program);
+        let group = if http.keepalive {
+            h2pool::join(h2pool::Kind::Http2, http.h2_streams)
+        } else {
+            None
+        };
         Http2 {
             last: Last {
                 detail: None,
@@ -507,14 +536,8 @@ impl Http2 {
             },
             follow: http.max_redirects > 0,
             keepalive: http.keepalive,
-            conns: Conns::new(
-                program,
-                if http.keepalive {
-                    h2pool::join(h2pool::Kind::Http2, http.h2_streams)
-                } else {
-                    None
-                },
-            ),
+            conns: Conns::new(program, group),
+            own: group.is_none().then(Vec::new),
             steps,
             last_len: 0,
         }
@@ -523,6 +546,9 @@ impl Http2 {
     /// Close the connection in `slot` (its origin failed, or was replaced).
     pub fn drop_conn(&mut self, slot: usize) {
         self.conns.drop_conn(slot);
+        if let Some(conn) = self.own.as_mut().and_then(|own| own.get_mut(slot)) {
+            *conn = None;
+        }
     }
 
     async fn exchange(
@@ -553,6 +579,9 @@ impl Http2 {
         let (parts, body) = req.into_parts();
         let mut req = Request::from_parts(parts, ());
         fit_for_h2(&mut req, prepared, body.len());
+        if self.own.is_some() {
+            return self.exchange_own(slot, origin, &req, &body, info, s).await;
+        }
 
         let conn = match self
             .conns
@@ -595,7 +624,7 @@ impl Http2 {
             capture.map(|c| c.start(keep.body)),
             b"HTTP/2",
             status,
-            resp.headers(),
+            || fields(resp.headers()),
         );
         let mut body = resp.into_body();
         while let Some(data) = body.data().await {
@@ -615,6 +644,84 @@ impl Http2 {
 }
 
 impl Http2 {
+    /// [`Http2::exchange`] on the VU's own connection in `slot` (made first when
+    /// there is none, or the server is closing it). A request the server did not
+    /// process on a reused connection goes once more, on a new one
+    /// ([`Last::reconnected`]).
+    async fn exchange_own(
+        &mut self,
+        slot: usize,
+        origin: &Origin,
+        req: &Request<()>,
+        body: &Bytes,
+        info: &StepInfo,
+        s: Sending<'_>,
+    ) -> Result<(u16, u64), ErrorKind> {
+        let Some(own) = self.own.as_mut() else {
+            return Err(ErrorKind::Other);
+        };
+        if slot >= own.len() {
+            own.resize_with(slot + 1, || None);
+        }
+        loop {
+            let last = &mut self.last;
+            if own[slot].as_ref().is_some_and(|c| !c.usable()) {
+                // The server sent `GOAWAY`: it takes no new stream.
+                last.timing.closed_by_server = true;
+                own[slot] = None;
+            }
+            let fresh = own[slot].is_none();
+            if fresh {
+                own[slot] = Some(OwnConn::open(origin, s.tls, s.dial, last).await?);
+            }
+            last.timing.reused = !fresh;
+            let Some(conn) = own[slot].as_mut() else {
+                return Err(ErrorKind::Other);
+            };
+            let keep = info.keep;
+            let timing = &mut last.timing;
+            let location = &mut last.location;
+            location.clear();
+            let result = conn
+                .exchange(
+                    req,
+                    body,
+                    Keep {
+                        capture: last.capture.as_mut().filter(|_| keep.any()),
+                        body: keep.body,
+                        location: self.follow.then_some(location),
+                    },
+                    &mut timing.written,
+                    &mut timing.first_byte,
+                )
+                .await;
+            match result {
+                Ok(answer) => {
+                    if !self.keepalive {
+                        own[slot] = None;
+                    }
+                    return Ok(answer);
+                }
+                Err(Failed::Unprocessed(_)) if !fresh => {
+                    last.timing.closed_by_server = true;
+                    last.reconnected = true;
+                    own[slot] = None;
+                }
+                Err(Failed::Unprocessed(code)) => {
+                    last.detail = Some(match code {
+                        Some(code) => goaway(code),
+                        None => "the server closed the connection before the response".into(),
+                    });
+                    return Err(ErrorKind::Reset);
+                }
+                Err(Failed::Kind(kind, detail)) => {
+                    last.detail = detail;
+                    return Err(kind);
+                }
+            }
+        }
+    }
+
     /// Classify an HTTP/2 error and keep its message (the cold path).
     #[cold]
     fn fail(&mut self, e: &h2::Error, in_body: bool) -> ErrorKind {
@@ -628,7 +735,7 @@ impl Http2 {
 /// response's head, `body_read` during its body, and a detail with the HTTP/2 error
 /// code either way. Other HTTP/2 errors are `protocol` (or an I/O error's class).
 pub(crate) fn h2_failure(e: &h2::Error, in_body: bool) -> (ErrorKind, String) {
-    let code = |r: h2::Reason| format!("HTTP/2 error code {r:?} ({:#x})", u32::from(r));
+    let code = |r: h2::Reason| error_code(r.into());
     let by = if e.is_remote() {
         "the server"
     } else {
@@ -652,6 +759,12 @@ pub(crate) fn h2_failure(e: &h2::Error, in_body: bool) -> (ErrorKind, String) {
         ErrorKind::Reset
     };
     (kind, format!("{what}, {}", code(reason)))
+}
+
+/// An HTTP/2 error code as a failure's detail names it: `HTTP/2 error code
+/// PROTOCOL_ERROR (0x1)`.
+pub(crate) fn error_code(code: u32) -> String {
+    format!("HTTP/2 error code {:?} ({code:#x})", h2::Reason::from(code))
 }
 
 impl Driver for Http2 {
@@ -685,6 +798,7 @@ impl Perform for Http2 {
     ) -> Outcome {
         let slot = s.hop.map_or(program.step(step).origin.index(), |h| h.slot);
         self.last.connected = false;
+        self.last.reconnected = false;
         self.last.timing = Timing::default();
         let timeout = s.timeout;
         let exchange = self.exchange(program, state, step, info, s);

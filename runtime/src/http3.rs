@@ -282,7 +282,7 @@ impl Http3 {
             capture.map(|c| c.start(keep.body)),
             b"HTTP/3",
             status,
-            resp.headers(),
+            || crate::http2::fields(resp.headers()),
         );
         loop {
             let mut data = match stream.recv_data().await {
