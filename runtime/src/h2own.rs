@@ -15,17 +15,16 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
-use http::Request;
 use kaioken_http2::hpack;
 use kaioken_http2::{Connection, Event};
-use kaioken_vm::Origin;
+use kaioken_vm::{Origin, Scheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::ErrorKind;
 use crate::conn::Stream;
 use crate::driver::Last;
-use crate::http2::{connect_h2, error_code, keep_head};
+use crate::http2::{Source, Value, connect_h2, error_code, keep_head};
+use crate::stats::Timing;
 use kaioken_http1::Capture;
 
 /// Room made in the read buffer before each read.
@@ -102,39 +101,33 @@ impl OwnConn {
         self.codec.usable()
     }
 
-    /// Send `req` with `body` and read its response: its status and its size as
-    /// HTTP/1.1 would spell it. `written` is set as the request goes out and
-    /// `first_byte` when its head comes.
+    /// Send the request `src` describes to `origin` (the step's, or its
+    /// redirect's) and read its response: its status and its size as HTTP/1.1
+    /// would spell it. The request's own size, spelled so too, goes to `len`
+    /// before it is sent; `timing` gets the instants it went and its head came.
     pub(crate) async fn exchange(
         &mut self,
-        req: &Request<()>,
-        body: &Bytes,
+        src: Source<'_>,
+        origin: &Origin,
         keep: Keep<'_>,
-        written: &mut Option<Instant>,
-        first_byte: &mut Option<Instant>,
+        timing: &mut Timing,
+        len: &mut u64,
     ) -> Result<(u16, u64), Failed> {
+        let (body, _) = src.body();
         let at = self.codec.begin_headers(&mut self.wbuf);
-        let uri = req.uri();
-        hpack::encode(&mut self.wbuf, b":method", req.method().as_str().as_bytes());
-        hpack::encode(
-            &mut self.wbuf,
-            b":scheme",
-            uri.scheme_str().unwrap_or("http").as_bytes(),
-        );
-        if let Some(authority) = uri.authority() {
-            hpack::encode(&mut self.wbuf, b":authority", authority.as_str().as_bytes());
-        }
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        hpack::encode(&mut self.wbuf, b":path", path.as_bytes());
-        for (name, value) in req.headers() {
-            hpack::encode(&mut self.wbuf, name.as_str().as_bytes(), value.as_bytes());
+        match self.encode(src, origin, body.len()) {
+            Ok(head) => *len = (head + body.len()) as u64,
+            Err(kind) => {
+                self.wbuf.truncate(at);
+                return Err(Failed::Kind(kind, None));
+            }
         }
         let id = self.codec.end_headers(&mut self.wbuf, at, body.is_empty());
         let mut sent = 0;
         if !body.is_empty() {
             sent = self.codec.send_data(&mut self.wbuf, body);
         }
-        *written = Some(Instant::now());
+        timing.written = Some(Instant::now());
         self.flush().await.map_err(|e| {
             // Nothing of the response can have come: a reset means the server
             // closed the connection while it was idle.
@@ -191,7 +184,7 @@ impl OwnConn {
                     false
                 }
                 Event::Head { status: s, end } => {
-                    *first_byte = Some(Instant::now());
+                    timing.first_byte = Some(Instant::now());
                     status = Some(s);
                     let head = &self.codec.fields;
                     let fields = || head.iter().filter(|(name, _)| !name.starts_with(b":"));
@@ -263,6 +256,46 @@ impl OwnConn {
         }
         let status = status.unwrap_or_default();
         Ok((status, bytes_in))
+    }
+
+    /// Encode the request's header block into the write buffer, after the head
+    /// [`Connection::begin_headers`] began: the pseudo-header fields, then the
+    /// headers as HTTP/2 allows them ([`Source::headers`]). Values read from the
+    /// VU's state are checked as `http` would check them; a path is cut at a `#`
+    /// (a fragment is not sent). Returns the head's length as HTTP/1.1 spells it.
+    fn encode(
+        &mut self,
+        src: Source<'_>,
+        origin: &Origin,
+        body_len: usize,
+    ) -> Result<usize, ErrorKind> {
+        let out = &mut self.wbuf;
+        let method = src.method();
+        let mut path = src.path();
+        if let Some(hash) = memchr::memchr(b'#', path) {
+            path = &path[..hash];
+        }
+        if !path.iter().all(|b| (0x21..0x7f).contains(b)) {
+            return Err(ErrorKind::Other);
+        }
+        let scheme: &[u8] = match origin.scheme {
+            Scheme::Https => b"https",
+            Scheme::Http => b"http",
+        };
+        hpack::encode(out, b":method", method.as_bytes());
+        hpack::encode(out, b":scheme", scheme);
+        hpack::encode(out, b":authority", origin.authority.as_bytes());
+        hpack::encode(out, b":path", if path.is_empty() { b"/" } else { path });
+        let headers = src.headers(Some(body_len), |name, value| {
+            if let Value::Read(b) = value
+                && !b.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+            {
+                return Err(ErrorKind::Other);
+            }
+            hpack::encode(out, name.as_str().as_bytes(), value.as_bytes());
+            Ok(())
+        })?;
+        Ok(16 + method.len() + headers)
     }
 
     /// Write what the write buffer holds.

@@ -110,31 +110,159 @@ pub(crate) fn prepare(program: &Program) -> Vec<Option<Prepared>> {
         .collect()
 }
 
-/// The request for `step` (or the redirect `hop` it led to) to `origin`, with the
-/// headers `added` to the step's (cookies, `traceparent`), and its length as HTTP/1.1 would spell it (the header
-/// compression of HTTP/2 and HTTP/3 makes the wire smaller).
-pub(crate) fn build_request(
-    prepared: &Prepared,
-    program: &Program,
-    state: &VuState,
-    step: StepId,
-    origin: &Origin,
-    hop: Option<&Hop>,
-    added: Added<'_>,
-) -> Result<(Request<Bytes>, u64), ErrorKind> {
-    let desc = program.step(step);
-    let (method, path) = match hop {
-        Some(h) => {
-            let method =
-                Method::from_bytes(h.method.as_str().as_bytes()).map_err(|_| ErrorKind::Other)?;
-            (method, h.path.as_slice())
+/// Where a request's parts come from: its step's prepared parts and the VU's
+/// state, the redirect it follows (`hop`), and the headers `added` to the step's
+/// (cookies, `traceparent`). The HTTP/2 driver's own connections encode from it
+/// directly (h2own.rs); [`build_request`] makes an `http::Request` of it for `h2`
+/// and HTTP/3.
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub prepared: &'a Prepared,
+    pub program: &'a Program,
+    pub state: &'a VuState,
+    pub step: StepId,
+    pub hop: Option<&'a Hop>,
+    pub added: Added<'a>,
+}
+
+/// A header's value for one request: made once from a constant, or read from the
+/// VU's state (and checked by whoever sends it).
+#[derive(Clone, Copy)]
+pub(crate) enum Value<'a> {
+    Made(&'a HeaderValue),
+    Read(&'a [u8]),
+}
+
+impl Value<'_> {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Value::Made(v) => v.as_bytes(),
+            Value::Read(b) => b,
         }
-        None => (prepared.method.clone(), program.bytes(state, desc.path)),
-    };
-    let uri = match (&prepared.uri, hop) {
+    }
+
+    fn to_header_value(self) -> Result<HeaderValue, ErrorKind> {
+        match self {
+            Value::Made(v) => Ok(v.clone()),
+            Value::Read(b) => HeaderValue::from_bytes(b).map_err(|_| ErrorKind::Other),
+        }
+    }
+}
+
+impl<'a> Source<'a> {
+    /// The method: the step's, or the one its redirect asks for.
+    pub(crate) fn method(&self) -> &'a str {
+        match self.hop {
+            Some(h) => h.method.as_str(),
+            None => self.prepared.method.as_str(),
+        }
+    }
+
+    /// The path and query, from `/`.
+    pub(crate) fn path(&self) -> &'a [u8] {
+        match self.hop {
+            Some(h) => &h.path,
+            None => self
+                .program
+                .bytes(self.state, self.program.step(self.step).path),
+        }
+    }
+
+    /// The body (empty when the step has none, or its redirect left it behind), and
+    /// the shared copy of a constant one.
+    pub(crate) fn body(&self) -> (&'a [u8], Option<&'a Bytes>) {
+        match self.program.step(self.step).body {
+            Some(b) if self.hop.is_none_or(|h| h.keep_body) => match &self.prepared.body {
+                Some((constant, _)) => (constant, Some(constant)),
+                None => (self.program.bytes(self.state, b), None),
+            },
+            _ => (&[], None),
+        }
+    }
+
+    /// Call `f` with each header of the request: the step's (less those a redirect
+    /// to another origin drops), then the added ones. With `h2` (the body's length),
+    /// as HTTP/2 allows them: RFC 9113 section 8.2.2 forbids connection-specific
+    /// fields, so `keep-alive`, `proxy-connection` and a `te` other than `trailers`
+    /// are left out (the compiler refuses `connection`, `transfer-encoding` and
+    /// `upgrade`), and `content-length` follows for a body, or for an empty one of a
+    /// method whose body has a meaning (not GET, HEAD, DELETE, CONNECT); the
+    /// compiler refuses a step's own. Returns the headers' length as HTTP/1.1 spells
+    /// them, without the `content-length`.
+    pub(crate) fn headers(
+        &self,
+        h2: Option<usize>,
+        mut f: impl FnMut(&HeaderName, Value<'_>) -> Result<(), ErrorKind>,
+    ) -> Result<usize, ErrorKind> {
+        let Source {
+            prepared,
+            program,
+            state,
+            step,
+            hop,
+            added,
+        } = *self;
+        let mut len = 0;
+        let desc = program.step(step);
+        for (h, (name, value)) in desc.headers.iter().zip(&prepared.headers) {
+            if !crate::redirect::keeps_header(name.as_str().as_bytes(), hop) {
+                continue;
+            }
+            let value = match value {
+                Some(v) => Value::Made(v),
+                None => Value::Read(program.bytes(state, h.value)),
+            };
+            len += name.as_str().len() + value.as_bytes().len() + 4;
+            if h2.is_some()
+                && prepared.connection_headers
+                && is_connection_header(name)
+                && !(*name == http::header::TE && value.as_bytes() == b"trailers")
+            {
+                continue;
+            }
+            f(name, value)?;
+        }
+        if let Some(cookie) = added.cookie {
+            len += 8 + cookie.len();
+            f(&http::header::COOKIE, Value::Read(cookie))?;
+        }
+        if let Some(traceparent) = added.traceparent {
+            len += 13 + traceparent.len();
+            f(&TRACEPARENT, Value::Read(traceparent))?;
+        }
+        if let Some(body_len) = h2 {
+            let payload = !matches!(self.method(), "GET" | "HEAD" | "DELETE" | "CONNECT");
+            if body_len != 0 || payload {
+                let mut digits = itoa::Buffer::new();
+                let value = match &prepared.body {
+                    Some((body, length)) if body.len() == body_len => Value::Made(length),
+                    _ => Value::Read(digits.format(body_len).as_bytes()),
+                };
+                f(&http::header::CONTENT_LENGTH, value)?;
+            }
+        }
+        Ok(len)
+    }
+}
+
+/// The `traceparent` header's name.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// The request `src` describes, to `origin` (the step's, or its redirect's), as an
+/// `http::Request`; with `h2`, as HTTP/2 allows it ([`Source::headers`]). Also its
+/// length as HTTP/1.1 would spell it (the header compression of HTTP/2 and HTTP/3
+/// makes the wire smaller).
+pub(crate) fn build_request(
+    src: Source<'_>,
+    origin: &Origin,
+    h2: bool,
+) -> Result<(Request<Bytes>, u64), ErrorKind> {
+    let method = Method::from_bytes(src.method().as_bytes()).map_err(|_| ErrorKind::Other)?;
+    let uri = match (&src.prepared.uri, src.hop) {
         (Some(uri), None) => uri.clone(),
-        _ => {
-            let mut uri = String::with_capacity(prepared.prefix.len() + path.len());
+        (_, hop) => {
+            let path = src.path();
+            let mut uri = String::with_capacity(src.prepared.prefix.len() + path.len());
             match hop {
                 Some(_) => {
                     uri.push_str(if origin.scheme == Scheme::Https {
@@ -144,43 +272,29 @@ pub(crate) fn build_request(
                     });
                     uri.push_str(&origin.authority);
                 }
-                None => uri.push_str(&prepared.prefix),
+                None => uri.push_str(&src.prepared.prefix),
             }
             uri.push_str(std::str::from_utf8(path).map_err(|_| ErrorKind::Other)?);
             http::Uri::try_from(uri).map_err(|_| ErrorKind::Other)?
         }
     };
-    let mut head_len = 16 + method.as_str().len();
-    let mut req = Request::builder().method(method).uri(uri);
-    for (h, (name, value)) in desc.headers.iter().zip(&prepared.headers) {
-        if !crate::redirect::keeps_header(name.as_str().as_bytes(), hop) {
-            continue;
-        }
-        let value = match value {
-            Some(v) => v.clone(),
-            None => HeaderValue::from_bytes(program.bytes(state, h.value))
-                .map_err(|_| ErrorKind::Other)?,
-        };
-        head_len += name.as_str().len() + value.len() + 4;
-        req = req.header(name, value);
-    }
-    if let Some(cookie) = added.cookie {
-        let value = HeaderValue::from_bytes(cookie).map_err(|_| ErrorKind::Other)?;
-        head_len += 8 + value.len();
-        req = req.header(http::header::COOKIE, value);
-    }
-    if let Some(traceparent) = added.traceparent {
-        req = add_traceparent(req, traceparent, &mut head_len)?;
-    }
-    let body = match desc.body {
-        Some(b) if hop.is_none_or(|h| h.keep_body) => match &prepared.body {
-            Some((constant, _)) => constant.clone(),
-            None => Bytes::copy_from_slice(program.bytes(state, b)),
-        },
-        _ => Bytes::new(),
+    let (body, shared) = src.body();
+    let body = match shared {
+        Some(constant) => constant.clone(),
+        None => Bytes::copy_from_slice(body),
     };
-    let len = (head_len + body.len()) as u64;
-    let req = req.body(body).map_err(|_| ErrorKind::Other)?;
+    let head_len = 16 + method.as_str().len();
+    let mut req = Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    let body_len = req.body().len();
+    let headers = req.headers_mut();
+    let head_len = head_len
+        + src.headers(h2.then_some(body_len), |name, value| {
+            headers.append(name.clone(), value.to_header_value()?);
+            Ok(())
+        })?;
+    let len = (head_len + req.body().len()) as u64;
     Ok((req, len))
 }
 
@@ -193,7 +307,7 @@ pub(crate) fn add_traceparent(
 ) -> Result<http::request::Builder, ErrorKind> {
     let value = HeaderValue::from_bytes(traceparent).map_err(|_| ErrorKind::Other)?;
     *head_len += 13 + value.len();
-    Ok(req.header(http::HeaderName::from_static("traceparent"), value))
+    Ok(req.header(TRACEPARENT, value))
 }
 
 /// Keep a response's head in `c` as HTTP/1.1 spells one (`version` for the status
@@ -257,7 +371,9 @@ pub(crate) struct Http2 {
     /// The VU's own connections, one per slot, on `kaioken-http2` (h2own.rs), when
     /// it shares none (no `--h2-streams`); `None` when `conns` carries them.
     own: Option<Vec<Option<OwnConn>>>,
-    steps: Vec<Option<Prepared>>,
+    /// Each step's prepared parts, shared (a request holds them while it borrows
+    /// the driver mutably).
+    steps: std::sync::Arc<[Option<Prepared>]>,
     last_len: u64,
 }
 
@@ -484,41 +600,9 @@ fn is_connection_header(name: &HeaderName) -> bool {
         || name.as_str() == "proxy-connection"
 }
 
-/// Make `req` one HTTP/2 accepts (`h2` refuses the request otherwise, as RFC 9113
-/// section 8.2.2 forbids connection-specific fields): `keep-alive`,
-/// `proxy-connection` and a `te` other than `trailers` left out when the step has
-/// one, and `content-length` added for a body, or for an empty one of a method
-/// whose body has a meaning (not GET, HEAD, DELETE, CONNECT). The compiler refuses
-/// a step's own `content-length`. `prepared` gives the value of a constant body's
-/// length, made once.
-pub(crate) fn fit_for_h2(req: &mut Request<()>, prepared: &Prepared, body_len: usize) {
-    let payload = !matches!(
-        *req.method(),
-        Method::GET | Method::HEAD | Method::DELETE | Method::CONNECT
-    );
-    let headers = req.headers_mut();
-    if prepared.connection_headers {
-        headers.remove("keep-alive");
-        headers.remove("proxy-connection");
-        if headers
-            .get(http::header::TE)
-            .is_some_and(|te| te != "trailers")
-        {
-            headers.remove(http::header::TE);
-        }
-    }
-    if body_len != 0 || payload {
-        let value = match &prepared.body {
-            Some((body, length)) if body.len() == body_len => length.clone(),
-            _ => HeaderValue::from(body_len as u64),
-        };
-        headers.insert(http::header::CONTENT_LENGTH, value);
-    }
-}
-
 impl Http2 {
     pub fn new(program: &Program, http: &kaioken_vm::TransportPlan) -> Http2 {
-        let steps = prepare(program);
+        let steps = prepare(program).into();
         let group = if http.keepalive {
             h2pool::join(h2pool::Kind::Http2, http.h2_streams)
         } else {
@@ -567,21 +651,29 @@ impl Http2 {
             ..
         } = s;
         let desc = program.step(step);
-        let Some(prepared) = &self.steps[step] else {
+        let steps = self.steps.clone();
+        let Some(prepared) = &steps[step] else {
             return Err(ErrorKind::Other);
         };
         let (slot, origin) = match hop {
             Some(h) => (h.slot, &h.origin),
             None => (desc.origin.index(), &program.origins[desc.origin]),
         };
-        let (req, len) = build_request(prepared, program, state, step, origin, hop, added)?;
+        let src = Source {
+            prepared,
+            program,
+            state,
+            step,
+            hop,
+            added,
+        };
+        if self.own.is_some() {
+            return self.exchange_own(slot, origin, src, info, s).await;
+        }
+        let (req, len) = build_request(src, origin, true)?;
         self.last_len = len;
         let (parts, body) = req.into_parts();
-        let mut req = Request::from_parts(parts, ());
-        fit_for_h2(&mut req, prepared, body.len());
-        if self.own.is_some() {
-            return self.exchange_own(slot, origin, &req, &body, info, s).await;
-        }
+        let req = Request::from_parts(parts, ());
 
         let conn = match self
             .conns
@@ -652,8 +744,7 @@ impl Http2 {
         &mut self,
         slot: usize,
         origin: &Origin,
-        req: &Request<()>,
-        body: &Bytes,
+        src: Source<'_>,
         info: &StepInfo,
         s: Sending<'_>,
     ) -> Result<(u16, u64), ErrorKind> {
@@ -679,20 +770,19 @@ impl Http2 {
                 return Err(ErrorKind::Other);
             };
             let keep = info.keep;
-            let timing = &mut last.timing;
             let location = &mut last.location;
             location.clear();
             let result = conn
                 .exchange(
-                    req,
-                    body,
+                    src,
+                    origin,
                     Keep {
                         capture: last.capture.as_mut().filter(|_| keep.any()),
                         body: keep.body,
                         location: self.follow.then_some(location),
                     },
-                    &mut timing.written,
-                    &mut timing.first_byte,
+                    &mut last.timing,
+                    &mut self.last_len,
                 )
                 .await;
             match result {
