@@ -1,36 +1,57 @@
 //! The HTTP/2 client connection on any bytes a server may send, read in pieces of
-//! any size, response after response on one connection: HPACK's decoding, the
-//! framing, padding, header blocks in CONTINUATION frames, flow control.
+//! any size, responses after responses on one connection, two streams open at a
+//! time (as VUs sharing a connection read it): HPACK's decoding, the framing,
+//! padding, header blocks in CONTINUATION frames, flow control.
 #![no_main]
 
 use kaioken_http2::{Connection, Event};
 use libfuzzer_sys::fuzz_target;
 
-/// What the connection made of `input` read `read` bytes at a time: its events,
-/// what it wrote back, and the error that ended it (if one did).
+/// Open a stream with a GET.
+fn open(conn: &mut Connection, out: &mut Vec<u8>) -> u32 {
+    let at = conn.begin_headers(out);
+    kaioken_http2::hpack::encode(out, b":method", b"GET");
+    kaioken_http2::hpack::encode(out, b":path", b"/");
+    conn.end_headers(out, at, true)
+}
+
+/// What the connection made of `input` read `read` bytes at a time: its events
+/// (with the stream they concern), what it wrote back, and the error that ended
+/// it (if one did).
 fn run(input: &[u8], read: usize) -> (Vec<String>, Vec<u8>, Option<kaioken_http2::Error>) {
     let mut conn = Connection::new();
     let mut out = Vec::new();
     conn.preface(&mut out);
+    let mut open_ids = vec![open(&mut conn, &mut out), open(&mut conn, &mut out)];
     let mut events = Vec::new();
-    let open = |conn: &mut Connection, out: &mut Vec<u8>| {
-        let at = conn.begin_headers(out);
-        kaioken_http2::hpack::encode(out, b":method", b"GET");
-        kaioken_http2::hpack::encode(out, b":path", b"/");
-        conn.end_headers(out, at, true);
-    };
-    open(&mut conn, &mut out);
     let (mut taken, mut end) = (0, 0);
     while end < input.len() {
         end = (end + read).min(input.len());
         loop {
-            match conn.next(&input[taken..end], &mut out) {
+            let mine = open_ids.first().copied().unwrap_or(0);
+            match conn.next(&input[taken..end], &mut out, mine) {
                 Err(e) => return (events, out, Some(e)),
                 Ok((n, event)) => {
                     taken += n;
                     assert!(taken <= end);
-                    if event == Event::NeedMore {
-                        break;
+                    match event {
+                        Event::NeedMore => break,
+                        Event::Other(id) => {
+                            // The frame waits for its stream's reader.
+                            let head = &input[taken..taken + 9];
+                            let of = u32::from_be_bytes([head[5], head[6], head[7], head[8]]);
+                            assert_eq!(of & 0x7fff_ffff, id);
+                            let at = open_ids.iter().position(|&s| s == id);
+                            let at = at.expect("Other names an open stream");
+                            open_ids.swap(0, at);
+                            continue;
+                        }
+                        Event::Head { status, .. } => {
+                            assert!((200..1000).contains(&status), "{status}");
+                            let first = conn.fields().iter().next().map(|f| f.0);
+                            assert_eq!(first, Some(&b":status"[..]));
+                        }
+                        _ => {}
                     }
                     let done = matches!(
                         event,
@@ -39,13 +60,13 @@ fn run(input: &[u8], read: usize) -> (Vec<String>, Vec<u8>, Option<kaioken_http2
                             | Event::End
                             | Event::Reset(_)
                     );
-                    if let Event::Head { status, .. } = event {
-                        assert!((200..1000).contains(&status), "{status}");
-                        assert_eq!(conn.fields.iter().next().map(|f| f.0), Some(&b":status"[..]));
-                    }
-                    events.push(format!("{event:?}"));
-                    if done && conn.usable() {
-                        open(&mut conn, &mut out);
+                    events.push(format!("{mine} {event:?}"));
+                    if done {
+                        assert!(!conn.is_open(mine));
+                        open_ids.retain(|&s| s != mine);
+                        if conn.usable() && conn.may_open() {
+                            open_ids.push(open(&mut conn, &mut out));
+                        }
                     }
                 }
             }

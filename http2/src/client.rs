@@ -1,5 +1,5 @@
-//! One client connection's HTTP/2 (RFC 9113) framing and flow control, one
-//! stream at a time, sans I/O.
+//! One client connection's HTTP/2 (RFC 9113) framing and flow control, sans
+//! I/O.
 //!
 //! The caller writes what [`Connection`] puts in its output buffer to the socket
 //! and hands it the bytes it reads; [`Connection::next`] takes whole frames from
@@ -9,10 +9,15 @@
 //! response's head is decoded into [`Connection::fields`]; its body's bytes are
 //! handed back as slices of the input, never copied.
 //!
-//! One stream at a time is the closed model's VU: it sends a request and waits for
-//! its response. Frames of a stream that is no longer open (after a reset) are
-//! read and dropped, with their header blocks still decoded, so that the HPACK
-//! table stays the server's.
+//! A closed-model VU sends a request and waits for its response: one stream at a
+//! time on a connection of its own, or one stream each for the VUs that share a
+//! connection. Whoever reads names its own stream ([`Connection::next`]'s `mine`):
+//! the frames of another open stream are left in the input for that stream's
+//! reader ([`Event::Other`]), so each response's head and body reach the one who
+//! asked, in order, without being copied; frames of the connection and of streams
+//! no longer open are taken by anyone. Frames of a stream that is no longer open
+//! (after a reset) are dropped, with their header blocks still decoded, so that
+//! the HPACK table stays the server's.
 
 use crate::hpack::{self, Decoder, Fields};
 
@@ -68,6 +73,8 @@ pub mod code {
     pub const FLOW_CONTROL_ERROR: u32 = 0x3;
     /// FRAME_SIZE_ERROR
     pub const FRAME_SIZE_ERROR: u32 = 0x6;
+    /// CANCEL
+    pub const CANCEL: u32 = 0x8;
     /// COMPRESSION_ERROR
     pub const COMPRESSION_ERROR: u32 = 0x9;
 }
@@ -120,17 +127,29 @@ pub enum Event<'a> {
     },
     /// The server opened the send window: a body held back by it may go on.
     Window,
+    /// The next frame concerns another open stream, this one: it is left in the
+    /// input (not counted as taken) for that stream's reader.
+    Other(u32),
 }
 
-/// Where the open stream is.
+/// Where an open stream's response is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// No stream open.
-    Idle,
     /// The request went; its response's head has not come.
     Head,
     /// The head came; the body or trailers are coming.
     Body,
+}
+
+/// An open stream: one whose response has not ended.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    id: u32,
+    phase: Phase,
+    /// What the client may still send on it.
+    send: i64,
+    /// What the server has sent on it since the client last opened its window.
+    unacked: u32,
 }
 
 /// One HTTP/2 client connection's state: see the module's documentation.
@@ -138,25 +157,30 @@ enum Phase {
 pub struct Connection {
     decoder: Decoder,
     /// The last response head decoded.
-    pub fields: Fields,
+    fields: Fields,
+    /// The last header block decoded, when it read no entry of the dynamic table:
+    /// the same block again makes the same fields, which are kept, and changes the
+    /// table as [`hpack::Decoder::replay`] does.
+    repeat: Vec<u8>,
     /// A header block's fragments until its last (`END_HEADERS`), and the stream
     /// and end-of-stream flag of its `HEADERS` frame.
     block: Vec<u8>,
     continuing: Option<(u32, bool)>,
-    /// The server's SETTINGS_MAX_FRAME_SIZE and SETTINGS_INITIAL_WINDOW_SIZE.
+    /// The server's SETTINGS_MAX_FRAME_SIZE, SETTINGS_INITIAL_WINDOW_SIZE and
+    /// SETTINGS_MAX_CONCURRENT_STREAMS.
     peer_max_frame: usize,
     peer_initial_window: i64,
-    /// What the client may still send on the connection and on its stream.
+    peer_max_streams: u32,
+    /// What the client may still send on the connection.
     conn_send: i64,
-    stream_send: i64,
-    /// What the server has sent since the client last opened the windows.
+    /// What the server has sent since the client last opened the connection's
+    /// window.
     conn_unacked: u32,
-    stream_unacked: u32,
     next_id: u32,
-    stream: u32,
-    phase: Phase,
-    /// The last stream the server's `GOAWAY` named, once it sent one.
-    goaway: Option<u32>,
+    streams: Vec<Open>,
+    /// The last stream the server's `GOAWAY` named and its error code, once it
+    /// sent one.
+    goaway: Option<(u32, u32)>,
 }
 
 impl Default for Connection {
@@ -171,17 +195,16 @@ impl Connection {
         Connection {
             decoder: Decoder::new(),
             fields: Fields::default(),
+            repeat: Vec::new(),
             block: Vec::new(),
             continuing: None,
             peer_max_frame: MAX_FRAME,
             peer_initial_window: 65_535,
+            peer_max_streams: u32::MAX,
             conn_send: 65_535,
-            stream_send: 0,
             conn_unacked: 0,
-            stream_unacked: 0,
             next_id: 1,
-            stream: 0,
-            phase: Phase::Idle,
+            streams: Vec::new(),
             goaway: None,
         }
     }
@@ -199,15 +222,55 @@ impl Connection {
         window_update(out, 0, CONNECTION_WINDOW - 65_535);
     }
 
+    /// The fields of the last response head [`Event::Head`] announced, `:status`
+    /// first.
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
     /// Whether a new stream may go on this connection: the server has not said it
     /// is going away, and stream identifiers are left.
     pub fn usable(&self) -> bool {
         self.goaway.is_none() && self.next_id <= MAX_WINDOW as u32
     }
 
-    /// The open stream's identifier (0 before the first).
-    pub fn stream(&self) -> u32 {
-        self.stream
+    /// Whether the server takes one more stream now (its
+    /// SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub fn may_open(&self) -> bool {
+        self.streams.len() < self.peer_max_streams as usize
+    }
+
+    /// Whether stream `id` is open: its response has not ended (nor been reset).
+    pub fn is_open(&self, id: u32) -> bool {
+        self.streams.iter().any(|s| s.id == id)
+    }
+
+    /// The `GOAWAY`'s error code when the server said it will not process stream
+    /// `id` (above the `GOAWAY`'s last stream): it may go again on a new connection.
+    pub fn refused(&self, id: u32) -> Option<u32> {
+        self.goaway
+            .filter(|&(last, _)| id > last)
+            .map(|(_, code)| code)
+    }
+
+    /// Give up stream `id` (its reader is gone): `RST_STREAM` with CANCEL, and the
+    /// stream's frames still to come are dropped by whoever reads them.
+    pub fn cancel(&mut self, out: &mut Vec<u8>, id: u32) {
+        if let Some(i) = self.streams.iter().position(|s| s.id == id) {
+            self.streams.swap_remove(i);
+            frame_head(out, 4, kind::RST_STREAM, 0, id);
+            out.extend_from_slice(&code::CANCEL.to_be_bytes());
+        }
+    }
+
+    fn open(&mut self, id: u32) -> Option<&mut Open> {
+        self.streams.iter_mut().find(|s| s.id == id)
+    }
+
+    fn close(&mut self, id: u32) {
+        if let Some(i) = self.streams.iter().position(|s| s.id == id) {
+            self.streams.swap_remove(i);
+        }
     }
 
     /// Begin a request's `HEADERS` frame in `out`: encode its fields into `out`
@@ -226,10 +289,12 @@ impl Connection {
     pub fn end_headers(&mut self, out: &mut Vec<u8>, at: usize, end_stream: bool) -> u32 {
         let id = self.next_id;
         self.next_id += 2;
-        self.stream = id;
-        self.phase = Phase::Head;
-        self.stream_send = self.peer_initial_window;
-        self.stream_unacked = 0;
+        self.streams.push(Open {
+            id,
+            phase: Phase::Head,
+            send: self.peer_initial_window,
+            unacked: 0,
+        });
         let flags = if end_stream { END_STREAM } else { 0 };
         let block = out.len() - at - 9;
         let first = block.min(self.peer_max_frame);
@@ -250,23 +315,21 @@ impl Connection {
         id
     }
 
-    /// Write as much of the open stream's body `data` as the send windows allow, in
+    /// Write as much of stream `id`'s body `data` as the send windows allow, in
     /// `DATA` frames, the last with `END_STREAM` when all of it fits; returns how
-    /// many bytes went. The rest waits for an [`Event::Window`].
-    pub fn send_data(&mut self, out: &mut Vec<u8>, data: &[u8]) -> usize {
-        let room = self.conn_send.min(self.stream_send).max(0) as usize;
+    /// many bytes went. The rest waits for an [`Event::Window`]. Nothing goes on a
+    /// stream no longer open.
+    pub fn send_data(&mut self, out: &mut Vec<u8>, id: u32, data: &[u8]) -> usize {
+        let Some(stream_send) = self.open(id).map(|s| s.send) else {
+            return 0;
+        };
+        let room = self.conn_send.min(stream_send).max(0) as usize;
         let n = data.len().min(room);
         let mut sent = 0;
         while sent < n || (n == data.len() && sent == 0 && data.is_empty()) {
             let len = (n - sent).min(self.peer_max_frame);
             let end = sent + len == data.len();
-            frame_head(
-                out,
-                len,
-                kind::DATA,
-                if end { END_STREAM } else { 0 },
-                self.stream,
-            );
+            frame_head(out, len, kind::DATA, if end { END_STREAM } else { 0 }, id);
             out.extend_from_slice(&data[sent..sent + len]);
             sent += len;
             if end {
@@ -274,18 +337,22 @@ impl Connection {
             }
         }
         self.conn_send -= n as i64;
-        self.stream_send -= n as i64;
+        if let Some(s) = self.open(id) {
+            s.send -= n as i64;
+        }
         n
     }
 
-    /// Read the next thing about the open stream from `input`: returns how many
+    /// Read the next thing about stream `mine` from `input`: returns how many
     /// bytes were taken (whole frames) and the event. Frames the connection
     /// answers itself write their answers to `out`, which the caller sends before
-    /// it next waits for the server.
+    /// it next waits for the server. A frame of another open stream stops the
+    /// reading before it ([`Event::Other`]).
     pub fn next<'a>(
         &mut self,
         input: &'a [u8],
         out: &mut Vec<u8>,
+        mine: u32,
     ) -> Result<(usize, Event<'a>), Error> {
         let mut pos = 0;
         loop {
@@ -304,10 +371,21 @@ impl Connection {
             let Some(payload) = input.get(pos + 9..pos + 9 + len) else {
                 return Ok((pos, Event::NeedMore));
             };
-            pos += 9 + len;
             if self.continuing.is_some() && ty != kind::CONTINUATION {
                 return Err(Error::protocol("a frame inside a header block"));
             }
+            let of_stream = matches!(
+                ty,
+                kind::DATA
+                    | kind::HEADERS
+                    | kind::CONTINUATION
+                    | kind::RST_STREAM
+                    | kind::WINDOW_UPDATE
+            );
+            if of_stream && id != 0 && id != mine && self.is_open(id) {
+                return Ok((pos, Event::Other(id)));
+            }
+            pos += 9 + len;
             if let Some(event) = self.frame(ty, flags, id, payload, out)? {
                 return Ok((pos, event));
             }
@@ -345,22 +423,21 @@ impl Connection {
                     window_update(out, 0, self.conn_unacked);
                     self.conn_unacked = 0;
                 }
-                if id != self.stream || self.phase == Phase::Idle {
+                let Some(stream) = self.open(id) else {
                     return Ok(None);
-                }
-                if self.phase != Phase::Body {
+                };
+                if stream.phase != Phase::Body {
                     return Err(Error::protocol("DATA before the response's HEADERS"));
                 }
-                let data = unpad(flags, payload)?;
                 let end = flags & END_STREAM != 0;
-                self.stream_unacked += payload.len() as u32;
+                stream.unacked += payload.len() as u32;
                 if end {
-                    self.phase = Phase::Idle;
-                } else if self.stream_unacked >= STREAM_WINDOW / 2 {
-                    window_update(out, id, self.stream_unacked);
-                    self.stream_unacked = 0;
+                    self.close(id);
+                } else if stream.unacked >= STREAM_WINDOW / 2 {
+                    window_update(out, id, stream.unacked);
+                    stream.unacked = 0;
                 }
-                Ok(Some(Event::Data(data, end)))
+                Ok(Some(Event::Data(unpad(flags, payload)?, end)))
             }
             kind::HEADERS => {
                 on_stream("HEADERS on stream 0")?;
@@ -408,10 +485,10 @@ impl Connection {
                         what: "an RST_STREAM frame not 4 bytes long",
                     });
                 };
-                if id != self.stream || self.phase == Phase::Idle {
+                if !self.is_open(id) {
                     return Ok(None);
                 }
-                self.phase = Phase::Idle;
+                self.close(id);
                 Ok(Some(Event::Reset(u32::from_be_bytes(code))))
             }
             kind::SETTINGS => {
@@ -439,11 +516,12 @@ impl Connection {
                             }
                             let delta = value as i64 - self.peer_initial_window;
                             self.peer_initial_window = value as i64;
-                            if self.phase != Phase::Idle {
-                                self.stream_send += delta;
+                            for stream in &mut self.streams {
+                                stream.send += delta;
                             }
                             opened |= delta > 0;
                         }
+                        0x3 => self.peer_max_streams = value,
                         0x5 => {
                             if !(MAX_FRAME as u32..=(1 << 24) - 1).contains(&value) {
                                 return Err(Error::protocol(
@@ -488,7 +566,7 @@ impl Connection {
                     u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
                         & 0x7fff_ffff;
                 let code = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
-                self.goaway = Some(last_stream);
+                self.goaway = Some((last_stream, code));
                 Ok(Some(Event::GoAway { last_stream, code }))
             }
             kind::WINDOW_UPDATE => {
@@ -504,8 +582,8 @@ impl Connection {
                 }
                 let window = if id == 0 {
                     &mut self.conn_send
-                } else if id == self.stream && self.phase != Phase::Idle {
-                    &mut self.stream_send
+                } else if let Some(stream) = self.streams.iter_mut().find(|s| s.id == id) {
+                    &mut stream.send
                 } else {
                     return Ok(None);
                 };
@@ -531,24 +609,35 @@ impl Connection {
         id: u32,
         end: bool,
     ) -> Result<Option<Event<'static>>, Error> {
-        self.decoder
-            .decode(block, &mut self.fields)
-            .map_err(|hpack::Invalid(what)| Error {
-                code: code::COMPRESSION_ERROR,
-                what,
-            })?;
-        if self.fields.size() + 32 * self.fields.len() > MAX_HEADER_BLOCK {
-            return Err(Error::protocol("a response head larger than 64 KiB"));
+        // Servers repeat their heads (nginx's change once a second, with their
+        // `date`): a block like the last, which read nothing of the dynamic table,
+        // is not decoded again (the entries it adds are added again).
+        if !block.is_empty() && block == self.repeat {
+            self.decoder.replay(&self.fields);
+        } else {
+            self.repeat.clear();
+            self.decoder
+                .decode(block, &mut self.fields)
+                .map_err(|hpack::Invalid(what)| Error {
+                    code: code::COMPRESSION_ERROR,
+                    what,
+                })?;
+            if self.fields.size() + 32 * self.fields.len() > MAX_HEADER_BLOCK {
+                return Err(Error::protocol("a response head larger than 64 KiB"));
+            }
+            if self.decoder.replayable() {
+                self.repeat.extend_from_slice(block);
+            }
         }
-        if id != self.stream || self.phase == Phase::Idle {
+        let Some(stream) = self.open(id) else {
             return Ok(None);
-        }
-        if self.phase == Phase::Body {
+        };
+        if stream.phase == Phase::Body {
             // Trailers: they end the stream.
             if !end {
                 return Err(Error::protocol("trailers without END_STREAM"));
             }
-            self.phase = Phase::Idle;
+            self.close(id);
             return Ok(Some(Event::End));
         }
         let status = match self.fields.iter().next() {
@@ -570,7 +659,11 @@ impl Connection {
             }
             return Ok(None);
         }
-        self.phase = if end { Phase::Idle } else { Phase::Body };
+        if end {
+            self.close(id);
+        } else if let Some(stream) = self.open(id) {
+            stream.phase = Phase::Body;
+        }
         Ok(Some(Event::Head { status, end }))
     }
 }
@@ -646,7 +739,7 @@ mod tests {
         let mut pos = 0;
         let mut seen = Vec::new();
         loop {
-            let (n, event) = conn.next(&input[pos..], out).unwrap();
+            let (n, event) = conn.next(&input[pos..], out, 1).unwrap();
             pos += n;
             if event == Event::NeedMore {
                 return (pos, seen);
@@ -669,7 +762,7 @@ mod tests {
         let mut out = Vec::new();
         let mut pos = 0;
         loop {
-            match conn.next(&input[pos..], &mut out) {
+            match conn.next(&input[pos..], &mut out, 1) {
                 Err(e) => return e,
                 Ok((_, Event::NeedMore)) => panic!("no error in the input"),
                 Ok((n, _)) => pos += n,
@@ -699,7 +792,7 @@ mod tests {
         let at = conn.begin_headers(&mut out);
         out.extend_from_slice(&fields);
         assert_eq!(conn.end_headers(&mut out, at, false), 1);
-        assert_eq!(conn.send_data(&mut out, b"body"), 4);
+        assert_eq!(conn.send_data(&mut out, 1, b"body"), 4);
         let sent = frames(&out);
         assert_eq!(sent[0], (kind::HEADERS, END_HEADERS, 1, fields.clone()));
         assert_eq!(sent[1], (kind::DATA, END_STREAM, 1, b"body".to_vec()));
@@ -716,7 +809,7 @@ mod tests {
         let at = conn.begin_headers(&mut out);
         out.extend_from_slice(&fields);
         assert_eq!(conn.end_headers(&mut out, at, true), 3);
-        assert_eq!(conn.stream(), 3);
+        assert!(conn.is_open(1) && conn.is_open(3));
         assert_eq!(frames(&out)[0].1, END_HEADERS | END_STREAM);
     }
 
@@ -776,7 +869,7 @@ mod tests {
                 "Data([108, 111], true)",
             ]
         );
-        let fields: Vec<_> = conn.fields.iter().map(|(n, _)| n.to_vec()).collect();
+        let fields: Vec<_> = conn.fields().iter().map(|(n, _)| n.to_vec()).collect();
         assert_eq!(fields, [b":status".to_vec(), b"content-type".to_vec()]);
         assert!(out.is_empty(), "nothing to answer: {out:?}");
     }
@@ -838,7 +931,7 @@ mod tests {
         conn.end_headers(&mut out, at, false);
         let body = vec![7u8; 100_000];
         out.clear();
-        let sent = conn.send_data(&mut out, &body);
+        let sent = conn.send_data(&mut out, 1, &body);
         assert_eq!(sent, 65_535);
         let data = frames(&out);
         assert!(
@@ -846,7 +939,7 @@ mod tests {
                 .all(|f| f.0 == kind::DATA && f.1 == 0 && f.3.len() <= MAX_FRAME)
         );
         assert_eq!(data.iter().map(|f| f.3.len()).sum::<usize>(), sent);
-        assert_eq!(conn.send_data(&mut out, &body[sent..]), 0);
+        assert_eq!(conn.send_data(&mut out, 1, &body[sent..]), 0);
 
         // The stream's window opens by a setting, the connection's by an update.
         let mut input = frame(kind::SETTINGS, 0, 0, &[0, 4, 0, 2, 0, 0]);
@@ -854,7 +947,10 @@ mod tests {
         let (_, seen) = events(&mut conn, &input, &mut Vec::new());
         assert_eq!(seen, ["Window", "Window"]);
         out.clear();
-        assert_eq!(conn.send_data(&mut out, &body[sent..]), body.len() - sent);
+        assert_eq!(
+            conn.send_data(&mut out, 1, &body[sent..]),
+            body.len() - sent
+        );
         let data = frames(&out);
         assert_eq!(data.last().unwrap().1, END_STREAM);
         assert!(data[..data.len() - 1].iter().all(|f| f.1 == 0));
@@ -989,5 +1085,156 @@ mod tests {
                 assert_eq!(e.what, what);
             }
         }
+    }
+
+    #[test]
+    fn streams_sharing_a_connection_each_read_their_own_frames() {
+        let mut conn = Connection::new();
+        let mut out = Vec::new();
+        let ids: Vec<u32> = (0..3)
+            .map(|_| {
+                let at = conn.begin_headers(&mut out);
+                out.extend(block(&[(":method", "GET")]));
+                conn.end_headers(&mut out, at, true)
+            })
+            .collect();
+        assert_eq!(ids, [1, 3, 5]);
+        let ok = block(&[(":status", "200")]);
+        let mut input = frame(kind::PING, 0, 0, b"12345678");
+        input.extend(frame(kind::HEADERS, END_HEADERS, 3, &ok));
+        input.extend(frame(kind::HEADERS, END_HEADERS, 1, &ok));
+        input.extend(frame(kind::DATA, END_STREAM, 3, b"three"));
+        input.extend(frame(kind::DATA, END_STREAM, 1, b"one"));
+
+        // Stream 1's reader answers the ping, then stops at stream 3's head.
+        out.clear();
+        let (n, event) = conn.next(&input, &mut out, 1).unwrap();
+        assert_eq!(event, Event::Other(3));
+        assert_eq!(n, 17);
+        assert_eq!(frames(&out)[0].0, kind::PING);
+        let mut pos = n;
+        let (n, event) = conn.next(&input[pos..], &mut out, 3).unwrap();
+        assert_eq!(
+            event,
+            Event::Head {
+                status: 200,
+                end: false
+            }
+        );
+        pos += n;
+        assert_eq!(
+            conn.next(&input[pos..], &mut out, 3).unwrap(),
+            (0, Event::Other(1))
+        );
+        let (n, event) = conn.next(&input[pos..], &mut out, 1).unwrap();
+        assert_eq!(
+            event,
+            Event::Head {
+                status: 200,
+                end: false
+            }
+        );
+        pos += n;
+        let (n, event) = conn.next(&input[pos..], &mut out, 3).unwrap();
+        assert_eq!(event, Event::Data(b"three", true));
+        pos += n;
+        assert!(!conn.is_open(3));
+        let (n, event) = conn.next(&input[pos..], &mut out, 1).unwrap();
+        assert_eq!(event, Event::Data(b"one", true));
+        assert_eq!(pos + n, input.len());
+
+        // A stream given up is reset, and its frames are anyone's to drop.
+        out.clear();
+        conn.cancel(&mut out, 5);
+        assert_eq!(
+            frames(&out),
+            [(kind::RST_STREAM, 0, 5, code::CANCEL.to_be_bytes().to_vec())]
+        );
+        let late = frame(kind::HEADERS, END_HEADERS | END_STREAM, 5, &ok);
+        assert_eq!(
+            conn.next(&late, &mut out, 7).unwrap(),
+            (late.len(), Event::NeedMore)
+        );
+    }
+
+    #[test]
+    fn the_server_limits_streams_and_refuses_those_past_its_goaway() {
+        let mut conn = Connection::new();
+        let mut out = Vec::new();
+        let settings = frame(kind::SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 2]);
+        conn.next(&settings, &mut out, 0).unwrap();
+        for _ in 0..2 {
+            assert!(conn.may_open());
+            let at = conn.begin_headers(&mut out);
+            out.extend(block(&[(":method", "GET")]));
+            conn.end_headers(&mut out, at, true);
+        }
+        assert!(!conn.may_open());
+        let mut payload = 1u32.to_be_bytes().to_vec();
+        payload.extend_from_slice(&0u32.to_be_bytes());
+        let goaway = frame(kind::GOAWAY, 0, 0, &payload);
+        let (_, event) = conn.next(&goaway, &mut out, 3).unwrap();
+        assert_eq!(
+            event,
+            Event::GoAway {
+                last_stream: 1,
+                code: 0
+            }
+        );
+        assert_eq!((conn.refused(1), conn.refused(3)), (None, Some(0)));
+        assert!(!conn.usable());
+    }
+
+    #[test]
+    fn a_repeated_head_is_replayed_only_when_it_read_nothing_of_the_table() {
+        let mut conn = Connection::new();
+        let mut out = Vec::new();
+        // `x: 1` added to the table twice, the second time by replaying the first
+        // block (so entries 62 and 63 both hold it, as 0xbf shows); then a block
+        // naming entry 62 twice, with another entry added in between: the second
+        // time it names the new one, and is decoded again.
+        let blocks: [&[u8]; 6] = [
+            &[0x88, 0x40, 1, b'x', 1, b'1'],
+            &[0x88, 0x40, 1, b'x', 1, b'1'],
+            &[0x88, 0xbf],
+            &[0x88, 0xbe],
+            &[0x88, 0x40, 1, b'w', 1, b'2'],
+            &[0x88, 0xbe],
+        ];
+        let mut heads = Vec::new();
+        for head in blocks {
+            let at = conn.begin_headers(&mut out);
+            out.extend(block(&[(":method", "GET")]));
+            let id = conn.end_headers(&mut out, at, true);
+            let input = frame(kind::HEADERS, END_HEADERS | END_STREAM, id, head);
+            let (_, event) = conn.next(&input, &mut out, id).unwrap();
+            assert_eq!(
+                event,
+                Event::Head {
+                    status: 200,
+                    end: true
+                }
+            );
+            let fields: Vec<_> = conn
+                .fields()
+                .iter()
+                .skip(1)
+                .map(|(n, v)| [n, v].concat())
+                .collect();
+            heads.push(fields);
+        }
+        let x1 = vec![b"x1".to_vec()];
+        let w2 = vec![b"w2".to_vec()];
+        assert_eq!(
+            heads,
+            [
+                x1.clone(),
+                x1.clone(),
+                x1.clone(),
+                x1.clone(),
+                w2.clone(),
+                w2
+            ]
+        );
     }
 }

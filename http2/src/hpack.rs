@@ -134,6 +134,19 @@ impl Fields {
         self.bytes.len()
     }
 
+    /// Field `i`.
+    fn get(&self, i: usize) -> (&[u8], &[u8]) {
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1].1 as usize,
+        };
+        let (name, value) = self.ends[i];
+        (
+            &self.bytes[start..name as usize],
+            &self.bytes[name as usize..value as usize],
+        )
+    }
+
     fn push(&mut self, name: &[u8], value: &[u8]) {
         self.bytes.extend_from_slice(name);
         let name_end = self.bytes.len() as u32;
@@ -245,6 +258,10 @@ pub struct Decoder {
     table: Table,
     /// A Huffman-coded name, decoded.
     name: Vec<u8>,
+    /// The fields the last block added to the table, by their place in it.
+    inserted: Vec<u32>,
+    /// The last block read no entry of the dynamic table and did not resize it.
+    replayable: bool,
 }
 
 impl Default for Decoder {
@@ -259,16 +276,40 @@ impl Decoder {
         Decoder {
             table: Table::new(),
             name: Vec::new(),
+            inserted: Vec::new(),
+            replayable: false,
+        }
+    }
+
+    /// Whether the last block decoded read no entry of the dynamic table and did
+    /// not resize it: decoded again, it would make the same fields whatever the
+    /// table holds, and change the table as [`Decoder::replay`] does.
+    pub fn replayable(&self) -> bool {
+        self.replayable
+    }
+
+    /// Change the table as decoding the last block again would (it must be
+    /// [`Decoder::replayable`]), `fields` being what it decoded to: add again the
+    /// entries it added. Servers repeat their heads, adding the same fields to the
+    /// table each time (nginx does), and this spares the Huffman decoding.
+    pub fn replay(&mut self, fields: &Fields) {
+        for &i in &self.inserted {
+            let (name, value) = fields.get(i as usize);
+            self.table.insert(name, value);
         }
     }
 
     /// Decode one whole header block into `out` (cleared first).
     pub fn decode(&mut self, mut block: &[u8], out: &mut Fields) -> Result<(), Invalid> {
         out.clear();
+        self.inserted.clear();
+        self.replayable = false;
+        let mut dynamic = false;
         let mut first = true;
         while let Some(&byte) = block.first() {
             if byte & 0x80 != 0 {
                 let index = integer(&mut block, 7)?;
+                dynamic |= index > STATIC.len();
                 let (name, value) = field(&self.table, index)?;
                 out.push(name, value);
             } else if byte & 0xe0 == 0x20 {
@@ -280,6 +321,7 @@ impl Decoder {
                     ));
                 }
                 self.table.resize(size);
+                dynamic = true;
                 continue;
             } else {
                 let (prefix, indexing) = if byte & 0xc0 == 0x40 {
@@ -288,6 +330,7 @@ impl Decoder {
                     (4, false)
                 };
                 let index = integer(&mut block, prefix)?;
+                dynamic |= index > STATIC.len();
                 self.name.clear();
                 if index == 0 {
                     string(&mut block, &mut self.name)?;
@@ -304,10 +347,12 @@ impl Decoder {
                 if indexing {
                     let (name, value) = out.last();
                     self.table.insert(name, value);
+                    self.inserted.push(out.len() as u32 - 1);
                 }
             }
             first = false;
         }
+        self.replayable = !dynamic;
         Ok(())
     }
 }

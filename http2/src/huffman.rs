@@ -84,13 +84,13 @@ enum Node {
     Leaf(u16),
 }
 
-fn build() -> Table {
-    // The canonical codes, in order of length then symbol.
+/// Each symbol's canonical code (RFC 7541 appendix B), from the code lengths: in
+/// order of length then symbol, each code the one before plus one, shifted to its
+/// length.
+fn codes() -> [u32; 257] {
     let mut order: Vec<u16> = (0..257).collect();
     order.sort_by_key(|&s| (LENGTHS[s as usize], s));
-    // The tree, inner nodes numbered as they are made (the root is 0); `slots[i]`
-    // is where node i's index in `nodes` lives.
-    let mut nodes = vec![Node::Inner([u16::MAX; 2])];
+    let mut codes = [0u32; 257];
     let mut code = 0u32;
     let mut prev = LENGTHS[order[0] as usize];
     for (i, &sym) in order.iter().enumerate() {
@@ -99,6 +99,16 @@ fn build() -> Table {
             code = (code + 1) << (len - prev);
         }
         prev = len;
+        codes[sym as usize] = code;
+    }
+    codes
+}
+
+fn build() -> Table {
+    // The tree, inner nodes numbered as they are made (the root is 0).
+    let mut nodes = vec![Node::Inner([u16::MAX; 2])];
+    for (sym, code) in codes().into_iter().enumerate() {
+        let (sym, len) = (sym as u16, LENGTHS[sym]);
         let mut at = 0usize;
         for bit in (0..len).rev() {
             let b = ((code >> bit) & 1) as usize;
@@ -174,19 +184,7 @@ fn build() -> Table {
 /// out as raw literals).
 #[cfg(test)]
 pub(crate) fn encode(src: &[u8], out: &mut Vec<u8>) {
-    let mut order: Vec<u16> = (0..257).collect();
-    order.sort_by_key(|&s| (LENGTHS[s as usize], s));
-    let mut codes = [0u32; 257];
-    let mut code = 0u32;
-    let mut prev = LENGTHS[order[0] as usize];
-    for (i, &sym) in order.iter().enumerate() {
-        let len = LENGTHS[sym as usize];
-        if i > 0 {
-            code = (code + 1) << (len - prev);
-        }
-        prev = len;
-        codes[sym as usize] = code;
-    }
+    let codes = codes();
     let (mut acc, mut bits) = (0u64, 0u32);
     for &b in src {
         let len = LENGTHS[b as usize] as u32;

@@ -33,6 +33,19 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
+    /// Whether the socket may have bytes to read (`Ready`: a read would not wait),
+    /// or else (`Pending`) will wake `cx`'s task when it does; no system call
+    /// either way. Bytes TLS has already read but not yet handed over are not
+    /// seen here.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Plain(s) => s.poll_read_ready(cx),
+            Stream::Tls(s) => s.stream.get_ref().0.poll_read_ready(cx),
+            Stream::Unix(s) => s.poll_read_ready(cx),
+            Stream::UnixTls(s) => s.stream.get_ref().0.poll_read_ready(cx),
+        }
+    }
+
     /// Whether the connection is TLS.
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_) | Stream::UnixTls(_))
@@ -366,6 +379,10 @@ pub(crate) enum UnixStream {}
 
 #[cfg(not(unix))]
 impl UnixStream {
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match *self {}
+    }
+
     #[allow(clippy::unused_async)]
     async fn connect(_path: &std::path::Path) -> io::Result<UnixStream> {
         Err(io::Error::new(

@@ -6,7 +6,8 @@
 //! into the body buffer) and yields; [`Grpc::perform`] encodes the JSON with the
 //! method's input descriptor (prost-reflect, from the schema the compiler put in the
 //! program, decoded once per run by [`methods`]), sends it in gRPC's length-prefixed
-//! framing on the HTTP/2 driver's connections (`h2`'s client) made by `conn.rs` (so
+//! framing on HTTP/2 connections of the `h2` crate's client (h2client.rs) made by
+//! `conn.rs` (so
 //! `--insecure`, `--cacert` and the timing phases apply as for HTTP), reads the reply
 //! messages and the status from the trailers (or a trailers-only response), and turns
 //! the replies into JSON for the step's checks and extractors when it reads the body:
@@ -19,7 +20,7 @@
 //!
 //! Allocations per call: the JSON is decoded into a `DynamicMessage` (its fields
 //! allocate: prost-reflect has no way to encode JSON without one), the `Request`
-//! and its header map are built per call as in the HTTP/2 driver, and reply messages
+//! and its header map are built per call for `h2`, and reply messages
 //! are decoded into `DynamicMessage`s only when the step reads the body. The framing
 //! buffers are the driver's and are reused. Measured (alloc_tests.rs): 14 allocations
 //! per unary call, 30 when the step reads the reply.
@@ -107,7 +108,7 @@ fn parse_status(value: &HeaderValue) -> u8 {
 pub(crate) struct Grpc {
     last: Last,
     /// Its HTTP/2 connections, shared with its group under `--h2-streams`.
-    conns: crate::http2::Conns,
+    conns: crate::h2client::Conns,
     methods: Arc<[GrpcMethod]>,
     /// Per step: `scheme://authority` and its constant metadata.
     steps: Vec<Option<GrpcStepParts>>,
@@ -178,7 +179,7 @@ impl Grpc {
                 timing: Timing::default(),
                 decoded: None,
             },
-            conns: crate::http2::Conns::new(
+            conns: crate::h2client::Conns::new(
                 program,
                 h2pool::join(h2pool::Kind::Grpc, http.h2_streams),
             ),
@@ -453,7 +454,7 @@ impl Grpc {
 
     #[cold]
     fn fail(&mut self, e: &h2::Error, in_body: bool) -> ErrorKind {
-        let (kind, detail) = crate::http2::h2_failure(e, in_body);
+        let (kind, detail) = crate::h2client::h2_failure(e, in_body);
         self.last.detail = Some(detail);
         kind
     }

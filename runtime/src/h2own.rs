@@ -1,44 +1,118 @@
-//! The HTTP/2 driver's own connections (http2.rs): a VU that keeps its
-//! connections to itself (no `--h2-streams`) speaks HTTP/2 through
-//! `kaioken-http2`'s sans-I/O connection rather than the `h2` crate.
+//! The HTTP/2 driver's connections (http2.rs) on `kaioken-http2`'s sans-I/O
+//! connection: a VU's own, or one the VUs of a group share (`--h2-streams`,
+//! h2pool.rs), each VU's request on a stream of its own.
 //!
-//! The VU's task writes its request's frames and reads its response's on the
-//! socket itself: no connection task, no channel or waker between the two, the
-//! header block encoded straight into the connection's write buffer, the
-//! response's head decoded into a buffer the connection keeps, its body read out of
-//! the read buffer. What the protocol answers on its own (settings and ping
-//! acknowledgements, window updates) goes out with the next write. A connection
-//! the server said `GOAWAY` on takes no new request; a request the server never
+//! No task runs a connection: the VUs waiting for responses on it read it
+//! themselves, on their own tasks (a worker's VUs share one thread, so a shared
+//! connection is an `Rc<RefCell<…>>` and is never borrowed across an await). A VU
+//! encodes its request's header block straight into the connection's write
+//! buffer, sends what the buffer holds, and reads until its response has ended:
+//! frames of the connection, and of streams no longer open, it handles for all;
+//! its own stream's it handles itself (the head decoded into fields the connection
+//! keeps, the body read out of the read buffer, either kept only when checks
+//! read it); at another open stream's frame it stops, wakes that stream's VU, and
+//! waits for its own turn. With no whole frame left it reads the socket. A VU whose
+//! response has ended, or which gave up (its request timed out), hands the reading
+//! on to a VU still waiting, so that one of them always waits on the socket.
+//!
+//! What the protocol answers on its own (settings and ping acknowledgements,
+//! window updates) goes out with the next write. A connection the server said
+//! `GOAWAY` on, or which broke, takes no new stream; a request the server never
 //! processed (above the `GOAWAY`'s last stream, or on a reused connection closed
 //! before any of its response came) is sent once more on a new connection, as the
 //! HTTP/1.1 driver does for a keep-alive connection closed while idle.
 
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Instant;
 
+use kaioken_http1::Capture;
 use kaioken_http2::hpack;
 use kaioken_http2::{Connection, Event};
 use kaioken_vm::{Origin, Scheme};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::ErrorKind;
 use crate::conn::Stream;
 use crate::driver::Last;
 use crate::http2::{Source, Value, connect_h2, error_code, keep_head};
 use crate::stats::Timing;
-use kaioken_http1::Capture;
+
+/// The read buffer's size: a whole frame (16 KiB and its head) always fits, with
+/// room to read more behind it.
+const READ_BUFFER: usize = 64 << 10;
 
 /// Room made in the read buffer before each read.
 const READ_ROOM: usize = 32 << 10;
 
-/// One connection of a VU's own.
-pub(crate) struct OwnConn {
+/// A connection, as the VUs that use it hold it.
+pub(crate) type Shared = Rc<RefCell<Conn>>;
+
+/// One HTTP/2 connection: the socket, the protocol's state, and the VUs waiting on
+/// it.
+pub(crate) struct Conn {
     io: Stream,
     codec: Connection,
-    /// Bytes read; those before `rpos` are taken.
-    rbuf: Vec<u8>,
+    /// Bytes read: those in `rpos..rend` are still to be taken.
+    rbuf: Box<[u8]>,
     rpos: usize,
-    /// Frames to send: the preface, answers the connection owes, a request.
+    rend: usize,
+    /// Frames to send (the preface, answers the connection owes, requests); those
+    /// before `wpos` went.
     wbuf: Vec<u8>,
+    wpos: usize,
+    /// The VUs whose streams wait for their turn or for the socket, by stream, and
+    /// whether a body of theirs waits for a window to open.
+    waiting: Vec<(u32, Waker, bool)>,
+    /// The stream whose VU the socket will wake when it has more to read, when one
+    /// surely will: the last to find nothing to read, while its waker stays with
+    /// the socket.
+    reader: Option<u32>,
+    /// The last read filled the room it had: TLS may hold more, which no socket
+    /// event announces.
+    full_read: bool,
+    /// How the connection ended (the server closed it, or reading failed) after
+    /// the bytes last read, which are taken first.
+    ended: Option<Broken>,
+    /// The VUs waiting for the server to take one more stream.
+    openers: Vec<Waker>,
+    /// Why the connection carries nothing more, once it does not.
+    broken: Option<Broken>,
+}
+
+/// How a connection broke.
+#[derive(Clone)]
+enum Broken {
+    /// The server closed it.
+    Closed,
+    /// Reading or writing failed.
+    Io(std::io::ErrorKind, String),
+    /// The server broke the protocol.
+    Protocol(String),
+}
+
+impl Broken {
+    /// What it means for a stream whose response's head has (`in_body`) or has
+    /// not come.
+    fn failed(&self, in_body: bool) -> Failed {
+        match self {
+            Broken::Closed if in_body => Failed::Kind(
+                ErrorKind::BodyRead,
+                Some("the server closed the connection inside the response's body".into()),
+            ),
+            // Closed before any of the response came.
+            Broken::Closed => Failed::Unprocessed(None),
+            Broken::Io(kind, message) => {
+                match ErrorKind::from_io(&std::io::Error::from(*kind), in_body) {
+                    ErrorKind::Reset => Failed::Unprocessed(None),
+                    kind => Failed::Kind(kind, Some(message.clone())),
+                }
+            }
+            Broken::Protocol(detail) => Failed::Kind(ErrorKind::Protocol, Some(detail.clone())),
+        }
+    }
 }
 
 /// Why an exchange failed.
@@ -74,7 +148,18 @@ pub(crate) struct Keep<'a> {
     pub location: Option<&'a mut Vec<u8>>,
 }
 
-impl OwnConn {
+/// One exchange's reading: its stream, its body's progress, what came.
+struct Reading<'a> {
+    id: u32,
+    body: &'a [u8],
+    sent: usize,
+    status: Option<u16>,
+    bytes_in: u64,
+    keep: Keep<'a>,
+    first_byte: &'a mut Option<Instant>,
+}
+
+impl Conn {
     /// A new connection to `origin`: TCP (or the dial's route), TLS with ALPN `h2`
     /// on `https://`; the preface waits in the write buffer for the first request.
     pub(crate) async fn open(
@@ -82,142 +167,271 @@ impl OwnConn {
         tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
         dial: &crate::dial::Dial,
         last: &mut Last,
-    ) -> Result<OwnConn, ErrorKind> {
+    ) -> Result<Shared, ErrorKind> {
         let io = connect_h2(origin, tls, dial, last).await?;
         let mut codec = Connection::new();
-        let mut wbuf = Vec::with_capacity(1024);
+        let mut wbuf = Vec::with_capacity(4096);
         codec.preface(&mut wbuf);
-        Ok(OwnConn {
+        Ok(Rc::new(RefCell::new(Conn {
             io,
             codec,
-            rbuf: Vec::with_capacity(READ_ROOM),
+            rbuf: vec![0; READ_BUFFER].into_boxed_slice(),
             rpos: 0,
+            rend: 0,
             wbuf,
-        })
+            wpos: 0,
+            waiting: Vec::new(),
+            reader: None,
+            full_read: false,
+            ended: None,
+            openers: Vec::new(),
+            broken: None,
+        })))
     }
 
-    /// Whether a new request may go on this connection.
+    /// Whether a new request may go on this connection: it has not broken, and the
+    /// server has not said it is going away.
     pub(crate) fn usable(&self) -> bool {
-        self.codec.usable()
+        self.broken.is_none() && self.codec.usable()
     }
 
-    /// Send the request `src` describes to `origin` (the step's, or its
-    /// redirect's) and read its response: its status and its size as HTTP/1.1
-    /// would spell it. The request's own size, spelled so too, goes to `len`
-    /// before it is sent; `timing` gets the instants it went and its head came.
-    pub(crate) async fn exchange(
-        &mut self,
-        src: Source<'_>,
-        origin: &Origin,
-        keep: Keep<'_>,
-        timing: &mut Timing,
-        len: &mut u64,
-    ) -> Result<(u16, u64), Failed> {
-        let (body, _) = src.body();
-        let at = self.codec.begin_headers(&mut self.wbuf);
-        match self.encode(src, origin, body.len()) {
-            Ok(head) => *len = (head + body.len()) as u64,
-            Err(kind) => {
-                self.wbuf.truncate(at);
-                return Err(Failed::Kind(kind, None));
+    /// Write what the write buffer holds; `Pending` (this VU's waker kept by the
+    /// socket) while the socket takes no more.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.wpos < self.wbuf.len() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
+            self.wpos += n;
         }
-        let id = self.codec.end_headers(&mut self.wbuf, at, body.is_empty());
-        let mut sent = 0;
-        if !body.is_empty() {
-            sent = self.codec.send_data(&mut self.wbuf, body);
+        if self.wpos > 0 {
+            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+            self.wbuf.clear();
+            self.wpos = 0;
         }
-        timing.written = Some(Instant::now());
-        self.flush().await.map_err(|e| {
-            // Nothing of the response can have come: a reset means the server
-            // closed the connection while it was idle.
-            match ErrorKind::from_io(&e, false) {
-                ErrorKind::Reset => Failed::Unprocessed(None),
-                kind => Failed::Kind(kind, Some(e.to_string())),
-            }
-        })?;
+        Poll::Ready(Ok(()))
+    }
 
-        let Keep {
-            mut capture,
-            body: keep_body,
-            mut location,
-        } = keep;
-        let mut status = None;
-        let mut bytes_in = 0;
-        loop {
-            let (n, event) = self
-                .codec
-                .next(&self.rbuf[self.rpos..], &mut self.wbuf)
-                .map_err(|e| {
-                    Failed::Kind(
-                        ErrorKind::Protocol,
-                        Some(format!(
+    /// Read more bytes; 0 at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.rpos == self.rend {
+            (self.rpos, self.rend) = (0, 0);
+        } else if self.rbuf.len() - self.rend < READ_ROOM {
+            self.rbuf.copy_within(self.rpos..self.rend, 0);
+            (self.rpos, self.rend) = (0, self.rend - self.rpos);
+        }
+        let room = self.rbuf.len() - self.rend;
+        let mut buf = ReadBuf::new(&mut self.rbuf[self.rend..]);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        let n = buf.filled().len();
+        self.rend += n;
+        self.full_read = n == room;
+        Poll::Ready(Ok(n))
+    }
+
+    /// Stream `id`'s VU waits (for its turn, or the socket) with `waker`.
+    fn wait(&mut self, id: u32, waker: &Waker, blocked: bool) {
+        match self.waiting.iter_mut().find(|w| w.0 == id) {
+            Some(w) => {
+                w.1.clone_from(waker);
+                w.2 = blocked;
+            }
+            None => self.waiting.push((id, waker.clone(), blocked)),
+        }
+    }
+
+    /// Wake stream `id`'s VU: the next frame is its.
+    fn wake(&mut self, id: u32) {
+        if let Some(i) = self.waiting.iter().position(|w| w.0 == id) {
+            self.waiting.swap_remove(i).1.wake();
+        }
+    }
+
+    /// Wake the VUs `which` picks.
+    fn wake_those(&mut self, which: impl Fn(&(u32, Waker, bool)) -> bool) {
+        let mut i = 0;
+        while i < self.waiting.len() {
+            if which(&self.waiting[i]) {
+                self.waiting.swap_remove(i).1.wake();
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The connection broke: every VU waiting on it learns how.
+    fn break_with(&mut self, broken: Broken) {
+        self.broken = Some(broken);
+        self.wake_those(|_| true);
+        for opener in self.openers.drain(..) {
+            opener.wake();
+        }
+    }
+
+    /// Stream `id` is done with the connection (its response ended, it failed, or
+    /// its VU gave up): a VU still waiting takes over the reading unless the socket
+    /// will wake one, and one waiting to open a stream may open it.
+    fn leave(&mut self, id: u32) {
+        if let Some(i) = self.waiting.iter().position(|w| w.0 == id) {
+            self.waiting.swap_remove(i);
+        }
+        // Nothing read is left to take, nothing to write: only the socket can
+        // bring more.
+        let clear = self.rpos == self.rend
+            && !self.full_read
+            && self.wbuf.is_empty()
+            && self.ended.is_none();
+        if !(clear && self.reader.is_some_and(|r| r != id)) {
+            self.reader = None;
+            if let Some((next, waker, blocked)) = self.waiting.pop() {
+                // With nothing to read or write, the socket takes that VU's waker
+                // and wakes it when there is; else it is woken to go on.
+                let mut cx = Context::from_waker(&waker);
+                if clear && self.io.poll_read_ready(&mut cx).is_pending() {
+                    self.reader = Some(next);
+                    self.waiting.push((next, waker, blocked));
+                } else {
+                    waker.wake();
+                }
+            }
+        }
+        if let Some(opener) = self.openers.pop() {
+            opener.wake();
+        }
+    }
+
+    /// Read stream `r.id`'s response as far as its turn and the socket allow.
+    fn poll_response(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: &mut Reading<'_>,
+    ) -> Poll<Result<(u16, u64), Failed>> {
+        let result = loop {
+            if let Some(broken) = &self.broken {
+                break Err(broken.failed(r.status.is_some()));
+            }
+            if let Some(code) = self.codec.refused(r.id) {
+                break Err(match r.status {
+                    None => Failed::Unprocessed(Some(code)),
+                    Some(_) => Failed::Kind(ErrorKind::BodyRead, Some(goaway(code))),
+                });
+            }
+            let (n, event) =
+                match self
+                    .codec
+                    .next(&self.rbuf[self.rpos..self.rend], &mut self.wbuf, r.id)
+                {
+                    Ok(next) => next,
+                    Err(e) => {
+                        self.break_with(Broken::Protocol(format!(
                             "the server broke HTTP/2: {} ({})",
                             e.what,
                             error_code(e.code)
-                        )),
-                    )
-                })?;
+                        )));
+                        continue;
+                    }
+                };
             self.rpos += n;
             let end = match event {
                 Event::NeedMore => {
-                    let in_body = status.is_some();
-                    let io = |e: std::io::Error| match ErrorKind::from_io(&e, in_body) {
-                        // Closed before any of the response came.
-                        ErrorKind::Reset => Failed::Unprocessed(None),
-                        kind => Failed::Kind(kind, Some(e.to_string())),
-                    };
-                    self.flush().await.map_err(io)?;
-                    if self.fill().await.map_err(io)? == 0 {
-                        return Err(if in_body {
-                            Failed::Kind(
-                                ErrorKind::BodyRead,
-                                Some(
-                                    "the server closed the connection inside the response's body"
-                                        .into(),
-                                ),
-                            )
-                        } else {
-                            Failed::Unprocessed(None)
-                        });
+                    // Requests and what the frames taken owe the server go out
+                    // before the wait: those of every VU that wrote since the last
+                    // write, in one (Pending: the socket keeps this VU's waker until
+                    // it takes more).
+                    if let Poll::Ready(Err(e)) = self.poll_flush(cx) {
+                        self.break_with(Broken::Io(e.kind(), e.to_string()));
+                        continue;
+                    }
+                    if let Some(broken) = self.ended.take() {
+                        self.break_with(broken);
+                        continue;
+                    }
+                    // Read until the socket has nothing more, so that this VU's
+                    // waker stays with it (the reader) while the frames read are
+                    // handled; an end or an error after bytes waits until those
+                    // bytes are taken.
+                    let mut read = false;
+                    loop {
+                        let ended = match self.poll_fill(cx) {
+                            Poll::Pending => {
+                                self.reader = Some(r.id);
+                                break;
+                            }
+                            Poll::Ready(Ok(0)) => Broken::Closed,
+                            Poll::Ready(Ok(_)) if self.full_read => {
+                                // No room left: the socket may hold more.
+                                self.reader = None;
+                                read = true;
+                                break;
+                            }
+                            Poll::Ready(Ok(_)) => {
+                                read = true;
+                                continue;
+                            }
+                            Poll::Ready(Err(e)) => Broken::Io(e.kind(), e.to_string()),
+                        };
+                        self.ended = Some(ended);
+                        break;
+                    }
+                    if !read && self.ended.is_none() {
+                        self.wait(r.id, cx.waker(), r.sent < r.body.len());
+                        return Poll::Pending;
                     }
                     false
                 }
-                Event::Head { status: s, end } => {
-                    timing.first_byte = Some(Instant::now());
-                    status = Some(s);
-                    let head = &self.codec.fields;
+                Event::Other(id) => {
+                    // Its VU reads on. This one stays the reader if its waker is
+                    // still the socket's (a readiness that woke it took it back);
+                    // asking puts it there again if it was taken, with nothing to
+                    // read.
+                    if self.reader == Some(r.id) && self.io.poll_read_ready(cx).is_ready() {
+                        self.reader = None;
+                    }
+                    self.wake(id);
+                    self.wait(r.id, cx.waker(), r.sent < r.body.len());
+                    return Poll::Pending;
+                }
+                Event::Head { status, end } => {
+                    *r.first_byte = Some(Instant::now());
+                    r.status = Some(status);
+                    let head = self.codec.fields();
                     let fields = || head.iter().filter(|(name, _)| !name.starts_with(b":"));
-                    if let Some(location) = location
+                    if let Some(location) = r
+                        .keep
+                        .location
                         .as_mut()
-                        .filter(|_| crate::redirect::is_redirect(s))
+                        .filter(|_| crate::redirect::is_redirect(status))
                         && let Some((_, v)) = fields().find(|(n, _)| *n == b"location")
                     {
                         location.extend_from_slice(v);
                     }
-                    bytes_in = keep_head(
-                        capture.as_deref_mut().map(|c| c.start(keep_body)),
+                    let keep_body = r.keep.body;
+                    r.bytes_in = keep_head(
+                        r.keep.capture.as_deref_mut().map(|c| c.start(keep_body)),
                         b"HTTP/2",
-                        s,
+                        status,
                         fields,
                     );
                     end
                 }
                 Event::Data(data, end) => {
-                    bytes_in += data.len() as u64;
-                    if keep_body && let Some(c) = capture.as_deref_mut() {
+                    r.bytes_in += data.len() as u64;
+                    if r.keep.body
+                        && let Some(c) = r.keep.capture.as_deref_mut()
+                    {
                         c.push_body(data);
                     }
                     end
                 }
                 Event::End => true,
                 Event::Reset(code) => {
-                    let kind = if status.is_some() {
+                    let kind = if r.status.is_some() {
                         ErrorKind::BodyRead
                     } else {
                         ErrorKind::Reset
                     };
-                    return Err(Failed::Kind(
+                    break Err(Failed::Kind(
                         kind,
                         Some(format!(
                             "the server reset the stream (RST_STREAM), {}",
@@ -225,37 +439,52 @@ impl OwnConn {
                         )),
                     ));
                 }
-                Event::GoAway { last_stream, code } => {
-                    if id <= last_stream {
-                        // This stream is still answered.
-                        false
-                    } else if status.is_none() {
-                        return Err(Failed::Unprocessed(Some(code)));
-                    } else {
-                        return Err(Failed::Kind(ErrorKind::BodyRead, Some(goaway(code))));
-                    }
+                // Those it refused learn it at the top of their loop.
+                Event::GoAway { .. } => {
+                    self.wake_those(|_| true);
+                    false
                 }
                 Event::Window => {
-                    if sent < body.len() {
-                        sent += self.codec.send_data(&mut self.wbuf, &body[sent..]);
+                    if r.sent < r.body.len() {
+                        r.sent += self
+                            .codec
+                            .send_data(&mut self.wbuf, r.id, &r.body[r.sent..]);
                     }
+                    // Bodies held back by the connection's window may go on too.
+                    self.wake_those(|w| w.2);
                     false
                 }
             };
             if end {
-                break;
+                break Ok((r.status.unwrap_or_default(), r.bytes_in));
+            }
+        };
+        // The frames of the connection read after the response (a `GOAWAY` most
+        // often) are taken now, so that the next request knows whether it may go
+        // here.
+        while self.broken.is_none() {
+            match self
+                .codec
+                .next(&self.rbuf[self.rpos..self.rend], &mut self.wbuf, 0)
+            {
+                Ok((n, event)) => {
+                    self.rpos += n;
+                    match event {
+                        Event::NeedMore => break,
+                        Event::Other(id) => {
+                            self.wake(id);
+                            break;
+                        }
+                        Event::GoAway { .. } => self.wake_those(|_| true),
+                        Event::Window => self.wake_those(|w| w.2),
+                        _ => {}
+                    }
+                }
+                Err(_) => break,
             }
         }
-        // Frames already read after the response (a `GOAWAY` most often) are taken
-        // now, so that the next request knows whether it may go here.
-        while let Ok((n, event)) = self.codec.next(&self.rbuf[self.rpos..], &mut self.wbuf) {
-            self.rpos += n;
-            if event == Event::NeedMore {
-                break;
-            }
-        }
-        let status = status.unwrap_or_default();
-        Ok((status, bytes_in))
+        self.leave(r.id);
+        Poll::Ready(result)
     }
 
     /// Encode the request's header block into the write buffer, after the head
@@ -297,27 +526,91 @@ impl OwnConn {
         })?;
         Ok(16 + method.len() + headers)
     }
+}
 
-    /// Write what the write buffer holds.
-    async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.wbuf.is_empty() {
-            self.io.write_all(&self.wbuf).await?;
-            self.wbuf.clear();
-            self.io.flush().await?;
-        }
-        Ok(())
-    }
+/// A stream whose VU may give up on it (its request timed out): dropped before
+/// its response ended, it resets the stream and hands the reading on.
+struct Guard<'a> {
+    conn: &'a Shared,
+    id: u32,
+    done: bool,
+}
 
-    /// Read more bytes; 0 at the end of the stream.
-    async fn fill(&mut self) -> std::io::Result<usize> {
-        if self.rpos == self.rbuf.len() {
-            self.rbuf.clear();
-            self.rpos = 0;
-        } else if self.rpos > 0 && self.rbuf.capacity() - self.rbuf.len() < READ_ROOM / 2 {
-            self.rbuf.drain(..self.rpos);
-            self.rpos = 0;
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut conn = self.conn.borrow_mut();
+            let conn = &mut *conn;
+            conn.codec.cancel(&mut conn.wbuf, self.id);
+            conn.leave(self.id);
         }
-        self.rbuf.reserve(READ_ROOM);
-        self.io.read_buf(&mut self.rbuf).await
     }
+}
+
+/// Send the request `src` describes to `origin` (the step's, or its redirect's) on
+/// `conn` and read its response: its status and its size as HTTP/1.1 would spell
+/// it. The request's own size, spelled so too, goes to `len` before it is sent;
+/// `timing` gets the instants it went and its head came.
+pub(crate) async fn exchange(
+    conn: &Shared,
+    src: Source<'_>,
+    origin: &Origin,
+    keep: Keep<'_>,
+    timing: &mut Timing,
+    len: &mut u64,
+) -> Result<(u16, u64), Failed> {
+    // The server takes so many streams at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    std::future::poll_fn(|cx| {
+        let mut c = conn.borrow_mut();
+        if c.codec.may_open() || !c.usable() {
+            Poll::Ready(())
+        } else {
+            if !c.openers.iter().any(|w| w.will_wake(cx.waker())) {
+                c.openers.push(cx.waker().clone());
+            }
+            Poll::Pending
+        }
+    })
+    .await;
+    let (body, _) = src.body();
+    let (id, sent) = {
+        let mut c = conn.borrow_mut();
+        let c = &mut *c;
+        if !c.usable() {
+            // It went away while this request waited: the request never went.
+            return Err(Failed::Unprocessed(None));
+        }
+        let at = c.codec.begin_headers(&mut c.wbuf);
+        match c.encode(src, origin, body.len()) {
+            Ok(head) => *len = (head + body.len()) as u64,
+            Err(kind) => {
+                c.wbuf.truncate(at);
+                return Err(Failed::Kind(kind, None));
+            }
+        }
+        let id = c.codec.end_headers(&mut c.wbuf, at, body.is_empty());
+        let sent = match body.is_empty() {
+            true => 0,
+            false => c.codec.send_data(&mut c.wbuf, id, body),
+        };
+        (id, sent)
+    };
+    let mut guard = Guard {
+        conn,
+        id,
+        done: false,
+    };
+    timing.written = Some(Instant::now());
+    let mut reading = Reading {
+        id,
+        body,
+        sent,
+        status: None,
+        bytes_in: 0,
+        keep,
+        first_byte: &mut timing.first_byte,
+    };
+    let result = std::future::poll_fn(|cx| conn.borrow_mut().poll_response(cx, &mut reading)).await;
+    guard.done = true;
+    result
 }

@@ -4,20 +4,17 @@
 //! sans-I/O connection (h2own.rs): no connection task, no channel, no waker between
 //! the request and the socket. With `--h2-streams N`, the VUs of a worker thread
 //! share connections to the program's origins N to a connection, each VU's request
-//! on its own stream (h2pool.rs); those connections, which need a task of their
-//! own to serve many VUs, are the `h2` crate's.
+//! on its own stream (h2pool.rs), and the VUs waiting on a connection read it in
+//! turn.
 //!
-//! Unlike the HTTP/1.1 path this builds an `http::Request` per request; the
-//! per-step parts that never change (method, header names, constant values, a
-//! constant path's URI, a constant body) are converted once. On a shared
-//! connection the VU's task opens its stream and reads its response itself; only
-//! the connection's I/O runs in a task of its own, so a request costs no dispatch
-//! channel and no spawned task (BENCHMARKS.md measures what those cost).
-//! Building a request from a step and keeping a response's head ([`prepare`],
-//! [`build_request`], [`keep_head`]) are shared with the HTTP/3 driver (http3.rs),
-//! which differs only below them.
-
-use std::time::Instant;
+//! A request's parts come from one [`Source`]: the per-step parts that never change
+//! (method, header names, constant values, a constant path's URI, a constant body)
+//! are converted once ([`prepare`]), and the header block is encoded from them
+//! straight into the connection's write buffer, with nothing allocated per request.
+//! Building an `http::Request` from the same source ([`build_request`]) and keeping
+//! a response's head ([`keep_head`]) are shared with the HTTP/3 driver (http3.rs);
+//! the connect (TCP, TLS with ALPN `h2`, [`connect_h2`]) with gRPC's connections
+//! (h2client.rs), which are the `h2` crate's.
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request};
@@ -26,7 +23,7 @@ use kaioken_vm::{Operand, Origin, Program, Scheme, StepId, VuState};
 use crate::ErrorKind;
 use crate::conn::connect;
 use crate::driver::{Driver, Last, Perform};
-use crate::h2own::{Failed, Keep, OwnConn, goaway};
+use crate::h2own::{self, Conn, Failed, Keep, goaway};
 use crate::h2pool;
 use crate::http1::{Added, Sending, StepInfo};
 use crate::redirect::Hop;
@@ -245,6 +242,36 @@ impl<'a> Source<'a> {
     }
 }
 
+/// The request for `step` (or the redirect `hop` it led to, with the headers
+/// `added`): its connection slot, its origin and its [`Source`], from each step's
+/// prepared parts (a step whose constant parts `http` refuses fails as `other`).
+pub(crate) fn source<'a: 'p, 'p>(
+    steps: &'p [Option<Prepared>],
+    program: &'a Program,
+    state: &'a VuState,
+    step: StepId,
+    hop: Option<&'a Hop>,
+    added: Added<'a>,
+) -> Result<(usize, &'a Origin, Source<'p>), ErrorKind> {
+    let Some(prepared) = &steps[step] else {
+        return Err(ErrorKind::Other);
+    };
+    let desc = program.step(step);
+    let (slot, origin) = match hop {
+        Some(h) => (h.slot, &h.origin),
+        None => (desc.origin.index(), &program.origins[desc.origin]),
+    };
+    let src = Source {
+        prepared,
+        program,
+        state,
+        step,
+        hop,
+        added,
+    };
+    Ok((slot, origin, src))
+}
+
 /// The `traceparent` header's name.
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
@@ -367,131 +394,18 @@ pub(crate) struct Http2 {
     /// Connections carry more than one request; without (`--no-keepalive`) each is
     /// closed after its response.
     keepalive: bool,
-    conns: Conns,
-    /// The VU's own connections, one per slot, on `kaioken-http2` (h2own.rs), when
-    /// it shares none (no `--h2-streams`); `None` when `conns` carries them.
-    own: Option<Vec<Option<OwnConn>>>,
-    /// Each step's prepared parts, shared (a request holds them while it borrows
-    /// the driver mutably).
-    steps: std::sync::Arc<[Option<Prepared>]>,
-    last_len: u64,
-}
-
-/// A VU's HTTP/2 connections, one per connection slot (the program's origins, then
-/// those redirects led to), shared with its group of VUs under `--h2-streams`
-/// (h2pool.rs): what the HTTP/2 and gRPC drivers both hold.
-pub(crate) struct Conns {
-    slots: Vec<Option<H2Conn>>,
+    /// The VU's connections, one per slot: the program's origins (its group's,
+    /// under `--h2-streams`), then those redirects led to (its own).
+    conns: Vec<Option<h2own::Shared>>,
     /// The group whose connections to the program's origins these are shared with;
     /// `None` when each VU has its own.
     group: Option<h2pool::Member>,
-    /// How many of the slots are the program's own origins (redirects' origins are
-    /// a VU's own, never shared).
+    /// How many of the slots are the program's own origins.
     origins: usize,
+    steps: Vec<Option<Prepared>>,
+    last_len: u64,
 }
 
-/// Why no connection could be had.
-pub(crate) struct NoConn {
-    pub kind: ErrorKind,
-    /// Making a new connection failed (not a live one that turned out unusable).
-    pub opening: bool,
-}
-
-impl Conns {
-    pub fn new(program: &Program, group: Option<h2pool::Member>) -> Conns {
-        Conns {
-            slots: (0..program.origins.len()).map(|_| None).collect(),
-            group,
-            origins: program.origins.len(),
-        }
-    }
-
-    /// Close the connection in `slot`.
-    pub fn drop_conn(&mut self, slot: usize) {
-        if let Some(conn) = self.slots.get_mut(slot) {
-            *conn = None;
-        }
-    }
-
-    /// A connection to `origin` in `slot`, ready for a stream: the VU's own while it
-    /// lives, else its group's, else a new one (TCP, TLS with ALPN `h2`, the HTTP/2
-    /// preface), with the time it took when it was made now. Fills `last`'s
-    /// connection facts: opened (and its phases), reused, closed by the server, the
-    /// failure's detail. A live connection the server has sent `GOAWAY` on is
-    /// replaced by a new one (closed by the server), as one it had closed would be.
-    pub async fn ready(
-        &mut self,
-        slot: usize,
-        origin: &Origin,
-        tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
-        dial: &crate::dial::Dial,
-        last: &mut Last,
-    ) -> Result<(&mut H2Conn, Option<std::time::Duration>), NoConn> {
-        let fail = |last: &mut Last, e: &h2::Error, opening| {
-            let (kind, detail) = h2_failure(e, false);
-            last.detail = Some(detail);
-            NoConn { kind, opening }
-        };
-        if slot >= self.slots.len() {
-            self.slots.resize_with(slot + 1, || None);
-        }
-        let mut took = None;
-        // A second round only after a reused connection turned out to be going away.
-        for retry in [false, true] {
-            let mut claim = None;
-            if let Some(group) = self.group.filter(|_| slot < self.origins)
-                && self.slots[slot].as_ref().is_none_or(H2Conn::is_closed)
-            {
-                match h2pool::shared(group, slot).await {
-                    Ok(conn) => self.slots[slot] = Some(conn),
-                    Err(mine) => claim = Some(mine),
-                }
-            }
-            let closed = self.slots[slot].as_ref().is_none_or(H2Conn::is_closed);
-            if closed {
-                if self.slots[slot].is_some() {
-                    // The server ended the connection (GOAWAY, or closed it).
-                    last.timing.closed_by_server = true;
-                }
-                let began = Instant::now();
-                let conn = open(origin, tls, dial, last).await?;
-                if let Some(claim) = claim {
-                    claim.share(&conn);
-                }
-                self.slots[slot] = Some(conn);
-                took = Some(began.elapsed());
-            }
-            last.timing.reused = !closed;
-            let Some(conn) = self.slots[slot].as_mut() else {
-                return Err(NoConn {
-                    kind: ErrorKind::Other,
-                    opening: false,
-                });
-            };
-            match std::future::poll_fn(|cx| conn.send.poll_ready(cx)).await {
-                Ok(()) => break,
-                Err(e) if !closed && !retry && e.is_go_away() => {
-                    // Finished streams the server answered, refuses new ones.
-                    conn.close();
-                }
-                Err(e) => return Err(fail(last, &e, false)),
-            }
-        }
-        match self.slots[slot].as_mut() {
-            Some(conn) => Ok((conn, took)),
-            None => Err(NoConn {
-                kind: ErrorKind::Other,
-                opening: false,
-            }),
-        }
-    }
-}
-
-/// A new HTTP/2 connection to `origin`: TCP (or the dial's route), TLS with ALPN `h2`
-/// on `https://`, the preface and settings; its task spawned on this thread's runtime.
-/// Settings are those of hyper's HTTP/2 client by default (2 MiB stream and 5 MiB
-/// connection windows, 16 KiB frames and header lists, no server push), so windows
-/// and frame sizes are what servers commonly see from a Rust client.
 /// A connection to `origin` for HTTP/2: TCP (or the dial's route), and TLS that
 /// agreed to `h2` by ALPN on `https://`. What opening it took goes to `last`.
 pub(crate) async fn connect_h2(
@@ -514,83 +428,6 @@ pub(crate) async fn connect_h2(
     Ok(stream)
 }
 
-async fn open(
-    origin: &Origin,
-    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
-    dial: &crate::dial::Dial,
-    last: &mut Last,
-) -> Result<H2Conn, NoConn> {
-    let stream = connect_h2(origin, tls, dial, last)
-        .await
-        .map_err(|kind| NoConn {
-            kind,
-            opening: true,
-        })?;
-    let (send, conn) = h2::client::Builder::new()
-        .initial_max_send_streams(100)
-        .initial_window_size(2 << 20)
-        .initial_connection_window_size(5 << 20)
-        .max_frame_size(16 << 10)
-        .max_header_list_size(16 << 10)
-        .max_send_buffer_size(1 << 20)
-        .enable_push(false)
-        .handshake::<_, Bytes>(stream)
-        .await
-        .map_err(|e| {
-            let (kind, detail) = h2_failure(&e, false);
-            last.detail = Some(detail);
-            NoConn {
-                kind,
-                opening: true,
-            }
-        })?;
-    let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (handles, mut gone) = tokio::sync::mpsc::channel::<()>(1);
-    let ended = closed.clone();
-    tokio::task::spawn(async move {
-        let mut conn = std::pin::pin!(conn);
-        tokio::select! {
-            _ = &mut conn => {}
-            // Every handle dropped: `h2` is not woken by that on its own, so poll it
-            // once more to close (at once when no stream is open).
-            _ = gone.recv() => {
-                let _ = conn.await;
-            }
-        }
-        ended.store(true, std::sync::atomic::Ordering::Relaxed);
-    });
-    Ok(H2Conn {
-        send,
-        closed,
-        _handles: handles,
-    })
-}
-
-/// A handle on one HTTP/2 connection, for new streams: cloned for each VU sharing
-/// it (`--h2-streams`), dropped with the last of them (which ends its task).
-#[derive(Clone)]
-pub(crate) struct H2Conn {
-    pub(crate) send: h2::client::SendRequest<Bytes>,
-    /// Set when the connection's task has ended (the server closed it, or it failed),
-    /// or when the server sent `GOAWAY`: no new stream goes on it.
-    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// The connection's task learns from this channel's closing that every handle is
-    /// gone.
-    _handles: tokio::sync::mpsc::Sender<()>,
-}
-
-impl H2Conn {
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Take no new streams on this connection (its group's VUs included).
-    fn close(&self) {
-        self.closed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 /// Headers HTTP/2 forbids in a request (RFC 9113 8.2.2) that a step may name: the
 /// compiler refuses `connection`, `transfer-encoding` and (on HTTP/2) `upgrade`, not
 /// these; `te` is allowed only as `trailers`.
@@ -602,7 +439,6 @@ fn is_connection_header(name: &HeaderName) -> bool {
 
 impl Http2 {
     pub fn new(program: &Program, http: &kaioken_vm::TransportPlan) -> Http2 {
-        let steps = prepare(program).into();
         let group = if http.keepalive {
             h2pool::join(h2pool::Kind::Http2, http.h2_streams)
         } else {
@@ -620,21 +456,28 @@ impl Http2 {
             },
             follow: http.max_redirects > 0,
             keepalive: http.keepalive,
-            conns: Conns::new(program, group),
-            own: group.is_none().then(Vec::new),
-            steps,
+            conns: (0..program.origins.len()).map(|_| None).collect(),
+            group,
+            origins: program.origins.len(),
+            steps: prepare(program),
             last_len: 0,
         }
     }
 
-    /// Close the connection in `slot` (its origin failed, or was replaced).
+    /// Close the connection in `slot` (its origin failed, or was replaced); one its
+    /// group shares lives on with the group.
     pub fn drop_conn(&mut self, slot: usize) {
-        self.conns.drop_conn(slot);
-        if let Some(conn) = self.own.as_mut().and_then(|own| own.get_mut(slot)) {
+        if let Some(conn) = self.conns.get_mut(slot) {
             *conn = None;
         }
     }
 
+    /// Send the request for `step` (or the redirect it follows) on the VU's
+    /// connection in its slot, made first when there is none or the server is
+    /// closing it (its group's, under `--h2-streams`, made by one VU of the group
+    /// while the others wait), and read its response. A request the server did not
+    /// process on a reused connection goes once more, on a new one
+    /// ([`Last::reconnected`]).
     async fn exchange(
         &mut self,
         program: &Program,
@@ -650,152 +493,67 @@ impl Http2 {
             hop,
             ..
         } = s;
-        let desc = program.step(step);
-        let steps = self.steps.clone();
-        let Some(prepared) = &steps[step] else {
-            return Err(ErrorKind::Other);
-        };
-        let (slot, origin) = match hop {
-            Some(h) => (h.slot, &h.origin),
-            None => (desc.origin.index(), &program.origins[desc.origin]),
-        };
-        let src = Source {
-            prepared,
-            program,
-            state,
-            step,
-            hop,
-            added,
-        };
-        if self.own.is_some() {
-            return self.exchange_own(slot, origin, src, info, s).await;
-        }
-        let (req, len) = build_request(src, origin, true)?;
-        self.last_len = len;
-        let (parts, body) = req.into_parts();
-        let req = Request::from_parts(parts, ());
-
-        let conn = match self
-            .conns
-            .ready(slot, origin, tls, dial, &mut self.last)
-            .await
-        {
-            Ok((conn, _)) => conn,
-            Err(failed) => return Err(failed.kind),
-        };
-        // The request goes out as the stream opens: waiting is timed from here to
-        // the response's head (see stats/phases.rs).
-        self.last.timing.written = Some(Instant::now());
-        let response = match conn.send.send_request(req, body.is_empty()) {
-            Ok((response, mut stream)) => {
-                if !body.is_empty()
-                    && let Err(e) = stream.send_data(body, true)
-                {
-                    return Err(self.fail(&e, false));
-                }
-                response
-            }
-            Err(e) => return Err(self.fail(&e, false)),
-        };
-        let resp = match response.await {
-            Ok(resp) => resp,
-            Err(e) => return Err(self.fail(&e, false)),
-        };
-        self.last.timing.first_byte = Some(Instant::now());
-        let status = resp.status().as_u16();
-        self.last.location.clear();
-        if self.follow
-            && crate::redirect::is_redirect(status)
-            && let Some(location) = resp.headers().get(http::header::LOCATION)
-        {
-            self.last.location.extend_from_slice(location.as_bytes());
-        }
-        let keep = info.keep;
-        let capture = self.last.capture.as_mut().filter(|_| keep.any());
-        let mut bytes_in = keep_head(
-            capture.map(|c| c.start(keep.body)),
-            b"HTTP/2",
-            status,
-            || fields(resp.headers()),
-        );
-        let mut body = resp.into_body();
-        while let Some(data) = body.data().await {
-            let data = data.map_err(|e| self.fail(&e, true))?;
-            // Read: the server may send as much again.
-            let _ = body.flow_control().release_capacity(data.len());
-            bytes_in += data.len() as u64;
-            if let Some(c) = self.last.capture.as_mut().filter(|_| keep.body) {
-                c.push_body(&data);
-            }
-        }
-        if !self.keepalive {
-            self.drop_conn(slot);
-        }
-        Ok((status, bytes_in))
-    }
-}
-
-impl Http2 {
-    /// [`Http2::exchange`] on the VU's own connection in `slot` (made first when
-    /// there is none, or the server is closing it). A request the server did not
-    /// process on a reused connection goes once more, on a new one
-    /// ([`Last::reconnected`]).
-    async fn exchange_own(
-        &mut self,
-        slot: usize,
-        origin: &Origin,
-        src: Source<'_>,
-        info: &StepInfo,
-        s: Sending<'_>,
-    ) -> Result<(u16, u64), ErrorKind> {
-        let Some(own) = self.own.as_mut() else {
-            return Err(ErrorKind::Other);
-        };
-        if slot >= own.len() {
-            own.resize_with(slot + 1, || None);
+        let (slot, origin, src) = source(&self.steps, program, state, step, hop, added)?;
+        if slot >= self.conns.len() {
+            self.conns.resize_with(slot + 1, || None);
         }
         loop {
             let last = &mut self.last;
-            if own[slot].as_ref().is_some_and(|c| !c.usable()) {
-                // The server sent `GOAWAY`: it takes no new stream.
+            let conns = &mut self.conns;
+            if conns[slot].as_ref().is_some_and(|c| !c.borrow().usable()) {
+                // The server sent `GOAWAY` or closed it: it takes no new stream.
                 last.timing.closed_by_server = true;
-                own[slot] = None;
+                conns[slot] = None;
             }
-            let fresh = own[slot].is_none();
-            if fresh {
-                own[slot] = Some(OwnConn::open(origin, s.tls, s.dial, last).await?);
+            let mut fresh = false;
+            if conns[slot].is_none() {
+                let mut claim = None;
+                if let Some(group) = self.group.filter(|_| slot < self.origins) {
+                    match h2pool::shared_own(group, slot).await {
+                        Ok(conn) => conns[slot] = Some(conn),
+                        Err(mine) => claim = Some(mine),
+                    }
+                }
+                if conns[slot].is_none() {
+                    let conn = Conn::open(origin, tls, dial, last).await?;
+                    if let Some(claim) = claim {
+                        claim.share(h2pool::Pooled::Own(conn.clone()));
+                    }
+                    conns[slot] = Some(conn);
+                    fresh = true;
+                }
             }
             last.timing.reused = !fresh;
-            let Some(conn) = own[slot].as_mut() else {
+            let Some(conn) = conns[slot].as_ref() else {
                 return Err(ErrorKind::Other);
             };
             let keep = info.keep;
             let location = &mut last.location;
             location.clear();
-            let result = conn
-                .exchange(
-                    src,
-                    origin,
-                    Keep {
-                        capture: last.capture.as_mut().filter(|_| keep.any()),
-                        body: keep.body,
-                        location: self.follow.then_some(location),
-                    },
-                    &mut last.timing,
-                    &mut self.last_len,
-                )
-                .await;
+            let result = h2own::exchange(
+                conn,
+                src,
+                origin,
+                Keep {
+                    capture: last.capture.as_mut().filter(|_| keep.any()),
+                    body: keep.body,
+                    location: self.follow.then_some(location),
+                },
+                &mut last.timing,
+                &mut self.last_len,
+            )
+            .await;
             match result {
                 Ok(answer) => {
                     if !self.keepalive {
-                        own[slot] = None;
+                        conns[slot] = None;
                     }
                     return Ok(answer);
                 }
                 Err(Failed::Unprocessed(_)) if !fresh => {
                     last.timing.closed_by_server = true;
                     last.reconnected = true;
-                    own[slot] = None;
+                    conns[slot] = None;
                 }
                 Err(Failed::Unprocessed(code)) => {
                     last.detail = Some(match code {
@@ -811,44 +569,6 @@ impl Http2 {
             }
         }
     }
-
-    /// Classify an HTTP/2 error and keep its message (the cold path).
-    #[cold]
-    fn fail(&mut self, e: &h2::Error, in_body: bool) -> ErrorKind {
-        let (kind, detail) = h2_failure(e, in_body);
-        self.last.detail = Some(detail);
-        kind
-    }
-}
-
-/// A stream reset (`RST_STREAM`) or a connection closed (`GOAWAY`): `reset` before the
-/// response's head, `body_read` during its body, and a detail with the HTTP/2 error
-/// code either way. Other HTTP/2 errors are `protocol` (or an I/O error's class).
-pub(crate) fn h2_failure(e: &h2::Error, in_body: bool) -> (ErrorKind, String) {
-    let code = |r: h2::Reason| error_code(r.into());
-    let by = if e.is_remote() {
-        "the server"
-    } else {
-        "kaioken"
-    };
-    let (what, reason) = match e.reason() {
-        Some(r) if e.is_reset() => (format!("{by} reset the stream (RST_STREAM)"), r),
-        Some(r) if e.is_go_away() => (format!("{by} closed the connection (GOAWAY)"), r),
-        _ => {
-            let kind = match e.get_io() {
-                Some(io) => ErrorKind::from_io(io, in_body),
-                None if in_body => ErrorKind::BodyRead,
-                None => ErrorKind::Protocol,
-            };
-            return (kind, e.to_string());
-        }
-    };
-    let kind = if in_body {
-        ErrorKind::BodyRead
-    } else {
-        ErrorKind::Reset
-    };
-    (kind, format!("{what}, {}", code(reason)))
 }
 
 /// An HTTP/2 error code as a failure's detail names it: `HTTP/2 error code

@@ -30,7 +30,7 @@ use crate::ErrorKind;
 use crate::dial::Dial;
 use crate::driver::{Driver, Last, Perform};
 use crate::http1::{Sending, StepInfo};
-use crate::http2::{Prepared, Source, build_request, keep_head, prepare};
+use crate::http2::{Prepared, build_request, keep_head, prepare, source};
 use crate::stats::{Opened, Outcome, Timing};
 
 /// The longest a QUIC handshake may take (the request timeout, when shorter, bounds
@@ -214,22 +214,7 @@ impl Http3 {
             hop,
             timeout,
         } = s;
-        let desc = program.step(step);
-        let Some(prepared) = &self.steps[step] else {
-            return Err(ErrorKind::Other);
-        };
-        let (slot, origin) = match hop {
-            Some(h) => (h.slot, &h.origin),
-            None => (desc.origin.index(), &program.origins[desc.origin]),
-        };
-        let src = Source {
-            prepared,
-            program,
-            state,
-            step,
-            hop,
-            added,
-        };
+        let (slot, origin, src) = source(&self.steps, program, state, step, hop, added)?;
         let (req, len) = build_request(src, origin, false)?;
         self.last_len = len;
         let (parts, body) = req.into_parts();

@@ -94,6 +94,9 @@ pub enum H2Behaviour {
     /// `GOAWAY` (no error) before its response, then close once it is answered: what
     /// nginx does at its `keepalive_requests`.
     GoAwayAfter(u64),
+    /// Answer `200 ok`, but never a connection's every this-many-th request (its
+    /// stream stays open, unanswered, until the client resets it or goes).
+    StallEvery(u64),
 }
 
 /// Which protocol a server speaks, and how it misbehaves.
@@ -539,6 +542,7 @@ async fn serve_h2(
             return Ok(go_away(stream, reason, counts).await?);
         }
         H2Behaviour::GoAwayAfter(n) => return go_away_after(stream, n, counts).await,
+        H2Behaviour::StallEvery(n) => return stall_every(stream, n, counts).await,
     };
     let mut conn = h2::server::handshake(stream).await?;
     while let Some(request) = conn.accept().await {
@@ -558,16 +562,48 @@ async fn go_away_after(
     let mut conn = h2::server::handshake(stream).await?;
     let mut taken = 0;
     while let Some(request) = conn.accept().await {
-        let (_request, mut respond) = request?;
+        let (_request, respond) = request?;
         counts.requests.fetch_add(1, Ordering::SeqCst);
         taken += 1;
         if taken == n {
             conn.graceful_shutdown();
         }
-        let head = http::Response::builder().status(200).body(())?;
-        let mut send = respond.send_response(head, false)?;
-        send.send_data(bytes::Bytes::from_static(b"ok"), true)?;
-        counts.responses.fetch_add(1, Ordering::SeqCst);
+        answer_ok(respond, counts)?;
+    }
+    Ok(())
+}
+
+/// Answer a stream `200 ok`, counted.
+fn answer_ok(
+    mut respond: h2::server::SendResponse<bytes::Bytes>,
+    counts: &Counts,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let head = http::Response::builder().status(200).body(())?;
+    let mut send = respond.send_response(head, false)?;
+    send.send_data(bytes::Bytes::from_static(b"ok"), true)?;
+    counts.responses.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// [`H2Behaviour::StallEvery`] on one connection.
+async fn stall_every(
+    stream: TcpStream,
+    n: u64,
+    counts: &Counts,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut conn = h2::server::handshake(stream).await?;
+    let mut taken = 0;
+    // Kept, so that no reset goes for them.
+    let mut stalled = Vec::new();
+    while let Some(request) = conn.accept().await {
+        let (_request, respond) = request?;
+        counts.requests.fetch_add(1, Ordering::SeqCst);
+        taken += 1;
+        if taken % n == 0 {
+            stalled.push(respond);
+            continue;
+        }
+        answer_ok(respond, counts)?;
     }
     Ok(())
 }

@@ -325,3 +325,59 @@ fn http2_graceful_goaway_moves_to_a_new_connection() {
     assert_eq!(counts.requests.load(Ordering::SeqCst), 10);
     assert_eq!(counts.responses.load(Ordering::SeqCst), 10);
 }
+
+/// VUs sharing a connection (`--h2-streams`) whose server never answers some of
+/// their requests: each of those times out alone (its stream reset), and the VUs
+/// around it, whose frames come on the same connection, are answered all along.
+/// Every fifth request of the connection stalls; 4 VUs on one connection send 40.
+#[test]
+fn http2_a_stalled_stream_times_out_alone_on_a_shared_connection() {
+    let server = Server::start_h2(H2Behaviour::StallEvery(5));
+    let run = Test::new()
+        .arg(server.url())
+        .args(["--http2", "-c", "4", "--h2-streams", "4", "--threads", "1"])
+        .args(["--max-requests", "40", "-d", "60s", "--timeout", "1s"])
+        .status(1)
+        .report()
+        .run();
+    let report = run.report();
+    report.check_invariants(1);
+    let counts = server.counts();
+    let answered = counts.responses.load(Ordering::SeqCst);
+    assert_eq!(counts.requests.load(Ordering::SeqCst), 40, "{report}");
+    assert_eq!(counts.connections.load(Ordering::SeqCst), 1, "{report}");
+    assert_eq!(answered, 32, "{report}");
+    assert_eq!(report.status_codes(), vec![(200, answered)], "{report}");
+    assert_eq!(
+        report.error_classes(),
+        vec![("timeout".to_owned(), 8)],
+        "{report}"
+    );
+    assert_eq!(report.u64("connections.opened"), 1, "{report}");
+}
+
+/// VUs sharing a connection that the server ends gracefully every three requests
+/// (`GOAWAY`): the requests it did not take go again on the group's next
+/// connection, and every request is answered once.
+#[test]
+fn http2_graceful_goaway_moves_a_shared_connection_s_vus_on() {
+    let server = Server::start_h2(H2Behaviour::GoAwayAfter(3));
+    let report = Test::new()
+        .arg(server.url())
+        .args(["--http2", "-c", "4", "--h2-streams", "4", "--threads", "1"])
+        .args(["--max-requests", "30", "-d", "30s"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("requests.total"), 30, "{report}");
+    assert_eq!(report.u64("requests.errors"), 0, "{report}");
+    let counts = server.counts();
+    assert_eq!(counts.requests.load(Ordering::SeqCst), 30, "{report}");
+    assert_eq!(counts.responses.load(Ordering::SeqCst), 30, "{report}");
+    assert_eq!(
+        report.u64("connections.opened"),
+        counts.connections.load(Ordering::SeqCst),
+        "{report}"
+    );
+}
