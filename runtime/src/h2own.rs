@@ -189,10 +189,11 @@ impl Conn {
         })))
     }
 
-    /// Whether a new request may go on this connection: it has not broken, and the
-    /// server has not said it is going away.
+    /// Whether a new request may go on this connection: it has not broken or been
+    /// closed (its last bytes may still be being taken), and the server has not said
+    /// it is going away.
     pub(crate) fn usable(&self) -> bool {
-        self.broken.is_none() && self.codec.usable()
+        self.broken.is_none() && self.ended.is_none() && self.codec.usable()
     }
 
     /// Write what the write buffer holds; `Pending` (this VU's waker kept by the
