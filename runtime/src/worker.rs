@@ -487,9 +487,12 @@ pub(crate) async fn think(pause: Duration, stop_rx: &mut watch::Receiver<u8>) ->
 #[cold]
 pub(crate) fn default_detail(kind: crate::ErrorKind, timeout: Duration) -> String {
     match kind {
-        crate::ErrorKind::Timeout => {
+        // In milliseconds when whole (as `--timeout` is mostly given), else as
+        // precisely as it was given: `200µs`, not `0ms`.
+        crate::ErrorKind::Timeout if timeout.subsec_nanos().is_multiple_of(1_000_000) => {
             format!("no complete response within {}ms", timeout.as_millis())
         }
+        crate::ErrorKind::Timeout => format!("no complete response within {timeout:?}"),
         other => other.describe().to_owned(),
     }
 }
@@ -503,6 +506,27 @@ mod tests {
 
     use super::*;
     use crate::Control;
+
+    #[test]
+    fn a_timeout_s_detail_names_it_to_its_precision() {
+        let detail = |t| default_detail(crate::ErrorKind::Timeout, t);
+        assert_eq!(
+            detail(Duration::from_millis(300)),
+            "no complete response within 300ms"
+        );
+        assert_eq!(
+            detail(Duration::from_secs(2)),
+            "no complete response within 2000ms"
+        );
+        assert_eq!(
+            detail(Duration::from_micros(200)),
+            "no complete response within 200µs"
+        );
+        assert_eq!(
+            detail(Duration::from_micros(1500)),
+            "no complete response within 1.5ms"
+        );
+    }
 
     /// The shares of `-c 4 -r 400` on 2 workers, with `ramp`, at each of `at`.
     fn shares(ramp: Option<&str>, at: &[u64]) -> Vec<[f64; 2]> {
