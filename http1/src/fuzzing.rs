@@ -25,6 +25,8 @@ pub struct ParsedResponse {
     pub bytes: u64,
     /// Its `content-type`, as a check reading the captured head finds it.
     pub content_type: Option<Vec<u8>>,
+    /// A redirect's `Location` (empty otherwise).
+    pub location: Vec<u8>,
 }
 
 /// Feed `input` to the HTTP/1.1 response parser as a connection delivers it: in reads
@@ -37,20 +39,40 @@ pub struct ParsedResponse {
 /// # Panics
 ///
 /// When the parser breaks an invariant: it uses more bytes than it was given, a
-/// response's size is not the bytes it used, or a capture outgrows its limit.
+/// response's size is not the bytes it used, a capture outgrows its limit, or one
+/// parser restarted for each response (replaying repeated heads) does not come to
+/// what a new parser for each does.
 pub fn parse_http1(
     input: &[u8],
     read: usize,
     is_head: bool,
     body_limit: usize,
 ) -> (Vec<ParsedResponse>, Option<Failed>) {
+    let fresh = parse(input, read, is_head, body_limit, false);
+    let restarted = parse(input, read, is_head, body_limit, true);
+    assert_eq!(fresh, restarted, "a restarted parser differs from new ones");
+    fresh
+}
+
+fn parse(
+    input: &[u8],
+    read: usize,
+    is_head: bool,
+    body_limit: usize,
+    restart: bool,
+) -> (Vec<ParsedResponse>, Option<Failed>) {
     let read = read.max(1);
     let mut responses = Vec::new();
     let mut capture = Capture::new(body_limit);
     let mut buf: Vec<u8> = Vec::new();
     let mut fed = 0;
+    let mut parser = ResponseParser::new(is_head).following_redirects(true);
     loop {
-        let mut parser = ResponseParser::new(is_head).following_redirects(true);
+        if restart {
+            parser.restart(is_head);
+        } else {
+            parser = ResponseParser::new(is_head).following_redirects(true);
+        }
         capture.start(true);
         let mut used_by_this = 0u64;
         let done = loop {
@@ -87,6 +109,7 @@ pub fn parse_http1(
             status: done.status,
             bytes: done.bytes,
             content_type: capture.header(b"content-type").map(<[u8]>::to_vec),
+            location: parser.location.clone(),
         });
         if !done.keep_alive || (buf.is_empty() && fed == input.len()) {
             return (responses, None);

@@ -129,7 +129,8 @@ enum Chunk {
     Trailer,
 }
 
-/// Parses one response; make a new one (a few words, no allocation) for the next.
+/// Parses one response; [`ResponseParser::restart`] it for the next on the same
+/// connection (or make a new one: a few words, no allocation, nothing to replay).
 #[derive(Debug)]
 pub struct ResponseParser {
     state: State,
@@ -147,7 +148,26 @@ pub struct ResponseParser {
     pending: usize,
     /// A redirect's `Location`, when following redirects (empty otherwise).
     pub location: Vec<u8>,
+    /// The last head parsed, when it may be replayed (empty otherwise), and what it
+    /// said: a server repeats its head byte for byte (nginx's changes with its
+    /// `Date`, once a second), and one equal to the last is not parsed again.
+    last: Vec<u8>,
+    last_framing: Framing,
 }
+
+/// What a response head says of the response: its status, and how its body is
+/// framed and its connection kept.
+#[derive(Debug, Clone, Copy, Default)]
+struct Framing {
+    code: u16,
+    length: Option<u64>,
+    /// `Some(chunked)` when the response names a transfer coding.
+    coding: Option<bool>,
+    close: bool,
+}
+
+/// Longest head kept for replay: a connection holds at most this much more.
+const REPLAY_MAX: usize = 1024;
 
 impl ResponseParser {
     /// A parser for the response to a request; `is_head` for `HEAD` requests, whose
@@ -163,7 +183,23 @@ impl ResponseParser {
             scan: 0,
             pending: 0,
             location: Vec::new(),
+            last: Vec::new(),
+            last_framing: Framing::default(),
         }
+    }
+
+    /// Make ready for the next response on the same connection, as
+    /// [`ResponseParser::new`] would (`following_redirects` is kept), keeping the
+    /// last head for replay and the memory of both buffers.
+    pub fn restart(&mut self, is_head: bool) {
+        self.state = State::Head;
+        self.is_head = is_head;
+        self.status = 0;
+        self.keep_alive = true;
+        self.bytes = 0;
+        self.scan = 0;
+        self.pending = 0;
+        self.location.clear();
     }
 
     /// Also keep a redirect's `Location` (in [`ResponseParser::location`]).
@@ -289,12 +325,16 @@ impl ResponseParser {
         if end > MAX_HEAD {
             return Err(Invalid("response head over 64 KiB"));
         }
+        // Never one whose `Location` is wanted (that is not kept).
+        if !self.last.is_empty() && self.last[..] == rest[..end] {
+            return Ok(self.apply(self.last_framing, end));
+        }
         // Most heads fit in a few header slots (2 KiB of stack to clear per
         // response); only one with more is parsed again with all MAX_HEADERS.
         let mut headers = [httparse::EMPTY_HEADER; FEW_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(&rest[..end]) {
-            Ok(Status::Complete(n)) => self.take_head(&resp, n),
+            Ok(Status::Complete(n)) => self.take_head(&resp, &rest[..n]),
             Err(httparse::Error::TooManyHeaders) => self.many_headers(&rest[..end]),
             // The blank line was found, so the head is all there.
             Ok(Status::Partial) => Err(Invalid("malformed response head")),
@@ -310,58 +350,24 @@ impl ResponseParser {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(head) {
-            Ok(Status::Complete(n)) => self.take_head(&resp, n),
+            Ok(Status::Complete(n)) => self.take_head(&resp, &head[..n]),
             Ok(Status::Partial) => Err(Invalid("malformed response head")),
             Err(e) => Err(Invalid(head_error(e))),
         }
     }
 
-    /// Act on a parsed head of `n` bytes: status, framing, connection, location.
+    /// Act on a parsed head, `head` its bytes: status, framing, connection,
+    /// location. A head that needs nothing but its framing is kept for replay.
     #[allow(clippy::type_complexity)]
     fn take_head(
         &mut self,
         resp: &httparse::Response<'_, '_>,
-        n: usize,
+        head: &[u8],
     ) -> Result<(usize, Option<Option<()>>), Invalid> {
-        let code = resp.code.unwrap_or(0);
-        let mut length = None;
-        // `Some(chunked)` when the response names a transfer coding.
-        let mut coding: Option<bool> = None;
-        let mut close = resp.version == Some(0);
-        for h in resp.headers.iter() {
-            if h.name.eq_ignore_ascii_case("content-length") {
-                let value = std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|t| t.trim().parse::<u64>().ok())
-                    .ok_or(Invalid("content-length is not a number"))?;
-                if length.is_some_and(|l| l != value) {
-                    return Err(Invalid("conflicting content-length values"));
-                }
-                length = Some(value);
-            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                // Only the final coding frames the body (RFC 9112 6.1): `chunked`
-                // there (a case-insensitive token), anything else reads to the close.
-                // Over several headers, the last one's last coding is the final one.
-                let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
-                coding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            } else if h.name.eq_ignore_ascii_case("connection") {
-                if h.value.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
-                    close = false;
-                }
-            }
-        }
-        if (100..200).contains(&code) && code != 101 {
-            // An interim response; the real one follows.
-            return Ok((n, Some(Some(()))));
-        }
-        self.status = code;
-        // After 101 the connection speaks another protocol (a WebSocket handshake
-        // succeeded): it cannot carry the next request.
-        self.keep_alive = !close && code != 101;
-        if self.follow
-            && is_redirect(code)
+        let framing = framing(resp)?;
+        let code = framing.code;
+        let redirect = self.follow && is_redirect(code);
+        if redirect
             && let Some(h) = resp
                 .headers
                 .iter()
@@ -370,8 +376,32 @@ impl ResponseParser {
             self.location.clear();
             self.location.extend_from_slice(h.value);
         }
+        self.last.clear();
+        if !redirect && head.len() <= REPLAY_MAX {
+            self.last.extend_from_slice(head);
+            self.last_framing = framing;
+        }
+        Ok(self.apply(framing, head.len()))
+    }
+
+    /// Go on after a head of `n` bytes that said `framing`.
+    fn apply(&mut self, framing: Framing, n: usize) -> (usize, Option<Option<()>>) {
+        let Framing {
+            code,
+            length,
+            coding,
+            close,
+        } = framing;
+        if (100..200).contains(&code) && code != 101 {
+            // An interim response; the real one follows.
+            return (n, Some(Some(())));
+        }
+        self.status = code;
+        // After 101 the connection speaks another protocol (a WebSocket handshake
+        // succeeded): it cannot carry the next request.
+        self.keep_alive = !close && code != 101;
         if self.is_head || code == 204 || code == 304 || (100..200).contains(&code) {
-            return Ok((n, Some(None)));
+            return (n, Some(None));
         }
         self.state = match (coding, length) {
             (Some(true), _) => State::Chunk(Chunk::Size),
@@ -380,10 +410,10 @@ impl ResponseParser {
                 self.keep_alive = false;
                 State::UntilClose
             }
-            (None, Some(0)) => return Ok((n, Some(None))),
+            (None, Some(0)) => return (n, Some(None)),
             (None, Some(len)) => State::Length(len),
         };
-        Ok((n, Some(Some(()))))
+        (n, Some(Some(())))
     }
 
     #[allow(clippy::type_complexity)]
@@ -446,6 +476,43 @@ impl ResponseParser {
         self.state = State::Chunk(next);
         Ok((used, Some(Some(()))))
     }
+}
+
+/// What `resp`'s headers say of its framing and connection.
+fn framing(resp: &httparse::Response<'_, '_>) -> Result<Framing, Invalid> {
+    let mut length = None;
+    let mut coding = None;
+    let mut close = resp.version == Some(0);
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let value = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .ok_or(Invalid("content-length is not a number"))?;
+            if length.is_some_and(|l| l != value) {
+                return Err(Invalid("conflicting content-length values"));
+            }
+            length = Some(value);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            // Only the final coding frames the body (RFC 9112 6.1): `chunked`
+            // there (a case-insensitive token), anything else reads to the close.
+            // Over several headers, the last one's last coding is the final one.
+            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            coding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            if h.value.eq_ignore_ascii_case(b"close") {
+                close = true;
+            } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
+                close = false;
+            }
+        }
+    }
+    Ok(Framing {
+        code: resp.code.unwrap_or(0),
+        length,
+        coding,
+        close,
+    })
 }
 
 /// Whether `status` is a redirect kaioken follows (it needs a `Location`): the
@@ -836,5 +903,57 @@ mod tests {
         assert_eq!(p.advance(b"HTT").unwrap(), (0, None));
         assert!(p.started());
         assert_eq!(p.eof(), Err(Cut::Head));
+    }
+
+    /// Parse one whole response in `buf` with `p`, restarted first.
+    fn whole(p: &mut ResponseParser, is_head: bool, buf: &[u8]) -> (usize, Option<Response>) {
+        p.restart(is_head);
+        let mut used = 0;
+        loop {
+            let (n, done) = p.advance(&buf[used..]).unwrap();
+            used += n;
+            if done.is_some() || n == 0 {
+                return (used, done);
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_head_is_replayed_as_it_was_parsed() {
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        let mut p = ResponseParser::new(false);
+        let first = whole(&mut p, false, ok);
+        assert_eq!(p.last, ok[..ok.len() - 2]);
+        assert_eq!(whole(&mut p, false, ok), first);
+        assert_eq!(first.1.unwrap().bytes, ok.len() as u64);
+        // The same head for a HEAD request: no body, whatever it says.
+        let head = whole(&mut p, true, &ok[..ok.len() - 2]);
+        assert_eq!(head.1.map(|r| r.bytes), Some(ok.len() as u64 - 2));
+        // A head one byte different is parsed, not replayed.
+        let close = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+        let done = whole(&mut p, false, close).1.unwrap();
+        assert!(!done.keep_alive);
+        assert_eq!(whole(&mut p, false, close).1, Some(done));
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+        for _ in 0..2 {
+            assert_eq!(whole(&mut p, false, chunked).0, chunked.len());
+        }
+    }
+
+    #[test]
+    fn a_followed_redirect_s_head_is_not_kept_for_replay() {
+        let moved = b"HTTP/1.1 302 Found\r\nlocation: /next\r\ncontent-length: 0\r\n\r\n";
+        let mut p = ResponseParser::new(false).following_redirects(true);
+        for _ in 0..2 {
+            assert_eq!(whole(&mut p, false, moved).1.unwrap().status, 302);
+            assert_eq!(p.location, b"/next");
+            assert!(p.last.is_empty());
+        }
+        // Not followed, the `Location` is not wanted: the head may be replayed.
+        let mut p = ResponseParser::new(false);
+        whole(&mut p, false, moved);
+        assert_eq!(p.last, moved);
+        assert_eq!(whole(&mut p, false, moved).1.unwrap().status, 302);
+        assert!(p.location.is_empty());
     }
 }

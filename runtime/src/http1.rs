@@ -76,8 +76,6 @@ impl StepInfo {
 pub(crate) struct Http1 {
     /// What it kept of the last exchange.
     last: Last,
-    /// Keep redirects' `Location`s.
-    follow: bool,
     /// By connection slot: the program's origins, then those redirects led to.
     conns: Vec<Option<Stream>>,
     wbuf: Vec<u8>,
@@ -86,6 +84,9 @@ pub(crate) struct Http1 {
     sent: u64,
     rbuf: Vec<u8>,
     rpos: usize,
+    /// Restarted for each response: it keeps the last head, to replay it, and
+    /// redirects' `Location`s when they are followed.
+    parser: ResponseParser,
 }
 
 impl Http1 {
@@ -100,12 +101,12 @@ impl Http1 {
                 timing: Timing::default(),
                 decoded: None,
             },
-            follow: http.max_redirects > 0,
             conns: (0..program.origins.len()).map(|_| None).collect(),
             wbuf: Vec::with_capacity(1024),
             sent: 0,
             rbuf: Vec::with_capacity(READ_CHUNK),
             rpos: 0,
+            parser: ResponseParser::new(false).following_redirects(http.max_redirects > 0),
         }
     }
 
@@ -179,8 +180,9 @@ impl Http1 {
                 invalid: None,
                 tls_failed: None,
             };
-            let mut parser = ResponseParser::new(is_head).following_redirects(self.follow);
-            let result = std::future::poll_fn(|cx| exchange.poll(cx, &mut parser)).await;
+            self.parser.restart(is_head);
+            let parser = &mut self.parser;
+            let result = std::future::poll_fn(|cx| exchange.poll(cx, parser)).await;
             // A response that came before the whole request went out leaves the server
             // expecting the rest: the connection cannot carry another request.
             let whole = matches!(exchange.writing, Writing::Done);
@@ -206,7 +208,7 @@ impl Http1 {
                     return Err(kind);
                 }
             };
-            self.last.location = parser.location;
+            std::mem::swap(&mut self.last.location, &mut parser.location);
             // `connection: close`, or a body that ran to the connection's end.
             self.last.timing.closed_by_server |= !response.keep_alive;
             if !response.keep_alive || !whole {

@@ -752,7 +752,8 @@ impl Conn {
             looked_up: None,
             wbuf: Vec::with_capacity(1024),
             queued_round: u64::MAX,
-            parser: ResponseParser::new(false),
+            parser: ResponseParser::new(false)
+                .following_redirects(shared.plan.transport.max_redirects > 0),
             capture: crate::judge::capture_for(program, &shared.plan.transport),
             keep: false,
             detail: None,
@@ -1843,8 +1844,7 @@ impl Engine<'_> {
         conn.looked_up = None;
         conn.sent = 0;
         conn.send_error = None;
-        conn.parser = ResponseParser::new(is_head)
-            .following_redirects(shared.plan.transport.max_redirects > 0);
+        conn.parser.restart(is_head);
         let keep = shared.transport.infos[step.index()].keep;
         conn.keep = keep.any();
         if let Some(c) = conn.capture.as_mut().filter(|_| conn.keep) {
