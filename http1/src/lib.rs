@@ -2,10 +2,12 @@
 //! `httparse`, then the body by content-length, chunked coding, or until close.
 //!
 //! It sits under the runtime's HTTP/1.1 drivers (`kaioken-runtime`): it is sync and
-//! owns no buffer, so any driver can feed it whatever its socket produced: the tokio
+//! owns no read buffer, so any driver can feed it whatever its socket produced: the tokio
 //! driver after each `read`, the io_uring engine after each completion. Body bytes
 //! are counted and skipped, never copied, except into a [`Capture`] when checks read
-//! them. A crate of its own, with no I/O and no runtime, so that the fuzz targets in
+//! them. A head byte-identical to the last one on the connection (a server repeats
+//! its own) is not parsed again when the parser is [restarted](ResponseParser::restart).
+//! A crate of its own, with no I/O and no runtime, so that the fuzz targets in
 //! `fuzz/` build it alone ([`fuzzing`]).
 //!
 //! Every part whose end must be searched for is bounded — the head and the trailer
@@ -325,7 +327,8 @@ impl ResponseParser {
         if end > MAX_HEAD {
             return Err(Invalid("response head over 64 KiB"));
         }
-        // Never one whose `Location` is wanted (that is not kept).
+        // The last head again: what it said holds (a head whose `Location` is
+        // wanted is never kept, see `take_head`).
         if !self.last.is_empty() && self.last[..] == rest[..end] {
             return Ok(self.apply(self.last_framing, end));
         }

@@ -509,23 +509,17 @@ mod tests {
 
     #[test]
     fn a_timeout_s_detail_names_it_to_its_precision() {
-        let detail = |t| default_detail(crate::ErrorKind::Timeout, t);
-        assert_eq!(
-            detail(Duration::from_millis(300)),
-            "no complete response within 300ms"
-        );
-        assert_eq!(
-            detail(Duration::from_secs(2)),
-            "no complete response within 2000ms"
-        );
-        assert_eq!(
-            detail(Duration::from_micros(200)),
-            "no complete response within 200µs"
-        );
-        assert_eq!(
-            detail(Duration::from_micros(1500)),
-            "no complete response within 1.5ms"
-        );
+        for (timeout, named) in [
+            (Duration::from_millis(300), "300ms"),
+            (Duration::from_secs(2), "2000ms"),
+            (Duration::from_micros(200), "200µs"),
+            (Duration::from_micros(1500), "1.5ms"),
+        ] {
+            assert_eq!(
+                default_detail(crate::ErrorKind::Timeout, timeout),
+                format!("no complete response within {named}")
+            );
+        }
     }
 
     /// The shares of `-c 4 -r 400` on 2 workers, with `ramp`, at each of `at`.
