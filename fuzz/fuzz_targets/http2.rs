@@ -57,7 +57,7 @@ fn run(input: &[u8], read: usize) -> (Vec<String>, Vec<u8>, Option<kaioken_http2
                         event,
                         Event::Head { end: true, .. }
                             | Event::Data(_, true)
-                            | Event::End
+                            | Event::Trailers
                             | Event::Reset(_)
                     );
                     events.push(format!("{mine} {event:?}"));

@@ -113,8 +113,9 @@ pub enum Event<'a> {
     },
     /// Bytes of the response's body; `end` when they are its last.
     Data(&'a [u8], bool),
-    /// Trailers ended the response (their fields are not kept).
-    End,
+    /// Trailers ended the response, their fields in [`Connection::fields`]
+    /// (gRPC's status is there).
+    Trailers,
     /// The server reset the stream (`RST_STREAM`) with this error code.
     Reset(u32),
     /// The server is closing the connection (`GOAWAY`): streams above
@@ -222,8 +223,9 @@ impl Connection {
         window_update(out, 0, CONNECTION_WINDOW - 65_535);
     }
 
-    /// The fields of the last response head [`Event::Head`] announced, `:status`
-    /// first.
+    /// The fields of the last header block decoded: those of the response head
+    /// [`Event::Head`] announced (`:status` first), or of the trailers
+    /// [`Event::Trailers`] announced, until the next event.
     pub fn fields(&self) -> &Fields {
         &self.fields
     }
@@ -638,7 +640,7 @@ impl Connection {
                 return Err(Error::protocol("trailers without END_STREAM"));
             }
             self.close(id);
-            return Ok(Some(Event::End));
+            return Ok(Some(Event::Trailers));
         }
         let status = match self.fields.iter().next() {
             Some((b":status", v))
@@ -898,9 +900,11 @@ mod tests {
             [
                 "Head { status: 204, end: false }",
                 "Data([120], false)",
-                "End"
+                "Trailers"
             ]
         );
+        let trailers: Vec<_> = conn.fields().iter().collect();
+        assert_eq!(trailers, [(&b"grpc-status"[..], &b"0"[..])]);
     }
 
     #[test]

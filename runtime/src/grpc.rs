@@ -6,31 +6,31 @@
 //! into the body buffer) and yields; [`Grpc::perform`] encodes the JSON with the
 //! method's input descriptor (prost-reflect, from the schema the compiler put in the
 //! program, decoded once per run by [`methods`]), sends it in gRPC's length-prefixed
-//! framing on HTTP/2 connections of the `h2` crate's client (h2client.rs) made by
-//! `conn.rs` (so
-//! `--insecure`, `--cacert` and the timing phases apply as for HTTP), reads the reply
-//! messages and the status from the trailers (or a trailers-only response), and turns
-//! the replies into JSON for the step's checks and extractors when it reads the body:
-//! a unary call's reply as one object, a stream's replies as an array of objects.
+//! framing on the HTTP/2 driver's connections (h2own.rs over `kaioken-http2`, made
+//! by `conn.rs`, so `--insecure`, `--cacert`, `--h2-streams` and the timing phases
+//! apply as for HTTP), reads the reply messages as the body comes and the status
+//! from the trailers (or a trailers-only response), and turns the replies into JSON
+//! for the step's checks and extractors when it reads the body: a unary call's
+//! reply as one object, a stream's replies as an array of objects.
 //!
 //! A call that gets a status is a response of [`Status::Grpc`] whatever the code; a
 //! call cut short by `--timeout` after it was sent is `DEADLINE_EXCEEDED` (as gRPC
 //! clients report their own deadline), the server being told the same deadline in
 //! `grpc-timeout`. Transport failures keep their HTTP/2 classes.
 //!
-//! Allocations per call: the JSON is decoded into a `DynamicMessage` (its fields
-//! allocate: prost-reflect has no way to encode JSON without one), the `Request`
-//! and its header map are built per call for `h2`, and reply messages
-//! are decoded into `DynamicMessage`s only when the step reads the body. The framing
-//! buffers are the driver's and are reused. Measured (alloc_tests.rs): 14 allocations
-//! per unary call, 30 when the step reads the reply.
+//! Allocations per call: none once warm when the message's JSON is the step's last
+//! and the reply the last one's (or unread): the header block is encoded from the
+//! step's prepared parts straight into the connection's write buffer, as an HTTP/2
+//! request's, and the frame and the reply's JSON are kept with what they came
+//! from. A message whose JSON changed is decoded into a `DynamicMessage` (its
+//! fields allocate: prost-reflect has no way to encode JSON without one), and so is
+//! a new reply the step reads. Measured in alloc_tests.rs.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Buf, BufMut, BytesMut};
-use http::{HeaderName, HeaderValue, Method, Request};
-use kaioken_vm::{InvalidProgram, Operand, Program, Scheme, Status, StepId, StepKind, VuState};
+use kaioken_http2::hpack::{self, Fields};
+use kaioken_vm::{InvalidProgram, Origin, Program, Reads, Status, StepId, StepKind, VuState};
 use prost::Message as _;
 use prost_reflect::{
     DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions,
@@ -38,8 +38,10 @@ use prost_reflect::{
 
 use crate::ErrorKind;
 use crate::driver::{Driver, Last, Perform};
+use crate::h2own::{self, Conns, Failed};
 use crate::h2pool;
-use crate::http1::{Sending, StepInfo};
+use crate::http1::{Added, Sending, StepInfo};
+use crate::http2::{Prepared, Source, prepare, source};
 use crate::stats::{Outcome, Tally, Timing};
 
 /// `DEADLINE_EXCEEDED`.
@@ -97,37 +99,61 @@ fn from_http(status: u16) -> u8 {
 }
 
 /// A `grpc-status` value.
-fn parse_status(value: &HeaderValue) -> u8 {
-    std::str::from_utf8(value.as_bytes())
+fn parse_status(value: &[u8]) -> u8 {
+    std::str::from_utf8(value)
         .ok()
         .and_then(|s| s.trim().parse::<u8>().ok())
         .unwrap_or(2)
 }
 
-/// One VU's gRPC connections (one per origin) and framing buffers.
+/// A reply kept with its JSON (below this size) so that the same reply again is
+/// not decoded again: a unary call's answer is often the same from call to call.
+const REPLAY_MAX: usize = 4 << 10;
+
+/// One VU's gRPC calls: its HTTP/2 connections (one per origin, its group's under
+/// `--h2-streams`), each step's request message as last encoded, and the reading
+/// of replies.
 pub(crate) struct Grpc {
     last: Last,
-    /// Its HTTP/2 connections, shared with its group under `--h2-streams`.
-    conns: crate::h2client::Conns,
+    conns: Conns,
     methods: Arc<[GrpcMethod]>,
-    /// Per step: `scheme://authority` and its constant metadata.
-    steps: Vec<Option<GrpcStepParts>>,
+    /// Each step's request parts as HTTP/2 encodes them (the metadata's names and
+    /// constant values).
+    steps: Vec<Option<Prepared>>,
+    /// Each step's message as last encoded.
+    encoded: Vec<Encoded>,
     /// `grpc-timeout`, from the run's timeout.
-    deadline: HeaderValue,
-    /// The request's frame, encoded here.
-    out: BytesMut,
-    /// Reply bytes not yet a whole message.
-    inbox: BytesMut,
-    /// A reply's JSON, before it goes to the capture.
-    json: Vec<u8>,
+    deadline: String,
+    replies: Replies,
     last_len: u64,
     bytes_in: u64,
     tally: Tally,
 }
 
-struct GrpcStepParts {
-    prefix: String,
-    headers: Vec<(HeaderName, Option<HeaderValue>)>,
+/// A step's request message as last encoded: the JSON it came from, and its frame
+/// (gRPC's 5-byte prefix, then the protobuf). The same JSON again (a constant
+/// message, or one whose interpolated parts did not change) is not encoded again.
+#[derive(Default)]
+struct Encoded {
+    json: Vec<u8>,
+    frame: Vec<u8>,
+    /// `frame` is `json`'s (not one that failed to encode).
+    valid: bool,
+}
+
+/// What a call's replies leave behind for the next: the buffers they are read
+/// into, and the last reply decoded, with its JSON.
+#[derive(Default)]
+struct Replies {
+    /// Reply bytes not yet a whole message.
+    inbox: Vec<u8>,
+    /// The last reply turned into JSON (when it was under [`REPLAY_MAX`]), the
+    /// message type it was read as, and its JSON.
+    reply: Vec<u8>,
+    reply_of: Option<MessageDescriptor>,
+    json: Vec<u8>,
+    /// When the call's first message came, after the call was sent.
+    first: Option<Duration>,
 }
 
 impl Grpc {
@@ -136,39 +162,8 @@ impl Grpc {
         http: &kaioken_vm::TransportPlan,
         methods: Arc<[GrpcMethod]>,
     ) -> Grpc {
-        let steps = program
-            .steps
-            .iter()
-            .map(|s| {
-                let origin = &program.origins[s.origin];
-                let scheme = match origin.scheme {
-                    Scheme::Https => "https",
-                    Scheme::Http => "http",
-                };
-                let headers = s
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        let name = HeaderName::from_bytes(program.constant(h.name)).ok()?;
-                        let value = match h.value {
-                            Operand::Const(k) => {
-                                Some(HeaderValue::from_bytes(program.constant(k)).ok()?)
-                            }
-                            Operand::Buf(_) => None,
-                        };
-                        Some((name, value))
-                    })
-                    .collect::<Option<Vec<_>>>()?;
-                Some(GrpcStepParts {
-                    prefix: format!("{scheme}://{}", origin.authority),
-                    headers,
-                })
-            })
-            .collect();
         // gRPC's timeout unit `m` is milliseconds, at most 8 digits.
         let ms = http.timeout.as_millis().clamp(1, 99_999_999);
-        let deadline = HeaderValue::from_str(&format!("{ms}m"))
-            .unwrap_or_else(|_| HeaderValue::from_static("99999999m"));
         Grpc {
             last: Last {
                 detail: None,
@@ -179,131 +174,21 @@ impl Grpc {
                 timing: Timing::default(),
                 decoded: None,
             },
-            conns: crate::h2client::Conns::new(
-                program,
+            conns: Conns::new(
+                program.origins.len(),
                 h2pool::join(h2pool::Kind::Grpc, http.h2_streams),
             ),
             methods,
-            steps,
-            deadline,
-            out: BytesMut::with_capacity(1024),
-            inbox: BytesMut::with_capacity(1024),
-            json: Vec::new(),
+            steps: prepare(program),
+            encoded: (0..program.steps.len())
+                .map(|_| Encoded::default())
+                .collect(),
+            deadline: format!("{ms}m"),
+            replies: Replies::default(),
             last_len: 0,
             bytes_in: 0,
             tally: Tally::default(),
         }
-    }
-
-    fn drop_conn(&mut self, slot: usize) {
-        self.conns.drop_conn(slot);
-    }
-
-    /// Encode the step's JSON message into `out` as one gRPC frame.
-    fn encode(&mut self, json: &[u8], input: &MessageDescriptor) -> Result<(), ErrorKind> {
-        let mut de = serde_json::Deserializer::from_slice(json);
-        let message = DynamicMessage::deserialize_with_options(
-            input.clone(),
-            &mut de,
-            &DeserializeOptions::new(),
-        )
-        .and_then(|m| de.end().map(|()| m));
-        let message = match message {
-            Ok(m) => m,
-            Err(e) => return Err(self.invalid(input, &e)),
-        };
-        let len = message.encoded_len();
-        self.out.clear();
-        self.out.reserve(5 + len);
-        self.out.put_u8(0);
-        self.out.put_u32(len as u32);
-        message
-            .encode(&mut self.out)
-            .map_err(|_| ErrorKind::Other)?;
-        Ok(())
-    }
-
-    #[cold]
-    fn invalid(&mut self, input: &MessageDescriptor, e: &serde_json::Error) -> ErrorKind {
-        self.last.detail = Some(format!(
-            "the request message is not a valid `{}` in JSON: {e}; the call was not sent",
-            input.full_name()
-        ));
-        ErrorKind::InvalidRequest
-    }
-
-    /// Take the whole messages out of `inbox`: count them, and with `keep`, add each
-    /// one's JSON to the capture (`stream`: as an element of an array).
-    fn drain(
-        &mut self,
-        output: &MessageDescriptor,
-        keep: bool,
-        stream: bool,
-        started: Instant,
-        first: &mut Option<Duration>,
-    ) -> Result<(), ErrorKind> {
-        while self.inbox.len() >= 5 {
-            let compressed = self.inbox[0];
-            let len =
-                u32::from_be_bytes([self.inbox[1], self.inbox[2], self.inbox[3], self.inbox[4]])
-                    as usize;
-            if self.inbox.len() < 5 + len {
-                break;
-            }
-            if compressed != 0 {
-                self.last.detail = Some(
-                    "the server sent a compressed message, which kaioken did not ask for".into(),
-                );
-                return Err(ErrorKind::Protocol);
-            }
-            self.inbox.advance(5);
-            let body = self.inbox.split_to(len);
-            self.tally.received(len);
-            if first.is_none() {
-                *first = Some(started.elapsed());
-            }
-            if keep {
-                self.reply_json(output, &body, stream)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Decode one reply and append its JSON (field names as in the `.proto`, default
-    /// values included) to the capture.
-    fn reply_json(
-        &mut self,
-        output: &MessageDescriptor,
-        body: &[u8],
-        stream: bool,
-    ) -> Result<(), ErrorKind> {
-        let Some(capture) = self.last.capture.as_mut() else {
-            return Ok(());
-        };
-        let message = match DynamicMessage::decode(output.clone(), body) {
-            Ok(m) => m,
-            Err(e) => {
-                self.last.detail = Some(format!(
-                    "a reply is not a valid `{}`: {e}",
-                    output.full_name()
-                ));
-                return Err(ErrorKind::Protocol);
-            }
-        };
-        self.json.clear();
-        if stream {
-            self.json
-                .push(if capture.body.is_empty() { b'[' } else { b',' });
-        }
-        let options = SerializeOptions::new()
-            .use_proto_field_name(true)
-            .skip_default_fields(false);
-        let mut ser = serde_json::Serializer::new(&mut self.json);
-        message
-            .serialize_with_options(&mut ser, &options)
-            .map_err(|_| ErrorKind::Other)?;
-        capture.push_body(&self.json);
-        Ok(())
     }
 
     /// One call: its status code.
@@ -319,131 +204,69 @@ impl Grpc {
         let StepKind::Grpc(call) = desc.kind else {
             return Err(ErrorKind::Other);
         };
-        let method = self.methods[call.method as usize].clone();
+        let method = &self.methods[call.method as usize];
         let json = desc.body.map_or(&b"{}"[..], |b| program.bytes(state, b));
-        self.encode(json, &method.input)?;
-        let Some(parts) = &self.steps[step] else {
-            return Err(ErrorKind::Other);
+        let encoded = &mut self.encoded[step];
+        encode(encoded, json, &method.input, &mut self.last.detail)?;
+        let added = Added {
+            cookie: None,
+            traceparent: s.added.traceparent,
         };
-        let path = program.bytes(state, desc.path);
-        let mut uri = String::with_capacity(parts.prefix.len() + path.len());
-        uri.push_str(&parts.prefix);
-        uri.push_str(std::str::from_utf8(path).map_err(|_| ErrorKind::Other)?);
-        let mut req = Request::builder().method(Method::POST).uri(uri);
-        let mut head_len = 0;
-        for (h, (name, value)) in desc.headers.iter().zip(&parts.headers) {
-            let value = match value {
-                Some(v) => v.clone(),
-                None => HeaderValue::from_bytes(program.bytes(state, h.value))
-                    .map_err(|_| ErrorKind::Other)?,
-            };
-            head_len += name.as_str().len() + value.len() + 4;
-            req = req.header(name, value);
-        }
-        if let Some(traceparent) = s.added.traceparent {
-            req = crate::http2::add_traceparent(req, traceparent, &mut head_len)?;
-        }
-        req = req
-            .header(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/grpc"),
-            )
-            .header(http::header::TE, HeaderValue::from_static("trailers"))
-            .header("grpc-timeout", self.deadline.clone());
-        let frame = self.out.split().freeze();
-        self.tally.sent(frame.len() - 5);
-        self.last_len = (head_len + frame.len()) as u64;
-        let req = req.body(()).map_err(|_| ErrorKind::Other)?;
-
-        let slot = desc.origin.index();
-        let origin = &program.origins[desc.origin];
-        let sender = match self
+        let (slot, origin, src) = source(&self.steps, program, state, step, None, added)?;
+        let req = Call {
+            src,
+            deadline: self.deadline.as_bytes(),
+            frame: &encoded.frame,
+        };
+        self.tally.sent(encoded.frame.len() - 5);
+        self.replies.first = None;
+        let mut reading = Reading {
+            replies: &mut self.replies,
+            output: &method.output,
+            reads: info.keep,
+            stream: call.server_streaming,
+            http_status: 0,
+            code: None,
+            trailers_only: false,
+            tally: &mut self.tally,
+            bytes_in: &mut self.bytes_in,
+        };
+        let (http_status, _) = self
             .conns
-            .ready(slot, origin, s.tls, s.dial, &mut self.last)
-            .await
-        {
-            Ok((sender, took)) => {
-                self.tally.opened = took;
-                sender
-            }
-            Err(failed) => {
-                self.tally.open_failed = u64::from(failed.opening);
-                return Err(failed.kind);
+            .exchange(
+                slot,
+                origin,
+                s.tls,
+                s.dial,
+                &mut self.last,
+                &req,
+                &mut reading,
+                &mut self.last_len,
+            )
+            .await?;
+        let (code, trailers_only) = match reading.code {
+            Some(code) => (code, reading.trailers_only),
+            None if http_status != 200 => return Ok(from_http(http_status)),
+            None => {
+                self.last.detail = Some("the server ended the call without a `grpc-status`".into());
+                (INTERNAL, false)
             }
         };
-        self.tally.closed_by_peer = u64::from(self.last.timing.closed_by_server);
-        let started = Instant::now();
-        self.last.timing.written = Some(started);
-        let response = match sender.send.send_request(req, false) {
-            Ok((response, mut stream)) => {
-                if let Err(e) = stream.send_data(frame, true) {
-                    return Err(self.fail(&e, false));
-                }
-                response
-            }
-            Err(e) => return Err(self.fail(&e, false)),
-        };
-        let resp = match response.await {
-            Ok(resp) => resp,
-            Err(e) => return Err(self.fail(&e, false)),
-        };
-        self.last.timing.first_byte = Some(Instant::now());
-        let keep = info.keep;
-        let http_status = resp.status().as_u16();
-        let capture = self.last.capture.as_mut().filter(|_| keep.any());
-        self.bytes_in = crate::http2::keep_head(
-            capture.map(|c| c.start(keep.body)),
-            b"HTTP/2",
-            http_status,
-            || crate::http2::fields(resp.headers()),
-        );
-        if let Some(v) = resp.headers().get("grpc-status") {
-            // Trailers-only: a status without messages.
-            let code = parse_status(v);
+        if trailers_only {
             self.end_stream(call.server_streaming, 0, None);
             return Ok(code);
         }
-        if http_status != 200 {
-            return Ok(from_http(http_status));
-        }
-        self.inbox.clear();
-        let mut first = None;
-        let mut body = resp.into_body();
-        let mut code = None;
-        while let Some(data) = body.data().await {
-            let data = data.map_err(|e| self.fail(&e, true))?;
-            let _ = body.flow_control().release_capacity(data.len());
-            self.bytes_in += data.len() as u64;
-            self.inbox.extend_from_slice(&data);
-            self.drain(
-                &method.output,
-                keep.body,
-                call.server_streaming,
-                started,
-                &mut first,
-            )?;
-        }
-        let trailers = body.trailers().await.map_err(|e| self.fail(&e, true))?;
-        if let Some(trailers) = &trailers {
-            self.bytes_in += crate::http2::header_bytes(crate::http2::fields(trailers));
-            code = Some(trailers.get("grpc-status").map_or(INTERNAL, parse_status));
-            if let Some(c) = self.last.capture.as_mut().filter(|_| keep.head) {
-                // Trailers read as headers: `header("grpc-message")` works.
-                c.head.truncate(c.head.len().saturating_sub(2));
-                crate::http2::push_headers(&mut c.head, crate::http2::fields(trailers));
-                c.head.extend_from_slice(b"\r\n");
-            }
-        }
         if call.server_streaming
-            && let Some(c) = self.last.capture.as_mut().filter(|_| keep.body)
+            && let Some(c) = self.last.capture.as_mut().filter(|_| info.keep.body)
         {
             c.push_body(if c.body.is_empty() { b"[]" } else { b"]" });
         }
-        self.end_stream(call.server_streaming, self.tally.received, first);
-        Ok(code.unwrap_or_else(|| {
-            self.last.detail = Some("the server ended the call without a `grpc-status`".into());
-            INTERNAL
-        }))
+        self.end_stream(
+            call.server_streaming,
+            self.tally.received,
+            self.replies.first,
+        );
+        Ok(code)
     }
 
     fn end_stream(&mut self, streaming: bool, messages: u64, first: Option<Duration>) {
@@ -451,12 +274,213 @@ impl Grpc {
             self.tally.stream = Some((messages, first));
         }
     }
+}
 
-    #[cold]
-    fn fail(&mut self, e: &h2::Error, in_body: bool) -> ErrorKind {
-        let (kind, detail) = crate::h2client::h2_failure(e, in_body);
-        self.last.detail = Some(detail);
-        kind
+/// Encode `json` with the method's `input` descriptor into `e`'s frame, unless it
+/// is the JSON the frame was last encoded from.
+fn encode(
+    e: &mut Encoded,
+    json: &[u8],
+    input: &MessageDescriptor,
+    detail: &mut Option<String>,
+) -> Result<(), ErrorKind> {
+    if e.valid && e.json == json {
+        return Ok(());
+    }
+    e.valid = false;
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let message = DynamicMessage::deserialize_with_options(
+        input.clone(),
+        &mut de,
+        &DeserializeOptions::new(),
+    )
+    .and_then(|m| de.end().map(|()| m));
+    let message = match message {
+        Ok(m) => m,
+        Err(e) => {
+            *detail = Some(invalid(input, &e));
+            return Err(ErrorKind::InvalidRequest);
+        }
+    };
+    let len = message.encoded_len();
+    e.frame.clear();
+    e.frame.reserve(5 + len);
+    e.frame.push(0);
+    e.frame.extend_from_slice(&(len as u32).to_be_bytes());
+    message.encode(&mut e.frame).map_err(|_| ErrorKind::Other)?;
+    e.json.clear();
+    e.json.extend_from_slice(json);
+    e.valid = true;
+    Ok(())
+}
+
+#[cold]
+fn invalid(input: &MessageDescriptor, e: &serde_json::Error) -> String {
+    format!(
+        "the request message is not a valid `{}` in JSON: {e}; the call was not sent",
+        input.full_name()
+    )
+}
+
+/// A call as HTTP/2 sends it: `POST` to the method's path, gRPC's own headers,
+/// then the step's metadata (and a sampled call's `traceparent`); the framed
+/// message is the body.
+struct Call<'a> {
+    src: Source<'a>,
+    deadline: &'a [u8],
+    frame: &'a [u8],
+}
+
+impl h2own::Request for Call<'_> {
+    /// The head's length counts the metadata (as HTTP/1.1 spells it), not the
+    /// pseudo-header fields or gRPC's own headers.
+    fn encode(&self, out: &mut Vec<u8>, origin: &Origin, _: usize) -> Result<usize, ErrorKind> {
+        h2own::pseudo(out, "POST", origin, self.src.path())?;
+        hpack::encode(out, b"content-type", b"application/grpc");
+        hpack::encode(out, b"te", b"trailers");
+        hpack::encode(out, b"grpc-timeout", self.deadline);
+        self.src
+            .headers(None, |name, value| h2own::field(out, name, value))
+    }
+
+    fn body(&self) -> &[u8] {
+        self.frame
+    }
+}
+
+/// One call's reading of its response: the status from the trailers (or a
+/// trailers-only response's head), the reply messages taken whole out of the body
+/// as it comes, counted, and turned into JSON for the step's checks when they
+/// read the body (a unary call's reply as one object, a stream's as an array).
+struct Reading<'a> {
+    replies: &'a mut Replies,
+    output: &'a MessageDescriptor,
+    reads: Reads,
+    stream: bool,
+    http_status: u16,
+    code: Option<u8>,
+    trailers_only: bool,
+    tally: &'a mut Tally,
+    /// The response's size so far, as HTTP/1.1 would spell it (kept when a
+    /// deadline cuts the call short).
+    bytes_in: &'a mut u64,
+}
+
+impl h2own::Sink for Reading<'_> {
+    fn head(&mut self, last: &mut Last, status: u16, head: &Fields) -> u64 {
+        let fields = || head.iter().filter(|(name, _)| !name.starts_with(b":"));
+        self.http_status = status;
+        if let Some((_, v)) = fields().find(|(n, _)| *n == b"grpc-status") {
+            self.code = Some(parse_status(v));
+            self.trailers_only = true;
+        }
+        let capture = last.capture.as_mut().filter(|_| self.reads.any());
+        let n = crate::http2::keep_head(
+            capture.map(|c| c.start(self.reads.body)),
+            b"HTTP/2",
+            status,
+            fields,
+        );
+        *self.bytes_in = n;
+        n
+    }
+
+    fn data(&mut self, last: &mut Last, data: &[u8]) -> Result<(), Failed> {
+        *self.bytes_in += data.len() as u64;
+        if self.http_status != 200 || self.code.is_some() {
+            return Ok(());
+        }
+        self.replies.inbox.extend_from_slice(data);
+        let mut at = 0;
+        let result = loop {
+            let inbox = &self.replies.inbox[at..];
+            let Some(&[compressed, a, b, c, d]) = inbox.get(..5) else {
+                break Ok(());
+            };
+            let len = u32::from_be_bytes([a, b, c, d]) as usize;
+            if inbox.len() < 5 + len {
+                break Ok(());
+            }
+            if compressed != 0 {
+                break Err(Failed::Kind(
+                    ErrorKind::Protocol,
+                    Some(
+                        "the server sent a compressed message, which kaioken did not ask for"
+                            .into(),
+                    ),
+                ));
+            }
+            self.tally.received(len);
+            if self.replies.first.is_none() {
+                self.replies.first = last.timing.written.map(|w| w.elapsed());
+            }
+            if self.reads.body
+                && let Some(capture) = last.capture.as_mut()
+            {
+                let (from, to) = (at + 5, at + 5 + len);
+                if let Err(detail) = self.replies.reply_json(from..to, self.output) {
+                    break Err(Failed::Kind(ErrorKind::Protocol, Some(detail)));
+                }
+                if self.stream {
+                    capture.push_body(if capture.body.is_empty() { b"[" } else { b"," });
+                }
+                capture.push_body(&self.replies.json);
+            }
+            at += 5 + len;
+        };
+        self.replies.inbox.drain(..at);
+        result
+    }
+
+    fn trailers(&mut self, last: &mut Last, fields: &Fields) -> u64 {
+        self.code = Some(
+            fields
+                .iter()
+                .find(|(n, _)| *n == b"grpc-status")
+                .map_or(INTERNAL, |(_, v)| parse_status(v)),
+        );
+        if let Some(c) = last.capture.as_mut().filter(|_| self.reads.head) {
+            // Trailers read as headers: `header("grpc-message")` works.
+            c.head.truncate(c.head.len().saturating_sub(2));
+            crate::http2::push_headers(&mut c.head, fields.iter());
+            c.head.extend_from_slice(b"\r\n");
+        }
+        let n = crate::http2::header_bytes(fields.iter());
+        *self.bytes_in += n;
+        n
+    }
+}
+
+impl Replies {
+    /// Turn the reply in `inbox[at]` into JSON in `json` (field names as in the
+    /// `.proto`, default values included): the last reply's JSON when it is the
+    /// same reply, or else the detail of why it is no valid `output`.
+    fn reply_json(
+        &mut self,
+        at: std::ops::Range<usize>,
+        output: &MessageDescriptor,
+    ) -> Result<(), String> {
+        let body = &self.inbox[at];
+        if !self.reply.is_empty() && self.reply == body && self.reply_of.as_ref() == Some(output) {
+            return Ok(());
+        }
+        self.reply.clear();
+        self.reply_of = None;
+        let message = DynamicMessage::decode(output.clone(), body)
+            .map_err(|e| format!("a reply is not a valid `{}`: {e}", output.full_name()))?;
+        self.json.clear();
+        let options = SerializeOptions::new()
+            .use_proto_field_name(true)
+            .skip_default_fields(false);
+        let mut ser = serde_json::Serializer::new(&mut self.json);
+        message
+            .serialize_with_options(&mut ser, &options)
+            .map_err(|e| format!("a reply does not turn into JSON: {e}"))?;
+        if body.len() <= REPLAY_MAX {
+            self.reply.extend_from_slice(body);
+            self.reply_of = Some(output.clone());
+        }
+        Ok(())
     }
 }
 
@@ -475,7 +499,7 @@ impl Driver for Grpc {
     }
 
     fn close(&mut self, slot: usize) {
-        self.drop_conn(slot);
+        self.conns.drop_conn(slot);
     }
 
     fn take_tally(&mut self) -> Option<Tally> {
@@ -494,6 +518,7 @@ impl Perform for Grpc {
     ) -> Outcome {
         let slot = program.step(step).origin.index();
         self.last.connected = false;
+        self.last.reconnected = false;
         self.last.timing = Timing::default();
         self.tally = Tally::default();
         self.bytes_in = 0;
@@ -502,6 +527,9 @@ impl Perform for Grpc {
         }
         let timeout = s.timeout;
         let result = tokio::time::timeout(timeout, self.call(program, state, step, info, &s)).await;
+        self.tally.opened = self.conns.opened;
+        self.tally.open_failed = u64::from(self.conns.open_failed);
+        self.tally.closed_by_peer = u64::from(self.last.timing.closed_by_server);
         let outcome = match result {
             Ok(Ok(code)) => Outcome::Response {
                 status: Status::Grpc(code),
@@ -513,7 +541,7 @@ impl Perform for Grpc {
                     && call.server_streaming
                     && self.tally.stream.is_none()
                 {
-                    self.tally.stream = Some((self.tally.received, None));
+                    self.tally.stream = Some((self.tally.received, self.replies.first));
                 }
                 Outcome::Response {
                     status: Status::Grpc(DEADLINE_EXCEEDED),
@@ -524,8 +552,74 @@ impl Perform for Grpc {
             Err(_) => Outcome::Error(ErrorKind::Timeout),
         };
         if matches!(outcome, Outcome::Error(_)) {
-            self.drop_conn(slot);
+            self.conns.drop_conn(slot);
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kaioken_compiler::{ConfigFile, Input, compile, lower};
+    use prost_reflect::DescriptorPool;
+
+    use super::Replies;
+
+    /// The schema of a program calling `t.S/Get`, whose file also has `t.Y`: a
+    /// message of a type other than `Item` with the same encoding for `"1"`.
+    fn pool() -> DescriptorPool {
+        let dir = std::env::temp_dir().join(format!("kaioken-grpc-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let proto = dir.join("api.proto");
+        std::fs::write(
+            &proto,
+            "syntax = \"proto3\";\npackage t;\nservice S { rpc Get(Item) returns (Item); }\n\
+             message Item { string id = 1; }\nmessage Y { string name = 1; }\n",
+        )
+        .unwrap();
+        let config = ConfigFile {
+            name: "grpc.toml".into(),
+            text: format!(
+                "[target]\nurl = \"grpc://127.0.0.1:1\"\n[grpc]\nproto = \"{}\"\n\
+                 call = \"t.S/Get\"\nmessage = '{{}}'\n",
+                proto.display()
+            ),
+        };
+        let input = Input {
+            config: Some(config),
+            ..Input::default()
+        };
+        let program = compile(&lower(&input).unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        DescriptorPool::decode(program.grpc_schema.as_slice()).unwrap()
+    }
+
+    #[test]
+    fn a_reply_s_json_is_reused_only_for_the_same_bytes_and_type() {
+        let pool = pool();
+        let item = pool.get_message_by_name("t.Item").unwrap();
+        let y = pool.get_message_by_name("t.Y").unwrap();
+        let mut replies = Replies::default();
+        let json = |replies: &mut Replies, bytes: &[u8], ty| {
+            replies.inbox.clear();
+            replies.inbox.extend_from_slice(bytes);
+            replies.reply_json(0..bytes.len(), ty).unwrap();
+            String::from_utf8(replies.json.clone()).unwrap()
+        };
+        let one = [0x0a, 0x01, b'1'];
+        assert_eq!(json(&mut replies, &one, &item), r#"{"id":"1"}"#);
+        assert_eq!(json(&mut replies, &one, &item), r#"{"id":"1"}"#);
+        assert_eq!(json(&mut replies, &one, &y), r#"{"name":"1"}"#);
+        assert_eq!(
+            json(&mut replies, &[0x0a, 0x01, b'2'], &y),
+            r#"{"name":"2"}"#
+        );
+        assert_eq!(json(&mut replies, &[], &y), r#"{"name":""}"#);
+        replies.inbox = vec![0xff];
+        let invalid = replies.reply_json(0..1, &y).unwrap_err();
+        assert!(
+            invalid.starts_with("a reply is not a valid `t.Y`"),
+            "{invalid}"
+        );
     }
 }

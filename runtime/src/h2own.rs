@@ -1,6 +1,10 @@
-//! The HTTP/2 driver's connections (http2.rs) on `kaioken-http2`'s sans-I/O
-//! connection: a VU's own, or one the VUs of a group share (`--h2-streams`,
-//! h2pool.rs), each VU's request on a stream of its own.
+//! HTTP/2 connections on `kaioken-http2`'s sans-I/O connection, for the HTTP/2
+//! and gRPC drivers (http2.rs, grpc.rs): a VU's own, or one the VUs of a group
+//! share (`--h2-streams`, h2pool.rs), each VU's request on a stream of its own.
+//! A driver says how its request's header block is written ([`Request`]) and
+//! where its response's head, body and trailers go as they come ([`Sink`]); the
+//! connections, the turns on them and the retries ([`Conns`]) are the same for
+//! both.
 //!
 //! No task runs a connection: the VUs waiting for responses on it read it
 //! themselves, on their own tasks (a worker's VUs share one thread, so a shared
@@ -28,8 +32,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Instant;
 
-use kaioken_http1::Capture;
-use kaioken_http2::hpack;
+use http::HeaderName;
+use kaioken_http2::hpack::{self, Fields};
 use kaioken_http2::{Connection, Event};
 use kaioken_vm::{Origin, Scheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -37,8 +41,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::ErrorKind;
 use crate::conn::Stream;
 use crate::driver::Last;
-use crate::http2::{Source, Value, connect_h2, error_code, keep_head};
-use crate::stats::Timing;
+use crate::h2pool;
+use crate::http2::{Value, connect_h2, error_code};
 
 /// The read buffer's size: a whole frame (16 KiB and its head) always fits, with
 /// room to read more behind it.
@@ -139,24 +143,87 @@ pub(crate) fn goaway(code: u32) -> String {
     )
 }
 
-/// What the response is kept for.
-pub(crate) struct Keep<'a> {
-    /// The head and (when `body`) the body, for checks and extractors.
-    pub capture: Option<&'a mut Capture>,
-    pub body: bool,
-    /// The `Location` of a redirect, when redirects are followed.
-    pub location: Option<&'a mut Vec<u8>>,
+/// A request as an exchange sends it: a driver's.
+pub(crate) trait Request {
+    /// Encode the request's header block into `out` (the pseudo-header fields
+    /// first, [`pseudo`]), for a body of `body_len` bytes. Returns the head's
+    /// length as HTTP/1.1 spells it.
+    fn encode(
+        &self,
+        out: &mut Vec<u8>,
+        origin: &Origin,
+        body_len: usize,
+    ) -> Result<usize, ErrorKind>;
+
+    /// The request's body (empty when it has none).
+    fn body(&self) -> &[u8];
+}
+
+/// Where a response's parts go as they come: a driver's reading of them, into the
+/// VU's `Last` (its capture, its failure's detail).
+pub(crate) trait Sink {
+    /// The response's head came, its `fields` with `:status` first. Returns its
+    /// length as HTTP/1.1 spells it.
+    fn head(&mut self, last: &mut Last, status: u16, fields: &Fields) -> u64;
+
+    /// Bytes of the body came. An error ends the exchange (its stream is reset).
+    fn data(&mut self, last: &mut Last, data: &[u8]) -> Result<(), Failed>;
+
+    /// Trailers ended the response. Returns their length as HTTP/1.1 spells them.
+    fn trailers(&mut self, last: &mut Last, fields: &Fields) -> u64;
+}
+
+/// Encode the pseudo-header fields of a request for `method` and `path` to
+/// `origin` into `out`; a path is cut at a `#` (a fragment is not sent), and one
+/// with bytes a request line may not carry is refused.
+pub(crate) fn pseudo(
+    out: &mut Vec<u8>,
+    method: &str,
+    origin: &Origin,
+    mut path: &[u8],
+) -> Result<(), ErrorKind> {
+    if let Some(hash) = memchr::memchr(b'#', path) {
+        path = &path[..hash];
+    }
+    if !path.iter().all(|b| (0x21..0x7f).contains(b)) {
+        return Err(ErrorKind::Other);
+    }
+    let scheme: &[u8] = match origin.scheme {
+        Scheme::Https => b"https",
+        Scheme::Http => b"http",
+    };
+    hpack::encode(out, b":method", method.as_bytes());
+    hpack::encode(out, b":scheme", scheme);
+    hpack::encode(out, b":authority", origin.authority.as_bytes());
+    hpack::encode(out, b":path", if path.is_empty() { b"/" } else { path });
+    Ok(())
+}
+
+/// Encode a header into `out`; a value read from the VU's state is checked as
+/// `http` would check it.
+pub(crate) fn field(
+    out: &mut Vec<u8>,
+    name: &HeaderName,
+    value: Value<'_>,
+) -> Result<(), ErrorKind> {
+    if let Value::Read(b) = value
+        && !b.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+    {
+        return Err(ErrorKind::Other);
+    }
+    hpack::encode(out, name.as_str().as_bytes(), value.as_bytes());
+    Ok(())
 }
 
 /// One exchange's reading: its stream, its body's progress, what came.
-struct Reading<'a> {
+struct Reading<'a, S> {
     id: u32,
     body: &'a [u8],
     sent: usize,
     status: Option<u16>,
     bytes_in: u64,
-    keep: Keep<'a>,
-    first_byte: &'a mut Option<Instant>,
+    last: &'a mut Last,
+    sink: &'a mut S,
 }
 
 impl Conn {
@@ -303,10 +370,10 @@ impl Conn {
     }
 
     /// Read stream `r.id`'s response as far as its turn and the socket allow.
-    fn poll_response(
+    fn poll_response<S: Sink>(
         &mut self,
         cx: &mut Context<'_>,
-        r: &mut Reading<'_>,
+        r: &mut Reading<'_, S>,
     ) -> Poll<Result<(u16, u64), Failed>> {
         let result = loop {
             if let Some(broken) = &self.broken {
@@ -394,38 +461,25 @@ impl Conn {
                     return Poll::Pending;
                 }
                 Event::Head { status, end } => {
-                    *r.first_byte = Some(Instant::now());
+                    r.last.timing.first_byte = Some(Instant::now());
                     r.status = Some(status);
-                    let head = self.codec.fields();
-                    let fields = || head.iter().filter(|(name, _)| !name.starts_with(b":"));
-                    if let Some(location) = r
-                        .keep
-                        .location
-                        .as_mut()
-                        .filter(|_| crate::redirect::is_redirect(status))
-                        && let Some((_, v)) = fields().find(|(n, _)| *n == b"location")
-                    {
-                        location.extend_from_slice(v);
-                    }
-                    let keep_body = r.keep.body;
-                    r.bytes_in = keep_head(
-                        r.keep.capture.as_deref_mut().map(|c| c.start(keep_body)),
-                        b"HTTP/2",
-                        status,
-                        fields,
-                    );
+                    r.bytes_in = r.sink.head(r.last, status, self.codec.fields());
                     end
                 }
                 Event::Data(data, end) => {
                     r.bytes_in += data.len() as u64;
-                    if r.keep.body
-                        && let Some(c) = r.keep.capture.as_deref_mut()
-                    {
-                        c.push_body(data);
+                    if let Err(failed) = r.sink.data(r.last, data) {
+                        if !end {
+                            self.codec.cancel(&mut self.wbuf, r.id);
+                        }
+                        break Err(failed);
                     }
                     end
                 }
-                Event::End => true,
+                Event::Trailers => {
+                    r.bytes_in += r.sink.trailers(r.last, self.codec.fields());
+                    true
+                }
                 Event::Reset(code) => {
                     let kind = if r.status.is_some() {
                         ErrorKind::BodyRead
@@ -487,46 +541,6 @@ impl Conn {
         self.leave(r.id);
         Poll::Ready(result)
     }
-
-    /// Encode the request's header block into the write buffer, after the head
-    /// [`Connection::begin_headers`] began: the pseudo-header fields, then the
-    /// headers as HTTP/2 allows them ([`Source::headers`]). Values read from the
-    /// VU's state are checked as `http` would check them; a path is cut at a `#`
-    /// (a fragment is not sent). Returns the head's length as HTTP/1.1 spells it.
-    fn encode(
-        &mut self,
-        src: Source<'_>,
-        origin: &Origin,
-        body_len: usize,
-    ) -> Result<usize, ErrorKind> {
-        let out = &mut self.wbuf;
-        let method = src.method();
-        let mut path = src.path();
-        if let Some(hash) = memchr::memchr(b'#', path) {
-            path = &path[..hash];
-        }
-        if !path.iter().all(|b| (0x21..0x7f).contains(b)) {
-            return Err(ErrorKind::Other);
-        }
-        let scheme: &[u8] = match origin.scheme {
-            Scheme::Https => b"https",
-            Scheme::Http => b"http",
-        };
-        hpack::encode(out, b":method", method.as_bytes());
-        hpack::encode(out, b":scheme", scheme);
-        hpack::encode(out, b":authority", origin.authority.as_bytes());
-        hpack::encode(out, b":path", if path.is_empty() { b"/" } else { path });
-        let headers = src.headers(Some(body_len), |name, value| {
-            if let Value::Read(b) = value
-                && !b.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
-            {
-                return Err(ErrorKind::Other);
-            }
-            hpack::encode(out, name.as_str().as_bytes(), value.as_bytes());
-            Ok(())
-        })?;
-        Ok(16 + method.len() + headers)
-    }
 }
 
 /// A stream whose VU may give up on it (its request timed out): dropped before
@@ -548,16 +562,16 @@ impl Drop for Guard<'_> {
     }
 }
 
-/// Send the request `src` describes to `origin` (the step's, or its redirect's) on
-/// `conn` and read its response: its status and its size as HTTP/1.1 would spell
-/// it. The request's own size, spelled so too, goes to `len` before it is sent;
-/// `timing` gets the instants it went and its head came.
-pub(crate) async fn exchange(
+/// Send `req` to `origin` (the step's, or its redirect's) on `conn` and read its
+/// response into `sink`: its status and its size as HTTP/1.1 would spell it. The
+/// request's own size, spelled so too, goes to `len` before it is sent; `last`'s
+/// timing gets the instants it went and its head came.
+async fn exchange<R: Request, S: Sink>(
     conn: &Shared,
-    src: Source<'_>,
+    req: &R,
     origin: &Origin,
-    keep: Keep<'_>,
-    timing: &mut Timing,
+    last: &mut Last,
+    sink: &mut S,
     len: &mut u64,
 ) -> Result<(u16, u64), Failed> {
     // The server takes so many streams at once (SETTINGS_MAX_CONCURRENT_STREAMS).
@@ -573,7 +587,7 @@ pub(crate) async fn exchange(
         }
     })
     .await;
-    let (body, _) = src.body();
+    let body = req.body();
     let (id, sent) = {
         let mut c = conn.borrow_mut();
         let c = &mut *c;
@@ -582,7 +596,7 @@ pub(crate) async fn exchange(
             return Err(Failed::Unprocessed(None));
         }
         let at = c.codec.begin_headers(&mut c.wbuf);
-        match c.encode(src, origin, body.len()) {
+        match req.encode(&mut c.wbuf, origin, body.len()) {
             Ok(head) => *len = (head + body.len()) as u64,
             Err(kind) => {
                 c.wbuf.truncate(at);
@@ -601,17 +615,131 @@ pub(crate) async fn exchange(
         id,
         done: false,
     };
-    timing.written = Some(Instant::now());
+    last.timing.written = Some(Instant::now());
     let mut reading = Reading {
         id,
         body,
         sent,
         status: None,
         bytes_in: 0,
-        keep,
-        first_byte: &mut timing.first_byte,
+        last,
+        sink,
     };
     let result = std::future::poll_fn(|cx| conn.borrow_mut().poll_response(cx, &mut reading)).await;
     guard.done = true;
     result
+}
+
+/// A VU's HTTP/2 connections, one per slot: the program's origins (its group's,
+/// under `--h2-streams`), then those redirects led to (its own).
+pub(crate) struct Conns {
+    slots: Vec<Option<Shared>>,
+    /// The group whose connections to the program's origins these are shared with;
+    /// `None` when each VU has its own.
+    group: Option<h2pool::Member>,
+    /// How many of the slots are the program's own origins.
+    origins: usize,
+    /// The last exchange opened a connection, in this long (`None` when it used
+    /// one it had), or failed to open one.
+    pub opened: Option<std::time::Duration>,
+    pub open_failed: bool,
+}
+
+impl Conns {
+    /// No connection yet to any of the program's `origins`; shared with `group`.
+    pub fn new(origins: usize, group: Option<h2pool::Member>) -> Conns {
+        Conns {
+            slots: (0..origins).map(|_| None).collect(),
+            group,
+            origins,
+            opened: None,
+            open_failed: false,
+        }
+    }
+
+    /// Close the connection in `slot` (its origin failed, or was replaced); one its
+    /// group shares lives on with the group.
+    pub fn drop_conn(&mut self, slot: usize) {
+        if let Some(conn) = self.slots.get_mut(slot) {
+            *conn = None;
+        }
+    }
+
+    /// Send `req` on the connection in `slot` to `origin`, made first when there is
+    /// none or the server is closing it (its group's, under `--h2-streams`, made by
+    /// one VU of the group while the others wait), and read its response into
+    /// `sink`. A request the server did not process on a reused connection goes
+    /// once more, on a new one ([`Last::reconnected`]). Returns the response's
+    /// status and size as HTTP/1.1 would spell it; `len` gets the request's.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn exchange<R: Request, S: Sink>(
+        &mut self,
+        slot: usize,
+        origin: &Origin,
+        tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+        dial: &crate::dial::Dial,
+        last: &mut Last,
+        req: &R,
+        sink: &mut S,
+        len: &mut u64,
+    ) -> Result<(u16, u64), ErrorKind> {
+        self.opened = None;
+        self.open_failed = false;
+        if slot >= self.slots.len() {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        loop {
+            let slots = &mut self.slots;
+            if slots[slot].as_ref().is_some_and(|c| !c.borrow().usable()) {
+                // The server sent `GOAWAY` or closed it: it takes no new stream.
+                last.timing.closed_by_server = true;
+                slots[slot] = None;
+            }
+            let mut fresh = false;
+            if slots[slot].is_none() {
+                let mut claim = None;
+                if let Some(group) = self.group.filter(|_| slot < self.origins) {
+                    match h2pool::shared(group, slot).await {
+                        Ok(conn) => slots[slot] = Some(conn),
+                        Err(mine) => claim = Some(mine),
+                    }
+                }
+                if slots[slot].is_none() {
+                    let began = Instant::now();
+                    let conn = Conn::open(origin, tls, dial, last).await.inspect_err(|_| {
+                        self.open_failed = true;
+                    })?;
+                    self.opened = Some(began.elapsed());
+                    if let Some(claim) = claim {
+                        claim.share(conn.clone());
+                    }
+                    slots[slot] = Some(conn);
+                    fresh = true;
+                }
+            }
+            last.timing.reused = !fresh;
+            let Some(conn) = slots[slot].as_ref() else {
+                return Err(ErrorKind::Other);
+            };
+            match exchange(conn, req, origin, last, sink, len).await {
+                Ok(answer) => return Ok(answer),
+                Err(Failed::Unprocessed(_)) if !fresh => {
+                    last.timing.closed_by_server = true;
+                    last.reconnected = true;
+                    slots[slot] = None;
+                }
+                Err(Failed::Unprocessed(code)) => {
+                    last.detail = Some(match code {
+                        Some(code) => goaway(code),
+                        None => "the server closed the connection before the response".into(),
+                    });
+                    return Err(ErrorKind::Reset);
+                }
+                Err(Failed::Kind(kind, detail)) => {
+                    last.detail = detail;
+                    return Err(kind);
+                }
+            }
+        }
+    }
 }

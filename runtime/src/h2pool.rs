@@ -2,33 +2,12 @@
 //! a connection, each request on its own stream (h2load's `-m`).
 //!
 //! The HTTP/2 and gRPC drivers (http2.rs, grpc.rs) each keep a connection per origin
-//! slot; with sharing, a driver [`join`]s a group when it is made (in the order
-//! drivers are made on the thread) and takes its group's connection to one of the
-//! program's origins from here, or makes it while the group waits. Origins a
-//! redirect leads to stay each VU's own. The HTTP/2 driver's connections are
-//! `kaioken-http2`'s (h2own.rs), gRPC's the `h2` crate's.
+//! slot (h2own.rs's `Conns`); with sharing, a driver [`join`]s a group when it is
+//! made (in the order drivers are made on the thread) and takes its group's
+//! connection to one of the program's origins from here, or makes it while the
+//! group waits. Origins a redirect leads to stay each VU's own.
 
-use crate::h2client::H2Conn;
-use crate::h2own;
-
-/// A connection a group shares: a handle on it that many streams may use at once.
-#[derive(Clone)]
-pub(crate) enum Pooled {
-    /// gRPC's, on the `h2` crate.
-    H2(H2Conn),
-    /// The HTTP/2 driver's (h2own.rs).
-    Own(h2own::Shared),
-}
-
-impl Pooled {
-    /// Whether it takes no new stream (the server closed it or is closing it).
-    fn is_closed(&self) -> bool {
-        match self {
-            Pooled::H2(conn) => conn.is_closed(),
-            Pooled::Own(conn) => !conn.borrow().usable(),
-        }
-    }
-}
+use crate::h2own::Shared;
 
 /// A worker thread's shared connections, by group of VUs and origin.
 /// The tokio engine runs a worker's VUs on its own thread, so a thread-local pool is
@@ -49,7 +28,7 @@ enum Entry {
     None,
     /// A VU of the group is making it; the others wait to be told.
     Connecting(std::rc::Rc<tokio::sync::Notify>),
-    Ready(Pooled),
+    Ready(Shared),
 }
 
 thread_local! {
@@ -100,30 +79,13 @@ fn with_entry<T>(m: Member, slot: usize, f: impl FnOnce(&mut Entry) -> T) -> T {
     })
 }
 
-/// The group's live `h2` connection to origin `slot` (gRPC's), as [`shared`].
-pub(crate) async fn shared_h2(m: Member, slot: usize) -> Result<H2Conn, Claim> {
-    match shared(m, slot).await? {
-        Pooled::H2(conn) => Ok(conn),
-        // Each kind has a pool of its own: never the other kind's.
-        Pooled::Own(_) => Err(Claim::new(m, slot)),
-    }
-}
-
-/// The group's live `kaioken-http2` connection to origin `slot` (the HTTP/2
-/// driver's), as [`shared`].
-pub(crate) async fn shared_own(m: Member, slot: usize) -> Result<h2own::Shared, Claim> {
-    match shared(m, slot).await? {
-        Pooled::Own(conn) => Ok(conn),
-        Pooled::H2(_) => Err(Claim::new(m, slot)),
-    }
-}
-
 /// The group's live connection to origin `slot`, waiting while another VU makes
 /// it; `Err(claim)` when this VU is to make it (and offer it with [`Claim::share`]).
-async fn shared(m: Member, slot: usize) -> Result<Pooled, Claim> {
+/// One the server closed or is closing takes no new stream, and is made again.
+pub(crate) async fn shared(m: Member, slot: usize) -> Result<Shared, Claim> {
     loop {
         let wait = with_entry(m, slot, |entry| match entry {
-            Entry::Ready(conn) if !conn.is_closed() => Ok(Ok(conn.clone())),
+            Entry::Ready(conn) if conn.borrow().usable() => Ok(Ok(conn.clone())),
             Entry::Connecting(notify) => Err(notify.clone()),
             _ => {
                 *entry = Entry::Connecting(std::rc::Rc::default());
@@ -157,7 +119,7 @@ impl Claim {
     }
 
     /// Offer `conn` to the group and wake the VUs waiting for it.
-    pub(crate) fn share(mut self, conn: Pooled) {
+    pub(crate) fn share(mut self, conn: Shared) {
         self.done = true;
         self.settle(Entry::Ready(conn));
     }

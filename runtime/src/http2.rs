@@ -13,8 +13,7 @@
 //! straight into the connection's write buffer, with nothing allocated per request.
 //! Building an `http::Request` from the same source ([`build_request`]) and keeping
 //! a response's head ([`keep_head`]) are shared with the HTTP/3 driver (http3.rs);
-//! the connect (TCP, TLS with ALPN `h2`, [`connect_h2`]) with gRPC's connections
-//! (h2client.rs), which are the `h2` crate's.
+//! the connections (h2own.rs) with the gRPC driver (grpc.rs).
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request};
@@ -23,13 +22,15 @@ use kaioken_vm::{Operand, Origin, Program, Scheme, StepId, VuState};
 use crate::ErrorKind;
 use crate::conn::connect;
 use crate::driver::{Driver, Last, Perform};
-use crate::h2own::{self, Conn, Failed, Keep, goaway};
+use crate::h2own::{self, Conns, Failed};
 use crate::h2pool;
 use crate::http1::{Added, Sending, StepInfo};
 use crate::redirect::Hop;
 use crate::stats::Outcome;
 use crate::stats::{Opened, Timing};
 use kaioken_http1::Capture;
+use kaioken_http2::hpack::Fields;
+use kaioken_vm::Reads;
 
 /// A step's request parts that never change (method, header names, constant values),
 /// converted once: HTTP/2 and HTTP/3 build their `http::Request`s from them alike.
@@ -109,9 +110,9 @@ pub(crate) fn prepare(program: &Program) -> Vec<Option<Prepared>> {
 
 /// Where a request's parts come from: its step's prepared parts and the VU's
 /// state, the redirect it follows (`hop`), and the headers `added` to the step's
-/// (cookies, `traceparent`). The HTTP/2 driver's own connections encode from it
-/// directly (h2own.rs); [`build_request`] makes an `http::Request` of it for `h2`
-/// and HTTP/3.
+/// (cookies, `traceparent`). The HTTP/2 and gRPC drivers encode their header
+/// blocks from it directly (h2own.rs); [`build_request`] makes an `http::Request`
+/// of it for HTTP/3.
 #[derive(Clone, Copy)]
 pub(crate) struct Source<'a> {
     pub prepared: &'a Prepared,
@@ -276,13 +277,11 @@ pub(crate) fn source<'a: 'p, 'p>(
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The request `src` describes, to `origin` (the step's, or its redirect's), as an
-/// `http::Request`; with `h2`, as HTTP/2 allows it ([`Source::headers`]). Also its
-/// length as HTTP/1.1 would spell it (the header compression of HTTP/2 and HTTP/3
-/// makes the wire smaller).
+/// `http::Request` (for HTTP/3). Also its length as HTTP/1.1 would spell it (the
+/// header compression of HTTP/3 makes the wire smaller).
 pub(crate) fn build_request(
     src: Source<'_>,
     origin: &Origin,
-    h2: bool,
 ) -> Result<(Request<Bytes>, u64), ErrorKind> {
     let method = Method::from_bytes(src.method().as_bytes()).map_err(|_| ErrorKind::Other)?;
     let uri = match (&src.prepared.uri, src.hop) {
@@ -314,27 +313,14 @@ pub(crate) fn build_request(
     let mut req = Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
-    let body_len = req.body().len();
     let headers = req.headers_mut();
     let head_len = head_len
-        + src.headers(h2.then_some(body_len), |name, value| {
+        + src.headers(None, |name, value| {
             headers.append(name.clone(), value.to_header_value()?);
             Ok(())
         })?;
     let len = (head_len + req.body().len()) as u64;
     Ok((req, len))
-}
-
-/// Add a sampled request's `traceparent` header to `req`, counting it in
-/// `head_len` as HTTP/1.1 spells it (the HTTP/2, HTTP/3 and gRPC drivers).
-pub(crate) fn add_traceparent(
-    req: http::request::Builder,
-    traceparent: &[u8],
-    head_len: &mut usize,
-) -> Result<http::request::Builder, ErrorKind> {
-    let value = HeaderValue::from_bytes(traceparent).map_err(|_| ErrorKind::Other)?;
-    *head_len += 13 + value.len();
-    Ok(req.header(TRACEPARENT, value))
 }
 
 /// Keep a response's head in `c` as HTTP/1.1 spells one (`version` for the status
@@ -394,14 +380,7 @@ pub(crate) struct Http2 {
     /// Connections carry more than one request; without (`--no-keepalive`) each is
     /// closed after its response.
     keepalive: bool,
-    /// The VU's connections, one per slot: the program's origins (its group's,
-    /// under `--h2-streams`), then those redirects led to (its own).
-    conns: Vec<Option<h2own::Shared>>,
-    /// The group whose connections to the program's origins these are shared with;
-    /// `None` when each VU has its own.
-    group: Option<h2pool::Member>,
-    /// How many of the slots are the program's own origins.
-    origins: usize,
+    conns: Conns,
     steps: Vec<Option<Prepared>>,
     last_len: u64,
 }
@@ -456,28 +435,14 @@ impl Http2 {
             },
             follow: http.max_redirects > 0,
             keepalive: http.keepalive,
-            conns: (0..program.origins.len()).map(|_| None).collect(),
-            group,
-            origins: program.origins.len(),
+            conns: Conns::new(program.origins.len(), group),
             steps: prepare(program),
             last_len: 0,
         }
     }
 
-    /// Close the connection in `slot` (its origin failed, or was replaced); one its
-    /// group shares lives on with the group.
-    pub fn drop_conn(&mut self, slot: usize) {
-        if let Some(conn) = self.conns.get_mut(slot) {
-            *conn = None;
-        }
-    }
-
     /// Send the request for `step` (or the redirect it follows) on the VU's
-    /// connection in its slot, made first when there is none or the server is
-    /// closing it (its group's, under `--h2-streams`, made by one VU of the group
-    /// while the others wait), and read its response. A request the server did not
-    /// process on a reused connection goes once more, on a new one
-    /// ([`Last::reconnected`]).
+    /// connection in its slot and read its response (h2own.rs's `Conns`).
     async fn exchange(
         &mut self,
         program: &Program,
@@ -494,80 +459,88 @@ impl Http2 {
             ..
         } = s;
         let (slot, origin, src) = source(&self.steps, program, state, step, hop, added)?;
-        if slot >= self.conns.len() {
-            self.conns.resize_with(slot + 1, || None);
-        }
-        loop {
-            let last = &mut self.last;
-            let conns = &mut self.conns;
-            if conns[slot].as_ref().is_some_and(|c| !c.borrow().usable()) {
-                // The server sent `GOAWAY` or closed it: it takes no new stream.
-                last.timing.closed_by_server = true;
-                conns[slot] = None;
-            }
-            let mut fresh = false;
-            if conns[slot].is_none() {
-                let mut claim = None;
-                if let Some(group) = self.group.filter(|_| slot < self.origins) {
-                    match h2pool::shared_own(group, slot).await {
-                        Ok(conn) => conns[slot] = Some(conn),
-                        Err(mine) => claim = Some(mine),
-                    }
-                }
-                if conns[slot].is_none() {
-                    let conn = Conn::open(origin, tls, dial, last).await?;
-                    if let Some(claim) = claim {
-                        claim.share(h2pool::Pooled::Own(conn.clone()));
-                    }
-                    conns[slot] = Some(conn);
-                    fresh = true;
-                }
-            }
-            last.timing.reused = !fresh;
-            let Some(conn) = conns[slot].as_ref() else {
-                return Err(ErrorKind::Other);
-            };
-            let keep = info.keep;
-            let location = &mut last.location;
-            location.clear();
-            let result = h2own::exchange(
-                conn,
-                src,
+        self.last.location.clear();
+        let mut keep = Keep {
+            reads: info.keep,
+            follow: self.follow,
+        };
+        let answer = self
+            .conns
+            .exchange(
+                slot,
                 origin,
-                Keep {
-                    capture: last.capture.as_mut().filter(|_| keep.any()),
-                    body: keep.body,
-                    location: self.follow.then_some(location),
-                },
-                &mut last.timing,
+                tls,
+                dial,
+                &mut self.last,
+                &src,
+                &mut keep,
                 &mut self.last_len,
             )
-            .await;
-            match result {
-                Ok(answer) => {
-                    if !self.keepalive {
-                        conns[slot] = None;
-                    }
-                    return Ok(answer);
-                }
-                Err(Failed::Unprocessed(_)) if !fresh => {
-                    last.timing.closed_by_server = true;
-                    last.reconnected = true;
-                    conns[slot] = None;
-                }
-                Err(Failed::Unprocessed(code)) => {
-                    last.detail = Some(match code {
-                        Some(code) => goaway(code),
-                        None => "the server closed the connection before the response".into(),
-                    });
-                    return Err(ErrorKind::Reset);
-                }
-                Err(Failed::Kind(kind, detail)) => {
-                    last.detail = detail;
-                    return Err(kind);
-                }
-            }
+            .await?;
+        if !self.keepalive {
+            self.conns.drop_conn(slot);
         }
+        Ok(answer)
+    }
+}
+
+/// An HTTP request's header block, encoded from its [`Source`] (nothing
+/// allocated): the pseudo-header fields, then the headers as HTTP/2 allows them
+/// ([`Source::headers`]).
+impl h2own::Request for Source<'_> {
+    fn encode(
+        &self,
+        out: &mut Vec<u8>,
+        origin: &Origin,
+        body_len: usize,
+    ) -> Result<usize, ErrorKind> {
+        let method = self.method();
+        h2own::pseudo(out, method, origin, self.path())?;
+        let headers = self.headers(Some(body_len), |name, value| h2own::field(out, name, value))?;
+        Ok(16 + method.len() + headers)
+    }
+
+    fn body(&self) -> &[u8] {
+        Source::body(self).0
+    }
+}
+
+/// What of an HTTP response is kept, as it comes: its head and body for the step's
+/// checks and extractors, and a redirect's `Location` when redirects are followed.
+struct Keep {
+    reads: Reads,
+    follow: bool,
+}
+
+impl h2own::Sink for Keep {
+    fn head(&mut self, last: &mut Last, status: u16, head: &Fields) -> u64 {
+        let fields = || head.iter().filter(|(name, _)| !name.starts_with(b":"));
+        if self.follow
+            && crate::redirect::is_redirect(status)
+            && let Some((_, v)) = fields().find(|(n, _)| *n == b"location")
+        {
+            last.location.extend_from_slice(v);
+        }
+        let capture = last.capture.as_mut().filter(|_| self.reads.any());
+        keep_head(
+            capture.map(|c| c.start(self.reads.body)),
+            b"HTTP/2",
+            status,
+            fields,
+        )
+    }
+
+    fn data(&mut self, last: &mut Last, data: &[u8]) -> Result<(), Failed> {
+        if self.reads.body
+            && let Some(c) = last.capture.as_mut()
+        {
+            c.push_body(data);
+        }
+        Ok(())
+    }
+
+    fn trailers(&mut self, _: &mut Last, fields: &Fields) -> u64 {
+        header_bytes(fields.iter())
     }
 }
 
@@ -593,7 +566,7 @@ impl Driver for Http2 {
     }
 
     fn close(&mut self, slot: usize) {
-        self.drop_conn(slot);
+        self.conns.drop_conn(slot);
     }
 }
 
@@ -614,7 +587,7 @@ impl Perform for Http2 {
         let exchange = self.exchange(program, state, step, info, s);
         let outcome = Outcome::of_exchange(tokio::time::timeout(timeout, exchange).await);
         if matches!(outcome, Outcome::Error(_)) {
-            self.drop_conn(slot);
+            self.conns.drop_conn(slot);
         }
         outcome
     }

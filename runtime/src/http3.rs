@@ -215,7 +215,7 @@ impl Http3 {
             timeout,
         } = s;
         let (slot, origin, src) = source(&self.steps, program, state, step, hop, added)?;
-        let (req, len) = build_request(src, origin, false)?;
+        let (req, len) = build_request(src, origin)?;
         self.last_len = len;
         let (parts, body) = req.into_parts();
         let req = http::Request::from_parts(parts, ());

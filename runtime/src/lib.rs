@@ -14,7 +14,7 @@
 //!      the engine performs it:
 //!        tokio engine: a task per VU, drivers behind one seam (driver.rs):
 //!                      http1.rs (raw bytes + kaioken-http1's parser), http2.rs
-//!                      (h2own.rs over kaioken-http2), grpc.rs (h2client.rs: h2),
+//!                      (h2own.rs over kaioken-http2), grpc.rs (h2own.rs too),
 //!                      http3.rs (quinn + h3)
 //!        io_uring engine: one ring, every VU's sockets (uring.rs; plain HTTP/1.1,
 //!                      one socket per VU and origin, see uring::eligible)
@@ -28,7 +28,7 @@
 //! `shared` (what workers share), `worker` (a worker thread and its engine), `closed`
 //! and `open` (the load models' VU tasks on tokio), `uring` (the io_uring engine),
 //! `vu` (the VU machine), `judge` (where outcomes meet the VM), `driver`, `http1`,
-//! `http2` (and `h2own`, `h2pool`), `grpc` (and `h2client`), `http3`, `conn`, `tls` (the transport), `redirect`, `cookies`, `stats`,
+//! `http2` (and `h2own`, `h2pool`), `grpc`, `http3`, `conn`, `tls` (the transport), `redirect`, `cookies`, `stats`,
 //! `live` (the snapshots), `trace` (`--trace-sample`: sampled requests as spans).
 //!
 //! Every VU keeps its own connections (one per origin and protocol). Nothing on the
@@ -47,7 +47,6 @@ mod driver;
 mod error_kind;
 mod fdlimit;
 mod grpc;
-mod h2client;
 mod h2own;
 mod h2pool;
 mod http1;
