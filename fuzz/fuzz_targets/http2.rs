@@ -10,8 +10,8 @@ use libfuzzer_sys::fuzz_target;
 /// Open a stream with a GET.
 fn open(conn: &mut Connection, out: &mut Vec<u8>) -> u32 {
     let at = conn.begin_headers(out);
-    kaioken_http2::hpack::encode(out, b":method", b"GET");
-    kaioken_http2::hpack::encode(out, b":path", b"/");
+    conn.field(out, b":method", b"GET", true);
+    conn.field(out, b":path", b"/", true);
     conn.end_headers(out, at, true)
 }
 

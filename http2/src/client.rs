@@ -19,7 +19,7 @@
 //! (after a reset) are dropped, with their header blocks still decoded, so that
 //! the HPACK table stays the server's.
 
-use crate::hpack::{self, Decoder, Fields};
+use crate::hpack::{self, Decoder, Encoder, Fields};
 
 /// What a client connection starts with (RFC 9113 section 3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -157,6 +157,8 @@ struct Open {
 #[derive(Debug)]
 pub struct Connection {
     decoder: Decoder,
+    /// The requests' encoder, with the server's table for them.
+    encoder: Encoder,
     /// The last response head decoded.
     fields: Fields,
     /// The last header block decoded, when it read no entry of the dynamic table:
@@ -195,6 +197,7 @@ impl Connection {
     pub fn new() -> Connection {
         Connection {
             decoder: Decoder::new(),
+            encoder: Encoder::new(),
             fields: Fields::default(),
             repeat: Vec::new(),
             block: Vec::new(),
@@ -275,13 +278,22 @@ impl Connection {
         }
     }
 
-    /// Begin a request's `HEADERS` frame in `out`: encode its fields into `out`
-    /// with [`hpack::encode`] after this, then call
-    /// [`Connection::end_headers`] with what this returned.
-    pub fn begin_headers(&self, out: &mut Vec<u8>) -> usize {
+    /// Begin a request's `HEADERS` frame in `out`: write its fields with
+    /// [`Connection::field`] after this, then call [`Connection::end_headers`]
+    /// with what this returned. The block's fields must all be written: the
+    /// server's table changes with them.
+    pub fn begin_headers(&mut self, out: &mut Vec<u8>) -> usize {
         let at = out.len();
         out.extend_from_slice(&[0; 9]);
+        self.encoder.begin(out);
         at
+    }
+
+    /// Write a field of the request begun by [`Connection::begin_headers`]; with
+    /// `index`, the server keeps it in its table, for the requests after to name
+    /// by index ([`Encoder::field`]).
+    pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8], index: bool) {
+        self.encoder.field(out, name, value, index);
     }
 
     /// Open the next stream with the header block written since
@@ -523,6 +535,7 @@ impl Connection {
                             }
                             opened |= delta > 0;
                         }
+                        0x1 => self.encoder.resize(value as usize),
                         0x3 => self.peer_max_streams = value,
                         0x5 => {
                             if !(MAX_FRAME as u32..=(1 << 24) - 1).contains(&value) {
@@ -532,9 +545,8 @@ impl Connection {
                             }
                             self.peer_max_frame = value as usize;
                         }
-                        // The server's table for the client's encoder (which does
-                        // not index), push, and limits on the client's side that
-                        // one stream at a time keeps within.
+                        // Push, and limits on the client's side that one stream
+                        // at a time keeps within.
                         _ => {}
                     }
                 }
@@ -924,6 +936,41 @@ mod tests {
                 (kind::PING, ACK, 0, b"12345678".to_vec()),
             ]
         );
+    }
+
+    #[test]
+    fn the_server_s_table_size_is_kept_and_announced() {
+        let mut conn = open();
+        let mut out = Vec::new();
+        let request = |conn: &mut Connection| {
+            let mut block = Vec::new();
+            let at = conn.begin_headers(&mut block);
+            conn.field(&mut block, b":authority", b"example.test", true);
+            conn.end_headers(&mut block, at, true);
+            frames(&block).remove(0).3
+        };
+        let first = request(&mut conn);
+        assert_eq!(
+            first[0],
+            0x40 | 1,
+            "a literal the server indexes: {first:?}"
+        );
+        assert_eq!(request(&mut conn), [0x80 | 62]);
+        // SETTINGS_HEADER_TABLE_SIZE 0: the next block says so, and indexes nothing.
+        let input = frame(kind::SETTINGS, 0, 0, &[0, 1, 0, 0, 0, 0]);
+        let (n, _) = events(&mut conn, &input, &mut out);
+        assert_eq!(n, input.len());
+        let mut decoder = crate::hpack::Decoder::new();
+        let mut fields = Fields::default();
+        decoder.decode(&first, &mut fields).unwrap();
+        let after = request(&mut conn);
+        assert_eq!(after[0], 0x20);
+        decoder.decode(&after, &mut fields).unwrap();
+        assert_eq!(
+            fields.iter().collect::<Vec<_>>(),
+            [(&b":authority"[..], &b"example.test"[..])]
+        );
+        assert_eq!(request(&mut conn)[0], 1, "a literal without indexing");
     }
 
     #[test]

@@ -7,9 +7,14 @@
 //! bytes in one buffer too, oldest first, compacted when evictions have left
 //! enough room at its front.
 //!
-//! The encoder writes every field as a literal without indexing (a static-table
-//! name index where there is one, no Huffman code): a request's fields cost the
-//! server no table of ours to keep, and the client no search of one.
+//! The [`Encoder`] keeps the server's table for the client's fields: a field its
+//! caller says repeats from request to request (a constant: the authority, a
+//! constant path or header) goes as a literal with incremental indexing the first
+//! time and as one index byte after, as browsers' and h2load's requests do; a
+//! field that changes goes as a literal without indexing, so it evicts nothing.
+//! Literals name a static-table name where there is one and are not Huffman
+//! coded. A server decodes an index for less than a literal: written as
+//! literals, gRPC calls cost a `grpc-js` server about 15% more CPU each.
 
 use std::collections::VecDeque;
 
@@ -252,6 +257,78 @@ impl Table {
     }
 }
 
+/// The encoder of one connection's request header blocks: see the module's
+/// documentation.
+#[derive(Debug)]
+pub struct Encoder {
+    /// The server decoder's view of the table, as this encoder changed it.
+    table: Table,
+    /// A table size to announce at the start of the next block (RFC 7541 section
+    /// 4.2): the smallest the server allowed since the last block, then the
+    /// current one.
+    update: Option<(usize, usize)>,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder::new()
+    }
+}
+
+impl Encoder {
+    /// An encoder with an empty table of the default size.
+    pub fn new() -> Encoder {
+        Encoder {
+            table: Table::new(),
+            update: None,
+        }
+    }
+
+    /// The server's SETTINGS_HEADER_TABLE_SIZE, once the client has acknowledged
+    /// it: the table stays within it (and within [`TABLE_SIZE`]), and the next
+    /// block says so first.
+    pub fn resize(&mut self, allowed: usize) {
+        let max = allowed.min(TABLE_SIZE);
+        if max == self.table.max && self.update.is_none() {
+            return;
+        }
+        let smallest = self.update.map_or(max, |(s, _)| s.min(max));
+        self.update = Some((smallest, max));
+        self.table.resize(max);
+    }
+
+    /// Begin a header block: write the table size updates owed.
+    pub fn begin(&mut self, out: &mut Vec<u8>) {
+        if let Some((smallest, max)) = self.update.take() {
+            if smallest != max {
+                put_integer(out, 0x20, 5, smallest);
+            }
+            put_integer(out, 0x20, 5, max);
+        }
+    }
+
+    /// Write the field `name: value` (`name` in lower case): as an index where the
+    /// static or dynamic table has it whole; else, with `index` (a field that will
+    /// come again), as a literal the server adds to its table; else as a literal
+    /// without indexing.
+    pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8], index: bool) {
+        let name_index = match lookup(name, value) {
+            Ok(whole) => return put_integer(out, 0x80, 7, whole),
+            Err(name_index) => name_index,
+        };
+        if let Some(i) =
+            (1..=self.table.entries.len()).find(|&i| self.table.get(i) == Some((name, value)))
+        {
+            return put_integer(out, 0x80, 7, STATIC.len() + i);
+        }
+        if !index || name.len() + value.len() + 32 > self.table.max {
+            return literal(out, 0, 4, name_index, name, value);
+        }
+        literal(out, 0x40, 6, name_index, name, value);
+        self.table.insert(name, value);
+    }
+}
+
 /// The decoder of one connection's header blocks.
 #[derive(Debug)]
 pub struct Decoder {
@@ -432,16 +509,24 @@ fn put_string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// Write the field `name: value` into a request's header block: as a static-table
-/// entry when both match one, else as a literal without indexing, its name by
-/// static index where the table has it.
+/// Write the field `name: value` into a header block with no table of its own:
+/// as a static-table entry when both match one, else as a literal without
+/// indexing, its name by static index where the table has it.
 pub fn encode(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    match lookup(name, value) {
+        Ok(whole) => put_integer(out, 0x80, 7, whole),
+        Err(name_index) => literal(out, 0, 4, name_index, name, value),
+    }
+}
+
+/// The static table's index of `name: value` (`Ok`), or else of `name` (`Err`, 0
+/// when it has not even the name).
+fn lookup(name: &[u8], value: &[u8]) -> Result<usize, usize> {
     let mut name_index = 0;
     for (i, &(n, v)) in STATIC.iter().enumerate() {
         if n == name {
             if v == value {
-                put_integer(out, 0x80, 7, i + 1);
-                return;
+                return Ok(i + 1);
             }
             if name_index == 0 {
                 name_index = i + 1;
@@ -452,7 +537,13 @@ pub fn encode(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
             }
         }
     }
-    put_integer(out, 0, 4, name_index);
+    Err(name_index)
+}
+
+/// Write a literal field: its representation's `flags` and `n`-bit prefix with
+/// the name's index (0: the name follows as a string), then the value.
+fn literal(out: &mut Vec<u8>, flags: u8, n: u32, name_index: usize, name: &[u8], value: &[u8]) {
+    put_integer(out, flags, n, name_index);
     if name_index == 0 {
         put_string(out, name);
     }
@@ -626,6 +717,93 @@ mod tests {
         }
         assert_eq!(block[0], 0x82);
         assert_eq!(decoded(&mut Decoder::new(), &block), pairs(&fields));
+    }
+
+    #[test]
+    fn a_repeated_field_goes_as_one_index_byte() {
+        let (mut e, mut d) = (Encoder::new(), Decoder::new());
+        let fields = [
+            (":authority", "127.0.0.1:8080", true),
+            (":path", "/bench.Bench/Echo", true),
+            ("x-request-id", "1", false),
+        ];
+        let mut sizes = Vec::new();
+        for round in 0..3 {
+            let mut block = Vec::new();
+            e.begin(&mut block);
+            let id = round.to_string();
+            for (n, v, index) in fields {
+                let v = if index { v } else { &id };
+                e.field(&mut block, n.as_bytes(), v.as_bytes(), index);
+            }
+            let want = [
+                (fields[0].0, fields[0].1),
+                (fields[1].0, fields[1].1),
+                ("x-request-id", &id),
+            ];
+            assert_eq!(decoded(&mut d, &block), pairs(&want));
+            sizes.push(block.len());
+        }
+        // Then: two index bytes, and the changing field's literal (name and value).
+        assert_eq!(sizes[1..], [2 + 1 + 1 + 12 + 1 + 1; 2]);
+        assert!(sizes[0] > 30, "{sizes:?}");
+    }
+
+    #[test]
+    fn a_smaller_table_is_announced_first_in_the_next_block() {
+        let (mut e, mut d) = (Encoder::new(), Decoder::new());
+        let mut block = Vec::new();
+        e.field(&mut block, b"x-a", b"1", true);
+        decoded(&mut d, &block);
+        e.resize(0);
+        e.resize(100);
+        block.clear();
+        e.begin(&mut block);
+        e.field(&mut block, b"x-a", b"1", true);
+        // 0 (the smallest since the last block), then 100.
+        assert_eq!(block[..3], [0x20, 0x3f, 100 - 31]);
+        assert_eq!(decoded(&mut d, &block), pairs(&[("x-a", "1")]));
+        block.clear();
+        e.begin(&mut block);
+        e.field(&mut block, b"x-a", b"1", true);
+        assert_eq!(block, [0x80 | 62]);
+        assert_eq!(decoded(&mut d, &block), pairs(&[("x-a", "1")]));
+    }
+
+    proptest::proptest! {
+        /// Whatever fields the client sends, indexed or not, and however the
+        /// server resizes its table between blocks, the server's decoder reads
+        /// back what the encoder wrote.
+        #[test]
+        fn the_server_decodes_what_the_encoder_wrote(
+            blocks in proptest::collection::vec(
+                (
+                    proptest::option::of(0usize..5000),
+                    proptest::collection::vec((0usize..6, 0usize..40, proptest::bool::ANY), 0..8),
+                ),
+                1..30,
+            )
+        ) {
+            const NAMES: [&str; 6] = [":authority", ":path", "content-type", "x-token", "cookie", "te"];
+            let (mut e, mut d) = (Encoder::new(), Decoder::new());
+            for (resize, fields) in blocks {
+                if let Some(size) = resize {
+                    e.resize(size);
+                }
+                let fields: Vec<(String, String, bool)> = fields
+                    .into_iter()
+                    .map(|(n, v, index)| (NAMES[n].to_string(), "v".repeat(v * 7), index))
+                    .collect();
+                let mut block = Vec::new();
+                e.begin(&mut block);
+                for (n, v, index) in &fields {
+                    e.field(&mut block, n.as_bytes(), v.as_bytes(), *index);
+                }
+                let want: Vec<(&str, &str)> = fields.iter().map(|(n, v, _)| (n.as_str(), v.as_str())).collect();
+                proptest::prop_assert_eq!(decoded(&mut d, &block), pairs(&want));
+                proptest::prop_assert_eq!(d.table.size, e.table.size);
+            }
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kaioken_http2::hpack::{self, Fields};
+use kaioken_http2::hpack::Fields;
 use kaioken_vm::{InvalidProgram, Origin, Program, Reads, Status, StepId, StepKind, VuState};
 use prost::Message as _;
 use prost_reflect::{
@@ -332,15 +332,25 @@ struct Call<'a> {
 }
 
 impl h2own::Request for Call<'_> {
+    fn check(&self) -> Result<(), ErrorKind> {
+        h2own::check_path(self.src.path())?;
+        self.src
+            .headers(None, |_, value| h2own::check_value(value))?;
+        Ok(())
+    }
+
     /// The head's length counts the metadata (as HTTP/1.1 spells it), not the
     /// pseudo-header fields or gRPC's own headers.
-    fn encode(&self, out: &mut Vec<u8>, origin: &Origin, _: usize) -> Result<usize, ErrorKind> {
-        h2own::pseudo(out, "POST", origin, self.src.path())?;
-        hpack::encode(out, b"content-type", b"application/grpc");
-        hpack::encode(out, b"te", b"trailers");
-        hpack::encode(out, b"grpc-timeout", self.deadline);
-        self.src
-            .headers(None, |name, value| h2own::field(out, name, value))
+    fn encode(&self, block: &mut h2own::Block<'_>, origin: &Origin, _: usize) -> usize {
+        block.pseudo("POST", origin, self.src.path(), self.src.constant_path());
+        block.constant(b"content-type", b"application/grpc");
+        block.constant(b"te", b"trailers");
+        block.constant(b"grpc-timeout", self.deadline);
+        let Ok(len) = self.src.headers(None, |name, value| {
+            block.header(name, value);
+            Ok::<_, std::convert::Infallible>(())
+        });
+        len
     }
 
     fn body(&self) -> &[u8] {

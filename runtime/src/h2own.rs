@@ -33,7 +33,7 @@ use std::task::{Context, Poll, Waker, ready};
 use std::time::Instant;
 
 use http::HeaderName;
-use kaioken_http2::hpack::{self, Fields};
+use kaioken_http2::hpack::Fields;
 use kaioken_http2::{Connection, Event};
 use kaioken_vm::{Origin, Scheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -145,15 +145,16 @@ pub(crate) fn goaway(code: u32) -> String {
 
 /// A request as an exchange sends it: a driver's.
 pub(crate) trait Request {
-    /// Encode the request's header block into `out` (the pseudo-header fields
-    /// first, [`pseudo`]), for a body of `body_len` bytes. Returns the head's
-    /// length as HTTP/1.1 spells it.
-    fn encode(
-        &self,
-        out: &mut Vec<u8>,
-        origin: &Origin,
-        body_len: usize,
-    ) -> Result<usize, ErrorKind>;
+    /// Check what the request reads from the VU's state (its path, its headers'
+    /// values) as `http` would: a request that fails here is not written at all
+    /// (a header block written in part would leave the server's table and the
+    /// client's apart).
+    fn check(&self) -> Result<(), ErrorKind>;
+
+    /// Write the request's header block with `block` (the pseudo-header fields
+    /// first, [`Block::pseudo`]), for a body of `body_len` bytes. Returns the
+    /// head's length as HTTP/1.1 spells it.
+    fn encode(&self, block: &mut Block<'_>, origin: &Origin, body_len: usize) -> usize;
 
     /// The request's body (empty when it has none).
     fn body(&self) -> &[u8];
@@ -173,46 +174,79 @@ pub(crate) trait Sink {
     fn trailers(&mut self, last: &mut Last, fields: &Fields) -> u64;
 }
 
-/// Encode the pseudo-header fields of a request for `method` and `path` to
-/// `origin` into `out`; a path is cut at a `#` (a fragment is not sent), and one
-/// with bytes a request line may not carry is refused.
-pub(crate) fn pseudo(
-    out: &mut Vec<u8>,
-    method: &str,
-    origin: &Origin,
-    mut path: &[u8],
-) -> Result<(), ErrorKind> {
-    if let Some(hash) = memchr::memchr(b'#', path) {
-        path = &path[..hash];
-    }
-    if !path.iter().all(|b| (0x21..0x7f).contains(b)) {
-        return Err(ErrorKind::Other);
-    }
-    let scheme: &[u8] = match origin.scheme {
-        Scheme::Https => b"https",
-        Scheme::Http => b"http",
-    };
-    hpack::encode(out, b":method", method.as_bytes());
-    hpack::encode(out, b":scheme", scheme);
-    hpack::encode(out, b":authority", origin.authority.as_bytes());
-    hpack::encode(out, b":path", if path.is_empty() { b"/" } else { path });
-    Ok(())
+/// A request's header block being written into the connection's write buffer.
+/// Fields that stay the same from request to request (constants) are kept in the
+/// server's table and go as an index after their first time; those read from the
+/// VU's state, and secrets, go as literals (kaioken-http2's `Encoder`).
+pub(crate) struct Block<'a> {
+    codec: &'a mut Connection,
+    out: &'a mut Vec<u8>,
 }
 
-/// Encode a header into `out`; a value read from the VU's state is checked as
-/// `http` would check it.
-pub(crate) fn field(
-    out: &mut Vec<u8>,
-    name: &HeaderName,
-    value: Value<'_>,
-) -> Result<(), ErrorKind> {
-    if let Value::Read(b) = value
-        && !b.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
-    {
-        return Err(ErrorKind::Other);
+/// Headers never kept in the server's table, constant or not.
+const SECRETS: [&[u8]; 3] = [b"authorization", b"proxy-authorization", b"cookie"];
+
+impl Block<'_> {
+    /// The pseudo-header fields of a request for `method` and `path` (checked by
+    /// [`check_path`]; `constant` when every request of the step has it) to
+    /// `origin`.
+    pub(crate) fn pseudo(&mut self, method: &str, origin: &Origin, path: &[u8], constant: bool) {
+        let scheme: &[u8] = match origin.scheme {
+            Scheme::Https => b"https",
+            Scheme::Http => b"http",
+        };
+        let path = sent_path(path);
+        let Block { codec, out } = self;
+        codec.field(out, b":method", method.as_bytes(), true);
+        codec.field(out, b":scheme", scheme, true);
+        codec.field(out, b":authority", origin.authority.as_bytes(), true);
+        codec.field(
+            out,
+            b":path",
+            if path.is_empty() { b"/" } else { path },
+            constant,
+        );
     }
-    hpack::encode(out, name.as_str().as_bytes(), value.as_bytes());
-    Ok(())
+
+    /// A header (its value checked by [`check_value`]): kept in the server's table
+    /// when it is a constant and no secret.
+    pub(crate) fn header(&mut self, name: &HeaderName, value: Value<'_>) {
+        let name = name.as_str().as_bytes();
+        let index = matches!(value, Value::Made(_)) && !SECRETS.contains(&name);
+        self.codec.field(self.out, name, value.as_bytes(), index);
+    }
+
+    /// A constant field of the driver's own (`name` in lower case).
+    pub(crate) fn constant(&mut self, name: &[u8], value: &[u8]) {
+        self.codec.field(self.out, name, value, true);
+    }
+}
+
+/// The path as it is sent: cut at a `#` (a fragment is not sent).
+fn sent_path(path: &[u8]) -> &[u8] {
+    match memchr::memchr(b'#', path) {
+        Some(hash) => &path[..hash],
+        None => path,
+    }
+}
+
+/// A path is refused when it holds bytes a request line may not carry.
+pub(crate) fn check_path(path: &[u8]) -> Result<(), ErrorKind> {
+    if sent_path(path).iter().all(|b| (0x21..0x7f).contains(b)) {
+        Ok(())
+    } else {
+        Err(ErrorKind::Other)
+    }
+}
+
+/// A header's value read from the VU's state is checked as `http` would check it.
+pub(crate) fn check_value(value: Value<'_>) -> Result<(), ErrorKind> {
+    match value {
+        Value::Read(b) if !b.iter().all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t') => {
+            Err(ErrorKind::Other)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// One exchange's reading: its stream, its body's progress, what came.
@@ -588,6 +622,7 @@ async fn exchange<R: Request, S: Sink>(
     })
     .await;
     let body = req.body();
+    req.check().map_err(Failed::from)?;
     let (id, sent) = {
         let mut c = conn.borrow_mut();
         let c = &mut *c;
@@ -596,13 +631,12 @@ async fn exchange<R: Request, S: Sink>(
             return Err(Failed::Unprocessed(None));
         }
         let at = c.codec.begin_headers(&mut c.wbuf);
-        match req.encode(&mut c.wbuf, origin, body.len()) {
-            Ok(head) => *len = (head + body.len()) as u64,
-            Err(kind) => {
-                c.wbuf.truncate(at);
-                return Err(Failed::Kind(kind, None));
-            }
-        }
+        let mut block = Block {
+            codec: &mut c.codec,
+            out: &mut c.wbuf,
+        };
+        let head = req.encode(&mut block, origin, body.len());
+        *len = (head + body.len()) as u64;
         let id = c.codec.end_headers(&mut c.wbuf, at, body.is_empty());
         let sent = match body.is_empty() {
             true => 0,

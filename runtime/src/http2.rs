@@ -156,6 +156,11 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// Every request of the step has this path: a constant, not a redirect's.
+    pub(crate) fn constant_path(&self) -> bool {
+        self.hop.is_none() && matches!(self.program.step(self.step).path, Operand::Const(_))
+    }
+
     /// The path and query, from `/`.
     pub(crate) fn path(&self) -> &'a [u8] {
         match self.hop {
@@ -187,11 +192,11 @@ impl<'a> Source<'a> {
     /// method whose body has a meaning (not GET, HEAD, DELETE, CONNECT); the
     /// compiler refuses a step's own. Returns the headers' length as HTTP/1.1 spells
     /// them, without the `content-length`.
-    pub(crate) fn headers(
+    pub(crate) fn headers<E>(
         &self,
         h2: Option<usize>,
-        mut f: impl FnMut(&HeaderName, Value<'_>) -> Result<(), ErrorKind>,
-    ) -> Result<usize, ErrorKind> {
+        mut f: impl FnMut(&HeaderName, Value<'_>) -> Result<(), E>,
+    ) -> Result<usize, E> {
         let Source {
             prepared,
             program,
@@ -317,7 +322,7 @@ pub(crate) fn build_request(
     let head_len = head_len
         + src.headers(None, |name, value| {
             headers.append(name.clone(), value.to_header_value()?);
-            Ok(())
+            Ok::<_, ErrorKind>(())
         })?;
     let len = (head_len + req.body().len()) as u64;
     Ok((req, len))
@@ -488,16 +493,21 @@ impl Http2 {
 /// allocated): the pseudo-header fields, then the headers as HTTP/2 allows them
 /// ([`Source::headers`]).
 impl h2own::Request for Source<'_> {
-    fn encode(
-        &self,
-        out: &mut Vec<u8>,
-        origin: &Origin,
-        body_len: usize,
-    ) -> Result<usize, ErrorKind> {
+    fn check(&self) -> Result<(), ErrorKind> {
+        h2own::check_path(self.path())?;
+        let body_len = Source::body(self).0.len();
+        self.headers(Some(body_len), |_, value| h2own::check_value(value))?;
+        Ok(())
+    }
+
+    fn encode(&self, block: &mut h2own::Block<'_>, origin: &Origin, body_len: usize) -> usize {
         let method = self.method();
-        h2own::pseudo(out, method, origin, self.path())?;
-        let headers = self.headers(Some(body_len), |name, value| h2own::field(out, name, value))?;
-        Ok(16 + method.len() + headers)
+        block.pseudo(method, origin, self.path(), self.constant_path());
+        let Ok(headers) = self.headers(Some(body_len), |name, value| {
+            block.header(name, value);
+            Ok::<_, std::convert::Infallible>(())
+        });
+        16 + method.len() + headers
     }
 
     fn body(&self) -> &[u8] {
