@@ -25,8 +25,9 @@
 #
 # Env knobs: BENCH_DURATION (10s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50: calls
 # in flight), BENCH_TOOLS ("kaioken python node"; `kaioken-shared` adds kaioken with
-# every call on one connection, --h2-streams, as the Python client's one channel), BENCH_GRPC_SERVER (node |
-# python), BENCH_ID (x: the request's id), BENCH_KAIOKEN (a kaioken binary to use as
+# every call on one connection, --h2-streams, as the Python client's one channel;
+# `baseline` and `baseline-shared` run the same with BENCH_BASELINE, another kaioken
+# binary, e.g. one built before a change), BENCH_GRPC_SERVER (node | python), BENCH_ID (x: the request's id), BENCH_KAIOKEN (a kaioken binary to use as
 # is; default $CARGO_TARGET_DIR/release/kaioken, built first unless
 # BENCH_NO_BUILD=1), BENCH_GEN_CPU (0), BENCH_SERVER_CPU (1).
 set -euo pipefail
@@ -57,7 +58,11 @@ case $CONNS in '' | *[!0-9]*) die "BENCH_CONNECTIONS must be a number (got '$CON
 case $SERVER in node | python) ;; *) die "BENCH_GRPC_SERVER must be node or python (got '$SERVER')" ;; esac
 case $ID in *[\"\\]*) die "BENCH_ID must not hold a quote or a backslash (it goes into a JSON string)" ;; esac
 for t in $TOOLS; do
-    case $t in kaioken | kaioken-shared | python | node) ;; *) die "unknown tool '$t' in BENCH_TOOLS (kaioken, kaioken-shared, python, node)" ;; esac
+    case $t in
+        kaioken | kaioken-shared | python | node) ;;
+        baseline | baseline-shared) [[ -x ${BENCH_BASELINE:-} ]] || die "BENCH_BASELINE is not an executable: '${BENCH_BASELINE:-}'" ;;
+        *) die "unknown tool '$t' in BENCH_TOOLS (kaioken, kaioken-shared, baseline, baseline-shared, python, node)" ;;
+    esac
 done
 wants() { [[ " $TOOLS " == *" $1 "* ]]; }
 SECONDS_RUN=${DURATION%s}
@@ -113,12 +118,13 @@ run_one() {
     local round=$1 tool=$2
     local name=unary.$tool.$round
     local out=$WORK/$name.out err=$WORK/$name.err tf=$WORK/$name.time
-    local cmd
+    local cmd bin=$KAIOKEN
+    case $tool in baseline*) bin=$BENCH_BASELINE ;; esac
     case $tool in
-        kaioken) cmd=("$KAIOKEN" "grpc://127.0.0.1:$PORT" --proto "$PROTO" --call bench.Bench/Echo
+        kaioken | baseline) cmd=("$bin" "grpc://127.0.0.1:$PORT" --proto "$PROTO" --call bench.Bench/Echo
             -b "{\"id\": \"$ID\"}" -c "$CONNS" -d "$DURATION" --threads 1 --no-tui --json) ;;
         # Every call on one connection, as the Python client's one channel makes them.
-        kaioken-shared) cmd=("$KAIOKEN" "grpc://127.0.0.1:$PORT" --proto "$PROTO" --call bench.Bench/Echo
+        kaioken-shared | baseline-shared) cmd=("$bin" "grpc://127.0.0.1:$PORT" --proto "$PROTO" --call bench.Bench/Echo
             -b "{\"id\": \"$ID\"}" -c "$CONNS" --h2-streams "$CONNS" -d "$DURATION" --threads 1 --no-tui --json) ;;
         python) cmd=(python3 "$ROOT/bench/py/grpc_bench.py" client "127.0.0.1:$PORT" "$PROTO" "$CONNS" "$SECONDS_RUN" "$ID") ;;
         node) cmd=(node "$ROOT/bench/node/grpc-load.js" "127.0.0.1:$PORT" "$PROTO" "$CONNS" "$SECONDS_RUN" "$ID") ;;
@@ -147,7 +153,7 @@ cp "$WORK/server.log" "$RAW/"
 # The server's count against the tools': the peers each make one call to check the
 # server before they start, and finish the calls in flight at the stop.
 served=$(sed -n 's/^calls //p' "$WORK/server.log")
-counted=$(awk -F, 'NR > 1 { n += $7 + ($3 !~ /^kaioken/) } END { print n + 0 }' "$CSV")
+counted=$(awk -F, 'NR > 1 { n += $7 + ($3 !~ /^(kaioken|baseline)/) } END { print n + 0 }' "$CSV")
 log "server answered ${served:-?} calls; the tools made $counted (their calls, and one check call per peer run)"
 
 # -------------------------------------------------------------- summary --

@@ -100,7 +100,7 @@ def row(args):
     messages = sent = received = errors = 0
     elapsed = rate = float("nan")
     try:
-        if tool.startswith("kaioken") or tool == "baseline":
+        if tool.startswith("kaioken") or tool.startswith("baseline"):
             d = json.loads(text)
             messages, sent, received, errors, elapsed = parse_kaioken(kind, mode, d)
         else:
