@@ -13,8 +13,9 @@
 //! time and as one index byte after, as browsers' and h2load's requests do; a
 //! field that changes goes as a literal without indexing, so it evicts nothing.
 //! Literals name a static-table name where there is one and are not Huffman
-//! coded. A server decodes an index for less than a literal: written as
-//! literals, gRPC calls cost a `grpc-js` server about 15% more CPU each.
+//! coded. A repeated request's header block shrinks to a byte per constant
+//! field (a gRPC call's from 105 bytes to 8), which the server reads as an index
+//! instead of decoding a literal.
 
 use std::collections::VecDeque;
 
