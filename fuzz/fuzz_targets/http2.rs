@@ -4,14 +4,15 @@
 //! padding, header blocks in CONTINUATION frames, flow control.
 #![no_main]
 
+use kaioken_http2::hpack::Indexing;
 use kaioken_http2::{Connection, Event};
 use libfuzzer_sys::fuzz_target;
 
 /// Open a stream with a GET.
 fn open(conn: &mut Connection, out: &mut Vec<u8>) -> u32 {
     let at = conn.begin_headers(out);
-    conn.field(out, b":method", b"GET", true);
-    conn.field(out, b":path", b"/", true);
+    conn.field(out, b":method", b"GET", Indexing::Incremental);
+    conn.field(out, b":path", b"/", Indexing::Incremental);
     conn.end_headers(out, at, true)
 }
 

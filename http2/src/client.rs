@@ -19,7 +19,7 @@
 //! (after a reset) are dropped, with their header blocks still decoded, so that
 //! the HPACK table stays the server's.
 
-use crate::hpack::{self, Decoder, Encoder, Fields};
+use crate::hpack::{self, Decoder, Encoder, Fields, Indexing};
 
 /// What a client connection starts with (RFC 9113 section 3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -290,10 +290,10 @@ impl Connection {
     }
 
     /// Write a field of the request begun by [`Connection::begin_headers`]; with
-    /// `index`, the server keeps it in its table, for the requests after to name
-    /// by index ([`Encoder::field`]).
-    pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8], index: bool) {
-        self.encoder.field(out, name, value, index);
+    /// [`Indexing::Incremental`], the server keeps it in its table, for the
+    /// requests after to name by index ([`Encoder::field`]).
+    pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8], indexing: Indexing) {
+        self.encoder.field(out, name, value, indexing);
     }
 
     /// Open the next stream with the header block written since
@@ -945,7 +945,12 @@ mod tests {
         let request = |conn: &mut Connection| {
             let mut block = Vec::new();
             let at = conn.begin_headers(&mut block);
-            conn.field(&mut block, b":authority", b"example.test", true);
+            conn.field(
+                &mut block,
+                b":authority",
+                b"example.test",
+                Indexing::Incremental,
+            );
             conn.end_headers(&mut block, at, true);
             frames(&block).remove(0).3
         };

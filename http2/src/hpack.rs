@@ -11,7 +11,8 @@
 //! caller says repeats from request to request (a constant: the authority, a
 //! constant path or header) goes as a literal with incremental indexing the first
 //! time and as one index byte after, as browsers' and h2load's requests do; a
-//! field that changes goes as a literal without indexing, so it evicts nothing.
+//! field that changes goes as a literal without indexing, so it evicts nothing,
+//! and a secret as a literal never indexed, by intermediaries either.
 //! Literals name a static-table name where there is one and are not Huffman
 //! coded. A repeated request's header block shrinks to a byte per constant
 //! field (a gRPC call's from 105 bytes to 8), which the server reads as an index
@@ -88,7 +89,8 @@ pub const STATIC: [(&[u8], &[u8]); 61] = [
 
 /// The dynamic table's size limit until the server's encoder says otherwise, and
 /// the most it may ask for: SETTINGS_HEADER_TABLE_SIZE's default, which the
-/// client never changes.
+/// client never changes. Also the most the client's encoder uses of the table
+/// the server allows.
 pub const TABLE_SIZE: usize = 4096;
 
 /// Why a header block does not decode: a connection error of type
@@ -174,8 +176,8 @@ impl Fields {
     }
 }
 
-/// The decoder's dynamic table: entries' bytes (name then value) in one buffer,
-/// oldest first.
+/// A dynamic table (the decoder's, or the server's as the encoder changes it):
+/// entries' bytes (name then value) in one buffer, oldest first.
 #[derive(Debug)]
 struct Table {
     bytes: Vec<u8>,
@@ -285,8 +287,8 @@ impl Encoder {
         }
     }
 
-    /// The server's SETTINGS_HEADER_TABLE_SIZE, once the client has acknowledged
-    /// it: the table stays within it (and within [`TABLE_SIZE`]), and the next
+    /// The server's SETTINGS_HEADER_TABLE_SIZE, as its SETTINGS frame is read
+    /// (the acknowledgement goes before the next block): the table stays within it (and within [`TABLE_SIZE`]), and the next
     /// block says so first.
     pub fn resize(&mut self, allowed: usize) {
         let max = allowed.min(TABLE_SIZE);
@@ -309,10 +311,9 @@ impl Encoder {
     }
 
     /// Write the field `name: value` (`name` in lower case): as an index where the
-    /// static or dynamic table has it whole; else, with `index` (a field that will
-    /// come again), as a literal the server adds to its table; else as a literal
-    /// without indexing.
-    pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8], index: bool) {
+    /// static or dynamic table has it whole; else as a literal, `indexing` as
+    /// said.
+    pub fn field(&mut self, out: &mut Vec<u8>, name: &[u8], value: &[u8], indexing: Indexing) {
         let name_index = match lookup(name, value) {
             Ok(whole) => return put_integer(out, 0x80, 7, whole),
             Err(name_index) => name_index,
@@ -322,12 +323,28 @@ impl Encoder {
         {
             return put_integer(out, 0x80, 7, STATIC.len() + i);
         }
-        if !index || name.len() + value.len() + 32 > self.table.max {
-            return literal(out, 0, 4, name_index, name, value);
+        match indexing {
+            Indexing::Incremental if name.len() + value.len() + 32 <= self.table.max => {
+                literal(out, 0x40, 6, name_index, name, value);
+                self.table.insert(name, value);
+            }
+            Indexing::Never => literal(out, 0x10, 4, name_index, name, value),
+            _ => literal(out, 0, 4, name_index, name, value),
         }
-        literal(out, 0x40, 6, name_index, name, value);
-        self.table.insert(name, value);
     }
+}
+
+/// How [`Encoder::field`] writes a field the tables do not hold whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Indexing {
+    /// A field that will come again: the server adds it to its table (unless it
+    /// is larger than the table).
+    Incremental,
+    /// A field that changes: a literal, which evicts nothing.
+    Without,
+    /// A secret: a literal that no intermediary may add to a table either (RFC
+    /// 7541 section 7.1.3).
+    Never,
 }
 
 /// The decoder of one connection's header blocks.
@@ -735,7 +752,16 @@ mod tests {
             let id = round.to_string();
             for (n, v, index) in fields {
                 let v = if index { v } else { &id };
-                e.field(&mut block, n.as_bytes(), v.as_bytes(), index);
+                e.field(
+                    &mut block,
+                    n.as_bytes(),
+                    v.as_bytes(),
+                    if index {
+                        Indexing::Incremental
+                    } else {
+                        Indexing::Without
+                    },
+                );
             }
             let want = [
                 (fields[0].0, fields[0].1),
@@ -754,19 +780,19 @@ mod tests {
     fn a_smaller_table_is_announced_first_in_the_next_block() {
         let (mut e, mut d) = (Encoder::new(), Decoder::new());
         let mut block = Vec::new();
-        e.field(&mut block, b"x-a", b"1", true);
+        e.field(&mut block, b"x-a", b"1", Indexing::Incremental);
         decoded(&mut d, &block);
         e.resize(0);
         e.resize(100);
         block.clear();
         e.begin(&mut block);
-        e.field(&mut block, b"x-a", b"1", true);
+        e.field(&mut block, b"x-a", b"1", Indexing::Incremental);
         // 0 (the smallest since the last block), then 100.
         assert_eq!(block[..3], [0x20, 0x3f, 100 - 31]);
         assert_eq!(decoded(&mut d, &block), pairs(&[("x-a", "1")]));
         block.clear();
         e.begin(&mut block);
-        e.field(&mut block, b"x-a", b"1", true);
+        e.field(&mut block, b"x-a", b"1", Indexing::Incremental);
         assert_eq!(block, [0x80 | 62]);
         assert_eq!(decoded(&mut d, &block), pairs(&[("x-a", "1")]));
     }
@@ -780,7 +806,7 @@ mod tests {
             blocks in proptest::collection::vec(
                 (
                     proptest::option::of(0usize..5000),
-                    proptest::collection::vec((0usize..6, 0usize..40, proptest::bool::ANY), 0..8),
+                    proptest::collection::vec((0usize..6, 0usize..40, 0usize..3), 0..8),
                 ),
                 1..30,
             )
@@ -791,14 +817,14 @@ mod tests {
                 if let Some(size) = resize {
                     e.resize(size);
                 }
-                let fields: Vec<(String, String, bool)> = fields
+                let fields: Vec<(String, String, usize)> = fields
                     .into_iter()
                     .map(|(n, v, index)| (NAMES[n].to_string(), "v".repeat(v * 7), index))
                     .collect();
                 let mut block = Vec::new();
                 e.begin(&mut block);
                 for (n, v, index) in &fields {
-                    e.field(&mut block, n.as_bytes(), v.as_bytes(), *index);
+                    e.field(&mut block, n.as_bytes(), v.as_bytes(), [Indexing::Incremental, Indexing::Without, Indexing::Never][*index]);
                 }
                 let want: Vec<(&str, &str)> = fields.iter().map(|(n, v, _)| (n.as_str(), v.as_str())).collect();
                 proptest::prop_assert_eq!(decoded(&mut d, &block), pairs(&want));

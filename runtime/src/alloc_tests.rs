@@ -1084,6 +1084,112 @@ fn h2_answer_each(listener: TcpListener, answer: fn(h2::server::SendResponse<byt
     });
 }
 
+/// A check that `grpc_serve`'s reply passes.
+const GRPC_CHECK: &str = r#"['body contains "\"id\":\"1\""']"#;
+
+/// A program calling `t.S/Get` (`Item { id }` both ways) on `port` with
+/// `message`, its request's `checks`; its schema written into `dir`.
+fn grpc_program(
+    dir: &std::path::Path,
+    port: u16,
+    message: &str,
+    checks: &str,
+) -> kaioken_vm::Program {
+    std::fs::create_dir_all(dir).unwrap();
+    let proto = dir.join("api.proto");
+    std::fs::write(
+        &proto,
+        "syntax = \"proto3\";\npackage t;\nservice S { rpc Get(Req) returns (Item); }\n\
+         message Req { string id = 1; }\nmessage Item { string id = 1; }\n",
+    )
+    .unwrap();
+    let config = ConfigFile {
+        name: "grpc.toml".into(),
+        text: format!(
+            "[target]\nurl = \"grpc://127.0.0.1:{port}\"\n[grpc]\nproto = \"{}\"\n\
+             call = \"t.S/Get\"\nmessage = '{message}'\n\
+             [request]\nchecks = {checks}\n",
+            proto.display()
+        ),
+    };
+    compile(
+        &lower(&Input {
+            config: Some(config),
+            ..Input::default()
+        })
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+/// A reply cut short inside a message (its prefix says 10 bytes, 3 came, then
+/// the trailers) leaves nothing behind for the VU's next call, whose reply is
+/// read whole: counted once and checked.
+#[test]
+fn a_message_cut_short_does_not_spoil_the_next_call() {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("kaioken-grpc-cut-{}", std::process::id()));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        h2_answer_each(listener, |mut respond| {
+            let head = http::Response::builder()
+                .header("content-type", "application/grpc")
+                .body(())
+                .unwrap();
+            let mut send = respond.send_response(head, false).unwrap();
+            let reply: &'static [u8] =
+                match CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+                    0 => &[0, 0, 0, 0, 10, 0x0a, 0x01, b'1'],
+                    _ => &[0, 0, 0, 0, 3, 0x0a, 0x01, b'1'],
+                };
+            send.send_data(bytes::Bytes::from_static(reply), false)
+                .unwrap();
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            send.send_trailers(trailers).unwrap();
+        })
+    });
+    let program = grpc_program(&dir, port, r#"{"id": "7"}"#, GRPC_CHECK);
+    let (_, mut stats) = tokio_allocations(program, 0, 2);
+    server.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(stats.other_status, [(kaioken_vm::Status::Grpc(0), 2)]);
+    let m = stats.messages(kaioken_vm::Protocol::Grpc).unwrap();
+    assert_eq!((m.sent, m.received), (2, 1));
+    assert_eq!(
+        stats.checks,
+        [[1, 1]],
+        "the first call's body is empty, the second's whole"
+    );
+}
+
+/// An HTTP error status whose response has trailers without a `grpc-status` (a
+/// proxy's error page) is the gRPC status the HTTP status maps to: 503 is
+/// UNAVAILABLE.
+#[test]
+fn an_http_error_without_a_grpc_status_maps_to_one() {
+    let dir = std::env::temp_dir().join(format!("kaioken-grpc-503-{}", std::process::id()));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        h2_answer_each(listener, |mut respond| {
+            let head = http::Response::builder().status(503).body(()).unwrap();
+            let mut send = respond.send_response(head, false).unwrap();
+            send.send_data(bytes::Bytes::from_static(b"busy"), false)
+                .unwrap();
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("x-served-by", http::HeaderValue::from_static("proxy"));
+            send.send_trailers(trailers).unwrap();
+        })
+    });
+    let program = grpc_program(&dir, port, r#"{"id": "7"}"#, "[]");
+    let (_, stats) = tokio_allocations(program, 0, 1);
+    server.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(stats.other_status, [(kaioken_vm::Status::Grpc(14), 1)]);
+}
+
 /// A gRPC call goes on the HTTP/2 driver's connections (h2own.rs), its header
 /// block encoded from the step's prepared parts: once warm it allocates nothing
 /// when its message's JSON is the last call's and its reply the last one's (or
@@ -1101,16 +1207,8 @@ fn grpc_call_allocations_are_counted() {
     const WARM: usize = 100;
     const MEASURED: usize = 1_000;
     let dir = std::env::temp_dir().join(format!("kaioken-alloc-grpc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let proto = dir.join("api.proto");
-    std::fs::write(
-        &proto,
-        "syntax = \"proto3\";\npackage t;\nservice S { rpc Get(Req) returns (Item); }\n\
-         message Req { string id = 1; }\nmessage Item { string id = 1; }\n",
-    )
-    .unwrap();
     let no_checks = "[]";
-    let a_check = r#"['body contains "\"id\":\"1\""']"#;
+    let a_check = GRPC_CHECK;
     let changing = r#"{"id": "${REQUEST_ID}"}"#;
     let constant = r#"{"id": "7"}"#;
     let mut per_call = Vec::new();
@@ -1123,23 +1221,7 @@ fn grpc_call_allocations_are_counted() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || grpc_serve(listener));
-        let config = ConfigFile {
-            name: "grpc.toml".into(),
-            text: format!(
-                "[target]\nurl = \"grpc://127.0.0.1:{port}\"\n[grpc]\nproto = \"{}\"\n\
-                 call = \"t.S/Get\"\nmessage = '{message}'\n\
-                 [request]\nchecks = {checks}\n",
-                proto.display()
-            ),
-        };
-        let program = compile(
-            &lower(&Input {
-                config: Some(config),
-                ..Input::default()
-            })
-            .unwrap(),
-        )
-        .unwrap();
+        let program = grpc_program(&dir, port, message, checks);
         let (allocations, mut stats) = tokio_allocations(program, WARM, MEASURED);
         let calls = (WARM + MEASURED) as u64;
         assert_eq!(stats.other_status, [(kaioken_vm::Status::Grpc(0), calls)]);

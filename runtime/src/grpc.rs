@@ -41,7 +41,7 @@ use crate::driver::{Driver, Last, Perform};
 use crate::h2own::{self, Conns, Failed};
 use crate::h2pool;
 use crate::http1::{Added, Sending, StepInfo};
-use crate::http2::{Prepared, Source, prepare, source};
+use crate::http2::{Prepared, Source, is_connection_header, prepare, source};
 use crate::stats::{Outcome, Tally, Timing};
 
 /// `DEADLINE_EXCEEDED`.
@@ -220,6 +220,8 @@ impl Grpc {
         };
         self.tally.sent(encoded.frame.len() - 5);
         self.replies.first = None;
+        // What a call cut short left of a message is none of this call's.
+        self.replies.inbox.clear();
         let mut reading = Reading {
             replies: &mut self.replies,
             output: &method.output,
@@ -335,7 +337,10 @@ impl h2own::Request for Call<'_> {
     fn check(&self) -> Result<(), ErrorKind> {
         h2own::check_path(self.src.path())?;
         self.src
-            .headers(None, |_, value| h2own::check_value(value))?;
+            .headers(None, |name, value| match is_connection_header(name) {
+                true => Ok(()),
+                false => h2own::check_value(value),
+            })?;
         Ok(())
     }
 
@@ -346,8 +351,12 @@ impl h2own::Request for Call<'_> {
         block.constant(b"content-type", b"application/grpc");
         block.constant(b"te", b"trailers");
         block.constant(b"grpc-timeout", self.deadline);
+        // Metadata HTTP/2 forbids (RFC 9113 section 8.2.2) is left out, and a `te`
+        // too: gRPC's own is sent.
         let Ok(len) = self.src.headers(None, |name, value| {
-            block.header(name, value);
+            if !is_connection_header(name) {
+                block.header(name, value);
+            }
             Ok::<_, std::convert::Infallible>(())
         });
         len
@@ -442,13 +451,12 @@ impl h2own::Sink for Reading<'_> {
         result
     }
 
+    /// Trailers without a `grpc-status` leave the call's code to its HTTP status
+    /// (or to `INTERNAL`, with a detail saying why: `Grpc::call`).
     fn trailers(&mut self, last: &mut Last, fields: &Fields) -> u64 {
-        self.code = Some(
-            fields
-                .iter()
-                .find(|(n, _)| *n == b"grpc-status")
-                .map_or(INTERNAL, |(_, v)| parse_status(v)),
-        );
+        if let Some((_, v)) = fields.iter().find(|(n, _)| *n == b"grpc-status") {
+            self.code = Some(parse_status(v));
+        }
         if let Some(c) = last.capture.as_mut().filter(|_| self.reads.head) {
             // Trailers read as headers: `header("grpc-message")` works.
             c.head.truncate(c.head.len().saturating_sub(2));
@@ -528,6 +536,7 @@ impl Perform for Grpc {
     ) -> Outcome {
         let slot = program.step(step).origin.index();
         self.last.connected = false;
+        self.last_len = 0;
         self.last.reconnected = false;
         self.last.timing = Timing::default();
         self.tally = Tally::default();
@@ -537,8 +546,9 @@ impl Perform for Grpc {
         }
         let timeout = s.timeout;
         let result = tokio::time::timeout(timeout, self.call(program, state, step, info, &s)).await;
-        self.tally.opened = self.conns.opened;
-        self.tally.open_failed = u64::from(self.conns.open_failed);
+        // Taken: a call that failed before its exchange opened nothing.
+        self.tally.opened = self.conns.opened.take();
+        self.tally.open_failed = u64::from(std::mem::take(&mut self.conns.open_failed));
         self.tally.closed_by_peer = u64::from(self.last.timing.closed_by_server);
         let outcome = match result {
             Ok(Ok(code)) => Outcome::Response {

@@ -33,7 +33,7 @@ use std::task::{Context, Poll, Waker, ready};
 use std::time::Instant;
 
 use http::HeaderName;
-use kaioken_http2::hpack::Fields;
+use kaioken_http2::hpack::{Fields, Indexing};
 use kaioken_http2::{Connection, Event};
 use kaioken_vm::{Origin, Scheme};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -177,13 +177,14 @@ pub(crate) trait Sink {
 /// A request's header block being written into the connection's write buffer.
 /// Fields that stay the same from request to request (constants) are kept in the
 /// server's table and go as an index after their first time; those read from the
-/// VU's state, and secrets, go as literals (kaioken-http2's `Encoder`).
+/// VU's state go as literals, and secrets as literals never indexed (kaioken-http2's
+/// `Encoder`).
 pub(crate) struct Block<'a> {
     codec: &'a mut Connection,
     out: &'a mut Vec<u8>,
 }
 
-/// Headers never kept in the server's table, constant or not.
+/// Headers never kept in a table, constant or not (nor by intermediaries).
 const SECRETS: [&[u8]; 3] = [b"authorization", b"proxy-authorization", b"cookie"];
 
 impl Block<'_> {
@@ -197,28 +198,45 @@ impl Block<'_> {
         };
         let path = sent_path(path);
         let Block { codec, out } = self;
-        codec.field(out, b":method", method.as_bytes(), true);
-        codec.field(out, b":scheme", scheme, true);
-        codec.field(out, b":authority", origin.authority.as_bytes(), true);
+        let path_indexing = if constant {
+            Indexing::Incremental
+        } else {
+            Indexing::Without
+        };
+        codec.field(out, b":method", method.as_bytes(), Indexing::Incremental);
+        codec.field(out, b":scheme", scheme, Indexing::Incremental);
+        codec.field(
+            out,
+            b":authority",
+            origin.authority.as_bytes(),
+            Indexing::Incremental,
+        );
         codec.field(
             out,
             b":path",
             if path.is_empty() { b"/" } else { path },
-            constant,
+            path_indexing,
         );
     }
 
     /// A header (its value checked by [`check_value`]): kept in the server's table
-    /// when it is a constant and no secret.
+    /// when it is a constant; a secret never indexed.
     pub(crate) fn header(&mut self, name: &HeaderName, value: Value<'_>) {
         let name = name.as_str().as_bytes();
-        let index = matches!(value, Value::Made(_)) && !SECRETS.contains(&name);
-        self.codec.field(self.out, name, value.as_bytes(), index);
+        let indexing = if SECRETS.contains(&name) {
+            Indexing::Never
+        } else if matches!(value, Value::Made(_)) {
+            Indexing::Incremental
+        } else {
+            Indexing::Without
+        };
+        self.codec.field(self.out, name, value.as_bytes(), indexing);
     }
 
     /// A constant field of the driver's own (`name` in lower case).
     pub(crate) fn constant(&mut self, name: &[u8], value: &[u8]) {
-        self.codec.field(self.out, name, value, true);
+        self.codec
+            .field(self.out, name, value, Indexing::Incremental);
     }
 }
 
@@ -760,6 +778,8 @@ impl Conns {
                 Err(Failed::Unprocessed(_)) if !fresh => {
                     last.timing.closed_by_server = true;
                     last.reconnected = true;
+                    // Sent again: from when it goes on the new connection.
+                    last.timing.written = None;
                     slots[slot] = None;
                 }
                 Err(Failed::Unprocessed(code)) => {

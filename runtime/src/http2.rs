@@ -415,7 +415,7 @@ pub(crate) async fn connect_h2(
 /// Headers HTTP/2 forbids in a request (RFC 9113 8.2.2) that a step may name: the
 /// compiler refuses `connection`, `transfer-encoding` and (on HTTP/2) `upgrade`, not
 /// these; `te` is allowed only as `trailers`.
-fn is_connection_header(name: &HeaderName) -> bool {
+pub(crate) fn is_connection_header(name: &HeaderName) -> bool {
     *name == http::header::TE
         || name.as_str() == "keep-alive"
         || name.as_str() == "proxy-connection"
@@ -591,6 +591,7 @@ impl Perform for Http2 {
     ) -> Outcome {
         let slot = s.hop.map_or(program.step(step).origin.index(), |h| h.slot);
         self.last.connected = false;
+        self.last_len = 0;
         self.last.reconnected = false;
         self.last.timing = Timing::default();
         let timeout = s.timeout;
