@@ -18,7 +18,7 @@ use rustls::ClientConfig;
 use crate::decode::Decoded;
 use crate::grpc::{Grpc, GrpcMethod};
 use crate::http1::{Http1, Sending, StepInfo};
-use crate::http2::Http2;
+use crate::http2::{Http2, Prepared};
 use crate::http3::Http3;
 use crate::stats::{Outcome, Tally, Timing};
 use crate::vu::Request;
@@ -100,6 +100,10 @@ pub(crate) struct Transport {
     /// By [`Protocol::index`]; `None` when no origin of that protocol may be `https`.
     pub tls: [Option<Arc<ClientConfig>>; Protocol::ALL.len()],
     pub infos: Arc<[StepInfo]>,
+    /// Each step's request parts for HTTP/2, gRPC and HTTP/3 (http2.rs's
+    /// `prepare`), made once for the run: every VU's driver reads the same, so
+    /// they stay in the cache from one VU's request to the next.
+    pub prepared: Arc<[Option<Prepared>]>,
     /// The gRPC methods steps call, resolved in the program's schema.
     pub grpc: Arc<[GrpcMethod]>,
     /// Where connections go (`--connect-to`, the run's DNS answers).
@@ -150,19 +154,19 @@ impl Drivers {
             Protocol::Http2 => {
                 let d = self
                     .http2
-                    .get_or_insert_with(|| Http2::new(program, &transport.http));
+                    .get_or_insert_with(|| Http2::new(program, transport));
                 (d.perform(program, state, step, info, s).await, d)
             }
             Protocol::Grpc => {
-                let d = self.grpc.get_or_insert_with(|| {
-                    Grpc::new(program, &transport.http, transport.grpc.clone())
-                });
+                let d = self
+                    .grpc
+                    .get_or_insert_with(|| Grpc::new(program, transport));
                 (d.perform(program, state, step, info, s).await, d)
             }
             Protocol::Http3 => {
                 let d = self
                     .http3
-                    .get_or_insert_with(|| Http3::new(program, &transport.http));
+                    .get_or_insert_with(|| Http3::new(program, transport));
                 (d.perform(program, state, step, info, s).await, d)
             }
             Protocol::WebSocket => {

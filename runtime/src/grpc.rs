@@ -41,7 +41,7 @@ use crate::driver::{Driver, Last, Perform};
 use crate::h2own::{self, Conns, Failed};
 use crate::h2pool;
 use crate::http1::{Added, Sending, StepInfo};
-use crate::http2::{Prepared, Source, is_connection_header, prepare, source};
+use crate::http2::{Prepared, Source, is_connection_header, source};
 use crate::stats::{Outcome, Tally, Timing};
 
 /// `DEADLINE_EXCEEDED`.
@@ -119,7 +119,7 @@ pub(crate) struct Grpc {
     methods: Arc<[GrpcMethod]>,
     /// Each step's request parts as HTTP/2 encodes them (the metadata's names and
     /// constant values).
-    steps: Vec<Option<Prepared>>,
+    steps: Arc<[Option<Prepared>]>,
     /// Each step's message as last encoded.
     encoded: Vec<Encoded>,
     /// `grpc-timeout`, from the run's timeout.
@@ -157,11 +157,8 @@ struct Replies {
 }
 
 impl Grpc {
-    pub fn new(
-        program: &Program,
-        http: &kaioken_vm::TransportPlan,
-        methods: Arc<[GrpcMethod]>,
-    ) -> Grpc {
+    pub fn new(program: &Program, transport: &crate::driver::Transport) -> Grpc {
+        let http = &transport.http;
         // gRPC's timeout unit `m` is milliseconds, at most 8 digits.
         let ms = http.timeout.as_millis().clamp(1, 99_999_999);
         Grpc {
@@ -178,8 +175,8 @@ impl Grpc {
                 program.origins.len(),
                 h2pool::join(h2pool::Kind::Grpc, http.h2_streams),
             ),
-            methods,
-            steps: prepare(program),
+            methods: transport.grpc.clone(),
+            steps: transport.prepared.clone(),
             encoded: (0..program.steps.len())
                 .map(|_| Encoded::default())
                 .collect(),

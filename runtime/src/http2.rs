@@ -386,7 +386,7 @@ pub(crate) struct Http2 {
     /// closed after its response.
     keepalive: bool,
     conns: Conns,
-    steps: Vec<Option<Prepared>>,
+    steps: std::sync::Arc<[Option<Prepared>]>,
     last_len: u64,
 }
 
@@ -422,7 +422,8 @@ pub(crate) fn is_connection_header(name: &HeaderName) -> bool {
 }
 
 impl Http2 {
-    pub fn new(program: &Program, http: &kaioken_vm::TransportPlan) -> Http2 {
+    pub fn new(program: &Program, transport: &crate::driver::Transport) -> Http2 {
+        let http = &transport.http;
         let group = if http.keepalive {
             h2pool::join(h2pool::Kind::Http2, http.h2_streams)
         } else {
@@ -441,7 +442,7 @@ impl Http2 {
             follow: http.max_redirects > 0,
             keepalive: http.keepalive,
             conns: Conns::new(program.origins.len(), group),
-            steps: prepare(program),
+            steps: transport.prepared.clone(),
             last_len: 0,
         }
     }

@@ -30,7 +30,7 @@ use crate::ErrorKind;
 use crate::dial::Dial;
 use crate::driver::{Driver, Last, Perform};
 use crate::http1::{Sending, StepInfo};
-use crate::http2::{Prepared, build_request, keep_head, prepare, source};
+use crate::http2::{Prepared, build_request, keep_head, source};
 use crate::stats::{Opened, Outcome, Timing};
 
 /// The longest a QUIC handshake may take (the request timeout, when shorter, bounds
@@ -59,7 +59,7 @@ pub(crate) struct Http3 {
     client: Option<quinn::ClientConfig>,
     /// By connection slot: the program's origins, then those redirects led to.
     conns: Vec<Option<Conn>>,
-    steps: Vec<Option<Prepared>>,
+    steps: std::sync::Arc<[Option<Prepared>]>,
     last_len: u64,
     /// The handshake under way (its address and server), so that the request
     /// timeout ending it is told as the QUIC handshake failing, not the response.
@@ -67,7 +67,8 @@ pub(crate) struct Http3 {
 }
 
 impl Http3 {
-    pub fn new(program: &Program, http: &kaioken_vm::TransportPlan) -> Http3 {
+    pub fn new(program: &Program, transport: &crate::driver::Transport) -> Http3 {
+        let http = &transport.http;
         Http3 {
             last: Last {
                 detail: None,
@@ -83,7 +84,7 @@ impl Http3 {
             endpoints: [None, None],
             client: None,
             conns: (0..program.origins.len()).map(|_| None).collect(),
-            steps: prepare(program),
+            steps: transport.prepared.clone(),
             last_len: 0,
             handshaking: None,
         }

@@ -174,6 +174,7 @@ impl Shared {
                 http: plan.transport.clone(),
                 tls,
                 infos: StepInfo::for_program(&plan.program, &plan.transport),
+                prepared: crate::http2::prepare(&plan.program).into(),
                 grpc: crate::grpc::methods(&plan.program).map_err(RunError::InvalidProgram)?,
                 dial: Arc::new(crate::dial::Dial::new(&plan.transport).map_err(RunError::Network)?),
             },
