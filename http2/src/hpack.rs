@@ -318,8 +318,10 @@ impl Encoder {
             Ok(whole) => return put_integer(out, 0x80, 7, whole),
             Err(name_index) => name_index,
         };
-        if let Some(i) =
-            (1..=self.table.entries.len()).find(|&i| self.table.get(i) == Some((name, value)))
+        // A secret is never in the table, and a search for it would only cost.
+        if indexing != Indexing::Never
+            && let Some(i) =
+                (1..=self.table.entries.len()).find(|&i| self.table.get(i) == Some((name, value)))
         {
             return put_integer(out, 0x80, 7, STATIC.len() + i);
         }

@@ -1102,19 +1102,23 @@ fn publishing_statistics_allocates_nothing_once_warm() {
 /// A gRPC server on its own thread (its allocations are not counted: counting is per
 /// thread) that answers every unary call with one `Item { id: "1" }` and status OK.
 fn grpc_serve(listener: TcpListener) {
-    h2_answer_each(listener, |mut respond| {
-        let head = http::Response::builder()
-            .header("content-type", "application/grpc")
-            .body(())
-            .unwrap();
-        let mut send = respond.send_response(head, false).unwrap();
-        let reply: &[u8] = &[0, 0, 0, 0, 3, 0x0a, 0x01, b'1'];
-        send.send_data(bytes::Bytes::from_static(reply), false)
-            .unwrap();
-        let mut trailers = http::HeaderMap::new();
-        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-        send.send_trailers(trailers).unwrap();
+    h2_answer_each(listener, |respond| {
+        grpc_reply(respond, &[0, 0, 0, 0, 3, 0x0a, 0x01, b'1']);
     });
+}
+
+/// Answer a gRPC call with `body` (framed messages, whole or not) and status OK.
+fn grpc_reply(mut respond: h2::server::SendResponse<bytes::Bytes>, body: &'static [u8]) {
+    let head = http::Response::builder()
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let mut send = respond.send_response(head, false).unwrap();
+    send.send_data(bytes::Bytes::from_static(body), false)
+        .unwrap();
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    send.send_trailers(trailers).unwrap();
 }
 
 /// Accept one h2c connection on `listener` and, for each request on it, read its
@@ -1146,9 +1150,10 @@ fn h2_answer_each(listener: TcpListener, answer: fn(h2::server::SendResponse<byt
 /// A check that `grpc_serve`'s reply passes.
 const GRPC_CHECK: &str = r#"['body contains "\"id\":\"1\""']"#;
 
-/// A program calling `t.S/Get` (`Item { id }` both ways) on `port` with
-/// `message`, its request's `checks`; its schema written into `dir`.
-fn grpc_program(
+/// A program calling `t.S/Get` (`Req { id }` for `Item { id }`) on `port` with
+/// `message`, its request's `checks`; its schema (which also has `Y { name }`,
+/// encoded as `Item` is) written into `dir`.
+pub(crate) fn grpc_program(
     dir: &std::path::Path,
     port: u16,
     message: &str,
@@ -1159,7 +1164,8 @@ fn grpc_program(
     std::fs::write(
         &proto,
         "syntax = \"proto3\";\npackage t;\nservice S { rpc Get(Req) returns (Item); }\n\
-         message Req { string id = 1; }\nmessage Item { string id = 1; }\n",
+         message Req { string id = 1; }\nmessage Item { string id = 1; }\n\
+         message Y { string name = 1; }\n",
     )
     .unwrap();
     let config = ConfigFile {
@@ -1191,22 +1197,13 @@ fn a_message_cut_short_does_not_spoil_the_next_call() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
-        h2_answer_each(listener, |mut respond| {
-            let head = http::Response::builder()
-                .header("content-type", "application/grpc")
-                .body(())
-                .unwrap();
-            let mut send = respond.send_response(head, false).unwrap();
-            let reply: &'static [u8] =
-                match CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
-                    0 => &[0, 0, 0, 0, 10, 0x0a, 0x01, b'1'],
-                    _ => &[0, 0, 0, 0, 3, 0x0a, 0x01, b'1'],
-                };
-            send.send_data(bytes::Bytes::from_static(reply), false)
-                .unwrap();
-            let mut trailers = http::HeaderMap::new();
-            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-            send.send_trailers(trailers).unwrap();
+        h2_answer_each(listener, |respond| {
+            let body: &'static [u8] = match CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            {
+                0 => &[0, 0, 0, 0, 10, 0x0a, 0x01, b'1'],
+                _ => &[0, 0, 0, 0, 3, 0x0a, 0x01, b'1'],
+            };
+            grpc_reply(respond, body);
         })
     });
     let program = grpc_program(&dir, port, r#"{"id": "7"}"#, GRPC_CHECK);

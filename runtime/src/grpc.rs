@@ -41,7 +41,7 @@ use crate::driver::{Driver, Last, Perform};
 use crate::h2own::{self, Conns, Failed};
 use crate::h2pool;
 use crate::http1::{Added, Sending, StepInfo};
-use crate::http2::{Prepared, Source, is_connection_header, source};
+use crate::http2::{Prepared, Source, is_connection_header, keep_h2_head, regular, source};
 use crate::stats::{Outcome, Tally, Timing};
 
 /// `DEADLINE_EXCEEDED`.
@@ -228,9 +228,8 @@ impl Grpc {
             code: None,
             trailers_only: false,
             tally: &mut self.tally,
-            bytes_in: &mut self.bytes_in,
         };
-        let (http_status, _) = self
+        let http_status = self
             .conns
             .exchange(
                 slot,
@@ -240,7 +239,7 @@ impl Grpc {
                 &mut self.last,
                 &req,
                 &mut reading,
-                &mut self.last_len,
+                (&mut self.last_len, &mut self.bytes_in),
             )
             .await?;
         let (code, trailers_only) = match reading.code {
@@ -332,13 +331,7 @@ struct Call<'a> {
 
 impl h2own::Request for Call<'_> {
     fn check(&self) -> Result<(), ErrorKind> {
-        h2own::check_path(self.src.path())?;
-        self.src
-            .headers(None, |name, value| match is_connection_header(name) {
-                true => Ok(()),
-                false => h2own::check_value(value),
-            })?;
-        Ok(())
+        self.src.check_read(None)
     }
 
     /// The head's length counts the metadata (as HTTP/1.1 spells it), not the
@@ -377,32 +370,19 @@ struct Reading<'a> {
     code: Option<u8>,
     trailers_only: bool,
     tally: &'a mut Tally,
-    /// The response's size so far, as HTTP/1.1 would spell it (kept when a
-    /// deadline cuts the call short).
-    bytes_in: &'a mut u64,
 }
 
 impl h2own::Sink for Reading<'_> {
     fn head(&mut self, last: &mut Last, status: u16, head: &Fields) -> u64 {
-        let fields = || head.iter().filter(|(name, _)| !name.starts_with(b":"));
         self.http_status = status;
-        if let Some((_, v)) = fields().find(|(n, _)| *n == b"grpc-status") {
+        if let Some((_, v)) = regular(head).find(|(n, _)| *n == b"grpc-status") {
             self.code = Some(parse_status(v));
             self.trailers_only = true;
         }
-        let capture = last.capture.as_mut().filter(|_| self.reads.any());
-        let n = crate::http2::keep_head(
-            capture.map(|c| c.start(self.reads.body)),
-            b"HTTP/2",
-            status,
-            fields,
-        );
-        *self.bytes_in = n;
-        n
+        keep_h2_head(last, self.reads, status, head)
     }
 
     fn data(&mut self, last: &mut Last, data: &[u8]) -> Result<(), Failed> {
-        *self.bytes_in += data.len() as u64;
         if self.http_status != 200 || self.code.is_some() {
             return Ok(());
         }
@@ -460,9 +440,7 @@ impl h2own::Sink for Reading<'_> {
             crate::http2::push_headers(&mut c.head, fields.iter());
             c.head.extend_from_slice(b"\r\n");
         }
-        let n = crate::http2::header_bytes(fields.iter());
-        *self.bytes_in += n;
-        n
+        crate::http2::header_bytes(fields.iter())
     }
 }
 
@@ -577,36 +555,15 @@ impl Perform for Grpc {
 
 #[cfg(test)]
 mod tests {
-    use kaioken_compiler::{ConfigFile, Input, compile, lower};
     use prost_reflect::DescriptorPool;
 
     use super::Replies;
 
-    /// The schema of a program calling `t.S/Get`, whose file also has `t.Y`: a
-    /// message of a type other than `Item` with the same encoding for `"1"`.
+    /// The schema of `alloc_tests::grpc_program`: `t.Item { id }` and `t.Y { name }`
+    /// encode `"1"` alike.
     fn pool() -> DescriptorPool {
         let dir = std::env::temp_dir().join(format!("kaioken-grpc-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let proto = dir.join("api.proto");
-        std::fs::write(
-            &proto,
-            "syntax = \"proto3\";\npackage t;\nservice S { rpc Get(Item) returns (Item); }\n\
-             message Item { string id = 1; }\nmessage Y { string name = 1; }\n",
-        )
-        .unwrap();
-        let config = ConfigFile {
-            name: "grpc.toml".into(),
-            text: format!(
-                "[target]\nurl = \"grpc://127.0.0.1:1\"\n[grpc]\nproto = \"{}\"\n\
-                 call = \"t.S/Get\"\nmessage = '{{}}'\n",
-                proto.display()
-            ),
-        };
-        let input = Input {
-            config: Some(config),
-            ..Input::default()
-        };
-        let program = compile(&lower(&input).unwrap()).unwrap();
+        let program = crate::alloc_tests::grpc_program(&dir, 1, "{}", "[]");
         std::fs::remove_dir_all(&dir).unwrap();
         DescriptorPool::decode(program.grpc_schema.as_slice()).unwrap()
     }

@@ -273,7 +273,9 @@ struct Reading<'a, S> {
     body: &'a [u8],
     sent: usize,
     status: Option<u16>,
-    bytes_in: u64,
+    /// The response's size so far, as HTTP/1.1 would spell it: the caller's, so
+    /// that a request cut short by its timeout keeps what came.
+    bytes_in: &'a mut u64,
     last: &'a mut Last,
     sink: &'a mut S,
 }
@@ -426,7 +428,7 @@ impl Conn {
         &mut self,
         cx: &mut Context<'_>,
         r: &mut Reading<'_, S>,
-    ) -> Poll<Result<(u16, u64), Failed>> {
+    ) -> Poll<Result<u16, Failed>> {
         let result = loop {
             if let Some(broken) = &self.broken {
                 break Err(broken.failed(r.status.is_some()));
@@ -515,11 +517,11 @@ impl Conn {
                 Event::Head { status, end } => {
                     r.last.timing.first_byte = Some(Instant::now());
                     r.status = Some(status);
-                    r.bytes_in = r.sink.head(r.last, status, self.codec.fields());
+                    *r.bytes_in = r.sink.head(r.last, status, self.codec.fields());
                     end
                 }
                 Event::Data(data, end) => {
-                    r.bytes_in += data.len() as u64;
+                    *r.bytes_in += data.len() as u64;
                     if let Err(failed) = r.sink.data(r.last, data) {
                         if !end {
                             self.codec.cancel(&mut self.wbuf, r.id);
@@ -529,7 +531,7 @@ impl Conn {
                     end
                 }
                 Event::Trailers => {
-                    r.bytes_in += r.sink.trailers(r.last, self.codec.fields());
+                    *r.bytes_in += r.sink.trailers(r.last, self.codec.fields());
                     true
                 }
                 Event::Reset(code) => {
@@ -563,7 +565,7 @@ impl Conn {
                 }
             };
             if end {
-                break Ok((r.status.unwrap_or_default(), r.bytes_in));
+                break Ok(r.status.unwrap_or_default());
             }
         };
         // The frames of the connection read after the response (a `GOAWAY` most
@@ -615,8 +617,8 @@ impl Drop for Guard<'_> {
 }
 
 /// Send `req` to `origin` (the step's, or its redirect's) on `conn` and read its
-/// response into `sink`: its status and its size as HTTP/1.1 would spell it. The
-/// request's own size, spelled so too, goes to `len` before it is sent; `last`'s
+/// response into `sink`: its status. The sizes as HTTP/1.1 would spell them go to
+/// `len`, the request's before it is sent, the response's as it comes; `last`'s
 /// timing gets the instants it went and its head came.
 async fn exchange<R: Request, S: Sink>(
     conn: &Shared,
@@ -624,8 +626,8 @@ async fn exchange<R: Request, S: Sink>(
     origin: &Origin,
     last: &mut Last,
     sink: &mut S,
-    len: &mut u64,
-) -> Result<(u16, u64), Failed> {
+    (len, bytes_in): (&mut u64, &mut u64),
+) -> Result<u16, Failed> {
     // The server takes so many streams at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     std::future::poll_fn(|cx| {
         let mut c = conn.borrow_mut();
@@ -668,12 +670,13 @@ async fn exchange<R: Request, S: Sink>(
         done: false,
     };
     last.timing.written = Some(Instant::now());
+    *bytes_in = 0;
     let mut reading = Reading {
         id,
         body,
         sent,
         status: None,
-        bytes_in: 0,
+        bytes_in,
         last,
         sink,
     };
@@ -722,7 +725,8 @@ impl Conns {
     /// one VU of the group while the others wait), and read its response into
     /// `sink`. A request the server did not process on a reused connection goes
     /// once more, on a new one ([`Last::reconnected`]). Returns the response's
-    /// status and size as HTTP/1.1 would spell it; `len` gets the request's.
+    /// status; `sizes` get the request's and the response's as HTTP/1.1 would
+    /// spell them.
     #[allow(clippy::too_many_arguments)]
     pub async fn exchange<R: Request, S: Sink>(
         &mut self,
@@ -733,8 +737,8 @@ impl Conns {
         last: &mut Last,
         req: &R,
         sink: &mut S,
-        len: &mut u64,
-    ) -> Result<(u16, u64), ErrorKind> {
+        sizes: (&mut u64, &mut u64),
+    ) -> Result<u16, ErrorKind> {
         self.opened = None;
         self.open_failed = false;
         if slot >= self.slots.len() {
@@ -773,8 +777,9 @@ impl Conns {
             let Some(conn) = slots[slot].as_ref() else {
                 return Err(ErrorKind::Other);
             };
-            match exchange(conn, req, origin, last, sink, len).await {
-                Ok(answer) => return Ok(answer),
+            let (len, bytes_in) = (&mut *sizes.0, &mut *sizes.1);
+            match exchange(conn, req, origin, last, sink, (len, bytes_in)).await {
+                Ok(status) => return Ok(status),
                 Err(Failed::Unprocessed(_)) if !fresh => {
                     last.timing.closed_by_server = true;
                     last.reconnected = true;

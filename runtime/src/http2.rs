@@ -49,6 +49,10 @@ pub(crate) struct Prepared {
     /// `te`), which the HTTP/2 driver leaves out: RFC 9113 section 8.2.2 forbids
     /// connection-specific fields.
     connection_headers: bool,
+    /// The path is a constant that passed `h2own::check_path`, and every header
+    /// value is a constant: a request of the step has nothing of the VU's state to
+    /// check, unless it follows a redirect or carries added headers.
+    constant: bool,
 }
 
 /// Each step's [`Prepared`] parts; `None` for a step whose constant parts `http`
@@ -87,6 +91,9 @@ pub(crate) fn prepare(program: &Program) -> Vec<Option<Prepared>> {
                 Operand::Buf(_) => None,
             };
             let connection_headers = headers.iter().any(|(name, _)| is_connection_header(name));
+            let constant = headers.iter().all(|(_, value)| value.is_some())
+                && matches!(s.path, Operand::Const(k)
+                    if crate::h2own::check_path(program.constant(k)).is_ok());
             Some(Prepared {
                 method: Method::from_bytes(s.method.as_str().as_bytes()).ok()?,
                 prefix,
@@ -103,6 +110,7 @@ pub(crate) fn prepare(program: &Program) -> Vec<Option<Prepared>> {
                     _ => None,
                 },
                 connection_headers,
+                constant,
             })
         })
         .collect()
@@ -154,6 +162,23 @@ impl<'a> Source<'a> {
             Some(h) => h.method.as_str(),
             None => self.prepared.method.as_str(),
         }
+    }
+
+    /// Check what the request reads from the VU's state as `http` would (its path,
+    /// its headers' values; `h2` as for [`Source::headers`]): nothing to do for a
+    /// step whose parts are constants checked once, with nothing added.
+    pub(crate) fn check_read(&self, h2: Option<usize>) -> Result<(), ErrorKind> {
+        let Added {
+            cookie,
+            traceparent,
+        } = self.added;
+        if self.prepared.constant && self.hop.is_none() && cookie.is_none() && traceparent.is_none()
+        {
+            return Ok(());
+        }
+        crate::h2own::check_path(self.path())?;
+        self.headers(h2, |_, value| crate::h2own::check_value(value))?;
+        Ok(())
     }
 
     /// Every request of the step has this path: a constant, not a redirect's.
@@ -350,6 +375,23 @@ pub(crate) fn keep_head<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
     header_bytes(headers()) + 12
 }
 
+/// An HTTP/2 response head's fields less its pseudo-header fields.
+pub(crate) fn regular(head: &Fields) -> impl Iterator<Item = (&[u8], &[u8])> {
+    head.iter().filter(|(name, _)| !name.starts_with(b":"))
+}
+
+/// Keep an HTTP/2 response's head for the step's checks and extractors when it
+/// `reads` it, as [`keep_head`] does; returns its length as HTTP/1.1 spells it.
+pub(crate) fn keep_h2_head(last: &mut Last, reads: Reads, status: u16, head: &Fields) -> u64 {
+    let capture = last.capture.as_mut().filter(|_| reads.any());
+    keep_head(
+        capture.map(|c| c.start(reads.body)),
+        b"HTTP/2",
+        status,
+        || regular(head),
+    )
+}
+
 /// A header map's fields as names and values, for [`keep_head`],
 /// [`push_headers`] and [`header_bytes`].
 pub(crate) fn fields(headers: &http::HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
@@ -470,7 +512,8 @@ impl Http2 {
             reads: info.keep,
             follow: self.follow,
         };
-        let answer = self
+        let mut bytes_in = 0;
+        let status = self
             .conns
             .exchange(
                 slot,
@@ -480,13 +523,13 @@ impl Http2 {
                 &mut self.last,
                 &src,
                 &mut keep,
-                &mut self.last_len,
+                (&mut self.last_len, &mut bytes_in),
             )
             .await?;
         if !self.keepalive {
             self.conns.drop_conn(slot);
         }
-        Ok(answer)
+        Ok((status, bytes_in))
     }
 }
 
@@ -495,10 +538,7 @@ impl Http2 {
 /// ([`Source::headers`]).
 impl h2own::Request for Source<'_> {
     fn check(&self) -> Result<(), ErrorKind> {
-        h2own::check_path(self.path())?;
-        let body_len = Source::body(self).0.len();
-        self.headers(Some(body_len), |_, value| h2own::check_value(value))?;
-        Ok(())
+        self.check_read(Some(Source::body(self).0.len()))
     }
 
     fn encode(&self, block: &mut h2own::Block<'_>, origin: &Origin, body_len: usize) -> usize {
@@ -525,20 +565,13 @@ struct Keep {
 
 impl h2own::Sink for Keep {
     fn head(&mut self, last: &mut Last, status: u16, head: &Fields) -> u64 {
-        let fields = || head.iter().filter(|(name, _)| !name.starts_with(b":"));
         if self.follow
             && crate::redirect::is_redirect(status)
-            && let Some((_, v)) = fields().find(|(n, _)| *n == b"location")
+            && let Some((_, v)) = regular(head).find(|(n, _)| *n == b"location")
         {
             last.location.extend_from_slice(v);
         }
-        let capture = last.capture.as_mut().filter(|_| self.reads.any());
-        keep_head(
-            capture.map(|c| c.start(self.reads.body)),
-            b"HTTP/2",
-            status,
-            fields,
-        )
+        keep_h2_head(last, self.reads, status, head)
     }
 
     fn data(&mut self, last: &mut Last, data: &[u8]) -> Result<(), Failed> {
@@ -602,5 +635,34 @@ impl Perform for Http2 {
             self.conns.drop_conn(slot);
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kaioken_compiler::{Flags, Input, compile, lower};
+
+    /// The step's first prepared parts, for a run of `flags` over HTTP/2.
+    fn prepared(url: &str, headers: &[&str]) -> super::Prepared {
+        let flags = Flags {
+            url: Some(url.into()),
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            http2: true,
+            ..Flags::default()
+        };
+        let input = Input {
+            flags,
+            ..Input::default()
+        };
+        let program = compile(&lower(&input).unwrap()).unwrap();
+        super::prepare(&program).swap_remove(0).unwrap()
+    }
+
+    #[test]
+    fn only_a_step_of_constants_skips_the_request_check() {
+        let url = "http://127.0.0.1:1/items?a=1";
+        assert!(prepared(url, &["x-token: abc"]).constant);
+        assert!(!prepared(url, &["x-vu: ${VU}"]).constant);
+        assert!(!prepared("http://127.0.0.1:1/items/${REQUEST_ID}", &[]).constant);
     }
 }
