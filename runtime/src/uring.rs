@@ -3082,7 +3082,7 @@ fn stamp_receipts(socket: &Socket) -> io::Result<()> {
 
 /// The receive timestamp among a `recvmsg`'s control messages (`SCM_TIMESTAMPNS`),
 /// as realtime since the epoch; `None` without one.
-fn receipt_time(control: &[u8]) -> Option<Duration> {
+pub(crate) fn receipt_time(control: &[u8]) -> Option<Duration> {
     // SAFETY: CMSG_LEN only computes a size.
     let head = unsafe { libc::CMSG_LEN(0) } as usize;
     let mut rest = control;
