@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::Test;
+use crate::harness::{Test, kaioken};
 use crate::nginx::{Nginx, Variant};
 
 /// A real report, from a short run against nginx.
@@ -155,15 +155,16 @@ fn noise_is_not_a_regression_but_a_slower_url_is() {
         std::fs::write(runs.path().join(name), report.0.to_string()).unwrap();
         report
     };
-    for name in ["b1.json", "b2.json", "b3.json", "same.json"] {
-        run(name);
-    }
-    let compare = |current: &str, extra: &[&str], status: i32| {
+    // A directory holding the three baselines and `current`.
+    let staged = |current: &str| {
         let dir = tempfile::tempdir().expect("temporary directory");
         for name in ["b1.json", "b2.json", "b3.json", current] {
             std::fs::copy(runs.path().join(name), dir.path().join(name)).unwrap();
         }
-        Test::in_dir(dir)
+        dir
+    };
+    let compare = |current: &str, extra: &[&str], status: i32| {
+        Test::in_dir(staged(current))
             .without_no_tui()
             .args(["compare", "b1.json", "b2.json", "b3.json", current])
             .args(extra.iter().copied())
@@ -171,10 +172,44 @@ fn noise_is_not_a_regression_but_a_slower_url_is() {
             .run()
     };
 
-    let out = compare("same.json", &[], 0);
-    assert!(out.stdout.contains("\nno regression ("), "{}", out.stdout);
-    assert!(out.stdout.contains("noise: 3 baselines"), "{}", out.stdout);
-    assert!(!out.stdout.contains("REGRESSION"), "{}", out.stdout);
+    // The intervals cover all eight metrics together at 95%, so one more run of the
+    // same URL is flagged about once in twenty by design, and more often on a
+    // machine busy with the whole suite (a p99 of 4 ms against 0.5 ± 2.2 ms, once).
+    // Of three independent sets of three baselines and one more run, one must be
+    // judged clean; the slower URL below must be flagged at once.
+    let mut flagged = Vec::new();
+    let clean = (0..3).find_map(|_| {
+        for name in ["b1.json", "b2.json", "b3.json", "same.json"] {
+            run(name);
+        }
+        let dir = staged("same.json");
+        let out = kaioken()
+            .current_dir(dir.path())
+            .args(["compare", "b1.json", "b2.json", "b3.json", "same.json"])
+            .output()
+            .expect("spawn kaioken");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        match out.status.code() {
+            Some(0) => Some(stdout),
+            Some(3) => {
+                flagged.push(stdout);
+                None
+            }
+            code => panic!(
+                "compare exited {code:?}:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    });
+    let Some(stdout) = clean else {
+        panic!(
+            "three runs of the same URL, each flagged:\n{}",
+            flagged.join("\n")
+        );
+    };
+    assert!(stdout.contains("\nno regression ("), "{stdout}");
+    assert!(stdout.contains("noise: 3 baselines"), "{stdout}");
+    assert!(!stdout.contains("REGRESSION"), "{stdout}");
 
     // The same URL, 4 MB instead of 1 kB: every request moves 4000 times the bytes.
     std::fs::write(&page, vec![b'k'; 4 << 20]).unwrap();
