@@ -15,6 +15,7 @@ use std::time::Duration;
 use kaioken_vm::{Program, Protocol, TransportPlan};
 use rustls::ClientConfig;
 
+use crate::deadline::Deadline;
 use crate::decode::Decoded;
 use crate::grpc::{Grpc, GrpcMethod};
 use crate::http1::{Http1, Sending, StepInfo};
@@ -82,7 +83,7 @@ pub(crate) trait Driver {
 /// A driver's exchange.
 pub(crate) trait Perform: Driver {
     /// Send `step`'s request (or, with `s.hop`, the redirect it led to) and read the
-    /// whole response within `s.timeout`.
+    /// whole response within `s.timeout`, timed by the VU's `deadline`.
     async fn perform(
         &mut self,
         program: &Program,
@@ -90,6 +91,7 @@ pub(crate) trait Perform: Driver {
         step: kaioken_vm::StepId,
         info: &StepInfo,
         s: Sending<'_>,
+        deadline: &mut Deadline,
     ) -> Outcome;
 }
 
@@ -116,9 +118,11 @@ impl Transport {
     }
 }
 
-/// One VU's drivers, one per protocol, each made when a step first needs it.
+/// One VU's drivers, one per protocol, each made when a step first needs it, and
+/// the request timer they share.
 #[derive(Default)]
 pub(crate) struct Drivers {
+    deadline: Deadline,
     http1: Option<Http1>,
     http2: Option<Http2>,
     grpc: Option<Grpc>,
@@ -144,36 +148,37 @@ impl Drivers {
             hop: request.hop,
         };
         let (state, step) = (request.state, request.step);
+        let deadline = &mut self.deadline;
         let (outcome, driver): (Outcome, &mut dyn Driver) = match request.protocol {
             Protocol::Http1 => {
                 let d = self
                     .http1
                     .get_or_insert_with(|| Http1::new(program, &transport.http));
-                (d.perform(program, state, step, info, s).await, d)
+                (d.perform(program, state, step, info, s, deadline).await, d)
             }
             Protocol::Http2 => {
                 let d = self
                     .http2
                     .get_or_insert_with(|| Http2::new(program, transport));
-                (d.perform(program, state, step, info, s).await, d)
+                (d.perform(program, state, step, info, s, deadline).await, d)
             }
             Protocol::Grpc => {
                 let d = self
                     .grpc
                     .get_or_insert_with(|| Grpc::new(program, transport));
-                (d.perform(program, state, step, info, s).await, d)
+                (d.perform(program, state, step, info, s, deadline).await, d)
             }
             Protocol::Http3 => {
                 let d = self
                     .http3
                     .get_or_insert_with(|| Http3::new(program, transport));
-                (d.perform(program, state, step, info, s).await, d)
+                (d.perform(program, state, step, info, s, deadline).await, d)
             }
             Protocol::WebSocket => {
                 let d = self
                     .ws
                     .get_or_insert_with(|| Ws::new(program, &transport.http));
-                (d.perform(program, state, step, info, s).await, d)
+                (d.perform(program, state, step, info, s, deadline).await, d)
             }
         };
         if program.step(step).kind == kaioken_vm::StepKind::Http {

@@ -37,6 +37,7 @@ use prost_reflect::{
 };
 
 use crate::ErrorKind;
+use crate::deadline::Deadline;
 use crate::driver::{Driver, Last, Perform};
 use crate::h2own::{self, Conns, Failed};
 use crate::h2pool;
@@ -508,6 +509,7 @@ impl Perform for Grpc {
         step: StepId,
         info: &StepInfo,
         s: Sending<'_>,
+        deadline: &mut Deadline,
     ) -> Outcome {
         let slot = program.step(step).origin.index();
         self.last.connected = false;
@@ -520,7 +522,9 @@ impl Perform for Grpc {
             c.clear();
         }
         let timeout = s.timeout;
-        let result = tokio::time::timeout(timeout, self.call(program, state, step, info, &s)).await;
+        let result = deadline
+            .within(timeout, || self.call(program, state, step, info, &s))
+            .await;
         // Taken: a call that failed before its exchange opened nothing.
         self.tally.opened = self.conns.opened.take();
         self.tally.open_failed = u64::from(std::mem::take(&mut self.conns.open_failed));

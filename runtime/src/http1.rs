@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use crate::ErrorKind;
 use crate::conn::{Stream, open};
+use crate::deadline::Deadline;
 use crate::driver::{Driver, Last, Perform};
 use crate::redirect::Hop;
 use crate::stats::Outcome;
@@ -476,6 +477,7 @@ impl Perform for Http1 {
         step: StepId,
         info: &StepInfo,
         s: Sending<'_>,
+        deadline: &mut Deadline,
     ) -> Outcome {
         let Sending {
             tls,
@@ -503,8 +505,11 @@ impl Perform for Http1 {
             let auth = dial.forward_authorization(origin);
             to_absolute_form(&mut self.wbuf, &origin.authority, auth);
         }
-        let exchange = self.exchange(slot, origin, is_head, info.keep, tls, dial);
-        let result = tokio::time::timeout(timeout, exchange).await;
+        let result = deadline
+            .within(timeout, || {
+                self.exchange(slot, origin, is_head, info.keep, tls, dial)
+            })
+            .await;
         let outcome = Outcome::of_exchange(result);
         if matches!(outcome, Outcome::Error(_)) {
             self.drop_conn(slot);

@@ -21,6 +21,7 @@ use kaioken_vm::{Operand, Origin, Program, Scheme, StepId, VuState};
 
 use crate::ErrorKind;
 use crate::conn::connect;
+use crate::deadline::Deadline;
 use crate::driver::{Driver, Last, Perform};
 use crate::h2own::{self, Conns, Failed};
 use crate::h2pool;
@@ -622,6 +623,7 @@ impl Perform for Http2 {
         step: StepId,
         info: &StepInfo,
         s: Sending<'_>,
+        deadline: &mut Deadline,
     ) -> Outcome {
         let slot = s.hop.map_or(program.step(step).origin.index(), |h| h.slot);
         self.last.connected = false;
@@ -629,8 +631,8 @@ impl Perform for Http2 {
         self.last.reconnected = false;
         self.last.timing = Timing::default();
         let timeout = s.timeout;
-        let exchange = self.exchange(program, state, step, info, s);
-        let outcome = Outcome::of_exchange(tokio::time::timeout(timeout, exchange).await);
+        let exchange = || self.exchange(program, state, step, info, s);
+        let outcome = Outcome::of_exchange(deadline.within(timeout, exchange).await);
         if matches!(outcome, Outcome::Error(_)) {
             self.conns.drop_conn(slot);
         }

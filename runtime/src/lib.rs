@@ -27,7 +27,8 @@
 //! Files by job: `controller` (the run's thread: clock, stop, stages, progress),
 //! `shared` (what workers share), `worker` (a worker thread and its engine), `closed`
 //! and `open` (the load models' VU tasks on tokio), `uring` (the io_uring engine),
-//! `vu` (the VU machine), `judge` (where outcomes meet the VM), `driver`, `http1`,
+//! `vu` (the VU machine), `judge` (where outcomes meet the VM), `driver` (and
+//! `deadline`, a VU's request timer), `http1`,
 //! `http2` (and `h2own`, `h2pool`), `grpc`, `http3`, `conn`, `tls` (the transport), `redirect`, `cookies`, `stats`,
 //! `live` (the snapshots), `trace` (`--trace-sample`: sampled requests as spans).
 //!
@@ -41,6 +42,7 @@ mod conn;
 mod control;
 mod controller;
 mod cookies;
+mod deadline;
 mod decode;
 mod dial;
 mod driver;

@@ -40,6 +40,7 @@ use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
 use crate::ErrorKind;
 use crate::conn::{Stream, connect};
+use crate::deadline::Deadline;
 use crate::driver::{Driver, Last, Perform};
 use crate::http1::{Sending, StepInfo};
 use crate::stats::{Opened, Outcome, Tally, Timing};
@@ -452,13 +453,18 @@ impl Perform for Ws {
         step: StepId,
         info: &StepInfo,
         s: Sending<'_>,
+        deadline: &mut Deadline,
     ) -> Outcome {
         self.sent = 0;
         self.last.connected = false;
         self.last.reconnected = false;
         self.last.timing = Timing::default();
-        let exchange = self.exchange(program, state, step, info.keep.body, &s);
-        match tokio::time::timeout(s.timeout, exchange).await {
+        match deadline
+            .within(s.timeout, || {
+                self.exchange(program, state, step, info.keep.body, &s)
+            })
+            .await
+        {
             Ok(Ok(Ended::Done { bytes_in })) => Outcome::Response {
                 status: kaioken_vm::Status::Ws(NORMAL),
                 bytes_in,

@@ -21,7 +21,7 @@ impl Outcome {
     /// The outcome of a driver's exchange (status and bytes read, or why there is no
     /// response) run under the request's timeout.
     pub(crate) fn of_exchange(
-        result: Result<Result<(u16, u64), ErrorKind>, tokio::time::error::Elapsed>,
+        result: Result<Result<(u16, u64), ErrorKind>, crate::deadline::TimedOut>,
     ) -> Outcome {
         match result {
             Ok(Ok((status, bytes_in))) => Outcome::Response {

@@ -1,0 +1,185 @@
+//! A VU's request timer on the tokio engine: the one timer every exchange of
+//! that VU runs under, moved to each request's deadline in place of a new
+//! `tokio::time::timeout` per request.
+//!
+//! [`Drivers`](crate::driver::Drivers) owns one and lends it to the driver that
+//! performs the request (driver.rs); the driver runs its exchange
+//! [`within`](Deadline::within) the run's timeout and judges a [`TimedOut`] its
+//! own way (a dropped connection, a gRPC call's deadline status, ...).
+//!
+//! Why one timer: a new timer registers in the runtime's timer wheel on its
+//! first poll and leaves it when dropped, two trips through the wheel's lock
+//! per request. Moving a registered timer to a later deadline is one atomic
+//! compare-and-swap: the wheel finds the entry's new deadline when the old one comes round,
+//! and files it again then, about once per timeout for a busy VU. A request's
+//! deadline is never earlier than the last one's, except after a timeout fired
+//! (tokio then registers the timer afresh).
+
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::task::coop;
+use tokio::time::{Instant, Sleep};
+
+/// As far as a deadline goes: a timeout too long to add to the clock (tokio's
+/// own `timeout` uses the same span).
+const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// One VU's request timer; made on the first request (it needs the runtime).
+#[derive(Debug, Default)]
+pub(crate) struct Deadline {
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+/// The exchange did not end within its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimedOut;
+
+impl Deadline {
+    /// Run the exchange `start` makes until it ends or `limit` passes, whichever
+    /// is first; the exchange is polled first, so one that is ready as the limit
+    /// passes ends.
+    ///
+    /// The exchange's future is large, and moving it costs a copy of its whole
+    /// size per request: so this is not an `async fn` (which would move it into its
+    /// arguments, then into a pinned local), the timer is set before the exchange
+    /// is made, and it is made where it will run, inlined.
+    #[inline(always)]
+    pub(crate) fn within<F: Future>(
+        &mut self,
+        limit: Duration,
+        start: impl FnOnce() -> F,
+    ) -> Within<'_, F> {
+        let sleep = self.arm(limit);
+        Within {
+            exchange: start(),
+            sleep,
+        }
+    }
+
+    /// The timer, set to go off `limit` from now.
+    fn arm(&mut self, limit: Duration) -> &mut Pin<Box<Sleep>> {
+        let at = Instant::now() + limit.min(FAR);
+        if let Some(sleep) = &mut self.sleep {
+            sleep.as_mut().reset(at);
+        }
+        (self.sleep).get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An exchange under its deadline ([`Deadline::within`]).
+    pub(crate) struct Within<'a, F> {
+        #[pin]
+        exchange: F,
+        sleep: &'a mut Pin<Box<Sleep>>,
+    }
+}
+
+impl<F: Future> Future for Within<'_, F> {
+    type Output = Result<F::Output, TimedOut>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let had_budget = coop::has_budget_remaining();
+        if let Poll::Ready(out) = this.exchange.poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        // An exchange that spent the task's budget must not keep its limit from
+        // being seen: the timer is asked outside the budget then, as tokio's
+        // `timeout` does.
+        let sleep = this.sleep.as_mut();
+        let expired = if had_budget && !coop::has_budget_remaining() {
+            pin!(coop::unconstrained(sleep)).poll(cx)
+        } else {
+            sleep.poll(cx)
+        };
+        expired.map(|()| Err(TimedOut))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_exchange_that_ends_first_is_its_own_result() {
+        runtime().block_on(async {
+            let mut deadline = Deadline::default();
+            for i in 0..3 {
+                let out = deadline
+                    .within(Duration::from_secs(1), || async move { i })
+                    .await;
+                assert_eq!(out, Ok(i));
+            }
+        });
+    }
+
+    #[test]
+    fn a_slow_exchange_times_out_at_its_limit_and_the_timer_serves_again() {
+        runtime().block_on(async {
+            let mut deadline = Deadline::default();
+            let slow = tokio::time::sleep(Duration::from_secs(5));
+            let start = Instant::now();
+            let out = deadline.within(Duration::from_secs(2), || slow).await;
+            assert_eq!(out, Err(TimedOut));
+            assert_eq!(start.elapsed(), Duration::from_secs(2));
+
+            // After firing, the same timer measures the next request from its own
+            // start, both ways.
+            let quick = tokio::time::sleep(Duration::from_millis(500));
+            assert_eq!(
+                deadline.within(Duration::from_secs(2), || quick).await,
+                Ok(())
+            );
+            let start = Instant::now();
+            let slow = tokio::time::sleep(Duration::from_secs(5));
+            assert_eq!(
+                deadline.within(Duration::from_secs(1), || slow).await,
+                Err(TimedOut)
+            );
+            assert_eq!(start.elapsed(), Duration::from_secs(1));
+        });
+    }
+
+    #[test]
+    fn a_later_deadline_is_not_cut_short_by_an_earlier_one() {
+        runtime().block_on(async {
+            let mut deadline = Deadline::default();
+            // The first request waits, so the timer is in the wheel for t = 1 s.
+            let work = tokio::time::sleep(Duration::from_millis(100));
+            assert_eq!(
+                deadline.within(Duration::from_secs(1), || work).await,
+                Ok(())
+            );
+            tokio::time::advance(Duration::from_millis(800)).await;
+            // The next runs past t = 1 s and ends before its own limit.
+            let start = Instant::now();
+            let work = tokio::time::sleep(Duration::from_millis(1500));
+            assert_eq!(
+                deadline.within(Duration::from_secs(2), || work).await,
+                Ok(())
+            );
+            assert_eq!(start.elapsed(), Duration::from_millis(1500));
+        });
+    }
+
+    #[test]
+    fn a_limit_too_long_for_the_clock_waits_for_the_exchange() {
+        runtime().block_on(async {
+            let mut deadline = Deadline::default();
+            let work = tokio::time::sleep(Duration::from_secs(3600));
+            assert_eq!(deadline.within(Duration::MAX, || work).await, Ok(()));
+        });
+    }
+}
