@@ -296,6 +296,13 @@ impl Connection {
         self.encoder.field(out, name, value, indexing);
     }
 
+    /// The version of the requests' encoder's table ([`Encoder::version`]): a
+    /// header block written at one version that left it as it was may be written
+    /// again as it is, while the version stays.
+    pub fn table_version(&self) -> u64 {
+        self.encoder.version()
+    }
+
     /// Open the next stream with the header block written since
     /// [`Connection::begin_headers`] returned `at`, split into `CONTINUATION`
     /// frames where the server's frame size asks for it; `end_stream` when the

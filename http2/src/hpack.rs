@@ -270,6 +270,8 @@ pub struct Encoder {
     /// 4.2): the smallest the server allowed since the last block, then the
     /// current one.
     update: Option<(usize, usize)>,
+    /// How many times `table` has changed ([`Encoder::version`]).
+    version: u64,
 }
 
 impl Default for Encoder {
@@ -284,7 +286,16 @@ impl Encoder {
         Encoder {
             table: Table::new(),
             update: None,
+            version: 0,
         }
+    }
+
+    /// How many times the table has changed (an entry added, its size changed).
+    /// The same fields, with the same indexing, make the same header block as
+    /// long as this stays the same: a caller may keep a block that changed
+    /// nothing and write it again, instead of encoding it again.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// The server's SETTINGS_HEADER_TABLE_SIZE, as its SETTINGS frame is read
@@ -298,6 +309,7 @@ impl Encoder {
         let smallest = self.update.map_or(max, |(s, _)| s.min(max));
         self.update = Some((smallest, max));
         self.table.resize(max);
+        self.version += 1;
     }
 
     /// Begin a header block: write the table size updates owed.
@@ -329,6 +341,7 @@ impl Encoder {
             Indexing::Incremental if name.len() + value.len() + 32 <= self.table.max => {
                 literal(out, 0x40, 6, name_index, name, value);
                 self.table.insert(name, value);
+                self.version += 1;
             }
             Indexing::Never => literal(out, 0x10, 4, name_index, name, value),
             _ => literal(out, 0, 4, name_index, name, value),
@@ -776,6 +789,24 @@ mod tests {
         // Then: two index bytes, and the changing field's literal (name and value).
         assert_eq!(sizes[1..], [2 + 1 + 1 + 12 + 1 + 1; 2]);
         assert!(sizes[0] > 30, "{sizes:?}");
+    }
+
+    #[test]
+    fn the_version_moves_with_each_change_of_the_table_only() {
+        let mut e = Encoder::new();
+        let mut block = Vec::new();
+        assert_eq!(e.version(), 0);
+        e.field(&mut block, b":authority", b"a:1", Indexing::Incremental);
+        assert_eq!(e.version(), 1, "an entry added");
+        e.field(&mut block, b":authority", b"a:1", Indexing::Incremental);
+        e.field(&mut block, b":method", b"GET", Indexing::Incremental);
+        e.field(&mut block, b"x-id", b"7", Indexing::Without);
+        e.field(&mut block, b"cookie", b"s=1", Indexing::Never);
+        assert_eq!(e.version(), 1, "indexes and literals add nothing");
+        e.resize(TABLE_SIZE);
+        assert_eq!(e.version(), 1, "the same size");
+        e.resize(100);
+        assert_eq!(e.version(), 2, "a smaller table");
     }
 
     #[test]

@@ -356,6 +356,11 @@ impl h2own::Request for Call<'_> {
     fn body(&self) -> &[u8] {
         self.frame
     }
+
+    /// gRPC's own fields are the run's constants (the deadline is `--timeout`).
+    fn replay_key(&self) -> Option<usize> {
+        self.src.is_constant().then(|| self.src.step.index())
+    }
 }
 
 /// One call's reading of its response: the status from the trailers (or a

@@ -84,6 +84,81 @@ pub(crate) struct Conn {
     openers: Vec<Waker>,
     /// Why the connection carries nothing more, once it does not.
     broken: Option<Broken>,
+    /// Header blocks of constant requests, to write again.
+    replays: Replays,
+}
+
+/// A constant request's header block ([`Request::replay_key`]) that left the
+/// encoder's table as it found it: every field went as an index, or as a literal
+/// that adds nothing. While the table stays at that version, the same request's
+/// block is these bytes again, and they are copied instead of encoded (the
+/// static table searched for each field, the dynamic one after it).
+struct Replay {
+    key: usize,
+    body_len: usize,
+    version: u64,
+    /// The head's length as HTTP/1.1 spells it ([`Request::encode`]'s).
+    head: usize,
+    block: Vec<u8>,
+}
+
+/// A connection's kept header blocks, one per key.
+#[derive(Default)]
+struct Replays(Vec<Replay>);
+
+impl Replays {
+    /// Write `req`'s header block (after [`Connection::begin_headers`]): the block
+    /// kept for it when there is one still good ([`Replay`]), else encoded, and
+    /// kept when it may be written again. Returns the head's length as HTTP/1.1
+    /// spells it.
+    fn write_block<R: Request>(
+        &mut self,
+        codec: &mut Connection,
+        out: &mut Vec<u8>,
+        req: &R,
+        origin: &Origin,
+        body_len: usize,
+    ) -> usize {
+        let key = req.replay_key();
+        let version = codec.table_version();
+        let kept = key.and_then(|key| self.0.iter().position(|r| r.key == key));
+        if let Some(r) = kept.map(|i| &self.0[i])
+            && r.body_len == body_len
+            && r.version == version
+        {
+            out.extend_from_slice(&r.block);
+            return r.head;
+        }
+        let start = out.len();
+        let mut block = Block {
+            codec: &mut *codec,
+            out: &mut *out,
+        };
+        let head = req.encode(&mut block, origin, body_len);
+        let Some(key) = key else { return head };
+        if codec.table_version() != version {
+            // The block added to the table: the next one will differ (an index
+            // where this one had a literal).
+            return head;
+        }
+        let written = &out[start..];
+        match kept {
+            Some(i) => {
+                let r = &mut self.0[i];
+                (r.body_len, r.version, r.head) = (body_len, version, head);
+                r.block.clear();
+                r.block.extend_from_slice(written);
+            }
+            None => self.0.push(Replay {
+                key,
+                body_len,
+                version,
+                head,
+                block: written.to_vec(),
+            }),
+        }
+        head
+    }
 }
 
 /// How a connection broke.
@@ -158,6 +233,13 @@ pub(crate) trait Request {
 
     /// The request's body (empty when it has none).
     fn body(&self) -> &[u8];
+
+    /// `Some(key)` when every request with this key and body length encodes the
+    /// same fields (its step's, when they are all constants): its header block is
+    /// kept, to be written again while the connection's table allows ([`Replay`]).
+    fn replay_key(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Where a response's parts go as they come: a driver's reading of them, into the
@@ -307,6 +389,7 @@ impl Conn {
             ended: None,
             openers: Vec::new(),
             broken: None,
+            replays: Replays::default(),
         })))
     }
 
@@ -651,11 +734,7 @@ async fn exchange<R: Request, S: Sink>(
             return Err(Failed::Unprocessed(None));
         }
         let at = c.codec.begin_headers(&mut c.wbuf);
-        let mut block = Block {
-            codec: &mut c.codec,
-            out: &mut c.wbuf,
-        };
-        let head = req.encode(&mut block, origin, body.len());
+        let head = (c.replays).write_block(&mut c.codec, &mut c.wbuf, req, origin, body.len());
         *len = (head + body.len()) as u64;
         let id = c.codec.end_headers(&mut c.wbuf, at, body.is_empty());
         let sent = match body.is_empty() {
@@ -800,5 +879,156 @@ impl Conns {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use kaioken_http2::Connection;
+    use kaioken_http2::hpack::{Decoder, Fields};
+    use kaioken_vm::{Origin, Scheme};
+
+    use super::{Block, ErrorKind, Replays, Request};
+
+    /// A request of constant fields, `key` its replay key, counting its encodings.
+    struct Constant {
+        key: Option<usize>,
+        path: &'static [u8],
+        encoded: Cell<u32>,
+    }
+
+    impl Constant {
+        fn new(key: Option<usize>, path: &'static [u8]) -> Constant {
+            Constant {
+                key,
+                path,
+                encoded: Cell::new(0),
+            }
+        }
+    }
+
+    impl Request for Constant {
+        fn check(&self) -> Result<(), ErrorKind> {
+            Ok(())
+        }
+
+        fn encode(&self, block: &mut Block<'_>, origin: &Origin, body_len: usize) -> usize {
+            self.encoded.set(self.encoded.get() + 1);
+            block.pseudo("GET", origin, self.path, true);
+            block.constant(b"user-agent", b"kaioken");
+            100 + body_len
+        }
+
+        fn body(&self) -> &[u8] {
+            &[]
+        }
+
+        fn replay_key(&self) -> Option<usize> {
+            self.key
+        }
+    }
+
+    /// A client's encoder and its kept blocks, and the server's decoder.
+    struct Pair {
+        codec: Connection,
+        replays: Replays,
+        server: Decoder,
+        origin: Origin,
+    }
+
+    impl Pair {
+        fn new() -> Pair {
+            Pair {
+                codec: Connection::new(),
+                replays: Replays::default(),
+                server: Decoder::new(),
+                origin: Origin {
+                    scheme: Scheme::Http,
+                    host: "127.0.0.1".into(),
+                    port: 8080,
+                    authority: "127.0.0.1:8080".into(),
+                },
+            }
+        }
+
+        /// Send `req` (with a body of `body_len`): the block's bytes, and the
+        /// fields the server reads from them.
+        fn send(&mut self, req: &Constant, body_len: usize) -> (Vec<u8>, Vec<(String, String)>) {
+            let mut out = Vec::new();
+            let head =
+                (self.replays).write_block(&mut self.codec, &mut out, req, &self.origin, body_len);
+            assert_eq!(head, 100 + body_len);
+            let mut fields = Fields::default();
+            self.server.decode(&out, &mut fields).unwrap();
+            let fields = fields
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8(n.to_vec()).unwrap(),
+                        String::from_utf8(v.to_vec()).unwrap(),
+                    )
+                })
+                .collect();
+            (out, fields)
+        }
+    }
+
+    fn fields(path: &str) -> Vec<(String, String)> {
+        [
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "127.0.0.1:8080"),
+            (":path", path),
+            ("user-agent", "kaioken"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn a_constant_request_s_block_is_written_again_while_the_table_stays() {
+        let mut pair = Pair::new();
+        let a = Constant::new(Some(0), b"/a");
+        // The first block adds its fields to the table; the second names them by
+        // index and is kept; the ones after are that block again.
+        let (first, read) = pair.send(&a, 0);
+        assert_eq!(read, fields("/a"));
+        let (second, read) = pair.send(&a, 0);
+        assert_eq!(read, fields("/a"));
+        assert!(second.len() < first.len(), "{first:?} {second:?}");
+        for _ in 0..3 {
+            let (again, read) = pair.send(&a, 0);
+            assert_eq!(read, fields("/a"));
+            assert_eq!(again, second);
+        }
+        assert_eq!(a.encoded.get(), 2);
+
+        // Another request adds its path to the table, moving the indexes of the
+        // entries before it: `a`'s kept block is stale and `a` is encoded again.
+        let b = Constant::new(Some(1), b"/b");
+        assert_eq!(pair.send(&b, 0).1, fields("/b"));
+        let (after, read) = pair.send(&a, 0);
+        assert_eq!(read, fields("/a"));
+        assert_ne!(after, second, "the indexes moved");
+        assert_eq!(a.encoded.get(), 3);
+        assert_eq!(pair.send(&a, 0).0, after);
+        assert_eq!(a.encoded.get(), 3);
+
+        // Another body length is another head (its `content-length`).
+        pair.send(&a, 5);
+        assert_eq!(a.encoded.get(), 4);
+    }
+
+    #[test]
+    fn a_request_without_a_key_is_encoded_every_time() {
+        let mut pair = Pair::new();
+        let varying = Constant::new(None, b"/v");
+        for _ in 0..4 {
+            assert_eq!(pair.send(&varying, 0).1, fields("/v"));
+        }
+        assert_eq!(varying.encoded.get(), 4);
     }
 }

@@ -169,17 +169,22 @@ impl<'a> Source<'a> {
     /// its headers' values; `h2` as for [`Source::headers`]): nothing to do for a
     /// step whose parts are constants checked once, with nothing added.
     pub(crate) fn check_read(&self, h2: Option<usize>) -> Result<(), ErrorKind> {
-        let Added {
-            cookie,
-            traceparent,
-        } = self.added;
-        if self.prepared.constant && self.hop.is_none() && cookie.is_none() && traceparent.is_none()
-        {
+        if self.is_constant() {
             return Ok(());
         }
         crate::h2own::check_path(self.path())?;
         self.headers(h2, |_, value| crate::h2own::check_value(value))?;
         Ok(())
+    }
+
+    /// Every request of the step is this one: its path and headers are constants,
+    /// and it is not a redirect's, nor carries added headers.
+    pub(crate) fn is_constant(&self) -> bool {
+        let Added {
+            cookie,
+            traceparent,
+        } = self.added;
+        self.prepared.constant && self.hop.is_none() && cookie.is_none() && traceparent.is_none()
     }
 
     /// Every request of the step has this path: a constant, not a redirect's.
@@ -554,6 +559,10 @@ impl h2own::Request for Source<'_> {
 
     fn body(&self) -> &[u8] {
         Source::body(self).0
+    }
+
+    fn replay_key(&self) -> Option<usize> {
+        self.is_constant().then(|| self.step.index())
     }
 }
 
