@@ -632,7 +632,8 @@ impl Connection {
     ) -> Result<Option<Event<'static>>, Error> {
         // Servers repeat their heads (nginx's change once a second, with their
         // `date`): a block like the last, which read nothing of the dynamic table,
-        // is not decoded again (the entries it adds are added again).
+        // is not decoded again (the entries it added are owed to the table again,
+        // `hpack::Decoder::replay`).
         if !block.is_empty() && block == self.repeat {
             self.decoder.replay(&self.fields);
         } else {

@@ -372,6 +372,10 @@ pub struct Decoder {
     inserted: Vec<u32>,
     /// The last block read no entry of the dynamic table and did not resize it.
     replayable: bool,
+    /// The entries the last block added, owed to the table `owed_times` more
+    /// times ([`Decoder::replay`]): added when a block is next decoded.
+    owed: Fields,
+    owed_times: usize,
 }
 
 impl Default for Decoder {
@@ -388,6 +392,8 @@ impl Decoder {
             name: Vec::new(),
             inserted: Vec::new(),
             replayable: false,
+            owed: Fields::default(),
+            owed_times: 0,
         }
     }
 
@@ -401,16 +407,47 @@ impl Decoder {
     /// Change the table as decoding the last block again would (it must be
     /// [`Decoder::replayable`]), `fields` being what it decoded to: add again the
     /// entries it added. Servers repeat their heads, adding the same fields to the
-    /// table each time (nginx does), and this spares the Huffman decoding.
+    /// table each time (nginx does, and never names them after), and this spares
+    /// the Huffman decoding.
+    ///
+    /// The entries are owed, not added: the next block decoded adds them first,
+    /// only as many times as can still be in the table (a table holds the
+    /// newest entries that fit, so the last repeats that overfill it are all
+    /// that decide what it holds). A head repeated between two blocks that read
+    /// the table costs a count.
     pub fn replay(&mut self, fields: &Fields) {
-        for &i in &self.inserted {
-            let (name, value) = fields.get(i as usize);
-            self.table.insert(name, value);
+        if self.inserted.is_empty() {
+            return;
         }
+        if self.owed_times == 0 {
+            self.owed.clear();
+            for &i in &self.inserted {
+                let (name, value) = fields.get(i as usize);
+                self.owed.push(name, value);
+            }
+        }
+        self.owed_times += 1;
+    }
+
+    /// Add the entries owed ([`Decoder::replay`]).
+    fn settle(&mut self) {
+        if self.owed_times == 0 {
+            return;
+        }
+        let size: usize = self.owed.iter().map(|(n, v)| n.len() + v.len() + 32).sum();
+        // Past this many repeats, the repeats after overfill the table alone.
+        let times = self.owed_times.min(self.table.max / size + 1);
+        for _ in 0..times {
+            for (name, value) in self.owed.iter() {
+                self.table.insert(name, value);
+            }
+        }
+        self.owed_times = 0;
     }
 
     /// Decode one whole header block into `out` (cleared first).
     pub fn decode(&mut self, mut block: &[u8], out: &mut Fields) -> Result<(), Invalid> {
+        self.settle();
         out.clear();
         self.inserted.clear();
         self.replayable = false;
@@ -863,6 +900,46 @@ mod tests {
                 proptest::prop_assert_eq!(decoded(&mut d, &block), pairs(&want));
                 proptest::prop_assert_eq!(d.table.size, e.table.size);
             }
+        }
+
+        /// A head replayed `times` times, its entries owed, leaves the table as
+        /// decoding it `times` more times does: a block naming the table's
+        /// entries reads the same in both (or fails in both).
+        #[test]
+        fn owed_entries_are_the_entries_decoding_would_add(
+            table in 0usize..600,
+            fields in proptest::collection::vec((0usize..4, 0usize..300), 1..5),
+            times in 0usize..100,
+            reads in 1usize..30,
+        ) {
+            let mut head = Vec::new();
+            put_integer(&mut head, 0x20, 5, table);
+            let mut repeat = Vec::new();
+            for (i, (n, len)) in fields.iter().enumerate() {
+                let value = i.to_string().repeat(*len);
+                literal(&mut repeat, 0x40, 6, 0, format!("x-{n}").as_bytes(), value.as_bytes());
+            }
+            let mut read = Vec::new();
+            for i in 0..reads {
+                put_integer(&mut read, 0x80, 7, STATIC.len() + 1 + i);
+            }
+            let (mut lazy, mut eager) = (Decoder::new(), Decoder::new());
+            let mut fields = Fields::default();
+            for d in [&mut lazy, &mut eager] {
+                d.decode(&head, &mut fields).unwrap();
+                d.decode(&repeat, &mut fields).unwrap();
+                proptest::prop_assert!(d.replayable());
+            }
+            for _ in 0..times {
+                lazy.replay(&fields);
+                eager.decode(&repeat, &mut Fields::default()).unwrap();
+            }
+            let (mut a, mut b) = (Fields::default(), Fields::default());
+            let (ra, rb) = (lazy.decode(&read, &mut a), eager.decode(&read, &mut b));
+            proptest::prop_assert_eq!(ra, rb);
+            proptest::prop_assert_eq!(a.iter().collect::<Vec<_>>(), b.iter().collect::<Vec<_>>());
+            proptest::prop_assert_eq!(lazy.table.size, eager.table.size);
+            proptest::prop_assert_eq!(lazy.table.entries, eager.table.entries);
         }
     }
 
