@@ -2,16 +2,17 @@
 //! that VU runs under, moved to each request's deadline in place of a new
 //! `tokio::time::timeout` per request.
 //!
-//! [`Drivers`](crate::driver::Drivers) owns one and lends it to the driver that
-//! performs the request (driver.rs); the driver runs its exchange
-//! [`within`](Deadline::within) the run's timeout and judges a [`TimedOut`] its
+//! [`Drivers`](crate::driver::Drivers) owns one, sets it for each request from
+//! the request's start (the clock read once for both) and lends it to the
+//! driver that performs the request (driver.rs); the driver runs its exchange
+//! [`within`](Armed::within) it and judges a [`TimedOut`] its
 //! own way (a dropped connection, a gRPC call's deadline status, ...).
 //!
 //! Why one timer: a new timer registers in the runtime's timer wheel on its
 //! first poll and leaves it when dropped, two trips through the wheel's lock
 //! per request. Moving a registered timer to a later deadline is one atomic
-//! compare-and-swap: the wheel finds the entry's new deadline when the old one comes round,
-//! and files it again then, about once per timeout for a busy VU. A request's
+//! compare-and-swap: the wheel finds the entry's new deadline when the old one
+//! comes round, and files it again then, about once per timeout for a busy VU. A request's
 //! deadline is never earlier than the last one's, except after a timeout fired
 //! (tokio then registers the timer afresh).
 
@@ -38,39 +39,41 @@ pub(crate) struct Deadline {
 pub(crate) struct TimedOut;
 
 impl Deadline {
-    /// Run the exchange `start` makes until it ends or `limit` passes, whichever
-    /// is first; the exchange is polled first, so one that is ready as the limit
-    /// passes ends.
-    ///
-    /// The exchange's future is large, and moving it costs a copy of its whole
-    /// size per request: so this is not an `async fn` (which would move it into its
-    /// arguments, then into a pinned local), the timer is set before the exchange
-    /// is made, and it is made where it will run, inlined.
-    #[inline(always)]
-    pub(crate) fn within<F: Future>(
-        &mut self,
-        limit: Duration,
-        start: impl FnOnce() -> F,
-    ) -> Within<'_, F> {
-        let sleep = self.arm(limit);
-        Within {
-            exchange: start(),
-            sleep,
-        }
-    }
-
-    /// The timer, set to go off `limit` from now.
-    fn arm(&mut self, limit: Duration) -> &mut Pin<Box<Sleep>> {
-        let at = Instant::now() + limit.min(FAR);
+    /// The timer, set to go off `limit` after `start` (the request's start, as
+    /// its VU read the clock for it).
+    pub(crate) fn arm(&mut self, start: Instant, limit: Duration) -> Armed<'_> {
+        let at = start + limit.min(FAR);
         if let Some(sleep) = &mut self.sleep {
             sleep.as_mut().reset(at);
         }
-        (self.sleep).get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)))
+        Armed((self.sleep).get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at))))
+    }
+}
+
+/// A VU's timer set for one request ([`Deadline::arm`]), for its driver to run
+/// the exchange under.
+pub(crate) struct Armed<'a>(&'a mut Pin<Box<Sleep>>);
+
+impl<'a> Armed<'a> {
+    /// Run the exchange `make` makes until it ends or the timer goes off,
+    /// whichever is first; the exchange is polled first, so one that is ready as
+    /// the timer goes off ends.
+    ///
+    /// The exchange's future is large, and moving it costs a copy of its whole
+    /// size per request: so this is not an `async fn` (which would move it into
+    /// its arguments, then into a pinned local), and the exchange is made where
+    /// it will run, inlined.
+    #[inline(always)]
+    pub(crate) fn within<F: Future>(self, make: impl FnOnce() -> F) -> Within<'a, F> {
+        Within {
+            exchange: make(),
+            sleep: self.0,
+        }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// An exchange under its deadline ([`Deadline::within`]).
+    /// An exchange under its deadline ([`Armed::within`]).
     pub(crate) struct Within<'a, F> {
         #[pin]
         exchange: F,
@@ -118,7 +121,8 @@ mod tests {
             let mut deadline = Deadline::default();
             for i in 0..3 {
                 let out = deadline
-                    .within(Duration::from_secs(1), || async move { i })
+                    .arm(Instant::now(), Duration::from_secs(1))
+                    .within(|| async move { i })
                     .await;
                 assert_eq!(out, Ok(i));
             }
@@ -131,7 +135,10 @@ mod tests {
             let mut deadline = Deadline::default();
             let slow = tokio::time::sleep(Duration::from_secs(5));
             let start = Instant::now();
-            let out = deadline.within(Duration::from_secs(2), || slow).await;
+            let out = deadline
+                .arm(Instant::now(), Duration::from_secs(2))
+                .within(|| slow)
+                .await;
             assert_eq!(out, Err(TimedOut));
             assert_eq!(start.elapsed(), Duration::from_secs(2));
 
@@ -139,13 +146,19 @@ mod tests {
             // start, both ways.
             let quick = tokio::time::sleep(Duration::from_millis(500));
             assert_eq!(
-                deadline.within(Duration::from_secs(2), || quick).await,
+                deadline
+                    .arm(Instant::now(), Duration::from_secs(2))
+                    .within(|| quick)
+                    .await,
                 Ok(())
             );
             let start = Instant::now();
             let slow = tokio::time::sleep(Duration::from_secs(5));
             assert_eq!(
-                deadline.within(Duration::from_secs(1), || slow).await,
+                deadline
+                    .arm(Instant::now(), Duration::from_secs(1))
+                    .within(|| slow)
+                    .await,
                 Err(TimedOut)
             );
             assert_eq!(start.elapsed(), Duration::from_secs(1));
@@ -159,7 +172,10 @@ mod tests {
             // The first request waits, so the timer is in the wheel for t = 1 s.
             let work = tokio::time::sleep(Duration::from_millis(100));
             assert_eq!(
-                deadline.within(Duration::from_secs(1), || work).await,
+                deadline
+                    .arm(Instant::now(), Duration::from_secs(1))
+                    .within(|| work)
+                    .await,
                 Ok(())
             );
             tokio::time::advance(Duration::from_millis(800)).await;
@@ -167,7 +183,10 @@ mod tests {
             let start = Instant::now();
             let work = tokio::time::sleep(Duration::from_millis(1500));
             assert_eq!(
-                deadline.within(Duration::from_secs(2), || work).await,
+                deadline
+                    .arm(Instant::now(), Duration::from_secs(2))
+                    .within(|| work)
+                    .await,
                 Ok(())
             );
             assert_eq!(start.elapsed(), Duration::from_millis(1500));
@@ -179,7 +198,13 @@ mod tests {
         runtime().block_on(async {
             let mut deadline = Deadline::default();
             let work = tokio::time::sleep(Duration::from_secs(3600));
-            assert_eq!(deadline.within(Duration::MAX, || work).await, Ok(()));
+            assert_eq!(
+                deadline
+                    .arm(Instant::now(), Duration::MAX)
+                    .within(|| work)
+                    .await,
+                Ok(())
+            );
         });
     }
 }

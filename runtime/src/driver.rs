@@ -15,7 +15,7 @@ use std::time::Duration;
 use kaioken_vm::{Program, Protocol, TransportPlan};
 use rustls::ClientConfig;
 
-use crate::deadline::Deadline;
+use crate::deadline::{Armed, Deadline};
 use crate::decode::Decoded;
 use crate::grpc::{Grpc, GrpcMethod};
 use crate::http1::{Http1, Sending, StepInfo};
@@ -83,7 +83,8 @@ pub(crate) trait Driver {
 /// A driver's exchange.
 pub(crate) trait Perform: Driver {
     /// Send `step`'s request (or, with `s.hop`, the redirect it led to) and read the
-    /// whole response within `s.timeout`, timed by the VU's `deadline`.
+    /// whole response before `deadline` (the VU's timer, set to `s.timeout`
+    /// after the request's start).
     async fn perform(
         &mut self,
         program: &Program,
@@ -91,7 +92,7 @@ pub(crate) trait Perform: Driver {
         step: kaioken_vm::StepId,
         info: &StepInfo,
         s: Sending<'_>,
-        deadline: &mut Deadline,
+        deadline: Armed<'_>,
     ) -> Outcome;
 }
 
@@ -131,24 +132,26 @@ pub(crate) struct Drivers {
 }
 
 impl Drivers {
-    /// Perform `request` with the driver of its protocol; the outcome, and the driver
-    /// for what it kept of the exchange.
+    /// Perform `request`, which starts at `start`, with the driver of its
+    /// protocol; the outcome, and the driver for what it kept of the exchange.
     pub async fn perform(
         &mut self,
         program: &Program,
         transport: &Transport,
         request: &Request<'_>,
+        start: std::time::Instant,
     ) -> (Outcome, &mut dyn Driver) {
         let info = &transport.infos[request.step.index()];
+        let limit = transport.timeout();
         let s = Sending {
             tls: transport.tls[request.protocol.index()].as_ref(),
             dial: &transport.dial,
-            timeout: transport.timeout(),
+            timeout: limit,
             added: request.added(),
             hop: request.hop,
         };
         let (state, step) = (request.state, request.step);
-        let deadline = &mut self.deadline;
+        let deadline = (self.deadline).arm(tokio::time::Instant::from_std(start), limit);
         let (outcome, driver): (Outcome, &mut dyn Driver) = match request.protocol {
             Protocol::Http1 => {
                 let d = self

@@ -37,7 +37,7 @@ use prost_reflect::{
 };
 
 use crate::ErrorKind;
-use crate::deadline::Deadline;
+use crate::deadline::Armed;
 use crate::driver::{Driver, Last, Perform};
 use crate::h2own::{self, Conns, Failed};
 use crate::h2pool;
@@ -514,7 +514,7 @@ impl Perform for Grpc {
         step: StepId,
         info: &StepInfo,
         s: Sending<'_>,
-        deadline: &mut Deadline,
+        deadline: Armed<'_>,
     ) -> Outcome {
         let slot = program.step(step).origin.index();
         self.last.connected = false;
@@ -526,9 +526,8 @@ impl Perform for Grpc {
         if let Some(c) = self.last.capture.as_mut() {
             c.clear();
         }
-        let timeout = s.timeout;
         let result = deadline
-            .within(timeout, || self.call(program, state, step, info, &s))
+            .within(|| self.call(program, state, step, info, &s))
             .await;
         // Taken: a call that failed before its exchange opened nothing.
         self.tally.opened = self.conns.opened.take();

@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use crate::ErrorKind;
 use crate::conn::{Stream, open};
-use crate::deadline::Deadline;
+use crate::deadline::Armed;
 use crate::driver::{Driver, Last, Perform};
 use crate::redirect::Hop;
 use crate::stats::Outcome;
@@ -477,14 +477,14 @@ impl Perform for Http1 {
         step: StepId,
         info: &StepInfo,
         s: Sending<'_>,
-        deadline: &mut Deadline,
+        deadline: Armed<'_>,
     ) -> Outcome {
         let Sending {
             tls,
             dial,
-            timeout,
             added,
             hop,
+            ..
         } = s;
         write_request(&mut self.wbuf, program, state, step, info, added, hop);
         self.sent = 0;
@@ -506,9 +506,7 @@ impl Perform for Http1 {
             to_absolute_form(&mut self.wbuf, &origin.authority, auth);
         }
         let result = deadline
-            .within(timeout, || {
-                self.exchange(slot, origin, is_head, info.keep, tls, dial)
-            })
+            .within(|| self.exchange(slot, origin, is_head, info.keep, tls, dial))
             .await;
         let outcome = Outcome::of_exchange(result);
         if matches!(outcome, Outcome::Error(_)) {

@@ -21,7 +21,7 @@ use kaioken_vm::{Operand, Origin, Program, Scheme, StepId, VuState};
 
 use crate::ErrorKind;
 use crate::conn::connect;
-use crate::deadline::Deadline;
+use crate::deadline::Armed;
 use crate::driver::{Driver, Last, Perform};
 use crate::h2own::{self, Conns, Failed};
 use crate::h2pool;
@@ -632,16 +632,15 @@ impl Perform for Http2 {
         step: StepId,
         info: &StepInfo,
         s: Sending<'_>,
-        deadline: &mut Deadline,
+        deadline: Armed<'_>,
     ) -> Outcome {
         let slot = s.hop.map_or(program.step(step).origin.index(), |h| h.slot);
         self.last.connected = false;
         self.last_len = 0;
         self.last.reconnected = false;
         self.last.timing = Timing::default();
-        let timeout = s.timeout;
         let exchange = || self.exchange(program, state, step, info, s);
-        let outcome = Outcome::of_exchange(deadline.within(timeout, exchange).await);
+        let outcome = Outcome::of_exchange(deadline.within(exchange).await);
         if matches!(outcome, Outcome::Error(_)) {
             self.conns.drop_conn(slot);
         }

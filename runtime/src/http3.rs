@@ -27,7 +27,7 @@ use quinn::crypto::rustls::QuicClientConfig;
 use rustls::ClientConfig;
 
 use crate::ErrorKind;
-use crate::deadline::Deadline;
+use crate::deadline::Armed;
 use crate::dial::Dial;
 use crate::driver::{Driver, Last, Perform};
 use crate::http1::{Sending, StepInfo};
@@ -425,14 +425,14 @@ impl Perform for Http3 {
         step: StepId,
         info: &StepInfo,
         s: Sending<'_>,
-        deadline: &mut Deadline,
+        deadline: Armed<'_>,
     ) -> Outcome {
         let slot = s.hop.map_or(program.step(step).origin.index(), |h| h.slot);
         self.last.connected = false;
         self.last.timing = Timing::default();
         let timeout = s.timeout;
         let exchange = || self.exchange(program, state, step, info, s);
-        let mut outcome = Outcome::of_exchange(deadline.within(timeout, exchange).await);
+        let mut outcome = Outcome::of_exchange(deadline.within(exchange).await);
         if let Some((addr, authority)) = self.handshaking.take() {
             // The request timeout ran out first (it was the shorter limit).
             self.last.detail = Some(no_handshake(addr, &authority, timeout));

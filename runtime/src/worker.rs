@@ -354,7 +354,7 @@ impl TokioVu {
             self.last_start = Some(start);
             let (outcome, driver) = self
                 .drivers
-                .perform(program, &shared.transport, &request)
+                .perform(program, &shared.transport, &request, start)
                 .await;
             let end = Instant::now();
             ctx.in_flight.set(ctx.in_flight.get() - 1);

@@ -40,7 +40,7 @@ use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
 use crate::ErrorKind;
 use crate::conn::{Stream, connect};
-use crate::deadline::Deadline;
+use crate::deadline::Armed;
 use crate::driver::{Driver, Last, Perform};
 use crate::http1::{Sending, StepInfo};
 use crate::stats::{Opened, Outcome, Tally, Timing};
@@ -453,16 +453,14 @@ impl Perform for Ws {
         step: StepId,
         info: &StepInfo,
         s: Sending<'_>,
-        deadline: &mut Deadline,
+        deadline: Armed<'_>,
     ) -> Outcome {
         self.sent = 0;
         self.last.connected = false;
         self.last.reconnected = false;
         self.last.timing = Timing::default();
         match deadline
-            .within(s.timeout, || {
-                self.exchange(program, state, step, info.keep.body, &s)
-            })
+            .within(|| self.exchange(program, state, step, info.keep.body, &s))
             .await
         {
             Ok(Ok(Ended::Done { bytes_in })) => Outcome::Response {
