@@ -296,9 +296,10 @@ impl Connection {
         self.encoder.field(out, name, value, indexing);
     }
 
-    /// The version of the requests' encoder's table ([`Encoder::version`]): a
-    /// header block written at one version that left it as it was may be written
-    /// again as it is, while the version stays.
+    /// The version of the requests' encoder's table ([`Encoder::version`]): the
+    /// fields of a header block (what was written after
+    /// [`Connection::begin_headers`]) written at one version that left it as it
+    /// was may be written again as they are, while the version stays.
     pub fn table_version(&self) -> u64 {
         self.encoder.version()
     }

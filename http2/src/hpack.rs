@@ -290,10 +290,12 @@ impl Encoder {
         }
     }
 
-    /// How many times the table has changed (an entry added, its size changed).
-    /// The same fields, with the same indexing, make the same header block as
-    /// long as this stays the same: a caller may keep a block that changed
-    /// nothing and write it again, instead of encoding it again.
+    /// How many times the table may have changed (an entry added, its size set
+    /// by the server). The same fields, with the same indexing, are written as
+    /// the same bytes as long as this stays the same: a caller may keep the
+    /// fields of a block that changed nothing and write them again, instead of
+    /// encoding them again (not what [`Encoder::begin`] wrote before them: a
+    /// size update is owed once).
     pub fn version(&self) -> u64 {
         self.version
     }
@@ -411,10 +413,9 @@ impl Decoder {
     /// the Huffman decoding.
     ///
     /// The entries are owed, not added: the next block decoded adds them first,
-    /// only as many times as can still be in the table (a table holds the
-    /// newest entries that fit, so the last repeats that overfill it are all
-    /// that decide what it holds). A head repeated between two blocks that read
-    /// the table costs a count.
+    /// but only the last repeats, enough that they alone overfill the table (it
+    /// holds the newest entries that fit, so those repeats decide all it holds).
+    /// A head repeated between two blocks that read the table costs a count.
     pub fn replay(&mut self, fields: &Fields) {
         if self.inserted.is_empty() {
             return;

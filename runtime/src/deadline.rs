@@ -12,9 +12,11 @@
 //! first poll and leaves it when dropped, two trips through the wheel's lock
 //! per request. Moving a registered timer to a later deadline is one atomic
 //! compare-and-swap: the wheel finds the entry's new deadline when the old one
-//! comes round, and files it again then, about once per timeout for a busy VU. A request's
-//! deadline is never earlier than the last one's, except after a timeout fired
-//! (tokio then registers the timer afresh).
+//! comes round, and files it again then, about once per timeout for a busy VU.
+//! A request's deadline is never earlier than the last one's (the timeout is
+//! the run's, the starts only move on). A timer that went off (a timeout, or a
+//! VU idle past its last deadline, whose task it wakes once for nothing) is
+//! registered afresh by the next request, through the lock.
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -24,8 +26,8 @@ use std::time::Duration;
 use tokio::task::coop;
 use tokio::time::{Instant, Sleep};
 
-/// As far as a deadline goes: a timeout too long to add to the clock (tokio's
-/// own `timeout` uses the same span).
+/// As far as a deadline goes: a timeout too long to add to the clock waits
+/// this long (tokio's `sleep` caps its delays at the same span).
 const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// One VU's request timer; made on the first request (it needs the runtime).

@@ -1023,6 +1023,39 @@ mod tests {
     }
 
     #[test]
+    fn a_smaller_table_from_the_server_makes_kept_blocks_stale() {
+        let mut pair = Pair::new();
+        let (a, b) = (Constant::new(Some(0), b"/a"), Constant::new(Some(1), b"/b"));
+        for req in [&a, &b, &a, &b] {
+            pair.send(req, 0);
+        }
+        let kept = pair.send(&a, 0).0;
+        assert_eq!(pair.send(&b, 0).1, fields("/b"));
+        assert_eq!((a.encoded.get(), b.encoded.get()), (2, 2));
+
+        // SETTINGS_HEADER_TABLE_SIZE = 64: the table loses its entries, and the
+        // next block says so first, then encodes its fields anew.
+        let settings = [0, 0, 6, 0x4, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 64];
+        let mut answer = Vec::new();
+        pair.codec.next(&settings, &mut answer, 1).unwrap();
+        let mut out = Vec::new();
+        pair.codec.begin_headers(&mut out);
+        let at = out.len();
+        (pair.replays).write_block(&mut pair.codec, &mut out, &a, &pair.origin, 0);
+        assert_eq!(out[9], 0x3f, "a size update first: {out:?}");
+        assert_ne!(out[at..], kept[..]);
+        assert_eq!(a.encoded.get(), 3);
+        let mut read = Fields::default();
+        pair.server.decode(&out[9..], &mut read).unwrap();
+        let read: Vec<_> = read.iter().map(|(n, v)| [n, v].concat()).collect();
+        let want: Vec<_> = fields("/a")
+            .iter()
+            .map(|(n, v)| [n.as_bytes(), v.as_bytes()].concat())
+            .collect();
+        assert_eq!(read, want);
+    }
+
+    #[test]
     fn a_request_without_a_key_is_encoded_every_time() {
         let mut pair = Pair::new();
         let varying = Constant::new(None, b"/v");
