@@ -109,23 +109,39 @@ impl<F: Future> Future for Within<'_, F> {
 mod tests {
     use super::*;
 
-    fn runtime() -> tokio::runtime::Runtime {
+    /// Run `work` as a request of `deadline` with `limit`, on paused time: what
+    /// it came to, and how long it took.
+    fn request<F: Future + 'static>(
+        deadline: &mut Deadline,
+        limit: Duration,
+        work: F,
+    ) -> impl Future<Output = (Result<F::Output, TimedOut>, Duration)> + '_ {
+        let start = Instant::now();
+        let within = deadline.arm(start, limit).within(|| work);
+        async move { (within.await, start.elapsed()) }
+    }
+
+    fn sleep(ms: u64) -> tokio::time::Sleep {
+        tokio::time::sleep(Duration::from_millis(ms))
+    }
+
+    fn on_paused_time(test: impl Future<Output = ()>) {
         tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
             .unwrap()
+            .block_on(test);
     }
+
+    const SECOND: Duration = Duration::from_secs(1);
 
     #[test]
     fn an_exchange_that_ends_first_is_its_own_result() {
-        runtime().block_on(async {
+        on_paused_time(async {
             let mut deadline = Deadline::default();
             for i in 0..3 {
-                let out = deadline
-                    .arm(Instant::now(), Duration::from_secs(1))
-                    .within(|| async move { i })
-                    .await;
+                let (out, _) = request(&mut deadline, SECOND, async move { i }).await;
                 assert_eq!(out, Ok(i));
             }
         });
@@ -133,80 +149,39 @@ mod tests {
 
     #[test]
     fn a_slow_exchange_times_out_at_its_limit_and_the_timer_serves_again() {
-        runtime().block_on(async {
+        on_paused_time(async {
             let mut deadline = Deadline::default();
-            let slow = tokio::time::sleep(Duration::from_secs(5));
-            let start = Instant::now();
-            let out = deadline
-                .arm(Instant::now(), Duration::from_secs(2))
-                .within(|| slow)
-                .await;
-            assert_eq!(out, Err(TimedOut));
-            assert_eq!(start.elapsed(), Duration::from_secs(2));
-
+            let out = request(&mut deadline, 2 * SECOND, sleep(5000)).await;
+            assert_eq!(out, (Err(TimedOut), 2 * SECOND));
             // After firing, the same timer measures the next request from its own
             // start, both ways.
-            let quick = tokio::time::sleep(Duration::from_millis(500));
-            assert_eq!(
-                deadline
-                    .arm(Instant::now(), Duration::from_secs(2))
-                    .within(|| quick)
-                    .await,
-                Ok(())
-            );
-            let start = Instant::now();
-            let slow = tokio::time::sleep(Duration::from_secs(5));
-            assert_eq!(
-                deadline
-                    .arm(Instant::now(), Duration::from_secs(1))
-                    .within(|| slow)
-                    .await,
-                Err(TimedOut)
-            );
-            assert_eq!(start.elapsed(), Duration::from_secs(1));
+            let out = request(&mut deadline, 2 * SECOND, sleep(500)).await;
+            assert_eq!(out, (Ok(()), Duration::from_millis(500)));
+            let out = request(&mut deadline, SECOND, sleep(5000)).await;
+            assert_eq!(out, (Err(TimedOut), SECOND));
         });
     }
 
     #[test]
     fn a_later_deadline_is_not_cut_short_by_an_earlier_one() {
-        runtime().block_on(async {
+        on_paused_time(async {
             let mut deadline = Deadline::default();
             // The first request waits, so the timer is in the wheel for t = 1 s.
-            let work = tokio::time::sleep(Duration::from_millis(100));
-            assert_eq!(
-                deadline
-                    .arm(Instant::now(), Duration::from_secs(1))
-                    .within(|| work)
-                    .await,
-                Ok(())
-            );
+            let out = request(&mut deadline, SECOND, sleep(100)).await;
+            assert_eq!(out, (Ok(()), Duration::from_millis(100)));
             tokio::time::advance(Duration::from_millis(800)).await;
             // The next runs past t = 1 s and ends before its own limit.
-            let start = Instant::now();
-            let work = tokio::time::sleep(Duration::from_millis(1500));
-            assert_eq!(
-                deadline
-                    .arm(Instant::now(), Duration::from_secs(2))
-                    .within(|| work)
-                    .await,
-                Ok(())
-            );
-            assert_eq!(start.elapsed(), Duration::from_millis(1500));
+            let out = request(&mut deadline, 2 * SECOND, sleep(1500)).await;
+            assert_eq!(out, (Ok(()), Duration::from_millis(1500)));
         });
     }
 
     #[test]
     fn a_limit_too_long_for_the_clock_waits_for_the_exchange() {
-        runtime().block_on(async {
+        on_paused_time(async {
             let mut deadline = Deadline::default();
-            let work = tokio::time::sleep(Duration::from_secs(3600));
-            assert_eq!(
-                deadline
-                    .arm(Instant::now(), Duration::MAX)
-                    .within(|| work)
-                    .await,
-                Ok(())
-            );
+            let out = request(&mut deadline, Duration::MAX, sleep(3_600_000)).await;
+            assert_eq!(out, (Ok(()), Duration::from_secs(3600)));
         });
     }
 }

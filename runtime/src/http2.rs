@@ -177,8 +177,9 @@ impl<'a> Source<'a> {
         Ok(())
     }
 
-    /// Every request of the step is this one: its path and headers are constants,
-    /// and it is not a redirect's, nor carries added headers.
+    /// Every request of the step has this head: its path and headers are
+    /// constants, and it is not a redirect's, nor carries added headers (its body,
+    /// and so its `content-length`, may still change).
     pub(crate) fn is_constant(&self) -> bool {
         let Added {
             cookie,
