@@ -331,6 +331,10 @@ struct Call<'a> {
 }
 
 impl h2own::Request for Call<'_> {
+    /// A call's block carries no `content-length`: its message may change length
+    /// from call to call (a template) and the kept block still serves.
+    const SIZED: bool = false;
+
     fn check(&self) -> Result<(), ErrorKind> {
         self.src.check_read(None)
     }

@@ -95,7 +95,9 @@ pub(crate) struct Conn {
 /// static table searched for each field, the dynamic one after it).
 struct Replay {
     key: usize,
-    body_len: usize,
+    /// The body's length the block was written for, when the block depends on
+    /// it ([`Request::SIZED`]).
+    body_len: Option<usize>,
     version: u64,
     /// The head's length as HTTP/1.1 spells it ([`Request::encode`]'s).
     head: usize,
@@ -120,10 +122,11 @@ impl Replays {
         body_len: usize,
     ) -> usize {
         let key = req.replay_key();
+        let sized = R::SIZED.then_some(body_len);
         let version = codec.table_version();
         let kept = key.and_then(|key| self.0.iter().position(|r| r.key == key));
         if let Some(r) = kept.map(|i| &self.0[i])
-            && r.body_len == body_len
+            && r.body_len == sized
             && r.version == version
         {
             out.extend_from_slice(&r.block);
@@ -145,13 +148,13 @@ impl Replays {
         match kept {
             Some(i) => {
                 let r = &mut self.0[i];
-                (r.body_len, r.version, r.head) = (body_len, version, head);
+                (r.body_len, r.version, r.head) = (sized, version, head);
                 r.block.clear();
                 r.block.extend_from_slice(written);
             }
             None => self.0.push(Replay {
                 key,
-                body_len,
+                body_len: sized,
                 version,
                 head,
                 block: written.to_vec(),
@@ -220,6 +223,11 @@ pub(crate) fn goaway(code: u32) -> String {
 
 /// A request as an exchange sends it: a driver's.
 pub(crate) trait Request {
+    /// Whether the header block (and the head's length [`Request::encode`]
+    /// returns) depends on the body's length, as a `content-length` does: a kept
+    /// block is then written again only for a body of the same length.
+    const SIZED: bool = true;
+
     /// Check what the request reads from the VU's state (its path, its headers'
     /// values) as `http` would: a request that fails here is not written at all
     /// (a header block written in part would leave the server's table and the
@@ -234,9 +242,10 @@ pub(crate) trait Request {
     /// The request's body (empty when it has none).
     fn body(&self) -> &[u8];
 
-    /// `Some(key)` when every request with this key and body length encodes the
-    /// same fields (its step's, when they are all constants): its header block is
-    /// kept, to be written again while the connection's table allows ([`Replay`]).
+    /// `Some(key)` when every request with this key (and body length, when
+    /// [`Request::SIZED`]) encodes the same fields (its step's, when they are all
+    /// constants): its header block is kept, to be written again while the
+    /// connection's table allows ([`Replay`]).
     fn replay_key(&self) -> Option<usize> {
         None
     }
@@ -892,8 +901,9 @@ mod tests {
 
     use super::{Block, ErrorKind, Replays, Request};
 
-    /// A request of constant fields, `key` its replay key, counting its encodings.
-    struct Constant {
+    /// A request of constant fields, `key` its replay key, counting its encodings;
+    /// its block depends on the body's length when `SIZED` (HTTP's, not gRPC's).
+    struct Constant<const SIZED: bool = true> {
         key: Option<usize>,
         path: &'static [u8],
         encoded: Cell<u32>,
@@ -907,9 +917,20 @@ mod tests {
                 encoded: Cell::new(0),
             }
         }
+
+        /// The same request, its block not depending on the body's length.
+        fn without_length(self) -> Constant<false> {
+            Constant {
+                key: self.key,
+                path: self.path,
+                encoded: self.encoded,
+            }
+        }
     }
 
-    impl Request for Constant {
+    impl<const S: bool> Request for Constant<S> {
+        const SIZED: bool = S;
+
         fn check(&self) -> Result<(), ErrorKind> {
             Ok(())
         }
@@ -918,7 +939,7 @@ mod tests {
             self.encoded.set(self.encoded.get() + 1);
             block.pseudo("GET", origin, self.path, true);
             block.constant(b"user-agent", b"kaioken");
-            100 + body_len
+            100 + if S { body_len } else { 0 }
         }
 
         fn body(&self) -> &[u8] {
@@ -956,12 +977,16 @@ mod tests {
         /// Send `req` (with a body of `body_len`) as an exchange does: the header
         /// block's bytes (a table size update owed first, then the fields), and
         /// the fields the server reads from them.
-        fn send(&mut self, req: &Constant, body_len: usize) -> (Vec<u8>, Vec<(String, String)>) {
+        fn send<const S: bool>(
+            &mut self,
+            req: &Constant<S>,
+            body_len: usize,
+        ) -> (Vec<u8>, Vec<(String, String)>) {
             let mut out = Vec::new();
             let at = self.codec.begin_headers(&mut out) + 9;
             let head =
                 (self.replays).write_block(&mut self.codec, &mut out, req, &self.origin, body_len);
-            assert_eq!(head, 100 + body_len);
+            assert_eq!(head, 100 + if S { body_len } else { 0 });
             let out = out.split_off(at);
             let mut fields = Fields::default();
             self.server.decode(&out, &mut fields).unwrap();
@@ -1050,6 +1075,18 @@ mod tests {
         assert_ne!(block[2..], kept[..]);
         assert_eq!(read, fields("/a"));
         assert_eq!(a.encoded.get(), 3);
+    }
+
+    #[test]
+    fn a_block_without_the_body_s_length_is_written_again_for_any_body() {
+        let mut pair = Pair::new();
+        let call = Constant::new(Some(0), b"/pkg.Service/Call").without_length();
+        for body_len in [5, 7, 5, 120, 0, 9] {
+            assert_eq!(pair.send(&call, body_len).1, fields("/pkg.Service/Call"));
+        }
+        // Encoded twice, as a sized request of one length is: its fields added to
+        // the table, then named by index and kept.
+        assert_eq!(call.encoded.get(), 2);
     }
 
     #[test]
