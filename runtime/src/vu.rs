@@ -249,10 +249,16 @@ impl Vu {
     /// and failure policy judge it.
     pub fn complete(&mut self, w: &mut Worker<'_>, ex: &Exchange<'_>) -> After {
         let program = w.program;
-        w.stats
-            .record(ex.start, ex.end, ex.intended, ex.bytes_sent, ex.outcome);
-        w.stats
-            .step(self.step.index(), ex.end, ex.end - ex.start, ex.outcome);
+        let took = ex.end.saturating_duration_since(ex.start);
+        w.stats.record(
+            ex.start,
+            ex.end,
+            took,
+            ex.intended,
+            ex.bytes_sent,
+            ex.outcome,
+        );
+        w.stats.step(self.step.index(), ex.end, took, ex.outcome);
         w.stats.phases(&ex.timing, ex.end, ex.outcome);
         if let Some(decoded) = ex.decoded {
             w.stats.decoded(ex.end, decoded);
@@ -281,7 +287,7 @@ impl Vu {
             ) {
                 // The redirect was one of the scenario's requests; the step goes on.
                 w.stats
-                    .scenario(usize::from(desc.scenario), ex.end, ex.end - ex.start, false);
+                    .scenario(usize::from(desc.scenario), ex.end, took, false);
                 self.hop = Some(next);
                 return After::Redirect {
                     evicted: self.origins.evicted.take(),
@@ -297,7 +303,7 @@ impl Vu {
         }
         let view = View {
             outcome: ex.outcome,
-            duration: ex.end - ex.start,
+            duration: took,
             capture: ex.capture,
         };
         self.next = Some(after_exchange(

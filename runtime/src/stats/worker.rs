@@ -27,6 +27,8 @@ use crate::trace::{Span, Spans};
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerStats {
     measure_from: Instant,
+    /// The second of the measured window an instant last fell in.
+    last_second: LastSecond,
     pub latency: Histogram<u64>,
     /// HTTP responses by status code (a flat table: the hot path).
     pub status: Box<[u64; HTTP_STATUSES]>,
@@ -70,6 +72,17 @@ pub(crate) struct WorkerStats {
     pub spans: Spans,
 }
 
+/// A second of the measured window: its index, and the instants it runs from and
+/// until. Which second an instant falls in is found by comparing it with these
+/// bounds, rather than by subtracting the window's start from it and dividing
+/// (about 50 instructions each time, several times per request).
+#[derive(Debug, Clone, Copy)]
+struct LastSecond {
+    from: Instant,
+    until: Instant,
+    index: usize,
+}
+
 /// The most seconds of timeline reserved before the run: an hour (about 300 KiB per
 /// worker). A longer run's timeline grows as the run goes.
 pub(crate) const PREALLOCATED_SECONDS: usize = 3_600;
@@ -78,6 +91,12 @@ impl WorkerStats {
     pub fn new(measure_from: Instant, expected_seconds: usize) -> WorkerStats {
         WorkerStats {
             measure_from,
+            // Empty: the first instant looked up finds its second.
+            last_second: LastSecond {
+                from: measure_from,
+                until: measure_from,
+                index: 0,
+            },
             latency: new_histogram(),
             status: Box::new([0; HTTP_STATUSES]),
             other_status: Vec::new(),
@@ -112,9 +131,26 @@ impl WorkerStats {
     }
 
     /// The second of the measured window `at` falls in, or `None` during the warm-up.
+    /// Most instants fall in the second the one before fell in (requests are
+    /// recorded as they end), so that second's bounds are kept ([`LastSecond`]) and
+    /// compared with first.
     #[inline]
-    fn second_of(&self, at: Instant) -> Option<usize> {
-        Some(at.checked_duration_since(self.measure_from)?.as_secs() as usize)
+    fn second_of(&mut self, at: Instant) -> Option<usize> {
+        let last = &mut self.last_second;
+        if last.from <= at && at < last.until {
+            return Some(last.index);
+        }
+        let index = at.checked_duration_since(self.measure_from)?.as_secs();
+        if let Some(from) = self.measure_from.checked_add(Duration::from_secs(index))
+            && let Some(until) = from.checked_add(Duration::from_secs(1))
+        {
+            *last = LastSecond {
+                from,
+                until,
+                index: index as usize,
+            };
+        }
+        Some(index as usize)
     }
 
     /// The timeline entry for instant `at`, or `None` during the warm-up.
@@ -341,6 +377,7 @@ impl WorkerStats {
     /// (see [`crate::shared::Shared::publish`]).
     pub fn copy_from(&mut self, other: &WorkerStats) {
         self.measure_from = other.measure_from;
+        self.last_second = other.last_second;
         copy_histogram(&mut self.latency, &other.latency);
         *self.status = *other.status;
         self.other_status.clone_from(&other.other_status);
@@ -428,14 +465,17 @@ impl WorkerStats {
         }
     }
 
-    /// Record a request that was sent at `start` and finished at `end`. With latency
-    /// correction, `intended` is when it should have been sent (its iteration's
-    /// scheduled start) and its latency counts from there.
+    /// Record a request that was sent at `start` and finished at `end`, `took` after
+    /// `start` (the caller's, which it uses too). With latency correction,
+    /// `intended` is when it should have been sent (its iteration's scheduled
+    /// start) and its latency counts from there.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
         start: Instant,
         end: Instant,
+        took: Duration,
         intended: Option<Instant>,
         bytes_out: u64,
         outcome: Outcome,
@@ -460,11 +500,14 @@ impl WorkerStats {
         };
         // Corrected latency counts from the scheduled start, or from the actual send
         // if that came first (an iteration released up to a timer tick early).
-        let from = intended.map_or(start, |i| i.min(start));
-        let us = clamp_us(end.saturating_duration_since(from));
+        let latency = match intended {
+            Some(i) if i < start => end.saturating_duration_since(i),
+            _ => took,
+        };
+        let us = clamp_us(latency);
         self.latency.saturating_record(us);
         if let Some(h) = &mut self.latency_uncorrected {
-            h.saturating_record(clamp_us(end.saturating_duration_since(start)));
+            h.saturating_record(clamp_us(took));
         }
         self.counts.responses += 1;
         self.counts.bytes_in += bytes_in;
@@ -490,6 +533,37 @@ impl WorkerStats {
 mod tests {
     use super::*;
 
+    /// An instant's second is the same whatever second was looked up before it
+    /// (whose bounds are kept): at and beside each second's edges, in and out of
+    /// order, and in the warm-up.
+    #[test]
+    fn an_instant_s_second_does_not_depend_on_the_one_before() {
+        let t0 = Instant::now();
+        let measure_from = t0 + Duration::from_secs(1);
+        let mut w = WorkerStats::new(measure_from, 4);
+        let ns = |s: u64| Duration::from_secs(s).as_nanos() as u64;
+        for at in [
+            ns(1),
+            ns(2) - 1,
+            ns(2),
+            ns(1) + 500,
+            ns(1) - 1,
+            ns(3),
+            ns(3) - 1,
+            0,
+            ns(2),
+            ns(5) + 432,
+            ns(1),
+            ns(1) - 1,
+        ] {
+            let at = t0 + Duration::from_nanos(at);
+            let direct = at
+                .checked_duration_since(measure_from)
+                .map(|d| d.as_secs() as usize);
+            assert_eq!(w.second_of(at), direct, "{at:?}");
+        }
+    }
+
     #[test]
     fn warmup_is_not_measured() {
         let t0 = Instant::now();
@@ -497,6 +571,7 @@ mod tests {
         w.record(
             t0,
             t0 + Duration::from_millis(10),
+            Duration::from_millis(10),
             None,
             5,
             Outcome::Response {
@@ -507,6 +582,7 @@ mod tests {
         w.record(
             t0,
             t0 + Duration::from_millis(1010),
+            Duration::from_millis(1010),
             None,
             5,
             Outcome::Response {
@@ -532,7 +608,14 @@ mod tests {
         };
         for at in [10, 5_000, 20_000] {
             let end = t0 + Duration::from_secs(at);
-            w.record(end - Duration::from_millis(1), end, None, 5, response);
+            w.record(
+                end - Duration::from_millis(1),
+                end,
+                Duration::from_millis(1),
+                None,
+                5,
+                response,
+            );
         }
         assert_eq!(w.timeline.len(), 20_001);
         let counted: Vec<u64> = [10, 5_000, 20_000]
