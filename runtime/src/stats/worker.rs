@@ -466,11 +466,10 @@ impl WorkerStats {
     }
 
     /// Record a request that was sent at `start` and finished at `end`, `took` after
-    /// `start` (the caller's, which it uses too). With latency correction,
+    /// it (computed once by the caller, which uses it too). With latency correction,
     /// `intended` is when it should have been sent (its iteration's scheduled
     /// start) and its latency counts from there.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
         start: Instant,
