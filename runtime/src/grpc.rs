@@ -340,7 +340,8 @@ impl h2own::Request for Call<'_> {
     }
 
     /// The head's length counts the metadata (as HTTP/1.1 spells it), not the
-    /// pseudo-header fields or gRPC's own headers.
+    /// pseudo-header fields or gRPC's own headers. Nothing written depends on the
+    /// message's length (see `SIZED`).
     fn encode(&self, block: &mut h2own::Block<'_>, origin: &Origin, _: usize) -> usize {
         block.pseudo("POST", origin, self.src.path(), self.src.constant_path());
         block.constant(b"content-type", b"application/grpc");

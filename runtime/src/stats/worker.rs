@@ -479,6 +479,7 @@ impl WorkerStats {
         bytes_out: u64,
         outcome: Outcome,
     ) {
+        debug_assert_eq!(took, end.saturating_duration_since(start));
         let Some(second) = self.second_of(end) else {
             self.counts.warmup_requests += 1;
             return;
