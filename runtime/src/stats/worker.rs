@@ -153,6 +153,13 @@ impl WorkerStats {
         Some(index as usize)
     }
 
+    /// Whether `at` is in the warm-up, before the measured window (where
+    /// [`WorkerStats::second_of`] finds no second).
+    #[inline]
+    fn in_warmup(&self, at: Instant) -> bool {
+        at < self.measure_from
+    }
+
     /// The timeline entry for instant `at`, or `None` during the warm-up.
     #[inline]
     fn second(&mut self, at: Instant) -> Option<&mut Second> {
@@ -278,7 +285,7 @@ impl WorkerStats {
     /// Count a request that finished at `end` after `took` in scenario `index`.
     #[inline]
     pub fn scenario(&mut self, index: usize, end: Instant, took: Duration, error: bool) {
-        if end < self.measure_from {
+        if self.in_warmup(end) {
             return;
         }
         if let Some(s) = self.scenarios.get_mut(index) {
@@ -291,7 +298,7 @@ impl WorkerStats {
     /// finished at `end` after `took`.
     #[inline]
     pub fn step(&mut self, index: usize, end: Instant, took: Duration, outcome: Outcome) {
-        if end < self.measure_from {
+        if self.in_warmup(end) {
             return;
         }
         if let Some(s) = self.steps.get_mut(index) {
@@ -302,7 +309,7 @@ impl WorkerStats {
     /// Record the phases of an exchange that ended at `end` (see phases.rs).
     #[inline]
     pub fn phases(&mut self, timing: &super::Timing, end: Instant, outcome: Outcome) {
-        if end < self.measure_from {
+        if self.in_warmup(end) {
             return;
         }
         let responded = matches!(outcome, Outcome::Response { .. });
