@@ -302,6 +302,31 @@ fn signing_hook_signs_method_path_and_body_with_a_key_from_the_environment() {
     assert!(!report.to_string().contains(key), "{report}");
 }
 
+/// The access log's lines of a run with a setup and a teardown script, but
+/// those two: the only line `setup` matches and the only one `teardown` matches,
+/// the setup's logged before the teardown's (a whole run apart). gunicorn logs a
+/// request once it has answered it, from the thread that served it, so the lines
+/// of requests served at once land in either order: the setup's may come after
+/// those of the first requests its answer let the VUs send, and the teardown's
+/// before those of the last ones.
+fn around_setup_and_teardown(
+    lines: &[LogLine],
+    setup: impl Fn(&LogLine) -> bool,
+    teardown: impl Fn(&LogLine) -> bool,
+) -> Vec<&LogLine> {
+    let only = |what: &str, matches: &dyn Fn(&LogLine) -> bool| {
+        let found: Vec<usize> = (0..lines.len()).filter(|&i| matches(&lines[i])).collect();
+        assert_eq!(found.len(), 1, "one {what}: {lines:?}");
+        found[0]
+    };
+    let (setup, teardown) = (only("setup", &setup), only("teardown", &teardown));
+    assert!(setup < teardown, "{lines:?}");
+    (lines.iter().enumerate())
+        .filter(|&(i, _)| i != setup && i != teardown)
+        .map(|(_, l)| l)
+        .collect()
+}
+
 #[test]
 fn setup_logs_in_once_and_every_vu_sends_its_token_teardown_runs_once_after() {
     let httpbin = Httpbin::start();
@@ -339,29 +364,29 @@ fn setup_logs_in_once_and_every_vu_sends_its_token_teardown_runs_once_after() {
         .run()
         .report();
     report.check_invariants(0);
+    // The setup came first: every request carries its token; the teardown ran
+    // once, after: its query carries the token, and the report counts one run.
     let lines = httpbin.access_log_lines();
     assert_eq!(lines.len(), 42, "{lines:?}");
-    let (first, last) = (&lines[0], &lines[41]);
-    assert_eq!(
-        (
-            first.method.as_str(),
-            first.path.as_str(),
-            first.x_kaioken_test.as_str()
-        ),
-        ("POST", "/post", "setup"),
-        "{lines:?}"
+    let requests = around_setup_and_teardown(
+        &lines,
+        |l| {
+            (
+                l.method.as_str(),
+                l.path.as_str(),
+                l.x_kaioken_test.as_str(),
+            ) == ("POST", "/post", "setup")
+        },
+        |l| {
+            (
+                l.method.as_str(),
+                l.path.as_str(),
+                l.query.as_str(),
+                l.x_kaioken_test.as_str(),
+            ) == ("GET", "/get", "logout=alice-token", "teardown")
+        },
     );
-    assert_eq!(
-        (
-            last.method.as_str(),
-            last.path.as_str(),
-            last.query.as_str()
-        ),
-        ("GET", "/get", "logout=alice-token"),
-        "{lines:?}"
-    );
-    assert_eq!(last.x_kaioken_test, "teardown");
-    for l in &lines[1..41] {
+    for l in requests {
         assert_eq!(
             (l.status, l.path.as_str(), l.x_kaioken_test.as_str()),
             (200, "/bearer", "alice-token"),
@@ -802,10 +827,9 @@ fn example_setup_teardown_passes_against_httpbin() {
     let report = run_example(&httpbin, "setup_teardown.toml", &["--max-requests", "20"]);
     let lines = httpbin.access_log_lines();
     assert_eq!(lines.len(), 22, "{lines:?}");
-    assert_eq!(lines[0].path, "/post", "{lines:?}");
-    assert_eq!(lines[21].path, "/get", "{lines:?}");
+    let requests = around_setup_and_teardown(&lines, |l| l.path == "/post", |l| l.path == "/get");
     assert!(
-        lines[1..21]
+        requests
             .iter()
             .all(|l| l.path == "/bearer" && l.status == 200),
         "{lines:?}"
