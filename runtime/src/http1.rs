@@ -37,6 +37,38 @@ pub(crate) struct StepInfo {
     /// cookie jar, the body for body checks and extractors. Other steps' responses
     /// are only counted, whatever another step needs.
     pub keep: Reads,
+    /// The step's path, header values and body are constants: its request is the
+    /// same bytes every time, unless it follows a redirect or carries added
+    /// headers ([`Held`]).
+    pub constant: bool,
+}
+
+/// Which step's request a VU's request buffer holds, when that request is a
+/// constant one ([`StepInfo::constant`], no redirect, no added header): it is the
+/// same bytes every time (a forwarding proxy's absolute form too, which depends
+/// only on the step's origin), so while the buffer holds it, it is not written
+/// again.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Held(Option<StepId>);
+
+impl Held {
+    /// Whether `step`'s request (with `added`, following `hop`) must be written into
+    /// the buffer ([`write_request`], then a forwarding proxy's rewrite): not when
+    /// the buffer holds it already. The caller writes it when told to; the buffer
+    /// then holds it.
+    pub fn must_write(
+        &mut self,
+        step: StepId,
+        info: &StepInfo,
+        added: Added<'_>,
+        hop: Option<&Hop>,
+    ) -> bool {
+        let constant =
+            info.constant && hop.is_none() && added.cookie.is_none() && added.traceparent.is_none();
+        let held = constant && self.0 == Some(step);
+        self.0 = constant.then_some(step);
+        !held
+    }
 }
 
 /// What a request needs besides its step: the run's TLS settings and timeout, the
@@ -64,6 +96,11 @@ impl StepInfo {
             .iter()
             .map(|s| StepInfo {
                 keep: crate::judge::keep_for(s, transport),
+                constant: matches!(s.path, Operand::Const(_))
+                    && s.headers
+                        .iter()
+                        .all(|h| matches!(h.value, Operand::Const(_)))
+                    && s.body.is_none_or(|b| matches!(b, Operand::Const(_))),
                 has_host: s
                     .headers
                     .iter()
@@ -83,6 +120,8 @@ pub(crate) struct Http1 {
     /// How much of `wbuf` the last exchange wrote, counted as it goes (a timeout
     /// drops the exchange midway).
     sent: u64,
+    /// Which constant request `wbuf` holds.
+    held: Held,
     rbuf: Vec<u8>,
     rpos: usize,
     /// Restarted for each response: it keeps the last head, to replay it, and
@@ -105,6 +144,7 @@ impl Http1 {
             conns: (0..program.origins.len()).map(|_| None).collect(),
             wbuf: Vec::with_capacity(1024),
             sent: 0,
+            held: Held::default(),
             rbuf: Vec::with_capacity(READ_CHUNK),
             rpos: 0,
             parser: ResponseParser::new(false).following_redirects(http.max_redirects > 0),
@@ -486,7 +526,6 @@ impl Perform for Http1 {
             hop,
             ..
         } = s;
-        write_request(&mut self.wbuf, program, state, step, info, added, hop);
         self.sent = 0;
         self.last.reconnected = false;
         self.last.connected = false;
@@ -501,9 +540,12 @@ impl Perform for Http1 {
             ),
         };
         let is_head = *method == Method::Head;
-        if dial.forwards(origin) {
-            let auth = dial.forward_authorization(origin);
-            to_absolute_form(&mut self.wbuf, &origin.authority, auth);
+        if self.held.must_write(step, info, added, hop) {
+            write_request(&mut self.wbuf, program, state, step, info, added, hop);
+            if dial.forwards(origin) {
+                let auth = dial.forward_authorization(origin);
+                to_absolute_form(&mut self.wbuf, &origin.authority, auth);
+            }
         }
         let result = deadline
             .within(|| self.exchange(slot, origin, is_head, info.keep, tls, dial))
@@ -513,5 +555,64 @@ impl Perform for Http1 {
             self.drop_conn(slot);
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kaioken_vm::{Method, Origin, Scheme, StepId};
+
+    use super::{Added, Held, StepInfo};
+    use crate::redirect::Hop;
+
+    fn info(constant: bool) -> StepInfo {
+        StepInfo {
+            has_host: false,
+            keep: Default::default(),
+            constant,
+        }
+    }
+
+    /// A constant request is written once and then held, until another request
+    /// takes the buffer (another step's, one with a cookie, a redirect's); a step
+    /// with a part read from the VU's state is written every time.
+    #[test]
+    fn a_constant_request_is_written_again_only_when_the_buffer_lost_it() {
+        let (a, b) = (StepId(0), StepId(1));
+        let (constant, varying) = (info(true), info(false));
+        let plain = Added::default();
+        let cookie = Added {
+            cookie: Some(b"sid=1"),
+            traceparent: None,
+        };
+        let hop = Hop {
+            origin: Origin {
+                scheme: Scheme::Http,
+                host: "127.0.0.1".into(),
+                port: 8080,
+                authority: "127.0.0.1:8080".into(),
+            },
+            slot: 0,
+            path: b"/next".to_vec(),
+            method: Method::Get,
+            keep_body: true,
+            cross_origin: false,
+            number: 1,
+        };
+        let mut held = Held::default();
+        let mut writes = |step, info, added, hop| held.must_write(step, info, added, hop);
+        assert!(writes(a, &constant, plain, None));
+        assert!(!writes(a, &constant, plain, None));
+        assert!(!writes(a, &constant, plain, None));
+        assert!(writes(b, &constant, plain, None), "another step's");
+        assert!(writes(a, &constant, plain, None));
+        assert!(writes(a, &constant, cookie, None), "a cookie added");
+        assert!(writes(a, &constant, plain, None));
+        assert!(writes(a, &constant, plain, Some(&hop)), "a redirect's");
+        assert!(writes(a, &constant, plain, None));
+        assert!(!writes(a, &constant, plain, None));
+        for _ in 0..3 {
+            assert!(writes(a, &varying, plain, None));
+        }
     }
 }

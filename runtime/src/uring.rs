@@ -92,7 +92,7 @@ use socket2::{SockAddr, Socket, Type};
 
 use crate::backoff::Backoff;
 use crate::conn::{Peer, connect_failure, via_proxy};
-use crate::http1::{to_absolute_form, write_request};
+use crate::http1::{Held, to_absolute_form, write_request};
 use crate::live::PUBLISH_EVERY;
 use crate::open::{Backlog, Limits, RELEASE_AHEAD, RETIRE_AFTER, Schedule};
 use crate::proxy::{self, Handshake, Progress};
@@ -497,6 +497,8 @@ struct Conn {
     /// phase), until the connection is open.
     looked_up: Option<Duration>,
     wbuf: Vec<u8>,
+    /// Which constant request `wbuf` holds (written again only when it does not).
+    held: Held,
     /// The submission round (`Engine::round`) in which the request's send was
     /// queued: a recv completion reaped in that same round came before the request
     /// went out.
@@ -751,6 +753,7 @@ impl Conn {
             connect_from: None,
             looked_up: None,
             wbuf: Vec::with_capacity(1024),
+            held: Held::default(),
             queued_round: u64::MAX,
             parser: ResponseParser::new(false)
                 .following_redirects(shared.plan.transport.max_redirects > 0),
@@ -1762,7 +1765,8 @@ impl Engine<'_> {
         false
     }
 
-    /// Write VU `i`'s request (its step's, or the redirect it follows) into its buffer.
+    /// Write VU `i`'s request (its step's, or the redirect it follows) into its buffer,
+    /// unless the buffer holds it already (a constant request: `Held`).
     /// A request that cannot be sent (see `Request::unsendable`) is counted as an
     /// error instead, and the VU goes on in the next round; returns whether there is
     /// a request to issue.
@@ -1790,12 +1794,16 @@ impl Engine<'_> {
         if conn.sampled.is_some() {
             added.traceparent = conn.tracer.as_ref().map(Tracer::header);
         }
+        let info = &self.shared.transport.infos[request.step.index()];
+        if !conn.held.must_write(request.step, info, added, request.hop) {
+            return true;
+        }
         write_request(
             &mut conn.wbuf,
             program,
             request.state,
             request.step,
-            &self.shared.transport.infos[request.step.index()],
+            info,
             added,
             request.hop,
         );
