@@ -249,15 +249,9 @@ impl Vu {
     /// and failure policy judge it.
     pub fn complete(&mut self, w: &mut Worker<'_>, ex: &Exchange<'_>) -> After {
         let program = w.program;
-        let took = ex.end.saturating_duration_since(ex.start);
-        w.stats.record(
-            ex.start,
-            ex.end,
-            took,
-            ex.intended,
-            ex.bytes_sent,
-            ex.outcome,
-        );
+        let took = w
+            .stats
+            .record(ex.start, ex.end, ex.intended, ex.bytes_sent, ex.outcome);
         w.stats.step(self.step.index(), ex.end, took, ex.outcome);
         w.stats.phases(&ex.timing, ex.end, ex.outcome);
         if let Some(decoded) = ex.decoded {

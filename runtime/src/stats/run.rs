@@ -316,11 +316,11 @@ mod tests {
         };
         let (mut a, mut b) = (WorkerStats::new(t0, 1), WorkerStats::new(t0, 1));
         let end = t0 + Duration::from_millis(1);
-        a.record(t0, end, end - t0, None, 1, response(Status::Grpc(14)));
-        a.record(t0, end, end - t0, None, 1, response(Status::Http(200)));
-        b.record(t0, end, end - t0, None, 1, response(Status::Grpc(14)));
-        b.record(t0, end, end - t0, None, 1, response(Status::Ws(1000)));
-        b.record(t0, end, end - t0, None, 1, response(Status::Grpc(0)));
+        a.record(t0, end, None, 1, response(Status::Grpc(14)));
+        a.record(t0, end, None, 1, response(Status::Http(200)));
+        b.record(t0, end, None, 1, response(Status::Grpc(14)));
+        b.record(t0, end, None, 1, response(Status::Ws(1000)));
+        b.record(t0, end, None, 1, response(Status::Grpc(0)));
         let run = RunStats::merge(&[a, b], Duration::from_secs(1));
         assert_eq!(
             run.status,
@@ -342,7 +342,6 @@ mod tests {
         a.record(
             t0,
             t0 + Duration::from_micros(500),
-            Duration::from_micros(500),
             None,
             10,
             Outcome::Response {
@@ -353,7 +352,6 @@ mod tests {
         a.record(
             t0,
             t0 + Duration::from_millis(1500),
-            Duration::from_millis(1500),
             None,
             10,
             Outcome::Error(ErrorKind::Timeout),
@@ -361,7 +359,6 @@ mod tests {
         b.record(
             t0,
             t0 + Duration::from_micros(700),
-            Duration::from_micros(700),
             None,
             10,
             Outcome::Response {
@@ -372,7 +369,6 @@ mod tests {
         b.record(
             t0,
             t0 + Duration::from_micros(900),
-            Duration::from_micros(900),
             None,
             10,
             Outcome::Response {
@@ -420,7 +416,7 @@ mod tests {
                 },
             };
             w.iteration_started(t0, Some(Duration::from_micros(i * seed)));
-            w.record(t0, end, end - t0, Some(t0), 10, outcome);
+            w.record(t0, end, Some(t0), 10, outcome);
             w.check(kaioken_vm::CheckId((i % 2) as u32), i % 3 != 0);
             w.scenario((i % 2) as usize, end, Duration::from_micros(i), false);
             w.step((i % 2) as usize, end, Duration::from_micros(i), outcome);

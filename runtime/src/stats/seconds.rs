@@ -266,14 +266,7 @@ mod tests {
                 seconds.settle();
             }
             let start = at(end) - Duration::from_micros(latency_us);
-            workers[w].record(
-                start,
-                at(end),
-                Duration::from_micros(latency_us),
-                None,
-                1,
-                response(code),
-            );
+            workers[w].record(start, at(end), None, 1, response(code));
         }
         for (i, w) in workers.iter().enumerate() {
             seconds.finish(i, w);

@@ -472,24 +472,23 @@ impl WorkerStats {
         }
     }
 
-    /// Record a request that was sent at `start` and finished at `end`, `took` after
-    /// it (computed once by the caller, which uses it too). With latency correction,
-    /// `intended` is when it should have been sent (its iteration's scheduled
-    /// start) and its latency counts from there.
+    /// Record a request that was sent at `start` and finished at `end`. With latency
+    /// correction, `intended` is when it should have been sent (its iteration's
+    /// scheduled start) and its latency counts from there. Returns how long it took
+    /// from `start` (the VU machine's duration of it, computed once here).
     #[inline]
     pub fn record(
         &mut self,
         start: Instant,
         end: Instant,
-        took: Duration,
         intended: Option<Instant>,
         bytes_out: u64,
         outcome: Outcome,
-    ) {
-        debug_assert_eq!(took, end.saturating_duration_since(start));
+    ) -> Duration {
+        let took = end.saturating_duration_since(start);
         let Some(second) = self.second_of(end) else {
             self.counts.warmup_requests += 1;
-            return;
+            return took;
         };
         self.roll_to(second);
         self.counts.bytes_out += bytes_out;
@@ -502,7 +501,7 @@ impl WorkerStats {
                 let sec = self.second_at(second);
                 sec.requests += 1;
                 sec.errors += 1;
-                return;
+                return took;
             }
         };
         // Corrected latency counts from the scheduled start, or from the actual send
@@ -533,6 +532,7 @@ impl WorkerStats {
         sec.latency_sum_us += us;
         sec.latency_max_us = sec.latency_max_us.max(us);
         sec.bytes_in += bytes_in;
+        took
     }
 }
 
@@ -578,7 +578,6 @@ mod tests {
         w.record(
             t0,
             t0 + Duration::from_millis(10),
-            Duration::from_millis(10),
             None,
             5,
             Outcome::Response {
@@ -589,7 +588,6 @@ mod tests {
         w.record(
             t0,
             t0 + Duration::from_millis(1010),
-            Duration::from_millis(1010),
             None,
             5,
             Outcome::Response {
@@ -615,14 +613,7 @@ mod tests {
         };
         for at in [10, 5_000, 20_000] {
             let end = t0 + Duration::from_secs(at);
-            w.record(
-                end - Duration::from_millis(1),
-                end,
-                Duration::from_millis(1),
-                None,
-                5,
-                response,
-            );
+            w.record(end - Duration::from_millis(1), end, None, 5, response);
         }
         assert_eq!(w.timeline.len(), 20_001);
         let counted: Vec<u64> = [10, 5_000, 20_000]
