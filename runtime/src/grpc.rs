@@ -362,9 +362,10 @@ impl h2own::Request for Call<'_> {
         self.frame
     }
 
-    /// gRPC's own fields are the run's constants (the deadline is `--timeout`).
+    /// The request's own ([`Source`]'s): gRPC's fields are the run's constants
+    /// (the deadline is `--timeout`).
     fn replay_key(&self) -> Option<usize> {
-        self.src.is_constant().then(|| self.src.step.index())
+        h2own::Request::replay_key(&self.src)
     }
 }
 

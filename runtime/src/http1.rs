@@ -63,8 +63,7 @@ impl Held {
         added: Added<'_>,
         hop: Option<&Hop>,
     ) -> bool {
-        let constant =
-            info.constant && hop.is_none() && added.cookie.is_none() && added.traceparent.is_none();
+        let constant = info.constant && hop.is_none() && added.is_empty();
         let held = constant && self.0 == Some(step);
         self.0 = constant.then_some(step);
         !held
@@ -87,6 +86,13 @@ pub(crate) struct Sending<'a> {
 pub(crate) struct Added<'a> {
     pub cookie: Option<&'a [u8]>,
     pub traceparent: Option<&'a [u8]>,
+}
+
+impl Added<'_> {
+    /// Nothing is added: the request carries its step's headers only.
+    pub fn is_empty(&self) -> bool {
+        self.cookie.is_none() && self.traceparent.is_none()
+    }
 }
 
 impl StepInfo {

@@ -181,11 +181,7 @@ impl<'a> Source<'a> {
     /// constants, and it is not a redirect's, nor carries added headers (its body,
     /// and so its `content-length`, may still change).
     pub(crate) fn is_constant(&self) -> bool {
-        let Added {
-            cookie,
-            traceparent,
-        } = self.added;
-        self.prepared.constant && self.hop.is_none() && cookie.is_none() && traceparent.is_none()
+        self.prepared.constant && self.hop.is_none() && self.added.is_empty()
     }
 
     /// Every request of the step has this path: a constant, not a redirect's.
