@@ -102,10 +102,7 @@ impl StepInfo {
             .iter()
             .map(|s| StepInfo {
                 keep: crate::judge::keep_for(s, transport),
-                constant: matches!(s.path, Operand::Const(_))
-                    && s.headers
-                        .iter()
-                        .all(|h| matches!(h.value, Operand::Const(_)))
+                constant: s.head_is_constant()
                     && s.body.is_none_or(|b| matches!(b, Operand::Const(_))),
                 has_host: s
                     .headers

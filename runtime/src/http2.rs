@@ -92,7 +92,7 @@ pub(crate) fn prepare(program: &Program) -> Vec<Option<Prepared>> {
                 Operand::Buf(_) => None,
             };
             let connection_headers = headers.iter().any(|(name, _)| is_connection_header(name));
-            let constant = headers.iter().all(|(_, value)| value.is_some())
+            let constant = s.head_is_constant()
                 && matches!(s.path, Operand::Const(k)
                     if crate::h2own::check_path(program.constant(k)).is_ok());
             Some(Prepared {

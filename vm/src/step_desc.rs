@@ -39,6 +39,20 @@ pub struct StepDesc {
     pub kind: StepKind,
 }
 
+impl StepDesc {
+    /// The path and every header value are constants: every request of the step
+    /// has the same head, unless a driver adds to it (cookies, a redirect). The
+    /// drivers keep such a head's encoding to send again (HTTP/1.1 with a constant
+    /// body too; HTTP/2 and HTTP/3 whatever the body).
+    pub fn head_is_constant(&self) -> bool {
+        matches!(self.path, Operand::Const(_))
+            && self
+                .headers
+                .iter()
+                .all(|h| matches!(h.value, Operand::Const(_)))
+    }
+}
+
 /// What kind of exchange a step is, and what its protocol needs beyond the parts every
 /// step has (origin, path, headers, body, all written by the same instructions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
