@@ -1302,6 +1302,38 @@ fn grpc_call_allocations_are_counted() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A second that begins after a status other than HTTP's was recorded (a gRPC
+/// status) allocates nothing: its start copies the worker's table of those statuses
+/// into room made when each was first seen. It had allocated once, at the first
+/// turn of a second: a gRPC run slow enough to pass one counted it.
+#[test]
+fn a_second_s_start_after_grpc_statuses_allocates_nothing() {
+    use crate::stats::Outcome;
+    use kaioken_vm::Status;
+    let t0 = std::time::Instant::now();
+    let ms = Duration::from_millis;
+    let grpc = |code| Outcome::Response {
+        status: Status::Grpc(code),
+        bytes_in: 1,
+    };
+    let mut stats = WorkerStats::new(t0, 4);
+    stats.record(t0, t0 + ms(1), None, 1, grpc(0));
+    stats.record(t0 + ms(1), t0 + ms(2), None, 1, grpc(14));
+    let before = counted_allocations();
+    COUNTING.with(|c| c.set(true));
+    stats.roll_second(t0 + ms(1_000));
+    stats.record(t0 + ms(1_000), t0 + ms(1_001), None, 1, grpc(0));
+    stats.roll_second(t0 + ms(2_500));
+    stats.record(t0 + ms(2_500), t0 + ms(2_501), None, 1, grpc(14));
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(counted_allocations() - before, 0);
+    assert_eq!(
+        stats.other_status,
+        [(Status::Grpc(0), 2), (Status::Grpc(14), 2)]
+    );
+    assert_eq!(stats.second_start.index, 2);
+}
+
 /// An HTTP/2 server on its own thread (its allocations are not counted) that answers
 /// every request on one h2c connection with `200` and the body `ok`, after reading
 /// the request's body.

@@ -48,6 +48,15 @@ impl SecondStart {
         self.other_status.clone_from(&other.other_status);
     }
 
+    /// Make room for `statuses` other statuses, so that the next second's start,
+    /// which copies the worker's table, allocates nothing. Called as the table grows
+    /// (a status first seen, which allocates anyway), not at the turn of a second,
+    /// which may fall among requests that must not allocate.
+    pub(crate) fn room_for(&mut self, statuses: usize) {
+        self.other_status
+            .reserve(statuses.saturating_sub(self.other_status.len()));
+    }
+
     /// Mark the start of second `index` in `stats`, whose histogram and statuses are
     /// those recorded before it.
     pub(crate) fn begin(

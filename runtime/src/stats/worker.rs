@@ -523,7 +523,10 @@ impl WorkerStats {
             }
             other => match self.other_status.iter_mut().find(|(s, _)| *s == other) {
                 Some((_, n)) => *n += 1,
-                None => self.other_status.push((other, 1)),
+                None => {
+                    self.other_status.push((other, 1));
+                    self.second_start.room_for(self.other_status.len());
+                }
             },
         }
         let sec = self.second_at(second);
