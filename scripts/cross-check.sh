@@ -12,7 +12,8 @@
 # libc crate's types for musl differ from glibc's in places, e.g. `msghdr`'s
 # fields); the libraries and binaries only, not the tests. macOS:
 # aarch64-apple-darwin with zig as the C compiler, through cargo-zigbuild (both from
-# PyPI, installed with pip when missing).
+# PyPI, installed with pip when missing). `--install` installs what is missing and
+# checks nothing.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -50,6 +51,19 @@ musl=x86_64-unknown-linux-musl
 add_compiler musl-gcc musl-tools
 add_target "$musl"
 
+macos=aarch64-apple-darwin
+if [[ "${CROSS_MACOS:-0}" == 1 ]]; then
+  if ! command -v cargo-zigbuild >/dev/null || ! "$python" -m ziglang version >/dev/null 2>&1; then
+    echo "installing zig and cargo-zigbuild" >&2
+    "$python" -m pip install --quiet ziglang cargo-zigbuild
+  fi
+  add_target "$macos"
+fi
+
+if [[ "${1:-}" == --install ]]; then
+  exit 0
+fi
+
 echo "==> cargo clippy --workspace --all-targets --target $windows -- -D warnings"
 cargo clippy --workspace --all-targets --target "$windows" -- -D warnings
 
@@ -57,12 +71,6 @@ echo "==> cargo clippy --workspace --target $musl -- -D warnings"
 cargo clippy --workspace --target "$musl" -- -D warnings
 
 if [[ "${CROSS_MACOS:-0}" == 1 ]]; then
-  macos=aarch64-apple-darwin
-  if ! command -v cargo-zigbuild >/dev/null || ! "$python" -m ziglang version >/dev/null 2>&1; then
-    echo "installing zig and cargo-zigbuild" >&2
-    "$python" -m pip install --quiet ziglang cargo-zigbuild
-  fi
-  add_target "$macos"
   echo "==> cargo zigbuild clippy --workspace --all-targets --target $macos -- -D warnings"
   cargo-zigbuild clippy --workspace --all-targets --target "$macos" -- -D warnings
 fi

@@ -10,7 +10,8 @@
 # script exits 1 at the end.
 #
 # Needs a nightly toolchain (FUZZ_TOOLCHAIN, default `nightly`) and cargo-fuzz,
-# which it installs when missing. Reproduce a crash with
+# which it installs when missing (`--install` installs it and fuzzes nothing).
+# Reproduce a crash with
 #   cargo +nightly fuzz run -s none -a <target> fuzz/artifacts/<target>/<file>
 set -euo pipefail
 
@@ -28,6 +29,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 "${fuzz[@]}" --version
+if [[ "${1:-}" == --install ]]; then
+  exit 0
+fi
 
 mapfile -t targets < <("${fuzz[@]}" list)
 if [[ ${#targets[@]} -eq 0 ]]; then

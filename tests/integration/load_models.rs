@@ -6,7 +6,8 @@
 //!
 //! The rates, lags and latencies asserted here are timing claims. Two such runs at
 //! once on a small machine would measure each other, so the runs that assert them
-//! take [`timing_lock`] first.
+//! take [`timing_lock`] first (`scripts/test.sh` runs this module's tests in a
+//! process of their own, one at a time, beside the others).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
