@@ -259,9 +259,11 @@ hadolint --version
 # the 0.4 series, whose book.toml format the site uses. Built without its `serve` and
 # `watch` features (a web server and a file watcher, for writing the pages, not
 # building them): the build keeps the search index and compiles in a quarter less time.
+# Unoptimized (`--debug`): it compiles in half the CPU time, and builds the site in
+# 1.2 s rather than 0.3 s.
 if ! command -v mdbook >/dev/null || ! mdbook --version | grep -q '^mdbook v0\.4\.'; then
   echo "installing mdbook 0.4" >&2
-  cargo install mdbook --locked --version '~0.4' --no-default-features --features search
+  cargo install mdbook --debug --locked --version '~0.4' --no-default-features --features search
 fi
 mdbook --version
 
