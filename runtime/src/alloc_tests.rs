@@ -42,21 +42,28 @@ fn serve_tls(listener: TcpListener, requests: usize, tls: rcgen::CertifiedKey) {
     answer(accept_tls(&listener, &tls), requests, false, |_| {});
 }
 
+/// A TLS server's configuration (rustls on ring) with `tls`'s certificate, for
+/// `versions`.
+fn server_tls(
+    tls: &rcgen::CertifiedKey,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ServerConfig {
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(tls.key_pair.serialize_der().into());
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![tls.cert.der().clone()], key)
+        .unwrap()
+}
+
 /// One connection accepted on `listener`, over TLS with `tls`'s certificate.
 #[cfg(target_os = "linux")]
 fn accept_tls(
     listener: &TcpListener,
     tls: &rcgen::CertifiedKey,
 ) -> rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream> {
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(tls.key_pair.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![tls.cert.der().clone()], key)
-    .unwrap();
+    let config = server_tls(tls, rustls::DEFAULT_VERSIONS);
     let (sock, _) = listener.accept().unwrap();
     sock.set_nodelay(true).unwrap();
     let session = rustls::ServerConnection::new(Arc::new(config)).unwrap();
@@ -1098,10 +1105,20 @@ fn publishing_statistics_allocates_nothing_once_warm() {
         }
     };
     record(&mut stats, 100);
+    // gRPC statuses (a table of their own, copied at the turn of a second).
+    for code in 0..6 {
+        let grpc = Outcome::Response {
+            status: Status::Grpc(code),
+            bytes_in: 10,
+        };
+        stats.record(t0, t0 + Duration::from_micros(200), None, 10, grpc);
+    }
     // The slot as `Shared::publish` makes it on the first tick.
     let mut slot = stats.clone();
     slot.copy_from(&stats);
     record(&mut stats, 1_000);
+    // A second begins: the worker's start of it takes the statuses.
+    stats.roll_second(t0 + Duration::from_millis(1_500));
     COUNTING.with(|c| c.set(true));
     let before = counted_allocations();
     slot.copy_from(&stats);
@@ -1112,6 +1129,8 @@ fn publishing_statistics_allocates_nothing_once_warm() {
     assert_eq!(slot.counts, stats.counts);
     assert_eq!(slot.checks, stats.checks);
     assert_eq!(slot.scenarios[1].latency, stats.scenarios[1].latency);
+    assert_eq!(slot.second_start.index, 1);
+    assert_eq!(slot.second_start.other_status.len(), 6);
 }
 
 /// A gRPC server on its own thread (its allocations are not counted: counting is per
@@ -1328,21 +1347,26 @@ fn a_second_s_start_after_grpc_statuses_allocates_nothing() {
         bytes_in: 1,
     };
     let mut stats = WorkerStats::new(t0, 4);
-    stats.record(t0, t0 + ms(1), None, 1, grpc(0));
-    stats.record(t0 + ms(1), t0 + ms(2), None, 1, grpc(14));
-    let before = counted_allocations();
-    COUNTING.with(|c| c.set(true));
-    stats.roll_second(t0 + ms(1_000));
-    stats.record(t0 + ms(1_000), t0 + ms(1_001), None, 1, grpc(0));
-    stats.roll_second(t0 + ms(2_500));
-    stats.record(t0 + ms(2_500), t0 + ms(2_501), None, 1, grpc(14));
-    COUNTING.with(|c| c.set(false));
-    assert_eq!(counted_allocations() - before, 0);
-    assert_eq!(
-        stats.other_status,
-        [(Status::Grpc(0), 2), (Status::Grpc(14), 2)]
-    );
+    // Five statuses before the first turn of a second (past a `Vec`'s first
+    // room, four), four more in the second after it.
+    for code in 0..5 {
+        stats.record(t0, t0 + ms(1), None, 1, grpc(code));
+    }
+    let turn = |stats: &mut WorkerStats, at| {
+        let before = counted_allocations();
+        COUNTING.with(|c| c.set(true));
+        stats.roll_second(at);
+        COUNTING.with(|c| c.set(false));
+        counted_allocations() - before
+    };
+    assert_eq!(turn(&mut stats, t0 + ms(1_000)), 0);
+    for code in 5..9 {
+        stats.record(t0 + ms(1_000), t0 + ms(1_001), None, 1, grpc(code));
+    }
+    assert_eq!(turn(&mut stats, t0 + ms(2_500)), 0);
+    assert_eq!(stats.other_status.len(), 9);
     assert_eq!(stats.second_start.index, 2);
+    assert_eq!(stats.second_start.other_status, stats.other_status);
 }
 
 /// An HTTP/2 server on its own thread (its allocations are not counted) that answers
@@ -1415,24 +1439,18 @@ fn http2_request_allocations_are_counted() {
 
 /// An HTTP/3 server (quinn and h3) on a thread and runtime of its own, so that its
 /// allocations are not counted: on one connection, it answers each of `requests`
-/// requests with `200` and `ok`, then waits for the client to go (or for its idle
-/// timeout, a second: a client whose runtime is dropped sends no close).
-fn h3_serve(socket: std::net::UdpSocket, tls: rcgen::CertifiedKey, requests: usize) {
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(tls.key_pair.serialize_der().into());
-    let mut crypto = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![tls.cert.der().clone()], key)
-    .unwrap();
+/// requests with `200` and `ok`, then holds the connection until `done` (the
+/// client's runtime is gone by then, so nothing waits on a close it never sent).
+fn h3_serve(
+    socket: std::net::UdpSocket,
+    tls: rcgen::CertifiedKey,
+    requests: usize,
+    done: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut crypto = server_tls(&tls, &[&rustls::version::TLS13]);
     crypto.alpn_protocols = vec![b"h3".to_vec()];
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(crypto).unwrap();
-    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    let mut transport = quinn::TransportConfig::default();
-    transport.max_idle_timeout(Some(Duration::from_secs(1).try_into().unwrap()));
-    config.transport_config(Arc::new(transport));
+    let config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1461,10 +1479,9 @@ fn h3_serve(socket: std::net::UdpSocket, tls: rcgen::CertifiedKey, requests: usi
                 .unwrap();
             stream.finish().await.unwrap();
         }
-        assert!(
-            !matches!(h3.accept().await, Ok(Some(_))),
-            "more requests than {requests}"
-        );
+        let _ = done.await;
+        drop(h3);
+        endpoint.close(0u32.into(), b"done");
     });
 }
 
@@ -1477,7 +1494,8 @@ fn h3_serve(socket: std::net::UdpSocket, tls: rcgen::CertifiedKey, requests: usi
 /// `Bytes`. (DHAT, `valgrind --tool=dhat`, names those sites.) Measured per
 /// request, a GET with two checks: 42.16–42.17, loaded machine or not. The
 /// ceiling is that and a little room for how quinn's acknowledgements fall, so
-/// that a change that adds allocations is seen.
+/// that a change that adds allocations is seen; the floor, that one that removes
+/// some updates this count.
 #[test]
 fn http3_request_allocations_are_counted() {
     const WARM: usize = 100;
@@ -1486,7 +1504,8 @@ fn http3_request_allocations_are_counted() {
     let port = socket.local_addr().unwrap().port();
     let tls = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let cacert = tls.cert.pem().into_bytes();
-    let server = std::thread::spawn(move || h3_serve(socket, tls, WARM + MEASURED));
+    let (done, served) = tokio::sync::oneshot::channel();
+    let server = std::thread::spawn(move || h3_serve(socket, tls, WARM + MEASURED, served));
     let flags = Flags {
         url: Some(format!("https://127.0.0.1:{port}/api")),
         http3: true,
@@ -1508,6 +1527,7 @@ fn http3_request_allocations_are_counted() {
     let mut plan = one_vu_plan(program, None);
     Arc::get_mut(&mut plan).unwrap().transport.cacert_pem = Some(cacert);
     let (allocations, _, stats) = plan_allocations(plan, WARM, MEASURED, None);
+    done.send(()).unwrap();
     server.join().unwrap();
     let requests = (WARM + MEASURED) as u64;
     assert_eq!(
@@ -1522,7 +1542,9 @@ fn http3_request_allocations_are_counted() {
     );
     let per_request = allocations as f64 / MEASURED as f64;
     eprintln!("allocations per HTTP/3 request: {per_request}");
-    assert!(per_request <= 43.0, "{per_request}");
+    // Counted on the VU's thread, as the doc says (a floor, so that counting that
+    // stopped, quinn's driver moved elsewhere say, is not taken for none).
+    assert!((40.0..=43.0).contains(&per_request), "{per_request}");
 }
 
 /// A WebSocket server on its own thread (tungstenite's blocking API) for one

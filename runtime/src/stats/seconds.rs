@@ -40,17 +40,20 @@ impl SecondStart {
         }
     }
 
-    /// Become a copy of `other`, reusing this one's buffers.
+    /// Become a copy of `other`, reusing this one's buffers, with `other`'s room:
+    /// a copy made before `other` takes a second's statuses (published before
+    /// the turn of a second) takes them without allocating.
     pub(crate) fn copy_from(&mut self, other: &SecondStart) {
         self.index = other.index;
         copy_histogram(&mut self.latency, &other.latency);
         *self.status = *other.status;
+        self.room_for(other.other_status.capacity());
         self.other_status.clone_from(&other.other_status);
     }
 
     /// Make room for `statuses` other statuses, so that the next second's start,
-    /// which copies the worker's table, allocates nothing. Called as the table grows
-    /// (a status first seen, which allocates anyway), not at the turn of a second,
+    /// which copies the worker's table, allocates nothing. Called when a status is
+    /// first seen (when the table itself may grow), not at the turn of a second,
     /// which may fall among requests that must not allocate.
     pub(crate) fn room_for(&mut self, statuses: usize) {
         self.other_status
