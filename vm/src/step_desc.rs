@@ -41,9 +41,10 @@ pub struct StepDesc {
 
 impl StepDesc {
     /// The path and every header value are constants: every request of the step
-    /// has the same head, unless a driver adds to it (cookies, a redirect). The
-    /// drivers keep such a head's encoding to send again (HTTP/1.1 with a constant
-    /// body too; HTTP/2 and HTTP/3 whatever the body).
+    /// has the same head, unless a driver adds to it (cookies, `traceparent`) or
+    /// follows a redirect. HTTP/1.1 keeps the whole request to send again when the
+    /// body is constant too; HTTP/2 and gRPC keep the header block, whatever the
+    /// body, for a path HTTP/2 accepts.
     pub fn head_is_constant(&self) -> bool {
         matches!(self.path, Operand::Const(_))
             && self
