@@ -281,19 +281,32 @@ if (($#)); then
   exit
 fi
 
-# The runs whose assertions depend on timing (tests/integration/load_models.rs) go
-# one at a time. In one libtest process they took a lock among themselves, and
-# every test thread that reached one waited on it: libtest starts tests in name
-# order, so the module's 160 s ran nearly alone. Here they run in a process of
-# their own, beside the other tests (their assertions allow for a loaded machine);
-# their output follows the others'.
+# The tests of tests/integration/load_models.rs (the load models' rates, lags and
+# latencies) go one at a time. In one libtest process the ones asserting timing
+# took a lock among themselves, and every test thread that reached one waited on
+# it: libtest starts tests in name order, so the module's 160 s ran nearly alone.
+# Here the module runs in a process of its own, beside the other tests (its
+# assertions allow for a loaded machine, not for a compiler beside them: everything
+# is built first). That process has a process group of its own, stopped if this
+# script ends first (Ctrl-C); its output follows the others', then both statuses.
+# (Arguments run one process: `./scripts/test.sh -- --test-threads 1` runs every
+# test one at a time.)
+cargo test --workspace --no-run
 timing_log="$(mktemp)"
+set -m
 cargo test --workspace --no-fail-fast --test integration -- --test-threads 1 \
   load_models:: >"$timing_log" 2>&1 &
 timing=$!
-status=0
-cargo test --workspace --no-fail-fast -- --skip load_models:: || status=$?
-wait "$timing" || status=$?
+set +m
+trap 'kill -TERM -- "-$timing" 2>/dev/null; cat "$timing_log"; rm -f "$timing_log"' EXIT
+rest=0
+cargo test --workspace --no-fail-fast -- --skip load_models:: || rest=$?
+timed=0
+wait "$timing" || timed=$?
+trap - EXIT
 cat "$timing_log"
 rm -f "$timing_log"
-exit "$status"
+echo "==> load_models, one at a time: exit $timed; every other test: exit $rest"
+if ((rest || timed)); then
+  exit 1
+fi
