@@ -16,6 +16,14 @@
 # checks nothing.
 set -euo pipefail
 
+case "$*" in
+  "" | --install) ;;
+  *)
+    echo "usage: scripts/cross-check.sh [--install]" >&2
+    exit 1
+    ;;
+esac
+
 cd "$(dirname "$0")/.."
 
 python="${PYTHON:-python3}"

@@ -15,6 +15,14 @@
 #   cargo +nightly fuzz run -s none -a <target> fuzz/artifacts/<target>/<file>
 set -euo pipefail
 
+case "$*" in
+  "" | --install) ;;
+  *)
+    echo "usage: scripts/fuzz.sh [--install]" >&2
+    exit 1
+    ;;
+esac
+
 cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-20}"
