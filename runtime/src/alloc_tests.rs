@@ -1381,6 +1381,36 @@ fn h2_serve(listener: TcpListener) {
     });
 }
 
+/// `flags` compiled with two checks on every response: `status == 200` and
+/// `body contains "ok"`, what `h2_serve` and `h3_serve` answer.
+fn checking_ok(flags: Flags) -> kaioken_vm::Program {
+    let config = ConfigFile {
+        name: "checks.toml".into(),
+        text: "[request]\nchecks = ['status == 200', 'body contains \"ok\"']\n".into(),
+    };
+    let input = Input {
+        flags,
+        config: Some(config),
+        ..Input::default()
+    };
+    compile(&lower(&input).unwrap()).unwrap()
+}
+
+/// Each of `requests` requests was answered with a status its step expected, none
+/// failed, and every check passed on each.
+fn every_request_passed(stats: &WorkerStats, requests: u64) {
+    assert_eq!(
+        (stats.counts.responses, stats.counts.unexpected),
+        (requests, 0)
+    );
+    assert_eq!(stats.counts.errors.iter().sum::<u64>(), 0);
+    assert!(
+        stats.checks.iter().all(|c| *c == [requests, 0]),
+        "{:?}",
+        stats.checks
+    );
+}
+
 /// An HTTP/2 request on the VU's own connection (h2own.rs) allocates nothing once
 /// warm, as an HTTP/1.1 one: its header block is encoded from the step's prepared
 /// parts straight into the connection's write buffer (no `http::Request`, no
@@ -1405,31 +1435,8 @@ fn http2_request_allocations_are_counted() {
             body: body.map(Into::into),
             ..Flags::default()
         };
-        let config = ConfigFile {
-            name: "h2.toml".into(),
-            text: "[request]\nchecks = ['status == 200', 'body contains \"ok\"']\n".into(),
-        };
-        let program = compile(
-            &lower(&Input {
-                flags,
-                config: Some(config),
-                ..Input::default()
-            })
-            .unwrap(),
-        )
-        .unwrap();
-        let (allocations, stats) = tokio_allocations(program, WARM, MEASURED);
-        let requests = (WARM + MEASURED) as u64;
-        assert_eq!(
-            (stats.counts.responses, stats.counts.unexpected),
-            (requests, 0)
-        );
-        assert_eq!(stats.counts.errors.iter().sum::<u64>(), 0);
-        assert!(
-            stats.checks.iter().all(|c| *c == [requests, 0]),
-            "{:?}",
-            stats.checks
-        );
+        let (allocations, stats) = tokio_allocations(checking_ok(flags), WARM, MEASURED);
+        every_request_passed(&stats, (WARM + MEASURED) as u64);
         server.join().unwrap();
         per_request.push(allocations as f64 / MEASURED as f64);
     }
@@ -1511,35 +1518,12 @@ fn http3_request_allocations_are_counted() {
         http3: true,
         ..Flags::default()
     };
-    let config = ConfigFile {
-        name: "h3.toml".into(),
-        text: "[request]\nchecks = ['status == 200', 'body contains \"ok\"']\n".into(),
-    };
-    let program = compile(
-        &lower(&Input {
-            flags,
-            config: Some(config),
-            ..Input::default()
-        })
-        .unwrap(),
-    )
-    .unwrap();
-    let mut plan = one_vu_plan(program, None);
+    let mut plan = one_vu_plan(checking_ok(flags), None);
     Arc::get_mut(&mut plan).unwrap().transport.cacert_pem = Some(cacert);
     let (allocations, _, stats) = plan_allocations(plan, WARM, MEASURED, None);
     done.send(()).unwrap();
     server.join().unwrap();
-    let requests = (WARM + MEASURED) as u64;
-    assert_eq!(
-        (stats.counts.responses, stats.counts.unexpected),
-        (requests, 0)
-    );
-    assert_eq!(stats.counts.errors.iter().sum::<u64>(), 0);
-    assert!(
-        stats.checks.iter().all(|c| *c == [requests, 0]),
-        "{:?}",
-        stats.checks
-    );
+    every_request_passed(&stats, (WARM + MEASURED) as u64);
     let per_request = allocations as f64 / MEASURED as f64;
     eprintln!("allocations per HTTP/3 request: {per_request}");
     // Counted on the VU's thread, as the doc says (a floor, so that counting that
