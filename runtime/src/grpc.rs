@@ -18,13 +18,13 @@
 //! clients report their own deadline), the server being told the same deadline in
 //! `grpc-timeout`. Transport failures keep their HTTP/2 classes.
 //!
-//! Allocations per call: none once warm when the message's JSON is the step's last
-//! and the reply the last one's (or unread): the header block is encoded from the
-//! step's prepared parts straight into the connection's write buffer, as an HTTP/2
-//! request's, and the frame and the reply's JSON are kept with what they came
-//! from. A message whose JSON changed is decoded into a `DynamicMessage` (its
-//! fields allocate: prost-reflect has no way to encode JSON without one), and so is
-//! a new reply the step reads. Measured in alloc_tests.rs.
+//! Allocations per call: none once warm when the reply is the last one's (or
+//! unread): the header block is encoded from the step's prepared parts straight
+//! into the connection's write buffer, as an HTTP/2 request's; a message whose JSON
+//! changed is written into the step's frame by proto_json.rs, and one whose JSON
+//! did not is not encoded again. A schema with well-known types takes
+//! prost-reflect's route, through a `DynamicMessage` whose fields allocate, and so
+//! does a new reply the step reads. Measured in alloc_tests.rs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,7 @@ use crate::h2own::{self, Conns, Failed};
 use crate::h2pool;
 use crate::http1::{Added, Sending, StepInfo};
 use crate::http2::{Prepared, Source, is_connection_header, keep_h2_head, regular, source};
+use crate::proto_json;
 use crate::stats::{Outcome, Tally, Timing};
 
 /// `DEADLINE_EXCEEDED`.
@@ -55,6 +56,8 @@ const INTERNAL: u8 = 13;
 pub(crate) struct GrpcMethod {
     pub input: MessageDescriptor,
     pub output: MessageDescriptor,
+    /// proto_json.rs writes `input` messages ([`proto_json::supported`]).
+    pub direct: bool,
 }
 
 /// The program's gRPC methods, by [`kaioken_vm::GrpcStep::method`], resolved once per
@@ -79,6 +82,7 @@ pub(crate) fn methods(program: &Program) -> Result<Arc<[GrpcMethod]>, InvalidPro
                 .and_then(|s| s.methods().find(|m| m.name() == method))
                 .ok_or_else(|| fail(format!("gRPC method `{name}` is not in the schema")))?;
             Ok(GrpcMethod {
+                direct: proto_json::supported(&m.input()),
                 input: m.input(),
                 output: m.output(),
             })
@@ -123,6 +127,7 @@ pub(crate) struct Grpc {
     steps: Arc<[Option<Prepared>]>,
     /// Each step's message as last encoded.
     encoded: Vec<Encoded>,
+    writer: proto_json::Writer,
     /// `grpc-timeout`, from the run's timeout.
     deadline: String,
     replies: Replies,
@@ -181,6 +186,7 @@ impl Grpc {
             encoded: (0..program.steps.len())
                 .map(|_| Encoded::default())
                 .collect(),
+            writer: proto_json::Writer::default(),
             deadline: format!("{ms}m"),
             replies: Replies::default(),
             last_len: 0,
@@ -205,7 +211,13 @@ impl Grpc {
         let method = &self.methods[call.method as usize];
         let json = desc.body.map_or(&b"{}"[..], |b| program.bytes(state, b));
         let encoded = &mut self.encoded[step];
-        encode(encoded, json, &method.input, &mut self.last.detail)?;
+        encode(
+            encoded,
+            &mut self.writer,
+            json,
+            method,
+            &mut self.last.detail,
+        )?;
         let added = Added {
             cookie: None,
             traceparent: s.added.traceparent,
@@ -275,18 +287,43 @@ impl Grpc {
     }
 }
 
-/// Encode `json` with the method's `input` descriptor into `e`'s frame, unless it
-/// is the JSON the frame was last encoded from.
+/// Encode `json` as a message of the `method`'s input into `e`'s frame, unless it
+/// is the JSON the frame was last encoded from: written directly
+/// ([`proto_json`]) where it can be, or else through a `DynamicMessage`, whose
+/// error is the one reported.
 fn encode(
     e: &mut Encoded,
+    writer: &mut proto_json::Writer,
     json: &[u8],
-    input: &MessageDescriptor,
+    method: &GrpcMethod,
     detail: &mut Option<String>,
 ) -> Result<(), ErrorKind> {
     if e.valid && e.json == json {
         return Ok(());
     }
     e.valid = false;
+    e.frame.clear();
+    e.frame.extend_from_slice(&[0; 5]);
+    if method.direct && writer.encode(json, &method.input, &mut e.frame).is_ok() {
+        let len = e.frame.len() - 5;
+        e.frame[1..5].copy_from_slice(&(len as u32).to_be_bytes());
+    } else {
+        encode_dynamic(e, json, &method.input, detail)?;
+    }
+    e.json.clear();
+    e.json.extend_from_slice(json);
+    e.valid = true;
+    Ok(())
+}
+
+/// Encode `json` into `e`'s frame through a `DynamicMessage` (prost-reflect's
+/// JSON mapping), or say why it is no valid `input`.
+fn encode_dynamic(
+    e: &mut Encoded,
+    json: &[u8],
+    input: &MessageDescriptor,
+    detail: &mut Option<String>,
+) -> Result<(), ErrorKind> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let message = DynamicMessage::deserialize_with_options(
         input.clone(),
@@ -307,9 +344,6 @@ fn encode(
     e.frame.push(0);
     e.frame.extend_from_slice(&(len as u32).to_be_bytes());
     message.encode(&mut e.frame).map_err(|_| ErrorKind::Other)?;
-    e.json.clear();
-    e.json.extend_from_slice(json);
-    e.valid = true;
     Ok(())
 }
 

@@ -58,6 +58,7 @@ mod judge;
 mod live;
 mod open;
 mod profile;
+mod proto_json;
 mod proxy;
 mod rate;
 mod redirect;
