@@ -26,12 +26,8 @@ esac
 
 cd "$(dirname "$0")/.."
 
-python="${PYTHON:-python3}"
-
-sudo=()
-if [[ "$(id -u)" != 0 ]]; then
-  sudo=(sudo)
-fi
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 add_target() {
   if ! rustup target list --installed | grep -qx "$1"; then
@@ -42,13 +38,7 @@ add_target() {
 # A target's C compiler (command $1), installed from the Debian package $2 when missing.
 add_compiler() {
   command -v "$1" >/dev/null && return
-  if ! command -v apt-get >/dev/null; then
-    echo "error: $1 is missing and apt-get is unavailable" >&2
-    exit 1
-  fi
-  echo "installing $1 ($2)" >&2
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$2"
+  install_for "$1" "$2"
 }
 
 windows=x86_64-pc-windows-gnu
@@ -63,7 +53,7 @@ macos=aarch64-apple-darwin
 if [[ "${CROSS_MACOS:-0}" == 1 ]]; then
   if ! command -v cargo-zigbuild >/dev/null || ! "$python" -m ziglang version >/dev/null 2>&1; then
     echo "installing zig and cargo-zigbuild" >&2
-    "$python" -m pip install --quiet ziglang cargo-zigbuild
+    pip_install --quiet ziglang cargo-zigbuild
   fi
   add_target "$macos"
 fi

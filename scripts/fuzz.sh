@@ -32,7 +32,7 @@ fuzz=(cargo "+$toolchain" fuzz)
 # No sanitizer: the targets are safe Rust, and it builds and runs faster without.
 flags=(--sanitizer none --debug-assertions)
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
+if ! "${fuzz[@]}" --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz" >&2
   # Unoptimized: it only runs cargo, and compiles in half the time.
   cargo install cargo-fuzz --debug --locked

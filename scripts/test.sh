@@ -25,53 +25,25 @@ cd "$(dirname "$0")/.."
 
 nginx_bin="${NGINX:-/usr/sbin/nginx}"
 caddy_bin="${CADDY:-/usr/bin/caddy}"
-python="${PYTHON:-python3}"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
-sudo=()
-if [[ "$(id -u)" != 0 ]]; then
-  sudo=(sudo)
-fi
-
-# Install Debian packages; the package lists are fetched once, before the first.
-apt_updated=
-apt_install() {
-  if [[ -z "$apt_updated" ]]; then
-    "${sudo[@]}" apt-get update
-    apt_updated=1
-  fi
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
-}
-
-# Install Python packages for $python. Debian's own Python is "externally managed"
-# (PEP 668): pip refuses to install beside apt's packages unless told to; only then,
-# tell it.
-pip_install() {
-  local log
-  log="$(mktemp)"
-  if "$python" -m pip install "$@" 2>&1 | tee "$log"; then
-    rm -f "$log"
-  elif grep -q externally-managed-environment "$log"; then
-    rm -f "$log"
-    "$python" -m pip install "$@" --break-system-packages
-  else
-    rm -f "$log"
-    return 1
+# Install the Debian package $1, which $2 (a command, as the error names it) is
+# missing without, and stop the system service the package starts where it can
+# (nginx on 80, Caddy on 80 and 443, tinyproxy on 8888, Prometheus on 9090,
+# InfluxDB on 8086 and 8088): the tests start their own, on free ports.
+install_server() {
+  install_for "$2" "$1"
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$1" 2>/dev/null; then
+    "${sudo[@]}" systemctl stop "$1" || true
+    "${sudo[@]}" systemctl disable "$1" >/dev/null 2>&1 || true
+  elif command -v service >/dev/null; then
+    "${sudo[@]}" service "$1" stop >/dev/null 2>&1 || true
   fi
 }
 
 if [[ ! -x "$nginx_bin" ]]; then
-  if ! command -v apt-get >/dev/null; then
-    echo "error: nginx is not installed at $nginx_bin and apt-get is unavailable" >&2
-    exit 1
-  fi
-  echo "installing nginx" >&2
-  apt_install nginx
-  # The package starts a system nginx on port 80; the tests start their own.
-  if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
-    "${sudo[@]}" systemctl stop nginx || true
-  elif command -v service >/dev/null; then
-    "${sudo[@]}" service nginx stop >/dev/null 2>&1 || true
-  fi
+  install_server nginx "$nginx_bin"
 fi
 
 if [[ ! -x "$nginx_bin" ]]; then
@@ -82,19 +54,7 @@ fi
 
 # HTTP/3 is tested against Caddy (tests/integration/caddy.rs starts its own).
 if [[ ! -x "$caddy_bin" ]]; then
-  if ! command -v apt-get >/dev/null; then
-    echo "error: caddy is not installed at $caddy_bin and apt-get is unavailable" >&2
-    exit 1
-  fi
-  echo "installing caddy" >&2
-  apt_install caddy
-  # The package starts a system caddy on ports 80 and 443; the tests start their own.
-  if command -v systemctl >/dev/null && systemctl is-active --quiet caddy 2>/dev/null; then
-    "${sudo[@]}" systemctl stop caddy || true
-    "${sudo[@]}" systemctl disable caddy >/dev/null 2>&1 || true
-  elif command -v service >/dev/null; then
-    "${sudo[@]}" service caddy stop >/dev/null 2>&1 || true
-  fi
+  install_server caddy "$caddy_bin"
 fi
 if [[ ! -x "$caddy_bin" ]]; then
   echo "error: no caddy at $caddy_bin (set CADDY to its path)" >&2
@@ -106,21 +66,7 @@ fi
 # start their own (tests/integration/proxies.rs).
 for tool in tinyproxy microsocks; do
   if ! command -v "$tool" >/dev/null; then
-    if ! command -v apt-get >/dev/null; then
-      echo "error: $tool is not installed and apt-get is unavailable" >&2
-      exit 1
-    fi
-    echo "installing $tool" >&2
-    apt_install "$tool"
-    # The tinyproxy package starts a system proxy on port 8888; the tests start their own.
-    if [[ "$tool" == tinyproxy ]]; then
-      if command -v systemctl >/dev/null && systemctl is-active --quiet tinyproxy 2>/dev/null; then
-        "${sudo[@]}" systemctl stop tinyproxy || true
-        "${sudo[@]}" systemctl disable tinyproxy >/dev/null 2>&1 || true
-      elif command -v service >/dev/null; then
-        "${sudo[@]}" service tinyproxy stop >/dev/null 2>&1 || true
-      fi
-    fi
+    install_server "$tool" "$tool"
   fi
 done
 
@@ -130,20 +76,7 @@ done
 for pair in prometheus:prometheus promtool:prometheus influxd:influxdb; do
   tool="${pair%%:*}" package="${pair#*:}"
   if ! command -v "$tool" >/dev/null; then
-    if ! command -v apt-get >/dev/null; then
-      echo "error: $tool is not installed and apt-get is unavailable" >&2
-      exit 1
-    fi
-    echo "installing $package" >&2
-    apt_install "$package"
-    # The packages start system services (Prometheus on 9090, InfluxDB on 8086 and
-    # 8088) where they can; the tests need none of them.
-    if command -v systemctl >/dev/null && systemctl is-active --quiet "$package" 2>/dev/null; then
-      "${sudo[@]}" systemctl stop "$package" || true
-      "${sudo[@]}" systemctl disable "$package" >/dev/null 2>&1 || true
-    elif command -v service >/dev/null; then
-      "${sudo[@]}" service "$package" stop >/dev/null 2>&1 || true
-    fi
+    install_server "$package" "$tool"
   fi
 done
 prometheus --version 2>&1 | head -n 1
@@ -151,12 +84,7 @@ influxd version
 
 # The live view is tested in a real terminal: kaioken runs in a tmux pane.
 if ! command -v tmux >/dev/null; then
-  if ! command -v apt-get >/dev/null; then
-    echo "error: tmux is not installed and apt-get is unavailable" >&2
-    exit 1
-  fi
-  echo "installing tmux" >&2
-  apt_install tmux
+  install_for tmux tmux
 fi
 tmux -V
 
@@ -164,24 +92,14 @@ tmux -V
 # target/artifacts (KAIOKEN_ARTIFACTS overrides) as a CI artifact. Set CHROMIUM to use
 # another Chromium binary.
 if ! command -v "${CHROMIUM:-chromium}" >/dev/null; then
-  if ! command -v apt-get >/dev/null; then
-    echo "error: chromium is not installed and apt-get is unavailable" >&2
-    exit 1
-  fi
-  echo "installing chromium" >&2
-  apt_install chromium
+  install_for "${CHROMIUM:-chromium}" chromium
 fi
 "${CHROMIUM:-chromium}" --version
 
 python_check='import httpbin, gunicorn, websockets.asyncio.server, flasgger'
 if ! "$python" -c "$python_check" 2>/dev/null; then
   if ! "$python" -m pip --version >/dev/null 2>&1; then
-    if ! command -v apt-get >/dev/null; then
-      echo "error: $python has no pip (to install httpbin, gunicorn and websockets) and apt-get is unavailable" >&2
-      exit 1
-    fi
-    echo "installing python3-pip" >&2
-    apt_install python3-pip
+    install_for "pip (for $python)" python3-pip
   fi
   echo "installing httpbin, gunicorn, websockets and flasgger" >&2
   pip_install httpbin gunicorn 'websockets>=13' flasgger
