@@ -1136,19 +1136,26 @@ fn publishing_statistics_allocates_nothing_once_warm() {
 /// A gRPC server on its own thread (its allocations are not counted: counting is per
 /// thread) that answers every unary call with one `Item { id: "1" }` and status OK.
 fn grpc_serve(listener: TcpListener) {
-    h2_answer_each(listener, |respond| {
+    h2_answer_each(listener, |respond, _| {
         grpc_reply(respond, &[0, 0, 0, 0, 3, 0x0a, 0x01, b'1']);
     });
 }
 
+/// A gRPC server as [`grpc_serve`] that answers each call with its own message
+/// (`Req { id }` is encoded as `Item { id }` is): a reply that changes when the
+/// message does.
+fn grpc_echo(listener: TcpListener) {
+    h2_answer_each(listener, |respond, request| grpc_reply(respond, &request));
+}
+
 /// Answer a gRPC call with `body` (framed messages, whole or not) and status OK.
-fn grpc_reply(mut respond: h2::server::SendResponse<bytes::Bytes>, body: &'static [u8]) {
+fn grpc_reply(mut respond: h2::server::SendResponse<bytes::Bytes>, body: &[u8]) {
     let head = http::Response::builder()
         .header("content-type", "application/grpc")
         .body(())
         .unwrap();
     let mut send = respond.send_response(head, false).unwrap();
-    send.send_data(bytes::Bytes::from_static(body), false)
+    send.send_data(bytes::Bytes::copy_from_slice(body), false)
         .unwrap();
     let mut trailers = http::HeaderMap::new();
     trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
@@ -1156,9 +1163,12 @@ fn grpc_reply(mut respond: h2::server::SendResponse<bytes::Bytes>, body: &'stati
 }
 
 /// Accept one h2c connection on `listener` and, for each request on it, read its
-/// body and then `answer` it; on the calling thread's own runtime (a server thread:
-/// its allocations are not counted).
-fn h2_answer_each(listener: TcpListener, answer: fn(h2::server::SendResponse<bytes::Bytes>)) {
+/// body and then `answer` it, given the body; on the calling thread's own runtime
+/// (a server thread: its allocations are not counted).
+fn h2_answer_each(
+    listener: TcpListener,
+    answer: fn(h2::server::SendResponse<bytes::Bytes>, Vec<u8>),
+) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1171,11 +1181,13 @@ fn h2_answer_each(listener: TcpListener, answer: fn(h2::server::SendResponse<byt
         while let Some(Ok((req, respond))) = conn.accept().await {
             tokio::spawn(async move {
                 let mut body = req.into_body();
+                let mut request = Vec::new();
                 while let Some(data) = body.data().await {
                     let data = data.unwrap();
                     let _ = body.flow_control().release_capacity(data.len());
+                    request.extend_from_slice(&data);
                 }
-                answer(respond);
+                answer(respond, request);
             });
         }
     });
@@ -1231,7 +1243,7 @@ fn a_message_cut_short_does_not_spoil_the_next_call() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
-        h2_answer_each(listener, |respond| {
+        h2_answer_each(listener, |respond, _| {
             let body: &'static [u8] = match CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             {
                 0 => &[0, 0, 0, 0, 10, 0x0a, 0x01, b'1'],
@@ -1263,7 +1275,7 @@ fn an_http_error_without_a_grpc_status_maps_to_one() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
-        h2_answer_each(listener, |mut respond| {
+        h2_answer_each(listener, |mut respond, _| {
             let head = http::Response::builder().status(503).body(()).unwrap();
             let mut send = respond.send_response(head, false).unwrap();
             send.send_data(bytes::Bytes::from_static(b"busy"), false)
@@ -1282,13 +1294,15 @@ fn an_http_error_without_a_grpc_status_maps_to_one() {
 
 /// A gRPC call goes on the HTTP/2 driver's connections (h2own.rs), its header
 /// block encoded from the step's prepared parts: once warm it allocates nothing
-/// when its reply is the last one's (or unread), whether its message's JSON is the
-/// last call's or changes (`${REQUEST_ID}`, written straight into the frame by
-/// proto_json.rs). Measured per call once warm, on the VU's thread, for a constant
-/// and a changing message, each with the reply read for a check or not (the reply
-/// is the same each time). Through a prost-reflect `DynamicMessage`, before, a
-/// changing message's call made 3; through the `h2` crate's client, before that,
-/// 14, and 16 with the check.
+/// whether its message's JSON is the last call's or changes (`${REQUEST_ID}`,
+/// written straight into the frame by proto_json), and whether its reply, read for
+/// a check, is the last one's or changes (an echo of the message, read straight
+/// from its bytes by proto_json). Measured per call once warm, on the VU's thread,
+/// for a constant and a changing message, each with the same reply read for a
+/// check or not, and for a changing message echoed and checked. Through
+/// prost-reflect's `DynamicMessage`, before, a changing message's call made 3, and
+/// reading the echo 2 more; through the `h2` crate's client, before that, a changing message's
+/// call made 14, and 16 with the check.
 #[test]
 fn grpc_call_allocations_are_counted() {
     const WARM: usize = 100;
@@ -1298,16 +1312,19 @@ fn grpc_call_allocations_are_counted() {
     let a_check = GRPC_CHECK;
     let changing = r#"{"id": "${REQUEST_ID}"}"#;
     let constant = r#"{"id": "7"}"#;
+    // The echo of VU 1's `${REQUEST_ID}`, `1-<n>`, in the reply's JSON.
+    let an_echo_check = r#"['body contains "\"id\":\"1-"']"#;
     let mut per_call = Vec::new();
-    for (message, checks) in [
-        (changing, no_checks),
-        (changing, a_check),
-        (constant, no_checks),
-        (constant, a_check),
+    for (message, checks, serve) in [
+        (changing, no_checks, grpc_serve as fn(TcpListener)),
+        (changing, a_check, grpc_serve),
+        (constant, no_checks, grpc_serve),
+        (constant, a_check, grpc_serve),
+        (changing, an_echo_check, grpc_echo),
     ] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || grpc_serve(listener));
+        let server = std::thread::spawn(move || serve(listener));
         let program = grpc_program(&dir, port, message, checks);
         let (allocations, mut stats) = tokio_allocations(program, WARM, MEASURED);
         let calls = (WARM + MEASURED) as u64;
@@ -1323,7 +1340,7 @@ fn grpc_call_allocations_are_counted() {
         per_call.push(allocations as f64 / MEASURED as f64);
     }
     eprintln!("allocations per gRPC call: {per_call:?}");
-    assert_eq!(per_call, [0.0; 4]);
+    assert_eq!(per_call, [0.0; 5]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -1368,7 +1385,7 @@ fn a_second_s_start_after_grpc_statuses_allocates_nothing() {
 /// every request on one h2c connection with `200` and the body `ok`, after reading
 /// the request's body.
 fn h2_serve(listener: TcpListener) {
-    h2_answer_each(listener, |mut respond| {
+    h2_answer_each(listener, |mut respond, _| {
         let head = http::Response::builder().status(200).body(()).unwrap();
         let mut send = respond.send_response(head, false).unwrap();
         send.send_data(bytes::Bytes::from_static(b"ok"), true)

@@ -18,13 +18,13 @@
 //! clients report their own deadline), the server being told the same deadline in
 //! `grpc-timeout`. Transport failures keep their HTTP/2 classes.
 //!
-//! Allocations per call: none once warm when the reply is the last one's (or
-//! unread): the header block is encoded from the step's prepared parts straight
-//! into the connection's write buffer, as an HTTP/2 request's; a message whose JSON
-//! changed is written into the step's frame by proto_json.rs, and one whose JSON
-//! did not is not encoded again. A schema with well-known types takes
-//! prost-reflect's route, through a `DynamicMessage` whose fields allocate, and so
-//! does a new reply the step reads. Measured in alloc_tests.rs.
+//! Allocations per call: none once warm. The header block is encoded from the
+//! step's prepared parts straight into the connection's write buffer, as an HTTP/2
+//! request's; a message whose JSON changed is written into the step's frame by
+//! proto_json, and one whose JSON did not is not encoded again; a reply the step
+//! reads is turned into JSON by proto_json, unless it is the last one's. A schema
+//! with well-known types (or, for replies, proto2's) takes prost-reflect's route,
+//! through a `DynamicMessage` whose fields allocate. Measured in alloc_tests.rs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,8 +56,10 @@ const INTERNAL: u8 = 13;
 pub(crate) struct GrpcMethod {
     pub input: MessageDescriptor,
     pub output: MessageDescriptor,
-    /// proto_json.rs writes `input` messages ([`proto_json::supported`]).
+    /// proto_json writes `input` messages ([`proto_json::supported`]).
     pub direct: bool,
+    /// proto_json reads `output` messages ([`proto_json::readable`]).
+    pub readable: bool,
 }
 
 /// The program's gRPC methods, by [`kaioken_vm::GrpcStep::method`], resolved once per
@@ -83,6 +85,7 @@ pub(crate) fn methods(program: &Program) -> Result<Arc<[GrpcMethod]>, InvalidPro
                 .ok_or_else(|| fail(format!("gRPC method `{name}` is not in the schema")))?;
             Ok(GrpcMethod {
                 direct: proto_json::supported(&m.input()),
+                readable: proto_json::readable(&m.output()),
                 input: m.input(),
                 output: m.output(),
             })
@@ -234,7 +237,7 @@ impl Grpc {
         self.replies.inbox.clear();
         let mut reading = Reading {
             replies: &mut self.replies,
-            output: &method.output,
+            method,
             reads: info.keep,
             stream: call.server_streaming,
             http_status: 0,
@@ -409,7 +412,7 @@ impl h2own::Request for Call<'_> {
 /// read the body (a unary call's reply as one object, a stream's as an array).
 struct Reading<'a> {
     replies: &'a mut Replies,
-    output: &'a MessageDescriptor,
+    method: &'a GrpcMethod,
     reads: Reads,
     stream: bool,
     http_status: u16,
@@ -460,7 +463,7 @@ impl h2own::Sink for Reading<'_> {
                 && let Some(capture) = last.capture.as_mut()
             {
                 let (from, to) = (at + 5, at + 5 + len);
-                if let Err(detail) = self.replies.reply_json(from..to, self.output) {
+                if let Err(detail) = self.replies.reply_json(from..to, self.method) {
                     break Err(Failed::Kind(ErrorKind::Protocol, Some(detail)));
                 }
                 if self.stream {
@@ -493,28 +496,33 @@ impl h2own::Sink for Reading<'_> {
 impl Replies {
     /// Turn the reply in `inbox[at]` into JSON in `json` (field names as in the
     /// `.proto`, default values included): the last reply's JSON when it is the
-    /// same reply, or else the detail of why it is no valid `output`.
+    /// same reply, or else read from the bytes ([`proto_json::reply`]) or through
+    /// a `DynamicMessage`, whose error says why it is no valid `output`.
     fn reply_json(
         &mut self,
         at: std::ops::Range<usize>,
-        output: &MessageDescriptor,
+        method: &GrpcMethod,
     ) -> Result<(), String> {
+        let output = &method.output;
         let body = &self.inbox[at];
         if !self.reply.is_empty() && self.reply == body && self.reply_of.as_ref() == Some(output) {
             return Ok(());
         }
         self.reply.clear();
         self.reply_of = None;
-        let message = DynamicMessage::decode(output.clone(), body)
-            .map_err(|e| format!("a reply is not a valid `{}`: {e}", output.full_name()))?;
         self.json.clear();
-        let options = SerializeOptions::new()
-            .use_proto_field_name(true)
-            .skip_default_fields(false);
-        let mut ser = serde_json::Serializer::new(&mut self.json);
-        message
-            .serialize_with_options(&mut ser, &options)
-            .map_err(|e| format!("a reply does not turn into JSON: {e}"))?;
+        if !(method.readable && proto_json::reply(output, body, &mut self.json).is_ok()) {
+            self.json.clear();
+            let message = DynamicMessage::decode(output.clone(), body)
+                .map_err(|e| format!("a reply is not a valid `{}`: {e}", output.full_name()))?;
+            let options = SerializeOptions::new()
+                .use_proto_field_name(true)
+                .skip_default_fields(false);
+            let mut ser = serde_json::Serializer::new(&mut self.json);
+            message
+                .serialize_with_options(&mut ser, &options)
+                .map_err(|e| format!("a reply does not turn into JSON: {e}"))?;
+        }
         if body.len() <= REPLAY_MAX {
             self.reply.extend_from_slice(body);
             self.reply_of = Some(output.clone());
@@ -603,9 +611,9 @@ impl Perform for Grpc {
 
 #[cfg(test)]
 mod tests {
-    use prost_reflect::DescriptorPool;
+    use prost_reflect::{DescriptorPool, MessageDescriptor};
 
-    use super::Replies;
+    use super::{GrpcMethod, Replies};
 
     /// The schema of `alloc_tests::grpc_program`: `t.Item { id }` and `t.Y { name }`
     /// encode `"1"` alike.
@@ -616,11 +624,28 @@ mod tests {
         DescriptorPool::decode(program.grpc_schema.as_slice()).unwrap()
     }
 
+    /// A method whose replies are `output`, read from their bytes (`readable`) or
+    /// through a `DynamicMessage`.
+    fn method(output: &MessageDescriptor, readable: bool) -> GrpcMethod {
+        GrpcMethod {
+            input: output.clone(),
+            output: output.clone(),
+            direct: readable,
+            readable,
+        }
+    }
+
     #[test]
     fn a_reply_s_json_is_reused_only_for_the_same_bytes_and_type() {
+        for readable in [true, false] {
+            reused_only_for_the_same_bytes_and_type(readable);
+        }
+    }
+
+    fn reused_only_for_the_same_bytes_and_type(readable: bool) {
         let pool = pool();
-        let item = pool.get_message_by_name("t.Item").unwrap();
-        let y = pool.get_message_by_name("t.Y").unwrap();
+        let item = &method(&pool.get_message_by_name("t.Item").unwrap(), readable);
+        let y = &method(&pool.get_message_by_name("t.Y").unwrap(), readable);
         let mut replies = Replies::default();
         let json = |replies: &mut Replies, bytes: &[u8], ty| {
             replies.inbox.clear();
@@ -629,16 +654,16 @@ mod tests {
             String::from_utf8(replies.json.clone()).unwrap()
         };
         let one = [0x0a, 0x01, b'1'];
-        assert_eq!(json(&mut replies, &one, &item), r#"{"id":"1"}"#);
-        assert_eq!(json(&mut replies, &one, &item), r#"{"id":"1"}"#);
-        assert_eq!(json(&mut replies, &one, &y), r#"{"name":"1"}"#);
+        assert_eq!(json(&mut replies, &one, item), r#"{"id":"1"}"#);
+        assert_eq!(json(&mut replies, &one, item), r#"{"id":"1"}"#);
+        assert_eq!(json(&mut replies, &one, y), r#"{"name":"1"}"#);
         assert_eq!(
-            json(&mut replies, &[0x0a, 0x01, b'2'], &y),
+            json(&mut replies, &[0x0a, 0x01, b'2'], y),
             r#"{"name":"2"}"#
         );
-        assert_eq!(json(&mut replies, &[], &y), r#"{"name":""}"#);
+        assert_eq!(json(&mut replies, &[], y), r#"{"name":""}"#);
         replies.inbox = vec![0xff];
-        let invalid = replies.reply_json(0..1, &y).unwrap_err();
+        let invalid = replies.reply_json(0..1, y).unwrap_err();
         assert!(
             invalid.starts_with("a reply is not a valid `t.Y`"),
             "{invalid}"

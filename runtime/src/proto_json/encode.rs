@@ -1,26 +1,13 @@
-//! JSON to protobuf without a `DynamicMessage`: how the gRPC driver encodes a
-//! call's request message when its JSON changed.
+//! JSON to protobuf: a request message written from its JSON (proto_json's
+//! first half).
 //!
-//! Where it sits: the VM writes a gRPC step's message as JSON into the body
-//! buffer, and the driver (grpc.rs) turns it into the call's frame with the
-//! method's input descriptor. prost-reflect's route decodes the JSON into a
-//! `DynamicMessage` and encodes that: every field a heap value, on every call
-//! whose message has an interpolated part (`${REQUEST_ID}`). [`Writer::encode`]
-//! instead walks the JSON with serde_json's deserializer and writes the wire
-//! format straight into the frame, field by field, so it allocates nothing once
-//! the frame has grown to the message's size (a string with JSON escapes still
-//! takes serde_json's scratch buffer).
-//!
-//! It takes what prost-reflect's JSON mapping takes, with the same conversions
-//! (numbers from strings and floats, `"NaN"`, enum names, base64 in either
-//! alphabet), and gives up ([`Unsupported`]) where it does not follow it: a
-//! schema with well-known types or groups (checked once, [`supported`]), and a
-//! message with a field named twice, two fields of one oneof, a key with escapes,
-//! or anything invalid. The driver then takes prost-reflect's route, which
-//! encodes the message or says what is wrong with it, so the error a user reads
-//! is always prost-reflect's. Fields go out in the JSON's order rather than by
-//! number (a decoder takes any order), and a field without presence is left out
-//! at its default value, as prost-reflect does.
+//! [`Writer::encode`] takes what prost-reflect's JSON mapping takes, with the
+//! same conversions (numbers from strings and floats, `"NaN"`, enum names, base64
+//! in either alphabet), and gives up on a message with a field named twice, two
+//! fields of one oneof, a key with escapes, or anything invalid. Fields go out in
+//! the JSON's order rather than by number (a decoder takes any order), and a
+//! field without presence is left out at its default value, as prost-reflect
+//! does.
 
 use std::fmt;
 
@@ -28,33 +15,7 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-/// The JSON is one [`Writer::encode`] does not write; prost-reflect's route
-/// decides what it is.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Unsupported;
-
-/// Whether [`Writer::encode`] can write messages of `desc`: none of the types
-/// it reaches is a well-known type (their JSON forms are their own) or a group.
-pub(crate) fn supported(desc: &MessageDescriptor) -> bool {
-    fn walk(desc: &MessageDescriptor, seen: &mut Vec<MessageDescriptor>) -> bool {
-        if seen.contains(desc) {
-            return true;
-        }
-        if desc.full_name().starts_with("google.protobuf.") {
-            return false;
-        }
-        seen.push(desc.clone());
-        desc.fields().all(|f| {
-            !f.is_group()
-                && match f.kind() {
-                    Kind::Message(m) => walk(&m, seen),
-                    Kind::Enum(e) => !e.full_name().starts_with("google.protobuf."),
-                    _ => true,
-                }
-        })
-    }
-    walk(desc, &mut Vec::new())
-}
+use super::Unsupported;
 
 /// What [`Writer::encode`] keeps between calls: the numbers of the fields set
 /// in each message being written, innermost last, to find a field named twice.
@@ -619,70 +580,11 @@ impl Scalar {
 mod tests {
     use proptest::prelude::*;
     use prost::Message as _;
-    use prost_reflect::{
-        DescriptorPool, DeserializeOptions, DynamicMessage, FieldDescriptor, Kind,
-        MessageDescriptor,
-    };
+    use prost_reflect::{DynamicMessage, MessageDescriptor};
 
-    use super::{Unsupported, Writer, supported};
-
-    /// Every kind of field, by number in declaration order; `Flat` has no maps,
-    /// so that prost-reflect's bytes (in number order) are comparable with ours.
-    const SCHEMA: &str = r#"
-        syntax = "proto3";
-        package p;
-        import "google/protobuf/timestamp.proto";
-        enum Color { RED = 0; GREEN = 1; BLUE = 2; }
-        message Inner { string s = 1; int32 i = 2; repeated Inner kids = 3; Color c = 4; }
-        message Flat {
-          double d = 1; float f = 2; int32 i32 = 3; int64 i64 = 4; uint32 u32 = 5;
-          uint64 u64 = 6; sint32 s32 = 7; sint64 s64 = 8; fixed32 fx32 = 9;
-          fixed64 fx64 = 10; sfixed32 sf32 = 11; sfixed64 sf64 = 12; bool b = 13;
-          string s = 14; bytes by = 15; Color color = 16; Inner inner = 17;
-          repeated int32 r_i32 = 18; repeated double r_d = 19; repeated string r_s = 20;
-          repeated Inner r_inner = 21; repeated Color r_color = 22;
-          repeated sint64 r_s64 = 23; repeated bytes r_by = 24;
-          repeated fixed32 r_fx32 = 25; repeated bool r_b = 26;
-          optional int32 opt = 27; string renamed = 28 [json_name = "other"];
-          oneof choice { string o_s = 29; Inner o_inner = 30; int64 o_i64 = 31; }
-          uint32 last = 536870911;
-        }
-        message All {
-          Flat flat = 1; map<string, int32> m_s = 2; map<int64, Inner> m_i64 = 3;
-          map<bool, string> m_b = 4; map<uint32, Color> m_u32 = 5;
-          map<sint32, bytes> m_s32 = 6; repeated Flat flats = 7; int32 n = 8;
-        }
-        message Stamped { google.protobuf.Timestamp at = 1; }
-        message Node { Node next = 1; repeated Node kids = 2; }
-    "#;
-
-    /// A message of [`SCHEMA`], compiled once for the tests.
-    fn message(name: &str) -> MessageDescriptor {
-        static POOL: std::sync::OnceLock<DescriptorPool> = std::sync::OnceLock::new();
-        let pool = POOL.get_or_init(|| {
-            let dir =
-                std::env::temp_dir().join(format!("kaioken-proto-json-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("p.proto"), SCHEMA).unwrap();
-            let mut c = protox::Compiler::new([&dir]).unwrap();
-            c.include_imports(true).open_file("p.proto").unwrap();
-            std::fs::remove_dir_all(&dir).unwrap();
-            c.descriptor_pool()
-        });
-        pool.get_message_by_name(name).unwrap()
-    }
-
-    /// prost-reflect's route: the message, or `None` where it refuses the JSON.
-    fn dynamic(desc: &MessageDescriptor, json: &str) -> Option<DynamicMessage> {
-        let mut de = serde_json::Deserializer::from_str(json);
-        let m = DynamicMessage::deserialize_with_options(
-            desc.clone(),
-            &mut de,
-            &DeserializeOptions::new(),
-        )
-        .ok()?;
-        de.end().ok().map(|()| m)
-    }
+    use super::super::testing::{dynamic, message, object};
+    use super::super::{Unsupported, supported};
+    use super::Writer;
 
     fn direct(desc: &MessageDescriptor, json: &str) -> Result<Vec<u8>, Unsupported> {
         let mut out = vec![9];
@@ -773,158 +675,6 @@ mod tests {
         }
     }
 
-    /// A JSON value for a field of `kind`: mostly valid, sometimes out of range or
-    /// of the wrong type, so that the two routes' refusals are compared too. A
-    /// message nests `depth` more levels at most.
-    fn scalar(kind: &Kind, depth: u32, shuffle: bool) -> BoxedStrategy<String> {
-        let int = |min: i128, max: i128| {
-            let wide = (min - (1 << 40))..(max + (1 << 40));
-            prop_oneof![
-                40 => (min..=max).prop_map(|v| v.to_string()),
-                20 => (min..=max).prop_map(|v| format!("\"{v}\"")),
-                10 => (min..=max).prop_map(|v| format!("{v}.0")),
-                1 => wide.prop_map(|v| v.to_string()),
-                1 => Just("1.5".to_owned()),
-                1 => Just("true".to_owned()),
-            ]
-            .boxed()
-        };
-        let words = |w: &[&'static str]| prop::sample::select(w.to_vec()).prop_map(str::to_owned);
-        match kind {
-            Kind::Double | Kind::Float => prop_oneof![
-                40 => any::<f64>()
-                    .prop_filter("finite", |v| v.is_finite())
-                    .prop_map(|v| format!("{v:?}")),
-                20 => any::<f32>()
-                    .prop_filter("finite", |v| v.is_finite())
-                    .prop_map(|v| format!("{:?}", f64::from(v))),
-                10 => any::<i64>().prop_map(|v| v.to_string()),
-                5 => words(&["\"Infinity\"", "\"-Infinity\"", "\"1.25\""]),
-                1 => words(&["\"x\"", "1e39"]),
-            ]
-            .boxed(),
-            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => int(i32::MIN.into(), i32::MAX.into()),
-            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => int(i64::MIN.into(), i64::MAX.into()),
-            Kind::Uint32 | Kind::Fixed32 => int(0, u32::MAX.into()),
-            Kind::Uint64 | Kind::Fixed64 => int(0, u64::MAX.into()),
-            Kind::Bool => prop_oneof![
-                20 => words(&["true", "false"]),
-                1 => words(&["\"true\"", "0"]),
-            ]
-            .boxed(),
-            Kind::String => prop_oneof![
-                40 => "[a-zé\"\\\\\n]{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
-                1 => Just("7".to_owned()),
-            ]
-            .boxed(),
-            Kind::Bytes => prop_oneof![
-                40 => (prop::collection::vec(any::<u8>(), 0..12), any::<bool>(), any::<bool>())
-                    .prop_map(|(b, url, pad)| {
-                        use base64::Engine;
-                        use base64::engine::general_purpose as g;
-                        let s = match (url, pad) {
-                            (false, true) => g::STANDARD.encode(b),
-                            (false, false) => g::STANDARD_NO_PAD.encode(b),
-                            (true, true) => g::URL_SAFE.encode(b),
-                            (true, false) => g::URL_SAFE_NO_PAD.encode(b),
-                        };
-                        format!("\"{s}\"")
-                    }),
-                1 => Just("\"!!\"".to_owned()),
-            ]
-            .boxed(),
-            Kind::Enum(_) => prop_oneof![
-                20 => words(&["\"RED\"", "\"GREEN\"", "\"BLUE\"", "0", "2", "99", "-3"]),
-                1 => words(&["\"PURPLE\"", "1.0"]),
-            ]
-            .boxed(),
-            Kind::Message(m) => object(m, depth, shuffle),
-        }
-    }
-
-    /// A field's JSON value: a map's object, a list's array, or one value.
-    fn one(field: &FieldDescriptor, depth: u32, shuffle: bool) -> BoxedStrategy<String> {
-        let kind = field.kind();
-        if field.is_map() {
-            let entry = kind.as_message().unwrap();
-            let key = match entry.map_entry_key_field().kind() {
-                Kind::String => "[a-z]{0,4}".boxed(),
-                Kind::Bool => prop::sample::select(vec!["true", "false"])
-                    .prop_map(str::to_owned)
-                    .boxed(),
-                Kind::Uint32 | Kind::Fixed32 => any::<u32>().prop_map(|v| v.to_string()).boxed(),
-                Kind::Uint64 | Kind::Fixed64 => any::<u64>().prop_map(|v| v.to_string()).boxed(),
-                Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
-                    any::<i64>().prop_map(|v| v.to_string()).boxed()
-                }
-                _ => any::<i32>().prop_map(|v| v.to_string()).boxed(),
-            };
-            let value = scalar(&entry.map_entry_value_field().kind(), depth, shuffle);
-            prop::collection::vec((key, value), 0..3)
-                .prop_map(|entries| {
-                    let entries: Vec<String> = entries
-                        .into_iter()
-                        .map(|(k, v)| format!("\"{k}\": {v}"))
-                        .collect();
-                    format!("{{{}}}", entries.join(", "))
-                })
-                .boxed()
-        } else if field.is_list() {
-            prop::collection::vec(scalar(&kind, depth, shuffle), 0..4)
-                .prop_map(|values| format!("[{}]", values.join(", ")))
-                .boxed()
-        } else {
-            scalar(&kind, depth, shuffle)
-        }
-    }
-
-    /// A message of `desc` as a JSON object: some of its fields (those of a
-    /// message type while `depth` lasts), each by its JSON or its proto name, or
-    /// `null`; at most one of a oneof; in the schema's order or, with `shuffle`,
-    /// in any.
-    fn object(desc: &MessageDescriptor, depth: u32, shuffle: bool) -> BoxedStrategy<String> {
-        let fields: Vec<_> = desc
-            .fields()
-            .filter(|f| depth > 0 || !matches!(f.kind(), Kind::Message(_)))
-            .map(|f| {
-                let names = (f.json_name().to_owned(), f.name().to_owned());
-                let oneof = f.containing_oneof().map(|o| o.name().to_owned());
-                let value = prop_oneof![
-                    9 => one(&f, depth.saturating_sub(1), shuffle),
-                    1 => Just("null".to_owned()),
-                ];
-                let entry = (any::<bool>(), value).prop_map(move |(json, v)| {
-                    let name = if json { &names.0 } else { &names.1 };
-                    (oneof.clone(), format!("\"{name}\": {v}"))
-                });
-                prop::option::weighted(0.4, entry)
-            })
-            .collect();
-        fields
-            .prop_flat_map(move |entries| {
-                let mut oneofs = Vec::new();
-                let kept: Vec<String> = entries
-                    .into_iter()
-                    .flatten()
-                    .filter(|(o, _)| {
-                        o.as_ref().is_none_or(|o| {
-                            let first = !oneofs.contains(o);
-                            oneofs.push(o.clone());
-                            first
-                        })
-                    })
-                    .map(|(_, e)| e)
-                    .collect();
-                if shuffle {
-                    Just(kept).prop_shuffle().boxed()
-                } else {
-                    Just(kept).boxed()
-                }
-            })
-            .prop_map(|entries| format!("{{{}}}", entries.join(", ")))
-            .boxed()
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
 
@@ -936,6 +686,19 @@ mod tests {
         ) {
             let flat = message("p.Flat");
             match (direct(&flat, &json), dynamic(&flat, &json)) {
+                (Ok(ours), Some(theirs)) => prop_assert_eq!(ours, theirs.encode_to_vec()),
+                (Err(Unsupported), None) => {}
+                (ours, theirs) => prop_assert!(false, "{json}: {ours:?} against {theirs:?}"),
+            }
+        }
+
+        /// proto2's presence, defaults and unpacked lists, byte for byte.
+        #[test]
+        fn proto2_messages_are_written_as_prost_reflect_writes_them(
+            json in object(&message("p.Old"), 1, false)
+        ) {
+            let old = message("p.Old");
+            match (direct(&old, &json), dynamic(&old, &json)) {
                 (Ok(ours), Some(theirs)) => prop_assert_eq!(ours, theirs.encode_to_vec()),
                 (Err(Unsupported), None) => {}
                 (ours, theirs) => prop_assert!(false, "{json}: {ours:?} against {theirs:?}"),

@@ -1,0 +1,632 @@
+//! Protobuf to JSON: a reply read for the step's checks (proto_json's second
+//! half).
+
+use base64::display::Base64Display;
+use base64::prelude::BASE64_STANDARD;
+use prost::encoding::{WireType, decode_key, decode_varint};
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use super::Unsupported;
+
+/// How deep [`reply`] follows messages within messages (prost's own limit is
+/// 100): a reply nested deeper is left to prost-reflect.
+const DEPTH: u32 = 32;
+
+/// Append a reply's `bytes`, a message of `desc` ([`readable`]), to `out` as the
+/// JSON prost-reflect makes of it (`use_proto_field_name`, default values
+/// included), without decoding it into a `DynamicMessage`: each field is read
+/// where it lies in the bytes, in the order prost-reflect writes fields (by
+/// number), through the same serde_json calls. It gives up on bytes prost would
+/// refuse, and on what it does not follow: a group, a message field given twice
+/// (prost merges them), two fields of a oneof given (prost keeps the last), a map
+/// with a key given twice or with more than 64 entries, nesting deeper than
+/// [`DEPTH`]. A map's entries come in the reply's order (prost-reflect's in its
+/// hash map's, which differs from run to run). On [`Unsupported`], `out` holds
+/// part of the JSON.
+pub(crate) fn reply(
+    desc: &MessageDescriptor,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Unsupported> {
+    let mut ser = serde_json::Serializer::new(out);
+    Read {
+        desc,
+        bytes,
+        depth: 0,
+    }
+    .serialize(&mut ser)
+    .map_err(|_| Unsupported)
+}
+
+/// A field's value as it lies in a message's bytes.
+#[derive(Debug, Clone, Copy)]
+enum Wire<'a> {
+    Varint(u64),
+    Fixed64([u8; 8]),
+    Fixed32([u8; 4]),
+    Len(&'a [u8]),
+}
+
+impl Wire<'_> {
+    fn wire_type(self) -> WireType {
+        match self {
+            Wire::Varint(_) => WireType::Varint,
+            Wire::Fixed64(_) => WireType::SixtyFourBit,
+            Wire::Fixed32(_) => WireType::ThirtyTwoBit,
+            Wire::Len(_) => WireType::LengthDelimited,
+        }
+    }
+}
+
+/// The wire type of a field of `kind` not packed.
+fn wire_type(kind: &Kind) -> WireType {
+    match kind {
+        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => WireType::ThirtyTwoBit,
+        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => WireType::SixtyFourBit,
+        Kind::String | Kind::Bytes | Kind::Message(_) => WireType::LengthDelimited,
+        _ => WireType::Varint,
+    }
+}
+
+/// A message's fields as they lie in its bytes, in order; an error for bytes
+/// prost would not read (and for groups, left to prost-reflect).
+#[derive(Clone)]
+struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(u32, Wire<'a>), Unsupported>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        Some(self.field())
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn field(&mut self) -> Result<(u32, Wire<'a>), Unsupported> {
+        let (number, wire) = decode_key(&mut self.rest).map_err(|_| Unsupported)?;
+        let value = match wire {
+            WireType::Varint => {
+                Wire::Varint(decode_varint(&mut self.rest).map_err(|_| Unsupported)?)
+            }
+            WireType::SixtyFourBit => {
+                Wire::Fixed64(self.take(8)?.try_into().map_err(|_| Unsupported)?)
+            }
+            WireType::ThirtyTwoBit => {
+                Wire::Fixed32(self.take(4)?.try_into().map_err(|_| Unsupported)?)
+            }
+            WireType::LengthDelimited => {
+                let len = decode_varint(&mut self.rest).map_err(|_| Unsupported)?;
+                Wire::Len(self.take(usize::try_from(len).map_err(|_| Unsupported)?)?)
+            }
+            WireType::StartGroup | WireType::EndGroup => return Err(Unsupported),
+        };
+        Ok((number, value))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Unsupported> {
+        if self.rest.len() < n {
+            return Err(Unsupported);
+        }
+        let (taken, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(taken)
+    }
+}
+
+/// The occurrences of field `number` in `bytes` (already checked), in order.
+fn occurrences(bytes: &[u8], number: u32) -> impl Iterator<Item = Wire<'_>> {
+    Fields { rest: bytes }
+        .filter_map(Result::ok)
+        .filter(move |(n, _)| *n == number)
+        .map(|(_, w)| w)
+}
+
+/// Check a message's bytes as prost reads them: every field well formed, each
+/// known field in a wire type it takes, its strings UTF-8; and that nothing in
+/// them is what [`reply`] leaves to prost-reflect at this level (a message
+/// field or a oneof given twice).
+fn check(desc: &MessageDescriptor, bytes: &[u8]) -> Result<(), Unsupported> {
+    for field in (Fields { rest: bytes }) {
+        let (number, wire) = field?;
+        let Some(f) = desc.get_field(number) else {
+            continue;
+        };
+        let kind = f.kind();
+        let packed = f.is_list() && wire_type(&kind) != WireType::LengthDelimited;
+        if wire.wire_type() != wire_type(&kind) && !(packed && matches!(wire, Wire::Len(_))) {
+            return Err(Unsupported);
+        }
+        if let (Kind::String, Wire::Len(b)) = (&kind, wire) {
+            std::str::from_utf8(b).map_err(|_| Unsupported)?;
+        }
+    }
+    // At most one occurrence of a singular message field, and of any field of
+    // a oneof (each oneof checked at its first field).
+    let at_most_once = |numbers: &dyn Fn(u32) -> bool| {
+        Fields { rest: bytes }
+            .filter_map(Result::ok)
+            .filter(|(n, _)| numbers(*n))
+            .nth(1)
+            .is_none()
+    };
+    for f in desc.fields() {
+        let first_of_oneof = f
+            .containing_oneof()
+            .filter(|o| o.fields().next().is_some_and(|g| g.number() == f.number()));
+        if let Some(o) = first_of_oneof
+            && !at_most_once(&|n| o.fields().any(|g| g.number() == n))
+        {
+            return Err(Unsupported);
+        }
+        let singular_message = !f.is_list() && !f.is_map() && f.kind().as_message().is_some();
+        if singular_message && !at_most_once(&|n| n == f.number()) {
+            return Err(Unsupported);
+        }
+    }
+    Ok(())
+}
+
+fn bad<E: serde::ser::Error>(_: Unsupported) -> E {
+    E::custom("")
+}
+
+/// A message read from its bytes.
+struct Read<'a> {
+    desc: &'a MessageDescriptor,
+    bytes: &'a [u8],
+    depth: u32,
+}
+
+impl Serialize for Read<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.depth > DEPTH {
+            return Err(bad(Unsupported));
+        }
+        check(self.desc, self.bytes).map_err(bad)?;
+        let mut map = s.serialize_map(None)?;
+        for field in self.desc.fields() {
+            let number = field.number();
+            let kind = field.kind();
+            let name = field.name();
+            if field.is_map() || field.is_list() {
+                let list = Repeated {
+                    field: &field,
+                    kind: &kind,
+                    bytes: self.bytes,
+                    depth: self.depth,
+                };
+                map.serialize_entry(name, &list)?;
+                continue;
+            }
+            let last = occurrences(self.bytes, number).last();
+            if field.supports_presence() && last.is_none() {
+                continue;
+            }
+            map.serialize_entry(
+                name,
+                &One {
+                    kind: &kind,
+                    wire: last,
+                    depth: self.depth,
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+/// A list's or a map's values: every occurrence of its field, each one value
+/// (a map's entry) or, packed, several.
+struct Repeated<'a> {
+    field: &'a FieldDescriptor,
+    kind: &'a Kind,
+    bytes: &'a [u8],
+    depth: u32,
+}
+
+impl Serialize for Repeated<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let number = self.field.number();
+        if self.field.is_map() {
+            let entry = self.kind.as_message().ok_or_else(|| bad(Unsupported))?;
+            let (key, value) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+            let (key_kind, value_kind) = (key.kind(), value.kind());
+            let mut map = s.serialize_map(None)?;
+            for (i, wire) in occurrences(self.bytes, number).enumerate() {
+                let Wire::Len(e) = wire else {
+                    return Err(bad(Unsupported));
+                };
+                if i >= 64 {
+                    return Err(bad(Unsupported));
+                }
+                check(entry, e).map_err(bad)?;
+                let k = MapKey::of(&key_kind, occurrences(e, key.number()).last())
+                    .ok_or_else(|| bad(Unsupported))?;
+                let twice = occurrences(self.bytes, number).take(i).any(|w| match w {
+                    Wire::Len(earlier) => {
+                        MapKey::of(&key_kind, occurrences(earlier, key.number()).last()) == Some(k)
+                    }
+                    _ => false,
+                });
+                if twice {
+                    return Err(bad(Unsupported));
+                }
+                map.serialize_entry(
+                    &k,
+                    &One {
+                        kind: &value_kind,
+                        wire: occurrences(e, value.number()).last(),
+                        depth: self.depth,
+                    },
+                )?;
+            }
+            return map.end();
+        }
+        let mut list = s.serialize_seq(None)?;
+        for wire in occurrences(self.bytes, number) {
+            match (wire, wire_type(self.kind)) {
+                (Wire::Len(mut packed), WireType::Varint) => {
+                    while !packed.is_empty() {
+                        let v = decode_varint(&mut packed).map_err(|_| bad(Unsupported))?;
+                        list.serialize_element(&self.one(Wire::Varint(v)))?;
+                    }
+                }
+                (Wire::Len(packed), WireType::ThirtyTwoBit) => {
+                    if packed.len() % 4 != 0 {
+                        return Err(bad(Unsupported));
+                    }
+                    for v in packed.chunks_exact(4) {
+                        let v = Wire::Fixed32(v.try_into().map_err(|_| bad(Unsupported))?);
+                        list.serialize_element(&self.one(v))?;
+                    }
+                }
+                (Wire::Len(packed), WireType::SixtyFourBit) => {
+                    if packed.len() % 8 != 0 {
+                        return Err(bad(Unsupported));
+                    }
+                    for v in packed.chunks_exact(8) {
+                        let v = Wire::Fixed64(v.try_into().map_err(|_| bad(Unsupported))?);
+                        list.serialize_element(&self.one(v))?;
+                    }
+                }
+                _ => list.serialize_element(&self.one(wire))?,
+            }
+        }
+        list.end()
+    }
+}
+
+impl<'a> Repeated<'a> {
+    fn one(&self, wire: Wire<'a>) -> One<'a> {
+        One {
+            kind: self.kind,
+            wire: Some(wire),
+            depth: self.depth,
+        }
+    }
+}
+
+/// A map's key, as prost-reflect writes it: a string as it is, a number or a
+/// boolean in a string.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MapKey<'a> {
+    Str(&'a str),
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+}
+
+impl<'a> MapKey<'a> {
+    /// The key `wire` holds (the default when it is missing), or `None` when it
+    /// does not hold one of `kind`.
+    fn of(kind: &Kind, wire: Option<Wire<'a>>) -> Option<MapKey<'a>> {
+        let v = match wire {
+            None => {
+                return Some(match kind {
+                    Kind::String => MapKey::Str(""),
+                    Kind::Bool => MapKey::Bool(false),
+                    Kind::Uint32 | Kind::Fixed32 | Kind::Uint64 | Kind::Fixed64 => MapKey::U64(0),
+                    _ => MapKey::I64(0),
+                });
+            }
+            Some(w) => Value::decode(kind, w)?,
+        };
+        Some(match v {
+            Value::Str(s) => MapKey::Str(s),
+            Value::Bool(b) => MapKey::Bool(b),
+            Value::I32(v) => MapKey::I64(v.into()),
+            Value::I64(v) => MapKey::I64(v),
+            Value::U32(v) => MapKey::U64(v.into()),
+            Value::U64(v) => MapKey::U64(v),
+            _ => return None,
+        })
+    }
+}
+
+impl Serialize for MapKey<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MapKey::Str(v) => s.serialize_str(v),
+            MapKey::Bool(v) => s.collect_str(v),
+            MapKey::I64(v) => s.collect_str(v),
+            MapKey::U64(v) => s.collect_str(v),
+        }
+    }
+}
+
+/// A singular value read from its bytes, or the default of its kind when it is
+/// missing.
+#[derive(Debug, Clone, Copy)]
+enum Value<'a> {
+    Bool(bool),
+    I32(i32),
+    I64(i64),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+    Enum(i32),
+}
+
+impl<'a> Value<'a> {
+    /// The value of `kind` in `wire`, as prost decodes it (integers cut to their
+    /// width, zigzag undone), or `None` for a wire type it does not take.
+    fn decode(kind: &Kind, wire: Wire<'a>) -> Option<Value<'a>> {
+        Some(match (kind, wire) {
+            (Kind::Bool, Wire::Varint(v)) => Value::Bool(v != 0),
+            (Kind::Int32, Wire::Varint(v)) => Value::I32(v as i32),
+            (Kind::Enum(_), Wire::Varint(v)) => Value::Enum(v as i32),
+            (Kind::Sint32, Wire::Varint(v)) => {
+                let v = v as u32;
+                Value::I32((v >> 1) as i32 ^ -((v & 1) as i32))
+            }
+            (Kind::Int64, Wire::Varint(v)) => Value::I64(v as i64),
+            (Kind::Sint64, Wire::Varint(v)) => Value::I64((v >> 1) as i64 ^ -((v & 1) as i64)),
+            (Kind::Uint32, Wire::Varint(v)) => Value::U32(v as u32),
+            (Kind::Uint64, Wire::Varint(v)) => Value::U64(v),
+            (Kind::Fixed32, Wire::Fixed32(b)) => Value::U32(u32::from_le_bytes(b)),
+            (Kind::Sfixed32, Wire::Fixed32(b)) => Value::I32(i32::from_le_bytes(b)),
+            (Kind::Float, Wire::Fixed32(b)) => Value::F32(f32::from_le_bytes(b)),
+            (Kind::Fixed64, Wire::Fixed64(b)) => Value::U64(u64::from_le_bytes(b)),
+            (Kind::Sfixed64, Wire::Fixed64(b)) => Value::I64(i64::from_le_bytes(b)),
+            (Kind::Double, Wire::Fixed64(b)) => Value::F64(f64::from_le_bytes(b)),
+            (Kind::String, Wire::Len(b)) => Value::Str(std::str::from_utf8(b).ok()?),
+            (Kind::Bytes, Wire::Len(b)) => Value::Bytes(b),
+            _ => return None,
+        })
+    }
+
+    /// The default of `kind` (not a message's).
+    fn default(kind: &Kind) -> Value<'a> {
+        match kind {
+            Kind::Bool => Value::Bool(false),
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(0),
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(0),
+            Kind::Uint32 | Kind::Fixed32 => Value::U32(0),
+            Kind::Uint64 | Kind::Fixed64 => Value::U64(0),
+            Kind::Float => Value::F32(0.0),
+            Kind::Double => Value::F64(0.0),
+            Kind::String => Value::Str(""),
+            Kind::Bytes | Kind::Message(_) => Value::Bytes(&[]),
+            Kind::Enum(e) => Value::Enum(e.default_value().number()),
+        }
+    }
+}
+
+/// One value of a field's kind, read from `wire` (the default when `None`).
+struct One<'a> {
+    kind: &'a Kind,
+    wire: Option<Wire<'a>>,
+    depth: u32,
+}
+
+impl Serialize for One<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let Kind::Message(desc) = self.kind {
+            let bytes = match self.wire {
+                Some(Wire::Len(b)) => b,
+                None => &[],
+                Some(_) => return Err(bad(Unsupported)),
+            };
+            return Read {
+                desc,
+                bytes,
+                depth: self.depth + 1,
+            }
+            .serialize(s);
+        }
+        let value = match self.wire {
+            Some(w) => Value::decode(self.kind, w).ok_or_else(|| bad(Unsupported))?,
+            None => Value::default(self.kind),
+        };
+        match value {
+            Value::Bool(v) => s.serialize_bool(v),
+            Value::I32(v) => s.serialize_i32(v),
+            Value::I64(v) => s.collect_str(&v),
+            Value::U32(v) => s.serialize_u32(v),
+            Value::U64(v) => s.collect_str(&v),
+            Value::F32(v) if v.is_finite() => s.serialize_f32(v),
+            Value::F64(v) if v.is_finite() => s.serialize_f64(v),
+            Value::F32(v) => s.serialize_str(non_finite(v.into())),
+            Value::F64(v) => s.serialize_str(non_finite(v)),
+            Value::Str(v) => s.serialize_str(v),
+            Value::Bytes(v) => s.collect_str(&Base64Display::new(v, &BASE64_STANDARD)),
+            Value::Enum(n) => match self.kind.as_enum().and_then(|e| e.get_value(n)) {
+                Some(v) => s.serialize_str(v.name()),
+                None => s.serialize_i32(n),
+            },
+        }
+    }
+}
+
+/// How proto3's JSON spells a float that is not finite.
+fn non_finite(v: f64) -> &'static str {
+    if v.is_nan() {
+        "NaN"
+    } else if v > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use prost::Message as _;
+    use prost_reflect::{DynamicMessage, MessageDescriptor, SerializeOptions};
+
+    use super::super::testing::{dynamic, message, object};
+    use super::super::{Unsupported, readable};
+    use super::reply;
+
+    fn ours(desc: &MessageDescriptor, bytes: &[u8]) -> Result<String, Unsupported> {
+        let mut out = b"[".to_vec();
+        reply(desc, bytes, &mut out)?;
+        assert_eq!(out.remove(0), b'[', "what was in the buffer stays");
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    /// prost-reflect's route, as the driver takes it: the JSON, or `None` where
+    /// the bytes are no valid message.
+    fn theirs(desc: &MessageDescriptor, bytes: &[u8]) -> Option<String> {
+        let m = DynamicMessage::decode(desc.clone(), bytes).ok()?;
+        let options = SerializeOptions::new()
+            .use_proto_field_name(true)
+            .skip_default_fields(false);
+        let mut out = Vec::new();
+        m.serialize_with_options(&mut serde_json::Serializer::new(&mut out), &options)
+            .unwrap();
+        Some(String::from_utf8(out).unwrap())
+    }
+
+    /// The bytes prost-reflect encodes a JSON message into, when it takes it.
+    fn encoded(desc: &MessageDescriptor, json: &str) -> Option<Vec<u8>> {
+        dynamic(desc, json).map(|m| m.encode_to_vec())
+    }
+
+    /// Both routes' JSON as values: a map's entries come in another order in
+    /// prost-reflect's.
+    fn same_json(a: &str, b: &str) -> bool {
+        serde_json::from_str::<serde_json::Value>(a).unwrap()
+            == serde_json::from_str::<serde_json::Value>(b).unwrap()
+    }
+
+    #[test]
+    fn only_proto3_without_well_known_types_is_read() {
+        assert!(readable(&message("p.All")));
+        assert!(readable(&message("p.Node")));
+        assert!(!readable(&message("p.Stamped")));
+        assert!(!readable(&message("p.Old")), "proto2");
+    }
+
+    #[test]
+    fn what_it_does_not_follow_it_gives_up_on() {
+        let flat = message("p.Flat");
+        let inner = encoded(&flat, r#"{"inner": {"i": 1}}"#).unwrap();
+        let oneof = encoded(&flat, r#"{"oS": "a"}"#).unwrap();
+        let other = encoded(&flat, r#"{"oI64": 5}"#).unwrap();
+        for bytes in [
+            [inner.clone(), inner].concat(),
+            [oneof.clone(), other].concat(),
+            [oneof.clone(), oneof].concat(),
+            vec![0x0a],
+            vec![0x72, 0x02, 0xc3, 0x28],
+            vec![0x18, 0xff],
+            vec![0x1b, 0x1c],
+            vec![0x00],
+        ] {
+            assert_eq!(ours(&flat, &bytes), Err(Unsupported), "{bytes:?}");
+        }
+        let all = message("p.All");
+        let entry = encoded(&all, r#"{"mS": {"a": 1}}"#).unwrap();
+        assert_eq!(
+            ours(&all, &[entry.clone(), entry].concat()),
+            Err(Unsupported)
+        );
+    }
+
+    #[test]
+    fn its_json_is_prost_reflect_s() {
+        let flat = message("p.Flat");
+        let long = "x".repeat(300);
+        for json in [
+            r#"{}"#.to_owned(),
+            r#"{"d": "NaN", "f": "-Infinity", "i32": -1, "s32": -1, "s64": "-9223372036854775808"}"#.into(),
+            r#"{"opt": 0, "color": 7, "rColor": [0, 99, 2], "u64": "18446744073709551615"}"#.into(),
+            r#"{"by": "-_-_", "rBy": ["+/+/", "", "AQ"], "rFx32": [1, 4294967295]}"#.into(),
+            format!(r#"{{"inner": {{"kids": [{{"s": "{long}"}}]}}, "oInner": {{}}}}"#),
+        ] {
+            let bytes = encoded(&flat, &json).unwrap();
+            assert_eq!(ours(&flat, &bytes).unwrap(), theirs(&flat, &bytes).unwrap(), "{json}");
+        }
+        // Unpacked values of a packed field, and a scalar given twice: the last.
+        let bytes = [0x90, 0x01, 0x05, 0x90, 0x01, 0x07, 0x18, 0x01, 0x18, 0x02];
+        assert_eq!(ours(&flat, &bytes).unwrap(), theirs(&flat, &bytes).unwrap());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Without maps, prost-reflect's JSON to the byte.
+        #[test]
+        fn flat_replies_read_as_prost_reflect_reads_them(
+            json in object(&message("p.Flat"), 2, false)
+        ) {
+            let flat = message("p.Flat");
+            let Some(bytes) = encoded(&flat, &json) else {
+                return Ok(());
+            };
+            prop_assert_eq!(ours(&flat, &bytes).unwrap(), theirs(&flat, &bytes).unwrap());
+        }
+
+        /// With maps, the same JSON values.
+        #[test]
+        fn any_reply_reads_as_prost_reflect_s(
+            json in object(&message("p.All"), 3, true)
+        ) {
+            let all = message("p.All");
+            let Some(bytes) = encoded(&all, &json) else {
+                return Ok(());
+            };
+            let (a, b) = (ours(&all, &bytes).unwrap(), theirs(&all, &bytes).unwrap());
+            prop_assert!(same_json(&a, &b), "{a} against {b}");
+        }
+
+        /// Two messages one after the other (fields given twice: prost keeps
+        /// the last scalar, joins lists, merges messages), cut short, or with a
+        /// byte changed: what it reads, prost-reflect reads alike.
+        #[test]
+        fn bytes_changed_read_as_prost_reflect_s_or_not_at_all(
+            a in object(&message("p.All"), 3, true),
+            b in object(&message("p.All"), 3, true),
+            cut in any::<prop::sample::Index>(),
+            flip in any::<Option<(prop::sample::Index, u8)>>(),
+        ) {
+            let all = message("p.All");
+            let (Some(a), Some(b)) = (encoded(&all, &a), encoded(&all, &b)) else {
+                return Ok(());
+            };
+            let mut bytes = [a, b].concat();
+            if let Some((at, byte)) = flip.filter(|_| !bytes.is_empty()) {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+            if !bytes.is_empty() && cut.index(4) == 0 {
+                bytes.truncate(cut.index(bytes.len()));
+            }
+            if let Ok(a) = ours(&all, &bytes) {
+                let b = theirs(&all, &bytes);
+                prop_assert!(b.as_ref().is_some_and(|b| same_json(&a, b)), "{a} against {b:?}");
+            }
+        }
+    }
+}
