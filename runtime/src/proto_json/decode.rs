@@ -13,6 +13,12 @@ use super::Unsupported;
 /// 100): a reply nested deeper is left to prost-reflect.
 const DEPTH: u32 = 32;
 
+/// The most bytes times declared fields [`reply`] reads a message of: it finds
+/// each field by going through the message's bytes, so a wide message with much
+/// in it (a big list beside many fields) is left to prost-reflect, which reads
+/// the bytes once.
+const WORK: usize = 1 << 18;
+
 /// Append a reply's `bytes`, a message of `desc` ([`readable`]), to `out` as the
 /// JSON prost-reflect makes of it (`use_proto_field_name`, default values
 /// included), without decoding it into a `DynamicMessage`: each field is read
@@ -20,8 +26,8 @@ const DEPTH: u32 = 32;
 /// number), through the same serde_json calls. It gives up on bytes prost would
 /// refuse, and on what it does not follow: a group, a message field given twice
 /// (prost merges them), two fields of a oneof given (prost keeps the last), a map
-/// with a key given twice or with more than 64 entries, nesting deeper than
-/// [`DEPTH`]. A map's entries come in the reply's order (prost-reflect's in its
+/// with a key given twice or with more than 64 entries (each key is compared with
+/// those before it), nesting deeper than [`DEPTH`], a message more than [`WORK`]. A map's entries come in the reply's order (prost-reflect's in its
 /// hash map's, which differs from run to run). On [`Unsupported`], `out` holds
 /// part of the JSON.
 pub(crate) fn reply(
@@ -185,7 +191,7 @@ struct Read<'a> {
 
 impl Serialize for Read<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.depth > DEPTH {
+        if self.depth > DEPTH || self.desc.fields().len().saturating_mul(self.bytes.len()) > WORK {
             return Err(bad(Unsupported));
         }
         check(self.desc, self.bytes).map_err(bad)?;
@@ -526,6 +532,28 @@ mod tests {
         assert!(readable(&message("p.Node")));
         assert!(!readable(&message("p.Stamped")));
         assert!(!readable(&message("p.Old")), "proto2");
+        // A proto3 default of its own: protoc refuses it, prost-reflect takes it
+        // (from server reflection, say) and writes it for an absent field.
+        let node = message("p.Node");
+        let mut file = node.parent_file().file_descriptor_proto().clone();
+        let inner = file
+            .message_type
+            .iter_mut()
+            .find(|m| m.name() == "Inner")
+            .unwrap();
+        inner.field[1].default_value = Some("5".into());
+        let mut pool = prost_reflect::DescriptorPool::new();
+        for import in node.parent_file().dependencies() {
+            pool.add_file_descriptor_proto(import.file_descriptor_proto().clone())
+                .unwrap();
+        }
+        pool.add_file_descriptor_proto(file).unwrap();
+        let inner = pool.get_message_by_name("p.Inner").unwrap();
+        assert_eq!(
+            theirs(&inner, &[]).unwrap(),
+            r#"{"s":"","i":5,"kids":[],"c":"RED"}"#
+        );
+        assert!(!readable(&inner));
     }
 
     #[test]
@@ -545,6 +573,12 @@ mod tests {
             vec![0x00],
         ] {
             assert_eq!(ours(&flat, &bytes), Err(Unsupported), "{bytes:?}");
+        }
+        // Too much to go through once per field (33 fields, 8,000 bytes); a
+        // little less is read.
+        for (len, read) in [(8_000, false), (7_000, true)] {
+            let wide = encoded(&flat, &format!(r#"{{"s": "{}"}}"#, "x".repeat(len))).unwrap();
+            assert_eq!(ours(&flat, &wide).is_ok(), read, "{len}");
         }
         let all = message("p.All");
         let entry = encoded(&all, r#"{"mS": {"a": 1}}"#).unwrap();
@@ -568,9 +602,51 @@ mod tests {
             let bytes = encoded(&flat, &json).unwrap();
             assert_eq!(ours(&flat, &bytes).unwrap(), theirs(&flat, &bytes).unwrap(), "{json}");
         }
-        // Unpacked values of a packed field, and a scalar given twice: the last.
-        let bytes = [0x90, 0x01, 0x05, 0x90, 0x01, 0x07, 0x18, 0x01, 0x18, 0x02];
-        assert_eq!(ours(&flat, &bytes).unwrap(), theirs(&flat, &bytes).unwrap());
+        let all = message("p.All");
+        let json = r#"{"flat": {"i32": 1}, "flats": [{}, {"b": true}], "n": -2}"#;
+        let bytes = encoded(&all, json).unwrap();
+        assert_eq!(ours(&all, &bytes).unwrap(), theirs(&all, &bytes).unwrap());
+    }
+
+    /// Bytes no encoder of prost-reflect's makes, read alike or refused by both.
+    #[test]
+    fn bytes_of_other_encoders_read_as_prost_reflect_reads_them() {
+        let flat = message("p.Flat");
+        for bytes in [
+            // Unpacked values of a packed field, and a scalar given twice: the last.
+            &[0x90, 0x01, 0x05, 0x90, 0x01, 0x07, 0x18, 0x01, 0x18, 0x02][..],
+            // Unknown fields (100, a varint; 101, two bytes), skipped.
+            &[0xa0, 0x06, 0x01, 0xaa, 0x06, 0x02, b'h', b'i', 0x18, 0x05],
+            // A bool of 2; an int32 in five bytes; one past 32 bits, cut to 5.
+            &[0x68, 0x02],
+            &[0x18, 0x81, 0x80, 0x80, 0x80, 0x00],
+            &[0x18, 0x85, 0x80, 0x80, 0x80, 0x10],
+        ] {
+            assert_eq!(
+                ours(&flat, bytes).unwrap(),
+                theirs(&flat, bytes).unwrap(),
+                "{bytes:?}"
+            );
+        }
+        let all = message("p.All");
+        for bytes in [
+            // A map entry with an unknown field; one with no value; an empty one.
+            &[0x12, 0x07, 0x0a, 0x01, b'a', 0x10, 0x07, 0x18, 0x09][..],
+            &[0x1a, 0x02, 0x08, 0x07],
+            &[0x12, 0x00],
+        ] {
+            let (a, b) = (ours(&all, bytes).unwrap(), theirs(&all, bytes).unwrap());
+            assert_eq!(a, b, "{bytes:?}");
+        }
+        for bytes in [
+            // A string that is no UTF-8, given before a valid one.
+            &[0x72, 0x01, 0xff, 0x72, 0x01, b'a'][..],
+            // Packed fixed32 values in five bytes.
+            &[0xca, 0x01, 0x05, 1, 2, 3, 4, 5],
+        ] {
+            assert_eq!(theirs(&flat, bytes), None, "{bytes:?}");
+            assert_eq!(ours(&flat, bytes), Err(Unsupported), "{bytes:?}");
+        }
     }
 
     proptest! {

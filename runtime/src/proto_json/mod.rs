@@ -54,11 +54,15 @@ pub(crate) fn supported(desc: &MessageDescriptor) -> bool {
 
 /// Whether [`reply`] can read messages of `desc`: [`supported`], and every type it
 /// reaches is proto3's, with no extensions (proto2's closed enums, groups and
-/// extensions are prost-reflect's).
+/// extensions are prost-reflect's) and no field with a default of its own (which
+/// protoc refuses in proto3, but a schema from server reflection may carry).
 pub(crate) fn readable(desc: &MessageDescriptor) -> bool {
     supported(desc)
         && every_type(desc, &|m| {
-            m.parent_file().syntax() == prost_reflect::Syntax::Proto3 && m.extensions().len() == 0
+            m.parent_file().syntax() == prost_reflect::Syntax::Proto3
+                && m.extensions().len() == 0
+                && m.fields()
+                    .all(|f| f.field_descriptor_proto().default_value.is_none())
         })
 }
 
