@@ -490,7 +490,7 @@ mod tests {
     use prost::Message as _;
     use prost_reflect::{DynamicMessage, MessageDescriptor, SerializeOptions};
 
-    use super::super::testing::{dynamic, message, object};
+    use super::super::testing::{dynamic, inner_with_a_default, message, object};
     use super::super::{Unsupported, readable};
     use super::reply;
 
@@ -534,21 +534,7 @@ mod tests {
         assert!(!readable(&message("p.Old")), "proto2");
         // A proto3 default of its own: protoc refuses it, prost-reflect takes it
         // (from server reflection, say) and writes it for an absent field.
-        let node = message("p.Node");
-        let mut file = node.parent_file().file_descriptor_proto().clone();
-        let inner = file
-            .message_type
-            .iter_mut()
-            .find(|m| m.name() == "Inner")
-            .unwrap();
-        inner.field[1].default_value = Some("5".into());
-        let mut pool = prost_reflect::DescriptorPool::new();
-        for import in node.parent_file().dependencies() {
-            pool.add_file_descriptor_proto(import.file_descriptor_proto().clone())
-                .unwrap();
-        }
-        pool.add_file_descriptor_proto(file).unwrap();
-        let inner = pool.get_message_by_name("p.Inner").unwrap();
+        let inner = inner_with_a_default();
         assert_eq!(
             theirs(&inner, &[]).unwrap(),
             r#"{"s":"","i":5,"kids":[],"c":"RED"}"#

@@ -102,13 +102,8 @@ impl<'de> Visitor<'de> for Message<'_> {
                 .get_field_by_json_name(key)
                 .or_else(|| self.desc.get_field_by_name(key))
                 .ok_or_else(give_up)?;
-            let set = &self.set[level..];
-            let taken = |f: &FieldDescriptor| set.contains(&f.number());
-            if taken(&field)
-                || field
-                    .containing_oneof()
-                    .is_some_and(|o| o.fields().any(|f| taken(&f)))
-            {
+            // Named twice: prost-reflect keeps the last (or, in a oneof, refuses).
+            if self.set[level..].contains(&field.number()) {
                 return Err(give_up());
             }
             let wrote = map.next_value_seed(Field {
@@ -116,9 +111,17 @@ impl<'de> Visitor<'de> for Message<'_> {
                 out: self.out,
                 set: self.set,
             })?;
-            if wrote {
-                self.set.push(field.number());
+            if !wrote {
+                continue;
             }
+            // A second field of its oneof set (a `null` one is not).
+            let set = &self.set[level..];
+            if let Some(o) = field.containing_oneof()
+                && o.fields().any(|f| set.contains(&f.number()))
+            {
+                return Err(give_up());
+            }
+            self.set.push(field.number());
         }
         self.set.truncate(level);
         Ok(())
@@ -582,7 +585,7 @@ mod tests {
     use prost::Message as _;
     use prost_reflect::{DynamicMessage, MessageDescriptor};
 
-    use super::super::testing::{dynamic, message, object};
+    use super::super::testing::{dynamic, inner_with_a_default, message, object};
     use super::super::{Unsupported, supported};
     use super::Writer;
 
@@ -611,6 +614,11 @@ mod tests {
                 .get_message_by_name("google.protobuf.Timestamp")
                 .unwrap()
         ));
+        // prost-reflect leaves out a field at its own default (5), not at 0.
+        let inner = inner_with_a_default();
+        let theirs = dynamic(&inner, r#"{"i": 5}"#).unwrap().encode_to_vec();
+        assert!(theirs.is_empty(), "{theirs:?}");
+        assert!(!supported(&inner));
     }
 
     #[test]
@@ -669,6 +677,8 @@ mod tests {
             r#"{"inner": {}, "rInner": [{}, {"kids": [{"s": "é\"\\"}]}]}"#.into(),
             format!(r#"{{"inner": {{"i": 5, "kids": [{{"s": "{long}"}}]}}, "other": "{long}"}}"#),
             r#"{"oInner": {"c": "GREEN"}, "last": 1}"#.into(),
+            r#"{"oS": "a", "oI64": null}"#.into(),
+            r#"{"oI64": null, "oS": "a"}"#.into(),
         ] {
             let slow = dynamic(&flat, &json).unwrap().encode_to_vec();
             assert!(direct(&flat, &json).unwrap() == slow, "{json}");

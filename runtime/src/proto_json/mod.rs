@@ -37,8 +37,10 @@ pub(crate) use encode::Writer;
 pub(crate) struct Unsupported;
 
 /// Whether [`Writer::encode`] can write messages of `desc`: none of the types
-/// it reaches is a well-known type (their JSON forms are their own) or has a
-/// group.
+/// it reaches is a well-known type (their JSON forms are their own), has a group,
+/// or a field without presence with a default of its own (prost-reflect leaves
+/// that value out, not the type's zero; protoc refuses such a field, but a schema
+/// from server reflection may carry one).
 pub(crate) fn supported(desc: &MessageDescriptor) -> bool {
     let well_known = |name: &str| name.starts_with("google.protobuf.");
     every_type(desc, &|m| {
@@ -48,6 +50,7 @@ pub(crate) fn supported(desc: &MessageDescriptor) -> bool {
                     && f.kind()
                         .as_enum()
                         .is_none_or(|e| !well_known(e.full_name()))
+                    && (f.supports_presence() || f.field_descriptor_proto().default_value.is_none())
             })
     })
 }

@@ -73,6 +73,27 @@ pub(super) fn message(name: &str) -> MessageDescriptor {
     pool.get_message_by_name(name).unwrap()
 }
 
+/// `p.Inner` with a default of its own for `int32 i` (`5`): protoc refuses that in
+/// proto3, prost-reflect takes it (a schema from server reflection is not checked
+/// again).
+pub(super) fn inner_with_a_default() -> MessageDescriptor {
+    let node = message("p.Node");
+    let mut file = node.parent_file().file_descriptor_proto().clone();
+    let inner = file
+        .message_type
+        .iter_mut()
+        .find(|m| m.name() == "Inner")
+        .unwrap();
+    inner.field[1].default_value = Some("5".into());
+    let mut pool = DescriptorPool::new();
+    for import in node.parent_file().dependencies() {
+        pool.add_file_descriptor_proto(import.file_descriptor_proto().clone())
+            .unwrap();
+    }
+    pool.add_file_descriptor_proto(file).unwrap();
+    pool.get_message_by_name("p.Inner").unwrap()
+}
+
 /// prost-reflect's route: the message, or `None` where it refuses the JSON.
 pub(super) fn dynamic(desc: &MessageDescriptor, json: &str) -> Option<DynamicMessage> {
     let mut de = serde_json::Deserializer::from_str(json);
