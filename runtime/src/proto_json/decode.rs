@@ -7,7 +7,7 @@ use prost::encoding::{WireType, decode_key, decode_varint};
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use super::Unsupported;
+use super::{Scalar, Unsupported};
 
 /// How deep [`reply`] follows messages within messages (prost's own limit is
 /// 100): a reply nested deeper is left to prost-reflect.
@@ -283,21 +283,20 @@ impl Serialize for Repeated<'_> {
                         list.serialize_element(&self.one(Wire::Varint(v)))?;
                     }
                 }
-                (Wire::Len(packed), WireType::ThirtyTwoBit) => {
-                    if packed.len() % 4 != 0 {
+                (Wire::Len(packed), fixed @ (WireType::ThirtyTwoBit | WireType::SixtyFourBit)) => {
+                    let width = if fixed == WireType::ThirtyTwoBit {
+                        4
+                    } else {
+                        8
+                    };
+                    if packed.len() % width != 0 {
                         return Err(bad(Unsupported));
                     }
-                    for v in packed.chunks_exact(4) {
-                        let v = Wire::Fixed32(v.try_into().map_err(|_| bad(Unsupported))?);
-                        list.serialize_element(&self.one(v))?;
-                    }
-                }
-                (Wire::Len(packed), WireType::SixtyFourBit) => {
-                    if packed.len() % 8 != 0 {
-                        return Err(bad(Unsupported));
-                    }
-                    for v in packed.chunks_exact(8) {
-                        let v = Wire::Fixed64(v.try_into().map_err(|_| bad(Unsupported))?);
+                    for v in packed.chunks_exact(width) {
+                        let v = match <[u8; 4]>::try_from(v) {
+                            Ok(v) => Wire::Fixed32(v),
+                            Err(_) => Wire::Fixed64(v.try_into().map_err(|_| bad(Unsupported))?),
+                        };
                         list.serialize_element(&self.one(v))?;
                     }
                 }
@@ -345,11 +344,11 @@ impl<'a> MapKey<'a> {
         };
         Some(match v {
             Value::Str(s) => MapKey::Str(s),
-            Value::Bool(b) => MapKey::Bool(b),
-            Value::I32(v) => MapKey::I64(v.into()),
-            Value::I64(v) => MapKey::I64(v),
-            Value::U32(v) => MapKey::U64(v.into()),
-            Value::U64(v) => MapKey::U64(v),
+            Value::Scalar(Scalar::Bool(b)) => MapKey::Bool(b),
+            Value::Scalar(Scalar::I32(v)) => MapKey::I64(v.into()),
+            Value::Scalar(Scalar::I64(v)) => MapKey::I64(v),
+            Value::Scalar(Scalar::U32(v)) => MapKey::U64(v.into()),
+            Value::Scalar(Scalar::U64(v)) => MapKey::U64(v),
             _ => return None,
         })
     }
@@ -370,13 +369,7 @@ impl Serialize for MapKey<'_> {
 /// missing.
 #[derive(Debug, Clone, Copy)]
 enum Value<'a> {
-    Bool(bool),
-    I32(i32),
-    I64(i64),
-    U32(u32),
-    U64(u64),
-    F32(f32),
-    F64(f64),
+    Scalar(Scalar),
     Str(&'a str),
     Bytes(&'a [u8]),
     Enum(i32),
@@ -386,44 +379,45 @@ impl<'a> Value<'a> {
     /// The value of `kind` in `wire`, as prost decodes it (integers cut to their
     /// width, zigzag undone), or `None` for a wire type it does not take.
     fn decode(kind: &Kind, wire: Wire<'a>) -> Option<Value<'a>> {
-        Some(match (kind, wire) {
-            (Kind::Bool, Wire::Varint(v)) => Value::Bool(v != 0),
-            (Kind::Int32, Wire::Varint(v)) => Value::I32(v as i32),
-            (Kind::Enum(_), Wire::Varint(v)) => Value::Enum(v as i32),
+        let scalar = match (kind, wire) {
+            (Kind::Enum(_), Wire::Varint(v)) => return Some(Value::Enum(v as i32)),
+            (Kind::String, Wire::Len(b)) => return Some(Value::Str(std::str::from_utf8(b).ok()?)),
+            (Kind::Bytes, Wire::Len(b)) => return Some(Value::Bytes(b)),
+            (Kind::Bool, Wire::Varint(v)) => Scalar::Bool(v != 0),
+            (Kind::Int32, Wire::Varint(v)) => Scalar::I32(v as i32),
             (Kind::Sint32, Wire::Varint(v)) => {
                 let v = v as u32;
-                Value::I32((v >> 1) as i32 ^ -((v & 1) as i32))
+                Scalar::I32((v >> 1) as i32 ^ -((v & 1) as i32))
             }
-            (Kind::Int64, Wire::Varint(v)) => Value::I64(v as i64),
-            (Kind::Sint64, Wire::Varint(v)) => Value::I64((v >> 1) as i64 ^ -((v & 1) as i64)),
-            (Kind::Uint32, Wire::Varint(v)) => Value::U32(v as u32),
-            (Kind::Uint64, Wire::Varint(v)) => Value::U64(v),
-            (Kind::Fixed32, Wire::Fixed32(b)) => Value::U32(u32::from_le_bytes(b)),
-            (Kind::Sfixed32, Wire::Fixed32(b)) => Value::I32(i32::from_le_bytes(b)),
-            (Kind::Float, Wire::Fixed32(b)) => Value::F32(f32::from_le_bytes(b)),
-            (Kind::Fixed64, Wire::Fixed64(b)) => Value::U64(u64::from_le_bytes(b)),
-            (Kind::Sfixed64, Wire::Fixed64(b)) => Value::I64(i64::from_le_bytes(b)),
-            (Kind::Double, Wire::Fixed64(b)) => Value::F64(f64::from_le_bytes(b)),
-            (Kind::String, Wire::Len(b)) => Value::Str(std::str::from_utf8(b).ok()?),
-            (Kind::Bytes, Wire::Len(b)) => Value::Bytes(b),
+            (Kind::Int64, Wire::Varint(v)) => Scalar::I64(v as i64),
+            (Kind::Sint64, Wire::Varint(v)) => Scalar::I64((v >> 1) as i64 ^ -((v & 1) as i64)),
+            (Kind::Uint32, Wire::Varint(v)) => Scalar::U32(v as u32),
+            (Kind::Uint64, Wire::Varint(v)) => Scalar::U64(v),
+            (Kind::Fixed32, Wire::Fixed32(b)) => Scalar::U32(u32::from_le_bytes(b)),
+            (Kind::Sfixed32, Wire::Fixed32(b)) => Scalar::I32(i32::from_le_bytes(b)),
+            (Kind::Float, Wire::Fixed32(b)) => Scalar::F32(f32::from_le_bytes(b)),
+            (Kind::Fixed64, Wire::Fixed64(b)) => Scalar::U64(u64::from_le_bytes(b)),
+            (Kind::Sfixed64, Wire::Fixed64(b)) => Scalar::I64(i64::from_le_bytes(b)),
+            (Kind::Double, Wire::Fixed64(b)) => Scalar::F64(f64::from_le_bytes(b)),
             _ => return None,
-        })
+        };
+        Some(Value::Scalar(scalar))
     }
 
     /// The default of `kind` (not a message's).
     fn default(kind: &Kind) -> Value<'a> {
-        match kind {
-            Kind::Bool => Value::Bool(false),
-            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(0),
-            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(0),
-            Kind::Uint32 | Kind::Fixed32 => Value::U32(0),
-            Kind::Uint64 | Kind::Fixed64 => Value::U64(0),
-            Kind::Float => Value::F32(0.0),
-            Kind::Double => Value::F64(0.0),
-            Kind::String => Value::Str(""),
-            Kind::Bytes | Kind::Message(_) => Value::Bytes(&[]),
-            Kind::Enum(e) => Value::Enum(e.default_value().number()),
-        }
+        Value::Scalar(match kind {
+            Kind::String => return Value::Str(""),
+            Kind::Bytes | Kind::Message(_) => return Value::Bytes(&[]),
+            Kind::Enum(e) => return Value::Enum(e.default_value().number()),
+            Kind::Bool => Scalar::Bool(false),
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Scalar::I32(0),
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Scalar::I64(0),
+            Kind::Uint32 | Kind::Fixed32 => Scalar::U32(0),
+            Kind::Uint64 | Kind::Fixed64 => Scalar::U64(0),
+            Kind::Float => Scalar::F32(0.0),
+            Kind::Double => Scalar::F64(0.0),
+        })
     }
 }
 
@@ -454,15 +448,15 @@ impl Serialize for One<'_> {
             None => Value::default(self.kind),
         };
         match value {
-            Value::Bool(v) => s.serialize_bool(v),
-            Value::I32(v) => s.serialize_i32(v),
-            Value::I64(v) => s.collect_str(&v),
-            Value::U32(v) => s.serialize_u32(v),
-            Value::U64(v) => s.collect_str(&v),
-            Value::F32(v) if v.is_finite() => s.serialize_f32(v),
-            Value::F64(v) if v.is_finite() => s.serialize_f64(v),
-            Value::F32(v) => s.serialize_str(non_finite(v.into())),
-            Value::F64(v) => s.serialize_str(non_finite(v)),
+            Value::Scalar(Scalar::Bool(v)) => s.serialize_bool(v),
+            Value::Scalar(Scalar::I32(v)) => s.serialize_i32(v),
+            Value::Scalar(Scalar::I64(v)) => s.collect_str(&v),
+            Value::Scalar(Scalar::U32(v)) => s.serialize_u32(v),
+            Value::Scalar(Scalar::U64(v)) => s.collect_str(&v),
+            Value::Scalar(Scalar::F32(v)) if v.is_finite() => s.serialize_f32(v),
+            Value::Scalar(Scalar::F64(v)) if v.is_finite() => s.serialize_f64(v),
+            Value::Scalar(Scalar::F32(v)) => s.serialize_str(non_finite(v.into())),
+            Value::Scalar(Scalar::F64(v)) => s.serialize_str(non_finite(v)),
             Value::Str(v) => s.serialize_str(v),
             Value::Bytes(v) => s.collect_str(&Base64Display::new(v, &BASE64_STANDARD)),
             Value::Enum(n) => match self.kind.as_enum().and_then(|e| e.get_value(n)) {

@@ -15,7 +15,7 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::Unsupported;
+use super::{Scalar, Unsupported};
 
 /// What [`Writer::encode`] keeps between calls: the numbers of the fields set
 /// in each message being written, innermost last, to find a field named twice.
@@ -451,18 +451,7 @@ fn base64(v: &str, out: &mut Vec<u8>) -> Option<()> {
     }
 }
 
-/// A scalar field's value, converted as prost-reflect converts JSON.
-#[derive(Debug, Clone, Copy)]
-enum Scalar {
-    Bool(bool),
-    I32(i32),
-    I64(i64),
-    U32(u32),
-    U64(u64),
-    F32(f32),
-    F64(f64),
-}
-
+/// A scalar from JSON, converted as prost-reflect converts it, and written.
 impl Scalar {
     /// From a JSON integer: in range for an integer kind, any for a float.
     fn from_int(kind: &Kind, v: i128) -> Option<Scalar> {
@@ -530,20 +519,6 @@ impl Scalar {
             Kind::Enum(e) => Scalar::I32(e.get_value_by_name(v)?.number()),
             _ => return None,
         })
-    }
-
-    /// The value a field without presence leaves out (`-0.0` is one, as it
-    /// equals `0.0`).
-    fn is_zero(self) -> bool {
-        match self {
-            Scalar::Bool(v) => !v,
-            Scalar::I32(v) => v == 0,
-            Scalar::I64(v) => v == 0,
-            Scalar::U32(v) => v == 0,
-            Scalar::U64(v) => v == 0,
-            Scalar::F32(v) => v == 0.0,
-            Scalar::F64(v) => v == 0.0,
-        }
     }
 
     /// Write the value as `kind` encodes it, after its key when `tagged`.
@@ -685,6 +660,16 @@ mod tests {
         }
     }
 
+    /// `json`'s bytes are prost-reflect's, or both routes refuse it.
+    fn written_alike(desc: &MessageDescriptor, json: &str) -> Result<(), TestCaseError> {
+        match (direct(desc, json), dynamic(desc, json)) {
+            (Ok(ours), Some(theirs)) => prop_assert_eq!(ours, theirs.encode_to_vec()),
+            (Err(Unsupported), None) => {}
+            (ours, theirs) => prop_assert!(false, "{json}: {ours:?} against {theirs:?}"),
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1000))]
 
@@ -694,12 +679,7 @@ mod tests {
         fn flat_messages_are_written_as_prost_reflect_writes_them(
             json in object(&message("p.Flat"), 2, false)
         ) {
-            let flat = message("p.Flat");
-            match (direct(&flat, &json), dynamic(&flat, &json)) {
-                (Ok(ours), Some(theirs)) => prop_assert_eq!(ours, theirs.encode_to_vec()),
-                (Err(Unsupported), None) => {}
-                (ours, theirs) => prop_assert!(false, "{json}: {ours:?} against {theirs:?}"),
-            }
+            written_alike(&message("p.Flat"), &json)?;
         }
 
         /// proto2's presence, defaults and unpacked lists, byte for byte.
@@ -707,12 +687,7 @@ mod tests {
         fn proto2_messages_are_written_as_prost_reflect_writes_them(
             json in object(&message("p.Old"), 1, false)
         ) {
-            let old = message("p.Old");
-            match (direct(&old, &json), dynamic(&old, &json)) {
-                (Ok(ours), Some(theirs)) => prop_assert_eq!(ours, theirs.encode_to_vec()),
-                (Err(Unsupported), None) => {}
-                (ours, theirs) => prop_assert!(false, "{json}: {ours:?} against {theirs:?}"),
-            }
+            written_alike(&message("p.Old"), &json)?;
         }
 
         /// With maps and in any order, a decoder reads the same message from

@@ -31,6 +31,36 @@ mod testing;
 pub(crate) use decode::reply;
 pub(crate) use encode::Writer;
 
+/// A value of a field of a number kind or `bool`, as JSON spells it and the wire
+/// holds it: made from JSON and written in encode.rs, read and written as JSON in
+/// decode.rs.
+#[derive(Debug, Clone, Copy)]
+enum Scalar {
+    Bool(bool),
+    I32(i32),
+    I64(i64),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+}
+
+impl Scalar {
+    /// The value a field without presence leaves out, its kind's default
+    /// (`-0.0` is one, as it equals `0.0`).
+    fn is_zero(self) -> bool {
+        match self {
+            Scalar::Bool(v) => !v,
+            Scalar::I32(v) => v == 0,
+            Scalar::I64(v) => v == 0,
+            Scalar::U32(v) => v == 0,
+            Scalar::U64(v) => v == 0,
+            Scalar::F32(v) => v == 0.0,
+            Scalar::F64(v) => v == 0.0,
+        }
+    }
+}
+
 /// The JSON or the reply is one this module does not handle; prost-reflect's
 /// route decides what it is.
 #[derive(Debug, PartialEq, Eq)]
