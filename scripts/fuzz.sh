@@ -32,6 +32,10 @@ fuzz=(cargo "+$toolchain" fuzz)
 # No sanitizer: the targets are safe Rust, and it builds and runs faster without.
 flags=(--sanitizer none --debug-assertions)
 
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+  echo "error: fuzzing needs the $toolchain toolchain (rustup toolchain install $toolchain)" >&2
+  exit 1
+fi
 if ! "${fuzz[@]}" --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz" >&2
   # Unoptimized: it only runs cargo, and compiles in half the time.

@@ -3,6 +3,8 @@
 # need from Debian's packages (apt-get, through sudo unless root) and from PyPI
 # (pip, for $PYTHON or python3).
 
+set -o pipefail
+
 python="${PYTHON:-python3}"
 
 sudo=()

@@ -28,22 +28,28 @@ caddy_bin="${CADDY:-/usr/bin/caddy}"
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-# Install the Debian package $1, which $2 (a command, as the error names it) is
-# missing without, and stop the system service the package starts where it can
-# (nginx on 80, Caddy on 80 and 443, tinyproxy on 8888, Prometheus on 9090,
-# InfluxDB on 8086 and 8088): the tests start their own, on free ports.
+# Install the Debian package $2 for $1 (what is missing, as install_for's error
+# names it) and, when this installed it, stop the system service it starts (nginx
+# on 80, Caddy on 80 and 443, tinyproxy on 8888, Prometheus on 9090, InfluxDB on
+# 8086 and 8088): the tests start their own, on free ports. A package that was
+# already there (its binary elsewhere than NGINX or CADDY says) keeps its service.
 install_server() {
-  install_for "$2" "$1"
-  if command -v systemctl >/dev/null && systemctl is-active --quiet "$1" 2>/dev/null; then
-    "${sudo[@]}" systemctl stop "$1" || true
-    "${sudo[@]}" systemctl disable "$1" >/dev/null 2>&1 || true
+  local had=
+  if dpkg -s "$2" >/dev/null 2>&1; then
+    had=1
+  fi
+  install_for "$1" "$2"
+  [[ -z "$had" ]] || return 0
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$2" 2>/dev/null; then
+    "${sudo[@]}" systemctl stop "$2" || true
+    "${sudo[@]}" systemctl disable "$2" >/dev/null 2>&1 || true
   elif command -v service >/dev/null; then
-    "${sudo[@]}" service "$1" stop >/dev/null 2>&1 || true
+    "${sudo[@]}" service "$2" stop >/dev/null 2>&1 || true
   fi
 }
 
 if [[ ! -x "$nginx_bin" ]]; then
-  install_server nginx "$nginx_bin"
+  install_server "nginx (at $nginx_bin)" nginx
 fi
 
 if [[ ! -x "$nginx_bin" ]]; then
@@ -54,7 +60,7 @@ fi
 
 # HTTP/3 is tested against Caddy (tests/integration/caddy.rs starts its own).
 if [[ ! -x "$caddy_bin" ]]; then
-  install_server caddy "$caddy_bin"
+  install_server "caddy (at $caddy_bin)" caddy
 fi
 if [[ ! -x "$caddy_bin" ]]; then
   echo "error: no caddy at $caddy_bin (set CADDY to its path)" >&2
@@ -76,7 +82,7 @@ done
 for pair in prometheus:prometheus promtool:prometheus influxd:influxdb; do
   tool="${pair%%:*}" package="${pair#*:}"
   if ! command -v "$tool" >/dev/null; then
-    install_server "$package" "$tool"
+    install_server "$tool" "$package"
   fi
 done
 prometheus --version 2>&1 | head -n 1
