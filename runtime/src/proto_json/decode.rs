@@ -19,17 +19,18 @@ const DEPTH: u32 = 32;
 /// the bytes once.
 const WORK: usize = 1 << 18;
 
-/// Append a reply's `bytes`, a message of `desc` ([`readable`]), to `out` as the
-/// JSON prost-reflect makes of it (`use_proto_field_name`, default values
-/// included), without decoding it into a `DynamicMessage`: each field is read
-/// where it lies in the bytes, in the order prost-reflect writes fields (by
-/// number), through the same serde_json calls. It gives up on bytes prost would
-/// refuse, and on what it does not follow: a group, a message field given twice
-/// (prost merges them), two fields of a oneof given (prost keeps the last), a map
-/// with a key given twice or with more than 64 entries (each key is compared with
-/// those before it), nesting deeper than [`DEPTH`], a message more than [`WORK`]. A map's entries come in the reply's order (prost-reflect's in its
-/// hash map's, which differs from run to run). On [`Unsupported`], `out` holds
-/// part of the JSON.
+/// Append a reply's `bytes`, a message of `desc` ([`readable`](super::readable)),
+/// to `out` as the JSON prost-reflect makes of it (`use_proto_field_name`,
+/// default values included), without decoding it into a `DynamicMessage`: each
+/// field is read where it lies in the bytes, in the order prost-reflect writes
+/// fields (by number), through the same serde_json calls. It gives up on bytes
+/// prost would refuse, and on what it does not follow: a group, a message field
+/// given twice (prost merges them), two fields of a oneof given (prost keeps the
+/// last), a map with a key given twice or with more than 64 entries (each key is
+/// compared with those before it), nesting deeper than [`DEPTH`], a message more
+/// than [`WORK`]. A map's entries come in the reply's order (prost-reflect's in
+/// its hash map's, which differs from run to run). On [`Unsupported`], `out`
+/// holds part of the JSON.
 pub(crate) fn reply(
     desc: &MessageDescriptor,
     bytes: &[u8],

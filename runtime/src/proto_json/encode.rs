@@ -25,8 +25,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Append `json`, a message of `desc` ([`supported`]), to `out` in protobuf's
-    /// wire format. On [`Unsupported`], `out` holds part of a message.
+    /// Append `json`, a message of `desc` ([`supported`](super::supported)), to
+    /// `out` in protobuf's wire format. On [`Unsupported`], `out` holds part of a
+    /// message.
     pub(crate) fn encode(
         &mut self,
         json: &[u8],
