@@ -13,11 +13,12 @@ use super::{Scalar, Unsupported};
 /// 100): a reply nested deeper is left to prost-reflect.
 const DEPTH: u32 = 32;
 
-/// The most bytes times declared fields [`reply`] reads a message of: it finds
-/// each field by going through the message's bytes, so a wide message with much
-/// in it (a big list beside many fields) is left to prost-reflect, which reads
-/// the bytes once.
-const WORK: usize = 1 << 18;
+/// The most fields in its bytes times fields declared [`reply`] reads a message
+/// of: it finds each declared field by going through the message's fields (a
+/// length-delimited one is skipped whole), so a wide message with many fields in
+/// it (a long unpacked list beside many declared fields) is left to
+/// prost-reflect, which goes through them once.
+const WORK: usize = 1 << 16;
 
 /// Append a reply's `bytes`, a message of `desc` ([`readable`](super::readable)),
 /// to `out` as the JSON prost-reflect makes of it (`use_proto_field_name`,
@@ -27,8 +28,8 @@ const WORK: usize = 1 << 18;
 /// prost would refuse, and on what it does not follow: a group, a message field
 /// given twice (prost merges them), two fields of a oneof given (prost keeps the
 /// last), a map with a key given twice or with more than 64 entries (each key is
-/// compared with those before it), nesting deeper than [`DEPTH`], a message more
-/// than [`WORK`]. A map's entries come in the reply's order (prost-reflect's in
+/// compared with those before it), nesting deeper than [`DEPTH`], a message of
+/// more than [`WORK`]. A map's entries come in the reply's order (prost-reflect's in
 /// its hash map's, which differs from run to run). On [`Unsupported`], `out`
 /// holds part of the JSON.
 pub(crate) fn reply(
@@ -137,10 +138,12 @@ fn occurrences(bytes: &[u8], number: u32) -> impl Iterator<Item = Wire<'_>> {
 /// Check a message's bytes as prost reads them: every field well formed, each
 /// known field in a wire type it takes, its strings UTF-8; and that nothing in
 /// them is what [`reply`] leaves to prost-reflect at this level (a message
-/// field or a oneof given twice).
+/// field or a oneof given twice, more than [`WORK`]).
 fn check(desc: &MessageDescriptor, bytes: &[u8]) -> Result<(), Unsupported> {
+    let mut fields = 0usize;
     for field in (Fields { rest: bytes }) {
         let (number, wire) = field?;
+        fields += 1;
         let Some(f) = desc.get_field(number) else {
             continue;
         };
@@ -152,6 +155,9 @@ fn check(desc: &MessageDescriptor, bytes: &[u8]) -> Result<(), Unsupported> {
         if let (Kind::String, Wire::Len(b)) = (&kind, wire) {
             std::str::from_utf8(b).map_err(|_| Unsupported)?;
         }
+    }
+    if fields.saturating_mul(desc.fields().len()) > WORK {
+        return Err(Unsupported);
     }
     // At most one occurrence of a singular message field, and of any field of
     // a oneof (each oneof checked at its first field).
@@ -192,7 +198,7 @@ struct Read<'a> {
 
 impl Serialize for Read<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.depth > DEPTH || self.desc.fields().len().saturating_mul(self.bytes.len()) > WORK {
+        if self.depth > DEPTH {
             return Err(bad(Unsupported));
         }
         check(self.desc, self.bytes).map_err(bad)?;
@@ -555,12 +561,16 @@ mod tests {
         ] {
             assert_eq!(ours(&flat, &bytes), Err(Unsupported), "{bytes:?}");
         }
-        // Too much to go through once per field (33 fields, 8,000 bytes); a
-        // little less is read.
-        for (len, read) in [(8_000, false), (7_000, true)] {
-            let wide = encoded(&flat, &format!(r#"{{"s": "{}"}}"#, "x".repeat(len))).unwrap();
-            assert_eq!(ours(&flat, &wide).is_ok(), read, "{len}");
+        // Too many fields to go through once per declared field (2,000 strings
+        // of a list, 33 fields declared); a few less are read, and so is a long
+        // string, one field however long.
+        for (values, read) in [(2_000, false), (1_900, true)] {
+            let list = vec![r#""a""#; values].join(",");
+            let wide = encoded(&flat, &format!(r#"{{"rS": [{list}]}}"#)).unwrap();
+            assert_eq!(ours(&flat, &wide).is_ok(), read, "{values}");
         }
+        let long = encoded(&flat, &format!(r#"{{"s": "{}"}}"#, "x".repeat(100_000))).unwrap();
+        assert!(ours(&flat, &long).is_ok());
         let all = message("p.All");
         let entry = encoded(&all, r#"{"mS": {"a": 1}}"#).unwrap();
         assert_eq!(

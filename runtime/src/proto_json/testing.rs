@@ -26,6 +26,8 @@ pub(super) const SCHEMA: &str = r#"
       repeated fixed32 r_fx32 = 25; repeated bool r_b = 26;
       optional int32 opt = 27; string renamed = 28 [json_name = "other"];
       oneof choice { string o_s = 29; Inner o_inner = 30; int64 o_i64 = 31; }
+      // prost-reflect 0.16 packs it all the same (its is_packed() ignores
+      // packed = false in proto3): Old's lists are the unpacked ones.
       repeated int32 r_unpacked = 32 [packed = false];
       uint32 last = 536870911;
     }
