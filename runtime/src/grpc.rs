@@ -161,6 +161,8 @@ struct Replies {
     reply: Vec<u8>,
     reply_of: Option<MessageDescriptor>,
     json: Vec<u8>,
+    /// Room for a reply's map keys, compared by [`proto_json::reply`].
+    keys: Vec<u64>,
     /// When the call's first message came, after the call was sent.
     first: Option<Duration>,
 }
@@ -511,7 +513,9 @@ impl Replies {
         self.reply.clear();
         self.reply_of = None;
         self.json.clear();
-        if !(method.readable && proto_json::reply(output, body, &mut self.json).is_ok()) {
+        if !(method.readable
+            && proto_json::reply(output, body, &mut self.json, &mut self.keys).is_ok())
+        {
             self.json.clear();
             let message = DynamicMessage::decode(output.clone(), body)
                 .map_err(|e| format!("a reply is not a valid `{}`: {e}", output.full_name()))?;

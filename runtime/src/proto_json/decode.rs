@@ -1,6 +1,9 @@
 //! Protobuf to JSON: a reply read for the step's checks (proto_json's second
 //! half).
 
+use std::cell::RefCell;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+
 use base64::display::Base64Display;
 use base64::prelude::BASE64_STANDARD;
 use prost::encoding::{WireType, decode_key, decode_varint};
@@ -27,8 +30,8 @@ const WORK: usize = 1 << 16;
 /// fields (by number), through the same serde_json calls. It gives up on bytes
 /// prost would refuse, and on what it does not follow: a group, a message field
 /// given twice (prost merges them), two fields of a oneof given (prost keeps the
-/// last), a map with a key given twice or with more than 64 entries (each key is
-/// compared with those before it), nesting deeper than [`DEPTH`], a message of
+/// last), a map with a key given twice (found by sorting the keys' hashes in
+/// `keys`, room the caller keeps), nesting deeper than [`DEPTH`], a message of
 /// more than [`WORK`]. A map's entries come in the reply's order (prost-reflect's in
 /// its hash map's, which differs from run to run). On [`Unsupported`], `out`
 /// holds part of the JSON.
@@ -36,15 +39,41 @@ pub(crate) fn reply(
     desc: &MessageDescriptor,
     bytes: &[u8],
     out: &mut Vec<u8>,
+    keys: &mut Vec<u64>,
 ) -> Result<(), Unsupported> {
+    keys.clear();
+    let keys_cell = RefCell::new(std::mem::take(keys));
     let mut ser = serde_json::Serializer::new(out);
-    Read {
+    let read = Read {
         desc,
         bytes,
-        depth: 0,
+        at: Level {
+            depth: 0,
+            keys: &keys_cell,
+        },
     }
     .serialize(&mut ser)
-    .map_err(|_| Unsupported)
+    .map_err(|_| Unsupported);
+    *keys = keys_cell.into_inner();
+    read
+}
+
+/// Where a value is read: how deep in the reply, and the room in which a map's
+/// keys are compared (kept by the caller between replies, so that a map of the
+/// same size again takes no allocation).
+#[derive(Clone, Copy)]
+struct Level<'a> {
+    depth: u32,
+    keys: &'a RefCell<Vec<u64>>,
+}
+
+impl Level<'_> {
+    fn deeper(self) -> Self {
+        Level {
+            depth: self.depth + 1,
+            ..self
+        }
+    }
 }
 
 /// A field's value as it lies in a message's bytes.
@@ -193,12 +222,12 @@ fn bad<E: serde::ser::Error>(_: Unsupported) -> E {
 struct Read<'a> {
     desc: &'a MessageDescriptor,
     bytes: &'a [u8],
-    depth: u32,
+    at: Level<'a>,
 }
 
 impl Serialize for Read<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.depth > DEPTH {
+        if self.at.depth > DEPTH {
             return Err(bad(Unsupported));
         }
         check(self.desc, self.bytes).map_err(bad)?;
@@ -212,7 +241,7 @@ impl Serialize for Read<'_> {
                     field: &field,
                     kind: &kind,
                     bytes: self.bytes,
-                    depth: self.depth,
+                    at: self.at,
                 };
                 map.serialize_entry(name, &list)?;
                 continue;
@@ -226,7 +255,7 @@ impl Serialize for Read<'_> {
                 &One {
                     kind: &kind,
                     wire: last,
-                    depth: self.depth,
+                    at: self.at,
                 },
             )?;
         }
@@ -240,42 +269,52 @@ struct Repeated<'a> {
     field: &'a FieldDescriptor,
     kind: &'a Kind,
     bytes: &'a [u8],
-    depth: u32,
+    at: Level<'a>,
 }
 
-impl Serialize for Repeated<'_> {
+impl<'a> Serialize for Repeated<'a> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let number = self.field.number();
         if self.field.is_map() {
             let entry = self.kind.as_message().ok_or_else(|| bad(Unsupported))?;
             let (key, value) = (entry.map_entry_key_field(), entry.map_entry_value_field());
             let (key_kind, value_kind) = (key.kind(), value.kind());
-            let mut map = s.serialize_map(None)?;
-            for (i, wire) in occurrences(self.bytes, number).enumerate() {
-                let Wire::Len(e) = wire else {
-                    return Err(bad(Unsupported));
-                };
-                if i >= 64 {
-                    return Err(bad(Unsupported));
-                }
-                check(entry, e).map_err(bad)?;
-                let k = MapKey::of(&key_kind, occurrences(e, key.number()).last())
-                    .ok_or_else(|| bad(Unsupported))?;
-                let twice = occurrences(self.bytes, number).take(i).any(|w| match w {
-                    Wire::Len(earlier) => {
-                        MapKey::of(&key_kind, occurrences(earlier, key.number()).last()) == Some(k)
+            let key_of = |wire: Wire<'a>| match wire {
+                Wire::Len(e) => MapKey::of(&key_kind, occurrences(e, key.number()).last()),
+                _ => None,
+            };
+            // Each entry checked, and no key given twice (prost-reflect keeps
+            // each key's last entry; that is left to it): the keys' hashes,
+            // sorted, have no two alike (two keys that only hash alike are
+            // left to it too).
+            {
+                let mut keys = self.at.keys.borrow_mut();
+                let mine = keys.len();
+                for wire in occurrences(self.bytes, number) {
+                    if let Wire::Len(e) = wire {
+                        check(entry, e).map_err(bad)?;
                     }
-                    _ => false,
-                });
+                    let k = key_of(wire).ok_or_else(|| bad(Unsupported))?;
+                    keys.push(BuildHasherDefault::<DefaultHasher>::default().hash_one(k));
+                }
+                keys[mine..].sort_unstable();
+                let twice = keys[mine..].windows(2).any(|w| w[0] == w[1]);
+                keys.truncate(mine);
                 if twice {
                     return Err(bad(Unsupported));
                 }
+            }
+            let mut map = s.serialize_map(None)?;
+            for wire in occurrences(self.bytes, number) {
+                let (Wire::Len(e), Some(k)) = (wire, key_of(wire)) else {
+                    return Err(bad(Unsupported));
+                };
                 map.serialize_entry(
                     &k,
                     &One {
                         kind: &value_kind,
                         wire: occurrences(e, value.number()).last(),
-                        depth: self.depth,
+                        at: self.at,
                     },
                 )?;
             }
@@ -319,14 +358,14 @@ impl<'a> Repeated<'a> {
         One {
             kind: self.kind,
             wire: Some(wire),
-            depth: self.depth,
+            at: self.at,
         }
     }
 }
 
 /// A map's key, as prost-reflect writes it: a string as it is, a number or a
 /// boolean in a string.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Hash)]
 enum MapKey<'a> {
     Str(&'a str),
     Bool(bool),
@@ -432,7 +471,7 @@ impl<'a> Value<'a> {
 struct One<'a> {
     kind: &'a Kind,
     wire: Option<Wire<'a>>,
-    depth: u32,
+    at: Level<'a>,
 }
 
 impl Serialize for One<'_> {
@@ -446,7 +485,7 @@ impl Serialize for One<'_> {
             return Read {
                 desc,
                 bytes,
-                depth: self.depth + 1,
+                at: self.at.deeper(),
             }
             .serialize(s);
         }
@@ -497,7 +536,7 @@ mod tests {
 
     fn ours(desc: &MessageDescriptor, bytes: &[u8]) -> Result<String, Unsupported> {
         let mut out = b"[".to_vec();
-        reply(desc, bytes, &mut out)?;
+        reply(desc, bytes, &mut out, &mut vec![7])?;
         assert_eq!(out.remove(0), b'[', "what was in the buffer stays");
         Ok(String::from_utf8(out).unwrap())
     }
@@ -597,6 +636,28 @@ mod tests {
         let json = r#"{"flat": {"i32": 1}, "flats": [{}, {"b": true}], "n": -2}"#;
         let bytes = encoded(&all, json).unwrap();
         assert_eq!(ours(&all, &bytes).unwrap(), theirs(&all, &bytes).unwrap());
+    }
+
+    /// Maps of any size, and maps in a map's values: each map's keys are compared
+    /// in room of their own.
+    #[test]
+    fn big_and_nested_maps_read_as_prost_reflect_reads_them() {
+        let all = message("p.All");
+        let entries: Vec<String> = (0..300).map(|i| format!(r#""k{i}": {i}"#)).collect();
+        let entries = entries.join(", ");
+        let json = format!(
+            r#"{{"mS": {{{entries}}}, "mAll": {{"a": {{"mS": {{"x": 1, "y": 2}}}}, "b": {{"mAll": {{"a": {{"n": 3}}}}}}}}}}"#
+        );
+        let bytes = encoded(&all, &json).unwrap();
+        let (a, b) = (ours(&all, &bytes).unwrap(), theirs(&all, &bytes).unwrap());
+        assert!(same_json(&a, &b), "{a} against {b}");
+        // A key given twice in an inner map is found there.
+        let inner = encoded(&all, r#"{"mS": {"x": 1}}"#).unwrap();
+        let twice = [inner.clone(), inner].concat();
+        let value = [vec![0x0a, 0x01, b'a', 0x12, twice.len() as u8], twice].concat();
+        let bytes = [vec![0x4a, value.len() as u8], value].concat();
+        assert!(theirs(&all, &bytes).is_some());
+        assert_eq!(ours(&all, &bytes), Err(Unsupported));
     }
 
     /// Bytes no encoder of prost-reflect's makes, read alike or refused by both.

@@ -35,6 +35,7 @@ pub(super) const SCHEMA: &str = r#"
       Flat flat = 1; map<string, int32> m_s = 2; map<int64, Inner> m_i64 = 3;
       map<bool, string> m_b = 4; map<uint32, Color> m_u32 = 5;
       map<sint32, bytes> m_s32 = 6; repeated Flat flats = 7; int32 n = 8;
+      map<string, All> m_all = 9;
     }
     message Stamped { google.protobuf.Timestamp at = 1; }
     message Node { Node next = 1; repeated Node kids = 2; }
