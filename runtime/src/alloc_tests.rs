@@ -1301,8 +1301,8 @@ fn an_http_error_without_a_grpc_status_maps_to_one() {
 /// for a constant and a changing message, each with the same reply read for a
 /// check or not, and for a changing message echoed and checked. Through
 /// prost-reflect's `DynamicMessage`, before, a changing message's call made 3, and
-/// reading the echo 2 more; through the `h2` crate's client, before that, a changing message's
-/// call made 14, and 16 with the check.
+/// reading the echo 2 more; through the `h2` crate's client, before that, a
+/// changing message's call made 14, and 16 with the check.
 #[test]
 fn grpc_call_allocations_are_counted() {
     const WARM: usize = 100;

@@ -56,8 +56,8 @@ const INTERNAL: u8 = 13;
 pub(crate) struct GrpcMethod {
     pub input: MessageDescriptor,
     pub output: MessageDescriptor,
-    /// proto_json writes `input` messages ([`proto_json::supported`]).
-    pub direct: bool,
+    /// proto_json writes `input` messages ([`proto_json::writable`]).
+    pub writable: bool,
     /// proto_json reads `output` messages ([`proto_json::readable`]).
     pub readable: bool,
 }
@@ -84,7 +84,7 @@ pub(crate) fn methods(program: &Program) -> Result<Arc<[GrpcMethod]>, InvalidPro
                 .and_then(|s| s.methods().find(|m| m.name() == method))
                 .ok_or_else(|| fail(format!("gRPC method `{name}` is not in the schema")))?;
             Ok(GrpcMethod {
-                direct: proto_json::supported(&m.input()),
+                writable: proto_json::writable(&m.input()),
                 readable: proto_json::readable(&m.output()),
                 input: m.input(),
                 output: m.output(),
@@ -292,10 +292,10 @@ impl Grpc {
     }
 }
 
-/// Encode `json` as a message of the `method`'s input into `e`'s frame, unless it
-/// is the JSON the frame was last encoded from: written directly
-/// ([`proto_json`]) where it can be, or else through a `DynamicMessage`, whose
-/// error is the one reported.
+/// Encode `json` as a message of the `method`'s input into `e`'s frame (gRPC's
+/// 5-byte prefix, then the message), unless it is the JSON the frame was last
+/// encoded from: written directly ([`proto_json`]) where it can be, or else
+/// through a `DynamicMessage`, whose error is the one reported.
 fn encode(
     e: &mut Encoded,
     writer: &mut proto_json::Writer,
@@ -309,22 +309,22 @@ fn encode(
     e.valid = false;
     e.frame.clear();
     e.frame.extend_from_slice(&[0; 5]);
-    if method.direct && writer.encode(json, &method.input, &mut e.frame).is_ok() {
-        let len = e.frame.len() - 5;
-        e.frame[1..5].copy_from_slice(&(len as u32).to_be_bytes());
-    } else {
-        encode_dynamic(e, json, &method.input, detail)?;
+    if !(method.writable && writer.encode(json, &method.input, &mut e.frame).is_ok()) {
+        e.frame.truncate(5);
+        encode_dynamic(&mut e.frame, json, &method.input, detail)?;
     }
+    let len = e.frame.len() - 5;
+    e.frame[1..5].copy_from_slice(&(len as u32).to_be_bytes());
     e.json.clear();
     e.json.extend_from_slice(json);
     e.valid = true;
     Ok(())
 }
 
-/// Encode `json` into `e`'s frame through a `DynamicMessage` (prost-reflect's
-/// JSON mapping), or say why it is no valid `input`.
+/// Append `json`, encoded through a `DynamicMessage` (prost-reflect's JSON
+/// mapping), to `out`, or say why it is no valid `input`.
 fn encode_dynamic(
-    e: &mut Encoded,
+    out: &mut Vec<u8>,
     json: &[u8],
     input: &MessageDescriptor,
     detail: &mut Option<String>,
@@ -343,13 +343,7 @@ fn encode_dynamic(
             return Err(ErrorKind::InvalidRequest);
         }
     };
-    let len = message.encoded_len();
-    e.frame.clear();
-    e.frame.reserve(5 + len);
-    e.frame.push(0);
-    e.frame.extend_from_slice(&(len as u32).to_be_bytes());
-    message.encode(&mut e.frame).map_err(|_| ErrorKind::Other)?;
-    Ok(())
+    message.encode(out).map_err(|_| ErrorKind::Other)
 }
 
 #[cold]
@@ -634,7 +628,7 @@ mod tests {
         GrpcMethod {
             input: output.clone(),
             output: output.clone(),
-            direct: readable,
+            writable: readable,
             readable,
         }
     }

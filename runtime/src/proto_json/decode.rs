@@ -10,7 +10,7 @@ use prost::encoding::{WireType, decode_key, decode_varint};
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use super::{Scalar, Unsupported};
+use super::{Scalar, Unsupported, wire_type};
 
 /// How deep [`reply`] follows messages within messages (prost's own limit is
 /// 100): a reply nested deeper is left to prost-reflect.
@@ -93,16 +93,6 @@ impl Wire<'_> {
             Wire::Fixed32(_) => WireType::ThirtyTwoBit,
             Wire::Len(_) => WireType::LengthDelimited,
         }
-    }
-}
-
-/// The wire type of a field of `kind` not packed.
-fn wire_type(kind: &Kind) -> WireType {
-    match kind {
-        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => WireType::ThirtyTwoBit,
-        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => WireType::SixtyFourBit,
-        Kind::String | Kind::Bytes | Kind::Message(_) => WireType::LengthDelimited,
-        _ => WireType::Varint,
     }
 }
 
@@ -274,52 +264,66 @@ struct Repeated<'a> {
 
 impl<'a> Serialize for Repeated<'a> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let number = self.field.number();
         if self.field.is_map() {
-            let entry = self.kind.as_message().ok_or_else(|| bad(Unsupported))?;
-            let (key, value) = (entry.map_entry_key_field(), entry.map_entry_value_field());
-            let (key_kind, value_kind) = (key.kind(), value.kind());
-            let key_of = |wire: Wire<'a>| match wire {
-                Wire::Len(e) => MapKey::of(&key_kind, occurrences(e, key.number()).last()),
-                _ => None,
-            };
-            // Each entry checked, and no key given twice (prost-reflect keeps
-            // each key's last entry; that is left to it): the keys' hashes,
-            // sorted, have no two alike (two keys that only hash alike are
-            // left to it too).
-            {
-                let mut keys = self.at.keys.borrow_mut();
-                let mine = keys.len();
-                for wire in occurrences(self.bytes, number) {
-                    if let Wire::Len(e) = wire {
-                        check(entry, e).map_err(bad)?;
-                    }
-                    let k = key_of(wire).ok_or_else(|| bad(Unsupported))?;
-                    keys.push(BuildHasherDefault::<DefaultHasher>::default().hash_one(k));
-                }
-                keys[mine..].sort_unstable();
-                let twice = keys[mine..].windows(2).any(|w| w[0] == w[1]);
-                keys.truncate(mine);
-                if twice {
-                    return Err(bad(Unsupported));
-                }
-            }
-            let mut map = s.serialize_map(None)?;
-            for wire in occurrences(self.bytes, number) {
-                let (Wire::Len(e), Some(k)) = (wire, key_of(wire)) else {
-                    return Err(bad(Unsupported));
-                };
-                map.serialize_entry(
-                    &k,
-                    &One {
-                        kind: &value_kind,
-                        wire: occurrences(e, value.number()).last(),
-                        at: self.at,
-                    },
-                )?;
-            }
-            return map.end();
+            self.map(s)
+        } else {
+            self.list(s)
         }
+    }
+}
+
+impl<'a> Repeated<'a> {
+    /// A map's entries, as an object.
+    fn map<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let number = self.field.number();
+        let entry = self.kind.as_message().ok_or_else(|| bad(Unsupported))?;
+        let (key, value) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+        let (key_kind, value_kind) = (key.kind(), value.kind());
+        let key_of = |wire: Wire<'a>| match wire {
+            Wire::Len(e) => MapKey::of(&key_kind, occurrences(e, key.number()).last()),
+            _ => None,
+        };
+        // Each entry checked, and no key given twice (prost-reflect keeps
+        // each key's last entry; that is left to it): the keys' hashes,
+        // sorted, have no two alike (two keys that only hash alike are
+        // left to it too).
+        {
+            let mut keys = self.at.keys.borrow_mut();
+            let mine = keys.len();
+            for wire in occurrences(self.bytes, number) {
+                if let Wire::Len(e) = wire {
+                    check(entry, e).map_err(bad)?;
+                }
+                let k = key_of(wire).ok_or_else(|| bad(Unsupported))?;
+                keys.push(BuildHasherDefault::<DefaultHasher>::default().hash_one(k));
+            }
+            keys[mine..].sort_unstable();
+            let twice = keys[mine..].windows(2).any(|w| w[0] == w[1]);
+            keys.truncate(mine);
+            if twice {
+                return Err(bad(Unsupported));
+            }
+        }
+        let mut map = s.serialize_map(None)?;
+        for wire in occurrences(self.bytes, number) {
+            let (Wire::Len(e), Some(k)) = (wire, key_of(wire)) else {
+                return Err(bad(Unsupported));
+            };
+            map.serialize_entry(
+                &k,
+                &One {
+                    kind: &value_kind,
+                    wire: occurrences(e, value.number()).last(),
+                    at: self.at,
+                },
+            )?;
+        }
+        map.end()
+    }
+
+    /// A list's values, as an array.
+    fn list<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let number = self.field.number();
         let mut list = s.serialize_seq(None)?;
         for wire in occurrences(self.bytes, number) {
             match (wire, wire_type(self.kind)) {
@@ -351,9 +355,7 @@ impl<'a> Serialize for Repeated<'a> {
         }
         list.end()
     }
-}
 
-impl<'a> Repeated<'a> {
     fn one(&self, wire: Wire<'a>) -> One<'a> {
         One {
             kind: self.kind,

@@ -15,7 +15,7 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::{Scalar, Unsupported};
+use super::{Scalar, Unsupported, wire_type};
 
 /// What [`Writer::encode`] keeps between calls: the numbers of the fields set
 /// in each message being written, innermost last, to find a field named twice.
@@ -25,7 +25,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Append `json`, a message of `desc` ([`supported`](super::supported)), to
+    /// Append `json`, a message of `desc` ([`writable`](super::writable)), to
     /// `out` in protobuf's wire format. On [`Unsupported`], `out` holds part of a
     /// message.
     pub(crate) fn encode(
@@ -294,20 +294,11 @@ impl<'de> Visitor<'de> for Map<'_> {
                     }
                     None
                 }
+                // A map's bool key is a string, as no bool value may be.
                 Kind::Bool => Some(Scalar::Bool(key.parse().map_err(|_| give_up())?)),
-                Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
-                    Some(Scalar::I32(key.parse().map_err(|_| give_up())?))
-                }
-                Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
-                    Some(Scalar::I64(key.parse().map_err(|_| give_up())?))
-                }
-                Kind::Uint32 | Kind::Fixed32 => {
-                    Some(Scalar::U32(key.parse().map_err(|_| give_up())?))
-                }
-                Kind::Uint64 | Kind::Fixed64 => {
-                    Some(Scalar::U64(key.parse().map_err(|_| give_up())?))
-                }
-                _ => return Err(give_up()),
+                // Integers, as a value's number in a string (a key is no float
+                // or enum).
+                _ => Some(Scalar::from_str(&key_kind, key).ok_or_else(give_up)?),
             };
             if let Some(s) = scalar.filter(|s| !(omit_default && s.is_zero())) {
                 s.write(number, &key_kind, true, self.out);
@@ -524,13 +515,8 @@ impl Scalar {
 
     /// Write the value as `kind` encodes it, after its key when `tagged`.
     fn write(self, number: u32, kind: &Kind, tagged: bool, out: &mut Vec<u8>) {
-        let wire = match kind {
-            Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => WireType::ThirtyTwoBit,
-            Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => WireType::SixtyFourBit,
-            _ => WireType::Varint,
-        };
         if tagged {
-            encode_key(number, wire, out);
+            encode_key(number, wire_type(kind), out);
         }
         match (self, kind) {
             (Scalar::I32(v), Kind::Sint32) => {
@@ -562,7 +548,7 @@ mod tests {
     use prost_reflect::{DynamicMessage, MessageDescriptor};
 
     use super::super::testing::{dynamic, inner_with_a_default, message, object};
-    use super::super::{Unsupported, supported};
+    use super::super::{Unsupported, writable};
     use super::Writer;
 
     fn direct(desc: &MessageDescriptor, json: &str) -> Result<Vec<u8>, Unsupported> {
@@ -572,19 +558,20 @@ mod tests {
         Ok(out)
     }
 
-    /// A message as a decoder sees it: fields set to their default and fields
-    /// left out are alike.
+    /// A message as a decoder reads it from `bytes`, compared whatever the order of
+    /// its fields and map entries (a field the bytes give at its default is set,
+    /// and so unlike one they leave out).
     fn decoded(desc: &MessageDescriptor, bytes: &[u8]) -> DynamicMessage {
         DynamicMessage::decode(desc.clone(), bytes).unwrap()
     }
 
     #[test]
     fn well_known_types_and_groups_are_left_to_prost_reflect() {
-        assert!(supported(&message("p.All")));
-        assert!(supported(&message("p.Node")), "a recursive message");
+        assert!(writable(&message("p.All")));
+        assert!(writable(&message("p.Node")), "a recursive message");
         let stamped = message("p.Stamped");
-        assert!(!supported(&stamped));
-        assert!(!supported(
+        assert!(!writable(&stamped));
+        assert!(!writable(
             &stamped
                 .parent_pool()
                 .get_message_by_name("google.protobuf.Timestamp")
@@ -594,7 +581,7 @@ mod tests {
         let inner = inner_with_a_default();
         let theirs = dynamic(&inner, r#"{"i": 5}"#).unwrap().encode_to_vec();
         assert!(theirs.is_empty(), "{theirs:?}");
-        assert!(!supported(&inner));
+        assert!(!writable(&inner));
     }
 
     #[test]

@@ -16,11 +16,12 @@
 //!
 //! Each follows prost-reflect's JSON mapping, with the same conversions, and
 //! gives up ([`Unsupported`]) where it does not: a schema with well-known types
-//! or groups (checked once per method, [`supported`] and [`readable`]), and
+//! or groups (checked once per method, [`writable`] and [`readable`]), and
 //! whatever of a message is rare or invalid (each side says which). The driver
 //! then takes prost-reflect's route, which does the work or says what is wrong,
 //! so an error a user reads is always prost-reflect's.
 
+use prost::encoding::WireType;
 use prost_reflect::{Kind, MessageDescriptor};
 
 mod decode;
@@ -61,6 +62,16 @@ impl Scalar {
     }
 }
 
+/// The wire type of a field of `kind` not packed.
+fn wire_type(kind: &Kind) -> WireType {
+    match kind {
+        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => WireType::ThirtyTwoBit,
+        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => WireType::SixtyFourBit,
+        Kind::String | Kind::Bytes | Kind::Message(_) => WireType::LengthDelimited,
+        _ => WireType::Varint,
+    }
+}
+
 /// The JSON or the reply is one this module does not handle; prost-reflect's
 /// route decides what it is.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,7 +82,7 @@ pub(crate) struct Unsupported;
 /// or a field without presence with a default of its own (prost-reflect leaves
 /// that value out, not the type's zero; protoc refuses such a field, but a schema
 /// from server reflection may carry one).
-pub(crate) fn supported(desc: &MessageDescriptor) -> bool {
+pub(crate) fn writable(desc: &MessageDescriptor) -> bool {
     let well_known = |name: &str| name.starts_with("google.protobuf.");
     every_type(desc, &|m| {
         !well_known(m.full_name())
@@ -85,12 +96,12 @@ pub(crate) fn supported(desc: &MessageDescriptor) -> bool {
     })
 }
 
-/// Whether [`reply`] can read messages of `desc`: [`supported`], and every type it
+/// Whether [`reply`] can read messages of `desc`: [`writable`], and every type it
 /// reaches is proto3's, with no extensions (proto2's closed enums, groups and
 /// extensions are prost-reflect's) and no field with a default of its own (which
 /// protoc refuses in proto3, but a schema from server reflection may carry).
 pub(crate) fn readable(desc: &MessageDescriptor) -> bool {
-    supported(desc)
+    writable(desc)
         && every_type(desc, &|m| {
             m.parent_file().syntax() == prost_reflect::Syntax::Proto3
                 && m.extensions().len() == 0
