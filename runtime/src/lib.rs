@@ -83,8 +83,8 @@ pub use profile::Profile;
 pub use reflection::reflect;
 pub use run_error::RunError;
 pub use stats::{
-    Counts, Engine, MAX_STEPS, Messages, Phases, RunStats, STATUS_CLASSES, ScenarioStats, Second,
-    StepStats, messages_index, status_class,
+    Counts, Engine, MAX_STEPS, MergedFrom, Messages, Phases, RunStats, STATUS_CLASSES,
+    ScenarioStats, Second, StepStats, messages_index, status_class,
 };
 pub use tls::{default_client_config, http1_client_config};
 pub use trace::Span;

@@ -100,9 +100,16 @@ impl Interval {
         self.requests = done(now).saturating_sub(done(before));
         self.responses = now.counts.responses.saturating_sub(before.counts.responses);
         self.errors = now.error_count().saturating_sub(before.error_count());
-        crate::stats::copy_histogram(&mut self.latency, &now.latency);
-        // Both are cumulative counts of the same run: `before` is contained in `now`.
-        let _ = self.latency.subtract(&before.latency);
+        // Both are cumulative counts of the same run: `before` is contained in
+        // `now`, and as many responses means the same ones.
+        if now.latency.len() == before.latency.len() {
+            if !self.latency.is_empty() {
+                self.latency.reset();
+            }
+        } else {
+            crate::stats::copy_histogram(&mut self.latency, &now.latency, false);
+            let _ = self.latency.subtract(&before.latency);
+        }
         self.messages = std::array::from_fn(|i| {
             let count = |s: &RunStats| {
                 s.messages[i]

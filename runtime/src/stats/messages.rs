@@ -14,7 +14,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use kaioken_vm::Protocol;
 
-use super::{clamp_us, copy_histogram, new_histogram};
+use super::{Merge, clamp_us, new_histogram, sum_histograms};
 
 /// The index of `protocol`'s counts in `WorkerStats::messages` and
 /// `RunStats::messages`: WebSocket 0, gRPC 1; `None` for HTTP.
@@ -138,45 +138,33 @@ impl Messages {
             }
         }
     }
+}
 
-    pub(crate) fn add(&mut self, other: &Messages) {
-        self.sent += other.sent;
-        self.received += other.received;
-        self.bytes_sent += other.bytes_sent;
-        self.bytes_received += other.bytes_received;
-        self.opened += other.opened;
-        self.open_failed += other.open_failed;
-        self.closed_by_peer += other.closed_by_peer;
-        self.streams += other.streams;
-        for (mine, theirs) in [
-            (&mut self.open_time, &other.open_time),
-            (&mut self.stream_messages, &other.stream_messages),
-            (&mut self.first_message, &other.first_message),
-        ] {
-            mine.add(theirs).expect("histograms share bounds");
+impl Merge for Messages {
+    fn merge_from<'a, I>(&mut self, parts: I, again: bool)
+    where
+        I: Iterator<Item = &'a Messages> + Clone,
+    {
+        let sum = |count: fn(&Messages) -> u64| parts.clone().map(count).sum();
+        self.sent = sum(|m| m.sent);
+        self.received = sum(|m| m.received);
+        self.bytes_sent = sum(|m| m.bytes_sent);
+        self.bytes_received = sum(|m| m.bytes_received);
+        self.opened = sum(|m| m.opened);
+        self.open_failed = sum(|m| m.open_failed);
+        self.closed_by_peer = sum(|m| m.closed_by_peer);
+        self.streams = sum(|m| m.streams);
+        let histograms = |m: &'a Messages| [&m.open_time, &m.stream_messages, &m.first_message];
+        for (k, mine) in [
+            &mut self.open_time,
+            &mut self.stream_messages,
+            &mut self.first_message,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            sum_histograms(mine, parts.clone().map(|m| histograms(m)[k]), again);
         }
-    }
-
-    pub(crate) fn copy_from(&mut self, other: &Messages) {
-        let Messages {
-            sent,
-            received,
-            bytes_sent,
-            bytes_received,
-            opened,
-            open_failed,
-            closed_by_peer,
-            streams,
-            ..
-        } = *other;
-        (self.sent, self.received) = (sent, received);
-        (self.bytes_sent, self.bytes_received) = (bytes_sent, bytes_received);
-        (self.opened, self.open_failed, self.closed_by_peer) =
-            (opened, open_failed, closed_by_peer);
-        self.streams = streams;
-        copy_histogram(&mut self.open_time, &other.open_time);
-        copy_histogram(&mut self.stream_messages, &other.stream_messages);
-        copy_histogram(&mut self.first_message, &other.first_message);
     }
 }
 
@@ -200,7 +188,7 @@ mod tests {
         u.stream = Some((0, None));
         let mut b = Messages::new();
         b.absorb(&u);
-        a.add(&b);
+        a.merge_from([a.clone(), b].iter(), false);
         assert_eq!(
             (a.sent, a.bytes_sent, a.received, a.bytes_received),
             (2, 6, 1, 7)
@@ -210,7 +198,7 @@ mod tests {
         assert_eq!(a.stream_messages.max(), 3);
         assert_eq!(a.first_message.len(), 1);
         let mut c = Messages::new();
-        c.copy_from(&a);
+        c.copy_from(&a, false);
         assert_eq!((c.sent, c.streams, c.open_time.len()), (2, 2, 1));
     }
 }

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::{clamp_us, copy_histogram, new_histogram};
+use super::{Merge, clamp_us, new_histogram, sum_histograms};
 
 /// The time a new connection took to be made, by phase.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,35 +131,6 @@ impl Phases {
         }
     }
 
-    pub(crate) fn add(&mut self, other: &Phases) {
-        for (mine, theirs) in self.histograms_mut().into_iter().zip(other.histograms()) {
-            mine.add(theirs).expect("histograms share bounds");
-        }
-        self.opened += other.opened;
-        self.reused += other.reused;
-        self.closed_by_server += other.closed_by_server;
-    }
-
-    /// Count nothing again, keeping the histograms' room.
-    pub(crate) fn clear(&mut self) {
-        for h in self.histograms_mut() {
-            h.reset();
-        }
-        self.opened = 0;
-        self.reused = 0;
-        self.closed_by_server = 0;
-    }
-
-    /// Become a copy of `other` without allocating.
-    pub(crate) fn copy_from(&mut self, other: &Phases) {
-        for (mine, theirs) in self.histograms_mut().into_iter().zip(other.histograms()) {
-            copy_histogram(mine, theirs);
-        }
-        self.opened = other.opened;
-        self.reused = other.reused;
-        self.closed_by_server = other.closed_by_server;
-    }
-
     /// The histograms, in the order dns, connect, tls, waiting, receiving.
     pub fn histograms(&self) -> [&Histogram<u64>; 5] {
         [
@@ -179,6 +150,20 @@ impl Phases {
             &mut self.waiting,
             &mut self.receiving,
         ]
+    }
+}
+
+impl Merge for Phases {
+    fn merge_from<'a, I>(&mut self, parts: I, again: bool)
+    where
+        I: Iterator<Item = &'a Phases> + Clone,
+    {
+        for (k, mine) in self.histograms_mut().into_iter().enumerate() {
+            sum_histograms(mine, parts.clone().map(|p| p.histograms()[k]), again);
+        }
+        self.opened = parts.clone().map(|p| p.opened).sum();
+        self.reused = parts.clone().map(|p| p.reused).sum();
+        self.closed_by_server = parts.map(|p| p.closed_by_server).sum();
     }
 }
 

@@ -9,8 +9,8 @@ use hdrhistogram::Histogram;
 use kaioken_vm::Status;
 
 use super::{
-    Counts, Engine, HTTP_STATUSES, Messages, Phases, ScenarioStats, Second, StepStats, WorkerStats,
-    new_histogram,
+    Counts, Engine, HTTP_STATUSES, Merge, Messages, Phases, ScenarioStats, Second, StepStats,
+    WorkerStats, copy_histogram, new_histogram, sum_histograms,
 };
 use crate::ErrorKind;
 
@@ -58,6 +58,56 @@ pub struct RunStats {
     /// Length of the measured window: from the end of the warm-up to the last
     /// request's end.
     pub elapsed: Duration,
+    /// Whose statistics these were merged from.
+    pub merged_from: MergedFrom,
+}
+
+/// The workers' statistics a [`RunStats`] was last merged from (their lineages,
+/// in order), so that merging the same ones again adds up only the histograms
+/// that changed: the controller merges every worker's latest copy four times a
+/// second, and a run keeps a dozen histograms of 184 KiB per worker, a few
+/// hundred with many steps. Empty in statistics no merge made; opaque.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergedFrom(Vec<u64>);
+
+impl MergedFrom {
+    fn is(&self, workers: &[WorkerStats]) -> bool {
+        self.0.len() == workers.len()
+            && self
+                .0
+                .iter()
+                .zip(workers)
+                .all(|(&id, w)| id == w.lineage().id())
+    }
+
+    fn set(&mut self, workers: &[WorkerStats]) {
+        self.0.clear();
+        self.0.extend(workers.iter().map(|w| w.lineage().id()));
+    }
+}
+
+/// Make `totals` (per scenario, or per step) the sums of the workers' `list`s, as
+/// many as the first worker that keeps any has (`again`: see [`sum_histograms`]).
+fn merge_lists<T: Merge>(
+    totals: &mut Vec<T>,
+    workers: &[WorkerStats],
+    list: impl Fn(&WorkerStats) -> &[T],
+    new: fn() -> T,
+    again: bool,
+) {
+    let mut fresh = false;
+    if totals.is_empty()
+        && let Some(w) = workers.iter().find(|w| !list(w).is_empty())
+    {
+        *totals = list(w).iter().map(|_| new()).collect();
+        fresh = true;
+    }
+    for (i, total) in totals.iter_mut().enumerate() {
+        total.merge_from(
+            workers.iter().filter_map(|w| list(w).get(i)),
+            again && !fresh,
+        );
+    }
 }
 
 /// Add per-check (or per-extractor) pass/fail pairs into `totals`.
@@ -93,6 +143,7 @@ impl Default for RunStats {
             phases: Phases::new(),
             messages: [None, None],
             elapsed: Duration::ZERO,
+            merged_from: MergedFrom::default(),
         }
     }
 }
@@ -107,8 +158,11 @@ impl RunStats {
     /// Become the merge of `workers`, as [`merge`](Self::merge) makes it, in these
     /// statistics' own histograms and lists: the controller merges the workers'
     /// latest copies for every live snapshot, and a fresh merge allocates and
-    /// zeroes a dozen histograms each time.
+    /// zeroes a dozen histograms each time. Merged again from the same workers'
+    /// statistics ([`MergedFrom`]), it adds up only the histograms that changed.
     pub(crate) fn merge_from(&mut self, workers: &[WorkerStats], elapsed: Duration) {
+        let again = self.merged_from.is(workers);
+        self.merged_from.set(workers);
         self.clear();
         self.engine = workers
             .iter()
@@ -116,47 +170,53 @@ impl RunStats {
             .reduce(Engine::and)
             .unwrap_or_default();
         self.elapsed = elapsed;
-        let mut any_uncorrected = false;
-        let mut spoken = [false; 2];
+        sum_histograms(&mut self.latency, workers.iter().map(|w| &w.latency), again);
+        sum_histograms(
+            &mut self.schedule_lag,
+            workers.iter().filter_map(|w| w.schedule_lag.as_ref()),
+            again,
+        );
+        if workers.iter().any(|w| w.latency_uncorrected.is_some()) {
+            sum_histograms(
+                &mut self.latency_uncorrected,
+                workers
+                    .iter()
+                    .filter_map(|w| w.latency_uncorrected.as_ref()),
+                again,
+            );
+        } else {
+            copy_histogram(&mut self.latency_uncorrected, &self.latency, again);
+        }
+        merge_lists(
+            &mut self.scenarios,
+            workers,
+            |w| &w.scenarios,
+            ScenarioStats::new,
+            again,
+        );
+        merge_lists(
+            &mut self.steps,
+            workers,
+            |w| &w.steps,
+            StepStats::new,
+            again,
+        );
+        self.phases
+            .merge_from(workers.iter().map(|w| &w.phases), again);
+        // A protocol no worker spoke has no section, as in a fresh merge.
+        for (p, mine) in self.messages.iter_mut().enumerate() {
+            let parts = workers.iter().filter_map(|w| w.messages[p].as_deref());
+            if parts.clone().next().is_none() {
+                *mine = None;
+                continue;
+            }
+            let fresh = mine.is_none();
+            mine.get_or_insert_with(Box::default)
+                .merge_from(parts, again && !fresh);
+        }
         let mut status = [0u64; HTTP_STATUSES];
         for w in workers {
-            self.latency
-                .add(&w.latency)
-                .expect("histograms share bounds");
-            if let Some(h) = &w.schedule_lag {
-                self.schedule_lag.add(h).expect("histograms share bounds");
-            }
-            if let Some(h) = &w.latency_uncorrected {
-                any_uncorrected = true;
-                self.latency_uncorrected
-                    .add(h)
-                    .expect("histograms share bounds");
-            }
             add_pairs(&mut self.checks, &w.checks);
-            if self.scenarios.is_empty() {
-                self.scenarios = w.scenarios.iter().map(|_| ScenarioStats::new()).collect();
-            }
-            for (total, s) in self.scenarios.iter_mut().zip(&w.scenarios) {
-                total.add(s);
-            }
-            if self.steps.is_empty() {
-                self.steps = w.steps.iter().map(|_| StepStats::new()).collect();
-            }
-            for (total, s) in self.steps.iter_mut().zip(&w.steps) {
-                total.add(s);
-            }
-            self.phases.add(&w.phases);
-            for ((mine, theirs), spoken) in
-                self.messages.iter_mut().zip(&w.messages).zip(&mut spoken)
-            {
-                match (mine.as_mut(), theirs) {
-                    (Some(m), Some(t)) if *spoken => m.add(t),
-                    (Some(m), Some(t)) => m.copy_from(t),
-                    (None, Some(t)) => *mine = Some(t.clone()),
-                    _ => {}
-                }
-                *spoken |= theirs.is_some();
-            }
             add_pairs(&mut self.extractions, &w.extractions);
             self.counts.add(&w.counts);
             self.max_vus += w.max_vus;
@@ -179,15 +239,6 @@ impl RunStats {
                 (_, first) => *mine = first.cloned(),
             }
         }
-        // A protocol no worker spoke has no section, as in a fresh merge.
-        for (mine, spoken) in self.messages.iter_mut().zip(spoken) {
-            if !spoken {
-                *mine = None;
-            }
-        }
-        if !any_uncorrected {
-            super::copy_histogram(&mut self.latency_uncorrected, &self.latency);
-        }
         // HTTP codes ascending, then other protocols' statuses, sorted.
         self.status.extend(
             status
@@ -208,9 +259,9 @@ impl RunStats {
         self.status[http..].sort_unstable();
     }
 
-    /// Empty every count, list and histogram `merge_from` adds to, keeping their
-    /// room; the rest it sets itself. Each field is named, so that a new one
-    /// cannot be left out.
+    /// Empty every count and list `merge_from` adds to, keeping their room; the
+    /// rest it sets itself. Each field is named, so that a new one cannot be left
+    /// out.
     fn clear(&mut self) {
         let RunStats {
             latency,
@@ -231,10 +282,8 @@ impl RunStats {
             phases,
             messages,
             elapsed,
+            merged_from,
         } = self;
-        for h in [latency, latency_uncorrected, schedule_lag] {
-            h.reset();
-        }
         status.clear();
         *counts = Counts::default();
         timeline.clear();
@@ -242,13 +291,12 @@ impl RunStats {
         (*max_vus, *active_vus) = (0, 0);
         checks.clear();
         extractions.clear();
-        scenarios.iter_mut().for_each(ScenarioStats::clear);
-        steps.iter_mut().for_each(StepStats::clear);
-        phases.clear();
         // Set by the merge: the engine and length, each error kind's first
-        // message, and each protocol's counts (copied from the first worker that
-        // has them).
-        let _ = (engine, elapsed, error_details, messages);
+        // message, and every histogram with what holds them (each becomes the
+        // sum of the workers', or stays it).
+        let _ = (engine, elapsed, error_details, merged_from);
+        let _ = (latency, latency_uncorrected, schedule_lag);
+        let _ = (scenarios, steps, phases, messages);
     }
 
     /// Put each finished second's own percentiles and statuses into the timeline.
@@ -454,5 +502,139 @@ mod tests {
         let fresh = RunStats::merge(&before, Duration::from_secs(3));
         assert_eq!(format!("{reused:?}"), format!("{fresh:?}"));
         assert_eq!(reused.messages[0].as_ref().map(|m| m.sent), Some(18));
+    }
+
+    /// Statistics copied and merged again and again, as the live snapshots copy
+    /// and merge them four times a second, skip the histograms that did not
+    /// change since: at every tick of a run where each kind of record comes and
+    /// goes at random, each copy, each merge (into two buffers in turn, as the
+    /// controller's) and each interval is what a fresh one would be.
+    #[test]
+    fn copies_and_merges_made_again_are_fresh_ones() {
+        use crate::live::Interval;
+        use crate::stats::{Opened, Tally, Timing};
+
+        let t0 = Instant::now();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let new = || {
+            let mut w = WorkerStats::new(t0, 8)
+                .with_scenarios(2)
+                .with_steps(3)
+                .open_model(true);
+            w.messages[1] = Some(Box::default());
+            w
+        };
+        let mut workers = [new(), new()];
+        let mut slots = [new(), new()];
+        let mut latest = [new(), new()];
+        let mut buffers = [RunStats::default(), RunStats::default()];
+        let mut interval = Interval::empty();
+        let mut at = t0;
+        let mut skipped = 0;
+        for tick in 0..120 {
+            for _ in 0..next(4) {
+                let w = &mut workers[next(2) as usize];
+                at += Duration::from_micros(next(20_000));
+                let took = Duration::from_micros(1 + next(5_000));
+                match next(6) {
+                    0 => {
+                        let outcome = if next(5) == 0 {
+                            Outcome::Error(ErrorKind::Timeout)
+                        } else {
+                            Outcome::Response {
+                                status: Status::Http(200 + next(3) as u16),
+                                bytes_in: 10,
+                            }
+                        };
+                        w.record(at - took, at, Some(at - 2 * took), 10, outcome);
+                    }
+                    1 => {
+                        let timing = Timing {
+                            opened: (next(3) == 0).then_some(Opened {
+                                dns: None,
+                                connect: took,
+                                tls: (next(2) == 0).then_some(took / 2),
+                            }),
+                            written: Some(at - took),
+                            first_byte: Some(at - took / 3),
+                            ..Timing::default()
+                        };
+                        let outcome = Outcome::Response {
+                            status: Status::Http(200),
+                            bytes_in: 1,
+                        };
+                        w.phases(&timing, at, outcome);
+                    }
+                    2 => w.scenario(next(2) as usize, at, took, next(4) == 0),
+                    3 => w.step(
+                        next(3) as usize,
+                        at,
+                        took,
+                        Outcome::Response {
+                            status: Status::Http(201),
+                            bytes_in: 1,
+                        },
+                    ),
+                    4 => w.iteration_started(at, Some(took)),
+                    _ => {
+                        let tally = Tally {
+                            opened: Some(took),
+                            stream: Some((next(3), Some(took))),
+                            ..Tally::default()
+                        };
+                        w.tally(kaioken_vm::Protocol::Grpc, at, &tally);
+                    }
+                }
+            }
+            for i in 0..2 {
+                workers[i].roll_second(at);
+                slots[i].copy_from(&workers[i]);
+                latest[i].copy_from(&slots[i]);
+                if tick % 8 == 0 {
+                    // Everything (slowly: a histogram's `Debug` is its 23,552 counts).
+                    let mut fresh = new();
+                    fresh.copy_from(&workers[i]);
+                    assert_eq!(
+                        format!("{:?}", latest[i]),
+                        format!("{fresh:?}"),
+                        "tick {tick}"
+                    );
+                }
+            }
+            let before = buffers[(tick + 1) % 2].clone();
+            let merged = &mut buffers[tick % 2];
+            let count = merged.latency.len();
+            merged.merge_from(&latest, Duration::from_secs(1));
+            skipped += usize::from(tick > 1 && merged.latency.len() == count);
+            let fresh = RunStats::merge(&latest, Duration::from_secs(1));
+            assert_eq!(histograms(merged), histograms(&fresh), "tick {tick}");
+            if tick % 8 == 0 {
+                assert_eq!(format!("{merged:?}"), format!("{fresh:?}"), "tick {tick}");
+            }
+            interval.measure(&before, merged, Duration::from_millis(250));
+            let mut expected = merged.latency.clone();
+            expected.subtract(&before.latency).unwrap();
+            assert_eq!(interval.latency, expected, "tick {tick}");
+        }
+        // Both ways were taken: some merges had nothing new, most had something.
+        assert!((10..100).contains(&skipped), "{skipped}");
+    }
+
+    /// Every histogram of `run`.
+    fn histograms(run: &RunStats) -> Vec<&Histogram<u64>> {
+        let mut all = vec![&run.latency, &run.latency_uncorrected, &run.schedule_lag];
+        all.extend(run.phases.histograms());
+        all.extend(run.scenarios.iter().map(|s| &s.latency));
+        all.extend(run.steps.iter().map(|s| &s.totals.latency));
+        for m in run.messages.iter().flatten() {
+            all.extend([&m.open_time, &m.stream_messages, &m.first_message]);
+        }
+        all
     }
 }

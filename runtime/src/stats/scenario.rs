@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::{clamp_us, copy_histogram, new_histogram};
+use super::{Merge, clamp_us, new_histogram, sum_histograms};
 
 /// One scenario's share of a worker's requests (kept only with several scenarios).
 #[derive(Debug, Clone)]
@@ -40,29 +40,16 @@ impl ScenarioStats {
         self.requests += 1;
         self.errors += u64::from(error);
     }
+}
 
-    /// Count nothing again, keeping the histogram's room.
-    pub(super) fn clear(&mut self) {
-        self.latency.reset();
-        self.requests = 0;
-        self.errors = 0;
-        self.unexpected = 0;
-    }
-
-    /// Become a copy of `other` without allocating.
-    pub(super) fn copy_from(&mut self, other: &ScenarioStats) {
-        copy_histogram(&mut self.latency, &other.latency);
-        self.requests = other.requests;
-        self.errors = other.errors;
-        self.unexpected = other.unexpected;
-    }
-
-    pub(super) fn add(&mut self, other: &ScenarioStats) {
-        self.latency
-            .add(&other.latency)
-            .expect("histograms share bounds");
-        self.requests += other.requests;
-        self.errors += other.errors;
-        self.unexpected += other.unexpected;
+impl Merge for ScenarioStats {
+    fn merge_from<'a, I>(&mut self, parts: I, again: bool)
+    where
+        I: Iterator<Item = &'a ScenarioStats> + Clone,
+    {
+        sum_histograms(&mut self.latency, parts.clone().map(|p| &p.latency), again);
+        self.requests = parts.clone().map(|p| p.requests).sum();
+        self.errors = parts.clone().map(|p| p.errors).sum();
+        self.unexpected = parts.map(|p| p.unexpected).sum();
     }
 }

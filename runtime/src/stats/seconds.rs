@@ -42,10 +42,11 @@ impl SecondStart {
 
     /// Become a copy of `other`, reusing this one's buffers, with `other`'s room:
     /// a copy made before `other` takes a second's statuses (published before
-    /// the turn of a second) takes them without allocating.
-    pub(crate) fn copy_from(&mut self, other: &SecondStart) {
+    /// the turn of a second) takes them without allocating. `again`: this is a
+    /// copy of an earlier state of `other` (see [`copy_histogram`]).
+    pub(crate) fn copy_from(&mut self, other: &SecondStart, again: bool) {
         self.index = other.index;
-        copy_histogram(&mut self.latency, &other.latency);
+        copy_histogram(&mut self.latency, &other.latency, again);
         *self.status = *other.status;
         self.room_for(other.other_status.capacity());
         self.other_status.clone_from(&other.other_status);
@@ -70,7 +71,9 @@ impl SecondStart {
         other: &[(Status, u64)],
     ) {
         self.index = index;
-        copy_histogram(&mut self.latency, latency);
+        // An earlier state of the same histogram: a second without responses
+        // copies nothing.
+        copy_histogram(&mut self.latency, latency, true);
         *self.status = *status;
         self.other_status.clear();
         self.other_status.extend_from_slice(other);
@@ -99,19 +102,28 @@ struct Partial {
 }
 
 impl Partial {
+    fn new() -> Partial {
+        Partial {
+            latency: new_histogram(),
+            status: Box::new([0; HTTP_STATUSES]),
+            other_status: Vec::new(),
+        }
+    }
+
     /// Add what a worker recorded between `from` and `to` (its start of the next
-    /// second, or its final statistics).
+    /// second, or its final statistics), working out the latencies in `part`.
     fn add(
         &mut self,
         from: &SecondStart,
         to_latency: &Histogram<u64>,
         to_status: &[u64; HTTP_STATUSES],
         to_other: &[(Status, u64)],
+        part: &mut Histogram<u64>,
     ) {
-        let mut part = to_latency.clone();
+        copy_histogram(part, to_latency, false);
         // `from` is an earlier state of the same histogram: contained in it.
         let _ = part.subtract(&from.latency);
-        self.latency.add(&part).expect("histograms share bounds");
+        self.latency.add(&*part).expect("histograms share bounds");
         for (i, n) in to_status.iter().enumerate() {
             self.status[i] += n.saturating_sub(from.status[i]);
         }
@@ -130,7 +142,8 @@ impl Partial {
         }
     }
 
-    fn detail(mut self) -> (SecondDetail, Histogram<u64>) {
+    /// The second's percentiles and statuses.
+    fn detail(&mut self) -> SecondDetail {
         let h = &self.latency;
         let pct = |q: f64| {
             if h.is_empty() {
@@ -146,17 +159,23 @@ impl Partial {
             .enumerate()
             .filter(|(_, n)| **n > 0)
             .map(|(code, n)| (Status::Http(code as u16), *n))
-            .chain(self.other_status)
+            .chain(self.other_status.iter().copied())
             .collect();
-        (
-            SecondDetail {
-                p50_us: pct(0.5),
-                p90_us: pct(0.9),
-                p99_us: pct(0.99),
-                status,
-            },
-            self.latency,
-        )
+        SecondDetail {
+            p50_us: pct(0.5),
+            p90_us: pct(0.9),
+            p99_us: pct(0.99),
+            status,
+        }
+    }
+
+    /// Count nothing, keeping the room (for a later second).
+    fn clear(&mut self) {
+        if !self.latency.is_empty() {
+            self.latency.reset();
+        }
+        self.status.fill(0);
+        self.other_status.clear();
     }
 }
 
@@ -169,6 +188,10 @@ pub(crate) struct Seconds {
     pub done: Vec<SecondDetail>,
     /// Every finished second's histogram, added up: the run's own, exactly.
     pub merged: Histogram<u64>,
+    /// Room reused second after second (each histogram is 184 KiB): where a
+    /// worker's part of a second is worked out, and finished seconds.
+    part: Histogram<u64>,
+    spare: Vec<Partial>,
 }
 
 impl Seconds {
@@ -178,15 +201,32 @@ impl Seconds {
             partial: BTreeMap::new(),
             done: Vec::new(),
             merged: new_histogram(),
+            part: new_histogram(),
+            spare: Vec::new(),
         }
     }
 
-    fn partial(&mut self, index: u32) -> &mut Partial {
-        self.partial.entry(index).or_insert_with(|| Partial {
-            latency: new_histogram(),
-            status: Box::new([0; HTTP_STATUSES]),
-            other_status: Vec::new(),
-        })
+    /// Add to the second worker `w`'s last seen start began what it recorded
+    /// from there to `to_latency` and `to_status`.
+    fn add(
+        &mut self,
+        w: usize,
+        to_latency: &Histogram<u64>,
+        to_status: &[u64; HTTP_STATUSES],
+        to_other: &[(Status, u64)],
+    ) {
+        let Seconds {
+            starts,
+            partial,
+            part,
+            spare,
+            ..
+        } = self;
+        let from = &starts[w];
+        partial
+            .entry(from.index)
+            .or_insert_with(|| spare.pop().unwrap_or_else(Partial::new))
+            .add(from, to_latency, to_status, to_other, part);
     }
 
     /// Take in worker `w`'s latest published statistics: if its current second began
@@ -196,22 +236,16 @@ impl Seconds {
         if start.index == self.starts[w].index {
             return;
         }
-        let from = std::mem::replace(&mut self.starts[w], SecondStart::new());
-        self.partial(from.index)
-            .add(&from, &start.latency, &start.status, &start.other_status);
-        self.starts[w] = from;
-        self.starts[w].copy_from(start);
+        self.add(w, &start.latency, &start.status, &start.other_status);
+        self.starts[w].copy_from(start, false);
     }
 
     /// Worker `w` is done: what it recorded since its last second began belongs to
     /// that second.
     pub(crate) fn finish(&mut self, w: usize, stats: &WorkerStats) {
         self.observe(w, stats);
-        let from = std::mem::replace(&mut self.starts[w], SecondStart::new());
-        self.partial(from.index)
-            .add(&from, &stats.latency, &stats.status, &stats.other_status);
+        self.add(w, &stats.latency, &stats.status, &stats.other_status);
         // Past every second: it holds none of them back.
-        self.starts[w] = from;
         self.starts[w].index = u32::MAX;
     }
 
@@ -223,12 +257,16 @@ impl Seconds {
                 break;
             }
             let index = *entry.key() as usize;
-            let (detail, latency) = entry.remove().detail();
-            self.merged.add(&latency).expect("histograms share bounds");
+            let mut second = entry.remove();
+            self.merged
+                .add(&second.latency)
+                .expect("histograms share bounds");
             if self.done.len() <= index {
                 self.done.resize(index + 1, SecondDetail::default());
             }
-            self.done[index] = detail;
+            self.done[index] = second.detail();
+            second.clear();
+            self.spare.push(second);
         }
     }
 }

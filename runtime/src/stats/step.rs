@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kaioken_vm::Status;
 
-use super::{Outcome, ScenarioStats};
+use super::{Merge, Outcome, ScenarioStats};
 
 /// The most steps whose results are kept apart (about 50 MiB per worker at most).
 pub const MAX_STEPS: usize = 256;
@@ -50,24 +50,21 @@ impl StepStats {
         };
         self.totals.record(took, error);
     }
+}
 
-    pub(super) fn add(&mut self, other: &StepStats) {
-        self.totals.add(&other.totals);
-        for (mine, theirs) in self.status_classes.iter_mut().zip(&other.status_classes) {
-            *mine += theirs;
-        }
-    }
-
-    /// Count nothing again, keeping the histogram's room.
-    pub(super) fn clear(&mut self) {
-        self.totals.clear();
+impl Merge for StepStats {
+    fn merge_from<'a, I>(&mut self, parts: I, again: bool)
+    where
+        I: Iterator<Item = &'a StepStats> + Clone,
+    {
+        self.totals
+            .merge_from(parts.clone().map(|p| &p.totals), again);
         self.status_classes = [0; STATUS_CLASSES.len()];
-    }
-
-    /// Become a copy of `other` without allocating.
-    pub(super) fn copy_from(&mut self, other: &StepStats) {
-        self.totals.copy_from(&other.totals);
-        self.status_classes = other.status_classes;
+        for part in parts {
+            for (mine, theirs) in self.status_classes.iter_mut().zip(&part.status_classes) {
+                *mine += theirs;
+            }
+        }
     }
 }
 

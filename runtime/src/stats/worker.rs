@@ -16,8 +16,8 @@ use hdrhistogram::Histogram;
 use kaioken_vm::Status;
 
 use super::{
-    Counts, Engine, HTTP_STATUSES, Messages, Outcome, Phases, ScenarioStats, Second, SecondStart,
-    StepStats, clamp_us, copy_histogram, new_histogram, step::MAX_STEPS,
+    Counts, Engine, HTTP_STATUSES, Lineage, Merge, Messages, Outcome, Phases, ScenarioStats,
+    Second, SecondStart, StepStats, clamp_us, copy_histogram, new_histogram, step::MAX_STEPS,
 };
 use crate::ErrorKind;
 use crate::trace::{Span, Spans};
@@ -26,6 +26,9 @@ use crate::trace::{Span, Spans};
 /// snapshots every tick, merged at the end.
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerStats {
+    /// Which statistics these are, or are a copy of: a copy made again from the
+    /// same ones copies only the histograms that changed.
+    lineage: Lineage,
     measure_from: Instant,
     /// The second of the measured window an instant last fell in.
     last_second: LastSecond,
@@ -90,6 +93,7 @@ pub(crate) const PREALLOCATED_SECONDS: usize = 3_600;
 impl WorkerStats {
     pub fn new(measure_from: Instant, expected_seconds: usize) -> WorkerStats {
         WorkerStats {
+            lineage: Lineage::new(),
             measure_from,
             // Empty: the first instant looked up finds its second.
             last_second: LastSecond {
@@ -381,11 +385,14 @@ impl WorkerStats {
     /// allocates nothing unless `other` grew (a new second in its timeline, a new
     /// status, an error's first message). How a worker publishes its statistics every
     /// tick without allocating on its thread. Spans are not copied: they move
-    /// (see [`crate::shared::Shared::publish`]).
+    /// (see [`crate::shared::Shared::publish`]). A copy of statistics it copied
+    /// before copies only the histograms that changed since ([`Lineage`]).
     pub fn copy_from(&mut self, other: &WorkerStats) {
+        let again = self.lineage == other.lineage;
+        self.lineage.adopt(&other.lineage);
         self.measure_from = other.measure_from;
         self.last_second = other.last_second;
-        copy_histogram(&mut self.latency, &other.latency);
+        copy_histogram(&mut self.latency, &other.latency, again);
         *self.status = *other.status;
         self.other_status.clone_from(&other.other_status);
         self.counts.clone_from(&other.counts);
@@ -406,7 +413,7 @@ impl WorkerStats {
             (&mut self.schedule_lag, &other.schedule_lag),
         ] {
             match (mine.as_mut(), theirs) {
-                (Some(m), Some(t)) => copy_histogram(m, t),
+                (Some(m), Some(t)) => copy_histogram(m, t, again),
                 _ => mine.clone_from(theirs),
             }
         }
@@ -415,25 +422,25 @@ impl WorkerStats {
         self.engine = other.engine;
         self.checks.clone_from(&other.checks);
         self.extractions.clone_from(&other.extractions);
-        self.second_start.copy_from(&other.second_start);
+        self.second_start.copy_from(&other.second_start, again);
         self.scenarios.truncate(other.scenarios.len());
         for (i, theirs) in other.scenarios.iter().enumerate() {
             match self.scenarios.get_mut(i) {
-                Some(mine) => mine.copy_from(theirs),
+                Some(mine) => mine.copy_from(theirs, again),
                 None => self.scenarios.push(theirs.clone()),
             }
         }
-        self.phases.copy_from(&other.phases);
+        self.phases.copy_from(&other.phases, again);
         for (mine, theirs) in self.messages.iter_mut().zip(&other.messages) {
             match (mine.as_mut(), theirs) {
-                (Some(m), Some(t)) => m.copy_from(t),
+                (Some(m), Some(t)) => m.copy_from(t, again),
                 _ => mine.clone_from(theirs),
             }
         }
         self.steps.truncate(other.steps.len());
         for (i, theirs) in other.steps.iter().enumerate() {
             match self.steps.get_mut(i) {
-                Some(mine) => mine.copy_from(theirs),
+                Some(mine) => mine.copy_from(theirs, again),
                 None => self.steps.push(theirs.clone()),
             }
         }
@@ -459,6 +466,10 @@ impl WorkerStats {
     }
 
     /// VUs active now.
+    pub fn lineage(&self) -> &Lineage {
+        &self.lineage
+    }
+
     pub fn active_vus(&self) -> u64 {
         self.active_vus
     }
@@ -572,6 +583,33 @@ mod tests {
                 .map(|d| d.as_secs() as usize);
             assert_eq!(w.second_of(at), direct, "{at:?}");
         }
+    }
+
+    /// A copy made from other statistics than the last is made whole, even where
+    /// the two hold as many values: only a copy of the same statistics made
+    /// again skips what has as many values as before.
+    #[test]
+    fn a_copy_of_other_statistics_is_made_whole() {
+        let t0 = Instant::now();
+        let response = Outcome::Response {
+            status: Status::Http(200),
+            bytes_in: 1,
+        };
+        let (mut a, mut b) = (WorkerStats::new(t0, 1), WorkerStats::new(t0, 1));
+        a.record(t0, t0 + Duration::from_micros(100), None, 1, response);
+        b.record(t0, t0 + Duration::from_micros(900), None, 1, response);
+        let mut copy = WorkerStats::new(t0, 1);
+        copy.copy_from(&a);
+        assert_eq!(copy.latency, a.latency);
+        copy.copy_from(&b);
+        assert_eq!(copy.latency, b.latency);
+        // A clone is statistics of its own, recorded into apart from the original.
+        let mut c = a.clone();
+        c.record(t0, t0 + Duration::from_micros(5), None, 1, response);
+        a.record(t0, t0 + Duration::from_micros(7_000), None, 1, response);
+        copy.copy_from(&c);
+        copy.copy_from(&a);
+        assert_eq!(copy.latency, a.latency);
     }
 
     #[test]
