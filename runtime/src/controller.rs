@@ -200,7 +200,7 @@ impl Snapshots {
             Some(stats) => snapshot.total.clone_from(stats),
             None => {
                 for (index, latest) in self.latest.iter_mut().enumerate() {
-                    shared.read_published(index, latest);
+                    shared.take_published(index, latest);
                     self.seconds.observe(index, latest);
                 }
                 self.seconds.settle();

@@ -102,8 +102,8 @@ pub(crate) struct Shared {
     /// When the measured window ends, if the run has a duration.
     pub(crate) deadline: Option<Instant>,
     /// Each worker's latest copy of its statistics, for the live snapshots (see
-    /// live.rs): written once per tick by the worker, read by the controller.
-    pub(crate) published: Vec<Mutex<Option<WorkerStats>>>,
+    /// live.rs): written once per tick by the worker, taken by the controller.
+    pub(crate) published: Vec<Mutex<Published>>,
     /// Each worker's sampled requests' spans not yet in a snapshot, and how many
     /// it dropped (`--trace-sample`; see trace.rs): moved in once per tick by the
     /// worker, taken out by the controller.
@@ -183,7 +183,7 @@ impl Shared {
             start,
             measure_from,
             deadline: load.duration.map(|d| measure_from + d),
-            published: (0..threads).map(|_| Mutex::new(None)).collect(),
+            published: (0..threads).map(|_| Mutex::default()).collect(),
             spans: (0..threads)
                 .map(|_| Mutex::new(Spans::new(tracing)))
                 .collect(),
@@ -247,16 +247,17 @@ impl Shared {
             slot.take_from(&mut stats.spans);
         }
         if let Ok(mut slot) = self.published[index].lock() {
-            match slot.as_mut() {
+            match slot.stats.as_mut() {
                 Some(copy) => copy.copy_from(stats),
                 None => {
                     // The first copy makes the buffers (with the original's room, see
                     // `copy_from`); later ones reuse them.
                     let mut copy = stats.clone();
                     copy.copy_from(stats);
-                    *slot = Some(copy);
+                    slot.stats = Some(copy);
                 }
             }
+            slot.unread = true;
         }
     }
 
@@ -281,15 +282,29 @@ impl Shared {
         dropped
     }
 
-    /// Copy worker `index`'s latest published statistics into `into`, if it has
-    /// published since the run began.
-    pub(crate) fn read_published(&self, index: usize, into: &mut WorkerStats) {
-        if let Ok(slot) = self.published[index].lock()
-            && let Some(published) = slot.as_ref()
+    /// Make `latest` worker `index`'s latest published statistics, if it has
+    /// published since the last call; otherwise `latest` already is. The two
+    /// swap, not copy: the slot gets the older copy, which the worker's next
+    /// publication brings up to date by copying only what changed since
+    /// ([`WorkerStats::copy_from`]). `latest` must be left as it is between
+    /// two calls.
+    pub(crate) fn take_published(&self, index: usize, latest: &mut WorkerStats) {
+        if let Ok(mut slot) = self.published[index].lock()
+            && slot.unread
+            && let Some(published) = slot.stats.as_mut()
         {
-            into.copy_from(published);
+            std::mem::swap(published, latest);
+            slot.unread = false;
         }
     }
+}
+
+/// A worker's latest published statistics (see [`Shared::publish`]).
+#[derive(Default)]
+pub(crate) struct Published {
+    stats: Option<WorkerStats>,
+    /// Published since the controller last took them.
+    unread: bool,
 }
 
 #[cfg(test)]
