@@ -3,8 +3,9 @@
 //!
 //! ```text
 //!   controller thread (runtime::run) ── on_tick: Snapshot, every 250 ms ──┐ mpsc
-//!                                                                         ▼
-//!   render thread "kaioken-view": drain the channel (try_recv, keep the latest),
+//!        (copied into one the render thread handed back, if any)  ▲       ▼
+//!   render thread "kaioken-view": drain the channel (try_recv, keep the latest,
+//!        hand the one it replaces back ─────────────────────────────┘),
 //!        judge the thresholds on it, draw when something changed (a snapshot, a
 //!        key, a resize) but at most --fps times a second, read keys between frames
 //!        q / Esc / Ctrl-C ─► Control::interrupt(), as SIGINT does
@@ -14,7 +15,11 @@
 //! ```
 //!
 //! Nothing here runs on a worker thread, and the only cost to the run is one
-//! snapshot clone and channel send per tick on the controller thread.
+//! snapshot copy and channel send per tick on the controller thread. The copy
+//! goes into a snapshot the view is done with (`Snapshot::copy_from`), so once
+//! two have gone round it allocates nothing and copies only the histograms that
+//! changed: a clone per tick was the live view's main cost, a few MiB a tick
+//! with many steps.
 //!
 //! The terminal is restored on every path: `Screen`'s `Drop` (normal end, `q`,
 //! Ctrl-C, an error returned by the run, a panic unwinding through the scope), and a
@@ -22,7 +27,7 @@
 
 use std::io::{IsTerminal, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Once, mpsc};
 use std::time::{Duration, Instant};
 
@@ -261,6 +266,7 @@ pub fn run<T>(
         info.target_rate = info.target_rate.map(|r| r * segment.share());
     }
     let (tx, rx) = mpsc::channel::<Snapshot>();
+    let (back_tx, back_rx) = mpsc::channel::<Snapshot>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     // The render thread owns what it reads, so the run's result never waits on it
     // longer than RENDER_GRACE: a terminal that hangs cannot hold the report back.
@@ -268,7 +274,7 @@ pub fn run<T>(
     let render = std::thread::Builder::new()
         .name("kaioken-view".into())
         .spawn(move || {
-            render_loop(screen, &rx, options, &info, &control, |stats| {
+            render_loop(screen, &rx, &back_tx, options, &info, &control, |stats| {
                 crate::report::judge_live(&ir, &plan.program, stats)
                     .iter()
                     .map(threshold_line)
@@ -279,7 +285,14 @@ pub fn run<T>(
     // If the thread could not start, its closure (and the Screen) is dropped and
     // the terminal restored: the run goes on without a view.
     let mut on_tick = move |s: &Snapshot| {
-        let _ = tx.send(s.clone());
+        let copy = match back_rx.try_recv() {
+            Ok(mut old) => {
+                old.copy_from(s);
+                old
+            }
+            Err(_) => s.clone(),
+        };
+        let _ = tx.send(copy);
     };
     let result = run(&mut on_tick);
     drop(on_tick);
@@ -370,11 +383,13 @@ fn key_of(k: KeyEvent) -> Option<Key> {
     }
 }
 
-/// The render thread: until the sender is dropped, keep the latest snapshot, draw
-/// it at `options.fps`, and react to keys and resizes.
+/// The render thread: until the sender is dropped, keep the latest snapshot
+/// (handing the one it replaces `back`, unchanged, for the next copy), draw it at
+/// `options.fps`, and react to keys and resizes.
 fn render_loop(
     mut screen: Screen,
     rx: &Receiver<Snapshot>,
+    back: &Sender<Snapshot>,
     options: Options,
     info: &RunInfo,
     control: &Control,
@@ -393,7 +408,9 @@ fn render_loop(
         loop {
             match rx.try_recv() {
                 Ok(s) => {
-                    latest = Some(s);
+                    if let Some(old) = latest.replace(s) {
+                        let _ = back.send(old);
+                    }
                     fresh = true;
                 }
                 Err(TryRecvError::Empty) => break,

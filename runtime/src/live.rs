@@ -78,7 +78,51 @@ pub struct Interval {
     pub messages: [[u64; 2]; 2],
 }
 
+impl Snapshot {
+    /// Become a copy of `other` in this one's buffers: a live view that hands
+    /// back the snapshot it is done with gets the next one without allocating,
+    /// and the totals' histograms that did not change between the two are not
+    /// copied (see `RunStats::copy_from`). Neither may have been changed since
+    /// the controller made it.
+    pub fn copy_from(&mut self, other: &Snapshot) {
+        let Snapshot {
+            elapsed,
+            warming_up,
+            planned,
+            max_requests,
+            level,
+            total,
+            interval,
+            last,
+            spans,
+            spans_dropped,
+        } = other;
+        (self.elapsed, self.warming_up, self.planned) = (*elapsed, *warming_up, *planned);
+        (self.max_requests, self.level, self.last) = (*max_requests, *level, *last);
+        self.total.copy_from(total);
+        self.interval.copy_from(interval);
+        self.spans.clone_from(spans);
+        self.spans_dropped = *spans_dropped;
+    }
+}
+
 impl Interval {
+    /// Become a copy of `other`, reusing this one's histogram.
+    fn copy_from(&mut self, other: &Interval) {
+        let Interval {
+            length,
+            requests,
+            responses,
+            errors,
+            latency,
+            messages,
+        } = other;
+        (self.length, self.requests) = (*length, *requests);
+        (self.responses, self.errors) = (*responses, *errors);
+        crate::stats::copy_histogram(&mut self.latency, latency, false);
+        self.messages = *messages;
+    }
+
     /// Nothing measured, in no time.
     pub(crate) fn empty() -> Interval {
         Interval {
@@ -213,8 +257,20 @@ mod tests {
         };
         let plan = Arc::new(plan(&lower(&input).unwrap()).unwrap());
         let mut snapshots: Vec<Snapshot> = Vec::new();
+        // As the live view takes them: each copied into the one before the one it
+        // holds, which is what a clone would be.
+        let (mut held, mut handed_back) = (None, None);
         let stats = crate::run(&plan, 2, Arc::new(Control::new()), &mut |s| {
-            snapshots.push(s.clone())
+            snapshots.push(s.clone());
+            let copy = match handed_back.take() {
+                Some(mut old @ Snapshot { .. }) => {
+                    old.copy_from(s);
+                    old
+                }
+                None => s.clone(),
+            };
+            assert_eq!(format!("{copy:?}"), format!("{s:?}"));
+            handed_back = held.replace(copy);
         })
         .unwrap();
         assert!(snapshots.len() >= 4, "{} snapshots", snapshots.len());

@@ -140,6 +140,37 @@ pub(crate) trait Merge: Sized {
     }
 }
 
+impl<T: Merge> Merge for Box<T> {
+    fn merge_from<'a, I>(&mut self, parts: I, again: bool)
+    where
+        I: Iterator<Item = &'a Box<T>> + Clone,
+        Self: 'a,
+    {
+        (**self).merge_from(parts.map(|part| &**part), again);
+    }
+}
+
+/// Make `mine` a copy of `theirs` (per scenario, or per step), reusing the room
+/// of those it has (`again`: see [`copy_histogram`]).
+pub(crate) fn copy_list<T: Merge + Clone>(mine: &mut Vec<T>, theirs: &[T], again: bool) {
+    mine.truncate(theirs.len());
+    for (i, theirs) in theirs.iter().enumerate() {
+        match mine.get_mut(i) {
+            Some(mine) => mine.copy_from(theirs, again),
+            None => mine.push(theirs.clone()),
+        }
+    }
+}
+
+/// Make `mine` a copy of `theirs` (a protocol's messages), reusing its room when
+/// both are there (`again`: see [`copy_histogram`]).
+pub(crate) fn copy_option<T: Merge + Clone>(mine: &mut Option<T>, theirs: &Option<T>, again: bool) {
+    match (mine.as_mut(), theirs) {
+        (Some(m), Some(t)) => m.copy_from(t, again),
+        _ => mine.clone_from(theirs),
+    }
+}
+
 /// Which recorded statistics a [`WorkerStats`] holds, or holds a copy of.
 ///
 /// Statistics are recorded into by one worker and copied out every tick (to its

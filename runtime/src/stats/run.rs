@@ -10,7 +10,7 @@ use kaioken_vm::Status;
 
 use super::{
     Counts, Engine, HTTP_STATUSES, Merge, Messages, Phases, ScenarioStats, Second, StepStats,
-    WorkerStats, copy_histogram, new_histogram, sum_histograms,
+    WorkerStats, copy_histogram, copy_list, copy_option, new_histogram, sum_histograms,
 };
 use crate::ErrorKind;
 
@@ -205,7 +205,7 @@ impl RunStats {
             .merge_from(workers.iter().map(|w| &w.phases), again);
         // A protocol no worker spoke has no section, as in a fresh merge.
         for (p, mine) in self.messages.iter_mut().enumerate() {
-            let parts = workers.iter().filter_map(|w| w.messages[p].as_deref());
+            let parts = workers.iter().filter_map(|w| w.messages[p].as_ref());
             if parts.clone().next().is_none() {
                 *mine = None;
                 continue;
@@ -257,6 +257,56 @@ impl RunStats {
             }
         }
         self.status[http..].sort_unstable();
+    }
+
+    /// Become a copy of `other`, reusing these statistics' room. When both are
+    /// merges of the same workers' statistics ([`MergedFrom`]), as successive
+    /// live snapshots' totals are, the histograms whose count did not move are
+    /// not copied again (see [`copy_histogram`]): how the live view gets a
+    /// snapshot four times a second without allocating. Neither's histograms
+    /// may have been changed since its merge.
+    pub(crate) fn copy_from(&mut self, other: &RunStats) {
+        let again = self.merged_from == other.merged_from && !other.merged_from.0.is_empty();
+        let RunStats {
+            latency,
+            status,
+            counts,
+            timeline,
+            timeline_status,
+            error_details,
+            latency_uncorrected,
+            schedule_lag,
+            max_vus,
+            active_vus,
+            engine,
+            checks,
+            extractions,
+            scenarios,
+            steps,
+            phases,
+            messages,
+            elapsed,
+            merged_from,
+        } = other;
+        copy_histogram(&mut self.latency, latency, again);
+        copy_histogram(&mut self.latency_uncorrected, latency_uncorrected, again);
+        copy_histogram(&mut self.schedule_lag, schedule_lag, again);
+        self.status.clone_from(status);
+        self.counts.clone_from(counts);
+        self.timeline.clone_from(timeline);
+        self.timeline_status.clone_from(timeline_status);
+        self.error_details.clone_from(error_details);
+        (self.max_vus, self.active_vus, self.engine) = (*max_vus, *active_vus, *engine);
+        self.checks.clone_from(checks);
+        self.extractions.clone_from(extractions);
+        copy_list(&mut self.scenarios, scenarios, again);
+        copy_list(&mut self.steps, steps, again);
+        self.phases.copy_from(phases, again);
+        for (mine, theirs) in self.messages.iter_mut().zip(messages) {
+            copy_option(mine, theirs, again);
+        }
+        self.elapsed = *elapsed;
+        self.merged_from.clone_from(merged_from);
     }
 
     /// Empty every count and list `merge_from` adds to, keeping their room; the
@@ -508,7 +558,8 @@ mod tests {
     /// and merge them four times a second, skip the histograms that did not
     /// change since: at every tick of a run where each kind of record comes and
     /// goes at random, each copy, each merge (into two buffers in turn, as the
-    /// controller's) and each interval is what a fresh one would be.
+    /// controller's), each copy of a merge (into three in turn, as the live
+    /// view's) and each interval is what a fresh one would be.
     #[test]
     fn copies_and_merges_made_again_are_fresh_ones() {
         use crate::live::Interval;
@@ -534,6 +585,8 @@ mod tests {
         let mut slots = [new(), new()];
         let mut latest = [new(), new()];
         let mut buffers = [RunStats::default(), RunStats::default()];
+        // The live view's copies of the totals, handed back and copied into again.
+        let mut views = [RunStats::default(), RunStats::default(), RunStats::default()];
         let mut interval = Interval::empty();
         let mut at = t0;
         let mut skipped = 0;
@@ -614,8 +667,12 @@ mod tests {
             skipped += usize::from(tick > 1 && merged.latency.len() == count);
             let fresh = RunStats::merge(&latest, Duration::from_secs(1));
             assert_eq!(histograms(merged), histograms(&fresh), "tick {tick}");
+            let view = &mut views[tick % 3];
+            view.copy_from(merged);
+            assert_eq!(histograms(view), histograms(merged), "tick {tick}");
             if tick % 8 == 0 {
                 assert_eq!(format!("{merged:?}"), format!("{fresh:?}"), "tick {tick}");
+                assert_eq!(format!("{view:?}"), format!("{fresh:?}"), "tick {tick}");
             }
             interval.measure(&before, merged, Duration::from_millis(250));
             let mut expected = merged.latency.clone();

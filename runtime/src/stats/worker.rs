@@ -17,7 +17,8 @@ use kaioken_vm::Status;
 
 use super::{
     Counts, Engine, HTTP_STATUSES, Lineage, Merge, Messages, Outcome, Phases, ScenarioStats,
-    Second, SecondStart, StepStats, clamp_us, copy_histogram, new_histogram, step::MAX_STEPS,
+    Second, SecondStart, StepStats, clamp_us, copy_histogram, copy_list, copy_option,
+    new_histogram, step::MAX_STEPS,
 };
 use crate::ErrorKind;
 use crate::trace::{Span, Spans};
@@ -423,27 +424,12 @@ impl WorkerStats {
         self.checks.clone_from(&other.checks);
         self.extractions.clone_from(&other.extractions);
         self.second_start.copy_from(&other.second_start, again);
-        self.scenarios.truncate(other.scenarios.len());
-        for (i, theirs) in other.scenarios.iter().enumerate() {
-            match self.scenarios.get_mut(i) {
-                Some(mine) => mine.copy_from(theirs, again),
-                None => self.scenarios.push(theirs.clone()),
-            }
-        }
+        copy_list(&mut self.scenarios, &other.scenarios, again);
         self.phases.copy_from(&other.phases, again);
         for (mine, theirs) in self.messages.iter_mut().zip(&other.messages) {
-            match (mine.as_mut(), theirs) {
-                (Some(m), Some(t)) => m.copy_from(t, again),
-                _ => mine.clone_from(theirs),
-            }
+            copy_option(mine, theirs, again);
         }
-        self.steps.truncate(other.steps.len());
-        for (i, theirs) in other.steps.iter().enumerate() {
-            match self.steps.get_mut(i) {
-                Some(mine) => mine.copy_from(theirs, again),
-                None => self.steps.push(theirs.clone()),
-            }
-        }
+        copy_list(&mut self.steps, &other.steps, again);
     }
 
     /// If `now` is in a later second than the current one, that second begins: what
