@@ -451,11 +451,12 @@ impl WorkerStats {
         }
     }
 
-    /// VUs active now.
+    /// Which statistics these are, or are a copy of (for a merge to remember).
     pub fn lineage(&self) -> &Lineage {
         &self.lineage
     }
 
+    /// VUs active now.
     pub fn active_vus(&self) -> u64 {
         self.active_vus
     }
