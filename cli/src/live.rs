@@ -285,12 +285,14 @@ pub fn run<T>(
     // If the thread could not start, its closure (and the Screen) is dropped and
     // the terminal restored: the run goes on without a view.
     let mut on_tick = move |s: &Snapshot| {
-        let copy = match back_rx.try_recv() {
-            Ok(mut old) => {
+        // The newest handed back; older ones (after the view stalled and then
+        // drained several) are freed, not kept going round.
+        let copy = match back_rx.try_iter().last() {
+            Some(mut old) => {
                 old.copy_from(s);
                 old
             }
-            Err(_) => s.clone(),
+            None => s.clone(),
         };
         let _ = tx.send(copy);
     };

@@ -1133,6 +1133,81 @@ fn publishing_statistics_allocates_nothing_once_warm() {
     assert_eq!(slot.second_start.other_status.len(), 6);
 }
 
+/// The controller takes each publication by swapping its older copy into the
+/// slot; the worker's next publication brings that copy up to date. The first
+/// take copies instead: the controller's empty statistics swapped in would have
+/// the worker's thread make all their room (a histogram per step and scenario,
+/// the timeline). Once the first copy is taken, publishing allocates nothing,
+/// and each take is the worker's statistics as published.
+#[test]
+fn taking_publications_leaves_the_worker_nothing_to_allocate() {
+    use crate::stats::Outcome;
+    use kaioken_vm::Status;
+
+    let program = compile(
+        &lower(&Input {
+            flags: Flags {
+                url: Some("http://127.0.0.1:9/".into()),
+                ..Flags::default()
+            },
+            ..Input::default()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    let shared = Shared::new(&one_vu_plan(program, None), 1, Arc::new(Control::new())).unwrap();
+    let t0 = shared.measure_from;
+    let mut stats = WorkerStats::new(t0, 60)
+        .with_checks(1)
+        .with_scenarios(2)
+        .with_steps(3)
+        .open_model(true);
+    let record = |stats: &mut WorkerStats, round: u64| {
+        for i in 0..50 {
+            let end = t0 + Duration::from_millis(round * 300) + Duration::from_micros(i);
+            let outcome = Outcome::Response {
+                status: Status::Http(200),
+                bytes_in: 10,
+            };
+            stats.iteration_started(end, Some(Duration::from_micros(i)));
+            stats.record(t0, end, Some(t0), 10, outcome);
+            stats.scenario((i % 2) as usize, end, Duration::from_micros(100 + i), false);
+            stats.step(
+                (i % 3) as usize,
+                end,
+                Duration::from_micros(100 + i),
+                outcome,
+            );
+        }
+    };
+    // The controller's statistics before its first take, as `Snapshots::new` makes them.
+    let mut latest = WorkerStats::new(t0, 0);
+    record(&mut stats, 0);
+    shared.publish(0, &mut stats, t0 + Duration::from_millis(10));
+    shared.take_published(0, &mut latest);
+    for round in 1..6 {
+        record(&mut stats, round);
+        let now = t0 + Duration::from_millis(round * 300 + 10);
+        COUNTING.with(|c| c.set(true));
+        let before = counted_allocations();
+        shared.publish(0, &mut stats, now);
+        let allocations = counted_allocations() - before;
+        COUNTING.with(|c| c.set(false));
+        assert_eq!(allocations, 0, "round {round}");
+        shared.take_published(0, &mut latest);
+        assert_eq!(latest.latency, stats.latency, "round {round}");
+        assert_eq!(latest.counts, stats.counts, "round {round}");
+        assert_eq!(latest.timeline, stats.timeline, "round {round}");
+        let steps = |w: &WorkerStats| {
+            w.steps
+                .iter()
+                .map(|s| s.totals.latency.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(steps(&latest), steps(&stats), "round {round}");
+    }
+}
+
 /// A gRPC server on its own thread (its allocations are not counted: counting is per
 /// thread) that answers every unary call with one `Item { id: "1" }` and status OK.
 fn grpc_serve(listener: TcpListener) {

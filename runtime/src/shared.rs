@@ -283,17 +283,24 @@ impl Shared {
     }
 
     /// Make `latest` worker `index`'s latest published statistics, if it has
-    /// published since the last call; otherwise `latest` already is. The two
-    /// swap, not copy: the slot gets the older copy, which the worker's next
-    /// publication brings up to date by copying only what changed since
-    /// ([`WorkerStats::copy_from`]). `latest` must be left as it is between
-    /// two calls.
+    /// published since the last call; otherwise `latest` already is. Once
+    /// `latest` is a copy of the worker's statistics, the two swap, not copy:
+    /// the slot gets the older copy, which the worker's next publication brings
+    /// up to date by copying only what changed since
+    /// ([`WorkerStats::copy_from`]). The first time it is a copy, made on this
+    /// thread: swapped in, the controller's empty statistics would have the
+    /// worker's thread make all their room (a histogram per step, the timeline)
+    /// while its VUs wait. `latest` must be left as it is between two calls.
     pub(crate) fn take_published(&self, index: usize, latest: &mut WorkerStats) {
         if let Ok(mut slot) = self.published[index].lock()
             && slot.unread
             && let Some(published) = slot.stats.as_mut()
         {
-            std::mem::swap(published, latest);
+            if latest.lineage() == published.lineage() {
+                std::mem::swap(published, latest);
+            } else {
+                latest.copy_from(published);
+            }
             slot.unread = false;
         }
     }

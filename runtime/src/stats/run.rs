@@ -586,7 +586,11 @@ mod tests {
         let mut latest = [new(), new()];
         let mut buffers = [RunStats::default(), RunStats::default()];
         // The live view's copies of the totals, handed back and copied into again.
-        let mut views = [RunStats::default(), RunStats::default(), RunStats::default()];
+        let mut views = [
+            RunStats::default(),
+            RunStats::default(),
+            RunStats::default(),
+        ];
         let mut interval = Interval::empty();
         let mut at = t0;
         let mut skipped = 0;
