@@ -48,7 +48,9 @@ pub struct RunStats {
     /// Per scenario (when there are several): latency and counts.
     pub scenarios: Vec<ScenarioStats>,
     /// Per step (by id; when there are several, the first
-    /// [`MAX_STEPS`](super::MAX_STEPS)): latency, counts, statuses by class.
+    /// [`MAX_STEPS`](super::MAX_STEPS)): latency, counts, statuses by class. In a
+    /// live snapshot before the last, counts and statuses only
+    /// ([`StepStats::keeps_latency`]).
     pub steps: Vec<StepStats>,
     /// Request anatomy: time per phase, connections opened, reused, closed.
     pub phases: Phases,
@@ -87,19 +89,20 @@ impl MergedFrom {
 }
 
 /// Make `totals` (per scenario, or per step) the sums of the workers' `list`s, as
-/// many as the first worker that keeps any has (`again`: see [`sum_histograms`]).
+/// many as the first worker that keeps any has, each made `like` its own
+/// (`again`: see [`sum_histograms`]).
 fn merge_lists<T: Merge>(
     totals: &mut Vec<T>,
     workers: &[WorkerStats],
     list: impl Fn(&WorkerStats) -> &[T],
-    new: fn() -> T,
+    like: impl Fn(&T) -> T,
     again: bool,
 ) {
     let mut fresh = false;
     if totals.is_empty()
         && let Some(w) = workers.iter().find(|w| !list(w).is_empty())
     {
-        *totals = list(w).iter().map(|_| new()).collect();
+        *totals = list(w).iter().map(like).collect();
         fresh = true;
     }
     for (i, total) in totals.iter_mut().enumerate() {
@@ -191,14 +194,14 @@ impl RunStats {
             &mut self.scenarios,
             workers,
             |w| &w.scenarios,
-            ScenarioStats::new,
+            |_| ScenarioStats::new(),
             again,
         );
         merge_lists(
             &mut self.steps,
             workers,
             |w| &w.steps,
-            StepStats::new,
+            StepStats::like,
             again,
         );
         self.phases
@@ -685,6 +688,32 @@ mod tests {
         }
         // Both ways were taken: some merges had nothing new, most had something.
         assert!((10..100).contains(&skipped), "{skipped}");
+        // The copies count steps without their latency; the merge of the workers'
+        // own statistics, as at the end of the run, keeps it, and so does a
+        // view's copy of it (as of the last snapshot).
+        let counts_only = |run: &RunStats| run.steps.iter().all(|s| !s.keeps_latency());
+        assert!(
+            latest
+                .iter()
+                .all(|w| w.steps.iter().all(|s| !s.keeps_latency()))
+        );
+        assert!(buffers.iter().chain(&views).all(counts_only));
+        let run = RunStats::merge(&workers, Duration::from_secs(1));
+        let live = RunStats::merge(&latest, Duration::from_secs(1));
+        assert!(counts_only(&live));
+        for (i, step) in run.steps.iter().enumerate() {
+            let mut sum = crate::stats::new_histogram();
+            for w in &workers {
+                sum.add(&w.steps[i].totals.latency).unwrap();
+            }
+            assert!(!sum.is_empty());
+            assert_eq!(step.totals.latency, sum, "step {i}");
+            assert_eq!(step.totals.requests, live.steps[i].totals.requests);
+            assert_eq!(step.status_classes, live.steps[i].status_classes);
+        }
+        views[0].copy_from(&run);
+        assert_eq!(histograms(&views[0]), histograms(&run));
+        assert_eq!(format!("{:?}", views[0]), format!("{run:?}"));
     }
 
     /// Every histogram of `run`.

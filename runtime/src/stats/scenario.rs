@@ -48,6 +48,16 @@ impl Merge for ScenarioStats {
         I: Iterator<Item = &'a ScenarioStats> + Clone,
     {
         sum_histograms(&mut self.latency, parts.clone().map(|p| &p.latency), again);
+        self.sum_counts(parts);
+    }
+}
+
+impl ScenarioStats {
+    /// Make the counts (not the latency) the sums of `parts`'.
+    pub(super) fn sum_counts<'a>(
+        &mut self,
+        parts: impl Iterator<Item = &'a ScenarioStats> + Clone,
+    ) {
         self.requests = parts.clone().map(|p| p.requests).sum();
         self.errors = parts.clone().map(|p| p.errors).sum();
         self.unexpected = parts.map(|p| p.unexpected).sum();

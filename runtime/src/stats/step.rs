@@ -5,13 +5,18 @@
 //!
 //! Each step costs a histogram (about 200 KiB) per worker, so only the first
 //! [`MAX_STEPS`] steps are kept; requests of later steps count in the run's totals
-//! only.
+//! only. The live snapshots carry the steps' counts without their latency
+//! ([`StepStats::keeps_latency`]): nothing live reads a step's latency, and with
+//! a histogram per step in each of their copies, a recording of a few hundred
+//! requests replayed on a few threads held GiBs of them.
 
 use std::time::Duration;
 
 use kaioken_vm::Status;
 
-use super::{Merge, Outcome, ScenarioStats};
+use hdrhistogram::Histogram;
+
+use super::{HIGHEST_US, Merge, Outcome, ScenarioStats, sum_histograms};
 
 /// The most steps whose results are kept apart (about 50 MiB per worker at most).
 pub const MAX_STEPS: usize = 256;
@@ -38,6 +43,43 @@ impl StepStats {
         }
     }
 
+    /// A step that counts but keeps no latency: a histogram of two values stands
+    /// in for its 184 KiB one, and stays empty. What the live snapshots' copies
+    /// of a worker's statistics hold of each step.
+    pub(super) fn counts_only() -> StepStats {
+        let mut step = StepStats::new();
+        step.totals.latency =
+            Histogram::new_with_bounds(1, 2, 1).expect("static histogram bounds are valid");
+        step
+    }
+
+    /// A step of the kind `other` is, with nothing counted.
+    pub(super) fn like(other: &StepStats) -> StepStats {
+        if other.keeps_latency() {
+            StepStats::new()
+        } else {
+            StepStats::counts_only()
+        }
+    }
+
+    /// Whether it keeps its latency: true in a worker's statistics and in the
+    /// run's final ones; false in the live snapshots (their latency histogram
+    /// then stays empty, whatever the step's requests).
+    pub fn keeps_latency(&self) -> bool {
+        self.totals.latency.high() >= HIGHEST_US
+    }
+
+    /// Make the counts (not the latency) the sums of `parts`'.
+    pub(super) fn sum_counts<'a>(&mut self, parts: impl Iterator<Item = &'a StepStats> + Clone) {
+        self.totals.sum_counts(parts.clone().map(|p| &p.totals));
+        self.status_classes = [0; STATUS_CLASSES.len()];
+        for part in parts {
+            for (mine, theirs) in self.status_classes.iter_mut().zip(&part.status_classes) {
+                *mine += theirs;
+            }
+        }
+    }
+
     /// Count one exchange that took `took` and came to `outcome`.
     #[inline]
     pub(super) fn record(&mut self, took: Duration, outcome: Outcome) {
@@ -57,14 +99,25 @@ impl Merge for StepStats {
     where
         I: Iterator<Item = &'a StepStats> + Clone,
     {
-        self.totals
-            .merge_from(parts.clone().map(|p| &p.totals), again);
-        self.status_classes = [0; STATUS_CLASSES.len()];
-        for part in parts {
-            for (mine, theirs) in self.status_classes.iter_mut().zip(&part.status_classes) {
-                *mine += theirs;
-            }
+        // The sum keeps the latency if every part does, and becomes of that kind.
+        let keeps = parts.clone().all(StepStats::keeps_latency);
+        let mut again = again;
+        if keeps != self.keeps_latency() {
+            *self = if keeps {
+                StepStats::new()
+            } else {
+                StepStats::counts_only()
+            };
+            again = false;
         }
+        if keeps {
+            sum_histograms(
+                &mut self.totals.latency,
+                parts.clone().map(|p| &p.totals.latency),
+                again,
+            );
+        }
+        self.sum_counts(parts);
     }
 }
 

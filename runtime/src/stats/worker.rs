@@ -387,7 +387,9 @@ impl WorkerStats {
     /// status, an error's first message). How a worker publishes its statistics every
     /// tick without allocating on its thread. Spans are not copied: they move
     /// (see [`crate::shared::Shared::publish`]). A copy of statistics it copied
-    /// before copies only the histograms that changed since ([`Lineage`]).
+    /// before copies only the histograms that changed since ([`Lineage`]). The
+    /// steps' latency is not copied: a copy's steps count only
+    /// ([`StepStats::keeps_latency`]; the copies are for the live snapshots).
     pub fn copy_from(&mut self, other: &WorkerStats) {
         let again = self.lineage == other.lineage;
         self.lineage.adopt(&other.lineage);
@@ -429,7 +431,16 @@ impl WorkerStats {
         for (mine, theirs) in self.messages.iter_mut().zip(&other.messages) {
             copy_option(mine, theirs, again);
         }
-        copy_list(&mut self.steps, &other.steps, again);
+        // The steps' counts, not their latency (see `StepStats::keeps_latency`).
+        self.steps.truncate(other.steps.len());
+        self.steps
+            .resize_with(other.steps.len(), StepStats::counts_only);
+        for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
+            if mine.keeps_latency() {
+                *mine = StepStats::counts_only();
+            }
+            mine.sum_counts(std::iter::once(theirs));
+        }
     }
 
     /// If `now` is in a later second than the current one, that second begins: what
