@@ -1114,8 +1114,7 @@ fn publishing_statistics_allocates_nothing_once_warm() {
         stats.record(t0, t0 + Duration::from_micros(200), None, 10, grpc);
     }
     // The slot as `Shared::publish` makes it on the first tick.
-    let mut slot = stats.clone();
-    slot.copy_from(&stats);
+    let mut slot = stats.copy();
     record(&mut stats, 1_000);
     // A second begins: the worker's start of it takes the statuses.
     stats.roll_second(t0 + Duration::from_millis(1_500));

@@ -4,10 +4,12 @@
 //! ```text
 //!   worker thread:  VUs record into its WorkerStats (no lock, no channel)
 //!                   every PUBLISH_EVERY: a copy into its slot in Shared (one short
-//!                   lock per tick, never per request)
-//!   controller:     every PUBLISH_EVERY: the latest copy of each worker, merged
-//!                   (RunStats::merge_from, the same merge as at the end, into
-//!                   the snapshot-before-last's buffers) ─► Snapshot ─► on_tick
+//!                   lock per tick, never per request; only what changed since
+//!                   the copy there, see stats/mod.rs)
+//!   controller:     every PUBLISH_EVERY: the latest copy of each worker (taken
+//!                   by a swap), merged (RunStats::merge_from, the same merge as
+//!                   at the end, into the snapshot-before-last's buffers)
+//!                   ─► Snapshot ─► on_tick
 //!                   when the run is over: the final statistics ─► the last Snapshot
 //! ```
 //!
@@ -18,7 +20,10 @@
 //!
 //! A snapshot's totals are counted exactly as the final report counts them, by the
 //! same merge; the last snapshot is made from the very statistics `run` returns, so
-//! the last frame of a live view and the final summary agree.
+//! the last frame of a live view and the final summary agree. One thing the
+//! snapshots before the last leave out: each step's latency (its counts are
+//! there; see `StepStats::keeps_latency`), which nothing live reads and which
+//! would cost a histogram per step in every copy.
 
 use std::time::Duration;
 
@@ -44,7 +49,8 @@ pub struct Snapshot {
     /// The level the load plan asks for now: VUs (closed model with stages) or
     /// iterations per second (open model). `None` for a fixed number of VUs.
     pub level: Option<f64>,
-    /// The measured window so far, merged over the workers as the final report is.
+    /// The measured window so far, merged over the workers as the final report is
+    /// (but for the steps' latency before the last snapshot, see the module docs).
     pub total: RunStats,
     /// What changed since the previous snapshot.
     pub interval: Interval,

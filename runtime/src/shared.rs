@@ -249,16 +249,7 @@ impl Shared {
         if let Ok(mut slot) = self.published[index].lock() {
             match slot.stats.as_mut() {
                 Some(copy) => copy.copy_from(stats),
-                None => {
-                    // The first copy makes the buffers (with the original's room, see
-                    // `copy_from`); later ones reuse them. Not the steps' histograms,
-                    // which a copy does not keep.
-                    let steps = std::mem::take(&mut stats.steps);
-                    let mut copy = stats.clone();
-                    stats.steps = steps;
-                    copy.copy_from(stats);
-                    slot.stats = Some(copy);
-                }
+                None => slot.stats = Some(stats.copy()),
             }
             slot.unread = true;
         }

@@ -462,6 +462,15 @@ impl WorkerStats {
         }
     }
 
+    /// A copy of these statistics, as [`copy_from`](Self::copy_from) makes it (the
+    /// steps without their latency), with their room: the first publication,
+    /// whose buffers later ones reuse.
+    pub fn copy(&self) -> WorkerStats {
+        let mut copy = WorkerStats::new(self.measure_from, 0);
+        copy.copy_from(self);
+        copy
+    }
+
     /// Which statistics these are, or are a copy of (for a merge to remember).
     pub fn lineage(&self) -> &Lineage {
         &self.lineage
