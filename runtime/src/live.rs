@@ -265,11 +265,11 @@ mod tests {
         let mut snapshots: Vec<Snapshot> = Vec::new();
         // As the live view takes them: each copied into the one before the one it
         // holds, which is what a clone would be.
-        let (mut held, mut handed_back) = (None, None);
+        let (mut held, mut handed_back): (Option<Snapshot>, Option<Snapshot>) = (None, None);
         let stats = crate::run(&plan, 2, Arc::new(Control::new()), &mut |s| {
             snapshots.push(s.clone());
             let copy = match handed_back.take() {
-                Some(mut old @ Snapshot { .. }) => {
+                Some(mut old) => {
                     old.copy_from(s);
                     old
                 }

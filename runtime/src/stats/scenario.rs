@@ -22,8 +22,13 @@ pub struct ScenarioStats {
 
 impl ScenarioStats {
     pub(super) fn new() -> ScenarioStats {
+        ScenarioStats::with_latency(new_histogram())
+    }
+
+    /// Nothing counted, its latency kept in `latency`.
+    pub(super) fn with_latency(latency: Histogram<u64>) -> ScenarioStats {
         ScenarioStats {
-            latency: new_histogram(),
+            latency,
             requests: 0,
             errors: 0,
             unexpected: 0,

@@ -16,7 +16,7 @@ use kaioken_vm::Status;
 
 use hdrhistogram::Histogram;
 
-use super::{HIGHEST_US, Merge, Outcome, ScenarioStats, sum_histograms};
+use super::{HIGHEST_US, Merge, Outcome, ScenarioStats, new_histogram, sum_histograms};
 
 /// The most steps whose results are kept apart (about 50 MiB per worker at most).
 pub const MAX_STEPS: usize = 256;
@@ -37,8 +37,12 @@ pub struct StepStats {
 
 impl StepStats {
     pub(super) fn new() -> StepStats {
+        StepStats::with_latency(new_histogram())
+    }
+
+    fn with_latency(latency: Histogram<u64>) -> StepStats {
         StepStats {
-            totals: ScenarioStats::new(),
+            totals: ScenarioStats::with_latency(latency),
             status_classes: [0; STATUS_CLASSES.len()],
         }
     }
@@ -47,10 +51,9 @@ impl StepStats {
     /// in for its 184 KiB one, and stays empty. What the live snapshots' copies
     /// of a worker's statistics hold of each step.
     pub(super) fn counts_only() -> StepStats {
-        let mut step = StepStats::new();
-        step.totals.latency =
-            Histogram::new_with_bounds(1, 2, 1).expect("static histogram bounds are valid");
-        step
+        StepStats::with_latency(
+            Histogram::new_with_bounds(1, 2, 1).expect("static histogram bounds are valid"),
+        )
     }
 
     /// A step of the kind `other` is, with nothing counted.
