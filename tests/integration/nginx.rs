@@ -295,12 +295,50 @@ fn parse_line(line: &str, whole: &str) -> LogLine {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free (for TCP and UDP) a moment ago, for a server a
+/// test is about to start, or for "nobody listens here".
+///
+/// A port the kernel picks for `:0` comes from its ephemeral range, which is also
+/// where every outgoing connection's local port comes from, and where the next
+/// test's `:0` may land once this one is closed: between the pick and the server's
+/// bind, another test's connection or server could take it (a metrics listener
+/// failed with "Address already in use" that way), or a test's "nobody listens
+/// here" could reach another test's server. So the ports come from below the
+/// ephemeral range, in turn from a cursor shared by the whole test process (whose
+/// start depends on the process id): no two calls here return the same port, and
+/// neither connections nor `:0` binds can take one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOWEST: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral_low.saturating_sub(LOWEST);
+    if span < 1_000 {
+        // No room below the ephemeral range: take the kernel's pick.
+        return TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
+    }
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..span {
+        let port = (LOWEST + NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 between {LOWEST} and {ephemeral_low}");
 }
 
 fn config(dir: &Path, port: u16, variant: Variant, directives: &str) -> String {

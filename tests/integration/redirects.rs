@@ -290,7 +290,8 @@ fn a_redirect_from_http_to_https_is_followed() {
     let report = out.report();
     report.check_invariants(0);
     assert_eq!(report.status_codes(), [(200, 5), (302, 5)], "{report}");
-    assert_eq!(nginx.access_log_lines().len(), 5, "{}", nginx.logs());
+    let lines = nginx.access_log_lines();
+    assert_eq!(lines.len(), 5, "{lines:#?}\n{}", nginx.logs());
 }
 
 /// `think_time` spaces a VU's requests out and is not latency, on both engines
