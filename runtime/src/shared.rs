@@ -290,11 +290,7 @@ impl Shared {
             && slot.unread
             && let Some(published) = slot.stats.as_mut()
         {
-            if latest.lineage() == published.lineage() {
-                std::mem::swap(published, latest);
-            } else {
-                latest.copy_from(published);
-            }
+            latest.take_from(published);
             slot.unread = false;
         }
     }

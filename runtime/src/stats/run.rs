@@ -560,9 +560,11 @@ mod tests {
     /// Statistics copied and merged again and again, as the live snapshots copy
     /// and merge them four times a second, skip the histograms that did not
     /// change since: at every tick of a run where each kind of record comes and
-    /// goes at random, each copy, each merge (into two buffers in turn, as the
-    /// controller's), each copy of a merge (into three in turn, as the live
-    /// view's) and each interval is what a fresh one would be.
+    /// goes at random, each publication and take (as the workers publish into
+    /// their slots and the controller takes from them: by swapping, and some
+    /// ticks not at all, as a controller that falls behind), each merge (into two
+    /// buffers in turn, as the controller's), each copy of a merge (into three in
+    /// turn, as the live view's) and each interval is what a fresh one would be.
     #[test]
     fn copies_and_merges_made_again_are_fresh_ones() {
         use crate::live::Interval;
@@ -652,10 +654,14 @@ mod tests {
                     }
                 }
             }
+            // Taken every 8th tick and the last, and at random between.
+            let take = tick % 8 == 0 || tick == 119 || next(4) != 0;
             for i in 0..2 {
                 workers[i].roll_second(at);
                 slots[i].copy_from(&workers[i]);
-                latest[i].copy_from(&slots[i]);
+                if take {
+                    latest[i].take_from(&mut slots[i]);
+                }
                 if tick % 8 == 0 {
                     // Everything (slowly: a histogram's `Debug` is its 23,552 counts).
                     let mut fresh = new();

@@ -381,7 +381,6 @@ impl WorkerStats {
         }
     }
 
-    /// The number of active VUs changed by `delta` at `at`.
     /// Become a copy of `other`, reusing this one's buffers: after the first copy it
     /// allocates nothing unless `other` grew (a new second in its timeline, a new
     /// status, an error's first message). How a worker publishes its statistics every
@@ -471,6 +470,19 @@ impl WorkerStats {
         copy
     }
 
+    /// Become `published`, a worker's latest publication, as the controller takes
+    /// it ([`crate::shared::Shared::take_published`]): when these are a copy of
+    /// the same statistics ([`Lineage`]), the two swap, and `published` keeps the
+    /// older copy, which the worker's next publication brings up to date by
+    /// copying only what changed since; otherwise (the first take) a copy.
+    pub fn take_from(&mut self, published: &mut WorkerStats) {
+        if self.lineage == published.lineage {
+            std::mem::swap(self, published);
+        } else {
+            self.copy_from(published);
+        }
+    }
+
     /// Which statistics these are, or are a copy of (for a merge to remember).
     pub fn lineage(&self) -> &Lineage {
         &self.lineage
@@ -481,6 +493,7 @@ impl WorkerStats {
         self.active_vus
     }
 
+    /// The number of active VUs changed by `delta` at `at`.
     pub fn vus_changed(&mut self, at: Instant, delta: i64) {
         self.active_vus = self.active_vus.saturating_add_signed(delta);
         let active = self.active_vus;
