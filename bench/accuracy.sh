@@ -19,8 +19,12 @@
 # BENCH_CEILING_DURATION (5s), BENCH_MAX_VUS (200), BENCH_OHA_CONNS (50),
 # BENCH_OHA_RETRY_CONNS (200; empty to skip the retry), BENCH_GEN_CPU (0),
 # BENCH_SERVER_CPU (1), NGINX (/usr/sbin/nginx), BENCH_ENGINES ("io_uring
-# tokio"), BENCH_ROUNDS (1), BENCH_OHA_CORRECTION ("off on"). Builds the release
-# binary first (under CARGO_TARGET_DIR when set) unless BENCH_NO_BUILD=1.
+# tokio"), BENCH_ROUNDS (1), BENCH_OHA_CORRECTION ("off on"), BENCH_WARMUP (none;
+# e.g. 1s: kaioken runs `--warmup` first, which opens its connections before
+# anything is recorded; without one the first second's connecting is in the lag
+# and latency. oha has no warm-up, so it then runs the warm-up's time longer, and
+# both tools' CPU covers the same time). Builds the release binary first (under
+# CARGO_TARGET_DIR when set) unless BENCH_NO_BUILD=1.
 set -euo pipefail
 
 DURATION=${BENCH_DURATION:-10s}
@@ -35,6 +39,7 @@ SRV_CPU=${BENCH_SERVER_CPU:-$(($(nproc) >= 2 ? 1 : 0))}
 ENGINES=${BENCH_ENGINES:-io_uring tokio}
 ROUNDS=${BENCH_ROUNDS:-1}
 OHA_CORRECTION=${BENCH_OHA_CORRECTION:-off on}
+WARMUP=${BENCH_WARMUP:-}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RESULTS=$ROOT/bench/results
@@ -47,6 +52,10 @@ source "$ROOT/bench/lib.sh"
 
 case $DURATION in *[0-9]s) ;; *) die "BENCH_DURATION must be whole seconds like 10s (got '$DURATION')" ;; esac
 case $CEIL_DURATION in *[0-9]s) ;; *) die "BENCH_CEILING_DURATION must be whole seconds like 5s" ;; esac
+case $WARMUP in '' | *[0-9]s) ;; *) die "BENCH_WARMUP must be whole seconds like 1s (got '$WARMUP')" ;; esac
+# oha's run is as long as kaioken's warm-up and run together.
+WARMUP_S=${WARMUP:-0s}
+OHA_DURATION=$((${DURATION%s} + ${WARMUP_S%s}))s
 for r in $RATES; do
     case $r in auto) ;; '' | *[!0-9]*) die "BENCH_RATES: '$r' is neither a whole number nor 'auto'" ;; esac
 done
@@ -132,7 +141,9 @@ log "target rates: ${TARGETS[*]} iterations/s, $DURATION each"
 # kaioken's iterations.achieved_rate (iterations started over the planned
 # duration), oha's responses over its own elapsed time.
 record() {
-    python3 - "$@" "$RAW" "$DURATION" >>"$CSV" <<'EOF'
+    local planned=$DURATION
+    [[ $1 == oha ]] && planned=$OHA_DURATION
+    python3 - "$@" "$RAW" "$planned" >>"$CSV" <<'EOF'
 import json, sys
 tool, corr, conns, target, name, rc, rnd, raw, dur = sys.argv[1:]
 target = float(target)
@@ -191,11 +202,12 @@ EOF
 
 # run_kaioken RATE ENGINE ROUND
 run_kaioken() {
-    local rate=$1 engine=$2 round=$3 rc=0 tool=kaioken env=()
+    local rate=$1 engine=$2 round=$3 rc=0 tool=kaioken env=() extra=()
     [[ $engine == tokio ]] && tool=kaioken-tokio env=(KAIOKEN_NO_IO_URING=1)
     local name=$tool.$rate.r$round
+    if [[ -n $WARMUP ]]; then extra=(--warmup "$WARMUP"); fi
     run_gen "$name" env "${env[@]}" "$KAIOKEN" "$URL" --arrival-rate "$rate" -d "$DURATION" \
-        --max-vus "$MAX_VUS" --threads 1 --no-tui --json || rc=$?
+        "${extra[@]}" --max-vus "$MAX_VUS" --threads 1 --no-tui --json || rc=$?
     record "$tool" on "$MAX_VUS" "$rate" "$name" "$rc" "$round" >/dev/null
 }
 
@@ -203,7 +215,7 @@ run_kaioken() {
 run_oha() {
     local rate=$1 conns=$2 corr=$3 round=$4 rc=0 name=oha.$1.c$2.$3.r$4 extra=()
     [[ $corr == on ]] && extra=(--latency-correction)
-    run_gen "$name" oha "$URL" -q "$rate" -z "$DURATION" -c "$conns" --worker-threads 1 \
+    run_gen "$name" oha "$URL" -q "$rate" -z "$OHA_DURATION" -c "$conns" --worker-threads 1 \
         "${extra[@]}" --no-tui --output-format json || rc=$?
     record oha "$corr" "$conns" "$rate" "$name" "$rc" "$round"
 }
