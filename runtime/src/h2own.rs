@@ -86,6 +86,9 @@ pub(crate) struct Conn {
     broken: Option<Broken>,
     /// Header blocks of constant requests, to write again.
     replays: Replays,
+    /// A VU has counted the server's ending of this connection
+    /// ([`Conn::count_closure`]).
+    closure_counted: bool,
 }
 
 /// A constant request's header block ([`Request::replay_key`]) that left the
@@ -400,7 +403,15 @@ impl Conn {
             openers: Vec::new(),
             broken: None,
             replays: Replays::default(),
+            closure_counted: false,
         })))
+    }
+
+    /// Whether the server's ending of this connection is the caller's to count
+    /// (`Timing::closed_by_server`): the first time it is asked. Every VU that
+    /// shares the connection (`--h2-streams`) sees it end, and it ended once.
+    pub(crate) fn count_closure(&mut self) -> bool {
+        !std::mem::replace(&mut self.closure_counted, true)
     }
 
     /// Whether a new request may go on this connection: it has not broken or been
@@ -835,10 +846,9 @@ impl Conns {
         }
         loop {
             let slots = &mut self.slots;
-            if slots[slot].as_ref().is_some_and(|c| !c.borrow().usable()) {
+            if let Some(conn) = slots[slot].take_if(|c| !c.borrow().usable()) {
                 // The server sent `GOAWAY` or closed it: it takes no new stream.
-                last.timing.closed_by_server = true;
-                slots[slot] = None;
+                last.timing.closed_by_server |= conn.borrow_mut().count_closure();
             }
             let mut fresh = false;
             if slots[slot].is_none() {
@@ -870,7 +880,7 @@ impl Conns {
             match exchange(conn, req, origin, last, sink, (len, bytes_in)).await {
                 Ok(status) => return Ok(status),
                 Err(Failed::Unprocessed(_)) if !fresh => {
-                    last.timing.closed_by_server = true;
+                    last.timing.closed_by_server |= conn.borrow_mut().count_closure();
                     last.reconnected = true;
                     // Sent again: from when it goes on the new connection.
                     last.timing.written = None;

@@ -248,3 +248,38 @@ fn h2_streams_share_connections_between_vus() {
         .stderr_contains("0 is not in 1..=1000")
         .run();
 }
+
+/// A shared HTTP/2 connection the server ends is counted once, not once per VU
+/// that shares it: nginx ends each connection after 50 requests
+/// (`keepalive_requests`), and the report's `closed_by_server` is how many of
+/// nginx's connections served their 50, less those whose end no VU came to see
+/// (at most one per connection open at the end: 4), and never more than it
+/// opened.
+#[test]
+fn a_shared_connection_the_server_ends_is_counted_once() {
+    let nginx = Nginx::start_with(Variant::H2c, "keepalive_requests 50;");
+    let report = Test::new()
+        .arg(nginx.url("/"))
+        .args(["--http2", "--h2-streams", "5", "-c", "20", "--threads", "1"])
+        .args(["--max-requests", "400", "-d", "60s"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    let lines = nginx.access_log_lines();
+    assert_eq!(lines.len(), 400, "{report}");
+    let mut per_connection = std::collections::BTreeMap::new();
+    for l in &lines {
+        *per_connection.entry(l.connection).or_insert(0u64) += 1;
+    }
+    let ended = per_connection.values().filter(|&&n| n == 50).count() as u64;
+    assert!(ended >= 4, "{per_connection:?}");
+    let opened = report.u64("connections.opened");
+    assert_eq!(opened, per_connection.len() as u64, "{report}");
+    let closed = report.u64("connections.closed_by_server");
+    assert!(
+        closed <= ended && closed + 4 >= ended,
+        "{closed} counted closed by the server, of {ended} nginx ended \
+         ({per_connection:?}):\n{report}"
+    );
+}
