@@ -683,7 +683,9 @@ fn execute(
     if let Some(streams) = &streams {
         streams.send_report(&mut report, &control);
     }
-    write_reports(&report, report_files, out.serious)?;
+    // A report that cannot be written does not lose the others, or the summary:
+    // its error comes after them.
+    let unwritten = write_reports(&report, report_files, out.serious);
     if out.json && outcome == Outcome::HighErrorRate {
         eprintln!("error: {}", summary::failure_reason(&report));
     }
@@ -702,7 +704,7 @@ fn execute(
     if let Some(streams) = streams {
         streams.linger(&control);
     }
-    Ok(outcome)
+    unless_unwritten(unwritten, outcome, Some(rule))
 }
 
 /// A run that could not start, as the CLI says it.
@@ -1010,15 +1012,38 @@ fn demo(args: &DemoArgs) -> Result<Outcome, Error> {
 }
 
 /// Each `-o` path with the format it is written in: its extension's, else
-/// `--format`'s; an error naming the formats when neither says.
+/// `--format`'s; an error naming the formats when neither says, or naming a file
+/// given twice (however it is spelled: `run.json`, `./run.json`).
 fn outputs(
     paths: &[std::path::PathBuf],
     format: Option<Format>,
 ) -> Result<Vec<(std::path::PathBuf, Format)>, Error> {
+    let mut seen = std::collections::HashSet::new();
     paths
         .iter()
-        .map(|p| Ok((p.clone(), Format::of_path(p, format)?)))
+        .map(|p| {
+            if !seen.insert(same_file_key(p)) {
+                return Err(Error::Setup(format!(
+                    "`-o {}` is given twice: each output is a file of its own",
+                    p.display()
+                )));
+            }
+            Ok((p.clone(), Format::of_path(p, format)?))
+        })
         .collect()
+}
+
+/// What two spellings of the same file path have in common: the directory's
+/// canonical path (when it exists) and the file's name.
+fn same_file_key(path: &std::path::Path) -> std::path::PathBuf {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    match (std::fs::canonicalize(dir), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_owned(),
+    }
 }
 
 /// The temporary files of every output, made before anything is measured.
@@ -1031,16 +1056,57 @@ fn create_report_files(
         .collect()
 }
 
-/// Render `report` into each file and put it in place.
+/// Render `report` into each file and put it in place: every file is tried, and
+/// those that could not be written are returned with their errors.
 fn write_reports(
     report: &Report,
     files: Vec<(ReportFile, Format)>,
     serious: bool,
-) -> Result<(), Error> {
-    for (file, format) in files {
-        file.commit(&render::render(report, format, serious)?)?;
+) -> Vec<(std::path::PathBuf, Error)> {
+    files
+        .into_iter()
+        .filter_map(|(file, format)| {
+            let path = file.path.clone();
+            render::render(report, format, serious)
+                .and_then(|text| file.commit(&text))
+                .err()
+                .map(|e| (path, e))
+        })
+        .collect()
+}
+
+/// A saved report (`kaioken report`, `kaioken merge`) written into each of
+/// `outputs`, each written one named on stderr: `outcome`, or the error of a file
+/// that could not be written.
+fn write_saved(
+    report: &Report,
+    outputs: &[(std::path::PathBuf, Format)],
+    serious: bool,
+    outcome: Outcome,
+) -> Result<Outcome, Error> {
+    let unwritten = write_reports(report, create_report_files(outputs)?, serious);
+    for (path, _) in outputs {
+        if !unwritten.iter().any(|(p, _)| p == path) {
+            eprintln!("wrote {}", path.display());
+        }
     }
-    Ok(())
+    unless_unwritten(unwritten, outcome, None)
+}
+
+/// The command's result once every report that could be written was: the error
+/// of the last that could not (those before it printed here), else `outcome`.
+fn unless_unwritten(
+    unwritten: Vec<(std::path::PathBuf, Error)>,
+    outcome: Outcome,
+    rule: Option<&Redact>,
+) -> Result<Outcome, Error> {
+    let mut errors = unwritten.into_iter().map(|(_, e)| match rule {
+        Some(rule) => e.redacted(rule),
+        None => e,
+    });
+    let last = errors.next_back();
+    errors.for_each(|e| print_error(&e));
+    last.map_or(Ok(outcome), Err)
 }
 
 /// `kaioken report run.json -o run.html`: a saved report rendered again, into each
@@ -1067,11 +1133,7 @@ fn render_saved(args: &ReportArgs) -> Result<Outcome, Error> {
         };
         return print_stdout(&text);
     }
-    write_reports(&report, create_report_files(&outputs)?, args.serious)?;
-    for (path, _) in &outputs {
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(Outcome::Success)
+    write_saved(&report, &outputs, args.serious, Outcome::Success)
 }
 
 /// A report being written: a temporary file beside its path, renamed over the path
@@ -1102,6 +1164,13 @@ impl ReportFile {
             return Err(Error::Io {
                 path: path.display().to_string(),
                 message: format!("the directory `{}` does not exist", dir.display()),
+            });
+        }
+        // Else it would be found only at the end, when the report cannot replace it.
+        if path.is_dir() {
+            return Err(Error::Io {
+                path: path.display().to_string(),
+                message: "it is a directory; name a file in it".into(),
             });
         }
         let mut hidden = std::ffi::OsString::from(".");

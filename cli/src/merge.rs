@@ -48,13 +48,10 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome, Error> {
             ),
         };
         crate::print_stdout(&text)?;
+        Ok(outcome)
     } else {
-        crate::write_reports(&merged, crate::create_report_files(&outputs)?, args.serious)?;
-        for (path, _) in &outputs {
-            eprintln!("wrote {}", path.display());
-        }
+        crate::write_saved(&merged, &outputs, args.serious, outcome)
     }
-    Ok(outcome)
 }
 
 fn read(path: &Path) -> Result<Report, Error> {

@@ -368,4 +368,58 @@ fn unwritable_or_unknown_outputs_fail_before_the_run() {
     // No partial file left behind.
     let left: Vec<_> = std::fs::read_dir(out.dir.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
+    // A file given twice (however spelled), or a directory, fails before the run too.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("runs.json")).unwrap();
+    let out = Test::in_dir(dir)
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "-d", "30s", "-o", "run.md", "-o", "./run.md"])
+        .status(1)
+        .stderr("error: `-o ./run.md` is given twice: each output is a file of its own\n")
+        .run();
+    let out = Test::in_dir(out.dir)
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "-d", "30s", "-o", "runs.json"])
+        .status(1)
+        .stderr("error: cannot access `runs.json`: it is a directory; name a file in it\n")
+        .run();
+    assert!(out.elapsed.as_secs() < 10, "{:?}", out.elapsed);
+    assert_eq!(nginx.access_log_lines().len(), 0);
+}
+
+/// An `-o` file that cannot be written at the end (its directory was removed
+/// during the run) loses nothing else: the other reports are written and the
+/// summary printed, and then its error is told, exit 1.
+#[test]
+fn an_output_that_cannot_be_written_at_the_end_loses_nothing_else() {
+    let nginx = Nginx::start(Variant::Http1);
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    // Removed once the run has made its temporary file there (before the run).
+    let remover = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::read_dir(&sub).is_ok_and(|mut d| d.next().is_none()) {
+            assert!(std::time::Instant::now() < deadline, "no temporary file");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::fs::remove_dir_all(&sub).unwrap();
+    });
+    let out = Test::in_dir(dir)
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "-d", "2s", "--rate", "100"])
+        .args(["-o", "sub/run.json", "-o", "run.md"])
+        .status(1)
+        .stdout_contains("Status")
+        .stderr_contains("error: cannot access `sub/run.json`: No such file or directory")
+        .report()
+        .run();
+    remover.join().unwrap();
+    let report = out.report();
+    report.check_invariants(0);
+    let total = report.u64("requests.total");
+    assert_eq!(total, nginx.access_log_lines().len() as u64, "{report}");
+    // The Markdown report's status table: every request a 200.
+    let md = std::fs::read_to_string(out.dir.path().join("run.md")).unwrap();
+    assert!(md.contains(&format!("\n| 200 | {total} |\n")), "{md}");
 }
