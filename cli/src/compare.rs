@@ -14,12 +14,12 @@ use crate::args::{CompareArgs, CompareFormat};
 use crate::error::{Error, Outcome};
 
 fn load(path: &Path) -> Result<RunReport, Error> {
-    let io = |message: String| Error::Io {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
         path: path.display().to_string(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| io(e.to_string()))?;
-    RunReport::parse(&text).map_err(io)
+        message: e.to_string(),
+    })?;
+    RunReport::parse(&text)
+        .map_err(|message| Error::Setup(format!("cannot compare `{}`: {message}", path.display())))
 }
 
 /// The format of the `-o` file: `--format`, else its extension.

@@ -1339,7 +1339,16 @@ impl Report {
                 ));
             }
         }
-        serde_json::from_value(json).map_err(|e| format!("not a complete `{SCHEMA}` report: {e}"))
+        let report: Report = serde_json::from_value(json)
+            .map_err(|e| format!("not a complete `{SCHEMA}` report: {e}"))?;
+        // Rendered without it, the report would lose its distribution unsaid.
+        let data = &report.histogram.data;
+        if !data.is_empty() && kaioken_report::hdr::decode(data).is_none() {
+            return Err(format!(
+                "not a complete `{SCHEMA}` report: `histogram.data` is not a histogram kaioken wrote"
+            ));
+        }
+        Ok(report)
     }
 
     /// Evaluate the run's thresholds against this report and record them. A threshold
@@ -1826,5 +1835,11 @@ target_rate = 0
             "not a complete `kaioken.run/v1` report: missing field `kaioken_version`"
         );
         assert!(err("<html>").starts_with("not JSON: expected value at line 1 column 1"));
+        let mut garbled = closed_report();
+        garbled.histogram.data = "AAAA".to_owned();
+        assert_eq!(
+            err(&serde_json::to_string(&garbled).unwrap()),
+            "not a complete `kaioken.run/v1` report: `histogram.data` is not a histogram kaioken wrote"
+        );
     }
 }

@@ -39,8 +39,9 @@ impl RunReport {
     ///
     /// # Errors
     ///
-    /// Text that is not JSON, or JSON that is not a report of [`SCHEMA`]; the message
-    /// says which.
+    /// Text that is not JSON, JSON that is not a report of [`SCHEMA`], or a report
+    /// without what a comparison reads ([`check_shape`]): a histogram that does not
+    /// decode, a threshold that cannot be read; the message says which.
     pub fn parse(text: &str) -> Result<RunReport, String> {
         let json: Value =
             serde_json::from_str(text).map_err(|e| format!("not a JSON report: {e}"))?;
@@ -53,12 +54,66 @@ impl RunReport {
                 ));
             }
         }
-        let histogram = json
-            .pointer("/histogram/data")
-            .and_then(Value::as_str)
-            .and_then(crate::hdr::decode);
+        check_shape(&json)?;
+        // Empty when the run could not serialize it ([`crate::hdr::encode`]).
+        let histogram = match json.pointer("/histogram/data") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(data)) if data.is_empty() => None,
+            Some(data) => Some(data.as_str().and_then(crate::hdr::decode).ok_or_else(|| {
+                format!("{INCOMPLETE}: `histogram.data` is not a histogram kaioken wrote")
+            })?),
+        };
+        for t in json["thresholds"].as_array().map_or(&[][..], Vec::as_slice) {
+            let read = || {
+                kaioken_compiler::threshold_from_report(
+                    t["scope"].as_str()?,
+                    t["metric"].as_str()?,
+                    t["threshold"].as_str()?,
+                )
+            };
+            if read().is_none() {
+                return Err(format!("{INCOMPLETE}: the threshold {t} cannot be read"));
+            }
+        }
         Ok(RunReport { json, histogram })
     }
+}
+
+/// How a report that lacks what a comparison reads is called.
+const INCOMPLETE: &str = "not a complete kaioken.run/v1 report";
+
+/// Whether `json` has what a comparison reads, each of its type: a report cut
+/// short or edited by hand would otherwise compare as "no data" on every row, and
+/// pass the gate. Fields later versions of the schema added (`failure_rate`,
+/// the histogram) may be missing; a latency is `null` in a run without responses.
+fn check_shape(json: &Value) -> Result<(), String> {
+    let is = |pointer: &str, test: fn(&Value) -> bool| json.pointer(pointer).is_some_and(test);
+    let wrong = |field: &str, what: &str| Err(format!("{INCOMPLETE}: `{field}` {what}"));
+    if !is("/requests/total", Value::is_u64) {
+        return wrong("requests.total", "is missing or not a count");
+    }
+    if !is("/requests/rps", Value::is_number) {
+        return wrong("requests.rps", "is missing or not a number");
+    }
+    if !is("/requests/failure_rate", Value::is_number)
+        && !is("/requests/error_rate", Value::is_number)
+    {
+        return wrong("requests.failure_rate", "is missing or not a number");
+    }
+    for field in ["p50", "p90", "p95", "p99", "p99_9", "mean"] {
+        if !is(&format!("/latency_ms/{field}"), |v| {
+            v.is_number() || v.is_null()
+        }) {
+            return wrong(&format!("latency_ms.{field}"), "is missing or not a number");
+        }
+    }
+    if !is("/load/model", Value::is_string) {
+        return wrong("load.model", "is missing or not a name");
+    }
+    if json.get("thresholds").is_some_and(|t| !t.is_array()) {
+        return wrong("thresholds", "is not a list");
+    }
+    Ok(())
 }
 
 impl RunReport {
@@ -139,6 +194,7 @@ impl RunReport {
 
     /// The report's thresholds, judged again from its data.
     pub fn thresholds(&self) -> Vec<Verdict> {
+        // Each one reads: `parse` refused a report with one that does not.
         let thresholds: Vec<_> = self.json["thresholds"]
             .as_array()
             .map(Vec::as_slice)
@@ -824,6 +880,58 @@ mod tests {
         assert_eq!(
             err("[]"),
             "not a kaioken report (no `schema`; expected `kaioken.run/v1`)"
+        );
+    }
+
+    /// A report without what a comparison reads is refused, whichever part is
+    /// missing or of another type: compared, it would be "no data" on every row
+    /// and pass. A histogram that does not decode, and a threshold that cannot be
+    /// read (which would be dropped, and pass), are refused too.
+    #[test]
+    fn an_incomplete_report_is_refused() {
+        let good: Value = serde_json::from_str(&report(100.0, 3.0, 10).json.to_string()).unwrap();
+        let with = |pointer: &str, value: Option<Value>| {
+            let mut json = good.clone();
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            let object = json.pointer_mut(parent).unwrap().as_object_mut().unwrap();
+            match value {
+                Some(v) => object.insert(key.to_owned(), v),
+                None => object.remove(key),
+            };
+            RunReport::parse(&json.to_string()).err()
+        };
+        let incomplete = |pointer: &str, value: Option<Value>, field: &str| {
+            let e = with(pointer, value).expect(pointer);
+            assert!(
+                e.starts_with(INCOMPLETE) && e.contains(&format!("`{field}`")),
+                "{e}"
+            );
+        };
+        incomplete("/requests", None, "requests.total");
+        incomplete("/requests/total", Some((-5).into()), "requests.total");
+        incomplete("/requests/rps", Some("fast".into()), "requests.rps");
+        incomplete("/requests/error_rate", None, "requests.failure_rate");
+        incomplete("/latency_ms/p99", None, "latency_ms.p99");
+        incomplete("/latency_ms/mean", Some("1ms".into()), "latency_ms.mean");
+        incomplete("/load/model", None, "load.model");
+        incomplete("/thresholds", Some("p99 < 4ms".into()), "thresholds");
+        incomplete(
+            "/histogram",
+            Some(serde_json::json!({"data": "AAAA"})),
+            "histogram.data",
+        );
+        let threshold = |bound: &str, metric: &str| serde_json::json!([{"scope": "all", "metric": metric, "threshold": bound}]);
+        for (bound, metric) in [("<< garbage", "p99"), ("< 4ms", "p96")] {
+            let e = with("/thresholds", Some(threshold(bound, metric))).unwrap();
+            assert!(e.contains("the threshold") && e.contains(bound), "{e}");
+        }
+        // What older reports lack, and a run without responses, are no error.
+        assert_eq!(with("/latency_ms/p99", Some(Value::Null)), None);
+        assert_eq!(with("/thresholds", None), None);
+        assert_eq!(with("/histogram", Some(Value::Null)), None);
+        assert_eq!(
+            with("/histogram", Some(serde_json::json!({"data": ""}))),
+            None
         );
     }
 

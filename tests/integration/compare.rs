@@ -87,6 +87,25 @@ fn verdicts() {
         "{}",
         out.stderr
     );
+
+    // A report cut down to its schema, or without its requests, is no report to
+    // compare: it would be "no data" on every row, and pass.
+    let bare = serde_json::json!({"schema": "kaioken.run/v1"});
+    let out = compare(&bare, &bare, &[], 1);
+    assert!(
+        out.stderr
+            .starts_with("error: cannot compare `base.json`: not a complete kaioken.run/v1 report: `requests.total`"),
+        "{}",
+        out.stderr
+    );
+    let mut cut = base.clone();
+    cut.as_object_mut().unwrap().remove("requests");
+    let out = compare(&base, &cut, &[], 1);
+    assert!(
+        out.stderr.contains("cannot compare `current.json`"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// `compare` judges the current report's thresholds again, from its data and with the
