@@ -531,8 +531,14 @@ fn execute(
     // and is renamed over its path only when whole, so a killed run never leaves a
     // truncated report, nor wipes out a good one from an earlier run.
     let report_files = create_report_files(&out.outputs)?;
-    // Before the load (and its planned start): a failing setup sends none of it.
-    scripts::setup(plan)?;
+    // Before the load (and its planned start): a failing setup sends none of it,
+    // and neither does one the user interrupts (it may run for a minute).
+    let setup = scripts::setup(plan, interrupted_since(&control));
+    if control.interrupts() > 0 {
+        eprintln!("interrupted during setup: no load was sent");
+        return Ok(Outcome::Interrupted);
+    }
+    setup?;
     let streams = outputs::Outputs::start(
         ir,
         rule,
@@ -613,7 +619,10 @@ fn execute(
     if show_progress && stderr_terminal {
         eprint!("\r\x1b[2K");
     }
-    let teardown_failed = scripts::teardown(plan);
+    // The run's own interruption lets teardown run (it cleans up); one more stops it.
+    let interrupts = control.interrupts();
+    let teardown_failed = scripts::teardown(plan, interrupted_since(&control));
+    let teardown_interrupted = control.interrupts() > interrupts;
     let reason = control.reason().unwrap_or(StopReason::Completed);
     let total = stats.total();
     let empty_part = plan
@@ -626,7 +635,7 @@ fn execute(
     } else {
         stats.failed() as f64 / total as f64
     };
-    let outcome = if reason == StopReason::Interrupted {
+    let outcome = if reason == StopReason::Interrupted || teardown_interrupted {
         Outcome::Interrupted
     } else if failure_rate > ir.settings.max_error_rate || (total == 0 && empty_part.is_none()) {
         Outcome::HighErrorRate
@@ -705,6 +714,14 @@ fn execute(
         streams.linger(&control);
     }
     unless_unwritten(unwritten, outcome, Some(rule))
+}
+
+/// Whether the user has interrupted the run (a signal, `q`) since this was made:
+/// what `setup` and `teardown` ask as they run.
+fn interrupted_since(control: &Arc<Control>) -> impl Fn() -> bool + 'static {
+    let control = Arc::clone(control);
+    let before = control.interrupts();
+    move || control.interrupts() > before
 }
 
 /// A run that could not start, as the CLI says it.

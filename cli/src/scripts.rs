@@ -71,20 +71,20 @@ impl Fetch for Http {
     }
 }
 
-/// Run the scenario's `setup`, if it has one; then every `${setup.key}` must have
-/// its value.
+/// Run the scenario's `setup`, if it has one, until it returns or `interrupted`
+/// says so; then every `${setup.key}` must have its value.
 ///
 /// # Errors
 ///
-/// `setup` failed, or did not return a value a template reads.
-pub fn setup(plan: &RunPlan) -> Result<(), Error> {
+/// `setup` failed or was interrupted, or did not return a value a template reads.
+pub fn setup(plan: &RunPlan, interrupted: impl Fn() -> bool + 'static) -> Result<(), Error> {
     let Some(runner) = Runner::of(&plan.program) else {
         return Ok(());
     };
     if runner.has_setup() {
         let http = http(runner, plan)?;
         runner
-            .setup(http.as_ref().map(|h| h as &dyn Fetch))
+            .setup(http.as_ref().map(|h| h as &dyn Fetch), interrupted)
             .map_err(|e| Error::Setup(e.to_string()))?;
     }
     let returned: Vec<&str> = runner
@@ -119,8 +119,9 @@ pub fn setup(plan: &RunPlan) -> Result<(), Error> {
     Ok(())
 }
 
-/// Run the scenario's `teardown`, if it has one: its failure, in words.
-pub fn teardown(plan: &RunPlan) -> Option<String> {
+/// Run the scenario's `teardown`, if it has one, until it returns or
+/// `interrupted` says so: its failure, in words.
+pub fn teardown(plan: &RunPlan, interrupted: impl Fn() -> bool + 'static) -> Option<String> {
     let runner = Runner::of(&plan.program)?;
     if !runner.has_teardown() {
         return None;
@@ -130,7 +131,7 @@ pub fn teardown(plan: &RunPlan) -> Option<String> {
         Err(e) => return Some(e.to_string()),
     };
     runner
-        .teardown(http.as_ref().map(|h| h as &dyn Fetch))
+        .teardown(http.as_ref().map(|h| h as &dyn Fetch), interrupted)
         .err()
         .map(|e| e.to_string())
 }

@@ -173,19 +173,34 @@ struct Keys {
 }
 
 /// A call's time budget: when it ends, and whether the hook stopped the call for
-/// running past it (an error after the deadline may be another: out of memory).
-#[derive(Debug)]
+/// running past it or for the user's interrupting the run (an error after the
+/// deadline may be another: out of memory).
 pub(crate) struct Budget {
     deadline: Cell<Instant>,
     stopped: Cell<bool>,
+    /// The hook stopped the call for the interruption, not the deadline.
+    for_interruption: Cell<bool>,
+    /// Whether the user has interrupted the run since the call began (Ctrl-C):
+    /// `setup` and `teardown` ask, since they may run for a minute.
+    interrupted: Option<Box<dyn Fn() -> bool>>,
 }
 
 impl Budget {
     /// A budget ending `after` from now.
     pub fn new(after: Duration) -> Rc<Budget> {
+        Budget::interruptible(after, None)
+    }
+
+    /// A budget ending `after` from now, or once `interrupted` says so.
+    pub fn interruptible(
+        after: Duration,
+        interrupted: Option<Box<dyn Fn() -> bool>>,
+    ) -> Rc<Budget> {
         Rc::new(Budget {
             deadline: Cell::new(Instant::now() + after),
             stopped: Cell::new(false),
+            for_interruption: Cell::new(false),
+            interrupted,
         })
     }
 
@@ -193,11 +208,17 @@ impl Budget {
     pub fn start(&self, after: Duration) {
         self.deadline.set(Instant::now() + after);
         self.stopped.set(false);
+        self.for_interruption.set(false);
     }
 
     /// Whether the hook stopped the call.
     pub fn stopped(&self) -> bool {
         self.stopped.get()
+    }
+
+    /// Whether the hook stopped the call for running past its deadline.
+    pub fn over_budget(&self) -> bool {
+        self.stopped.get() && !self.for_interruption.get()
     }
 }
 
@@ -514,6 +535,10 @@ pub(crate) fn sandbox(
                 Err(mlua::Error::runtime(format!(
                     "stopped: ran past its time budget of {budget:?} (`[scripting] budget`)"
                 )))
+            } else if d.interrupted.as_ref().is_some_and(|i| i()) {
+                d.stopped.set(true);
+                d.for_interruption.set(true);
+                Err(mlua::Error::runtime("stopped: the run was interrupted"))
             } else {
                 Ok(VmState::Continue)
             }

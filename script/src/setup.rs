@@ -78,14 +78,19 @@ impl Runner {
     ///
     /// # Errors
     ///
-    /// The function raised an error, ran past its budget, or returned something
+    /// The function raised an error, ran past its budget, was stopped by
+    /// `interrupted` (asked as it runs: the user's Ctrl-C), or returned something
     /// other than a table of values under name keys.
-    pub fn setup(&self, fetch: Option<&dyn Fetch>) -> Result<(), SetupError> {
+    pub fn setup(
+        &self,
+        fetch: Option<&dyn Fetch>,
+        interrupted: impl Fn() -> bool + 'static,
+    ) -> Result<(), SetupError> {
         let Some(def) = self.def("setup") else {
             return Ok(());
         };
         let file = def.file.clone();
-        let values = self.once(ScriptRole::Setup, fetch, |lua, f| {
+        let values = self.once(ScriptRole::Setup, fetch, interrupted, |lua, f| {
             let result: Value = f.call(())?;
             let mut values = Vec::new();
             match result {
@@ -132,12 +137,16 @@ impl Runner {
     /// # Errors
     ///
     /// The function raised an error or ran past its budget.
-    pub fn teardown(&self, fetch: Option<&dyn Fetch>) -> Result<(), SetupError> {
+    pub fn teardown(
+        &self,
+        fetch: Option<&dyn Fetch>,
+        interrupted: impl Fn() -> bool + 'static,
+    ) -> Result<(), SetupError> {
         let Some(def) = self.def("teardown") else {
             return Ok(());
         };
         let file = def.file.clone();
-        self.once(ScriptRole::Teardown, fetch, |lua, f| {
+        self.once(ScriptRole::Teardown, fetch, interrupted, |lua, f| {
             let data = crate::lib_fns::setup_table(lua, self.setup_values())?;
             f.call::<Value>(data).map(drop)
         })
@@ -145,11 +154,13 @@ impl Runner {
     }
 
     /// Run `setup` or `teardown` (`role`) in a state of its own, with `http` when
-    /// granted, and count the call in the report.
+    /// granted, until it returns, runs past its budget or `interrupted` says so,
+    /// and count the call in the report.
     fn once<R>(
         &self,
         role: ScriptRole,
         fetch: Option<&dyn Fetch>,
+        interrupted: impl Fn() -> bool + 'static,
         run: impl FnOnce(&Lua, mlua::Function) -> mlua::Result<R>,
     ) -> Result<R, String> {
         let name = role.as_str();
@@ -158,7 +169,7 @@ impl Runner {
             .ok_or_else(|| format!("no `{name}` function"))?;
         let stats = FnStats::default();
         stats.call();
-        let clock = crate::engine::Budget::new(SETUP_BUDGET);
+        let clock = crate::engine::Budget::interruptible(SETUP_BUDGET, Some(Box::new(interrupted)));
         let result = (|| {
             let lua = sandbox(&self.limits, SETUP_BUDGET, &clock)?;
             lua.globals().raw_set(
@@ -187,7 +198,7 @@ impl Runner {
         })()
         .map_err(|e| clean_error(&e));
         if let Err(message) = &result {
-            stats.error(message, clock.stopped());
+            stats.error(message, clock.over_budget());
         }
         if let Ok(mut reports) = self.setup_report.lock() {
             reports.push(stats.report(name, role));

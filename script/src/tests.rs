@@ -378,7 +378,7 @@ fn setup_values_reach_every_vu_and_teardown() {
         ..Limits::default()
     };
     let r = Runner::new(defs.clone(), functions.clone(), limits);
-    r.setup(Some(&FakeFetch)).unwrap();
+    r.setup(Some(&FakeFetch), || false).unwrap();
     assert_eq!(r.setup_value("token").as_deref(), Some(b"t-6".as_slice()));
     let (program, state) = vu();
     let ctx = ScriptContext {
@@ -393,7 +393,7 @@ fn setup_values_reach_every_vu_and_teardown() {
     };
     r.value(ScriptId(0), ctx, request, &mut out);
     assert_eq!(out, b"t-6/3");
-    r.teardown(None).unwrap();
+    r.teardown(None, || false).unwrap();
     let roles: Vec<(String, u64, u64)> = r
         .report()
         .iter()
@@ -410,7 +410,40 @@ fn setup_values_reach_every_vu_and_teardown() {
 
     // Without the grant, `http` does not exist, and the error names the line.
     let r = Runner::new(defs, functions, Limits::default());
-    let e = r.setup(Some(&FakeFetch)).unwrap_err();
+    let e = r.setup(Some(&FakeFetch), || false).unwrap_err();
     assert_eq!(e.at, Some(("s.toml".into(), 10)));
     assert!(e.message.contains("http"), "{e}");
+}
+
+/// `setup` and `teardown` may run for a minute: an interruption (the user's
+/// Ctrl-C) stops a loop that would run out its budget, within a moment, and says
+/// so; the call counts as stopped.
+#[test]
+fn setup_and_teardown_stop_when_the_run_is_interrupted() {
+    let defs = vec![
+        def("setup", "while true do end"),
+        def("teardown", "while true do end"),
+    ];
+    let r = Runner::new(defs, Vec::new(), Limits::default());
+    for role in ["setup", "teardown"] {
+        let began = std::time::Instant::now();
+        let interrupted = move || began.elapsed() > std::time::Duration::from_millis(50);
+        let e = match role {
+            "setup" => r.setup(None, interrupted),
+            _ => r.teardown(None, interrupted),
+        }
+        .unwrap_err();
+        assert!(began.elapsed() < std::time::Duration::from_secs(5), "{e}");
+        assert!(
+            e.message.contains("stopped: the run was interrupted"),
+            "{e}"
+        );
+    }
+    // Errors, not calls over their budget.
+    let counted: Vec<(String, u64, u64)> = r
+        .report()
+        .iter()
+        .map(|s| (s.role.clone(), s.errors, s.over_budget))
+        .collect();
+    assert_eq!(counted, [("setup".into(), 1, 0), ("teardown".into(), 1, 0)]);
 }

@@ -235,6 +235,61 @@ fn sigterm_and_sighup_stop_like_sigint_and_keep_the_earlier_report_until_then() 
     }
 }
 
+/// `setup` and `teardown` may each run for a minute (their budget), and Ctrl-C
+/// stops either within moments. Interrupted during `setup`, the run sends
+/// nothing and exits 130. During `teardown` (after the load), the run's report is
+/// written whole, every request in it as nginx logged them, with the interrupted
+/// teardown as a warning; exit 130.
+#[test]
+fn sigint_stops_setup_and_teardown() {
+    let nginx = Nginx::start(Variant::Http1);
+    let spin = "print('started') while true do end";
+    for (setup, teardown) in [(spin, "return"), ("return", spin)] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let scenario = format!(
+            "[target]\nurl = \"{}\"\n[load]\nvus = 2\nduration = \"1s\"\n\
+             [scripts]\nsetup = \"{setup}\"\nteardown = \"{teardown}\"\n",
+            nginx.url("/")
+        );
+        std::fs::write(dir.path().join("s.toml"), scenario).unwrap();
+        let mut run = Run::start_in(dir, &["-f", "s.toml"]);
+        let role = if setup == spin { "setup" } else { "teardown" };
+        let started = Instant::now();
+        let spinning = format!("[{role}] started");
+        while !run.output().contains(&spinning) {
+            run.assert_running();
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{role} never ran"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        run.sigint();
+        let status = run.wait(Duration::from_secs(10));
+        let context = format!("{role}: status {status}\n{}", run.output());
+        assert_eq!(status.code(), Some(130), "{context}");
+        let lines = nginx.access_log_lines().len() as u64;
+        if role == "setup" {
+            assert!(
+                context.contains("interrupted during setup: no load was sent"),
+                "{context}"
+            );
+            assert_eq!(lines, 0, "{context}");
+            assert!(!run.path("report.json").exists(), "{context}");
+        } else {
+            let report = run.report();
+            report.check_invariants(130);
+            assert!(report.u64("requests.total") > 0, "{report}");
+            assert_eq!(report.u64("requests.total"), lines, "{report}");
+            let warnings = report.get("warnings").to_string();
+            assert!(
+                warnings.contains("teardown") && warnings.contains("interrupted"),
+                "{report}"
+            );
+        }
+    }
+}
+
 /// `25586` → `25,586`, as the summary prints counts.
 fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
