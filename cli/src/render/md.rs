@@ -12,12 +12,29 @@ use super::{num, percent};
 use crate::report::{GroupJson, Latency, Report};
 use crate::summary::{latency, load_words};
 
-/// A cell's text, with `|` escaped and line breaks as spaces.
+/// A cell's text, with `|` escaped, `<` as `&lt;` outside code spans (a name or a
+/// URL is no HTML for the page it is pasted into; inside a span it shows as
+/// written) and line breaks as spaces.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len());
+    let mut in_code = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            // A span needs its closing backtick; a lone one is a character.
+            '`' if in_code || s[i + 1..].contains('`') => {
+                in_code = !in_code;
+                out.push(c);
+            }
+            '|' => out.push_str("\\|"),
+            '<' if !in_code => out.push_str("&lt;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
-/// A table: a header row, the alignment row, then `rows`. A column of numbers
+/// A table: a header row, the alignment row, then `rows` (each cell escaped here). A column of numbers
 /// (every cell starts with a digit, or is empty or `–`) is right-aligned, any other
 /// left-aligned.
 fn table(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
@@ -226,12 +243,7 @@ pub fn render(report: &Report) -> String {
         ("Streaming outputs", super::outputs_table(report)),
         ("Scripts", super::scripts_table(report)),
     ] {
-        let rows: Vec<Vec<String>> = t
-            .rows
-            .iter()
-            .map(|r| r.iter().map(|c| cell(c)).collect())
-            .collect();
-        table(&mut out, title, t.header, &rows);
+        table(&mut out, title, t.header, &t.rows);
     }
     if !report.warnings.is_empty() {
         out.push_str("\n### Warnings\n\n");
@@ -294,11 +306,13 @@ mod tests {
     }
 
     /// Every table row has as many cells as its header: `|` inside a cell is
-    /// escaped.
+    /// escaped, once; and `<` too, so that no name is HTML.
     #[test]
     fn tables_are_well_formed() {
         let mut report = closed_report();
         report.checks[0].expr = "body contains 'a|b'".to_owned();
+        report.steps[0].name = "step | <img src=x onerror=alert(1)>".to_owned();
+        report.steps[1].name = "`a < b` ` <b>".to_owned();
         let text = render(&report);
         let cells = |l: &str| l.replace("\\|", "").matches('|').count();
         let mut width = None;
@@ -311,5 +325,11 @@ mod tests {
             }
         }
         assert!(text.contains("a\\|b"));
+        assert!(
+            text.contains("| step \\| &lt;img src=x onerror=alert(1)> |"),
+            "{text}"
+        );
+        assert!(text.contains("| `a < b` ` &lt;b> |"), "{text}");
+        assert!(!text.contains("\\\\|") && !text.contains("<img"), "{text}");
     }
 }
