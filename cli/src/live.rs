@@ -110,6 +110,21 @@ pub fn options(args: &RunArgs) -> Result<Option<Options>, Error> {
     }))
 }
 
+/// Whether this process's group is the foreground one of the terminal on stdout,
+/// as a process that changes the terminal's mode and reads its keys must be.
+#[cfg(unix)]
+fn foreground() -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = std::io::stdout().as_raw_fd();
+    // SAFETY: two queries, of a descriptor this process holds and of its own group.
+    unsafe { libc::tcgetpgrp(fd) == libc::getpgrp() }
+}
+
+#[cfg(not(unix))]
+fn foreground() -> bool {
+    true
+}
+
 /// Whether a [`Screen`] has the terminal now (read by the panic hook).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
@@ -139,6 +154,13 @@ impl Screen {
     pub fn open() -> std::io::Result<Screen> {
         if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
             return Err(std::io::Error::other("TERM is `dumb`"));
+        }
+        // Else the terminal stops the process (SIGTTOU) at the first change of
+        // its mode, before anything is sent: `timeout kaioken …` is the common case.
+        if !foreground() {
+            return Err(std::io::Error::other(
+                "kaioken is not the terminal's foreground process (started in the background, or under `timeout` without --foreground)",
+            ));
         }
         static HOOK: Once = Once::new();
         HOOK.call_once(|| {

@@ -359,37 +359,45 @@ fn a_planned_start_is_announced_before_the_view_opens() {
     });
 }
 
-/// A terminal that cannot host the view (`TERM=dumb`) gets a warning and the progress
-/// line instead, and the run completes with its summary: never a crash.
+/// A terminal that cannot host the view gets a warning and the progress line
+/// instead, and the run completes with its summary: never a crash, nor a hang. A
+/// `TERM=dumb` terminal; and a terminal kaioken is not the foreground process of
+/// (`timeout` runs it in a group of its own), which would stop it (SIGTTOU) at the
+/// view's first change of the terminal's mode, before any request.
 #[test]
-fn a_dumb_terminal_falls_back_to_the_progress_line() {
+fn a_terminal_the_view_cannot_have_falls_back_to_the_progress_line() {
     let nginx = Nginx::start(Variant::Http1);
-    let tmux = Tmux::new();
-    let exit_path = tmux.path("exit");
-    let stderr_path = tmux.path("stderr");
-    let command = format!(
-        "env -u CI -u NO_COLOR RUST_BACKTRACE=0 TERM=dumb {} {} -c 2 -n 200 2>{}; echo $? > {}",
-        quoted(&kaioken_path()),
-        nginx.url("/"),
-        quoted(&stderr_path),
-        quoted(&exit_path),
-    );
-    tmux.start(&command, 100, 30);
-    let screen = tmux.wait_for("the summary", Duration::from_secs(20), |s| {
-        s.contains("200 total")
-    });
-    assert!(!screen.contains("Power level ─"), "{screen}");
-    let started = Instant::now();
-    while !exit_path.exists() && started.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
+    for (prefix, why) in [
+        ("TERM=dumb", "TERM is `dumb`"),
+        ("timeout 60", "not the terminal's foreground process"),
+    ] {
+        let tmux = Tmux::new();
+        let exit_path = tmux.path("exit");
+        let stderr_path = tmux.path("stderr");
+        let command = format!(
+            "env -u CI -u NO_COLOR RUST_BACKTRACE=0 {prefix} {} {} -c 2 -n 200 2>{}; echo $? > {}",
+            quoted(&kaioken_path()),
+            nginx.url("/"),
+            quoted(&stderr_path),
+            quoted(&exit_path),
+        );
+        tmux.start(&command, 100, 30);
+        let screen = tmux.wait_for("the summary", Duration::from_secs(20), |s| {
+            s.contains("200 total")
+        });
+        assert!(!screen.contains("Power level ─"), "{prefix}: {screen}");
+        let started = Instant::now();
+        while !exit_path.exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let exit = std::fs::read_to_string(&exit_path).expect("the exit code");
+        assert_eq!(exit.trim(), "0", "{prefix}");
+        let stderr = std::fs::read_to_string(&stderr_path).expect("stderr");
+        assert!(
+            stderr.contains("cannot start the live view") && stderr.contains(why),
+            "{prefix}: {stderr}"
+        );
     }
-    let exit = std::fs::read_to_string(&exit_path).expect("the exit code");
-    assert_eq!(exit.trim(), "0");
-    let stderr = std::fs::read_to_string(&stderr_path).expect("stderr");
-    assert!(
-        stderr.contains("cannot start the live view") && stderr.contains("dumb"),
-        "{stderr}"
-    );
 }
 
 /// A WebSocket run in a terminal: the live view adds a WebSocket panel with messages
