@@ -320,6 +320,24 @@ fn missing_cacert_is_located() {
     assert_located(&out, 3, Some(11), "cacert = \"no-such-ca.pem\"");
 }
 
+/// A `--cacert` file of something else than certificates fails a dry run as it
+/// would fail the run, naming the file.
+#[test]
+fn a_cacert_without_certificates_fails_the_dry_run() {
+    let text = "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+    for (contents, why) in [
+        ("syntax = \"proto3\";\n", "it holds no PEM certificate"),
+        (text, "a certificate in it cannot be read"),
+    ] {
+        Test::new()
+            .file("ca.pem", contents)
+            .args(["https://127.0.0.1:8443/", "--cacert", "ca.pem", "--dry-run"])
+            .status(1)
+            .stderr_contains(format!("error: cannot access `ca.pem`: {why}"))
+            .run();
+    }
+}
+
 /// A fragment is never sent to a server: it is an error wherever it stands in the URL,
 /// after a `${…}` too.
 #[test]
