@@ -74,6 +74,14 @@ duration = "30s"
 
 pub fn init(args: &InitArgs) -> Result<Outcome, Error> {
     let path = &args.path;
+    // `-f` reads a file by its extension: another would not read back as TOML.
+    if let Some(ext) = path.extension().filter(|e| *e != "toml") {
+        return Err(Error::Setup(format!(
+            "`kaioken init` writes a TOML scenario, which `-f` reads by its extension, not `.{}`: name it `{}`",
+            ext.to_string_lossy(),
+            path.with_extension("toml").display()
+        )));
+    }
     let io = |e: std::io::Error| Error::Io {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -96,7 +104,12 @@ pub fn init(args: &InitArgs) -> Result<Outcome, Error> {
             io(e)
         }
     })?;
-    file.write_all(STARTER.as_bytes()).map_err(io)?;
+    let text = STARTER.replacen(
+        "kaioken -f kaioken.toml",
+        &format!("kaioken -f {}", path.display()),
+        1,
+    );
+    file.write_all(text.as_bytes()).map_err(io)?;
     eprintln!(
         "wrote {}; check it with: kaioken -f {} --dry-run",
         path.display(),

@@ -342,6 +342,10 @@ fn init_writes_a_valid_scenario_and_keeps_an_existing_one() {
         written.contains("[target]") && written.contains("[load]"),
         "{written}"
     );
+    assert!(
+        written.contains("Run it with: kaioken -f scenario.toml\n"),
+        "{written}"
+    );
     // Valid as written: it dry-runs.
     let out = Test::in_dir(out.dir)
         .args(["-f", "scenario.toml", "--dry-run"])
@@ -384,12 +388,19 @@ fn init_writes_a_valid_scenario_and_keeps_an_existing_one() {
         .stderr_contains("pass --force")
         .run();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
-    // Keep the output: its directory lives as long as it does.
-    let _out = Test::in_dir(out.dir)
+    let out = Test::in_dir(out.dir)
         .without_no_tui()
         .args(["init", "scenario.toml", "--force"])
         .run();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+    // A name `-f` would not read as TOML is refused, with the name to use.
+    let out = Test::in_dir(out.dir)
+        .without_no_tui()
+        .args(["init", "load.json"])
+        .status(1)
+        .stderr_contains("not `.json`: name it `load.toml`")
+        .run();
+    assert!(!out.dir.path().join("load.json").exists());
 }
 
 /// Credentials never reach a dump: `authorization`, `proxy-authorization` and
