@@ -163,7 +163,7 @@ impl Verbose {
     fn lines(&self, out: &mut String, mark: &str, head: &[u8]) {
         let text = self.rule.text(&String::from_utf8_lossy(head));
         for line in text.lines().filter(|l| !l.is_empty()) {
-            let _ = writeln!(out, "{mark}{line}");
+            let _ = writeln!(out, "{mark}{}", Visible(line));
         }
         let _ = writeln!(out, "{}", mark.trim_end());
     }
@@ -190,7 +190,7 @@ impl Verbose {
             return;
         };
         for line in self.rule.text(text).lines() {
-            let _ = writeln!(out, "{mark}{line}");
+            let _ = writeln!(out, "{mark}{}", Visible(line));
         }
         if body.len() > BODY_SHOWN {
             let _ = writeln!(out, "{mark}… ({BODY_SHOWN} of {} bytes shown)", body.len());
@@ -198,7 +198,38 @@ impl Verbose {
     }
 }
 
+/// A line from the server (or the scenario) as the terminal shows it: control
+/// characters but the tab written as escapes (`\x1b`), so that a body cannot move
+/// the cursor, clear the screen or recolour what follows, and a byte that is not
+/// printable is seen.
+struct Visible<'a>(&'a str);
+
+impl std::fmt::Display for Visible<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '\t' => f.write_char(c)?,
+                c if c.is_control() && u32::from(c) < 0x80 => write!(f, "\\x{:02x}", u32::from(c))?,
+                c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where a head ends: just past its blank line.
 fn find_head_end(bytes: &[u8]) -> Option<usize> {
     memchr::memmem::find(bytes, b"\r\n\r\n").map(|i| i + 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Visible;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        let shown = Visible("\u{1b}[2Jtab\there\u{7}\r é \u{85}").to_string();
+        assert_eq!(shown, "\\x1b[2Jtab\there\\x07\\x0d é \\u{85}");
+    }
 }

@@ -68,6 +68,22 @@ fn each_step_is_shown_once_with_secrets_hidden() {
     }
 }
 
+/// A body with terminal control sequences (httpbin's `/base64/…` sends back the
+/// bytes it decodes: ESC `[2J` clears the screen, ESC `[31m` turns it red, BEL
+/// rings) is shown with each control character escaped, never sent to the
+/// terminal as it is.
+#[test]
+fn control_characters_in_a_body_are_shown_escaped() {
+    let httpbin = Httpbin::start();
+    let out = Test::new()
+        .arg(httpbin.url("/base64/G1syShtbMzFtcmVkByBkb25l"))
+        .args(["-v", "-n", "1", "-c", "1"])
+        .run();
+    let err = &out.stderr;
+    assert!(err.contains(r"< \x1b[2J\x1b[31mred\x07 done"), "{err}");
+    assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err}");
+}
+
 /// A failure is shown with its detail, as the report words it.
 #[test]
 fn a_failed_exchange_shows_why() {
