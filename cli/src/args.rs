@@ -17,7 +17,9 @@ use crate::render::Format;
     name = "kaioken",
     version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KAIOKEN_COMMIT"), ")"),
     args_conflicts_with_subcommands = true,
-    arg_required_else_help = true
+    arg_required_else_help = true,
+    // `-r -10` is a rate of -10, told as such, not an unknown flag `-1`.
+    allow_negative_numbers = true
 )]
 pub struct Cli {
     #[command(subcommand)]

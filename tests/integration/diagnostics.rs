@@ -303,6 +303,17 @@ fn zero_concurrency_is_out_of_range() {
         .run();
 }
 
+/// A negative number is the flag's value, out of its range: not an unknown flag
+/// (`-r -10` was "unexpected argument '-1'").
+#[test]
+fn a_negative_rate_is_out_of_range() {
+    Test::new()
+        .args([NOWHERE, "-r", "-10"])
+        .status(1)
+        .stderr_contains("`rate` is out of range")
+        .run();
+}
+
 #[test]
 fn missing_cacert_is_located() {
     let out = Test::new()
