@@ -267,6 +267,11 @@ struct Ctx {
     unknown: BTreeSet<String>,
     /// Dynamic variables with no built-in.
     dynamic: BTreeSet<String>,
+    /// The variables whose values are being written in, outermost first: one of
+    /// them met again is a cycle.
+    expanding: Vec<String>,
+    /// Variables whose values lead back to themselves.
+    cyclic: BTreeSet<String>,
     timestamp: bool,
     not_converted: Vec<String>,
     /// Test-script lines that are neither a `set` nor a status check (assertions,
@@ -283,6 +288,8 @@ impl Ctx {
             extracted: BTreeSet::new(),
             unknown: BTreeSet::new(),
             dynamic: BTreeSet::new(),
+            expanding: Vec::new(),
+            cyclic: BTreeSet::new(),
             timestamp: false,
             not_converted: Vec::new(),
             other_lines: 0,
@@ -322,6 +329,15 @@ impl Ctx {
                 }
             } else if self.extracted.contains(name) {
                 out.segs.push(Seg::Var(name.to_owned()));
+            } else if self.expanding.iter().any(|e| e == name) {
+                // Its value leads back to it: it has none, as an unknown one.
+                self.cyclic.insert(name.to_owned());
+                self.unknown.insert(name.to_owned());
+                if kaioken_grammar::is_identifier(name) {
+                    out.segs.push(Seg::Var(name.to_owned()));
+                } else {
+                    push_lit(out, whole);
+                }
             } else if let Some(value) = self.values.get(name).cloned() {
                 // A value may use other variables; a cycle stops at a depth, and values
                 // that multiply each other at a size.
@@ -334,7 +350,9 @@ impl Ctx {
                     })
                     .sum();
                 if depth < 8 && size < 1 << 20 {
+                    self.expanding.push(name.to_owned());
                     self.append(&value, out, depth + 1);
+                    self.expanding.pop();
                 } else {
                     push_lit(out, &value);
                 }
@@ -426,6 +444,17 @@ fn convert(src: &Src, options: &PostmanOptions) -> Result<PostmanImport, Compile
             if ctx.other_lines == 1 { "line" } else { "lines" },
             ctx.other_steps,
             if ctx.other_steps == 1 { "request" } else { "requests" },
+        ));
+    }
+    if !ctx.cyclic.is_empty() {
+        let list: Vec<String> = ctx
+            .cyclic
+            .iter()
+            .map(|c| format!("`{{{{{c}}}}}`"))
+            .collect();
+        not_converted.push(format!(
+            "variables whose values lead back to themselves, left without a value: {}",
+            list.join(", ")
         ));
     }
     if !ctx.dynamic.is_empty() {
@@ -1340,14 +1369,27 @@ mod tests {
         let t = ctx.text("{{base}}/x/{{ token }}/{{$guid}}/{{$randomInt}}/{{$timestamp}}/{{$randomEmail}}/{{missing}}/{{bad-name}}/${lit}/{{loop}}");
         assert_eq!(
             t.render(),
-            "http://h:81/x/${token}/${UUID}/${RANDOM(0,1000)}/${TIMESTAMP_MS}/{{$randomEmail}}/${missing}/{{bad-name}}/$${lit}/{{loop}}"
+            "http://h:81/x/${token}/${UUID}/${RANDOM(0,1000)}/${TIMESTAMP_MS}/{{$randomEmail}}/${missing}/{{bad-name}}/$${lit}/${loop}"
         );
         assert!(ctx.timestamp);
         assert_eq!(
             ctx.unknown.iter().collect::<Vec<_>>(),
-            ["bad-name", "missing"]
+            ["bad-name", "loop", "missing"]
         );
+        assert_eq!(ctx.cyclic.iter().collect::<Vec<_>>(), ["loop"]);
+
         assert_eq!(ctx.dynamic.iter().collect::<Vec<_>>(), ["{{$randomEmail}}"]);
+        // Two that lead to each other: each has no value, wherever it is met.
+        let mut pair = Ctx::new(
+            [
+                ("a".to_owned(), "{{b}}".to_owned()),
+                ("b".to_owned(), "{{a}}".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        assert_eq!(pair.text("/{{a}}{{b}}").render(), "/${a}${b}");
+        assert_eq!(pair.cyclic.iter().collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]
