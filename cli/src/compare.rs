@@ -14,10 +14,7 @@ use crate::args::{CompareArgs, CompareFormat};
 use crate::error::{Error, Outcome};
 
 fn load(path: &Path) -> Result<RunReport, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let text = crate::read_text(path)?;
     RunReport::parse(&text)
         .map_err(|message| Error::Setup(format!("cannot compare `{}`: {message}", path.display())))
 }

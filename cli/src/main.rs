@@ -222,12 +222,24 @@ fn har_options(flags: &HarFlags) -> kaioken_compiler::HarOptions {
     }
 }
 
-/// `kaioken import har`: a recording into a scenario file (or stdout).
-/// A file's text, or an I/O error naming it.
-fn read_text(path: &std::path::Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| Error::Io {
+/// A file's text, or an error naming it: the I/O error, or where it stops being
+/// UTF-8 text.
+pub(crate) fn read_text(path: &std::path::Path) -> Result<String, Error> {
+    let error = |message: String| Error::Io {
         path: path.display().to_string(),
-        message: e.to_string(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        let before = &bytes[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = at - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+        error(format!(
+            "it is not UTF-8 text: the byte 0x{:02x} at line {line}, column {column} is not UTF-8; save the file as UTF-8",
+            bytes[at]
+        ))
     })
 }
 
@@ -299,10 +311,7 @@ fn import(args: &ImportArgs) -> Result<Outcome, Error> {
         ImportFormat::Postman(postman) => return import_postman(postman),
     };
     let path = &har.recording;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let text = read_text(path)?;
     let imported =
         kaioken_compiler::import_har(&path.display().to_string(), &text, &har_options(&har.har))
             .map_err(Error::Compile)?;
@@ -333,10 +342,7 @@ fn import(args: &ImportArgs) -> Result<Outcome, Error> {
 /// placeholders to set are listed on stderr either way.
 fn import_openapi(args: &OpenApiImportArgs) -> Result<Outcome, Error> {
     let path = &args.spec;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let text = read_text(path)?;
     let options = kaioken_compiler::OpenApiOptions {
         server: args.server.clone(),
         tags: args.tags.clone(),
@@ -394,10 +400,7 @@ fn run(args: &RunArgs) -> Result<Outcome, Error> {
         .or_else(|| positional_har.map(std::path::PathBuf::from));
     let config = match &config_path {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            let text = read_text(path)?;
             Some(ConfigFile {
                 name: path.display().to_string(),
                 text,
@@ -1131,10 +1134,7 @@ fn unless_unwritten(
 fn render_saved(args: &ReportArgs) -> Result<Outcome, Error> {
     let path = args.report.display().to_string();
     let outputs = outputs(&args.output, args.format)?;
-    let text = std::fs::read_to_string(&args.report).map_err(|e| Error::Io {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let text = read_text(&args.report)?;
     let report = Report::parse(&text)
         .map_err(|message| Error::Setup(format!("cannot read the report `{path}`: {message}")))?;
     if outputs.is_empty() {

@@ -56,10 +56,7 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome, Error> {
 
 fn read(path: &Path) -> Result<Report, Error> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: name.clone(),
-        message: e.to_string(),
-    })?;
+    let text = crate::read_text(path)?;
     Report::parse(&text)
         .map_err(|message| Error::Setup(format!("cannot merge `{name}`: {message}")))
 }

@@ -303,6 +303,22 @@ fn zero_concurrency_is_out_of_range() {
         .run();
 }
 
+/// A scenario that is not UTF-8 text (saved in Latin-1) is told where.
+#[test]
+fn a_file_that_is_not_utf8_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("latin1.toml"),
+        b"[target]\nurl = \"http://127.0.0.1:9/caf\xe9\"\n",
+    )
+    .unwrap();
+    Test::in_dir(dir)
+        .args(["-f", "latin1.toml", "--dry-run"])
+        .status(1)
+        .stderr("error: cannot access `latin1.toml`: it is not UTF-8 text: the byte 0xe9 at line 2, column 30 is not UTF-8; save the file as UTF-8\n")
+        .run();
+}
+
 /// A negative number is the flag's value, out of its range: not an unknown flag
 /// (`-r -10` was "unexpected argument '-1'").
 #[test]
