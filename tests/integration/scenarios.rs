@@ -187,7 +187,9 @@ fn scenario_errors_are_located() {
         .scenario("[[scenarios]]\n[[scenarios.steps]]\nurl = \"/relative\"\n")
         .arg("--dry-run")
         .status(1)
-        .stderr_contains("a relative URL needs `url` in `[target]`")
+        .stderr_contains(
+            "a relative URL needs a base: `url` in `[target]`, or the URL on the command line",
+        )
         .run();
     Test::new()
         .scenario(&format!(

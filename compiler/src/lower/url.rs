@@ -29,7 +29,7 @@ impl Lowerer<'_> {
                 Some(origin) => Some((origin.clone(), self.check_path(url, t)?)),
                 None => {
                     let kind = CompileErrorKind::BadUrl {
-                        reason: "a relative URL needs `url` in `[target]` to be relative to".into(),
+                        reason: "a relative URL needs a base: `url` in `[target]`, or the URL on the command line (`kaioken -f FILE http://HOST:PORT`)".into(),
                     };
                     self.errors.push(CompileError::at(kind, &url.loc, None));
                     None
@@ -346,7 +346,9 @@ mod tests {
     fn a_relative_step_needs_a_target() {
         assert_eq!(
             errors("[[scenarios]]\n[[scenarios.steps]]\nurl = \"/a\"\n"),
-            ["3:8 [/a] invalid URL: a relative URL needs `url` in `[target]` to be relative to"]
+            [
+                "3:8 [/a] invalid URL: a relative URL needs a base: `url` in `[target]`, or the URL on the command line (`kaioken -f FILE http://HOST:PORT`)"
+            ]
         );
     }
 }
