@@ -39,7 +39,15 @@ pub(crate) fn power_line(report: &Report) -> String {
         return "⚡ Power level: 0 — interrupted before any request finished".to_owned();
     }
     if r.rps == 0.0 {
-        return "⚡ Power level: 0 — the target did not answer".to_owned();
+        // Not "did not answer" when it answered, with what no request could take.
+        return match report.errors.iter().max_by_key(|&(_, n)| *n) {
+            Some((class, _)) if r.errors > 0 => {
+                format!(
+                    "⚡ Power level: 0 — no response: every request failed, most with `{class}`"
+                )
+            }
+            _ => "⚡ Power level: 0 — the target did not answer".to_owned(),
+        };
     }
     let level = thousands(r.rps.round() as u64);
     if r.failure_rate > report.settings.max_error_rate {
@@ -921,7 +929,10 @@ mod tests {
         };
         assert!(line(9001.0, 0.0).contains("OVER 9000"));
         assert!(!line(500.0, 0.0).contains("OVER"));
-        assert!(line(0.0, 0.0).contains("did not answer"));
+        assert_eq!(
+            line(0.0, 1.0),
+            "⚡ Power level: 0 — no response: every request failed, most with `timeout`"
+        );
         // Every response a 404: fast, but no cheer.
         assert_eq!(
             line(9001.0, 1.0),
