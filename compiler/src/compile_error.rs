@@ -233,7 +233,18 @@ impl CompileError {
                     let r = text.span(s.offset()..s.offset() + s.len());
                     SourceSpan::new(r.start.into(), r.len())
                 });
-                let redacted = crate::located::Src::new(rule.text(&src.name), text.text);
+                let name = rule.text(&src.name);
+                // Its place as written, where the diagnostic names it.
+                let written = self.span.and_then(|s| {
+                    let place = miette::SourceCode::read_span(&**src, &s, 0, 0).ok()?;
+                    Some((place.line(), place.column()))
+                });
+                let redacted = match (span, written) {
+                    (Some(span), Some(place)) => {
+                        crate::located::Src::hidden(name, text.text, span.offset(), place)
+                    }
+                    _ => crate::located::Src::new(name, text.text),
+                };
                 (Some(Box::new(redacted)), span)
             }
         };

@@ -23,6 +23,11 @@ pub(crate) struct SrcText {
     /// of thousands of places, and counting from the start of the text each time
     /// made lowering quadratic in its size.
     index: OnceLock<LineIndex>,
+    /// For a text with secrets hidden: where a diagnostic's place (at this offset
+    /// of the hidden text) is in the file as written, 0-based line and column,
+    /// which a diagnostic names rather than its place in the hidden text (a
+    /// hidden value is not as long as the value).
+    pub written_at: Option<(usize, usize, usize)>,
 }
 
 impl std::ops::Deref for Src {
@@ -101,6 +106,23 @@ impl Src {
             name: name.into(),
             text: text.into(),
             index: OnceLock::new(),
+            written_at: None,
+        }))
+    }
+
+    /// `text` (this source with secrets hidden), named `name`, whose `offset` is at
+    /// `line` and `column` (0-based) of the file as written ([`SrcText::written_at`]).
+    pub fn hidden(
+        name: impl Into<Arc<str>>,
+        text: impl Into<Arc<str>>,
+        offset: usize,
+        (line, column): (usize, usize),
+    ) -> Src {
+        Src(Arc::new(SrcText {
+            name: name.into(),
+            text: text.into(),
+            index: OnceLock::new(),
+            written_at: Some((offset, line, column)),
         }))
     }
 

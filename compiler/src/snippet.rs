@@ -136,6 +136,16 @@ impl SourceCode for Src {
                     lines,
                 )
             };
+        // The place a diagnostic names (its span alone, no context) is the file's
+        // as written, when secrets are hidden in this text.
+        let (line, column) = match self.written_at {
+            Some((at, line, column))
+                if context_lines_before == 0 && context_lines_after == 0 && span.offset() == at =>
+            {
+                (line, column)
+            }
+            _ => (line, column),
+        };
         Ok(Box::new(MietteSpanContents::new_named(
             self.name.to_string(),
             data,

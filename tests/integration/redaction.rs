@@ -156,7 +156,7 @@ fn diagnostics_hide_secrets_in_the_quoted_source() {
             "kaioken::compile::unknown_variable
 
   × unknown variable `NOPE`
-   ╭─[--header \"Authorization: <redacted>${NOPE}\":1:26]
+   ╭─[--header \"Authorization: <redacted>${NOPE}\":1:32]
  1 │ Authorization: <redacted>${NOPE}
    ·                          ───┬───
    ·                             ╰── not a built-in or environment variable
