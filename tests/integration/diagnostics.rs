@@ -319,6 +319,29 @@ fn a_file_that_is_not_utf8_is_located() {
         .run();
 }
 
+/// A recording's, a spec's or a collection's flag on a run of something else is an
+/// error, not ignored: `--think-time` on a URL would otherwise run without pauses.
+#[test]
+fn a_flag_for_another_kind_of_scenario_is_an_error() {
+    for (flag, what) in [
+        (&["--think-time"][..], "a recording (`.har`)"),
+        (&["--server", "http://127.0.0.1:9"][..], "an OpenAPI spec"),
+        (&["--environment", "env.json"][..], "a Postman collection"),
+    ] {
+        Test::new()
+            .file("env.json", "{}")
+            .arg(NOWHERE)
+            .args(flag.iter().copied())
+            .arg("--dry-run")
+            .status(1)
+            .stderr_contains(format!(
+                "`{}` applies to {what}: this run's scenario is not one",
+                flag[0]
+            ))
+            .run();
+    }
+}
+
 /// A negative number is the flag's value, out of its range: not an unknown flag
 /// (`-r -10` was "unexpected argument '-1'").
 #[test]

@@ -100,6 +100,50 @@ pub(crate) const MAX_THINK_TIME: Duration = Duration::from_secs(3600);
 /// browsers: enough for any sane chain, few enough to stop a loop).
 const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
+/// How the scenario file was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Front {
+    Toml,
+    Har,
+    Spec,
+    Collection,
+}
+
+impl Front {
+    /// What such a file is, for a message.
+    fn what(self) -> &'static str {
+        match self {
+            Front::Toml => "a TOML scenario",
+            Front::Har => "a recording (`.har`)",
+            Front::Spec => "an OpenAPI spec",
+            Front::Collection => "a Postman collection",
+        }
+    }
+}
+
+/// The flags given that only one kind of scenario file reads, with that kind.
+fn foreign_flags(input: &Input) -> Vec<(&'static str, Front)> {
+    let (har, spec, postman) = (&input.har, &input.openapi, &input.postman);
+    [
+        ("--include-assets", Front::Har, har.include_assets),
+        ("--include-host", Front::Har, !har.include_hosts.is_empty()),
+        ("--think-time", Front::Har, har.think_time),
+        ("--server", Front::Spec, spec.server.is_some()),
+        ("--operation-tag", Front::Spec, !spec.tags.is_empty()),
+        ("--operation", Front::Spec, !spec.operations.is_empty()),
+        (
+            "--environment",
+            Front::Collection,
+            postman.environment.is_some(),
+        ),
+        ("--globals", Front::Collection, postman.globals.is_some()),
+    ]
+    .into_iter()
+    .filter(|&(_, _, given)| given)
+    .map(|(flag, front, _)| (flag, front))
+    .collect()
+}
+
 /// Build the [`Ir`] from the input: read the file, apply flags, validate everything.
 ///
 /// # Example
@@ -124,22 +168,39 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
     let mut draft = Draft::default();
     let mut errors = Vec::new();
     let mut file_src = None;
+    let mut front_end = None;
     if let Some(config) = &input.config {
         // Editors sometimes write a UTF-8 BOM; TOML has no place for it.
         let text = config.text.strip_prefix('\u{feff}').unwrap_or(&config.text);
         let src = Src::new(config.name.as_str(), text);
-        if front::har::is_har(&config.name) {
-            front::har::read(&src, &input.har, &mut draft)
+        let (front, read) = if front::har::is_har(&config.name) {
+            (Front::Har, front::har::read(&src, &input.har, &mut draft))
         } else if front::openapi::is_spec(&config.name, text) {
-            front::openapi::read(&src, &input.openapi, &mut draft)
+            let read = front::openapi::read(&src, &input.openapi, &mut draft);
+            (Front::Spec, read)
         } else if front::postman::is_postman(text) || is_json(&config.name) {
             // A `.json` scenario can only be a collection: one that is not is told so.
-            front::postman::read(&src, &input.postman, &mut draft)
+            let read = front::postman::read(&src, &input.postman, &mut draft);
+            (Front::Collection, read)
         } else {
-            front::toml::read(&src, &mut draft)
-        }
-        .map_err(CompileErrors::from)?;
+            (Front::Toml, front::toml::read(&src, &mut draft))
+        };
+        read.map_err(CompileErrors::from)?;
+        front_end = Some(front);
         file_src = Some(src);
+    }
+    // A recording's, a spec's or a collection's flags on a run of something else
+    // would be ignored without a word.
+    for (flag, front) in foreign_flags(input) {
+        if front_end != Some(front) {
+            let message = format!(
+                "`{flag}` applies to {}: this run's scenario is not one",
+                front.what()
+            );
+            errors.push(CompileError::unlocated(CompileErrorKind::Conflict {
+                message,
+            }));
+        }
     }
     if let Some(path) = &input.flags.targets {
         match std::fs::read_to_string(path) {
