@@ -73,6 +73,14 @@ pub fn render(report: &Report) -> String {
         &header.map(|c| (*c).to_owned()).collect::<Vec<_>>(),
     );
     for s in &report.timeline {
+        // A second of the timeline is one second long, but for the run's last,
+        // which lasts what is left of the measured time: its responses over that.
+        let length = (report.elapsed_s - s.second as f64).min(1.0);
+        let rps = if length > 0.0 && length < 1.0 {
+            num(s.responses as f64 / length, 3)
+        } else {
+            s.responses.to_string()
+        };
         row(
             &mut out,
             &[
@@ -82,9 +90,7 @@ pub fn render(report: &Report) -> String {
                 s.responses.to_string(),
                 s.errors.to_string(),
                 s.unexpected_status.to_string(),
-                // A second of the timeline is one second long: its responses are its
-                // rate.
-                s.responses.to_string(),
+                rps,
                 opt(s.latency_p50_ms, 3),
                 opt(s.latency_p90_ms, 3),
                 opt(s.latency_p99_ms, 3),
@@ -239,6 +245,25 @@ mod tests {
         let width = COLUMNS.len() + MESSAGE_COLUMNS.len();
         assert!(lines.iter().all(|l| l.split(',').count() == width));
         insta::assert_snapshot!(text);
+    }
+
+    /// A whole second's rate is its responses; the last, cut short, is its
+    /// responses over what it lasted.
+    #[test]
+    fn the_last_second_is_a_rate_over_what_it_lasted() {
+        let mut report = closed_report();
+        let last = report.timeline.last().unwrap().second;
+        report.elapsed_s = last as f64 + 0.25;
+        let responses: Vec<u64> = report.timeline.iter().map(|s| s.responses).collect();
+        let text = render(&report);
+        let rps: Vec<&str> = text
+            .split_terminator("\r\n")
+            .filter(|l| l.starts_with("run,"))
+            .map(|l| l.split(',').nth(6).unwrap())
+            .collect();
+        let mut expected: Vec<String> = responses.iter().map(u64::to_string).collect();
+        *expected.last_mut().unwrap() = num(*responses.last().unwrap() as f64 * 4.0, 3);
+        assert_eq!(rps, expected);
     }
 
     #[test]
