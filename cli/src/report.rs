@@ -1302,6 +1302,13 @@ fn judge(
 }
 
 impl Report {
+    /// How long second `second` of the timeline lasted, in seconds: one, but for
+    /// the run's last, cut short by its end (`elapsed_s`).
+    pub fn second_length(&self, second: usize) -> f64 {
+        let left = self.elapsed_s - second as f64;
+        if left > 0.0 && left < 1.0 { left } else { 1.0 }
+    }
+
     /// A saved report read back, for rendering again (`kaioken report`).
     ///
     /// # Errors

@@ -73,10 +73,9 @@ pub fn render(report: &Report) -> String {
         &header.map(|c| (*c).to_owned()).collect::<Vec<_>>(),
     );
     for s in &report.timeline {
-        // A second of the timeline is one second long, but for the run's last,
-        // which lasts what is left of the measured time: its responses over that.
-        let length = (report.elapsed_s - s.second as f64).min(1.0);
-        let rps = if length > 0.0 && length < 1.0 {
+        // A whole second's responses are its rate; a second cut short is not whole.
+        let length = report.second_length(s.second);
+        let rps = if length < 1.0 {
             num(s.responses as f64 / length, 3)
         } else {
             s.responses.to_string()

@@ -362,6 +362,8 @@ fn table(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
 pub fn render(report: &Report, serious: bool) -> String {
     let r = &report.requests;
     let t = &report.timeline;
+    // A count in a second as a rate: over what the second lasted.
+    let per_second = |n: u64, second: usize| n as f64 / report.second_length(second);
     let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     let _ = write!(
         out,
@@ -420,17 +422,26 @@ pub fn render(report: &Report, serious: bool) -> String {
             Series {
                 name: "responses".into(),
                 color: PALETTE[0],
-                values: t.iter().map(|s| Some(s.responses as f64)).collect(),
+                values: t
+                    .iter()
+                    .map(|s| Some(per_second(s.responses, s.second)))
+                    .collect(),
             },
             Series {
                 name: "errors".into(),
                 color: PALETTE[1],
-                values: t.iter().map(|s| Some(s.errors as f64)).collect(),
+                values: t
+                    .iter()
+                    .map(|s| Some(per_second(s.errors, s.second)))
+                    .collect(),
             },
             Series {
                 name: "unexpected status".into(),
                 color: PALETTE[2],
-                values: t.iter().map(|s| Some(s.unexpected_status as f64)).collect(),
+                values: t
+                    .iter()
+                    .map(|s| Some(per_second(s.unexpected_status, s.second)))
+                    .collect(),
             },
         ],
     );
