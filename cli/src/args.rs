@@ -863,6 +863,10 @@ fn parse_percentiles(text: &str) -> Result<Percentiles, String> {
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Shown in order, each once.
+    let mut list = list;
+    list.sort_by(f64::total_cmp);
+    list.dedup();
     Ok(Percentiles(list))
 }
 
@@ -874,4 +878,18 @@ pub enum TargetsOrderArg {
     RoundRobin,
     /// One drawn at random per iteration, with equal weights.
     Random,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_percentiles;
+
+    #[test]
+    fn percentiles_are_shown_in_order_each_once() {
+        assert_eq!(
+            parse_percentiles("99, 50,50,100,99.9").unwrap().0,
+            [50.0, 99.0, 99.9, 100.0]
+        );
+        assert!(parse_percentiles("50,101").is_err());
+    }
 }
