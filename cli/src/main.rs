@@ -286,7 +286,10 @@ fn import_postman(args: &PostmanImportArgs) -> Result<Outcome, Error> {
     };
     let Some(output) = &args.output else {
         if !imported.unknown.is_empty() || !imported.not_converted.is_empty() {
-            eprintln!("imported {} requests{notes}", imported.steps);
+            eprintln!(
+                "imported {}{notes}",
+                summary::counted(imported.steps as u64, "request", "requests")
+            );
         }
         return print_stdout(&imported.toml);
     };
@@ -329,10 +332,10 @@ fn import(args: &ImportArgs) -> Result<Outcome, Error> {
         n => format!("; correlated: {}, … ({n} in all)", vars[..8].join(", ")),
     };
     eprintln!(
-        "wrote {} ({} of {} entries as steps{correlated})\ncheck it with: kaioken -f {} --dry-run",
+        "wrote {} ({} of {} as steps{correlated})\ncheck it with: kaioken -f {} --dry-run",
         output.display(),
         imported.steps,
-        imported.entries,
+        summary::counted(imported.entries as u64, "entry", "entries"),
         output.display()
     );
     Ok(Outcome::Success)

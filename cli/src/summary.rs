@@ -178,13 +178,19 @@ fn anatomy(out: &mut String, report: &Report) {
         [
             format!("p50  {}", phases.join(" · ")),
             format!(
-                "{} connections opened · {} requests reused one · {} closed by the server",
-                thousands(c.opened),
-                thousands(c.reused),
+                "{} opened · {} reused one · {} closed by the server",
+                counted(c.opened, "connection", "connections"),
+                counted(c.reused, "request", "requests"),
                 thousands(c.closed_by_server)
             ),
         ],
     );
+}
+
+/// `n` with its noun, `one` when `n` is 1, else `many`: `1 connection`, `1,024
+/// connections`.
+pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
 /// The WebSocket section, when a step speaks WebSocket: connections, handshake
@@ -211,8 +217,8 @@ fn websocket(out: &mut String, report: &Report) {
         .collect();
     let mut lines = vec![
         format!(
-            "{} connections opened · {} failed · {} closed by the server",
-            thousands(c.opened),
+            "{} opened · {} failed · {} closed by the server",
+            counted(c.opened, "connection", "connections"),
             thousands(c.failed),
             thousands(c.closed_by_peer)
         ),

@@ -60,8 +60,13 @@ fn tls_handshakes_count_connections_not_requests() {
             report.get("phases_ms.dns.p50").is_null(),
             "a phase that never happened has no statistics\n{report}"
         );
+        let noun = if opened == 1 {
+            "connection"
+        } else {
+            "connections"
+        };
         let said = format!(
-            "{opened} connections opened · {} requests reused one · 0 closed by the server",
+            "{opened} {noun} opened · {} requests reused one · 0 closed by the server",
             400 - opened
         );
         assert!(
