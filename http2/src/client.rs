@@ -385,6 +385,12 @@ impl Connection {
             let (ty, flags) = (head[3], head[4]);
             let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
             if len > MAX_FRAME {
+                // `HTTP/1.1 …` read as a frame's head is one of megabytes.
+                if input[pos..].starts_with(b"HTTP/1.") {
+                    return Err(Error::protocol(
+                        "an HTTP/1.1 response, not a frame (a server that does not speak HTTP/2 without TLS, h2c)",
+                    ));
+                }
                 return Err(Error {
                     code: code::FRAME_SIZE_ERROR,
                     what: "a frame larger than SETTINGS_MAX_FRAME_SIZE",
@@ -1073,6 +1079,11 @@ mod tests {
                 frame(kind::DATA, 0, 1, &vec![0; MAX_FRAME + 1]),
                 code::FRAME_SIZE_ERROR,
                 "a frame larger than SETTINGS_MAX_FRAME_SIZE",
+            ),
+            (
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                code::PROTOCOL_ERROR,
+                "an HTTP/1.1 response, not a frame (a server that does not speak HTTP/2 without TLS, h2c)",
             ),
             (
                 frame(kind::DATA, 0, 1, b"x"),

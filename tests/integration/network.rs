@@ -427,3 +427,25 @@ fn dns_refresh_looks_a_name_up_again_when_its_answer_is_old() {
     }
     assert_eq!(nginx.access_log_lines().len() as u64, requests);
 }
+
+/// `--http2` (prior knowledge) to a server that speaks HTTP/1.1 only: each request
+/// fails as a protocol error that says the server answered in HTTP/1.1, not that
+/// a frame was too large (its status line read as a frame's head).
+#[test]
+fn http2_to_a_server_without_h2c_says_it_answered_in_http1() {
+    let nginx = Nginx::start(Variant::Http1);
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args(["--http2", "-n", "3", "-c", "1"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(1);
+    assert_eq!(report.u64("errors.protocol"), 3, "{report}");
+    let detail = report.str("error_details.protocol");
+    assert!(
+        detail.contains("an HTTP/1.1 response, not a frame"),
+        "{detail}"
+    );
+}
