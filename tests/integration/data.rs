@@ -470,4 +470,10 @@ fn targets_bad_line_is_located() {
         .status(1)
         .stderr_contains("cannot read `missing.txt`: No such file or directory")
         .run();
+    Test::new()
+        .file("empty.txt", "# nothing yet\n")
+        .args(["--targets", "empty.txt", "--dry-run"])
+        .status(1)
+        .stderr_contains("the target list `empty.txt` has no `METHOD URL` line")
+        .run();
 }

@@ -125,7 +125,7 @@ pub(crate) fn read(src: &Src, order: TargetsOrder, draft: &mut Draft) -> Result<
     }
     if steps.is_empty() {
         let kind = CompileErrorKind::Targets {
-            message: "the target list has no `METHOD URL` line".into(),
+            message: format!("the target list `{}` has no `METHOD URL` line", src.name),
         };
         return Err(CompileError::in_source(kind, src, None));
     }
