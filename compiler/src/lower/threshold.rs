@@ -91,7 +91,7 @@ impl Lowerer<'_> {
         {
             Some("`rps` is responses per second: write a number, e.g. `> 1000`".to_owned())
         } else {
-            None
+            beyond_range(key, metric, &threshold.bound)
         };
         if let Some(message) = problem {
             self.grammar_error(
@@ -108,6 +108,34 @@ impl Lowerer<'_> {
             threshold,
             loc: value.loc.ir_loc(),
         })
+    }
+}
+
+/// Why `bound` is outside what `metric` can measure, when it is: a threshold
+/// there could never fail, or never pass (`error_rate = "< 150%"`, `rps = "> -5"`).
+fn beyond_range(key: &str, metric: Metric, bound: &kaioken_grammar::Value) -> Option<String> {
+    use kaioken_grammar::Value;
+    let (value, percent) = match *bound {
+        Value::Number(n) => (n, false),
+        Value::Percent(n) => (n, true),
+        Value::Time(_) | Value::Text(_) | Value::Code(_) => return None,
+    };
+    // The rates of requests and checks are shares, as a fraction or a percentage;
+    // dropped iterations are with a percentage (a count without).
+    let share = matches!(
+        metric,
+        Metric::ErrorRate | Metric::FailureRate | Metric::CheckPassRate
+    ) || (metric == Metric::DroppedIterations && percent);
+    if value < 0.0 {
+        Some(format!(
+            "`{key}` is never below 0: a bound below it always passes or always fails"
+        ))
+    } else if share && value > 1.0 {
+        Some(format!(
+            "`{key}` is a share, at most 100% (1.0): a bound above it always passes or always fails"
+        ))
+    } else {
+        None
     }
 }
 
@@ -190,6 +218,29 @@ max = "<= 2s"
                 "13:8 [> 50%] invalid threshold: `rps` is responses per second: write a number, e.g. `> 1000`",
             ]
         );
+    }
+
+    /// A bound outside what the metric can be (a negative one, a share above 100%)
+    /// is an error: the threshold could never fail, or never pass. 100% itself, and
+    /// a count of dropped iterations above 1, are bounds like any other.
+    #[test]
+    fn bounds_beyond_the_metric_are_errors() {
+        let errors = errors(&format!(
+            "{SCENARIOS}[thresholds]\nerror_rate = \"< 150%\"\nrps = \"> -5\"\ncheck_pass_rate = \"> 1.5\"\n"
+        ));
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[0].contains("`error_rate` is a share, at most 100% (1.0)"),
+            "{errors:?}"
+        );
+        assert!(errors[1].contains("`rps` is never below 0"), "{errors:?}");
+        assert!(
+            errors[2].contains("`check_pass_rate` is a share"),
+            "{errors:?}"
+        );
+        ok(&format!(
+            "{SCENARIOS}[thresholds]\nfailure_rate = \"<= 100%\"\ndropped_iterations = \"< 10\"\nachieved_rate = \"> 101%\"\n"
+        ));
     }
 
     #[test]
