@@ -64,9 +64,17 @@ impl Lowerer<'_> {
             };
             let problem = match &extractor {
                 kaioken_grammar::Extractor::Json(path) => {
-                    jsonpath_rust::parser::parse_json_path(path)
-                        .err()
-                        .map(|e| format!("invalid JSONPath `{path}`: {e}"))
+                    if let Err(e) = jsonpath_rust::parser::parse_json_path(path) {
+                        let (message, at) = jsonpath_error(path, &e);
+                        // Underlined where the parser stopped, in the spec as written.
+                        let span = at.and_then(|at| {
+                            let start = spec.value.find(path.as_str())? + at;
+                            Some(kaioken_grammar::Span::new(start, start + 1))
+                        });
+                        self.grammar_error(message, None, &spec.loc, span);
+                        continue;
+                    }
+                    None
                 }
                 kaioken_grammar::Extractor::Regex(re) => regex::bytes::Regex::new(re)
                     .err()
@@ -216,6 +224,33 @@ fn visit_regexes(check: &kaioken_grammar::Check, f: &mut impl FnMut(&str, kaioke
     }
 }
 
+/// A JSONPath's parse error in words, with where in `path` the parser stopped
+/// when it says: `expected comparable`, not pest's own multi-line rendering.
+fn jsonpath_error(
+    path: &str,
+    e: &jsonpath_rust::parser::errors::JsonPathError,
+) -> (String, Option<usize>) {
+    use jsonpath_rust::parser::errors::JsonPathError;
+    match e {
+        JsonPathError::PestError(e) => {
+            let at = match e.location {
+                pest::error::InputLocation::Pos(at) => at,
+                pest::error::InputLocation::Span((start, _)) => start,
+            };
+            let at = at.min(path.len().saturating_sub(1));
+            let column = path[..at].chars().count() + 1;
+            (
+                format!(
+                    "invalid JSONPath `{path}`: {} at its character {column}",
+                    e.variant.message()
+                ),
+                Some(at),
+            )
+        }
+        e => (format!("invalid JSONPath `{path}`: {e}"), None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use kaioken_grammar::Extractor;
@@ -332,8 +367,9 @@ expr = "duration < 200ms"
             e[2].starts_with("6:45 [regex:(] invalid regular expression: regex parse error:"),
             "{e:?}"
         );
+        // Where the parser stopped, in its words.
         assert!(
-            e[3].starts_with("6:60 [json:$[] invalid JSONPath `$[`: "),
+            e[3] == "6:66 [[] invalid JSONPath `$[`: expected selector at its character 2",
             "{e:?}"
         );
         assert!(e[4].starts_with("6:75 [xml:/a] "), "{e:?}");
