@@ -35,6 +35,9 @@ impl Lowerer<'_> {
                 continue;
             }
             let Some((def, src, body_at)) = self.script_def(name, &script.body) else {
+                // Its file could not be read (said): still a name the scenario has,
+                // so its uses are not reported as unknown too.
+                self.script_names.insert(name.clone());
                 continue;
             };
             let role = match name.as_str() {
@@ -295,6 +298,20 @@ mod tests {
         assert_eq!(
             helps,
             ["did you mean `sign`?", "did you mean `valid_order`?"]
+        );
+    }
+
+    /// A script whose file cannot be read is that one error: its uses are of a
+    /// name the scenario has, not of an unknown script.
+    #[test]
+    fn a_script_file_that_cannot_be_read_is_one_error() {
+        let e = errors(&format!(
+            "{TARGET}[scripts]\nchk = {{ file = \"no-such-file.lua\" }}\n[request]\nchecks = [\"script:chk\"]\n"
+        ));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("cannot read") && e[0].contains("no-such-file.lua"),
+            "{e:?}"
         );
     }
 
