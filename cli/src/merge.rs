@@ -474,6 +474,16 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
     } else {
         0.0
     };
+    // Each part's share of the planned rate and of the VUs allowed, added up: the
+    // first part's alone made the merge depend on the order of its inputs, and
+    // judged the whole run's rate against one part's target.
+    m.iterations.target_rate = reports
+        .iter()
+        .map(|r| r.iterations.target_rate)
+        .sum::<Option<f64>>();
+    m.vus.max_allowed = reports
+        .iter()
+        .fold(0u32, |n, r| n.saturating_add(r.vus.max_allowed));
     // The busiest moment of each part, together: none had more at once.
     m.vus.max_active = sum(&|r| r.vus.max_active);
     m.timeline = timeline(&reports, start);

@@ -605,6 +605,25 @@ fn four_segments_merge_into_the_whole_run() {
         "{merged}"
     );
     assert_eq!(merged.get("merged_from").as_array().map(Vec::len), Some(4));
+    // The whole run's plan, from the parts' shares of it, whatever their order.
+    assert_eq!(merged.f64("iterations.target_rate"), 400.0, "{merged}");
+    assert_eq!(merged.u64("vus.max_allowed"), 40, "{merged}");
+    let reversed = dir.path().join("reversed.json");
+    let mut args = vec!["merge".to_owned()];
+    args.extend(parts.iter().rev().cloned());
+    args.extend(["-o".to_owned(), reversed.display().to_string()]);
+    Test::new().without_no_tui().args(args).run();
+    let reversed = Report(
+        serde_json::from_str(&std::fs::read_to_string(&reversed).expect("the merged report"))
+            .expect("JSON"),
+    );
+    for field in [
+        "iterations.target_rate",
+        "vus.max_allowed",
+        "requests.total",
+    ] {
+        assert_eq!(reversed.get(field), merged.get(field), "{field}");
+    }
     // Without -o, the merged run's summary, which says what it was made of.
     let mut args = vec!["merge".to_owned()];
     args.extend(parts.iter().cloned());
