@@ -107,4 +107,5 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
     if active {
         ctx.stats.borrow_mut().vus_changed(Instant::now(), -1);
     }
+    vu.drivers.finish(reached(&mut stop_rx, 2)).await;
 }

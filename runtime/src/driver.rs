@@ -195,6 +195,14 @@ impl Drivers {
         (outcome, driver)
     }
 
+    /// The VU is done: its WebSocket connections close as the protocol says
+    /// ([`Ws::finish`]); the other drivers' connections close when dropped.
+    pub async fn finish(&mut self, hard_stop: impl std::future::Future<Output = ()>) {
+        if let Some(ws) = &mut self.ws {
+            ws.finish(hard_stop).await;
+        }
+    }
+
     /// The driver of `protocol`, if a step has used it.
     pub fn get(&mut self, protocol: Protocol) -> Option<&mut dyn Driver> {
         match protocol {

@@ -454,4 +454,5 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     queue.alive.set(queue.alive.get() - 1);
     ctx.stats.borrow_mut().vus_changed(Instant::now(), -1);
     queue.retired.notify_one();
+    vu.drivers.finish(reached(&mut stop_rx, 2)).await;
 }

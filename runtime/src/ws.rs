@@ -49,6 +49,11 @@ use crate::stats::{Opened, Outcome, Tally, Timing};
 const NORMAL: u16 = 1000;
 /// A close frame without a code (RFC 6455 §7.4.1: "no status received").
 const NO_STATUS: u16 = 1005;
+/// The longest a VU's connections take to close at its end ([`Ws::finish`]).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a connection is quiet before it is closed at the VU's end: a server
+/// still answering what it was sent answers more often than this.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// One open WebSocket connection, the URL it was opened to and the step that opened
 /// it.
@@ -181,6 +186,34 @@ impl Ws {
     /// Forget connection `i`, which the peer closed or which failed.
     fn drop_conn(&mut self, i: usize) {
         self.conns.swap_remove(i);
+    }
+
+    /// The VU is done: close each connection as RFC 6455 says, within
+    /// [`CLOSE_WAIT`], or until `hard_stop` resolves (a second Ctrl-C). First what
+    /// the server still sends is read until the connection is quiet for [`QUIET`]:
+    /// a fire-and-forget VU sends faster than a server echoes, and a server cannot
+    /// echo once it has the client's close, nor read on once a socket closed with
+    /// replies unread is reset; either way it would stop short of messages counted
+    /// as sent. Then the close frame (1000), and what comes up to the server's own
+    /// close. What comes while closing is after the run, and not counted.
+    pub async fn finish(&mut self, hard_stop: impl std::future::Future<Output = ()>) {
+        let closing = async {
+            for conn in &mut self.conns {
+                while let Ok(Some(Ok(_))) = tokio::time::timeout(QUIET, conn.ws.next()).await {}
+                let normal = tungstenite::protocol::CloseFrame {
+                    code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+                    reason: Utf8Bytes::default(),
+                };
+                if conn.ws.close(Some(normal)).await.is_ok() {
+                    while let Some(Ok(_)) = conn.ws.next().await {}
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::timeout(CLOSE_WAIT, closing) => {}
+            () = hard_stop => {}
+        }
+        self.conns.clear();
     }
 
     /// One exchange on `step`'s connection, opened first if there is none.
