@@ -663,7 +663,7 @@ pub(crate) fn load_warnings(it: &Iterations, reason: StopReason, cap: Option<Cap
                     (1.0 - achieved / cap) * 100.0
                 ),
                 None => format!(
-                    "achieved {:.1} iterations/s, {:.1}% below the planned {:.1}/s: the VUs could not keep up; raise -c or --max-vus",
+                    "achieved {:.1} iterations/s, {:.1}% below the planned {:.1}/s: the VUs could not keep up; raise --max-vus or make the target faster",
                     it.achieved_rate,
                     short * 100.0,
                     target
