@@ -3,8 +3,9 @@
 //! Part of the HAR front end (recording.har → entries → **Recording** → Draft or
 //! TOML): what a recorder wrote that must not be replayed as is is dropped here —
 //! HTTP/2 and HTTP/3 pseudo-headers, hop-by-hop headers, `host` (from the URL),
-//! `content-length` (from the body) and `cookie` (a per-VU jar replaces it) — and
-//! repeated names are merged, since a TOML table holds each name once.
+//! `alt-used` (the recording's alternative service), `content-length` (from the
+//! body) and `cookie` (a per-VU jar replaces it) — and repeated names are merged,
+//! since a TOML table holds each name once.
 
 use std::ops::Range;
 
@@ -49,6 +50,9 @@ pub(super) fn keep(
                     | "trailer"
                     | "upgrade"
                     | "host"
+                    // The origin the browser reached the host by (an alternative
+                    // service): the recording's, not the replay's.
+                    | "alt-used"
                     | "content-length"
             )
         {
@@ -116,6 +120,7 @@ mod tests {
     fn what_a_replay_must_not_send_is_dropped() {
         let (kept, notes) = kept(
             r#"[{"name": ":authority", "value": "h"}, {"name": "Host", "value": "h"},
+                {"name": "Alt-Used", "value": "h"},
                 {"name": "Connection", "value": "keep-alive"}, {"name": "Content-Length", "value": "2"},
                 {"name": "Cookie", "value": "s=1"}, {"name": "Accept", "value": "a"},
                 {"name": "accept", "value": "b"}, {"name": "bad name", "value": "x"},
