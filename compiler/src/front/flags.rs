@@ -159,6 +159,18 @@ impl Flags {
             text("--expect-status", &self.expect_status),
             &mut draft.expected_status,
         );
+        // A load model's flag overrides the file's model, as any flag its key:
+        // `--arrival-rate` on a closed-model file, `-c` on an open-model one.
+        if self.arrival_rate.is_some() && self.vus.is_none() {
+            draft.vus = None;
+        }
+        if self.vus.is_some() && self.arrival_rate.is_none() && self.max_vus.is_none() {
+            draft.arrival_rate = None;
+            draft.max_vus = None;
+            draft.pre_allocated_vus = None;
+            draft.queue_size = None;
+            draft.queue_timeout = None;
+        }
         if let Some(v) = self.vus {
             draft.vus = Some(located(
                 "--concurrency",

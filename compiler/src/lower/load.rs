@@ -500,6 +500,51 @@ duration = "1s"
         );
     }
 
+    /// A load model's flag overrides the file's model (`--help`: flags override the
+    /// file): `--arrival-rate` on a file with `vus`, `-c` on a file with
+    /// `arrival_rate` and `max_vus`. Both flags together are still a conflict.
+    #[test]
+    fn a_model_flag_overrides_the_files_model() {
+        let file = |text: &str, flags: Flags| {
+            lower(&Input {
+                config: Some(crate::ConfigFile {
+                    name: "s.toml".into(),
+                    text: format!("{TARGET}[load]\n{text}"),
+                }),
+                flags,
+                ..Input::default()
+            })
+        };
+        let open = file(
+            "vus = 4\n",
+            Flags {
+                arrival_rate: Some(100.0),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(open.load.arrival.map(|a| a.rate), Some(100.0));
+        let closed = file(
+            "arrival_rate = 100\nmax_vus = 20\n",
+            Flags {
+                vus: Some(3),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert!(closed.load.arrival.is_none());
+        assert_eq!(closed.load.vus, 3);
+        let both = file(
+            "",
+            Flags {
+                vus: Some(3),
+                arrival_rate: Some(100.0),
+                ..Flags::default()
+            },
+        );
+        assert!(both.is_err());
+    }
+
     #[test]
     fn a_bad_duration_flag_points_at_the_flag() {
         let e = lower(&Input {
