@@ -197,7 +197,7 @@ pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
 /// time, messages each way with their rates, round trips and close codes.
 ///
 /// ```text
-///   WebSocket   10 connections opened · 0 failed · 0 closed by the server
+///   WebSocket   10 sessions opened · 0 failed to open · 0 closed by the server
 ///               handshake p50 0.41ms  p99 1.20ms
 ///               sent 9,990 (999.0/s) · received 9,990 (999.0/s) · 0.2 MiB out, 0.2 MiB in
 ///               round trip p50 0.35ms  p90 0.52ms  p99 1.10ms
@@ -216,9 +216,11 @@ fn websocket(out: &mut String, report: &Report) {
         .map(|(code, n)| format!("{code} ×{}", thousands(*n)))
         .collect();
     let mut lines = vec![
+        // Sessions: the anatomy counts the TCP connections, those whose upgrade
+        // failed too.
         format!(
-            "{} opened · {} failed · {} closed by the server",
-            counted(c.opened, "connection", "connections"),
+            "{} opened · {} failed to open · {} closed by the server",
+            counted(c.opened, "session", "sessions"),
             thousands(c.failed),
             thousands(c.closed_by_peer)
         ),

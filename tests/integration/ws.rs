@@ -89,12 +89,9 @@ fn echo_round_trips_are_counted_on_both_sides() {
     let report = out.report();
     report.check_invariants(0);
     let opened = ws_connections(&report, &server, 4);
-    let noun = if opened == 1 {
-        "connection"
-    } else {
-        "connections"
-    };
-    let said = format!("WebSocket   {opened} {noun} opened · 0 failed · 0 closed by the server");
+    let noun = if opened == 1 { "session" } else { "sessions" };
+    let said =
+        format!("WebSocket   {opened} {noun} opened · 0 failed to open · 0 closed by the server");
     assert!(
         out.stdout.contains(&said),
         "{said:?} not in:\n{}",

@@ -193,8 +193,10 @@ fn section_row(what: &str, count: String, l: Option<&crate::report::Latency>) ->
     row
 }
 
-/// The WebSocket section, when a step speaks WebSocket: connections, handshake and
-/// round-trip times, messages each way with their rates, bytes and close codes.
+/// The WebSocket section, when a step speaks WebSocket: sessions (upgraded
+/// connections; the anatomy counts the TCP connections, those whose upgrade failed
+/// too), handshake and round-trip times, messages each way with their rates, bytes
+/// and close codes.
 pub(crate) fn websocket_table(report: &Report) -> Table {
     use crate::summary::with_rate;
     let t = kaioken_tui::thousands;
@@ -202,13 +204,9 @@ pub(crate) fn websocket_table(report: &Report) -> Table {
         let c = &ws.connections;
         let m = &ws.messages;
         let mut rows = vec![
-            section_row("connections opened", t(c.opened), None),
-            section_row("connections failed", t(c.failed), None),
-            section_row(
-                "connections closed by the server",
-                t(c.closed_by_peer),
-                None,
-            ),
+            section_row("sessions opened", t(c.opened), None),
+            section_row("sessions that failed to open", t(c.failed), None),
+            section_row("sessions closed by the server", t(c.closed_by_peer), None),
             section_row("handshake", String::new(), Some(&ws.handshake_ms)),
             section_row("round trip", String::new(), Some(&ws.rtt_ms)),
             section_row("messages sent", with_rate(m.sent, m.sent_per_s), None),
