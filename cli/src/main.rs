@@ -464,6 +464,12 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
         plan.transport.verbose = Some(rule.clone());
     }
     plan.segment = segment?;
+    // Every output's format is known before the run: a name that says none is an
+    // error now, not after minutes of load; and a dry run fails on it as the run
+    // would, as on the live view's options.
+    let files = report_paths(args);
+    let outputs = outputs(&files, args.format)?;
+    let live = live::options(args)?;
     let printed = match args.dump {
         Some(Dump::Ir) => Some(kaioken_compiler::dump_ir(&ir, true, rule)),
         Some(Dump::Bytecode) => Some(plan.program.listing(rule).to_string()),
@@ -477,11 +483,6 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
         std::mem::forget(ir);
         return print_stdout(&text);
     }
-    // Every output's format is known before the run: a name that says none is an
-    // error now, not after minutes of load.
-    let files = report_paths(args);
-    let outputs = outputs(&files, args.format)?;
-    let live = live::options(args)?;
     warn_if_not_loopback(&ir);
     if let Some(late) = late {
         eprintln!("warning: {late}");

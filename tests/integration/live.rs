@@ -12,11 +12,13 @@ use crate::nginx::{Nginx, Variant};
 /// A target nothing listens on; these runs must not send anything.
 const NOWHERE: &str = "http://127.0.0.1:9/";
 
+/// Also in a dry run, which says what the run would.
 #[test]
 fn zero_or_negative_frame_rates_are_errors() {
-    for fps in ["0", "-1"] {
+    for (fps, dry_run) in [("0", false), ("-1", false), ("0", true)] {
         Test::new()
             .args([NOWHERE, "-d", "1s", "--fps", fps])
+            .args(dry_run.then_some("--dry-run"))
             .status(1)
             .stdout("")
             .stderr(&format!(
