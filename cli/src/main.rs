@@ -981,7 +981,8 @@ fn segment_words(l: &kaioken_compiler::LoadPlan, segment: &kaioken_vm::Segment) 
     text
 }
 
-/// The load plan in words: `50 VUs for 10s after a 2s warm-up`.
+/// The load plan in words: `50 VUs for 10s, rate cap 500/s after a 2s warm-up`
+/// (the dry run's, the live view's and the streaming outputs' line).
 fn plan_words(l: &kaioken_compiler::LoadPlan) -> String {
     let length = match (l.duration, l.max_requests) {
         (Some(d), Some(n)) => format!(
@@ -1003,6 +1004,9 @@ fn plan_words(l: &kaioken_compiler::LoadPlan) -> String {
         ),
     };
     let mut text = format!("{who} {length}");
+    if let Some(rate) = l.rate {
+        text = format!("{}, rate cap {rate}/s", text.trim_end());
+    }
     if !l.warmup.is_zero() {
         text.push_str(&format!(
             " after a {} warm-up",

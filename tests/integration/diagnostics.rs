@@ -342,6 +342,15 @@ fn a_flag_for_another_kind_of_scenario_is_an_error() {
     }
 }
 
+/// A dry run's plan says the rate cap, as the summary's `Load` line does.
+#[test]
+fn a_dry_run_says_the_rate_cap() {
+    Test::new()
+        .args([NOWHERE, "-c", "4", "-d", "3s", "-r", "1000", "--dry-run"])
+        .stdout_contains("would run 4 VUs for 3s, rate cap 1000/s\n")
+        .run();
+}
+
 /// A negative number is the flag's value, out of its range: not an unknown flag
 /// (`-r -10` was "unexpected argument '-1'").
 #[test]
