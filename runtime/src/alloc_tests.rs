@@ -1002,6 +1002,7 @@ fn plan_allocations(
         in_flight: Cell::new(0),
         pacer: None,
         open: None,
+        work_ended: Cell::new(None),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -18,6 +18,7 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
     let control = &*shared.control;
     let program: &Program = &ctx.program;
     let mut stop_rx = control.subscribe();
+    let at_work = ctx.at_work();
     if !delay.is_zero() {
         let at = tokio::time::Instant::from_std(shared.start + delay);
         tokio::select! {
@@ -107,5 +108,6 @@ pub(crate) async fn closed_vu(ctx: Rc<WorkerCtx>, number: u32, delay: Duration, 
     if active {
         ctx.stats.borrow_mut().vus_changed(Instant::now(), -1);
     }
+    drop(at_work);
     vu.drivers.finish(reached(&mut stop_rx, 2)).await;
 }

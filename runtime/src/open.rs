@@ -383,6 +383,7 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     let Some(arrival) = &shared.plan.load.arrival else {
         return;
     };
+    let at_work = ctx.at_work();
     let mut vu = TokioVu::new(Vu::new(program, number, shared.plan.transport.cookie_jar))
         .traced(shared, number);
     let mut stop_rx = control.subscribe();
@@ -451,8 +452,11 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
             }
         }
     }
-    queue.alive.set(queue.alive.get() - 1);
     ctx.stats.borrow_mut().vus_changed(Instant::now(), -1);
-    queue.retired.notify_one();
+    drop(at_work);
+    // The VU holds its connections until they are closed: it counts against
+    // `max_vus` until then, and the worker waits for it.
     vu.drivers.finish(reached(&mut stop_rx, 2)).await;
+    queue.alive.set(queue.alive.get() - 1);
+    queue.retired.notify_one();
 }

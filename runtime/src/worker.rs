@@ -40,9 +40,32 @@ pub(crate) struct WorkerCtx {
     pub(crate) in_flight: Cell<u64>,
     pub(crate) pacer: Option<Pacer>,
     pub(crate) open: Option<OpenQueue>,
+    /// When the last of this worker's VUs stopped working ([`WorkerCtx::at_work`]).
+    pub(crate) work_ended: Cell<Option<Instant>>,
+}
+
+/// A VU of the tokio engine at work, from its start until it leaves its loop or a
+/// hard stop cuts it off; dropped, it marks the time. The worker's run ends when
+/// its last VU stopped working: closing connections gracefully afterwards
+/// ([`crate::driver::Drivers::finish`], a WebSocket's close handshake) is not load,
+/// and is not counted in the run's elapsed time, its requests per second or its
+/// messages per second.
+pub(crate) struct AtWork<'a>(&'a WorkerCtx);
+
+impl Drop for AtWork<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let ended = &self.0.work_ended;
+        ended.set(Some(ended.get().map_or(now, |t| t.max(now))));
+    }
 }
 
 impl WorkerCtx {
+    /// A VU starts working; drop the guard when it stops.
+    pub(crate) fn at_work(&self) -> AtWork<'_> {
+        AtWork(self)
+    }
+
     /// Whether one more request may start: first wait for the rate limit (closed
     /// model; a stop cuts the wait short), then [`Shared::may_continue`]. Every request
     /// of the tokio engine, redirect hops included, passes here or through
@@ -221,6 +244,7 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
         in_flight: Cell::new(0),
         pacer,
         open,
+        work_ended: Cell::new(None),
     });
     if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -267,7 +291,8 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
         drop(local);
         rt.shutdown_background();
     }
-    let done_at = Instant::now();
+    // A worker whose VUs all stopped working ended then; one cut off ends now.
+    let done_at = ctx.work_ended.get().unwrap_or_else(Instant::now);
     drop(running);
     // VU tasks cut off by a hard stop never decremented their in-flight count.
     let unfinished = ctx.in_flight.get();

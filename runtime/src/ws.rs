@@ -197,18 +197,18 @@ impl Ws {
     /// as sent. Then the close frame (1000), and what comes up to the server's own
     /// close. What comes while closing is after the run, and not counted.
     pub async fn finish(&mut self, hard_stop: impl std::future::Future<Output = ()>) {
-        let closing = async {
-            for conn in &mut self.conns {
-                while let Ok(Some(Ok(_))) = tokio::time::timeout(QUIET, conn.ws.next()).await {}
-                let normal = tungstenite::protocol::CloseFrame {
-                    code: tungstenite::protocol::frame::coding::CloseCode::Normal,
-                    reason: Utf8Bytes::default(),
-                };
-                if conn.ws.close(Some(normal)).await.is_ok() {
-                    while let Some(Ok(_)) = conn.ws.next().await {}
-                }
+        // Every connection at once: one after another, a VU with many would pass
+        // `CLOSE_WAIT` before the last.
+        let closing = futures_util::future::join_all(self.conns.iter_mut().map(|conn| async {
+            while let Ok(Some(Ok(_))) = tokio::time::timeout(QUIET, conn.ws.next()).await {}
+            let normal = tungstenite::protocol::CloseFrame {
+                code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+                reason: Utf8Bytes::default(),
+            };
+            if conn.ws.close(Some(normal)).await.is_ok() {
+                while let Some(Ok(_)) = conn.ws.next().await {}
             }
-        };
+        }));
         tokio::select! {
             _ = tokio::time::timeout(CLOSE_WAIT, closing) => {}
             () = hard_stop => {}

@@ -61,6 +61,9 @@ async def handler(ws):
     except Exception:
         pass  # a client that leaves without a closing handshake
     finally:
+        # The client's close code: 1006 when it left without a close frame.
+        with open(os.path.join(DIR, "closes.log"), "a") as f:
+            f.write(f"{ws.close_code}\n")
         save()
 
 async def main():
@@ -197,6 +200,13 @@ impl WsEcho {
     /// order.
     pub fn handshake_traceparents(&self) -> Vec<String> {
         let text = crate::harness::settled(&self.dir.path().join("traceparents.log"));
+        text.lines().map(str::to_owned).collect()
+    }
+
+    /// The close code of each connection whose handler has ended, in order: the
+    /// client's close frame's, `1006` for a connection left without one.
+    pub fn close_codes(&self) -> Vec<String> {
+        let text = crate::harness::settled(&self.dir.path().join("closes.log"));
         text.lines().map(str::to_owned).collect()
     }
 

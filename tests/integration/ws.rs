@@ -540,4 +540,48 @@ fn fire_and_forget_at_full_speed_delivers_what_it_counts() {
     report.check_invariants(0);
     assert_eq!(report.u64("websocket.messages.sent"), 2000, "{report}");
     assert_server_got_what_was_sent(&report, &server, 2);
+    assert_closed_normally(&server, report.u64("websocket.connections.opened"));
+}
+
+/// The open model's VUs close their connections as the closed model's do, and
+/// neither counts the closing (up to a quiet 300 ms per connection, then the
+/// handshake) in the run's time: the rates are over the load's time.
+#[test]
+fn open_model_vus_close_their_connections_after_the_run() {
+    let server = WsEcho::start();
+    let report = Test::new()
+        .arg(server.url("/chat"))
+        .args(["--arrival-rate", "200", "-d", "2s", "-b", "x${REQUEST_ID}"])
+        .arg("--ws-fire-and-forget")
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    let opened = report.u64("websocket.connections.opened");
+    assert!(opened >= 1, "{report}");
+    assert_server_got_what_was_sent(&report, &server, opened);
+    assert_closed_normally(&server, opened);
+    let elapsed = report.f64("elapsed_s");
+    assert!(
+        (2.0..2.25).contains(&elapsed),
+        "elapsed {elapsed} s\n{report}"
+    );
+    assert_rate_over_window(&report, "sent");
+}
+
+/// Every one of the `conns` connections the server saw ended with kaioken's close
+/// frame, code 1000.
+fn assert_closed_normally(server: &WsEcho, conns: u64) {
+    let codes = server.close_codes();
+    assert_eq!(
+        codes.len() as u64,
+        conns,
+        "close codes {codes:?}\n{}",
+        server.log()
+    );
+    assert!(
+        codes.iter().all(|c| c == "1000"),
+        "close codes {codes:?}\n{}",
+        server.log()
+    );
 }
