@@ -89,7 +89,7 @@ pub(crate) struct Draft {
     pub arrival_rate: Option<Located<f64>>,
     pub max_vus: Option<Located<i64>>,
     pub pre_allocated_vus: Option<Located<i64>>,
-    pub latency_correction: Option<bool>,
+    pub latency_correction: Option<Located<bool>>,
     pub queue_size: Option<Located<i64>>,
     pub queue_timeout: Option<Located<String>>,
     pub stages: Vec<DraftStage>,

@@ -160,16 +160,52 @@ impl Flags {
             &mut draft.expected_status,
         );
         // A load model's flag overrides the file's model, as any flag its key:
-        // `--arrival-rate` on a closed-model file, `-c` on an open-model one.
-        if self.arrival_rate.is_some() && self.vus.is_none() {
+        // `--arrival-rate` on a closed-model file, `-c` on an open-model one. The
+        // file's stages are the one part a flag cannot replace.
+        let vu_stages = draft.stages.iter().any(|s| s.target.is_some());
+        let rate_stages = draft.stages.iter().any(|s| s.target_rate.is_some());
+        if let (Some(rate), None) = (self.arrival_rate, self.vus) {
             draft.vus = None;
+            if self.rate.is_none() {
+                draft.rate = None;
+            }
+            if self.ramp_up.is_none() {
+                draft.ramp_up = None;
+            }
+            if vu_stages {
+                errors.push(CompileError::at(
+                    CompileErrorKind::Conflict {
+                        message: "the scenario's `[[stages]]` set VUs (`target`): they \
+                                  cannot ramp an arrival rate; give `-c`, or stages with \
+                                  `target_rate`"
+                            .into(),
+                    },
+                    &Loc::flag("--arrival-rate", &rate.to_string()),
+                    None,
+                ));
+                draft.stages.clear();
+            }
         }
-        if self.vus.is_some() && self.arrival_rate.is_none() && self.max_vus.is_none() {
+        if let (Some(vus), None, None) = (self.vus, self.arrival_rate, self.max_vus) {
             draft.arrival_rate = None;
             draft.max_vus = None;
             draft.pre_allocated_vus = None;
             draft.queue_size = None;
             draft.queue_timeout = None;
+            draft.latency_correction = None;
+            if rate_stages {
+                errors.push(CompileError::at(
+                    CompileErrorKind::Conflict {
+                        message: "the scenario's `[[stages]]` set an arrival rate \
+                                  (`target_rate`): they cannot ramp VUs; give \
+                                  `--arrival-rate`, or stages with `target`"
+                            .into(),
+                    },
+                    &Loc::flag("--concurrency", &vus.to_string()),
+                    None,
+                ));
+                draft.stages.clear();
+            }
         }
         if let Some(v) = self.vus {
             draft.vus = Some(located(
@@ -205,7 +241,8 @@ impl Flags {
             ));
         }
         if self.no_latency_correction {
-            draft.latency_correction = Some(false);
+            let flag = "--no-latency-correction";
+            draft.latency_correction = Some(located(flag, flag, false));
         }
         // A flag picks the version whatever the file said.
         if self.http2 {

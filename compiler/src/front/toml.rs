@@ -427,7 +427,7 @@ struct Load {
     pre_allocated_vus: Option<Spanned<i64>>,
     /// Open model: measure each iteration's latency from its scheduled start, so time spent
     /// waiting for a free VU (coordinated omission) counts.
-    latency_correction: Option<bool>,
+    latency_correction: Option<Spanned<bool>>,
     /// Open model: most iterations waiting for a free VU; one more is dropped and counted.
     queue_size: Option<Spanned<i64>>,
     /// Open model: an iteration that waited this long for a free VU is dropped and counted
@@ -711,7 +711,10 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.arrival_rate = l.arrival_rate.map(number);
         draft.max_vus = l.max_vus.map(int);
         draft.pre_allocated_vus = l.pre_allocated_vus.map(int);
-        draft.latency_correction = l.latency_correction;
+        draft.latency_correction = l.latency_correction.map(|c| Located {
+            loc: Loc::toml(src, c.span(), None),
+            value: c.into_inner(),
+        });
         draft.queue_size = l.queue_size.map(int);
         draft.queue_timeout = l.queue_timeout.map(string);
     }

@@ -245,6 +245,46 @@ impl Lowerer<'_> {
         Some(())
     }
 
+    /// `[grpc]`, `--call`, `--proto` or `--reflect` on a run that makes no gRPC
+    /// call: refused, not ignored without a word.
+    pub(super) fn grpc_settings_unused(&mut self, g: &DraftGrpc, url: Option<&str>) {
+        let first = [
+            g.call.as_ref().map(|v| &v.loc),
+            g.message.as_ref().map(|v| &v.loc),
+            g.metadata.first().map(|h| &h.name.loc),
+            g.proto.as_ref().map(|v| &v.loc),
+            g.import_paths.first().map(|v| &v.loc),
+            g.reflection.as_ref().map(|v| &v.loc),
+        ];
+        if let Some(loc) = first.into_iter().flatten().next() {
+            let target = url.map_or(String::new(), |u| format!("; the target is `{u}`"));
+            let message = format!(
+                "this applies to gRPC calls: a `grpc://` or `grpcs://` target, or `grpc` \
+                 steps{target}"
+            );
+            self.conflict(loc, &message);
+        }
+    }
+
+    /// `[grpc]` with `[[scenarios]]`: its schema (`proto`, `import_paths`,
+    /// `reflection`) serves the `grpc` steps; the call, its message and its metadata
+    /// are each step's own.
+    pub(super) fn grpc_scenario_settings(&mut self, g: &DraftGrpc) {
+        let own = [
+            g.call.as_ref().map(|v| (&v.loc, "call", "")),
+            g.message.as_ref().map(|v| (&v.loc, "message", "")),
+            g.metadata.first().map(|h| {
+                let shared = " (metadata for every call goes in `[request] headers`)";
+                (&h.name.loc, "metadata", shared)
+            }),
+        ];
+        for (loc, key, hint) in own.into_iter().flatten() {
+            let message =
+                format!("with `[[scenarios]]`, each `grpc` step sets its own `{key}`{hint}");
+            self.conflict(loc, &message);
+        }
+    }
+
     fn grpc_error(&mut self, loc: &Loc, message: String) {
         let kind = CompileErrorKind::Grpc { message };
         self.errors.push(CompileError::at(kind, loc, None));
@@ -492,6 +532,40 @@ expected_status = "NOT_FOUND"
             errors("[target]\nurl = \"http://h/\"\n[request]\nchecks = [\"grpc_status == OK\"]\n"),
             [
                 "4:12 [grpc_status == OK] `grpc_status` is a gRPC call's status; this step is an HTTP request (check `status`)"
+            ]
+        );
+    }
+
+    #[test]
+    fn grpc_settings_are_refused_where_no_call_uses_them() {
+        let unused =
+            "this applies to gRPC calls: a `grpc://` or `grpcs://` target, or `grpc` steps";
+        assert_eq!(
+            errors("[target]\nurl = \"http://h/\"\n[grpc]\ncall = \"a.B/C\"\n"),
+            [format!("4:9 [a.B/C] {unused}; the target is `http://h/`")]
+        );
+        assert_eq!(
+            errors(
+                "[target]\nurl = \"ws://h/\"\n[websocket]\nmessage = \"hi\"\n[grpc]\nreflection = true\n"
+            ),
+            [format!("6:14 [true] {unused}; the target is `ws://h/`")]
+        );
+        assert_eq!(
+            errors(
+                "[grpc]\nproto = \"a.proto\"\n[[scenarios]]\n[[scenarios.steps]]\nurl = \"http://h/\"\n"
+            ),
+            [format!("2:10 [a.proto] {unused}")]
+        );
+        let path = proto("scenario-settings", PROTO);
+        assert_eq!(
+            errors(&format!(
+                "[grpc]\nproto = \"{path}\"\ncall = \"shop.v1.Orders/Get\"\nmetadata = {{ k = \"v\" }}\n\
+                 [[scenarios]]\n[[scenarios.steps]]\n\
+                 grpc = {{ url = \"grpc://h:1\", call = \"shop.v1.Orders/Get\" }}\n"
+            )),
+            [
+                "3:9 [shop.v1.Orders/Get] with `[[scenarios]]`, each `grpc` step sets its own `call`",
+                "4:19 [v] with `[[scenarios]]`, each `grpc` step sets its own `metadata` (metadata for every call goes in `[request] headers`)",
             ]
         );
     }

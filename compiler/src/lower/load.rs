@@ -57,6 +57,9 @@ impl Lowerer<'_> {
                     .map(|v| (&v.loc, "pre_allocated_vus")),
                 d.queue_size.as_ref().map(|v| (&v.loc, "queue_size")),
                 d.queue_timeout.as_ref().map(|v| (&v.loc, "queue_timeout")),
+                d.latency_correction
+                    .as_ref()
+                    .map(|v| (&v.loc, "latency_correction")),
             ];
             for (loc, key) in open_only.into_iter().flatten() {
                 self.conflict(loc, &format!("`{key}` applies to the arrival-rate model; set `arrival_rate` too, or use `vus` for the closed model"));
@@ -224,7 +227,7 @@ impl Lowerer<'_> {
         let arrival = Arrival {
             rate,
             pre_allocated_vus,
-            latency_correction: d.latency_correction.unwrap_or(true),
+            latency_correction: d.latency_correction.as_ref().is_none_or(|c| c.value),
             queue_size,
             queue_timeout,
         };
@@ -416,11 +419,12 @@ target_rate = 400
         );
         assert_eq!(
             errors(&format!(
-                "{TARGET}[load]\nmax_vus = 3\nqueue_timeout = \"1s\"\n"
+                "{TARGET}[load]\nmax_vus = 3\nqueue_timeout = \"1s\"\nlatency_correction = false\n"
             )),
             [
                 "4:11 [3] `max_vus` applies to the arrival-rate model; set `arrival_rate` too, or use `vus` for the closed model",
                 "5:18 [1s] `queue_timeout` applies to the arrival-rate model; set `arrival_rate` too, or use `vus` for the closed model",
+                "6:22 [false] `latency_correction` applies to the arrival-rate model; set `arrival_rate` too, or use `vus` for the closed model",
             ]
         );
     }
@@ -516,7 +520,7 @@ duration = "1s"
             })
         };
         let open = file(
-            "vus = 4\n",
+            "vus = 4\nrate = 50.0\nramp_up = \"5s\"\n",
             Flags {
                 arrival_rate: Some(100.0),
                 ..Flags::default()
@@ -525,7 +529,7 @@ duration = "1s"
         .unwrap();
         assert_eq!(open.load.arrival.map(|a| a.rate), Some(100.0));
         let closed = file(
-            "arrival_rate = 100\nmax_vus = 20\n",
+            "arrival_rate = 100\nmax_vus = 20\nlatency_correction = false\n",
             Flags {
                 vus: Some(3),
                 ..Flags::default()
@@ -543,6 +547,46 @@ duration = "1s"
             },
         );
         assert!(both.is_err());
+        // The file's stages are of one model: a flag of the other cannot take them.
+        let stages = |stage: &str, flags: Flags| {
+            let e = lower(&Input {
+                config: Some(crate::ConfigFile {
+                    name: "s.toml".into(),
+                    text: format!("{TARGET}[[stages]]\nduration = \"5s\"\n{stage}\n"),
+                }),
+                flags,
+                ..Input::default()
+            })
+            .unwrap_err();
+            e.errors
+                .iter()
+                .map(crate::lower::tests::located)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            stages(
+                "target = 10",
+                Flags {
+                    arrival_rate: Some(100.0),
+                    ..Flags::default()
+                }
+            ),
+            [
+                "1:1 [100] the scenario's `[[stages]]` set VUs (`target`): they cannot ramp an arrival rate; give `-c`, or stages with `target_rate`"
+            ]
+        );
+        assert_eq!(
+            stages(
+                "target_rate = 10",
+                Flags {
+                    vus: Some(3),
+                    ..Flags::default()
+                }
+            ),
+            [
+                "1:1 [3] the scenario's `[[stages]]` set an arrival rate (`target_rate`): they cannot ramp VUs; give `--arrival-rate`, or stages with `target`"
+            ]
+        );
     }
 
     #[test]
@@ -560,6 +604,27 @@ duration = "1s"
         assert_eq!(
             located,
             ["1:1 [5 minutes] invalid duration `5 minutes` for `duration`"]
+        );
+    }
+
+    #[test]
+    fn latency_correction_is_refused_in_the_closed_model() {
+        let e = lower(&Input {
+            flags: Flags {
+                url: Some("http://h/".into()),
+                rate: Some(100.0),
+                no_latency_correction: true,
+                ..Flags::default()
+            },
+            ..Input::default()
+        })
+        .unwrap_err();
+        let located: Vec<_> = e.errors.iter().map(crate::lower::tests::located).collect();
+        assert_eq!(
+            located,
+            [
+                "1:1 [--no-latency-correction] `latency_correction` applies to the arrival-rate model; set `arrival_rate` too, or use `vus` for the closed model"
+            ]
         );
     }
 }

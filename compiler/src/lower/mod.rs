@@ -470,6 +470,11 @@ impl Lowerer<'_> {
         } else {
             self.ws_settings_unused(&d.websocket, d.url.as_ref().map(|u| u.value.as_str()));
         }
+        if speaks_grpc(d) {
+            self.grpc_scenario_settings(&d.grpc);
+        } else {
+            self.grpc_settings_unused(&d.grpc, d.url.as_ref().map(|u| u.value.as_str()));
+        }
         let mut out = Vec::new();
         let mut ok = true;
         for (i, sc) in d.scenarios.iter().enumerate() {
@@ -592,6 +597,7 @@ impl Lowerer<'_> {
             self.ws_settings_unused(&d.websocket, Some(&url.value));
             return self.grpc_target(d, url, split);
         }
+        self.grpc_settings_unused(&d.grpc, Some(&url.value));
         if websocket::is_ws_url(&url.value) {
             return self.ws_target(d, url, split);
         }
@@ -888,7 +894,6 @@ impl Lowerer<'_> {
     }
 }
 
-/// Whether a URL names a gRPC server (`grpc://`, `grpcs://`).
 /// Whether the run makes gRPC calls: a `grpc(s)://` target, or a `grpc` step.
 fn speaks_grpc(d: &Draft) -> bool {
     d.url.as_ref().is_some_and(|u| is_grpc(&u.value))
@@ -897,6 +902,7 @@ fn speaks_grpc(d: &Draft) -> bool {
             .any(|sc| sc.steps.iter().any(|st| st.grpc.is_some()))
 }
 
+/// Whether a URL names a gRPC server (`grpc://`, `grpcs://`).
 fn is_grpc(url: &str) -> bool {
     url.starts_with("grpc://") || url.starts_with("grpcs://")
 }
