@@ -469,6 +469,15 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
     // would, as on the live view's options.
     let files = report_paths(args);
     let outputs = outputs(&files, args.format)?;
+    if let (true, Some(format), true) = (args.json, args.format, files.is_empty())
+        && format != Format::Json
+    {
+        return Err(Error::Setup(format!(
+            "`--json` and `--format {}` both name what goes on stdout: give one (with \
+             `-o`, `--format` is the format of a file whose name says none)",
+            format.name()
+        )));
+    }
     let live = live::options(args)?;
     let printed = match args.dump {
         Some(Dump::Ir) => Some(kaioken_compiler::dump_ir(&ir, true, rule)),
@@ -1040,12 +1049,27 @@ fn demo(args: &DemoArgs) -> Result<Outcome, Error> {
 }
 
 /// Each `-o` path with the format it is written in: its extension's, else
-/// `--format`'s; an error naming the formats when neither says, or naming a file
-/// given twice (however it is spelled: `run.json`, `./run.json`).
+/// `--format`'s; an error naming the formats when neither says, naming a file
+/// given twice (however it is spelled: `run.json`, `./run.json`), or naming a
+/// `--format` that no output would be written in.
 fn outputs(
     paths: &[std::path::PathBuf],
     format: Option<Format>,
 ) -> Result<Vec<(std::path::PathBuf, Format)>, Error> {
+    if let Some(format) = format
+        && !paths.is_empty()
+        && paths.iter().all(|p| Format::of_extension(p).is_some())
+    {
+        let named = match paths {
+            [one] => format!("`{}` names its own", one.display()),
+            _ => "every `-o` here names its own".to_owned(),
+        };
+        return Err(Error::Setup(format!(
+            "`--format {}` is the format of an `-o` file whose name says none, or of \
+             stdout without `-o`; {named}",
+            format.name()
+        )));
+    }
     let mut seen = std::collections::HashSet::new();
     paths
         .iter()
@@ -1122,7 +1146,9 @@ fn write_saved(
 }
 
 /// The command's result once every report that could be written was: the error
-/// of the last that could not (those before it printed here), else `outcome`.
+/// of the last that could not (those before it printed here), else `outcome`. A
+/// run that failed already (thresholds, Ctrl-C) keeps its own exit code, the one
+/// its written reports record; the write errors are printed.
 fn unless_unwritten(
     unwritten: Vec<(std::path::PathBuf, Error)>,
     outcome: Outcome,
@@ -1132,7 +1158,10 @@ fn unless_unwritten(
         Some(rule) => e.redacted(rule),
         None => e,
     });
-    let last = errors.next_back();
+    let last = match outcome {
+        Outcome::Success => errors.next_back(),
+        _ => None,
+    };
     errors.for_each(|e| print_error(&e));
     last.map_or(Ok(outcome), Err)
 }

@@ -390,7 +390,23 @@ fn unwritable_or_unknown_outputs_fail_before_the_run() {
         .stderr("error: cannot access `runs.json`: it is a directory; name a file in it\n")
         .run();
     assert!(out.elapsed.as_secs() < 10, "{:?}", out.elapsed);
+    // A `--format` that nothing would be written in is refused, not ignored.
+    let out = Test::in_dir(out.dir)
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "-d", "30s", "-o", "run.csv", "--format", "md"])
+        .status(1)
+        .stderr("error: `--format md` is the format of an `-o` file whose name says none, or of stdout without `-o`; `run.csv` names its own\n")
+        .run();
+    let out = Test::in_dir(out.dir)
+        .arg(nginx.url("/"))
+        .args(["-c", "2", "-d", "30s", "--json", "--format", "html"])
+        .status(1)
+        .stderr("error: `--json` and `--format html` both name what goes on stdout: give one (with `-o`, `--format` is the format of a file whose name says none)\n")
+        .run();
+    assert!(out.elapsed.as_secs() < 10, "{:?}", out.elapsed);
     assert_eq!(nginx.access_log_lines().len(), 0);
+    let left: Vec<_> = std::fs::read_dir(out.dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
 }
 
 /// An `-o` file that cannot be written at the end (its directory was removed
@@ -399,6 +415,16 @@ fn unwritable_or_unknown_outputs_fail_before_the_run() {
 #[test]
 fn an_output_that_cannot_be_written_at_the_end_loses_nothing_else() {
     let nginx = Nginx::start(Variant::Http1);
+    unwritten_at_the_end(&nginx, false);
+    // A run that failed on its own (a threshold) keeps its exit code, 4, the one
+    // its written reports record; the write error is still told.
+    let md = unwritten_at_the_end(&nginx, true);
+    assert!(md.contains("exit code 4"), "{md}");
+}
+
+/// A run whose `sub/run.json` cannot be written at the end, beside a `run.md`
+/// that can, with a threshold that fails if `failing`: the Markdown report.
+fn unwritten_at_the_end(nginx: &Nginx, failing: bool) -> String {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
@@ -411,21 +437,29 @@ fn an_output_that_cannot_be_written_at_the_end_loses_nothing_else() {
         }
         std::fs::remove_dir_all(&sub).unwrap();
     });
+    let before = nginx.access_log_lines().len() as u64;
     let out = Test::in_dir(dir)
+        .scenario(if failing {
+            "[thresholds]\nmax = \"< 1us\"\n"
+        } else {
+            "[thresholds]\nmax = \"< 60s\"\n"
+        })
         .arg(nginx.url("/"))
         .args(["-c", "2", "-d", "2s", "--rate", "100"])
         .args(["-o", "sub/run.json", "-o", "run.md"])
-        .status(1)
+        .status(if failing { 4 } else { 1 })
         .stdout_contains("Status")
         .stderr_contains("error: cannot access `sub/run.json`: No such file or directory")
         .report()
         .run();
     remover.join().unwrap();
     let report = out.report();
-    report.check_invariants(0);
+    report.check_invariants(if failing { 4 } else { 0 });
     let total = report.u64("requests.total");
-    assert_eq!(total, nginx.access_log_lines().len() as u64, "{report}");
+    let seen = nginx.access_log_lines().len() as u64 - before;
+    assert_eq!(total, seen, "{report}");
     // The Markdown report's status table: every request a 200.
     let md = std::fs::read_to_string(out.dir.path().join("run.md")).unwrap();
     assert!(md.contains(&format!("\n| 200 | {total} |\n")), "{md}");
+    md
 }

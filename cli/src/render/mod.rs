@@ -34,6 +34,16 @@ pub enum Format {
 pub const FORMATS: &str = "json, csv, md, html";
 
 impl Format {
+    /// The format as `--format` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Md => "md",
+            Format::Html => "html",
+        }
+    }
+
     /// The format a file name's extension names (`.json`, `.csv`, `.md` or
     /// `.markdown`, `.html` or `.htm`; any case), if any.
     pub fn of_extension(path: &Path) -> Option<Format> {
