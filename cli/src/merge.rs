@@ -133,6 +133,16 @@ fn check(
 ) -> Result<(Option<SegmentJson>, Vec<String>), String> {
     let (first_name, first) = &parts[0];
     for (name, report) in parts {
+        // Thresholds are judged again on the merged data: one that does not read
+        // back would be dropped, and its failure with it.
+        if let Some(t) = report.thresholds.iter().find(|t| {
+            kaioken_compiler::threshold_from_report(&t.scope, &t.metric, &t.threshold).is_none()
+        }) {
+            return Err(format!(
+                "cannot merge `{name}`: its threshold `{} {}` (scope `{}`) cannot be read (the report is damaged)",
+                t.metric, t.threshold, t.scope
+            ));
+        }
         let Some(fingerprint) = &report.fingerprint else {
             return Err(format!(
                 "cannot merge `{name}`: it has no `fingerprint` (written by kaioken {}, before reports had one), so nothing tells that it ran the same scenario as the others; run it again with this kaioken ({})",
@@ -947,6 +957,14 @@ mod tests {
                 u128::MAX
             )
         );
+        let mut unreadable = b.clone();
+        unreadable.thresholds[0].threshold = "<<< 4ms".into();
+        let t = &unreadable.thresholds[0];
+        let want = format!(
+            "cannot merge `r1.json`: its threshold `{} <<< 4ms` (scope `{}`) cannot be read (the report is damaged)",
+            t.metric, t.scope
+        );
+        assert_eq!(err(&[a.clone(), unreadable], false), want);
         let mut damaged = b;
         damaged.histogram.data = "AAAA".into();
         assert_eq!(
