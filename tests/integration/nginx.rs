@@ -306,11 +306,34 @@ fn parse_line(line: &str, whole: &str) -> LogLine {
 /// here" could reach another test's server. So the ports come from below the
 /// ephemeral range, in turn from a cursor shared by the whole test process (whose
 /// start depends on the process id): no two calls here return the same port, and
-/// neither connections nor `:0` binds can take one.
+/// neither connections nor `:0` binds can take one. Test processes run side by
+/// side (nextest runs each test in one of its own), so each port is also reserved
+/// across processes, by a lock on a file named after it that its process holds
+/// until it exits.
 pub fn free_port() -> u16 {
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
     const LOWEST: u32 = 10_000;
     static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+
+    // Whether this process now holds `port`; a lock file that cannot be made
+    // reserves nothing, and the port is taken on the binds' word alone.
+    let reserve = |port: u32| {
+        let dir = std::env::temp_dir().join("kaioken-test-ports");
+        let _ = std::fs::create_dir_all(&dir);
+        let Ok(file) = std::fs::File::create(dir.join(port.to_string())) else {
+            return true;
+        };
+        match lock(&file) {
+            Some(true) => {
+                HELD.lock().unwrap_or_else(|e| e.into_inner()).push(file);
+                true
+            }
+            Some(false) => false,
+            None => true,
+        }
+    };
 
     let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
@@ -331,7 +354,11 @@ pub fn free_port() -> u16 {
         Ordering::Relaxed,
     );
     for _ in 0..span {
-        let port = (LOWEST + NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        let port = LOWEST + NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        if !reserve(port) {
+            continue;
+        }
+        let port = port as u16;
         let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
             && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
         if free {
@@ -339,6 +366,24 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no free port on 127.0.0.1 between {LOWEST} and {ephemeral_low}");
+}
+
+/// Take `file`'s exclusive lock without waiting: whether it was free, or `None`
+/// when locks cannot be taken.
+#[cfg(unix)]
+fn lock(file: &std::fs::File) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a lock on a descriptor `file` holds open for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Some(true);
+    }
+    let held = std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK);
+    held.then_some(false)
+}
+
+#[cfg(not(unix))]
+fn lock(_: &std::fs::File) -> Option<bool> {
+    None
 }
 
 fn config(dir: &Path, port: u16, variant: Variant, directives: &str) -> String {
