@@ -72,9 +72,9 @@ impl GrammarError {
             GrammarErrorKind::BadExtractor => {
                 Some(r"write `json:$.path`, `regex:name=(\w+)`, `header:Name` or `body`")
             }
-            GrammarErrorKind::BadThreshold => {
-                Some("write an operator and a number, e.g. `< 200ms`, `> 0.95` or `<= 1%`")
-            }
+            GrammarErrorKind::BadThreshold => Some(
+                "write an operator and a number, e.g. `< 200ms`, `> 0.95` or `<= 1%`; a time's unit is `us`, `ms` or `s`",
+            ),
         }
     }
 }
