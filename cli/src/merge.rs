@@ -515,7 +515,9 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
     };
     let cap = match (m.load.model.as_str(), m.load.rate) {
         ("closed", Some(cap)) => Some(report::Cap {
-            cap,
+            // The parts' shares of the cap, added up (their `target_rate`s): the
+            // whole cap unless the merge is partial.
+            cap: m.iterations.target_rate.unwrap_or(cap),
             achieved: m.requests.total as f64 / m.iterations.window_s.max(f64::MIN_POSITIVE),
         }),
         _ => None,
@@ -850,6 +852,28 @@ mod tests {
             let every: Vec<u64> = samples.concat();
             prop_assert_eq!(decode(&all.histogram.data), hist(&every));
         }
+    }
+
+    /// A partial merge of a capped closed-model run judges its shortfall against
+    /// the cap's share its parts had, not the whole run's cap.
+    #[test]
+    fn a_partial_merge_says_its_share_of_the_cap() {
+        let capped = |segment, share: f64| {
+            let mut r = part(&[1_000; 100], 0, segment, 0);
+            r.load.rate = Some(100.0);
+            r.load.duration_s = Some(10.0);
+            r.outcome.stop_reason = StopReason::Duration.name().into();
+            r.iterations.started = 100;
+            r.iterations.dropped = 0;
+            r.iterations.target_rate = Some(100.0 * share);
+            r
+        };
+        let merged = merge_reports(&named(&[capped(("0", "1/4"), 0.25)]), true).unwrap();
+        // 100 requests in 10 s: 10/s, 60% below the part's 25/s (not 90% below 100/s).
+        assert_eq!(
+            merged.warnings[0],
+            "achieved 10.0 requests/s, 60.0% below the -r cap of 25/s: the VUs could not keep up; raise -c"
+        );
     }
 
     fn verdict<'a>(r: &'a Report, metric: &str) -> &'a kaioken_compiler::Verdict {
