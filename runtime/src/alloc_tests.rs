@@ -1100,7 +1100,7 @@ fn publishing_statistics_allocates_nothing_once_warm() {
                 bytes_in: 10,
             };
             stats.record(t0, end, Some(t0), 10, outcome);
-            stats.check(CheckId((i % 2) as u32), i % 5 != 0);
+            stats.check(CheckId((i % 2) as u32), end, i % 5 != 0);
             stats.scenario((i % 2) as usize, end, Duration::from_micros(100), false);
             stats.step((i % 2) as usize, end, Duration::from_micros(100), outcome);
         }

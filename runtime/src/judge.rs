@@ -48,9 +48,12 @@ impl ResponseView for View<'_> {
     }
 }
 
-/// The VM host of a worker: the system clock, and its statistics for judgements.
+/// The VM host of a worker: the system clock, and its statistics for the
+/// judgements of an exchange that ended at `end` (none are counted during the
+/// warm-up, as none of its requests are).
 pub(crate) struct Judge<'a> {
     pub stats: &'a mut WorkerStats,
+    pub end: std::time::Instant,
 }
 
 impl Host for Judge<'_> {
@@ -60,12 +63,12 @@ impl Host for Judge<'_> {
 
     #[inline]
     fn checked(&mut self, check: CheckId, passed: bool) {
-        self.stats.check(check, passed);
+        self.stats.check(check, self.end, passed);
     }
 
     #[inline]
     fn extracted(&mut self, x: ExtractorId, found: bool) {
-        self.stats.extraction(x, found);
+        self.stats.extraction(x, self.end, found);
     }
 }
 
@@ -84,7 +87,7 @@ pub(crate) fn after_exchange(
 ) -> Yield {
     let scenario = usize::from(program.step(step).scenario);
     stats.scenario(scenario, end, view.duration, !view.completed());
-    program.resume_with(state, &mut Judge { stats }, view)
+    program.resume_with(state, &mut Judge { stats, end }, view)
 }
 
 /// What of `step`'s responses to keep: what its checks and extractors read, the

@@ -532,10 +532,21 @@ fn json_flag_prints_the_report_on_stdout() {
     assert_eq!(nginx.access_log_lines().len(), 100, "{}", nginx.logs());
 }
 
+/// Warm-up requests are counted apart, and their checks and extractions not at
+/// all: every count of the report is the measured window's.
 #[test]
 fn warmup_requests_are_counted_apart() {
     let nginx = Nginx::start(Variant::Http1);
     let out = Test::new()
+        .scenario(
+            r#"
+            [[scenarios]]
+            [[scenarios.steps]]
+            url = "/"
+            checks = ["status == 200"]
+            extract = { server = "header:Server" }
+            "#,
+        )
         .arg(nginx.url("/"))
         .args(["-c", "2", "--warmup", "1s", "-d", "1s"])
         .report()
@@ -544,6 +555,11 @@ fn warmup_requests_are_counted_apart() {
     report.check_invariants(0);
     let warmup = report.u64("requests.warmup_requests");
     let measured = report.u64("requests.responses");
+    let check = &report.get("checks")[0];
+    assert_eq!(check["passes"].as_u64(), Some(measured), "{report}");
+    assert_eq!(check["fails"].as_u64(), Some(0), "{report}");
+    let extraction = &report.get("extractions")[0];
+    assert_eq!(extraction["ok"].as_u64(), Some(measured), "{report}");
     assert!(warmup > 0, "no warm-up requests\n{report}");
     assert!(measured > 0, "no measured requests\n{report}");
     assert_eq!(report.u64("requests.errors"), 0, "{report}");

@@ -518,7 +518,7 @@ mod tests {
             };
             w.iteration_started(t0, Some(Duration::from_micros(i * seed)));
             w.record(t0, end, Some(t0), 10, outcome);
-            w.check(kaioken_vm::CheckId((i % 2) as u32), i % 3 != 0);
+            w.check(kaioken_vm::CheckId((i % 2) as u32), end, i % 3 != 0);
             w.scenario((i % 2) as usize, end, Duration::from_micros(i), false);
             w.step((i % 2) as usize, end, Duration::from_micros(i), outcome);
         }

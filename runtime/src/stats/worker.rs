@@ -339,17 +339,23 @@ impl WorkerStats {
         }
     }
 
-    /// Count one run of extractor `id`.
+    /// Count one run of extractor `id` on an exchange that ended at `end`.
     #[inline]
-    pub fn extraction(&mut self, id: kaioken_vm::ExtractorId, ok: bool) {
+    pub fn extraction(&mut self, id: kaioken_vm::ExtractorId, end: Instant, ok: bool) {
+        if self.in_warmup(end) {
+            return;
+        }
         if let Some(counts) = self.extractions.get_mut(id.index()) {
             counts[usize::from(!ok)] += 1;
         }
     }
 
-    /// Count one evaluation of check `id`.
+    /// Count one evaluation of check `id` on an exchange that ended at `end`.
     #[inline]
-    pub fn check(&mut self, id: kaioken_vm::CheckId, passed: bool) {
+    pub fn check(&mut self, id: kaioken_vm::CheckId, end: Instant, passed: bool) {
+        if self.in_warmup(end) {
+            return;
+        }
         if let Some(counts) = self.checks.get_mut(id.index()) {
             counts[usize::from(!passed)] += 1;
         }
