@@ -233,7 +233,6 @@ impl Grpc {
             deadline: self.deadline.as_bytes(),
             frame: &encoded.frame,
         };
-        self.tally.sent(encoded.frame.len() - 5);
         self.replies.first = None;
         // What a call cut short left of a message is none of this call's.
         self.replies.inbox.clear();
@@ -575,6 +574,12 @@ impl Perform for Grpc {
         let result = deadline
             .within(|| self.call(program, state, step, info, &s))
             .await;
+        // A message is sent once its call is on a connection: not when the
+        // connection could not be opened, nor when a server that had closed it
+        // left the call to go again on a new one that could not be.
+        if self.last.timing.written.is_some() {
+            self.tally.sent(self.encoded[step].frame.len() - 5);
+        }
         // Taken: a call that failed before its exchange opened nothing.
         self.tally.opened = self.conns.opened.take();
         self.tally.open_failed = u64::from(std::mem::take(&mut self.conns.open_failed));
@@ -600,7 +605,9 @@ impl Perform for Grpc {
             Ok(Err(kind)) => Outcome::Error(kind),
             Err(_) => Outcome::Error(ErrorKind::Timeout),
         };
-        if matches!(outcome, Outcome::Error(_)) {
+        // A call refused before it went out (its message or metadata could not be
+        // written) says nothing of the connection, which stays.
+        if matches!(outcome, Outcome::Error(kind) if kind != ErrorKind::InvalidRequest) {
             self.conns.drop_conn(slot);
         }
         outcome

@@ -565,3 +565,60 @@ fn calls_share_connections_with_h2_streams() {
         "no connection shared: {by_connection:?}"
     );
 }
+
+/// A server that is not there gets no message: the calls are connect errors, and
+/// none is counted as sent.
+#[test]
+fn calls_that_could_not_connect_send_no_message() {
+    let url = format!("grpc://127.0.0.1:{}", free_port());
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .arg(&url)
+        .args(["--proto", "api.proto", "--call", "kaioken.test.Items/Get"])
+        .args(["-b", r#"{"id": "${REQUEST_ID}"}"#, "-c", "1", "-n", "5"])
+        .args(["--max-error-rate", "1"])
+        .report()
+        .run()
+        .report();
+    let grpc = report.get("grpc");
+    assert_eq!(report.u64("errors.connect_refused"), 5, "{report}");
+    assert_eq!(grpc["calls"], 0, "{report}");
+    assert_eq!(grpc["messages_sent"], 0, "{report}");
+    assert_eq!(grpc["bytes_sent"], 0, "{report}");
+    assert_eq!(grpc["connections_failed"], 5, "{report}");
+}
+
+/// A call refused before it goes out (its message, built from a data row, is not
+/// JSON) leaves its connection as it was: the next calls go on it, and only the
+/// calls sent are counted as sent.
+#[test]
+fn a_call_refused_before_it_is_sent_keeps_the_connection() {
+    let server = GrpcServer::start(false);
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .file("counts.csv", "n\n1\nnot-a-number\n1\n")
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+            [grpc]
+            proto = "api.proto"
+            call = "kaioken.test.Items/List"
+            message = '{{"id": "${{REQUEST_ID}}", "count": ${{c.n}}}}'
+            [[data]]
+            name = "c"
+            file = "counts.csv"
+            "#,
+            server.url()
+        ))
+        .args(["-c", "1", "-n", "9", "--max-error-rate", "1"])
+        .report()
+        .run()
+        .report();
+    let grpc = report.get("grpc");
+    assert_eq!(report.u64("errors.invalid_request"), 3, "{report}");
+    assert_eq!(server.count("list"), 6);
+    assert_eq!(grpc["calls"], 6, "{report}");
+    assert_eq!(grpc["messages_sent"], 6, "{report}");
+    assert_eq!(grpc["connections_opened"], 1, "{report}");
+}
