@@ -183,8 +183,11 @@ impl Ws {
         }
     }
 
-    /// Forget connection `i`, which the peer closed or which failed.
+    /// Forget connection `i`, which the peer closed or which failed. A peer's close
+    /// frame is answered first, as RFC 6455 asks (tungstenite has the answer queued;
+    /// it goes out if the socket takes it now, and is not waited for).
     fn drop_conn(&mut self, i: usize) {
+        let _ = self.conns[i].ws.flush().now_or_never();
         self.conns.swap_remove(i);
     }
 

@@ -272,6 +272,9 @@ fn a_server_that_closes_mid_run_is_counted() {
     assert_eq!(report.u64("requests.errors"), 0, "{report}");
     assert_eq!(server.received(), 20);
     assert_eq!(server.handshakes().len(), 4);
+    // Each of the server's closes was answered with a close frame (not 1006).
+    let codes = server.close_codes();
+    assert_eq!(codes, ["4000"; 4], "close codes\n{}", server.log());
 }
 
 /// nginx answers a WebSocket handshake as any GET: 404 for a missing path. That is a
