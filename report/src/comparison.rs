@@ -121,6 +121,16 @@ impl RunReport {
         self.json.pointer(pointer).and_then(Value::as_f64)
     }
 
+    /// Whether the field at `pointer` is the same in both reports: numbers by
+    /// value (`400` and `400.0`, as a tool that rewrites the JSON may spell it),
+    /// anything else as written.
+    fn same_as(&self, other: &RunReport, pointer: &str) -> bool {
+        match (self.json.pointer(pointer), other.json.pointer(pointer)) {
+            (Some(Value::Number(a)), Some(Value::Number(b))) => a.as_f64() == b.as_f64(),
+            _ => self.str(pointer) == other.str(pointer),
+        }
+    }
+
     fn str(&self, pointer: &str) -> String {
         match self.json.pointer(pointer) {
             Some(Value::String(s)) => s.clone(),
@@ -389,15 +399,15 @@ pub fn compare_many(
             (&WARN_FIELDS[..], &mut warnings),
         ] {
             for field in fields {
-                let (a, b) = (base.str(field), cur.str(field));
-                if a != b {
-                    into.push(Difference {
-                        field: &field[1..],
-                        base: a,
-                        current: b,
-                        baseline: i,
-                    });
+                if base.same_as(cur, field) {
+                    continue;
                 }
+                into.push(Difference {
+                    field: &field[1..],
+                    base: base.str(field),
+                    current: cur.str(field),
+                    baseline: i,
+                });
             }
         }
     }
@@ -950,6 +960,11 @@ mod tests {
             .collect();
         assert_eq!(described, ["load/vus differs: 10 vs 20"]);
         assert_eq!(found.regressions, ["rps", "latency p99"]);
+        // The same number spelled otherwise (`jq` writes `10.0` as `10`) is the same.
+        let mut respelled = report(80.0, 4.5, 10);
+        respelled.json["load"]["vus"] = serde_json::json!(10.0);
+        let found = compare(&report(100.0, 3.0, 10), &respelled, &TOLERANCES, "cur.json");
+        assert!(found.mismatched.is_empty(), "{:?}", found.mismatched.len());
         assert_eq!(found.verdicts.len(), 1);
         assert!(!found.verdicts[0].passed);
         assert!(
