@@ -133,6 +133,14 @@ fn check(
 ) -> Result<(Option<SegmentJson>, Vec<String>), String> {
     let (first_name, first) = &parts[0];
     for (name, report) in parts {
+        if let Some((path, n)) = serde_json::to_value(report)
+            .ok()
+            .and_then(|json| beyond_counting(&json, ""))
+        {
+            return Err(format!(
+                "cannot merge `{name}`: its `{path}` is {n}, more than any run counts (the report is damaged)"
+            ));
+        }
         // Thresholds are judged again on the merged data: one that does not read
         // back would be dropped, and its failure with it.
         if let Some(t) = report.thresholds.iter().find(|t| {
@@ -254,6 +262,33 @@ fn histogram(parts: &[(String, Report)], key: &str) -> Result<Option<Histogram<u
     Ok(sum)
 }
 
+/// More than any run counts (2^53: 285 years at a million a second), and few enough
+/// that the counts of thousands of parts add up without passing a `u64`.
+const MOST_COUNTED: u64 = 1 << 53;
+
+/// The first whole number in `json` above [`MOST_COUNTED`], with its path
+/// (`requests.total`).
+fn beyond_counting(json: &serde_json::Value, at: &str) -> Option<(String, u64)> {
+    let inner = |key: &dyn std::fmt::Display| match at {
+        "" => key.to_string(),
+        _ => format!("{at}.{key}"),
+    };
+    match json {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .filter(|&n| n > MOST_COUNTED)
+            .map(|n| (at.to_owned(), n)),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| beyond_counting(v, &inner(&i))),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .find_map(|(k, v)| beyond_counting(v, &inner(k))),
+        _ => None,
+    }
+}
+
 fn missing(name: &str, key: &str) -> String {
     format!(
         "cannot merge `{name}`: its `histograms` has no `{key}` where the other reports have one"
@@ -280,7 +315,9 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
     let reports: Vec<&Report> = parts.iter().map(|(_, r)| r).collect();
     let first = reports[0];
     let mut m = first.clone();
-    let sum = |f: &dyn Fn(&Report) -> u64| reports.iter().map(|r| f(r)).sum::<u64>();
+    // Each count is at most `MOST_COUNTED` (`check`): their sum does not overflow.
+    let sum =
+        |f: &dyn Fn(&Report) -> u64| reports.iter().map(|r| f(r)).fold(0, u64::saturating_add);
 
     // When: from the first start to the last end.
     let start = reports
@@ -989,6 +1026,15 @@ mod tests {
             t.metric, t.scope
         );
         assert_eq!(err(&[a.clone(), unreadable], false), want);
+        let mut huge = b.clone();
+        huge.requests.total = u64::MAX - 600;
+        assert_eq!(
+            err(&[a.clone(), huge], false),
+            format!(
+                "cannot merge `r1.json`: its `requests.total` is {}, more than any run counts (the report is damaged)",
+                u64::MAX - 600
+            )
+        );
         let mut damaged = b;
         damaged.histogram.data = "AAAA".into();
         assert_eq!(
