@@ -469,6 +469,7 @@ fn run_input(args: &RunArgs, input: &Input, rule: &Redact) -> Result<Outcome, Er
     // would, as on the live view's options.
     let files = report_paths(args);
     let outputs = outputs(&files, args.format)?;
+    outputs::check_addresses(&ir, rule)?;
     if let (true, Some(format), true) = (args.json, args.format, files.is_empty())
         && format != Format::Json
     {

@@ -624,15 +624,19 @@ fn assert_full_speed(report: &Report, elapsed: Duration) {
     );
 }
 
-/// Bad `-o` values: exit 1 with `message`, before anything is sent.
+/// Bad `-o` values: exit 1 with `message`, before anything is sent; and a dry run
+/// fails on them as the run does.
 fn refused_before_any_load(output: &str, message: &str) {
     let nginx = Nginx::start(Variant::Http1);
-    Test::new()
-        .arg(nginx.url("/"))
-        .args(["-d", "5s", "-o", output])
-        .status(1)
-        .stderr_contains(message)
-        .run();
+    for dry_run in [true, false] {
+        Test::new()
+            .arg(nginx.url("/"))
+            .args(["-d", "5s", "-o", output])
+            .args(dry_run.then_some("--dry-run"))
+            .status(1)
+            .stderr_contains(message)
+            .run();
+    }
     assert_eq!(nginx.access_log_lines(), Vec::new());
 }
 
@@ -651,6 +655,20 @@ fn a_malformed_output_address_is_an_error() {
     refused_before_any_load(
         "otlp=127.0.0.1:4318",
         "`127.0.0.1:4318` is not a URL for `otlp`",
+    );
+}
+
+/// An address its kind cannot use (what only the output's own parsing finds) is
+/// named, with the secret in it hidden.
+#[test]
+fn an_address_its_kind_cannot_use_is_an_error() {
+    refused_before_any_load(
+        "otlp=http://127.0.0.1:4318/?token=secret",
+        "error: -o otlp=http://127.0.0.1:4318/?token=<redacted>: otlp output: the address has a query",
+    );
+    refused_before_any_load(
+        "influxdb=http://127.0.0.1:8086/k6?x=1",
+        "influxdb output: the address's query names `x`",
     );
 }
 

@@ -221,13 +221,7 @@ impl Outputs {
                 listeners.push((listener, counts));
             } else {
                 let push = encoder(spec.kind, &spec.address, &labels, &steps, started_unix_ms)
-                    .map_err(|e| {
-                        Error::Setup(format!(
-                            "-o {}={}: {e}",
-                            spec.kind.key(),
-                            rule.url(&spec.address)
-                        ))
-                    })?;
+                    .map_err(|e| unusable(spec, rule, &e))?;
                 let counts = Arc::new(Counts {
                     spans: (push.wants_spans() && ir.settings.trace_sample > 0.0)
                         .then(SpanCounts::default),
@@ -466,6 +460,34 @@ pub fn warning(o: &OutputJson) -> Option<String> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether every push output's address is one its kind can use (as [`Outputs::start`]
+/// will find), without opening anything: what a dry run, and a run before its
+/// plan is made, check.
+///
+/// # Errors
+/// The first address its kind cannot use, and why.
+pub fn check_addresses(ir: &Ir, rule: &Redact) -> Result<(), Error> {
+    let pushed = ir
+        .outputs
+        .specs
+        .iter()
+        .filter(|s| !matches!(s.kind, OutputKind::Prometheus | OutputKind::Exec));
+    for spec in pushed {
+        encoder(spec.kind, &spec.address, &RunLabels::default(), &[], 0)
+            .map_err(|e| unusable(spec, rule, &e))?;
+    }
+    Ok(())
+}
+
+/// The error of an output whose address its kind cannot use.
+fn unusable(spec: &kaioken_compiler::OutputSpec, rule: &Redact, why: &str) -> Error {
+    Error::Setup(format!(
+        "-o {}={}: {why}",
+        spec.kind.key(),
+        rule.url(&spec.address)
+    ))
 }
 
 /// The encoder of a push output (its module parses the address).
