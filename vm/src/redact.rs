@@ -320,6 +320,11 @@ impl Redact {
                 if (start > 0 && word(start - 1)) || (end < b.len() && word(end)) {
                     continue;
                 }
+                // A query's key (`?cookie=…`, `&authorization=…`) is not a header:
+                // the query's own rule judges it, as it does in a URL.
+                if start > 0 && matches!(b[start - 1], b'?' | b'&') {
+                    continue;
+                }
                 if let Some(r) = header_value(text, start, end) {
                     hidden.push(r);
                 }
@@ -688,6 +693,12 @@ mod tests {
             (
                 "url = \"http://u:pw@h/a?token=t1&x=1\"",
                 "url = \"http://u:<redacted>@h/a?token=<redacted>&x=1\"",
+            ),
+            // A query's key named as a header is judged as a query's key, as in the
+            // URL: the request line (`-v`) keeps the rest of itself.
+            (
+                "> GET /a?cookie=c&Authorization=S2&token=t&b=2 HTTP/1.1",
+                "> GET /a?cookie=c&Authorization=S2&token=<redacted>&b=2 HTTP/1.1",
             ),
             // A quoted key named as a secret query key, with a string value (an
             // echoed query in a JSON body); other values and keys stay.
