@@ -119,9 +119,18 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
         })?;
     }
     crate::print_stdout(&render(&found, stdout_format, &names, show))?;
+    // A segment's thresholds are its share's (`rps > 1000` fails on every quarter
+    // of a run that makes 2,000/s): as in its own run, they are not a verdict.
+    let segment = cur.segment();
+    if let Some((from, to)) = segment {
+        eprintln!(
+            "note: `{}` measured the segment {from}:{to} of its run alone: its thresholds are not the run's verdict; compare the merged report (kaioken merge) for it",
+            current_path.display()
+        );
+    }
     Ok(if !found.regressions.is_empty() {
         Outcome::Regression
-    } else if found.verdicts.iter().any(|v| !v.passed) {
+    } else if segment.is_none() && found.verdicts.iter().any(|v| !v.passed) {
         Outcome::ThresholdsFailed
     } else {
         Outcome::Success

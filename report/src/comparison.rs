@@ -202,6 +202,14 @@ impl RunReport {
         })
     }
 
+    /// The part of a distributed run this report measured (`from`, `to`), when it
+    /// is one segment of it and not the whole.
+    pub fn segment(&self) -> Option<(&str, &str)> {
+        let s = self.json.get("segment")?;
+        let (from, to) = (s["from"].as_str()?, s["to"].as_str()?);
+        (!(from == "0" && to == "1")).then_some((from, to))
+    }
+
     /// The report's thresholds, judged again from its data.
     pub fn thresholds(&self) -> Vec<Verdict> {
         // Each one reads: `parse` refused a report with one that does not.

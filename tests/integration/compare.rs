@@ -150,6 +150,20 @@ fn thresholds_of_the_current_run_are_judged_again() {
         .unwrap();
     let slower = set(&strict, "/requests/rps", Value::from(rps / 2.0));
     compare(&base, &slower, &[], 3);
+    // One segment's thresholds are its share's, not the run's verdict: shown, with
+    // a note, and not exit 4 (as in the segment's own run).
+    let segment = serde_json::json!({"from": "0", "to": "1/4", "sequence": ["0", "1/4", "1"]});
+    let mut part = strict.clone();
+    part["segment"] = segment;
+    let out = compare(&base, &part, &[], 0);
+    assert!(out.stdout.contains("✗ p99 <"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            "note: `current.json` measured the segment 0:1/4 of its run alone: its thresholds are not the run's verdict"
+        ),
+        "{}",
+        out.stderr
+    );
 }
 
 /// Several baselines: four short runs of an unchanged nginx are the same within
