@@ -8,14 +8,16 @@
 //! `request.rs` (metadata as headers, the message as the body template), then made a
 //! call here: its method looked up (did-you-mean over the service's methods), its
 //! path `/package.Service/Method`, and its message checked as JSON of the method's
-//! input type with every `${…}` replaced by `0` (valid inside quotes and as a number).
+//! input type with every `${…}` replaced by `0` outside strings, and each string
+//! holding one by a value its field's kind reads (an enum's name, a timestamp).
 //! The schema goes into the IR encoded, for the runtime to decode once per run.
 
 use std::sync::Arc;
 
 use kaioken_vm::Origin;
 use miette::Diagnostic as _;
-use prost_reflect::{DescriptorPool, DynamicMessage};
+use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::Value;
 
 use super::Lowerer;
 use crate::compile_error::{CompileError, CompileErrorKind};
@@ -221,15 +223,21 @@ impl Lowerer<'_> {
             return None;
         }
         if let (Some(body), Some(message)) = (&step.body, message) {
-            let json = placeholders_as_zero(body);
+            let (json, rewritten) = with_samples(body, &method.input());
             let mut de = serde_json::Deserializer::from_slice(&json);
             let checked =
                 DynamicMessage::deserialize(method.input(), &mut de).and_then(|_| de.end());
             if let Err(e) = checked {
+                let mut why = e.to_string();
+                // A place in the rewritten text is none of the template's.
+                if rewritten {
+                    let at = format!(" at line {} column {}", e.line(), e.column());
+                    why.truncate(why.strip_suffix(&at).map_or(why.len(), str::len));
+                }
                 self.grpc_error(
                     &message.loc,
                     format!(
-                        "the message is not a valid `{}` in JSON: {e}",
+                        "the message is not a valid `{}` in JSON: {why}",
                         method.input().full_name()
                     ),
                 );
@@ -306,16 +314,153 @@ fn list(names: &[String]) -> String {
     }
 }
 
-/// A message template's text with every run-time value as `0`.
-fn placeholders_as_zero(t: &Template) -> Vec<u8> {
+/// Where a run-time value stands inside a JSON string of a message template: a
+/// private-use character, which JSON strings may hold as it is.
+const MARK: &str = "\u{e000}";
+
+/// A message template's text with every run-time value replaced by one its place
+/// takes, so that the check of the message judges only what the template fixes:
+/// `0` outside strings (a number), and a string holding one becomes a value its
+/// field's kind reads (an enum's first name, a timestamp, base64, a number).
+/// Also whether the text was rewritten from its JSON (its places are not the
+/// template's then).
+fn with_samples(t: &Template, input: &MessageDescriptor) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
+    let (mut in_string, mut escaped, mut marked) = (false, false, false);
     for p in &t.parts {
         match p {
-            Part::Lit(b) => out.extend_from_slice(b),
+            Part::Lit(b) => {
+                for &c in b {
+                    match (in_string, escaped, c) {
+                        (true, true, _) => escaped = false,
+                        (true, false, b'\\') => escaped = true,
+                        (_, _, b'"') => in_string = !in_string,
+                        _ => {}
+                    }
+                }
+                out.extend_from_slice(b);
+            }
+            _ if in_string => {
+                out.extend_from_slice(MARK.as_bytes());
+                marked = true;
+            }
             _ => out.push(b'0'),
         }
     }
-    out
+    if !marked {
+        return (out, false);
+    }
+    match serde_json::from_slice::<Value>(&out) {
+        Ok(mut json) => {
+            fill_message(&mut json, input);
+            match serde_json::to_vec(&json) {
+                Ok(text) => (text, true),
+                Err(_) => (out, false),
+            }
+        }
+        // Not JSON: its error is the template's, read with `0` for the marks (one
+        // byte for three: a place after one moves, as a `${…}`'s did before).
+        Err(_) => {
+            let text = String::from_utf8_lossy(&out).replace(MARK, "0");
+            (text.into_bytes(), false)
+        }
+    }
+}
+
+/// Whether `v` is a string a run-time value stands in.
+fn is_marked(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| s.contains(MARK))
+}
+
+/// `v`, a message of `desc` in JSON, with each marked string made a value of its
+/// field's kind.
+fn fill_message(v: &mut Value, desc: &MessageDescriptor) {
+    if let Some(sample) = well_known_sample(desc.full_name()) {
+        match sample {
+            Some(sample) if is_marked(v) => *v = Value::String(sample.into()),
+            _ => unmark(v),
+        }
+        return;
+    }
+    let Value::Object(fields) = v else {
+        return unmark(v);
+    };
+    for (name, value) in fields.iter_mut() {
+        match desc
+            .get_field_by_json_name(name)
+            .or_else(|| desc.get_field_by_name(name))
+        {
+            Some(field) => fill_field(value, &field),
+            None => unmark(value),
+        }
+    }
+}
+
+/// A field's JSON value: a map's values, a list's items, or the one value.
+fn fill_field(v: &mut Value, field: &FieldDescriptor) {
+    match (v, field.kind()) {
+        (Value::Object(entries), Kind::Message(entry)) if field.is_map() => {
+            let kind = entry.map_entry_value_field().kind();
+            let old = std::mem::take(entries);
+            for (key, mut value) in old {
+                fill_kind(&mut value, &kind);
+                entries.insert(key.replace(MARK, "0"), value);
+            }
+        }
+        (Value::Array(items), kind) if field.is_list() => {
+            for item in items {
+                fill_kind(item, &kind);
+            }
+        }
+        (v, kind) => fill_kind(v, &kind),
+    }
+}
+
+/// One value of `kind`.
+fn fill_kind(v: &mut Value, kind: &Kind) {
+    match kind {
+        Kind::Message(m) => fill_message(v, m),
+        _ if !is_marked(v) => unmark(v),
+        Kind::Enum(e) => {
+            let first = e.values().next().map(|x| x.name().to_owned());
+            *v = Value::String(first.unwrap_or_default());
+        }
+        Kind::Bytes => *v = Value::String(String::new()),
+        // A quoted bool is refused whatever it holds; a string takes anything.
+        Kind::Bool | Kind::String => unmark(v),
+        _ => *v = Value::String("0".into()),
+    }
+}
+
+/// A well-known type (`Some`) read from a JSON string: `Some(sample)` of what it
+/// reads, or `None` for one whose string is judged as written; `None` for any
+/// other type.
+fn well_known_sample(name: &str) -> Option<Option<&'static str>> {
+    Some(match name.strip_prefix("google.protobuf.")? {
+        "Timestamp" => Some("1970-01-01T00:00:00Z"),
+        "Duration" => Some("0s"),
+        "FieldMask" | "BytesValue" => Some(""),
+        "Int64Value" | "UInt64Value" | "Int32Value" | "UInt32Value" | "DoubleValue"
+        | "FloatValue" => Some("0"),
+        "StringValue" | "BoolValue" | "Value" | "Struct" | "ListValue" | "Any" | "Empty" => None,
+        _ => return None,
+    })
+}
+
+/// `v` with every mark, in its strings and keys, read as `0`.
+fn unmark(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains(MARK) => *s = s.replace(MARK, "0"),
+        Value::Array(items) => items.iter_mut().for_each(unmark),
+        Value::Object(fields) => {
+            let old = std::mem::take(fields);
+            for (key, mut value) in old {
+                unmark(&mut value);
+                fields.insert(key.replace(MARK, "0"), value);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// protox's error as `file:line:column: message` when it points into a file.
@@ -533,6 +678,64 @@ expected_status = "NOT_FOUND"
             [
                 "4:12 [grpc_status == OK] `grpc_status` is a gRPC call's status; this step is an HTTP request (check `status`)"
             ]
+        );
+    }
+
+    /// A run-time value inside a string is checked as a value of its field's kind
+    /// reads (the template fixes only its place): an enum's name, a timestamp, a
+    /// duration, base64, a 64-bit number, in lists and maps and nested messages.
+    /// What the template fixes is still checked.
+    #[test]
+    fn templated_strings_stand_for_their_fields_kind() {
+        let path = proto(
+            "kinds",
+            r#"syntax = "proto3";
+package k;
+import "google/protobuf/timestamp.proto";
+import "google/protobuf/duration.proto";
+import "google/protobuf/wrappers.proto";
+service S { rpc Put(Thing) returns (Thing); }
+enum Color { RED = 0; GREEN = 1; }
+message Inner { Color color = 1; bytes blob = 2; }
+message Thing {
+  Color color = 1;
+  google.protobuf.Timestamp at = 2;
+  google.protobuf.Duration took = 3;
+  bytes blob = 4;
+  int64 big = 5;
+  repeated Color colors = 6;
+  map<int32, Inner> inner = 7;
+  google.protobuf.Int64Value wrapped = 8;
+  string name = 9;
+  bool on = 10;
+}
+"#,
+        );
+        let file = |message: &str| {
+            format!(
+                "[target]\nurl = \"grpc://h:1\"\n[grpc]\nproto = \"{path}\"\ncall = \"k.S/Put\"\nmessage = '{message}'\n"
+            )
+        };
+        ok(&file(
+            r#"{"color": "${VU}", "at": "${VU}", "took": "${VU}s", "blob": "${VU}", "big": "${VU}", "colors": ["GREEN", "${VU}"], "inner": {"${VU}": {"color": "${VU}", "blob": "${VU}"}}, "wrapped": "${VU}", "name": "a${VU}\"b", "on": true}"#,
+        ));
+        // What the template fixes is checked as before.
+        assert_eq!(
+            errors(&file(r#"{"color": "${VU}", "colr": 1}"#)),
+            [
+                r#"6:12 [{"color": "${VU}", "colr": 1}] the message is not a valid `k.Thing` in JSON: unrecognized field name 'colr'"#
+            ]
+        );
+        assert_eq!(
+            errors(&file(r#"{"color": "BLUE", "at": "${VU}"}"#)),
+            [
+                r#"6:12 [{"color": "BLUE", "at": "${VU}"}] the message is not a valid `k.Thing` in JSON: unrecognized enum value 'BLUE'"#
+            ]
+        );
+        assert_eq!(
+            errors(&file(r#"{"on": "${VU}"}"#)).len(),
+            1,
+            "a quoted bool is refused"
         );
     }
 
