@@ -216,6 +216,11 @@ impl Budget {
         self.stopped.get()
     }
 
+    /// Whether the call's time is up.
+    pub fn past(&self) -> bool {
+        Instant::now() >= self.deadline.get()
+    }
+
     /// Whether the hook stopped the call for running past its deadline.
     pub fn over_budget(&self) -> bool {
         self.stopped.get() && !self.for_interruption.get()
@@ -326,15 +331,29 @@ impl Engine {
         })
     }
 
-    /// Call function `script` with `arg`, within the budget.
+    /// Call function `script` with `arg`, within the budget. A call that came back
+    /// past it (its time went into one of kaioken's functions, or Lua's own, such
+    /// as a `string.find` backtracking, which the hook cannot stop) is over budget
+    /// all the same.
     fn call<R: mlua::FromLuaMulti>(&self, script: ScriptId, arg: &Table) -> Result<R, CallError> {
         self.clock.start(self.budget);
-        self.functions[script.index()]
+        let file = &self.files[script.index()];
+        let out = self.functions[script.index()]
             .call::<R>(arg)
             .map_err(|e| CallError {
-                message: located_error(&e, &self.files[script.index()]),
+                message: located_error(&e, file),
                 over_budget: self.clock.stopped(),
-            })
+            })?;
+        if self.clock.past() {
+            return Err(CallError {
+                message: format!(
+                    "{file}: ran past its time budget of {:?} (`[scripting] budget`) inside a function the budget cannot stop (a library call such as `json.decode` or `string.find`)",
+                    self.budget
+                ),
+                over_budget: true,
+            });
+        }
+        Ok(out)
     }
 
     /// Fill `r` from `last`.

@@ -290,6 +290,48 @@ fn a_script_that_never_ends_is_stopped_by_its_budget() {
     }
 }
 
+/// Time the hook cannot stop (a library function's: here Lua's pattern matching
+/// backtracking through a string) still counts: the call that came back past its
+/// budget is over budget, whatever it returned.
+#[test]
+fn time_in_a_library_function_counts_against_the_budget() {
+    let limits = Limits {
+        budget: Duration::from_millis(1),
+        ..Limits::default()
+    };
+    let r = runner(
+        vec![def(
+            "slow",
+            r#"return string.rep("a", 120):find(".-.-.-b") == nil"#,
+        )],
+        &[ScriptRole::Check],
+        limits,
+    );
+    let (program, state) = vu();
+    let ctx = ScriptContext {
+        program: &program,
+        state: &state,
+    };
+    let passed = r.check(
+        ScriptId(0),
+        ctx,
+        &Resp {
+            status: 200,
+            body: b"",
+        },
+    );
+    let report = &r.report()[0];
+    assert!(!passed, "{:?}", report.messages);
+    assert_eq!((report.errors, report.over_budget), (1, 1));
+    assert!(
+        report.messages[0]
+            .text
+            .contains("ran past its time budget of 1ms (`[scripting] budget`) inside a function the budget cannot stop"),
+        "{:?}",
+        report.messages
+    );
+}
+
 #[test]
 fn memory_past_the_limit_is_an_error_not_a_crash() {
     // A time budget far past what filling 4 MiB takes, so a slow machine still
