@@ -677,6 +677,13 @@ fn execute(
     if let Some(why) = empty_part {
         report.warnings.push(why);
     }
+    if stats.abandoned_workers > 0 {
+        report.warnings.push(format!(
+            "{} did not stop when the run ended (a script stuck in a library call?): not waited for, {} counted as of its last update, up to a quarter of a second earlier",
+            summary::counted(stats.abandoned_workers as u64, "worker thread", "worker threads"),
+            if stats.abandoned_workers == 1 { "it is" } else { "they are" }
+        ));
+    }
     if let Some(why) = teardown_failed {
         report.warnings.push(why);
     }

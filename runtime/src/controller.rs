@@ -30,6 +30,11 @@ use crate::{Control, RunError, StopReason};
 /// report soon, so the wait is shorter.
 const GRACE: Duration = Duration::from_secs(5);
 const GRACE_INTERRUPTED: Duration = Duration::from_secs(1);
+/// How long after the hard stop a worker that has not stopped is waited for. Its
+/// VUs were cut off at the hard stop; one still running is stuck where nothing can
+/// interrupt it (a script in a library call: a `string.find` backtracking for
+/// minutes), and the run ends without it, its statistics its last published ones.
+const ABANDON_AFTER: Duration = Duration::from_secs(2);
 const TICK: Duration = Duration::from_millis(50);
 
 /// Run `plan` on `threads` worker threads (0: one per CPU, at most one per VU) until
@@ -68,6 +73,7 @@ pub fn run(
         .collect::<Result<_, _>>()?;
 
     let mut stopping_since: Option<Instant> = None;
+    let mut hard_since: Option<Instant> = None;
     let mut next_tick = start + PUBLISH_EVERY;
     let mut snapshots = Snapshots::new(&shared, threads);
     while shared.running.load(Ordering::Acquire) > 0 {
@@ -102,6 +108,11 @@ pub fn run(
                 control.hard_stop();
             }
         }
+        if control.is_hard_stopped()
+            && now.duration_since(*hard_since.get_or_insert(now)) >= ABANDON_AFTER
+        {
+            break;
+        }
         if now >= next_tick {
             next_tick += PUBLISH_EVERY;
             on_tick(snapshots.take(&shared, now, None));
@@ -109,7 +120,16 @@ pub fn run(
     }
     let mut workers = Vec::with_capacity(threads);
     let mut finished = measure_from;
-    for h in handles {
+    let mut abandoned = 0;
+    for (index, h) in handles.into_iter().enumerate() {
+        if !h.is_finished() && shared.running.load(Ordering::Acquire) > 0 {
+            // Stuck (see `ABANDON_AFTER`): its thread is left to the process's exit.
+            shared.take_published(index, &mut snapshots.latest[index]);
+            workers.push(snapshots.latest[index].copy());
+            finished = finished.max(Instant::now());
+            abandoned += 1;
+            continue;
+        }
         match h.join() {
             Ok((stats, done_at)) => {
                 finished = finished.max(done_at);
@@ -127,6 +147,7 @@ pub fn run(
         shared.publish_last_spans(index, &mut w.spans);
     }
     let mut stats = RunStats::merge(&workers, finished.saturating_duration_since(measure_from));
+    stats.abandoned_workers = abandoned;
     for (w, final_stats) in workers.iter().enumerate() {
         snapshots.seconds.finish(w, final_stats);
     }

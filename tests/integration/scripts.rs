@@ -843,3 +843,35 @@ fn example_setup_teardown_passes_against_httpbin() {
         );
     }
 }
+
+/// A check stuck in a library call that no budget can stop (Lua's pattern
+/// matching, backtracking for far longer than the run) does not hold the run: a
+/// while after the hard stop its worker is not waited for, and the report is
+/// written with a warning saying so.
+#[test]
+fn a_worker_stuck_in_a_library_call_does_not_hold_the_run() {
+    let nginx = crate::nginx::Nginx::start(crate::nginx::Variant::Http1);
+    let out = Test::new()
+        .scenario(
+            r#"
+            [scripts]
+            stuck = 'return string.rep("a", 5000):find(".-.-.-b") == nil'
+            [request]
+            checks = ["script:stuck"]
+            "#,
+        )
+        .arg(nginx.url("/"))
+        .args(["-c", "1", "-d", "1s", "--timeout", "1s"])
+        .status(1)
+        .report()
+        .run();
+    assert!(out.elapsed < Duration::from_secs(20), "{:?}", out.elapsed);
+    let report = out.report();
+    let warnings = warnings(&report);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("1 worker thread did not stop when the run ended")),
+        "{warnings:?}"
+    );
+}

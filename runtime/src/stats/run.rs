@@ -62,6 +62,10 @@ pub struct RunStats {
     pub elapsed: Duration,
     /// Whose statistics these were merged from.
     pub merged_from: MergedFrom,
+    /// Worker threads that had not stopped a while after the hard stop (a script
+    /// stuck in a library call nothing can interrupt): not waited for, their
+    /// statistics are their last published ones.
+    pub abandoned_workers: usize,
 }
 
 /// The workers' statistics a [`RunStats`] was last merged from (their lineages,
@@ -147,6 +151,7 @@ impl Default for RunStats {
             messages: [None, None],
             elapsed: Duration::ZERO,
             merged_from: MergedFrom::default(),
+            abandoned_workers: 0,
         }
     }
 }
@@ -290,6 +295,7 @@ impl RunStats {
             messages,
             elapsed,
             merged_from,
+            abandoned_workers,
         } = other;
         copy_histogram(&mut self.latency, latency, again);
         copy_histogram(&mut self.latency_uncorrected, latency_uncorrected, again);
@@ -310,6 +316,7 @@ impl RunStats {
         }
         self.elapsed = *elapsed;
         self.merged_from.clone_from(merged_from);
+        self.abandoned_workers = *abandoned_workers;
     }
 
     /// Empty every count and list `merge_from` adds to, keeping their room; the
@@ -336,8 +343,10 @@ impl RunStats {
             messages,
             elapsed,
             merged_from,
+            abandoned_workers,
         } = self;
         status.clear();
+        *abandoned_workers = 0;
         *counts = Counts::default();
         timeline.clear();
         timeline_status.clear();
