@@ -539,10 +539,14 @@ fn execute(
 ) -> Result<Outcome, Error> {
     let control = Arc::new(Control::new());
     watch_ctrl_c(control.clone());
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let started_at_unix_ms = planned_start.map_or(now_ms, |at| at.max(now_ms));
+    let unix_ms = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    };
+    let now_ms = unix_ms();
+    // When the load is to start: the outputs' counters start there.
+    let starting_unix_ms = planned_start.map_or(now_ms, |at| at.max(now_ms));
     // Make the reports' temporary files first: a path that cannot be written should
     // fail before the load is sent, not after the whole run. Each report goes there
     // and is renamed over its path only when whole, so a killed run never leaves a
@@ -569,7 +573,7 @@ fn execute(
                 url: report::step_url(step, rule),
             })
             .collect(),
-        started_at_unix_ms,
+        starting_unix_ms,
         out.live.is_some(),
     )?;
     if let Some(at) = planned_start {
@@ -584,6 +588,9 @@ fn execute(
         }
         distributed::wait_until(at, &control);
     }
+    // When it did start: after `setup` and the wait, which may have run past the
+    // planned start, or been cut short by Ctrl-C.
+    let started_at_unix_ms = unix_ms();
     let screen = out.live.and_then(|options| match live::Screen::open() {
         Ok(screen) => Some((screen, options)),
         Err(e) => {

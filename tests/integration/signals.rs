@@ -310,3 +310,29 @@ fn group_thousands_matches_the_summary_format() {
     assert_eq!(group_thousands(25_586), "25,586");
     assert_eq!(group_thousands(1_283_110), "1,283,110");
 }
+
+/// Ctrl-C while waiting for a planned start: nothing is sent, and the report says
+/// when the run did start (at the interruption), not the start that never came.
+#[test]
+fn sigint_during_the_wait_for_a_planned_start() {
+    let nginx = Nginx::start(Variant::Http1);
+    let url = nginx.url("/");
+    let mut run = Run::start(&[&url, "-c", "2", "-d", "2s", "--start-after", "30s"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    run.assert_running();
+    run.sigint();
+    let status = run.wait(Duration::from_secs(15));
+    let context = format!("status {status}\n{}", run.output());
+    assert_eq!(status.code(), Some(130), "{context}");
+    let report = run.report();
+    let (started, planned) = (
+        report.u64("started_at_unix_ms"),
+        report.u64("planned_start_unix_ms"),
+    );
+    assert!(
+        started + 20_000 < planned,
+        "started {started}, planned {planned}\n{report}"
+    );
+    assert_eq!(report.u64("requests.total"), 0, "{report}");
+    assert_eq!(nginx.access_log_lines().len(), 0, "{}", nginx.logs());
+}
