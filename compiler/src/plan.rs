@@ -38,7 +38,7 @@ impl std::error::Error for PlanError {}
 
 /// Whether `pem` holds certificates, each readable: checked with the plan, so that
 /// a dry run says what the run would (a `--cacert` file of something else).
-fn check_certificates(pem: &[u8]) -> Result<(), String> {
+pub(crate) fn check_certificates(pem: &[u8]) -> Result<(), String> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let mut found = 0;

@@ -380,7 +380,8 @@ fn missing_cacert_is_located() {
 }
 
 /// A `--cacert` file of something else than certificates fails a dry run as it
-/// would fail the run, naming the file.
+/// would fail the run, naming the file, located where it is given (in the file,
+/// or at the flag).
 #[test]
 fn a_cacert_without_certificates_fails_the_dry_run() {
     let text = "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
@@ -388,12 +389,22 @@ fn a_cacert_without_certificates_fails_the_dry_run() {
         ("syntax = \"proto3\";\n", "it holds no PEM certificate"),
         (text, "a certificate in it cannot be read"),
     ] {
-        Test::new()
+        let out = Test::new()
             .file("ca.pem", contents)
             .args(["https://127.0.0.1:8443/", "--cacert", "ca.pem", "--dry-run"])
             .status(1)
-            .stderr_contains(format!("error: cannot access `ca.pem`: {why}"))
+            .stderr_contains(format!("invalid value: `ca.pem`: {why}"))
+            .stderr_contains("[--cacert \"ca.pem\":1:1]")
             .run();
+        assert!(!out.stderr.contains("cannot access"), "{}", out.stderr);
+        let out = Test::new()
+            .file("ca.pem", contents)
+            .scenario("[target]\nurl = \"https://127.0.0.1:8443/\"\ncacert = \"ca.pem\"\n")
+            .arg("--dry-run")
+            .status(1)
+            .stderr_contains(why)
+            .run();
+        assert_located(&out, 3, Some(11), "cacert = \"ca.pem\"");
     }
 }
 

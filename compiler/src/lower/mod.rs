@@ -339,13 +339,19 @@ impl Lowerer<'_> {
         let cacert = d.cacert.as_ref().map(|c| {
             let path = self.fold_env(c);
             let path = self.resolve_path(&path, &c.loc);
-            // Checked now so that a typo is a located error before any load is sent;
-            // the certificates themselves are parsed when the run starts.
-            if let Err(e) = std::fs::File::open(&path) {
-                let kind = CompileErrorKind::Io {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                };
+            // Checked now, so that a typo or a file of something else (a key) is a
+            // located error before any load is sent.
+            let checked = std::fs::read(&path).map_err(|e| CompileErrorKind::Io {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            });
+            let checked = checked.and_then(|pem| {
+                crate::plan::check_certificates(&pem).map_err(|why| {
+                    let message = format!("`{}`: {why}", path.display());
+                    CompileErrorKind::InvalidValue { message }
+                })
+            });
+            if let Err(kind) = checked {
                 self.errors.push(CompileError::at(kind, &c.loc, None));
             }
             path
