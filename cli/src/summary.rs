@@ -703,6 +703,11 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
     rows(&mut out, "Errors", errors);
     if report.outcome.exit_code == 4 {
         let _ = writeln!(out, "\n  thresholds failed: exit code 4");
+        // Exit code 1's reason too, which exit code 4 outranks.
+        let r = &report.requests;
+        if r.failure_rate > report.settings.max_error_rate {
+            let _ = writeln!(out, "  and {}", failure_reason(report));
+        }
     }
     if report.outcome.exit_code == 1 {
         let _ = writeln!(out, "\n  {}: exit code 1", failure_reason(report));

@@ -102,6 +102,8 @@ fn failing_thresholds_outrank_a_high_error_rate() {
         .arg(server.url())
         .args(["-c", "1", "--max-requests", "10", "-d", "30s"])
         .status(4)
+        // The summary still says why exit code 1 would have come.
+        .stdout_contains("thresholds failed: exit code 4\n  and 100.00% of requests failed, above the limit of 10.00% (--max-error-rate)")
         .report()
         .run();
     let report = out.report();
