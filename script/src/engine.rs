@@ -57,8 +57,23 @@ pub(crate) fn clean_error(e: &mlua::Error) -> String {
         mlua::Error::CallbackError { cause, .. } => return clean_error(cause),
         other => other.to_string(),
     };
-    let text = text.split("\nstack traceback:").next().unwrap_or_default();
-    text.trim().to_owned()
+    let text = text
+        .split("\nstack traceback:")
+        .next()
+        .unwrap_or_default()
+        .trim();
+    // `error({code = 1})`: Lua prints the value as its type and address, which
+    // differ from call to call, so the same error would never be counted as one.
+    let (kind, address) = text.rsplit_once(": 0x").unwrap_or_default();
+    let kind = kind.rsplit(": ").next().unwrap_or(kind);
+    if matches!(kind, "table" | "function" | "userdata" | "thread")
+        && !address.is_empty()
+        && address.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        let before = &text[..text.len() - kind.len() - address.len() - 4];
+        return format!("{before}error() was given a {kind}, not a message (give it a string)");
+    }
+    text.to_owned()
 }
 
 /// [`clean_error`], with the line of `file` a callback's error came from (a Lua

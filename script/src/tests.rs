@@ -290,6 +290,40 @@ fn a_script_that_never_ends_is_stopped_by_its_budget() {
     }
 }
 
+/// `error()` given a table: the same error each call, counted as one message (Lua
+/// prints a table as its address, new every call).
+#[test]
+fn an_error_value_that_is_not_a_string_is_one_message() {
+    let r = runner(
+        vec![def("bad", "error({code = 1})")],
+        &[ScriptRole::Check],
+        Limits::default(),
+    );
+    let (program, state) = vu();
+    let ctx = ScriptContext {
+        program: &program,
+        state: &state,
+    };
+    for _ in 0..3 {
+        let resp = Resp {
+            status: 200,
+            body: b"",
+        };
+        assert!(!r.check(ScriptId(0), ctx, &resp));
+    }
+    let report = &r.report()[0];
+    assert_eq!(report.errors, 3);
+    assert_eq!(report.messages.len(), 1, "{:?}", report.messages);
+    assert_eq!(report.messages[0].count, 3);
+    assert!(
+        report.messages[0]
+            .text
+            .ends_with("error() was given a table, not a message (give it a string)"),
+        "{:?}",
+        report.messages
+    );
+}
+
 /// Time the hook cannot stop (a library function's: here Lua's pattern matching
 /// backtracking through a string) still counts: the call that came back past its
 /// budget is over budget, whatever it returned.
