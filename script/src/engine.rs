@@ -435,7 +435,10 @@ impl Engine {
         fill().map_err(internal)?;
         match self.call(script, &self.req)? {
             Value::Nil => Err(CallError {
-                message: "returned nothing: a request value must be a string or a number".into(),
+                message: format!(
+                    "{}: returned nothing: a request value is a string, a number, a boolean or a table (as JSON)",
+                    self.files[script.index()]
+                ),
                 over_budget: false,
             }),
             v => crate::lib_fns::write_value(&self.lua, &v, out).map_err(internal),
