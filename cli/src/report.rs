@@ -543,9 +543,37 @@ impl Report {
             _ => None,
         };
         self.warnings = load_warnings(&self.iterations, reason, cap);
+        self.warnings.extend(self.stalled());
         self
     }
+
+    /// A run whose target stopped answering: its last seconds finished no request,
+    /// and requests were still waiting when it ended (the summary's "cut off").
+    fn stalled(&self) -> Option<String> {
+        let cut_off = self.requests.unfinished;
+        if cut_off == 0 {
+            return None;
+        }
+        let quiet_from = self
+            .timeline
+            .iter()
+            .filter(|s| s.requests > 0)
+            .map(|s| s.second + 1)
+            .max()
+            .unwrap_or(0);
+        let quiet = self.elapsed_s - quiet_from as f64;
+        (quiet >= STALL).then(|| {
+            format!(
+                "no request finished in the last {quiet:.1}s of the run (from second {quiet_from}), and {} cut off at the end: the target stopped answering",
+                crate::summary::counted(cut_off, "request was", "requests were")
+            )
+        })
+    }
 }
+
+/// How long a run's end may go without a finished request before the report
+/// says its target stopped answering.
+const STALL: f64 = 2.0;
 
 /// The report's `fingerprint`: a SHA-256, in hex, of the report schema, the IR's
 /// text (`--dump ir`, without source positions: the same scenario from another path
@@ -1788,6 +1816,25 @@ target_rate = 0
             of("fixture.toml", &secret("one")),
             of("fixture.toml", &secret("two"))
         );
+    }
+
+    /// Requests cut off at the end after seconds in which none finished: the target
+    /// stopped answering, which "0 failed" alone would not say.
+    #[test]
+    fn a_target_that_stopped_answering_is_warned_of() {
+        let mut report = closed_report();
+        assert_eq!(report.timeline.len(), 2);
+        (report.requests.unfinished, report.elapsed_s) = (2, 5.0);
+        assert_eq!(
+            report.stalled().as_deref(),
+            Some(
+                "no request finished in the last 3.0s of the run (from second 2), and 2 requests were cut off at the end: the target stopped answering"
+            )
+        );
+        report.elapsed_s = 3.5;
+        assert_eq!(report.stalled(), None);
+        (report.requests.unfinished, report.elapsed_s) = (0, 5.0);
+        assert_eq!(report.stalled(), None);
     }
 
     #[test]

@@ -140,6 +140,27 @@ fn stalled_server_times_out() {
     assert!(server.counts().requests.load(Ordering::SeqCst) >= total);
 }
 
+/// A target that stops answering for good, with a timeout longer than the run's
+/// grace: nothing fails (the requests are cut off at the end, not timed out), and
+/// the report says the target stopped answering rather than leave "0 failed" alone.
+#[test]
+fn a_target_that_stops_answering_is_warned_of() {
+    let server = Server::start(Behaviour::Stall);
+    let out = Test::new()
+        .arg(server.url())
+        .args(["-c", "2", "-d", "1s", "--timeout", "60s"])
+        .status(1)
+        .report()
+        .run();
+    let report = out.report();
+    assert_eq!(report.u64("requests.unfinished"), 2, "{report}");
+    let warnings = report.get("warnings").to_string();
+    assert!(
+        warnings.contains("and 2 requests were cut off at the end: the target stopped answering"),
+        "{report}"
+    );
+}
+
 #[test]
 fn reset_after_request_is_a_reset() {
     let server = Server::start(Behaviour::ResetAfterRequest);
