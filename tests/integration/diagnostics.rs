@@ -555,8 +555,9 @@ fn durations_longer_than_the_maximum_are_located_errors() {
         .run();
 }
 
-/// The maximum itself is a valid run: two stages of it after a warm-up of it, and a
-/// run of it cut short by `--max-requests`, which sends exactly that many.
+/// The maximum itself is a valid run: two stages of it after a warm-up of it, a
+/// ramp-up of it, and a run of it cut short by `--max-requests`, which sends
+/// exactly that many.
 #[test]
 fn the_longest_duration_is_accepted_and_runs() {
     let out = Test::new()
@@ -575,9 +576,21 @@ fn the_longest_duration_is_accepted_and_runs() {
 
             [load]
             warmup = "2400h"
-            ramp_up = "2400h"
             "#
         ))
+        .arg("--dry-run")
+        .run();
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    let out = Test::new()
+        .args([
+            NOWHERE,
+            "-d",
+            "2400h",
+            "--warmup",
+            "2400h",
+            "--ramp-up",
+            "2400h",
+        ])
         .arg("--dry-run")
         .run();
     assert!(out.stderr.is_empty(), "{}", out.stderr);

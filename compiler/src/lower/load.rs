@@ -115,6 +115,12 @@ impl Lowerer<'_> {
                 "`duration` cannot be set with `[[stages]]`: the run lasts as long as its stages",
             );
         }
+        if let (Some(ramp), false, false) = (&d.ramp_up, stages.is_empty(), open) {
+            self.conflict(
+                &ramp.loc,
+                "`ramp_up` cannot be set with `[[stages]]`: the stages ramp the VUs (the first from `vus`, 0 by default, to its `target` over its `duration`)",
+            );
+        }
         let duration = if !stages.is_empty() {
             // Each stage is at most `MAX_DURATION`: their sum cannot come near
             // overflowing, but it is added up without a panic path all the same.
@@ -365,6 +371,14 @@ target = 2
                 "{TARGET}[load]\nduration = \"10s\"\nramp_up = \"12s\"\n"
             )),
             ["5:12 [12s] `ramp_up` is longer than the whole run"]
+        );
+        assert_eq!(
+            errors(&format!(
+                "{TARGET}[load]\nramp_up = \"2s\"\n[[stages]]\nduration = \"3s\"\ntarget = 4\n"
+            )),
+            [
+                "4:12 [2s] `ramp_up` cannot be set with `[[stages]]`: the stages ramp the VUs (the first from `vus`, 0 by default, to its `target` over its `duration`)"
+            ]
         );
     }
 

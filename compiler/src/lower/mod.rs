@@ -483,6 +483,22 @@ impl Lowerer<'_> {
         }
         let mut out = Vec::new();
         let mut ok = true;
+        // A scenario's name keys its thresholds, its report section and its
+        // histogram: two of one name would be judged and merged as one.
+        let mut named = std::collections::HashSet::new();
+        for sc in &d.scenarios {
+            if let Some(name) = &sc.name
+                && !named.insert(name.value.as_str())
+            {
+                self.conflict(
+                    &name.loc,
+                    &format!(
+                        "two scenarios are named `{}`; give each its own name",
+                        name.value
+                    ),
+                );
+            }
+        }
         for (i, sc) in d.scenarios.iter().enumerate() {
             let weight = match &sc.weight {
                 Some(w) if !(1..=1_000_000).contains(&w.value) => {
@@ -1002,6 +1018,16 @@ url = "http://127.0.0.1:8080/health"
         assert_eq!(sc.steps.len(), 1);
         assert_eq!(sc.steps[0].name, "request");
         assert_eq!(text(&sc.steps[0].path), "/health");
+    }
+
+    #[test]
+    fn two_scenarios_of_one_name_are_refused() {
+        assert_eq!(
+            errors(
+                "[target]\nurl = \"http://h/\"\n[[scenarios]]\nname = \"x\"\n[[scenarios.steps]]\nurl = \"/a\"\n[[scenarios]]\nname = \"x\"\n[[scenarios.steps]]\nurl = \"/b\"\n"
+            ),
+            ["8:9 [x] two scenarios are named `x`; give each its own name"]
+        );
     }
 
     #[test]
