@@ -250,6 +250,24 @@ fn json_that_is_not_a_usable_collection_is_told_so() {
             .stderr_contains(message)
             .run();
     }
+    // `requests` alone is not Collection v1 (which has `order` too); and one of
+    // kaioken's own reports, given as a scenario, is said to be one.
+    Test::new()
+        .file("c.json", r#"{"requests": {"total": 3}}"#)
+        .args(["c.json", "--dry-run"])
+        .status(1)
+        .stderr_contains("no `info.schema` naming a Postman collection schema")
+        .run();
+    Test::new()
+        .file(
+            "run.json",
+            "{\n  \"schema\": \"kaioken.run/v1\",\n  \"requests\": {}\n}\n",
+        )
+        .args(["run.json", "--dry-run"])
+        .status(1)
+        .stderr_contains("`run.json` is a kaioken report (`kaioken.run/v1`), not a scenario")
+        .stderr_contains("run.json:2:14")
+        .run();
     // An environment file that is not one names itself.
     Test::new()
         .file("env.json", r#"{"name": "x", "variables": []}"#)

@@ -169,7 +169,7 @@ fn check_version(src: &Src, root: &Value) -> Result<(), CompileError> {
             None,
         ));
     };
-    let v1 = obj.contains_key("requests") && !obj.contains_key("item");
+    let v1 = obj.contains_key("requests") && obj.contains_key("order") && !obj.contains_key("item");
     let schema = obj
         .get("info")
         .and_then(|i| i.get("schema"))

@@ -173,6 +173,18 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         // Editors sometimes write a UTF-8 BOM; TOML has no place for it.
         let text = config.text.strip_prefix('\u{feff}').unwrap_or(&config.text);
         let src = Src::new(config.name.as_str(), text);
+        if let Some(schema) = report_schema(&config.name, text) {
+            let message = format!(
+                "`{}` is a kaioken report (`{schema}`), not a scenario: show it with `kaioken report {}`, or compare it with `kaioken compare`",
+                config.name, config.name
+            );
+            let span = text.find(&schema).map(|i| i..i + schema.len());
+            return Err(CompileErrors::from(CompileError::in_source(
+                CompileErrorKind::Conflict { message },
+                &src,
+                span,
+            )));
+        }
         let (front, read) = if front::har::is_har(&config.name) {
             (Front::Har, front::har::read(&src, &input.har, &mut draft))
         } else if front::openapi::is_spec(&config.name, text) {
@@ -249,6 +261,20 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
             errors: lowerer.errors,
         })
     }
+}
+
+/// The `schema` of a `.json` file that is one of kaioken's reports
+/// (`kaioken.run/v1`): given as a scenario, it would be read as a collection.
+fn report_schema(name: &str, text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        schema: Option<String>,
+    }
+    if !is_json(name) {
+        return None;
+    }
+    let schema = serde_json::from_str::<Head>(text).ok()?.schema?;
+    schema.starts_with("kaioken.run/").then_some(schema)
 }
 
 /// Whether a file's name ends in `.json`.
