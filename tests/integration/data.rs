@@ -476,4 +476,13 @@ fn targets_bad_line_is_located() {
         .status(1)
         .stderr_contains("the target list `empty.txt` has no `METHOD URL` line")
         .run();
+    // A scenario file's own scenarios would run beside the list's.
+    Test::new()
+        .file("targets.txt", "GET http://127.0.0.1:9/a\n")
+        .scenario("[[scenarios]]\n[[scenarios.steps]]\nurl = \"http://127.0.0.1:9/b\"\n")
+        .args(["--targets", "targets.txt", "--dry-run"])
+        .status(1)
+        .stderr_contains("`--targets` makes the run's scenarios from its list")
+        .stderr_contains("[--targets \"targets.txt\":1:1]")
+        .run();
 }

@@ -214,6 +214,17 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
             }));
         }
     }
+    if let Some(path) = &input.flags.targets
+        && !draft.scenarios.is_empty()
+    {
+        // The list is the run's scenarios: a file's own would be run beside it.
+        let message = "`--targets` makes the run's scenarios from its list; the scenario file has `[[scenarios]]` of its own: give one or the other".to_owned();
+        return Err(CompileErrors::from(CompileError::at(
+            CompileErrorKind::Conflict { message },
+            &Loc::flag("--targets", path),
+            None,
+        )));
+    }
     if let Some(path) = &input.flags.targets {
         match std::fs::read_to_string(path) {
             Ok(text) => {
