@@ -555,6 +555,7 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
             // The parts' shares of the cap, added up (their `target_rate`s): the
             // whole cap unless the merge is partial.
             cap: m.iterations.target_rate.unwrap_or(cap),
+            staged: !m.load.stages.is_empty(),
             achieved: m.requests.total as f64 / m.iterations.window_s.max(f64::MIN_POSITIVE),
         }),
         _ => None,

@@ -539,6 +539,7 @@ impl Report {
                 cap: cap * share,
                 achieved: self.requests.total as f64
                     / self.iterations.window_s.max(f64::MIN_POSITIVE),
+                staged: !self.load.stages.is_empty(),
             }),
             _ => None,
         };
@@ -661,6 +662,8 @@ fn histograms(
 pub(crate) struct Cap {
     pub cap: f64,
     pub achieved: f64,
+    /// The VUs follow stages: `-c` is only where they start.
+    pub staged: bool,
 }
 
 /// How far below its planned rate a run may fall before it is told: 5%.
@@ -686,9 +689,17 @@ pub(crate) fn load_warnings(it: &Iterations, reason: StopReason, cap: Option<Cap
         let missing = (target - it.achieved_rate) * it.window_s;
         if reason == StopReason::Duration && target > 0.0 && short > RATE_MARGIN && missing >= 2.0 {
             warnings.push(match cap {
-                Some(Cap { cap, achieved }) => format!(
-                    "achieved {achieved:.1} requests/s, {:.1}% below the -r cap of {cap}/s: the VUs could not keep up; raise -c",
-                    (1.0 - achieved / cap) * 100.0
+                Some(Cap {
+                    cap,
+                    achieved,
+                    staged,
+                }) => format!(
+                    "achieved {achieved:.1} requests/s, {:.1}% below the -r cap of {cap}/s: the VUs could not keep up; {}",
+                    (1.0 - achieved / cap) * 100.0,
+                    match staged {
+                        true => "the stages' VUs set the rate while they were few: raise their `target`s",
+                        false => "raise -c",
+                    }
                 ),
                 None => format!(
                     "achieved {:.1} iterations/s, {:.1}% below the planned {:.1}/s: the VUs could not keep up; raise --max-vus or make the target faster",
@@ -1815,6 +1826,39 @@ target_rate = 0
         assert_eq!(
             of("fixture.toml", &secret("one")),
             of("fixture.toml", &secret("two"))
+        );
+    }
+
+    /// A capped run short of its cap says what to raise: `-c`, or with stages (which
+    /// `-c` only starts), the stages' targets.
+    #[test]
+    fn a_shortfall_under_the_cap_names_what_to_raise() {
+        let it = Iterations {
+            started: 900,
+            dropped: 0,
+            target_rate: Some(200.0),
+            achieved_rate: 180.0,
+            window_s: 5.0,
+        };
+        let said = |staged| {
+            let cap = Cap {
+                cap: 200.0,
+                achieved: 180.0,
+                staged,
+            };
+            load_warnings(&it, StopReason::Duration, Some(cap))
+        };
+        assert_eq!(
+            said(false),
+            [
+                "achieved 180.0 requests/s, 10.0% below the -r cap of 200/s: the VUs could not keep up; raise -c"
+            ]
+        );
+        assert_eq!(
+            said(true),
+            [
+                "achieved 180.0 requests/s, 10.0% below the -r cap of 200/s: the VUs could not keep up; the stages' VUs set the rate while they were few: raise their `target`s"
+            ]
         );
     }
 
