@@ -297,6 +297,14 @@ impl CompileError {
                 }
             }
             CompileErrorKind::Grammar { help, .. } => help.map(str::to_owned),
+            // `duration = 30`: a duration is a string with its unit.
+            CompileErrorKind::InvalidValue { message }
+                if message.ends_with("expected a string")
+                    && (message.starts_with("invalid type: integer")
+                        || message.starts_with("invalid type: floating point")) =>
+            {
+                Some("write it in quotes; a duration with its unit, e.g. `\"30s\"` or `\"250ms\"`".to_owned())
+            }
             CompileErrorKind::UnknownVariable { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
             CompileErrorKind::UnknownVariable { suggestion: None, .. } => Some(
                 "built-ins are `REQUEST_ID`, `TIMESTAMP_MS`, `VU`, `ITERATION`, `UUID` and `RANDOM(min,max)`; any other name must be extracted by an earlier step or be an environment variable"

@@ -159,6 +159,14 @@ fn wrong_value_type() {
         .stderr_contains("invalid value")
         .run();
     assert_located(&out, 5, None, "vus = \"many\"");
+    // A duration written as a bare number is told how to write it.
+    let out = Test::new()
+        .scenario("[target]\nurl = \"http://127.0.0.1:9/\"\n[load]\nduration = 30\n")
+        .status(1)
+        .stderr_contains("invalid type: integer `30`, expected a string")
+        .stderr_contains("help: write it in quotes; a duration with its unit, e.g. `\"30s\"`")
+        .run();
+    assert_located(&out, 4, Some(12), "duration = 30");
 }
 
 #[test]
