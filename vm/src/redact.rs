@@ -124,9 +124,10 @@ impl Redact {
         self.listed(SECRET_HEADERS, name)
     }
 
-    /// Whether a query parameter's value is a secret.
+    /// Whether a query parameter's value is a secret: its key is a secret query
+    /// key, or a secret header's name (`?x-api-key=…`, `?authorization=…`).
     pub fn is_secret_key(&self, key: &[u8]) -> bool {
-        self.listed(SECRET_QUERY_KEYS, key)
+        self.listed(SECRET_QUERY_KEYS, key) || self.listed(SECRET_HEADERS, key)
     }
 
     fn listed(&self, builtin: &[&str], name: &[u8]) -> bool {
@@ -695,10 +696,11 @@ mod tests {
                 "url = \"http://u:<redacted>@h/a?token=<redacted>&x=1\"",
             ),
             // A query's key named as a header is judged as a query's key, as in the
-            // URL: the request line (`-v`) keeps the rest of itself.
+            // URL (a secret header's name is a secret key): the request line (`-v`)
+            // keeps the rest of itself.
             (
-                "> GET /a?cookie=c&Authorization=S2&token=t&b=2 HTTP/1.1",
-                "> GET /a?cookie=c&Authorization=S2&token=<redacted>&b=2 HTTP/1.1",
+                "> GET /a?cookie=c&Authorization=S2&page=3&token=t&b=2 HTTP/1.1",
+                "> GET /a?cookie=<redacted>&Authorization=<redacted>&page=3&token=<redacted>&b=2 HTTP/1.1",
             ),
             // A quoted key named as a secret query key, with a string value (an
             // echoed query in a JSON body); other values and keys stay.
