@@ -686,7 +686,7 @@ fn execute(
     }
     if stats.abandoned_workers > 0 {
         report.warnings.push(format!(
-            "{} did not stop when the run ended (a script stuck in a library call?): not waited for, {} counted as of its last update, up to a quarter of a second earlier",
+            "{} did not stop when the run ended (a script stuck in a long call?): not waited for, {} counted as of its last update before it stopped answering",
             summary::counted(stats.abandoned_workers as u64, "worker thread", "worker threads"),
             if stats.abandoned_workers == 1 { "it is" } else { "they are" }
         ));
@@ -1073,7 +1073,9 @@ fn outputs(
 ) -> Result<Vec<(std::path::PathBuf, Format)>, Error> {
     if let Some(format) = format
         && !paths.is_empty()
-        && paths.iter().all(|p| Format::of_extension(p).is_some())
+        && paths
+            .iter()
+            .all(|p| Format::of_extension(p).is_some_and(|named| named != format))
     {
         let named = match paths {
             [one] => format!("`{}` names its own", one.display()),
