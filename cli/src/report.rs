@@ -544,12 +544,18 @@ impl Report {
             _ => None,
         };
         self.warnings = load_warnings(&self.iterations, reason, cap);
-        self.warnings.extend(self.stalled());
+        if reason == StopReason::Duration {
+            self.warnings.extend(self.stalled());
+        }
         self
     }
 
-    /// A run whose target stopped answering: its last seconds finished no request,
-    /// and requests were still waiting when it ended (the summary's "cut off").
+    /// A run that ended at its duration whose target stopped answering: its last
+    /// seconds up to the duration finished no request, and requests were still
+    /// waiting when it ended (the summary's "cut off"). The grace after the
+    /// duration is quiet by design (nothing starts then), so the quiet is counted up
+    /// to the duration; and seconds without a response are usual where one takes
+    /// seconds, so the quiet must outlast twice the slowest response the run saw.
     fn stalled(&self) -> Option<String> {
         let cut_off = self.requests.unfinished;
         if cut_off == 0 {
@@ -562,8 +568,13 @@ impl Report {
             .map(|s| s.second + 1)
             .max()
             .unwrap_or(0);
-        let quiet = self.elapsed_s - quiet_from as f64;
-        (quiet >= STALL).then(|| {
+        let end = self
+            .load
+            .duration_s
+            .map_or(self.elapsed_s, |d| d.min(self.elapsed_s));
+        let quiet = end - quiet_from as f64;
+        let slowest = self.latency_ms.max.unwrap_or(0.0) / 1000.0;
+        (quiet >= STALL.max(2.0 * slowest)).then(|| {
             format!(
                 "no request finished in the last {quiet:.1}s of the run (from second {quiet_from}), and {} cut off at the end: the target stopped answering",
                 crate::summary::counted(cut_off, "request was", "requests were")
@@ -1876,6 +1887,10 @@ target_rate = 0
             )
         );
         report.elapsed_s = 3.5;
+        assert_eq!(report.stalled(), None);
+        // A target whose responses take seconds is slow, not gone.
+        report.elapsed_s = 5.0;
+        report.latency_ms.max = Some(1_600.0);
         assert_eq!(report.stalled(), None);
         (report.requests.unfinished, report.elapsed_s) = (0, 5.0);
         assert_eq!(report.stalled(), None);

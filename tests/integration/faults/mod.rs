@@ -148,12 +148,19 @@ fn a_target_that_stops_answering_is_warned_of() {
     let server = Server::start(Behaviour::Stall);
     let out = Test::new()
         .arg(server.url())
-        .args(["-c", "2", "-d", "1s", "--timeout", "60s"])
+        .args(["-c", "2", "-d", "3s", "--timeout", "60s"])
         .status(1)
         .report()
         .run();
     let report = out.report();
     assert_eq!(report.u64("requests.unfinished"), 2, "{report}");
+    assert!(
+        report
+            .get("warnings")
+            .to_string()
+            .contains("no request finished in the last 3.0s of the run (from second 0)"),
+        "{report}"
+    );
     let warnings = report.get("warnings").to_string();
     assert!(
         warnings.contains("and 2 requests were cut off at the end: the target stopped answering"),
