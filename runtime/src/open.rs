@@ -264,7 +264,13 @@ pub(crate) struct OpenQueue {
     pub(crate) ready: Notify,
     /// Wakes the worker when a VU retires.
     pub(crate) retired: Notify,
+    /// VUs started and not yet gone: those closing their connections count, against
+    /// `max_vus` and for the worker's end.
     pub(crate) alive: Cell<u32>,
+    /// Of `alive`, those that left their loop and are closing their connections:
+    /// not there to take an iteration, so not counted by a VU deciding whether it
+    /// may retire.
+    pub(crate) leaving: Cell<u32>,
     pub(crate) idle: Cell<u32>,
     pub(crate) next_vu: Cell<u32>,
     pub(crate) schedule_done: Cell<bool>,
@@ -281,6 +287,7 @@ impl OpenQueue {
             ready: Notify::new(),
             retired: Notify::new(),
             alive: Cell::new(0),
+            leaving: Cell::new(0),
             idle: Cell::new(0),
             next_vu: Cell::new(0),
             schedule_done: Cell::new(false),
@@ -402,7 +409,8 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
             queue.idle.set(queue.idle.get() + 1);
             let woken = tokio::time::timeout(RETIRE_AFTER, queue.ready.notified()).await;
             queue.idle.set(queue.idle.get() - 1);
-            if woken.is_err() && queue.alive.get() > queue.limits.pre_allocated {
+            let staying = queue.alive.get() - queue.leaving.get();
+            if woken.is_err() && staying > queue.limits.pre_allocated {
                 break;
             }
             continue;
@@ -456,7 +464,9 @@ async fn open_vu(ctx: Rc<WorkerCtx>, number: u32) {
     drop(at_work);
     // The VU holds its connections until they are closed: it counts against
     // `max_vus` until then, and the worker waits for it.
+    queue.leaving.set(queue.leaving.get() + 1);
     vu.drivers.finish(reached(&mut stop_rx, 2)).await;
+    queue.leaving.set(queue.leaving.get() - 1);
     queue.alive.set(queue.alive.get() - 1);
     queue.retired.notify_one();
 }
