@@ -35,6 +35,9 @@ const GRACE_INTERRUPTED: Duration = Duration::from_secs(1);
 /// interrupt it (a script in a library call: a `string.find` backtracking for
 /// minutes), and the run ends without it, its statistics its last published ones.
 const ABANDON_AFTER: Duration = Duration::from_secs(2);
+/// How long a worker is given to return once the others are being collected
+/// after `ABANDON_AFTER`: one that has just ended is not taken for stuck.
+const ENDING: Duration = Duration::from_millis(200);
 const TICK: Duration = Duration::from_millis(50);
 
 /// Run `plan` on `threads` worker threads (0: one per CPU, at most one per VU) until
@@ -74,6 +77,7 @@ pub fn run(
 
     let mut stopping_since: Option<Instant> = None;
     let mut hard_since: Option<Instant> = None;
+    let mut abandoning = false;
     let mut next_tick = start + PUBLISH_EVERY;
     let mut snapshots = Snapshots::new(&shared, threads);
     while shared.running.load(Ordering::Acquire) > 0 {
@@ -111,6 +115,7 @@ pub fn run(
         if control.is_hard_stopped()
             && now.duration_since(*hard_since.get_or_insert(now)) >= ABANDON_AFTER
         {
+            abandoning = true;
             break;
         }
         if now >= next_tick {
@@ -122,7 +127,12 @@ pub fn run(
     let mut finished = measure_from;
     let mut abandoned = 0;
     for (index, h) in handles.into_iter().enumerate() {
-        if !h.is_finished() && shared.running.load(Ordering::Acquire) > 0 {
+        // A worker that is ending finishes within moments; a stuck one does not.
+        let asked = Instant::now();
+        while abandoning && !h.is_finished() && asked.elapsed() < ENDING {
+            thread::sleep(Duration::from_millis(5));
+        }
+        if abandoning && !h.is_finished() {
             // Stuck (see `ABANDON_AFTER`): its thread is left to the process's exit.
             shared.take_published(index, &mut snapshots.latest[index]);
             workers.push(snapshots.latest[index].copy());
