@@ -60,6 +60,11 @@ use crate::report::{Report, RunEnd};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    if let Some(message) = mistyped_command(std::env::args_os().nth(1)) {
+        <Cli as clap::CommandFactory>::command()
+            .error(clap::error::ErrorKind::InvalidSubcommand, message)
+            .exit();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Run(args)) => run(&args),
@@ -98,6 +103,28 @@ fn main() -> ExitCode {
         print_error(e);
     }
     ExitCode::from(exit_code(&result))
+}
+
+/// A first argument that is no flag, URL or file but close to a command's name
+/// (`kaioken compltions bash`): clap would take it for the URL and say something
+/// about the URL. The message that names the command meant.
+fn mistyped_command(first: Option<std::ffi::OsString>) -> Option<String> {
+    let first = first?.into_string().ok()?;
+    if first.starts_with('-')
+        || first.contains(['/', ':', '.'])
+        || std::path::Path::new(&first).exists()
+    {
+        return None;
+    }
+    let command = <Cli as clap::CommandFactory>::command();
+    let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).collect();
+    if names.contains(&first.as_str()) {
+        return None;
+    }
+    let meant = kaioken_compiler::closest(&first, names.iter().copied())?;
+    Some(format!(
+        "unknown command `{first}`; did you mean `{meant}`? (a target is a URL: `kaioken http://…`)"
+    ))
 }
 
 fn print_error(e: &Error) {

@@ -69,6 +69,7 @@ pub use lower::{
 };
 pub use plan::{PlanError, plan};
 pub use redaction::redaction;
+pub use suggest::closest;
 
 /// The `user-agent` sent when a request sets none.
 pub const USER_AGENT: &str = concat!("kaioken/", env!("CARGO_PKG_VERSION"));

@@ -1,10 +1,7 @@
 //! "did you mean" candidates, chosen by edit distance as just and starlark do.
 
 /// The candidate closest to `found`, if one is close enough to be a likely typo.
-pub(crate) fn closest<'a>(
-    found: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn closest<'a>(found: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let found_lower = found.to_ascii_lowercase();
     candidates
         .into_iter()

@@ -103,6 +103,31 @@ fn unknown_flag_is_a_usage_error() {
         .run();
 }
 
+/// A mistyped command is not taken for the target: its name is suggested.
+#[test]
+fn a_mistyped_command_is_named() {
+    for (args, meant) in [
+        (&["compltions", "bash"][..], "completions"),
+        (&["improt", "har", "x.har"][..], "import"),
+    ] {
+        Test::new()
+            .without_no_tui()
+            .args(args.iter().copied())
+            .status(2)
+            .stderr_contains(format!(
+                "error: unknown command `{}`; did you mean `{meant}`?",
+                args[0]
+            ))
+            .run();
+    }
+    // A word that is no command's is the target, as before.
+    Test::new()
+        .args(["localhost", "--dry-run"])
+        .status(1)
+        .stderr_contains("`localhost` has no scheme")
+        .run();
+}
+
 #[test]
 fn non_numeric_concurrency_is_a_usage_error() {
     Test::new()
