@@ -583,6 +583,7 @@ fn the_longest_duration_is_accepted_and_runs() {
             target = 2
 
             [load]
+            vus = 1
             warmup = "2400h"
             "#
         ))

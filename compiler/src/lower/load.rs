@@ -156,6 +156,9 @@ impl Lowerer<'_> {
                 None => 0,
             };
             let start = vus as f64;
+            if let (Some(w), true) = (&d.warmup, vus == 0 && !warmup.is_zero()) {
+                self.conflict(&w.loc, "the warm-up runs at the starting level, and these stages start at 0 VUs: it would send nothing; set `vus` (where the first stage starts), or leave `warmup` out");
+            }
             let most = peak(start, &stages).ceil() as u32;
             if most == 0
                 && let Some(loc) = &d.stages_loc
@@ -190,6 +193,9 @@ impl Lowerer<'_> {
             Some(r) => r.value,
             None => 0.0,
         };
+        if let (Some(w), true) = (&d.warmup, rate == 0.0 && !warmup.is_zero()) {
+            self.conflict(&w.loc, "the warm-up runs at the starting level, and these stages start at 0 iterations a second: it would send nothing; set `arrival_rate` (where the first stage starts), or leave `warmup` out");
+        }
         if peak(rate, &stages) <= 0.0
             && let Some(loc) = &d.stages_loc
         {
@@ -380,6 +386,26 @@ target = 2
                 "4:12 [2s] `ramp_up` cannot be set with `[[stages]]`: the stages ramp the VUs (the first from `vus`, 0 by default, to its `target` over its `duration`)"
             ]
         );
+        // A warm-up at a starting level of nothing sends nothing.
+        let stages = |stage: &str, start: &str| {
+            format!(
+                "{TARGET}[load]\nwarmup = \"1s\"\n{start}[[stages]]\nduration = \"3s\"\n{stage}\n"
+            )
+        };
+        assert_eq!(
+            errors(&stages("target = 4", "")),
+            [
+                "4:11 [1s] the warm-up runs at the starting level, and these stages start at 0 VUs: it would send nothing; set `vus` (where the first stage starts), or leave `warmup` out"
+            ]
+        );
+        assert_eq!(
+            errors(&stages("target_rate = 40", "")),
+            [
+                "4:11 [1s] the warm-up runs at the starting level, and these stages start at 0 iterations a second: it would send nothing; set `arrival_rate` (where the first stage starts), or leave `warmup` out"
+            ]
+        );
+        ok(&stages("target = 4", "vus = 2\n"));
+        ok(&stages("target_rate = 40", "arrival_rate = 10\n"));
     }
 
     #[test]
