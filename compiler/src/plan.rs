@@ -36,25 +36,6 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {}
 
-/// Whether `pem` holds certificates, each readable: checked with the plan, so that
-/// a dry run says what the run would (a `--cacert` file of something else).
-pub(crate) fn check_certificates(pem: &[u8]) -> Result<(), String> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let mut found = 0;
-    for cert in CertificateDer::pem_slice_iter(pem) {
-        cert.map_err(|e| format!("a certificate in it cannot be read: {e}"))?;
-        found += 1;
-    }
-    if found == 0 {
-        return Err(
-            "it holds no PEM certificate (`-----BEGIN CERTIFICATE-----`): give the CA's certificate, or the server's own"
-                .to_owned(),
-        );
-    }
-    Ok(())
-}
-
 /// Compile `ir` and gather everything its run needs.
 ///
 /// # Errors
@@ -69,8 +50,8 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
                 path: path.clone(),
                 message,
             };
+            // Its certificates were checked when it was lowered (located there).
             let pem = std::fs::read(path).map_err(|e| cacert(e.to_string()))?;
-            check_certificates(&pem).map_err(cacert)?;
             Some(pem)
         }
         None => None,

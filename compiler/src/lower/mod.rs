@@ -173,26 +173,19 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
         // Editors sometimes write a UTF-8 BOM; TOML has no place for it.
         let text = config.text.strip_prefix('\u{feff}').unwrap_or(&config.text);
         let src = Src::new(config.name.as_str(), text);
-        if let Some(schema) = report_schema(&config.name, text) {
-            let message = format!(
-                "`{}` is a kaioken report (`{schema}`), not a scenario: show it with `kaioken report {}`, or compare it with `kaioken compare`",
-                config.name, config.name
-            );
-            let span = text.find(&schema).map(|i| i..i + schema.len());
-            return Err(CompileErrors::from(CompileError::in_source(
-                CompileErrorKind::Conflict { message },
-                &src,
-                span,
-            )));
-        }
         let (front, read) = if front::har::is_har(&config.name) {
             (Front::Har, front::har::read(&src, &input.har, &mut draft))
         } else if front::openapi::is_spec(&config.name, text) {
             let read = front::openapi::read(&src, &input.openapi, &mut draft);
             (Front::Spec, read)
-        } else if front::postman::is_postman(text) || is_json(&config.name) {
-            // A `.json` scenario can only be a collection: one that is not is told so.
+        } else if front::postman::is_postman(text) {
             let read = front::postman::read(&src, &input.postman, &mut draft);
+            (Front::Collection, read)
+        } else if is_json(&config.name) {
+            // A `.json` scenario can only be a collection: one that is not is told
+            // so, and one of kaioken's reports is told what it is.
+            let read = not_a_report(&src)
+                .and_then(|()| front::postman::read(&src, &input.postman, &mut draft));
             (Front::Collection, read)
         } else {
             (Front::Toml, front::toml::read(&src, &mut draft))
@@ -274,18 +267,49 @@ pub fn lower(input: &Input) -> Result<Ir, CompileErrors> {
     }
 }
 
-/// The `schema` of a `.json` file that is one of kaioken's reports
-/// (`kaioken.run/v1`): given as a scenario, it would be read as a collection.
-fn report_schema(name: &str, text: &str) -> Option<String> {
+/// An error when `src`, a `.json` file given as a scenario, is one of kaioken's
+/// reports (its `schema` is `kaioken.run/…`), naming the commands that read one.
+fn not_a_report(src: &Src) -> Result<(), CompileError> {
     #[derive(serde::Deserialize)]
     struct Head {
         schema: Option<String>,
     }
-    if !is_json(name) {
-        return None;
+    let Some(schema) = serde_json::from_str::<Head>(&src.text)
+        .ok()
+        .and_then(|h| h.schema)
+        .filter(|s| s.starts_with("kaioken.run/"))
+    else {
+        return Ok(());
+    };
+    let message = format!(
+        "`{0}` is a kaioken report (`{schema}`), not a scenario: show it with `kaioken report {0}`, or compare it with `kaioken compare`",
+        src.name
+    );
+    let span = src.text.find(&schema).map(|i| i..i + schema.len());
+    Err(CompileError::in_source(
+        CompileErrorKind::Conflict { message },
+        src,
+        span,
+    ))
+}
+
+/// Whether `pem` holds certificates, each readable: a `cacert` file of something
+/// else (a key) is refused where it is given, before any load.
+fn check_certificates(pem: &[u8]) -> Result<(), String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut found = 0;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        cert.map_err(|e| format!("a certificate in it cannot be read: {e}"))?;
+        found += 1;
     }
-    let schema = serde_json::from_str::<Head>(text).ok()?.schema?;
-    schema.starts_with("kaioken.run/").then_some(schema)
+    if found == 0 {
+        return Err(
+            "it holds no PEM certificate (`-----BEGIN CERTIFICATE-----`): give the CA's certificate, or the server's own"
+                .to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// Whether a file's name ends in `.json`.
@@ -383,7 +407,7 @@ impl Lowerer<'_> {
                 message: e.to_string(),
             });
             let checked = checked.and_then(|pem| {
-                crate::plan::check_certificates(&pem).map_err(|why| {
+                check_certificates(&pem).map_err(|why| {
                     let message = format!("`{}`: {why}", path.display());
                     CompileErrorKind::InvalidValue { message }
                 })
