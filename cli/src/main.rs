@@ -65,7 +65,7 @@ fn main() -> ExitCode {
             .error(clap::error::ErrorKind::InvalidSubcommand, message)
             .exit();
     }
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| second_target(e).exit());
     let result = match cli.command {
         Some(Command::Run(args)) => run(&args),
         Some(Command::Demo(args)) => demo(&args),
@@ -125,6 +125,31 @@ fn mistyped_command(first: Option<std::ffi::OsString>) -> Option<String> {
     Some(format!(
         "unknown command `{first}`; did you mean `{meant}`? (a target is a URL: `kaioken http://…`)"
     ))
+}
+
+/// clap takes a second positional argument (`kaioken rec.har http://…`) for a
+/// command and says "the subcommand `http://…` cannot be used with `[URL]`". When
+/// it is no command's name, the error says what it is: a second target.
+fn second_target(e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::ArgumentConflict {
+        return e;
+    }
+    let Some(ContextValue::String(extra)) = e.get(ContextKind::InvalidSubcommand) else {
+        return e;
+    };
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if command.find_subcommand(extra).is_some() {
+        return e;
+    }
+    command.error(
+        ErrorKind::UnknownArgument,
+        format!(
+            "unexpected argument `{extra}`: kaioken takes one target (a URL, or a scenario, \
+             HAR, collection or spec file); to spread the load over several URLs, list them \
+             in a file for `--targets`"
+        ),
+    )
 }
 
 fn print_error(e: &Error) {

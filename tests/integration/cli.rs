@@ -128,6 +128,25 @@ fn a_mistyped_command_is_named() {
         .run();
 }
 
+/// A second target is said to be one, not taken for a command.
+#[test]
+fn a_second_target_is_a_usage_error() {
+    Test::new()
+        .args([NOWHERE, "http://127.0.0.1:9/other", "--dry-run"])
+        .status(2)
+        .stderr_contains(
+            "error: unexpected argument `http://127.0.0.1:9/other`: kaioken takes one target",
+        )
+        .stderr_contains("--targets")
+        .run();
+    // A command's name after the target is still clap's own conflict.
+    Test::new()
+        .args([NOWHERE, "merge"])
+        .status(2)
+        .stderr_contains("the subcommand 'merge' cannot be used with")
+        .run();
+}
+
 #[test]
 fn non_numeric_concurrency_is_a_usage_error() {
     Test::new()

@@ -505,6 +505,46 @@ fn petstore_filters_and_credentials() {
     );
 }
 
+/// A filter that matches no operation is named, with the name meant, even when
+/// another filter matched; filters that each match but not together are told so.
+#[test]
+fn a_filter_that_matches_nothing_is_an_error() {
+    let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /pets:\n    get:\n      operationId: listPets\n      tags: [pets]\n      responses: {'200': {description: ok}}\n  /store:\n    get:\n      operationId: getInventory\n      tags: [store]\n      responses: {'200': {description: ok}}\n";
+    let import = |args: &[&str]| {
+        Test::new()
+            .file("s.yaml", spec)
+            .args(["import", "openapi", "s.yaml"])
+            .args(args.iter().copied())
+            .env("RUST_BACKTRACE", "0")
+            .without_no_tui()
+    };
+    import(&["--operation", "listPets", "--operation", "getInventroy"])
+        .status(1)
+        .stderr_contains("the spec has no operation `getInventroy`; did you mean `getInventory`?")
+        .run();
+    import(&["--operation", "get /pet"])
+        .status(1)
+        .stderr_contains("the spec has no operation `get /pet`; did you mean `GET /pets`?")
+        .run();
+    import(&["--operation", "deleteEverything"])
+        .status(1)
+        .stderr_contains("(an operation is its `operationId`")
+        .run();
+    import(&["--tag", "pets", "--tag", "stroe"])
+        .status(1)
+        .stderr_contains("the spec has no tag `stroe`; did you mean `store`?")
+        .run();
+    import(&["--tag", "pets", "--operation", "getInventory"])
+        .status(1)
+        .stderr_contains("none of the spec's 2 operations has tag pets and operation getInventory")
+        .run();
+    // A label in another case is the same operation.
+    import(&["--operation", "get /store"])
+        .status(0)
+        .stdout_contains("name = \"getInventory\"")
+        .run();
+}
+
 #[test]
 fn bad_specs_are_located_errors() {
     let cases: [(&str, &str, &str); 6] = [
@@ -536,7 +576,7 @@ fn bad_specs_are_located_errors() {
         (
             "none.yaml",
             "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      tags: [a]\n      responses: {'200': {description: ok}}\n",
-            "none of the spec's 1 operations has tag b",
+            "the spec has no tag `b`",
         ),
     ];
     for (name, text, message) in cases {

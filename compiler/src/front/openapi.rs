@@ -560,6 +560,9 @@ impl<'d> Spec<'d> {
                 ordered.push((path, Vec::new()));
             }
         }
+        // Every operation's names and every tag, for the filters that match none.
+        let mut names: Vec<String> = Vec::new();
+        let mut all_tags: Vec<String> = Vec::new();
         for (path, written) in ordered {
             let (file, item) = docs.deref(0, &paths[path])?;
             let methods = if paths[path].get("$ref").is_none() && !written.is_empty() {
@@ -572,6 +575,18 @@ impl<'d> Spec<'d> {
                 spec.operations += 1;
                 let id = op.get("operationId").and_then(Value::as_str);
                 let label = format!("{} {path}", method.to_ascii_uppercase());
+                names.extend(id.map(str::to_owned));
+                names.push(label.clone());
+                for tag in op
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(tag) = tag.as_str().filter(|t| !all_tags.iter().any(|a| a == t)) {
+                        all_tags.push(tag.to_owned());
+                    }
+                }
                 if !options.operations.is_empty()
                     && !options
                         .operations
@@ -594,6 +609,31 @@ impl<'d> Spec<'d> {
                     spec.operation(file, path, method, item, op, id.unwrap_or(&label), &label)?;
                 spec.steps.push(step);
             }
+        }
+        // A filter that matches nothing is a typo, even when another one matched.
+        let unmatched = |wanted: &[String],
+                         known: &[String],
+                         what: &str,
+                         matches: &dyn Fn(&str, &str) -> bool| {
+            let missing = wanted
+                .iter()
+                .find(|w| !known.iter().any(|k| matches(w, k)))?;
+            let mut message = format!("the spec has no {what} `{missing}`");
+            match crate::closest(missing, known.iter().map(String::as_str)) {
+                Some(meant) => message.push_str(&format!("; did you mean `{meant}`?")),
+                None if what == "operation" => message.push_str(
+                    " (an operation is its `operationId` or `METHOD /path`, as in `GET /pets/{id}`)",
+                ),
+                None => {}
+            }
+            Some(message)
+        };
+        let same_label =
+            |w: &str, k: &str| w == k || (k.contains(' ') && w.eq_ignore_ascii_case(k));
+        if let Some(message) = unmatched(&options.operations, &names, "operation", &same_label)
+            .or_else(|| unmatched(&options.tags, &all_tags, "tag", &|w, k| w == k))
+        {
+            return Err(not_spec(doc, message, None));
         }
         if spec.steps.is_empty() {
             let message = if spec.operations == 0 {
