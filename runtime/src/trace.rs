@@ -74,6 +74,9 @@ pub(crate) struct Tracer {
     all: bool,
     /// The last sampled request's header value.
     header: [u8; TRACEPARENT_LEN],
+    /// The end of the warm-up, until the first sample after it: a warm-up request
+    /// is not measured, so it is not traced either (no `traceparent`, no span).
+    quiet_until: Option<Instant>,
 }
 
 impl Tracer {
@@ -94,7 +97,14 @@ impl Tracer {
             threshold: (share * 2f64.powi(64)) as u64,
             all: share >= 1.0,
             header,
+            quiet_until: None,
         })
+    }
+
+    /// The same sampler, sampling nothing before `measure_from` (the warm-up's end).
+    pub(crate) fn after_warmup(mut self, measure_from: Instant) -> Tracer {
+        self.quiet_until = Some(measure_from);
+        self
     }
 
     /// The next number of the sequence (splitmix64: every state gives a fresh,
@@ -112,6 +122,13 @@ impl Tracer {
     pub(crate) fn sample(&mut self) -> Option<Ids> {
         if !self.all && self.next() >= self.threshold {
             return None;
+        }
+        // Only a draw that samples reads the clock, and only until the warm-up ends.
+        if let Some(until) = self.quiet_until {
+            if Instant::now() < until {
+                return None;
+            }
+            self.quiet_until = None;
         }
         let mut trace_id = [0u8; 16];
         trace_id[..8].copy_from_slice(&self.next().to_be_bytes());
@@ -324,6 +341,16 @@ mod tests {
             (0..10_000).filter(|_| all.sample().is_some()).count(),
             10_000
         );
+    }
+
+    /// Nothing is sampled before the warm-up's end, everything after it at 1.
+    #[test]
+    fn samples_nothing_in_the_warmup() {
+        let end = Instant::now() + Duration::from_millis(200);
+        let mut t = Tracer::new(1.0, 5).unwrap().after_warmup(end);
+        assert!(t.sample().is_none());
+        std::thread::sleep(end.saturating_duration_since(Instant::now()));
+        assert!((0..100).all(|_| t.sample().is_some()));
     }
 
     /// The header is `00-<32 hex>-<16 hex>-01` with the ids the span gets, and

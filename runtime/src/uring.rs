@@ -748,7 +748,8 @@ impl Conn {
             tracer: Tracer::new(
                 shared.plan.transport.trace_sample,
                 crate::trace::vu_seed(shared.trace_seed, number),
-            ),
+            )
+            .map(|t| t.after_warmup(shared.measure_from)),
             sampled: None,
             connect_from: None,
             looked_up: None,

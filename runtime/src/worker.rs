@@ -340,7 +340,8 @@ impl TokioVu {
     /// With `--trace-sample`, a sampler for VU `number`, seeded from the run's seed.
     pub(crate) fn traced(mut self, shared: &Shared, number: u32) -> TokioVu {
         let seed = crate::trace::vu_seed(shared.trace_seed, number);
-        self.tracer = Tracer::new(shared.plan.transport.trace_sample, seed);
+        self.tracer = Tracer::new(shared.plan.transport.trace_sample, seed)
+            .map(|t| t.after_warmup(shared.measure_from));
         self
     }
 

@@ -536,6 +536,54 @@ fn otlp_spans_match_the_traceparents_nginx_logged() {
     );
 }
 
+/// Warm-up requests are not measured, so they are not traced either: no
+/// `traceparent` on the wire, no span; the measured requests are, on either engine.
+#[test]
+fn warmup_requests_are_not_traced() {
+    let _serial = serial();
+    for engine in ["tokio", "io_uring"] {
+        let (nginx, log_dir) = nginx_logging_traceparent(Variant::Http1);
+        let receiver = OtlpReceiver::start();
+        let vus = 2;
+        let out = Test::new()
+            .arg(nginx.url("/"))
+            .args([
+                "-c",
+                &vus.to_string(),
+                "-r",
+                "100",
+                "-d",
+                "1s",
+                "--warmup",
+                "1s",
+            ])
+            .on_engine(engine)
+            .args(["--trace-sample", "1"])
+            .args(["-o", &format!("otlp={}", receiver.url())])
+            .report()
+            .run();
+        let report = out.report();
+        let measured = report.u64("requests.total");
+        let warmup = report.u64("requests.warmup_requests");
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert!(warmup >= 50 && measured >= 50, "{report}");
+        let lines = logged(&log_dir);
+        assert_eq!(lines.len() as u64, measured + warmup, "{report}");
+        let traced = lines.iter().filter(|l| **l != "-").count() as u64;
+        let spans = receiver.all_spans().len() as u64;
+        assert_eq!(
+            spans, traced,
+            "{engine}: spans vs traceparents nginx logged"
+        );
+        // Every measured request, but one per VU sent in the warm-up and answered
+        // after it.
+        assert!(
+            (measured - vus..=measured).contains(&traced),
+            "{engine}: {traced} traced of {measured} measured and {warmup} warm-up requests"
+        );
+    }
+}
+
 /// An OTLP endpoint that takes requests and never answers in time: the open-model
 /// run still starts every iteration it planned, on time, and ends on time; the
 /// report counts the failed exports and says they timed out.
