@@ -576,7 +576,7 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
         130
     } else if !m.thresholds_passed() {
         4
-    } else if m.requests.failure_rate > m.settings.max_error_rate || m.requests.total == 0 {
+    } else if m.too_many_failed() || m.requests.total == 0 {
         1
     } else {
         0

@@ -1449,6 +1449,12 @@ impl Report {
     pub fn thresholds_passed(&self) -> bool {
         self.thresholds.iter().all(|t| t.passed)
     }
+
+    /// Whether more requests failed than `--max-error-rate` allows (exit code 1's
+    /// reason, which a run decides from its statistics before its report exists).
+    pub fn too_many_failed(&self) -> bool {
+        self.requests.failure_rate > self.settings.max_error_rate
+    }
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ pub(crate) fn power_line(report: &Report) -> String {
         };
     }
     let level = thousands(r.rps.round() as u64);
-    if r.failure_rate > report.settings.max_error_rate {
+    if report.too_many_failed() {
         return format!(
             "⚡ Power level: {level} req/s — but {:.2}% of requests failed",
             r.failure_rate * 100.0
@@ -704,8 +704,7 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
     if report.outcome.exit_code == 4 {
         let _ = writeln!(out, "\n  thresholds failed: exit code 4");
         // Exit code 1's reason too, which exit code 4 outranks.
-        let r = &report.requests;
-        if r.failure_rate > report.settings.max_error_rate {
+        if report.too_many_failed() {
             let _ = writeln!(out, "  and {}", failure_reason(report));
         }
     }
