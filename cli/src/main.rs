@@ -433,15 +433,22 @@ fn import_openapi(args: &OpenApiImportArgs) -> Result<Outcome, Error> {
 fn run(args: &RunArgs) -> Result<Outcome, Error> {
     // `kaioken recording.har`, `kaioken collection.json`, `kaioken spec.yaml`: the
     // positional argument is a recording, a Postman collection or an OpenAPI spec,
-    // not a URL.
+    // not a URL. A missing one is a file that cannot be read when its directory is
+    // there (`kaioken spec.yaml`), a URL without its scheme when it is not
+    // (`kaioken example.com/api.json`).
     let positional_har = args.url.as_deref().filter(|u| {
         let lower = u.to_ascii_lowercase();
+        let path = std::path::Path::new(u);
+        let in_a_directory = || {
+            path.parent()
+                .is_none_or(|d| d.as_os_str().is_empty() || d.is_dir())
+        };
         !u.contains("://")
             && (kaioken_compiler::front::har::is_har(u)
                 || ([".json", ".yaml", ".yml"]
                     .iter()
                     .any(|e| lower.ends_with(e))
-                    && std::path::Path::new(u).is_file()))
+                    && (path.is_file() || in_a_directory())))
     });
     if let (Some(har), Some(config)) = (positional_har, &args.config) {
         return Err(Error::Setup(format!(

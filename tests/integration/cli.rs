@@ -128,6 +128,26 @@ fn a_mistyped_command_is_named() {
         .run();
 }
 
+/// A scenario file named as the target that is not there cannot be read; a URL
+/// without its scheme that ends like one is still a URL without its scheme.
+#[test]
+fn a_missing_spec_or_collection_is_a_missing_file() {
+    for name in ["nothing.yaml", "nothing.yml", "nothing.json", "nothing.har"] {
+        Test::new()
+            .args([name, "--dry-run"])
+            .env("RUST_BACKTRACE", "0")
+            .status(1)
+            .stderr_contains(format!("cannot access `{name}`"))
+            .run();
+    }
+    Test::new()
+        .args(["example.invalid/api.json", "--dry-run"])
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .stderr_contains("has no scheme")
+        .run();
+}
+
 /// A second target is said to be one, not taken for a command.
 #[test]
 fn a_second_target_is_a_usage_error() {
