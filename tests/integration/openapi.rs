@@ -708,6 +708,30 @@ fn form_bodies_reach_httpbin() {
     assert_eq!(by_path.get("/anything/signup"), Some(&2), "{by_path:?}");
 }
 
+/// An operation that documents `default` expects any status; one that documents
+/// only `200` fails on another. Run directly against httpbin's `/status/…`.
+#[test]
+fn a_default_response_expects_any_status() {
+    let httpbin = Httpbin::start();
+    let spec = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /status/404:\n    get:\n      operationId: anything\n      responses: {default: {description: any}}\n  /status/418:\n    get:\n      operationId: only200\n      responses: {'200': {description: ok}}\n";
+    let report = Test::new()
+        .file("s.yaml", spec)
+        .args(["s.yaml", "--server"])
+        .arg(httpbin.url(""))
+        .args(["-c", "1", "-n", "4"])
+        .report()
+        .status(1)
+        .run()
+        .report();
+    report.check_invariants(1);
+    assert_eq!(report.status_codes(), vec![(404, 2), (418, 2)], "{report}");
+    assert_eq!(report.u64("requests.failed"), 2, "{report}");
+    assert_eq!(report.u64("requests.unexpected_status"), 2, "{report}");
+    assert_eq!(report.check("status == 200"), (0, 2), "{report}");
+    let by_path = httpbin.requests_by_path();
+    assert_eq!(by_path.get("/status/404"), Some(&2), "{by_path:?}");
+}
+
 /// String parameters with a `pattern` get a value the pattern matches (`AA000`,
 /// `inv-aaaaaa`, within `minLength`); a pattern kaioken cannot read (a lookahead)
 /// becomes a placeholder. Run directly against httpbin: the paths it logged are those.

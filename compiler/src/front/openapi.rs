@@ -493,8 +493,10 @@ struct Step {
     /// A `multipart/form-data` body: each field's name and value (a template).
     multipart: Vec<(String, String)>,
     /// The documented statuses: codes, and classes as `2xx`; empty when `default`
-    /// documents every status.
+    /// documents every status, or when none is documented.
     statuses: Vec<String>,
+    /// `default` is documented: every status is expected.
+    any_status: bool,
     comment: Vec<String>,
 }
 
@@ -876,6 +878,10 @@ impl<'d> Spec<'d> {
         }
 
         let statuses = self.statuses(op, label);
+        let any_status = op
+            .get("responses")
+            .and_then(Value::as_object)
+            .is_some_and(|r| r.contains_key("default"));
         Ok(Step {
             name: name.to_owned(),
             method: method.to_ascii_uppercase(),
@@ -884,6 +890,7 @@ impl<'d> Spec<'d> {
             body: body.map(|(_, b)| b),
             multipart,
             statuses,
+            any_status,
             comment,
         })
     }
@@ -1362,7 +1369,9 @@ impl<'d> Spec<'d> {
                     .collect();
                 out.push_str(&format!("multipart = {{ {} }}\n", fields.join(", ")));
             }
-            if !step.statuses.is_empty() {
+            if step.any_status {
+                out.push_str("expected_status = \"100-599\"\n");
+            } else if !step.statuses.is_empty() {
                 out.push_str(&format!(
                     "expected_status = {}\n",
                     string(&step.statuses.join(","))
