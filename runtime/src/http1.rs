@@ -461,16 +461,25 @@ pub(crate) fn write_request(
         w.extend_from_slice(authority.as_bytes());
         w.extend_from_slice(b"\r\n");
     }
+    // The jar's cookies: after the step's own `cookie` header's, in the same
+    // header (RFC 6265 §5.4: one `Cookie` header), else in a header of their own.
+    let mut jar = added.cookie;
     for h in &desc.headers {
-        if hop.is_some() && !crate::redirect::keeps_header(program.constant(h.name), hop) {
+        let name = program.constant(h.name);
+        if hop.is_some() && !crate::redirect::keeps_header(name, hop) {
             continue;
         }
-        w.extend_from_slice(program.constant(h.name));
+        w.extend_from_slice(name);
         w.extend_from_slice(b": ");
         w.extend_from_slice(program.bytes(state, h.value));
+        if let Some(cookie) = jar.filter(|_| name.eq_ignore_ascii_case(b"cookie")) {
+            w.extend_from_slice(b"; ");
+            w.extend_from_slice(cookie);
+            jar = None;
+        }
         w.extend_from_slice(b"\r\n");
     }
-    if let Some(cookie) = added.cookie {
+    if let Some(cookie) = jar {
         w.extend_from_slice(b"cookie: ");
         w.extend_from_slice(cookie);
         w.extend_from_slice(b"\r\n");

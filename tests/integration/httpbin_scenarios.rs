@@ -350,6 +350,57 @@ fn httpbin_cookie_jar_keeps_each_vus_session() {
     }
 }
 
+/// A step's own `cookie` header and the jar's cookies go out as one `Cookie`
+/// header (RFC 6265 §5.4): two would reach the application as one value joined
+/// with a comma, the jar's session lost.
+#[test]
+fn a_steps_cookie_header_and_the_jars_are_one_header() {
+    const SCENARIO: &str = r#"
+        [target]
+        cookie_jar = true
+
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "/cookies/set?sid=abc${VU}"
+
+        [[scenarios.steps]]
+        url = "/cookies"
+        headers = { cookie = "mine=1", x-kaioken-test = "2" }
+        checks = ['body contains "\"mine\": \"1\""', 'body matches "\"sid\": \"abc[0-9]+\""']
+    "#;
+    let mine = r#"body contains "\"mine\": \"1\"""#;
+    let sid = r#"body matches "\"sid\": \"abc[0-9]+\"""#;
+    for engine in ["io_uring", "tokio"] {
+        let httpbin = Httpbin::start();
+        let report = Test::new()
+            .arg(httpbin.url("/"))
+            .args(["-c", "2", "--max-requests", "20", "-d", "60s"])
+            .scenario(SCENARIO)
+            .on_engine(engine)
+            .report()
+            .run()
+            .report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        // Step 1's redirect to `/cookies` is not step 2: only step 2 sends
+        // `x-kaioken-test`.
+        let sent: Vec<String> = httpbin
+            .access_log_lines()
+            .into_iter()
+            .filter(|l| l.path == "/cookies" && l.x_kaioken_test == "2")
+            .map(|l| l.cookie)
+            .collect();
+        let step2 = sent.len() as u64;
+        assert!(step2 >= 5, "{engine}: {sent:?}");
+        assert_eq!(report.check(mine), (step2, 0), "{engine}\n{report}");
+        assert_eq!(report.check(sid), (step2, 0), "{engine}\n{report}");
+        assert!(
+            sent.iter().all(|c| c.starts_with("mine=1; sid=abc")),
+            "{engine}: {sent:?}"
+        );
+    }
+}
+
 #[test]
 fn httpbin_headers_from_request_defaults_and_steps_are_echoed() {
     let httpbin = Httpbin::start();
