@@ -406,6 +406,12 @@ fn mismatch(subject: &Subject, predicate: &Predicate) -> Option<String> {
                         .into(),
                 );
             }
+            if matches!(predicate, Predicate::In(_)) {
+                return Some(
+                    "`duration` is not a list's item; for a range write `duration >= 200ms && duration < 1s`"
+                        .into(),
+                );
+            }
             values
                 .iter()
                 .any(|v| !matches!(v, Value::Time(_)))
@@ -503,8 +509,10 @@ pub(crate) fn value(pair: Pair<'_, Rule>) -> Result<Value, GrammarError> {
                 });
             }
             let scale = match u {
-                "ms" => 1e-3,
+                "h" => 3600.0,
+                "m" => 60.0,
                 "s" => 1.0,
+                "ms" => 1e-3,
                 _ => 1e-6,
             };
             match Duration::try_from_secs_f64(n * scale) {
@@ -524,13 +532,21 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Number(n) => write!(f, "{n}"),
+            // In the largest unit that writes it whole: `1s`, not `1000ms`.
             Value::Time(d) => {
                 let us = d.as_micros();
-                if us % 1000 == 0 {
-                    write!(f, "{}ms", us / 1000)
-                } else {
-                    write!(f, "{us}us")
-                }
+                let (n, unit) = [
+                    (3_600_000_000, "h"),
+                    (60_000_000, "m"),
+                    (1_000_000, "s"),
+                    (1000, "ms"),
+                ]
+                .into_iter()
+                .find(|(scale, _)| us > 0 && us % scale == 0)
+                .map_or((us, if us == 0 { "ms" } else { "us" }), |(scale, unit)| {
+                    (us / scale, unit)
+                });
+                write!(f, "{n}{unit}")
             }
             Value::Percent(p) => write!(f, "{}%", p * 100.0),
             Value::Text(s) => write_string(f, s),
@@ -820,6 +836,13 @@ mod tests {
         assert!(matches!(e.kind, GrammarErrorKind::CheckType { .. }));
         let e = parse_check("duration < 200").unwrap_err();
         assert!(matches!(e.kind, GrammarErrorKind::CheckType { .. }));
+        // A time is not a list's item: a range is two comparisons.
+        let e = parse_check("duration in [200ms, 1s]").unwrap_err();
+        assert!(
+            matches!(&e.kind, GrammarErrorKind::CheckType { problem } if problem.contains("duration >= 200ms && duration < 1s")),
+            "{e:?}"
+        );
+        assert!(parse_check("duration >= 2m && duration < 1h").is_ok());
         let e = parse_check("status ==").unwrap_err();
         assert!(matches!(e.kind, GrammarErrorKind::BadCheck { .. }));
         assert_eq!(e.span.start, 9);

@@ -73,7 +73,7 @@ impl GrammarError {
                 Some(r"write `json:$.path`, `regex:name=(\w+)`, `header:Name` or `body`")
             }
             GrammarErrorKind::BadThreshold => Some(
-                "write an operator and a number, e.g. `< 200ms`, `> 0.95` or `<= 1%`; a time's unit is `us`, `ms` or `s`",
+                "write an operator and a number, e.g. `< 200ms`, `> 0.95` or `<= 1%`; a time's unit is `us`, `ms`, `s`, `m` or `h`",
             ),
         }
     }

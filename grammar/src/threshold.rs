@@ -98,8 +98,20 @@ mod tests {
                 bound: Value::Time(Duration::from_millis(1500))
             }
         );
-        for text in ["< 200ms", "> 0.95", "<= 1%", ">= 1000"] {
+        for text in [
+            "< 200ms", "> 0.95", "<= 1%", ">= 1000", "< 1s", "< 2m", "< 1h", "< 250us",
+        ] {
             assert_eq!(parse_threshold(text).unwrap().to_string(), text);
+        }
+        // A time is written in the largest unit that writes it whole.
+        for (text, shown) in [
+            ("< 1000ms", "< 1s"),
+            ("< 90s", "< 90s"),
+            ("< 120s", "< 2m"),
+            ("< 1.5m", "< 90s"),
+            ("< 0s", "< 0ms"),
+        ] {
+            assert_eq!(parse_threshold(text).unwrap().to_string(), shown, "{text}");
         }
     }
 
@@ -124,13 +136,16 @@ mod tests {
 
     #[test]
     fn times_are_at_most_the_maximum() {
+        for text in ["< 2400h", "< 144000m", "< 8640000s"] {
+            assert_eq!(
+                parse_threshold(text).unwrap().bound,
+                Value::Time(crate::MAX_DURATION),
+                "{text}"
+            );
+        }
         assert_eq!(
-            parse_threshold("< 2400h").unwrap_err().kind,
-            GrammarErrorKind::BadThreshold
-        );
-        assert_eq!(
-            parse_threshold("< 8640000s").unwrap().bound,
-            Value::Time(crate::MAX_DURATION)
+            parse_threshold("< 2401h").unwrap_err().kind,
+            GrammarErrorKind::DurationTooLong
         );
         let e = parse_threshold("< 18446744073709551615s").unwrap_err();
         assert_eq!(

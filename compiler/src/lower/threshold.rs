@@ -183,7 +183,7 @@ max = "<= 2s"
                 (
                     ThresholdScope::All,
                     Metric::LatencyPercentile(999),
-                    "< 1000ms".into()
+                    "< 1s".into()
                 ),
                 (ThresholdScope::All, Metric::ErrorRate, "< 1%".into()),
                 (ThresholdScope::All, Metric::Rps, ">= 100".into()),
@@ -196,7 +196,7 @@ max = "<= 2s"
                 (
                     ThresholdScope::Tag("api".into()),
                     Metric::LatencyMax,
-                    "<= 2000ms".into()
+                    "<= 2s".into()
                 ),
             ]
         );
