@@ -10,6 +10,9 @@
 //! in the last [`SLACK`] are still used — a VU woken a timer tick late must not
 //! lose its slot, or the rate a few VUs can meet would be capped at one request per
 //! VU per tick — but older ones (the server was slow) are not made up with a burst.
+//! The workers' schedules interleave: each starts its first slot that part of its
+//! interval that the workers before it have of the rate, so that together they
+//! start one request at a time, not one per worker at once.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -25,6 +28,8 @@ const LONGEST_INTERVAL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60)
 pub(crate) struct Pacer {
     per_second: f64,
     next: Cell<Option<Instant>>,
+    /// The share of the first interval to wait before the first slot (0 to 1).
+    phase: f64,
 }
 
 impl Pacer {
@@ -33,7 +38,15 @@ impl Pacer {
         Pacer {
             per_second,
             next: Cell::new(None),
+            phase: 0.0,
         }
+    }
+
+    /// The same pacer, its first slot `phase` (0 to 1) of an interval after the
+    /// first reservation.
+    pub fn with_phase(mut self, phase: f64) -> Pacer {
+        self.phase = phase.clamp(0.0, 1.0);
+        self
     }
 
     /// Reserve the next slot at the whole rate; the caller sends at the returned
@@ -49,7 +62,10 @@ impl Pacer {
         let interval = Duration::try_from_secs_f64(1.0 / (self.per_second * share))
             .map_or(LONGEST_INTERVAL, |d| d.min(LONGEST_INTERVAL));
         let floor = now.checked_sub(SLACK).unwrap_or(now);
-        let at = self.next.get().map_or(now, |next| next.max(floor));
+        let at = self.next.get().map_or_else(
+            || now + interval.mul_f64(self.phase),
+            |next| next.max(floor),
+        );
         self.next.set(Some(at + interval));
         at
     }
@@ -100,6 +116,16 @@ mod tests {
         let p = Pacer::new(0.5);
         assert_eq!(p.reserve(t0), t0);
         assert_eq!(p.reserve(t0), t0 + Duration::from_secs(2));
+    }
+
+    /// Worker 2 of 4 at a quarter of the rate each starts half an interval in: the
+    /// four together start one request every 1/rate.
+    #[test]
+    fn a_phase_delays_the_first_slot_only() {
+        let p = Pacer::new(10.0).with_phase(0.5);
+        let t0 = Instant::now();
+        assert_eq!(p.reserve_share(t0, 0.25), t0 + Duration::from_millis(200));
+        assert_eq!(p.reserve_share(t0, 0.25), t0 + Duration::from_millis(600));
     }
 
     /// At a share of the rate, the next slot is that much further away.

@@ -949,7 +949,7 @@ fn drive(
         parked: Vec::new(),
         pauses: BinaryHeap::with_capacity(vus.len()),
         slots: BinaryHeap::with_capacity(vus.len()),
-        pacer: crate::worker::worker_pacer(shared),
+        pacer: crate::worker::worker_pacer(shared, index),
         benched: Vec::with_capacity(if shared.profile.is_some() && open.is_none() {
             vus.len()
         } else {

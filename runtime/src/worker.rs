@@ -109,10 +109,21 @@ impl WorkerCtx {
     }
 }
 
-/// `--rate`: a worker's pacer, at this instance's whole rate; each reservation takes
-/// the worker's share of it ([`rate_share`]). For both engines.
-pub(crate) fn worker_pacer(shared: &Shared) -> Option<Pacer> {
-    shared.part.rate.map(Pacer::new)
+/// `--rate`: worker `index`'s pacer, at this instance's whole rate; each
+/// reservation takes the worker's share of it ([`rate_share`]). Its first slot waits
+/// the share of the instance's VUs on the workers before it: every worker's first
+/// slot at once would be a burst of one request per worker (16 workers at `-r 10`
+/// sent 16 in the first second). For both engines.
+pub(crate) fn worker_pacer(shared: &Shared, index: usize) -> Option<Pacer> {
+    let vus = shared.part.vus;
+    let threads = shared.threads.max(1) as u32;
+    let index = index as u32;
+    let before = index * (vus / threads) + index.min(vus % threads);
+    let phase = f64::from(before) / f64::from(vus.max(1));
+    shared
+        .part
+        .rate
+        .map(|rate| Pacer::new(rate).with_phase(phase))
 }
 
 /// `--rate`: worker `index`'s share of this instance's rate at `now`, for a VU of it
@@ -235,7 +246,7 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
             Err(_) => {}
         }
     }
-    let pacer = worker_pacer(shared);
+    let pacer = worker_pacer(shared, index);
     let ctx = Rc::new(WorkerCtx {
         shared: shared.clone(),
         program,

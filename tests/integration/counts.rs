@@ -605,6 +605,38 @@ fn rate_limits_throughput() {
     assert!((report.f64("load.rate") - 100.0).abs() < 1e-9, "{report}");
 }
 
+/// A low cap over many worker threads: the workers' schedules interleave, so the
+/// cap holds from the first second. Each worker starting its first slot at once
+/// sent one request per worker in second 0 and again in second 1 (32 at `-r 10`
+/// for 2 s on 16 threads).
+#[test]
+fn a_low_rate_over_many_threads_holds_the_cap() {
+    for engine in ["io_uring", "tokio"] {
+        let nginx = Nginx::start(Variant::Http1);
+        let out = Test::new()
+            .arg(nginx.url("/"))
+            .args(["-c", "16", "--threads", "16", "-r", "10", "-d", "2s"])
+            .on_engine(engine)
+            .report()
+            .run();
+        let (report, lines) = assert_matches_log(&out, &nginx, "HTTP/1.1");
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        // 10 a second for 2 s: slots at 0, 0.1 s, … 1.9 s, and one at 2 s at most.
+        assert!(
+            (19..=21).contains(&lines.len()),
+            "{engine}: {} requests at -r 10 for 2 s on 16 threads\n{report}",
+            lines.len()
+        );
+        let first = report.get("timeline").as_array().unwrap()[0]["requests"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            first <= 11,
+            "{engine}: {first} requests in the first second\n{report}"
+        );
+    }
+}
+
 #[test]
 fn one_worker_thread_still_counts_exactly() {
     let nginx = Nginx::start(Variant::H2c);
