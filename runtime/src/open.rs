@@ -120,10 +120,13 @@ impl Backlog {
         None
     }
 
-    /// The run ended: every iteration still queued never ran, and is dropped.
-    pub(crate) fn drop_all(&mut self, stats: &mut WorkerStats) {
+    /// The run ended: every iteration still queued never ran, and is dropped;
+    /// unless `shared`'s request budget ended it, which they were not part of.
+    pub(crate) fn drop_all(&mut self, shared: &Shared, stats: &mut WorkerStats) {
         for due in self.due.drain(..) {
-            stats.iteration_dropped(due);
+            if !shared.budget_spent() {
+                stats.iteration_dropped(due);
+            }
         }
     }
 }
@@ -247,10 +250,14 @@ impl<'a> Schedule<'a> {
     }
 
     /// Stopped while behind: what fell due before the stop is dropped, and nothing
-    /// more is due.
+    /// more is due. A run its request budget (`-n`) ended drops nothing: what fell
+    /// due after the last request it allowed was never to be sent, and no VU was
+    /// missing for it.
     pub(crate) fn stop(&mut self, now: Instant, stats: &mut WorkerStats) {
-        let t = self.clamp(now);
-        self.drop_due_before(t, 0, stats);
+        if !self.shared.budget_spent() {
+            let t = self.clamp(now);
+            self.drop_due_before(t, 0, stats);
+        }
         self.next = None;
     }
 }

@@ -214,6 +214,11 @@ impl Shared {
         }
     }
 
+    /// Whether the request budget (`max_requests`) ended the run.
+    pub(crate) fn budget_spent(&self) -> bool {
+        self.control.reason() == Some(StopReason::MaxRequests)
+    }
+
     /// Whether the run goes on: it is not stopping, and its deadline has not passed
     /// (checked here, not only by the controller's tick, so that no request starts
     /// after it; past it, the run is told to stop).

@@ -1220,7 +1220,7 @@ fn drive(
         if !std::mem::replace(&mut open.stopped, true) {
             open.schedule.stop(Instant::now(), engine.stats);
         }
-        open.backlog.drop_all(engine.stats);
+        open.backlog.drop_all(engine.shared, engine.stats);
     }
     let unfinished = conns.iter().filter(|c| c.phase != Phase::Idle).count() as u64;
     let active = conns.iter().filter(|c| c.active).count() as i64;

@@ -312,7 +312,7 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
         queue
             .backlog
             .borrow_mut()
-            .drop_all(&mut ctx.stats.borrow_mut());
+            .drop_all(shared, &mut ctx.stats.borrow_mut());
     }
     let mut stats = match Rc::try_unwrap(ctx) {
         Ok(ctx) => ctx.stats.into_inner(),
