@@ -718,7 +718,10 @@ fn execute(
     } else {
         stats.failed() as f64 / total as f64
     };
-    let outcome = if reason == StopReason::Interrupted || teardown_interrupted {
+    // Interrupted as the run stopped (while requests in flight finished) or during
+    // teardown: the run still stopped for its own reason, but it was interrupted.
+    let interrupted = reason == StopReason::Interrupted || interrupts > 0 || teardown_interrupted;
+    let outcome = if interrupted {
         Outcome::Interrupted
     } else if failure_rate > ir.settings.max_error_rate || (total == 0 && empty_part.is_none()) {
         Outcome::HighErrorRate
@@ -727,6 +730,7 @@ fn execute(
     };
     let end = RunEnd {
         reason,
+        interrupted,
         exit_code: exit_code(&Ok(outcome)),
         started_at_unix_ms,
     };

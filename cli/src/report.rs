@@ -439,6 +439,9 @@ pub struct HistogramJson {
 /// Whether the run was interrupted and how it stopped, decided by the caller.
 pub struct RunEnd {
     pub reason: StopReason,
+    /// Interrupted: the reason itself, or a signal while the run was stopping
+    /// for another reason, or during teardown.
+    pub interrupted: bool,
     pub exit_code: u8,
     pub started_at_unix_ms: u64,
 }
@@ -961,7 +964,7 @@ pub(crate) fn expected_status(ir: &Ir) -> String {
 fn outcome(end: &RunEnd) -> OutcomeJson {
     OutcomeJson {
         stop_reason: end.reason.name().into(),
-        interrupted: end.reason == StopReason::Interrupted,
+        interrupted: end.interrupted,
         exit_code: end.exit_code,
     }
 }
@@ -1662,6 +1665,7 @@ target_rate = 0
         stats.elapsed = Duration::from_millis(9_870);
         let end = RunEnd {
             reason: StopReason::Duration,
+            interrupted: false,
             exit_code: 0,
             started_at_unix_ms: 1_764_262_800_000,
         };
@@ -1707,6 +1711,7 @@ target_rate = 0
         stats.elapsed = Duration::from_millis(1_500);
         let end = RunEnd {
             reason: StopReason::Interrupted,
+            interrupted: true,
             exit_code: 130,
             started_at_unix_ms: 1_764_262_900_000,
         };

@@ -76,6 +76,7 @@ pub fn run(
         .collect::<Result<_, _>>()?;
 
     let mut stopping_since: Option<Instant> = None;
+    let mut interrupted_since: Option<Instant> = None;
     let mut hard_since: Option<Instant> = None;
     let mut abandoning = false;
     let mut next_tick = start + PUBLISH_EVERY;
@@ -103,12 +104,12 @@ pub fn run(
         }
         if control.is_stopping() {
             let since = *stopping_since.get_or_insert(now);
-            let grace = if control.reason() == Some(StopReason::Interrupted) {
-                GRACE_INTERRUPTED
-            } else {
-                GRACE
-            };
-            if now.duration_since(since) >= grace.min(plan.transport.timeout) {
+            // An interruption, even one while the run was already stopping for
+            // another reason, leaves requests in flight a second from then.
+            let interrupted = (control.interrupts() > 0)
+                .then(|| *interrupted_since.get_or_insert(now))
+                .is_some_and(|at| now.duration_since(at) >= GRACE_INTERRUPTED);
+            if interrupted || now.duration_since(since) >= GRACE.min(plan.transport.timeout) {
                 control.hard_stop();
             }
         }

@@ -1570,7 +1570,9 @@ fn dry_run_shows_open_stages_and_total_duration() {
 #[test]
 fn a_request_budget_drops_no_iteration() {
     // Three rounds each: the drops came in some runs, not all.
-    for engine in ["io_uring", "tokio", "io_uring", "tokio", "io_uring", "tokio"] {
+    for engine in [
+        "io_uring", "tokio", "io_uring", "tokio", "io_uring", "tokio",
+    ] {
         let nginx = Nginx::start(Variant::Http1);
         let out = Test::new()
             .arg(nginx.url("/"))

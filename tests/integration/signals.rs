@@ -192,6 +192,41 @@ fn second_sigint_cuts_off_requests_in_flight() {
     );
 }
 
+/// A signal while the run waits for its requests in flight after its duration
+/// (up to 5 s) cuts the wait to a second from the signal, and the run counts as
+/// interrupted: exit 130, though it stopped for its duration. Before, the signal
+/// was lost: the run waited out the grace and exited as if uninterrupted.
+#[test]
+fn sigint_while_requests_finish_after_the_duration() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let server = Server::start(Behaviour::Stall);
+        let url = server.url();
+        let mut run = Run::start(&[&url, "-c", "3", "-d", "1s", "--timeout", "60s"]);
+        let started = Instant::now();
+        // The duration is over at 1 s; interrupt in the grace after it.
+        while started.elapsed() < Duration::from_millis(1800) {
+            run.assert_running();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        run.signal(signal);
+        let interrupted = Instant::now();
+        let status = run.wait(Duration::from_secs(10));
+        let waited = interrupted.elapsed();
+        let context = format!(
+            "signal {signal}: status {status} after {waited:?}\n{}",
+            run.output()
+        );
+        assert_eq!(status.code(), Some(130), "{context}");
+        // A second for requests in flight, and the report: not the rest of 5 s.
+        assert!(waited < Duration::from_millis(2500), "{context}");
+        let report = run.report();
+        report.check_invariants(130);
+        assert!(report.bool("outcome.interrupted"), "{report}");
+        assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
+        assert_eq!(report.u64("requests.unfinished"), 3, "{report}");
+    }
+}
+
 /// SIGTERM and SIGHUP (what `timeout`, Kubernetes and CI runners send) stop a run as
 /// SIGINT does: requests in flight finish, the full report is written, exit 130. Until
 /// then the report of an earlier run at the same path is left whole: the new one
@@ -279,6 +314,8 @@ fn sigint_stops_setup_and_teardown() {
         } else {
             let report = run.report();
             report.check_invariants(130);
+            assert!(report.bool("outcome.interrupted"), "{report}");
+            assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
             assert!(report.u64("requests.total") > 0, "{report}");
             assert_eq!(report.u64("requests.total"), lines, "{report}");
             let warnings = report.get("warnings").to_string();
