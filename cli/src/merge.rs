@@ -394,7 +394,13 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
 
     // Latencies, from the histograms.
     let overall = histogram(parts, "")?.ok_or_else(|| missing(&parts[0].0, "histogram"))?;
-    m.latency_ms = report::latency(&overall);
+    // The parts' largest latencies are exact: so is the largest of them.
+    let exact_max = parts
+        .iter()
+        .filter_map(|(_, r)| r.latency_ms.max)
+        .map(|ms| (ms * 1000.0).round() as u64)
+        .max();
+    m.latency_ms = report::Latency::with_max(&overall, exact_max);
     m.histogram.data = kaioken_report::hdr::encode(&overall);
     let mut histograms = BTreeMap::new();
     let keys: std::collections::BTreeSet<&String> =
@@ -412,7 +418,14 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
             .map(report::latency)
             .unwrap_or_default()
     };
-    m.latency_uncorrected_ms = of("latency_uncorrected_ms");
+    // Without a correction to make, the same latencies: the same maximum.
+    m.latency_uncorrected_ms = match histograms
+        .get("latency_uncorrected_ms")
+        .and_then(|d| kaioken_report::hdr::decode(d))
+    {
+        Some(h) if h == overall => report::Latency::with_max(&h, exact_max),
+        _ => of("latency_uncorrected_ms"),
+    };
     m.schedule_lag_ms = histograms
         .get("schedule_lag_ms")
         .and_then(|d| kaioken_report::hdr::decode(d))

@@ -397,6 +397,34 @@ pub struct Latency {
     pub max: Option<f64>,
 }
 
+impl Latency {
+    /// `h`'s statistics with the exact largest latency (µs), where one was kept
+    /// beside it: the histogram's max and percentiles are their bucket's highest
+    /// value, which may be above it (a max of 43.263 ms for 43.251 ms). Taken only
+    /// when it is in the histogram's largest bucket, as the same latencies' max is.
+    pub fn with_max(h: &Histogram<u64>, max_us: Option<u64>) -> Latency {
+        let mut l = latency(h);
+        if let Some(exact) = max_us.filter(|&m| !h.is_empty() && h.equivalent(m, h.max())) {
+            l.clamp_to(ms(exact));
+        }
+        l
+    }
+
+    fn clamp_to(&mut self, exact: f64) {
+        self.max = Some(exact);
+        for p in [
+            &mut self.p50,
+            &mut self.p75,
+            &mut self.p90,
+            &mut self.p95,
+            &mut self.p99,
+            &mut self.p99_9,
+        ] {
+            *p = p.map(|v| v.min(exact));
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Second {
     pub second: usize,
@@ -457,6 +485,13 @@ impl Report {
         end: &RunEnd,
         rule: &Redact,
     ) -> Report {
+        // The largest latency, exact: each second keeps its own.
+        let exact_max = stats
+            .timeline
+            .iter()
+            .filter(|s| s.responses > 0)
+            .map(|s| s.latency_max_us)
+            .max();
         Report {
             schema: SCHEMA.into(),
             kaioken_version: env!("CARGO_PKG_VERSION").into(),
@@ -467,8 +502,13 @@ impl Report {
             outcome: outcome(end),
             elapsed_s: stats.elapsed.as_secs_f64(),
             requests: requests(stats),
-            latency_ms: latency(&stats.latency),
-            latency_uncorrected_ms: latency(&stats.latency_uncorrected),
+            latency_ms: Latency::with_max(&stats.latency, exact_max),
+            // The same latencies, without a correction to make: the same maximum.
+            latency_uncorrected_ms: if stats.latency_uncorrected == stats.latency {
+                Latency::with_max(&stats.latency_uncorrected, exact_max)
+            } else {
+                latency(&stats.latency_uncorrected)
+            },
             schedule_lag_ms: lag(&stats.schedule_lag),
             iterations: iterations(&ir.load, stats, Some(end.reason)),
             warnings: Vec::new(),
@@ -1475,6 +1515,23 @@ pub(crate) mod tests {
     use kaioken_vm::Status;
 
     use super::*;
+
+    /// The exact largest latency replaces the histogram's bucket value, and caps
+    /// the percentiles; one outside the histogram's largest bucket is not taken.
+    #[test]
+    fn the_exact_max_caps_the_histograms_values() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        h.record(900).unwrap();
+        h.record(43_251).unwrap();
+        let plain = latency(&h);
+        assert!(plain.max.unwrap() > 43.251, "{plain:?}");
+        let exact = Latency::with_max(&h, Some(43_251));
+        assert_eq!(exact.max, Some(43.251));
+        assert_eq!(exact.p99, Some(43.251));
+        assert_eq!(exact.p50, plain.p50);
+        assert_eq!(Latency::with_max(&h, Some(40_000)).max, plain.max);
+        assert_eq!(Latency::with_max(&h, None).max, plain.max);
+    }
 
     /// Two weighted scenarios sharing a tag, global and per-step checks, an
     /// extractor and thresholds of every scope, in the closed model.

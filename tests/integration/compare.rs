@@ -129,7 +129,7 @@ fn thresholds_of_the_current_run_are_judged_again() {
     let base = out.report().0;
     let out = compare(&base, &base, &[], 0);
     assert!(
-        out.stdout.contains("✓ p99 < 10000ms") && out.stdout.contains("✓ error_rate < 0.5"),
+        out.stdout.contains("✓ p99 < 10s") && out.stdout.contains("✓ error_rate < 0.5"),
         "{}",
         out.stdout
     );

@@ -537,6 +537,35 @@ impl Report {
                 "error_rate {rate}, expected {want}:\n{self}"
             );
         }
+        self.check_latency_maxima();
+    }
+
+    /// The largest latency is exact, the same in the run's section and its
+    /// timeline, and no percentile is above it.
+    fn check_latency_maxima(&self) {
+        let num = |v: &Value, key: &str| v.get(key).and_then(Value::as_f64);
+        let mut seconds_max: Option<f64> = None;
+        for second in self.get("timeline").as_array().into_iter().flatten() {
+            let Some(max) = num(second, "latency_max_ms") else {
+                continue;
+            };
+            seconds_max = Some(seconds_max.map_or(max, |m| m.max(max)));
+            for p in ["latency_p50_ms", "latency_p90_ms", "latency_p99_ms"] {
+                let v = num(second, p).unwrap_or(0.0);
+                assert!(v <= max, "timeline {p} {v} above its max {max}:\n{self}");
+            }
+        }
+        let latency = self.get("latency_ms");
+        if let (Some(max), Some(seconds_max)) = (num(latency, "max"), seconds_max) {
+            assert_eq!(
+                max, seconds_max,
+                "latency_ms.max vs the timeline's:\n{self}"
+            );
+            for p in ["p50", "p75", "p90", "p95", "p99", "p99_9"] {
+                let v = num(latency, p).unwrap_or(0.0);
+                assert!(v <= max, "latency_ms.{p} {v} above max {max}:\n{self}");
+            }
+        }
     }
 }
 

@@ -172,7 +172,7 @@ fn two_segments_against_nginx() {
         .arg(dir.path().join("merged.json"))
         .run();
     assert!(out.stdout.contains("no regression"), "{}", out.stdout);
-    assert!(out.stdout.contains("✓ p99 < 10000ms"), "{}", out.stdout);
+    assert!(out.stdout.contains("✓ p99 < 10s"), "{}", out.stdout);
 
     // A bound no loopback run meets, in both parts: judged on the merged data, it
     // fails, and merge exits 4.

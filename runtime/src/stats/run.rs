@@ -362,11 +362,14 @@ impl RunStats {
     }
 
     /// Put each finished second's own percentiles and statuses into the timeline.
+    /// A percentile is its histogram bucket's highest value, which may be above the
+    /// second's largest latency (kept exactly): no percentile is above it.
     pub(crate) fn apply_seconds(&mut self, seconds: &[super::SecondDetail]) {
         for (second, detail) in self.timeline.iter_mut().zip(seconds) {
-            second.latency_p50_us = detail.p50_us;
-            second.latency_p90_us = detail.p90_us;
-            second.latency_p99_us = detail.p99_us;
+            let max = second.latency_max_us;
+            second.latency_p50_us = detail.p50_us.min(max);
+            second.latency_p90_us = detail.p90_us.min(max);
+            second.latency_p99_us = detail.p99_us.min(max);
         }
         self.timeline_status = seconds.iter().map(|d| d.status.clone()).collect();
         self.timeline_status
