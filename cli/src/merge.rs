@@ -491,8 +491,20 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
             .get("grpc/streams/messages")
             .and_then(|d| kaioken_report::hdr::decode(d))
             .filter(|h| !h.is_empty());
-        g.streams.messages_mean = per_stream.as_ref().map(Histogram::mean);
-        g.streams.messages_max = per_stream.as_ref().map(Histogram::max);
+        // The histogram counts the streams that had messages exactly, but their
+        // messages to three significant digits only: the mean and the max are the
+        // parts' exact ones, unless a part of an older kaioken version has none.
+        let parts = || reports.iter().filter_map(|r| r.grpc.as_ref());
+        let exact = parts().map(|g| g.streams.messages).sum::<Option<u64>>();
+        g.streams.messages = exact;
+        (g.streams.messages_mean, g.streams.messages_max) = match (&per_stream, exact) {
+            (Some(h), Some(total)) => (
+                Some(total as f64 / h.len() as f64),
+                parts().filter_map(|g| g.streams.messages_max).max(),
+            ),
+            (Some(h), None) => (Some(h.mean()), Some(h.max())),
+            (None, _) => (None, None),
+        };
     }
     if let Some(w) = &mut m.websocket {
         let ws = |r: &Report| r.websocket.clone();
@@ -816,6 +828,33 @@ mod tests {
         assert_eq!(w.connections.opened, 2 * w1.connections.opened);
         let sent: Vec<Option<u64>> = merged.timeline.iter().map(|s| s.messages_sent).collect();
         assert_eq!(sent, [Some(2_400), Some(1_960)]);
+    }
+
+    /// Streams' messages merge exactly: the mean and max are the parts' exact
+    /// ones, not the histogram's three significant digits (20,000 is 20,015 there).
+    #[test]
+    fn long_streams_merge_exactly() {
+        let parts: Vec<Report> = [("0", "1/2", 20_000), ("1/2", "1", 30_001)]
+            .into_iter()
+            .map(|(from, to, messages)| {
+                let mut r = crate::report::tests::messages_report();
+                r.segment = part(&[1], 0, (from, to), 0).segment;
+                r.histograms.insert(
+                    "grpc/streams/messages".to_owned(),
+                    kaioken_report::hdr::encode(&hist(&[messages])),
+                );
+                let st = &mut r.grpc.as_mut().unwrap().streams;
+                st.messages = Some(messages);
+                st.messages_mean = Some(messages as f64);
+                st.messages_max = Some(messages);
+                r
+            })
+            .collect();
+        let merged = merge_reports(&named(&parts), false).unwrap();
+        let st = merged.grpc.unwrap().streams;
+        assert_eq!(st.messages, Some(50_001));
+        assert_eq!(st.messages_mean, Some(25_000.5));
+        assert_eq!(st.messages_max, Some(30_001));
     }
 
     #[test]

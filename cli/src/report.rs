@@ -132,6 +132,12 @@ pub struct GrpcJson {
 pub struct StreamsJson {
     /// Server-streaming calls that ended (with or without messages).
     pub count: u64,
+    /// The messages of every stream, exactly: with the histogram's count of
+    /// streams that had any, what `kaioken merge` takes the mean from (`None` in
+    /// reports of older kaioken versions, whose mean and max were read from the
+    /// histogram, exact up to 2,047 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<u64>,
     /// Messages per stream that had any.
     pub messages_mean: Option<f64>,
     pub messages_max: Option<u64>,
@@ -1257,7 +1263,7 @@ fn grpc(stats: &RunStats) -> Option<GrpcJson> {
             calls += n;
         }
     }
-    let per_stream = &m.stream_messages;
+    let per_stream = m.stream_messages_mean_max();
     Some(GrpcJson {
         calls,
         statuses,
@@ -1271,8 +1277,9 @@ fn grpc(stats: &RunStats) -> Option<GrpcJson> {
         connect_ms: latency(&m.open_time),
         streams: StreamsJson {
             count: m.streams,
-            messages_mean: (!per_stream.is_empty()).then(|| per_stream.mean()),
-            messages_max: (!per_stream.is_empty()).then(|| per_stream.max()),
+            messages: Some(m.stream_messages_sum),
+            messages_mean: per_stream.map(|(mean, _)| mean),
+            messages_max: per_stream.map(|(_, max)| max),
             first_message_ms: latency(&m.first_message),
         },
     })
@@ -1834,6 +1841,8 @@ target_rate = 0
             connect_ms: ms(0.2),
             streams: StreamsJson {
                 count: 100,
+                // As a report of an older version has it.
+                messages: None,
                 messages_mean: Some(1.75),
                 messages_max: Some(5),
                 first_message_ms: ms(0.8),

@@ -382,6 +382,30 @@ fn streamed_messages_match_the_server() {
     assert!(grpc["streams"]["first_message_ms"]["p50"].as_f64().unwrap() > 0.0);
 }
 
+/// A stream longer than the per-stream histogram holds exactly (2,047 messages at
+/// three significant digits): its mean and max are what the server sent, as
+/// `messages_received` is.
+#[test]
+fn long_streams_are_counted_exactly() {
+    let server = GrpcServer::start(false);
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .arg(server.url())
+        .args(["--proto", "api.proto", "--call", "kaioken.test.Items/List"])
+        .args(["-b", r#"{"id": "1", "count": 20000}"#])
+        .args(["-c", "1", "-n", "2"])
+        .report()
+        .run()
+        .report();
+    assert_eq!(server.calls(), [["list", "1", "20000"]; 2], "{report}");
+    let grpc = report.get("grpc");
+    assert_eq!(grpc["messages_received"], 40_000, "{report}");
+    assert_eq!(grpc["streams"]["count"], 2, "{report}");
+    assert_eq!(grpc["streams"]["messages_mean"], 20_000.0, "{report}");
+    assert_eq!(grpc["streams"]["messages_max"], 20_000, "{report}");
+    assert_eq!(grpc["streams"]["messages"], 40_000, "{report}");
+}
+
 /// `--timeout` is the call's deadline: a call past it is DEADLINE_EXCEEDED, counted
 /// as a status, not a transport error.
 ///

@@ -216,8 +216,7 @@ fn messages<'a>(view: &View, p: &Palette) -> Vec<(&'static str, Vec<Line<'a>>)> 
         }
         if m.streams > 0 {
             // Over every stream, the empty ones (not in the histogram) included.
-            let sum = m.stream_messages.mean() * m.stream_messages.len() as f64;
-            let mean = sum / m.streams as f64;
+            let mean = m.stream_messages_sum as f64 / m.streams as f64;
             let mut line = format!(
                 "{} streams · {} msgs each",
                 thousands(m.streams),

@@ -434,6 +434,7 @@ fn message_protocols() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
     grpc.open_time = spread(50, 300, 1_800);
     grpc.streams = 8_000;
     grpc.stream_messages = histogram(&[8; 7_000]);
+    (grpc.stream_messages_sum, grpc.stream_messages_max) = (56_000, 8);
     grpc.first_message = spread(7_000, 200, 9_000);
     total.messages = [Some(Box::new(ws)), Some(Box::new(grpc))];
     snapshot.interval.messages = [[1_280, 1_279], [1_170, 2_340]];

@@ -50,8 +50,14 @@ pub struct Messages {
     pub open_time: Histogram<u64>,
     /// Server streams that ended (gRPC server streaming).
     pub streams: u64,
-    /// Messages per server stream that had any (a count, not µs).
+    /// Messages per server stream that had any (a count, not µs), for its
+    /// percentiles: its values are exact up to 2,047 only (three significant
+    /// digits), so the mean and the max come from the two counts below.
     pub stream_messages: Histogram<u64>,
+    /// The messages of every server stream, exactly.
+    pub stream_messages_sum: u64,
+    /// The most messages one server stream had, exactly.
+    pub stream_messages_max: u64,
     /// From a call's start to its stream's first message, µs.
     pub first_message: Histogram<u64>,
 }
@@ -110,6 +116,8 @@ impl Messages {
             open_time: new_histogram(),
             streams: 0,
             stream_messages: new_histogram(),
+            stream_messages_sum: 0,
+            stream_messages_max: 0,
             first_message: new_histogram(),
         }
     }
@@ -132,11 +140,25 @@ impl Messages {
             // `streams` only (so `streams - stream_messages.len()` were empty).
             if messages > 0 {
                 let _ = self.stream_messages.record(messages);
+                self.stream_messages_sum += messages;
+                self.stream_messages_max = self.stream_messages_max.max(messages);
             }
             if let Some(first) = first {
                 let _ = self.first_message.record(clamp_us(first));
             }
         }
+    }
+
+    /// Messages per server stream that had any, mean and max (`None` when none
+    /// had): exact, where the histogram's are three significant digits.
+    pub fn stream_messages_mean_max(&self) -> Option<(f64, u64)> {
+        let streams = self.stream_messages.len();
+        (streams > 0).then(|| {
+            (
+                self.stream_messages_sum as f64 / streams as f64,
+                self.stream_messages_max,
+            )
+        })
     }
 }
 
@@ -154,6 +176,12 @@ impl Merge for Messages {
         self.open_failed = sum(|m| m.open_failed);
         self.closed_by_peer = sum(|m| m.closed_by_peer);
         self.streams = sum(|m| m.streams);
+        self.stream_messages_sum = sum(|m| m.stream_messages_sum);
+        self.stream_messages_max = parts
+            .clone()
+            .map(|m| m.stream_messages_max)
+            .max()
+            .unwrap_or(0);
         let histograms = |m: &'a Messages| [&m.open_time, &m.stream_messages, &m.first_message];
         for (k, mine) in [
             &mut self.open_time,
@@ -197,8 +225,31 @@ mod tests {
         assert_eq!((a.streams, a.stream_messages.len()), (2, 1));
         assert_eq!(a.stream_messages.max(), 3);
         assert_eq!(a.first_message.len(), 1);
+        assert_eq!(a.stream_messages_mean_max(), Some((3.0, 3)));
         let mut c = Messages::new();
         c.copy_from(&a, false);
         assert_eq!((c.sent, c.streams, c.open_time.len()), (2, 2, 1));
+    }
+
+    /// A stream's messages are counted exactly, beyond the histogram's three
+    /// significant digits (above 2,047 it records 20,000 as 20,015), and stay exact
+    /// merged over workers.
+    #[test]
+    fn long_streams_are_counted_exactly() {
+        let stream = |messages| {
+            let mut m = Messages::new();
+            m.absorb(&Tally {
+                stream: Some((messages, None)),
+                ..Tally::default()
+            });
+            m
+        };
+        let (a, b) = (stream(20_000), stream(30_001));
+        assert_eq!(a.stream_messages_mean_max(), Some((20_000.0, 20_000)));
+        let mut all = Messages::new();
+        all.merge_from([a, b, stream(0)].iter(), false);
+        assert_eq!((all.streams, all.stream_messages.len()), (3, 2));
+        assert_eq!(all.stream_messages_mean_max(), Some((25_000.5, 30_001)));
+        assert_eq!(Messages::new().stream_messages_mean_max(), None);
     }
 }
