@@ -213,8 +213,8 @@ impl<'a> Source<'a> {
 
     /// Call `f` with each header of the request: the step's (less those a redirect
     /// to another origin drops), then the added ones. With `h2` (the body's length),
-    /// as HTTP/2 allows them: RFC 9113 section 8.2.2 forbids connection-specific
-    /// fields, so `keep-alive`, `proxy-connection` and a `te` other than `trailers`
+    /// as HTTP/2 and HTTP/3 allow them: RFC 9113 section 8.2.2 (and RFC 9114
+    /// section 4.2) forbids connection-specific fields, so `keep-alive`, `proxy-connection` and a `te` other than `trailers`
     /// are left out (the compiler refuses `connection`, `transfer-encoding` and
     /// `upgrade`), and `content-length` follows for a body, or for an empty one of a
     /// method whose body has a meaning (not GET, HEAD, DELETE, CONNECT); the
@@ -310,8 +310,12 @@ pub(crate) fn source<'a: 'p, 'p>(
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The request `src` describes, to `origin` (the step's, or its redirect's), as an
-/// `http::Request` (for HTTP/3). Also its length as HTTP/1.1 would spell it (the
-/// header compression of HTTP/3 makes the wire smaller).
+/// `http::Request` (for HTTP/3), its headers as HTTP/2's ([`Source::headers`]):
+/// RFC 9114 section 4.2 forbids the same connection-specific fields, and h3 sends
+/// no `content-length` of its own, which a server or a proxy in front of one may
+/// need to read the body (Caddy's `reverse_proxy` passed an empty one on). Also
+/// its length as HTTP/1.1 would spell it (the header compression of HTTP/3 makes
+/// the wire smaller).
 pub(crate) fn build_request(
     src: Source<'_>,
     origin: &Origin,
@@ -342,13 +346,14 @@ pub(crate) fn build_request(
         Some(constant) => constant.clone(),
         None => Bytes::copy_from_slice(body),
     };
+    let body_len = body.len();
     let head_len = 16 + method.as_str().len();
     let mut req = Request::new(body);
     *req.method_mut() = method;
     *req.uri_mut() = uri;
     let headers = req.headers_mut();
     let head_len = head_len
-        + src.headers(None, |name, value| {
+        + src.headers(Some(body_len), |name, value| {
             headers.append(name.clone(), value.to_header_value()?);
             Ok::<_, ErrorKind>(())
         })?;

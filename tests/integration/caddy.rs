@@ -40,9 +40,10 @@ impl Caddy {
         // then Caddy exits, and we try another.
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("create a temporary directory");
-            let port = free_port();
+            let (port, backend) = (free_port(), free_port());
             let caddyfile = dir.path().join("Caddyfile");
-            std::fs::write(&caddyfile, config(dir.path(), port)).expect("write the Caddyfile");
+            std::fs::write(&caddyfile, config(dir.path(), port, backend))
+                .expect("write the Caddyfile");
             let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr.log");
             let child = Command::new(caddy_binary())
                 .args(["run", "--adapter", "caddyfile", "--config"])
@@ -177,12 +178,14 @@ fn root_path(dir: &Path) -> PathBuf {
 }
 
 /// The Caddyfile: one site on `port`, HTTP/1.1, HTTP/2 and HTTP/3, its certificate
-/// from Caddy's internal CA, and the routes the tests use.
+/// from Caddy's internal CA, and the routes the tests use; `/proxied` goes through
+/// Caddy's `reverse_proxy` to a plain HTTP/1.1 site on `backend`, which answers
+/// with the body and the `Content-Length` it was given.
 ///
 /// `default_sni` picks the certificate for a client that sends no server name, as
 /// TLS clients do for an IP address: over TCP Caddy falls back to the local address,
 /// over QUIC it needs telling.
-fn config(dir: &Path, port: u16) -> String {
+fn config(dir: &Path, port: u16, backend: u16) -> String {
     let d = dir.display();
     let big = BIG.repeat(BIG_REPEATS);
     format!(
@@ -213,7 +216,14 @@ https://127.0.0.1:{port} {{
 	redir /hop /echo?hopped=1 302
 	respond / "ok" 200
 	respond /ready "ready" 200
+	handle /proxied {{
+		reverse_proxy 127.0.0.1:{backend}
+	}}
 	respond "not found" 404
+}}
+
+http://127.0.0.1:{backend} {{
+	respond "backend got [{{http.request.body}}] length [{{http.request.header.Content-Length}}]" 200
 }}
 "#
     )

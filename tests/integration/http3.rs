@@ -175,6 +175,49 @@ fn one_scenario_gives_the_same_results_over_h1_h2_and_h3() {
     }
 }
 
+/// A body goes with its `content-length` over HTTP/3 as over HTTP/2: without one,
+/// Caddy's `reverse_proxy` passed an empty body on to its backend.
+#[test]
+fn http3_requests_carry_their_bodies_length() {
+    let caddy = Caddy::start();
+    // A constant body, and one made per request.
+    let scenario = r#"
+        [[scenarios]]
+        [[scenarios.steps]]
+        url = "/proxied"
+        method = "POST"
+        body = "hello world"
+        checks = ['body contains "backend got [hello world] length [11]"']
+
+        [[scenarios.steps]]
+        url = "/proxied"
+        method = "PUT"
+        body = "vu ${VU}"
+        checks = ['body contains "backend got [vu 1] length [4]"']
+        "#;
+    for flag in ["--http2", "--http3"] {
+        let report = Test::new()
+            .scenario(scenario)
+            .arg(caddy.url("/"))
+            .arg("--cacert")
+            .arg(caddy.ca_path())
+            .args([flag, "-c", "1", "-n", "4"])
+            .report()
+            .run()
+            .report();
+        report.check_invariants(0);
+        assert_eq!(report.status_codes(), vec![(200, 4)], "{flag}: {report}");
+        for check in [
+            "body contains \"backend got [hello world] length [11]\"",
+            "body contains \"backend got [vu 1] length [4]\"",
+        ] {
+            assert_eq!(report.check(check), (2, 0), "{flag}: {check}\n{report}");
+        }
+    }
+    let served = caddy.protocols();
+    assert_eq!(served.get("HTTP/3.0"), Some(&4), "{served:?}");
+}
+
 #[test]
 fn http3_to_a_server_without_quic_is_a_timely_connect_error() {
     // nginx speaks TLS on TCP only: nothing answers QUIC on its port.
