@@ -2765,6 +2765,14 @@ impl Engine<'_> {
                 // As the tokio engine's driver drops a slot's connection on an error.
                 self.close(conns, i, at);
                 conns[i].links[at].reused = false;
+                if handshake {
+                    // A connection is open once TCP is connected and TLS handshaken
+                    // (docs/json.md), as the tokio engine counts one: one whose
+                    // handshake failed is neither in `connections.opened` nor timed
+                    // in the connect phase, and it does not end a connect back-off.
+                    conns[i].timing.opened = None;
+                    conns[i].connected = false;
+                }
                 let timeout = self.shared.plan.transport.timeout;
                 let program: &Program = self.program;
                 let authority = &program.origins[at].authority;

@@ -411,6 +411,7 @@ fn untrusted_certificate_fails_on(engine: &str) {
         "every request should fail the handshake\n{report}"
     );
     assert_eq!(report.u64("requests.responses"), 0, "{report}");
+    assert_opened_none(&report);
     let why = report.str("error_details.tls");
     assert!(
         why.to_ascii_lowercase().contains("certificate"),
@@ -421,6 +422,42 @@ fn untrusted_certificate_fails_on(engine: &str) {
         "nginx served requests\n{}",
         nginx.logs()
     );
+}
+
+/// A connection whose TLS handshake failed was never open (`connections.opened` is
+/// "TCP connected, TLS handshaken"): neither counted nor timed as a connect, on
+/// either engine.
+fn assert_opened_none(report: &Report) {
+    assert_eq!(report.u64("connections.opened"), 0, "{report}");
+    assert_eq!(report.u64("phases_ms.connect.count"), 0, "{report}");
+    assert_eq!(report.u64("phases_ms.tls.count"), 0, "{report}");
+}
+
+/// `https://` to a port that speaks plain HTTP: every handshake fails, and no
+/// connection counts as opened.
+#[test]
+fn tls_to_a_plain_http_port_opens_no_connection() {
+    let nginx = Nginx::start(Variant::Http1);
+    let url = nginx.url("/").replacen("http://", "https://", 1);
+    for engine in ["io_uring", "tokio"] {
+        let report = Test::new()
+            .arg(&url)
+            .args(["-c", "2", "--max-requests", "20", "-d", "10s"])
+            .on_engine(engine)
+            .status(1)
+            .report()
+            .run()
+            .report();
+        report.check_invariants(1);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        assert_eq!(report.u64("requests.responses"), 0, "{report}");
+        assert_eq!(
+            report.error_classes(),
+            vec![("tls".to_owned(), report.u64("requests.total"))],
+            "{engine}: every request should fail the handshake\n{report}"
+        );
+        assert_opened_none(&report);
+    }
 }
 
 #[test]
