@@ -129,6 +129,26 @@ fn echo_round_trips_are_counted_on_both_sides() {
     );
 }
 
+/// `--no-keepalive` is for HTTP requests: the handshake still asks for the upgrade
+/// (`connection: close` got it refused with 426), and the connection carries every
+/// message of the VU, as without it.
+#[test]
+fn no_keepalive_leaves_websocket_connections_alone() {
+    let server = WsEcho::start();
+    let report = Test::new()
+        .arg(server.url("/chat"))
+        .args(["--no-keepalive", "-c", "1", "-n", "20", "-b", "hello"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.u64("status_codes.ws:1000"), 20, "{report}");
+    assert_eq!(report.u64("websocket.connections.opened"), 1, "{report}");
+    assert_eq!(report.u64("websocket.connections.failed"), 0, "{report}");
+    assert_eq!(server.received(), 20);
+    assert_eq!(server.handshakes(), ["/chat"]);
+}
+
 /// Fire-and-forget with an interval: 20 connections each sending every 50 ms is
 /// 400 messages/s, 1,600 over the run's 4 s; the counting server got every one (up
 /// to those in flight at the stop), and answered none.

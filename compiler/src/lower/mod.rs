@@ -335,7 +335,8 @@ struct Lowerer<'a> {
     http: HttpVersion,
     /// `--compressed`: requests ask for compressed bodies.
     compressed: bool,
-    /// `--no-keepalive` turns it off: HTTP/1.1 requests say `connection: close`.
+    /// `--no-keepalive` turns it off: HTTP steps' HTTP/1.1 requests say
+    /// `connection: close` (a WebSocket handshake keeps its upgrade).
     keepalive: bool,
     schema_source: Option<std::sync::Arc<dyn SchemaSource>>,
     /// The gRPC schema, once the first gRPC step needed it.
@@ -635,6 +636,7 @@ impl Lowerer<'_> {
                     checks: &st.checks,
                     think_time: st.think_time.as_ref().or(d.think_time.as_ref()),
                     expected_status: st.expected_status.as_ref().or(d.expected_status.as_ref()),
+                    http: true,
                 };
                 let extracts = self.extracts(&st.extracts);
                 self.grpc_status_on_http(&st.checks);
@@ -694,6 +696,7 @@ impl Lowerer<'_> {
             checks: &d.request_checks,
             think_time: d.think_time.as_ref(),
             expected_status: d.expected_status.as_ref(),
+            http: true,
         };
         self.request(spec, split, url)
     }
@@ -751,6 +754,7 @@ impl Lowerer<'_> {
             checks: &d.request_checks,
             think_time: d.think_time.as_ref(),
             expected_status: None,
+            http: false,
         };
         let origin = split.as_ref().map(|(o, _)| o.clone());
         let mut step = self.request(spec, split, url)?;
@@ -825,6 +829,7 @@ impl Lowerer<'_> {
             checks: &st.checks,
             think_time: st.think_time.as_ref().or(d.think_time.as_ref()),
             expected_status: None,
+            http: false,
         };
         let origin = split.as_ref().map(|(o, _)| o.clone());
         let mut step = self.request(spec, split, &url)?;

@@ -24,6 +24,11 @@ pub(super) struct RequestSpec<'d> {
     pub(super) checks: &'d [Located<String>],
     pub(super) think_time: Option<&'d Located<String>>,
     pub(super) expected_status: Option<&'d Located<String>>,
+    /// An HTTP step's request, which says `connection: close` over HTTP/1.1 when
+    /// connections carry one request; not a WebSocket handshake (whose
+    /// `connection` is `Upgrade`) nor a gRPC call (HTTP/2, which has no such
+    /// header).
+    pub(super) http: bool,
 }
 
 /// A step's headers: those of `[request]` (and `-H`) that the step does not set
@@ -137,7 +142,7 @@ impl Lowerer<'_> {
         if !has_user_agent {
             headers.push(("user-agent".into(), Template::literal(crate::USER_AGENT)));
         }
-        if !self.keepalive && self.http == crate::HttpVersion::Http1 {
+        if !self.keepalive && self.http == crate::HttpVersion::Http1 && spec.http {
             // The server closes the connection after its response (HTTP/2 and
             // HTTP/3 have no such header: their drivers close the connection).
             headers.push(("connection".into(), Template::literal("close")));

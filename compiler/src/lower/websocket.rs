@@ -152,6 +152,7 @@ impl Lowerer<'_> {
             checks: &d.request_checks,
             think_time: d.think_time.as_ref(),
             expected_status: None,
+            http: false,
         };
         let step = self.request(spec, split, url)?;
         message.map(|_| Self::make_ws(step, ws))
@@ -259,6 +260,7 @@ impl Lowerer<'_> {
             checks: &st.checks,
             think_time: st.think_time.as_ref().or(d.think_time.as_ref()),
             expected_status: None,
+            http: false,
         };
         let step = self.request(spec, split, url)?;
         Some(Self::make_ws(step, exchange))
@@ -314,6 +316,51 @@ mod tests {
         assert_eq!(text(&step.path), "/chat");
         assert_eq!(text(step.body.as_ref().unwrap()), "hello ${REQUEST_ID}");
         assert_eq!(step.headers[0].0, "sec-websocket-protocol");
+    }
+
+    /// `keepalive = false` leaves WebSocket handshakes alone: their `connection` is
+    /// the upgrade's (`connection: close` got them refused), while an HTTP step
+    /// beside them still asks the server to close.
+    #[test]
+    fn no_keepalive_keeps_the_upgrade() {
+        let ir = lower(&Input {
+            flags: Flags {
+                url: Some("ws://127.0.0.1:8765/chat".into()),
+                body: Some("hello".into()),
+                no_keepalive: true,
+                ..Flags::default()
+            },
+            ..Input::default()
+        })
+        .unwrap();
+        let step = &ir.scenarios[0].steps[0];
+        assert!(
+            step.headers.iter().all(|(name, _)| name != "connection"),
+            "{:?}",
+            step.headers
+        );
+        let ir = ok(r#"
+[target]
+url = "http://127.0.0.1:8080"
+keepalive = false
+
+[[scenarios]]
+[[scenarios.steps]]
+url = "/"
+
+[[scenarios.steps]]
+ws = { url = "ws://127.0.0.1:8765/chat", send = "hi" }
+"#);
+        let connection = |i: usize| {
+            let steps = &ir.scenarios[0].steps;
+            steps[i]
+                .headers
+                .iter()
+                .find(|(name, _)| name == "connection")
+                .map(|(_, value)| text(value))
+        };
+        assert_eq!(connection(0).as_deref(), Some("close"));
+        assert_eq!(connection(1), None);
     }
 
     /// `[websocket]` with a `wss://` target; its default port is 443.
