@@ -123,6 +123,9 @@ const REPLAY_MAX: usize = 4 << 10;
 /// of replies.
 pub(crate) struct Grpc {
     last: Last,
+    /// Connections carry more than one call; without (`--no-keepalive`) each is
+    /// closed after its call, as an HTTP/2 request's is.
+    keepalive: bool,
     conns: Conns,
     methods: Arc<[GrpcMethod]>,
     /// Each step's request parts as HTTP/2 encodes them (the metadata's names and
@@ -182,9 +185,13 @@ impl Grpc {
                 timing: Timing::default(),
                 decoded: None,
             },
+            keepalive: http.keepalive,
+            // A connection that carries one call is no VU's to share.
             conns: Conns::new(
                 program.origins.len(),
-                h2pool::join(h2pool::Kind::Grpc, http.h2_streams),
+                http.keepalive
+                    .then(|| h2pool::join(h2pool::Kind::Grpc, http.h2_streams))
+                    .flatten(),
             ),
             methods: transport.grpc.clone(),
             steps: transport.prepared.clone(),
@@ -606,8 +613,11 @@ impl Perform for Grpc {
             Err(_) => Outcome::Error(ErrorKind::Timeout),
         };
         // A call refused before it went out (its message or metadata could not be
-        // written) says nothing of the connection, which stays.
-        if matches!(outcome, Outcome::Error(kind) if kind != ErrorKind::InvalidRequest) {
+        // written) says nothing of the connection, which stays (unless connections
+        // carry one call each).
+        if !self.keepalive
+            || matches!(outcome, Outcome::Error(kind) if kind != ErrorKind::InvalidRequest)
+        {
             self.conns.drop_conn(slot);
         }
         outcome

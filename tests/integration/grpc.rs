@@ -590,6 +590,33 @@ fn calls_share_connections_with_h2_streams() {
     );
 }
 
+/// `--no-keepalive`: each call goes on a connection of its own, closed after it, as
+/// each HTTP/2 request does; the server saw as many connections as calls.
+#[test]
+fn no_keepalive_makes_a_connection_per_call() {
+    let server = GrpcServer::start(false);
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .arg(server.url())
+        .args(["--proto", "api.proto", "--call", "kaioken.test.Items/Get"])
+        .args(["-b", r#"{"id": "${REQUEST_ID}-c"}"#])
+        .args(["--no-keepalive", "-c", "2", "-n", "12"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.get("grpc")["statuses"]["OK"], 12, "{report}");
+    assert_eq!(report.u64("connections.opened"), 12, "{report}");
+    assert_eq!(report.u64("connections.reused"), 0, "{report}");
+    assert_eq!(report.get("grpc")["connections_opened"], 12, "{report}");
+    let by_connection = server.gets_by_connection();
+    assert_eq!(by_connection.len(), 12, "{by_connection:?}");
+    assert!(
+        by_connection.values().all(|ids| ids.len() == 1),
+        "{by_connection:?}"
+    );
+}
+
 /// A server that is not there gets no message: the calls are connect errors, and
 /// none is counted as sent.
 #[test]
