@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use crate::caddy::Caddy;
+use crate::grpc::{GrpcServer, PROTO};
 use crate::harness::Test;
 use crate::load_models::assert_accounted;
 use crate::nginx::{Nginx, Variant};
+use crate::websocket::WsEcho;
 
 #[test]
 fn http3_requests_match_caddys_access_log() {
@@ -265,6 +267,66 @@ fn http3_to_an_http_url_is_a_config_error() {
         .stderr_contains("HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL")
         .stderr_lacks("write a full URL")
         .run();
+}
+
+/// `http = "3"` is the version of a scenario's HTTP steps: its cleartext `ws://`
+/// and `grpc://` steps run as they would without it (a WebSocket handshake over
+/// HTTP/1.1, a call over h2c), each against its own real server.
+#[test]
+fn http3_leaves_cleartext_websocket_and_grpc_steps_alone() {
+    let caddy = Caddy::start();
+    let grpc = GrpcServer::start(false);
+    let ws = WsEcho::start();
+    let scenario = format!(
+        r#"
+        [target]
+        url = "{http}"
+        http = "3"
+
+        [grpc]
+        proto = "api.proto"
+
+        [[scenarios]]
+        [[scenarios.steps]]
+        name = "page"
+        url = "/echo"
+        checks = ["status == 200"]
+
+        [[scenarios.steps]]
+        name = "item"
+        grpc = {{ url = "{grpc}", call = "kaioken.test.Items/Get", message = '{{"id": "7"}}' }}
+        checks = ["grpc_status == OK"]
+
+        [[scenarios.steps]]
+        name = "say"
+        ws = {{ url = "{ws}", send = "hello" }}
+        checks = ['body contains "hello"']
+        "#,
+        http = caddy.url("/"),
+        grpc = grpc.url(),
+        ws = ws.url("/chat"),
+    );
+    let report = Test::new()
+        .file("api.proto", PROTO)
+        .scenario(&scenario)
+        .arg("--cacert")
+        .arg(caddy.ca_path())
+        .args(["-c", "1", "-n", "9"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.str("target.http_version"), "3", "{report}");
+    for check in [
+        "status == 200",
+        "grpc_status == OK",
+        "body contains \"hello\"",
+    ] {
+        assert_eq!(report.check(check), (3, 0), "{check}\n{report}");
+    }
+    assert_eq!(caddy.protocols(), [("HTTP/3.0".to_owned(), 3)].into());
+    assert_eq!(grpc.calls().len(), 3, "{:?}", grpc.calls());
+    assert_eq!(ws.received(), 3, "{}", ws.log());
 }
 
 #[test]

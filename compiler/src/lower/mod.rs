@@ -1309,6 +1309,20 @@ method = "GET"
             errors("[target]\nurl = \"https://h/\"\nhttp2 = true\nhttp = \"3\"\n"),
             ["4:9 [3] invalid value: `http2 = true` and `http = \"3\"` disagree; keep one of them"]
         );
+        // `http` is the version of HTTP steps: a `ws://` step's handshake is HTTP/1.1
+        // on TCP, so it needs no TLS.
+        ok(
+            "[target]\nurl = \"https://h/\"\nhttp = \"3\"\n[[scenarios]]\n[[scenarios.steps]]\nws = { url = \"ws://h:8765/\", send = \"hi\" }\n",
+        );
+        // An HTTP step's path relative to a `ws://` target is on a cleartext origin.
+        assert_eq!(
+            errors(
+                "[target]\nurl = \"ws://h/\"\nhttp = \"3\"\n[[scenarios]]\n[[scenarios.steps]]\nurl = \"/x\"\n"
+            ),
+            [
+                "6:8 [/x] HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL (or drop `--http3` / `http = \"3\"`)"
+            ]
+        );
         // HTTP/3 has no protocol switch (a WebSocket handshake), as HTTP/2 has none.
         assert_eq!(
             errors(

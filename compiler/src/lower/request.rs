@@ -235,6 +235,15 @@ impl Lowerer<'_> {
             None => ExpectedStatus::default(),
         };
         let (origin, path) = split?;
+        // An `http://` URL was refused as it was split; a path relative to a
+        // `ws://` or `grpc://` target has a cleartext origin too.
+        if spec.http
+            && origin.scheme == kaioken_vm::Scheme::Http
+            && self.http == crate::HttpVersion::Http3
+        {
+            self.conflict(&url.loc, super::url::HTTP3_NEEDS_TLS);
+            return None;
+        }
         Some(Step {
             name: spec.name,
             method,

@@ -12,6 +12,9 @@ use crate::compile_error::{CompileError, CompileErrorKind};
 use crate::located::Located;
 use crate::{Part, Template};
 
+/// What an HTTP step on a cleartext origin is told when the run is HTTP/3.
+pub(super) const HTTP3_NEEDS_TLS: &str = "HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL (or drop `--http3` / `http = \"3\"`)";
+
 impl Lowerer<'_> {
     /// A step's URL: a full URL is split like any other; one starting with `/` is a
     /// path under `base`, the origin of `[target] url`.
@@ -97,12 +100,12 @@ impl Lowerer<'_> {
                 );
             }
         };
-        if scheme == Scheme::Http && self.http == crate::HttpVersion::Http3 {
+        // `http` picks the version of HTTP steps only: a `ws://` handshake is
+        // HTTP/1.1 and a `grpc://` call is h2c whatever it says, so only an
+        // `http://` URL cannot run.
+        if parsed.scheme() == "http" && self.http == crate::HttpVersion::Http3 {
             // The URL is fine; it is the pair that cannot run, so no URL-shape help.
-            self.conflict(
-                &url.loc,
-                "HTTP/3 runs on QUIC, which is always TLS: use an `https://` URL (or drop `--http3` / `http = \"3\"`)",
-            );
+            self.conflict(&url.loc, HTTP3_NEEDS_TLS);
             return None;
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
