@@ -186,6 +186,31 @@ fn imported_collection_runs_against_httpbin_matching_its_access_log() {
     assert!(lines.iter().all(|l| l.status == 200), "{lines:#?}");
 }
 
+/// Postman percent-encodes a space a variable brings into a URL and never sends a
+/// fragment: the imported scenario does the same, so it compiles and dry-runs.
+#[test]
+fn urls_with_spaces_and_fragments_import_and_dry_run() {
+    let collection = r#"{"info":{"name":"Q","schema":"https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},"variable":[{"key":"name","value":"John Doe"}],"item":[{"name":"S","request":{"method":"GET","url":"http://127.0.0.1:18080/s?q={{name}}"}},{"name":"H","request":{"method":"GET","url":"http://127.0.0.1:18080/h?x=1#frag"}}]}"#;
+    let out = Test::new()
+        .without_no_tui()
+        .file("q.json", collection)
+        .args(["import", "postman", "q.json", "-o", "out.toml"])
+        .run();
+    let toml = std::fs::read_to_string(out.dir.path().join("out.toml")).unwrap();
+    assert!(
+        toml.contains(r#"url = "http://127.0.0.1:18080/s?q=John%20Doe""#),
+        "{toml}"
+    );
+    assert!(
+        toml.contains(r#"url = "http://127.0.0.1:18080/h?x=1""#),
+        "{toml}"
+    );
+    Test::in_dir(out.dir)
+        .args(["-f", "out.toml", "--dry-run"])
+        .stdout_contains("dry run: valid scenario, nothing sent")
+        .run();
+}
+
 #[test]
 fn broken_collection_is_a_located_error() {
     for command in [&["import", "postman"][..], &["run"][..]] {

@@ -640,7 +640,7 @@ fn request_step(
         }
     }
 
-    let mut url = ctx.text(&raw_url);
+    let mut url = target_encoded(ctx.text(&raw_url));
     if let Some((k, v)) = query_auth {
         let sep = if url.render().contains('?') { "&" } else { "?" };
         push_lit(&mut url, sep);
@@ -726,11 +726,42 @@ fn request_step(
     })
 }
 
+/// A URL's literal text as Postman sends it: what a request target cannot carry as
+/// it is (a space, `"`, `<`, `{`, non-ASCII, a `#` a variable's value brought in, …)
+/// percent-encoded, `%XX` escapes already there kept. Postman encodes these itself
+/// when it sends the request, so `?q={{name}}` with `name = "John Doe"` goes out as
+/// `?q=John%20Doe`; a scenario must carry the encoded form, as the lowerer refuses a
+/// space in a path. The set is the one the VM encodes run-time values into a URL
+/// with, so that the literal text and the `${…}` around it agree; the `${…}` uses
+/// themselves are left to the VM.
+fn target_encoded(url: Text) -> Text {
+    let segs = url
+        .segs
+        .into_iter()
+        .map(|seg| match seg {
+            Seg::Lit(l) if !l.bytes().all(kaioken_vm::target_allows) => {
+                let mut encoded = Vec::with_capacity(l.len() + 8);
+                kaioken_vm::push_target_encoded(&mut encoded, l.as_bytes());
+                // Only ASCII comes out of percent-encoding.
+                Seg::Lit(String::from_utf8_lossy(&encoded).into_owned())
+            }
+            other => other,
+        })
+        .collect();
+    Text { segs }
+}
+
+/// The URL without its fragment: Postman never sends one (a `#` in a variable's
+/// value is not one: values are filled in after the URL is split, and encoded).
+fn without_fragment(url: &str) -> &str {
+    url.split_once('#').map_or(url, |(before, _)| before)
+}
+
 /// A request's URL as Postman sends it: `raw`, with the enabled `query` items (when
-/// the URL lists them) and the `:name` path variables filled in.
+/// the URL lists them) and the `:name` path variables filled in, and no fragment.
 fn url_of(url: &Value) -> String {
     let obj = match url {
-        Value::String(s) => return s.clone(),
+        Value::String(s) => return without_fragment(s).to_owned(),
         Value::Object(o) => o,
         _ => return String::new(),
     };
@@ -772,14 +803,11 @@ fn url_of(url: &Value) -> String {
             s
         }
     };
+    let raw = without_fragment(&raw);
     let (mut base, raw_query) = match raw.split_once('?') {
         Some((b, q)) => (b.to_owned(), Some(q.to_owned())),
-        None => (raw.clone(), None),
+        None => (raw.to_owned(), None),
     };
-    // Fragments are not sent.
-    if let Some(i) = base.find('#') {
-        base.truncate(i);
-    }
     for var in obj
         .get("variable")
         .and_then(Value::as_array)
@@ -820,7 +848,7 @@ fn url_of(url: &Value) -> String {
                 .collect();
             (!pairs.is_empty()).then(|| pairs.join("&"))
         }
-        None => raw_query.map(|q| q.split('#').next().unwrap_or("").to_owned()),
+        None => raw_query,
     };
     match query {
         Some(q) if !q.is_empty() => format!("{base}?{q}"),
@@ -1354,6 +1382,55 @@ mod tests {
         assert_eq!(url_of(&url), "http://127.0.0.1:8080/get");
     }
 
+    /// The scenario `text` imports to, lowered (with `who` in the environment): it
+    /// must compile.
+    fn lowered(text: &str) -> String {
+        let imported = import("c.json", text, &PostmanOptions::default()).unwrap();
+        let input = crate::Input {
+            config: Some(crate::ConfigFile {
+                name: "c.toml".into(),
+                text: imported.toml.clone(),
+            }),
+            env: [("who".to_owned(), "x".to_owned())].into_iter().collect(),
+            ..crate::Input::default()
+        };
+        if let Err(e) = crate::lower(&input) {
+            panic!("{e:?}\n{}", imported.toml);
+        }
+        imported.toml
+    }
+
+    /// Postman percent-encodes what a URL cannot carry (a space a variable brings in,
+    /// a path variable's `a b`) and never sends the fragment: the scenario says the
+    /// same, and compiles.
+    #[test]
+    fn urls_are_encoded_and_lose_their_fragment_as_postman_sends_them() {
+        let toml = lowered(
+            r#"{"info": {"name": "Q", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+               "variable": [{"key": "name", "value": "John Doe"}, {"key": "hash", "value": "a#b"}],
+               "item": [
+                 {"name": "S", "request": {"method": "GET", "url": "http://127.0.0.1:18080/s?q={{name}}&e=%C3%A9&u={{who}}"}},
+                 {"name": "H", "request": {"method": "GET", "url": "http://127.0.0.1:18080/h?x=1#frag"}},
+                 {"name": "P", "request": {"method": "GET", "url": {
+                   "raw": "http://127.0.0.1:18080/c/:cid?h={{hash}}&é=<1>#top",
+                   "variable": [{"key": "cid", "value": "a b/c"}]}}},
+                 {"name": "O", "request": {"method": "GET", "url": {
+                   "raw": "http://127.0.0.1:18080/o#x",
+                   "query": [{"key": "q", "value": "{{name}}"}]}}}
+               ]}"#,
+        );
+        let urls: Vec<&str> = toml.lines().filter(|l| l.starts_with("url = ")).collect();
+        assert_eq!(
+            urls,
+            [
+                r#"url = "http://127.0.0.1:18080/s?q=John%20Doe&e=%C3%A9&u=${who}""#,
+                r#"url = "http://127.0.0.1:18080/h?x=1""#,
+                r#"url = "http://127.0.0.1:18080/c/a%20b/c?h=a%23b&%C3%A9=%3C1%3E""#,
+                r#"url = "http://127.0.0.1:18080/o?q=John%20Doe""#,
+            ],
+            "{toml}"
+        );
+    }
     #[test]
     fn variables_and_dynamic_ones() {
         let mut ctx = Ctx::new(
