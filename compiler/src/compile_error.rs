@@ -136,6 +136,14 @@ pub enum CompileErrorKind {
         /// Which options would keep more.
         help: String,
     },
+    /// A Postman collection with no request that can be sent: none at all, or each
+    /// one left out (no URL, a method that is not a token).
+    NoPostmanRequests {
+        /// What the collection holds, and why its requests were left out.
+        message: String,
+        /// What to change in Postman.
+        help: String,
+    },
     /// A gRPC schema, method or message that does not fit: a `.proto` that does
     /// not compile, a method not in it, a message of the wrong shape, reflection
     /// that failed.
@@ -271,6 +279,7 @@ impl CompileError {
             CompileErrorKind::NotHar { .. } => "kaioken::har::not_har",
             CompileErrorKind::NotPostman { .. } => "kaioken::postman::not_collection",
             CompileErrorKind::NoRequests { .. } => "kaioken::har::no_requests",
+            CompileErrorKind::NoPostmanRequests { .. } => "kaioken::postman::no_requests",
             CompileErrorKind::SpecSyntax { .. } => "kaioken::openapi::syntax",
             CompileErrorKind::NotSpec { .. } => "kaioken::openapi::spec",
             CompileErrorKind::SpecRef { .. } => "kaioken::openapi::ref",
@@ -327,7 +336,8 @@ impl CompileError {
                 "export the collection from Postman as Collection v2.1 (v2.0 works too); an environment is exported from Environments as `{\"values\": [...]}`"
                     .to_owned(),
             ),
-            CompileErrorKind::NoRequests { help, .. } => Some(help.clone()),
+            CompileErrorKind::NoRequests { help, .. }
+            | CompileErrorKind::NoPostmanRequests { help, .. } => Some(help.clone()),
             // Not for a spec with no operation left: its version was fine.
             CompileErrorKind::NotSpec { message } if !message.contains("operation") => Some(
                 "kaioken imports OpenAPI 3.0 and 3.1 (`openapi: 3.x.y`) and Swagger 2.0 (`swagger: \"2.0\"`) documents, in JSON or YAML"
@@ -386,7 +396,8 @@ impl CompileErrorKind {
             CompileErrorKind::BadUrl { reason } | CompileErrorKind::BadHeader { reason } => {
                 vec![reason]
             }
-            CompileErrorKind::NoRequests { message, help } => vec![message, help],
+            CompileErrorKind::NoRequests { message, help }
+            | CompileErrorKind::NoPostmanRequests { message, help } => vec![message, help],
             CompileErrorKind::Io { path, message } => vec![path, message],
             CompileErrorKind::Data { message, .. } | CompileErrorKind::Targets { message } => {
                 vec![message]
@@ -451,6 +462,7 @@ impl fmt::Display for CompileError {
             CompileErrorKind::NoRequests { message, .. } => {
                 write!(f, "no requests to replay in the recording: {message}")
             }
+            CompileErrorKind::NoPostmanRequests { message, .. } => f.write_str(message),
             CompileErrorKind::Io { path, message } => write!(f, "cannot read `{path}`: {message}"),
             CompileErrorKind::Grpc { message } => f.write_str(message),
             CompileErrorKind::Targets { message } => write!(f, "invalid target list: {message}"),

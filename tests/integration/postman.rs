@@ -275,6 +275,20 @@ fn json_that_is_not_a_usable_collection_is_told_so() {
             .stderr_contains(message)
             .run();
     }
+    // A collection whose only request cannot be sent says why, in its own words.
+    let bad_url = r#"{"info": {"schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"}, "item": [{"name": "S", "request": {"method": "GET", "url": 42}}]}"#;
+    let out = Test::new()
+        .env("RUST_BACKTRACE", "0")
+        .file("c.json", bad_url)
+        .args(["c.json", "--dry-run"])
+        .status(1)
+        .stderr_contains(
+            "the collection's only request cannot be sent: request `S`: its `url` is `42`",
+        )
+        .stderr_contains("kaioken::postman::no_requests")
+        .stderr_contains("c.json:1:")
+        .run();
+    assert!(!out.stderr.contains("recording"), "{}", out.stderr);
     // `requests` alone is not Collection v1 (which has `order` too); and one of
     // kaioken's own reports, given as a scenario, is said to be one.
     Test::new()

@@ -274,6 +274,10 @@ struct Ctx {
     cyclic: BTreeSet<String>,
     timestamp: bool,
     not_converted: Vec<String>,
+    /// How many requests the walk has met, left out or not.
+    requests: usize,
+    /// The requests left out: their number in the walk's order (from 0), and why.
+    left_out: Vec<(usize, String)>,
     /// Test-script lines that are neither a `set` nor a status check (assertions,
     /// logging), and in how many steps.
     other_lines: usize,
@@ -292,6 +296,8 @@ impl Ctx {
             cyclic: BTreeSet::new(),
             timestamp: false,
             not_converted: Vec::new(),
+            requests: 0,
+            left_out: Vec::new(),
             other_lines: 0,
             other_steps: 0,
         }
@@ -420,14 +426,7 @@ fn convert(src: &Src, options: &PostmanOptions) -> Result<PostmanImport, Compile
     let mut steps = Vec::new();
     walk(items, &[], root.get("auth"), &mut ctx, &mut steps);
     if steps.is_empty() {
-        return Err(CompileError::in_source(
-            CompileErrorKind::NoRequests {
-                message: "the collection has no request".to_owned(),
-                help: "add a request to the collection in Postman and export it again".to_owned(),
-            },
-            src,
-            span_of_key(src, "item"),
-        ));
+        return Err(no_requests(src, &ctx));
     }
     let name = root
         .get("info")
@@ -474,6 +473,78 @@ fn convert(src: &Src, options: &PostmanOptions) -> Result<PostmanImport, Compile
     })
 }
 
+/// A collection with no request that can be sent: none at all, or (located at the
+/// first) each one left out, and why.
+fn no_requests(src: &Src, ctx: &Ctx) -> CompileError {
+    let Some((first, why)) = ctx.left_out.first() else {
+        return CompileError::in_source(
+            CompileErrorKind::NoPostmanRequests {
+                message: "the collection has no request".to_owned(),
+                help: "add a request to the collection in Postman and export it again".to_owned(),
+            },
+            src,
+            span_of_key(src, "item"),
+        );
+    };
+    let message = match ctx.left_out.len() {
+        1 => format!("the collection's only request cannot be sent: {why}"),
+        n => format!(
+            "none of the collection's {n} requests can be sent: {why} (and {} more)",
+            n - 1
+        ),
+    };
+    let span = request_spans(&src.text)
+        .into_iter()
+        .nth(*first)
+        .or_else(|| span_of_key(src, "item"));
+    CompileError::in_source(
+        CompileErrorKind::NoPostmanRequests {
+            message,
+            help:
+                "give the request a URL (and a method such as `GET`) in Postman and export it again"
+                    .to_owned(),
+        },
+        src,
+        span,
+    )
+}
+
+/// Where each request of the collection is, in the order [`walk`] meets them: its
+/// `url`'s value, or the `request`'s when it has none. Only for an error's label, so
+/// read again, as raw values, rather than carried through the conversion.
+fn request_spans(text: &str) -> Vec<Range<usize>> {
+    use serde_json::value::RawValue;
+    type Object<'a> = BTreeMap<String, &'a RawValue>;
+    fn span(raw: &RawValue, text: &str) -> Range<usize> {
+        let start = (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+        start..start + raw.get().len()
+    }
+    fn items(list: &RawValue, text: &str, out: &mut Vec<Range<usize>>) {
+        let Ok(list) = serde_json::from_str::<Vec<&RawValue>>(list.get()) else {
+            return;
+        };
+        for item in list {
+            let Ok(item) = serde_json::from_str::<Object<'_>>(item.get()) else {
+                continue;
+            };
+            if let Some(children) = item.get("item").filter(|c| c.get().starts_with('[')) {
+                items(children, text, out);
+            } else if let Some(request) = item.get("request") {
+                let url = serde_json::from_str::<Object<'_>>(request.get())
+                    .ok()
+                    .and_then(|r| r.get("url").copied());
+                out.push(span(url.unwrap_or(request), text));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(root) = serde_json::from_str::<Object<'_>>(text)
+        && let Some(list) = root.get("item")
+    {
+        items(list, text, &mut out);
+    }
+    out
+}
 /// Items depth first, in the order the Postman runner sends them.
 fn walk(
     items: &[Value],
@@ -501,9 +572,14 @@ fn walk(
             let mut label = folders.to_vec();
             label.push(name);
             let label = shorten(&label.join(" / "), 80);
-            if let Some(step) = request_step(label, item, request, auth, ctx, steps.len() + 1) {
-                steps.push(step);
+            match request_step(label, item, request, auth, ctx, steps.len() + 1) {
+                Ok(step) => steps.push(step),
+                Err(why) => {
+                    ctx.not_converted.push(format!("{why}; left out"));
+                    ctx.left_out.push((ctx.requests, why));
+                }
             }
+            ctx.requests += 1;
         }
     }
 }
@@ -556,13 +632,18 @@ fn request_step(
     inherited_auth: Option<&Value>,
     ctx: &mut Ctx,
     number: usize,
-) -> Option<Step> {
+) -> Result<Step, String> {
     // In v2 a request may be its URL alone.
     let empty = Map::new();
     let (req, url_value) = match request {
         Value::String(_) => (&empty, Some(request)),
         Value::Object(o) => (o, o.get("url")),
-        _ => return None,
+        other => {
+            return Err(format!(
+                "request `{name}` is `{}`, neither its URL nor an object",
+                shorten(&other.to_string(), 40)
+            ));
+        }
     };
     let method = req
         .get("method")
@@ -574,16 +655,23 @@ fn request_step(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
     {
-        ctx.not_converted.push(format!(
-            "request `{name}`: its method `{method}` is not an HTTP token; left out"
+        return Err(format!(
+            "request `{name}`: its method `{method}` is not an HTTP token"
         ));
-        return None;
     }
-    let Some(raw_url) = url_value.map(url_of).filter(|u| !u.trim().is_empty()) else {
-        ctx.not_converted
-            .push(format!("request `{name}`: no URL; left out"));
-        return None;
+    let raw_url = match url_value {
+        None => return Err(format!("request `{name}`: no URL")),
+        Some(u @ (Value::String(_) | Value::Object(_))) => url_of(u),
+        Some(other) => {
+            return Err(format!(
+                "request `{name}`: its `url` is `{}`, neither a string nor an object",
+                shorten(&other.to_string(), 40)
+            ));
+        }
     };
+    if raw_url.trim().is_empty() {
+        return Err(format!("request `{name}`: its URL is empty"));
+    }
     let mut headers: Vec<(String, Text)> = Vec::new();
     let add_header = |headers: &mut Vec<(String, Text)>, name: String, value: Text| match headers
         .iter_mut()
@@ -714,7 +802,7 @@ fn request_step(
     for (var, _) in &extracts {
         ctx.extracted.insert(var.clone());
     }
-    Some(Step {
+    Ok(Step {
         name,
         method,
         url,
@@ -1430,6 +1518,50 @@ mod tests {
             ],
             "{toml}"
         );
+    }
+
+    /// A collection whose requests are all left out says why, at the first of them,
+    /// in Postman's words (not a HAR recording's).
+    #[test]
+    fn a_collection_with_no_request_that_can_be_sent_says_why() {
+        use miette::Diagnostic;
+        let head = r#""info": {"name": "c", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"}"#;
+        let cases = [
+            (
+                format!(
+                    r#"{{{head}, "item": [{{"name": "S", "request": {{"method": "GET", "url": 42}}}}]}}"#
+                ),
+                "the collection's only request cannot be sent: request `S`: its `url` is `42`, neither a string nor an object",
+                "42",
+            ),
+            (
+                format!(
+                    r#"{{{head}, "item": [{{"name": "F", "item": [{{"name": "A", "request": {{"method": "G T", "url": "http://h/"}}}}]}}, {{"name": "B", "request": {{"method": "GET"}}}}]}}"#
+                ),
+                "none of the collection's 2 requests can be sent: request `F / A`: its method `G T` is not an HTTP token (and 1 more)",
+                r#""http://h/""#,
+            ),
+            (
+                format!(r#"{{{head}, "item": []}}"#),
+                "the collection has no request",
+                r#""item""#,
+            ),
+        ];
+        for (text, message, at) in cases {
+            let e = import("c.json", &text, &PostmanOptions::default()).unwrap_err();
+            let e = &e.errors[0];
+            assert_eq!(e.to_string(), message);
+            assert_eq!(
+                e.code().map(|c| c.to_string()).as_deref(),
+                Some("kaioken::postman::no_requests")
+            );
+            let label = e.labels().and_then(|mut l| l.next()).unwrap();
+            assert_eq!(
+                &text[label.offset()..label.offset() + label.len()],
+                at,
+                "{message}"
+            );
+        }
     }
     #[test]
     fn variables_and_dynamic_ones() {
