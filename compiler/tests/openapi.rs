@@ -320,3 +320,48 @@ paths:
     );
     assert!(login.get("multipart").is_none());
 }
+
+/// Swagger 2.0's `collectionFormat`: `csv`, `ssv`, `tsv` and `pipes` join an array's
+/// items with their separator, and `multi` repeats the parameter once per item, in a
+/// query string and in a URL-encoded form (a `multipart` table, one value per field,
+/// joins them and says so).
+#[test]
+fn swagger_collection_formats() {
+    let spec = r"swagger: '2.0'
+info: {title: t, version: '1'}
+host: 127.0.0.1:8080
+paths:
+  /q:
+    post:
+      consumes: [application/x-www-form-urlencoded]
+      parameters:
+        - {name: csv, in: query, type: array, items: {type: string}, required: true, example: [a, b]}
+        - {name: ssv, in: query, type: array, collectionFormat: ssv, items: {type: string}, required: true, example: [a, b]}
+        - {name: pipes, in: query, type: array, collectionFormat: pipes, items: {type: string}, required: true, example: [a, b]}
+        - {name: multi, in: query, type: array, collectionFormat: multi, items: {type: string}, required: true, example: [a, 'b c']}
+        - {name: f, in: formData, type: array, collectionFormat: multi, items: {type: integer}, required: true, example: [1, 2]}
+      responses: {'200': {description: ok}}
+  /m:
+    post:
+      consumes: [multipart/form-data]
+      parameters:
+        - {name: f, in: formData, type: array, collectionFormat: multi, items: {type: integer}, required: true, example: [1, 2]}
+      responses: {'200': {description: ok}}
+";
+    let imported = import_openapi("formats.yaml", spec, &OpenApiOptions::default()).unwrap();
+    let scenario: toml::Table = toml::from_str(&imported.toml).unwrap();
+    let steps = scenario["scenarios"][0]["steps"].as_array().unwrap();
+    assert_eq!(
+        steps[0]["url"].as_str(),
+        Some("/q?csv=a%2Cb&ssv=a%20b&pipes=a%7Cb&multi=a&multi=b%20c"),
+        "{}",
+        imported.toml
+    );
+    assert_eq!(steps[0]["body"].as_str(), Some("f=1&f=2"));
+    assert_eq!(steps[1]["multipart"]["f"].as_str(), Some("1,2"));
+    assert!(
+        imported.toml.contains("its items are joined by `,`"),
+        "{}",
+        imported.toml
+    );
+}

@@ -482,6 +482,24 @@ enum Filled {
     Placeholder(String),
 }
 
+/// A parameter's value: one, or the items of an array (each as text), which the
+/// parameter's `collectionFormat` says how to send.
+#[derive(Debug, Clone)]
+enum Param {
+    One(Filled),
+    Items(Vec<String>),
+}
+
+impl Param {
+    /// As one value: an array's items joined by the parameter's separator.
+    fn joined(self, param: &Value) -> Filled {
+        match self {
+            Param::One(f) => f,
+            Param::Items(items) => Filled::Text(items.join(separator(param))),
+        }
+    }
+}
+
 /// One operation, ready to write.
 struct Step {
     name: String,
@@ -778,9 +796,36 @@ impl<'d> Spec<'d> {
             let Some(value) = self.param_value(*f, p, required, &what, label) else {
                 continue;
             };
+            // Swagger's `collectionFormat: multi`: the parameter once per item
+            // (`tag=a&tag=b`), in a query string or a URL-encoded form. A `multipart`
+            // table has one value per field: there the items are joined, and said so.
+            let multi = p.get("collectionFormat").and_then(Value::as_str) == Some("multi");
+            let repeated = match &value {
+                Param::Items(_) if multi && place == "formData" && self.multipart_form(op) => {
+                    comment.push(format!(
+                        "field `{pname}` repeats once per item (`collectionFormat: multi`); a `multipart` table has one value per field, so its items are joined by `,`"
+                    ));
+                    None
+                }
+                Param::Items(items) if multi && matches!(place, "query" | "formData") => {
+                    Some(items.clone())
+                }
+                _ => None,
+            };
+            let value = value.joined(p);
             match place {
                 "path" => {
                     path_values.insert(pname.to_owned(), value);
+                }
+                "query" | "formData" if repeated.is_some() => {
+                    let to = if place == "query" {
+                        &mut query
+                    } else {
+                        &mut form
+                    };
+                    for item in repeated.into_iter().flatten() {
+                        to.push((pname.to_owned(), Filled::Text(item)));
+                    }
                 }
                 "query" => query.push((pname.to_owned(), value)),
                 "header" => headers.push((pname.to_ascii_lowercase(), render_filled(&value))),
@@ -790,11 +835,7 @@ impl<'d> Spec<'d> {
             }
         }
         if !form.is_empty() {
-            let consumes = self.consumes(op);
-            let urlencoded = consumes
-                .iter()
-                .any(|c| media(c) == "application/x-www-form-urlencoded");
-            if !urlencoded && consumes.iter().any(|c| media(c) == "multipart/form-data") {
+            if self.multipart_form(op) {
                 multipart = form
                     .iter()
                     .map(|(k, v)| (k.clone(), literal_part(render_filled(v))))
@@ -906,7 +947,7 @@ impl<'d> Spec<'d> {
         required: bool,
         what: &str,
         label: &str,
-    ) -> Option<Filled> {
+    ) -> Option<Param> {
         let pname = p.get("name").and_then(Value::as_str).unwrap_or("value");
         // OpenAPI 3: `schema`, or `content` with one media type; Swagger 2: the
         // parameter itself is the schema (`type`, `default`, `enum`, `items`).
@@ -933,10 +974,18 @@ impl<'d> Spec<'d> {
                 .cloned()
                 .or_else(|| schema::value(self.docs, sfile, schema)),
         };
-        Some(match value.and_then(|v| scalar_text(&v, p)) {
+        if let Some(Value::Array(items)) = &value
+            && let Some(items) = items
+                .iter()
+                .map(|i| scalar_text(i, &Value::Null))
+                .collect::<Option<Vec<String>>>()
+        {
+            return Some(Param::Items(items));
+        }
+        Some(Param::One(match value.and_then(|v| scalar_text(&v, p)) {
             Some(t) => Filled::Text(t),
             None => Filled::Placeholder(self.placeholder(pname, what.to_owned(), label)),
-        })
+        }))
     }
 
     /// The placeholder for a value named `name`: upper case, `_` for anything but
@@ -964,6 +1013,16 @@ impl<'d> Spec<'d> {
             None => uses.push((what, vec![label.to_owned()])),
         }
         var
+    }
+
+    /// Whether Swagger 2 `formData` parameters are a `multipart` table: the operation
+    /// consumes `multipart/form-data` and not `application/x-www-form-urlencoded`.
+    fn multipart_form(&self, op: &Value) -> bool {
+        let consumes = self.consumes(op);
+        !consumes
+            .iter()
+            .any(|c| media(c) == "application/x-www-form-urlencoded")
+            && consumes.iter().any(|c| media(c) == "multipart/form-data")
     }
 
     /// The media types an operation consumes (Swagger 2), its own or the spec's.
@@ -1537,17 +1596,23 @@ fn scalar_text(v: &Value, param: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         Value::Null => None,
         Value::Array(items) => {
-            let sep = match param.get("collectionFormat").and_then(Value::as_str) {
-                Some("ssv") => " ",
-                Some("tsv") => "\t",
-                Some("pipes") => "|",
-                _ => ",",
-            };
             let parts: Option<Vec<String>> =
                 items.iter().map(|i| scalar_text(i, &Value::Null)).collect();
-            Some(parts?.join(sep))
+            Some(parts?.join(separator(param)))
         }
         Value::Object(_) => Some(v.to_string()),
+    }
+}
+
+/// What joins an array's items in one value, by the parameter's Swagger
+/// `collectionFormat` (`,` by default; `multi`, which repeats the parameter instead,
+/// where it cannot be repeated).
+fn separator(param: &Value) -> &'static str {
+    match param.get("collectionFormat").and_then(Value::as_str) {
+        Some("ssv") => " ",
+        Some("tsv") => "\t",
+        Some("pipes") => "|",
+        _ => ",",
     }
 }
 
