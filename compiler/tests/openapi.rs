@@ -365,3 +365,70 @@ paths:
         imported.toml
     );
 }
+
+/// A body kaioken does not write from a schema (XML, a binary type) is the spec's
+/// example when that is text, and otherwise a placeholder, noted; never JSON labelled
+/// as another type. Text is written from a string or a number.
+#[test]
+fn bodies_of_types_other_than_json_are_examples_or_placeholders() {
+    let spec = r#"openapi: 3.0.0
+info: {title: t, version: '1'}
+servers: [{url: 'http://127.0.0.1:8080'}]
+paths:
+  /xml:
+    post:
+      requestBody:
+        content:
+          application/xml:
+            schema: {type: object, properties: {id: {type: integer}}}
+      responses: {'200': {description: ok}}
+  /xml-example:
+    post:
+      requestBody:
+        content:
+          application/xml:
+            schema: {type: object, example: '<pet id="1"/>', properties: {id: {type: integer}}}
+      responses: {'200': {description: ok}}
+  /text:
+    post:
+      requestBody:
+        content:
+          text/plain:
+            schema: {type: string, minLength: 8}
+      responses: {'200': {description: ok}}
+"#;
+    let imported = import_openapi("bodies.yaml", spec, &OpenApiOptions::default()).unwrap();
+    let scenario: toml::Table = toml::from_str(&imported.toml).unwrap();
+    let steps = scenario["scenarios"][0]["steps"].as_array().unwrap();
+    assert_eq!(
+        steps[0]["body"].as_str(),
+        Some("${BODY}"),
+        "{}",
+        imported.toml
+    );
+    assert_eq!(
+        steps[0]["headers"]["content-type"].as_str(),
+        Some("application/xml")
+    );
+    assert_eq!(
+        imported.notes,
+        [
+            "POST /xml sends its body as `application/xml`, and the spec gives no example of it as text: the body is the placeholder `${BODY}`"
+        ]
+    );
+    assert!(
+        imported.toml.contains(
+            "# step 1: the body is `application/xml`: a value generated from its schema would be\n"
+        ),
+        "{}",
+        imported.toml
+    );
+    assert_eq!(steps[1]["body"].as_str(), Some(r#"<pet id="1"/>"#));
+    assert_eq!(steps[2]["body"].as_str(), Some("stringxx"));
+    assert_eq!(
+        imported.placeholders.len(),
+        1,
+        "{:?}",
+        imported.placeholders
+    );
+}

@@ -786,7 +786,11 @@ impl<'d> Spec<'d> {
                 if let Some(s) = p.get("schema") {
                     let consumes = self.consumes(op);
                     let value = schema::value(docs, *f, s);
-                    body = Some(self.body_text(&consumes, value, label, &mut comment));
+                    let example = docs
+                        .deref(*f, s)
+                        .ok()
+                        .and_then(|(_, s)| s.get("example").cloned());
+                    body = Some(self.body_text(&consumes, value, example, label, &mut comment));
                 }
                 continue;
             }
@@ -1077,18 +1081,19 @@ impl<'d> Spec<'d> {
         let schema = media_type
             .get("schema")
             .and_then(|s| self.docs.deref(file, s).ok());
-        let value = media_type
+        let example = media_type
             .get("example")
             .cloned()
-            .or_else(|| first_example(self.docs, file, media_type.get("examples")))
-            .or_else(|| {
-                let (f, s) = schema?;
-                schema::value(self.docs, f, s)
-            });
+            .or_else(|| first_example(self.docs, file, media_type.get("examples")));
+        let value = example.clone().or_else(|| {
+            let (f, s) = schema?;
+            schema::value(self.docs, f, s)
+        });
+        let example = example.or_else(|| schema.and_then(|(_, s)| s.get("example").cloned()));
         if media(ty) == "multipart/form-data" {
             return Some(self.multipart(schema, value, label, comment));
         }
-        let (ty, text) = self.body_text(std::slice::from_ref(ty), value, label, comment);
+        let (ty, text) = self.body_text(std::slice::from_ref(ty), value, example, label, comment);
         Some(RequestBody::Text(ty, text))
     }
 
@@ -1161,11 +1166,15 @@ impl<'d> Spec<'d> {
         ));
     }
 
-    /// A body of media type `types[0]` from `value`.
+    /// A body of the first JSON type of `types` (else the first) from `value` (the
+    /// author's `example`, or one generated from the schema). A type kaioken does not
+    /// write (XML, a binary type) takes the author's `example` when it is text, else a
+    /// placeholder: a value generated from a schema is JSON, which such a body is not.
     fn body_text(
         &mut self,
         types: &[String],
         value: Option<Value>,
+        example: Option<Value>,
         label: &str,
         comment: &mut Vec<String>,
     ) -> (String, String) {
@@ -1175,6 +1184,29 @@ impl<'d> Spec<'d> {
             .or_else(|| types.first())
             .cloned()
             .unwrap_or_else(|| "application/json".into());
+        let m = media(&ty);
+        // JSON and forms are written from any value, text from a string or a number;
+        // an object or an array as text would be JSON under another name.
+        let written = is_json(&ty)
+            || m == "application/x-www-form-urlencoded"
+            || (m.starts_with("text/")
+                && value
+                    .as_ref()
+                    .is_none_or(|v| !v.is_object() && !v.is_array()));
+        let value = match example {
+            _ if written => value,
+            Some(Value::String(s)) => Some(Value::String(s)),
+            _ => {
+                let var = self.placeholder("body", "the request body".into(), label);
+                comment.push(format!(
+                    "the body is `{ty}`: a value generated from its schema would be JSON, and the spec gives no example of it as text; write the body in"
+                ));
+                self.notes.push(format!(
+                    "{label} sends its body as `{ty}`, and the spec gives no example of it as text: the body is the placeholder `${{{var}}}`"
+                ));
+                return (ty, format!("${{{var}}}"));
+            }
+        };
         let Some(value) = value else {
             let var = self.placeholder("body", "the request body".into(), label);
             comment.push("the body's schema gives nothing to generate from".into());
