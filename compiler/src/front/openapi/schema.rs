@@ -157,11 +157,8 @@ fn generate_resolved(
         "string" => string(schema).map(Value::String),
         // `int` is not a JSON Schema type, but Flasgger specs (httpbin's among them)
         // write it for integers.
-        "integer" | "int" => Some(Value::from(integer(schema))),
-        "number" => {
-            let n = number(schema);
-            Some(serde_json::Number::from_f64(n).map_or(Value::from(1), Value::Number))
-        }
+        "integer" | "int" => Some(integer(schema)),
+        "number" => Some(number(schema)),
         "boolean" => Some(Value::Bool(true)),
         "null" => Some(Value::Null),
         _ => None,
@@ -243,38 +240,175 @@ fn string(schema: &Value) -> Option<String> {
     Some(s)
 }
 
-/// 1, or the smallest value the bounds allow.
-fn integer(schema: &Value) -> i64 {
-    let (lo, lo_excl, hi, hi_excl) = bounds(schema);
-    let mut n: i64 = 1;
-    if let Some(lo) = lo {
-        let lo = if lo_excl {
-            lo.floor() as i64 + 1
-        } else {
-            lo.ceil() as i64
-        };
-        n = n.max(lo);
+/// 1, or the smallest value the bounds allow, then the next multiple of
+/// `multipleOf`. In integer arithmetic: a bound such as 9007199254740993 is past
+/// what an `f64` holds exactly, and would give a value outside it.
+fn integer(schema: &Value) -> Value {
+    let (lo, lo_excl, hi, hi_excl) = bound_values(schema);
+    let mut n: i128 = 1;
+    if let Some(lo) = lo.and_then(|lo| whole(lo, lo_excl, f64::floor, f64::ceil)) {
+        n = n.max(if lo_excl { lo.saturating_add(1) } else { lo });
     }
-    if let Some(hi) = hi {
-        let hi = if hi_excl {
-            hi.ceil() as i64 - 1
-        } else {
-            hi.floor() as i64
-        };
-        n = n.min(hi);
+    if let Some(hi) = hi.and_then(|hi| whole(hi, hi_excl, f64::ceil, f64::floor)) {
+        n = n.min(if hi_excl { hi.saturating_sub(1) } else { hi });
     }
     if let Some(m) = schema
         .get("multipleOf")
-        .and_then(Value::as_i64)
+        .and_then(|m| m.as_u64().map(i128::from))
         .filter(|m| *m > 0)
-        && n % m != 0
+        && n.rem_euclid(m) != 0
     {
-        n += m - n.rem_euclid(m);
+        n = n.saturating_add(m - n.rem_euclid(m));
     }
-    n
+    i64::try_from(n)
+        .map(Value::from)
+        .or_else(|_| u64::try_from(n).map(Value::from))
+        .unwrap_or_else(|_| Value::from(if n < 0 { i64::MIN } else { i64::MAX }))
 }
 
-fn number(schema: &Value) -> f64 {
+/// An integer bound as an `i128`: exact when the spec writes an integer; a fraction
+/// rounded inwards (`exclusive` rounds the other way first, so that the caller's
+/// `± 1` lands on the first integer inside).
+fn whole(v: &Value, exclusive: bool, excl: fn(f64) -> f64, incl: fn(f64) -> f64) -> Option<i128> {
+    if let Some(i) = v.as_i64() {
+        return Some(i.into());
+    }
+    if let Some(u) = v.as_u64() {
+        return Some(u.into());
+    }
+    let f = v.as_f64()?;
+    // `as` saturates at i128's bounds, far beyond any bound an f64 holds exactly.
+    Some(if exclusive { excl(f) } else { incl(f) } as i128)
+}
+
+/// 1, or a value inside the bounds (the lower one, or halfway between the two), then
+/// a multiple of `multipleOf` inside them when there is one. Worked out in decimal,
+/// with the places the spec writes its numbers with (and one more, for halfway), so
+/// that `minimum: 0.1, maximum: 0.2` gives `0.15`, not `0.15000000000000002`; in
+/// `f64` when a number has too many places for that.
+fn number(schema: &Value) -> Value {
+    let from_f64 = |n: f64| serde_json::Number::from_f64(n).map_or(Value::from(1), Value::Number);
+    match exact_number(schema) {
+        Some(text) => text.parse::<f64>().map_or(Value::from(1), from_f64),
+        None => from_f64(float_number(schema)),
+    }
+}
+
+/// [`number`] in decimal: its digits as text, or `None` when a number of the schema
+/// has too many places (or digits) to be worked out exactly in an `i128`.
+fn exact_number(schema: &Value) -> Option<String> {
+    let (lo, lo_excl, hi, hi_excl) = bound_values(schema);
+    let multiple = schema.get("multipleOf");
+    // An absent number is fine; one that cannot be worked out exactly is not.
+    fn each<T, U>(v: Option<T>, f: impl Fn(T) -> Option<U>) -> Option<Option<U>> {
+        v.map_or(Some(None), |v| f(v).map(Some))
+    }
+    let (lo, hi, multiple) = (
+        each(lo, Decimal::of)?,
+        each(hi, Decimal::of)?,
+        each(multiple, Decimal::of)?,
+    );
+    let places = [lo, hi, multiple]
+        .iter()
+        .flatten()
+        .map(|d| d.places)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let scaled = |d: Option<Decimal>| each(d, |d| d.scaled(places));
+    let (lo, hi, multiple) = (scaled(lo)?, scaled(hi)?, scaled(multiple)?);
+    let one = 10i128.checked_pow(places)?;
+    let inside = |n: i128| {
+        lo.is_none_or(|lo| if lo_excl { n > lo } else { n >= lo })
+            && hi.is_none_or(|hi| if hi_excl { n < hi } else { n <= hi })
+    };
+    let mut n = one;
+    if let Some(lo) = lo
+        && (n < lo || (lo_excl && n <= lo))
+    {
+        n = if lo_excl { lo.checked_add(one)? } else { lo };
+    }
+    if let Some(hi) = hi
+        && (n > hi || (hi_excl && n >= hi))
+    {
+        n = match lo {
+            // Exact: both end in 0 at `places`, so their sum is even.
+            Some(lo) => lo.checked_add(hi)? / 2,
+            None if hi_excl => hi.checked_sub(one)?,
+            None => hi,
+        };
+    }
+    if let Some(m) = multiple.filter(|m| *m > 0)
+        && n.rem_euclid(m) != 0
+    {
+        let down = n - n.rem_euclid(m);
+        let up = down.checked_add(m)?;
+        if inside(up) {
+            n = up;
+        } else if inside(down) {
+            n = down;
+        }
+    }
+    let sign = if n < 0 { "-" } else { "" };
+    let (int, frac) = (
+        n.unsigned_abs() / one as u128,
+        n.unsigned_abs() % one as u128,
+    );
+    let frac = format!("{frac:0width$}", width = places as usize);
+    let frac = frac.trim_end_matches('0');
+    Some(if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    })
+}
+
+/// A number as the spec writes it, exactly: `units × 10^-places`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Decimal {
+    units: i128,
+    places: u32,
+}
+
+impl Decimal {
+    /// The number `v` as written (`0.05`, `1e-7`, `12`), if it is one with at most
+    /// 18 places and 30 digits.
+    fn of(v: &Value) -> Option<Decimal> {
+        let text = v.as_number()?.to_string();
+        let (mantissa, exp) = match text.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.parse::<i32>().ok()?),
+            None => (text.as_str(), 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if int.len() + frac.len() > 30 {
+            return None;
+        }
+        let units: i128 = format!("{int}{frac}").parse().ok()?;
+        let exp = exp.checked_sub(i32::try_from(frac.len()).ok()?)?;
+        let decimal = if exp >= 0 {
+            Decimal {
+                units: units.checked_mul(10i128.checked_pow(exp.unsigned_abs())?)?,
+                places: 0,
+            }
+        } else {
+            Decimal {
+                units,
+                places: exp.unsigned_abs(),
+            }
+        };
+        (decimal.places <= 18).then_some(decimal)
+    }
+
+    /// Its units at `places` (at least its own).
+    fn scaled(self, places: u32) -> Option<i128> {
+        self.units
+            .checked_mul(10i128.checked_pow(places.checked_sub(self.places)?)?)
+    }
+}
+
+/// [`number`] in `f64`, for numbers written with too many places to work out
+/// exactly.
+fn float_number(schema: &Value) -> f64 {
     let (lo, lo_excl, hi, hi_excl) = bounds(schema);
     let mut n = 1.0f64;
     if let Some(lo) = lo
@@ -296,8 +430,8 @@ fn number(schema: &Value) -> f64 {
 
 /// Lower and upper bounds, and whether each is exclusive: OpenAPI 3.0 writes
 /// `exclusiveMinimum: true` beside `minimum`, 3.1 a number of its own.
-fn bounds(schema: &Value) -> (Option<f64>, bool, Option<f64>, bool) {
-    let num = |k: &str| schema.get(k).and_then(Value::as_f64);
+fn bound_values(schema: &Value) -> (Option<&Value>, bool, Option<&Value>, bool) {
+    let num = |k: &str| schema.get(k).filter(|v| v.is_number());
     let flag = |k: &str| schema.get(k).and_then(Value::as_bool).unwrap_or(false);
     let (lo, lo_excl) = match num("exclusiveMinimum") {
         Some(v) => (Some(v), true),
@@ -308,6 +442,17 @@ fn bounds(schema: &Value) -> (Option<f64>, bool, Option<f64>, bool) {
         None => (num("maximum"), flag("exclusiveMaximum")),
     };
     (lo, lo_excl, hi, hi_excl)
+}
+
+/// [`bound_values`] as `f64`s.
+fn bounds(schema: &Value) -> (Option<f64>, bool, Option<f64>, bool) {
+    let (lo, lo_excl, hi, hi_excl) = bound_values(schema);
+    (
+        lo.and_then(Value::as_f64),
+        lo_excl,
+        hi.and_then(Value::as_f64),
+        hi_excl,
+    )
 }
 
 #[cfg(test)]
@@ -336,6 +481,46 @@ mod tests {
         assert_eq!(
             v(json!({"type": "number", "minimum": 0.5, "maximum": 0.7})),
             Some(json!(0.6))
+        );
+        assert_eq!(
+            v(json!({"type": "integer", "minimum": 9007199254740993_u64})),
+            Some(json!(9007199254740993_u64))
+        );
+        assert_eq!(
+            v(
+                json!({"type": "integer", "exclusiveMinimum": 9007199254740993_u64, "multipleOf": 2})
+            ),
+            Some(json!(9007199254740994_u64))
+        );
+        assert_eq!(
+            v(json!({"type": "integer", "maximum": -9007199254740993_i64})),
+            Some(json!(-9007199254740993_i64))
+        );
+        assert_eq!(
+            v(json!({"type": "integer", "minimum": 2.5, "maximum": 7.5})),
+            Some(json!(3))
+        );
+        assert_eq!(
+            v(json!({"type": "number", "minimum": 0.1, "maximum": 0.2, "multipleOf": 0.05})),
+            Some(json!(0.15))
+        );
+        assert_eq!(
+            v(json!({"type": "number", "minimum": 0.1, "maximum": 0.2})),
+            Some(json!(0.15))
+        );
+        assert_eq!(
+            v(json!({"type": "number", "minimum": 1.01, "multipleOf": 0.1})),
+            Some(json!(1.1))
+        );
+        assert_eq!(
+            v(
+                json!({"type": "number", "exclusiveMinimum": 0.3, "maximum": 0.35, "multipleOf": 0.01})
+            ),
+            Some(json!(0.33))
+        );
+        assert_eq!(
+            v(json!({"type": "number", "minimum": 1e-7, "maximum": 3e-7})),
+            Some(json!(2e-7))
         );
         assert_eq!(
             v(json!({"type": "string", "minLength": 8})),
