@@ -366,6 +366,44 @@ paths:
     );
 }
 
+/// `--server` is a scheme, a host and a base path: one without a scheme, or with a
+/// query or a fragment, would be written into every step's URL; it is refused.
+#[test]
+fn server_must_be_an_http_url_with_no_query() {
+    let spec = "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths:\n  /c:\n    get:\n      responses: {'200': {description: ok}}\n";
+    let with = |server: &str| OpenApiOptions {
+        server: Some(server.into()),
+        ..OpenApiOptions::default()
+    };
+    for (server, message) in [
+        (
+            "127.0.0.1:18080",
+            "invalid URL: `--server 127.0.0.1:18080` has no scheme; expected `http://` or `https://` (`--server http://127.0.0.1:18080`)",
+        ),
+        (
+            "ftp://h/",
+            "invalid URL: `--server ftp://h/` has scheme `ftp`; expected `http://` or `https://`",
+        ),
+        (
+            "http://h/v2?x=1",
+            "invalid URL: `--server http://h/v2?x=1` has a query (`?x=1`); a server is a scheme, a host and a base path, which each operation's path and query go after",
+        ),
+        (
+            "https://h/v2#top",
+            "invalid URL: `--server https://h/v2#top` has a fragment (`#top`), which is never sent to a server",
+        ),
+    ] {
+        let e = import_openapi("s.yaml", spec, &with(server)).unwrap_err();
+        assert_eq!(e.errors[0].to_string(), message);
+    }
+    let imported = import_openapi("s.yaml", spec, &with("http://127.0.0.1:18080/v2/")).unwrap();
+    assert!(
+        imported.toml.contains("url = \"/v2/c\""),
+        "{}",
+        imported.toml
+    );
+}
+
 /// A body kaioken does not write from a schema (XML, a binary type) is the spec's
 /// example when that is text, and otherwise a placeholder, noted; never JSON labelled
 /// as another type. Text is written from a string or a number.

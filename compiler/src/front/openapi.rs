@@ -702,6 +702,9 @@ impl<'d> Spec<'d> {
                 }
             }
         };
+        if let Some(server) = &options.server {
+            check_server(server)?;
+        }
         self.server_override = options.server.is_some();
         let chosen = options.server.clone().or(spec_url).unwrap_or_default();
         let (origin, base_path) = split_server(&chosen);
@@ -1487,6 +1490,51 @@ impl<'d> Spec<'d> {
             notes: self.notes,
         }
     }
+}
+
+/// `--server`: an `http` or `https` URL with a host, and at most a path after it,
+/// which every operation's path (and query) is written after; anything else would be
+/// written into each step's URL as it is (`127.0.0.1:8080/pets`, `/v2?x=1/pets`).
+fn check_server(server: &str) -> Result<(), CompileError> {
+    let bad = |why: String| {
+        Err(CompileError::unlocated(CompileErrorKind::BadUrl {
+            reason: format!("`--server {server}` {why}"),
+        }))
+    };
+    let scheme = server
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http" | "https") => {}
+        Some(other) => {
+            return bad(format!(
+                "has scheme `{other}`; expected `http://` or `https://`"
+            ));
+        }
+        None => {
+            return bad(format!(
+                "has no scheme; expected `http://` or `https://` (`--server http://{server}`)"
+            ));
+        }
+    }
+    let parsed = match url::Url::parse(server) {
+        Ok(u) => u,
+        Err(e) => return bad(format!("is not a URL: {e}")),
+    };
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return bad("has no host".into());
+    }
+    if let Some(q) = parsed.query() {
+        return bad(format!(
+            "has a query (`?{q}`); a server is a scheme, a host and a base path, which each operation's path and query go after"
+        ));
+    }
+    if let Some(f) = parsed.fragment() {
+        return bad(format!(
+            "has a fragment (`#{f}`), which is never sent to a server"
+        ));
+    }
+    Ok(())
 }
 
 /// The first server of an OpenAPI 3 `servers` list, its variables at their defaults.
