@@ -470,3 +470,78 @@ paths:
         imported.placeholders
     );
 }
+
+/// A requirement's schemes are taken in the order the spec writes them (its map is
+/// not sorted): of two that send `authorization`, the first written is kept, and
+/// the other, sending nothing, is no placeholder to set. The same for an operation's
+/// own `security`, in YAML and in JSON.
+#[test]
+fn security_schemes_in_the_written_order_and_only_used_placeholders() {
+    let yaml = r"openapi: 3.0.0
+info: {title: t, version: '1'}
+servers: [{url: 'http://127.0.0.1:8080'}]
+security: [{ck: [], hk: [], br: [], qk: []}]
+components:
+  securitySchemes:
+    ck: {type: apiKey, in: cookie, name: session}
+    hk: {type: apiKey, in: header, name: Authorization}
+    br: {type: http, scheme: bearer}
+    qk: {type: apiKey, in: query, name: key}
+    tls: {type: mutualTLS}
+paths:
+  /c:
+    get:
+      responses: {'200': {description: ok}}
+  /o:
+    get:
+      security: [{tls: [], br: [], hk: []}]
+      responses: {'200': {description: ok}}
+";
+    let json = serde_json::to_string(&serde_norway::from_str::<serde_json::Value>(yaml).unwrap())
+        .unwrap()
+        // A JSON text whose keys are not sorted: `hk` after `br` in the operation's.
+        .replace(
+            r#"{"br":[],"hk":[],"tls":[]}"#,
+            r#"{"tls":[],"br":[],"hk":[]}"#,
+        )
+        .replace(
+            r#"{"br":[],"ck":[],"hk":[],"qk":[]}"#,
+            r#"{"ck":[],"hk":[],"br":[],"qk":[]}"#,
+        );
+    assert!(json.contains(r#"{"tls":[],"br":[],"hk":[]}"#), "{json}");
+    assert!(
+        json.contains(r#"{"ck":[],"hk":[],"br":[],"qk":[]}"#),
+        "{json}"
+    );
+    for (name, text) in [("s.yaml", yaml), ("s.json", json.as_str())] {
+        let imported = import_openapi(name, text, &OpenApiOptions::default()).unwrap();
+        let scenario: toml::Table = toml::from_str(&imported.toml).unwrap();
+        let steps = scenario["scenarios"][0]["steps"].as_array().unwrap();
+        assert_eq!(
+            steps[0]["headers"]["authorization"].as_str(),
+            Some("${HK}"),
+            "{name}: {}",
+            imported.toml
+        );
+        assert_eq!(
+            steps[0]["headers"]["cookie"].as_str(),
+            Some("session=${CK}")
+        );
+        assert_eq!(steps[0]["url"].as_str(), Some("/c?key=${URLENCODE(QK)}"));
+        assert_eq!(
+            steps[1]["headers"]["authorization"].as_str(),
+            Some("Bearer ${BR}"),
+            "{name}: {}",
+            imported.toml
+        );
+        let names: Vec<&str> = imported
+            .placeholders
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["BR", "CK", "HK", "QK"], "{name}");
+        let br = &imported.placeholders[0];
+        assert_eq!(br.uses, ["credential `br` (http) of GET /o"], "{name}");
+        assert!(!imported.toml.contains("TLS"), "{}", imported.toml);
+    }
+}

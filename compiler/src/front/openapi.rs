@@ -532,6 +532,8 @@ struct Spec<'d> {
     /// Each placeholder: what it stands for, and the operations that use it.
     placeholders: BTreeMap<String, Vec<(String, Vec<String>)>>,
     notes: Vec<String>,
+    /// The order the spec writes each security requirement's schemes in.
+    security_order: order::Security,
 }
 
 impl<'d> Spec<'d> {
@@ -552,6 +554,7 @@ impl<'d> Spec<'d> {
             operations: 0,
             placeholders: BTreeMap::new(),
             notes: Vec::new(),
+            security_order: order.security.clone(),
         };
         spec.server(options)?;
         let root = &doc.value;
@@ -868,7 +871,14 @@ impl<'d> Spec<'d> {
                 None => body = None,
             }
         }
-        self.security(op, label, &mut headers, &mut query, &mut cookies);
+        self.security(
+            op,
+            (path, method),
+            label,
+            &mut headers,
+            &mut query,
+            &mut cookies,
+        );
         // One value per header: a parameter or the first credential wins.
         let mut seen = std::collections::HashSet::new();
         headers.retain(|(h, _)| seen.insert(h.clone()));
@@ -1242,11 +1252,15 @@ impl<'d> Spec<'d> {
     }
 
     /// Credentials for the operation's security (its own, or the spec's): the first
-    /// requirement's schemes, each as a placeholder where it is sent. None when any
-    /// requirement is empty (`{}`: anonymous access allowed).
+    /// requirement's schemes in the order the spec writes them, each as a placeholder
+    /// where it is sent. None when any requirement is empty (`{}`: anonymous access
+    /// allowed). A header a parameter or an earlier scheme already sends is not sent
+    /// again, and its scheme gets no placeholder; nor does a scheme of a type that
+    /// sends nothing kaioken writes (`mutualTLS`).
     fn security(
         &mut self,
         op: &Value,
+        (path, method): (&str, &str),
         label: &str,
         headers: &mut Vec<(String, String)>,
         query: &mut Vec<(String, Filled)>,
@@ -1269,30 +1283,50 @@ impl<'d> Spec<'d> {
         let Some(first) = reqs.first().and_then(Value::as_object) else {
             return;
         };
+        // The written order (a sorted map has lost it), then any scheme it missed.
+        let written = match op.get("security") {
+            Some(_) => self
+                .security_order
+                .operations
+                .get(&(path.to_owned(), method.to_owned())),
+            None => Some(&self.security_order.root),
+        };
+        let mut names: Vec<&String> = written
+            .and_then(|w| w.first())
+            .into_iter()
+            .flatten()
+            .filter_map(|n| first.get_key_value(n).map(|(k, _)| k))
+            .collect();
+        for name in first.keys() {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         let schemes = match self.version {
             Version::OpenApi3 => root.pointer("/components/securitySchemes"),
             Version::Swagger2 => root.get("securityDefinitions"),
         };
-        for name in first.keys() {
+        enum Place {
+            Header(String, &'static str),
+            Query(String),
+            Cookie(String),
+        }
+        for name in names {
             let Some(scheme) = schemes.and_then(|s| s.get(name)) else {
                 continue;
             };
             let (_, scheme) = self.docs.deref(0, scheme).unwrap_or((0, scheme));
             let ty = scheme.get("type").and_then(Value::as_str).unwrap_or("");
-            let var = self.placeholder(name, format!("credential `{name}` ({ty})"), label);
-            let value = format!("${{{var}}}");
-            match ty {
+            let place = match ty {
                 "apiKey" => {
                     let key_name = scheme.get("name").and_then(Value::as_str).unwrap_or(name);
                     match scheme.get("in").and_then(Value::as_str) {
-                        Some("query") => {
-                            query.push((key_name.to_owned(), Filled::Placeholder(var)))
-                        }
-                        Some("cookie") => cookies.push(format!("{key_name}={value}")),
-                        _ => headers.push((key_name.to_ascii_lowercase(), value)),
+                        Some("query") => Place::Query(key_name.to_owned()),
+                        Some("cookie") => Place::Cookie(key_name.to_owned()),
+                        _ => Place::Header(key_name.to_ascii_lowercase(), ""),
                     }
                 }
-                "basic" => headers.push(("authorization".into(), format!("Basic {value}"))),
+                "basic" => Place::Header("authorization".into(), "Basic "),
                 "http" => {
                     let s = scheme
                         .get("scheme")
@@ -1304,12 +1338,21 @@ impl<'d> Spec<'d> {
                         "bearer" => "Bearer ",
                         _ => "",
                     };
-                    headers.push(("authorization".into(), format!("{prefix}{value}")));
+                    Place::Header("authorization".into(), prefix)
                 }
-                "oauth2" | "openIdConnect" => {
-                    headers.push(("authorization".into(), format!("Bearer {value}")))
-                }
-                _ => {}
+                "oauth2" | "openIdConnect" => Place::Header("authorization".into(), "Bearer "),
+                _ => continue,
+            };
+            if let Place::Header(h, _) = &place
+                && headers.iter().any(|(k, _)| k == h)
+            {
+                continue;
+            }
+            let var = self.placeholder(name, format!("credential `{name}` ({ty})"), label);
+            match place {
+                Place::Header(h, prefix) => headers.push((h, format!("{prefix}${{{var}}}"))),
+                Place::Query(k) => query.push((k, Filled::Placeholder(var))),
+                Place::Cookie(k) => cookies.push(format!("{k}=${{{var}}}")),
             }
         }
     }

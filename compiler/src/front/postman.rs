@@ -434,6 +434,11 @@ fn convert(src: &Src, options: &PostmanOptions) -> Result<PostmanImport, Compile
         .and_then(Value::as_str)
         .map_or_else(|| "collection".to_owned(), str::to_owned);
     let extracted: Vec<String> = ctx.extracted.iter().cloned().collect();
+    // Only what the scenario uses: an auth overridden by the request's own header, or
+    // one not converted, read its variables all the same.
+    let used = used_variables(&steps);
+    ctx.unknown.retain(|u| used.contains(u));
+    ctx.cyclic.retain(|c| used.contains(c));
     let unknown: Vec<String> = ctx.unknown.iter().cloned().collect();
     let mut not_converted = std::mem::take(&mut ctx.not_converted);
     if ctx.other_lines > 0 {
@@ -545,6 +550,39 @@ fn request_spans(text: &str) -> Vec<Range<usize>> {
     }
     out
 }
+
+/// The variables the steps use: each `${var}`, and each `{{name}}` left as written
+/// (a name that cannot be a `${name}`).
+fn used_variables(steps: &[Step]) -> BTreeSet<String> {
+    let mut used = BTreeSet::new();
+    let texts = steps.iter().flat_map(|s| {
+        std::iter::once(&s.url)
+            .chain(s.body.iter())
+            .chain(s.headers.iter().map(|h| &h.1))
+            .chain(s.multipart.iter().map(|m| &m.1))
+    });
+    for seg in texts.flat_map(|t| &t.segs) {
+        match seg {
+            Seg::Var(v) | Seg::Encoded(v) => {
+                used.insert(v.clone());
+            }
+            Seg::Lit(l) => {
+                // A URL's `{{` is sent encoded.
+                let l = percent_encoding::percent_decode_str(l).decode_utf8_lossy();
+                let mut rest = &*l;
+                while let Some(open) = rest.find("{{") {
+                    let Some(len) = rest[open + 2..].find("}}") else {
+                        break;
+                    };
+                    used.insert(rest[open + 2..open + 2 + len].trim().to_owned());
+                    rest = &rest[open + 2 + len + 2..];
+                }
+            }
+        }
+    }
+    used
+}
+
 /// Items depth first, in the order the Postman runner sends them.
 fn walk(
     items: &[Value],
@@ -1563,6 +1601,30 @@ mod tests {
             );
         }
     }
+
+    /// The variables listed as having no value are those the scenario uses: not
+    /// those of an auth a request's own header overrides, or of one not converted.
+    #[test]
+    fn only_variables_the_scenario_uses_are_listed_as_having_no_value() {
+        let text = r#"{"info": {"name": "c", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+            "auth": {"type": "bearer", "bearer": [{"key": "token", "value": "{{token}}"}]},
+            "item": [
+              {"name": "own", "request": {"method": "GET", "url": "http://127.0.0.1:9/a?k={{bad-name}}",
+                "header": [{"key": "Authorization", "value": "Bearer {{mine}}"}]}},
+              {"name": "basic", "request": {"method": "GET", "url": "http://127.0.0.1:9/b",
+                "auth": {"type": "basic", "basic": [{"key": "username", "value": "{{user}}"}, {"key": "password", "value": "p"}]}}}
+            ]}"#;
+        let imported = import("c.json", text, &PostmanOptions::default()).unwrap();
+        assert_eq!(imported.unknown, ["bad-name", "mine"]);
+        assert!(
+            imported
+                .toml
+                .contains("Variables with no value (set each as an environment variable, or edit them here):\n# `bad-name`, `mine`."),
+            "{}",
+            imported.toml
+        );
+    }
+
     #[test]
     fn variables_and_dynamic_ones() {
         let mut ctx = Ctx::new(
