@@ -351,6 +351,57 @@ fn variables_without_a_value_are_listed_and_read_from_the_environment() {
         .run();
 }
 
+/// A variable used before the request whose test script sets it (the folder's
+/// `Bearer {{token}}` on the request before Login): Postman sends the
+/// environment's value until then. The earlier uses read `${token_initial}`, the
+/// later ones the extracted value; run against httpbin, each request carried its
+/// token. Before, the import made a scenario that could not compile.
+#[test]
+fn a_variable_used_before_its_script_sets_it_reads_the_environment() {
+    let httpbin = Httpbin::start();
+    let collection = r#"{
+  "info": {"name": "login", "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"},
+  "auth": {"type": "bearer", "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}]},
+  "item": [
+    {"name": "Me", "request": {"method": "GET", "url": "{{base}}/anything/{{token}}"}},
+    {"name": "Login", "event": [{"listen": "test", "script": {"exec": ["pm.environment.set(\"token\", pm.response.json().token);"]}}],
+     "request": {"method": "GET", "url": "{{base}}/response-headers?token=second"}},
+    {"name": "Again", "request": {"method": "GET", "url": "{{base}}/anything/{{token}}"}}
+  ]
+}"#;
+    let out = Test::new()
+        .without_no_tui()
+        .file("c.json", collection)
+        .args(["import", "postman", "c.json", "-o", "c.toml"])
+        .stderr_contains("token_initial")
+        .run();
+    let toml = std::fs::read_to_string(out.dir.path().join("c.toml")).unwrap();
+    assert_eq!(toml.matches("Bearer ${token_initial}").count(), 2, "{toml}");
+    assert_eq!(toml.matches("Bearer ${token}\"").count(), 1, "{toml}");
+    assert!(toml.contains("the steps send `${token_initial}`"), "{toml}");
+    // httpbin's /response-headers answers its query as JSON: Login extracts
+    // `second`, which Again sends.
+    let report = Test::in_dir(out.dir)
+        .args(["-f", "c.toml", "-c", "1", "-n", "3"])
+        .env("base", httpbin.url(""))
+        .env("token_initial", "first")
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(report.status_codes(), [(200, 3)], "{report}");
+    let paths: Vec<String> = httpbin
+        .access_log_lines()
+        .into_iter()
+        .map(|l| l.path)
+        .collect();
+    assert_eq!(
+        paths,
+        ["/anything/first", "/response-headers", "/anything/second"],
+        "{report}"
+    );
+}
+
 #[test]
 fn import_help_lists_the_postman_options() {
     Test::new()

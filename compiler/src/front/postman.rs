@@ -272,6 +272,9 @@ struct Ctx {
     expanding: Vec<String>,
     /// Variables whose values lead back to themselves.
     cyclic: BTreeSet<String>,
+    /// Variables used before the test script that sets them, and the environment
+    /// variable those uses read instead ([`read_before_set`]).
+    before_set: BTreeMap<String, String>,
     timestamp: bool,
     not_converted: Vec<String>,
     /// How many requests the walk has met, left out or not.
@@ -294,6 +297,7 @@ impl Ctx {
             dynamic: BTreeSet::new(),
             expanding: Vec::new(),
             cyclic: BTreeSet::new(),
+            before_set: BTreeMap::new(),
             timestamp: false,
             not_converted: Vec::new(),
             requests: 0,
@@ -434,6 +438,7 @@ fn convert(src: &Src, options: &PostmanOptions) -> Result<PostmanImport, Compile
         .and_then(Value::as_str)
         .map_or_else(|| "collection".to_owned(), str::to_owned);
     let extracted: Vec<String> = ctx.extracted.iter().cloned().collect();
+    read_before_set(&mut steps, &mut ctx);
     // Only what the scenario uses: an auth overridden by the request's own header, or
     // one not converted, read its variables all the same.
     let used = used_variables(&steps);
@@ -553,6 +558,43 @@ fn request_spans(text: &str) -> Vec<Range<usize>> {
 
 /// The variables the steps use: each `${var}`, and each `{{name}}` left as written
 /// (a name that cannot be a `${name}`).
+/// A variable with no value that a later request's test script sets (`Bearer
+/// {{token}}` on the requests up to Login's): Postman sends the environment's value
+/// until the script sets it, but a kaioken `${token}` is the extracted value, an
+/// error where no step has extracted it yet. Up to the step that extracts it, the
+/// uses read the environment variable `token_initial` instead.
+fn read_before_set(steps: &mut [Step], ctx: &mut Ctx) {
+    for name in ctx.unknown.clone() {
+        let Some(first) = steps
+            .iter()
+            .position(|s| s.extracts.iter().any(|(v, _)| *v == name))
+        else {
+            continue;
+        };
+        let initial = format!("{name}_initial");
+        let mut read = false;
+        for step in &mut steps[..=first] {
+            let texts = std::iter::once(&mut step.url)
+                .chain(step.body.iter_mut())
+                .chain(step.headers.iter_mut().map(|h| &mut h.1))
+                .chain(step.multipart.iter_mut().map(|m| &mut m.1));
+            for seg in texts.flat_map(|t| &mut t.segs) {
+                if let Seg::Var(v) | Seg::Encoded(v) = seg
+                    && *v == name
+                {
+                    v.clone_from(&initial);
+                    read = true;
+                }
+            }
+        }
+        if read {
+            ctx.unknown.remove(&name);
+            ctx.unknown.insert(initial.clone());
+            ctx.before_set.insert(name, initial);
+        }
+    }
+}
+
 fn used_variables(steps: &[Step]) -> BTreeSet<String> {
     let mut used = BTreeSet::new();
     let texts = steps.iter().flat_map(|s| {
@@ -1393,8 +1435,13 @@ fn write(
     }
     for (i, s) in steps.iter().enumerate() {
         for (var, spec) in &s.extracts {
+            let before = ctx.before_set.get(var).map_or_else(String::new, |initial| {
+                format!(
+                    "; up to it, where Postman sends the environment's value, the steps send `${{{initial}}}`, an environment variable"
+                )
+            });
             comment.push(format!(
-                "`{var}` is extracted from step {}'s response (`{spec}`).",
+                "`{var}` is extracted from step {}'s response (`{spec}`){before}.",
                 i + 1
             ));
         }
