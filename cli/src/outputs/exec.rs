@@ -190,7 +190,7 @@ impl Exec {
                     "did not read its last lines"
                 };
                 let when = if give_up() {
-                    "before a second Ctrl-C"
+                    "before Ctrl-C cut the wait short"
                 } else {
                     "within --metrics-linger after the run"
                 };
