@@ -92,8 +92,35 @@ impl Backlog {
         }
     }
 
+    /// Whether the queue looks full, without dropping what waited too long: for a
+    /// guess only (how early to wake); whether an iteration may be queued is
+    /// [`Backlog::has_room`]'s.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn is_full(&self) -> bool {
         self.due.len() >= self.capacity
+    }
+
+    /// Whether an iteration can be queued at `now`. Those that waited past the
+    /// queue timeout are dropped and counted first: they would be dropped when a VU
+    /// popped them anyway, and keeping their places until then would turn a fresh
+    /// iteration away as "queue full" though a VU may well free up within its own
+    /// timeout (a small queue before a slow server then never ran a queued
+    /// iteration at all).
+    pub(crate) fn has_room(&mut self, now: Instant, stats: &mut WorkerStats) -> bool {
+        if self.due.len() < self.capacity {
+            return true;
+        }
+        while let Some(&due) = self.due.front()
+            && self.expired(due, now)
+        {
+            self.due.pop_front();
+            stats.iteration_dropped(due);
+        }
+        self.due.len() < self.capacity
+    }
+
+    fn expired(&self, due: Instant, now: Instant) -> bool {
+        now.saturating_duration_since(due) > self.timeout
     }
 
     /// Whether no iteration waits. For the io_uring engine (Linux).
@@ -102,7 +129,7 @@ impl Backlog {
         self.due.is_empty()
     }
 
-    /// Queue an iteration due at `due` (the caller checked it is not full).
+    /// Queue an iteration due at `due` (the caller checked [`Backlog::has_room`]).
     pub(crate) fn push(&mut self, due: Instant) {
         self.due.push_back(due);
     }
@@ -111,7 +138,7 @@ impl Backlog {
     /// `now`; those that have are dropped and counted.
     pub(crate) fn take(&mut self, now: Instant, stats: &mut WorkerStats) -> Option<Instant> {
         while let Some(due) = self.due.pop_front() {
-            if now.saturating_duration_since(due) > self.timeout {
+            if self.expired(due, now) {
                 stats.iteration_dropped(due);
                 continue;
             }
@@ -375,7 +402,11 @@ async fn schedule(ctx: &Rc<WorkerCtx>) {
             tokio::task::yield_now().await;
         }
         released += 1;
-        if queue.backlog.borrow().is_full() {
+        let room = queue
+            .backlog
+            .borrow_mut()
+            .has_room(Instant::now(), &mut ctx.stats.borrow_mut());
+        if !room {
             schedule.drop_behind(Instant::now(), &mut ctx.stats.borrow_mut());
             continue;
         }

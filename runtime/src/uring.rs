@@ -1621,16 +1621,16 @@ impl Engine<'_> {
                 {
                     None
                 }
-                // Not due yet, with the queue full: it waits for its time (or for
-                // a VU), rather than being dropped before it is due.
-                None if open.backlog.is_full() && due > now => return,
-                None if open.backlog.is_full() => {
-                    open.schedule.drop_behind(now, self.stats);
-                    continue;
-                }
-                None => {
+                None if open.backlog.has_room(now, self.stats) => {
                     open.schedule.release();
                     open.backlog.push(due);
+                    continue;
+                }
+                // Not due yet, with the queue full: it waits for its time (or for
+                // a VU), rather than being dropped before it is due.
+                None if due > now => return,
+                None => {
+                    open.schedule.drop_behind(now, self.stats);
                     continue;
                 }
             };

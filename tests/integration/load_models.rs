@@ -451,6 +451,60 @@ fn dropped_iterations_are_counted_with_the_default_queue_on(engine: &str) {
     assert_drops_counted(engine, "");
 }
 
+/// A queue of one before a server that takes 500 ms, at 15/s with one VU: the
+/// iteration queued behind a busy VU waits past `queue_timeout` (300 ms), and a
+/// fresh one due later must take its place rather than be turned away as "queue
+/// full". It waits about 100 ms when the VU frees up, and starts: some queued
+/// iteration runs, so the schedule lag reaches tens of milliseconds. Kept, the
+/// stale one was popped and dropped, and no queued iteration ever started.
+fn assert_expired_iterations_make_room(engine: &str) {
+    let _timing = timing_lock();
+    let server = Server::start(Behaviour::Delay(Duration::from_millis(500)));
+    let out = Test::new()
+        .on_engine(engine)
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [load]
+            arrival_rate = 15
+            max_vus = 1
+            queue_size = 1
+            queue_timeout = "300ms"
+            duration = "2s"
+            "#,
+            server.url()
+        ))
+        .report()
+        .run();
+    let report = out.report();
+    report.check_invariants(0);
+    check_iterations(&report);
+    assert_engine(&report, engine);
+    assert_eq!(
+        report.u64("iterations.started") + report.u64("iterations.dropped"),
+        30,
+        "{report}"
+    );
+    let lag = report.f64("schedule_lag_ms.max");
+    assert!(
+        (20.0..=300.0).contains(&lag),
+        "schedule_lag_ms.max = {lag}: no queued iteration started, or one waited \
+         past the queue timeout\n{report}"
+    );
+}
+
+#[test]
+fn expired_iterations_make_room_in_the_queue() {
+    assert_expired_iterations_make_room("io_uring");
+}
+
+#[test]
+fn expired_iterations_make_room_in_the_queue_on_tokio() {
+    assert_expired_iterations_make_room("tokio");
+}
+
 /// Far more iterations due than can run: each one due is counted — started or
 /// dropped — however far the schedule falls behind (walking a billion a second one
 /// by one would undercount), the run says so, and thresholds on drops and on the
