@@ -126,7 +126,9 @@ pub enum Event<'a> {
         /// Why.
         code: u32,
     },
-    /// The server opened the send window: a body held back by it may go on.
+    /// The server opened the send window, or let more streams open (its first
+    /// settings, or a higher SETTINGS_MAX_CONCURRENT_STREAMS): a body or a new
+    /// stream held back may go on.
     Window,
     /// The next frame concerns another open stream, this one: it is left in the
     /// input (not counted as taken) for that stream's reader.
@@ -174,6 +176,11 @@ pub struct Connection {
     peer_max_frame: usize,
     peer_initial_window: i64,
     peer_max_streams: u32,
+    /// The server's first SETTINGS frame came. Until then its stream limit is
+    /// unknown (RFC 9113 allows any number, but a server may be about to say
+    /// 2, and refuses the streams above it with REFUSED_STREAM): one stream at a
+    /// time goes.
+    peer_settings: bool,
     /// What the client may still send on the connection.
     conn_send: i64,
     /// What the server has sent since the client last opened the connection's
@@ -205,6 +212,7 @@ impl Connection {
             peer_max_frame: MAX_FRAME,
             peer_initial_window: 65_535,
             peer_max_streams: u32::MAX,
+            peer_settings: false,
             conn_send: 65_535,
             conn_unacked: 0,
             next_id: 1,
@@ -240,9 +248,17 @@ impl Connection {
     }
 
     /// Whether the server takes one more stream now (its
-    /// SETTINGS_MAX_CONCURRENT_STREAMS).
+    /// SETTINGS_MAX_CONCURRENT_STREAMS; one at a time until its settings come, so
+    /// that no stream goes above a limit not yet known, to be refused). The wait
+    /// for a second stream is the settings' round trip, once per connection;
+    /// opening streams up to some guessed number instead is what made requests
+    /// fail against nginx's `http2_max_concurrent_streams 2`.
     pub fn may_open(&self) -> bool {
-        self.streams.len() < self.peer_max_streams as usize
+        let limit = match self.peer_settings {
+            true => self.peer_max_streams as usize,
+            false => 1,
+        };
+        self.streams.len() < limit
     }
 
     /// Whether stream `id` is open: its response has not ended (nor been reset).
@@ -530,7 +546,9 @@ impl Connection {
                         what: "a SETTINGS frame's length is not a multiple of 6",
                     });
                 }
-                let mut opened = false;
+                // Its first settings, or a higher stream limit, let streams open
+                // that waited.
+                let mut opened = !std::mem::replace(&mut self.peer_settings, true);
                 for setting in payload.chunks_exact(6) {
                     let value =
                         u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]);
@@ -550,7 +568,10 @@ impl Connection {
                             opened |= delta > 0;
                         }
                         0x1 => self.encoder.resize(value as usize),
-                        0x3 => self.peer_max_streams = value,
+                        0x3 => {
+                            opened |= value > self.peer_max_streams;
+                            self.peer_max_streams = value;
+                        }
                         0x5 => {
                             if !(MAX_FRAME as u32..=(1 << 24) - 1).contains(&value) {
                                 return Err(Error::protocol(
@@ -943,7 +964,9 @@ mod tests {
         input.extend(frame(kind::PING, 0, 0, b"12345678"));
         input.extend(frame(kind::PING, ACK, 0, b"87654321"));
         let (n, seen) = events(&mut conn, &input, &mut out);
-        assert_eq!((n, seen.len()), (input.len(), 0));
+        // The first settings let streams open that waited for them.
+        assert_eq!(n, input.len());
+        assert_eq!(seen, ["Window"]);
         assert_eq!(
             frames(&out),
             [
@@ -951,6 +974,37 @@ mod tests {
                 (kind::PING, ACK, 0, b"12345678".to_vec()),
             ]
         );
+    }
+
+    /// Until the server's settings come, one stream at a time: its limit may be
+    /// below the streams wanted, and those above it would be refused. Then its
+    /// SETTINGS_MAX_CONCURRENT_STREAMS holds, and a higher one lets more open.
+    #[test]
+    fn streams_wait_for_the_server_s_limit() {
+        let mut conn = Connection::new();
+        assert!(conn.may_open());
+        let mut out = Vec::new();
+        let mut request = |conn: &mut Connection| {
+            let at = conn.begin_headers(&mut out);
+            out.extend(block(&[(":method", "GET"), (":path", "/")]));
+            conn.end_headers(&mut out, at, true)
+        };
+        request(&mut conn);
+        assert!(!conn.may_open(), "a second stream before the settings");
+        let settings = |n: u8| frame(kind::SETTINGS, 0, 0, &[0, 3, 0, 0, 0, n]);
+        let (_, seen) = events(&mut conn, &settings(2), &mut Vec::new());
+        assert_eq!(seen, ["Window"]);
+        assert!(conn.may_open());
+        request(&mut conn);
+        assert!(!conn.may_open(), "a third stream above the limit of 2");
+        let (_, seen) = events(&mut conn, &settings(2), &mut Vec::new());
+        assert!(
+            seen.is_empty(),
+            "the same limit again lets nothing more open"
+        );
+        let (_, seen) = events(&mut conn, &settings(3), &mut Vec::new());
+        assert_eq!(seen, ["Window"]);
+        assert!(conn.may_open());
     }
 
     #[test]

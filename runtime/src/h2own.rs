@@ -486,6 +486,29 @@ impl Conn {
         }
     }
 
+    /// The server opened a send window or let more streams open
+    /// ([`Event::Window`]): the VUs whose bodies it held back go on, and those
+    /// waiting to open a stream try again.
+    fn window_opened(&mut self) {
+        self.wake_those(|w| w.2);
+        if self.codec.may_open() {
+            for opener in self.openers.drain(..) {
+                opener.wake();
+            }
+        }
+    }
+
+    /// The server said `GOAWAY`: the VUs whose streams it refused learn it, and
+    /// those waiting to open a stream go to another connection. Left waiting, the
+    /// latter were woken only as streams here ended, one each, and those beyond the
+    /// streams still open waited on a connection nobody read any more.
+    fn going_away(&mut self) {
+        self.wake_those(|_| true);
+        for opener in self.openers.drain(..) {
+            opener.wake();
+        }
+    }
+
     /// The connection broke: every VU waiting on it learns how.
     fn break_with(&mut self, broken: Broken) {
         self.broken = Some(broken);
@@ -654,7 +677,7 @@ impl Conn {
                 }
                 // Those it refused learn it at the top of their loop.
                 Event::GoAway { .. } => {
-                    self.wake_those(|_| true);
+                    self.going_away();
                     false
                 }
                 Event::Window => {
@@ -663,8 +686,9 @@ impl Conn {
                             .codec
                             .send_data(&mut self.wbuf, r.id, &r.body[r.sent..]);
                     }
-                    // Bodies held back by the connection's window may go on too.
-                    self.wake_those(|w| w.2);
+                    // Bodies held back by the connection's window may go on too,
+                    // and streams waiting for the server's limit.
+                    self.window_opened();
                     false
                 }
             };
@@ -688,8 +712,8 @@ impl Conn {
                             self.wake(id);
                             break;
                         }
-                        Event::GoAway { .. } => self.wake_those(|_| true),
-                        Event::Window => self.wake_those(|w| w.2),
+                        Event::GoAway { .. } => self.going_away(),
+                        Event::Window => self.window_opened(),
                         _ => {}
                     }
                 }

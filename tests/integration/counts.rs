@@ -219,6 +219,31 @@ fn h2c_duration_run_matches_access_log() {
     assert_eq!(report.str("outcome.stop_reason"), "duration", "{report}");
 }
 
+/// nginx takes 2 streams at once on a connection (`http2_max_concurrent_streams
+/// 2`) and 10 VUs share one (`--h2-streams 10`, one thread): no stream may go
+/// above that limit before nginx's settings say it, or nginx refuses it
+/// (`RST_STREAM` REFUSED_STREAM) in the run's first moments. None fails, and
+/// nginx logged every request counted.
+#[test]
+fn h2c_streams_wait_for_the_server_s_limit() {
+    let nginx = Nginx::start_with(Variant::H2c, "http2_max_concurrent_streams 2;");
+    let out = Test::new()
+        .arg(nginx.url("/"))
+        .args([
+            "--http2",
+            "-c",
+            "10",
+            "--h2-streams",
+            "10",
+            "--threads",
+            "1",
+        ])
+        .args(["-d", "1s"])
+        .report()
+        .run();
+    assert_matches_log(&out, &nginx, "HTTP/2.0");
+}
+
 #[test]
 fn h2c_max_requests_is_exact() {
     let nginx = Nginx::start(Variant::H2c);
