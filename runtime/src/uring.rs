@@ -872,7 +872,11 @@ pub(crate) fn run_worker(
     let count = tests::POOL_BUFS.with(std::cell::Cell::get).unwrap_or(count);
     let mut pool = Pool::new(count);
     pool.register(&ring)?;
-    // From here on nothing fails back to the caller: the run has begun.
+    // From here on nothing fails back to the caller: the run has begun. Published
+    // at once, so that a worker the controller abandons (stuck in a script before
+    // its first tick's publication) is reported with the engine it ran.
+    stats.engine = crate::stats::Engine::IoUring;
+    shared.publish(index, stats, Instant::now());
     let finished = drive(
         shared, program, index, addrs, vus, stats, &mut ring, &mut pool, entries, lookups,
     );

@@ -847,11 +847,21 @@ fn example_setup_teardown_passes_against_httpbin() {
 /// A check stuck in a library call that no budget can stop (Lua's pattern
 /// matching, backtracking for far longer than the run) does not hold the run: a
 /// while after the hard stop its worker is not waited for, and the report is
-/// written with a warning saying so.
+/// written with a warning saying so, naming the engine the worker ran.
 #[test]
 fn a_worker_stuck_in_a_library_call_does_not_hold_the_run() {
+    a_worker_stuck_in_a_library_call_does_not_hold_the_run_on("io_uring");
+}
+
+#[test]
+fn a_worker_stuck_in_a_library_call_does_not_hold_the_run_on_tokio() {
+    a_worker_stuck_in_a_library_call_does_not_hold_the_run_on("tokio");
+}
+
+fn a_worker_stuck_in_a_library_call_does_not_hold_the_run_on(engine: &str) {
     let nginx = crate::nginx::Nginx::start(crate::nginx::Variant::Http1);
     let out = Test::new()
+        .on_engine(engine)
         .scenario(
             r#"
             [scripts]
@@ -874,4 +884,5 @@ fn a_worker_stuck_in_a_library_call_does_not_hold_the_run() {
             .any(|w| w.starts_with("1 worker thread did not stop when the run ended")),
         "{warnings:?}"
     );
+    assert_eq!(report.str("settings.engine"), engine, "{report}");
 }
