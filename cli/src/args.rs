@@ -719,7 +719,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", help_heading = "Output")]
     pub metrics_linger: Option<String>,
 
-    /// How often push outputs (remote write, InfluxDB, OTLP, exec) send [default: 1s].
+    /// How often push outputs and exec plugins send, at least 250ms [default: 1s].
     #[arg(long, value_name = "DURATION", help_heading = "Output")]
     pub output_interval: Option<String>,
 

@@ -64,8 +64,8 @@ pub use judge::{
 };
 pub use kaioken_vm::{REDACTED, Redact};
 pub use lower::{
-    ConfigFile, DEFAULT_INTERVAL, DEFAULT_LINGER, Input, ReflectTls, SchemaSource, exec_argv,
-    is_stream_output, lower,
+    ConfigFile, DEFAULT_INTERVAL, DEFAULT_LINGER, Input, MIN_INTERVAL, ReflectTls, SchemaSource,
+    exec_argv, is_stream_output, lower,
 };
 pub use plan::{PlanError, plan};
 pub use redaction::redaction;

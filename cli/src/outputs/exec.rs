@@ -850,6 +850,16 @@ mod tests {
     use kaioken_vm::Status;
     use serde_json::Value;
 
+    /// The shortest `--output-interval` the compiler allows is how often the
+    /// runtime gathers the statistics an interval line is made from: change both.
+    #[test]
+    fn the_shortest_interval_is_the_snapshot_period() {
+        assert_eq!(
+            kaioken_compiler::MIN_INTERVAL,
+            kaioken_runtime::PUBLISH_EVERY
+        );
+    }
+
     /// A snapshot whose measured window has `ok` 200s and `bad` 503s so far, with
     /// the latencies (µs) `latencies`.
     fn snapshot(ok: u64, bad: u64, latencies: &[u64], last: bool) -> Snapshot {

@@ -121,7 +121,7 @@ struct OutputsTable {
     /// How long `/metrics` is still served after the run, and an `exec` command has to
     /// exit.
     linger: Option<Spanned<String>>,
-    /// How often push outputs send.
+    /// How often push outputs send (at least 250ms).
     interval: Option<Spanned<String>>,
     /// Labels on every series; names are letters, digits and `_`.
     tags: Option<BTreeMap<String, Spanned<String>>>,

@@ -30,7 +30,7 @@ mod multipart;
 mod net;
 mod outputs;
 
-pub use outputs::{DEFAULT_INTERVAL, DEFAULT_LINGER, exec_argv, is_stream_output};
+pub use outputs::{DEFAULT_INTERVAL, DEFAULT_LINGER, MIN_INTERVAL, exec_argv, is_stream_output};
 mod request;
 mod scripts;
 mod template;

@@ -19,6 +19,12 @@ pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 /// How often push outputs send, without `--output-interval`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The shortest `--output-interval`: how often the run's statistics are gathered
+/// (the runtime's `PUBLISH_EVERY`, which a cli test holds this to). The outputs
+/// see nothing newer in between, so a shorter interval would send the same numbers
+/// again or nothing, while `--dry-run` promised more.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(250);
+
 impl OutputKind {
     /// Every kind, in the order the help lists them.
     pub const ALL: [OutputKind; 5] = [
@@ -128,14 +134,25 @@ impl Lowerer<'_> {
             tags.retain(|(name, _)| *name != k);
             tags.push((k, v));
         }
+        let mut interval = self.duration(
+            &d.output_interval,
+            "output_interval",
+            DEFAULT_INTERVAL,
+            true,
+        );
+        if let Some(value) = &d.output_interval
+            && interval < MIN_INTERVAL
+        {
+            self.out_of_range(
+                value,
+                "output_interval",
+                "at least 250ms, how often the run's statistics are gathered",
+            );
+            interval = DEFAULT_INTERVAL;
+        }
         Outputs {
             linger: self.duration(&d.metrics_linger, "metrics_linger", DEFAULT_LINGER, false),
-            interval: self.duration(
-                &d.output_interval,
-                "output_interval",
-                DEFAULT_INTERVAL,
-                true,
-            ),
+            interval,
             specs,
             tags,
         }
@@ -206,6 +223,24 @@ mod tests {
         assert!(!is_stream_output("reports/a=b.json"));
         assert!(!is_stream_output("statsd_report=1.json"));
         assert!(is_stream_output("exec=python3 fwd.py --to 'a b'"));
+    }
+
+    /// An interval shorter than the statistics are gathered is refused, naming the
+    /// shortest allowed; that one is taken.
+    #[test]
+    fn the_output_interval_is_no_shorter_than_the_snapshots() {
+        let file = |interval: &str| {
+            format!("[target]\nurl = \"http://h/\"\n[outputs]\ninterval = \"{interval}\"\n")
+        };
+        assert_eq!(
+            crate::lower::tests::errors(&file("20ms")),
+            [
+                "4:13 [20ms] `output_interval` is out of range; expected at least 250ms, \
+                 how often the run's statistics are gathered"
+            ]
+        );
+        let ir = crate::lower::tests::ok(&file("250ms"));
+        assert_eq!(ir.outputs.interval, MIN_INTERVAL);
     }
 
     #[test]
