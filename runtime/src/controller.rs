@@ -164,6 +164,11 @@ pub fn run(
     }
     snapshots.seconds.settle();
     stats.apply_seconds(&snapshots.seconds.done);
+    let window = match (control.reason(), load.duration) {
+        (Some(StopReason::Duration), Some(d)) => d.as_secs_f64().ceil() as usize,
+        _ => 0,
+    };
+    stats.fit_timeline(window);
     on_tick(snapshots.take(&shared, Instant::now(), Some(&stats)));
     Ok(stats)
 }

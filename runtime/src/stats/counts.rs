@@ -41,6 +41,26 @@ pub struct Second {
 }
 
 impl Second {
+    /// Nothing happened in it but VUs being active: no request ended, no
+    /// iteration was due, no message went or came.
+    pub(super) fn is_idle(&self) -> bool {
+        let Second {
+            requests,
+            started,
+            dropped,
+            bytes_in,
+            messages_sent,
+            messages_received,
+            ..
+        } = *self;
+        requests == 0
+            && started == 0
+            && dropped == 0
+            && bytes_in == 0
+            && messages_sent == 0
+            && messages_received == 0
+    }
+
     pub(super) fn add(&mut self, other: &Second) {
         self.started += other.started;
         self.dropped += other.dropped;

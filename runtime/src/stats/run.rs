@@ -376,6 +376,33 @@ impl RunStats {
             .resize(self.timeline.len().max(seconds.len()), Vec::new());
     }
 
+    /// Fit the timeline to the measured window, `window` seconds long (the
+    /// planned duration, rounded up, when the run ended on it; else none): one
+    /// entry per second of it, those with nothing counted included, then the
+    /// seconds after it in which requests in flight at its end finished. A second
+    /// past the window in which nothing but VUs was counted (VUs stuck on a stalled
+    /// server until the grace ran out, then let go) is no second of the run: the
+    /// engines would otherwise disagree on how many of those they count. A second
+    /// added carries the VUs of the one before it, which were still at work.
+    pub(crate) fn fit_timeline(&mut self, window: usize) {
+        while self.timeline.len() > window.max(1)
+            && self.timeline.last().is_some_and(Second::is_idle)
+        {
+            self.timeline.pop();
+        }
+        if self.timeline.len() < window {
+            let vus = self.timeline.last().map_or(0, |s| s.vus);
+            self.timeline.resize(
+                window,
+                Second {
+                    vus,
+                    ..Second::default()
+                },
+            );
+        }
+        self.timeline_status.resize(self.timeline.len(), Vec::new());
+    }
+
     /// Requests without a response (transport errors).
     pub fn error_count(&self) -> u64 {
         self.counts.errors.iter().sum()
@@ -503,6 +530,47 @@ mod tests {
         assert_eq!(run.timeline[1].errors, 1);
         assert_eq!(run.counts.bytes_in, 200);
         assert_eq!(run.counts.bytes_out, 40);
+    }
+
+    /// The timeline is the measured window's seconds, padded where nothing made
+    /// them (with the VUs still at work), then the seconds after it in which
+    /// something ended, without those after it in which only VUs were counted.
+    #[test]
+    fn the_timeline_fits_the_window() {
+        let second = |requests, dropped, vus| Second {
+            requests,
+            dropped,
+            vus,
+            ..Second::default()
+        };
+        let fit = |timeline: &[Second], window| {
+            let mut run = RunStats {
+                timeline: timeline.to_vec(),
+                ..RunStats::default()
+            };
+            run.fit_timeline(window);
+            assert_eq!(run.timeline_status.len(), run.timeline.len());
+            run.timeline
+        };
+        // A stalled run on one engine: a second made by VUs let go in the grace.
+        assert_eq!(
+            fit(&[second(0, 0, 2), second(0, 0, 2), second(0, 0, 0)], 2),
+            [second(0, 0, 2), second(0, 0, 2)]
+        );
+        // The same on the other: nothing made its second second.
+        assert_eq!(
+            fit(&[second(0, 0, 2)], 2),
+            [second(0, 0, 2), second(0, 0, 2)]
+        );
+        // Responses that ended after the window, and iterations the stop dropped
+        // at its end, count in seconds of their own; idle ones after them do not.
+        let after = [second(5, 0, 2), second(1, 0, 2), second(0, 0, 1)];
+        assert_eq!(fit(&after, 1), after[..2]);
+        let dropped = [second(5, 0, 2), second(0, 3, 2)];
+        assert_eq!(fit(&dropped, 1), dropped);
+        // Without a planned window (`-n`, an interruption): what has something.
+        assert_eq!(fit(&after, 0), after[..2]);
+        assert_eq!(fit(&[second(0, 0, 1)], 0), [second(0, 0, 1)]);
     }
 
     /// A worker's statistics with a bit of everything: statuses of two protocols,

@@ -501,10 +501,18 @@ impl WorkerStats {
 
     /// The number of active VUs changed by `delta` at `at`.
     pub fn vus_changed(&mut self, at: Instant, delta: i64) {
+        // The seconds since the last change, made here if nothing else made them,
+        // had the VUs active before this one (VUs stuck on a stalled server, let
+        // go when the grace runs out, were active all along).
+        let second = self.second_of(at);
+        if let Some(second) = second {
+            self.second_at(second);
+        }
         self.active_vus = self.active_vus.saturating_add_signed(delta);
         let active = self.active_vus;
         self.max_vus = self.max_vus.max(active);
-        if let Some(sec) = self.second(at) {
+        if let Some(second) = second {
+            let sec = &mut self.timeline[second];
             sec.vus = sec.vus.max(active);
         }
     }

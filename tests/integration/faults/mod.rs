@@ -168,6 +168,30 @@ fn a_target_that_stops_answering_is_warned_of() {
     );
 }
 
+/// A target that stops answering, on both engines: the timeline has an entry for
+/// each second of the 2 s window, the VUs stuck at work in both, and none for the
+/// grace after it in which nothing ended (the requests are cut off at its end).
+#[test]
+fn a_stalled_run_s_timeline_is_its_window() {
+    for (env, engine) in ENGINES {
+        let server = Server::start(Behaviour::Stall);
+        let out = on_engine(Test::new(), env)
+            .arg(server.url())
+            .args(["-c", "2", "-d", "2s", "--timeout", "60s"])
+            .status(1)
+            .report()
+            .run();
+        let report = out.report();
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        let timeline = report.get("timeline").as_array().unwrap();
+        let seconds: Vec<(u64, u64)> = timeline
+            .iter()
+            .map(|s| (s["second"].as_u64().unwrap(), s["vus"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(seconds, [(0, 2), (1, 2)], "{engine}\n{report}");
+    }
+}
+
 #[test]
 fn reset_after_request_is_a_reset() {
     let server = Server::start(Behaviour::ResetAfterRequest);
