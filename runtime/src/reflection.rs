@@ -242,6 +242,19 @@ fn add_files(
 /// The server has no such reflection service.
 struct Unimplemented;
 
+/// What a server that answered reflection's call as no gRPC server would, with
+/// HTTP status `http` and `content_type`, is told to be.
+fn not_grpc(http: u16, content_type: Option<&str>) -> String {
+    let content_type = match content_type {
+        Some(t) => format!("content-type `{t}`"),
+        None => "no content-type".into(),
+    };
+    format!(
+        "server reflection: the server did not answer as a gRPC server \
+         (HTTP status {http}, {content_type}, no `grpc-status`)"
+    )
+}
+
 impl Client {
     /// One question, one answer.
     async fn ask(
@@ -278,6 +291,10 @@ impl Client {
             .get("grpc-status")
             .and_then(|v| v.to_str().ok()?.parse::<u8>().ok());
         let http = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let mut data = BytesMut::new();
         let mut body = resp.into_body();
         while let Some(frame) = body.frame().await {
@@ -297,6 +314,15 @@ impl Client {
         // UNIMPLEMENTED, or a server that is not gRPC at that path.
         if status == Some(12) || http == 404 {
             return Err(Unimplemented);
+        }
+        // No gRPC status, and not a gRPC content type: an HTTP/2 server that is
+        // not a gRPC one (nginx serving files, a proxy's error page).
+        if status.is_none()
+            && !content_type
+                .as_deref()
+                .is_some_and(|t| t.starts_with("application/grpc"))
+        {
+            return Ok(Err(not_grpc(http, content_type.as_deref())));
         }
         if status != Some(0) || data.len() < 5 {
             return Ok(Err(format!(

@@ -542,6 +542,31 @@ fn bad_input_is_refused_before_the_run() {
     assert_eq!(server.calls().len(), 0);
 }
 
+/// Reflection asked of an HTTP/2 server that is no gRPC server (it answers every
+/// request `200 ok`, without a gRPC status or content type): said so, with what it
+/// answered, rather than as a gRPC status it never gave.
+#[test]
+fn reflection_from_a_server_that_is_not_grpc_says_so() {
+    let server =
+        crate::servers::Server::start_h2(crate::servers::H2Behaviour::GoAwayAfter(u64::MAX));
+    let url = server.url().replacen("http://", "grpc://", 1);
+    let out = Test::new()
+        .arg(url.trim_end_matches('/'))
+        .args(["--reflect", "--call", "pkg.Svc/M", "-b", "{}", "-n", "1"])
+        .env("RUST_BACKTRACE", "0")
+        .status(1)
+        .run();
+    // The message as written, wherever the diagnostic wrapped it (at a hyphen too).
+    let words = |text: &str| text.replace('│', "").split_whitespace().collect::<String>();
+    let expected = "server reflection: the server did not answer as a gRPC server \
+                    (HTTP status 200, no content-type, no `grpc-status`)";
+    assert!(
+        words(&out.stderr).contains(&words(expected)),
+        "{}",
+        out.stderr
+    );
+}
+
 /// `--h2-streams`: gRPC calls share connections as HTTP/2 requests do, N VUs to a
 /// connection, each call on its own stream: 8 VUs with 4 streams a connection open
 /// 2 connections on one thread; every call still reaches the server. Each call's id
