@@ -537,7 +537,7 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
     if r.reconnects > 0 {
         let _ = writeln!(
             out,
-            "  Reconnects  {} requests sent again on a new connection (the server had closed an idle one)",
+            "  Reconnects  {} requests sent again on a new connection (the server closed theirs before answering)",
             thousands(r.reconnects)
         );
     }
