@@ -491,13 +491,7 @@ impl Report {
         end: &RunEnd,
         rule: &Redact,
     ) -> Report {
-        // The largest latency, exact: each second keeps its own.
-        let exact_max = stats
-            .timeline
-            .iter()
-            .filter(|s| s.responses > 0)
-            .map(|s| s.latency_max_us)
-            .max();
+        let exact_max = exact_max_us(stats);
         Report {
             schema: SCHEMA.into(),
             kaioken_version: env!("CARGO_PKG_VERSION").into(),
@@ -771,6 +765,16 @@ pub(crate) fn load_warnings(it: &Iterations, reason: StopReason, cap: Option<Cap
         }
     }
     warnings
+}
+
+/// The largest latency (µs), exact: each second of the timeline keeps its own.
+pub(crate) fn exact_max_us(stats: &RunStats) -> Option<u64> {
+    stats
+        .timeline
+        .iter()
+        .filter(|s| s.responses > 0)
+        .map(|s| s.latency_max_us)
+        .max()
 }
 
 fn ms(us: u64) -> f64 {

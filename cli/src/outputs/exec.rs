@@ -777,7 +777,7 @@ impl Encoder {
             iterations_dropped: stats.counts.dropped,
             bytes_received: stats.counts.bytes_in,
             bytes_sent: stats.counts.bytes_out,
-            latency_ms: latency(&stats.latency),
+            latency_ms: Latency::with_max(&stats.latency, crate::report::exact_max_us(stats)),
             checks: stats
                 .checks
                 .iter()
