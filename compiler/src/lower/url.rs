@@ -55,6 +55,12 @@ impl Lowerer<'_> {
             ));
             None
         };
+        if t.parts.is_empty() {
+            return bad(
+                self,
+                "the URL is empty; expected `http://` or `https://` and a host".into(),
+            );
+        }
         let Some(Part::Lit(first)) = t.parts.first() else {
             return bad(
                 self,
@@ -296,6 +302,10 @@ mod tests {
         assert_eq!(
             reason("http://u:p@h/"),
             "credentials in the URL are not supported; send an `Authorization` header"
+        );
+        assert_eq!(
+            reason(""),
+            "the URL is empty; expected `http://` or `https://` and a host"
         );
         assert_eq!(
             reason("${VU}://h/"),
