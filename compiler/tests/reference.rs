@@ -333,13 +333,16 @@ impl Source {
             Source::Regex(re) => regex::Regex::new(re)
                 .expect("generated regexes are valid")
                 .captures(&r.body)
-                .map(|c| {
-                    c.get(1)
-                        .or_else(|| c.get(0))
-                        .map_or("", |m| m.as_str())
-                        .to_owned()
+                .and_then(|c| {
+                    // The whole match without groups; else the first group that
+                    // took part, and nothing when none did.
+                    if c.len() == 1 {
+                        c.get(0)
+                    } else {
+                        c.iter().skip(1).flatten().next()
+                    }
                 })
-                .unwrap_or_default(),
+                .map_or_else(String::new, |m| m.as_str().to_owned()),
             Source::Json(segments) => {
                 let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&r.body) else {
                     return String::new();
@@ -371,7 +374,15 @@ fn source() -> impl Strategy<Value = Source> {
     ];
     prop_oneof![
         proptest::collection::vec(segment, 1..4).prop_map(Source::Json),
-        prop_oneof![Just("a(b*)"), Just("\\d+"), Just("\"a\":\\s*(\\w+)")].prop_map(Source::Regex),
+        prop_oneof![
+            Just("a(b*)"),
+            Just("\\d+"),
+            Just("\"a\":\\s*(\\w+)"),
+            // Groups that may take no part: the first that does, or nothing.
+            Just("a(z)?"),
+            Just("(z)|a(b*)"),
+        ]
+        .prop_map(Source::Regex),
         Just(Source::Header),
         Just(Source::Body),
     ]

@@ -21,7 +21,8 @@ use crate::{GrammarError, GrammarErrorKind, Span};
 pub enum Extractor {
     /// `json:<path>`: a JSONPath into a JSON body.
     Json(String),
-    /// `regex:<re>`: the first capture group (or the whole match) in the body.
+    /// `regex:<re>`: in the body's first match, the first capture group that took
+    /// part (the whole match when the pattern has no group).
     Regex(String),
     /// `header:<name>`: a response header's value.
     Header(String),

@@ -22,7 +22,7 @@ use std::fmt;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::util::syntax;
-use regex_automata::{Input, MatchKind, meta};
+use regex_automata::{Input, MatchKind, PatternID, meta};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -50,8 +50,9 @@ pub enum ExtractKind {
     /// A JSONPath of member names and indexes only, walked directly (see the module
     /// docs); the same value as [`ExtractKind::Json`] would give.
     JsonDirect(Box<[PathStep]>),
-    /// The first capture group of the first match in the body (the whole match when
-    /// the pattern has no group).
+    /// The first group that took part in the first match in the body (the whole
+    /// match when the pattern has no group; nothing when it has groups and none took
+    /// part).
     Regex(Pattern),
     /// A response header's value (lowercase name).
     Header(Box<[u8]>),
@@ -91,13 +92,40 @@ impl Pattern {
             })
     }
 
-    /// The first group of the first match in `haystack`: the whole match when the
-    /// pattern has no group or the group took no part in the match.
+    /// The value of the first match in `haystack`: the whole match when the pattern
+    /// has no group, else the first group that took part in it. A pattern with groups
+    /// none of which took part (`id=(\d+)|name=(\w+)` where only the second matched
+    /// counts as taking part; `a(x)?bc` on `abc` has none) finds nothing: the whole
+    /// match is not what such a pattern asks for.
     pub fn first_group<'h>(&self, haystack: &'h [u8]) -> Option<&'h [u8]> {
+        let input = Input::new(haystack);
         let mut slots: [Option<NonMaxUsize>; 4] = [None; 4];
-        self.0.search_slots(&Input::new(haystack), &mut slots)?;
+        self.0.search_slots(&input, &mut slots)?;
         let span = |s: &[Option<NonMaxUsize>]| Some(&haystack[s[0]?.get()..s[1]?.get()]);
-        span(&slots[2..]).or_else(|| span(&slots[..2]))
+        let groups = self.0.group_info().group_len(PatternID::ZERO);
+        if groups == 1 {
+            return span(&slots[..2]);
+        }
+        if let Some(first) = span(&slots[2..]) {
+            return Some(first);
+        }
+        if groups == 2 {
+            return None;
+        }
+        // The first group took no part but others may have: search again for every
+        // group's slots. This second search is the rare case (an alternation of
+        // groups); the slots fit on the stack up to 32 groups, beyond which they are
+        // allocated for that search.
+        let mut stack: [Option<NonMaxUsize>; 64] = [None; 64];
+        let mut heap = Vec::new();
+        let all = if groups * 2 <= stack.len() {
+            &mut stack[..groups * 2]
+        } else {
+            heap.resize(groups * 2, None);
+            &mut heap[..]
+        };
+        self.0.search_slots(&input, all)?;
+        all[2..].chunks(2).find_map(span)
     }
 }
 
@@ -375,9 +403,25 @@ mod tests {
         assert!(ex(ExtractKind::Regex(Pattern::new(r"id\W+\d").unwrap())).extract(&json, &mut out));
         assert_eq!(out, b"id\": 7");
         assert!(!ex(ExtractKind::Regex(Pattern::new("nope").unwrap())).extract(&json, &mut out));
-        // A group that takes no part gives the whole match, as `regex`'s captures did.
-        let optional = Pattern::new(r"(x)?token").unwrap();
-        assert_eq!(optional.first_group(b"a token"), Some(&b"token"[..]));
+        // The first group that took part gives the value; when the pattern has groups
+        // and none took part, nothing is found (not the whole match).
+        let optional = Pattern::new(r"a(x)?bc").unwrap();
+        assert_eq!(optional.first_group(b"abc"), None);
+        assert_eq!(optional.first_group(b"axbc"), Some(&b"x"[..]));
+        assert!(!ex(ExtractKind::Regex(optional)).extract(&Body(b"abc"), &mut out));
+        assert!(out.is_empty());
+        let either = Pattern::new(r"id=(\d+)|name=(\w+)").unwrap();
+        assert_eq!(either.first_group(b"name=bob"), Some(&b"bob"[..]));
+        assert_eq!(either.first_group(b"id=7"), Some(&b"7"[..]));
+        let none = Pattern::new(r"(x)?(y)?z").unwrap();
+        assert_eq!(none.first_group(b"z"), None);
+        assert_eq!(none.first_group(b"yz"), Some(&b"y"[..]));
+        // More groups than the stack's slots hold: the last one still counts.
+        let many = format!("{}(b)", "(x)?".repeat(40));
+        assert_eq!(
+            Pattern::new(&many).unwrap().first_group(b"b"),
+            Some(&b"b"[..])
+        );
         // Bytes, not only UTF-8, as `regex::bytes` matches them.
         let bytes = Pattern::new(r"(?-u:a(\xff+))").unwrap();
         assert_eq!(bytes.first_group(b"\x00a\xff\xffb"), Some(&b"\xff\xff"[..]));
