@@ -280,6 +280,28 @@ fn ragged_csv_row_names_its_line() {
         .run();
 }
 
+/// A quoted field that is never closed takes the rest of the file; it is named by
+/// its line and column, not taken for a file without rows (nor for a ragged row).
+#[test]
+fn unclosed_csv_quote_names_its_line() {
+    for (text, at) in [
+        ("\"unterminated,x\na,b\n", "line 1 column 1"),
+        ("name,password\nann,1\nbob,\"x\ncy,3\n", "line 3 column 5"),
+        ("name,password\n\nann,1\n\"bob,x\ncy,3\n", "line 4 column 1"),
+    ] {
+        Test::new()
+            .file("quote.csv", text)
+            .arg("http://127.0.0.1:9/u/${d.name}")
+            .args(["--data", "d=quote.csv", "--dry-run"])
+            .status(1)
+            .stderr_contains(format!(
+                "data source `d`: in `quote.csv`: {at}: this quoted field is never closed"
+            ))
+            .stderr_lacks("has no rows")
+            .run();
+    }
+}
+
 /// A column the source lacks: did you mean, over the source's columns.
 #[test]
 fn unknown_column_suggests_the_closest() {

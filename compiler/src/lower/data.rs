@@ -211,7 +211,7 @@ impl Lowerer<'_> {
 }
 
 /// A CSV file with a header row. A row of another width than the header is an
-/// error naming its line.
+/// error naming its line, and so is a quoted field that is never closed.
 fn load_csv(
     name: &str,
     path: &str,
@@ -219,6 +219,13 @@ fn load_csv(
     capacity: usize,
     strategy: DataStrategy,
 ) -> Result<DataTable, String> {
+    // The csv crate ends a quoted field that is never closed at the end of the file,
+    // without an error: the rest of the file becomes one value. The record that
+    // holds it is the last one read, so that record (or one whose width is wrong) is
+    // read again from its start by `unclosed_quote`. This second handle shares the
+    // file's offset, so it is only moved once the reader is done with the file.
+    let mut again = file.try_clone().map_err(|e| e.to_string())?;
+    let mut last = csv::Position::new();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -242,15 +249,88 @@ fn load_csv(
     let mut table = DataTable::new(name, path, headers, strategy, capacity);
     let mut record = csv::ByteRecord::new();
     while reader.read_byte_record(&mut record).map_err(csv_error)? {
-        let line = record.position().map_or(0, csv::Position::line);
+        let at = record
+            .position()
+            .cloned()
+            .unwrap_or_else(csv::Position::new);
         // A blank line ends no row (the csv crate skips it); a lone empty field in
         // a one-column file is a row of one empty value.
-        table
-            .push_row(record.iter())
-            .map_err(|e| format!("line {line}: {e}"))?;
+        if let Err(e) = table.push_row(record.iter()) {
+            unclosed_quote(&mut again, &at)?;
+            return Err(format!("line {}: {e}", at.line()));
+        }
+        last = at;
     }
+    unclosed_quote(&mut again, &last)?;
     table.shrink();
     Ok(table)
+}
+
+/// An error naming the line and column of a quoted field that opens in the record
+/// starting at `at` and is still open at the end of the file; `Ok` when every
+/// quoted field of that record closes. It follows the csv crate's reading (its
+/// default settings): a field is quoted when it starts with `"`, `""` inside one is
+/// a quote, and a record ends at `\n` or `\r` outside quotes. Lines count `\n`, as
+/// the crate's positions do; columns count characters from 1.
+fn unclosed_quote(file: &mut std::fs::File, at: &csv::Position) -> Result<(), String> {
+    use std::io::{BufRead, Seek, SeekFrom};
+
+    #[derive(PartialEq)]
+    enum State {
+        StartRecord,
+        StartField,
+        InField,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let io = |e: std::io::Error| e.to_string();
+    file.seek(SeekFrom::Start(at.byte())).map_err(io)?;
+    let mut input = std::io::BufReader::with_capacity(1 << 16, file);
+    let (mut line, mut column) = (at.line(), 0u64);
+    let mut opened = (0, 0);
+    let mut state = State::StartRecord;
+    let mut first = at.byte() == 0;
+    loop {
+        let chunk = input.fill_buf().map_err(io)?;
+        if chunk.is_empty() {
+            break;
+        }
+        let mut bytes = chunk;
+        // The csv crate skips a byte order mark at the start of the file.
+        if std::mem::take(&mut first) {
+            bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        }
+        for &b in bytes {
+            if b == b'\n' {
+                (line, column) = (line + 1, 0);
+            } else if b & 0xc0 != 0x80 {
+                column += 1;
+            }
+            let end = b == b'\n' || b == b'\r';
+            state = match state {
+                State::StartRecord if end => State::StartRecord,
+                State::StartRecord | State::StartField if b == b'"' => {
+                    opened = (line, column);
+                    State::Quoted
+                }
+                State::Quoted if b == b'"' => State::QuoteInQuoted,
+                State::Quoted => State::Quoted,
+                State::QuoteInQuoted if b == b'"' => State::Quoted,
+                _ if end => return Ok(()),
+                _ if b == b',' => State::StartField,
+                _ => State::InField,
+            };
+        }
+        let n = chunk.len();
+        input.consume(n);
+    }
+    if state == State::Quoted {
+        return Err(format!(
+            "line {} column {}: this quoted field is never closed",
+            opened.0, opened.1
+        ));
+    }
+    Ok(())
 }
 
 fn csv_error(e: csv::Error) -> String {
