@@ -91,3 +91,22 @@ fn extracted_line_breaks_are_encoded_in_urls_and_refused_in_headers() {
         assert!(!paths.contains(&"/headers"), "{paths:?}");
     }
 }
+
+/// An environment variable folded into a URL when the scenario is compiled is
+/// percent-encoded as a value filled in at run time is: nginx logs the space and
+/// the non-ASCII letter encoded, the `/` and `?` left as they are.
+#[test]
+fn environment_values_are_encoded_in_urls() {
+    let nginx = crate::nginx::Nginx::start(crate::nginx::Variant::Http1);
+    Test::new()
+        .arg(nginx.url("/echo?q=${WHO}"))
+        .env("WHO", "a b/é?")
+        .args(["-n", "1", "-c", "1"])
+        .run();
+    let uris: Vec<String> = nginx
+        .access_log_lines()
+        .into_iter()
+        .map(|l| l.uri)
+        .collect();
+    assert_eq!(uris, ["/echo?q=a%20b/%C3%A9?"]);
+}

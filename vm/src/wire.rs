@@ -1,8 +1,9 @@
 //! What may go on the wire: the bytes a request target and a header value can carry.
 //!
 //! Where it sits: the compiler checks fixed text with it (a URL's path, a header's
-//! literal value, environment variables folded in), the VM encodes values extracted
-//! at run time into a URL with [`push_target_encoded`] (`buf.sloturl`), and the
+//! literal value, environment variables folded in) and encodes an environment
+//! variable folded into a URL with [`push_target_encoded`], the VM encodes values
+//! extracted at run time into a URL with it too (`buf.sloturl`), and the
 //! runtime checks every header value built at run time with [`header_value_fault`]
 //! before a request is written, on every engine and protocol. A value a response
 //! handed back is never spliced raw into the request line or a header: a line break

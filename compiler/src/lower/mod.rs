@@ -526,7 +526,7 @@ impl Lowerer<'_> {
             );
         }
         let base = d.url.as_ref().and_then(|url| {
-            let t = self.template(url)?;
+            let t = self.url_template(url)?;
             self.split_origin(url, t).map(|(origin, _)| origin)
         });
         let has_ws = d
@@ -676,7 +676,7 @@ impl Lowerer<'_> {
             self.errors.push(err);
             return None;
         };
-        let url_template = self.template(url);
+        let url_template = self.url_template(url);
         let split = url_template.and_then(|t| self.split_origin(url, t));
         if is_grpc(&url.value) {
             self.ws_settings_unused(&d.websocket, Some(&url.value));

@@ -74,6 +74,20 @@ impl Lowerer<'_> {
 
     /// Parse a template, fold environment variables, keep built-ins.
     pub(super) fn template(&mut self, value: &Located<String>) -> Option<Template> {
+        self.template_in(value, false)
+    }
+
+    /// A URL's template: as [`Lowerer::template`], with each environment variable's
+    /// value percent-encoded where a request target cannot carry it
+    /// (`kaioken_vm::push_target_encoded`), as values filled in at run time are
+    /// (`buf.sloturl`). A value holding a space or a non-ASCII letter is data for
+    /// the URL, not a mistake in it; `/`, `?`, `&`, `:` and `%` are left alone, so a
+    /// variable may still carry an origin, a path or a query.
+    pub(super) fn url_template(&mut self, value: &Located<String>) -> Option<Template> {
+        self.template_in(value, true)
+    }
+
+    fn template_in(&mut self, value: &Located<String>, url: bool) -> Option<Template> {
         let parsed = match parse_template(&value.value) {
             Ok(t) => t,
             Err(e) => {
@@ -144,6 +158,11 @@ impl Lowerer<'_> {
                         Some(Resolved::Env(v)) if encode => {
                             let mut encoded = Vec::new();
                             kaioken_vm::push_url_encoded(&mut encoded, v.as_bytes());
+                            out.push_lit(&encoded);
+                        }
+                        Some(Resolved::Env(v)) if url => {
+                            let mut encoded = Vec::with_capacity(v.len());
+                            kaioken_vm::push_target_encoded(&mut encoded, v.as_bytes());
                             out.push_lit(&encoded);
                         }
                         Some(Resolved::Env(v)) => out.push_lit(v.as_bytes()),
@@ -286,11 +305,24 @@ mod tests {
         let s = step("http://${HOST}/t/${TOKEN}?q=${URLENCODE(TOKEN)}", &env);
         assert_eq!(s.origin.host, "api.test");
         assert_eq!(s.path.parts, [Part::Lit(b"/t/a+b/c?q=a%2Bb%2Fc".to_vec())]);
-        // Folded before the URL rules apply: a space from the environment is refused.
+        // In a URL, a value from the environment is encoded where a request target
+        // cannot carry it, as a value extracted at run time is; elsewhere it is kept.
+        let env = [("T", "a b/é?x=1&y=\"#\""), ("BASE", "http://h:81")];
+        let ir = lower_env(
+            "[target]\nurl = \"${BASE}/${T}\"\n[request]\nheaders = { x = \"${T}\" }\nbody = \"${T}\"\n",
+            &env,
+        )
+        .unwrap();
+        let s = &ir.scenarios[0].steps[0];
+        assert_eq!(s.origin.authority, "h:81");
+        assert_eq!(text(&s.path), "/a%20b/%C3%A9?x=1&y=%22%23%22");
+        assert_eq!(text(&s.headers[0].1), "a b/é?x=1&y=\"#\"");
+        assert_eq!(text(s.body.as_ref().unwrap()), "a b/é?x=1&y=\"#\"");
+        // Text written in the URL itself is still refused.
         assert_eq!(
-            errors_env("[target]\nurl = \"http://h/${T}\"\n", &[("T", "a b")]),
+            errors_env("[target]\nurl = \"http://h/a b${T}\"\n", &[("T", "x")]),
             [
-                "2:8 [http://h/${T}] invalid URL: the path contains a space or control character; percent-encode it (`%20`)"
+                "2:8 [http://h/a b${T}] invalid URL: the path contains a space or control character; percent-encode it (`%20`)"
             ]
         );
     }

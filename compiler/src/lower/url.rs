@@ -23,7 +23,7 @@ impl Lowerer<'_> {
         url: &Located<String>,
         base: Option<&Origin>,
     ) -> Option<(Origin, Template)> {
-        self.template(url).and_then(|t| {
+        self.url_template(url).and_then(|t| {
             let relative = matches!(t.parts.first(), Some(Part::Lit(b)) if b.starts_with(b"/"));
             if !relative {
                 return self.split_origin(url, t);
