@@ -461,7 +461,7 @@ impl Compiler {
                 .chain(&step.body);
             for t in templates {
                 for part in &t.parts {
-                    if let Part::Data(source, _) = part {
+                    if let Part::Data(source, _) | Part::DataEncoded(source, _) = part {
                         used.insert(self.source(source)?);
                     }
                 }
@@ -490,6 +490,15 @@ impl Compiler {
     fn slot(&mut self, var: &str) -> SlotId {
         let next = SlotId::from_index(self.slots.len());
         *self.slots.entry(var.to_owned()).or_insert(next)
+    }
+
+    /// The slot of `${setup.key}`, seeded from what `setup` returns.
+    fn setup_slot(&mut self, key: &str) -> SlotId {
+        let slot = self.slot(&format!("setup.{key}"));
+        if !self.seeds.iter().any(|(s, _)| *s == slot) {
+            self.seeds.push((slot, key.to_owned()));
+        }
+        slot
     }
 
     fn extractor(&mut self, x: &IrExtract) -> Result<ExtractorId, InvalidProgram> {
@@ -628,18 +637,22 @@ impl Compiler {
                     buf,
                     col: self.column(source, column)?,
                 },
+                Part::DataEncoded(source, column) => Op::PushDataEncoded {
+                    buf,
+                    col: self.column(source, column)?,
+                },
                 Part::Setup(key) => {
-                    let var = format!("setup.{key}");
-                    let slot = self.slot(&var);
-                    if !self.seeds.iter().any(|(s, _)| *s == slot) {
-                        self.seeds.push((slot, key.clone()));
-                    }
+                    let slot = self.setup_slot(key);
                     if context == Context::Url {
                         Op::PushSlotUrl { buf, slot }
                     } else {
                         Op::PushSlot { buf, slot }
                     }
                 }
+                Part::SetupEncoded(key) => Op::PushSlotEncoded {
+                    buf,
+                    slot: self.setup_slot(key),
+                },
             };
             self.emit(op, None);
         }
@@ -704,6 +717,42 @@ mod tests {
         );
         assert_eq!(p.data_columns.len(), 2);
         assert_eq!(p.data[0].rows(), 2);
+    }
+
+    /// `${URLENCODE(source.column)}` reads the column percent-encoded
+    /// (`buf.dataenc`), in the URL as in the body, and the source's row is picked.
+    #[test]
+    fn url_encoded_data_columns() {
+        use kaioken_vm::{ColumnId, DataId};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.csv");
+        std::fs::write(&path, "name\na+b&c\n").unwrap();
+        let p = program(Flags {
+            url: Some("http://127.0.0.1:8080/u?n=${URLENCODE(u.name)}".into()),
+            body: Some("n=${URLENCODE( u.name )}".into()),
+            data: vec![format!("u={}", path.display())],
+            ..Flags::default()
+        });
+        let (b0, b1, dc0) = (BufId(0), BufId(1), ColumnId(0));
+        assert_eq!(
+            p.code[..8],
+            [
+                Op::DataRow { data: DataId(0) },
+                Op::BufClear { buf: b0 },
+                Op::PushConst {
+                    buf: b0,
+                    k: ConstId(0)
+                },
+                Op::PushDataEncoded { buf: b0, col: dc0 },
+                Op::BufClear { buf: b1 },
+                Op::PushConst {
+                    buf: b1,
+                    k: ConstId(3)
+                },
+                Op::PushDataEncoded { buf: b1, col: dc0 },
+                Op::Send { step: StepId(0) },
+            ]
+        );
     }
 
     #[test]

@@ -318,6 +318,11 @@ pub enum Part {
     Setup(String),
     /// `${source.column}`: a column of the iteration's row of a data source.
     Data(String, String),
+    /// `${URLENCODE(source.column)}`: a data source's column, percent-encoded.
+    DataEncoded(String, String),
+    /// `${URLENCODE(setup.key)}`: a value the `setup` script returned,
+    /// percent-encoded.
+    SetupEncoded(String),
 }
 
 /// A part as a scenario writes it: literal text as is (lossy UTF-8), the others as
@@ -333,6 +338,8 @@ impl std::fmt::Display for Part {
             Part::Script(name) => write!(f, "${{script:{name}}}"),
             Part::Setup(key) => write!(f, "${{setup.{key}}}"),
             Part::Data(source, column) => write!(f, "${{{source}.{column}}}"),
+            Part::DataEncoded(source, column) => write!(f, "${{URLENCODE({source}.{column})}}"),
+            Part::SetupEncoded(key) => write!(f, "${{URLENCODE(setup.{key})}}"),
         }
     }
 }

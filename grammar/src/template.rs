@@ -37,7 +37,8 @@ pub enum TemplatePart {
         name: String,
         /// Arguments, for built-ins that take them (`${RANDOM(1,100)}`).
         args: Vec<i64>,
-        /// The value a built-in applies to (`${URLENCODE(token)}`).
+        /// The value a built-in applies to (`${URLENCODE(token)}`,
+        /// `${URLENCODE(users.name)}`).
         of: Option<String>,
         /// The span of the whole `${name}`.
         span: Span,
@@ -209,6 +210,29 @@ mod tests {
             args: vec![],
             of: None,
             span: Span::new(start, end),
+        }
+    }
+
+    /// `URLENCODE`'s name may be qualified as a variable's may:
+    /// `${URLENCODE(users.name)}`.
+    #[test]
+    fn qualified_name_args() {
+        let t = parse_template("${URLENCODE(users.name)}${URLENCODE( t )}").unwrap();
+        let ofs: Vec<Option<&str>> = t
+            .parts
+            .iter()
+            .map(|p| match p {
+                TemplatePart::Var { of, .. } => of.as_deref(),
+                TemplatePart::Literal { .. } => None,
+            })
+            .collect();
+        assert_eq!(ofs, [Some("users.name"), Some("t")]);
+        for bad in [
+            "${URLENCODE(a.b.c)}",
+            "${URLENCODE(a.)}",
+            "${URLENCODE(.a)}",
+        ] {
+            assert!(parse_template(bad).is_err(), "{bad}");
         }
     }
 

@@ -239,6 +239,44 @@ fn data_flag_with_json_without_a_scenario_file() {
     );
 }
 
+/// `${URLENCODE(source.column)}` and `${URLENCODE(setup.key)}`: a value with `+`,
+/// `&`, `=` or a space arrives as one query value, every byte but the unreserved
+/// ones percent-encoded, as nginx logs it.
+#[test]
+fn url_encoded_data_columns_and_setup_values() {
+    let nginx = Nginx::start(Variant::Http1);
+    Test::new()
+        .file("users.csv", "name\na+b&c=d\nann lee/x\n")
+        .scenario(&format!(
+            r#"
+            [target]
+            url = "{}"
+
+            [scripts]
+            setup = "return {{ token = 'x+y/z' }}"
+
+            [[data]]
+            name = "users"
+            file = "users.csv"
+            "#,
+            nginx.url("/echo?n=${URLENCODE(users.name)}&t=${URLENCODE( setup.token )}")
+        ))
+        .args(["-c", "1", "-n", "2"])
+        .run();
+    let uris: Vec<String> = nginx
+        .access_log_lines()
+        .into_iter()
+        .map(|l| l.uri)
+        .collect();
+    assert_eq!(
+        uris,
+        [
+            "/echo?n=a%2Bb%26c%3Dd&t=x%2By%2Fz",
+            "/echo?n=ann%20lee%2Fx&t=x%2By%2Fz"
+        ]
+    );
+}
+
 /// CSV quoting per RFC 4180: a quoted field keeps its comma, its doubled quote
 /// becomes one, and a quoted line break stays in the value.
 #[test]

@@ -42,6 +42,9 @@ macro_rules! for_each_op {
             /// Append column `col` of the iteration's row to `buf`, percent-encoding
             /// what a URL's path and query cannot carry (as `buf.sloturl`).
             PushDataUrl { buf: BufId, col: ColumnId } => "buf.dataurl";
+            /// Append column `col` of the iteration's row to `buf`, percent-encoded
+            /// (`${URLENCODE(source.column)}`, as `buf.slotenc`).
+            PushDataEncoded { buf: BufId, col: ColumnId } => "buf.dataenc";
             /// Yield `Send(step)`: the step's buffers are ready. The runtime performs the
             /// exchange and resumes with its outcome, which the judging instructions
             /// after it (`check`, `extract`, `jump.failed`) read.

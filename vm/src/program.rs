@@ -215,6 +215,7 @@ impl Program {
                 | Op::PushRandom { buf, .. }
                 | Op::PushData { buf, .. }
                 | Op::PushDataUrl { buf, .. }
+                | Op::PushDataEncoded { buf, .. }
                 | Op::PushScript { buf, .. } => pushed[buf.index()].push(Pushed::Value),
                 Op::Send { step } => {
                     let step = &self.steps[step];

@@ -104,7 +104,9 @@ impl Program {
                     in_range("slot", slot.index(), slots, pc)?;
                 }
                 Op::DataRow { data } => in_range("data source", data.index(), self.data.len(), pc)?,
-                Op::PushData { buf, col } | Op::PushDataUrl { buf, col } => {
+                Op::PushData { buf, col }
+                | Op::PushDataUrl { buf, col }
+                | Op::PushDataEncoded { buf, col } => {
                     in_range("buffer", buf.index(), bufs, pc)?;
                     in_range("data column", col.index(), self.data_columns.len(), pc)?;
                     let c = self.data_columns[col];

@@ -147,6 +147,11 @@ impl Program {
                     let cell = self.data[c.data].cell(state.rows[c.data], c.column);
                     crate::push_target_encoded(&mut state.bufs[buf], cell);
                 }
+                Op::PushDataEncoded { buf, col } => {
+                    let c = self.data_columns[col];
+                    let cell = self.data[c.data].cell(state.rows[c.data], c.column);
+                    crate::push_url_encoded(&mut state.bufs[buf], cell);
+                }
                 Op::Send { step } => {
                     state.requests += 1;
                     return Yield::Send(step);

@@ -52,13 +52,13 @@ impl Lowerer<'_> {
                             };
                             self.errors.push(CompileError::at(kind, &value.loc, None));
                         }
-                        Part::Setup(key) => {
+                        Part::Setup(key) | Part::SetupEncoded(key) => {
                             let kind = CompileErrorKind::BuiltinNotAllowed {
                                 name: format!("setup.{key}"),
                             };
                             self.errors.push(CompileError::at(kind, &value.loc, None));
                         }
-                        Part::Data(source, column) => {
+                        Part::Data(source, column) | Part::DataEncoded(source, column) => {
                             let kind = CompileErrorKind::BuiltinNotAllowed {
                                 name: format!("{source}.{column}"),
                             };
@@ -148,6 +148,13 @@ impl Lowerer<'_> {
                             continue;
                         }
                     };
+                    if encode && name.contains(['.', ':']) {
+                        match self.encoded_qualified(&name, &value.loc, span) {
+                            Some(part) => out.parts.push(part),
+                            None => ok = false,
+                        }
+                        continue;
+                    }
                     match self.resolve(name, &value.loc, span) {
                         Some(Resolved::Extracted(var)) if encode => {
                             out.parts.push(Part::UrlEncoded(var));
@@ -225,6 +232,32 @@ impl Lowerer<'_> {
                 None
             }
         })
+    }
+
+    /// `${URLENCODE(source.column)}` and `${URLENCODE(setup.key)}`: the encoded
+    /// part, or `None` after reporting what is wrong with the name.
+    fn encoded_qualified(
+        &mut self,
+        name: &str,
+        loc: &Loc,
+        span: kaioken_grammar::Span,
+    ) -> Option<Part> {
+        match self.qualified(name, &[], &None, loc, span)?? {
+            Part::Data(source, column) => Some(Part::DataEncoded(source, column)),
+            Part::Setup(key) => Some(Part::SetupEncoded(key)),
+            _ => {
+                // A script runs once the request is built as far as its part;
+                // encoding what it returns is the function's to do.
+                let kind = CompileErrorKind::BadBuiltinArgs {
+                    name: "URLENCODE".into(),
+                    expected: "an extracted value, an environment variable, a data column \
+                               (`${URLENCODE(users.name)}`) or a `setup` value, not a script's \
+                               value; have the function return it encoded",
+                };
+                self.errors.push(CompileError::at(kind, loc, Some(span)));
+                None
+            }
+        }
     }
 
     /// What the name in a `${name}` stands for, in order: a value an earlier step
@@ -323,6 +356,21 @@ mod tests {
             errors_env("[target]\nurl = \"http://h/a b${T}\"\n", &[("T", "x")]),
             [
                 "2:8 [http://h/a b${T}] invalid URL: the path contains a space or control character; percent-encode it (`%20`)"
+            ]
+        );
+    }
+
+    /// `URLENCODE` takes a qualified name too; a script's value is the one it
+    /// cannot encode, and says so.
+    #[test]
+    fn url_encode_of_a_qualified_name() {
+        assert_eq!(
+            errors(
+                "[scripts]\nsign = \"return 'x'\"\n[target]\nurl = \"http://h/?s=${URLENCODE(script:sign)}&t=${URLENCODE(nope.x)}\"\n"
+            ),
+            [
+                "4:20 [${URLENCODE(script:sign)}] `URLENCODE` takes an extracted value, an environment variable, a data column (`${URLENCODE(users.name)}`) or a `setup` value, not a script's value; have the function return it encoded",
+                "4:48 [${URLENCODE(nope.x)}] unknown variable `nope.x`",
             ]
         );
     }

@@ -148,7 +148,9 @@ impl Lowerer<'_> {
                 | Part::Random(..)
                 | Part::Script(_)
                 | Part::Setup(_)
-                | Part::Data(..) => path.parts.push(part.clone()),
+                | Part::Data(..)
+                | Part::DataEncoded(..)
+                | Part::SetupEncoded(_) => path.parts.push(part.clone()),
             }
         }
         let path = self.check_path(url, path)?;
