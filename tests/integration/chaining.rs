@@ -218,3 +218,42 @@ fn the_cookie_jar_carries_a_session() {
         .report();
     assert_eq!(report.get("checks")[0]["fails"], 0, "{report}");
 }
+
+/// A JSON number reaches the next request as the server wrote it: `1e2`, `19.90`
+/// and an integer beyond 2^64 are not rewritten through an `f64`, alone or inside
+/// an object, on the direct route (`$.a`) as on jsonpath-rust's (`$..y`). httpbin
+/// decodes `/base64/…` into the body `{"a": 1e2, "o": {"x": 1.0, "y":
+/// 12345678901234567890123}, "p": 19.90}` and logs the next request's query.
+#[test]
+fn json_numbers_are_extracted_as_written() {
+    let httpbin = crate::httpbin::Httpbin::start();
+    Test::new()
+        .scenario(
+            r#"
+            [[scenarios]]
+            [[scenarios.steps]]
+            url = "/base64/BODY"
+            extract = { a = "json:$.a", o = "json:$.o", p = "json:$.p", y = "json:$..y" }
+
+            [[scenarios.steps]]
+            url = "/anything?a=${a}&o=${o}&p=${p}&y=${y}"
+            "#
+            .replace("BODY", "eyJhIjogMWUyLCAibyI6IHsieCI6IDEuMCwgInkiOiAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyM30sICJwIjogMTkuOTB9")
+            .as_str(),
+        )
+        .arg(httpbin.url("/"))
+        .args(["-n", "2", "-c", "1"])
+        .run();
+    let lines = httpbin.access_log_lines();
+    let queries: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.path == "/anything")
+        .map(|l| l.query.as_str())
+        .collect();
+    assert_eq!(
+        queries,
+        [
+            "a=1e2&o=%7B%22x%22:1.0,%22y%22:12345678901234567890123%7D&p=19.90&y=12345678901234567890123"
+        ]
+    );
+}

@@ -277,6 +277,30 @@ fn url_encoded_data_columns_and_setup_values() {
     );
 }
 
+/// A JSON source's numbers are sent as the file writes them: `1.10` is not `1.1`,
+/// `1e2` is not `100.0`, and a 30-digit id is not rounded to an `f64`.
+#[test]
+fn json_numbers_are_sent_as_written() {
+    let nginx = Nginx::start(Variant::Http1);
+    Test::new()
+        .file(
+            "n.json",
+            r#"[{"b": 1.10, "c": 1e2, "f": 123456789012345678901234567890, "o": {"x": -0.0}}]"#,
+        )
+        .arg(nginx.url("/echo?v=${n.b}/${n.c}/${n.f}&o=${n.o}"))
+        .args(["--data", "n=n.json", "-c", "1", "-n", "1"])
+        .run();
+    let uris: Vec<String> = nginx
+        .access_log_lines()
+        .into_iter()
+        .map(|l| l.uri)
+        .collect();
+    assert_eq!(
+        uris,
+        ["/echo?v=1.10/1e2/123456789012345678901234567890&o=%7B%22x%22:-0.0%7D"]
+    );
+}
+
 /// CSV quoting per RFC 4180: a quoted field keeps its comma, its doubled quote
 /// becomes one, and a quoted line break stays in the value.
 #[test]

@@ -52,7 +52,7 @@ pub use builtin::{Builtin, push_url_encoded};
 pub use check::{CheckExpr, CompiledCheck, ResponseView, TextTest};
 pub use data::{DataColumn, DataStrategy, DataTable};
 pub use expected::ExpectedStatus;
-pub use extract::{CompiledExtractor, ExtractKind, Pattern};
+pub use extract::{CompiledExtractor, ExtractKind, Pattern, push_json_text};
 pub use host::{Host, SystemHost, system_unix_ms};
 pub use ids::{
     BufId, CheckId, ColumnId, ConstId, DataId, ExtractorId, OriginId, Pc, PickId, RangeId,

@@ -343,8 +343,11 @@ fn csv_error(e: csv::Error) -> String {
 }
 
 /// A JSON array of objects. Values that are strings are used as they are; numbers,
-/// booleans and `null` as their JSON text; nested arrays and objects as compact
-/// JSON. Every object has the first one's keys, no more and no fewer.
+/// booleans, `null`, arrays and objects as their JSON text in the file, without the
+/// whitespace between tokens (`kaioken_vm::push_json_text`, the extractors' rule):
+/// `19.90` stays `19.90` and a 30-digit id stays whole, where a parsed
+/// `serde_json::Value` would round them through an `f64`. Every object has the first
+/// one's keys, no more and no fewer.
 fn load_json(
     name: &str,
     path: &str,
@@ -352,18 +355,22 @@ fn load_json(
     capacity: usize,
     strategy: DataStrategy,
 ) -> Result<DataTable, String> {
+    use serde_json::value::RawValue;
     let mut text = String::with_capacity(capacity);
     file.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    let value: serde_json::Value = serde_json::from_str(&text)
+    // Checked whole first, so that a syntax error is located in the file.
+    let value: &RawValue = serde_json::from_str(&text)
         .map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))?;
-    drop(text);
-    let serde_json::Value::Array(items) = value else {
+    let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(value.get()) else {
         return Err("expected an array of objects, `[{\"name\": \"ann\"}, …]`".into());
     };
     let mut table: Option<DataTable> = None;
     let mut cell = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let serde_json::Value::Object(object) = item else {
+        // Sorted keys, the last of repeated ones winning, as a parsed object has them.
+        let Ok(object) =
+            serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(item.get())
+        else {
             return Err(format!("item {i} is not an object"));
         };
         let t = table.get_or_insert_with(|| {
@@ -381,9 +388,11 @@ fn load_json(
                 return Err(format!("item {i} has no key `{column}`"));
             };
             cell.clear();
-            match v {
-                serde_json::Value::String(s) => cell.extend_from_slice(s.as_bytes()),
-                other => cell.extend_from_slice(other.to_string().as_bytes()),
+            if v.get().starts_with('"') {
+                let s: String = serde_json::from_str(v.get()).map_err(|e| e.to_string())?;
+                cell.extend_from_slice(s.as_bytes());
+            } else {
+                kaioken_vm::push_json_text(&mut cell, v.get());
             }
             cells.push(cell.clone());
         }
