@@ -61,10 +61,18 @@ impl Lowerer<'_> {
                 "the URL is empty; expected `http://` or `https://` and a host".into(),
             );
         }
+        // The first part that is not fixed text, named as written.
+        let computed = |t: &Template| {
+            let part = t.parts.iter().find(|p| !matches!(p, Part::Lit(_)));
+            part.map_or_else(String::new, ToString::to_string)
+        };
         let Some(Part::Lit(first)) = t.parts.first() else {
             return bad(
                 self,
-                "the scheme and host must be fixed, not a built-in".into(),
+                format!(
+                    "the scheme and host must be fixed, not `{}`, a value computed per request",
+                    computed(&t)
+                ),
             );
         };
         let first = String::from_utf8_lossy(first).into_owned();
@@ -79,7 +87,10 @@ impl Lowerer<'_> {
         if authority_end.is_none() && t.parts.len() > 1 {
             return bad(
                 self,
-                "the scheme and host must be fixed; a built-in cannot be part of them".into(),
+                format!(
+                    "the scheme and host must be fixed; `{}`, a value computed per request, cannot be part of them",
+                    computed(&t)
+                ),
             );
         }
         let authority_end = authority_end.unwrap_or(first.len());
@@ -311,11 +322,15 @@ mod tests {
         );
         assert_eq!(
             reason("${VU}://h/"),
-            "the scheme and host must be fixed, not a built-in"
+            "the scheme and host must be fixed, not `${VU}`, a value computed per request"
+        );
+        assert_eq!(
+            reason("${RANDOM(1,9)}/x"),
+            "the scheme and host must be fixed, not `${RANDOM(1,9)}`, a value computed per request"
         );
         assert_eq!(
             reason("http://h${VU}/"),
-            "the scheme and host must be fixed; a built-in cannot be part of them"
+            "the scheme and host must be fixed; `${VU}`, a value computed per request, cannot be part of them"
         );
         assert_eq!(
             reason("http://h/a b"),
