@@ -19,8 +19,9 @@
 //! An exchange, in echo mode: write the message (text when it is UTF-8, else
 //! binary), then read until `expect` data messages came; the last one is what the
 //! step's checks and extractors read. Its status is `ws:1000`; a close frame from
-//! the peer before the replies makes it `ws:<code>`; a dropped connection is an
-//! error (`reset`). In fire-and-forget mode the exchange is over once the message is
+//! the peer before the replies makes it `ws:<code>`; a dropped connection, or a
+//! normal close (1000, which would read as a completed exchange) before the
+//! replies, is an error (`reset`). In fire-and-forget mode the exchange is over once the message is
 //! written; messages that came meanwhile are read without waiting, and counted.
 //! Pings are answered by tungstenite as frames are read and written.
 //!
@@ -298,7 +299,17 @@ impl Ws {
                 Some(Ok(Message::Text(t))) => t.into(),
                 Some(Ok(Message::Binary(b))) => b,
                 Some(Ok(Message::Close(frame))) => {
-                    return self.peer_closed(i, close_code(frame.as_ref()));
+                    let code = close_code(frame.as_ref());
+                    if code == NORMAL {
+                        // Not the status of an exchange that completed: no reply came.
+                        self.peer_closed(i, code)?;
+                        self.last.detail = Some(
+                            "the server closed the connection normally (1000) before the reply"
+                                .into(),
+                        );
+                        return Err(ErrorKind::Reset);
+                    }
+                    return self.peer_closed(i, code);
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Err(e)) => {

@@ -27,6 +27,8 @@ CLOSE_AFTER, TLS = int(sys.argv[4]), sys.argv[5] == "tls"
 PING = float(sys.argv[6])
 # At message CLOSE_AFTER, drop the connection without a close frame instead.
 DROP = sys.argv[7] == "drop"
+# The code of the close at message CLOSE_AFTER.
+CLOSE_CODE = int(sys.argv[8])
 received = 0
 
 def save():
@@ -50,7 +52,7 @@ async def handler(ws):
                 if DROP:
                     ws.transport.abort()
                 else:
-                    await ws.close(4000, "enough")
+                    await ws.close(CLOSE_CODE, "enough")
                 break
             if MODE == "count":
                 continue
@@ -98,9 +100,11 @@ pub enum WsMode {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WsOptions {
     pub mode: WsMode,
-    /// Close each connection with code 4000, instead of answering, when its message
-    /// number this many arrives (0: never).
+    /// Close each connection with code `close_code`, instead of answering, when its
+    /// message number this many arrives (0: never).
     pub close_after: u32,
+    /// The code of the close at `close_after` (0: 4000).
+    pub close_code: u16,
     /// With `close_after`: drop the connection there, without a close frame.
     pub drop: bool,
     /// Serve `wss://` with a certificate signed by a CA ([`WsEcho::ca_path`]).
@@ -150,6 +154,10 @@ impl WsEcho {
             .arg(if options.tls { "tls" } else { "plain" })
             .arg(options.ping.map_or(0.0, |d| d.as_secs_f64()).to_string())
             .arg(if options.drop { "drop" } else { "close" })
+            .arg(match options.close_code {
+                0 => "4000".to_owned(),
+                code => code.to_string(),
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))

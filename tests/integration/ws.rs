@@ -522,6 +522,48 @@ fn a_dropped_connection_is_a_reset() {
     assert_eq!(server.received(), 10);
 }
 
+/// A server that closes normally (1000) instead of replying: that exchange got no
+/// reply, a `reset` error naming the close, not the `ws:1000` of a completed
+/// exchange; the close is counted and the next message opens a new connection.
+#[test]
+fn a_normal_close_before_the_reply_is_not_a_success() {
+    let server = WsEcho::start_with(WsOptions {
+        close_after: 5,
+        close_code: 1000,
+        ..WsOptions::default()
+    });
+    let report = Test::new()
+        .arg(server.url("/"))
+        .args(["-c", "1", "-n", "10", "-b", "m", "--max-error-rate", "0.5"])
+        .report()
+        .run()
+        .report();
+    report.check_invariants(0);
+    assert_eq!(
+        report.error_classes(),
+        [("reset".to_owned(), 2)],
+        "{report}"
+    );
+    assert_eq!(
+        report.str("error_details.reset"),
+        "the server closed the connection normally (1000) before the reply",
+        "{report}"
+    );
+    assert_eq!(
+        report.status_codes_named(),
+        [("ws:1000".to_owned(), 8)],
+        "{report}"
+    );
+    assert_eq!(report.u64("requests.failed"), 2, "{report}");
+    assert_eq!(
+        report.u64("websocket.connections.closed_by_peer"),
+        2,
+        "{report}"
+    );
+    assert_eq!(report.u64("websocket.connections.opened"), 2, "{report}");
+    assert_eq!(server.received(), 10);
+}
+
 /// A message that is not UTF-8 (`--body-file` of raw bytes) goes as a binary
 /// message and comes back whole.
 #[test]
