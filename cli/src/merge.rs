@@ -395,11 +395,14 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
     // Latencies, from the histograms.
     let overall = histogram(parts, "")?.ok_or_else(|| missing(&parts[0].0, "histogram"))?;
     // The parts' largest latencies are exact: so is the largest of them.
-    let exact_max = parts
-        .iter()
-        .filter_map(|(_, r)| r.latency_ms.max)
-        .map(|ms| (ms * 1000.0).round() as u64)
-        .max();
+    let largest = |max_ms: &dyn Fn(&Report) -> Option<f64>| {
+        parts
+            .iter()
+            .filter_map(|(_, r)| max_ms(r))
+            .map(|ms| (ms * 1000.0).round() as u64)
+            .max()
+    };
+    let exact_max = largest(&|r| r.latency_ms.max);
     m.latency_ms = report::Latency::with_max(&overall, exact_max);
     m.histogram.data = kaioken_report::hdr::encode(&overall);
     let mut histograms = BTreeMap::new();
@@ -416,6 +419,15 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
             .and_then(|d| kaioken_report::hdr::decode(d))
             .as_ref()
             .map(report::latency)
+            .unwrap_or_default()
+    };
+    // A group's latencies, with the largest of its parts' exact maxima.
+    let of_max = |key: &str, max_ms: &dyn Fn(&Report) -> Option<f64>| -> report::Latency {
+        histograms
+            .get(key)
+            .and_then(|d| kaioken_report::hdr::decode(d))
+            .as_ref()
+            .map(|h| report::Latency::with_max(h, largest(max_ms)))
             .unwrap_or_default()
     };
     // Without a correction to make, the same latencies: the same maximum.
@@ -444,7 +456,9 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
             g.requests = sum(&|r| pick(r).map_or(0, |g| g.requests));
             g.errors = sum(&|r| pick(r).map_or(0, |g| g.errors));
             g.failed = sum(&|r| pick(r).map_or(0, |g| g.failed));
-            g.latency_ms = of(&format!("{prefix}/{}", g.name));
+            g.latency_ms = of_max(&format!("{prefix}/{}", g.name), &|r| {
+                pick(r).and_then(|g| g.latency_ms.max)
+            });
         }
     }
     for (i, s) in m.steps.iter_mut().enumerate() {
@@ -456,7 +470,9 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
                 .iter()
                 .filter_map(|r| r.steps.get(i).map(|s| s.status_codes.clone())),
         );
-        s.latency_ms = of(&format!("steps/{i}"));
+        s.latency_ms = of_max(&format!("steps/{i}"), &|r| {
+            r.steps.get(i).and_then(|s| s.latency_ms.max)
+        });
     }
     let p = &mut m.phases_ms;
     for (name, phase) in [

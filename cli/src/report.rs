@@ -503,12 +503,7 @@ impl Report {
             elapsed_s: stats.elapsed.as_secs_f64(),
             requests: requests(stats),
             latency_ms: Latency::with_max(&stats.latency, exact_max),
-            // The same latencies, without a correction to make: the same maximum.
-            latency_uncorrected_ms: if stats.latency_uncorrected == stats.latency {
-                Latency::with_max(&stats.latency_uncorrected, exact_max)
-            } else {
-                latency(&stats.latency_uncorrected)
-            },
+            latency_uncorrected_ms: uncorrected_latency(stats, exact_max),
             schedule_lag_ms: lag(&stats.schedule_lag),
             iterations: iterations(&ir.load, stats, Some(end.reason)),
             warnings: Vec::new(),
@@ -767,6 +762,16 @@ pub(crate) fn load_warnings(it: &Iterations, reason: StopReason, cap: Option<Cap
     warnings
 }
 
+/// The latencies from the actual send. Without a correction to make, they are the
+/// run's latencies, of the same exact maximum (`exact_max`, [`exact_max_us`]).
+fn uncorrected_latency(stats: &RunStats, exact_max: Option<u64>) -> Latency {
+    if stats.latency_uncorrected == stats.latency {
+        Latency::with_max(&stats.latency_uncorrected, exact_max)
+    } else {
+        latency(&stats.latency_uncorrected)
+    }
+}
+
 /// The largest latency (µs), exact: each second of the timeline keeps its own.
 pub(crate) fn exact_max_us(stats: &RunStats) -> Option<u64> {
     stats
@@ -912,7 +917,7 @@ fn steps(ir: &Ir, stats: &RunStats, rule: &Redact) -> Vec<StepJson> {
             stats.error_count(),
             stats.failed(),
             // Like a step's when there are several: timed from the actual send.
-            latency(&stats.latency_uncorrected),
+            uncorrected_latency(stats, exact_max_us(stats)),
             classes(&counts),
         )];
     }
@@ -925,7 +930,7 @@ fn steps(ir: &Ir, stats: &RunStats, rule: &Redact) -> Vec<StepJson> {
                 t.requests,
                 t.errors,
                 t.errors + t.unexpected,
-                latency(&t.latency),
+                Latency::with_max(&t.latency, Some(t.latency_max_us)),
                 classes(&s.status_classes),
             )
         })
@@ -1198,7 +1203,7 @@ fn scenario_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<Group
             requests: s.requests,
             errors: s.errors,
             failed: s.errors + s.unexpected,
-            latency_ms: latency(&s.latency),
+            latency_ms: Latency::with_max(&s.latency, Some(s.latency_max_us)),
         })
         .collect()
 }
@@ -1214,7 +1219,7 @@ fn tag_groups(program: &kaioken_vm::Program, stats: &RunStats) -> Vec<GroupJson>
             requests: s.requests,
             errors: s.errors,
             failed: s.errors + s.unexpected,
-            latency_ms: latency(&s.latency),
+            latency_ms: Latency::with_max(&s.latency, Some(s.latency_max_us)),
         })
         .collect()
 }
@@ -1230,6 +1235,7 @@ fn tag_stats<'a>(
             match tags.get_mut(tag.as_str()) {
                 Some(t) => {
                     let _ = t.latency.add(&s.latency);
+                    t.latency_max_us = t.latency_max_us.max(s.latency_max_us);
                     t.requests += s.requests;
                     t.errors += s.errors;
                     t.unexpected += s.unexpected;
@@ -1708,12 +1714,14 @@ target_rate = 0
         stats.extractions = vec![[5, 1]];
         stats.scenarios = vec![
             ScenarioStats {
+                latency_max_us: browse.max(),
                 latency: browse,
                 requests: 6,
                 errors: 0,
                 unexpected: 0,
             },
             ScenarioStats {
+                latency_max_us: order.max(),
                 latency: order,
                 requests: 3,
                 errors: 1,

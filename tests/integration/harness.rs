@@ -565,6 +565,28 @@ impl Report {
                 let v = num(latency, p).unwrap_or(0.0);
                 assert!(v <= max, "latency_ms.{p} {v} above max {max}:\n{self}");
             }
+            // A step's, scenario's or tag's latencies are some of the run's, timed
+            // from the actual send (no later than the run's): their exact maximum
+            // is no larger, and their percentiles are no larger than it.
+            for list in ["steps", "scenarios", "tags"] {
+                for (i, group) in self.get(list).as_array().into_iter().flatten().enumerate() {
+                    let latency = &group["latency_ms"];
+                    let Some(group_max) = num(latency, "max") else {
+                        continue;
+                    };
+                    assert!(
+                        group_max <= max,
+                        "{list}[{i}] max {group_max} above the run's {max}:\n{self}"
+                    );
+                    for p in ["p50", "p75", "p90", "p95", "p99", "p99_9"] {
+                        let v = num(latency, p).unwrap_or(0.0);
+                        assert!(
+                            v <= group_max,
+                            "{list}[{i}] {p} {v} above its max {group_max}:\n{self}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

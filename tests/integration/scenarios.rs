@@ -119,6 +119,22 @@ fn weighted_scenarios_run_their_steps_in_order() {
             home + echo,
             "{report}"
         );
+        // Every response is one step's and one scenario's, and the closed model
+        // times it from the actual send: the largest of the steps' and of the
+        // scenarios' exact maxima is the run's.
+        report.check_invariants(0);
+        let largest = |key: &str| {
+            report
+                .get(key)
+                .as_array()
+                .expect("an array")
+                .iter()
+                .filter_map(|g| g["latency_ms"]["max"].as_f64())
+                .fold(0.0, f64::max)
+        };
+        let max = report.f64("latency_ms.max");
+        assert_eq!(largest("steps"), max, "{report}");
+        assert_eq!(largest("scenarios"), max, "{report}");
         // Per-scenario and per-tag results add up to what the server saw.
         let groups = |key: &str| -> Vec<(String, u64)> {
             report

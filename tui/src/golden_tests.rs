@@ -118,12 +118,14 @@ fn closed() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
     total.extractions = vec![[90_000, 12]];
     total.scenarios = vec![
         ScenarioStats {
+            latency_max_us: browse.max(),
             latency: browse,
             requests: 91_000,
             errors: 10,
             unexpected: 5,
         },
         ScenarioStats {
+            latency_max_us: order.max(),
             latency: order,
             requests: 30_640,
             errors: 30,

@@ -12,6 +12,9 @@ use super::{Merge, clamp_us, new_histogram, sum_histograms};
 pub struct ScenarioStats {
     /// Latency of its responses, from the actual send (µs).
     pub latency: Histogram<u64>,
+    /// The largest of them (µs), exact: the histogram's max is its bucket's highest
+    /// value. 0 before the first response.
+    pub latency_max_us: u64,
     /// Finished requests.
     pub requests: u64,
     /// Of those, the ones without a response.
@@ -29,6 +32,7 @@ impl ScenarioStats {
     pub(super) fn with_latency(latency: Histogram<u64>) -> ScenarioStats {
         ScenarioStats {
             latency,
+            latency_max_us: 0,
             requests: 0,
             errors: 0,
             unexpected: 0,
@@ -40,7 +44,9 @@ impl ScenarioStats {
     #[inline]
     pub(super) fn record(&mut self, took: Duration, error: bool) {
         if !error {
-            self.latency.saturating_record(clamp_us(took));
+            let us = clamp_us(took);
+            self.latency.saturating_record(us);
+            self.latency_max_us = self.latency_max_us.max(us);
         }
         self.requests += 1;
         self.errors += u64::from(error);
@@ -53,6 +59,7 @@ impl Merge for ScenarioStats {
         I: Iterator<Item = &'a ScenarioStats> + Clone,
     {
         sum_histograms(&mut self.latency, parts.clone().map(|p| &p.latency), again);
+        self.latency_max_us = parts.clone().map(|p| p.latency_max_us).max().unwrap_or(0);
         self.sum_counts(parts);
     }
 }

@@ -119,6 +119,11 @@ impl Merge for StepStats {
                 parts.clone().map(|p| &p.totals.latency),
                 again,
             );
+            self.totals.latency_max_us = parts
+                .clone()
+                .map(|p| p.totals.latency_max_us)
+                .max()
+                .unwrap_or(0);
         }
         self.sum_counts(parts);
     }
