@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::harness::Test;
 
 /// A target nothing listens on; these runs must not send anything.
-const NOWHERE: &str = "http://127.0.0.1:9/";
+use crate::harness::NOWHERE;
 
 /// `--version` names the commit the binary was built from (`cli/build.rs`).
 #[test]

@@ -8,7 +8,7 @@ use crate::harness::{Output, SCENARIO, Test};
 use crate::servers::{Behaviour, Server};
 
 /// A port nothing should be listening on; these runs must fail before connecting.
-const NOWHERE: &str = "http://127.0.0.1:9/";
+use crate::harness::NOWHERE;
 
 /// The checks every diagnostic must pass: the location `scenario.toml:LINE:COL`
 /// (`COL` of `None` accepts any column), the offending text, and an underline.

@@ -598,6 +598,9 @@ impl std::fmt::Display for Report {
     }
 }
 
+/// A loopback URL nothing listens on (the discard port): a refused connection.
+pub const NOWHERE: &str = "http://127.0.0.1:9/";
+
 /// A `Command` for the binary, with the environment every test uses.
 pub fn kaioken() -> Command {
     let mut cmd = Command::cargo_bin("kaioken").expect("the kaioken binary is built");

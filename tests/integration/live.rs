@@ -10,7 +10,7 @@ use crate::harness::{Report, Test, kaioken_path};
 use crate::nginx::{Nginx, Variant};
 
 /// A target nothing listens on; these runs must not send anything.
-const NOWHERE: &str = "http://127.0.0.1:9/";
+use crate::harness::NOWHERE;
 
 /// Also in a dry run, which says what the run would.
 #[test]

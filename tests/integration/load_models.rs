@@ -20,7 +20,7 @@ use crate::nginx::{Nginx, Variant};
 use crate::servers::{Behaviour, Server};
 
 /// A port nothing should be listening on; these runs must fail before connecting.
-const NOWHERE: &str = "http://127.0.0.1:9/";
+use crate::harness::NOWHERE;
 
 /// Serialize the runs whose assertions depend on timing (see the module docs).
 fn timing_lock() -> MutexGuard<'static, ()> {

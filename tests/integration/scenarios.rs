@@ -367,3 +367,40 @@ fn each_step_has_its_own_results() {
         );
     }
 }
+
+/// An iteration abandoned after a failed request has its number: the next one has
+/// the next, so `${ITERATION}` (and `${VU}-${ITERATION}`) never repeats. Each
+/// iteration here reaches nginx, then fails at a port nothing listens on.
+#[test]
+fn an_abandoned_iteration_keeps_its_number() {
+    for engine in ["tokio", "io_uring"] {
+        let nginx = Nginx::start(Variant::Http1);
+        let scenario = format!(
+            r#"
+            [[scenarios]]
+            [[scenarios.steps]]
+            url = "{}"
+            [[scenarios.steps]]
+            url = "{}"
+            "#,
+            nginx.url("/?i=${ITERATION}"),
+            crate::harness::NOWHERE,
+        );
+        let report = Test::new()
+            .scenario(&scenario)
+            .on_engine(engine)
+            .args(["-c", "1", "-n", "10", "--max-error-rate", "1"])
+            .report()
+            .run()
+            .report();
+        report.check_invariants(0);
+        assert_eq!(report.u64("requests.errors"), 5, "{engine}\n{report}");
+        let uris: Vec<String> = nginx
+            .access_log_lines()
+            .into_iter()
+            .map(|l| l.uri)
+            .collect();
+        let want: Vec<String> = (0..5).map(|i| format!("/?i={i}")).collect();
+        assert_eq!(uris, want, "{engine}\n{report}");
+    }
+}

@@ -69,7 +69,8 @@ macro_rules! for_each_op {
             /// Yield `IterationDone` and go back to the iteration's entry.
             IterEnd {} => "iter.end";
             /// Yield `IterationAborted` and go back to the iteration's entry without
-            /// counting the iteration as completed.
+            /// counting the iteration as completed (it keeps its number: the next
+            /// iteration has the next).
             IterAbort {} => "iter.abort";
         }
     };

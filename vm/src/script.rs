@@ -100,7 +100,8 @@ impl<'a> ScriptContext<'a> {
         self.state.vu
     }
 
-    /// The VU's iterations completed so far.
+    /// The VU's iterations finished so far, completed or abandoned: the number of
+    /// the one under way.
     pub fn iteration(&self) -> u64 {
         self.state.iteration
     }

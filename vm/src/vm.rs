@@ -215,6 +215,9 @@ impl Program {
                 }
                 Op::IterAbort {} => {
                     state.pc = self.entry;
+                    // An abandoned iteration had its number: the next one has the
+                    // next, so `${ITERATION}` never repeats.
+                    state.iteration += 1;
                     return Yield::IterationAborted;
                 }
             }
@@ -551,7 +554,7 @@ mod tests {
             Yield::IterationAborted
         );
         assert_eq!(vu.slot(SlotId(0)), b"");
-        assert_eq!(vu.iteration(), 2, "an abandoned iteration is not counted");
+        assert_eq!(vu.iteration(), 3, "an abandoned iteration has its number");
         assert!(vu.is_at_entry(&p));
         let (c, x) = (CheckId(0), ExtractorId(0));
         assert_eq!(host.checks, [(c, true), (c, false), (c, false)]);

@@ -53,7 +53,8 @@ impl VuState {
         &self.bufs[b]
     }
 
-    /// Iterations completed so far.
+    /// Iterations finished so far, completed or abandoned: the number of the one
+    /// under way (`${ITERATION}`).
     pub fn iteration(&self) -> u64 {
         self.iteration
     }
