@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::Span;
-use crate::live::{Interval, PUBLISH_EVERY, Snapshot};
+use crate::live::{Grid, Interval, PUBLISH_EVERY, Snapshot};
 use crate::shared::Shared;
 use crate::stats::{RunStats, Seconds, WorkerStats};
 use crate::worker::worker;
@@ -79,7 +79,10 @@ pub fn run(
     let mut interrupted_since: Option<Instant> = None;
     let mut hard_since: Option<Instant> = None;
     let mut abandoning = false;
-    let mut next_tick = start + PUBLISH_EVERY;
+    // Snapshot `k` is taken half a period after the workers' publication `k`
+    // (live.rs, `Grid`), and holds the data up to that grid point.
+    let grid = Grid::new(start);
+    let mut next_tick = start + PUBLISH_EVERY + PUBLISH_EVERY / 2;
     let mut snapshots = Snapshots::new(&shared, threads);
     while shared.running.load(Ordering::Acquire) > 0 {
         // The deadline is a wake-up of its own, not the tick after it: what waits
@@ -120,8 +123,8 @@ pub fn run(
             break;
         }
         if now >= next_tick {
-            next_tick += PUBLISH_EVERY;
-            on_tick(snapshots.take(&shared, now, None));
+            next_tick = grid.next_after(now) + PUBLISH_EVERY / 2;
+            on_tick(snapshots.take(&shared, grid.last_at(now), None));
         }
     }
     let mut workers = Vec::with_capacity(threads);
@@ -226,8 +229,9 @@ impl Snapshots {
         }
     }
 
-    /// The run as it stands at `now`: the workers' latest statistics merged, or
-    /// `last`, the final statistics, when the run is over.
+    /// The run as it stands at `now` (a grid point: what the workers published
+    /// then), the workers' latest statistics merged, or `last`, the final
+    /// statistics, when the run is over (`now`: the time it is).
     fn take(&mut self, shared: &Shared, now: Instant, last: Option<&RunStats>) -> &Snapshot {
         // The last snapshot's totals become the previous ones; the new totals
         // overwrite the ones before them.

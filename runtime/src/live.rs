@@ -6,6 +6,7 @@
 //!                   every PUBLISH_EVERY: a copy into its slot in Shared (one short
 //!                   lock per tick, never per request; only what changed since
 //!                   the copy there, see stats/mod.rs)
+//!                   (on a grid of PUBLISH_EVERY from the run's start, `Grid`)
 //!   controller:     every PUBLISH_EVERY: the latest copy of each worker (taken
 //!                   by a swap), merged (RunStats::merge_from, the same merge as
 //!                   at the end, into the snapshot-before-last's buffers)
@@ -25,7 +26,7 @@
 //! there; see `StepStats::keeps_latency`), which nothing live reads and which
 //! would cost a histogram per step in every copy.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -35,10 +36,48 @@ use crate::stats::RunStats;
 /// How often workers publish their statistics and the controller takes a snapshot.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
+/// The publication grid: workers publish at `start + k × PUBLISH_EVERY` (or as soon
+/// after as they wake), and the controller takes snapshot `k` half a period later,
+/// so that each snapshot holds every worker's publication `k` and an interval
+/// is one period of data. Each on its own clock (a worker publishing a period
+/// after it last did, the controller at its own ticks), the two drifted through
+/// each other: a snapshot with nothing new (a live rate of 0), then one with two
+/// periods' worth (twice the rate).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grid {
+    start: Instant,
+}
+
+impl Grid {
+    pub(crate) fn new(start: Instant) -> Grid {
+        Grid { start }
+    }
+
+    /// The first grid point after `now`: a worker's next publication.
+    pub(crate) fn next_after(self, now: Instant) -> Instant {
+        self.point(self.index(now) + 1)
+    }
+
+    /// The last grid point at or before `now`.
+    pub(crate) fn last_at(self, now: Instant) -> Instant {
+        self.point(self.index(now))
+    }
+
+    fn index(self, now: Instant) -> u32 {
+        let since = now.saturating_duration_since(self.start);
+        (since.as_nanos() / PUBLISH_EVERY.as_nanos()) as u32
+    }
+
+    fn point(self, k: u32) -> Instant {
+        self.start + PUBLISH_EVERY * k
+    }
+}
+
 /// A run as it stands at one tick.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// Time since the run started, warm-up included.
+    /// Time since the run started, warm-up included, to the grid point whose
+    /// publications the snapshot holds ([`Grid`]; the last: to the run's end).
     pub elapsed: Duration,
     /// Whether the warm-up is still going (nothing is measured yet).
     pub warming_up: bool,
@@ -220,6 +259,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_grid_is_whole_periods_from_the_start() {
+        let start = Instant::now();
+        let grid = Grid::new(start);
+        let ms = Duration::from_millis;
+        assert_eq!(grid.next_after(start), start + PUBLISH_EVERY);
+        assert_eq!(grid.next_after(start + ms(249)), start + PUBLISH_EVERY);
+        assert_eq!(grid.next_after(start + ms(250)), start + ms(500));
+        assert_eq!(grid.last_at(start + ms(499)), start + ms(250));
+        assert_eq!(grid.last_at(start + ms(500)), start + ms(500));
+        assert_eq!(grid.last_at(start), start);
+    }
+
     /// Snapshots count exactly as the final statistics do: their intervals add up to
     /// the run (requests and latency histogram alike), totals never go back, and the
     /// last snapshot is the returned statistics themselves. On the io_uring engine.
@@ -289,6 +341,20 @@ mod tests {
         let mut latency = crate::stats::new_histogram();
         for pair in snapshots.windows(2) {
             assert!(pair[1].total.total() >= pair[0].total.total());
+        }
+        // Snapshots before the last hold the workers' publications at a grid
+        // point: their intervals are whole periods of data, not the controller's
+        // own ticks (on which an interval could be empty, the next one double).
+        for s in snapshots.iter().filter(|s| !s.last) {
+            let periods = |d: Duration| d.as_nanos() / PUBLISH_EVERY.as_nanos();
+            let whole = |d: Duration| d.as_nanos().is_multiple_of(PUBLISH_EVERY.as_nanos());
+            assert!(
+                whole(s.elapsed) && periods(s.elapsed) > 0,
+                "{:?}",
+                s.elapsed
+            );
+            assert!(whole(s.interval.length), "{:?}", s.interval.length);
+            assert!(periods(s.interval.length) > 0, "{:?}", s.interval.length);
         }
         for s in &snapshots {
             requests += s.interval.requests;

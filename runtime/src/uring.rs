@@ -93,7 +93,7 @@ use socket2::{SockAddr, Socket, Type};
 use crate::backoff::Backoff;
 use crate::conn::{Peer, connect_failure, via_proxy};
 use crate::http1::{Held, to_absolute_form, write_request};
-use crate::live::PUBLISH_EVERY;
+use crate::live::Grid;
 use crate::open::{Backlog, Limits, RELEASE_AHEAD, RETIRE_AFTER, Schedule};
 use crate::proxy::{self, Handshake, Progress};
 use crate::rate::Pacer;
@@ -1000,7 +1000,8 @@ fn drive(
     }
     let mut completions: Vec<(u64, i32, u32)> = Vec::with_capacity(entries as usize * 2);
     let mut next_scan = now + SCAN_EVERY;
-    let mut next_publish = now + PUBLISH_EVERY;
+    let grid = Grid::new(shared.start);
+    let mut next_publish = grid.next_after(now);
     let timeout = shared.plan.transport.timeout;
     // The clock is read twice per round: just before submitting (the start of every
     // request in the submission) and when the wait returns (the end of every reaped
@@ -1178,7 +1179,7 @@ fn drive(
             shared.control.stop(StopReason::Duration);
         }
         if now >= next_publish {
-            next_publish = now + PUBLISH_EVERY;
+            next_publish = grid.next_after(now);
             shared.publish(index, engine.stats, now);
         }
         if now >= next_scan {

@@ -16,7 +16,7 @@ use crate::backoff::Backoff;
 use crate::closed::closed_vu;
 use crate::control::reached;
 use crate::driver::Drivers;
-use crate::live::PUBLISH_EVERY;
+use crate::live::{Grid, PUBLISH_EVERY};
 use crate::open::{OpenQueue, open_worker};
 use crate::rate::Pacer;
 use crate::shared::Shared;
@@ -268,8 +268,10 @@ pub(crate) fn worker(shared: &Arc<Shared>, index: usize) -> (WorkerStats, Instan
             // its own thread; the task ends with the worker's VUs.
             let publisher = ctx.clone();
             tokio::task::spawn_local(async move {
-                let mut tick = tokio::time::interval(PUBLISH_EVERY);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // On the grid the controller's snapshots follow (live.rs).
+                let first = Grid::new(publisher.shared.start).next_after(Instant::now());
+                let mut tick = tokio::time::interval_at(first.into(), PUBLISH_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {
                     tick.tick().await;
                     let mut stats = publisher.stats.borrow_mut();
