@@ -73,10 +73,10 @@ pub fn render(report: &Report) -> String {
         &header.map(|c| (*c).to_owned()).collect::<Vec<_>>(),
     );
     for s in &report.timeline {
-        // A whole second's responses are its rate; a second cut short is not whole.
-        let length = report.second_length(s.second);
-        let rps = if length < 1.0 {
-            num(s.responses as f64 / length, 3)
+        // A whole second's responses are its rate; a second cut short is not whole,
+        // and a fragment of one has none.
+        let rps = if report.second_length(s.second) < 1.0 {
+            opt(report.second_rate(s.responses, s.second), 3)
         } else {
             s.responses.to_string()
         };
@@ -247,7 +247,7 @@ mod tests {
     }
 
     /// A whole second's rate is its responses; the last, cut short, is its
-    /// responses over what it lasted.
+    /// responses over what it lasted, if that is a quarter of a second or more.
     #[test]
     fn the_last_second_is_a_rate_over_what_it_lasted() {
         let mut report = closed_report();
@@ -263,6 +263,19 @@ mod tests {
         let mut expected: Vec<String> = responses.iter().map(u64::to_string).collect();
         *expected.last_mut().unwrap() = num(*responses.last().unwrap() as f64 * 4.0, 3);
         assert_eq!(rps, expected);
+
+        // A fragment under a quarter of a second (the requests in flight at the
+        // end) has no rate.
+        report.elapsed_s = last as f64 + 0.003;
+        let text = render(&report);
+        let row = text
+            .split_terminator("\r\n")
+            .filter(|l| l.starts_with("run,"))
+            .last()
+            .unwrap();
+        assert_eq!(row.split(',').nth(6), Some(""), "{row}");
+        assert_eq!(report.second_rate(5, last), None);
+        assert_eq!(report.second_rate(5, last - 1), Some(5.0));
     }
 
     #[test]

@@ -363,7 +363,7 @@ pub fn render(report: &Report, serious: bool) -> String {
     let r = &report.requests;
     let t = &report.timeline;
     // A count in a second as a rate: over what the second lasted.
-    let per_second = |n: u64, second: usize| n as f64 / report.second_length(second);
+    let per_second = |n: u64, second: usize| report.second_rate(n, second);
     let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     let _ = write!(
         out,
@@ -424,23 +424,20 @@ pub fn render(report: &Report, serious: bool) -> String {
                 color: PALETTE[0],
                 values: t
                     .iter()
-                    .map(|s| Some(per_second(s.responses, s.second)))
+                    .map(|s| per_second(s.responses, s.second))
                     .collect(),
             },
             Series {
                 name: "errors".into(),
                 color: PALETTE[1],
-                values: t
-                    .iter()
-                    .map(|s| Some(per_second(s.errors, s.second)))
-                    .collect(),
+                values: t.iter().map(|s| per_second(s.errors, s.second)).collect(),
             },
             Series {
                 name: "unexpected status".into(),
                 color: PALETTE[2],
                 values: t
                     .iter()
-                    .map(|s| Some(per_second(s.unexpected_status, s.second)))
+                    .map(|s| per_second(s.unexpected_status, s.second))
                     .collect(),
             },
         ],
