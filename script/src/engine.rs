@@ -486,9 +486,11 @@ fn vars_table(lua: &Lua, current: &Rc<Current>) -> mlua::Result<Table> {
             Ok(match &*name {
                 "VU" => Value::Integer(i64::from(ctx.vu())),
                 "ITERATION" => Value::Integer(ctx.iteration() as i64),
+                // A variable no extractor has set (or that one emptied on a
+                // failed exchange) is `nil`, as a missing one is.
                 name => match ctx.var(name) {
-                    Some(v) => Value::String(lua.create_string(v)?),
-                    None => Value::Nil,
+                    Some(v) if !v.is_empty() => Value::String(lua.create_string(v)?),
+                    _ => Value::Nil,
                 },
             })
         })?,

@@ -523,3 +523,36 @@ fn setup_and_teardown_stop_when_the_run_is_interrupted() {
         .collect();
     assert_eq!(counted, [("setup".into(), 1, 0), ("teardown".into(), 1, 0)]);
 }
+
+/// `vars.name` is the variable's value, `nil` while it is empty (no extractor set
+/// it yet, or a failed exchange emptied it), and `nil` for a name the program does
+/// not have.
+#[test]
+fn an_unset_variable_is_nil() {
+    let r = runner(
+        vec![def(
+            "seen",
+            r#"return tostring(vars.token == nil) .. "," .. tostring(vars.other == nil)"#,
+        )],
+        &[ScriptRole::Value],
+        Limits::default(),
+    );
+    let (program, mut state) = vu();
+    let request = RequestSoFar {
+        method: "GET",
+        path: None,
+        body: None,
+    };
+    let seen = |state: &kaioken_vm::VuState| {
+        let mut out = Vec::new();
+        let ctx = ScriptContext {
+            program: &program,
+            state,
+        };
+        r.value(ScriptId(0), ctx, request, &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(seen(&state), "false,true");
+    state.slot_mut(SlotId(0)).clear();
+    assert_eq!(seen(&state), "true,true");
+}
