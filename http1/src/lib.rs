@@ -488,9 +488,12 @@ fn framing(resp: &httparse::Response<'_, '_>) -> Result<Framing, Invalid> {
     let mut close = resp.version == Some(0);
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            let value = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|t| t.trim().parse::<u64>().ok())
+            // Digits only (RFC 9110 8.6): `+5` is what `u64::from_str` takes, not
+            // a length.
+            let digits = h.value.trim_ascii();
+            let value = (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(digits).ok()?.parse::<u64>().ok())
+                .flatten()
                 .ok_or(Invalid("content-length is not a number"))?;
             if length.is_some_and(|l| l != value) {
                 return Err(Invalid("conflicting content-length values"));
@@ -832,10 +835,14 @@ mod tests {
                 "status line is not HTTP/1.x"
             );
             assert_eq!(why(b"HTTP/1.1 2x0 OK\r\n\r\n", size), "invalid status code");
-            assert_eq!(
-                why(b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n", size),
-                "content-length is not a number"
-            );
+            for length in ["x", "+5", "-1", "", "5 5"] {
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\n");
+                assert_eq!(
+                    why(head.as_bytes(), size),
+                    "content-length is not a number",
+                    "{length:?}"
+                );
+            }
             assert_eq!(
                 why(
                     b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
