@@ -583,3 +583,9 @@ impl From<CompileError> for CompileErrors {
         CompileErrors { errors: vec![e] }
     }
 }
+
+/// A parser's message without the ` at line L column C` it ends with (serde_json's,
+/// serde_norway's): the diagnostic names the place itself.
+pub(crate) fn without_position(message: &str) -> &str {
+    message.rsplit_once(" at line ").map_or(message, |(m, _)| m)
+}

@@ -399,6 +399,17 @@ fn bad_json_and_bad_strategy() {
         .status(1)
         .stderr_contains("data source `users`: in `users.json`: expected an array of objects")
         .run();
+    // A syntax error names its place once, its column from 1.
+    let out = Test::new()
+        .file("users.json", "[\n")
+        .arg("http://127.0.0.1:9/u/${users.name}")
+        .args(["--data", "users=users.json", "--dry-run"])
+        .status(1)
+        .stderr_contains(
+            "data source `users`: in `users.json`: line 2 column 1: EOF while parsing a list",
+        )
+        .run();
+    assert!(!out.stderr.contains(" at line "), "{}", out.stderr);
     Test::new()
         .file("users.csv", &users_csv(1))
         .scenario(

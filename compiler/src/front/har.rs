@@ -155,11 +155,7 @@ impl<'de: 'a, 'a, T: Deserialize<'a>> Deserialize<'de> for At<'a, T> {
         // The inner error's position is relative to `raw`; the outer parser puts its
         // own (the end of this value) on the message instead.
         let value = serde_json::from_str(raw).map_err(|e| {
-            let message = e.to_string();
-            let message = message
-                .rsplit_once(" at line ")
-                .map_or(message.as_str(), |(m, _)| m);
-            D::Error::custom(message)
+            D::Error::custom(crate::compile_error::without_position(&e.to_string()))
         })?;
         Ok(At { value, raw })
     }
@@ -819,11 +815,7 @@ pub(crate) fn json_error_as(
     e: &serde_json::Error,
     shape: impl FnOnce(String) -> CompileErrorKind,
 ) -> CompileError {
-    let message = e.to_string();
-    let message = message
-        .rsplit_once(" at line ")
-        .map_or(message.as_str(), |(m, _)| m)
-        .to_owned();
+    let message = crate::compile_error::without_position(&e.to_string()).to_owned();
     let kind = match e.classify() {
         serde_json::error::Category::Data => shape(message),
         _ => CompileErrorKind::JsonSyntax { message },

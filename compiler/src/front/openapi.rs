@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors};
+use crate::compile_error::{CompileError, CompileErrorKind, CompileErrors, without_position};
 use crate::front::har::to_toml::{key, sentence, string, wrap};
 use crate::located::Src;
 
@@ -380,21 +380,13 @@ fn parse(src: &Src) -> Result<Value, CompileError> {
     let first = text.trim_start().chars().next();
     if matches!(first, Some('{' | '[')) {
         return serde_json::from_str(text).map_err(|e| {
-            let message = e.to_string();
-            let message = message
-                .rsplit_once(" at line ")
-                .map_or(message.as_str(), |(m, _)| m)
-                .to_owned();
+            let message = without_position(&e.to_string()).to_owned();
             syntax_error(src, "JSON", message, e.line(), e.column())
         });
     }
     serde_norway::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        let message = e.to_string();
-        let message = message
-            .rsplit_once(" at line ")
-            .map_or(message.as_str(), |(m, _)| m)
-            .to_owned();
+        let message = without_position(&e.to_string()).to_owned();
         syntax_error(src, "YAML", message, line, column)
     })
 }

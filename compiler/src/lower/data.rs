@@ -359,8 +359,12 @@ fn load_json(
     let mut text = String::with_capacity(capacity);
     file.read_to_string(&mut text).map_err(|e| e.to_string())?;
     // Checked whole first, so that a syntax error is located in the file.
-    let value: &RawValue = serde_json::from_str(&text)
-        .map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))?;
+    // serde_json's column is 0 at a line's start (the end of the file after a
+    // line break); a column here counts from 1.
+    let value: &RawValue = serde_json::from_str(&text).map_err(|e| {
+        let message = crate::compile_error::without_position(&e.to_string()).to_owned();
+        format!("line {} column {}: {message}", e.line(), e.column().max(1))
+    })?;
     let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(value.get()) else {
         return Err("expected an array of objects, `[{\"name\": \"ann\"}, …]`".into());
     };
