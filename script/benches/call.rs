@@ -86,6 +86,7 @@ fn main() {
         source: source.into(),
         file: "bench.toml".into(),
         line: 1,
+        flat: false,
     };
     let runner = Runner::new(
         vec![

@@ -79,10 +79,15 @@ pub(crate) fn clean_error(e: &mlua::Error) -> String {
 /// [`clean_error`], with the line of `file` a callback's error came from (a Lua
 /// error names it; an error from kaioken's functions, `json.decode`, is placed by
 /// the traceback's first frame in the file).
-pub(crate) fn located_error(e: &mlua::Error, file: &str) -> String {
+pub(crate) fn located_error(e: &mlua::Error, def: &ScriptDef) -> String {
+    let file = def.file.as_str();
     let message = clean_error(e);
     if message.starts_with(file) {
-        return message;
+        let e = split_location(def, &message);
+        return match e.line {
+            Some(line) => format!("{file}:{line}: {}", e.message),
+            None => message,
+        };
     }
     let traceback = match e {
         mlua::Error::CallbackError { traceback, .. } => traceback.as_str(),
@@ -94,21 +99,22 @@ pub(crate) fn located_error(e: &mlua::Error, file: &str) -> String {
         rest.split(':').next()?.parse::<u32>().ok()
     });
     match line {
-        Some(line) => format!("{file}:{line}: {message}"),
+        Some(line) => format!("{file}:{}: {message}", def.file_line(line)),
         None => format!("{file}: {message}"),
     }
 }
 
-/// `file:12: message` into line 12 and the message.
-pub(crate) fn split_location(file: &str, text: &str) -> ScriptError {
+/// `file:12: message` (of `def`'s file) into line 12 (where it is in the file, see
+/// [`ScriptDef::file_line`]) and the message.
+pub(crate) fn split_location(def: &ScriptDef, text: &str) -> ScriptError {
     let located = text
-        .strip_prefix(file)
+        .strip_prefix(def.file.as_str())
         .and_then(|rest| rest.strip_prefix(':'))
         .and_then(|rest| rest.split_once(':'))
         .and_then(|(line, message)| Some((line.parse().ok()?, message.trim())));
     match located {
         Some((line, message)) => ScriptError {
-            line: Some(line),
+            line: Some(def.file_line(line)),
             message: message.to_owned(),
         },
         None => ScriptError {
@@ -246,8 +252,8 @@ impl Budget {
 pub(crate) struct Engine {
     lua: Lua,
     functions: Vec<Function>,
-    /// Each function's file, to place its errors.
-    files: Vec<String>,
+    /// Each function's definition, to place its errors.
+    defs: Vec<ScriptDef>,
     r: Table,
     req: Table,
     /// The field names a call sets, made once (a key given as `&str` is hashed and
@@ -276,10 +282,10 @@ impl Engine {
             .iter()
             .map(|&(def, role)| load(&lua, &runner.defs[def], role))
             .collect::<mlua::Result<Vec<_>>>()?;
-        let files = runner
+        let defs = runner
             .functions
             .iter()
-            .map(|&(def, _)| runner.defs[def].file.clone())
+            .map(|&(def, _)| runner.defs[def].clone())
             .collect();
         let r = lua.create_table()?;
         // `r.body` is made when a script first reads it in a call, not before: a
@@ -336,7 +342,7 @@ impl Engine {
         Ok(Engine {
             lua,
             functions,
-            files,
+            defs,
             r,
             req,
             keys,
@@ -352,18 +358,18 @@ impl Engine {
     /// all the same.
     fn call<R: mlua::FromLuaMulti>(&self, script: ScriptId, arg: &Table) -> Result<R, CallError> {
         self.clock.start(self.budget);
-        let file = &self.files[script.index()];
+        let def = &self.defs[script.index()];
         let out = self.functions[script.index()]
             .call::<R>(arg)
             .map_err(|e| CallError {
-                message: located_error(&e, file),
+                message: located_error(&e, def),
                 over_budget: self.clock.stopped(),
             })?;
         if self.clock.past() {
             return Err(CallError {
                 message: format!(
-                    "{file}: ran past its time budget of {:?} (`[scripting] budget`) inside a function the budget cannot stop (a library call such as `json.decode` or `string.find`)",
-                    self.budget
+                    "{}: ran past its time budget of {:?} (`[scripting] budget`) inside a function the budget cannot stop (a library call such as `json.decode` or `string.find`)",
+                    def.file, self.budget
                 ),
                 over_budget: true,
             });
@@ -437,7 +443,7 @@ impl Engine {
             Value::Nil => Err(CallError {
                 message: format!(
                     "{}: returned nothing: a request value is a string, a number, a boolean or a table (as JSON)",
-                    self.files[script.index()]
+                    self.defs[script.index()].file
                 ),
                 over_budget: false,
             }),

@@ -57,6 +57,17 @@ pub struct ScriptDef {
     pub file: String,
     /// The line of `file` where the body's first line is.
     pub line: u32,
+    /// The body is written on that one line (a one-line string whose `\n` escapes
+    /// make its lines): an error on any of its lines is on `line`.
+    pub flat: bool,
+}
+
+impl ScriptDef {
+    /// The line of `file` that line `line` of the chunk [`engine::load`] makes of
+    /// the body is on.
+    pub(crate) fn file_line(&self, line: u32) -> u32 {
+        if self.flat { self.line } else { line }
+    }
 }
 
 /// What scripts may use, from `[scripting]`.
@@ -107,7 +118,7 @@ pub fn check_source(def: &ScriptDef, role: ScriptRole) -> Result<(), ScriptError
         })?;
     engine::load(&lua, def, role).map(drop).map_err(|e| {
         let text = engine::clean_error(&e);
-        let mut e = engine::split_location(&def.file, &text);
+        let mut e = engine::split_location(def, &text);
         // The body is wrapped in a function that the user did not write: an error
         // Lua finds at the end of the wrapper is at the end of the body.
         let lines = def.source.trim_end().lines().count().max(1) as u32;

@@ -10,7 +10,7 @@ use kaioken_vm::ScriptRole;
 use mlua::{Lua, Table, Value};
 
 use crate::engine::{clean_error, load, sandbox, split_location};
-use crate::{Runner, SETUP_BUDGET, stats::FnStats};
+use crate::{Runner, SETUP_BUDGET, ScriptDef, stats::FnStats};
 
 /// An HTTP request from `setup` or `teardown`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl Runner {
         let Some(def) = self.def("setup") else {
             return Ok(());
         };
-        let file = def.file.clone();
+        let def = def.clone();
         let values = self.once(ScriptRole::Setup, fetch, interrupted, |lua, f| {
             let result: Value = f.call(())?;
             let mut values = Vec::new();
@@ -126,7 +126,7 @@ impl Runner {
             values.sort();
             Ok(values)
         })
-        .map_err(|message| located("setup", &file, message))?;
+        .map_err(|message| located("setup", &def, message))?;
         // A second call keeps the first values: setup runs once per run.
         let _ = self.setup_values.set(values);
         Ok(())
@@ -145,12 +145,12 @@ impl Runner {
         let Some(def) = self.def("teardown") else {
             return Ok(());
         };
-        let file = def.file.clone();
+        let def = def.clone();
         self.once(ScriptRole::Teardown, fetch, interrupted, |lua, f| {
             let data = crate::lib_fns::setup_table(lua, self.setup_values())?;
             f.call::<Value>(data).map(drop)
         })
-        .map_err(|message| located("teardown", &file, message))
+        .map_err(|message| located("teardown", &def, message))
     }
 
     /// Run `setup` or `teardown` (`role`) in a state of its own, with `http` when
@@ -208,11 +208,11 @@ impl Runner {
 }
 
 /// A failure's message split into the file and line Lua named.
-fn located(function: &'static str, file: &str, message: String) -> SetupError {
-    let e = split_location(file, &message);
+fn located(function: &'static str, def: &ScriptDef, message: String) -> SetupError {
+    let e = split_location(def, &message);
     SetupError {
         function,
-        at: e.line.map(|l| (file.to_owned(), l)),
+        at: e.line.map(|l| (def.file.clone(), l)),
         message: e.message,
     }
 }

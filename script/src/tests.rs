@@ -39,6 +39,7 @@ fn def(name: &str, source: &str) -> ScriptDef {
         source: source.into(),
         file: "s.toml".into(),
         line: 10,
+        flat: false,
     }
 }
 
@@ -555,4 +556,44 @@ fn an_unset_variable_is_nil() {
     assert_eq!(seen(&state), "false,true");
     state.slot_mut(SlotId(0)).clear();
     assert_eq!(seen(&state), "true,true");
+}
+
+/// A body written on one line of the file (a one-line string whose `\n` escapes
+/// make its lines): its errors, at compile and at run time, are on that line, not
+/// on the lines below it (another script's, say).
+#[test]
+fn a_one_line_body_s_errors_are_on_its_line() {
+    let flat = |source: &str| ScriptDef {
+        flat: true,
+        ..def("esc", source)
+    };
+    let e = check_source(&flat("local a = 1\nreturn a +"), ScriptRole::Check).unwrap_err();
+    assert_eq!(e.line, Some(10), "{e:?}");
+    let r = runner(
+        vec![flat("local a = 1\nlocal b = nil\nreturn b.x")],
+        &[ScriptRole::Check],
+        Limits::default(),
+    );
+    let (program, state) = vu();
+    let ctx = ScriptContext {
+        program: &program,
+        state: &state,
+    };
+    assert!(!r.check(
+        ScriptId(0),
+        ctx,
+        &Resp {
+            status: 200,
+            body: b""
+        }
+    ));
+    let texts: Vec<String> = r.report()[0]
+        .messages
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.starts_with("error: s.toml:10: ")),
+        "{texts:?}"
+    );
 }

@@ -93,6 +93,9 @@ impl Lowerer<'_> {
                     source: text.value.clone(),
                     file: src.name.to_string(),
                     line,
+                    // A one-line string whose escapes make lines: they are all on
+                    // its line of the file.
+                    flat: !raw.contains('\n'),
                 };
                 Some((def, src, at))
             }
@@ -107,6 +110,7 @@ impl Lowerer<'_> {
                             source: text,
                             file,
                             line: 1,
+                            flat: false,
                         };
                         Some((def, src, Some(0)))
                     }
@@ -267,6 +271,19 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    /// A one-line string whose `\n` escapes make several lines: an error on any of
+    /// them is on the string's line, not on the lines below it.
+    #[test]
+    fn a_one_line_script_s_error_is_on_its_line() {
+        let text = format!(
+            "{TARGET}[scripts]\nesc = \"local a = 1\\nreturn a +\"\nother = '''\nreturn true\n'''\n[request]\nchecks = [\"script:esc\", \"script:other\"]\n"
+        );
+        let line = text.lines().position(|l| l.starts_with("esc = ")).unwrap() + 1;
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with(&format!("{line}:7 [")), "{e:?}");
     }
 
     #[test]
