@@ -215,6 +215,12 @@ impl ResponseParser {
         !matches!(self.state, State::Head)
     }
 
+    /// Whether the body being read ends with the connection (no `content-length`, no
+    /// final `chunked` coding): only the connection's end says it is whole.
+    pub fn until_close(&self) -> bool {
+        matches!(self.state, State::UntilClose)
+    }
+
     /// Whether any byte of a response has arrived. A request on a reused connection
     /// that fails before one did may be sent again on a new connection.
     pub fn started(&self) -> bool {

@@ -59,6 +59,19 @@ impl Method {
     pub fn expects_body(&self) -> bool {
         matches!(self, Method::Post | Method::Put | Method::Patch)
     }
+
+    /// Whether the method is idempotent (RFC 9110 §9.2.2: `GET`, `HEAD`, `OPTIONS`,
+    /// `TRACE`, `PUT`, `DELETE`): sending it twice has the effect of sending it once,
+    /// so a request the server may have read before its connection closed can be
+    /// sent again. Any other method (`POST`, `PATCH`, an extension) is not sent
+    /// twice.
+    pub fn is_idempotent(&self) -> bool {
+        match self {
+            Method::Get | Method::Head | Method::Options | Method::Put | Method::Delete => true,
+            Method::Post | Method::Patch => false,
+            Method::Other(token) => &**token == "TRACE",
+        }
+    }
 }
 
 impl fmt::Display for Method {
@@ -76,6 +89,17 @@ impl PartialEq<&str> for Method {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_rfc_9110_s_idempotent_methods_are_idempotent() {
+        let idempotent = ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"];
+        for token in idempotent {
+            assert!(Method::new(token).is_idempotent(), "{token}");
+        }
+        for token in ["POST", "PATCH", "PROPFIND", "trace", "get"] {
+            assert!(!Method::new(token).is_idempotent(), "{token}");
+        }
+    }
 
     #[test]
     fn round_trips_and_is_case_sensitive() {
