@@ -391,6 +391,7 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
     m.connections.opened = sum(&|r| r.connections.opened);
     m.connections.reused = sum(&|r| r.connections.reused);
     m.connections.closed_by_server = sum(&|r| r.connections.closed_by_server);
+    m.connections.out_of_sync = sum(&|r| r.connections.out_of_sync);
 
     // Latencies, from the histograms.
     let overall = histogram(parts, "")?.ok_or_else(|| missing(&parts[0].0, "histogram"))?;

@@ -207,13 +207,17 @@ pub struct PhasesJson {
     pub receiving: PhaseJson,
 }
 
-/// Connections opened, requests on a connection already used, and connections the
-/// server ended.
+/// Connections opened, requests on a connection already used, connections the
+/// server ended, and connections closed because the server sent bytes no request
+/// asked for.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ConnectionsJson {
     pub opened: u64,
     pub reused: u64,
     pub closed_by_server: u64,
+    /// Absent from reports of older kaioken versions.
+    #[serde(default)]
+    pub out_of_sync: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -531,6 +535,7 @@ impl Report {
                 opened: stats.phases.opened,
                 reused: stats.phases.reused,
                 closed_by_server: stats.phases.closed_by_server,
+                out_of_sync: stats.phases.out_of_sync,
             },
             grpc: grpc(stats),
             outputs: Vec::new(),

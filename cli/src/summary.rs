@@ -172,18 +172,23 @@ fn anatomy(out: &mut String, report: &Report) {
     .filter(|(_, phase)| phase.count > 0)
     .map(|(name, phase)| format!("{name} {}", latency(phase.latency.p50)))
     .collect();
+    let mut connections = format!(
+        "{} opened · {} reused one · {} closed by the server",
+        counted(c.opened, "connection", "connections"),
+        counted(c.reused, "request", "requests"),
+        thousands(c.closed_by_server)
+    );
+    if c.out_of_sync > 0 {
+        // Rare, and a fault of the server's worth seeing: bytes no request asked for.
+        connections.push_str(&format!(
+            " · {} closed on bytes no request asked for",
+            thousands(c.out_of_sync)
+        ));
+    }
     rows(
         out,
         "Anatomy",
-        [
-            format!("p50  {}", phases.join(" · ")),
-            format!(
-                "{} opened · {} reused one · {} closed by the server",
-                counted(c.opened, "connection", "connections"),
-                counted(c.reused, "request", "requests"),
-                thousands(c.closed_by_server)
-            ),
-        ],
+        [format!("p50  {}", phases.join(" · ")), connections],
     );
 }
 
@@ -864,6 +869,7 @@ mod tests {
             opened: 4,
             reused: 1_396,
             closed_by_server: 1,
+            out_of_sync: 0,
         };
         let p = &mut report.phases_ms;
         for (phase, count, p50) in [

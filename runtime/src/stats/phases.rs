@@ -68,6 +68,11 @@ pub(crate) struct Timing {
     /// `connection: close`, closed it after the response, or closed it while it
     /// was idle (the request then went again on a new one).
     pub closed_by_server: bool,
+    /// Bytes came on the connection after this exchange's response was complete
+    /// (a stray response, a body to `HEAD`, more body than its `content-length`),
+    /// or before its request went out: they answer no request, so kaioken closed
+    /// the connection rather than read them as the next response.
+    pub out_of_sync: bool,
 }
 
 /// The phases' histograms (µs) and the connections' counts, one set per worker.
@@ -89,6 +94,9 @@ pub struct Phases {
     pub reused: u64,
     /// Connections the server ended (see `Timing::closed_by_server`).
     pub closed_by_server: u64,
+    /// Connections closed because bytes came that no request asked for (see
+    /// `Timing::out_of_sync`).
+    pub out_of_sync: u64,
 }
 
 impl Phases {
@@ -102,6 +110,7 @@ impl Phases {
             opened: 0,
             reused: 0,
             closed_by_server: 0,
+            out_of_sync: 0,
         }
     }
 
@@ -121,6 +130,7 @@ impl Phases {
         }
         self.reused += u64::from(t.reused);
         self.closed_by_server += u64::from(t.closed_by_server);
+        self.out_of_sync += u64::from(t.out_of_sync);
         if let (true, Some(first)) = (responded, t.first_byte) {
             if let Some(written) = t.written {
                 self.waiting
@@ -163,7 +173,8 @@ impl Merge for Phases {
         }
         self.opened = parts.clone().map(|p| p.opened).sum();
         self.reused = parts.clone().map(|p| p.reused).sum();
-        self.closed_by_server = parts.map(|p| p.closed_by_server).sum();
+        self.closed_by_server = parts.clone().map(|p| p.closed_by_server).sum();
+        self.out_of_sync = parts.map(|p| p.out_of_sync).sum();
     }
 }
 

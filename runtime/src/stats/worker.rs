@@ -205,6 +205,15 @@ impl WorkerStats {
         }
     }
 
+    /// A connection was closed at `at` because bytes came on it between requests,
+    /// answering none (see `Timing::out_of_sync`): the io_uring engine hears them
+    /// while no exchange is in progress.
+    pub fn out_of_sync(&mut self, at: Instant) {
+        if !self.in_warmup(at) {
+            self.phases.out_of_sync += 1;
+        }
+    }
+
     /// Keep message counts for the message protocols `program`'s steps speak.
     pub fn with_messages(mut self, program: &kaioken_vm::Program) -> WorkerStats {
         for step in &program.steps {
