@@ -41,6 +41,28 @@ pub(crate) struct StepInfo {
     /// same bytes every time, unless it follows a redirect or carries added
     /// headers ([`Held`]).
     pub constant: bool,
+    /// Its request says `connection: close`, as `--no-keepalive` makes every
+    /// HTTP/1.1 request say: a client that says so sends no further request on the
+    /// connection (RFC 9112 §9.6), so the connection is closed after the response
+    /// even when the server keeps it open.
+    pub closes: bool,
+}
+
+/// Whether a step's request says `connection: close`: the header's value is a
+/// constant (the compiler refuses a `connection` header of the user's other than
+/// `Upgrade`, and adds `close` for `--no-keepalive`), a comma-separated list of
+/// case-insensitive options (RFC 9110 §7.6.1).
+fn says_close(program: &Program, step: &kaioken_vm::StepDesc) -> bool {
+    step.headers.iter().any(|h| {
+        let value = match h.value {
+            Operand::Const(k) => program.constant(k),
+            Operand::Buf(_) => return false,
+        };
+        program.constant(h.name).eq_ignore_ascii_case(b"connection")
+            && value
+                .split(|&b| b == b',')
+                .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
 }
 
 /// Which step's request a VU's request buffer holds, when that request is a
@@ -101,6 +123,7 @@ impl StepInfo {
             .steps
             .iter()
             .map(|s| StepInfo {
+                closes: !transport.keepalive || says_close(program, s),
                 keep: crate::judge::keep_for(s, transport),
                 constant: s.head_is_constant()
                     && s.body.is_none_or(|b| matches!(b, Operand::Const(_))),
@@ -111,6 +134,19 @@ impl StepInfo {
             })
             .collect()
     }
+}
+
+/// What the driver needs of a request besides its bytes.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    /// A `HEAD` request: its response has no body.
+    is_head: bool,
+    /// It may be sent again after its connection closed with no answer
+    /// ([`Method::is_idempotent`]).
+    idempotent: bool,
+    /// It says `connection: close` ([`StepInfo::closes`]).
+    closes: bool,
+    keep: Reads,
 }
 
 /// One VU's HTTP/1.1 connections (one per origin) and buffers.
@@ -167,20 +203,36 @@ impl Http1 {
     /// none) and read the response.
     ///
     /// A request on a reused connection that fails as `reset` before any byte of a
-    /// response came is sent once more, on a new connection: the server closed the
-    /// connection while it was idle (a keep-alive timeout), which is no answer to this
-    /// request, and browsers and curl do the same. It counts as a reconnect
+    /// response came is sent once more, on a new connection, as browsers and curl
+    /// do: the server closed the connection while it was idle (a keep-alive
+    /// timeout), which is no answer to this request. It counts as a reconnect
     /// ([`Last::reconnected`]), not an error. Never when a byte of the response
-    /// came, and never on a new connection's first request.
+    /// came, and never on a new connection's first request. Once some of the
+    /// request went out, the server may have read it and failed before answering
+    /// (a worker that crashed on it): only an idempotent request is sent again
+    /// then (RFC 9110 §9.2.2), and a server's log may show it twice; any other is
+    /// a `reset`. A close seen before the request went out (the connection is
+    /// read first, see [`Exchange::poll`]) sends any request again.
+    ///
+    /// Bytes on the connection that no request asked for (after a complete
+    /// response, or before the request went out) put it out of step with its
+    /// requests: it is closed rather than read them as the next response
+    /// ([`Timing::out_of_sync`]).
     async fn exchange(
         &mut self,
         slot: usize,
         origin: &kaioken_vm::Origin,
-        is_head: bool,
-        keep: Reads,
+        asked: Asked,
         tls: Option<&Arc<ClientConfig>>,
         dial: &crate::dial::Dial,
+        method: &Method,
     ) -> Result<(u16, u64), ErrorKind> {
+        let Asked {
+            is_head,
+            idempotent,
+            closes,
+            keep,
+        } = asked;
         if slot >= self.conns.len() {
             self.conns.resize_with(slot + 1, || None);
         }
@@ -223,6 +275,9 @@ impl Http1 {
                 capture: capture.map(|c| c.start(keep.body)),
                 invalid: None,
                 tls_failed: None,
+                peek: !fresh,
+                stray: false,
+                unclosed: false,
             };
             self.parser.restart(is_head);
             let parser = &mut self.parser;
@@ -232,9 +287,20 @@ impl Http1 {
             let whole = matches!(exchange.writing, Writing::Done);
             let invalid = exchange.invalid;
             let tls_failed = exchange.tls_failed;
+            let stray = exchange.stray;
+            let unclosed = exchange.unclosed;
+            let unanswered = |kind| kind == ErrorKind::Reset && !fresh && !parser.started();
             let response = match result {
                 Ok(response) => response,
-                Err(ErrorKind::Reset) if !fresh && !parser.started() => {
+                Err(_) if stray => {
+                    // Bytes came while the connection was idle: they answer
+                    // nothing this VU sent. The request, unsent, goes on a new one.
+                    self.last.timing.out_of_sync = true;
+                    self.drop_conn(slot);
+                    self.sent = 0;
+                    continue;
+                }
+                Err(kind) if unanswered(kind) && (self.sent == 0 || idempotent) => {
                     // Closed while idle: the server ended it.
                     self.last.timing.closed_by_server = true;
                     self.drop_conn(slot);
@@ -243,7 +309,12 @@ impl Http1 {
                     continue;
                 }
                 Err(kind) => {
-                    if let Some(invalid) = invalid {
+                    if unanswered(kind) {
+                        self.last.timing.closed_by_server = true;
+                        self.last.detail = Some(closed_after_sending(method));
+                    } else if unclosed {
+                        self.last.detail = Some(unclosed_body(&origin.authority));
+                    } else if let Some(invalid) = invalid {
                         self.last.detail = Some(invalid.detail());
                     } else if let Some(e) = tls_failed {
                         // Worded as the io_uring engine words it.
@@ -255,12 +326,40 @@ impl Http1 {
             std::mem::swap(&mut self.last.location, &mut parser.location);
             // `connection: close`, or a body that ran to the connection's end.
             self.last.timing.closed_by_server |= !response.keep_alive;
-            if !response.keep_alive || !whole {
+            // Bytes after the response answer no request (no request is pipelined).
+            let excess = self.rpos < self.rbuf.len();
+            self.last.timing.out_of_sync |= excess;
+            if !response.keep_alive || !whole || closes || excess {
                 self.drop_conn(slot);
             }
             return Ok((response.status, response.bytes));
         }
     }
+}
+
+/// The detail of a request that is not sent again although its reused connection
+/// closed with no answer: the server may have read it (see `Http1::exchange`).
+/// Worded the same on both engines.
+#[cold]
+pub(crate) fn closed_after_sending(method: &Method) -> String {
+    format!(
+        "the server closed the connection after the {} request was sent, before any \
+         response; not sent again, as the method is not idempotent",
+        method.as_str()
+    )
+}
+
+/// The detail of a TLS response whose body, delimited by the connection's end,
+/// ended without the server's close_notify: only close_notify tells the end of the
+/// stream from a connection cut short (by the network, a middlebox, an attacker),
+/// so the body may be truncated and is not taken as whole (a `body_read` error),
+/// as curl and rustls judge it. Worded the same on both engines.
+#[cold]
+pub(crate) fn unclosed_body(authority: &str) -> String {
+    format!(
+        "TLS with {authority}: the body, delimited by the connection's end, ended \
+         without close_notify and may be cut short"
+    )
 }
 
 /// How far the request has got onto the connection.
@@ -293,20 +392,51 @@ struct Exchange<'a> {
     invalid: Option<Invalid>,
     /// What the TLS session said of a record that failed to decrypt.
     tls_failed: Option<std::io::Error>,
+    /// A reused connection is read once before the request is written (see
+    /// [`Exchange::poll`]).
+    peek: bool,
+    /// That read brought bytes: they answer no request (`Http1::exchange`).
+    stray: bool,
+    /// A body delimited by the connection's end ended without TLS's close_notify.
+    unclosed: bool,
 }
 
 impl Exchange<'_> {
     /// Write what the connection takes, then parse what is buffered and read more,
-    /// until the response is complete. Bytes after the response stay buffered.
+    /// until the response is complete. Bytes after the response stay buffered (the
+    /// caller closes a connection that has any).
     ///
     /// Both directions are polled on every wake-up; a direction that is waiting
     /// returns `Pending` from tokio's readiness state without a syscall, so a small
     /// request costs what `write_all` then `read` did.
+    ///
+    /// On a reused connection it reads first, before writing: what the peer did
+    /// while the connection was idle is then known before the request goes. A
+    /// close (a keep-alive timeout) makes the request go on a new connection
+    /// unsent, whatever its method; bytes are out of step with the requests
+    /// ([`Exchange::stray`]). That read costs no syscall in the usual case: the
+    /// last response's read drained the socket, and tokio answers `Pending` from
+    /// its readiness state until the peer sends more (the read after the write
+    /// then answers `Pending` the same way). It sees what the runtime has heard
+    /// of: bytes or a close that came since the last wait for events (a think
+    /// time, another VU's wait) but not one that came just now.
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
         parser: &mut ResponseParser,
     ) -> Poll<Result<Response, ErrorKind>> {
+        if std::mem::take(&mut self.peek)
+            && let Poll::Ready(read) = self.poll_fill(cx)
+        {
+            return Poll::Ready(match read {
+                Ok(0) => Err(ErrorKind::Reset),
+                Ok(_) => {
+                    self.stray = true;
+                    Err(ErrorKind::Reset)
+                }
+                Err(e) => Err(self.read_failed(e, parser)),
+            });
+        }
         loop {
             self.poll_write(cx);
             let (used, done) =
@@ -336,17 +466,24 @@ impl Exchange<'_> {
                     return Poll::Ready(parser.eof().map_err(|cut| written.unwrap_or(cut.into())));
                 }
                 Ok(_) => {}
-                Err(e) => {
-                    let kind = ErrorKind::from_io(&e, parser.in_body());
-                    if e.kind() == std::io::ErrorKind::InvalidData && self.stream.is_tls() {
-                        // A record that failed to decrypt (conn.rs hands over what
-                        // came before it first), worded by `Http1::exchange`.
-                        self.tls_failed = Some(e);
-                    }
-                    return Poll::Ready(Err(kind));
-                }
+                Err(e) => return Poll::Ready(Err(self.read_failed(e, parser))),
             }
         }
+    }
+
+    /// What a failed read makes of the exchange.
+    fn read_failed(&mut self, e: std::io::Error, parser: &ResponseParser) -> ErrorKind {
+        let kind = ErrorKind::from_io(&e, parser.in_body());
+        // tokio-rustls's word for a TCP end without close_notify.
+        self.unclosed = e.kind() == std::io::ErrorKind::UnexpectedEof
+            && parser.until_close()
+            && self.stream.is_tls();
+        if e.kind() == std::io::ErrorKind::InvalidData && self.stream.is_tls() {
+            // A record that failed to decrypt (conn.rs hands over what
+            // came before it first), worded by `Http1::exchange`.
+            self.tls_failed = Some(e);
+        }
+        kind
     }
 
     /// Move the request along as far as the connection takes it now.
@@ -551,7 +688,12 @@ impl Perform for Http1 {
                 &desc.method,
             ),
         };
-        let is_head = *method == Method::Head;
+        let asked = Asked {
+            is_head: *method == Method::Head,
+            idempotent: method.is_idempotent(),
+            closes: info.closes,
+            keep: info.keep,
+        };
         if self.held.must_write(step, info, added, hop) {
             write_request(&mut self.wbuf, program, state, step, info, added, hop);
             if dial.forwards(origin) {
@@ -560,7 +702,7 @@ impl Perform for Http1 {
             }
         }
         let result = deadline
-            .within(|| self.exchange(slot, origin, is_head, info.keep, tls, dial))
+            .within(|| self.exchange(slot, origin, asked, tls, dial, method))
             .await;
         let outcome = Outcome::of_exchange(result);
         if matches!(outcome, Outcome::Error(_)) {
@@ -582,6 +724,7 @@ mod tests {
             has_host: false,
             keep: Default::default(),
             constant,
+            closes: false,
         }
     }
 

@@ -92,7 +92,7 @@ use socket2::{SockAddr, Socket, Type};
 
 use crate::backoff::Backoff;
 use crate::conn::{Peer, connect_failure, via_proxy};
-use crate::http1::{Held, to_absolute_form, write_request};
+use crate::http1::{Held, closed_after_sending, to_absolute_form, unclosed_body, write_request};
 use crate::live::Grid;
 use crate::open::{Backlog, Limits, RELEASE_AHEAD, RETIRE_AFTER, Schedule};
 use crate::proxy::{self, Handshake, Progress};
@@ -508,6 +508,12 @@ struct Conn {
     capture: Option<kaioken_http1::Capture>,
     /// Whether this step's response is kept in `capture` (see `StepInfo::keep`).
     keep: bool,
+    /// The request says `connection: close` (`StepInfo::closes`): its connection
+    /// is closed after the response, whatever the server does.
+    closes: bool,
+    /// The request may be sent again after its reused connection closed with no
+    /// answer once some of it went out (`Method::is_idempotent`).
+    idempotent: bool,
     /// With `-v`, the failure's detail of the exchange in progress, to print with
     /// it (`Engine::note_detail`).
     detail: Option<String>,
@@ -760,6 +766,8 @@ impl Conn {
                 .following_redirects(shared.plan.transport.max_redirects > 0),
             capture: crate::judge::capture_for(program, &shared.plan.transport),
             keep: false,
+            closes: false,
+            idempotent: true,
             detail: None,
             phase: Phase::Idle,
             started: Instant::now(),
@@ -822,6 +830,13 @@ enum Why {
     Errno(i32),
     /// What was wrong with a response that is not valid HTTP.
     Invalid(Invalid),
+    /// A reused connection closed with no answer after some of a request that is
+    /// not idempotent went out: the server may have read it, so it is not sent
+    /// again.
+    Unanswered,
+    /// A TLS body delimited by the connection's end ended without close_notify: it
+    /// may be cut short (`http1::unclosed_body`).
+    Unclosed,
 }
 
 /// How the io_uring engine's part of a run ended.
@@ -1843,7 +1858,9 @@ impl Engine<'_> {
             .vu
             .redirect()
             .map_or(program.step(step).origin.index(), |h| h.slot);
-        let is_head = *conn.vu.method(program) == Method::Head;
+        let method = conn.vu.method(program);
+        let is_head = *method == Method::Head;
+        conn.idempotent = method.is_idempotent();
         conn.timed_out = false;
         conn.connected = false;
         if !again {
@@ -1859,7 +1876,9 @@ impl Engine<'_> {
         conn.sent = 0;
         conn.send_error = None;
         conn.parser.restart(is_head);
-        let keep = shared.transport.infos[step.index()].keep;
+        let info = &shared.transport.infos[step.index()];
+        conn.closes = info.closes;
+        let keep = info.keep;
         conn.keep = keep.any();
         if let Some(c) = conn.capture.as_mut().filter(|_| conn.keep) {
             c.start(keep.body);
@@ -2444,10 +2463,12 @@ impl Engine<'_> {
                 // The outcome is known (the socket is shut down): nothing more is read.
                 return;
             }
-            // Bytes between requests are the next response's start, as if read
-            // with it. The end of stream, an error or the peer's close_notify
-            // leave the connection unusable: the next request goes on a new one.
-            // TLS that fails is the next request's failure, as reading it would be.
+            // Bytes between requests answer no request (none is pipelined): the
+            // connection is out of step with its requests and is closed, and
+            // the next request goes on a new one. The end of stream, an error
+            // or the peer's close_notify leave the connection unusable: the
+            // next request goes on a new one. TLS that fails is the next
+            // request's failure, as reading it would be.
             let taken = if res <= 0 {
                 Ok(true)
             } else {
@@ -2477,6 +2498,24 @@ impl Engine<'_> {
                     if queued {
                         self.take_back(conns, i);
                         self.broken(conns, i, now);
+                    }
+                }
+                // Bytes (a TLS link's records may bring none: a session ticket)
+                // after a response. (On a new connection, as a tunnel's whose recv
+                // was armed before the request, they are read as its response, as
+                // the tokio engine reads them.)
+                Ok(false) if link.reused && !link.tail.is_empty() => {
+                    if queued {
+                        self.take_back(conns, i);
+                    }
+                    self.close(conns, i, o);
+                    conns[i].links[o].reused = false;
+                    if queued {
+                        // Its request, unsent, goes on a new connection.
+                        conns[i].timing.out_of_sync = true;
+                        self.issue(conns, i, now, true);
+                    } else {
+                        self.stats.out_of_sync(now);
                     }
                 }
                 // The kernel stopped the recv with these bytes, after that
@@ -2629,6 +2668,11 @@ impl Engine<'_> {
                 ErrorKind::from_io(&e, conn.parser.in_body()),
                 Why::Errno(-res),
             )))
+        } else if res == 0 && conn.parser.until_close() && conn.links[conn.at].tls.is_some() {
+            // The socket's end without the session's close_notify (which ends
+            // the stream as `closed`, below): the body may be cut short, as the
+            // tokio engine (tokio-rustls's `UnexpectedEof`) judges it.
+            Some(Err((ErrorKind::BodyRead, Why::Unclosed)))
         } else if res == 0 {
             Some(conn.ended())
         } else if data.is_empty() && conn.links[conn.at].tail.is_empty() {
@@ -2730,8 +2774,13 @@ impl Engine<'_> {
                 let conn = &mut conns[i];
                 let at = conn.at;
                 conn.timing.closed_by_server |= !keep_alive;
-                // A request not sent whole leaves the server expecting the rest.
-                if !keep_alive || conn.sent < conn.wbuf.len() {
+                // Bytes after the response answer no request (none is pipelined):
+                // the connection is out of step with its requests.
+                let excess = !conn.links[at].tail.is_empty();
+                conn.timing.out_of_sync |= excess;
+                // A request not sent whole leaves the server expecting the rest; one
+                // that said `connection: close` sends no other on it.
+                if !keep_alive || conn.sent < conn.wbuf.len() || conn.closes || excess {
                     self.close(conns, i, at);
                 }
                 let link = &mut conns[i].links[at];
@@ -2746,15 +2795,26 @@ impl Engine<'_> {
                 let conn = &mut conns[i];
                 let at = conn.at;
                 // A reused connection that was closed before any of a response came
-                // (an idle keep-alive connection the server had closed).
-                if kind == ErrorKind::Reset
+                // (an idle keep-alive connection the server had closed). Once some
+                // of the request went out the server may have read it: only an
+                // idempotent one goes again then, as on the tokio engine
+                // (`Http1::exchange`).
+                let unanswered = kind == ErrorKind::Reset
                     && conn.links[at].reused
                     && !conn.parser.started()
-                    && !conn.timed_out
-                {
+                    && !conn.timed_out;
+                let went_out =
+                    conn.sent > 0 || conn.links[at].tls.as_ref().is_some_and(|t| t.sent > 0);
+                if unanswered && (conn.idempotent || !went_out) {
                     self.reconnect(conns, i, now);
                     return;
                 }
+                let why = if unanswered {
+                    conn.timing.closed_by_server = true;
+                    Why::Unanswered
+                } else {
+                    why
+                };
                 // A connection lost before its TLS handshake was over (the server
                 // closed or reset it) is the handshake's failure.
                 let handshake = conn.links[at]
@@ -2781,6 +2841,8 @@ impl Engine<'_> {
                 let timeout = self.shared.plan.transport.timeout;
                 let program: &Program = self.program;
                 let authority = &program.origins[at].authority;
+                let unanswered = matches!(why, Why::Unanswered)
+                    .then(|| closed_after_sending(conns[i].vu.method(program)));
                 // What the tokio engine's driver words itself (and `-v` shows):
                 // a handshake's failure, bytes that are no HTTP, a TLS record's
                 // failure; a timeout, or a reset during an exchange, it leaves to
@@ -2788,7 +2850,7 @@ impl Engine<'_> {
                 let shown = match why {
                     Why::Nothing => handshake && kind != ErrorKind::Timeout,
                     Why::Errno(_) => handshake,
-                    Why::Invalid(_) | Why::Tls { .. } => true,
+                    Why::Invalid(_) | Why::Tls { .. } | Why::Unanswered | Why::Unclosed => true,
                 };
                 // Worded as the tokio engine words a failed handshake (tokio-rustls
                 // calls an end of stream during one `tls handshake eof`).
@@ -2803,6 +2865,8 @@ impl Engine<'_> {
                     ),
                     Why::Errno(e) => io::Error::from_raw_os_error(e).to_string(),
                     Why::Invalid(invalid) => invalid.detail(),
+                    Why::Unanswered => unanswered.unwrap_or_default(),
+                    Why::Unclosed => unclosed_body(authority),
                     Why::Tls { error, handshake } => format!(
                         "TLS {}with {authority}: {error}",
                         if handshake { "handshake " } else { "" },

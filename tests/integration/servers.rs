@@ -73,6 +73,22 @@ pub enum Behaviour {
     /// Answer every request with `200 ok` and this many `Set-Cookie` headers, each
     /// naming a cookie never set before; keep the connection open.
     SetCookies(u32),
+    /// Answer every request with these bytes, a complete response and more after it
+    /// (a second response nobody asked for, a body to `HEAD`, more body than the
+    /// `content-length`), in one write; keep the connection open. Counts in
+    /// [`Counts::responses`].
+    Excess(&'static [u8]),
+    /// Answer every request with `200 ok`, then, this long after, send a second
+    /// `200` response nobody asked for (its body `stray`) on the idle connection;
+    /// keep it open.
+    StrayLater(Duration),
+    /// Answer the first `n - 1` requests on each connection with `200 ok`; read the
+    /// `n`-th and close the connection without a word, as a worker that crashed on
+    /// it does (the request counts in [`Counts::requests`]).
+    ReadThenClose(u64),
+    /// Read the request, answer with these bytes, then end the TCP connection
+    /// without a TLS close_notify (over TLS; over TCP, as [`Behaviour::Malformed`]).
+    WithoutCloseNotify(&'static [u8]),
     /// Each request meets one of the faults above, drawn from this seed by the
     /// request's number among the server's ([`chaos`]): most are answered and
     /// the connection kept, others answered with or without `connection: close`
@@ -333,6 +349,46 @@ async fn serve(
             read_request(&mut stream, &mut buf, counts).await?;
             stream.tcp().set_zero_linger()?;
             drop(stream);
+            Ok(())
+        }
+        Behaviour::Excess(bytes) => loop {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            stream.write_all(bytes).await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+        },
+        Behaviour::StrayLater(after) => loop {
+            if !read_request(&mut stream, &mut buf, counts).await? {
+                return Ok(());
+            }
+            stream.write_all(OK).await?;
+            stream.flush().await?;
+            counts.responses.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(after).await;
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstray")
+                .await?;
+            stream.flush().await?;
+        },
+        Behaviour::ReadThenClose(n) => {
+            for _ in 1..n {
+                if !read_request(&mut stream, &mut buf, counts).await? {
+                    return Ok(());
+                }
+                stream.write_all(OK).await?;
+                stream.flush().await?;
+                counts.responses.fetch_add(1, Ordering::SeqCst);
+            }
+            read_request(&mut stream, &mut buf, counts).await?;
+            Ok(())
+        }
+        Behaviour::WithoutCloseNotify(bytes) => {
+            if read_request(&mut stream, &mut buf, counts).await? {
+                stream.write_all(bytes).await?;
+                stream.flush().await?;
+                stream.tcp().shutdown().await?;
+            }
             Ok(())
         }
         Behaviour::Malformed(bytes) => {

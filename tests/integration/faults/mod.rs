@@ -2,10 +2,12 @@
 //! run must still end on time, and the report must still be written.
 //!
 //! Files by job: this one, the classic faults (stall, reset, close, garbage);
+//! `closing`, connections kaioken closes (`--no-keepalive`, bytes no request asked for);
 //! `reconnect`, kept-alive connections a server closed while idle; `responses`,
 //! responses that are cut short, oversized, endless or malformed in named ways;
 //! `limits`, the open-file limit and targets nothing listens at.
 
+mod closing;
 mod limits;
 mod reconnect;
 mod responses;

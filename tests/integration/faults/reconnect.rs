@@ -173,3 +173,117 @@ fn first_request_on_a_new_connection_is_not_retried() {
         assert_eq!(connections, 30, "{engine}\n{report}");
     }
 }
+
+/// A server that reads the request on a reused connection and closes it without a
+/// word (a worker that crashed on it) may have acted on it. An idempotent request
+/// (`GET`) goes again on a new connection and counts in `reconnects`, so the
+/// server's log has it twice: its requests are the report's plus the reconnects. A
+/// `POST` is not sent twice (RFC 9110 §9.2.2): it is a `reset` whose detail says
+/// why, and the server read exactly the requests the report counts. Both engines.
+#[test]
+fn a_request_read_then_unanswered_is_sent_again_only_if_idempotent() {
+    const REQUESTS: u64 = 40;
+    for method in ["GET", "POST"] {
+        for (env, engine) in ENGINES {
+            // Four answers per connection, then the fifth request read and dropped.
+            let server = Server::start(Behaviour::ReadThenClose(5));
+            let mut test = Test::new().arg(server.url()).args([
+                "-c",
+                "2",
+                "--max-requests",
+                "40",
+                "-d",
+                "30s",
+                "-m",
+                method,
+            ]);
+            if method == "POST" {
+                test = test.args(["-b", "order=1"]).status(1);
+            }
+            let report = on_engine(test.report(), env).run().report();
+            let what = format!("{method} {engine}");
+            assert_eq!(report.str("settings.engine"), engine, "{report}");
+            let counts = server.counts();
+            let read = counts.requests.load(Ordering::SeqCst);
+            let answered = counts.responses.load(Ordering::SeqCst);
+            let reconnects = report.u64("requests.reconnects");
+            assert_eq!(report.u64("requests.total"), REQUESTS, "{what}\n{report}");
+            assert_eq!(
+                report.status_codes(),
+                vec![(200, answered)],
+                "{what}\n{report}"
+            );
+            if method == "GET" {
+                report.check_invariants(0);
+                assert_eq!(answered, REQUESTS, "{what}\n{report}");
+                // However the two VUs share the 40 requests, at least 7 of them
+                // were fifth on their connection.
+                assert!(reconnects >= 7, "{what}\n{report}");
+                assert_eq!(read, REQUESTS + reconnects, "{what}\n{report}");
+            } else {
+                report.check_invariants(1);
+                assert_eq!(reconnects, 0, "{what}\n{report}");
+                assert_eq!(read, REQUESTS, "{what}\n{report}");
+                assert_eq!(
+                    report.error_classes(),
+                    vec![("reset".to_owned(), REQUESTS - answered)],
+                    "{what}\n{report}"
+                );
+                assert!(REQUESTS - answered >= 7, "{what}\n{report}");
+                assert!(
+                    report
+                        .str("error_details.reset")
+                        .contains("after the POST request was sent"),
+                    "{what}\n{report}"
+                );
+            }
+        }
+    }
+}
+
+/// A close the server made while the connection was idle, seen before the next
+/// request goes, costs no request: even a `POST` goes on a new connection then,
+/// unsent on the closed one, and the server reads each request once. Both engines.
+#[test]
+fn a_close_seen_before_sending_resends_any_method() {
+    const VUS: u64 = 2;
+    const REQUESTS: u64 = 10;
+    for (env, engine) in ENGINES {
+        let server = Server::start(Behaviour::CloseAfter(2));
+        let test = Test::new()
+            .scenario(&format!(
+                r#"
+                [target]
+                url = "{}"
+
+                [request]
+                method = "POST"
+                body = "order=1"
+                think_time = "100ms"
+
+                [load]
+                vus = {VUS}
+                max_requests = {REQUESTS}
+                duration = "30s"
+                "#,
+                server.url()
+            ))
+            .report();
+        let report = on_engine(test, env).run().report();
+        report.check_invariants(0);
+        assert_eq!(report.str("settings.engine"), engine, "{report}");
+        let counts = server.counts();
+        assert_eq!(report.status_codes(), vec![(200, REQUESTS)], "{engine}");
+        assert_eq!(
+            counts.requests.load(Ordering::SeqCst),
+            REQUESTS,
+            "{engine}\n{report}"
+        );
+        let connections = counts.connections.load(Ordering::SeqCst);
+        assert_eq!(
+            report.u64("requests.reconnects"),
+            connections - VUS,
+            "{engine}: {connections} connections\n{report}"
+        );
+    }
+}

@@ -381,3 +381,52 @@ fn http2_graceful_goaway_moves_a_shared_connection_s_vus_on() {
         "{report}"
     );
 }
+
+/// Over TLS only the server's close_notify tells the end of a body delimited by
+/// the connection's end from a connection cut short (by the network, a middlebox,
+/// an attacker). Such a body that ends with the TCP connection but no close_notify
+/// may be truncated: a `body_read` error saying so, on both engines (as curl and
+/// rustls judge it). With close_notify it is a response; a response framed by its
+/// `content-length` is whole however the connection ends after it.
+#[test]
+fn a_tls_body_read_to_the_close_needs_close_notify() {
+    let to_close: &[u8] = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nhello world";
+    let framed: &[u8] = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 5\r\n\r\nhello";
+    for (behaviour, ok) in [
+        (Behaviour::WithoutCloseNotify(to_close), false),
+        // Its shutdown sends close_notify.
+        (Behaviour::Malformed(to_close), true),
+        (Behaviour::WithoutCloseNotify(framed), true),
+    ] {
+        for (env, engine) in ENGINES {
+            let server = Server::start_tls(behaviour);
+            let test = Test::new()
+                .arg(server.url())
+                .arg("--cacert")
+                .arg(server.ca_path())
+                .args(["-c", "2", "--max-requests", "20", "-d", "30s"])
+                .status(if ok { 0 } else { 1 })
+                .report();
+            let report = on_engine(test, env).run().report();
+            let what = format!("{behaviour:?} {engine}");
+            assert_eq!(report.str("settings.engine"), engine, "{report}");
+            if ok {
+                report.check_invariants(0);
+                assert_eq!(report.status_codes(), vec![(200, 20)], "{what}\n{report}");
+            } else {
+                report.check_invariants(1);
+                assert_eq!(
+                    report.error_classes(),
+                    vec![("body_read".to_owned(), 20)],
+                    "{what}\n{report}"
+                );
+                assert!(
+                    report
+                        .str("error_details.body_read")
+                        .contains("without close_notify"),
+                    "{what}\n{report}"
+                );
+            }
+        }
+    }
+}
