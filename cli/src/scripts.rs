@@ -106,9 +106,18 @@ pub fn setup(plan: &RunPlan, interrupted: impl Fn() -> bool + 'static) -> Result
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let reads: Vec<String> = missing.iter().map(|k| format!("${{setup.{k}}}")).collect();
+        // A key close to one it returned is most likely a typo in the template.
+        let hint = missing
+            .iter()
+            .find_map(|k| Some((*k, kaioken_compiler::closest(k, returned.iter().copied())?)))
+            .map(|(k, close)| format!("; did you mean `${{setup.{close}}}` for `${{setup.{k}}}`?"))
+            .unwrap_or_default();
         return Err(Error::Setup(format!(
-            "setup returned no {} for `${{setup.…}}` (it returned {})",
+            "setup returned no {}, which {} read{} (it returned {}){hint}",
             list(&missing),
+            list(&reads.iter().map(String::as_str).collect::<Vec<_>>()),
+            if missing.len() == 1 { "s" } else { "" },
             if returned.is_empty() {
                 "nothing".to_owned()
             } else {

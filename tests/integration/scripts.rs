@@ -495,7 +495,28 @@ fn setup_that_does_not_return_a_key_a_template_reads_stops_the_run() {
         .arg(httpbin.url("/bearer"))
         .args(["-c", "2", "-d", "2s"])
         .status(1)
-        .stderr_contains("setup returned no `token` for `${setup.…}` (it returned `user`)")
+        .stderr_contains(
+            "setup returned no `token`, which `${setup.token}` reads (it returned `user`)",
+        )
+        .run();
+    assert_eq!(httpbin.access_log_lines(), Vec::new());
+    // A key close to one it returned: most likely a typo in the template.
+    Test::new()
+        .scenario(
+            r#"
+            [scripts]
+            setup = "return { token = 'x' }"
+
+            [request]
+            headers = { authorization = "Bearer ${setup.tokn}" }
+            "#,
+        )
+        .arg(httpbin.url("/bearer"))
+        .args(["-c", "1", "-d", "2s"])
+        .status(1)
+        .stderr_contains(
+            "setup returned no `tokn`, which `${setup.tokn}` reads (it returned `token`); did you mean `${setup.token}` for `${setup.tokn}`?",
+        )
         .run();
     assert_eq!(httpbin.access_log_lines(), Vec::new());
 }
