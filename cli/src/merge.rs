@@ -31,11 +31,7 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome, Error> {
         .map(|path| Ok((path.display().to_string(), read(path)?)))
         .collect::<Result<Vec<_>, Error>>()?;
     let merged = merge_reports(&parts, args.partial).map_err(Error::Setup)?;
-    let outcome = if merged.thresholds_passed() {
-        Outcome::Success
-    } else {
-        Outcome::ThresholdsFailed
-    };
+    let outcome = exit_outcome(&merged);
     if outputs.is_empty() {
         let text = match args.format {
             Some(format) => crate::render::render(&merged, format, args.serious)?,
@@ -51,6 +47,19 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome, Error> {
         Ok(outcome)
     } else {
         crate::write_saved(&merged, &outputs, args.serious, outcome)
+    }
+}
+
+/// The merge's exit code: the verdict its summary prints and its report records
+/// (`outcome.exit_code`, what `run` would have exited with over the merged data),
+/// so that a distributed test passes or fails on the merge's exit code alone.
+fn exit_outcome(merged: &Report) -> Outcome {
+    match merged.outcome.exit_code {
+        0 => Outcome::Success,
+        4 => Outcome::ThresholdsFailed,
+        130 => Outcome::Interrupted,
+        // 1: too many requests failed, or none finished.
+        _ => Outcome::HighErrorRate,
     }
 }
 
@@ -1023,6 +1032,33 @@ mod tests {
         // The fixture's other thresholds still fail (its check pass rate): exit 4.
         assert!(!merged.thresholds_passed());
         assert_eq!(merged.outcome.exit_code, 4);
+    }
+
+    /// The merge exits with the verdict its summary prints and its report records:
+    /// a failure rate over the limit is 1, an interrupted part 130, a failed
+    /// threshold 4 (a distributed test passes or fails on this exit code).
+    #[test]
+    fn the_exit_code_is_the_merged_verdict() {
+        let exits = |parts: &[Report]| {
+            let merged = merge_reports(&named(parts), false).unwrap();
+            let code = crate::error::exit_code(&Ok(exit_outcome(&merged)));
+            assert_eq!(code, merged.outcome.exit_code);
+            code
+        };
+        let passing = |errors, segment| {
+            let mut r = part(&[1_000; 10], errors, segment, 0);
+            r.thresholds.clear();
+            r
+        };
+        let halves = [("0", "1/2"), ("1/2", "1")];
+        assert_eq!(exits(&halves.map(|s| passing(0, s))), 0);
+        // 11 of 21 requests failed in each part: above the fixture's `max_error_rate`, 0.5.
+        assert_eq!(exits(&halves.map(|s| passing(11, s))), 1);
+        let mut stopped = halves.map(|s| passing(0, s));
+        stopped[1].outcome.interrupted = true;
+        assert_eq!(exits(&stopped), 130);
+        // The fixture's thresholds (its check pass rate) fail.
+        assert_eq!(exits(&halves.map(|s| part(&[1_000; 10], 0, s, 0))), 4);
     }
 
     #[test]
