@@ -105,20 +105,20 @@ pub struct CompareArgs {
     pub reports: Vec<std::path::PathBuf>,
 
     /// A drop in requests/s larger than this fraction is a regression.
-    #[arg(long, default_value_t = 0.10)]
+    #[arg(long, default_value_t = 0.10, value_parser = parse_tolerance)]
     pub max_rps_drop: f64,
 
     /// A rise in a latency percentile larger than this fraction is a regression...
-    #[arg(long, default_value_t = 0.10)]
+    #[arg(long, default_value_t = 0.10, value_parser = parse_tolerance)]
     pub max_latency_increase: f64,
 
     /// ...if it is also larger than this many milliseconds.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = parse_tolerance)]
     pub latency_floor_ms: f64,
 
     /// A rise in the failure rate (errors and unexpected statuses) larger than this
     /// (absolute, 0.01 = one point).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = parse_tolerance)]
     pub max_error_rate_increase: f64,
 
     /// Compare even when the load models differ.
@@ -870,6 +870,18 @@ fn parse_percentiles(text: &str) -> Result<Percentiles, String> {
     Ok(Percentiles(list))
 }
 
+/// A `compare` tolerance: a finite number, 0 or more. NaN compares false with
+/// everything, so a gate given `nan` (an empty or garbled CI variable) would find
+/// no regression at all; a negative or infinite one is no tolerance either.
+fn parse_tolerance(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "`{text}` is not a tolerance: write a finite number, 0 or more, e.g. 0.1"
+        )),
+    }
+}
+
 /// How `--targets` are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum TargetsOrderArg {
@@ -882,7 +894,9 @@ pub enum TargetsOrderArg {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_percentiles;
+    use clap::Parser;
+
+    use super::{Cli, parse_percentiles};
 
     #[test]
     fn percentiles_are_shown_in_order_each_once() {
@@ -891,5 +905,44 @@ mod tests {
             [50.0, 99.0, 99.9, 100.0]
         );
         assert!(parse_percentiles("50,101").is_err());
+    }
+
+    /// A tolerance that is not a finite number, 0 or more, is a usage error: `nan`
+    /// turned the regression gate off, a negative one made every run a change.
+    #[test]
+    fn compare_tolerances_are_finite_and_not_negative() {
+        let parse = |flag: &str, value: &str| {
+            Cli::try_parse_from([
+                "kaioken",
+                "compare",
+                "a.json",
+                "b.json",
+                &format!("{flag}={value}"),
+            ])
+        };
+        for flag in [
+            "--max-rps-drop",
+            "--max-latency-increase",
+            "--latency-floor-ms",
+            "--max-error-rate-increase",
+        ] {
+            for bad in ["nan", "NaN", "inf", "-inf", "1e400", "-0.5", "", "ten"] {
+                let err = parse(flag, bad).unwrap_err();
+                assert_eq!(
+                    err.kind(),
+                    clap::error::ErrorKind::ValueValidation,
+                    "{flag}={bad}"
+                );
+                assert!(
+                    err.to_string().contains(&format!(
+                        "`{bad}` is not a tolerance: write a finite number, 0 or more, e.g. 0.1"
+                    )),
+                    "{err}"
+                );
+            }
+            for good in ["0", "0.25", "3"] {
+                assert!(parse(flag, good).is_ok(), "{flag}={good}");
+            }
+        }
     }
 }
