@@ -122,9 +122,9 @@ pub fn compare(args: &CompareArgs) -> Result<Outcome, Error> {
     // A segment's thresholds are its share's (`rps > 1000` fails on every quarter
     // of a run that makes 2,000/s): as in its own run, they are not a verdict.
     let segment = cur.segment();
-    if let Some((from, to)) = segment {
+    if let Some(measured) = &segment {
         eprintln!(
-            "note: `{}` measured the segment {from}:{to} of its run alone: its thresholds are not the run's verdict; compare the merged report (kaioken merge) for it",
+            "note: `{}` measured the segment {measured} of its run alone: its thresholds are not the run's verdict; compare the merged report (kaioken merge) for it",
             current_path.display()
         );
     }

@@ -134,6 +134,38 @@ fn bounds(name: &str, report: &Report) -> Result<(Fraction, Fraction), String> {
     Ok((from, to))
 }
 
+/// The pieces of the global load a report ran, in order: its segment, less what
+/// a partial merge of segments that are not next to each other left out
+/// (`missing`). Merging `merge(0:1/3, 2/3:1)` with `1/3:2/3` is then merging the
+/// three.
+fn pieces(name: &str, report: &Report) -> Result<Vec<(Fraction, Fraction)>, String> {
+    let (from, to) = bounds(name, report)?;
+    let Some(s) = &report.segment else {
+        return Ok(vec![(from, to)]);
+    };
+    let mut pieces = Vec::new();
+    let mut at = from;
+    for gap in &s.missing {
+        let hole = gap
+            .split_once(':')
+            .and_then(|(a, b)| Some((Fraction::parse(a)?, Fraction::parse(b)?)));
+        // Each hole lies strictly inside what is left of the segment, after the
+        // one before it: every piece has some of the load.
+        let Some((a, b)) =
+            hole.filter(|&(a, b)| at.cmp(a).is_lt() && a.cmp(b).is_lt() && b.cmp(to).is_lt())
+        else {
+            return Err(format!(
+                "cannot merge `{name}`: its segment's missing `{gap}` is not a piece of {}:{} after the ones before it (the report is damaged)",
+                s.from, s.to
+            ));
+        };
+        pieces.push((at, a));
+        at = b;
+    }
+    pieces.push((at, to));
+    Ok(pieces)
+}
+
 /// The union of the parts' segments, once checked: the same fingerprint, segments
 /// that do not overlap and (unless `partial`) cover 0 to 1.
 fn check(
@@ -175,28 +207,37 @@ fn check(
             ));
         }
     }
-    let mut segments = parts
-        .iter()
-        .map(|(name, report)| Ok((bounds(name, report)?, name.as_str())))
-        .collect::<Result<Vec<_>, String>>()?;
+    let mut segments = Vec::new();
+    for (name, report) in parts {
+        for piece in pieces(name, report)? {
+            segments.push((piece, name.as_str()));
+        }
+    }
     segments.sort_by(|((a, _), _), ((b, _), _)| a.cmp(*b));
+    // Sorted by start, and none overlapping the one before: disjoint, each
+    // ending before the next starts. The holes between them are missing from the
+    // union; so are the ends of 0:1 before the first and after the last.
     let mut gaps = Vec::new();
-    let mut reached = Fraction::ZERO;
+    let mut holes = Vec::new();
     let mut previous: Option<(&str, Fraction, Fraction)> = None;
     for &((from, to), name) in &segments {
-        if let Some((other, other_from, other_to)) = previous
-            && from.cmp(other_to).is_lt()
-        {
-            return Err(format!(
-                "cannot merge `{name}` with `{other}`: their segments overlap ({from}:{to} and {other_from}:{other_to}); each part of the load must be merged once"
-            ));
+        match previous {
+            Some((other, other_from, other_to)) if from.cmp(other_to).is_lt() => {
+                return Err(format!(
+                    "cannot merge `{name}` with `{other}`: their segments overlap ({from}:{to} and {other_from}:{other_to}); each part of the load must be merged once"
+                ));
+            }
+            Some((_, _, other_to)) if other_to.cmp(from).is_lt() => {
+                holes.push(format!("{other_to}:{from}"));
+                gaps.push(format!("{other_to}:{from}"));
+            }
+            Some(_) => {}
+            None if Fraction::ZERO.cmp(from).is_lt() => gaps.push(format!("0:{from}")),
+            None => {}
         }
-        if reached.cmp(from).is_lt() {
-            gaps.push(format!("{reached}:{from}"));
-        }
-        reached = to;
         previous = Some((name, from, to));
     }
+    let reached = previous.map_or(Fraction::ONE, |(_, _, to)| to);
     if reached.cmp(Fraction::ONE).is_lt() {
         gaps.push(format!("{reached}:1"));
     }
@@ -225,6 +266,7 @@ fn check(
         from: segments[0].0.0.to_string(),
         to: reached.to_string(),
         sequence: sequence.iter().map(ToString::to_string).collect(),
+        missing: holes,
     };
     Ok((Some(union), gaps))
 }
@@ -755,6 +797,7 @@ mod tests {
             from: segment.0.into(),
             to: segment.1.into(),
             sequence: vec!["0".into(), "1/3".into(), "2/3".into(), "1".into()],
+            missing: Vec::new(),
         });
         r
     }
@@ -960,8 +1003,11 @@ mod tests {
             let left = merge_reports(&named(&[ab, parts[2].clone()]), false).unwrap();
             let bc = merge_reports(&named(&parts[1..]), true).unwrap();
             let right = merge_reports(&named(&[parts[0].clone(), bc]), false).unwrap();
+            // Two segments that are not next to each other, then the one between.
+            let ac = merge_reports(&named(&[parts[0].clone(), parts[2].clone()]), true).unwrap();
+            let around = merge_reports(&named(&[ac, parts[1].clone()]), false).unwrap();
             let want = normalized(&all);
-            for other in [&backwards, &left, &right] {
+            for other in [&backwards, &left, &right, &around] {
                 let got = normalized(other);
                 prop_assert!(same(&got, &want), "{got:#}\nis not\n{want:#}");
             }
@@ -1032,6 +1078,63 @@ mod tests {
         // The fixture's other thresholds still fail (its check pass rate): exit 4.
         assert!(!merged.thresholds_passed());
         assert_eq!(merged.outcome.exit_code, 4);
+    }
+
+    /// A partial merge of segments that are not next to each other says which
+    /// piece it lacks, stays partial when merged again, and merged with that piece
+    /// is the whole run: the same report as merging the three at once.
+    #[test]
+    fn a_partial_merge_keeps_its_gap() {
+        let segments = [("0", "1/3"), ("1/3", "2/3"), ("2/3", "1")];
+        let [a, b, c] = segments.map(|s| part(&[1_000, 2_000], 0, s, 0));
+        let ac = merge_reports(&named(&[c.clone(), a.clone()]), true).unwrap();
+        let s = ac.segment.as_ref().unwrap();
+        assert_eq!((s.from.as_str(), s.to.as_str()), ("0", "1"));
+        assert_eq!(s.missing, ["1/3:2/3"]);
+        assert!(!s.is_whole());
+        assert_eq!(s.measured(), "0:1/3 and 2/3:1");
+        let gap =
+            "a partial merge (--partial): the segments 1/3:2/3 are missing from these numbers";
+        assert_eq!(ac.warnings.last().unwrap(), gap);
+        let summary = crate::summary::render(
+            &ac,
+            &crate::summary::Options {
+                serious: true,
+                percentiles: &[50.0],
+            },
+        );
+        assert!(
+            summary.contains("\n  Segment     0:1/3 and 2/3:1 of 0,1/3,2/3,1\n"),
+            "{summary}"
+        );
+        // Merged again alone: still partial, refused without --partial...
+        assert_eq!(
+            merge_reports(&named(std::slice::from_ref(&ac)), false).unwrap_err(),
+            "cannot merge: the reports' segments do not cover the whole run, 1/3:2/3 missing; merge every segment's report, or pass --partial to merge these alone"
+        );
+        // ...and with it, the gap and its warning kept.
+        let again = merge_reports(&named(std::slice::from_ref(&ac)), true).unwrap();
+        assert_eq!(again.segment, ac.segment);
+        assert_eq!(again.warnings.last().unwrap(), gap);
+        // A report that holds the missing piece's neighbour overlaps.
+        let wide = part(&[1_000], 0, ("1/4", "1/2"), 0);
+        assert_eq!(
+            merge_reports(&named(&[ac.clone(), wide]), true).unwrap_err(),
+            "cannot merge `r1.json` with `r0.json`: their segments overlap (1/4:1/2 and 0:1/3); each part of the load must be merged once"
+        );
+        // With the missing piece: the whole run, as the three merged at once.
+        let whole = merge_reports(&named(&[ac, b.clone()]), false).unwrap();
+        assert!(whole.segment.as_ref().unwrap().is_whole());
+        assert!(!whole.warnings.iter().any(|w| w.contains("partial")));
+        let at_once = merge_reports(&named(&[a, b, c]), false).unwrap();
+        assert!(same(&normalized(&whole), &normalized(&at_once)));
+        // A `missing` that is not a piece inside the segment is damage.
+        let mut damaged = part(&[1_000], 0, ("0", "1/2"), 0);
+        damaged.segment.as_mut().unwrap().missing = vec!["1/3:2/3".into()];
+        assert_eq!(
+            merge_reports(&named(&[damaged]), true).unwrap_err(),
+            "cannot merge `r0.json`: its segment's missing `1/3:2/3` is not a piece of 0:1/2 after the ones before it (the report is damaged)"
+        );
     }
 
     /// The merge exits with the verdict its summary prints and its report records:
@@ -1105,6 +1208,7 @@ mod tests {
         let partial = merge_reports(&named(&[last, a.clone()]), true).unwrap();
         let s = partial.segment.unwrap();
         assert_eq!((s.from.as_str(), s.to.as_str()), ("0", "1"));
+        assert_eq!(s.missing, ["1/2:2/3"]);
         assert_eq!(
             partial.warnings.last().unwrap(),
             "a partial merge (--partial): the segments 1/2:2/3 are missing from these numbers"

@@ -95,6 +95,11 @@ pub struct SegmentJson {
     pub to: String,
     /// The bounds of every instance's part, from `0` to `1`.
     pub sequence: Vec<String>,
+    /// A partial merge of segments that are not next to each other: the pieces
+    /// between `from` and `to` that none of its parts ran (`"1/3:2/3"`), in order.
+    /// `from` and `to` alone would call `0:1/3` and `2/3:1` the whole run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 impl SegmentJson {
@@ -103,7 +108,27 @@ impl SegmentJson {
             from: segment.from.to_string(),
             to: segment.to.to_string(),
             sequence: segment.sequence.iter().map(ToString::to_string).collect(),
+            missing: Vec::new(),
         }
+    }
+
+    /// Whether this is the whole run: `0:1` with nothing missing.
+    pub fn is_whole(&self) -> bool {
+        self.from == "0" && self.to == "1" && self.missing.is_empty()
+    }
+
+    /// What of the run this measured, in words: `1/4:1/2`, or
+    /// `0:1/3 and 2/3:1` for a partial merge with a piece missing.
+    pub fn measured(&self) -> String {
+        let mut pieces = Vec::new();
+        let mut at = self.from.as_str();
+        for gap in &self.missing {
+            let (from, to) = gap.split_once(':').unwrap_or((gap, gap));
+            pieces.push(format!("{at}:{from}"));
+            at = to;
+        }
+        pieces.push(format!("{at}:{}", self.to));
+        pieces.join(" and ")
     }
 }
 

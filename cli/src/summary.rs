@@ -452,14 +452,14 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
     if let Some(segment) = report
         .segment
         .as_ref()
-        .filter(|_| report.merged_from.is_empty())
+        .filter(|s| report.merged_from.is_empty() || !s.is_whole())
     {
-        // One part of a split run: the load above is the whole run's.
+        // One part of a split run, or a partial merge of some: the load above is
+        // the whole run's.
         let _ = writeln!(
             out,
-            "  Segment     {}:{} of {}",
-            segment.from,
-            segment.to,
+            "  Segment     {} of {}",
+            segment.measured(),
             segment.sequence.join(",")
         );
     }
@@ -664,8 +664,15 @@ pub fn render(report: &Report, options: &Options<'_>) -> String {
         } else {
             format!("{failed} failed")
         };
-        if report.segment.is_some() && report.merged_from.is_empty() {
-            verdict.push_str(" for this segment alone; `kaioken merge` judges the whole run");
+        match &report.segment {
+            Some(_) if report.merged_from.is_empty() => {
+                verdict.push_str(" for this segment alone; `kaioken merge` judges the whole run")
+            }
+            Some(s) if !s.is_whole() => verdict.push_str(&format!(
+                " for {} alone; merge every segment's report to judge the whole run",
+                s.measured()
+            )),
+            _ => {}
         }
         let thresholds = report.thresholds.iter().map(|t| {
             let observed = observed(t).unwrap_or_else(|| "no data".to_owned());

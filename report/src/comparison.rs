@@ -202,12 +202,31 @@ impl RunReport {
         })
     }
 
-    /// The part of a distributed run this report measured (`from`, `to`), when it
-    /// is one segment of it and not the whole.
-    pub fn segment(&self) -> Option<(&str, &str)> {
+    /// The part of a distributed run this report measured, when it is not the
+    /// whole: `1/4:1/2` for one segment, `0:1/3 and 2/3:1` for a partial merge of
+    /// segments that are not next to each other (its `missing` pieces left out).
+    pub fn segment(&self) -> Option<String> {
         let s = self.json.get("segment")?;
         let (from, to) = (s["from"].as_str()?, s["to"].as_str()?);
-        (!(from == "0" && to == "1")).then_some((from, to))
+        let missing: Vec<&str> = s["missing"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        if from == "0" && to == "1" && missing.is_empty() {
+            return None;
+        }
+        let mut pieces = Vec::new();
+        let mut at = from;
+        for gap in missing {
+            let (a, b) = gap.split_once(':').unwrap_or((gap, gap));
+            pieces.push(format!("{at}:{a}"));
+            at = b;
+        }
+        pieces.push(format!("{at}:{to}"));
+        Some(pieces.join(" and "))
     }
 
     /// The report's thresholds, judged again from its data.
@@ -885,6 +904,26 @@ mod tests {
                 "thresholds": [{{"scope": "all", "metric": "p99", "threshold": "< 4ms"}}]}}"#
         ))
         .unwrap()
+    }
+
+    /// What of its run a report measured: nothing said for the whole (a merge of
+    /// every segment), the segment, or a partial merge's pieces without its gap.
+    #[test]
+    fn the_part_of_the_run_a_report_measured() {
+        let with = |segment: Value| {
+            let mut json = report(100.0, 3.0, 10).json;
+            json["segment"] = segment;
+            RunReport::parse(&json.to_string()).unwrap().segment()
+        };
+        let sequence = ["0", "1/3", "2/3", "1"];
+        assert_eq!(report(100.0, 3.0, 10).segment(), None);
+        let whole = serde_json::json!({"from": "0", "to": "1", "sequence": sequence});
+        assert_eq!(with(whole), None);
+        let one = serde_json::json!({"from": "1/3", "to": "2/3", "sequence": sequence});
+        assert_eq!(with(one).as_deref(), Some("1/3:2/3"));
+        let partial = serde_json::json!(
+            {"from": "0", "to": "1", "sequence": sequence, "missing": ["1/3:2/3"]});
+        assert_eq!(with(partial).as_deref(), Some("0:1/3 and 2/3:1"));
     }
 
     #[test]
