@@ -32,6 +32,13 @@ pub fn merge(args: &MergeArgs) -> Result<Outcome, Error> {
         .collect::<Result<Vec<_>, Error>>()?;
     let merged = merge_reports(&parts, args.partial).map_err(Error::Setup)?;
     let outcome = exit_outcome(&merged);
+    // The summary lists the warnings; without it (a report written or printed in
+    // another format) they would be in the file alone.
+    if !outputs.is_empty() || args.format.is_some() {
+        for warning in &merged.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
     if outputs.is_empty() {
         let text = match args.format {
             Some(format) => crate::render::render(&merged, format, args.serious)?,
@@ -271,6 +278,29 @@ fn check(
     Ok((Some(union), gaps))
 }
 
+/// The kaioken versions that wrote the parts, each once, oldest first: a merged
+/// report's `kaioken_version` is already such a list (`0.1.0,0.2.0`).
+fn versions(reports: &[&Report]) -> Vec<String> {
+    // Numerically by their numbers (0.10 after 0.9), then as written.
+    let key = |v: &str| {
+        let numbers: Vec<u64> = v
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().unwrap_or(u64::MAX))
+            .collect();
+        (numbers, v.to_owned())
+    };
+    let mut versions: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.kaioken_version.split(','))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect();
+    versions.sort_by_cached_key(|v| key(v));
+    versions.dedup();
+    versions
+}
+
 /// A fingerprint as an error shows it: its first 12 hex digits.
 fn short(fingerprint: &str) -> &str {
     fingerprint.get(..12).unwrap_or(fingerprint)
@@ -390,6 +420,12 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
         e
     };
     m.settings.engine = engines.join(",");
+    // Every version that measured a part, in order, once (a merged report's is
+    // already such a list): the first input's alone made the merged report depend
+    // on the order of its inputs, and hid that the parts were measured by
+    // different code.
+    let versions = versions(&reports);
+    m.kaioken_version = versions.join(",");
 
     // Counts.
     let r = &mut m.requests;
@@ -432,13 +468,20 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
     }
     m.status_codes = sum_maps(reports.iter().map(|r| r.status_codes.clone()));
     m.errors = sum_maps(reports.iter().map(|r| r.errors.clone()));
+    // Each class's message from the part that started first (the smallest
+    // message of those that started together), whatever the inputs' order.
+    let mut details: BTreeMap<&String, (u64, &String)> = BTreeMap::new();
     for r in &reports {
         for (k, v) in &r.error_details {
-            m.error_details
-                .entry(k.clone())
-                .or_insert_with(|| v.clone());
+            let candidate = (r.started_at_unix_ms, v);
+            let kept = details.entry(k).or_insert(candidate);
+            *kept = (*kept).min(candidate);
         }
     }
+    m.error_details = details
+        .into_iter()
+        .map(|(k, (_, v))| (k.clone(), v.clone()))
+        .collect();
     m.connections.opened = sum(&|r| r.connections.opened);
     m.connections.reused = sum(&|r| r.connections.reused);
     m.connections.closed_by_server = sum(&|r| r.connections.closed_by_server);
@@ -654,13 +697,22 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
         _ => None,
     };
     m.warnings = report::load_warnings(&m.iterations, reason, cap);
+    if versions.len() > 1 {
+        m.warnings.push(format!(
+            "the parts were written by different kaioken versions ({}): they may not measure alike; run every segment with the same kaioken",
+            versions.join(", ")
+        ));
+    }
     if !gaps.is_empty() {
         m.warnings.push(format!(
             "a partial merge (--partial): the segments {} are missing from these numbers",
             gaps.join(", ")
         ));
     }
-    m.outputs = reports.iter().flat_map(|r| r.outputs.clone()).collect();
+    // In the order the parts started, not the inputs'.
+    let mut by_start = reports.clone();
+    by_start.sort_by_key(|r| r.started_at_unix_ms);
+    m.outputs = by_start.iter().flat_map(|r| r.outputs.clone()).collect();
     m.scripts = kaioken_script::ScriptReport::merge(reports.iter().map(|r| r.scripts.as_slice()));
 
     m.rejudge_thresholds();
@@ -1135,6 +1187,42 @@ mod tests {
             merge_reports(&named(&[damaged]), true).unwrap_err(),
             "cannot merge `r0.json`: its segment's missing `1/3:2/3` is not a piece of 0:1/2 after the ones before it (the report is damaged)"
         );
+    }
+
+    /// What the first input alone gave (its version, its error messages) no
+    /// longer depends on the order of the inputs; different versions are a warning.
+    #[test]
+    fn versions_and_messages_do_not_depend_on_the_order() {
+        let mut a = part(&[1_000], 1, ("0", "1/2"), 2_000);
+        let mut b = part(&[1_000], 1, ("1/2", "1"), 1_000);
+        a.kaioken_version = "0.10.0".into();
+        b.kaioken_version = "0.9.1".into();
+        a.error_details
+            .insert("timeout".into(), "a: no response within 30s".into());
+        b.error_details
+            .insert("timeout".into(), "b: no response within 30s".into());
+        let ab = merge_reports(&named(&[a.clone(), b.clone()]), false).unwrap();
+        let ba = merge_reports(&named(&[b.clone(), a.clone()]), false).unwrap();
+        for m in [&ab, &ba] {
+            assert_eq!(m.kaioken_version, "0.9.1,0.10.0");
+            // From the part that started first.
+            assert_eq!(m.error_details["timeout"], "b: no response within 30s");
+            assert!(
+                m.warnings.contains(&"the parts were written by different kaioken versions (0.9.1, 0.10.0): they may not measure alike; run every segment with the same kaioken".to_owned()),
+                "{:?}",
+                m.warnings
+            );
+        }
+        assert!(same(&normalized(&ab), &normalized(&ba)));
+        // A merged report's list, merged again, is the same list.
+        let mut whole = ab.clone();
+        whole.segment = None;
+        assert_eq!(versions(&[&whole, &a]), ["0.9.1", "0.10.0"]);
+        // One version: no warning.
+        b.kaioken_version = "0.10.0".into();
+        let same_version = merge_reports(&named(&[a, b]), false).unwrap();
+        assert_eq!(same_version.kaioken_version, "0.10.0");
+        assert!(!same_version.warnings.iter().any(|w| w.contains("versions")));
     }
 
     /// The merge exits with the verdict its summary prints and its report records:
