@@ -189,6 +189,7 @@ fn check(
                 "cannot merge `{name}`: its `{path}` is {n}, more than any run counts (the report is damaged)"
             ));
         }
+        timeline_fits(name, report)?;
         // Thresholds are judged again on the merged data: one that does not read
         // back would be dropped, and its failure with it.
         if let Some(t) = report.thresholds.iter().find(|t| {
@@ -301,6 +302,98 @@ fn versions(reports: &[&Report]) -> Vec<String> {
     versions
 }
 
+/// Whether a report's timeline is one a run writes: one entry per second from 0
+/// (second `i` is entry `i`), none past the time it ran. The merged timeline is
+/// dense from the first start to the last end: one damaged `second` (10⁹) would
+/// otherwise fill the memory with empty seconds.
+fn timeline_fits(name: &str, report: &Report) -> Result<(), String> {
+    let elapsed = report.elapsed_s;
+    if !(elapsed.is_finite() && elapsed >= 0.0) {
+        return Err(format!(
+            "cannot merge `{name}`: its `elapsed_s` is {elapsed}, not a time it ran (the report is damaged)"
+        ));
+    }
+    for (i, s) in report.timeline.iter().enumerate() {
+        // Second `i` holds what ended in [i, i + 1) s; the run's end is in the last.
+        if s.second as f64 > elapsed + 1.0 {
+            return Err(format!(
+                "cannot merge `{name}`: its timeline's second {} is past the {elapsed:.3} s it ran (`elapsed_s`) (the report is damaged)",
+                s.second
+            ));
+        }
+        if s.second != i {
+            return Err(format!(
+                "cannot merge `{name}`: its timeline's entry {i} is second {}, where a run writes one entry per second from 0 (the report is damaged)",
+                s.second
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The least time between parts that refuses them, even for the shortest parts:
+/// runs a few seconds long started by hand one after the other are merged (with a
+/// warning).
+const APART_AT_MOST_MS: f64 = 60_000.0;
+
+/// Whether the parts ran at the same time, as the segments of one run do (started
+/// together with `--start-at`); the warnings when they did not. A part that
+/// started after every part before it had ended leaves a time when none ran: a
+/// clock set wrong, or reports of runs made apart. The merged rate then counts
+/// over that time too. More apart than the longest part ran (and than a minute)
+/// is refused: such a merge describes no run, and its timeline, dense from the
+/// first start to the last end, would be mostly empty seconds (ten days apart:
+/// 864,000 of them). A merged report counts as one part, from its first start to
+/// its last end.
+///
+/// A part ran from `started_at_unix_ms` for `elapsed_s`, but no further than its
+/// timeline reaches ([`timeline_fits`]: an entry a second, and one more for the
+/// moments after the last): what bounds the merged timeline is then the size of
+/// the reports, not a damaged `elapsed_s`.
+fn ran_together(parts: &[(String, Report)]) -> Result<Vec<String>, String> {
+    let ran_ms = |r: &Report| r.elapsed_s.min(r.timeline.len() as f64 + 1.0) * 1000.0;
+    let ms = |r: &Report| {
+        let start = r.started_at_unix_ms as f64;
+        (start, start + ran_ms(r))
+    };
+    let longest_ms = parts.iter().map(|(_, r)| ran_ms(r)).fold(0.0, f64::max);
+    let mut by_start: Vec<(&str, (f64, f64))> =
+        parts.iter().map(|(n, r)| (n.as_str(), ms(r))).collect();
+    by_start.sort_by(|(_, (a, _)), (_, (b, _))| a.total_cmp(b));
+    let mut warnings = Vec::new();
+    let (mut last, mut last_end) = (by_start[0].0, by_start[0].1.1);
+    for &(name, (start, end)) in &by_start[1..] {
+        let apart = start - last_end;
+        if apart > longest_ms.max(APART_AT_MOST_MS) {
+            return Err(format!(
+                "cannot merge `{name}` with `{last}`: `{name}` started {} after `{last}` ended, longer than any part ran: they were not parts of one run (is a clock wrong?); the segments of a run run at the same time (--start-at)",
+                duration(apart)
+            ));
+        }
+        if apart > 0.0 {
+            warnings.push(format!(
+                "the parts did not run at the same time: `{name}` started {} after `{last}` ended, and the merged rate counts that time too; start every segment together with --start-at",
+                duration(apart)
+            ));
+        }
+        if end > last_end {
+            (last, last_end) = (name, end);
+        }
+    }
+    Ok(warnings)
+}
+
+/// A time in the largest unit that keeps it readable: `2.5 s`, `3.0 min`, `10.0 days`.
+fn duration(ms: f64) -> String {
+    let s = ms / 1000.0;
+    match s {
+        s if s < 120.0 => format!("{s:.1} s"),
+        s if s < 2.0 * 3600.0 => format!("{:.1} min", s / 60.0),
+        s if s < 2.0 * 86_400.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.1} days", s / 86_400.0),
+    }
+}
+
 /// A fingerprint as an error shows it: its first 12 hex digits.
 fn short(fingerprint: &str) -> &str {
     fingerprint.get(..12).unwrap_or(fingerprint)
@@ -393,6 +486,7 @@ fn sum_maps(maps: impl IntoIterator<Item = BTreeMap<String, u64>>) -> BTreeMap<S
 /// Why the parts cannot be merged, naming the file.
 pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result<Report, String> {
     let (segment, gaps) = check(parts, partial)?;
+    let apart = ran_together(parts)?;
     let reports: Vec<&Report> = parts.iter().map(|(_, r)| r).collect();
     let first = reports[0];
     let mut m = first.clone();
@@ -697,6 +791,7 @@ pub(crate) fn merge_reports(parts: &[(String, Report)], partial: bool) -> Result
         _ => None,
     };
     m.warnings = report::load_warnings(&m.iterations, reason, cap);
+    m.warnings.extend(apart);
     if versions.len() > 1 {
         m.warnings.push(format!(
             "the parts were written by different kaioken versions ({}): they may not measure alike; run every segment with the same kaioken",
@@ -1041,7 +1136,10 @@ mod tests {
         fn merging_is_associative_and_order_independent(
             samples in proptest::collection::vec(
                 proptest::collection::vec(1u64..10_000_000, 1..40), 3),
-            starts in proptest::collection::vec(0u64..5_000, 3),
+            // Parts that ran together (3 s each: their timelines' 2 s and the
+            // moments after), as `ran_together` sees a merged report: one part,
+            // from its first start to its last end.
+            starts in proptest::collection::vec(0u64..2_000, 3),
             errors in proptest::collection::vec(0u64..5, 3),
         ) {
             let segments = [("0", "1/3"), ("1/3", "2/3"), ("2/3", "1")];
@@ -1130,6 +1228,64 @@ mod tests {
         // The fixture's other thresholds still fail (its check pass rate): exit 4.
         assert!(!merged.thresholds_passed());
         assert_eq!(merged.outcome.exit_code, 4);
+    }
+
+    /// A timeline a run cannot have written is damage, named as such: a second
+    /// past the time the part ran (one edited to 10⁹ filled the memory with empty
+    /// seconds), or seconds that are not one an entry from 0.
+    #[test]
+    fn a_damaged_timeline_is_refused() {
+        let a = part(&[1_000], 0, ("0", "1/2"), 0);
+        let err = |b: Report| merge_reports(&named(&[a.clone(), b]), false).unwrap_err();
+        let mut far = part(&[1_000], 0, ("1/2", "1"), 0);
+        far.timeline[1].second = 1_000_000_000;
+        assert_eq!(
+            err(far),
+            "cannot merge `r1.json`: its timeline's second 1000000000 is past the 10.000 s it ran (`elapsed_s`) (the report is damaged)"
+        );
+        let mut skipping = part(&[1_000], 0, ("1/2", "1"), 0);
+        skipping.timeline[1].second = 5;
+        assert_eq!(
+            err(skipping),
+            "cannot merge `r1.json`: its timeline's entry 1 is second 5, where a run writes one entry per second from 0 (the report is damaged)"
+        );
+        let mut negative = part(&[1_000], 0, ("1/2", "1"), 0);
+        negative.elapsed_s = -3.0;
+        assert_eq!(
+            err(negative),
+            "cannot merge `r1.json`: its `elapsed_s` is -3, not a time it ran (the report is damaged)"
+        );
+    }
+
+    /// Parts that did not run at the same time: a warning when they are a little
+    /// apart (short runs started by hand one after the other), refused when
+    /// further apart than they ran (a clock ten days wrong made a merged report of
+    /// 864,003 seconds, 330 MB, and a rate of 0.03/s).
+    #[test]
+    fn parts_run_at_the_same_time() {
+        let a = part(&[1_000], 0, ("0", "1/2"), 1_000_000);
+        let apart = |ms: u64| {
+            let b = part(&[1_000], 0, ("1/2", "1"), 1_000_000 + ms);
+            merge_reports(&named(&[b, a.clone()]), false)
+        };
+        // Each ran 3 s (its timeline's 2 s and the moments after): 8 s later is
+        // 5 s after the first ended.
+        let late = apart(8_000).unwrap();
+        assert_eq!(
+            late.warnings.last().unwrap(),
+            "the parts did not run at the same time: `r0.json` started 5.0 s after `r1.json` ended, and the merged rate counts that time too; start every segment together with --start-at"
+        );
+        assert_eq!(late.timeline.len(), 10);
+        // Within a minute, however short they ran.
+        assert!(apart(63_000).is_ok());
+        let days = 10 * 86_400_000;
+        assert_eq!(
+            apart(days).unwrap_err(),
+            "cannot merge `r0.json` with `r1.json`: `r0.json` started 10.0 days after `r1.json` ended, longer than any part ran: they were not parts of one run (is a clock wrong?); the segments of a run run at the same time (--start-at)"
+        );
+        // Overlapping: nothing to say.
+        let together = apart(2_500).unwrap();
+        assert!(!together.warnings.iter().any(|w| w.contains("same time")));
     }
 
     /// A partial merge of segments that are not next to each other says which
