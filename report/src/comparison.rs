@@ -32,6 +32,10 @@ use kaioken_compiler::{Measured, PERCENTILES, ThresholdScope, Verdict};
 pub struct RunReport {
     json: Value,
     histogram: Option<Histogram<u64>>,
+    /// Latency from the actual send (`histograms.latency_uncorrected_ms`), when
+    /// the report has it: what runs with and without the open model's latency
+    /// correction have in common.
+    uncorrected: Option<Histogram<u64>>,
 }
 
 impl RunReport {
@@ -75,7 +79,17 @@ impl RunReport {
                 return Err(format!("{INCOMPLETE}: the threshold {t} cannot be read"));
             }
         }
-        Ok(RunReport { json, histogram })
+        // Read only when the runs' latency corrections differ: one that does not
+        // decode is as absent (the summary fields then serve).
+        let uncorrected = json
+            .pointer("/histograms/latency_uncorrected_ms")
+            .and_then(Value::as_str)
+            .and_then(crate::hdr::decode);
+        Ok(RunReport {
+            json,
+            histogram,
+            uncorrected,
+        })
     }
 }
 
@@ -121,29 +135,73 @@ impl RunReport {
         self.json.pointer(pointer).and_then(Value::as_f64)
     }
 
+    /// The field at `pointer`; absent, what a report of an older kaioken meant
+    /// by leaving it out (no ramp-up, warm-up or stages), else `null`.
+    fn field(&self, pointer: &str) -> Value {
+        match (self.json.pointer(pointer), pointer) {
+            (Some(v), _) => v.clone(),
+            (None, "/load/ramp_up_s" | "/load/warmup_s") => Value::from(0.0),
+            (None, "/load/stages") => Value::Array(Vec::new()),
+            (None, _) => Value::Null,
+        }
+    }
+
     /// Whether the field at `pointer` is the same in both reports: numbers by
     /// value (`400` and `400.0`, as a tool that rewrites the JSON may spell it),
-    /// anything else as written.
+    /// in lists (stages) too, anything else as written.
     fn same_as(&self, other: &RunReport, pointer: &str) -> bool {
-        match (self.json.pointer(pointer), other.json.pointer(pointer)) {
-            (Some(Value::Number(a)), Some(Value::Number(b))) => a.as_f64() == b.as_f64(),
-            _ => self.str(pointer) == other.str(pointer),
+        fn same(a: &Value, b: &Value) -> bool {
+            match (a, b) {
+                (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+                (Value::Array(a), Value::Array(b)) => {
+                    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
+                }
+                (Value::Object(a), Value::Object(b)) => {
+                    a.len() == b.len()
+                        && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+                }
+                _ => a == b,
+            }
         }
+        same(&self.field(pointer), &other.field(pointer))
     }
 
     fn str(&self, pointer: &str) -> String {
-        match self.json.pointer(pointer) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => "-".to_owned(),
-            Some(other) => other.to_string(),
+        match self.field(pointer) {
+            Value::String(s) => s,
+            Value::Null => "-".to_owned(),
+            other => other.to_string(),
         }
     }
 
-    /// Latency quantile in ms: exact from the histogram, else the summary field.
-    fn latency(&self, quantile: f64, field: &str) -> Option<f64> {
-        match &self.histogram {
+    /// Whether `latency_ms` counts from each iteration's scheduled start (the
+    /// open model's correction for coordinated omission).
+    fn latency_corrected(&self) -> bool {
+        self.json
+            .pointer("/load/latency_correction")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// Whether the report has its latency from the actual send: with the
+    /// correction on, `latency_uncorrected_ms`; with it off, that is `latency_ms`.
+    fn has_uncorrected(&self) -> bool {
+        !self.latency_corrected()
+            || self.uncorrected.is_some()
+            || self.f64("/latency_uncorrected_ms/p50").is_some()
+    }
+
+    /// Latency quantile in ms: exact from the histogram, else the summary field;
+    /// with `uncorrected`, from the actual send.
+    fn latency(&self, quantile: f64, field: &str, uncorrected: bool) -> Option<f64> {
+        let (histogram, section) = if uncorrected && self.latency_corrected() {
+            (&self.uncorrected, "latency_uncorrected_ms")
+        } else {
+            (&self.histogram, "latency_ms")
+        };
+        match histogram {
             Some(h) if !h.is_empty() => Some(h.value_at_quantile(quantile) as f64 / 1000.0),
-            _ => self.f64(&format!("/latency_ms/{field}")),
+            _ => self.f64(&format!("/{section}/{field}")),
         }
     }
 }
@@ -249,20 +307,34 @@ impl RunReport {
     }
 }
 
-/// Load-model fields that must match for the runs to be comparable.
-const MODEL_FIELDS: [&str; 5] = [
+/// Load-model fields that must match for the runs to be comparable: each changes
+/// the load the target was given while it was measured. Stages and a ramp-up
+/// change how many VUs (or iterations a second) were at work during the measured
+/// window, `max_vus` how many iterations of the open model could run at once.
+/// (`load/latency_correction` is judged apart: see [`compare_many`].)
+const MODEL_FIELDS: [&str; 8] = [
     "/load/model",
     "/load/vus",
     "/load/arrival_rate",
+    "/load/max_vus",
     "/load/rate",
+    "/load/stages",
+    "/load/ramp_up_s",
     "/target/http_version",
 ];
-/// Fields that may differ, with a warning.
-const WARN_FIELDS: [&str; 4] = [
+/// Fields that may differ, with a warning. A warm-up is not measured: the load in
+/// the window is the same, only what the target had seen before differs. The
+/// engines time responses differently (io_uring by the kernel's receive
+/// timestamps, tokio when it wakes to read, tens of microseconds later), which is
+/// within the default latency floor, and which engine runs is often the host's
+/// choice (io_uring unavailable in a container), not the test's.
+const WARN_FIELDS: [&str; 6] = [
     "/target/url",
     "/target/method",
     "/load/duration_s",
     "/load/max_requests",
+    "/load/warmup_s",
+    "/settings/engine",
 ];
 
 /// How much worse a metric may get before it is a regression.
@@ -389,6 +461,10 @@ pub struct Comparison {
     pub tolerances: Tolerances,
     /// The current report's name.
     pub current: String,
+    /// Whether the latency rows compare latency from the actual send
+    /// (`latency_uncorrected_ms`) in every report, because the runs' latency
+    /// corrections differ.
+    pub latency_uncorrected: bool,
 }
 
 /// Compare `cur` (named `cur_name` in the text) with `base`.
@@ -439,6 +515,32 @@ pub fn compare_many(
         }
     }
 
+    // Latency corrected for coordinated omission (from each iteration's scheduled
+    // start) and latency from the actual send are two measures: a run with the
+    // correction off looked 90% faster than the same run with it on. When the
+    // corrections differ, every report's latency from the actual send is compared,
+    // which each has (with the correction off it is `latency_ms`); without it in
+    // some report the runs are not comparable.
+    let differ = |r: &RunReport| r.latency_corrected() != cur.latency_corrected();
+    let uncorrected = bases.iter().any(differ)
+        && bases
+            .iter()
+            .chain(std::iter::once(cur))
+            .all(RunReport::has_uncorrected);
+    for (i, base) in bases.iter().enumerate().filter(|(_, b)| differ(b)) {
+        let into = if uncorrected {
+            &mut warnings
+        } else {
+            &mut mismatched
+        };
+        into.push(Difference {
+            field: "load/latency_correction",
+            base: base.latency_corrected().to_string(),
+            current: cur.latency_corrected().to_string(),
+            baseline: i,
+        });
+    }
+
     let floor = tolerances.latency_floor_ms;
     let rps = tolerances.max_rps_drop;
     let lat = tolerances.max_latency_increase;
@@ -470,7 +572,7 @@ pub fn compare_many(
     ] {
         row(
             &format!("latency {name}"),
-            &|r| r.latency(q, field),
+            &|r| r.latency(q, field, uncorrected),
             "ms",
             Worse::Higher { floor },
             lat,
@@ -478,7 +580,13 @@ pub fn compare_many(
     }
     row(
         "latency mean",
-        &|r| r.f64("/latency_ms/mean"),
+        &|r| {
+            if uncorrected && r.latency_corrected() {
+                r.f64("/latency_uncorrected_ms/mean")
+            } else {
+                r.f64("/latency_ms/mean")
+            }
+        },
         "ms",
         Worse::Higher { floor },
         lat,
@@ -511,6 +619,7 @@ pub fn compare_many(
         baselines: bases.len(),
         tolerances: *tolerances,
         current: cur_name.to_owned(),
+        latency_uncorrected: uncorrected,
     };
     found.text = found.render_text();
     found
@@ -669,6 +778,9 @@ impl Comparison {
         if let Some(noise) = self.noise_text() {
             let _ = writeln!(out, "{noise}");
         }
+        if self.latency_uncorrected {
+            let _ = writeln!(out, "{UNCORRECTED_NOTE}");
+        }
         if !self.verdicts.is_empty() {
             let _ = writeln!(out, "\nthresholds of {}:", self.current);
             for v in &self.verdicts {
@@ -742,6 +854,9 @@ impl Comparison {
         }
         if let Some(noise) = self.noise_text() {
             let _ = writeln!(out, "\n{}.", capitalize(&noise));
+        }
+        if self.latency_uncorrected {
+            let _ = writeln!(out, "\n{}.", capitalize(UNCORRECTED_NOTE));
         }
         let differences: Vec<String> = self
             .mismatched
@@ -827,6 +942,7 @@ impl Comparison {
             },
             "metrics": rows,
             "regressions": self.regressions,
+            "latency_uncorrected": self.latency_uncorrected,
             "load_model_differences": differences(&self.mismatched),
             "warnings": differences(&self.warnings),
             "thresholds": self.verdicts.iter().map(|v| serde_json::json!({
@@ -840,6 +956,9 @@ impl Comparison {
         })
     }
 }
+
+/// What the table says when its latency is from the actual send in every report.
+const UNCORRECTED_NOTE: &str = "latency: from the actual send (latency_uncorrected_ms) in every report, since their load/latency_correction differs";
 
 /// The JSON comparison's schema id.
 pub const COMPARE_SCHEMA: &str = "kaioken.compare/v1";
@@ -1024,6 +1143,132 @@ mod tests {
                 .text
                 .contains("\nregression in rps, latency p99: exit code 3")
         );
+    }
+
+    /// Stages, a ramp-up and `max_vus` change the load measured: not comparable.
+    /// A warm-up and the engine are warnings. A field an older report leaves out
+    /// is its default (no ramp-up), not a difference.
+    #[test]
+    fn the_load_shape_and_the_engine_are_compared() {
+        let with = |pointer: &str, value: Value| {
+            let mut r = report(100.0, 3.0, 10);
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            r.json.pointer_mut(parent).unwrap()[key] = value;
+            r
+        };
+        let differences = |base: &RunReport, cur: &RunReport| {
+            let found = compare(base, cur, &TOLERANCES, "cur.json");
+            let text = |list: &[Difference]| -> Vec<String> {
+                list.iter().map(|d| d.describe(str::to_owned)).collect()
+            };
+            (text(&found.mismatched), text(&found.warnings))
+        };
+        let stages = |last: u64| serde_json::json!([{"duration_s": 1.0, "target": 8}, {"duration_s": 1.0, "target": last}]);
+        assert_eq!(
+            differences(
+                &with("/load/stages", stages(8)),
+                &with("/load/stages", stages(1))
+            )
+            .0,
+            [
+                r#"load/stages differs: [{"duration_s":1.0,"target":8},{"duration_s":1.0,"target":8}] vs [{"duration_s":1.0,"target":8},{"duration_s":1.0,"target":1}]"#
+            ]
+        );
+        // `1` and `1.0` are the same duration.
+        let mut respelled = stages(1);
+        respelled[0]["duration_s"] = serde_json::json!(1);
+        assert_eq!(
+            differences(
+                &with("/load/stages", stages(1)),
+                &with("/load/stages", respelled)
+            ),
+            (vec![], vec![])
+        );
+        assert_eq!(
+            differences(
+                &report(100.0, 3.0, 10),
+                &with("/load/ramp_up_s", Value::from(2.0))
+            )
+            .0,
+            ["load/ramp_up_s differs: 0.0 vs 2.0"]
+        );
+        assert_eq!(
+            differences(
+                &with("/load/ramp_up_s", Value::from(0)),
+                &report(100.0, 3.0, 10)
+            ),
+            (vec![], vec![])
+        );
+        assert_eq!(
+            differences(
+                &report(100.0, 3.0, 10),
+                &with("/load/max_vus", Value::from(50))
+            )
+            .0,
+            ["load/max_vus differs: - vs 50"]
+        );
+        let engine = |name: &str| with("/settings", serde_json::json!({"engine": name}));
+        assert_eq!(
+            differences(&engine("io_uring"), &engine("tokio")),
+            (
+                vec![],
+                vec!["settings/engine differs: io_uring vs tokio".to_owned()]
+            )
+        );
+        assert_eq!(
+            differences(
+                &report(100.0, 3.0, 10),
+                &with("/load/warmup_s", Value::from(5.0))
+            ),
+            (vec![], vec!["load/warmup_s differs: 0.0 vs 5.0".to_owned()])
+        );
+    }
+
+    /// An open-model run with the latency correction against one without: the
+    /// corrected latency (from the scheduled start) is not the uncorrected one, so
+    /// both are compared from the actual send, which each has; a report without it
+    /// makes the runs not comparable.
+    #[test]
+    fn latency_corrections_that_differ_compare_latency_from_the_send() {
+        let open = |corrected: bool, p99: f64, uncorrected_p99: Option<f64>| {
+            let mut r = report(100.0, p99, 10);
+            r.json["load"] = serde_json::json!({
+                "model": "arrival_rate", "arrival_rate": 200, "vus": null,
+                "latency_correction": corrected});
+            if let Some(u) = uncorrected_p99 {
+                r.json["latency_uncorrected_ms"] = serde_json::json!(
+                    {"p50": 1.0, "p90": 2.0, "p95": 3.0, "p99": u, "p99_9": 5.0, "mean": 1.5});
+            }
+            RunReport::parse(&r.json.to_string()).unwrap()
+        };
+        // Off: 3 ms. On: 30 ms from the scheduled start, 3 ms from the send.
+        let off = open(false, 3.0, Some(3.0));
+        let on = open(true, 30.0, Some(3.0));
+        let found = compare(&off, &on, &TOLERANCES, "cur.json");
+        assert!(found.mismatched.is_empty());
+        assert!(found.latency_uncorrected);
+        assert_eq!(
+            found.warnings[0].describe(str::to_owned),
+            "load/latency_correction differs: false vs true"
+        );
+        assert_eq!(verdict_of(&found, "latency p99"), Change::Ok);
+        assert!(found.regressions.is_empty());
+        assert!(found.text.contains(UNCORRECTED_NOTE), "{}", found.text);
+        assert_eq!(
+            found.json(&["b.json".into()], str::to_owned)["latency_uncorrected"],
+            true
+        );
+        // The same corrections: the corrected latency, as reported.
+        let found = compare(&open(true, 3.0, Some(3.0)), &on, &TOLERANCES, "cur.json");
+        assert!(!found.latency_uncorrected);
+        assert_eq!(verdict_of(&found, "latency p99"), Change::Regression);
+        // A corrected report without its latency from the send: not comparable.
+        let found = compare(&off, &open(true, 30.0, None), &TOLERANCES, "cur.json");
+        assert_eq!(
+            found.mismatched[0].describe(str::to_owned),
+            "load/latency_correction differs: false vs true"
+        );
+        assert!(!found.latency_uncorrected);
     }
 
     fn verdict_of(found: &Comparison, metric: &str) -> Change {
