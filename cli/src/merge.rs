@@ -2,14 +2,16 @@
 //! run's segments made into one report, without loss.
 //!
 //! ```text
-//!  segment reports ─Report::parse─► checked (fingerprint, segments) ─► merge ─► Report
-//!                                                                              │
-//!                                  thresholds judged again on the merged data ◄┘
+//!  segment reports ─Report::parse─► checked (fingerprint, segments, time) ─► merge ─► Report
+//!                                                                                    │
+//!                                        thresholds judged again on the merged data ◄┘
 //! ```
 //!
 //! Counts add; every latency section is recomputed from the sum of the parts'
 //! serialized HDR histograms (`histogram.data` and `histograms`), so the merged
-//! percentiles are those of all the samples. Timelines align on wall-clock seconds.
+//! percentiles are those of all the samples. Timelines align on wall-clock seconds,
+//! for parts that ran at the same time. A partial merge keeps the pieces it lacks
+//! (`segment.missing`), so merging it with them later is merging them all at once.
 //! The merged report is an ordinary report: `kaioken report` renders it and
 //! `kaioken compare` judges it.
 
