@@ -827,21 +827,9 @@ fn run_error(e: &kaioken_runtime::RunError) -> Error {
     }
 }
 
-/// Why a segment's part of the load is nothing (a closed model's VUs or the request
-/// budget split finer than one each): its run sends nothing, and that is no failure.
+/// Why a segment's part of the load is nothing (see [`report::empty_part`]).
 fn empty_part(load: &kaioken_vm::LoadPlan, segment: &kaioken_vm::Segment) -> Option<String> {
-    if load.arrival.is_none() && segment.part_u32(load.vus) == 0 {
-        return Some(format!(
-            "segment {segment}'s part of {} VUs is none: this instance sent nothing",
-            load.vus
-        ));
-    }
-    match load.max_requests {
-        Some(n) if segment.part(n) == 0 => Some(format!(
-            "segment {segment}'s part of {n} requests is none: this instance sent nothing"
-        )),
-        _ => None,
-    }
+    report::empty_part(load.vus, load.arrival.is_some(), load.max_requests, segment)
 }
 
 /// What the streamed metrics are labelled with: `--tag`s on every series, the run's

@@ -132,6 +132,48 @@ impl SegmentJson {
     }
 }
 
+/// Why a segment's part of the load is nothing: a closed model's VUs (`vus`) or a
+/// request budget split finer than one each. Its run sends nothing, and that is no
+/// failure: the run's warning, and the summary's headline, say so.
+pub(crate) fn empty_part(
+    vus: u32,
+    open_model: bool,
+    max_requests: Option<u64>,
+    segment: &kaioken_vm::Segment,
+) -> Option<String> {
+    if !open_model && segment.part_u32(vus) == 0 {
+        return Some(format!(
+            "segment {segment}'s part of {vus} VUs is none: this instance sent nothing"
+        ));
+    }
+    match max_requests {
+        Some(n) if segment.part(n) == 0 => Some(format!(
+            "segment {segment}'s part of {n} requests is none: this instance sent nothing"
+        )),
+        _ => None,
+    }
+}
+
+impl Report {
+    /// [`empty_part`] of this report's segment and load: why it had nothing to send.
+    /// `None` for a whole run, or a segment whose bounds do not parse (a report from
+    /// elsewhere).
+    pub(crate) fn empty_part(&self) -> Option<String> {
+        let s = self.segment.as_ref()?;
+        let segment = kaioken_vm::Segment::parse(
+            &format!("{}:{}", s.from, s.to),
+            Some(&s.sequence.join(",")),
+        )
+        .ok()?;
+        empty_part(
+            self.load.vus,
+            self.load.arrival_rate.is_some(),
+            self.load.max_requests,
+            &segment,
+        )
+    }
+}
+
 /// gRPC calls: statuses by name, messages, connections and server streams.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GrpcJson {

@@ -27,6 +27,11 @@ pub(crate) fn latency(ms: Option<f64>) -> String {
 /// cheer: it says how many failed instead.
 pub(crate) fn power_line(report: &Report) -> String {
     let r = &report.requests;
+    if r.total == 0 && report.empty_part().is_some() {
+        // Its warning says why; the target answered the other instances.
+        return "⚡ Power level: 0 — this segment had nothing to send: its part of the load is none"
+            .to_owned();
+    }
     if r.total == 0 && r.warmup_requests > 0 {
         return if report.outcome.interrupted {
             "⚡ Power level: 0 — interrupted during the warm-up: nothing was measured"
@@ -962,6 +967,33 @@ mod tests {
         assert_eq!(
             line(9001.0, 1.0),
             "⚡ Power level: 9,001 req/s — but 100.00% of requests failed"
+        );
+    }
+
+    /// A segment whose part of the VUs is none sent nothing: its headline says so,
+    /// as its warning does, not that the target did not answer (it answered the
+    /// other instances). A segment with VUs that got no answer still says that.
+    #[test]
+    fn a_segment_without_a_part_had_nothing_to_send() {
+        let mut report = closed_report();
+        report.requests.total = 0;
+        report.requests.rps = 0.0;
+        report.requests.errors = 0;
+        report.requests.warmup_requests = 0;
+        report.load.vus = 2;
+        report.segment = Some(crate::report::SegmentJson {
+            from: "0".into(),
+            to: "1/3".into(),
+            sequence: vec!["0".into(), "1/3".into(), "2/3".into(), "1".into()],
+        });
+        assert_eq!(
+            power_line(&report),
+            "⚡ Power level: 0 — this segment had nothing to send: its part of the load is none"
+        );
+        report.load.vus = 3;
+        assert_eq!(
+            power_line(&report),
+            "⚡ Power level: 0 — the target did not answer"
         );
     }
 
