@@ -356,19 +356,50 @@ fn histogram_rows(h: &Histogram<u64>) -> Vec<String> {
         .map(|&c| thousands(c).len())
         .max()
         .unwrap_or(1);
-    bounds
+    let labels = bound_labels(&bounds);
+    labels
         .iter()
         .zip(&counts)
-        .map(|(&bound, &n)| {
+        .map(|(label, &n)| {
             let bar = (n * BAR_WIDTH).div_ceil(most) as usize;
-            format!(
-                "≤ {:>8} {:>width$} {}",
-                latency(Some(bound as f64 / 1000.0)),
-                thousands(n),
-                "■".repeat(bar)
-            )
-            .trim_end()
-            .to_owned()
+            format!("≤ {label:>8} {:>width$} {}", thousands(n), "■".repeat(bar))
+                .trim_end()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The histogram's bounds (µs, increasing, distinct) as the summary writes
+/// latencies, each with as many more decimals as it needs to read apart from its
+/// neighbours: 15µs and 24µs are both `0.02ms`, so they are `0.015ms` and
+/// `0.024ms`, while the others keep their usual spelling. Six decimals of a second
+/// are whole µs, so any two bounds read apart with at most four more.
+fn bound_labels(bounds: &[u64]) -> Vec<String> {
+    let label = |us: u64, extra: usize| {
+        let ms = us as f64 / 1000.0;
+        if ms >= 1000.0 {
+            format!("{:.*}s", 2 + extra, ms / 1000.0)
+        } else if ms >= 10.0 {
+            format!("{ms:.*}ms", 1 + extra)
+        } else {
+            format!("{ms:.*}ms", 2 + extra)
+        }
+    };
+    (0..bounds.len())
+        .map(|i| {
+            let neighbours = [i.checked_sub(1), Some(i + 1)]
+                .into_iter()
+                .flatten()
+                .filter_map(|j| bounds.get(j).copied());
+            let neighbours: Vec<u64> = neighbours.collect();
+            let extra = (0..4)
+                .find(|&e| {
+                    neighbours
+                        .iter()
+                        .all(|&n| label(n, e) != label(bounds[i], e))
+                })
+                .unwrap_or(4);
+            label(bounds[i], extra)
         })
         .collect()
 }
@@ -947,6 +978,35 @@ mod tests {
             .sum();
         assert_eq!(total, h.len());
         assert!(rows.last().unwrap().starts_with("≤   45.0ms"), "{rows:?}");
+    }
+
+    /// Bounds that round to the same spelling get the decimals that tell them
+    /// apart, and only those; the rows of a fast run's histogram read apart.
+    #[test]
+    fn histogram_labels_are_distinct() {
+        assert_eq!(
+            bound_labels(&[9, 16, 24, 38, 61, 1_500, 45_000, 1_000_001, 1_000_002]),
+            [
+                "0.01ms",
+                "0.016ms",
+                "0.024ms",
+                "0.04ms",
+                "0.06ms",
+                "1.50ms",
+                "45.0ms",
+                "1.000001s",
+                "1.000002s"
+            ]
+        );
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for (v, n) in [(10, 4), (12, 10), (16, 56), (24, 900), (40, 30), (60, 1)] {
+            h.record_n(v, n).unwrap();
+        }
+        let rows = histogram_rows(&h);
+        let labels: Vec<&str> = rows.iter().map(|r| &r[..r.len().min(12)]).collect();
+        let mut distinct = labels.clone();
+        distinct.dedup();
+        assert_eq!(labels, distinct, "{rows:#?}");
     }
 
     #[test]
