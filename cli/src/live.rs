@@ -36,7 +36,7 @@ use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use kaioken_compiler::{Ir, Redact, Verdict};
 use kaioken_runtime::{Control, Snapshot};
 use kaioken_tui::{
-    Action, Controls, Key, RunInfo, ScenarioInfo, Stage, Theme, ThresholdLine, View,
+    Action, CheckInfo, Controls, Key, RunInfo, ScenarioInfo, Stage, Theme, ThresholdLine, View,
 };
 use kaioken_vm::RunPlan;
 use ratatui::Terminal;
@@ -227,12 +227,13 @@ pub fn run_info(ir: &Ir, program: &kaioken_vm::Program, rule: &Redact) -> RunInf
         checks: (0..program.checks.len())
             .map(|i| {
                 let id = kaioken_vm::CheckId::from_index(i);
-                let name = &program.checks[i].name;
-                match program.check_step(id) {
-                    Some(step) if program.steps.len() > 1 => {
-                        format!("[{}] {name}", program.step(step).name)
-                    }
-                    _ => name.clone(),
+                let step = program
+                    .check_step(id)
+                    .filter(|_| program.steps.len() > 1)
+                    .map(|step| program.step(step).name.clone());
+                CheckInfo {
+                    step,
+                    name: program.checks[i].name.clone(),
                 }
             })
             .collect(),

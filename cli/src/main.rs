@@ -847,7 +847,11 @@ fn output_labels(
             ("load".into(), info.load),
             ("version".into(), env!("CARGO_PKG_VERSION").into()),
         ],
-        checks: info.checks,
+        checks: info
+            .checks
+            .iter()
+            .map(kaioken_tui::CheckInfo::label)
+            .collect(),
         scenarios: info.scenarios.into_iter().map(|s| s.name).collect(),
     }
 }

@@ -10,6 +10,8 @@
 //!  │ Load model     │ Checks · thresholds · scenarios · extractions
 //! ```
 
+use std::cmp::Reverse;
+
 use hdrhistogram::Histogram;
 use kaioken_runtime::{ErrorKind, Second};
 use ratatui::Frame;
@@ -18,9 +20,12 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Sparkline, Wrap};
 
-use crate::format::{self, bar, bytes_per_s, latency_us, rate, seconds, share, thousands};
+use crate::format::{
+    self, Shared, bar, bytes_per_s, cut_apart, cut_end, cut_middle, latency_us, rate, seconds,
+    share, thousands, width,
+};
 use crate::theme::Palette;
-use crate::{SCALES, View};
+use crate::{CheckInfo, SCALES, View};
 
 /// The smallest terminal the layout fits; below it a single line says so.
 pub const MIN_SIZE: (u16, u16) = (60, 22);
@@ -54,15 +59,18 @@ pub fn draw(frame: &mut Frame, view: &View) {
         return;
     }
     let wide = area.width >= WIDE;
+    // Below 24 rows the latency row drops two percentiles, so that the lists under
+    // it keep three rows (at 22, one otherwise: a panel of "… N more" alone).
+    let middle_rows = if area.height < 24 { 7 } else { 9 };
     // Fixed rows first; what is left goes two parts to the charts, three to the
     // lists, which grow with the scenario.
-    let rest = area.height - 1 - 5 - 9;
+    let rest = area.height - 1 - 5 - middle_rows;
     let charts = (4 + rest.saturating_sub(7) * 2 / 5).min(rest - 3);
     let [title, top, chart_row, middle, bottom] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(5),
         Constraint::Length(charts),
-        Constraint::Length(9),
+        Constraint::Length(middle_rows),
         Constraint::Fill(1),
     ])
     .areas(area);
@@ -80,44 +88,42 @@ pub fn draw(frame: &mut Frame, view: &View) {
     }
     if wide {
         let [a, b, c] = thirds(middle);
-        noted_panel(
+        latency_panel(frame, view, &p, a);
+        panel(
             frame,
-            a,
+            b,
             &p,
-            latency_title(view),
-            latency_note(view),
-            latency(view, &p),
+            " Status codes · errors ",
+            statuses(view, &p, inner(b)),
         );
-        panel(frame, b, &p, " Status codes · errors ", statuses(view, &p));
         noted_panel(
             frame,
             c,
             &p,
             " Load model ",
             load_note(view),
-            load_model(view, &p),
+            load_model(view, &p, inner(c)),
         );
         let [a, b, c] = thirds(bottom);
-        let mut lines = checks(view, &p);
-        lines.extend(extractions(view, &p));
-        let lines = or_else(lines, "no checks or extractors", &p);
-        panel(frame, a, &p, " Checks · extractions ", lines);
-        let lines = or_else(thresholds(view, &p), "no thresholds", &p);
-        panel(frame, b, &p, " Thresholds (now) ", lines);
+        let mut rows = checks(view, &p, inner(a));
+        rows.extend(extractions(view, &p));
+        let rows = or_else(failures_first(rows), "no checks or extractors", &p);
+        panel(frame, a, &p, " Checks · extractions ", rows);
+        let rows = or_else(thresholds(view, &p, inner(b)), "no thresholds", &p);
+        panel(frame, b, &p, " Thresholds (now) ", failures_first(rows));
         let c = message_panels(frame, view, &p, c, 3);
-        let lines = or_else(groups(view, &p), "one scenario", &p);
-        panel(frame, c, &p, " Scenarios · tags ", lines);
+        let rows = or_else(groups(view, &p, inner(c)), "one scenario", &p);
+        panel(frame, c, &p, " Scenarios · tags ", rows);
     } else {
         let [a, b] = halves(middle);
-        noted_panel(
+        latency_panel(frame, view, &p, a);
+        panel(
             frame,
-            a,
+            b,
             &p,
-            latency_title(view),
-            latency_note(view),
-            latency(view, &p),
+            " Status codes · errors ",
+            statuses(view, &p, inner(b)),
         );
-        panel(frame, b, &p, " Status codes · errors ", statuses(view, &p));
         let [a, b] = halves(bottom);
         // Here the message protocols' panels come first and the load model gets
         // what room they leave.
@@ -129,15 +135,26 @@ pub fn draw(frame: &mut Frame, view: &View) {
                 &p,
                 " Load model ",
                 load_note(view),
-                load_model(view, &p),
+                load_model(view, &p, inner(a)),
             );
         }
-        let mut lines = thresholds(view, &p);
-        lines.extend(checks(view, &p));
-        lines.extend(groups(view, &p));
-        lines.extend(extractions(view, &p));
-        let lines = or_else(lines, "no thresholds, checks or scenarios", &p);
-        panel(frame, b, &p, " Thresholds · checks · scenarios ", lines);
+        // One list of what the run is judged by: whatever fails, of any kind,
+        // before anything that holds.
+        let cells = inner(b);
+        let mut rows = thresholds(view, &p, cells);
+        rows.extend(checks(view, &p, cells));
+        rows.extend(groups(view, &p, cells));
+        rows.extend(extractions(view, &p));
+        let rows = or_else(
+            failures_first(rows),
+            "no thresholds, checks or scenarios",
+            &p,
+        );
+        let title = fit(
+            &[" Thresholds · checks · scenarios ", " Thresholds · checks "],
+            b.width,
+        );
+        panel(frame, b, &p, title, rows);
     }
     if view.controls.help {
         help(frame, area, &p);
@@ -235,13 +252,57 @@ fn messages<'a>(view: &View, p: &Palette) -> Vec<(&'static str, Vec<Line<'a>>)> 
     panels
 }
 
-/// `lines`, or a dim line saying why there are none.
-fn or_else<'a>(lines: Vec<Line<'a>>, none: &'a str, p: &Palette) -> Vec<Line<'a>> {
-    if lines.is_empty() {
-        vec![Line::styled(none, p.dim)]
-    } else {
-        lines
+/// A line of a panel's list, and whether it tells of a failure (a failed check or
+/// threshold, an error class): the lists put those first, and a list cut short
+/// says how many of them it hides.
+struct Row<'a> {
+    line: Line<'a>,
+    failing: bool,
+}
+
+impl<'a> Row<'a> {
+    fn new(line: Line<'a>, failing: bool) -> Row<'a> {
+        Row { line, failing }
     }
+}
+
+impl<'a> From<Line<'a>> for Row<'a> {
+    fn from(line: Line<'a>) -> Row<'a> {
+        Row::new(line, false)
+    }
+}
+
+/// `rows`, those that fail first, each part in the order it came: a panel cut
+/// short then hides what holds, never what fails. A list in a fixed order hid the
+/// one failing check of a long run behind the passing ones.
+fn failures_first(mut rows: Vec<Row>) -> Vec<Row> {
+    rows.sort_by_key(|r| !r.failing);
+    rows
+}
+
+/// `rows`, or a dim line saying why there are none.
+fn or_else<'a>(rows: Vec<Row<'a>>, none: &'a str, p: &Palette) -> Vec<Row<'a>> {
+    if rows.is_empty() {
+        vec![Line::styled(none, p.dim).into()]
+    } else {
+        rows
+    }
+}
+
+/// The cells inside a panel's borders, across.
+fn inner(area: Rect) -> usize {
+    usize::from(area.width.saturating_sub(2))
+}
+
+/// The first of `titles` that fits on the top border of a panel `width` wide, or
+/// the last.
+fn fit<'a>(titles: &[&'a str], width: u16) -> &'a str {
+    let room = usize::from(width.saturating_sub(2));
+    titles
+        .iter()
+        .copied()
+        .find(|t| format::width(t) <= room)
+        .unwrap_or(titles[titles.len() - 1])
 }
 
 fn halves(area: Rect) -> [Rect; 2] {
@@ -252,35 +313,56 @@ fn thirds(area: Rect) -> [Rect; 3] {
     Layout::horizontal([Constraint::Fill(1); 3]).areas(area)
 }
 
-/// A bordered panel of lines; lines past its height are cut, with a `…` marker on
-/// the last one shown.
-fn panel(frame: &mut Frame, area: Rect, p: &Palette, title: impl Into<String>, lines: Vec<Line>) {
-    noted_panel(frame, area, p, title, String::new(), lines);
+/// A bordered panel of rows; rows past its height are cut, and its bottom border
+/// says how many (and how many of those fail).
+fn panel<'a, R: Into<Row<'a>>>(
+    frame: &mut Frame,
+    area: Rect,
+    p: &Palette,
+    title: impl Into<String>,
+    rows: Vec<R>,
+) {
+    noted_panel(frame, area, p, title, String::new(), rows);
 }
 
 /// A [`panel`] with a note on its bottom border.
-fn noted_panel(
+///
+/// What is cut is said on the border rather than on a row of its own: a panel
+/// one row high (the bottom row at the smallest size) showed nothing but
+/// "… N more" that way.
+fn noted_panel<'a, R: Into<Row<'a>>>(
     frame: &mut Frame,
     area: Rect,
     p: &Palette,
     title: impl Into<String>,
     note: String,
-    lines: Vec<Line>,
+    rows: Vec<R>,
 ) {
     let mut block = Block::bordered()
         .title(title.into())
         .border_style(p.border)
         .title_style(p.border);
-    if !note.is_empty() {
-        block = block.title_bottom(Line::styled(note, p.dim));
-    }
     let room = usize::from(block.inner(area).height);
-    let mut lines = lines;
-    if lines.len() > room && room > 0 {
-        let more = lines.len() - room + 1;
-        lines.truncate(room - 1);
-        lines.push(Line::styled(format!("… {more} more"), p.dim));
+    let mut rows: Vec<Row> = rows.into_iter().map(Into::into).collect();
+    let mut bottom = Vec::new();
+    if rows.len() > room {
+        let hidden = rows.split_off(room);
+        let failing = hidden.iter().filter(|r| r.failing).count();
+        bottom.push(Span::styled(format!(" … {} more ", hidden.len()), p.dim));
+        if failing > 0 {
+            bottom.push(Span::styled(format!("· {failing} failing "), p.bad));
+        }
     }
+    if !note.is_empty() {
+        if !bottom.is_empty() {
+            bottom.push(Span::styled("·", p.dim));
+        }
+        bottom.push(Span::styled(note, p.dim));
+    }
+    if !bottom.is_empty() {
+        block = block.title_bottom(Line::from(bottom));
+    }
+    let lines: Vec<Line> = rows.into_iter().map(|r| r.line).collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
@@ -516,16 +598,39 @@ fn histogram(frame: &mut Frame, view: &View, p: &Palette, area: Rect) {
     );
 }
 
-fn latency_title(view: &View) -> String {
-    let corrected = if view.info.open_model && view.info.latency_correction {
-        " [corrected]"
-    } else {
-        ""
-    };
-    format!(" Latency{corrected} · last │ run ")
+/// The latency panel: the last interval's and the whole run's percentiles, as
+/// many as its height holds, in rows as narrow as its width needs.
+fn latency_panel(frame: &mut Frame, view: &View, p: &Palette, area: Rect) {
+    let rows = usize::from(area.height.saturating_sub(2));
+    noted_panel(
+        frame,
+        area,
+        p,
+        latency_title(view, area.width),
+        latency_note(view),
+        latency(view, p, inner(area), rows),
+    );
 }
 
-/// `(label, quantile)`; `None` for the maximum.
+/// Its title names its two columns. With latency correction it also says
+/// `[corrected]`; where the whole of that does not fit (60 columns), the word
+/// "Latency" goes first: the rows' `p50` … `max` say what they are.
+fn latency_title(view: &View, width: u16) -> &'static str {
+    if view.info.open_model && view.info.latency_correction {
+        fit(
+            &[
+                " Latency [corrected] · last │ run ",
+                " [corrected] last │ run ",
+            ],
+            width,
+        )
+    } else {
+        " Latency · last │ run "
+    }
+}
+
+/// `(label, quantile)`; `None` for the maximum. A panel short of rows drops some,
+/// see [`percentiles`].
 const PERCENTILES: [(&str, Option<f64>); 7] = [
     ("p50", Some(0.50)),
     ("p75", Some(0.75)),
@@ -544,7 +649,24 @@ fn quantile(h: &Histogram<u64>, q: Option<f64>) -> u64 {
     }
 }
 
-fn latency<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
+/// The [`PERCENTILES`] that `rows` hold: all seven, or without p75 then p90 (p95
+/// stays: it is the one thresholds bound most), then the rest from the top down.
+fn percentiles(rows: usize) -> Vec<(&'static str, Option<f64>)> {
+    let mut kept = PERCENTILES.to_vec();
+    for label in ["p75", "p90", "p50", "p95", "p99.9", "p99"] {
+        if kept.len() <= rows {
+            break;
+        }
+        kept.retain(|&(l, _)| l != label);
+    }
+    kept
+}
+
+/// A row is a label, a bar and the two columns. From 80 columns on, the bar is 12
+/// cells and each column 8; narrower (the 28 cells of a panel at 60 columns), the
+/// columns take 7, enough for anything under 1,000 s, and the bar what is left, so
+/// that the whole-run column is never the one cut.
+fn latency<'a>(view: &View, p: &Palette, cells: usize, rows: usize) -> Vec<Line<'a>> {
     let s = view.snapshot;
     let last = &s.interval.latency;
     let run = &s.total.latency;
@@ -560,14 +682,27 @@ fn latency<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
     let floor = (fastest as f64 / 2.0).max(1.0);
     let top = quantile(run, None).max(quantile(last, None)) as f64;
     let log = |v: u64| (v as f64 / floor).max(1.0).ln();
-    PERCENTILES
-        .iter()
-        .map(|&(label, q)| {
+    // label, bar, " ", column, " │ ", column
+    let (column, bar_cells) = if cells >= 6 + 12 + 1 + 8 + 3 + 8 {
+        (8, 12)
+    } else {
+        (7, cells.saturating_sub(6 + 1 + 7 + 3 + 7).min(12))
+    };
+    percentiles(rows)
+        .into_iter()
+        .map(|(label, q)| {
             let (l, r) = (quantile(last, q), quantile(run, q));
             Line::from(vec![
                 Span::styled(format!("{label:<6}"), p.dim),
-                Span::styled(bar(log(l), (top / floor).max(1.0).ln(), 12), p.accent),
-                Span::raw(format!(" {:>8} │ {:>8}", latency_us(l), latency_us(r))),
+                Span::styled(
+                    bar(log(l), (top / floor).max(1.0).ln(), bar_cells),
+                    p.accent,
+                ),
+                Span::raw(format!(
+                    " {:>column$} │ {:>column$}",
+                    latency_us(l),
+                    latency_us(r)
+                )),
             ])
         })
         .collect()
@@ -594,39 +729,57 @@ fn load_note(view: &View) -> String {
     }
 }
 
-fn statuses<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
+/// Statuses and error classes in one list, the most frequent first: what most
+/// requests got is what the panel shows, whether a status or an error (a timeout
+/// of half the requests was listed after every status, and cut). Each row is at
+/// most 30 cells: the name, then the count and the share flush right.
+fn statuses<'a>(view: &View, p: &Palette, cells: usize) -> Vec<Row<'a>> {
     let total = &view.snapshot.total;
     let all = total.total();
-    let mut lines: Vec<Line> = total
+    // (name, style, failing, count)
+    let mut counted: Vec<(String, Style, bool, u64)> = total
         .status
         .iter()
         .map(|&(status, n)| {
-            let style = match (status.family(), status.code()) {
-                ("http", 200..300) | ("grpc", 0) | ("ws", 1000) => p.good,
-                ("http", 300..500) => p.warn,
-                _ => p.bad,
+            let (style, failing) = match (status.family(), status.code()) {
+                ("http", 200..300) | ("grpc", 0) | ("ws", 1000) => (p.good, false),
+                ("http", 300..500) => (p.warn, false),
+                _ => (p.bad, true),
             };
-            Line::from(vec![
-                Span::styled(format!("{:<10}", status.to_string()), style),
-                Span::raw(format!("{:>12} {:>7}", thousands(n), share(n, all))),
-            ])
+            (status.to_string(), style, failing, n)
         })
         .collect();
-    lines.extend(total.errors_by_kind().filter(|(_, n)| *n > 0).map(
-        |(kind, n): (ErrorKind, u64)| {
-            Line::from(vec![
-                Span::styled(format!("{:<16}", kind.name()), p.bad),
-                Span::raw(format!("{:>6} {:>7}", thousands(n), share(n, all))),
-            ])
-        },
-    ));
-    if lines.is_empty() {
-        lines.push(Line::styled("no responses yet", p.dim));
+    counted.extend(
+        total
+            .errors_by_kind()
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n): (ErrorKind, u64)| (kind.name().to_owned(), p.bad, true, n)),
+    );
+    // Stable: at equal counts, statuses in code order, then error classes.
+    counted.sort_by_key(|&(.., n)| Reverse(n));
+    let row = cells.min(30);
+    let mut rows: Vec<Row> = counted
+        .into_iter()
+        .map(|(name, style, failing, n)| {
+            let numbers = format!("{} {:>7}", thousands(n), share(n, all));
+            let name = cut_end(&name, row.saturating_sub(numbers.len() + 1));
+            let gap = row.saturating_sub(width(&name) + numbers.len());
+            let line = Line::from(vec![
+                Span::styled(name, style),
+                Span::raw(format!("{:>gap$}{numbers}", "")),
+            ]);
+            Row::new(line, failing)
+        })
+        .collect();
+    if rows.is_empty() {
+        rows.push(Line::styled("no responses yet", p.dim).into());
     }
-    lines
+    rows
 }
 
-fn load_model<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
+/// VUs, iterations and their rate; in shorter words where the long ones do not
+/// fit `cells` (a panel at 60 columns).
+fn load_model<'a>(view: &View, p: &Palette, cells: usize) -> Vec<Line<'a>> {
     let s = view.snapshot;
     let t = &s.total;
     let elapsed = t.elapsed.as_secs_f64();
@@ -635,21 +788,40 @@ fn load_model<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
     } else {
         0.0
     };
+    let words = |long: String, short: String, after: &str| {
+        if width(&long) + width(after) <= cells {
+            long
+        } else {
+            short
+        }
+    };
+    let (active, peak, max) = (t.active_vus, t.max_vus, view.info.max_vus);
+    let dropped = format!("{} dropped", thousands(t.counts.dropped));
+    let started = thousands(t.counts.started);
     let mut lines = vec![
-        Line::raw(format!(
-            "VUs {} active · {} peak · {} max",
-            t.active_vus, t.max_vus, view.info.max_vus
+        Line::raw(words(
+            format!("VUs {active} active · {peak} peak · {max} max"),
+            format!("VUs {active} · peak {peak} · max {max}"),
+            "",
         )),
         Line::from(vec![
-            Span::raw(format!("{} iterations · ", thousands(t.counts.started))),
+            Span::raw(words(
+                format!("{started} iterations · "),
+                format!("{started} iter · "),
+                &dropped,
+            )),
             Span::styled(
-                format!("{} dropped", thousands(t.counts.dropped)),
+                dropped.clone(),
                 if t.counts.dropped > 0 { p.bad } else { p.dim },
             ),
         ]),
     ];
     lines.push(Line::raw(match view.info.target_rate {
-        Some(target) => format!("{}/s achieved · {}/s planned", rate(achieved), rate(target)),
+        Some(target) => words(
+            format!("{}/s achieved · {}/s planned", rate(achieved), rate(target)),
+            format!("{}/s of {}/s planned", rate(achieved), rate(target)),
+            "",
+        ),
         None => format!("{} iterations/s", rate(achieved)),
     }));
     lines
@@ -663,34 +835,78 @@ fn mark<'a>(ok: bool, p: &Palette) -> Span<'a> {
     }
 }
 
-fn checks<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
-    view.info
-        .checks
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let [pass, fail] = view.snapshot.total.checks.get(i).copied().unwrap_or([0; 2]);
+/// A check's name in `cells`: `[step] expression`, the expression kept whole (two
+/// checks of one step differ only by it, so a cut at the end made them look the
+/// same) and the step's name cut to what tells it from the other steps' (`steps`).
+/// With less room than three cells of the step's name, the expression alone; with
+/// less than that, the expression cut in the middle.
+fn check_name(check: &CheckInfo, cells: usize, steps: Shared) -> String {
+    let expr = width(&check.name);
+    match &check.step {
+        Some(step) if width(step) + expr + 3 <= cells => format!("[{step}] {}", check.name),
+        Some(step) if expr + 6 <= cells => {
+            format!(
+                "[{}] {}",
+                cut_apart(step, cells - expr - 3, steps),
+                check.name
+            )
+        }
+        _ => cut_middle(&check.name, cells),
+    }
+}
+
+/// The checks, those that fail first and the most failures first among them, the
+/// ones not evaluated yet last; each with its pass share, and its counts if they
+/// fit in `cells`.
+fn checks<'a>(view: &View, p: &Palette, cells: usize) -> Vec<Row<'a>> {
+    let counts = |i: usize| view.snapshot.total.checks.get(i).copied().unwrap_or([0; 2]);
+    let steps = Shared::of(view.info.checks.iter().filter_map(|c| c.step.as_deref()));
+    let mut order: Vec<usize> = (0..view.info.checks.len()).collect();
+    order.sort_by_key(|&i| match counts(i) {
+        [0, 0] => (2, Reverse(0)),
+        [_, 0] => (1, Reverse(0)),
+        [_, fail] => (0, Reverse(fail)),
+    });
+    order
+        .into_iter()
+        .map(|i| {
+            let check = &view.info.checks[i];
+            let [pass, fail] = counts(i);
             if pass + fail == 0 {
                 // Not evaluated yet: neither passed nor failed.
-                return Line::from(vec![
+                const NOT: &str = " (not evaluated)";
+                let room = cells.saturating_sub(2);
+                let line = Line::from(vec![
                     Span::styled("– ", p.dim),
-                    Span::raw(name.clone()),
-                    Span::styled(" (not evaluated)", p.dim),
+                    Span::raw(check_name(
+                        check,
+                        room.saturating_sub(NOT.len()).max(room / 2),
+                        steps,
+                    )),
+                    Span::styled(NOT, p.dim),
                 ]);
+                return line.into();
             }
-            Line::from(vec![
+            let rate = format!(" {}", share(pass, pass + fail));
+            let tally = format!(" ({}/{})", thousands(pass), thousands(pass + fail));
+            let room = cells.saturating_sub(2 + rate.len());
+            let whole = check.label();
+            let (name, tally) = if width(&whole) + tally.len() <= room {
+                (whole, tally)
+            } else {
+                (check_name(check, room, steps), String::new())
+            };
+            let line = Line::from(vec![
                 mark(fail == 0, p),
-                Span::raw(format!("{name} {}", share(pass, pass + fail))),
-                Span::styled(
-                    format!(" ({}/{})", thousands(pass), thousands(pass + fail)),
-                    p.dim,
-                ),
-            ])
+                Span::raw(format!("{name}{rate}")),
+                Span::styled(tally, p.dim),
+            ]);
+            Row::new(line, fail > 0)
         })
         .collect()
 }
 
-fn extractions<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
+fn extractions<'a>(view: &View, p: &Palette) -> Vec<Row<'a>> {
     view.info
         .extractors
         .iter()
@@ -703,43 +919,55 @@ fn extractions<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
                 .get(i)
                 .copied()
                 .unwrap_or([0; 2]);
-            Line::from(vec![
+            let line = Line::from(vec![
                 mark(failed == 0, p),
                 Span::raw(format!("extract {var}: {} failed", thousands(failed))),
                 Span::styled(format!(" of {}", thousands(ok + failed)), p.dim),
-            ])
+            ]);
+            Row::new(line, failed > 0)
         })
         .collect()
 }
 
-fn thresholds<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
+/// The thresholds as judged now, each with the value it is judged on; a label
+/// too long for `cells` is cut in the middle, keeping its scope's start and its
+/// bound, and the value.
+fn thresholds<'a>(view: &View, p: &Palette, cells: usize) -> Vec<Row<'a>> {
     view.thresholds
         .iter()
         .map(|t| {
-            Line::from(vec![
+            let observed = format!("  {}", t.observed);
+            let room = cells.saturating_sub(2 + width(&observed));
+            let line = Line::from(vec![
                 mark(t.passed, p),
-                Span::raw(t.label.clone()),
-                Span::styled(format!("  {}", t.observed), p.dim),
-            ])
+                Span::raw(cut_middle(&t.label, room.max(cells / 2))),
+                Span::styled(observed, p.dim),
+            ]);
+            Row::new(line, !t.passed)
         })
         .collect()
 }
 
 /// Scenarios, then tags (each the merge of its scenarios), with requests, failures
 /// and p99. Empty with one scenario: the run keeps no per-scenario statistics then.
-fn groups<'a>(view: &View, p: &Palette) -> Vec<Line<'a>> {
+fn groups<'a>(view: &View, p: &Palette, cells: usize) -> Vec<Row<'a>> {
     let stats = &view.snapshot.total.scenarios;
+    // A long name is cut to leave its numbers room, keeping what tells it from the
+    // other scenarios' names.
+    let names = Shared::of(view.info.scenarios.iter().map(|s| s.name.as_str()));
     let line = |name: String, requests: u64, failed: u64, p99: u64| {
-        Line::from(vec![
-            Span::raw(format!("{name} {} req · ", thousands(requests))),
-            Span::styled(
-                format!("{} failed", thousands(failed)),
-                if failed > 0 { p.bad } else { p.dim },
-            ),
-            Span::raw(format!(" · p99 {}", latency_us(p99))),
-        ])
+        let requests = format!(" {} req · ", thousands(requests));
+        let failed_words = format!("{} failed", thousands(failed));
+        let p99 = format!(" · p99 {}", latency_us(p99));
+        let numbers = width(&requests) + width(&failed_words) + width(&p99);
+        let name = cut_apart(&name, cells.saturating_sub(numbers).max(8), names);
+        Row::from(Line::from(vec![
+            Span::raw(format!("{name}{requests}")),
+            Span::styled(failed_words, if failed > 0 { p.bad } else { p.dim }),
+            Span::raw(p99),
+        ]))
     };
-    let mut lines: Vec<Line> = view
+    let mut lines: Vec<Row> = view
         .info
         .scenarios
         .iter()

@@ -106,6 +106,125 @@ pub(crate) fn bar(value: f64, max: f64, width: usize) -> String {
     out
 }
 
+/// The cells `text` takes on a terminal.
+pub(crate) fn width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` in at most `cells` cells: whole if it fits, else its start and its end
+/// with a `…` between them. Names told apart by their start (`step 0 …`, `step 7 …`)
+/// or by their end (`GET /api/users`, `GET /api/orders`) both stay apart, where a
+/// cut at the end would lose the second kind.
+pub(crate) fn cut_middle(text: &str, cells: usize) -> String {
+    if width(text) <= cells {
+        return text.to_owned();
+    }
+    if cells == 0 {
+        return String::new();
+    }
+    let cell = |c: char| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+    // The start gets the odd cell.
+    let (mut head_room, mut tail_room) = ((cells - 1).div_ceil(2), (cells - 1) / 2);
+    let mut head = String::new();
+    for c in text.chars() {
+        if cell(c) > head_room {
+            break;
+        }
+        head_room -= cell(c);
+        head.push(c);
+    }
+    // A wide character that did not fit at the start leaves its cell to the end.
+    tail_room += head_room;
+    let mut tail = Vec::new();
+    for c in text.chars().rev() {
+        if cell(c) > tail_room {
+            break;
+        }
+        tail_room -= cell(c);
+        tail.push(c);
+    }
+    head.push('…');
+    head.extend(tail.into_iter().rev());
+    head
+}
+
+/// What a set of names shares at its start and at its end, in chars: the part of
+/// each name between the two is what tells it from the others (see [`cut_apart`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Shared {
+    pub prefix: usize,
+    pub suffix: usize,
+}
+
+impl Shared {
+    /// The longest start and end that every one of `names` has; nothing with fewer
+    /// than two different names, where no part tells them apart.
+    pub(crate) fn of<'n>(names: impl IntoIterator<Item = &'n str>) -> Shared {
+        let mut names: Vec<Vec<char>> = names.into_iter().map(|n| n.chars().collect()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let (Some(first), true) = (names.first(), names.len() > 1) else {
+            return Shared::default();
+        };
+        let common = |f: &dyn Fn(&Vec<char>) -> Vec<char>| {
+            let first = f(first);
+            names.iter().fold(first.len(), |n, name| {
+                let name = f(name);
+                n.min(first.iter().zip(&name).take_while(|(a, b)| a == b).count())
+            })
+        };
+        let prefix = common(&|n| n.clone());
+        let suffix = common(&|n| n.iter().rev().copied().collect());
+        Shared { prefix, suffix }
+    }
+}
+
+/// `text`, one of the names `shared` was worked out from, in at most `cells`
+/// cells, keeping the part that tells it from the others: cut at the end while
+/// that part stays whole (`step 7 of scenario 2 na…`), else from the start of that
+/// part (`…7 of scenario 2…`). A cut in the middle kept both ends of
+/// `step 7 of scenario 0 named verbosely` and of `… scenario 2 …`, the very parts
+/// they share, and made them the same.
+pub(crate) fn cut_apart(text: &str, cells: usize, shared: Shared) -> String {
+    if width(text) <= cells {
+        return text.to_owned();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let prefix = shared.prefix.min(chars.len());
+    let suffix = shared.suffix.min(chars.len() - prefix);
+    let distinct_end: String = chars[..chars.len() - suffix].iter().collect();
+    if prefix == 0 || width(&distinct_end) < cells {
+        return cut_end(text, cells);
+    }
+    let from: String = chars[prefix..].iter().collect();
+    let cut = cut_end(&from, cells.saturating_sub(1));
+    if cells == 0 {
+        return cut;
+    }
+    format!("…{cut}")
+}
+
+/// `text` in at most `cells` cells, cut at the end with a `…`.
+pub(crate) fn cut_end(text: &str, cells: usize) -> String {
+    if width(text) <= cells {
+        return text.to_owned();
+    }
+    let mut room = cells.saturating_sub(1);
+    let mut out = String::new();
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if w > room {
+            break;
+        }
+        room -= w;
+        out.push(c);
+    }
+    if cells > 0 {
+        out.push('…');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +246,51 @@ mod tests {
         assert_eq!(level(0.0), "0");
         assert_eq!(level(3000.0), "3,000");
         assert_eq!(level(2.5), "2.5");
+    }
+
+    #[test]
+    fn cuts_keep_both_ends() {
+        let step = "step 7 of scenario 0 named verbosely";
+        assert_eq!(cut_middle(step, 99), step);
+        assert_eq!(cut_middle(step, 13), "step 7…bosely");
+        assert_eq!(width(&cut_middle(step, 13)), 13);
+        assert_eq!(cut_middle(step, 1), "…");
+        assert_eq!(cut_middle(step, 0), "");
+        assert_eq!(cut_middle("見出し見出し", 6), "見…し");
+        assert_eq!(cut_end("connect_refused", 12), "connect_ref…");
+        assert_eq!(cut_end("connect_refused", 1), "…");
+        assert_eq!(cut_end("timeout", 12), "timeout");
+    }
+
+    /// Steps named alike but for a number in the middle stay apart at any width.
+    #[test]
+    fn cuts_keep_what_tells_names_apart() {
+        let names: Vec<String> = [(7, 0), (7, 2), (0, 0)]
+            .iter()
+            .map(|(s, c)| format!("step {s} of scenario {c} named verbosely"))
+            .collect();
+        let shared = Shared::of(names.iter().map(String::as_str));
+        assert_eq!(
+            shared,
+            Shared {
+                prefix: 5,
+                suffix: 16
+            }
+        );
+        let cut = |i: usize, cells| cut_apart(&names[i], cells, shared);
+        assert_eq!(cut(1, 99), names[1]);
+        assert_eq!(cut(1, 22), "step 7 of scenario 2 …");
+        assert_eq!(cut(1, 17), "…7 of scenario 2…");
+        assert_eq!(cut(0, 17), "…7 of scenario 0…");
+        assert_eq!(cut(1, 9), "…7 of sc…");
+        assert_eq!(cut(1, 1), "…");
+        assert_eq!(cut(1, 0), "");
+        // Nothing shared: cut at the end.
+        let shared = Shared::of(["login", "browse the catalogue"]);
+        assert_eq!(shared, Shared::default());
+        assert_eq!(cut_apart("browse the catalogue", 8, shared), "browse …");
+        // One name alone: nothing to tell apart from.
+        assert_eq!(Shared::of(["a", "a"]), Shared::default());
     }
 
     #[test]

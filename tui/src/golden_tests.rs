@@ -16,7 +16,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
-use crate::{Controls, RunInfo, ScenarioInfo, Stage, Theme, ThresholdLine, View, draw};
+use crate::{CheckInfo, Controls, RunInfo, ScenarioInfo, Stage, Theme, ThresholdLine, View, draw};
 
 fn histogram(values_us: &[u64]) -> Histogram<u64> {
     let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
@@ -33,6 +33,13 @@ fn spread(n: u64, low: u64, high: u64) -> Histogram<u64> {
         h.record(low + (high - low) * i * i / (n * n)).unwrap();
     }
     h
+}
+
+fn check(step: Option<&str>, name: &str) -> CheckInfo {
+    CheckInfo {
+        step: step.map(str::to_owned),
+        name: name.to_owned(),
+    }
 }
 
 fn second(requests: u64, max_us: u64) -> Second {
@@ -76,7 +83,7 @@ fn closed() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
         target_rate: None,
         warmup: Duration::from_secs(2),
         stages: Vec::new(),
-        checks: vec!["ok".into(), "status == 200".into()],
+        checks: vec![check(None, "ok"), check(None, "status == 200")],
         scenarios: vec![
             ScenarioInfo {
                 name: "browse".into(),
@@ -238,6 +245,79 @@ fn open() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
     (info, snapshot, Vec::new())
 }
 
+/// A long run that fails in a few places among many that pass: three scenarios of
+/// fifteen steps with verbose names and two checks each, where step 7 of each
+/// gets 500s; one threshold of three fails. Statuses of every kind, each a sliver,
+/// while timeouts are half of all requests.
+fn failing() -> (RunInfo, Snapshot, Vec<ThresholdLine>) {
+    let (mut info, mut snapshot, _) = closed();
+    info.target = "GET http://127.0.0.1:18781/step0?q=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".into();
+    info.extractors.clear();
+    info.scenarios = (0..3)
+        .map(|i| ScenarioInfo {
+            name: format!("scenario_{i}_with_a_rather_long_name_to_see_how_it_is_cut"),
+            tags: vec![format!("tag{i}"), "common".into()],
+        })
+        .collect();
+    info.checks.clear();
+    let total = &mut snapshot.total;
+    total.checks.clear();
+    for scenario in 0..3 {
+        for step in 0..15 {
+            let name = format!("step {step} of scenario {scenario} named verbosely");
+            for expr in ["status == 200", "body contains \"ok\""] {
+                info.checks.push(check(Some(&name), expr));
+                let fails = if step == 7 { 270 + scenario * 10 } else { 0 };
+                total.checks.push([4_000 - fails, fails]);
+            }
+        }
+    }
+    total.extractions.clear();
+    let codes = [
+        200, 201, 202, 204, 301, 400, 401, 403, 404, 409, 418, 429, 500, 502, 503,
+    ];
+    total.status = codes
+        .iter()
+        .map(|&c| (Status::Http(c), 2 + u64::from(c % 7)))
+        .collect();
+    total.counts.responses = total.status.iter().map(|(_, n)| n).sum();
+    total.counts.errors = [0; ErrorKind::COUNT];
+    total.counts.errors[ErrorKind::Timeout as usize] = total.counts.responses;
+    total.scenarios = (0..3)
+        .map(|i| ScenarioStats {
+            latency_max_us: 9_000,
+            latency: spread(100, 300, 9_000),
+            requests: 40_000 + i * 31,
+            errors: 0,
+            unexpected: 270 + i * 10,
+        })
+        .collect();
+    let thresholds = vec![
+        ThresholdLine {
+            label: "p95 < 200ms".into(),
+            observed: "0.20ms".into(),
+            passed: true,
+        },
+        ThresholdLine {
+            label: "error_rate < 1%".into(),
+            observed: "0.00%".into(),
+            passed: true,
+        },
+        ThresholdLine {
+            label: "scenario:scenario_2_with_a_rather_long_name_to_see_how_it_is_cut p99 < 1s"
+                .into(),
+            observed: "8.81ms".into(),
+            passed: true,
+        },
+        ThresholdLine {
+            label: "check_pass_rate > 0.99".into(),
+            observed: "93.33%".into(),
+            passed: false,
+        },
+    ];
+    (info, snapshot, thresholds)
+}
+
 /// Draw `view` on a `width`x`height` test terminal.
 fn render(
     (info, snapshot, thresholds): &(RunInfo, Snapshot, Vec<ThresholdLine>),
@@ -301,6 +381,8 @@ fn colours(buffer: &Buffer) -> String {
     out
 }
 
+/// The smallest size the layout takes (`MIN_SIZE`).
+const SMALLEST: (u16, u16) = (60, 22);
 const SMALL: (u16, u16) = (80, 24);
 const LARGE: (u16, u16) = (160, 48);
 
@@ -313,6 +395,68 @@ fn closed_80x24() {
 #[test]
 fn closed_160x48() {
     let b = render(&closed(), Controls::new(Theme::Kaioken), false, LARGE);
+    insta::assert_snapshot!(text(&b));
+}
+
+/// At the smallest size every panel still shows rows of its own: the latency
+/// panel both its columns, the load model its lines, the lists their first rows.
+#[test]
+fn closed_60x22() {
+    let b = render(&closed(), Controls::new(Theme::Kaioken), false, SMALLEST);
+    let t = text(&b);
+    assert!(t.contains("Latency · last │ run"), "{t}");
+    assert!(
+        !t.contains("│… "),
+        "a panel of nothing but \"… N more\":\n{t}"
+    );
+    insta::assert_snapshot!(t);
+}
+
+#[test]
+fn open_60x22() {
+    let b = render(&open(), Controls::new(Theme::Kaioken), false, SMALLEST);
+    insta::assert_snapshot!(text(&b));
+}
+
+/// What fails comes first in every list, at every size: the failing threshold,
+/// then the failing checks (each with its expression, its step's name cut in the
+/// middle), and the timeouts of half the requests before the statuses.
+#[test]
+fn failures_first() {
+    let state = failing();
+    for size in [SMALLEST, SMALL, (120, 40), LARGE] {
+        let t = text(&render(&state, Controls::new(Theme::Plain), false, size));
+        // At 60 columns the label is cut in the middle; its bound and value stay.
+        assert!(
+            t.contains("✗ check_pas") && t.contains(" > 0.99  93.33%"),
+            "{size:?}\n{t}"
+        );
+        assert!(t.contains("] status == 200 9"), "{size:?}\n{t}");
+        assert!(t.contains("body contains \"ok\" 9"), "{size:?}\n{t}");
+        assert!(t.contains("timeout "), "{size:?}\n{t}");
+        let timeout = t.find("timeout ").unwrap();
+        assert!(
+            t.find("\n│200 ").is_none_or(|at| at > timeout),
+            "{size:?}\n{t}"
+        );
+    }
+}
+
+#[test]
+fn failing_60x22() {
+    let b = render(&failing(), Controls::new(Theme::Plain), false, SMALLEST);
+    insta::assert_snapshot!(text(&b));
+}
+
+#[test]
+fn failing_80x24() {
+    let b = render(&failing(), Controls::new(Theme::Plain), false, SMALL);
+    insta::assert_snapshot!(text(&b));
+}
+
+#[test]
+fn failing_160x48() {
+    let b = render(&failing(), Controls::new(Theme::Plain), false, LARGE);
     insta::assert_snapshot!(text(&b));
 }
 

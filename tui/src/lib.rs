@@ -29,7 +29,7 @@ pub use controls::{Action, Controls, Key, SCALES};
 pub use draw::{MIN_SIZE, draw, second_p99_us};
 pub use format::thousands;
 pub use theme::{Palette, Theme};
-pub use view::{RunInfo, ScenarioInfo, Stage, ThresholdLine, View};
+pub use view::{CheckInfo, RunInfo, ScenarioInfo, Stage, ThresholdLine, View};
 
 #[cfg(test)]
 mod golden_tests;

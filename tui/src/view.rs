@@ -27,8 +27,8 @@ pub struct RunInfo {
     pub warmup: Duration,
     /// `[[stages]]`, in order.
     pub stages: Vec<Stage>,
-    /// Check names, by check id.
-    pub checks: Vec<String>,
+    /// Checks, by check id.
+    pub checks: Vec<CheckInfo>,
     /// Scenarios, by scenario id.
     pub scenarios: Vec<ScenarioInfo>,
     /// Extracted variables' names, by extractor id.
@@ -42,6 +42,28 @@ pub struct Stage {
     pub duration: Duration,
     /// VUs (closed model) or iterations per second (open model) at its end.
     pub target: f64,
+}
+
+/// A check: its expression and, when the run has several steps, the step it judges
+/// (checks of different steps may read alike: the step tells them apart). Kept
+/// apart so that the view, short of room, cuts the step's name and keeps the
+/// expression.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckInfo {
+    /// The step's name, when it takes telling apart.
+    pub step: Option<String>,
+    /// The check as written, e.g. `status == 200`.
+    pub name: String,
+}
+
+impl CheckInfo {
+    /// `[step] name`, or the name alone: how the check is labelled elsewhere.
+    pub fn label(&self) -> String {
+        match &self.step {
+            Some(step) => format!("[{step}] {}", self.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// A scenario's name and tags.
