@@ -355,7 +355,9 @@ pub struct HarFlags {
     /// Keep images, fonts, style sheets, scripts and media from a recording.
     ///
     /// They are left out by default: a CDN or a browser cache serves them, and
-    /// they would drown the requests that load-test the application.
+    /// they would drown the requests that load-test the application. Only a GET
+    /// or a HEAD counts as an asset; an upload or any other request that changes
+    /// state is kept whatever its URL or its response's type.
     #[arg(long, help_heading = "Recording (.har)")]
     pub include_assets: bool,
 

@@ -510,6 +510,60 @@ fn recordings_from_every_tool() {
     assert!(firefox.toml.contains("9 static assets"), "{}", firefox.toml);
 }
 
+/// Only a `GET` or a `HEAD` is a static asset: an upload to a URL ending in `.png`,
+/// a `POST` answered with an image and a `DELETE` of a `.css` change state, and no
+/// cache serves them. A recorded type decides over the URL's extension.
+#[test]
+fn state_changing_requests_are_never_assets() {
+    let har = r#"{"log": {"entries": [
+      {"startedDateTime": "2024-01-01T00:00:00Z", "time": 5,
+       "request": {"method": "GET", "url": "http://app.test/api/me", "headers": []},
+       "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": "{}"}}},
+      {"startedDateTime": "2024-01-01T00:00:01Z", "time": 5,
+       "request": {"method": "PUT", "url": "http://app.test/api/users/7/avatar.png",
+                   "headers": [{"name": "content-type", "value": "image/png"}],
+                   "postData": {"mimeType": "image/png", "text": "fakepng"}},
+       "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": "{\"ok\":true}"}}},
+      {"startedDateTime": "2024-01-01T00:00:02Z", "time": 5,
+       "request": {"method": "POST", "url": "http://app.test/api/chart",
+                   "headers": [{"name": "content-type", "value": "application/json"}],
+                   "postData": {"mimeType": "application/json", "text": "{\"range\":\"7d\"}"}},
+       "response": {"status": 200, "headers": [], "content": {"mimeType": "image/png", "text": ""}}},
+      {"startedDateTime": "2024-01-01T00:00:03Z", "time": 5,
+       "request": {"method": "DELETE", "url": "http://app.test/api/files/report.css", "headers": []},
+       "response": {"status": 204, "headers": [], "content": {"mimeType": "", "text": ""}}},
+      {"startedDateTime": "2024-01-01T00:00:04Z", "time": 5,
+       "request": {"method": "GET", "url": "http://app.test/api/export.js", "headers": []},
+       "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": "{}"}}},
+      {"startedDateTime": "2024-01-01T00:00:05Z", "time": 5,
+       "request": {"method": "GET", "url": "http://app.test/static/app.css", "headers": []},
+       "response": {"status": 304, "headers": [], "content": {"mimeType": "", "text": ""}}},
+      {"startedDateTime": "2024-01-01T00:00:06Z", "time": 5,
+       "request": {"method": "GET", "url": "http://app.test/static/logo", "headers": []},
+       "response": {"status": 200, "headers": [], "content": {"mimeType": "image/png", "text": ""}}}
+    ]}}"#;
+    let imported = import_har("put.har", har, &HarOptions::default()).unwrap();
+    assert_eq!(
+        (imported.steps, imported.entries),
+        (5, 7),
+        "{}",
+        imported.toml
+    );
+    for want in [
+        r#"name = "PUT /api/users/7/avatar.png""#,
+        r#"name = "POST /api/chart""#,
+        r#"name = "DELETE /api/files/report.css""#,
+        r#"name = "GET /api/export.js""#,
+        "Left out: 2 static assets",
+    ] {
+        assert!(
+            imported.toml.contains(want),
+            "lacks {want:?}:\n{}",
+            imported.toml
+        );
+    }
+}
+
 #[test]
 fn include_host_keeps_only_those_hosts() {
     let text = read("firefox.har");

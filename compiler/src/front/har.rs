@@ -721,30 +721,47 @@ fn host_matches(pattern: &str, host: &str, port: u16) -> bool {
     host_ok && pattern_port.is_none_or(|p| p == port)
 }
 
-/// Static assets: by the response's type, by Chrome's resource type, or by the
-/// URL's extension (for requests that got no response).
-fn is_asset(path: &str, mime: &str, resource_type: Option<&str>) -> bool {
+/// Static assets: `GET`s and `HEAD`s of images, fonts, style sheets, scripts and
+/// media. Decided by Chrome's resource type, and by the response's type; the URL's
+/// extension decides only for requests whose response has no type, or only a generic
+/// one (no response, `application/octet-stream`). Any other method changes state
+/// whatever it sends or gets back (an upload `PUT …/photo.jpg`, a `POST` answered
+/// with a chart image): no cache serves it, so it is never an asset.
+fn is_asset(method: &str, path: &str, mime: &str, resource_type: Option<&str>) -> bool {
+    if !(method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")) {
+        return false;
+    }
     let mime = mime.split(';').next().unwrap_or_default().trim();
-    let by_mime = ["image/", "font/", "audio/", "video/"]
-        .iter()
-        .any(|p| mime.starts_with(p))
-        || mime.contains("javascript")
-        || mime.contains("ecmascript")
-        || mime.contains("font")
-        || matches!(
-            mime,
-            "text/css" | "application/vnd.ms-fontobject" | "application/wasm"
-        );
     let by_type = matches!(
         resource_type,
         Some("image" | "stylesheet" | "script" | "font" | "media")
     );
+    if by_type {
+        return true;
+    }
+    // Chrome writes `x-unknown` for a response without a type.
+    let typed = !matches!(
+        mime,
+        "" | "x-unknown" | "application/octet-stream" | "binary/octet-stream"
+    );
+    if typed {
+        return ["image/", "font/", "audio/", "video/"]
+            .iter()
+            .any(|p| mime.starts_with(p))
+            || mime.contains("javascript")
+            || mime.contains("ecmascript")
+            || mime.contains("font")
+            || matches!(
+                mime,
+                "text/css" | "application/vnd.ms-fontobject" | "application/wasm"
+            );
+    }
     let last = path.rsplit('/').next().unwrap_or_default();
     let ext = last
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
         .unwrap_or_default();
-    let by_ext = matches!(
+    matches!(
         ext.as_str(),
         "png"
             | "jpg"
@@ -777,8 +794,7 @@ fn is_asset(path: &str, mime: &str, resource_type: Option<&str>) -> bool {
             | "mov"
             | "flac"
             | "aac"
-    );
-    by_mime || by_type || by_ext
+    )
 }
 
 /// Whether a header value can be sent: no control characters but tab (RFC 9110).
@@ -958,7 +974,9 @@ mod tests {
                     // 7919 is prime: `t` runs over 0..n in a shuffled order.
                     let t = i * 7919 % n * 10;
                     let (m, s, ms) = (t / 60_000, t / 1000 % 60, t % 1000);
-                    format!(r#""startedDateTime": "2026-11-30T10:{m:02}:{s:02}.{ms:03}Z", {request}"#)
+                    format!(
+                        r#""startedDateTime": "2026-11-30T10:{m:02}:{s:02}.{ms:03}Z", {request}"#
+                    )
                 } else {
                     request
                 };
@@ -967,8 +985,10 @@ mod tests {
                 } else {
                     format!(r#""request": {{{request}}},"#)
                 };
+                // The images' responses have no type: their extension says what they are.
+                let mime = if i % 9 == 0 { "" } else { "application/json" };
                 format!(
-                    r#"{{{request} "response": {{"status": 200, "content": {{"mimeType": "application/json",
+                    r#"{{{request} "response": {{"status": 200, "content": {{"mimeType": "{mime}",
                        "text": "{{\"token\": \"tk{i}abcdefgh\"}}"}}}}}}"#
                 )
                 .replace('\n', " ")
@@ -1089,15 +1109,50 @@ mod tests {
 
     #[test]
     fn assets() {
-        assert!(is_asset("/a/logo.PNG", "", None));
+        assert!(is_asset("GET", "/a/logo.PNG", "", None));
+        assert!(is_asset("GET", "/a/logo.png", "x-unknown", None));
         assert!(is_asset(
+            "HEAD",
+            "/a/font.woff2",
+            "application/octet-stream",
+            None
+        ));
+        assert!(is_asset(
+            "GET",
             "/app",
             "application/javascript; charset=utf-8",
             None
         ));
-        assert!(is_asset("/x", "", Some("font")));
-        assert!(!is_asset("/api/items", "application/json", Some("xhr")));
-        assert!(!is_asset("/index.html", "text/html", Some("document")));
+        assert!(is_asset("GET", "/x", "", Some("font")));
+        assert!(!is_asset(
+            "GET",
+            "/api/items",
+            "application/json",
+            Some("xhr")
+        ));
+        assert!(!is_asset(
+            "GET",
+            "/index.html",
+            "text/html",
+            Some("document")
+        ));
+        // A recorded type decides over the extension.
+        assert!(!is_asset(
+            "GET",
+            "/api/export.css",
+            "application/json",
+            None
+        ));
+        // Only a GET or a HEAD is served by a cache: any other method changes state.
+        assert!(!is_asset(
+            "PUT",
+            "/api/users/7/avatar.png",
+            "application/json",
+            None
+        ));
+        assert!(!is_asset("POST", "/api/chart", "image/png", None));
+        assert!(!is_asset("DELETE", "/api/files/report.css", "", None));
+        assert!(!is_asset("post", "/upload", "", Some("image")));
     }
 
     #[test]

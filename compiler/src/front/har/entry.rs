@@ -147,7 +147,12 @@ pub(super) fn read(
         .unwrap_or_default()
         .to_ascii_lowercase();
     if !options.include_assets
-        && is_asset(parsed.path(), &response_mime, e.resource_type.as_deref())
+        && is_asset(
+            method.value.trim(),
+            parsed.path(),
+            &response_mime,
+            e.resource_type.as_deref(),
+        )
     {
         notes.assets += 1;
         return Ok(None);
