@@ -265,7 +265,7 @@ pub struct OpenApiImportArgs {
     /// The spec (.json, .yaml or .yml). `$ref`s to other files are read from beside it.
     pub spec: PathBuf,
 
-    /// Write the scenario to this file instead of stdout.
+    /// Write the scenario to this file instead of stdout (`-` is stdout).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 
@@ -310,7 +310,7 @@ pub struct PostmanImportArgs {
     /// The collection (a .json file exported from Postman).
     pub collection: PathBuf,
 
-    /// Write the scenario to this file instead of stdout.
+    /// Write the scenario to this file instead of stdout (`-` is stdout).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 
@@ -341,7 +341,7 @@ pub struct HarImportArgs {
     /// The recording (a .har file).
     pub recording: PathBuf,
 
-    /// Write the scenario to this file instead of stdout.
+    /// Write the scenario to this file instead of stdout (`-` is stdout).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 

@@ -308,6 +308,12 @@ fn postman_options(flags: &PostmanFlags) -> Result<kaioken_compiler::PostmanOpti
     })
 }
 
+/// Where an import writes its scenario: the `-o` file, or stdout (`None`) without
+/// one or with `-o -`, as a shell pipeline expects of a file argument.
+fn scenario_file(output: Option<&std::path::Path>) -> Option<&std::path::Path> {
+    output.filter(|p| p.as_os_str() != "-")
+}
+
 /// `kaioken import postman`: a collection into a scenario file (or stdout).
 fn import_postman(args: &PostmanImportArgs) -> Result<Outcome, Error> {
     let path = &args.collection;
@@ -336,7 +342,7 @@ fn import_postman(args: &PostmanImportArgs) -> Result<Outcome, Error> {
     } else {
         format!("; {}", notes.join("; "))
     };
-    let Some(output) = &args.output else {
+    let Some(output) = scenario_file(args.output.as_deref()) else {
         if !imported.unknown.is_empty() || !imported.not_converted.is_empty() {
             eprintln!(
                 "imported {}{notes}",
@@ -370,7 +376,7 @@ fn import(args: &ImportArgs) -> Result<Outcome, Error> {
     let imported =
         kaioken_compiler::import_har(&path.display().to_string(), &text, &har_options(&har.har))
             .map_err(Error::Compile)?;
-    let Some(output) = &har.output else {
+    let Some(output) = scenario_file(har.output.as_deref()) else {
         return print_stdout(&imported.toml);
     };
     std::fs::write(output, &imported.toml).map_err(|e| Error::Io {
@@ -412,7 +418,7 @@ fn import_openapi(args: &OpenApiImportArgs) -> Result<Outcome, Error> {
             report.push_str(&format!("  {}: {}\n", p.name, p.uses.join("; ")));
         }
     }
-    let Some(output) = &args.output else {
+    let Some(output) = scenario_file(args.output.as_deref()) else {
         eprint!("{report}");
         return print_stdout(&imported.toml);
     };

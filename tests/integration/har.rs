@@ -88,6 +88,39 @@ fn import_without_output_prints_the_scenario() {
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }
 
+/// `-o -` is stdout, as for a file argument in a shell pipeline, for every import
+/// format: no file named `-` is written.
+#[test]
+fn import_to_dash_prints_the_scenario() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    for (format, file) in [
+        ("har", fixture("postdata.har")),
+        ("openapi", fixtures.join("openapi/petstore-3.0.yaml")),
+        (
+            "postman",
+            fixtures.join("postman/httpbin.postman_collection.json"),
+        ),
+    ] {
+        let out = Test::new()
+            .without_no_tui()
+            .args(["import", format])
+            .arg(&file)
+            .args(["-o", "-"])
+            .run();
+        assert!(
+            out.stdout.starts_with("# Imported from `")
+                && out.stdout.contains("[[scenarios.steps]]"),
+            "{format}: {}",
+            out.stdout
+        );
+        assert!(!out.stderr.contains("wrote"), "{format}: {}", out.stderr);
+        assert!(
+            !out.dir.path().join("-").exists(),
+            "{format} wrote a file named `-`"
+        );
+    }
+}
+
 #[test]
 fn broken_recording_is_a_located_error() {
     for command in [&["import", "har"][..], &["run"][..]] {
