@@ -1329,7 +1329,7 @@ method = "GET"
                 "[target]\nurl = \"https://h/\"\nhttp = \"3\"\n[request]\nheaders = { \"Upgrade\" = \"websocket\" }\n"
             ),
             [
-                "5:26 [websocket] invalid header: `upgrade` asks for a protocol switch, which HTTP/3 does not have (drop `http = \"3\"` or `--http3` to send this handshake over HTTP/1.1)"
+                "5:26 [websocket] `upgrade` asks for a protocol switch, which HTTP/3 does not have (drop `http = \"3\"` or `--http3` to send this handshake over HTTP/1.1)"
             ]
         );
     }

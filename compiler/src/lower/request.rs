@@ -98,12 +98,14 @@ impl Lowerer<'_> {
                 crate::HttpVersion::Http3 => Some(("HTTP/3", "`http = \"3\"` or `--http3`")),
             };
             if let Some((version, how)) = switchless.filter(|_| upgrade || name == "upgrade") {
-                let kind = CompileErrorKind::BadHeader {
-                    reason: format!(
+                // The header is well formed; it is the pair that cannot run, so no
+                // header-shape help.
+                self.conflict(
+                    &h.name.loc,
+                    &format!(
                         "`{name}` asks for a protocol switch, which {version} does not have (drop {how} to send this handshake over HTTP/1.1)"
                     ),
-                };
-                self.errors.push(CompileError::at(kind, &h.name.loc, None));
+                );
                 continue;
             }
             if !upgrade
@@ -366,9 +368,22 @@ mod tests {
                 "[target]\nurl = \"http://h/\"\nhttp2 = true\n[request]\nheaders = { \"Upgrade\" = \"websocket\" }"
             ),
             [
-                "5:26 [websocket] invalid header: `upgrade` asks for a protocol switch, which HTTP/2 does not have (drop `http2` or `--http2` to send this handshake over HTTP/1.1)"
+                "5:26 [websocket] `upgrade` asks for a protocol switch, which HTTP/2 does not have (drop `http2` or `--http2` to send this handshake over HTTP/1.1)"
             ]
         );
+        // The header is well formed: the help says how to run it, not how to write
+        // a header.
+        let e = crate::lower::tests::lower_env(
+            "[target]\nurl = \"http://h/\"\nhttp2 = true\n[request]\nheaders = { \"Connection\" = \"Upgrade\" }",
+            &[],
+        )
+        .unwrap_err();
+        let helps: Vec<String> = e
+            .errors
+            .iter()
+            .map(|e| miette::Diagnostic::help(e).map_or(String::new(), |h| h.to_string()))
+            .collect();
+        assert_eq!(helps, [""]);
     }
 
     #[test]
