@@ -564,6 +564,47 @@ fn state_changing_requests_are_never_assets() {
     }
 }
 
+/// A `201`'s relative `Location` is the created order: the later requests to it,
+/// or under it, use the one each VU created, whether the recording is run directly
+/// or imported first.
+#[test]
+fn a_relative_location_starts_the_later_urls() {
+    let har = r#"{"log": {"entries": [
+      {"startedDateTime": "2024-01-01T00:00:00Z", "time": 5,
+       "request": {"method": "POST", "url": "http://app.test/orders",
+                   "headers": [{"name": "content-type", "value": "application/json"}],
+                   "postData": {"mimeType": "application/json", "text": "{\"item\":\"book\"}"}},
+       "response": {"status": 201, "headers": [{"name": "Location", "value": "/orders/98765abc"}],
+                    "content": {"mimeType": "application/json", "text": "{}"}}},
+      {"startedDateTime": "2024-01-01T00:00:01Z", "time": 5,
+       "request": {"method": "GET", "url": "http://app.test/orders/98765abc", "headers": []},
+       "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": "{}"}}},
+      {"startedDateTime": "2024-01-01T00:00:02Z", "time": 5,
+       "request": {"method": "GET", "url": "http://app.test/orders/98765abc/items",
+                   "headers": [{"name": "x-next", "value": "/orders/98765abc"}]},
+       "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": "{}"}}}
+    ]}}"#;
+    let imported = import_har("loc.har", har, &HarOptions::default()).unwrap();
+    for want in [
+        r#"extract = { location = "header:Location" }"#,
+        r#"url = "${location}""#,
+        r#"url = "${location}/items""#,
+        r#"x-next = "${location}""#,
+    ] {
+        assert!(
+            imported.toml.contains(want),
+            "lacks {want:?}:\n{}",
+            imported.toml
+        );
+    }
+    let direct = lower_file("loc.har", har, &HarOptions::default()).unwrap();
+    let via = lower_file("loc.toml", &imported.toml, &HarOptions::default()).unwrap();
+    assert_eq!(without_locs(direct.clone()), without_locs(via));
+    let steps = &direct.scenarios[0].steps;
+    assert_eq!(lit(&steps[2].path), "${location}/items");
+    assert_eq!(steps[2].origin.host, "app.test");
+}
+
 #[test]
 fn include_host_keeps_only_those_hosts() {
     let text = read("firefox.har");

@@ -63,24 +63,36 @@ pub(crate) struct Request<'a> {
 }
 
 /// Why a request cannot be sent: a header whose value, built at run time, holds a
-/// byte no header may carry. Its `Display` is the report's message: which header
-/// and why, never the value (it may be a credential, and it is the server's text).
+/// byte no header may carry, or a path built at run time that does not start with
+/// `/`. Its `Display` is the report's message: what and why, never the value (it
+/// may be a credential, and it is the server's text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Unsendable<'p> {
-    /// The header's name.
-    pub header: &'p [u8],
-    pub fault: HeaderFault,
+pub(crate) enum Unsendable<'p> {
+    Header {
+        /// The header's name.
+        header: &'p [u8],
+        fault: HeaderFault,
+    },
+    /// A URL that starts with an extracted value (`url = "${next}"`) that does not
+    /// come to a path: an absolute URL, whose origin would not be the one the VU is
+    /// connected to, or nothing at all (the extractor found nothing).
+    Path,
 }
 
 impl std::fmt::Display for Unsendable<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "header `{}`: its value has {}, which no header may carry; the request was \
-             not sent",
-            String::from_utf8_lossy(self.header),
-            self.fault
-        )
+        match self {
+            Unsendable::Header { header, fault } => write!(
+                f,
+                "header `{}`: its value has {fault}, which no header may carry; the request \
+                 was not sent",
+                String::from_utf8_lossy(header),
+            ),
+            Unsendable::Path => f.write_str(
+                "the URL starts with an extracted value that does not start with `/`; a \
+                 relative URL must be a path, so the request was not sent",
+            ),
+        }
     }
 }
 
@@ -98,12 +110,24 @@ impl Request<'_> {
     /// choosing). Fixed values were checked by the compiler with the same rule;
     /// paths need no check here, as the VM percent-encodes what it interpolates into
     /// them. Reads each run-time value once and allocates nothing.
+    ///
+    /// A path built at run time must still start with `/`: a step's URL may start
+    /// with an extracted value (a relative `Location`), which the compiler cannot
+    /// see.
     pub fn unsendable<'p>(&self, program: &'p Program) -> Option<Unsendable<'p>> {
-        for h in &program.step(self.step).headers {
+        let step = program.step(self.step);
+        // A redirect's hop has its own target, resolved from its `Location`.
+        if self.hop.is_none()
+            && let Operand::Buf(_) = step.path
+            && !program.bytes(self.state, step.path).starts_with(b"/")
+        {
+            return Some(Unsendable::Path);
+        }
+        for h in &step.headers {
             if let Operand::Buf(_) = h.value {
                 let value = program.bytes(self.state, h.value);
                 if let Some(fault) = kaioken_vm::header_value_fault(value) {
-                    return Some(Unsendable {
+                    return Some(Unsendable::Header {
                         header: program.constant(h.name),
                         fault,
                     });
@@ -111,7 +135,7 @@ impl Request<'_> {
             }
         }
         let fault = kaioken_vm::header_value_fault(self.cookie?)?;
-        Some(Unsendable {
+        Some(Unsendable::Header {
             header: b"cookie",
             fault,
         })
@@ -552,6 +576,49 @@ mod tests {
         b.complete(&mut vu, ok(200), head, "abc\tdef");
         assert_eq!(vu.next(&b.program), Yield::Send(StepId(1)));
         assert_eq!(vu.request(&b.program).unsendable(&b.program), None);
+    }
+
+    /// A URL that starts with an extracted value is sent only when it comes to a
+    /// path: an absolute URL (another origin) is refused, as `invalid_request`,
+    /// before anything is written.
+    #[test]
+    fn a_url_that_starts_with_an_extracted_value_must_be_a_path() {
+        let mut b = Bench::new(
+            r#"
+            [target]
+            url = "http://127.0.0.1:9/"
+            [[scenarios]]
+            [[scenarios.steps]]
+            url = "/orders"
+            extract = { next = "body" }
+            [[scenarios.steps]]
+            url = "${next}/items"
+            "#,
+        );
+        let head = "HTTP/1.1 201 Created\r\n\r\n";
+        for (body, sent) in [
+            ("/orders/98765abc", Some(&b"/orders/98765abc/items"[..])),
+            ("http://evil.test/x", None),
+            // Nothing extracted (counted as a failed extraction): what follows the
+            // value is still a path on the same origin.
+            ("", Some(&b"/items"[..])),
+        ] {
+            let mut vu = Vu::new(&b.program, 1, false);
+            assert_eq!(vu.next(&b.program), Yield::Send(StepId(0)));
+            b.complete(&mut vu, ok(201), head, body);
+            assert_eq!(vu.next(&b.program), Yield::Send(StepId(1)));
+            let program = &b.program;
+            let request = vu.request(program);
+            let why = request.unsendable(program);
+            match sent {
+                Some(path) => {
+                    assert_eq!(why, None);
+                    let desc = program.step(StepId(1));
+                    assert_eq!(program.bytes(request.state, desc.path), path);
+                }
+                None => assert_eq!(why, Some(Unsendable::Path), "{body:?}"),
+            }
+        }
     }
 
     /// A redirect given up because the run ends leaves the VU at its entry, with no

@@ -455,7 +455,7 @@ fn record_split(
         s.name = shorten(&format!("{} {host}{path}", s.method), 60);
     }
 
-    let correlations = correlate::correlate(&mut steps, &sent);
+    let correlations = correlate::correlate(&mut steps, &sent, base.as_deref());
     let name = std::path::Path::new(&*src.name).file_stem().map_or_else(
         || "recording".to_owned(),
         |s| s.to_string_lossy().into_owned(),

@@ -17,14 +17,22 @@ pub(super) const HTTP3_NEEDS_TLS: &str = "HTTP/3 runs on QUIC, which is always T
 
 impl Lowerer<'_> {
     /// A step's URL: a full URL is split like any other; one starting with `/` is a
-    /// path under `base`, the origin of `[target] url`.
+    /// path under `base`, the origin of `[target] url`. So is one starting with a
+    /// value an earlier step extracted (`${next}/items`, a relative `Location`): the
+    /// VU refuses to send it unless the value starts with `/`, so the origin stays
+    /// fixed. Any other value at the start (a data column, a script's) is taken for
+    /// a scheme and host, which must be fixed text.
     pub(super) fn step_url(
         &mut self,
         url: &Located<String>,
         base: Option<&Origin>,
     ) -> Option<(Origin, Template)> {
         self.url_template(url).and_then(|t| {
-            let relative = matches!(t.parts.first(), Some(Part::Lit(b)) if b.starts_with(b"/"));
+            let relative = match t.parts.first() {
+                Some(Part::Lit(b)) => b.starts_with(b"/"),
+                Some(Part::Extracted(_)) => true,
+                _ => false,
+            };
             if !relative {
                 return self.split_origin(url, t);
             }
@@ -370,6 +378,34 @@ mod tests {
             "/caf%C3%A9/%7Bx%7D%7C%5C%22y%22?q=%3C1%3E%20"
         );
         assert_eq!(split("http://h/\u{e9}?q=${VU}^").1, "/%C3%A9?q=${VU}%5E");
+    }
+
+    /// A URL may start with a value an earlier step extracted (a relative
+    /// `Location`): a path under `[target] url`, which the VU checks starts with `/`
+    /// before sending. Other values at the start still name the scheme and host.
+    #[test]
+    fn a_step_url_may_start_with_an_extracted_value() {
+        let scenario = |url: &str| {
+            format!(
+                "[target]\nurl = \"http://h:8080/\"\n[[scenarios]]\n[[scenarios.steps]]\nurl = \"/orders\"\nextract = {{ next = \"header:Location\" }}\n[[scenarios.steps]]\nurl = '{url}'\n"
+            )
+        };
+        let ir = lower_env(&scenario("${next}/items?x=1"), &[]).unwrap();
+        let step = &ir.scenarios[0].steps[1];
+        assert_eq!(step.origin.authority, "h:8080");
+        assert_eq!(text(&step.path), "${next}/items?x=1");
+        assert_eq!(
+            errors(&scenario("${VU}/items")),
+            [
+                "8:8 [${VU}/items] invalid URL: the scheme and host must be fixed, not `${VU}`, a value computed per request"
+            ]
+        );
+        assert_eq!(
+            errors(&scenario("${URLENCODE(next)}")),
+            [
+                "8:8 [${URLENCODE(next)}] invalid URL: the scheme and host must be fixed, not `${URLENCODE(next)}`, a value computed per request"
+            ]
+        );
     }
 
     #[test]

@@ -73,8 +73,14 @@ struct Candidate {
 /// occurrences with `${var}` (or `${URLENCODE(var)}` where sent percent-encoded).
 /// `sent[i]` is everything request `i` carried as recorded (URL, every header value,
 /// body), cookies included.
-pub(crate) fn correlate(steps: &mut [RecordedStep], sent: &[Vec<String>]) -> Vec<Correlation> {
-    let found = find(steps, sent);
+///
+/// `base` is the origin whose steps' URLs are written relative to `[target] url`.
+pub(crate) fn correlate(
+    steps: &mut [RecordedStep],
+    sent: &[Vec<String>],
+    base: Option<&str>,
+) -> Vec<Correlation> {
+    let found = find(steps, sent, base);
 
     // Longest texts first, so that a value inside another is only replaced where the
     // longer one is not. Placeholder names until we know which are used.
@@ -95,7 +101,8 @@ pub(crate) fn correlate(steps: &mut [RecordedStep], sent: &[Vec<String>]) -> Vec
         };
         for &j in &found[k].later {
             let mut n = 0;
-            for (text, min, form_body) in targets_mut(&mut steps[j]) {
+            let start = path_start(steps, base, found[k].from, j);
+            for (text, min, form_body) in targets_mut(&mut steps[j], start) {
                 if form_body || !form.form_body_only {
                     n += text.replace(&form.text, &seg, min);
                 }
@@ -139,7 +146,7 @@ pub(crate) fn correlate(steps: &mut [RecordedStep], sent: &[Vec<String>]) -> Vec
         });
     }
     for step in steps.iter_mut() {
-        for (text, _, _) in targets_mut(step) {
+        for (text, _, _) in targets_mut(step, 0) {
             for name in text.segs.iter_mut().filter_map(Seg::var_mut) {
                 if let Some(real) = names.get(name.as_str()) {
                     *name = real.clone();
@@ -250,7 +257,7 @@ fn percent_encode(value: &str, html: bool, plus: bool, upper: bool) -> String {
 /// request for each took minutes. Each form of a value ([`forms`]) is looked up by
 /// its own run: an encoded value's first run differs from the value's when it starts
 /// with a character that is encoded (`/abc` is `%2Fabc`) or one that is not ASCII.
-fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
+fn find(steps: &[RecordedStep], sent: &[Vec<String>], base: Option<&str>) -> Vec<Found> {
     // Each response's values (its JSON parsed, its leaves named) are found on a
     // second thread, ahead of the loop that judges them. They are passed on a batch
     // of responses at a time (a few hundred at most wait), so the threads rarely
@@ -279,7 +286,7 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
         // with it.
         let mut back = Vec::with_capacity(BATCH);
         let mut judged_so_far = 0;
-        let found = judge(steps, sent, rx.iter().flatten(), move |candidates| {
+        let found = judge(steps, sent, base, rx.iter().flatten(), move |candidates| {
             back.push(candidates);
             judged_so_far += 1;
             if back.len() == BATCH || judged_so_far == steps.len() {
@@ -299,6 +306,7 @@ fn find(steps: &[RecordedStep], sent: &[Vec<String>]) -> Vec<Found> {
 fn judge(
     steps: &[RecordedStep],
     sent: &[Vec<String>],
+    base: Option<&str>,
     candidates: impl Iterator<Item = Vec<Candidate>>,
     mut spent: impl FnMut(Vec<Candidate>),
 ) -> Vec<Found> {
@@ -315,7 +323,7 @@ fn judge(
     // For each word, the steps whose rewritable text has it, in order.
     let mut sent_back: HashMap<&str, Seen, Fnv> = HashMap::default();
     for (j, step) in steps.iter().enumerate() {
-        for (text, _, _) in targets(step) {
+        for (text, _, _) in targets(step, 0) {
             for word in text.segs.iter().flat_map(|s| match s {
                 Seg::Lit(t) => words(t),
                 Seg::Var(_) | Seg::Encoded(_) => words(""),
@@ -380,7 +388,7 @@ fn judge(
                 continue;
             }
             let used_later = later.iter().any(|&j| {
-                targets(&steps[j]).any(|(t, min, form_body)| {
+                targets(&steps[j], path_start(steps, base, i, j)).any(|(t, min, form_body)| {
                     forms
                         .iter()
                         .any(|f| (form_body || !f.form_body_only) && t.has_token(&f.text, min))
@@ -447,11 +455,11 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The texts of a request that may carry a correlated value, each with the first
-/// byte where one may start (a URL path keeps its leading `/`) and whether it is an
-/// `application/x-www-form-urlencoded` body.
-fn targets(step: &RecordedStep) -> impl Iterator<Item = (&Text, usize, bool)> {
+/// byte where one may start and whether it is an `application/x-www-form-urlencoded`
+/// body. In the URL path, that byte is `path_start` ([`path_start`]).
+fn targets(step: &RecordedStep, path_start: usize) -> impl Iterator<Item = (&Text, usize, bool)> {
     let form = has_form_body(step);
-    std::iter::once((&step.path, 1, false))
+    std::iter::once((&step.path, path_start, false))
         .chain(
             step.headers
                 .iter()
@@ -461,9 +469,12 @@ fn targets(step: &RecordedStep) -> impl Iterator<Item = (&Text, usize, bool)> {
         .chain(step.body.iter().map(move |b| (b, 0, form)))
 }
 
-fn targets_mut(step: &mut RecordedStep) -> impl Iterator<Item = (&mut Text, usize, bool)> {
+fn targets_mut(
+    step: &mut RecordedStep,
+    path_start: usize,
+) -> impl Iterator<Item = (&mut Text, usize, bool)> {
     let form = has_form_body(step);
-    std::iter::once((&mut step.path, 1, false))
+    std::iter::once((&mut step.path, path_start, false))
         .chain(
             step.headers
                 .iter_mut()
@@ -471,6 +482,17 @@ fn targets_mut(step: &mut RecordedStep) -> impl Iterator<Item = (&mut Text, usiz
                 .map(|(_, v)| (v, 0, false)),
         )
         .chain(step.body.iter_mut().map(move |b| (b, 0, form)))
+}
+
+/// Where in step `later`'s path a value that step `from`'s response produced may
+/// start. A path keeps its leading `/`, except where a relative `Location` (or a
+/// JSON link) of that origin is the path's whole start: `/orders/98765abc/items`
+/// becomes `${location}/items`, a URL relative to `[target] url` that a VU sends
+/// only if the value is a path. So the step must be on the base origin (a URL
+/// written in full cannot hold `${…}` in its origin) and on the producer's.
+fn path_start(steps: &[RecordedStep], base: Option<&str>, from: usize, later: usize) -> usize {
+    let origin = steps[later].origin.as_str();
+    usize::from(!(base == Some(origin) && steps[from].origin == origin))
 }
 
 /// Whether the step's body is a form (`content-type` is never rewritten, so it is
@@ -563,7 +585,10 @@ fn candidates(r: &RecordedResponse) -> Vec<Candidate> {
         let interesting = ["token", "csrf", "xsrf", "session", "nonce", "auth"]
             .iter()
             .any(|w| lower.contains(w))
-            || (lower == "location" && value.starts_with('/'));
+            // A relative one that names something the server made (an id, a
+            // token: `/orders/98765abc`), not a page every session goes to
+            // (`/dashboard`), which later paths would otherwise all start with.
+            || (lower == "location" && value.starts_with('/') && is_token_like(value));
         if interesting
             && lower != "set-cookie"
             && value.len() >= 8
@@ -855,8 +880,94 @@ mod tests {
 
     fn run(recorded: Vec<(RecordedStep, Vec<String>)>) -> (Vec<RecordedStep>, Vec<Correlation>) {
         let (mut steps, sent): (Vec<_>, Vec<_>) = recorded.into_iter().unzip();
-        let found = correlate(&mut steps, &sent);
+        let found = correlate(&mut steps, &sent, Some("https://app.example"));
         (steps, found)
+    }
+
+    /// `step` answered by a redirect or a `201` to `location`.
+    fn located(
+        path: &str,
+        headers: &[(&str, &str)],
+        location: &str,
+    ) -> (RecordedStep, Vec<String>) {
+        let (mut step, sent) = step(path, headers, None, "");
+        step.response.status = 302;
+        step.response.headers = vec![("location".into(), location.into())];
+        (step, sent)
+    }
+
+    /// A relative `Location` names what the server made (`/orders/98765abc`), and a
+    /// later path that starts with it, or is it, starts with the value extracted
+    /// again: a URL relative to `[target] url`. Not on another origin (its URL is
+    /// written in full), and not a page every session is sent to.
+    #[test]
+    fn relative_locations_start_later_paths() {
+        let (steps, found) = run(vec![
+            located("/orders", &[], "/orders/98765abc"),
+            step("/orders/98765abc", &[], None, ""),
+            step(
+                "/orders/98765abc/items?x=1",
+                &[("x-next", "/orders/98765abc")],
+                None,
+                "",
+            ),
+            // Not a whole token: a longer id.
+            step("/orders/98765abcd", &[], None, ""),
+            // Inside a path, as any value.
+            step("/archive/orders/98765abc", &[], None, ""),
+        ]);
+        assert_eq!(
+            found,
+            [Correlation {
+                var: "location".into(),
+                spec: "header:location".into(),
+                from: 0,
+                used_by: vec![1, 2, 4],
+                encoded_by: vec![],
+            }]
+        );
+        let paths: Vec<String> = steps.iter().map(|s| s.path.render()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/orders",
+                "${location}",
+                "${location}/items?x=1",
+                "/orders/98765abcd",
+                "/archive${location}",
+            ]
+        );
+        assert_eq!(steps[2].headers[0].1.render(), "${location}");
+
+        // A redirect's query (a session id) goes with it.
+        let (steps, found) = run(vec![
+            located("/start", &[], "/api/next/55667?s=q1w2e3r4t5"),
+            step("/api/next/55667?s=q1w2e3r4t5", &[], None, ""),
+        ]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(steps[1].path.render(), "${location}");
+
+        // Pages every session goes to are not values; `/` is too short to be one.
+        for page in ["/dashboard", "/", "/account/settings"] {
+            let (steps, found) = run(vec![
+                located("/login", &[], page),
+                step(page, &[], None, ""),
+                step(&format!("{page}/x"), &[], None, ""),
+            ]);
+            assert!(found.is_empty(), "{page}: {found:?}");
+            assert_eq!(steps[1].path.render(), page);
+        }
+
+        // On another origin, the URL is written in full: its origin cannot be
+        // followed by `${…}`.
+        let (mut other, sent) = step("/orders/98765abc", &[], None, "");
+        other.origin = "https://cdn.example".into();
+        let (steps, found) = run(vec![
+            located("/orders", &[], "/orders/98765abc"),
+            (other, sent),
+        ]);
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(steps[1].path.render(), "/orders/98765abc");
     }
 
     const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
@@ -999,7 +1110,7 @@ mod tests {
             step("/c", &[], Some("t=k9Qz+7Lm2Xw"), ""),
         ]);
         let found_in = |step: &RecordedStep| {
-            targets(step).any(|(t, min, form_body)| {
+            targets(step, 1).any(|(t, min, form_body)| {
                 f.iter()
                     .any(|f| (form_body || !f.form_body_only) && t.has_token(&f.text, min))
             })
