@@ -311,7 +311,9 @@ struct Target {
     /// Per request: connecting, sending and reading the whole response.
     timeout: Option<Spanned<String>>,
     /// Speak HTTP/2: prior knowledge on `http://`, ALPN `h2` on `https://` (a server that
-    /// does not agree to `h2` gives `protocol` errors).
+    /// does not agree to `h2` gives `tls` errors when it refuses the handshake, as one that
+    /// offers only `http/1.1` does (`NoApplicationProtocol`), and `protocol` errors when it
+    /// completes the handshake without choosing a protocol).
     http2: Option<bool>,
     /// The HTTP version of every HTTP step: `"1.1"`, `"2"` (as `http2 = true`) or `"3"`.
     http: Option<Spanned<String>>,
@@ -337,7 +339,9 @@ struct Target {
     /// `br` or `zstd` before checks, extractors and the cookie jar see them (up to
     /// `body_limit` bytes kept, as for any body).
     compressed: Option<bool>,
-    /// Whether a connection carries more than one request.
+    /// Whether a connection carries more than one request. `false` (`--no-keepalive`) opens
+    /// a new connection for every request: HTTP/1.1 requests say `connection: close`, and
+    /// kaioken closes the connection after the response even when the server keeps it open.
     keepalive: Option<bool>,
     /// HTTP/2 and gRPC only (needs `http2`, or gRPC calls): the VUs of each worker thread
     /// share connections to the scenario's origins, N VUs to a connection, each request on
