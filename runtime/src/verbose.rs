@@ -126,17 +126,21 @@ impl Verbose {
             Protocol::Http1 => {}
         }
         let head_end = find_head_end(&wire).unwrap_or(wire.len());
-        self.lines(&mut out, "> ", &wire[..head_end]);
-        self.body(&mut out, "> ", &wire[head_end..]);
+        self.lines(&mut out, "> ", &wire[..head_end], &[]);
+        self.body(&mut out, "> ", &wire[head_end..], &[]);
+        // What the request sent that the rule hides: hidden in the response too,
+        // wherever a server echoes it (in a JSON string holding the request's body,
+        // say, where no key names it).
+        let sent = self.rule.secrets(&String::from_utf8_lossy(&wire));
         match outcome {
             Outcome::Response { status, .. } => match capture {
                 Some(c) if !c.head.is_empty() || !c.body.is_empty() => {
                     if c.head.is_empty() {
                         let _ = writeln!(out, "< status {status}");
                     } else {
-                        self.lines(&mut out, "< ", &c.head);
+                        self.lines(&mut out, "< ", &c.head, &sent);
                     }
-                    self.body(&mut out, "< ", &c.body);
+                    self.body(&mut out, "< ", &c.body, &sent);
                     if c.truncated {
                         let _ = writeln!(out, "< (the body was kept up to {} bytes)", c.body_limit);
                     }
@@ -159,9 +163,10 @@ impl Verbose {
         out
     }
 
-    /// A head's lines, each behind `mark`, with secrets hidden.
-    fn lines(&self, out: &mut String, mark: &str, head: &[u8]) {
-        let text = self.rule.text(&String::from_utf8_lossy(head));
+    /// A head's lines, each behind `mark`, with secrets hidden (and `sent`, the
+    /// request's, wherever they are).
+    fn lines(&self, out: &mut String, mark: &str, head: &[u8], sent: &[String]) {
+        let text = self.rule.text_and(&String::from_utf8_lossy(head), sent);
         for line in text.lines().filter(|l| !l.is_empty()) {
             let _ = writeln!(out, "{mark}{}", Visible(line));
         }
@@ -171,8 +176,9 @@ impl Verbose {
 
 impl Verbose {
     /// A body behind `mark`: text with secrets hidden (an echoed header, a token in
-    /// a URL), binary as a byte count; cut at [`BODY_SHOWN`].
-    fn body(&self, out: &mut String, mark: &str, body: &[u8]) {
+    /// a URL, `sent`: the request's, wherever they are), binary as a byte count; cut
+    /// at [`BODY_SHOWN`].
+    fn body(&self, out: &mut String, mark: &str, body: &[u8], sent: &[String]) {
         if body.is_empty() {
             return;
         }
@@ -189,7 +195,7 @@ impl Verbose {
             let _ = writeln!(out, "{mark}({} bytes of binary data)", body.len());
             return;
         };
-        for line in self.rule.text(text).lines() {
+        for line in self.rule.text_and(text, sent).lines() {
             let _ = writeln!(out, "{mark}{}", Visible(line));
         }
         if body.len() > BODY_SHOWN {

@@ -27,6 +27,10 @@ use std::ops::Range;
 /// What a hidden value is replaced with.
 pub const REDACTED: &str = "<redacted>";
 
+/// The fewest characters a secret has for its every occurrence to be hidden
+/// ([`Redact::text_and`]): a shorter one would hide common text.
+pub const MIN_ECHOED: usize = 4;
+
 /// Headers whose values are credentials, lowercase.
 pub const SECRET_HEADERS: &[&str] = &[
     "authorization",
@@ -246,6 +250,34 @@ impl Redact {
     /// (HAR).
     pub fn text(&self, text: &str) -> String {
         self.text_mapped(text).text
+    }
+
+    /// The secrets `text` holds, as written: what [`Redact::text`] hides of it, but
+    /// for values shorter than [`MIN_ECHOED`].
+    pub fn secrets(&self, text: &str) -> Vec<String> {
+        let mut found: Vec<String> = self
+            .text_mapped(text)
+            .edits
+            .iter()
+            .map(|(r, _)| text[r.clone()].to_owned())
+            .filter(|s| s.chars().count() >= MIN_ECHOED)
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    /// [`Redact::text`], and every occurrence of one of `secrets` hidden too,
+    /// wherever it is: a server's echo of what a request sent (its JSON string
+    /// holding the request's body, where no key names the value).
+    pub fn text_and(&self, text: &str, secrets: &[String]) -> String {
+        let mut out = self.text(text);
+        for secret in secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+        out
     }
 
     /// [`Redact::text`], with a map from offsets in `text` to offsets in the result,
@@ -562,6 +594,23 @@ mod tests {
 
     fn rule() -> Redact {
         Redact::new(["X-Custom", "  ", "x-custom"])
+    }
+
+    /// A request's secrets, hidden wherever a response echoes them: inside a JSON
+    /// string, where no key names them. Shorter than `MIN_ECHOED`, only where the
+    /// rule finds them.
+    #[test]
+    fn a_request_s_secrets_are_hidden_where_they_are_echoed() {
+        let rule = Redact::default();
+        let request = "POST /?token=ab HTTP/1.1\r\nauthorization: Bearer t0k3n\r\n\r\n{\"password\":\"pw-s3cr3t\"}";
+        let sent = rule.secrets(request);
+        assert_eq!(sent, ["Bearer t0k3n", "pw-s3cr3t"]);
+        let echo = r#"{"data": "{\"password\":\"pw-s3cr3t\"}", "ab": "Bearer t0k3n"}"#;
+        assert_eq!(
+            rule.text_and(echo, &sent),
+            r#"{"data": "{\"password\":\"<redacted>\"}", "ab": "<redacted>"}"#
+        );
+        assert_eq!(rule.text_and("plain", &sent), "plain");
     }
 
     /// Found by fuzzing: a secret query value followed by a multi-byte character (a
