@@ -1045,6 +1045,7 @@ mod tests {
             from: "0".into(),
             to: "1/3".into(),
             sequence: vec!["0".into(), "1/3".into(), "2/3".into(), "1".into()],
+            missing: Vec::new(),
         });
         assert_eq!(
             power_line(&report),
