@@ -254,11 +254,16 @@ impl Connection {
     /// opening streams up to some guessed number instead is what made requests
     /// fail against nginx's `http2_max_concurrent_streams 2`.
     pub fn may_open(&self) -> bool {
+        self.room() > 0
+    }
+
+    /// How many more streams the server takes now (see [`Client::may_open`]).
+    pub fn room(&self) -> usize {
         let limit = match self.peer_settings {
             true => self.peer_max_streams as usize,
             false => 1,
         };
-        self.streams.len() < limit
+        limit.saturating_sub(self.streams.len())
     }
 
     /// Whether stream `id` is open: its response has not ended (nor been reset).

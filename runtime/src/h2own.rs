@@ -26,7 +26,8 @@
 //! before any of its response came) is sent once more on a new connection, as the
 //! HTTP/1.1 driver does for a keep-alive connection closed while idle.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker, ready};
@@ -80,8 +81,14 @@ pub(crate) struct Conn {
     /// How the connection ended (the server closed it, or reading failed) after
     /// the bytes last read, which are taken first.
     ended: Option<Broken>,
-    /// The VUs waiting for the server to take one more stream.
-    openers: Vec<Waker>,
+    /// The VUs waiting for the server to take one more stream, in the order they
+    /// came, each by its ticket ([`open_turn`]): a stream that ends lets the first
+    /// one open the next, not the VU whose stream ended and which comes straight
+    /// back (with the server taking fewer streams than VUs share the connection,
+    /// that VU kept the slot and the others waited out the run).
+    openers: VecDeque<(u64, Waker)>,
+    /// The next opener's ticket.
+    next_ticket: u64,
     /// Why the connection carries nothing more, once it does not.
     broken: Option<Broken>,
     /// Header blocks of constant requests, to write again.
@@ -400,7 +407,8 @@ impl Conn {
             reader: None,
             full_read: false,
             ended: None,
-            openers: Vec::new(),
+            openers: VecDeque::new(),
+            next_ticket: 0,
             broken: None,
             replays: Replays::default(),
             closure_counted: false,
@@ -492,7 +500,7 @@ impl Conn {
     fn window_opened(&mut self) {
         self.wake_those(|w| w.2);
         if self.codec.may_open() {
-            for opener in self.openers.drain(..) {
+            for (_, opener) in self.openers.drain(..) {
                 opener.wake();
             }
         }
@@ -504,7 +512,7 @@ impl Conn {
     /// streams still open waited on a connection nobody read any more.
     fn going_away(&mut self) {
         self.wake_those(|_| true);
-        for opener in self.openers.drain(..) {
+        for (_, opener) in self.openers.drain(..) {
             opener.wake();
         }
     }
@@ -513,7 +521,7 @@ impl Conn {
     fn break_with(&mut self, broken: Broken) {
         self.broken = Some(broken);
         self.wake_those(|_| true);
-        for opener in self.openers.drain(..) {
+        for (_, opener) in self.openers.drain(..) {
             opener.wake();
         }
     }
@@ -545,8 +553,10 @@ impl Conn {
                 }
             }
         }
-        if let Some(opener) = self.openers.pop() {
-            opener.wake();
+        // The first in line takes the room, when it runs: it stays first until
+        // then, so that the VU whose stream ended queues behind it.
+        if let Some((_, opener)) = self.openers.front() {
+            opener.wake_by_ref();
         }
     }
 
@@ -725,6 +735,84 @@ impl Conn {
     }
 }
 
+/// Whether the VU holding `ticket` (none yet: it has not waited) may open a stream
+/// on `c` now: the server has room, and no VU that came before it waits. Else it
+/// waits in line ([`Conn::openers`]). A connection that carries nothing more lets
+/// every VU go (to fail, or to another connection).
+fn open_turn(c: &mut Conn, ticket: &Cell<Option<u64>>, cx: &mut Context<'_>) -> Poll<()> {
+    let place = ticket
+        .get()
+        .and_then(|t| c.openers.iter().position(|e| e.0 == t));
+    if !c.usable() {
+        if let Some(i) = place {
+            c.openers.remove(i);
+        }
+        ticket.set(None);
+        return Poll::Ready(());
+    }
+    let room = c.codec.room();
+    let first = match place {
+        Some(i) => i == 0,
+        // Not in line: it never waited, or the line was let go (more room, a
+        // GOAWAY); it goes before those still in line only when none is.
+        None => c.openers.is_empty(),
+    };
+    if room > 0 && first {
+        if place.is_some() {
+            c.openers.pop_front();
+        }
+        ticket.set(None);
+        // More room than this stream takes: the next in line goes on too.
+        if room > 1
+            && let Some((_, next)) = c.openers.front()
+        {
+            next.wake_by_ref();
+        }
+        return Poll::Ready(());
+    }
+    match place {
+        Some(i) => {
+            if !c.openers[i].1.will_wake(cx.waker()) {
+                c.openers[i].1 = cx.waker().clone();
+            }
+        }
+        None => {
+            let t = *ticket.get().get_or_insert_with(|| {
+                c.next_ticket += 1;
+                c.next_ticket
+            });
+            ticket.set(Some(t));
+            c.openers.push_back((t, cx.waker().clone()));
+        }
+    }
+    Poll::Pending
+}
+
+/// A VU waiting its turn to open a stream ([`open_turn`]) that gives up (its
+/// request timed out) leaves the line, and lets the next go if it was first.
+struct TicketGuard<'a> {
+    conn: &'a Shared,
+    ticket: Cell<Option<u64>>,
+}
+
+impl Drop for TicketGuard<'_> {
+    fn drop(&mut self) {
+        let Some(t) = self.ticket.get() else {
+            return;
+        };
+        let mut c = self.conn.borrow_mut();
+        if let Some(i) = c.openers.iter().position(|e| e.0 == t) {
+            c.openers.remove(i);
+            if i == 0
+                && c.codec.may_open()
+                && let Some((_, next)) = c.openers.front()
+            {
+                next.wake_by_ref();
+            }
+        }
+    }
+}
+
 /// A stream whose VU may give up on it (its request timed out): dropped before
 /// its response ended, it resets the stream and hands the reading on.
 struct Guard<'a> {
@@ -756,19 +844,13 @@ async fn exchange<R: Request, S: Sink>(
     sink: &mut S,
     (len, bytes_in): (&mut u64, &mut u64),
 ) -> Result<u16, Failed> {
-    // The server takes so many streams at once (SETTINGS_MAX_CONCURRENT_STREAMS).
-    std::future::poll_fn(|cx| {
-        let mut c = conn.borrow_mut();
-        if c.codec.may_open() || !c.usable() {
-            Poll::Ready(())
-        } else {
-            if !c.openers.iter().any(|w| w.will_wake(cx.waker())) {
-                c.openers.push(cx.waker().clone());
-            }
-            Poll::Pending
-        }
-    })
-    .await;
+    // The server takes so many streams at once (SETTINGS_MAX_CONCURRENT_STREAMS):
+    // a VU waits its turn.
+    let ticket = TicketGuard {
+        conn,
+        ticket: Cell::new(None),
+    };
+    std::future::poll_fn(|cx| open_turn(&mut conn.borrow_mut(), &ticket.ticket, cx)).await;
     let body = req.body();
     req.check().map_err(Failed::from)?;
     let (id, sent) = {
