@@ -538,6 +538,25 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Target")]
     pub cacert: Option<String>,
 
+    /// Client certificate for mutual TLS: a PEM file (chain, leaf first; may hold the key).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Target",
+        long_help = "Offer this client certificate to servers that ask for one (mutual TLS), \
+                     on every TLS connection: HTTPS, HTTP/2, HTTP/3, wss:// and grpcs://. A PEM \
+                     file with the certificate first and its chain after it; it may hold the \
+                     private key too, as curl's --cert may, or give the key with --key. Checked \
+                     before the run: a file without a certificate, without a key, or with the \
+                     key of another certificate is an error.\n\n\
+                     Example: kaioken https://api.internal/ --cert client.pem --key client.key"
+    )]
+    pub cert: Option<String>,
+
+    /// The private key of --cert: a PEM file (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    pub key: Option<String>,
+
     /// The gRPC method to call on a grpc:// or grpcs:// target: package.Service/Method.
     #[arg(long, value_name = "METHOD", help_heading = "gRPC")]
     pub call: Option<String>,

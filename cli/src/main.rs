@@ -179,7 +179,22 @@ impl kaioken_compiler::SchemaSource for Reflection {
             })?),
             None => None,
         };
-        kaioken_runtime::reflect(origin, tls.insecure, cacert)
+        let read = |path: &std::path::Path| {
+            std::fs::read(path)
+                .map_err(|e| format!("server reflection: cannot read `{}`: {e}", path.display()))
+        };
+        let client_cert = match &tls.cert {
+            Some(cert) => {
+                let cert_pem = read(cert)?;
+                let key_pem = match &tls.key {
+                    Some(key) => read(key)?,
+                    None => cert_pem.clone(),
+                };
+                Some(kaioken_vm::ClientCert { cert_pem, key_pem })
+            }
+            None => None,
+        };
+        kaioken_runtime::reflect(origin, tls.insecure, cacert, client_cert)
     }
 }
 
@@ -204,6 +219,8 @@ fn flags_of(args: &RunArgs) -> Flags {
         warmup: args.warmup.clone(),
         insecure: args.insecure,
         cacert: args.cacert.clone(),
+        cert: args.cert.clone(),
+        key: args.key.clone(),
         max_error_rate: args.max_error_rate,
         expect_status: args.expect_status.clone(),
         arrival_rate: args.arrival_rate,

@@ -77,6 +77,11 @@ pub(crate) struct Draft {
     pub follow_redirects: Option<bool>,
     pub max_redirects: Option<Located<i64>>,
     pub cacert: Option<Located<String>>,
+    /// `cert` / `--cert`: a PEM file with the client certificate chain (and the key,
+    /// when `key` is not given).
+    pub cert: Option<Located<String>>,
+    /// `key` / `--key`: a PEM file with the client certificate's private key.
+    pub key: Option<Located<String>>,
     pub max_error_rate: Option<Located<f64>>,
     /// `trace_sample` / `--trace-sample`: the share of requests traced.
     pub trace_sample: Option<Located<f64>>,

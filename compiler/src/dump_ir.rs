@@ -196,12 +196,21 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     let s = &ir.settings;
     line(
         format_args!(
-            "settings timeout={} http={} insecure={} cacert={} max_error_rate={} body_limit={} cookie_jar={} max_redirects={} compressed={} keepalive={} h2_streams={} trace_sample={}",
+            "settings timeout={} http={} insecure={} cacert={} cert={} key={} max_error_rate={} body_limit={} cookie_jar={} max_redirects={} compressed={} keepalive={} h2_streams={} trace_sample={}",
             format_duration(s.timeout),
             s.http.as_str(),
             s.insecure,
             opt(s
                 .cacert
+                .as_ref()
+                .map(|c| format!("{:?}", c.display().to_string()))),
+            // The files' names, never what they hold.
+            opt(s
+                .cert
+                .as_ref()
+                .map(|c| format!("{:?}", c.display().to_string()))),
+            opt(s
+                .key
                 .as_ref()
                 .map(|c| format!("{:?}", c.display().to_string()))),
             s.max_error_rate,

@@ -418,6 +418,11 @@ pub struct Settings {
     pub insecure: bool,
     /// Extra PEM root certificates to trust.
     pub cacert: Option<PathBuf>,
+    /// The client certificate to offer (mutual TLS), a PEM file; its key is in `key`,
+    /// or in this same file when `key` is `None`.
+    pub cert: Option<PathBuf>,
+    /// The private key of `cert`, a PEM file.
+    pub key: Option<PathBuf>,
     /// Stop with exit code 1 when the share of failed requests exceeds this.
     pub max_error_rate: f64,
     /// Most body bytes kept per response for checks.

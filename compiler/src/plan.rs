@@ -14,7 +14,8 @@ use crate::{Ir, compile};
 pub enum PlanError {
     /// The compiler broke one of its own rules (a bug).
     Invalid(InvalidProgram),
-    /// The `cacert` file could not be read.
+    /// The `cacert`, `cert` or `key` file could not be read, or no longer holds
+    /// what it held when it was checked.
     Cacert {
         /// The file, as given.
         path: PathBuf,
@@ -56,6 +57,24 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
         }
         None => None,
     };
+    let client_cert = match &s.cert {
+        Some(cert) => {
+            let read = |path: &PathBuf| {
+                std::fs::read(path).map_err(|e| PlanError::Cacert {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })
+            };
+            // Checked when lowered: a chain, and the key of its first certificate.
+            let cert_pem = read(cert)?;
+            let key_pem = match &s.key {
+                Some(key) => read(key)?,
+                None => cert_pem.clone(),
+            };
+            Some(kaioken_vm::ClientCert { cert_pem, key_pem })
+        }
+        None => None,
+    };
     Ok(RunPlan {
         program,
         load: ir.load.clone(),
@@ -63,6 +82,7 @@ pub fn plan(ir: &Ir) -> Result<RunPlan, PlanError> {
             timeout: s.timeout,
             insecure: s.insecure,
             cacert_pem,
+            client_cert,
             cookie_jar: s.cookie_jar,
             max_redirects: s.max_redirects,
             compressed: s.compressed,

@@ -1063,6 +1063,7 @@ fn http_config() -> kaioken_vm::TransportPlan {
         timeout: Duration::from_secs(5),
         insecure: false,
         cacert_pem: None,
+        client_cert: None,
         cookie_jar: false,
         compressed: false,
         keepalive: true,

@@ -154,6 +154,7 @@ mod tests {
                 timeout: std::time::Duration::from_secs(1),
                 insecure: false,
                 cacert_pem: None,
+                client_cert: None,
                 cookie_jar,
                 max_redirects: 0,
                 compressed,

@@ -6,7 +6,7 @@
 //! a located error before any load. It speaks `grpc.reflection.v1` and falls back to
 //! `v1alpha` when the server has no v1 (grpcio serves only v1alpha): the two are the
 //! same messages on the wire. Each question is one call on one HTTP/2 connection made
-//! by `conn.rs` (TLS as for the run, with `--insecure` and `--cacert`); the files the services need
+//! by `conn.rs` (TLS as for the run, with `--insecure`, `--cacert` and `--cert`); the files the services need
 //! are fetched by name until none is missing, and returned as one
 //! `FileDescriptorSet`, dependencies first.
 
@@ -40,13 +40,19 @@ pub fn reflect(
     origin: &Origin,
     insecure: bool,
     cacert_pem: Option<Vec<u8>>,
+    client_cert: Option<kaioken_vm::ClientCert>,
 ) -> Result<Vec<u8>, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start server reflection: {e}"))?;
     runtime.block_on(async {
-        match tokio::time::timeout(REFLECTION_TIMEOUT, fetch(origin, insecure, cacert_pem)).await {
+        match tokio::time::timeout(
+            REFLECTION_TIMEOUT,
+            fetch(origin, insecure, cacert_pem, client_cert),
+        )
+        .await
+        {
             Ok(result) => result,
             Err(_) => Err(format!(
                 "server reflection on {} did not answer within {}s",
@@ -67,6 +73,7 @@ async fn fetch(
     origin: &Origin,
     insecure: bool,
     cacert_pem: Option<Vec<u8>>,
+    client_cert: Option<kaioken_vm::ClientCert>,
 ) -> Result<Vec<u8>, String> {
     let tls = match origin.scheme {
         Scheme::Https => {
@@ -74,6 +81,7 @@ async fn fetch(
                 timeout: REFLECTION_TIMEOUT,
                 insecure,
                 cacert_pem,
+                client_cert,
                 cookie_jar: false,
                 max_redirects: 0,
                 compressed: false,

@@ -62,7 +62,8 @@ pub use kaioken_grammar::CmpOp;
 pub use method::Method;
 pub use op::Op;
 pub use plan::{
-    Arrival, ConnectTo, LoadPlan, Proxies, Proxy, ProxyKind, RunPlan, Stage, TransportPlan,
+    Arrival, ClientCert, ConnectTo, LoadPlan, Proxies, Proxy, ProxyKind, RunPlan, Stage,
+    TransportPlan,
 };
 pub use program::{PickTable, Program, ScenarioInfo, SourceLoc};
 pub use redact::{REDACTED, Redact, Redacted, SECRET_HEADERS, SECRET_QUERY_KEYS, UrlPiece};

@@ -30,6 +30,9 @@ pub struct TransportPlan {
     pub insecure: bool,
     /// Extra trusted roots, PEM (the contents of `--cacert`).
     pub cacert_pem: Option<Vec<u8>>,
+    /// `--cert` and `--key`: the certificate offered when a server asks for one
+    /// (mutual TLS), on every TLS connection of the run.
+    pub client_cert: Option<ClientCert>,
     /// Keep cookies per VU and send them back.
     pub cookie_jar: bool,
     /// Most redirects followed per request (every hop is a counted request); 0 does
@@ -63,6 +66,31 @@ pub struct TransportPlan {
     /// `--trace-sample`: the share of requests (0 to 1) sent with a W3C
     /// `traceparent` header and kept as spans; 0 traces none.
     pub trace_sample: f64,
+}
+
+/// A client certificate chain and its private key, both PEM, as read from `--cert`
+/// and `--key` (the same bytes twice when one file holds both).
+///
+/// `Debug` names neither: a plan is printed in debug output and panics, and the key
+/// must never be, so it shows sizes only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The certificate chain, leaf first.
+    pub cert_pem: Vec<u8>,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCert")
+            .field("cert_pem", &format_args!("<{} bytes>", self.cert_pem.len()))
+            .field(
+                "key_pem",
+                &format_args!("<{} bytes, redacted>", self.key_pem.len()),
+            )
+            .finish()
+    }
 }
 
 /// The proxies of a run: one for `http`/`ws` origins and one for `https`/`wss`
@@ -247,4 +275,24 @@ pub struct Arrival {
     pub queue_size: u32,
     /// Longest an iteration may wait for a free VU before it is dropped.
     pub queue_timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientCert;
+
+    /// A plan's `Debug` (panics, debug logs) never shows the private key.
+    #[test]
+    fn client_cert_debug_hides_the_key() {
+        let cert = ClientCert {
+            cert_pem: b"-----BEGIN CERTIFICATE-----".to_vec(),
+            key_pem: b"-----BEGIN PRIVATE KEY-----\nsecret".to_vec(),
+        };
+        let shown = format!("{cert:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("BEGIN"),
+            "{shown}"
+        );
+        assert!(shown.contains("redacted"), "{shown}");
+    }
 }

@@ -48,6 +48,10 @@ pub struct Flags {
     pub insecure: bool,
     /// `--cacert` path.
     pub cacert: Option<String>,
+    /// `--cert` path.
+    pub cert: Option<String>,
+    /// `--key` path.
+    pub key: Option<String>,
     /// `--max-error-rate`.
     pub max_error_rate: Option<f64>,
     /// `--expect-status`: the statuses that are not failures.
@@ -141,6 +145,13 @@ impl Flags {
         or(text("--ramp-up", &self.ramp_up), &mut draft.ramp_up);
         or(text("--warmup", &self.warmup), &mut draft.warmup);
         or(text("--cacert", &self.cacert), &mut draft.cacert);
+        // `--cert` gives a new identity: a scenario's `key` belongs to its own `cert`,
+        // so it goes too (a `--cert` file that holds its key needs no `--key`).
+        if self.cert.is_some() {
+            draft.cert = text("--cert", &self.cert);
+            draft.key = text("--key", &self.key);
+        }
+        or(text("--key", &self.key), &mut draft.key);
         or(text("--proto", &self.proto), &mut draft.grpc.proto);
         or(
             text("--metrics-linger", &self.metrics_linger),

@@ -321,6 +321,12 @@ struct Target {
     insecure: Option<bool>,
     /// A PEM file of extra root certificates to trust (beside the built-in web roots).
     cacert: Option<Spanned<String>>,
+    /// A PEM file with the client certificate chain to offer a server that asks for one
+    /// (mutual TLS), leaf first; it may hold the private key too, as curl's `--cert` may.
+    cert: Option<Spanned<String>>,
+    /// A PEM file with the private key of `cert` (PKCS#8, PKCS#1 or SEC1); not needed when
+    /// `cert` holds it.
+    key: Option<Spanned<String>>,
     /// When more than this share of requests fail, the exit code is 1.
     max_error_rate: Option<Spanned<f64>>,
     /// The share of requests traced, drawn at random per request (each redirect hop too): a
@@ -623,6 +629,8 @@ pub(crate) fn read(src: &Src, draft: &mut Draft) -> Result<(), CompileError> {
         draft.http = t.http.map(string);
         draft.insecure = t.insecure;
         draft.cacert = t.cacert.map(string);
+        draft.cert = t.cert.map(string);
+        draft.key = t.key.map(string);
         draft.max_error_rate = t.max_error_rate.map(number);
         draft.trace_sample = t.trace_sample.map(number);
         draft.body_limit = t.body_limit.map(int);

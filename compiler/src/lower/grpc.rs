@@ -33,14 +33,20 @@ pub trait SchemaSource: std::fmt::Debug + Send + Sync {
     fn reflect(&self, origin: &Origin, tls: &ReflectTls) -> Result<Vec<u8>, String>;
 }
 
-/// How server reflection verifies a `grpcs://` server: the run's `insecure` and
-/// `cacert` (from the scenario or the flags, whichever gave them).
+/// How server reflection verifies a `grpcs://` server, and what it shows it: the
+/// run's `insecure`, `cacert`, `cert` and `key` (from the scenario or the flags,
+/// whichever gave them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReflectTls {
     /// Skip certificate verification.
     pub insecure: bool,
     /// Extra trusted roots, a PEM file (resolved against the scenario's folder).
     pub cacert: Option<std::path::PathBuf>,
+    /// The client certificate (mutual TLS), a PEM file that holds the key too when
+    /// `key` is `None`.
+    pub cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key, a PEM file.
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// A run's schema: the descriptors, and their encoding for the program.

@@ -23,6 +23,7 @@
 //! - `websocket.rs`: WebSocket targets and `ws` steps.
 
 mod check;
+mod client_cert;
 mod data;
 mod grpc;
 mod load;
@@ -418,6 +419,7 @@ impl Lowerer<'_> {
             }
             path
         });
+        let (cert, key) = self.client_cert(d);
         let body_limit = match &d.body_limit {
             Some(b) if !(0..=1 << 30).contains(&b.value) => {
                 self.out_of_range(b, "body_limit", "from 0 to 1073741824 bytes");
@@ -466,6 +468,8 @@ impl Lowerer<'_> {
             http: self.http,
             insecure: d.insecure.unwrap_or(false),
             cacert,
+            cert,
+            key,
             max_error_rate,
             body_limit,
             cookie_jar: d.cookie_jar.unwrap_or(false),
@@ -886,6 +890,14 @@ impl Lowerer<'_> {
             cacert: d.cacert.as_ref().map(|c| {
                 let path = self.fold_env(c);
                 self.resolve_path(&path, &c.loc)
+            }),
+            cert: d.cert.as_ref().map(|c| {
+                let path = self.fold_env(c);
+                self.resolve_path(&path, &c.loc)
+            }),
+            key: d.key.as_ref().map(|k| {
+                let path = self.fold_env(k);
+                self.resolve_path(&path, &k.loc)
             }),
         };
         self.grpc_schema(&d.grpc, &tls, origin, source.as_ref(), at)
