@@ -55,6 +55,7 @@ mod live;
 mod load_models;
 mod manifests;
 mod merge;
+mod mtls;
 mod multipart;
 mod network;
 mod openapi;

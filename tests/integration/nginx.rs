@@ -34,11 +34,19 @@ pub enum Variant {
     /// As [`Variant::Tls`], but the certificate is self-signed (no CA): what
     /// `openssl req -x509` gives. [`Nginx::ca_path`] is the certificate itself.
     TlsSelfSigned,
+    /// As [`Variant::Tls`], and every client must show a certificate signed by the
+    /// same CA (`ssl_verify_client on`): without one, nginx answers 400 "No required
+    /// SSL certificate was sent". [`Nginx::client_cert_path`] and
+    /// [`Nginx::client_key_path`] are one it accepts.
+    TlsClientAuth,
 }
 
 impl Variant {
     pub fn is_tls(self) -> bool {
-        matches!(self, Variant::Tls | Variant::TlsSelfSigned)
+        matches!(
+            self,
+            Variant::Tls | Variant::TlsSelfSigned | Variant::TlsClientAuth
+        )
     }
 }
 
@@ -89,7 +97,7 @@ impl Nginx {
     pub fn start_with(variant: Variant, directives: &str) -> Nginx {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         match variant {
-            Variant::Tls => write_certificates(dir.path()),
+            Variant::Tls | Variant::TlsClientAuth => write_certificates(dir.path()),
             Variant::TlsSelfSigned => write_self_signed(dir.path()),
             Variant::Http1 | Variant::H2c => {}
         }
@@ -157,10 +165,21 @@ impl Nginx {
     /// or the self-signed certificate itself (TLS variants only).
     pub fn ca_path(&self) -> PathBuf {
         match self.variant {
-            Variant::Tls => self.dir.path().join("ca.pem"),
+            Variant::Tls | Variant::TlsClientAuth => self.dir.path().join("ca.pem"),
             Variant::TlsSelfSigned => self.dir.path().join("server.pem"),
             Variant::Http1 | Variant::H2c => panic!("{:?} has no certificate", self.variant),
         }
+    }
+
+    /// A client certificate signed by the test CA, for `--cert` (PEM, certificate
+    /// only; `client-both.pem` beside it holds the certificate and its key).
+    pub fn client_cert_path(&self) -> PathBuf {
+        self.dir.path().join("client.pem")
+    }
+
+    /// The private key of [`Nginx::client_cert_path`], for `--key`.
+    pub fn client_key_path(&self) -> PathBuf {
+        self.dir.path().join("client.key")
     }
 
     /// The access log, parsed, once it has settled: nginx writes a line when it
@@ -401,6 +420,15 @@ fn config(dir: &Path, port: u16, variant: Variant, directives: &str) -> String {
              ssl_certificate_key {d}/server.key;\n        \
              ssl_protocols TLSv1.2 TLSv1.3;"
         ),
+        Variant::TlsClientAuth => format!(
+            "listen 127.0.0.1:{port} ssl http2;\n        \
+             listen unix:{d}/nginx.sock ssl http2;\n        \
+             ssl_certificate {d}/server.pem;\n        \
+             ssl_certificate_key {d}/server.key;\n        \
+             ssl_protocols TLSv1.2 TLSv1.3;\n        \
+             ssl_verify_client on;\n        \
+             ssl_client_certificate {d}/ca.pem;"
+        ),
     };
     let mut c = String::new();
     let _ = write!(
@@ -474,8 +502,9 @@ http {{
     c
 }
 
-/// A CA, and a server certificate for `localhost` and `127.0.0.1` signed by it:
-/// `ca.pem`, `server.pem` and `server.key` in `dir`.
+/// A CA, a server certificate for `localhost` and `127.0.0.1` signed by it, and a
+/// client certificate signed by it: `ca.pem`, `server.pem`, `server.key`,
+/// `client.pem`, `client.key` and `client-both.pem` (certificate, then key) in `dir`.
 pub fn write_certificates(dir: &Path) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
@@ -507,6 +536,23 @@ pub fn write_certificates(dir: &Path) {
     std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca.pem");
     std::fs::write(dir.join("server.pem"), cert.pem()).expect("write server.pem");
     std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("write server.key");
+
+    let key = KeyPair::generate().expect("client key");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "kaioken test client");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("sign the client certificate");
+    std::fs::write(dir.join("client.pem"), cert.pem()).expect("write client.pem");
+    std::fs::write(dir.join("client.key"), key.serialize_pem()).expect("write client.key");
+    std::fs::write(
+        dir.join("client-both.pem"),
+        format!("{}{}", cert.pem(), key.serialize_pem()),
+    )
+    .expect("write client-both.pem");
 }
 
 /// A self-signed server certificate for `localhost` and `127.0.0.1`.
