@@ -196,7 +196,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
     let s = &ir.settings;
     line(
         format_args!(
-            "settings timeout={} http={} insecure={} cacert={} cert={} key={} max_error_rate={} body_limit={} cookie_jar={} max_redirects={} compressed={} keepalive={} h2_streams={} trace_sample={}",
+            "settings timeout={} http={} insecure={} cacert={}{} max_error_rate={} body_limit={} cookie_jar={} max_redirects={} compressed={} keepalive={} h2_streams={} trace_sample={}",
             format_duration(s.timeout),
             s.http.as_str(),
             s.insecure,
@@ -204,15 +204,7 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
                 .cacert
                 .as_ref()
                 .map(|c| format!("{:?}", c.display().to_string()))),
-            // The files' names, never what they hold.
-            opt(s
-                .cert
-                .as_ref()
-                .map(|c| format!("{:?}", c.display().to_string()))),
-            opt(s
-                .key
-                .as_ref()
-                .map(|c| format!("{:?}", c.display().to_string()))),
+            client_cert(s),
             s.max_error_rate,
             s.body_limit,
             s.cookie_jar,
@@ -304,6 +296,21 @@ pub fn dump_ir(ir: &Ir, with_locs: bool, rule: &Redact) -> String {
 
 /// A credential's template with its fixed text hidden; the variables that fill it
 /// in at run time stay visible.
+/// ` cert="…"` and ` key="…"` when a client certificate is set: the files' names,
+/// never what they hold. Nothing at all without one, so that the dump, and the
+/// report fingerprint hashed from it, of every scenario without a client
+/// certificate stays what it was (`kaioken compare` matches baselines by it).
+fn client_cert(s: &crate::Settings) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (name, path) in [("cert", &s.cert), ("key", &s.key)] {
+        if let Some(path) = path {
+            let _ = write!(out, " {name}={:?}", path.display().to_string());
+        }
+    }
+    out
+}
+
 fn redacted(t: &Template) -> Template {
     let parts = t
         .parts
