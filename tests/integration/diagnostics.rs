@@ -416,6 +416,113 @@ fn a_cacert_without_certificates_fails_the_dry_run() {
     }
 }
 
+/// A client certificate and its key (PEM), and a key of another certificate.
+fn client_pems() -> (String, String, String) {
+    let rcgen::CertifiedKey { cert, key_pair } =
+        rcgen::generate_simple_self_signed(vec!["client".to_owned()]).expect("certificate");
+    let other = rcgen::KeyPair::generate().expect("key");
+    (cert.pem(), key_pair.serialize_pem(), other.serialize_pem())
+}
+
+#[test]
+fn missing_client_certificate_is_located() {
+    let out = Test::new()
+        .scenario(
+            r#"
+            [target]
+            url = "https://127.0.0.1:8443/"
+            cert = "no-such-client.pem"
+            "#,
+        )
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("cannot read `no-such-client.pem`")
+        .run();
+    assert_located(&out, 3, Some(9), "cert = \"no-such-client.pem\"");
+}
+
+/// Each unusable client certificate fails a dry run as it would fail the run: the
+/// file named, the flag or the key that gave it underlined, and the key's contents
+/// never shown.
+#[test]
+fn unusable_client_certificates_fail_the_dry_run() {
+    let (cert, key, other) = client_pems();
+    let secret = other.lines().nth(1).expect("a key line").to_owned();
+    let cases: [(&str, &str, &[&str], &str, &str); 4] = [
+        // A certificate without its key, and no --key.
+        (
+            cert.as_str(),
+            "",
+            &["--cert", "client.pem"],
+            "invalid value: `client.pem`: it holds no PEM private key: give the key with `key` (`--key`)",
+            "[--cert \"client.pem\":1:1]",
+        ),
+        // A key where the certificate should be.
+        (
+            key.as_str(),
+            "",
+            &["--cert", "client.pem"],
+            "invalid value: `client.pem`: it holds no PEM certificate",
+            "[--cert \"client.pem\":1:1]",
+        ),
+        // The key of another certificate.
+        (
+            cert.as_str(),
+            other.as_str(),
+            &["--cert", "client.pem", "--key", "client.key"],
+            "invalid value: `client.key`: its private key is not the key of the certificate",
+            "[--key \"client.key\":1:1]",
+        ),
+        // A key file without a key.
+        (
+            cert.as_str(),
+            cert.as_str(),
+            &["--cert", "client.pem", "--key", "client.key"],
+            "invalid value: `client.key`: it holds no PEM private key",
+            "[--key \"client.key\":1:1]",
+        ),
+    ];
+    for (cert_file, key_file, flags, why, at) in cases {
+        let out = Test::new()
+            .file("client.pem", cert_file)
+            .file("client.key", key_file)
+            .args(["https://127.0.0.1:8443/", "--dry-run"])
+            .args(flags)
+            .status(1)
+            .stderr_contains(why)
+            .stderr_contains(at)
+            .run();
+        assert!(!out.stderr.contains(&secret), "{}", out.stderr);
+        assert!(!out.stderr.contains("backtrace"), "{}", out.stderr);
+    }
+    // In the scenario: at the `key` that names the other certificate's key.
+    let out = Test::new()
+        .file("client.pem", &cert)
+        .file("client.key", &other)
+        .scenario(
+            "[target]\nurl = \"https://127.0.0.1:8443/\"\ncert = \"client.pem\"\nkey = \"client.key\"\n",
+        )
+        .arg("--dry-run")
+        .status(1)
+        .stderr_contains("is not the key of the certificate")
+        .run();
+    assert_located(&out, 4, Some(8), "key = \"client.key\"");
+    assert!(!out.stderr.contains(&secret), "{}", out.stderr);
+    // A `key` with no `cert`.
+    let out = Test::new()
+        .file("client.key", &key)
+        .args([
+            "https://127.0.0.1:8443/",
+            "--key",
+            "client.key",
+            "--dry-run",
+        ])
+        .status(1)
+        .stderr_contains("`key` is the private key of a client certificate")
+        .run();
+    assert!(!out.stderr.contains("backtrace"), "{}", out.stderr);
+}
+
 /// A fragment is never sent to a server: it is an error wherever it stands in the URL,
 /// after a `${…}` too.
 #[test]
