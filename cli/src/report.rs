@@ -836,11 +836,19 @@ pub(crate) fn load_warnings(it: &Iterations, reason: StopReason, cap: Option<Cap
 
 /// The latencies from the actual send. Without a correction to make, they are the
 /// run's latencies, of the same exact maximum (`exact_max`, [`exact_max_us`]).
+/// With one, each is at most its corrected latency: none is above the run's exact
+/// maximum, where the histogram's bucket may reach.
 fn uncorrected_latency(stats: &RunStats, exact_max: Option<u64>) -> Latency {
     if stats.latency_uncorrected == stats.latency {
         Latency::with_max(&stats.latency_uncorrected, exact_max)
     } else {
-        latency(&stats.latency_uncorrected)
+        let mut l = latency(&stats.latency_uncorrected);
+        if let Some(exact) = exact_max.map(ms)
+            && l.max.is_some_and(|max| max > exact)
+        {
+            l.clamp_to(exact);
+        }
+        l
     }
 }
 

@@ -793,7 +793,7 @@ fn grpc(out: &mut String, g: &crate::report::GrpcJson) {
             .trim_end()
             .to_owned(),
     ];
-    let mut connections = format!("{} connections", thousands(g.connections_opened));
+    let mut connections = counted(g.connections_opened, "connection", "connections");
     if g.connections_failed > 0 {
         connections.push_str(&format!(", {} failed", thousands(g.connections_failed)));
     }
