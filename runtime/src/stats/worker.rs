@@ -207,7 +207,8 @@ impl WorkerStats {
 
     /// A connection was closed at `at` because bytes came on it between requests,
     /// answering none (see `Timing::out_of_sync`): the io_uring engine hears them
-    /// while no exchange is in progress.
+    /// while no exchange is in progress (Linux only, as that engine is).
+    #[cfg(target_os = "linux")]
     pub fn out_of_sync(&mut self, at: Instant) {
         if !self.in_warmup(at) {
             self.phases.out_of_sync += 1;
