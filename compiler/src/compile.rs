@@ -175,6 +175,7 @@ pub fn compile(ir: &Ir) -> Result<Program, InvalidProgram> {
                 origin,
                 protocol,
                 path,
+                path_from_value: matches!(step.path.parts.first(), Some(Part::Extracted(_))),
                 headers,
                 body,
                 reads,

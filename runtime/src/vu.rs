@@ -111,14 +111,14 @@ impl Request<'_> {
     /// paths need no check here, as the VM percent-encodes what it interpolates into
     /// them. Reads each run-time value once and allocates nothing.
     ///
-    /// A path built at run time must still start with `/`: a step's URL may start
-    /// with an extracted value (a relative `Location`), which the compiler cannot
-    /// see.
+    /// A path that starts with an extracted value (a relative `Location`,
+    /// `StepDesc::path_from_value`, decided by the compiler) must still come to
+    /// start with `/`, which only the run can see.
     pub fn unsendable<'p>(&self, program: &'p Program) -> Option<Unsendable<'p>> {
         let step = program.step(self.step);
         // A redirect's hop has its own target, resolved from its `Location`.
-        if self.hop.is_none()
-            && let Operand::Buf(_) = step.path
+        if step.path_from_value
+            && self.hop.is_none()
             && !program.bytes(self.state, step.path).starts_with(b"/")
         {
             return Some(Unsendable::Path);

@@ -21,8 +21,12 @@ pub struct StepDesc {
     pub origin: OriginId,
     /// The protocol it is sent with (redirects it leads to keep it).
     pub protocol: Protocol,
-    /// Path and query, starting with `/`.
+    /// Path and query, starting with `/` (see `path_from_value`).
     pub path: Operand,
+    /// The path starts with a value only known at run time (an extracted relative
+    /// `Location`, `url = "${next}/items"`): the VU refuses a request whose path
+    /// does not come to start with `/` (an absolute URL would leave the origin).
+    pub path_from_value: bool,
     /// Headers in order; names are constants, values may be interpolated.
     pub headers: Vec<HeaderDesc>,
     /// The body, if the step has one.

@@ -249,6 +249,7 @@ mod tests {
                 origin: crate::OriginId(0),
                 protocol: crate::Protocol::Http1,
                 path: Operand::Const(ConstId(0)),
+                path_from_value: false,
                 headers: Vec::new(),
                 body: None,
                 reads: Reads::default(),
